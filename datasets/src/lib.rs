@@ -1,0 +1,1 @@
+//! The `datasets` crate (being written).

@@ -1,0 +1,1 @@
+//! The `gateway` crate (being written).

@@ -1,0 +1,88 @@
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ModelId, ProviderId};
+
+/// Something a model can do that a request may require.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Capability {
+    /// Accepts image inputs.
+    Vision,
+    /// Accepts tool (function) definitions and emits tool calls.
+    Tools,
+    /// Can be forced to emit JSON (`response_format`).
+    JsonMode,
+}
+
+impl Capability {
+    /// Every capability, for listings and property tests.
+    pub const ALL: [Capability; 3] = [Capability::Vision, Capability::Tools, Capability::JsonMode];
+
+    /// The snake_case name used in config files and headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Vision => "vision",
+            Capability::Tools => "tools",
+            Capability::JsonMode => "json_mode",
+        }
+    }
+}
+
+/// Prior belief about a model's speed, used until logged latencies say otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyPrior {
+    /// Expected time to first token, in milliseconds.
+    pub ttft_ms: f64,
+    /// Expected decoding speed, in output tokens per second.
+    pub tokens_per_s: f64,
+}
+
+impl LatencyPrior {
+    /// Expected end-to-end latency for a completion of `output_tokens` tokens.
+    pub fn latency_ms(&self, output_tokens: f64) -> f64 {
+        let speed = if self.tokens_per_s > 0.0 {
+            self.tokens_per_s
+        } else {
+            1.0
+        };
+        self.ttft_ms + output_tokens.max(0.0) / speed * 1000.0
+    }
+}
+
+/// One model of the catalog: who serves it, what it costs, how big and fast it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// The catalog name.
+    pub id: ModelId,
+    /// The provider that serves it by default.
+    pub provider: ProviderId,
+    /// USD per one million input (prompt) tokens.
+    pub input_usd_per_mtok: f64,
+    /// USD per one million output (completion) tokens.
+    pub output_usd_per_mtok: f64,
+    /// Maximum input plus output tokens.
+    pub context_window: u32,
+    /// What the model supports beyond plain text chat.
+    #[serde(default)]
+    pub capabilities: BTreeSet<Capability>,
+    /// Latency prior.
+    pub latency: LatencyPrior,
+}
+
+impl ModelSpec {
+    /// Cost in USD of a call with these token counts, from catalog prices.
+    pub fn cost_usd(&self, input_tokens: f64, output_tokens: f64) -> f64 {
+        (input_tokens.max(0.0) * self.input_usd_per_mtok
+            + output_tokens.max(0.0) * self.output_usd_per_mtok)
+            / 1_000_000.0
+    }
+
+    /// Whether the model has every capability in `required`.
+    pub fn supports(&self, required: &BTreeSet<Capability>) -> bool {
+        required.is_subset(&self.capabilities)
+    }
+}

@@ -1,0 +1,29 @@
+//! Switchyard's shared vocabulary, free of I/O and async runtimes.
+//!
+//! - [`ModelId`], [`ProviderId`]: newtypes for the identifiers every crate passes around.
+//! - [`ModelSpec`], [`Capability`], [`LatencyPrior`]: the catalog schema.
+//! - [`RouteRequest`], [`Constraints`], [`Objective`]: what a caller asks of the router.
+//! - [`RouteDecision`], [`Candidate`], [`DecisionReason`]: what the router answers.
+//! - [`policy::route`]: the routing policy, a pure function of predictions and constraints.
+//! - [`Outcome`]: the versioned record of one served request, written by the gateway and read
+//!   by training.
+//! - [`Embedder`], [`QualityPredictor`]: the seams between the encoder, the predictors and the
+//!   policy.
+
+mod catalog;
+mod decision;
+mod ids;
+mod outcome;
+pub mod policy;
+mod request;
+mod traits;
+
+pub use catalog::{Capability, LatencyPrior, ModelSpec};
+pub use decision::{Candidate, DecisionReason, RouteDecision, Violation};
+pub use ids::{ModelId, ProviderId};
+pub use outcome::{
+    Attempt, Feedback, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION,
+};
+pub use policy::{route, PolicyError, Prediction};
+pub use request::{Constraints, Objective, RouteRequest};
+pub use traits::{BoxError, Embedder, ModelEstimate, QualityPredictor};

@@ -1,0 +1,103 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{ModelId, RouteDecision};
+
+/// Version of the [`Outcome`] layout. Bump it on any change that old readers cannot ignore.
+pub const OUTCOME_SCHEMA_VERSION: u32 = 1;
+
+/// The prompt as kept under the privacy setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PromptRecord {
+    /// The full text (privacy `full`).
+    Full {
+        /// The prompt text as the encoder saw it.
+        text: String,
+    },
+    /// Only a SHA-256 of the text (privacy `hashed`).
+    Hashed {
+        /// Lowercase hex SHA-256 of the prompt text.
+        sha256: String,
+    },
+    /// Nothing kept (privacy `none`).
+    None,
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OutcomeStatus {
+    /// An upstream answered and the answer reached the client.
+    Ok,
+    /// Every attempt failed.
+    UpstreamError,
+    /// A stream broke after bytes reached the client.
+    StreamInterrupted,
+    /// The client went away before the answer completed.
+    ClientDisconnected,
+    /// The request was rejected before any upstream call.
+    Rejected,
+}
+
+/// One upstream attempt of a request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The model tried.
+    pub model: ModelId,
+    /// HTTP status from the upstream, when one came back.
+    pub status_code: Option<u16>,
+    /// Low-cardinality error label, `None` on success.
+    pub error: Option<String>,
+    /// How long the attempt took, in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// A label attached after the fact (`POST /v1/feedback`) or by a benchmark.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// The metric name, such as `correct` or `thumbs_up`.
+    pub metric: String,
+    /// The score in `[0, 1]`.
+    pub score: f64,
+}
+
+/// One served request: the decision, what happened, and any feedback. Training reads these.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Always [`OUTCOME_SCHEMA_VERSION`] when written by this version.
+    pub schema_version: u32,
+    /// The gateway's request id (`x-switchyard-request-id`).
+    pub request_id: String,
+    /// Unix time in milliseconds when the request arrived.
+    pub timestamp_ms: u64,
+    /// The prompt under the privacy setting.
+    pub prompt: PromptRecord,
+    /// The `model` field the client sent (`auto` or a catalog name).
+    pub requested_model: String,
+    /// The routing decision, when the router ran.
+    pub decision: Option<RouteDecision>,
+    /// Probability with which the first model was picked.
+    pub propensity: Option<f64>,
+    /// The model that produced the answer (or was tried last).
+    pub model: Option<ModelId>,
+    /// The model name the upstream reported.
+    pub upstream_model: Option<String>,
+    /// How the request ended.
+    pub status: OutcomeStatus,
+    /// Every attempt in order.
+    pub attempts: Vec<Attempt>,
+    /// Time to first token, in milliseconds (streams and non-streams alike).
+    pub ttft_ms: Option<f64>,
+    /// Total latency, in milliseconds.
+    pub latency_ms: f64,
+    /// Prompt tokens.
+    pub input_tokens: Option<u32>,
+    /// Completion tokens.
+    pub output_tokens: Option<u32>,
+    /// Cost in USD from catalog prices.
+    pub cost_usd: Option<f64>,
+    /// Labels attached later.
+    #[serde(default)]
+    pub feedback: Vec<Feedback>,
+}

@@ -1,0 +1,173 @@
+//! The routing policy: a pure function from per-model predictions and constraints to a
+//! ranked decision.
+//!
+//! 1. Models outside the allow-list or on the exclude list are dropped.
+//! 2. Every remaining model gets predicted cost (catalog prices × predicted tokens), latency
+//!    (latency prior) and utility, and the list of constraints it breaks.
+//! 3. Missing capabilities and a too-small context window are hard: such models are never
+//!    chosen. Cost, latency and quality limits are soft.
+//! 4. Among feasible models the objective decides. With none feasible the documented fallback
+//!    applies: first drop `min_quality` and take the best model within cost and latency
+//!    ([`DecisionReason::QualityRelaxed`]); if still none, take the cheapest eligible model
+//!    ([`DecisionReason::LimitsRelaxed`]). With no eligible model at all it is an error.
+//!
+//! Ties break by lower cost, then by model id, so the result is deterministic.
+
+use std::cmp::Ordering;
+
+use crate::{
+    Candidate, Constraints, DecisionReason, ModelId, ModelSpec, Objective, RouteDecision, Violation,
+};
+
+/// A predictor's estimate for one model on one prompt.
+#[derive(Clone, Copy, Debug)]
+pub struct Prediction<'a> {
+    /// The catalog entry.
+    pub spec: &'a ModelSpec,
+    /// Predicted quality in `[0, 1]`.
+    pub quality: f64,
+    /// Predicted output tokens.
+    pub output_tokens: f64,
+}
+
+/// Why no decision could be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Every model was filtered out or breaks a hard constraint.
+    #[error("no eligible model: {considered} considered, none has the required capabilities and context window among the allowed candidates")]
+    NoEligibleModel {
+        /// How many models passed the allow/exclude lists.
+        considered: usize,
+    },
+}
+
+/// Routes one request. See the module documentation for the rules.
+pub fn route(
+    predictions: &[Prediction<'_>],
+    input_tokens: u32,
+    constraints: &Constraints,
+    objective: Objective,
+) -> Result<RouteDecision, PolicyError> {
+    let mut ranked: Vec<Candidate> = predictions
+        .iter()
+        .filter(|p| constraints.allows(&p.spec.id))
+        .map(|p| evaluate(p, input_tokens, constraints, objective))
+        .collect();
+    let considered = ranked.len();
+
+    let (chosen, reason) =
+        if let Some(m) = best(ranked.iter().filter(|c| c.is_feasible()), by_utility) {
+            (m, DecisionReason::BestFeasible)
+        } else if let Some(m) = best(
+            ranked
+                .iter()
+                .filter(|c| c.violations.iter().all(|v| *v == Violation::BelowQuality)),
+            by_utility,
+        ) {
+            (m, DecisionReason::QualityRelaxed)
+        } else if let Some(m) = best(ranked.iter().filter(|c| c.is_eligible()), by_cost) {
+            (m, DecisionReason::LimitsRelaxed)
+        } else {
+            return Err(PolicyError::NoEligibleModel { considered });
+        };
+
+    // Rank: feasible by objective, then eligible-but-infeasible by objective, then ineligible.
+    ranked.sort_by(|a, b| tier(a).cmp(&tier(b)).then_with(|| by_utility(a, b)));
+    Ok(RouteDecision {
+        chosen,
+        ranked,
+        reason,
+        propensity: 1.0,
+    })
+}
+
+fn best<'a>(
+    pool: impl Iterator<Item = &'a Candidate>,
+    cmp: fn(&Candidate, &Candidate) -> Ordering,
+) -> Option<ModelId> {
+    pool.min_by(|a, b| cmp(a, b)).map(|c| c.model.clone())
+}
+
+fn tier(c: &Candidate) -> u8 {
+    if c.is_feasible() {
+        0
+    } else if c.is_eligible() {
+        1
+    } else {
+        2
+    }
+}
+
+/// Higher utility first, then lower cost, then model id.
+fn by_utility(a: &Candidate, b: &Candidate) -> Ordering {
+    b.utility
+        .total_cmp(&a.utility)
+        .then_with(|| a.cost_usd.total_cmp(&b.cost_usd))
+        .then_with(|| a.model.cmp(&b.model))
+}
+
+/// Lower cost first, then higher quality, then model id.
+fn by_cost(a: &Candidate, b: &Candidate) -> Ordering {
+    a.cost_usd
+        .total_cmp(&b.cost_usd)
+        .then_with(|| b.quality.total_cmp(&a.quality))
+        .then_with(|| a.model.cmp(&b.model))
+}
+
+fn evaluate(
+    p: &Prediction<'_>,
+    input_tokens: u32,
+    constraints: &Constraints,
+    objective: Objective,
+) -> Candidate {
+    let quality = sanitize(p.quality).clamp(0.0, 1.0);
+    let output_tokens = sanitize(p.output_tokens).max(0.0);
+    let cost_usd = p.spec.cost_usd(f64::from(input_tokens), output_tokens);
+    let latency_ms = p.spec.latency.latency_ms(output_tokens);
+    let utility = match objective {
+        Objective::Utility { lambda } => quality - sanitize(lambda).max(0.0) * cost_usd,
+        Objective::Cheapest => -cost_usd,
+    };
+
+    let mut violations = Vec::new();
+    if !p.spec.supports(&constraints.required_capabilities) {
+        violations.push(Violation::MissingCapability);
+    }
+    if input_tokens > p.spec.context_window {
+        violations.push(Violation::ContextTooSmall);
+    }
+    if constraints.max_cost_usd.is_some_and(|max| cost_usd > max) {
+        violations.push(Violation::OverBudget);
+    }
+    if constraints.min_quality.is_some_and(|min| quality < min) {
+        violations.push(Violation::BelowQuality);
+    }
+    if constraints
+        .max_latency_ms
+        .is_some_and(|max| latency_ms > max)
+    {
+        violations.push(Violation::TooSlow);
+    }
+    Candidate {
+        model: p.spec.id.clone(),
+        quality,
+        output_tokens,
+        cost_usd,
+        latency_ms,
+        utility,
+        violations,
+    }
+}
+
+/// Predictors may emit NaN on degenerate input; treat it as zero rather than poison the sort.
+fn sanitize(x: f64) -> f64 {
+    if x.is_finite() {
+        x
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,32 @@
+use crate::ModelId;
+
+/// Error type of the trait seams: implementations live in other crates with their own errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Turns texts into unit-length vectors.
+pub trait Embedder: Send + Sync {
+    /// Vector length.
+    fn dim(&self) -> usize;
+    /// A stable identifier of the weights (the SHA-256 of the safetensors file), stored with
+    /// caches and artifacts so that vectors from different encoders never mix.
+    fn fingerprint(&self) -> &str;
+    /// Embeds a batch; the output has one vector per input, in order.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError>;
+}
+
+/// A predictor's estimate for one model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelEstimate {
+    /// Predicted quality in `[0, 1]`.
+    pub quality: f64,
+    /// Predicted output tokens.
+    pub output_tokens: f64,
+}
+
+/// Predicts, from a prompt embedding, how every known model would do.
+pub trait QualityPredictor: Send + Sync {
+    /// The models this predictor knows, in the order of [`QualityPredictor::predict`]'s output.
+    fn models(&self) -> &[ModelId];
+    /// One estimate per model of [`QualityPredictor::models`].
+    fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate>;
+}

@@ -1,0 +1,1 @@
+//! The `training` crate (being written).
