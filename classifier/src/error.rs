@@ -1,0 +1,56 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong loading or running the encoder.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A weight file is not where it should be.
+    #[error("encoder file {path} is missing; run `switchyard model fetch` to download and verify the weights")]
+    WeightsMissing {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A weight file is there but its hash is wrong (partial download, corruption, other model).
+    #[error("encoder file {path} is corrupt or not the expected version (sha256 {actual}, expected {expected}); delete it and run `switchyard model fetch`")]
+    WeightsCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// Expected lowercase hex SHA-256.
+        expected: String,
+        /// What the file hashed to.
+        actual: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `config.json` could not be parsed.
+    #[error("{path}: invalid BERT config: {message}; run `switchyard model fetch` to restore it")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// The tokenizer failed to load or to encode.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A tensor operation failed.
+    #[error("encoder forward pass: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// Downloading the weights failed from every source.
+    #[error("could not fetch the encoder weights: {0}")]
+    Fetch(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}

