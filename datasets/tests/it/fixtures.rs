@@ -1,0 +1,202 @@
+use datasets::{
+    import_auto, import_llmrouter, import_llmrouter_with, import_routellm, import_routerarena,
+    import_routerbench, import_routerdc, read_jsonl, write_jsonl, Cell, LlmRouterOptions,
+    OutcomeTable, PromptRow, Split,
+};
+
+use crate::fixture;
+
+fn cell<'a>(t: &'a OutcomeTable, row: &str, model: &str) -> Option<&'a Cell> {
+    let j = t.model_index(model)?;
+    t.rows.iter().find(|r| r.id == row)?.cells[j].as_ref()
+}
+
+#[test]
+fn routerbench_layout_imports_models_splits_prompts_and_costs() {
+    let t = import_routerbench(&fixture("routerbench")).unwrap();
+    assert_eq!(t.source, "routerbench");
+    assert_eq!(t.models, ["model-a", "vendor/model-b", "model-c"]);
+    assert_eq!(t.len(), 5);
+    // Test file sorts first.
+    assert_eq!(t.rows[0].id, "code.dev.1");
+    assert_eq!(t.rows[0].split, Some(Split::Test));
+    let first_train = t.rows.iter().find(|r| r.id == "quiz.dev.1").unwrap();
+    assert_eq!(first_train.split, Some(Split::Train));
+    assert_eq!(
+        first_train.text,
+        "Pick the colour of the sky.\nA) blue\nB) green\nAnswer:\nA\n\nPick the colour of grass.\nA) blue\nB) green\nAnswer:"
+    );
+    let quoted = t.rows.iter().find(|r| r.id == "quiz.dev.2").unwrap();
+    assert_eq!(quoted.text, "It's \"quoted\" and has a tab\there.");
+    // Empty score cell: the model did not run.
+    assert!(quoted.cells[2].is_none());
+    // Duplicate sample ids stay distinct.
+    assert!(t.rows.iter().any(|r| r.id == "quiz.dev.2#2"));
+    let verbatim = t.rows.iter().find(|r| r.id == "code.dev.2").unwrap();
+    assert_eq!(verbatim.text, "not a python list, kept verbatim");
+    let c = cell(&t, "quiz.dev.1", "vendor/model-b").unwrap();
+    assert_eq!(
+        (c.score, c.cost_usd, c.cost_estimated),
+        (0.0, Some(0.002), false)
+    );
+    assert_eq!(c.response.as_deref(), Some("A"));
+    assert_eq!(t.tasks(), ["code", "quiz"]);
+}
+
+#[test]
+fn routellm_drops_contaminated_prompts_and_reads_true_false() {
+    let t = import_routellm(&fixture("routellm")).unwrap();
+    assert_eq!(
+        t.models,
+        ["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"]
+    );
+    // 6 anatomy - 1 contaminated + 3 virology + 5 gsm8k - 3 contaminated.
+    assert_eq!(t.len(), 5 + 3 + 2);
+    assert!(!t.rows.iter().any(|r| r.id == "mmlu/anatomy/2"));
+    assert!(!t.rows.iter().any(|r| r.id == "gsm8k/0"));
+    assert!(t.rows.iter().any(|r| r.id == "gsm8k/3"));
+    assert_eq!(t.tasks(), ["mmlu/anatomy", "mmlu/virology", "gsm8k"]);
+    assert_eq!(t.rows[0].task_family(), Some("mmlu"));
+    for row in &t.rows {
+        for c in row.cells.iter().flatten() {
+            assert!(c.score == 0.0 || c.score == 1.0);
+            assert!(c.cost_usd.is_none());
+        }
+    }
+    let g = t.rows.iter().find(|r| r.id == "gsm8k/3").unwrap();
+    assert!(g.cells[1].as_ref().unwrap().response.is_some());
+
+    let mut mmlu = t.clone();
+    mmlu.filter_tasks(&["mmlu"]);
+    assert_eq!(mmlu.len(), 8);
+    // A single file finds the contamination list one folder up.
+    let one = import_routellm(&fixture("routellm/mmlu/responses/mmlu_anatomy.csv")).unwrap();
+    assert_eq!(one.len(), 5);
+}
+
+#[test]
+fn llmrouter_joins_tasks_fills_costs_and_can_exclude_gpqa() {
+    let t = import_llmrouter(&fixture("llmrouter")).unwrap();
+    assert_eq!(t.models.len(), 9);
+    assert_eq!(t.len(), 7 + 4);
+    assert!(t.rows.iter().all(|r| r.task.is_some()));
+    assert_eq!(
+        t.rows
+            .iter()
+            .filter(|r| r.split == Some(Split::Test))
+            .count(),
+        4
+    );
+    assert!(t.tasks().contains(&"gpqa".to_owned()));
+    let c = t.rows[0].cells.iter().flatten().next().unwrap();
+    assert!(c.cost_estimated && c.cost_usd.unwrap() > 0.0);
+
+    let no_gpqa = import_llmrouter_with(
+        &fixture("llmrouter"),
+        &LlmRouterOptions { exclude_gpqa: true },
+    )
+    .unwrap();
+    assert_eq!(no_gpqa.len(), 10);
+    let mut dropped = t.clone();
+    dropped.drop_task("gpqa");
+    assert_eq!(dropped, no_gpqa);
+}
+
+#[test]
+fn routerdc_layout_takes_task_and_split_from_file_names() {
+    let t = import_routerdc(&fixture("routerdc")).unwrap();
+    assert_eq!(t.len(), 4);
+    assert_eq!(t.models, ["m1", "m2", "m3"]);
+    let other = t.rows.iter().find(|r| r.id == "other/0").unwrap();
+    assert_eq!((other.task.as_deref(), other.split), (Some("other"), None));
+    assert!(other.cells[2].is_none());
+    let tr = t.rows.iter().find(|r| r.id == "toy_train/1").unwrap();
+    assert_eq!(
+        (tr.task.as_deref(), tr.split),
+        (Some("toy"), Some(Split::Train))
+    );
+    assert_eq!(tr.cells[0].as_ref().unwrap().score, 0.25);
+    let te = t.rows.iter().find(|r| r.id == "toy-test/0").unwrap();
+    assert_eq!(te.split, Some(Split::Test));
+}
+
+#[test]
+fn routerarena_joins_models_and_records_costs() {
+    let t = import_routerarena(&fixture("routerarena")).unwrap();
+    assert_eq!(
+        t.models,
+        ["claude-3-haiku-20240307", "gemini-2.0-flash-001"]
+    );
+    assert_eq!(t.len(), 5);
+    let aime = t.rows.iter().find(|r| r.id == "AIME_112").unwrap();
+    assert_eq!(aime.task.as_deref(), Some("AIME"));
+    let c = aime.cells[0].as_ref().unwrap();
+    assert_eq!((c.input_tokens, c.output_tokens), (Some(349), Some(120)));
+    // Recorded inference_cost equals tokens x cost.json prices.
+    let expect = (349.0 * 0.25 + 120.0 * 1.25) / 1e6;
+    assert!((c.cost_usd.unwrap() - expect).abs() < 1e-12);
+    assert!(!c.cost_estimated);
+    assert!(t.rows.iter().all(|r| r.cells.iter().all(Option::is_some)));
+}
+
+#[test]
+fn import_auto_detects_every_layout() {
+    let cases = [
+        ("routerbench", "routerbench"),
+        ("routerbench/toy_test.csv", "routerbench"),
+        ("routellm", "routellm"),
+        ("routellm/mmlu", "routellm"),
+        ("routellm/gsm8k/gsm8k_responses.csv", "routellm"),
+        ("llmrouter", "llmrouter"),
+        (
+            "llmrouter/data/dcrouter_preprocessed/test.json",
+            "llmrouter",
+        ),
+        ("routerdc", "routerdc"),
+        ("routerdc/other.json", "routerdc"),
+        ("routerarena", "routerarena"),
+        ("routerarena/cached_results", "routerarena"),
+    ];
+    for (rel, source) in cases {
+        let t = import_auto(&fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(t.source, source, "{rel}");
+        assert!(!t.is_empty(), "{rel}");
+    }
+}
+
+#[test]
+fn canonical_jsonl_round_trips_exactly() {
+    let mut t = import_routerbench(&fixture("routerbench")).unwrap();
+    t.merge(import_routerarena(&fixture("routerarena")).unwrap());
+    t.rows[0].cells[0].as_mut().unwrap().latency_ms = Some(1234.5678);
+    t.rows[1].cells[1].as_mut().unwrap().cost_usd = Some(0.1 + 0.2);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    write_jsonl(&t, &path).unwrap();
+    let back = read_jsonl(&path).unwrap();
+    assert_eq!(back, t);
+    let auto = import_auto(&path).unwrap();
+    assert_eq!(auto, t);
+}
+
+#[test]
+fn merge_unions_models_and_realigns_cells() {
+    let mut a = import_routerdc(&fixture("routerdc/other.json")).unwrap();
+    let b = import_routerdc(&fixture("routerdc/toy-test.json")).unwrap();
+    a.merge(b);
+    assert_eq!(a.models, ["m1", "m2", "m3"]);
+    assert_eq!(a.len(), 2);
+    assert!(a.rows[0].cells[2].is_none());
+    assert_eq!(a.rows[1].cells[2].as_ref().unwrap().score, 1.0);
+    let means = a.model_means();
+    assert_eq!(means[0].prompts, 2);
+    assert_eq!(means[0].mean_score, 0.5);
+    assert_eq!(means[2].prompts, 1);
+    assert_eq!(a.oracle_mean(), 1.0);
+
+    a.retain_models(|m| m != "m2");
+    assert_eq!(a.models, ["m1", "m3"]);
+    assert!(a.rows.iter().all(|r: &PromptRow| r.cells.len() == 2));
+    a.retain_complete_rows();
+    assert_eq!(a.len(), 1);
+}

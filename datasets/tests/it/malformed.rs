@@ -1,0 +1,164 @@
+//! Broken files: every error names the file and the line or row.
+
+use std::path::Path;
+
+use datasets::{
+    import_auto, import_llmrouter, import_routellm, import_routerarena, import_routerbench,
+    import_routerdc, read_jsonl, Error, Location,
+};
+
+fn write(dir: &Path, name: &str, content: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn assert_at(err: &Error, file: &Path, location: Location, needle: &str) {
+    match err {
+        Error::Malformed {
+            path,
+            location: l,
+            problem,
+        } => {
+            assert_eq!(path, file);
+            assert_eq!(*l, location, "{err}");
+            assert!(problem.contains(needle), "{err}");
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains(&file.display().to_string()), "{msg}");
+}
+
+#[test]
+fn routerbench_bad_score_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "bad_test.csv",
+        ",sample_id,prompt,eval_name,m,m|total_cost\n0,a.1,\"['x']\",t,1.0,0.1\n1,a.2,\"['y']\",t,maybe,0.1\n",
+    );
+    let err = import_routerbench(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(3), "column `m`");
+    assert!(err.to_string().contains("line 3"), "{err}");
+}
+
+#[test]
+fn routerbench_missing_column_names_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "x.csv", "sample_id,eval_name,m\n1,t,1\n");
+    let err = import_routerbench(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(1), "prompt");
+}
+
+#[test]
+fn routerbench_ragged_row_is_a_csv_error_with_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "x.csv",
+        "sample_id,prompt,eval_name,m\n1,p,t,1\n2,p,t\n",
+    );
+    let err = import_routerbench(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(3), "CSV");
+}
+
+#[test]
+fn routellm_bad_boolean_names_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "mmlu_x.csv",
+        "prompt,a,b\nq1,True,False\nq2,True,Yes\n",
+    );
+    let err = import_routellm(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(3), "column `b`");
+}
+
+#[test]
+fn routerdc_bad_score_names_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "t.json",
+        r#"[{"question":"a","scores":{"m":1}},{"question":"b","scores":{"m":1.5}}]"#,
+    );
+    let err = import_routerdc(&f).unwrap_err();
+    assert_at(&err, &f, Location::Row(1), "`m`");
+    assert!(err.to_string().contains("row 1"), "{err}");
+}
+
+#[test]
+fn routerdc_invalid_json_names_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "t.json",
+        "[\n{\"question\": \"a\",\n \"scores\": {\"m\": }}\n]",
+    );
+    let err = import_routerdc(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(3), "invalid JSON");
+}
+
+#[test]
+fn llmrouter_bad_query_file_names_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("dcrouter_preprocessed")).unwrap();
+    std::fs::create_dir_all(data.join("example_data/query_data")).unwrap();
+    write(
+        &data.join("dcrouter_preprocessed"),
+        "train.json",
+        r#"[{"question":"a","scores":{"m":1}}]"#,
+    );
+    let q = write(
+        &data.join("example_data/query_data"),
+        "q_train.jsonl",
+        "{\"query\":\"a\",\"task_name\":\"t\"}\n{\"query\":\"b\"}\n",
+    );
+    let err = import_llmrouter(dir.path()).unwrap_err();
+    assert_at(&err, &q, Location::Line(2), "task_name");
+}
+
+#[test]
+fn routerarena_bad_score_names_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("cached_results");
+    std::fs::create_dir_all(&results).unwrap();
+    let f = write(
+        &results,
+        "m.jsonl",
+        "{\"global_index\":\"A_1\",\"question\":\"q\",\"evaluation_result\":{\"score\":1.0}}\n\n{\"global_index\":\"A_2\",\"question\":\"q\",\"evaluation_result\":{\"score\":\"high\"}}\n",
+    );
+    let err = import_routerarena(dir.path()).unwrap_err();
+    assert_at(&err, &f, Location::Line(3), "score");
+}
+
+#[test]
+fn canonical_bad_row_names_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "t.jsonl",
+        "{\"switchyard_outcomes\":1,\"source\":\"s\",\"models\":[\"m\"]}\n{\"id\":\"1\",\"text\":\"x\",\"cells\":{\"m\":{\"score\":1.0}}}\n{\"id\":\"2\",\"text\":\"x\",\"cells\":{\"m\":{\"score\":1.0,\"colour\":1}}}\n",
+    );
+    let err = read_jsonl(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(3), "colour");
+}
+
+#[test]
+fn missing_and_unknown_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = import_auto(&dir.path().join("nope.csv")).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(err.to_string().contains("nope.csv"), "{err}");
+    let f = write(dir.path(), "x.parquet", "");
+    let err = import_auto(&f).unwrap_err();
+    assert!(matches!(err, Error::UnknownFormat { .. }), "{err}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(matches!(
+        import_auto(&empty).unwrap_err(),
+        Error::UnknownFormat { .. }
+    ));
+}

@@ -1,0 +1,148 @@
+//! [`evaluate`] scores routers against the baselines and gathers everything in a [`Report`].
+
+use router_core::ModelId;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    baselines::{
+        oracle_choice, random_matched, single_models, zero_router_hull, SingleModel, ORACLE_LABEL,
+    },
+    input::Point,
+    metrics::{
+        aiq::{aiq, CostRange},
+        fixed_points::{best_single_index, fixed_points, FixedPoints},
+        hull::non_decreasing_hull,
+        routellm::{random_routing_metrics, routellm_metrics, RouteLlmMetrics},
+    },
+    sweep::{lambda_sweep, realise, LambdaGrid, SweepPoint},
+    EvalSet, Result, RouterScores,
+};
+
+/// Version of the [`Report`] JSON layout; bumped on changes old readers cannot ignore.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// How to evaluate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalConfig {
+    /// The λ values of every router's sweep (the oracle's too).
+    pub lambdas: LambdaGrid,
+}
+
+/// Everything measured for one router (or for the oracle).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouterResult {
+    /// The router's name.
+    pub name: String,
+    /// RouterBench AIQ over the report's cost range.
+    pub aiq: f64,
+    /// Cost to reach the best single model, quality at its cost.
+    pub fixed_points: FixedPoints,
+    /// RouteLLM metrics; present only on two-model sets.
+    pub routellm: Option<RouteLlmMetrics>,
+    /// The λ-sweep, one point per λ.
+    pub sweep: Vec<SweepPoint>,
+    /// Non-decreasing convex hull of the sweep's points.
+    pub hull: Vec<Point>,
+    /// For each sweep point, random routing with the same per-model call shares.
+    pub random_matched: Vec<Point>,
+    /// AIQ of the hull of `random_matched`.
+    pub random_matched_aiq: f64,
+}
+
+/// RouterBench's zero router: random mixtures of the single models.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZeroRouter {
+    /// Hull of the single-model points.
+    pub hull: Vec<Point>,
+    /// Its AIQ (the mean height of that hull over the cost range).
+    pub aiq: f64,
+    /// Its fixed points.
+    pub fixed_points: FixedPoints,
+    /// RouteLLM metrics of random routing (APGR 0.5); two-model sets only.
+    pub routellm: Option<RouteLlmMetrics>,
+}
+
+/// A full evaluation: routers and baselines on one set. See the crate README for the JSON
+/// schema.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Always [`REPORT_SCHEMA_VERSION`] when written by this version.
+    pub schema_version: u32,
+    /// Number of prompts scored.
+    pub n_prompts: usize,
+    /// The candidate models, in column order (the order of every `shares` vector).
+    pub models: Vec<ModelId>,
+    /// The range AIQ averages over.
+    pub cost_range: CostRange,
+    /// Each model used alone.
+    pub single_models: Vec<SingleModel>,
+    /// The single model with the best mean quality (ties: cheaper).
+    pub best_single: ModelId,
+    /// The zero router.
+    pub zero_router: ZeroRouter,
+    /// The oracle's point: per prompt the best realised model, cheapest among ties.
+    pub oracle_point: SweepPoint,
+    /// The oracle swept over λ on realised quality and cost (its λ = 0 point is `oracle_point`):
+    /// the upper bound of every router's curve.
+    pub oracle: RouterResult,
+    /// The routers, in input order.
+    pub routers: Vec<RouterResult>,
+}
+
+/// Scores `routers` on `set`, with every baseline.
+pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) -> Result<Report> {
+    set.validate()?;
+    for r in routers {
+        r.validate_against(set)?;
+    }
+    let means = set.model_means();
+    let range = CostRange::of_models(&means);
+    let best = best_single_index(&means);
+    let best_ref = (&set.models[best], means[best]);
+
+    let score = |scores: &RouterScores| -> Result<RouterResult> {
+        let sweep = lambda_sweep(set, scores, &config.lambdas)?;
+        let points: Vec<Point> = sweep.iter().map(SweepPoint::point).collect();
+        let hull = non_decreasing_hull(&points);
+        let random = random_matched(&means, &sweep);
+        Ok(RouterResult {
+            name: scores.name.clone(),
+            aiq: aiq(&hull, range),
+            fixed_points: fixed_points(&hull, best_ref),
+            routellm: routellm_metrics(set, scores),
+            random_matched_aiq: aiq(&non_decreasing_hull(&random), range),
+            random_matched: random,
+            hull,
+            sweep,
+        })
+    };
+
+    let zero_hull = zero_router_hull(&means);
+    let zero_router = ZeroRouter {
+        aiq: aiq(&zero_hull, range),
+        fixed_points: fixed_points(&zero_hull, best_ref),
+        routellm: random_routing_metrics(set),
+        hull: zero_hull,
+    };
+    let mut oracle = score(&RouterScores::oracle(set))?;
+    oracle.name = ORACLE_LABEL.to_owned();
+    Ok(Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        n_prompts: set.n_prompts(),
+        models: set.models.clone(),
+        cost_range: range,
+        single_models: single_models(set),
+        best_single: set.models[best].clone(),
+        zero_router,
+        oracle_point: realise(set, &oracle_choice(set), Some(0.0)),
+        oracle,
+        routers: routers.iter().map(score).collect::<Result<_>>()?,
+    })
+}
+
+impl Report {
+    /// The report as pretty-printed JSON.
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+}

@@ -1,0 +1,204 @@
+//! Aggregation over repeated runs (seeds, splits): mean ± sample standard deviation of every
+//! headline metric, per router.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    baselines::ZERO_ROUTER_LABEL,
+    metrics::{fixed_points::FixedPoints, routellm::RouteLlmMetrics},
+    Report,
+};
+
+/// Mean and sample standard deviation (n − 1 denominator; 0 for a single run) of the runs in
+/// which the metric was defined.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeanSd {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation.
+    pub sd: f64,
+    /// Runs that contributed.
+    pub n: usize,
+}
+
+impl MeanSd {
+    /// Mean ± sd of `values`; `None` when empty.
+    pub fn of(values: &[f64]) -> Option<Self> {
+        let n = values.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let sd = if n > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
+        Some(Self { mean, sd, n })
+    }
+}
+
+/// One router's metrics across runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouterSummary {
+    /// The router's name (runs are matched by name).
+    pub name: String,
+    /// Runs in which the router appeared.
+    pub runs: usize,
+    /// AIQ.
+    pub aiq: Option<MeanSd>,
+    /// Cost to reach the best single model (USD), over the runs that reached it.
+    pub cost_to_reach_best_usd: Option<MeanSd>,
+    /// The same as % of the best single model's cost.
+    pub cost_to_reach_best_pct: Option<MeanSd>,
+    /// Runs in which the best single model's quality was reached.
+    pub reached_best: usize,
+    /// Quality at the best single model's cost.
+    pub quality_at_best_cost: Option<MeanSd>,
+    /// RouteLLM APGR (two-model sets).
+    pub apgr: Option<MeanSd>,
+    /// CPT(50 %), in % strong calls.
+    pub cpt50_pct: Option<MeanSd>,
+    /// CPT(80 %), in % strong calls.
+    pub cpt80_pct: Option<MeanSd>,
+}
+
+/// Per-router summaries over several reports, in order of first appearance, followed by the
+/// zero router and the oracle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedSummary {
+    /// Number of reports aggregated.
+    pub runs: usize,
+    /// One entry per router name.
+    pub routers: Vec<RouterSummary>,
+}
+
+#[derive(Default)]
+struct Acc {
+    runs: usize,
+    aiq: Vec<f64>,
+    reach_usd: Vec<f64>,
+    reach_pct: Vec<f64>,
+    q_at_best: Vec<f64>,
+    apgr: Vec<f64>,
+    cpt50: Vec<f64>,
+    cpt80: Vec<f64>,
+}
+
+impl Acc {
+    fn add(&mut self, aiq: f64, fp: &FixedPoints, rl: Option<&RouteLlmMetrics>) {
+        self.runs += 1;
+        self.aiq.push(aiq);
+        self.reach_usd.extend(fp.cost_to_reach_best_usd);
+        self.reach_pct.extend(fp.cost_to_reach_best_pct);
+        self.q_at_best.extend(fp.quality_at_best_cost);
+        if let Some(m) = rl {
+            self.apgr.push(m.apgr);
+            self.cpt50.extend(m.cpt50_pct);
+            self.cpt80.extend(m.cpt80_pct);
+        }
+    }
+
+    fn finish(self, name: String) -> RouterSummary {
+        RouterSummary {
+            name,
+            runs: self.runs,
+            aiq: MeanSd::of(&self.aiq),
+            reached_best: self.reach_usd.len(),
+            cost_to_reach_best_usd: MeanSd::of(&self.reach_usd),
+            cost_to_reach_best_pct: MeanSd::of(&self.reach_pct),
+            quality_at_best_cost: MeanSd::of(&self.q_at_best),
+            apgr: MeanSd::of(&self.apgr),
+            cpt50_pct: MeanSd::of(&self.cpt50),
+            cpt80_pct: MeanSd::of(&self.cpt80),
+        }
+    }
+}
+
+impl SeedSummary {
+    /// Aggregates `reports` (one per seed or split).
+    pub fn from_reports(reports: &[Report]) -> Self {
+        let mut accs: Vec<(String, Acc)> = Vec::new();
+        let mut slot = |name: &str| -> usize {
+            match accs.iter().position(|(n, _)| n == name) {
+                Some(i) => i,
+                None => {
+                    accs.push((name.to_owned(), Acc::default()));
+                    accs.len() - 1
+                }
+            }
+        };
+        let mut order = Vec::new();
+        for rep in reports {
+            for r in &rep.routers {
+                order.push((
+                    slot(&r.name),
+                    r.aiq,
+                    r.fixed_points.clone(),
+                    r.routellm.clone(),
+                ));
+            }
+        }
+        for rep in reports {
+            let z = &rep.zero_router;
+            let i = slot(ZERO_ROUTER_LABEL);
+            order.push((i, z.aiq, z.fixed_points.clone(), z.routellm.clone()));
+        }
+        for rep in reports {
+            let o = &rep.oracle;
+            let i = slot(&o.name);
+            order.push((i, o.aiq, o.fixed_points.clone(), o.routellm.clone()));
+        }
+        for (i, aiq, fp, rl) in order {
+            accs[i].1.add(aiq, &fp, rl.as_ref());
+        }
+        Self {
+            runs: reports.len(),
+            routers: accs.into_iter().map(|(n, a)| a.finish(n)).collect(),
+        }
+    }
+
+    /// A Markdown table of `mean ± sd` per metric.
+    pub fn to_markdown(&self) -> String {
+        let f = |m: Option<MeanSd>, unit: &str| match m {
+            Some(m) => format!("{:.4} ± {:.4}{unit}", m.mean, m.sd),
+            None => "–".to_owned(),
+        };
+        let mut out = format!(
+            "{} runs (mean ± sd).\n\n| router | AIQ | reached best single | cost to reach best (% of its cost) | quality at best single's cost | APGR | CPT(50%) | CPT(80%) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+            self.runs
+        );
+        for r in &self.routers {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {}/{} | {} | {} | {} | {} | {} |",
+                r.name.replace('|', "\\|"),
+                f(r.aiq, ""),
+                r.reached_best,
+                r.runs,
+                f(r.cost_to_reach_best_pct, "%"),
+                f(r.quality_at_best_cost, ""),
+                f(r.apgr, ""),
+                f(r.cpt50_pct, "%"),
+                f(r.cpt80_pct, "%"),
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn mean_sd_by_hand() {
+        let m = MeanSd::of(&[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!((m.mean, m.sd, m.n), (2.0, 1.0, 3));
+        assert_eq!(MeanSd::of(&[5.0]).unwrap().sd, 0.0);
+        assert_eq!(MeanSd::of(&[]), None);
+    }
+}

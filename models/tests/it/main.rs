@@ -1,0 +1,313 @@
+//! Integration tests of the `models` catalog: the embedded file, lookups, errors, overlays.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use models::{Catalog, Error};
+use router_core::{Capability, ModelId};
+
+fn model_toml(id: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[model]]
+id = "{id}"
+provider = "together"
+input_usd_per_mtok = 0.5
+output_usd_per_mtok = 1.5
+context_window = 8192
+ttft_ms = 300.0
+tokens_per_s = 90.0
+quality_prior = 0.6
+output_tokens_prior = 250.0
+{extra}
+"#
+    )
+}
+
+#[test]
+fn embedded_catalog_loads_and_validates() {
+    let c = Catalog::embedded().unwrap();
+    assert!(c.len() >= 60, "only {} models", c.len());
+    assert_eq!(c.specs().len(), c.len());
+    let gpt4o = c.get(&ModelId::new("gpt-4o")).unwrap();
+    assert_eq!(gpt4o.spec.provider.as_str(), "openai");
+    assert!(gpt4o.spec.capabilities.contains(&Capability::Tools));
+    assert_eq!(gpt4o.spec.input_usd_per_mtok, 2.5);
+    for e in c.entries() {
+        assert!((0.0..=1.0).contains(&e.quality_prior), "{}", e.spec.id);
+        assert!(e.spec.latency.tokens_per_s > 0.0);
+    }
+}
+
+#[test]
+fn embedded_catalog_holds_every_benchmark_model_under_its_dataset_name() {
+    let c = Catalog::embedded().unwrap();
+    let bench = [
+        // RouterBench
+        "WizardLM/WizardLM-13B-V1.2",
+        "claude-instant-v1",
+        "claude-v1",
+        "claude-v2",
+        "gpt-3.5-turbo-1106",
+        "gpt-4-1106-preview",
+        "meta/code-llama-instruct-34b-chat",
+        "meta/llama-2-70b-chat",
+        "mistralai/mistral-7b-chat",
+        "mistralai/mixtral-8x7b-chat",
+        "zero-one-ai/Yi-34B-Chat",
+        // RouteLLM
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
+        // LLMRouter
+        "qwen2.5-7b-instruct",
+        "llama-3.1-8b-instruct",
+        "gemma-2-9b-it",
+        "mistral-7b-instruct-v0.3",
+        "codegemma-7b",
+        "llama3-chatqa-1.5-8b",
+        "llama3-chatqa-1.5-70b",
+        "llama-3.1-nemotron-51b-instruct",
+        "llama-3.3-nemotron-super-49b-v1",
+        // RouterArena
+        "claude-3-haiku-20240307",
+        "gemini-2.0-flash-001",
+    ];
+    for id in bench {
+        let e = c.get(&ModelId::new(id)).unwrap();
+        assert_eq!(e.spec.id.as_str(), id);
+    }
+    let gpt4 = c.get(&ModelId::new("gpt-4-1106-preview")).unwrap();
+    assert_eq!(
+        (gpt4.spec.input_usd_per_mtok, gpt4.spec.output_usd_per_mtok),
+        (10.0, 30.0)
+    );
+}
+
+#[test]
+fn aliases_resolve_to_their_entry() {
+    let c = Catalog::embedded().unwrap();
+    let by_alias = c.get(&ModelId::new("openai/gpt-4o-mini")).unwrap();
+    assert_eq!(by_alias.spec.id.as_str(), "gpt-4o-mini");
+    let haiku = c.get(&ModelId::new("claude-3-haiku")).unwrap();
+    assert_eq!(haiku.spec.id.as_str(), "claude-3-haiku-20240307");
+    assert!(c.contains("gemini-2.0-flash"));
+}
+
+#[test]
+fn unknown_model_suggests_the_closest_name() {
+    let c = Catalog::embedded().unwrap();
+    let err = c.get(&ModelId::new("gpt-4o-mnii")).unwrap_err();
+    match &err {
+        Error::UnknownModel { id, suggestion } => {
+            assert_eq!(id.as_str(), "gpt-4o-mnii");
+            assert_eq!(suggestion.as_deref(), Some("gpt-4o-mini"));
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(
+        err.to_string().contains("did you mean `gpt-4o-mini`"),
+        "{err}"
+    );
+    let far = c
+        .get(&ModelId::new("zzzzzzzzzzzzzzzzzzzzzzzzzzzz"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            far,
+            Error::UnknownModel {
+                suggestion: None,
+                ..
+            }
+        ),
+        "{far}"
+    );
+}
+
+#[test]
+fn wrong_type_reports_the_field_path_and_line() {
+    let mut src = String::new();
+    for id in ["a", "b", "c"] {
+        src.push_str(&model_toml(id, ""));
+    }
+    src.push_str(
+        &model_toml("d", "").replace("input_usd_per_mtok = 0.5", "input_usd_per_mtok = \"cheap\""),
+    );
+    let err = Catalog::from_toml_str(&src, "user.toml").unwrap_err();
+    match &err {
+        Error::Parse {
+            origin,
+            field,
+            line,
+            ..
+        } => {
+            assert_eq!(origin, "user.toml");
+            assert_eq!(field, "model[3].input_usd_per_mtok");
+            let want = src.lines().position(|l| l.contains("cheap")).unwrap() + 1;
+            assert_eq!(*line, Some(want));
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(
+        err.to_string().contains("model[3].input_usd_per_mtok"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_field_and_capability_are_rejected_with_path() {
+    let err = Catalog::from_toml_str(&model_toml("a", "colour = \"red\""), "u.toml").unwrap_err();
+    assert!(err.to_string().contains("colour"), "{err}");
+    let err = Catalog::from_toml_str(
+        &model_toml("a", "capabilities = [\"tools\", \"telepathy\"]"),
+        "u.toml",
+    )
+    .unwrap_err();
+    match &err {
+        Error::Parse { field, .. } => assert_eq!(field, "model[0].capabilities[1]"),
+        other => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn validation_names_model_and_field() {
+    let cases = [
+        (
+            "input_usd_per_mtok = 0.5",
+            "input_usd_per_mtok = -1.0",
+            "input_usd_per_mtok",
+        ),
+        (
+            "output_usd_per_mtok = 1.5",
+            "output_usd_per_mtok = nan",
+            "output_usd_per_mtok",
+        ),
+        (
+            "context_window = 8192",
+            "context_window = 0",
+            "context_window",
+        ),
+        (
+            "quality_prior = 0.6",
+            "quality_prior = 1.2",
+            "quality_prior",
+        ),
+        ("tokens_per_s = 90.0", "tokens_per_s = 0.0", "tokens_per_s"),
+    ];
+    for (from, to, field) in cases {
+        let src = model_toml("ok", "") + &model_toml("broken", "").replace(from, to);
+        let err = Catalog::from_toml_str(&src, "user.toml").unwrap_err();
+        match &err {
+            Error::InvalidField {
+                origin,
+                id,
+                field: f,
+                ..
+            } => {
+                assert_eq!(origin, "user.toml");
+                assert_eq!(id, "broken");
+                assert_eq!(f, &format!("model[1].{field}"));
+            }
+            other => panic!("{to}: unexpected error {other}"),
+        }
+    }
+}
+
+#[test]
+fn duplicate_ids_and_aliases_are_rejected() {
+    let src = model_toml("a", "") + &model_toml("a", "");
+    let err = Catalog::from_toml_str(&src, "dup.toml").unwrap_err();
+    assert!(
+        matches!(err, Error::DuplicateName { ref name, .. } if name == "a"),
+        "{err}"
+    );
+    let src = model_toml("a", "aliases = [\"x\"]") + &model_toml("b", "aliases = [\"x\"]");
+    let err = Catalog::from_toml_str(&src, "dup.toml").unwrap_err();
+    match err {
+        Error::DuplicateName {
+            name,
+            first,
+            second,
+            ..
+        } => {
+            assert_eq!(
+                (name.as_str(), first.as_str(), second.as_str()),
+                ("x", "a", "b")
+            );
+        }
+        other => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn overlay_replaces_in_place_and_appends_new_models() {
+    let base = Catalog::embedded().unwrap();
+    let n = base.len();
+    let pos = base
+        .entries()
+        .position(|e| e.spec.id.as_str() == "gpt-4o")
+        .unwrap();
+    let overlay_src = model_toml("gpt-4o", "upstream_name = \"my-gpt-4o\"")
+        + &model_toml("local-llama", "aliases = [\"llama-local\"]");
+    let overlay = Catalog::from_toml_str(&overlay_src, "user.toml").unwrap();
+    let merged = base.with_overlay(overlay);
+    assert_eq!(merged.len(), n + 1);
+    let e = merged.get(&ModelId::new("gpt-4o")).unwrap();
+    assert_eq!(e.upstream_name, "my-gpt-4o");
+    assert_eq!(e.spec.provider.as_str(), "together");
+    assert_eq!(
+        merged
+            .entries()
+            .position(|e| e.spec.id.as_str() == "gpt-4o"),
+        Some(pos)
+    );
+    assert_eq!(
+        merged.entries().last().unwrap().spec.id.as_str(),
+        "local-llama"
+    );
+    assert_eq!(
+        merged
+            .get(&ModelId::new("llama-local"))
+            .unwrap()
+            .spec
+            .id
+            .as_str(),
+        "local-llama"
+    );
+}
+
+#[test]
+fn overlay_alias_takes_a_name_from_the_base() {
+    let base =
+        Catalog::from_toml_str(&model_toml("a", "aliases = [\"fast\"]"), "base.toml").unwrap();
+    let overlay =
+        Catalog::from_toml_str(&model_toml("b", "aliases = [\"fast\"]"), "user.toml").unwrap();
+    let merged = base.with_overlay(overlay);
+    assert_eq!(
+        merged.get(&ModelId::new("fast")).unwrap().spec.id.as_str(),
+        "b"
+    );
+    assert!(merged.get(&ModelId::new("a")).unwrap().aliases.is_empty());
+}
+
+#[test]
+fn load_reads_a_file_and_names_it_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.toml");
+    std::fs::write(&path, model_toml("a", "")).unwrap();
+    assert_eq!(Catalog::load(&path).unwrap().len(), 1);
+    let merged = Catalog::load_with_defaults(Some(&path)).unwrap();
+    assert_eq!(merged.len(), Catalog::embedded().unwrap().len() + 1);
+
+    std::fs::write(
+        &path,
+        model_toml("a", "").replace("context_window = 8192", "context_window = 0"),
+    )
+    .unwrap();
+    let err = Catalog::load(&path).unwrap_err();
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+
+    let missing = dir.path().join("missing.toml");
+    let err = Catalog::load(&missing).unwrap_err();
+    assert!(matches!(err, Error::Read { .. }), "{err}");
+    assert!(err.to_string().contains("missing.toml"), "{err}");
+}

@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Regenerates models/catalog.toml, the catalog embedded in the `models` crate.
+
+Standard library only. Usage (from the repository root):
+
+    python3 scripts/seed_catalog.py [--datasets ../shared/datasets] [--out models/catalog.toml]
+
+Two groups of models are written:
+
+1. A curated list of popular current models (CURATED below). Prices, context lengths and tool
+   support come from the OpenRouter price snapshot in `<datasets>/prices/*.json` (or, for the
+   few models missing from it, from RouterArena's `model_cost/cost.json`). Vision and JSON-mode
+   flags, latency priors and quality priors are hand-assigned per family here, because the price
+   list does not carry them.
+2. Every model that appears in a benchmark dataset, under the dataset's own column name, so that
+   benchmark columns map 1:1 to catalog ids. Prices come from the dataset (LLMRouter's
+   default_llm.json, RouterArena's cost.json) or, for RouterBench, from the RouterBench paper's
+   price table (arXiv 2403.12031, list prices at the time of the benchmark). Their quality prior
+   is the model's mean score over every dataset it appears in; their output-token prior is the
+   mean recorded completion length (recorded token counts, or response characters / 4).
+
+Latency priors (ttft_ms, tokens_per_s) are rough, published-ish medians from public
+provider dashboards and benchmarks (Artificial Analysis style numbers, rounded); they only
+seed the latency estimate until the gateway has logged real latencies.
+"""
+
+import argparse
+import csv
+import glob
+import json
+import os
+import sys
+
+csv.field_size_limit(1 << 30)
+
+# Quality-prior tiers for curated models (no benchmark here knows them). Rough and documented:
+# anchored so that gpt-4-1106-preview's measured benchmark mean (~0.83) sits between "strong"
+# and "frontier", and 7B-class models (~0.5-0.6 measured) sit below "small".
+TIER = {"frontier": 0.90, "strong": 0.85, "mid": 0.78, "small": 0.70, "tiny": 0.62}
+
+# Latency priors per speed class: (ttft_ms, tokens_per_s).
+SPEED = {
+    "reasoning": (4000.0, 80.0),  # o-series / R1: long hidden thinking before the first token
+    "frontier": (900.0, 60.0),
+    "fast": (450.0, 120.0),
+    "groq": (200.0, 400.0),  # Groq LPU serving
+    "open": (500.0, 80.0),  # Together-style GPU serving of open weights
+}
+
+# (catalog id, openrouter id, provider, upstream name, tier, speed, vision, json_mode, out prior)
+CURATED = [
+    ("gpt-4o", "openai/gpt-4o", "openai", "gpt-4o", "strong", "frontier", True, True, 400),
+    ("gpt-4o-mini", "openai/gpt-4o-mini", "openai", "gpt-4o-mini", "mid", "fast", True, True, 400),
+    ("gpt-4.1", "openai/gpt-4.1", "openai", "gpt-4.1", "strong", "frontier", True, True, 450),
+    ("gpt-4.1-mini", "openai/gpt-4.1-mini", "openai", "gpt-4.1-mini", "mid", "fast", True, True, 450),
+    ("gpt-4.1-nano", "openai/gpt-4.1-nano", "openai", "gpt-4.1-nano", "small", "fast", True, True, 400),
+    ("gpt-5", "openai/gpt-5", "openai", "gpt-5", "frontier", "reasoning", True, True, 1200),
+    ("gpt-5-mini", "openai/gpt-5-mini", "openai", "gpt-5-mini", "strong", "reasoning", True, True, 1000),
+    ("gpt-5-nano", "openai/gpt-5-nano", "openai", "gpt-5-nano", "mid", "reasoning", True, True, 900),
+    ("o3", "openai/o3", "openai", "o3", "frontier", "reasoning", True, True, 1500),
+    ("o3-mini", "openai/o3-mini", "openai", "o3-mini", "strong", "reasoning", False, True, 1500),
+    ("o4-mini", "openai/o4-mini", "openai", "o4-mini", "strong", "reasoning", True, True, 1500),
+    ("gpt-3.5-turbo", "openai/gpt-3.5-turbo", "openai", "gpt-3.5-turbo", "small", "fast", False, True, 300),
+    ("claude-opus-4.1", "anthropic/claude-opus-4.1", "anthropic", "claude-opus-4-1", "frontier", "frontier", True, False, 500),
+    ("claude-opus-4.5", "anthropic/claude-opus-4.5", "anthropic", "claude-opus-4-5", "frontier", "frontier", True, False, 500),
+    ("claude-sonnet-4", "anthropic/claude-sonnet-4", "anthropic", "claude-sonnet-4-0", "strong", "frontier", True, False, 500),
+    ("claude-sonnet-4.5", "anthropic/claude-sonnet-4.5", "anthropic", "claude-sonnet-4-5", "frontier", "frontier", True, False, 500),
+    ("claude-haiku-4.5", "anthropic/claude-haiku-4.5", "anthropic", "claude-haiku-4-5", "strong", "fast", True, False, 450),
+    ("claude-3.7-sonnet", "cost:claude-3-7-sonnet-20250219", "anthropic", "claude-3-7-sonnet-20250219", "strong", "frontier", True, False, 500),
+    ("claude-3.5-sonnet", "cost:anthropic/claude-3.5-sonnet", "anthropic", "claude-3-5-sonnet-20241022", "strong", "frontier", True, False, 450),
+    ("gemini-2.5-pro", "google/gemini-2.5-pro", "google", "gemini-2.5-pro", "frontier", "reasoning", True, True, 1200),
+    ("gemini-2.5-flash", "google/gemini-2.5-flash", "google", "gemini-2.5-flash", "strong", "fast", True, True, 700),
+    ("gemini-2.5-flash-lite", "google/gemini-2.5-flash-lite", "google", "gemini-2.5-flash-lite", "mid", "fast", True, True, 500),
+    ("deepseek-chat", "deepseek/deepseek-chat-v3.1", "deepseek", "deepseek-chat", "strong", "open", False, True, 500),
+    ("deepseek-reasoner", "deepseek/deepseek-r1-0528", "deepseek", "deepseek-reasoner", "strong", "reasoning", False, True, 2000),
+    ("mistral-large", "mistralai/mistral-large", "mistral", "mistral-large-latest", "strong", "frontier", False, True, 450),
+    ("mistral-medium-3.1", "mistralai/mistral-medium-3.1", "mistral", "mistral-medium-latest", "mid", "fast", True, True, 450),
+    ("mistral-small-3.2", "mistralai/mistral-small-3.2-24b-instruct", "mistral", "mistral-small-latest", "small", "fast", True, True, 400),
+    ("codestral", "mistralai/codestral-2508", "mistral", "codestral-latest", "mid", "fast", False, True, 500),
+    ("mistral-nemo", "mistralai/mistral-nemo", "mistral", "open-mistral-nemo", "tiny", "fast", False, True, 350),
+    ("ministral-8b", "mistralai/ministral-8b-2512", "mistral", "ministral-8b-latest", "tiny", "fast", False, True, 350),
+    ("llama-3.3-70b-instruct", "meta-llama/llama-3.3-70b-instruct", "groq", "llama-3.3-70b-versatile", "mid", "groq", False, True, 400),
+    ("gpt-oss-120b", "openai/gpt-oss-120b", "groq", "openai/gpt-oss-120b", "strong", "groq", False, True, 900),
+    ("gpt-oss-20b", "openai/gpt-oss-20b", "groq", "openai/gpt-oss-20b", "mid", "groq", False, True, 900),
+    ("llama-4-maverick", "meta-llama/llama-4-maverick", "together", "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8", "mid", "open", True, True, 400),
+    ("llama-4-scout", "meta-llama/llama-4-scout", "together", "meta-llama/Llama-4-Scout-17B-16E-Instruct", "small", "open", True, True, 400),
+    ("qwen-2.5-72b-instruct", "qwen/qwen-2.5-72b-instruct", "together", "Qwen/Qwen2.5-72B-Instruct-Turbo", "mid", "open", False, True, 400),
+    ("qwen3-235b-a22b-2507", "qwen/qwen3-235b-a22b-2507", "together", "Qwen/Qwen3-235B-A22B-Instruct-2507-tput", "strong", "open", False, True, 600),
+    ("qwen3-coder", "qwen/qwen3-coder", "together", "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8", "strong", "open", False, True, 700),
+    ("gemma-3-27b-it", "google/gemma-3-27b-it", "together", "google/gemma-3-27b-it", "small", "open", True, False, 400),
+    ("kimi-k2", "moonshotai/kimi-k2-0905", "openrouter", "moonshotai/kimi-k2-0905", "strong", "open", False, True, 600),
+    ("glm-4.6", "z-ai/glm-4.6", "openrouter", "z-ai/glm-4.6", "strong", "open", False, True, 800),
+]
+
+# RouterBench models: (id, provider, upstream, input, output USD/1M, context, caps, speed).
+# Prices: RouterBench paper (arXiv 2403.12031) price table; gpt-* agree with RouterArena cost.json.
+ROUTERBENCH = [
+    ("gpt-4-1106-preview", "openai", "gpt-4-1106-preview", 10.0, 30.0, 128000, ["json_mode", "tools"], "frontier"),
+    ("gpt-3.5-turbo-1106", "openai", "gpt-3.5-turbo-1106", 1.0, 2.0, 16385, ["json_mode", "tools"], "fast"),
+    ("claude-instant-v1", "anthropic", "claude-instant-1.2", 0.8, 2.4, 100000, [], "fast"),
+    ("claude-v1", "anthropic", "claude-1.3", 8.0, 24.0, 100000, [], "frontier"),
+    ("claude-v2", "anthropic", "claude-2.1", 8.0, 24.0, 200000, [], "frontier"),
+    ("WizardLM/WizardLM-13B-V1.2", "together", "WizardLM/WizardLM-13B-V1.2", 0.3, 0.3, 4096, [], "open"),
+    ("meta/code-llama-instruct-34b-chat", "together", "codellama/CodeLlama-34b-Instruct-hf", 0.776, 0.776, 16384, [], "open"),
+    ("meta/llama-2-70b-chat", "together", "meta-llama/Llama-2-70b-chat-hf", 0.9, 0.9, 4096, [], "open"),
+    ("mistralai/mistral-7b-chat", "together", "mistralai/Mistral-7B-Instruct-v0.2", 0.2, 0.2, 32768, [], "open"),
+    ("mistralai/mixtral-8x7b-chat", "together", "mistralai/Mixtral-8x7B-Instruct-v0.1", 0.6, 0.6, 32768, [], "open"),
+    ("zero-one-ai/Yi-34B-Chat", "together", "zero-one-ai/Yi-34B-Chat", 0.8, 0.8, 4096, [], "open"),
+]
+# RouteLLM's weak model; its strong model gpt-4-1106-preview is shared with RouterBench.
+# Price: RouterArena cost.json "open-mixtral-8x7b".
+ROUTELLM = [
+    ("mistralai/Mixtral-8x7B-Instruct-v0.1", "together", "mistralai/Mixtral-8x7B-Instruct-v0.1", 0.6, 0.6, 32768, ["json_mode"], "open"),
+]
+# LLMRouter candidates: prices from default_llm.json (served there by NVIDIA NIM; the
+# upstream name is that file's `model` field). Context windows from the model cards.
+LLMROUTER_CONTEXT = {
+    "qwen2.5-7b-instruct": 32768,
+    "codegemma-7b": 8192,
+    "gemma-2-9b-it": 8192,
+    "llama-3.1-8b-instruct": 131072,
+    "llama3-chatqa-1.5-8b": 8192,
+    "llama3-chatqa-1.5-70b": 8192,
+    "mistral-7b-instruct-v0.3": 32768,
+    "llama-3.3-nemotron-super-49b-v1": 131072,
+    "llama-3.1-nemotron-51b-instruct": 131072,
+}
+# RouterArena models: (id, provider, upstream, context, caps, speed, aliases).
+ROUTERARENA = [
+    ("claude-3-haiku-20240307", "anthropic", "claude-3-haiku-20240307", 200000, ["tools", "vision"], "fast", ["claude-3-haiku"]),
+    ("gemini-2.0-flash-001", "google", "gemini-2.0-flash-001", 1048576, ["json_mode", "tools", "vision"], "fast", ["gemini-2.0-flash"]),
+]
+
+DEFAULT_OUTPUT_TOKENS = 300.0
+
+
+class Stats:
+    """Running sums of scores and completion lengths per model over all datasets."""
+
+    def __init__(self):
+        self.score = {}
+        self.tokens = {}
+
+    def add_score(self, model, value):
+        if value is None:
+            return
+        s = self.score.setdefault(model, [0.0, 0])
+        s[0] += min(1.0, max(0.0, value))
+        s[1] += 1
+
+    def add_tokens(self, model, value):
+        s = self.tokens.setdefault(model, [0.0, 0])
+        s[0] += value
+        s[1] += 1
+
+    def mean_score(self, model):
+        s = self.score.get(model)
+        return round(s[0] / s[1], 3) if s and s[1] else None
+
+    def mean_tokens(self, model):
+        s = self.tokens.get(model)
+        return round(s[0] / s[1]) if s and s[1] else DEFAULT_OUTPUT_TOKENS
+
+
+def parse_float(cell):
+    cell = cell.strip()
+    if cell in ("", "nan", "NaN", "None"):
+        return None
+    if cell in ("True", "False"):
+        return 1.0 if cell == "True" else 0.0
+    return float(cell)
+
+
+def scan_routerbench(root, stats):
+    for path in sorted(glob.glob(os.path.join(root, "routerbench", "*.csv"))):
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                for model, *_ in ROUTERBENCH:
+                    stats.add_score(model, parse_float(row[model]))
+                    resp = row.get(model + "|model_response") or ""
+                    stats.add_tokens(model, len(resp) / 4.0)
+
+
+def scan_routellm(root, stats):
+    contaminated = set()
+    for sub in ("mmlu", "gsm8k"):
+        with open(os.path.join(root, "routellm", sub, "contaminated_prompts.jsonl"), encoding="utf-8") as f:
+            contaminated.update(json.loads(line)["eval_prompt"] for line in f if line.strip())
+    files = sorted(glob.glob(os.path.join(root, "routellm", "mmlu", "responses", "*.csv")))
+    files.append(os.path.join(root, "routellm", "gsm8k", "gsm8k_responses.csv"))
+    for path in files:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row["prompt"] in contaminated:
+                    continue
+                for model in ("gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"):
+                    stats.add_score(model, parse_float(row[model]))
+                    resp = row.get(model + "_response")
+                    if resp is not None:
+                        stats.add_tokens(model, len(resp) / 4.0)
+
+
+def scan_llmrouter(root, stats):
+    for split in ("train", "test"):
+        path = os.path.join(root, "llmrouter", "data", "dcrouter_preprocessed", split + ".json")
+        with open(path, encoding="utf-8") as f:
+            for row in json.load(f):
+                for model, score in row["scores"].items():
+                    stats.add_score(model, float(score))
+
+
+def scan_routerarena(root, stats):
+    for model, *_ in ROUTERARENA:
+        path = os.path.join(root, "routerarena", "cached_results", model + ".jsonl")
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                stats.add_score(model, float(rec["evaluation_result"]["score"]))
+                stats.add_tokens(model, float(rec["token_usage"]["output_tokens"]))
+
+
+def toml_str(s):
+    return json.dumps(s, ensure_ascii=False)
+
+
+def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note):
+    ttft, tps = SPEED[speed]
+    out.append(f"# {note}")
+    out.append("[[model]]")
+    out.append(f"id = {toml_str(id)}")
+    out.append(f"provider = {toml_str(provider)}")
+    if upstream != id:
+        out.append(f"upstream_name = {toml_str(upstream)}")
+    out.append(f"input_usd_per_mtok = {float(inp)!r}")
+    out.append(f"output_usd_per_mtok = {float(outp)!r}")
+    out.append(f"context_window = {int(ctx)}")
+    out.append("capabilities = [" + ", ".join(toml_str(c) for c in sorted(caps)) + "]")
+    out.append(f"ttft_ms = {ttft!r}")
+    out.append(f"tokens_per_s = {tps!r}")
+    out.append(f"quality_prior = {float(quality)!r}")
+    out.append(f"output_tokens_prior = {float(out_tokens)!r}")
+    if aliases:
+        out.append("aliases = [" + ", ".join(toml_str(a) for a in aliases) + "]")
+    out.append("")
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(here)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default=os.path.join(repo, "..", "shared", "datasets"))
+    ap.add_argument("--out", default=os.path.join(repo, "models", "catalog.toml"))
+    args = ap.parse_args()
+    root = args.datasets
+
+    price_files = sorted(glob.glob(os.path.join(root, "prices", "*.json")))
+    if not price_files:
+        sys.exit(f"no price list under {root}/prices")
+    with open(price_files[-1], encoding="utf-8") as f:
+        snapshot = json.load(f)
+    prices = {m["model_id"]: m for m in snapshot["models"]}
+    with open(os.path.join(root, "routerarena", "model_cost", "cost.json"), encoding="utf-8") as f:
+        arena_cost = json.load(f)
+    with open(os.path.join(root, "llmrouter", "data", "example_data", "llm_candidates", "default_llm.json"), encoding="utf-8") as f:
+        llmrouter = json.load(f)
+
+    stats = Stats()
+    scan_routerbench(root, stats)
+    scan_routellm(root, stats)
+    scan_llmrouter(root, stats)
+    scan_routerarena(root, stats)
+
+    out = [
+        "# Switchyard's embedded model catalog. GENERATED by scripts/seed_catalog.py: edit the",
+        "# script, not this file. Prices are USD per 1M tokens. Latency priors are rough",
+        "# published-ish medians per speed class; quality priors are benchmark means for benchmark",
+        "# models and documented tiers otherwise (see the script).",
+        f"# Price snapshot: {os.path.basename(price_files[-1])} (as of {snapshot.get('as_of')}).",
+        "",
+    ]
+    seen = set()
+
+    def claim(name):
+        if name in seen:
+            sys.exit(f"duplicate id or alias {name}")
+        seen.add(name)
+
+    for cid, src, provider, upstream, tier, speed, vision, json_mode, out_tokens in CURATED:
+        if src.startswith("cost:"):
+            c = arena_cost[src[5:]]
+            inp, outp = c["input_token_price_per_million"], c["output_token_price_per_million"]
+            ctx, tools = 200000, True
+            aliases = [src[5:]] if src[5:] != cid else []
+            note = f"curated; price from RouterArena cost.json {src[5:]}"
+        else:
+            p = prices[src]
+            inp, outp, ctx, tools = p["input_per_mtok"], p["output_per_mtok"], p["context_length"], p["supports_tools"]
+            aliases = [src]
+            note = f"curated; price from OpenRouter {src}; quality tier {tier}"
+        caps = (["tools"] if tools else []) + (["vision"] if vision else []) + (["json_mode"] if json_mode else [])
+        claim(cid)
+        for a in aliases:
+            claim(a)
+        entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
+              speed=speed, quality=TIER[tier], out_tokens=out_tokens, aliases=aliases, note=note)
+
+    def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note):
+        claim(cid)
+        for a in aliases:
+            claim(a)
+        q = stats.mean_score(cid)
+        if q is None:
+            sys.exit(f"benchmark model {cid} has no scores")
+        entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
+              speed=speed, quality=q, out_tokens=stats.mean_tokens(cid), aliases=aliases, note=note)
+
+    for cid, provider, upstream, inp, outp, ctx, caps, speed in ROUTERBENCH:
+        bench(cid, provider, upstream, inp, outp, ctx, caps, speed, [], "benchmark: RouterBench")
+    for cid, provider, upstream, inp, outp, ctx, caps, speed in ROUTELLM:
+        bench(cid, provider, upstream, inp, outp, ctx, caps, speed, [], "benchmark: RouteLLM")
+    # default_llm.json lists more candidates than the dataset scores; keep the scored ones.
+    for cid in sorted(LLMROUTER_CONTEXT):
+        c = llmrouter[cid]
+        bench(cid, "together", c["model"], c["input_price"], c["output_price"], LLMROUTER_CONTEXT[cid], [],
+              "open", [], "benchmark: LLMRouter (price from default_llm.json)")
+    for cid, provider, upstream, ctx, caps, speed, aliases in ROUTERARENA:
+        c = arena_cost[cid]
+        bench(cid, provider, upstream, c["input_token_price_per_million"], c["output_token_price_per_million"],
+              ctx, caps, speed, aliases, "benchmark: RouterArena (price from cost.json)")
+
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write("\n".join(out))
+    print(f"wrote {len(seen)} names to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
