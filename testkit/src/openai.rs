@@ -1,0 +1,207 @@
+//! OpenAI Chat Completions: `POST /v1/chat/completions`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use crate::fixtures::{self, Fill, Fixtures};
+use crate::respond::{self, content_texts, Answer, Content, Incoming, Parsed, Vendor};
+use crate::server::Shared;
+use crate::sse::SseEvent;
+use crate::Wire;
+
+/// The OpenAI wire format.
+pub(crate) struct OpenAi;
+
+/// Handler of `POST /v1/chat/completions`.
+pub(crate) async fn chat_completions(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let incoming = Incoming {
+        method,
+        uri,
+        headers,
+        body,
+        path_model: None,
+        path_stream: false,
+    };
+    respond::handle::<OpenAi>(shared, incoming).await
+}
+
+impl Vendor for OpenAi {
+    const WIRE: Wire = Wire::OpenAi;
+    const ID_PREFIX: &'static str = "chatcmpl-testkit-";
+
+    fn check_credentials(
+        headers: &HeaderMap,
+        _query: Option<&str>,
+    ) -> Result<(), (StatusCode, String)> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|key| !key.trim().is_empty());
+        if bearer {
+            Ok(())
+        } else {
+            Err((
+                StatusCode::UNAUTHORIZED,
+                "You didn't provide an API key: send `Authorization: Bearer <key>`.".to_owned(),
+            ))
+        }
+    }
+
+    fn parse(body: &Value, _incoming: &Incoming) -> Result<Parsed, String> {
+        let model = body["model"]
+            .as_str()
+            .ok_or("you must provide a model parameter")?
+            .to_owned();
+        let messages = body["messages"]
+            .as_array()
+            .filter(|m| !m.is_empty())
+            .ok_or("'messages' must be a non-empty array")?;
+        let mut texts = Vec::new();
+        for message in messages {
+            if message["role"].as_str().is_none() {
+                return Err("every message needs a 'role'".to_owned());
+            }
+            content_texts(&message["content"], &mut texts);
+        }
+        Ok(Parsed {
+            model,
+            stream: body["stream"] == Value::Bool(true),
+            include_usage: body["stream_options"]["include_usage"] == Value::Bool(true),
+            texts,
+        })
+    }
+
+    fn error_body(status: StatusCode, message: &str) -> Value {
+        let (kind, code) = match status.as_u16() {
+            401 => ("invalid_request_error", Some("invalid_api_key")),
+            429 => ("requests", Some("rate_limit_exceeded")),
+            500..=599 => ("server_error", None),
+            _ => ("invalid_request_error", None),
+        };
+        json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+    }
+
+    fn completion(answer: &Answer) -> Value {
+        let (message, finish_reason) = match &answer.content {
+            Content::Text(text) => (
+                json!({"role": "assistant", "content": text, "refusal": null}),
+                "stop",
+            ),
+            Content::ToolCall { name, arguments } => (
+                json!({
+                    "role": "assistant",
+                    "content": null,
+                    "tool_calls": [{
+                        "id": tool_call_id(answer),
+                        "type": "function",
+                        "function": {"name": name, "arguments": arguments.to_string()},
+                    }],
+                }),
+                "tool_calls",
+            ),
+        };
+        json!({
+            "id": answer.id,
+            "object": "chat.completion",
+            "created": answer.created,
+            "model": answer.model,
+            "system_fingerprint": "fp_testkit",
+            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason}],
+            "usage": usage(answer),
+        })
+    }
+
+    fn stream(answer: &Answer, fixtures: &Fixtures) -> Vec<SseEvent> {
+        let chunks = match &answer.content {
+            Content::Text(text) => {
+                let pieces = fixtures::pieces(text);
+                let fill = Fill {
+                    id: &answer.id,
+                    model: &answer.model,
+                    created: answer.created,
+                    usage: answer.usage,
+                    pieces: &pieces,
+                };
+                fixtures::render(&fixtures.openai, &fill)
+                    .into_iter()
+                    // The usage chunk (empty `choices`) is sent only on request, as OpenAI does.
+                    .filter(|c| answer.include_usage || c.get("usage").is_none())
+                    .collect()
+            }
+            Content::ToolCall { name, arguments } => {
+                let delta_call = json!([{
+                    "index": 0, "id": tool_call_id(answer), "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                }]);
+                let mut chunks = vec![
+                    chunk(
+                        answer,
+                        json!({"role": "assistant", "content": null, "tool_calls": delta_call}),
+                        None,
+                    ),
+                    chunk(
+                        answer,
+                        json!({"tool_calls": [{"index": 0, "function": {"arguments": arguments.to_string()}}]}),
+                        None,
+                    ),
+                    chunk(answer, json!({}), Some("tool_calls")),
+                ];
+                if answer.include_usage {
+                    let mut last = chunk(answer, json!({}), None);
+                    last["choices"] = json!([]);
+                    last["usage"] = usage(answer);
+                    chunks.push(last);
+                }
+                chunks
+            }
+        };
+        let mut events: Vec<SseEvent> = chunks.iter().map(SseEvent::json).collect();
+        events.push(SseEvent {
+            event: None,
+            data: "[DONE]".to_owned(),
+        });
+        events
+    }
+
+    fn malformed_event() -> SseEvent {
+        SseEvent {
+            event: None,
+            data: "{\"choices\": [{\"delta\": ".to_owned(),
+        }
+    }
+}
+
+fn chunk(answer: &Answer, delta: Value, finish_reason: Option<&str>) -> Value {
+    json!({
+        "id": answer.id,
+        "object": "chat.completion.chunk",
+        "created": answer.created,
+        "model": answer.model,
+        "system_fingerprint": "fp_testkit",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
+    })
+}
+
+fn usage(answer: &Answer) -> Value {
+    json!({
+        "prompt_tokens": answer.usage.input_tokens,
+        "completion_tokens": answer.usage.output_tokens,
+        "total_tokens": answer.usage.total_tokens(),
+    })
+}
+
+fn tool_call_id(answer: &Answer) -> String {
+    format!("call_{}", answer.id.trim_start_matches(OpenAi::ID_PREFIX))
+}

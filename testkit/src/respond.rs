@@ -1,0 +1,338 @@
+//! The request flow shared by every vendor: check credentials, parse, record, pick the
+//! scripted [`Scenario`], and play it through the vendor's [`Vendor`] shapes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::fixtures::Fixtures;
+use crate::record::{redact_headers, redact_query};
+use crate::server::Shared;
+use crate::sse::{self, SseEvent, Tail};
+use crate::{RecordedRequest, Scenario, Usage, Wire};
+
+/// `created` reported in every answer: fixed so responses are deterministic.
+const CREATED_UNIX_S: u64 = 1_700_000_000;
+
+/// How many words of the last prompt text the default echo reply repeats.
+const ECHO_WORDS: usize = 24;
+
+/// A request as the handlers hand it over.
+pub(crate) struct Incoming {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    /// The model named in the path (Gemini), if any.
+    pub(crate) path_model: Option<String>,
+    /// Whether the path asked for a stream (Gemini `:streamGenerateContent`).
+    pub(crate) path_stream: bool,
+}
+
+/// What a vendor request says, once validated.
+pub(crate) struct Parsed {
+    /// The model to answer as.
+    pub(crate) model: String,
+    /// Whether the answer is streamed.
+    pub(crate) stream: bool,
+    /// Whether the stream ends with a usage chunk (OpenAI `stream_options.include_usage`).
+    pub(crate) include_usage: bool,
+    /// Every text of the prompt in order (system first); the last one is echoed.
+    pub(crate) texts: Vec<String>,
+}
+
+/// What the answer carries.
+pub(crate) enum Content {
+    /// Assistant text.
+    Text(String),
+    /// One function call.
+    ToolCall {
+        /// Function name.
+        name: String,
+        /// JSON arguments object.
+        arguments: Value,
+    },
+}
+
+/// A successful answer, ready to render in a vendor's shape.
+pub(crate) struct Answer {
+    /// Vendor-style response id.
+    pub(crate) id: String,
+    /// Model name as requested.
+    pub(crate) model: String,
+    /// Unix seconds.
+    pub(crate) created: u64,
+    /// Text or tool call.
+    pub(crate) content: Content,
+    /// Token counts.
+    pub(crate) usage: Usage,
+    /// Whether an OpenAI stream reports usage in a final chunk.
+    pub(crate) include_usage: bool,
+}
+
+/// The shapes one vendor API speaks.
+pub(crate) trait Vendor {
+    /// Which API this is.
+    const WIRE: Wire;
+    /// Prefix of response ids, such as `chatcmpl-`.
+    const ID_PREFIX: &'static str;
+
+    /// Rejects a request without credentials the way the real API does: status and message.
+    fn check_credentials(
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<(), (StatusCode, String)>;
+    /// Validates the JSON body; the error is a 400 message.
+    fn parse(body: &Value, incoming: &Incoming) -> Result<Parsed, String>;
+    /// The vendor's error JSON for a status.
+    fn error_body(status: StatusCode, message: &str) -> Value;
+    /// The non-streamed success body.
+    fn completion(answer: &Answer) -> Value;
+    /// Every event of a successful stream, including the vendor's end-of-stream marker.
+    fn stream(answer: &Answer, fixtures: &Fixtures) -> Vec<SseEvent>;
+    /// An event whose data is not valid JSON, framed as the vendor frames chunks.
+    fn malformed_event() -> SseEvent;
+}
+
+/// Runs one request through credentials, parsing, the script and the scenario.
+pub(crate) async fn handle<V: Vendor>(shared: Arc<Shared>, incoming: Incoming) -> Response {
+    let query = incoming.uri.query();
+    let json: Option<Value> = serde_json::from_slice(&incoming.body).ok();
+    let mut record = RecordedRequest {
+        wire: V::WIRE,
+        method: incoming.method.to_string(),
+        path: incoming.uri.path().to_owned(),
+        query: redact_query(query),
+        headers: redact_headers(&incoming.headers),
+        body: json.clone().unwrap_or(Value::Null),
+        model: incoming
+            .path_model
+            .clone()
+            .or_else(|| json.as_ref()?["model"].as_str().map(str::to_owned)),
+        stream: incoming.path_stream
+            || json
+                .as_ref()
+                .is_some_and(|b| b["stream"] == Value::Bool(true)),
+        scenario: None,
+    };
+    if let Err((status, message)) = V::check_credentials(&incoming.headers, query) {
+        shared.script().record(record);
+        return error::<V>(status, &message);
+    }
+    let Some(body) = json else {
+        shared.script().record(record);
+        return error::<V>(
+            StatusCode::BAD_REQUEST,
+            "The request body is not valid JSON.",
+        );
+    };
+    let parsed = match V::parse(&body, &incoming) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            shared.script().record(record);
+            return error::<V>(StatusCode::BAD_REQUEST, &message);
+        }
+    };
+    let (scenario, id) = {
+        let mut script = shared.script();
+        let scenario = script.next(&parsed.model);
+        record.scenario = Some(scenario.kind());
+        script.record(record);
+        (scenario, format!("{}{}", V::ID_PREFIX, script.next_id()))
+    };
+    play::<V>(&shared, scenario, parsed, id).await
+}
+
+async fn play<V: Vendor>(
+    shared: &Shared,
+    scenario: Scenario,
+    parsed: Parsed,
+    id: String,
+) -> Response {
+    match scenario {
+        Scenario::Ok { reply, usage } => {
+            let text = reply.unwrap_or_else(|| echo(&parsed));
+            let usage = usage.unwrap_or_else(|| word_usage(&parsed.texts, &text));
+            succeed::<V>(
+                shared,
+                &parsed,
+                answer(&parsed, id, Content::Text(text), usage),
+            )
+        }
+        Scenario::ToolCall { name, arguments } => {
+            let usage = word_usage(&parsed.texts, &arguments.to_string());
+            let content = Content::ToolCall { name, arguments };
+            succeed::<V>(shared, &parsed, answer(&parsed, id, content, usage))
+        }
+        Scenario::Delay(delay) => {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shared.shutdown.cancelled() => return shutting_down::<V>(),
+            }
+            let text = echo(&parsed);
+            let usage = word_usage(&parsed.texts, &text);
+            succeed::<V>(
+                shared,
+                &parsed,
+                answer(&parsed, id, Content::Text(text), usage),
+            )
+        }
+        Scenario::Status {
+            code,
+            retry_after,
+            body,
+        } => status::<V>(code, retry_after, body),
+        Scenario::StallAfterFirstChunk => {
+            if parsed.stream {
+                let events = first_event::<V>(shared, &parsed, id);
+                sse::response(events, Tail::Stall(shared.shutdown.clone()))
+            } else {
+                shared.shutdown.cancelled().await;
+                shutting_down::<V>()
+            }
+        }
+        Scenario::MalformedChunk => {
+            if parsed.stream {
+                let text = echo(&parsed);
+                let usage = word_usage(&parsed.texts, &text);
+                let all = V::stream(
+                    &answer(&parsed, id, Content::Text(text), usage),
+                    &shared.fixtures,
+                );
+                let events = match (all.first(), all.last()) {
+                    (Some(first), Some(last)) => {
+                        vec![first.clone(), V::malformed_event(), last.clone()]
+                    }
+                    _ => vec![V::malformed_event()],
+                };
+                sse::response(events, Tail::End)
+            } else {
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    "{\"id\": \"truncated",
+                )
+                    .into_response()
+            }
+        }
+        Scenario::Disconnect => {
+            if parsed.stream {
+                sse::response(first_event::<V>(shared, &parsed, id), Tail::Disconnect)
+            } else {
+                sse::dropped_connection()
+            }
+        }
+        Scenario::Unauthorized => error::<V>(
+            StatusCode::UNAUTHORIZED,
+            "Invalid API key (scripted by testkit).",
+        ),
+    }
+}
+
+fn answer(parsed: &Parsed, id: String, content: Content, usage: Usage) -> Answer {
+    Answer {
+        id,
+        model: parsed.model.clone(),
+        created: CREATED_UNIX_S,
+        content,
+        usage,
+        include_usage: parsed.include_usage,
+    }
+}
+
+fn succeed<V: Vendor>(shared: &Shared, parsed: &Parsed, answer: Answer) -> Response {
+    if parsed.stream {
+        sse::response(V::stream(&answer, &shared.fixtures), Tail::End)
+    } else {
+        (StatusCode::OK, axum::Json(V::completion(&answer))).into_response()
+    }
+}
+
+/// The first event of the echo stream, for the scenarios that break after it.
+fn first_event<V: Vendor>(shared: &Shared, parsed: &Parsed, id: String) -> Vec<SseEvent> {
+    let text = echo(parsed);
+    let usage = word_usage(&parsed.texts, &text);
+    let all = V::stream(
+        &answer(parsed, id, Content::Text(text), usage),
+        &shared.fixtures,
+    );
+    all.into_iter().take(1).collect()
+}
+
+fn status<V: Vendor>(code: u16, retry_after: Option<Duration>, body: Option<String>) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match body {
+        Some(raw) => {
+            let content_type = if serde_json::from_str::<Value>(&raw).is_ok() {
+                "application/json"
+            } else {
+                "text/plain"
+            };
+            (status, [(header::CONTENT_TYPE, content_type)], raw).into_response()
+        }
+        None => error::<V>(status, default_message(status)),
+    };
+    if let Some(after) = retry_after {
+        // Retry-After carries whole seconds; round up so the client never retries early.
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+fn default_message(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        429 => "Rate limit reached (scripted by testkit).",
+        529 => "Overloaded (scripted by testkit).",
+        500..=599 => "The server had an error (scripted by testkit).",
+        _ => "Request failed (scripted by testkit).",
+    }
+}
+
+/// A response in the vendor's error shape.
+pub(crate) fn error<V: Vendor>(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(V::error_body(status, message))).into_response()
+}
+
+fn shutting_down<V: Vendor>() -> Response {
+    error::<V>(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The fake provider is shutting down.",
+    )
+}
+
+/// The default reply: the model name and the start of the last prompt text.
+fn echo(parsed: &Parsed) -> String {
+    let last = parsed.texts.last().map_or("", String::as_str);
+    let words: Vec<&str> = last.split_whitespace().take(ECHO_WORDS).collect();
+    format!("{} echoes: {}", parsed.model, words.join(" "))
+}
+
+/// Usage from word counts: one token per whitespace-separated word, at least one each way.
+fn word_usage(texts: &[String], reply: &str) -> Usage {
+    let input: usize = texts.iter().map(|t| t.split_whitespace().count()).sum();
+    let output = reply.split_whitespace().count();
+    Usage {
+        input_tokens: u32::try_from(input.max(1)).unwrap_or(u32::MAX),
+        output_tokens: u32::try_from(output.max(1)).unwrap_or(u32::MAX),
+    }
+}
+
+/// Collects `text` fields of a content value that is a string or an array of parts.
+pub(crate) fn content_texts(content: &Value, out: &mut Vec<String>) {
+    match content {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(parts) => out.extend(
+            parts
+                .iter()
+                .filter_map(|p| p["text"].as_str().map(str::to_owned)),
+        ),
+        _ => {}
+    }
+}

@@ -1,0 +1,147 @@
+//! What the fake does with one request: the typed [`Scenario`] enum and its [`ScenarioKind`].
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Token counts the fake reports for a successful answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Usage {
+    /// Prompt (input) tokens.
+    pub input_tokens: u32,
+    /// Completion (output) tokens.
+    pub output_tokens: u32,
+}
+
+impl Usage {
+    /// Input plus output tokens.
+    pub fn total_tokens(&self) -> u32 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+}
+
+/// How the fake answers one request. Scripted per model with
+/// [`FakeProvider::script`](crate::FakeProvider::script); when a model's script is empty the
+/// fake answers [`Scenario::echo`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Scenario {
+    /// A successful answer, streamed from the `.jsonl` fixtures when the request asks for a
+    /// stream.
+    Ok {
+        /// The reply text; `None` echoes the model name and the last prompt text.
+        reply: Option<String>,
+        /// The usage to report; `None` counts whitespace-separated words of prompt and reply.
+        usage: Option<Usage>,
+    },
+    /// A successful answer that calls one tool (OpenAI `tool_calls`, Anthropic `tool_use`,
+    /// Gemini `functionCall`), with the vendor's tool-call finish reason.
+    ToolCall {
+        /// The function name.
+        name: String,
+        /// The JSON arguments object.
+        arguments: Value,
+    },
+    /// Waits this long, then answers like [`Scenario::echo`].
+    Delay(Duration),
+    /// Answers with this HTTP status before any stream starts.
+    Status {
+        /// The HTTP status code, such as 429, 500 or 529.
+        code: u16,
+        /// Sent as a `Retry-After` header in whole seconds, rounded up.
+        retry_after: Option<Duration>,
+        /// The raw body; `None` sends the vendor's error JSON shape for this status.
+        body: Option<String>,
+    },
+    /// Streams send their first chunk and then hang until the client gives up (or the fake
+    /// shuts down); non-streaming requests hang before any byte of the response.
+    StallAfterFirstChunk,
+    /// Streams send a valid first chunk, then a chunk whose data is not valid JSON, then the
+    /// normal end of stream; non-streaming requests get a 200 whose body is not valid JSON.
+    MalformedChunk,
+    /// Streams send their first chunk and then drop the connection; non-streaming requests
+    /// have their connection dropped before a complete response.
+    Disconnect,
+    /// A 401 in the vendor's error shape, as for a revoked key.
+    Unauthorized,
+}
+
+impl Scenario {
+    /// The default: a successful answer echoing the prompt, with word-count usage.
+    pub fn echo() -> Self {
+        Scenario::Ok {
+            reply: None,
+            usage: None,
+        }
+    }
+
+    /// A successful answer with this reply text and word-count usage.
+    pub fn reply(text: impl Into<String>) -> Self {
+        Scenario::Ok {
+            reply: Some(text.into()),
+            usage: None,
+        }
+    }
+
+    /// A successful answer with this reply text and these token counts.
+    pub fn reply_with_usage(text: impl Into<String>, usage: Usage) -> Self {
+        Scenario::Ok {
+            reply: Some(text.into()),
+            usage: Some(usage),
+        }
+    }
+
+    /// An error status with the vendor's error body and no `Retry-After`.
+    pub fn status(code: u16) -> Self {
+        Scenario::Status {
+            code,
+            retry_after: None,
+            body: None,
+        }
+    }
+
+    /// A 429 with a `Retry-After` header.
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        Scenario::Status {
+            code: 429,
+            retry_after: Some(retry_after),
+            body: None,
+        }
+    }
+
+    /// The field-less kind of this scenario, used for call counts.
+    pub fn kind(&self) -> ScenarioKind {
+        match self {
+            Scenario::Ok { .. } => ScenarioKind::Ok,
+            Scenario::ToolCall { .. } => ScenarioKind::ToolCall,
+            Scenario::Delay(_) => ScenarioKind::Delay,
+            Scenario::Status { .. } => ScenarioKind::Status,
+            Scenario::StallAfterFirstChunk => ScenarioKind::StallAfterFirstChunk,
+            Scenario::MalformedChunk => ScenarioKind::MalformedChunk,
+            Scenario::Disconnect => ScenarioKind::Disconnect,
+            Scenario::Unauthorized => ScenarioKind::Unauthorized,
+        }
+    }
+}
+
+/// The variant of a [`Scenario`] without its data, for counting calls per scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ScenarioKind {
+    /// [`Scenario::Ok`].
+    Ok,
+    /// [`Scenario::ToolCall`].
+    ToolCall,
+    /// [`Scenario::Delay`].
+    Delay,
+    /// [`Scenario::Status`].
+    Status,
+    /// [`Scenario::StallAfterFirstChunk`].
+    StallAfterFirstChunk,
+    /// [`Scenario::MalformedChunk`].
+    MalformedChunk,
+    /// [`Scenario::Disconnect`].
+    Disconnect,
+    /// [`Scenario::Unauthorized`].
+    Unauthorized,
+}

@@ -1,0 +1,46 @@
+//! The axum app and the state its handlers share.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::routing::post;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use crate::fixtures::Fixtures;
+use crate::script::Script;
+use crate::{anthropic, gemini, openai};
+
+/// State shared by every handler.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Scripted scenarios, counts and the request log.
+    script: Mutex<Script>,
+    /// Parsed stream templates.
+    pub(crate) fixtures: Fixtures,
+    /// Fires at shutdown; delayed and stalled answers end when it does.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Shared {
+    pub(crate) fn new(fixtures: Fixtures, shutdown: CancellationToken) -> Self {
+        Shared {
+            script: Mutex::new(Script::default()),
+            fixtures,
+            shutdown,
+        }
+    }
+
+    /// The script, even if a panicking test thread poisoned the lock: the data stays usable.
+    pub(crate) fn script(&self) -> MutexGuard<'_, Script> {
+        self.script.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The fake's routes.
+pub(crate) fn app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1beta/models/{model_action}", post(gemini::generate))
+        .with_state(shared)
+}
