@@ -1,0 +1,133 @@
+use std::path::Path;
+
+use router_core::{ModelEstimate, ModelId, QualityPredictor};
+
+use super::weights_file::WeightsReader;
+use super::{
+    KnnPredictor, LinearPredictor, Manifest, MfPredictor, MlpPredictor, PredictorError,
+    PredictorKind, MANIFEST_FILE,
+};
+
+/// Any saved predictor: what [`Artifact::load`] returns and [`Artifact::save`] writes.
+///
+/// An artifact is a directory with `manifest.json` ([`Manifest`]) and `weights.safetensors`;
+/// the manifest's `kind` says which variant the weights belong to.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Artifact {
+    /// k nearest neighbours.
+    Knn(KnnPredictor),
+    /// Per-model ridge regression.
+    Linear(LinearPredictor),
+    /// Multi-output MLP.
+    Mlp(MlpPredictor),
+    /// Matrix factorisation.
+    Mf(MfPredictor),
+}
+
+impl Artifact {
+    /// Reads an artifact directory, checking the manifest and every tensor's shape.
+    pub fn load(dir: &Path) -> Result<Self, PredictorError> {
+        let manifest = Manifest::read(dir)?;
+        let weights = WeightsReader::open(dir)?;
+        Ok(match manifest.kind {
+            PredictorKind::Knn => Self::Knn(KnnPredictor::from_parts(
+                manifest,
+                &weights,
+                &dir.join(MANIFEST_FILE),
+            )?),
+            PredictorKind::Linear => Self::Linear(LinearPredictor::from_parts(manifest, &weights)?),
+            PredictorKind::Mlp => Self::Mlp(MlpPredictor::from_parts(manifest, &weights)?),
+            PredictorKind::Mf => Self::Mf(MfPredictor::from_parts(manifest, &weights)?),
+        })
+    }
+
+    /// Writes `weights.safetensors` and `manifest.json` into `dir` (created if missing).
+    pub fn save(&self, dir: &Path) -> Result<(), PredictorError> {
+        match self {
+            Self::Knn(p) => p.save(dir),
+            Self::Linear(p) => p.save(dir),
+            Self::Mlp(p) => p.save(dir),
+            Self::Mf(p) => p.save(dir),
+        }
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            Self::Knn(p) => p.manifest(),
+            Self::Linear(p) => p.manifest(),
+            Self::Mlp(p) => p.manifest(),
+            Self::Mf(p) => p.manifest(),
+        }
+    }
+
+    /// The manifest, to set `encoder_sha256` or `metrics` before saving.
+    pub fn manifest_mut(&mut self) -> &mut Manifest {
+        match self {
+            Self::Knn(p) => p.manifest_mut(),
+            Self::Linear(p) => p.manifest_mut(),
+            Self::Mlp(p) => p.manifest_mut(),
+            Self::Mf(p) => p.manifest_mut(),
+        }
+    }
+
+    /// Predicts, failing on an embedding of the wrong length.
+    pub fn try_predict(&self, embedding: &[f32]) -> Result<Vec<ModelEstimate>, PredictorError> {
+        match self {
+            Self::Knn(p) => p.try_predict(embedding),
+            Self::Linear(p) => p.try_predict(embedding),
+            Self::Mlp(p) => p.try_predict(embedding),
+            Self::Mf(p) => p.try_predict(embedding),
+        }
+    }
+
+    fn inner(&self) -> &dyn QualityPredictor {
+        match self {
+            Self::Knn(p) => p,
+            Self::Linear(p) => p,
+            Self::Mlp(p) => p,
+            Self::Mf(p) => p,
+        }
+    }
+}
+
+impl QualityPredictor for Artifact {
+    fn models(&self) -> &[ModelId] {
+        self.inner().models()
+    }
+
+    fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
+        self.inner().predict(embedding)
+    }
+}
+
+impl From<KnnPredictor> for Artifact {
+    fn from(p: KnnPredictor) -> Self {
+        Self::Knn(p)
+    }
+}
+
+impl From<LinearPredictor> for Artifact {
+    fn from(p: LinearPredictor) -> Self {
+        Self::Linear(p)
+    }
+}
+
+impl From<MlpPredictor> for Artifact {
+    fn from(p: MlpPredictor) -> Self {
+        Self::Mlp(p)
+    }
+}
+
+impl From<MfPredictor> for Artifact {
+    fn from(p: MfPredictor) -> Self {
+        Self::Mf(p)
+    }
+}
+
+/// Loads any artifact directory as a boxed [`QualityPredictor`]. Use [`Artifact::load`] to
+/// keep access to the manifest.
+pub fn load_artifact(dir: &Path) -> Result<Box<dyn QualityPredictor>, PredictorError> {
+    Ok(Box::new(Artifact::load(dir)?))
+}

@@ -1,0 +1,189 @@
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use router_core::ModelId;
+use serde::{Deserialize, Serialize};
+
+use super::PredictorError;
+
+/// The manifest's file name inside an artifact directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The weights' file name inside an artifact directory.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+/// The manifest format this build writes and reads.
+pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+
+/// Which predictor an artifact holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PredictorKind {
+    /// [`super::KnnPredictor`].
+    Knn,
+    /// [`super::LinearPredictor`].
+    Linear,
+    /// [`super::MlpPredictor`].
+    Mlp,
+    /// [`super::MfPredictor`].
+    Mf,
+}
+
+impl PredictorKind {
+    /// The name written in manifests (`knn`, `linear`, `mlp`, `mf`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Knn => "knn",
+            Self::Linear => "linear",
+            Self::Mlp => "mlp",
+            Self::Mf => "mf",
+        }
+    }
+}
+
+/// `manifest.json`: what an artifact is, what it was trained on, and how well it did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT_VERSION`] at the time of writing.
+    pub format_version: u32,
+    /// Which predictor the weights belong to.
+    pub kind: PredictorKind,
+    /// Fingerprint of the encoder that produced the training embeddings
+    /// ([`router_core::Embedder::fingerprint`]); empty when unknown.
+    pub encoder_sha256: String,
+    /// Embedding length the predictor expects.
+    pub embedding_dim: usize,
+    /// The models, in prediction order.
+    pub models: Vec<ModelId>,
+    /// [`super::TrainingSet::sha256`] of the fitting data.
+    pub training_data_sha256: String,
+    /// When the artifact was built, RFC 3339 UTC (`2026-01-31T12:00:00Z`).
+    pub created_at: String,
+    /// The fitting configuration, free-form.
+    pub hyperparameters: serde_json::Value,
+    /// Validation numbers and timings, free-form.
+    pub metrics: serde_json::Value,
+}
+
+impl Manifest {
+    /// A manifest stamped with the current time, an empty encoder fingerprint and no metrics.
+    pub fn new(
+        kind: PredictorKind,
+        models: Vec<ModelId>,
+        embedding_dim: usize,
+        training_data_sha256: String,
+        hyperparameters: serde_json::Value,
+    ) -> Self {
+        Self {
+            format_version: MANIFEST_FORMAT_VERSION,
+            kind,
+            encoder_sha256: String::new(),
+            embedding_dim,
+            models,
+            training_data_sha256,
+            created_at: now_rfc3339(),
+            hyperparameters,
+            metrics: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    /// Fails unless the artifact was trained with the encoder whose fingerprint is given; an
+    /// artifact with an empty `encoder_sha256` is accepted (fitted on unnamed embeddings).
+    pub fn check_encoder(&self, fingerprint: &str) -> Result<(), PredictorError> {
+        if self.encoder_sha256.is_empty() || self.encoder_sha256 == fingerprint {
+            Ok(())
+        } else {
+            Err(PredictorError::EncoderMismatch {
+                artifact: self.encoder_sha256.clone(),
+                encoder: fingerprint.to_owned(),
+            })
+        }
+    }
+
+    pub(crate) fn write(&self, dir: &Path) -> Result<(), PredictorError> {
+        let path = dir.join(MANIFEST_FILE);
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|source| PredictorError::ManifestJson {
+                path: path.clone(),
+                field: ".".into(),
+                source,
+            })?;
+        std::fs::write(&path, json).map_err(PredictorError::io(&path))
+    }
+
+    pub(crate) fn read(dir: &Path) -> Result<Self, PredictorError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read(&path).map_err(PredictorError::io(&path))?;
+        let de = &mut serde_json::Deserializer::from_slice(&text);
+        let manifest: Self =
+            serde_path_to_error::deserialize(de).map_err(|e| PredictorError::ManifestJson {
+                path: path.clone(),
+                field: e.path().to_string(),
+                source: e.into_inner(),
+            })?;
+        let invalid = |field, reason: String| PredictorError::ManifestField {
+            path: path.clone(),
+            field,
+            reason,
+        };
+        if manifest.format_version != MANIFEST_FORMAT_VERSION {
+            return Err(invalid(
+                "format_version",
+                format!(
+                    "version {} is not supported (this build reads {MANIFEST_FORMAT_VERSION}); retrain with this version",
+                    manifest.format_version
+                ),
+            ));
+        }
+        if manifest.models.is_empty() {
+            return Err(invalid(
+                "models",
+                "is empty; an artifact must name at least one model".into(),
+            ));
+        }
+        if manifest.embedding_dim == 0 {
+            return Err(invalid("embedding_dim", "is 0".into()));
+        }
+        Ok(manifest)
+    }
+}
+
+/// The current time as RFC 3339 UTC, without a date-time dependency.
+fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`,
+/// <https://howardhinnant.github.io/date_algorithms.html#civil_from_days>).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+}

@@ -1,0 +1,45 @@
+//! Quality and output-token predictors over prompt embeddings, and the one artifact format
+//! they share.
+//!
+//! Every predictor implements [`router_core::QualityPredictor`]: from a unit-length prompt
+//! embedding it estimates, for each model it knows, the quality in `[0, 1]` and the number of
+//! output tokens. Output tokens are modelled as `ln(1 + tokens)`; a model without any label
+//! of a kind falls back to its [`ModelPriors`] entry.
+//!
+//! - [`TrainingSet`]: embeddings plus per-model labels with missing cells, the input of the
+//!   fitting functions in the `training` crate.
+//! - [`KnnPredictor`]: similarity-weighted mean over the `k` nearest labelled neighbours.
+//! - [`LinearPredictor`]: per-model ridge regression (fitted with linfa).
+//! - [`MlpPredictor`]: a multi-output MLP (fitted with candle).
+//! - [`MfPredictor`]: matrix factorisation with learned model embeddings (RouteLLM's MF
+//!   router, EmbedLLM); [`MfPredictor::fit_new_model`] adds a model from a few probes.
+//! - [`Artifact`], [`Manifest`], [`load_artifact`]: a directory holding `weights.safetensors`
+//!   and `manifest.json`, the same for every kind.
+//!
+//! Inference is plain Rust over `f32` slices (no tensor library on the request path): one
+//! query is a handful of small matrix-vector products, where framework overhead would dominate.
+//! See `README.md` in this folder for why matrix factorisation is the "stronger" model.
+
+mod artifact;
+mod error;
+mod knn;
+mod linear;
+mod manifest;
+mod mf;
+mod mlp;
+mod priors;
+mod training_set;
+mod weights_file;
+
+#[cfg(test)]
+mod tests;
+
+pub use artifact::{load_artifact, Artifact};
+pub use error::PredictorError;
+pub use knn::KnnPredictor;
+pub use linear::{LinearPredictor, LinearWeights};
+pub use manifest::{Manifest, PredictorKind, MANIFEST_FILE, MANIFEST_FORMAT_VERSION, WEIGHTS_FILE};
+pub use mf::{MfPredictor, MfWeights, NEW_MODEL_L2};
+pub use mlp::{DenseLayer, MlpPredictor, MlpWeights};
+pub use priors::{from_log_tokens, to_log_tokens, ModelPriors, DEFAULT_OUTPUT_TOKENS};
+pub use training_set::TrainingSet;
