@@ -10,12 +10,15 @@
 //!   the oracle.
 //! - [`evaluate`] gathers all of it in a [`Report`] (serde; [`Report::to_markdown`],
 //!   [`Report::plot_svg`]); [`SeedSummary`] aggregates reports over seeds as mean ± sd.
+//! - [`ope`]: off-policy estimates (IPS, self-normalised IPS, doubly robust) of a candidate
+//!   router's quality and cost on logged traffic.
 
 pub mod baselines;
 mod error;
 mod input;
 mod markdown;
 pub mod metrics;
+pub mod ope;
 mod plot;
 mod report;
 mod seeds;

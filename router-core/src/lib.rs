@@ -5,6 +5,7 @@
 //! - [`RouteRequest`], [`Constraints`], [`Objective`]: what a caller asks of the router.
 //! - [`RouteDecision`], [`Candidate`], [`DecisionReason`]: what the router answers.
 //! - [`policy::route`]: the routing policy, a pure function of predictions and constraints.
+//! - [`exploration`]: [`Exploration`] and [`explore`], randomised choices with exact propensities.
 //! - [`Outcome`]: the versioned record of one served request, written by the gateway and read
 //!   by training.
 //! - [`Embedder`], [`QualityPredictor`]: the seams between the encoder, the predictors and the
@@ -12,6 +13,7 @@
 
 mod catalog;
 mod decision;
+pub mod exploration;
 mod ids;
 mod outcome;
 pub mod policy;
@@ -20,6 +22,7 @@ mod traits;
 
 pub use catalog::{Capability, LatencyPrior, ModelSpec};
 pub use decision::{Candidate, DecisionReason, RouteDecision, Violation};
+pub use exploration::{explore, Exploration};
 pub use ids::{ModelId, ProviderId};
 pub use outcome::{
     Attempt, Feedback, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION,

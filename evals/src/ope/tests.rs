@@ -1,0 +1,177 @@
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+
+const CONTEXTS: usize = 8;
+const ACTIONS: usize = 4;
+
+/// True success probability of action `a` in context `x`, and its cost.
+fn truth(x: usize, a: usize) -> (f64, f64) {
+    let p = 0.15 + 0.7 * (((x * 7 + a * 3) % 10) as f64 / 9.0);
+    let cost = 0.001 * (a + 1) as f64 * (1.0 + 0.1 * x as f64);
+    (p, cost)
+}
+
+/// Logging policy: ε-greedy-like, favours action `x % ACTIONS`, every action ≥ 0.1.
+fn logging(x: usize) -> Vec<f64> {
+    (0..ACTIONS)
+        .map(|a| if a == x % ACTIONS { 0.7 } else { 0.1 })
+        .collect()
+}
+
+/// Target policy: deterministic best action per context, mixed with a little uniform noise.
+fn target(x: usize) -> Vec<f64> {
+    let best = (0..ACTIONS)
+        .max_by(|&a, &b| truth(x, a).0.total_cmp(&truth(x, b).0))
+        .unwrap();
+    (0..ACTIONS)
+        .map(|a| if a == best { 0.85 } else { 0.05 })
+        .collect()
+}
+
+fn true_values() -> (f64, f64) {
+    let (mut r, mut c) = (0.0, 0.0);
+    for x in 0..CONTEXTS {
+        for (a, p) in target(x).iter().enumerate() {
+            r += p * truth(x, a).0 / CONTEXTS as f64;
+            c += p * truth(x, a).1 / CONTEXTS as f64;
+        }
+    }
+    (r, c)
+}
+
+fn sample(probs: &[f64], rng: &mut ChaCha8Rng) -> usize {
+    let u: f64 = rng.gen();
+    let mut acc = 0.0;
+    for (i, p) in probs.iter().enumerate() {
+        acc += p;
+        if u < acc {
+            return i;
+        }
+    }
+    probs.len() - 1
+}
+
+/// A log of `n` steps; `model_noise` perturbs the reward model (0: exact).
+fn simulate(n: usize, seed: u64, model_noise: f64) -> Vec<LoggedStep> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let x = rng.gen_range(0..CONTEXTS);
+            let mu = logging(x);
+            let a = sample(&mu, &mut rng);
+            let (p, cost) = truth(x, a);
+            let reward = if rng.gen::<f64>() < p { 1.0 } else { 0.0 };
+            LoggedStep {
+                logged_action: a,
+                propensity: mu[a],
+                reward,
+                cost,
+                target_probs: target(x),
+                reward_model: (0..ACTIONS)
+                    .map(|b| truth(x, b).0 + model_noise * (((x + b) % 3) as f64 - 1.0))
+                    .collect(),
+                cost_model: (0..ACTIONS).map(|b| truth(x, b).1).collect(),
+            }
+        })
+        .collect()
+}
+
+fn covers(e: &Estimate, v: f64) -> bool {
+    e.ci_low <= v && v <= e.ci_high
+}
+
+#[test]
+fn estimates_cover_the_truth_in_most_seeds() {
+    let (true_r, true_c) = true_values();
+    let seeds = 40;
+    let mut hits = [0usize; 3];
+    let mut cost_hits = 0;
+    for seed in 0..seeds {
+        let steps = simulate(2000, seed, 0.05);
+        let report = evaluate_policy(&steps, &OpeConfig::default()).unwrap();
+        for (h, e) in
+            hits.iter_mut()
+                .zip([report.reward.ips, report.reward.snips, report.reward.dr])
+        {
+            *h += usize::from(covers(&e, true_r));
+        }
+        // Costs are deterministic given (context, action) and the cost model is exact: DR's
+        // cost error is only the sampling of contexts.
+        assert!(
+            report.cost.dr.ci_high - report.cost.dr.ci_low
+                < report.cost.ips.ci_high - report.cost.ips.ci_low
+        );
+        cost_hits +=
+            usize::from(covers(&report.cost.ips, true_c) && covers(&report.cost.dr, true_c));
+    }
+    println!("coverage of {seeds} seeds: ips/snips/dr {hits:?}, cost {cost_hits}");
+    // 95 % intervals: expect about 38 of 40; allow sampling slack.
+    for (name, h) in ["ips", "snips", "dr"].iter().zip(hits) {
+        assert!(
+            h >= 33,
+            "{name} covered the truth in only {h} of {seeds} seeds"
+        );
+    }
+    assert!(
+        cost_hits >= 32,
+        "ips and dr cost covered {cost_hits} of {seeds}"
+    );
+}
+
+#[test]
+fn dr_with_a_good_model_is_tighter_than_ips() {
+    let steps = simulate(3000, 7, 0.0);
+    let c = OpeConfig::default();
+    let ips = ips(&steps, Target::Reward, &c).unwrap();
+    let dr = doubly_robust(&steps, Target::Reward, &c).unwrap();
+    let width = |e: &Estimate| e.ci_high - e.ci_low;
+    println!("ci width: dr {:.4}, ips {:.4}", width(&dr), width(&ips));
+    assert!(width(&dr) < 0.7 * width(&ips), "dr {dr:?} vs ips {ips:?}");
+}
+
+#[test]
+fn on_policy_weights_reduce_to_the_mean() {
+    // Target = logging policy: every weight is 1 and IPS is the plain mean.
+    let mut steps = simulate(500, 3, 0.0);
+    for s in &mut steps {
+        s.target_probs = vec![0.0; ACTIONS];
+        s.target_probs[s.logged_action] = 1.0;
+        s.propensity = 1.0;
+    }
+    let r = evaluate_policy(&steps, &OpeConfig::default()).unwrap();
+    let mean = steps.iter().map(|s| s.reward).sum::<f64>() / steps.len() as f64;
+    assert!((r.reward.ips.value - mean).abs() < 1e-12);
+    assert!((r.reward.snips.value - mean).abs() < 1e-12);
+    assert!((r.reward.dr.value - mean).abs() < 1e-12);
+    assert!((r.reward.ips.effective_sample_size - 500.0).abs() < 1e-9);
+}
+
+#[test]
+fn clipping_caps_weights() {
+    let steps = simulate(1000, 5, 0.0);
+    let clipped = OpeConfig {
+        clip: Some(2.0),
+        ..OpeConfig::default()
+    };
+    let a = ips(&steps, Target::Reward, &OpeConfig::default()).unwrap();
+    let b = ips(&steps, Target::Reward, &clipped).unwrap();
+    // Weights reach 0.85 / 0.1 = 8.5; clipping at 2 can only lower a non-negative estimate.
+    assert!(b.value < a.value);
+    assert!(b.effective_sample_size > a.effective_sample_size);
+}
+
+#[test]
+fn invalid_steps_are_rejected_with_their_position() {
+    let mut steps = simulate(10, 1, 0.0);
+    steps[4].propensity = 0.0;
+    let err = ips(&steps, Target::Reward, &OpeConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("propensity"), "{err}");
+    assert!(err.to_string().contains("[4]"), "{err}");
+    let mut steps = simulate(10, 1, 0.0);
+    steps[2].reward_model.pop();
+    assert!(ips(&steps, Target::Reward, &OpeConfig::default()).is_ok());
+    assert!(doubly_robust(&steps, Target::Reward, &OpeConfig::default()).is_err());
+    assert!(ips(&[], Target::Reward, &OpeConfig::default()).is_err());
+}
