@@ -1,0 +1,229 @@
+//! `POST /v1/chat/completions`: parse, route, call with failover, answer, log.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use router_core::OutcomeStatus;
+
+use crate::error::ApiError;
+use crate::failover::{Answer, CallKind, Served};
+use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse};
+use crate::record::{Ending, RequestRecord};
+use crate::request_options::{merged_options, prompt_text, resolve_model, routing_input};
+use crate::routing::Routed;
+use crate::state::AppState;
+use crate::{relay, tokens};
+
+/// `x-switchyard-model`: the catalog id that answered.
+pub const HEADER_MODEL: &str = "x-switchyard-model";
+/// `x-switchyard-request-id`: the outcome row's id, for `/v1/feedback`.
+pub const HEADER_REQUEST_ID: &str = "x-switchyard-request-id";
+/// `x-switchyard-route-ms`: time spent routing.
+pub const HEADER_ROUTE_MS: &str = "x-switchyard-route-ms";
+/// `x-switchyard-cost-usd`: cost from catalog prices (non-streamed answers).
+pub const HEADER_COST_USD: &str = "x-switchyard-cost-usd";
+
+/// The `model` value that asks the router to choose.
+pub const AUTO: &str = "auto";
+
+/// Sets a header from a string, skipping values that are not valid header text.
+pub(crate) fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// Handles one chat completion request end to end.
+pub async fn chat_completion(state: AppState, headers: HeaderMap, body: Bytes) -> Response {
+    let req: ChatCompletionRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let mut response = ApiError::InvalidJson(e.to_string()).into_response();
+            set_header(
+                response.headers_mut(),
+                HEADER_REQUEST_ID,
+                &crate::record::new_request_id(),
+            );
+            return response;
+        }
+    };
+    let mut record = RequestRecord::new(req.model.clone(), prompt_text(&req.messages));
+    let request_id = record.request_id.clone();
+    let mut response = match serve(&state, &req, &headers, &mut record).await {
+        Ok(response) => response,
+        Err((error, ending, status)) => {
+            record.finish(&state, status, ending);
+            error.into_response()
+        }
+    };
+    set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
+    response
+}
+
+type Failure = (ApiError, Ending, OutcomeStatus);
+
+fn rejected(error: ApiError) -> Failure {
+    (error, Ending::default(), OutcomeStatus::Rejected)
+}
+
+async fn serve(
+    state: &AppState,
+    req: &ChatCompletionRequest,
+    headers: &HeaderMap,
+    record: &mut RequestRecord,
+) -> Result<Response, Failure> {
+    if req.messages.is_empty() {
+        return Err(rejected(ApiError::InvalidRequest(
+            "messages must not be empty".to_owned(),
+        )));
+    }
+    let options = merged_options(req.router.as_ref(), headers).map_err(rejected)?;
+    let input = routing_input(
+        &state.catalog,
+        &req.messages,
+        req,
+        options,
+        state.objective(),
+    )
+    .map_err(rejected)?;
+    let pool = state.router.candidates();
+    let routed: Routed = if req.model == AUTO {
+        if pool.is_empty() {
+            return Err(rejected(ApiError::NoLiveCandidate(
+                "no provider with a configured API key serves any candidate model".to_owned(),
+            )));
+        }
+        state
+            .router
+            .route(&input, pool)
+            .await
+            .map_err(|e| rejected(ApiError::NoLiveCandidate(e.to_string())))?
+    } else {
+        let model = resolve_model(&state.catalog, &req.model).map_err(rejected)?;
+        if state.config.live_provider_of(&model).is_none() {
+            return Err(rejected(ApiError::NoLiveCandidate(format!(
+                "the provider of `{model}` is not configured or has no API key"
+            ))));
+        }
+        state
+            .router
+            .pin(&model, &input, pool)
+            .map_err(|e| rejected(ApiError::NoLiveCandidate(e.to_string())))?
+    };
+    let route_ms = routed.elapsed.as_secs_f64() * 1000.0;
+    let order = routed.decision.failover_order();
+    record.decision = Some(routed.decision);
+    tracing::debug!(
+        request_id = %record.request_id,
+        chosen = %order[0],
+        source = routed.source.as_str(),
+        "Routed request."
+    );
+
+    let deadline =
+        tokio::time::Instant::from_std(record.started) + state.config.raw.timeouts.request;
+    let kind = if req.is_stream() {
+        CallKind::Stream
+    } else {
+        CallKind::Complete
+    };
+    let walk = state.failover().run(req, &order, kind, deadline).await;
+    let served = match walk.result {
+        Ok(served) => served,
+        Err(error) => {
+            let ending = Ending {
+                model: walk.attempts.last().map(|a| a.model.clone()),
+                attempts: walk.attempts,
+                ..Ending::default()
+            };
+            return Err((error, ending, OutcomeStatus::UpstreamError));
+        }
+    };
+    let model = served.model.clone();
+    let mut response = match served.answer {
+        Answer::Complete(completion) => {
+            let Served {
+                model,
+                upstream_name,
+                attempt_start,
+                ttft,
+                ..
+            } = served;
+            state
+                .metrics
+                .upstream_latency(model.as_str(), attempt_start.elapsed(), Some(ttft));
+            let usage = usage_of(&completion, input.input_tokens);
+            let ending = Ending {
+                model: Some(model),
+                upstream_model: Some(if completion.model.is_empty() {
+                    upstream_name
+                } else {
+                    completion.model.clone()
+                }),
+                attempts: walk.attempts,
+                ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
+                tokens: Some(usage),
+            };
+            let record = record.clone();
+            let cost = record.finish(state, OutcomeStatus::Ok, ending);
+            let mut response = Json(completion).into_response();
+            if let Some(cost) = cost {
+                set_header(
+                    response.headers_mut(),
+                    HEADER_COST_USD,
+                    &format!("{cost:.8}"),
+                );
+            }
+            response
+        }
+        Answer::Stream { first, rest } => relay::start(
+            state.clone(),
+            record.clone(),
+            relay::Committed {
+                model: served.model,
+                upstream_name: served.upstream_name,
+                first,
+                rest,
+                attempts: walk.attempts,
+                attempt_start: served.attempt_start,
+                ttft: served.ttft,
+                input_tokens_estimate: input.input_tokens,
+                wants_usage: req.wants_stream_usage(),
+            },
+        ),
+    };
+    set_header(response.headers_mut(), HEADER_MODEL, model.as_str());
+    set_header(
+        response.headers_mut(),
+        HEADER_ROUTE_MS,
+        &format!("{route_ms:.3}"),
+    );
+    Ok(response)
+}
+
+/// Input and output tokens of a completion: the upstream's usage, or estimates when it sent
+/// none (so that cost is never silently zero).
+fn usage_of(completion: &ChatCompletionResponse, input_estimate: u32) -> (u32, u32) {
+    if let Some(u) = &completion.usage {
+        return (u.prompt_tokens, u.completion_tokens);
+    }
+    let output: u32 = completion
+        .choices
+        .iter()
+        .map(|c| {
+            let text = c.message.content.as_deref().unwrap_or_default();
+            let calls: u32 = c
+                .message
+                .tool_calls
+                .iter()
+                .flatten()
+                .map(|t| {
+                    tokens::estimate(&t.function.name) + tokens::estimate(&t.function.arguments)
+                })
+                .sum();
+            tokens::estimate(text) + calls
+        })
+        .sum();
+    (input_estimate, output)
+}

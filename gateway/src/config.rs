@@ -1,0 +1,619 @@
+//! Gateway configuration: the raw TOML schema ([`GatewayConfig`]) and the validated, resolved
+//! [`Config`] that [`Config::load`] builds from it (catalog loaded, API keys read from the
+//! environment, live candidates computed, cross-checks done).
+//!
+//! `config/example.toml` documents every field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use router_core::{ModelId, Objective, ProviderId};
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::providers::ProviderKind;
+use crate::secret::Secret;
+
+/// The raw config file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[[providers]]`; when empty, providers come from environment variables.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// `[router]`.
+    #[serde(default)]
+    pub router: RouterConfig,
+    /// `[timeouts]`.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    /// `[retries]`.
+    #[serde(default)]
+    pub retries: RetriesConfig,
+    /// `[circuit_breaker]`.
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreakerConfig,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `[catalog]`.
+    #[serde(default)]
+    pub catalog: CatalogFileConfig,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address.
+    #[serde(default = "default_bind")]
+    pub bind: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    #[serde(default = "default_body_limit_bytes")]
+    pub body_limit_bytes: usize,
+    /// On shutdown, how long in-flight requests may finish before open streams are ended
+    /// with an error event.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_body_limit_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: default_bind(),
+            body_limit_bytes: default_body_limit_bytes(),
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+/// One `[[providers]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The provider id; catalog models whose `provider` equals it are served here.
+    pub name: ProviderId,
+    /// The API dialect.
+    pub kind: ProviderKind,
+    /// API base URL, including the version prefix for OpenAI-compatible servers.
+    pub base_url: String,
+    /// Environment variable holding the API key. Omit for keyless local servers; when set but
+    /// the variable is empty or missing, the provider is not live.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+}
+
+/// `[router]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Directory of a trained predictor artifact; without one, catalog priors are used.
+    #[serde(default)]
+    pub artifact: Option<PathBuf>,
+    /// Default USD per full quality point (λ = 1 / w). Exclusive with `lambda`.
+    #[serde(default)]
+    pub willingness_to_pay: Option<f64>,
+    /// Default λ in quality points per USD. Exclusive with `willingness_to_pay`.
+    #[serde(default)]
+    pub lambda: Option<f64>,
+    /// Longest wait for the encoder before the static fallback is used.
+    #[serde(default = "default_routing_deadline", with = "humantime_serde")]
+    pub routing_deadline: Duration,
+    /// The model used when the router cannot run in time.
+    #[serde(default = "default_fallback_model")]
+    pub fallback_model: ModelId,
+    /// Models `auto` may choose; default: every catalog model with a live provider.
+    #[serde(default)]
+    pub candidates: Option<Vec<ModelId>>,
+}
+
+fn default_routing_deadline() -> Duration {
+    Duration::from_millis(50)
+}
+fn default_fallback_model() -> ModelId {
+    ModelId::new("gpt-4o-mini")
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            artifact: None,
+            willingness_to_pay: None,
+            lambda: None,
+            routing_deadline: default_routing_deadline(),
+            fallback_model: default_fallback_model(),
+            candidates: None,
+        }
+    }
+}
+
+/// `[timeouts]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Whole request: routing, every attempt and retry wait, until the answer (or a stream's
+    /// first chunk) is ready.
+    #[serde(default = "default_request", with = "humantime_serde")]
+    pub request: Duration,
+    /// One non-streamed attempt.
+    #[serde(default = "default_attempt", with = "humantime_serde")]
+    pub attempt: Duration,
+    /// A streamed attempt until its first chunk.
+    #[serde(default = "default_ttft", with = "humantime_serde")]
+    pub ttft: Duration,
+    /// A stream from its start to its last chunk.
+    #[serde(default = "default_total", with = "humantime_serde")]
+    pub total: Duration,
+}
+
+fn default_request() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_attempt() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_ttft() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_total() -> Duration {
+    Duration::from_secs(600)
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            request: default_request(),
+            attempt: default_attempt(),
+            ttft: default_ttft(),
+            total: default_total(),
+        }
+    }
+}
+
+/// `[retries]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetriesConfig {
+    /// Most upstream attempts per request, failovers included.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// On a 429 from the last remaining candidate, wait its `Retry-After` (if it fits in the
+    /// request deadline) and try it once more.
+    #[serde(default = "default_true")]
+    pub honour_retry_after: bool,
+}
+
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for RetriesConfig {
+    fn default() -> Self {
+        RetriesConfig {
+            max_attempts: default_max_attempts(),
+            honour_retry_after: true,
+        }
+    }
+}
+
+/// `[circuit_breaker]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive upstream failures that open a provider's breaker.
+    #[serde(default = "default_failures_to_open")]
+    pub failures_to_open: u32,
+    /// How long an open breaker refuses calls before letting probes through.
+    #[serde(default = "default_open_for", with = "humantime_serde")]
+    pub open_for: Duration,
+    /// Concurrent probe calls allowed while half-open.
+    #[serde(default = "default_half_open_probes")]
+    pub half_open_probes: u32,
+}
+
+fn default_failures_to_open() -> u32 {
+    5
+}
+fn default_open_for() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_half_open_probes() -> u32 {
+    1
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            failures_to_open: default_failures_to_open(),
+            open_for: default_open_for(),
+            half_open_probes: default_half_open_probes(),
+        }
+    }
+}
+
+/// What of the prompt the outcome log keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Privacy {
+    /// The full prompt text (needed to retrain from logs).
+    Full,
+    /// A SHA-256 of the prompt.
+    #[default]
+    Hashed,
+    /// Nothing.
+    None,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The SQLite outcome database (created if missing).
+    #[serde(default = "default_sqlite")]
+    pub sqlite: PathBuf,
+    /// What of the prompt is kept.
+    #[serde(default)]
+    pub privacy: Privacy,
+    /// Rows buffered between requests and the writer thread; beyond it rows are dropped.
+    #[serde(default = "default_channel_capacity")]
+    pub channel_capacity: usize,
+    /// Commit after this many rows...
+    #[serde(default = "default_flush_rows")]
+    pub flush_rows: usize,
+    /// ...or after this long, whichever comes first.
+    #[serde(default = "default_flush_interval", with = "humantime_serde")]
+    pub flush_interval: Duration,
+}
+
+fn default_sqlite() -> PathBuf {
+    PathBuf::from(".switchyard/outcomes.sqlite")
+}
+fn default_channel_capacity() -> usize {
+    4096
+}
+fn default_flush_rows() -> usize {
+    64
+}
+fn default_flush_interval() -> Duration {
+    Duration::from_millis(500)
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            sqlite: default_sqlite(),
+            privacy: Privacy::default(),
+            channel_capacity: default_channel_capacity(),
+            flush_rows: default_flush_rows(),
+            flush_interval: default_flush_interval(),
+        }
+    }
+}
+
+/// `[catalog]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogFileConfig {
+    /// A user catalog overlaid on the embedded one (same schema as `models/catalog.toml`).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+/// A provider with its key resolved.
+#[derive(Clone, Debug)]
+pub struct ResolvedProvider {
+    /// The provider id.
+    pub name: ProviderId,
+    /// The dialect.
+    pub kind: ProviderKind,
+    /// API base URL.
+    pub base_url: String,
+    /// The key, when one is configured and set.
+    pub api_key: Option<Secret<String>>,
+    /// Whether the provider can be called (a required key is present).
+    pub live: bool,
+}
+
+/// The validated configuration the gateway runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The raw file values (server, timeouts, retries, breaker, log settings).
+    pub raw: GatewayConfig,
+    /// The catalog (embedded, overlaid with `[catalog] path`).
+    pub catalog: models::Catalog,
+    /// Every configured provider.
+    pub providers: Vec<ResolvedProvider>,
+    /// Models `auto` may choose whose provider is live, in catalog order.
+    pub candidates: Vec<ModelId>,
+    /// The default objective.
+    pub objective: Objective,
+}
+
+impl GatewayConfig {
+    /// Parses TOML; `origin` names the source in errors, which carry the field path.
+    pub fn from_toml_str(src: &str, origin: &Path) -> Result<GatewayConfig, Error> {
+        let de = toml::Deserializer::new(src);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner
+                .span()
+                .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+            Error::ConfigParse {
+                path: origin.to_owned(),
+                field,
+                message: match line {
+                    Some(l) => format!("line {l}: {}", inner.message()),
+                    None => inner.message().to_owned(),
+                },
+            }
+        })
+    }
+}
+
+/// The providers used when the config names none: one per vendor, live when its key is set.
+/// `SWITCHYARD_OPENAI_BASE_URL` points the `openai` provider at any OpenAI-compatible server,
+/// with `SWITCHYARD_OPENAI_API_KEY` as its optional key.
+pub fn env_default_providers(env: &dyn Fn(&str) -> Option<String>) -> Vec<ProviderConfig> {
+    let p = |name: &str, kind, base: &str, key: &str| ProviderConfig {
+        name: ProviderId::new(name),
+        kind,
+        base_url: base.to_owned(),
+        api_key_env: Some(key.to_owned()),
+    };
+    let openai = match env("SWITCHYARD_OPENAI_BASE_URL").filter(|u| !u.is_empty()) {
+        Some(base_url) => ProviderConfig {
+            name: ProviderId::new("openai"),
+            kind: ProviderKind::Openai,
+            base_url,
+            api_key_env: env("SWITCHYARD_OPENAI_API_KEY")
+                .filter(|k| !k.is_empty())
+                .map(|_| "SWITCHYARD_OPENAI_API_KEY".to_owned()),
+        },
+        None => p(
+            "openai",
+            ProviderKind::Openai,
+            "https://api.openai.com/v1",
+            "OPENAI_API_KEY",
+        ),
+    };
+    vec![
+        openai,
+        p(
+            "anthropic",
+            ProviderKind::Anthropic,
+            "https://api.anthropic.com",
+            "ANTHROPIC_API_KEY",
+        ),
+        p(
+            "google",
+            ProviderKind::Gemini,
+            "https://generativelanguage.googleapis.com",
+            "GEMINI_API_KEY",
+        ),
+        p(
+            "deepseek",
+            ProviderKind::Openai,
+            "https://api.deepseek.com/v1",
+            "DEEPSEEK_API_KEY",
+        ),
+        p(
+            "mistral",
+            ProviderKind::Openai,
+            "https://api.mistral.ai/v1",
+            "MISTRAL_API_KEY",
+        ),
+        p(
+            "groq",
+            ProviderKind::Openai,
+            "https://api.groq.com/openai/v1",
+            "GROQ_API_KEY",
+        ),
+        p(
+            "together",
+            ProviderKind::Openai,
+            "https://api.together.xyz/v1",
+            "TOGETHER_API_KEY",
+        ),
+        p(
+            "openrouter",
+            ProviderKind::Openai,
+            "https://openrouter.ai/api/v1",
+            "OPENROUTER_API_KEY",
+        ),
+    ]
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Error {
+    Error::ConfigInvalid {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads `path` (or uses defaults when `None`), resolves keys from the process
+    /// environment and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, Error> {
+        let raw = match path {
+            Some(path) => {
+                let src = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                GatewayConfig::from_toml_str(&src, path)?
+            }
+            None => GatewayConfig::default(),
+        };
+        Config::resolve(raw, &|name| std::env::var(name).ok())
+    }
+
+    /// Validates `raw`, reading keys through `env`.
+    pub fn resolve(
+        mut raw: GatewayConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        let t = raw.timeouts;
+        for (field, d) in [
+            ("timeouts.request", t.request),
+            ("timeouts.attempt", t.attempt),
+            ("timeouts.ttft", t.ttft),
+            ("timeouts.total", t.total),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(field, "must be greater than zero"));
+            }
+        }
+        if t.attempt > t.request {
+            return Err(invalid(
+                "timeouts.attempt",
+                format!(
+                    "attempt timeout {:?} exceeds the request deadline {:?}; lower it or raise timeouts.request",
+                    t.attempt, t.request
+                ),
+            ));
+        }
+        if t.ttft > t.request {
+            return Err(invalid(
+                "timeouts.ttft",
+                format!(
+                    "ttft {:?} exceeds the request deadline {:?}",
+                    t.ttft, t.request
+                ),
+            ));
+        }
+        if raw.retries.max_attempts == 0 {
+            return Err(invalid("retries.max_attempts", "must be at least 1"));
+        }
+        if raw.circuit_breaker.failures_to_open == 0 || raw.circuit_breaker.half_open_probes == 0 {
+            return Err(invalid(
+                "circuit_breaker",
+                "failures_to_open and half_open_probes must be at least 1",
+            ));
+        }
+        if raw.log.channel_capacity == 0 || raw.log.flush_rows == 0 {
+            return Err(invalid(
+                "log",
+                "channel_capacity and flush_rows must be at least 1",
+            ));
+        }
+        if raw.server.body_limit_bytes == 0 {
+            return Err(invalid("server.body_limit_bytes", "must be at least 1"));
+        }
+        let objective = match (raw.router.willingness_to_pay, raw.router.lambda) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "router.lambda",
+                    "set either router.lambda or router.willingness_to_pay, not both",
+                ))
+            }
+            (Some(w), None) => Objective::from_willingness_to_pay(w).ok_or_else(|| {
+                invalid(
+                    "router.willingness_to_pay",
+                    "must be a positive number of USD",
+                )
+            })?,
+            (None, Some(l)) if l.is_finite() && l >= 0.0 => Objective::Utility { lambda: l },
+            (None, Some(_)) => return Err(invalid("router.lambda", "must be a number >= 0")),
+            (None, None) => Objective::default(),
+        };
+
+        let catalog = models::Catalog::load_with_defaults(raw.catalog.path.as_deref())
+            .map_err(|e| invalid("catalog.path", e.to_string()))?;
+        let in_catalog = |field: &str, id: &ModelId| {
+            catalog
+                .get(id)
+                .map(|e| e.spec.id.clone())
+                .map_err(|e| invalid(field, e.to_string()))
+        };
+        raw.router.fallback_model =
+            in_catalog("router.fallback_model", &raw.router.fallback_model)?;
+        if let Some(cands) = &raw.router.candidates {
+            let mut canon = Vec::with_capacity(cands.len());
+            for (i, id) in cands.iter().enumerate() {
+                canon.push(in_catalog(&format!("router.candidates[{i}]"), id)?);
+            }
+            raw.router.candidates = Some(canon);
+        }
+
+        if raw.providers.is_empty() {
+            raw.providers = env_default_providers(env);
+        }
+        let mut providers: Vec<ResolvedProvider> = Vec::new();
+        for (i, p) in raw.providers.iter().enumerate() {
+            if providers.iter().any(|q| q.name == p.name) {
+                return Err(invalid(
+                    &format!("providers[{i}].name"),
+                    format!("provider `{}` is configured twice", p.name),
+                ));
+            }
+            if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                return Err(invalid(
+                    &format!("providers[{i}].base_url"),
+                    format!("`{}` must start with http:// or https://", p.base_url),
+                ));
+            }
+            let api_key = p
+                .api_key_env
+                .as_deref()
+                .and_then(env)
+                .filter(|k| !k.is_empty())
+                .map(Secret::new);
+            let live = p.api_key_env.is_none() || api_key.is_some();
+            providers.push(ResolvedProvider {
+                name: p.name.clone(),
+                kind: p.kind,
+                base_url: p.base_url.clone(),
+                api_key,
+                live,
+            });
+        }
+
+        let allowed = raw.router.candidates.clone();
+        let candidates = catalog
+            .entries()
+            .filter(|e| allowed.as_ref().is_none_or(|a| a.contains(&e.spec.id)))
+            .filter(|e| {
+                providers
+                    .iter()
+                    .any(|p| p.live && p.name == e.spec.provider)
+            })
+            .map(|e| e.spec.id.clone())
+            .collect();
+        Ok(Config {
+            raw,
+            catalog,
+            providers,
+            candidates,
+            objective,
+        })
+    }
+
+    /// The provider serving `model`, when it is configured and live.
+    pub fn live_provider_of(&self, model: &ModelId) -> Option<&ResolvedProvider> {
+        let entry = self.catalog.get(model).ok()?;
+        self.providers
+            .iter()
+            .find(|p| p.live && p.name == entry.spec.provider)
+    }
+}
+
+#[cfg(test)]
+mod tests;

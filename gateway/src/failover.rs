@@ -1,0 +1,439 @@
+//! Failover: walk the decision's ranked candidates until one answers.
+//!
+//! Connect errors, timeouts (time to first token and per attempt), 429 and 5xx move to the next
+//! candidate; a request the upstream refuses as malformed (other 4xx) stops at once. A 429 from
+//! the last remaining candidate is retried once after its `Retry-After` when that fits in the
+//! request deadline. Every wait is bounded by the request deadline and the number of attempts
+//! by `retries.max_attempts`. A provider whose circuit breaker is open is skipped.
+//!
+//! Streams are committed only once their first chunk arrived: the chunk is peeked here, before
+//! any byte reaches the client, so a stream that fails early fails over like any call. After
+//! that the relay owns the stream and failover is over.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use router_core::{Attempt, ModelId, ProviderId};
+use tokio::time::Instant;
+
+use crate::circuit_breaker::CircuitBreaker;
+use crate::config::{RetriesConfig, TimeoutsConfig};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::openai::wire::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse};
+use crate::providers::{ChunkStream, ErrorSource, Provider, UpstreamError, UpstreamErrorKind};
+
+/// One configured, live provider with its breaker.
+pub struct Upstream {
+    /// The provider id.
+    pub id: ProviderId,
+    /// The adapter.
+    pub provider: Box<dyn Provider>,
+    /// Its circuit breaker.
+    pub breaker: CircuitBreaker,
+}
+
+/// Live providers by id.
+#[derive(Default)]
+pub struct Upstreams {
+    by_id: HashMap<ProviderId, Arc<Upstream>>,
+}
+
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.by_id.keys()).finish()
+    }
+}
+
+impl Upstreams {
+    /// Adds a provider.
+    pub fn insert(&mut self, upstream: Upstream) {
+        self.by_id.insert(upstream.id.clone(), Arc::new(upstream));
+    }
+
+    /// The provider with this id.
+    pub fn get(&self, id: &ProviderId) -> Option<&Arc<Upstream>> {
+        self.by_id.get(id)
+    }
+}
+
+/// Non-streamed or streamed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// One JSON answer.
+    Complete,
+    /// Server-sent events.
+    Stream,
+}
+
+/// A successful attempt's answer.
+pub enum Answer {
+    /// The completion.
+    Complete(ChatCompletionResponse),
+    /// The first chunk (already received) and the rest of the stream.
+    Stream {
+        /// The peeked first chunk.
+        first: ChatCompletionChunk,
+        /// Everything after it.
+        rest: ChunkStream,
+    },
+}
+
+/// The candidate that answered.
+pub struct Served {
+    /// Its catalog id.
+    pub model: ModelId,
+    /// The name sent upstream.
+    pub upstream_name: String,
+    /// The answer.
+    pub answer: Answer,
+    /// When the successful attempt started.
+    pub attempt_start: Instant,
+    /// From attempt start to the full answer (non-stream) or the first chunk (stream).
+    pub ttft: Duration,
+}
+
+/// The outcome of a walk: every attempt, and the answer or the error for the client.
+pub struct Walk {
+    /// Attempts in order (skipped providers included, with `circuit_open`).
+    pub attempts: Vec<Attempt>,
+    /// The answer, or why there is none.
+    pub result: Result<Served, ApiError>,
+}
+
+/// What to do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Try the next candidate.
+    Next,
+    /// Wait, then try the same candidate again.
+    RetryAfter(Duration),
+    /// Give up with this error.
+    Stop,
+}
+
+/// Decides the step after `err`. Pure, so that the rules are unit-tested on their own.
+pub fn next_step(
+    err: &UpstreamError,
+    has_next_candidate: bool,
+    retried_this_model: bool,
+    remaining: Duration,
+    honour_retry_after: bool,
+) -> Step {
+    if err.bytes_sent || !err.retryable {
+        return Step::Stop;
+    }
+    if has_next_candidate {
+        return Step::Next;
+    }
+    match (err.kind, err.retry_after) {
+        (UpstreamErrorKind::RateLimited, Some(wait))
+            if honour_retry_after && !retried_this_model && wait < remaining =>
+        {
+            Step::RetryAfter(wait)
+        }
+        _ => Step::Stop,
+    }
+}
+
+/// Everything a walk reads.
+pub struct Failover<'a> {
+    /// The catalog, for upstream names and providers.
+    pub catalog: &'a models::Catalog,
+    /// Live providers.
+    pub upstreams: &'a Upstreams,
+    /// Metrics.
+    pub metrics: &'a Metrics,
+    /// Attempt limits.
+    pub retries: RetriesConfig,
+    /// Budgets.
+    pub timeouts: TimeoutsConfig,
+    /// Fired at the end of the shutdown grace period: attempts stop at once.
+    pub hard_stop: &'a tokio_util::sync::CancellationToken,
+}
+
+impl Failover<'_> {
+    /// Tries `order` in turn until one answers, the attempts run out or `deadline` passes.
+    pub async fn run(
+        &self,
+        req: &ChatCompletionRequest,
+        order: &[ModelId],
+        call: CallKind,
+        deadline: Instant,
+    ) -> Walk {
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut last: Option<(UpstreamError, ProviderId)> = None;
+        let mut tries: u32 = 0;
+        let mut i = 0;
+        let mut retried_this_model = false;
+        let targets: Vec<(ModelId, String, Arc<Upstream>)> = order
+            .iter()
+            .filter_map(|m| {
+                let entry = self.catalog.get(m).ok()?;
+                let up = self.upstreams.get(&entry.spec.provider)?;
+                Some((m.clone(), entry.upstream_name.clone(), Arc::clone(up)))
+            })
+            .collect();
+
+        while i < targets.len() && tries < self.retries.max_attempts {
+            let (model, upstream_name, up) = &targets[i];
+            let start = Instant::now();
+            if start >= deadline {
+                last = Some((UpstreamError::timeout(false), up.id.clone()));
+                break;
+            }
+            let Some(permit) = up.breaker.try_acquire(start.into_std()) else {
+                attempts.push(Attempt {
+                    model: model.clone(),
+                    status_code: None,
+                    error: Some(UpstreamErrorKind::CircuitOpen.label().to_owned()),
+                    duration_ms: 0.0,
+                });
+                last = Some((UpstreamError::circuit_open(), up.id.clone()));
+                i += 1;
+                continue;
+            };
+            tries += 1;
+            let attempt = self.attempt(
+                up.provider.as_ref(),
+                req,
+                upstream_name,
+                call,
+                start,
+                deadline,
+            );
+            let result = tokio::select! {
+                r = attempt => r,
+                _ = self.hard_stop.cancelled() => Err(UpstreamError::shutting_down()),
+            };
+            let elapsed = start.elapsed();
+            match result {
+                Ok(answer) => {
+                    up.breaker.on_success(permit);
+                    attempts.push(Attempt {
+                        model: model.clone(),
+                        status_code: Some(200),
+                        error: None,
+                        duration_ms: elapsed.as_secs_f64() * 1000.0,
+                    });
+                    return Walk {
+                        attempts,
+                        result: Ok(Served {
+                            model: model.clone(),
+                            upstream_name: upstream_name.clone(),
+                            answer,
+                            attempt_start: start,
+                            ttft: elapsed,
+                        }),
+                    };
+                }
+                Err(err) => {
+                    let now = Instant::now();
+                    if err.source == ErrorSource::Upstream {
+                        if up.breaker.on_failure(permit, now.into_std()) {
+                            self.metrics.circuit_opened(up.id.as_str());
+                            tracing::warn!(provider = %up.id, "Circuit breaker opened.");
+                        }
+                    } else {
+                        up.breaker.on_neutral(permit);
+                    }
+                    self.metrics.upstream_error(model.as_str(), err.label());
+                    tracing::info!(
+                        model_id = %model,
+                        provider = %up.id,
+                        error = err.label(),
+                        status = ?err.status,
+                        "Upstream attempt failed."
+                    );
+                    attempts.push(Attempt {
+                        model: model.clone(),
+                        status_code: err.status,
+                        error: Some(err.label().to_owned()),
+                        duration_ms: elapsed.as_secs_f64() * 1000.0,
+                    });
+                    let step = next_step(
+                        &err,
+                        i + 1 < targets.len(),
+                        retried_this_model,
+                        deadline.saturating_duration_since(now),
+                        self.retries.honour_retry_after,
+                    );
+                    last = Some((err, up.id.clone()));
+                    match step {
+                        Step::Stop => break,
+                        Step::Next => {
+                            self.metrics.failover(model.as_str());
+                            retried_this_model = false;
+                            i += 1;
+                        }
+                        Step::RetryAfter(wait) => {
+                            tokio::time::sleep(wait).await;
+                            retried_this_model = true;
+                        }
+                    }
+                }
+            }
+        }
+        Walk {
+            attempts,
+            result: Err(final_error(last, order.is_empty() || targets.is_empty())),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(upstream_model = upstream_name, kind = provider.kind().as_str()))]
+    async fn attempt(
+        &self,
+        provider: &dyn Provider,
+        req: &ChatCompletionRequest,
+        upstream_name: &str,
+        call: CallKind,
+        start: Instant,
+        deadline: Instant,
+    ) -> Result<Answer, UpstreamError> {
+        match call {
+            CallKind::Complete => {
+                let until = deadline.min(start + self.timeouts.attempt);
+                match tokio::time::timeout_at(until, provider.complete(req, upstream_name)).await {
+                    Ok(r) => r.map(Answer::Complete),
+                    Err(_) => Err(UpstreamError::timeout(false)),
+                }
+            }
+            CallKind::Stream => {
+                let until = deadline
+                    .min(start + self.timeouts.ttft)
+                    .min(start + self.timeouts.attempt);
+                let open_and_peek = async {
+                    let mut rest = provider.stream(req, upstream_name).await?;
+                    match rest.next().await {
+                        Some(Ok(first)) => Ok(Answer::Stream { first, rest }),
+                        Some(Err(e)) => Err(e),
+                        None => Err(UpstreamError::stream_truncated(
+                            "stream ended before its first chunk",
+                        )),
+                    }
+                };
+                match tokio::time::timeout_at(until, open_and_peek).await {
+                    Ok(r) => r,
+                    Err(_) => Err(UpstreamError::timeout(true)),
+                }
+            }
+        }
+    }
+}
+
+/// The client-facing error for the last failure.
+fn final_error(last: Option<(UpstreamError, ProviderId)>, no_targets: bool) -> ApiError {
+    let Some((err, provider)) = last else {
+        return ApiError::NoLiveCandidate(if no_targets {
+            "no candidate model has a configured, live provider".to_owned()
+        } else {
+            "no attempt could be made".to_owned()
+        });
+    };
+    match err.kind {
+        UpstreamErrorKind::Auth => ApiError::UpstreamAuth {
+            provider: provider.to_string(),
+        },
+        UpstreamErrorKind::BadRequest => ApiError::UpstreamRejected {
+            status: err.status.filter(|s| (400..500).contains(s)).unwrap_or(400),
+            message: err.message,
+        },
+        UpstreamErrorKind::RateLimited => ApiError::UpstreamRateLimited {
+            retry_after: err.retry_after,
+        },
+        UpstreamErrorKind::Timeout | UpstreamErrorKind::TtftTimeout => {
+            ApiError::UpstreamTimeout(format!("{provider}: {}", err.message))
+        }
+        UpstreamErrorKind::CircuitOpen => ApiError::NoLiveCandidate(
+            "every candidate's provider has an open circuit breaker".to_owned(),
+        ),
+        UpstreamErrorKind::Connect
+        | UpstreamErrorKind::NotFound
+        | UpstreamErrorKind::ServerError
+        | UpstreamErrorKind::Decode
+        | UpstreamErrorKind::StreamTruncated
+        | UpstreamErrorKind::Transport
+        | UpstreamErrorKind::Shutdown => ApiError::UpstreamFailed(format!("{provider}: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const LOTS: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn server_errors_move_on_and_bad_requests_stop() {
+        let e503 = UpstreamError::from_status(503, None, "");
+        assert_eq!(next_step(&e503, true, false, LOTS, true), Step::Next);
+        assert_eq!(next_step(&e503, false, false, LOTS, true), Step::Stop);
+        let e400 = UpstreamError::from_status(400, None, "");
+        assert_eq!(next_step(&e400, true, false, LOTS, true), Step::Stop);
+        assert_eq!(
+            next_step(&UpstreamError::timeout(true), true, false, LOTS, true),
+            Step::Next
+        );
+    }
+
+    #[test]
+    fn bytes_sent_stops_failover() {
+        let mut e = UpstreamError::stream_truncated("cut");
+        e.bytes_sent = true;
+        assert_eq!(next_step(&e, true, false, LOTS, true), Step::Stop);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_only_on_the_last_candidate_within_the_deadline() {
+        let e = UpstreamError::from_status(429, Some(Duration::from_secs(2)), "");
+        assert_eq!(next_step(&e, true, false, LOTS, true), Step::Next);
+        assert_eq!(
+            next_step(&e, false, false, LOTS, true),
+            Step::RetryAfter(Duration::from_secs(2))
+        );
+        assert_eq!(next_step(&e, false, true, LOTS, true), Step::Stop);
+        assert_eq!(
+            next_step(&e, false, false, Duration::from_secs(1), true),
+            Step::Stop
+        );
+        assert_eq!(next_step(&e, false, false, LOTS, false), Step::Stop);
+    }
+
+    #[test]
+    fn final_errors_map_to_client_errors() {
+        let p = ProviderId::new("openai");
+        let auth = final_error(
+            Some((UpstreamError::from_status(401, None, ""), p.clone())),
+            false,
+        );
+        assert_eq!(auth.status().as_u16(), 502);
+        assert!(auth.body()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("openai"));
+        let bad = final_error(
+            Some((
+                UpstreamError::from_status(422, None, "bad schema"),
+                p.clone(),
+            )),
+            false,
+        );
+        assert_eq!(bad.status().as_u16(), 422);
+        let five = final_error(
+            Some((
+                UpstreamError::from_status(500, None, "db down at 10.0.0.3"),
+                p,
+            )),
+            false,
+        );
+        assert_eq!(five.status().as_u16(), 502);
+        assert!(
+            !five.body().to_string().contains("10.0.0.3"),
+            "5xx bodies stay generic"
+        );
+        assert_eq!(final_error(None, true).status().as_u16(), 503);
+    }
+}

@@ -1,0 +1,361 @@
+//! Every metric the gateway exports, by name, and their Prometheus text rendering
+//! (`GET /metrics`).
+//!
+//! Metric names live only here; the rest of the crate calls the typed methods of [`Metrics`].
+//! Labels stay bounded: model ids, provider ids, status and error labels, never user input.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A metric family: its name, help text and type.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    histogram: bool,
+}
+
+const REQUESTS: Family = Family {
+    name: "switchyard_requests_total",
+    help: "Chat completion requests by final model and status.",
+    histogram: false,
+};
+const ERRORS: Family = Family {
+    name: "switchyard_errors_total",
+    help: "Failed upstream attempts by model and error label.",
+    histogram: false,
+};
+const UPSTREAM_LATENCY: Family = Family {
+    name: "switchyard_upstream_latency_seconds",
+    help: "Latency of successful upstream calls (stream: until the last chunk) by model.",
+    histogram: true,
+};
+const UPSTREAM_TTFT: Family = Family {
+    name: "switchyard_upstream_ttft_seconds",
+    help: "Time to first token of successful upstream calls by model.",
+    histogram: true,
+};
+const ROUTING: Family = Family {
+    name: "switchyard_routing_seconds",
+    help: "Time spent choosing a model (encoder, predictor and policy).",
+    histogram: true,
+};
+const COST: Family = Family {
+    name: "switchyard_cost_usd_total",
+    help: "Cost of served requests in USD from catalog prices, by model.",
+    histogram: false,
+};
+const TOKENS: Family = Family {
+    name: "switchyard_tokens_total",
+    help: "Tokens by model and direction (input, output).",
+    histogram: false,
+};
+const FAILOVERS: Family = Family {
+    name: "switchyard_failovers_total",
+    help: "Moves to the next candidate after a failed attempt, by the model that failed.",
+    histogram: false,
+};
+const ENCODER_QUEUE_WAIT: Family = Family {
+    name: "switchyard_encoder_queue_wait_seconds",
+    help: "Time routed prompts waited in the encoder queue.",
+    histogram: true,
+};
+const CLASSIFIER_FALLBACK: Family = Family {
+    name: "switchyard_classifier_fallback_total",
+    help: "Requests routed by the static fallback, by reason.",
+    histogram: false,
+};
+const OUTCOME_LOG_DROPPED: Family = Family {
+    name: "switchyard_outcome_log_dropped_total",
+    help: "Outcome rows dropped because the log channel was full or the writer failed.",
+    histogram: false,
+};
+const CIRCUIT_OPENED: Family = Family {
+    name: "switchyard_circuit_opened_total",
+    help: "Times a provider's circuit breaker opened.",
+    histogram: false,
+};
+
+const FAMILIES: [&Family; 12] = [
+    &REQUESTS,
+    &ERRORS,
+    &UPSTREAM_LATENCY,
+    &UPSTREAM_TTFT,
+    &ROUTING,
+    &COST,
+    &TOKENS,
+    &FAILOVERS,
+    &ENCODER_QUEUE_WAIT,
+    &CLASSIFIER_FALLBACK,
+    &OUTCOME_LOG_DROPPED,
+    &CIRCUIT_OPENED,
+];
+
+/// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
+const BUCKETS: [f64; 17] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0,
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+struct Registry {
+    counters: BTreeMap<(&'static str, Labels), f64>,
+    histograms: BTreeMap<(&'static str, Labels), Histogram>,
+}
+
+/// The gateway's metrics registry.
+#[derive(Default)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn add(&self, family: &Family, labels: Labels, value: f64) {
+        // A poisoned lock only means another thread panicked mid-update; the counts are
+        // still usable.
+        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        *reg.counters.entry((family.name, labels)).or_insert(0.0) += value;
+    }
+
+    fn observe(&self, family: &Family, labels: Labels, value: Duration) {
+        let secs = value.as_secs_f64();
+        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let h = reg.histograms.entry((family.name, labels)).or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += secs;
+    }
+
+    /// A request finished with `status` (an outcome status label) on `model` (`none` when no
+    /// model was reached).
+    pub fn request(&self, model: &str, status: &str) {
+        self.add(
+            &REQUESTS,
+            vec![("model", model.to_owned()), ("status", status.to_owned())],
+            1.0,
+        );
+    }
+
+    /// An upstream attempt on `model` failed with `label`.
+    pub fn upstream_error(&self, model: &str, label: &str) {
+        self.add(
+            &ERRORS,
+            vec![("model", model.to_owned()), ("kind", label.to_owned())],
+            1.0,
+        );
+    }
+
+    /// A successful upstream call's latency and time to first token.
+    pub fn upstream_latency(&self, model: &str, latency: Duration, ttft: Option<Duration>) {
+        self.observe(
+            &UPSTREAM_LATENCY,
+            vec![("model", model.to_owned())],
+            latency,
+        );
+        if let Some(ttft) = ttft {
+            self.observe(&UPSTREAM_TTFT, vec![("model", model.to_owned())], ttft);
+        }
+    }
+
+    /// Time spent routing.
+    pub fn routing_time(&self, elapsed: Duration) {
+        self.observe(&ROUTING, Vec::new(), elapsed);
+    }
+
+    /// Cost and tokens of a served request.
+    pub fn usage(&self, model: &str, cost_usd: f64, input_tokens: u32, output_tokens: u32) {
+        self.add(&COST, vec![("model", model.to_owned())], cost_usd.max(0.0));
+        self.add(
+            &TOKENS,
+            vec![
+                ("model", model.to_owned()),
+                ("direction", "input".to_owned()),
+            ],
+            f64::from(input_tokens),
+        );
+        self.add(
+            &TOKENS,
+            vec![
+                ("model", model.to_owned()),
+                ("direction", "output".to_owned()),
+            ],
+            f64::from(output_tokens),
+        );
+    }
+
+    /// Failover moved past `from_model`.
+    pub fn failover(&self, from_model: &str) {
+        self.add(&FAILOVERS, vec![("from_model", from_model.to_owned())], 1.0);
+    }
+
+    /// How long a routed prompt waited for the encoder.
+    pub fn encoder_queue_wait(&self, wait: Duration) {
+        self.observe(&ENCODER_QUEUE_WAIT, Vec::new(), wait);
+    }
+
+    /// The static fallback was used because of `reason` (`queue_full`, `deadline`,
+    /// `worker_gone`, `embed_error`).
+    pub fn classifier_fallback(&self, reason: &'static str) {
+        self.add(
+            &CLASSIFIER_FALLBACK,
+            vec![("reason", reason.to_owned())],
+            1.0,
+        );
+    }
+
+    /// An outcome row was dropped.
+    pub fn outcome_log_dropped(&self) {
+        self.add(&OUTCOME_LOG_DROPPED, Vec::new(), 1.0);
+    }
+
+    /// A provider's circuit breaker opened.
+    pub fn circuit_opened(&self, provider: &str) {
+        self.add(
+            &CIRCUIT_OPENED,
+            vec![("provider", provider.to_owned())],
+            1.0,
+        );
+    }
+
+    /// The value of a counter series, for tests and diagnostics.
+    pub fn counter_value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        reg.counters
+            .iter()
+            .filter(|((n, l), _)| {
+                *n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for family in FAMILIES {
+            let kind = if family.histogram {
+                "histogram"
+            } else {
+                "counter"
+            };
+            let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+            let _ = writeln!(out, "# TYPE {} {kind}", family.name);
+            if family.histogram {
+                for ((_, labels), h) in reg
+                    .histograms
+                    .iter()
+                    .filter(|((n, _), _)| *n == family.name)
+                {
+                    for (i, bound) in BUCKETS.iter().enumerate() {
+                        let mut l = labels.clone();
+                        l.push(("le", bound.to_string()));
+                        let _ = writeln!(
+                            out,
+                            "{}_bucket{} {}",
+                            family.name,
+                            fmt_labels(&l),
+                            h.counts[i]
+                        );
+                    }
+                    let mut l = labels.clone();
+                    l.push(("le", "+Inf".to_owned()));
+                    let _ = writeln!(out, "{}_bucket{} {}", family.name, fmt_labels(&l), h.count);
+                    let _ = writeln!(out, "{}_sum{} {}", family.name, fmt_labels(labels), h.sum);
+                    let _ = writeln!(
+                        out,
+                        "{}_count{} {}",
+                        family.name,
+                        fmt_labels(labels),
+                        h.count
+                    );
+                }
+            } else {
+                for ((_, labels), v) in reg.counters.iter().filter(|((n, _), _)| *n == family.name)
+                {
+                    let _ = writeln!(out, "{}{} {}", family.name, fmt_labels(labels), v);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn fmt_labels(labels: &[(&'static str, String)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{v}\"")
+        })
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::new();
+        m.request("gpt-4o-mini", "ok");
+        m.request("gpt-4o-mini", "ok");
+        m.classifier_fallback("queue_full");
+        m.upstream_latency(
+            "a\"b",
+            Duration::from_millis(30),
+            Some(Duration::from_millis(3)),
+        );
+        let text = m.render();
+        assert!(text.contains("switchyard_requests_total{model=\"gpt-4o-mini\",status=\"ok\"} 2"));
+        assert!(text.contains("switchyard_classifier_fallback_total{reason=\"queue_full\"} 1"));
+        assert!(text.contains(
+            "switchyard_upstream_latency_seconds_bucket{model=\"a\\\"b\",le=\"0.05\"} 1"
+        ));
+        assert!(text.contains(
+            "switchyard_upstream_latency_seconds_bucket{model=\"a\\\"b\",le=\"0.025\"} 0"
+        ));
+        assert!(text.contains("switchyard_upstream_ttft_seconds_count{model=\"a\\\"b\"} 1"));
+        assert!(text.contains("# TYPE switchyard_routing_seconds histogram"));
+        assert_eq!(
+            m.counter_value("switchyard_requests_total", &[("status", "ok")]),
+            2.0
+        );
+    }
+}

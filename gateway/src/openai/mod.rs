@@ -1,0 +1,3 @@
+//! OpenAI's chat completions API as the gateway speaks it to clients.
+
+pub mod wire;

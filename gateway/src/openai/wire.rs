@@ -1,0 +1,593 @@
+//! Serde types of OpenAI's chat completions API (`POST /v1/chat/completions`), as clients send
+//! them to the gateway and as OpenAI-compatible upstreams answer.
+//!
+//! Fields the gateway does not interpret are kept in `extra` maps (`#[serde(flatten)]`) so that
+//! they pass through to OpenAI-compatible upstreams unchanged.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use router_core::ModelId;
+
+/// A chat completion request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionRequest {
+    /// `auto` to let the router choose, or a catalog model name.
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<ChatMessage>,
+    /// Tool (function) definitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    /// `none`, `auto`, `required` or `{"type":"function","function":{"name":..}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Legacy output token limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Output token limit (newer name, includes reasoning tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    /// Stream the answer as server-sent events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// Streaming options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// `{"type":"text"|"json_object"|"json_schema", ...}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// Number of choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// End-user identifier, forwarded as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Switchyard routing options; never sent upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<RouterOptions>,
+    /// Every other field, passed through to OpenAI-compatible upstreams.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatCompletionRequest {
+    /// Whether the client asked for a stream.
+    pub fn is_stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    /// Whether the client asked for a final usage chunk in a stream.
+    pub fn wants_stream_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
+    }
+
+    /// The output token limit, from either field.
+    pub fn output_limit(&self) -> Option<u32> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+}
+
+/// Switchyard's per-request routing knobs (`"router": {...}` in the body).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterOptions {
+    /// Most the request may cost, in USD (predicted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+    /// Least predicted quality in `[0, 1]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_quality: Option<f64>,
+    /// Most predicted latency, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency_ms: Option<f64>,
+    /// USD the caller would pay for one full quality point (sets λ = 1 / w).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub willingness_to_pay: Option<f64>,
+    /// Only these models are considered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<ModelId>>,
+    /// These models are never considered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<Vec<ModelId>>,
+}
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// System instructions.
+    System,
+    /// System instructions under OpenAI's newer name.
+    Developer,
+    /// The user.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool result.
+    Tool,
+}
+
+/// One message of the conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Who wrote it.
+    pub role: Role,
+    /// The content; absent for assistant messages with only tool calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<MessageContent>,
+    /// Optional participant name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Tool calls made by an assistant message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// For `tool` messages: the call this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// Other fields, passed through.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatMessage {
+    /// A plain text message.
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        ChatMessage {
+            role,
+            content: Some(MessageContent::Text(text.into())),
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// The message's text parts joined by newlines (images and tool calls left out).
+    pub fn text_content(&self) -> String {
+        match &self.content {
+            None => String::new(),
+            Some(MessageContent::Text(t)) => t.clone(),
+            Some(MessageContent::Parts(parts)) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::ImageUrl { .. } => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    /// Whether the message holds an image.
+    pub fn has_image(&self) -> bool {
+        matches!(&self.content, Some(MessageContent::Parts(parts))
+            if parts.iter().any(|p| matches!(p, ContentPart::ImageUrl { .. })))
+    }
+}
+
+/// Message content: a string or an array of typed parts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    /// Plain text.
+    Text(String),
+    /// Text and image parts.
+    Parts(Vec<ContentPart>),
+}
+
+/// One part of a multi-part message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentPart {
+    /// A text part.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image, by URL or `data:` URI.
+    ImageUrl {
+        /// The image reference.
+        image_url: ImageUrl,
+    },
+}
+
+/// An image reference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageUrl {
+    /// `https://...` or `data:image/png;base64,...`.
+    pub url: String,
+    /// `low`, `high` or `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Stop sequences: one string or several.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One sequence.
+    One(String),
+    /// Several sequences.
+    Many(Vec<String>),
+}
+
+impl Stop {
+    /// The sequences as a list.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Stop::One(s) => vec![s.clone()],
+            Stop::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// `stream_options`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    /// Ask for a final chunk carrying usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_usage: Option<bool>,
+    /// Other fields, passed through.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `response_format`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResponseFormat {
+    /// `text`, `json_object` or `json_schema`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The schema for `json_schema`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<Value>,
+}
+
+impl ResponseFormat {
+    /// Whether the format asks for JSON output (needs the `json_mode` capability).
+    pub fn wants_json(&self) -> bool {
+        self.kind == "json_object" || self.kind == "json_schema"
+    }
+}
+
+/// A tool definition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function.
+    pub function: FunctionDef,
+}
+
+/// A callable function.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDef {
+    /// The function name.
+    pub name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    /// Strict schema adherence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+/// A tool call made by the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call id, echoed by the `tool` message answering it.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function and its arguments.
+    pub function: FunctionCall,
+}
+
+/// A function call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    /// The function name.
+    pub name: String,
+    /// The arguments as a JSON string.
+    pub arguments: String,
+}
+
+/// Why a choice stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FinishReason {
+    /// Natural end or stop sequence.
+    Stop,
+    /// Output token limit reached.
+    Length,
+    /// The model called tools.
+    ToolCalls,
+    /// Filtered by the provider.
+    ContentFilter,
+    /// Legacy function call.
+    FunctionCall,
+    /// Anything else, kept verbatim.
+    Other(String),
+}
+
+impl FinishReason {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::FunctionCall => "function_call",
+            FinishReason::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for FinishReason {
+    fn from(s: &str) -> Self {
+        match s {
+            "stop" => FinishReason::Stop,
+            "length" => FinishReason::Length,
+            "tool_calls" => FinishReason::ToolCalls,
+            "content_filter" => FinishReason::ContentFilter,
+            "function_call" => FinishReason::FunctionCall,
+            other => FinishReason::Other(other.to_owned()),
+        }
+    }
+}
+
+impl Serialize for FinishReason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FinishReason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(FinishReason::from(s.as_str()))
+    }
+}
+
+/// Token counts of a completion.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Input tokens.
+    pub prompt_tokens: u32,
+    /// Output tokens.
+    pub completion_tokens: u32,
+    /// Their sum.
+    pub total_tokens: u32,
+    /// Details (`prompt_tokens_details`, ...), passed through.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Usage {
+    /// Usage with the total filled in.
+    pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Self {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
+            extra: Map::new(),
+        }
+    }
+}
+
+/// A non-streamed chat completion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionResponse {
+    /// The upstream's completion id.
+    pub id: String,
+    /// Always `chat.completion`.
+    #[serde(default = "object_completion")]
+    pub object: String,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created: u64,
+    /// The model name the upstream reported.
+    pub model: String,
+    /// The choices.
+    pub choices: Vec<Choice>,
+    /// Token counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Backend configuration fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}
+
+fn object_completion() -> String {
+    "chat.completion".to_owned()
+}
+
+fn object_chunk() -> String {
+    "chat.completion.chunk".to_owned()
+}
+
+/// One choice of a completion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Position among the choices.
+    #[serde(default)]
+    pub index: u32,
+    /// The answer.
+    pub message: ResponseMessage,
+    /// Why it stopped.
+    #[serde(default)]
+    pub finish_reason: Option<FinishReason>,
+    /// Log probabilities, passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+}
+
+/// The assistant message of a choice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    /// Always `assistant`.
+    pub role: Role,
+    /// The text; `null` when the model only called tools.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Tool calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// A refusal message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
+
+/// One server-sent event of a streamed completion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    /// The completion id, the same in every chunk.
+    pub id: String,
+    /// Always `chat.completion.chunk`.
+    #[serde(default = "object_chunk")]
+    pub object: String,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created: u64,
+    /// The model name the upstream reported.
+    #[serde(default)]
+    pub model: String,
+    /// Deltas; empty in the final usage chunk.
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    /// Token counts (final chunk, with `include_usage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Backend configuration fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}
+
+/// One choice's delta in a chunk.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    /// Position among the choices.
+    #[serde(default)]
+    pub index: u32,
+    /// What this chunk adds.
+    #[serde(default)]
+    pub delta: Delta,
+    /// Set on the choice's last chunk.
+    #[serde(default)]
+    pub finish_reason: Option<FinishReason>,
+    /// Log probabilities, passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+}
+
+/// The increment of a streamed message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Set in the first chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Text to append.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Tool call fragments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+    /// Refusal text to append.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
+
+/// A fragment of a streamed tool call.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallDelta {
+    /// Which tool call of the message this extends.
+    pub index: u32,
+    /// Set in the call's first fragment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `function`, set in the first fragment.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name and argument fragments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionCallDelta>,
+}
+
+/// A fragment of a function call.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCallDelta {
+    /// Set in the first fragment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Arguments text to append.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn request_round_trips_parts_and_extra_fields() {
+        let body = serde_json::json!({
+            "model": "auto",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+                ]}
+            ],
+            "stop": ["\n"],
+            "seed": 7,
+            "router": {"max_cost_usd": 0.01, "exclude": ["gpt-4o"]}
+        });
+        let req: ChatCompletionRequest = serde_json::from_value(body).unwrap();
+        assert_eq!(req.extra.get("seed"), Some(&serde_json::json!(7)));
+        assert!(req.messages[1].has_image());
+        assert_eq!(req.messages[1].text_content(), "what is this?");
+        assert_eq!(req.router.as_ref().unwrap().max_cost_usd, Some(0.01));
+        let back = serde_json::to_value(&req).unwrap();
+        assert_eq!(back["seed"], 7);
+        assert_eq!(back["stop"][0], "\n");
+    }
+
+    #[test]
+    fn router_options_reject_unknown_fields() {
+        let body = serde_json::json!({"model": "auto", "messages": [], "router": {"max_cost": 1}});
+        assert!(serde_json::from_value::<ChatCompletionRequest>(body).is_err());
+    }
+
+    #[test]
+    fn chunk_with_unknown_finish_reason_parses() {
+        let chunk: ChatCompletionChunk = serde_json::from_str(
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m",
+                "choices":[{"index":0,"delta":{},"finish_reason":"eos"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            chunk.choices[0].finish_reason,
+            Some(FinishReason::Other("eos".into()))
+        );
+    }
+}

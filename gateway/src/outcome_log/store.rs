@@ -1,0 +1,187 @@
+//! The SQLite schema of the outcome log, row writes and the JSONL export.
+//!
+//! One row per request in `outcomes`: the full [`Outcome`] as JSON in `record` plus indexed
+//! columns for the common queries; labels posted later go to `feedback`, joined by request id
+//! on export.
+
+use std::io::Write;
+use std::path::Path;
+
+use router_core::{Feedback, Outcome};
+use rusqlite::{params, Connection, OpenFlags};
+
+use crate::error::Error;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS outcomes (
+    request_id   TEXT PRIMARY KEY,
+    timestamp_ms INTEGER NOT NULL,
+    model        TEXT,
+    status       TEXT NOT NULL,
+    cost_usd     REAL,
+    latency_ms   REAL NOT NULL,
+    record       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_timestamp ON outcomes(timestamp_ms);
+CREATE INDEX IF NOT EXISTS outcomes_model ON outcomes(model);
+CREATE TABLE IF NOT EXISTS feedback (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id   TEXT NOT NULL,
+    metric       TEXT NOT NULL,
+    score        REAL NOT NULL,
+    timestamp_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
+";
+
+fn db_error(path: &Path, source: rusqlite::Error) -> Error {
+    Error::OutcomeLog {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Opens (creating it and its folder if needed) the database in WAL mode.
+pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::OutcomeLogDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    let conn = Connection::open(path).map_err(|e| db_error(path, e))?;
+    // WAL lets `switchyard log export` read while the gateway writes.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .and_then(|_| conn.pragma_update(None, "synchronous", "NORMAL"))
+        .and_then(|_| conn.execute_batch(SCHEMA))
+        .map_err(|e| db_error(path, e))?;
+    Ok(conn)
+}
+
+/// A row waiting to be committed.
+pub(crate) enum Row {
+    Outcome(Box<Outcome>),
+    Feedback {
+        request_id: String,
+        feedback: Feedback,
+        timestamp_ms: u64,
+    },
+}
+
+/// Writes `rows` in one transaction.
+pub(crate) fn write_batch(conn: &mut Connection, rows: &[Row]) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    {
+        let mut outcome = tx.prepare_cached(
+            "INSERT OR REPLACE INTO outcomes
+             (request_id, timestamp_ms, model, status, cost_usd, latency_ms, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut feedback = tx.prepare_cached(
+            "INSERT INTO feedback (request_id, metric, score, timestamp_ms) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for row in rows {
+            match row {
+                Row::Outcome(o) => {
+                    let record = serde_json::to_string(o)
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    let status = serde_json::to_value(o.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    outcome.execute(params![
+                        o.request_id,
+                        i64::try_from(o.timestamp_ms).unwrap_or(i64::MAX),
+                        o.model.as_ref().map(|m| m.as_str()),
+                        status,
+                        o.cost_usd,
+                        o.latency_ms,
+                        record,
+                    ])?;
+                }
+                Row::Feedback {
+                    request_id,
+                    feedback: fb,
+                    timestamp_ms,
+                } => {
+                    feedback.execute(params![
+                        request_id,
+                        fb.metric,
+                        fb.score,
+                        i64::try_from(*timestamp_ms).unwrap_or(i64::MAX),
+                    ])?;
+                }
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// Reads every outcome, oldest first, with its feedback attached.
+pub fn read_outcomes(db: &Path) -> Result<Vec<Outcome>, Error> {
+    let mut all = Vec::new();
+    for_each_outcome(db, |o| {
+        all.push(o);
+        Ok(())
+    })?;
+    Ok(all)
+}
+
+/// Writes one [`Outcome`] JSON object per line, oldest first, feedback attached. Returns the
+/// number of lines.
+pub fn export_jsonl(db: &Path, out: &mut impl Write) -> Result<usize, Error> {
+    let mut n = 0;
+    for_each_outcome(db, |o| {
+        serde_json::to_writer(&mut *out, &o)
+            .map_err(std::io::Error::from)
+            .and_then(|_| out.write_all(b"\n"))
+            .map_err(|source| Error::OutcomeExportWrite { source })?;
+        n += 1;
+        Ok(())
+    })?;
+    out.flush()
+        .map_err(|source| Error::OutcomeExportWrite { source })?;
+    Ok(n)
+}
+
+fn for_each_outcome(
+    db: &Path,
+    mut f: impl FnMut(Outcome) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if !db.exists() {
+        return Err(Error::OutcomeLogMissing {
+            path: db.to_owned(),
+        });
+    }
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| db_error(db, e))?;
+    let mut rows = conn
+        .prepare("SELECT request_id, record FROM outcomes ORDER BY timestamp_ms, request_id")
+        .map_err(|e| db_error(db, e))?;
+    let mut feedback = conn
+        .prepare("SELECT metric, score FROM feedback WHERE request_id = ?1 ORDER BY id")
+        .map_err(|e| db_error(db, e))?;
+    let mut iter = rows.query([]).map_err(|e| db_error(db, e))?;
+    while let Some(row) = iter.next().map_err(|e| db_error(db, e))? {
+        let request_id: String = row.get(0).map_err(|e| db_error(db, e))?;
+        let record: String = row.get(1).map_err(|e| db_error(db, e))?;
+        let mut outcome: Outcome =
+            serde_json::from_str(&record).map_err(|source| Error::OutcomeRecordInvalid {
+                path: db.to_owned(),
+                request_id: request_id.clone(),
+                source,
+            })?;
+        let labels = feedback
+            .query_map([&request_id], |r| {
+                Ok(Feedback {
+                    metric: r.get(0)?,
+                    score: r.get(1)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| db_error(db, e))?;
+        outcome.feedback.extend(labels);
+        f(outcome)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use router_core::{ModelId, OutcomeStatus, OUTCOME_SCHEMA_VERSION};
+
+fn outcome(id: &str, ts: u64) -> Outcome {
+    Outcome {
+        schema_version: OUTCOME_SCHEMA_VERSION,
+        request_id: id.to_owned(),
+        timestamp_ms: ts,
+        prompt: PromptRecord::None,
+        requested_model: "auto".to_owned(),
+        decision: None,
+        propensity: Some(1.0),
+        model: Some(ModelId::new("gpt-4o-mini")),
+        upstream_model: Some("gpt-4o-mini-2024-07-18".to_owned()),
+        status: OutcomeStatus::Ok,
+        attempts: Vec::new(),
+        ttft_ms: Some(12.0),
+        latency_ms: 34.0,
+        input_tokens: Some(10),
+        output_tokens: Some(20),
+        cost_usd: Some(0.0001),
+        feedback: Vec::new(),
+    }
+}
+
+fn config(dir: &tempfile::TempDir, privacy: Privacy, capacity: usize) -> LogConfig {
+    LogConfig {
+        sqlite: dir.path().join("sub/outcomes.sqlite"),
+        privacy,
+        channel_capacity: capacity,
+        flush_rows: 1000,
+        flush_interval: Duration::from_secs(3600),
+    }
+}
+
+#[tokio::test]
+async fn write_flush_read_with_feedback() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = OutcomeLog::open(&config(&dir, Privacy::Full, 64), Arc::new(Metrics::new())).unwrap();
+    assert!(log.record(outcome("b", 2)));
+    assert!(log.record(outcome("a", 1)));
+    assert!(log.feedback(
+        "a".into(),
+        Feedback {
+            metric: "thumbs_up".into(),
+            score: 1.0
+        }
+    ));
+    log.flush().await;
+    let all = read_outcomes(log.path()).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].request_id, "a");
+    assert_eq!(all[0].feedback.len(), 1);
+    assert_eq!(all[0].feedback[0].metric, "thumbs_up");
+    assert_eq!(all[1], outcome("b", 2));
+
+    let mut buf = Vec::new();
+    assert_eq!(export_jsonl(log.path(), &mut buf).unwrap(), 2);
+    let lines: Vec<Outcome> = String::from_utf8(buf)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, all);
+    log.close().await;
+}
+
+#[tokio::test]
+async fn privacy_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Arc::new(Metrics::new());
+    let full = OutcomeLog::open(&config(&dir, Privacy::Full, 4), m.clone()).unwrap();
+    assert_eq!(
+        full.prompt_record("hello"),
+        PromptRecord::Full {
+            text: "hello".into()
+        }
+    );
+    let dir2 = tempfile::tempdir().unwrap();
+    let hashed = OutcomeLog::open(&config(&dir2, Privacy::Hashed, 4), m.clone()).unwrap();
+    assert_eq!(
+        hashed.prompt_record("hello"),
+        PromptRecord::Hashed {
+            sha256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into()
+        }
+    );
+    let dir3 = tempfile::tempdir().unwrap();
+    let none = OutcomeLog::open(&config(&dir3, Privacy::None, 4), m).unwrap();
+    assert_eq!(none.prompt_record("hello"), PromptRecord::None);
+}
+
+#[tokio::test]
+async fn full_channel_drops_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let cfg = config(&dir, Privacy::None, 1);
+    let log = OutcomeLog::open(&cfg, metrics.clone()).unwrap();
+    // The writer may take rows as they come, so send until one is refused.
+    let mut sent = 0;
+    while log.record(outcome(&format!("r{sent}"), sent)) {
+        sent += 1;
+        assert!(sent < 100_000, "the channel never filled");
+    }
+    assert!(metrics.counter_value("switchyard_outcome_log_dropped_total", &[]) >= 1.0);
+    log.flush().await;
+    assert_eq!(read_outcomes(log.path()).unwrap().len() as u64, sent);
+}
+
+#[tokio::test]
+async fn flush_rows_commits_without_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, Privacy::None, 64);
+    cfg.flush_rows = 1;
+    let log = OutcomeLog::open(&cfg, Arc::new(Metrics::new())).unwrap();
+    log.record(outcome("x", 1));
+    log.close().await;
+    assert_eq!(read_outcomes(&cfg.sqlite).unwrap().len(), 1);
+}
+
+#[test]
+fn missing_db_is_a_clear_error() {
+    let err = read_outcomes(std::path::Path::new("/nonexistent/x.sqlite")).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}

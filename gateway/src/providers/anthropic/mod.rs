@@ -1,0 +1,351 @@
+//! The Anthropic Messages adapter: OpenAI chat requests in, `POST {base_url}/v1/messages` out.
+//!
+//! Translation (see [`messages_request`]): `system`/`developer` messages become `system`;
+//! `tool` messages become `tool_result` blocks in a user turn; consecutive turns of one role
+//! merge, as Anthropic requires alternation; `max_tokens` defaults to
+//! [`DEFAULT_MAX_TOKENS`]; `temperature` is clamped to Anthropic's `[0, 1]`; tools and
+//! `tool_choice` map to Anthropic's; images become `image` blocks (base64 or URL). Not
+//! translated: `n` (one choice only), `response_format` (Anthropic has no JSON mode), logprobs.
+
+mod stream;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::Value;
+
+use super::{
+    retry_after_from_headers, ChunkStream, ErrorSource, Provider, ProviderKind, UpstreamError,
+    UpstreamErrorKind,
+};
+use crate::openai::wire::{
+    ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, ContentPart, FinishReason,
+    FunctionCall, MessageContent, ResponseMessage, Role, ToolCall, Usage,
+};
+use crate::secret::Secret;
+use wire::{
+    ContentBlock, ImageSource, Message, MessageRole, MessagesRequest, MessagesResponse, Metadata,
+    ResponseBlock, ToolChoice, ToolDef, API_VERSION,
+};
+
+/// `max_tokens` sent when the client set no output limit (Anthropic requires one).
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+/// An Anthropic Messages upstream.
+#[derive(Clone, Debug)]
+pub struct AnthropicProvider {
+    client: reqwest::Client,
+    url: String,
+    api_key: Option<Secret<String>>,
+}
+
+impl AnthropicProvider {
+    /// `base_url` is the API root without version, e.g. `https://api.anthropic.com`; the key is
+    /// sent as `x-api-key`.
+    pub fn new(client: reqwest::Client, base_url: String, api_key: Option<Secret<String>>) -> Self {
+        let url = format!("{}/v1/messages", base_url.trim_end_matches('/'));
+        AnthropicProvider {
+            client,
+            url,
+            api_key,
+        }
+    }
+
+    async fn send(&self, body: &MessagesRequest) -> Result<reqwest::Response, UpstreamError> {
+        let mut builder = self
+            .client
+            .post(&self.url)
+            .header("anthropic-version", API_VERSION)
+            .json(body);
+        if let Some(key) = &self.api_key {
+            builder = builder.header("x-api-key", key.expose());
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| UpstreamError::from_reqwest(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = retry_after_from_headers(response.headers());
+        // The error body is small; failing to read it only loses the message.
+        let text = response.text().await.unwrap_or_default();
+        Err(UpstreamError::from_status(
+            status.as_u16(),
+            retry_after,
+            &text,
+        ))
+    }
+}
+
+impl Provider for AnthropicProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Anthropic
+    }
+
+    fn complete<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
+        async move {
+            let body = messages_request(req, upstream_model, false)?;
+            let response = self.send(&body).await?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::from_reqwest(&e))?;
+            let parsed: MessagesResponse = serde_json::from_slice(&bytes)
+                .map_err(|e| UpstreamError::decode(format!("anthropic message body: {e}")))?;
+            Ok(chat_response(parsed))
+        }
+        .boxed()
+    }
+
+    fn stream<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
+        async move {
+            let body = messages_request(req, upstream_model, true)?;
+            let response = self.send(&body).await?;
+            Ok(stream::chunks(response))
+        }
+        .boxed()
+    }
+}
+
+/// A request the gateway cannot translate: the client's fault, not worth another attempt.
+fn untranslatable(message: impl Into<String>) -> UpstreamError {
+    UpstreamError {
+        kind: UpstreamErrorKind::BadRequest,
+        source: ErrorSource::Downstream,
+        retryable: false,
+        bytes_sent: false,
+        status: None,
+        retry_after: None,
+        message: message.into(),
+    }
+}
+
+/// Translates an OpenAI chat request into a Messages request for `upstream_model`.
+pub fn messages_request(
+    req: &ChatCompletionRequest,
+    upstream_model: &str,
+    stream: bool,
+) -> Result<MessagesRequest, UpstreamError> {
+    let mut system: Vec<String> = Vec::new();
+    let mut messages: Vec<Message> = Vec::new();
+    for message in &req.messages {
+        let (role, blocks) = match message.role {
+            Role::System | Role::Developer => {
+                let text = message.text_content();
+                if !text.is_empty() {
+                    system.push(text);
+                }
+                continue;
+            }
+            Role::User => (MessageRole::User, user_blocks(message)),
+            Role::Assistant => (MessageRole::Assistant, assistant_blocks(message)?),
+            Role::Tool => (
+                MessageRole::User,
+                vec![ContentBlock::ToolResult {
+                    tool_use_id: message.tool_call_id.clone().unwrap_or_default(),
+                    content: message.text_content(),
+                }],
+            ),
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        // Anthropic requires alternating roles: merge consecutive turns of one role (several
+        // tool results, or a tool result followed by a user message).
+        match messages.last_mut() {
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => messages.push(Message {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    if messages.is_empty() {
+        return Err(untranslatable(
+            "the conversation has no user or assistant message",
+        ));
+    }
+    let tools = req.tools.as_ref().map(|tools| {
+        tools
+            .iter()
+            .map(|t| ToolDef {
+                name: t.function.name.clone(),
+                description: t.function.description.clone(),
+                input_schema: t
+                    .function
+                    .parameters
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+            })
+            .collect()
+    });
+    Ok(MessagesRequest {
+        model: upstream_model.to_owned(),
+        max_tokens: req.output_limit().unwrap_or(DEFAULT_MAX_TOKENS),
+        messages,
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        // OpenAI allows up to 2, Anthropic up to 1.
+        temperature: req.temperature.map(|t| t.clamp(0.0, 1.0)),
+        top_p: req.top_p,
+        stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
+        stream: stream.then_some(true),
+        tools,
+        tool_choice: req.tool_choice.as_ref().and_then(tool_choice),
+        metadata: req.user.clone().map(|user_id| Metadata { user_id }),
+    })
+}
+
+/// The user's text and image blocks. Empty text is dropped: Anthropic rejects empty text
+/// blocks.
+fn user_blocks(message: &ChatMessage) -> Vec<ContentBlock> {
+    match &message.content {
+        None => Vec::new(),
+        Some(MessageContent::Text(text)) if text.is_empty() => Vec::new(),
+        Some(MessageContent::Text(text)) => vec![ContentBlock::Text { text: text.clone() }],
+        Some(MessageContent::Parts(parts)) => parts
+            .iter()
+            .filter_map(|part| match part {
+                ContentPart::Text { text } if text.is_empty() => None,
+                ContentPart::Text { text } => Some(ContentBlock::Text { text: text.clone() }),
+                ContentPart::ImageUrl { image_url } => Some(ContentBlock::Image {
+                    source: image_source(&image_url.url),
+                }),
+            })
+            .collect(),
+    }
+}
+
+fn assistant_blocks(message: &ChatMessage) -> Result<Vec<ContentBlock>, UpstreamError> {
+    let mut blocks = Vec::new();
+    let text = message.text_content();
+    if !text.is_empty() {
+        blocks.push(ContentBlock::Text { text });
+    }
+    for call in message.tool_calls.iter().flatten() {
+        let input: Value = if call.function.arguments.trim().is_empty() {
+            Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_str(&call.function.arguments).map_err(|e| {
+                untranslatable(format!(
+                    "tool call `{}` has arguments that are not JSON: {e}",
+                    call.id
+                ))
+            })?
+        };
+        blocks.push(ContentBlock::ToolUse {
+            id: call.id.clone(),
+            name: call.function.name.clone(),
+            input,
+        });
+    }
+    Ok(blocks)
+}
+
+/// `data:<mime>;base64,<data>` becomes inline bytes; anything else is passed as a URL.
+fn image_source(url: &str) -> ImageSource {
+    let inline = url.strip_prefix("data:").and_then(|rest| {
+        let (meta, data) = rest.split_once(',')?;
+        let media_type = meta.strip_suffix(";base64")?;
+        Some(ImageSource::Base64 {
+            media_type: media_type.to_owned(),
+            data: data.to_owned(),
+        })
+    });
+    inline.unwrap_or_else(|| ImageSource::Url {
+        url: url.to_owned(),
+    })
+}
+
+/// OpenAI `tool_choice` (`"none"`, `"auto"`, `"required"` or a named function).
+fn tool_choice(choice: &Value) -> Option<ToolChoice> {
+    match choice {
+        Value::String(s) => match s.as_str() {
+            "none" => Some(ToolChoice::None),
+            "auto" => Some(ToolChoice::Auto),
+            "required" => Some(ToolChoice::Any),
+            _ => None,
+        },
+        Value::Object(_) => choice["function"]["name"]
+            .as_str()
+            .map(|name| ToolChoice::Tool {
+                name: name.to_owned(),
+            }),
+        _ => None,
+    }
+}
+
+/// Maps Anthropic's `stop_reason` to OpenAI's `finish_reason`.
+pub fn finish_reason(stop_reason: &str) -> FinishReason {
+    match stop_reason {
+        "end_turn" | "stop_sequence" | "pause_turn" => FinishReason::Stop,
+        "max_tokens" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "refusal" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+/// Translates a Messages response into an OpenAI chat completion.
+pub fn chat_response(resp: MessagesResponse) -> ChatCompletionResponse {
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for block in resp.content {
+        match block {
+            ResponseBlock::Text { text: t } => text.push_str(&t),
+            ResponseBlock::ToolUse { id, name, input } => tool_calls.push(ToolCall {
+                id,
+                kind: "function".to_owned(),
+                function: FunctionCall {
+                    name,
+                    arguments: input.to_string(),
+                },
+            }),
+            ResponseBlock::Other => {}
+        }
+    }
+    let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
+    ChatCompletionResponse {
+        id: resp.id,
+        object: "chat.completion".to_owned(),
+        created: unix_now(),
+        model: resp.model,
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: Role::Assistant,
+                content,
+                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                refusal: None,
+            },
+            finish_reason: resp.stop_reason.as_deref().map(finish_reason),
+            logprobs: None,
+        }],
+        usage: Some(Usage::new(
+            resp.usage.prompt_tokens(),
+            resp.usage.output_tokens,
+        )),
+        system_fingerprint: None,
+    }
+}
+
+/// Unix seconds for `created` (Anthropic does not report one).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,225 @@
+//! Anthropic streaming: `message_start`, content block events, `message_delta` and
+//! `message_stop`, translated into OpenAI chunks by [`Translator`].
+//!
+//! The translation emits a role chunk at `message_start`, a content chunk per `text_delta`,
+//! tool-call chunks for `tool_use` blocks and their `input_json_delta`s, a finish chunk at
+//! `message_delta`, and a final usage chunk (empty `choices`) at `message_stop`, so the
+//! gateway always learns the token counts. A body that ends before `message_stop` yields a
+//! `StreamTruncated` error.
+
+use std::collections::HashMap;
+
+use futures::stream::{self, StreamExt};
+
+use super::wire::{AnthropicUsage, BlockDelta, ResponseBlock, StreamEvent};
+use super::{finish_reason, unix_now};
+use crate::openai::wire::{
+    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
+    Usage,
+};
+use crate::providers::{ChunkStream, UpstreamError};
+use crate::sse::{SseEvent, SseStream};
+
+/// Maps the SSE body of a successful response to chunks.
+pub(super) fn chunks(response: reqwest::Response) -> ChunkStream {
+    translate(SseStream::from_response(response))
+}
+
+/// What one event produced.
+#[derive(Debug, PartialEq)]
+pub(super) enum Step {
+    /// Chunks to forward (possibly none); the stream goes on.
+    Emit(Vec<ChatCompletionChunk>),
+    /// The terminal event arrived: forward these chunks and end.
+    Done(Vec<ChatCompletionChunk>),
+}
+
+/// Streaming state: ids, usage so far, and which content block is which tool call.
+#[derive(Debug, Default)]
+pub(super) struct Translator {
+    id: String,
+    model: String,
+    created: u64,
+    usage: AnthropicUsage,
+    /// Anthropic content-block index → OpenAI tool-call index.
+    tool_calls: HashMap<u32, u32>,
+}
+
+impl Translator {
+    /// A fresh translator.
+    pub(super) fn new() -> Self {
+        Translator {
+            created: unix_now(),
+            ..Self::default()
+        }
+    }
+
+    /// Translates one event's `data`.
+    pub(super) fn on_event(&mut self, data: &str) -> Result<Step, UpstreamError> {
+        let event: StreamEvent = serde_json::from_str(data)
+            .map_err(|e| UpstreamError::decode(format!("anthropic stream event: {e}")))?;
+        let chunks = match event {
+            StreamEvent::MessageStart { message } => {
+                self.id = message.id;
+                self.model = message.model;
+                self.usage = message.usage;
+                vec![self.chunk(
+                    Delta {
+                        role: Some(Role::Assistant),
+                        content: Some(String::new()),
+                        ..Delta::default()
+                    },
+                    None,
+                )]
+            }
+            StreamEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => match content_block {
+                ResponseBlock::Text { text } if !text.is_empty() => vec![self.text(text)],
+                ResponseBlock::ToolUse { id, name, .. } => {
+                    let call_index = u32::try_from(self.tool_calls.len()).unwrap_or(u32::MAX);
+                    self.tool_calls.insert(index, call_index);
+                    vec![self.tool_delta(ToolCallDelta {
+                        index: call_index,
+                        id: Some(id),
+                        kind: Some("function".to_owned()),
+                        function: Some(FunctionCallDelta {
+                            name: Some(name),
+                            arguments: Some(String::new()),
+                        }),
+                    })]
+                }
+                ResponseBlock::Text { .. } | ResponseBlock::Other => Vec::new(),
+            },
+            StreamEvent::ContentBlockDelta { index, delta } => match delta {
+                BlockDelta::TextDelta { text } => vec![self.text(text)],
+                BlockDelta::InputJsonDelta { partial_json } => match self.tool_calls.get(&index) {
+                    Some(&call_index) => vec![self.tool_delta(ToolCallDelta {
+                        index: call_index,
+                        function: Some(FunctionCallDelta {
+                            name: None,
+                            arguments: Some(partial_json),
+                        }),
+                        ..ToolCallDelta::default()
+                    })],
+                    None => Vec::new(),
+                },
+                BlockDelta::Other => Vec::new(),
+            },
+            StreamEvent::MessageDelta { delta, usage } => {
+                if let Some(usage) = usage {
+                    self.merge_usage(usage);
+                }
+                match delta.stop_reason {
+                    Some(reason) => {
+                        vec![self.chunk(Delta::default(), Some(finish_reason(&reason)))]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            StreamEvent::MessageStop => return Ok(Step::Done(vec![self.usage_chunk()])),
+            StreamEvent::Error { error } => {
+                // `data` is `{"type":"error","error":{...}}`, the shape `from_status` reads.
+                return Err(UpstreamError::from_status(error.status(), None, data));
+            }
+            StreamEvent::ContentBlockStop { .. } | StreamEvent::Ping | StreamEvent::Unknown => {
+                Vec::new()
+            }
+        };
+        Ok(Step::Emit(chunks))
+    }
+
+    /// `message_delta` usage is cumulative; input counts appear there only in newer API
+    /// versions, so zeros do not overwrite what `message_start` said.
+    fn merge_usage(&mut self, usage: AnthropicUsage) {
+        self.usage.output_tokens = usage.output_tokens;
+        if usage.input_tokens > 0 {
+            self.usage.input_tokens = usage.input_tokens;
+        }
+        if usage.cache_creation_input_tokens.is_some() {
+            self.usage.cache_creation_input_tokens = usage.cache_creation_input_tokens;
+        }
+        if usage.cache_read_input_tokens.is_some() {
+            self.usage.cache_read_input_tokens = usage.cache_read_input_tokens;
+        }
+    }
+
+    fn text(&self, text: String) -> ChatCompletionChunk {
+        self.chunk(
+            Delta {
+                content: Some(text),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
+        self.chunk(
+            Delta {
+                tool_calls: Some(vec![call]),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    fn chunk(&self, delta: Delta, finish_reason: Option<FinishReason>) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+                logprobs: None,
+            }],
+            usage: None,
+            system_fingerprint: None,
+        }
+    }
+
+    fn usage_chunk(&self) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            choices: Vec::new(),
+            usage: Some(Usage::new(
+                self.usage.prompt_tokens(),
+                self.usage.output_tokens,
+            )),
+            ..self.chunk(Delta::default(), None)
+        }
+    }
+}
+
+/// Runs SSE events through a [`Translator`].
+pub(super) fn translate(
+    events: impl futures::Stream<Item = Result<SseEvent, UpstreamError>> + Send + Unpin + 'static,
+) -> ChunkStream {
+    stream::unfold(Some((events, Translator::new())), |state| async move {
+        let (mut events, mut translator) = state?;
+        loop {
+            let items: Vec<Result<ChatCompletionChunk, UpstreamError>> = match events.next().await {
+                None => {
+                    let err = UpstreamError::stream_truncated("stream ended before message_stop");
+                    return Some((vec![Err(err)], None));
+                }
+                Some(Err(e)) => return Some((vec![Err(e)], None)),
+                Some(Ok(ev)) => match translator.on_event(&ev.data) {
+                    Err(e) => return Some((vec![Err(e)], None)),
+                    Ok(Step::Done(chunks)) => {
+                        return Some((chunks.into_iter().map(Ok).collect(), None))
+                    }
+                    Ok(Step::Emit(chunks)) => chunks.into_iter().map(Ok).collect(),
+                },
+            };
+            if !items.is_empty() {
+                return Some((items, Some((events, translator))));
+            }
+        }
+    })
+    .flat_map(stream::iter)
+    .boxed()
+}

@@ -1,0 +1,444 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use testkit::{FakeProvider, Scenario, Usage as FakeUsage, REDACTED};
+
+use super::stream::{Step, Translator};
+use super::*;
+use crate::openai::wire::{ChatCompletionChunk, FunctionDef, ImageUrl, Stop, Tool};
+use crate::providers::UpstreamErrorKind;
+
+fn user(text: &str) -> ChatMessage {
+    ChatMessage::text(Role::User, text)
+}
+
+fn request(messages: Vec<ChatMessage>) -> ChatCompletionRequest {
+    ChatCompletionRequest {
+        model: "auto".into(),
+        messages,
+        ..Default::default()
+    }
+}
+
+fn tool_call(id: &str, name: &str, arguments: &str) -> ToolCall {
+    ToolCall {
+        id: id.into(),
+        kind: "function".into(),
+        function: FunctionCall {
+            name: name.into(),
+            arguments: arguments.into(),
+        },
+    }
+}
+
+#[test]
+fn system_messages_become_system_and_defaults_apply() {
+    let mut req = request(vec![
+        ChatMessage::text(Role::System, "be brief"),
+        ChatMessage::text(Role::Developer, "answer in French"),
+        user("hello"),
+    ]);
+    req.temperature = Some(1.6);
+    req.top_p = Some(0.9);
+    req.stop = Some(Stop::One("END".into()));
+    req.user = Some("u-1".into());
+    let body = messages_request(&req, "claude-3-5-haiku", false).unwrap();
+    assert_eq!(body.model, "claude-3-5-haiku");
+    assert_eq!(body.system.as_deref(), Some("be brief\n\nanswer in French"));
+    assert_eq!(body.max_tokens, DEFAULT_MAX_TOKENS);
+    assert_eq!(body.temperature, Some(1.0));
+    assert_eq!(body.stop_sequences, Some(vec!["END".to_owned()]));
+    assert_eq!(body.stream, None);
+    let wire = serde_json::to_value(&body).unwrap();
+    assert_eq!(
+        wire["messages"],
+        json!([{"role": "user", "content": [{"type": "text", "text": "hello"}]}])
+    );
+    assert_eq!(wire["metadata"]["user_id"], "u-1");
+    assert!(wire.get("tools").is_none());
+
+    req.max_completion_tokens = Some(77);
+    let body = messages_request(&req, "m", true).unwrap();
+    assert_eq!(body.max_tokens, 77);
+    assert_eq!(body.stream, Some(true));
+}
+
+#[test]
+fn tool_turns_map_to_tool_use_and_merged_tool_results() {
+    let mut assistant = ChatMessage::text(Role::Assistant, "let me look");
+    assistant.tool_calls = Some(vec![
+        tool_call("call_1", "weather", r#"{"city":"Oslo"}"#),
+        tool_call("call_2", "time", ""),
+    ]);
+    let mut result_1 = ChatMessage::text(Role::Tool, "rainy");
+    result_1.tool_call_id = Some("call_1".into());
+    let mut result_2 = ChatMessage::text(Role::Tool, "noon");
+    result_2.tool_call_id = Some("call_2".into());
+    let mut req = request(vec![
+        user("weather and time?"),
+        assistant,
+        result_1,
+        result_2,
+        user("thanks"),
+    ]);
+    req.tools = Some(vec![Tool {
+        kind: "function".into(),
+        function: FunctionDef {
+            name: "weather".into(),
+            description: Some("Weather by city".into()),
+            parameters: Some(json!({"type": "object", "properties": {"city": {"type": "string"}}})),
+            strict: None,
+        },
+    }]);
+    req.tool_choice = Some(json!({"type": "function", "function": {"name": "weather"}}));
+    let wire = serde_json::to_value(messages_request(&req, "m", false).unwrap()).unwrap();
+    assert_eq!(wire["messages"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        wire["messages"][1]["content"],
+        json!([
+            {"type": "text", "text": "let me look"},
+            {"type": "tool_use", "id": "call_1", "name": "weather", "input": {"city": "Oslo"}},
+            {"type": "tool_use", "id": "call_2", "name": "time", "input": {}}
+        ])
+    );
+    assert_eq!(
+        wire["messages"][2],
+        json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "call_1", "content": "rainy"},
+            {"type": "tool_result", "tool_use_id": "call_2", "content": "noon"},
+            {"type": "text", "text": "thanks"}
+        ]})
+    );
+    assert_eq!(wire["tools"][0]["name"], "weather");
+    assert_eq!(
+        wire["tools"][0]["input_schema"]["properties"]["city"]["type"],
+        "string"
+    );
+    assert_eq!(
+        wire["tool_choice"],
+        json!({"type": "tool", "name": "weather"})
+    );
+
+    for (openai, anthropic) in [
+        (json!("auto"), json!({"type": "auto"})),
+        (json!("required"), json!({"type": "any"})),
+        (json!("none"), json!({"type": "none"})),
+    ] {
+        req.tool_choice = Some(openai);
+        let wire = serde_json::to_value(messages_request(&req, "m", false).unwrap()).unwrap();
+        assert_eq!(wire["tool_choice"], anthropic);
+    }
+}
+
+#[test]
+fn images_become_base64_or_url_blocks() {
+    let msg = ChatMessage {
+        content: Some(MessageContent::Parts(vec![
+            ContentPart::Text {
+                text: "what is this?".into(),
+            },
+            ContentPart::ImageUrl {
+                image_url: ImageUrl {
+                    url: "data:image/png;base64,iVBORw0K".into(),
+                    detail: None,
+                },
+            },
+            ContentPart::ImageUrl {
+                image_url: ImageUrl {
+                    url: "https://example.invalid/cat.jpg".into(),
+                    detail: Some("low".into()),
+                },
+            },
+        ])),
+        ..user("")
+    };
+    let wire =
+        serde_json::to_value(messages_request(&request(vec![msg]), "m", false).unwrap()).unwrap();
+    assert_eq!(
+        wire["messages"][0]["content"][1],
+        json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0K"}})
+    );
+    assert_eq!(
+        wire["messages"][0]["content"][2],
+        json!({"type": "image", "source": {"type": "url", "url": "https://example.invalid/cat.jpg"}})
+    );
+}
+
+#[test]
+fn untranslatable_requests_are_the_clients_fault() {
+    let mut assistant = ChatMessage::text(Role::Assistant, "");
+    assistant.tool_calls = Some(vec![tool_call("c", "f", "{not json")]);
+    let err = messages_request(&request(vec![user("x"), assistant]), "m", false).unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
+    assert!(!err.retryable);
+    let err = messages_request(
+        &request(vec![ChatMessage::text(Role::System, "s")]),
+        "m",
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(err.source, ErrorSource::Downstream);
+    // Empty text blocks are dropped (Anthropic rejects them), so this has no message left.
+    assert!(messages_request(&request(vec![user("")]), "m", false).is_err());
+}
+
+#[test]
+fn response_maps_text_tools_finish_and_cached_usage() {
+    let resp: MessagesResponse = serde_json::from_value(json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "s"},
+            {"type": "text", "text": "Checking."},
+            {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Oslo"}}
+        ],
+        "stop_reason": "tool_use", "stop_sequence": null,
+        "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 90}
+    }))
+    .unwrap();
+    let out = chat_response(resp);
+    let choice = &out.choices[0];
+    assert_eq!(out.id, "msg_1");
+    assert_eq!(choice.message.content.as_deref(), Some("Checking."));
+    let calls = choice.message.tool_calls.as_ref().unwrap();
+    assert_eq!(calls[0].id, "toolu_1");
+    assert_eq!(calls[0].function.arguments, r#"{"city":"Oslo"}"#);
+    assert_eq!(choice.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(out.usage, Some(Usage::new(100, 5)));
+}
+
+#[test]
+fn finish_reasons_map() {
+    assert_eq!(finish_reason("end_turn"), FinishReason::Stop);
+    assert_eq!(finish_reason("stop_sequence"), FinishReason::Stop);
+    assert_eq!(finish_reason("max_tokens"), FinishReason::Length);
+    assert_eq!(finish_reason("tool_use"), FinishReason::ToolCalls);
+    assert_eq!(finish_reason("refusal"), FinishReason::ContentFilter);
+    assert_eq!(
+        finish_reason("new_reason"),
+        FinishReason::Other("new_reason".into())
+    );
+}
+
+fn emitted(step: Step) -> Vec<ChatCompletionChunk> {
+    match step {
+        Step::Emit(chunks) | Step::Done(chunks) => chunks,
+    }
+}
+
+#[test]
+fn translator_streams_tool_calls_and_usage() {
+    let mut t = Translator::new();
+    let start = emitted(t.on_event(r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","usage":{"input_tokens":12,"output_tokens":1}}}"#).unwrap());
+    assert_eq!(start[0].choices[0].delta.role, Some(Role::Assistant));
+    assert_eq!(start[0].id, "msg_1");
+    let block = emitted(t.on_event(r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_9","name":"weather","input":{}}}"#).unwrap());
+    let call = &block[0].choices[0].delta.tool_calls.as_ref().unwrap()[0];
+    assert_eq!((call.index, call.id.as_deref()), (0, Some("toolu_9")));
+    let args = emitted(t.on_event(r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}}"#).unwrap());
+    let call = &args[0].choices[0].delta.tool_calls.as_ref().unwrap()[0];
+    assert_eq!(
+        call.function.as_ref().unwrap().arguments.as_deref(),
+        Some("{\"city\":")
+    );
+    assert!(emitted(t.on_event(r#"{"type":"ping"}"#).unwrap()).is_empty());
+    assert!(emitted(
+        t.on_event(r#"{"type":"content_block_stop","index":1}"#)
+            .unwrap()
+    )
+    .is_empty());
+    let finish = emitted(t.on_event(r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":30}}"#).unwrap());
+    assert_eq!(
+        finish[0].choices[0].finish_reason,
+        Some(FinishReason::ToolCalls)
+    );
+    match t.on_event(r#"{"type":"message_stop"}"#).unwrap() {
+        Step::Done(chunks) => {
+            assert!(chunks[0].choices.is_empty());
+            assert_eq!(chunks[0].usage, Some(Usage::new(12, 30)));
+        }
+        Step::Emit(_) => panic!("message_stop must end the stream"),
+    }
+}
+
+#[test]
+fn translator_errors() {
+    let mut t = Translator::new();
+    let err = t
+        .on_event(r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
+        .unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::ServerError);
+    assert_eq!(err.status, Some(529));
+    assert!(err.retryable);
+    assert_eq!(err.message, "Overloaded");
+    let err = t
+        .on_event("{\"type\": \"content_block_delta\", ")
+        .unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::Decode);
+}
+
+// ---- Over loopback HTTP against the testkit fake. ----
+
+fn provider(fake: &FakeProvider) -> AnthropicProvider {
+    AnthropicProvider::new(
+        reqwest::Client::new(),
+        fake.base_url(),
+        Some(Secret::new("sk-ant-test".to_owned())),
+    )
+}
+
+async fn collect(stream: ChunkStream) -> Vec<Result<ChatCompletionChunk, UpstreamError>> {
+    stream.collect().await
+}
+
+#[tokio::test]
+async fn complete_against_fake() {
+    let fake = FakeProvider::start().await;
+    fake.script(
+        "claude-x",
+        [Scenario::reply_with_usage(
+            "Bonjour",
+            FakeUsage {
+                input_tokens: 9,
+                output_tokens: 2,
+            },
+        )],
+    );
+    let req = request(vec![
+        ChatMessage::text(Role::System, "be brief"),
+        user("hi"),
+    ]);
+    let out = provider(&fake).complete(&req, "claude-x").await.unwrap();
+    assert_eq!(out.choices[0].message.content.as_deref(), Some("Bonjour"));
+    assert_eq!(out.choices[0].finish_reason, Some(FinishReason::Stop));
+    assert_eq!(out.usage, Some(Usage::new(9, 2)));
+    assert_eq!(out.model, "claude-x");
+
+    let sent = &fake.requests()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.header("x-api-key"), Some(REDACTED));
+    assert_eq!(sent.header("anthropic-version"), Some(API_VERSION));
+    assert_eq!(sent.body["max_tokens"], DEFAULT_MAX_TOKENS);
+    assert_eq!(sent.body["system"], "be brief");
+    assert!(sent.body.get("stream").is_none());
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn stream_against_fake_ends_with_usage() {
+    let fake = FakeProvider::start().await;
+    fake.script("claude-x", [Scenario::reply("one two three")]);
+    let stream = provider(&fake)
+        .stream(&request(vec![user("count to three")]), "claude-x")
+        .await
+        .unwrap();
+    let chunks: Vec<ChatCompletionChunk> = collect(stream)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c.choices.first()?.delta.content.clone())
+        .collect();
+    assert_eq!(text, "one two three");
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish.choices[0].finish_reason, Some(FinishReason::Stop));
+    let last = chunks.last().unwrap();
+    assert!(last.choices.is_empty());
+    assert_eq!(last.usage, Some(Usage::new(3, 3)));
+    assert_eq!(fake.requests()[0].body["stream"], true);
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn tool_calls_against_fake() {
+    let fake = FakeProvider::start().await;
+    let scenario = Scenario::ToolCall {
+        name: "weather".into(),
+        arguments: json!({"city": "Oslo"}),
+    };
+    fake.script("claude-x", [scenario.clone(), scenario]);
+    let p = provider(&fake);
+    let req = request(vec![user("weather in Oslo?")]);
+    let out = p.complete(&req, "claude-x").await.unwrap();
+    let calls = out.choices[0].message.tool_calls.clone().unwrap();
+    assert_eq!(calls[0].function.name, "weather");
+    assert_eq!(calls[0].function.arguments, r#"{"city":"Oslo"}"#);
+    assert_eq!(out.choices[0].finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(out.choices[0].message.content, None);
+
+    let chunks = collect(p.stream(&req, "claude-x").await.unwrap()).await;
+    let args: String = chunks
+        .iter()
+        .filter_map(|c| {
+            let call = c
+                .as_ref()
+                .unwrap()
+                .choices
+                .first()?
+                .delta
+                .tool_calls
+                .clone()?;
+            call[0].function.clone()?.arguments
+        })
+        .collect();
+    assert_eq!(args, r#"{"city":"Oslo"}"#);
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn upstream_errors_classify() {
+    let fake = FakeProvider::start().await;
+    fake.script(
+        "claude-x",
+        [
+            Scenario::rate_limited(Duration::from_secs(2)),
+            Scenario::status(529),
+            Scenario::Unauthorized,
+            Scenario::status(400),
+        ],
+    );
+    let p = provider(&fake);
+    let req = request(vec![user("hi")]);
+    let err = p.complete(&req, "claude-x").await.unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::RateLimited);
+    assert!(err.retryable);
+    assert_eq!(err.retry_after, Some(Duration::from_secs(2)));
+    let err = p.stream(&req, "claude-x").await.err().unwrap();
+    assert_eq!(err.kind, UpstreamErrorKind::ServerError);
+    assert_eq!(err.status, Some(529));
+    assert!(err.retryable);
+    let err = p.complete(&req, "claude-x").await.unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::Auth);
+    assert_eq!(err.status, Some(401));
+    assert!(!err.message.contains("sk-ant-test"));
+    let err = p.complete(&req, "claude-x").await.unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
+    assert!(!err.retryable);
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn broken_streams_end_in_errors() {
+    let fake = FakeProvider::start().await;
+    fake.script("claude-x", [Scenario::MalformedChunk, Scenario::Disconnect]);
+    let p = provider(&fake);
+    let req = request(vec![user("hi")]);
+    let items = collect(p.stream(&req, "claude-x").await.unwrap()).await;
+    assert!(items[0].is_ok());
+    assert_eq!(
+        items.last().unwrap().as_ref().unwrap_err().kind,
+        UpstreamErrorKind::Decode
+    );
+    let items = collect(p.stream(&req, "claude-x").await.unwrap()).await;
+    assert!(items[0].is_ok());
+    assert_eq!(
+        items.last().unwrap().as_ref().unwrap_err().kind,
+        UpstreamErrorKind::StreamTruncated
+    );
+    fake.shutdown().await;
+}

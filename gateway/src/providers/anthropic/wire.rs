@@ -1,0 +1,336 @@
+//! Serde types of Anthropic's Messages API (`POST /v1/messages`): the request the adapter
+//! sends, the response and the stream events it reads. Only the fields the gateway uses are
+//! modelled; unknown response fields and event types are ignored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The `anthropic-version` header value this adapter speaks.
+pub const API_VERSION: &str = "2023-06-01";
+
+/// A Messages request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessagesRequest {
+    /// The upstream model name.
+    pub model: String,
+    /// Output token limit (required by Anthropic).
+    pub max_tokens: u32,
+    /// The conversation, alternating `user` and `assistant`.
+    pub messages: Vec<Message>,
+    /// System instructions (OpenAI `system`/`developer` messages joined).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Sampling temperature in `[0, 1]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Stop sequences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+    /// Whether to stream server-sent events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// Tool definitions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<ToolDef>>,
+    /// How the model may use tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// Request metadata (the end-user id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+}
+
+/// `metadata`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Metadata {
+    /// An opaque end-user identifier.
+    pub user_id: String,
+}
+
+/// Who wrote a message (Anthropic has no system or tool role).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRole {
+    /// The user (and tool results).
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One message: a role and its content blocks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Message {
+    /// Who wrote it.
+    pub role: MessageRole,
+    /// The blocks.
+    pub content: Vec<ContentBlock>,
+}
+
+/// A request content block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image.
+    Image {
+        /// Where the image comes from.
+        source: ImageSource,
+    },
+    /// A tool call the assistant made earlier in the conversation.
+    ToolUse {
+        /// The call id.
+        id: String,
+        /// The tool name.
+        name: String,
+        /// The arguments object.
+        input: Value,
+    },
+    /// The result of a tool call.
+    ToolResult {
+        /// The call this answers.
+        tool_use_id: String,
+        /// The result text.
+        content: String,
+    },
+}
+
+/// An image source.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ImageSource {
+    /// Inline bytes.
+    Base64 {
+        /// Such as `image/png`.
+        media_type: String,
+        /// Base64 data.
+        data: String,
+    },
+    /// A public URL.
+    Url {
+        /// The URL.
+        url: String,
+    },
+}
+
+/// A tool definition.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolDef {
+    /// The tool name.
+    pub name: String,
+    /// What it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the input object.
+    pub input_schema: Value,
+}
+
+/// `tool_choice`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides.
+    Auto,
+    /// The model must call some tool.
+    Any,
+    /// The model must call this tool.
+    Tool {
+        /// The tool name.
+        name: String,
+    },
+    /// The model must not call tools.
+    None,
+}
+
+/// A non-streamed Messages response.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct MessagesResponse {
+    /// The message id.
+    pub id: String,
+    /// The model that answered.
+    pub model: String,
+    /// Content blocks.
+    #[serde(default)]
+    pub content: Vec<ResponseBlock>,
+    /// Why generation stopped.
+    #[serde(default)]
+    pub stop_reason: Option<String>,
+    /// Token counts.
+    #[serde(default)]
+    pub usage: AnthropicUsage,
+}
+
+/// A response content block.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseBlock {
+    /// Text.
+    Text {
+        /// The text (empty in a stream's `content_block_start`).
+        #[serde(default)]
+        text: String,
+    },
+    /// A tool call.
+    ToolUse {
+        /// The call id.
+        id: String,
+        /// The tool name.
+        name: String,
+        /// The arguments object (empty in a stream's `content_block_start`).
+        #[serde(default)]
+        input: Value,
+    },
+    /// Thinking, server tools and future block types: not forwarded.
+    #[serde(other)]
+    Other,
+}
+
+/// Anthropic token counts. `input_tokens` excludes cached prompt tokens, which are reported
+/// separately.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct AnthropicUsage {
+    /// Uncached input tokens.
+    #[serde(default)]
+    pub input_tokens: u32,
+    /// Output tokens (cumulative in `message_delta`).
+    #[serde(default)]
+    pub output_tokens: u32,
+    /// Input tokens written to the prompt cache.
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<u32>,
+    /// Input tokens read from the prompt cache.
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<u32>,
+}
+
+impl AnthropicUsage {
+    /// All prompt tokens, cached or not: what OpenAI calls `prompt_tokens`.
+    pub fn prompt_tokens(&self) -> u32 {
+        self.input_tokens
+            .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+            .saturating_add(self.cache_read_input_tokens.unwrap_or(0))
+    }
+}
+
+/// One server-sent event of a streamed response, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// The message skeleton with input usage.
+    MessageStart {
+        /// The skeleton.
+        message: MessageStart,
+    },
+    /// A content block begins.
+    ContentBlockStart {
+        /// Block position.
+        index: u32,
+        /// The empty block (text, or tool_use with id and name).
+        content_block: ResponseBlock,
+    },
+    /// A block grows.
+    ContentBlockDelta {
+        /// Block position.
+        index: u32,
+        /// The increment.
+        delta: BlockDelta,
+    },
+    /// A block ends.
+    ContentBlockStop {
+        /// Block position.
+        index: u32,
+    },
+    /// Top-level changes: stop reason and cumulative output usage.
+    MessageDelta {
+        /// The changes.
+        delta: MessageDeltaBody,
+        /// Cumulative usage.
+        #[serde(default)]
+        usage: Option<AnthropicUsage>,
+    },
+    /// The stream's terminal event.
+    MessageStop,
+    /// Keep-alive.
+    Ping,
+    /// An error after the stream began (such as `overloaded_error`).
+    Error {
+        /// The error.
+        error: ErrorBody,
+    },
+    /// Event types added after this adapter was written.
+    #[serde(other)]
+    Unknown,
+}
+
+/// `message_start.message`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct MessageStart {
+    /// The message id.
+    pub id: String,
+    /// The model that answers.
+    pub model: String,
+    /// Input usage.
+    #[serde(default)]
+    pub usage: AnthropicUsage,
+}
+
+/// A content block increment.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BlockDelta {
+    /// Text to append.
+    TextDelta {
+        /// The text.
+        text: String,
+    },
+    /// A fragment of a tool call's JSON input.
+    InputJsonDelta {
+        /// The fragment.
+        partial_json: String,
+    },
+    /// Thinking and signature deltas: not forwarded.
+    #[serde(other)]
+    Other,
+}
+
+/// `message_delta.delta`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct MessageDeltaBody {
+    /// Why generation stopped.
+    #[serde(default)]
+    pub stop_reason: Option<String>,
+}
+
+/// An error object (`{"type": "error", "error": {...}}` bodies and stream `error` events).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ErrorBody {
+    /// Such as `overloaded_error` or `rate_limit_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Human-readable description.
+    #[serde(default)]
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// The HTTP status Anthropic uses for this error type, for errors that arrive inside a
+    /// stream after a 200.
+    pub fn status(&self) -> u16 {
+        match self.kind.as_str() {
+            "invalid_request_error" => 400,
+            "authentication_error" => 401,
+            "permission_error" => 403,
+            "not_found_error" => 404,
+            "request_too_large" => 413,
+            "rate_limit_error" => 429,
+            "overloaded_error" => 529,
+            _ => 500,
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! The Google Gemini adapter: OpenAI chat requests in,
+//! `POST {base_url}/v1beta/models/{model}:generateContent` (or
+//! `:streamGenerateContent?alt=sse`) out, with the key in `x-goog-api-key`.
+//!
+//! Translation (see [`generate_request`]): `system`/`developer` messages become
+//! `systemInstruction`; `assistant` turns become `model` turns; `tool` messages become
+//! `functionResponse` parts (the function name is looked up from the earlier tool call's id);
+//! consecutive turns of one role merge; images become `inlineData` (data URIs) or `fileData`
+//! (URLs); tools become `functionDeclarations` (with the schema keys Gemini rejects removed);
+//! `tool_choice` becomes `toolConfig`; JSON `response_format` sets
+//! `responseMimeType: application/json`. Gemini has no tool-call ids, so answers get
+//! `call_{n}` ids. Not translated: `n`, logprobs, the JSON schema itself.
+
+mod stream;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::{json, Value};
+
+use super::{
+    retry_after_from_headers, ChunkStream, ErrorSource, Provider, ProviderKind, UpstreamError,
+    UpstreamErrorKind,
+};
+use crate::openai::wire::{
+    ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, ContentPart, FinishReason,
+    FunctionCall as OpenAiFunctionCall, MessageContent, ResponseMessage, Role, ToolCall, Usage,
+};
+use crate::secret::Secret;
+use wire::{
+    Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration,
+    FunctionResponse, GenerateContentRequest, GenerateContentResponse, GenerationConfig, Part,
+    ToolConfig, ToolGroup,
+};
+
+/// A Gemini API upstream.
+#[derive(Clone, Debug)]
+pub struct GeminiProvider {
+    client: reqwest::Client,
+    base_url: String,
+    api_key: Option<Secret<String>>,
+}
+
+impl GeminiProvider {
+    /// `base_url` is the API root without version, e.g.
+    /// `https://generativelanguage.googleapis.com`; the key is sent as `x-goog-api-key` (not
+    /// in the URL, so it never reaches access logs).
+    pub fn new(client: reqwest::Client, base_url: String, api_key: Option<Secret<String>>) -> Self {
+        GeminiProvider {
+            client,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+        }
+    }
+
+    fn url(&self, upstream_model: &str, stream: bool) -> String {
+        let model = upstream_model
+            .strip_prefix("models/")
+            .unwrap_or(upstream_model);
+        if stream {
+            format!(
+                "{}/v1beta/models/{model}:streamGenerateContent?alt=sse",
+                self.base_url
+            )
+        } else {
+            format!("{}/v1beta/models/{model}:generateContent", self.base_url)
+        }
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        body: &GenerateContentRequest,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut builder = self.client.post(url).json(body);
+        if let Some(key) = &self.api_key {
+            builder = builder.header("x-goog-api-key", key.expose());
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| UpstreamError::from_reqwest(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = retry_after_from_headers(response.headers());
+        // The error body is small; failing to read it only loses the message.
+        let text = response.text().await.unwrap_or_default();
+        Err(status_error(status.as_u16(), retry_after, &text))
+    }
+}
+
+/// Classifies a non-2xx answer. Gemini reports a bad key as 400 `API_KEY_INVALID`, which is
+/// an auth failure, not a bad request.
+fn status_error(
+    status: u16,
+    retry_after: Option<std::time::Duration>,
+    body: &str,
+) -> UpstreamError {
+    let status = if status == 400 && body.contains("API_KEY_INVALID") {
+        401
+    } else {
+        status
+    };
+    UpstreamError::from_status(status, retry_after, body)
+}
+
+impl Provider for GeminiProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Gemini
+    }
+
+    fn complete<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
+        async move {
+            let body = generate_request(req)?;
+            let response = self.send(&self.url(upstream_model, false), &body).await?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::from_reqwest(&e))?;
+            let parsed: GenerateContentResponse = serde_json::from_slice(&bytes)
+                .map_err(|e| UpstreamError::decode(format!("gemini response body: {e}")))?;
+            Ok(chat_response(parsed, upstream_model))
+        }
+        .boxed()
+    }
+
+    fn stream<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
+        async move {
+            let body = generate_request(req)?;
+            let response = self.send(&self.url(upstream_model, true), &body).await?;
+            Ok(stream::chunks(response, upstream_model.to_owned()))
+        }
+        .boxed()
+    }
+}
+
+/// A request the gateway cannot translate: the client's fault, not worth another attempt.
+fn untranslatable(message: impl Into<String>) -> UpstreamError {
+    UpstreamError {
+        kind: UpstreamErrorKind::BadRequest,
+        source: ErrorSource::Downstream,
+        retryable: false,
+        bytes_sent: false,
+        status: None,
+        retry_after: None,
+        message: message.into(),
+    }
+}
+
+/// Translates an OpenAI chat request into a `generateContent` request.
+pub fn generate_request(
+    req: &ChatCompletionRequest,
+) -> Result<GenerateContentRequest, UpstreamError> {
+    let mut system: Vec<Part> = Vec::new();
+    let mut contents: Vec<Content> = Vec::new();
+    // Tool-call id → function name, filled from assistant turns: Gemini's function responses
+    // are matched by name, OpenAI's tool messages by id.
+    let mut call_names: HashMap<String, String> = HashMap::new();
+    for message in &req.messages {
+        let (role, parts) = match message.role {
+            Role::System | Role::Developer => {
+                let text = message.text_content();
+                if !text.is_empty() {
+                    system.push(Part::text(text));
+                }
+                continue;
+            }
+            Role::User => ("user", user_parts(message)),
+            Role::Assistant => ("model", model_parts(message, &mut call_names)?),
+            Role::Tool => ("user", vec![function_response(message, &call_names)]),
+        };
+        if parts.is_empty() {
+            continue;
+        }
+        match contents.last_mut() {
+            Some(last) if last.role.as_deref() == Some(role) => last.parts.extend(parts),
+            _ => contents.push(Content {
+                role: Some(role.to_owned()),
+                parts,
+            }),
+        }
+    }
+    if contents.is_empty() {
+        return Err(untranslatable(
+            "the conversation has no user or assistant message",
+        ));
+    }
+    let tools = req.tools.as_ref().filter(|t| !t.is_empty()).map(|tools| {
+        vec![ToolGroup {
+            function_declarations: tools
+                .iter()
+                .map(|t| FunctionDeclaration {
+                    name: t.function.name.clone(),
+                    description: t.function.description.clone(),
+                    parameters: t.function.parameters.clone().map(gemini_schema),
+                })
+                .collect(),
+        }]
+    });
+    let generation_config = GenerationConfig {
+        temperature: req.temperature,
+        top_p: req.top_p,
+        max_output_tokens: req.output_limit(),
+        stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
+        response_mime_type: req
+            .response_format
+            .as_ref()
+            .filter(|f| f.wants_json())
+            .map(|_| "application/json".to_owned()),
+    };
+    Ok(GenerateContentRequest {
+        contents,
+        system_instruction: (!system.is_empty()).then_some(Content {
+            role: None,
+            parts: system,
+        }),
+        tools,
+        tool_config: req.tool_choice.as_ref().and_then(tool_config),
+        generation_config: (generation_config != GenerationConfig::default())
+            .then_some(generation_config),
+    })
+}
+
+/// The user's text and image parts. Empty text is dropped: Gemini rejects empty parts.
+fn user_parts(message: &ChatMessage) -> Vec<Part> {
+    match &message.content {
+        None => Vec::new(),
+        Some(MessageContent::Text(text)) if text.is_empty() => Vec::new(),
+        Some(MessageContent::Text(text)) => vec![Part::text(text.clone())],
+        Some(MessageContent::Parts(parts)) => parts
+            .iter()
+            .filter_map(|part| match part {
+                ContentPart::Text { text } if text.is_empty() => None,
+                ContentPart::Text { text } => Some(Part::text(text.clone())),
+                ContentPart::ImageUrl { image_url } => Some(image_part(&image_url.url)),
+            })
+            .collect(),
+    }
+}
+
+fn model_parts(
+    message: &ChatMessage,
+    call_names: &mut HashMap<String, String>,
+) -> Result<Vec<Part>, UpstreamError> {
+    let mut parts = Vec::new();
+    let text = message.text_content();
+    if !text.is_empty() {
+        parts.push(Part::text(text));
+    }
+    for call in message.tool_calls.iter().flatten() {
+        let args: Value = if call.function.arguments.trim().is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str(&call.function.arguments).map_err(|e| {
+                untranslatable(format!(
+                    "tool call `{}` has arguments that are not JSON: {e}",
+                    call.id
+                ))
+            })?
+        };
+        call_names.insert(call.id.clone(), call.function.name.clone());
+        parts.push(Part {
+            function_call: Some(FunctionCall {
+                name: call.function.name.clone(),
+                args,
+            }),
+            ..Part::default()
+        });
+    }
+    Ok(parts)
+}
+
+/// A tool message as a `functionResponse`. Gemini wants an object: JSON objects pass as they
+/// are, anything else is wrapped as `{"content": ...}`.
+fn function_response(message: &ChatMessage, call_names: &HashMap<String, String>) -> Part {
+    let id = message.tool_call_id.clone().unwrap_or_default();
+    let name = call_names.get(&id).cloned().unwrap_or(id);
+    let text = message.text_content();
+    let response = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => Value::Object(map),
+        Ok(other) => json!({"content": other}),
+        Err(_) => json!({"content": text}),
+    };
+    Part {
+        function_response: Some(FunctionResponse { name, response }),
+        ..Part::default()
+    }
+}
+
+/// `data:<mime>;base64,<data>` becomes inline bytes; a URL becomes a file reference with a
+/// MIME type guessed from its extension.
+fn image_part(url: &str) -> Part {
+    let inline = url.strip_prefix("data:").and_then(|rest| {
+        let (meta, data) = rest.split_once(',')?;
+        let mime_type = meta.strip_suffix(";base64")?;
+        Some(Blob {
+            mime_type: mime_type.to_owned(),
+            data: data.to_owned(),
+        })
+    });
+    match inline {
+        Some(blob) => Part {
+            inline_data: Some(blob),
+            ..Part::default()
+        },
+        None => {
+            let path = url
+                .split(['?', '#'])
+                .next()
+                .unwrap_or(url)
+                .to_ascii_lowercase();
+            let mime_type = if path.ends_with(".png") {
+                "image/png"
+            } else if path.ends_with(".webp") {
+                "image/webp"
+            } else if path.ends_with(".gif") {
+                "image/gif"
+            } else {
+                "image/jpeg"
+            };
+            Part {
+                file_data: Some(FileData {
+                    mime_type: mime_type.to_owned(),
+                    file_uri: url.to_owned(),
+                }),
+                ..Part::default()
+            }
+        }
+    }
+}
+
+/// Removes JSON-Schema keys that Gemini's OpenAPI-subset schema rejects.
+fn gemini_schema(schema: Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| k != "additionalProperties" && k != "$schema")
+                .map(|(k, v)| (k, gemini_schema(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(gemini_schema).collect()),
+        other => other,
+    }
+}
+
+/// OpenAI `tool_choice` as a function-calling mode.
+fn tool_config(choice: &Value) -> Option<ToolConfig> {
+    let (mode, allowed) = match choice {
+        Value::String(s) => match s.as_str() {
+            "none" => ("NONE", None),
+            "auto" => ("AUTO", None),
+            "required" => ("ANY", None),
+            _ => return None,
+        },
+        Value::Object(_) => (
+            "ANY",
+            Some(vec![choice["function"]["name"].as_str()?.to_owned()]),
+        ),
+        _ => return None,
+    };
+    Some(ToolConfig {
+        function_calling_config: FunctionCallingConfig {
+            mode: mode.to_owned(),
+            allowed_function_names: allowed,
+        },
+    })
+}
+
+/// Maps Gemini's `finishReason` to OpenAI's; `STOP` after a function call is `tool_calls`.
+pub fn finish_reason(reason: &str, called_tools: bool) -> FinishReason {
+    match reason {
+        "STOP" if called_tools => FinishReason::ToolCalls,
+        "STOP" => FinishReason::Stop,
+        "MAX_TOKENS" => FinishReason::Length,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            FinishReason::ContentFilter
+        }
+        other => FinishReason::Other(other.to_ascii_lowercase()),
+    }
+}
+
+/// Translates a `generateContent` response into an OpenAI chat completion.
+pub fn chat_response(
+    resp: GenerateContentResponse,
+    upstream_model: &str,
+) -> ChatCompletionResponse {
+    let candidate = resp.candidates.into_iter().next();
+    let parts = candidate
+        .as_ref()
+        .and_then(|c| c.content.as_ref())
+        .map(|c| c.parts.as_slice())
+        .unwrap_or_default();
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for part in parts {
+        if part.thought == Some(true) {
+            continue;
+        }
+        if let Some(t) = &part.text {
+            text.push_str(t);
+        }
+        if let Some(call) = &part.function_call {
+            tool_calls.push(tool_call(tool_calls.len(), call));
+        }
+    }
+    let blocked = resp
+        .prompt_feedback
+        .as_ref()
+        .and_then(|f| f.block_reason.as_ref())
+        .is_some();
+    let finish = match candidate.as_ref().and_then(|c| c.finish_reason.as_deref()) {
+        Some(reason) => Some(finish_reason(reason, !tool_calls.is_empty())),
+        None if blocked => Some(FinishReason::ContentFilter),
+        None => None,
+    };
+    let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
+    ChatCompletionResponse {
+        id: resp.response_id.unwrap_or_else(fallback_id),
+        object: "chat.completion".to_owned(),
+        created: unix_now(),
+        model: resp
+            .model_version
+            .unwrap_or_else(|| upstream_model.to_owned()),
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: Role::Assistant,
+                content,
+                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                refusal: None,
+            },
+            finish_reason: finish,
+            logprobs: None,
+        }],
+        usage: resp
+            .usage_metadata
+            .map(|u| Usage::new(u.prompt_token_count, u.output_tokens())),
+        system_fingerprint: None,
+    }
+}
+
+/// An OpenAI tool call for the `n`th function call of an answer.
+fn tool_call(n: usize, call: &FunctionCall) -> ToolCall {
+    ToolCall {
+        id: format!("call_{n}"),
+        kind: "function".to_owned(),
+        function: OpenAiFunctionCall {
+            name: call.name.clone(),
+            arguments: call.args.to_string(),
+        },
+    }
+}
+
+/// An id for answers whose upstream sent none.
+fn fallback_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Unix seconds for `created` (Gemini does not report one).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

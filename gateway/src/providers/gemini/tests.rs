@@ -1,0 +1,397 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use testkit::{FakeProvider, Scenario, Usage as FakeUsage, REDACTED};
+
+use super::stream::Translator;
+use super::*;
+use crate::openai::wire::{ChatCompletionChunk, FunctionDef, ImageUrl, ResponseFormat, Stop, Tool};
+use crate::providers::UpstreamErrorKind;
+
+fn user(text: &str) -> ChatMessage {
+    ChatMessage::text(Role::User, text)
+}
+
+fn request(messages: Vec<ChatMessage>) -> ChatCompletionRequest {
+    ChatCompletionRequest {
+        model: "auto".into(),
+        messages,
+        ..Default::default()
+    }
+}
+
+fn wire_of(req: &ChatCompletionRequest) -> Value {
+    serde_json::to_value(generate_request(req).unwrap()).unwrap()
+}
+
+#[test]
+fn roles_system_and_generation_config() {
+    let mut req = request(vec![
+        ChatMessage::text(Role::System, "be brief"),
+        user("hi"),
+        ChatMessage::text(Role::Assistant, "hello"),
+        user(""),
+        user("bye"),
+    ]);
+    assert!(wire_of(&req).get("generationConfig").is_none());
+    req.temperature = Some(0.3);
+    req.top_p = Some(0.8);
+    req.max_tokens = Some(50);
+    req.stop = Some(Stop::Many(vec!["x".into(), "y".into()]));
+    req.response_format = Some(ResponseFormat {
+        kind: "json_object".into(),
+        json_schema: None,
+    });
+    let wire = wire_of(&req);
+    assert_eq!(
+        wire["systemInstruction"],
+        json!({"parts": [{"text": "be brief"}]})
+    );
+    assert_eq!(
+        wire["contents"],
+        json!([
+            {"role": "user", "parts": [{"text": "hi"}]},
+            {"role": "model", "parts": [{"text": "hello"}]},
+            {"role": "user", "parts": [{"text": "bye"}]}
+        ])
+    );
+    assert_eq!(
+        wire["generationConfig"],
+        json!({"temperature": 0.3, "topP": 0.8, "maxOutputTokens": 50,
+               "stopSequences": ["x", "y"], "responseMimeType": "application/json"})
+    );
+}
+
+#[test]
+fn tools_calls_and_responses() {
+    let mut assistant = ChatMessage::text(Role::Assistant, "");
+    assistant.tool_calls = Some(vec![ToolCall {
+        id: "call_0".into(),
+        kind: "function".into(),
+        function: OpenAiFunctionCall {
+            name: "weather".into(),
+            arguments: r#"{"city":"Oslo"}"#.into(),
+        },
+    }]);
+    let mut result = ChatMessage::text(Role::Tool, "rainy");
+    result.tool_call_id = Some("call_0".into());
+    let mut req = request(vec![user("weather?"), assistant, result]);
+    req.tools = Some(vec![Tool {
+        kind: "function".into(),
+        function: FunctionDef {
+            name: "weather".into(),
+            description: Some("Weather by city".into()),
+            parameters: Some(json!({
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "additionalProperties": false
+            })),
+            strict: Some(true),
+        },
+    }]);
+    req.tool_choice = Some(json!("required"));
+    let wire = wire_of(&req);
+    assert_eq!(
+        wire["contents"][1],
+        json!({"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Oslo"}}}]})
+    );
+    assert_eq!(
+        wire["contents"][2],
+        json!({"role": "user", "parts": [{"functionResponse": {"name": "weather", "response": {"content": "rainy"}}}]})
+    );
+    assert_eq!(
+        wire["tools"],
+        json!([{"functionDeclarations": [{"name": "weather", "description": "Weather by city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]}])
+    );
+    assert_eq!(
+        wire["toolConfig"],
+        json!({"functionCallingConfig": {"mode": "ANY"}})
+    );
+    req.tool_choice = Some(json!({"type": "function", "function": {"name": "weather"}}));
+    assert_eq!(
+        wire_of(&req)["toolConfig"],
+        json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["weather"]}})
+    );
+}
+
+#[test]
+fn images_become_inline_or_file_parts() {
+    let msg = ChatMessage {
+        content: Some(MessageContent::Parts(vec![
+            ContentPart::ImageUrl {
+                image_url: ImageUrl {
+                    url: "data:image/webp;base64,UklG".into(),
+                    detail: None,
+                },
+            },
+            ContentPart::ImageUrl {
+                image_url: ImageUrl {
+                    url: "https://example.invalid/a.PNG?x=1".into(),
+                    detail: None,
+                },
+            },
+        ])),
+        ..user("")
+    };
+    let wire = wire_of(&request(vec![msg]));
+    assert_eq!(
+        wire["contents"][0]["parts"],
+        json!([
+            {"inlineData": {"mimeType": "image/webp", "data": "UklG"}},
+            {"fileData": {"mimeType": "image/png", "fileUri": "https://example.invalid/a.PNG?x=1"}}
+        ])
+    );
+}
+
+#[test]
+fn response_maps_tools_finish_thoughts_and_usage() {
+    let resp: GenerateContentResponse = serde_json::from_value(json!({
+        "candidates": [{"content": {"role": "model", "parts": [
+            {"text": "thinking...", "thought": true},
+            {"text": "Let me check."},
+            {"functionCall": {"name": "weather", "args": {"city": "Oslo"}}}
+        ]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 4,
+                          "thoughtsTokenCount": 6, "totalTokenCount": 18},
+        "modelVersion": "gemini-x-001", "responseId": "r1"
+    }))
+    .unwrap();
+    let out = chat_response(resp, "gemini-x");
+    assert_eq!(out.id, "r1");
+    assert_eq!(out.model, "gemini-x-001");
+    let choice = &out.choices[0];
+    assert_eq!(choice.message.content.as_deref(), Some("Let me check."));
+    let calls = choice.message.tool_calls.as_ref().unwrap();
+    assert_eq!(calls[0].id, "call_0");
+    assert_eq!(calls[0].function.arguments, r#"{"city":"Oslo"}"#);
+    assert_eq!(choice.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(out.usage, Some(Usage::new(8, 10)));
+
+    let blocked: GenerateContentResponse =
+        serde_json::from_value(json!({"promptFeedback": {"blockReason": "SAFETY"}})).unwrap();
+    let out = chat_response(blocked, "gemini-x");
+    assert_eq!(
+        out.choices[0].finish_reason,
+        Some(FinishReason::ContentFilter)
+    );
+    assert_eq!(out.choices[0].message.content.as_deref(), Some(""));
+}
+
+#[test]
+fn finish_reasons_map() {
+    assert_eq!(finish_reason("STOP", false), FinishReason::Stop);
+    assert_eq!(finish_reason("STOP", true), FinishReason::ToolCalls);
+    assert_eq!(finish_reason("MAX_TOKENS", false), FinishReason::Length);
+    assert_eq!(finish_reason("SAFETY", false), FinishReason::ContentFilter);
+    assert_eq!(
+        finish_reason("MALFORMED_FUNCTION_CALL", false),
+        FinishReason::Other("malformed_function_call".into())
+    );
+}
+
+#[test]
+fn invalid_key_400_is_an_auth_error() {
+    let body = r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}"#;
+    let err = status_error(400, None, body);
+    assert_eq!(err.kind, UpstreamErrorKind::Auth);
+    assert_eq!(
+        err.message,
+        "API key not valid. Please pass a valid API key."
+    );
+    let err = status_error(
+        400,
+        None,
+        r#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#,
+    );
+    assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
+}
+
+#[test]
+fn translator_handles_errors_and_truncation() {
+    let mut t = Translator::new("m".into());
+    let err = t
+        .on_event(r#"{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}"#)
+        .unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::ServerError);
+    assert!(err.retryable);
+    let err = t.on_event("{\"candidates\": [").unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::Decode);
+    let mut t = Translator::new("m".into());
+    let chunks = t
+        .on_event(r#"{"candidates":[{"content":{"parts":[{"text":"hi"}],"role":"model"}}]}"#)
+        .unwrap();
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[0].model, "m");
+    assert_eq!(
+        t.on_end().unwrap_err().kind,
+        UpstreamErrorKind::StreamTruncated
+    );
+}
+
+// ---- Over loopback HTTP against the testkit fake. ----
+
+fn provider(fake: &FakeProvider) -> GeminiProvider {
+    GeminiProvider::new(
+        reqwest::Client::new(),
+        fake.base_url(),
+        Some(Secret::new("g-secret".to_owned())),
+    )
+}
+
+async fn collect(stream: ChunkStream) -> Vec<Result<ChatCompletionChunk, UpstreamError>> {
+    stream.collect().await
+}
+
+#[tokio::test]
+async fn complete_against_fake() {
+    let fake = FakeProvider::start().await;
+    fake.script(
+        "gemini-x",
+        [Scenario::reply_with_usage(
+            "blue",
+            FakeUsage {
+                input_tokens: 6,
+                output_tokens: 1,
+            },
+        )],
+    );
+    let req = request(vec![
+        ChatMessage::text(Role::System, "terse"),
+        user("colour?"),
+    ]);
+    let out = provider(&fake)
+        .complete(&req, "models/gemini-x")
+        .await
+        .unwrap();
+    assert_eq!(out.choices[0].message.content.as_deref(), Some("blue"));
+    assert_eq!(out.choices[0].finish_reason, Some(FinishReason::Stop));
+    assert_eq!(out.usage, Some(Usage::new(6, 1)));
+    let sent = &fake.requests()[0];
+    assert_eq!(sent.path, "/v1beta/models/gemini-x:generateContent");
+    assert_eq!(sent.query, None);
+    assert_eq!(sent.header("x-goog-api-key"), Some(REDACTED));
+    assert_eq!(sent.body["systemInstruction"]["parts"][0]["text"], "terse");
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn stream_against_fake_ends_with_usage() {
+    let fake = FakeProvider::start().await;
+    fake.script("gemini-x", [Scenario::reply("red and green")]);
+    let stream = provider(&fake)
+        .stream(&request(vec![user("two colours")]), "gemini-x")
+        .await
+        .unwrap();
+    let chunks: Vec<ChatCompletionChunk> = collect(stream)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c.choices.first()?.delta.content.clone())
+        .collect();
+    assert_eq!(text, "red and green");
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish.choices[0].finish_reason, Some(FinishReason::Stop));
+    let last = chunks.last().unwrap();
+    assert!(last.choices.is_empty());
+    assert_eq!(last.usage, Some(Usage::new(2, 3)));
+    let sent = &fake.requests()[0];
+    assert_eq!(sent.path, "/v1beta/models/gemini-x:streamGenerateContent");
+    assert_eq!(sent.query.as_deref(), Some("alt=sse"));
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn tool_calls_against_fake() {
+    let fake = FakeProvider::start().await;
+    let scenario = Scenario::ToolCall {
+        name: "weather".into(),
+        arguments: json!({"city": "Oslo"}),
+    };
+    fake.script("gemini-x", [scenario.clone(), scenario]);
+    let p = provider(&fake);
+    let req = request(vec![user("weather in Oslo?")]);
+    let out = p.complete(&req, "gemini-x").await.unwrap();
+    let calls = out.choices[0].message.tool_calls.clone().unwrap();
+    assert_eq!(calls[0].function.name, "weather");
+    assert_eq!(out.choices[0].finish_reason, Some(FinishReason::ToolCalls));
+
+    let chunks: Vec<ChatCompletionChunk> = collect(p.stream(&req, "gemini-x").await.unwrap())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let call = chunks
+        .iter()
+        .find_map(|c| c.choices.first()?.delta.tool_calls.clone())
+        .unwrap();
+    assert_eq!(
+        call[0].function.as_ref().unwrap().arguments.as_deref(),
+        Some(r#"{"city":"Oslo"}"#)
+    );
+    assert!(chunks.iter().any(
+        |c| c.choices.first().and_then(|ch| ch.finish_reason.clone())
+            == Some(FinishReason::ToolCalls)
+    ));
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn upstream_errors_classify() {
+    let fake = FakeProvider::start().await;
+    fake.script(
+        "gemini-x",
+        [
+            Scenario::rate_limited(Duration::from_secs(4)),
+            Scenario::status(503),
+            Scenario::Unauthorized,
+        ],
+    );
+    let p = provider(&fake);
+    let req = request(vec![user("hi")]);
+    let err = p.complete(&req, "gemini-x").await.unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::RateLimited);
+    assert_eq!(err.retry_after, Some(Duration::from_secs(4)));
+    assert!(err.retryable);
+    let err = p.stream(&req, "gemini-x").await.err().unwrap();
+    assert_eq!(err.kind, UpstreamErrorKind::ServerError);
+    let err = p.complete(&req, "gemini-x").await.unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::Auth);
+    assert!(!err.message.contains("g-secret"));
+
+    // No key at all: the fake (like Gemini) refuses with 403.
+    let keyless = GeminiProvider::new(reqwest::Client::new(), fake.base_url(), None);
+    let err = keyless.complete(&req, "gemini-x").await.unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::Auth);
+    assert_eq!(err.status, Some(403));
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn broken_streams_end_in_errors() {
+    let fake = FakeProvider::start().await;
+    fake.script("gemini-x", [Scenario::MalformedChunk, Scenario::Disconnect]);
+    let p = provider(&fake);
+    let req = request(vec![user("hi")]);
+    let items = collect(p.stream(&req, "gemini-x").await.unwrap()).await;
+    assert!(items[0].is_ok());
+    assert_eq!(
+        items.last().unwrap().as_ref().unwrap_err().kind,
+        UpstreamErrorKind::Decode
+    );
+    let items = collect(p.stream(&req, "gemini-x").await.unwrap()).await;
+    assert!(items[0].is_ok());
+    assert_eq!(
+        items.last().unwrap().as_ref().unwrap_err().kind,
+        UpstreamErrorKind::StreamTruncated
+    );
+    fake.shutdown().await;
+}

@@ -1,0 +1,387 @@
+//! Upstream provider adapters behind one trait, [`Provider`].
+//!
+//! Every adapter speaks OpenAI's wire types at the gateway side ([`crate::openai::wire`]) and its
+//! vendor's API upstream. The gateway picks the adapter with [`build_provider`].
+//!
+//! # Writing an adapter (Anthropic, Gemini)
+//!
+//! 1. Put it in `providers/<vendor>/`: `mod.rs` (the `impl Provider`), `wire.rs` (the vendor's
+//!    serde types), `stream.rs` (vendor SSE → [`ChatCompletionChunk`]), `tests.rs`.
+//! 2. Expose `pub struct AnthropicProvider` with
+//!    `pub fn new(client: reqwest::Client, base_url: String, api_key: Option<Secret<String>>) -> Self`
+//!    and add its arm to [`build_provider`] below (replace the `ProviderUnsupported` arm).
+//! 3. Timeouts are NOT your job: the failover loop bounds every call by dropping the future
+//!    (`tokio::time::timeout`), which cancels the reqwest request. Do not add your own.
+//! 4. Errors: build [`UpstreamError`] with its constructors: [`UpstreamError::from_reqwest`]
+//!    for transport errors, [`UpstreamError::from_status`] for a non-2xx answer (pass the
+//!    `Retry-After` header through [`retry_after_from_headers`]; the body's message is
+//!    extracted and kept short), [`UpstreamError::decode`] for malformed bodies or chunks.
+//!    Never put the API key in a message.
+//! 5. Streams: read the body with [`crate::sse::SseStream`] and map every event to a
+//!    [`ChatCompletionChunk`] (`choices[0].delta.content` for text, `tool_calls` deltas, a final
+//!    chunk with empty `choices` and `usage` when the vendor reports token counts). A stream
+//!    that ends without its vendor's terminal event must yield an error
+//!    ([`UpstreamError::stream_truncated`]), never end silently.
+//! 6. Non-streamed answers: fill `usage` whenever the vendor reports it.
+
+pub mod anthropic;
+pub mod gemini;
+pub mod openai;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::openai::wire::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse};
+use crate::secret::Secret;
+
+/// The API dialect a provider speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProviderKind {
+    /// OpenAI chat completions: OpenAI, Groq, Together, DeepSeek, Mistral, OpenRouter, vLLM,
+    /// Ollama, llama.cpp server and other compatible servers.
+    Openai,
+    /// Anthropic messages API.
+    Anthropic,
+    /// Google Gemini `generateContent` API.
+    Gemini,
+}
+
+impl ProviderKind {
+    /// The config-file name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+}
+
+/// A stream of OpenAI-shaped chunks from an upstream.
+pub type ChunkStream = BoxStream<'static, Result<ChatCompletionChunk, UpstreamError>>;
+
+/// One upstream API. Implementations are cheap to share (`Arc<dyn Provider>`).
+pub trait Provider: Send + Sync {
+    /// The dialect.
+    fn kind(&self) -> ProviderKind;
+
+    /// A non-streamed completion of `req` by the upstream model `upstream_model` (the
+    /// catalog's `upstream_name`, to be used instead of `req.model`).
+    fn complete<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>>;
+
+    /// A streamed completion. The outer future resolves once the upstream answered with a
+    /// success status; errors after that arrive as stream items.
+    fn stream<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>>;
+}
+
+/// Builds the adapter for `kind`.
+pub fn build_provider(
+    kind: ProviderKind,
+    client: reqwest::Client,
+    base_url: String,
+    api_key: Option<Secret<String>>,
+) -> Result<Box<dyn Provider>, crate::Error> {
+    match kind {
+        ProviderKind::Openai => Ok(Box::new(openai::OpenAiProvider::new(
+            client, base_url, api_key,
+        ))),
+        ProviderKind::Anthropic => Ok(Box::new(anthropic::AnthropicProvider::new(
+            client, base_url, api_key,
+        ))),
+        ProviderKind::Gemini => Ok(Box::new(gemini::GeminiProvider::new(
+            client, base_url, api_key,
+        ))),
+    }
+}
+
+/// Who caused an upstream error (pingora's `ErrorSource`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorSource {
+    /// The upstream failed or refused.
+    Upstream,
+    /// The client's request was at fault (the upstream said 400, 404, 413, 422...).
+    Downstream,
+    /// The gateway itself failed.
+    Internal,
+}
+
+/// What went wrong with an upstream call, in low-cardinality terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpstreamErrorKind {
+    /// Could not connect (DNS, refused, TLS).
+    Connect,
+    /// No first chunk within the time-to-first-token budget.
+    TtftTimeout,
+    /// The attempt or stream ran out of time.
+    Timeout,
+    /// 429.
+    RateLimited,
+    /// 5xx.
+    ServerError,
+    /// 401 or 403: the configured key is wrong or lacks access.
+    Auth,
+    /// 404: the upstream does not know the model or the path (a configuration problem of the
+    /// gateway, not the client's: another candidate may work).
+    NotFound,
+    /// Other 4xx: the request itself was refused.
+    BadRequest,
+    /// The body or a chunk could not be decoded.
+    Decode,
+    /// The stream ended without its terminal event or the connection broke mid-body.
+    StreamTruncated,
+    /// The provider's circuit breaker is open.
+    CircuitOpen,
+    /// Any other transport failure.
+    Transport,
+    /// The gateway ended the call because it is shutting down.
+    Shutdown,
+}
+
+impl UpstreamErrorKind {
+    /// Metric and outcome label.
+    pub fn label(self) -> &'static str {
+        match self {
+            UpstreamErrorKind::Connect => "connect",
+            UpstreamErrorKind::TtftTimeout => "ttft_timeout",
+            UpstreamErrorKind::Timeout => "timeout",
+            UpstreamErrorKind::RateLimited => "rate_limited",
+            UpstreamErrorKind::ServerError => "server_error",
+            UpstreamErrorKind::Auth => "auth",
+            UpstreamErrorKind::NotFound => "not_found",
+            UpstreamErrorKind::BadRequest => "bad_request",
+            UpstreamErrorKind::Decode => "decode",
+            UpstreamErrorKind::StreamTruncated => "stream_truncated",
+            UpstreamErrorKind::CircuitOpen => "circuit_open",
+            UpstreamErrorKind::Transport => "transport",
+            UpstreamErrorKind::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// An upstream call's failure. Failover reads only `source`, `retryable` and `bytes_sent`.
+#[derive(Clone, Debug)]
+pub struct UpstreamError {
+    /// What went wrong.
+    pub kind: UpstreamErrorKind,
+    /// Who caused it.
+    pub source: ErrorSource,
+    /// Whether another attempt (on this or another model) may succeed.
+    pub retryable: bool,
+    /// Whether bytes of this answer already reached the client (set by the gateway; adapters
+    /// leave it false). Once true, failover stops.
+    pub bytes_sent: bool,
+    /// The upstream's HTTP status, when one came back.
+    pub status: Option<u16>,
+    /// The upstream's `Retry-After`.
+    pub retry_after: Option<Duration>,
+    /// A short human description; never contains keys.
+    pub message: String,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upstream {}: {}", self.kind.label(), self.message)
+    }
+}
+
+// Implemented by hand: thiserror would treat the `source` field as the error's cause.
+impl std::error::Error for UpstreamError {}
+
+/// Longest upstream message kept; longer bodies are cut to keep logs and errors small.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+impl UpstreamError {
+    fn new(kind: UpstreamErrorKind, source: ErrorSource, retryable: bool, message: String) -> Self {
+        UpstreamError {
+            kind,
+            source,
+            retryable,
+            bytes_sent: false,
+            status: None,
+            retry_after: None,
+            message,
+        }
+    }
+
+    /// The low-cardinality label.
+    pub fn label(&self) -> &'static str {
+        self.kind.label()
+    }
+
+    /// A transport error from reqwest.
+    pub fn from_reqwest(err: &reqwest::Error) -> Self {
+        // reqwest's Display may include the URL but never headers, so the key cannot leak.
+        let kind = if err.is_connect() {
+            UpstreamErrorKind::Connect
+        } else if err.is_timeout() {
+            UpstreamErrorKind::Timeout
+        } else if err.is_decode() {
+            UpstreamErrorKind::Decode
+        } else if err.is_body() {
+            UpstreamErrorKind::StreamTruncated
+        } else {
+            UpstreamErrorKind::Transport
+        };
+        let mut e = Self::new(kind, ErrorSource::Upstream, true, err.to_string());
+        e.status = err.status().map(|s| s.as_u16());
+        e
+    }
+
+    /// A non-2xx answer. `body` is the raw response body; only its error message is kept.
+    pub fn from_status(status: u16, retry_after: Option<Duration>, body: &str) -> Self {
+        let (kind, source, retryable) = match status {
+            429 => (UpstreamErrorKind::RateLimited, ErrorSource::Upstream, true),
+            401 | 403 => (UpstreamErrorKind::Auth, ErrorSource::Upstream, true),
+            408 => (UpstreamErrorKind::Timeout, ErrorSource::Upstream, true),
+            404 => (UpstreamErrorKind::NotFound, ErrorSource::Upstream, true),
+            500..=599 => (UpstreamErrorKind::ServerError, ErrorSource::Upstream, true),
+            _ => (
+                UpstreamErrorKind::BadRequest,
+                ErrorSource::Downstream,
+                false,
+            ),
+        };
+        let mut e = Self::new(kind, source, retryable, extract_message(body));
+        e.status = Some(status);
+        e.retry_after = retry_after;
+        e
+    }
+
+    /// A body or chunk that does not parse.
+    pub fn decode(what: impl Into<String>) -> Self {
+        Self::new(
+            UpstreamErrorKind::Decode,
+            ErrorSource::Upstream,
+            true,
+            what.into(),
+        )
+    }
+
+    /// A stream that ended without its terminal event.
+    pub fn stream_truncated(what: impl Into<String>) -> Self {
+        Self::new(
+            UpstreamErrorKind::StreamTruncated,
+            ErrorSource::Upstream,
+            true,
+            what.into(),
+        )
+    }
+
+    /// An attempt that ran out of time; `ttft` when no first chunk had arrived.
+    pub fn timeout(ttft: bool) -> Self {
+        let (kind, message) = if ttft {
+            (
+                UpstreamErrorKind::TtftTimeout,
+                "no first chunk within the time-to-first-token budget",
+            )
+        } else {
+            (UpstreamErrorKind::Timeout, "the attempt ran out of time")
+        };
+        Self::new(kind, ErrorSource::Upstream, true, message.to_owned())
+    }
+
+    /// The gateway is shutting down and ended the call.
+    pub fn shutting_down() -> Self {
+        Self::new(
+            UpstreamErrorKind::Shutdown,
+            ErrorSource::Internal,
+            false,
+            "the gateway is shutting down".to_owned(),
+        )
+    }
+
+    /// The provider's circuit breaker refused the attempt.
+    pub fn circuit_open() -> Self {
+        Self::new(
+            UpstreamErrorKind::CircuitOpen,
+            ErrorSource::Internal,
+            true,
+            "circuit breaker open".to_owned(),
+        )
+    }
+}
+
+/// Pulls `error.message` (OpenAI, Anthropic, Gemini shapes) out of an error body; falls back to
+/// the start of the raw body.
+fn extract_message(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let msg = parsed
+        .as_ref()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.get("message"))
+                .and_then(|m| m.as_str())
+        })
+        .unwrap_or(body);
+    msg.chars().take(MAX_MESSAGE_CHARS).collect()
+}
+
+/// Parses a `Retry-After` header given in seconds (the HTTP-date form is ignored).
+pub fn retry_after_from_headers(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn status_classification() {
+        let e = UpstreamError::from_status(429, Some(Duration::from_secs(2)), "");
+        assert!(e.retryable);
+        assert_eq!(e.label(), "rate_limited");
+        let e = UpstreamError::from_status(503, None, "oops");
+        assert!(e.retryable);
+        assert_eq!(e.source, ErrorSource::Upstream);
+        let e = UpstreamError::from_status(400, None, r#"{"error":{"message":"bad tool"}}"#);
+        assert!(!e.retryable);
+        assert_eq!(e.source, ErrorSource::Downstream);
+        assert_eq!(e.message, "bad tool");
+        let e = UpstreamError::from_status(401, None, "");
+        assert_eq!(e.kind, UpstreamErrorKind::Auth);
+        // An upstream 404 is a wrong model name in the gateway's catalog: try another model.
+        let e = UpstreamError::from_status(404, None, "");
+        assert!(e.retryable);
+        assert_eq!(e.source, ErrorSource::Upstream);
+    }
+
+    #[test]
+    fn long_bodies_are_cut() {
+        let body = "x".repeat(10_000);
+        let e = UpstreamError::from_status(500, None, &body);
+        assert_eq!(e.message.len(), MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "1.5".parse().unwrap());
+        assert_eq!(
+            retry_after_from_headers(&h),
+            Some(Duration::from_millis(1500))
+        );
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after_from_headers(&h), None);
+    }
+}

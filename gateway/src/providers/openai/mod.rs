@@ -1,0 +1,143 @@
+//! The OpenAI-compatible adapter: OpenAI, Groq, Together, DeepSeek, Mistral, OpenRouter, vLLM,
+//! Ollama and any server speaking `POST {base_url}/chat/completions` with a bearer key.
+//!
+//! The request passes through almost unchanged (unknown fields included); the adapter swaps in
+//! the upstream model name, drops Switchyard's `router` object and, for streams, asks for
+//! `stream_options.include_usage` so that token counts arrive in the final chunk.
+
+mod stream;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use super::{retry_after_from_headers, ChunkStream, Provider, ProviderKind, UpstreamError};
+use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse, StreamOptions};
+use crate::secret::Secret;
+
+/// An OpenAI-compatible upstream.
+#[derive(Clone, Debug)]
+pub struct OpenAiProvider {
+    client: reqwest::Client,
+    url: String,
+    api_key: Option<Secret<String>>,
+}
+
+impl OpenAiProvider {
+    /// `base_url` includes the version prefix, e.g. `https://api.openai.com/v1` or
+    /// `http://127.0.0.1:11434/v1`; `api_key` is sent as a bearer token when set.
+    pub fn new(client: reqwest::Client, base_url: String, api_key: Option<Secret<String>>) -> Self {
+        let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
+        OpenAiProvider {
+            client,
+            url,
+            api_key,
+        }
+    }
+
+    /// The upstream body: the client's request with the upstream model and without Switchyard
+    /// fields.
+    fn body(
+        req: &ChatCompletionRequest,
+        upstream_model: &str,
+        stream: bool,
+    ) -> ChatCompletionRequest {
+        let mut body = req.clone();
+        body.model = upstream_model.to_owned();
+        body.router = None;
+        if stream {
+            body.stream = Some(true);
+            let mut opts = body.stream_options.take().unwrap_or_default();
+            opts.include_usage = Some(true);
+            body.stream_options = Some(opts);
+        } else {
+            body.stream = None;
+            body.stream_options = None::<StreamOptions>;
+        }
+        body
+    }
+
+    async fn send(&self, body: &ChatCompletionRequest) -> Result<reqwest::Response, UpstreamError> {
+        let mut builder = self.client.post(&self.url).json(body);
+        if let Some(key) = &self.api_key {
+            builder = builder.bearer_auth(key.expose());
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| UpstreamError::from_reqwest(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = retry_after_from_headers(response.headers());
+        // The error body is small; failing to read it only loses the message.
+        let text = response.text().await.unwrap_or_default();
+        Err(UpstreamError::from_status(
+            status.as_u16(),
+            retry_after,
+            &text,
+        ))
+    }
+}
+
+impl Provider for OpenAiProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Openai
+    }
+
+    fn complete<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
+        async move {
+            let body = Self::body(req, upstream_model, false);
+            let response = self.send(&body).await?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| UpstreamError::from_reqwest(&e))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| UpstreamError::decode(format!("chat completion body: {e}")))
+        }
+        .boxed()
+    }
+
+    fn stream<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
+        async move {
+            let body = Self::body(req, upstream_model, true);
+            let response = self.send(&body).await?;
+            Ok(stream::chunks(response))
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::openai::wire::{ChatMessage, Role, RouterOptions};
+
+    #[test]
+    fn body_swaps_model_and_asks_for_usage() {
+        let req = ChatCompletionRequest {
+            model: "auto".into(),
+            messages: vec![ChatMessage::text(Role::User, "hi")],
+            router: Some(RouterOptions::default()),
+            stream: Some(true),
+            ..Default::default()
+        };
+        let body = OpenAiProvider::body(&req, "gpt-4o-mini-2024-07-18", true);
+        assert_eq!(body.model, "gpt-4o-mini-2024-07-18");
+        assert!(body.router.is_none());
+        assert_eq!(body.stream_options.unwrap().include_usage, Some(true));
+        let body = OpenAiProvider::body(&req, "m", false);
+        assert_eq!(body.stream, None);
+        assert!(body.stream_options.is_none());
+    }
+}

@@ -1,0 +1,299 @@
+//! Relaying a committed stream to the client as server-sent events.
+//!
+//! The pump runs in the state's `TaskTracker`, not in the response body: when the client goes
+//! away the body is dropped, the pump notices (its channel closes), stops the upstream and
+//! still writes the outcome row. A failure after the first byte ends the stream with an error
+//! event (`data: {"error":{...}}`), never with `[DONE]`, so clients cannot mistake a cut
+//! answer for a complete one.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use futures::StreamExt;
+use router_core::{Attempt, ModelId, OutcomeStatus};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::openai::wire::{ChatCompletionChunk, Usage};
+use crate::providers::{ChunkStream, ErrorSource, UpstreamError};
+use crate::record::{Ending, RequestRecord};
+use crate::state::AppState;
+use crate::tokens;
+
+/// Events buffered between the pump and a slow client.
+const CHANNEL_CAPACITY: usize = 32;
+
+/// A stream whose first chunk arrived: failover is over.
+pub struct Committed {
+    /// The catalog id serving it.
+    pub model: ModelId,
+    /// The upstream model name.
+    pub upstream_name: String,
+    /// The peeked first chunk.
+    pub first: ChatCompletionChunk,
+    /// The rest.
+    pub rest: ChunkStream,
+    /// Attempts so far (the last one is this stream's).
+    pub attempts: Vec<Attempt>,
+    /// When this stream's attempt started.
+    pub attempt_start: Instant,
+    /// Attempt start to first chunk.
+    pub ttft: Duration,
+    /// Estimated prompt tokens, used when the upstream reports no usage.
+    pub input_tokens_estimate: u32,
+    /// Whether the client asked for a usage chunk.
+    pub wants_usage: bool,
+}
+
+/// Starts the pump and returns the SSE response reading from it.
+pub fn start(state: AppState, record: RequestRecord, stream: Committed) -> Response {
+    let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_CAPACITY);
+    let tracker = state.tracker.clone();
+    tracker.spawn(pump(state, record, stream, tx));
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = StatusCode::OK;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Token accounting over the chunks seen.
+#[derive(Default)]
+struct Accounting {
+    usage: Option<Usage>,
+    output_chars: String,
+}
+
+impl Accounting {
+    fn observe(&mut self, chunk: &ChatCompletionChunk) {
+        if let Some(u) = &chunk.usage {
+            self.usage = Some(u.clone());
+        }
+        for c in &chunk.choices {
+            if let Some(t) = &c.delta.content {
+                self.output_chars.push_str(t);
+            }
+            if let Some(t) = &c.delta.refusal {
+                self.output_chars.push_str(t);
+            }
+            for call in c.delta.tool_calls.iter().flatten() {
+                if let Some(f) = &call.function {
+                    self.output_chars
+                        .push_str(f.name.as_deref().unwrap_or_default());
+                    self.output_chars
+                        .push_str(f.arguments.as_deref().unwrap_or_default());
+                }
+            }
+        }
+    }
+
+    fn tokens(&self, input_estimate: u32) -> (u32, u32) {
+        match &self.usage {
+            Some(u) => (u.prompt_tokens, u.completion_tokens),
+            None => (input_estimate, tokens::estimate(&self.output_chars)),
+        }
+    }
+}
+
+/// The SSE bytes for `chunk`, or `None` when the client did not ask for the usage chunk.
+fn encode(mut chunk: ChatCompletionChunk, wants_usage: bool) -> Option<Bytes> {
+    if !wants_usage {
+        if chunk.choices.is_empty() && chunk.usage.is_some() {
+            return None;
+        }
+        chunk.usage = None;
+    }
+    let json = serde_json::to_string(&chunk).ok()?;
+    Some(Bytes::from(format!("data: {json}\n\n")))
+}
+
+/// The terminal error event.
+fn error_event(err: &UpstreamError) -> Bytes {
+    let body = serde_json::json!({
+        "error": {
+            "message": "the upstream stream failed before completion",
+            "type": "upstream_error",
+            "code": err.label(),
+        }
+    });
+    Bytes::from(format!("data: {body}\n\n"))
+}
+
+enum End {
+    Done,
+    Failed(UpstreamError),
+    ClientGone,
+}
+
+async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Sender<Bytes>) {
+    let Committed {
+        model,
+        upstream_name,
+        first,
+        mut rest,
+        mut attempts,
+        attempt_start,
+        ttft,
+        input_tokens_estimate,
+        wants_usage,
+    } = s;
+    let deadline = attempt_start + state.config.raw.timeouts.total;
+    let mut acc = Accounting::default();
+    let upstream_model = (!first.model.is_empty()).then(|| first.model.clone());
+    acc.observe(&first);
+    let mut end = None;
+    if let Some(bytes) = encode(first, wants_usage) {
+        if tx.send(bytes).await.is_err() {
+            end = Some(End::ClientGone);
+        }
+    }
+    while end.is_none() {
+        let next = tokio::select! {
+            _ = tx.closed() => { end = Some(End::ClientGone); break; }
+            _ = state.hard_stop.cancelled() => {
+                end = Some(End::Failed(UpstreamError::shutting_down()));
+                break;
+            }
+            next = tokio::time::timeout_at(deadline, rest.next()) => next,
+        };
+        match next {
+            Err(_) => end = Some(End::Failed(UpstreamError::timeout(false))),
+            Ok(None) => {
+                end = Some(
+                    if tx
+                        .send(Bytes::from_static(b"data: [DONE]\n\n"))
+                        .await
+                        .is_ok()
+                    {
+                        End::Done
+                    } else {
+                        End::ClientGone
+                    },
+                )
+            }
+            Ok(Some(Err(e))) => end = Some(End::Failed(e)),
+            Ok(Some(Ok(chunk))) => {
+                acc.observe(&chunk);
+                if let Some(bytes) = encode(chunk, wants_usage) {
+                    if tx.send(bytes).await.is_err() {
+                        end = Some(End::ClientGone);
+                    }
+                }
+            }
+        }
+    }
+    // Dropping the upstream stream now closes its connection before the bookkeeping.
+    drop(rest);
+    let status = match end {
+        Some(End::Failed(mut err)) => {
+            err.bytes_sent = true;
+            // Best effort: the client may already be gone.
+            let _ = tx.send(error_event(&err)).await;
+            state.metrics.upstream_error(model.as_str(), err.label());
+            if err.source == ErrorSource::Upstream {
+                report_failure(&state, &model);
+            }
+            if let Some(last) = attempts.last_mut() {
+                last.error = Some(err.label().to_owned());
+            }
+            tracing::warn!(model_id = %model, error = err.label(), "Stream failed after the first byte.");
+            OutcomeStatus::StreamInterrupted
+        }
+        Some(End::ClientGone) => OutcomeStatus::ClientDisconnected,
+        Some(End::Done) | None => OutcomeStatus::Ok,
+    };
+    drop(tx);
+    let elapsed = attempt_start.elapsed();
+    if let Some(last) = attempts.last_mut() {
+        last.duration_ms = elapsed.as_secs_f64() * 1000.0;
+    }
+    if status == OutcomeStatus::Ok {
+        state
+            .metrics
+            .upstream_latency(model.as_str(), elapsed, Some(ttft));
+    }
+    let ending = Ending {
+        model: Some(model),
+        upstream_model: upstream_model.or(Some(upstream_name)),
+        attempts,
+        ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
+        tokens: Some(acc.tokens(input_tokens_estimate)),
+    };
+    record.finish(&state, status, ending);
+}
+
+/// Counts a mid-stream failure against the provider's breaker.
+fn report_failure(state: &AppState, model: &ModelId) {
+    let Ok(entry) = state.catalog.get(model) else {
+        return;
+    };
+    if let Some(up) = state.upstreams.get(&entry.spec.provider) {
+        if up.breaker.on_failure(
+            crate::circuit_breaker::Permit::Normal,
+            std::time::Instant::now(),
+        ) {
+            state.metrics.circuit_opened(up.id.as_str());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::openai::wire::{ChunkChoice, Delta};
+
+    fn chunk(content: Option<&str>, usage: Option<Usage>) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: "c".into(),
+            object: "chat.completion.chunk".into(),
+            created: 1,
+            model: "m".into(),
+            choices: content
+                .map(|t| {
+                    vec![ChunkChoice {
+                        delta: Delta {
+                            content: Some(t.into()),
+                            ..Default::default()
+                        },
+                        ..Default::default()
+                    }]
+                })
+                .unwrap_or_default(),
+            usage,
+            system_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn usage_chunk_only_when_asked() {
+        let u = Some(Usage::new(3, 4));
+        assert!(encode(chunk(None, u.clone()), false).is_none());
+        assert!(encode(chunk(None, u.clone()), true).is_some());
+        let text =
+            String::from_utf8(encode(chunk(Some("hi"), u), false).unwrap().to_vec()).unwrap();
+        assert!(text.starts_with("data: {"));
+        assert!(!text.contains("usage"));
+        assert!(text.ends_with("\n\n"));
+    }
+
+    #[test]
+    fn accounting_prefers_reported_usage_and_estimates_otherwise() {
+        let mut acc = Accounting::default();
+        acc.observe(&chunk(Some("abcdefgh"), None));
+        assert_eq!(acc.tokens(10), (10, 2));
+        acc.observe(&chunk(None, Some(Usage::new(7, 9))));
+        assert_eq!(acc.tokens(10), (7, 9));
+    }
+}

@@ -1,0 +1,231 @@
+//! Turning a chat request into what the router needs: the text to embed, a prompt size, the
+//! required capabilities, and the caller's routing knobs from the body's `router` object and
+//! `x-switchyard-*` headers (the body wins where both are set).
+
+use std::collections::BTreeSet;
+
+use axum::http::HeaderMap;
+use router_core::{Capability, Constraints, ModelId, Objective};
+
+use crate::error::ApiError;
+use crate::openai::wire::{ChatCompletionRequest, ChatMessage, RouterOptions};
+use crate::routing::RoutingInput;
+use crate::tokens;
+
+/// Header prefix of routing knobs.
+const PREFIX: &str = "x-switchyard-";
+
+/// The text the encoder sees: every message's text, in order, separated by blank lines.
+pub fn prompt_text(messages: &[ChatMessage]) -> String {
+    messages
+        .iter()
+        .map(ChatMessage::text_content)
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Capabilities the request needs.
+pub fn required_capabilities(req: &ChatCompletionRequest) -> BTreeSet<Capability> {
+    let mut caps = BTreeSet::new();
+    if req.messages.iter().any(ChatMessage::has_image) {
+        caps.insert(Capability::Vision);
+    }
+    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+        caps.insert(Capability::Tools);
+    }
+    if req.response_format.as_ref().is_some_and(|f| f.wants_json()) {
+        caps.insert(Capability::JsonMode);
+    }
+    caps
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match headers.get(format!("{PREFIX}{name}")) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| {
+            ApiError::InvalidRequest(format!("header {PREFIX}{name} is not valid text"))
+        }),
+    }
+}
+
+fn header_f64(headers: &HeaderMap, name: &str) -> Result<Option<f64>, ApiError> {
+    let Some(s) = header_str(headers, name)? else {
+        return Ok(None);
+    };
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!("header {PREFIX}{name} must be a number, got `{s}`"))
+        })
+}
+
+fn header_list(headers: &HeaderMap, name: &str) -> Result<Option<Vec<ModelId>>, ApiError> {
+    Ok(header_str(headers, name)?.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(ModelId::new)
+            .collect()
+    }))
+}
+
+/// Merges header knobs under the body's `router` object.
+pub fn merged_options(
+    body: Option<&RouterOptions>,
+    headers: &HeaderMap,
+) -> Result<RouterOptions, ApiError> {
+    let body = body.cloned().unwrap_or_default();
+    Ok(RouterOptions {
+        max_cost_usd: body.max_cost_usd.or(header_f64(headers, "max-cost-usd")?),
+        min_quality: body.min_quality.or(header_f64(headers, "min-quality")?),
+        max_latency_ms: body
+            .max_latency_ms
+            .or(header_f64(headers, "max-latency-ms")?),
+        willingness_to_pay: body
+            .willingness_to_pay
+            .or(header_f64(headers, "willingness-to-pay")?),
+        candidates: body.candidates.or(header_list(headers, "candidates")?),
+        exclude: body.exclude.or(header_list(headers, "exclude")?),
+    })
+}
+
+/// Resolves names (ids or aliases) to catalog ids; unknown names are a 404 with a suggestion.
+fn canonical(catalog: &models::Catalog, ids: Vec<ModelId>) -> Result<Vec<ModelId>, ApiError> {
+    ids.into_iter()
+        .map(|id| resolve_model(catalog, id.as_str()))
+        .collect()
+}
+
+/// The catalog id of `name` (an id or alias).
+pub fn resolve_model(catalog: &models::Catalog, name: &str) -> Result<ModelId, ApiError> {
+    catalog
+        .get(&ModelId::new(name))
+        .map(|e| e.spec.id.clone())
+        .map_err(|e| match e {
+            models::Error::UnknownModel { suggestion, .. } => ApiError::UnknownModel {
+                model: name.to_owned(),
+                suggestion,
+            },
+            other => ApiError::Internal(other.to_string()),
+        })
+}
+
+/// Builds the router's input from the request, its headers and the default objective.
+pub fn routing_input(
+    catalog: &models::Catalog,
+    messages: &[ChatMessage],
+    req_for_caps: &ChatCompletionRequest,
+    options: RouterOptions,
+    default_objective: Objective,
+) -> Result<RoutingInput, ApiError> {
+    for (name, v) in [
+        ("max_cost_usd", options.max_cost_usd),
+        ("max_latency_ms", options.max_latency_ms),
+    ] {
+        if v.is_some_and(|x| x < 0.0) {
+            return Err(ApiError::InvalidRequest(format!(
+                "router.{name} must be >= 0"
+            )));
+        }
+    }
+    if options
+        .min_quality
+        .is_some_and(|q| !(0.0..=1.0).contains(&q))
+    {
+        return Err(ApiError::InvalidRequest(
+            "router.min_quality must be in [0, 1]".to_owned(),
+        ));
+    }
+    let objective = match options.willingness_to_pay {
+        None => default_objective,
+        Some(w) => Objective::from_willingness_to_pay(w).ok_or_else(|| {
+            ApiError::InvalidRequest("router.willingness_to_pay must be a positive number".into())
+        })?,
+    };
+    let constraints = Constraints {
+        max_cost_usd: options.max_cost_usd,
+        min_quality: options.min_quality,
+        max_latency_ms: options.max_latency_ms,
+        required_capabilities: required_capabilities(req_for_caps),
+        candidates: options
+            .candidates
+            .map(|c| canonical(catalog, c))
+            .transpose()?,
+        exclude: canonical(catalog, options.exclude.unwrap_or_default())?,
+    };
+    Ok(RoutingInput {
+        text: prompt_text(messages),
+        input_tokens: tokens::estimate_prompt(req_for_caps),
+        constraints,
+        objective,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::openai::wire::{ResponseFormat, Role};
+
+    fn req() -> ChatCompletionRequest {
+        ChatCompletionRequest {
+            model: "auto".into(),
+            messages: vec![
+                ChatMessage::text(Role::System, "be brief"),
+                ChatMessage::text(Role::User, "2+2?"),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn headers_fill_in_under_the_body() {
+        let mut h = HeaderMap::new();
+        h.insert("x-switchyard-max-cost-usd", "0.5".parse().unwrap());
+        h.insert("x-switchyard-min-quality", "0.7".parse().unwrap());
+        h.insert("x-switchyard-exclude", "gpt-4o, o3".parse().unwrap());
+        let body = RouterOptions {
+            min_quality: Some(0.9),
+            ..Default::default()
+        };
+        let o = merged_options(Some(&body), &h).unwrap();
+        assert_eq!(o.max_cost_usd, Some(0.5));
+        assert_eq!(o.min_quality, Some(0.9));
+        assert_eq!(o.exclude.unwrap().len(), 2);
+        h.insert("x-switchyard-max-latency-ms", "fast".parse().unwrap());
+        assert!(matches!(
+            merged_options(None, &h),
+            Err(ApiError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn input_has_text_caps_and_canonical_ids() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let mut r = req();
+        r.response_format = Some(ResponseFormat {
+            kind: "json_object".into(),
+            json_schema: None,
+        });
+        let opts = RouterOptions {
+            candidates: Some(vec![ModelId::new("gpt-4o")]),
+            ..Default::default()
+        };
+        let input = routing_input(&catalog, &r.messages, &r, opts, Objective::default()).unwrap();
+        assert_eq!(input.text, "be brief\n\n2+2?");
+        assert!(input
+            .constraints
+            .required_capabilities
+            .contains(&Capability::JsonMode));
+        let bad = RouterOptions {
+            exclude: Some(vec![ModelId::new("gpt-4o-mnii")]),
+            ..Default::default()
+        };
+        let err = routing_input(&catalog, &r.messages, &r, bad, Objective::default()).unwrap_err();
+        assert_eq!(err.status().as_u16(), 404);
+        assert!(err.to_string().contains("gpt-4o-mini"), "{err}");
+    }
+}

@@ -1,0 +1,217 @@
+//! Starting and stopping the gateway: [`spawn`] (tests and embedding), [`run`] (the CLI's
+//! `switchyard serve`), and [`load_classifier`] for the encoder service.
+//!
+//! Shutdown order: the token fires, axum stops accepting and drains in-flight connections,
+//! the request tracker is closed and awaited (streams and detached request work finish and
+//! write their outcomes), then the outcome log commits and its writer stops.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::app;
+use crate::config::Config;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::outcome_log::OutcomeLog;
+use crate::state::AppState;
+
+/// A gateway serving on a socket.
+#[derive(Debug)]
+pub struct RunningGateway {
+    local_addr: SocketAddr,
+    token: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    state: AppState,
+}
+
+impl RunningGateway {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared state (metrics, outcome log, router).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The outcome log; `flush().await` makes rows of finished requests readable.
+    pub fn outcome_log(&self) -> &OutcomeLog {
+        &self.state.log
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.state.metrics
+    }
+
+    /// The token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// Waits until every request task started so far (streams included) has finished and
+    /// written its outcome, without stopping the server.
+    pub async fn wait_idle(&self) {
+        let tracker = &self.state.tracker;
+        tracker.close();
+        tracker.wait().await;
+        tracker.reopen();
+    }
+
+    /// Stops accepting, drains, waits for request tasks, flushes the outcome log.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        self.token.cancel();
+        self.wait().await
+    }
+
+    /// Waits for the shutdown token (cancelled elsewhere), then shuts down in order. Requests
+    /// still running after `server.shutdown_grace` have their streams ended with an error
+    /// event so that shutdown cannot hang on a stalled upstream.
+    pub async fn wait(self) -> Result<(), Error> {
+        let mut server = self.server;
+        self.token.cancelled().await;
+        let grace = self.state.config.raw.server.shutdown_grace;
+        let served = match tokio::time::timeout(grace, &mut server).await {
+            Ok(served) => served,
+            Err(_) => {
+                tracing::warn!(?grace, "Shutdown grace period over; ending open streams.");
+                self.state.hard_stop.cancel();
+                server.await
+            }
+        };
+        self.state.tracker.close();
+        self.state.tracker.wait().await;
+        self.state.log.close().await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(Error::Serve { source }),
+            Err(e) => Err(Error::Serve {
+                source: std::io::Error::other(e.to_string()),
+            }),
+        }
+    }
+}
+
+/// Starts the gateway on `listener` (bind `127.0.0.1:0` in tests). `classifier` is the encoder
+/// service; `None` routes on catalog priors.
+pub async fn spawn(
+    config: Config,
+    listener: TcpListener,
+    classifier: Option<classifier::Service>,
+) -> Result<RunningGateway, Error> {
+    let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.raw.server.bind,
+        source,
+    })?;
+    let metrics = Arc::new(Metrics::new());
+    let log = OutcomeLog::open(&config.raw.log, Arc::clone(&metrics))?;
+    let state = AppState::new(config, classifier, log, metrics)?;
+    let candidates: Vec<&str> = state
+        .router
+        .candidates()
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
+    if candidates.is_empty() {
+        tracing::warn!(
+            "No live candidate model: set a provider API key (OPENAI_API_KEY, ...) or configure [[providers]]."
+        );
+    }
+    tracing::info!(
+        addr = %local_addr,
+        candidates = ?candidates,
+        predictor = state.router.has_predictor(),
+        outcome_log = %state.log.path().display(),
+        "Gateway listening."
+    );
+    let token = CancellationToken::new();
+    let router = app(state.clone());
+    let stop = token.clone();
+    // The server task lives in its own tracker: the request tracker must be awaited only after
+    // the server has drained.
+    let server = TaskTracker::new().spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+    });
+    Ok(RunningGateway {
+        local_addr,
+        token,
+        server,
+        state,
+    })
+}
+
+/// Binds `config.server.bind` and serves until `shutdown` is cancelled, then shuts down in
+/// order (drain, request tasks, outcome log).
+pub async fn run(
+    config: Config,
+    classifier: Option<classifier::Service>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let addr = config.raw.server.bind;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let running = spawn(config, listener, classifier).await?;
+    let token = running.shutdown_token();
+    let forward = shutdown.clone();
+    tokio::select! {
+        _ = forward.cancelled() => token.cancel(),
+        _ = token.cancelled() => {}
+    }
+    running.wait().await
+}
+
+/// Loads the encoder from `encoder_dir` and the predictor artifact named by
+/// `[router] artifact`, and starts the encoder service. Returns `None` (routing on priors)
+/// when the encoder directory does not exist. Blocking: call it before serving, off the
+/// async runtime (or from `spawn_blocking` once at start-up).
+pub fn load_classifier(
+    config: &Config,
+    encoder_dir: &Path,
+    service: classifier::ServiceConfig,
+) -> Result<Option<classifier::Service>, Error> {
+    let predictor: Option<Arc<dyn router_core::QualityPredictor>> =
+        match &config.raw.router.artifact {
+            None => None,
+            Some(dir) => Some(Arc::from(
+                classifier::predictors::load_artifact(dir).map_err(|source| {
+                    Error::ArtifactLoad {
+                        path: dir.clone(),
+                        source: Box::new(source),
+                    }
+                })?,
+            )),
+        };
+    if predictor.is_none() {
+        tracing::info!("No predictor artifact configured; routing on catalog priors.");
+        return Ok(None);
+    }
+    if !encoder_dir.exists() {
+        tracing::warn!(
+            dir = %encoder_dir.display(),
+            "Encoder weights not found (run `switchyard model fetch`); routing on catalog priors."
+        );
+        return Ok(None);
+    }
+    let encoder = classifier::Encoder::load(encoder_dir, classifier::EncoderConfig::default())
+        .map_err(|source| Error::EncoderLoad {
+            path: encoder_dir.to_owned(),
+            source: Box::new(source),
+        })?;
+    let service =
+        classifier::Service::start(Arc::new(encoder), predictor, service).map_err(|e| {
+            Error::ClassifierStart {
+                message: e.to_string(),
+            }
+        })?;
+    Ok(Some(service))
+}

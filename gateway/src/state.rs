@@ -1,0 +1,139 @@
+//! [`AppState`]: everything the handlers share.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use router_core::{ModelId, Objective};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::circuit_breaker::CircuitBreaker;
+use crate::config::Config;
+use crate::error::Error;
+use crate::failover::{Failover, Upstream, Upstreams};
+use crate::metrics::Metrics;
+use crate::outcome_log::OutcomeLog;
+use crate::providers::build_provider;
+use crate::routing::Router;
+
+/// Shared state of a running gateway; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+/// The fields behind [`AppState`].
+#[derive(Debug)]
+pub struct Inner {
+    /// The validated configuration.
+    pub config: Config,
+    /// The catalog.
+    pub catalog: Arc<models::Catalog>,
+    /// The router.
+    pub router: Router,
+    /// Live providers.
+    pub upstreams: Upstreams,
+    /// The outcome log.
+    pub log: OutcomeLog,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Request work that must outlive a client disconnect.
+    pub tracker: TaskTracker,
+    /// Fired when the shutdown grace period is over: open streams end with an error event.
+    pub hard_stop: CancellationToken,
+    /// Candidates for offline decisions (`/v1/route` with no live provider).
+    pub offline_pool: Vec<ModelId>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// How long to wait for a TCP connection to an upstream.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl AppState {
+    /// Builds the state: HTTP client, provider adapters (live providers only), breakers and
+    /// router. `classifier` is the encoder service (with its predictor), when one is loaded.
+    pub fn new(
+        config: Config,
+        classifier: Option<classifier::Service>,
+        log: OutcomeLog,
+        metrics: Arc<Metrics>,
+    ) -> Result<AppState, Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|source| Error::HttpClient { source })?;
+        let mut upstreams = Upstreams::default();
+        for p in config.providers.iter().filter(|p| p.live) {
+            match build_provider(
+                p.kind,
+                client.clone(),
+                p.base_url.clone(),
+                p.api_key.clone(),
+            ) {
+                Ok(provider) => upstreams.insert(Upstream {
+                    id: p.name.clone(),
+                    provider,
+                    breaker: CircuitBreaker::new(config.raw.circuit_breaker),
+                }),
+                Err(e) => {
+                    tracing::warn!(provider = %p.name, error = %e, "Provider skipped.");
+                }
+            }
+        }
+        let catalog = Arc::new(config.catalog.clone());
+        let candidates: Vec<ModelId> = config
+            .candidates
+            .iter()
+            .filter(|m| {
+                catalog
+                    .get(m)
+                    .is_ok_and(|e| upstreams.get(&e.spec.provider).is_some())
+            })
+            .cloned()
+            .collect();
+        let offline_pool = match &config.raw.router.candidates {
+            Some(c) => c.clone(),
+            None => catalog.entries().map(|e| e.spec.id.clone()).collect(),
+        };
+        let router = Router::new(
+            Arc::clone(&catalog),
+            candidates,
+            config.raw.router.fallback_model.clone(),
+            config.raw.router.routing_deadline,
+            classifier,
+            Arc::clone(&metrics),
+        );
+        Ok(AppState(Arc::new(Inner {
+            config,
+            catalog,
+            router,
+            upstreams,
+            log,
+            metrics,
+            tracker: TaskTracker::new(),
+            hard_stop: CancellationToken::new(),
+            offline_pool,
+        })))
+    }
+
+    /// The failover walker over this state.
+    pub fn failover(&self) -> Failover<'_> {
+        Failover {
+            catalog: &self.catalog,
+            upstreams: &self.upstreams,
+            metrics: &self.metrics,
+            retries: self.config.raw.retries,
+            timeouts: self.config.raw.timeouts,
+            hard_stop: &self.hard_stop,
+        }
+    }
+
+    /// The default objective.
+    pub fn objective(&self) -> Objective {
+        self.config.objective
+    }
+}

@@ -1,0 +1,213 @@
+//! End-to-end failover over real sockets: connect errors, rate limits, timeouts, broken streams
+//! and the circuit breaker, each checked on the client's answer, the fake's call counts and the
+//! outcome row's attempts.
+
+use std::time::Duration;
+
+use gateway::providers::ProviderKind;
+use router_core::{ModelId, OutcomeStatus};
+use serde_json::Value;
+use testkit::{FakeProvider, Scenario};
+
+use crate::e2e_harness::{
+    chat_body, closed_port_url, header, openai_error, provider, sse_data, Harness,
+};
+
+#[tokio::test]
+async fn connect_error_fails_over_to_the_next_candidate() {
+    let fake = FakeProvider::start().await;
+    let providers = vec![
+        provider("deepseek", ProviderKind::Openai, &closed_port_url()),
+        provider("openai", ProviderKind::Openai, &fake.openai_base_url()),
+    ];
+    let h = Harness::custom(fake, providers, &["deepseek-chat", "gpt-4o-mini"], |_| {}).await;
+    let resp = h.chat(&chat_body("deepseek-chat", false, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::Ok);
+    assert_eq!(row.attempts.len(), 2, "{:?}", row.attempts);
+    assert_eq!(row.attempts[0].model, ModelId::new("deepseek-chat"));
+    assert_eq!(row.attempts[0].error.as_deref(), Some("connect"));
+    assert_eq!(row.attempts[0].status_code, None);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_with_another_candidate_moves_on_without_waiting() {
+    let h = Harness::openai().await;
+    // A long Retry-After: waiting for it would hang the test, so passing proves no wait.
+    h.fake.script(
+        "gpt-4o",
+        [Scenario::rate_limited(Duration::from_secs(3600))],
+    );
+    let resp = h.chat(&chat_body("gpt-4o", false, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    assert_eq!(h.fake.calls("gpt-4o"), 1);
+    let row = h.only_row().await;
+    assert_eq!(row.attempts[0].status_code, Some(429));
+    assert_eq!(row.attempts[0].error.as_deref(), Some("rate_limited"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_beyond_the_deadline_is_a_429_to_the_client() {
+    let h = Harness::with(&["gpt-4o-mini"], |c| {
+        c.timeouts.request = Duration::from_secs(20);
+        c.timeouts.attempt = Duration::from_secs(20);
+        c.timeouts.ttft = Duration::from_secs(20);
+    })
+    .await;
+    h.fake.always(
+        "gpt-4o-mini",
+        Scenario::rate_limited(Duration::from_secs(3600)),
+    );
+    let resp = h.chat(&chat_body("gpt-4o-mini", false, "hi")).await;
+    assert_eq!(resp.status(), 429);
+    let retry_after: f64 = header(&resp, "retry-after").parse().unwrap();
+    assert!(retry_after >= 3600.0, "{retry_after}");
+    let err = openai_error(resp, 429).await;
+    assert_eq!(err["type"], "rate_limit_error");
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 1, "no retry past the deadline");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn slow_non_stream_attempt_times_out_and_fails_over() {
+    let h = Harness::with(&["gpt-4o-mini", "gpt-4o"], |c| {
+        c.timeouts.attempt = Duration::from_millis(300);
+    })
+    .await;
+    h.fake
+        .script("gpt-4o", [Scenario::Delay(Duration::from_secs(3600))]);
+    let resp = h.chat(&chat_body("gpt-4o", false, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let row = h.only_row().await;
+    assert_eq!(row.attempts[0].error.as_deref(), Some("timeout"));
+    assert_eq!(row.attempts[1].error, None);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn stream_ttft_timeout_fails_over_before_any_byte() {
+    let h = Harness::with(&["gpt-4o-mini", "gpt-4o"], |c| {
+        c.timeouts.ttft = Duration::from_millis(300);
+    })
+    .await;
+    h.fake
+        .script("gpt-4o", [Scenario::Delay(Duration::from_secs(3600))]);
+    let resp = h.chat(&chat_body("gpt-4o", true, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let data = sse_data(&resp.text().await.unwrap());
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::Ok);
+    assert_eq!(row.attempts[0].error.as_deref(), Some("ttft_timeout"));
+    h.stop().await;
+}
+
+/// A stream that fails after its first byte reached the client ends with an error event, never
+/// `[DONE]`, and is not failed over.
+async fn assert_broken_stream(scenario: Scenario, expected_code: Option<&str>) {
+    let h = Harness::with(&["gpt-4o", "gpt-4o-mini"], |c| {
+        // Bounds the stall case; the other cases end long before.
+        c.timeouts.total = Duration::from_millis(500);
+    })
+    .await;
+    h.fake.script("gpt-4o", [scenario.clone()]);
+    let resp = h.chat(&chat_body("gpt-4o", true, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o");
+    let body = resp.text().await.unwrap();
+    let data = sse_data(&body);
+    assert!(!data.iter().any(|d| d == "[DONE]"), "{scenario:?}: {body}");
+    let first: Value = serde_json::from_str(&data[0]).unwrap();
+    assert_eq!(
+        first["object"], "chat.completion.chunk",
+        "{scenario:?}: {body}"
+    );
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    let code = last["error"]["code"].as_str();
+    assert!(code.is_some(), "{scenario:?}: {body}");
+    if let Some(expected) = expected_code {
+        assert_eq!(code, Some(expected), "{scenario:?}: {body}");
+    }
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 0, "{scenario:?}: no failover");
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::StreamInterrupted, "{scenario:?}");
+    assert!(row.cost_usd.unwrap() > 0.0, "{scenario:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn stall_after_first_chunk_is_an_error_event() {
+    assert_broken_stream(Scenario::StallAfterFirstChunk, Some("timeout")).await;
+}
+
+#[tokio::test]
+async fn malformed_chunk_is_an_error_event() {
+    assert_broken_stream(Scenario::MalformedChunk, Some("decode")).await;
+}
+
+#[tokio::test]
+async fn upstream_disconnect_is_an_error_event() {
+    assert_broken_stream(Scenario::Disconnect, None).await;
+}
+
+#[tokio::test]
+async fn breaker_opens_after_consecutive_failures() {
+    let h = Harness::with(&["gpt-4o", "claude-haiku-4.5"], |c| {
+        c.circuit_breaker.failures_to_open = 3;
+        c.circuit_breaker.open_for = Duration::from_secs(3600);
+    })
+    .await;
+    h.fake.always("gpt-4o", Scenario::status(500));
+    for i in 0..5 {
+        let resp = h.chat(&chat_body("gpt-4o", false, "hi")).await;
+        assert_eq!(resp.status(), 200, "request {i}");
+        assert_eq!(header(&resp, "x-switchyard-model"), "claude-haiku-4.5");
+        let _ = resp.bytes().await.unwrap();
+    }
+    assert_eq!(
+        h.fake.calls("gpt-4o"),
+        3,
+        "calls stop once the breaker is open"
+    );
+    assert_eq!(h.fake.calls("claude-haiku-4-5"), 5);
+    let mut rows = h.rows().await;
+    rows.sort_by_key(|r| r.timestamp_ms);
+    let skipped = rows
+        .iter()
+        .filter(|r| r.attempts[0].error.as_deref() == Some("circuit_open"))
+        .count();
+    assert_eq!(skipped, 2, "{rows:#?}");
+    let opened =
+        h.gw.metrics()
+            .counter_value("switchyard_circuit_opened_total", &[("provider", "openai")]);
+    assert_eq!(opened, 1.0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn attempts_stop_at_max_attempts() {
+    let h = Harness::with(&["gpt-4o", "gpt-4o-mini", "claude-haiku-4.5"], |c| {
+        c.retries.max_attempts = 2;
+    })
+    .await;
+    for m in ["gpt-4o", "gpt-4o-mini", "claude-haiku-4-5"] {
+        h.fake.always(m, Scenario::status(503));
+    }
+    let resp = h.chat(&chat_body("gpt-4o", false, "hi")).await;
+    let err = openai_error(resp, 502).await;
+    assert_eq!(err["code"], "upstream_failed");
+    let total =
+        h.fake.calls("gpt-4o") + h.fake.calls("gpt-4o-mini") + h.fake.calls("claude-haiku-4-5");
+    assert_eq!(total, 2);
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::UpstreamError);
+    assert_eq!(row.attempts.len(), 2);
+    h.stop().await;
+}

@@ -1,0 +1,13 @@
+//! The gateway's integration tests: `router` drives `app()` with `oneshot` (no network);
+//! `e2e` runs the real server on 127.0.0.1:0 against the testkit fake provider.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod e2e;
+mod e2e_api;
+mod e2e_encoder;
+mod e2e_failover;
+mod e2e_harness;
+mod e2e_providers;
+mod router;

@@ -1,0 +1,113 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use router_core::{Constraints, ModelId, Objective};
+
+use super::serve::{load_classifier, load_config};
+use super::EncoderArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct RouteArgs {
+    /// The prompt to route.
+    text: String,
+    /// Gateway config (for candidates, catalog and router defaults).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Router artifact (default: the configured one, else the bundled one).
+    #[arg(long)]
+    artifact: Option<PathBuf>,
+    /// Route on catalog priors only.
+    #[arg(long)]
+    priors_only: bool,
+    /// Most the request may cost, USD.
+    #[arg(long)]
+    max_cost_usd: Option<f64>,
+    /// Least predicted quality in [0, 1]; alone, picks the cheapest model predicted to reach it.
+    #[arg(long)]
+    min_quality: Option<f64>,
+    /// Most predicted latency, milliseconds.
+    #[arg(long)]
+    max_latency_ms: Option<f64>,
+    /// USD you would pay for one full quality point (λ = 1 / this).
+    #[arg(long)]
+    willingness_to_pay: Option<f64>,
+    /// Only consider these models (comma-separated catalog ids).
+    #[arg(long, value_delimiter = ',')]
+    candidates: Vec<String>,
+    #[command(flatten)]
+    encoder: EncoderArgs,
+}
+
+pub fn run(args: RouteArgs) -> anyhow::Result<()> {
+    let config = load_config(args.config.as_deref(), args.artifact, args.priors_only)?;
+    let classifier = load_classifier(&config, &args.encoder)?;
+    let predictor_models: Vec<ModelId> = classifier
+        .as_ref()
+        .and_then(|c| c.predictor())
+        .map(|p| p.models().to_vec())
+        .unwrap_or_default();
+    // Offline, every model is a candidate unless the config or the flag narrows it: the
+    // trained router's models when one is loaded, else the whole catalog.
+    let pool: Vec<ModelId> = if !args.candidates.is_empty() {
+        args.candidates
+            .iter()
+            .map(|m| ModelId::new(m.as_str()))
+            .collect()
+    } else if !config.candidates.is_empty() {
+        config.candidates.clone()
+    } else if !predictor_models.is_empty() {
+        predictor_models
+    } else {
+        config
+            .catalog
+            .entries()
+            .map(|e| e.spec.id.clone())
+            .collect()
+    };
+    for model in &pool {
+        config.catalog.get(model)?;
+    }
+    let objective = match (args.willingness_to_pay, args.min_quality) {
+        (Some(w), _) => Objective::from_willingness_to_pay(w)
+            .context("--willingness-to-pay must be a positive number of USD")?,
+        (None, Some(_)) => Objective::Cheapest,
+        (None, None) => config.objective,
+    };
+    let input = gateway::routing::RoutingInput {
+        input_tokens: gateway::tokens::estimate(&args.text),
+        text: args.text,
+        constraints: Constraints {
+            max_cost_usd: args.max_cost_usd,
+            min_quality: args.min_quality,
+            max_latency_ms: args.max_latency_ms,
+            ..Default::default()
+        },
+        objective,
+    };
+    let router = gateway::routing::Router::new(
+        Arc::new(config.catalog.clone()),
+        pool.clone(),
+        config.raw.router.fallback_model.clone(),
+        // Offline there is no request to protect: give the encoder all the time it needs.
+        Duration::from_secs(30),
+        classifier,
+        Arc::new(gateway::metrics::Metrics::new()),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let routed = runtime.block_on(router.route(&input, &pool))?;
+    let out = serde_json::json!({
+        "chosen": routed.decision.chosen,
+        "reason": routed.decision.reason,
+        "source": routed.source.as_str(),
+        "route_ms": routed.elapsed.as_secs_f64() * 1000.0,
+        "input_tokens": input.input_tokens,
+        "ranked": routed.decision.ranked,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

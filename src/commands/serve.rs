@@ -1,0 +1,116 @@
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+use super::EncoderArgs;
+
+/// The router artifact shipped with the project, used when the config names none.
+pub const DEFAULT_ARTIFACT: &str = "artifacts/default-router";
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Gateway config (TOML; see config/example.toml). Without it: 127.0.0.1:8080, the
+    /// embedded catalog, providers from environment variables.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Listen address, overriding `[server] bind` (use 127.0.0.1:0 for any free port).
+    #[arg(long, env = "SWITCHYARD_BIND")]
+    bind: Option<std::net::SocketAddr>,
+    /// Router artifact, overriding `[router] artifact` (default: the bundled one).
+    #[arg(long)]
+    artifact: Option<PathBuf>,
+    /// Route on catalog priors only: no encoder, no artifact.
+    #[arg(long)]
+    priors_only: bool,
+    #[command(flatten)]
+    encoder: EncoderArgs,
+}
+
+/// Loads the gateway config and picks the artifact: the flag, else the config's, else the
+/// bundled default when present.
+pub fn load_config(
+    config: Option<&Path>,
+    artifact: Option<PathBuf>,
+    priors_only: bool,
+) -> anyhow::Result<gateway::Config> {
+    let mut config = gateway::Config::load(config)?;
+    if priors_only {
+        config.raw.router.artifact = None;
+    } else if let Some(dir) = artifact {
+        config.raw.router.artifact = Some(dir);
+    } else if config.raw.router.artifact.is_none()
+        && Path::new(DEFAULT_ARTIFACT).join("manifest.json").is_file()
+    {
+        config.raw.router.artifact = Some(PathBuf::from(DEFAULT_ARTIFACT));
+    }
+    Ok(config)
+}
+
+/// Starts the encoder service with the configured artifact (None: priors routing).
+pub fn load_classifier(
+    config: &gateway::Config,
+    encoder: &EncoderArgs,
+) -> anyhow::Result<Option<classifier::Service>> {
+    if config.raw.router.artifact.is_none() {
+        return Ok(None);
+    }
+    // Fetch on first use, verify always (EncoderArgs::load does both), then hand the
+    // verified folder to the gateway.
+    drop(encoder.load()?);
+    Ok(gateway::server::load_classifier(
+        config,
+        &encoder.encoder_dir,
+        classifier::ServiceConfig::default(),
+    )?)
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load_config(args.config.as_deref(), args.artifact, args.priors_only)?;
+    if let Some(bind) = args.bind {
+        config.raw.server.bind = bind;
+    }
+    let classifier = load_classifier(&config, &args.encoder)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("switchyard-io")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let bind = config.raw.server.bind;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding {bind} (is another server on that port? use --bind)"))?;
+        let running = gateway::spawn(config, listener, classifier).await?;
+        // One line on stdout that scripts can read to find the port.
+        println!("switchyard listening on http://{}", running.local_addr());
+        let token = running.shutdown_token();
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("Shutting down: draining requests and flushing the outcome log."),
+            _ = token.cancelled() => {}
+        }
+        running.shutdown().await?;
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
