@@ -23,6 +23,11 @@ use gateway::providers::ProviderKind;
 use router_core::{ModelEstimate, ModelId, ProviderId, QualityPredictor};
 use serde_json::{json, Value};
 
+/// The env var the gateway's provider reads its key from (resolved in-process).
+const KEY_ENV: &str = "SWITCHYARD_BENCH_KEY";
+/// The fake upstream's key, sent directly or by the gateway.
+const KEY: &str = "sk-bench";
+
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// A predictor with fixed estimates: the encoder still runs for every `auto` prompt.
@@ -54,12 +59,13 @@ async fn start_gateway(
         name: ProviderId::new("openai"),
         kind: ProviderKind::Openai,
         base_url: fake_openai_url.to_owned(),
-        api_key_env: None,
+        // The fake checks that a key is sent, as the real APIs do.
+        api_key_env: Some(KEY_ENV.to_owned()),
     }];
     raw.router.candidates = Some(vec![ModelId::new("gpt-4o-mini"), ModelId::new("gpt-4o")]);
     // The benchmark measures the encoder, not the fallback: give it time on a busy machine.
     raw.router.routing_deadline = Duration::from_secs(5);
-    let config = gateway::Config::resolve(raw, &|_| None)?;
+    let config = gateway::Config::resolve(raw, &|k| (k == KEY_ENV).then(|| KEY.to_owned()))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     Ok(gateway::spawn(config, listener, classifier).await?)
 }
@@ -75,7 +81,7 @@ async fn measure(
     let results: Vec<BoxResult<Duration>> = futures::stream::iter(0..n)
         .map(|_| async move {
             let start = Instant::now();
-            let resp = client.post(url).json(body).send().await?;
+            let resp = client.post(url).bearer_auth(KEY).json(body).send().await?;
             let status = resp.status();
             let _ = resp.bytes().await?;
             if !status.is_success() {

@@ -76,7 +76,8 @@ async fn retry_after_beyond_the_deadline_is_a_429_to_the_client() {
 #[tokio::test]
 async fn slow_non_stream_attempt_times_out_and_fails_over() {
     let h = Harness::with(&["gpt-4o-mini", "gpt-4o"], |c| {
-        c.timeouts.attempt = Duration::from_millis(300);
+        // Long enough that the healthy second attempt never hits it on a loaded machine.
+        c.timeouts.attempt = Duration::from_secs(2);
     })
     .await;
     h.fake
@@ -93,7 +94,7 @@ async fn slow_non_stream_attempt_times_out_and_fails_over() {
 #[tokio::test]
 async fn stream_ttft_timeout_fails_over_before_any_byte() {
     let h = Harness::with(&["gpt-4o-mini", "gpt-4o"], |c| {
-        c.timeouts.ttft = Duration::from_millis(300);
+        c.timeouts.ttft = Duration::from_secs(2);
     })
     .await;
     h.fake
@@ -113,8 +114,9 @@ async fn stream_ttft_timeout_fails_over_before_any_byte() {
 /// `[DONE]`, and is not failed over.
 async fn assert_broken_stream(scenario: Scenario, expected_code: Option<&str>) {
     let h = Harness::with(&["gpt-4o", "gpt-4o-mini"], |c| {
-        // Bounds the stall case; the other cases end long before.
-        c.timeouts.total = Duration::from_millis(500);
+        // Bounds the stall case; the other cases end long before (and the first chunk must
+        // arrive inside it even on a loaded machine).
+        c.timeouts.total = Duration::from_secs(2);
     })
     .await;
     h.fake.script("gpt-4o", [scenario.clone()]);

@@ -1,0 +1,149 @@
+"""Conformance of the running gateway with the official `openai` Python SDK.
+
+Run by scripts/conformance.sh, which starts the testkit fake provider and `switchyard serve`
+on loopback and exports SWITCHYARD_URL. Every test talks to the real gateway over HTTP.
+"""
+import os
+import unittest
+
+import httpx
+import openai
+
+BASE = os.environ["SWITCHYARD_URL"].rstrip("/")
+client = openai.OpenAI(base_url=BASE + "/v1", api_key="unused-by-switchyard", max_retries=0)
+
+
+class ChatTests(unittest.TestCase):
+    def test_auto_routes_and_answers(self):
+        raw = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "Say hello in French."}]
+        )
+        completion = raw.parse()
+        self.assertEqual(completion.object, "chat.completion")
+        self.assertTrue(completion.choices[0].message.content)
+        self.assertEqual(completion.choices[0].message.role, "assistant")
+        self.assertGreater(completion.usage.total_tokens, 0)
+        self.assertTrue(raw.headers.get("x-switchyard-model"))
+        self.assertTrue(raw.headers.get("x-switchyard-request-id"))
+
+    def test_named_model(self):
+        models = client.models.list()
+        ids = [m.id for m in models.data]
+        self.assertIn("auto", ids)
+        named = [i for i in ids if i != "auto"]
+        self.assertTrue(named, "GET /v1/models lists the live models")
+        raw = client.chat.completions.with_raw_response.create(
+            model=named[0], messages=[{"role": "user", "content": "ping"}]
+        )
+        self.assertEqual(raw.headers.get("x-switchyard-model"), named[0])
+        self.assertTrue(raw.parse().choices[0].message.content)
+
+    def test_anthropic_backed_model_speaks_openai(self):
+        completion = client.chat.completions.create(
+            model="claude-haiku-4.5",
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "ping"},
+            ],
+        )
+        self.assertEqual(completion.object, "chat.completion")
+        self.assertTrue(completion.choices[0].message.content)
+        self.assertEqual(completion.choices[0].finish_reason, "stop")
+        self.assertGreater(completion.usage.completion_tokens, 0)
+
+    def test_anthropic_backed_stream(self):
+        stream = client.chat.completions.create(
+            model="claude-haiku-4.5",
+            messages=[{"role": "user", "content": "Count to three."}],
+            stream=True,
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        self.assertTrue(text)
+
+    def test_stream_context_manager_and_finish_reason(self):
+        with client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+        ) as stream:
+            finish = [c.choices[0].finish_reason for c in stream if c.choices]
+        self.assertEqual(finish[-1], "stop")
+
+    def test_feedback_joins_by_request_id(self):
+        raw = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "Was this useful?"}]
+        )
+        request_id = raw.headers.get("x-switchyard-request-id")
+        self.assertTrue(request_id)
+        r = httpx.post(BASE + "/v1/feedback",
+                       json={"request_id": request_id, "metric": "thumbs_up", "score": True})
+        self.assertEqual(r.status_code, 202, r.text)
+
+    def test_streaming(self):
+        stream = client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "Count to three."}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        text, usage = "", None
+        for chunk in stream:
+            self.assertEqual(chunk.object, "chat.completion.chunk")
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+            if chunk.usage is not None:
+                usage = chunk.usage
+        self.assertTrue(text)
+        self.assertIsNotNone(usage)
+        self.assertGreater(usage.completion_tokens, 0)
+
+    def test_routing_knobs_in_the_body(self):
+        completion = client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "Cheap answer please."}],
+            extra_body={"router": {"max_cost_usd": 1.0, "min_quality": 0.0}},
+        )
+        self.assertTrue(completion.choices[0].message.content)
+
+
+class ErrorTests(unittest.TestCase):
+    def test_unknown_model_is_a_404_in_openai_shape(self):
+        with self.assertRaises(openai.NotFoundError) as ctx:
+            client.chat.completions.create(
+                model="no-such-model-xyz", messages=[{"role": "user", "content": "hi"}]
+            )
+        body = ctx.exception.body
+        self.assertIsInstance(body, dict)
+        self.assertIn("message", body)
+
+    def test_invalid_request_is_a_400(self):
+        with self.assertRaises(openai.BadRequestError):
+            client.chat.completions.create(model="auto", messages="not a list")
+
+    def test_invalid_json_is_a_400(self):
+        r = httpx.post(BASE + "/v1/chat/completions", content=b"{not json",
+                       headers={"content-type": "application/json"})
+        self.assertEqual(r.status_code, 400)
+        self.assertIn("error", r.json())
+        self.assertIn("message", r.json()["error"])
+
+
+class RouteTests(unittest.TestCase):
+    def test_route_endpoint_ranks_every_candidate(self):
+        r = httpx.post(BASE + "/v1/route", json={"messages": [{"role": "user", "content": "Prove Fermat's little theorem."}]})
+        self.assertEqual(r.status_code, 200, r.text)
+        body = r.json()
+        self.assertIn("chosen", body)
+        models = {m.id for m in client.models.list().data} - {"auto"}
+        ranked = {c["model"] for c in body["candidates"]}
+        self.assertEqual(ranked, models, body)
+        self.assertEqual(body["failover_order"][0], body["chosen"])
+
+    def test_health_and_metrics(self):
+        self.assertEqual(httpx.get(BASE + "/health").json()["status"], "ok")
+        metrics = httpx.get(BASE + "/metrics").text
+        self.assertIn("switchyard_requests_total", metrics)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
