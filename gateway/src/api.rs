@@ -6,6 +6,7 @@
 //! - `POST /v1/route`: the decision only, no upstream call
 //! - `POST /v1/feedback`: a label for a past request
 //! - `GET /metrics`, `GET /health`
+//! - `POST /admin/reload`: [`crate::admin`] (bearer token; 404 unless `[admin]` is enabled)
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -37,6 +38,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/feedback", post(feedback))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        .route("/admin/reload", post(crate::admin::reload))
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(|_| {

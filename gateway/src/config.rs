@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use router_core::{ModelId, Objective, ProviderId};
+use router_core::{Exploration, ModelId, Objective, ProviderId};
 use serde::Deserialize;
 
 use crate::error::Error;
@@ -43,6 +43,9 @@ pub struct GatewayConfig {
     /// `[catalog]`.
     #[serde(default)]
     pub catalog: CatalogFileConfig,
+    /// `[admin]`.
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 /// `[server]`.
@@ -119,6 +122,13 @@ pub struct RouterConfig {
     /// Models `auto` may choose; default: every catalog model with a live provider.
     #[serde(default)]
     pub candidates: Option<Vec<ModelId>>,
+    /// Randomised choice among the best few models for `auto` requests, with the exact
+    /// propensity logged (default: off).
+    #[serde(default)]
+    pub exploration: Exploration,
+    /// Seed of the exploration draws, for reproducible demos; default: from the OS.
+    #[serde(default)]
+    pub exploration_seed: Option<u64>,
 }
 
 fn default_routing_deadline() -> Duration {
@@ -137,6 +147,8 @@ impl Default for RouterConfig {
             routing_deadline: default_routing_deadline(),
             fallback_model: default_fallback_model(),
             candidates: None,
+            exploration: Exploration::Off,
+            exploration_seed: None,
         }
     }
 }
@@ -344,6 +356,8 @@ pub struct Config {
     pub candidates: Vec<ModelId>,
     /// The default objective.
     pub objective: Objective,
+    /// The admin bearer token (`[admin] token_env`); `None` disables the admin endpoints.
+    pub admin_token: Option<Secret<String>>,
 }
 
 impl GatewayConfig {
@@ -517,6 +531,8 @@ impl Config {
         if raw.server.body_limit_bytes == 0 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1"));
         }
+        checks::exploration(&raw.router.exploration)?;
+        let admin_token = checks::admin_token(&raw.admin, env)?;
         let objective = match (raw.router.willingness_to_pay, raw.router.lambda) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
@@ -603,6 +619,7 @@ impl Config {
             providers,
             candidates,
             objective,
+            admin_token,
         })
     }
 
@@ -614,6 +631,9 @@ impl Config {
             .find(|p| p.live && p.name == entry.spec.provider)
     }
 }
+
+mod checks;
+pub use checks::AdminConfig;
 
 #[cfg(test)]
 mod tests;

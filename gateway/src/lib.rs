@@ -12,8 +12,12 @@
 //! - [`circuit_breaker::CircuitBreaker`], [`outcome_log::OutcomeLog`] (SQLite, one
 //!   `router_core::Outcome` per request, [`outcome_log::export_jsonl`]),
 //!   [`metrics::Metrics`] (Prometheus text).
+//! - [`reload::reload_artifact`]: hot swap of the predictor artifact (SIGHUP in
+//!   `switchyard serve`, `POST /admin/reload` in [`admin`]); `[router] exploration` makes
+//!   `auto` decisions explore with logged propensities ([`routing::Router::with_exploration`]).
 //! - [`Error`] for start-up failures, [`error::ApiError`] for HTTP answers.
 
+pub mod admin;
 pub mod api;
 pub mod chat;
 pub mod circuit_breaker;
@@ -27,6 +31,7 @@ pub mod outcome_log;
 pub mod providers;
 pub mod record;
 pub mod relay;
+pub mod reload;
 pub mod request_options;
 pub mod routing;
 pub mod secret;

@@ -77,7 +77,13 @@ const CIRCUIT_OPENED: Family = Family {
     histogram: false,
 };
 
-const FAMILIES: [&Family; 12] = [
+const ROUTER_RELOADS: Family = Family {
+    name: "switchyard_router_reloads_total",
+    help: "Router artifact reloads by result (ok, or the refusal reason).",
+    histogram: false,
+};
+
+const FAMILIES: [&Family; 13] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -90,6 +96,7 @@ const FAMILIES: [&Family; 12] = [
     &CLASSIFIER_FALLBACK,
     &OUTCOME_LOG_DROPPED,
     &CIRCUIT_OPENED,
+    &ROUTER_RELOADS,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -240,6 +247,11 @@ impl Metrics {
             vec![("provider", provider.to_owned())],
             1.0,
         );
+    }
+
+    /// A router artifact reload ended with `result` (`ok` or a refusal label).
+    pub fn router_reload(&self, result: &'static str) {
+        self.add(&ROUTER_RELOADS, vec![("result", result.to_owned())], 1.0);
     }
 
     /// The value of a counter series, for tests and diagnostics.

@@ -6,12 +6,14 @@
 //! runtime; a handler never embeds text itself.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use router_core::{
-    policy, Constraints, DecisionReason, ModelEstimate, ModelId, Objective, PolicyError,
-    Prediction, RouteDecision,
+    explore, policy, Constraints, DecisionReason, Exploration, ModelEstimate, ModelId, Objective,
+    PolicyError, Prediction, RouteDecision,
 };
 
 use crate::metrics::Metrics;
@@ -73,6 +75,10 @@ pub struct Router {
     deadline: Duration,
     classifier: Option<classifier::Service>,
     metrics: Arc<Metrics>,
+    exploration: Exploration,
+    /// One generator for every request: draws are cheap and the lock is held for one `gen`,
+    /// and a seeded run is reproducible request by request.
+    rng: Mutex<StdRng>,
 }
 
 impl std::fmt::Debug for Router {
@@ -82,6 +88,7 @@ impl std::fmt::Debug for Router {
             .field("fallback", &self.fallback)
             .field("deadline", &self.deadline)
             .field("classifier", &self.classifier.is_some())
+            .field("exploration", &self.exploration)
             .finish()
     }
 }
@@ -103,7 +110,29 @@ impl Router {
             deadline,
             classifier,
             metrics,
+            exploration: Exploration::Off,
+            rng: Mutex::new(StdRng::from_entropy()),
         }
+    }
+
+    /// Explores `auto` decisions with `exploration`, drawing from a generator seeded with
+    /// `seed` (from the OS when `None`).
+    pub fn with_exploration(mut self, exploration: Exploration, seed: Option<u64>) -> Self {
+        self.exploration = exploration;
+        if let Some(seed) = seed {
+            self.rng = Mutex::new(StdRng::seed_from_u64(seed));
+        }
+        self
+    }
+
+    /// The exploration setting.
+    pub fn exploration(&self) -> &Exploration {
+        &self.exploration
+    }
+
+    /// The encoder service, when one is running (its predictor can be swapped).
+    pub fn classifier(&self) -> Option<&classifier::Service> {
+        self.classifier.as_ref()
     }
 
     /// The models `auto` may choose.
@@ -129,6 +158,8 @@ impl Router {
         let mut decision = self.decide(input, pool, &estimates)?;
         if let PredictionSource::StaticFallback { .. } = source {
             self.apply_fallback(&mut decision);
+        } else if self.exploration != Exploration::Off {
+            decision = explore(decision, &self.exploration, self.draw());
         }
         let elapsed = start.elapsed();
         self.metrics.routing_time(elapsed);
@@ -173,6 +204,14 @@ impl Router {
             source: PredictionSource::Priors,
             elapsed: start.elapsed(),
         })
+    }
+
+    /// A uniform draw in `[0, 1)`.
+    fn draw(&self) -> f64 {
+        self.rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .gen::<f64>()
     }
 
     /// Trained estimates by model, or empty (priors) with the reason.

@@ -128,9 +128,17 @@ pub async fn spawn(
         addr = %local_addr,
         candidates = ?candidates,
         predictor = state.router.has_predictor(),
+        exploration = ?state.router.exploration(),
+        admin = state.config.admin_token.is_some(),
         outcome_log = %state.log.path().display(),
         "Gateway listening."
     );
+    if let (Some(var), None) = (&state.config.raw.admin.token_env, &state.config.admin_token) {
+        tracing::warn!(
+            var = %var,
+            "[admin] token_env names an unset or empty variable; admin endpoints are disabled."
+        );
+    }
     let token = CancellationToken::new();
     let router = app(state.clone());
     let stop = token.clone();
@@ -182,14 +190,26 @@ pub fn load_classifier(
     let predictor: Option<Arc<dyn router_core::QualityPredictor>> =
         match &config.raw.router.artifact {
             None => None,
-            Some(dir) => Some(Arc::from(
-                classifier::predictors::load_artifact(dir).map_err(|source| {
+            Some(dir) => {
+                let artifact = classifier::predictors::Artifact::load(dir).map_err(|source| {
                     Error::ArtifactLoad {
                         path: dir.clone(),
                         source: Box::new(source),
                     }
-                })?,
-            )),
+                })?;
+                // Same checks as a hot reload, but only a warning here so that existing
+                // deployments keep starting; the fix is in the message.
+                if let Err(e) = crate::reload::check_manifest(
+                    artifact.manifest(),
+                    dir,
+                    classifier::weights::MODEL_SHA256,
+                    classifier::EMBEDDING_DIM,
+                    &config.catalog,
+                ) {
+                    tracing::warn!(error = %e, "Router artifact would be refused on reload.");
+                }
+                Some(Arc::new(artifact))
+            }
         };
     if predictor.is_none() {
         tracing::info!("No predictor artifact configured; routing on catalog priors.");

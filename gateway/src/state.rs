@@ -41,6 +41,9 @@ pub struct Inner {
     pub hard_stop: CancellationToken,
     /// Candidates for offline decisions (`/v1/route` with no live provider).
     pub offline_pool: Vec<ModelId>,
+    /// The artifact directory the predictor was last loaded from (`[router] artifact`, then
+    /// each successful reload). The lock also serialises reloads.
+    pub active_artifact: tokio::sync::Mutex<Option<std::path::PathBuf>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -106,7 +109,12 @@ impl AppState {
             config.raw.router.routing_deadline,
             classifier,
             Arc::clone(&metrics),
+        )
+        .with_exploration(
+            config.raw.router.exploration,
+            config.raw.router.exploration_seed,
         );
+        let active_artifact = tokio::sync::Mutex::new(config.raw.router.artifact.clone());
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,
@@ -117,6 +125,7 @@ impl AppState {
             tracker: TaskTracker::new(),
             hard_stop: CancellationToken::new(),
             offline_pool,
+            active_artifact,
         })))
     }
 

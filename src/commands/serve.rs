@@ -83,9 +83,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         // One line on stdout that scripts can read to find the port.
         println!("switchyard listening on http://{}", running.local_addr());
         let token = running.shutdown_token();
+        let state = running.state().clone();
         tokio::select! {
             _ = shutdown_signal() => tracing::info!("Shutting down: draining requests and flushing the outcome log."),
             _ = token.cancelled() => {}
+            _ = reload_on_hangup(state) => {}
         }
         running.shutdown().await?;
         anyhow::Ok(())
@@ -113,4 +115,28 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// Reloads the router artifact on every SIGHUP (unix); never returns. A refused reload is
+/// logged by the gateway and the old predictor keeps serving.
+async fn reload_on_hangup(state: gateway::AppState) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the router artifact.");
+                    // Errors are already logged (WARN) and counted by reload_artifact.
+                    let _ = gateway::reload::reload_artifact(&state, None).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot listen for SIGHUP; use POST /admin/reload.")
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(state);
+    std::future::pending::<()>().await
 }

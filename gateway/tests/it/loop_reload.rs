@@ -1,0 +1,304 @@
+//! Hot reload of the router artifact over loopback: `POST /admin/reload` (auth, swap,
+//! refusals that keep the old predictor) and requests in flight during a reload.
+//!
+//! The encoder service runs a small in-test [`Embedder`] (fixed unit vectors, the real
+//! encoder's fingerprint) so that the tests are fast and can hold a batch inside the encoder.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use classifier::predictors::{Artifact, KnnPredictor, TrainingSet};
+use gateway::config::GatewayConfig;
+use gateway::{Config, RunningGateway};
+use router_core::{BoxError, Embedder, ModelId, QualityPredictor};
+use serde_json::{json, Value};
+
+const TOKEN_ENV: &str = "SWITCHYARD_LOOP_ADMIN_TOKEN";
+const TOKEN: &str = "admin-secret-77";
+const DIM: usize = classifier::EMBEDDING_DIM;
+
+/// Embeds every text as the first basis vector. While `held` is set, `embed` reports on
+/// `entered` and blocks until released: the batch is then in flight inside the encoder.
+#[derive(Default)]
+struct TestEmbedder {
+    held: Mutex<bool>,
+    released: Condvar,
+    entered: Mutex<Option<tokio::sync::mpsc::UnboundedSender<usize>>>,
+}
+
+impl TestEmbedder {
+    fn hold(&self) -> tokio::sync::mpsc::UnboundedReceiver<usize> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.entered.lock().unwrap() = Some(tx);
+        *self.held.lock().unwrap() = true;
+        rx
+    }
+
+    fn release(&self) {
+        *self.held.lock().unwrap() = false;
+        self.released.notify_all();
+    }
+}
+
+impl Embedder for TestEmbedder {
+    fn dim(&self) -> usize {
+        DIM
+    }
+    fn fingerprint(&self) -> &str {
+        classifier::weights::MODEL_SHA256
+    }
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
+        let mut held = self.held.lock().unwrap();
+        if *held {
+            if let Some(tx) = self.entered.lock().unwrap().as_ref() {
+                let _ = tx.send(texts.len());
+            }
+            while *held {
+                held = self.released.wait(held).unwrap();
+            }
+        }
+        let mut v = vec![0.0; DIM];
+        v[0] = 1.0;
+        Ok(vec![v; texts.len()])
+    }
+}
+
+/// A one-prompt kNN artifact in which `favourite` answers perfectly and every other model
+/// fails, saved under `dir/name`.
+fn artifact(dir: &Path, name: &str, models: &[&str], favourite: &str, encoder: &str) -> PathBuf {
+    let mut x = vec![0.0; DIM];
+    x[0] = 1.0;
+    let set = TrainingSet {
+        models: models.iter().map(|m| ModelId::new(*m)).collect(),
+        x: vec![x],
+        quality: vec![models
+            .iter()
+            .map(|m| Some(if *m == favourite { 1.0 } else { 0.0 }))
+            .collect()],
+        output_tokens: vec![vec![Some(100.0); models.len()]],
+    };
+    let mut knn = KnnPredictor::new(&set, 1).unwrap();
+    knn.manifest_mut().encoder_sha256 = encoder.to_owned();
+    let path = dir.join(name);
+    Artifact::from(knn).save(&path).unwrap();
+    path
+}
+
+const CANDIDATES: [&str; 2] = ["gpt-4o-mini", "gpt-4o"];
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    gw: RunningGateway,
+    embedder: Arc<TestEmbedder>,
+}
+
+/// A gateway with no live provider (`/v1/route` decides over the candidates offline), the
+/// encoder service running artifact `mini` (favours gpt-4o-mini), and `admin` on or off.
+async fn start(admin: bool) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let mini = artifact(
+        &root,
+        "mini",
+        &CANDIDATES,
+        "gpt-4o-mini",
+        classifier::weights::MODEL_SHA256,
+    );
+    let mut raw = GatewayConfig::default();
+    raw.log.sqlite = root.join("outcomes.sqlite");
+    raw.router.candidates = Some(CANDIDATES.iter().map(|m| ModelId::new(*m)).collect());
+    raw.router.artifact = Some(mini.clone());
+    // Held batches must not turn into static-fallback decisions.
+    raw.router.routing_deadline = Duration::from_secs(120);
+    if admin {
+        raw.admin.token_env = Some(TOKEN_ENV.to_owned());
+    }
+    let config = Config::resolve(raw, &|k| (k == TOKEN_ENV).then(|| TOKEN.to_owned())).unwrap();
+    let embedder = Arc::new(TestEmbedder::default());
+    let predictor: Arc<dyn QualityPredictor> = Arc::new(Artifact::load(&mini).unwrap());
+    let service = classifier::Service::start(
+        embedder.clone(),
+        Some(predictor),
+        classifier::ServiceConfig::default(),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = gateway::spawn(config, listener, Some(service))
+        .await
+        .unwrap();
+    Setup {
+        _dir: dir,
+        root,
+        gw,
+        embedder,
+    }
+}
+
+async fn route(gw: &RunningGateway) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/v1/route", gw.local_addr()))
+        .json(&json!({"prompt": "what is 2 + 2?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["source"], "trained", "{v}");
+    v
+}
+
+async fn reload(gw: &RunningGateway, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().post(format!("http://{}/admin/reload", gw.local_addr()));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+fn reloads(gw: &RunningGateway, result: &str) -> f64 {
+    gw.metrics()
+        .counter_value("switchyard_router_reloads_total", &[("result", result)])
+}
+
+#[tokio::test]
+async fn admin_reload_swaps_the_artifact_and_refuses_bad_ones() {
+    let s = start(true).await;
+    let gw = &s.gw;
+    assert_eq!(route(gw).await["chosen"], "gpt-4o-mini");
+
+    let big = artifact(
+        &s.root,
+        "big",
+        &CANDIDATES,
+        "gpt-4o",
+        classifier::weights::MODEL_SHA256,
+    );
+    let body = json!({"artifact": big});
+    assert_eq!(reload(gw, None, Some(body.clone())).await.0, 401);
+    assert_eq!(reload(gw, Some("wrong"), Some(body.clone())).await.0, 401);
+    assert_eq!(route(gw).await["chosen"], "gpt-4o-mini");
+
+    let (status, v) = reload(gw, Some(TOKEN), Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["kind"], "knn");
+    assert_eq!(v["models"], json!(CANDIDATES));
+    assert_eq!(route(gw).await["chosen"], "gpt-4o");
+
+    // Refusals: each answers 422 with its reason and the new predictor keeps serving.
+    let wrong_encoder = artifact(&s.root, "enc", &CANDIDATES, "gpt-4o-mini", "0123abcd");
+    let unknown = artifact(
+        &s.root,
+        "unknown",
+        &["gpt-4o-mini", "not-a-model-9000"],
+        "gpt-4o-mini",
+        classifier::weights::MODEL_SHA256,
+    );
+    let missing = s.root.join("does-not-exist");
+    for (dir, code) in [
+        (&wrong_encoder, "encoder_mismatch"),
+        (&unknown, "unknown_models"),
+        (&missing, "load_failed"),
+    ] {
+        let (status, v) = reload(gw, Some(TOKEN), Some(json!({"artifact": dir}))).await;
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(v["error"]["code"], code, "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&dir.display().to_string()), "{message}");
+        assert_eq!(route(gw).await["chosen"], "gpt-4o");
+    }
+    let (_, v) = reload(gw, Some(TOKEN), Some(json!({"artifact": unknown}))).await;
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not-a-model-9000"));
+
+    // An empty body (and SIGHUP's call) re-reads the artifact serving now: `big`.
+    let (status, v) = reload(gw, Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["artifact"], json!(big));
+    let report = gateway::reload::reload_artifact(gw.state(), None)
+        .await
+        .unwrap();
+    assert_eq!(report.path, big);
+    assert_eq!(route(gw).await["chosen"], "gpt-4o");
+
+    assert_eq!(reloads(gw, "ok"), 3.0);
+    assert_eq!(reloads(gw, "encoder_mismatch"), 1.0);
+    assert_eq!(reloads(gw, "unknown_models"), 2.0);
+    assert_eq!(reloads(gw, "load_failed"), 1.0);
+    let text = gw.metrics().render();
+    assert!(text.contains("switchyard_router_reloads_total{result=\"ok\"} 3"));
+    s.gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn admin_endpoint_is_absent_without_a_token_and_needs_a_classifier() {
+    let s = start(false).await;
+    let (status, _) = reload(&s.gw, Some(TOKEN), None).await;
+    assert_eq!(status, 404);
+    s.gw.shutdown().await.unwrap();
+
+    // Priors only (no encoder service): reload is refused with a clear message.
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = GatewayConfig::default();
+    raw.log.sqlite = dir.path().join("outcomes.sqlite");
+    raw.admin.token_env = Some(TOKEN_ENV.to_owned());
+    let config = Config::resolve(raw, &|k| (k == TOKEN_ENV).then(|| TOKEN.to_owned())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = gateway::spawn(config, listener, None).await.unwrap();
+    let (status, v) = reload(&gw, Some(TOKEN), Some(json!({"artifact": "x"}))).await;
+    assert_eq!(status, 409, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("start the gateway with an artifact to enable reload"));
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn requests_in_flight_during_a_reload_complete() {
+    let s = start(true).await;
+    let big = artifact(
+        &s.root,
+        "big",
+        &CANDIDATES,
+        "gpt-4o",
+        classifier::weights::MODEL_SHA256,
+    );
+    let mut entered = s.embedder.hold();
+    let addr = s.gw.local_addr();
+    let mut in_flight = tokio::task::JoinSet::new();
+    for i in 0..4 {
+        in_flight.spawn(async move {
+            let r = reqwest::Client::new()
+                .post(format!("http://{addr}/v1/route"))
+                .json(&json!({"prompt": format!("held {i}")}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        });
+    }
+    // A batch is now inside the encoder (the others wait in its queue).
+    assert!(entered.recv().await.unwrap() >= 1);
+    let (status, v) = reload(&s.gw, Some(TOKEN), Some(json!({"artifact": big}))).await;
+    assert_eq!(status, 200, "{v}");
+    s.embedder.release();
+    let mut completed = 0;
+    while let Some(done) = in_flight.join_next().await {
+        let (status, v) = done.unwrap();
+        completed += 1;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["source"], "trained", "{v}");
+    }
+    assert_eq!(completed, 4);
+    assert_eq!(route(&s.gw).await["chosen"], "gpt-4o");
+    s.gw.shutdown().await.unwrap();
+}
