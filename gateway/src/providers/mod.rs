@@ -331,6 +331,26 @@ fn extract_message(body: &str) -> String {
     msg.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 
+/// Sends an upstream request and turns a non-2xx answer into an [`UpstreamError`] with
+/// `classify(status, retry_after, body)`, the one place every adapter's HTTP errors go through.
+pub(crate) async fn send_checked(
+    builder: reqwest::RequestBuilder,
+    classify: fn(u16, Option<Duration>, &str) -> UpstreamError,
+) -> Result<reqwest::Response, UpstreamError> {
+    let response = builder
+        .send()
+        .await
+        .map_err(|e| UpstreamError::from_reqwest(&e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = retry_after_from_headers(response.headers());
+    // The error body is small; failing to read it only loses the message.
+    let text = response.text().await.unwrap_or_default();
+    Err(classify(status.as_u16(), retry_after, &text))
+}
+
 /// Parses a `Retry-After` header given in seconds (the HTTP-date form is ignored).
 pub fn retry_after_from_headers(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;

@@ -24,10 +24,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{json, Value};
 
-use super::{
-    retry_after_from_headers, ChunkStream, ErrorSource, Provider, ProviderKind, UpstreamError,
-    UpstreamErrorKind,
-};
+use super::{ChunkStream, ErrorSource, Provider, ProviderKind, UpstreamError, UpstreamErrorKind};
 use crate::openai::wire::{
     ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, ContentPart, FinishReason,
     FunctionCall as OpenAiFunctionCall, MessageContent, ResponseMessage, Role, ToolCall, Usage,
@@ -82,18 +79,7 @@ impl GeminiProvider {
         if let Some(key) = &self.api_key {
             builder = builder.header("x-goog-api-key", key.expose());
         }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| UpstreamError::from_reqwest(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let retry_after = retry_after_from_headers(response.headers());
-        // The error body is small; failing to read it only loses the message.
-        let text = response.text().await.unwrap_or_default();
-        Err(status_error(status.as_u16(), retry_after, &text))
+        super::send_checked(builder, status_error).await
     }
 }
 

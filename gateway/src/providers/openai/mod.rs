@@ -10,7 +10,7 @@ mod stream;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use super::{retry_after_from_headers, ChunkStream, Provider, ProviderKind, UpstreamError};
+use super::{ChunkStream, Provider, ProviderKind, UpstreamError};
 use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse, StreamOptions};
 use crate::secret::Secret;
 
@@ -61,22 +61,7 @@ impl OpenAiProvider {
         if let Some(key) = &self.api_key {
             builder = builder.bearer_auth(key.expose());
         }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| UpstreamError::from_reqwest(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let retry_after = retry_after_from_headers(response.headers());
-        // The error body is small; failing to read it only loses the message.
-        let text = response.text().await.unwrap_or_default();
-        Err(UpstreamError::from_status(
-            status.as_u16(),
-            retry_after,
-            &text,
-        ))
+        super::send_checked(builder, UpstreamError::from_status).await
     }
 }
 
