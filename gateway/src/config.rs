@@ -170,6 +170,10 @@ pub struct TimeoutsConfig {
     /// A stream from its start to its last chunk.
     #[serde(default = "default_total", with = "humantime_serde")]
     pub total: Duration,
+    /// A stream's longest silence between two chunks; a stalled upstream ends the stream with
+    /// an error event after this instead of holding the client until `total`.
+    #[serde(default = "default_idle", with = "humantime_serde")]
+    pub idle: Duration,
 }
 
 fn default_request() -> Duration {
@@ -184,6 +188,9 @@ fn default_ttft() -> Duration {
 fn default_total() -> Duration {
     Duration::from_secs(600)
 }
+fn default_idle() -> Duration {
+    Duration::from_secs(60)
+}
 
 impl Default for TimeoutsConfig {
     fn default() -> Self {
@@ -192,6 +199,7 @@ impl Default for TimeoutsConfig {
             attempt: default_attempt(),
             ttft: default_ttft(),
             total: default_total(),
+            idle: default_idle(),
         }
     }
 }
@@ -490,6 +498,7 @@ impl Config {
             ("timeouts.attempt", t.attempt),
             ("timeouts.ttft", t.ttft),
             ("timeouts.total", t.total),
+            ("timeouts.idle", t.idle),
         ] {
             if d.is_zero() {
                 return Err(invalid(field, "must be greater than zero"));

@@ -149,6 +149,7 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
         wants_usage,
     } = s;
     let deadline = attempt_start + state.config.raw.timeouts.total;
+    let idle = state.config.raw.timeouts.idle;
     let mut acc = Accounting::default();
     let upstream_model = (!first.model.is_empty()).then(|| first.model.clone());
     acc.observe(&first);
@@ -165,7 +166,11 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
                 end = Some(End::Failed(UpstreamError::shutting_down()));
                 break;
             }
-            next = tokio::time::timeout_at(deadline, rest.next()) => next,
+            // Whichever comes first: the stream's total budget or the idle gap between chunks.
+            next = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + idle),
+                rest.next(),
+            ) => next,
         };
         match next {
             Err(_) => end = Some(End::Failed(UpstreamError::timeout(false))),

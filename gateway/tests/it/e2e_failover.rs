@@ -113,10 +113,26 @@ async fn stream_ttft_timeout_fails_over_before_any_byte() {
 /// A stream that fails after its first byte reached the client ends with an error event, never
 /// `[DONE]`, and is not failed over.
 async fn assert_broken_stream(scenario: Scenario, expected_code: Option<&str>) {
+    // Bounds the stall case; the other cases end long before (and the first chunk must arrive
+    // inside it even on a loaded machine).
+    assert_broken_stream_with(
+        scenario,
+        expected_code,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )
+    .await;
+}
+
+async fn assert_broken_stream_with(
+    scenario: Scenario,
+    expected_code: Option<&str>,
+    total: Duration,
+    idle: Duration,
+) {
     let h = Harness::with(&["gpt-4o", "gpt-4o-mini"], |c| {
-        // Bounds the stall case; the other cases end long before (and the first chunk must
-        // arrive inside it even on a loaded machine).
-        c.timeouts.total = Duration::from_secs(2);
+        c.timeouts.total = total;
+        c.timeouts.idle = idle;
     })
     .await;
     h.fake.script("gpt-4o", [scenario.clone()]);
@@ -147,6 +163,18 @@ async fn assert_broken_stream(scenario: Scenario, expected_code: Option<&str>) {
 #[tokio::test]
 async fn stall_after_first_chunk_is_an_error_event() {
     assert_broken_stream(Scenario::StallAfterFirstChunk, Some("timeout")).await;
+}
+
+/// A stalled stream ends at the idle gap between chunks, long before its total budget.
+#[tokio::test]
+async fn stall_ends_at_the_idle_timeout_not_the_total() {
+    assert_broken_stream_with(
+        Scenario::StallAfterFirstChunk,
+        Some("timeout"),
+        Duration::from_secs(600),
+        Duration::from_secs(1),
+    )
+    .await;
 }
 
 #[tokio::test]
