@@ -2,7 +2,15 @@
 
 mod bench;
 mod embed;
+mod eval;
+mod from_log;
+mod log;
 mod model;
+mod onboard;
+mod replay;
+mod route;
+mod serve;
+mod train;
 
 use std::path::PathBuf;
 
@@ -31,7 +39,15 @@ pub struct EncoderArgs {
 }
 
 impl EncoderArgs {
+    /// Loads the encoder. With the default folder and no weights yet, fetches them first (the
+    /// one network access; a folder given explicitly is never downloaded into).
     pub fn load(&self) -> anyhow::Result<classifier::Encoder> {
+        let default_dir =
+            self.encoder_dir == std::path::Path::new(classifier::weights::DEFAULT_ENCODER_DIR);
+        if default_dir && !self.encoder_dir.join("model.safetensors").exists() {
+            tracing::info!(dir = %self.encoder_dir.display(), "Encoder weights not found, fetching them once");
+            classifier::weights::fetch(&self.encoder_dir, &classifier::weights::Source::Auto)?;
+        }
         let config = classifier::EncoderConfig {
             max_tokens: self.max_tokens,
             ..Default::default()
@@ -48,6 +64,20 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Run a benchmark and print its table.
     Bench(bench::BenchArgs),
+    /// Fit a quality predictor on benchmark outcomes and save it as a router artifact.
+    Train(train::TrainArgs),
+    /// Fit predictors on a split of benchmark outcomes and score them as routers (AIQ, APGR).
+    Eval(eval::EvalArgs),
+    /// Serve the OpenAI-compatible gateway.
+    Serve(serve::ServeArgs),
+    /// Print the routing decision for a prompt (offline, no upstream call).
+    Route(route::RouteArgs),
+    /// Work with the outcome log.
+    Log(log::LogArgs),
+    /// Serve an OpenAI-compatible provider that answers from a benchmark's recorded outcomes.
+    ReplayProvider(replay::ReplayArgs),
+    /// Measure how well MF knows a new model from a few probe prompts (onboarding).
+    Onboard(onboard::OnboardArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -55,6 +85,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Model(args) => model::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Route(args) => route::run(args),
+        Command::Log(args) => log::run(args),
+        Command::ReplayProvider(args) => replay::run(args),
+        Command::Onboard(args) => onboard::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 

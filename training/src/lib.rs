@@ -1,1 +1,44 @@
-//! The `training` crate (being written).
+//! Fitting Switchyard's predictors from a [`TrainingSet`].
+//!
+//! - [`fit_knn`] / [`KnnConfig`]: stores the set for k-nearest-neighbour search.
+//! - [`fit_linear`] / [`LinearConfig`]: per-model ridge regression (closed form, linfa-linalg).
+//! - [`fit_mlp`] / [`MlpConfig`]: a multi-output MLP in candle with a masked loss.
+//! - [`fit_mf`] / [`MfConfig`]: matrix factorisation with learned model embeddings.
+//! - [`evaluate`] / [`HeldOutScores`]: masked mean squared errors on held-out rows.
+//! - [`split_holdout`]: a seeded train/held-out split.
+//! - [`replay`]: an OpenAI-compatible server answering from a benchmark's recorded outcomes.
+//! - [`onboarding`]: adding a new model to a fitted MF predictor from a few probe prompts.
+//! - [`synthetic`]: seeded training sets with planted structure (tests, timing).
+//! - [`from_log`]: the gateway's outcome log to bandit training sets and off-policy evaluation
+//!   steps.
+//!
+//! Every function returns the classifier-side predictor, ready to `save`; its manifest records
+//! the configuration, the training-data hash, validation numbers and the fit time. Set
+//! `manifest_mut().encoder_sha256` before saving. Progress goes to an optional callback taking
+//! a [`Progress`] (the CLI draws it as a bar).
+//!
+//! [`TrainingSet`]: classifier::predictors::TrainingSet
+
+mod error;
+pub mod from_log;
+mod knn;
+mod linear;
+mod metrics;
+mod mf;
+mod mlp;
+mod neural;
+mod progress;
+pub mod synthetic;
+
+pub use error::Error;
+pub use knn::{fit_knn, KnnConfig};
+pub use linear::{fit_linear, LinearConfig};
+pub use metrics::{evaluate, split_holdout, HeldOutScores};
+pub use mf::{fit_mf, MfConfig};
+pub use mlp::{fit_mlp, MlpConfig};
+pub use neural::NeuralConfig;
+pub use progress::{Progress, ProgressFn};
+pub mod embed_cache;
+pub mod experiment;
+pub mod onboarding;
+pub mod replay;

@@ -1,0 +1,116 @@
+//! `train --from-log` and `eval --from-log`: learning from, and judging routers on, the
+//! gateway's own logged traffic (bandit feedback: one model's outcome per prompt).
+
+use std::path::Path;
+
+use anyhow::Context;
+use classifier::predictors::TrainingSet;
+use router_core::{Constraints, Objective};
+use training::from_log::{self, OpeSetup, SampleConfig};
+
+use super::EncoderArgs;
+
+/// The masked training set of a log: one labelled cell per prompt (the served model's
+/// feedback score), every other cell missing, so the masked loss learns only what was seen.
+pub fn training_set(
+    log: &Path,
+    metric: Option<&str>,
+    encoder: &EncoderArgs,
+) -> anyhow::Result<(TrainingSet, String)> {
+    let outcomes = from_log::load_outcomes(log)?;
+    let config = SampleConfig {
+        metric: metric.map(str::to_owned),
+    };
+    let (samples, skipped) = from_log::bandit_samples(&outcomes, &config);
+    eprintln!(
+        "{}: {} outcomes, {} usable samples ({skipped})",
+        log.display(),
+        outcomes.len(),
+        samples.len()
+    );
+    let encoder = encoder.load()?;
+    let fingerprint = router_core::Embedder::fingerprint(&encoder).to_owned();
+    let bandit = from_log::bandit_training_set(&samples, &encoder, None, None)
+        .with_context(|| format!("building a training set from {}", log.display()))?;
+    if bandit.unknown_model > 0 {
+        eprintln!(
+            "{} samples named a model outside the set and were left out",
+            bandit.unknown_model
+        );
+    }
+    Ok((bandit.set, fingerprint))
+}
+
+/// Off-policy estimates of `router`'s quality and cost on the logged traffic (IPS, SNIPS,
+/// doubly robust, with 95% intervals), next to what the logging policy achieved.
+pub fn evaluate(
+    log: &Path,
+    router: &Path,
+    metric: Option<&str>,
+    clip: Option<f64>,
+    json: bool,
+    encoder: &EncoderArgs,
+) -> anyhow::Result<()> {
+    let outcomes = from_log::load_outcomes(log)?;
+    let config = SampleConfig {
+        metric: metric.map(str::to_owned),
+    };
+    let (samples, skipped) = from_log::bandit_samples(&outcomes, &config);
+    eprintln!(
+        "{}: {} usable samples ({skipped})",
+        log.display(),
+        samples.len()
+    );
+    let candidate = classifier::predictors::load_artifact(router)
+        .with_context(|| format!("loading the candidate router {}", router.display()))?;
+    let catalog = models::Catalog::embedded()?;
+    let specs = catalog.specs();
+    let encoder = encoder.load()?;
+    let exploration = router_core::Exploration::Off;
+    let setup = OpeSetup {
+        catalog: &specs,
+        candidate: candidate.as_ref(),
+        reward_model: None,
+        constraints: &Constraints::default(),
+        objective: Objective::default(),
+        exploration: &exploration,
+    };
+    let ope = from_log::ope_steps(&samples, &encoder, &setup)?;
+    let report = evals::ope::evaluate_policy(
+        &ope.steps,
+        &evals::ope::OpeConfig {
+            clip,
+            ..Default::default()
+        },
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "Off-policy estimate of {} on {} logged requests\n",
+        router.display(),
+        ope.steps.len()
+    );
+    println!(
+        "| quantity | estimator | value | 95% interval | effective n |\n|---|---|---:|---|---:|"
+    );
+    for (what, est) in [("quality", &report.reward), ("cost (USD)", &report.cost)] {
+        for (name, e) in [("IPS", &est.ips), ("SNIPS", &est.snips), ("DR", &est.dr)] {
+            println!(
+                "| {what} | {name} | {:.4} | [{:.4}, {:.4}] | {:.0} |",
+                e.value, e.ci_low, e.ci_high, e.effective_sample_size
+            );
+        }
+    }
+    for (what, e) in [
+        ("quality", &report.logged_reward),
+        ("cost (USD)", &report.logged_cost),
+    ] {
+        println!(
+            "| {what} | logged policy | {:.4} | [{:.4}, {:.4}] | {} |",
+            e.value, e.ci_low, e.ci_high, e.n
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! `switchyard onboard`: how well MF knows a new model from K probe prompts, against MF
+//! trained with it on the full data (see `training::onboarding`).
+
+use anyhow::Context;
+use training::experiment::ExperimentData;
+use training::onboarding::{self, OnboardingConfig};
+
+use super::train::{catalog_prices, load, DataArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct OnboardArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The model to onboard (a model column of the data).
+    #[arg(long)]
+    model: String,
+    /// Probe prompt counts to try, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200")]
+    probes: Vec<usize>,
+    /// Seed of the split, the probe draw and MF's initialisation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Share of prompts held out.
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
+    /// L2 pull of the new model's vector towards the average model, in units of one probe's
+    /// log-loss (classifier's NEW_MODEL_L2 by default).
+    #[arg(long, default_value_t = classifier::predictors::NEW_MODEL_L2)]
+    l2: f32,
+    /// Print the report as JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: OnboardArgs) -> anyhow::Result<()> {
+    let (table, x, _) = load(&args.data)?;
+    let data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
+    let config = OnboardingConfig {
+        probe_sizes: args.probes.clone(),
+        seed: args.seed,
+        test_fraction: args.test_fraction,
+        l2: args.l2,
+        ..OnboardingConfig::default()
+    };
+    eprintln!("fitting MF twice (without and with {})", args.model);
+    let report = onboarding::run(&data, &args.model, &config)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("serialising the report")?
+        );
+    } else {
+        println!("{}", report.to_markdown());
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! `switchyard replay-provider`: an OpenAI-compatible server answering from a benchmark's
+//! recorded outcomes (see `training::replay` and docs/learning-loop.md).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use datasets::OutcomeTable;
+use training::replay::{serve, ReplayConfig, ReplayIndex};
+
+use super::train::resolve_data;
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Outcome data: a file or folder in any supported format, or a dataset name (routerbench,
+    /// llmrouter, ...) looked up in ../shared/datasets. Repeat to merge several.
+    #[arg(long = "data", required = true)]
+    data: Vec<String>,
+    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`.
+    #[arg(long = "exclude-task")]
+    exclude_task: Vec<String>,
+    /// Listen address (port 0: any free port; the address is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: SocketAddr,
+    /// Multiplies every replayed latency (0: answer at once).
+    #[arg(long, default_value_t = 1.0)]
+    latency_scale: f64,
+    /// Seed of the ±10 % latency jitter.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let mut table = OutcomeTable::default();
+    for arg in &args.data {
+        let path = resolve_data(arg)?;
+        let mut part = datasets::import_auto(&path)
+            .with_context(|| format!("importing {}", path.display()))?;
+        for task in &args.exclude_task {
+            part.drop_task(task);
+        }
+        table.merge(part);
+    }
+    eprintln!(
+        "replaying {} prompts × {} models from {}",
+        table.len(),
+        table.models.len(),
+        table.source
+    );
+    let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
+    let prior = |model: &str| {
+        catalog
+            .get(&router_core::ModelId::new(model))
+            .ok()
+            .map(|e| e.spec.latency)
+    };
+    let models = table.models.clone();
+    let mut index = ReplayIndex::new(table, &prior);
+    // The gateway sends each model's upstream name: accept it and the catalog's aliases too.
+    for model in &models {
+        if let Ok(entry) = catalog.get(&router_core::ModelId::new(model)) {
+            index.add_alias(&entry.upstream_name, model);
+            for alias in &entry.aliases {
+                index.add_alias(alias, model);
+            }
+        }
+    }
+    let config = ReplayConfig {
+        latency_scale: args.latency_scale.max(0.0),
+        seed: args.seed,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("binding {}", args.bind))?;
+        let addr = listener.local_addr()?;
+        println!("replay provider listening on http://{addr}");
+        std::io::stdout().flush()?;
+        serve(listener, index, config, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")
+    })
+}

@@ -1,0 +1,53 @@
+/// Everything that can go wrong fitting a predictor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The training set is inconsistent, or assembling the predictor failed.
+    #[error(transparent)]
+    Predictor(#[from] classifier::predictors::PredictorError),
+    /// The training set has no rows.
+    #[error("training set is empty; import a dataset or lower the filters")]
+    EmptyTrainingSet,
+    /// A configuration value is out of range.
+    #[error("config field `{field}`: {reason}")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A tensor operation failed while training.
+    #[error("training tensors: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// Reading or writing a file (embedding cache, reports) failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An embedding cache file is unusable (another encoder, a bad header or vector length).
+    #[error("embedding cache {path}: {reason}")]
+    EmbedCache {
+        /// The cache file (or folder).
+        path: std::path::PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The encoder failed on a batch of prompts.
+    #[error("embedding prompts: {source}")]
+    Embed {
+        /// The encoder's error.
+        source: router_core::BoxError,
+    },
+    /// The data cannot support the requested experiment (no own split, empty test set, ...).
+    #[error("experiment: {reason}")]
+    Experiment {
+        /// What is missing and how to fix it.
+        reason: String,
+    },
+    /// Scoring the routers failed.
+    #[error("evaluation: {0}")]
+    Eval(#[from] evals::Error),
+}

@@ -1,0 +1,194 @@
+//! [`ExperimentData`]: an outcome table with its prompt embeddings, as dense per-model labels.
+
+use classifier::predictors::TrainingSet;
+use datasets::{estimate_tokens, OutcomeTable, Split};
+use evals::EvalSet;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use router_core::ModelId;
+
+use crate::Error;
+
+/// Prompts × models with embeddings, labels, realised costs, tasks and the source's split.
+///
+/// Every row is kept for training (missing cells are masked there); only *complete* rows, where
+/// every model has both a score and a cost, are eligible for a test set, so that every router
+/// and baseline is scored on the same prompts (see [`ExperimentData::is_complete`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExperimentData {
+    /// The table's source (`routerbench`, `routellm+llmrouter`, ...).
+    pub source: String,
+    /// The models, in column order.
+    pub models: Vec<ModelId>,
+    /// One unit-length embedding per row.
+    pub x: Vec<Vec<f32>>,
+    /// Realised quality in `[0, 1]`.
+    pub quality: Vec<Vec<Option<f64>>>,
+    /// Realised cost in USD (recorded, or estimated from prices by the caller).
+    pub cost: Vec<Vec<Option<f64>>>,
+    /// Output tokens: recorded, else estimated from the recorded response (characters / 4).
+    pub output_tokens: Vec<Vec<Option<f32>>>,
+    /// Estimated prompt tokens (characters / 4), used to predict cost from prices.
+    pub input_tokens: Vec<f64>,
+    /// Each row's task (`mmlu/anatomy`, `gsm8k`, ...).
+    pub tasks: Vec<Option<String>>,
+    /// Each row's split in the source, where it has one.
+    pub splits: Vec<Option<Split>>,
+    /// USD per 1M (input, output) tokens per model, from the catalog; `None` = not priced.
+    pub prices: Vec<Option<(f64, f64)>>,
+}
+
+impl ExperimentData {
+    /// Builds the data from a table and one embedding per table row (same order), with
+    /// `prices(model)` = USD per 1M (input, output) tokens where known.
+    pub fn from_table(
+        table: &OutcomeTable,
+        x: Vec<Vec<f32>>,
+        prices: &dyn Fn(&str) -> Option<(f64, f64)>,
+    ) -> Result<Self, Error> {
+        if x.len() != table.rows.len() {
+            return Err(Error::Experiment {
+                reason: format!(
+                    "{} embeddings for {} prompts of {}",
+                    x.len(),
+                    table.rows.len(),
+                    table.source
+                ),
+            });
+        }
+        let m = table.models.len();
+        let cells = |f: &dyn Fn(&datasets::Cell) -> Option<f64>| -> Vec<Vec<Option<f64>>> {
+            table
+                .rows
+                .iter()
+                .map(|r| {
+                    (0..m)
+                        .map(|j| r.cells.get(j).and_then(Option::as_ref).and_then(f))
+                        .collect()
+                })
+                .collect()
+        };
+        let quality = cells(&|c| Some(c.score.clamp(0.0, 1.0)));
+        let cost = cells(&|c| c.cost_usd.filter(|v| v.is_finite() && *v >= 0.0));
+        let output_tokens = cells(&|c| match (c.output_tokens, c.response.as_deref()) {
+            (Some(t), _) => Some(f64::from(t)),
+            (None, Some(resp)) => Some(estimate_tokens(resp)),
+            (None, None) => None,
+        })
+        .into_iter()
+        .map(|row| row.into_iter().map(|v| v.map(|t| t as f32)).collect())
+        .collect();
+        Ok(Self {
+            source: table.source.clone(),
+            models: table.models.iter().map(ModelId::new).collect(),
+            x,
+            quality,
+            cost,
+            output_tokens,
+            input_tokens: table
+                .rows
+                .iter()
+                .map(|r| estimate_tokens(&r.text))
+                .collect(),
+            tasks: table.rows.iter().map(|r| r.task.clone()).collect(),
+            splits: table.rows.iter().map(|r| r.split).collect(),
+            prices: table.models.iter().map(|m| prices(m)).collect(),
+        })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.x.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.x.is_empty()
+    }
+
+    /// Whether every model has a score and a cost on row `i` (only such rows are tested).
+    pub fn is_complete(&self, i: usize) -> bool {
+        self.quality[i].iter().all(Option::is_some) && self.cost[i].iter().all(Option::is_some)
+    }
+
+    /// The task family of row `i`: its task up to the first `/` (`mmlu/anatomy` → `mmlu`).
+    pub fn task_family(&self, i: usize) -> Option<&str> {
+        self.tasks[i]
+            .as_deref()
+            .map(|t| t.split_once('/').map_or(t, |(family, _)| family))
+    }
+
+    /// The fitting input for `rows`, missing cells kept as `None`.
+    pub fn training_set(&self, rows: &[usize]) -> TrainingSet {
+        TrainingSet {
+            models: self.models.clone(),
+            x: rows.iter().map(|&i| self.x[i].clone()).collect(),
+            quality: rows
+                .iter()
+                .map(|&i| {
+                    self.quality[i]
+                        .iter()
+                        .map(|q| q.map(|v| v as f32))
+                        .collect()
+                })
+                .collect(),
+            output_tokens: rows
+                .iter()
+                .map(|&i| self.output_tokens[i].clone())
+                .collect(),
+        }
+    }
+
+    /// The realised labels of `rows`, which must be complete.
+    pub fn eval_set(&self, rows: &[usize]) -> Result<EvalSet, Error> {
+        let dense = |t: &[Vec<Option<f64>>]| -> Vec<Vec<f64>> {
+            rows.iter()
+                .map(|&i| t[i].iter().map(|v| v.unwrap_or(0.0)).collect())
+                .collect()
+        };
+        if let Some(&bad) = rows.iter().find(|&&i| !self.is_complete(i)) {
+            return Err(Error::Experiment {
+                reason: format!("test row {bad} lacks a score or cost for some model"),
+            });
+        }
+        Ok(EvalSet::new(
+            self.models.clone(),
+            dense(&self.quality),
+            dense(&self.cost),
+        )?)
+    }
+
+    /// Whether every model has a price (then predicted cost comes from prices × tokens).
+    pub fn all_priced(&self) -> bool {
+        !self.prices.is_empty() && self.prices.iter().all(Option::is_some)
+    }
+
+    /// Each model's mean realised cost over the costed cells of `rows` (0 where none).
+    pub fn mean_costs(&self, rows: &[usize]) -> Vec<f64> {
+        (0..self.models.len())
+            .map(|j| {
+                let v: Vec<f64> = rows.iter().filter_map(|&i| self.cost[i][j]).collect();
+                if v.is_empty() {
+                    0.0
+                } else {
+                    v.iter().sum::<f64>() / v.len() as f64
+                }
+            })
+            .collect()
+    }
+}
+
+/// Keeps `max` rows of `table` drawn at random with `seed`, in their original order (a
+/// subsample for slow machines; a no-op when the table is smaller).
+pub fn sample_rows(table: &mut OutcomeTable, max: usize, seed: u64) {
+    if max >= table.rows.len() {
+        return;
+    }
+    let mut idx: Vec<usize> = (0..table.rows.len()).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let mut keep = vec![false; table.rows.len()];
+    idx[..max].iter().for_each(|&i| keep[i] = true);
+    let mut it = keep.into_iter();
+    table.rows.retain(|_| it.next().unwrap_or(false));
+}

@@ -1,0 +1,187 @@
+//! Logged samples to off-policy evaluation steps for a candidate router.
+
+use classifier::predictors::DEFAULT_OUTPUT_TOKENS;
+use evals::ope::LoggedStep;
+use router_core::exploration::{action_distribution, Exploration};
+use router_core::policy::{route, Prediction};
+use router_core::{
+    Constraints, Embedder, ModelEstimate, ModelId, ModelSpec, Objective, QualityPredictor,
+};
+
+use super::samples::{embed_all, BanditSample};
+use super::FromLogError;
+
+/// The candidate router to evaluate and how it routes.
+#[derive(Clone, Copy)]
+pub struct OpeSetup<'a> {
+    /// The action space, in index order: one action per catalog model.
+    pub catalog: &'a [ModelSpec],
+    /// The candidate's predictor; catalog models it does not know are never chosen by it.
+    pub candidate: &'a dyn QualityPredictor,
+    /// The reward (quality and token) model for the doubly robust estimator; `None` uses the
+    /// candidate's own predictions. A model fitted on other data than the one being evaluated
+    /// avoids rewarding the candidate for agreeing with itself.
+    pub reward_model: Option<&'a dyn QualityPredictor>,
+    /// Constraints the candidate routes under (the log does not record the callers').
+    pub constraints: &'a Constraints,
+    /// The candidate's objective.
+    pub objective: Objective,
+    /// The candidate's exploration (`Off`: a deterministic router, one-hot target).
+    pub exploration: &'a Exploration,
+}
+
+/// Samples left out by [`ope_steps`], by reason (first reason that applies, in field order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpeSkipped {
+    /// The router did not pick the model (an explicit model request), or failover served
+    /// another model than the router's choice: not a draw from the logging policy.
+    pub not_router_choice: usize,
+    /// The served model is not in the catalog.
+    pub unknown_model: usize,
+    /// No cost logged and no token counts to price it from.
+    pub no_cost: usize,
+    /// The candidate found no eligible model under the constraints.
+    pub no_route: usize,
+}
+
+/// Logged steps ready for [`evals::ope`], with their actions and request ids.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpeLog {
+    /// Model of each action index (the catalog order).
+    pub actions: Vec<ModelId>,
+    /// One step per usable sample.
+    pub steps: Vec<LoggedStep>,
+    /// The request id of each step.
+    pub request_ids: Vec<String>,
+    /// What was left out.
+    pub skipped: OpeSkipped,
+}
+
+/// Builds off-policy evaluation steps: for each logged sample that the router chose itself,
+/// embeds the prompt, re-runs [`route`] with the candidate's predictions and turns the greedy
+/// decision into the candidate's action distribution with [`action_distribution`] (one-hot
+/// without exploration). Reward and cost models per action come from `reward_model` (or the
+/// candidate): predicted quality, and catalog prices × predicted output tokens. Actions the
+/// reward model does not know get the mean logged reward and the catalog price of
+/// [`DEFAULT_OUTPUT_TOKENS`].
+pub fn ope_steps(
+    samples: &[BanditSample],
+    embedder: &dyn Embedder,
+    setup: &OpeSetup<'_>,
+) -> Result<OpeLog, FromLogError> {
+    let actions: Vec<ModelId> = setup.catalog.iter().map(|s| s.id.clone()).collect();
+    let mut skipped = OpeSkipped::default();
+    let mut kept: Vec<(&BanditSample, usize, f64)> = Vec::new();
+    for s in samples {
+        if !s.is_on_router_choice() {
+            skipped.not_router_choice += 1;
+            continue;
+        }
+        let Some(action) = actions.iter().position(|m| *m == s.model) else {
+            skipped.unknown_model += 1;
+            continue;
+        };
+        let spec = &setup.catalog[action];
+        let cost = s.cost_usd.or_else(|| {
+            s.output_tokens
+                .map(|out| spec.cost_usd(input_tokens(s), f64::from(out)))
+        });
+        let Some(cost) = cost.filter(|c| c.is_finite()) else {
+            skipped.no_cost += 1;
+            continue;
+        };
+        kept.push((s, action, cost));
+    }
+    let texts: Vec<&str> = kept.iter().map(|(s, _, _)| s.text.as_str()).collect();
+    let embeddings = embed_all(embedder, &texts)?;
+    let mean_reward = if kept.is_empty() {
+        0.0
+    } else {
+        kept.iter().map(|(s, _, _)| s.reward).sum::<f64>() / kept.len() as f64
+    };
+    let reward_model = setup.reward_model.unwrap_or(setup.candidate);
+
+    let mut log = OpeLog {
+        actions,
+        steps: Vec::with_capacity(kept.len()),
+        request_ids: Vec::with_capacity(kept.len()),
+        skipped,
+    };
+    for ((s, action, cost), e) in kept.into_iter().zip(&embeddings) {
+        let input = input_tokens(s);
+        let candidate = per_action(setup.catalog, setup.candidate, e);
+        let predictions: Vec<Prediction<'_>> = setup
+            .catalog
+            .iter()
+            .zip(&candidate)
+            .filter_map(|(spec, est)| {
+                est.map(|est| Prediction {
+                    spec,
+                    quality: est.quality,
+                    output_tokens: est.output_tokens,
+                })
+            })
+            .collect();
+        let input_u32 = s.input_tokens.unwrap_or(input as u32);
+        let Ok(greedy) = route(&predictions, input_u32, setup.constraints, setup.objective) else {
+            log.skipped.no_route += 1;
+            continue;
+        };
+        let mut target_probs = vec![0.0; log.actions.len()];
+        for (model, p) in action_distribution(&greedy, setup.exploration) {
+            if let Some(i) = log.actions.iter().position(|m| *m == model) {
+                target_probs[i] += p;
+            }
+        }
+        let modelled = per_action(setup.catalog, reward_model, e);
+        let reward_model: Vec<f64> = modelled
+            .iter()
+            .map(|est| est.map_or(mean_reward, |est| est.quality.clamp(0.0, 1.0)))
+            .collect();
+        let cost_model: Vec<f64> = setup
+            .catalog
+            .iter()
+            .zip(&modelled)
+            .map(|(spec, est)| {
+                let out = est.map_or(f64::from(DEFAULT_OUTPUT_TOKENS), |est| est.output_tokens);
+                spec.cost_usd(input, if out.is_finite() { out } else { 0.0 })
+            })
+            .collect();
+        log.steps.push(LoggedStep {
+            logged_action: action,
+            propensity: s.propensity,
+            reward: s.reward,
+            cost,
+            target_probs,
+            reward_model,
+            cost_model,
+        });
+        log.request_ids.push(s.request_id.clone());
+    }
+    Ok(log)
+}
+
+/// Logged prompt tokens, else a rough four-characters-per-token estimate.
+fn input_tokens(s: &BanditSample) -> f64 {
+    s.input_tokens
+        .map_or_else(|| (s.text.chars().count() as f64 / 4.0).ceil(), f64::from)
+}
+
+/// The predictor's estimate for each catalog model, `None` for models it does not know.
+fn per_action(
+    catalog: &[ModelSpec],
+    predictor: &dyn QualityPredictor,
+    embedding: &[f32],
+) -> Vec<Option<ModelEstimate>> {
+    let estimates = predictor.predict(embedding);
+    catalog
+        .iter()
+        .map(|spec| {
+            predictor
+                .models()
+                .iter()
+                .position(|m| *m == spec.id)
+                .and_then(|i| estimates.get(i).copied())
+        })
+        .collect()
+}

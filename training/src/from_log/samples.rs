@@ -1,0 +1,308 @@
+//! Logged outcomes to bandit samples, and bandit samples to a masked training set.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use classifier::predictors::TrainingSet;
+use router_core::{Embedder, ModelId, Outcome, OutcomeStatus, PromptRecord};
+
+use super::FromLogError;
+
+/// Which outcomes become samples.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SampleConfig {
+    /// The feedback metric used as the reward. `None`: each row's first feedback metric (use
+    /// this only when a deployment posts a single metric). The latest score of the metric wins
+    /// when it was posted more than once.
+    pub metric: Option<String>,
+}
+
+/// One served, labelled request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BanditSample {
+    /// The gateway's request id.
+    pub request_id: String,
+    /// The prompt text as the encoder saw it.
+    pub text: String,
+    /// The model whose answer was labelled (the one that served the request).
+    pub model: ModelId,
+    /// The feedback score in `[0, 1]`.
+    pub reward: f64,
+    /// Probability with which the router picked its first choice ([`BanditSample::chosen`]);
+    /// 1 for requests that named a model themselves.
+    pub propensity: f64,
+    /// The router's first choice; `None` when the router did not run (an explicit model).
+    pub chosen: Option<ModelId>,
+    /// Prompt tokens, when logged.
+    pub input_tokens: Option<u32>,
+    /// Completion tokens, when logged.
+    pub output_tokens: Option<u32>,
+    /// Realised cost in USD, when logged.
+    pub cost_usd: Option<f64>,
+}
+
+impl BanditSample {
+    /// Whether the router chose the model and the model served it: only such samples are
+    /// draws from the logging policy that off-policy estimators may reweight.
+    pub fn is_on_router_choice(&self) -> bool {
+        self.chosen.as_ref() == Some(&self.model)
+    }
+}
+
+/// Outcomes left out by [`bandit_samples`], by reason (each row counts once, for the first
+/// reason that applies, in field order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Outcomes read.
+    pub total: usize,
+    /// Not answered (status other than `ok`) or no serving model recorded.
+    pub not_served: usize,
+    /// No feedback for the metric.
+    pub no_feedback: usize,
+    /// The prompt was logged hashed or not at all (privacy `hashed` / `none`).
+    pub no_prompt_text: usize,
+    /// The score is NaN or outside `[0, 1]`.
+    pub bad_score: usize,
+    /// The propensity is missing-but-routed, NaN or outside `(0, 1]`.
+    pub bad_propensity: usize,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} outcomes read; skipped {} not served, {} without feedback, {} without prompt text, {} with a bad score, {} with a bad propensity",
+            self.total, self.not_served, self.no_feedback, self.no_prompt_text, self.bad_score, self.bad_propensity
+        )
+    }
+}
+
+/// Turns outcomes into bandit samples, in input order, and counts what it skipped.
+pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<BanditSample>, Skipped) {
+    let mut skipped = Skipped {
+        total: outcomes.len(),
+        ..Skipped::default()
+    };
+    let mut samples = Vec::new();
+    for o in outcomes {
+        let model = match (&o.model, o.status) {
+            (Some(m), OutcomeStatus::Ok) => m.clone(),
+            _ => {
+                skipped.not_served += 1;
+                continue;
+            }
+        };
+        let metric = config
+            .metric
+            .as_deref()
+            .or_else(|| o.feedback.first().map(|f| f.metric.as_str()));
+        let Some(score) = metric.and_then(|m| {
+            o.feedback
+                .iter()
+                .rev()
+                .find(|f| f.metric == m)
+                .map(|f| f.score)
+        }) else {
+            skipped.no_feedback += 1;
+            continue;
+        };
+        let PromptRecord::Full { text } = &o.prompt else {
+            skipped.no_prompt_text += 1;
+            continue;
+        };
+        if !(0.0..=1.0).contains(&score) {
+            skipped.bad_score += 1;
+            continue;
+        }
+        let chosen = o.decision.as_ref().map(|d| d.chosen.clone());
+        // The outcome's own field is what the gateway recorded at request time; the decision's
+        // copy is the same number unless a later step (failover) rewrote the record.
+        let propensity = o
+            .propensity
+            .or_else(|| o.decision.as_ref().map(|d| d.propensity))
+            .unwrap_or(1.0);
+        if !(propensity > 0.0 && propensity <= 1.0) {
+            skipped.bad_propensity += 1;
+            continue;
+        }
+        samples.push(BanditSample {
+            request_id: o.request_id.clone(),
+            text: text.clone(),
+            model,
+            reward: score,
+            propensity,
+            chosen,
+            input_tokens: o.input_tokens,
+            output_tokens: o.output_tokens,
+            cost_usd: o.cost_usd,
+        });
+    }
+    (samples, skipped)
+}
+
+/// A training set built from bandit feedback.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BanditTrainingSet {
+    /// One row per distinct prompt text (first-seen order); a cell is labelled only for the
+    /// models that served that prompt (the mean score when served several times).
+    pub set: TrainingSet,
+    /// Inverse-propensity weights per cell, same shape as `set.quality` (`None` where
+    /// unlabelled): the mean of `1/propensity` over the cell's samples, clipped at the
+    /// `ips_clip` given. The fitters do not read them (the masked loss is the default, see
+    /// `docs/learning-loop.md`); they are there for weighted fitting and diagnostics.
+    pub ips_weights: Vec<Vec<Option<f32>>>,
+    /// Samples dropped because their model is not among the set's columns.
+    pub unknown_model: usize,
+}
+
+/// Builds the masked training set: embeds every distinct prompt once (in batches of 64) and
+/// labels the served model's quality and output-token cells.
+///
+/// Columns are `models` when given (samples of other models are dropped and counted), else
+/// every served model in sorted order.
+pub fn bandit_training_set(
+    samples: &[BanditSample],
+    embedder: &dyn Embedder,
+    models: Option<&[ModelId]>,
+    ips_clip: Option<f64>,
+) -> Result<BanditTrainingSet, FromLogError> {
+    let models: Vec<ModelId> = match models {
+        Some(m) => m.to_vec(),
+        None => {
+            let mut m: Vec<ModelId> = samples.iter().map(|s| s.model.clone()).collect();
+            m.sort();
+            m.dedup();
+            m
+        }
+    };
+    let column: HashMap<&ModelId, usize> = models.iter().enumerate().map(|(i, m)| (m, i)).collect();
+    let mut row_of: HashMap<&str, usize> = HashMap::new();
+    let mut texts: Vec<&str> = Vec::new();
+    // Per cell: (sum of scores, count, sum of inverse propensities, sum of tokens, token count).
+    let mut cells: Vec<Vec<[f64; 5]>> = Vec::new();
+    let mut unknown_model = 0;
+    for s in samples {
+        let Some(&col) = column.get(&s.model) else {
+            unknown_model += 1;
+            continue;
+        };
+        let row = *row_of.entry(s.text.as_str()).or_insert_with(|| {
+            texts.push(s.text.as_str());
+            cells.push(vec![[0.0; 5]; models.len()]);
+            texts.len() - 1
+        });
+        let cell = &mut cells[row][col];
+        cell[0] += s.reward;
+        cell[1] += 1.0;
+        let w = 1.0 / s.propensity;
+        cell[2] += ips_clip.filter(|c| *c > 0.0).map_or(w, |c| w.min(c));
+        if let Some(t) = s.output_tokens {
+            cell[3] += f64::from(t);
+            cell[4] += 1.0;
+        }
+    }
+    if texts.is_empty() {
+        return Err(FromLogError::NoSamples {
+            skipped: format!(
+                "{} samples, {unknown_model} of them for models outside the columns",
+                samples.len()
+            ),
+        });
+    }
+    let x = embed_all(embedder, &texts)?;
+    let mean = |sum: f64, n: f64| (n > 0.0).then(|| (sum / n) as f32);
+    let set = TrainingSet {
+        models,
+        x,
+        quality: cells
+            .iter()
+            .map(|r| r.iter().map(|c| mean(c[0], c[1])).collect())
+            .collect(),
+        output_tokens: cells
+            .iter()
+            .map(|r| r.iter().map(|c| mean(c[3], c[4])).collect())
+            .collect(),
+    };
+    set.validate()?;
+    Ok(BanditTrainingSet {
+        set,
+        ips_weights: cells
+            .iter()
+            .map(|r| r.iter().map(|c| mean(c[2], c[1])).collect())
+            .collect(),
+        unknown_model,
+    })
+}
+
+/// Stacks `extra`'s rows under `base`'s, over the union of their models (`base`'s columns
+/// first, then `extra`'s new ones); cells a set has no column for are `None`. Use it to mix
+/// logged traffic with a benchmark set embedded by the same encoder.
+pub fn merge_training_sets(
+    base: &TrainingSet,
+    extra: &TrainingSet,
+) -> Result<TrainingSet, FromLogError> {
+    if !base.is_empty() && !extra.is_empty() && base.dim() != extra.dim() {
+        return Err(FromLogError::DimensionMismatch {
+            left: base.dim(),
+            right: extra.dim(),
+        });
+    }
+    let mut models = base.models.clone();
+    for m in &extra.models {
+        if !models.contains(m) {
+            models.push(m.clone());
+        }
+    }
+    let remap = |set: &TrainingSet, table: &[Vec<Option<f32>>]| -> Vec<Vec<Option<f32>>> {
+        let cols: Vec<Option<usize>> = models
+            .iter()
+            .map(|m| set.models.iter().position(|s| s == m))
+            .collect();
+        table
+            .iter()
+            .map(|row| {
+                cols.iter()
+                    .map(|c| c.and_then(|c| row.get(c).copied().flatten()))
+                    .collect()
+            })
+            .collect()
+    };
+    let mut quality = remap(base, &base.quality);
+    quality.extend(remap(extra, &extra.quality));
+    let mut output_tokens = remap(base, &base.output_tokens);
+    output_tokens.extend(remap(extra, &extra.output_tokens));
+    let mut x = base.x.clone();
+    x.extend(extra.x.iter().cloned());
+    let merged = TrainingSet {
+        models,
+        x,
+        quality,
+        output_tokens,
+    };
+    merged.validate()?;
+    Ok(merged)
+}
+
+/// Embeds `texts` in batches, checking the count.
+pub(super) fn embed_all(
+    embedder: &dyn Embedder,
+    texts: &[&str],
+) -> Result<Vec<Vec<f32>>, FromLogError> {
+    let mut out = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(64) {
+        let vectors = embedder.embed(batch).map_err(|e| FromLogError::Embed {
+            reason: e.to_string(),
+        })?;
+        if vectors.len() != batch.len() {
+            return Err(FromLogError::Embed {
+                reason: format!(
+                    "the embedder returned {} vectors for {} prompts",
+                    vectors.len(),
+                    batch.len()
+                ),
+            });
+        }
+        out.extend(vectors);
+    }
+    Ok(out)
+}
