@@ -227,6 +227,11 @@ pub fn load_classifier(
             path: encoder_dir.to_owned(),
             source: Box::new(source),
         })?;
+    // The first forward pass allocates and faults in the weights; paying it here keeps the
+    // first routed request inside the routing deadline instead of on the static fallback.
+    if let Err(e) = encoder.encode(&["warm-up"]) {
+        tracing::warn!(error = %e, "Encoder warm-up failed");
+    }
     let service =
         classifier::Service::start(Arc::new(encoder), predictor, service).map_err(|e| {
             Error::ClassifierStart {

@@ -42,17 +42,23 @@ impl EncoderArgs {
     /// Loads the encoder. With the default folder and no weights yet, fetches them first (the
     /// one network access; a folder given explicitly is never downloaded into).
     pub fn load(&self) -> anyhow::Result<classifier::Encoder> {
+        self.ensure_weights()?;
+        let config = classifier::EncoderConfig {
+            max_tokens: self.max_tokens,
+            ..Default::default()
+        };
+        Ok(classifier::Encoder::load(&self.encoder_dir, config)?)
+    }
+
+    /// Fetches the weights into the default folder when they are not there yet.
+    pub fn ensure_weights(&self) -> anyhow::Result<()> {
         let default_dir =
             self.encoder_dir == std::path::Path::new(classifier::weights::DEFAULT_ENCODER_DIR);
         if default_dir && !self.encoder_dir.join("model.safetensors").exists() {
             tracing::info!(dir = %self.encoder_dir.display(), "Encoder weights not found, fetching them once");
             classifier::weights::fetch(&self.encoder_dir, &classifier::weights::Source::Auto)?;
         }
-        let config = classifier::EncoderConfig {
-            max_tokens: self.max_tokens,
-            ..Default::default()
-        };
-        Ok(classifier::Encoder::load(&self.encoder_dir, config)?)
+        Ok(())
     }
 }
 

@@ -53,9 +53,8 @@ pub fn load_classifier(
     if config.raw.router.artifact.is_none() {
         return Ok(None);
     }
-    // Fetch on first use, verify always (EncoderArgs::load does both), then hand the
-    // verified folder to the gateway.
-    drop(encoder.load()?);
+    // Fetch on first use; the gateway loads (and hash-checks) the weights itself.
+    encoder.ensure_weights()?;
     Ok(gateway::server::load_classifier(
         config,
         &encoder.encoder_dir,

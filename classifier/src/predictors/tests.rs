@@ -146,7 +146,8 @@ fn mf_new_model_appends_and_round_trips() {
         })
         .collect();
     // A weak pull: this test checks the mechanics on a clean signal, not the default's bias.
-    mf.fit_new_model_with(ModelId::new("c"), &probes, 1.0).unwrap();
+    mf.fit_new_model_with(ModelId::new("c"), &probes, 1.0)
+        .unwrap();
     assert_eq!(mf.models().len(), 3);
     let good = mf.predict(&[1.0, 0.0, 0.0])[2].quality;
     let bad = mf.predict(&[-1.0, 0.0, 0.0])[2].quality;
