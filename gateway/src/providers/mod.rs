@@ -206,6 +206,17 @@ impl std::error::Error for UpstreamError {}
 const MAX_MESSAGE_CHARS: usize = 300;
 
 impl UpstreamError {
+    /// A request an adapter cannot translate to its vendor's API: the client's fault, not
+    /// worth another attempt.
+    pub(crate) fn untranslatable(message: impl Into<String>) -> Self {
+        Self::new(
+            UpstreamErrorKind::BadRequest,
+            ErrorSource::Downstream,
+            false,
+            message.into(),
+        )
+    }
+
     fn new(kind: UpstreamErrorKind, source: ErrorSource, retryable: bool, message: String) -> Self {
         UpstreamError {
             kind,

@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
 
-use super::{ChunkStream, ErrorSource, Provider, ProviderKind, UpstreamError, UpstreamErrorKind};
+use super::{ChunkStream, Provider, ProviderKind, UpstreamError};
 use crate::openai::wire::{
     ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, ContentPart, FinishReason,
     FunctionCall, MessageContent, ResponseMessage, Role, ToolCall, Usage,
@@ -104,19 +104,6 @@ impl Provider for AnthropicProvider {
     }
 }
 
-/// A request the gateway cannot translate: the client's fault, not worth another attempt.
-fn untranslatable(message: impl Into<String>) -> UpstreamError {
-    UpstreamError {
-        kind: UpstreamErrorKind::BadRequest,
-        source: ErrorSource::Downstream,
-        retryable: false,
-        bytes_sent: false,
-        status: None,
-        retry_after: None,
-        message: message.into(),
-    }
-}
-
 /// Translates an OpenAI chat request into a Messages request for `upstream_model`.
 pub fn messages_request(
     req: &ChatCompletionRequest,
@@ -158,7 +145,7 @@ pub fn messages_request(
         }
     }
     if messages.is_empty() {
-        return Err(untranslatable(
+        return Err(UpstreamError::untranslatable(
             "the conversation has no user or assistant message",
         ));
     }
@@ -223,7 +210,7 @@ fn assistant_blocks(message: &ChatMessage) -> Result<Vec<ContentBlock>, Upstream
             Value::Object(serde_json::Map::new())
         } else {
             serde_json::from_str(&call.function.arguments).map_err(|e| {
-                untranslatable(format!(
+                UpstreamError::untranslatable(format!(
                     "tool call `{}` has arguments that are not JSON: {e}",
                     call.id
                 ))

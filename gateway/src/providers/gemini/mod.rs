@@ -24,7 +24,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{json, Value};
 
-use super::{ChunkStream, ErrorSource, Provider, ProviderKind, UpstreamError, UpstreamErrorKind};
+use super::{ChunkStream, Provider, ProviderKind, UpstreamError};
 use crate::openai::wire::{
     ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, ContentPart, FinishReason,
     FunctionCall as OpenAiFunctionCall, MessageContent, ResponseMessage, Role, ToolCall, Usage,
@@ -136,19 +136,6 @@ impl Provider for GeminiProvider {
     }
 }
 
-/// A request the gateway cannot translate: the client's fault, not worth another attempt.
-fn untranslatable(message: impl Into<String>) -> UpstreamError {
-    UpstreamError {
-        kind: UpstreamErrorKind::BadRequest,
-        source: ErrorSource::Downstream,
-        retryable: false,
-        bytes_sent: false,
-        status: None,
-        retry_after: None,
-        message: message.into(),
-    }
-}
-
 /// Translates an OpenAI chat request into a `generateContent` request.
 pub fn generate_request(
     req: &ChatCompletionRequest,
@@ -183,7 +170,7 @@ pub fn generate_request(
         }
     }
     if contents.is_empty() {
-        return Err(untranslatable(
+        return Err(UpstreamError::untranslatable(
             "the conversation has no user or assistant message",
         ));
     }
@@ -254,7 +241,7 @@ fn model_parts(
             json!({})
         } else {
             serde_json::from_str(&call.function.arguments).map_err(|e| {
-                untranslatable(format!(
+                UpstreamError::untranslatable(format!(
                     "tool call `{}` has arguments that are not JSON: {e}",
                     call.id
                 ))
