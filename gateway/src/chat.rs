@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use router_core::OutcomeStatus;
+use router_core::{Constraints, ModelId, OutcomeStatus};
 
 use crate::error::ApiError;
 use crate::failover::{Answer, CallKind, Served};
@@ -114,6 +114,12 @@ async fn serve(
     let route_ms = routed.elapsed.as_secs_f64() * 1000.0;
     let order = routed.decision.failover_order();
     record.decision = Some(routed.decision);
+    if req.model == AUTO {
+        record.routing = Some((
+            applied_constraints(&input.constraints, pool),
+            input.objective,
+        ));
+    }
     tracing::debug!(
         request_id = %record.request_id,
         chosen = %order[0],
@@ -226,4 +232,18 @@ fn usage_of(completion: &ChatCompletionResponse, input_estimate: u32) -> (u32, u
         })
         .sum();
     (input_estimate, output)
+}
+
+/// The caller's constraints with the allow-list narrowed to the pool the router chose from, so
+/// that a logged row says exactly which models were possible.
+fn applied_constraints(constraints: &Constraints, pool: &[ModelId]) -> Constraints {
+    let candidates = pool
+        .iter()
+        .filter(|m| constraints.allows(m))
+        .cloned()
+        .collect();
+    Constraints {
+        candidates: Some(candidates),
+        ..constraints.clone()
+    }
 }

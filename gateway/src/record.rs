@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use router_core::{
-    Attempt, ModelId, Outcome, OutcomeStatus, RouteDecision, OUTCOME_SCHEMA_VERSION,
+    Attempt, Constraints, ModelId, Objective, Outcome, OutcomeStatus, RouteDecision,
+    OUTCOME_SCHEMA_VERSION,
 };
 
 use crate::state::AppState;
@@ -28,6 +29,8 @@ pub struct RequestRecord {
     pub requested_model: String,
     /// The routing decision.
     pub decision: Option<RouteDecision>,
+    /// The constraints and objective the router applied (logged for off-policy evaluation).
+    pub routing: Option<(Constraints, Objective)>,
 }
 
 /// How the request ended, for the row.
@@ -55,6 +58,7 @@ impl RequestRecord {
             prompt_text,
             requested_model,
             decision: None,
+            routing: None,
         }
     }
 
@@ -86,6 +90,8 @@ impl RequestRecord {
             requested_model: self.requested_model,
             propensity: self.decision.as_ref().map(|d| d.propensity),
             decision: self.decision,
+            constraints: self.routing.as_ref().map(|r| r.0.clone()),
+            objective: self.routing.map(|r| r.1),
             model: end.model,
             upstream_model: end.upstream_model,
             status,

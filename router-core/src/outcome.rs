@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelId, RouteDecision};
+use crate::{Constraints, ModelId, Objective, RouteDecision};
 
 /// Version of the [`Outcome`] layout. Bump it on any change that old readers cannot ignore.
 pub const OUTCOME_SCHEMA_VERSION: u32 = 1;
@@ -77,6 +77,14 @@ pub struct Outcome {
     pub requested_model: String,
     /// The routing decision, when the router ran.
     pub decision: Option<RouteDecision>,
+    /// The limits the router applied: the caller's constraints, with `candidates` narrowed to
+    /// the pool the gateway routed over. Off-policy evaluation re-routes the prompt under them.
+    /// Absent in rows written before it was logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<Constraints>,
+    /// The cost-quality trade-off the router applied (the caller's or the gateway's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<Objective>,
     /// Probability with which the first model was picked.
     pub propensity: Option<f64>,
     /// The model that produced the answer (or was tried last).

@@ -11,6 +11,8 @@ fn outcome(id: &str, ts: u64) -> Outcome {
         prompt: PromptRecord::None,
         requested_model: "auto".to_owned(),
         decision: None,
+        constraints: None,
+        objective: None,
         propensity: Some(1.0),
         model: Some(ModelId::new("gpt-4o-mini")),
         upstream_model: Some("gpt-4o-mini-2024-07-18".to_owned()),

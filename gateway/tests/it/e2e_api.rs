@@ -45,6 +45,35 @@ async fn auto_routes_and_sets_every_switchyard_header() {
 }
 
 #[tokio::test]
+async fn auto_rows_log_the_constraints_and_objective_the_router_applied() {
+    let h = Harness::openai().await;
+    let mut body = chat_body("auto", false, "Say hello");
+    body["router"] = json!({
+        "exclude": ["gpt-4o"],
+        "max_latency_ms": 20000.0,
+        "willingness_to_pay": 0.5
+    });
+    let resp = h.chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let row = h.only_row().await;
+    let constraints = row.constraints.expect("auto rows log their constraints");
+    // The allow-list is the pool the router really chose from: the live candidates minus the
+    // caller's exclusions, so off-policy evaluation re-routes under the same choices.
+    assert_eq!(
+        constraints.candidates,
+        Some(vec![ModelId::new("gpt-4o-mini")])
+    );
+    assert_eq!(constraints.exclude, vec![ModelId::new("gpt-4o")]);
+    assert_eq!(constraints.max_latency_ms, Some(20000.0));
+    assert_eq!(
+        row.objective,
+        Some(router_core::Objective::Utility { lambda: 2.0 })
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn named_model_is_called_by_its_upstream_name_and_logged() {
     let h = Harness::openai().await;
     h.fake.script(

@@ -22,9 +22,11 @@ pub struct OpeSetup<'a> {
     /// candidate's own predictions. A model fitted on other data than the one being evaluated
     /// avoids rewarding the candidate for agreeing with itself.
     pub reward_model: Option<&'a dyn QualityPredictor>,
-    /// Constraints the candidate routes under (the log does not record the callers').
+    /// Constraints for rows that logged none (written before the gateway logged them); a row's
+    /// own constraints (the caller's, narrowed to the gateway's pool) take precedence, so the
+    /// candidate is judged on the choices the callers actually allowed.
     pub constraints: &'a Constraints,
-    /// The candidate's objective.
+    /// The objective for rows that logged none; a row's own objective takes precedence.
     pub objective: Objective,
     /// The candidate's exploration (`Off`: a deterministic router, one-hot target).
     pub exploration: &'a Exploration,
@@ -123,7 +125,9 @@ pub fn ope_steps(
             })
             .collect();
         let input_u32 = s.input_tokens.unwrap_or(input as u32);
-        let Ok(greedy) = route(&predictions, input_u32, setup.constraints, setup.objective) else {
+        let constraints = s.constraints.as_ref().unwrap_or(setup.constraints);
+        let objective = s.objective.unwrap_or(setup.objective);
+        let Ok(greedy) = route(&predictions, input_u32, constraints, objective) else {
             log.skipped.no_route += 1;
             continue;
         };

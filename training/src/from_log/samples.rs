@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 use classifier::predictors::TrainingSet;
-use router_core::{Embedder, ModelId, Outcome, OutcomeStatus, PromptRecord};
+use router_core::{
+    Constraints, Embedder, ModelId, Objective, Outcome, OutcomeStatus, PromptRecord,
+};
 
 use super::FromLogError;
 
@@ -39,6 +41,10 @@ pub struct BanditSample {
     pub output_tokens: Option<u32>,
     /// Realised cost in USD, when logged.
     pub cost_usd: Option<f64>,
+    /// The constraints the router applied, when logged.
+    pub constraints: Option<Constraints>,
+    /// The objective the router applied, when logged.
+    pub objective: Option<Objective>,
 }
 
 impl BanditSample {
@@ -135,6 +141,8 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
             input_tokens: o.input_tokens,
             output_tokens: o.output_tokens,
             cost_usd: o.cost_usd,
+            constraints: o.constraints.clone(),
+            objective: o.objective,
         });
     }
     (samples, skipped)

@@ -86,6 +86,8 @@ fn outcome(i: usize, text: &str, model: &str, score: Option<f64>) -> Outcome {
         prompt: PromptRecord::Full { text: text.into() },
         requested_model: model.into(),
         decision: None,
+        constraints: None,
+        objective: None,
         propensity: None,
         model: Some(ModelId::new(model)),
         upstream_model: None,
@@ -385,4 +387,60 @@ fn ope_pipeline_estimates_a_refitted_router() {
     }
     // The logging router mostly served the cheap model: the candidate looks better.
     assert!(report.reward.dr.value > report.logged_reward.ci_high);
+}
+
+#[test]
+fn ope_reroutes_each_row_under_its_logged_constraints() {
+    let specs = catalog();
+    let (train_log, _) = routed_log(600, 7);
+    let (train, _) = bandit_samples(&train_log, &SampleConfig::default());
+    let bandit = bandit_training_set(&train, &HashEmbedder, None, None).unwrap();
+    let candidate = fit_knn(&bandit.set, &KnnConfig { k: 20 }, None).unwrap();
+    // Half the callers allowed only the small model; the rest logged nothing (older rows).
+    let (mut outcomes, _) = routed_log(200, 8);
+    let only_small = Constraints {
+        candidates: Some(vec![ModelId::new("small")]),
+        ..Constraints::default()
+    };
+    for o in outcomes.iter_mut().step_by(2) {
+        o.constraints = Some(only_small.clone());
+        o.objective = Some(Objective::Utility { lambda: 1.0 });
+    }
+    let jsonl = tempfile::tempdir().unwrap();
+    let path = jsonl.path().join("log.jsonl");
+    write_jsonl(&outcomes, &path);
+    let reread = load_outcomes(&path).unwrap();
+    assert_eq!(reread[0].constraints.as_ref(), Some(&only_small));
+    assert_eq!(reread[1].constraints, None);
+
+    let (samples, _) = bandit_samples(&reread, &SampleConfig::default());
+    let exploration = Exploration::Off;
+    let setup = OpeSetup {
+        catalog: &specs,
+        candidate: &candidate,
+        reward_model: None,
+        constraints: &Constraints::default(),
+        objective: Objective::Utility { lambda: 1.0 },
+        exploration: &exploration,
+    };
+    let log = ope_steps(&samples, &HashEmbedder, &setup).unwrap();
+    let by_id: std::collections::HashMap<&str, &evals::ope::LoggedStep> = log
+        .request_ids
+        .iter()
+        .map(String::as_str)
+        .zip(&log.steps)
+        .collect();
+    let mut unconstrained_not_small = 0;
+    for (i, o) in reread.iter().enumerate() {
+        let Some(step) = by_id.get(o.request_id.as_str()) else {
+            continue;
+        };
+        if i % 2 == 0 {
+            assert_eq!(step.target_probs, vec![1.0, 0.0, 0.0], "row {i}");
+        } else if step.target_probs[0] < 1.0 {
+            unconstrained_not_small += 1;
+        }
+    }
+    // Without the allow-list the candidate sends most prompts elsewhere.
+    assert!(unconstrained_not_small > 30, "{unconstrained_not_small}");
 }
