@@ -7,16 +7,20 @@ use anyhow::Context;
 use classifier::predictors::TrainingSet;
 use router_core::{Constraints, Objective};
 use training::from_log::{self, OpeSetup, SampleConfig};
+use training::CellWeights;
 
 use super::EncoderArgs;
 
 /// The masked training set of a log: one labelled cell per prompt (the served model's
 /// feedback score), every other cell missing, so the masked loss learns only what was seen.
+/// Also returns each cell's inverse-propensity weight (clipped at `ips_clip`; 0 on unlabelled
+/// cells), for `train --weighting ips`, and the encoder's fingerprint.
 pub fn training_set(
     log: &Path,
     metric: Option<&str>,
+    ips_clip: Option<f64>,
     encoder: &EncoderArgs,
-) -> anyhow::Result<(TrainingSet, String)> {
+) -> anyhow::Result<(TrainingSet, CellWeights, String)> {
     let outcomes = from_log::load_outcomes(log)?;
     let config = SampleConfig {
         metric: metric.map(str::to_owned),
@@ -30,7 +34,7 @@ pub fn training_set(
     );
     let encoder = encoder.load()?;
     let fingerprint = router_core::Embedder::fingerprint(&encoder).to_owned();
-    let bandit = from_log::bandit_training_set(&samples, &encoder, None, None)
+    let bandit = from_log::bandit_training_set(&samples, &encoder, None, ips_clip)
         .with_context(|| format!("building a training set from {}", log.display()))?;
     if bandit.unknown_model > 0 {
         eprintln!(
@@ -38,7 +42,8 @@ pub fn training_set(
             bandit.unknown_model
         );
     }
-    Ok((bandit.set, fingerprint))
+    let weights = CellWeights::from_cells(&bandit.ips_weights);
+    Ok((bandit.set, weights, fingerprint))
 }
 
 /// Off-policy estimates of `router`'s quality and cost on the logged traffic (IPS, SNIPS,

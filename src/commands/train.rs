@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use classifier::predictors::PredictorKind;
+use classifier::predictors::{Artifact, PredictorKind};
 use datasets::OutcomeTable;
 use indicatif::{ProgressBar, ProgressStyle};
 use router_core::Embedder;
 use training::embed_cache::{EmbedCache, DEFAULT_CACHE_DIR};
-use training::experiment::{fit_predictor, sample_rows, ExperimentData, PredictorConfigs};
-use training::Progress;
+use training::experiment::{sample_rows, ExperimentData, PredictorConfigs};
+use training::{fit_predictor_with, CellWeights, FitOptions, Progress};
 
 use super::EncoderArgs;
 
@@ -55,9 +55,10 @@ pub struct DataArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Which predictor to fit.
-    #[arg(long, value_parser = parse_kind, default_value = "mf")]
-    predictor: PredictorKind,
+    /// Which predictor to fit: knn, linear, mlp or mf [default: mf, or with --warm-start the
+    /// artifact's kind].
+    #[arg(long, value_parser = parse_kind)]
+    predictor: Option<PredictorKind>,
     /// Artifact folder to write (weights.safetensors + manifest.json).
     #[arg(long)]
     out: PathBuf,
@@ -75,24 +76,125 @@ pub struct TrainArgs {
     /// Feedback metric used as the label with --from-log (default: each row's first metric).
     #[arg(long)]
     metric: Option<String>,
+    /// How logged cells count with --from-log: `masked` weighs every labelled cell 1; `ips`
+    /// weighs each by 1/propensity of the logged choice (less biased towards what the router
+    /// already prefers, noisier). Rows mixed in with --data weigh 1. Not for knn.
+    #[arg(long, value_enum, default_value_t = Weighting::Masked)]
+    weighting: Weighting,
+    /// Clip each IPS weight at this value (with --weighting ips), trading bias for variance.
+    #[arg(long)]
+    ips_clip: Option<f64>,
+    /// Continue from this artifact instead of starting from scratch: mlp and mf start from its
+    /// weights, knn keeps its prompts and adds the new ones, linear shrinks towards its
+    /// coefficients instead of towards 0. Its models are kept and matched by id (new models
+    /// are added), its layer sizes and k are kept, and it must come from the encoder in use.
+    #[arg(long)]
+    warm_start: Option<PathBuf>,
+    /// Epochs at most for mlp and mf (early stopping may end sooner) [default: 100]. 0 is
+    /// allowed with --warm-start (re-saves the artifact over the new column set).
+    #[arg(long)]
+    epochs: Option<usize>,
+}
+
+/// How `train --from-log` weighs logged cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Weighting {
+    /// Every labelled cell weighs 1.
+    Masked,
+    /// Every labelled cell weighs 1/propensity (inverse propensity scoring).
+    Ips,
+}
+
+/// What a fit starts from, besides its data: the predictor kind, per-cell weights and an
+/// optional warm-start artifact with its path.
+struct FitPlan {
+    kind: PredictorKind,
+    weights: Option<CellWeights>,
+    warm_start: Option<(PathBuf, Artifact)>,
+}
+
+impl FitPlan {
+    /// Loads the warm-start artifact and settles the predictor kind, before any embedding.
+    fn new(args: &TrainArgs) -> anyhow::Result<Self> {
+        if args.from_log.is_none() && (args.weighting == Weighting::Ips || args.ips_clip.is_some())
+        {
+            bail!(
+                "--weighting ips and --ips-clip apply to logged traffic; add --from-log <db|jsonl>"
+            );
+        }
+        if args.ips_clip.is_some() && args.weighting != Weighting::Ips {
+            bail!("--ips-clip needs --weighting ips");
+        }
+        if let Some(clip) = args.ips_clip.filter(|c| !(c.is_finite() && *c >= 1.0)) {
+            bail!("--ips-clip {clip}: must be at least 1 (a weight 1/propensity is never below 1)");
+        }
+        if args.epochs == Some(0) && args.warm_start.is_none() {
+            bail!("--epochs 0 needs --warm-start (a fresh model needs at least one epoch)");
+        }
+        let warm_start = match &args.warm_start {
+            None => None,
+            Some(path) => {
+                let artifact = Artifact::load(path).with_context(|| {
+                    format!("loading the --warm-start artifact {}", path.display())
+                })?;
+                Some((path.clone(), artifact))
+            }
+        };
+        let kind = match (&warm_start, args.predictor) {
+            (Some((path, a)), Some(kind)) if a.manifest().kind != kind => bail!(
+                "--warm-start {}: the artifact holds a {} predictor but --predictor is {}; drop \
+                 --predictor to continue the artifact's kind, or start from scratch",
+                path.display(),
+                a.manifest().kind.as_str(),
+                kind.as_str()
+            ),
+            (Some((_, a)), _) => a.manifest().kind,
+            (None, kind) => kind.unwrap_or(PredictorKind::Mf),
+        };
+        if kind == PredictorKind::Knn && args.weighting == Weighting::Ips {
+            bail!("--weighting ips: the knn predictor cannot weigh cells; fit linear, mlp or mf, or use --weighting masked");
+        }
+        Ok(Self {
+            kind,
+            weights: None,
+            warm_start,
+        })
+    }
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let mut plan = FitPlan::new(&args)?;
     if let Some(log) = &args.from_log {
-        let (mut set, fingerprint) =
-            super::from_log::training_set(log, args.metric.as_deref(), &args.data.encoder)?;
+        let (mut set, ips, fingerprint) = super::from_log::training_set(
+            log,
+            args.metric.as_deref(),
+            args.ips_clip,
+            &args.data.encoder,
+        )?;
+        let mut weights = (args.weighting == Weighting::Ips).then_some(ips);
         if !args.data.data.is_empty() {
             let (table, x, _) = load(&args.data)?;
             let data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
             let rows: Vec<usize> = (0..data.len()).collect();
-            set = training::from_log::merge_training_sets(&data.training_set(&rows), &set)?;
+            let bench = data.training_set(&rows);
+            let merged = training::from_log::merge_training_sets(&bench, &set)?;
+            // Benchmark rows are full-information labels, not logged choices: weight 1.
+            weights = weights.map(|w| {
+                let mut all = CellWeights::ones(bench.len(), merged.models.len());
+                all.append(w.remap(&set.models, &merged.models));
+                all
+            });
+            set = merged;
         }
+        plan.weights = weights;
         let source = serde_json::json!({
             "from_log": log.display().to_string(),
             "metric": args.metric,
             "mixed_with": args.data.data,
+            "weighting": format!("{:?}", args.weighting).to_lowercase(),
+            "ips_clip": args.ips_clip,
         });
-        return fit_and_save(&args, &set, fingerprint, source);
+        return fit_and_save(&args, &plan, &set, fingerprint, source);
     }
     let (mut table, x, fingerprint) = load(&args.data)?;
     let mut keep: Vec<usize> = (0..table.rows.len()).collect();
@@ -113,26 +215,55 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "max_prompts": args.data.max_prompts,
         "train_split_only": args.train_split_only,
     });
-    fit_and_save(&args, &set, fingerprint, source)
+    fit_and_save(&args, &plan, &set, fingerprint, source)
 }
 
-/// Fits the chosen predictor on `set` and writes the artifact with its provenance.
+/// Fits the planned predictor on `set` and writes the artifact with its provenance.
 fn fit_and_save(
     args: &TrainArgs,
+    plan: &FitPlan,
     set: &classifier::predictors::TrainingSet,
     fingerprint: String,
     source: serde_json::Value,
 ) -> anyhow::Result<()> {
+    if let Some((path, start)) = &plan.warm_start {
+        start
+            .manifest()
+            .check_encoder(&fingerprint)
+            .with_context(|| {
+                format!(
+                    "--warm-start {}: trained with another encoder; pass the --encoder-dir it \
+                 was trained with, or start from scratch",
+                    path.display()
+                )
+            })?;
+    }
+    let mut configs = PredictorConfigs::default();
+    if let Some(epochs) = args.epochs {
+        configs.mlp.neural.max_epochs = epochs;
+        configs.mf.neural.max_epochs = epochs;
+    }
+    let options = FitOptions {
+        weights: plan.weights.as_ref(),
+        warm_start: plan.warm_start.as_ref().map(|(_, a)| a),
+    };
     let bar = bar(0, "fitting");
     let mut on_progress = |p: &Progress| draw(&bar, p);
-    let mut artifact = fit_predictor(
-        args.predictor,
+    let fitted = fit_predictor_with(
+        plan.kind,
         set,
-        &PredictorConfigs::default(),
+        &configs,
         args.seed,
+        options,
         Some(&mut on_progress),
-    )?;
+    );
     bar.finish_and_clear();
+    let mut artifact = match (&plan.warm_start, fitted) {
+        (Some((path, _)), Err(e)) => {
+            return Err(e).with_context(|| format!("fitting from --warm-start {}", path.display()))
+        }
+        (_, fitted) => fitted?,
+    };
     let manifest = artifact.manifest_mut();
     manifest.encoder_sha256 = fingerprint;
     if let serde_json::Value::Object(metrics) = &mut manifest.metrics {
@@ -144,6 +275,7 @@ fn fit_and_save(
                 "labelled_cells": set.quality.iter().flatten().filter(|c| c.is_some()).count(),
                 "seed": args.seed,
                 "encoder_max_tokens": args.data.encoder.max_tokens,
+                "warm_start": plan.warm_start.as_ref().map(|(p, _)| p.display().to_string()),
             }),
         );
     }
@@ -151,8 +283,12 @@ fn fit_and_save(
         .save(&args.out)
         .with_context(|| format!("writing the artifact to {}", args.out.display()))?;
     let m = artifact.manifest();
+    let continued = match &plan.warm_start {
+        Some((path, _)) => format!(", continued from {}", path.display()),
+        None => String::new(),
+    };
     eprintln!(
-        "wrote {} ({} predictor, {} models, {} prompts, training data sha256 {})",
+        "wrote {} ({} predictor, {} models, {} prompts, training data sha256 {}{continued})",
         args.out.display(),
         m.kind.as_str(),
         m.models.len(),

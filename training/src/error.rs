@@ -16,6 +16,19 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A warm start cannot continue from the given predictor (another kind, another embedding
+    /// dimension, or a fitter that cannot start from weights).
+    #[error("warm start: {reason}")]
+    WarmStart {
+        /// What does not match, naming both sides, and what to do instead.
+        reason: String,
+    },
+    /// Per-cell loss weights do not fit the training set, or the fitter cannot use them.
+    #[error("cell weights: {reason}")]
+    CellWeights {
+        /// What is wrong (row and model where one cell is at fault) and the fix.
+        reason: String,
+    },
     /// A tensor operation failed while training.
     #[error("training tensors: {0}")]
     Candle(#[from] candle_core::Error),

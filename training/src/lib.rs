@@ -4,6 +4,9 @@
 //! - [`fit_linear`] / [`LinearConfig`]: per-model ridge regression (closed form, linfa-linalg).
 //! - [`fit_mlp`] / [`MlpConfig`]: a multi-output MLP in candle with a masked loss.
 //! - [`fit_mf`] / [`MfConfig`]: matrix factorisation with learned model embeddings.
+//! - [`fit_knn_with`], [`fit_linear_with`], [`fit_mlp_with`], [`fit_mf_with`] and
+//!   [`fit_predictor_with`] take [`FitOptions`]: per-cell loss weights ([`CellWeights`], e.g.
+//!   inverse propensities from a bandit log) and a warm start from an existing artifact.
 //! - [`evaluate`] / [`HeldOutScores`]: masked mean squared errors on held-out rows.
 //! - [`split_holdout`]: a seeded train/held-out split.
 //! - [`replay`]: an OpenAI-compatible server answering from a benchmark's recorded outcomes.
@@ -19,6 +22,7 @@
 //!
 //! [`TrainingSet`]: classifier::predictors::TrainingSet
 
+mod cell_weights;
 mod error;
 pub mod from_log;
 mod knn;
@@ -29,15 +33,21 @@ mod mlp;
 mod neural;
 mod progress;
 pub mod synthetic;
+mod warm_start;
 
+#[cfg(test)]
+mod fit_options_tests;
+
+pub use cell_weights::CellWeights;
 pub use error::Error;
-pub use knn::{fit_knn, KnnConfig};
-pub use linear::{fit_linear, LinearConfig};
+pub use knn::{fit_knn, fit_knn_with, KnnConfig};
+pub use linear::{fit_linear, fit_linear_with, LinearConfig};
 pub use metrics::{evaluate, split_holdout, HeldOutScores};
-pub use mf::{fit_mf, MfConfig};
-pub use mlp::{fit_mlp, MlpConfig};
+pub use mf::{fit_mf, fit_mf_with, MfConfig};
+pub use mlp::{fit_mlp, fit_mlp_with, MlpConfig};
 pub use neural::NeuralConfig;
 pub use progress::{Progress, ProgressFn};
+pub use warm_start::{fit_predictor_with, FitOptions};
 pub mod embed_cache;
 pub mod experiment;
 pub mod onboarding;

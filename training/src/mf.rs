@@ -2,14 +2,13 @@ use std::time::Instant;
 
 use candle_core::{Tensor, Var};
 use classifier::predictors::{
-    Manifest, MfPredictor, MfWeights, ModelPriors, PredictorKind, TrainingSet,
+    Artifact, Manifest, MfPredictor, MfWeights, PredictorKind, TrainingSet,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::neural::{
-    init_rng, report_json, train, uniform_var, values, zeros_var, Network, NeuralConfig,
-};
-use crate::{Error, ProgressFn};
+use crate::neural::{init_rng, report_json, train, uniform, values, var, Network, NeuralConfig};
+use crate::warm_start::{extend_metrics, wrong_kind, Aligned};
+use crate::{Error, FitOptions, ProgressFn};
 
 /// Matrix-factorisation settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,6 +64,63 @@ impl Network for Mf {
     }
 }
 
+impl Mf {
+    fn new(w: &MfWeights, m: usize, d: usize) -> Result<Self, Error> {
+        let k = w.latent_dim;
+        Ok(Self {
+            projection: var(&w.projection, &[k, d])?,
+            quality_emb: var(&w.quality_emb, &[m, k])?,
+            quality_bias: var(&w.quality_bias, &[m])?,
+            tokens_emb: var(&w.tokens_emb, &[m, k])?,
+            tokens_bias: var(&w.tokens_bias, &[m])?,
+        })
+    }
+
+    fn weights(&self, k: usize) -> Result<MfWeights, Error> {
+        Ok(MfWeights {
+            latent_dim: k,
+            projection: values(&self.projection)?,
+            quality_emb: values(&self.quality_emb)?,
+            quality_bias: values(&self.quality_bias)?,
+            tokens_emb: values(&self.tokens_emb)?,
+            tokens_bias: values(&self.tokens_bias)?,
+        })
+    }
+}
+
+/// Fresh factors for `m` models over `d`-dimensional prompts.
+fn initial_weights(m: usize, d: usize, k: usize, seed: u64) -> MfWeights {
+    let mut rng = init_rng(seed);
+    // Unit-length inputs: a ±1 projection gives latent coordinates of order one; small model
+    // embeddings start every model near its prior.
+    let emb_bound = 0.1 / (k as f32).sqrt();
+    MfWeights {
+        latent_dim: k,
+        projection: uniform(&mut rng, k * d, 1.0),
+        quality_emb: uniform(&mut rng, m * k, emb_bound),
+        quality_bias: vec![0.0; m],
+        tokens_emb: uniform(&mut rng, m * k, emb_bound),
+        tokens_bias: vec![0.0; m],
+    }
+}
+
+/// The warm start's factors: its projection, and per column the artifact's embeddings and
+/// biases for a model it knows (`from[j]`), fresh ones for a new model.
+fn warm_weights(start: &MfPredictor, from: &[Option<usize>], d: usize, seed: u64) -> MfWeights {
+    let s = start.weights();
+    let k = s.latent_dim;
+    let mut w = initial_weights(from.len(), d, k, seed);
+    w.projection.clone_from(&s.projection);
+    for (j, a) in from.iter().enumerate() {
+        let Some(a) = *a else { continue };
+        w.quality_emb[j * k..(j + 1) * k].copy_from_slice(&s.quality_emb[a * k..(a + 1) * k]);
+        w.tokens_emb[j * k..(j + 1) * k].copy_from_slice(&s.tokens_emb[a * k..(a + 1) * k]);
+        w.quality_bias[j] = s.quality_bias[a];
+        w.tokens_bias[j] = s.tokens_bias[a];
+    }
+    w
+}
+
 /// Fits matrix factorisation: a shared prompt projection `P` (`k × d`) and per model a
 /// quality embedding and bias and a token embedding and bias, with the masked loss of
 /// [`crate::fit_mlp`]. The result can take new models later through
@@ -72,47 +128,71 @@ impl Network for Mf {
 pub fn fit_mf(
     set: &TrainingSet,
     config: &MfConfig,
+    progress: ProgressFn<'_>,
+) -> Result<MfPredictor, Error> {
+    fit_mf_with(set, config, FitOptions::default(), progress)
+}
+
+/// [`fit_mf`] with cell weights and an optional warm start from an [`Artifact::Mf`]: the
+/// projection and the known models' embeddings and biases start from the artifact's, new
+/// models' from a fresh draw, and training runs `config.neural` as configured (0 epochs
+/// allowed). The latent dimension is the artifact's; `config.latent_dim` is ignored.
+pub fn fit_mf_with(
+    set: &TrainingSet,
+    config: &MfConfig,
+    options: FitOptions<'_>,
     mut progress: ProgressFn<'_>,
 ) -> Result<MfPredictor, Error> {
-    if set.is_empty() {
-        return Err(Error::EmptyTrainingSet);
+    let start = match options.warm_start {
+        None => None,
+        Some(Artifact::Mf(p)) => Some(p),
+        Some(other) => return Err(wrong_kind(other, PredictorKind::Mf)),
+    };
+    config.neural.check(start.is_some())?;
+    let aligned = Aligned::new(set, options.weights, start.map(MfPredictor::manifest))?;
+    let set = aligned.set.as_ref();
+    let mut config = config.clone();
+    if let Some(start) = start {
+        config.latent_dim = start.weights().latent_dim;
     }
-    set.validate()?;
     if config.latent_dim == 0 {
         return Err(Error::Config {
             field: "latent_dim",
             reason: "must be at least 1".into(),
         });
     }
-    let start = Instant::now();
+    let clock = Instant::now();
     let (m, d, k) = (set.models.len(), set.dim(), config.latent_dim);
-    let mut rng = init_rng(config.neural.seed);
-    // Unit-length inputs: a ±1 projection gives latent coordinates of order one; small model
-    // embeddings start every model near its prior.
-    let net = Mf {
-        projection: uniform_var(&mut rng, k, d, 1.0)?,
-        quality_emb: uniform_var(&mut rng, m, k, 0.1 / (k as f32).sqrt())?,
-        quality_bias: zeros_var(m)?,
-        tokens_emb: uniform_var(&mut rng, m, k, 0.1 / (k as f32).sqrt())?,
-        tokens_bias: zeros_var(m)?,
+    let initial = match start {
+        Some(start) => warm_weights(start, &aligned.from, d, config.neural.seed),
+        None => initial_weights(m, d, k, config.neural.seed),
     };
-    let priors = ModelPriors::from_training_set(set);
-    let report = train(&net, set, &priors, &config.neural, &mut progress)?;
-    let weights = MfWeights {
-        latent_dim: k,
-        projection: values(&net.projection)?,
-        quality_emb: values(&net.quality_emb)?,
-        quality_bias: values(&net.quality_bias)?,
-        tokens_emb: values(&net.tokens_emb)?,
-        tokens_bias: values(&net.tokens_bias)?,
-    };
+    let net = Mf::new(&initial, m, d)?;
+    let priors = aligned.priors(start.map(MfPredictor::priors));
+    let report = train(
+        &net,
+        set,
+        aligned.weights(),
+        &priors,
+        &config.neural,
+        start.is_some(),
+        &mut progress,
+    )?;
     let mut manifest = Manifest::new(
         PredictorKind::Mf,
         set.models.clone(),
         d,
         set.sha256(),
-        serde_json::to_value(config).unwrap_or_default(),
+        serde_json::to_value(&config).unwrap_or_default(),
     );
-    manifest.metrics = report_json(&report, set.len(), start.elapsed().as_secs_f64());
-    Ok(MfPredictor::from_weights(manifest, priors, weights)?)
+    manifest.metrics = report_json(&report, set.len(), clock.elapsed().as_secs_f64());
+    extend_metrics(
+        &mut manifest.metrics,
+        aligned.metrics(start.map(MfPredictor::manifest)),
+    );
+    Ok(MfPredictor::from_weights(
+        manifest,
+        priors,
+        net.weights(k)?,
+    )?)
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::split_indices;
 use crate::progress::report;
-use crate::{Error, Progress, ProgressFn};
+use crate::{CellWeights, Error, Progress, ProgressFn};
 
 /// Optimiser and early-stopping settings shared by [`crate::MlpConfig`] and
 /// [`crate::MfConfig`].
@@ -24,7 +24,8 @@ pub struct NeuralConfig {
     pub weight_decay: f64,
     /// Rows per minibatch. Default 256.
     pub batch_size: usize,
-    /// Epochs at most. Default 100.
+    /// Epochs at most. Default 100. 0 is allowed only for a warm start, which then returns
+    /// the starting weights (with any new models' columns freshly initialised).
     pub max_epochs: usize,
     /// Stop after this many epochs without a better validation loss; the best epoch's weights
     /// are kept. Default 8.
@@ -54,7 +55,7 @@ impl Default for NeuralConfig {
 }
 
 impl NeuralConfig {
-    pub(crate) fn check(&self) -> Result<(), Error> {
+    pub(crate) fn check(&self, warm_start: bool) -> Result<(), Error> {
         let bad = |field, reason: &str| {
             Err(Error::Config {
                 field,
@@ -67,8 +68,11 @@ impl NeuralConfig {
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1");
         }
-        if self.max_epochs == 0 {
-            return bad("max_epochs", "must be at least 1");
+        if self.max_epochs == 0 && !warm_start {
+            return bad(
+                "max_epochs",
+                "must be at least 1 (0 only with a warm start)",
+            );
         }
         if !(0.0..1.0).contains(&self.validation_fraction) {
             return bad("validation_fraction", "must be in [0, 1)");
@@ -92,7 +96,8 @@ pub(crate) struct FitReport {
     pub last_train_loss: f64,
 }
 
-/// Labels as dense tensors with 0/1 masks.
+/// Labels as dense tensors with masks that hold each labelled cell's weight (1 for the plain
+/// masked loss) and 0 for unlabelled cells.
 struct Tables {
     x: Tensor,
     q: Tensor,
@@ -102,7 +107,11 @@ struct Tables {
 }
 
 impl Tables {
-    fn new(set: &TrainingSet, rows: &[usize]) -> candle_core::Result<Self> {
+    fn new(
+        set: &TrainingSet,
+        weights: Option<&CellWeights>,
+        rows: &[usize],
+    ) -> candle_core::Result<Self> {
         let (n, d, m) = (rows.len(), set.dim(), set.models.len());
         let x: Vec<f32> = rows
             .iter()
@@ -115,7 +124,12 @@ impl Tables {
                 .collect();
             let mask: Vec<f32> = rows
                 .iter()
-                .flat_map(|&i| table[i].iter().map(|c| f32::from(u8::from(c.is_some()))))
+                .flat_map(|&i| {
+                    table[i].iter().enumerate().map(move |(j, c)| match c {
+                        None => 0.0,
+                        Some(_) => weights.map_or(1.0, |w| w.get(i, j)),
+                    })
+                })
                 .collect();
             (values, mask)
         };
@@ -144,7 +158,8 @@ impl Tables {
 }
 
 /// Masked loss: BCE-with-logits on labelled quality cells plus `w ×` MSE on labelled
-/// log-token cells, each averaged over its labelled cells.
+/// log-token cells, each a weighted mean over its labelled cells (the cell weights are in the
+/// masks), so that a weight of 2 counts like a duplicated row.
 fn masked_loss(
     net: &impl Network,
     b: &Tables,
@@ -163,14 +178,18 @@ fn masked_loss(
 }
 
 /// Trains `net` in place; on return its variables hold the best validation epoch's values.
+/// `weights` (checked against `set` by the caller) scale each labelled cell's loss. With
+/// `warm_start` the starting weights compete as epoch 0, so that continuing a fit never ends
+/// worse on the validation slice than where it began.
 pub(crate) fn train(
     net: &impl Network,
     set: &TrainingSet,
+    weights: Option<&CellWeights>,
     priors: &ModelPriors,
     cfg: &NeuralConfig,
+    warm_start: bool,
     progress: &mut ProgressFn<'_>,
 ) -> Result<FitReport, Error> {
-    cfg.check()?;
     let m = set.models.len();
     let dev = &Device::Cpu;
     let prior_logit: Vec<f32> = priors
@@ -184,11 +203,11 @@ pub(crate) fn train(
     let prior_logit = Tensor::from_vec(prior_logit, (1, m), dev)?;
     let prior_tokens = Tensor::from_slice(&priors.log_tokens, (1, m), dev)?;
     let (train_rows, val_rows) = split_indices(set.len(), cfg.validation_fraction, cfg.seed);
-    let train_tables = Tables::new(set, &train_rows)?;
+    let train_tables = Tables::new(set, weights, &train_rows)?;
     let val_tables = if val_rows.is_empty() || cfg.validation_fraction == 0.0 {
         None
     } else {
-        Some(Tables::new(set, &val_rows)?)
+        Some(Tables::new(set, weights, &val_rows)?)
     };
     let vars = net.vars();
     let mut opt = AdamW::new(
@@ -201,7 +220,26 @@ pub(crate) fn train(
     )?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(1));
     let mut order: Vec<u32> = (0..train_rows.len() as u32).collect();
+    let snapshot = || {
+        vars.iter()
+            .map(|v| v.as_tensor().copy())
+            .collect::<candle_core::Result<Vec<_>>>()
+    };
+    let val_loss_now = || -> candle_core::Result<Option<f64>> {
+        match &val_tables {
+            Some(v) => Ok(Some(f64::from(
+                masked_loss(net, v, &prior_logit, &prior_tokens, cfg.token_loss_weight)?
+                    .to_scalar::<f32>()?,
+            ))),
+            None => Ok(None),
+        }
+    };
     let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
+    if warm_start && cfg.max_epochs > 0 {
+        if let Some(vl) = val_loss_now()? {
+            best = Some((vl, 0, snapshot()?));
+        }
+    }
     let mut report_out = FitReport {
         epochs: 0,
         best_epoch: 0,
@@ -227,21 +265,11 @@ pub(crate) fn train(
         let train_loss = sum / batches.max(1) as f64;
         report_out.epochs = epoch;
         report_out.last_train_loss = train_loss;
-        let val_loss = match &val_tables {
-            Some(v) => Some(f64::from(
-                masked_loss(net, v, &prior_logit, &prior_tokens, cfg.token_loss_weight)?
-                    .to_scalar::<f32>()?,
-            )),
-            None => None,
-        };
+        let val_loss = val_loss_now()?;
         let mut stop = false;
         if let Some(vl) = val_loss {
             if best.as_ref().is_none_or(|b| vl < b.0 - 1e-6) {
-                let snapshot = vars
-                    .iter()
-                    .map(|v| v.as_tensor().copy())
-                    .collect::<candle_core::Result<Vec<_>>>()?;
-                best = Some((vl, epoch, snapshot));
+                best = Some((vl, epoch, snapshot()?));
             } else if best.as_ref().is_some_and(|b| epoch - b.1 >= cfg.patience) {
                 stop = true;
             }
@@ -276,25 +304,19 @@ pub(crate) fn train(
     Ok(report_out)
 }
 
-/// A `rows × cols` variable drawn uniformly from `[-bound, bound]`.
-pub(crate) fn uniform_var(
-    rng: &mut ChaCha8Rng,
-    rows: usize,
-    cols: usize,
-    bound: f32,
-) -> Result<Var, Error> {
+/// `len` values drawn uniformly from `[-bound, bound]`.
+pub(crate) fn uniform(rng: &mut ChaCha8Rng, len: usize, bound: f32) -> Vec<f32> {
     let dist = Uniform::new_inclusive(-bound, bound);
-    let data: Vec<f32> = (0..rows * cols).map(|_| dist.sample(rng)).collect();
-    Ok(Var::from_tensor(&Tensor::from_vec(
-        data,
-        (rows, cols),
-        &Device::Cpu,
-    )?)?)
+    (0..len).map(|_| dist.sample(rng)).collect()
 }
 
-/// A variable of zeros.
-pub(crate) fn zeros_var(len: usize) -> Result<Var, Error> {
-    Ok(Var::zeros(len, DType::F32, &Device::Cpu)?)
+/// A variable holding `data` in the given shape.
+pub(crate) fn var(data: &[f32], shape: &[usize]) -> Result<Var, Error> {
+    Ok(Var::from_tensor(&Tensor::from_slice(
+        data,
+        shape,
+        &Device::Cpu,
+    )?)?)
 }
 
 /// A variable's values, flattened row-major.

@@ -4,7 +4,10 @@ use router_core::{ModelEstimate, ModelId, QualityPredictor};
 
 use super::priors::dot;
 use super::weights_file::{WeightsReader, WeightsWriter};
-use super::{to_log_tokens, Manifest, ModelPriors, PredictorError, PredictorKind, TrainingSet};
+use super::{
+    from_log_tokens, to_log_tokens, Manifest, ModelPriors, PredictorError, PredictorKind,
+    TrainingSet,
+};
 
 /// Added to every neighbour's weight so that neighbours with zero or negative similarity still
 /// count (as a plain mean) instead of dividing by zero.
@@ -100,6 +103,30 @@ impl KnnPredictor {
     /// Neighbours per model.
     pub fn k(&self) -> usize {
         self.k
+    }
+
+    /// The stored points as a training set, for extending them (a kNN warm start). Token
+    /// labels come back from their stored `ln(1 + tokens)` form, so they round-trip up to
+    /// float rounding.
+    pub fn training_set(&self) -> TrainingSet {
+        let m = self.priors.len();
+        let cells = |values: &[f32], mask: &[bool], map: fn(f32) -> f32| {
+            values
+                .chunks_exact(m.max(1))
+                .zip(mask.chunks_exact(m.max(1)))
+                .map(|(v, k)| v.iter().zip(k).map(|(&v, &k)| k.then(|| map(v))).collect())
+                .collect()
+        };
+        TrainingSet {
+            models: self.manifest.models.clone(),
+            x: self
+                .x
+                .chunks_exact(self.dim.max(1))
+                .map(<[f32]>::to_vec)
+                .collect(),
+            quality: cells(&self.quality, &self.quality_mask, |v| v),
+            output_tokens: cells(&self.log_tokens, &self.tokens_mask, from_log_tokens),
+        }
     }
 
     /// Predicts, failing on an embedding of the wrong length.

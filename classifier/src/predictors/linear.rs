@@ -60,6 +60,12 @@ impl LinearPredictor {
         &mut self.manifest
     }
 
+    /// The per-model priors the weights are residuals over (and the fallback for models
+    /// without labels); a warm start keeps them so that the weights keep their meaning.
+    pub fn priors(&self) -> &ModelPriors {
+        &self.priors
+    }
+
     /// The coefficients.
     pub fn weights(&self) -> &LinearWeights {
         &self.weights

@@ -81,6 +81,12 @@ impl MfPredictor {
         &mut self.manifest
     }
 
+    /// The per-model priors the weights are residuals over (and the fallback for models
+    /// without labels); a warm start keeps them so that the weights keep their meaning.
+    pub fn priors(&self) -> &ModelPriors {
+        &self.priors
+    }
+
     /// The factors.
     pub fn weights(&self) -> &MfWeights {
         &self.weights

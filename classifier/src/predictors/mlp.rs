@@ -86,6 +86,12 @@ impl MlpPredictor {
         &mut self.manifest
     }
 
+    /// The per-model priors the weights are residuals over (and the fallback for models
+    /// without labels); a warm start keeps them so that the weights keep their meaning.
+    pub fn priors(&self) -> &ModelPriors {
+        &self.priors
+    }
+
     /// The layers.
     pub fn weights(&self) -> &MlpWeights {
         &self.weights

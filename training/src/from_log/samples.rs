@@ -156,8 +156,9 @@ pub struct BanditTrainingSet {
     pub set: TrainingSet,
     /// Inverse-propensity weights per cell, same shape as `set.quality` (`None` where
     /// unlabelled): the mean of `1/propensity` over the cell's samples, clipped at the
-    /// `ips_clip` given. The fitters do not read them (the masked loss is the default, see
-    /// `docs/learning-loop.md`); they are there for weighted fitting and diagnostics.
+    /// `ips_clip` given. The masked, unweighted loss is the default (see
+    /// `docs/learning-loop.md`); `CellWeights::from_cells` turns these into loss weights for
+    /// `fit_predictor_with` (`train --from-log --weighting ips`).
     pub ips_weights: Vec<Vec<Option<f32>>>,
     /// Samples dropped because their model is not among the set's columns.
     pub unknown_model: usize,
