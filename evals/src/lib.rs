@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod ope;
 mod plot;
 mod report;
+mod rounds_plot;
 mod seeds;
 pub mod sweep;
 
@@ -33,5 +34,6 @@ pub use metrics::{
     routellm::{CallCurvePoint, RouteLlmMetrics},
 };
 pub use report::{evaluate, EvalConfig, Report, RouterResult, ZeroRouter, REPORT_SCHEMA_VERSION};
+pub use rounds_plot::{plot_rounds_svg, Interval, RoundPoint};
 pub use seeds::{MeanSd, RouterSummary, SeedSummary};
 pub use sweep::{LambdaGrid, SweepPoint};

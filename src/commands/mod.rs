@@ -4,6 +4,7 @@ mod bench;
 mod embed;
 mod eval;
 mod from_log;
+mod learn_loop;
 mod log;
 mod model;
 mod onboard;
@@ -84,6 +85,10 @@ enum Command {
     ReplayProvider(replay::ReplayArgs),
     /// Measure how well MF knows a new model from a few probe prompts (onboarding).
     Onboard(onboard::OnboardArgs),
+    /// Run the learning loop on replayed benchmark traffic: route with exploration, log,
+    /// refit, estimate off-policy, check against the replayed truth, reload; per round.
+    #[command(name = "loop")]
+    Loop(learn_loop::LoopArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -96,6 +101,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Log(args) => log::run(args),
         Command::ReplayProvider(args) => replay::run(args),
         Command::Onboard(args) => onboard::run(args),
+        Command::Loop(args) => learn_loop::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
     }

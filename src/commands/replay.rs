@@ -30,24 +30,24 @@ pub struct ReplayArgs {
     seed: u64,
 }
 
-pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+/// Imports and merges every `--data` argument, dropping the excluded tasks.
+pub fn load_table(data: &[String], exclude_task: &[String]) -> anyhow::Result<OutcomeTable> {
     let mut table = OutcomeTable::default();
-    for arg in &args.data {
+    for arg in data {
         let path = resolve_data(arg)?;
         let mut part = datasets::import_auto(&path)
             .with_context(|| format!("importing {}", path.display()))?;
-        for task in &args.exclude_task {
+        for task in exclude_task {
             part.drop_task(task);
         }
         table.merge(part);
     }
-    eprintln!(
-        "replaying {} prompts × {} models from {}",
-        table.len(),
-        table.models.len(),
-        table.source
-    );
-    let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
+    Ok(table)
+}
+
+/// Indexes `table` for replay with the catalog's latency priors, accepting each model's
+/// catalog `upstream_name` and aliases too (the gateway sends the upstream name).
+pub fn replay_index(table: OutcomeTable, catalog: &models::Catalog) -> ReplayIndex {
     let prior = |model: &str| {
         catalog
             .get(&router_core::ModelId::new(model))
@@ -56,7 +56,6 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     };
     let models = table.models.clone();
     let mut index = ReplayIndex::new(table, &prior);
-    // The gateway sends each model's upstream name: accept it and the catalog's aliases too.
     for model in &models {
         if let Ok(entry) = catalog.get(&router_core::ModelId::new(model)) {
             index.add_alias(&entry.upstream_name, model);
@@ -65,6 +64,19 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             }
         }
     }
+    index
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let table = load_table(&args.data, &args.exclude_task)?;
+    eprintln!(
+        "replaying {} prompts × {} models from {}",
+        table.len(),
+        table.models.len(),
+        table.source
+    );
+    let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
+    let index = replay_index(table, &catalog);
     let config = ReplayConfig {
         latency_scale: args.latency_scale.max(0.0),
         seed: args.seed,

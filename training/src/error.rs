@@ -63,4 +63,7 @@ pub enum Error {
     /// Scoring the routers failed.
     #[error("evaluation: {0}")]
     Eval(#[from] evals::Error),
+    /// Reading the outcome log or building samples from it failed.
+    #[error(transparent)]
+    FromLog(#[from] crate::from_log::FromLogError),
 }

@@ -50,5 +50,6 @@ pub use progress::{Progress, ProgressFn};
 pub use warm_start::{fit_predictor_with, FitOptions};
 pub mod embed_cache;
 pub mod experiment;
+pub mod learning_loop;
 pub mod onboarding;
 pub mod replay;

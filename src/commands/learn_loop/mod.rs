@@ -1,0 +1,469 @@
+//! `switchyard loop`: the learning loop, round after round, on this machine with real prompts
+//! and real recorded answers.
+//!
+//! An in-process replay provider serves a benchmark's recorded answers; an in-process gateway
+//! routes `auto` requests to it with exploration, logging every choice and its propensity to
+//! SQLite; each round's answers get their recorded score as feedback; then a router is refitted
+//! on the log (minus a held-out share of the round), estimated off-policy on the held-out
+//! requests, checked against the replayed truth, and swapped in through `POST /admin/reload`.
+
+mod traffic;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use classifier::predictors::{Artifact, PredictorKind};
+use router_core::{Exploration, ModelId, ModelSpec, QualityPredictor};
+use tokio_util::sync::CancellationToken;
+use training::experiment::PredictorConfigs;
+use training::from_log::{bandit_samples, load_outcomes, SampleConfig};
+use training::learning_loop::{
+    check_estimate, refit, EstimateCheck, LoopData, LoopReport, LoopSettings, MemoEmbedder,
+    RefitConfig,
+};
+use training::replay::ReplayConfig;
+
+use super::replay::{load_table, replay_index};
+use super::train::parse_kind;
+use super::EncoderArgs;
+use traffic::Client;
+
+/// The metric the loop posts as feedback.
+const METRIC: &str = "correct";
+/// The environment variable name the loop's gateway reads its admin token from (the token is
+/// injected, never set in the process environment).
+const ADMIN_TOKEN_VAR: &str = "SWITCHYARD_LOOP_ADMIN_TOKEN";
+
+#[derive(Debug, clap::Args)]
+pub struct LoopArgs {
+    /// Outcome data with recorded answers: a file or folder, or a dataset name (routellm-gsm8k,
+    /// routerbench, ...) looked up in ../shared/datasets. Repeat to merge.
+    #[arg(long = "data", required = true)]
+    data: Vec<String>,
+    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`.
+    #[arg(long = "exclude-task")]
+    exclude_task: Vec<String>,
+    /// Models to route between (comma-separated catalog ids). Default: every model of the data
+    /// that the catalog knows.
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
+    /// Rounds of traffic; a refit follows each.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Requests per round (new prompts every round).
+    #[arg(long, default_value_t = 100)]
+    per_round: usize,
+    /// Share of each round's requests kept out of the next refit, to check its off-policy
+    /// estimate on.
+    #[arg(long, default_value_t = 0.25)]
+    holdout: f64,
+    /// Exploration: `epsilon_greedy`, `softmax` or `off`.
+    #[arg(long, default_value = "epsilon_greedy")]
+    exploration: String,
+    /// ε of epsilon_greedy.
+    #[arg(long, default_value_t = 0.3)]
+    epsilon: f64,
+    /// Temperature of softmax, in quality points.
+    #[arg(long, default_value_t = 0.05)]
+    temperature: f64,
+    /// Models in the exploration pool (the greedy choice and the next best).
+    #[arg(long, default_value_t = 2)]
+    top_k: usize,
+    /// Router of round 0: `priors` (cold: the catalog's priors) or an artifact folder.
+    #[arg(long, default_value = "priors")]
+    start: String,
+    /// Predictor refitted after each round: knn, linear, mlp or mf [default: knn, or the
+    /// --start artifact's kind with --warm].
+    #[arg(long, value_parser = parse_kind)]
+    predictor: Option<PredictorKind>,
+    /// Every refit continues from the --start artifact (its benchmark knowledge refined by the
+    /// log) instead of starting from scratch.
+    #[arg(long)]
+    warm: bool,
+    /// USD the callers would pay for one full quality point (lambda = 1 / w). Default: the
+    /// gateway's default trade-off.
+    #[arg(long)]
+    willingness_to_pay: Option<f64>,
+    /// Multiplies the recorded latencies (0: answer at once).
+    #[arg(long, default_value_t = 0.0)]
+    latency_scale: f64,
+    /// Seeds the prompt order, the held-out draw, the exploration draws and the fits.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder (log, routers, report). Default: .switchyard/loop/<unix time>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the report as JSON instead of markdown.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    encoder: EncoderArgs,
+}
+
+impl LoopArgs {
+    fn exploration(&self) -> anyhow::Result<Exploration> {
+        let e = match self.exploration.as_str() {
+            "off" => Exploration::Off,
+            "epsilon_greedy" | "epsilon-greedy" => Exploration::EpsilonGreedy {
+                epsilon: self.epsilon,
+                top_k: self.top_k,
+            },
+            "softmax" => Exploration::Softmax {
+                temperature: self.temperature,
+                top_k: self.top_k,
+            },
+            other => {
+                anyhow::bail!("--exploration {other}: expected epsilon_greedy, softmax or off")
+            }
+        };
+        Ok(e)
+    }
+}
+
+pub fn run(args: LoopArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.rounds >= 1, "--rounds must be at least 1");
+    anyhow::ensure!(args.per_round >= 1, "--per-round must be at least 1");
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.holdout),
+        "--holdout must be in [0, 1), got {}",
+        args.holdout
+    );
+    let exploration = args.exploration()?;
+    let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
+    let table = load_table(&args.data, &args.exclude_task)?;
+    let specs = action_specs(&args.models, &table.models, &catalog)?;
+    let data = LoopData::new(replay_index(table.clone(), &catalog), specs)?;
+    let rows = data.prompts(args.seed, args.rounds * args.per_round);
+    anyhow::ensure!(
+        rows.len() >= args.rounds * args.per_round,
+        "{} has {} prompts with an outcome for every model; {} rounds × {} need {}: lower \
+         --rounds or --per-round",
+        table.source,
+        rows.len(),
+        args.rounds,
+        args.per_round,
+        args.rounds * args.per_round
+    );
+    let out = args.out.clone().unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!(".switchyard/loop/{secs}"))
+    });
+    let db = out.join("outcomes.sqlite");
+    anyhow::ensure!(
+        !db.exists(),
+        "{} already holds a loop's log; pass a new --out folder",
+        out.display()
+    );
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+
+    let encoder = Arc::new(args.encoder.load()?);
+    let (start_artifact, start_name) = start_router(&args.start)?;
+    let kind = match (&start_artifact, args.predictor, args.warm) {
+        (None, _, true) => anyhow::bail!("--warm continues from the --start artifact; pass --start DIR"),
+        (Some(a), Some(k), true) if a.manifest().kind != k => anyhow::bail!(
+            "--warm: the --start artifact is a {} predictor but --predictor is {}; drop --predictor",
+            a.manifest().kind.as_str(),
+            k.as_str()
+        ),
+        (Some(a), None, true) => a.manifest().kind,
+        (_, k, _) => k.unwrap_or(PredictorKind::Knn),
+    };
+    let start_predictor: Option<Arc<dyn QualityPredictor>> = start_artifact
+        .clone()
+        .map(|a| Arc::new(a) as Arc<dyn QualityPredictor>);
+    let warm_start = if args.warm { start_artifact } else { None };
+    let service = classifier::Service::start(
+        encoder.clone(),
+        start_predictor,
+        classifier::ServiceConfig::default(),
+    )?;
+    // Only this process talks to its gateway; a fresh random token per run.
+    let admin_token = uuid::Uuid::new_v4().simple().to_string();
+    let settings = LoopSettings {
+        data: table.source.clone(),
+        models: data.models.iter().map(ToString::to_string).collect(),
+        per_round: args.per_round,
+        holdout: args.holdout,
+        exploration: describe(&exploration),
+        predictor: format!(
+            "{}{}",
+            kind.as_str(),
+            if args.warm {
+                " (warm from the start artifact)"
+            } else {
+                ""
+            }
+        ),
+        start: start_name.clone(),
+        seed: args.seed,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("switchyard-loop")
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let replay_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let replay_url = format!("http://{}", replay_listener.local_addr()?);
+        let replay_config = ReplayConfig {
+            latency_scale: args.latency_scale.max(0.0),
+            seed: args.seed,
+        };
+        let replay = tokio::spawn(training::replay::serve(
+            replay_listener,
+            replay_index(table, &catalog),
+            replay_config,
+            stop.clone().cancelled_owned(),
+        ));
+        let config = gateway_config(&args, &data.specs, &replay_url, &db, &exploration)?;
+        let config = gateway::Config::resolve(config, &|name| {
+            if name == ADMIN_TOKEN_VAR {
+                Some(admin_token.clone())
+            } else {
+                std::env::var(name).ok()
+            }
+        })?;
+        let objective = config.objective;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let running = gateway::spawn(config, listener, Some(service)).await?;
+        let client = Client {
+            http: reqwest::Client::new(),
+            base_url: format!("http://{}", running.local_addr()),
+            admin_token: admin_token.clone(),
+        };
+        eprintln!(
+            "loop: replay provider {replay_url}, gateway {}, output {}",
+            client.base_url,
+            out.display()
+        );
+        let memo = MemoEmbedder::new(encoder.as_ref());
+        let mut report = LoopReport {
+            settings,
+            rounds: Vec::new(),
+            checks: vec![None],
+        };
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        let mut router_name = start_name;
+        let refit_config = RefitConfig {
+            kind,
+            configs: PredictorConfigs::default(),
+            seed: args.seed,
+        };
+        for round in 0..args.rounds {
+            let slice = &rows[round * args.per_round..(round + 1) * args.per_round];
+            let mask = LoopData::holdout_mask(slice.len(), args.holdout, args.seed + round as u64);
+            let served = client.send_round(&data, slice, &mask, METRIC).await?;
+            running.outcome_log().flush().await;
+            let stats = data.round_stats(round, &router_name, &served);
+            eprintln!(
+                "round {round}: {router_name}: quality {:.3}, oracle {:.3}, regret {:.3}, cost {:.6} USD/request",
+                stats.quality, stats.oracle, stats.regret, stats.cost
+            );
+            report.rounds.push(stats);
+            ids.extend(served.iter().map(|s| (s.request_id.clone(), s.row)));
+            let held: HashSet<String> = served
+                .iter()
+                .filter(|s| s.held_out)
+                .map(|s| s.request_id.clone())
+                .collect();
+
+            // Refit on everything logged so far except this round's held-out requests, estimate
+            // the refit on those, and deploy it. CPU-bound: run it off the async workers.
+            let artifact_dir = out.join(format!("router-{}", round + 1));
+            let check = tokio::task::block_in_place(|| {
+                refit_and_check(
+                    &db,
+                    &held,
+                    &data,
+                    &ids,
+                    &memo,
+                    &refit_config,
+                    objective,
+                    &exploration,
+                    &artifact_dir,
+                    warm_start.as_ref(),
+                )
+            })?;
+            report.checks.push(check);
+            if round + 1 < args.rounds {
+                client.reload(&artifact_dir).await?;
+                router_name = format!("{} refit on rounds 0–{round}", kind.as_str());
+            }
+        }
+        running.shutdown().await?;
+        stop.cancel();
+        let _ = replay.await;
+        anyhow::Ok(report)
+    })?;
+
+    write_report(&report, &out)?;
+    if args.json {
+        println!("{}", report.to_json()?);
+    } else {
+        println!("{}", report.to_markdown());
+    }
+    Ok(())
+}
+
+/// Refits, saves the artifact to `dir` and estimates it on the held-out requests.
+#[allow(clippy::too_many_arguments)]
+fn refit_and_check(
+    db: &Path,
+    held: &HashSet<String>,
+    data: &LoopData,
+    ids: &HashMap<String, usize>,
+    embedder: &MemoEmbedder<'_>,
+    config: &RefitConfig,
+    objective: router_core::Objective,
+    exploration: &Exploration,
+    dir: &Path,
+    warm_start: Option<&Artifact>,
+) -> anyhow::Result<Option<training::learning_loop::Checked>> {
+    let outcomes = load_outcomes(db)?;
+    let metric = SampleConfig {
+        metric: Some(METRIC.to_owned()),
+    };
+    let (samples, skipped) = bandit_samples(&outcomes, &metric);
+    tracing::debug!(samples = samples.len(), %skipped, "Loop log read.");
+    let fitted = refit(&samples, held, &data.models, embedder, config, warm_start)?;
+    fitted
+        .artifact
+        .save(dir)
+        .with_context(|| format!("writing {}", dir.display()))?;
+    let held_samples: Vec<_> = samples
+        .into_iter()
+        .filter(|s| held.contains(&s.request_id))
+        .collect();
+    let check = EstimateCheck {
+        candidate: &fitted.artifact,
+        objective,
+        exploration,
+        clip: None,
+    };
+    Ok(check_estimate(data, &held_samples, ids, embedder, &check)?)
+}
+
+/// The catalog specs of the models to route between.
+fn action_specs(
+    requested: &[String],
+    columns: &[String],
+    catalog: &models::Catalog,
+) -> anyhow::Result<Vec<ModelSpec>> {
+    if !requested.is_empty() {
+        return requested
+            .iter()
+            .map(|m| {
+                anyhow::ensure!(
+                    columns.contains(m),
+                    "--models {m}: not a model of the data; its models are {columns:?}"
+                );
+                Ok(catalog.get(&ModelId::new(m.as_str()))?.spec.clone())
+            })
+            .collect();
+    }
+    let mut specs = Vec::new();
+    for m in columns {
+        match catalog.get(&ModelId::new(m.as_str())) {
+            Ok(e) => specs.push(e.spec.clone()),
+            Err(_) => eprintln!("loop: {m} is not in the catalog; left out"),
+        }
+    }
+    Ok(specs)
+}
+
+/// The round-0 router: none (catalog priors) or a saved artifact.
+fn start_router(start: &str) -> anyhow::Result<(Option<Artifact>, String)> {
+    if start == "priors" {
+        return Ok((None, "catalog priors".to_owned()));
+    }
+    let artifact = Artifact::load(Path::new(start))
+        .with_context(|| format!("--start {start}: loading the router artifact"))?;
+    Ok((Some(artifact), format!("artifact {start}")))
+}
+
+/// The loop's gateway: every provider of the action models points at the replay server.
+fn gateway_config(
+    args: &LoopArgs,
+    specs: &[ModelSpec],
+    replay_url: &str,
+    db: &Path,
+    exploration: &Exploration,
+) -> anyhow::Result<gateway::config::GatewayConfig> {
+    let mut providers: Vec<&str> = specs.iter().map(|s| s.provider.as_str()).collect();
+    providers.sort_unstable();
+    providers.dedup();
+    let mut toml = String::from("[server]\nbind = \"127.0.0.1:0\"\n");
+    for p in providers {
+        toml.push_str(&format!(
+            "[[providers]]\nname = \"{p}\"\nkind = \"openai\"\nbase_url = \"{replay_url}/v1\"\n"
+        ));
+    }
+    let candidates: Vec<String> = specs.iter().map(|s| format!("\"{}\"", s.id)).collect();
+    let cheapest = specs
+        .iter()
+        .min_by(|a, b| {
+            (a.input_usd_per_mtok + a.output_usd_per_mtok)
+                .total_cmp(&(b.input_usd_per_mtok + b.output_usd_per_mtok))
+        })
+        .map_or("", |s| s.id.as_str());
+    // Exploration serialises as a flat JSON object; write it as a TOML inline table.
+    let fields: Vec<String> = match serde_json::to_value(exploration)? {
+        serde_json::Value::Object(map) => map.iter().map(|(k, v)| format!("{k} = {v}")).collect(),
+        other => anyhow::bail!("unexpected exploration encoding {other}"),
+    };
+    let exploration = format!("{{ {} }}", fields.join(", "));
+    toml.push_str(&format!(
+        "[router]\ncandidates = [{}]\nfallback_model = \"{cheapest}\"\nrouting_deadline = \"10s\"\n\
+         exploration = {exploration}\nexploration_seed = {}\n",
+        candidates.join(", "),
+        args.seed
+    ));
+    if let Some(w) = args.willingness_to_pay {
+        toml.push_str(&format!("willingness_to_pay = {w:?}\n"));
+    }
+    toml.push_str(&format!(
+        "[log]\nsqlite = {:?}\nprivacy = \"full\"\n[admin]\ntoken_env = \"{ADMIN_TOKEN_VAR}\"\n",
+        db.display().to_string()
+    ));
+    Ok(gateway::config::GatewayConfig::from_toml_str(
+        &toml,
+        Path::new("<switchyard loop>"),
+    )?)
+}
+
+/// Human description of the exploration for the report.
+fn describe(e: &Exploration) -> String {
+    match e {
+        Exploration::Off => "off".to_owned(),
+        Exploration::EpsilonGreedy { epsilon, top_k } => {
+            format!("ε-greedy (ε = {epsilon}, top {top_k})")
+        }
+        Exploration::Softmax { temperature, top_k } => {
+            format!("softmax (T = {temperature}, top {top_k})")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+fn write_report(report: &LoopReport, out: &Path) -> anyhow::Result<()> {
+    let md = out.join("report.md");
+    std::fs::write(&md, report.to_markdown())
+        .with_context(|| format!("writing {}", md.display()))?;
+    let json = out.join("report.json");
+    std::fs::write(&json, report.to_json()?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    report.plot_svg(&out.join("rounds.svg"))?;
+    eprintln!(
+        "loop: wrote {}, {} and {}",
+        md.display(),
+        json.display(),
+        out.join("rounds.svg").display()
+    );
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! `switchyard loop` end to end on a small slice: the real binary starts a replay provider and
+//! a gateway on loopback, routes 3 rounds of GSM8K prompts (RouteLLM's recorded answers,
+//! Apache-2.0) with exploration, posts feedback, refits from the SQLite log, estimates every
+//! refit off-policy on held-out requests, and hot-reloads it. Needs the encoder weights
+//! (`switchyard model fetch`, which `scripts/test.sh` runs first).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
+
+fn switchyard(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the switchyard binary runs")
+}
+
+#[test]
+fn three_rounds_learn_log_estimate_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("loop");
+    let out_s = out.to_str().unwrap();
+    let run = switchyard(&[
+        "loop",
+        "--data",
+        FIXTURE,
+        "--rounds",
+        "3",
+        "--per-round",
+        "30",
+        "--holdout",
+        "0.3",
+        "--epsilon",
+        "0.3",
+        "--seed",
+        "1",
+        "--out",
+        out_s,
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "loop failed: {stderr}");
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+
+    let rounds = report["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 3);
+    for (i, r) in rounds.iter().enumerate() {
+        assert_eq!(r["round"], i);
+        assert_eq!(r["requests"], 30);
+        assert_eq!(r["failed"], 0, "{r}");
+        assert_eq!(r["held_out"], 9);
+        let (q, o, regret) = (
+            r["quality"].as_f64().unwrap(),
+            r["oracle"].as_f64().unwrap(),
+            r["regret"].as_f64().unwrap(),
+        );
+        assert!((0.0..=1.0).contains(&q) && q <= o + 1e-12, "{r}");
+        assert!((regret - (o - q)).abs() < 1e-9);
+        assert!(r["best_single"].as_f64().unwrap() <= o + 1e-12);
+        assert!(r["cost"].as_f64().unwrap() > 0.0);
+        let shares: f64 = r["shares"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((shares - 1.0).abs() < 1e-9, "{r}");
+    }
+    assert_eq!(rounds[0]["router"], "catalog priors");
+    assert_eq!(rounds[1]["router"], "knn refit on rounds 0–0");
+    assert_eq!(rounds[2]["router"], "knn refit on rounds 0–1");
+
+    // One check per refit (rounds 1, 2 and the undeployed third), none for the cold start.
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 4);
+    assert!(checks[0].is_null());
+    for c in &checks[1..] {
+        let n = c["n"].as_u64().unwrap();
+        assert!((1..=9).contains(&n), "{c}");
+        let truth = c["truth_quality"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&truth));
+        assert!(c["truth_cost"].as_f64().unwrap() > 0.0);
+        for est in ["ips", "snips", "dr"] {
+            let e = &c["report"]["reward"][est];
+            assert_eq!(e["n"].as_u64(), Some(n));
+            assert!(e["ci_low"].as_f64().unwrap() <= e["ci_high"].as_f64().unwrap());
+        }
+        let logged = c["report"]["logged_reward"]["value"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&logged));
+    }
+
+    // Everything the run promises is on disk.
+    for f in ["report.md", "report.json", "rounds.svg", "outcomes.sqlite"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    for r in 1..=3 {
+        assert!(out.join(format!("router-{r}/manifest.json")).is_file());
+    }
+    let svg = std::fs::read_to_string(out.join("rounds.svg")).unwrap();
+    assert!(svg.contains("regret against the oracle"));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| 2 | knn refit on rounds 0–1 | 30 |"), "{md}");
+
+    // The log holds every routed request with its propensity, the constraints the router
+    // applied, and the posted score; exploration deviated from the greedy choice sometimes.
+    let outcomes = training::from_log::load_outcomes(&out.join("outcomes.sqlite")).unwrap();
+    assert_eq!(outcomes.len(), 90);
+    let mut explored = 0;
+    for o in &outcomes {
+        let p = o.propensity.unwrap();
+        assert!(p > 0.0 && p <= 1.0);
+        let allowed = o.constraints.as_ref().unwrap().candidates.as_ref().unwrap();
+        assert_eq!(allowed.len(), 2);
+        assert_eq!(o.feedback.len(), 1, "{}", o.request_id);
+        let d = o.decision.as_ref().unwrap();
+        if d.reason == router_core::DecisionReason::Exploration {
+            explored += 1;
+            assert!((p - 0.15).abs() < 1e-12, "ε/k for the explored model: {p}");
+        }
+    }
+    assert!(explored > 0 && explored < 45, "{explored} explored choices");
+}
+
+#[test]
+fn too_few_prompts_is_a_clear_error_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("loop");
+    let run = switchyard(&[
+        "loop",
+        "--data",
+        FIXTURE,
+        "--rounds",
+        "5",
+        "--per-round",
+        "100",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("120 prompts") && stderr.contains("--per-round"),
+        "{stderr}"
+    );
+    assert!(!Path::new(&out).join("outcomes.sqlite").exists());
+}

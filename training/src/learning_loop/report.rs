@@ -1,0 +1,187 @@
+//! The loop's report: per-round figures and, for every refitted router, the off-policy estimate
+//! made before it was deployed next to the replayed truth. Markdown, JSON and SVG.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use evals::{plot_rounds_svg, Interval, RoundPoint};
+use serde::{Deserialize, Serialize};
+
+use super::{Checked, RoundStats};
+use crate::Error;
+
+/// How the loop was run, for the report's header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopSettings {
+    /// The replayed data.
+    pub data: String,
+    /// The models routed between.
+    pub models: Vec<String>,
+    /// Requests per round.
+    pub per_round: usize,
+    /// Share of each round's requests held out of the next refit.
+    pub holdout: f64,
+    /// The gateway's exploration, as configured.
+    pub exploration: String,
+    /// The predictor refitted each round.
+    pub predictor: String,
+    /// The router of round 0.
+    pub start: String,
+    /// Seed of the prompt order, exploration and fitting.
+    pub seed: u64,
+}
+
+/// Everything the loop measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopReport {
+    /// How it was run.
+    pub settings: LoopSettings,
+    /// One entry per round.
+    pub rounds: Vec<RoundStats>,
+    /// `checks[r]`: the estimate of round `r`'s router, made on round `r − 1`'s held-out
+    /// requests before it was deployed (`None` for round 0 and when nothing was held out),
+    /// with its replayed truth. One more entry than rounds when the last refit was checked.
+    pub checks: Vec<Option<Checked>>,
+}
+
+impl LoopReport {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> Result<String, Error> {
+        serde_json::to_string_pretty(self).map_err(|e| Error::Experiment {
+            reason: format!("serialising the loop report: {e}"),
+        })
+    }
+
+    /// The per-round points the plot draws.
+    pub fn points(&self) -> Vec<RoundPoint> {
+        self.rounds
+            .iter()
+            .map(|r| {
+                let check = self.checks.get(r.round).and_then(Option::as_ref);
+                RoundPoint {
+                    round: r.round,
+                    quality: r.quality,
+                    oracle: r.oracle,
+                    best_single: r.best_single,
+                    cost: r.cost,
+                    oracle_cost: r.oracle_cost,
+                    estimate: check.map(|c| Interval {
+                        value: c.report.reward.dr.value,
+                        low: c.report.reward.dr.ci_low,
+                        high: c.report.reward.dr.ci_high,
+                    }),
+                    truth: check.map(|c| c.truth_quality),
+                }
+            })
+            .collect()
+    }
+
+    /// Writes the three-panel SVG plot.
+    pub fn plot_svg(&self, path: &Path) -> Result<(), Error> {
+        let title = format!(
+            "Learning loop on {} ({} requests per round, {})",
+            self.settings.data, self.settings.per_round, self.settings.exploration
+        );
+        Ok(plot_rounds_svg(&self.points(), &title, path)?)
+    }
+
+    /// The per-round table and the estimate-versus-truth table, in markdown.
+    pub fn to_markdown(&self) -> String {
+        let s = &self.settings;
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "Learning loop on `{}`: {} models ({}), {} requests per round, exploration {}, \
+             {} refitted each round on the log minus {:.0} % of the last round held out; \
+             round 0 routed by {}; seed {}.\n",
+            s.data,
+            s.models.len(),
+            s.models.join(", "),
+            s.per_round,
+            s.exploration,
+            s.predictor,
+            s.holdout * 100.0,
+            s.start,
+            s.seed
+        );
+        md.push_str(
+            "| round | router | requests | quality | oracle | best single | regret | \
+             cost USD/req | oracle cost | shares | DR estimate before deploying | replayed truth |\n\
+             |---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
+        );
+        for r in &self.rounds {
+            let shares: Vec<String> = r
+                .shares
+                .iter()
+                .map(|(m, v)| format!("{} {:.0}%", short(m), v * 100.0))
+                .collect();
+            let check = self.checks.get(r.round).and_then(Option::as_ref);
+            let (estimate, truth) = check.map_or(("–".to_owned(), "–".to_owned()), |c| {
+                let dr = &c.report.reward.dr;
+                (
+                    format!("{:.3} [{:.3}, {:.3}]", dr.value, dr.ci_low, dr.ci_high),
+                    format!("{:.3}", c.truth_quality),
+                )
+            });
+            let _ = writeln!(
+                md,
+                "| {} | {} | {}{} | {:.3} | {:.3} | {:.3} | {:.3} | {:.6} | {:.6} | {} | {} | {} |",
+                r.round,
+                r.router,
+                r.requests,
+                if r.failed > 0 {
+                    format!(" ({} failed)", r.failed)
+                } else {
+                    String::new()
+                },
+                r.quality,
+                r.oracle,
+                r.best_single,
+                r.regret,
+                r.cost,
+                r.oracle_cost,
+                shares.join(", "),
+                estimate,
+                truth
+            );
+        }
+        md.push_str(
+            "\nEach refitted router estimated off-policy on the previous round's held-out \
+             requests before deployment, against its replayed truth on the same prompts:\n\n\
+             | router of round | held-out n | truth | IPS [95 %] | SNIPS [95 %] | DR [95 %] | \
+             covered (IPS/SNIPS/DR) | cost truth | cost DR [95 %] |\n\
+             |---:|---:|---:|---|---|---|---|---:|---|\n",
+        );
+        let iv = |e: &evals::ope::Estimate| {
+            format!("{:.3} [{:.3}, {:.3}]", e.value, e.ci_low, e.ci_high)
+        };
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        for (round, check) in self.checks.iter().enumerate() {
+            let Some(c) = check else { continue };
+            let (ips, snips, dr) = c.covered();
+            let cost_dr = &c.report.cost.dr;
+            let _ = writeln!(
+                md,
+                "| {round} | {} | {:.3} | {} | {} | {} | {}/{}/{} | {:.6} | {:.6} [{:.6}, {:.6}] |",
+                c.n,
+                c.truth_quality,
+                iv(&c.report.reward.ips),
+                iv(&c.report.reward.snips),
+                iv(&c.report.reward.dr),
+                yes(ips),
+                yes(snips),
+                yes(dr),
+                c.truth_cost,
+                cost_dr.value,
+                cost_dr.ci_low,
+                cost_dr.ci_high
+            );
+        }
+        md
+    }
+}
+
+/// A model id without its organisation prefix, for narrow table cells.
+fn short(model: &str) -> &str {
+    model.rsplit('/').next().unwrap_or(model)
+}

@@ -1,0 +1,212 @@
+//! The loop's data: which models compete, which prompts are sent, and what each round's served
+//! answers were worth against the recorded answers of every model.
+
+use std::collections::BTreeMap;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use router_core::{ModelId, ModelSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::replay::ReplayIndex;
+use crate::Error;
+
+/// The action models, their catalog specs and the recorded outcomes.
+pub struct LoopData {
+    /// The replayed table, indexed.
+    pub index: ReplayIndex,
+    /// The models the router chooses between (catalog ids, table columns).
+    pub models: Vec<ModelId>,
+    /// Their catalog entries, in the same order.
+    pub specs: Vec<ModelSpec>,
+}
+
+/// One request the loop sent and what the gateway answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Served {
+    /// The table row of the prompt.
+    pub row: usize,
+    /// The gateway's request id.
+    pub request_id: String,
+    /// The model that answered; `None` when the request failed.
+    pub model: Option<ModelId>,
+    /// The cost the gateway reported (USD).
+    pub cost_usd: f64,
+    /// Kept out of the refit, to check the off-policy estimate on.
+    pub held_out: bool,
+}
+
+/// What one round measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundStats {
+    /// Round number, from 0.
+    pub round: usize,
+    /// Which router served the round.
+    pub router: String,
+    /// Requests sent.
+    pub requests: usize,
+    /// Requests that got no answer.
+    pub failed: usize,
+    /// Mean recorded score of the served answers (failures count 0).
+    pub quality: f64,
+    /// Mean of the best recorded score per prompt over the action models.
+    pub oracle: f64,
+    /// Mean score of the best single model on these prompts.
+    pub best_single: f64,
+    /// That model.
+    pub best_single_model: String,
+    /// `oracle − quality`.
+    pub regret: f64,
+    /// Mean cost per request (USD), as the gateway priced it.
+    pub cost: f64,
+    /// Mean cost per request of the oracle (the cheapest model reaching the best score).
+    pub oracle_cost: f64,
+    /// Share of requests each model served.
+    pub shares: BTreeMap<String, f64>,
+    /// Requests held out of the next refit.
+    pub held_out: usize,
+}
+
+impl LoopData {
+    /// Indexes the table for `models`; every model must be a column and have a catalog spec.
+    pub fn new(index: ReplayIndex, specs: Vec<ModelSpec>) -> Result<Self, Error> {
+        if specs.len() < 2 {
+            return Err(Error::Experiment {
+                reason: format!(
+                    "the loop needs at least two models to route between, got {}",
+                    specs.len()
+                ),
+            });
+        }
+        for s in &specs {
+            if index.model_column(s.id.as_str()).is_none() {
+                return Err(Error::Experiment {
+                    reason: format!(
+                        "model `{}` has no column in {}; its columns are {:?}",
+                        s.id,
+                        index.table().source,
+                        index.table().models
+                    ),
+                });
+            }
+        }
+        Ok(Self {
+            index,
+            models: specs.iter().map(|s| s.id.clone()).collect(),
+            specs,
+        })
+    }
+
+    /// Up to `limit` rows on which every action model has a recorded outcome, in a seeded
+    /// random order (the oracle and the replayed truth need every model's score).
+    pub fn prompts(&self, seed: u64, limit: usize) -> Vec<usize> {
+        let mut rows: Vec<usize> = (0..self.index.table().rows.len())
+            .filter(|&r| (0..self.models.len()).all(|a| self.score(r, a).is_some()))
+            .collect();
+        rows.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        rows.truncate(limit);
+        rows
+    }
+
+    /// Which of `n` requests to hold out: `round(n × fraction)` of them, drawn at random with
+    /// `seed` (deterministic).
+    pub fn holdout_mask(n: usize, fraction: f64, seed: u64) -> Vec<bool> {
+        let k = ((n as f64 * fraction.clamp(0.0, 1.0)).round() as usize).min(n);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let mut mask = vec![false; n];
+        for &i in &order[..k] {
+            mask[i] = true;
+        }
+        mask
+    }
+
+    /// The recorded score of action `a` on `row`.
+    pub fn score(&self, row: usize, a: usize) -> Option<f64> {
+        self.index
+            .recorded(self.models[a].as_str(), row)
+            .ok()
+            .map(|r| r.score)
+    }
+
+    /// What action `a` costs on `row` as the gateway prices it: catalog prices × the usage the
+    /// replay server reports.
+    pub fn cost(&self, row: usize, a: usize) -> Option<f64> {
+        self.index
+            .recorded(self.models[a].as_str(), row)
+            .ok()
+            .map(|r| {
+                self.specs[a].cost_usd(f64::from(r.prompt_tokens), f64::from(r.completion_tokens))
+            })
+    }
+
+    /// The action index of `model`.
+    pub fn action(&self, model: &ModelId) -> Option<usize> {
+        self.models.iter().position(|m| m == model)
+    }
+
+    /// Scores a round's served requests against every model's recorded outcome.
+    pub fn round_stats(&self, round: usize, router: &str, served: &[Served]) -> RoundStats {
+        let n = served.len().max(1) as f64;
+        let k = self.models.len();
+        let mut quality = 0.0;
+        let mut oracle = 0.0;
+        let mut oracle_cost = 0.0;
+        let mut cost = 0.0;
+        let mut per_model = vec![0.0; k];
+        let mut counts = vec![0usize; k];
+        let mut failed = 0;
+        for s in served {
+            let scores: Vec<f64> = (0..k)
+                .map(|a| self.score(s.row, a).unwrap_or(0.0))
+                .collect();
+            let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            oracle += best;
+            oracle_cost += (0..k)
+                .filter(|&a| scores[a] >= best)
+                .filter_map(|a| self.cost(s.row, a))
+                .fold(f64::INFINITY, f64::min);
+            for (total, score) in per_model.iter_mut().zip(&scores) {
+                *total += score;
+            }
+            match s.model.as_ref().and_then(|m| self.action(m)) {
+                Some(a) => {
+                    quality += scores[a];
+                    counts[a] += 1;
+                }
+                None => failed += 1,
+            }
+            cost += s.cost_usd;
+        }
+        let (best_a, best_total) =
+            per_model
+                .iter()
+                .copied()
+                .enumerate()
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |b, (a, t)| if t > b.1 { (a, t) } else { b },
+                );
+        RoundStats {
+            round,
+            router: router.to_owned(),
+            requests: served.len(),
+            failed,
+            quality: quality / n,
+            oracle: oracle / n,
+            best_single: best_total.max(0.0) / n,
+            best_single_model: self.models[best_a].to_string(),
+            regret: (oracle - quality) / n,
+            cost: cost / n,
+            oracle_cost: oracle_cost / n,
+            shares: self
+                .models
+                .iter()
+                .zip(&counts)
+                .map(|(m, &c)| (m.to_string(), c as f64 / n))
+                .collect(),
+            held_out: served.iter().filter(|s| s.held_out).count(),
+        }
+    }
+}
