@@ -49,6 +49,10 @@ pub struct LoopArgs {
     /// that the catalog knows.
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
+    /// Send only prompts of the dataset's own test split (RouterBench has one), so that a
+    /// --start router trained on its train split (`train --train-split-only`) never saw them.
+    #[arg(long)]
+    test_split_only: bool,
     /// Rounds of traffic; a refit follows each.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -135,13 +139,22 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     let table = load_table(&args.data, &args.exclude_task)?;
     let specs = action_specs(&args.models, &table.models, &catalog)?;
     let data = LoopData::new(replay_index(table.clone(), &catalog), specs)?;
-    let rows = data.prompts(args.seed, args.rounds * args.per_round);
+    let rows = data.prompts(
+        args.seed,
+        args.rounds * args.per_round,
+        args.test_split_only,
+    );
     anyhow::ensure!(
         rows.len() >= args.rounds * args.per_round,
-        "{} has {} prompts with an outcome for every model; {} rounds × {} need {}: lower \
+        "{} has {} prompts{} with an outcome for every model; {} rounds × {} need {}: lower \
          --rounds or --per-round",
         table.source,
         rows.len(),
+        if args.test_split_only {
+            " in its test split"
+        } else {
+            ""
+        },
         args.rounds,
         args.per_round,
         args.rounds * args.per_round

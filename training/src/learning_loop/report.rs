@@ -110,9 +110,11 @@ impl LoopReport {
              |---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
         );
         for r in &self.rounds {
+            // Models that served nothing are left out: with many models the cell gets long.
             let shares: Vec<String> = r
                 .shares
                 .iter()
+                .filter(|(_, v)| **v > 0.0)
                 .map(|(m, v)| format!("{} {:.0}%", short(m), v * 100.0))
                 .collect();
             let check = self.checks.get(r.round).and_then(Option::as_ref);
@@ -148,9 +150,9 @@ impl LoopReport {
         md.push_str(
             "\nEach refitted router estimated off-policy on the previous round's held-out \
              requests before deployment, against its replayed truth on the same prompts:\n\n\
-             | router of round | held-out n | truth | IPS [95 %] | SNIPS [95 %] | DR [95 %] | \
-             covered (IPS/SNIPS/DR) | cost truth | cost DR [95 %] |\n\
-             |---:|---:|---:|---|---|---|---|---:|---|\n",
+             | router of round | held-out n | effective n | truth | IPS [95 %] | SNIPS [95 %] | \
+             DR [95 %] | covered (IPS/SNIPS/DR) | cost truth | cost DR [95 %] |\n\
+             |---:|---:|---:|---:|---|---|---|---|---:|---|\n",
         );
         let iv = |e: &evals::ope::Estimate| {
             format!("{:.3} [{:.3}, {:.3}]", e.value, e.ci_low, e.ci_high)
@@ -162,8 +164,9 @@ impl LoopReport {
             let cost_dr = &c.report.cost.dr;
             let _ = writeln!(
                 md,
-                "| {round} | {} | {:.3} | {} | {} | {} | {}/{}/{} | {:.6} | {:.6} [{:.6}, {:.6}] |",
+                "| {round} | {} | {:.0} | {:.3} | {} | {} | {} | {}/{}/{} | {:.6} | {:.6} [{:.6}, {:.6}] |",
                 c.n,
+                c.report.reward.ips.effective_sample_size,
                 c.truth_quality,
                 iv(&c.report.reward.ips),
                 iv(&c.report.reward.snips),

@@ -99,9 +99,13 @@ impl LoopData {
     }
 
     /// Up to `limit` rows on which every action model has a recorded outcome, in a seeded
-    /// random order (the oracle and the replayed truth need every model's score).
-    pub fn prompts(&self, seed: u64, limit: usize) -> Vec<usize> {
-        let mut rows: Vec<usize> = (0..self.index.table().rows.len())
+    /// random order (the oracle and the replayed truth need every model's score). With
+    /// `test_only`, only rows of the dataset's own test split: a router trained on its train
+    /// split can then start the loop without having seen its prompts.
+    pub fn prompts(&self, seed: u64, limit: usize, test_only: bool) -> Vec<usize> {
+        let table = self.index.table();
+        let mut rows: Vec<usize> = (0..table.rows.len())
+            .filter(|&r| !test_only || table.rows[r].split == Some(datasets::Split::Test))
             .filter(|&r| (0..self.models.len()).all(|a| self.score(r, a).is_some()))
             .collect();
         rows.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
