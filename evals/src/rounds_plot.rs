@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -72,13 +73,67 @@ fn range(values: impl Iterator<Item = f64>, floor_zero: bool) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The frame shared by the three panels.
+struct Panel<'p> {
+    caption: &'p str,
+    y_desc: &'p str,
+    y_range: (f64, f64),
+    y_label_area: u32,
+    y_format: fn(&f64) -> String,
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Builds a panel with its caption, axes and mesh; rounds on the x axis.
+fn panel<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    p: &Panel<'_>,
+    rounds: usize,
+) -> DrawResult<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(p.caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(p.y_label_area)
+        .build_cartesian_2d(-0.3..(rounds as f64 - 0.7), p.y_range.0..p.y_range.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("round")
+        .y_desc(p.y_desc)
+        .x_labels(rounds)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&p.y_format)
+        .draw()?;
+    Ok(chart)
+}
+
+/// Draws one series as a line with a legend entry, optionally with a dot per round.
+fn line(
+    chart: &mut Chart<'_, '_>,
+    points: &[RoundPoint],
+    (label, color, value): Series,
+    dots: bool,
+) -> DrawResult<()> {
+    let xy = |p: &RoundPoint| (p.round as f64, value(p));
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().map(xy),
+            color.stroke_width(2),
+        ))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+    if dots {
+        chart.draw_series(points.iter().map(|p| Circle::new(xy(p), 3, color.filled())))?;
+    }
+    Ok(())
+}
+
 fn draw(points: &[RoundPoint], title: &str, path: &Path) -> DrawResult<()> {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 22))?;
     let panels = root.split_evenly((1, 3));
     let last = points.iter().map(|p| p.round).max().unwrap_or(0);
-    let x_range = -0.3..(last as f64 + 0.3);
     let x = |p: &RoundPoint| p.round as f64;
 
     // Panel 1: quality, with the estimate made before each round and its replayed truth.
@@ -91,38 +146,25 @@ fn draw(points: &[RoundPoint], title: &str, path: &Path) -> DrawResult<()> {
         v
     });
     let (q_lo, q_hi) = range(q_values, false);
-    let mut chart = ChartBuilder::on(&panels[0])
-        .caption("quality per round", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d(x_range.clone(), q_lo..q_hi)?;
-    chart
-        .configure_mesh()
-        .x_desc("round")
-        .y_desc("mean quality")
-        .x_labels(last + 1)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|q| format!("{q:.2}"))
-        .draw()?;
+    let rounds = last + 1;
+    let mut chart = panel(
+        &panels[0],
+        &Panel {
+            caption: "quality per round",
+            y_desc: "mean quality",
+            y_range: (q_lo, q_hi),
+            y_label_area: 56,
+            y_format: |q| format!("{q:.2}"),
+        },
+        rounds,
+    )?;
     let lines: [Series; 3] = [
         ("router (realised)", BLUE, |p| p.quality),
         ("oracle", RED, |p| p.oracle),
         ("best single model", BLACK, |p| p.best_single),
     ];
-    for (label, color, value) in lines {
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (x(p), value(p))),
-                color.stroke_width(2),
-            ))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
-        chart.draw_series(
-            points
-                .iter()
-                .map(|p| Circle::new((x(p), value(p)), 3, color.filled())),
-        )?;
+    for series in lines {
+        line(&mut chart, points, series, true)?;
     }
     let green = RGBColor(0, 140, 60);
     chart
@@ -158,56 +200,44 @@ fn draw(points: &[RoundPoint], title: &str, path: &Path) -> DrawResult<()> {
         .draw()?;
 
     // Panel 2: regret against the oracle.
-    let regret: Vec<(f64, f64)> = points
-        .iter()
-        .map(|p| (x(p), p.oracle - p.quality))
-        .collect();
-    let (r_lo, r_hi) = range(regret.iter().map(|r| r.1), true);
-    let mut chart = ChartBuilder::on(&panels[1])
-        .caption("regret against the oracle", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d(x_range.clone(), r_lo..r_hi)?;
-    chart
-        .configure_mesh()
-        .x_desc("round")
-        .y_desc("oracle − realised quality")
-        .x_labels(last + 1)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|q| format!("{q:.2}"))
-        .draw()?;
-    chart.draw_series(LineSeries::new(regret.clone(), BLUE.stroke_width(2)))?;
-    chart.draw_series(regret.iter().map(|&p| Circle::new(p, 3, BLUE.filled())))?;
+    let (r_lo, r_hi) = range(points.iter().map(|p| p.oracle - p.quality), true);
+    let mut chart = panel(
+        &panels[1],
+        &Panel {
+            caption: "regret against the oracle",
+            y_desc: "oracle − realised quality",
+            y_range: (r_lo, r_hi),
+            y_label_area: 56,
+            y_format: |q| format!("{q:.2}"),
+        },
+        rounds,
+    )?;
+    line(
+        &mut chart,
+        points,
+        ("regret", BLUE, |p| p.oracle - p.quality),
+        true,
+    )?;
 
     // Panel 3: cost per request, the router's and the oracle's.
     let (c_lo, c_hi) = range(points.iter().flat_map(|p| [p.cost, p.oracle_cost]), true);
-    let mut chart = ChartBuilder::on(&panels[2])
-        .caption("cost per request (USD)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(72)
-        .build_cartesian_2d(x_range, c_lo..c_hi)?;
-    chart
-        .configure_mesh()
-        .x_desc("round")
-        .y_desc("mean USD per request")
-        .x_labels(last + 1)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|c| format!("{c:.1e}"))
-        .draw()?;
+    let mut chart = panel(
+        &panels[2],
+        &Panel {
+            caption: "cost per request (USD)",
+            y_desc: "mean USD per request",
+            y_range: (c_lo, c_hi),
+            y_label_area: 72,
+            y_format: |c| format!("{c:.1e}"),
+        },
+        rounds,
+    )?;
     let costs: [Series; 2] = [
         ("router", BLUE, |p| p.cost),
         ("oracle", RED, |p| p.oracle_cost),
     ];
-    for (label, color, value) in costs {
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (x(p), value(p))),
-                color.stroke_width(2),
-            ))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+    for series in costs {
+        line(&mut chart, points, series, false)?;
     }
     chart
         .configure_series_labels()
