@@ -180,8 +180,11 @@ pub async fn run(
 
 /// Loads the encoder from `encoder_dir` and the predictor artifact named by
 /// `[router] artifact`, and starts the encoder service. Returns `None` (routing on priors)
-/// when the encoder directory does not exist. Blocking: call it before serving, off the
-/// async runtime (or from `spawn_blocking` once at start-up).
+/// when the encoder directory does not exist, or when no artifact is configured and the admin
+/// endpoints are off. Without an artifact but with an admin token, the service starts without
+/// a predictor: requests route on priors (nothing is encoded) until `POST /admin/reload`
+/// installs one, so a cold-started gateway can learn without a restart. Blocking: call it
+/// before serving, off the async runtime (or from `spawn_blocking` once at start-up).
 pub fn load_classifier(
     config: &Config,
     encoder_dir: &Path,
@@ -212,8 +215,14 @@ pub fn load_classifier(
             }
         };
     if predictor.is_none() {
-        tracing::info!("No predictor artifact configured; routing on catalog priors.");
-        return Ok(None);
+        if config.admin_token.is_none() {
+            tracing::info!("No predictor artifact configured; routing on catalog priors.");
+            return Ok(None);
+        }
+        tracing::info!(
+            "No predictor artifact configured; routing on catalog priors until one is loaded \
+             through POST /admin/reload or SIGHUP."
+        );
     }
     if !encoder_dir.exists() {
         tracing::warn!(

@@ -50,7 +50,8 @@ pub fn load_classifier(
     config: &gateway::Config,
     encoder: &EncoderArgs,
 ) -> anyhow::Result<Option<classifier::Service>> {
-    if config.raw.router.artifact.is_none() {
+    // Without an artifact the encoder is only worth loading when one can be hot-loaded later.
+    if config.raw.router.artifact.is_none() && config.admin_token.is_none() {
         return Ok(None);
     }
     // Fetch on first use; the gateway loads (and hash-checks) the weights itself.
@@ -67,7 +68,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(bind) = args.bind {
         config.raw.server.bind = bind;
     }
-    let classifier = load_classifier(&config, &args.encoder)?;
+    let classifier = if args.priors_only {
+        None
+    } else {
+        load_classifier(&config, &args.encoder)?
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("switchyard-io")

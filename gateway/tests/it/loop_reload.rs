@@ -302,3 +302,68 @@ async fn requests_in_flight_during_a_reload_complete() {
     assert_eq!(route(&s.gw).await["chosen"], "gpt-4o");
     s.gw.shutdown().await.unwrap();
 }
+
+/// A gateway started cold (no artifact) with the admin endpoint on still runs the encoder
+/// service, without a predictor: it routes on priors until a reload installs a router.
+#[tokio::test]
+async fn cold_start_with_admin_loads_the_encoder_so_a_router_can_be_reloaded() {
+    let encoder_dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.switchyard/encoder/all-MiniLM-L6-v2");
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = GatewayConfig::default();
+    raw.log.sqlite = dir.path().join("outcomes.sqlite");
+    raw.router.candidates = Some(CANDIDATES.iter().map(|m| ModelId::new(*m)).collect());
+    raw.router.routing_deadline = Duration::from_secs(120);
+    let no_admin = Config::resolve(raw.clone(), &|_| None).unwrap();
+    let none = gateway::server::load_classifier(
+        &no_admin,
+        &encoder_dir,
+        classifier::ServiceConfig::default(),
+    )
+    .unwrap();
+    assert!(
+        none.is_none(),
+        "without admin and artifact there is nothing to encode for"
+    );
+
+    raw.admin.token_env = Some(TOKEN_ENV.to_owned());
+    let config = Config::resolve(raw, &|k| (k == TOKEN_ENV).then(|| TOKEN.to_owned())).unwrap();
+    let service = gateway::server::load_classifier(
+        &config,
+        &encoder_dir,
+        classifier::ServiceConfig::default(),
+    )
+    .unwrap()
+    .expect("the encoder service starts for a later reload");
+    assert!(service.predictor().is_none());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = gateway::spawn(config, listener, Some(service))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let decide = || async {
+        let r = client
+            .post(format!("http://{}/v1/route", gw.local_addr()))
+            .json(&json!({"prompt": "what is 2 + 2?"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    assert_eq!(decide().await["source"], "priors");
+
+    let big = artifact(
+        dir.path(),
+        "big",
+        &CANDIDATES,
+        "gpt-4o",
+        classifier::weights::MODEL_SHA256,
+    );
+    let (status, v) = reload(&gw, Some(TOKEN), Some(json!({"artifact": big}))).await;
+    assert_eq!(status, 200, "{v}");
+    let after = decide().await;
+    assert_eq!(after["source"], "trained", "{after}");
+    assert_eq!(after["chosen"], "gpt-4o");
+    gw.shutdown().await.unwrap();
+}
