@@ -175,6 +175,16 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
 
     let encoder = Arc::new(args.encoder.load()?);
     let (start_artifact, start_name) = start_router(&args.start)?;
+    if let Some(a) = &start_artifact {
+        let theirs = &a.manifest().encoder_sha256;
+        let ours = router_core::Embedder::fingerprint(encoder.as_ref());
+        anyhow::ensure!(
+            theirs == ours,
+            "--start {}: the artifact was fitted on embeddings of encoder {theirs}, this encoder \
+             is {ours}; retrain it with `switchyard train` or start from priors",
+            args.start
+        );
+    }
     let kind = match (&start_artifact, args.predictor, args.warm) {
         (None, _, true) => anyhow::bail!("--warm continues from the --start artifact; pass --start DIR"),
         (Some(a), Some(k), true) if a.manifest().kind != k => anyhow::bail!(
