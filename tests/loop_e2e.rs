@@ -125,6 +125,30 @@ fn three_rounds_learn_log_estimate_and_reload() {
         }
     }
     assert!(explored > 0 && explored < 45, "{explored} explored choices");
+
+    // The same log gates a candidate from the command line: the exit status is the verdict.
+    let db = out.join("outcomes.sqlite");
+    let router = out.join("router-3");
+    let eval = switchyard(&[
+        "eval",
+        "--from-log",
+        db.to_str().unwrap(),
+        "--router",
+        router.to_str().unwrap(),
+        "--gate",
+        "snips",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&eval.stderr);
+    let verdict = stderr.lines().find(|l| l.contains("gate (Snips, λ = 100)"));
+    let verdict = verdict.unwrap_or_else(|| panic!("no gate verdict: {stderr}"));
+    assert_eq!(
+        eval.status.success(),
+        verdict.ends_with(": pass"),
+        "{verdict}"
+    );
+    let report: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(report["reward"]["snips"]["n"], 90);
 }
 
 #[test]

@@ -29,6 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+mod gate;
+pub use gate::{gate, Gate, GateEstimator};
+
 /// One logged request, as an off-policy estimator sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoggedStep {

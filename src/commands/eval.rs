@@ -8,6 +8,8 @@ use classifier::predictors::PredictorKind;
 use training::experiment::{self, ExperimentConfig, ExperimentData, SplitKind};
 use training::Progress;
 
+use evals::ope::GateEstimator;
+
 use super::train::{bar, catalog_prices, draw, load, parse_kind, DataArgs};
 
 #[derive(Debug, clap::Args)]
@@ -59,6 +61,15 @@ pub struct EvalArgs {
     /// Clip importance weights at this value with --from-log (trades bias for variance).
     #[arg(long)]
     clip: Option<f64>,
+    /// With --from-log: a deployment gate. Exit with an error unless the candidate's estimated
+    /// utility (quality − λ·cost, default λ) has its 95 % interval wholly above the logged
+    /// router's mean utility, by this estimator: snips (conservative), dr or ips.
+    #[arg(long, requires = "from_log", value_parser = parse_gate)]
+    gate: Option<GateEstimator>,
+}
+
+fn parse_gate(s: &str) -> Result<GateEstimator, String> {
+    GateEstimator::parse(s).ok_or_else(|| format!("unknown gate `{s}`: use snips, dr or ips"))
 }
 
 fn parse_split(s: &str) -> Result<SplitKind, String> {
@@ -77,6 +88,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             router,
             args.metric.as_deref(),
             args.clip,
+            args.gate,
             args.json,
             &args.data.encoder,
         );

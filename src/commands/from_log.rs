@@ -53,6 +53,7 @@ pub fn evaluate(
     router: &Path,
     metric: Option<&str>,
     clip: Option<f64>,
+    gate: Option<evals::ope::GateEstimator>,
     json: bool,
     encoder: &EncoderArgs,
 ) -> anyhow::Result<()> {
@@ -81,21 +82,44 @@ pub fn evaluate(
         exploration: &exploration,
     };
     let ope = from_log::ope_steps(&samples, &encoder, &setup)?;
-    let report = evals::ope::evaluate_policy(
-        &ope.steps,
-        &evals::ope::OpeConfig {
-            clip,
-            ..Default::default()
-        },
-    )?;
+    let config = evals::ope::OpeConfig {
+        clip,
+        ..Default::default()
+    };
+    let report = evals::ope::evaluate_policy(&ope.steps, &config)?;
+    let verdict = match gate {
+        None => None,
+        Some(estimator) => {
+            let lambda = match Objective::default() {
+                Objective::Utility { lambda } => lambda,
+                _ => 0.0,
+            };
+            Some(evals::ope::gate(&ope.steps, lambda, estimator, &config)?)
+        }
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    } else {
+        print_table(router, ope.steps.len(), &report);
     }
+    if let Some(g) = verdict {
+        let line = format!(
+            "gate ({:?}, λ = {}): candidate utility {:.4} [{:.4}, {:.4}] vs logged {:.4} on {} requests",
+            g.estimator, g.lambda, g.candidate.value, g.candidate.ci_low, g.candidate.ci_high,
+            g.logged.value, g.candidate.n
+        );
+        anyhow::ensure!(g.pass, "{line}: not shown better; keep the current router");
+        eprintln!("{line}: pass");
+    }
+    Ok(())
+}
+
+/// The estimates as a markdown table.
+fn print_table(router: &Path, n: usize, report: &evals::ope::OpeReport) {
     println!(
         "Off-policy estimate of {} on {} logged requests\n",
         router.display(),
-        ope.steps.len()
+        n
     );
     println!(
         "| quantity | estimator | value | 95% interval | effective n |\n|---|---|---:|---|---:|"
@@ -117,5 +141,4 @@ pub fn evaluate(
             e.value, e.ci_low, e.ci_high, e.n
         );
     }
-    Ok(())
 }

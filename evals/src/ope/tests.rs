@@ -175,3 +175,47 @@ fn invalid_steps_are_rejected_with_their_position() {
     assert!(doubly_robust(&steps, Target::Reward, &OpeConfig::default()).is_err());
     assert!(ips(&[], Target::Reward, &OpeConfig::default()).is_err());
 }
+
+#[test]
+fn gate_passes_a_clearly_better_router_and_stops_a_worse_one() {
+    let steps = simulate(3000, 11, 0.05);
+    for estimator in [GateEstimator::Ips, GateEstimator::Snips, GateEstimator::Dr] {
+        let g = gate(&steps, 0.0, estimator, &OpeConfig::default()).unwrap();
+        assert!(g.pass, "{estimator:?}: {g:?}");
+        assert!(g.candidate.ci_low > g.logged.value);
+    }
+    // The same log judged for the worst action per context: every estimator refuses it.
+    let worst: Vec<LoggedStep> = steps
+        .iter()
+        .map(|s| {
+            let x = (0..CONTEXTS)
+                .find(|&x| target(x) == s.target_probs)
+                .unwrap();
+            let bad = (0..ACTIONS)
+                .min_by(|&a, &b| truth(x, a).0.total_cmp(&truth(x, b).0))
+                .unwrap();
+            let mut probs = vec![0.0; ACTIONS];
+            probs[bad] = 1.0;
+            LoggedStep {
+                target_probs: probs,
+                ..s.clone()
+            }
+        })
+        .collect();
+    for estimator in [GateEstimator::Ips, GateEstimator::Snips, GateEstimator::Dr] {
+        let g = gate(&worst, 0.0, estimator, &OpeConfig::default()).unwrap();
+        assert!(!g.pass, "{estimator:?}: {g:?}");
+    }
+    // Utility is quality − λ·cost per step; the logged side is its plain mean.
+    let lambda = 50.0;
+    let g = gate(&steps, lambda, GateEstimator::Snips, &OpeConfig::default()).unwrap();
+    let mean = steps
+        .iter()
+        .map(|s| s.reward - lambda * s.cost)
+        .sum::<f64>()
+        / 3000.0;
+    assert!((g.logged.value - mean).abs() < 1e-12);
+    assert_eq!(g.lambda, lambda);
+    assert_eq!(GateEstimator::parse("dr"), Some(GateEstimator::Dr));
+    assert_eq!(GateEstimator::parse("best"), None);
+}

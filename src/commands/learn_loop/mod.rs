@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use classifier::predictors::{Artifact, PredictorKind};
+use evals::ope::GateEstimator;
 use router_core::{Exploration, ModelId, ModelSpec, QualityPredictor};
 use tokio_util::sync::CancellationToken;
 use training::experiment::PredictorConfigs;
@@ -99,6 +100,11 @@ pub struct LoopArgs {
     /// Output folder (log, routers, report). Default: .switchyard/loop/<unix time>.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Deploy a refit only when its estimated utility (quality − λ·cost) beats what the
+    /// serving router realised on the held-out requests, lower interval end above: `off`
+    /// (always deploy), `snips`, `dr` or `ips`.
+    #[arg(long, default_value = "off")]
+    gate: String,
     /// Print the report as JSON instead of markdown.
     #[arg(long)]
     json: bool,
@@ -135,6 +141,13 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
         args.holdout
     );
     let exploration = args.exploration()?;
+    let gate = match args.gate.as_str() {
+        "off" => None,
+        other => Some(
+            GateEstimator::parse(other)
+                .ok_or_else(|| anyhow::anyhow!("--gate {other}: expected off, snips, dr or ips"))?,
+        ),
+    };
     let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
     let table = load_table(&args.data, &args.exclude_task)?;
     let specs = action_specs(&args.models, &table.models, &catalog)?;
@@ -223,6 +236,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
         ),
         start: start_name.clone(),
         seed: args.seed,
+        gate: args.gate.clone(),
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -311,12 +325,22 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
                     &exploration,
                     &artifact_dir,
                     warm_start.as_ref(),
+                    gate,
                 )
             })?;
+            // Without a usable held-out estimate the gate has nothing to go on: keep serving.
+            let deploy = gate.is_none() || check.as_ref().and_then(|c| c.gate).is_some_and(|g| g.pass);
             report.checks.push(check);
             if round + 1 < args.rounds {
-                client.reload(&artifact_dir).await?;
-                router_name = format!("{} refit on rounds 0–{round}", kind.as_str());
+                if deploy {
+                    client.reload(&artifact_dir).await?;
+                    router_name = format!("{} refit on rounds 0–{round}", kind.as_str());
+                } else {
+                    eprintln!(
+                        "round {round}: the gate held back {}; {router_name} keeps serving",
+                        artifact_dir.display()
+                    );
+                }
             }
         }
         running.shutdown().await?;
@@ -347,6 +371,7 @@ fn refit_and_check(
     exploration: &Exploration,
     dir: &Path,
     warm_start: Option<&Artifact>,
+    gate: Option<GateEstimator>,
 ) -> anyhow::Result<Option<training::learning_loop::Checked>> {
     let outcomes = load_outcomes(db)?;
     let metric = SampleConfig {
@@ -368,6 +393,7 @@ fn refit_and_check(
         objective,
         exploration,
         clip: None,
+        gate,
     };
     Ok(check_estimate(data, &held_samples, ids, embedder, &check)?)
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use evals::ope::{evaluate_policy, Estimate, OpeConfig, OpeReport};
+use evals::ope::{evaluate_policy, gate, Estimate, Gate, GateEstimator, OpeConfig, OpeReport};
 use router_core::{Constraints, Embedder, Exploration, Objective, QualityPredictor};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,9 @@ pub struct EstimateCheck<'a> {
     pub exploration: &'a Exploration,
     /// Importance-weight clipping (`None`: unclipped, unbiased).
     pub clip: Option<f64>,
+    /// Also judge the candidate with a deployment gate on utility (`quality − λ·cost`, λ from
+    /// `objective`; 0 for `Cheapest`) with this estimator.
+    pub gate: Option<GateEstimator>,
 }
 
 /// The estimates and the truth they estimate.
@@ -37,6 +40,8 @@ pub struct Checked {
     pub truth_quality: f64,
     /// The candidate's exact expected cost on these prompts (USD per request).
     pub truth_cost: f64,
+    /// The deployment gate's verdict, when one was asked for.
+    pub gate: Option<Gate>,
 }
 
 impl Checked {
@@ -85,17 +90,24 @@ pub fn check_estimate(
         }
     }
     let n = log.steps.len();
-    let report = evaluate_policy(
-        &log.steps,
-        &OpeConfig {
-            clip: check.clip,
-            ..Default::default()
-        },
-    )?;
+    let config = OpeConfig {
+        clip: check.clip,
+        ..Default::default()
+    };
+    let report = evaluate_policy(&log.steps, &config)?;
+    let lambda = match check.objective {
+        Objective::Utility { lambda } => lambda,
+        _ => 0.0,
+    };
+    let gate = match check.gate {
+        Some(estimator) => Some(gate(&log.steps, lambda, estimator, &config)?),
+        None => None,
+    };
     Ok(Some(Checked {
         n,
         report,
         truth_quality: truth_quality / n as f64,
         truth_cost: truth_cost / n as f64,
+        gate,
     }))
 }

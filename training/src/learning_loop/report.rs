@@ -29,6 +29,8 @@ pub struct LoopSettings {
     pub start: String,
     /// Seed of the prompt order, exploration and fitting.
     pub seed: u64,
+    /// The deployment gate (`off`, or the estimator it trusts).
+    pub gate: String,
 }
 
 /// Everything the loop measured.
@@ -93,7 +95,7 @@ impl LoopReport {
             md,
             "Learning loop on `{}`: {} models ({}), {} requests per round, exploration {}, \
              {} refitted each round on the log minus {:.0} % of the last round held out; \
-             round 0 routed by {}; seed {}.\n",
+             round 0 routed by {}; deployment gate {}; seed {}.\n",
             s.data,
             s.models.len(),
             s.models.join(", "),
@@ -102,6 +104,7 @@ impl LoopReport {
             s.predictor,
             s.holdout * 100.0,
             s.start,
+            s.gate,
             s.seed
         );
         md.push_str(
@@ -151,8 +154,8 @@ impl LoopReport {
             "\nEach refitted router estimated off-policy on the previous round's held-out \
              requests before deployment, against its replayed truth on the same prompts:\n\n\
              | router of round | held-out n | effective n | truth | IPS [95 %] | SNIPS [95 %] | \
-             DR [95 %] | covered (IPS/SNIPS/DR) | cost truth | cost DR [95 %] |\n\
-             |---:|---:|---:|---:|---|---|---|---|---:|---|\n",
+             DR [95 %] | covered (IPS/SNIPS/DR) | cost truth | cost DR [95 %] | gate |\n\
+             |---:|---:|---:|---:|---|---|---|---|---:|---|---|\n",
         );
         let iv = |e: &evals::ope::Estimate| {
             format!("{:.3} [{:.3}, {:.3}]", e.value, e.ci_low, e.ci_high)
@@ -164,7 +167,7 @@ impl LoopReport {
             let cost_dr = &c.report.cost.dr;
             let _ = writeln!(
                 md,
-                "| {round} | {} | {:.0} | {:.3} | {} | {} | {} | {}/{}/{} | {:.6} | {:.6} [{:.6}, {:.6}] |",
+                "| {round} | {} | {:.0} | {:.3} | {} | {} | {} | {}/{}/{} | {:.6} | {:.6} [{:.6}, {:.6}] | {} |",
                 c.n,
                 c.report.reward.ips.effective_sample_size,
                 c.truth_quality,
@@ -177,7 +180,15 @@ impl LoopReport {
                 c.truth_cost,
                 cost_dr.value,
                 cost_dr.ci_low,
-                cost_dr.ci_high
+                cost_dr.ci_high,
+                c.gate.map_or("–".to_owned(), |g| format!(
+                    "{} (utility {:.3} [{:.3}, {:.3}] vs {:.3})",
+                    if g.pass { "pass" } else { "held back" },
+                    g.candidate.value,
+                    g.candidate.ci_low,
+                    g.candidate.ci_high,
+                    g.logged.value
+                ))
             );
         }
         md

@@ -268,6 +268,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
         objective: Objective::Utility { lambda: 100.0 },
         exploration: &exploration,
         clip: None,
+        gate: Some(evals::ope::GateEstimator::Snips),
     };
     let c = check_estimate(&d, &held_samples, &ids, &embedder, &check)
         .unwrap()
@@ -279,6 +280,10 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
     assert!(c.report.logged_reward.value < 0.9);
     let (ips, snips, dr) = c.covered();
     assert!(ips && snips && dr, "{c:#?}");
+    // λ = 100 per USD: the perfect router also costs less than uniform logging, so it passes.
+    let g = c.gate.unwrap();
+    assert!(g.pass, "{g:?}");
+    assert_eq!(g.lambda, 100.0);
     // Cost truth: cheap on 3/5 of the topics, strong on 2/5, 200 tokens each.
     let expected_cost = (0.6 * 200.0 + 0.4 * 200.0 * 30.0) / 1e6;
     assert!(
@@ -297,6 +302,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
             predictor: "knn".into(),
             start: "uniform".into(),
             seed: 3,
+            gate: "snips".into(),
         },
         rounds: vec![
             d.round_stats(0, "uniform", &[]),
