@@ -219,7 +219,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     )?;
     // Only this process talks to its gateway; a fresh random token per run.
     let admin_token = uuid::Uuid::new_v4().simple().to_string();
-    let settings = LoopSettings {
+    let mut settings = LoopSettings {
         data: table.source.clone(),
         models: data.models.iter().map(ToString::to_string).collect(),
         per_round: args.per_round,
@@ -237,6 +237,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
         start: start_name.clone(),
         seed: args.seed,
         gate: args.gate.clone(),
+        lambda: 0.0,
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -267,6 +268,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             }
         })?;
         let objective = config.objective;
+        report_settings_lambda(&mut settings, objective);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let running = gateway::spawn(config, listener, Some(service)).await?;
         let client = Client {
@@ -515,4 +517,12 @@ fn write_report(report: &LoopReport, out: &Path) -> anyhow::Result<()> {
         out.join("rounds.svg").display()
     );
     Ok(())
+}
+
+/// Records the objective's λ in the report (0 for `cheapest`: utility is then quality).
+fn report_settings_lambda(settings: &mut LoopSettings, objective: router_core::Objective) {
+    settings.lambda = match objective {
+        router_core::Objective::Utility { lambda } => lambda,
+        _ => 0.0,
+    };
 }

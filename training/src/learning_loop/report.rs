@@ -31,6 +31,8 @@ pub struct LoopSettings {
     pub seed: u64,
     /// The deployment gate (`off`, or the estimator it trusts).
     pub gate: String,
+    /// Quality points per USD of the routing objective (utility = quality − λ·cost).
+    pub lambda: f64,
 }
 
 /// Everything the loop measured.
@@ -95,7 +97,8 @@ impl LoopReport {
             md,
             "Learning loop on `{}`: {} models ({}), {} requests per round, exploration {}, \
              {} refitted each round on the log minus {:.0} % of the last round held out; \
-             round 0 routed by {}; deployment gate {}; seed {}.\n",
+             round 0 routed by {}; deployment gate {}; seed {}. Utility = quality − λ·cost \
+             with λ = {} quality points per USD, the objective the router maximises.\n",
             s.data,
             s.models.len(),
             s.models.join(", "),
@@ -105,12 +108,14 @@ impl LoopReport {
             s.holdout * 100.0,
             s.start,
             s.gate,
-            s.seed
+            s.seed,
+            s.lambda
         );
         md.push_str(
             "| round | router | requests | quality | oracle | best single | regret | \
-             cost USD/req | oracle cost | shares | DR estimate before deploying | replayed truth |\n\
-             |---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
+             cost USD/req | oracle cost | utility | shares | DR estimate before deploying | \
+             replayed truth |\n\
+             |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
         );
         for r in &self.rounds {
             // Models that served nothing are left out: with many models the cell gets long.
@@ -130,7 +135,7 @@ impl LoopReport {
             });
             let _ = writeln!(
                 md,
-                "| {} | {} | {}{} | {:.3} | {:.3} | {:.3} | {:.3} | {:.6} | {:.6} | {} | {} | {} |",
+                "| {} | {} | {}{} | {:.3} | {:.3} | {:.3} | {:.3} | {:.6} | {:.6} | {:.3} | {} | {} | {} |",
                 r.round,
                 r.router,
                 r.requests,
@@ -145,6 +150,7 @@ impl LoopReport {
                 r.regret,
                 r.cost,
                 r.oracle_cost,
+                r.quality - s.lambda * r.cost,
                 shares.join(", "),
                 estimate,
                 truth
@@ -154,8 +160,9 @@ impl LoopReport {
             "\nEach refitted router estimated off-policy on the previous round's held-out \
              requests before deployment, against its replayed truth on the same prompts:\n\n\
              | router of round | held-out n | effective n | truth | IPS [95 %] | SNIPS [95 %] | \
-             DR [95 %] | covered (IPS/SNIPS/DR) | cost truth | cost DR [95 %] | gate |\n\
-             |---:|---:|---:|---:|---|---|---|---|---:|---|---|\n",
+             DR [95 %] | covered (IPS/SNIPS/DR) | cost truth | cost DR [95 %] | utility truth \
+             vs logged | gate |\n\
+             |---:|---:|---:|---:|---|---|---|---|---:|---|---|---|\n",
         );
         let iv = |e: &evals::ope::Estimate| {
             format!("{:.3} [{:.3}, {:.3}]", e.value, e.ci_low, e.ci_high)
@@ -167,7 +174,7 @@ impl LoopReport {
             let cost_dr = &c.report.cost.dr;
             let _ = writeln!(
                 md,
-                "| {round} | {} | {:.0} | {:.3} | {} | {} | {} | {}/{}/{} | {:.6} | {:.6} [{:.6}, {:.6}] | {} |",
+                "| {round} | {} | {:.0} | {:.3} | {} | {} | {} | {}/{}/{} | {:.6} | {:.6} [{:.6}, {:.6}] | {:.3} vs {:.3} | {} |",
                 c.n,
                 c.report.reward.ips.effective_sample_size,
                 c.truth_quality,
@@ -181,6 +188,8 @@ impl LoopReport {
                 cost_dr.value,
                 cost_dr.ci_low,
                 cost_dr.ci_high,
+                c.truth_quality - s.lambda * c.truth_cost,
+                c.report.logged_reward.value - s.lambda * c.report.logged_cost.value,
                 c.gate.map_or("–".to_owned(), |g| format!(
                     "{} (utility {:.3} [{:.3}, {:.3}] vs {:.3})",
                     if g.pass { "pass" } else { "held back" },

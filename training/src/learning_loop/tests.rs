@@ -303,6 +303,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
             start: "uniform".into(),
             seed: 3,
             gate: "snips".into(),
+            lambda: 100.0,
         },
         rounds: vec![
             d.round_stats(0, "uniform", &[]),
