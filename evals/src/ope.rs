@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 mod gate;
-pub use gate::{gate, Gate, GateEstimator};
+pub use gate::{gate, Gate, GateEstimator, DEFAULT_MIN_EFFECTIVE_N};
 
 /// One logged request, as an off-policy estimator sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -94,7 +94,13 @@ pub fn evaluate(
                 Objective::Utility { lambda } => lambda,
                 _ => 0.0,
             };
-            Some(evals::ope::gate(&ope.steps, lambda, estimator, &config)?)
+            Some(evals::ope::gate(
+                &ope.steps,
+                lambda,
+                estimator,
+                evals::ope::DEFAULT_MIN_EFFECTIVE_N,
+                &config,
+            )?)
         }
     };
     if json {
@@ -108,7 +114,13 @@ pub fn evaluate(
             g.estimator, g.lambda, g.candidate.value, g.candidate.ci_low, g.candidate.ci_high,
             g.logged.value, g.candidate.n
         );
-        anyhow::ensure!(g.pass, "{line}: not shown better; keep the current router");
+        anyhow::ensure!(
+            g.pass,
+            "{line}, effective n {:.0} (at least {:.0} needed): not shown better; keep the \
+             current router",
+            g.candidate.effective_sample_size,
+            g.min_effective_n
+        );
         eprintln!("{line}: pass");
     }
     Ok(())

@@ -180,7 +180,14 @@ fn invalid_steps_are_rejected_with_their_position() {
 fn gate_passes_a_clearly_better_router_and_stops_a_worse_one() {
     let steps = simulate(3000, 11, 0.05);
     for estimator in [GateEstimator::Ips, GateEstimator::Snips, GateEstimator::Dr] {
-        let g = gate(&steps, 0.0, estimator, &OpeConfig::default()).unwrap();
+        let g = gate(
+            &steps,
+            0.0,
+            estimator,
+            DEFAULT_MIN_EFFECTIVE_N,
+            &OpeConfig::default(),
+        )
+        .unwrap();
         assert!(g.pass, "{estimator:?}: {g:?}");
         assert!(g.candidate.ci_low > g.logged.value);
     }
@@ -203,12 +210,26 @@ fn gate_passes_a_clearly_better_router_and_stops_a_worse_one() {
         })
         .collect();
     for estimator in [GateEstimator::Ips, GateEstimator::Snips, GateEstimator::Dr] {
-        let g = gate(&worst, 0.0, estimator, &OpeConfig::default()).unwrap();
+        let g = gate(
+            &worst,
+            0.0,
+            estimator,
+            DEFAULT_MIN_EFFECTIVE_N,
+            &OpeConfig::default(),
+        )
+        .unwrap();
         assert!(!g.pass, "{estimator:?}: {g:?}");
     }
     // Utility is quality − λ·cost per step; the logged side is its plain mean.
     let lambda = 50.0;
-    let g = gate(&steps, lambda, GateEstimator::Snips, &OpeConfig::default()).unwrap();
+    let g = gate(
+        &steps,
+        lambda,
+        GateEstimator::Snips,
+        DEFAULT_MIN_EFFECTIVE_N,
+        &OpeConfig::default(),
+    )
+    .unwrap();
     let mean = steps
         .iter()
         .map(|s| s.reward - lambda * s.cost)
@@ -217,5 +238,20 @@ fn gate_passes_a_clearly_better_router_and_stops_a_worse_one() {
     assert!((g.logged.value - mean).abs() < 1e-12);
     assert_eq!(g.lambda, lambda);
     assert_eq!(GateEstimator::parse("dr"), Some(GateEstimator::Dr));
+    // Too few effective samples: even the best router is not passed.
+    let few = &steps[..40];
+    let g = gate(
+        few,
+        0.0,
+        GateEstimator::Snips,
+        DEFAULT_MIN_EFFECTIVE_N,
+        &OpeConfig::default(),
+    )
+    .unwrap();
+    assert!(
+        g.candidate.effective_sample_size < DEFAULT_MIN_EFFECTIVE_N,
+        "{g:?}"
+    );
+    assert!(!g.pass);
     assert_eq!(GateEstimator::parse("best"), None);
 }

@@ -100,7 +100,13 @@ pub fn check_estimate(
         _ => 0.0,
     };
     let gate = match check.gate {
-        Some(estimator) => Some(gate(&log.steps, lambda, estimator, &config)?),
+        Some(estimator) => Some(gate(
+            &log.steps,
+            lambda,
+            estimator,
+            evals::ope::DEFAULT_MIN_EFFECTIVE_N,
+            &config,
+        )?),
         None => None,
     };
     Ok(Some(Checked {
