@@ -31,6 +31,15 @@ impl Default for Objective {
 }
 
 impl Objective {
+    /// Quality points per USD this objective trades: `lambda` for a utility, 0 for
+    /// `Cheapest` (which ranks by cost under a quality floor, so utility is quality alone).
+    pub fn lambda(&self) -> f64 {
+        match self {
+            Objective::Utility { lambda } => *lambda,
+            Objective::Cheapest => 0.0,
+        }
+    }
+
     /// Builds the objective from a willingness to pay in USD per full quality point.
     pub fn from_willingness_to_pay(usd_per_quality_point: f64) -> Option<Self> {
         (usd_per_quality_point.is_finite() && usd_per_quality_point > 0.0).then(|| {

@@ -89,19 +89,13 @@ pub fn evaluate(
     let report = evals::ope::evaluate_policy(&ope.steps, &config)?;
     let verdict = match gate {
         None => None,
-        Some(estimator) => {
-            let lambda = match Objective::default() {
-                Objective::Utility { lambda } => lambda,
-                _ => 0.0,
-            };
-            Some(evals::ope::gate(
-                &ope.steps,
-                lambda,
-                estimator,
-                evals::ope::DEFAULT_MIN_EFFECTIVE_N,
-                &config,
-            )?)
-        }
+        Some(estimator) => Some(evals::ope::gate(
+            &ope.steps,
+            Objective::default().lambda(),
+            estimator,
+            evals::ope::DEFAULT_MIN_EFFECTIVE_N,
+            &config,
+        )?),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use classifier::predictors::{Artifact, PredictorKind};
 use evals::ope::GateEstimator;
-use router_core::{Exploration, ModelId, ModelSpec, QualityPredictor};
+use gateway::config::{GatewayConfig, Privacy, ProviderConfig};
+use gateway::providers::ProviderKind;
+use router_core::{Exploration, ModelId, ModelSpec, ProviderId, QualityPredictor};
 use tokio_util::sync::CancellationToken;
 use training::experiment::PredictorConfigs;
 use training::from_log::{bandit_samples, load_outcomes, SampleConfig};
@@ -189,14 +191,15 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     let encoder = Arc::new(args.encoder.load()?);
     let (start_artifact, start_name) = start_router(&args.start)?;
     if let Some(a) = &start_artifact {
-        let theirs = &a.manifest().encoder_sha256;
-        let ours = router_core::Embedder::fingerprint(encoder.as_ref());
-        anyhow::ensure!(
-            theirs == ours,
-            "--start {}: the artifact was fitted on embeddings of encoder {theirs}, this encoder \
-             is {ours}; retrain it with `switchyard train` or start from priors",
-            args.start
-        );
+        // The same checks a hot reload makes: encoder, embedding size, catalog models.
+        gateway::reload::check_manifest(
+            a.manifest(),
+            Path::new(&args.start),
+            router_core::Embedder::fingerprint(encoder.as_ref()),
+            classifier::EMBEDDING_DIM,
+            &catalog,
+        )
+        .with_context(|| format!("--start {}", args.start))?;
     }
     let kind = match (&start_artifact, args.predictor, args.warm) {
         (None, _, true) => anyhow::bail!("--warm continues from the --start artifact; pass --start DIR"),
@@ -259,7 +262,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             replay_config,
             stop.clone().cancelled_owned(),
         ));
-        let config = gateway_config(&args, &data.specs, &replay_url, &db, &exploration)?;
+        let config = gateway_config(&args, &data.specs, &replay_url, &db, &exploration);
         let config = gateway::Config::resolve(config, &|name| {
             if name == ADMIN_TOKEN_VAR {
                 Some(admin_token.clone())
@@ -268,7 +271,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             }
         })?;
         let objective = config.objective;
-        report_settings_lambda(&mut settings, objective);
+        settings.lambda = objective.lambda();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let running = gateway::spawn(config, listener, Some(service)).await?;
         let client = Client {
@@ -445,47 +448,37 @@ fn gateway_config(
     replay_url: &str,
     db: &Path,
     exploration: &Exploration,
-) -> anyhow::Result<gateway::config::GatewayConfig> {
-    let mut providers: Vec<&str> = specs.iter().map(|s| s.provider.as_str()).collect();
+) -> GatewayConfig {
+    let mut providers: Vec<&ProviderId> = specs.iter().map(|s| &s.provider).collect();
     providers.sort_unstable();
     providers.dedup();
-    let mut toml = String::from("[server]\nbind = \"127.0.0.1:0\"\n");
-    for p in providers {
-        toml.push_str(&format!(
-            "[[providers]]\nname = \"{p}\"\nkind = \"openai\"\nbase_url = \"{replay_url}/v1\"\n"
-        ));
-    }
-    let candidates: Vec<String> = specs.iter().map(|s| format!("\"{}\"", s.id)).collect();
-    let cheapest = specs
-        .iter()
-        .min_by(|a, b| {
-            (a.input_usd_per_mtok + a.output_usd_per_mtok)
-                .total_cmp(&(b.input_usd_per_mtok + b.output_usd_per_mtok))
-        })
-        .map_or("", |s| s.id.as_str());
-    // Exploration serialises as a flat JSON object; write it as a TOML inline table.
-    let fields: Vec<String> = match serde_json::to_value(exploration)? {
-        serde_json::Value::Object(map) => map.iter().map(|(k, v)| format!("{k} = {v}")).collect(),
-        other => anyhow::bail!("unexpected exploration encoding {other}"),
+    let mut raw = GatewayConfig {
+        providers: providers
+            .into_iter()
+            .map(|name| ProviderConfig {
+                name: name.clone(),
+                kind: ProviderKind::Openai,
+                base_url: format!("{replay_url}/v1"),
+                api_key_env: None,
+            })
+            .collect(),
+        ..GatewayConfig::default()
     };
-    let exploration = format!("{{ {} }}", fields.join(", "));
-    toml.push_str(&format!(
-        "[router]\ncandidates = [{}]\nfallback_model = \"{cheapest}\"\nrouting_deadline = \"10s\"\n\
-         exploration = {exploration}\nexploration_seed = {}\n",
-        candidates.join(", "),
-        args.seed
-    ));
-    if let Some(w) = args.willingness_to_pay {
-        toml.push_str(&format!("willingness_to_pay = {w:?}\n"));
+    raw.router.candidates = Some(specs.iter().map(|s| s.id.clone()).collect());
+    if let Some(cheapest) = specs.iter().min_by(|a, b| {
+        (a.input_usd_per_mtok + a.output_usd_per_mtok)
+            .total_cmp(&(b.input_usd_per_mtok + b.output_usd_per_mtok))
+    }) {
+        raw.router.fallback_model = cheapest.id.clone();
     }
-    toml.push_str(&format!(
-        "[log]\nsqlite = {:?}\nprivacy = \"full\"\n[admin]\ntoken_env = \"{ADMIN_TOKEN_VAR}\"\n",
-        db.display().to_string()
-    ));
-    Ok(gateway::config::GatewayConfig::from_toml_str(
-        &toml,
-        Path::new("<switchyard loop>"),
-    )?)
+    raw.router.routing_deadline = std::time::Duration::from_secs(10);
+    raw.router.exploration = *exploration;
+    raw.router.exploration_seed = Some(args.seed);
+    raw.router.willingness_to_pay = args.willingness_to_pay;
+    raw.log.sqlite = db.to_owned();
+    raw.log.privacy = Privacy::Full;
+    raw.admin.token_env = Some(ADMIN_TOKEN_VAR.to_owned());
+    raw
 }
 
 /// Human description of the exploration for the report.
@@ -517,12 +510,4 @@ fn write_report(report: &LoopReport, out: &Path) -> anyhow::Result<()> {
         out.join("rounds.svg").display()
     );
     Ok(())
-}
-
-/// Records the objective's λ in the report (0 for `cheapest`: utility is then quality).
-fn report_settings_lambda(settings: &mut LoopSettings, objective: router_core::Objective) {
-    settings.lambda = match objective {
-        router_core::Objective::Utility { lambda } => lambda,
-        _ => 0.0,
-    };
 }

@@ -95,10 +95,7 @@ pub fn check_estimate(
         ..Default::default()
     };
     let report = evaluate_policy(&log.steps, &config)?;
-    let lambda = match check.objective {
-        Objective::Utility { lambda } => lambda,
-        _ => 0.0,
-    };
+    let lambda = check.objective.lambda();
     let gate = match check.gate {
         Some(estimator) => Some(gate(
             &log.steps,
