@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::ModelId;
+use crate::{ModelId, TaskDistribution};
 
 /// Why a candidate is not (fully) acceptable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,58 @@ impl Violation {
     }
 }
 
+/// Where a candidate's quality and output-token estimates came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EstimateSource {
+    /// A trained predictor scored this prompt for this model.
+    Trained,
+    /// The catalog's per-task scores, weighted by the task classifier's `P(task | prompt)`.
+    TaskPrior,
+    /// The catalog's flat quality prior: the model has no task scores, or the prompt has no
+    /// task distribution (no task classifier, encoder fallback, a pinned model).
+    FlatPrior,
+}
+
+impl EstimateSource {
+    /// The snake_case name used in responses and outcome rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EstimateSource::Trained => "trained",
+            EstimateSource::TaskPrior => "task_prior",
+            EstimateSource::FlatPrior => "flat_prior",
+        }
+    }
+}
+
+/// What the estimates behind a whole decision were, summarised over its candidates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EstimateMix {
+    /// Every candidate was scored by a trained predictor.
+    Trained,
+    /// Some candidates were scored by a trained predictor, the others by priors.
+    Mixed,
+    /// No candidate was scored by a trained predictor.
+    Priors,
+    /// The candidates do not say (rows written before sources were logged).
+    Unknown,
+}
+
+impl EstimateMix {
+    /// The snake_case name used in responses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EstimateMix::Trained => "trained",
+            EstimateMix::Mixed => "mixed",
+            EstimateMix::Priors => "priors",
+            EstimateMix::Unknown => "unknown",
+        }
+    }
+}
+
 /// One model as the policy saw it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
@@ -46,6 +98,10 @@ pub struct Candidate {
     pub utility: f64,
     /// Constraints this candidate breaks; empty when feasible.
     pub violations: Vec<Violation>,
+    /// Where `quality` and `output_tokens` came from; absent in rows written before it was
+    /// logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<EstimateSource>,
 }
 
 impl Candidate {
@@ -90,6 +146,9 @@ pub struct RouteDecision {
     pub reason: DecisionReason,
     /// Probability with which `chosen` was picked (1 for a deterministic policy).
     pub propensity: f64,
+    /// `P(task | prompt)` from the task classifier, when it ran; the task priors used it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<TaskDistribution>,
 }
 
 impl RouteDecision {
@@ -108,5 +167,25 @@ impl RouteDecision {
     /// The candidate entry of the chosen model.
     pub fn chosen_candidate(&self) -> Option<&Candidate> {
         self.ranked.iter().find(|c| c.model == self.chosen)
+    }
+
+    /// Whether the candidates' estimates were trained, priors, or both: a decision says
+    /// "trained" only when every candidate's estimate was.
+    pub fn estimate_mix(&self) -> EstimateMix {
+        let mut trained = 0;
+        let mut priors = 0;
+        for c in &self.ranked {
+            match c.source {
+                Some(EstimateSource::Trained) => trained += 1,
+                Some(EstimateSource::TaskPrior | EstimateSource::FlatPrior) => priors += 1,
+                None => return EstimateMix::Unknown,
+            }
+        }
+        match (trained, priors) {
+            (0, 0) => EstimateMix::Unknown,
+            (_, 0) => EstimateMix::Trained,
+            (0, _) => EstimateMix::Priors,
+            _ => EstimateMix::Mixed,
+        }
     }
 }

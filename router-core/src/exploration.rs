@@ -150,6 +150,7 @@ pub fn explore(greedy: RouteDecision, exploration: &Exploration, u: f64) -> Rout
         reason,
         propensity,
         ranked: greedy.ranked,
+        tasks: greedy.tasks,
     }
 }
 

@@ -4,7 +4,11 @@
 //! - [`ModelSpec`], [`Capability`], [`LatencyPrior`]: the catalog schema.
 //! - [`RouteRequest`], [`Constraints`], [`Objective`]: what a caller asks of the router.
 //! - [`RouteDecision`], [`Candidate`], [`DecisionReason`]: what the router answers.
-//! - [`policy::route`]: the routing policy, a pure function of predictions and constraints.
+//! - [`policy::decide`]: the routing policy, a pure function of estimates (trained, task prior
+//!   or flat prior; [`EstimateSource`]), constraints, objective and exploration draw; every
+//!   caller (gateway, `/v1/route`, off-policy evaluation, `switchyard loop`) uses it.
+//! - [`Task`], [`TaskDistribution`], [`TaskScores`]: the task taxonomy behind task-aware
+//!   priors.
 //! - [`exploration`]: [`Exploration`] and [`explore`], randomised choices with exact propensities.
 //! - [`Outcome`]: the versioned record of one served request, written by the gateway and read
 //!   by training.
@@ -18,15 +22,21 @@ mod ids;
 mod outcome;
 pub mod policy;
 mod request;
+pub mod task;
 mod traits;
 
 pub use catalog::{Capability, LatencyPrior, ModelSpec};
-pub use decision::{Candidate, DecisionReason, RouteDecision, Violation};
+pub use decision::{
+    Candidate, DecisionReason, EstimateMix, EstimateSource, RouteDecision, Violation,
+};
 pub use exploration::{explore, Exploration};
 pub use ids::{ModelId, ProviderId};
 pub use outcome::{
     Attempt, Feedback, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION,
 };
-pub use policy::{route, PolicyError, Prediction};
+pub use policy::{
+    decide, route, DecisionInput, ModelPrior, PolicyError, PolicyModel, Prediction, Serving,
+};
 pub use request::{Constraints, Objective, RouteRequest};
+pub use task::{Task, TaskDistribution, TaskScores, TASK_COUNT};
 pub use traits::{BoxError, Embedder, ModelEstimate, QualityPredictor};

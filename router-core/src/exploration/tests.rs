@@ -2,7 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::policy::{route, Prediction};
-use crate::{Constraints, LatencyPrior, ModelSpec, Objective, ProviderId};
+use crate::{Constraints, EstimateSource, LatencyPrior, ModelSpec, Objective, ProviderId};
 
 fn spec(id: &str, price_out: f64) -> ModelSpec {
     ModelSpec {
@@ -33,6 +33,7 @@ fn decide(specs: &[ModelSpec], q: &[f64], constraints: &Constraints) -> RouteDec
             spec,
             quality,
             output_tokens: 200.0,
+            source: EstimateSource::Trained,
         })
         .collect();
     route(&p, 500, constraints, Objective::Utility { lambda: 10.0 }).unwrap()

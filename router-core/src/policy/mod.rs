@@ -1,6 +1,10 @@
 //! The routing policy: a pure function from per-model predictions and constraints to a
 //! ranked decision.
 //!
+//! [`decide`] (and [`greedy`]) is the policy every caller uses: it fills in each candidate's
+//! estimate (trained, task prior or flat prior), ranks with [`route`], then explores or applies
+//! the static fallback. [`route`] is the ranking step alone:
+//!
 //! 1. Models outside the allow-list or on the exclude list are dropped.
 //! 2. Every remaining model gets predicted cost (catalog prices × predicted tokens), latency
 //!    (latency prior) and utility, and the list of constraints it breaks.
@@ -16,8 +20,13 @@
 use std::cmp::Ordering;
 
 use crate::{
-    Candidate, Constraints, DecisionReason, ModelId, ModelSpec, Objective, RouteDecision, Violation,
+    Candidate, Constraints, DecisionReason, EstimateSource, ModelId, ModelSpec, Objective,
+    RouteDecision, Violation,
 };
+
+mod decide;
+
+pub use decide::{decide, greedy, predictions, DecisionInput, ModelPrior, PolicyModel, Serving};
 
 /// A predictor's estimate for one model on one prompt.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +37,8 @@ pub struct Prediction<'a> {
     pub quality: f64,
     /// Predicted output tokens.
     pub output_tokens: f64,
+    /// Where the estimate came from.
+    pub source: EstimateSource,
 }
 
 /// Why no decision could be made.
@@ -79,6 +90,7 @@ pub fn route(
         ranked,
         reason,
         propensity: 1.0,
+        tasks: None,
     })
 }
 
@@ -157,6 +169,7 @@ fn evaluate(
         latency_ms,
         utility,
         violations,
+        source: Some(p.source),
     }
 }
 

@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::*;
-use crate::{Capability, LatencyPrior, ProviderId};
+use crate::{Capability, EstimateSource, LatencyPrior, ProviderId};
 
 fn spec(id: &str, price_in: f64, price_out: f64, caps: &[Capability]) -> ModelSpec {
     ModelSpec {
@@ -41,6 +41,7 @@ fn preds<'a>(specs: &'a [ModelSpec], q: &[f64]) -> Vec<Prediction<'a>> {
             spec,
             quality,
             output_tokens: 100.0,
+            source: EstimateSource::Trained,
         })
         .collect()
 }
@@ -189,7 +190,7 @@ proptest! {
         cheapest in any::<bool>(),
     ) {
         let p: Vec<Prediction<'_>> = specs.iter().enumerate()
-            .map(|(i, spec)| Prediction { spec, quality: qualities[i], output_tokens: tokens[i] })
+            .map(|(i, spec)| Prediction { spec, quality: qualities[i], output_tokens: tokens[i], source: EstimateSource::Trained })
             .collect();
         let objective = if cheapest { Objective::Cheapest } else { Objective::Utility { lambda } };
         match route(&p, input_tokens, &constraints, objective) {
@@ -238,7 +239,7 @@ proptest! {
         lambda in 0.0..1000.0f64,
     ) {
         let p: Vec<Prediction<'_>> = specs.iter().enumerate()
-            .map(|(i, spec)| Prediction { spec, quality: qualities[i], output_tokens: 200.0 })
+            .map(|(i, spec)| Prediction { spec, quality: qualities[i], output_tokens: 200.0, source: EstimateSource::Trained })
             .collect();
         let free = route(&p, 500, &Constraints::default(), Objective::Utility { lambda });
         let capped = route(&p, 500, &Constraints { max_cost_usd: Some(budget), ..Default::default() }, Objective::Utility { lambda });

@@ -1,0 +1,361 @@
+//! The one routing policy: every place that makes or judges a routing decision (the gateway's
+//! `auto` route, `/v1/route`, `switchyard route`, off-policy evaluation, `switchyard loop`)
+//! calls [`decide`] or [`greedy`] with the same inputs, so that what is evaluated offline is
+//! exactly what is served.
+//!
+//! 1. **Estimates.** Each candidate's quality and output tokens come from the trained
+//!    predictor when it knows the model ([`EstimateSource::Trained`]); else from the catalog's
+//!    per-task scores weighted by the task classifier's `P(task | prompt)`
+//!    ([`EstimateSource::TaskPrior`]); else from the catalog's flat prior
+//!    ([`EstimateSource::FlatPrior`]). See [`ModelPrior::estimate`].
+//! 2. **Constraints and objective.** [`super::route`] ranks the candidates.
+//! 3. **Serving.** The greedy decision is explored with the caller's uniform draw
+//!    ([`crate::explore`], exact propensities), or, when the encoder could not score the prompt
+//!    in time, the static fallback model goes first ([`Serving::StaticFallback`]).
+
+use super::{route, PolicyError, Prediction};
+use crate::{
+    explore, Constraints, DecisionReason, EstimateSource, Exploration, ModelEstimate, ModelId,
+    ModelSpec, Objective, RouteDecision, TaskDistribution, TaskScores,
+};
+
+/// What the router believes about a model before it sees a prompt (from the catalog).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelPrior {
+    /// Flat quality prior in `[0, 1]`: used for tasks without a score, and when the prompt has
+    /// no task distribution.
+    pub quality: f64,
+    /// Typical completion length, in tokens.
+    pub output_tokens: f64,
+    /// Per-task P(correct)-like scores from public benchmark results (may be empty).
+    pub task_scores: TaskScores,
+}
+
+impl ModelPrior {
+    /// The prior estimate for a prompt with task distribution `tasks`:
+    /// `Σ_t P(t | prompt) · score(t)` when the model has task scores and the prompt a
+    /// distribution (a task without a score counts as the flat prior), else the flat prior.
+    pub fn estimate(&self, tasks: Option<&TaskDistribution>) -> (ModelEstimate, EstimateSource) {
+        let (quality, source) = match tasks {
+            Some(tasks) if !self.task_scores.is_empty() => (
+                self.task_scores.expected(tasks, self.quality),
+                EstimateSource::TaskPrior,
+            ),
+            _ => (self.quality, EstimateSource::FlatPrior),
+        };
+        let estimate = ModelEstimate {
+            quality,
+            output_tokens: self.output_tokens,
+        };
+        (estimate, source)
+    }
+}
+
+/// One model the policy may choose, with everything known about it for this prompt.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyModel<'a> {
+    /// Catalog entry: prices, context window, capabilities, latency prior.
+    pub spec: &'a ModelSpec,
+    /// Catalog priors.
+    pub prior: ModelPrior,
+    /// The trained predictor's estimate for this prompt, when it knows the model.
+    pub trained: Option<ModelEstimate>,
+}
+
+/// Everything a decision depends on besides how it is served.
+#[derive(Clone, Copy, Debug)]
+pub struct DecisionInput<'a> {
+    /// The candidate pool, in a stable order (ties in the ranking break by cost, then id).
+    pub models: &'a [PolicyModel<'a>],
+    /// `P(task | prompt)` from the task classifier, when it ran.
+    pub tasks: Option<&'a TaskDistribution>,
+    /// Estimated prompt tokens, for cost and context checks.
+    pub input_tokens: u32,
+    /// Limits, capabilities, allow and exclude lists.
+    pub constraints: &'a Constraints,
+    /// The cost-quality trade-off.
+    pub objective: Objective,
+}
+
+/// How a decision is served once the candidates are ranked.
+#[derive(Clone, Copy, Debug)]
+pub enum Serving<'a> {
+    /// Explore beyond the greedy choice with the uniform draw `draw ∈ [0, 1)`
+    /// ([`Exploration::Off`]: always the greedy choice, propensity 1).
+    Explore {
+        /// The exploration rule.
+        exploration: &'a Exploration,
+        /// The caller's uniform draw (from its seeded generator).
+        draw: f64,
+    },
+    /// The prompt could not be scored in time: `model` goes first when it is eligible, the
+    /// reason becomes [`DecisionReason::StaticFallback`], the propensity 1.
+    StaticFallback {
+        /// The configured fallback model.
+        model: &'a ModelId,
+    },
+}
+
+/// Each candidate's prediction: trained where known, else its prior (see the module docs).
+pub fn predictions<'a>(input: &DecisionInput<'a>) -> Vec<Prediction<'a>> {
+    input
+        .models
+        .iter()
+        .map(|m| {
+            let (estimate, source) = match m.trained {
+                Some(t) => (t, EstimateSource::Trained),
+                None => m.prior.estimate(input.tasks),
+            };
+            Prediction {
+                spec: m.spec,
+                quality: estimate.quality,
+                output_tokens: estimate.output_tokens,
+                source,
+            }
+        })
+        .collect()
+}
+
+/// The greedy decision (propensity 1): what [`crate::exploration::action_distribution`] turns
+/// into the policy's action probabilities for off-policy evaluation.
+pub fn greedy(input: &DecisionInput<'_>) -> Result<RouteDecision, PolicyError> {
+    let mut decision = route(
+        &predictions(input),
+        input.input_tokens,
+        input.constraints,
+        input.objective,
+    )?;
+    decision.tasks = input.tasks.copied();
+    Ok(decision)
+}
+
+/// The decision as served: [`greedy`], then exploration or the static fallback.
+pub fn decide(
+    input: &DecisionInput<'_>,
+    serving: Serving<'_>,
+) -> Result<RouteDecision, PolicyError> {
+    let decision = greedy(input)?;
+    Ok(match serving {
+        Serving::Explore { exploration, draw } => match exploration {
+            Exploration::Off => decision,
+            _ => explore(decision, exploration, draw),
+        },
+        Serving::StaticFallback { model } => static_fallback(decision, model),
+    })
+}
+
+fn static_fallback(mut decision: RouteDecision, model: &ModelId) -> RouteDecision {
+    let eligible = decision
+        .ranked
+        .iter()
+        .any(|c| c.model == *model && c.is_eligible());
+    if eligible {
+        decision.chosen = model.clone();
+    }
+    decision.reason = DecisionReason::StaticFallback;
+    decision.propensity = 1.0;
+    decision
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::exploration::action_distribution;
+    use crate::{EstimateMix, LatencyPrior, ProviderId, Task};
+
+    fn spec(id: &str, price_out: f64) -> ModelSpec {
+        ModelSpec {
+            id: ModelId::new(id),
+            provider: ProviderId::new("p"),
+            input_usd_per_mtok: price_out / 4.0,
+            output_usd_per_mtok: price_out,
+            context_window: 8192,
+            capabilities: Default::default(),
+            latency: LatencyPrior {
+                ttft_ms: 200.0,
+                tokens_per_s: 50.0,
+            },
+        }
+    }
+
+    fn prior(flat: f64, scores: &[(Task, f64)]) -> ModelPrior {
+        let mut task_scores = TaskScores::default();
+        for &(t, s) in scores {
+            task_scores.set(t, s).unwrap();
+        }
+        ModelPrior {
+            quality: flat,
+            output_tokens: 100.0,
+            task_scores,
+        }
+    }
+
+    /// A light model good at classification, a strong one good at maths, and one the
+    /// predictor knows.
+    fn pool(specs: &[ModelSpec]) -> Vec<PolicyModel<'_>> {
+        vec![
+            PolicyModel {
+                spec: &specs[0],
+                prior: prior(
+                    0.7,
+                    &[(Task::Classification, 0.95), (Task::AdvancedMath, 0.2)],
+                ),
+                trained: None,
+            },
+            PolicyModel {
+                spec: &specs[1],
+                prior: prior(
+                    0.9,
+                    &[(Task::Classification, 0.96), (Task::AdvancedMath, 0.9)],
+                ),
+                trained: None,
+            },
+            PolicyModel {
+                spec: &specs[2],
+                prior: prior(0.5, &[]),
+                trained: Some(ModelEstimate {
+                    quality: 0.3,
+                    output_tokens: 50.0,
+                }),
+            },
+        ]
+    }
+
+    fn specs() -> Vec<ModelSpec> {
+        vec![spec("light", 0.6), spec("strong", 10.0), spec("known", 1.0)]
+    }
+
+    fn input<'a>(
+        models: &'a [PolicyModel<'a>],
+        tasks: Option<&'a TaskDistribution>,
+        constraints: &'a Constraints,
+    ) -> DecisionInput<'a> {
+        DecisionInput {
+            models,
+            tasks,
+            input_tokens: 100,
+            constraints,
+            objective: Objective::Utility { lambda: 20.0 },
+        }
+    }
+
+    #[test]
+    fn each_candidate_says_where_its_estimate_came_from() {
+        let s = specs();
+        let models = pool(&s);
+        let c = Constraints::default();
+        let maths = TaskDistribution::certain(Task::AdvancedMath);
+        let d = greedy(&input(&models, Some(&maths), &c)).unwrap();
+        let source = |id: &str| {
+            d.ranked
+                .iter()
+                .find(|c| c.model.as_str() == id)
+                .unwrap()
+                .source
+        };
+        assert_eq!(source("light"), Some(EstimateSource::TaskPrior));
+        assert_eq!(source("known"), Some(EstimateSource::Trained));
+        assert_eq!(d.estimate_mix(), EstimateMix::Mixed);
+        assert_eq!(d.tasks, Some(maths));
+        // Without a task distribution every prior is flat.
+        let d = greedy(&input(&models, None, &c)).unwrap();
+        assert!(d
+            .ranked
+            .iter()
+            .filter(|c| c.model.as_str() != "known")
+            .all(|c| c.source == Some(EstimateSource::FlatPrior)));
+    }
+
+    #[test]
+    fn task_priors_make_the_choice_depend_on_the_prompt() {
+        let s = specs();
+        let models = pool(&s);
+        let c = Constraints::default();
+        let label = TaskDistribution::certain(Task::Classification);
+        let maths = TaskDistribution::certain(Task::AdvancedMath);
+        assert_eq!(
+            greedy(&input(&models, Some(&label), &c))
+                .unwrap()
+                .chosen
+                .as_str(),
+            "light"
+        );
+        assert_eq!(
+            greedy(&input(&models, Some(&maths), &c))
+                .unwrap()
+                .chosen
+                .as_str(),
+            "strong"
+        );
+    }
+
+    #[test]
+    fn all_prior_decisions_never_say_trained() {
+        let s = specs();
+        let models: Vec<PolicyModel<'_>> = pool(&s)
+            .into_iter()
+            .map(|m| PolicyModel { trained: None, ..m })
+            .collect();
+        let c = Constraints::default();
+        let d = greedy(&input(&models, None, &c)).unwrap();
+        assert_eq!(d.estimate_mix(), EstimateMix::Priors);
+    }
+
+    #[test]
+    fn static_fallback_puts_the_fallback_first_with_propensity_one() {
+        let s = specs();
+        let models = pool(&s);
+        let c = Constraints::default();
+        let fallback = ModelId::new("known");
+        let d = decide(
+            &input(&models, None, &c),
+            Serving::StaticFallback { model: &fallback },
+        )
+        .unwrap();
+        assert_eq!(d.chosen, fallback);
+        assert_eq!(d.reason, DecisionReason::StaticFallback);
+        assert_eq!(d.propensity, 1.0);
+        // A fallback outside the pool leaves the greedy choice.
+        let absent = ModelId::new("absent");
+        let d = decide(
+            &input(&models, None, &c),
+            Serving::StaticFallback { model: &absent },
+        )
+        .unwrap();
+        assert_eq!(d.chosen, greedy(&input(&models, None, &c)).unwrap().chosen);
+    }
+
+    proptest! {
+        /// What off-policy evaluation computes from the greedy decision (the action
+        /// distribution) is exactly how `decide` serves: the served model's propensity is its
+        /// probability there, and every draw lands on a model of positive probability.
+        #[test]
+        fn served_propensity_is_the_evaluated_probability(
+            q in proptest::collection::vec(0.0..1.0f64, 3),
+            w in proptest::collection::vec(0.0..1.0f64, crate::TASK_COUNT),
+            epsilon in 0.0..=1.0f64,
+            top_k in 0usize..4,
+            draw in 0.0..1.0f64,
+        ) {
+            let s = specs();
+            let mut models = pool(&s);
+            for (m, q) in models.iter_mut().zip(&q) {
+                m.prior.quality = *q;
+            }
+            let mut weights = [0.0; crate::TASK_COUNT];
+            weights.copy_from_slice(&w);
+            let tasks = TaskDistribution::from_weights(weights);
+            let c = Constraints::default();
+            let inp = input(&models, Some(&tasks), &c);
+            let exploration = Exploration::EpsilonGreedy { epsilon, top_k };
+            let served = decide(&inp, Serving::Explore { exploration: &exploration, draw }).unwrap();
+            let dist = action_distribution(&greedy(&inp).unwrap(), &exploration);
+            let p = dist.iter().find(|(m, _)| *m == served.chosen).map(|(_, p)| *p);
+            prop_assert_eq!(p, Some(served.propensity));
+            prop_assert!(served.propensity > 0.0);
+        }
+    }
+}
