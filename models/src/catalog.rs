@@ -1,8 +1,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use router_core::{LatencyPrior, ModelId, ModelSpec, ProviderId};
+use router_core::{LatencyPrior, ModelId, ModelPrior, ModelSpec, ProviderId, Task, TaskScores};
 
+use crate::benchmarks::{self, BenchmarkResult, BENCHMARKS};
 use crate::config::{CatalogConfig, ModelConfig};
 use crate::error::Error;
 use crate::suggest;
@@ -27,12 +28,39 @@ pub struct CatalogEntry {
     pub output_tokens_prior: f64,
     /// Other names that resolve to this entry.
     pub aliases: Vec<String>,
+    /// P(correct)-like score per task from public benchmark results (may be empty).
+    pub task_scores: TaskScores,
+    /// The cited published results behind `task_scores`.
+    pub benchmarks: Vec<BenchmarkResult>,
 }
 
 impl CatalogEntry {
     /// The catalog id (shorthand for `spec.id`).
     pub fn id(&self) -> &ModelId {
         &self.spec.id
+    }
+
+    /// An entry for a model defined in code (tests, replayed benchmarks): upstream name = id,
+    /// no aliases, no task scores.
+    pub fn from_spec(spec: ModelSpec, quality_prior: f64, output_tokens_prior: f64) -> Self {
+        CatalogEntry {
+            upstream_name: spec.id.to_string(),
+            spec,
+            quality_prior,
+            output_tokens_prior,
+            aliases: Vec::new(),
+            task_scores: TaskScores::default(),
+            benchmarks: Vec::new(),
+        }
+    }
+
+    /// What the routing policy assumes about this model when no trained predictor knows it.
+    pub fn prior(&self) -> ModelPrior {
+        ModelPrior {
+            quality: self.quality_prior,
+            output_tokens: self.output_tokens_prior,
+            task_scores: self.task_scores,
+        }
     }
 }
 
@@ -260,6 +288,7 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
             ));
         }
     }
+    let (task_scores, benchmarks) = task_evidence(&m, &bad)?;
     let capabilities = m.capabilities.iter().copied().collect();
     Ok(CatalogEntry {
         upstream_name: m.upstream_name.clone().unwrap_or_else(|| m.id.clone()),
@@ -278,7 +307,90 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
         quality_prior: m.quality_prior,
         output_tokens_prior: m.output_tokens_prior,
         aliases: m.aliases,
+        task_scores,
+        benchmarks,
     })
+}
+
+/// Checks `task_scores` and `[[model.benchmark]]`: known tasks and benchmarks, scores in
+/// `[0, 1]`, an `https://` source and an ISO date per result, and at least one cited result
+/// behind every task score.
+fn task_evidence(
+    m: &ModelConfig,
+    bad: &dyn Fn(&str, String) -> Error,
+) -> Result<(TaskScores, Vec<BenchmarkResult>), Error> {
+    let mut results = Vec::with_capacity(m.benchmark.len());
+    for (k, r) in m.benchmark.iter().enumerate() {
+        let field = |f: &str| format!("benchmark[{k}].{f}");
+        let Some(benchmark) = benchmarks::benchmark(&r.name) else {
+            return Err(bad(
+                &field("name"),
+                format!(
+                    "unknown benchmark `{}`; known: {}",
+                    r.name,
+                    BENCHMARKS
+                        .iter()
+                        .map(|b| b.id)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        if !(0.0..=1.0).contains(&r.score) {
+            return Err(bad(
+                &field("score"),
+                format!(
+                    "must be a fraction in [0, 1] (divide a percentage by 100), got {}",
+                    r.score
+                ),
+            ));
+        }
+        if !r.source.starts_with("https://") || r.source.len() <= "https://".len() {
+            return Err(bad(
+                &field("source"),
+                format!(
+                    "must be the https:// URL the result was published at, got `{}`",
+                    r.source
+                ),
+            ));
+        }
+        if !benchmarks::is_iso_date(&r.as_of) {
+            return Err(bad(
+                &field("as_of"),
+                format!("must be a date YYYY-MM-DD, got `{}`", r.as_of),
+            ));
+        }
+        results.push(BenchmarkResult {
+            benchmark,
+            score: r.score,
+            source: r.source.clone(),
+            as_of: r.as_of.clone(),
+            note: r.note.clone(),
+        });
+    }
+    let mut scores = TaskScores::default();
+    for (name, &score) in &m.task_scores {
+        let field = format!("task_scores.{name}");
+        let task: Task = name.parse().map_err(|e| bad(&field, format!("{e}")))?;
+        scores
+            .set(task, score)
+            .map_err(|e| bad(&field, format!("{e}")))?;
+        if !results.iter().any(|r| r.benchmark.task == task) {
+            let cite: Vec<&str> = BENCHMARKS
+                .iter()
+                .filter(|b| b.task == task)
+                .map(|b| b.id)
+                .collect();
+            return Err(bad(
+                &field,
+                format!(
+                    "no cited result backs it: add a [[model.benchmark]] of a {task} benchmark ({}) or drop the score",
+                    cite.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok((scores, results))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Raw serde shapes of `catalog.toml`, before validation (see [`crate::Catalog`]).
 
+use std::collections::BTreeMap;
+
 use router_core::Capability;
 use serde::Deserialize;
 
@@ -32,4 +34,22 @@ pub(crate) struct ModelConfig {
     pub(crate) output_tokens_prior: f64,
     #[serde(default)]
     pub(crate) aliases: Vec<String>,
+    /// Task name to P(correct)-like score in `[0, 1]`; checked against the taxonomy.
+    #[serde(default)]
+    pub(crate) task_scores: BTreeMap<String, f64>,
+    /// Published results the task scores are derived from.
+    #[serde(default)]
+    pub(crate) benchmark: Vec<BenchmarkConfig>,
+}
+
+/// One `[[model.benchmark]]` table: a cited, published result.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BenchmarkConfig {
+    pub(crate) name: String,
+    pub(crate) score: f64,
+    pub(crate) source: String,
+    pub(crate) as_of: String,
+    #[serde(default)]
+    pub(crate) note: Option<String>,
 }

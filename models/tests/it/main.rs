@@ -4,6 +4,8 @@
 use models::{Catalog, Error};
 use router_core::{Capability, ModelId};
 
+mod task_scores;
+
 fn model_toml(id: &str, extra: &str) -> String {
     format!(
         r#"
