@@ -12,6 +12,7 @@ mod replay;
 mod route;
 mod serve;
 mod train;
+mod train_tasks;
 
 use std::path::PathBuf;
 
@@ -73,6 +74,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Fit a quality predictor on benchmark outcomes and save it as a router artifact.
     Train(train::TrainArgs),
+    /// Fit the task classifier (P(task | prompt)) behind the task-aware priors.
+    TrainTasks(train_tasks::TrainTasksArgs),
     /// Fit predictors on a split of benchmark outcomes and score them as routers (AIQ, APGR).
     Eval(eval::EvalArgs),
     /// Serve the OpenAI-compatible gateway.
@@ -103,6 +106,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Onboard(args) => onboard::run(args),
         Command::Loop(args) => learn_loop::run(args),
         Command::Train(args) => train::run(args),
+        Command::TrainTasks(args) => train_tasks::run(args),
         Command::Eval(args) => eval::run(args),
     }
 }

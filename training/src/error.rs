@@ -60,6 +60,18 @@ pub enum Error {
         /// What is missing and how to fix it.
         reason: String,
     },
+    /// The learning loop could not talk to its gateway or deploy a refit.
+    #[error("learning loop: {reason}")]
+    Loop {
+        /// What failed, naming the request or the artifact.
+        reason: String,
+    },
+    /// The task-labelled data cannot train a task classifier.
+    #[error("task classifier data: {reason}")]
+    TaskData {
+        /// What is missing and how to fix it.
+        reason: String,
+    },
     /// Scoring the routers failed.
     #[error("evaluation: {0}")]
     Eval(#[from] evals::Error),

@@ -14,6 +14,8 @@
 //! - [`synthetic`]: seeded training sets with planted structure (tests, timing).
 //! - [`from_log`]: the gateway's outcome log to bandit training sets and off-policy evaluation
 //!   steps.
+//! - [`task_classifier`]: fitting `P(task | prompt)` on the shared datasets' task labels, the
+//!   input of the task-aware priors.
 //!
 //! Every function returns the classifier-side predictor, ready to `save`; its manifest records
 //! the configuration, the training-data hash, validation numbers and the fit time. Set
@@ -33,6 +35,7 @@ mod mlp;
 mod neural;
 mod progress;
 pub mod synthetic;
+pub mod task_classifier;
 mod warm_start;
 
 #[cfg(test)]

@@ -147,7 +147,7 @@ impl Manifest {
 }
 
 /// The current time as RFC 3339 UTC, without a date-time dependency.
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

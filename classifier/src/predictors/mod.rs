@@ -15,6 +15,8 @@
 //!   router, EmbedLLM); [`MfPredictor::fit_new_model`] adds a model from a few probes.
 //! - [`Artifact`], [`Manifest`], [`load_artifact`]: a directory holding `weights.safetensors`
 //!   and `manifest.json`, the same for every kind.
+//! - [`TaskClassifier`]: `P(task | prompt)` over [`router_core::Task`] (softmax regression), the
+//!   input of the task-aware priors for models no predictor knows; one is bundled.
 //!
 //! Inference is plain Rust over `f32` slices (no tensor library on the request path): one
 //! query is a handful of small matrix-vector products, where framework overhead would dominate.
@@ -28,6 +30,7 @@ mod manifest;
 mod mf;
 mod mlp;
 mod priors;
+mod task_classifier;
 mod training_set;
 mod weights_file;
 
@@ -42,4 +45,7 @@ pub use manifest::{Manifest, PredictorKind, MANIFEST_FILE, MANIFEST_FORMAT_VERSI
 pub use mf::{MfPredictor, MfWeights, NEW_MODEL_L2};
 pub use mlp::{DenseLayer, MlpPredictor, MlpWeights};
 pub use priors::{from_log_tokens, to_log_tokens, ModelPriors, DEFAULT_OUTPUT_TOKENS};
+pub use task_classifier::{
+    softmax, TaskClassifier, TaskClassifierFile, TASK_CLASSIFIER_FORMAT_VERSION,
+};
 pub use training_set::TrainingSet;

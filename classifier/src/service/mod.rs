@@ -10,8 +10,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-use router_core::{Embedder, ModelEstimate, QualityPredictor};
+use router_core::{Embedder, ModelEstimate, QualityPredictor, TaskDistribution};
 use tokio::sync::oneshot;
+
+use crate::predictors::TaskClassifier;
 
 /// Worker pool shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +72,8 @@ pub struct Scored {
     pub embedding: Vec<f32>,
     /// The predictor that ran and its estimates in `predictor.models()` order.
     pub estimates: Option<(Arc<dyn QualityPredictor>, Vec<ModelEstimate>)>,
+    /// `P(task | prompt)`, when a task classifier is set.
+    pub tasks: Option<TaskDistribution>,
     /// Time spent in the queue before the batch started.
     pub queue_wait: Duration,
     /// Time of the batch's forward pass (shared by the batch).
@@ -109,6 +113,7 @@ struct Counters {
 }
 
 type SharedPredictor = Arc<RwLock<Option<Arc<dyn QualityPredictor>>>>;
+type SharedTaskClassifier = Arc<RwLock<Option<Arc<TaskClassifier>>>>;
 
 struct Job {
     text: String,
@@ -122,6 +127,7 @@ struct Job {
 pub struct Service {
     tx: Sender<Job>,
     predictor: SharedPredictor,
+    tasks: SharedTaskClassifier,
     counters: Arc<Counters>,
 }
 
@@ -134,12 +140,14 @@ impl Service {
     ) -> Result<Self, ServiceError> {
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         let predictor: SharedPredictor = Arc::new(RwLock::new(predictor));
+        let tasks: SharedTaskClassifier = Arc::new(RwLock::new(None));
         let counters = Arc::new(Counters::default());
         for i in 0..config.workers.max(1) {
             let worker = Worker {
                 rx: rx.clone(),
                 embedder: Arc::clone(&embedder),
                 predictor: Arc::clone(&predictor),
+                tasks: Arc::clone(&tasks),
                 counters: Arc::clone(&counters),
                 config,
             };
@@ -151,8 +159,23 @@ impl Service {
         Ok(Self {
             tx,
             predictor,
+            tasks,
             counters,
         })
+    }
+
+    /// Sets (or clears) the task classifier run on every embedded prompt; the caller checks
+    /// that it was fitted with this service's encoder ([`TaskClassifier::check_encoder`]).
+    pub fn set_task_classifier(&self, classifier: Option<Arc<TaskClassifier>>) {
+        *self.tasks.write().unwrap_or_else(PoisonError::into_inner) = classifier;
+    }
+
+    /// The task classifier in use.
+    pub fn task_classifier(&self) -> Option<Arc<TaskClassifier>> {
+        self.tasks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Replaces the predictor; batches already running finish with the old one.
@@ -232,6 +255,7 @@ struct Worker {
     rx: Receiver<Job>,
     embedder: Arc<dyn Embedder>,
     predictor: SharedPredictor,
+    tasks: SharedTaskClassifier,
     counters: Arc<Counters>,
     config: ServiceConfig,
 }
@@ -271,6 +295,11 @@ impl Worker {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
+        let tasks = self
+            .tasks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let forward = started.elapsed();
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
         self.counters
@@ -288,9 +317,13 @@ impl Worker {
                     let estimates = predictor
                         .as_ref()
                         .map(|p| (Arc::clone(p), p.predict(&embedding)));
+                    // A dimension mismatch is refused when the classifier is set; should one
+                    // slip through, the prompt routes on flat priors rather than fail.
+                    let tasks = tasks.as_ref().and_then(|c| c.try_predict(&embedding).ok());
                     let scored = Scored {
                         embedding,
                         estimates,
+                        tasks,
                         queue_wait,
                         forward,
                         batch_size,
