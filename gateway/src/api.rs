@@ -181,6 +181,7 @@ async fn route_only(
         "reason": d.reason,
         "propensity": d.propensity,
         "source": routed.source.as_str(),
+        "tasks": d.tasks,
         "route_ms": routed.elapsed.as_secs_f64() * 1000.0,
         "input_tokens": input.input_tokens,
         "offline": offline,

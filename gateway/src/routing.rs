@@ -1,6 +1,7 @@
-//! Choosing a model: the encoder service's predictions (or catalog priors) fed to
-//! [`router_core::policy::route`], with the static fallback when the encoder cannot answer
-//! within the routing deadline.
+//! Choosing a model: the encoder service's predictions and task distribution fed to
+//! [`router_core::policy::decide`] (the one policy off-policy evaluation and `switchyard loop`
+//! judge), with the static fallback when the encoder cannot answer within the routing deadline.
+//! Models the trained predictor does not know get the catalog's task-aware priors.
 //!
 //! The encoder is reached only through [`classifier::Service`], whose workers run off the async
 //! runtime; a handler never embeds text itself.
@@ -11,19 +12,24 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use router_core::policy::{self, DecisionInput, PolicyModel, Serving};
 use router_core::{
-    explore, policy, Constraints, DecisionReason, Exploration, ModelEstimate, ModelId, Objective,
-    PolicyError, Prediction, RouteDecision,
+    Constraints, DecisionReason, EstimateMix, Exploration, ModelEstimate, ModelId, Objective,
+    PolicyError, RouteDecision, TaskDistribution,
 };
 
 use crate::metrics::Metrics;
 
-/// Where the predictions behind a decision came from.
+/// Where the predictions behind a decision came from (each candidate says its own in
+/// [`router_core::Candidate::source`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PredictionSource {
-    /// A trained predictor scored the prompt.
+    /// A trained predictor scored the prompt for every candidate.
     Trained,
-    /// Catalog priors (no predictor loaded, or a named model was requested).
+    /// A trained predictor scored some candidates; the others are on catalog priors.
+    Mixed,
+    /// Catalog priors only (task-aware where the task classifier ran): no predictor loaded,
+    /// none of the candidates known to it, or a named model was requested.
     Priors,
     /// The encoder did not answer in time; the static fallback was used.
     StaticFallback {
@@ -37,6 +43,7 @@ impl PredictionSource {
     pub fn as_str(self) -> &'static str {
         match self {
             PredictionSource::Trained => "trained",
+            PredictionSource::Mixed => "mixed",
             PredictionSource::Priors => "priors",
             PredictionSource::StaticFallback { .. } => "static_fallback",
         }
@@ -154,13 +161,31 @@ impl Router {
         pool: &[ModelId],
     ) -> Result<Routed, PolicyError> {
         let start = Instant::now();
-        let (estimates, source) = self.estimates(&input.text).await;
-        let mut decision = self.decide(input, pool, &estimates)?;
-        if let PredictionSource::StaticFallback { .. } = source {
-            self.apply_fallback(&mut decision);
-        } else if self.exploration != Exploration::Off {
-            decision = explore(decision, &self.exploration, self.draw());
-        }
+        let scored = self.estimates(&input.text).await;
+        let serving = match scored.fallback {
+            Some(_) => Serving::StaticFallback {
+                model: &self.fallback,
+            },
+            // Draw only when exploring, so that a seeded generator's stream is the same
+            // whether or not decisions in between explore.
+            None => Serving::Explore {
+                exploration: &self.exploration,
+                draw: if self.exploration == Exploration::Off {
+                    0.0
+                } else {
+                    self.draw()
+                },
+            },
+        };
+        let decision = self.decide(input, pool, &scored.trained, scored.tasks.as_ref(), serving)?;
+        let source = match scored.fallback {
+            Some(reason) => PredictionSource::StaticFallback { reason },
+            None => match decision.estimate_mix() {
+                EstimateMix::Trained => PredictionSource::Trained,
+                EstimateMix::Mixed => PredictionSource::Mixed,
+                _ => PredictionSource::Priors,
+            },
+        };
         let elapsed = start.elapsed();
         self.metrics.routing_time(elapsed);
         Ok(Routed {
@@ -195,7 +220,11 @@ impl Router {
             constraints,
             ..input.clone()
         };
-        let mut decision = self.decide(&input, &pool, &HashMap::new())?;
+        let greedy = Serving::Explore {
+            exploration: &Exploration::Off,
+            draw: 0.0,
+        };
+        let mut decision = self.decide(&input, &pool, &HashMap::new(), None, greedy)?;
         decision.chosen = model.clone();
         decision.reason = DecisionReason::BestFeasible;
         decision.propensity = 1.0;
@@ -214,74 +243,86 @@ impl Router {
             .gen::<f64>()
     }
 
-    /// Trained estimates by model, or empty (priors) with the reason.
-    async fn estimates(&self, text: &str) -> (HashMap<ModelId, ModelEstimate>, PredictionSource) {
-        let Some(service) = &self.classifier else {
-            return (HashMap::new(), PredictionSource::Priors);
+    /// Trained estimates by model (empty when no predictor ran), the task distribution (when
+    /// a task classifier ran), and the fallback reason when the encoder did not answer.
+    async fn estimates(&self, text: &str) -> PromptScores {
+        let none = PromptScores {
+            trained: HashMap::new(),
+            tasks: None,
+            fallback: None,
         };
-        if service.predictor().is_none() {
-            // Embedding without a predictor would be wasted encoder time.
-            return (HashMap::new(), PredictionSource::Priors);
+        let Some(service) = &self.classifier else {
+            return none;
+        };
+        if service.predictor().is_none() && service.task_classifier().is_none() {
+            // Embedding with nothing to read the embedding would be wasted encoder time.
+            return none;
         }
         let scored = tokio::time::timeout(self.deadline, service.score(text.to_owned())).await;
         let reason = match scored {
             Ok(Ok(scored)) => {
                 self.metrics.encoder_queue_wait(scored.queue_wait);
-                let Some((predictor, estimates)) = scored.estimates else {
-                    return (HashMap::new(), PredictionSource::Priors);
+                let trained = match scored.estimates {
+                    Some((predictor, estimates)) => {
+                        predictor.models().iter().cloned().zip(estimates).collect()
+                    }
+                    None => HashMap::new(),
                 };
-                let map = predictor.models().iter().cloned().zip(estimates).collect();
-                return (map, PredictionSource::Trained);
+                return PromptScores {
+                    trained,
+                    tasks: scored.tasks,
+                    fallback: None,
+                };
             }
             Ok(Err(e)) => e.label(),
             Err(_) => "deadline",
         };
         self.metrics.classifier_fallback(reason);
         tracing::debug!(reason, "Router fell back to the static model.");
-        (HashMap::new(), PredictionSource::StaticFallback { reason })
+        PromptScores {
+            fallback: Some(reason),
+            ..none
+        }
     }
 
+    /// The one policy ([`policy::decide`]) over the catalog entries of `pool`.
     fn decide(
         &self,
         input: &RoutingInput,
         pool: &[ModelId],
-        estimates: &HashMap<ModelId, ModelEstimate>,
+        trained: &HashMap<ModelId, ModelEstimate>,
+        tasks: Option<&TaskDistribution>,
+        serving: Serving<'_>,
     ) -> Result<RouteDecision, PolicyError> {
         let entries: Vec<&models::CatalogEntry> = pool
             .iter()
             .filter_map(|id| self.catalog.get(id).ok())
             .collect();
-        let predictions: Vec<Prediction<'_>> = entries
+        let models: Vec<PolicyModel<'_>> = entries
             .iter()
-            .map(|e| {
-                let est = estimates.get(&e.spec.id);
-                Prediction {
-                    spec: &e.spec,
-                    quality: est.map_or(e.quality_prior, |x| x.quality),
-                    output_tokens: est.map_or(e.output_tokens_prior, |x| x.output_tokens),
-                }
+            .map(|e| PolicyModel {
+                spec: &e.spec,
+                prior: e.prior(),
+                trained: trained.get(&e.spec.id).copied(),
             })
             .collect();
-        policy::route(
-            &predictions,
-            input.input_tokens,
-            &input.constraints,
-            input.objective,
-        )
+        let decision_input = DecisionInput {
+            models: &models,
+            tasks,
+            input_tokens: input.input_tokens,
+            constraints: &input.constraints,
+            objective: input.objective,
+        };
+        policy::decide(&decision_input, serving)
     }
+}
 
-    /// Puts the configured fallback model first when it is an eligible candidate.
-    fn apply_fallback(&self, decision: &mut RouteDecision) {
-        let eligible = decision
-            .ranked
-            .iter()
-            .any(|c| c.model == self.fallback && c.is_eligible());
-        if eligible {
-            decision.chosen = self.fallback.clone();
-        }
-        decision.reason = DecisionReason::StaticFallback;
-        decision.propensity = 1.0;
-    }
+/// What the encoder service said about one prompt.
+struct PromptScores {
+    trained: HashMap<ModelId, ModelEstimate>,
+    tasks: Option<TaskDistribution>,
+    /// Why the encoder did not answer (`deadline`, `queue_full`, ...), if it did not.
+    fallback: Option<&'static str>,
 }
 
 #[cfg(test)]

@@ -215,13 +215,15 @@ pub fn load_classifier(
             }
         };
     if predictor.is_none() {
-        if config.admin_token.is_none() {
-            tracing::info!("No predictor artifact configured; routing on catalog priors.");
-            return Ok(None);
-        }
+        // The encoder still runs: the task classifier reads its embedding for task-aware
+        // priors, and an admin reload can install a predictor later.
         tracing::info!(
-            "No predictor artifact configured; routing on catalog priors until one is loaded \
-             through POST /admin/reload or SIGHUP."
+            "No predictor artifact configured; routing on task-aware catalog priors{}.",
+            if config.admin_token.is_some() {
+                " until one is loaded through POST /admin/reload or SIGHUP"
+            } else {
+                ""
+            }
         );
     }
     if !encoder_dir.exists() {
@@ -247,5 +249,22 @@ pub fn load_classifier(
                 message: e.to_string(),
             }
         })?;
+    service.set_task_classifier(bundled_task_classifier());
     Ok(Some(service))
+}
+
+/// The bundled task classifier (task-aware priors for models no predictor knows), when it
+/// matches the encoder; otherwise candidates without a trained estimate use flat priors.
+fn bundled_task_classifier() -> Option<Arc<classifier::predictors::TaskClassifier>> {
+    let checked = classifier::predictors::TaskClassifier::bundled_for(
+        classifier::weights::MODEL_SHA256,
+        classifier::EMBEDDING_DIM,
+    );
+    match checked {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            tracing::warn!(error = %e, "Bundled task classifier unusable; unknown models route on flat priors.");
+            None
+        }
+    }
 }

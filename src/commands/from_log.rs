@@ -70,14 +70,33 @@ pub fn evaluate(
     let candidate = classifier::predictors::load_artifact(router)
         .with_context(|| format!("loading the candidate router {}", router.display()))?;
     let catalog = models::Catalog::embedded()?;
-    let specs = catalog.specs();
+    let entries: Vec<models::CatalogEntry> = catalog.entries().cloned().collect();
     let encoder = encoder.load()?;
     let exploration = router_core::Exploration::Off;
+    // Rows written before the gateway logged its constraints re-route over the models the log
+    // shows serving plus those the candidate knows: the closest knowable stand-in for the pool
+    // the gateway routed over (newer rows carry their own).
+    let mut pool: Vec<router_core::ModelId> = candidate.models().to_vec();
+    for s in &samples {
+        if !pool.contains(&s.model) {
+            pool.push(s.model.clone());
+        }
+    }
+    let fallback_constraints = Constraints {
+        candidates: Some(pool),
+        ..Constraints::default()
+    };
+    let tasks = classifier::predictors::TaskClassifier::bundled_for(
+        router_core::Embedder::fingerprint(&encoder),
+        router_core::Embedder::dim(&encoder),
+    )
+    .ok();
     let setup = OpeSetup {
-        catalog: &specs,
+        catalog: &entries,
         candidate: candidate.as_ref(),
+        tasks: tasks.as_ref(),
         reward_model: None,
-        constraints: &Constraints::default(),
+        constraints: &fallback_constraints,
         objective: Objective::default(),
         exploration: &exploration,
     };

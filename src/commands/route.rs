@@ -18,7 +18,7 @@ pub struct RouteArgs {
     /// Router artifact (default: the configured one, else the bundled one).
     #[arg(long)]
     artifact: Option<PathBuf>,
-    /// Route on catalog priors only.
+    /// Route on flat catalog priors only: no encoder, no artifact, no task classifier.
     #[arg(long)]
     priors_only: bool,
     /// Most the request may cost, USD.
@@ -42,7 +42,11 @@ pub struct RouteArgs {
 
 pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     let config = load_config(args.config.as_deref(), args.artifact, args.priors_only)?;
-    let classifier = load_classifier(&config, &args.encoder)?;
+    let classifier = if args.priors_only {
+        None
+    } else {
+        load_classifier(&config, &args.encoder)?
+    };
     let predictor_models: Vec<ModelId> = classifier
         .as_ref()
         .and_then(|c| c.predictor())
@@ -100,10 +104,13 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let routed = runtime.block_on(router.route(&input, &pool))?;
+    // Each ranked candidate carries its own `source` (trained, task_prior or flat_prior);
+    // `tasks` is the task classifier's P(task | prompt) behind the task priors.
     let out = serde_json::json!({
         "chosen": routed.decision.chosen,
         "reason": routed.decision.reason,
         "source": routed.source.as_str(),
+        "tasks": routed.decision.tasks,
         "route_ms": routed.elapsed.as_secs_f64() * 1000.0,
         "input_tokens": input.input_tokens,
         "ranked": routed.decision.ranked,

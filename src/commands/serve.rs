@@ -45,15 +45,12 @@ pub fn load_config(
     Ok(config)
 }
 
-/// Starts the encoder service with the configured artifact (None: priors routing).
+/// Starts the encoder service with the configured artifact (without one it still runs the
+/// task classifier for task-aware priors); `--priors-only` callers skip this.
 pub fn load_classifier(
     config: &gateway::Config,
     encoder: &EncoderArgs,
 ) -> anyhow::Result<Option<classifier::Service>> {
-    // Without an artifact the encoder is only worth loading when one can be hot-loaded later.
-    if config.raw.router.artifact.is_none() && config.admin_token.is_none() {
-        return Ok(None);
-    }
     // Fetch on first use; the gateway loads (and hash-checks) the weights itself.
     encoder.ensure_weights()?;
     Ok(gateway::server::load_classifier(

@@ -1,12 +1,11 @@
 //! Logged samples to off-policy evaluation steps for a candidate router.
 
-use classifier::predictors::DEFAULT_OUTPUT_TOKENS;
+use classifier::predictors::{TaskClassifier, DEFAULT_OUTPUT_TOKENS};
 use evals::ope::LoggedStep;
+use models::CatalogEntry;
 use router_core::exploration::{action_distribution, Exploration};
-use router_core::policy::{route, Prediction};
-use router_core::{
-    Constraints, Embedder, ModelEstimate, ModelId, ModelSpec, Objective, QualityPredictor,
-};
+use router_core::policy::{greedy, DecisionInput, PolicyModel};
+use router_core::{Constraints, Embedder, ModelEstimate, ModelId, Objective, QualityPredictor};
 
 use super::samples::{embed_all, BanditSample};
 use super::FromLogError;
@@ -14,10 +13,15 @@ use super::FromLogError;
 /// The candidate router to evaluate and how it routes.
 #[derive(Clone, Copy)]
 pub struct OpeSetup<'a> {
-    /// The action space, in index order: one action per catalog model.
-    pub catalog: &'a [ModelSpec],
-    /// The candidate's predictor; catalog models it does not know are never chosen by it.
+    /// The action space, in index order: one action per catalog model, with its priors.
+    pub catalog: &'a [CatalogEntry],
+    /// The candidate's predictor. Catalog models it does not know are routed on their priors,
+    /// exactly as the gateway would serve them.
     pub candidate: &'a dyn QualityPredictor,
+    /// The task classifier the candidate is deployed with (the gateway's bundled one): its
+    /// `P(task | prompt)` feeds the task priors of models the candidate does not know. `None`:
+    /// flat priors, as a gateway without one.
+    pub tasks: Option<&'a TaskClassifier>,
     /// The reward (quality and token) model for the doubly robust estimator; `None` uses the
     /// candidate's own predictions. A model fitted on other data than the one being evaluated
     /// avoids rewarding the candidate for agreeing with itself.
@@ -60,9 +64,9 @@ pub struct OpeLog {
 }
 
 /// Builds off-policy evaluation steps: for each logged sample that the router chose itself,
-/// embeds the prompt, re-runs [`route`] with the candidate's predictions and turns the greedy
-/// decision into the candidate's action distribution with [`action_distribution`] (one-hot
-/// without exploration). Reward and cost models per action come from `reward_model` (or the
+/// embeds the prompt, re-runs the serving policy ([`greedy`]: the candidate's predictions,
+/// catalog priors for the models it does not know) and turns the greedy decision into the
+/// candidate's action distribution with [`action_distribution`] (one-hot without exploration). Reward and cost models per action come from `reward_model` (or the
 /// candidate): predicted quality, and catalog prices × predicted output tokens. Actions the
 /// reward model does not know get the mean logged reward and the catalog price of
 /// [`DEFAULT_OUTPUT_TOKENS`].
@@ -71,7 +75,7 @@ pub fn ope_steps(
     embedder: &dyn Embedder,
     setup: &OpeSetup<'_>,
 ) -> Result<OpeLog, FromLogError> {
-    let actions: Vec<ModelId> = setup.catalog.iter().map(|s| s.id.clone()).collect();
+    let actions: Vec<ModelId> = setup.catalog.iter().map(|e| e.spec.id.clone()).collect();
     let mut skipped = OpeSkipped::default();
     let mut kept: Vec<(&BanditSample, usize, f64)> = Vec::new();
     for s in samples {
@@ -83,7 +87,7 @@ pub fn ope_steps(
             skipped.unknown_model += 1;
             continue;
         };
-        let spec = &setup.catalog[action];
+        let spec = &setup.catalog[action].spec;
         let cost = s.cost_usd.or_else(|| {
             s.output_tokens
                 .map(|out| spec.cost_usd(input_tokens(s), f64::from(out)))
@@ -112,22 +116,28 @@ pub fn ope_steps(
     for ((s, action, cost), e) in kept.into_iter().zip(&embeddings) {
         let input = input_tokens(s);
         let candidate = per_action(setup.catalog, setup.candidate, e);
-        let predictions: Vec<Prediction<'_>> = setup
+        let models: Vec<PolicyModel<'_>> = setup
             .catalog
             .iter()
             .zip(&candidate)
-            .filter_map(|(spec, est)| {
-                est.map(|est| Prediction {
-                    spec,
-                    quality: est.quality,
-                    output_tokens: est.output_tokens,
-                })
+            .map(|(entry, trained)| PolicyModel {
+                spec: &entry.spec,
+                prior: entry.prior(),
+                trained: *trained,
             })
             .collect();
+        let tasks = setup.tasks.and_then(|c| c.try_predict(e).ok());
         let input_u32 = s.input_tokens.unwrap_or(input as u32);
         let constraints = s.constraints.as_ref().unwrap_or(setup.constraints);
         let objective = s.objective.unwrap_or(setup.objective);
-        let Ok(greedy) = route(&predictions, input_u32, constraints, objective) else {
+        let decision_input = DecisionInput {
+            models: &models,
+            tasks: tasks.as_ref(),
+            input_tokens: input_u32,
+            constraints,
+            objective,
+        };
+        let Ok(greedy) = greedy(&decision_input) else {
             log.skipped.no_route += 1;
             continue;
         };
@@ -146,9 +156,11 @@ pub fn ope_steps(
             .catalog
             .iter()
             .zip(&modelled)
-            .map(|(spec, est)| {
+            .map(|(entry, est)| {
                 let out = est.map_or(f64::from(DEFAULT_OUTPUT_TOKENS), |est| est.output_tokens);
-                spec.cost_usd(input, if out.is_finite() { out } else { 0.0 })
+                entry
+                    .spec
+                    .cost_usd(input, if out.is_finite() { out } else { 0.0 })
             })
             .collect();
         log.steps.push(LoggedStep {
@@ -173,18 +185,18 @@ fn input_tokens(s: &BanditSample) -> f64 {
 
 /// The predictor's estimate for each catalog model, `None` for models it does not know.
 fn per_action(
-    catalog: &[ModelSpec],
+    catalog: &[CatalogEntry],
     predictor: &dyn QualityPredictor,
     embedding: &[f32],
 ) -> Vec<Option<ModelEstimate>> {
     let estimates = predictor.predict(embedding);
     catalog
         .iter()
-        .map(|spec| {
+        .map(|entry| {
             predictor
                 .models()
                 .iter()
-                .position(|m| *m == spec.id)
+                .position(|m| *m == entry.spec.id)
                 .and_then(|i| estimates.get(i).copied())
         })
         .collect()

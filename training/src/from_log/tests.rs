@@ -50,6 +50,13 @@ impl Embedder for HashEmbedder {
     }
 }
 
+fn entries() -> Vec<models::CatalogEntry> {
+    catalog()
+        .into_iter()
+        .map(|spec| models::CatalogEntry::from_spec(spec, 0.5, 100.0))
+        .collect()
+}
+
 fn catalog() -> Vec<ModelSpec> {
     ["small", "medium", "large"]
         .iter()
@@ -123,6 +130,7 @@ fn routed_log(n: usize, seed: u64) -> (Vec<Outcome>, Vec<usize>) {
             spec,
             quality: 0.5,
             output_tokens: 100.0,
+            source: router_core::EstimateSource::Trained,
         })
         .collect();
     let greedy = route(&preds, 40, &Constraints::default(), Objective::default()).unwrap();
@@ -329,7 +337,7 @@ fn merge_takes_the_union_of_models() {
 
 #[test]
 fn ope_pipeline_estimates_a_refitted_router() {
-    let specs = catalog();
+    let specs = entries();
     // Fit on one day's traffic, evaluate on the next: estimating on the fitting data would
     // reward the candidate for its own noise-fitting (winner's curse).
     let (train_log, _) = routed_log(1500, 5);
@@ -344,6 +352,7 @@ fn ope_pipeline_estimates_a_refitted_router() {
     let setup = OpeSetup {
         catalog: &specs,
         candidate: &candidate,
+        tasks: None,
         reward_model: None,
         constraints: &constraints,
         // Quality first: a cent is worth a whole quality point.
@@ -391,7 +400,7 @@ fn ope_pipeline_estimates_a_refitted_router() {
 
 #[test]
 fn ope_reroutes_each_row_under_its_logged_constraints() {
-    let specs = catalog();
+    let specs = entries();
     let (train_log, _) = routed_log(600, 7);
     let (train, _) = bandit_samples(&train_log, &SampleConfig::default());
     let bandit = bandit_training_set(&train, &HashEmbedder, None, None).unwrap();
@@ -418,6 +427,7 @@ fn ope_reroutes_each_row_under_its_logged_constraints() {
     let setup = OpeSetup {
         catalog: &specs,
         candidate: &candidate,
+        tasks: None,
         reward_model: None,
         constraints: &Constraints::default(),
         objective: Objective::Utility { lambda: 1.0 },
