@@ -5,39 +5,36 @@
 //! routes `auto` requests to it with exploration, logging every choice and its propensity to
 //! SQLite; each round's answers get their recorded score as feedback; then a router is refitted
 //! on the log (minus a held-out share of the round), estimated off-policy on the held-out
-//! requests, checked against the replayed truth, and swapped in through `POST /admin/reload`.
+//! requests, checked against the replayed truth, and swapped in with the gateway's reload.
+//!
+//! The loop itself is [`training::learning_loop::run_loop`]; this command parses arguments,
+//! starts the replay provider and the gateway, implements the loop's [`Deploy`] seam with the
+//! gateway's reload, and prints.
 
-mod traffic;
-
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use classifier::predictors::{Artifact, PredictorKind};
+use classifier::predictors::{Artifact, PredictorKind, TaskClassifier};
 use evals::ope::GateEstimator;
 use gateway::config::{GatewayConfig, Privacy, ProviderConfig};
 use gateway::providers::ProviderKind;
-use router_core::{Exploration, ModelId, ModelSpec, ProviderId, QualityPredictor};
+use models::CatalogEntry;
+use router_core::{BoxError, Exploration, ModelId, ProviderId, QualityPredictor};
 use tokio_util::sync::CancellationToken;
 use training::experiment::PredictorConfigs;
-use training::from_log::{bandit_samples, load_outcomes, SampleConfig};
 use training::learning_loop::{
-    check_estimate, refit, EstimateCheck, LoopData, LoopReport, LoopSettings, MemoEmbedder,
-    RefitConfig,
+    run_loop, Deploy, LoopClient, LoopConfig, LoopData, LoopEvent, LoopReport, LoopSettings,
+    MemoEmbedder, RefitConfig,
 };
 use training::replay::ReplayConfig;
 
 use super::replay::{load_table, replay_index};
 use super::train::parse_kind;
 use super::EncoderArgs;
-use traffic::Client;
 
 /// The metric the loop posts as feedback.
 const METRIC: &str = "correct";
-/// The environment variable name the loop's gateway reads its admin token from (the token is
-/// injected, never set in the process environment).
-const ADMIN_TOKEN_VAR: &str = "SWITCHYARD_LOOP_ADMIN_TOKEN";
 
 #[derive(Debug, clap::Args)]
 pub struct LoopArgs {
@@ -152,8 +149,8 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     };
     let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
     let table = load_table(&args.data, &args.exclude_task)?;
-    let specs = action_specs(&args.models, &table.models, &catalog)?;
-    let data = LoopData::new(replay_index(table.clone(), &catalog), specs)?;
+    let entries = action_entries(&args.models, &table.models, &catalog)?;
+    let data = LoopData::new(replay_index(table.clone(), &catalog), entries)?;
     let rows = data.prompts(
         args.seed,
         args.rounds * args.per_round,
@@ -220,8 +217,17 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
         start_predictor,
         classifier::ServiceConfig::default(),
     )?;
-    // Only this process talks to its gateway; a fresh random token per run.
-    let admin_token = uuid::Uuid::new_v4().simple().to_string();
+    // Served and evaluated with the same task classifier, as `switchyard serve` would.
+    let task_classifier = TaskClassifier::bundled_for(
+        router_core::Embedder::fingerprint(encoder.as_ref()),
+        classifier::EMBEDDING_DIM,
+    )
+    .map(Arc::new)
+    .map_err(
+        |e| tracing::warn!(error = %e, "No task classifier: unknown models route on flat priors."),
+    )
+    .ok();
+    service.set_task_classifier(task_classifier.clone());
     let mut settings = LoopSettings {
         data: table.source.clone(),
         models: data.models.iter().map(ToString::to_string).collect(),
@@ -262,92 +268,51 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             replay_config,
             stop.clone().cancelled_owned(),
         ));
-        let config = gateway_config(&args, &data.specs, &replay_url, &db, &exploration);
-        let config = gateway::Config::resolve(config, &|name| {
-            if name == ADMIN_TOKEN_VAR {
-                Some(admin_token.clone())
-            } else {
-                std::env::var(name).ok()
-            }
-        })?;
+        let config = gateway_config(&args, &data.entries, &replay_url, &db, &exploration);
+        let config = gateway::Config::resolve(config, &|name| std::env::var(name).ok())?;
         let objective = config.objective;
         settings.lambda = objective.lambda();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let running = gateway::spawn(config, listener, Some(service)).await?;
-        let client = Client {
-            http: reqwest::Client::new(),
-            base_url: format!("http://{}", running.local_addr()),
-            admin_token: admin_token.clone(),
-        };
+        let client = LoopClient::new(format!("http://{}", running.local_addr()));
         eprintln!(
             "loop: replay provider {replay_url}, gateway {}, output {}",
-            client.base_url,
+            client.base_url(),
             out.display()
         );
         let memo = MemoEmbedder::new(encoder.as_ref());
-        let mut report = LoopReport {
-            settings,
-            rounds: Vec::new(),
-            checks: vec![None],
-        };
-        let mut ids: HashMap<String, usize> = HashMap::new();
-        let mut router_name = start_name;
-        let refit_config = RefitConfig {
-            kind,
-            configs: PredictorConfigs::default(),
+        let loop_config = LoopConfig {
+            rows: &rows,
+            rounds: args.rounds,
+            per_round: args.per_round,
+            holdout: args.holdout,
             seed: args.seed,
+            db: &db,
+            out: &out,
+            metric: METRIC,
+            refit: RefitConfig {
+                kind,
+                configs: PredictorConfigs::default(),
+                seed: args.seed,
+            },
+            warm_start: warm_start.as_ref(),
+            objective,
+            exploration: &exploration,
+            tasks: task_classifier.as_deref(),
+            gate,
+            start_name,
         };
-        for round in 0..args.rounds {
-            let slice = &rows[round * args.per_round..(round + 1) * args.per_round];
-            let mask = LoopData::holdout_mask(slice.len(), args.holdout, args.seed + round as u64);
-            let served = client.send_round(&data, slice, &mask, METRIC).await?;
-            running.outcome_log().flush().await;
-            let stats = data.round_stats(round, &router_name, &served);
-            eprintln!(
-                "round {round}: {router_name}: quality {:.3}, oracle {:.3}, regret {:.3}, cost {:.6} USD/request",
-                stats.quality, stats.oracle, stats.regret, stats.cost
-            );
-            report.rounds.push(stats);
-            ids.extend(served.iter().map(|s| (s.request_id.clone(), s.row)));
-            let held: HashSet<String> = served
-                .iter()
-                .filter(|s| s.held_out)
-                .map(|s| s.request_id.clone())
-                .collect();
-
-            // Refit on everything logged so far except this round's held-out requests, estimate
-            // the refit on those, and deploy it. CPU-bound: run it off the async workers.
-            let artifact_dir = out.join(format!("router-{}", round + 1));
-            let check = tokio::task::block_in_place(|| {
-                refit_and_check(
-                    &db,
-                    &held,
-                    &data,
-                    &ids,
-                    &memo,
-                    &refit_config,
-                    objective,
-                    &exploration,
-                    &artifact_dir,
-                    warm_start.as_ref(),
-                    gate,
-                )
-            })?;
-            // Without a usable held-out estimate the gate has nothing to go on: keep serving.
-            let deploy = gate.is_none() || check.as_ref().and_then(|c| c.gate).is_some_and(|g| g.pass);
-            report.checks.push(check);
-            if round + 1 < args.rounds {
-                if deploy {
-                    client.reload(&artifact_dir).await?;
-                    router_name = format!("{} refit on rounds 0–{round}", kind.as_str());
-                } else {
-                    eprintln!(
-                        "round {round}: the gate held back {}; {router_name} keeps serving",
-                        artifact_dir.display()
-                    );
-                }
-            }
-        }
+        let deploy = GatewayDeploy { gateway: &running };
+        let report = run_loop(
+            &data,
+            &loop_config,
+            settings,
+            &client,
+            &deploy,
+            &memo,
+            print_event,
+        )
+        .await?;
         running.shutdown().await?;
         stop.cancel();
         let _ = replay.await;
@@ -363,52 +328,49 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refits, saves the artifact to `dir` and estimates it on the held-out requests.
-#[allow(clippy::too_many_arguments)]
-fn refit_and_check(
-    db: &Path,
-    held: &HashSet<String>,
-    data: &LoopData,
-    ids: &HashMap<String, usize>,
-    embedder: &MemoEmbedder<'_>,
-    config: &RefitConfig,
-    objective: router_core::Objective,
-    exploration: &Exploration,
-    dir: &Path,
-    warm_start: Option<&Artifact>,
-    gate: Option<GateEstimator>,
-) -> anyhow::Result<Option<training::learning_loop::Checked>> {
-    let outcomes = load_outcomes(db)?;
-    let metric = SampleConfig {
-        metric: Some(METRIC.to_owned()),
-    };
-    let (samples, skipped) = bandit_samples(&outcomes, &metric);
-    tracing::debug!(samples = samples.len(), %skipped, "Loop log read.");
-    let fitted = refit(&samples, held, &data.models, embedder, config, warm_start)?;
-    fitted
-        .artifact
-        .save(dir)
-        .with_context(|| format!("writing {}", dir.display()))?;
-    let held_samples: Vec<_> = samples
-        .into_iter()
-        .filter(|s| held.contains(&s.request_id))
-        .collect();
-    let check = EstimateCheck {
-        candidate: &fitted.artifact,
-        objective,
-        exploration,
-        clip: None,
-        gate,
-    };
-    Ok(check_estimate(data, &held_samples, ids, embedder, &check)?)
+/// Deploys refits with the in-process gateway's own reload (the checks and metrics of
+/// `POST /admin/reload`), and flushes its outcome log.
+struct GatewayDeploy<'a> {
+    gateway: &'a gateway::RunningGateway,
 }
 
-/// The catalog specs of the models to route between.
-fn action_specs(
+impl Deploy for GatewayDeploy<'_> {
+    async fn flush(&self) -> Result<(), BoxError> {
+        self.gateway.outcome_log().flush().await;
+        Ok(())
+    }
+
+    async fn deploy(&self, artifact: &Path) -> Result<(), BoxError> {
+        gateway::reload::reload_artifact(self.gateway.state(), Some(artifact)).await?;
+        Ok(())
+    }
+}
+
+fn print_event(event: LoopEvent<'_>) {
+    match event {
+        LoopEvent::Served(s) => eprintln!(
+            "round {}: {}: quality {:.3}, oracle {:.3}, regret {:.3}, cost {:.6} USD/request",
+            s.round, s.router, s.quality, s.oracle, s.regret, s.cost
+        ),
+        LoopEvent::HeldBack {
+            round,
+            artifact,
+            serving,
+        } => eprintln!(
+            "round {round}: the gate held back {}; {serving} keeps serving",
+            artifact.display()
+        ),
+        LoopEvent::Deployed { .. } => {}
+        other => tracing::debug!(?other, "Loop event."),
+    }
+}
+
+/// The catalog entries of the models to route between.
+fn action_entries(
     requested: &[String],
     columns: &[String],
     catalog: &models::Catalog,
-) -> anyhow::Result<Vec<ModelSpec>> {
+) -> anyhow::Result<Vec<CatalogEntry>> {
     if !requested.is_empty() {
         return requested
             .iter()
@@ -417,18 +379,18 @@ fn action_specs(
                     columns.contains(m),
                     "--models {m}: not a model of the data; its models are {columns:?}"
                 );
-                Ok(catalog.get(&ModelId::new(m.as_str()))?.spec.clone())
+                Ok(catalog.get(&ModelId::new(m.as_str()))?.clone())
             })
             .collect();
     }
-    let mut specs = Vec::new();
+    let mut entries = Vec::new();
     for m in columns {
         match catalog.get(&ModelId::new(m.as_str())) {
-            Ok(e) => specs.push(e.spec.clone()),
+            Ok(e) => entries.push(e.clone()),
             Err(_) => eprintln!("loop: {m} is not in the catalog; left out"),
         }
     }
-    Ok(specs)
+    Ok(entries)
 }
 
 /// The round-0 router: none (catalog priors) or a saved artifact.
@@ -444,11 +406,12 @@ fn start_router(start: &str) -> anyhow::Result<(Option<Artifact>, String)> {
 /// The loop's gateway: every provider of the action models points at the replay server.
 fn gateway_config(
     args: &LoopArgs,
-    specs: &[ModelSpec],
+    entries: &[CatalogEntry],
     replay_url: &str,
     db: &Path,
     exploration: &Exploration,
 ) -> GatewayConfig {
+    let specs: Vec<&router_core::ModelSpec> = entries.iter().map(|e| &e.spec).collect();
     let mut providers: Vec<&ProviderId> = specs.iter().map(|s| &s.provider).collect();
     providers.sort_unstable();
     providers.dedup();
@@ -477,7 +440,6 @@ fn gateway_config(
     raw.router.willingness_to_pay = args.willingness_to_pay;
     raw.log.sqlite = db.to_owned();
     raw.log.privacy = Privacy::Full;
-    raw.admin.token_env = Some(ADMIN_TOKEN_VAR.to_owned());
     raw
 }
 

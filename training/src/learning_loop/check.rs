@@ -17,6 +17,8 @@ use crate::Error;
 pub struct EstimateCheck<'a> {
     /// The refitted router.
     pub candidate: &'a dyn QualityPredictor,
+    /// The task classifier it is deployed with (task priors for models it does not know).
+    pub tasks: Option<&'a classifier::predictors::TaskClassifier>,
     /// The objective for rows that logged none.
     pub objective: Objective,
     /// The exploration it will be deployed with: the estimate is of the policy as deployed,
@@ -64,8 +66,9 @@ pub fn check_estimate(
     check: &EstimateCheck<'_>,
 ) -> Result<Option<Checked>, Error> {
     let setup = OpeSetup {
-        catalog: &data.specs,
+        catalog: &data.entries,
         candidate: check.candidate,
+        tasks: check.tasks,
         reward_model: None,
         // Every row the gateway writes carries the constraints it applied.
         constraints: &Constraints::default(),

@@ -14,12 +14,17 @@
 //! - [`check_estimate`]: IPS, SNIPS and doubly robust estimates of a candidate on held-out
 //!   logged requests, next to their replayed truth.
 //! - [`LoopReport`]: the rounds as a markdown table, JSON and an SVG plot.
+//! - [`run_loop`]: the whole loop, round after round, against a serving gateway reached through
+//!   its HTTP API ([`LoopClient`]) and a [`Deploy`] seam the binary implements with the
+//!   gateway's reload.
 
 mod check;
 mod embed_memo;
 mod refit;
 mod report;
+mod run;
 mod stats;
+mod traffic;
 
 #[cfg(test)]
 mod tests;
@@ -28,4 +33,6 @@ pub use check::{check_estimate, Checked, EstimateCheck};
 pub use embed_memo::MemoEmbedder;
 pub use refit::{refit, RefitConfig, Refitted};
 pub use report::{LoopReport, LoopSettings};
+pub use run::{run_loop, Deploy, LoopConfig, LoopEvent};
 pub use stats::{LoopData, RoundStats, Served};
+pub use traffic::LoopClient;

@@ -3,23 +3,24 @@
 
 use std::collections::BTreeMap;
 
+use models::CatalogEntry;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use router_core::{ModelId, ModelSpec};
+use router_core::ModelId;
 use serde::{Deserialize, Serialize};
 
 use crate::replay::ReplayIndex;
 use crate::Error;
 
-/// The action models, their catalog specs and the recorded outcomes.
+/// The action models, their catalog entries and the recorded outcomes.
 pub struct LoopData {
     /// The replayed table, indexed.
     pub index: ReplayIndex,
     /// The models the router chooses between (catalog ids, table columns).
     pub models: Vec<ModelId>,
-    /// Their catalog entries, in the same order.
-    pub specs: Vec<ModelSpec>,
+    /// Their catalog entries (specs and priors), in the same order.
+    pub entries: Vec<CatalogEntry>,
 }
 
 /// One request the loop sent and what the gateway answered.
@@ -69,22 +70,22 @@ pub struct RoundStats {
 }
 
 impl LoopData {
-    /// Indexes the table for `models`; every model must be a column and have a catalog spec.
-    pub fn new(index: ReplayIndex, specs: Vec<ModelSpec>) -> Result<Self, Error> {
-        if specs.len() < 2 {
+    /// Indexes the table for `entries`; every model must be a column of the table.
+    pub fn new(index: ReplayIndex, entries: Vec<CatalogEntry>) -> Result<Self, Error> {
+        if entries.len() < 2 {
             return Err(Error::Experiment {
                 reason: format!(
                     "the loop needs at least two models to route between, got {}",
-                    specs.len()
+                    entries.len()
                 ),
             });
         }
-        for s in &specs {
-            if index.model_column(s.id.as_str()).is_none() {
+        for e in &entries {
+            if index.model_column(e.spec.id.as_str()).is_none() {
                 return Err(Error::Experiment {
                     reason: format!(
                         "model `{}` has no column in {}; its columns are {:?}",
-                        s.id,
+                        e.spec.id,
                         index.table().source,
                         index.table().models
                     ),
@@ -93,8 +94,8 @@ impl LoopData {
         }
         Ok(Self {
             index,
-            models: specs.iter().map(|s| s.id.clone()).collect(),
-            specs,
+            models: entries.iter().map(|e| e.spec.id.clone()).collect(),
+            entries,
         })
     }
 
@@ -141,7 +142,9 @@ impl LoopData {
             .recorded(self.models[a].as_str(), row)
             .ok()
             .map(|r| {
-                self.specs[a].cost_usd(f64::from(r.prompt_tokens), f64::from(r.completion_tokens))
+                self.entries[a]
+                    .spec
+                    .cost_usd(f64::from(r.prompt_tokens), f64::from(r.completion_tokens))
             })
     }
 

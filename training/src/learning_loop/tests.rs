@@ -82,7 +82,11 @@ fn data(n: usize) -> LoopData {
         });
     }
     let index = ReplayIndex::new(t, &|_| None);
-    LoopData::new(index, vec![spec("cheap", 1.0), spec("strong", 30.0)]).unwrap()
+    let entries = [spec("cheap", 1.0), spec("strong", 30.0)]
+        .into_iter()
+        .map(|s| models::CatalogEntry::from_spec(s, 0.5, 100.0))
+        .collect();
+    LoopData::new(index, entries).unwrap()
 }
 
 #[test]
@@ -214,6 +218,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
             ranked: Vec::new(),
             reason: router_core::DecisionReason::Exploration,
             propensity: 0.5,
+            tasks: None,
         });
     }
     let (samples, _) = bandit_samples(&outcomes, &SampleConfig::default());
@@ -265,6 +270,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
     let exploration = Exploration::Off;
     let check = EstimateCheck {
         candidate: &fitted.artifact,
+        tasks: None,
         objective: Objective::Utility { lambda: 100.0 },
         exploration: &exploration,
         clip: None,
