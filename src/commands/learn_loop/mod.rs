@@ -17,7 +17,7 @@ use anyhow::Context;
 use classifier::predictors::{Artifact, PredictorKind};
 use evals::ope::GateEstimator;
 use gateway::config::{GatewayConfig, Privacy, ProviderConfig};
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use router_core::{Exploration, ModelId, ModelSpec, ProviderId, QualityPredictor};
 use tokio_util::sync::CancellationToken;
 use training::experiment::PredictorConfigs;
@@ -192,7 +192,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     let (start_artifact, start_name) = start_router(&args.start)?;
     if let Some(a) = &start_artifact {
         // The same checks a hot reload makes: encoder, embedding size, catalog models.
-        gateway::reload::check_manifest(
+        gateway::routing::reload::check_manifest(
             a.manifest(),
             Path::new(&args.start),
             router_core::Embedder::fingerprint(encoder.as_ref()),

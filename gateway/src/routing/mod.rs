@@ -284,5 +284,7 @@ impl Router {
     }
 }
 
+pub mod reload;
+
 #[cfg(test)]
 mod tests;
