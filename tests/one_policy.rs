@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use classifier::predictors::{TaskClassifier, TaskClassifierFile};
 use gateway::config::{GatewayConfig, Privacy, ProviderConfig};
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use router_core::{
     BoxError, EstimateSource, Exploration, ModelId, Objective, ProviderId, QualityPredictor, Task,
 };

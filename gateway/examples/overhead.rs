@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use gateway::config::{GatewayConfig, ProviderConfig};
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use router_core::{ModelEstimate, ModelId, ProviderId, QualityPredictor};
 use serde_json::{json, Value};
 

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use gateway::config::{GatewayConfig, ProviderConfig};
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use router_core::{ModelId, ProviderId};
 
 /// The env var name the providers read their (fake) key from; resolved in-process.

@@ -1,48 +1,42 @@
-//! Switchyard's OpenAI-compatible gateway.
+//! Switchyard's OpenAI-compatible gateway. A request walks down through four parts:
 //!
-//! - [`app`] builds the axum [`axum::Router`] over an [`AppState`]; [`spawn`] serves it on a
-//!   listener and returns a [`RunningGateway`] (tests); [`run`] is `switchyard serve`.
-//! - [`config::Config`]: the validated configuration ([`config::GatewayConfig`] is the raw
-//!   TOML); `config/example.toml` documents every field.
-//! - [`providers::Provider`]: the upstream adapter trait, with the OpenAI-compatible adapter
-//!   in [`providers::openai`]; [`providers::UpstreamError`] carries source, retryable and
-//!   bytes_sent for [`failover`].
-//! - [`routing::Router`]: encoder-service predictions (or catalog priors) through
-//!   `router_core::policy::route`, with the static fallback.
-//! - [`circuit_breaker::CircuitBreaker`], [`outcome_log::OutcomeLog`] (SQLite, one
-//!   `router_core::Outcome` per request, [`outcome_log::export_jsonl`]),
-//!   [`metrics::Metrics`] (Prometheus text).
-//! - [`reload::reload_artifact`]: hot swap of the predictor artifact (SIGHUP in
-//!   `switchyard serve`, `POST /admin/reload` in [`admin`]); `[router] exploration` makes
-//!   `auto` decisions explore with logged propensities ([`routing::Router::with_exploration`]).
-//! - [`Error`] for start-up failures, [`error::ApiError`] for HTTP answers.
+//! - [`http`]: the axum surface. [`app`] builds the [`axum::Router`] over an [`AppState`];
+//!   handlers parse, call the layers below and answer; [`http::error::ApiError`] is the one
+//!   error → response mapping.
+//! - [`routing`]: choosing a model. [`routing::Router`] feeds encoder-service predictions (or
+//!   catalog priors) to `router_core::policy::route`, with the static fallback and
+//!   exploration; [`routing::reload`] hot-swaps the predictor artifact (SIGHUP,
+//!   `POST /admin/reload`).
+//! - [`upstream`]: calling providers. [`upstream::Provider`] adapters (OpenAI, Anthropic,
+//!   Gemini), SSE parsing, [`upstream::failover`] over the ranked candidates with circuit
+//!   breakers; [`upstream::UpstreamError`] carries source, retryable and bytes_sent.
+//! - [`outcome`]: one `router_core::Outcome` row per request ([`outcome::record`]) in the
+//!   SQLite [`outcome::OutcomeLog`], exported with [`outcome::export_jsonl`].
+//!
+//! Around them: [`config::Config`] (the validated configuration; [`config::GatewayConfig`] is
+//! the raw TOML, `config/example.toml` documents every field), [`state::AppState`],
+//! [`server`] ([`spawn`] for tests, [`run`] for `switchyard serve`), [`metrics::Metrics`]
+//! (Prometheus text), and [`Error`] for start-up failures.
 
-pub mod admin;
-pub mod api;
-pub mod chat;
-pub mod circuit_breaker;
-mod clock;
 pub mod config;
 pub mod error;
-pub mod failover;
+pub mod http;
 pub mod metrics;
 pub mod openai;
-pub mod outcome_log;
-pub mod providers;
-pub mod record;
-pub mod relay;
-pub mod reload;
-pub mod request_options;
+pub mod outcome;
 pub mod routing;
 pub mod secret;
 pub mod server;
-pub mod sse;
 pub mod state;
 pub mod tokens;
+pub mod upstream;
 
-pub use api::app;
+mod clock;
+
 pub use config::Config;
-pub use error::{ApiError, Error};
-pub use outcome_log::{export_jsonl, read_outcomes, OutcomeLog};
+pub use error::Error;
+pub use http::app;
+pub use http::error::ApiError;
+pub use outcome::{export_jsonl, read_outcomes, OutcomeLog};
 pub use server::{load_classifier, run, spawn, RunningGateway};
 pub use state::AppState;

@@ -14,11 +14,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::app;
 use crate::config::Config;
 use crate::error::Error;
+use crate::http::app;
 use crate::metrics::Metrics;
-use crate::outcome_log::OutcomeLog;
+use crate::outcome::OutcomeLog;
 use crate::state::AppState;
 
 /// A gateway serving on a socket.
@@ -77,7 +77,7 @@ impl RunningGateway {
     pub async fn wait(self) -> Result<(), Error> {
         let mut server = self.server;
         self.token.cancelled().await;
-        let grace = self.state.config.raw.server.shutdown_grace;
+        let grace = self.state.config.server.shutdown_grace;
         let served = match tokio::time::timeout(grace, &mut server).await {
             Ok(served) => served,
             Err(_) => {
@@ -107,11 +107,11 @@ pub async fn spawn(
     classifier: Option<classifier::Service>,
 ) -> Result<RunningGateway, Error> {
     let local_addr = listener.local_addr().map_err(|source| Error::Bind {
-        addr: config.raw.server.bind,
+        addr: config.server.bind,
         source,
     })?;
     let metrics = Arc::new(Metrics::new());
-    let log = OutcomeLog::open(&config.raw.log, Arc::clone(&metrics))?;
+    let log = OutcomeLog::open(&config.log, Arc::clone(&metrics))?;
     let state = AppState::new(config, classifier, log, metrics)?;
     let candidates: Vec<&str> = state
         .router
@@ -133,7 +133,7 @@ pub async fn spawn(
         outcome_log = %state.log.path().display(),
         "Gateway listening."
     );
-    if let (Some(var), None) = (&state.config.raw.admin.token_env, &state.config.admin_token) {
+    if let (Some(var), None) = (&state.config.admin_token_env, &state.config.admin_token) {
         tracing::warn!(
             var = %var,
             "[admin] token_env names an unset or empty variable; admin endpoints are disabled."
@@ -164,7 +164,7 @@ pub async fn run(
     classifier: Option<classifier::Service>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let addr = config.raw.server.bind;
+    let addr = config.server.bind;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Bind { addr, source })?;
@@ -190,30 +190,29 @@ pub fn load_classifier(
     encoder_dir: &Path,
     service: classifier::ServiceConfig,
 ) -> Result<Option<classifier::Service>, Error> {
-    let predictor: Option<Arc<dyn router_core::QualityPredictor>> =
-        match &config.raw.router.artifact {
-            None => None,
-            Some(dir) => {
-                let artifact = classifier::predictors::Artifact::load(dir).map_err(|source| {
-                    Error::ArtifactLoad {
-                        path: dir.clone(),
-                        source: Box::new(source),
-                    }
-                })?;
-                // Same checks as a hot reload, but only a warning here so that existing
-                // deployments keep starting; the fix is in the message.
-                if let Err(e) = crate::reload::check_manifest(
-                    artifact.manifest(),
-                    dir,
-                    classifier::weights::MODEL_SHA256,
-                    classifier::EMBEDDING_DIM,
-                    &config.catalog,
-                ) {
-                    tracing::warn!(error = %e, "Router artifact would be refused on reload.");
+    let predictor: Option<Arc<dyn router_core::QualityPredictor>> = match &config.router.artifact {
+        None => None,
+        Some(dir) => {
+            let artifact = classifier::predictors::Artifact::load(dir).map_err(|source| {
+                Error::ArtifactLoad {
+                    path: dir.clone(),
+                    source: Box::new(source),
                 }
-                Some(Arc::new(artifact))
+            })?;
+            // Same checks as a hot reload, but only a warning here so that existing
+            // deployments keep starting; the fix is in the message.
+            if let Err(e) = crate::routing::reload::check_manifest(
+                artifact.manifest(),
+                dir,
+                classifier::weights::MODEL_SHA256,
+                classifier::EMBEDDING_DIM,
+                &config.catalog,
+            ) {
+                tracing::warn!(error = %e, "Router artifact would be refused on reload.");
             }
-        };
+            Some(Arc::new(artifact))
+        }
+    };
     if predictor.is_none() {
         // The encoder still runs: the task classifier reads its embedding for task-aware
         // priors, and an admin reload can install a predictor later.

@@ -7,14 +7,14 @@ use router_core::{ModelId, Objective};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::circuit_breaker::CircuitBreaker;
 use crate::config::Config;
 use crate::error::Error;
-use crate::failover::{Failover, Upstream, Upstreams};
 use crate::metrics::Metrics;
-use crate::outcome_log::OutcomeLog;
-use crate::providers::build_provider;
+use crate::outcome::OutcomeLog;
 use crate::routing::Router;
+use crate::upstream::build_provider;
+use crate::upstream::circuit_breaker::CircuitBreaker;
+use crate::upstream::failover::{Failover, Upstream, Upstreams};
 
 /// Shared state of a running gateway; cheap to clone.
 #[derive(Clone, Debug)]
@@ -80,7 +80,7 @@ impl AppState {
                 Ok(provider) => upstreams.insert(Upstream {
                     id: p.name.clone(),
                     provider,
-                    breaker: CircuitBreaker::new(config.raw.circuit_breaker),
+                    breaker: CircuitBreaker::new(config.circuit_breaker),
                 }),
                 Err(e) => {
                     tracing::warn!(provider = %p.name, error = %e, "Provider skipped.");
@@ -98,23 +98,20 @@ impl AppState {
             })
             .cloned()
             .collect();
-        let offline_pool = match &config.raw.router.candidates {
+        let offline_pool = match &config.router.candidates {
             Some(c) => c.clone(),
             None => catalog.entries().map(|e| e.spec.id.clone()).collect(),
         };
         let router = Router::new(
             Arc::clone(&catalog),
             candidates,
-            config.raw.router.fallback_model.clone(),
-            config.raw.router.routing_deadline,
+            config.router.fallback_model.clone(),
+            config.router.routing_deadline,
             classifier,
             Arc::clone(&metrics),
         )
-        .with_exploration(
-            config.raw.router.exploration,
-            config.raw.router.exploration_seed,
-        );
-        let active_artifact = tokio::sync::Mutex::new(config.raw.router.artifact.clone());
+        .with_exploration(config.router.exploration, config.router.exploration_seed);
+        let active_artifact = tokio::sync::Mutex::new(config.router.artifact.clone());
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,
@@ -135,8 +132,8 @@ impl AppState {
             catalog: &self.catalog,
             upstreams: &self.upstreams,
             metrics: &self.metrics,
-            retries: self.config.raw.retries,
-            timeouts: self.config.raw.timeouts,
+            retries: self.config.retries,
+            timeouts: self.config.timeouts,
             hard_stop: &self.hard_stop,
         }
     }

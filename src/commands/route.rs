@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use router_core::{Constraints, ModelId, Objective};
 
-use super::serve::{load_classifier, load_config};
+use super::serve::{load_classifier, load_config, Overrides};
 use super::EncoderArgs;
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +41,14 @@ pub struct RouteArgs {
 }
 
 pub fn run(args: RouteArgs) -> anyhow::Result<()> {
-    let config = load_config(args.config.as_deref(), args.artifact, args.priors_only)?;
+    let config = load_config(
+        args.config.as_deref(),
+        Overrides {
+            bind: None,
+            artifact: args.artifact,
+            priors_only: args.priors_only,
+        },
+    )?;
     let classifier = if args.priors_only {
         None
     } else {
@@ -93,7 +100,7 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     let router = gateway::routing::Router::new(
         Arc::new(config.catalog.clone()),
         pool.clone(),
-        config.raw.router.fallback_model.clone(),
+        config.router.fallback_model.clone(),
         // Offline there is no request to protect: give the encoder all the time it needs.
         Duration::from_secs(30),
         classifier,

@@ -25,24 +25,35 @@ pub struct ServeArgs {
     encoder: EncoderArgs,
 }
 
-/// Loads the gateway config and picks the artifact: the flag, else the config's, else the
-/// bundled default when present.
-pub fn load_config(
-    config: Option<&Path>,
-    artifact: Option<PathBuf>,
-    priors_only: bool,
-) -> anyhow::Result<gateway::Config> {
-    let mut config = gateway::Config::load(config)?;
-    if priors_only {
-        config.raw.router.artifact = None;
-    } else if let Some(dir) = artifact {
-        config.raw.router.artifact = Some(dir);
-    } else if config.raw.router.artifact.is_none()
+/// Command-line values that override the config file.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// `--bind`.
+    pub bind: Option<std::net::SocketAddr>,
+    /// `--artifact`.
+    pub artifact: Option<PathBuf>,
+    /// `--priors-only`.
+    pub priors_only: bool,
+}
+
+/// Loads the gateway config, applies the overrides to the raw file values (so that they are
+/// validated like the file's own), and picks the artifact: the flag, else the config's, else
+/// the bundled default when present.
+pub fn load_config(config: Option<&Path>, overrides: Overrides) -> anyhow::Result<gateway::Config> {
+    let mut raw = gateway::config::GatewayConfig::load(config)?;
+    if let Some(bind) = overrides.bind {
+        raw.server.bind = bind;
+    }
+    if overrides.priors_only {
+        raw.router.artifact = None;
+    } else if let Some(dir) = overrides.artifact {
+        raw.router.artifact = Some(dir);
+    } else if raw.router.artifact.is_none()
         && Path::new(DEFAULT_ARTIFACT).join("manifest.json").is_file()
     {
-        config.raw.router.artifact = Some(PathBuf::from(DEFAULT_ARTIFACT));
+        raw.router.artifact = Some(PathBuf::from(DEFAULT_ARTIFACT));
     }
-    Ok(config)
+    Ok(gateway::Config::resolve_from_env(raw)?)
 }
 
 /// Starts the encoder service with the configured artifact (without one it still runs the
@@ -61,10 +72,14 @@ pub fn load_classifier(
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = load_config(args.config.as_deref(), args.artifact, args.priors_only)?;
-    if let Some(bind) = args.bind {
-        config.raw.server.bind = bind;
-    }
+    let config = load_config(
+        args.config.as_deref(),
+        Overrides {
+            bind: args.bind,
+            artifact: args.artifact,
+            priors_only: args.priors_only,
+        },
+    )?;
     let classifier = if args.priors_only {
         None
     } else {
@@ -76,7 +91,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let bind = config.raw.server.bind;
+        let bind = config.server.bind;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("binding {bind} (is another server on that port? use --bind)"))?;
@@ -129,7 +144,7 @@ async fn reload_on_hangup(state: gateway::AppState) {
                 while hup.recv().await.is_some() {
                     tracing::info!("SIGHUP: reloading the router artifact.");
                     // Errors are already logged (WARN) and counted by reload_artifact.
-                    let _ = gateway::reload::reload_artifact(&state, None).await;
+                    let _ = gateway::routing::reload::reload_artifact(&state, None).await;
                 }
             }
             Err(e) => {

@@ -94,28 +94,28 @@ mod tests {
     #[test]
     fn exploration_parses_and_defaults_off() {
         let cfg = resolve("", &no_env).unwrap();
-        assert_eq!(cfg.raw.router.exploration, Exploration::Off);
-        assert_eq!(cfg.raw.router.exploration_seed, None);
+        assert_eq!(cfg.router.exploration, Exploration::Off);
+        assert_eq!(cfg.router.exploration_seed, None);
         let cfg = resolve(
             "[router]\nexploration = { kind = \"epsilon_greedy\", epsilon = 0.1, top_k = 3 }\nexploration_seed = 42\n",
             &no_env,
         )
         .unwrap();
         assert_eq!(
-            cfg.raw.router.exploration,
+            cfg.router.exploration,
             Exploration::EpsilonGreedy {
                 epsilon: 0.1,
                 top_k: 3
             }
         );
-        assert_eq!(cfg.raw.router.exploration_seed, Some(42));
+        assert_eq!(cfg.router.exploration_seed, Some(42));
         let cfg = resolve(
             "[router]\nexploration = { kind = \"softmax\", temperature = 0.05, top_k = 2 }\n",
             &no_env,
         )
         .unwrap();
         assert!(matches!(
-            cfg.raw.router.exploration,
+            cfg.router.exploration,
             Exploration::Softmax { top_k: 2, .. }
         ));
     }
@@ -162,10 +162,10 @@ mod tests {
     fn demo_config_loads_with_exploration_on() {
         let cfg = resolve(include_str!("../../config/demo.toml"), &no_env).unwrap();
         assert!(matches!(
-            cfg.raw.router.exploration,
+            cfg.router.exploration,
             Exploration::EpsilonGreedy { top_k: 3, .. }
         ));
-        assert!(cfg.raw.router.exploration_seed.is_some());
-        assert!(cfg.raw.admin.token_env.is_some());
+        assert!(cfg.router.exploration_seed.is_some());
+        assert!(cfg.admin_token_env.is_some());
     }
 }

@@ -16,9 +16,9 @@ fn example_config_loads() {
     let raw = parse(src).unwrap();
     let env = |k: &str| (k == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
     let cfg = Config::resolve(raw, &env).unwrap();
-    assert_eq!(cfg.raw.server.bind.port(), 8080);
-    assert_eq!(cfg.raw.router.routing_deadline, Duration::from_millis(50));
-    assert_eq!(cfg.raw.log.privacy, Privacy::Hashed);
+    assert_eq!(cfg.server.bind.port(), 8080);
+    assert_eq!(cfg.router.routing_deadline, Duration::from_millis(50));
+    assert_eq!(cfg.log.privacy, Privacy::Hashed);
     // Only OpenAI has a key: every candidate is an OpenAI model.
     assert!(!cfg.candidates.is_empty());
     for id in &cfg.candidates {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use gateway::config::{GatewayConfig, ProviderConfig};
 use gateway::metrics::Metrics;
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use gateway::{AppState, Config, OutcomeLog};
 use router_core::{ModelId, ProviderId};
 
@@ -46,7 +46,7 @@ pub fn offline_config(dir: &Path) -> Config {
 
 pub fn state(config: Config) -> AppState {
     let metrics = Arc::new(Metrics::new());
-    let log = OutcomeLog::open(&config.raw.log, metrics.clone()).unwrap();
+    let log = OutcomeLog::open(&config.log, metrics.clone()).unwrap();
     AppState::new(config, None, log, metrics).unwrap()
 }
 

@@ -1,7 +1,7 @@
 //! End-to-end over real HTTP: `auto` routing and its headers, named models, `/v1/models`,
 //! `/v1/route`, `/v1/feedback`, `/metrics`, `/health`, and the OpenAI-shaped client errors.
 
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use router_core::{ModelId, OutcomeStatus};
 use serde_json::{json, Value};
 use testkit::{FakeProvider, Scenario, Usage};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use router_core::{ModelId, OutcomeStatus};
 use serde_json::Value;
 use testkit::{FakeProvider, Scenario};

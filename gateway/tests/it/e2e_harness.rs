@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use gateway::config::{GatewayConfig, ProviderConfig};
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use gateway::{Config, RunningGateway};
 use router_core::{ModelId, Outcome, ProviderId};
 use serde_json::{json, Value};

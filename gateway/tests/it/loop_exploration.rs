@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use gateway::config::{GatewayConfig, ProviderConfig};
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use gateway::{Config, RunningGateway};
 use router_core::{DecisionReason, Exploration, ModelId, ProviderId};
 use serde_json::{json, Value};

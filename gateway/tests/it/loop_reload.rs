@@ -223,7 +223,7 @@ async fn admin_reload_swaps_the_artifact_and_refuses_bad_ones() {
     let (status, v) = reload(gw, Some(TOKEN), None).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["artifact"], json!(big));
-    let report = gateway::reload::reload_artifact(gw.state(), None)
+    let report = gateway::routing::reload::reload_artifact(gw.state(), None)
         .await
         .unwrap();
     assert_eq!(report.path, big);

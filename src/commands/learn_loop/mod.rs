@@ -18,7 +18,7 @@ use anyhow::Context;
 use classifier::predictors::{Artifact, PredictorKind, TaskClassifier};
 use evals::ope::GateEstimator;
 use gateway::config::{GatewayConfig, Privacy, ProviderConfig};
-use gateway::providers::ProviderKind;
+use gateway::upstream::ProviderKind;
 use models::CatalogEntry;
 use router_core::{BoxError, Exploration, ModelId, ProviderId, QualityPredictor};
 use tokio_util::sync::CancellationToken;
@@ -189,7 +189,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     let (start_artifact, start_name) = start_router(&args.start)?;
     if let Some(a) = &start_artifact {
         // The same checks a hot reload makes: encoder, embedding size, catalog models.
-        gateway::reload::check_manifest(
+        gateway::routing::reload::check_manifest(
             a.manifest(),
             Path::new(&args.start),
             router_core::Embedder::fingerprint(encoder.as_ref()),
@@ -341,7 +341,7 @@ impl Deploy for GatewayDeploy<'_> {
     }
 
     async fn deploy(&self, artifact: &Path) -> Result<(), BoxError> {
-        gateway::reload::reload_artifact(self.gateway.state(), Some(artifact)).await?;
+        gateway::routing::reload::reload_artifact(self.gateway.state(), Some(artifact)).await?;
         Ok(())
     }
 }

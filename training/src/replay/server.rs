@@ -49,38 +49,98 @@ pub async fn serve(
         .await
 }
 
-/// An error in OpenAI's shape.
-fn error(status: StatusCode, code: &str, param: Option<&str>, message: String) -> Response {
-    let kind = if status == StatusCode::NOT_FOUND {
-        "not_found_error"
-    } else {
-        "invalid_request_error"
-    };
-    let body =
-        json!({ "error": { "message": message, "type": kind, "param": param, "code": code } });
-    (status, Json(body)).into_response()
+/// Every error the replay server answers, mapped to a response in one place ([`IntoResponse`]
+/// below) in OpenAI's shape `{"error":{"message","type","param","code"}}`.
+#[derive(Debug)]
+enum ReplayError {
+    /// The body is not JSON.
+    InvalidJson(String),
+    /// `model` is missing or not a string.
+    MissingModel,
+    /// `messages` is missing or not an array.
+    MissingMessages,
+    /// Required query or body parameters are missing; the message says which.
+    MissingParameter(&'static str),
+    /// The dataset has no answer for this model and prompt.
+    Miss {
+        /// Why.
+        miss: Miss,
+        /// The model asked for.
+        model: String,
+    },
+    /// The response could not be built (a bug); the body stays generic.
+    Internal,
 }
 
-fn miss_response(miss: &Miss, model: &str) -> Response {
-    match miss {
-        Miss::UnknownModel => error(
-            StatusCode::NOT_FOUND,
-            "model_not_found",
-            Some("model"),
-            format!("The model `{model}` is not a model of the replayed dataset; see GET /v1/models."),
-        ),
-        Miss::UnknownPrompt => error(
-            StatusCode::NOT_FOUND,
-            "prompt_not_found",
-            Some("messages"),
-            "No prompt of the replayed dataset matches the last user message or the joined messages.".into(),
-        ),
-        Miss::NotRecorded => error(
-            StatusCode::NOT_FOUND,
-            "outcome_not_recorded",
-            Some("model"),
-            format!("The dataset has no outcome of `{model}` on this prompt."),
-        ),
+impl IntoResponse for ReplayError {
+    fn into_response(self) -> Response {
+        let (status, code, param, message) = match self {
+            ReplayError::InvalidJson(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                None,
+                format!("request body is not valid JSON: {e}"),
+            ),
+            ReplayError::MissingModel => (
+                StatusCode::BAD_REQUEST,
+                "missing_model",
+                Some("model"),
+                "`model` (a string) is required".to_owned(),
+            ),
+            ReplayError::MissingMessages => (
+                StatusCode::BAD_REQUEST,
+                "missing_messages",
+                Some("messages"),
+                "`messages` (an array) is required".to_owned(),
+            ),
+            ReplayError::MissingParameter(what) => (
+                StatusCode::BAD_REQUEST,
+                "missing_parameter",
+                None,
+                what.to_owned(),
+            ),
+            ReplayError::Miss { miss, model } => match miss {
+                Miss::UnknownModel => (
+                    StatusCode::NOT_FOUND,
+                    "model_not_found",
+                    Some("model"),
+                    format!("The model `{model}` is not a model of the replayed dataset; see GET /v1/models."),
+                ),
+                Miss::UnknownPrompt => (
+                    StatusCode::NOT_FOUND,
+                    "prompt_not_found",
+                    Some("messages"),
+                    "No prompt of the replayed dataset matches the last user message or the joined messages.".to_owned(),
+                ),
+                Miss::NotRecorded => (
+                    StatusCode::NOT_FOUND,
+                    "outcome_not_recorded",
+                    Some("model"),
+                    format!("The dataset has no outcome of `{model}` on this prompt."),
+                ),
+            },
+            ReplayError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                None,
+                "internal error".to_owned(),
+            ),
+        };
+        let kind = match status {
+            StatusCode::NOT_FOUND => "not_found_error",
+            s if s.is_server_error() => "server_error",
+            _ => "invalid_request_error",
+        };
+        let body =
+            json!({ "error": { "message": message, "type": kind, "param": param, "code": code } });
+        (status, Json(body)).into_response()
+    }
+}
+
+fn miss(miss: Miss, model: &str) -> ReplayError {
+    ReplayError::Miss {
+        miss,
+        model: model.to_owned(),
     }
 }
 
@@ -103,37 +163,23 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-async fn chat_completions(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                None,
-                format!("request body is not valid JSON: {e}"),
-            )
-        }
-    };
-    let Some(model) = request.get("model").and_then(Value::as_str) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "missing_model",
-            Some("model"),
-            "`model` (a string) is required".into(),
-        );
-    };
-    let Some(messages) = request.get("messages").and_then(Value::as_array) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "missing_messages",
-            Some("messages"),
-            "`messages` (an array) is required".into(),
-        );
-    };
+async fn chat_completions(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ReplayError> {
+    let request: Value =
+        serde_json::from_slice(&body).map_err(|e| ReplayError::InvalidJson(e.to_string()))?;
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or(ReplayError::MissingModel)?;
+    let messages = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or(ReplayError::MissingMessages)?;
     let index = &state.index;
     if index.model_column(model).is_none() {
-        return miss_response(&Miss::UnknownModel, model);
+        return Err(miss(Miss::UnknownModel, model));
     }
     let texts: Vec<(String, String)> = messages
         .iter()
@@ -143,14 +189,11 @@ async fn chat_completions(State(state): State<AppState>, body: Bytes) -> Respons
             (role.to_owned(), text)
         })
         .collect();
-    let recorded = match index
+    let recorded = index
         .row_for_messages(&texts)
         .ok_or(Miss::UnknownPrompt)
         .and_then(|row| index.recorded(model, row))
-    {
-        Ok(r) => r,
-        Err(miss) => return miss_response(&miss, model),
-    };
+        .map_err(|m| miss(m, model))?;
     let total_ms = scaled_latency_ms(
         &state.config,
         model,
@@ -176,7 +219,7 @@ async fn chat_completions(State(state): State<AppState>, body: Bytes) -> Respons
     if total_ms > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(total_ms / 1000.0)).await;
     }
-    Json(json!({
+    Ok(Json(json!({
         "id": id,
         "object": "chat.completion",
         "created": now_secs(),
@@ -189,7 +232,7 @@ async fn chat_completions(State(state): State<AppState>, body: Bytes) -> Respons
         }],
         "usage": usage,
     }))
-    .into_response()
+    .into_response())
 }
 
 /// The recorded response as server-sent events: a role chunk after the time to first token,
@@ -202,7 +245,7 @@ fn stream(
     usage: Value,
     include_usage: bool,
     total_ms: f64,
-) -> Response {
+) -> Result<Response, ReplayError> {
     let created = now_secs();
     let chunk = |delta: Value, finish: Value| {
         json!({
@@ -254,14 +297,7 @@ fn stream(
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from_stream(body))
-        .unwrap_or_else(|e| {
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                None,
-                e.to_string(),
-            )
-        })
+        .map_err(|_| ReplayError::Internal)
 }
 
 async fn list_models(State(state): State<AppState>) -> Json<Value> {
@@ -275,49 +311,47 @@ async fn list_models(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "object": "list", "data": data }))
 }
 
-fn score_response(state: &Shared, model: &str, row: Option<usize>) -> Response {
+fn score_response(
+    state: &Shared,
+    model: &str,
+    row: Option<usize>,
+) -> Result<Json<Value>, ReplayError> {
     if state.index.model_column(model).is_none() {
-        return miss_response(&Miss::UnknownModel, model);
+        return Err(miss(Miss::UnknownModel, model));
     }
-    match row
+    let r = row
         .ok_or(Miss::UnknownPrompt)
         .and_then(|r| state.index.recorded(model, r))
-    {
-        Ok(r) => Json(json!({
-            "model": model, "prompt_id": r.prompt_id, "task": r.task, "score": r.score,
-        }))
-        .into_response(),
-        Err(miss) => miss_response(&miss, model),
-    }
+        .map_err(|m| miss(m, model))?;
+    Ok(Json(json!({
+        "model": model, "prompt_id": r.prompt_id, "task": r.task, "score": r.score,
+    })))
 }
 
 async fn score_by_hash(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Json<Value>, ReplayError> {
     let (Some(model), Some(hash)) = (query.get("model"), query.get("prompt_sha256")) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "missing_parameter",
-            None,
-            "query parameters `model` and `prompt_sha256` are required".into(),
-        );
+        return Err(ReplayError::MissingParameter(
+            "query parameters `model` and `prompt_sha256` are required",
+        ));
     };
     score_response(&state, model, state.index.row_by_sha256(hash))
 }
 
-async fn score_by_prompt(State(state): State<AppState>, body: Bytes) -> Response {
+async fn score_by_prompt(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ReplayError> {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let (Some(model), Some(prompt)) = (
         request.get("model").and_then(Value::as_str),
         request.get("prompt").and_then(Value::as_str),
     ) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "missing_parameter",
-            None,
-            "a JSON body {\"model\": ..., \"prompt\": ...} is required".into(),
-        );
+        return Err(ReplayError::MissingParameter(
+            "a JSON body {\"model\": ..., \"prompt\": ...} is required",
+        ));
     };
     score_response(&state, model, state.index.row_by_text(prompt))
 }

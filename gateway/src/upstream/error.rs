@@ -1,111 +1,7 @@
-//! Upstream provider adapters behind one trait, [`Provider`].
-//!
-//! Every adapter speaks OpenAI's wire types at the gateway side ([`crate::openai::wire`]) and its
-//! vendor's API upstream. The gateway picks the adapter with [`build_provider`].
-//!
-//! # Writing an adapter (Anthropic, Gemini)
-//!
-//! 1. Put it in `providers/<vendor>/`: `mod.rs` (the `impl Provider`), `wire.rs` (the vendor's
-//!    serde types), `stream.rs` (vendor SSE → [`ChatCompletionChunk`]), `tests.rs`.
-//! 2. Expose `pub struct AnthropicProvider` with
-//!    `pub fn new(client: reqwest::Client, base_url: String, api_key: Option<Secret<String>>) -> Self`
-//!    and add its arm to [`build_provider`] below (replace the `ProviderUnsupported` arm).
-//! 3. Timeouts are NOT your job: the failover loop bounds every call by dropping the future
-//!    (`tokio::time::timeout`), which cancels the reqwest request. Do not add your own.
-//! 4. Errors: build [`UpstreamError`] with its constructors: [`UpstreamError::from_reqwest`]
-//!    for transport errors, [`UpstreamError::from_status`] for a non-2xx answer (pass the
-//!    `Retry-After` header through [`retry_after_from_headers`]; the body's message is
-//!    extracted and kept short), [`UpstreamError::decode`] for malformed bodies or chunks.
-//!    Never put the API key in a message.
-//! 5. Streams: read the body with [`crate::sse::SseStream`] and map every event to a
-//!    [`ChatCompletionChunk`] (`choices[0].delta.content` for text, `tool_calls` deltas, a final
-//!    chunk with empty `choices` and `usage` when the vendor reports token counts). A stream
-//!    that ends without its vendor's terminal event must yield an error
-//!    ([`UpstreamError::stream_truncated`]), never end silently.
-//! 6. Non-streamed answers: fill `usage` whenever the vendor reports it.
-
-pub mod anthropic;
-pub mod gemini;
-pub mod openai;
+//! [`UpstreamError`]: what went wrong with an upstream call, with the fields failover reads
+//! (`source`, `retryable`, `bytes_sent`), and the parsing of `Retry-After`.
 
 use std::time::Duration;
-
-use futures::future::BoxFuture;
-use futures::stream::BoxStream;
-use serde::{Deserialize, Serialize};
-
-use crate::openai::wire::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse};
-use crate::secret::Secret;
-
-/// The API dialect a provider speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ProviderKind {
-    /// OpenAI chat completions: OpenAI, Groq, Together, DeepSeek, Mistral, OpenRouter, vLLM,
-    /// Ollama, llama.cpp server and other compatible servers.
-    Openai,
-    /// Anthropic messages API.
-    Anthropic,
-    /// Google Gemini `generateContent` API.
-    Gemini,
-}
-
-impl ProviderKind {
-    /// The config-file name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Openai => "openai",
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::Gemini => "gemini",
-        }
-    }
-}
-
-/// A stream of OpenAI-shaped chunks from an upstream.
-pub type ChunkStream = BoxStream<'static, Result<ChatCompletionChunk, UpstreamError>>;
-
-/// One upstream API. Implementations are cheap to share (`Arc<dyn Provider>`).
-pub trait Provider: Send + Sync {
-    /// The dialect.
-    fn kind(&self) -> ProviderKind;
-
-    /// A non-streamed completion of `req` by the upstream model `upstream_model` (the
-    /// catalog's `upstream_name`, to be used instead of `req.model`).
-    fn complete<'a>(
-        &'a self,
-        req: &'a ChatCompletionRequest,
-        upstream_model: &'a str,
-    ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>>;
-
-    /// A streamed completion. The outer future resolves once the upstream answered with a
-    /// success status; errors after that arrive as stream items.
-    fn stream<'a>(
-        &'a self,
-        req: &'a ChatCompletionRequest,
-        upstream_model: &'a str,
-    ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>>;
-}
-
-/// Builds the adapter for `kind`.
-pub fn build_provider(
-    kind: ProviderKind,
-    client: reqwest::Client,
-    base_url: String,
-    api_key: Option<Secret<String>>,
-) -> Result<Box<dyn Provider>, crate::Error> {
-    match kind {
-        ProviderKind::Openai => Ok(Box::new(openai::OpenAiProvider::new(
-            client, base_url, api_key,
-        ))),
-        ProviderKind::Anthropic => Ok(Box::new(anthropic::AnthropicProvider::new(
-            client, base_url, api_key,
-        ))),
-        ProviderKind::Gemini => Ok(Box::new(gemini::GeminiProvider::new(
-            client, base_url, api_key,
-        ))),
-    }
-}
 
 /// Who caused an upstream error (pingora's `ErrorSource`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -340,26 +236,6 @@ fn extract_message(body: &str) -> String {
         })
         .unwrap_or(body);
     msg.chars().take(MAX_MESSAGE_CHARS).collect()
-}
-
-/// Sends an upstream request and turns a non-2xx answer into an [`UpstreamError`] with
-/// `classify(status, retry_after, body)`, the one place every adapter's HTTP errors go through.
-pub(crate) async fn send_checked(
-    builder: reqwest::RequestBuilder,
-    classify: fn(u16, Option<Duration>, &str) -> UpstreamError,
-) -> Result<reqwest::Response, UpstreamError> {
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| UpstreamError::from_reqwest(&e))?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let retry_after = retry_after_from_headers(response.headers());
-    // The error body is small; failing to read it only loses the message.
-    let text = response.text().await.unwrap_or_default();
-    Err(classify(status.as_u16(), retry_after, &text))
 }
 
 /// Parses a `Retry-After` header given in seconds (the HTTP-date form is ignored).

@@ -4,7 +4,10 @@
 //! channel and, when that is full, drops the row, counts it and warns. The writer thread
 //! commits every `flush_rows` rows or `flush_interval`, whichever comes first.
 //! [`OutcomeLog::flush`] waits until everything sent before it is committed (tests, shutdown).
+//! [`record::RequestRecord`] builds a request's row; [`export_jsonl`] and [`read_outcomes`] read
+//! the log back.
 
+pub mod record;
 mod store;
 
 use std::path::PathBuf;

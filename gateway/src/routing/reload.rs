@@ -1,5 +1,5 @@
 //! Hot reload of the router's predictor artifact: [`reload_artifact`], called on SIGHUP by
-//! `switchyard serve` and by `POST /admin/reload` ([`crate::admin`]).
+//! `switchyard serve` and by `POST /admin/reload` ([`crate::http::admin`]).
 //!
 //! The new artifact is read off the async runtime, checked against the running gateway (the
 //! encoder it was trained with, its embedding length, every model it predicts known to the
@@ -10,7 +10,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use classifier::predictors::{Artifact, Manifest, PredictorError};
 use router_core::ModelId;
 
@@ -118,19 +117,6 @@ impl ReloadError {
             | ReloadError::DimensionMismatch { path, .. }
             | ReloadError::UnknownModels { path, .. }
             | ReloadError::LoaderFailed { path, .. } => Some(path),
-        }
-    }
-
-    /// The HTTP status of the admin endpoint's answer.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ReloadError::NoClassifier => StatusCode::CONFLICT,
-            ReloadError::NoArtifactPath => StatusCode::BAD_REQUEST,
-            ReloadError::Load { .. }
-            | ReloadError::EncoderMismatch { .. }
-            | ReloadError::DimensionMismatch { .. }
-            | ReloadError::UnknownModels { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ReloadError::LoaderFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

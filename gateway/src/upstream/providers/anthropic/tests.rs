@@ -9,7 +9,7 @@ use testkit::{FakeProvider, Scenario, Usage as FakeUsage, REDACTED};
 use super::stream::{Step, Translator};
 use super::*;
 use crate::openai::wire::{ChatCompletionChunk, FunctionDef, ImageUrl, Stop, Tool};
-use crate::providers::{ErrorSource, UpstreamErrorKind};
+use crate::upstream::{ErrorSource, UpstreamErrorKind};
 
 fn user(text: &str) -> ChatMessage {
     ChatMessage::text(Role::User, text)

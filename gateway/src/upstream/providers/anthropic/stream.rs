@@ -17,8 +17,8 @@ use crate::openai::wire::{
     ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
     Usage,
 };
-use crate::providers::{ChunkStream, UpstreamError};
-use crate::sse::{SseEvent, SseStream};
+use crate::upstream::sse::{SseEvent, SseStream};
+use crate::upstream::{ChunkStream, UpstreamError};
 
 /// Maps the SSE body of a successful response to chunks.
 pub(super) fn chunks(response: reqwest::Response) -> ChunkStream {

@@ -12,8 +12,8 @@ use router_core::{Exploration, ModelId, Objective, ProviderId};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::providers::ProviderKind;
 use crate::secret::Secret;
+use crate::upstream::ProviderKind;
 
 /// The raw config file.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -351,11 +351,44 @@ pub struct ResolvedProvider {
     pub live: bool,
 }
 
-/// The validated configuration the gateway runs with.
+/// `[router]` after validation: model names resolved to catalog ids, the objective folded
+/// into [`Config::objective`].
+#[derive(Clone, Debug)]
+pub struct Routing {
+    /// Directory of a trained predictor artifact; `None`: catalog priors.
+    pub artifact: Option<PathBuf>,
+    /// Longest wait for the encoder before the static fallback is used.
+    pub routing_deadline: Duration,
+    /// The catalog id used when the router cannot run in time.
+    pub fallback_model: ModelId,
+    /// The configured allow-list of `auto` (catalog ids); `None`: every catalog model.
+    pub candidates: Option<Vec<ModelId>>,
+    /// Exploration of `auto` decisions.
+    pub exploration: Exploration,
+    /// Seed of the exploration draws.
+    pub exploration_seed: Option<u64>,
+}
+
+/// The validated configuration the gateway runs with. Built only by [`Config::resolve`]: command
+/// line overrides go into the [`GatewayConfig`] before it, so every value here was checked.
+///
+/// Sections whose raw form needs no translation (`[server]`, `[timeouts]`, `[retries]`,
+/// `[circuit_breaker]`, `[log]`) keep their serde type: after the checks in `resolve` the same
+/// struct is the validated value, and a second copy of each would only add conversions.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The raw file values (server, timeouts, retries, breaker, log settings).
-    pub raw: GatewayConfig,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[router]`, validated.
+    pub router: Routing,
+    /// `[timeouts]`: every budget non-zero, attempt and ttft within the request deadline.
+    pub timeouts: TimeoutsConfig,
+    /// `[retries]`.
+    pub retries: RetriesConfig,
+    /// `[circuit_breaker]`.
+    pub circuit_breaker: CircuitBreakerConfig,
+    /// `[log]`.
+    pub log: LogConfig,
     /// The catalog (embedded, overlaid with `[catalog] path`).
     pub catalog: models::Catalog,
     /// Every configured provider.
@@ -366,9 +399,24 @@ pub struct Config {
     pub objective: Objective,
     /// The admin bearer token (`[admin] token_env`); `None` disables the admin endpoints.
     pub admin_token: Option<Secret<String>>,
+    /// The variable `[admin] token_env` names, for the start-up warning when it is unset.
+    pub admin_token_env: Option<String>,
 }
 
 impl GatewayConfig {
+    /// Reads `path` (or the defaults when `None`) without validating it: apply command-line
+    /// overrides to the result, then [`Config::resolve`] it.
+    pub fn load(path: Option<&Path>) -> Result<GatewayConfig, Error> {
+        let Some(path) = path else {
+            return Ok(GatewayConfig::default());
+        };
+        let src = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            path: path.to_owned(),
+            source,
+        })?;
+        GatewayConfig::from_toml_str(&src, path)
+    }
+
     /// Parses TOML; `origin` names the source in errors, which carry the field path.
     pub fn from_toml_str(src: &str, origin: &Path) -> Result<GatewayConfig, Error> {
         let de = toml::Deserializer::new(src);
@@ -474,16 +522,11 @@ impl Config {
     /// Reads `path` (or uses defaults when `None`), resolves keys from the process
     /// environment and validates.
     pub fn load(path: Option<&Path>) -> Result<Config, Error> {
-        let raw = match path {
-            Some(path) => {
-                let src = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
-                    path: path.to_owned(),
-                    source,
-                })?;
-                GatewayConfig::from_toml_str(&src, path)?
-            }
-            None => GatewayConfig::default(),
-        };
+        Config::resolve_from_env(GatewayConfig::load(path)?)
+    }
+
+    /// Validates `raw`, reading keys from the process environment.
+    pub fn resolve_from_env(raw: GatewayConfig) -> Result<Config, Error> {
         Config::resolve(raw, &|name| std::env::var(name).ok())
     }
 
@@ -568,15 +611,17 @@ impl Config {
                 .map(|e| e.spec.id.clone())
                 .map_err(|e| invalid(field, e.to_string()))
         };
-        raw.router.fallback_model =
-            in_catalog("router.fallback_model", &raw.router.fallback_model)?;
-        if let Some(cands) = &raw.router.candidates {
-            let mut canon = Vec::with_capacity(cands.len());
-            for (i, id) in cands.iter().enumerate() {
-                canon.push(in_catalog(&format!("router.candidates[{i}]"), id)?);
+        let fallback_model = in_catalog("router.fallback_model", &raw.router.fallback_model)?;
+        let allowed = match &raw.router.candidates {
+            Some(cands) => {
+                let mut canon = Vec::with_capacity(cands.len());
+                for (i, id) in cands.iter().enumerate() {
+                    canon.push(in_catalog(&format!("router.candidates[{i}]"), id)?);
+                }
+                Some(canon)
             }
-            raw.router.candidates = Some(canon);
-        }
+            None => None,
+        };
 
         if raw.providers.is_empty() {
             raw.providers = env_default_providers(env);
@@ -611,7 +656,6 @@ impl Config {
             });
         }
 
-        let allowed = raw.router.candidates.clone();
         let candidates = catalog
             .entries()
             .filter(|e| allowed.as_ref().is_none_or(|a| a.contains(&e.spec.id)))
@@ -622,13 +666,36 @@ impl Config {
             })
             .map(|e| e.spec.id.clone())
             .collect();
+        let GatewayConfig {
+            server,
+            router,
+            timeouts,
+            retries,
+            circuit_breaker,
+            log,
+            admin,
+            ..
+        } = raw;
         Ok(Config {
-            raw,
+            server,
+            router: Routing {
+                artifact: router.artifact,
+                routing_deadline: router.routing_deadline,
+                fallback_model,
+                candidates: allowed,
+                exploration: router.exploration,
+                exploration_seed: router.exploration_seed,
+            },
+            timeouts,
+            retries,
+            circuit_breaker,
+            log,
             catalog,
             providers,
             candidates,
             objective,
             admin_token,
+            admin_token_env: admin.token_env,
         })
     }
 

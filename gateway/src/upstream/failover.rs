@@ -18,12 +18,11 @@ use futures::StreamExt;
 use router_core::{Attempt, ModelId, ProviderId};
 use tokio::time::Instant;
 
-use crate::circuit_breaker::CircuitBreaker;
 use crate::config::{RetriesConfig, TimeoutsConfig};
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::openai::wire::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse};
-use crate::providers::{ChunkStream, ErrorSource, Provider, UpstreamError, UpstreamErrorKind};
+use crate::upstream::circuit_breaker::CircuitBreaker;
+use crate::upstream::{ChunkStream, ErrorSource, Provider, UpstreamError, UpstreamErrorKind};
 
 /// One configured, live provider with its breaker.
 pub struct Upstream {
@@ -100,7 +99,25 @@ pub struct Walk {
     /// Attempts in order (skipped providers included, with `circuit_open`).
     pub attempts: Vec<Attempt>,
     /// The answer, or why there is none.
-    pub result: Result<Served, ApiError>,
+    pub result: Result<Served, WalkError>,
+}
+
+/// Why a walk ended without an answer; `crate::http::error` maps it to the client's status.
+#[derive(Debug)]
+pub enum WalkError {
+    /// No attempt was made.
+    NoAttempt {
+        /// Whether no candidate had a live provider at all (else the deadline or attempt limit
+        /// was spent before the first try).
+        no_targets: bool,
+    },
+    /// The last attempt failed with `error` on `provider`.
+    Failed {
+        /// The last failure.
+        error: UpstreamError,
+        /// The provider it came from.
+        provider: ProviderId,
+    },
 }
 
 /// What to do after a failed attempt.
@@ -278,7 +295,12 @@ impl Failover<'_> {
         }
         Walk {
             attempts,
-            result: Err(final_error(last, order.is_empty() || targets.is_empty())),
+            result: Err(match last {
+                Some((error, provider)) => WalkError::Failed { error, provider },
+                None => WalkError::NoAttempt {
+                    no_targets: order.is_empty() || targets.is_empty(),
+                },
+            }),
         }
     }
 
@@ -323,42 +345,6 @@ impl Failover<'_> {
     }
 }
 
-/// The client-facing error for the last failure.
-fn final_error(last: Option<(UpstreamError, ProviderId)>, no_targets: bool) -> ApiError {
-    let Some((err, provider)) = last else {
-        return ApiError::NoLiveCandidate(if no_targets {
-            "no candidate model has a configured, live provider".to_owned()
-        } else {
-            "no attempt could be made".to_owned()
-        });
-    };
-    match err.kind {
-        UpstreamErrorKind::Auth => ApiError::UpstreamAuth {
-            provider: provider.to_string(),
-        },
-        UpstreamErrorKind::BadRequest => ApiError::UpstreamRejected {
-            status: err.status.filter(|s| (400..500).contains(s)).unwrap_or(400),
-            message: err.message,
-        },
-        UpstreamErrorKind::RateLimited => ApiError::UpstreamRateLimited {
-            retry_after: err.retry_after,
-        },
-        UpstreamErrorKind::Timeout | UpstreamErrorKind::TtftTimeout => {
-            ApiError::UpstreamTimeout(format!("{provider}: {}", err.message))
-        }
-        UpstreamErrorKind::CircuitOpen => ApiError::NoLiveCandidate(
-            "every candidate's provider has an open circuit breaker".to_owned(),
-        ),
-        UpstreamErrorKind::Connect
-        | UpstreamErrorKind::NotFound
-        | UpstreamErrorKind::ServerError
-        | UpstreamErrorKind::Decode
-        | UpstreamErrorKind::StreamTruncated
-        | UpstreamErrorKind::Transport
-        | UpstreamErrorKind::Shutdown => ApiError::UpstreamFailed(format!("{provider}: {err}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -400,40 +386,5 @@ mod tests {
             Step::Stop
         );
         assert_eq!(next_step(&e, false, false, LOTS, false), Step::Stop);
-    }
-
-    #[test]
-    fn final_errors_map_to_client_errors() {
-        let p = ProviderId::new("openai");
-        let auth = final_error(
-            Some((UpstreamError::from_status(401, None, ""), p.clone())),
-            false,
-        );
-        assert_eq!(auth.status().as_u16(), 502);
-        assert!(auth.body()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("openai"));
-        let bad = final_error(
-            Some((
-                UpstreamError::from_status(422, None, "bad schema"),
-                p.clone(),
-            )),
-            false,
-        );
-        assert_eq!(bad.status().as_u16(), 422);
-        let five = final_error(
-            Some((
-                UpstreamError::from_status(500, None, "db down at 10.0.0.3"),
-                p,
-            )),
-            false,
-        );
-        assert_eq!(five.status().as_u16(), 502);
-        assert!(
-            !five.body().to_string().contains("10.0.0.3"),
-            "5xx bodies stay generic"
-        );
-        assert_eq!(final_error(None, true).status().as_u16(), 503);
     }
 }

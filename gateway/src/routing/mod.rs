@@ -325,5 +325,7 @@ struct PromptScores {
     fallback: Option<&'static str>,
 }
 
+pub mod reload;
+
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use axum::http::HeaderMap;
 use router_core::{Capability, Constraints, ModelId, Objective};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::openai::wire::{ChatCompletionRequest, ChatMessage, RouterOptions};
 use crate::routing::RoutingInput;
 use crate::tokens;

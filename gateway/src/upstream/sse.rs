@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
 
-use crate::providers::UpstreamError;
+use crate::upstream::error::{UpstreamError, UpstreamErrorKind};
 
 /// One dispatched event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -134,7 +134,7 @@ impl Stream for SseStream {
                 Poll::Ready(Some(Err(e))) => {
                     self.done = true;
                     let mut err = UpstreamError::from_reqwest(&e);
-                    err.kind = crate::providers::UpstreamErrorKind::StreamTruncated;
+                    err.kind = UpstreamErrorKind::StreamTruncated;
                     return Poll::Ready(Some(Err(err)));
                 }
                 Poll::Ready(Some(Ok(bytes))) => match self.parser.push(&bytes) {

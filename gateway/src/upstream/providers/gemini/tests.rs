@@ -9,7 +9,7 @@ use testkit::{FakeProvider, Scenario, Usage as FakeUsage, REDACTED};
 use super::stream::Translator;
 use super::*;
 use crate::openai::wire::{ChatCompletionChunk, FunctionDef, ImageUrl, ResponseFormat, Stop, Tool};
-use crate::providers::UpstreamErrorKind;
+use crate::upstream::UpstreamErrorKind;
 
 fn user(text: &str) -> ChatMessage {
     ChatMessage::text(Role::User, text)

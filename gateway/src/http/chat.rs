@@ -6,14 +6,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use router_core::{Constraints, ModelId, OutcomeStatus};
 
-use crate::error::ApiError;
-use crate::failover::{Answer, CallKind, Served};
+use crate::http::error::ApiError;
+use crate::http::relay;
+use crate::http::request_options::{merged_options, prompt_text, resolve_model, routing_input};
 use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse};
-use crate::record::{Ending, RequestRecord};
-use crate::request_options::{merged_options, prompt_text, resolve_model, routing_input};
+use crate::outcome::record::{Ending, RequestRecord};
 use crate::routing::Routed;
 use crate::state::AppState;
-use crate::{relay, tokens};
+use crate::tokens;
+use crate::upstream::failover::{Answer, CallKind, Served};
 
 /// `x-switchyard-model`: the catalog id that answered.
 pub const HEADER_MODEL: &str = "x-switchyard-model";
@@ -43,7 +44,7 @@ pub async fn chat_completion(state: AppState, headers: HeaderMap, body: Bytes) -
             set_header(
                 response.headers_mut(),
                 HEADER_REQUEST_ID,
-                &crate::record::new_request_id(),
+                &crate::outcome::record::new_request_id(),
             );
             return response;
         }
@@ -127,8 +128,7 @@ async fn serve(
         "Routed request."
     );
 
-    let deadline =
-        tokio::time::Instant::from_std(record.started) + state.config.raw.timeouts.request;
+    let deadline = tokio::time::Instant::from_std(record.started) + state.config.timeouts.request;
     let kind = if req.is_stream() {
         CallKind::Stream
     } else {
@@ -143,7 +143,7 @@ async fn serve(
                 attempts: walk.attempts,
                 ..Ending::default()
             };
-            return Err((error, ending, OutcomeStatus::UpstreamError));
+            return Err((error.into(), ending, OutcomeStatus::UpstreamError));
         }
     };
     let model = served.model.clone();

@@ -3,8 +3,8 @@
 use futures::stream::{self, StreamExt};
 
 use crate::openai::wire::ChatCompletionChunk;
-use crate::providers::{ChunkStream, UpstreamError};
-use crate::sse::{SseEvent, SseStream};
+use crate::upstream::sse::{SseEvent, SseStream};
+use crate::upstream::{ChunkStream, UpstreamError};
 
 /// Maps the SSE body of a successful response to chunks. A body that ends before `[DONE]`
 /// yields a `StreamTruncated` error so the client never sees a silent clean end.
@@ -68,7 +68,7 @@ fn parse_chunk(data: &str) -> Result<ChatCompletionChunk, UpstreamError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::providers::UpstreamErrorKind;
+    use crate::upstream::UpstreamErrorKind;
 
     fn ev(data: &str) -> Result<SseEvent, UpstreamError> {
         Ok(SseEvent {

@@ -17,10 +17,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::openai::wire::{ChatCompletionChunk, Usage};
-use crate::providers::{ChunkStream, ErrorSource, UpstreamError};
-use crate::record::{Ending, RequestRecord};
+use crate::outcome::record::{Ending, RequestRecord};
 use crate::state::AppState;
 use crate::tokens;
+use crate::upstream::{ChunkStream, ErrorSource, UpstreamError};
 
 /// Events buffered between the pump and a slow client.
 const CHANNEL_CAPACITY: usize = 32;
@@ -148,8 +148,8 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
         input_tokens_estimate,
         wants_usage,
     } = s;
-    let deadline = attempt_start + state.config.raw.timeouts.total;
-    let idle = state.config.raw.timeouts.idle;
+    let deadline = attempt_start + state.config.timeouts.total;
+    let idle = state.config.timeouts.idle;
     let mut acc = Accounting::default();
     let upstream_model = (!first.model.is_empty()).then(|| first.model.clone());
     acc.observe(&first);
@@ -245,7 +245,7 @@ fn report_failure(state: &AppState, model: &ModelId) {
     };
     if let Some(up) = state.upstreams.get(&entry.spec.provider) {
         if up.breaker.on_failure(
-            crate::circuit_breaker::Permit::Normal,
+            crate::upstream::circuit_breaker::Permit::Normal,
             std::time::Instant::now(),
         ) {
             state.metrics.circuit_opened(up.id.as_str());

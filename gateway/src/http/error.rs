@@ -1,0 +1,335 @@
+//! [`ApiError`]: every error answered to an HTTP client, and the one place errors become
+//! responses (status, OpenAI-shaped body, headers).
+//!
+//! Errors of the lower layers convert here: a failed failover walk
+//! ([`crate::upstream::failover::WalkError`]) and a refused artifact reload
+//! ([`crate::routing::reload::ReloadError`]). 5xx bodies stay generic; the real error goes into
+//! the response extensions ([`ErrorDetail`]) and is logged by one middleware.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+
+use crate::routing::reload::ReloadError;
+use crate::upstream::failover::WalkError;
+use crate::upstream::UpstreamErrorKind;
+
+/// An error answered to an HTTP client, in OpenAI's shape
+/// `{"error":{"message","type","code"}}`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The body is not valid JSON for the endpoint.
+    #[error("invalid request body: {0}")]
+    InvalidJson(String),
+    /// The request is well-formed but not acceptable.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The model is not in the catalog.
+    #[error("model `{model}` does not exist{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownModel {
+        /// The name asked for.
+        model: String,
+        /// The catalog's closest name.
+        suggestion: Option<String>,
+    },
+    /// The body is larger than `server.body_limit_bytes`.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// No model can serve the request (no live provider, or every model breaks a hard
+    /// constraint).
+    #[error("no live model can serve this request: {0}")]
+    NoLiveCandidate(String),
+    /// An upstream rejected the gateway's API key.
+    #[error("upstream provider `{provider}` rejected the configured API key; check the key in its api_key_env variable")]
+    UpstreamAuth {
+        /// The provider id.
+        provider: String,
+    },
+    /// The upstream refused the request itself (4xx); its message is passed on.
+    #[error("upstream rejected the request: {message}")]
+    UpstreamRejected {
+        /// The upstream's status (400–499).
+        status: u16,
+        /// The upstream's error message.
+        message: String,
+    },
+    /// Every candidate was rate limited.
+    #[error("upstream rate limit reached")]
+    UpstreamRateLimited {
+        /// The last `Retry-After`.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The request deadline passed before an answer.
+    #[error("upstream timed out: {0}")]
+    UpstreamTimeout(String),
+    /// Every attempt failed.
+    #[error("all upstream attempts failed: {0}")]
+    UpstreamFailed(String),
+    /// The admin endpoints are off (`[admin] token_env` unset): answered as if absent.
+    #[error("admin endpoints are disabled; set [admin] token_env to enable them")]
+    AdminDisabled,
+    /// A missing or wrong admin bearer token.
+    #[error("missing or wrong admin bearer token")]
+    AdminUnauthorized,
+    /// A router artifact reload was refused.
+    #[error(transparent)]
+    Reload(#[from] ReloadError),
+    /// A bug or an unavailable internal component.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The real error behind a 5xx, put in the response extensions for the logging middleware.
+#[derive(Clone, Debug)]
+pub struct ErrorDetail(pub String);
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        use StatusCode as S;
+        match self {
+            ApiError::InvalidJson(_) | ApiError::InvalidRequest(_) => S::BAD_REQUEST,
+            ApiError::UnknownModel { .. } | ApiError::AdminDisabled => S::NOT_FOUND,
+            ApiError::BodyTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
+            ApiError::NoLiveCandidate(_) => S::SERVICE_UNAVAILABLE,
+            ApiError::UpstreamAuth { .. } | ApiError::UpstreamFailed(_) => S::BAD_GATEWAY,
+            ApiError::UpstreamRejected { status, .. } => {
+                S::from_u16(*status).unwrap_or(S::BAD_REQUEST)
+            }
+            ApiError::UpstreamRateLimited { .. } => S::TOO_MANY_REQUESTS,
+            ApiError::UpstreamTimeout(_) => S::GATEWAY_TIMEOUT,
+            ApiError::AdminUnauthorized => S::UNAUTHORIZED,
+            ApiError::Reload(e) => reload_status(e),
+            ApiError::Internal(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// OpenAI's `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidRequest(_)
+            | ApiError::UnknownModel { .. }
+            | ApiError::BodyTooLarge { .. }
+            | ApiError::UpstreamRejected { .. }
+            | ApiError::AdminDisabled => "invalid_request_error",
+            ApiError::AdminUnauthorized => "authentication_error",
+            ApiError::UpstreamRateLimited { .. } => "rate_limit_error",
+            ApiError::NoLiveCandidate(_)
+            | ApiError::UpstreamAuth { .. }
+            | ApiError::UpstreamTimeout(_)
+            | ApiError::UpstreamFailed(_) => "upstream_error",
+            ApiError::Reload(e) => {
+                if reload_status(e).is_server_error() {
+                    "server_error"
+                } else {
+                    "invalid_request_error"
+                }
+            }
+            ApiError::Internal(_) => "server_error",
+        }
+    }
+
+    /// OpenAI's `code` field: a stable, low-cardinality label (also a metric label).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::UnknownModel { .. } => "model_not_found",
+            ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::NoLiveCandidate(_) => "no_live_candidate",
+            ApiError::UpstreamAuth { .. } => "upstream_auth",
+            ApiError::UpstreamRejected { .. } => "upstream_rejected",
+            ApiError::UpstreamRateLimited { .. } => "rate_limited",
+            ApiError::UpstreamTimeout(_) => "upstream_timeout",
+            ApiError::UpstreamFailed(_) => "upstream_failed",
+            ApiError::AdminDisabled => "not_found",
+            ApiError::AdminUnauthorized => "unauthorized",
+            ApiError::Reload(e) => e.label(),
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The message shown to the client: the full text for client errors and the actionable
+    /// 5xx cases, a generic line for the rest (details go to the log).
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidRequest(_)
+            | ApiError::UnknownModel { .. }
+            | ApiError::BodyTooLarge { .. }
+            | ApiError::UpstreamRejected { .. }
+            | ApiError::UpstreamRateLimited { .. }
+            | ApiError::UpstreamAuth { .. }
+            | ApiError::NoLiveCandidate(_)
+            | ApiError::AdminDisabled
+            | ApiError::AdminUnauthorized => self.to_string(),
+            ApiError::Reload(e) => {
+                if reload_status(e).is_server_error() {
+                    "internal error while loading the artifact".to_owned()
+                } else {
+                    e.to_string()
+                }
+            }
+            ApiError::UpstreamTimeout(_) => "upstream timed out".to_owned(),
+            ApiError::UpstreamFailed(_) => "all upstream attempts failed".to_owned(),
+            ApiError::Internal(_) => "internal error".to_owned(),
+        }
+    }
+
+    /// The OpenAI-shaped JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "message": self.public_message(),
+                "type": self.kind(),
+                "code": self.code(),
+            }
+        })
+    }
+}
+
+/// The status of a refused reload: the operator's mistake (bad path, wrong artifact) is a 4xx,
+/// only a crashed loader is a 5xx.
+fn reload_status(e: &ReloadError) -> StatusCode {
+    match e {
+        ReloadError::NoClassifier => StatusCode::CONFLICT,
+        ReloadError::NoArtifactPath => StatusCode::BAD_REQUEST,
+        ReloadError::Load { .. }
+        | ReloadError::EncoderMismatch { .. }
+        | ReloadError::DimensionMismatch { .. }
+        | ReloadError::UnknownModels { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ReloadError::LoaderFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<WalkError> for ApiError {
+    /// The client-facing error for the last failure of a failover walk.
+    fn from(walk: WalkError) -> Self {
+        let (err, provider) = match walk {
+            WalkError::NoAttempt { no_targets } => {
+                return ApiError::NoLiveCandidate(if no_targets {
+                    "no candidate model has a configured, live provider".to_owned()
+                } else {
+                    "no attempt could be made".to_owned()
+                })
+            }
+            WalkError::Failed { error, provider } => (error, provider),
+        };
+        match err.kind {
+            UpstreamErrorKind::Auth => ApiError::UpstreamAuth {
+                provider: provider.to_string(),
+            },
+            UpstreamErrorKind::BadRequest => ApiError::UpstreamRejected {
+                status: err.status.filter(|s| (400..500).contains(s)).unwrap_or(400),
+                message: err.message,
+            },
+            UpstreamErrorKind::RateLimited => ApiError::UpstreamRateLimited {
+                retry_after: err.retry_after,
+            },
+            UpstreamErrorKind::Timeout | UpstreamErrorKind::TtftTimeout => {
+                ApiError::UpstreamTimeout(format!("{provider}: {}", err.message))
+            }
+            UpstreamErrorKind::CircuitOpen => ApiError::NoLiveCandidate(
+                "every candidate's provider has an open circuit breaker".to_owned(),
+            ),
+            UpstreamErrorKind::Connect
+            | UpstreamErrorKind::NotFound
+            | UpstreamErrorKind::ServerError
+            | UpstreamErrorKind::Decode
+            | UpstreamErrorKind::StreamTruncated
+            | UpstreamErrorKind::Transport
+            | UpstreamErrorKind::Shutdown => ApiError::UpstreamFailed(format!("{provider}: {err}")),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        let status = self.status();
+        let mut response = (status, axum::Json(self.body())).into_response();
+        match &self {
+            ApiError::UpstreamRateLimited {
+                retry_after: Some(d),
+            } => {
+                let secs = d.as_secs_f64().ceil().to_string();
+                if let Ok(v) = HeaderValue::from_str(&secs) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            ApiError::AdminUnauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        if status.is_server_error() {
+            response
+                .extensions_mut()
+                .insert(ErrorDetail(self.to_string()));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::path::PathBuf;
+
+    use router_core::ProviderId;
+
+    use super::*;
+    use crate::upstream::UpstreamError;
+
+    fn failed(error: UpstreamError) -> ApiError {
+        ApiError::from(WalkError::Failed {
+            error,
+            provider: ProviderId::new("openai"),
+        })
+    }
+
+    #[test]
+    fn final_errors_map_to_client_errors() {
+        let auth = failed(UpstreamError::from_status(401, None, ""));
+        assert_eq!(auth.status().as_u16(), 502);
+        assert!(auth.body()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("openai"));
+        let bad = failed(UpstreamError::from_status(422, None, "bad schema"));
+        assert_eq!(bad.status().as_u16(), 422);
+        let five = failed(UpstreamError::from_status(500, None, "db down at 10.0.0.3"));
+        assert_eq!(five.status().as_u16(), 502);
+        assert!(
+            !five.body().to_string().contains("10.0.0.3"),
+            "5xx bodies stay generic"
+        );
+        let none = ApiError::from(WalkError::NoAttempt { no_targets: true });
+        assert_eq!(none.status().as_u16(), 503);
+    }
+
+    #[test]
+    fn reload_refusals_are_4xx_and_a_crashed_loader_stays_generic() {
+        let refused = ApiError::from(ReloadError::NoArtifactPath);
+        assert_eq!(refused.status().as_u16(), 400);
+        assert_eq!(refused.code(), "no_artifact_path");
+        let crashed = ApiError::from(ReloadError::LoaderFailed {
+            path: PathBuf::from("/srv/secret/artifact"),
+            message: "thread panicked at loader.rs:12".to_owned(),
+        });
+        assert_eq!(crashed.status().as_u16(), 500);
+        assert_eq!(crashed.kind(), "server_error");
+        let body = crashed.body().to_string();
+        assert!(
+            !body.contains("/srv/secret") && !body.contains("loader.rs"),
+            "{body}"
+        );
+        let response = crashed.into_response();
+        assert!(response.extensions().get::<ErrorDetail>().is_some());
+    }
+}

@@ -1,0 +1,97 @@
+//! The HTTP surface: [`app`] builds the axum router; handlers stay thin and call the routing,
+//! upstream and outcome layers below. Every error answered to a client is an
+//! [`error::ApiError`], mapped to a response in one place.
+//!
+//! - `POST /v1/chat/completions`: [`chat::chat_completion`], streams relayed by [`relay`]
+//! - `GET /v1/models`: `auto` plus the live candidates ([`ops`])
+//! - `POST /v1/route`: the decision only, no upstream call ([`route`])
+//! - `POST /v1/feedback`: a label for a past request ([`feedback`])
+//! - `GET /metrics`, `GET /health` ([`ops`])
+//! - `POST /admin/reload`: [`admin`] (bearer token; 404 unless `[admin]` is enabled)
+
+pub mod admin;
+pub mod chat;
+pub mod error;
+pub mod feedback;
+pub mod ops;
+pub mod relay;
+pub mod request_options;
+pub mod route;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::http::error::{ApiError, ErrorDetail};
+use crate::state::AppState;
+
+/// The gateway's router over `state`.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.server.body_limit_bytes;
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/models", get(ops::list_models))
+        .route("/v1/route", post(route::route_only))
+        .route("/v1/feedback", post(feedback::feedback))
+        .route("/metrics", get(ops::metrics))
+        .route("/health", get(ops::health))
+        .route("/admin/reload", post(admin::reload))
+        .layer(
+            ServiceBuilder::new()
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::Internal("handler panicked".to_owned()).into_response()
+                }))
+                .layer(TraceLayer::new_for_http())
+                .layer(axum::middleware::map_response(log_server_errors))
+                .layer(DefaultBodyLimit::max(limit)),
+        )
+        .with_state(state)
+}
+
+/// The one place 5xx details are logged (bodies stay generic).
+async fn log_server_errors(response: Response) -> Response {
+    if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
+        tracing::warn!(status = response.status().as_u16(), detail = %detail, "Request failed.");
+    }
+    response
+}
+
+/// The body, or the client error for a too-large or unreadable one.
+fn body_bytes(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge {
+                limit: state.config.server.body_limit_bytes,
+            }
+        } else {
+            ApiError::InvalidRequest(rejection.body_text())
+        }
+    })
+}
+
+async fn chat_completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body_bytes(&state, body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    // The work runs in the tracker so that a client disconnect (which drops this future)
+    // neither cancels the upstream call half-way nor loses the outcome row.
+    let task = state
+        .tracker
+        .spawn(chat::chat_completion(state.clone(), headers, body));
+    match task.await {
+        Ok(response) => response,
+        Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),
+    }
+}

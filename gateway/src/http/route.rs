@@ -1,0 +1,100 @@
+//! `POST /v1/route`: the routing decision only, with no upstream call.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::json;
+
+use super::body_bytes;
+use crate::http::chat::AUTO;
+use crate::http::error::ApiError;
+use crate::http::request_options::{merged_options, resolve_model, routing_input};
+use crate::openai::wire::{ChatCompletionRequest, ChatMessage, Role};
+use crate::state::AppState;
+
+/// `/v1/route` accepts a chat request (model optional) or `{"prompt": "..."}`.
+fn route_request(value: serde_json::Value) -> Result<ChatCompletionRequest, ApiError> {
+    let mut value = value;
+    let Some(obj) = value.as_object_mut() else {
+        return Err(ApiError::InvalidJson("expected a JSON object".to_owned()));
+    };
+    if let Some(prompt) = obj.remove("prompt") {
+        let Some(text) = prompt.as_str() else {
+            return Err(ApiError::InvalidJson(
+                "`prompt` must be a string".to_owned(),
+            ));
+        };
+        let msg = serde_json::to_value(ChatMessage::text(Role::User, text))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        obj.insert("messages".to_owned(), json!([msg]));
+    }
+    obj.entry("model").or_insert_with(|| json!(AUTO));
+    serde_json::from_value(value).map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+pub(super) async fn route_only(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = body_bytes(&state, body)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    let req = route_request(value)?;
+    if req.messages.is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "give `prompt` or non-empty `messages`".to_owned(),
+        ));
+    }
+    let options = merged_options(req.router.as_ref(), &headers)?;
+    let input = routing_input(
+        &state.catalog,
+        &req.messages,
+        &req,
+        options,
+        state.objective(),
+    )?;
+    // Without any live provider the decision is still useful (offline evaluation): route over
+    // the configured candidate set instead.
+    let live = state.router.candidates();
+    let offline = live.is_empty();
+    let pool = if offline {
+        &state.offline_pool[..]
+    } else {
+        live
+    };
+    let routed = if req.model == AUTO {
+        state.router.route(&input, pool).await
+    } else {
+        let model = resolve_model(&state.catalog, &req.model)?;
+        state.router.pin(&model, &input, pool)
+    }
+    .map_err(|e| ApiError::NoLiveCandidate(e.to_string()))?;
+    let d = &routed.decision;
+    let candidates: Vec<serde_json::Value> = d
+        .ranked
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("eligible".to_owned(), json!(c.is_eligible()));
+                o.insert("feasible".to_owned(), json!(c.is_feasible()));
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "chosen": d.chosen,
+        "reason": d.reason,
+        "propensity": d.propensity,
+        "source": routed.source.as_str(),
+        "tasks": d.tasks,
+        "route_ms": routed.elapsed.as_secs_f64() * 1000.0,
+        "input_tokens": input.input_tokens,
+        "offline": offline,
+        "failover_order": d.failover_order(),
+        "candidates": candidates,
+    })))
+}
