@@ -7,9 +7,9 @@ use crate::{Capability, ModelId};
 /// What a caller wants the router to trade off.
 ///
 /// Utility is `quality − λ·cost_usd`, with quality in `[0, 1]` "quality points" and λ
-/// (`lambda`) in quality points per USD: λ = 100 means one cent is worth one quality point
-/// percent (0.01). A caller who states a willingness to pay `w` USD for a full quality point
-/// maps to `λ = 1 / w`.
+/// (`lambda`) in quality points per USD: λ = 100 means one cent is worth a full quality point
+/// (1.0), so one percentage point of quality is worth 0.01 cent. A caller who states a
+/// willingness to pay `w` USD for a full quality point maps to `λ = 1 / w`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Objective {
@@ -24,8 +24,9 @@ pub enum Objective {
 
 impl Default for Objective {
     fn default() -> Self {
-        // One cent costs one quality point percent: a reasonable default for chat traffic, where
-        // typical prompts cost between 1e-5 and 1e-2 USD.
+        // One cent is worth a full quality point: a frugal default for chat traffic, where
+        // typical prompts cost between 1e-5 and 1e-2 USD (docs/task-priors.md shows what it
+        // does to the choice between current models).
         Objective::Utility { lambda: 100.0 }
     }
 }
