@@ -159,3 +159,34 @@ async fn the_predictor_runs_on_the_worker_and_can_be_swapped() {
     assert_eq!(predictor.models(), &[ModelId::new("m")]);
     assert!((estimates[0].quality - 0.4).abs() < 1e-9);
 }
+
+#[tokio::test]
+async fn the_task_classifier_runs_as_a_head_on_the_worker() {
+    let (embedder, open) = gated();
+    let service = Service::start(embedder, None, ServiceConfig::default()).unwrap();
+    open.send(()).unwrap();
+    assert!(service.score("abc".into()).await.unwrap().tasks.is_none());
+
+    // Embeddings are [len, 1]: long texts lean to the first class.
+    let file = crate::predictors::TaskClassifierFile::fitted(
+        "test".into(),
+        128,
+        vec![router_core::Task::Coding, router_core::Task::Writing],
+        vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+        vec![0.0, 0.0],
+        1.0,
+        serde_json::json!({}),
+        serde_json::json!({}),
+    );
+    let c = TaskClassifier::from_file(file, std::path::Path::new("t.json")).unwrap();
+    service.set_task_classifier(Some(Arc::new(c)));
+    open.send(()).unwrap();
+    let tasks = service
+        .score("a long text".into())
+        .await
+        .unwrap()
+        .tasks
+        .unwrap();
+    assert_eq!(tasks.top(), router_core::Task::Coding);
+    assert_eq!(tasks.get(router_core::Task::Math), 0.0);
+}
