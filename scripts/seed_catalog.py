@@ -23,11 +23,16 @@ Latency priors (ttft_ms, tokens_per_s) are rough, published-ish medians from pub
 provider dashboards and benchmarks (Artificial Analysis style numbers, rounded); they only
 seed the latency estimate until the gateway has logged real latencies.
 
-Per-task scores (`task_scores`, the task-aware priors) come from the cited public benchmark
-results in models/evidence.toml through scripts/task_scores.py; each model's cited results
-are written with it as `[[model.benchmark]]`. A curated model with task scores gets their
-mean as its flat `quality_prior`; a curated model without gets its tier's prior, where a
-tier's prior is the mean flat prior of the tier's models that have task scores (the old fixed
+Per-task scores (the task-aware priors) come from an item response fit over the cited public
+results in models/evidence.toml and licence-clean recorded outcomes (scripts/task_scores.py):
+`task_scores` where the model has a default-setting cited result of the task,
+`derived_task_scores` (with a `derivation`) elsewhere. Each model's cited results are written
+with it as `[[model.benchmark]]` (with their `setting` when not the default), its measured
+completion lengths as `[[model.task_tokens]]`. A model with task scores gets their mean over
+the seven tasks as its flat `quality_prior`. That includes RouterBench's eleven models, whose
+priors must not come from RouterBench itself (a RouterBench model without any published result
+gets the RouterBench cohort's mean ability). A curated model without scores gets its tier's
+prior, where a tier's prior is the mean flat prior of the tier's scored models (the old fixed
 tier value when fewer than two do), so that flat and task priors share one scale.
 """
 
@@ -182,16 +187,6 @@ def parse_float(cell):
     return float(cell)
 
 
-def scan_routerbench(root, stats):
-    for path in sorted(glob.glob(os.path.join(root, "routerbench", "*.csv"))):
-        with open(path, newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                for model, *_ in ROUTERBENCH:
-                    stats.add_score(model, parse_float(row[model]))
-                    resp = row.get(model + "|model_response") or ""
-                    stats.add_tokens(model, len(resp) / 4.0)
-
-
 def scan_routellm(root, stats):
     contaminated = set()
     for sub in ("mmlu", "gsm8k"):
@@ -237,7 +232,7 @@ def toml_str(s):
 
 
 def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note,
-          scores=None, cited=()):
+          scores=None, derivation=None, cited=(), tokens=()):
     ttft, tps = SPEED[speed]
     out.append(f"# {note}")
     out.append("[[model]]")
@@ -256,7 +251,13 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
     if aliases:
         out.append("aliases = [" + ", ".join(toml_str(a) for a in aliases) + "]")
     if scores:
-        out.append("task_scores = { " + ", ".join(f"{t} = {v!r}" for t, v in scores.items()) + " }")
+        cited_scores = {t: s for t, (s, c) in scores.items() if c}
+        derived = {t: s for t, (s, c) in scores.items() if not c}
+        if cited_scores:
+            out.append("task_scores = { " + ", ".join(f"{t} = {v!r}" for t, v in cited_scores.items()) + " }")
+        if derived:
+            out.append("derived_task_scores = { " + ", ".join(f"{t} = {v!r}" for t, v in derived.items()) + " }")
+            out.append(f"derivation = {toml_str(derivation)}")
     for r in cited:
         out.append("")
         out.append("[[model.benchmark]]")
@@ -264,8 +265,19 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
         out.append(f"score = {float(r['score'])!r}")
         out.append(f"source = {toml_str(r['source'])}")
         out.append(f"as_of = {toml_str(r['as_of'])}")
+        if r.get("setting", task_scores.DEFAULT_SETTING) != task_scores.DEFAULT_SETTING:
+            out.append(f"setting = {toml_str(r['setting'])}")
         if r.get("note"):
             out.append(f"note = {toml_str(r['note'])}")
+    for t in tokens:
+        out.append("")
+        out.append("[[model.task_tokens]]")
+        out.append(f"task = {toml_str(t['task'])}")
+        out.append(f"tokens = {float(t['tokens'])!r}")
+        out.append(f"source = {toml_str(t['source'])}")
+        out.append(f"as_of = {toml_str(t['as_of'])}")
+        if t.get("note"):
+            out.append(f"note = {toml_str(t['note'])}")
     out.append("")
 
 
@@ -289,21 +301,40 @@ def main():
     with open(os.path.join(root, "llmrouter", "data", "example_data", "llm_candidates", "default_llm.json"), encoding="utf-8") as f:
         llmrouter = json.load(f)
 
-    results = task_scores.load(os.path.join(repo, "models", "evidence.toml"))
-    scores, _ = task_scores.task_scores(results)
-    used = {b for levels in task_scores.LEVELS.values() for level in levels for b in level}
+    results, token_results = task_scores.load(os.path.join(repo, "models", "evidence.toml"))
+    cells = task_scores.dataset_cells(root)
+    fit = task_scores.fit_all(results, cells)
+    scores, cohort_theta = task_scores.scores(fit, results)
 
     def evidence(cid):
-        """The model's task scores and the cited results behind them."""
+        """The model's task scores {task: (score, cited)}, how the derived ones were derived,
+        the cited results behind them (models that share weights share them) and its
+        measured completion lengths."""
         sc = scores.get(cid, {})
-        task_of = {b: t for t, levels in task_scores.LEVELS.items() for level in levels for b in level}
-        cited = [r for r in results if r["model"] == cid and r["benchmark"] in used
-                 and task_of[r["benchmark"]] in sc]
-        return sc, cited
+        same = {m for m in {r["model"] for r in results}
+                if task_scores.latent(m) == task_scores.latent(cid)}
+        cited = [r for r in results if r["model"] in same]
+        tokens = [t for t in token_results if t["model"] == cid]
+        n_default = sum(1 for r in cited if r["setting"] == task_scores.DEFAULT_SETTING)
+        if not sc:
+            return sc, None, cited, tokens
+        if n_default:
+            theta = fit.theta[task_scores.latent(cid)]
+            derivation = (f"item response fit (docs/task-priors.md): ability {theta:.2f} from the "
+                          f"{n_default} default-setting results cited below"
+                          + (" and licence-clean recorded outcomes" if task_scores.latent(cid) in
+                             {task_scores.latent(m) for m, *_ in cells} else "")
+                          + "; a derived task's score is that ability against the task's item "
+                          "difficulties and ceilings, fitted on every model's results")
+        else:
+            derivation = (f"no published result found: the RouterBench cohort's mean ability "
+                          f"({cohort_theta:.2f}) against each task's item difficulties "
+                          "(docs/task-priors.md); never fitted on RouterBench")
+        return sc, derivation, cited, tokens
 
     known_ids = {c[0] for c in CURATED} | {c[0] for c in ROUTERBENCH} | {c[0] for c in ROUTELLM} \
         | set(LLMROUTER_CONTEXT) | {c[0] for c in ROUTERARENA}
-    for r in results:
+    for r in results + token_results:
         if r["model"] not in known_ids:
             sys.exit(f"evidence.toml cites unknown model {r['model']}")
     # Tier priors on the task-score scale: the mean flat prior of the tier's scored models.
@@ -311,20 +342,21 @@ def main():
     # calibrated ones (old tier value -> new), so that the tier order is kept.
     tier_prior = {}
     for tier in TIER:
-        means = [statistics.fmean(scores[c[0]].values()) for c in CURATED
+        means = [task_scores.flat_prior(scores[c[0]]) for c in CURATED
                  if c[4] == tier and scores.get(c[0])]
         if len(means) >= 2:
             tier_prior[tier] = round(statistics.fmean(means), 3)
     if len(tier_prior) >= 2:
-        fit = statistics.linear_regression([TIER[t] for t in tier_prior], list(tier_prior.values()))
+        line = statistics.linear_regression([TIER[t] for t in tier_prior], list(tier_prior.values()))
         for tier, old in TIER.items():
             if tier not in tier_prior:
-                tier_prior[tier] = round(min(0.95, max(0.3, fit.intercept + fit.slope * old)), 3)
+                tier_prior[tier] = round(min(0.95, max(0.3, line.intercept + line.slope * old)), 3)
     else:
         tier_prior = dict(TIER)
 
     stats = Stats()
-    scan_routerbench(root, stats)
+    clean_stats = Stats()
+    scan_routellm(root, clean_stats)
     scan_routellm(root, stats)
     scan_llmrouter(root, stats)
     scan_routerarena(root, stats)
@@ -362,30 +394,41 @@ def main():
         claim(cid)
         for a in aliases:
             claim(a)
-        sc, cited = evidence(cid)
+        sc, derivation, cited, tokens = evidence(cid)
         if sc:
-            quality = round(statistics.fmean(sc.values()), 3)
-            note += "; quality prior = mean of its task scores"
+            quality = task_scores.flat_prior(sc)
+            note += "; quality prior = mean of its seven task scores"
         else:
             quality = tier_prior[tier]
         entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
-              scores=sc, cited=cited)
+              scores=sc, derivation=derivation, cited=cited, tokens=tokens)
 
-    def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note):
+    def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):
         claim(cid)
         for a in aliases:
             claim(a)
-        q = stats.mean_score(cid)
-        if q is None:
-            sys.exit(f"benchmark model {cid} has no scores")
-        sc, cited = evidence(cid)
+        sc, derivation, cited, tokens = evidence(cid)
+        if sc:
+            q = task_scores.flat_prior(sc)
+            note += "; quality prior = mean of its seven task scores"
+        else:
+            q = stats.mean_score(cid)
+            if q is None:
+                sys.exit(f"benchmark model {cid} has no scores")
+            note += "; quality prior = its mean score over the dataset"
         entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
-              speed=speed, quality=q, out_tokens=stats.mean_tokens(cid), aliases=aliases, note=note,
-              scores=sc, cited=cited)
+              speed=speed, quality=q, out_tokens=out_tokens or stats.mean_tokens(cid), aliases=aliases,
+              note=note, scores=sc, derivation=derivation, cited=cited, tokens=tokens)
 
+    # RouterBench models' priors must not come from RouterBench (a cold start on replayed
+    # RouterBench would otherwise start from the answers): completion lengths come from the
+    # licence-clean RouteLLM responses where the same model has them, else the default.
     for cid, provider, upstream, inp, outp, ctx, caps, speed in ROUTERBENCH:
-        bench(cid, provider, upstream, inp, outp, ctx, caps, speed, [], "benchmark: RouterBench")
+        same = task_scores.latent(cid)
+        length = clean_stats.mean_tokens(same) if same in clean_stats.tokens else DEFAULT_OUTPUT_TOKENS
+        bench(cid, provider, upstream, inp, outp, ctx, caps, speed, [], "benchmark: RouterBench",
+              out_tokens=length)
     for cid, provider, upstream, inp, outp, ctx, caps, speed in ROUTELLM:
         bench(cid, provider, upstream, inp, outp, ctx, caps, speed, [], "benchmark: RouteLLM")
     # default_llm.json lists more candidates than the dataset scores; keep the scored ones.

@@ -1,130 +1,364 @@
 #!/usr/bin/env python3
-"""Per-task capability scores from cited public benchmark results (models/evidence.toml).
+"""Per-task capability scores from cited public results and licence-clean recorded outcomes.
 
-Standard library only; imported by scripts/seed_catalog.py, or run alone to print the table:
+Standard library only; imported by scripts/seed_catalog.py, or run alone:
 
-    python3 scripts/task_scores.py [--evidence models/evidence.toml]
+    python3 scripts/task_scores.py [--datasets ../shared/datasets] [--validate]
 
-The mapping (also in docs/task-priors.md):
+Method (docs/task-priors.md has the numbers):
 
-* Each task of the taxonomy has one or two **difficulty levels**, each a family of public
-  benchmarks (LEVELS below). Prompts of one task span easy to hard, so a task's score is the
-  mean P(correct) over its levels: advanced_math = mean(MATH level, AIME level), coding =
-  mean(HumanEval level, SWE-bench/LiveCodeBench/Aider level), knowledge = mean(MMLU level,
-  GPQA Diamond level); math (MGSM/GSM8K) and classification (DROP) have one level.
-* Within a level, a model's value is the mean logit of its reported results of that family.
-* A model with only one level of a two-level task gets the other by a logit shift: the median,
-  over every model in the evidence with both levels, of logit(easy) - logit(hard). This is a
-  one-parameter (Rasch-style) link: vendors report different benchmarks, and the shift puts
-  them on one scale instead of comparing an MMLU number with a GPQA number.
-* Reasoning, classification and writing have no benchmark that the vendors of the current
-  models report consistently (DROP and IFEval exist for older and open models only, and
-  scoring some models on them but not others would compare unlike numbers); no model gets a
-  score there, and the router uses each model's flat prior (the mean of its task scores) for
-  those tasks.
-
-Scores are P(correct)-like numbers in [0, 1], comparable across models of one task. They are
-priors for models no trained predictor knows; logged feedback corrects them.
+* Every default-setting result in models/evidence.toml (a public benchmark score) and every
+  recorded-dataset cell (a model's mean score on one task of RouteLLM, LLMRouter without GPQA,
+  or RouterArena, through the task classifier's own label mapping) is an observation of an
+  item response model (scripts/irt.py): P = c_i * sigmoid(a_i (theta_m + delta_{m,t} - b_i)).
+  RouterBench and RouterDC never enter (no licence; RouterBench must stay a fair cold start).
+* Results measured with a setting the gateway does not send (extended thinking, a raised
+  reasoning effort) are kept in the evidence for the record and left out of the fit: the prior
+  describes the model as the gateway calls it.
+* A model's score on task t is its predicted P(success) averaged over the task's reference
+  item families (LEVELS): the same items for every model, so scores compare across models.
+  It is *cited* when the model has a default-setting published result of that task, else
+  *derived* (from its ability and the task's difficulty, which recorded outcomes of anchor
+  models with published scores pin down). Easy items saturate through their ceilings.
+* `--validate` refits with each published result left out (and with each model's whole task
+  left out, which is what a derived score is) and reports the prediction error against two
+  baselines.
 """
 
 import argparse
+import csv
+import glob
+import json
 import math
 import os
 import statistics
+import sys
 import tomllib
 
-# task -> list of levels; a level is a list of benchmark ids (models/src/benchmarks.rs).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import irt  # noqa: E402
+
+TASKS = ["math", "advanced_math", "coding", "knowledge", "reasoning", "classification", "writing"]
+
+# Benchmark id -> task; mirrors models/src/benchmarks.rs (the catalog loader checks the same).
+BENCH_TASK = {
+    "gsm8k": "math", "mgsm": "math",
+    "math": "advanced_math", "math_500": "advanced_math",
+    "aime_2024": "advanced_math", "aime_2025": "advanced_math",
+    "humaneval": "coding", "mbpp": "coding", "livecodebench": "coding",
+    "swe_bench_verified": "coding", "aider_polyglot": "coding",
+    "mmlu": "knowledge", "mmmlu": "knowledge", "mmlu_pro": "knowledge",
+    "gpqa_diamond": "knowledge", "simpleqa": "knowledge",
+    "bbh": "reasoning", "musr": "reasoning", "zebralogic": "reasoning",
+    "drop": "classification",
+    "ifeval": "writing", "creative_writing_v3": "writing", "mt_bench": "writing",
+}
+
+# Reference item families per task: a task score is the mean over families of the mean
+# predicted P(success) over the family's items. Two levels where benchmarks span easy to hard.
 LEVELS = {
     "math": [["gsm8k", "mgsm"]],
     "advanced_math": [["math", "math_500"], ["aime_2024", "aime_2025"]],
     "coding": [["humaneval", "mbpp"], ["swe_bench_verified", "livecodebench", "aider_polyglot"]],
-    "knowledge": [["mmlu", "mmmlu"], ["gpqa_diamond"]],
+    "knowledge": [["mmlu", "mmmlu", "mmlu_pro"], ["gpqa_diamond"]],
+    "reasoning": [["routerarena:reasoning"], ["llmrouter:reasoning"], ["routellm:reasoning"]],
+    "classification": [["drop"], ["routerarena:classification"]],
+    "writing": [["mt_bench"], ["routerarena:writing", "llmrouter:writing"]],
 }
 
+# Catalog ids that name the same weights: one ability for both.
+IDENTITY = {"mistralai/mixtral-8x7b-chat": "mistralai/Mixtral-8x7B-Instruct-v0.1"}
 
-def logit(p):
-    p = min(max(p, 1e-3), 1 - 1e-3)
-    return math.log(p / (1 - p))
+# RouterBench's 11 models: their cold priors must come from anything but RouterBench.
+ROUTERBENCH_MODELS = [
+    "gpt-4-1106-preview", "gpt-3.5-turbo-1106", "claude-instant-v1", "claude-v1", "claude-v2",
+    "WizardLM/WizardLM-13B-V1.2", "meta/code-llama-instruct-34b-chat", "meta/llama-2-70b-chat",
+    "mistralai/mistral-7b-chat", "mistralai/mixtral-8x7b-chat", "zero-one-ai/Yi-34B-Chat",
+]
+
+DEFAULT_SETTING = "default"
+W_PUBLISHED = 50.0  # effective trials of one published result
+W_DATASET_CAP = 50.0  # a recorded cell counts its prompts, at most this many
+MIN_CELL = 10  # cells with fewer prompts are noise
 
 
-def sigmoid(z):
-    return 1.0 / (1.0 + math.exp(-z))
+def latent(model):
+    return IDENTITY.get(model, model)
 
 
 def load(path):
     with open(path, "rb") as f:
         data = tomllib.load(f)
-    return data.get("result", [])
+    results = data.get("result", [])
+    for r in results:
+        r.setdefault("setting", DEFAULT_SETTING)
+        if r["benchmark"] not in BENCH_TASK:
+            sys.exit(f"{path}: unknown benchmark {r['benchmark']} ({r['model']})")
+    tokens = data.get("tokens", [])
+    for t in tokens:
+        t["tokens"] = round(statistics.fmean(t["samples"]), 1)
+    return results, tokens
 
 
-def level_logits(results):
-    """{model: {task: [logit or None per level]}} from the raw results."""
-    out = {}
-    for task, levels in LEVELS.items():
-        for r in results:
-            m = r["model"]
-            per = out.setdefault(m, {}).setdefault(task, [None] * len(levels))
-            for i, family in enumerate(levels):
-                if r["benchmark"] in family:
-                    per[i] = (per[i] or []) + [logit(r["score"])]
-    for m in out:
-        for task in out[m]:
-            out[m][task] = [statistics.fmean(v) if v else None for v in out[m][task]]
-    return out
+# --- recorded datasets: the same task mapping as training/src/task_classifier/labels.rs ----
+
+MMLU_MATH = {"elementary_mathematics", "high_school_mathematics", "high_school_statistics"}
+MMLU_ADVANCED = {"abstract_algebra", "college_mathematics"}
+MMLU_REASONING = {"formal_logic", "logical_fallacies"}
+MMLU_CODING = {"college_computer_science", "high_school_computer_science"}
 
 
-def shifts(levels):
-    """Per two-level task: median logit(easy) - logit(hard) over models with both."""
-    out = {}
-    for task, lv in LEVELS.items():
-        if len(lv) != 2:
-            continue
-        diffs = [
-            per[task][0] - per[task][1]
-            for per in levels.values()
-            if task in per and per[task][0] is not None and per[task][1] is not None
-        ]
-        out[task] = (statistics.median(diffs), len(diffs)) if diffs else (None, 0)
-    return out
+def mmlu_task(subject):
+    if subject in MMLU_MATH:
+        return "math"
+    if subject in MMLU_ADVANCED:
+        return "advanced_math"
+    if subject in MMLU_REASONING:
+        return "reasoning"
+    if subject in MMLU_CODING:
+        return "coding"
+    return "knowledge"
 
 
-def task_scores(results):
-    """{model: {task: score}} rounded to 3 decimals, plus the shifts used."""
-    levels = level_logits(results)
-    sh = shifts(levels)
-    scores = {}
-    for m, per in levels.items():
-        for task, values in per.items():
-            if all(v is None for v in values):
-                continue
-            if len(values) == 2 and None in values:
-                shift, _ = sh[task]
-                if shift is None:
+LLMROUTER_TASK = {
+    "gsm8k": "math", "agentverse-mgsm": "math", "math": "advanced_math",
+    "mbpp": "coding", "human_eval": "coding",
+    "natural_qa": "knowledge", "trivia_qa": "knowledge", "openbook_qa": "knowledge",
+    "arc_challenge": "knowledge",
+    "commonsense_qa": "reasoning", "agentverse-logicgrid": "reasoning",
+    "commongen": "writing",
+}
+
+
+def routerarena_task(label):
+    family, _, rest = label.partition("_")
+    family = family.split("-")[0]
+    if family in ("GSM8K", "AsDiv", "MathQA", "FinQA"):
+        return "math"
+    if family in ("AIME", "MATH") or (family == "MMLUPro" and rest == "math"):
+        return "advanced_math"
+    if family == "MMLU" and rest == "formal_logic":
+        return "reasoning"
+    if family == "LiveCodeBench":
+        return "coding"
+    if family in ("ArcMMLU", "GeoBench", "GeoGraphyData", "MMLUPro", "MMLU", "MedMCQA",
+                  "PubMedQA", "QANTA", "OpenTDB", "MusicTheoryBench"):
+        return "knowledge"
+    if family in ("ChessInstruct", "SocialiQA"):
+        return "reasoning"
+    if family == "Ethics" or family == "NarrativeQA":
+        return "classification"
+    if family == "SuperGLUE":
+        return "reasoning" if label in ("SuperGLUE-CausalReasoning", "SuperGLUE-Wsc") else "classification"
+    if family == "WMT19":
+        return "writing"
+    return None
+
+
+def dataset_cells(root):
+    """[(model, item, mean score, prompts)] from the licence-clean recorded datasets."""
+    sums = {}
+
+    def add(model, item, y):
+        s = sums.setdefault((model, item), [0.0, 0])
+        s[0] += min(1.0, max(0.0, y))
+        s[1] += 1
+
+    contaminated = set()
+    for sub in ("mmlu", "gsm8k"):
+        with open(os.path.join(root, "routellm", sub, "contaminated_prompts.jsonl"), encoding="utf-8") as f:
+            contaminated.update(json.loads(l)["eval_prompt"] for l in f if l.strip())
+    files = sorted(glob.glob(os.path.join(root, "routellm", "mmlu", "responses", "mmlu_*.csv")))
+    files.append(os.path.join(root, "routellm", "gsm8k", "gsm8k_responses.csv"))
+    for path in files:
+        stem = os.path.basename(path)[:-4]
+        task = mmlu_task(stem[5:]) if stem.startswith("mmlu_") else "math"
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row["prompt"] in contaminated:
                     continue
-                easy, hard = values
-                values = [easy if easy is not None else hard + shift,
-                          hard if hard is not None else easy - shift]
-            s = statistics.fmean(sigmoid(v) for v in values)
-            scores.setdefault(m, {})[task] = round(s, 3)
-    return scores, sh
+                for model in ("gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"):
+                    cell = row[model].strip()
+                    if cell in ("True", "False"):
+                        add(model, f"routellm:{task}", 1.0 if cell == "True" else 0.0)
+
+    base = os.path.join(root, "llmrouter", "data")
+    names = {}
+    for split in ("train", "test"):
+        with open(os.path.join(base, "example_data", "query_data", f"default_query_{split}.jsonl"), encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                names[r["query"]] = r["task_name"]
+    for split in ("train", "test"):
+        with open(os.path.join(base, "dcrouter_preprocessed", f"{split}.json"), encoding="utf-8") as f:
+            for row in json.load(f):
+                task = LLMROUTER_TASK.get(names.get(row["question"], ""))
+                if task is None:  # GPQA (never used) and subject-less MMLU
+                    continue
+                for model, score in row["scores"].items():
+                    add(model, f"llmrouter:{task}", float(score))
+
+    for path in sorted(glob.glob(os.path.join(root, "routerarena", "cached_results", "*.jsonl"))):
+        model = os.path.basename(path)[: -len(".jsonl")]
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                task = routerarena_task(r["global_index"].rsplit("_", 1)[0])
+                if task is not None:
+                    add(model, f"routerarena:{task}", float(r["evaluation_result"]["score"]))
+    return [(m, i, s / n, n) for (m, i), (s, n) in sorted(sums.items()) if n >= MIN_CELL]
+
+
+def item_task(item):
+    return item.split(":", 1)[1] if ":" in item else BENCH_TASK[item]
+
+
+def observations(results, cells):
+    obs = [(latent(r["model"]), r["benchmark"], r["score"], W_PUBLISHED)
+           for r in results if r["setting"] == DEFAULT_SETTING]
+    obs += [(latent(m), i, y, min(float(n), W_DATASET_CAP)) for m, i, y, n in cells]
+    return obs
+
+
+def fit_all(results, cells, tau=irt.DEFAULT_TAU, iters=3000):
+    obs = observations(results, cells)
+    items = {o[1] for o in obs}
+    return irt.fit(obs, {i: item_task(i) for i in items}, tau=tau, iters=iters)
+
+
+def task_score(fit, model, task, ability=None):
+    fams = []
+    for family in LEVELS[task]:
+        present = [i for i in family if i in fit.item_task]
+        if not present:
+            continue
+        a = fit.ability(model, task) if ability is None else ability
+        fams.append(statistics.fmean(fit.predict_ability(a, i) for i in present))
+    return statistics.fmean(fams)
+
+
+def scores(fit, results):
+    """{catalog model: {task: (score, cited)}} for every model with a default-setting result,
+    plus RouterBench models without any (at their cohort's mean ability, nothing cited), and
+    the abilities used."""
+    cited_tasks = {}
+    for r in results:
+        if r["setting"] == DEFAULT_SETTING:
+            cited_tasks.setdefault(r["model"], set()).add(BENCH_TASK[r["benchmark"]])
+    # Catalog ids sharing weights share evidence.
+    for alias, target in IDENTITY.items():
+        merged = cited_tasks.get(alias, set()) | cited_tasks.get(target, set())
+        if merged:
+            cited_tasks[alias] = cited_tasks[target] = merged
+    out = {}
+    for model, tasks in cited_tasks.items():
+        out[model] = {t: (round(task_score(fit, latent(model), t), 3), t in tasks) for t in TASKS}
+    cohort = [fit.theta[latent(m)] for m in ROUTERBENCH_MODELS if m in out]
+    mean_theta = statistics.fmean(cohort) if cohort else 0.0
+    for m in ROUTERBENCH_MODELS:
+        if m not in out:
+            out[m] = {t: (round(task_score(fit, None, t, ability=mean_theta), 3), False) for t in TASKS}
+    return out, mean_theta
+
+
+def flat_prior(task_scores):
+    return round(statistics.fmean(s for s, _ in task_scores.values()), 3)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+def _additive_predict(train, model, item):
+    """Baseline: logit(y) = mu + alpha_m + beta_i (ridge, alternating means): a Rasch model with
+    one discrimination and no ceiling, i.e. the usual 'shift on the logit scale'."""
+    lg = lambda p: math.log(min(max(p, 1e-3), 1 - 1e-3) / (1 - min(max(p, 1e-3), 1 - 1e-3)))
+    data = [(m, i, lg(y), w) for m, i, y, w in train]
+    mu = statistics.fmean(d[2] for d in data)
+    alpha, beta = {}, {}
+    for _ in range(30):
+        for key, idx, other, store, ostore in (("m", 0, 1, alpha, beta), ("i", 1, 0, beta, alpha)):
+            num, den = {}, {}
+            for d in data:
+                k = d[idx]
+                num[k] = num.get(k, 0.0) + d[3] * (d[2] - mu - ostore.get(d[other], 0.0))
+                den[k] = den.get(k, 0.0) + d[3]
+            for k in num:
+                store[k] = num[k] / (den[k] + 25.0)  # ridge toward 0
+    return irt.sigmoid(mu + alpha.get(model, 0.0) + beta.get(item, 0.0))
+
+
+def _item_mean(train, item):
+    ys = [y for _, i, y, _ in train if i == item]
+    return statistics.fmean(ys) if ys else 0.5
+
+
+def validate(results, cells, tau, iters=400):
+    base = fit_all(results, cells, tau=tau)
+    obs = observations(results, cells)
+    published = [k for k, o in enumerate(obs) if ":" not in o[1]]
+    err = {"irt": [], "additive": [], "item_mean": []}
+    for k in published:
+        m, i, y, _ = obs[k]
+        train = obs[:k] + obs[k + 1:]
+        f = irt.fit(train, base.item_task, tau=tau, iters=iters, start=base)
+        err["irt"].append(abs(f.predict(m, i) - y))
+        err["additive"].append(abs(_additive_predict(train, m, i) - y))
+        err["item_mean"].append(abs(_item_mean(train, i) - y))
+    groups = {}
+    for k in published:
+        m, i, _, _ = obs[k]
+        groups.setdefault((m, item_task(i)), []).append(k)
+    terr = {"irt": [], "additive": [], "item_mean": []}
+    for (m, t), ks in sorted(groups.items()):
+        if not any(o[0] == m and ":" not in o[1] and item_task(o[1]) != t for o in obs):
+            continue  # a model known only on this task has nothing to derive it from
+        held = set(ks)
+        train = [o for n, o in enumerate(obs) if n not in held and not (o[0] == m and item_task(o[1]) == t)]
+        f = irt.fit(train, base.item_task, tau=tau, iters=iters, start=base)
+        for k in ks:
+            _, i, y, _ = obs[k]
+            terr["irt"].append(abs(f.predict(m, i) - y))
+            terr["additive"].append(abs(_additive_predict(train, m, i) - y))
+            terr["item_mean"].append(abs(_item_mean(train, i) - y))
+    mae = lambda v: round(statistics.fmean(v), 4) if v else None
+    return ({k: mae(v) for k, v in err.items()}, len(err["irt"]),
+            {k: mae(v) for k, v in terr.items()}, len(terr["irt"]))
 
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(here)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--evidence", default=os.path.join(here, "..", "models", "evidence.toml"))
+    ap.add_argument("--evidence", default=os.path.join(repo, "models", "evidence.toml"))
+    ap.add_argument("--datasets", default=os.path.join(repo, "..", "shared", "datasets"))
+    ap.add_argument("--validate", action="store_true", help="leave-one-out prediction error")
+    ap.add_argument("--tau", type=float, nargs="*", default=[irt.DEFAULT_TAU])
     args = ap.parse_args()
-    scores, sh = task_scores(load(args.evidence))
-    tasks = list(LEVELS)
-    for task, (s, n) in sh.items():
-        if s is not None:
-            print(f"# {task}: logit(easy) - logit(hard) = {s:.2f} (median of {n} models)")
-    print("model".ljust(28) + "".join(t[:13].rjust(14) for t in tasks))
-    for m in sorted(scores):
-        row = "".join(
-            (f"{scores[m][t]:.3f}" if t in scores[m] else "-").rjust(14) for t in tasks
-        )
-        print(m.ljust(28) + row)
+    results, _ = load(args.evidence)
+    cells = dataset_cells(args.datasets)
+    if args.validate:
+        for tau in args.tau:
+            one, n1, task, n2 = validate(results, cells, tau)
+            print(f"tau={tau}: leave-one-result-out MAE {one} (n={n1}); "
+                  f"leave-task-out MAE {task} (n={n2})")
+        return
+    fit = fit_all(results, cells)
+    sc, cohort = scores(fit, results)
+    print(f"# items: {len(fit.items)}; models: {len(fit.models)}; "
+          f"RouterBench cohort mean ability {cohort:.2f}")
+    print("item".ljust(28) + "task".rjust(15) + "a".rjust(7) + "b".rjust(7) + "ceiling".rjust(9))
+    for i in sorted(fit.items, key=lambda i: (item_task(i), i)):
+        print(i.ljust(28) + item_task(i).rjust(15) + f"{math.exp(fit.log_a[i]):7.2f}{fit.b[i]:7.2f}"
+              f"{irt.sigmoid(fit.ceil[i]):9.3f}")
+    print()
+    print("model".ljust(36) + "theta".rjust(6) + "".join(t[:11].rjust(12) for t in TASKS) + "flat".rjust(7))
+    for m in sorted(sc):
+        row = "".join((f"{s:.3f}" + ("" if c else "*")).rjust(12) for s, c in (sc[m][t] for t in TASKS))
+        th = fit.theta.get(latent(m))
+        print(m[:36].ljust(36) + (f"{th:6.2f}" if th is not None else "     -") + row
+              + f"{flat_prior(sc[m]):7.3f}")
+    print("\n* derived: no default-setting published result of that task")
 
 
 if __name__ == "__main__":

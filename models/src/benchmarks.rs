@@ -3,9 +3,10 @@
 //! A model's task scores (`task_scores` in `catalog.toml`) are derived from published results
 //! on these benchmarks (`[[model.benchmark]]`, each with its source URL and date); the
 //! derivation, a shift onto one reference scale per task, lives in
-//! `scripts/task_scores.py` and is documented in `docs/task-priors.md`. The catalog loader
-//! checks that every task score is backed by at least one cited result of a benchmark of that
-//! task.
+//! `scripts/task_scores.py` (an item response fit) and is documented in `docs/task-priors.md`.
+//! The catalog loader checks that every cited task score is backed by at least one
+//! default-setting cited result of a benchmark of that task, and that every derived score says
+//! how it was derived.
 
 use router_core::Task;
 
@@ -96,6 +97,11 @@ pub const BENCHMARKS: &[Benchmark] = &[
         "EQ-Bench Creative Writing v3",
         Task::Writing,
     ),
+    b(
+        "mt_bench",
+        "MT-Bench (multi-turn instructions, GPT-4 judge; score / 10)",
+        Task::Writing,
+    ),
 ];
 
 /// The benchmark with this id.
@@ -115,8 +121,25 @@ pub struct BenchmarkResult {
     pub source: String,
     /// When it was published or last checked, `YYYY-MM-DD`.
     pub as_of: String,
+    /// How the model was called: [`DEFAULT_SETTING`] (what the gateway sends) or another
+    /// setting (`extended_thinking`, `reasoning_effort_high`). Only default-setting results
+    /// back a task score; the others are kept for the record.
+    pub setting: String,
     /// Setting that matters for comparison (reasoning effort, tools, harness), if any.
     pub note: Option<String>,
+}
+
+/// The setting the gateway calls every model with: no reasoning or thinking parameters, i.e.
+/// the provider's default (medium effort for OpenAI reasoning models, no extended thinking for
+/// Claude, dynamic thinking for Gemini 2.5). A client that sends its own `reasoning_effort`
+/// gets a model the prior does not describe.
+pub const DEFAULT_SETTING: &str = "default";
+
+impl BenchmarkResult {
+    /// Whether the result was measured the way the gateway calls the model.
+    pub fn is_default_setting(&self) -> bool {
+        self.setting == DEFAULT_SETTING
+    }
 }
 
 /// Whether `s` looks like `YYYY-MM-DD` with a plausible month and day.

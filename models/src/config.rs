@@ -34,12 +34,35 @@ pub(crate) struct ModelConfig {
     pub(crate) output_tokens_prior: f64,
     #[serde(default)]
     pub(crate) aliases: Vec<String>,
-    /// Task name to P(correct)-like score in `[0, 1]`; checked against the taxonomy.
+    /// Task name to P(correct)-like score in `[0, 1]`, each backed by a cited result of that
+    /// task; checked against the taxonomy.
     #[serde(default)]
     pub(crate) task_scores: BTreeMap<String, f64>,
+    /// Task scores for tasks without a cited result of the model, derived from its ability
+    /// and the task's difficulty (`derivation` says how).
+    #[serde(default)]
+    pub(crate) derived_task_scores: BTreeMap<String, f64>,
+    /// How `derived_task_scores` were derived (required when there are any).
+    #[serde(default)]
+    pub(crate) derivation: Option<String>,
     /// Published results the task scores are derived from.
     #[serde(default)]
     pub(crate) benchmark: Vec<BenchmarkConfig>,
+    /// Measured completion tokens per task (reasoning models).
+    #[serde(default)]
+    pub(crate) task_tokens: Vec<TaskTokensConfig>,
+}
+
+/// One `[[model.task_tokens]]` table: a cited measurement of completion length on one task.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaskTokensConfig {
+    pub(crate) task: String,
+    pub(crate) tokens: f64,
+    pub(crate) source: String,
+    pub(crate) as_of: String,
+    #[serde(default)]
+    pub(crate) note: Option<String>,
 }
 
 /// One `[[model.benchmark]]` table: a cited, published result.
@@ -50,6 +73,9 @@ pub(crate) struct BenchmarkConfig {
     pub(crate) score: f64,
     pub(crate) source: String,
     pub(crate) as_of: String,
+    /// How the model was called; `default` when omitted.
+    #[serde(default)]
+    pub(crate) setting: Option<String>,
     #[serde(default)]
     pub(crate) note: Option<String>,
 }

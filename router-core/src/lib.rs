@@ -7,8 +7,8 @@
 //! - [`policy::decide`]: the routing policy, a pure function of estimates (trained, task prior
 //!   or flat prior; [`EstimateSource`]), constraints, objective and exploration draw; every
 //!   caller (gateway, `/v1/route`, off-policy evaluation, `switchyard loop`) uses it.
-//! - [`Task`], [`TaskDistribution`], [`TaskScores`]: the task taxonomy behind task-aware
-//!   priors.
+//! - [`Task`], [`TaskDistribution`], [`TaskScores`], [`TaskTokens`]: the task taxonomy behind
+//!   task-aware priors.
 //! - [`exploration`]: [`Exploration`] and [`explore`], randomised choices with exact propensities.
 //! - [`Outcome`]: the versioned record of one served request, written by the gateway and read
 //!   by training.
@@ -38,5 +38,5 @@ pub use policy::{
     decide, route, DecisionInput, ModelPrior, PolicyError, PolicyModel, Prediction, Serving,
 };
 pub use request::{Constraints, Objective, RouteRequest};
-pub use task::{Task, TaskDistribution, TaskScores, TASK_COUNT};
+pub use task::{Task, TaskDistribution, TaskScores, TaskTokens, TASK_COUNT};
 pub use traits::{BoxError, Embedder, ModelEstimate, QualityPredictor};

@@ -240,6 +240,53 @@ impl TaskScores {
     }
 }
 
+/// One model's typical completion length per task, in tokens (reasoning tokens included); a
+/// task may be missing. Reasoning models spend thousands of tokens on a competition problem
+/// and a few dozen on a label, so a per-task figure keeps the predicted cost honest.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TaskTokens([Option<f64>; TASK_COUNT]);
+
+/// A token count that is negative or not a finite number.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[error("{tokens} output tokens for task `{task}` is not a finite number >= 0")]
+pub struct InvalidTokens {
+    /// The task.
+    pub task: Task,
+    /// The rejected count.
+    pub tokens: f64,
+}
+
+impl TaskTokens {
+    /// Sets the count of `task`, rejecting negative and non-finite values.
+    pub fn set(&mut self, task: Task, tokens: f64) -> Result<(), InvalidTokens> {
+        if !(tokens.is_finite() && tokens >= 0.0) {
+            return Err(InvalidTokens { task, tokens });
+        }
+        self.0[task.index()] = Some(tokens);
+        Ok(())
+    }
+
+    /// The count of `task`, when known.
+    pub fn get(&self, task: Task) -> Option<f64> {
+        self.0[task.index()]
+    }
+
+    /// Whether no task has a count.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// `Σ_t P(t | prompt) · tokens(t)`, a task without a count counting as `fallback` (the
+    /// model's flat output-token prior). Cost is linear in tokens, so this is the expected
+    /// cost's token count.
+    pub fn expected(&self, tasks: &TaskDistribution, fallback: f64) -> f64 {
+        Task::ALL
+            .into_iter()
+            .map(|t| tasks.get(t) * self.get(t).unwrap_or(fallback))
+            .sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -282,6 +329,23 @@ mod tests {
         assert!(s.set(Task::Math, 1.2).is_err());
         assert!(s.set(Task::Math, f64::NAN).is_err());
         assert_eq!(s.iter().count(), 2);
+    }
+
+    #[test]
+    fn expected_tokens_mix_tasks_and_fall_back_to_the_flat_count() {
+        let mut t = TaskTokens::default();
+        t.set(Task::AdvancedMath, 2000.0).unwrap();
+        t.set(Task::Classification, 100.0).unwrap();
+        let d = TaskDistribution::from_weights([0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        assert!((t.expected(&d, 500.0) - 1050.0).abs() < 1e-9);
+        assert_eq!(
+            t.expected(&TaskDistribution::certain(Task::Writing), 500.0),
+            500.0
+        );
+        assert!(t.set(Task::Math, -1.0).is_err());
+        assert!(t.set(Task::Math, f64::INFINITY).is_err());
+        assert!(!t.is_empty());
+        assert!(TaskTokens::default().is_empty());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 use super::{route, PolicyError, Prediction};
 use crate::{
     explore, Constraints, DecisionReason, EstimateSource, Exploration, ModelEstimate, ModelId,
-    ModelSpec, Objective, RouteDecision, TaskDistribution, TaskScores,
+    ModelSpec, Objective, RouteDecision, TaskDistribution, TaskScores, TaskTokens,
 };
 
 /// What the router believes about a model before it sees a prompt (from the catalog).
@@ -29,12 +29,16 @@ pub struct ModelPrior {
     pub output_tokens: f64,
     /// Per-task P(correct)-like scores from public benchmark results (may be empty).
     pub task_scores: TaskScores,
+    /// Per-task completion lengths (reasoning models; may be empty): the output-token
+    /// estimate follows the prompt's task like the quality estimate does.
+    pub task_tokens: TaskTokens,
 }
 
 impl ModelPrior {
     /// The prior estimate for a prompt with task distribution `tasks`:
     /// `Σ_t P(t | prompt) · score(t)` when the model has task scores and the prompt a
     /// distribution (a task without a score counts as the flat prior), else the flat prior.
+    /// Output tokens mix the same way over the per-task counts, when the model has any.
     pub fn estimate(&self, tasks: Option<&TaskDistribution>) -> (ModelEstimate, EstimateSource) {
         let (quality, source) = match tasks {
             Some(tasks) if !self.task_scores.is_empty() => (
@@ -43,9 +47,15 @@ impl ModelPrior {
             ),
             _ => (self.quality, EstimateSource::FlatPrior),
         };
+        let output_tokens = match tasks {
+            Some(tasks) if !self.task_tokens.is_empty() => {
+                self.task_tokens.expected(tasks, self.output_tokens)
+            }
+            _ => self.output_tokens,
+        };
         let estimate = ModelEstimate {
             quality,
-            output_tokens: self.output_tokens,
+            output_tokens,
         };
         (estimate, source)
     }
@@ -190,6 +200,7 @@ mod tests {
             quality: flat,
             output_tokens: 100.0,
             task_scores,
+            task_tokens: TaskTokens::default(),
         }
     }
 
@@ -290,6 +301,21 @@ mod tests {
                 .as_str(),
             "strong"
         );
+    }
+
+    #[test]
+    fn output_tokens_follow_the_task_when_counts_exist() {
+        let mut p = prior(0.9, &[(Task::AdvancedMath, 0.9)]);
+        p.task_tokens.set(Task::AdvancedMath, 2000.0).unwrap();
+        p.task_tokens.set(Task::Classification, 150.0).unwrap();
+        let maths = TaskDistribution::certain(Task::AdvancedMath);
+        let label = TaskDistribution::certain(Task::Classification);
+        let writing = TaskDistribution::certain(Task::Writing);
+        assert_eq!(p.estimate(Some(&maths)).0.output_tokens, 2000.0);
+        assert_eq!(p.estimate(Some(&label)).0.output_tokens, 150.0);
+        // No count for the task, or no task distribution: the flat count.
+        assert_eq!(p.estimate(Some(&writing)).0.output_tokens, 100.0);
+        assert_eq!(p.estimate(None).0.output_tokens, 100.0);
     }
 
     #[test]
