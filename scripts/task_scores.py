@@ -222,10 +222,10 @@ def observations(results, cells):
     return obs
 
 
-def fit_all(results, cells, tau=irt.DEFAULT_TAU, iters=3000):
+def fit_all(results, cells, tau=irt.DEFAULT_TAU, ceil_sd=irt.CEIL_SD, iters=5000):
     obs = observations(results, cells)
     items = {o[1] for o in obs}
-    return irt.fit(obs, {i: item_task(i) for i in items}, tau=tau, iters=iters)
+    return irt.fit(obs, {i: item_task(i) for i in items}, tau=tau, iters=iters, ceil_sd=ceil_sd)
 
 
 def task_score(fit, model, task, ability=None):
@@ -293,15 +293,15 @@ def _item_mean(train, item):
     return statistics.fmean(ys) if ys else 0.5
 
 
-def validate(results, cells, tau, iters=400):
-    base = fit_all(results, cells, tau=tau)
+def validate(results, cells, tau, ceil_sd=irt.CEIL_SD, iters=400):
+    base = fit_all(results, cells, tau=tau, ceil_sd=ceil_sd)
     obs = observations(results, cells)
     published = [k for k, o in enumerate(obs) if ":" not in o[1]]
     err = {"irt": [], "additive": [], "item_mean": []}
     for k in published:
         m, i, y, _ = obs[k]
         train = obs[:k] + obs[k + 1:]
-        f = irt.fit(train, base.item_task, tau=tau, iters=iters, start=base)
+        f = irt.fit(train, base.item_task, tau=tau, iters=iters, start=base, ceil_sd=ceil_sd)
         err["irt"].append(abs(f.predict(m, i) - y))
         err["additive"].append(abs(_additive_predict(train, m, i) - y))
         err["item_mean"].append(abs(_item_mean(train, i) - y))
@@ -315,7 +315,7 @@ def validate(results, cells, tau, iters=400):
             continue  # a model known only on this task has nothing to derive it from
         held = set(ks)
         train = [o for n, o in enumerate(obs) if n not in held and not (o[0] == m and item_task(o[1]) == t)]
-        f = irt.fit(train, base.item_task, tau=tau, iters=iters, start=base)
+        f = irt.fit(train, base.item_task, tau=tau, iters=iters, start=base, ceil_sd=ceil_sd)
         for k in ks:
             _, i, y, _ = obs[k]
             terr["irt"].append(abs(f.predict(m, i) - y))
@@ -334,14 +334,16 @@ def main():
     ap.add_argument("--datasets", default=os.path.join(repo, "..", "shared", "datasets"))
     ap.add_argument("--validate", action="store_true", help="leave-one-out prediction error")
     ap.add_argument("--tau", type=float, nargs="*", default=[irt.DEFAULT_TAU])
+    ap.add_argument("--ceil-sd", type=float, nargs="*", default=[irt.CEIL_SD])
     args = ap.parse_args()
     results, _ = load(args.evidence)
     cells = dataset_cells(args.datasets)
     if args.validate:
         for tau in args.tau:
-            one, n1, task, n2 = validate(results, cells, tau)
-            print(f"tau={tau}: leave-one-result-out MAE {one} (n={n1}); "
-                  f"leave-task-out MAE {task} (n={n2})")
+            for csd in args.ceil_sd:
+                one, n1, task, n2 = validate(results, cells, tau, csd)
+                print(f"tau={tau} ceiling_sd={csd}: leave-one-result-out MAE {one} (n={n1}); "
+                      f"leave-task-out MAE {task} (n={n2})", flush=True)
         return
     fit = fit_all(results, cells)
     sc, cohort = scores(fit, results)

@@ -37,6 +37,6 @@ pub use outcome::{
 pub use policy::{
     decide, route, DecisionInput, ModelPrior, PolicyError, PolicyModel, Prediction, Serving,
 };
-pub use request::{Constraints, Objective, RouteRequest};
+pub use request::{Constraints, Objective, RouteRequest, DEFAULT_WILLINGNESS_TO_PAY_USD};
 pub use task::{Task, TaskDistribution, TaskScores, TaskTokens, TASK_COUNT};
 pub use traits::{BoxError, Embedder, ModelEstimate, QualityPredictor};

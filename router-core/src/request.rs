@@ -6,10 +6,11 @@ use crate::{Capability, ModelId};
 
 /// What a caller wants the router to trade off.
 ///
-/// Utility is `quality − λ·cost_usd`, with quality in `[0, 1]` "quality points" and λ
-/// (`lambda`) in quality points per USD: λ = 100 means one cent is worth a full quality point
-/// (1.0), so one percentage point of quality is worth 0.01 cent. A caller who states a
-/// willingness to pay `w` USD for a full quality point maps to `λ = 1 / w`.
+/// Utility is `quality − λ·cost_usd`, with quality in `[0, 1]` "quality points" (expected
+/// success) and λ (`lambda`) in quality points per USD. A caller who states a willingness to
+/// pay `w` USD for a full quality point (the value of a successful answer) maps to
+/// `λ = 1 / w`; the default is [`DEFAULT_WILLINGNESS_TO_PAY_USD`] (λ = 5: one cent is worth
+/// five percentage points).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Objective {
@@ -22,16 +23,32 @@ pub enum Objective {
     Cheapest,
 }
 
+/// The default willingness to pay, in USD per full quality point: 0.20 USD, so λ = 5 and one
+/// cent buys five percentage points of expected success.
+///
+/// Why (docs/task-priors.md, "The default trade-off", has the numbers): a strong model costs a
+/// light one's price plus about one cent per typical request (1,000 prompt and 400 completion
+/// tokens: gpt-4o-mini 0.0004 USD, claude-haiku-4.5 0.003, claude-sonnet-4.5 0.009, gpt-5
+/// 0.005 to 0.02 with its reasoning). The priors that predict a gain are accurate to about five
+/// points (leave-one-out error of the catalog's task scores: 0.046). So at this default the
+/// router pays that cent only for a predicted gain it can resolve, and always for the 10 to 30
+/// point gains of hard prompts; a team that buys Sonnet over Haiku for every request today
+/// reveals about the same price (three times the cost for a few points). The old default,
+/// λ = 100, priced a full quality point at one cent and made every strong model unreachable.
+pub const DEFAULT_WILLINGNESS_TO_PAY_USD: f64 = 0.20;
+
 impl Default for Objective {
     fn default() -> Self {
-        // One cent is worth a full quality point: a frugal default for chat traffic, where
-        // typical prompts cost between 1e-5 and 1e-2 USD (docs/task-priors.md shows what it
-        // does to the choice between current models).
-        Objective::Utility { lambda: 100.0 }
+        Objective::Utility {
+            lambda: 1.0 / DEFAULT_WILLINGNESS_TO_PAY_USD,
+        }
     }
 }
 
 impl Objective {
+    /// The default objective's λ, for docs and reports.
+    pub const DEFAULT_LAMBDA: f64 = 1.0 / DEFAULT_WILLINGNESS_TO_PAY_USD;
+
     /// Quality points per USD this objective trades: `lambda` for a utility, 0 for
     /// `Cheapest` (which ranks by cost under a quality floor, so utility is quality alone).
     pub fn lambda(&self) -> f64 {
@@ -97,4 +114,23 @@ pub struct RouteRequest {
     /// The trade-off.
     #[serde(default)]
     pub objective: Objective,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_trade_off_is_twenty_cents_per_quality_point() {
+        assert_eq!(Objective::default(), Objective::Utility { lambda: 5.0 });
+        assert_eq!(Objective::default().lambda(), Objective::DEFAULT_LAMBDA);
+        assert_eq!(
+            Objective::from_willingness_to_pay(DEFAULT_WILLINGNESS_TO_PAY_USD),
+            Some(Objective::default())
+        );
+        // One cent buys five percentage points of expected success at the default.
+        assert!((Objective::default().lambda() * 0.01 - 0.05).abs() < 1e-12);
+        assert_eq!(Objective::from_willingness_to_pay(0.0), None);
+        assert_eq!(Objective::from_willingness_to_pay(f64::NAN), None);
+    }
 }
