@@ -1,20 +1,27 @@
 //! Issue 14's target, with the default install: the bundled router artifact (which knows none
-//! of these models), the bundled task classifier, the embedded catalog's cited task scores and
-//! the real encoder. Candidates gpt-4o-mini, gpt-4o, gpt-5, claude-haiku-4.5 and
-//! claude-sonnet-4.5; three prompts: a sentiment label, an open research-level maths question
-//! and a hard coding task. The gateway runs on loopback without providers, so `/v1/route`
-//! decides over the configured candidates offline.
+//! of these models), the bundled task classifier, the embedded catalog's task priors (an item
+//! response fit over cited results, docs/task-priors.md) and the real encoder. Candidates
+//! gpt-4o-mini, gpt-4o, gpt-5, claude-haiku-4.5 and claude-sonnet-4.5; three prompts: a
+//! sentiment label, an open research-level maths question and a hard coding task. The gateway
+//! runs on loopback without providers, so `/v1/route` decides over the candidates offline.
 //!
-//! What the published benchmark numbers support, and what this test asserts:
+//! What the honest priors and the default trade-off (0.20 USD per quality point, λ = 5)
+//! support, and what this test asserts (measured numbers in docs/task-priors.md):
 //! - every prompt gets its own task distribution and prompt-dependent estimates, each marked
 //!   `task_prior`, and the decision never claims to be trained;
-//! - at the default λ (100 quality points per USD) the sentiment label goes to a light model;
-//!   so do the hard prompts: claude-haiku-4.5's published scores (SWE-bench Verified 73.3 %,
-//!   AIME 2025 80.7 %) sit close to Sonnet 4.5's and far above gpt-4o's at a fifth of Sonnet's
-//!   price, so no honest prior sends them to gpt-4o, and at this λ not to Sonnet or gpt-5
-//!   either (docs/task-priors.md has the numbers);
-//! - with a caller willing to pay 1 USD per quality point (λ = 1) the hard prompts go to a
-//!   stronger model (gpt-5 or claude-sonnet-4.5).
+//! - a reasoning model's predicted completion length follows the task (gpt-5: about 1,950
+//!   tokens on the maths prompt, 850 on the label's mixed distribution), so its predicted cost
+//!   does too, while a model without per-task measurements keeps one length;
+//! - at the default λ both hard prompts go to a stronger model (gpt-5: 0.30 and 0.17 above
+//!   claude-haiku-4.5 for 1.7 and 0.9 cents more);
+//! - the sentiment label does *not* go to a light model at the default λ. The classifier is
+//!   unsure of it (classification 0.38, knowledge 0.22, writing 0.22, reasoning 0.10), and over
+//!   that mix the priors put gpt-5 0.20 above gpt-4o-mini and 0.09 above claude-haiku-4.5 for
+//!   0.8 cents: a light model wins only above λ ≈ 14.5, while the hard prompts go to gpt-5 only
+//!   below λ ≈ 17 (maths) and 18.6 (coding). Only λ in (14.5, 17), i.e. 0.06 to 0.07 USD per
+//!   quality point, meets the issue's whole statement; the default was not set to land there
+//!   (its rationale: docs/task-priors.md, "The default trade-off"). The test prints the ranges.
+//!   A caller who caps the cost gets the light model, which the test checks.
 //!
 //! Needs the encoder weights (`switchyard model fetch`; `scripts/test.sh` fetches them): skipped
 //! with a note otherwise, as the other weight-dependent tests are.
@@ -47,26 +54,74 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-async fn route(http: &reqwest::Client, base: &str, prompt: &str, wtp: Option<f64>) -> Value {
+async fn route(
+    http: &reqwest::Client,
+    base: &str,
+    prompt: &str,
+    headers: &[(&str, &str)],
+) -> Value {
     let mut req = http
         .post(format!("{base}/v1/route"))
         .json(&json!({ "prompt": prompt }));
-    if let Some(w) = wtp {
-        req = req.header("x-switchyard-willingness-to-pay", w.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     let resp = req.send().await.unwrap();
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
 
-fn quality(decision: &Value, model: &str) -> f64 {
+/// A numeric field of one candidate of a `/v1/route` answer.
+fn field(decision: &Value, model: &str, name: &str) -> f64 {
     decision["candidates"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["model"] == model)
-        .and_then(|c| c["quality"].as_f64())
+        .and_then(|c| c[name].as_f64())
+        .unwrap_or_else(|| panic!("{model}.{name} in {decision}"))
+}
+
+/// The λ (quality points per USD, on a log grid from 0.01 to 10^4) at which the utility
+/// `quality − λ·cost` of the candidates' estimates is highest for a model of `set`, as
+/// `(from, to)` ranges: what the doc comment's thresholds are read from.
+fn lambda_ranges(decision: &Value, set: &[&str]) -> Vec<(f64, f64)> {
+    let cands: Vec<(String, f64, f64)> = decision["candidates"]
+        .as_array()
         .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["model"].as_str().unwrap().to_owned(),
+                c["quality"].as_f64().unwrap(),
+                c["cost_usd"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    let mut open: Option<f64> = None;
+    let mut last = 0.0;
+    for k in 0..=600 {
+        let lambda = 10f64.powf(-2.0 + f64::from(k) / 100.0);
+        let best = cands
+            .iter()
+            .max_by(|a, b| (a.1 - lambda * a.2).total_cmp(&(b.1 - lambda * b.2)))
+            .unwrap();
+        let inside = set.contains(&best.0.as_str());
+        match (inside, open) {
+            (true, None) => open = Some(lambda),
+            (false, Some(from)) => {
+                out.push((from, last));
+                open = None;
+            }
+            _ => {}
+        }
+        last = lambda;
+    }
+    if let Some(from) = open {
+        out.push((from, last));
+    }
+    out
 }
 
 fn top_task(decision: &Value) -> String {
@@ -115,9 +170,9 @@ async fn issue_14_current_models_get_prompt_dependent_task_priors() {
     let base = format!("http://{}", gw.local_addr());
     let http = reqwest::Client::new();
 
-    let sentiment = route(&http, &base, SENTIMENT, None).await;
-    let maths = route(&http, &base, MATHS, None).await;
-    let coding = route(&http, &base, CODING, None).await;
+    let sentiment = route(&http, &base, SENTIMENT, &[]).await;
+    let maths = route(&http, &base, MATHS, &[]).await;
+    let coding = route(&http, &base, CODING, &[]).await;
 
     for d in [&sentiment, &maths, &coding] {
         assert_eq!(d["offline"], true, "{d}");
@@ -129,38 +184,69 @@ async fn issue_14_current_models_get_prompt_dependent_task_priors() {
     // The classifier tells the three apart.
     assert_eq!(top_task(&maths), "advanced_math", "{maths}");
     assert_eq!(top_task(&coding), "coding", "{coding}");
-    let light_task = top_task(&sentiment);
-    assert!(
-        !["advanced_math", "math", "coding"].contains(&light_task.as_str()),
-        "{sentiment}"
-    );
+    assert_eq!(top_task(&sentiment), "classification", "{sentiment}");
     // Prompt-dependent estimates: the light model's estimate moves with the task.
-    let mini = |d: &Value| quality(d, "gpt-4o-mini");
+    let mini = |d: &Value| field(d, "gpt-4o-mini", "quality");
     assert!(
         mini(&sentiment) - mini(&maths) > 0.05,
         "{sentiment}\n{maths}"
     );
     assert!(
-        quality(&maths, "gpt-5") - mini(&maths) > quality(&sentiment, "gpt-5") - mini(&sentiment),
+        field(&maths, "gpt-5", "quality") - mini(&maths)
+            > field(&sentiment, "gpt-5", "quality") - mini(&sentiment),
         "the gap to the strongest model grows on research maths"
     );
+    // Predicted completion length (and so cost) follows the task for a reasoning model, and
+    // not for a model without per-task measurements.
+    let tokens = |d: &Value, m: &str| field(d, m, "output_tokens");
+    assert!(
+        tokens(&maths, "gpt-5") > 2.0 * tokens(&sentiment, "gpt-5"),
+        "{maths}\n{sentiment}"
+    );
+    assert!(tokens(&maths, "gpt-5") > 1500.0, "{maths}");
+    assert_eq!(
+        tokens(&maths, "claude-haiku-4.5"),
+        tokens(&sentiment, "claude-haiku-4.5")
+    );
 
-    // Default λ: the light task goes to a light model (and, by the published scores, so do
-    // the hard ones; see the module docs).
+    // Default λ: the hard prompts go to a stronger model.
     let chosen = |d: &Value| d["chosen"].as_str().unwrap().to_owned();
-    assert!(LIGHT.contains(&chosen(&sentiment).as_str()), "{sentiment}");
     for d in [&maths, &coding] {
-        let q = quality(d, &chosen(d));
-        assert!(
-            q > mini(d) + 0.2,
-            "hard prompts get a much stronger estimate than mini: {d}"
+        assert!(STRONG.contains(&chosen(d).as_str()), "{d}");
+    }
+    for (name, d) in [
+        ("label", &sentiment),
+        ("maths", &maths),
+        ("coding", &coding),
+    ] {
+        for m in CANDIDATES {
+            eprintln!(
+                "{name}: {m}: quality {:.3}, output tokens {:.0}, cost {:.5} USD",
+                field(d, m, "quality"),
+                field(d, m, "output_tokens"),
+                field(d, m, "cost_usd")
+            );
+        }
+        eprintln!("{name}: tasks {}", d["tasks"]);
+        eprintln!(
+            "{name}: chosen {} at the default λ; light model wins for λ in {:?}, strong for λ in {:?}",
+            chosen(d),
+            lambda_ranges(d, &LIGHT),
+            lambda_ranges(d, &STRONG)
         );
     }
-
-    // A caller who pays 1 USD per quality point gets a stronger model for the hard prompts.
-    for prompt in [MATHS, CODING] {
-        let d = route(&http, &base, prompt, Some(1.0)).await;
-        assert!(STRONG.contains(&chosen(&d).as_str()), "{d}");
-    }
+    // A caller who caps the cost gets a light model for the label (and the cap is met).
+    let capped = route(
+        &http,
+        &base,
+        SENTIMENT,
+        &[("x-switchyard-max-cost-usd", "0.001")],
+    )
+    .await;
+    assert!(LIGHT.contains(&chosen(&capped).as_str()), "{capped}");
+    assert!(
+        field(&capped, &chosen(&capped), "cost_usd") <= 0.001,
+        "{capped}"
+    );
     gw.shutdown().await.unwrap();
 }
