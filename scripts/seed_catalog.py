@@ -423,10 +423,12 @@ def main():
 
     # RouterBench models' priors must not come from RouterBench (a cold start on replayed
     # RouterBench would otherwise start from the answers): completion lengths come from the
-    # licence-clean RouteLLM responses where the same model has them, else the default.
+    # licence-clean RouteLLM responses where the same model has them, else the mean recorded
+    # length over every model of the licence-clean sets.
+    pooled = round(statistics.fmean(stats.mean_tokens(m) for m in stats.tokens))
     for cid, provider, upstream, inp, outp, ctx, caps, speed in ROUTERBENCH:
         same = task_scores.latent(cid)
-        length = clean_stats.mean_tokens(same) if same in clean_stats.tokens else DEFAULT_OUTPUT_TOKENS
+        length = clean_stats.mean_tokens(same) if same in clean_stats.tokens else pooled
         bench(cid, provider, upstream, inp, outp, ctx, caps, speed, [], "benchmark: RouterBench",
               out_tokens=length)
     for cid, provider, upstream, inp, outp, ctx, caps, speed in ROUTELLM:

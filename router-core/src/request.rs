@@ -26,15 +26,15 @@ pub enum Objective {
 /// The default willingness to pay, in USD per full quality point: 0.20 USD, so λ = 5 and one
 /// cent buys five percentage points of expected success.
 ///
-/// Why (docs/task-priors.md, "The default trade-off", has the numbers): a strong model costs a
-/// light one's price plus about one cent per typical request (1,000 prompt and 400 completion
+/// Why (docs/task-priors.md, "The default trade-off", has the numbers): a strong model costs
+/// about a cent more than a light one per typical request (1,000 prompt and 400 completion
 /// tokens: gpt-4o-mini 0.0004 USD, claude-haiku-4.5 0.003, claude-sonnet-4.5 0.009, gpt-5
-/// 0.005 to 0.02 with its reasoning). The priors that predict a gain are accurate to about five
-/// points (leave-one-out error of the catalog's task scores: 0.046). So at this default the
-/// router pays that cent only for a predicted gain it can resolve, and always for the 10 to 30
+/// 0.003 to 0.02 depending on its reasoning). The priors that predict a gain are accurate to
+/// about five points (leave-one-out error of the catalog's task scores: 0.044 to 0.046), so at
+/// this default the router pays that cent for a gain it can resolve and always for the 10 to 30
 /// point gains of hard prompts; a team that buys Sonnet over Haiku for every request today
-/// reveals about the same price (three times the cost for a few points). The old default,
-/// λ = 100, priced a full quality point at one cent and made every strong model unreachable.
+/// reveals a similar or higher price. The old default, λ = 100, priced a full quality point at
+/// one cent and made every strong model unreachable.
 pub const DEFAULT_WILLINGNESS_TO_PAY_USD: f64 = 0.20;
 
 impl Default for Objective {
