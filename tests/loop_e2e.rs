@@ -140,7 +140,11 @@ fn three_rounds_learn_log_estimate_and_reload() {
         "--json",
     ]);
     let stderr = String::from_utf8_lossy(&eval.stderr);
-    let verdict = stderr.lines().find(|l| l.contains("gate (Snips, λ = 100)"));
+    let gate = format!(
+        "gate (Snips, λ = {})",
+        router_core::Objective::default().lambda()
+    );
+    let verdict = stderr.lines().find(|l| l.contains(&gate));
     let verdict = verdict.unwrap_or_else(|| panic!("no gate verdict: {stderr}"));
     assert_eq!(
         eval.status.success(),
