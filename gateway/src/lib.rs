@@ -32,6 +32,7 @@ pub mod tokens;
 pub mod upstream;
 
 mod clock;
+mod connections;
 
 pub use config::Config;
 pub use error::Error;

@@ -83,7 +83,18 @@ const ROUTER_RELOADS: Family = Family {
     histogram: false,
 };
 
-const FAMILIES: [&Family; 13] = [
+const REJECTED: Family = Family {
+    name: "switchyard_rejected_requests_total",
+    help: "Client requests refused with a 4xx before any upstream call, by endpoint and error code.",
+    histogram: false,
+};
+const OUTCOME_COMMIT_WAIT: Family = Family {
+    name: "switchyard_outcome_commit_wait_seconds",
+    help: "Time an answer waited for its outcome row's group commit.",
+    histogram: true,
+};
+
+const FAMILIES: [&Family; 15] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -97,6 +108,8 @@ const FAMILIES: [&Family; 13] = [
     &OUTCOME_LOG_DROPPED,
     &CIRCUIT_OPENED,
     &ROUTER_RELOADS,
+    &REJECTED,
+    &OUTCOME_COMMIT_WAIT,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -252,6 +265,21 @@ impl Metrics {
     /// A router artifact reload ended with `result` (`ok` or a refusal label).
     pub fn router_reload(&self, result: &'static str) {
         self.add(&ROUTER_RELOADS, vec![("result", result.to_owned())], 1.0);
+    }
+
+    /// A client request to `endpoint` was refused with the error `code` (a stable
+    /// [`crate::ApiError::code`] label).
+    pub fn rejected(&self, endpoint: &'static str, code: &'static str) {
+        self.add(
+            &REJECTED,
+            vec![("endpoint", endpoint.to_owned()), ("code", code.to_owned())],
+            1.0,
+        );
+    }
+
+    /// An answer waited `wait` for its outcome row to be committed.
+    pub fn outcome_commit_wait(&self, wait: Duration) {
+        self.observe(&OUTCOME_COMMIT_WAIT, Vec::new(), wait);
     }
 
     /// The value of a counter series, for tests and diagnostics.

@@ -141,14 +141,20 @@ pub async fn spawn(
     }
     let token = CancellationToken::new();
     let router = app(state.clone());
-    let stop = token.clone();
+    let limits = crate::connections::Limits {
+        header_read_timeout: state.config.server.header_read_timeout,
+        idle_timeout: state.config.server.idle_timeout,
+        max_connections: state.config.server.max_connections,
+    };
     // The server task lives in its own tracker: the request tracker must be awaited only after
     // the server has drained.
-    let server = TaskTracker::new().spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-    });
+    let server = TaskTracker::new().spawn(crate::connections::serve(
+        listener,
+        router,
+        limits,
+        token.clone(),
+        state.hard_stop.clone(),
+    ));
     Ok(RunningGateway {
         local_addr,
         token,

@@ -76,6 +76,7 @@ impl AppState {
                 client.clone(),
                 p.base_url.clone(),
                 p.api_key.clone(),
+                config.server.upstream_response_limit_bytes,
             ) {
                 Ok(provider) => upstreams.insert(Upstream {
                     id: p.name.clone(),

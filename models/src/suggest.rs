@@ -17,9 +17,17 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Longest name a suggestion is searched for.
+const MAX_SUGGESTED_LEN: usize = 256;
+
 /// The known name closest to `wanted`, if it is close enough to be a plausible typo: within
 /// a third of the longer name's length, or containing / contained in `wanted`.
 pub(crate) fn closest<'a>(wanted: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
+    // The search is linear in the name's length per known name: a name longer than any
+    // plausible typo gets no suggestion instead of costing seconds of CPU.
+    if wanted.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     let lower = wanted.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for name in known {
@@ -65,5 +73,8 @@ mod tests {
             Some("claude-sonnet-4.5")
         );
         assert_eq!(closest("llama-70b", known.iter().copied()), None);
+        // Issue 11: a huge name costs nothing and gets no suggestion.
+        let huge = "gpt-4o".repeat(200_000);
+        assert_eq!(closest(&huge, known.iter().copied()), None);
     }
 }

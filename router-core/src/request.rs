@@ -58,13 +58,13 @@ impl Objective {
         }
     }
 
-    /// Builds the objective from a willingness to pay in USD per full quality point.
+    /// Builds the objective from a willingness to pay in USD per full quality point; `None`
+    /// unless it is positive and finite with a finite λ (a subnormal like `5e-324` would make
+    /// λ infinite).
     pub fn from_willingness_to_pay(usd_per_quality_point: f64) -> Option<Self> {
-        (usd_per_quality_point.is_finite() && usd_per_quality_point > 0.0).then(|| {
-            Objective::Utility {
-                lambda: 1.0 / usd_per_quality_point,
-            }
-        })
+        let lambda = 1.0 / usd_per_quality_point;
+        (usd_per_quality_point.is_finite() && usd_per_quality_point > 0.0 && lambda.is_finite())
+            .then_some(Objective::Utility { lambda })
     }
 }
 
@@ -132,5 +132,7 @@ mod tests {
         assert!((Objective::default().lambda() * 0.01 - 0.05).abs() < 1e-12);
         assert_eq!(Objective::from_willingness_to_pay(0.0), None);
         assert_eq!(Objective::from_willingness_to_pay(f64::NAN), None);
+        // Issue 11: λ never overflows to infinity.
+        assert_eq!(Objective::from_willingness_to_pay(5e-324), None);
     }
 }

@@ -230,6 +230,114 @@ async fn play<V: Vendor>(
             StatusCode::UNAUTHORIZED,
             "Invalid API key (scripted by testkit).",
         ),
+        Scenario::Raw {
+            code,
+            headers,
+            body,
+        } => raw(code, &headers, body),
+        Scenario::Huge { bytes } => {
+            let usage = Usage {
+                input_tokens: 1,
+                output_tokens: u32::try_from(bytes / 4).unwrap_or(u32::MAX),
+            };
+            let a = answer(&parsed, id, Content::Text(HUGE_MARKER.to_owned()), usage);
+            if parsed.stream {
+                huge::stream(V::stream(&a, &shared.fixtures), bytes)
+            } else {
+                huge::body(&V::completion(&a).to_string(), bytes)
+            }
+        }
+    }
+}
+
+/// Stands for the text of a [`Scenario::Huge`] answer in the rendered shapes; replaced by the
+/// generated text while sending.
+pub(crate) const HUGE_MARKER: &str = "TESTKIT_HUGE_TEXT";
+
+fn raw(code: u16, headers: &[(String, String)], body: String) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// Generated bodies of [`Scenario::Huge`].
+mod huge {
+    use std::io;
+
+    use axum::body::{Body, Bytes};
+    use axum::http::{header, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use futures::stream::{self, StreamExt};
+
+    use super::HUGE_MARKER;
+    use crate::sse::SseEvent;
+
+    /// Size of one generated piece of text.
+    const PIECE: usize = 16 * 1024;
+
+    /// `bytes` of `x`, in pieces, generated lazily.
+    fn pieces(bytes: usize) -> impl Iterator<Item = usize> {
+        let n = bytes.div_ceil(PIECE);
+        (0..n).map(move |i| PIECE.min(bytes - i * PIECE))
+    }
+
+    /// A JSON body `rendered` with the marker replaced by `bytes` of text.
+    pub(super) fn body(rendered: &str, bytes: usize) -> Response {
+        let (head, tail) = rendered.split_once(HUGE_MARKER).unwrap_or((rendered, ""));
+        let head = Bytes::from(head.to_owned());
+        let tail = Bytes::from(tail.to_owned());
+        let middle = stream::iter(pieces(bytes)).map(|n| Bytes::from(vec![b'x'; n]));
+        let all = stream::once(async move { head })
+            .chain(middle)
+            .chain(stream::once(async move { tail }))
+            .map(Ok::<_, io::Error>);
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from_stream(all),
+        )
+            .into_response()
+    }
+
+    /// A stream whose content event (the one carrying the marker) is repeated with 16 KiB of
+    /// text each time until `bytes` of text were sent.
+    pub(super) fn stream(events: Vec<SseEvent>, bytes: usize) -> Response {
+        let at = events.iter().position(|e| e.data.contains(HUGE_MARKER));
+        let Some(at) = at else {
+            return crate::sse::response(events, crate::sse::Tail::End);
+        };
+        let mut after = events;
+        let before: Vec<SseEvent> = after.drain(..at).collect();
+        let template = after.remove(0);
+        let frames = |evs: Vec<SseEvent>| stream::iter(evs.into_iter().map(|e| e.frame()));
+        let middle = stream::iter(pieces(bytes)).map(move |n| {
+            SseEvent {
+                event: template.event.clone(),
+                data: template.data.replace(HUGE_MARKER, &"x".repeat(n)),
+            }
+            .frame()
+        });
+        let all = frames(before)
+            .chain(middle)
+            .chain(frames(after))
+            .map(Ok::<_, io::Error>);
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            Body::from_stream(all),
+        )
+            .into_response()
     }
 }
 

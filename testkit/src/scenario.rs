@@ -64,6 +64,22 @@ pub enum Scenario {
     Disconnect,
     /// A 401 in the vendor's error shape, as for a revoked key.
     Unauthorized,
+    /// Exactly this status, these headers and this body, unchecked: for hostile upstream
+    /// answers such as `Retry-After: 1e30` or `Retry-After: NaN`.
+    Raw {
+        /// The HTTP status code.
+        code: u16,
+        /// Header names and values, sent as given (invalid ones are skipped).
+        headers: Vec<(String, String)>,
+        /// The raw body.
+        body: String,
+    },
+    /// A successful answer whose text is `bytes` bytes long, generated while it is sent (the
+    /// fake never holds it whole): one JSON body, or a stream of 16 KiB content chunks.
+    Huge {
+        /// Length of the reply text.
+        bytes: usize,
+    },
 }
 
 impl Scenario {
@@ -120,6 +136,8 @@ impl Scenario {
             Scenario::MalformedChunk => ScenarioKind::MalformedChunk,
             Scenario::Disconnect => ScenarioKind::Disconnect,
             Scenario::Unauthorized => ScenarioKind::Unauthorized,
+            Scenario::Raw { .. } => ScenarioKind::Raw,
+            Scenario::Huge { .. } => ScenarioKind::Huge,
         }
     }
 }
@@ -144,4 +162,8 @@ pub enum ScenarioKind {
     Disconnect,
     /// [`Scenario::Unauthorized`].
     Unauthorized,
+    /// [`Scenario::Raw`].
+    Raw,
+    /// [`Scenario::Huge`].
+    Huge,
 }

@@ -62,6 +62,28 @@ pub struct ServerConfig {
     /// with an error event.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Longest time a client may take to send a request's headers; also how long a kept-alive
+    /// connection may wait for its next request's headers. Slow or half-sent headers close
+    /// the connection.
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Longest time a client may take to send a request's body once its headers arrived
+    /// (answered 408).
+    #[serde(default = "default_body_read_timeout", with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// A connection with no bytes moving either way for this long is closed (after its
+    /// in-flight request, if any, is answered).
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most client connections served at once; further connections wait in the listen
+    /// backlog until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Largest upstream answer relayed, in bytes: a non-streamed body, or a stream's total
+    /// events. A bigger non-streamed answer fails over to the next candidate (502
+    /// `upstream_too_large` when none is left); a stream past it ends with an error event.
+    #[serde(default = "default_upstream_response_limit_bytes")]
+    pub upstream_response_limit_bytes: usize,
 }
 
 fn default_bind() -> SocketAddr {
@@ -73,6 +95,21 @@ fn default_body_limit_bytes() -> usize {
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)
 }
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_max_connections() -> usize {
+    4096
+}
+fn default_upstream_response_limit_bytes() -> usize {
+    32 * 1024 * 1024
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -80,6 +117,11 @@ impl Default for ServerConfig {
             bind: default_bind(),
             body_limit_bytes: default_body_limit_bytes(),
             shutdown_grace: default_shutdown_grace(),
+            header_read_timeout: default_header_read_timeout(),
+            body_read_timeout: default_body_read_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
+            upstream_response_limit_bytes: default_upstream_response_limit_bytes(),
         }
     }
 }
@@ -291,15 +333,41 @@ pub struct LogConfig {
     /// What of the prompt is kept.
     #[serde(default)]
     pub privacy: Privacy,
-    /// Rows buffered between requests and the writer thread; beyond it rows are dropped.
+    /// Rows buffered between requests and the writer thread; beyond it a row cannot be
+    /// logged and `on_unavailable` decides.
     #[serde(default = "default_channel_capacity")]
     pub channel_capacity: usize,
-    /// Commit after this many rows...
+    /// Most rows in one group commit. The writer commits as soon as it is free, with every
+    /// row queued by then, so an answer waits for at most about one commit.
     #[serde(default = "default_flush_rows")]
     pub flush_rows: usize,
-    /// ...or after this long, whichever comes first.
+    /// Unused since rows are group-committed before the answer (kept so that older files
+    /// still load).
     #[serde(default = "default_flush_interval", with = "humantime_serde")]
     pub flush_interval: Duration,
+    /// Sync the WAL to disk on every commit (SQLite `synchronous = FULL`): rows then survive
+    /// power loss, not only the process being killed. Costs a disk sync per group.
+    #[serde(default)]
+    pub fsync: bool,
+    /// Longest an answer waits for its row's commit before `on_unavailable` decides.
+    #[serde(default = "default_commit_timeout", with = "humantime_serde")]
+    pub commit_timeout: Duration,
+    /// What to do when a row cannot be committed (channel full, disk error, timeout).
+    #[serde(default)]
+    pub on_unavailable: LogUnavailable,
+}
+
+/// What to do with a request whose outcome row cannot be committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogUnavailable {
+    /// Answer anyway; the row is dropped, counted in
+    /// `switchyard_outcome_log_dropped_total` and warned about.
+    #[default]
+    FailOpen,
+    /// Refuse: a non-streamed answer becomes a 503 `outcome_log_unavailable`, a stream ends
+    /// with an error event instead of `[DONE]`.
+    FailClosed,
 }
 
 fn default_sqlite() -> PathBuf {
@@ -314,6 +382,9 @@ fn default_flush_rows() -> usize {
 fn default_flush_interval() -> Duration {
     Duration::from_millis(500)
 }
+fn default_commit_timeout() -> Duration {
+    Duration::from_secs(2)
+}
 
 impl Default for LogConfig {
     fn default() -> Self {
@@ -323,6 +394,9 @@ impl Default for LogConfig {
             channel_capacity: default_channel_capacity(),
             flush_rows: default_flush_rows(),
             flush_interval: default_flush_interval(),
+            fsync: false,
+            commit_timeout: default_commit_timeout(),
+            on_unavailable: LogUnavailable::default(),
         }
     }
 }
@@ -582,6 +656,26 @@ impl Config {
         }
         if raw.server.body_limit_bytes == 0 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1"));
+        }
+        let srv = &raw.server;
+        for (field, d) in [
+            ("server.header_read_timeout", srv.header_read_timeout),
+            ("server.body_read_timeout", srv.body_read_timeout),
+            ("server.idle_timeout", srv.idle_timeout),
+            ("log.commit_timeout", raw.log.commit_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(field, "must be greater than zero"));
+            }
+        }
+        if srv.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if srv.upstream_response_limit_bytes < 1024 {
+            return Err(invalid(
+                "server.upstream_response_limit_bytes",
+                "must be at least 1024 bytes (the default is 33554432, 32 MiB)",
+            ));
         }
         checks::exploration(&raw.router.exploration)?;
         let admin_token = checks::admin_token(&raw.admin, env)?;

@@ -7,7 +7,7 @@ use axum::Json;
 use router_core::{Constraints, ModelId, OutcomeStatus};
 
 use crate::http::error::ApiError;
-use crate::http::relay;
+use crate::http::{relay, validate};
 use crate::http::request_options::{merged_options, prompt_text, resolve_model, routing_input};
 use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse};
 use crate::outcome::record::{Ending, RequestRecord};
@@ -25,6 +25,9 @@ pub const HEADER_ROUTE_MS: &str = "x-switchyard-route-ms";
 /// `x-switchyard-cost-usd`: cost from catalog prices (non-streamed answers).
 pub const HEADER_COST_USD: &str = "x-switchyard-cost-usd";
 
+/// The endpoint label of rejection metrics.
+const ENDPOINT: &str = "chat_completions";
+
 /// The `model` value that asks the router to choose.
 pub const AUTO: &str = "auto";
 
@@ -40,22 +43,33 @@ pub async fn chat_completion(state: AppState, headers: HeaderMap, body: Bytes) -
     let req: ChatCompletionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
-            let mut response = ApiError::InvalidJson(e.to_string()).into_response();
-            set_header(
-                response.headers_mut(),
-                HEADER_REQUEST_ID,
-                &crate::outcome::record::new_request_id(),
-            );
+            // A malformed request still leaves a (small) row and a metric.
+            let error = ApiError::InvalidJson(e.to_string());
+            state.metrics.rejected(ENDPOINT, error.code());
+            let record = RequestRecord::new("", String::new());
+            let request_id = record.request_id.clone();
+            record
+                .finish(&state, OutcomeStatus::Rejected, Ending::default())
+                .await;
+            let mut response = error.into_response();
+            set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
             return response;
         }
     };
-    let mut record = RequestRecord::new(req.model.clone(), prompt_text(&req.messages));
+    let mut record = RequestRecord::new(&req.model, prompt_text(&req.messages));
     let request_id = record.request_id.clone();
     let mut response = match serve(&state, &req, &headers, &mut record).await {
         Ok(response) => response,
         Err((error, ending, status)) => {
-            record.finish(&state, status, ending);
-            error.into_response()
+            if status == OutcomeStatus::Rejected {
+                state.metrics.rejected(ENDPOINT, error.code());
+            }
+            let finished = record.finish(&state, status, ending).await;
+            if finished.logged {
+                error.into_response()
+            } else {
+                ApiError::OutcomeLogUnavailable.into_response()
+            }
         }
     };
     set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
@@ -79,6 +93,7 @@ async fn serve(
             "messages must not be empty".to_owned(),
         )));
     }
+    validate::sampling(req).map_err(rejected)?;
     let options = merged_options(req.router.as_ref(), headers).map_err(rejected)?;
     let input = routing_input(
         &state.catalog,
@@ -95,11 +110,14 @@ async fn serve(
                 "no provider with a configured API key serves any candidate model".to_owned(),
             )));
         }
-        state
-            .router
-            .route(&input, pool)
-            .await
-            .map_err(|e| rejected(ApiError::NoLiveCandidate(e.to_string())))?
+        state.router.route(&input, pool).await.map_err(|_| {
+            rejected(validate::unservable(
+                &state.catalog,
+                pool,
+                &input.constraints,
+                input.input_tokens,
+            ))
+        })?
     } else {
         let model = resolve_model(&state.catalog, &req.model).map_err(rejected)?;
         if state.config.live_provider_of(&model).is_none() {
@@ -107,10 +125,14 @@ async fn serve(
                 "the provider of `{model}` is not configured or has no API key"
             ))));
         }
-        state
-            .router
-            .pin(&model, &input, pool)
-            .map_err(|e| rejected(ApiError::NoLiveCandidate(e.to_string())))?
+        state.router.pin(&model, &input, pool).map_err(|_| {
+            rejected(validate::unservable(
+                &state.catalog,
+                pool,
+                &input.constraints,
+                input.input_tokens,
+            ))
+        })?
     };
     let route_ms = routed.elapsed.as_secs_f64() * 1000.0;
     let order = routed.decision.failover_order();
@@ -172,9 +194,12 @@ async fn serve(
                 tokens: Some(usage),
             };
             let record = record.clone();
-            let cost = record.finish(state, OutcomeStatus::Ok, ending);
+            let finished = record.finish(state, OutcomeStatus::Ok, ending).await;
+            if !finished.logged {
+                return Ok(ApiError::OutcomeLogUnavailable.into_response());
+            }
             let mut response = Json(completion).into_response();
-            if let Some(cost) = cost {
+            if let Some(cost) = finished.cost_usd {
                 set_header(
                     response.headers_mut(),
                     HEADER_COST_USD,

@@ -38,6 +38,39 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// No allowed model can ever serve this request: it needs a bigger context window, a
+    /// capability no model has, or the client excluded every model. A 400, so that SDKs do not
+    /// retry it.
+    #[error("{message}")]
+    Unservable {
+        /// Which limit no model meets: `context_length_exceeded`,
+        /// `capability_unavailable` or `no_model_allowed`.
+        code: &'static str,
+        /// The limit and the numbers, for the client.
+        message: String,
+    },
+    /// The request body did not arrive within `server.body_read_timeout`.
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// Feedback for a request id the log does not have.
+    #[error("no request with id `{0}` is in the outcome log")]
+    FeedbackUnknownRequest(String),
+    /// Feedback for a request and metric that already has a label (the first label wins).
+    #[error("request `{request_id}` already has a `{metric}` label (score {score}); the first label wins")]
+    FeedbackConflict {
+        /// The request id.
+        request_id: String,
+        /// The metric.
+        metric: String,
+        /// The stored score.
+        score: f64,
+    },
+    /// The outcome row could not be committed and `[log] on_unavailable = "fail_closed"`.
+    #[error("the outcome log is unavailable")]
+    OutcomeLogUnavailable,
+    /// Every candidate's answer was larger than `server.upstream_response_limit_bytes`.
+    #[error("the upstream answer is larger than the gateway's limit (server.upstream_response_limit_bytes)")]
+    UpstreamTooLarge,
     /// No model can serve the request (no live provider, or every model breaks a hard
     /// constraint).
     #[error("no live model can serve this request: {0}")]
@@ -91,7 +124,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use StatusCode as S;
         match self {
-            ApiError::InvalidJson(_) | ApiError::InvalidRequest(_) => S::BAD_REQUEST,
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidRequest(_)
+            | ApiError::Unservable { .. } => S::BAD_REQUEST,
+            ApiError::BodyTimeout(_) => S::REQUEST_TIMEOUT,
+            ApiError::FeedbackUnknownRequest(_) => S::NOT_FOUND,
+            ApiError::FeedbackConflict { .. } => S::CONFLICT,
+            ApiError::OutcomeLogUnavailable => S::SERVICE_UNAVAILABLE,
+            ApiError::UpstreamTooLarge => S::BAD_GATEWAY,
             ApiError::UnknownModel { .. } | ApiError::AdminDisabled => S::NOT_FOUND,
             ApiError::BodyTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             ApiError::NoLiveCandidate(_) => S::SERVICE_UNAVAILABLE,
@@ -115,7 +155,13 @@ impl ApiError {
             | ApiError::UnknownModel { .. }
             | ApiError::BodyTooLarge { .. }
             | ApiError::UpstreamRejected { .. }
+            | ApiError::Unservable { .. }
+            | ApiError::BodyTimeout(_)
+            | ApiError::FeedbackUnknownRequest(_)
+            | ApiError::FeedbackConflict { .. }
             | ApiError::AdminDisabled => "invalid_request_error",
+            ApiError::UpstreamTooLarge => "upstream_error",
+            ApiError::OutcomeLogUnavailable => "server_error",
             ApiError::AdminUnauthorized => "authentication_error",
             ApiError::UpstreamRateLimited { .. } => "rate_limit_error",
             ApiError::NoLiveCandidate(_)
@@ -138,6 +184,12 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::Unservable { code, .. } => *code,
+            ApiError::BodyTimeout(_) => "request_timeout",
+            ApiError::FeedbackUnknownRequest(_) => "request_not_found",
+            ApiError::FeedbackConflict { .. } => "feedback_conflict",
+            ApiError::OutcomeLogUnavailable => "outcome_log_unavailable",
+            ApiError::UpstreamTooLarge => "upstream_too_large",
             ApiError::UnknownModel { .. } => "model_not_found",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::NoLiveCandidate(_) => "no_live_candidate",
@@ -165,6 +217,12 @@ impl ApiError {
             | ApiError::UpstreamRateLimited { .. }
             | ApiError::UpstreamAuth { .. }
             | ApiError::NoLiveCandidate(_)
+            | ApiError::Unservable { .. }
+            | ApiError::BodyTimeout(_)
+            | ApiError::FeedbackUnknownRequest(_)
+            | ApiError::FeedbackConflict { .. }
+            | ApiError::OutcomeLogUnavailable
+            | ApiError::UpstreamTooLarge
             | ApiError::AdminDisabled
             | ApiError::AdminUnauthorized => self.to_string(),
             ApiError::Reload(e) => {
@@ -220,6 +278,7 @@ impl From<WalkError> for ApiError {
             WalkError::Failed { error, provider } => (error, provider),
         };
         match err.kind {
+            UpstreamErrorKind::TooLarge => ApiError::UpstreamTooLarge,
             UpstreamErrorKind::Auth => ApiError::UpstreamAuth {
                 provider: provider.to_string(),
             },

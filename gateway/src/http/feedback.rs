@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::body_bytes;
 use crate::http::error::ApiError;
+use crate::outcome::FeedbackVerdict;
 use crate::state::AppState;
 
 /// A score given as a number in `[0, 1]` or a boolean.
@@ -29,11 +30,32 @@ struct FeedbackBody {
     score: Score,
 }
 
+/// Longest accepted `request_id` (the gateway's ids are 36 bytes).
+const MAX_REQUEST_ID_BYTES: usize = 128;
+/// Longest accepted `metric` name.
+const MAX_METRIC_BYTES: usize = 64;
+
 pub(super) async fn feedback(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let body = body_bytes(&state, body)?;
+    let result = store(&state, body).await;
+    if let Err(e) = &result {
+        if e.status().is_client_error() {
+            state.metrics.rejected("feedback", e.code());
+        }
+    }
+    result
+}
+
+/// Validates and stores one label. Unknown request ids are a 404; a second label for the same
+/// request and metric is a 409 and the first one stays (labels train the router, so a
+/// later, conflicting one must not silently replace or outvote it).
+async fn store(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let body = body_bytes(state, body)?;
     let fb: FeedbackBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     let score = match fb.score {
@@ -50,15 +72,29 @@ pub(super) async fn feedback(
             "request_id and metric must not be empty".to_owned(),
         ));
     }
-    let accepted = state.log.feedback(
-        fb.request_id,
-        Feedback {
+    if fb.request_id.len() > MAX_REQUEST_ID_BYTES || fb.metric.len() > MAX_METRIC_BYTES {
+        return Err(ApiError::InvalidRequest(format!(
+            "request_id is at most {MAX_REQUEST_ID_BYTES} bytes and metric at most {MAX_METRIC_BYTES}"
+        )));
+    }
+    let verdict = state
+        .log
+        .feedback(
+            fb.request_id.clone(),
+            Feedback {
+                metric: fb.metric.clone(),
+                score,
+            },
+        )
+        .await;
+    match verdict {
+        FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),
+        FeedbackVerdict::UnknownRequest => Err(ApiError::FeedbackUnknownRequest(fb.request_id)),
+        FeedbackVerdict::AlreadyLabelled { score } => Err(ApiError::FeedbackConflict {
+            request_id: fb.request_id,
             metric: fb.metric,
             score,
-        },
-    );
-    if !accepted {
-        return Err(ApiError::Internal("outcome log is full".to_owned()));
+        }),
+        FeedbackVerdict::Unavailable => Err(ApiError::OutcomeLogUnavailable),
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))))
 }

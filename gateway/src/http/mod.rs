@@ -17,6 +17,7 @@ pub mod ops;
 pub mod relay;
 pub mod request_options;
 pub mod route;
+pub mod validate;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -50,9 +51,61 @@ pub fn app(state: AppState) -> Router {
                 }))
                 .layer(TraceLayer::new_for_http())
                 .layer(axum::middleware::map_response(log_server_errors))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    read_body_in_time,
+                ))
                 .layer(DefaultBodyLimit::max(limit)),
         )
         .with_state(state)
+}
+
+/// Reads the whole request body before the handler runs, within `server.body_read_timeout`
+/// (408 after it) and `server.body_limit_bytes` (413), so that a client trickling its body
+/// cannot hold a request open.
+async fn read_body_in_time(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let server = &state.config.server;
+    let (parts, body) = request.into_parts();
+    let limit = server.body_limit_bytes;
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::InvalidRequest(format!("could not read the request body: {e}"))
+            })?;
+            if buf.len() + chunk.len() > limit {
+                return Err(ApiError::BodyTooLarge { limit });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    };
+    let bytes = match tokio::time::timeout(server.body_read_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => return refuse(&state, e),
+        Err(_) => return refuse(&state, ApiError::BodyTimeout(server.body_read_timeout)),
+    };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+fn refuse(state: &AppState, error: ApiError) -> Response {
+    state.metrics.rejected("any", error.code());
+    let mut response = error.into_response();
+    // The rest of the body is not read: the connection cannot be reused.
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// The one place 5xx details are logged (bodies stay generic).

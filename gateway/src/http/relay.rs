@@ -20,7 +20,7 @@ use crate::openai::wire::{ChatCompletionChunk, Usage};
 use crate::outcome::record::{Ending, RequestRecord};
 use crate::state::AppState;
 use crate::tokens;
-use crate::upstream::{ChunkStream, ErrorSource, UpstreamError};
+use crate::upstream::{ChunkStream, ErrorSource, UpstreamError, UpstreamErrorKind};
 
 /// Events buffered between the pump and a slow client.
 const CHANNEL_CAPACITY: usize = 32;
@@ -120,9 +120,14 @@ fn encode(mut chunk: ChatCompletionChunk, wants_usage: bool) -> Option<Bytes> {
 
 /// The terminal error event.
 fn error_event(err: &UpstreamError) -> Bytes {
+    let message = if err.kind == UpstreamErrorKind::TooLarge {
+        "the upstream stream passed the gateway's size limit (server.upstream_response_limit_bytes)"
+    } else {
+        "the upstream stream failed before completion"
+    };
     let body = serde_json::json!({
         "error": {
-            "message": "the upstream stream failed before completion",
+            "message": message,
             "type": "upstream_error",
             "code": err.label(),
         }
@@ -150,11 +155,14 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
     } = s;
     let deadline = attempt_start + state.config.timeouts.total;
     let idle = state.config.timeouts.idle;
+    let limit = state.config.server.upstream_response_limit_bytes;
+    let mut relayed: usize = 0;
     let mut acc = Accounting::default();
     let upstream_model = (!first.model.is_empty()).then(|| first.model.clone());
     acc.observe(&first);
     let mut end = None;
     if let Some(bytes) = encode(first, wants_usage) {
+        relayed += bytes.len();
         if tx.send(bytes).await.is_err() {
             end = Some(End::ClientGone);
         }
@@ -174,24 +182,18 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
         };
         match next {
             Err(_) => end = Some(End::Failed(UpstreamError::timeout(false))),
-            Ok(None) => {
-                end = Some(
-                    if tx
-                        .send(Bytes::from_static(b"data: [DONE]\n\n"))
-                        .await
-                        .is_ok()
-                    {
-                        End::Done
-                    } else {
-                        End::ClientGone
-                    },
-                )
-            }
+            // `[DONE]` is sent only after the row is committed, below.
+            Ok(None) => end = Some(End::Done),
             Ok(Some(Err(e))) => end = Some(End::Failed(e)),
             Ok(Some(Ok(chunk))) => {
                 acc.observe(&chunk);
                 if let Some(bytes) = encode(chunk, wants_usage) {
-                    if tx.send(bytes).await.is_err() {
+                    relayed += bytes.len();
+                    // The cap bounds the gateway's memory (the accounting keeps the text) and
+                    // what a runaway upstream can push through it.
+                    if relayed > limit {
+                        end = Some(End::Failed(UpstreamError::too_large(limit)));
+                    } else if tx.send(bytes).await.is_err() {
                         end = Some(End::ClientGone);
                     }
                 }
@@ -200,25 +202,24 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
     }
     // Dropping the upstream stream now closes its connection before the bookkeeping.
     drop(rest);
+    let mut failure = None;
     let status = match end {
         Some(End::Failed(mut err)) => {
             err.bytes_sent = true;
-            // Best effort: the client may already be gone.
-            let _ = tx.send(error_event(&err)).await;
             state.metrics.upstream_error(model.as_str(), err.label());
-            if err.source == ErrorSource::Upstream {
+            if err.source == ErrorSource::Upstream && err.kind != UpstreamErrorKind::TooLarge {
                 report_failure(&state, &model);
             }
             if let Some(last) = attempts.last_mut() {
                 last.error = Some(err.label().to_owned());
             }
             tracing::warn!(model_id = %model, error = err.label(), "Stream failed after the first byte.");
+            failure = Some(err);
             OutcomeStatus::StreamInterrupted
         }
         Some(End::ClientGone) => OutcomeStatus::ClientDisconnected,
         Some(End::Done) | None => OutcomeStatus::Ok,
     };
-    drop(tx);
     let elapsed = attempt_start.elapsed();
     if let Some(last) = attempts.last_mut() {
         last.duration_ms = elapsed.as_secs_f64() * 1000.0;
@@ -235,7 +236,31 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
         ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
         tokens: Some(acc.tokens(input_tokens_estimate)),
     };
-    record.finish(&state, status, ending);
+    // The row is committed before the last event, so a client that saw `[DONE]` has its row
+    // even if the gateway is killed right after.
+    let finished = record.finish(&state, status, ending).await;
+    // Best effort from here on: the client may already be gone.
+    match failure {
+        Some(err) => {
+            let _ = tx.send(error_event(&err)).await;
+        }
+        None if status == OutcomeStatus::Ok => {
+            let last = if finished.logged {
+                Bytes::from_static(b"data: [DONE]\n\n")
+            } else {
+                log_unavailable_event()
+            };
+            let _ = tx.send(last).await;
+        }
+        None => {}
+    }
+}
+
+/// The terminal event of a stream whose row could not be committed under
+/// `on_unavailable = "fail_closed"`.
+fn log_unavailable_event() -> Bytes {
+    let e = crate::http::error::ApiError::OutcomeLogUnavailable;
+    Bytes::from(format!("data: {}\n\n", e.body()))
 }
 
 /// Counts a mid-stream failure against the provider's breaker.

@@ -101,6 +101,7 @@ fn canonical(catalog: &models::Catalog, ids: Vec<ModelId>) -> Result<Vec<ModelId
 
 /// The catalog id of `name` (an id or alias).
 pub fn resolve_model(catalog: &models::Catalog, name: &str) -> Result<ModelId, ApiError> {
+    crate::http::validate::model_name("model", name)?;
     catalog
         .get(&ModelId::new(name))
         .map(|e| e.spec.id.clone())
@@ -121,6 +122,7 @@ pub fn routing_input(
     options: RouterOptions,
     default_objective: Objective,
 ) -> Result<RoutingInput, ApiError> {
+    crate::http::validate::router_options(&options)?;
     for (name, v) in [
         ("max_cost_usd", options.max_cost_usd),
         ("max_latency_ms", options.max_latency_ms),

@@ -71,7 +71,14 @@ pub(super) async fn route_only(
         let model = resolve_model(&state.catalog, &req.model)?;
         state.router.pin(&model, &input, pool)
     }
-    .map_err(|e| ApiError::NoLiveCandidate(e.to_string()))?;
+    .map_err(|_| {
+        crate::http::validate::unservable(
+            &state.catalog,
+            pool,
+            &input.constraints,
+            input.input_tokens,
+        )
+    })?;
     let d = &routed.decision;
     let candidates: Vec<serde_json::Value> = d
         .ranked

@@ -1,9 +1,15 @@
 //! The outcome log: one [`Outcome`] row per request in SQLite, written by a dedicated thread.
 //!
 //! Requests hand rows to [`OutcomeLog::record`], which never blocks: it `try_send`s on a bounded
-//! channel and, when that is full, drops the row, counts it and warns. The writer thread
-//! commits every `flush_rows` rows or `flush_interval`, whichever comes first.
+//! channel (when that is full the row is dropped, counted and warned about) and returns a
+//! [`Commit`] to await. The writer thread group-commits: it takes the first waiting row, every
+//! row queued behind it (up to `flush_rows`), writes them in one transaction and then wakes
+//! their waiters. An answer is acknowledged only after [`Commit::wait`], so a row is in the
+//! WAL (which survives the process being killed; `fsync` makes it survive power loss too)
+//! before the client sees its answer, and the added latency is one group commit.
 //! [`OutcomeLog::flush`] waits until everything sent before it is committed (tests, shutdown).
+//! Feedback labels go through the same thread so that the "known request, first label wins"
+//! checks cannot race ([`OutcomeLog::feedback`]).
 //! [`record::RequestRecord`] builds a request's row; [`export_jsonl`] and [`read_outcomes`] read
 //! the log back.
 
@@ -12,14 +18,13 @@ mod store;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
 use router_core::{Feedback, Outcome, PromptRecord};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use store::Row;
 pub use store::{export_jsonl, read_outcomes};
 
 use crate::config::{LogConfig, Privacy};
@@ -33,24 +38,88 @@ enum Control {
     Close(oneshot::Sender<()>),
 }
 
+/// What the writer thread takes from the row channel.
+enum Job {
+    /// An outcome row and who waits for its commit.
+    Outcome {
+        outcome: Box<Outcome>,
+        done: oneshot::Sender<bool>,
+    },
+    /// A label, checked against the stored rows before it is stored.
+    Feedback {
+        request_id: String,
+        feedback: Feedback,
+        timestamp_ms: u64,
+        reply: oneshot::Sender<FeedbackVerdict>,
+    },
+}
+
+/// What became of a posted feedback label.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum FeedbackVerdict {
+    /// Stored.
+    Stored,
+    /// No outcome row has this request id.
+    UnknownRequest,
+    /// The request already has a label for this metric; the first one wins.
+    AlreadyLabelled {
+        /// The stored score.
+        score: f64,
+    },
+    /// The log could not take or store it.
+    Unavailable,
+}
+
+/// A queued row's commit, to await before acknowledging the answer.
+#[derive(Debug)]
+#[must_use = "await the commit before acknowledging the answer"]
+pub struct Commit {
+    done: Option<oneshot::Receiver<bool>>,
+}
+
+impl Commit {
+    /// Whether the row was queued at all (false: dropped because the channel was full or the
+    /// writer stopped).
+    pub fn queued(&self) -> bool {
+        self.done.is_some()
+    }
+
+    /// Waits until the row's group is committed, at most `timeout`. True when it is stored.
+    pub async fn wait(self, timeout: Duration) -> bool {
+        let Some(done) = self.done else {
+            return false;
+        };
+        matches!(tokio::time::timeout(timeout, done).await, Ok(Ok(true)))
+    }
+}
+
 /// Handle to the outcome log; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct OutcomeLog {
-    rows: Sender<Row>,
+    jobs: Sender<Job>,
     control: Sender<Control>,
     privacy: Privacy,
     path: PathBuf,
     metrics: Arc<Metrics>,
 }
 
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Job::Outcome { .. } => "Job::Outcome",
+            Job::Feedback { .. } => "Job::Feedback",
+        })
+    }
+}
+
 impl OutcomeLog {
     /// Opens the database (creating it) and starts the writer thread.
     pub fn open(config: &LogConfig, metrics: Arc<Metrics>) -> Result<OutcomeLog, Error> {
-        let mut conn = store::open(&config.sqlite)?;
-        let (rows_tx, rows_rx) = bounded(config.channel_capacity);
+        let mut conn = store::open(&config.sqlite, config.fsync)?;
+        let (jobs_tx, jobs_rx) = bounded(config.channel_capacity);
         let (control_tx, control_rx) = bounded(16);
-        let flush_rows = config.flush_rows;
-        let flush_interval = config.flush_interval;
+        let group_rows = config.flush_rows;
         let path = config.sqlite.clone();
         let writer_metrics = metrics.clone();
         let writer_path = path.clone();
@@ -60,17 +129,16 @@ impl OutcomeLog {
                 let mut writer = Writer {
                     conn: &mut conn,
                     pending: Vec::new(),
-                    first_pending: None,
-                    flush_rows,
-                    flush_interval,
+                    waiters: Vec::new(),
+                    group_rows,
                     metrics: writer_metrics,
                     path: writer_path,
                 };
-                writer.run(&rows_rx, &control_rx);
+                writer.run(&jobs_rx, &control_rx);
             })
             .map_err(|source| Error::OutcomeLogThread { source })?;
         Ok(OutcomeLog {
-            rows: rows_tx,
+            jobs: jobs_tx,
             control: control_tx,
             privacy: config.privacy,
             path,
@@ -96,22 +164,36 @@ impl OutcomeLog {
         }
     }
 
-    /// Queues a row; never blocks. Returns false when it was dropped.
-    pub fn record(&self, outcome: Outcome) -> bool {
-        self.send(Row::Outcome(Box::new(outcome)))
+    /// Queues a row; never blocks. Await the returned [`Commit`] before acknowledging.
+    pub fn record(&self, outcome: Outcome) -> Commit {
+        let (done, rx) = oneshot::channel();
+        let queued = self.send(Job::Outcome {
+            outcome: Box::new(outcome),
+            done,
+        });
+        Commit {
+            done: queued.then_some(rx),
+        }
     }
 
-    /// Queues a feedback label for `request_id`; never blocks.
-    pub fn feedback(&self, request_id: String, feedback: Feedback) -> bool {
-        self.send(Row::Feedback {
+    /// Stores a feedback label for `request_id` unless the request is unknown or already has
+    /// a label for this metric (the first label wins).
+    pub async fn feedback(&self, request_id: String, feedback: Feedback) -> FeedbackVerdict {
+        let (reply, rx) = oneshot::channel();
+        let job = Job::Feedback {
             request_id,
             feedback,
             timestamp_ms: crate::clock::unix_ms(),
-        })
+            reply,
+        };
+        if !self.send(job) {
+            return FeedbackVerdict::Unavailable;
+        }
+        rx.await.unwrap_or(FeedbackVerdict::Unavailable)
     }
 
-    fn send(&self, row: Row) -> bool {
-        match self.rows.try_send(row) {
+    fn send(&self, job: Job) -> bool {
+        match self.jobs.try_send(job) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 self.metrics.outcome_log_dropped();
@@ -146,74 +228,110 @@ impl OutcomeLog {
 
 struct Writer<'a> {
     conn: &'a mut rusqlite::Connection,
-    pending: Vec<Row>,
-    first_pending: Option<Instant>,
-    flush_rows: usize,
-    flush_interval: Duration,
+    pending: Vec<Outcome>,
+    waiters: Vec<oneshot::Sender<bool>>,
+    group_rows: usize,
     metrics: Arc<Metrics>,
     path: PathBuf,
 }
 
 impl Writer<'_> {
-    fn run(&mut self, rows: &Receiver<Row>, control: &Receiver<Control>) {
+    fn run(&mut self, jobs: &Receiver<Job>, control: &Receiver<Control>) {
         loop {
-            let wait = match self.first_pending {
-                Some(t) => self.flush_interval.saturating_sub(t.elapsed()),
-                None => Duration::from_secs(3600),
-            };
             select! {
-                recv(rows) -> row => match row {
-                    Ok(row) => self.push(row),
+                recv(jobs) -> job => match job {
+                    Ok(job) => {
+                        // Group commit: everything already queued behind this row goes into
+                        // the same transaction, so a busy gateway commits in large groups and
+                        // an idle one commits each row at once.
+                        self.take(job);
+                        while self.pending.len() < self.group_rows {
+                            match jobs.try_recv() {
+                                Ok(job) => self.take(job),
+                                Err(_) => break,
+                            }
+                        }
+                        self.commit();
+                    }
                     Err(_) => { self.commit(); return; }
                 },
                 recv(control) -> msg => match msg {
                     Ok(Control::Flush(reply)) => {
-                        self.drain(rows);
+                        self.drain(jobs);
                         self.commit();
                         let _ = reply.send(());
                     }
                     Ok(Control::Close(reply)) => {
-                        self.drain(rows);
+                        self.drain(jobs);
                         self.commit();
                         let _ = reply.send(());
                         return;
                     }
-                    Err(_) => { self.drain(rows); self.commit(); return; }
+                    Err(_) => { self.drain(jobs); self.commit(); return; }
                 },
-                default(wait) => self.commit(),
             }
         }
     }
 
-    fn push(&mut self, row: Row) {
-        self.pending.push(row);
-        self.first_pending.get_or_insert_with(Instant::now);
-        if self.pending.len() >= self.flush_rows {
-            self.commit();
+    fn take(&mut self, job: Job) {
+        match job {
+            Job::Outcome { outcome, done } => {
+                self.pending.push(*outcome);
+                self.waiters.push(done);
+            }
+            Job::Feedback {
+                request_id,
+                feedback,
+                timestamp_ms,
+                reply,
+            } => {
+                // Rows queued before the label must be visible to its checks.
+                self.commit();
+                let verdict =
+                    match store::add_feedback(self.conn, &request_id, &feedback, timestamp_ms) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::error!(path = %self.path.display(), error = %e, "Feedback write failed.");
+                            FeedbackVerdict::Unavailable
+                        }
+                    };
+                let _ = reply.send(verdict);
+            }
         }
     }
 
-    fn drain(&mut self, rows: &Receiver<Row>) {
-        while let Ok(row) = rows.try_recv() {
-            self.pending.push(row);
+    fn drain(&mut self, jobs: &Receiver<Job>) {
+        while let Ok(job) = jobs.try_recv() {
+            self.take(job);
         }
     }
 
     fn commit(&mut self) {
-        self.first_pending = None;
         if self.pending.is_empty() {
             return;
         }
-        if let Err(e) = store::write_batch(self.conn, &self.pending) {
-            for _ in 0..self.pending.len() {
-                self.metrics.outcome_log_dropped();
+        let waiters = std::mem::take(&mut self.waiters);
+        match store::write_batch(self.conn, &self.pending) {
+            Ok(stored) => {
+                for (done, ok) in waiters.into_iter().zip(stored) {
+                    if !ok {
+                        self.metrics.outcome_log_dropped();
+                    }
+                    let _ = done.send(ok);
+                }
             }
-            tracing::error!(
-                path = %self.path.display(),
-                rows = self.pending.len(),
-                error = %e,
-                "Outcome log write failed; rows dropped."
-            );
+            Err(e) => {
+                for done in waiters {
+                    self.metrics.outcome_log_dropped();
+                    let _ = done.send(false);
+                }
+                tracing::error!(
+                    path = %self.path.display(),
+                    rows = self.pending.len(),
+                    error = %e,
+                    "Outcome log write failed; rows dropped."
+                );
+            }
         }
         self.pending.clear();
     }

@@ -7,6 +7,7 @@ use router_core::{
     OUTCOME_SCHEMA_VERSION,
 };
 
+use crate::config::LogUnavailable;
 use crate::state::AppState;
 
 /// A fresh request id (`req_` + 32 hex digits).
@@ -48,22 +49,48 @@ pub struct Ending {
     pub tokens: Option<(u32, u32)>,
 }
 
+/// Longest `requested_model` kept in a row (client input: bounded like everything stored).
+pub const MAX_STORED_MODEL_BYTES: usize = 256;
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub fn truncated(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// What finishing a request's row gave.
+#[derive(Clone, Copy, Debug)]
+pub struct Finished {
+    /// The cost in USD from catalog prices, when a model answered.
+    pub cost_usd: Option<f64>,
+    /// Whether the row is committed; false only under `on_unavailable = "fail_closed"` (with
+    /// `fail_open` a lost row is counted and the answer goes on).
+    pub logged: bool,
+}
+
 impl RequestRecord {
     /// A record for a request arriving now.
-    pub fn new(requested_model: String, prompt_text: String) -> Self {
+    pub fn new(requested_model: &str, prompt_text: String) -> Self {
         RequestRecord {
             request_id: new_request_id(),
             timestamp_ms: crate::clock::unix_ms(),
             started: Instant::now(),
             prompt_text,
-            requested_model,
+            requested_model: truncated(requested_model, MAX_STORED_MODEL_BYTES).to_owned(),
             decision: None,
             routing: None,
         }
     }
 
-    /// Builds the row, records metrics and queues the row. Returns the cost in USD.
-    pub fn finish(self, state: &AppState, status: OutcomeStatus, end: Ending) -> Option<f64> {
+    /// Builds the row, records metrics, queues the row and waits for its group commit (so the
+    /// caller acknowledges the answer only once the row is stored).
+    pub async fn finish(self, state: &AppState, status: OutcomeStatus, end: Ending) -> Finished {
         let latency = self.started.elapsed();
         let cost_usd = match (&end.model, end.tokens) {
             (Some(model), Some((input, output))) => state
@@ -103,7 +130,20 @@ impl RequestRecord {
             cost_usd,
             feedback: Vec::new(),
         };
-        state.log.record(outcome);
-        cost_usd
+        let wait_start = Instant::now();
+        let stored = state
+            .log
+            .record(outcome)
+            .wait(state.config.log.commit_timeout)
+            .await;
+        state.metrics.outcome_commit_wait(wait_start.elapsed());
+        let logged = stored || state.config.log.on_unavailable == LogUnavailable::FailOpen;
+        if !stored {
+            tracing::warn!(
+                policy = ?state.config.log.on_unavailable,
+                "Outcome row not committed."
+            );
+        }
+        Finished { cost_usd, logged }
     }
 }

@@ -8,7 +8,9 @@ use std::io::Write;
 use std::path::Path;
 
 use router_core::{Feedback, Outcome};
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::FeedbackVerdict;
 
 use crate::error::Error;
 
@@ -41,8 +43,10 @@ fn db_error(path: &Path, source: rusqlite::Error) -> Error {
     }
 }
 
-/// Opens (creating it and its folder if needed) the database in WAL mode.
-pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
+/// Opens (creating it and its folder if needed) the database in WAL mode. A commit is in the
+/// WAL before it returns, so it survives the process being killed; `fsync` also syncs the
+/// WAL on every commit so that it survives power loss (`synchronous = FULL`).
+pub(crate) fn open(path: &Path, fsync: bool) -> Result<Connection, Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| Error::OutcomeLogDir {
             path: dir.to_owned(),
@@ -52,69 +56,94 @@ pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
     let conn = Connection::open(path).map_err(|e| db_error(path, e))?;
     // WAL lets `switchyard log export` read while the gateway writes.
     conn.pragma_update(None, "journal_mode", "WAL")
-        .and_then(|_| conn.pragma_update(None, "synchronous", "NORMAL"))
+        .and_then(|_| {
+            conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })
+        })
         .and_then(|_| conn.execute_batch(SCHEMA))
         .map_err(|e| db_error(path, e))?;
     Ok(conn)
 }
 
-/// A row waiting to be committed.
-pub(crate) enum Row {
-    Outcome(Box<Outcome>),
-    Feedback {
-        request_id: String,
-        feedback: Feedback,
-        timestamp_ms: u64,
-    },
-}
-
-/// Writes `rows` in one transaction.
-pub(crate) fn write_batch(conn: &mut Connection, rows: &[Row]) -> Result<(), rusqlite::Error> {
+/// Writes `rows` in one transaction. Returns, per row, whether it was stored: a row whose JSON
+/// would not read back as an [`Outcome`] (a non-finite number becomes `null`) is refused
+/// rather than stored, so that the export never meets an unreadable row.
+pub(crate) fn write_batch(
+    conn: &mut Connection,
+    rows: &[Outcome],
+) -> Result<Vec<bool>, rusqlite::Error> {
     let tx = conn.transaction()?;
+    let mut stored = Vec::with_capacity(rows.len());
     {
         let mut outcome = tx.prepare_cached(
             "INSERT OR REPLACE INTO outcomes
              (request_id, timestamp_ms, model, status, cost_usd, latency_ms, record)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        let mut feedback = tx.prepare_cached(
-            "INSERT INTO feedback (request_id, metric, score, timestamp_ms) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for row in rows {
-            match row {
-                Row::Outcome(o) => {
-                    let record = serde_json::to_string(o)
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                    let status = serde_json::to_value(o.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    outcome.execute(params![
-                        o.request_id,
-                        i64::try_from(o.timestamp_ms).unwrap_or(i64::MAX),
-                        o.model.as_ref().map(|m| m.as_str()),
-                        status,
-                        o.cost_usd,
-                        o.latency_ms,
-                        record,
-                    ])?;
-                }
-                Row::Feedback {
-                    request_id,
-                    feedback: fb,
-                    timestamp_ms,
-                } => {
-                    feedback.execute(params![
-                        request_id,
-                        fb.metric,
-                        fb.score,
-                        i64::try_from(*timestamp_ms).unwrap_or(i64::MAX),
-                    ])?;
-                }
-            }
+        for o in rows {
+            let Some(record) = storable_json(o) else {
+                tracing::error!(request_id = %o.request_id, "Outcome row has a non-finite number; not stored.");
+                stored.push(false);
+                continue;
+            };
+            let status = serde_json::to_value(o.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            outcome.execute(params![
+                o.request_id,
+                i64::try_from(o.timestamp_ms).unwrap_or(i64::MAX),
+                o.model.as_ref().map(|m| m.as_str()),
+                status,
+                o.cost_usd,
+                o.latency_ms,
+                record,
+            ])?;
+            stored.push(true);
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(stored)
+}
+
+/// The row's JSON, when it reads back as an [`Outcome`].
+fn storable_json(o: &Outcome) -> Option<String> {
+    let json = serde_json::to_string(o).ok()?;
+    serde_json::from_str::<Outcome>(&json).ok()?;
+    Some(json)
+}
+
+/// Stores a label unless the request is unknown or already labelled for this metric.
+pub(crate) fn add_feedback(
+    conn: &Connection,
+    request_id: &str,
+    fb: &Feedback,
+    timestamp_ms: u64,
+) -> Result<FeedbackVerdict, rusqlite::Error> {
+    let known: bool = conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM outcomes WHERE request_id = ?1)")?
+        .query_row([request_id], |r| r.get(0))?;
+    if !known {
+        return Ok(FeedbackVerdict::UnknownRequest);
+    }
+    let existing: Option<f64> = conn
+        .prepare_cached(
+            "SELECT score FROM feedback WHERE request_id = ?1 AND metric = ?2 ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![request_id, fb.metric], |r| r.get(0))
+        .optional()?;
+    if let Some(score) = existing {
+        return Ok(FeedbackVerdict::AlreadyLabelled { score });
+    }
+    conn.prepare_cached(
+        "INSERT INTO feedback (request_id, metric, score, timestamp_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        request_id,
+        fb.metric,
+        fb.score,
+        i64::try_from(timestamp_ms).unwrap_or(i64::MAX),
+    ])?;
+    Ok(FeedbackVerdict::Stored)
 }
 
 /// Reads every outcome, oldest first, with its feedback attached.
@@ -165,12 +194,16 @@ fn for_each_outcome(
     while let Some(row) = iter.next().map_err(|e| db_error(db, e))? {
         let request_id: String = row.get(0).map_err(|e| db_error(db, e))?;
         let record: String = row.get(1).map_err(|e| db_error(db, e))?;
-        let mut outcome: Outcome =
-            serde_json::from_str(&record).map_err(|source| Error::OutcomeRecordInvalid {
-                path: db.to_owned(),
-                request_id: request_id.clone(),
-                source,
-            })?;
+        // A row that does not read back (written by an older version before rows were
+        // checked) is skipped with a warning: one bad row must not block the export or
+        // `train --from-log`.
+        let mut outcome: Outcome = match serde_json::from_str(&record) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(path = %db.display(), request_id = %request_id, error = %e, "Skipped an unreadable outcome row.");
+                continue;
+            }
+        };
         let labels = feedback
             .query_map([&request_id], |r| {
                 Ok(Feedback {

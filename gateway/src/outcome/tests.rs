@@ -34,6 +34,7 @@ fn config(dir: &tempfile::TempDir, privacy: Privacy, capacity: usize) -> LogConf
         channel_capacity: capacity,
         flush_rows: 1000,
         flush_interval: Duration::from_secs(3600),
+        ..LogConfig::default()
     }
 }
 
@@ -41,15 +42,25 @@ fn config(dir: &tempfile::TempDir, privacy: Privacy, capacity: usize) -> LogConf
 async fn write_flush_read_with_feedback() {
     let dir = tempfile::tempdir().unwrap();
     let log = OutcomeLog::open(&config(&dir, Privacy::Full, 64), Arc::new(Metrics::new())).unwrap();
-    assert!(log.record(outcome("b", 2)));
-    assert!(log.record(outcome("a", 1)));
-    assert!(log.feedback(
-        "a".into(),
-        Feedback {
-            metric: "thumbs_up".into(),
-            score: 1.0
-        }
-    ));
+    assert!(log.record(outcome("b", 2)).wait(WAIT).await);
+    assert!(log.record(outcome("a", 1)).wait(WAIT).await);
+    let label = |score| Feedback {
+        metric: "thumbs_up".into(),
+        score,
+    };
+    assert_eq!(
+        log.feedback("a".into(), label(1.0)).await,
+        FeedbackVerdict::Stored
+    );
+    // Issue 11: the first label wins; unknown ids are refused.
+    assert_eq!(
+        log.feedback("a".into(), label(0.0)).await,
+        FeedbackVerdict::AlreadyLabelled { score: 1.0 }
+    );
+    assert_eq!(
+        log.feedback("nope".into(), label(1.0)).await,
+        FeedbackVerdict::UnknownRequest
+    );
     log.flush().await;
     let all = read_outcomes(log.path()).unwrap();
     assert_eq!(all.len(), 2);
@@ -101,7 +112,13 @@ async fn full_channel_drops_and_counts() {
     let log = OutcomeLog::open(&cfg, metrics.clone()).unwrap();
     // The writer may take rows as they come, so send until one is refused.
     let mut sent = 0;
-    while log.record(outcome(&format!("r{sent}"), sent)) {
+    let mut commits = Vec::new();
+    loop {
+        let commit = log.record(outcome(&format!("r{sent}"), sent));
+        if !commit.queued() {
+            break;
+        }
+        commits.push(commit);
         sent += 1;
         assert!(sent < 100_000, "the channel never filled");
     }
@@ -116,9 +133,47 @@ async fn flush_rows_commits_without_flush() {
     let mut cfg = config(&dir, Privacy::None, 64);
     cfg.flush_rows = 1;
     let log = OutcomeLog::open(&cfg, Arc::new(Metrics::new())).unwrap();
-    log.record(outcome("x", 1));
+    let _ = log.record(outcome("x", 1));
     log.close().await;
     assert_eq!(read_outcomes(&cfg.sqlite).unwrap().len(), 1);
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn issue_11_a_committed_row_is_readable_before_wait_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = OutcomeLog::open(&config(&dir, Privacy::None, 64), Arc::new(Metrics::new())).unwrap();
+    for i in 0..20 {
+        assert!(log.record(outcome(&format!("c{i}"), i)).wait(WAIT).await);
+        // No flush: the wait alone guarantees the row is in the database.
+        assert_eq!(read_outcomes(log.path()).unwrap().len() as u64, i + 1);
+    }
+    log.close().await;
+}
+
+#[tokio::test]
+async fn issue_11_non_finite_numbers_are_refused_and_export_never_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let log = OutcomeLog::open(&config(&dir, Privacy::None, 64), metrics.clone()).unwrap();
+    let mut bad = outcome("bad", 1);
+    bad.objective = Some(router_core::Objective::Utility {
+        lambda: f64::INFINITY,
+    });
+    assert!(!log.record(bad).wait(WAIT).await);
+    assert!(log.record(outcome("good", 2)).wait(WAIT).await);
+    assert!(metrics.counter_value("switchyard_outcome_log_dropped_total", &[]) >= 1.0);
+    // A row written by an older version with a null number is skipped, not fatal.
+    let conn = rusqlite::Connection::open(log.path()).unwrap();
+    conn.execute(
+        "INSERT INTO outcomes (request_id, timestamp_ms, status, latency_ms, record) VALUES ('old', 0, 'ok', 1.0, '{\"latency_ms\": null}')",
+        [],
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(export_jsonl(log.path(), &mut buf).unwrap(), 1);
+    log.close().await;
 }
 
 #[test]

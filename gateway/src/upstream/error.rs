@@ -46,6 +46,8 @@ pub enum UpstreamErrorKind {
     Transport,
     /// The gateway ended the call because it is shutting down.
     Shutdown,
+    /// The answer is larger than `server.upstream_response_limit_bytes`.
+    TooLarge,
 }
 
 impl UpstreamErrorKind {
@@ -65,6 +67,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::CircuitOpen => "circuit_open",
             UpstreamErrorKind::Transport => "transport",
             UpstreamErrorKind::Shutdown => "shutdown",
+            UpstreamErrorKind::TooLarge => "too_large",
         }
     }
 }
@@ -212,6 +215,16 @@ impl UpstreamError {
         )
     }
 
+    /// The answer passed `limit` bytes. Retryable: another candidate may answer shorter.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            UpstreamErrorKind::TooLarge,
+            ErrorSource::Upstream,
+            true,
+            format!("the answer is larger than {limit} bytes"),
+        )
+    }
+
     /// The provider's circuit breaker refused the attempt.
     pub fn circuit_open() -> Self {
         Self::new(
@@ -238,11 +251,30 @@ fn extract_message(body: &str) -> String {
     msg.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 
-/// Parses a `Retry-After` header given in seconds (the HTTP-date form is ignored).
+/// Longest `Retry-After` taken from an upstream. Anything longer is clamped to it: the wait
+/// is bounded by the request deadline anyway, and an hour is already "not for this request".
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Parses a `Retry-After` header given in seconds. Hostile values never panic: a negative,
+/// NaN or unparsable value (the HTTP-date form included) is ignored, a huge one is clamped to
+/// [`MAX_RETRY_AFTER`].
 pub fn retry_after_from_headers(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value)
+}
+
+/// The seconds form of `Retry-After`, clamped (see [`retry_after_from_headers`]).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    // `try_from_secs_f64` refuses infinity and overflow; both mean "longer than the cap".
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or(MAX_RETRY_AFTER)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 #[cfg(test)]
@@ -290,5 +322,19 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after_from_headers(&h), None);
+    }
+
+    #[test]
+    fn issue_11_hostile_retry_after_is_clamped_or_ignored() {
+        for huge in ["1000000000000000019884624838656", "1e308", "inf", "18446744073709551616"] {
+            assert_eq!(parse_retry_after(huge), Some(MAX_RETRY_AFTER), "{huge}");
+        }
+        for bad in ["-1", "NaN", "-inf", "", "soon", "1e999999"] {
+            let parsed = parse_retry_after(bad);
+            assert!(parsed.is_none_or(|d| d <= MAX_RETRY_AFTER), "{bad}: {parsed:?}");
+        }
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("NaN"), None);
+        assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
     }
 }

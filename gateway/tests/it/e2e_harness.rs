@@ -64,6 +64,11 @@ impl Harness {
         Harness::with(&["gpt-4o-mini", "gpt-4o"], |_| {}).await
     }
 
+    /// The OpenAI candidates `gpt-4o-mini` and `gpt-4o`, with config tweaks.
+    pub async fn openai_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Harness {
+        Harness::with(&["gpt-4o-mini", "gpt-4o"], tweak).await
+    }
+
     /// All three dialects on one fake, with these candidates and config tweaks.
     pub async fn with(candidates: &[&str], tweak: impl FnOnce(&mut GatewayConfig)) -> Harness {
         let fake = FakeProvider::start().await;

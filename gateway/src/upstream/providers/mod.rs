@@ -89,23 +89,59 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>>;
 }
 
-/// Builds the adapter for `kind`.
+/// The non-streamed answer cap of an adapter built without [`build_provider`] (tests).
+pub const DEFAULT_RESPONSE_LIMIT_BYTES: usize = 32 * 1024 * 1024;
+
+/// Longest error body read from an upstream: only its message is kept anyway.
+const ERROR_BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// Reads a response body, refusing one larger than `limit` bytes without buffering past it.
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, UpstreamError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(UpstreamError::too_large(limit));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| UpstreamError::from_reqwest(&e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(UpstreamError::too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Builds the adapter for `kind`; non-streamed answers larger than `response_limit` bytes
+/// are refused ([`UpstreamError::too_large`]).
 pub fn build_provider(
     kind: ProviderKind,
     client: reqwest::Client,
     base_url: String,
     api_key: Option<Secret<String>>,
+    response_limit: usize,
 ) -> Result<Box<dyn Provider>, crate::Error> {
     match kind {
-        ProviderKind::Openai => Ok(Box::new(openai::OpenAiProvider::new(
-            client, base_url, api_key,
-        ))),
-        ProviderKind::Anthropic => Ok(Box::new(anthropic::AnthropicProvider::new(
-            client, base_url, api_key,
-        ))),
-        ProviderKind::Gemini => Ok(Box::new(gemini::GeminiProvider::new(
-            client, base_url, api_key,
-        ))),
+        ProviderKind::Openai => Ok(Box::new(
+            openai::OpenAiProvider::new(client, base_url, api_key)
+                .with_response_limit(response_limit),
+        )),
+        ProviderKind::Anthropic => Ok(Box::new(
+            anthropic::AnthropicProvider::new(client, base_url, api_key)
+                .with_response_limit(response_limit),
+        )),
+        ProviderKind::Gemini => Ok(Box::new(
+            gemini::GeminiProvider::new(client, base_url, api_key)
+                .with_response_limit(response_limit),
+        )),
     }
 }
 
@@ -113,6 +149,7 @@ pub fn build_provider(
 /// `classify(status, retry_after, body)`, the one place every adapter's HTTP errors go through.
 pub(crate) async fn send_checked(
     builder: reqwest::RequestBuilder,
+    limit: usize,
     classify: fn(u16, Option<Duration>, &str) -> UpstreamError,
 ) -> Result<reqwest::Response, UpstreamError> {
     let response = builder
@@ -124,7 +161,11 @@ pub(crate) async fn send_checked(
         return Ok(response);
     }
     let retry_after = retry_after_from_headers(response.headers());
-    // The error body is small; failing to read it only loses the message.
-    let text = response.text().await.unwrap_or_default();
+    // Only the error body's message is kept; failing to read it (or a huge one) only loses
+    // the message.
+    let body = read_capped(response, limit.min(ERROR_BODY_LIMIT_BYTES))
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
     Err(classify(status.as_u16(), retry_after, &text))
 }

@@ -39,6 +39,7 @@ pub struct AnthropicProvider {
     client: reqwest::Client,
     url: String,
     api_key: Option<Secret<String>>,
+    response_limit: usize,
 }
 
 impl AnthropicProvider {
@@ -50,7 +51,14 @@ impl AnthropicProvider {
             client,
             url,
             api_key,
+            response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
         }
+    }
+
+    /// Caps the size of a non-streamed answer (and of error bodies) read from the upstream.
+    pub fn with_response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = bytes;
+        self
     }
 
     async fn send(&self, body: &MessagesRequest) -> Result<reqwest::Response, UpstreamError> {
@@ -62,7 +70,7 @@ impl AnthropicProvider {
         if let Some(key) = &self.api_key {
             builder = builder.header("x-api-key", key.expose());
         }
-        super::send_checked(builder, UpstreamError::from_status).await
+        super::send_checked(builder, self.response_limit, UpstreamError::from_status).await
     }
 }
 
@@ -79,10 +87,7 @@ impl Provider for AnthropicProvider {
         async move {
             let body = messages_request(req, upstream_model, false)?;
             let response = self.send(&body).await?;
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e))?;
+            let bytes = super::read_capped(response, self.response_limit).await?;
             let parsed: MessagesResponse = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("anthropic message body: {e}")))?;
             Ok(chat_response(parsed))

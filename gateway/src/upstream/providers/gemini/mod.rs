@@ -42,6 +42,7 @@ pub struct GeminiProvider {
     client: reqwest::Client,
     base_url: String,
     api_key: Option<Secret<String>>,
+    response_limit: usize,
 }
 
 impl GeminiProvider {
@@ -53,7 +54,14 @@ impl GeminiProvider {
             client,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
+            response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
         }
+    }
+
+    /// Caps the size of a non-streamed answer (and of error bodies) read from the upstream.
+    pub fn with_response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = bytes;
+        self
     }
 
     fn url(&self, upstream_model: &str, stream: bool) -> String {
@@ -79,7 +87,7 @@ impl GeminiProvider {
         if let Some(key) = &self.api_key {
             builder = builder.header("x-goog-api-key", key.expose());
         }
-        super::send_checked(builder, status_error).await
+        super::send_checked(builder, self.response_limit, status_error).await
     }
 }
 
@@ -111,10 +119,7 @@ impl Provider for GeminiProvider {
         async move {
             let body = generate_request(req)?;
             let response = self.send(&self.url(upstream_model, false), &body).await?;
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e))?;
+            let bytes = super::read_capped(response, self.response_limit).await?;
             let parsed: GenerateContentResponse = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("gemini response body: {e}")))?;
             Ok(chat_response(parsed, upstream_model))

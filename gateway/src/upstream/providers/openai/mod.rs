@@ -20,6 +20,7 @@ pub struct OpenAiProvider {
     client: reqwest::Client,
     url: String,
     api_key: Option<Secret<String>>,
+    response_limit: usize,
 }
 
 impl OpenAiProvider {
@@ -31,7 +32,14 @@ impl OpenAiProvider {
             client,
             url,
             api_key,
+            response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
         }
+    }
+
+    /// Caps the size of a non-streamed answer (and of error bodies) read from the upstream.
+    pub fn with_response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = bytes;
+        self
     }
 
     /// The upstream body: the client's request with the upstream model and without Switchyard
@@ -61,7 +69,7 @@ impl OpenAiProvider {
         if let Some(key) = &self.api_key {
             builder = builder.bearer_auth(key.expose());
         }
-        super::send_checked(builder, UpstreamError::from_status).await
+        super::send_checked(builder, self.response_limit, UpstreamError::from_status).await
     }
 }
 
@@ -78,10 +86,7 @@ impl Provider for OpenAiProvider {
         async move {
             let body = Self::body(req, upstream_model, false);
             let response = self.send(&body).await?;
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| UpstreamError::from_reqwest(&e))?;
+            let bytes = super::read_capped(response, self.response_limit).await?;
             serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("chat completion body: {e}")))
         }
