@@ -5,7 +5,8 @@
 //! `axum::serve` exposes none of these, and without them a client that sends half its headers
 //! holds a connection (and a graceful shutdown) forever. On the shutdown token every
 //! connection is asked to close after its in-flight request; when `hard_stop` fires (end of
-//! the shutdown grace) the remaining ones are dropped, so shutdown is bounded.
+//! the shutdown grace) the remaining ones get [`HARD_STOP_DRAIN`] to send their last bytes and
+//! are then dropped, so shutdown is bounded.
 
 use std::io;
 use std::pin::Pin;
@@ -34,6 +35,9 @@ pub(crate) struct Limits {
     /// Most connections served at once.
     pub(crate) max_connections: usize,
 }
+
+/// After the shutdown grace, how long a connection may still take to send its last bytes.
+const HARD_STOP_DRAIN: Duration = Duration::from_secs(2);
 
 /// Pause after a failed `accept` (out of file descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -107,6 +111,9 @@ async fn connection(
         .with_upgrades();
     tokio::pin!(conn);
     let mut closing = false;
+    // Set when `hard_stop` fires: the connection gets a short while to send what is already
+    // on its way (a stream's final error event), then it is dropped whatever its state.
+    let mut drop_at: Option<Instant> = None;
     loop {
         let idle_since = epoch + Duration::from_millis(last_activity.load(Ordering::Relaxed));
         tokio::select! {
@@ -120,8 +127,11 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
+            () = hard_stop.cancelled(), if drop_at.is_none() => {
+                drop_at = Some(Instant::now() + HARD_STOP_DRAIN);
+            }
             // Dropping the connection closes the socket, whatever state it is in.
-            () = hard_stop.cancelled() => return,
+            () = sleep_until_or_never(drop_at) => return,
             () = tokio::time::sleep_until(idle_since + limits.idle_timeout), if !closing => {
                 let quiet = Duration::from_millis(last_activity.load(Ordering::Relaxed));
                 if epoch.elapsed().saturating_sub(quiet) >= limits.idle_timeout {
@@ -131,6 +141,13 @@ async fn connection(
                 }
             }
         }
+    }
+}
+
+async fn sleep_until_or_never(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
