@@ -16,9 +16,7 @@ use futures::StreamExt;
 use gateway::config::LogConfig;
 use gateway::metrics::Metrics;
 use gateway::OutcomeLog;
-use router_core::{
-    Attempt, ModelId, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION,
-};
+use router_core::{Attempt, ModelId, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 

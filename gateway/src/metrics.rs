@@ -85,7 +85,8 @@ const ROUTER_RELOADS: Family = Family {
 
 const REJECTED: Family = Family {
     name: "switchyard_rejected_requests_total",
-    help: "Client requests refused with a 4xx before any upstream call, by endpoint and error code.",
+    help:
+        "Client requests refused with a 4xx before any upstream call, by endpoint and error code.",
     histogram: false,
 };
 const OUTCOME_COMMIT_WAIT: Family = Family {

@@ -7,8 +7,8 @@ use axum::Json;
 use router_core::{Constraints, ModelId, OutcomeStatus};
 
 use crate::http::error::ApiError;
-use crate::http::{relay, validate};
 use crate::http::request_options::{merged_options, prompt_text, resolve_model, routing_input};
+use crate::http::{relay, validate};
 use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse};
 use crate::outcome::record::{Ending, RequestRecord};
 use crate::routing::Routed;

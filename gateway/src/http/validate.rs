@@ -66,11 +66,9 @@ fn model_list(field: &str, list: Option<&Vec<ModelId>>) -> Result<(), ApiError> 
 
 fn in_range(field: &str, value: Option<f64>, lo: f64, hi: f64, unit: &str) -> Result<(), ApiError> {
     match value {
-        Some(x) if !(x.is_finite() && (lo..=hi).contains(&x)) => {
-            Err(ApiError::InvalidRequest(format!(
-                "{field} must be a number between {lo} and {hi}{unit}, got {x}"
-            )))
-        }
+        Some(x) if !(x.is_finite() && (lo..=hi).contains(&x)) => Err(ApiError::InvalidRequest(
+            format!("{field} must be a number between {lo} and {hi}{unit}, got {x}"),
+        )),
         _ => Ok(()),
     }
 }
@@ -79,7 +77,13 @@ fn in_range(field: &str, value: Option<f64>, lo: f64, hi: f64, unit: &str) -> Re
 pub fn router_options(o: &RouterOptions) -> Result<(), ApiError> {
     model_list("router.candidates", o.candidates.as_ref())?;
     model_list("router.exclude", o.exclude.as_ref())?;
-    in_range("router.max_cost_usd", o.max_cost_usd, 0.0, MAX_COST_USD, " USD")?;
+    in_range(
+        "router.max_cost_usd",
+        o.max_cost_usd,
+        0.0,
+        MAX_COST_USD,
+        " USD",
+    )?;
     in_range("router.min_quality", o.min_quality, 0.0, 1.0, "")?;
     in_range(
         "router.max_latency_ms",
@@ -237,6 +241,9 @@ mod tests {
             temperature: Some(9.0),
             ..Default::default()
         };
-        assert!(sampling(&req).unwrap_err().to_string().contains("temperature"));
+        assert!(sampling(&req)
+            .unwrap_err()
+            .to_string()
+            .contains("temperature"));
     }
 }

@@ -287,14 +287,18 @@ impl Writer<'_> {
             } => {
                 // Rows queued before the label must be visible to its checks.
                 self.commit();
-                let verdict =
-                    match store::add_feedback(self.conn, &request_id, &feedback, timestamp_ms) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            tracing::error!(path = %self.path.display(), error = %e, "Feedback write failed.");
-                            FeedbackVerdict::Unavailable
-                        }
-                    };
+                let verdict = match store::add_feedback(
+                    self.conn,
+                    &request_id,
+                    &feedback,
+                    timestamp_ms,
+                ) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!(path = %self.path.display(), error = %e, "Feedback write failed.");
+                        FeedbackVerdict::Unavailable
+                    }
+                };
                 let _ = reply.send(verdict);
             }
         }

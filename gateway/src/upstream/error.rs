@@ -326,12 +326,20 @@ mod tests {
 
     #[test]
     fn issue_11_hostile_retry_after_is_clamped_or_ignored() {
-        for huge in ["1000000000000000019884624838656", "1e308", "inf", "18446744073709551616"] {
+        for huge in [
+            "1000000000000000019884624838656",
+            "1e308",
+            "inf",
+            "18446744073709551616",
+        ] {
             assert_eq!(parse_retry_after(huge), Some(MAX_RETRY_AFTER), "{huge}");
         }
         for bad in ["-1", "NaN", "-inf", "", "soon", "1e999999"] {
             let parsed = parse_retry_after(bad);
-            assert!(parsed.is_none_or(|d| d <= MAX_RETRY_AFTER), "{bad}: {parsed:?}");
+            assert!(
+                parsed.is_none_or(|d| d <= MAX_RETRY_AFTER),
+                "{bad}: {parsed:?}"
+            );
         }
         assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("NaN"), None);

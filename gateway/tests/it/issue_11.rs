@@ -84,7 +84,11 @@ async fn issue_11_huge_model_names_and_lists_are_a_short_400() {
     for body in &cases {
         let resp = h.chat(body).await;
         let text = resp.text().await.unwrap();
-        assert!(text.len() < 1024, "the name is echoed whole: {} bytes", text.len());
+        assert!(
+            text.len() < 1024,
+            "the name is echoed whole: {} bytes",
+            text.len()
+        );
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["error"]["code"], "invalid_request", "{v}");
     }
@@ -115,9 +119,18 @@ async fn issue_11_out_of_range_numbers_are_a_400_and_the_log_stays_exportable() 
         body
     };
     let cases = [
-        (with(json!({"router": {"willingness_to_pay": 5e-324}})), "router.willingness_to_pay"),
-        (with(json!({"router": {"max_cost_usd": -1}})), "router.max_cost_usd"),
-        (with(json!({"router": {"min_quality": 7}})), "router.min_quality"),
+        (
+            with(json!({"router": {"willingness_to_pay": 5e-324}})),
+            "router.willingness_to_pay",
+        ),
+        (
+            with(json!({"router": {"max_cost_usd": -1}})),
+            "router.max_cost_usd",
+        ),
+        (
+            with(json!({"router": {"min_quality": 7}})),
+            "router.min_quality",
+        ),
         (with(json!({"temperature": 1e300})), "temperature"),
         (with(json!({"top_p": -0.5})), "top_p"),
         (with(json!({"n": 0})), "n must"),
@@ -137,7 +150,9 @@ async fn issue_11_out_of_range_numbers_are_a_400_and_the_log_stays_exportable() 
         .await
         .unwrap();
     openai_error(resp, 400).await;
-    let ok = h.chat(&with(json!({"router": {"willingness_to_pay": 0.5}}))).await;
+    let ok = h
+        .chat(&with(json!({"router": {"willingness_to_pay": 0.5}})))
+        .await;
     assert_eq!(ok.status(), 200);
     let rows = h.rows().await;
     assert_eq!(rows.len(), cases.len() + 2);
@@ -184,7 +199,11 @@ async fn issue_11_huge_upstream_answers_fail_over_or_end_cleanly() {
     let resp = h.chat(&chat_body("gpt-4o", true, "hi")).await;
     assert_eq!(resp.status(), 200);
     let body = resp.text().await.unwrap();
-    assert!(body.len() <= limit + 64 * 1024, "{} bytes relayed", body.len());
+    assert!(
+        body.len() <= limit + 64 * 1024,
+        "{} bytes relayed",
+        body.len()
+    );
     let data = sse_data(&body);
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
     assert_eq!(last["error"]["code"], "too_large", "{last}");
@@ -202,7 +221,8 @@ async fn issue_11_feedback_for_unknown_or_labelled_requests_is_refused() {
     assert_eq!(resp.status(), 200);
     // No flush: the row is committed before the answer.
     let id = header(&resp, "x-switchyard-request-id").to_owned();
-    let label = |id: &str, score: Value| json!({"request_id": id, "metric": "thumbs_up", "score": score});
+    let label =
+        |id: &str, score: Value| json!({"request_id": id, "metric": "thumbs_up", "score": score});
     let first = h.post_json("/v1/feedback", &label(&id, json!(true))).await;
     assert_eq!(first.status(), 202);
     let again = h.post_json("/v1/feedback", &label(&id, json!(true))).await;
@@ -210,9 +230,15 @@ async fn issue_11_feedback_for_unknown_or_labelled_requests_is_refused() {
     let conflicting = h.post_json("/v1/feedback", &label(&id, json!(0.0))).await;
     openai_error(conflicting, 409).await;
     let unknown = h
-        .post_json("/v1/feedback", &label("req_00000000000000000000000000000000", json!(1)))
+        .post_json(
+            "/v1/feedback",
+            &label("req_00000000000000000000000000000000", json!(1)),
+        )
         .await;
-    assert_eq!(openai_error(unknown, 404).await["code"], "request_not_found");
+    assert_eq!(
+        openai_error(unknown, 404).await["code"],
+        "request_not_found"
+    );
     let malformed = h
         .client
         .post(h.url("/v1/feedback"))
@@ -246,7 +272,10 @@ async fn issue_11_malformed_chat_requests_leave_a_row_and_a_metric() {
         .unwrap();
     let id = header(&resp, "x-switchyard-request-id").to_owned();
     openai_error(resp, 400).await;
-    assert_eq!(rejected(h.gw.metrics(), "chat_completions", "invalid_json"), 1.0);
+    assert_eq!(
+        rejected(h.gw.metrics(), "chat_completions", "invalid_json"),
+        1.0
+    );
     let row = h.only_row().await;
     assert_eq!(row.request_id, id);
     assert_eq!(row.status, OutcomeStatus::Rejected);
@@ -261,7 +290,9 @@ async fn issue_11_streams_commit_their_row_before_done() {
     done_chunks(&resp.text().await.unwrap());
     // Read straight from the database: no wait_idle, no flush.
     let rows = gateway::read_outcomes(h.gw.outcome_log().path()).unwrap();
-    assert!(rows.iter().any(|r| r.request_id == id && r.status == OutcomeStatus::Ok));
+    assert!(rows
+        .iter()
+        .any(|r| r.request_id == id && r.status == OutcomeStatus::Ok));
     h.stop().await;
 }
 
@@ -277,7 +308,8 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn issue_11_half_sent_headers_are_closed_after_the_header_timeout() {
-    let h = Harness::openai_with(|c| c.server.header_read_timeout = Duration::from_millis(300)).await;
+    let h =
+        Harness::openai_with(|c| c.server.header_read_timeout = Duration::from_millis(300)).await;
     let mut slow = TcpStream::connect(h.gw.local_addr()).await.unwrap();
     slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
         .await
@@ -375,21 +407,57 @@ impl Lcg {
 async fn issue_11_hostile_json_bodies_never_get_a_5xx() {
     let h = Harness::openai().await;
     let values = [
-        "null", "true", "-1", "0", "1e308", "-1e308", "5e-324", "1.5", "\"\"", "\"auto\"",
-        "\"gpt-4o\"", "[]", "{}", "[1,2]", "{\"a\":1}", "\"\\u0000\"", "99999999999999999999",
-        "[\"gpt-4o\",\"gpt-4o-mini\"]", "[{\"role\":\"user\",\"content\":\"hi\"}]",
-        "[{\"role\":\"tool\"}]", "[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]",
+        "null",
+        "true",
+        "-1",
+        "0",
+        "1e308",
+        "-1e308",
+        "5e-324",
+        "1.5",
+        "\"\"",
+        "\"auto\"",
+        "\"gpt-4o\"",
+        "[]",
+        "{}",
+        "[1,2]",
+        "{\"a\":1}",
+        "\"\\u0000\"",
+        "99999999999999999999",
+        "[\"gpt-4o\",\"gpt-4o-mini\"]",
+        "[{\"role\":\"user\",\"content\":\"hi\"}]",
+        "[{\"role\":\"tool\"}]",
+        "[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]",
     ];
     let keys = [
-        "model", "messages", "stream", "temperature", "top_p", "n", "max_tokens", "tools",
-        "tool_choice", "response_format", "stop", "router", "stream_options", "user",
-        "willingness_to_pay", "exclude", "candidates", "max_cost_usd", "min_quality",
+        "model",
+        "messages",
+        "stream",
+        "temperature",
+        "top_p",
+        "n",
+        "max_tokens",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "stop",
+        "router",
+        "stream_options",
+        "user",
+        "willingness_to_pay",
+        "exclude",
+        "candidates",
+        "max_cost_usd",
+        "min_quality",
     ];
     let mut rng = Lcg(11);
     for i in 0..300 {
         let mut body = serde_json::Map::new();
         body.insert("model".into(), json!("auto"));
-        body.insert("messages".into(), json!([{"role": "user", "content": "hi"}]));
+        body.insert(
+            "messages".into(),
+            json!([{"role": "user", "content": "hi"}]),
+        );
         let mut router = serde_json::Map::new();
         for _ in 0..(rng.next() % 4 + 1) {
             let key = rng.pick(&keys);
