@@ -184,7 +184,7 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
-            ApiError::Unservable { code, .. } => *code,
+            ApiError::Unservable { code, .. } => code,
             ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::FeedbackUnknownRequest(_) => "request_not_found",
             ApiError::FeedbackConflict { .. } => "feedback_conflict",

@@ -390,7 +390,7 @@ async fn issue_11_shutdown_with_a_half_sent_request_ends_after_the_grace() {
 struct Lcg(u64);
 
 impl Lcg {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -399,7 +399,7 @@ impl Lcg {
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() as usize) % items.len()]
+        items[(self.next_u64() as usize) % items.len()]
     }
 }
 
@@ -459,10 +459,10 @@ async fn issue_11_hostile_json_bodies_never_get_a_5xx() {
             json!([{"role": "user", "content": "hi"}]),
         );
         let mut router = serde_json::Map::new();
-        for _ in 0..(rng.next() % 4 + 1) {
+        for _ in 0..(rng.next_u64() % 4 + 1) {
             let key = rng.pick(&keys);
             let value: Value = serde_json::from_str(rng.pick(&values)).unwrap();
-            if rng.next() % 2 == 0 {
+            if rng.next_u64() % 2 == 0 {
                 router.insert(key.to_owned(), value);
             } else {
                 body.insert(key.to_owned(), value);
@@ -474,7 +474,7 @@ async fn issue_11_hostile_json_bodies_never_get_a_5xx() {
         let mut text = Value::Object(body).to_string();
         if i % 10 == 0 {
             // Cut or corrupt the JSON itself now and then.
-            let cut = (rng.next() as usize) % text.len();
+            let cut = (rng.next_u64() as usize) % text.len();
             text.truncate(cut);
         }
         let resp = h
