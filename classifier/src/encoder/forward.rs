@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{self, Mat};
+use super::kernels::{self, Mat, Out};
 use super::packed::{Layer, Linear, PackedBert};
 use crate::Error;
 
@@ -113,9 +113,7 @@ fn linear(
     kernels::fill_rows(dst, &w.b);
     let work = rows * w.inputs * w.outputs;
     kernels::matmul(
-        dst,
-        0,
-        w.outputs,
+        Out::at(dst, 0, w.outputs),
         Mat::dense(src, rows, w.inputs),
         Mat::dense(&w.w, w.inputs, w.outputs),
         1.0,
@@ -226,12 +224,10 @@ fn attention(
             let k = Mat::block(qkv, span.start * 3 * h + h + head * d, n, d, 3 * h);
             let v = Mat::block(qkv, span.start * 3 * h + 2 * h + head * d, n, d, 3 * h);
             let scores = &mut scores[..n * n];
-            kernels::matmul(scores, 0, n, q, k.t(), scale, false, 1)?;
+            kernels::matmul(Out::at(scores, 0, n), q, k.t(), scale, false, 1)?;
             kernels::softmax_rows(scores, n);
             kernels::matmul(
-                block,
-                span.start * d,
-                d,
+                Out::at(block, span.start * d, d),
                 Mat::dense(scores, n, n),
                 v,
                 1.0,

@@ -78,6 +78,24 @@ fn last_index(rows: usize, cols: usize, offset: usize, rs: usize, cs: usize) -> 
         .checked_add(offset)
 }
 
+/// Where a product goes: row-major rows of `stride` elements starting at `offset`.
+pub(super) struct Out<'a> {
+    pub data: &'a mut [f32],
+    pub offset: usize,
+    pub stride: usize,
+}
+
+impl<'a> Out<'a> {
+    /// Rows of `stride` elements from `offset` in `data`.
+    pub fn at(data: &'a mut [f32], offset: usize, stride: usize) -> Self {
+        Self {
+            data,
+            offset,
+            stride,
+        }
+    }
+}
+
 /// How many threads a product of this size should use: below about a million multiply-adds a
 /// second thread costs more in wake-up and cache traffic than it saves (measured with
 /// `switchyard bench encoder`: at 16 tokens one thread beats two).
@@ -90,15 +108,18 @@ pub(super) fn threads_for(work: usize, max_threads: usize) -> usize {
 /// stored pre-transposed, so `gemm` reads them without repacking). `accumulate` adds to what is
 /// in `dst` (a residual or a bias broadcast beforehand).
 pub(super) fn matmul(
-    dst: &mut [f32],
-    dst_offset: usize,
-    dst_stride: usize,
+    out: Out<'_>,
     a: Mat<'_>,
     b: Mat<'_>,
     scale: f32,
     accumulate: bool,
     threads: usize,
 ) -> Result<(), Error> {
+    let Out {
+        data: dst,
+        offset: dst_offset,
+        stride: dst_stride,
+    } = out;
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let dst_fits = (m == 0 || n == 0)
         || (dst_stride >= n
@@ -404,9 +425,7 @@ mod tests {
         let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]; // 3×2
         let mut c = [10.0; 4];
         matmul(
-            &mut c,
-            0,
-            2,
+            Out::at(&mut c, 0, 2),
             Mat::dense(&a, 2, 3),
             Mat::dense(&b, 3, 2),
             1.0,
@@ -416,9 +435,7 @@ mod tests {
         .unwrap();
         assert_eq!(c, [14.0, 15.0, 19.0, 21.0]);
         matmul(
-            &mut c,
-            0,
-            2,
+            Out::at(&mut c, 0, 2),
             Mat::dense(&a, 2, 3),
             Mat::dense(&b, 3, 2),
             2.0,
@@ -429,9 +446,7 @@ mod tests {
         assert_eq!(c, [8.0, 10.0, 18.0, 22.0]);
         let mut small = [0.0; 3];
         assert!(matmul(
-            &mut small,
-            0,
-            2,
+            Out::at(&mut small, 0, 2),
             Mat::dense(&a, 2, 3),
             Mat::dense(&b, 3, 2),
             1.0,
@@ -440,9 +455,7 @@ mod tests {
         )
         .is_err());
         assert!(matmul(
-            &mut c,
-            0,
-            2,
+            Out::at(&mut c, 0, 2),
             Mat::dense(&a, 3, 2),
             Mat::dense(&b, 3, 2),
             1.0,
