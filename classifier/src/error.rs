@@ -43,6 +43,10 @@ pub enum Error {
     /// A tensor operation failed.
     #[error("encoder forward pass: {0}")]
     Candle(#[from] candle_core::Error),
+    /// The forward pass was given input it cannot run (a token id outside the vocabulary, a text
+    /// longer than the model's positions) or its buffers disagree on a shape.
+    #[error("encoder forward pass: {0}")]
+    Shape(String),
     /// Downloading the weights failed from every source.
     #[error("could not fetch the encoder weights: {0}")]
     Fetch(String),

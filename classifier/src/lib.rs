@@ -16,7 +16,7 @@ pub mod service;
 mod truncation;
 pub mod weights;
 
-pub use encoder::{Encoder, EncoderConfig, EMBEDDING_DIM};
+pub use encoder::{reference, Encoder, EncoderConfig, EMBEDDING_DIM};
 pub use error::Error;
 pub use service::{Scored, Service, ServiceConfig, ServiceError, ServiceStats};
 pub use truncation::Truncation;

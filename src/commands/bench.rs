@@ -8,18 +8,27 @@ pub struct BenchArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum What {
-    /// Encoder milliseconds per prompt by sequence length and batch size, with GFLOP/s next to
-    /// this machine's f32 matmul rate.
+    /// Encoder forward-pass time: batch-1 latency by sequence length and batched throughput, with
+    /// GFLOP/s next to this machine's f32 matmul rate measured in the same run.
     Encoder {
-        /// Sequence lengths to measure.
+        /// Sequence lengths timed at batch 1 (exact lengths, special tokens included).
         #[arg(long, value_delimiter = ',', default_values_t = [16, 64, 128, 256])]
         tokens: Vec<usize>,
-        /// Batch sizes to measure.
-        #[arg(long, value_delimiter = ',', default_values_t = [1, 32])]
-        batch: Vec<usize>,
-        /// Timed runs per cell (the median is reported).
-        #[arg(long, default_value_t = 7)]
+        /// Sequence lengths timed at `--batch` prompts per pass.
+        #[arg(long, value_delimiter = ',', default_values_t = [64, 128])]
+        batched_tokens: Vec<usize>,
+        /// Prompts per pass for the throughput rows.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Timed runs per cell (fastest and median are reported).
+        #[arg(long, default_value_t = 10)]
         repeats: usize,
+        /// Threads for the encoder and the matmul (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also time candle's op-by-op BertModel (the previous implementation) on the same inputs.
+        #[arg(long)]
+        reference: bool,
         /// Print JSON instead of a markdown table.
         #[arg(long)]
         json: bool,
@@ -29,27 +38,69 @@ enum What {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    match args.what {
-        What::Encoder {
-            tokens,
-            batch,
-            repeats,
-            json,
-            encoder,
-        } => {
-            let mut encoder_args = encoder;
-            // Benchmarks feed exact lengths; allow the model's full window.
-            encoder_args.max_tokens = encoder_args
-                .max_tokens
-                .max(tokens.iter().copied().max().unwrap_or(0));
-            let encoder = encoder_args.load()?;
-            let report = classifier::bench::run(&encoder, &tokens, &batch, repeats)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.to_markdown());
-            }
-        }
+    let What::Encoder {
+        tokens,
+        batched_tokens,
+        batch,
+        repeats,
+        threads,
+        reference,
+        json,
+        encoder,
+    } = args.what;
+    let longest = tokens
+        .iter()
+        .chain(&batched_tokens)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    if longest > 512 || tokens.iter().chain(&batched_tokens).any(|&n| n < 2) {
+        anyhow::bail!(
+            "--tokens and --batched-tokens must lie between 2 and 512 (the model's positions)"
+        );
+    }
+    if batch == 0 || repeats == 0 {
+        anyhow::bail!("--batch and --repeats must be at least 1");
+    }
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| anyhow::anyhow!("--threads {threads}: {e}"))?;
+    let mut encoder_args = encoder;
+    // Benchmarks feed exact lengths; allow the model's full window.
+    encoder_args.max_tokens = encoder_args.max_tokens.max(longest);
+    let packed = encoder_args.load()?.with_threads(threads);
+    let candle = if reference {
+        Some(classifier::reference::CandleEncoder::load(
+            &encoder_args.encoder_dir,
+        )?)
+    } else {
+        None
+    };
+    let plan = classifier::bench::BenchPlan {
+        latency_tokens: tokens,
+        batched_tokens,
+        batch,
+        repeats,
+    };
+    let packed_fn = |ids: &[Vec<u32>]| packed.forward(ids);
+    let candle_fn = |ids: &[Vec<u32>]| match &candle {
+        Some(c) => c.forward(ids),
+        None => Ok(Vec::new()),
+    };
+    let mut engines: Vec<(classifier::bench::Engine, classifier::bench::Forward<'_>)> =
+        vec![(classifier::bench::Engine::Packed, &packed_fn)];
+    if candle.is_some() {
+        engines.push((classifier::bench::Engine::Candle, &candle_fn));
+    }
+    let report = pool.install(|| classifier::bench::run(&engines, &plan, threads))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_markdown());
     }
     Ok(())
 }

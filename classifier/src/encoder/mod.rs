@@ -1,4 +1,9 @@
-//! all-MiniLM-L6-v2 in candle: tokenize, forward, mean-pool, normalise.
+//! all-MiniLM-L6-v2: tokenize, forward, mean-pool, normalise.
+//!
+//! The forward pass is this crate's own ([`forward`]), on weights read with candle and packed
+//! once at load ([`packed`]) for the matrix kernels ([`kernels`]); candle's op-by-op `BertModel`
+//! stays available as [`reference::CandleEncoder`], the parity reference for tests and
+//! benchmarks.
 //!
 //! The pooling and normalisation follow the model's sentence-transformers configuration
 //! (`1_Pooling/config.json`: mean pooling; `modules.json`: Normalize). The model's shipped
@@ -8,13 +13,18 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use candle_transformers::models::bert::Config as BertConfig;
 use router_core::{BoxError, Embedder};
 use tokenizers::Tokenizer;
 
 use crate::{weights, Error, Truncation};
+
+mod forward;
+mod kernels;
+mod packed;
+pub mod reference;
 
 /// Length of every embedding.
 pub const EMBEDDING_DIM: usize = 384;
@@ -43,13 +53,12 @@ impl Default for EncoderConfig {
 
 /// The sentence encoder. Cheap to share: wrap it in an `Arc`; `encode` takes `&self`.
 pub struct Encoder {
-    model: BertModel,
+    model: packed::PackedBert,
     tokenizer: Tokenizer,
     config: EncoderConfig,
     cls: u32,
     sep: u32,
-    pad: u32,
-    device: Device,
+    threads: usize,
 }
 
 impl Encoder {
@@ -64,51 +73,10 @@ impl Encoder {
                 ),
             });
         }
-        let model_path = dir.join("model.safetensors");
+        let (bert_config, vb) = read_verified(dir)?;
+        let model = packed::PackedBert::load(vb, &bert_config)?;
+
         let tokenizer_path = dir.join("tokenizer.json");
-        let config_path = dir.join("config.json");
-        for path in [&model_path, &tokenizer_path, &config_path] {
-            if !path.is_file() {
-                return Err(Error::WeightsMissing { path: path.clone() });
-            }
-        }
-        weights::check_hash(&tokenizer_path, weights::TOKENIZER_SHA256)?;
-
-        let bert_config: BertConfig = {
-            let text = std::fs::read_to_string(&config_path).map_err(Error::io(&config_path))?;
-            serde_json::from_str(&text).map_err(|e| Error::Config {
-                path: config_path.clone(),
-                message: e.to_string(),
-            })?
-        };
-        if bert_config.hidden_size != EMBEDDING_DIM {
-            return Err(Error::Config {
-                path: config_path,
-                message: format!(
-                    "hidden_size {} is not {EMBEDDING_DIM}",
-                    bert_config.hidden_size
-                ),
-            });
-        }
-
-        // Read once, hash the bytes, then build the model from the same buffer: the hash covers
-        // exactly what is loaded, and no unsafe mmap is needed for a 90 MB file.
-        let bytes = std::fs::read(&model_path).map_err(Error::io(&model_path))?;
-        let actual = {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&bytes))
-        };
-        if actual != weights::MODEL_SHA256 {
-            return Err(Error::WeightsCorrupt {
-                path: model_path,
-                expected: weights::MODEL_SHA256.to_owned(),
-                actual,
-            });
-        }
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)?;
-        let model = BertModel::load(vb, &bert_config)?;
-
         let mut tokenizer =
             Tokenizer::from_file(&tokenizer_path).map_err(|e| Error::Tokenizer(e.to_string()))?;
         // The shipped file fixes padding and truncation at 128: this encoder does both itself.
@@ -121,16 +89,27 @@ impl Encoder {
                 .token_to_id(token)
                 .ok_or_else(|| Error::Tokenizer(format!("{token} is not in the vocabulary")))
         };
-        let (cls, sep, pad) = (id("[CLS]")?, id("[SEP]")?, id("[PAD]")?);
+        let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
         Ok(Self {
             model,
             tokenizer,
             config,
             cls,
             sep,
-            pad,
-            device,
+            threads: rayon::current_num_threads(),
         })
+    }
+
+    /// Caps the threads one forward pass may use (default: rayon's pool, one per core). Small
+    /// inputs use fewer regardless: a product too small to split runs on one thread.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// The most threads one forward pass uses.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The configuration this encoder runs with.
@@ -177,34 +156,65 @@ impl Encoder {
         self.forward(&ids)
     }
 
-    /// Runs the model on already tokenized texts (padding to the longest).
+    /// Runs the model on already tokenized texts, each at its own length (no padding).
     pub fn forward(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, Error> {
-        let batch = ids.len();
-        let len = ids.iter().map(Vec::len).max().unwrap_or(0);
-        let mut flat_ids = Vec::with_capacity(batch * len);
-        let mut flat_mask = Vec::with_capacity(batch * len);
-        for row in ids {
-            flat_ids.extend_from_slice(row);
-            flat_ids.extend(std::iter::repeat_n(self.pad, len - row.len()));
-            flat_mask.extend(std::iter::repeat_n(1u32, row.len()));
-            flat_mask.extend(std::iter::repeat_n(0u32, len - row.len()));
-        }
-        let input_ids = Tensor::from_vec(flat_ids, (batch, len), &self.device)?;
-        let mask = Tensor::from_vec(flat_mask, (batch, len), &self.device)?;
-        let token_type_ids = input_ids.zeros_like()?;
-        let hidden = self
-            .model
-            .forward(&input_ids, &token_type_ids, Some(&mask))?;
-
-        // Mean over real tokens only, then unit length.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        let normalized = mean.broadcast_div(&norms)?;
-        Ok(normalized.to_vec2::<f32>()?)
+        forward::embed(&self.model, ids, self.threads)
     }
+}
+
+/// Reads `config.json` and `model.safetensors` from `dir`, checks the weights' SHA-256 and
+/// returns the config and a var builder over the verified bytes.
+fn read_verified(dir: &Path) -> Result<(BertConfig, VarBuilder<'static>), Error> {
+    let model_path = dir.join("model.safetensors");
+    let tokenizer_path = dir.join("tokenizer.json");
+    let config_path = dir.join("config.json");
+    for path in [&model_path, &tokenizer_path, &config_path] {
+        if !path.is_file() {
+            return Err(Error::WeightsMissing { path: path.clone() });
+        }
+    }
+    weights::check_hash(&tokenizer_path, weights::TOKENIZER_SHA256)?;
+
+    let bert_config: BertConfig = {
+        let text = std::fs::read_to_string(&config_path).map_err(Error::io(&config_path))?;
+        serde_json::from_str(&text).map_err(|e| Error::Config {
+            path: config_path.clone(),
+            message: e.to_string(),
+        })?
+    };
+    if bert_config.hidden_size != EMBEDDING_DIM {
+        return Err(Error::Config {
+            path: config_path,
+            message: format!(
+                "hidden_size {} is not {EMBEDDING_DIM}",
+                bert_config.hidden_size
+            ),
+        });
+    }
+    let heads = bert_config.num_attention_heads;
+    if heads == 0 || bert_config.hidden_size % heads != 0 {
+        return Err(Error::Config {
+            path: config_path,
+            message: format!("num_attention_heads {heads} does not divide hidden_size"),
+        });
+    }
+
+    // Read once, hash the bytes, then build the model from the same buffer: the hash covers
+    // exactly what is loaded, and no unsafe mmap is needed for a 90 MB file.
+    let bytes = std::fs::read(&model_path).map_err(Error::io(&model_path))?;
+    let actual = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    if actual != weights::MODEL_SHA256 {
+        return Err(Error::WeightsCorrupt {
+            path: model_path,
+            expected: weights::MODEL_SHA256.to_owned(),
+            actual,
+        });
+    }
+    let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)?;
+    Ok((bert_config, vb))
 }
 
 impl Embedder for Encoder {
