@@ -153,6 +153,8 @@ def main():
     ap.add_argument("--test", required=True, help="score file the shift is judged on")
     ap.add_argument("--kappa", type=float, help="skip the selection and use this kappa")
     ap.add_argument("--exclude", action="append", default=[], help="test models to skip (same model as an anchor)")
+    ap.add_argument("--bootstrap", type=int, default=200, help="resamples of the test prompts for the intervals")
+    ap.add_argument("--write", metavar="ARTIFACT", help="store kappa and the offsets in ARTIFACT/manifest.json")
     args = ap.parse_args()
     catalog = load_catalog()
     ref, test = read(args.reference), read(args.test)
@@ -184,6 +186,48 @@ def main():
         print(f"| mean | | {mean([b[0] for b, _ in summary]):.3f} → {mean([n[0] for _, n in summary]):.3f} "
               f"| {mean([b[1] for b, _ in summary]):.3f} → {mean([n[1] for _, n in summary]):.3f} "
               f"| {mean([b[2] for b, _ in summary]):.3f} → {mean([n[2] for _, n in summary]):.3f} |")
+    if args.bootstrap and targets:
+        print(bootstrap(test, targets, anchors, catalog, offs, kappa, args.bootstrap))
+    if args.write:
+        path = os.path.join(args.write, "manifest.json")
+        with open(path) as f:
+            manifest = json.load(f)
+        manifest["difficulty"] = {"kappa": kappa, "offsets": {t: round(o, 4) for t, o in sorted(offs.items())}}
+        with open(path, "w") as f:
+            json.dump(manifest, f, indent=2)
+            f.write("\n")
+        print(f"wrote the link into {path}")
+
+
+def bootstrap(rows, targets, anchors, catalog, offs, kappa, reps):
+    """95 % intervals of the mean (over the unknown models) change in Brier score and in
+    within-task AUC, resampling test prompts (the same draw for every model)."""
+    import random
+    rng = random.Random(0)
+    per_model = {}
+    for m in targets:
+        base = scores_for(rows, m, anchors, catalog, offs, 0.0)
+        new = scores_for(rows, m, anchors, catalog, offs, kappa)
+        per_model[m] = (base, new)
+    n = min(len(b) for b, _ in per_model.values())
+    d_brier, d_auc = [], []
+    for _ in range(reps):
+        idx = [rng.randrange(n) for _ in range(n)]
+        db, da = [], []
+        for base, new in per_model.values():
+            b = [base[i] for i in idx]
+            w = [new[i] for i in idx]
+            mb, mw = metrics(b), metrics(w)
+            db.append(mw[1] - mb[1])
+            da.append(mw[2] - mb[2])
+        d_brier.append(sum(db) / len(db))
+        d_auc.append(sum(da) / len(da))
+    q = lambda xs: (sorted(xs)[int(0.025 * len(xs))], sorted(xs)[int(0.975 * len(xs)) - 1])
+    lo_b, hi_b = q(d_brier)
+    lo_a, hi_a = q(d_auc)
+    return (f"\nmean change over {len(targets)} unknown models, 95 % bootstrap interval over "
+            f"{n} test prompts ({reps} resamples): Brier [{lo_b:+.4f}, {hi_b:+.4f}], "
+            f"within-task AUC [{lo_a:+.4f}, {hi_a:+.4f}]")
 
 
 if __name__ == "__main__":
