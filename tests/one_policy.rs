@@ -242,6 +242,7 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
         constraints: &router_core::Constraints::default(),
         objective,
         exploration: &exploration,
+        anchor_catalog: Some(&catalog),
     };
     let log = ope_steps(&samples, &HashEmbedder, &setup).unwrap();
     assert_eq!(log.steps.len(), 60, "{:?}", log.skipped);

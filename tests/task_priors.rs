@@ -228,6 +228,11 @@ async fn issue_14_current_models_get_prompt_dependent_task_priors() {
             );
         }
         eprintln!("{name}: tasks {}", d["tasks"]);
+        // The bundled artifact carries a difficulty link: its anchors' estimates shift the
+        // priors of the models it does not know, and the decision says by how much.
+        let shift = d["difficulty"].as_f64().unwrap_or(f64::NAN);
+        assert!(shift.is_finite() && shift.abs() <= 4.0, "{d}");
+        eprintln!("{name}: difficulty shift {shift:+.3} logits");
         eprintln!(
             "{name}: chosen {} at the default λ; light model wins for λ in {:?}, strong for λ in {:?}",
             chosen(d),

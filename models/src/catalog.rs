@@ -1,8 +1,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use router_core::policy::{Anchor, DifficultyLink};
 use router_core::{
-    LatencyPrior, ModelId, ModelPrior, ModelSpec, ProviderId, Task, TaskScores, TaskTokens,
+    LatencyPrior, ModelId, ModelPrior, ModelSpec, ProviderId, Task, TaskDistribution, TaskScores,
+    TaskTokens,
 };
 
 use crate::benchmarks::BenchmarkResult;
@@ -205,6 +207,33 @@ impl Catalog {
                 suggestion: suggest::closest(id.as_str(), self.index.keys().map(String::as_str)),
             }),
         }
+    }
+
+    /// The entry of `name` (an id or alias), without [`Catalog::get`]'s "did you mean" search:
+    /// for the request path, where a miss is normal.
+    pub fn find(&self, name: &str) -> Option<&CatalogEntry> {
+        self.index.get(name).map(|&i| &self.entries[i])
+    }
+
+    /// The prompt's difficulty shift ([`DifficultyLink::shift`]) from a trained predictor's
+    /// estimates: every estimated model the catalog scores per task is an anchor.
+    pub fn difficulty_shift<'a>(
+        &self,
+        link: &DifficultyLink,
+        trained: impl IntoIterator<Item = (&'a ModelId, f64)>,
+        tasks: &TaskDistribution,
+    ) -> Option<f64> {
+        let anchors: Vec<Anchor> = trained
+            .into_iter()
+            .filter_map(|(id, quality)| {
+                let prior = self.find(id.as_str())?.prior();
+                (!prior.task_scores.is_empty()).then_some(Anchor {
+                    prior,
+                    trained_quality: quality,
+                })
+            })
+            .collect();
+        link.shift(&anchors, tasks)
     }
 
     /// Whether `name` is a known id or alias.

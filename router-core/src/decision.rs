@@ -149,6 +149,10 @@ pub struct RouteDecision {
     /// `P(task | prompt)` from the task classifier, when it ran; the task priors used it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<TaskDistribution>,
+    /// How much harder (negative) or easier (positive) than its task's typical prompt the
+    /// trained predictor found this prompt, in logits; applied to every prior estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<f64>,
 }
 
 impl RouteDecision {

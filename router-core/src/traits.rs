@@ -29,4 +29,9 @@ pub trait QualityPredictor: Send + Sync {
     fn models(&self) -> &[ModelId];
     /// One estimate per model of [`QualityPredictor::models`].
     fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate>;
+    /// How this predictor's estimates carry a prompt's difficulty over to models it does not
+    /// know ([`crate::policy::DifficultyLink`]); `None` when it was not fitted.
+    fn difficulty_link(&self) -> Option<&crate::policy::DifficultyLink> {
+        None
+    }
 }

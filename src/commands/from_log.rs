@@ -99,6 +99,7 @@ pub fn evaluate(
         constraints: &fallback_constraints,
         objective: Objective::default(),
         exploration: &exploration,
+        anchor_catalog: Some(&catalog),
     };
     let ope = from_log::ope_steps(&samples, &encoder, &setup)?;
     let config = evals::ope::OpeConfig {

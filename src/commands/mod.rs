@@ -10,6 +10,7 @@ mod model;
 mod onboard;
 mod replay;
 mod route;
+mod score;
 mod serve;
 mod train;
 mod train_tasks;
@@ -76,6 +77,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Fit the task classifier (P(task | prompt)) behind the task-aware priors.
     TrainTasks(train_tasks::TrainTasksArgs),
+    /// Write a router artifact's estimates and P(task) for every prompt of a benchmark set, next
+    /// to the recorded outcomes (JSON lines), for analysis.
+    Score(score::ScoreArgs),
     /// Fit predictors on a split of benchmark outcomes and score them as routers (AIQ, APGR).
     Eval(eval::EvalArgs),
     /// Serve the OpenAI-compatible gateway.
@@ -108,6 +112,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::TrainTasks(args) => train_tasks::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Score(args) => score::run(args),
     }
 }
 

@@ -100,6 +100,10 @@ impl QualityPredictor for Artifact {
     fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
         self.inner().predict(embedding)
     }
+
+    fn difficulty_link(&self) -> Option<&router_core::policy::DifficultyLink> {
+        self.manifest().difficulty.as_ref()
+    }
 }
 
 impl From<KnnPredictor> for Artifact {

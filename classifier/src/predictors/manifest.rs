@@ -61,6 +61,10 @@ pub struct Manifest {
     pub hyperparameters: serde_json::Value,
     /// Validation numbers and timings, free-form.
     pub metrics: serde_json::Value,
+    /// How this artifact's view of a prompt's difficulty moves the priors of models it does
+    /// not know (`scripts/prompt_difficulty.py` fits it); absent in older artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<router_core::policy::DifficultyLink>,
 }
 
 impl Manifest {
@@ -82,6 +86,7 @@ impl Manifest {
             created_at: now_rfc3339(),
             hyperparameters,
             metrics: serde_json::Value::Object(serde_json::Map::new()),
+            difficulty: None,
         }
     }
 

@@ -177,7 +177,13 @@ impl Router {
                 },
             },
         };
-        let decision = self.decide(input, pool, &scored.trained, scored.tasks.as_ref(), serving)?;
+        let difficulty = self.difficulty(&scored);
+        let prompt = PromptView {
+            trained: &scored.trained,
+            tasks: scored.tasks.as_ref(),
+            difficulty,
+        };
+        let decision = self.decide(input, pool, &prompt, serving)?;
         let source = match scored.fallback {
             Some(reason) => PredictionSource::StaticFallback { reason },
             None => match decision.estimate_mix() {
@@ -224,7 +230,13 @@ impl Router {
             exploration: &Exploration::Off,
             draw: 0.0,
         };
-        let mut decision = self.decide(&input, &pool, &HashMap::new(), None, greedy)?;
+        let trained = HashMap::new();
+        let prompt = PromptView {
+            trained: &trained,
+            tasks: None,
+            difficulty: None,
+        };
+        let mut decision = self.decide(&input, &pool, &prompt, greedy)?;
         decision.chosen = model.clone();
         decision.reason = DecisionReason::BestFeasible;
         decision.propensity = 1.0;
@@ -249,6 +261,7 @@ impl Router {
         let none = PromptScores {
             trained: HashMap::new(),
             tasks: None,
+            link: None,
             fallback: None,
         };
         let Some(service) = &self.classifier else {
@@ -262,15 +275,17 @@ impl Router {
         let reason = match scored {
             Ok(Ok(scored)) => {
                 self.metrics.encoder_queue_wait(scored.queue_wait);
-                let trained = match scored.estimates {
-                    Some((predictor, estimates)) => {
-                        predictor.models().iter().cloned().zip(estimates).collect()
-                    }
-                    None => HashMap::new(),
+                let (trained, link) = match scored.estimates {
+                    Some((predictor, estimates)) => (
+                        predictor.models().iter().cloned().zip(estimates).collect(),
+                        predictor.difficulty_link().cloned(),
+                    ),
+                    None => (HashMap::new(), None),
                 };
                 return PromptScores {
                     trained,
                     tasks: scored.tasks,
+                    link,
                     fallback: None,
                 };
             }
@@ -285,15 +300,28 @@ impl Router {
         }
     }
 
+    /// The prompt's difficulty shift, when the predictor carries a link and the task
+    /// classifier ran.
+    fn difficulty(&self, scored: &PromptScores) -> Option<f64> {
+        let link = scored.link.as_ref()?;
+        let tasks = scored.tasks.as_ref()?;
+        let trained = scored.trained.iter().map(|(id, e)| (id, e.quality));
+        self.catalog.difficulty_shift(link, trained, tasks)
+    }
+
     /// The one policy ([`policy::decide`]) over the catalog entries of `pool`.
     fn decide(
         &self,
         input: &RoutingInput,
         pool: &[ModelId],
-        trained: &HashMap<ModelId, ModelEstimate>,
-        tasks: Option<&TaskDistribution>,
+        prompt: &PromptView<'_>,
         serving: Serving<'_>,
     ) -> Result<RouteDecision, PolicyError> {
+        let PromptView {
+            trained,
+            tasks,
+            difficulty,
+        } = *prompt;
         let entries: Vec<&models::CatalogEntry> = pool
             .iter()
             .filter_map(|id| self.catalog.get(id).ok())
@@ -312,15 +340,26 @@ impl Router {
             input_tokens: input.input_tokens,
             constraints: &input.constraints,
             objective: input.objective,
+            difficulty,
         };
         policy::decide(&decision_input, serving)
     }
+}
+
+/// What the policy needs to know about the prompt.
+#[derive(Clone, Copy)]
+struct PromptView<'a> {
+    trained: &'a HashMap<ModelId, ModelEstimate>,
+    tasks: Option<&'a TaskDistribution>,
+    difficulty: Option<f64>,
 }
 
 /// What the encoder service said about one prompt.
 struct PromptScores {
     trained: HashMap<ModelId, ModelEstimate>,
     tasks: Option<TaskDistribution>,
+    /// The predictor's difficulty link, when it has one.
+    link: Option<router_core::policy::DifficultyLink>,
     /// Why the encoder did not answer (`deadline`, `queue_full`, ...), if it did not.
     fallback: Option<&'static str>,
 }

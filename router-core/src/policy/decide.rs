@@ -85,6 +85,9 @@ pub struct DecisionInput<'a> {
     pub constraints: &'a Constraints,
     /// The cost-quality trade-off.
     pub objective: Objective,
+    /// The prompt's difficulty shift in logits ([`super::DifficultyLink::shift`]), applied to
+    /// every prior estimate (trained estimates already see the prompt).
+    pub difficulty: Option<f64>,
 }
 
 /// How a decision is served once the candidates are ranked.
@@ -114,7 +117,13 @@ pub fn predictions<'a>(input: &DecisionInput<'a>) -> Vec<Prediction<'a>> {
         .map(|m| {
             let (estimate, source) = match m.trained {
                 Some(t) => (t, EstimateSource::Trained),
-                None => m.prior.estimate(input.tasks),
+                None => {
+                    let (mut e, source) = m.prior.estimate(input.tasks);
+                    if let Some(shift) = input.difficulty {
+                        e.quality = super::difficulty::apply(e.quality, shift);
+                    }
+                    (e, source)
+                }
             };
             Prediction {
                 spec: m.spec,
@@ -136,6 +145,7 @@ pub fn greedy(input: &DecisionInput<'_>) -> Result<RouteDecision, PolicyError> {
         input.objective,
     )?;
     decision.tasks = input.tasks.copied();
+    decision.difficulty = input.difficulty;
     Ok(decision)
 }
 
@@ -250,6 +260,7 @@ mod tests {
             input_tokens: 100,
             constraints,
             objective: Objective::Utility { lambda: 20.0 },
+            difficulty: None,
         }
     }
 

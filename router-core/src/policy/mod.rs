@@ -25,8 +25,10 @@ use crate::{
 };
 
 mod decide;
+mod difficulty;
 
 pub use decide::{decide, greedy, predictions, DecisionInput, ModelPrior, PolicyModel, Serving};
+pub use difficulty::{apply as apply_difficulty, Anchor, DifficultyLink};
 
 /// A predictor's estimate for one model on one prompt.
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +93,7 @@ pub fn route(
         reason,
         propensity: 1.0,
         tasks: None,
+        difficulty: None,
     })
 }
 

@@ -34,6 +34,10 @@ pub struct OpeSetup<'a> {
     pub objective: Objective,
     /// The candidate's exploration (`Off`: a deterministic router, one-hot target).
     pub exploration: &'a Exploration,
+    /// The catalog the gateway serves with: where the candidate carries a difficulty link, its
+    /// models found here are the anchors of each prompt's difficulty shift, as in the gateway.
+    /// `None`: no shift.
+    pub anchor_catalog: Option<&'a models::Catalog>,
 }
 
 /// Samples left out by [`ope_steps`], by reason (first reason that applies, in field order).
@@ -127,6 +131,23 @@ pub fn ope_steps(
             })
             .collect();
         let tasks = setup.tasks.and_then(|c| c.try_predict(e).ok());
+        let difficulty = match (
+            setup.anchor_catalog,
+            setup.candidate.difficulty_link(),
+            &tasks,
+        ) {
+            (Some(catalog), Some(link), Some(tasks)) => {
+                let estimates = setup.candidate.predict(e);
+                let trained = setup
+                    .candidate
+                    .models()
+                    .iter()
+                    .zip(&estimates)
+                    .map(|(m, est)| (m, est.quality));
+                catalog.difficulty_shift(link, trained, tasks)
+            }
+            _ => None,
+        };
         let input_u32 = s.input_tokens.unwrap_or(input as u32);
         let constraints = s.constraints.as_ref().unwrap_or(setup.constraints);
         let objective = s.objective.unwrap_or(setup.objective);
@@ -136,6 +157,7 @@ pub fn ope_steps(
             input_tokens: input_u32,
             constraints,
             objective,
+            difficulty,
         };
         let Ok(greedy) = greedy(&decision_input) else {
             log.skipped.no_route += 1;

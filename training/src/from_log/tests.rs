@@ -358,6 +358,7 @@ fn ope_pipeline_estimates_a_refitted_router() {
         // Quality first: a cent is worth a whole quality point.
         objective: Objective::Utility { lambda: 1.0 },
         exploration: &exploration,
+        anchor_catalog: None,
     };
     let log = ope_steps(&samples, &HashEmbedder, &setup).unwrap();
     assert_eq!(log.steps.len(), 1500);
@@ -432,6 +433,7 @@ fn ope_reroutes_each_row_under_its_logged_constraints() {
         constraints: &Constraints::default(),
         objective: Objective::Utility { lambda: 1.0 },
         exploration: &exploration,
+        anchor_catalog: None,
     };
     let log = ope_steps(&samples, &HashEmbedder, &setup).unwrap();
     let by_id: std::collections::HashMap<&str, &evals::ope::LoggedStep> = log

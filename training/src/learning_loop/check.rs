@@ -65,6 +65,8 @@ pub fn check_estimate(
     embedder: &dyn Embedder,
     check: &EstimateCheck<'_>,
 ) -> Result<Option<Checked>, Error> {
+    // The loop's gateway serves the embedded catalog.
+    let catalog = models::Catalog::embedded().ok();
     let setup = OpeSetup {
         catalog: &data.entries,
         candidate: check.candidate,
@@ -74,6 +76,7 @@ pub fn check_estimate(
         constraints: &Constraints::default(),
         objective: check.objective,
         exploration: check.exploration,
+        anchor_catalog: catalog.as_ref(),
     };
     let log = ope_steps(held_out, embedder, &setup)?;
     if log.steps.is_empty() {

@@ -1,0 +1,76 @@
+//! `switchyard score`: every prompt of a benchmark set scored by a router artifact and the task
+//! classifier, one JSON line per prompt next to the recorded outcomes, for analysis outside the
+//! project (calibration plots, difficulty studies, comparing artifacts).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use classifier::predictors::{Artifact, TaskClassifier};
+use router_core::{QualityPredictor, Task};
+use serde_json::{json, Map, Value};
+
+use super::train::{load, DataArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Router artifact whose estimates are written. [default: the bundled one]
+    #[arg(long, default_value = "artifacts/default-router")]
+    artifact: PathBuf,
+    /// Output file (JSON lines); `-` for standard output.
+    #[arg(long, default_value = "-")]
+    out: PathBuf,
+}
+
+pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
+    let artifact = Artifact::load(&args.artifact)
+        .with_context(|| format!("loading the artifact {}", args.artifact.display()))?;
+    let (table, x, fingerprint) = load(&args.data)?;
+    let tasks = TaskClassifier::bundled_for(&fingerprint, x.first().map_or(384, Vec::len))
+        .context("loading the bundled task classifier")?;
+    let models: Vec<String> = artifact
+        .models()
+        .iter()
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    let mut out: Box<dyn Write> = if args.out.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(&args.out)
+                .with_context(|| format!("creating {}", args.out.display()))?,
+        ))
+    };
+    for (row, e) in table.rows.iter().zip(&x) {
+        let estimates = artifact.try_predict(e)?;
+        let mut predicted = Map::new();
+        for (m, est) in models.iter().zip(&estimates) {
+            predicted.insert(m.clone(), json!(est.quality));
+        }
+        let mut p_task = Map::new();
+        if let Ok(dist) = tasks.try_predict(e) {
+            for t in Task::ALL {
+                p_task.insert(t.as_str().to_owned(), json!(dist.get(t)));
+            }
+        }
+        let mut truth = Map::new();
+        for (m, cell) in table.models.iter().zip(&row.cells) {
+            if let Some(c) = cell {
+                truth.insert(m.clone(), json!({"score": c.score, "cost_usd": c.cost_usd}));
+            }
+        }
+        let line = json!({
+            "id": row.id,
+            "task": row.task,
+            "split": row.split.map(|s| format!("{s:?}").to_lowercase()),
+            "tasks": Value::Object(p_task),
+            "predicted": Value::Object(predicted),
+            "truth": Value::Object(truth),
+        });
+        writeln!(out, "{line}").context("writing the scores")?;
+    }
+    out.flush().context("writing the scores")?;
+    Ok(())
+}
