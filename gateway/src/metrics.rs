@@ -83,7 +83,13 @@ const ROUTER_RELOADS: Family = Family {
     histogram: false,
 };
 
-const FAMILIES: [&Family; 13] = [
+const KEY_REJECTIONS: Family = Family {
+    name: "switchyard_key_rejections_total",
+    help: "Requests refused by a client-key rule, by reason (invalid_key, rate_limit_requests, rate_limit_tokens, budget, model_not_allowed).",
+    histogram: false,
+};
+
+const FAMILIES: [&Family; 14] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -97,6 +103,7 @@ const FAMILIES: [&Family; 13] = [
     &OUTCOME_LOG_DROPPED,
     &CIRCUIT_OPENED,
     &ROUTER_RELOADS,
+    &KEY_REJECTIONS,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -252,6 +259,11 @@ impl Metrics {
     /// A router artifact reload ended with `result` (`ok` or a refusal label).
     pub fn router_reload(&self, result: &'static str) {
         self.add(&ROUTER_RELOADS, vec![("result", result.to_owned())], 1.0);
+    }
+
+    /// A request was refused by a client-key rule (`reason` is one of a fixed set).
+    pub fn key_rejected(&self, reason: &'static str) {
+        self.add(&KEY_REJECTIONS, vec![("reason", reason.to_owned())], 1.0);
     }
 
     /// The value of a counter series, for tests and diagnostics.

@@ -7,6 +7,7 @@ use router_core::{
     OUTCOME_SCHEMA_VERSION,
 };
 
+use crate::auth::KeyUse;
 use crate::state::AppState;
 
 /// A fresh request id (`req_` + 32 hex digits).
@@ -31,6 +32,8 @@ pub struct RequestRecord {
     pub decision: Option<RouteDecision>,
     /// The constraints and objective the router applied (logged for off-policy evaluation).
     pub routing: Option<(Constraints, Objective)>,
+    /// The client key's accounting, when the request came with one.
+    pub key: Option<KeyUse>,
 }
 
 /// How the request ended, for the row.
@@ -59,6 +62,7 @@ impl RequestRecord {
             requested_model,
             decision: None,
             routing: None,
+            key: None,
         }
     }
 
@@ -73,6 +77,9 @@ impl RequestRecord {
                 .map(|e| e.spec.cost_usd(f64::from(input), f64::from(output))),
             _ => None,
         };
+        if let Some(key) = &self.key {
+            key.settle(cost_usd, end.tokens);
+        }
         let model_label = end.model.as_ref().map_or("none", |m| m.as_str());
         let status_label = serde_json::to_value(status)
             .ok()
@@ -102,6 +109,7 @@ impl RequestRecord {
             output_tokens: end.tokens.map(|t| t.1),
             cost_usd,
             feedback: Vec::new(),
+            key_id: self.key.as_ref().map(|k| k.key_id().to_owned()),
         };
         state.log.record(outcome);
         cost_usd

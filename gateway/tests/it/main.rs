@@ -10,6 +10,7 @@ mod e2e_encoder;
 mod e2e_failover;
 mod e2e_harness;
 mod e2e_providers;
+mod keys;
 mod loop_exploration;
 mod loop_reload;
 mod router;
