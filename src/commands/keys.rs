@@ -29,11 +29,10 @@ pub struct DbArgs {
 impl DbArgs {
     /// The validated gateway config (defaults without `--config`).
     pub fn gateway_config(&self) -> anyhow::Result<gateway::Config> {
-        gateway::Config::load(self.config.as_deref())
-            .with_context(|| match &self.config {
-                Some(p) => format!("loading {}", p.display()),
-                None => "loading the default gateway config".to_owned(),
-            })
+        gateway::Config::load(self.config.as_deref()).with_context(|| match &self.config {
+            Some(p) => format!("loading {}", p.display()),
+            None => "loading the default gateway config".to_owned(),
+        })
     }
 
     /// The database path: `--db`, else the config's `[log] sqlite`.
@@ -149,19 +148,18 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
                 let models = k
                     .models
                     .as_ref()
-                    .map(|m| {
-                        m.iter()
-                            .map(|id| id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
+                    .map(|m| m.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(","))
                     .unwrap_or_else(|| "all".to_owned());
                 println!(
                     "{:<20} {:<16} {:<16} {:<8} {:>14} {:>6} {:>8}  {}",
                     k.id,
                     k.name,
                     utc_minute(k.created_ms),
-                    if k.revoked_ms.is_some() { "revoked" } else { "active" },
+                    if k.revoked_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
                     budget,
                     n(k.rpm),
                     n(k.tpm),

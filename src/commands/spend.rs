@@ -48,7 +48,9 @@ fn parse_since(s: &str, now: u64) -> anyhow::Result<u64> {
         Some('m') => 60_000,
         _ => 0,
     };
-    let n: Option<u64> = s.get(..s.len().saturating_sub(1)).and_then(|n| n.parse().ok());
+    let n: Option<u64> = s
+        .get(..s.len().saturating_sub(1))
+        .and_then(|n| n.parse().ok());
     match (n, unit_ms) {
         (Some(n), u) if u > 0 => Ok(now.saturating_sub(n.saturating_mul(u))),
         _ => anyhow::bail!(

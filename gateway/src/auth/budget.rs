@@ -151,7 +151,11 @@ impl Ledger {
         if let Ok(mut accounts) = self.accounts.lock() {
             let a = accounts.entry(key_id.to_owned()).or_default();
             a.period_start_ms = period_start_ms;
-            a.spent_usd = if spent_usd.is_finite() { spent_usd } else { 0.0 };
+            a.spent_usd = if spent_usd.is_finite() {
+                spent_usd
+            } else {
+                0.0
+            };
         }
     }
 
@@ -277,7 +281,10 @@ mod tests {
         // 2026-12-01T00:00:00Z
         assert_eq!(Period::Month.start_ms(t), 1_796_083_200_000);
         // 2024-03-02 (the day after a leap day) and 1970-01-01.
-        assert_eq!(Period::Month.start_ms(1_709_337_600_000 + 5), 1_709_251_200_000);
+        assert_eq!(
+            Period::Month.start_ms(1_709_337_600_000 + 5),
+            1_709_251_200_000
+        );
         assert_eq!(Period::Month.start_ms(0), 0);
     }
 

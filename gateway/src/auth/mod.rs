@@ -458,7 +458,10 @@ mod tests {
         assert_eq!(presented_key(&h), None);
         h.insert("x-api-key", HeaderValue::from_static("sy-a"));
         assert_eq!(presented_key(&h), Some("sy-a"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer  sy-b "));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  sy-b "),
+        );
         assert_eq!(presented_key(&h), Some("sy-b"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(presented_key(&h), None);

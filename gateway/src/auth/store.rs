@@ -247,10 +247,12 @@ impl KeyStore {
             models: new.models.clone(),
         };
         let models = match &record.models {
-            Some(m) => Some(serde_json::to_string(m).map_err(|_| KeyStoreError::Invalid {
-                field: "models",
-                message: "cannot be stored".to_owned(),
-            })?),
+            Some(m) => Some(
+                serde_json::to_string(m).map_err(|_| KeyStoreError::Invalid {
+                    field: "models",
+                    message: "cannot be stored".to_owned(),
+                })?,
+            ),
             None => None,
         };
         let inserted = self.conn.execute(
@@ -365,9 +367,9 @@ impl KeyStore {
             };
             let models = match models {
                 None => None,
-                Some(m) => Some(
-                    serde_json::from_str::<Vec<ModelId>>(&m).map_err(|_| corrupt("models"))?,
-                ),
+                Some(m) => {
+                    Some(serde_json::from_str::<Vec<ModelId>>(&m).map_err(|_| corrupt("models"))?)
+                }
             };
             out.push((
                 KeyRecord {
@@ -449,6 +451,10 @@ mod tests {
             }),
             ..NewKey::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().starts_with("budget_usd"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("budget_usd"));
     }
 }

@@ -55,7 +55,9 @@ pub(super) fn exposure(server: &super::ServerConfig) -> Result<(), Error> {
         if host.is_empty() || host.contains(['/', ' ', '*']) {
             return Err(invalid(
                 &format!("server.allowed_hosts[{i}]"),
-                format!("`{host}` must be a host name such as gateway.internal (no scheme, no `*`)"),
+                format!(
+                    "`{host}` must be a host name such as gateway.internal (no scheme, no `*`)"
+                ),
             ));
         }
     }

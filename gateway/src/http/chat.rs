@@ -153,11 +153,16 @@ async fn serve(
             state.metrics.key_rejected("model_not_allowed");
             return Err(rejected(k.model_refused(req.model.as_str())));
         }
-        k.reserve(max_cost_usd(state, &order, input.input_tokens, req.output_limit()))
-            .map_err(|e| {
-                state.metrics.key_rejected("budget");
-                rejected(e)
-            })?;
+        k.reserve(max_cost_usd(
+            state,
+            &order,
+            input.input_tokens,
+            req.output_limit(),
+        ))
+        .map_err(|e| {
+            state.metrics.key_rejected("budget");
+            rejected(e)
+        })?;
     }
     record.decision = Some(routed.decision);
     if req.model == AUTO {

@@ -30,7 +30,10 @@ fn may_have_body(headers: &HeaderMap) -> bool {
 /// Whether the `Content-Type` is JSON (`application/json` or `application/*+json`, any
 /// parameters).
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(v) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(v) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let mime = v.split(';').next().unwrap_or_default().trim();

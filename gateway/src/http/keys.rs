@@ -88,9 +88,12 @@ pub fn new_key(
     };
     let nonzero = |field, v: Option<u32>| match v {
         None => Ok(None),
-        Some(n) => NonZeroU32::new(n)
-            .map(Some)
-            .ok_or_else(|| invalid(field, "must be at least 1 (leave it out for no limit)".to_owned())),
+        Some(n) => NonZeroU32::new(n).map(Some).ok_or_else(|| {
+            invalid(
+                field,
+                "must be at least 1 (leave it out for no limit)".to_owned(),
+            )
+        }),
     };
     let models = match models {
         None => None,

@@ -112,14 +112,12 @@ async fn chat_completions(
     };
     // The work runs in the tracker so that a client disconnect (which drops this future)
     // neither cancels the upstream call half-way nor loses the outcome row.
-    let task = state
-        .tracker
-        .spawn(chat::chat_completion(
-            state.clone(),
-            headers,
-            body,
-            caller.map(|axum::Extension(c)| c),
-        ));
+    let task = state.tracker.spawn(chat::chat_completion(
+        state.clone(),
+        headers,
+        body,
+        caller.map(|axum::Extension(c)| c),
+    ));
     match task.await {
         Ok(response) => response,
         Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),

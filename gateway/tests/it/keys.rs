@@ -51,7 +51,11 @@ async fn start(
     let fake = FakeProvider::start().await;
     let cfg = config(
         dir.path(),
-        vec![provider("openai", ProviderKind::Openai, &fake.openai_base_url())],
+        vec![provider(
+            "openai",
+            ProviderKind::Openai,
+            &fake.openai_base_url(),
+        )],
         &["gpt-4o-mini", "gpt-4o"],
         tweak,
     );
@@ -83,7 +87,10 @@ impl Keyed {
     }
 
     async fn chat_as(&self, key: Option<&str>, body: &Value) -> reqwest::Response {
-        let mut req = self.client.post(self.url("/v1/chat/completions")).json(body);
+        let mut req = self
+            .client
+            .post(self.url("/v1/chat/completions"))
+            .json(body);
         if let Some(k) = key {
             req = req.bearer_auth(k);
         }
@@ -120,7 +127,10 @@ async fn issue_11_without_a_valid_key_v1_answers_401_and_rows_carry_the_key_id()
     assert_eq!(headers["www-authenticate"], "Bearer");
     let (_, err) = error_of(h.chat_as(Some("sy-wrong"), &chat("gpt-4o-mini")).await, 401).await;
     assert_eq!(err["code"], "invalid_api_key");
-    assert!(!err.to_string().contains("sy-wrong"), "the key is not echoed");
+    assert!(
+        !err.to_string().contains("sy-wrong"),
+        "the key is not echoed"
+    );
     for path in ["/v1/models"] {
         let r = h.client.get(h.url(path)).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 401, "{path}");
@@ -141,7 +151,11 @@ async fn issue_11_without_a_valid_key_v1_answers_401_and_rows_carry_the_key_id()
         .await
         .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
-    assert_eq!(h.fake.calls("gpt-4o-mini"), 2, "refused requests never reach upstream");
+    assert_eq!(
+        h.fake.calls("gpt-4o-mini"),
+        2,
+        "refused requests never reach upstream"
+    );
 
     // Revoked (here through the table, as `switchyard keys revoke` does): refused.
     KeyStore::open(&db(h.dir.path()))
@@ -154,7 +168,9 @@ async fn issue_11_without_a_valid_key_v1_answers_401_and_rows_carry_the_key_id()
 
     let rows = h.rows().await;
     assert_eq!(rows.len(), 2, "401s are refused before a row is built");
-    assert!(rows.iter().all(|r| r.key_id.as_deref() == Some(app_id.as_str())));
+    assert!(rows
+        .iter()
+        .all(|r| r.key_id.as_deref() == Some(app_id.as_str())));
     let raw = std::fs::read(db(h.dir.path())).unwrap();
     assert!(!raw.windows(app_key.len()).any(|w| w == app_key.as_bytes()));
 }
@@ -242,7 +258,10 @@ async fn issue_11_a_spent_budget_answers_429_insufficient_quota_and_streams_are_
         period: Period::Day,
     };
     let (spent, reserved) = h.gw.state().auth.ledger().usage(id, budget);
-    assert!((spent - 0.00066).abs() < 1e-9, "stream charged its real cost: {spent}");
+    assert!(
+        (spent - 0.00066).abs() < 1e-9,
+        "stream charged its real cost: {spent}"
+    );
     assert_eq!(reserved, 0.0);
     // 0.00066 of 0.001 spent: one more is admitted (it overshoots by at most its own cost)...
     assert_eq!(h.chat_as(Some(k), &chat("gpt-4o-mini")).await.status(), 200);
@@ -292,13 +311,20 @@ async fn issue_11_budgets_survive_a_restart_from_the_logged_spend() {
         },
     );
     let k = keys[0].1.clone();
-    assert_eq!(h.chat_as(Some(&k), &chat("gpt-4o-mini")).await.status(), 200);
+    assert_eq!(
+        h.chat_as(Some(&k), &chat("gpt-4o-mini")).await.status(),
+        200
+    );
     let Keyed { fake, gw, dir, .. } = h;
     gw.shutdown().await.unwrap();
     // Same database, new process state: the month's spend is read back from the log.
     let cfg = config(
         dir.path(),
-        vec![provider("openai", ProviderKind::Openai, &fake.openai_base_url())],
+        vec![provider(
+            "openai",
+            ProviderKind::Openai,
+            &fake.openai_base_url(),
+        )],
         &["gpt-4o-mini"],
         |_| {},
     );
@@ -389,7 +415,10 @@ async fn issue_11_admin_api_creates_lists_and_revokes_keys_with_the_admin_key_on
 
     // From now on /v1 needs a key, and the client key is no admin key.
     assert_eq!(h.chat_as(None, &chat("gpt-4o-mini")).await.status(), 401);
-    assert_eq!(h.chat_as(Some(&key), &chat("gpt-4o-mini")).await.status(), 200);
+    assert_eq!(
+        h.chat_as(Some(&key), &chat("gpt-4o-mini")).await.status(),
+        200
+    );
     let r = h
         .client
         .get(h.url("/admin/keys"))
@@ -432,7 +461,10 @@ async fn issue_11_admin_api_creates_lists_and_revokes_keys_with_the_admin_key_on
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(h.chat_as(Some(&key), &chat("gpt-4o-mini")).await.status(), 401);
+    assert_eq!(
+        h.chat_as(Some(&key), &chat("gpt-4o-mini")).await.status(),
+        401
+    );
     // Revoking the last key does not open the gateway again.
     assert_eq!(h.chat_as(None, &chat("gpt-4o-mini")).await.status(), 401);
 }
@@ -441,11 +473,19 @@ async fn issue_11_admin_api_creates_lists_and_revokes_keys_with_the_admin_key_on
 async fn issue_11_a_non_loopback_bind_needs_keys_or_an_explicit_opt_out() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeProvider::start().await;
-    let providers = || vec![provider("openai", ProviderKind::Openai, &fake.openai_base_url())];
+    let providers = || {
+        vec![provider(
+            "openai",
+            ProviderKind::Openai,
+            &fake.openai_base_url(),
+        )]
+    };
     let bind_all = || async { tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap() };
 
     let cfg = config(dir.path(), providers(), &["gpt-4o-mini"], |_| {});
-    let err = gateway::spawn(cfg, bind_all().await, None).await.unwrap_err();
+    let err = gateway::spawn(cfg, bind_all().await, None)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("allow_unauthenticated"), "{err}");
 
     let cfg = config(dir.path(), providers(), &["gpt-4o-mini"], |c| {
@@ -470,7 +510,11 @@ async fn issue_11_posts_need_json_cors_is_off_unless_configured_and_hosts_are_ch
     })
     .await;
     let body = chat("gpt-4o-mini").to_string();
-    for ct in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
         let r = h
             .client
             .post(h.url("/v1/chat/completions"))
@@ -498,7 +542,10 @@ async fn issue_11_posts_need_json_cors_is_off_unless_configured_and_hosts_are_ch
             .request(reqwest::Method::OPTIONS, h.url("/v1/chat/completions"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization, content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
             .send()
     };
     let ok = preflight("https://app.example.com").await.unwrap();
@@ -587,7 +634,11 @@ async fn issue_11_logs_written_before_keys_still_read_and_report() {
         let (record, key) = store.create(&named("new"), T0_MS).unwrap();
         let cfg = config(
             dir.path(),
-            vec![provider("openai", ProviderKind::Openai, &fake.openai_base_url())],
+            vec![provider(
+                "openai",
+                ProviderKind::Openai,
+                &fake.openai_base_url(),
+            )],
             &["gpt-4o-mini"],
             |_| {},
         );
