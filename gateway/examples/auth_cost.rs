@@ -43,7 +43,7 @@ fn main() {
             rpm: NonZeroU32::new(u32::MAX),
             tpm: NonZeroU32::new(u32::MAX),
             budget: Some(Budget {
-                limit_usd: 1e12,
+                limit_usd: 1e9,
                 period: Period::Month,
             }),
             models: None,

@@ -248,6 +248,10 @@ impl Auth {
     }
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a dedicated std thread, not a runtime worker, waits between polls"
+)]
 fn refresh_loop(auth: Weak<Inner>, store: KeyStore) {
     loop {
         std::thread::sleep(REFRESH_EVERY);

@@ -142,7 +142,10 @@ impl NewKey {
             if !(b.limit_usd.is_finite() && b.limit_usd > 0.0 && b.limit_usd <= 1e9) {
                 return Err(KeyStoreError::Invalid {
                     field: "budget_usd",
-                    message: format!("{} must be a positive number of USD", b.limit_usd),
+                    message: format!(
+                        "{} must be a positive number of USD, at most 1e9",
+                        b.limit_usd
+                    ),
                 });
             }
         }

@@ -137,6 +137,10 @@ fn key_json(state: &AppState, k: &KeyRecord) -> Value {
 }
 
 /// Runs `f` on the key table off the async workers, then reloads the gateway's key map.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "rare admin calls doing short SQLite I/O, not encoder work"
+)]
 async fn with_store<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&mut KeyStore, u64) -> Result<T, KeyStoreError> + Send + 'static,
