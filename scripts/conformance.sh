@@ -132,3 +132,23 @@ esac
 echo "conformance: gateway ($launcher) at $SWITCHYARD_URL, fake provider at $FAKE_URL"
 export SWITCHYARD_URL
 "$PY" -m unittest tests/python/test_openai_sdk.py -v
+
+# Client keys (issue 11): keys made by the CLI, a second gateway over that database.
+if [ "$launcher" = serve ]; then
+  sed "s#$TMP/outcomes.sqlite#$TMP/keyed.sqlite#" "$TMP/gateway.toml" >"$TMP/keyed.toml"
+  mk() { "$BIN/switchyard" keys create --config "$TMP/keyed.toml" --name "$@" 2>>"$TMP/keys.log"; }
+  SWITCHYARD_KEY_OK=$(mk ok)
+  SWITCHYARD_KEY_RPM=$(mk rpm --rpm 1)
+  SWITCHYARD_KEY_BUDGET=$(mk budget --budget-usd 0.0000001 --period day)
+  SWITCHYARD_KEY_MINI=$(mk mini --models gpt-4o-mini)
+  export SWITCHYARD_KEY_OK SWITCHYARD_KEY_RPM SWITCHYARD_KEY_BUDGET SWITCHYARD_KEY_MINI
+  SWITCHYARD_CONFORMANCE_KEY=sk-fake "$BIN/switchyard" serve --config "$TMP/keyed.toml" \
+    --bind 127.0.0.1:0 --priors-only >"$TMP/keyed.log" 2>&1 &
+  PIDS+=($!)
+  line=$(wait_for_line "$TMP/keyed.log" 'listening on http://127\.0\.0\.1:[0-9]+' "${PIDS[-1]}")
+  SWITCHYARD_KEYED_URL="http://${line##*http://}"
+  export SWITCHYARD_KEYED_URL=${SWITCHYARD_KEYED_URL%%[[:space:]]*}
+  echo "conformance: keyed gateway at $SWITCHYARD_KEYED_URL"
+  "$PY" -m unittest tests/python/test_openai_sdk_keys.py -v
+  "$BIN/switchyard" spend --config "$TMP/keyed.toml" --by key
+fi

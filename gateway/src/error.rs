@@ -121,6 +121,15 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// The client-key table could not be read.
+    #[error(transparent)]
+    KeyStore(#[from] crate::auth::KeyStoreError),
+    /// A non-loopback bind without client keys.
+    #[error("refusing to serve on {addr} without client keys: anyone who can reach it could spend your provider keys. Create one with `switchyard keys create --name NAME`, bind to 127.0.0.1, or set `[server] allow_unauthenticated = true`")]
+    Unauthenticated {
+        /// The bound address.
+        addr: std::net::SocketAddr,
+    },
     /// The server failed while running.
     #[error("server error: {source}")]
     Serve {

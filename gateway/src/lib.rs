@@ -18,6 +18,7 @@
 //! [`server`] ([`spawn`] for tests, [`run`] for `switchyard serve`), [`metrics::Metrics`]
 //! (Prometheus text), and [`Error`] for start-up failures.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -39,5 +40,5 @@ pub use error::Error;
 pub use http::app;
 pub use http::error::ApiError;
 pub use outcome::{export_jsonl, read_outcomes, OutcomeLog};
-pub use server::{load_classifier, run, spawn, RunningGateway};
+pub use server::{load_classifier, run, spawn, spawn_with_clock, RunningGateway};
 pub use state::AppState;

@@ -95,7 +95,14 @@ const OUTCOME_COMMIT_WAIT: Family = Family {
     histogram: true,
 };
 
-const FAMILIES: [&Family; 15] = [
+
+const KEY_REJECTIONS: Family = Family {
+    name: "switchyard_key_rejections_total",
+    help: "Requests refused by a client-key rule, by reason (invalid_key, rate_limit_requests, rate_limit_tokens, budget, model_not_allowed).",
+    histogram: false,
+};
+
+const FAMILIES: [&Family; 16] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -111,6 +118,7 @@ const FAMILIES: [&Family; 15] = [
     &ROUTER_RELOADS,
     &REJECTED,
     &OUTCOME_COMMIT_WAIT,
+    &KEY_REJECTIONS,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -281,6 +289,11 @@ impl Metrics {
     /// An answer waited `wait` for its outcome row to be committed.
     pub fn outcome_commit_wait(&self, wait: Duration) {
         self.observe(&OUTCOME_COMMIT_WAIT, Vec::new(), wait);
+    }
+
+    /// A request was refused by a client-key rule (`reason` is one of a fixed set).
+    pub fn key_rejected(&self, reason: &'static str) {
+        self.add(&KEY_REJECTIONS, vec![("reason", reason.to_owned())], 1.0);
     }
 
     /// The value of a counter series, for tests and diagnostics.

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{Auth, AuthClock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::http::app;
@@ -106,13 +107,35 @@ pub async fn spawn(
     listener: TcpListener,
     classifier: Option<classifier::Service>,
 ) -> Result<RunningGateway, Error> {
+    spawn_with_clock(config, listener, classifier, AuthClock::system()).await
+}
+
+/// [`spawn`] with the clock of client-key rate windows and budget periods (tests pass
+/// [`AuthClock::manual`] and move it forward instead of sleeping).
+pub async fn spawn_with_clock(
+    config: Config,
+    listener: TcpListener,
+    classifier: Option<classifier::Service>,
+    clock: AuthClock,
+) -> Result<RunningGateway, Error> {
     let local_addr = listener.local_addr().map_err(|source| Error::Bind {
         addr: config.server.bind,
         source,
     })?;
     let metrics = Arc::new(Metrics::new());
     let log = OutcomeLog::open(&config.log, Arc::clone(&metrics))?;
-    let state = AppState::new(config, classifier, log, metrics)?;
+    let auth = Auth::open(&config.log.sqlite, clock)?;
+    if !local_addr.ip().is_loopback() && !auth.configured() {
+        if !config.server.allow_unauthenticated {
+            log.close().await;
+            return Err(Error::Unauthenticated { addr: local_addr });
+        }
+        tracing::warn!(
+            addr = %local_addr,
+            "Serving without client keys on a non-loopback address (allow_unauthenticated = true): anyone who can reach it spends the provider keys."
+        );
+    }
+    let state = AppState::with_auth(config, classifier, log, metrics, auth)?;
     let candidates: Vec<&str> = state
         .router
         .candidates()
@@ -129,11 +152,16 @@ pub async fn spawn(
         candidates = ?candidates,
         predictor = state.router.has_predictor(),
         exploration = ?state.router.exploration(),
-        admin = state.config.admin_token.is_some(),
+        admin = state.config.admin_token.is_some() || state.config.admin_key_sha256.is_some(),
+        client_keys = state.auth.keys().len(),
         outcome_log = %state.log.path().display(),
         "Gateway listening."
     );
-    if let (Some(var), None) = (&state.config.admin_token_env, &state.config.admin_token) {
+    if let (Some(var), None, None) = (
+        &state.config.admin_token_env,
+        &state.config.admin_token,
+        &state.config.admin_key_sha256,
+    ) {
         tracing::warn!(
             var = %var,
             "[admin] token_env names an unset or empty variable; admin endpoints are disabled."

@@ -7,6 +7,7 @@ use router_core::{ModelId, Objective};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{Auth, AuthClock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ pub struct Inner {
     pub upstreams: Upstreams,
     /// The outcome log.
     pub log: OutcomeLog,
+    /// Client keys, rate limits and budgets.
+    pub auth: Auth,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Request work that must outlive a client disconnect.
@@ -64,6 +67,18 @@ impl AppState {
         classifier: Option<classifier::Service>,
         log: OutcomeLog,
         metrics: Arc<Metrics>,
+    ) -> Result<AppState, Error> {
+        let auth = Auth::open(&config.log.sqlite, AuthClock::system())?;
+        AppState::with_auth(config, classifier, log, metrics, auth)
+    }
+
+    /// [`AppState::new`] with the client keys already opened (e.g. on a manual clock).
+    pub fn with_auth(
+        config: Config,
+        classifier: Option<classifier::Service>,
+        log: OutcomeLog,
+        metrics: Arc<Metrics>,
+        auth: Auth,
     ) -> Result<AppState, Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -119,6 +134,7 @@ impl AppState {
             router,
             upstreams,
             log,
+            auth,
             metrics,
             tracker: TaskTracker::new(),
             hard_stop: CancellationToken::new(),

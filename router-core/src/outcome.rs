@@ -108,4 +108,8 @@ pub struct Outcome {
     /// Labels attached later.
     #[serde(default)]
     pub feedback: Vec<Feedback>,
+    /// The id of the client key the request used (`key_…`); absent without keys and in rows
+    /// written before keys existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }

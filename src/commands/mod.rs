@@ -4,6 +4,7 @@ mod bench;
 mod embed;
 mod eval;
 mod from_log;
+mod keys;
 mod learn_loop;
 mod log;
 mod model;
@@ -12,6 +13,7 @@ mod replay;
 mod route;
 mod score;
 mod serve;
+mod spend;
 mod train;
 mod train_tasks;
 
@@ -88,6 +90,10 @@ enum Command {
     Route(route::RouteArgs),
     /// Work with the outcome log.
     Log(log::LogArgs),
+    /// Create, list and revoke client keys (with budgets, rate limits and model lists).
+    Keys(keys::KeysArgs),
+    /// Requests, tokens and cost per client key (or model, or day) from the outcome log.
+    Spend(spend::SpendArgs),
     /// Serve an OpenAI-compatible provider that answers from a benchmark's recorded outcomes.
     ReplayProvider(replay::ReplayArgs),
     /// Measure how well MF knows a new model from a few probe prompts (onboarding).
@@ -106,6 +112,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Route(args) => route::run(args),
         Command::Log(args) => log::run(args),
+        Command::Keys(args) => keys::run(args),
+        Command::Spend(args) => spend::run(args),
         Command::ReplayProvider(args) => replay::run(args),
         Command::Onboard(args) => onboard::run(args),
         Command::Loop(args) => learn_loop::run(args),

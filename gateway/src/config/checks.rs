@@ -16,6 +16,52 @@ pub struct AdminConfig {
     /// is unset or empty) the admin endpoints answer 404.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// The SHA-256 (64 hex digits) of the admin key, e.g. from
+    /// `printf %s "$KEY" | sha256sum`. Either this or `token_env` enables the admin endpoints;
+    /// with both, either key is accepted.
+    #[serde(default)]
+    pub key_sha256: Option<String>,
+}
+
+/// Parses `[admin] key_sha256`.
+pub(super) fn admin_key_sha256(admin: &AdminConfig) -> Result<Option<[u8; 32]>, Error> {
+    let Some(hex_digest) = admin.key_sha256.as_deref() else {
+        return Ok(None);
+    };
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_digest.trim(), &mut out).map_err(|_| {
+        invalid(
+            "admin.key_sha256",
+            "must be 64 hex digits: the SHA-256 of the admin key (`printf %s \"$KEY\" | sha256sum`)",
+        )
+    })?;
+    Ok(Some(out))
+}
+
+/// Checks `[server] cors_origins` and `allowed_hosts`.
+pub(super) fn exposure(server: &super::ServerConfig) -> Result<(), Error> {
+    for (i, origin) in server.cors_origins.iter().enumerate() {
+        let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+            && !origin.ends_with('/')
+            && axum::http::HeaderValue::from_str(origin).is_ok();
+        if !ok {
+            return Err(invalid(
+                &format!("server.cors_origins[{i}]"),
+                format!("`{origin}` must be an origin like https://app.example.com (scheme and host, no path, no `*`)"),
+            ));
+        }
+    }
+    for (i, host) in server.allowed_hosts.iter().enumerate() {
+        if host.is_empty() || host.contains(['/', ' ', '*']) {
+            return Err(invalid(
+                &format!("server.allowed_hosts[{i}]"),
+                format!(
+                    "`{host}` must be a host name such as gateway.internal (no scheme, no `*`)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Rejects exploration settings that `router_core::explore` would silently clamp: a config

@@ -84,6 +84,19 @@ pub struct ServerConfig {
     /// `upstream_too_large` when none is left); a stream past it ends with an error event.
     #[serde(default = "default_upstream_response_limit_bytes")]
     pub upstream_response_limit_bytes: usize,
+    /// Serve on a non-loopback address even when no client key exists (anyone who can reach
+    /// the port spends the provider keys). Default false: such a gateway refuses to start.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    /// Browser origins allowed to call the gateway (CORS), e.g. `["https://app.example.com"]`.
+    /// Default empty: no CORS headers, so browsers block cross-origin reads.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Extra `Host` header values accepted on a loopback bind (besides `localhost`,
+    /// `127.0.0.1` and `[::1]`), e.g. the name a local reverse proxy forwards. Other hosts get
+    /// 403, which stops DNS-rebinding attacks from web pages.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 fn default_bind() -> SocketAddr {
@@ -122,6 +135,9 @@ impl Default for ServerConfig {
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
             upstream_response_limit_bytes: default_upstream_response_limit_bytes(),
+            allow_unauthenticated: false,
+            cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -475,6 +491,9 @@ pub struct Config {
     pub admin_token: Option<Secret<String>>,
     /// The variable `[admin] token_env` names, for the start-up warning when it is unset.
     pub admin_token_env: Option<String>,
+    /// The SHA-256 of the admin key (`[admin] key_sha256`), an alternative to `token_env`
+    /// that keeps the key itself out of the config and the environment.
+    pub admin_key_sha256: Option<[u8; 32]>,
 }
 
 impl GatewayConfig {
@@ -679,6 +698,8 @@ impl Config {
         }
         checks::exploration(&raw.router.exploration)?;
         let admin_token = checks::admin_token(&raw.admin, env)?;
+        let admin_key_sha256 = checks::admin_key_sha256(&raw.admin)?;
+        checks::exposure(&raw.server)?;
         let objective = match (raw.router.willingness_to_pay, raw.router.lambda) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
@@ -790,6 +811,7 @@ impl Config {
             objective,
             admin_token,
             admin_token_env: admin.token_env,
+            admin_key_sha256,
         })
     }
 

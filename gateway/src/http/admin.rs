@@ -29,19 +29,25 @@ struct ReloadBody {
     artifact: Option<PathBuf>,
 }
 
-/// Checks the bearer token: disabled endpoints answer 404, a wrong token 401.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &state.config.admin_token else {
+/// Checks the admin key (`[admin] token_env` or `key_sha256`): disabled endpoints answer 404,
+/// a wrong key 401.
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = state.config.admin_token.as_ref();
+    let key_hash = state.config.admin_key_sha256.as_ref();
+    if token.is_none() && key_hash.is_none() {
         return Err(ApiError::AdminDisabled);
-    };
+    }
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     // Comparing digests keeps the comparison time independent of where the strings differ.
-    let ok = given
-        .is_some_and(|g| Sha256::digest(g.as_bytes()) == Sha256::digest(token.expose().as_bytes()));
+    let ok = given.is_some_and(|g| {
+        let digest = Sha256::digest(g.as_bytes());
+        token.is_some_and(|t| digest == Sha256::digest(t.expose().as_bytes()))
+            || key_hash.is_some_and(|h| digest.as_slice() == h.as_slice())
+    });
     if ok {
         Ok(())
     } else {

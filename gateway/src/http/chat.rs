@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use router_core::{Constraints, ModelId, OutcomeStatus};
 
+use crate::auth::{Caller, KeyUse};
 use crate::http::error::ApiError;
 use crate::http::request_options::{merged_options, prompt_text, resolve_model, routing_input};
 use crate::http::{relay, validate};
@@ -38,8 +39,13 @@ pub(crate) fn set_header(headers: &mut HeaderMap, name: &'static str, value: &st
     }
 }
 
-/// Handles one chat completion request end to end.
-pub async fn chat_completion(state: AppState, headers: HeaderMap, body: Bytes) -> Response {
+/// Handles one chat completion request end to end; `caller` is the client key it came with.
+pub async fn chat_completion(
+    state: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+    caller: Option<Caller>,
+) -> Response {
     let req: ChatCompletionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -57,6 +63,7 @@ pub async fn chat_completion(state: AppState, headers: HeaderMap, body: Bytes) -
         }
     };
     let mut record = RequestRecord::new(&req.model, prompt_text(&req.messages));
+    record.key = caller.map(KeyUse::new);
     let request_id = record.request_id.clone();
     let mut response = match serve(&state, &req, &headers, &mut record).await {
         Ok(response) => response,
@@ -103,9 +110,30 @@ async fn serve(
         state.objective(),
     )
     .map_err(rejected)?;
-    let pool = state.router.candidates();
+    let key = record.key.clone();
+    if let Some(k) = &key {
+        let estimate = u64::from(input.input_tokens) + u64::from(req.output_limit().unwrap_or(0));
+        k.take_tokens(estimate).map_err(|e| {
+            state.metrics.key_rejected("rate_limit_tokens");
+            rejected(e)
+        })?;
+    }
+    let live_pool = state.router.candidates();
+    // A key with a model list routes `auto` only among its models.
+    let key_pool: Vec<ModelId>;
+    let pool: &[ModelId] = match &key {
+        Some(k) => {
+            key_pool = live_pool.iter().filter(|m| k.allows(m)).cloned().collect();
+            &key_pool
+        }
+        None => live_pool,
+    };
     let routed: Routed = if req.model == AUTO {
         if pool.is_empty() {
+            if let (Some(k), false) = (&key, live_pool.is_empty()) {
+                state.metrics.key_rejected("model_not_allowed");
+                return Err(rejected(k.model_refused(AUTO)));
+            }
             return Err(rejected(ApiError::NoLiveCandidate(
                 "no provider with a configured API key serves any candidate model".to_owned(),
             )));
@@ -120,6 +148,10 @@ async fn serve(
         })?
     } else {
         let model = resolve_model(&state.catalog, &req.model).map_err(rejected)?;
+        if let Some(k) = key.as_ref().filter(|k| !k.allows(&model)) {
+            state.metrics.key_rejected("model_not_allowed");
+            return Err(rejected(k.model_refused(model.as_str())));
+        }
         if state.config.live_provider_of(&model).is_none() {
             return Err(rejected(ApiError::NoLiveCandidate(format!(
                 "the provider of `{model}` is not configured or has no API key"
@@ -135,7 +167,25 @@ async fn serve(
         })?
     };
     let route_ms = routed.elapsed.as_secs_f64() * 1000.0;
-    let order = routed.decision.failover_order();
+    let mut order = routed.decision.failover_order();
+    if let Some(k) = &key {
+        // The static fallback may name a model outside the key's list: never call it.
+        order.retain(|m| k.allows(m));
+        if order.is_empty() {
+            state.metrics.key_rejected("model_not_allowed");
+            return Err(rejected(k.model_refused(req.model.as_str())));
+        }
+        k.reserve(max_cost_usd(
+            state,
+            &order,
+            input.input_tokens,
+            req.output_limit(),
+        ))
+        .map_err(|e| {
+            state.metrics.key_rejected("budget");
+            rejected(e)
+        })?;
+    }
     record.decision = Some(routed.decision);
     if req.model == AUTO {
         record.routing = Some((
@@ -231,6 +281,26 @@ async fn serve(
         &format!("{route_ms:.3}"),
     );
     Ok(response)
+}
+
+/// The most the request can cost on any model of its failover order: the prompt estimate plus
+/// `max_tokens` (or, without it, the rest of the model's context window) at catalog prices.
+fn max_cost_usd(
+    state: &AppState,
+    order: &[ModelId],
+    input_tokens: u32,
+    output_limit: Option<u32>,
+) -> f64 {
+    order
+        .iter()
+        .filter_map(|m| state.catalog.get(m).ok())
+        .map(|e| {
+            let output = output_limit
+                .unwrap_or_else(|| e.spec.context_window.saturating_sub(input_tokens))
+                .min(e.spec.context_window);
+            e.spec.cost_usd(f64::from(input_tokens), f64::from(output))
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Input and output tokens of a completion: the upstream's usage, or estimates when it sent

@@ -107,6 +107,31 @@ pub enum ApiError {
     /// A missing or wrong admin bearer token.
     #[error("missing or wrong admin bearer token")]
     AdminUnauthorized,
+    /// A missing, wrong or revoked client key.
+    #[error("{0}")]
+    InvalidApiKey(&'static str),
+    /// A client key's requests- or tokens-per-minute limit.
+    #[error("{message}")]
+    KeyRateLimited {
+        /// `requests` or `tokens` (OpenAI's error type for each).
+        limit: &'static str,
+        /// What was exceeded.
+        message: String,
+        /// When the request would be allowed.
+        retry_after: std::time::Duration,
+    },
+    /// A client key's budget is spent for its period.
+    #[error("{0}")]
+    InsufficientQuota(String),
+    /// The model is outside the client key's list.
+    #[error("{0}")]
+    ModelNotAllowed(String),
+    /// A POST body not declared as JSON (also what stops cross-site form posts).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A Host header that does not name this loopback gateway (DNS rebinding).
+    #[error("{0}")]
+    HostNotAllowed(String),
     /// A router artifact reload was refused.
     #[error(transparent)]
     Reload(#[from] ReloadError),
@@ -141,7 +166,12 @@ impl ApiError {
             }
             ApiError::UpstreamRateLimited { .. } => S::TOO_MANY_REQUESTS,
             ApiError::UpstreamTimeout(_) => S::GATEWAY_TIMEOUT,
-            ApiError::AdminUnauthorized => S::UNAUTHORIZED,
+            ApiError::AdminUnauthorized | ApiError::InvalidApiKey(_) => S::UNAUTHORIZED,
+            ApiError::KeyRateLimited { .. } | ApiError::InsufficientQuota(_) => {
+                S::TOO_MANY_REQUESTS
+            }
+            ApiError::ModelNotAllowed(_) | ApiError::HostNotAllowed(_) => S::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Reload(e) => reload_status(e),
             ApiError::Internal(_) => S::INTERNAL_SERVER_ERROR,
         }
@@ -159,10 +189,16 @@ impl ApiError {
             | ApiError::BodyTimeout(_)
             | ApiError::FeedbackUnknownRequest(_)
             | ApiError::FeedbackConflict { .. }
-            | ApiError::AdminDisabled => "invalid_request_error",
+            | ApiError::AdminDisabled
+            | ApiError::InvalidApiKey(_)
+            | ApiError::ModelNotAllowed(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::HostNotAllowed(_) => "invalid_request_error",
             ApiError::UpstreamTooLarge => "upstream_error",
             ApiError::OutcomeLogUnavailable => "server_error",
             ApiError::AdminUnauthorized => "authentication_error",
+            ApiError::KeyRateLimited { limit, .. } => limit,
+            ApiError::InsufficientQuota(_) => "insufficient_quota",
             ApiError::UpstreamRateLimited { .. } => "rate_limit_error",
             ApiError::NoLiveCandidate(_)
             | ApiError::UpstreamAuth { .. }
@@ -200,6 +236,12 @@ impl ApiError {
             ApiError::UpstreamFailed(_) => "upstream_failed",
             ApiError::AdminDisabled => "not_found",
             ApiError::AdminUnauthorized => "unauthorized",
+            ApiError::InvalidApiKey(_) => "invalid_api_key",
+            ApiError::KeyRateLimited { .. } => "rate_limit_exceeded",
+            ApiError::InsufficientQuota(_) => "insufficient_quota",
+            ApiError::ModelNotAllowed(_) => "model_not_allowed",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::HostNotAllowed(_) => "host_not_allowed",
             ApiError::Reload(e) => e.label(),
             ApiError::Internal(_) => "internal_error",
         }
@@ -224,7 +266,13 @@ impl ApiError {
             | ApiError::OutcomeLogUnavailable
             | ApiError::UpstreamTooLarge
             | ApiError::AdminDisabled
-            | ApiError::AdminUnauthorized => self.to_string(),
+            | ApiError::AdminUnauthorized
+            | ApiError::InvalidApiKey(_)
+            | ApiError::KeyRateLimited { .. }
+            | ApiError::InsufficientQuota(_)
+            | ApiError::ModelNotAllowed(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::HostNotAllowed(_) => self.to_string(),
             ApiError::Reload(e) => {
                 if reload_status(e).is_server_error() {
                     "internal error while loading the artifact".to_owned()
@@ -319,10 +367,23 @@ impl IntoResponse for ApiError {
                     response.headers_mut().insert(header::RETRY_AFTER, v);
                 }
             }
-            ApiError::AdminUnauthorized => {
+            ApiError::AdminUnauthorized | ApiError::InvalidApiKey(_) => {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::KeyRateLimited { retry_after, .. } => {
+                // Whole seconds, at least one: `Retry-After: 0` invites a tight retry loop.
+                let secs = retry_after.as_secs_f64().ceil().clamp(1.0, 86_400.0) as u64;
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            ApiError::InsufficientQuota(_) => {
+                // The OpenAI SDKs read this and do not retry a spent budget.
+                response
+                    .headers_mut()
+                    .insert("x-should-retry", HeaderValue::from_static("false"));
             }
             _ => {}
         }

@@ -7,12 +7,18 @@
 //! - `POST /v1/route`: the decision only, no upstream call ([`route`])
 //! - `POST /v1/feedback`: a label for a past request ([`feedback`])
 //! - `GET /metrics`, `GET /health` ([`ops`])
-//! - `POST /admin/reload`: [`admin`] (bearer token; 404 unless `[admin]` is enabled)
+//! - `POST /admin/reload`: [`admin`] (admin key; 404 unless `[admin]` is enabled)
+//! - `GET|POST /admin/keys`, `DELETE /admin/keys/{id}`: client keys ([`keys`])
+//!
+//! `/v1/*` sits behind [`crate::auth::require_key`]; everything behind the [`exposure`] rules
+//! (JSON POST bodies, loopback `Host` names, CORS only when configured).
 
 pub mod admin;
 pub mod chat;
 pub mod error;
+pub mod exposure;
 pub mod feedback;
+pub mod keys;
 pub mod ops;
 pub mod relay;
 pub mod request_options;
@@ -36,14 +42,32 @@ use crate::state::AppState;
 /// The gateway's router over `state`.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.server.body_limit_bytes;
-    Router::new()
+    // Client keys guard every `/v1/*` route (a no-op while no key exists).
+    let v1 = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(ops::list_models))
         .route("/v1/route", post(route::route_only))
         .route("/v1/feedback", post(feedback::feedback))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_key,
+        ));
+    let mut router = Router::new()
+        .merge(v1)
         .route("/metrics", get(ops::metrics))
         .route("/health", get(ops::health))
         .route("/admin/reload", post(admin::reload))
+        .route("/admin/keys", get(keys::list).post(keys::create))
+        .route("/admin/keys/{id}", axum::routing::delete(keys::revoke))
+        .layer(axum::middleware::from_fn(exposure::require_json))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            exposure::check_host,
+        ));
+    if let Some(cors) = exposure::cors(&state.config.server) {
+        router = router.layer(cors);
+    }
+    router
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(|_| {
@@ -131,6 +155,7 @@ fn body_bytes(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<B
 
 async fn chat_completions(
     State(state): State<AppState>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -140,9 +165,12 @@ async fn chat_completions(
     };
     // The work runs in the tracker so that a client disconnect (which drops this future)
     // neither cancels the upstream call half-way nor loses the outcome row.
-    let task = state
-        .tracker
-        .spawn(chat::chat_completion(state.clone(), headers, body));
+    let task = state.tracker.spawn(chat::chat_completion(
+        state.clone(),
+        headers,
+        body,
+        caller.map(|axum::Extension(c)| c),
+    ));
     match task.await {
         Ok(response) => response,
         Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),

@@ -5,13 +5,23 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::http::chat::AUTO;
 use crate::state::AppState;
 
-pub(super) async fn list_models(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// `auto` and the live models; with a client key, only the models it may use.
+pub(super) async fn list_models(
+    State(state): State<AppState>,
+    caller: Option<axum::Extension<Caller>>,
+) -> Json<serde_json::Value> {
     let mut data =
         vec![json!({"id": AUTO, "object": "model", "created": 0, "owned_by": "switchyard"})];
-    for id in state.router.candidates() {
+    let allowed = |id: &router_core::ModelId| {
+        caller
+            .as_ref()
+            .is_none_or(|axum::Extension(c)| c.record().allows(id))
+    };
+    for id in state.router.candidates().iter().filter(|m| allowed(m)) {
         let owner = state
             .catalog
             .get(id)

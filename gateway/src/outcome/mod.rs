@@ -14,6 +14,7 @@
 //! the log back.
 
 pub mod record;
+pub mod spend;
 mod store;
 
 use std::path::PathBuf;

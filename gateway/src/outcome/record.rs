@@ -8,6 +8,7 @@ use router_core::{
 };
 
 use crate::config::LogUnavailable;
+use crate::auth::KeyUse;
 use crate::state::AppState;
 
 /// A fresh request id (`req_` + 32 hex digits).
@@ -32,6 +33,8 @@ pub struct RequestRecord {
     pub decision: Option<RouteDecision>,
     /// The constraints and objective the router applied (logged for off-policy evaluation).
     pub routing: Option<(Constraints, Objective)>,
+    /// The client key's accounting, when the request came with one.
+    pub key: Option<KeyUse>,
 }
 
 /// How the request ended, for the row.
@@ -85,6 +88,7 @@ impl RequestRecord {
             requested_model: truncated(requested_model, MAX_STORED_MODEL_BYTES).to_owned(),
             decision: None,
             routing: None,
+            key: None,
         }
     }
 
@@ -100,6 +104,9 @@ impl RequestRecord {
                 .map(|e| e.spec.cost_usd(f64::from(input), f64::from(output))),
             _ => None,
         };
+        if let Some(key) = &self.key {
+            key.settle(cost_usd, end.tokens);
+        }
         let model_label = end.model.as_ref().map_or("none", |m| m.as_str());
         let status_label = serde_json::to_value(status)
             .ok()
@@ -129,6 +136,7 @@ impl RequestRecord {
             output_tokens: end.tokens.map(|t| t.1),
             cost_usd,
             feedback: Vec::new(),
+            key_id: self.key.as_ref().map(|k| k.key_id().to_owned()),
         };
         let wait_start = Instant::now();
         let stored = state

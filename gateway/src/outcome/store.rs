@@ -36,6 +36,19 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
 ";
 
+/// Adds the `key_id` column (client keys) to logs created before it; old rows read as `NULL`.
+fn migrate_key_id(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('outcomes') WHERE name = 'key_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE outcomes ADD COLUMN key_id TEXT;")?;
+    }
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS outcomes_key ON outcomes(key_id, timestamp_ms);")
+}
+
 fn db_error(path: &Path, source: rusqlite::Error) -> Error {
     Error::OutcomeLog {
         path: path.to_owned(),
@@ -60,6 +73,7 @@ pub(crate) fn open(path: &Path, fsync: bool) -> Result<Connection, Error> {
             conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })
         })
         .and_then(|_| conn.execute_batch(SCHEMA))
+        .and_then(|_| migrate_key_id(&conn))
         .map_err(|e| db_error(path, e))?;
     Ok(conn)
 }
@@ -76,8 +90,8 @@ pub(crate) fn write_batch(
     {
         let mut outcome = tx.prepare_cached(
             "INSERT OR REPLACE INTO outcomes
-             (request_id, timestamp_ms, model, status, cost_usd, latency_ms, record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             (request_id, timestamp_ms, model, status, cost_usd, latency_ms, record, key_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for o in rows {
             let Some(record) = storable_json(o) else {
@@ -97,6 +111,7 @@ pub(crate) fn write_batch(
                 o.cost_usd,
                 o.latency_ms,
                 record,
+                o.key_id,
             ])?;
             stored.push(true);
         }

@@ -24,6 +24,7 @@ fn outcome(id: &str, ts: u64) -> Outcome {
         output_tokens: Some(20),
         cost_usd: Some(0.0001),
         feedback: Vec::new(),
+        key_id: None,
     }
 }
 

@@ -152,6 +152,7 @@ async fn route_honours_header_knobs() {
     let req = Request::builder()
         .method("POST")
         .uri("/v1/route")
+        .header("content-type", "application/json")
         .header("x-switchyard-exclude", "gpt-4o-mini")
         .body(Body::from(json!({"prompt": "hi"}).to_string()))
         .unwrap();

@@ -198,6 +198,7 @@ fn log(d: &LoopData, rows: &[usize], seed: u64) -> (Vec<Outcome>, HashMap<String
                     metric: "correct".into(),
                     score: d.score(row, a).unwrap(),
                 }],
+                key_id: None,
             }
         })
         .collect();

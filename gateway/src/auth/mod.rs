@@ -1,0 +1,474 @@
+//! Client keys: who may call `/v1/*`, how fast, for how much, and with which models.
+//!
+//! - [`store`]: the `client_keys` table (SHA-256 of each key, never the key) next to the
+//!   outcome log; `switchyard keys` and `/admin/keys` write it.
+//! - [`Auth`]: the running gateway's view of it: a map from key hash to [`LiveKey`], refreshed
+//!   when another process (the CLI) commits to the table, plus the spend [`budget::Ledger`].
+//! - [`require_key`]: the middleware in front of `/v1/*`. With any key configured (revoked ones
+//!   count, so revoking the last key does not open the gateway) a request needs
+//!   `Authorization: Bearer <key>` or `x-api-key: <key>`; the request-per-minute limit is
+//!   taken here. The body-dependent checks (model allow-list, tokens per minute, budget) run in
+//!   the chat handler through [`KeyUse`], which also settles the real cost when the request
+//!   ends.
+//! - [`limits`]: RPM (governor) and TPM (token bucket) on an injectable [`AuthClock`].
+
+pub mod budget;
+pub mod limits;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use router_core::ModelId;
+
+pub use budget::{Budget, Ledger, Period};
+pub use limits::AuthClock;
+pub use store::{KeyRecord, KeyStore, KeyStoreError, NewKey};
+
+use crate::http::error::ApiError;
+use crate::state::AppState;
+use limits::{RequestLimit, TokenLimit};
+
+/// How often the gateway looks for keys created or revoked by another process.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// A key the gateway accepts, with its rate-limit state.
+#[derive(Debug)]
+pub struct LiveKey {
+    /// The stored settings.
+    pub record: KeyRecord,
+    rpm: Option<Arc<RequestLimit>>,
+    tpm: Option<Arc<TokenLimit>>,
+}
+
+impl LiveKey {
+    fn new(record: KeyRecord, clock: &AuthClock) -> Self {
+        LiveKey {
+            rpm: record
+                .rpm
+                .map(|n| Arc::new(RequestLimit::new(n, clock.clone()))),
+            tpm: record
+                .tpm
+                .map(|n| Arc::new(TokenLimit::new(n, clock.clone()))),
+            record,
+        }
+    }
+
+    /// Whether a reload may keep this key's rate state (same id and limits).
+    fn same_limits(&self, other: &KeyRecord) -> bool {
+        self.record.id == other.id && self.record.rpm == other.rpm && self.record.tpm == other.tpm
+    }
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    by_hash: HashMap<[u8; 32], Arc<LiveKey>>,
+    /// Any key row exists, revoked or not.
+    configured: bool,
+}
+
+/// The client-key state of a running gateway; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Auth(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    db: Option<PathBuf>,
+    table: RwLock<Arc<Table>>,
+    ledger: Arc<Ledger>,
+    clock: AuthClock,
+    /// `PRAGMA data_version` at the last load.
+    seen_version: AtomicU64,
+    /// Serialises reloads.
+    reload: Mutex<()>,
+}
+
+impl Auth {
+    /// No keys: every request passes (a gateway without a database, e.g. in unit tests).
+    pub fn disabled(clock: AuthClock) -> Auth {
+        Auth(Arc::new(Inner {
+            db: None,
+            table: RwLock::new(Arc::new(Table::default())),
+            ledger: Arc::new(Ledger::new(clock.clone())),
+            clock,
+            seen_version: AtomicU64::new(0),
+            reload: Mutex::new(()),
+        }))
+    }
+
+    /// Loads the keys of `db` (the outcome log's database), seeds each budget with the spend
+    /// already logged in its period, and starts the thread that picks up changes made by
+    /// other processes. Blocking: call at start-up.
+    pub fn open(db: &Path, clock: AuthClock) -> Result<Auth, KeyStoreError> {
+        let store = KeyStore::open(db)?;
+        let auth = Auth(Arc::new(Inner {
+            db: Some(db.to_owned()),
+            table: RwLock::new(Arc::new(Table::default())),
+            ledger: Arc::new(Ledger::new(clock.clone())),
+            clock,
+            seen_version: AtomicU64::new(0),
+            reload: Mutex::new(()),
+        }));
+        auth.reload_from(&store)?;
+        for key in auth.keys() {
+            if let Some(b) = key.record.budget {
+                let start = b.period.start_ms(auth.0.clock.unix_ms());
+                match crate::outcome::spend::key_spend_since(db, &key.record.id, start) {
+                    Ok(spent) => auth.0.ledger.seed(&key.record.id, start, spent),
+                    Err(e) => tracing::warn!(
+                        key_id = %key.record.id,
+                        error = %e,
+                        "Could not read the key's logged spend; its budget starts from zero."
+                    ),
+                }
+            }
+        }
+        let weak = Arc::downgrade(&auth.0);
+        let spawned = std::thread::Builder::new()
+            .name("switchyard-keys".to_owned())
+            .spawn(move || refresh_loop(weak, store));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "Key refresh thread did not start; key changes need a restart.");
+        }
+        Ok(auth)
+    }
+
+    /// Whether any key exists (then every `/v1/*` call needs one).
+    pub fn configured(&self) -> bool {
+        self.table().configured
+    }
+
+    /// The clock of rate windows and budget periods.
+    pub fn clock(&self) -> &AuthClock {
+        &self.0.clock
+    }
+
+    /// The spend ledger.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.0.ledger
+    }
+
+    /// The key database, when there is one.
+    pub fn db(&self) -> Option<&Path> {
+        self.0.db.as_deref()
+    }
+
+    fn table(&self) -> Arc<Table> {
+        match self.0.table.read() {
+            Ok(t) => Arc::clone(&t),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The active keys.
+    pub fn keys(&self) -> Vec<Arc<LiveKey>> {
+        self.table().by_hash.values().cloned().collect()
+    }
+
+    /// The active key presented as `secret`, if any.
+    pub fn lookup(&self, secret: &str) -> Option<Arc<LiveKey>> {
+        self.table().by_hash.get(&store::digest(secret)).cloned()
+    }
+
+    /// The middleware's check of a presented key: hash and lookup, then the key's
+    /// requests-per-minute limit.
+    pub fn authenticate(&self, secret: &str) -> Result<Caller, ApiError> {
+        let Some(key) = self.lookup(secret) else {
+            return Err(ApiError::InvalidApiKey("invalid or revoked API key"));
+        };
+        if let Some(rpm) = &key.rpm {
+            rpm.check().map_err(|wait| ApiError::KeyRateLimited {
+                limit: "requests",
+                message: format!(
+                    "rate limit of {} requests per minute reached for key `{}`",
+                    key.record.rpm.map_or(0, |n| n.get()),
+                    key.record.name
+                ),
+                retry_after: wait,
+            })?;
+        }
+        Ok(Caller {
+            key,
+            ledger: Arc::clone(&self.0.ledger),
+        })
+    }
+
+    /// Re-reads the table now (after an admin API change). Blocking.
+    pub fn reload(&self) -> Result<(), KeyStoreError> {
+        match &self.0.db {
+            Some(db) => self.reload_from(&KeyStore::open(db)?),
+            None => Ok(()),
+        }
+    }
+
+    fn reload_from(&self, store: &KeyStore) -> Result<(), KeyStoreError> {
+        let _serial = self.0.reload.lock();
+        let version = store.data_version()?;
+        let rows = store.load()?;
+        let old = self.table();
+        let by_id: HashMap<&str, &Arc<LiveKey>> = old
+            .by_hash
+            .values()
+            .map(|k| (k.record.id.as_str(), k))
+            .collect();
+        let mut table = Table {
+            by_hash: HashMap::with_capacity(rows.len()),
+            configured: !rows.is_empty(),
+        };
+        for (record, hash) in rows {
+            if record.revoked_ms.is_some() {
+                continue;
+            }
+            // A key whose limits did not change keeps its rate windows across reloads.
+            let live = match by_id.get(record.id.as_str()) {
+                Some(k) if k.record == record => Arc::clone(k),
+                Some(k) if k.same_limits(&record) => Arc::new(LiveKey {
+                    record,
+                    rpm: k.rpm.clone(),
+                    tpm: k.tpm.clone(),
+                }),
+                _ => Arc::new(LiveKey::new(record, &self.0.clock)),
+            };
+            table.by_hash.insert(hash, live);
+        }
+        if let Ok(mut t) = self.0.table.write() {
+            *t = Arc::new(table);
+        }
+        self.0
+            .seen_version
+            .store(u64::try_from(version).unwrap_or(0), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a dedicated std thread, not a runtime worker, waits between polls"
+)]
+fn refresh_loop(auth: Weak<Inner>, store: KeyStore) {
+    loop {
+        std::thread::sleep(REFRESH_EVERY);
+        let Some(inner) = auth.upgrade() else {
+            return;
+        };
+        let auth = Auth(inner);
+        let changed = match store.data_version() {
+            Ok(v) => u64::try_from(v).unwrap_or(0) != auth.0.seen_version.load(Ordering::SeqCst),
+            Err(e) => {
+                tracing::warn!(error = %e, "Key table unreadable; keeping the keys loaded.");
+                false
+            }
+        };
+        if changed {
+            match auth.reload_from(&store) {
+                Ok(()) => tracing::info!(keys = auth.keys().len(), "Client keys reloaded."),
+                Err(e) => tracing::warn!(error = %e, "Key reload failed; keeping the keys loaded."),
+            }
+        }
+    }
+}
+
+/// The key a request authenticated with (a request extension set by [`require_key`]).
+#[derive(Clone, Debug)]
+pub struct Caller {
+    key: Arc<LiveKey>,
+    ledger: Arc<Ledger>,
+}
+
+impl Caller {
+    /// The key's settings.
+    pub fn record(&self) -> &KeyRecord {
+        &self.key.record
+    }
+}
+
+/// The key presented on a request: `Authorization: Bearer <key>` (any case of `Bearer`) or
+/// `x-api-key: <key>`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
+        let v = v.to_str().ok()?.trim();
+        let (scheme, rest) = v.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Middleware in front of `/v1/*`: authenticates the key and takes its request-per-minute
+/// limit. Without any key configured it lets everything through.
+pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let auth = &state.auth;
+    if !auth.configured() {
+        return next.run(req).await;
+    }
+    let Some(given) = presented_key(req.headers()) else {
+        return ApiError::InvalidApiKey(
+            "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+        )
+        .into_response();
+    };
+    match auth.authenticate(given) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => {
+            state.metrics.key_rejected(match &e {
+                ApiError::KeyRateLimited { .. } => "rate_limit_requests",
+                _ => "invalid_key",
+            });
+            e.into_response()
+        }
+    }
+}
+
+/// One request's use of a key: its model check, token and budget holds, and the settlement
+/// of the real cost when the request ends. Clones share the holds.
+#[derive(Clone, Debug)]
+pub struct KeyUse(Arc<Charge>);
+
+#[derive(Debug)]
+struct Charge {
+    caller: Caller,
+    tokens_taken: AtomicU64,
+    reservation: Mutex<Option<budget::Reservation>>,
+}
+
+impl KeyUse {
+    /// Starts the accounting of a request by `caller`.
+    pub fn new(caller: Caller) -> Self {
+        KeyUse(Arc::new(Charge {
+            caller,
+            tokens_taken: AtomicU64::new(0),
+            reservation: Mutex::new(None),
+        }))
+    }
+
+    /// The key id, written on the outcome row.
+    pub fn key_id(&self) -> &str {
+        &self.0.caller.key.record.id
+    }
+
+    /// Whether the key may use `model`.
+    pub fn allows(&self, model: &ModelId) -> bool {
+        self.0.caller.key.record.allows(model)
+    }
+
+    /// The 403 for a model outside the key's list.
+    pub fn model_refused(&self, model: &str) -> ApiError {
+        let record = &self.0.caller.key.record;
+        let allowed = record
+            .models
+            .iter()
+            .flatten()
+            .map(ModelId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        ApiError::ModelNotAllowed(format!(
+            "key `{}` may not use model `{}`; it may use: {allowed}",
+            record.name,
+            truncate(model, 128)
+        ))
+    }
+
+    /// Takes `estimate` tokens from the key's tokens-per-minute limit.
+    pub fn take_tokens(&self, estimate: u64) -> Result<(), ApiError> {
+        let key = &self.0.caller.key;
+        let Some(tpm) = &key.tpm else {
+            return Ok(());
+        };
+        tpm.take(estimate).map_err(|wait| ApiError::KeyRateLimited {
+            limit: "tokens",
+            message: format!(
+                "rate limit of {} tokens per minute reached for key `{}` (this request needs about {estimate})",
+                key.record.tpm.map_or(0, |n| n.get()),
+                key.record.name
+            ),
+            retry_after: wait,
+        })?;
+        self.0.tokens_taken.store(estimate, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Holds `max_cost_usd` against the key's budget until [`KeyUse::settle`].
+    pub fn reserve(&self, max_cost_usd: f64) -> Result<(), ApiError> {
+        let caller = &self.0.caller;
+        let Some(budget) = caller.key.record.budget else {
+            return Ok(());
+        };
+        let reservation = caller
+            .ledger
+            .reserve(&caller.key.record.id, budget, max_cost_usd)
+            .map_err(|over| {
+                ApiError::InsufficientQuota(format!(
+                    "key `{}` has used its budget of {:.2} USD per {}: {:.4} USD spent, {:.4} USD held by requests in flight",
+                    caller.key.record.name,
+                    budget.limit_usd,
+                    budget.period.as_str(),
+                    over.spent_usd,
+                    over.reserved_usd
+                ))
+            })?;
+        if let Ok(mut slot) = self.0.reservation.lock() {
+            *slot = Some(reservation);
+        }
+        Ok(())
+    }
+
+    /// Charges the real cost and token count (once; later calls do nothing).
+    pub fn settle(&self, cost_usd: Option<f64>, tokens: Option<(u32, u32)>) {
+        if let Ok(mut slot) = self.0.reservation.lock() {
+            if let Some(r) = slot.take() {
+                r.settle(cost_usd.unwrap_or(0.0));
+            }
+        }
+        let taken = self.0.tokens_taken.swap(0, Ordering::SeqCst);
+        if let (Some(tpm), Some((input, output))) = (&self.0.caller.key.tpm, tokens) {
+            tpm.settle(taken, u64::from(input) + u64::from(output));
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn keys_come_from_bearer_or_x_api_key() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_key(&h), None);
+        h.insert("x-api-key", HeaderValue::from_static("sy-a"));
+        assert_eq!(presented_key(&h), Some("sy-a"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  sy-b "),
+        );
+        assert_eq!(presented_key(&h), Some("sy-b"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(presented_key(&h), None);
+        assert_eq!(truncate("héllo", 2), "h");
+    }
+}

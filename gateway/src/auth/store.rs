@@ -1,0 +1,463 @@
+//! The `client_keys` table, in the SQLite database of the outcome log: one row per key with its
+//! SHA-256 (never the key), name, limits and revocation time.
+//!
+//! Keys are 256 random bits, so a plain SHA-256 is enough to store them: nothing can be
+//! guessed from the hash, and the check on the hot path is one hash and one map lookup (a slow
+//! password hash only pays off for low-entropy secrets).
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use router_core::ModelId;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::budget::{Budget, Period};
+use crate::secret::Secret;
+
+/// The prefix of every client key.
+pub const KEY_PREFIX: &str = "sy-";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS client_keys (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    sha256      TEXT NOT NULL UNIQUE,
+    created_ms  INTEGER NOT NULL,
+    revoked_ms  INTEGER,
+    budget_usd  REAL,
+    period      TEXT,
+    rpm         INTEGER,
+    tpm         INTEGER,
+    models      TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS client_keys_active_name
+    ON client_keys(name) WHERE revoked_ms IS NULL;
+";
+
+/// A failure of the key table.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyStoreError {
+    /// The database could not be opened or queried.
+    #[error("key database {path}: {source}")]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The folder of the database could not be created.
+    #[error("key database folder {path}: {source}")]
+    Dir {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An active key already has this name.
+    #[error("an active key is already named `{0}`; pick another name or revoke it first")]
+    NameTaken(String),
+    /// No key has this id or name.
+    #[error("no key with id or name `{0}`; `switchyard keys list` shows them")]
+    NotFound(String),
+    /// A field of a new key is out of range.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field (`name`, `budget_usd`, ...).
+        field: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A stored row is unreadable (edited by hand?).
+    #[error("key `{id}` in {path} has an unreadable {field}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The key id.
+        id: String,
+        /// The column.
+        field: &'static str,
+    },
+}
+
+/// A stored key: everything but the secret.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyRecord {
+    /// The public id (`key_` + 16 hex digits), written on outcome rows.
+    pub id: String,
+    /// The operator's name for it.
+    pub name: String,
+    /// Unix ms of creation.
+    pub created_ms: u64,
+    /// Unix ms of revocation; revoked keys are refused.
+    pub revoked_ms: Option<u64>,
+    /// Spend limit per period.
+    pub budget: Option<Budget>,
+    /// Requests per minute.
+    pub rpm: Option<NonZeroU32>,
+    /// Tokens (prompt + completion) per minute.
+    pub tpm: Option<NonZeroU32>,
+    /// Models the key may use (catalog ids); `None`: all.
+    pub models: Option<Vec<ModelId>>,
+}
+
+impl KeyRecord {
+    /// Whether the key may call `model`.
+    pub fn allows(&self, model: &ModelId) -> bool {
+        self.models.as_ref().is_none_or(|m| m.contains(model))
+    }
+}
+
+/// The settings of a key to create.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewKey {
+    /// The name (unique among active keys).
+    pub name: String,
+    /// Spend limit per period.
+    pub budget: Option<Budget>,
+    /// Requests per minute.
+    pub rpm: Option<NonZeroU32>,
+    /// Tokens per minute.
+    pub tpm: Option<NonZeroU32>,
+    /// Allowed models (already resolved to catalog ids).
+    pub models: Option<Vec<ModelId>>,
+}
+
+impl NewKey {
+    /// Checks the fields a client or the CLI gave.
+    pub fn validate(&self) -> Result<(), KeyStoreError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+            return Err(KeyStoreError::Invalid {
+                field: "name",
+                message: "must be 1 to 64 printable characters".to_owned(),
+            });
+        }
+        if let Some(b) = self.budget {
+            if !(b.limit_usd.is_finite() && b.limit_usd > 0.0 && b.limit_usd <= 1e9) {
+                return Err(KeyStoreError::Invalid {
+                    field: "budget_usd",
+                    message: format!(
+                        "{} must be a positive number of USD, at most 1e9",
+                        b.limit_usd
+                    ),
+                });
+            }
+        }
+        if let Some(m) = &self.models {
+            if m.is_empty() || m.len() > 1000 {
+                return Err(KeyStoreError::Invalid {
+                    field: "models",
+                    message: "list 1 to 1000 catalog models, or leave it out to allow all"
+                        .to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The SHA-256 of a presented key.
+pub fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// A fresh key: `sy-` and 256 random bits in unpadded base64url (43 characters).
+fn generate() -> Secret<String> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    Secret::new(format!(
+        "{KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+fn new_id() -> String {
+    let mut bytes = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("key_{}", hex::encode(bytes))
+}
+
+/// An open key table.
+#[derive(Debug)]
+pub struct KeyStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl KeyStore {
+    /// Opens `path` (creating the database, its folder and the table).
+    pub fn open(path: &Path) -> Result<KeyStore, KeyStoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| KeyStoreError::Dir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let db = |source| KeyStoreError::Db {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(db)?;
+        // The gateway's outcome writer holds the same file; wait for its commits.
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .and_then(|_| conn.execute_batch(SCHEMA))
+            .map_err(db)?;
+        Ok(KeyStore {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    fn db(&self, source: rusqlite::Error) -> KeyStoreError {
+        KeyStoreError::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// A number that changes when another connection commits (`PRAGMA data_version`): the
+    /// gateway polls it to pick up keys created or revoked by the CLI.
+    pub fn data_version(&self) -> Result<i64, KeyStoreError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| self.db(e))
+    }
+
+    /// Creates a key; returns its record and the key itself (shown once, never stored).
+    pub fn create(
+        &mut self,
+        new: &NewKey,
+        now_ms: u64,
+    ) -> Result<(KeyRecord, Secret<String>), KeyStoreError> {
+        new.validate()?;
+        let name = new.name.trim().to_owned();
+        let key = generate();
+        let record = KeyRecord {
+            id: new_id(),
+            name: name.clone(),
+            created_ms: now_ms,
+            revoked_ms: None,
+            budget: new.budget,
+            rpm: new.rpm,
+            tpm: new.tpm,
+            models: new.models.clone(),
+        };
+        let models = match &record.models {
+            Some(m) => Some(
+                serde_json::to_string(m).map_err(|_| KeyStoreError::Invalid {
+                    field: "models",
+                    message: "cannot be stored".to_owned(),
+                })?,
+            ),
+            None => None,
+        };
+        let inserted = self.conn.execute(
+            "INSERT INTO client_keys
+             (id, name, sha256, created_ms, budget_usd, period, rpm, tpm, models)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                record.id,
+                record.name,
+                hex::encode(digest(key.expose())),
+                i64::try_from(now_ms).unwrap_or(i64::MAX),
+                record.budget.map(|b| b.limit_usd),
+                record.budget.map(|b| b.period.as_str()),
+                record.rpm.map(NonZeroU32::get),
+                record.tpm.map(NonZeroU32::get),
+                models,
+            ],
+        );
+        match inserted {
+            Ok(_) => Ok((record, key)),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(KeyStoreError::NameTaken(name))
+            }
+            Err(e) => Err(self.db(e)),
+        }
+    }
+
+    /// Revokes the active key with this id or name; returns its record.
+    pub fn revoke(&mut self, id_or_name: &str, now_ms: u64) -> Result<KeyRecord, KeyStoreError> {
+        let id: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT id FROM client_keys WHERE revoked_ms IS NULL AND (id = ?1 OR name = ?1)",
+                [id_or_name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        let Some(id) = id else {
+            return Err(KeyStoreError::NotFound(id_or_name.to_owned()));
+        };
+        self.conn
+            .execute(
+                "UPDATE client_keys SET revoked_ms = ?2 WHERE id = ?1",
+                params![id, i64::try_from(now_ms).unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| self.db(e))?;
+        self.list()?
+            .into_iter()
+            .find(|k| k.id == id)
+            .ok_or(KeyStoreError::NotFound(id))
+    }
+
+    /// Every key, revoked ones included, oldest first.
+    pub fn list(&self) -> Result<Vec<KeyRecord>, KeyStoreError> {
+        Ok(self.load()?.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// Every key with its SHA-256, oldest first.
+    pub fn load(&self) -> Result<Vec<(KeyRecord, [u8; 32])>, KeyStoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, name, sha256, created_ms, revoked_ms, budget_usd, period, rpm, tpm,
+                        models
+                 FROM client_keys ORDER BY created_ms, id",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<f64>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.db(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, name, sha, created, revoked, budget, period, rpm, tpm, models) in rows {
+            let corrupt = |field| KeyStoreError::Corrupt {
+                path: self.path.clone(),
+                id: id.clone(),
+                field,
+            };
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(&sha, &mut hash).map_err(|_| corrupt("sha256"))?;
+            let budget = match (budget, period) {
+                (Some(limit_usd), Some(p)) => Some(Budget {
+                    limit_usd,
+                    period: Period::parse(&p).ok_or_else(|| corrupt("period"))?,
+                }),
+                (None, None) => None,
+                _ => return Err(corrupt("budget_usd")),
+            };
+            let limit = |v: Option<i64>, field| match v {
+                None => Ok(None),
+                Some(n) => u32::try_from(n)
+                    .ok()
+                    .and_then(NonZeroU32::new)
+                    .map(Some)
+                    .ok_or_else(|| corrupt(field)),
+            };
+            let models = match models {
+                None => None,
+                Some(m) => {
+                    Some(serde_json::from_str::<Vec<ModelId>>(&m).map_err(|_| corrupt("models"))?)
+                }
+            };
+            out.push((
+                KeyRecord {
+                    id: id.clone(),
+                    name,
+                    created_ms: u64::try_from(created).unwrap_or(0),
+                    revoked_ms: revoked.map(|r| u64::try_from(r).unwrap_or(0)),
+                    budget,
+                    rpm: limit(rpm, "rpm")?,
+                    tpm: limit(tpm, "tpm")?,
+                    models,
+                },
+                hash,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn create_list_revoke_round_trip_and_only_the_hash_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut store = KeyStore::open(&path).unwrap();
+        let new = NewKey {
+            name: "ci".to_owned(),
+            budget: Some(Budget {
+                limit_usd: 2.5,
+                period: Period::Month,
+            }),
+            rpm: NonZeroU32::new(60),
+            tpm: None,
+            models: Some(vec![ModelId::new("gpt-4o-mini")]),
+        };
+        let (record, key) = store.create(&new, 1_000).unwrap();
+        let key = key.expose().clone();
+        assert!(key.starts_with(KEY_PREFIX) && key.len() == 3 + 43, "{key}");
+        assert!(record.id.starts_with("key_"));
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded, vec![(record.clone(), digest(&key))]);
+        let raw = std::fs::read(&path).unwrap();
+        let wal = std::fs::read(path.with_extension("sqlite-wal")).unwrap_or_default();
+        for bytes in [raw, wal] {
+            assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()));
+        }
+        assert!(matches!(
+            store.create(&new, 2_000),
+            Err(KeyStoreError::NameTaken(_))
+        ));
+        let revoked = store.revoke("ci", 3_000).unwrap();
+        assert_eq!(revoked.revoked_ms, Some(3_000));
+        // The name is free again once revoked.
+        let (again, _) = store.create(&new, 4_000).unwrap();
+        assert_ne!(again.id, record.id);
+        assert_eq!(store.list().unwrap().len(), 2);
+        assert!(matches!(
+            store.revoke("nope", 5_000),
+            Err(KeyStoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn bad_settings_name_the_field() {
+        let bad = NewKey {
+            name: " ".to_owned(),
+            ..NewKey::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().starts_with("name"));
+        let bad = NewKey {
+            name: "x".to_owned(),
+            budget: Some(Budget {
+                limit_usd: f64::NAN,
+                period: Period::Day,
+            }),
+            ..NewKey::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("budget_usd"));
+    }
+}

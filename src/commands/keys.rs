@@ -1,0 +1,182 @@
+//! `switchyard keys`: create, list and revoke client keys in the gateway's database.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use gateway::auth::budget::utc_minute;
+use gateway::auth::KeyStore;
+
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(subcommand)]
+    action: Action,
+}
+
+/// Where the key table is: the outcome log's SQLite database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArgs {
+    /// Gateway config whose `[log] sqlite` holds the keys (its catalog also resolves
+    /// `--models`).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// The database, overriding the config's (default: .switchyard/outcomes.sqlite).
+    #[arg(long, global = true)]
+    pub db: Option<PathBuf>,
+}
+
+impl DbArgs {
+    /// The validated gateway config (defaults without `--config`).
+    pub fn gateway_config(&self) -> anyhow::Result<gateway::Config> {
+        gateway::Config::load(self.config.as_deref()).with_context(|| match &self.config {
+            Some(p) => format!("loading {}", p.display()),
+            None => "loading the default gateway config".to_owned(),
+        })
+    }
+
+    /// The database path: `--db`, else the config's `[log] sqlite`.
+    pub fn path(&self, config: &gateway::Config) -> PathBuf {
+        self.db.clone().unwrap_or_else(|| config.log.sqlite.clone())
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Create a key and print it once on stdout (store it now: only its SHA-256 is kept).
+    Create {
+        /// A name for the key (unique among active keys), e.g. the team or app using it.
+        #[arg(long)]
+        name: String,
+        /// Spend limit in USD per --period; requests past it get 429 insufficient_quota.
+        #[arg(long)]
+        budget_usd: Option<f64>,
+        /// The budget period, day or month (UTC; default month).
+        #[arg(long, value_parser = ["day", "month"])]
+        period: Option<String>,
+        /// Requests per minute; more get 429 with Retry-After.
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Tokens (prompt + completion) per minute; more get 429 with Retry-After.
+        #[arg(long)]
+        tpm: Option<u32>,
+        /// Comma-separated catalog models the key may use (default: all); `auto` routes among
+        /// them, others get 403.
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<String>>,
+    },
+    /// List every key (revoked ones included); never shows the keys themselves.
+    List {
+        /// One JSON object per key instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id or name; a running gateway refuses it within a second.
+    Revoke {
+        /// The key's id (`key_…`) or name.
+        key: String,
+    },
+}
+
+fn open(db: &Path) -> anyhow::Result<KeyStore> {
+    KeyStore::open(db).with_context(|| format!("opening the key table in {}", db.display()))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+pub fn run(args: KeysArgs) -> anyhow::Result<()> {
+    let config = args.db.gateway_config()?;
+    let db = args.db.path(&config);
+    match args.action {
+        Action::Create {
+            name,
+            budget_usd,
+            period,
+            rpm,
+            tpm,
+            models,
+        } => {
+            let new = gateway::http::keys::new_key(
+                &config.catalog,
+                name,
+                budget_usd,
+                period.as_deref(),
+                rpm,
+                tpm,
+                models,
+            )
+            .map_err(|e| match e {
+                gateway::auth::KeyStoreError::Invalid { field, message } => {
+                    anyhow::anyhow!("--{}: {message}", field.replace('_', "-"))
+                }
+                other => other.into(),
+            })?;
+            let (record, key) = open(&db)?.create(&new, now_ms())?;
+            println!("{}", key.expose());
+            eprintln!(
+                "created key {} ({}) in {}; this is the only time it is shown",
+                record.id,
+                record.name,
+                db.display()
+            );
+        }
+        Action::List { json } => {
+            let keys = open(&db)?.list()?;
+            if json {
+                for k in &keys {
+                    println!("{}", serde_json::to_string(k)?);
+                }
+                return Ok(());
+            }
+            println!(
+                "{:<20} {:<16} {:<16} {:<8} {:>14} {:>6} {:>8}  MODELS",
+                "ID", "NAME", "CREATED (UTC)", "STATUS", "BUDGET USD", "RPM", "TPM"
+            );
+            for k in &keys {
+                let budget = k
+                    .budget
+                    .map(|b| format!("{:.2}/{}", b.limit_usd, b.period.as_str()))
+                    .unwrap_or_else(|| "-".to_owned());
+                let n = |v: Option<std::num::NonZeroU32>| {
+                    v.map_or_else(|| "-".to_owned(), |n| n.to_string())
+                };
+                let models = k
+                    .models
+                    .as_ref()
+                    .map(|m| m.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(","))
+                    .unwrap_or_else(|| "all".to_owned());
+                println!(
+                    "{:<20} {:<16} {:<16} {:<8} {:>14} {:>6} {:>8}  {}",
+                    k.id,
+                    k.name,
+                    utc_minute(k.created_ms),
+                    if k.revoked_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
+                    budget,
+                    n(k.rpm),
+                    n(k.tpm),
+                    models
+                );
+            }
+            if keys.is_empty() {
+                eprintln!(
+                    "no keys in {}; without keys the gateway serves only on loopback",
+                    db.display()
+                );
+            }
+        }
+        Action::Revoke { key } => {
+            let record = open(&db)?.revoke(&key, now_ms())?;
+            eprintln!("revoked key {} ({})", record.id, record.name);
+        }
+    }
+    Ok(())
+}
