@@ -66,6 +66,11 @@ const CLASSIFIER_FALLBACK: Family = Family {
     help: "Requests routed by the static fallback, by reason.",
     histogram: false,
 };
+const ENCODER_CACHE: Family = Family {
+    name: "switchyard_encoder_cache_total",
+    help: "Routed prompts whose embedding came from the cache (result=hit) or the encoder (miss).",
+    histogram: false,
+};
 const OUTCOME_LOG_DROPPED: Family = Family {
     name: "switchyard_outcome_log_dropped_total",
     help: "Outcome rows dropped because the log channel was full or the writer failed.",
@@ -83,7 +88,7 @@ const ROUTER_RELOADS: Family = Family {
     histogram: false,
 };
 
-const FAMILIES: [&Family; 13] = [
+const FAMILIES: [&Family; 14] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -94,6 +99,7 @@ const FAMILIES: [&Family; 13] = [
     &FAILOVERS,
     &ENCODER_QUEUE_WAIT,
     &CLASSIFIER_FALLBACK,
+    &ENCODER_CACHE,
     &OUTCOME_LOG_DROPPED,
     &CIRCUIT_OPENED,
     &ROUTER_RELOADS,
@@ -225,8 +231,14 @@ impl Metrics {
         self.observe(&ENCODER_QUEUE_WAIT, Vec::new(), wait);
     }
 
+    /// Whether a routed prompt's embedding came from the encoder's cache.
+    pub fn encoder_cache(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.add(&ENCODER_CACHE, vec![("result", result.to_owned())], 1.0);
+    }
+
     /// The static fallback was used because of `reason` (`queue_full`, `deadline`,
-    /// `worker_gone`, `embed_error`).
+    /// `deadline_unmeetable`, `worker_gone`, `embed_error`).
     pub fn classifier_fallback(&self, reason: &'static str) {
         self.add(
             &CLASSIFIER_FALLBACK,

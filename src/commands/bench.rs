@@ -26,10 +26,14 @@ enum What {
         #[command(flatten)]
         encoder: EncoderArgs,
     },
+    /// Routed throughput through the real gateway and encoder against the testkit fake:
+    /// requests/s, p50/p99, fallback share and CPU per request, closed and open loop.
+    Routed(super::bench_routed::RoutedArgs),
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
+        What::Routed(args) => super::bench_routed::run(args)?,
         What::Encoder {
             tokens,
             batch,
