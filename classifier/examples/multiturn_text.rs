@@ -92,9 +92,11 @@ fn load(dir: &std::path::Path) -> BoxResult<Vec<Question>> {
     ids.sort_unstable();
     for id in ids {
         let (category, user1, user2) = turns[&id].clone();
-        let (Some(&a), Some(&b), Some(answer1)) =
-            (scores.get(&(id, true)), scores.get(&(id, false)), answers.get(&id))
-        else {
+        let (Some(&a), Some(&b), Some(answer1)) = (
+            scores.get(&(id, true)),
+            scores.get(&(id, false)),
+            answers.get(&id),
+        ) else {
             continue;
         };
         out.push(Question {
@@ -124,22 +126,35 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 fn main() -> BoxResult<()> {
     let mut args = std::env::args().skip(1);
-    let data = PathBuf::from(args.next().ok_or("usage: multiturn_text MT_BENCH_DIR ENCODER_DIR")?);
-    let enc_dir = PathBuf::from(args.next().ok_or("usage: multiturn_text MT_BENCH_DIR ENCODER_DIR")?);
+    let data = PathBuf::from(
+        args.next()
+            .ok_or("usage: multiturn_text MT_BENCH_DIR ENCODER_DIR")?,
+    );
+    let enc_dir = PathBuf::from(
+        args.next()
+            .ok_or("usage: multiturn_text MT_BENCH_DIR ENCODER_DIR")?,
+    );
     let questions = load(&data)?;
     let encoder = Encoder::load(&enc_dir, EncoderConfig::default())?;
-    let tasks = TaskClassifier::bundled_for(classifier::weights::MODEL_SHA256, classifier::EMBEDDING_DIM)?;
+    let tasks =
+        TaskClassifier::bundled_for(classifier::weights::MODEL_SHA256, classifier::EMBEDDING_DIM)?;
 
     type Variant = (&'static str, fn(&Question) -> String);
     let variants: [Variant; 5] = [
         ("last user message", |q| q.user2.clone()),
-        ("user messages (first + last)", |q| format!("{}\n\n{}", q.user1, q.user2)),
+        ("user messages (first + last)", |q| {
+            format!("{}\n\n{}", q.user1, q.user2)
+        }),
         ("whole conversation, head + tail (today)", |q| {
             format!("{}\n\n{}\n\n{}", q.user1, q.answer1, q.user2)
         }),
         ("whole conversation, cut from the left", |q| {
             // About 254 tokens of English: the encoder's budget, newest text kept.
-            tail(&format!("{}\n\n{}\n\n{}", q.user1, q.answer1, q.user2), 1000).to_owned()
+            tail(
+                &format!("{}\n\n{}\n\n{}", q.user1, q.answer1, q.user2),
+                1000,
+            )
+            .to_owned()
         }),
         ("turn 1 prompt (reference)", |q| q.user1.clone()),
     ];
@@ -147,7 +162,9 @@ fn main() -> BoxResult<()> {
         "{} two-turn MT-Bench questions; routing accuracy counted where the turn-2 judge scores differ by ≥ 2.\n",
         questions.len()
     );
-    println!("| text embedded for turn 2 | task accuracy | routing accuracy (k = 7, leave one out) |");
+    println!(
+        "| text embedded for turn 2 | task accuracy | routing accuracy (k = 7, leave one out) |"
+    );
     println!("|---|---:|---:|");
     let decided: Vec<usize> = (0..questions.len())
         .filter(|&i| (questions[i].turn2.0 - questions[i].turn2.1).abs() >= 2.0)

@@ -422,7 +422,8 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         bail!("--rates: every rate must be a positive number of requests per second");
     }
     let fake = start_fake(&args)?;
-    let log_dir = std::env::temp_dir().join(format!("switchyard-bench-routed-{}", std::process::id()));
+    let log_dir =
+        std::env::temp_dir().join(format!("switchyard-bench-routed-{}", std::process::id()));
     std::fs::create_dir_all(&log_dir).with_context(|| format!("create {}", log_dir.display()))?;
 
     let mut raw = GatewayConfig::default();
@@ -496,7 +497,13 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
             concurrency: 4,
             requests: 40,
         };
-        drive(url.clone(), model.to_owned(), warm, args.tokens, next_prompt)?;
+        drive(
+            url.clone(),
+            model.to_owned(),
+            warm,
+            args.tokens,
+            next_prompt,
+        )?;
         next_prompt += 40;
         let fallbacks_before: Vec<f64> = REASONS
             .iter()
@@ -506,8 +513,13 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
             })
             .collect();
         let (client0, other0) = cpu_split();
-        let (samples, errors, wall) =
-            drive(url.clone(), model.to_owned(), load, args.tokens, next_prompt)?;
+        let (samples, errors, wall) = drive(
+            url.clone(),
+            model.to_owned(),
+            load,
+            args.tokens,
+            next_prompt,
+        )?;
         let (client1, other1) = cpu_split();
         let reasons: HashMap<&'static str, f64> = REASONS
             .iter()

@@ -21,7 +21,9 @@ const LAYERS: f64 = 6.0;
 /// (8nh²), the feed-forward block (4nhi) and the two attention products (4n²h).
 pub(crate) fn batch_flops(tokens: usize, batch: usize) -> f64 {
     let n = tokens as f64;
-    batch as f64 * LAYERS * (8.0 * n * HIDDEN * HIDDEN + 4.0 * n * HIDDEN * FFN + 4.0 * n * n * HIDDEN)
+    batch as f64
+        * LAYERS
+        * (8.0 * n * HIDDEN * HIDDEN + 4.0 * n * HIDDEN * FFN + 4.0 * n * n * HIDDEN)
 }
 
 /// The starting point of the cost fit, before any batch has been measured.

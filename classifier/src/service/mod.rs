@@ -218,12 +218,10 @@ impl Inner {
 
     /// Runs every head on an embedding.
     fn heads(&self, embedding: Vec<f32>) -> Scored {
-        let estimates = self
-            .predictor()
-            .map(|p| {
-                let estimates = p.predict(&embedding);
-                (p, estimates)
-            });
+        let estimates = self.predictor().map(|p| {
+            let estimates = p.predict(&embedding);
+            (p, estimates)
+        });
         // A dimension mismatch is refused when the classifier is set; should one slip
         // through, the prompt routes on flat priors rather than fail.
         let tasks = self

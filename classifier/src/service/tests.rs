@@ -87,7 +87,10 @@ async fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
 async fn busy_service(
     embedder: Arc<GatedEmbedder>,
     config: ServiceConfig,
-) -> (Service, tokio::task::JoinHandle<Result<Scored, ServiceError>>) {
+) -> (
+    Service,
+    tokio::task::JoinHandle<Result<Scored, ServiceError>>,
+) {
     let service = Service::start(embedder, None, config).unwrap();
     let busy = tokio::spawn({
         let s = service.clone();
@@ -144,9 +147,10 @@ async fn a_deadline_that_cannot_be_met_is_refused_at_once_not_waited_out() {
     // The worker is busy for about 100 s more, and this prompt's own pass takes 100 s: a
     // 150 s deadline cannot be met. The answer comes on the first poll, while the gate is
     // still shut: nothing was waited for.
-    let refused = poll_once(service.score("late".into(), Instant::now() + Duration::from_secs(150)))
-        .await
-        .expect("a hopeless prompt is answered without waiting");
+    let refused =
+        poll_once(service.score("late".into(), Instant::now() + Duration::from_secs(150)))
+            .await
+            .expect("a hopeless prompt is answered without waiting");
     match refused {
         Err(ServiceError::DeadlineUnmeetable { needed, budget }) => {
             assert!(needed > budget, "{needed:?} <= {budget:?}");
@@ -155,7 +159,11 @@ async fn a_deadline_that_cannot_be_met_is_refused_at_once_not_waited_out() {
         Ok(_) => panic!("expected DeadlineUnmeetable, got an embedding"),
     }
     assert_eq!(
-        service.score("past".into(), Instant::now()).await.err().map(|e| e.label()),
+        service
+            .score("past".into(), Instant::now())
+            .await
+            .err()
+            .map(|e| e.label()),
         Some("deadline_unmeetable")
     );
     // A prompt with enough time is queued instead (it would have to wait: not ready at once).
@@ -208,7 +216,10 @@ async fn a_cache_hit_returns_the_identical_embedding_without_the_encoder() {
     let (embedder, open) = gated();
     let service = Service::start(embedder.clone(), None, ServiceConfig::default()).unwrap();
     open.send(()).unwrap();
-    let first = service.score("You are a helpful assistant.".into(), later()).await.unwrap();
+    let first = service
+        .score("You are a helpful assistant.".into(), later())
+        .await
+        .unwrap();
     assert!(!first.cached);
     // The gate is shut again: only the cache can answer, and it does on the first poll.
     let again = poll_once(service.score("You are a helpful assistant.".into(), later()))
@@ -246,8 +257,12 @@ async fn the_cache_is_bounded_and_evicts_the_least_recently_used() {
     let stats = service.stats();
     assert_eq!(stats.cache_entries, 2);
     // "a" was used after "b", so "b" went when "c" came in.
-    assert!(poll_once(service.score("a".into(), later())).await.is_some());
-    assert!(poll_once(service.score("b".into(), later())).await.is_none());
+    assert!(poll_once(service.score("a".into(), later()))
+        .await
+        .is_some());
+    assert!(poll_once(service.score("b".into(), later()))
+        .await
+        .is_none());
 }
 
 #[tokio::test]
@@ -269,7 +284,11 @@ async fn prompts_of_similar_length_are_batched_together() {
     }
     let by_length = service.queue_by_length();
     assert_eq!(by_length.iter().sum::<usize>(), 8);
-    assert_eq!(by_length.iter().filter(|&&n| n == 4).count(), 2, "{by_length:?}");
+    assert_eq!(
+        by_length.iter().filter(|&&n| n == 4).count(),
+        2,
+        "{by_length:?}"
+    );
     for _ in 0..3 {
         open.send(()).unwrap();
     }
@@ -281,7 +300,10 @@ async fn prompts_of_similar_length_are_batched_together() {
     assert_eq!(batches.len(), 3, "{batches:?}");
     for batch in &batches[1..] {
         let shorts = batch.iter().filter(|t| t.starts_with("short")).count();
-        assert!(shorts == 0 || shorts == batch.len(), "mixed batch {batch:?}");
+        assert!(
+            shorts == 0 || shorts == batch.len(),
+            "mixed batch {batch:?}"
+        );
     }
 }
 

@@ -126,7 +126,10 @@ impl Worker {
                     "the encoder returned {} vectors for {batch_size} texts",
                     vectors.len()
                 );
-                tracing::warn!(batch_size, "Encoder batch returned the wrong number of vectors");
+                tracing::warn!(
+                    batch_size,
+                    "Encoder batch returned the wrong number of vectors"
+                );
                 for job in batch {
                     let _ = job.reply.send(Err(ServiceError::Embed(message.clone())));
                 }

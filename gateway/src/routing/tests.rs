@@ -176,9 +176,12 @@ async fn an_encoder_that_cannot_answer_in_time_is_skipped_at_once() {
         },
         ..Default::default()
     };
-    let service =
-        classifier::Service::start(Arc::new(GatedEmbedder(Mutex::new(rx))), Some(predictor), config)
-            .unwrap();
+    let service = classifier::Service::start(
+        Arc::new(GatedEmbedder(Mutex::new(rx))),
+        Some(predictor),
+        config,
+    )
+    .unwrap();
     let metrics = Arc::new(Metrics::new());
     let r = router(Some(service.clone()), metrics.clone());
     let routed = r.route(&input(), r.candidates()).await.unwrap();
@@ -219,9 +222,8 @@ async fn a_repeated_prompt_is_served_from_the_embedding_cache() {
         let routed = r.route(&input(), r.candidates()).await.unwrap();
         assert_eq!(routed.decision.chosen.as_str(), "gpt-4o");
     }
-    let count = |result| {
-        metrics.counter_value("switchyard_encoder_cache_total", &[("result", result)])
-    };
+    let count =
+        |result| metrics.counter_value("switchyard_encoder_cache_total", &[("result", result)]);
     assert_eq!((count("hit"), count("miss")), (2.0, 1.0));
     assert!(metrics
         .render()
