@@ -383,6 +383,7 @@ impl Service {
             enqueued: now,
             deadline,
             span: tracing::Span::current(),
+            probe: false,
         };
         let admitted = {
             let mut state = inner.lock();

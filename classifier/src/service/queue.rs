@@ -20,6 +20,12 @@ const BUCKET_LIMITS: [usize; 6] = [16, 32, 64, 128, 256, usize::MAX];
 /// deadline: the fit is an average, and a batch that overruns makes every member miss.
 pub(crate) const SAFETY: f64 = 1.15;
 
+/// How often an idle service runs a prompt its estimate says is too slow. Refused prompts
+/// teach the cost fit nothing, so one bad batch (a cold start, a burst of load from another
+/// process) could otherwise make it refuse everything for ever; a probe on an idle encoder
+/// costs one request its deadline at most once per interval and keeps the fit current.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
 /// The length bucket of a text of `tokens` tokens.
 pub(crate) fn bucket_of(tokens: usize) -> usize {
     BUCKET_LIMITS
@@ -39,6 +45,8 @@ pub(crate) struct Job {
     pub(crate) enqueued: Instant,
     pub(crate) deadline: Instant,
     pub(crate) span: tracing::Span,
+    /// Admitted against the estimate to re-measure an idle encoder (see [`PROBE_EVERY`]).
+    pub(crate) probe: bool,
 }
 
 impl Job {
@@ -72,6 +80,8 @@ pub(crate) struct Queue {
     busy_until: Vec<Option<Instant>>,
     /// Set when the last service handle is dropped.
     pub(crate) closed: bool,
+    /// When the last probe was admitted.
+    last_probe: Option<Instant>,
 }
 
 impl Queue {
@@ -84,6 +94,7 @@ impl Queue {
             queued_flops: 0.0,
             busy_until: vec![None; workers.max(1)],
             closed: false,
+            last_probe: None,
         }
     }
 
@@ -122,7 +133,7 @@ impl Queue {
     /// Queues `job`, or hands it back with the reason it cannot be served in time.
     pub(crate) fn admit(
         &mut self,
-        job: Job,
+        mut job: Job,
         now: Instant,
         model: &CostModel,
     ) -> Result<(), (Job, ServiceError)> {
@@ -133,7 +144,14 @@ impl Queue {
             return Err((job, ServiceError::QueueFull));
         }
         let finish = self.predicted_finish(&job, now, model);
-        if finish > job.deadline {
+        let idle = self.len == 0 && self.busy_until.iter().all(Option::is_none);
+        let probe_due = self
+            .last_probe
+            .is_none_or(|t| now.saturating_duration_since(t) >= PROBE_EVERY);
+        if finish > job.deadline && idle && probe_due && job.deadline > now {
+            self.last_probe = Some(now);
+            job.probe = true;
+        } else if finish > job.deadline {
             let needed = finish.saturating_duration_since(now);
             let budget = job.deadline.saturating_duration_since(now);
             return Err((job, ServiceError::DeadlineUnmeetable { needed, budget }));
@@ -163,7 +181,7 @@ impl Queue {
                 if job.reply.is_closed() {
                     taken.abandoned += 1;
                     removed.push(job);
-                } else if now + alone > job.deadline {
+                } else if now + alone > job.deadline && !job.probe {
                     removed.push(job);
                 } else {
                     keep.push_back(job);
