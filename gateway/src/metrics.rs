@@ -66,6 +66,11 @@ const CLASSIFIER_FALLBACK: Family = Family {
     help: "Requests routed by the static fallback, by reason.",
     histogram: false,
 };
+const ENCODER_CACHE: Family = Family {
+    name: "switchyard_encoder_cache_total",
+    help: "Routed prompts whose embedding came from the cache (result=hit) or the encoder (miss).",
+    histogram: false,
+};
 const OUTCOME_LOG_DROPPED: Family = Family {
     name: "switchyard_outcome_log_dropped_total",
     help: "Outcome rows dropped because the log channel was full or the writer failed.",
@@ -95,14 +100,13 @@ const OUTCOME_COMMIT_WAIT: Family = Family {
     histogram: true,
 };
 
-
 const KEY_REJECTIONS: Family = Family {
     name: "switchyard_key_rejections_total",
     help: "Requests refused by a client-key rule, by reason (invalid_key, rate_limit_requests, rate_limit_tokens, budget, model_not_allowed).",
     histogram: false,
 };
 
-const FAMILIES: [&Family; 16] = [
+const FAMILIES: [&Family; 17] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -113,6 +117,7 @@ const FAMILIES: [&Family; 16] = [
     &FAILOVERS,
     &ENCODER_QUEUE_WAIT,
     &CLASSIFIER_FALLBACK,
+    &ENCODER_CACHE,
     &OUTCOME_LOG_DROPPED,
     &CIRCUIT_OPENED,
     &ROUTER_RELOADS,
@@ -247,8 +252,14 @@ impl Metrics {
         self.observe(&ENCODER_QUEUE_WAIT, Vec::new(), wait);
     }
 
+    /// Whether a routed prompt's embedding came from the encoder's cache.
+    pub fn encoder_cache(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.add(&ENCODER_CACHE, vec![("result", result.to_owned())], 1.0);
+    }
+
     /// The static fallback was used because of `reason` (`queue_full`, `deadline`,
-    /// `worker_gone`, `embed_error`).
+    /// `deadline_unmeetable`, `worker_gone`, `embed_error`).
     pub fn classifier_fallback(&self, reason: &'static str) {
         self.add(
             &CLASSIFIER_FALLBACK,

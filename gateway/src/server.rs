@@ -276,6 +276,11 @@ pub fn load_classifier(
     if let Err(e) = encoder.encode(&["warm-up"]) {
         tracing::warn!(error = %e, "Encoder warm-up failed");
     }
+    // The service predicts cost from estimated token counts, capped like the encoder caps them.
+    let service = classifier::ServiceConfig {
+        max_tokens: encoder.config().max_tokens,
+        ..service
+    };
     let service =
         classifier::Service::start(Arc::new(encoder), predictor, service).map_err(|e| {
             Error::ClassifierStart {

@@ -35,72 +35,79 @@ enum What {
         #[command(flatten)]
         encoder: EncoderArgs,
     },
+    /// Routed throughput through the real gateway and encoder against the testkit fake:
+    /// requests/s, p50/p99, fallback share and CPU per request, closed and open loop.
+    Routed(super::bench_routed::RoutedArgs),
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let What::Encoder {
-        tokens,
-        batched_tokens,
-        batch,
-        repeats,
-        threads,
-        reference,
-        json,
-        encoder,
-    } = args.what;
-    let longest = tokens
-        .iter()
-        .chain(&batched_tokens)
-        .copied()
-        .max()
-        .unwrap_or(0);
-    if longest > 512 || tokens.iter().chain(&batched_tokens).any(|&n| n < 2) {
-        anyhow::bail!(
-            "--tokens and --batched-tokens must lie between 2 and 512 (the model's positions)"
-        );
-    }
-    if batch == 0 || repeats == 0 {
-        anyhow::bail!("--batch and --repeats must be at least 1");
-    }
-    let threads = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| anyhow::anyhow!("--threads {threads}: {e}"))?;
-    let mut encoder_args = encoder;
-    // Benchmarks feed exact lengths; allow the model's full window.
-    encoder_args.max_tokens = encoder_args.max_tokens.max(longest);
-    let packed = encoder_args.load()?.with_threads(threads);
-    let candle = if reference {
-        Some(classifier::reference::CandleEncoder::load(
-            &encoder_args.encoder_dir,
-        )?)
-    } else {
-        None
-    };
-    let plan = classifier::bench::BenchPlan {
-        latency_tokens: tokens,
-        batched_tokens,
-        batch,
-        repeats,
-    };
-    let packed_fn = |ids: &[Vec<u32>]| packed.forward(ids);
-    let candle_fn = |ids: &[Vec<u32>]| match &candle {
-        Some(c) => c.forward(ids),
-        None => Ok(Vec::new()),
-    };
-    let mut engines: Vec<(classifier::bench::Engine, classifier::bench::Forward<'_>)> =
-        vec![(classifier::bench::Engine::Packed, &packed_fn)];
-    if candle.is_some() {
-        engines.push((classifier::bench::Engine::Candle, &candle_fn));
-    }
-    let report = pool.install(|| classifier::bench::run(&engines, &plan, threads))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.to_markdown());
+    match args.what {
+        What::Routed(args) => super::bench_routed::run(args)?,
+        What::Encoder {
+            tokens,
+            batched_tokens,
+            batch,
+            repeats,
+            threads,
+            reference,
+            json,
+            encoder,
+        } => {
+            let longest = tokens
+                .iter()
+                .chain(&batched_tokens)
+                .copied()
+                .max()
+                .unwrap_or(0);
+            if longest > 512 || tokens.iter().chain(&batched_tokens).any(|&n| n < 2) {
+                anyhow::bail!(
+                    "--tokens and --batched-tokens must lie between 2 and 512 (the model's positions)"
+                );
+            }
+            if batch == 0 || repeats == 0 {
+                anyhow::bail!("--batch and --repeats must be at least 1");
+            }
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| anyhow::anyhow!("--threads {threads}: {e}"))?;
+            let mut encoder_args = encoder;
+            // Benchmarks feed exact lengths; allow the model's full window.
+            encoder_args.max_tokens = encoder_args.max_tokens.max(longest);
+            let packed = encoder_args.load()?.with_threads(threads);
+            let candle = if reference {
+                Some(classifier::reference::CandleEncoder::load(
+                    &encoder_args.encoder_dir,
+                )?)
+            } else {
+                None
+            };
+            let plan = classifier::bench::BenchPlan {
+                latency_tokens: tokens,
+                batched_tokens,
+                batch,
+                repeats,
+            };
+            let packed_fn = |ids: &[Vec<u32>]| packed.forward(ids);
+            let candle_fn = |ids: &[Vec<u32>]| match &candle {
+                Some(c) => c.forward(ids),
+                None => Ok(Vec::new()),
+            };
+            let mut engines: Vec<(classifier::bench::Engine, classifier::bench::Forward<'_>)> =
+                vec![(classifier::bench::Engine::Packed, &packed_fn)];
+            if candle.is_some() {
+                engines.push((classifier::bench::Engine::Candle, &candle_fn));
+            }
+            let report = pool.install(|| classifier::bench::run(&engines, &plan, threads))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_markdown());
+            }
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Subcommands and their arguments.
 
 mod bench;
+mod bench_routed;
 mod embed;
 mod eval;
 mod from_log;

@@ -67,7 +67,7 @@ pub fn load_classifier(
     Ok(gateway::server::load_classifier(
         config,
         &encoder.encoder_dir,
-        classifier::ServiceConfig::default(),
+        classifier::ServiceConfig::for_machine(),
     )?)
 }
 

@@ -1,31 +1,54 @@
-//! The encoder worker: a bounded queue in front of dedicated threads that micro-batch prompts,
-//! run one forward pass per batch and every predictor head on the pooled batch.
+//! The encoder service: a bounded, deadline-aware queue in front of dedicated worker threads
+//! that batch prompts of similar length, run one forward pass per batch and every predictor
+//! head on the pooled batch.
 //!
-//! Async callers only ever `try_send`: a full queue is an immediate [`ServiceError::QueueFull`],
-//! which the gateway turns into its static fallback route. Workers are plain named threads,
-//! never the runtime's blocking pool, whose unbounded growth could neither batch nor push back.
+//! Async callers never block: [`Service::score`] looks the text up in the embedding cache,
+//! then either queues it or refuses it at once. A prompt is refused with
+//! [`ServiceError::DeadlineUnmeetable`] when the live cost estimate says the work already
+//! queued ahead of it cannot finish before its deadline, so the gateway takes its static
+//! fallback immediately instead of waiting the deadline out. Workers size each batch so it
+//! ends before its most urgent member's deadline, and answer prompts that have become hopeless
+//! while queued right away.
+//!
+//! Workers are plain named threads, never the runtime's blocking pool, whose unbounded growth
+//! could neither batch nor push back.
+
+mod cache;
+mod cost;
+mod queue;
+mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use router_core::{Embedder, ModelEstimate, QualityPredictor, TaskDistribution};
 use tokio::sync::oneshot;
 
+pub use cost::CostPrior;
+
 use crate::predictors::TaskClassifier;
+use cache::EmbeddingCache;
+use cost::CostModel;
+use queue::{Job, Queue};
 
 /// Worker pool shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ServiceConfig {
-    /// Encoder threads (each runs whole batches; candle parallelises inside a batch).
+    /// Encoder threads. Each runs whole batches, and candle spreads every batch's matrix
+    /// products over all cores through its own thread pool, so on a small machine one worker
+    /// already keeps every core busy (see [`ServiceConfig::for_machine`]).
     pub workers: usize,
     /// Most prompts per forward pass.
     pub max_batch: usize,
-    /// How long the first prompt of a batch waits for company.
-    pub max_wait: Duration,
     /// Queue capacity; beyond it requests are refused at once.
     pub queue_capacity: usize,
+    /// Embeddings kept in the LRU cache (0 turns the cache off).
+    pub cache_entries: usize,
+    /// The encoder's token budget: longer texts are cut to it, so they cost no more.
+    pub max_tokens: usize,
+    /// The cost estimate before any batch has been measured.
+    pub prior: CostPrior,
 }
 
 impl Default for ServiceConfig {
@@ -33,8 +56,24 @@ impl Default for ServiceConfig {
         Self {
             workers: 1,
             max_batch: 32,
-            max_wait: Duration::from_millis(2),
-            queue_capacity: 128,
+            queue_capacity: 256,
+            cache_entries: 10_000,
+            max_tokens: 256,
+            prior: CostPrior::default(),
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// The default shape for this machine: one worker per four cores. candle's matmuls use
+    /// every core for each batch, so extra workers only pay once a single batch cannot fill
+    /// the cores (small batches of short prompts on many-core machines); on two cores a second
+    /// worker interleaves two batches on the same cores and makes both slower.
+    pub fn for_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self {
+            workers: (cores / 4).max(1),
+            ..Self::default()
         }
     }
 }
@@ -46,6 +85,14 @@ pub enum ServiceError {
     /// The queue is at capacity.
     #[error("encoder queue is full")]
     QueueFull,
+    /// The work queued ahead cannot finish before the deadline: refused without waiting.
+    #[error("encoder cannot answer in time (needs about {needed:?}, {budget:?} left)")]
+    DeadlineUnmeetable {
+        /// Predicted time until this prompt would be embedded.
+        needed: Duration,
+        /// Time left before its deadline.
+        budget: Duration,
+    },
     /// The workers have stopped.
     #[error("encoder workers are gone")]
     WorkerGone,
@@ -59,6 +106,7 @@ impl ServiceError {
     pub fn label(&self) -> &'static str {
         match self {
             ServiceError::QueueFull => "queue_full",
+            ServiceError::DeadlineUnmeetable { .. } => "deadline_unmeetable",
             ServiceError::WorkerGone => "worker_gone",
             ServiceError::Embed(_) => "embed_error",
         }
@@ -74,24 +122,29 @@ pub struct Scored {
     pub estimates: Option<(Arc<dyn QualityPredictor>, Vec<ModelEstimate>)>,
     /// `P(task | prompt)`, when a task classifier is set.
     pub tasks: Option<TaskDistribution>,
-    /// Time spent in the queue before the batch started.
+    /// Time spent in the queue before the batch started (zero on a cache hit).
     pub queue_wait: Duration,
-    /// Time of the batch's forward pass (shared by the batch).
+    /// Time of the batch's forward pass, shared by the batch (zero on a cache hit).
     pub forward: Duration,
-    /// Prompts in that batch.
+    /// Prompts in that batch (zero on a cache hit).
     pub batch_size: usize,
+    /// Whether the embedding came from the cache.
+    pub cached: bool,
 }
 
-/// Counters since start.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Counters since start, and the live cost estimate.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ServiceStats {
     /// Prompts accepted into the queue.
     pub enqueued: u64,
-    /// Prompts taken off the queue.
+    /// Prompts taken off the queue into a batch.
     pub dequeued: u64,
     /// Prompts refused because the queue was full.
     pub rejected: u64,
-    /// Prompts skipped because their caller had gone (deadline passed).
+    /// Prompts refused because they could not be embedded before their deadline, at admission
+    /// or later in the queue.
+    pub unmeetable: u64,
+    /// Prompts skipped because their caller had gone.
     pub skipped: u64,
     /// Forward passes run.
     pub batches: u64,
@@ -99,6 +152,16 @@ pub struct ServiceStats {
     pub queue_wait_us: u64,
     /// Sum of forward-pass times, microseconds.
     pub forward_us: u64,
+    /// Embedding cache hits.
+    pub cache_hits: u64,
+    /// Embedding cache misses.
+    pub cache_misses: u64,
+    /// Embeddings in the cache now.
+    pub cache_entries: u64,
+    /// Fitted fixed cost of a forward pass.
+    pub fitted_overhead: Duration,
+    /// Fitted forward-pass rate, GFLOP/s.
+    pub fitted_gflops: f64,
 }
 
 #[derive(Default)]
@@ -106,29 +169,98 @@ struct Counters {
     enqueued: AtomicU64,
     dequeued: AtomicU64,
     rejected: AtomicU64,
+    unmeetable: AtomicU64,
     skipped: AtomicU64,
     batches: AtomicU64,
     queue_wait_us: AtomicU64,
     forward_us: AtomicU64,
 }
 
-type SharedPredictor = Arc<RwLock<Option<Arc<dyn QualityPredictor>>>>;
-type SharedTaskClassifier = Arc<RwLock<Option<Arc<TaskClassifier>>>>;
+type SharedPredictor = RwLock<Option<Arc<dyn QualityPredictor>>>;
+type SharedTaskClassifier = RwLock<Option<Arc<TaskClassifier>>>;
 
-struct Job {
-    text: String,
-    reply: oneshot::Sender<Result<Scored, ServiceError>>,
-    enqueued: Instant,
-    span: tracing::Span,
+/// The queue and the cost estimate, under one lock: admission reads both.
+struct State {
+    queue: Queue,
+    model: CostModel,
+}
+
+/// What the handles and the workers share.
+struct Inner {
+    state: Mutex<State>,
+    /// Signalled when a prompt is queued or the service closes.
+    ready: Condvar,
+    predictor: SharedPredictor,
+    tasks: SharedTaskClassifier,
+    counters: Counters,
+    cache: Option<EmbeddingCache>,
+    config: ServiceConfig,
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn predictor(&self) -> Option<Arc<dyn QualityPredictor>> {
+        self.predictor
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn task_classifier(&self) -> Option<Arc<TaskClassifier>> {
+        self.tasks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs every head on an embedding.
+    fn heads(&self, embedding: Vec<f32>) -> Scored {
+        let estimates = self.predictor().map(|p| {
+            let estimates = p.predict(&embedding);
+            (p, estimates)
+        });
+        // A dimension mismatch is refused when the classifier is set; should one slip
+        // through, the prompt routes on flat priors rather than fail.
+        let tasks = self
+            .task_classifier()
+            .and_then(|c| c.try_predict(&embedding).ok());
+        Scored {
+            embedding,
+            estimates,
+            tasks,
+            queue_wait: Duration::ZERO,
+            forward: Duration::ZERO,
+            batch_size: 0,
+            cached: false,
+        }
+    }
+}
+
+/// Closes the queue when the last [`Service`] handle goes, which ends the workers.
+struct CloseOnDrop(Arc<Inner>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        let drained = {
+            let mut state = self.0.lock();
+            state.queue.closed = true;
+            state.queue.drain()
+        };
+        self.0.ready.notify_all();
+        for job in drained {
+            let _ = job.reply.send(Err(ServiceError::WorkerGone));
+        }
+    }
 }
 
 /// Handle to the encoder workers; clone freely. The workers stop when the last handle drops.
 #[derive(Clone)]
 pub struct Service {
-    tx: Sender<Job>,
-    predictor: SharedPredictor,
-    tasks: SharedTaskClassifier,
-    counters: Arc<Counters>,
+    inner: Arc<Inner>,
+    _close: Arc<CloseOnDrop>,
 }
 
 impl Service {
@@ -138,49 +270,56 @@ impl Service {
         predictor: Option<Arc<dyn QualityPredictor>>,
         config: ServiceConfig,
     ) -> Result<Self, ServiceError> {
-        let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
-        let predictor: SharedPredictor = Arc::new(RwLock::new(predictor));
-        let tasks: SharedTaskClassifier = Arc::new(RwLock::new(None));
-        let counters = Arc::new(Counters::default());
-        for i in 0..config.workers.max(1) {
-            let worker = Worker {
-                rx: rx.clone(),
+        let workers = config.workers.max(1);
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                queue: Queue::new(config.queue_capacity, config.max_batch, workers),
+                model: CostModel::new(config.prior),
+            }),
+            ready: Condvar::new(),
+            predictor: RwLock::new(predictor),
+            tasks: RwLock::new(None),
+            counters: Counters::default(),
+            cache: (config.cache_entries > 0).then(|| EmbeddingCache::new(config.cache_entries)),
+            config,
+        });
+        let service = Self {
+            _close: Arc::new(CloseOnDrop(Arc::clone(&inner))),
+            inner,
+        };
+        for i in 0..workers {
+            let worker = worker::Worker {
+                index: i,
+                inner: Arc::clone(&service.inner),
                 embedder: Arc::clone(&embedder),
-                predictor: Arc::clone(&predictor),
-                tasks: Arc::clone(&tasks),
-                counters: Arc::clone(&counters),
-                config,
             };
             std::thread::Builder::new()
                 .name(format!("switchyard-encoder-{i}"))
                 .spawn(move || worker.run())
                 .map_err(|e| ServiceError::Embed(format!("cannot start encoder thread: {e}")))?;
         }
-        Ok(Self {
-            tx,
-            predictor,
-            tasks,
-            counters,
-        })
+        Ok(service)
     }
 
     /// Sets (or clears) the task classifier run on every embedded prompt; the caller checks
     /// that it was fitted with this service's encoder ([`TaskClassifier::check_encoder`]).
     pub fn set_task_classifier(&self, classifier: Option<Arc<TaskClassifier>>) {
-        *self.tasks.write().unwrap_or_else(PoisonError::into_inner) = classifier;
+        *self
+            .inner
+            .tasks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = classifier;
     }
 
     /// The task classifier in use.
     pub fn task_classifier(&self) -> Option<Arc<TaskClassifier>> {
-        self.tasks
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.inner.task_classifier()
     }
 
     /// Replaces the predictor; batches already running finish with the old one.
     pub fn set_predictor(&self, predictor: Option<Arc<dyn QualityPredictor>>) {
         *self
+            .inner
             .predictor
             .write()
             .unwrap_or_else(PoisonError::into_inner) = predictor;
@@ -188,158 +327,129 @@ impl Service {
 
     /// The predictor in use.
     pub fn predictor(&self) -> Option<Arc<dyn QualityPredictor>> {
-        self.predictor
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.inner.predictor()
     }
 
-    /// Scores one prompt. Never blocks: a full queue fails at once. Dropping the future before
-    /// it completes makes the worker skip the prompt.
-    pub async fn score(&self, text: String) -> Result<Scored, ServiceError> {
-        let (reply, rx) = oneshot::channel();
-        let job = Job {
-            text,
-            reply,
-            enqueued: Instant::now(),
-            span: tracing::Span::current(),
+    /// Estimated encoder tokens of `text`, special tokens included: about four bytes per
+    /// WordPiece token in English, capped at the token budget. Only used to bucket and to
+    /// predict cost (the fitted rate absorbs a constant bias); tokenizing here would put that
+    /// work on the caller's async thread.
+    pub fn estimate_tokens(&self, text: &str) -> usize {
+        (2 + text.len().div_ceil(4)).min(self.inner.config.max_tokens.max(2))
+    }
+
+    /// Scores one prompt, answering by `deadline` or refusing at once. Never blocks: a cache
+    /// hit answers immediately; otherwise the prompt is queued only if the live cost estimate
+    /// says it can be embedded before `deadline`, else [`ServiceError::DeadlineUnmeetable`]
+    /// (or [`ServiceError::QueueFull`]) comes back without waiting. Dropping the future makes
+    /// the worker skip the prompt.
+    pub async fn score(&self, text: String, deadline: Instant) -> Result<Scored, ServiceError> {
+        let rx = match self.submit(text, deadline) {
+            Ok(Submitted::Done(scored)) => return Ok(*scored),
+            Ok(Submitted::Queued(rx)) => rx,
+            Err(e) => return Err(e),
         };
-        match self.tx.try_send(job) {
-            Ok(()) => {
-                self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Full(_)) => {
-                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(ServiceError::QueueFull);
-            }
-            Err(TrySendError::Disconnected(_)) => return Err(ServiceError::WorkerGone),
-        }
         rx.await.map_err(|_| ServiceError::WorkerGone)?
     }
 
-    /// Scores one prompt from synchronous code (CLI, benchmarks), blocking the calling thread.
+    /// Scores one prompt from synchronous code (CLI, benchmarks), blocking the calling thread
+    /// until it is embedded (no deadline).
     pub fn score_blocking(&self, text: String) -> Result<Scored, ServiceError> {
+        // Far enough to never refuse, near enough not to overflow `Instant`.
+        let deadline = Instant::now() + Duration::from_secs(24 * 3600);
+        match self.submit(text, deadline)? {
+            Submitted::Done(scored) => Ok(*scored),
+            Submitted::Queued(rx) => rx.blocking_recv().map_err(|_| ServiceError::WorkerGone)?,
+        }
+    }
+
+    fn submit(&self, text: String, deadline: Instant) -> Result<Submitted, ServiceError> {
+        let inner = &self.inner;
+        let key = inner.cache.as_ref().map(|c| c.key(&text));
+        if let (Some(cache), Some(key)) = (&inner.cache, key) {
+            if let Some(embedding) = cache.get(key) {
+                let mut scored = inner.heads(embedding);
+                scored.cached = true;
+                return Ok(Submitted::Done(Box::new(scored)));
+            }
+        }
         let (reply, rx) = oneshot::channel();
+        let now = Instant::now();
         let job = Job {
+            tokens: self.estimate_tokens(&text),
             text,
+            key,
             reply,
-            enqueued: Instant::now(),
+            enqueued: now,
+            deadline,
             span: tracing::Span::current(),
+            probe: false,
         };
-        self.tx.send(job).map_err(|_| ServiceError::WorkerGone)?;
-        self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
-        rx.blocking_recv().map_err(|_| ServiceError::WorkerGone)?
+        let admitted = {
+            let mut state = inner.lock();
+            let State { queue, model } = &mut *state;
+            queue.admit(job, now, model)
+        };
+        match admitted {
+            Ok(()) => {
+                inner.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+                inner.ready.notify_one();
+                Ok(Submitted::Queued(rx))
+            }
+            Err((_job, e)) => {
+                let counter = match e {
+                    ServiceError::QueueFull => &inner.counters.rejected,
+                    ServiceError::DeadlineUnmeetable { .. } => &inner.counters.unmeetable,
+                    _ => return Err(e),
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
     }
 
-    /// Jobs waiting in the queue now.
+    /// Prompts waiting in the queue now.
     pub fn queue_len(&self) -> usize {
-        self.tx.len()
+        self.inner.lock().queue.len()
     }
 
-    /// Counters since start.
+    /// Prompts waiting now in each length bucket (≤16, ≤32, ≤64, ≤128, ≤256, more tokens).
+    pub fn queue_by_length(&self) -> Vec<usize> {
+        self.inner.lock().queue.bucket_lens()
+    }
+
+    /// Counters since start and the live cost estimate.
     pub fn stats(&self) -> ServiceStats {
-        let c = &self.counters;
+        let c = &self.inner.counters;
+        let (fitted_overhead, fitted_gflops) = {
+            let state = self.inner.lock();
+            (state.model.overhead(), state.model.gflops())
+        };
+        let (cache_hits, cache_misses) = self.inner.cache.as_ref().map_or((0, 0), |c| c.counts());
         ServiceStats {
             enqueued: c.enqueued.load(Ordering::Relaxed),
             dequeued: c.dequeued.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
+            unmeetable: c.unmeetable.load(Ordering::Relaxed),
             skipped: c.skipped.load(Ordering::Relaxed),
             batches: c.batches.load(Ordering::Relaxed),
             queue_wait_us: c.queue_wait_us.load(Ordering::Relaxed),
             forward_us: c.forward_us.load(Ordering::Relaxed),
+            cache_hits,
+            cache_misses,
+            cache_entries: self.inner.cache.as_ref().map_or(0, |c| c.len() as u64),
+            fitted_overhead,
+            fitted_gflops,
         }
     }
 }
 
-struct Worker {
-    rx: Receiver<Job>,
-    embedder: Arc<dyn Embedder>,
-    predictor: SharedPredictor,
-    tasks: SharedTaskClassifier,
-    counters: Arc<Counters>,
-    config: ServiceConfig,
-}
-
-impl Worker {
-    fn run(self) {
-        // `recv` fails only when every `Service` handle is gone: then the thread ends.
-        while let Ok(first) = self.rx.recv() {
-            let deadline = Instant::now() + self.config.max_wait;
-            let mut batch = vec![first];
-            while batch.len() < self.config.max_batch {
-                match self.rx.recv_deadline(deadline) {
-                    Ok(job) => batch.push(job),
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                }
-            }
-            self.counters
-                .dequeued
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            let before = batch.len();
-            batch.retain(|job| !job.reply.is_closed());
-            self.counters
-                .skipped
-                .fetch_add((before - batch.len()) as u64, Ordering::Relaxed);
-            if !batch.is_empty() {
-                self.run_batch(batch);
-            }
-        }
-    }
-
-    fn run_batch(&self, batch: Vec<Job>) {
-        let started = Instant::now();
-        let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
-        let embedded = self.embedder.embed(&texts);
-        let predictor = self
-            .predictor
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let tasks = self
-            .tasks
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let forward = started.elapsed();
-        self.counters.batches.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .forward_us
-            .fetch_add(forward.as_micros() as u64, Ordering::Relaxed);
-        let batch_size = batch.len();
-        match embedded {
-            Ok(vectors) => {
-                for (job, embedding) in batch.into_iter().zip(vectors) {
-                    let _entered = job.span.enter();
-                    let queue_wait = started.saturating_duration_since(job.enqueued);
-                    self.counters
-                        .queue_wait_us
-                        .fetch_add(queue_wait.as_micros() as u64, Ordering::Relaxed);
-                    let estimates = predictor
-                        .as_ref()
-                        .map(|p| (Arc::clone(p), p.predict(&embedding)));
-                    // A dimension mismatch is refused when the classifier is set; should one
-                    // slip through, the prompt routes on flat priors rather than fail.
-                    let tasks = tasks.as_ref().and_then(|c| c.try_predict(&embedding).ok());
-                    let scored = Scored {
-                        embedding,
-                        estimates,
-                        tasks,
-                        queue_wait,
-                        forward,
-                        batch_size,
-                    };
-                    // The caller may have given up meanwhile; nothing to do then.
-                    let _ = job.reply.send(Ok(scored));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, batch_size, "Encoder batch failed");
-                for job in batch {
-                    let _ = job.reply.send(Err(ServiceError::Embed(e.to_string())));
-                }
-            }
-        }
-    }
+/// What [`Service::submit`] did with a prompt.
+enum Submitted {
+    /// Answered from the cache.
+    Done(Box<Scored>),
+    /// Queued; the answer comes on this channel.
+    Queued(oneshot::Receiver<Result<Scored, ServiceError>>),
 }
 
 #[cfg(test)]

@@ -1,16 +1,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::Future;
 use std::sync::Mutex;
+use std::task::Poll;
 
 use router_core::{BoxError, ModelId};
 
 use super::*;
 
 /// An embedder whose forward pass waits until the test opens the gate, and which records the
-/// size of every batch it sees.
+/// texts of every batch it sees.
 struct GatedEmbedder {
     gate: Mutex<crossbeam_channel::Receiver<()>>,
-    batches: Mutex<Vec<usize>>,
+    batches: Mutex<Vec<Vec<String>>>,
+}
+
+impl GatedEmbedder {
+    fn batch_sizes(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().iter().map(Vec::len).collect()
+    }
 }
 
 impl Embedder for GatedEmbedder {
@@ -22,7 +30,10 @@ impl Embedder for GatedEmbedder {
     }
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
         self.gate.lock().unwrap().recv()?;
-        self.batches.lock().unwrap().push(texts.len());
+        self.batches
+            .lock()
+            .unwrap()
+            .push(texts.iter().map(|t| (*t).to_owned()).collect());
         Ok(texts.iter().map(|t| vec![t.len() as f32, 1.0]).collect())
     }
 }
@@ -52,27 +63,57 @@ impl QualityPredictor for LengthPredictor {
     }
 }
 
+/// A deadline no test gets near.
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
+}
+
+/// Polls a future once and drops it: `Some` if it completed on that first poll (without
+/// anything else having to happen), `None` if it would have had to wait. Dropping a pending
+/// `score` is what a caller that gives up does.
+async fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match fut.as_mut().poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// Starts a service and makes its only worker busy on a gated prompt; returns the service
+/// and the busy prompt's task.
+async fn busy_service(
+    embedder: Arc<GatedEmbedder>,
+    config: ServiceConfig,
+) -> (
+    Service,
+    tokio::task::JoinHandle<Result<Scored, ServiceError>>,
+) {
+    let service = Service::start(embedder, None, config).unwrap();
+    let busy = tokio::spawn({
+        let s = service.clone();
+        async move { s.score("busy".into(), later()).await }
+    });
+    while service.stats().dequeued < 1 {
+        tokio::task::yield_now().await;
+    }
+    (service, busy)
+}
+
 #[tokio::test]
 async fn waiting_prompts_are_batched_together() {
     let (embedder, open) = gated();
     let config = ServiceConfig {
         max_batch: 8,
-        max_wait: Duration::from_millis(50),
         ..Default::default()
     };
-    let service = Service::start(embedder.clone(), None, config).unwrap();
-    // The first prompt occupies the worker; the next five queue up behind it.
-    let first = tokio::spawn({
-        let s = service.clone();
-        async move { s.score("a".into()).await }
-    });
-    while service.stats().dequeued < 1 {
-        tokio::task::yield_now().await;
-    }
+    let (service, first) = busy_service(embedder.clone(), config).await;
     let rest: Vec<_> = (0..5)
         .map(|i| {
             let s = service.clone();
-            tokio::spawn(async move { s.score("x".repeat(i)).await })
+            tokio::spawn(async move { s.score("x".repeat(i + 1), later()).await })
         })
         .collect();
     while service.queue_len() < 5 {
@@ -84,9 +125,60 @@ async fn waiting_prompts_are_batched_together() {
     for (i, handle) in rest.into_iter().enumerate() {
         let scored = handle.await.unwrap().unwrap();
         assert_eq!(scored.batch_size, 5);
-        assert_eq!(scored.embedding, vec![i as f32, 1.0]);
+        assert_eq!(scored.embedding, vec![(i + 1) as f32, 1.0]);
+        assert!(!scored.cached);
     }
-    assert_eq!(*embedder.batches.lock().unwrap(), vec![1, 5]);
+    assert_eq!(embedder.batch_sizes(), vec![1, 5]);
+}
+
+#[tokio::test]
+async fn a_deadline_that_cannot_be_met_is_refused_at_once_not_waited_out() {
+    let (embedder, open) = gated();
+    // Every forward pass is believed to take 100 s until one has been measured.
+    let config = ServiceConfig {
+        prior: CostPrior {
+            overhead: Duration::from_secs(100),
+            gflops: 1e6,
+        },
+        ..Default::default()
+    };
+    let (service, busy) = busy_service(embedder.clone(), config).await;
+
+    // The worker is busy for about 100 s more, and this prompt's own pass takes 100 s: a
+    // 150 s deadline cannot be met. The answer comes on the first poll, while the gate is
+    // still shut: nothing was waited for.
+    let refused =
+        poll_once(service.score("late".into(), Instant::now() + Duration::from_secs(150)))
+            .await
+            .expect("a hopeless prompt is answered without waiting");
+    match refused {
+        Err(ServiceError::DeadlineUnmeetable { needed, budget }) => {
+            assert!(needed > budget, "{needed:?} <= {budget:?}");
+        }
+        Err(e) => panic!("expected DeadlineUnmeetable, got {e}"),
+        Ok(_) => panic!("expected DeadlineUnmeetable, got an embedding"),
+    }
+    assert_eq!(
+        service
+            .score("past".into(), Instant::now())
+            .await
+            .err()
+            .map(|e| e.label()),
+        Some("deadline_unmeetable")
+    );
+    // A prompt with enough time is queued instead (it would have to wait: not ready at once).
+    assert!(poll_once(service.score("patient".into(), later()))
+        .await
+        .is_none());
+
+    let stats = service.stats();
+    assert_eq!(stats.unmeetable, 2);
+    assert_eq!(stats.enqueued, 2, "the busy prompt and the patient one");
+    open.send(()).unwrap();
+    assert!(busy.await.unwrap().is_ok());
+    // The refused prompts never reached the encoder.
+    let seen: Vec<String> = embedder.batches.lock().unwrap().concat();
+    assert!(!seen.iter().any(|t| t == "late" || t == "past"), "{seen:?}");
 }
 
 #[tokio::test]
@@ -95,27 +187,19 @@ async fn a_full_queue_refuses_at_once_and_abandoned_prompts_are_skipped() {
     let config = ServiceConfig {
         max_batch: 1,
         queue_capacity: 2,
-        max_wait: Duration::ZERO,
         ..Default::default()
     };
-    let service = Service::start(embedder, None, config).unwrap();
-    let busy = tokio::spawn({
-        let s = service.clone();
-        async move { s.score("busy".into()).await }
-    });
-    while service.stats().dequeued < 1 {
-        tokio::task::yield_now().await;
-    }
+    let (service, busy) = busy_service(embedder, config).await;
     // Two abandoned prompts fill the queue...
-    for _ in 0..2 {
-        let s = service.clone();
-        let fut = Box::pin(async move { s.score("gone".into()).await });
-        let _ = futures_poll_once(fut).await;
+    for i in 0..2 {
+        assert!(poll_once(service.score(format!("gone {i}"), later()))
+            .await
+            .is_none());
     }
     assert_eq!(service.queue_len(), 2);
     // ...so the next one is refused without waiting.
     assert_eq!(
-        service.score("late".into()).await.err(),
+        service.score("late".into(), later()).await.err(),
         Some(ServiceError::QueueFull)
     );
     open.send(()).unwrap();
@@ -127,18 +211,101 @@ async fn a_full_queue_refuses_at_once_and_abandoned_prompts_are_skipped() {
     assert_eq!(service.stats().batches, 1);
 }
 
-/// Polls a future once (enqueuing the job) and then drops it, as a timed-out caller would.
-async fn futures_poll_once<F: std::future::Future + Unpin>(mut fut: F) -> Option<F::Output> {
-    std::future::poll_fn(|cx| {
-        Poll::Ready(match std::pin::Pin::new(&mut fut).poll(cx) {
-            Poll::Ready(v) => Some(v),
-            Poll::Pending => None,
-        })
-    })
-    .await
+#[tokio::test]
+async fn a_cache_hit_returns_the_identical_embedding_without_the_encoder() {
+    let (embedder, open) = gated();
+    let service = Service::start(embedder.clone(), None, ServiceConfig::default()).unwrap();
+    open.send(()).unwrap();
+    let first = service
+        .score("You are a helpful assistant.".into(), later())
+        .await
+        .unwrap();
+    assert!(!first.cached);
+    // The gate is shut again: only the cache can answer, and it does on the first poll.
+    let again = poll_once(service.score("You are a helpful assistant.".into(), later()))
+        .await
+        .expect("a cached text is answered at once")
+        .unwrap();
+    assert!(again.cached);
+    assert_eq!(again.embedding, first.embedding);
+    assert_eq!(again.batch_size, 0);
+    // Another text misses and goes to the encoder.
+    let other = tokio::spawn({
+        let s = service.clone();
+        async move { s.score("You are a terse assistant.".into(), later()).await }
+    });
+    open.send(()).unwrap();
+    assert!(!other.await.unwrap().unwrap().cached);
+    assert_eq!(embedder.batch_sizes(), vec![1, 1]);
+    let stats = service.stats();
+    assert_eq!((stats.cache_hits, stats.cache_misses), (1, 2));
+    assert_eq!(stats.cache_entries, 2);
 }
 
-use std::task::Poll;
+#[tokio::test]
+async fn the_cache_is_bounded_and_evicts_the_least_recently_used() {
+    let (embedder, open) = gated();
+    let config = ServiceConfig {
+        cache_entries: 2,
+        ..Default::default()
+    };
+    let service = Service::start(embedder, None, config).unwrap();
+    for text in ["a", "b", "a", "c"] {
+        open.send(()).unwrap();
+        service.score(text.into(), later()).await.unwrap();
+    }
+    let stats = service.stats();
+    assert_eq!(stats.cache_entries, 2);
+    // "a" was used after "b", so "b" went when "c" came in.
+    assert!(poll_once(service.score("a".into(), later()))
+        .await
+        .is_some());
+    assert!(poll_once(service.score("b".into(), later()))
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn prompts_of_similar_length_are_batched_together() {
+    let (embedder, open) = gated();
+    let (service, busy) = busy_service(embedder.clone(), ServiceConfig::default()).await;
+    let short = |i: usize| format!("short {i}");
+    let long = |i: usize| format!("long {i} {}", "lorem ipsum dolor sit amet ".repeat(12));
+    // Interleaved arrivals: short, long, short, long, ...
+    let mut handles = Vec::new();
+    for i in 0..4 {
+        for text in [short(i), long(i)] {
+            let s = service.clone();
+            handles.push(tokio::spawn(async move { s.score(text, later()).await }));
+        }
+    }
+    while service.queue_len() < 8 {
+        tokio::task::yield_now().await;
+    }
+    let by_length = service.queue_by_length();
+    assert_eq!(by_length.iter().sum::<usize>(), 8);
+    assert_eq!(
+        by_length.iter().filter(|&&n| n == 4).count(),
+        2,
+        "{by_length:?}"
+    );
+    for _ in 0..3 {
+        open.send(()).unwrap();
+    }
+    assert!(busy.await.unwrap().is_ok());
+    for h in handles {
+        assert_eq!(h.await.unwrap().unwrap().batch_size, 4);
+    }
+    let batches = embedder.batches.lock().unwrap().clone();
+    assert_eq!(batches.len(), 3, "{batches:?}");
+    for batch in &batches[1..] {
+        let shorts = batch.iter().filter(|t| t.starts_with("short")).count();
+        assert!(
+            shorts == 0 || shorts == batch.len(),
+            "mixed batch {batch:?}"
+        );
+    }
+}
 
 #[tokio::test]
 async fn the_predictor_runs_on_the_worker_and_can_be_swapped() {
@@ -146,7 +313,7 @@ async fn the_predictor_runs_on_the_worker_and_can_be_swapped() {
     let service = Service::start(embedder, None, ServiceConfig::default()).unwrap();
     open.send(()).unwrap();
     assert!(service
-        .score("abc".into())
+        .score("abc".into(), later())
         .await
         .unwrap()
         .estimates
@@ -154,10 +321,15 @@ async fn the_predictor_runs_on_the_worker_and_can_be_swapped() {
 
     service.set_predictor(Some(Arc::new(LengthPredictor(vec![ModelId::new("m")]))));
     open.send(()).unwrap();
-    let scored = service.score("abcd".into()).await.unwrap();
+    let scored = service.score("abcd".into(), later()).await.unwrap();
     let (predictor, estimates) = scored.estimates.unwrap();
     assert_eq!(predictor.models(), &[ModelId::new("m")]);
     assert!((estimates[0].quality - 0.4).abs() < 1e-9);
+    // A cache hit runs the heads too, with the predictor in place now.
+    service.set_predictor(Some(Arc::new(LengthPredictor(vec![ModelId::new("n")]))));
+    let cached = service.score("abcd".into(), later()).await.unwrap();
+    assert!(cached.cached);
+    assert_eq!(cached.estimates.unwrap().0.models(), &[ModelId::new("n")]);
 }
 
 #[tokio::test]
@@ -165,7 +337,12 @@ async fn the_task_classifier_runs_as_a_head_on_the_worker() {
     let (embedder, open) = gated();
     let service = Service::start(embedder, None, ServiceConfig::default()).unwrap();
     open.send(()).unwrap();
-    assert!(service.score("abc".into()).await.unwrap().tasks.is_none());
+    assert!(service
+        .score("abc".into(), later())
+        .await
+        .unwrap()
+        .tasks
+        .is_none());
 
     // Embeddings are [len, 1]: long texts lean to the first class.
     let file = crate::predictors::TaskClassifierFile::fitted(
@@ -182,7 +359,7 @@ async fn the_task_classifier_runs_as_a_head_on_the_worker() {
     service.set_task_classifier(Some(Arc::new(c)));
     open.send(()).unwrap();
     let tasks = service
-        .score("a long text".into())
+        .score("a long text".into(), later())
         .await
         .unwrap()
         .tasks

@@ -9,9 +9,10 @@ async fn the_service_scores_real_prompts_concurrently() {
     let encoder = classifier::Encoder::load(&encoder_dir(), Default::default()).unwrap();
     let reference = encoder.encode(&["route me", "and me too"]).unwrap();
     let service = Service::start(Arc::new(encoder), None, ServiceConfig::default()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
     let (a, b) = tokio::join!(
-        service.score("route me".into()),
-        service.score("and me too".into())
+        service.score("route me".into(), deadline),
+        service.score("and me too".into(), deadline)
     );
     for (got, want) in [a.unwrap().embedding, b.unwrap().embedding]
         .iter()

@@ -33,7 +33,8 @@ pub enum PredictionSource {
     Priors,
     /// The encoder did not answer in time; the static fallback was used.
     StaticFallback {
-        /// `deadline`, `queue_full`, `worker_gone` or `embed_error`.
+        /// `deadline` (the backstop timeout fired), `deadline_unmeetable` (refused at once),
+        /// `queue_full`, `worker_gone` or `embed_error`.
         reason: &'static str,
     },
 }
@@ -161,7 +162,7 @@ impl Router {
         pool: &[ModelId],
     ) -> Result<Routed, PolicyError> {
         let start = Instant::now();
-        let scored = self.estimates(&input.text).await;
+        let scored = self.estimates(&input.text, start + self.deadline).await;
         let serving = match scored.fallback {
             Some(_) => Serving::StaticFallback {
                 model: &self.fallback,
@@ -257,7 +258,12 @@ impl Router {
 
     /// Trained estimates by model (empty when no predictor ran), the task distribution (when
     /// a task classifier ran), and the fallback reason when the encoder did not answer.
-    async fn estimates(&self, text: &str) -> PromptScores {
+    ///
+    /// The service gets the request's routing deadline: when the work queued ahead means the
+    /// prompt cannot be embedded by then, it says so at once (`deadline_unmeetable`) and the
+    /// request takes the static fallback without waiting. The timeout around the call is only
+    /// a backstop for a batch that overruns its predicted time.
+    async fn estimates(&self, text: &str, deadline: Instant) -> PromptScores {
         let none = PromptScores {
             trained: HashMap::new(),
             tasks: None,
@@ -271,10 +277,14 @@ impl Router {
             // Embedding with nothing to read the embedding would be wasted encoder time.
             return none;
         }
-        let scored = tokio::time::timeout(self.deadline, service.score(text.to_owned())).await;
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let scored = tokio::time::timeout(budget, service.score(text.to_owned(), deadline)).await;
         let reason = match scored {
             Ok(Ok(scored)) => {
-                self.metrics.encoder_queue_wait(scored.queue_wait);
+                self.metrics.encoder_cache(scored.cached);
+                if !scored.cached {
+                    self.metrics.encoder_queue_wait(scored.queue_wait);
+                }
                 let (trained, link) = match scored.estimates {
                     Some((predictor, estimates)) => (
                         predictor.models().iter().cloned().zip(estimates).collect(),

@@ -157,3 +157,82 @@ async fn pinned_model_leads_the_failover_order() {
     assert_eq!(order[0].as_str(), "gpt-4o");
     assert_eq!(order.len(), 3);
 }
+
+#[tokio::test]
+async fn an_encoder_that_cannot_answer_in_time_is_skipped_at_once() {
+    // Issue 10: under load the encoder used to be waited on for the whole deadline. A service
+    // that predicts it cannot make the deadline now says so, and the router falls back
+    // without waiting: the reason is `deadline_unmeetable`, not the backstop's `deadline`.
+    let (_gate, rx) = std::sync::mpsc::channel::<()>();
+    let predictor: Arc<dyn QualityPredictor> = Arc::new(Favourite {
+        models: ids(&["gpt-4o"]),
+        favourite: ModelId::new("gpt-4o"),
+    });
+    let config = classifier::ServiceConfig {
+        // Every forward pass is believed to take 100 s: no 20 ms deadline can be met.
+        prior: classifier::CostPrior {
+            overhead: Duration::from_secs(100),
+            gflops: 1e6,
+        },
+        ..Default::default()
+    };
+    let service = classifier::Service::start(
+        Arc::new(GatedEmbedder(Mutex::new(rx))),
+        Some(predictor),
+        config,
+    )
+    .unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let r = router(Some(service.clone()), metrics.clone());
+    // The first prompt on an idle encoder is admitted as a probe (so the cost fit can recover
+    // from a bad estimate); it occupies the stalled worker and falls back at the deadline.
+    let probe = r.route(&input(), r.candidates()).await.unwrap();
+    assert_eq!(
+        probe.source,
+        PredictionSource::StaticFallback { reason: "deadline" }
+    );
+    let routed = r.route(&input(), r.candidates()).await.unwrap();
+    assert_eq!(
+        routed.source,
+        PredictionSource::StaticFallback {
+            reason: "deadline_unmeetable"
+        }
+    );
+    assert_eq!(routed.decision.chosen.as_str(), "gpt-4.1-nano");
+    assert_eq!(
+        metrics.counter_value(
+            "switchyard_classifier_fallback_total",
+            &[("reason", "deadline_unmeetable")]
+        ),
+        1.0
+    );
+    // Only the probe was queued for the encoder.
+    assert_eq!(service.stats().enqueued, 1);
+}
+
+#[tokio::test]
+async fn a_repeated_prompt_is_served_from_the_embedding_cache() {
+    let predictor: Arc<dyn QualityPredictor> = Arc::new(Favourite {
+        models: ids(&["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano"]),
+        favourite: ModelId::new("gpt-4o"),
+    });
+    let service = classifier::Service::start(
+        Arc::new(ConstEmbedder),
+        Some(predictor),
+        classifier::ServiceConfig::default(),
+    )
+    .unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let mut r = router(Some(service), metrics.clone());
+    r.deadline = Duration::from_secs(30);
+    for _ in 0..3 {
+        let routed = r.route(&input(), r.candidates()).await.unwrap();
+        assert_eq!(routed.decision.chosen.as_str(), "gpt-4o");
+    }
+    let count =
+        |result| metrics.counter_value("switchyard_encoder_cache_total", &[("result", result)]);
+    assert_eq!((count("hit"), count("miss")), (2.0, 1.0));
+    assert!(metrics
+        .render()
+        .contains("switchyard_encoder_cache_total{result=\"hit\"} 2"));
+}

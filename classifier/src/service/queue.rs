@@ -1,0 +1,263 @@
+//! The pending prompts, bucketed by length, and the two decisions made on them: whether a new
+//! prompt can still finish inside its deadline given the work ahead of it (admission), and which
+//! prompts a free worker runs together next (batch formation).
+//!
+//! Everything here is plain data under the service's one lock; the clock is passed in.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::cost::{batch_flops, CostModel};
+use super::{Scored, ServiceError};
+
+/// Upper token bounds of the length buckets. A batch is padded to its longest text, so texts
+/// of similar length go together; powers of two keep the padding waste under half.
+const BUCKET_LIMITS: [usize; 6] = [16, 32, 64, 128, 256, usize::MAX];
+
+/// Predicted forward times are stretched by this much before they are compared with a
+/// deadline: the fit is an average, and a batch that overruns makes every member miss.
+pub(crate) const SAFETY: f64 = 1.15;
+
+/// How often an idle service runs a prompt its estimate says is too slow. Refused prompts
+/// teach the cost fit nothing, so one bad batch (a cold start, a burst of load from another
+/// process) could otherwise make it refuse everything for ever; a probe on an idle encoder
+/// costs one request its deadline at most once per interval and keeps the fit current.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// The length bucket of a text of `tokens` tokens.
+pub(crate) fn bucket_of(tokens: usize) -> usize {
+    BUCKET_LIMITS
+        .iter()
+        .position(|&limit| tokens <= limit)
+        .unwrap_or(BUCKET_LIMITS.len() - 1)
+}
+
+/// One prompt waiting for a worker.
+pub(crate) struct Job {
+    pub(crate) text: String,
+    /// Cache key of `text`, when the cache is on.
+    pub(crate) key: Option<u64>,
+    /// Estimated tokens, special tokens included.
+    pub(crate) tokens: usize,
+    pub(crate) reply: oneshot::Sender<Result<Scored, ServiceError>>,
+    pub(crate) enqueued: Instant,
+    pub(crate) deadline: Instant,
+    pub(crate) span: tracing::Span,
+    /// Admitted against the estimate to re-measure an idle encoder (see [`PROBE_EVERY`]).
+    pub(crate) probe: bool,
+}
+
+impl Job {
+    fn flops(&self) -> f64 {
+        batch_flops(self.tokens, 1)
+    }
+}
+
+/// A batch chosen for a worker, and the prompts dropped on the way.
+#[derive(Default)]
+pub(crate) struct Taken {
+    /// Prompts to embed together.
+    pub(crate) batch: Vec<Job>,
+    /// Longest member, in tokens.
+    pub(crate) tokens: usize,
+    /// Prompts that can no longer finish in time: answer them `DeadlineUnmeetable` now.
+    pub(crate) hopeless: Vec<Job>,
+    /// Prompts whose caller has already gone.
+    pub(crate) abandoned: usize,
+}
+
+/// The pending prompts and what the workers are busy with.
+pub(crate) struct Queue {
+    buckets: Vec<VecDeque<Job>>,
+    len: usize,
+    capacity: usize,
+    max_batch: usize,
+    /// Sum of the queued prompts' own FLOPs.
+    queued_flops: f64,
+    /// When each worker's current batch is predicted to end (`None`: idle).
+    busy_until: Vec<Option<Instant>>,
+    /// Set when the last service handle is dropped.
+    pub(crate) closed: bool,
+    /// When the last probe was admitted.
+    last_probe: Option<Instant>,
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize, max_batch: usize, workers: usize) -> Self {
+        Queue {
+            buckets: BUCKET_LIMITS.iter().map(|_| VecDeque::new()).collect(),
+            len: 0,
+            capacity: capacity.max(1),
+            max_batch: max_batch.max(1),
+            queued_flops: 0.0,
+            busy_until: vec![None; workers.max(1)],
+            closed: false,
+            last_probe: None,
+        }
+    }
+
+    /// Prompts waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Prompts waiting per length bucket.
+    pub(crate) fn bucket_lens(&self) -> Vec<usize> {
+        self.buckets.iter().map(VecDeque::len).collect()
+    }
+
+    /// When `job` would finish if queued now behind everything already waiting: the earliest
+    /// free worker, then every queued batch and this one, spread over the workers.
+    pub(crate) fn predicted_finish(&self, job: &Job, now: Instant, model: &CostModel) -> Instant {
+        let workers = self.busy_until.len();
+        let mut free = self
+            .busy_until
+            .iter()
+            .map(|b| b.map_or(now, |t| t.max(now)))
+            .collect::<Vec<_>>();
+        free.sort_unstable();
+        let start = free.first().copied().unwrap_or(now);
+        let own = bucket_of(job.tokens);
+        let batches: usize = self
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.len() + usize::from(i == own)).div_ceil(self.max_batch))
+            .sum();
+        let work = model.predict_many(self.queued_flops + job.flops(), batches);
+        start + work.mul_f64(SAFETY / workers as f64)
+    }
+
+    /// Queues `job`, or hands it back with the reason it cannot be served in time.
+    pub(crate) fn admit(
+        &mut self,
+        mut job: Job,
+        now: Instant,
+        model: &CostModel,
+    ) -> Result<(), (Job, ServiceError)> {
+        if self.closed {
+            return Err((job, ServiceError::WorkerGone));
+        }
+        if self.len >= self.capacity {
+            return Err((job, ServiceError::QueueFull));
+        }
+        let finish = self.predicted_finish(&job, now, model);
+        let idle = self.len == 0 && self.busy_until.iter().all(Option::is_none);
+        let probe_due = self
+            .last_probe
+            .is_none_or(|t| now.saturating_duration_since(t) >= PROBE_EVERY);
+        if finish > job.deadline && idle && probe_due && job.deadline > now {
+            self.last_probe = Some(now);
+            job.probe = true;
+        } else if finish > job.deadline {
+            let needed = finish.saturating_duration_since(now);
+            let budget = job.deadline.saturating_duration_since(now);
+            return Err((job, ServiceError::DeadlineUnmeetable { needed, budget }));
+        }
+        self.queued_flops += job.flops();
+        self.len += 1;
+        self.buckets[bucket_of(job.tokens)].push_back(job);
+        Ok(())
+    }
+
+    fn remove_accounting(&mut self, job: &Job) {
+        self.len -= 1;
+        self.queued_flops = if self.len == 0 {
+            0.0
+        } else {
+            (self.queued_flops - job.flops()).max(0.0)
+        };
+    }
+
+    /// Drops abandoned prompts and takes out those that cannot finish even alone.
+    fn sweep(&mut self, now: Instant, model: &CostModel, taken: &mut Taken) {
+        let mut removed = Vec::new();
+        for bucket in &mut self.buckets {
+            let mut keep = VecDeque::with_capacity(bucket.len());
+            for job in bucket.drain(..) {
+                let alone = model.predict(job.flops()).mul_f64(SAFETY);
+                if job.reply.is_closed() {
+                    taken.abandoned += 1;
+                    removed.push(job);
+                } else if now + alone > job.deadline && !job.probe {
+                    removed.push(job);
+                } else {
+                    keep.push_back(job);
+                }
+            }
+            *bucket = keep;
+        }
+        for job in removed {
+            self.remove_accounting(&job);
+            if !job.reply.is_closed() {
+                taken.hopeless.push(job);
+            }
+        }
+    }
+
+    /// The next batch for `worker`: the bucket holding the most urgent prompt, taken in order
+    /// while the predicted forward time still ends before every member's deadline. A batch
+    /// never mixes buckets: it is padded to its longest text, so one long prompt would make
+    /// every short one in the batch pay for its length.
+    pub(crate) fn take(&mut self, worker: usize, now: Instant, model: &CostModel) -> Taken {
+        let mut taken = Taken::default();
+        self.sweep(now, model, &mut taken);
+        let Some(b) = (0..self.buckets.len())
+            .filter(|&i| !self.buckets[i].is_empty())
+            .min_by_key(|&i| self.buckets[i].front().map(|j| j.deadline))
+        else {
+            return taken;
+        };
+        let mut tokens = 0usize;
+        let mut min_deadline: Option<Instant> = None;
+        while taken.batch.len() < self.max_batch {
+            let Some(next) = self.buckets[b].front() else {
+                break;
+            };
+            let size = taken.batch.len();
+            let new_tokens = tokens.max(next.tokens);
+            let deadline = min_deadline.map_or(next.deadline, |d| d.min(next.deadline));
+            let with = model.predict(batch_flops(new_tokens, size + 1));
+            // The first prompt always goes: the sweep checked that it fits alone.
+            if size > 0 && now + with.mul_f64(SAFETY) > deadline {
+                break;
+            }
+            let Some(job) = self.buckets[b].pop_front() else {
+                break;
+            };
+            self.remove_accounting(&job);
+            tokens = new_tokens;
+            min_deadline = Some(deadline);
+            taken.batch.push(job);
+        }
+        taken.tokens = tokens;
+        if taken.batch.is_empty() {
+            return taken;
+        }
+        if let Some(slot) = self.busy_until.get_mut(worker) {
+            *slot = Some(now + model.predict(batch_flops(tokens, taken.batch.len())));
+        }
+        taken
+    }
+
+    /// Marks `worker` idle.
+    pub(crate) fn finished(&mut self, worker: usize) {
+        if let Some(slot) = self.busy_until.get_mut(worker) {
+            *slot = None;
+        }
+    }
+
+    /// Empties the queue (at shutdown).
+    pub(crate) fn drain(&mut self) -> Vec<Job> {
+        self.len = 0;
+        self.queued_flops = 0.0;
+        self.buckets.iter_mut().flat_map(|b| b.drain(..)).collect()
+    }
+}
+
+/// How long ago `then` was, never negative.
+pub(crate) fn since(now: Instant, then: Instant) -> Duration {
+    now.saturating_duration_since(then)
+}

@@ -1,0 +1,145 @@
+//! One encoder worker thread: take the next batch the queue forms, embed it, feed the measured
+//! time back into the cost estimate, run the heads and reply.
+//!
+//! There is no "wait for company" delay: prompts that arrive while a batch runs form the next
+//! batch (continuous batching), so under load batches grow by themselves, and at low load a
+//! prompt starts at once instead of paying a batching wait.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::Instant;
+
+use router_core::Embedder;
+
+use super::cost::batch_flops;
+use super::queue::{since, Taken};
+use super::{Inner, ServiceError, State};
+
+pub(super) struct Worker {
+    pub(super) index: usize,
+    pub(super) inner: Arc<Inner>,
+    pub(super) embedder: Arc<dyn Embedder>,
+}
+
+impl Worker {
+    pub(super) fn run(self) {
+        loop {
+            let taken = {
+                let mut state = self.inner.lock();
+                loop {
+                    let now = Instant::now();
+                    let State { queue, model } = &mut *state;
+                    let taken = queue.take(self.index, now, model);
+                    if !taken.batch.is_empty() || !taken.hopeless.is_empty() || taken.abandoned > 0
+                    {
+                        break taken;
+                    }
+                    if queue.closed {
+                        return;
+                    }
+                    state = self
+                        .inner
+                        .ready
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            };
+            let taken = self.reply_dropped(taken);
+            if !taken.batch.is_empty() {
+                self.run_batch(taken);
+                self.inner.lock().queue.finished(self.index);
+            }
+        }
+    }
+
+    /// Counts what the queue dropped and answers the hopeless prompts at once.
+    fn reply_dropped(&self, mut taken: Taken) -> Taken {
+        let counters = &self.inner.counters;
+        counters
+            .skipped
+            .fetch_add(taken.abandoned as u64, Ordering::Relaxed);
+        counters
+            .unmeetable
+            .fetch_add(taken.hopeless.len() as u64, Ordering::Relaxed);
+        counters
+            .dequeued
+            .fetch_add(taken.batch.len() as u64, Ordering::Relaxed);
+        if taken.hopeless.is_empty() {
+            return taken;
+        }
+        let now = Instant::now();
+        let needed: Vec<_> = {
+            let state = self.inner.lock();
+            let model = &state.model;
+            taken
+                .hopeless
+                .iter()
+                .map(|job| model.predict(batch_flops(job.tokens, 1)))
+                .collect()
+        };
+        for (job, needed) in taken.hopeless.drain(..).zip(needed) {
+            let budget = job.deadline.saturating_duration_since(now);
+            let _ = job
+                .reply
+                .send(Err(ServiceError::DeadlineUnmeetable { needed, budget }));
+        }
+        taken
+    }
+
+    fn run_batch(&self, taken: Taken) {
+        let batch = taken.batch;
+        let started = Instant::now();
+        let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
+        let embedded = self.embedder.embed(&texts);
+        let forward = started.elapsed();
+        let batch_size = batch.len();
+        self.inner
+            .lock()
+            .model
+            .observe(batch_flops(taken.tokens, batch_size), forward);
+        let counters = &self.inner.counters;
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        counters
+            .forward_us
+            .fetch_add(forward.as_micros() as u64, Ordering::Relaxed);
+        match embedded {
+            Ok(vectors) if vectors.len() == batch_size => {
+                for (job, embedding) in batch.into_iter().zip(vectors) {
+                    let _entered = job.span.enter();
+                    let queue_wait = since(started, job.enqueued);
+                    counters
+                        .queue_wait_us
+                        .fetch_add(queue_wait.as_micros() as u64, Ordering::Relaxed);
+                    if let (Some(cache), Some(key)) = (&self.inner.cache, job.key) {
+                        cache.insert(key, embedding.clone());
+                    }
+                    let mut scored = self.inner.heads(embedding);
+                    scored.queue_wait = queue_wait;
+                    scored.forward = forward;
+                    scored.batch_size = batch_size;
+                    // The caller may have given up meanwhile; nothing to do then.
+                    let _ = job.reply.send(Ok(scored));
+                }
+            }
+            Ok(vectors) => {
+                let message = format!(
+                    "the encoder returned {} vectors for {batch_size} texts",
+                    vectors.len()
+                );
+                tracing::warn!(
+                    batch_size,
+                    "Encoder batch returned the wrong number of vectors"
+                );
+                for job in batch {
+                    let _ = job.reply.send(Err(ServiceError::Embed(message.clone())));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, batch_size, "Encoder batch failed");
+                for job in batch {
+                    let _ = job.reply.send(Err(ServiceError::Embed(e.to_string())));
+                }
+            }
+        }
+    }
+}
