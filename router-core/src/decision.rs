@@ -149,6 +149,21 @@ pub struct RouteDecision {
     /// `P(task | prompt)` from the task classifier, when it ran; the task priors used it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<TaskDistribution>,
+    /// Whether the loaded artifact routes with its learned predictor or, because validation
+    /// showed no gain over it, as the λ-optimal fixed policy; `None` without an artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingMode>,
+}
+
+/// How a trained artifact routes (decided by `switchyard train`'s validation guard).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingMode {
+    /// Per-prompt estimates from the learned predictor.
+    #[default]
+    Learned,
+    /// Every prompt gets the training set's per-model means: the λ-optimal fixed choice.
+    FixedPolicy,
 }
 
 impl RouteDecision {

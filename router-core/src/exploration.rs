@@ -151,6 +151,7 @@ pub fn explore(greedy: RouteDecision, exploration: &Exploration, u: f64) -> Rout
         propensity,
         ranked: greedy.ranked,
         tasks: greedy.tasks,
+        routing: greedy.routing,
     }
 }
 

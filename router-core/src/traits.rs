@@ -29,4 +29,8 @@ pub trait QualityPredictor: Send + Sync {
     fn models(&self) -> &[ModelId];
     /// One estimate per model of [`QualityPredictor::models`].
     fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate>;
+    /// Whether the estimates are learned per prompt or the fixed policy's means.
+    fn routing(&self) -> crate::RoutingMode {
+        crate::RoutingMode::Learned
+    }
 }

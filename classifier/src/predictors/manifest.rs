@@ -61,6 +61,12 @@ pub struct Manifest {
     pub hyperparameters: serde_json::Value,
     /// Validation numbers and timings, free-form.
     pub metrics: serde_json::Value,
+    /// How the artifact routes: `learned`, or `fixed_policy` where `switchyard train`'s
+    /// nested validation found no learned predictor better than the λ-optimal fixed choice
+    /// (the weights then predict the training means for every prompt). Older manifests
+    /// without the field are `learned`.
+    #[serde(default)]
+    pub routing: router_core::RoutingMode,
 }
 
 impl Manifest {
@@ -82,6 +88,7 @@ impl Manifest {
             created_at: now_rfc3339(),
             hyperparameters,
             metrics: serde_json::Value::Object(serde_json::Map::new()),
+            routing: router_core::RoutingMode::Learned,
         }
     }
 

@@ -91,6 +91,7 @@ pub(super) async fn route_only(
         "propensity": d.propensity,
         "source": routed.source.as_str(),
         "tasks": d.tasks,
+        "routing": d.routing,
         "route_ms": routed.elapsed.as_secs_f64() * 1000.0,
         "input_tokens": input.input_tokens,
         "offline": offline,

@@ -177,7 +177,13 @@ impl Router {
                 },
             },
         };
-        let decision = self.decide(input, pool, &scored.trained, scored.tasks.as_ref(), serving)?;
+        let mut decision =
+            self.decide(input, pool, &scored.trained, scored.tasks.as_ref(), serving)?;
+        decision.routing = self
+            .classifier
+            .as_ref()
+            .and_then(|c| c.predictor())
+            .map(|p| p.routing());
         let source = match scored.fallback {
             Some(reason) => PredictionSource::StaticFallback { reason },
             None => match decision.estimate_mix() {

@@ -91,6 +91,7 @@ pub fn route(
         reason,
         propensity: 1.0,
         tasks: None,
+        routing: None,
     })
 }
 

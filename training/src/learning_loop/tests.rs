@@ -219,6 +219,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
             reason: router_core::DecisionReason::Exploration,
             propensity: 0.5,
             tasks: None,
+            routing: None,
         });
     }
     let (samples, _) = bandit_samples(&outcomes, &SampleConfig::default());
