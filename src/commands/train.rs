@@ -527,7 +527,8 @@ pub fn bar(len: u64, message: &str) -> ProgressBar {
 
 /// Moves `bar` to a training or embedding progress report. When stderr is not a terminal
 /// (logs, CI, `2> file`) the bar draws nothing, so a plain line goes there instead: whenever
-/// the step (the message before its first `:`) changes, and at most every 5 s otherwise.
+/// the step (the message before its first `:`, digits aside) changes, at the end, and at most
+/// every 5 s otherwise.
 pub fn draw(bar: &ProgressBar, p: &Progress) {
     if bar.is_hidden() {
         progress_line(&bar.message(), p);
@@ -546,7 +547,15 @@ fn progress_line(previous: &str, p: &Progress) {
     thread_local! {
         static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
     }
-    let step = |m: &str| m.split(':').next().unwrap_or_default().to_owned();
+    // The step without its counters: `embedded 32/1307` and `embedded 64/1307` are one step.
+    let step = |m: &str| -> String {
+        m.split(':')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect()
+    };
     let now = Instant::now();
     let due = LAST.with(|last| {
         let due = step(previous) != step(&p.message)
