@@ -40,7 +40,10 @@ fn means(
         .collect()
 }
 
-fn fill(own: &[Option<(f64, f64)>], fallback: &[(f64, f64)]) -> (Vec<f64>, Vec<f64>) {
+/// Predicted quality and cost per model.
+type Means = (Vec<f64>, Vec<f64>);
+
+fn fill(own: &[Option<(f64, f64)>], fallback: &[(f64, f64)]) -> Means {
     own.iter()
         .zip(fallback)
         .map(|(o, f)| o.unwrap_or(*f))
@@ -68,7 +71,7 @@ pub fn per_task_scores(data: &ExperimentData, train: &[usize], test: &[usize]) -
         .into_iter()
         .map(|m| m.unwrap_or((0.0, 0.0)))
         .collect();
-    let mut families: Vec<(Option<&str>, (Vec<f64>, Vec<f64>))> = Vec::new();
+    let mut families: Vec<(Option<&str>, Means)> = Vec::new();
     let mut quality = Vec::with_capacity(test.len());
     let mut cost = Vec::with_capacity(test.len());
     for &i in test {
