@@ -453,10 +453,11 @@ pub fn load(args: &DataArgs) -> anyhow::Result<(OutcomeTable, Vec<Vec<f32>>, Str
     load_with_sources(args).map(|(t, x, f, _)| (t, x, f))
 }
 
+/// The table, one embedding per row, the encoder's fingerprint, and each row's source.
+type Loaded = (OutcomeTable, Vec<Vec<f32>>, String, Vec<String>);
+
 /// [`load`], also returning each row's source: the `--data` argument it came from.
-pub fn load_with_sources(
-    args: &DataArgs,
-) -> anyhow::Result<(OutcomeTable, Vec<Vec<f32>>, String, Vec<String>)> {
+pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
     let mut table = OutcomeTable::default();
     let mut sources: Vec<String> = Vec::new();
     for arg in &args.data {
