@@ -166,6 +166,7 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
         .await
         .unwrap();
     assert_eq!(routed["source"], "mixed", "{routed}");
+    assert_eq!(routed["routing"], "learned", "{routed}");
     // The hashing embedder puts each topic on one axis: the classifier is sure of its task.
     let top = routed["tasks"]
         .as_object()
@@ -272,4 +273,63 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
     // The comparison covered explored decisions and prior-only models, not just one path.
     assert!(explored > 5, "{explored}");
     assert!(served_by.iter().any(|m| !POOL[..2].contains(&m.as_str())));
+}
+
+/// An artifact the guard turned into the fixed policy: `/v1/route` says so, and every prompt
+/// gets the same estimates whatever its topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_shows_when_the_artifact_routes_as_the_fixed_policy() {
+    let emb = HashEmbedder;
+    let texts: Vec<String> = (0..40)
+        .map(|i| format!("{} sample {i}", ["alpha", "beta"][i % 2]))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let x = router_core::Embedder::embed(&emb, &refs).unwrap();
+    let set = classifier::predictors::TrainingSet {
+        models: vec![ModelId::new(POOL[0]), ModelId::new(POOL[1])],
+        output_tokens: vec![vec![Some(200.0), Some(250.0)]; x.len()],
+        quality: (0..x.len())
+            .map(|i| vec![Some(if i % 2 == 0 { 0.2 } else { 0.9 }), Some(0.8)])
+            .collect(),
+        x,
+    };
+    let artifact = training::experiment::fixed_policy_artifact(&set).unwrap();
+    let mut raw = GatewayConfig::default();
+    let dir = tempfile::tempdir().unwrap();
+    raw.log.sqlite = dir.path().join("outcomes.sqlite");
+    raw.router.candidates = Some(POOL[..2].iter().map(|m| ModelId::new(*m)).collect());
+    let config = gateway::Config::resolve(raw, &|_| None).unwrap();
+    let service = classifier::Service::start(
+        Arc::new(HashEmbedder),
+        Some(Arc::new(artifact) as Arc<dyn QualityPredictor>),
+        classifier::ServiceConfig::default(),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = gateway::spawn(config, listener, Some(service))
+        .await
+        .unwrap();
+    let base = format!("http://{}", gw.local_addr());
+    let http = reqwest::Client::new();
+    let mut qualities = Vec::new();
+    for prompt in ["alpha prove it", "beta write it"] {
+        let routed: Value = http
+            .post(format!("{base}/v1/route"))
+            .json(&json!({"prompt": prompt}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(routed["routing"], "fixed_policy", "{routed}");
+        let q: Vec<Value> = routed["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["quality"].clone())
+            .collect();
+        qualities.push(q);
+    }
+    assert_eq!(qualities[0], qualities[1]);
 }

@@ -10,15 +10,19 @@
 //!   the oracle.
 //! - [`evaluate`] gathers all of it in a [`Report`] (serde; [`Report::to_markdown`],
 //!   [`Report::plot_svg`]); [`SeedSummary`] aggregates reports over seeds as mean ± sd.
+//! - [`paired`]: paired bootstrap over test prompts (AIQ differences with 95 % intervals);
+//!   [`calibration`]: ECE and a reliability table of predicted P(correct).
 //! - [`ope`]: off-policy estimates (IPS, self-normalised IPS, doubly robust) of a candidate
 //!   router's quality and cost on logged traffic.
 
 pub mod baselines;
+pub mod calibration;
 mod error;
 mod input;
 mod markdown;
 pub mod metrics;
 pub mod ope;
+pub mod paired;
 mod plot;
 mod report;
 mod rounds_plot;
@@ -26,6 +30,7 @@ mod seeds;
 pub mod sweep;
 
 pub use baselines::{SingleModel, ORACLE_LABEL, ZERO_ROUTER_LABEL};
+pub use calibration::{Calibration, CalibrationBin};
 pub use error::{Error, Result};
 pub use input::{EvalSet, Point, RouterScores};
 pub use metrics::{
@@ -33,6 +38,7 @@ pub use metrics::{
     fixed_points::FixedPoints,
     routellm::{CallCurvePoint, RouteLlmMetrics},
 };
+pub use paired::{BootstrapConfig, PairedDiff};
 pub use report::{evaluate, EvalConfig, Report, RouterResult, ZeroRouter, REPORT_SCHEMA_VERSION};
 pub use rounds_plot::{plot_rounds_svg, Interval, RoundPoint};
 pub use seeds::{MeanSd, RouterSummary, SeedSummary};

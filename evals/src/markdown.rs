@@ -98,6 +98,28 @@ impl Report {
             o.routellm.as_ref(),
         );
 
+        if !self.paired_vs_zero.is_empty() {
+            out.push_str(
+                "\n| router | ΔAIQ vs zero router | 95 % interval (paired bootstrap over prompts) | ECE |\n| --- | ---: | --- | ---: |\n",
+            );
+            for d in &self.paired_vs_zero {
+                let ece = self
+                    .routers
+                    .iter()
+                    .find(|r| r.name == d.router)
+                    .and_then(|r| r.calibration.as_ref())
+                    .map_or("–".to_owned(), |c| format!("{:.4}", c.ece));
+                let _ = writeln!(
+                    out,
+                    "| {} | {:+.4} | [{:+.4}, {:+.4}] | {ece} |",
+                    d.router.replace('|', "\\|"),
+                    d.delta,
+                    d.low,
+                    d.high
+                );
+            }
+        }
+
         out.push_str("\n| model | mean cost per prompt | mean quality |\n| --- | ---: | ---: |\n");
         for m in &self.single_models {
             let _ = writeln!(

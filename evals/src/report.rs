@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     baselines::{
         oracle_choice, random_matched, single_models, zero_router_hull, SingleModel, ORACLE_LABEL,
+        ZERO_ROUTER_LABEL,
     },
+    calibration::{Calibration, CALIBRATION_BINS},
     input::Point,
     metrics::{
         aiq::{aiq, CostRange},
@@ -14,6 +16,7 @@ use crate::{
         hull::non_decreasing_hull,
         routellm::{random_routing_metrics, routellm_metrics, RouteLlmMetrics},
     },
+    paired::{bootstrap_aiq, BootstrapConfig, PairedDiff},
     sweep::{lambda_sweep, realise, LambdaGrid, SweepPoint},
     EvalSet, Result, RouterScores,
 };
@@ -26,6 +29,9 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 pub struct EvalConfig {
     /// The λ values of every router's sweep (the oracle's too).
     pub lambdas: LambdaGrid,
+    /// The paired bootstrap over test prompts behind every interval.
+    #[serde(default)]
+    pub bootstrap: BootstrapConfig,
 }
 
 /// Everything measured for one router (or for the oracle).
@@ -47,6 +53,12 @@ pub struct RouterResult {
     pub random_matched: Vec<Point>,
     /// AIQ of the hull of `random_matched`.
     pub random_matched_aiq: f64,
+    /// Calibration of the predicted quality as P(correct) (`None` for the oracle).
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+    /// AIQ under each bootstrap replicate of the test prompts (not serialised).
+    #[serde(skip)]
+    pub aiq_replicates: Vec<f64>,
 }
 
 /// RouterBench's zero router: random mixtures of the single models.
@@ -60,6 +72,9 @@ pub struct ZeroRouter {
     pub fixed_points: FixedPoints,
     /// RouteLLM metrics of random routing (APGR 0.5); two-model sets only.
     pub routellm: Option<RouteLlmMetrics>,
+    /// AIQ under each bootstrap replicate of the test prompts (not serialised).
+    #[serde(skip)]
+    pub aiq_replicates: Vec<f64>,
 }
 
 /// A full evaluation: routers and baselines on one set. See the crate README for the JSON
@@ -87,6 +102,10 @@ pub struct Report {
     pub oracle: RouterResult,
     /// The routers, in input order.
     pub routers: Vec<RouterResult>,
+    /// Each router's AIQ minus the zero router's, paired over the same bootstrap replicates
+    /// of the test prompts, with 95 % intervals (empty when the bootstrap is off).
+    #[serde(default)]
+    pub paired_vs_zero: Vec<PairedDiff>,
 }
 
 /// Scores `routers` on `set`, with every baseline.
@@ -105,10 +124,18 @@ pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) ->
         let points: Vec<Point> = sweep.iter().map(SweepPoint::point).collect();
         let hull = non_decreasing_hull(&points);
         let random = random_matched(&means, &sweep);
+        // A point that sends every prompt to the best single model does not "reach" it.
+        let all_best: Vec<Point> = sweep
+            .iter()
+            .filter(|p| p.shares.get(best).is_some_and(|&s| s >= 1.0 - 1e-9))
+            .map(SweepPoint::point)
+            .collect();
         Ok(RouterResult {
             name: scores.name.clone(),
             aiq: aiq(&hull, range),
-            fixed_points: fixed_points(&hull, best_ref),
+            fixed_points: fixed_points(&hull, best_ref, &all_best),
+            calibration: Calibration::of(set, scores, CALIBRATION_BINS),
+            aiq_replicates: Vec::new(),
             routellm: routellm_metrics(set, scores),
             random_matched_aiq: aiq(&non_decreasing_hull(&random), range),
             random_matched: random,
@@ -118,14 +145,34 @@ pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) ->
     };
 
     let zero_hull = zero_router_hull(&means);
+    let replicates = bootstrap_aiq(set, routers, &config.lambdas, &config.bootstrap)?;
     let zero_router = ZeroRouter {
         aiq: aiq(&zero_hull, range),
-        fixed_points: fixed_points(&zero_hull, best_ref),
+        fixed_points: fixed_points(&zero_hull, best_ref, &[means[best]]),
         routellm: random_routing_metrics(set),
         hull: zero_hull,
+        aiq_replicates: replicates.zero_router,
     };
     let mut oracle = score(&RouterScores::oracle(set))?;
     oracle.name = ORACLE_LABEL.to_owned();
+    oracle.calibration = None;
+    let mut scored: Vec<RouterResult> = routers.iter().map(score).collect::<Result<_>>()?;
+    for (r, reps) in scored.iter_mut().zip(replicates.routers) {
+        r.aiq_replicates = reps;
+    }
+    let paired_vs_zero = scored
+        .iter()
+        .filter_map(|r| {
+            PairedDiff::between(
+                (&r.name, r.aiq, &r.aiq_replicates),
+                (
+                    ZERO_ROUTER_LABEL,
+                    zero_router.aiq,
+                    &zero_router.aiq_replicates,
+                ),
+            )
+        })
+        .collect();
     Ok(Report {
         schema_version: REPORT_SCHEMA_VERSION,
         n_prompts: set.n_prompts(),
@@ -136,7 +183,8 @@ pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) ->
         zero_router,
         oracle_point: realise(set, &oracle_choice(set), Some(0.0)),
         oracle,
-        routers: routers.iter().map(score).collect::<Result<_>>()?,
+        routers: scored,
+        paired_vs_zero,
     })
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     baselines::ZERO_ROUTER_LABEL,
     metrics::{fixed_points::FixedPoints, routellm::RouteLlmMetrics},
-    Report,
+    PairedDiff, Report,
 };
 
 /// Mean and sample standard deviation (n − 1 denominator; 0 for a single run) of the runs in
@@ -63,6 +63,15 @@ pub struct RouterSummary {
     pub cpt50_pct: Option<MeanSd>,
     /// CPT(80 %), in % strong calls.
     pub cpt80_pct: Option<MeanSd>,
+    /// AIQ minus the zero router's in the same run (paired).
+    #[serde(default)]
+    pub delta_vs_zero: Option<MeanSd>,
+    /// Runs whose 95 % bootstrap interval of that difference lies wholly above 0.
+    #[serde(default)]
+    pub delta_vs_zero_above: usize,
+    /// Expected calibration error of predicted P(correct).
+    #[serde(default)]
+    pub ece: Option<MeanSd>,
 }
 
 /// Per-router summaries over several reports, in order of first appearance, followed by the
@@ -85,6 +94,9 @@ struct Acc {
     apgr: Vec<f64>,
     cpt50: Vec<f64>,
     cpt80: Vec<f64>,
+    delta: Vec<f64>,
+    above: usize,
+    ece: Vec<f64>,
 }
 
 impl Acc {
@@ -113,6 +125,9 @@ impl Acc {
             apgr: MeanSd::of(&self.apgr),
             cpt50_pct: MeanSd::of(&self.cpt50),
             cpt80_pct: MeanSd::of(&self.cpt80),
+            delta_vs_zero: MeanSd::of(&self.delta),
+            delta_vs_zero_above: self.above,
+            ece: MeanSd::of(&self.ece),
         }
     }
 }
@@ -131,13 +146,17 @@ impl SeedSummary {
             }
         };
         let mut order = Vec::new();
+        let mut extras = Vec::new();
         for rep in reports {
             for r in &rep.routers {
-                order.push((
-                    slot(&r.name),
-                    r.aiq,
-                    r.fixed_points.clone(),
-                    r.routellm.clone(),
+                let i = slot(&r.name);
+                order.push((i, r.aiq, r.fixed_points.clone(), r.routellm.clone()));
+                let paired = rep.paired_vs_zero.iter().find(|d| d.router == r.name);
+                extras.push((
+                    i,
+                    r.aiq - rep.zero_router.aiq,
+                    paired.is_some_and(PairedDiff::above_zero),
+                    r.calibration.as_ref().map(|c| c.ece),
                 ));
             }
         }
@@ -154,6 +173,13 @@ impl SeedSummary {
         for (i, aiq, fp, rl) in order {
             accs[i].1.add(aiq, &fp, rl.as_ref());
         }
+        // Routers only (the zero router and the oracle have no paired row or calibration).
+        for (i, delta, above, ece) in extras {
+            let acc = &mut accs[i].1;
+            acc.delta.push(delta);
+            acc.above += usize::from(above);
+            acc.ece.extend(ece);
+        }
         Self {
             runs: reports.len(),
             routers: accs.into_iter().map(|(n, a)| a.finish(n)).collect(),
@@ -167,19 +193,26 @@ impl SeedSummary {
             None => "–".to_owned(),
         };
         let mut out = format!(
-            "{} runs (mean ± sd).\n\n| router | AIQ | reached best single | cost to reach best (% of its cost) | quality at best single's cost | APGR | CPT(50%) | CPT(80%) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+            "{} runs (mean ± sd). ΔAIQ is paired with the zero router in the same run; \"95 % CI > 0\" counts runs whose bootstrap interval over test prompts lies above 0. \"Reached best single\" counts runs that matched its quality at ≤ 100 % of its cost without calling it for every prompt.\n\n| router | AIQ | ΔAIQ vs zero router | 95 % CI > 0 | reached best single | cost to reach best (% of its cost) | quality at best single's cost | ECE | APGR | CPT(50%) | CPT(80%) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
             self.runs
         );
         for r in &self.routers {
             let _ = writeln!(
                 out,
-                "| {} | {} | {}/{} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {}/{} | {} | {} | {} | {} | {} | {} |",
                 r.name.replace('|', "\\|"),
                 f(r.aiq, ""),
+                f(r.delta_vs_zero, ""),
+                if r.delta_vs_zero.is_some() {
+                    format!("{}/{}", r.delta_vs_zero_above, r.runs)
+                } else {
+                    "–".to_owned()
+                },
                 r.reached_best,
                 r.runs,
                 f(r.cost_to_reach_best_pct, "%"),
                 f(r.quality_at_best_cost, ""),
+                f(r.ece, ""),
                 f(r.apgr, ""),
                 f(r.cpt50_pct, "%"),
                 f(r.cpt80_pct, "%"),

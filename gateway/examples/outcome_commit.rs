@@ -49,6 +49,7 @@ fn row(i: usize) -> Outcome {
         output_tokens: Some(40),
         cost_usd: Some(0.00003),
         feedback: Vec::new(),
+        key_id: None,
     }
 }
 

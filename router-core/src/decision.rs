@@ -153,6 +153,21 @@ pub struct RouteDecision {
     /// trained predictor found this prompt, in logits; applied to every prior estimate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difficulty: Option<f64>,
+    /// Whether the loaded artifact routes with its learned predictor or, because validation
+    /// showed no gain over it, as the λ-optimal fixed policy; `None` without an artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingMode>,
+}
+
+/// How a trained artifact routes (decided by `switchyard train`'s validation guard).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingMode {
+    /// Per-prompt estimates from the learned predictor.
+    #[default]
+    Learned,
+    /// Every prompt gets the training set's per-model means: the λ-optimal fixed choice.
+    FixedPolicy,
 }
 
 impl RouteDecision {

@@ -152,6 +152,7 @@ pub fn explore(greedy: RouteDecision, exploration: &Exploration, u: f64) -> Rout
         ranked: greedy.ranked,
         tasks: greedy.tasks,
         difficulty: greedy.difficulty,
+        routing: greedy.routing,
     }
 }
 

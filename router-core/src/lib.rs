@@ -27,7 +27,7 @@ mod traits;
 
 pub use catalog::{Capability, LatencyPrior, ModelSpec};
 pub use decision::{
-    Candidate, DecisionReason, EstimateMix, EstimateSource, RouteDecision, Violation,
+    Candidate, DecisionReason, EstimateMix, EstimateSource, RouteDecision, RoutingMode, Violation,
 };
 pub use exploration::{explore, Exploration};
 pub use ids::{ModelId, ProviderId};

@@ -34,4 +34,9 @@ pub trait QualityPredictor: Send + Sync {
     fn difficulty_link(&self) -> Option<&crate::policy::DifficultyLink> {
         None
     }
+
+    /// Whether the estimates are learned per prompt or the fixed policy's means.
+    fn routing(&self) -> crate::RoutingMode {
+        crate::RoutingMode::Learned
+    }
 }

@@ -10,7 +10,7 @@ use training::Progress;
 
 use evals::ope::GateEstimator;
 
-use super::train::{bar, catalog_prices, draw, load, parse_kind, DataArgs};
+use super::train::{bar, catalog_prices, draw, load_with_sources, parse_kind, DataArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -19,14 +19,20 @@ pub struct EvalArgs {
     /// Predictors to fit and compare, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf")]
     predictors: Vec<PredictorKind>,
-    /// Number of seeds (0, 1, ...): mean ± sd over runs.
-    #[arg(long, default_value_t = 3)]
+    /// Evaluate only these models (comma-separated catalog ids): rows without a label for any
+    /// of them are dropped. Lets sources that share only some models be mixed.
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
+    /// Number of seeds (0, 1, ...): mean ± sd over runs, paired intervals per run and
+    /// combined over seeds.
+    #[arg(long, default_value_t = 5)]
     seeds: u64,
     /// own: the source's train/test split; random: seeded 80/20; loto: leave one task family
-    /// out (each in turn, or --holdout-task).
+    /// out (each in turn, or --holdout-task); source: leave one --data source out (train on
+    /// the others, test on it over the models they share).
     #[arg(long, value_parser = parse_split, default_value = "random")]
     split: SplitKind,
-    /// With --split loto, hold out only this task family.
+    /// With --split loto (or source), hold out only this task family (or --data source).
     #[arg(long)]
     holdout_task: Option<String>,
     /// Share of prompts tested with --split random.
@@ -77,7 +83,10 @@ fn parse_split(s: &str) -> Result<SplitKind, String> {
         "own" => Ok(SplitKind::Own),
         "random" => Ok(SplitKind::Random),
         "loto" => Ok(SplitKind::Loto),
-        other => Err(format!("unknown split `{other}`: use own, random or loto")),
+        "source" => Ok(SplitKind::Source),
+        other => Err(format!(
+            "unknown split `{other}`: use own, random, loto or source"
+        )),
     }
 }
 
@@ -93,8 +102,27 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &args.data.encoder,
         );
     }
-    let (table, x, _) = load(&args.data)?;
-    let data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
+    let (table, x, _, sources) = load_with_sources(&args.data)?;
+    let mut data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
+    data.sources = sources.into_iter().map(Some).collect();
+    if !args.models.is_empty() {
+        let mut columns = Vec::new();
+        for name in &args.models {
+            match data.models.iter().position(|m| m.as_str() == name) {
+                Some(j) => columns.push(j),
+                None => anyhow::bail!(
+                    "--models: `{name}` is not in the data; its models are: {}",
+                    data.models
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        data = data.restrict_columns(&columns).0;
+    }
+    warn_unpriced(&data);
     let config = ExperimentConfig {
         predictors: args.predictors.clone(),
         split: args.split,
@@ -141,6 +169,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Warns, naming them, when some models have no catalog price: predicted cost then falls
+/// back to each model's mean training cost.
+pub fn warn_unpriced(data: &ExperimentData) {
+    let unpriced = data.unpriced_models();
+    if !unpriced.is_empty() {
+        let names: Vec<&str> = unpriced.iter().map(|m| m.as_str()).collect();
+        eprintln!(
+            "warning: the catalog has no price for {}; predicted cost falls back to each model's mean training cost (no per-prompt cost variation) for every model. Add them to the catalog to predict cost from prices × tokens.",
+            names.join(", ")
+        );
+    }
 }
 
 /// `docs/img/x.svg` + `gsm8k` → `docs/img/x-gsm8k.svg`.

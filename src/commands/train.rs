@@ -8,8 +8,12 @@ use classifier::predictors::{Artifact, PredictorKind};
 use datasets::OutcomeTable;
 use indicatif::{ProgressBar, ProgressStyle};
 use router_core::Embedder;
+use router_core::RoutingMode;
 use training::embed_cache::{EmbedCache, DEFAULT_CACHE_DIR};
-use training::experiment::{sample_rows, ExperimentData, PredictorConfigs};
+use training::experiment::{
+    self, fixed_policy_artifact, sample_rows, ExperimentData, GuardConfig, GuardReport,
+    PredictorConfigs,
+};
 use training::{fit_predictor_with, CellWeights, FitOptions, Progress};
 
 use super::EncoderArgs;
@@ -55,10 +59,19 @@ pub struct DataArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Which predictor to fit: knn, linear, mlp or mf [default: mf, or with --warm-start the
-    /// artifact's kind].
+    /// Which predictor to fit: knn, linear, mlp or mf [default: the one the guard's nested
+    /// validation picks among all four; mf with --no-guard or --from-log; with --warm-start
+    /// the artifact's kind].
     #[arg(long, value_parser = parse_kind)]
     predictor: Option<PredictorKind>,
+    /// Skip the guard: fit the predictor without checking on validation folds that it beats
+    /// the λ-optimal fixed policy (by default, when no candidate does, the artifact routes as
+    /// that fixed policy and its manifest says `"routing": "fixed_policy"`).
+    #[arg(long)]
+    no_guard: bool,
+    /// Validation folds of the guard's nested validation.
+    #[arg(long, default_value_t = 3)]
+    guard_folds: usize,
     /// Artifact folder to write (weights.safetensors + manifest.json).
     #[arg(long)]
     out: PathBuf,
@@ -194,7 +207,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "weighting": format!("{:?}", args.weighting).to_lowercase(),
             "ips_clip": args.ips_clip,
         });
-        return fit_and_save(&args, &plan, &set, fingerprint, source);
+        return fit_and_save(&args, &plan, &set, fingerprint, source, None);
     }
     let (mut table, x, fingerprint) = load(&args.data)?;
     let mut keep: Vec<usize> = (0..table.rows.len()).collect();
@@ -208,6 +221,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
     let rows: Vec<usize> = (0..data.len()).collect();
     let set = data.training_set(&rows);
+    let guard = if args.no_guard || plan.warm_start.is_some() {
+        None
+    } else {
+        super::eval::warn_unpriced(&data);
+        let report = run_guard(&args, &data)?;
+        if let Some(kind) = report.chosen {
+            plan.kind = kind;
+        }
+        Some(report)
+    };
     let source = serde_json::json!({
         "source": table.source,
         "arguments": args.data.data,
@@ -215,7 +238,68 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "max_prompts": args.data.max_prompts,
         "train_split_only": args.train_split_only,
     });
-    fit_and_save(&args, &plan, &set, fingerprint, source)
+    fit_and_save(&args, &plan, &set, fingerprint, source, guard.as_ref())
+}
+
+/// Nested validation over the candidates (`--predictor`, or all four), printed to stderr.
+fn run_guard(args: &TrainArgs, data: &ExperimentData) -> anyhow::Result<GuardReport> {
+    let candidates = match args.predictor {
+        Some(kind) => vec![kind],
+        None => GuardConfig::default().candidates,
+    };
+    if args.guard_folds < 2 {
+        bail!("--guard-folds {}: use 2 or more", args.guard_folds);
+    }
+    let config = GuardConfig {
+        candidates,
+        folds: args.guard_folds,
+        ..GuardConfig::default()
+    };
+    let bar = bar(0, "validating");
+    let mut on_progress = |p: &Progress| draw(&bar, p);
+    let report = experiment::guard(
+        data,
+        &config,
+        &predictor_configs(args),
+        args.seed,
+        Some(&mut on_progress),
+    )
+    .context("the guard's nested validation (pass --no-guard to skip it)")?;
+    bar.finish_and_clear();
+    eprintln!(
+        "guard: {} validation prompts in {} folds; AIQ fixed policy {:.4}, per-task rule {:.4}, zero router {:.4}",
+        report.validation_prompts,
+        report.folds,
+        report.fixed_policy_aiq,
+        report.per_task_aiq,
+        report.zero_router_aiq
+    );
+    for c in &report.candidates {
+        let d = |x: &Option<evals::PairedDiff>| {
+            x.as_ref().map_or("–".to_owned(), |d| {
+                format!("{:+.4} [{:+.4}, {:+.4}]", d.delta, d.low, d.high)
+            })
+        };
+        eprintln!(
+            "guard: {} AIQ {:.4}; vs fixed policy {}; vs per-task rule {}",
+            c.kind.as_str(),
+            c.aiq,
+            d(&c.vs_fixed_policy),
+            d(&c.vs_per_task)
+        );
+    }
+    eprintln!("guard: {}", report.reason);
+    Ok(report)
+}
+
+/// Fitting settings from the command line.
+fn predictor_configs(args: &TrainArgs) -> PredictorConfigs {
+    let mut configs = PredictorConfigs::default();
+    if let Some(epochs) = args.epochs {
+        configs.mlp.neural.max_epochs = epochs;
+        configs.mf.neural.max_epochs = epochs;
+    }
+    configs
 }
 
 /// Fits the planned predictor on `set` and writes the artifact with its provenance.
@@ -225,6 +309,7 @@ fn fit_and_save(
     set: &classifier::predictors::TrainingSet,
     fingerprint: String,
     source: serde_json::Value,
+    guard: Option<&GuardReport>,
 ) -> anyhow::Result<()> {
     if let Some((path, start)) = &plan.warm_start {
         start
@@ -238,25 +323,26 @@ fn fit_and_save(
                 )
             })?;
     }
-    let mut configs = PredictorConfigs::default();
-    if let Some(epochs) = args.epochs {
-        configs.mlp.neural.max_epochs = epochs;
-        configs.mf.neural.max_epochs = epochs;
-    }
+    let configs = predictor_configs(args);
     let options = FitOptions {
         weights: plan.weights.as_ref(),
         warm_start: plan.warm_start.as_ref().map(|(_, a)| a),
     };
     let bar = bar(0, "fitting");
     let mut on_progress = |p: &Progress| draw(&bar, p);
-    let fitted = fit_predictor_with(
-        plan.kind,
-        set,
-        &configs,
-        args.seed,
-        options,
-        Some(&mut on_progress),
-    );
+    let fixed_policy = guard.is_some_and(|g| g.routing == RoutingMode::FixedPolicy);
+    let fitted = if fixed_policy {
+        fixed_policy_artifact(set)
+    } else {
+        fit_predictor_with(
+            plan.kind,
+            set,
+            &configs,
+            args.seed,
+            options,
+            Some(&mut on_progress),
+        )
+    };
     bar.finish_and_clear();
     let mut artifact = match (&plan.warm_start, fitted) {
         (Some((path, _)), Err(e)) => {
@@ -278,6 +364,9 @@ fn fit_and_save(
                 "warm_start": plan.warm_start.as_ref().map(|(p, _)| p.display().to_string()),
             }),
         );
+        if let Some(g) = guard {
+            metrics.insert("guard".into(), serde_json::to_value(g)?);
+        }
     }
     artifact
         .save(&args.out)
@@ -288,9 +377,14 @@ fn fit_and_save(
         None => String::new(),
     };
     eprintln!(
-        "wrote {} ({} predictor, {} models, {} prompts, training data sha256 {}{continued})",
+        "wrote {} ({} predictor{}, {} models, {} prompts, training data sha256 {}{continued})",
         args.out.display(),
         m.kind.as_str(),
+        if m.routing == RoutingMode::FixedPolicy {
+            " routing as the fixed policy"
+        } else {
+            ""
+        },
         m.models.len(),
         set.len(),
         &m.training_data_sha256[..12.min(m.training_data_sha256.len())]
@@ -356,7 +450,16 @@ pub fn catalog_prices() -> anyhow::Result<impl Fn(&str) -> Option<(f64, f64)>> {
 /// every prompt through the cache. Returns the table, one embedding per row and the encoder's
 /// fingerprint.
 pub fn load(args: &DataArgs) -> anyhow::Result<(OutcomeTable, Vec<Vec<f32>>, String)> {
+    load_with_sources(args).map(|(t, x, f, _)| (t, x, f))
+}
+
+/// The table, one embedding per row, the encoder's fingerprint, and each row's source.
+type Loaded = (OutcomeTable, Vec<Vec<f32>>, String, Vec<String>);
+
+/// [`load`], also returning each row's source: the `--data` argument it came from.
+pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
     let mut table = OutcomeTable::default();
+    let mut sources: Vec<String> = Vec::new();
     for arg in &args.data {
         let path = resolve_data(arg)?;
         let mut part = datasets::import_auto(&path)
@@ -379,6 +482,7 @@ pub fn load(args: &DataArgs) -> anyhow::Result<(OutcomeTable, Vec<Vec<f32>>, Str
             sample_rows(&mut part, max, args.sample_seed);
             eprintln!("sampled {max} prompts (seed {})", args.sample_seed);
         }
+        sources.extend(std::iter::repeat_n(arg.clone(), part.len()));
         table.merge(part);
     }
     if table.is_empty() {
@@ -407,7 +511,7 @@ pub fn load(args: &DataArgs) -> anyhow::Result<(OutcomeTable, Vec<Vec<f32>>, Str
         cache.len(),
         cache.path().display()
     );
-    Ok((table, x, fingerprint))
+    Ok((table, x, fingerprint, sources))
 }
 
 /// A progress bar on stderr with ETA.
@@ -422,12 +526,50 @@ pub fn bar(len: u64, message: &str) -> ProgressBar {
     bar
 }
 
-/// Moves `bar` to a training or embedding progress report.
+/// Moves `bar` to a training or embedding progress report. When stderr is not a terminal
+/// (logs, CI, `2> file`) the bar draws nothing, so a plain line goes there instead: whenever
+/// the step (the message before its first `:`, digits aside) changes, at the end, and at most
+/// every 5 s otherwise.
 pub fn draw(bar: &ProgressBar, p: &Progress) {
+    if bar.is_hidden() {
+        progress_line(&bar.message(), p);
+    }
     if bar.length() != Some(p.total) {
         bar.set_length(p.total);
         bar.reset_eta();
     }
     bar.set_position(p.done);
     bar.set_message(p.message.clone());
+}
+
+fn progress_line(previous: &str, p: &Progress) {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+    thread_local! {
+        static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
+    }
+    // The step without its counters: `embedded 32/1307` and `embedded 64/1307` are one step.
+    let step = |m: &str| -> String {
+        m.split(':')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect()
+    };
+    let now = Instant::now();
+    let due = LAST.with(|last| {
+        let due = step(previous) != step(&p.message)
+            || p.done == p.total
+            || last
+                .get()
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(5));
+        if due {
+            last.set(Some(now));
+        }
+        due
+    });
+    if due {
+        eprintln!("progress: {} ({}/{})", p.message, p.done, p.total);
+    }
 }

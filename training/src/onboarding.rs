@@ -355,6 +355,7 @@ mod tests {
             tasks: vec![None; n],
             splits: vec![None; n],
             prices: vec![None; 4],
+            sources: vec![None; n],
             x: s.x,
         }
     }

@@ -97,6 +97,10 @@ impl QualityPredictor for Artifact {
         self.inner().models()
     }
 
+    fn routing(&self) -> router_core::RoutingMode {
+        self.manifest().routing
+    }
+
     fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
         self.inner().predict(embedding)
     }

@@ -65,6 +65,12 @@ pub struct Manifest {
     /// not know (`scripts/prompt_difficulty.py` fits it); absent in older artifacts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difficulty: Option<router_core::policy::DifficultyLink>,
+    /// How the artifact routes: `learned`, or `fixed_policy` where `switchyard train`'s
+    /// nested validation found no learned predictor better than the λ-optimal fixed choice
+    /// (the weights then predict the training means for every prompt). Older manifests
+    /// without the field are `learned`.
+    #[serde(default)]
+    pub routing: router_core::RoutingMode,
 }
 
 impl Manifest {
@@ -87,6 +93,7 @@ impl Manifest {
             hyperparameters,
             metrics: serde_json::Value::Object(serde_json::Map::new()),
             difficulty: None,
+            routing: router_core::RoutingMode::Learned,
         }
     }
 

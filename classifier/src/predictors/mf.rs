@@ -262,6 +262,10 @@ impl QualityPredictor for MfPredictor {
         &self.manifest.models
     }
 
+    fn routing(&self) -> router_core::RoutingMode {
+        self.manifest.routing
+    }
+
     fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
         self.try_predict(embedding)
             .unwrap_or_else(|_| self.priors.estimates())

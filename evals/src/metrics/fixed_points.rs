@@ -40,9 +40,20 @@ pub fn best_single_index(models: &[Point]) -> usize {
 }
 
 /// The fixed points of `hull` against `best` (a single model's id and mean point).
-pub fn fixed_points(hull: &[Point], best: (&ModelId, Point)) -> FixedPoints {
+///
+/// The best single model counts as reached only at no more than its cost, and not at one of
+/// `all_best` (the router's points that send every prompt to that model): matching a model by
+/// calling it for everything is no routing.
+pub fn fixed_points(hull: &[Point], best: (&ModelId, Point), all_best: &[Point]) -> FixedPoints {
     let (id, b) = best;
-    let reach = min_cost_reaching(hull, b.quality);
+    let tol = |x: f64| 1e-12 * x.abs().max(1e-12);
+    let reach = min_cost_reaching(hull, b.quality)
+        .filter(|&c| c <= b.cost + tol(b.cost))
+        .filter(|&c| {
+            !all_best
+                .iter()
+                .any(|p| (p.cost - c).abs() <= tol(c) && p.quality >= b.quality - 1e-12)
+        });
     FixedPoints {
         best_single: id.clone(),
         best_single_quality: b.quality,
@@ -68,13 +79,20 @@ mod tests {
         assert_eq!(best_single_index(&models), 2);
         let id = ModelId::new("big");
         let hull = vec![p(0.5, 0.4), p(1.5, 0.9)];
-        let f = fixed_points(&hull, (&id, models[2]));
+        let f = fixed_points(&hull, (&id, models[2]), &[]);
         // 0.4 + (c − 0.5)·0.5 = 0.8 → c = 1.3 (43.3% of 3.0); flat 0.9 at 3.0.
         assert!((f.cost_to_reach_best_usd.unwrap() - 1.3).abs() < 1e-12);
         assert!((f.cost_to_reach_best_pct.unwrap() - 130.0 / 3.0).abs() < 1e-9);
         assert_eq!(f.quality_at_best_cost, Some(0.9));
         let low = vec![p(0.5, 0.4), p(1.5, 0.7)];
-        let f = fixed_points(&low, (&id, models[2]));
+        let f = fixed_points(&low, (&id, models[2]), &[]);
+        assert_eq!(f.cost_to_reach_best_usd, None);
+        // Reaching it only by calling it for everything, or above its cost, does not count.
+        let only_all = vec![p(0.5, 0.4), p(3.0, 0.8)];
+        let f = fixed_points(&only_all, (&id, models[2]), &[p(3.0, 0.8)]);
+        assert_eq!(f.cost_to_reach_best_usd, None);
+        let dearer = vec![p(0.5, 0.4), p(6.0, 0.85)];
+        let f = fixed_points(&dearer, (&id, models[2]), &[]);
         assert_eq!(f.cost_to_reach_best_usd, None);
         assert_eq!(f.cost_to_reach_best_pct, None);
     }

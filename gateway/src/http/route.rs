@@ -99,6 +99,7 @@ pub(super) async fn route_only(
         "source": routed.source.as_str(),
         "tasks": d.tasks,
         "difficulty": d.difficulty,
+        "routing": d.routing,
         "route_ms": routed.elapsed.as_secs_f64() * 1000.0,
         "input_tokens": input.input_tokens,
         "offline": offline,

@@ -7,8 +7,8 @@ use router_core::{
     OUTCOME_SCHEMA_VERSION,
 };
 
-use crate::config::LogUnavailable;
 use crate::auth::KeyUse;
+use crate::config::LogUnavailable;
 use crate::state::AppState;
 
 /// A fresh request id (`req_` + 32 hex digits).

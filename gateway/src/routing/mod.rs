@@ -184,7 +184,12 @@ impl Router {
             tasks: scored.tasks.as_ref(),
             difficulty,
         };
-        let decision = self.decide(input, pool, &prompt, serving)?;
+        let mut decision = self.decide(input, pool, &prompt, serving)?;
+        decision.routing = self
+            .classifier
+            .as_ref()
+            .and_then(|c| c.predictor())
+            .map(|p| p.routing());
         let source = match scored.fallback {
             Some(reason) => PredictionSource::StaticFallback { reason },
             None => match decision.estimate_mix() {

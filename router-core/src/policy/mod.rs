@@ -94,6 +94,7 @@ pub fn route(
         propensity: 1.0,
         tasks: None,
         difficulty: None,
+        routing: None,
     })
 }
 

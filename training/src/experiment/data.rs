@@ -37,6 +37,9 @@ pub struct ExperimentData {
     pub splits: Vec<Option<Split>>,
     /// USD per 1M (input, output) tokens per model, from the catalog; `None` = not priced.
     pub prices: Vec<Option<(f64, f64)>>,
+    /// Each row's source (the `--data` argument it came from), where the caller set it; what
+    /// [`super::SplitKind::Source`] splits on.
+    pub sources: Vec<Option<String>>,
 }
 
 impl ExperimentData {
@@ -94,7 +97,46 @@ impl ExperimentData {
             tasks: table.rows.iter().map(|r| r.task.clone()).collect(),
             splits: table.rows.iter().map(|r| r.split).collect(),
             prices: table.models.iter().map(|m| prices(m)).collect(),
+            sources: vec![None; table.rows.len()],
         })
+    }
+
+    /// The models without a catalog price (their predicted cost falls back to training means).
+    pub fn unpriced_models(&self) -> Vec<ModelId> {
+        self.models
+            .iter()
+            .zip(&self.prices)
+            .filter(|(_, p)| p.is_none())
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
+    /// The same rows restricted to the model columns `columns` (in that order); rows without a
+    /// label in any of them are dropped. Returns the data and, per kept row, its old index.
+    pub fn restrict_columns(&self, columns: &[usize]) -> (Self, Vec<usize>) {
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| columns.iter().any(|&j| self.quality[i][j].is_some()))
+            .collect();
+        let pick = |row: &Vec<Option<f64>>| -> Vec<Option<f64>> {
+            columns.iter().map(|&j| row[j]).collect()
+        };
+        let data = Self {
+            source: self.source.clone(),
+            models: columns.iter().map(|&j| self.models[j].clone()).collect(),
+            x: keep.iter().map(|&i| self.x[i].clone()).collect(),
+            quality: keep.iter().map(|&i| pick(&self.quality[i])).collect(),
+            cost: keep.iter().map(|&i| pick(&self.cost[i])).collect(),
+            output_tokens: keep
+                .iter()
+                .map(|&i| columns.iter().map(|&j| self.output_tokens[i][j]).collect())
+                .collect(),
+            input_tokens: keep.iter().map(|&i| self.input_tokens[i]).collect(),
+            tasks: keep.iter().map(|&i| self.tasks[i].clone()).collect(),
+            splits: keep.iter().map(|&i| self.splits[i]).collect(),
+            prices: columns.iter().map(|&j| self.prices[j]).collect(),
+            sources: keep.iter().map(|&i| self.sources[i].clone()).collect(),
+        };
+        (data, keep)
     }
 
     /// Number of rows.

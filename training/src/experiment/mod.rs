@@ -6,31 +6,45 @@
 //!   [`decontaminate`]: how prompts are divided.
 //! - [`fit_predictor`], [`PredictorConfigs`], [`router_scores`], [`CostModel`]: fitting a
 //!   predictor and turning its quality and output-token estimates into a router's scores.
+//! - [`per_task_scores`], [`fixed_policy_scores`]: the hand-written baselines (each task's
+//!   best model on the training split at each λ; the single best one).
 //! - [`run`] / [`ExperimentConfig`] → [`ExperimentReport`]: one `evals::Report` per fold and
-//!   seed, and their `evals::SeedSummary`.
+//!   seed with paired bootstrap intervals, and one [`FoldSummary`] per fold (never pooled).
+//! - [`guard()`] / [`GuardConfig`] → [`GuardReport`]: nested validation deciding whether a
+//!   learned predictor or the fixed policy ([`fixed_policy_artifact`]) is shipped.
 
+mod baselines;
 mod data;
 mod fit;
+mod guard;
 mod split;
+mod summary;
 #[cfg(test)]
 mod tests;
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 use std::time::Instant;
 
 use classifier::predictors::PredictorKind;
-use evals::{evaluate, EvalConfig, Report, SeedSummary};
+use evals::{evaluate, EvalConfig, PairedDiff, Report, SeedSummary};
 use router_core::ModelId;
 use serde::{Deserialize, Serialize};
 
+pub use baselines::{fixed_policy_scores, per_task_scores, FIXED_POLICY_LABEL, PER_TASK_LABEL};
 pub use data::{sample_rows, ExperimentData};
 pub use fit::{fit_predictor, router_scores, CostModel, PredictorConfigs};
-pub use split::{decontaminate, loto_splits, own_split, random_split, Fold, SplitKind};
+pub use guard::{
+    fixed_policy_artifact, validate as guard, CandidateValidation, GuardConfig, GuardReport,
+};
+pub use split::{
+    decontaminate, loto_splits, own_split, random_split, source_splits, Fold, SplitKind,
+};
+use summary::summarise_folds;
 
 use crate::{Error, Progress, ProgressFn};
 
 /// Version of the [`ExperimentReport`] JSON layout (see `docs/eval-json.md`).
-pub const EXPERIMENT_SCHEMA_VERSION: u32 = 1;
+pub const EXPERIMENT_SCHEMA_VERSION: u32 = 2;
 
 /// What to run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,12 +58,16 @@ pub struct ExperimentConfig {
     pub seeds: Vec<u64>,
     /// Share of rows tested by [`SplitKind::Random`]. Default 0.2.
     pub test_fraction: f64,
-    /// With [`SplitKind::Loto`], hold out only this task family.
+    /// With [`SplitKind::Loto`] or [`SplitKind::Source`], hold out only this task family or
+    /// source.
     pub holdout_task: Option<String>,
     /// Drop test prompts whose cosine similarity to some training prompt is at least this.
     pub decontaminate: Option<f64>,
     /// Fitting settings.
     pub configs: PredictorConfigs,
+    /// The evaluation's settings (λ grid, bootstrap).
+    #[serde(default)]
+    pub eval: EvalConfig,
 }
 
 impl Default for ExperimentConfig {
@@ -62,11 +80,12 @@ impl Default for ExperimentConfig {
                 PredictorKind::Mf,
             ],
             split: SplitKind::Random,
-            seeds: vec![0, 1, 2],
+            seeds: (0..5).collect(),
             test_fraction: 0.2,
             holdout_task: None,
             decontaminate: Some(0.95),
             configs: PredictorConfigs::default(),
+            eval: EvalConfig::default(),
         }
     }
 }
@@ -74,7 +93,7 @@ impl Default for ExperimentConfig {
 /// One fold at one seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
-    /// `own`, `random`, or the held-out task family.
+    /// `own`, `random`, or the held-out task family or source.
     pub fold: String,
     /// The seed.
     pub seed: u64,
@@ -88,8 +107,25 @@ pub struct RunReport {
     pub decontaminated_dropped: usize,
     /// Fit time per predictor, seconds, in predictor order.
     pub fit_seconds: Vec<(String, f64)>,
-    /// The evaluation.
+    /// Each learned router's AIQ minus the per-task rule's, paired over the same bootstrap
+    /// replicates, with 95 % intervals.
+    #[serde(default)]
+    pub paired_vs_per_task: Vec<PairedDiff>,
+    /// The evaluation (its routers: the learned ones, then the per-task rule).
     pub report: Report,
+}
+
+/// The runs of one fold (all seeds) summarised; folds are never pooled with each other.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FoldSummary {
+    /// The fold's label.
+    pub fold: String,
+    /// Mean ± sd per router over the fold's seeds.
+    pub summary: SeedSummary,
+    /// Per router, the difference averaged over seeds against the zero router and against the
+    /// per-task rule, with a 95 % interval from averaging the seeds' paired bootstrap
+    /// replicates (on a fixed split the seeds share one test set and the same replicates).
+    pub combined: Vec<PairedDiff>,
 }
 
 /// Everything an experiment measured.
@@ -107,12 +143,18 @@ pub struct ExperimentReport {
     pub split: SplitKind,
     /// How predicted cost was formed.
     pub cost_model: CostModel,
+    /// Models without a catalog price: with them, predicted cost falls back to each model's
+    /// mean training cost.
+    #[serde(default)]
+    pub unpriced_models: Vec<ModelId>,
     /// The decontamination threshold, if any.
     pub decontaminate: Option<f64>,
+    /// Bootstrap replicates behind every interval.
+    pub bootstrap_resamples: usize,
     /// One entry per fold × seed.
     pub runs: Vec<RunReport>,
-    /// Mean ± sd per router over `runs`.
-    pub summary: SeedSummary,
+    /// One summary per fold.
+    pub folds: Vec<FoldSummary>,
 }
 
 /// Runs the experiment. Progress reports carry the fold, seed and predictor in `message`.
@@ -127,18 +169,34 @@ pub fn run(
         });
     }
     let cost_model = CostModel::for_data(data);
-    let fixed_folds = match config.split {
-        SplitKind::Own => Some(vec![own_split(data)?]),
-        SplitKind::Loto => Some(loto_splits(data, config.holdout_task.as_deref())?),
+    let only = config.holdout_task.as_deref();
+    let fixed_folds: Option<Vec<(Cow<'_, ExperimentData>, Fold)>> = match config.split {
+        SplitKind::Own => Some(vec![(Cow::Borrowed(data), own_split(data)?)]),
+        SplitKind::Loto => Some(
+            loto_splits(data, only)?
+                .into_iter()
+                .map(|f| (Cow::Borrowed(data), f))
+                .collect(),
+        ),
+        SplitKind::Source => Some(
+            source_splits(data, only)?
+                .into_iter()
+                .map(|(d, f)| (Cow::Owned(d), f))
+                .collect(),
+        ),
         SplitKind::Random => None,
     };
     let mut runs = Vec::new();
     for &seed in &config.seeds {
         let folds = match &fixed_folds {
             Some(f) => f.clone(),
-            None => vec![random_split(data, config.test_fraction, seed)],
+            None => vec![(
+                Cow::Borrowed(data),
+                random_split(data, config.test_fraction, seed),
+            )],
         };
-        for fold in folds {
+        for (fold_data, fold) in folds {
+            let data: &ExperimentData = &fold_data;
             let (test, dropped) = match config.decontaminate {
                 Some(t) => decontaminate(&data.x, &fold.train, &fold.test, t),
                 None => (fold.test.clone(), 0),
@@ -156,6 +214,7 @@ pub fn run(
             }
             let set = data.training_set(&fold.train);
             let eval_set = data.eval_set(&test)?;
+            let fold_cost = CostModel::for_data(data);
             let train_mean = data.mean_costs(&fold.train);
             let mut routers = Vec::new();
             let mut fit_seconds = Vec::new();
@@ -176,11 +235,25 @@ pub fn run(
                     &predictor,
                     data,
                     &test,
-                    cost_model,
+                    fold_cost,
                     &train_mean,
                 )?);
             }
-            let report = evaluate(&eval_set, &routers, &EvalConfig::default())?;
+            routers.push(per_task_scores(data, &fold.train, &test));
+            let report = evaluate(&eval_set, &routers, &config.eval)?;
+            let per_task = report.routers.last();
+            let paired_vs_per_task = report
+                .routers
+                .iter()
+                .filter(|r| r.name != PER_TASK_LABEL)
+                .filter_map(|r| {
+                    let b = per_task?;
+                    PairedDiff::between(
+                        (&r.name, r.aiq, &r.aiq_replicates),
+                        (&b.name, b.aiq, &b.aiq_replicates),
+                    )
+                })
+                .collect();
             runs.push(RunReport {
                 fold: fold.label.clone(),
                 seed,
@@ -189,11 +262,12 @@ pub fn run(
                 test_incomplete_dropped: fold.incomplete_dropped,
                 decontaminated_dropped: dropped,
                 fit_seconds,
+                paired_vs_per_task,
                 report,
             });
         }
     }
-    let reports: Vec<Report> = runs.iter().map(|r| r.report.clone()).collect();
+    let folds = summarise_folds(&runs);
     Ok(ExperimentReport {
         schema_version: EXPERIMENT_SCHEMA_VERSION,
         source: data.source.clone(),
@@ -201,71 +275,10 @@ pub fn run(
         rows: data.len(),
         split: config.split,
         cost_model,
+        unpriced_models: data.unpriced_models(),
         decontaminate: config.decontaminate,
+        bootstrap_resamples: config.eval.bootstrap.resamples,
         runs,
-        summary: SeedSummary::from_reports(&reports),
+        folds,
     })
-}
-
-impl ExperimentReport {
-    /// Markdown: the split and data, the mean ± sd table, then one line per run.
-    pub fn to_markdown(&self) -> String {
-        let mut out = format!(
-            "**{}**: {} prompts × {} models; split `{}`; predicted cost: {}; decontamination: {}.\n\n",
-            self.source,
-            self.rows,
-            self.models.len(),
-            self.split.as_str(),
-            match self.cost_model {
-                CostModel::PricesTimesTokens => "catalog prices × (prompt tokens, predicted output tokens)",
-                CostModel::TrainMean => "each model's mean training cost",
-            },
-            match self.decontaminate {
-                Some(t) => format!("test prompts with cosine ≥ {t} to a training prompt dropped"),
-                None => "off".into(),
-            }
-        );
-        out.push_str(&self.summary.to_markdown());
-        out.push_str(
-            "\n| fold | seed | train | test | dropped (incomplete) | dropped (near-duplicate) | best single (quality, $/prompt) | AIQ per router (zero router, oracle) |\n| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
-        );
-        for r in &self.runs {
-            let rep = &r.report;
-            let best = rep
-                .single_models
-                .iter()
-                .find(|s| s.model == rep.best_single);
-            let aiqs: Vec<String> = rep
-                .routers
-                .iter()
-                .map(|x| format!("{} {:.4}", x.name, x.aiq))
-                .collect();
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} {} | {} (zero {:.4}, oracle {:.4}) |",
-                r.fold,
-                r.seed,
-                r.train_rows,
-                r.test_rows,
-                r.test_incomplete_dropped,
-                r.decontaminated_dropped,
-                rep.best_single,
-                best.map_or(String::new(), |b| format!(
-                    "({:.3}, {:.6})",
-                    b.quality, b.cost
-                )),
-                aiqs.join(", "),
-                rep.zero_router.aiq,
-                rep.oracle.aiq
-            );
-        }
-        out
-    }
-
-    /// The report as pretty-printed JSON (schema: `docs/eval-json.md`).
-    pub fn to_json(&self) -> Result<String, Error> {
-        serde_json::to_string_pretty(self).map_err(|e| Error::Experiment {
-            reason: format!("serialising the report: {e}"),
-        })
-    }
 }

@@ -19,15 +19,19 @@ pub enum SplitKind {
     Random,
     /// Leave one task family out: train on every other task, test on it.
     Loto,
+    /// Leave one source out: train on the other `--data` sources, test on it, over the models
+    /// the held-out source shares with the training sources.
+    Source,
 }
 
 impl SplitKind {
-    /// `own`, `random` or `loto`.
+    /// `own`, `random`, `loto` or `source`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Own => "own",
             Self::Random => "random",
             Self::Loto => "loto",
+            Self::Source => "source",
         }
     }
 }
@@ -177,4 +181,60 @@ pub fn decontaminate(
         .collect();
     let dropped = test.len() - kept.len();
     (kept, dropped)
+}
+
+/// Leave-one-source-out folds (or only the one holding out `only`): for each source, the data
+/// restricted to the models labelled both in that source and in the others, and the fold
+/// training on the other sources' rows and testing on that source's complete rows.
+pub fn source_splits(
+    data: &ExperimentData,
+    only: Option<&str>,
+) -> Result<Vec<(ExperimentData, Fold)>, Error> {
+    let mut sources: Vec<&str> = Vec::new();
+    for s in data.sources.iter().flatten() {
+        if !sources.contains(&s.as_str()) {
+            sources.push(s);
+        }
+    }
+    if let Some(only) = only {
+        if !sources.contains(&only) {
+            return Err(Error::Experiment {
+                reason: format!(
+                    "source `{only}` is not among the --data sources: {}",
+                    sources.join(", ")
+                ),
+            });
+        }
+    }
+    if sources.len() < 2 {
+        return Err(Error::Experiment {
+            reason: format!(
+                "--split source needs two or more --data sources with shared models; got {}",
+                sources.len()
+            ),
+        });
+    }
+    let labelled = |rows: &[usize], j: usize| rows.iter().any(|&i| data.quality[i][j].is_some());
+    let mut out = Vec::new();
+    for s in sources.iter().filter(|s| only.is_none_or(|o| o == **s)) {
+        let (held, rest): (Vec<usize>, Vec<usize>) =
+            (0..data.len()).partition(|&i| data.sources[i].as_deref() == Some(*s));
+        let columns: Vec<usize> = (0..data.models.len())
+            .filter(|&j| labelled(&held, j) && labelled(&rest, j))
+            .collect();
+        if columns.len() < 2 {
+            return Err(Error::Experiment {
+                reason: format!(
+                    "source `{s}` shares {} model(s) with the other sources; --split source needs two shared models per held-out source (merge sources that share models, e.g. routellm-gsm8k, routellm-mmlu and routerbench)",
+                    columns.len()
+                ),
+            });
+        }
+        let (sub, _) = data.restrict_columns(&columns);
+        let (test, train): (Vec<usize>, Vec<usize>) =
+            (0..sub.len()).partition(|&i| sub.sources[i].as_deref() == Some(*s));
+        let f = fold(&sub, (*s).to_owned(), train, test);
+        out.push((sub, f));
+    }
+    Ok(out)
 }

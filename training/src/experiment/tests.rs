@@ -141,8 +141,131 @@ fn knn_routes_the_planted_split_better_than_the_zero_router() {
     let apgr = knn.routellm.as_ref().map(|m| m.apgr).unwrap();
     // Half the prompts need the strong model: 0.75 is the best any router can do.
     assert!(apgr > 0.7, "APGR {apgr}");
+    // The per-task rule is scored next to the learned router; here the task says everything.
+    let rule = rep
+        .routers
+        .iter()
+        .find(|r| r.name == PER_TASK_LABEL)
+        .unwrap();
+    assert!(rule.aiq > rep.zero_router.aiq + 0.05);
+    // Paired intervals: knn vs zero above 0, per run and combined over the seeds.
+    let vs_zero = &rep.paired_vs_zero[0];
+    assert_eq!(vs_zero.router, "knn");
+    assert!(vs_zero.above_zero(), "{vs_zero:?}");
+    assert_eq!(
+        report.runs[0].paired_vs_per_task[0].baseline,
+        PER_TASK_LABEL
+    );
+    assert_eq!(report.folds.len(), 1);
+    let combined = &report.folds[0].combined;
+    let knn_zero = combined
+        .iter()
+        .find(|d| d.router == "knn" && d.baseline == evals::ZERO_ROUTER_LABEL)
+        .unwrap();
+    assert!(knn_zero.above_zero() && knn_zero.low <= knn_zero.delta);
+    assert!(knn.calibration.as_ref().is_some_and(|c| c.ece < 0.2));
     let md = report.to_markdown();
     assert!(md.contains("| knn |"), "{md}");
+    assert!(md.contains("per-task rule"), "{md}");
+    assert!(md.contains("ECE"), "{md}");
     let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
     assert_eq!(json["runs"][0]["report"]["schema_version"], 1);
+    assert_eq!(json["schema_version"], EXPERIMENT_SCHEMA_VERSION);
+    assert!(json["folds"][0]["combined"].is_array());
+}
+
+#[test]
+fn per_task_rule_and_fixed_policy_are_training_means() {
+    let d = data(40);
+    let train: Vec<usize> = (0..30).collect();
+    let test = [30, 31];
+    let rule = per_task_scores(&d, &train, &test);
+    // Row 30 is `easy` (cheap right), row 31 `hard` (cheap wrong); strong is always right.
+    assert_eq!(rule.quality[0], vec![1.0, 1.0]);
+    assert_eq!(rule.quality[1], vec![0.0, 1.0]);
+    assert!((rule.cost[0][0] - 0.001).abs() < 1e-12 && (rule.cost[1][1] - 0.01).abs() < 1e-12);
+    let fixed = fixed_policy_scores(&d, &train, &test);
+    assert_eq!(fixed.quality[0], fixed.quality[1]);
+    assert!(
+        (fixed.quality[0][0] - 0.5).abs() < 0.1,
+        "{:?}",
+        fixed.quality[0]
+    );
+}
+
+#[test]
+fn source_split_trains_on_the_other_sources_over_shared_models() {
+    let mut d = data(80);
+    d.sources = (0..d.len())
+        .map(|i| {
+            Some(if i < 40 {
+                "a".to_owned()
+            } else {
+                "b".to_owned()
+            })
+        })
+        .collect();
+    let folds = source_splits(&d, None).unwrap();
+    assert_eq!(folds.len(), 2);
+    for (sub, f) in &folds {
+        assert_eq!(sub.models.len(), 2);
+        assert!(f
+            .test
+            .iter()
+            .all(|&i| sub.sources[i].as_deref() == Some(f.label.as_str())));
+        assert!(f
+            .train
+            .iter()
+            .all(|&i| sub.sources[i].as_deref() != Some(f.label.as_str())));
+    }
+    let config = ExperimentConfig {
+        predictors: vec![PredictorKind::Knn],
+        split: SplitKind::Source,
+        seeds: vec![0],
+        decontaminate: None,
+        ..ExperimentConfig::default()
+    };
+    let report = run(&d, &config, None).unwrap();
+    let labels: Vec<&str> = report.folds.iter().map(|f| f.fold.as_str()).collect();
+    assert_eq!(labels, ["a", "b"]);
+    d.sources.iter_mut().for_each(|s| *s = Some("a".into()));
+    let e = source_splits(&d, None).unwrap_err().to_string();
+    assert!(e.contains("two or more"), "{e}");
+}
+
+#[test]
+fn guard_keeps_a_predictor_that_wins_and_falls_back_when_none_does() {
+    let d = data(300);
+    let config = GuardConfig {
+        candidates: vec![PredictorKind::Knn],
+        ..GuardConfig::default()
+    };
+    let report = guard(&d, &config, &PredictorConfigs::default(), 0, None).unwrap();
+    assert_eq!(report.chosen, Some(PredictorKind::Knn), "{report:?}");
+    assert_eq!(report.routing, router_core::RoutingMode::Learned);
+    assert!(report.validation_prompts > 200);
+
+    // Embeddings that say nothing about the labels: random directions.
+    let mut noise = d.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for v in &mut noise.x {
+        let w: Vec<f32> = (0..v.len()).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let n = w.iter().map(|a| a * a).sum::<f32>().sqrt();
+        *v = w.iter().map(|a| a / n).collect();
+    }
+    noise.tasks.iter_mut().for_each(|t| *t = None);
+    let report = guard(&noise, &config, &PredictorConfigs::default(), 0, None).unwrap();
+    assert_eq!(report.chosen, None, "{report:?}");
+    assert_eq!(report.routing, router_core::RoutingMode::FixedPolicy);
+
+    let rows: Vec<usize> = (0..noise.len()).collect();
+    let artifact = fixed_policy_artifact(&noise.training_set(&rows)).unwrap();
+    assert_eq!(
+        artifact.manifest().routing,
+        router_core::RoutingMode::FixedPolicy
+    );
+    let a = artifact.try_predict(&noise.x[0]).unwrap();
+    let b = artifact.try_predict(&noise.x[1]).unwrap();
+    assert_eq!(a, b);
+    assert!((a[1].quality - 1.0).abs() < 1e-6);
 }

@@ -221,6 +221,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
             propensity: 0.5,
             tasks: None,
             difficulty: None,
+            routing: None,
         });
     }
     let (samples, _) = bandit_samples(&outcomes, &SampleConfig::default());

@@ -1,0 +1,257 @@
+//! The guard `switchyard train` applies before shipping a learned router: nested validation on
+//! the training rows decides whether a learned predictor beats the λ-optimal fixed policy, and
+//! which one; where none does, the artifact routes as that fixed policy.
+//!
+//! The training rows are cut into `folds`; each fold's complete rows are scored by predictors
+//! fitted on the other folds (out-of-fold), so every complete training row is a validation
+//! prompt exactly once. Every candidate, the fixed policy (training means) and the per-task
+//! rule are then scored on those prompts with one paired bootstrap. A candidate qualifies when
+//! its AIQ gain over the fixed policy has a one-sided 95 % lower bound above 0; the qualifying
+//! candidate with the highest AIQ is chosen. Picking the best of several candidates on the
+//! same prompts slightly favours the learned side; the one-sided bound is the safety margin.
+
+use classifier::predictors::{
+    Artifact, LinearPredictor, LinearWeights, Manifest, ModelPriors, PredictorKind, TrainingSet,
+};
+use evals::{evaluate, EvalConfig, PairedDiff, RouterScores};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use router_core::RoutingMode;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    fit_predictor, fixed_policy_scores, per_task_scores, router_scores, CostModel, ExperimentData,
+    PredictorConfigs, FIXED_POLICY_LABEL, PER_TASK_LABEL,
+};
+use crate::{Error, Progress, ProgressFn};
+
+/// Settings of the guard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuardConfig {
+    /// Candidate predictors.
+    pub candidates: Vec<PredictorKind>,
+    /// Validation folds of the training rows (at least 2).
+    pub folds: usize,
+    /// Evaluation settings (λ grid, bootstrap).
+    pub eval: EvalConfig,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            candidates: vec![
+                PredictorKind::Knn,
+                PredictorKind::Linear,
+                PredictorKind::Mlp,
+                PredictorKind::Mf,
+            ],
+            folds: 3,
+            eval: EvalConfig::default(),
+        }
+    }
+}
+
+/// One candidate's out-of-fold validation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateValidation {
+    /// The predictor.
+    pub kind: PredictorKind,
+    /// Its validation AIQ.
+    pub aiq: f64,
+    /// Against the λ-optimal fixed policy.
+    pub vs_fixed_policy: Option<PairedDiff>,
+    /// Against the per-task rule.
+    pub vs_per_task: Option<PairedDiff>,
+}
+
+/// What the guard measured and decided (stored in the artifact's `metrics.guard`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuardReport {
+    /// Validation folds.
+    pub folds: usize,
+    /// Validation prompts (complete training rows, each scored once out-of-fold).
+    pub validation_prompts: usize,
+    /// The fixed policy's validation AIQ.
+    pub fixed_policy_aiq: f64,
+    /// The per-task rule's.
+    pub per_task_aiq: f64,
+    /// The zero router's.
+    pub zero_router_aiq: f64,
+    /// Every candidate.
+    pub candidates: Vec<CandidateValidation>,
+    /// The chosen predictor; `None` = route as the fixed policy.
+    pub chosen: Option<PredictorKind>,
+    /// How the artifact routes.
+    pub routing: RoutingMode,
+    /// One sentence saying why.
+    pub reason: String,
+}
+
+/// Runs the nested validation on `data` (all rows are training rows) and decides.
+pub fn validate(
+    data: &ExperimentData,
+    config: &GuardConfig,
+    configs: &PredictorConfigs,
+    seed: u64,
+    mut progress: ProgressFn<'_>,
+) -> Result<GuardReport, Error> {
+    let k = config.folds.max(2);
+    if config.candidates.is_empty() {
+        return Err(Error::Experiment {
+            reason: "the guard needs at least one candidate predictor".into(),
+        });
+    }
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x9a4d));
+    let mut fold_of = vec![0usize; data.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        fold_of[i] = pos % k;
+    }
+    let cost_model = CostModel::for_data(data);
+    let n_models = data.models.len();
+    let blank = |name: &str| RouterScores {
+        name: name.to_owned(),
+        quality: Vec::new(),
+        cost: Vec::new(),
+    };
+    let mut scores: Vec<RouterScores> = config
+        .candidates
+        .iter()
+        .map(|c| blank(c.as_str()))
+        .collect();
+    let mut fixed = blank(FIXED_POLICY_LABEL);
+    let mut per_task = blank(PER_TASK_LABEL);
+    let mut validation: Vec<usize> = Vec::new();
+    for f in 0..k {
+        let train: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] != f).collect();
+        let val: Vec<usize> = (0..data.len())
+            .filter(|&i| fold_of[i] == f && data.is_complete(i))
+            .collect();
+        if val.is_empty() || train.is_empty() {
+            continue;
+        }
+        let set = data.training_set(&train);
+        let train_mean = data.mean_costs(&train);
+        for (c, &kind) in config.candidates.iter().enumerate() {
+            let prefix = format!("validation fold {}/{k} {}:", f + 1, kind.as_str());
+            let mut relay = |p: &Progress| {
+                if let Some(cb) = progress.as_mut() {
+                    let mut p = p.clone();
+                    p.message = format!("{prefix} {}", p.message);
+                    cb(&p);
+                }
+            };
+            let predictor = fit_predictor(kind, &set, configs, seed, Some(&mut relay))?;
+            let s = router_scores(
+                kind.as_str(),
+                &predictor,
+                data,
+                &val,
+                cost_model,
+                &train_mean,
+            )?;
+            scores[c].quality.extend(s.quality);
+            scores[c].cost.extend(s.cost);
+        }
+        let fp = fixed_policy_scores(data, &train, &val);
+        fixed.quality.extend(fp.quality);
+        fixed.cost.extend(fp.cost);
+        let pt = per_task_scores(data, &train, &val);
+        per_task.quality.extend(pt.quality);
+        per_task.cost.extend(pt.cost);
+        validation.extend(val);
+    }
+    if validation.len() < 2 || n_models < 2 {
+        return Err(Error::Experiment {
+            reason: format!(
+                "the guard needs at least 2 complete training prompts (every model scored and costed) and 2 models; found {} and {n_models}. Add benchmark rows with every model, or pass --no-guard",
+                validation.len()
+            ),
+        });
+    }
+    let eval_set = data.eval_set(&validation)?;
+    scores.push(fixed);
+    scores.push(per_task);
+    let report = evaluate(&eval_set, &scores, &config.eval)?;
+    let n = config.candidates.len();
+    let (fixed_r, per_task_r) = (&report.routers[n], &report.routers[n + 1]);
+    let candidates: Vec<CandidateValidation> = config
+        .candidates
+        .iter()
+        .zip(&report.routers)
+        .map(|(&kind, r)| CandidateValidation {
+            kind,
+            aiq: r.aiq,
+            vs_fixed_policy: PairedDiff::between(
+                (&r.name, r.aiq, &r.aiq_replicates),
+                (&fixed_r.name, fixed_r.aiq, &fixed_r.aiq_replicates),
+            ),
+            vs_per_task: PairedDiff::between(
+                (&r.name, r.aiq, &r.aiq_replicates),
+                (&per_task_r.name, per_task_r.aiq, &per_task_r.aiq_replicates),
+            ),
+        })
+        .collect();
+    let qualifies = |c: &&CandidateValidation| {
+        c.vs_fixed_policy
+            .as_ref()
+            .is_some_and(|d| d.lower_one_sided > 0.0)
+    };
+    let chosen = candidates
+        .iter()
+        .filter(qualifies)
+        .max_by(|a, b| a.aiq.total_cmp(&b.aiq))
+        .map(|c| c.kind);
+    let reason = match chosen {
+        Some(kind) => {
+            let c = candidates.iter().find(|c| c.kind == kind);
+            let d = c.and_then(|c| c.vs_fixed_policy.as_ref());
+            format!(
+                "{} beats the fixed policy on validation by {:+.4} AIQ (one-sided 95 % lower bound {:+.4})",
+                kind.as_str(),
+                d.map_or(f64::NAN, |d| d.delta),
+                d.map_or(f64::NAN, |d| d.lower_one_sided)
+            )
+        }
+        None => "no candidate beats the λ-optimal fixed policy on validation with a one-sided 95 % lower bound above 0; routing as the fixed policy".to_owned(),
+    };
+    Ok(GuardReport {
+        folds: k,
+        validation_prompts: validation.len(),
+        fixed_policy_aiq: fixed_r.aiq,
+        per_task_aiq: per_task_r.aiq,
+        zero_router_aiq: report.zero_router.aiq,
+        candidates,
+        routing: if chosen.is_some() {
+            RoutingMode::Learned
+        } else {
+            RoutingMode::FixedPolicy
+        },
+        chosen,
+        reason,
+    })
+}
+
+/// The fixed policy as an artifact: a linear predictor with zero coefficients whose
+/// intercepts are the training means, so every prompt gets the same estimates (the gateway's
+/// cost still counts each prompt's own input tokens). Its manifest says `fixed_policy`.
+pub fn fixed_policy_artifact(set: &TrainingSet) -> Result<Artifact, Error> {
+    let priors = ModelPriors::from_training_set(set);
+    let (m, d) = (set.models.len(), set.dim());
+    let weights = LinearWeights {
+        quality_w: vec![0.0; m * d],
+        quality_b: priors.quality.clone(),
+        tokens_w: vec![0.0; m * d],
+        tokens_b: priors.log_tokens.clone(),
+    };
+    let mut manifest = Manifest::new(
+        PredictorKind::Linear,
+        set.models.clone(),
+        d,
+        set.sha256(),
+        serde_json::json!({ "fixed_policy": true }),
+    );
+    manifest.routing = RoutingMode::FixedPolicy;
+    Ok(LinearPredictor::from_weights(manifest, priors, weights)?.into())
+}

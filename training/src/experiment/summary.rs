@@ -1,0 +1,204 @@
+//! Per-fold summaries of an experiment's runs, and the report's Markdown and JSON.
+
+use std::fmt::Write as _;
+
+use evals::{PairedDiff, Report, SeedSummary, ZERO_ROUTER_LABEL};
+
+use super::{CostModel, ExperimentReport, FoldSummary, RunReport, PER_TASK_LABEL};
+use crate::Error;
+
+/// One [`FoldSummary`] per fold label, in order of first appearance.
+pub(super) fn summarise_folds(runs: &[RunReport]) -> Vec<FoldSummary> {
+    let mut labels: Vec<&str> = Vec::new();
+    for r in runs {
+        if !labels.contains(&r.fold.as_str()) {
+            labels.push(&r.fold);
+        }
+    }
+    labels
+        .into_iter()
+        .map(|label| {
+            let fold: Vec<&RunReport> = runs.iter().filter(|r| r.fold == label).collect();
+            let reports: Vec<Report> = fold.iter().map(|r| r.report.clone()).collect();
+            FoldSummary {
+                fold: label.to_owned(),
+                summary: SeedSummary::from_reports(&reports),
+                combined: combined(&fold),
+            }
+        })
+        .collect()
+}
+
+/// Per router, the seed-averaged difference to the zero router and to the per-task rule, with
+/// the interval of the seed-averaged bootstrap replicates.
+fn combined(runs: &[&RunReport]) -> Vec<PairedDiff> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for r in &first.report.routers {
+        for baseline in [ZERO_ROUTER_LABEL, PER_TASK_LABEL] {
+            if r.name == baseline {
+                continue;
+            }
+            let mut delta = 0.0;
+            let mut reps: Vec<f64> = Vec::new();
+            let mut n = 0usize;
+            for run in runs {
+                let rep = &run.report;
+                let Some(a) = rep.routers.iter().find(|x| x.name == r.name) else {
+                    continue;
+                };
+                let (b_aiq, b_reps) = if baseline == ZERO_ROUTER_LABEL {
+                    (rep.zero_router.aiq, &rep.zero_router.aiq_replicates)
+                } else {
+                    match rep.routers.iter().find(|x| x.name == baseline) {
+                        Some(b) => (b.aiq, &b.aiq_replicates),
+                        None => continue,
+                    }
+                };
+                if a.aiq_replicates.is_empty() || a.aiq_replicates.len() != b_reps.len() {
+                    continue;
+                }
+                if reps.is_empty() {
+                    reps = vec![0.0; b_reps.len()];
+                }
+                if reps.len() != b_reps.len() {
+                    continue;
+                }
+                delta += a.aiq - b_aiq;
+                for (k, (x, y)) in a.aiq_replicates.iter().zip(b_reps).enumerate() {
+                    reps[k] += x - y;
+                }
+                n += 1;
+            }
+            if n > 0 {
+                reps.iter_mut().for_each(|v| *v /= n as f64);
+                out.push(PairedDiff::from_replicates(
+                    &r.name,
+                    baseline,
+                    delta / n as f64,
+                    reps,
+                ));
+            }
+        }
+    }
+    out
+}
+
+impl ExperimentReport {
+    /// Markdown: the split and data, then per fold the seed-combined paired differences, the
+    /// mean ± sd table and one line per run, then the first run's reliability tables.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "**{}**: {} prompts × {} models; split `{}`; predicted cost: {}; decontamination: {}; intervals: paired bootstrap over test prompts ({} replicates).\n\n",
+            self.source,
+            self.rows,
+            self.models.len(),
+            self.split.as_str(),
+            match self.cost_model {
+                CostModel::PricesTimesTokens => "catalog prices × (prompt tokens, predicted output tokens)".to_owned(),
+                CostModel::TrainMean => format!(
+                    "each model's mean training cost (no catalog price for {})",
+                    self.unpriced_models.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            },
+            match self.decontaminate {
+                Some(t) => format!("test prompts with cosine ≥ {t} to a training prompt dropped"),
+                None => "off".into(),
+            },
+            self.bootstrap_resamples,
+        );
+        for fold in &self.folds {
+            let _ = writeln!(out, "### Fold `{}`\n", fold.fold);
+            out.push_str(
+                "Seed-averaged paired differences (95 % interval from the seeds' averaged bootstrap replicates):\n\n| router | vs | ΔAIQ | 95 % interval | above 0 |\n| --- | --- | ---: | --- | --- |\n",
+            );
+            for d in &fold.combined {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {} |",
+                    d.router,
+                    d.baseline,
+                    d.delta,
+                    d.low,
+                    d.high,
+                    if d.above_zero() { "yes" } else { "no" }
+                );
+            }
+            out.push('\n');
+            out.push_str(&fold.summary.to_markdown());
+            out.push_str(
+                "\n| seed | train | test | dropped (incomplete) | dropped (near-duplicate) | best single (quality, $/prompt) | AIQ per router (zero router, oracle) | ΔAIQ vs zero [95 %] | ΔAIQ vs per-task rule [95 %] |\n| ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |\n",
+            );
+            for r in self.runs.iter().filter(|r| r.fold == fold.fold) {
+                run_row(&mut out, r);
+            }
+            if let Some(r) = self.runs.iter().find(|r| r.fold == fold.fold) {
+                for router in &r.report.routers {
+                    if let Some(c) = &router.calibration {
+                        let _ = writeln!(
+                            out,
+                            "\nReliability of `{}` (seed {}; all prompt × model cells):\n",
+                            router.name, r.seed
+                        );
+                        out.push_str(&c.to_markdown());
+                    }
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The report as pretty-printed JSON (schema: `docs/eval-json.md`).
+    pub fn to_json(&self) -> Result<String, Error> {
+        serde_json::to_string_pretty(self).map_err(|e| Error::Experiment {
+            reason: format!("serialising the report: {e}"),
+        })
+    }
+}
+
+fn diffs(ds: &[PairedDiff]) -> String {
+    ds.iter()
+        .map(|d| {
+            format!(
+                "{} {:+.4} [{:+.4}, {:+.4}]",
+                d.router, d.delta, d.low, d.high
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn run_row(out: &mut String, r: &RunReport) {
+    let rep = &r.report;
+    let best = rep
+        .single_models
+        .iter()
+        .find(|s| s.model == rep.best_single);
+    let aiqs: Vec<String> = rep
+        .routers
+        .iter()
+        .map(|x| format!("{} {:.4}", x.name, x.aiq))
+        .collect();
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} {} | {} (zero {:.4}, oracle {:.4}) | {} | {} |",
+        r.seed,
+        r.train_rows,
+        r.test_rows,
+        r.test_incomplete_dropped,
+        r.decontaminated_dropped,
+        rep.best_single,
+        best.map_or(String::new(), |b| format!(
+            "({:.3}, {:.6})",
+            b.quality, b.cost
+        )),
+        aiqs.join(", "),
+        rep.zero_router.aiq,
+        rep.oracle.aiq,
+        diffs(&rep.paired_vs_zero),
+        diffs(&r.paired_vs_per_task),
+    );
+}
