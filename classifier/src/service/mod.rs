@@ -396,7 +396,7 @@ impl Service {
                 inner.ready.notify_one();
                 Ok(Submitted::Queued(rx))
             }
-            Err((_job, e)) => {
+            Err(e) => {
                 let counter = match e {
                     ServiceError::QueueFull => &inner.counters.rejected,
                     ServiceError::DeadlineUnmeetable { .. } => &inner.counters.unmeetable,

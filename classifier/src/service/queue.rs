@@ -130,18 +130,19 @@ impl Queue {
         start + work.mul_f64(SAFETY / workers as f64)
     }
 
-    /// Queues `job`, or hands it back with the reason it cannot be served in time.
+    /// Queues `job`, or drops it and says why it cannot be served in time (its caller gets
+    /// the reason at once and never waits on its reply).
     pub(crate) fn admit(
         &mut self,
         mut job: Job,
         now: Instant,
         model: &CostModel,
-    ) -> Result<(), (Job, ServiceError)> {
+    ) -> Result<(), ServiceError> {
         if self.closed {
-            return Err((job, ServiceError::WorkerGone));
+            return Err(ServiceError::WorkerGone);
         }
         if self.len >= self.capacity {
-            return Err((job, ServiceError::QueueFull));
+            return Err(ServiceError::QueueFull);
         }
         let finish = self.predicted_finish(&job, now, model);
         let idle = self.len == 0 && self.busy_until.iter().all(Option::is_none);
@@ -154,7 +155,7 @@ impl Queue {
         } else if finish > job.deadline {
             let needed = finish.saturating_duration_since(now);
             let budget = job.deadline.saturating_duration_since(now);
-            return Err((job, ServiceError::DeadlineUnmeetable { needed, budget }));
+            return Err(ServiceError::DeadlineUnmeetable { needed, budget });
         }
         self.queued_flops += job.flops();
         self.len += 1;

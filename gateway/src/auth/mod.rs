@@ -438,16 +438,7 @@ impl KeyUse {
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+use crate::outcome::record::truncated as truncate;
 
 #[cfg(test)]
 mod tests {

@@ -311,7 +311,7 @@ async fn issue_11_half_sent_headers_are_closed_after_the_header_timeout() {
     let h =
         Harness::openai_with(|c| c.server.header_read_timeout = Duration::from_millis(300)).await;
     let mut slow = TcpStream::connect(h.gw.local_addr()).await.unwrap();
-    slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+    slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n")
         .await
         .unwrap();
     read_until_closed(&mut slow).await;
@@ -325,7 +325,7 @@ async fn issue_11_a_trickled_body_gets_a_408() {
     let h = Harness::openai_with(|c| c.server.body_read_timeout = Duration::from_millis(300)).await;
     let mut slow = TcpStream::connect(h.gw.local_addr()).await.unwrap();
     slow.write_all(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\":",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\":",
     )
     .await
     .unwrap();
@@ -339,7 +339,7 @@ async fn issue_11_a_trickled_body_gets_a_408() {
 async fn issue_11_idle_keep_alive_connections_are_closed() {
     let h = Harness::openai_with(|c| c.server.idle_timeout = Duration::from_millis(300)).await;
     let mut conn = TcpStream::connect(h.gw.local_addr()).await.unwrap();
-    conn.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     // The answer arrives, then the kept-alive connection is closed once idle.
@@ -354,7 +354,7 @@ async fn issue_11_connections_over_the_cap_wait_for_a_free_slot() {
     let holder = TcpStream::connect(h.gw.local_addr()).await.unwrap();
     let mut waiting = TcpStream::connect(h.gw.local_addr()).await.unwrap();
     waiting
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n")
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nconnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut first = [0u8; 1];
@@ -375,7 +375,7 @@ async fn issue_11_shutdown_with_a_half_sent_request_ends_after_the_grace() {
     })
     .await;
     let mut slow = TcpStream::connect(h.gw.local_addr()).await.unwrap();
-    slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+    slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n")
         .await
         .unwrap();
     // Let the gateway accept it before shutting down.
