@@ -178,11 +178,10 @@ impl Router {
                 },
             },
         };
-        let difficulty = self.difficulty(&scored);
         let prompt = PromptView {
             trained: &scored.trained,
             tasks: scored.tasks.as_ref(),
-            difficulty,
+            difficulty: scored.difficulty,
         };
         let mut decision = self.decide(input, pool, &prompt, serving)?;
         decision.routing = self
@@ -272,7 +271,7 @@ impl Router {
         let none = PromptScores {
             trained: HashMap::new(),
             tasks: None,
-            link: None,
+            difficulty: None,
             fallback: None,
         };
         let Some(service) = &self.classifier else {
@@ -290,17 +289,25 @@ impl Router {
                 if !scored.cached {
                     self.metrics.encoder_queue_wait(scored.queue_wait);
                 }
-                let (trained, link) = match scored.estimates {
-                    Some((predictor, estimates)) => (
-                        predictor.models().iter().cloned().zip(estimates).collect(),
-                        predictor.difficulty_link().cloned(),
-                    ),
-                    None => (HashMap::new(), None),
+                let mut difficulty = None;
+                let trained = match scored.estimates {
+                    Some((predictor, estimates)) => {
+                        let trained: HashMap<ModelId, ModelEstimate> =
+                            predictor.models().iter().cloned().zip(estimates).collect();
+                        if let (Some(link), Some(tasks)) =
+                            (predictor.difficulty_link(), scored.tasks.as_ref())
+                        {
+                            let qualities = trained.iter().map(|(id, e)| (id, e.quality));
+                            difficulty = self.catalog.difficulty_shift(link, qualities, tasks);
+                        }
+                        trained
+                    }
+                    None => HashMap::new(),
                 };
                 return PromptScores {
                     trained,
                     tasks: scored.tasks,
-                    link,
+                    difficulty,
                     fallback: None,
                 };
             }
@@ -313,15 +320,6 @@ impl Router {
             fallback: Some(reason),
             ..none
         }
-    }
-
-    /// The prompt's difficulty shift, when the predictor carries a link and the task
-    /// classifier ran.
-    fn difficulty(&self, scored: &PromptScores) -> Option<f64> {
-        let link = scored.link.as_ref()?;
-        let tasks = scored.tasks.as_ref()?;
-        let trained = scored.trained.iter().map(|(id, e)| (id, e.quality));
-        self.catalog.difficulty_shift(link, trained, tasks)
     }
 
     /// The one policy ([`policy::decide`]) over the catalog entries of `pool`.
@@ -373,8 +371,9 @@ struct PromptView<'a> {
 struct PromptScores {
     trained: HashMap<ModelId, ModelEstimate>,
     tasks: Option<TaskDistribution>,
-    /// The predictor's difficulty link, when it has one.
-    link: Option<router_core::policy::DifficultyLink>,
+    /// The prompt's difficulty shift, when the predictor carries a link and the task
+    /// classifier ran.
+    difficulty: Option<f64>,
     /// Why the encoder did not answer (`deadline`, `queue_full`, ...), if it did not.
     fallback: Option<&'static str>,
 }
