@@ -384,7 +384,8 @@ impl Row {
             "routed_per_s": (self.samples.len() as f64 - self.reasons.values().sum::<f64>()).max(0.0) / secs,
             "p50_ms": percentile(&latency, 50.0),
             "p99_ms": percentile(&latency, 99.0),
-            "fallback_share": self.reasons.values().sum::<f64>() / n,
+            // A fold from +0.0: an empty f64 `sum` is -0.0, printed as "-0.00 %".
+            "fallback_share": self.reasons.values().fold(0.0, |a, b| a + b) / n,
             "fallback_reasons": self.reasons,
             "route_p50_ms": percentile(&route, 50.0),
             "route_p99_ms": percentile(&route, 99.0),
