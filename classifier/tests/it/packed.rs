@@ -4,18 +4,7 @@
 
 use classifier::reference::CandleEncoder;
 
-use crate::parity::{encoder, encoder_dir};
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
+use crate::parity::{cosine, encoder, encoder_dir};
 
 fn texts() -> Vec<String> {
     let long_code = "fn main() { let x = vec![1, 2, 3]; println!(\"{:?}\", x); } ".repeat(40);
