@@ -392,15 +392,16 @@ fn fit_and_save(
     Ok(())
 }
 
-/// `knn`, `linear`, `mlp` or `mf`.
+/// `knn`, `linear`, `mlp`, `mf` or `stacked` (also `stack`).
 pub fn parse_kind(s: &str) -> Result<PredictorKind, String> {
     match s.trim() {
         "knn" => Ok(PredictorKind::Knn),
         "linear" => Ok(PredictorKind::Linear),
         "mlp" => Ok(PredictorKind::Mlp),
         "mf" => Ok(PredictorKind::Mf),
+        "stacked" | "stack" => Ok(PredictorKind::Stacked),
         other => Err(format!(
-            "unknown predictor `{other}`: use knn, linear, mlp or mf"
+            "unknown predictor `{other}`: use knn, linear, mlp, mf or stacked"
         )),
     }
 }

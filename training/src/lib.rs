@@ -4,6 +4,8 @@
 //! - [`fit_linear`] / [`LinearConfig`]: per-model ridge regression (closed form, linfa-linalg).
 //! - [`fit_mlp`] / [`MlpConfig`]: a multi-output MLP in candle with a masked loss.
 //! - [`fit_mf`] / [`MfConfig`]: matrix factorisation with learned model embeddings.
+//! - [`fit_stacked`] / [`StackConfig`]: several of the above combined per model on their
+//!   out-of-fold predictions.
 //! - [`fit_knn_with`], [`fit_linear_with`], [`fit_mlp_with`], [`fit_mf_with`] and
 //!   [`fit_predictor_with`] take [`FitOptions`]: per-cell loss weights ([`CellWeights`], e.g.
 //!   inverse propensities from a bandit log) and a warm start from an existing artifact.
@@ -34,6 +36,7 @@ mod mf;
 mod mlp;
 mod neural;
 mod progress;
+mod stack;
 pub mod synthetic;
 pub mod task_classifier;
 mod warm_start;
@@ -50,6 +53,7 @@ pub use mf::{fit_mf, fit_mf_with, MfConfig};
 pub use mlp::{fit_mlp, fit_mlp_with, MlpConfig};
 pub use neural::NeuralConfig;
 pub use progress::{Progress, ProgressFn};
+pub use stack::{fit_stacked, nonnegative_logistic, StackBase, StackConfig};
 pub use warm_start::{fit_predictor_with, FitOptions};
 pub mod embed_cache;
 pub mod experiment;

@@ -57,6 +57,17 @@ pub fn fit_predictor_with(
             config.neural.seed = seed;
             fit_mf_with(set, &config, options, progress)?.into()
         }
+        PredictorKind::Stacked => {
+            if options.warm_start.is_some() || options.weights.is_some() {
+                return Err(Error::Config {
+                    field: "predictor",
+                    reason: "the stacked predictor refits its bases from scratch and takes \
+                             neither a warm start nor cell weights; fit linear, mlp or mf"
+                        .into(),
+                });
+            }
+            crate::fit_stacked(set, &configs.stack, configs, seed, progress)?.into()
+        }
     })
 }
 

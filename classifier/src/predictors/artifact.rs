@@ -5,7 +5,7 @@ use router_core::{ModelEstimate, ModelId, QualityPredictor};
 use super::weights_file::WeightsReader;
 use super::{
     KnnPredictor, LinearPredictor, Manifest, MfPredictor, MlpPredictor, PredictorError,
-    PredictorKind, MANIFEST_FILE,
+    PredictorKind, StackedPredictor, MANIFEST_FILE,
 };
 
 /// Any saved predictor: what [`Artifact::load`] returns and [`Artifact::save`] writes.
@@ -23,6 +23,8 @@ pub enum Artifact {
     Mlp(MlpPredictor),
     /// Matrix factorisation.
     Mf(MfPredictor),
+    /// Base predictors combined per model (boxed: it holds artifacts itself).
+    Stacked(Box<StackedPredictor>),
 }
 
 impl Artifact {
@@ -39,6 +41,9 @@ impl Artifact {
             PredictorKind::Linear => Self::Linear(LinearPredictor::from_parts(manifest, &weights)?),
             PredictorKind::Mlp => Self::Mlp(MlpPredictor::from_parts(manifest, &weights)?),
             PredictorKind::Mf => Self::Mf(MfPredictor::from_parts(manifest, &weights)?),
+            PredictorKind::Stacked => Self::Stacked(Box::new(StackedPredictor::from_parts(
+                manifest, &weights, dir,
+            )?)),
         })
     }
 
@@ -49,6 +54,7 @@ impl Artifact {
             Self::Linear(p) => p.save(dir),
             Self::Mlp(p) => p.save(dir),
             Self::Mf(p) => p.save(dir),
+            Self::Stacked(p) => p.save(dir),
         }
     }
 
@@ -59,6 +65,7 @@ impl Artifact {
             Self::Linear(p) => p.manifest(),
             Self::Mlp(p) => p.manifest(),
             Self::Mf(p) => p.manifest(),
+            Self::Stacked(p) => p.manifest(),
         }
     }
 
@@ -69,6 +76,7 @@ impl Artifact {
             Self::Linear(p) => p.manifest_mut(),
             Self::Mlp(p) => p.manifest_mut(),
             Self::Mf(p) => p.manifest_mut(),
+            Self::Stacked(p) => p.manifest_mut(),
         }
     }
 
@@ -79,6 +87,7 @@ impl Artifact {
             Self::Linear(p) => p.try_predict(embedding),
             Self::Mlp(p) => p.try_predict(embedding),
             Self::Mf(p) => p.try_predict(embedding),
+            Self::Stacked(p) => p.try_predict(embedding),
         }
     }
 
@@ -88,6 +97,7 @@ impl Artifact {
             Self::Linear(p) => p,
             Self::Mlp(p) => p,
             Self::Mf(p) => p,
+            Self::Stacked(p) => p.as_ref(),
         }
     }
 }
@@ -125,6 +135,12 @@ impl From<LinearPredictor> for Artifact {
 impl From<MlpPredictor> for Artifact {
     fn from(p: MlpPredictor) -> Self {
         Self::Mlp(p)
+    }
+}
+
+impl From<StackedPredictor> for Artifact {
+    fn from(p: StackedPredictor) -> Self {
+        Self::Stacked(Box::new(p))
     }
 }
 

@@ -25,16 +25,19 @@ pub enum PredictorKind {
     Mlp,
     /// [`super::MfPredictor`].
     Mf,
+    /// [`super::StackedPredictor`]: base predictors combined per model.
+    Stacked,
 }
 
 impl PredictorKind {
-    /// The name written in manifests (`knn`, `linear`, `mlp`, `mf`).
+    /// The name written in manifests (`knn`, `linear`, `mlp`, `mf`, `stacked`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Knn => "knn",
             Self::Linear => "linear",
             Self::Mlp => "mlp",
             Self::Mf => "mf",
+            Self::Stacked => "stacked",
         }
     }
 }

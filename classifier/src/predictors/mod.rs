@@ -13,6 +13,8 @@
 //! - [`MlpPredictor`]: a multi-output MLP (fitted with candle).
 //! - [`MfPredictor`]: matrix factorisation with learned model embeddings (RouteLLM's MF
 //!   router, EmbedLLM); [`MfPredictor::fit_new_model`] adds a model from a few probes.
+//! - [`StackedPredictor`]: several of the above combined per model by a logistic regression
+//!   fitted on their out-of-fold predictions (a super learner).
 //! - [`Artifact`], [`Manifest`], [`load_artifact`]: a directory holding `weights.safetensors`
 //!   and `manifest.json`, the same for every kind.
 //! - [`TaskClassifier`]: `P(task | prompt)` over [`router_core::Task`] (softmax regression), the
@@ -30,6 +32,7 @@ mod manifest;
 mod mf;
 mod mlp;
 mod priors;
+mod stacked;
 mod task_classifier;
 mod training_set;
 mod weights_file;
@@ -45,6 +48,7 @@ pub use manifest::{Manifest, PredictorKind, MANIFEST_FILE, MANIFEST_FORMAT_VERSI
 pub use mf::{MfPredictor, MfWeights, NEW_MODEL_L2};
 pub use mlp::{DenseLayer, MlpPredictor, MlpWeights};
 pub use priors::{from_log_tokens, to_log_tokens, ModelPriors, DEFAULT_OUTPUT_TOKENS};
+pub use stacked::{base_dir_name, clamped_logit, StackWeights, StackedPredictor};
 pub use task_classifier::{
     softmax, TaskClassifier, TaskClassifierFile, TASK_CLASSIFIER_FORMAT_VERSION,
 };

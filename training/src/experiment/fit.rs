@@ -5,8 +5,7 @@ use evals::RouterScores;
 use serde::{Deserialize, Serialize};
 
 use super::ExperimentData;
-use crate::{fit_knn, fit_linear, fit_mf, fit_mlp, Error, KnnConfig, LinearConfig, MfConfig};
-use crate::{MlpConfig, ProgressFn};
+use crate::{Error, KnnConfig, LinearConfig, MfConfig, MlpConfig, ProgressFn, StackConfig};
 
 /// Every predictor's fitting settings (their seeds are overridden per run).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -19,6 +18,9 @@ pub struct PredictorConfigs {
     pub mlp: MlpConfig,
     /// Matrix factorisation.
     pub mf: MfConfig,
+    /// Stacking (its bases use the settings above).
+    #[serde(default)]
+    pub stack: StackConfig,
 }
 
 /// Fits one predictor of `kind` on `set`, seeding whatever is random with `seed`.
@@ -29,26 +31,14 @@ pub fn fit_predictor(
     seed: u64,
     progress: ProgressFn<'_>,
 ) -> Result<Artifact, Error> {
-    Ok(match kind {
-        PredictorKind::Knn => fit_knn(set, &configs.knn, progress)?.into(),
-        PredictorKind::Linear => {
-            let config = LinearConfig {
-                seed,
-                ..configs.linear.clone()
-            };
-            fit_linear(set, &config, progress)?.into()
-        }
-        PredictorKind::Mlp => {
-            let mut config = configs.mlp.clone();
-            config.neural.seed = seed;
-            fit_mlp(set, &config, progress)?.into()
-        }
-        PredictorKind::Mf => {
-            let mut config = configs.mf.clone();
-            config.neural.seed = seed;
-            fit_mf(set, &config, progress)?.into()
-        }
-    })
+    crate::fit_predictor_with(
+        kind,
+        set,
+        configs,
+        seed,
+        crate::FitOptions::default(),
+        progress,
+    )
 }
 
 /// How a router's predicted cost is formed from its predictions.

@@ -1,0 +1,223 @@
+use std::path::Path;
+
+use router_core::{ModelEstimate, ModelId, QualityPredictor};
+
+use super::priors::{sigmoid, to_log_tokens};
+use super::weights_file::{WeightsReader, WeightsWriter};
+use super::{Artifact, Manifest, ModelPriors, PredictorError, PredictorKind};
+
+/// Base predictions are clamped to this distance from 0 and 1 before taking their logit, so
+/// a base that is certain cannot dominate the sum with an infinite term.
+const LOGIT_CLAMP: f64 = 1e-3;
+
+/// The stacker's per-model combination of its bases' quality logits, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackWeights {
+    /// Number of bases `B`.
+    pub bases: usize,
+    /// `m × B` coefficients: model `j`'s logit is `bias[j] + Σ_b coef[j·B + b] · logit(q_b,j)`.
+    pub coef: Vec<f32>,
+    /// `m` intercepts.
+    pub bias: Vec<f32>,
+}
+
+/// A stacked ensemble: several base predictors fitted on the same rows, combined per model by
+/// a logistic regression fitted on their out-of-fold predictions (a "super learner").
+///
+/// The combination both averages (less variance than any one base) and calibrates: where a
+/// base's per-prompt differences did not predict held-out outcomes, its weight shrinks, and
+/// with every weight at 0 a model's estimate is its intercept, the training mean — the fixed
+/// policy. Output tokens are the bases' mean `ln(1 + tokens)`.
+///
+/// Saved as an artifact directory whose `base-<b>/` sub-directories hold the bases.
+#[derive(Clone, Debug)]
+pub struct StackedPredictor {
+    manifest: Manifest,
+    priors: ModelPriors,
+    bases: Vec<Artifact>,
+    weights: StackWeights,
+}
+
+/// Name of base `b`'s sub-directory inside a stacked artifact.
+pub fn base_dir_name(b: usize) -> String {
+    format!("base-{b}")
+}
+
+impl StackedPredictor {
+    /// Assembles a fitted stack, checking that every base predicts the manifest's models in its
+    /// order over embeddings of its length, that no base is itself stacked, and the shapes.
+    pub fn from_parts_checked(
+        manifest: Manifest,
+        priors: ModelPriors,
+        bases: Vec<Artifact>,
+        weights: StackWeights,
+    ) -> Result<Self, PredictorError> {
+        let m = manifest.models.len();
+        let invalid = |tensor: &str, reason: String| PredictorError::WeightsTensor {
+            path: super::WEIGHTS_FILE.into(),
+            tensor: tensor.to_owned(),
+            reason,
+        };
+        if bases.is_empty() || bases.len() != weights.bases {
+            return Err(invalid(
+                "stack.coef",
+                format!(
+                    "{} bases stored for {} coefficients per model; a stack needs at least one",
+                    bases.len(),
+                    weights.bases
+                ),
+            ));
+        }
+        super::linear::check_lengths(&[
+            ("stack.coef", weights.coef.len(), m * weights.bases),
+            ("stack.bias", weights.bias.len(), m),
+            ("priors", priors.len(), m),
+        ])?;
+        for (b, base) in bases.iter().enumerate() {
+            let bm = base.manifest();
+            if bm.kind == PredictorKind::Stacked {
+                return Err(invalid(
+                    &base_dir_name(b),
+                    "a stack's base cannot itself be a stack".into(),
+                ));
+            }
+            if bm.models != manifest.models || bm.embedding_dim != manifest.embedding_dim {
+                return Err(invalid(
+                    &base_dir_name(b),
+                    format!(
+                        "predicts {} models over {}-d embeddings; the stack has {m} over {}-d \
+                         (every base must be fitted on the stack's rows)",
+                        bm.models.len(),
+                        bm.embedding_dim,
+                        manifest.embedding_dim
+                    ),
+                ));
+            }
+        }
+        Ok(Self {
+            manifest,
+            priors,
+            bases,
+            weights,
+        })
+    }
+
+    /// The artifact manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The manifest, to set `encoder_sha256` or `metrics` before saving.
+    pub fn manifest_mut(&mut self) -> &mut Manifest {
+        &mut self.manifest
+    }
+
+    /// The bases, in coefficient order.
+    pub fn bases(&self) -> &[Artifact] {
+        &self.bases
+    }
+
+    /// The combination weights.
+    pub fn weights(&self) -> &StackWeights {
+        &self.weights
+    }
+
+    /// The per-model training means (the fallback for models without labels).
+    pub fn priors(&self) -> &ModelPriors {
+        &self.priors
+    }
+
+    /// Predicts, failing on an embedding of the wrong length.
+    pub fn try_predict(&self, embedding: &[f32]) -> Result<Vec<ModelEstimate>, PredictorError> {
+        let per_base = self
+            .bases
+            .iter()
+            .map(|b| b.try_predict(embedding))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (m, nb) = (self.priors.len(), self.weights.bases);
+        Ok((0..m)
+            .map(|j| {
+                let mut z = f64::from(self.weights.bias[j]);
+                let mut log_tokens = 0.0f64;
+                for (b, est) in per_base.iter().enumerate() {
+                    z += f64::from(self.weights.coef[j * nb + b]) * clamped_logit(est[j].quality);
+                    log_tokens += f64::from(to_log_tokens(est[j].output_tokens as f32));
+                }
+                self.priors.finish(
+                    j,
+                    sigmoid(z as f32),
+                    (log_tokens / per_base.len() as f64) as f32,
+                )
+            })
+            .collect())
+    }
+
+    /// Writes the bases into `base-<b>/`, then `weights.safetensors` and `manifest.json`.
+    pub fn save(&self, dir: &Path) -> Result<(), PredictorError> {
+        for (b, base) in self.bases.iter().enumerate() {
+            base.save(&dir.join(base_dir_name(b)))?;
+        }
+        let (m, nb) = (self.priors.len(), self.weights.bases);
+        let mut out = WeightsWriter::default();
+        out.f32("stack.coef", &self.weights.coef, &[m, nb])?;
+        out.f32("stack.bias", &self.weights.bias, &[m])?;
+        out.priors(&self.priors)?;
+        out.save(dir)?;
+        self.manifest.write(dir)
+    }
+
+    pub(crate) fn from_parts(
+        manifest: Manifest,
+        w: &WeightsReader,
+        dir: &Path,
+    ) -> Result<Self, PredictorError> {
+        let m = manifest.models.len();
+        let (coef, dims) = w.f32_any("stack.coef")?;
+        let [rows, nb] = dims[..] else {
+            return Err(w.invalid(
+                "stack.coef",
+                format!("shape {dims:?}, expected [models, bases]"),
+            ));
+        };
+        if rows != m {
+            return Err(w.invalid("stack.coef", format!("{rows} rows for {m} models")));
+        }
+        let bias = w.f32("stack.bias", &[m])?;
+        let priors = w.priors(m)?;
+        let bases = (0..nb)
+            .map(|b| Artifact::load(&dir.join(base_dir_name(b))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_parts_checked(
+            manifest,
+            priors,
+            bases,
+            StackWeights {
+                bases: nb,
+                coef,
+                bias,
+            },
+        )
+    }
+}
+
+/// `logit(q)` with `q` kept [`LOGIT_CLAMP`] away from 0 and 1 (and 0.5 for a non-finite `q`).
+pub fn clamped_logit(q: f64) -> f64 {
+    let q = if q.is_finite() { q } else { 0.5 };
+    let q = q.clamp(LOGIT_CLAMP, 1.0 - LOGIT_CLAMP);
+    (q / (1.0 - q)).ln()
+}
+
+impl QualityPredictor for StackedPredictor {
+    fn models(&self) -> &[ModelId] {
+        &self.manifest.models
+    }
+
+    fn routing(&self) -> router_core::RoutingMode {
+        self.manifest.routing
+    }
+
+    fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
+        self.try_predict(embedding)
+            .unwrap_or_else(|_| self.priors.estimates())
+    }
+}
