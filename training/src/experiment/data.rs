@@ -27,7 +27,8 @@ pub struct ExperimentData {
     pub quality: Vec<Vec<Option<f64>>>,
     /// Realised cost in USD (recorded, or estimated from prices by the caller).
     pub cost: Vec<Vec<Option<f64>>>,
-    /// Output tokens: recorded, else estimated from the recorded response (characters / 4).
+    /// Output tokens: recorded, else estimated from the recorded response (characters / 4),
+    /// else implied by a recorded (not estimated) cost and the model's prices.
     pub output_tokens: Vec<Vec<Option<f32>>>,
     /// Estimated prompt tokens (characters / 4), used to predict cost from prices.
     pub input_tokens: Vec<f64>,
@@ -74,14 +75,23 @@ impl ExperimentData {
         };
         let quality = cells(&|c| Some(c.score.clamp(0.0, 1.0)));
         let cost = cells(&|c| c.cost_usd.filter(|v| v.is_finite() && *v >= 0.0));
-        let output_tokens = cells(&|c| match (c.output_tokens, c.response.as_deref()) {
-            (Some(t), _) => Some(f64::from(t)),
-            (None, Some(resp)) => Some(estimate_tokens(resp)),
-            (None, None) => None,
-        })
-        .into_iter()
-        .map(|row| row.into_iter().map(|v| v.map(|t| t as f32)).collect())
-        .collect();
+        let model_prices: Vec<Option<(f64, f64)>> =
+            table.models.iter().map(|m| prices(m)).collect();
+        let output_tokens = table
+            .rows
+            .iter()
+            .map(|r| {
+                (0..m)
+                    .map(|j| {
+                        let c = r.cells.get(j).and_then(Option::as_ref)?;
+                        let input = c
+                            .input_tokens
+                            .map_or_else(|| estimate_tokens(&r.text), f64::from);
+                        output_tokens_of(c, input, model_prices[j]).map(|t| t as f32)
+                    })
+                    .collect()
+            })
+            .collect();
         Ok(Self {
             source: table.source.clone(),
             models: table.models.iter().map(ModelId::new).collect(),
@@ -96,7 +106,7 @@ impl ExperimentData {
                 .collect(),
             tasks: table.rows.iter().map(|r| r.task.clone()).collect(),
             splits: table.rows.iter().map(|r| r.split).collect(),
-            prices: table.models.iter().map(|m| prices(m)).collect(),
+            prices: model_prices,
             sources: vec![None; table.rows.len()],
         })
     }
@@ -233,4 +243,44 @@ pub fn sample_rows(table: &mut OutcomeTable, max: usize, seed: u64) {
     idx[..max].iter().for_each(|&i| keep[i] = true);
     let mut it = keep.into_iter();
     table.rows.retain(|_| it.next().unwrap_or(false));
+}
+
+/// A cell's output tokens: recorded, else estimated from its response, else implied by its
+/// recorded cost, `input` tokens and the model's `prices` (`(cost·10⁶ − input·p_in) / p_out`).
+/// The last matters where a set records real costs but neither tokens nor responses: without
+/// it every model would be predicted at the default length and a verbose model would look as
+/// cheap per prompt as a terse one at the same price.
+fn output_tokens_of(c: &datasets::Cell, input: f64, prices: Option<(f64, f64)>) -> Option<f64> {
+    if let Some(t) = c.output_tokens {
+        return Some(f64::from(t));
+    }
+    if let Some(resp) = c.response.as_deref() {
+        return Some(estimate_tokens(resp));
+    }
+    let (cost, (p_in, p_out)) = (c.cost_usd.filter(|_| !c.cost_estimated)?, prices?);
+    let implied = (cost * 1e6 - input * p_in) / p_out;
+    (p_out > 0.0 && implied.is_finite()).then(|| implied.clamp(0.0, 1e6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::output_tokens_of;
+
+    #[test]
+    fn output_tokens_come_from_tokens_then_response_then_a_real_cost() {
+        let mut c = datasets::Cell::from_score(1.0);
+        c.cost_usd = Some(0.0011); // 100 input tokens at $1/M + 500 output tokens at $2/M
+        assert_eq!(output_tokens_of(&c, 100.0, Some((1.0, 2.0))), Some(500.0));
+        assert_eq!(output_tokens_of(&c, 100.0, None), None);
+        assert_eq!(output_tokens_of(&c, 100.0, Some((1.0, 0.0))), None);
+        c.response = Some("x".repeat(40));
+        assert_eq!(output_tokens_of(&c, 100.0, Some((1.0, 2.0))), Some(10.0));
+        c.output_tokens = Some(7);
+        assert_eq!(output_tokens_of(&c, 100.0, Some((1.0, 2.0))), Some(7.0));
+        // An estimated cost says nothing about the answer's length.
+        let mut e = datasets::Cell::from_score(1.0);
+        e.cost_usd = Some(0.0011);
+        e.cost_estimated = true;
+        assert_eq!(output_tokens_of(&e, 100.0, Some((1.0, 2.0))), None);
+    }
 }
