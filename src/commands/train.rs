@@ -392,7 +392,7 @@ fn fit_and_save(
     Ok(())
 }
 
-/// `knn`, `linear`, `mlp`, `mf` or `stacked` (also `stack`).
+/// `knn`, `linear`, `mlp`, `mf`, `irt` or `stacked` (also `stack`).
 pub fn parse_kind(s: &str) -> Result<PredictorKind, String> {
     match s.trim() {
         "knn" => Ok(PredictorKind::Knn),
@@ -400,8 +400,9 @@ pub fn parse_kind(s: &str) -> Result<PredictorKind, String> {
         "mlp" => Ok(PredictorKind::Mlp),
         "mf" => Ok(PredictorKind::Mf),
         "stacked" | "stack" => Ok(PredictorKind::Stacked),
+        "irt" => Ok(PredictorKind::Irt),
         other => Err(format!(
-            "unknown predictor `{other}`: use knn, linear, mlp, mf or stacked"
+            "unknown predictor `{other}`: use knn, linear, mlp, mf, irt or stacked"
         )),
     }
 }

@@ -21,6 +21,7 @@ fn neural(max_epochs: usize) -> NeuralConfig {
 fn mf(max_epochs: usize) -> MfConfig {
     MfConfig {
         latent_dim: 16,
+        difficulty_axis: false,
         neural: neural(max_epochs),
     }
 }

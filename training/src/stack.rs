@@ -9,7 +9,7 @@
 //! 0 and the estimate is the model's mean (the fixed policy).
 
 use classifier::predictors::{
-    clamped_logit, Artifact, Manifest, ModelPriors, PredictorKind, StackWeights, StackedPredictor,
+    cholesky_solve, clamped_logit, Artifact, Manifest, ModelPriors, PredictorKind, StackWeights, StackedPredictor,
     TrainingSet,
 };
 use rand::seq::SliceRandom;
@@ -292,7 +292,7 @@ fn newton_logistic(rows: &[(Vec<f64>, f64)], free: &[bool], l2: f64) -> (Vec<f64
         for a in 0..p {
             hess[a * p + a] += 1e-9;
         }
-        let Some(step) = solve(&mut hess, &mut grad, p) else {
+        let Some(step) = cholesky_solve(&mut hess, &grad, p) else {
             break;
         };
         // Backtracking keeps each step a descent step on the penalised loss.
@@ -318,37 +318,6 @@ fn newton_logistic(rows: &[(Vec<f64>, f64)], free: &[bool], l2: f64) -> (Vec<f64
         coef[b] = w[k];
     }
     (coef, w[p - 1])
-}
-
-/// Solves `a · x = b` in place by Gaussian elimination with partial pivoting (`a` is `p × p`,
-/// symmetric positive definite here); `None` when singular.
-fn solve(a: &mut [f64], b: &mut [f64], p: usize) -> Option<Vec<f64>> {
-    for col in 0..p {
-        let pivot =
-            (col..p).max_by(|&r, &s| a[r * p + col].abs().total_cmp(&a[s * p + col].abs()))?;
-        if a[pivot * p + col].abs() < 1e-12 {
-            return None;
-        }
-        if pivot != col {
-            for c in 0..p {
-                a.swap(col * p + c, pivot * p + c);
-            }
-            b.swap(col, pivot);
-        }
-        for r in col + 1..p {
-            let f = a[r * p + col] / a[col * p + col];
-            for c in col..p {
-                a[r * p + c] -= f * a[col * p + c];
-            }
-            b[r] -= f * b[col];
-        }
-    }
-    let mut x = vec![0.0f64; p];
-    for r in (0..p).rev() {
-        let s: f64 = (r + 1..p).map(|c| a[r * p + c] * x[c]).sum();
-        x[r] = (b[r] - s) / a[r * p + r];
-    }
-    x.iter().all(|v| v.is_finite()).then_some(x)
 }
 
 #[cfg(test)]

@@ -52,8 +52,12 @@ pub fn fit_predictor_with(
             config.neural.seed = seed;
             fit_mlp_with(set, &config, options, progress)?.into()
         }
-        PredictorKind::Mf => {
-            let mut config = configs.mf.clone();
+        PredictorKind::Mf | PredictorKind::Irt => {
+            let mut config = if kind == PredictorKind::Irt {
+                configs.irt.clone()
+            } else {
+                configs.mf.clone()
+            };
             config.neural.seed = seed;
             fit_mf_with(set, &config, options, progress)?.into()
         }

@@ -21,7 +21,7 @@ pub enum Artifact {
     Linear(LinearPredictor),
     /// Multi-output MLP.
     Mlp(MlpPredictor),
-    /// Matrix factorisation.
+    /// Matrix factorisation, plain or in its item-response form (the manifest's kind says).
     Mf(MfPredictor),
     /// Base predictors combined per model (boxed: it holds artifacts itself).
     Stacked(Box<StackedPredictor>),
@@ -40,7 +40,9 @@ impl Artifact {
             )?),
             PredictorKind::Linear => Self::Linear(LinearPredictor::from_parts(manifest, &weights)?),
             PredictorKind::Mlp => Self::Mlp(MlpPredictor::from_parts(manifest, &weights)?),
-            PredictorKind::Mf => Self::Mf(MfPredictor::from_parts(manifest, &weights)?),
+            PredictorKind::Mf | PredictorKind::Irt => {
+                Self::Mf(MfPredictor::from_parts(manifest, &weights)?)
+            }
             PredictorKind::Stacked => Self::Stacked(Box::new(StackedPredictor::from_parts(
                 manifest, &weights, dir,
             )?)),

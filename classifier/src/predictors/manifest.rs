@@ -27,10 +27,12 @@ pub enum PredictorKind {
     Mf,
     /// [`super::StackedPredictor`]: base predictors combined per model.
     Stacked,
+    /// [`super::MfPredictor`] in its item-response form (a shared difficulty axis).
+    Irt,
 }
 
 impl PredictorKind {
-    /// The name written in manifests (`knn`, `linear`, `mlp`, `mf`, `stacked`).
+    /// The name written in manifests (`knn`, `linear`, `mlp`, `mf`, `stacked`, `irt`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Knn => "knn",
@@ -38,6 +40,7 @@ impl PredictorKind {
             Self::Mlp => "mlp",
             Self::Mf => "mf",
             Self::Stacked => "stacked",
+            Self::Irt => "irt",
         }
     }
 }

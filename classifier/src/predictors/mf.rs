@@ -30,10 +30,29 @@ pub struct MfWeights {
     pub tokens_emb: Vec<f32>,
     /// `m` token biases (residuals over the prior `ln(1 + tokens)`).
     pub tokens_bias: Vec<f32>,
+    /// Item-response form only (empty otherwise): `d` weights of the prompt's difficulty
+    /// `δ(x) = w·x`, shared by every model.
+    pub difficulty: Vec<f32>,
+    /// Item-response form only (empty otherwise): `m` log-discriminations `ρ_m`; model `m`'s
+    /// logit falls by `e^{ρ_m}·δ(x)`, so harder prompts lower every model, some more than others.
+    pub discrimination: Vec<f32>,
+}
+
+impl MfWeights {
+    /// Whether the weights carry the item-response difficulty axis.
+    pub fn has_difficulty(&self) -> bool {
+        !self.difficulty.is_empty()
+    }
 }
 
 /// Matrix factorisation over (prompt, model), as in RouteLLM's MF router and EmbedLLM:
 /// quality `σ(⟨v_m, P·x⟩ + b_m + logit(prior_m))`, `ln(1 + tokens)` `⟨u_m, P·x⟩ + c_m + prior_m`.
+///
+/// The item-response form (manifest kind `irt`, as in MIRT routers) adds one difficulty axis
+/// shared by every model: quality `σ(⟨v_m, P·x⟩ + b_m − e^{ρ_m}·w·x + logit(prior_m))`, where
+/// `w·x` is the prompt's difficulty, `b_m` the model's ability and `e^{ρ_m}` its
+/// discrimination; with a small `k` most of what the prompt says about the models goes
+/// through that one shared, well-determined direction.
 ///
 /// Because every model is just a vector in a shared latent space, a new model can be added by
 /// fitting its vector alone on a few probe prompts ([`MfPredictor::fit_new_model`]).
@@ -64,6 +83,15 @@ impl MfPredictor {
             ("tokens.bias", weights.tokens_bias.len(), m),
             ("priors", priors.len(), m),
         ])?;
+        let irt = manifest.kind == super::PredictorKind::Irt;
+        if irt || weights.has_difficulty() {
+            check_lengths(&[
+                ("difficulty.w", weights.difficulty.len(), d),
+                ("difficulty.log_scale", weights.discrimination.len(), m),
+            ])?;
+        } else {
+            check_lengths(&[("difficulty.log_scale", weights.discrimination.len(), 0)])?;
+        }
         Ok(Self {
             manifest,
             priors,
@@ -104,14 +132,30 @@ impl MfPredictor {
         Ok(affine(&self.weights.projection, &zeros, embedding))
     }
 
+    /// The prompt's difficulty `w·x` (0 without the item-response axis).
+    fn difficulty(&self, embedding: &[f32]) -> f32 {
+        if self.weights.has_difficulty() {
+            dot(&self.weights.difficulty, embedding)
+        } else {
+            0.0
+        }
+    }
+
+    /// How much model `j`'s logit falls per unit of difficulty.
+    fn discrimination(&self, j: usize) -> f32 {
+        self.weights.discrimination.get(j).map_or(0.0, |r| r.exp())
+    }
+
     /// Predicts, failing on an embedding of the wrong length.
     pub fn try_predict(&self, embedding: &[f32]) -> Result<Vec<ModelEstimate>, PredictorError> {
         let h = self.project(embedding)?;
+        let delta = self.difficulty(embedding);
         let (k, w) = (self.weights.latent_dim, &self.weights);
         Ok((0..self.priors.len())
             .map(|j| {
                 let row = j * k..(j + 1) * k;
-                let s = dot(&w.quality_emb[row.clone()], &h) + w.quality_bias[j];
+                let s = dot(&w.quality_emb[row.clone()], &h) + w.quality_bias[j]
+                    - self.discrimination(j) * delta;
                 let t = dot(&w.tokens_emb[row], &h) + w.tokens_bias[j];
                 let q = sigmoid(s + self.priors.quality_logit(j));
                 self.priors.finish(j, q, t + self.priors.log_tokens[j])
@@ -169,9 +213,20 @@ impl MfPredictor {
         }
         let k = self.weights.latent_dim;
         let prior_q = probes.iter().map(|p| p.1).sum::<f32>() / probes.len() as f32;
-        let offset = f64::from(logit(prior_q));
+        // With the difficulty axis the new model gets the known models' mean discrimination,
+        // and each probe's difficulty enters its offset (only `v` and `b` are fitted).
+        let rho = self.weights.has_difficulty().then(|| {
+            let known = mean_rows(&self.weights.discrimination, 1, &self.priors.quality_labelled);
+            known[0] as f32
+        });
+        let offsets: Vec<f64> = probes
+            .iter()
+            .map(|(x, _)| {
+                f64::from(logit(prior_q) - rho.map_or(0.0, f32::exp) * self.difficulty(x))
+            })
+            .collect();
         let v_bar = mean_rows(&self.weights.quality_emb, k, &self.priors.quality_labelled);
-        let theta = newton_logistic(&hs, probes, &v_bar, offset, f64::from(l2));
+        let theta = newton_logistic(&hs, probes, &v_bar, &offsets, f64::from(l2));
 
         let tokens_emb = mean_rows(&self.weights.tokens_emb, k, &self.priors.tokens_labelled);
         let labelled = |flags: &[bool], values: &[f32]| -> Option<f32> {
@@ -191,6 +246,9 @@ impl MfPredictor {
         w.quality_bias.push(theta[k] as f32);
         w.tokens_emb.extend(tokens_emb.iter().map(|&v| v as f32));
         w.tokens_bias.push(tokens_bias.unwrap_or(0.0));
+        if let Some(rho) = rho {
+            w.discrimination.push(rho);
+        }
         let p = &mut self.priors;
         p.quality.push(prior_q);
         p.quality_labelled.push(true);
@@ -228,6 +286,10 @@ impl MfPredictor {
         out.f32("quality.bias", &w.quality_bias, &[m])?;
         out.f32("tokens.emb", &w.tokens_emb, &[m, k])?;
         out.f32("tokens.bias", &w.tokens_bias, &[m])?;
+        if w.has_difficulty() {
+            out.f32("difficulty.w", &w.difficulty, &[d])?;
+            out.f32("difficulty.log_scale", &w.discrimination, &[m])?;
+        }
         out.priors(&self.priors)?;
         out.save(dir)?;
         self.manifest.write(dir)
@@ -252,6 +314,17 @@ impl MfPredictor {
             quality_bias: r.f32("quality.bias", &[m])?,
             tokens_emb: r.f32("tokens.emb", &[m, k])?,
             tokens_bias: r.f32("tokens.bias", &[m])?,
+            difficulty: if r.has("difficulty.w") || manifest.kind == super::PredictorKind::Irt {
+                r.f32("difficulty.w", &[d])?
+            } else {
+                Vec::new()
+            },
+            discrimination: if r.has("difficulty.w") || manifest.kind == super::PredictorKind::Irt
+            {
+                r.f32("difficulty.log_scale", &[m])?
+            } else {
+                Vec::new()
+            },
         };
         Self::from_weights(manifest, r.priors(m)?, weights)
     }
@@ -295,12 +368,12 @@ fn mean_rows(rows: &[f32], k: usize, flags: &[bool]) -> Vec<f64> {
 }
 
 /// Newton's method for `θ = (v, b)` minimising
-/// `Σ_i softplus(s_i) − y_i s_i + l2 (‖v − v̄‖² + b²)` with `s_i = v·h_i + b + offset`.
+/// `Σ_i softplus(s_i) − y_i s_i + l2 (‖v − v̄‖² + b²)` with `s_i = v·h_i + b + offsets_i`.
 fn newton_logistic(
     hs: &[Vec<f32>],
     probes: &[(Vec<f32>, f32)],
     v_bar: &[f64],
-    offset: f64,
+    offsets: &[f64],
     l2: f64,
 ) -> Vec<f64> {
     let k = v_bar.len();
@@ -315,7 +388,7 @@ fn newton_logistic(
             .collect();
         let mut hess = vec![0.0f64; n * n];
         (0..n).for_each(|i| hess[i * n + i] = 2.0 * l2);
-        for (h, (_, y)) in hs.iter().zip(probes) {
+        for ((h, (_, y)), offset) in hs.iter().zip(probes).zip(offsets) {
             let z: Vec<f64> = h.iter().map(|&v| f64::from(v)).chain([1.0]).collect();
             let s: f64 = z.iter().zip(&theta).map(|(a, b)| a * b).sum::<f64>() + offset;
             let p = 1.0 / (1.0 + (-s).exp());
@@ -341,7 +414,7 @@ fn newton_logistic(
 
 /// Solves `A x = b` for symmetric positive-definite `A` (overwritten with its Cholesky factor);
 /// `None` if `A` is not positive definite.
-fn cholesky_solve(a: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
+pub fn cholesky_solve(a: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
     for j in 0..n {
         let mut diag = a[j * n + j];
         for p in 0..j {

@@ -12,7 +12,8 @@
 //! - [`LinearPredictor`]: per-model ridge regression (fitted with linfa).
 //! - [`MlpPredictor`]: a multi-output MLP (fitted with candle).
 //! - [`MfPredictor`]: matrix factorisation with learned model embeddings (RouteLLM's MF
-//!   router, EmbedLLM); [`MfPredictor::fit_new_model`] adds a model from a few probes.
+//!   router, EmbedLLM); [`MfPredictor::fit_new_model`] adds a model from a few probes. Its
+//!   item-response form (kind `irt`) adds a prompt difficulty shared by every model.
 //! - [`StackedPredictor`]: several of the above combined per model by a logistic regression
 //!   fitted on their out-of-fold predictions (a super learner).
 //! - [`Artifact`], [`Manifest`], [`load_artifact`]: a directory holding `weights.safetensors`
@@ -45,7 +46,7 @@ pub use error::PredictorError;
 pub use knn::KnnPredictor;
 pub use linear::{LinearPredictor, LinearWeights};
 pub use manifest::{Manifest, PredictorKind, MANIFEST_FILE, MANIFEST_FORMAT_VERSION, WEIGHTS_FILE};
-pub use mf::{MfPredictor, MfWeights, NEW_MODEL_L2};
+pub use mf::{cholesky_solve, MfPredictor, MfWeights, NEW_MODEL_L2};
 pub use mlp::{DenseLayer, MlpPredictor, MlpWeights};
 pub use priors::{from_log_tokens, to_log_tokens, ModelPriors, DEFAULT_OUTPUT_TOKENS};
 pub use stacked::{base_dir_name, clamped_logit, StackWeights, StackedPredictor};

@@ -131,6 +131,8 @@ fn mf_new_model_appends_and_round_trips() {
         quality_bias: vec![0.0; m],
         tokens_emb: vec![0.0; m * k],
         tokens_bias: vec![0.0; m],
+        difficulty: Vec::new(),
+        discrimination: Vec::new(),
     };
     let mut mf =
         MfPredictor::from_weights(manifest, ModelPriors::from_training_set(&tiny()), weights)

@@ -8,7 +8,7 @@ use super::ExperimentData;
 use crate::{Error, KnnConfig, LinearConfig, MfConfig, MlpConfig, ProgressFn, StackConfig};
 
 /// Every predictor's fitting settings (their seeds are overridden per run).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PredictorConfigs {
     /// kNN.
     pub knn: KnnConfig,
@@ -18,9 +18,25 @@ pub struct PredictorConfigs {
     pub mlp: MlpConfig,
     /// Matrix factorisation.
     pub mf: MfConfig,
+    /// The item-response predictor ([`MfConfig::irt`]).
+    #[serde(default = "MfConfig::irt")]
+    pub irt: MfConfig,
     /// Stacking (its bases use the settings above).
     #[serde(default)]
     pub stack: StackConfig,
+}
+
+impl Default for PredictorConfigs {
+    fn default() -> Self {
+        Self {
+            knn: KnnConfig::default(),
+            linear: LinearConfig::default(),
+            mlp: MlpConfig::default(),
+            mf: MfConfig::default(),
+            irt: MfConfig::irt(),
+            stack: StackConfig::default(),
+        }
+    }
 }
 
 /// Fits one predictor of `kind` on `set`, seeding whatever is random with `seed`.

@@ -23,6 +23,7 @@ fn mlp_config() -> MlpConfig {
 fn mf_config() -> MfConfig {
     MfConfig {
         latent_dim: 16,
+        difficulty_axis: false,
         neural: NeuralConfig {
             max_epochs: 40,
             batch_size: 64,
