@@ -10,7 +10,9 @@ use training::Progress;
 
 use evals::ope::GateEstimator;
 
-use super::train::{bar, catalog_prices, draw, load_with_sources, parse_kind, DataArgs};
+use super::train::{
+    bar, catalog_prices, draw, load_with_sources, parse_kind, parse_stack_base, DataArgs,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -19,6 +21,10 @@ pub struct EvalArgs {
     /// Predictors to fit and compare, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf")]
     predictors: Vec<PredictorKind>,
+    /// The stacked predictor's bases, comma-separated (`knn:K` sets kNN's neighbours)
+    /// [default: knn:20,knn:100,linear,mlp,mf].
+    #[arg(long, value_delimiter = ',', value_parser = parse_stack_base)]
+    stack_bases: Vec<training::StackBase>,
     /// Evaluate only these models (comma-separated catalog ids): rows without a label for any
     /// of them are dropped. Lets sources that share only some models be mixed.
     #[arg(long, value_delimiter = ',')]
@@ -123,8 +129,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         data = data.restrict_columns(&columns).0;
     }
     warn_unpriced(&data);
+    let mut configs = training::experiment::PredictorConfigs::default();
+    if !args.stack_bases.is_empty() {
+        configs.stack.bases.clone_from(&args.stack_bases);
+    }
     let config = ExperimentConfig {
         predictors: args.predictors.clone(),
+        configs,
         split: args.split,
         seeds: (0..args.seeds.max(1)).collect(),
         test_fraction: args.test_fraction,

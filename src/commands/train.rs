@@ -14,7 +14,7 @@ use training::experiment::{
     self, fixed_policy_artifact, sample_rows, ExperimentData, GuardConfig, GuardReport,
     PredictorConfigs,
 };
-use training::{fit_predictor_with, CellWeights, FitOptions, Progress};
+use training::{fit_predictor_with, CellWeights, FitOptions, Progress, StackBase};
 
 use super::EncoderArgs;
 
@@ -103,10 +103,14 @@ pub struct TrainArgs {
     /// are added), its layer sizes and k are kept, and it must come from the encoder in use.
     #[arg(long)]
     warm_start: Option<PathBuf>,
-    /// Epochs at most for mlp and mf (early stopping may end sooner) [default: 100]. 0 is
+    /// Epochs at most for mlp, mf and irt (early stopping may end sooner) [default: 100]. 0 is
     /// allowed with --warm-start (re-saves the artifact over the new column set).
     #[arg(long)]
     epochs: Option<usize>,
+    /// The stacked predictor's bases, comma-separated (`knn:K` sets kNN's neighbours)
+    /// [default: knn:20,knn:100,linear,mlp,mf].
+    #[arg(long, value_delimiter = ',', value_parser = parse_stack_base)]
+    stack_bases: Vec<StackBase>,
 }
 
 /// How `train --from-log` weighs logged cells.
@@ -298,6 +302,10 @@ fn predictor_configs(args: &TrainArgs) -> PredictorConfigs {
     if let Some(epochs) = args.epochs {
         configs.mlp.neural.max_epochs = epochs;
         configs.mf.neural.max_epochs = epochs;
+        configs.irt.neural.max_epochs = epochs;
+    }
+    if !args.stack_bases.is_empty() {
+        configs.stack.bases.clone_from(&args.stack_bases);
     }
     configs
 }
@@ -405,6 +413,27 @@ pub fn parse_kind(s: &str) -> Result<PredictorKind, String> {
             "unknown predictor `{other}`: use knn, linear, mlp, mf, irt or stacked"
         )),
     }
+}
+
+/// A stack base: a predictor name, or `knn:K` for kNN with `K` neighbours.
+pub fn parse_stack_base(s: &str) -> Result<StackBase, String> {
+    let (name, k) = match s.trim().split_once(':') {
+        Some((name, k)) => (name, Some(k)),
+        None => (s.trim(), None),
+    };
+    let kind = parse_kind(name)?;
+    if kind == PredictorKind::Stacked {
+        return Err("a stack's base cannot itself be `stacked`".into());
+    }
+    let k = match (kind, k) {
+        (_, None) => None,
+        (PredictorKind::Knn, Some(k)) => match k.parse::<usize>() {
+            Ok(k) if k > 0 => Some(k),
+            _ => return Err(format!("`{s}`: K in `knn:K` must be a positive whole number")),
+        },
+        (_, Some(_)) => return Err(format!("`{s}`: only knn takes `:K`")),
+    };
+    Ok(StackBase { kind, k })
 }
 
 /// A dataset argument as a path: an existing path as given, else a known dataset name under
