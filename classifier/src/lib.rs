@@ -7,11 +7,13 @@
 //! - [`Service`]: the bounded, deadline-aware, length-bucketed batching worker that keeps
 //!   tokenizing and the forward pass off async runtimes, with an LRU embedding cache.
 //! - [`predictors`]: quality and output-token predictors over embeddings, and their artifacts.
+//! - [`prompt_features`]: prompt statistics appended to the embedding in experiments.
 
 pub mod bench;
 mod encoder;
 mod error;
 pub mod predictors;
+pub mod prompt_features;
 pub mod service;
 mod truncation;
 pub mod weights;

@@ -25,6 +25,22 @@ pub struct EvalArgs {
     /// [default: knn:20,knn:100,linear,mlp,mf].
     #[arg(long, value_delimiter = ',', value_parser = parse_stack_base)]
     stack_bases: Vec<training::StackBase>,
+    /// Also score `guarded`: the router `switchyard train` would ship, i.e. per run the
+    /// guard's nested validation on the training rows picks one of --guard-candidates, or the
+    /// λ-optimal fixed policy where none beats it on validation.
+    #[arg(long)]
+    guarded: bool,
+    /// The guard's candidates with --guarded (each is fitted once per validation fold).
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf")]
+    guard_candidates: Vec<PredictorKind>,
+    /// The guard's validation folds with --guarded.
+    #[arg(long, default_value_t = 3)]
+    guard_folds: usize,
+    /// Append prompt statistics (length, lines, digits, code and maths symbols, non-ASCII
+    /// share, questions; computed on the whole prompt) to every embedding. Experimental: the
+    /// gateway does not compute them, so `train` does not offer it.
+    #[arg(long)]
+    prompt_features: bool,
     /// Evaluate only these models (comma-separated catalog ids): rows without a label for any
     /// of them are dropped. Lets sources that share only some models be mixed.
     #[arg(long, value_delimiter = ',')]
@@ -108,7 +124,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &args.data.encoder,
         );
     }
-    let (table, x, _, sources) = load_with_sources(&args.data)?;
+    let (table, mut x, _, sources) = load_with_sources(&args.data)?;
+    if args.prompt_features {
+        for (v, row) in x.iter_mut().zip(&table.rows) {
+            *v = classifier::prompt_features::with_prompt_features(v, &row.text);
+        }
+        eprintln!(
+            "appended {} prompt features to every embedding: {}",
+            classifier::prompt_features::PROMPT_FEATURES,
+            classifier::prompt_features::PROMPT_FEATURE_NAMES.join(", ")
+        );
+    }
     let mut data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
     data.sources = sources.into_iter().map(Some).collect();
     if !args.models.is_empty() {
@@ -133,9 +159,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if !args.stack_bases.is_empty() {
         configs.stack.bases.clone_from(&args.stack_bases);
     }
+    let guard = args.guarded.then(|| training::experiment::GuardConfig {
+        candidates: args.guard_candidates.clone(),
+        folds: args.guard_folds,
+        ..training::experiment::GuardConfig::default()
+    });
     let config = ExperimentConfig {
         predictors: args.predictors.clone(),
         configs,
+        guard,
         split: args.split,
         seeds: (0..args.seeds.max(1)).collect(),
         test_fraction: args.test_fraction,

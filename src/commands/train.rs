@@ -429,7 +429,11 @@ pub fn parse_stack_base(s: &str) -> Result<StackBase, String> {
         (_, None) => None,
         (PredictorKind::Knn, Some(k)) => match k.parse::<usize>() {
             Ok(k) if k > 0 => Some(k),
-            _ => return Err(format!("`{s}`: K in `knn:K` must be a positive whole number")),
+            _ => {
+                return Err(format!(
+                    "`{s}`: K in `knn:K` must be a positive whole number"
+                ))
+            }
         },
         (_, Some(_)) => return Err(format!("`{s}`: only knn takes `:K`")),
     };

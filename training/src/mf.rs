@@ -274,7 +274,10 @@ mod tests {
         assert_eq!(irt.manifest().kind, PredictorKind::Irt);
         let w = irt.weights();
         assert_eq!((w.difficulty.len(), w.discrimination.len()), (32, 4));
-        assert!(w.difficulty.iter().any(|v| *v != 0.0), "the difficulty axis was trained");
+        assert!(
+            w.difficulty.iter().any(|v| *v != 0.0),
+            "the difficulty axis was trained"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         irt.save(dir.path()).unwrap();

@@ -9,8 +9,8 @@
 //! 0 and the estimate is the model's mean (the fixed policy).
 
 use classifier::predictors::{
-    cholesky_solve, clamped_logit, Artifact, Manifest, ModelPriors, PredictorKind, StackWeights, StackedPredictor,
-    TrainingSet,
+    cholesky_solve, clamped_logit, Artifact, Manifest, ModelPriors, PredictorKind, StackWeights,
+    StackedPredictor, TrainingSet,
 };
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -216,7 +216,11 @@ impl MfPredictor {
         // With the difficulty axis the new model gets the known models' mean discrimination,
         // and each probe's difficulty enters its offset (only `v` and `b` are fitted).
         let rho = self.weights.has_difficulty().then(|| {
-            let known = mean_rows(&self.weights.discrimination, 1, &self.priors.quality_labelled);
+            let known = mean_rows(
+                &self.weights.discrimination,
+                1,
+                &self.priors.quality_labelled,
+            );
             known[0] as f32
         });
         let offsets: Vec<f64> = probes
@@ -319,8 +323,7 @@ impl MfPredictor {
             } else {
                 Vec::new()
             },
-            discrimination: if r.has("difficulty.w") || manifest.kind == super::PredictorKind::Irt
-            {
+            discrimination: if r.has("difficulty.w") || manifest.kind == super::PredictorKind::Irt {
                 r.f32("difficulty.log_scale", &[m])?
             } else {
                 Vec::new()

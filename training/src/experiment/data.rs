@@ -149,6 +149,27 @@ impl ExperimentData {
         (data, keep)
     }
 
+    /// Rows `rows` (in that order), every column kept: the training rows of a fold as a data
+    /// set of their own, for the guard's nested validation.
+    pub fn rows(&self, rows: &[usize]) -> Self {
+        Self {
+            source: self.source.clone(),
+            models: self.models.clone(),
+            x: rows.iter().map(|&i| self.x[i].clone()).collect(),
+            quality: rows.iter().map(|&i| self.quality[i].clone()).collect(),
+            cost: rows.iter().map(|&i| self.cost[i].clone()).collect(),
+            output_tokens: rows
+                .iter()
+                .map(|&i| self.output_tokens[i].clone())
+                .collect(),
+            input_tokens: rows.iter().map(|&i| self.input_tokens[i]).collect(),
+            tasks: rows.iter().map(|&i| self.tasks[i].clone()).collect(),
+            splits: rows.iter().map(|&i| self.splits[i]).collect(),
+            prices: self.prices.clone(),
+            sources: rows.iter().map(|&i| self.sources[i].clone()).collect(),
+        }
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.x.len()

@@ -68,6 +68,11 @@ pub struct ExperimentConfig {
     /// The evaluation's settings (λ grid, bootstrap).
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Also score the router `switchyard train` would ship: per run, the guard's nested
+    /// validation on the fold's training rows picks one of its candidates or the fixed policy
+    /// (reported as `guarded`). `None`: not scored.
+    #[serde(default)]
+    pub guard: Option<GuardConfig>,
 }
 
 impl Default for ExperimentConfig {
@@ -85,6 +90,7 @@ impl Default for ExperimentConfig {
             holdout_task: None,
             decontaminate: Some(0.95),
             configs: PredictorConfigs::default(),
+            guard: None,
             eval: EvalConfig::default(),
         }
     }
@@ -111,9 +117,16 @@ pub struct RunReport {
     /// replicates, with 95 % intervals.
     #[serde(default)]
     pub paired_vs_per_task: Vec<PairedDiff>,
-    /// The evaluation (its routers: the learned ones, then the per-task rule).
+    /// The evaluation (its routers: the learned ones, `guarded` when asked for, then the
+    /// per-task rule).
     pub report: Report,
+    /// What the guard chose on this run's training rows (with [`ExperimentConfig::guard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardReport>,
 }
+
+/// Name of the guarded router in reports.
+pub const GUARDED_LABEL: &str = "guarded";
 
 /// The runs of one fold (all seeds) summarised; folds are never pooled with each other.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -239,6 +252,47 @@ pub fn run(
                     &train_mean,
                 )?);
             }
+            let guard = match &config.guard {
+                Some(guard_config) => {
+                    let prefix = format!("{} seed {seed} guard:", fold.label);
+                    let mut relay = |p: &Progress| {
+                        if let Some(f) = progress.as_mut() {
+                            let mut p = p.clone();
+                            p.message = format!("{prefix} {}", p.message);
+                            f(&p);
+                        }
+                    };
+                    let train_data = data.rows(&fold.train);
+                    let g = guard::validate(
+                        &train_data,
+                        guard_config,
+                        &config.configs,
+                        seed,
+                        Some(&mut relay),
+                    )?;
+                    let mut scores = match g.chosen {
+                        Some(kind) => match config.predictors.iter().position(|&k| k == kind) {
+                            Some(i) => routers[i].clone(),
+                            None => {
+                                let p = fit_predictor(kind, &set, &config.configs, seed, None)?;
+                                router_scores(
+                                    kind.as_str(),
+                                    &p,
+                                    data,
+                                    &test,
+                                    fold_cost,
+                                    &train_mean,
+                                )?
+                            }
+                        },
+                        None => fixed_policy_scores(data, &fold.train, &test),
+                    };
+                    GUARDED_LABEL.clone_into(&mut scores.name);
+                    routers.push(scores);
+                    Some(g)
+                }
+                None => None,
+            };
             routers.push(per_task_scores(data, &fold.train, &test));
             let report = evaluate(&eval_set, &routers, &config.eval)?;
             let per_task = report.routers.last();
@@ -264,6 +318,7 @@ pub fn run(
                 fit_seconds,
                 paired_vs_per_task,
                 report,
+                guard,
             });
         }
     }

@@ -141,7 +141,9 @@ pub fn loto_splits(data: &ExperimentData, only: Option<&str>) -> Result<Vec<Fold
 
 /// Splits `test` into the rows whose cosine similarity to every training row stays below
 /// `threshold`, and the number dropped. Embeddings are unit length, so cosine is the dot
-/// product. The scan is spread over the available cores.
+/// product; only the encoder's [`classifier::EMBEDDING_DIM`] values count, so that features
+/// appended after them (`eval --prompt-features`) leave the test set unchanged. The scan is
+/// spread over the available cores.
 pub fn decontaminate(
     x: &[Vec<f32>],
     train: &[usize],
@@ -151,7 +153,12 @@ pub fn decontaminate(
     let threshold = threshold as f32;
     let near = |i: usize| {
         train.iter().any(|&t| {
-            let dot: f32 = x[i].iter().zip(&x[t]).map(|(a, b)| a * b).sum();
+            let dot: f32 = x[i]
+                .iter()
+                .zip(&x[t])
+                .take(classifier::EMBEDDING_DIM)
+                .map(|(a, b)| a * b)
+                .sum();
             dot >= threshold
         })
     };

@@ -134,6 +134,24 @@ impl ExperimentReport {
             for r in self.runs.iter().filter(|r| r.fold == fold.fold) {
                 run_row(&mut out, r);
             }
+            let guarded: Vec<&RunReport> = self
+                .runs
+                .iter()
+                .filter(|r| r.fold == fold.fold && r.guard.is_some())
+                .collect();
+            if !guarded.is_empty() {
+                out.push_str(
+                    "
+The guard's choice per seed (nested validation on the training rows):
+
+",
+                );
+                for r in guarded {
+                    if let Some(g) = &r.guard {
+                        let _ = writeln!(out, "- seed {}: {}", r.seed, g.reason);
+                    }
+                }
+            }
             if let Some(r) = self.runs.iter().find(|r| r.fold == fold.fold) {
                 for router in &r.report.routers {
                     if let Some(c) = &router.calibration {

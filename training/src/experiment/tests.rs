@@ -269,3 +269,31 @@ fn guard_keeps_a_predictor_that_wins_and_falls_back_when_none_does() {
     assert_eq!(a, b);
     assert!((a[1].quality - 1.0).abs() < 1e-6);
 }
+
+#[test]
+fn guarded_router_is_what_the_guard_picks_on_the_training_rows() {
+    let d = data(200);
+    let config = ExperimentConfig {
+        predictors: vec![PredictorKind::Knn],
+        split: SplitKind::Own,
+        seeds: vec![0],
+        decontaminate: None,
+        guard: Some(GuardConfig {
+            candidates: vec![PredictorKind::Knn],
+            ..GuardConfig::default()
+        }),
+        ..ExperimentConfig::default()
+    };
+    let report = run(&d, &config, None).unwrap();
+    let run0 = &report.runs[0];
+    let guard = run0.guard.as_ref().unwrap();
+    // The planted signal is strong: the guard keeps knn, so `guarded` scores as knn.
+    assert_eq!(guard.chosen, Some(PredictorKind::Knn));
+    let by_name = |n: &str| run0.report.routers.iter().find(|r| r.name == n).unwrap();
+    assert_eq!(by_name(GUARDED_LABEL).aiq, by_name("knn").aiq);
+    // The per-task rule stays last, and the report says what the guard chose.
+    assert_eq!(run0.report.routers.last().unwrap().name, PER_TASK_LABEL);
+    assert!(report
+        .to_markdown()
+        .contains("seed 0: knn beats the fixed policy"));
+}
