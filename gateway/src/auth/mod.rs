@@ -291,7 +291,7 @@ impl Caller {
 
 /// The key presented on a request: `Authorization: Bearer <key>` (any case of `Bearer`) or
 /// `x-api-key: <key>`.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(header::AUTHORIZATION) {
         let v = v.to_str().ok()?.trim();
         let (scheme, rest) = v.split_once(' ')?;

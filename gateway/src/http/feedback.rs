@@ -56,8 +56,34 @@ async fn store(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let body = body_bytes(state, body)?;
+    let label = parse(&body)?;
+    let verdict = state
+        .log
+        .feedback(label.request_id.clone(), label.feedback.clone())
+        .await;
+    match verdict {
+        FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),
+        FeedbackVerdict::UnknownRequest => Err(ApiError::FeedbackUnknownRequest(label.request_id)),
+        FeedbackVerdict::AlreadyLabelled { score } => Err(ApiError::FeedbackConflict {
+            request_id: label.request_id,
+            metric: label.feedback.metric,
+            score,
+        }),
+        FeedbackVerdict::Unavailable => Err(ApiError::OutcomeLogUnavailable),
+    }
+}
+
+/// A validated label.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Label {
+    pub(crate) request_id: String,
+    pub(crate) feedback: Feedback,
+}
+
+/// Parses and checks a feedback body; every refusal is a 400.
+pub(crate) fn parse(body: &[u8]) -> Result<Label, ApiError> {
     let fb: FeedbackBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     let score = match fb.score {
         Score::Bool(b) => f64::from(u8::from(b)),
         Score::Number(x) if (0.0..=1.0).contains(&x) => x,
@@ -77,24 +103,11 @@ async fn store(
             "request_id is at most {MAX_REQUEST_ID_BYTES} bytes and metric at most {MAX_METRIC_BYTES}"
         )));
     }
-    let verdict = state
-        .log
-        .feedback(
-            fb.request_id.clone(),
-            Feedback {
-                metric: fb.metric.clone(),
-                score,
-            },
-        )
-        .await;
-    match verdict {
-        FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),
-        FeedbackVerdict::UnknownRequest => Err(ApiError::FeedbackUnknownRequest(fb.request_id)),
-        FeedbackVerdict::AlreadyLabelled { score } => Err(ApiError::FeedbackConflict {
-            request_id: fb.request_id,
+    Ok(Label {
+        request_id: fb.request_id,
+        feedback: Feedback {
             metric: fb.metric,
             score,
-        }),
-        FeedbackVerdict::Unavailable => Err(ApiError::OutcomeLogUnavailable),
-    }
+        },
+    })
 }

@@ -15,7 +15,7 @@ use crate::openai::wire::{ChatCompletionRequest, ChatMessage, Role};
 use crate::state::AppState;
 
 /// `/v1/route` accepts a chat request (model optional) or `{"prompt": "..."}`.
-fn route_request(value: serde_json::Value) -> Result<ChatCompletionRequest, ApiError> {
+pub(crate) fn route_request(value: serde_json::Value) -> Result<ChatCompletionRequest, ApiError> {
     let mut value = value;
     let Some(obj) = value.as_object_mut() else {
         return Err(ApiError::InvalidJson("expected a JSON object".to_owned()));
