@@ -32,7 +32,11 @@ fn spend_on_a_log_without_outcomes_is_an_empty_report() {
         for by in ["key", "model", "day"] {
             let table = switchyard(&["spend", "--db", db, "--by", by]);
             let out = text(&table.stdout);
-            assert!(table.status.success(), "{db} --by {by}: {}", text(&table.stderr));
+            assert!(
+                table.status.success(),
+                "{db} --by {by}: {}",
+                text(&table.stderr)
+            );
             let lines: Vec<&str> = out.lines().collect();
             assert_eq!(lines.len(), 2, "a header and a zero total: {out}");
             assert!(lines[1].starts_with("total"), "{out}");
@@ -52,6 +56,9 @@ fn spend_on_a_missing_database_names_the_path() {
     assert!(!run.status.success());
     let err = text(&run.stderr);
     assert!(err.contains("no-such-log.sqlite"), "{err}");
-    assert!(err.contains("--db"), "the error says how to point at the log: {err}");
+    assert!(
+        err.contains("--db"),
+        "the error says how to point at the log: {err}"
+    );
     assert!(!missing.exists(), "spend must not create the file");
 }
