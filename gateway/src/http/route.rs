@@ -69,6 +69,11 @@ pub(super) async fn route_only(
         state.router.route(&input, pool).await
     } else {
         let model = resolve_model(&state.catalog, &req.model)?;
+        crate::http::validate::named_model_capabilities(
+            &state.catalog,
+            &model,
+            &input.constraints,
+        )?;
         state.router.pin(&model, &input, pool)
     }
     .map_err(|_| {

@@ -10,6 +10,7 @@ mod e2e_encoder;
 mod e2e_failover;
 mod e2e_harness;
 mod e2e_providers;
+mod e2e_unavailable;
 mod fuzz_http;
 mod issue_11;
 mod keys;
