@@ -4,12 +4,14 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use router_core::Feedback;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::body_bytes;
+use crate::auth::Caller;
 use crate::http::error::ApiError;
 use crate::outcome::FeedbackVerdict;
 use crate::state::AppState;
@@ -37,9 +39,13 @@ const MAX_METRIC_BYTES: usize = 64;
 
 pub(super) async fn feedback(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let result = store(&state, body).await;
+    // A client key labels only its own requests; the admin key (no `Caller`) and a gateway
+    // without keys label any.
+    let owner = caller.map(|Extension(c)| c.record().id.clone());
+    let result = store(&state, owner, body).await;
     if let Err(e) = &result {
         if e.status().is_client_error() {
             state.metrics.rejected("feedback", e.code());
@@ -48,18 +54,20 @@ pub(super) async fn feedback(
     result
 }
 
-/// Validates and stores one label. Unknown request ids are a 404; a second label for the same
+/// Validates and stores one label. Unknown request ids (and, for a client key, requests made
+/// under another key) are a 404; a second label for the same
 /// request and metric is a 409 and the first one stays (labels train the router, so a
 /// later, conflicting one must not silently replace or outvote it).
 async fn store(
     state: &AppState,
+    owner: Option<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let body = body_bytes(state, body)?;
     let label = parse(&body)?;
     let verdict = state
         .log
-        .feedback(label.request_id.clone(), label.feedback.clone())
+        .feedback_as(label.request_id.clone(), owner, label.feedback.clone())
         .await;
     match verdict {
         FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),

@@ -11,6 +11,7 @@ mod e2e_failover;
 mod e2e_harness;
 mod e2e_providers;
 mod e2e_unavailable;
+mod feedback_keys;
 mod fuzz_http;
 mod issue_11;
 mod keys;
