@@ -238,7 +238,7 @@ fn header_value(valid_key: String) -> impl Strategy<Value = Vec<u8>> {
         Just(valid_key.clone().into_bytes()),
         Just(format!("bearer   {valid_key}  ").into_bytes()),
         Just(format!("{bearer}x").into_bytes()),
-        Just(bearer[..bearer.len() - 1].as_bytes().to_vec()),
+        Just(bearer.as_bytes()[..bearer.len() - 1].to_vec()),
         Just(format!("Basic {valid_key}").into_bytes()),
         prop::sample::select(
             &[
