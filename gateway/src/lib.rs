@@ -34,6 +34,8 @@ pub mod upstream;
 
 mod clock;
 mod connections;
+#[cfg(test)]
+mod proptests;
 
 pub use config::Config;
 pub use error::Error;

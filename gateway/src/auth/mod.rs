@@ -291,7 +291,7 @@ impl Caller {
 
 /// The key presented on a request: `Authorization: Bearer <key>` (any case of `Bearer`) or
 /// `x-api-key: <key>`.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(header::AUTHORIZATION) {
         let v = v.to_str().ok()?.trim();
         let (scheme, rest) = v.split_once(' ')?;
@@ -329,6 +329,20 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             e.into_response()
         }
     }
+}
+
+/// [`require_key`] for `/v1/feedback`, which the admin key may call too (`Authorization:
+/// Bearer <admin key>`), for instance from a review tool labelling any client's requests. An
+/// admin request carries no [`Caller`].
+pub async fn require_key_or_admin(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if state.auth.configured() && crate::http::admin::authorize(&state, req.headers()).is_ok() {
+        return next.run(req).await;
+    }
+    require_key(State(state), req, next).await
 }
 
 /// One request's use of a key: its model check, token and budget holds, and the settlement

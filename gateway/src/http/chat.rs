@@ -72,7 +72,9 @@ pub async fn chat_completion(
                 state.metrics.rejected(ENDPOINT, error.code());
             }
             let finished = record.finish(&state, status, ending).await;
-            if finished.logged {
+            // A client's mistake stays its 4xx under `fail_closed` too: nothing was served,
+            // and a 503 would make SDKs retry a request that cannot succeed.
+            if finished.logged || status == OutcomeStatus::Rejected {
                 error.into_response()
             } else {
                 ApiError::OutcomeLogUnavailable.into_response()
@@ -152,6 +154,8 @@ async fn serve(
             state.metrics.key_rejected("model_not_allowed");
             return Err(rejected(k.model_refused(model.as_str())));
         }
+        validate::named_model_capabilities(&state.catalog, &model, &input.constraints)
+            .map_err(rejected)?;
         if state.config.live_provider_of(&model).is_none() {
             return Err(rejected(ApiError::NoLiveCandidate(format!(
                 "the provider of `{model}` is not configured or has no API key"

@@ -29,7 +29,7 @@ fn may_have_body(headers: &HeaderMap) -> bool {
 
 /// Whether the `Content-Type` is JSON (`application/json` or `application/*+json`, any
 /// parameters).
-fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     let Some(v) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -66,7 +66,7 @@ fn host_part(host: &str) -> &str {
     }
 }
 
-fn loopback_name(host: &str, config: &ServerConfig) -> bool {
+pub(crate) fn loopback_name(host: &str, config: &ServerConfig) -> bool {
     let host = host_part(host).trim_end_matches('.');
     let lower = host.to_ascii_lowercase();
     matches!(lower.as_str(), "localhost" | "127.0.0.1" | "[::1]")

@@ -4,12 +4,14 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use router_core::Feedback;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::body_bytes;
+use crate::auth::Caller;
 use crate::http::error::ApiError;
 use crate::outcome::FeedbackVerdict;
 use crate::state::AppState;
@@ -37,9 +39,13 @@ const MAX_METRIC_BYTES: usize = 64;
 
 pub(super) async fn feedback(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let result = store(&state, body).await;
+    // A client key labels only its own requests; the admin key (no `Caller`) and a gateway
+    // without keys label any.
+    let owner = caller.map(|Extension(c)| c.record().id.clone());
+    let result = store(&state, owner, body).await;
     if let Err(e) = &result {
         if e.status().is_client_error() {
             state.metrics.rejected("feedback", e.code());
@@ -48,16 +54,44 @@ pub(super) async fn feedback(
     result
 }
 
-/// Validates and stores one label. Unknown request ids are a 404; a second label for the same
+/// Validates and stores one label. Unknown request ids (and, for a client key, requests made
+/// under another key) are a 404; a second label for the same
 /// request and metric is a 409 and the first one stays (labels train the router, so a
 /// later, conflicting one must not silently replace or outvote it).
 async fn store(
     state: &AppState,
+    owner: Option<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let body = body_bytes(state, body)?;
+    let label = parse(&body)?;
+    let verdict = state
+        .log
+        .feedback_as(label.request_id.clone(), owner, label.feedback.clone())
+        .await;
+    match verdict {
+        FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),
+        FeedbackVerdict::UnknownRequest => Err(ApiError::FeedbackUnknownRequest(label.request_id)),
+        FeedbackVerdict::AlreadyLabelled { score } => Err(ApiError::FeedbackConflict {
+            request_id: label.request_id,
+            metric: label.feedback.metric,
+            score,
+        }),
+        FeedbackVerdict::Unavailable => Err(ApiError::OutcomeLogUnavailable),
+    }
+}
+
+/// A validated label.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Label {
+    pub(crate) request_id: String,
+    pub(crate) feedback: Feedback,
+}
+
+/// Parses and checks a feedback body; every refusal is a 400.
+pub(crate) fn parse(body: &[u8]) -> Result<Label, ApiError> {
     let fb: FeedbackBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     let score = match fb.score {
         Score::Bool(b) => f64::from(u8::from(b)),
         Score::Number(x) if (0.0..=1.0).contains(&x) => x,
@@ -77,24 +111,11 @@ async fn store(
             "request_id is at most {MAX_REQUEST_ID_BYTES} bytes and metric at most {MAX_METRIC_BYTES}"
         )));
     }
-    let verdict = state
-        .log
-        .feedback(
-            fb.request_id.clone(),
-            Feedback {
-                metric: fb.metric.clone(),
-                score,
-            },
-        )
-        .await;
-    match verdict {
-        FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),
-        FeedbackVerdict::UnknownRequest => Err(ApiError::FeedbackUnknownRequest(fb.request_id)),
-        FeedbackVerdict::AlreadyLabelled { score } => Err(ApiError::FeedbackConflict {
-            request_id: fb.request_id,
+    Ok(Label {
+        request_id: fb.request_id,
+        feedback: Feedback {
             metric: fb.metric,
             score,
-        }),
-        FeedbackVerdict::Unavailable => Err(ApiError::OutcomeLogUnavailable),
-    }
+        },
+    })
 }

@@ -5,12 +5,14 @@
 //! - `POST /v1/chat/completions`: [`chat::chat_completion`], streams relayed by [`relay`]
 //! - `GET /v1/models`: `auto` plus the live candidates ([`ops`])
 //! - `POST /v1/route`: the decision only, no upstream call ([`route`])
-//! - `POST /v1/feedback`: a label for a past request ([`feedback`])
+//! - `POST /v1/feedback`: a label for a past request ([`feedback`]); a client key labels only
+//!   its own requests, the admin key any
 //! - `GET /metrics`, `GET /health` ([`ops`])
 //! - `POST /admin/reload`: [`admin`] (admin key; 404 unless `[admin]` is enabled)
 //! - `GET|POST /admin/keys`, `DELETE /admin/keys/{id}`: client keys ([`keys`])
 //!
-//! `/v1/*` sits behind [`crate::auth::require_key`]; everything behind the [`exposure`] rules
+//! `/v1/*` sits behind [`crate::auth::require_key`] (`/v1/feedback` behind
+//! [`crate::auth::require_key_or_admin`]); everything behind the [`exposure`] rules
 //! (JSON POST bodies, loopback `Host` names, CORS only when configured).
 
 pub mod admin;
@@ -47,13 +49,20 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(ops::list_models))
         .route("/v1/route", post(route::route_only))
-        .route("/v1/feedback", post(feedback::feedback))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require_key,
         ));
+    // Labels: a client key labels its own requests, the admin key any.
+    let labels = Router::new()
+        .route("/v1/feedback", post(feedback::feedback))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_key_or_admin,
+        ));
     let mut router = Router::new()
         .merge(v1)
+        .merge(labels)
         .route("/metrics", get(ops::metrics))
         .route("/health", get(ops::health))
         .route("/admin/reload", post(admin::reload))

@@ -15,7 +15,7 @@ use crate::openai::wire::{ChatCompletionRequest, ChatMessage, Role};
 use crate::state::AppState;
 
 /// `/v1/route` accepts a chat request (model optional) or `{"prompt": "..."}`.
-fn route_request(value: serde_json::Value) -> Result<ChatCompletionRequest, ApiError> {
+pub(crate) fn route_request(value: serde_json::Value) -> Result<ChatCompletionRequest, ApiError> {
     let mut value = value;
     let Some(obj) = value.as_object_mut() else {
         return Err(ApiError::InvalidJson("expected a JSON object".to_owned()));
@@ -69,6 +69,11 @@ pub(super) async fn route_only(
         state.router.route(&input, pool).await
     } else {
         let model = resolve_model(&state.catalog, &req.model)?;
+        crate::http::validate::named_model_capabilities(
+            &state.catalog,
+            &model,
+            &input.constraints,
+        )?;
         state.router.pin(&model, &input, pool)
     }
     .map_err(|_| {

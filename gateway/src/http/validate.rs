@@ -133,6 +133,34 @@ pub fn sampling(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A model the client named must have every capability the request needs (images need
+/// `vision`, `tools` need `tools`, a JSON `response_format` needs `json_mode`): a 400 naming
+/// what is missing, instead of an upstream call that its provider refuses.
+pub fn named_model_capabilities(
+    catalog: &models::Catalog,
+    model: &ModelId,
+    constraints: &Constraints,
+) -> Result<(), ApiError> {
+    let Ok(entry) = catalog.get(model) else {
+        return Ok(());
+    };
+    let missing: Vec<&str> = constraints
+        .required_capabilities
+        .difference(&entry.spec.capabilities)
+        .map(|c| c.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Unservable {
+        code: "capability_unavailable",
+        message: format!(
+            "the request needs {} and `{model}` does not support it; name a model that does, or use `auto`",
+            missing.join(" + ")
+        ),
+    })
+}
+
 /// Why no model in `pool` can serve a request with these constraints and this prompt size:
 /// a 400 naming the limit, so that clients fix the request instead of retrying it.
 pub fn unservable(

@@ -49,6 +49,8 @@ enum Job {
     /// A label, checked against the stored rows before it is stored.
     Feedback {
         request_id: String,
+        /// Only a row made with this client key may be labelled (`None`: any row).
+        key_id: Option<String>,
         feedback: Feedback,
         timestamp_ms: u64,
         reply: oneshot::Sender<FeedbackVerdict>,
@@ -180,9 +182,22 @@ impl OutcomeLog {
     /// Stores a feedback label for `request_id` unless the request is unknown or already has
     /// a label for this metric (the first label wins).
     pub async fn feedback(&self, request_id: String, feedback: Feedback) -> FeedbackVerdict {
+        self.feedback_as(request_id, None, feedback).await
+    }
+
+    /// [`OutcomeLog::feedback`] on behalf of the client key `key_id`: a row made under
+    /// another key (or none) reads as unknown, so that request ids are no oracle across
+    /// keys. `None` may label any row (no keys configured, or the admin key).
+    pub async fn feedback_as(
+        &self,
+        request_id: String,
+        key_id: Option<String>,
+        feedback: Feedback,
+    ) -> FeedbackVerdict {
         let (reply, rx) = oneshot::channel();
         let job = Job::Feedback {
             request_id,
+            key_id,
             feedback,
             timestamp_ms: crate::clock::unix_ms(),
             reply,
@@ -282,6 +297,7 @@ impl Writer<'_> {
             }
             Job::Feedback {
                 request_id,
+                key_id,
                 feedback,
                 timestamp_ms,
                 reply,
@@ -291,6 +307,7 @@ impl Writer<'_> {
                 let verdict = match store::add_feedback(
                     self.conn,
                     &request_id,
+                    key_id.as_deref(),
                     &feedback,
                     timestamp_ms,
                 ) {

@@ -66,6 +66,16 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
     Ok(names.iter().any(|n| n == column))
 }
 
+/// Whether `table` exists: a database made by `switchyard keys create` before the gateway
+/// ever ran (or any fresh SQLite file) has no `outcomes` table yet, which reads as no spend.
+fn has_table(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [table],
+        |r| r.get(0),
+    )
+}
+
 /// The key id of a row: the indexed column where the log has it, else the JSON record (logs
 /// written before keys existed have neither, and read as `NULL`).
 fn key_expr(conn: &Connection) -> rusqlite::Result<&'static str> {
@@ -79,6 +89,9 @@ fn key_expr(conn: &Connection) -> rusqlite::Result<&'static str> {
 /// USD charged to `key_id` since `since_ms` (Unix ms).
 pub fn key_spend_since(db: &Path, key_id: &str, since_ms: u64) -> Result<f64, Error> {
     let conn = open_read(db)?;
+    if !has_table(&conn, "outcomes").map_err(|e| db_error(db, e))? {
+        return Ok(0.0);
+    }
     let key = key_expr(&conn).map_err(|e| db_error(db, e))?;
     conn.query_row(
         &format!(
@@ -94,6 +107,9 @@ pub fn key_spend_since(db: &Path, key_id: &str, since_ms: u64) -> Result<f64, Er
 /// cost first.
 pub fn spend_report(db: &Path, by: SpendBy, since_ms: Option<u64>) -> Result<Vec<SpendRow>, Error> {
     let conn = open_read(db)?;
+    if !has_table(&conn, "outcomes").map_err(|e| db_error(db, e))? {
+        return Ok(Vec::new());
+    }
     let group = match by {
         SpendBy::Key => key_expr(&conn).map_err(|e| db_error(db, e))?,
         SpendBy::Model => "model",
@@ -134,4 +150,30 @@ pub fn spend_report(db: &Path, by: SpendBy, since_ms: Option<u64>) -> Result<Vec
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_database_without_outcomes_reports_no_spend() {
+        let dir = tempfile::tempdir().unwrap();
+        // An empty file is a valid, empty SQLite database.
+        let empty = dir.path().join("empty.sqlite");
+        std::fs::write(&empty, b"").unwrap();
+        // Keys created before the gateway ever ran: `client_keys` only.
+        let keys_only = dir.path().join("keys.sqlite");
+        crate::auth::KeyStore::open(&keys_only).unwrap();
+        for db in [&empty, &keys_only] {
+            for by in [SpendBy::Key, SpendBy::Model, SpendBy::Day] {
+                assert_eq!(spend_report(db, by, None).unwrap(), Vec::new());
+            }
+            assert_eq!(key_spend_since(db, "key_0", 0).unwrap(), 0.0);
+        }
+        let missing = dir.path().join("nope.sqlite");
+        let err = spend_report(&missing, SpendBy::Key, None).unwrap_err();
+        assert!(err.to_string().contains("nope.sqlite"), "{err}");
+    }
 }

@@ -127,16 +127,20 @@ fn storable_json(o: &Outcome) -> Option<String> {
     Some(json)
 }
 
-/// Stores a label unless the request is unknown or already labelled for this metric.
+/// Stores a label unless the request is unknown (or, with `key_id`, made under another key)
+/// or already labelled for this metric.
 pub(crate) fn add_feedback(
     conn: &Connection,
     request_id: &str,
+    key_id: Option<&str>,
     fb: &Feedback,
     timestamp_ms: u64,
 ) -> Result<FeedbackVerdict, rusqlite::Error> {
     let known: bool = conn
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM outcomes WHERE request_id = ?1)")?
-        .query_row([request_id], |r| r.get(0))?;
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM outcomes WHERE request_id = ?1 AND (?2 IS NULL OR key_id = ?2))",
+        )?
+        .query_row(params![request_id, key_id], |r| r.get(0))?;
     if !known {
         return Ok(FeedbackVerdict::UnknownRequest);
     }

@@ -116,7 +116,14 @@ impl UpstreamError {
         )
     }
 
+    /// Every constructor goes through here, so that no message grows past
+    /// [`MAX_MESSAGE_CHARS`] (serde's decode errors quote the offending value whole).
     fn new(kind: UpstreamErrorKind, source: ErrorSource, retryable: bool, message: String) -> Self {
+        let message = if message.chars().nth(MAX_MESSAGE_CHARS).is_some() {
+            message.chars().take(MAX_MESSAGE_CHARS).collect()
+        } else {
+            message
+        };
         UpstreamError {
             kind,
             source,

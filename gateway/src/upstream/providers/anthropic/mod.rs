@@ -10,6 +10,12 @@
 mod stream;
 pub mod wire;
 
+/// The stream translation over an SSE body, for the property tests (`crate::proptests`).
+#[cfg(test)]
+pub(crate) fn translate_sse(events: crate::upstream::sse::SseStream) -> ChunkStream {
+    stream::translate(events)
+}
+
 #[cfg(test)]
 mod tests;
 

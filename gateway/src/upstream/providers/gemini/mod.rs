@@ -14,6 +14,15 @@
 mod stream;
 pub mod wire;
 
+/// The stream translation over an SSE body, for the property tests (`crate::proptests`).
+#[cfg(test)]
+pub(crate) fn translate_sse(
+    events: crate::upstream::sse::SseStream,
+    upstream_model: String,
+) -> ChunkStream {
+    stream::translate(events, upstream_model)
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -7,6 +7,12 @@
 
 mod stream;
 
+/// The stream translation over an SSE body, for the property tests (`crate::proptests`).
+#[cfg(test)]
+pub(crate) fn translate_sse(events: crate::upstream::sse::SseStream) -> ChunkStream {
+    stream::events_to_chunks(events)
+}
+
 use futures::future::BoxFuture;
 use futures::FutureExt;
 

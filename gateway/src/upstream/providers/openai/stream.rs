@@ -12,7 +12,7 @@ pub(super) fn chunks(response: reqwest::Response) -> ChunkStream {
     events_to_chunks(SseStream::from_response(response))
 }
 
-fn events_to_chunks(
+pub(super) fn events_to_chunks(
     events: impl futures::Stream<Item = Result<SseEvent, UpstreamError>> + Send + Unpin + 'static,
 ) -> ChunkStream {
     stream::unfold(Some(events), |state| async move {
@@ -36,7 +36,11 @@ fn events_to_chunks(
                     if data.is_empty() {
                         continue;
                     }
-                    return Some((parse_chunk(data), Some(events)));
+                    // A chunk that does not parse ends the stream, as in every adapter.
+                    return match parse_chunk(data) {
+                        Ok(chunk) => Some((Ok(chunk), Some(events))),
+                        Err(e) => Some((Err(e), None)),
+                    };
                 }
             }
         }
