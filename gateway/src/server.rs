@@ -87,6 +87,11 @@ impl RunningGateway {
                 server.await
             }
         };
+        // Judged requests still waiting are abandoned: labels are best effort, and shutdown
+        // must not wait for a queue of LLM calls.
+        if let Some(judge) = &self.state.judge {
+            judge.stop();
+        }
         self.state.tracker.close();
         self.state.tracker.wait().await;
         self.state.log.close().await;

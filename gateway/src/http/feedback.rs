@@ -50,7 +50,8 @@ pub(super) async fn feedback(
 
 /// Validates and stores one label. Unknown request ids are a 404; a second label for the same
 /// request and metric is a 409 and the first one stays (labels train the router, so a
-/// later, conflicting one must not silently replace or outvote it).
+/// later, conflicting one must not silently replace or outvote it). The one exception is a
+/// label from the gateway's judge, which a posted label replaces (human labels win).
 async fn store(
     state: &AppState,
     body: Result<Bytes, BytesRejection>,
@@ -81,14 +82,16 @@ async fn store(
         .log
         .feedback(
             fb.request_id.clone(),
-            Feedback {
-                metric: fb.metric.clone(),
-                score,
-            },
+            Feedback::human(fb.metric.clone(), score),
         )
         .await;
     match verdict {
         FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),
+        // A human label replaces the judge's: the answer says so, so that a client can tell.
+        FeedbackVerdict::ReplacedJudge { score } => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "accepted", "replaced": {"source": "judge", "score": score}})),
+        )),
         FeedbackVerdict::UnknownRequest => Err(ApiError::FeedbackUnknownRequest(fb.request_id)),
         FeedbackVerdict::AlreadyLabelled { score } => Err(ApiError::FeedbackConflict {
             request_id: fb.request_id,

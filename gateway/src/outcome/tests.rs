@@ -45,10 +45,7 @@ async fn write_flush_read_with_feedback() {
     let log = OutcomeLog::open(&config(&dir, Privacy::Full, 64), Arc::new(Metrics::new())).unwrap();
     assert!(log.record(outcome("b", 2)).wait(WAIT).await);
     assert!(log.record(outcome("a", 1)).wait(WAIT).await);
-    let label = |score| Feedback {
-        metric: "thumbs_up".into(),
-        score,
-    };
+    let label = |score| Feedback::human("thumbs_up", score);
     assert_eq!(
         log.feedback("a".into(), label(1.0)).await,
         FeedbackVerdict::Stored

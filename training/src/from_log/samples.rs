@@ -5,7 +5,8 @@ use std::fmt;
 
 use classifier::predictors::TrainingSet;
 use router_core::{
-    Constraints, Embedder, ModelId, Objective, Outcome, OutcomeStatus, PromptRecord,
+    Constraints, Embedder, Feedback, FeedbackSource, ModelId, Objective, Outcome, OutcomeStatus,
+    PromptRecord,
 };
 
 use super::FromLogError;
@@ -14,8 +15,9 @@ use super::FromLogError;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SampleConfig {
     /// The feedback metric used as the reward. `None`: each row's first feedback metric (use
-    /// this only when a deployment posts a single metric). The latest score of the metric wins
-    /// when it was posted more than once.
+    /// this only when a deployment posts a single metric), a human label's before a judge's.
+    /// The latest score of the metric wins when it was posted more than once, and a human
+    /// label (`/v1/feedback`) always wins over the gateway judge's.
     pub metric: Option<String>,
 }
 
@@ -98,15 +100,20 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
                 continue;
             }
         };
-        let metric = config
-            .metric
-            .as_deref()
-            .or_else(|| o.feedback.first().map(|f| f.metric.as_str()));
-        let Some(score) = metric.and_then(|m| {
+        let human = |f: &&Feedback| f.source == FeedbackSource::Human;
+        let metric = config.metric.as_deref().or_else(|| {
             o.feedback
                 .iter()
-                .rev()
-                .find(|f| f.metric == m)
+                .find(human)
+                .or_else(|| o.feedback.first())
+                .map(|f| f.metric.as_str())
+        });
+        let Some(score) = metric.and_then(|m| {
+            let mut of_metric = o.feedback.iter().rev().filter(|f| f.metric == m);
+            of_metric
+                .clone()
+                .find(human)
+                .or_else(|| of_metric.next())
                 .map(|f| f.score)
         }) else {
             skipped.no_feedback += 1;

@@ -106,10 +106,7 @@ fn outcome(i: usize, text: &str, model: &str, score: Option<f64>) -> Outcome {
         output_tokens: Some(100),
         cost_usd: None,
         feedback: score
-            .map(|score| Feedback {
-                metric: "correct".into(),
-                score,
-            })
+            .map(|score| Feedback::human("correct", score))
             .into_iter()
             .collect(),
         key_id: None,
@@ -165,10 +162,9 @@ fn with_odd_rows(mut outcomes: Vec<Outcome>) -> Vec<Outcome> {
     let mut failed = outcome(n + 2, "topic1 question 2", "small", Some(1.0));
     failed.status = OutcomeStatus::UpstreamError;
     let mut other_metric = outcome(n + 3, "topic2 question 3", "large", None);
-    other_metric.feedback.push(Feedback {
-        metric: "thumbs_up".into(),
-        score: 1.0,
-    });
+    other_metric
+        .feedback
+        .push(Feedback::human("thumbs_up", 1.0));
     let explicit = outcome(n + 4, "topic3 question 4", "medium", Some(0.5));
     outcomes.extend([hashed, unlabelled, failed, other_metric, explicit]);
     outcomes
