@@ -11,6 +11,7 @@ mod e2e_failover;
 mod e2e_harness;
 mod e2e_providers;
 mod issue_11;
+mod judge;
 mod keys;
 mod loop_exploration;
 mod loop_reload;
