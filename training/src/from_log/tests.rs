@@ -481,6 +481,16 @@ fn issue_14_human_labels_win_over_judge_labels_when_sampling() {
     );
     let rewards: Vec<f64> = by_metric.iter().map(|s| s.reward).collect();
     assert_eq!(rewards, [0.1, 0.7]);
+    let (_, counts) = bandit_samples(
+        &routed[..2],
+        &SampleConfig {
+            metric: Some("correct".into()),
+        },
+    );
+    assert_eq!(counts.judge_labelled, 1);
+    assert!(counts
+        .to_string()
+        .ends_with("1 samples labelled by the judge"));
     let (first_metric, _) = bandit_samples(&routed[2..], &SampleConfig::default());
     assert_eq!(first_metric[0].reward, 1.0);
 }
