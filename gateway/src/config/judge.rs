@@ -66,7 +66,8 @@ pub struct JudgeConfig {
     /// `switchyard loop` posts). A human label for the same request and metric wins.
     #[serde(default = "default_metric")]
     pub metric: String,
-    /// Output token limit of one verdict.
+    /// Output token limit of one verdict, sent as `max_completion_tokens` (a reasoning model
+    /// spends its reasoning within it: give one about 2048).
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
     /// Longest one judge (or reference) call may take.

@@ -367,7 +367,7 @@ async fn grade(state: &AppState, c: &Judging, job: &Job, judge: &Judge) -> Grade
         (Rubric::Pairwise, Some(reference_model)) => {
             let ask = ChatCompletionRequest {
                 messages: vec![ChatMessage::text(Role::User, job.prompt.clone())],
-                max_tokens: Some(reference_limit(&job.answer)),
+                max_completion_tokens: Some(reference_limit(&job.answer)),
                 ..ChatCompletionRequest::default()
             };
             let Some(reference) = call(state, reference_model, ask, c.timeout).await else {

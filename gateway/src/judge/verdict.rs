@@ -52,7 +52,9 @@ fn request(system: &str, user: String, max_tokens: u32) -> ChatCompletionRequest
             ChatMessage::text(Role::System, system),
             ChatMessage::text(Role::User, user),
         ],
-        max_tokens: Some(max_tokens),
+        // OpenAI's reasoning models refuse the older `max_tokens`; the Anthropic and Gemini
+        // adapters read either.
+        max_completion_tokens: Some(max_tokens),
         ..ChatCompletionRequest::default()
     }
 }
@@ -170,7 +172,7 @@ mod tests {
     #[test]
     fn requests_carry_both_texts_and_the_limit() {
         let r = absolute_request("What is 2+2?", "4", 64);
-        assert_eq!(r.max_tokens, Some(64));
+        assert_eq!(r.output_limit(), Some(64));
         assert_eq!(r.messages.len(), 2);
         let user = r.messages[1].text_content();
         assert!(user.contains("What is 2+2?") && user.contains("\n4\n"));
