@@ -13,6 +13,9 @@
 //! - [`outcome`]: one `router_core::Outcome` row per request ([`outcome::record`]) in the
 //!   SQLite [`outcome::OutcomeLog`], exported with [`outcome::export_jsonl`].
 //!
+//! Off the request path, [`judge`] grades a sample of answers with an LLM (or a reference
+//! answer) and stores its verdicts as feedback labels.
+//!
 //! Around them: [`config::Config`] (the validated configuration; [`config::GatewayConfig`] is
 //! the raw TOML, `config/example.toml` documents every field), [`state::AppState`],
 //! [`server`] ([`spawn`] for tests, [`run`] for `switchyard serve`), [`metrics::Metrics`]
@@ -22,6 +25,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod judge;
 pub mod metrics;
 pub mod openai;
 pub mod outcome;

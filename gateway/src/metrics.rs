@@ -106,7 +106,33 @@ const KEY_REJECTIONS: Family = Family {
     histogram: false,
 };
 
-const FAMILIES: [&Family; 17] = [
+const JUDGE_SAMPLED: Family = Family {
+    name: "switchyard_judge_sampled_total",
+    help: "Answered requests drawn for judging (before any drop).",
+    histogram: false,
+};
+const JUDGE_DROPPED: Family = Family {
+    name: "switchyard_judge_dropped_total",
+    help: "Sampled requests not judged, by reason (queue_full, budget, too_long, no_answer, shutdown).",
+    histogram: false,
+};
+const JUDGE_VERDICTS: Family = Family {
+    name: "switchyard_judge_verdicts_total",
+    help: "Judged requests by method (absolute, pairwise, reference) and result (stored, superseded, unknown_request, log_unavailable, garbage, error).",
+    histogram: false,
+};
+const JUDGE_COST: Family = Family {
+    name: "switchyard_judge_cost_usd_total",
+    help: "USD spent by the judge (judge and reference calls, catalog prices), by model.",
+    histogram: false,
+};
+const JUDGE_LATENCY: Family = Family {
+    name: "switchyard_judge_latency_seconds",
+    help: "Time from a judged request's hand-over to its label (queue wait included).",
+    histogram: true,
+};
+
+const FAMILIES: [&Family; 22] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -124,6 +150,11 @@ const FAMILIES: [&Family; 17] = [
     &REJECTED,
     &OUTCOME_COMMIT_WAIT,
     &KEY_REJECTIONS,
+    &JUDGE_SAMPLED,
+    &JUDGE_DROPPED,
+    &JUDGE_VERDICTS,
+    &JUDGE_COST,
+    &JUDGE_LATENCY,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -305,6 +336,33 @@ impl Metrics {
     /// A request was refused by a client-key rule (`reason` is one of a fixed set).
     pub fn key_rejected(&self, reason: &'static str) {
         self.add(&KEY_REJECTIONS, vec![("reason", reason.to_owned())], 1.0);
+    }
+
+    /// An answered request was drawn for judging.
+    pub fn judge_sampled(&self) {
+        self.add(&JUDGE_SAMPLED, Vec::new(), 1.0);
+    }
+
+    /// A sampled request was not judged because of `reason` (a fixed set).
+    pub fn judge_dropped(&self, reason: &'static str) {
+        self.add(&JUDGE_DROPPED, vec![("reason", reason.to_owned())], 1.0);
+    }
+
+    /// A judged request ended with `result` (a `JudgeResult` label) after `elapsed`.
+    pub fn judge_verdict(&self, method: &'static str, result: &'static str, elapsed: Duration) {
+        self.add(
+            &JUDGE_VERDICTS,
+            vec![("method", method.to_owned()), ("result", result.to_owned())],
+            1.0,
+        );
+        self.observe(&JUDGE_LATENCY, Vec::new(), elapsed);
+    }
+
+    /// The judge spent `cost_usd` on `model`.
+    pub fn judge_cost(&self, model: &str, cost_usd: f64) {
+        if cost_usd.is_finite() && cost_usd > 0.0 {
+            self.add(&JUDGE_COST, vec![("model", model.to_owned())], cost_usd);
+        }
     }
 
     /// The value of a counter series, for tests and diagnostics.

@@ -87,6 +87,11 @@ impl RunningGateway {
                 server.await
             }
         };
+        // Judged requests still waiting are abandoned: labels are best effort, and shutdown
+        // must not wait for a queue of LLM calls.
+        if let Some(judge) = &self.state.judge {
+            judge.stop();
+        }
         self.state.tracker.close();
         self.state.tracker.wait().await;
         self.state.log.close().await;
@@ -154,6 +159,7 @@ pub async fn spawn_with_clock(
         exploration = ?state.router.exploration(),
         admin = state.config.admin_token.is_some() || state.config.admin_key_sha256.is_some(),
         client_keys = state.auth.keys().len(),
+        judge = ?state.config.judge.as_ref().map(|j| j.model.as_str()),
         outcome_log = %state.log.path().display(),
         "Gateway listening."
     );

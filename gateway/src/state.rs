@@ -47,6 +47,8 @@ pub struct Inner {
     /// The artifact directory the predictor was last loaded from (`[router] artifact`, then
     /// each successful reload). The lock also serialises reloads.
     pub active_artifact: tokio::sync::Mutex<Option<std::path::PathBuf>>,
+    /// The judge (`[judge]`), when configured.
+    pub judge: Option<crate::judge::Judge>,
 }
 
 impl std::ops::Deref for AppState {
@@ -128,6 +130,10 @@ impl AppState {
         )
         .with_exploration(config.router.exploration, config.router.exploration_seed);
         let active_artifact = tokio::sync::Mutex::new(config.router.artifact.clone());
+        let judge = config
+            .judge
+            .clone()
+            .map(|j| crate::judge::Judge::new(j, &config.log.sqlite));
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,
@@ -140,6 +146,7 @@ impl AppState {
             hard_stop: CancellationToken::new(),
             offline_pool,
             active_artifact,
+            judge,
         })))
     }
 

@@ -53,13 +53,74 @@ pub struct Attempt {
     pub duration_ms: f64,
 }
 
-/// A label attached after the fact (`POST /v1/feedback`) or by a benchmark.
+/// Who gave a [`Feedback`] label.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FeedbackSource {
+    /// A person or the calling application (`POST /v1/feedback`), or a benchmark's score.
+    #[default]
+    Human,
+    /// The gateway's automatic grader (`[judge]`): an LLM verdict or a reference-answer check.
+    /// A human label for the same request and metric replaces it; it never replaces one.
+    Judge,
+}
+
+impl FeedbackSource {
+    /// The stored name (`human`, `judge`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackSource::Human => "human",
+            FeedbackSource::Judge => "judge",
+        }
+    }
+
+    /// Parses a stored name; anything unknown reads as `human` (rows written before the
+    /// column existed, or by a newer version with more sources, stay usable).
+    pub fn from_stored(s: &str) -> FeedbackSource {
+        match s {
+            "judge" => FeedbackSource::Judge,
+            _ => FeedbackSource::Human,
+        }
+    }
+
+    /// Whether this is [`FeedbackSource::Human`] (serde: the field is left out then, so logs
+    /// without judge labels serialise as before).
+    pub fn is_human(&self) -> bool {
+        *self == FeedbackSource::Human
+    }
+}
+
+/// A label attached after the fact (`POST /v1/feedback`, the judge) or by a benchmark.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Feedback {
     /// The metric name, such as `correct` or `thumbs_up`.
     pub metric: String,
     /// The score in `[0, 1]`.
     pub score: f64,
+    /// Who gave it; absent (human) in rows written before judge labels existed.
+    #[serde(default, skip_serializing_if = "FeedbackSource::is_human")]
+    pub source: FeedbackSource,
+}
+
+impl Feedback {
+    /// A label from a person, the calling application or a benchmark.
+    pub fn human(metric: impl Into<String>, score: f64) -> Feedback {
+        Feedback {
+            metric: metric.into(),
+            score,
+            source: FeedbackSource::Human,
+        }
+    }
+
+    /// A label from the gateway's judge.
+    pub fn judge(metric: impl Into<String>, score: f64) -> Feedback {
+        Feedback {
+            metric: metric.into(),
+            score,
+            source: FeedbackSource::Judge,
+        }
+    }
 }
 
 /// One served request: the decision, what happened, and any feedback. Training reads these.

@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
 pub use record::{RecordedRequest, Wire, REDACTED};
-pub use scenario::{Scenario, ScenarioKind, Usage};
+pub use scenario::{Release, Scenario, ScenarioKind, Usage};
 
 use crate::fixtures::Fixtures;
 use crate::server::Shared;

@@ -181,6 +181,18 @@ async fn play<V: Vendor>(
                 answer(&parsed, id, Content::Text(text), usage),
             )
         }
+        Scenario::Held { release, reply } => {
+            tokio::select! {
+                () = release.opened() => {}
+                () = shared.shutdown.cancelled() => return shutting_down::<V>(),
+            }
+            let usage = word_usage(&parsed.texts, &reply);
+            succeed::<V>(
+                shared,
+                &parsed,
+                answer(&parsed, id, Content::Text(reply), usage),
+            )
+        }
         Scenario::Status {
             code,
             retry_after,

@@ -1,8 +1,38 @@
 //! What the fake does with one request: the typed [`Scenario`] enum and its [`ScenarioKind`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// A gate that holds [`Scenario::Held`] answers until the test opens it: a slow upstream
+/// without sleeping, since the test decides exactly when the answer comes.
+#[derive(Clone, Debug, Default)]
+pub struct Release(Arc<CancellationToken>);
+
+impl Release {
+    /// A closed gate.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lets every held answer (and every later one) through.
+    pub fn open(&self) {
+        self.0.cancel();
+    }
+
+    /// Waits until the gate is open.
+    pub(crate) async fn opened(&self) {
+        self.0.cancelled().await;
+    }
+}
+
+impl PartialEq for Release {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
 
 /// Token counts the fake reports for a successful answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,6 +110,13 @@ pub enum Scenario {
         /// Length of the reply text.
         bytes: usize,
     },
+    /// Waits until `release` is opened (or the fake shuts down), then answers `reply`.
+    Held {
+        /// The gate.
+        release: Release,
+        /// The reply text, with word-count usage.
+        reply: String,
+    },
 }
 
 impl Scenario {
@@ -116,6 +153,14 @@ impl Scenario {
         }
     }
 
+    /// `reply`, once `release` is opened.
+    pub fn held(release: &Release, reply: impl Into<String>) -> Self {
+        Scenario::Held {
+            release: release.clone(),
+            reply: reply.into(),
+        }
+    }
+
     /// A 429 with a `Retry-After` header.
     pub fn rate_limited(retry_after: Duration) -> Self {
         Scenario::Status {
@@ -138,6 +183,7 @@ impl Scenario {
             Scenario::Unauthorized => ScenarioKind::Unauthorized,
             Scenario::Raw { .. } => ScenarioKind::Raw,
             Scenario::Huge { .. } => ScenarioKind::Huge,
+            Scenario::Held { .. } => ScenarioKind::Held,
         }
     }
 }
@@ -166,4 +212,6 @@ pub enum ScenarioKind {
     Raw,
     /// [`Scenario::Huge`].
     Huge,
+    /// [`Scenario::Held`].
+    Held,
 }

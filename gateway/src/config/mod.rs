@@ -46,6 +46,9 @@ pub struct GatewayConfig {
     /// `[admin]`.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// `[judge]`: an LLM grading a sample of answers; absent = off.
+    #[serde(default)]
+    pub judge: Option<JudgeConfig>,
 }
 
 /// `[server]`.
@@ -494,6 +497,8 @@ pub struct Config {
     /// The SHA-256 of the admin key (`[admin] key_sha256`), an alternative to `token_env`
     /// that keeps the key itself out of the config and the environment.
     pub admin_key_sha256: Option<[u8; 32]>,
+    /// `[judge]`, validated; `None`: no judge.
+    pub judge: Option<Judging>,
 }
 
 impl GatewayConfig {
@@ -781,6 +786,10 @@ impl Config {
             })
             .map(|e| e.spec.id.clone())
             .collect();
+        let judge = match raw.judge.take() {
+            Some(j) => Some(judge::resolve(j, &catalog, &providers)?),
+            None => None,
+        };
         let GatewayConfig {
             server,
             router,
@@ -812,6 +821,7 @@ impl Config {
             admin_token,
             admin_token_env: admin.token_env,
             admin_key_sha256,
+            judge,
         })
     }
 
@@ -825,7 +835,9 @@ impl Config {
 }
 
 mod checks;
+mod judge;
 pub use checks::AdminConfig;
+pub use judge::{JudgeConfig, Judging, Rubric};
 
 #[cfg(test)]
 mod tests;

@@ -125,3 +125,72 @@ fn keyless_provider_in_file_is_live() {
         .live_provider_of(&ModelId::new("claude-haiku-4.5"))
         .is_none());
 }
+
+fn judge_error(section: &str) -> Error {
+    let env = |k: &str| (k == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
+    match parse(section) {
+        Ok(raw) => Config::resolve(raw, &env).unwrap_err(),
+        Err(e) => e,
+    }
+}
+
+fn field_of(err: &Error) -> String {
+    match err {
+        Error::ConfigInvalid { field, .. } | Error::ConfigParse { field, .. } => field.clone(),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn judge_section_resolves_and_is_off_by_default() {
+    let env = |k: &str| (k == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
+    assert!(Config::resolve(parse("").unwrap(), &env)
+        .unwrap()
+        .judge
+        .is_none());
+    let raw = parse(
+        "[judge]\nmodel = \"openai/gpt-4o\"\nsample_rate = 0.25\nrubric = \"pairwise\"\nreference_model = \"gpt-4o-mini\"\ndaily_budget_usd = 5\nconcurrency = 3\ntimeout = \"20s\"\n",
+    )
+    .unwrap();
+    let j = Config::resolve(raw, &env).unwrap().judge.unwrap();
+    assert_eq!(j.model.as_str(), "gpt-4o", "aliases resolve to catalog ids");
+    assert_eq!(j.rubric, Rubric::Pairwise);
+    assert_eq!(j.reference_model.unwrap().as_str(), "gpt-4o-mini");
+    assert_eq!((j.concurrency, j.queue_capacity), (3, 256));
+    assert_eq!(j.metric, "correct");
+    assert_eq!(j.timeout, Duration::from_secs(20));
+}
+
+#[test]
+fn judge_errors_name_the_field() {
+    let base = "[judge]\nmodel = \"gpt-4o\"\ndaily_budget_usd = 1\n";
+    for (extra, field) in [
+        ("sample_rate = 1.5\n", "judge.sample_rate"),
+        ("sample_rate = -0.1\n", "judge.sample_rate"),
+        ("concurrency = 0\n", "judge.concurrency"),
+        ("queue_capacity = 0\n", "judge.queue_capacity"),
+        ("max_prompt_chars = 0\n", "judge.max_prompt_chars"),
+        ("metric = \" \"\n", "judge.metric"),
+        ("timeout = \"0s\"\n", "judge.timeout"),
+        ("rubric = \"pairwise\"\n", "judge.reference_model"),
+        (
+            "reference_model = \"gpt-4o-mini\"\n",
+            "judge.reference_model",
+        ),
+        ("rubric = \"vibes\"\n", "judge.rubric"),
+        ("temperature = 0\n", "judge"),
+    ] {
+        let err = judge_error(&format!("{base}{extra}"));
+        assert!(field_of(&err).starts_with(field), "{extra}: {err}");
+    }
+    let err = judge_error("[judge]\nmodel = \"gpt-4o\"\ndaily_budget_usd = -1\n");
+    assert_eq!(field_of(&err), "judge.daily_budget_usd", "{err}");
+    let err = judge_error("[judge]\nmodel = \"gpt-4o\"\n");
+    assert!(err.to_string().contains("daily_budget_usd"), "{err}");
+    let err = judge_error("[judge]\nmodel = \"no-such-model\"\ndaily_budget_usd = 1\n");
+    assert_eq!(field_of(&err), "judge.model", "{err}");
+    // Anthropic has no key in this environment: its models cannot judge.
+    let err = judge_error("[judge]\nmodel = \"claude-sonnet-4.5\"\ndaily_budget_usd = 1\n");
+    assert_eq!(field_of(&err), "judge.model", "{err}");
+    assert!(err.to_string().contains("API key"), "{err}");
+}

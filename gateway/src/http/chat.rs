@@ -191,6 +191,7 @@ async fn serve(
         })?;
     }
     record.decision = Some(routed.decision);
+    record.reference_answer = crate::judge::reference_of(state, headers);
     if req.model == AUTO {
         record.routing = Some((
             applied_constraints(&input.constraints, pool),
@@ -246,6 +247,8 @@ async fn serve(
                 attempts: walk.attempts,
                 ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
                 tokens: Some(usage),
+                // Copied only when a judge may grade it.
+                answer_text: state.judge.is_some().then(|| answer_text(&completion)),
             };
             let record = record.clone();
             let finished = record.finish(state, OutcomeStatus::Ok, ending).await;
@@ -285,6 +288,15 @@ async fn serve(
         &format!("{route_ms:.3}"),
     );
     Ok(response)
+}
+
+/// The first choice's text (what a judge grades).
+fn answer_text(completion: &ChatCompletionResponse) -> String {
+    completion
+        .choices
+        .first()
+        .and_then(|c| c.message.content.clone())
+        .unwrap_or_default()
 }
 
 /// The most the request can cost on any model of its failover order: the prompt estimate plus

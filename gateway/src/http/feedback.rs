@@ -57,7 +57,8 @@ pub(super) async fn feedback(
 /// Validates and stores one label. Unknown request ids (and, for a client key, requests made
 /// under another key) are a 404; a second label for the same
 /// request and metric is a 409 and the first one stays (labels train the router, so a
-/// later, conflicting one must not silently replace or outvote it).
+/// later, conflicting one must not silently replace or outvote it). The one exception is a
+/// label from the gateway's judge, which a posted label replaces (human labels win).
 async fn store(
     state: &AppState,
     owner: Option<String>,
@@ -71,6 +72,11 @@ async fn store(
         .await;
     match verdict {
         FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),
+        // A human label replaces the judge's: the answer says so, so that a client can tell.
+        FeedbackVerdict::ReplacedJudge { score } => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "accepted", "replaced": {"source": "judge", "score": score}})),
+        )),
         FeedbackVerdict::UnknownRequest => Err(ApiError::FeedbackUnknownRequest(label.request_id)),
         FeedbackVerdict::AlreadyLabelled { score } => Err(ApiError::FeedbackConflict {
             request_id: label.request_id,
@@ -113,9 +119,6 @@ pub(crate) fn parse(body: &[u8]) -> Result<Label, ApiError> {
     }
     Ok(Label {
         request_id: fb.request_id,
-        feedback: Feedback {
-            metric: fb.metric,
-            score,
-        },
+        feedback: Feedback::human(fb.metric, score),
     })
 }

@@ -229,12 +229,15 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
             .metrics
             .upstream_latency(model.as_str(), elapsed, Some(ttft));
     }
+    let tokens = acc.tokens(input_tokens_estimate);
     let ending = Ending {
         model: Some(model),
         upstream_model: upstream_model.or(Some(upstream_name)),
         attempts,
         ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
-        tokens: Some(acc.tokens(input_tokens_estimate)),
+        tokens: Some(tokens),
+        // The relayed text (tool-call arguments included), kept only when a judge may grade it.
+        answer_text: state.judge.is_some().then_some(acc.output_chars),
     };
     // The row is committed before the last event, so a client that saw `[DONE]` has its row
     // even if the gateway is killed right after.

@@ -9,10 +9,12 @@
 //! before the client sees its answer, and the added latency is one group commit.
 //! [`OutcomeLog::flush`] waits until everything sent before it is committed (tests, shutdown).
 //! Feedback labels go through the same thread so that the "known request, first label wins"
-//! checks cannot race ([`OutcomeLog::feedback`]).
+//! checks cannot race ([`OutcomeLog::feedback`]), and so do the judge's labels with their
+//! `judge_calls` accounting row ([`OutcomeLog::judged`]).
 //! [`record::RequestRecord`] builds a request's row; [`export_jsonl`] and [`read_outcomes`] read
 //! the log back.
 
+pub mod judge_calls;
 pub mod record;
 pub mod spend;
 mod store;
@@ -26,6 +28,7 @@ use router_core::{Feedback, Outcome, PromptRecord};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+pub use judge_calls::{judge_spend_since, read_judge_calls, JudgeCall, JudgeCallRow, JudgeResult};
 pub use store::{export_jsonl, read_outcomes};
 
 use crate::config::{LogConfig, Privacy};
@@ -55,6 +58,12 @@ enum Job {
         timestamp_ms: u64,
         reply: oneshot::Sender<FeedbackVerdict>,
     },
+    /// A judged request: its accounting row and, when the judge gave one, its label.
+    Judged {
+        call: Box<JudgeCall>,
+        label: Option<Feedback>,
+        reply: oneshot::Sender<JudgeResult>,
+    },
 }
 
 /// What became of a posted feedback label.
@@ -65,9 +74,15 @@ pub enum FeedbackVerdict {
     Stored,
     /// No outcome row has this request id.
     UnknownRequest,
-    /// The request already has a label for this metric; the first one wins.
+    /// The request already has a label for this metric; the first one wins (a human one
+    /// over a judge's, whichever came first).
     AlreadyLabelled {
         /// The stored score.
+        score: f64,
+    },
+    /// Stored, replacing the judge's label for the same metric (human labels win).
+    ReplacedJudge {
+        /// The judge's score it replaced.
         score: f64,
     },
     /// The log could not take or store it.
@@ -112,6 +127,7 @@ impl std::fmt::Debug for Job {
         f.write_str(match self {
             Job::Outcome { .. } => "Job::Outcome",
             Job::Feedback { .. } => "Job::Feedback",
+            Job::Judged { .. } => "Job::Judged",
         })
     }
 }
@@ -206,6 +222,22 @@ impl OutcomeLog {
             return FeedbackVerdict::Unavailable;
         }
         rx.await.unwrap_or(FeedbackVerdict::Unavailable)
+    }
+
+    /// Stores a judged request's accounting row and, with `label`, its feedback label
+    /// (which never replaces an existing one). Returns how it ended: the call's own result,
+    /// or for a label what storing it gave.
+    pub async fn judged(&self, call: JudgeCall, label: Option<Feedback>) -> JudgeResult {
+        let (reply, rx) = oneshot::channel();
+        let job = Job::Judged {
+            call: Box::new(call),
+            label,
+            reply,
+        };
+        if !self.send(job) {
+            return JudgeResult::LogUnavailable;
+        }
+        rx.await.unwrap_or(JudgeResult::LogUnavailable)
     }
 
     fn send(&self, job: Job) -> bool {
@@ -318,6 +350,35 @@ impl Writer<'_> {
                     }
                 };
                 let _ = reply.send(verdict);
+            }
+            Job::Judged { call, label, reply } => {
+                self.commit();
+                let mut call = *call;
+                if let Some(label) = label {
+                    call.result = match store::add_feedback(
+                        self.conn,
+                        &call.request_id,
+                        None,
+                        &label,
+                        call.timestamp_ms,
+                    ) {
+                        Ok(FeedbackVerdict::Stored | FeedbackVerdict::ReplacedJudge { .. }) => {
+                            JudgeResult::Stored
+                        }
+                        Ok(FeedbackVerdict::AlreadyLabelled { .. }) => JudgeResult::Superseded,
+                        Ok(FeedbackVerdict::UnknownRequest) => JudgeResult::UnknownRequest,
+                        Ok(FeedbackVerdict::Unavailable) => JudgeResult::LogUnavailable,
+                        Err(e) => {
+                            tracing::error!(path = %self.path.display(), error = %e, "Judge label write failed.");
+                            JudgeResult::LogUnavailable
+                        }
+                    };
+                }
+                // The accounting row is kept whatever became of the label: the call was paid.
+                if let Err(e) = judge_calls::insert(self.conn, &call) {
+                    tracing::error!(path = %self.path.display(), error = %e, "Judge call row write failed.");
+                }
+                let _ = reply.send(call.result);
             }
         }
     }

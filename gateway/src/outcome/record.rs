@@ -35,6 +35,8 @@ pub struct RequestRecord {
     pub routing: Option<(Constraints, Objective)>,
     /// The client key's accounting, when the request came with one.
     pub key: Option<KeyUse>,
+    /// The caller's reference answer (`x-switchyard-reference-answer`), for the judge.
+    pub reference_answer: Option<String>,
 }
 
 /// How the request ended, for the row.
@@ -50,6 +52,8 @@ pub struct Ending {
     pub ttft_ms: Option<f64>,
     /// Input and output tokens.
     pub tokens: Option<(u32, u32)>,
+    /// The answer's text, kept only when a judge may grade it.
+    pub answer_text: Option<String>,
 }
 
 /// Longest `requested_model` kept in a row (client input: bounded like everything stored).
@@ -89,12 +93,20 @@ impl RequestRecord {
             decision: None,
             routing: None,
             key: None,
+            reference_answer: None,
         }
     }
 
     /// Builds the row, records metrics, queues the row and waits for its group commit (so the
-    /// caller acknowledges the answer only once the row is stored).
-    pub async fn finish(self, state: &AppState, status: OutcomeStatus, end: Ending) -> Finished {
+    /// caller acknowledges the answer only once the row is stored). A stored, answered request
+    /// is then offered to the judge (which never waits).
+    pub async fn finish(
+        self,
+        state: &AppState,
+        status: OutcomeStatus,
+        mut end: Ending,
+    ) -> Finished {
+        let answer_text = end.answer_text.take();
         let latency = self.started.elapsed();
         let cost_usd = match (&end.model, end.tokens) {
             (Some(model), Some((input, output))) => state
@@ -116,9 +128,14 @@ impl RequestRecord {
         if let (Some(cost), Some((input, output))) = (cost_usd, end.tokens) {
             state.metrics.usage(model_label, cost, input, output);
         }
+        let judged = match (&answer_text, &end.model) {
+            (Some(_), Some(model)) if status == OutcomeStatus::Ok => Some(model.clone()),
+            _ => None,
+        };
+        let request_id = self.request_id;
         let outcome = Outcome {
             schema_version: OUTCOME_SCHEMA_VERSION,
-            request_id: self.request_id,
+            request_id: request_id.clone(),
             timestamp_ms: self.timestamp_ms,
             prompt: state.log.prompt_record(&self.prompt_text),
             requested_model: self.requested_model,
@@ -145,6 +162,18 @@ impl RequestRecord {
             .wait(state.config.log.commit_timeout)
             .await;
         state.metrics.outcome_commit_wait(wait_start.elapsed());
+        if let (true, Some(model), Some(answer)) = (stored, judged, answer_text) {
+            crate::judge::offer(
+                state,
+                crate::judge::Job {
+                    request_id,
+                    prompt: self.prompt_text,
+                    answer,
+                    model,
+                    reference: self.reference_answer,
+                },
+            );
+        }
         let logged = stored || state.config.log.on_unavailable == LogUnavailable::FailOpen;
         if !stored {
             tracing::warn!(

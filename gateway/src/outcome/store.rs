@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use router_core::{Feedback, Outcome};
+use router_core::{Feedback, FeedbackSource, Outcome};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::FeedbackVerdict;
@@ -31,10 +31,22 @@ CREATE TABLE IF NOT EXISTS feedback (
     request_id   TEXT NOT NULL,
     metric       TEXT NOT NULL,
     score        REAL NOT NULL,
-    timestamp_ms INTEGER NOT NULL
+    timestamp_ms INTEGER NOT NULL,
+    source       TEXT NOT NULL DEFAULT 'human'
 );
 CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
 ";
+
+/// Adds the `source` column (`human` or `judge`) to feedback tables created before the judge;
+/// every older label was posted through `/v1/feedback`, so the default `human` is right.
+fn migrate_feedback_source(conn: &Connection) -> Result<(), rusqlite::Error> {
+    if !feedback_has_source(conn)? {
+        conn.execute_batch(
+            "ALTER TABLE feedback ADD COLUMN source TEXT NOT NULL DEFAULT 'human';",
+        )?;
+    }
+    Ok(())
+}
 
 /// Adds the `key_id` column (client keys) to logs created before it; old rows read as `NULL`.
 fn migrate_key_id(conn: &Connection) -> Result<(), rusqlite::Error> {
@@ -47,6 +59,15 @@ fn migrate_key_id(conn: &Connection) -> Result<(), rusqlite::Error> {
         conn.execute_batch("ALTER TABLE outcomes ADD COLUMN key_id TEXT;")?;
     }
     conn.execute_batch("CREATE INDEX IF NOT EXISTS outcomes_key ON outcomes(key_id, timestamp_ms);")
+}
+
+/// Whether the feedback table has the `source` column (logs older than the judge do not).
+fn feedback_has_source(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('feedback') WHERE name = 'source'",
+        [],
+        |r| r.get(0),
+    )
 }
 
 fn db_error(path: &Path, source: rusqlite::Error) -> Error {
@@ -74,6 +95,8 @@ pub(crate) fn open(path: &Path, fsync: bool) -> Result<Connection, Error> {
         })
         .and_then(|_| conn.execute_batch(SCHEMA))
         .and_then(|_| migrate_key_id(&conn))
+        .and_then(|_| migrate_feedback_source(&conn))
+        .and_then(|_| conn.execute_batch(super::judge_calls::SCHEMA))
         .map_err(|e| db_error(path, e))?;
     Ok(conn)
 }
@@ -128,15 +151,18 @@ fn storable_json(o: &Outcome) -> Option<String> {
 }
 
 /// Stores a label unless the request is unknown (or, with `key_id`, made under another key)
-/// or already labelled for this metric.
+/// or already labelled for this metric. The first label wins, except that a human label
+/// replaces a judge label (and a judge label never replaces anything): a person's verdict is
+/// worth more than the grader's.
 pub(crate) fn add_feedback(
-    conn: &Connection,
+    conn: &mut Connection,
     request_id: &str,
     key_id: Option<&str>,
     fb: &Feedback,
     timestamp_ms: u64,
 ) -> Result<FeedbackVerdict, rusqlite::Error> {
-    let known: bool = conn
+    let tx = conn.transaction()?;
+    let known: bool = tx
         .prepare_cached(
             "SELECT EXISTS(SELECT 1 FROM outcomes WHERE request_id = ?1 AND (?2 IS NULL OR key_id = ?2))",
         )?
@@ -144,25 +170,36 @@ pub(crate) fn add_feedback(
     if !known {
         return Ok(FeedbackVerdict::UnknownRequest);
     }
-    let existing: Option<f64> = conn
+    let existing: Option<(f64, String)> = tx
         .prepare_cached(
-            "SELECT score FROM feedback WHERE request_id = ?1 AND metric = ?2 ORDER BY id LIMIT 1",
+            "SELECT score, source FROM feedback WHERE request_id = ?1 AND metric = ?2 ORDER BY id LIMIT 1",
         )?
-        .query_row(params![request_id, fb.metric], |r| r.get(0))
+        .query_row(params![request_id, fb.metric], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    if let Some(score) = existing {
-        return Ok(FeedbackVerdict::AlreadyLabelled { score });
+    let mut verdict = FeedbackVerdict::Stored;
+    if let Some((score, source)) = existing {
+        let existing = FeedbackSource::from_stored(&source);
+        if fb.source != FeedbackSource::Human || existing == FeedbackSource::Human {
+            return Ok(FeedbackVerdict::AlreadyLabelled { score });
+        }
+        tx.prepare_cached(
+            "DELETE FROM feedback WHERE request_id = ?1 AND metric = ?2 AND source <> 'human'",
+        )?
+        .execute(params![request_id, fb.metric])?;
+        verdict = FeedbackVerdict::ReplacedJudge { score };
     }
-    conn.prepare_cached(
-        "INSERT INTO feedback (request_id, metric, score, timestamp_ms) VALUES (?1, ?2, ?3, ?4)",
+    tx.prepare_cached(
+        "INSERT INTO feedback (request_id, metric, score, timestamp_ms, source) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
         request_id,
         fb.metric,
         fb.score,
         i64::try_from(timestamp_ms).unwrap_or(i64::MAX),
+        fb.source.as_str(),
     ])?;
-    Ok(FeedbackVerdict::Stored)
+    tx.commit()?;
+    Ok(verdict)
 }
 
 /// Reads every outcome, oldest first, with its feedback attached.
@@ -207,7 +244,14 @@ fn for_each_outcome(
         .prepare("SELECT request_id, record FROM outcomes ORDER BY timestamp_ms, request_id")
         .map_err(|e| db_error(db, e))?;
     let mut feedback = conn
-        .prepare("SELECT metric, score FROM feedback WHERE request_id = ?1 ORDER BY id")
+        .prepare(
+            if feedback_has_source(&conn).map_err(|e| db_error(db, e))? {
+                "SELECT metric, score, source FROM feedback WHERE request_id = ?1 ORDER BY id"
+            } else {
+                // A log written before judge labels, read without being migrated (read-only).
+                "SELECT metric, score, 'human' FROM feedback WHERE request_id = ?1 ORDER BY id"
+            },
+        )
         .map_err(|e| db_error(db, e))?;
     let mut iter = rows.query([]).map_err(|e| db_error(db, e))?;
     while let Some(row) = iter.next().map_err(|e| db_error(db, e))? {
@@ -228,6 +272,7 @@ fn for_each_outcome(
                 Ok(Feedback {
                     metric: r.get(0)?,
                     score: r.get(1)?,
+                    source: FeedbackSource::from_stored(&r.get::<_, String>(2)?),
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

@@ -45,10 +45,7 @@ async fn write_flush_read_with_feedback() {
     let log = OutcomeLog::open(&config(&dir, Privacy::Full, 64), Arc::new(Metrics::new())).unwrap();
     assert!(log.record(outcome("b", 2)).wait(WAIT).await);
     assert!(log.record(outcome("a", 1)).wait(WAIT).await);
-    let label = |score| Feedback {
-        metric: "thumbs_up".into(),
-        score,
-    };
+    let label = |score| Feedback::human("thumbs_up", score);
     assert_eq!(
         log.feedback("a".into(), label(1.0)).await,
         FeedbackVerdict::Stored
@@ -181,4 +178,82 @@ async fn issue_11_non_finite_numbers_are_refused_and_export_never_fails() {
 fn missing_db_is_a_clear_error() {
     let err = read_outcomes(std::path::Path::new("/nonexistent/x.sqlite")).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn issue_14_feedback_source_migrates_and_judge_labels_yield_to_humans() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, Privacy::None, 64);
+    std::fs::create_dir_all(cfg.sqlite.parent().unwrap()).unwrap();
+    {
+        // A log written before judge labels: no `source` column.
+        let conn = rusqlite::Connection::open(&cfg.sqlite).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE outcomes (request_id TEXT PRIMARY KEY, timestamp_ms INTEGER NOT NULL,
+                model TEXT, status TEXT NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL,
+                record TEXT NOT NULL);
+             CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL,
+                metric TEXT NOT NULL, score REAL NOT NULL, timestamp_ms INTEGER NOT NULL);",
+        )
+        .unwrap();
+        let old = serde_json::to_string(&outcome("old", 1)).unwrap();
+        conn.execute(
+            "INSERT INTO outcomes VALUES ('old', 1, 'gpt-4o-mini', 'ok', 0.0, 1.0, ?1)",
+            [old],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO feedback (request_id, metric, score, timestamp_ms) VALUES ('old', 'correct', 1.0, 0);",
+        )
+        .unwrap();
+    }
+    // Read without migrating (read-only): the old label is a human one.
+    let before = read_outcomes(&cfg.sqlite).unwrap();
+    assert_eq!(before[0].feedback, vec![Feedback::human("correct", 1.0)]);
+
+    let log = OutcomeLog::open(&cfg, Arc::new(Metrics::new())).unwrap();
+    assert!(log.record(outcome("new", 2)).wait(WAIT).await);
+    // The migrated old label stays human: a judge label cannot replace it.
+    assert_eq!(
+        log.feedback("old".into(), Feedback::judge("correct", 0.0))
+            .await,
+        FeedbackVerdict::AlreadyLabelled { score: 1.0 }
+    );
+    assert_eq!(
+        log.feedback("new".into(), Feedback::judge("correct", 0.4))
+            .await,
+        FeedbackVerdict::Stored
+    );
+    assert_eq!(
+        log.feedback("new".into(), Feedback::judge("correct", 0.9))
+            .await,
+        FeedbackVerdict::AlreadyLabelled { score: 0.4 }
+    );
+    assert_eq!(
+        log.feedback("new".into(), Feedback::human("correct", 0.0))
+            .await,
+        FeedbackVerdict::ReplacedJudge { score: 0.4 }
+    );
+    // A judge label on another metric sits next to the human one.
+    assert_eq!(
+        log.feedback("new".into(), Feedback::judge("helpful", 0.5))
+            .await,
+        FeedbackVerdict::Stored
+    );
+    log.flush().await;
+    let all = read_outcomes(log.path()).unwrap();
+    assert_eq!(all[0].feedback, vec![Feedback::human("correct", 1.0)]);
+    assert_eq!(
+        all[1].feedback,
+        vec![
+            Feedback::human("correct", 0.0),
+            Feedback::judge("helpful", 0.5)
+        ]
+    );
+    // The export says which labels the judge gave, and only those.
+    let mut buf = Vec::new();
+    export_jsonl(log.path(), &mut buf).unwrap();
+    let text = String::from_utf8(buf).unwrap();
+    assert_eq!(text.matches("\"source\":\"judge\"").count(), 1);
+    log.close().await;
 }

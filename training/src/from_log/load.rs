@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
 
-use router_core::{Feedback, Outcome};
+use router_core::{Feedback, FeedbackSource, Outcome};
 use rusqlite::{Connection, OpenFlags};
 
 use super::FromLogError;
@@ -98,13 +98,24 @@ fn read_feedback(conn: &Connection) -> Result<HashMap<String, Vec<Feedback>>, ru
     if exists == 0 {
         return Ok(map);
     }
-    let mut stmt = conn.prepare("SELECT request_id, metric, score FROM feedback ORDER BY id")?;
+    // Logs written before the judge have no `source` column: every label there is human.
+    let has_source: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('feedback') WHERE name = 'source'",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(if has_source {
+        "SELECT request_id, metric, score, source FROM feedback ORDER BY id"
+    } else {
+        "SELECT request_id, metric, score, 'human' FROM feedback ORDER BY id"
+    })?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
             Feedback {
                 metric: r.get(1)?,
                 score: r.get(2)?,
+                source: FeedbackSource::from_stored(&r.get::<_, String>(3)?),
             },
         ))
     })?;

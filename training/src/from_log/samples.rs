@@ -5,7 +5,8 @@ use std::fmt;
 
 use classifier::predictors::TrainingSet;
 use router_core::{
-    Constraints, Embedder, ModelId, Objective, Outcome, OutcomeStatus, PromptRecord,
+    Constraints, Embedder, Feedback, FeedbackSource, ModelId, Objective, Outcome, OutcomeStatus,
+    PromptRecord,
 };
 
 use super::FromLogError;
@@ -14,8 +15,9 @@ use super::FromLogError;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SampleConfig {
     /// The feedback metric used as the reward. `None`: each row's first feedback metric (use
-    /// this only when a deployment posts a single metric). The latest score of the metric wins
-    /// when it was posted more than once.
+    /// this only when a deployment posts a single metric), a human label's before a judge's.
+    /// The latest score of the metric wins when it was posted more than once, and a human
+    /// label (`/v1/feedback`) always wins over the gateway judge's.
     pub metric: Option<String>,
 }
 
@@ -71,6 +73,10 @@ pub struct Skipped {
     pub bad_score: usize,
     /// The propensity is missing-but-routed, NaN or outside `(0, 1]`.
     pub bad_propensity: usize,
+    /// Not a skip: samples kept whose reward is the gateway judge's label (no human label for
+    /// the metric), reported beside the skips so that a refit says how much it learns from
+    /// the judge.
+    pub judge_labelled: usize,
 }
 
 impl fmt::Display for Skipped {
@@ -79,7 +85,11 @@ impl fmt::Display for Skipped {
             f,
             "{} outcomes read; skipped {} not served, {} without feedback, {} without prompt text, {} with a bad score, {} with a bad propensity",
             self.total, self.not_served, self.no_feedback, self.no_prompt_text, self.bad_score, self.bad_propensity
-        )
+        )?;
+        if self.judge_labelled > 0 {
+            write!(f, "; {} samples labelled by the judge", self.judge_labelled)?;
+        }
+        Ok(())
     }
 }
 
@@ -98,20 +108,22 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
                 continue;
             }
         };
-        let metric = config
-            .metric
-            .as_deref()
-            .or_else(|| o.feedback.first().map(|f| f.metric.as_str()));
-        let Some(score) = metric.and_then(|m| {
+        let human = |f: &&Feedback| f.source == FeedbackSource::Human;
+        let metric = config.metric.as_deref().or_else(|| {
             o.feedback
                 .iter()
-                .rev()
-                .find(|f| f.metric == m)
-                .map(|f| f.score)
+                .find(human)
+                .or_else(|| o.feedback.first())
+                .map(|f| f.metric.as_str())
+        });
+        let Some(label) = metric.and_then(|m| {
+            let mut of_metric = o.feedback.iter().rev().filter(|f| f.metric == m);
+            of_metric.clone().find(human).or_else(|| of_metric.next())
         }) else {
             skipped.no_feedback += 1;
             continue;
         };
+        let score = label.score;
         let PromptRecord::Full { text } = &o.prompt else {
             skipped.no_prompt_text += 1;
             continue;
@@ -130,6 +142,9 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
         if !(propensity > 0.0 && propensity <= 1.0) {
             skipped.bad_propensity += 1;
             continue;
+        }
+        if label.source == FeedbackSource::Judge {
+            skipped.judge_labelled += 1;
         }
         samples.push(BanditSample {
             request_id: o.request_id.clone(),

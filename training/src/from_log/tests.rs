@@ -5,8 +5,8 @@ use rand_chacha::ChaCha8Rng;
 use router_core::exploration::{explore, Exploration};
 use router_core::policy::{route, Prediction};
 use router_core::{
-    BoxError, Constraints, Embedder, Feedback, LatencyPrior, ModelId, ModelSpec, Objective,
-    Outcome, OutcomeStatus, PromptRecord, ProviderId, OUTCOME_SCHEMA_VERSION,
+    BoxError, Constraints, Embedder, Feedback, FeedbackSource, LatencyPrior, ModelId, ModelSpec,
+    Objective, Outcome, OutcomeStatus, PromptRecord, ProviderId, OUTCOME_SCHEMA_VERSION,
 };
 
 use super::*;
@@ -106,10 +106,7 @@ fn outcome(i: usize, text: &str, model: &str, score: Option<f64>) -> Outcome {
         output_tokens: Some(100),
         cost_usd: None,
         feedback: score
-            .map(|score| Feedback {
-                metric: "correct".into(),
-                score,
-            })
+            .map(|score| Feedback::human("correct", score))
             .into_iter()
             .collect(),
         key_id: None,
@@ -165,10 +162,9 @@ fn with_odd_rows(mut outcomes: Vec<Outcome>) -> Vec<Outcome> {
     let mut failed = outcome(n + 2, "topic1 question 2", "small", Some(1.0));
     failed.status = OutcomeStatus::UpstreamError;
     let mut other_metric = outcome(n + 3, "topic2 question 3", "large", None);
-    other_metric.feedback.push(Feedback {
-        metric: "thumbs_up".into(),
-        score: 1.0,
-    });
+    other_metric
+        .feedback
+        .push(Feedback::human("thumbs_up", 1.0));
     let explicit = outcome(n + 4, "topic3 question 4", "medium", Some(0.5));
     outcomes.extend([hashed, unlabelled, failed, other_metric, explicit]);
     outcomes
@@ -456,4 +452,82 @@ fn ope_reroutes_each_row_under_its_logged_constraints() {
     }
     // Without the allow-list the candidate sends most prompts elsewhere.
     assert!(unconstrained_not_small > 30, "{unconstrained_not_small}");
+}
+
+#[test]
+fn issue_14_human_labels_win_over_judge_labels_when_sampling() {
+    let (mut routed, _) = routed_log(3, 5);
+    routed.truncate(3);
+    for o in &mut routed {
+        o.feedback.clear();
+    }
+    // Judge then human on the same metric: the human score is the reward.
+    routed[0].feedback = vec![
+        Feedback::judge("correct", 0.9),
+        Feedback::human("correct", 0.1),
+    ];
+    // Only a judge label: it is the reward, like any feedback.
+    routed[1].feedback = vec![Feedback::judge("correct", 0.7)];
+    // No metric asked for: a human label's metric is preferred to the judge's.
+    routed[2].feedback = vec![
+        Feedback::judge("correct", 0.2),
+        Feedback::human("thumbs_up", 1.0),
+    ];
+    let (by_metric, _) = bandit_samples(
+        &routed[..2],
+        &SampleConfig {
+            metric: Some("correct".into()),
+        },
+    );
+    let rewards: Vec<f64> = by_metric.iter().map(|s| s.reward).collect();
+    assert_eq!(rewards, [0.1, 0.7]);
+    let (_, counts) = bandit_samples(
+        &routed[..2],
+        &SampleConfig {
+            metric: Some("correct".into()),
+        },
+    );
+    assert_eq!(counts.judge_labelled, 1);
+    assert!(counts
+        .to_string()
+        .ends_with("1 samples labelled by the judge"));
+    let (first_metric, _) = bandit_samples(&routed[2..], &SampleConfig::default());
+    assert_eq!(first_metric[0].reward, 1.0);
+}
+
+#[test]
+fn issue_14_sqlite_feedback_source_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite");
+    let (mut routed, _) = routed_log(2, 6);
+    routed.truncate(1);
+    routed[0].feedback = vec![Feedback::judge("correct", 0.6)];
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE outcomes (request_id TEXT PRIMARY KEY, timestamp_ms INTEGER NOT NULL,
+                model TEXT, status TEXT NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL,
+                record TEXT NOT NULL);
+             CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL,
+                metric TEXT NOT NULL, score REAL NOT NULL, timestamp_ms INTEGER NOT NULL,
+                source TEXT NOT NULL DEFAULT 'human');",
+        )
+        .unwrap();
+        let o = &routed[0];
+        let mut bare = o.clone();
+        bare.feedback.clear();
+        conn.execute(
+            "INSERT INTO outcomes VALUES (?1, 0, NULL, 'ok', NULL, 1.0, ?2)",
+            rusqlite::params![o.request_id, serde_json::to_string(&bare).unwrap()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO feedback (request_id, metric, score, timestamp_ms, source) VALUES (?1, 'correct', 0.6, 0, 'judge')",
+            [&o.request_id],
+        )
+        .unwrap();
+    }
+    let loaded = load_outcomes(&db).unwrap();
+    assert_eq!(loaded, routed);
+    assert_eq!(loaded[0].feedback[0].source, FeedbackSource::Judge);
 }

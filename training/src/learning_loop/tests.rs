@@ -194,10 +194,7 @@ fn log(d: &LoopData, rows: &[usize], seed: u64) -> (Vec<Outcome>, HashMap<String
                 input_tokens: Some(100),
                 output_tokens: Some(100),
                 cost_usd: d.cost(row, a),
-                feedback: vec![Feedback {
-                    metric: "correct".into(),
-                    score: d.score(row, a).unwrap(),
-                }],
+                feedback: vec![Feedback::human("correct", d.score(row, a).unwrap())],
                 key_id: None,
             }
         })

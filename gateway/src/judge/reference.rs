@@ -1,0 +1,154 @@
+//! Reference-answer checks: when the caller sends the expected answer
+//! (`x-switchyard-reference-answer`), the answer is scored 1 or 0 by an exact or numeric
+//! comparison instead of asking an LLM. Free, deterministic and far more reliable than a
+//! judge on math-like prompts with a final number, or multiple-choice letters.
+//!
+//! The answer's final answer is, in order of preference: the last `\boxed{…}`, the text after
+//! the last `####` (GSM8K style), the text after the last "answer is" / "answer:", or the
+//! whole answer. A numeric reference (`42`, `-3.5`, `1,234`, `$12`) matches when the last
+//! number of that span equals it within a relative 1e-6; any other reference matches when
+//! the span, or the answer's last line, equals it after lowercasing and trimming spaces and
+//! punctuation. Fractions and algebraic equivalence are not recognised.
+
+/// 1.0 when `answer` gives `reference`, else 0.0.
+pub fn check(answer: &str, reference: &str) -> f64 {
+    let span = final_span(answer);
+    let hit = match parse_number(reference.trim()) {
+        Some(expected) => last_number(span)
+            .is_some_and(|got| (got - expected).abs() <= 1e-6 * expected.abs().max(1.0)),
+        None => {
+            let want = normalise(reference);
+            !want.is_empty()
+                && (normalise(span) == want
+                    || answer
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .is_some_and(|l| normalise(l) == want))
+        }
+    };
+    if hit {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Where the final answer is.
+fn final_span(answer: &str) -> &str {
+    if let Some(i) = answer.rfind("\\boxed{") {
+        let rest = &answer[i + "\\boxed{".len()..];
+        let mut depth = 1usize;
+        for (j, c) in rest.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return &rest[..j];
+                    }
+                }
+                _ => {}
+            }
+        }
+        return rest;
+    }
+    if let Some(i) = answer.rfind("####") {
+        return &answer[i + 4..];
+    }
+    let lower = answer.to_ascii_lowercase();
+    // ASCII lowercasing keeps byte offsets, so an index into `lower` is one into `answer`.
+    for marker in ["answer is", "answer:"] {
+        if let Some(i) = lower.rfind(marker) {
+            return &answer[i + marker.len()..];
+        }
+    }
+    answer
+}
+
+/// A number written as `-1,234.5`, `$12` or `50%` (the sign, digits, separators only).
+fn parse_number(s: &str) -> Option<f64> {
+    let t = s
+        .trim()
+        .trim_start_matches('$')
+        .trim_end_matches(['%', '.'])
+        .replace(',', "");
+    if t.is_empty() || !t.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if !t
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || c == '.' || (i == 0 && (c == '-' || c == '+')))
+    {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// The last number written in `text`.
+fn last_number(text: &str) -> Option<f64> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut last = None;
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let negative = i > 0 && chars[i - 1] == '-';
+            let mut s = String::new();
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || ((chars[i] == ',' || chars[i] == '.')
+                        && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+            {
+                if chars[i] != ',' {
+                    s.push(chars[i]);
+                }
+                i += 1;
+            }
+            if let Ok(x) = s.parse::<f64>() {
+                last = Some(if negative { -x } else { x });
+            }
+        } else {
+            i += 1;
+        }
+    }
+    last
+}
+
+/// Lowercase, inner whitespace collapsed, surrounding spaces and punctuation trimmed.
+fn normalise(s: &str) -> String {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    words
+        .join(" ")
+        .trim_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
+        .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_match_in_the_final_answer() {
+        assert_eq!(check("She has 3 apples, then 5 more: 8 apples.", "8"), 1.0);
+        assert_eq!(check("Step 1: 12 + 30 = 42\n#### 42", "42"), 1.0);
+        assert_eq!(check("The answer is $1,234.", "1234"), 1.0);
+        assert_eq!(check("so x = \\boxed{-3.5} and 7 was wrong", "-3.5"), 1.0);
+        assert_eq!(check("2 + 2 = 5", "4"), 0.0);
+        assert_eq!(check("#### 41", "42"), 0.0);
+        assert_eq!(check("no number here", "42"), 0.0);
+        assert_eq!(check("", "0"), 0.0);
+        assert_eq!(check("It is 50%.", "50%"), 1.0);
+    }
+
+    #[test]
+    fn other_references_match_exactly_after_normalising() {
+        assert_eq!(check("Let me think.\nThe answer is B.", "B"), 1.0);
+        assert_eq!(check("Reasoning...\n(c)", "C"), 1.0);
+        assert_eq!(check("Answer: Paris", "paris"), 1.0);
+        assert_eq!(check("Probably Lyon", "Paris"), 0.0);
+        assert_eq!(check("anything", "  "), 0.0);
+        assert_eq!(check("\\boxed{", "x"), 0.0);
+        assert_eq!(check("é ü \\boxed{ß}", "ß"), 1.0);
+    }
+}
