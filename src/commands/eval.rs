@@ -36,6 +36,10 @@ pub struct EvalArgs {
     /// The guard's validation folds with --guarded.
     #[arg(long, default_value_t = 3)]
     guard_folds: usize,
+    /// With --guarded: cut the guard's folds by task family (validation on tasks the
+    /// candidates were not fitted on) instead of at random.
+    #[arg(long)]
+    guard_by_task: bool,
     /// Append prompt statistics (length, lines, digits, code and maths symbols, non-ASCII
     /// share, questions; computed on the whole prompt) to every embedding. Experimental: the
     /// gateway does not compute them, so `train` does not offer it.
@@ -162,6 +166,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let guard = args.guarded.then(|| training::experiment::GuardConfig {
         candidates: args.guard_candidates.clone(),
         folds: args.guard_folds,
+        by_task: args.guard_by_task,
         ..training::experiment::GuardConfig::default()
     });
     let config = ExperimentConfig {

@@ -72,6 +72,10 @@ pub struct TrainArgs {
     /// Validation folds of the guard's nested validation.
     #[arg(long, default_value_t = 3)]
     guard_folds: usize,
+    /// Cut the guard's folds by task family, so a learned predictor ships only if it beats
+    /// the fixed policy on tasks it was not fitted on (for traffic unlike the training data).
+    #[arg(long)]
+    guard_by_task: bool,
     /// Artifact folder to write (weights.safetensors + manifest.json).
     #[arg(long)]
     out: PathBuf,
@@ -257,6 +261,7 @@ fn run_guard(args: &TrainArgs, data: &ExperimentData) -> anyhow::Result<GuardRep
     let config = GuardConfig {
         candidates,
         folds: args.guard_folds,
+        by_task: args.guard_by_task,
         ..GuardConfig::default()
     };
     let bar = bar(0, "validating");

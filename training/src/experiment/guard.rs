@@ -35,6 +35,11 @@ pub struct GuardConfig {
     pub folds: usize,
     /// Evaluation settings (λ grid, bootstrap).
     pub eval: EvalConfig,
+    /// Cut the folds by task family (each family wholly in one fold) instead of at random, so
+    /// that validation asks whether a predictor helps on tasks it was not fitted on: the
+    /// question for traffic unlike the training data. Needs ≥ 2 families, else random folds.
+    #[serde(default)]
+    pub by_task: bool,
 }
 
 impl Default for GuardConfig {
@@ -48,6 +53,7 @@ impl Default for GuardConfig {
             ],
             folds: 3,
             eval: EvalConfig::default(),
+            by_task: false,
         }
     }
 }
@@ -102,12 +108,7 @@ pub fn validate(
             reason: "the guard needs at least one candidate predictor".into(),
         });
     }
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x9a4d));
-    let mut fold_of = vec![0usize; data.len()];
-    for (pos, &i) in order.iter().enumerate() {
-        fold_of[i] = pos % k;
-    }
+    let (fold_of, k) = assign_folds(data, k, config.by_task, seed);
     let cost_model = CostModel::for_data(data);
     let n_models = data.models.len();
     let blank = |name: &str| RouterScores {
@@ -231,6 +232,37 @@ pub fn validate(
         chosen,
         reason,
     })
+}
+
+/// Each row's validation fold and the number of folds: at random, or (with `by_task` and at
+/// least two task families) whole families dealt round-robin into at most `k` folds in a
+/// seeded order.
+fn assign_folds(data: &ExperimentData, k: usize, by_task: bool, seed: u64) -> (Vec<usize>, usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9a4d);
+    if by_task {
+        let mut families: Vec<Option<&str>> =
+            (0..data.len()).map(|i| data.task_family(i)).collect();
+        families.sort_unstable();
+        families.dedup();
+        if families.len() >= 2 {
+            families.shuffle(&mut rng);
+            let k = k.min(families.len());
+            let fold_of = (0..data.len())
+                .map(|i| {
+                    let f = data.task_family(i);
+                    families.iter().position(|g| *g == f).unwrap_or(0) % k
+                })
+                .collect();
+            return (fold_of, k);
+        }
+    }
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.shuffle(&mut rng);
+    let mut fold_of = vec![0usize; data.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        fold_of[i] = pos % k;
+    }
+    (fold_of, k)
 }
 
 /// The fixed policy as an artifact: a linear predictor with zero coefficients whose

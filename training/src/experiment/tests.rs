@@ -297,3 +297,25 @@ fn guarded_router_is_what_the_guard_picks_on_the_training_rows() {
         .to_markdown()
         .contains("seed 0: knn beats the fixed policy"));
 }
+
+#[test]
+fn guard_by_task_validates_on_families_the_candidates_never_saw() {
+    // Two families, each one side of the planted split: a predictor fitted on one family has
+    // never seen the other's cheap-model failures, so by task it cannot show a gain, while
+    // random folds (every family on both sides) keep knn.
+    let d = data(300);
+    let by_task = GuardConfig {
+        candidates: vec![PredictorKind::Knn],
+        by_task: true,
+        ..GuardConfig::default()
+    };
+    let report = guard(&d, &by_task, &PredictorConfigs::default(), 0, None).unwrap();
+    assert_eq!(report.folds, 2, "one fold per family");
+    assert_eq!(report.chosen, None, "{report:?}");
+    let random = GuardConfig {
+        by_task: false,
+        ..by_task
+    };
+    let report = guard(&d, &random, &PredictorConfigs::default(), 0, None).unwrap();
+    assert_eq!(report.chosen, Some(PredictorKind::Knn));
+}
