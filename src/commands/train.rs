@@ -59,9 +59,9 @@ pub struct DataArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Which predictor to fit: knn, linear, mlp or mf [default: the one the guard's nested
-    /// validation picks among all four; mf with --no-guard or --from-log; with --warm-start
-    /// the artifact's kind].
+    /// Which predictor to fit: knn, linear, mlp, mf, irt or stacked [default: the one the
+    /// guard's nested validation picks among all six; mf with --no-guard or --from-log; with
+    /// --warm-start the artifact's kind].
     #[arg(long, value_parser = parse_kind)]
     predictor: Option<PredictorKind>,
     /// Skip the guard: fit the predictor without checking on validation folds that it beats
@@ -249,7 +249,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     fit_and_save(&args, &plan, &set, fingerprint, source, guard.as_ref())
 }
 
-/// Nested validation over the candidates (`--predictor`, or all four), printed to stderr.
+/// Nested validation over the candidates (`--predictor`, or all six), printed to stderr.
 fn run_guard(args: &TrainArgs, data: &ExperimentData) -> anyhow::Result<GuardReport> {
     let candidates = match args.predictor {
         Some(kind) => vec![kind],

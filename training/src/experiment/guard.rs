@@ -50,6 +50,8 @@ impl Default for GuardConfig {
                 PredictorKind::Linear,
                 PredictorKind::Mlp,
                 PredictorKind::Mf,
+                PredictorKind::Irt,
+                PredictorKind::Stacked,
             ],
             folds: 3,
             eval: EvalConfig::default(),
