@@ -10,9 +10,7 @@ use training::Progress;
 
 use evals::ope::GateEstimator;
 
-use super::train::{
-    bar, catalog_prices, draw, load_with_sources, parse_kind, parse_stack_base, DataArgs,
-};
+use super::train::{bar, draw, load_with_sources, parse_kind, parse_stack_base, DataArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -139,7 +137,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             classifier::prompt_features::PROMPT_FEATURE_NAMES.join(", ")
         );
     }
-    let mut data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
+    let mut data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     data.sources = sources.into_iter().map(Some).collect();
     if !args.models.is_empty() {
         let mut columns = Vec::new();

@@ -5,7 +5,7 @@ use anyhow::Context;
 use training::experiment::ExperimentData;
 use training::onboarding::{self, OnboardingConfig};
 
-use super::train::{catalog_prices, load, DataArgs};
+use super::train::{load, DataArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct OnboardArgs {
@@ -34,7 +34,7 @@ pub struct OnboardArgs {
 
 pub fn run(args: OnboardArgs) -> anyhow::Result<()> {
     let (table, x, _) = load(&args.data)?;
-    let data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
+    let data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     let config = OnboardingConfig {
         probe_sizes: args.probes.clone(),
         seed: args.seed,

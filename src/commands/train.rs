@@ -51,8 +51,47 @@ pub struct DataArgs {
     /// Folder of the embedding cache (one file per encoder and token budget).
     #[arg(long, default_value = DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
+    /// Price a model the catalog does not know (or override the catalog's price), USD per 1M
+    /// input and output tokens: `--price MODEL=IN,OUT` (repeatable). Used to fill missing costs
+    /// and to predict cost.
+    #[arg(long = "price", value_parser = parse_price)]
+    pub prices: Vec<(String, (f64, f64))>,
     #[command(flatten)]
     pub encoder: EncoderArgs,
+}
+
+impl DataArgs {
+    /// Prices per model: `--price` first, then the embedded catalog.
+    pub fn prices(&self) -> anyhow::Result<impl Fn(&str) -> Option<(f64, f64)> + '_> {
+        let catalog = catalog_prices()?;
+        Ok(move |model: &str| {
+            self.prices
+                .iter()
+                .find(|(m, _)| m == model)
+                .map(|(_, p)| *p)
+                .or_else(|| catalog(model))
+        })
+    }
+}
+
+/// `MODEL=IN,OUT`: USD per 1M input and output tokens (the last `=` splits, so model names
+/// may contain one).
+fn parse_price(s: &str) -> Result<(String, (f64, f64)), String> {
+    let usage =
+        || format!("`{s}`: expected MODEL=IN,OUT in USD per 1M tokens, e.g. my-model=0.2,0.6");
+    let (model, prices) = s.rsplit_once('=').ok_or_else(usage)?;
+    let (input, output) = prices.split_once(',').ok_or_else(usage)?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite() && *p >= 0.0)
+            .ok_or_else(usage)
+    };
+    if model.trim().is_empty() {
+        return Err(usage());
+    }
+    Ok((model.trim().to_owned(), (parse(input)?, parse(output)?)))
 }
 
 #[derive(Debug, clap::Args)]
@@ -195,7 +234,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let mut weights = (args.weighting == Weighting::Ips).then_some(ips);
         if !args.data.data.is_empty() {
             let (table, x, _) = load(&args.data)?;
-            let data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
+            let data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
             let rows: Vec<usize> = (0..data.len()).collect();
             let bench = data.training_set(&rows);
             let merged = training::from_log::merge_training_sets(&bench, &set)?;
@@ -226,7 +265,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             .retain(|r| r.split != Some(datasets::Split::Test));
     }
     let x: Vec<Vec<f32>> = keep.into_iter().map(|i| x[i].clone()).collect();
-    let data = ExperimentData::from_table(&table, x, &catalog_prices()?)?;
+    let data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     let rows: Vec<usize> = (0..data.len()).collect();
     let set = data.training_set(&rows);
     let guard = if args.no_guard || plan.warm_start.is_some() {
@@ -528,7 +567,7 @@ pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
     if table.is_empty() {
         bail!("no prompts left after filtering; check --data and --exclude-task");
     }
-    let filled = table.fill_estimated_costs(&catalog_prices()?, datasets::DEFAULT_OUTPUT_TOKENS);
+    let filled = table.fill_estimated_costs(&args.prices()?, datasets::DEFAULT_OUTPUT_TOKENS);
     if filled > 0 {
         eprintln!("estimated {filled} missing costs from catalog prices");
     }
@@ -611,5 +650,22 @@ fn progress_line(previous: &str, p: &Progress) {
     });
     if due {
         eprintln!("progress: {} ({}/{})", p.message, p.done, p.total);
+    }
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::parse_price;
+
+    #[test]
+    fn prices_parse_and_bad_ones_say_the_form() {
+        assert_eq!(
+            parse_price("org/model=v1=0.2, 0.6"),
+            Ok(("org/model=v1".to_owned(), (0.2, 0.6)))
+        );
+        for bad in ["m", "m=0.2", "=0.1,0.2", "m=a,b", "m=-1,2", "m=NaN,1"] {
+            let err = parse_price(bad).unwrap_err();
+            assert!(err.contains("MODEL=IN,OUT"), "{bad}: {err}");
+        }
     }
 }
