@@ -9,10 +9,10 @@ use datasets::OutcomeTable;
 use indicatif::{ProgressBar, ProgressStyle};
 use router_core::Embedder;
 use router_core::RoutingMode;
-use training::embed_cache::{EmbedCache, DEFAULT_CACHE_DIR};
+use training::embed_cache::DEFAULT_CACHE_DIR;
 use training::experiment::{
-    self, fixed_policy_artifact, sample_rows, ExperimentData, GuardConfig, GuardReport,
-    PredictorConfigs,
+    self, embed_table, fixed_policy_artifact, import_sources, ExperimentData, GuardConfig,
+    GuardReport, ImportSpec, PredictorConfigs, SourceSpec,
 };
 use training::{fit_predictor_with, CellWeights, FitOptions, Progress, StackBase};
 
@@ -537,58 +537,42 @@ type Loaded = (OutcomeTable, Vec<Vec<f32>>, String, Vec<String>);
 
 /// [`load`], also returning each row's source: the `--data` argument it came from.
 pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
-    let mut table = OutcomeTable::default();
-    let mut sources: Vec<String> = Vec::new();
-    for arg in &args.data {
-        let path = resolve_data(arg)?;
-        let mut part = datasets::import_auto(&path)
-            .with_context(|| format!("importing {}", path.display()))?;
-        eprintln!(
-            "imported {} prompts × {} models from {}",
-            part.len(),
-            part.models.len(),
-            path.display()
-        );
-        // Per source, so that a source's sample is the same whatever it is merged with.
-        for task in &args.exclude_task {
-            let before = part.len();
-            part.drop_task(task);
-            if part.len() < before {
-                eprintln!("excluded {} prompts of task {task}", before - part.len());
-            }
-        }
-        if let Some(max) = args.max_prompts.filter(|&m| m < part.len()) {
-            sample_rows(&mut part, max, args.sample_seed);
-            eprintln!("sampled {max} prompts (seed {})", args.sample_seed);
-        }
-        sources.extend(std::iter::repeat_n(arg.clone(), part.len()));
-        table.merge(part);
-    }
-    if table.is_empty() {
-        bail!("no prompts left after filtering; check --data and --exclude-task");
-    }
+    let spec = ImportSpec {
+        sources: args
+            .data
+            .iter()
+            .map(|name| {
+                Ok(SourceSpec {
+                    name: name.clone(),
+                    path: resolve_data(name)?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        exclude_tasks: args.exclude_task.clone(),
+        max_prompts: args.max_prompts,
+        sample_seed: args.sample_seed,
+    };
+    let (mut table, sources) = import_sources(&spec, &mut |line| eprintln!("{line}"))?;
     let filled = table.fill_estimated_costs(&args.prices()?, datasets::DEFAULT_OUTPUT_TOKENS);
     if filled > 0 {
         eprintln!("estimated {filled} missing costs from catalog prices");
     }
     let encoder = args.encoder.load()?;
     let fingerprint = encoder.fingerprint().to_owned();
-    let mut cache = EmbedCache::open(
-        &args.cache_dir,
-        &fingerprint,
-        args.encoder.max_tokens,
-        encoder.dim(),
-    )?;
-    let texts: Vec<&str> = table.rows.iter().map(|r| r.text.as_str()).collect();
-    let bar = bar(texts.len() as u64, "embedding");
+    let bar = bar(table.len() as u64, "embedding");
     let mut on_progress = |p: &Progress| draw(&bar, p);
-    let x = cache.embed_all(&encoder, &texts, Some(&mut on_progress))?;
+    let (x, cached, cache_path) = embed_table(
+        &table,
+        &encoder,
+        &args.cache_dir,
+        args.encoder.max_tokens,
+        Some(&mut on_progress),
+    )?;
     bar.finish_and_clear();
     eprintln!(
-        "{} prompts embedded ({} cached vectors in {})",
+        "{} prompts embedded ({cached} cached vectors in {})",
         x.len(),
-        cache.len(),
-        cache.path().display()
+        cache_path.display()
     );
     Ok((table, x, fingerprint, sources))
 }

@@ -17,6 +17,7 @@ mod baselines;
 mod data;
 mod fit;
 mod guard;
+mod load;
 mod split;
 mod summary;
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub use fit::{fit_predictor, router_scores, CostModel, PredictorConfigs};
 pub use guard::{
     fixed_policy_artifact, validate as guard, CandidateValidation, GuardConfig, GuardReport,
 };
+pub use load::{embed_table, import_sources, ImportSpec, SourceSpec};
 pub use split::{
     decontaminate, loto_splits, own_split, random_split, source_splits, Fold, SplitKind,
 };

@@ -319,3 +319,44 @@ fn guard_by_task_validates_on_families_the_candidates_never_saw() {
     let report = guard(&d, &random, &PredictorConfigs::default(), 0, None).unwrap();
     assert_eq!(report.chosen, Some(PredictorKind::Knn));
 }
+
+#[test]
+fn import_sources_samples_per_source_and_names_what_fails() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/routellm-gsm8k");
+    let source = |name: &str, path: std::path::PathBuf| SourceSpec {
+        name: name.into(),
+        path,
+    };
+    let spec = ImportSpec {
+        sources: vec![source("gsm8k", fixture.clone())],
+        exclude_tasks: vec!["no-such-task".into()],
+        max_prompts: Some(50),
+        sample_seed: 1,
+    };
+    let mut notes = Vec::new();
+    let (table, sources) = import_sources(&spec, &mut |l| notes.push(l)).unwrap();
+    assert_eq!((table.len(), sources.len()), (50, 50));
+    assert!(sources.iter().all(|s| s == "gsm8k"));
+    assert!(
+        notes.iter().any(|n| n.starts_with("sampled 50 prompts")),
+        "{notes:?}"
+    );
+
+    let missing = ImportSpec {
+        sources: vec![source("x", fixture.join("nope.csv"))],
+        ..spec.clone()
+    };
+    let err = import_sources(&missing, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nope.csv"), "{err}");
+    let nothing = ImportSpec {
+        exclude_tasks: vec!["gsm8k".into()],
+        ..spec
+    };
+    let err = import_sources(&nothing, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no prompts left"), "{err}");
+}

@@ -1,0 +1,98 @@
+//! Building an experiment's inputs from benchmark files: import each source, drop excluded
+//! tasks, sample, merge, then embed every prompt through the cache. `train`, `eval` and
+//! `onboard` share it; the CLI only resolves dataset names to paths and draws progress.
+
+use std::path::{Path, PathBuf};
+
+use datasets::OutcomeTable;
+use router_core::Embedder;
+
+use super::sample_rows;
+use crate::embed_cache::EmbedCache;
+use crate::{Error, ProgressFn};
+
+/// One `--data` source: what the user called it and where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSpec {
+    /// The name as given (a dataset name or a path); rows remember it as their source.
+    pub name: String,
+    /// The file or folder to import.
+    pub path: PathBuf,
+}
+
+/// How the sources are filtered before they are merged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportSpec {
+    /// The sources, merged in this order.
+    pub sources: Vec<SourceSpec>,
+    /// Task families dropped from every source.
+    pub exclude_tasks: Vec<String>,
+    /// Keep at most this many prompts per source, drawn with `sample_seed`.
+    pub max_prompts: Option<usize>,
+    /// Seed of the per-source sample.
+    pub sample_seed: u64,
+}
+
+/// Imports, filters, samples (per source, so that a source's sample is the same whatever it is
+/// merged with) and merges. Returns the table and each row's source name; `note` gets one line
+/// per step worth telling the user.
+pub fn import_sources(
+    spec: &ImportSpec,
+    note: &mut dyn FnMut(String),
+) -> Result<(OutcomeTable, Vec<String>), Error> {
+    let mut table = OutcomeTable::default();
+    let mut sources: Vec<String> = Vec::new();
+    for source in &spec.sources {
+        let mut part = datasets::import_auto(&source.path).map_err(|e| Error::Experiment {
+            reason: format!("importing {}: {e}", source.path.display()),
+        })?;
+        note(format!(
+            "imported {} prompts × {} models from {}",
+            part.len(),
+            part.models.len(),
+            source.path.display()
+        ));
+        for task in &spec.exclude_tasks {
+            let before = part.len();
+            part.drop_task(task);
+            if part.len() < before {
+                note(format!(
+                    "excluded {} prompts of task {task}",
+                    before - part.len()
+                ));
+            }
+        }
+        if let Some(max) = spec.max_prompts.filter(|&m| m < part.len()) {
+            sample_rows(&mut part, max, spec.sample_seed);
+            note(format!("sampled {max} prompts (seed {})", spec.sample_seed));
+        }
+        sources.extend(std::iter::repeat_n(source.name.clone(), part.len()));
+        table.merge(part);
+    }
+    if table.is_empty() {
+        return Err(Error::Experiment {
+            reason: "no prompts left after filtering; check --data and --exclude-task".into(),
+        });
+    }
+    Ok((table, sources))
+}
+
+/// One embedding per row of `table`, through the cache in `cache_dir` for this embedder and
+/// token budget. Returns the embeddings, the cache's size afterwards and its file.
+pub fn embed_table(
+    table: &OutcomeTable,
+    embedder: &dyn Embedder,
+    cache_dir: &Path,
+    max_tokens: usize,
+    progress: ProgressFn<'_>,
+) -> Result<(Vec<Vec<f32>>, usize, PathBuf), Error> {
+    let mut cache = EmbedCache::open(
+        cache_dir,
+        embedder.fingerprint(),
+        max_tokens,
+        embedder.dim(),
+    )?;
+    let texts: Vec<&str> = table.rows.iter().map(|r| r.text.as_str()).collect();
+    let x = cache.embed_all(embedder, &texts, progress)?;
+    Ok((x, cache.len(), cache.path().to_owned()))
+}
