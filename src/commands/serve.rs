@@ -85,9 +85,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         load_classifier(&config, &args.encoder)?
     };
+    // Where the encoder threads may not be raised above the HTTP threads, the HTTP threads
+    // step down instead, so that requests the encoder refuses cannot starve it.
+    let yielding = classifier.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("switchyard-io")
+        .on_thread_start(move || {
+            if let Some(service) = &yielding {
+                service.yield_to_encoder();
+            }
+        })
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
