@@ -112,6 +112,8 @@ struct Row {
     /// Encoder batches run and prompts embedded during the row.
     batches: u64,
     embedded: u64,
+    /// Time the encoder spent in forward passes during the row.
+    forward: Duration,
 }
 
 const REASONS: [&str; 5] = [
@@ -403,6 +405,7 @@ impl Row {
             "client_cpu_us_per_request": self.client_cpu.as_secs_f64() * 1e6 / done.max(1) as f64,
             "encoder_batches": self.batches,
             "mean_batch": self.embedded as f64 / self.batches.max(1) as f64,
+            "encoder_busy_share": self.forward.as_secs_f64() / secs,
         })
     }
 }
@@ -564,6 +567,7 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
             reasons,
             batches: stats1.batches.saturating_sub(stats0.batches),
             embedded: stats1.dequeued.saturating_sub(stats0.dequeued),
+            forward: Duration::from_micros(stats1.forward_us.saturating_sub(stats0.forward_us)),
         };
         if !args.json {
             eprintln!("done: {} {}", row.mode, row.load);

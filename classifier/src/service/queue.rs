@@ -9,22 +9,21 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::cost::{batch_flops, CostModel};
+use super::cost::{batch_flops, CostModel, SAFETY_MIN};
 use super::{Scored, ServiceError};
 
 /// Upper token bounds of the length buckets. A batch is padded to its longest text, so texts
 /// of similar length go together; powers of two keep the padding waste under half.
 const BUCKET_LIMITS: [usize; 6] = [16, 32, 64, 128, 256, usize::MAX];
 
-/// Predicted forward times are stretched by this much before they are compared with a
-/// deadline: the fit is an average, and a batch that overruns makes every member miss.
-pub(crate) const SAFETY: f64 = 1.15;
-
 /// How often an idle service runs a prompt its estimate says is too slow. Refused prompts
 /// teach the cost fit nothing, so one bad batch (a cold start, a burst of load from another
 /// process) could otherwise make it refuse everything for ever; a probe on an idle encoder
-/// costs one request its deadline at most once per interval and keeps the fit current.
-const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// costs one request its deadline at most once per interval and keeps the fit current. A
+/// quarter second lets a fit spoiled by a burst of CPU starvation recover within about a
+/// second of the burst (measured: with one probe a second the routed rate stayed near zero
+/// for whole benchmark rows after such a burst).
+const PROBE_EVERY: Duration = Duration::from_millis(250);
 
 /// Time constant of the arrival-rate estimate: long enough to ride over the gaps between
 /// bursts, short enough to follow a load step within a second.
@@ -57,7 +56,7 @@ impl ArrivalRate {
 
 /// The batch the arrivals will fill when a prompt of `flops` with `budget` to its deadline
 /// arrives at `rate` per second while the encoder is busy: the largest `k` such that the
-/// prompts arriving in the last `budget − SAFETY × time(k)` before the encoder frees up (those
+/// prompts arriving in the last `budget − safety × time(k)` before the encoder frees up (those
 /// whose deadline a batch of `k` still meets) number at least `k − 1` besides this one.
 ///
 /// Admitting a prompt earlier than that window caps the next batch at what still meets the
@@ -73,7 +72,9 @@ pub(crate) fn fillable_batch(
 ) -> usize {
     let mut best = 1;
     for k in 2..=max_batch.max(1) {
-        let run = model.predict(batch_flops(tokens, k)).mul_f64(SAFETY);
+        let run = model
+            .predict(batch_flops(tokens, k))
+            .mul_f64(model.safety());
         let Some(window) = budget.checked_sub(run) else {
             break;
         };
@@ -192,7 +193,7 @@ impl Queue {
             .map(|(i, b)| (b.len() + usize::from(i == own)).div_ceil(self.max_batch))
             .sum();
         let work = model.predict_many(self.queued_flops + job.flops(), batches);
-        start + work.mul_f64(SAFETY / workers as f64)
+        start + work.mul_f64(model.safety() / workers as f64)
     }
 
     /// Queues `job`, or drops it and says why it cannot be served in time (its caller gets
@@ -219,10 +220,18 @@ impl Queue {
         if free > now {
             let budget = job.deadline.saturating_duration_since(now);
             let k = fillable_batch(rate, job.tokens, budget, self.max_batch, model);
-            let full = free + model.predict(batch_flops(job.tokens, k)).mul_f64(SAFETY);
+            let full = free
+                + model
+                    .predict(batch_flops(job.tokens, k))
+                    .mul_f64(model.safety());
             finish = finish.max(full);
         }
         let idle = self.len == 0 && self.busy_until.iter().all(Option::is_none);
+        if idle {
+            // Nobody waits behind a lone prompt on an idle encoder, so an overrun costs no one
+            // else anything: judge it on the fit with the least margin.
+            finish = now + model.predict(job.flops()).mul_f64(SAFETY_MIN);
+        }
         let probe_due = self
             .last_probe
             .is_none_or(|t| now.saturating_duration_since(t) >= PROBE_EVERY);
@@ -255,7 +264,9 @@ impl Queue {
         for bucket in &mut self.buckets {
             let mut keep = VecDeque::with_capacity(bucket.len());
             for job in bucket.drain(..) {
-                let alone = model.predict(job.flops()).mul_f64(SAFETY);
+                // The least margin, as for a lone prompt at admission: only prompts that surely
+                // miss are answered early.
+                let alone = model.predict(job.flops()).mul_f64(SAFETY_MIN);
                 if job.reply.is_closed() {
                     taken.abandoned += 1;
                     removed.push(job);
@@ -299,7 +310,7 @@ impl Queue {
             let deadline = min_deadline.map_or(next.deadline, |d| d.min(next.deadline));
             let with = model.predict(batch_flops(new_tokens, size + 1));
             // The first prompt always goes: the sweep checked that it fits alone.
-            if size > 0 && now + with.mul_f64(SAFETY) > deadline {
+            if size > 0 && now + with.mul_f64(model.safety()) > deadline {
                 break;
             }
             let Some(job) = self.buckets[b].pop_front() else {
@@ -315,7 +326,10 @@ impl Queue {
             return taken;
         }
         if let Some(slot) = self.busy_until.get_mut(worker) {
-            *slot = Some(now + model.predict(batch_flops(tokens, taken.batch.len())));
+            // Stretched like every other prediction: prompts queued behind an overrunning
+            // batch miss their deadlines as surely as its own members.
+            let run = model.predict(batch_flops(tokens, taken.batch.len()));
+            *slot = Some(now + run.mul_f64(model.safety()));
         }
         taken
     }
