@@ -226,6 +226,20 @@ impl Queue {
                     .mul_f64(model.safety());
             finish = finish.max(full);
         }
+        // The batch a prompt joins must also end by its first member's deadline; when it
+        // cannot, the worker splits it and this prompt pays one more pass's fixed cost.
+        let own = &self.buckets[bucket_of(job.tokens)];
+        if let Some(front) = own.front() {
+            let joined = own.len() % self.max_batch + 1;
+            let tokens = job.tokens.max(front.tokens);
+            let end = free
+                + model
+                    .predict(batch_flops(tokens, joined))
+                    .mul_f64(model.safety());
+            if end > front.deadline {
+                finish += model.overhead().mul_f64(model.safety());
+            }
+        }
         let idle = self.len == 0 && self.busy_until.iter().all(Option::is_none);
         if idle {
             // Nobody waits behind a lone prompt on an idle encoder, so an overrun costs no one
@@ -352,4 +366,171 @@ impl Queue {
 /// How long ago `then` was, never negative.
 pub(crate) fn since(now: Instant, then: Instant) -> Duration {
     now.saturating_duration_since(then)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::service::CostPrior;
+
+    /// A fit of exactly 5 ms per batch plus 4 ms per 16-token prompt.
+    fn model() -> CostModel {
+        let per_prompt_s = 0.004;
+        CostModel::new(CostPrior {
+            overhead: Duration::from_millis(5),
+            gflops: batch_flops(16, 1) / per_prompt_s / 1e9,
+        })
+    }
+
+    type Reply = oneshot::Receiver<Result<Scored, ServiceError>>;
+
+    /// A prompt and its caller's end of the reply (a dropped one marks the prompt abandoned).
+    fn job(now: Instant, budget: Duration, callers: &mut Vec<Reply>) -> Job {
+        let (reply, rx) = oneshot::channel();
+        callers.push(rx);
+        Job {
+            text: "sixteen tokens".to_owned(),
+            key: None,
+            tokens: 16,
+            reply,
+            enqueued: now,
+            deadline: now + budget,
+            span: tracing::Span::none(),
+            probe: false,
+        }
+    }
+
+    const BUDGET: Duration = Duration::from_millis(50);
+
+    /// A queue whose arrival estimate has seen one prompt every `gap` for two seconds.
+    fn queue_with_rate(base: Instant, gap: Duration) -> Queue {
+        let mut q = Queue::new(256, 32, 1);
+        let mut t = base;
+        while t < base + Duration::from_secs(2) {
+            q.arrivals.arrive(t);
+            t += gap;
+        }
+        q
+    }
+
+    #[test]
+    fn the_arrival_rate_follows_a_steady_stream_and_decays() {
+        let base = Instant::now();
+        let q = queue_with_rate(base, Duration::from_millis(4));
+        let rate = q.arrivals.at(base + Duration::from_secs(2));
+        assert!((rate - 250.0).abs() < 25.0, "{rate}");
+        let later = q.arrivals.at(base + Duration::from_secs(5));
+        assert!(later < 1.0, "{later}");
+        assert_eq!(ArrivalRate::default().at(base), 0.0);
+    }
+
+    #[test]
+    fn the_fillable_batch_grows_with_the_rate_up_to_what_the_deadline_allows() {
+        let model = model();
+        let sizes: Vec<usize> = [0.0, 20.0, 100.0, 400.0, 2000.0, 1e6]
+            .iter()
+            .map(|&rate| fillable_batch(rate, 16, BUDGET, 32, &model))
+            .collect();
+        assert_eq!(sizes[0], 1);
+        assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+        // However fast prompts come, a batch of k must fit the deadline: 1.15 × (5 + 4k) ≤ 50.
+        assert_eq!(sizes[5], 9, "{sizes:?}");
+        // 2,000/s: k − 1 ≤ 2/ms × (50 − 1.15 × (5 + 4k)) ms gives k = 8.
+        assert_eq!(sizes[4], 8, "{sizes:?}");
+        // A tighter cap or budget is respected.
+        assert_eq!(fillable_batch(1e6, 16, BUDGET, 4, &model), 4);
+        assert_eq!(
+            fillable_batch(1e6, 16, Duration::from_millis(5), 32, &model),
+            1
+        );
+    }
+
+    /// Starts a batch of one at `t0` and offers a prompt every `gap` until the worker is due
+    /// to be free; returns the queue, when the worker frees up and which arrivals were
+    /// refused.
+    fn offer_while_busy(
+        q: &mut Queue,
+        t0: Instant,
+        gap: Duration,
+        callers: &mut Vec<Reply>,
+    ) -> (Instant, Vec<bool>) {
+        let model = model();
+        q.admit(job(t0, BUDGET, callers), t0, &model).unwrap();
+        let first = q.take(0, t0, &model);
+        assert_eq!(first.batch.len(), 1);
+        let free = q.earliest_free(t0);
+        let mut refused = Vec::new();
+        let mut t = t0 + gap;
+        while t < free {
+            refused.push(q.admit(job(t, BUDGET, callers), t, &model).is_err());
+            t += gap;
+        }
+        (free, refused)
+    }
+
+    #[test]
+    fn at_saturation_early_arrivals_are_refused_and_late_ones_fill_a_batch_that_meets_every_deadline(
+    ) {
+        let model = model();
+        let base = Instant::now();
+        let gap = Duration::from_micros(500);
+        let mut q = queue_with_rate(base, gap);
+        let t0 = base + Duration::from_secs(2);
+        let mut callers = Vec::new();
+        let (free, refused) = offer_while_busy(&mut q, t0, gap, &mut callers);
+        // Right after the batch starts the door is shut: admitting these would cap the next
+        // batch at what their early deadlines allow.
+        assert!(refused[0], "{refused:?}");
+        let admitted = refused.iter().filter(|r| !**r).count();
+        assert!(admitted >= 4, "{refused:?}");
+        let next = q.take(0, free, &model);
+        assert_eq!(next.batch.len(), admitted);
+        assert!(next.hopeless.is_empty());
+        let end = free
+            + model
+                .predict(batch_flops(16, admitted))
+                .mul_f64(model.safety());
+        assert!(next.batch.iter().all(|j| j.deadline >= end));
+    }
+
+    #[test]
+    fn at_a_low_rate_a_prompt_arriving_while_a_batch_runs_is_queued() {
+        let model = model();
+        let base = Instant::now();
+        let mut q = queue_with_rate(base, Duration::from_millis(100));
+        let t0 = base + Duration::from_secs(2);
+        let mut callers = Vec::new();
+        let (free, refused) = offer_while_busy(&mut q, t0, Duration::from_millis(2), &mut callers);
+        assert!(!refused[0], "{refused:?}");
+        let next = q.take(0, free, &model);
+        assert!(!next.batch.is_empty());
+    }
+
+    #[test]
+    fn a_lone_prompt_on_an_idle_encoder_is_judged_at_the_least_margin() {
+        let mut model = model();
+        // Noisy batches widen the margin ...
+        let x = batch_flops(16, 1);
+        for i in 0..400 {
+            let took = if i % 3 == 0 { 20 } else { 8 };
+            model.observe(x, Duration::from_millis(took));
+        }
+        assert!(model.safety() > SAFETY_MIN);
+        // ... but a prompt that fits at the least margin on an idle encoder still goes.
+        let alone = model.predict(x);
+        let budget = alone.mul_f64(SAFETY_MIN) + Duration::from_micros(100);
+        assert!(alone.mul_f64(model.safety()) > budget);
+        let mut q = Queue::new(256, 32, 1);
+        let now = Instant::now();
+        // No probe: one was just admitted.
+        q.last_probe = Some(now);
+        let mut callers = Vec::new();
+        q.admit(job(now, budget, &mut callers), now, &model)
+            .unwrap();
+        let taken = q.take(0, now, &model);
+        assert_eq!(taken.batch.len(), 1);
+        assert!(taken.hopeless.is_empty());
+    }
 }
