@@ -464,13 +464,10 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         gateway::server::load_classifier(&config, &args.encoder.encoder_dir, service_config)?
             .context("the encoder service did not start: is the encoder folder there?")?;
 
-    let yielding = classifier.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("gateway")
-        .on_thread_start(move || {
-            yielding.yield_to_encoder();
-        })
+        .on_thread_start(classifier.yield_to_encoder())
         .build()?;
     let gw = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -87,13 +87,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     // Where the encoder threads may not be raised above the HTTP threads, the HTTP threads
     // step down instead, so that requests the encoder refuses cannot starve it.
-    let yielding = classifier.clone();
+    let yield_to_encoder = classifier
+        .as_ref()
+        .map(classifier::Service::yield_to_encoder);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("switchyard-io")
         .on_thread_start(move || {
-            if let Some(service) = &yielding {
-                service.yield_to_encoder();
+            if let Some(step_down) = &yield_to_encoder {
+                step_down();
             }
         })
         .build()

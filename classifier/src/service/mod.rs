@@ -78,9 +78,13 @@ impl Default for ServiceConfig {
     }
 }
 
-/// Default [`ServiceConfig::priority_gap`]: about a 9:1 CPU share for an encoder thread over
-/// an HTTP thread when both want the same core.
-pub const DEFAULT_PRIORITY_GAP: i32 = 10;
+/// Default [`ServiceConfig::priority_gap`]: about a 3:1 CPU share for an encoder thread over
+/// an HTTP thread when both want the same core. Measured on 2 busy cores (`switchyard bench
+/// routed`): 10 levels (9:1) routed a little more under a closed-loop flood but starved the
+/// HTTP side enough that the backstop timer fired late (routing p99 60–170 ms against a 50 ms
+/// deadline) and fallback answers' p99 reached 150–700 ms; 5 kept routing p99 inside the
+/// deadline and routed more in open loop.
+pub const DEFAULT_PRIORITY_GAP: i32 = 5;
 
 impl ServiceConfig {
     /// The default shape for this machine: one worker per four cores, and a compute pool of
@@ -307,11 +311,12 @@ impl Service {
             .into_iter()
             .all(|ok| ok);
         // A refusal is all or nothing: every thread of the process has the same rights.
-        let priority = match (gap, raised) {
-            (0, _) => EncoderPriority::Unchanged,
-            (_, true) if cfg!(target_os = "linux") => EncoderPriority::Raised,
-            (_, true) => EncoderPriority::Unchanged,
-            (_, false) => EncoderPriority::NotPermitted,
+        let priority = if gap == 0 || !cfg!(target_os = "linux") {
+            EncoderPriority::Unchanged
+        } else if raised {
+            EncoderPriority::Raised
+        } else {
+            EncoderPriority::NotPermitted
         };
         match priority {
             EncoderPriority::Raised => tracing::debug!(gap, "Encoder threads raised."),
@@ -360,14 +365,19 @@ impl Service {
         self.inner.priority
     }
 
-    /// Steps the calling thread down [`ServiceConfig::priority_gap`] nice levels when the
-    /// encoder threads could not be raised by as much (no `CAP_SYS_NICE`), so that the encoder
-    /// still comes first; otherwise does nothing. Call it from every thread of the async
-    /// runtime that serves requests (`on_thread_start`). Returns whether the thread stepped
-    /// down.
-    pub fn yield_to_encoder(&self) -> bool {
-        self.inner.priority == EncoderPriority::NotPermitted
-            && priority::shift_current_thread(-self.inner.config.priority_gap)
+    /// A hook for every thread of the async runtime that serves requests (tokio's
+    /// `on_thread_start`): when the encoder threads could not be raised
+    /// [`ServiceConfig::priority_gap`] nice levels (no `CAP_SYS_NICE`), it steps the calling
+    /// thread down by as much instead, so that the encoder still comes first; otherwise it
+    /// does nothing. It holds no handle to the service, so it does not keep the workers alive.
+    pub fn yield_to_encoder(&self) -> impl Fn() + Send + Sync + 'static {
+        let step_down = (self.inner.priority == EncoderPriority::NotPermitted)
+            .then_some(self.inner.config.priority_gap);
+        move || {
+            if let Some(gap) = step_down {
+                let _ = priority::shift_current_thread(-gap);
+            }
+        }
     }
 
     /// Sets (or clears) the task classifier run on every embedded prompt; the caller checks

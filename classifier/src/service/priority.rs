@@ -5,7 +5,7 @@
 //! the encoder needs: measured on 2 cores, a 16-token batch of one went from 10 ms to 80–170 ms
 //! under a flood of refused requests, the cost fit followed, and the routed rate fell to almost
 //! nothing. The encoder threads therefore run `gap` nice levels above the process (a thread's
-//! CPU share under Linux's scheduler grows about 1.25× per level, so 10 levels ≈ 9:1). Raising
+//! CPU share under Linux's scheduler grows about 1.25× per level: 5 levels ≈ 3:1). Raising
 //! a thread needs `CAP_SYS_NICE` or an `RLIMIT_NICE` allowance; where neither is granted the
 //! HTTP threads can step down instead ([`super::Service::yield_to_encoder`]), which is always
 //! permitted.
