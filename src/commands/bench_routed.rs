@@ -67,6 +67,13 @@ pub struct RoutedArgs {
     /// Encoder worker threads (default: one per four cores, at least one).
     #[arg(long)]
     workers: Option<usize>,
+    /// Threads of the encoder's compute pool (default: all cores but one per four, at least
+    /// one; 0: every core).
+    #[arg(long)]
+    encoder_threads: Option<usize>,
+    /// Nice levels the encoder threads run above the HTTP threads (0: same priority).
+    #[arg(long, default_value_t = classifier::service::DEFAULT_PRIORITY_GAP)]
+    priority_gap: i32,
     /// Which rows: `auto`, `pinned` or both.
     #[arg(long, value_delimiter = ',', default_values_t = [String::from("pinned"), String::from("auto")])]
     models: Vec<String>,
@@ -102,6 +109,11 @@ struct Row {
     client_cpu: Duration,
     /// Fallbacks by reason, from the gateway's counters.
     reasons: HashMap<&'static str, f64>,
+    /// Encoder batches run and prompts embedded during the row.
+    batches: u64,
+    embedded: u64,
+    /// Time the encoder spent in forward passes during the row.
+    forward: Duration,
 }
 
 const REASONS: [&str; 5] = [
@@ -391,6 +403,9 @@ impl Row {
             "route_p99_ms": percentile(&route, 99.0),
             "gateway_cpu_us_per_request": self.gateway_cpu.as_secs_f64() * 1e6 / done.max(1) as f64,
             "client_cpu_us_per_request": self.client_cpu.as_secs_f64() * 1e6 / done.max(1) as f64,
+            "encoder_batches": self.batches,
+            "mean_batch": self.embedded as f64 / self.batches.max(1) as f64,
+            "encoder_busy_share": self.forward.as_secs_f64() / secs,
         })
     }
 }
@@ -440,6 +455,10 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
     if let Some(w) = args.workers {
         service_config.workers = w.max(1);
     }
+    if let Some(t) = args.encoder_threads {
+        service_config.encoder_threads = t;
+    }
+    service_config.priority_gap = args.priority_gap;
     args.encoder.ensure_weights()?;
     let classifier =
         gateway::server::load_classifier(&config, &args.encoder.encoder_dir, service_config)?
@@ -448,6 +467,7 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("gateway")
+        .on_thread_start(classifier.yield_to_encoder())
         .build()?;
     let gw = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -504,6 +524,7 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
                     .counter_value("switchyard_classifier_fallback_total", &[("reason", r)])
             })
             .collect();
+        let stats0 = classifier.stats();
         let (client0, other0) = cpu_split();
         let (samples, errors, wall) = drive(
             url.clone(),
@@ -513,6 +534,7 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
             next_prompt,
         )?;
         let (client1, other1) = cpu_split();
+        let stats1 = classifier.stats();
         let reasons: HashMap<&'static str, f64> = REASONS
             .iter()
             .zip(fallbacks_before)
@@ -540,6 +562,9 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
             gateway_cpu: other1.saturating_sub(other0),
             client_cpu: client1.saturating_sub(client0),
             reasons,
+            batches: stats1.batches.saturating_sub(stats0.batches),
+            embedded: stats1.dequeued.saturating_sub(stats0.dequeued),
+            forward: Duration::from_micros(stats1.forward_us.saturating_sub(stats0.forward_us)),
         };
         if !args.json {
             eprintln!("done: {} {}", row.mode, row.load);
@@ -588,15 +613,15 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         stats.batches,
         stats.dequeued as f64 / stats.batches.max(1) as f64,
     );
-    println!("| model | load | requests | req/s | routed/s | p50 ms | p99 ms | fallback | waited out | route p50 / p99 ms | gateway CPU µs/req |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| model | load | requests | req/s | routed/s | p50 ms | p99 ms | fallback | waited out | route p50 / p99 ms | prompts / batch | gateway CPU µs/req |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in header["rows"].as_array().into_iter().flatten() {
         let share = r["fallback_share"].as_f64().unwrap_or(0.0);
         let waited = r["fallback_reasons"]["deadline"].as_f64().unwrap_or(0.0)
             / r["requests"].as_f64().unwrap_or(1.0).max(1.0);
         let errors = r["errors"].as_u64().unwrap_or(0);
         println!(
-            "| {} | {} | {}{} | {:.0} | {:.0} | {} | {} | {:.2} % | {:.2} % | {} / {} | {:.0} |",
+            "| {} | {} | {}{} | {:.0} | {:.0} | {} | {} | {:.2} % | {:.2} % | {} / {} | {} | {:.0} |",
             r["mode"].as_str().unwrap_or(""),
             r["load"].as_str().unwrap_or(""),
             r["requests"],
@@ -613,6 +638,11 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
             waited * 100.0,
             fmt_ms(&r["route_p50_ms"]),
             fmt_ms(&r["route_p99_ms"]),
+            if r["encoder_batches"].as_u64().unwrap_or(0) > 0 {
+                format!("{:.1}", r["mean_batch"].as_f64().unwrap_or(0.0))
+            } else {
+                "–".to_owned()
+            },
             r["gateway_cpu_us_per_request"].as_f64().unwrap_or(0.0),
         );
     }

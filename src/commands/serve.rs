@@ -85,9 +85,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         load_classifier(&config, &args.encoder)?
     };
+    // Where the encoder threads may not be raised above the HTTP threads, the HTTP threads
+    // step down instead, so that requests the encoder refuses cannot starve it.
+    let yield_to_encoder = classifier
+        .as_ref()
+        .map(classifier::Service::yield_to_encoder);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("switchyard-io")
+        .on_thread_start(move || {
+            if let Some(step_down) = &yield_to_encoder {
+                step_down();
+            }
+        })
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {

@@ -156,9 +156,12 @@ impl Encoder {
         self.forward(&ids)
     }
 
-    /// Runs the model on already tokenized texts, each at its own length (no padding).
+    /// Runs the model on already tokenized texts, each at its own length (no padding), on at
+    /// most the threads of the rayon pool it is called from (the encoder service runs it on a
+    /// smaller pool than the one this encoder was loaded under).
     pub fn forward(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, Error> {
-        forward::embed(&self.model, ids, self.threads)
+        let threads = self.threads.min(rayon::current_num_threads());
+        forward::embed(&self.model, ids, threads)
     }
 }
 

@@ -59,7 +59,17 @@ pub(crate) struct CostModel {
     /// Current fit: seconds per batch, seconds per FLOP.
     overhead_s: f64,
     per_flop_s: f64,
+    /// Running estimate of the 90th percentile of measured ÷ predicted batch time.
+    overrun: f64,
 }
+
+/// The least and most a prediction is stretched before it is compared with a deadline (see
+/// [`CostModel::safety`]).
+pub(crate) const SAFETY_MIN: f64 = 1.15;
+const SAFETY_MAX: f64 = 1.6;
+/// Quantile of the overrun ratio the safety factor tracks, and its step per batch (relative).
+const OVERRUN_QUANTILE: f64 = 0.9;
+const OVERRUN_STEP: f64 = 0.05;
 
 /// Weight of each real batch relative to the decayed past: about the last 20 batches count.
 const DECAY: f64 = 0.95;
@@ -75,6 +85,7 @@ impl CostModel {
             sxy: 0.0,
             overhead_s: prior.overhead.as_secs_f64(),
             per_flop_s: 1.0 / (prior.gflops.max(1e-3) * 1e9),
+            overrun: SAFETY_MIN,
         };
         // Two pseudo-observations on the prior line, at batch 1 and batch 32 of 32 tokens, so
         // the fit is well-posed from the start and real batches pull it away quickly.
@@ -99,6 +110,20 @@ impl CostModel {
         let y = took.as_secs_f64();
         if !(flops.is_finite() && flops > 0.0 && y.is_finite()) {
             return;
+        }
+        // How far this batch overran what the fit said before seeing it; a stochastic
+        // quantile step moves the estimate up by 0.9 or down by 0.1 of a step, so it settles
+        // where 10 % of batches overrun it.
+        let predicted = self.predict(flops).as_secs_f64();
+        if predicted > 0.0 {
+            let ratio = y / predicted;
+            let step = OVERRUN_STEP * self.overrun;
+            self.overrun += if ratio > self.overrun {
+                step * OVERRUN_QUANTILE
+            } else {
+                -step * (1.0 - OVERRUN_QUANTILE)
+            };
+            self.overrun = self.overrun.clamp(1.0, SAFETY_MAX);
         }
         self.add(flops, y, 1.0);
         self.refit();
@@ -139,6 +164,15 @@ impl CostModel {
         Duration::from_secs_f64(
             (self.overhead_s * batches as f64 + flops * self.per_flop_s).clamp(0.0, 3600.0),
         )
+    }
+
+    /// What a predicted time is multiplied by before it is compared with a deadline: the fit
+    /// is an average, and a batch that overruns makes every member miss. It follows the 90th
+    /// percentile of recent measured ÷ predicted times (so on a machine whose other load comes
+    /// and goes it widens by itself), never below 1.15 nor above 1.6 (beyond that a noisy
+    /// machine would refuse prompts that mostly make it).
+    pub(crate) fn safety(&self) -> f64 {
+        self.overrun.clamp(SAFETY_MIN, SAFETY_MAX)
     }
 
     /// The fitted fixed cost per batch.
@@ -183,6 +217,36 @@ mod tests {
         }
         let predicted = model.predict(x).as_secs_f64();
         assert!((predicted - 0.020).abs() < 0.002, "{predicted}");
+    }
+
+    #[test]
+    fn the_safety_factor_follows_the_overruns() {
+        let mut model = CostModel::new(CostPrior::default());
+        assert_eq!(model.safety(), SAFETY_MIN);
+        // Steady batches: the fit matches them and the factor stays at its floor.
+        let x = batch_flops(16, 1);
+        for _ in 0..200 {
+            model.observe(x, Duration::from_millis(10));
+        }
+        assert_eq!(model.safety(), SAFETY_MIN);
+        // One batch in four takes twice the usual time (another process takes the cores): the
+        // factor rises to cover them, as the fit's average alone would not.
+        for i in 0..400 {
+            let took = if i % 4 == 0 { 20 } else { 10 };
+            model.observe(x, Duration::from_millis(took));
+        }
+        let mean = model.predict(x).as_secs_f64();
+        assert!(
+            mean * model.safety() >= 0.019,
+            "{mean} × {}",
+            model.safety()
+        );
+        assert!(model.safety() <= SAFETY_MAX);
+        // Quiet again: it comes back down.
+        for _ in 0..400 {
+            model.observe(x, Duration::from_millis(10));
+        }
+        assert!(model.safety() < 1.2, "{}", model.safety());
     }
 
     #[test]

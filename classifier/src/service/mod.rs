@@ -11,10 +11,14 @@
 //! while queued right away.
 //!
 //! Workers are plain named threads, never the runtime's blocking pool, whose unbounded growth
-//! could neither batch nor push back.
+//! could neither batch nor push back. Their forward passes run on the service's own compute
+//! pool (`encoder_threads` threads), and workers and pool run above the process's scheduling
+//! priority (see [`priority`]): past saturation the HTTP side keeps answering refused requests,
+//! and at equal priority that work starved the encoder it was refused by.
 
 mod cache;
 mod cost;
+pub mod priority;
 mod queue;
 mod worker;
 
@@ -26,6 +30,7 @@ use router_core::{Embedder, ModelEstimate, QualityPredictor, TaskDistribution};
 use tokio::sync::oneshot;
 
 pub use cost::CostPrior;
+pub use priority::EncoderPriority;
 
 use crate::predictors::TaskClassifier;
 use cache::EmbeddingCache;
@@ -35,10 +40,17 @@ use queue::{Job, Queue};
 /// Worker pool shape.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ServiceConfig {
-    /// Encoder threads. Each runs whole batches, and candle spreads every batch's matrix
-    /// products over all cores through its own thread pool, so on a small machine one worker
-    /// already keeps every core busy (see [`ServiceConfig::for_machine`]).
+    /// Encoder worker threads. Each forms and runs whole batches; the matrix products of every
+    /// batch are spread over the compute pool (`encoder_threads`), so on a small machine one
+    /// worker already keeps its cores busy (see [`ServiceConfig::for_machine`]).
     pub workers: usize,
+    /// Threads of the encoder's compute pool, shared by the workers (0: one per core). Cores
+    /// left out stay free for the HTTP side, which keeps answering the requests the encoder
+    /// refuses.
+    pub encoder_threads: usize,
+    /// Nice levels the workers and the compute pool run above the process (0: same level).
+    /// Where raising is not permitted, see [`Service::yield_to_encoder`].
+    pub priority_gap: i32,
     /// Most prompts per forward pass.
     pub max_batch: usize,
     /// Queue capacity; beyond it requests are refused at once.
@@ -55,6 +67,8 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
             workers: 1,
+            encoder_threads: 0,
+            priority_gap: DEFAULT_PRIORITY_GAP,
             max_batch: 32,
             queue_capacity: 256,
             cache_entries: 10_000,
@@ -64,15 +78,25 @@ impl Default for ServiceConfig {
     }
 }
 
+/// Default [`ServiceConfig::priority_gap`]: about a 3:1 CPU share for an encoder thread over
+/// an HTTP thread when both want the same core. Measured on 2 busy cores (`switchyard bench
+/// routed`): 10 levels (9:1) routed a little more under a closed-loop flood but starved the
+/// HTTP side enough that the backstop timer fired late (routing p99 60–170 ms against a 50 ms
+/// deadline) and fallback answers' p99 reached 150–700 ms; 5 kept routing p99 inside the
+/// deadline and routed more in open loop.
+pub const DEFAULT_PRIORITY_GAP: i32 = 5;
+
 impl ServiceConfig {
-    /// The default shape for this machine: one worker per four cores. candle's matmuls use
-    /// every core for each batch, so extra workers only pay once a single batch cannot fill
-    /// the cores (small batches of short prompts on many-core machines); on two cores a second
-    /// worker interleaves two batches on the same cores and makes both slower.
+    /// The default shape for this machine: one worker per four cores, and a compute pool of
+    /// every core but one per four (at least one) so that the HTTP side always has a core.
+    /// Extra workers only pay once a single batch cannot fill the pool (small batches of short
+    /// prompts on many-core machines); on two cores a second worker interleaves two batches on
+    /// the same cores and makes both slower.
     pub fn for_machine() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Self {
             workers: (cores / 4).max(1),
+            encoder_threads: cores.saturating_sub(cores.div_ceil(4)).max(1),
             ..Self::default()
         }
     }
@@ -195,6 +219,10 @@ struct Inner {
     counters: Counters,
     cache: Option<EmbeddingCache>,
     config: ServiceConfig,
+    /// Where the forward passes run.
+    pool: rayon::ThreadPool,
+    /// Whether the workers and the pool got their priority.
+    priority: EncoderPriority,
 }
 
 impl Inner {
@@ -264,13 +292,42 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts `config.workers` threads sharing `embedder`.
+    /// Starts `config.workers` threads sharing `embedder`, and the compute pool they run it on.
     pub fn start(
         embedder: Arc<dyn Embedder>,
         predictor: Option<Arc<dyn QualityPredictor>>,
         config: ServiceConfig,
     ) -> Result<Self, ServiceError> {
         let workers = config.workers.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.encoder_threads)
+            .thread_name(|i| format!("switchyard-encoder-pool-{i}"))
+            .build()
+            .map_err(|e| ServiceError::Embed(format!("cannot start the encoder pool: {e}")))?;
+        // Every pool thread now, so that the outcome is known before the first request.
+        let gap = config.priority_gap;
+        let raised = pool
+            .broadcast(|_| priority::shift_current_thread(gap))
+            .into_iter()
+            .all(|ok| ok);
+        // A refusal is all or nothing: every thread of the process has the same rights.
+        let priority = if gap == 0 || !cfg!(target_os = "linux") {
+            EncoderPriority::Unchanged
+        } else if raised {
+            EncoderPriority::Raised
+        } else {
+            EncoderPriority::NotPermitted
+        };
+        match priority {
+            EncoderPriority::Raised => tracing::debug!(gap, "Encoder threads raised."),
+            EncoderPriority::NotPermitted => tracing::info!(
+                gap,
+                "Encoder threads could not be raised above the HTTP threads (needs CAP_SYS_NICE \
+                 or an RLIMIT_NICE allowance, e.g. systemd LimitNICE=-{gap} or docker \
+                 --cap-add SYS_NICE); the HTTP threads step down instead."
+            ),
+            EncoderPriority::Unchanged => {}
+        }
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 queue: Queue::new(config.queue_capacity, config.max_batch, workers),
@@ -282,6 +339,8 @@ impl Service {
             counters: Counters::default(),
             cache: (config.cache_entries > 0).then(|| EmbeddingCache::new(config.cache_entries)),
             config,
+            pool,
+            priority,
         });
         let service = Self {
             _close: Arc::new(CloseOnDrop(Arc::clone(&inner))),
@@ -299,6 +358,26 @@ impl Service {
                 .map_err(|e| ServiceError::Embed(format!("cannot start encoder thread: {e}")))?;
         }
         Ok(service)
+    }
+
+    /// Whether the encoder threads run above the process's priority.
+    pub fn priority(&self) -> EncoderPriority {
+        self.inner.priority
+    }
+
+    /// A hook for every thread of the async runtime that serves requests (tokio's
+    /// `on_thread_start`): when the encoder threads could not be raised
+    /// [`ServiceConfig::priority_gap`] nice levels (no `CAP_SYS_NICE`), it steps the calling
+    /// thread down by as much instead, so that the encoder still comes first; otherwise it
+    /// does nothing. It holds no handle to the service, so it does not keep the workers alive.
+    pub fn yield_to_encoder(&self) -> impl Fn() + Send + Sync + 'static {
+        let step_down = (self.inner.priority == EncoderPriority::NotPermitted)
+            .then_some(self.inner.config.priority_gap);
+        move || {
+            if let Some(gap) = step_down {
+                let _ = priority::shift_current_thread(-gap);
+            }
+        }
     }
 
     /// Sets (or clears) the task classifier run on every embedded prompt; the caller checks

@@ -367,3 +367,56 @@ async fn the_task_classifier_runs_as_a_head_on_the_worker() {
     assert_eq!(tasks.top(), router_core::Task::Coding);
     assert_eq!(tasks.get(router_core::Task::Math), 0.0);
 }
+
+#[test]
+fn the_encoder_threads_run_above_the_http_threads_or_the_http_threads_step_down() {
+    let (embedder, _open) = gated();
+    let config = ServiceConfig {
+        encoder_threads: 2,
+        ..Default::default()
+    };
+    let base = priority::current_thread_nice();
+    let service = Service::start(embedder.clone(), None, config).unwrap();
+    let pool: Vec<i32> = service
+        .inner
+        .pool
+        .broadcast(|_| priority::current_thread_nice());
+    assert_eq!(pool.len(), 2);
+    // What an HTTP thread does at start, on a throwaway thread.
+    let hook = service.yield_to_encoder();
+    let http = std::thread::spawn(move || {
+        hook();
+        priority::current_thread_nice()
+    })
+    .join()
+    .unwrap();
+    let gap = DEFAULT_PRIORITY_GAP;
+    match service.priority() {
+        EncoderPriority::Raised => {
+            assert!(
+                pool.iter().all(|&n| n == priority::shifted(base, gap)),
+                "{pool:?}"
+            );
+            assert_eq!(http, base);
+        }
+        EncoderPriority::NotPermitted => {
+            assert!(pool.iter().all(|&n| n == base), "{pool:?}");
+            assert_eq!(http, priority::shifted(base, -gap));
+        }
+        EncoderPriority::Unchanged => assert_ne!(std::env::consts::OS, "linux"),
+    }
+
+    // A gap of 0 leaves every thread where it was.
+    let flat = ServiceConfig {
+        encoder_threads: 1,
+        priority_gap: 0,
+        ..Default::default()
+    };
+    let service = Service::start(embedder, None, flat).unwrap();
+    assert_eq!(service.priority(), EncoderPriority::Unchanged);
+    let pool: Vec<i32> = service
+        .inner
+        .pool
+        .broadcast(|_| priority::current_thread_nice());
+    assert_eq!(pool, vec![base]);
+}

@@ -23,6 +23,8 @@ pub(super) struct Worker {
 
 impl Worker {
     pub(super) fn run(self) {
+        // Same level as the compute pool; the pool's outcome is the one reported.
+        let _ = super::priority::shift_current_thread(self.inner.config.priority_gap);
         loop {
             let taken = {
                 let mut state = self.inner.lock();
@@ -90,7 +92,7 @@ impl Worker {
         let batch = taken.batch;
         let started = Instant::now();
         let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
-        let embedded = self.embedder.embed(&texts);
+        let embedded = self.inner.pool.install(|| self.embedder.embed(&texts));
         let forward = started.elapsed();
         let batch_size = batch.len();
         self.inner
