@@ -129,3 +129,6 @@ pub fn export_jsonl(db: &Path, out: &mut impl Write) -> Result<usize, Error> {
         .map_err(|source| Error::ExportWrite { source })?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests;
