@@ -10,13 +10,14 @@ import sys
 
 LAYER = {
     "router-core": 0,
-    "models": 1, "datasets": 1, "classifier": 1,
+    "models": 1, "datasets": 1, "classifier": 1, "outcome-log": 1,
     "evals": 2,
     "training": 3, "gateway": 3,
     "switchyard": 4,
 }
 ALLOWED = {  # explicit allow-lists where the layer number alone is too permissive
-    "gateway": {"router-core", "models", "classifier"},
+    "gateway": {"router-core", "models", "classifier", "outcome-log"},
+    "outcome-log": {"router-core"},
     "testkit": {"router-core"},
 }
 

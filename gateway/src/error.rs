@@ -41,47 +41,12 @@ pub enum Error {
         /// The kind.
         kind: ProviderKind,
     },
-    /// The outcome database could not be opened or written.
-    #[error("outcome log {}: {source}", path.display())]
-    OutcomeLog {
-        /// The database file.
-        path: PathBuf,
-        /// The SQLite error.
-        source: rusqlite::Error,
-    },
-    /// The outcome database's folder could not be created.
-    #[error("cannot create outcome log folder {}: {source}", path.display())]
-    OutcomeLogDir {
-        /// The folder.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The outcome log could not be opened, migrated, written or read.
+    #[error(transparent)]
+    OutcomeLog(#[from] outcome_log::Error),
     /// The outcome log writer thread could not start.
     #[error("cannot start the outcome log writer thread: {source}")]
     OutcomeLogThread {
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The outcome database to read does not exist.
-    #[error("outcome log {} does not exist; run `switchyard serve` first or pass the right --db path", path.display())]
-    OutcomeLogMissing {
-        /// The database file.
-        path: PathBuf,
-    },
-    /// A stored outcome record is not valid JSON for this version.
-    #[error("outcome log {}: record of request {request_id} is invalid: {source}", path.display())]
-    OutcomeRecordInvalid {
-        /// The database file.
-        path: PathBuf,
-        /// The request whose row is bad.
-        request_id: String,
-        /// The JSON error.
-        source: serde_json::Error,
-    },
-    /// Writing the export failed.
-    #[error("cannot write the outcome export: {source}")]
-    OutcomeExportWrite {
         /// The I/O error.
         source: std::io::Error,
     },

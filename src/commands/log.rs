@@ -35,13 +35,13 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                     let file = std::fs::File::create(&path)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                     let mut w = std::io::BufWriter::new(file);
-                    let n = gateway::outcome::export_jsonl(&db, &mut w)?;
+                    let n = outcome_log::export_jsonl(&db, &mut w)?;
                     w.flush()?;
                     n
                 }
                 None => {
                     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-                    let n = gateway::outcome::export_jsonl(&db, &mut w)?;
+                    let n = outcome_log::export_jsonl(&db, &mut w)?;
                     w.flush()?;
                     n
                 }

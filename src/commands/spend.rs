@@ -4,7 +4,7 @@
 use anyhow::Context;
 use gateway::auth::budget::parse_utc_date;
 use gateway::auth::Period;
-use gateway::outcome::spend::{spend_report, SpendBy};
+use outcome_log::spend::{spend_report, SpendBy};
 
 use super::keys::DbArgs;
 

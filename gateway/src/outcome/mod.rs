@@ -1,4 +1,7 @@
 //! The outcome log: one [`Outcome`] row per request in SQLite, written by a dedicated thread.
+//! The schema, its migrations and the synchronous writes and reads belong to the
+//! `outcome-log` crate; this module is the gateway's async side (channel, group commit,
+//! the policies when the log is unavailable).
 //!
 //! Requests hand rows to [`OutcomeLog::record`], which never blocks: it `try_send`s on a bounded
 //! channel (when that is full the row is dropped, counted and warned about) and returns a
@@ -17,7 +20,6 @@
 pub mod judge_calls;
 pub mod record;
 pub mod spend;
-mod store;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 pub use judge_calls::{judge_spend_since, read_judge_calls, JudgeCall, JudgeCallRow, JudgeResult};
-pub use store::{export_jsonl, read_outcomes};
+pub use outcome_log::{export_jsonl, read_outcomes, FeedbackVerdict};
 
 use crate::config::{LogConfig, Privacy};
 use crate::error::Error;
@@ -64,29 +66,6 @@ enum Job {
         label: Option<Feedback>,
         reply: oneshot::Sender<JudgeResult>,
     },
-}
-
-/// What became of a posted feedback label.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum FeedbackVerdict {
-    /// Stored.
-    Stored,
-    /// No outcome row has this request id.
-    UnknownRequest,
-    /// The request already has a label for this metric; the first one wins (a human one
-    /// over a judge's, whichever came first).
-    AlreadyLabelled {
-        /// The stored score.
-        score: f64,
-    },
-    /// Stored, replacing the judge's label for the same metric (human labels win).
-    ReplacedJudge {
-        /// The judge's score it replaced.
-        score: f64,
-    },
-    /// The log could not take or store it.
-    Unavailable,
 }
 
 /// A queued row's commit, to await before acknowledging the answer.
@@ -135,7 +114,7 @@ impl std::fmt::Debug for Job {
 impl OutcomeLog {
     /// Opens the database (creating it) and starts the writer thread.
     pub fn open(config: &LogConfig, metrics: Arc<Metrics>) -> Result<OutcomeLog, Error> {
-        let mut conn = store::open(&config.sqlite, config.fsync)?;
+        let mut conn = outcome_log::open(&config.sqlite, config.fsync)?;
         let (jobs_tx, jobs_rx) = bounded(config.channel_capacity);
         let (control_tx, control_rx) = bounded(16);
         let group_rows = config.flush_rows;
@@ -336,7 +315,7 @@ impl Writer<'_> {
             } => {
                 // Rows queued before the label must be visible to its checks.
                 self.commit();
-                let verdict = match store::add_feedback(
+                let verdict = match outcome_log::add_feedback(
                     self.conn,
                     &request_id,
                     key_id.as_deref(),
@@ -355,7 +334,7 @@ impl Writer<'_> {
                 self.commit();
                 let mut call = *call;
                 if let Some(label) = label {
-                    call.result = match store::add_feedback(
+                    call.result = match outcome_log::add_feedback(
                         self.conn,
                         &call.request_id,
                         None,
@@ -375,7 +354,7 @@ impl Writer<'_> {
                     };
                 }
                 // The accounting row is kept whatever became of the label: the call was paid.
-                if let Err(e) = judge_calls::insert(self.conn, &call) {
+                if let Err(e) = outcome_log::judge_calls::insert(self.conn, &call) {
                     tracing::error!(path = %self.path.display(), error = %e, "Judge call row write failed.");
                 }
                 let _ = reply.send(call.result);
@@ -394,7 +373,7 @@ impl Writer<'_> {
             return;
         }
         let waiters = std::mem::take(&mut self.waiters);
-        match store::write_batch(self.conn, &self.pending) {
+        match outcome_log::write_batch(self.conn, &self.pending) {
             Ok(stored) => {
                 for (done, ok) in waiters.into_iter().zip(stored) {
                     if !ok {

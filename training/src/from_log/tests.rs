@@ -260,7 +260,7 @@ fn sqlite_log_reads_like_the_export() {
     let (routed, _) = routed_log(20, 2);
     let outcomes = with_odd_rows(routed);
     {
-        // The gateway's schema (gateway/src/outcome_log/store.rs); feedback lives in its own
+        // The oldest layout the `outcome-log` crate migrates from; feedback lives in its own
         // table and is joined on read.
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(

@@ -1,0 +1,129 @@
+//! Spend per client key (or model, or day) from the outcome log: `switchyard spend` and the
+//! budgets' start-up seed.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use crate::schema::{has_column, has_table};
+use crate::Error;
+
+/// What a spend report groups by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpendBy {
+    /// The client key (`null` for requests made without one).
+    Key,
+    /// The model that answered.
+    Model,
+    /// The UTC day (`YYYY-MM-DD`).
+    Day,
+}
+
+/// One line of a spend report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SpendRow {
+    /// The key id, model id or day; `None` for rows without one.
+    pub group: Option<String>,
+    /// The key's name, when grouping by key and the key is known.
+    pub name: Option<String>,
+    /// Requests logged.
+    pub requests: u64,
+    /// Requests answered successfully.
+    pub ok: u64,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Cost in USD from catalog prices.
+    pub cost_usd: f64,
+}
+
+fn open_read(db: &Path) -> Result<Connection, Error> {
+    if !db.exists() {
+        return Err(Error::Missing {
+            path: db.to_owned(),
+        });
+    }
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(Error::sqlite(db))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(Error::sqlite(db))?;
+    Ok(conn)
+}
+
+/// The key id of a row: the indexed column where the log has it, else the JSON record (logs
+/// written before keys existed have neither, and read as `NULL`).
+fn key_expr(conn: &Connection) -> rusqlite::Result<&'static str> {
+    Ok(if has_column(conn, "outcomes", "key_id")? {
+        "key_id"
+    } else {
+        "json_extract(record, '$.key_id')"
+    })
+}
+
+/// USD charged to `key_id` since `since_ms` (Unix ms).
+pub fn key_spend_since(db: &Path, key_id: &str, since_ms: u64) -> Result<f64, Error> {
+    let conn = open_read(db)?;
+    if !has_table(&conn, "outcomes").map_err(Error::sqlite(db))? {
+        return Ok(0.0);
+    }
+    let key = key_expr(&conn).map_err(Error::sqlite(db))?;
+    conn.query_row(
+        &format!(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM outcomes WHERE {key} = ?1 AND timestamp_ms >= ?2"
+        ),
+        rusqlite::params![key_id, i64::try_from(since_ms).unwrap_or(i64::MAX)],
+        |r| r.get(0),
+    )
+    .map_err(Error::sqlite(db))
+}
+
+/// Requests, tokens and cost grouped `by`, from `since_ms` on (all rows when `None`), largest
+/// cost first.
+pub fn spend_report(db: &Path, by: SpendBy, since_ms: Option<u64>) -> Result<Vec<SpendRow>, Error> {
+    let conn = open_read(db)?;
+    if !has_table(&conn, "outcomes").map_err(Error::sqlite(db))? {
+        return Ok(Vec::new());
+    }
+    let group = match by {
+        SpendBy::Key => key_expr(&conn).map_err(Error::sqlite(db))?,
+        SpendBy::Model => "model",
+        SpendBy::Day => "strftime('%Y-%m-%d', timestamp_ms / 1000, 'unixepoch')",
+    };
+    let sql = format!(
+        "SELECT {group} AS g, COUNT(*), SUM(status = 'ok'),
+                COALESCE(SUM(json_extract(record, '$.input_tokens')), 0),
+                COALESCE(SUM(json_extract(record, '$.output_tokens')), 0),
+                COALESCE(SUM(cost_usd), 0)
+         FROM outcomes WHERE timestamp_ms >= ?1 GROUP BY g ORDER BY 6 DESC, g"
+    );
+    let since = i64::try_from(since_ms.unwrap_or(0)).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare(&sql).map_err(Error::sqlite(db))?;
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    let mut rows = stmt
+        .query_map([since], |r| {
+            Ok(SpendRow {
+                group: r.get(0)?,
+                name: None,
+                requests: count(r.get(1)?),
+                ok: count(r.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+                input_tokens: count(r.get(3)?),
+                output_tokens: count(r.get(4)?),
+                cost_usd: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(Error::sqlite(db))?;
+    if by == SpendBy::Key && has_column(&conn, "client_keys", "name").unwrap_or(false) {
+        let mut name = conn
+            .prepare("SELECT name FROM client_keys WHERE id = ?1")
+            .map_err(Error::sqlite(db))?;
+        for row in &mut rows {
+            if let Some(id) = &row.group {
+                row.name = name.query_row([id], |r| r.get(0)).ok();
+            }
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,161 @@
+//! Synchronous writes: opening (and migrating) the database, a group of outcome rows in one
+//! transaction, and feedback labels with their first-label-wins rules. The gateway calls
+//! these from its single writer thread, so that the label checks cannot race.
+
+use std::path::Path;
+
+use router_core::{Feedback, FeedbackSource, Outcome};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::migrations::{migrate, Migrated, SCHEMA_VERSION};
+use crate::Error;
+
+/// What became of a posted feedback label. Exhaustive on purpose: the gateway maps every
+/// verdict to an HTTP answer and a judge result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FeedbackVerdict {
+    /// Stored.
+    Stored,
+    /// No outcome row has this request id.
+    UnknownRequest,
+    /// The request already has a label for this metric; the first one wins (a human one
+    /// over a judge's, whichever came first).
+    AlreadyLabelled {
+        /// The stored score.
+        score: f64,
+    },
+    /// Stored, replacing the judge's label for the same metric (human labels win).
+    ReplacedJudge {
+        /// The judge's score it replaced.
+        score: f64,
+    },
+    /// The log could not take or store it.
+    Unavailable,
+}
+
+/// Opens (creating it and its folder if needed) the database in WAL mode and migrates it to
+/// [`SCHEMA_VERSION`]. A commit is in the WAL before it returns, so it survives the process
+/// being killed; `fsync` also syncs the WAL on every commit so that it survives power loss
+/// (`synchronous = FULL`).
+pub fn open(path: &Path, fsync: bool) -> Result<Connection, Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Dir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    let db = Error::sqlite(path);
+    let mut conn = Connection::open(path).map_err(&db)?;
+    // WAL lets `switchyard log export` read while the gateway writes.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .and_then(|_| {
+            conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })
+        })
+        .map_err(&db)?;
+    match migrate(&mut conn).map_err(&db)? {
+        Migrated::From(_) => Ok(conn),
+        Migrated::TooNew(found) => Err(Error::TooNew {
+            path: path.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+    }
+}
+
+/// Writes `rows` in one transaction. Returns, per row, whether it was stored: a row whose JSON
+/// would not read back as an [`Outcome`] (a non-finite number becomes `null`) is refused
+/// rather than stored, so that the export never meets an unreadable row.
+pub fn write_batch(conn: &mut Connection, rows: &[Outcome]) -> Result<Vec<bool>, rusqlite::Error> {
+    let tx = conn.transaction()?;
+    let mut stored = Vec::with_capacity(rows.len());
+    {
+        let mut outcome = tx.prepare_cached(
+            "INSERT OR REPLACE INTO outcomes
+             (request_id, timestamp_ms, model, status, cost_usd, latency_ms, record, key_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for o in rows {
+            let Some(record) = storable_json(o) else {
+                tracing::error!(request_id = %o.request_id, "Outcome row has a non-finite number; not stored.");
+                stored.push(false);
+                continue;
+            };
+            let status = serde_json::to_value(o.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            outcome.execute(params![
+                o.request_id,
+                i64::try_from(o.timestamp_ms).unwrap_or(i64::MAX),
+                o.model.as_ref().map(|m| m.as_str()),
+                status,
+                o.cost_usd,
+                o.latency_ms,
+                record,
+                o.key_id,
+            ])?;
+            stored.push(true);
+        }
+    }
+    tx.commit()?;
+    Ok(stored)
+}
+
+/// The row's JSON, when it reads back as an [`Outcome`].
+fn storable_json(o: &Outcome) -> Option<String> {
+    let json = serde_json::to_string(o).ok()?;
+    serde_json::from_str::<Outcome>(&json).ok()?;
+    Some(json)
+}
+
+/// Stores a label unless the request is unknown (or, with `key_id`, made under another key)
+/// or already labelled for this metric. The first label wins, except that a human label
+/// replaces a judge label (and a judge label never replaces anything): a person's verdict is
+/// worth more than the grader's.
+pub fn add_feedback(
+    conn: &mut Connection,
+    request_id: &str,
+    key_id: Option<&str>,
+    fb: &Feedback,
+    timestamp_ms: u64,
+) -> Result<FeedbackVerdict, rusqlite::Error> {
+    let tx = conn.transaction()?;
+    let known: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM outcomes WHERE request_id = ?1 AND (?2 IS NULL OR key_id = ?2))",
+        )?
+        .query_row(params![request_id, key_id], |r| r.get(0))?;
+    if !known {
+        return Ok(FeedbackVerdict::UnknownRequest);
+    }
+    let existing: Option<(f64, String)> = tx
+        .prepare_cached(
+            "SELECT score, source FROM feedback WHERE request_id = ?1 AND metric = ?2 ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![request_id, fb.metric], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let mut verdict = FeedbackVerdict::Stored;
+    if let Some((score, source)) = existing {
+        let existing = FeedbackSource::from_stored(&source);
+        if fb.source != FeedbackSource::Human || existing == FeedbackSource::Human {
+            return Ok(FeedbackVerdict::AlreadyLabelled { score });
+        }
+        tx.prepare_cached(
+            "DELETE FROM feedback WHERE request_id = ?1 AND metric = ?2 AND source <> 'human'",
+        )?
+        .execute(params![request_id, fb.metric])?;
+        verdict = FeedbackVerdict::ReplacedJudge { score };
+    }
+    tx.prepare_cached(
+        "INSERT INTO feedback (request_id, metric, score, timestamp_ms, source) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        request_id,
+        fb.metric,
+        fb.score,
+        i64::try_from(timestamp_ms).unwrap_or(i64::MAX),
+        fb.source.as_str(),
+    ])?;
+    tx.commit()?;
+    Ok(verdict)
+}
