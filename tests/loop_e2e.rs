@@ -178,3 +178,49 @@ fn too_few_prompts_is_a_clear_error_before_anything_starts() {
     );
     assert!(!Path::new(&out).join("outcomes.sqlite").exists());
 }
+
+#[test]
+fn label_share_labels_only_a_sample_plus_every_held_out_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("loop");
+    let run = switchyard(&[
+        "loop",
+        "--data",
+        FIXTURE,
+        "--rounds",
+        "2",
+        "--per-round",
+        "40",
+        "--holdout",
+        "0.25",
+        "--label-share",
+        "0.25",
+        "--seed",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "loop failed: {stderr}");
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["settings"]["label_share"], 0.25);
+    let outcomes = training::from_log::load_outcomes(&out.join("outcomes.sqlite")).unwrap();
+    assert_eq!(outcomes.len(), 80);
+    let labelled = outcomes.iter().filter(|o| !o.feedback.is_empty()).count();
+    // Per round: 10 held out, always labelled, and a quarter of the 40 drawn (overlapping
+    // the held-out ones by chance), so between 10 and 20 of each 40.
+    assert!((20..=40).contains(&labelled), "{labelled} of 80 labelled");
+    // A share outside [0, 1] is refused before anything starts.
+    let bad = switchyard(&[
+        "loop",
+        "--data",
+        FIXTURE,
+        "--label-share",
+        "1.5",
+        "--out",
+        "x",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--label-share"));
+}

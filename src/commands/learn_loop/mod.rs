@@ -63,6 +63,10 @@ pub struct LoopArgs {
     /// estimate on.
     #[arg(long, default_value_t = 0.25)]
     holdout: f64,
+    /// Share of the other requests that get feedback (their recorded score), as a judge
+    /// labelling a sample of traffic would; held-out requests are always labelled.
+    #[arg(long, default_value_t = 1.0)]
+    label_share: f64,
     /// Exploration: `epsilon_greedy`, `softmax` or `off`.
     #[arg(long, default_value = "epsilon_greedy")]
     exploration: String,
@@ -138,6 +142,11 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
         (0.0..1.0).contains(&args.holdout),
         "--holdout must be in [0, 1), got {}",
         args.holdout
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.label_share),
+        "--label-share must be in [0, 1], got {}",
+        args.label_share
     );
     let exploration = args.exploration()?;
     let gate = match args.gate.as_str() {
@@ -233,6 +242,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
         models: data.models.iter().map(ToString::to_string).collect(),
         per_round: args.per_round,
         holdout: args.holdout,
+        label_share: args.label_share,
         exploration: describe(&exploration),
         predictor: format!(
             "{}{}",
@@ -286,6 +296,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             rounds: args.rounds,
             per_round: args.per_round,
             holdout: args.holdout,
+            label_share: args.label_share,
             seed: args.seed,
             db: &db,
             out: &out,

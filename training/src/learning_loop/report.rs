@@ -21,6 +21,9 @@ pub struct LoopSettings {
     pub per_round: usize,
     /// Share of each round's requests held out of the next refit.
     pub holdout: f64,
+    /// Share of the other requests that got feedback (1: all; held-out ones always do).
+    #[serde(default = "all_labelled")]
+    pub label_share: f64,
     /// The gateway's exploration, as configured.
     pub exploration: String,
     /// The predictor refitted each round.
@@ -33,6 +36,10 @@ pub struct LoopSettings {
     pub gate: String,
     /// Quality points per USD of the routing objective (utility = quality − λ·cost).
     pub lambda: f64,
+}
+
+fn all_labelled() -> f64 {
+    1.0
 }
 
 /// Everything the loop measured.
@@ -96,7 +103,8 @@ impl LoopReport {
         let _ = writeln!(
             md,
             "Learning loop on `{}`: {} models ({}), {} requests per round, exploration {}, \
-             {} refitted each round on the log minus {:.0} % of the last round held out; \
+             {} refitted each round on the log minus {:.0} % of the last round held out, \
+             {:.0} % of the rest labelled; \
              round 0 routed by {}; deployment gate {}; seed {}. Utility = quality − λ·cost \
              with λ = {} quality points per USD, the objective the router maximises.\n",
             s.data,
@@ -106,6 +114,7 @@ impl LoopReport {
             s.exploration,
             s.predictor,
             s.holdout * 100.0,
+            s.label_share * 100.0,
             s.start,
             s.gate,
             s.seed,

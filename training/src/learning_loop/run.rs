@@ -42,6 +42,10 @@ pub struct LoopConfig<'a> {
     pub per_round: usize,
     /// Share of each round kept out of the next refit to check its estimate on.
     pub holdout: f64,
+    /// Share of the other requests whose recorded score is posted as feedback (1: all), as a
+    /// judge sampling traffic would label them; held-out requests are always labelled, since
+    /// the off-policy check needs their outcomes.
+    pub label_share: f64,
     /// Seeds the held-out draws (the refits' seed is in `refit`).
     pub seed: u64,
     /// The outcome log the gateway writes.
@@ -120,7 +124,15 @@ pub async fn run_loop<D: Deploy>(
     for round in 0..config.rounds {
         let slice = &config.rows[round * config.per_round..(round + 1) * config.per_round];
         let mask = LoopData::holdout_mask(slice.len(), config.holdout, config.seed + round as u64);
-        let served = client.send_round(data, slice, &mask, config.metric).await?;
+        let sampled = LoopData::holdout_mask(
+            slice.len(),
+            config.label_share,
+            (config.seed + round as u64) ^ 0x1abe_15,
+        );
+        let labelled: Vec<bool> = mask.iter().zip(&sampled).map(|(h, s)| *h || *s).collect();
+        let served = client
+            .send_round(data, slice, &mask, &labelled, config.metric)
+            .await?;
         deploy.flush().await.map_err(|e| Error::Loop {
             reason: format!("flushing the outcome log: {e}"),
         })?;

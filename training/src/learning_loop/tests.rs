@@ -304,6 +304,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
             models: vec!["cheap".into(), "strong".into()],
             per_round: 1000,
             holdout: 0.4,
+            label_share: 1.0,
             exploration: "uniform".into(),
             predictor: "knn".into(),
             start: "uniform".into(),

@@ -35,17 +35,18 @@ impl LoopClient {
     }
 
     /// Sends `rows` one after the other (sequential keeps the exploration draws reproducible)
-    /// and posts each answer's recorded score under `metric`. Failed requests are kept with
-    /// `model: None`.
+    /// and posts the recorded score of each answer whose `labelled` flag is set under `metric`.
+    /// Failed requests are kept with `model: None`.
     pub async fn send_round(
         &self,
         data: &LoopData,
         rows: &[usize],
         held_out: &[bool],
+        labelled: &[bool],
         metric: &str,
     ) -> Result<Vec<Served>, Error> {
         let mut served = Vec::with_capacity(rows.len());
-        for (&row, &held_out) in rows.iter().zip(held_out) {
+        for ((&row, &held_out), &labelled) in rows.iter().zip(held_out).zip(labelled) {
             let text = &data.index.table().rows[row].text;
             let resp = self
                 .http
@@ -80,6 +81,7 @@ impl LoopClient {
             };
             if let Some(score) = model
                 .as_ref()
+                .filter(|_| labelled)
                 .and_then(|m| data.action(m))
                 .and_then(|a| data.score(row, a))
             {
