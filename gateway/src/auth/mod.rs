@@ -84,7 +84,7 @@ struct Inner {
     table: RwLock<Arc<Table>>,
     ledger: Arc<Ledger>,
     clock: AuthClock,
-    /// `PRAGMA data_version` at the last load.
+    /// [`KeyStore::data_version`] at the last load.
     seen_version: AtomicU64,
     /// Serialises reloads.
     reload: Mutex<()>,

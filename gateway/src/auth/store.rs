@@ -222,12 +222,26 @@ impl KeyStore {
         }
     }
 
-    /// A number that changes when another connection commits (`PRAGMA data_version`): the
-    /// gateway polls it to pick up keys created or revoked by the CLI.
+    /// A number that changes when a key is created or revoked (by any connection): the
+    /// gateway polls it to pick up the CLI's changes. It is the key table's own state (rows,
+    /// highest rowid, revoked rows), not `PRAGMA data_version`, because the table shares its
+    /// file with the outcome log, which commits on every request: the file's version would
+    /// change every poll and every key would be reloaded once a second under traffic.
     pub fn data_version(&self) -> Result<i64, KeyStoreError> {
-        self.conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(|e| self.db(e))
+        let (rows, top, revoked): (i64, i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(max(rowid), 0), count(revoked_ms) FROM client_keys",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| self.db(e))?;
+        // Keys are only ever added and revoked, so each count only grows: their sum with the
+        // highest rowid changes on every change.
+        Ok(rows
+            .wrapping_mul(1 << 20)
+            .wrapping_add(top.wrapping_mul(1 << 40))
+            .wrapping_add(revoked))
     }
 
     /// Creates a key; returns its record and the key itself (shown once, never stored).
@@ -396,6 +410,33 @@ impl KeyStore {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn the_key_version_moves_on_key_changes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut store = KeyStore::open(&path).unwrap();
+        let v0 = store.data_version().unwrap();
+        // Another connection writing another table of the same file (the outcome log does on
+        // every request) is not a key change.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute_batch("CREATE TABLE other (x); INSERT INTO other VALUES (1);")
+            .unwrap();
+        assert_eq!(store.data_version().unwrap(), v0);
+        let new = NewKey {
+            name: "a".to_owned(),
+            budget: None,
+            rpm: None,
+            tpm: None,
+            models: None,
+        };
+        store.create(&new, 1).unwrap();
+        let v1 = store.data_version().unwrap();
+        assert_ne!(v1, v0);
+        store.revoke("a", 2).unwrap();
+        assert_ne!(store.data_version().unwrap(), v1);
+    }
 
     #[test]
     fn create_list_revoke_round_trip_and_only_the_hash_is_stored() {

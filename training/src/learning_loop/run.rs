@@ -127,7 +127,7 @@ pub async fn run_loop<D: Deploy>(
         let sampled = LoopData::holdout_mask(
             slice.len(),
             config.label_share,
-            (config.seed + round as u64) ^ 0x1abe_15,
+            (config.seed + round as u64) ^ 0x001a_be15,
         );
         let labelled: Vec<bool> = mask.iter().zip(&sampled).map(|(h, s)| *h || *s).collect();
         let served = client
