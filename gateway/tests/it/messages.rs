@@ -1,0 +1,275 @@
+//! `POST /v1/messages` (Anthropic Messages ingress) end to end: the real gateway on loopback,
+//! the testkit fake behind it speaking OpenAI or Anthropic, answers and errors checked in
+//! Anthropic's shapes, outcome rows as for chat completions.
+
+use router_core::{ModelId, OutcomeStatus};
+use serde_json::{json, Value};
+use testkit::{Scenario, Usage, Wire};
+
+use crate::e2e_harness::{header, sse_data, Harness};
+
+/// (catalog id, the name the fake sees, the wire it must receive)
+const UPSTREAMS: [(&str, &str, Wire); 2] = [
+    ("gpt-4o-mini", "gpt-4o-mini", Wire::OpenAi),
+    ("claude-haiku-4.5", "claude-haiku-4-5", Wire::Anthropic),
+];
+
+fn messages_body(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "max_tokens": 64,
+        "stream": stream,
+        "system": [{"type": "text", "text": "Be brief."}],
+        "messages": [
+            {"role": "user", "content": "What is 2+2?"},
+            {"role": "assistant", "content": [{"type": "text", "text": "4."}]},
+            {"role": "user", "content": [{"type": "text", "text": "And 3+3?"}]}
+        ],
+    })
+}
+
+async fn post(h: &Harness, body: &Value) -> reqwest::Response {
+    h.post_json("/v1/messages", body).await
+}
+
+/// Asserts Anthropic's error shape and returns the `error` object.
+async fn anthropic_error(resp: reqwest::Response, status: u16, kind: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], kind, "{v}");
+    assert!(v["error"]["message"].is_string(), "{v}");
+    v["error"].clone()
+}
+
+/// `(event name, data)` of an Anthropic SSE body.
+fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let name = e
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_else(|| panic!("event without a name: {e}"));
+            let data = sse_data(e).pop().unwrap();
+            let v: Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(v["type"], name, "{e}");
+            (name.to_owned(), v)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn non_stream_answers_in_anthropics_shape_from_either_dialect() {
+    for (model, upstream, wire) in UPSTREAMS {
+        let h = Harness::with(&[model], |_| {}).await;
+        h.fake.script(
+            upstream,
+            [Scenario::reply_with_usage(
+                "6.",
+                Usage {
+                    input_tokens: 21,
+                    output_tokens: 2,
+                },
+            )],
+        );
+        let resp = post(&h, &messages_body(model, false)).await;
+        assert_eq!(resp.status(), 200, "{model}");
+        assert_eq!(header(&resp, "x-switchyard-model"), model);
+        assert!(!header(&resp, "x-switchyard-request-id").is_empty());
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["type"], "message", "{model}: {v}");
+        assert_eq!(v["role"], "assistant");
+        assert!(v["id"].as_str().unwrap().starts_with("msg_"), "{v}");
+        assert_eq!(v["content"], json!([{"type": "text", "text": "6."}]), "{v}");
+        assert_eq!(v["stop_reason"], "end_turn", "{model}: {v}");
+        assert_eq!(v["usage"], json!({"input_tokens": 21, "output_tokens": 2}));
+
+        // System and all three turns reached the upstream, in its dialect.
+        let sent = &h.fake.requests()[0];
+        assert_eq!(sent.wire, wire, "{model}");
+        assert_eq!(sent.model.as_deref(), Some(upstream));
+        let text = sent.body.to_string();
+        for part in ["Be brief.", "What is 2+2?", "4.", "And 3+3?"] {
+            assert!(text.contains(part), "{model}: {part} missing from {text}");
+        }
+        assert_eq!(sent.body["max_tokens"], 64, "{model}: {}", sent.body);
+
+        let row = h.only_row().await;
+        assert_eq!(row.status, OutcomeStatus::Ok);
+        assert_eq!(row.model, Some(ModelId::new(model)));
+        assert_eq!((row.input_tokens, row.output_tokens), (Some(21), Some(2)));
+        assert!(row.cost_usd.unwrap() > 0.0);
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn stream_follows_anthropics_event_sequence_from_either_dialect() {
+    for (model, upstream, wire) in UPSTREAMS {
+        let h = Harness::with(&[model], |_| {}).await;
+        h.fake
+            .script(upstream, [Scenario::reply("streamed from the vendor")]);
+        let resp = post(&h, &messages_body(model, true)).await;
+        assert_eq!(resp.status(), 200, "{model}");
+        assert_eq!(
+            header(&resp, "content-type"),
+            "text/event-stream",
+            "{model}"
+        );
+        let evs = events(&resp.text().await.unwrap());
+        let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names[..2],
+            ["message_start", "content_block_start"],
+            "{names:?}"
+        );
+        assert_eq!(
+            names[names.len() - 3..],
+            ["content_block_stop", "message_delta", "message_stop"],
+            "{model}: {names:?}"
+        );
+        assert!(names[2..names.len() - 3]
+            .iter()
+            .all(|n| *n == "content_block_delta"));
+        let text: String = evs
+            .iter()
+            .filter(|(n, _)| n == "content_block_delta")
+            .map(|(_, v)| {
+                assert_eq!(v["delta"]["type"], "text_delta");
+                v["delta"]["text"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(text, "streamed from the vendor", "{model}");
+        assert_eq!(evs[0].1["message"]["role"], "assistant");
+        assert_eq!(evs[1].1["content_block"]["type"], "text");
+        let delta = &evs[evs.len() - 2].1;
+        assert_eq!(delta["delta"]["stop_reason"], "end_turn", "{delta}");
+        assert!(
+            delta["usage"]["output_tokens"].as_u64() > Some(0),
+            "{delta}"
+        );
+
+        let sent = &h.fake.requests()[0];
+        assert_eq!(sent.wire, wire);
+        assert!(sent.stream, "{model} was asked to stream");
+        let row = h.only_row().await;
+        assert_eq!(row.status, OutcomeStatus::Ok, "{model}");
+        assert_eq!(
+            row.output_tokens.map(u64::from),
+            delta["usage"]["output_tokens"].as_u64()
+        );
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn tool_use_round_trips() {
+    for (model, upstream, _) in UPSTREAMS {
+        let h = Harness::with(&[model], |_| {}).await;
+        h.fake.script(
+            upstream,
+            [Scenario::ToolCall {
+                name: "get_weather".into(),
+                arguments: json!({"city": "Paris"}),
+            }],
+        );
+        let body = json!({
+            "model": model,
+            "max_tokens": 64,
+            "tools": [{"name": "get_weather", "description": "Weather now",
+                       "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+            "tool_choice": {"type": "auto"},
+            "messages": [
+                {"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Rome"}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "21C"},
+                    {"type": "text", "text": "Now Paris."}]}
+            ],
+        });
+        let resp = post(&h, &body).await;
+        assert_eq!(resp.status(), 200, "{model}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["stop_reason"], "tool_use", "{model}: {v}");
+        let call = v["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["type"] == "tool_use")
+            .unwrap_or_else(|| panic!("{model}: no tool_use in {v}"));
+        assert_eq!(call["name"], "get_weather");
+        assert_eq!(call["input"], json!({"city": "Paris"}));
+        let sent = h.fake.requests()[0].body.to_string();
+        assert!(
+            sent.contains("21C") && sent.contains("get_weather"),
+            "{sent}"
+        );
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn errors_come_in_anthropics_shape() {
+    let h = Harness::openai().await;
+    // max_tokens is required by the Messages API.
+    let mut body = messages_body("gpt-4o-mini", false);
+    body.as_object_mut().unwrap().remove("max_tokens");
+    let e = anthropic_error(post(&h, &body).await, 400, "invalid_request_error").await;
+    assert!(e["message"].as_str().unwrap().contains("max_tokens"), "{e}");
+    // A block type the gateway cannot carry is named.
+    let mut body = messages_body("gpt-4o-mini", false);
+    body["messages"][0]["content"] = json!([{"type": "document", "source": {}}]);
+    let e = anthropic_error(post(&h, &body).await, 400, "invalid_request_error").await;
+    assert!(e["message"].as_str().unwrap().contains("document"), "{e}");
+    // An unknown model is a 404.
+    let resp = post(&h, &messages_body("no-such-model", false)).await;
+    anthropic_error(resp, 404, "not_found_error").await;
+    // Not JSON at all.
+    let resp = h
+        .client
+        .post(h.url("/v1/messages"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    anthropic_error(resp, 400, "invalid_request_error").await;
+    // An upstream failure on the only candidate.
+    h.fake.always("gpt-4o-mini", Scenario::status(500));
+    h.fake.always("gpt-4o", Scenario::status(500));
+    let resp = post(&h, &messages_body("gpt-4o-mini", false)).await;
+    assert!(resp.status().is_server_error());
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "api_error", "{v}");
+
+    let rows = h.rows().await;
+    let rejected = rows
+        .iter()
+        .filter(|r| r.status == OutcomeStatus::Rejected)
+        .count();
+    assert_eq!(rejected, 4, "{rows:#?}");
+    let metrics = h.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("endpoint=\"messages\""), "{metrics}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn auto_is_routed_like_chat_completions() {
+    let h = Harness::openai().await;
+    let resp = post(&h, &messages_body("auto", false)).await;
+    assert_eq!(resp.status(), 200);
+    let model = header(&resp, "x-switchyard-model").to_owned();
+    assert!(model == "gpt-4o" || model == "gpt-4o-mini", "{model}");
+    assert!(!header(&resp, "x-switchyard-route-ms").is_empty());
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "message", "{v}");
+    let row = h.only_row().await;
+    assert_eq!(row.requested_model, "auto");
+    let decision = row.decision.expect("auto requests log their decision");
+    assert_eq!(decision.chosen.as_str(), model);
+    assert!(row.constraints.is_some());
+    h.stop().await;
+}
