@@ -273,3 +273,101 @@ async fn auto_is_routed_like_chat_completions() {
     assert!(row.constraints.is_some());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn failover_walks_the_ranking_as_on_chat_completions() {
+    let h = Harness::with(&["claude-haiku-4.5", "gpt-4o-mini"], |_| {}).await;
+    h.fake.script("claude-haiku-4-5", [Scenario::status(529)]);
+    let resp = post(&h, &messages_body("claude-haiku-4.5", false)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "message", "{v}");
+    let row = h.only_row().await;
+    assert_eq!(row.attempts.len(), 2, "{row:#?}");
+    assert_eq!(row.attempts[0].status_code, Some(529));
+    assert_eq!(row.model, Some(ModelId::new("gpt-4o-mini")));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_the_first_byte_ends_with_an_error_event() {
+    let h = Harness::with(&["gpt-4o-mini"], |_| {}).await;
+    h.fake.script("gpt-4o-mini", [Scenario::Disconnect]);
+    let resp = post(&h, &messages_body("gpt-4o-mini", true)).await;
+    assert_eq!(resp.status(), 200);
+    let evs = events(&resp.text().await.unwrap());
+    let (name, last) = evs.last().unwrap();
+    assert_eq!(name, "error", "{evs:?}");
+    assert_eq!(last["error"]["type"], "api_error");
+    assert!(
+        evs.iter().all(|(n, _)| n != "message_stop"),
+        "a cut stream never ends cleanly: {evs:?}"
+    );
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::StreamInterrupted);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_keys_come_in_x_api_key_and_refusals_are_anthropic_errors() {
+    use gateway::auth::{KeyStore, NewKey};
+    use gateway::upstream::ProviderKind;
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = {
+        let mut store = KeyStore::open(&dir.path().join("outcomes.sqlite")).unwrap();
+        let new = NewKey {
+            name: "app".to_owned(),
+            models: Some(vec![ModelId::new("gpt-4o-mini")]),
+            ..NewKey::default()
+        };
+        store.create(&new, 1).unwrap().1.expose().clone()
+    };
+    let fake = testkit::FakeProvider::start().await;
+    let providers = vec![crate::e2e_harness::provider(
+        "openai",
+        ProviderKind::Openai,
+        &fake.openai_base_url(),
+    )];
+    let cfg = crate::e2e_harness::config(dir.path(), providers, &["gpt-4o-mini", "gpt-4o"], |_| {});
+    let h = Harness::start(fake, cfg, None, dir).await;
+    let send = |key: Option<&str>, model: &str| {
+        let mut req = h
+            .client
+            .post(h.url("/v1/messages"))
+            .json(&messages_body(model, false));
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        req.send()
+    };
+    anthropic_error(
+        send(None, "auto").await.unwrap(),
+        401,
+        "authentication_error",
+    )
+    .await;
+    anthropic_error(
+        send(Some("sy-wrong"), "auto").await.unwrap(),
+        401,
+        "authentication_error",
+    )
+    .await;
+    anthropic_error(
+        send(Some(&key), "gpt-4o").await.unwrap(),
+        403,
+        "permission_error",
+    )
+    .await;
+    let resp = send(Some(&key), "auto").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let rows = h.rows().await;
+    let ok = rows
+        .iter()
+        .find(|r| r.status == OutcomeStatus::Ok)
+        .expect("the keyed request's row");
+    assert!(ok.key_id.is_some(), "{ok:#?}");
+    h.stop().await;
+}
