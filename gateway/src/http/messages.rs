@@ -411,7 +411,7 @@ impl StreamEncoder {
         if self.open != Some(block) {
             self.close(out);
             let index = self.next_index;
-            self.next_index += 1;
+            self.next_index = self.next_index.saturating_add(1);
             self.open = Some(block);
             event(
                 out,

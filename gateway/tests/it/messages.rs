@@ -236,6 +236,16 @@ async fn errors_come_in_anthropics_shape() {
         .await
         .unwrap();
     anthropic_error(resp, 400, "invalid_request_error").await;
+    // The content-type check before the handler is reshaped too.
+    let resp = h
+        .client
+        .post(h.url("/v1/messages"))
+        .header("content-type", "text/plain")
+        .body(messages_body("auto", false).to_string())
+        .send()
+        .await
+        .unwrap();
+    anthropic_error(resp, 415, "invalid_request_error").await;
     // An upstream failure on the only candidate.
     h.fake.always("gpt-4o-mini", Scenario::status(500));
     h.fake.always("gpt-4o", Scenario::status(500));
@@ -370,4 +380,188 @@ async fn client_keys_come_in_x_api_key_and_refusals_are_anthropic_errors() {
         .expect("the keyed request's row");
     assert!(ok.key_id.is_some(), "{ok:#?}");
     h.stop().await;
+}
+
+mod fuzz {
+    //! Hostile `/v1/messages` bodies through the real gateway: never a 5xx for a client's
+    //! input, every error in Anthropic's shape, a 2xx stream ends with exactly one of
+    //! `message_stop` or an `error` event. `PROPTEST_CASES` raises the count.
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use serde_json::{json, Value};
+
+    use super::events;
+    use crate::e2e_harness::Harness;
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            prop::sample::select(&[0.0, -1.0, 0.5, 1e300][..]).prop_map(Value::from),
+            prop::sample::select(
+                &[
+                    "",
+                    "auto",
+                    "gpt-4o-mini",
+                    "no-such-model",
+                    "user",
+                    "assistant",
+                    "text",
+                    "image",
+                    "tool_use",
+                    "tool_result",
+                    "document",
+                    "base64",
+                    "url",
+                    "any",
+                    "tool",
+                    "none",
+                    "\u{0}",
+                ][..]
+            )
+            .prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop::sample::select(
+            &[
+                "model",
+                "max_tokens",
+                "messages",
+                "system",
+                "role",
+                "content",
+                "type",
+                "text",
+                "source",
+                "media_type",
+                "data",
+                "tool_use_id",
+                "id",
+                "name",
+                "input",
+                "tools",
+                "tool_choice",
+                "input_schema",
+                "stop_sequences",
+                "temperature",
+                "top_p",
+                "metadata",
+                "user_id",
+                "stream",
+                "top_k",
+                "router",
+            ][..],
+        )
+        .prop_map(str::to_owned)
+    }
+
+    fn tree() -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A valid body with a few fields (top level, first message, its first block) set to
+    /// hostile values, now and then cut short.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        (
+            any::<bool>(),
+            prop::collection::vec((0u8..3, key(), tree()), 0..4),
+            any::<u8>(),
+            any::<usize>(),
+        )
+            .prop_map(|(stream, edits, damage, at)| {
+                let mut v = json!({"model": "gpt-4o-mini", "max_tokens": 16, "stream": stream,
+                    "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]});
+                for (place, k, value) in edits {
+                    let target = match place {
+                        0 => Some(&mut v),
+                        1 => v.pointer_mut("/messages/0"),
+                        _ => v.pointer_mut("/messages/0/content/0"),
+                    };
+                    if let Some(Value::Object(o)) = target {
+                        o.insert(k, value);
+                    }
+                }
+                let mut text = serde_json::to_vec(&v).unwrap();
+                if damage % 8 == 0 {
+                    text.truncate(at % text.len());
+                }
+                text
+            })
+    }
+
+    fn check(status: u16, content_type: &str, text: &str) -> Result<(), TestCaseError> {
+        prop_assert!(status < 500, "{}: {}", status, text);
+        if status >= 400 {
+            let v: Value = serde_json::from_str(text)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+            prop_assert_eq!(&v["type"], "error", "{}", v);
+            prop_assert!(v["error"]["type"].is_string(), "{}", v);
+            prop_assert!(v["error"]["message"].is_string(), "{}", v);
+        } else if content_type.starts_with("text/event-stream") {
+            let evs = events(text);
+            let ends = evs
+                .iter()
+                .filter(|(n, _)| n == "message_stop" || n == "error")
+                .count();
+            prop_assert_eq!(ends, 1, "{}", text);
+        } else {
+            let v: Value = serde_json::from_str(text)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+            prop_assert_eq!(&v["type"], "message", "{}", v);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fuzz_messages_hostile_bodies_are_4xx_in_anthropics_shape_or_answered() {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(64);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let h = rt.block_on(Harness::with(&["gpt-4o-mini"], |_| {}));
+        TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        })
+        .run(&body(), |body| {
+            let (status, content_type, text) = rt.block_on(async {
+                let resp = h
+                    .client
+                    .post(h.url("/v1/messages"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                let ct = resp
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                (status, ct, resp.text().await.unwrap())
+            });
+            check(status, &content_type, &text)
+        })
+        .unwrap();
+        rt.block_on(h.stop());
+    }
 }
