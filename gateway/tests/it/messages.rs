@@ -1,5 +1,5 @@
 //! `POST /v1/messages` (Anthropic Messages ingress) end to end: the real gateway on loopback,
-//! the testkit fake behind it speaking OpenAI or Anthropic, answers and errors checked in
+//! the testkit fake behind it speaking OpenAI, Anthropic or Gemini, answers and errors checked in
 //! Anthropic's shapes, outcome rows as for chat completions.
 
 use router_core::{ModelId, OutcomeStatus};
@@ -9,9 +9,10 @@ use testkit::{Scenario, Usage, Wire};
 use crate::e2e_harness::{header, sse_data, Harness};
 
 /// (catalog id, the name the fake sees, the wire it must receive)
-const UPSTREAMS: [(&str, &str, Wire); 2] = [
+const UPSTREAMS: [(&str, &str, Wire); 3] = [
     ("gpt-4o-mini", "gpt-4o-mini", Wire::OpenAi),
     ("claude-haiku-4.5", "claude-haiku-4-5", Wire::Anthropic),
+    ("gemini-2.5-flash", "gemini-2.5-flash", Wire::Gemini),
 ];
 
 fn messages_body(model: &str, stream: bool) -> Value {
@@ -93,7 +94,12 @@ async fn non_stream_answers_in_anthropics_shape_from_either_dialect() {
         for part in ["Be brief.", "What is 2+2?", "4.", "And 3+3?"] {
             assert!(text.contains(part), "{model}: {part} missing from {text}");
         }
-        assert_eq!(sent.body["max_tokens"], 64, "{model}: {}", sent.body);
+        let limit = if wire == Wire::Gemini {
+            &sent.body["generationConfig"]["maxOutputTokens"]
+        } else {
+            &sent.body["max_tokens"]
+        };
+        assert_eq!(limit, 64, "{model}: {}", sent.body);
 
         let row = h.only_row().await;
         assert_eq!(row.status, OutcomeStatus::Ok);
