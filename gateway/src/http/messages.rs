@@ -9,7 +9,8 @@
 //! error of this path into `{"type":"error","error":{"type","message"}}` with its status.
 //!
 //! Supported: `system` (string or text blocks), multi-turn `messages` (string or blocks:
-//! `text`, `image` (base64 or URL), `tool_use`, `tool_result` with string or text content),
+//! `text`, `image` (base64 or URL), `tool_use`, `tool_result` with string or text content; `is_error` prefixes it with
+//! `Error: `),
 //! `max_tokens` (required), `stop_sequences`, `temperature`, `top_p`, `metadata.user_id`,
 //! `tools`, `tool_choice`, `stream`, and Switchyard's `router` options. Refused with a 400
 //! naming the field: `top_k` and `thinking` (the internal form has neither), other block types
@@ -205,10 +206,19 @@ fn user_turn(
             ContentBlock::ToolResult {
                 tool_use_id,
                 content,
-            } => out.push(ChatMessage {
-                tool_call_id: Some(tool_use_id),
-                ..message(Role::Tool, Some(MessageContent::Text(content)))
-            }),
+                is_error,
+            } => {
+                // OpenAI tool messages have no error flag: the text says it.
+                let content = if is_error == Some(true) {
+                    format!("Error: {content}")
+                } else {
+                    content
+                };
+                out.push(ChatMessage {
+                    tool_call_id: Some(tool_use_id),
+                    ..message(Role::Tool, Some(MessageContent::Text(content)))
+                });
+            }
             ContentBlock::ToolUse { .. } => {
                 return Err(ApiError::InvalidRequest(format!(
                     "messages.{i}.content: a user message cannot hold a `tool_use` block"
@@ -561,7 +571,8 @@ mod tests {
                     {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
                 ]},
                 {"role": "user", "content": [
-                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "18C"}]},
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": true,
+                     "content": [{"type": "text", "text": "18C"}]},
                     {"type": "text", "text": "And this?"},
                     {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}}
                 ]}
@@ -586,7 +597,7 @@ mod tests {
         let call = &req.messages[2].tool_calls.as_ref().unwrap()[0];
         assert_eq!(call.function.arguments, r#"{"city":"Paris"}"#);
         assert_eq!(req.messages[3].tool_call_id.as_deref(), Some("toolu_1"));
-        assert_eq!(req.messages[3].text_content(), "18C");
+        assert_eq!(req.messages[3].text_content(), "Error: 18C");
         assert!(req.messages[4].has_image());
         assert_eq!(req.tool_choice.unwrap()["function"]["name"], "get_weather");
         assert_eq!(req.tools.unwrap()[0].function.name, "get_weather");

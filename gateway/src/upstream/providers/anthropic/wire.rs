@@ -107,6 +107,9 @@ pub enum ContentBlock {
         /// The result text (text blocks deserialize joined).
         #[serde(default, deserialize_with = "result_text")]
         content: String,
+        /// Whether the tool failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        is_error: Option<bool>,
     },
 }
 
