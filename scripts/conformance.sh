@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# OpenAI Python SDK conformance: runs tests/python/test_openai_sdk.py (official `openai` client)
-# against a real gateway in front of the testkit fake provider, both on loopback.
+# OpenAI and Anthropic Python SDK conformance: runs tests/python/test_openai_sdk.py (official
+# `openai` client) and tests/python/test_anthropic_sdk.py (official `anthropic` client, against
+# `POST /v1/messages`) against a real gateway in front of the testkit fake provider, both on
+# loopback.
 #
 # Needs `cargo build --workspace --all-targets` first (scripts/test.sh does it). Creates .venv
-# (git-ignored) with `openai` and `httpx` when missing. The gateway is `switchyard serve
+# (git-ignored) with `openai`, `anthropic` and `httpx` when missing. The gateway is `switchyard serve
 # --config FILE` when the CLI has it, else the gateway/examples/serve_for_conformance launcher;
 # SWITCHYARD_CONFORMANCE_LAUNCHER=serve|example forces one. Background processes are always
 # stopped on exit.
@@ -45,8 +47,8 @@ done
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import openai, httpx' 2>/dev/null; then
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check openai httpx
+if ! "$VENV/bin/python" -c 'import openai, anthropic, httpx' 2>/dev/null; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check openai anthropic httpx
 fi
 PY="$VENV/bin/python"
 
@@ -132,6 +134,7 @@ esac
 echo "conformance: gateway ($launcher) at $SWITCHYARD_URL, fake provider at $FAKE_URL"
 export SWITCHYARD_URL
 "$PY" -m unittest tests/python/test_openai_sdk.py -v
+"$PY" -m unittest tests/python/test_anthropic_sdk.py -v
 
 # Client keys (issue 11): keys made by the CLI, a second gateway over that database.
 if [ "$launcher" = serve ]; then

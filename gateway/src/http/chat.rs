@@ -1,4 +1,7 @@
 //! `POST /v1/chat/completions`: parse, route, call with failover, answer, log.
+//!
+//! [`answer`] is shared with `POST /v1/messages` (`crate::http::messages`), which converts its
+//! request into the same internal chat form; only the answer's shape differs ([`Dialect`]).
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -26,8 +29,24 @@ pub const HEADER_ROUTE_MS: &str = "x-switchyard-route-ms";
 /// `x-switchyard-cost-usd`: cost from catalog prices (non-streamed answers).
 pub const HEADER_COST_USD: &str = "x-switchyard-cost-usd";
 
-/// The endpoint label of rejection metrics.
-const ENDPOINT: &str = "chat_completions";
+/// The client's API dialect: how answers and streams are shaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI chat completions.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+impl Dialect {
+    /// The endpoint label of rejection metrics.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Dialect::OpenAi => "chat_completions",
+            Dialect::Anthropic => "messages",
+        }
+    }
+}
 
 /// The `model` value that asks the router to choose.
 pub const AUTO: &str = "auto";
@@ -46,30 +65,53 @@ pub async fn chat_completion(
     body: Bytes,
     caller: Option<Caller>,
 ) -> Response {
-    let req: ChatCompletionRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
+    match serde_json::from_slice::<ChatCompletionRequest>(&body) {
+        Ok(req) => answer(state, headers, req, caller, Dialect::OpenAi).await,
         Err(e) => {
-            // A malformed request still leaves a (small) row and a metric.
-            let error = ApiError::InvalidJson(e.to_string());
-            state.metrics.rejected(ENDPOINT, error.code());
-            let record = RequestRecord::new("", String::new());
-            let request_id = record.request_id.clone();
-            record
-                .finish(&state, OutcomeStatus::Rejected, Ending::default())
-                .await;
-            let mut response = error.into_response();
-            set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
-            return response;
+            reject_malformed(
+                &state,
+                ApiError::InvalidJson(e.to_string()),
+                Dialect::OpenAi,
+            )
+            .await
         }
-    };
+    }
+}
+
+/// A malformed request still leaves a (small) row and a metric.
+pub(crate) async fn reject_malformed(
+    state: &AppState,
+    error: ApiError,
+    dialect: Dialect,
+) -> Response {
+    state.metrics.rejected(dialect.endpoint(), error.code());
+    let record = RequestRecord::new("", String::new());
+    let request_id = record.request_id.clone();
+    record
+        .finish(state, OutcomeStatus::Rejected, Ending::default())
+        .await;
+    let mut response = error.into_response();
+    set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
+    response
+}
+
+/// Routes, calls and logs a parsed request, answering in `dialect`'s shape (errors stay
+/// [`ApiError`]s; `/v1/messages` reshapes them in one middleware).
+pub(crate) async fn answer(
+    state: AppState,
+    headers: HeaderMap,
+    req: ChatCompletionRequest,
+    caller: Option<Caller>,
+    dialect: Dialect,
+) -> Response {
     let mut record = RequestRecord::new(&req.model, prompt_text(&req.messages));
     record.key = caller.map(KeyUse::new);
     let request_id = record.request_id.clone();
-    let mut response = match serve(&state, &req, &headers, &mut record).await {
+    let mut response = match serve(&state, &req, &headers, &mut record, dialect).await {
         Ok(response) => response,
         Err((error, ending, status)) => {
             if status == OutcomeStatus::Rejected {
-                state.metrics.rejected(ENDPOINT, error.code());
+                state.metrics.rejected(dialect.endpoint(), error.code());
             }
             let finished = record.finish(&state, status, ending).await;
             // A client's mistake stays its 4xx under `fail_closed` too: nothing was served,
@@ -96,6 +138,7 @@ async fn serve(
     req: &ChatCompletionRequest,
     headers: &HeaderMap,
     record: &mut RequestRecord,
+    dialect: Dialect,
 ) -> Result<Response, Failure> {
     if req.messages.is_empty() {
         return Err(rejected(ApiError::InvalidRequest(
@@ -255,7 +298,12 @@ async fn serve(
             if !finished.logged {
                 return Ok(ApiError::OutcomeLogUnavailable.into_response());
             }
-            let mut response = Json(completion).into_response();
+            let mut response = match dialect {
+                Dialect::OpenAi => Json(completion).into_response(),
+                Dialect::Anthropic => {
+                    Json(crate::http::messages::message_body(&completion, usage)).into_response()
+                }
+            };
             if let Some(cost) = finished.cost_usd {
                 set_header(
                     response.headers_mut(),
@@ -277,7 +325,14 @@ async fn serve(
                 attempt_start: served.attempt_start,
                 ttft: served.ttft,
                 input_tokens_estimate: input.input_tokens,
-                wants_usage: req.wants_stream_usage(),
+                encoder: match dialect {
+                    Dialect::OpenAi => relay::Encoder::OpenAi {
+                        wants_usage: req.wants_stream_usage(),
+                    },
+                    Dialect::Anthropic => relay::Encoder::Anthropic(
+                        crate::http::messages::StreamEncoder::new(input.input_tokens),
+                    ),
+                },
             },
         ),
     };

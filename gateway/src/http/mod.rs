@@ -3,6 +3,8 @@
 //! [`error::ApiError`], mapped to a response in one place.
 //!
 //! - `POST /v1/chat/completions`: [`chat::chat_completion`], streams relayed by [`relay`]
+//! - `POST /v1/messages`: Anthropic Messages ingress ([`messages`]), the same path as chat
+//!   completions in Anthropic's shapes (errors too)
 //! - `GET /v1/models`: `auto` plus the live candidates ([`ops`])
 //! - `POST /v1/route`: the decision only, no upstream call ([`route`])
 //! - `POST /v1/feedback`: a label for a past request ([`feedback`]); a client key labels only
@@ -21,6 +23,7 @@ pub mod error;
 pub mod exposure;
 pub mod feedback;
 pub mod keys;
+pub mod messages;
 pub mod ops;
 pub mod relay;
 pub mod request_options;
@@ -47,6 +50,7 @@ pub fn app(state: AppState) -> Router {
     // Client keys guard every `/v1/*` route (a no-op while no key exists).
     let v1 = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
+        .route(messages::PATH, post(messages::handler))
         .route("/v1/models", get(ops::list_models))
         .route("/v1/route", post(route::route_only))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -79,6 +83,8 @@ pub fn app(state: AppState) -> Router {
     router
         .layer(
             ServiceBuilder::new()
+                // Outermost: every error on `/v1/messages` in Anthropic's shape.
+                .layer(axum::middleware::from_fn(messages::anthropic_errors))
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::Internal("handler panicked".to_owned()).into_response()
                 }))

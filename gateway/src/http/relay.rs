@@ -5,6 +5,9 @@
 //! still writes the outcome row. A failure after the first byte ends the stream with an error
 //! event (`data: {"error":{...}}`), never with `[DONE]`, so clients cannot mistake a cut
 //! answer for a complete one.
+//!
+//! What goes on the wire is the [`Encoder`]'s: OpenAI chunks for `/v1/chat/completions`,
+//! Anthropic's event sequence for `/v1/messages` (`crate::http::messages::StreamEncoder`).
 
 use std::time::Duration;
 
@@ -43,8 +46,55 @@ pub struct Committed {
     pub ttft: Duration,
     /// Estimated prompt tokens, used when the upstream reports no usage.
     pub input_tokens_estimate: u32,
-    /// Whether the client asked for a usage chunk.
-    pub wants_usage: bool,
+    /// How chunks become bytes on the wire.
+    pub encoder: Encoder,
+}
+
+/// The client's stream dialect.
+pub enum Encoder {
+    /// OpenAI chunks and `[DONE]`; `wants_usage`: whether the client asked for a usage chunk.
+    OpenAi {
+        /// Whether the client asked for a usage chunk.
+        wants_usage: bool,
+    },
+    /// Anthropic Messages events.
+    Anthropic(crate::http::messages::StreamEncoder),
+}
+
+impl Encoder {
+    fn chunk(&mut self, chunk: ChatCompletionChunk) -> Option<Bytes> {
+        match self {
+            Encoder::OpenAi { wants_usage } => encode(chunk, *wants_usage),
+            Encoder::Anthropic(e) => e.chunk(&chunk),
+        }
+    }
+
+    /// The events of a complete stream whose row is committed.
+    fn done(&mut self, tokens: (u32, u32)) -> Bytes {
+        match self {
+            Encoder::OpenAi { .. } => Bytes::from_static(b"data: [DONE]\n\n"),
+            Encoder::Anthropic(e) => e.done(tokens),
+        }
+    }
+
+    fn error(&self, err: &UpstreamError) -> Bytes {
+        match self {
+            Encoder::OpenAi { .. } => error_event(err),
+            Encoder::Anthropic(_) => {
+                crate::http::messages::error_event("api_error", stream_error_message(err))
+            }
+        }
+    }
+
+    fn log_unavailable(&self) -> Bytes {
+        match self {
+            Encoder::OpenAi { .. } => log_unavailable_event(),
+            Encoder::Anthropic(_) => crate::http::messages::error_event(
+                "api_error",
+                &crate::http::error::ApiError::OutcomeLogUnavailable.to_string(),
+            ),
+        }
+    }
 }
 
 /// Starts the pump and returns the SSE response reading from it.
@@ -118,13 +168,18 @@ fn encode(mut chunk: ChatCompletionChunk, wants_usage: bool) -> Option<Bytes> {
     Some(Bytes::from(format!("data: {json}\n\n")))
 }
 
-/// The terminal error event.
-fn error_event(err: &UpstreamError) -> Bytes {
-    let message = if err.kind == UpstreamErrorKind::TooLarge {
+/// What a client is told about a stream that failed after the first byte.
+fn stream_error_message(err: &UpstreamError) -> &'static str {
+    if err.kind == UpstreamErrorKind::TooLarge {
         "the upstream stream passed the gateway's size limit (server.upstream_response_limit_bytes)"
     } else {
         "the upstream stream failed before completion"
-    };
+    }
+}
+
+/// The terminal error event.
+fn error_event(err: &UpstreamError) -> Bytes {
+    let message = stream_error_message(err);
     let body = serde_json::json!({
         "error": {
             "message": message,
@@ -151,7 +206,7 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
         attempt_start,
         ttft,
         input_tokens_estimate,
-        wants_usage,
+        mut encoder,
     } = s;
     let deadline = attempt_start + state.config.timeouts.total;
     let idle = state.config.timeouts.idle;
@@ -161,7 +216,7 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
     let upstream_model = (!first.model.is_empty()).then(|| first.model.clone());
     acc.observe(&first);
     let mut end = None;
-    if let Some(bytes) = encode(first, wants_usage) {
+    if let Some(bytes) = encoder.chunk(first) {
         relayed += bytes.len();
         if tx.send(bytes).await.is_err() {
             end = Some(End::ClientGone);
@@ -187,7 +242,7 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
             Ok(Some(Err(e))) => end = Some(End::Failed(e)),
             Ok(Some(Ok(chunk))) => {
                 acc.observe(&chunk);
-                if let Some(bytes) = encode(chunk, wants_usage) {
+                if let Some(bytes) = encoder.chunk(chunk) {
                     relayed += bytes.len();
                     // The cap bounds the gateway's memory (the accounting keeps the text) and
                     // what a runaway upstream can push through it.
@@ -245,13 +300,13 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
     // Best effort from here on: the client may already be gone.
     match failure {
         Some(err) => {
-            let _ = tx.send(error_event(&err)).await;
+            let _ = tx.send(encoder.error(&err)).await;
         }
         None if status == OutcomeStatus::Ok => {
             let last = if finished.logged {
-                Bytes::from_static(b"data: [DONE]\n\n")
+                encoder.done(tokens)
             } else {
-                log_unavailable_event()
+                encoder.log_unavailable()
             };
             let _ = tx.send(last).await;
         }

@@ -18,4 +18,5 @@ mod judge;
 mod keys;
 mod loop_exploration;
 mod loop_reload;
+mod messages;
 mod router;

@@ -139,6 +139,7 @@ pub fn messages_request(
                 vec![ContentBlock::ToolResult {
                     tool_use_id: message.tool_call_id.clone().unwrap_or_default(),
                     content: message.text_content(),
+                    is_error: None,
                 }],
             ),
         };

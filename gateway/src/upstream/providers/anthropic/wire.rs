@@ -1,15 +1,17 @@
 //! Serde types of Anthropic's Messages API (`POST /v1/messages`): the request the adapter
 //! sends, the response and the stream events it reads. Only the fields the gateway uses are
-//! modelled; unknown response fields and event types are ignored.
+//! modelled; unknown response fields and event types are ignored. The request types also
+//! deserialize, for the gateway's own `POST /v1/messages` ingress (`crate::http::messages`):
+//! `system` and message `content` accept a string or text blocks there, as Anthropic's do.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// The `anthropic-version` header value this adapter speaks.
 pub const API_VERSION: &str = "2023-06-01";
 
 /// A Messages request.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessagesRequest {
     /// The upstream model name.
     pub model: String,
@@ -18,35 +20,40 @@ pub struct MessagesRequest {
     /// The conversation, alternating `user` and `assistant`.
     pub messages: Vec<Message>,
     /// System instructions (OpenAI `system`/`developer` messages joined).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "system_text"
+    )]
     pub system: Option<String>,
     /// Sampling temperature in `[0, 1]`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     /// Nucleus sampling mass.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
     /// Stop sequences.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_sequences: Option<Vec<String>>,
     /// Whether to stream server-sent events.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     /// Tool definitions.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<ToolDef>>,
     /// How the model may use tools.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     /// Request metadata (the end-user id).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
 }
 
 /// `metadata`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     /// An opaque end-user identifier.
+    #[serde(default)]
     pub user_id: String,
 }
 
@@ -61,16 +68,17 @@ pub enum MessageRole {
 }
 
 /// One message: a role and its content blocks.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// Who wrote it.
     pub role: MessageRole,
-    /// The blocks.
+    /// The blocks (a plain string deserializes as one text block).
+    #[serde(deserialize_with = "blocks")]
     pub content: Vec<ContentBlock>,
 }
 
 /// A request content block.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock {
     /// Text.
@@ -96,13 +104,17 @@ pub enum ContentBlock {
     ToolResult {
         /// The call this answers.
         tool_use_id: String,
-        /// The result text.
+        /// The result text (text blocks deserialize joined).
+        #[serde(default, deserialize_with = "result_text")]
         content: String,
+        /// Whether the tool failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        is_error: Option<bool>,
     },
 }
 
 /// An image source.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ImageSource {
     /// Inline bytes.
@@ -120,19 +132,19 @@ pub enum ImageSource {
 }
 
 /// A tool definition.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolDef {
     /// The tool name.
     pub name: String,
     /// What it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// JSON Schema of the input object.
     pub input_schema: Value,
 }
 
 /// `tool_choice`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolChoice {
     /// The model decides.
@@ -332,5 +344,50 @@ impl ErrorBody {
             "overloaded_error" => 529,
             _ => 500,
         }
+    }
+}
+
+/// A string, or an array of text blocks (`[{"type":"text","text":...}]`) joined by newlines;
+/// any other block type is refused by name.
+fn text_or_blocks<E: serde::de::Error>(value: Value, field: &str) -> Result<String, E> {
+    #[derive(Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum TextBlock {
+        Text { text: String },
+    }
+    match value {
+        Value::Null => Ok(String::new()),
+        Value::String(text) => Ok(text),
+        other => {
+            let blocks: Vec<TextBlock> = serde_json::from_value(other)
+                .map_err(|e| E::custom(format!("`{field}` takes a string or text blocks: {e}")))?;
+            Ok(blocks
+                .into_iter()
+                .map(|TextBlock::Text { text }| text)
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+    }
+}
+
+/// `system`: a string or text blocks, joined.
+fn system_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(v) => text_or_blocks(v, "system").map(Some),
+    }
+}
+
+/// `tool_result.content`: a string or text blocks, joined.
+fn result_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    text_or_blocks(Value::deserialize(d)?, "tool_result.content")
+}
+
+/// Message `content`: a string (one text block) or blocks.
+fn blocks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ContentBlock>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(text) => Ok(vec![ContentBlock::Text { text }]),
+        other => serde_json::from_value(other)
+            .map_err(|e| serde::de::Error::custom(format!("message `content`: {e}"))),
     }
 }

@@ -1,0 +1,699 @@
+//! `POST /v1/messages`: Anthropic's Messages API as an ingress.
+//!
+//! The request is parsed with the Anthropic adapter's own wire types
+//! ([`crate::upstream::providers::anthropic::wire`]) and converted into the internal chat form
+//! ([`chat_request`]); from there it takes exactly the `/v1/chat/completions` path
+//! ([`chat::answer`]): routing (`model: "auto"` or a catalog name), client keys, failover,
+//! outcome rows and metrics. Only the answer's shape differs: [`message_body`] for a message,
+//! [`StreamEncoder`] for Anthropic's event sequence, and [`anthropic_errors`] rewrites every
+//! error of this path into `{"type":"error","error":{"type","message"}}` with its status.
+//!
+//! Supported: `system` (string or text blocks), multi-turn `messages` (string or blocks:
+//! `text`, `image` (base64 or URL), `tool_use`, `tool_result` with string or text content; `is_error` prefixes it with
+//! `Error: `),
+//! `max_tokens` (required), `stop_sequences`, `temperature`, `top_p`, `metadata.user_id`,
+//! `tools`, `tool_choice`, `stream`, and Switchyard's `router` options. Refused with a 400
+//! naming the field: `top_k` and `thinking` (the internal form has neither), other block types
+//! (`document`, ...), non-text `tool_result` content.
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::auth::Caller;
+use crate::http::chat::{self, Dialect};
+use crate::http::error::ApiError;
+use crate::openai::wire::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage, ContentPart,
+    FinishReason, FunctionCall, FunctionDef, ImageUrl, MessageContent, Role, RouterOptions, Stop,
+    StreamOptions, Tool, ToolCall,
+};
+use crate::state::AppState;
+use crate::upstream::providers::anthropic::wire::{
+    ContentBlock, ImageSource, MessageRole, MessagesRequest, ToolChoice,
+};
+
+/// The path this module serves (errors on it are reshaped by [`anthropic_errors`]).
+pub const PATH: &str = "/v1/messages";
+
+/// Fields of Anthropic's request the internal form cannot carry: refused, not dropped.
+const UNSUPPORTED: [&str; 2] = ["top_k", "thinking"];
+
+/// The axum handler: reads the body, then runs [`messages`] in the tracker (a client
+/// disconnect neither cancels the upstream call nor loses the outcome row).
+pub async fn handler(
+    State(state): State<AppState>,
+    caller: Option<axum::Extension<Caller>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match super::body_bytes(&state, body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let task = state.tracker.spawn(messages(
+        state.clone(),
+        headers,
+        body,
+        caller.map(|axum::Extension(c)| c),
+    ));
+    match task.await {
+        Ok(response) => response,
+        Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),
+    }
+}
+
+/// Handles one Messages request end to end.
+pub async fn messages(
+    state: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+    caller: Option<Caller>,
+) -> Response {
+    match parse(&body) {
+        Ok(req) => chat::answer(state, headers, req, caller, Dialect::Anthropic).await,
+        Err(e) => chat::reject_malformed(&state, e, Dialect::Anthropic).await,
+    }
+}
+
+/// The body as the internal chat request.
+pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
+    let mut value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    let Some(object) = value.as_object_mut() else {
+        return Err(ApiError::InvalidRequest(
+            "the body must be a JSON object".to_owned(),
+        ));
+    };
+    if object.get("max_tokens").is_none_or(Value::is_null) {
+        return Err(ApiError::InvalidRequest(
+            "max_tokens: Field required (the Messages API needs an output token limit)".to_owned(),
+        ));
+    }
+    for field in UNSUPPORTED {
+        if object.get(field).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::InvalidRequest(format!(
+                "{field}: not supported by this gateway's /v1/messages (remove it)"
+            )));
+        }
+    }
+    let router = match object.remove("router") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value::<RouterOptions>(v)
+                .map_err(|e| ApiError::InvalidJson(format!("router: {e}")))?,
+        ),
+    };
+    let req: MessagesRequest =
+        serde_json::from_value(value).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    chat_request(req, router)
+}
+
+/// Converts a Messages request into the internal chat form.
+pub fn chat_request(
+    req: MessagesRequest,
+    router: Option<RouterOptions>,
+) -> Result<ChatCompletionRequest, ApiError> {
+    let mut messages = Vec::new();
+    if let Some(system) = req.system.filter(|s| !s.is_empty()) {
+        messages.push(ChatMessage::text(Role::System, system));
+    }
+    for (i, message) in req.messages.into_iter().enumerate() {
+        match message.role {
+            MessageRole::User => user_turn(i, message.content, &mut messages)?,
+            MessageRole::Assistant => messages.push(assistant_turn(i, message.content)?),
+        }
+    }
+    let stream = req.stream.unwrap_or(false);
+    Ok(ChatCompletionRequest {
+        model: req.model,
+        messages,
+        tools: req.tools.map(|tools| {
+            tools
+                .into_iter()
+                .map(|t| Tool {
+                    kind: "function".to_owned(),
+                    function: FunctionDef {
+                        name: t.name,
+                        description: t.description,
+                        parameters: Some(t.input_schema),
+                        strict: None,
+                    },
+                })
+                .collect()
+        }),
+        tool_choice: req.tool_choice.map(|c| match c {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::Any => json!("required"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Tool { name } => json!({"type": "function", "function": {"name": name}}),
+        }),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        max_tokens: Some(req.max_tokens),
+        stop: req.stop_sequences.map(Stop::Many),
+        stream: stream.then_some(true),
+        // The message_delta event carries usage: ask every upstream for it.
+        stream_options: stream.then(|| StreamOptions {
+            include_usage: Some(true),
+            extra: Map::new(),
+        }),
+        user: req
+            .metadata
+            .map(|m| m.user_id)
+            .filter(|user| !user.is_empty()),
+        router,
+        ..ChatCompletionRequest::default()
+    })
+}
+
+fn message(role: Role, content: Option<MessageContent>) -> ChatMessage {
+    ChatMessage {
+        role,
+        content,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        extra: Map::new(),
+    }
+}
+
+/// A user turn: its `tool_result` blocks become `tool` messages (first, as OpenAI wants them
+/// right after the assistant's calls), its text and images one user message.
+fn user_turn(
+    i: usize,
+    blocks: Vec<ContentBlock>,
+    out: &mut Vec<ChatMessage>,
+) -> Result<(), ApiError> {
+    let mut parts = Vec::new();
+    for block in blocks {
+        match block {
+            ContentBlock::Text { text } => parts.push(ContentPart::Text { text }),
+            ContentBlock::Image { source } => parts.push(ContentPart::ImageUrl {
+                image_url: ImageUrl {
+                    url: match source {
+                        ImageSource::Base64 { media_type, data } => {
+                            format!("data:{media_type};base64,{data}")
+                        }
+                        ImageSource::Url { url } => url,
+                    },
+                    detail: None,
+                },
+            }),
+            ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => {
+                // OpenAI tool messages have no error flag: the text says it.
+                let content = if is_error == Some(true) {
+                    format!("Error: {content}")
+                } else {
+                    content
+                };
+                out.push(ChatMessage {
+                    tool_call_id: Some(tool_use_id),
+                    ..message(Role::Tool, Some(MessageContent::Text(content)))
+                });
+            }
+            ContentBlock::ToolUse { .. } => {
+                return Err(ApiError::InvalidRequest(format!(
+                    "messages.{i}.content: a user message cannot hold a `tool_use` block"
+                )))
+            }
+        }
+    }
+    let content = match parts.as_slice() {
+        [] => return Ok(()),
+        [ContentPart::Text { text }] => MessageContent::Text(text.clone()),
+        _ => MessageContent::Parts(parts),
+    };
+    out.push(message(Role::User, Some(content)));
+    Ok(())
+}
+
+/// An assistant turn: text and `tool_use` blocks.
+fn assistant_turn(i: usize, blocks: Vec<ContentBlock>) -> Result<ChatMessage, ApiError> {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for block in blocks {
+        match block {
+            ContentBlock::Text { text: t } => text.push_str(&t),
+            ContentBlock::ToolUse { id, name, input } => calls.push(ToolCall {
+                id,
+                kind: "function".to_owned(),
+                function: FunctionCall {
+                    name,
+                    arguments: input.to_string(),
+                },
+            }),
+            ContentBlock::Image { .. } | ContentBlock::ToolResult { .. } => {
+                return Err(ApiError::InvalidRequest(format!(
+                    "messages.{i}.content: an assistant message holds only `text` and `tool_use` blocks"
+                )))
+            }
+        }
+    }
+    let content = (!text.is_empty() || calls.is_empty()).then_some(MessageContent::Text(text));
+    Ok(ChatMessage {
+        tool_calls: (!calls.is_empty()).then_some(calls),
+        ..message(Role::Assistant, content)
+    })
+}
+
+/// Anthropic's `stop_reason` for an OpenAI finish reason.
+pub fn stop_reason(finish: Option<&FinishReason>) -> &'static str {
+    match finish {
+        Some(FinishReason::Length) => "max_tokens",
+        Some(FinishReason::ToolCalls | FinishReason::FunctionCall) => "tool_use",
+        Some(FinishReason::ContentFilter) => "refusal",
+        Some(FinishReason::Stop | FinishReason::Other(_)) | None => "end_turn",
+    }
+}
+
+/// A message id in Anthropic's style (`msg_...`).
+fn message_id(id: &str) -> String {
+    if id.starts_with("msg_") {
+        id.to_owned()
+    } else {
+        format!("msg_{id}")
+    }
+}
+
+/// A tool call's arguments as the `input` object (arguments that are not JSON become `{}`).
+fn tool_input(arguments: &str) -> Value {
+    serde_json::from_str::<Value>(arguments)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+/// The Messages answer for a completion; `(input, output)` are its token counts.
+pub fn message_body(completion: &ChatCompletionResponse, (input, output): (u32, u32)) -> Value {
+    let choice = completion.choices.first();
+    let mut content = Vec::new();
+    if let Some(c) = choice {
+        let text = c
+            .message
+            .content
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .or(c.message.refusal.as_deref());
+        if let Some(text) = text {
+            content.push(json!({"type": "text", "text": text}));
+        }
+        for call in c.message.tool_calls.iter().flatten() {
+            content.push(json!({
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.function.name,
+                "input": tool_input(&call.function.arguments),
+            }));
+        }
+    }
+    json!({
+        "id": message_id(&completion.id),
+        "type": "message",
+        "role": "assistant",
+        "model": completion.model,
+        "content": content,
+        "stop_reason": stop_reason(choice.and_then(|c| c.finish_reason.as_ref())),
+        "stop_sequence": null,
+        "usage": {"input_tokens": input, "output_tokens": output},
+    })
+}
+
+/// One server-sent event in Anthropic's framing.
+fn event(out: &mut String, name: &str, data: &Value) {
+    out.push_str("event: ");
+    out.push_str(name);
+    out.push_str("\ndata: ");
+    out.push_str(&data.to_string());
+    out.push_str("\n\n");
+}
+
+/// The terminal `error` event of a stream.
+pub fn error_event(kind: &str, message: &str) -> Bytes {
+    let mut out = String::new();
+    event(
+        &mut out,
+        "error",
+        &json!({"type": "error", "error": {"type": kind, "message": message}}),
+    );
+    Bytes::from(out)
+}
+
+/// The content block being streamed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Open {
+    Text,
+    /// A tool call, by its OpenAI tool-call index.
+    Tool(u32),
+}
+
+/// Turns OpenAI chunks (from any provider) into Anthropic's event sequence: `message_start`,
+/// per block `content_block_start` / `content_block_delta` / `content_block_stop`, then
+/// `message_delta` (stop reason, usage) and `message_stop` once the outcome row is committed.
+#[derive(Debug)]
+pub struct StreamEncoder {
+    input_estimate: u32,
+    started: bool,
+    next_index: u32,
+    open: Option<Open>,
+    stop_reason: &'static str,
+}
+
+impl StreamEncoder {
+    /// A fresh encoder; `input_estimate` is reported in `message_start` (the upstream's count
+    /// arrives with the last chunk and goes into `message_delta`).
+    pub fn new(input_estimate: u32) -> Self {
+        StreamEncoder {
+            input_estimate,
+            started: false,
+            next_index: 0,
+            open: None,
+            stop_reason: "end_turn",
+        }
+    }
+
+    fn start(&mut self, out: &mut String, id: &str, model: &str) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        event(
+            out,
+            "message_start",
+            &json!({"type": "message_start", "message": {
+                "id": message_id(id),
+                "type": "message",
+                "role": "assistant",
+                "content": [],
+                "model": model,
+                "stop_reason": null,
+                "stop_sequence": null,
+                "usage": {"input_tokens": self.input_estimate, "output_tokens": 0},
+            }}),
+        );
+    }
+
+    fn close(&mut self, out: &mut String) {
+        if self.open.take().is_some() {
+            let index = self.next_index.saturating_sub(1);
+            event(
+                out,
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": index}),
+            );
+        }
+    }
+
+    /// Opens `block` unless it is the open one; returns its index.
+    fn open(
+        &mut self,
+        out: &mut String,
+        block: Open,
+        content_block: impl FnOnce() -> Value,
+    ) -> u32 {
+        if self.open != Some(block) {
+            self.close(out);
+            let index = self.next_index;
+            self.next_index = self.next_index.saturating_add(1);
+            self.open = Some(block);
+            event(
+                out,
+                "content_block_start",
+                &json!({"type": "content_block_start", "index": index, "content_block": content_block()}),
+            );
+        }
+        self.next_index.saturating_sub(1)
+    }
+
+    /// The events for one chunk (`None` when it adds nothing the client sees).
+    pub fn chunk(&mut self, chunk: &ChatCompletionChunk) -> Option<Bytes> {
+        let mut out = String::new();
+        self.start(&mut out, &chunk.id, &chunk.model);
+        // One answer: the first choice.
+        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
+            let delta = &choice.delta;
+            for text in [&delta.content, &delta.refusal].into_iter().flatten() {
+                if text.is_empty() {
+                    continue;
+                }
+                let index = self.open(&mut out, Open::Text, || json!({"type": "text", "text": ""}));
+                event(
+                    &mut out,
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": index,
+                            "delta": {"type": "text_delta", "text": text}}),
+                );
+            }
+            for call in delta.tool_calls.iter().flatten() {
+                let function = call.function.as_ref();
+                let index = self.open(&mut out, Open::Tool(call.index), || {
+                    json!({
+                        "type": "tool_use",
+                        "id": call.id.clone().unwrap_or_else(|| format!("toolu_{}", call.index)),
+                        "name": function.and_then(|f| f.name.clone()).unwrap_or_default(),
+                        "input": {},
+                    })
+                });
+                if let Some(args) = function
+                    .and_then(|f| f.arguments.as_deref())
+                    .filter(|a| !a.is_empty())
+                {
+                    event(
+                        &mut out,
+                        "content_block_delta",
+                        &json!({"type": "content_block_delta", "index": index,
+                                "delta": {"type": "input_json_delta", "partial_json": args}}),
+                    );
+                }
+            }
+            if let Some(finish) = &choice.finish_reason {
+                self.stop_reason = stop_reason(Some(finish));
+            }
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    /// The closing events of a complete stream; `(input, output)` are its token counts.
+    pub fn done(&mut self, (input, output): (u32, u32)) -> Bytes {
+        let mut out = String::new();
+        self.start(&mut out, "", "");
+        self.close(&mut out);
+        event(
+            &mut out,
+            "message_delta",
+            &json!({"type": "message_delta",
+                    "delta": {"stop_reason": self.stop_reason, "stop_sequence": null},
+                    "usage": {"input_tokens": input, "output_tokens": output}}),
+        );
+        event(&mut out, "message_stop", &json!({"type": "message_stop"}));
+        Bytes::from(out)
+    }
+}
+
+/// Anthropic's error `type` for a status.
+fn error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        529 => "overloaded_error",
+        s if s >= 500 => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// Middleware: every error response on [`PATH`] (the handler's, and the key check's, body
+/// limit's and content-type check's before it) in Anthropic's shape
+/// `{"type":"error","error":{"type","message"}}`, status and headers unchanged.
+pub async fn anthropic_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let ours = request.uri().path() == PATH;
+    let response = next.run(request).await;
+    let status = response.status();
+    if !ours || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let original: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let message = original["error"]["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("request failed")
+                .to_owned()
+        });
+    let body = json!({"type": "error", "error": {"type": error_type(status), "message": message}});
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::openai::wire::{ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
+
+    #[test]
+    fn parses_system_blocks_multi_turn_tools_and_images() {
+        let body = json!({
+            "model": "auto",
+            "max_tokens": 64,
+            "system": [{"type": "text", "text": "Be brief."}],
+            "stop_sequences": ["END"],
+            "metadata": {"user_id": "u1"},
+            "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "tool", "name": "get_weather"},
+            "messages": [
+                {"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "Checking."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": true,
+                     "content": [{"type": "text", "text": "18C"}]},
+                    {"type": "text", "text": "And this?"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}}
+                ]}
+            ]
+        });
+        let req = parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(req.max_tokens, Some(64));
+        assert_eq!(req.user.as_deref(), Some("u1"));
+        assert_eq!(req.stop, Some(Stop::Many(vec!["END".into()])));
+        let roles: Vec<Role> = req.messages.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [
+                Role::System,
+                Role::User,
+                Role::Assistant,
+                Role::Tool,
+                Role::User
+            ]
+        );
+        assert_eq!(req.messages[0].text_content(), "Be brief.");
+        let call = &req.messages[2].tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.function.arguments, r#"{"city":"Paris"}"#);
+        assert_eq!(req.messages[3].tool_call_id.as_deref(), Some("toolu_1"));
+        assert_eq!(req.messages[3].text_content(), "Error: 18C");
+        assert!(req.messages[4].has_image());
+        assert_eq!(req.tool_choice.unwrap()["function"]["name"], "get_weather");
+        assert_eq!(req.tools.unwrap()[0].function.name, "get_weather");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_carry_by_name() {
+        let no_max = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
+        let e = parse(no_max.to_string().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("max_tokens"), "{e}");
+        let top_k = json!({"model": "auto", "max_tokens": 5, "top_k": 3,
+                           "messages": [{"role": "user", "content": "hi"}]});
+        assert!(parse(top_k.to_string().as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("top_k"));
+        let document = json!({"model": "auto", "max_tokens": 5, "messages": [{"role": "user",
+            "content": [{"type": "document", "source": {}}]}]});
+        let e = parse(document.to_string().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("document"), "{e}");
+        assert!(parse(b"[1]").is_err());
+        assert!(parse(b"not json").is_err());
+    }
+
+    fn chunk(delta: Delta, finish: Option<FinishReason>) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: "c1".into(),
+            object: "chat.completion.chunk".into(),
+            created: 1,
+            model: "m".into(),
+            choices: vec![ChunkChoice {
+                delta,
+                finish_reason: finish,
+                ..Default::default()
+            }],
+            usage: None,
+            system_fingerprint: None,
+        }
+    }
+
+    fn names(s: &str) -> Vec<&str> {
+        s.lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect()
+    }
+
+    #[test]
+    fn stream_events_follow_anthropics_sequence() {
+        let mut e = StreamEncoder::new(5);
+        let mut all = String::new();
+        let text = |t: &str| Delta {
+            content: Some(t.into()),
+            ..Default::default()
+        };
+        for c in [
+            chunk(text("Hel"), None),
+            chunk(text("lo"), None),
+            chunk(
+                Delta {
+                    tool_calls: Some(vec![ToolCallDelta {
+                        index: 0,
+                        id: Some("call_1".into()),
+                        kind: Some("function".into()),
+                        function: Some(FunctionCallDelta {
+                            name: Some("f".into()),
+                            arguments: Some("{\"a\":".into()),
+                        }),
+                    }]),
+                    ..Default::default()
+                },
+                None,
+            ),
+            chunk(Delta::default(), Some(FinishReason::ToolCalls)),
+        ] {
+            if let Some(b) = e.chunk(&c) {
+                all.push_str(std::str::from_utf8(&b).unwrap());
+            }
+        }
+        all.push_str(std::str::from_utf8(&e.done((7, 3))).unwrap());
+        assert_eq!(
+            names(&all),
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert!(all.contains(r#""stop_reason":"tool_use""#), "{all}");
+        assert!(all.contains(r#""output_tokens":3"#), "{all}");
+        assert!(all.contains(r#""index":1"#), "{all}");
+    }
+}
