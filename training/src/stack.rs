@@ -71,16 +71,6 @@ impl Default for StackConfig {
     }
 }
 
-/// Rows `rows` of `set`, in that order.
-fn subset(set: &TrainingSet, rows: &[usize]) -> TrainingSet {
-    TrainingSet {
-        models: set.models.clone(),
-        x: rows.iter().map(|&i| set.x[i].clone()).collect(),
-        quality: rows.iter().map(|&i| set.quality[i].clone()).collect(),
-        output_tokens: rows.iter().map(|&i| set.output_tokens[i].clone()).collect(),
-    }
-}
-
 fn fit_base(
     base: &StackBase,
     set: &TrainingSet,
@@ -153,7 +143,7 @@ pub fn fit_stacked(
         if held.is_empty() || train.is_empty() {
             continue;
         }
-        let part = subset(set, &train);
+        let part = set.subset(&train);
         for (b, base) in config.bases.iter().enumerate() {
             let fitted = fit_base(base, &part, configs, seed, None)?;
             for &i in &held {
@@ -391,7 +381,7 @@ mod tests {
             missing: 0.2,
             ..Default::default()
         });
-        let train = subset(&planted.set, &(0..600).collect::<Vec<_>>());
+        let train = planted.set.subset(&(0..600).collect::<Vec<_>>());
         let (config, configs) = small_config();
         let stack = fit_stacked(&train, &config, &configs, 1, None).unwrap();
         let means = crate::experiment::fixed_policy_artifact(&train).unwrap();
