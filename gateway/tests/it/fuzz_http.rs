@@ -14,7 +14,8 @@ use testkit::Scenario;
 
 use crate::e2e_harness::{sse_data, Harness};
 
-fn cases(default: u32) -> Config {
+/// `default` proptest cases, or `PROPTEST_CASES`.
+pub(crate) fn cases(default: u32) -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.trim().parse().ok())
@@ -26,7 +27,8 @@ fn cases(default: u32) -> Config {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+/// A two-worker runtime for driving a gateway from a synchronous proptest runner.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -34,85 +36,95 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Hostile JSON values.
-fn scalar() -> impl Strategy<Value = Value> {
-    prop_oneof![
+/// Strings the OpenAI-shaped bodies know (models, roles, content types, ids).
+const WORDS: &[&str] = &[
+    "",
+    "auto",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "claude-haiku-4.5",
+    "gemini-2.5-flash",
+    "no-such-model",
+    "user",
+    "assistant",
+    "system",
+    "tool",
+    "text",
+    "image_url",
+    "json_object",
+    "required",
+    "\u{0}",
+    "req_00000000000000000000000000000000",
+];
+
+/// Field names of the OpenAI-shaped bodies.
+const KEYS: &[&str] = &[
+    "model",
+    "messages",
+    "role",
+    "content",
+    "type",
+    "text",
+    "image_url",
+    "url",
+    "tools",
+    "tool_choice",
+    "tool_calls",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "n",
+    "stream",
+    "stream_options",
+    "include_usage",
+    "response_format",
+    "router",
+    "candidates",
+    "exclude",
+    "willingness_to_pay",
+    "max_cost_usd",
+    "min_quality",
+    "prompt",
+    "request_id",
+    "metric",
+    "score",
+];
+
+/// Hostile JSON values: any scalar, the given `words`, and nested arrays and objects whose
+/// keys are drawn from `keys`. Shared by every HTTP fuzzer (each with its API's vocabulary).
+pub(crate) fn hostile_json(
+    words: &'static [&'static str],
+    keys: &'static [&'static str],
+) -> impl Strategy<Value = Value> {
+    let scalar = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         prop::sample::select(&[0.0, -0.0, 5e-324, 0.5, 1.0, 2.5, -1.0, 1e300][..])
             .prop_map(Value::from),
-        prop::sample::select(
-            &[
-                "",
-                "auto",
-                "gpt-4o",
-                "gpt-4o-mini",
-                "claude-haiku-4.5",
-                "gemini-2.5-flash",
-                "no-such-model",
-                "user",
-                "assistant",
-                "system",
-                "tool",
-                "text",
-                "image_url",
-                "json_object",
-                "required",
-                "\u{0}",
-                "req_00000000000000000000000000000000",
-            ][..]
-        )
-        .prop_map(Value::from),
+        prop::sample::select(words).prop_map(Value::from),
         any::<String>().prop_map(Value::String),
-    ]
-}
-
-fn tree() -> impl Strategy<Value = Value> {
-    scalar().prop_recursive(3, 16, 4, |inner| {
+    ];
+    scalar.prop_recursive(3, 16, 4, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((key(), inner), 0..4)
+            prop::collection::vec((hostile_key(keys), inner), 0..4)
                 .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
 }
 
+/// A field name from `keys`.
+pub(crate) fn hostile_key(keys: &'static [&'static str]) -> impl Strategy<Value = String> {
+    prop::sample::select(keys).prop_map(str::to_owned)
+}
+
+fn tree() -> impl Strategy<Value = Value> {
+    hostile_json(WORDS, KEYS)
+}
+
 fn key() -> impl Strategy<Value = String> {
-    prop::sample::select(
-        &[
-            "model",
-            "messages",
-            "role",
-            "content",
-            "type",
-            "text",
-            "image_url",
-            "url",
-            "tools",
-            "tool_choice",
-            "tool_calls",
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "n",
-            "stream",
-            "stream_options",
-            "include_usage",
-            "response_format",
-            "router",
-            "candidates",
-            "exclude",
-            "willingness_to_pay",
-            "max_cost_usd",
-            "min_quality",
-            "prompt",
-            "request_id",
-            "metric",
-            "score",
-        ][..],
-    )
-    .prop_map(str::to_owned)
+    hostile_key(KEYS)
 }
 
 /// A valid body for `path`, with a few fields (top level, in `router` or in the first

@@ -394,86 +394,70 @@ mod fuzz {
     //! `message_stop` or an `error` event. `PROPTEST_CASES` raises the count.
 
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use proptest::test_runner::{TestCaseError, TestRunner};
     use serde_json::{json, Value};
 
     use super::events;
     use crate::e2e_harness::Harness;
+    use crate::fuzz_http::{cases, hostile_json, hostile_key, runtime};
 
-    fn scalar() -> impl Strategy<Value = Value> {
-        prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            prop::sample::select(&[0.0, -1.0, 0.5, 1e300][..]).prop_map(Value::from),
-            prop::sample::select(
-                &[
-                    "",
-                    "auto",
-                    "gpt-4o-mini",
-                    "no-such-model",
-                    "user",
-                    "assistant",
-                    "text",
-                    "image",
-                    "tool_use",
-                    "tool_result",
-                    "document",
-                    "base64",
-                    "url",
-                    "any",
-                    "tool",
-                    "none",
-                    "\u{0}",
-                ][..]
-            )
-            .prop_map(Value::from),
-            any::<String>().prop_map(Value::String),
-        ]
-    }
+    /// Strings the Messages API knows (models, roles, block types, tool choices).
+    const WORDS: &[&str] = &[
+        "",
+        "auto",
+        "gpt-4o-mini",
+        "no-such-model",
+        "user",
+        "assistant",
+        "text",
+        "image",
+        "tool_use",
+        "tool_result",
+        "document",
+        "base64",
+        "url",
+        "any",
+        "tool",
+        "none",
+        "\u{0}",
+    ];
+
+    /// Field names of Messages bodies.
+    const KEYS: &[&str] = &[
+        "model",
+        "max_tokens",
+        "messages",
+        "system",
+        "role",
+        "content",
+        "type",
+        "text",
+        "source",
+        "media_type",
+        "data",
+        "tool_use_id",
+        "id",
+        "name",
+        "input",
+        "tools",
+        "tool_choice",
+        "input_schema",
+        "stop_sequences",
+        "temperature",
+        "top_p",
+        "metadata",
+        "user_id",
+        "stream",
+        "top_k",
+        "router",
+    ];
 
     fn key() -> impl Strategy<Value = String> {
-        prop::sample::select(
-            &[
-                "model",
-                "max_tokens",
-                "messages",
-                "system",
-                "role",
-                "content",
-                "type",
-                "text",
-                "source",
-                "media_type",
-                "data",
-                "tool_use_id",
-                "id",
-                "name",
-                "input",
-                "tools",
-                "tool_choice",
-                "input_schema",
-                "stop_sequences",
-                "temperature",
-                "top_p",
-                "metadata",
-                "user_id",
-                "stream",
-                "top_k",
-                "router",
-            ][..],
-        )
-        .prop_map(str::to_owned)
+        hostile_key(KEYS)
     }
 
     fn tree() -> impl Strategy<Value = Value> {
-        scalar().prop_recursive(3, 16, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec((key(), inner), 0..4)
-                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-            ]
-        })
+        hostile_json(WORDS, KEYS)
     }
 
     /// A valid body with a few fields (top level, first message, its first block) set to
@@ -531,43 +515,31 @@ mod fuzz {
 
     #[test]
     fn fuzz_messages_hostile_bodies_are_4xx_in_anthropics_shape_or_answered() {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(64);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let h = rt.block_on(Harness::with(&["gpt-4o-mini"], |_| {}));
-        TestRunner::new(Config {
-            cases,
-            failure_persistence: None,
-            ..Config::default()
-        })
-        .run(&body(), |body| {
-            let (status, content_type, text) = rt.block_on(async {
-                let resp = h
-                    .client
-                    .post(h.url("/v1/messages"))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = resp.status().as_u16();
-                let ct = resp
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                (status, ct, resp.text().await.unwrap())
-            });
-            check(status, &content_type, &text)
-        })
-        .unwrap();
+        TestRunner::new(cases(64))
+            .run(&body(), |body| {
+                let (status, content_type, text) = rt.block_on(async {
+                    let resp = h
+                        .client
+                        .post(h.url("/v1/messages"))
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = resp.status().as_u16();
+                    let ct = resp
+                        .headers()
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    (status, ct, resp.text().await.unwrap())
+                });
+                check(status, &content_type, &text)
+            })
+            .unwrap();
         rt.block_on(h.stop());
     }
 }
