@@ -51,6 +51,10 @@ pub struct EvalArgs {
     /// combined over seeds.
     #[arg(long, default_value_t = 5)]
     seeds: u64,
+    /// First seed: `--first-seed 100 --seeds 5` runs seeds 100-104, for deciding a design on
+    /// random splits other than the reported ones (0, 1, ...).
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
     /// own: the source's train/test split; random: seeded 80/20; loto: leave one task family
     /// out (each in turn, or --holdout-task); source: leave one --data source out (train on
     /// the others, test on it over the models they share).
@@ -172,7 +176,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         configs,
         guard,
         split: args.split,
-        seeds: (0..args.seeds.max(1)).collect(),
+        seeds: (args.first_seed..args.first_seed.saturating_add(args.seeds.max(1))).collect(),
         test_fraction: args.test_fraction,
         holdout_task: args.holdout_task.clone(),
         decontaminate: (!args.no_decontaminate).then_some(args.decontaminate),

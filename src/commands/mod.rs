@@ -48,9 +48,18 @@ impl EncoderArgs {
     /// Loads the encoder. With the default folder and no weights yet, fetches them first (the
     /// one network access; a folder given explicitly is never downloaded into).
     pub fn load(&self) -> anyhow::Result<classifier::Encoder> {
+        self.load_pooling(classifier::ExtraLayers::NONE)
+    }
+
+    /// [`EncoderArgs::load`] with earlier layers pooled into the embedding too.
+    pub fn load_pooling(
+        &self,
+        extra_layers: classifier::ExtraLayers,
+    ) -> anyhow::Result<classifier::Encoder> {
         self.ensure_weights()?;
         let config = classifier::EncoderConfig {
             max_tokens: self.max_tokens,
+            extra_layers,
             ..Default::default()
         };
         Ok(classifier::Encoder::load(&self.encoder_dir, config)?)

@@ -56,6 +56,11 @@ pub struct DataArgs {
     /// and to predict cost.
     #[arg(long = "price", value_parser = parse_price)]
     pub prices: Vec<(String, (f64, f64))>,
+    /// Also mean-pool these earlier encoder layers into every embedding, comma-separated (0 =
+    /// the embedding layer, 1-5 = transformer blocks; the last layer always comes first).
+    /// Experimental: the gateway serves only artifacts made without it.
+    #[arg(long, value_parser = classifier::ExtraLayers::parse, default_value = "")]
+    pub extra_layers: classifier::ExtraLayers,
     #[command(flatten)]
     pub encoder: EncoderArgs,
 }
@@ -557,7 +562,14 @@ pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
     if filled > 0 {
         eprintln!("estimated {filled} missing costs from catalog prices");
     }
-    let encoder = args.encoder.load()?;
+    let encoder = args.encoder.load_pooling(args.extra_layers)?;
+    if args.extra_layers != classifier::ExtraLayers::NONE {
+        eprintln!(
+            "pooling layers {} besides the last: {} values per embedding",
+            args.extra_layers.label(),
+            encoder.dim()
+        );
+    }
     let fingerprint = encoder.fingerprint().to_owned();
     let bar = bar(table.len() as u64, "embedding");
     let mut on_progress = |p: &Progress| draw(&bar, p);

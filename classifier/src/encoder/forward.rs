@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::kernels::{self, Mat, Out};
 use super::packed::{Layer, Linear, PackedBert};
+use super::ExtraLayers;
 use crate::Error;
 
 /// Where each text's rows sit in the stacked matrix.
@@ -19,11 +20,13 @@ struct Span {
 }
 
 /// Runs the model on token ids and returns one unit-length, mean-pooled vector per text (a text
-/// with no tokens gets the zero vector). `threads` is the most threads any step may use.
+/// with no tokens gets the zero vector), followed by the same of each of `extra`'s layers.
+/// `threads` is the most threads any step may use.
 pub(super) fn embed(
     model: &PackedBert,
     ids: &[Vec<u32>],
     threads: usize,
+    extra: ExtraLayers,
 ) -> Result<Vec<Vec<f32>>, Error> {
     let h = model.hidden;
     let mut spans = Vec::with_capacity(ids.len());
@@ -44,7 +47,8 @@ pub(super) fn embed(
     }
 
     if total == 0 {
-        return Ok(pool(&[], &spans, h));
+        let blocks = 1 + extra.count();
+        return Ok(vec![vec![0.0; h * blocks]; spans.len()]);
     }
 
     // Embeddings: word + (position + type 0), then layer norm.
@@ -73,11 +77,24 @@ pub(super) fn embed(
         model.eps,
     );
 
-    let mut scratch = Scratch::new(total, h, model);
-    for layer in &model.layers {
-        layer_forward(model, layer, &spans, &mut x, &mut scratch, threads)?;
+    let mut earlier = Vec::new();
+    if extra.contains(0) {
+        earlier.push(pool(&x, &spans, h));
     }
-    Ok(pool(&x, &spans, h))
+    let mut scratch = Scratch::new(total, h, model);
+    for (i, layer) in model.layers.iter().enumerate() {
+        layer_forward(model, layer, &spans, &mut x, &mut scratch, threads)?;
+        if i + 1 < model.layers.len() && extra.contains(i + 1) {
+            earlier.push(pool(&x, &spans, h));
+        }
+    }
+    let mut out = pool(&x, &spans, h);
+    for block in earlier {
+        for (v, b) in out.iter_mut().zip(block) {
+            v.extend(b);
+        }
+    }
+    Ok(out)
 }
 
 /// Buffers reused across layers.

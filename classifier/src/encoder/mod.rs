@@ -40,6 +40,8 @@ pub struct EncoderConfig {
     pub max_tokens: usize,
     /// Which tokens survive when a text is longer.
     pub truncation: Truncation,
+    /// Hidden layers mean-pooled into the embedding after the last one (none by default).
+    pub extra_layers: ExtraLayers,
 }
 
 impl Default for EncoderConfig {
@@ -47,7 +49,59 @@ impl Default for EncoderConfig {
         Self {
             max_tokens: 256,
             truncation: Truncation::HeadTail,
+            extra_layers: ExtraLayers::NONE,
         }
+    }
+}
+
+/// Earlier hidden layers whose mean-pooled, unit-length states are appended to the embedding,
+/// in ascending order, after the last layer's. The first [`EMBEDDING_DIM`] values therefore stay
+/// the model's own sentence embedding (what the task classifier, decontamination and every
+/// 384-d artifact read); each extra layer adds another 384. Layer 0 is the embedding layer's
+/// output (token identities and positions), layer `i` the output of transformer block `i`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ExtraLayers(u16);
+
+impl ExtraLayers {
+    /// Only the last layer: the model's standard embedding.
+    pub const NONE: Self = Self(0);
+
+    /// Parses a comma-separated list of layer numbers such as `2,4` (empty: none).
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut bits = 0u16;
+        for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let layer: u16 = part
+                .parse()
+                .map_err(|_| format!("layer `{part}` is not a number (use e.g. 2,4)"))?;
+            if layer > 11 {
+                return Err(format!(
+                    "layer {layer} is out of range: all-MiniLM-L6-v2 has layers 0 (embeddings) to 6, and the last is always pooled"
+                ));
+            }
+            bits |= 1 << layer;
+        }
+        Ok(Self(bits))
+    }
+
+    /// Whether the output of layer `layer` is pooled too.
+    pub fn contains(self, layer: usize) -> bool {
+        layer < 16 && self.0 & (1 << layer) != 0
+    }
+
+    /// The layers, ascending.
+    pub fn layers(self) -> Vec<usize> {
+        (0..16).filter(|&l| self.contains(l)).collect()
+    }
+
+    /// How many extra blocks of [`EMBEDDING_DIM`] values the embedding carries.
+    pub fn count(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// `2,4`-style list, as [`ExtraLayers::parse`] reads it; empty for none.
+    pub fn label(self) -> String {
+        let layers: Vec<String> = self.layers().iter().map(usize::to_string).collect();
+        layers.join(",")
     }
 }
 
@@ -59,6 +113,9 @@ pub struct Encoder {
     cls: u32,
     sep: u32,
     threads: usize,
+    /// The weights' hash, plus the extra layers when there are any: embeddings made with
+    /// different layers are different features, so caches and artifacts must tell them apart.
+    fingerprint: String,
 }
 
 impl Encoder {
@@ -74,6 +131,17 @@ impl Encoder {
             });
         }
         let (bert_config, vb) = read_verified(dir)?;
+        if let Some(&last) = config.extra_layers.layers().last() {
+            if last >= bert_config.num_hidden_layers {
+                return Err(Error::Config {
+                    path: dir.join("config.json"),
+                    message: format!(
+                        "extra layer {last} is not below the model's {} layers (the last is always pooled)",
+                        bert_config.num_hidden_layers
+                    ),
+                });
+            }
+        }
         let model = packed::PackedBert::load(vb, &bert_config)?;
 
         let tokenizer_path = dir.join("tokenizer.json");
@@ -97,6 +165,7 @@ impl Encoder {
             cls,
             sep,
             threads: rayon::current_num_threads(),
+            fingerprint: fingerprint_of(config.extra_layers),
         })
     }
 
@@ -144,7 +213,13 @@ impl Encoder {
             .map_or(text.len() / 4, |e| e.get_ids().len())
     }
 
-    /// Embeds a batch: one 384-dimensional unit vector per text, in order.
+    /// Length of this encoder's embeddings: [`EMBEDDING_DIM`] per pooled layer.
+    pub fn dim(&self) -> usize {
+        EMBEDDING_DIM * (1 + self.config.extra_layers.count())
+    }
+
+    /// Embeds a batch: one vector of [`Encoder::dim`] values per text, in order; each
+    /// [`EMBEDDING_DIM`] block is unit length.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -161,7 +236,21 @@ impl Encoder {
     /// smaller pool than the one this encoder was loaded under).
     pub fn forward(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, Error> {
         let threads = self.threads.min(rayon::current_num_threads());
-        forward::embed(&self.model, ids, threads)
+        forward::embed(&self.model, ids, threads, self.config.extra_layers)
+    }
+}
+
+/// The fingerprint of embeddings made with these extra layers (see [`Encoder`]'s field).
+pub fn fingerprint_of(extra: ExtraLayers) -> String {
+    if extra == ExtraLayers::NONE {
+        weights::MODEL_SHA256.to_owned()
+    } else {
+        // No `:` or `,`: the fingerprint names cache files.
+        format!(
+            "{}+layers-{}",
+            weights::MODEL_SHA256,
+            extra.label().replace(',', "-")
+        )
     }
 }
 
@@ -222,11 +311,11 @@ fn read_verified(dir: &Path) -> Result<(BertConfig, VarBuilder<'static>), Error>
 
 impl Embedder for Encoder {
     fn dim(&self) -> usize {
-        EMBEDDING_DIM
+        Encoder::dim(self)
     }
 
     fn fingerprint(&self) -> &str {
-        weights::MODEL_SHA256
+        &self.fingerprint
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {

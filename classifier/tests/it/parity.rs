@@ -171,3 +171,74 @@ fn the_encoder_is_shared_across_threads() {
         }
     });
 }
+
+#[test]
+fn extra_layers_append_unit_blocks_after_the_standard_embedding() {
+    use classifier::{ExtraLayers, EMBEDDING_DIM};
+    let extra = ExtraLayers::parse("0,3").unwrap();
+    let pooled = Encoder::load(
+        &encoder_dir(),
+        EncoderConfig {
+            extra_layers: extra,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(pooled.dim(), 3 * EMBEDDING_DIM);
+    assert_ne!(
+        router_core::Embedder::fingerprint(&pooled),
+        router_core::Embedder::fingerprint(encoder())
+    );
+    let texts = ["What is 17 times 23?", "Write a haiku about routers."];
+    let plain = encoder().encode(&texts).unwrap();
+    let got = pooled.encode(&texts).unwrap();
+    for (g, p) in got.iter().zip(&plain) {
+        assert_eq!(g.len(), 3 * EMBEDDING_DIM);
+        // The first block is the model's own embedding, unchanged.
+        let diff = g[..EMBEDDING_DIM]
+            .iter()
+            .zip(p)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(diff <= 1e-6, "first block differs by {diff}");
+        // Every extra block is a unit vector, and a different one from the last layer's.
+        for block in g.chunks_exact(EMBEDDING_DIM).skip(1) {
+            let norm = block.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+            let cos: f32 = block.iter().zip(p).map(|(a, b)| a * b).sum();
+            assert!(
+                cos < 0.999,
+                "an extra block repeats the last layer (cos {cos})"
+            );
+        }
+    }
+    // Layer 6 is the last one (always pooled); beyond the model's layers is refused.
+    let too_deep = ExtraLayers::parse("6").unwrap();
+    let err = Encoder::load(
+        &encoder_dir(),
+        EncoderConfig {
+            extra_layers: too_deep,
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("layer 6 is the last layer");
+    assert!(err.to_string().contains("extra layer 6"), "{err}");
+}
+
+#[test]
+fn extra_layer_lists_parse_and_name_their_mistakes() {
+    use classifier::ExtraLayers;
+    assert_eq!(ExtraLayers::parse("").unwrap(), ExtraLayers::NONE);
+    let l = ExtraLayers::parse(" 4, 2 ,2").unwrap();
+    assert_eq!(l.layers(), vec![2, 4]);
+    assert_eq!(l.label(), "2,4");
+    assert_eq!(ExtraLayers::parse(&l.label()).unwrap(), l);
+    assert!(ExtraLayers::parse("two").unwrap_err().contains("`two`"));
+    assert!(ExtraLayers::parse("40").unwrap_err().contains("40"));
+    assert!(classifier::fingerprint_of(l).ends_with("+layers-2-4"));
+    assert_eq!(
+        classifier::fingerprint_of(ExtraLayers::NONE),
+        classifier::weights::MODEL_SHA256
+    );
+}
