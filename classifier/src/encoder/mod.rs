@@ -240,17 +240,17 @@ impl Encoder {
     }
 }
 
-/// The fingerprint of embeddings made with these extra layers (see [`Encoder`]'s field).
+/// The fingerprint of embeddings made with these extra layers (see [`Encoder`]'s field): the
+/// weights' SHA-256 alone for the standard embedding, else the SHA-256 of that hash and the
+/// layer list. A hash keeps the fingerprint the 64 hex digits that caches and manifests store,
+/// and still differs for every layer set.
 pub fn fingerprint_of(extra: ExtraLayers) -> String {
     if extra == ExtraLayers::NONE {
         weights::MODEL_SHA256.to_owned()
     } else {
-        // No `:` or `,`: the fingerprint names cache files.
-        format!(
-            "{}+layers-{}",
-            weights::MODEL_SHA256,
-            extra.label().replace(',', "-")
-        )
+        use sha2::Digest;
+        let named = format!("{}+layers:{}", weights::MODEL_SHA256, extra.label());
+        hex::encode(sha2::Sha256::digest(named.as_bytes()))
     }
 }
 
