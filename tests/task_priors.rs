@@ -156,6 +156,7 @@ async fn issue_14_current_models_get_prompt_dependent_task_priors() {
         &config,
         &encoder_dir,
         classifier::ServiceConfig::default(),
+        classifier::EncoderConfig::default(),
     )
     .unwrap()
     .expect("the encoder service starts");

@@ -225,35 +225,34 @@ pub async fn run(
 /// a predictor: requests route on priors (nothing is encoded) until `POST /admin/reload`
 /// installs one, so a cold-started gateway can learn without a restart. Blocking: call it
 /// before serving, off the async runtime (or from `spawn_blocking` once at start-up).
+///
+/// The encoder runs with the artifact's settings ([`classifier::predictors::Manifest::encoder_config`]:
+/// its token budget and pooled layers), so that prompts are embedded as its training prompts
+/// were; `unconfigured` applies only when no artifact is configured. A later reload must
+/// match them (see [`crate::routing::reload::check_manifest`]).
 pub fn load_classifier(
     config: &Config,
     encoder_dir: &Path,
     service: classifier::ServiceConfig,
+    unconfigured: classifier::EncoderConfig,
 ) -> Result<Option<classifier::Service>, Error> {
-    let predictor: Option<Arc<dyn router_core::QualityPredictor>> = match &config.router.artifact {
+    let mut encoder_config = unconfigured;
+    let artifact: Option<Arc<classifier::predictors::Artifact>> = match &config.router.artifact {
         None => None,
         Some(dir) => {
-            let artifact = classifier::predictors::Artifact::load(dir).map_err(|source| {
-                Error::ArtifactLoad {
-                    path: dir.clone(),
-                    source: Box::new(source),
-                }
-            })?;
-            // Same checks as a hot reload, but only a warning here so that existing
-            // deployments keep starting; the fix is in the message.
-            if let Err(e) = crate::routing::reload::check_manifest(
-                artifact.manifest(),
-                dir,
-                classifier::weights::MODEL_SHA256,
-                classifier::EMBEDDING_DIM,
-                &config.catalog,
-            ) {
-                tracing::warn!(error = %e, "Router artifact would be refused on reload.");
-            }
+            let load_error = |source| Error::ArtifactLoad {
+                path: dir.clone(),
+                source: Box::new(source),
+            };
+            let artifact = classifier::predictors::Artifact::load(dir).map_err(load_error)?;
+            encoder_config = artifact
+                .manifest()
+                .encoder_config(dir)
+                .map_err(load_error)?;
             Some(Arc::new(artifact))
         }
     };
-    if predictor.is_none() {
+    if artifact.is_none() {
         // The encoder still runs: the task classifier reads its embedding for task-aware
         // priors, and an admin reload can install a predictor later.
         tracing::info!(
@@ -272,11 +271,31 @@ pub fn load_classifier(
         );
         return Ok(None);
     }
-    let encoder = classifier::Encoder::load(encoder_dir, classifier::EncoderConfig::default())
-        .map_err(|source| Error::EncoderLoad {
+    let encoder = classifier::Encoder::load(encoder_dir, encoder_config).map_err(|source| {
+        Error::EncoderLoad {
             path: encoder_dir.to_owned(),
             source: Box::new(source),
-        })?;
+        }
+    })?;
+    if let (Some(dir), Some(artifact)) = (&config.router.artifact, &artifact) {
+        // Same checks as a hot reload, but only a warning here so that existing deployments
+        // keep starting; the fix is in the message.
+        let running = crate::routing::reload::RunningEncoder::of_encoder(&encoder);
+        if let Err(e) = crate::routing::reload::check_manifest(
+            artifact.manifest(),
+            dir,
+            &running,
+            &config.catalog,
+        ) {
+            tracing::warn!(error = %e, "Router artifact would be refused on reload.");
+        }
+    }
+    let predictor = artifact.map(|a| a as Arc<dyn router_core::QualityPredictor>);
+    tracing::info!(
+        max_tokens = encoder_config.max_tokens,
+        extra_layers = %encoder_config.extra_layers.label(),
+        "Encoder settings (from the router artifact when one is configured)."
+    );
     // The first forward pass allocates and faults in the weights; paying it here keeps the
     // first routed request inside the routing deadline instead of on the static fallback.
     if let Err(e) = encoder.encode(&["warm-up"]) {

@@ -460,9 +460,13 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
     }
     service_config.priority_gap = args.priority_gap;
     args.encoder.ensure_weights()?;
-    let classifier =
-        gateway::server::load_classifier(&config, &args.encoder.encoder_dir, service_config)?
-            .context("the encoder service did not start: is the encoder folder there?")?;
+    let classifier = gateway::server::load_classifier(
+        &config,
+        &args.encoder.encoder_dir,
+        service_config,
+        args.encoder.config(classifier::ExtraLayers::NONE),
+    )?
+    .context("the encoder service did not start: is the encoder folder there?")?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

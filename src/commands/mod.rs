@@ -39,7 +39,8 @@ pub struct EncoderArgs {
     /// Folder holding all-MiniLM-L6-v2 (filled by `switchyard model fetch`).
     #[arg(long, default_value = classifier::weights::DEFAULT_ENCODER_DIR)]
     pub encoder_dir: PathBuf,
-    /// Most tokens per prompt the encoder reads (longer prompts keep head and tail).
+    /// Most tokens per prompt the encoder reads (longer prompts keep head and tail). `serve`
+    /// and `route` with a router artifact take the artifact's own budget instead.
     #[arg(long, default_value_t = 256)]
     pub max_tokens: usize,
 }
@@ -57,12 +58,19 @@ impl EncoderArgs {
         extra_layers: classifier::ExtraLayers,
     ) -> anyhow::Result<classifier::Encoder> {
         self.ensure_weights()?;
-        let config = classifier::EncoderConfig {
+        Ok(classifier::Encoder::load(
+            &self.encoder_dir,
+            self.config(extra_layers),
+        )?)
+    }
+
+    /// The encoder configuration these arguments ask for.
+    pub fn config(&self, extra_layers: classifier::ExtraLayers) -> classifier::EncoderConfig {
+        classifier::EncoderConfig {
             max_tokens: self.max_tokens,
             extra_layers,
             ..Default::default()
-        };
-        Ok(classifier::Encoder::load(&self.encoder_dir, config)?)
+        }
     }
 
     /// Fetches the weights into the default folder when they are not there yet.

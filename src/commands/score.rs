@@ -27,6 +27,18 @@ pub struct ScoreArgs {
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let artifact = Artifact::load(&args.artifact)
         .with_context(|| format!("loading the artifact {}", args.artifact.display()))?;
+    // Scored as the gateway would serve it: with the encoder settings it was trained with.
+    let wanted = artifact.manifest().encoder_config(&args.artifact)?;
+    let given = args.data.encoder.config(args.data.extra_layers);
+    anyhow::ensure!(
+        wanted == given,
+        "{} was trained on embeddings at --max-tokens {} --extra-layers '{}', not {} '{}'; pass its settings",
+        args.artifact.display(),
+        wanted.max_tokens,
+        wanted.extra_layers.label(),
+        given.max_tokens,
+        given.extra_layers.label()
+    );
     let (table, x, fingerprint) = load(&args.data)?;
     let tasks = TaskClassifier::bundled_for(&fingerprint, x.first().map_or(384, Vec::len))
         .context("loading the bundled task classifier")?;

@@ -68,6 +68,7 @@ pub fn load_classifier(
         config,
         &encoder.encoder_dir,
         classifier::ServiceConfig::for_machine(),
+        encoder.config(classifier::ExtraLayers::NONE),
     )?)
 }
 

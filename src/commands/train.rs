@@ -230,6 +230,10 @@ impl FitPlan {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut plan = FitPlan::new(&args)?;
     if let Some(log) = &args.from_log {
+        anyhow::ensure!(
+            args.data.extra_layers == classifier::ExtraLayers::NONE,
+            "--extra-layers cannot be combined with --from-log: the log is embedded with the standard encoder"
+        );
         let (mut set, ips, fingerprint) = super::from_log::training_set(
             log,
             args.metric.as_deref(),
@@ -409,6 +413,9 @@ fn fit_and_save(
     };
     let manifest = artifact.manifest_mut();
     manifest.encoder_sha256 = fingerprint;
+    manifest.encoder = Some(classifier::predictors::EncoderSettings::of(
+        &args.data.encoder.config(args.data.extra_layers),
+    ));
     if let serde_json::Value::Object(metrics) = &mut manifest.metrics {
         metrics.insert(
             "data".into(),

@@ -5,6 +5,7 @@ use router_core::ModelId;
 use serde::{Deserialize, Serialize};
 
 use super::PredictorError;
+use crate::{EncoderConfig, ExtraLayers};
 
 /// The manifest's file name inside an artifact directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -77,6 +78,31 @@ pub struct Manifest {
     /// without the field are `learned`.
     #[serde(default)]
     pub routing: router_core::RoutingMode,
+    /// The encoder settings the training embeddings were made with. The gateway encodes with
+    /// the same, so that a prompt longer than the budget is cut the way the training prompts
+    /// were. Absent in older artifacts: see [`Manifest::encoder_config`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<EncoderSettings>,
+}
+
+/// How the encoder ran when an artifact's training embeddings were made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderSettings {
+    /// Most tokens per prompt, special tokens included (head and tail kept).
+    pub max_tokens: usize,
+    /// Earlier hidden layers pooled after the last ([`crate::ExtraLayers`]); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_layers: Vec<usize>,
+}
+
+impl EncoderSettings {
+    /// The settings of an encoder configuration.
+    pub fn of(config: &EncoderConfig) -> Self {
+        Self {
+            max_tokens: config.max_tokens,
+            extra_layers: config.extra_layers.layers(),
+        }
+    }
 }
 
 impl Manifest {
@@ -100,7 +126,41 @@ impl Manifest {
             metrics: serde_json::Value::Object(serde_json::Map::new()),
             difficulty: None,
             routing: router_core::RoutingMode::Learned,
+            encoder: None,
         }
+    }
+
+    /// The encoder configuration to serve this artifact with: its `encoder` settings; for an
+    /// older artifact the token budget its training recorded (`metrics.data.encoder_max_tokens`),
+    /// else the encoder's default. `dir` is the artifact's folder, named in errors.
+    pub fn encoder_config(&self, dir: &Path) -> Result<EncoderConfig, PredictorError> {
+        let field = |reason: String| PredictorError::ManifestField {
+            path: dir.join(MANIFEST_FILE),
+            field: "encoder",
+            reason,
+        };
+        let mut config = EncoderConfig::default();
+        match &self.encoder {
+            Some(settings) => {
+                config.max_tokens = settings.max_tokens;
+                let list: Vec<String> =
+                    settings.extra_layers.iter().map(usize::to_string).collect();
+                config.extra_layers = ExtraLayers::parse(&list.join(",")).map_err(field)?;
+            }
+            None => {
+                let recorded = self.metrics["data"]["encoder_max_tokens"].as_u64();
+                if let Some(tokens) = recorded {
+                    config.max_tokens = usize::try_from(tokens).unwrap_or(usize::MAX);
+                }
+            }
+        }
+        if !(2..=512).contains(&config.max_tokens) {
+            return Err(field(format!(
+                "max_tokens {} is outside 2..=512",
+                config.max_tokens
+            )));
+        }
+        Ok(config)
     }
 
     /// Fails unless the artifact was trained with the encoder whose fingerprint is given; an
@@ -196,7 +256,53 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest::new(
+            PredictorKind::Linear,
+            vec![ModelId::new("m")],
+            384,
+            String::new(),
+            serde_json::Value::Null,
+        )
+    }
+
+    #[test]
+    fn the_encoder_config_comes_from_settings_then_recorded_budget_then_default() {
+        let dir = Path::new("art");
+        let mut m = manifest();
+        assert_eq!(m.encoder_config(dir).unwrap(), EncoderConfig::default());
+        // Older artifacts recorded only the budget, in their metrics.
+        m.metrics = serde_json::json!({"data": {"encoder_max_tokens": 128}});
+        assert_eq!(m.encoder_config(dir).unwrap().max_tokens, 128);
+        m.encoder = Some(EncoderSettings {
+            max_tokens: 64,
+            extra_layers: vec![2, 4],
+        });
+        let c = m.encoder_config(dir).unwrap();
+        assert_eq!((c.max_tokens, c.extra_layers.label()), (64, "2,4".into()));
+        // Written and read back unchanged; absent settings are not written at all.
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["encoder"]["extra_layers"], serde_json::json!([2, 4]));
+        assert!(serde_json::to_value(manifest())
+            .unwrap()
+            .get("encoder")
+            .is_none());
+        for bad in [1, 513] {
+            m.encoder = Some(EncoderSettings {
+                max_tokens: bad,
+                extra_layers: Vec::new(),
+            });
+            let e = m.encoder_config(dir).unwrap_err().to_string();
+            assert!(e.contains("max_tokens") && e.contains("art"), "{e}");
+        }
+        m.encoder = Some(EncoderSettings {
+            max_tokens: 128,
+            extra_layers: vec![40],
+        });
+        assert!(m.encoder_config(dir).is_err());
+    }
 
     #[test]
     fn civil_dates() {

@@ -45,7 +45,9 @@ pub use artifact::{load_artifact, Artifact};
 pub use error::PredictorError;
 pub use knn::KnnPredictor;
 pub use linear::{LinearPredictor, LinearWeights};
-pub use manifest::{Manifest, PredictorKind, MANIFEST_FILE, MANIFEST_FORMAT_VERSION, WEIGHTS_FILE};
+pub use manifest::{
+    EncoderSettings, Manifest, PredictorKind, MANIFEST_FILE, MANIFEST_FORMAT_VERSION, WEIGHTS_FILE,
+};
 pub use mf::{cholesky_solve, MfPredictor, MfWeights, NEW_MODEL_L2};
 pub use mlp::{DenseLayer, MlpPredictor, MlpWeights};
 pub use priors::{from_log_tokens, to_log_tokens, ModelPriors, DEFAULT_OUTPUT_TOKENS};

@@ -219,6 +219,8 @@ struct Inner {
     counters: Counters,
     cache: Option<EmbeddingCache>,
     config: ServiceConfig,
+    /// The embedder's fingerprint and embedding length, for checks against artifacts.
+    encoder: (String, usize),
     /// Where the forward passes run.
     pool: rayon::ThreadPool,
     /// Whether the workers and the pool got their priority.
@@ -252,9 +254,12 @@ impl Inner {
         });
         // A dimension mismatch is refused when the classifier is set; should one slip
         // through, the prompt routes on flat priors rather than fail.
-        let tasks = self
-            .task_classifier()
-            .and_then(|c| c.try_predict(&embedding).ok());
+        // The task classifier reads the model's own 384 values; an encoder that pools extra
+        // layers appends its blocks after them.
+        let tasks = self.task_classifier().and_then(|c| {
+            let dim = c.file().embedding_dim.min(embedding.len());
+            c.try_predict(&embedding[..dim]).ok()
+        });
         Scored {
             embedding,
             estimates,
@@ -338,6 +343,7 @@ impl Service {
             tasks: RwLock::new(None),
             counters: Counters::default(),
             cache: (config.cache_entries > 0).then(|| EmbeddingCache::new(config.cache_entries)),
+            encoder: (embedder.fingerprint().to_owned(), embedder.dim()),
             config,
             pool,
             priority,
@@ -407,6 +413,21 @@ impl Service {
     /// The predictor in use.
     pub fn predictor(&self) -> Option<Arc<dyn QualityPredictor>> {
         self.inner.predictor()
+    }
+
+    /// The fingerprint of the encoder this service runs ([`Embedder::fingerprint`]).
+    pub fn encoder_fingerprint(&self) -> &str {
+        &self.inner.encoder.0
+    }
+
+    /// The length of the embeddings this service's encoder produces.
+    pub fn embedding_dim(&self) -> usize {
+        self.inner.encoder.1
+    }
+
+    /// The encoder's token budget per prompt ([`ServiceConfig::max_tokens`]).
+    pub fn max_tokens(&self) -> usize {
+        self.inner.config.max_tokens
     }
 
     /// Estimated encoder tokens of `text`, special tokens included: about four bytes per

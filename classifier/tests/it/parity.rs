@@ -238,7 +238,10 @@ fn extra_layer_lists_parse_and_name_their_mistakes() {
     assert!(ExtraLayers::parse("40").unwrap_err().contains("40"));
     let fingerprint = classifier::fingerprint_of(l);
     assert_eq!(fingerprint.len(), 64);
-    assert_ne!(fingerprint, classifier::fingerprint_of(ExtraLayers::parse("2").unwrap()));
+    assert_ne!(
+        fingerprint,
+        classifier::fingerprint_of(ExtraLayers::parse("2").unwrap())
+    );
     assert_eq!(
         classifier::fingerprint_of(ExtraLayers::NONE),
         classifier::weights::MODEL_SHA256

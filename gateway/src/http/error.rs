@@ -307,6 +307,7 @@ fn reload_status(e: &ReloadError) -> StatusCode {
         ReloadError::Load { .. }
         | ReloadError::EncoderMismatch { .. }
         | ReloadError::DimensionMismatch { .. }
+        | ReloadError::TokenBudgetMismatch { .. }
         | ReloadError::UnknownModels { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ReloadError::LoaderFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -68,6 +68,16 @@ pub enum ReloadError {
         /// The encoder's dimension.
         encoder: usize,
     },
+    /// The artifact's prompts were cut to another token budget than the running encoder's.
+    #[error("artifact {} was trained on prompts cut to {artifact} tokens but this gateway's encoder cuts at {encoder}; the encoder takes its settings from the artifact the gateway starts with, so restart `switchyard serve` with this artifact (or retrain with --max-tokens {encoder})", path.display())]
+    TokenBudgetMismatch {
+        /// The artifact directory.
+        path: PathBuf,
+        /// The artifact's token budget.
+        artifact: usize,
+        /// The running encoder's.
+        encoder: usize,
+    },
     /// The artifact predicts models the catalog does not know by id.
     #[error("artifact {} predicts models that are not catalog ids: {}; add them to the `[catalog] path` file or retrain with catalog ids", path.display(), list(models))]
     UnknownModels {
@@ -103,6 +113,7 @@ impl ReloadError {
             ReloadError::Load { .. } => "load_failed",
             ReloadError::EncoderMismatch { .. } => "encoder_mismatch",
             ReloadError::DimensionMismatch { .. } => "dimension_mismatch",
+            ReloadError::TokenBudgetMismatch { .. } => "token_budget_mismatch",
             ReloadError::UnknownModels { .. } => "unknown_models",
             ReloadError::LoaderFailed { .. } => "loader_failed",
         }
@@ -115,6 +126,7 @@ impl ReloadError {
             ReloadError::Load { path, .. }
             | ReloadError::EncoderMismatch { path, .. }
             | ReloadError::DimensionMismatch { path, .. }
+            | ReloadError::TokenBudgetMismatch { path, .. }
             | ReloadError::UnknownModels { path, .. }
             | ReloadError::LoaderFailed { path, .. } => Some(path),
         }
@@ -174,8 +186,7 @@ async fn reload_inner(state: &AppState, path: Option<&Path>) -> Result<ReloadRep
     check_manifest(
         artifact.manifest(),
         &path,
-        classifier::weights::MODEL_SHA256,
-        classifier::EMBEDDING_DIM,
+        &RunningEncoder::of_service(service),
         &state.catalog,
     )?;
     let kind = artifact.manifest().kind.as_str();
@@ -211,29 +222,74 @@ async fn load_off_runtime(path: &Path) -> Result<Result<Artifact, PredictorError
         .map_err(|_| failed("the loader thread ended without an answer".to_owned()))
 }
 
+/// What an artifact must match in the encoder that serves it.
+#[derive(Clone, Copy, Debug)]
+pub struct RunningEncoder<'a> {
+    /// [`router_core::Embedder::fingerprint`]: the weights, and any extra pooled layers.
+    pub fingerprint: &'a str,
+    /// Embedding length.
+    pub dim: usize,
+    /// Token budget per prompt.
+    pub max_tokens: usize,
+}
+
+impl<'a> RunningEncoder<'a> {
+    /// The encoder a service runs.
+    pub fn of_service(service: &'a classifier::Service) -> Self {
+        Self {
+            fingerprint: service.encoder_fingerprint(),
+            dim: service.embedding_dim(),
+            max_tokens: service.max_tokens(),
+        }
+    }
+
+    /// A loaded encoder.
+    pub fn of_encoder(encoder: &'a classifier::Encoder) -> Self {
+        Self {
+            fingerprint: router_core::Embedder::fingerprint(encoder),
+            dim: encoder.dim(),
+            max_tokens: encoder.config().max_tokens,
+        }
+    }
+}
+
 /// The checks an artifact must pass before it may serve: trained with the running encoder
 /// (an artifact that does not name its encoder is refused too: its vectors could come from
-/// anywhere), of the encoder's dimension, and predicting only catalog ids (the router matches
-/// predictions to candidates by id, so an alias or unknown id would silently be ignored).
+/// anywhere), of the encoder's dimension and token budget (a prompt longer than the budget
+/// must be cut as the training prompts were), and predicting only catalog ids (the router
+/// matches predictions to candidates by id, so an alias or unknown id would silently be
+/// ignored).
 pub fn check_manifest(
     manifest: &Manifest,
     path: &Path,
-    encoder_fingerprint: &str,
-    encoder_dim: usize,
+    encoder: &RunningEncoder<'_>,
     catalog: &models::Catalog,
 ) -> Result<(), ReloadError> {
-    if manifest.encoder_sha256 != encoder_fingerprint {
+    if manifest.encoder_sha256 != encoder.fingerprint {
         return Err(ReloadError::EncoderMismatch {
             path: path.to_owned(),
             artifact: manifest.encoder_sha256.clone(),
-            encoder: encoder_fingerprint.to_owned(),
+            encoder: encoder.fingerprint.to_owned(),
         });
     }
-    if manifest.embedding_dim != encoder_dim {
+    if manifest.embedding_dim != encoder.dim {
         return Err(ReloadError::DimensionMismatch {
             path: path.to_owned(),
             artifact: manifest.embedding_dim,
-            encoder: encoder_dim,
+            encoder: encoder.dim,
+        });
+    }
+    let wanted = manifest
+        .encoder_config(path)
+        .map_err(|source| ReloadError::Load {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+    if wanted.max_tokens != encoder.max_tokens {
+        return Err(ReloadError::TokenBudgetMismatch {
+            path: path.to_owned(),
+            artifact: wanted.max_tokens,
+            encoder: encoder.max_tokens,
         });
     }
     let unknown: Vec<ModelId> = manifest

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use classifier::predictors::{Artifact, KnnPredictor, TrainingSet};
+use classifier::predictors::{Artifact, EncoderSettings, KnnPredictor, TrainingSet};
 use gateway::config::GatewayConfig;
 use gateway::{Config, RunningGateway};
 use router_core::{BoxError, Embedder, ModelId, QualityPredictor};
@@ -67,6 +67,18 @@ impl Embedder for TestEmbedder {
 /// A one-prompt kNN artifact in which `favourite` answers perfectly and every other model
 /// fails, saved under `dir/name`.
 fn artifact(dir: &Path, name: &str, models: &[&str], favourite: &str, encoder: &str) -> PathBuf {
+    artifact_with(dir, name, models, favourite, encoder, None)
+}
+
+/// [`artifact`] whose manifest records the encoder settings it was trained with.
+fn artifact_with(
+    dir: &Path,
+    name: &str,
+    models: &[&str],
+    favourite: &str,
+    encoder: &str,
+    settings: Option<EncoderSettings>,
+) -> PathBuf {
     let mut x = vec![0.0; DIM];
     x[0] = 1.0;
     let set = TrainingSet {
@@ -80,6 +92,7 @@ fn artifact(dir: &Path, name: &str, models: &[&str], favourite: &str, encoder: &
     };
     let mut knn = KnnPredictor::new(&set, 1).unwrap();
     knn.manifest_mut().encoder_sha256 = encoder.to_owned();
+    knn.manifest_mut().encoder = settings;
     let path = dir.join(name);
     Artifact::from(knn).save(&path).unwrap();
     path
@@ -201,8 +214,21 @@ async fn admin_reload_swaps_the_artifact_and_refuses_bad_ones() {
         classifier::weights::MODEL_SHA256,
     );
     let missing = s.root.join("does-not-exist");
+    // Trained on prompts cut to 128 tokens; this gateway's encoder cuts at 256.
+    let short = artifact_with(
+        &s.root,
+        "short",
+        &CANDIDATES,
+        "gpt-4o-mini",
+        classifier::weights::MODEL_SHA256,
+        Some(EncoderSettings {
+            max_tokens: 128,
+            extra_layers: Vec::new(),
+        }),
+    );
     for (dir, code) in [
         (&wrong_encoder, "encoder_mismatch"),
+        (&short, "token_budget_mismatch"),
         (&unknown, "unknown_models"),
         (&missing, "load_failed"),
     ] {
@@ -231,6 +257,7 @@ async fn admin_reload_swaps_the_artifact_and_refuses_bad_ones() {
 
     assert_eq!(reloads(gw, "ok"), 3.0);
     assert_eq!(reloads(gw, "encoder_mismatch"), 1.0);
+    assert_eq!(reloads(gw, "token_budget_mismatch"), 1.0);
     assert_eq!(reloads(gw, "unknown_models"), 2.0);
     assert_eq!(reloads(gw, "load_failed"), 1.0);
     let text = gw.metrics().render();
@@ -320,6 +347,7 @@ async fn cold_start_with_admin_loads_the_encoder_so_a_router_can_be_reloaded() {
             &no_admin,
             &encoder_dir,
             classifier::ServiceConfig::default(),
+            classifier::EncoderConfig::default(),
         )
         .unwrap()
         .expect("without admin and artifact the encoder still serves the task priors");
@@ -333,6 +361,7 @@ async fn cold_start_with_admin_loads_the_encoder_so_a_router_can_be_reloaded() {
         &config,
         &encoder_dir,
         classifier::ServiceConfig::default(),
+        classifier::EncoderConfig::default(),
     )
     .unwrap()
     .expect("the encoder service starts for a later reload");
@@ -366,5 +395,95 @@ async fn cold_start_with_admin_loads_the_encoder_so_a_router_can_be_reloaded() {
     let after = decide().await;
     assert_eq!(after["source"], "trained", "{after}");
     assert_eq!(after["chosen"], "gpt-4o");
+    gw.shutdown().await.unwrap();
+}
+
+/// The encoder takes its settings from the artifact the gateway starts with (token budget,
+/// pooled layers), and a reload must then match them.
+#[tokio::test]
+async fn the_encoder_runs_with_the_starting_artifacts_settings() {
+    let encoder_dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.switchyard/encoder/all-MiniLM-L6-v2");
+    if !encoder_dir.join("model.safetensors").exists() {
+        eprintln!("skipped: no encoder weights in {}", encoder_dir.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pooled = classifier::EncoderConfig {
+        max_tokens: 64,
+        extra_layers: classifier::ExtraLayers::parse("3").unwrap(),
+        ..Default::default()
+    };
+    let fingerprint = classifier::fingerprint_of(pooled.extra_layers);
+    // A one-prompt kNN over 768-d embeddings (the last layer's 384, then layer 3's).
+    let set = TrainingSet {
+        models: CANDIDATES.iter().map(|m| ModelId::new(*m)).collect(),
+        x: vec![vec![1.0 / (2.0 * DIM as f32).sqrt(); 2 * DIM]],
+        quality: vec![vec![Some(0.0), Some(1.0)]],
+        output_tokens: vec![vec![Some(100.0); 2]],
+    };
+    let mut knn = KnnPredictor::new(&set, 1).unwrap();
+    knn.manifest_mut().encoder_sha256 = fingerprint.clone();
+    knn.manifest_mut().encoder = Some(EncoderSettings::of(&pooled));
+    let start = dir.path().join("pooled");
+    Artifact::from(knn).save(&start).unwrap();
+
+    let mut raw = GatewayConfig::default();
+    raw.log.sqlite = dir.path().join("outcomes.sqlite");
+    raw.router.candidates = Some(CANDIDATES.iter().map(|m| ModelId::new(*m)).collect());
+    raw.router.routing_deadline = Duration::from_secs(120);
+    raw.router.artifact = Some(start.clone());
+    raw.admin.token_env = Some(TOKEN_ENV.to_owned());
+    let config = Config::resolve(raw, &|k| (k == TOKEN_ENV).then(|| TOKEN.to_owned())).unwrap();
+    // The command line asks for 256 tokens and no extra layers: the artifact wins.
+    let service = gateway::server::load_classifier(
+        &config,
+        &encoder_dir,
+        classifier::ServiceConfig::default(),
+        classifier::EncoderConfig::default(),
+    )
+    .unwrap()
+    .expect("the encoder service starts");
+    assert_eq!(service.max_tokens(), 64);
+    assert_eq!(service.embedding_dim(), 2 * DIM);
+    assert_eq!(service.encoder_fingerprint(), fingerprint);
+    // The task classifier still reads the first 384 values.
+    let scored = service
+        .score(
+            "Write a Python function that reverses a list.".into(),
+            std::time::Instant::now() + Duration::from_secs(120),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scored.embedding.len(), 2 * DIM);
+    assert!(
+        scored.tasks.is_some(),
+        "the task classifier ran on the prefix"
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = gateway::spawn(config, listener, Some(service))
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/v1/route", gw.local_addr()))
+        .json(&json!({"prompt": "what is 2 + 2?"}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["source"], "trained", "{v}");
+    assert_eq!(v["chosen"], "gpt-4o", "{v}");
+    // A standard 384-d artifact is refused while this encoder runs, naming the reason.
+    let plain = artifact(
+        dir.path(),
+        "plain",
+        &CANDIDATES,
+        "gpt-4o-mini",
+        classifier::weights::MODEL_SHA256,
+    );
+    let (status, v) = reload(&gw, Some(TOKEN), Some(json!({"artifact": plain}))).await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "encoder_mismatch", "{v}");
     gw.shutdown().await.unwrap();
 }

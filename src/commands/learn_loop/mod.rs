@@ -194,15 +194,28 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
-    let encoder = Arc::new(args.encoder.load()?);
     let (start_artifact, start_name) = start_router(&args.start)?;
+    // The loop encodes as the --start artifact's training did (as `serve` would), so that its
+    // refits can replace it.
+    let encoder_config = match &start_artifact {
+        Some(a) => a
+            .manifest()
+            .encoder_config(Path::new(&args.start))
+            .with_context(|| format!("--start {}", args.start))?,
+        None => args.encoder.config(classifier::ExtraLayers::NONE),
+    };
+    args.encoder.ensure_weights()?;
+    let encoder = Arc::new(classifier::Encoder::load(
+        &args.encoder.encoder_dir,
+        encoder_config,
+    )?);
     if let Some(a) = &start_artifact {
-        // The same checks a hot reload makes: encoder, embedding size, catalog models.
+        // The same checks a hot reload makes: encoder, embedding size, token budget, catalog
+        // models.
         gateway::routing::reload::check_manifest(
             a.manifest(),
             Path::new(&args.start),
-            router_core::Embedder::fingerprint(encoder.as_ref()),
-            classifier::EMBEDDING_DIM,
+            &gateway::routing::reload::RunningEncoder::of_encoder(&encoder),
             &catalog,
         )
         .with_context(|| format!("--start {}", args.start))?;
@@ -224,7 +237,10 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     let service = classifier::Service::start(
         encoder.clone(),
         start_predictor,
-        classifier::ServiceConfig::default(),
+        classifier::ServiceConfig {
+            max_tokens: encoder_config.max_tokens,
+            ..classifier::ServiceConfig::default()
+        },
     )?;
     // Served and evaluated with the same task classifier, as `switchyard serve` would.
     let task_classifier = TaskClassifier::bundled_for(
@@ -305,6 +321,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
                 kind,
                 configs: PredictorConfigs::default(),
                 seed: args.seed,
+                encoder: Some(classifier::predictors::EncoderSettings::of(&encoder_config)),
             },
             warm_start: warm_start.as_ref(),
             objective,

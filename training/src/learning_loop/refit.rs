@@ -19,6 +19,9 @@ pub struct RefitConfig {
     pub configs: PredictorConfigs,
     /// Seeds whatever the fitter randomises.
     pub seed: u64,
+    /// The settings of the encoder behind `embedder`, written into the artifact so that the
+    /// gateway serves it with the same (None: the encoder's defaults).
+    pub encoder: Option<classifier::predictors::EncoderSettings>,
 }
 
 /// A refitted router and what it was fitted on.
@@ -52,7 +55,8 @@ pub fn refit(
         if fingerprint != embedder.fingerprint() {
             return Err(Error::WarmStart {
                 reason: format!(
-                    "the artifact was fitted on embeddings of encoder {fingerprint}, the loop                      encodes with {}; start from an artifact of this encoder",
+                    "the artifact was fitted on embeddings of encoder {fingerprint}, the loop \
+                     encodes with {}; start from an artifact of this encoder",
                     embedder.fingerprint()
                 ),
             });
@@ -83,6 +87,7 @@ pub fn refit(
     )?;
     let manifest = artifact.manifest_mut();
     manifest.encoder_sha256 = embedder.fingerprint().to_owned();
+    manifest.encoder = config.encoder.clone();
     if let serde_json::Value::Object(metrics) = &mut manifest.metrics {
         metrics.insert(
             "data".into(),

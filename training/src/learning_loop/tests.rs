@@ -235,6 +235,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
         kind: PredictorKind::Knn,
         configs: PredictorConfigs::default(),
         seed: 0,
+        encoder: None,
     };
     let fitted = refit(&samples, &held, &d.models, &embedder, &config, None).unwrap();
     // Warm-starting from an artifact of another encoder is refused.
