@@ -27,21 +27,28 @@ pub struct ScoreArgs {
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let artifact = Artifact::load(&args.artifact)
         .with_context(|| format!("loading the artifact {}", args.artifact.display()))?;
-    // Scored as the gateway would serve it: with the encoder settings it was trained with.
+    // Scored as the gateway serves it: with the encoder settings it was trained with.
     let wanted = artifact.manifest().encoder_config(&args.artifact)?;
-    let given = args.data.encoder.config(args.data.extra_layers);
-    anyhow::ensure!(
-        wanted == given,
-        "{} was trained on embeddings at --max-tokens {} --extra-layers '{}', not {} '{}'; pass its settings",
-        args.artifact.display(),
-        wanted.max_tokens,
-        wanted.extra_layers.label(),
-        given.max_tokens,
-        given.extra_layers.label()
-    );
-    let (table, x, fingerprint) = load(&args.data)?;
-    let tasks = TaskClassifier::bundled_for(&fingerprint, x.first().map_or(384, Vec::len))
-        .context("loading the bundled task classifier")?;
+    let mut data = args.data;
+    if data.encoder.config(data.extra_layers) != wanted {
+        eprintln!(
+            "encoding as {} was trained: {} tokens{}",
+            args.artifact.display(),
+            wanted.max_tokens,
+            match wanted.extra_layers.label() {
+                l if l.is_empty() => String::new(),
+                l => format!(", extra layers {l}"),
+            }
+        );
+        data.encoder.max_tokens = wanted.max_tokens;
+        data.extra_layers = wanted.extra_layers;
+    }
+    let (table, x, _) = load(&data)?;
+    // The task classifier reads the standard embedding: the first 384 values, whatever
+    // extra layers follow them.
+    let tasks =
+        TaskClassifier::bundled_for(classifier::weights::MODEL_SHA256, classifier::EMBEDDING_DIM)
+            .context("loading the bundled task classifier")?;
     let models: Vec<String> = artifact
         .models()
         .iter()
@@ -62,7 +69,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             predicted.insert(m.clone(), json!(est.quality));
         }
         let mut p_task = Map::new();
-        if let Ok(dist) = tasks.try_predict(e) {
+        if let Ok(dist) = tasks.try_predict(&e[..classifier::EMBEDDING_DIM.min(e.len())]) {
             for t in Task::ALL {
                 p_task.insert(t.as_str().to_owned(), json!(dist.get(t)));
             }
