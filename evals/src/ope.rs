@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 mod gate;
-pub use gate::{gate, Gate, GateEstimator, DEFAULT_MIN_EFFECTIVE_N};
+pub use gate::{
+    gate, Gate, GateEstimator, GateLimits, DEFAULT_MIN_EFFECTIVE_N, DEFAULT_MIN_SUPPORT,
+};
 
 /// One logged request, as an off-policy estimator sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

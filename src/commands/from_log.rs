@@ -113,7 +113,7 @@ pub fn evaluate(
             &ope.steps,
             Objective::default().lambda(),
             estimator,
-            evals::ope::DEFAULT_MIN_EFFECTIVE_N,
+            evals::ope::GateLimits::default(),
             &config,
         )?),
     };
@@ -128,13 +128,9 @@ pub fn evaluate(
             g.estimator, g.lambda, g.candidate.value, g.candidate.ci_low, g.candidate.ci_high,
             g.logged.value, g.candidate.n
         );
-        anyhow::ensure!(
-            g.pass,
-            "{line}, effective n {:.0} (at least {:.0} needed): not shown better; keep the \
-             current router",
-            g.candidate.effective_sample_size,
-            g.min_effective_n
-        );
+        if let Some(why) = g.refusal() {
+            anyhow::bail!("{line}: not shown better ({why}); keep the current router");
+        }
         eprintln!("{line}: pass");
     }
     Ok(())

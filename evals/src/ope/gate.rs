@@ -34,6 +34,10 @@ impl GateEstimator {
 /// Effective sample size below which a gate never passes (see [`gate`]).
 pub const DEFAULT_MIN_EFFECTIVE_N: f64 = 30.0;
 
+/// Least share of the candidate's decisions the log must cover for a gate to pass (see
+/// [`gate`]).
+pub const DEFAULT_MIN_SUPPORT: f64 = 0.9;
+
 /// A gate's verdict and the figures behind it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
@@ -47,6 +51,12 @@ pub struct Gate {
     pub logged: Estimate,
     /// The least effective sample size the gate accepted.
     pub min_effective_n: f64,
+    /// The mean importance weight `π(a|x) / p(a|x)` over the logged steps: an unbiased
+    /// estimate of the share of the candidate's decisions that the logging policy could have
+    /// taken (1 when the log covers every one of them).
+    pub support: f64,
+    /// The least support the gate accepted.
+    pub min_support: f64,
     /// Whether the candidate's interval lies wholly above the logged mean, on enough
     /// effective samples.
     pub pass: bool,
@@ -62,11 +72,19 @@ pub struct Gate {
 /// `min_effective_n` ([`DEFAULT_MIN_EFFECTIVE_N`]): with few effective samples the normal
 /// interval is over-confident (on RouterBench a SNIPS interval of ±0.06 at an effective size of
 /// 12 passed a router whose true utility was 0.09 worse; docs/learning-loop.md §7).
+///
+/// And it refuses when the log does not cover the candidate's decisions: when the mean
+/// importance weight (the share of its decisions the logging policy could have taken) is
+/// below `min_support` ([`DEFAULT_MIN_SUPPORT`]). A model the logging policy never explores
+/// (top-k exploration leaves the others at probability 0) contributes nothing to any
+/// estimator; SNIPS then scores the candidate on its covered decisions only, as if the
+/// uncovered ones did as well, which is how it overshot the replayed truth in the RouterBench
+/// loop (docs/learning-loop.md).
 pub fn gate(
     steps: &[LoggedStep],
     lambda: f64,
     estimator: GateEstimator,
-    min_effective_n: f64,
+    limits: GateLimits,
     config: &OpeConfig,
 ) -> Result<Gate> {
     let utility: Vec<LoggedStep> = steps
@@ -89,12 +107,71 @@ pub fn gate(
     };
     let values: Vec<f64> = utility.iter().map(|s| s.reward).collect();
     let logged = super::mean_estimate(&values, &vec![1.0; values.len()], config.z);
+    // Unclipped: clipping would hide exactly the mass this measures.
+    let support = steps
+        .iter()
+        .map(|s| s.target_probs.get(s.logged_action).copied().unwrap_or(0.0) / s.propensity)
+        .sum::<f64>()
+        / steps.len().max(1) as f64;
     Ok(Gate {
         lambda,
         estimator,
-        min_effective_n,
-        pass: candidate.ci_low > logged.value && candidate.effective_sample_size >= min_effective_n,
+        min_effective_n: limits.min_effective_n,
+        support,
+        min_support: limits.min_support,
+        pass: candidate.ci_low > logged.value
+            && candidate.effective_sample_size >= limits.min_effective_n
+            && support >= limits.min_support,
         candidate,
         logged,
     })
+}
+
+/// What a gate requires besides a better interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GateLimits {
+    /// Least effective sample size of the importance weights.
+    pub min_effective_n: f64,
+    /// Least share of the candidate's decisions the log covers (mean importance weight).
+    pub min_support: f64,
+}
+
+impl Default for GateLimits {
+    fn default() -> Self {
+        Self {
+            min_effective_n: DEFAULT_MIN_EFFECTIVE_N,
+            min_support: DEFAULT_MIN_SUPPORT,
+        }
+    }
+}
+
+impl Gate {
+    /// Why the gate held the candidate back, or `None` when it passed.
+    pub fn refusal(&self) -> Option<String> {
+        if self.pass {
+            return None;
+        }
+        let mut why = Vec::new();
+        if self.candidate.ci_low <= self.logged.value {
+            why.push(format!(
+                "its interval's lower end {:.4} is not above the logged {:.4}",
+                self.candidate.ci_low, self.logged.value
+            ));
+        }
+        if self.candidate.effective_sample_size < self.min_effective_n {
+            why.push(format!(
+                "effective n {:.0} is below {:.0}",
+                self.candidate.effective_sample_size, self.min_effective_n
+            ));
+        }
+        if self.support < self.min_support {
+            why.push(format!(
+                "the log covers {:.0} % of its decisions (at least {:.0} % needed: explore more \
+                 models, e.g. a wider top-k, before judging it)",
+                100.0 * self.support,
+                100.0 * self.min_support
+            ));
+        }
+        Some(why.join("; "))
+    }
 }

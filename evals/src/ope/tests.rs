@@ -184,7 +184,7 @@ fn gate_passes_a_clearly_better_router_and_stops_a_worse_one() {
             &steps,
             0.0,
             estimator,
-            DEFAULT_MIN_EFFECTIVE_N,
+            GateLimits::default(),
             &OpeConfig::default(),
         )
         .unwrap();
@@ -214,7 +214,7 @@ fn gate_passes_a_clearly_better_router_and_stops_a_worse_one() {
             &worst,
             0.0,
             estimator,
-            DEFAULT_MIN_EFFECTIVE_N,
+            GateLimits::default(),
             &OpeConfig::default(),
         )
         .unwrap();
@@ -226,7 +226,7 @@ fn gate_passes_a_clearly_better_router_and_stops_a_worse_one() {
         &steps,
         lambda,
         GateEstimator::Snips,
-        DEFAULT_MIN_EFFECTIVE_N,
+        GateLimits::default(),
         &OpeConfig::default(),
     )
     .unwrap();
@@ -244,7 +244,7 @@ fn gate_passes_a_clearly_better_router_and_stops_a_worse_one() {
         few,
         0.0,
         GateEstimator::Snips,
-        DEFAULT_MIN_EFFECTIVE_N,
+        GateLimits::default(),
         &OpeConfig::default(),
     )
     .unwrap();
@@ -254,4 +254,83 @@ fn gate_passes_a_clearly_better_router_and_stops_a_worse_one() {
     );
     assert!(!g.pass);
     assert_eq!(GateEstimator::parse("best"), None);
+}
+
+/// A logging policy that never takes the last action (top-k exploration leaves it at 0), and a
+/// candidate that sends half the contexts there: no estimator sees those decisions, SNIPS
+/// scores the covered half as if it were the whole, and the gate refuses on support.
+#[test]
+fn gate_refuses_a_candidate_the_log_does_not_cover() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let covered = ACTIONS - 1;
+    let best_covered = |x: usize| {
+        (0..covered)
+            .max_by(|&a, &b| truth(x, a).0.total_cmp(&truth(x, b).0))
+            .unwrap()
+    };
+    let steps: Vec<LoggedStep> = (0..4000)
+        .map(|_| {
+            let x = rng.gen_range(0..CONTEXTS);
+            let mu: Vec<f64> = (0..ACTIONS)
+                .map(|a| {
+                    if a < covered {
+                        1.0 / covered as f64
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let a = sample(&mu, &mut rng);
+            let (p, cost) = truth(x, a);
+            let mut probs = vec![0.0; ACTIONS];
+            probs[if x % 2 == 0 { covered } else { best_covered(x) }] = 1.0;
+            LoggedStep {
+                logged_action: a,
+                propensity: mu[a],
+                reward: if rng.gen::<f64>() < p { 1.0 } else { 0.0 },
+                cost,
+                target_probs: probs,
+                reward_model: Vec::new(),
+                cost_model: Vec::new(),
+            }
+        })
+        .collect();
+    let g = gate(
+        &steps,
+        0.0,
+        GateEstimator::Snips,
+        GateLimits::default(),
+        &OpeConfig::default(),
+    )
+    .unwrap();
+    assert!((g.support - 0.5).abs() < 0.05, "{g:?}");
+    assert!(!g.pass, "{g:?}");
+    let why = g.refusal().unwrap();
+    assert!(why.contains("covers"), "{why}");
+    // Without the support limit the same candidate would have passed on SNIPS alone: the
+    // estimate is the covered half's mean, far above what the logged policy realised.
+    let blind = gate(
+        &steps,
+        0.0,
+        GateEstimator::Snips,
+        GateLimits {
+            min_support: 0.0,
+            ..GateLimits::default()
+        },
+        &OpeConfig::default(),
+    )
+    .unwrap();
+    assert!(blind.pass, "{blind:?}");
+    // A covered candidate is measured at support ≈ 1 and its verdict has no refusal.
+    let full = simulate(3000, 11, 0.05);
+    let g = gate(
+        &full,
+        0.0,
+        GateEstimator::Snips,
+        GateLimits::default(),
+        &OpeConfig::default(),
+    )
+    .unwrap();
+    assert!((g.support - 1.0).abs() < 0.1, "{g:?}");
+    assert!(g.pass && g.refusal().is_none(), "{g:?}");
 }

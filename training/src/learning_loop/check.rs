@@ -107,7 +107,7 @@ pub fn check_estimate(
             &log.steps,
             lambda,
             estimator,
-            evals::ope::DEFAULT_MIN_EFFECTIVE_N,
+            evals::ope::GateLimits::default(),
             &config,
         )?),
         None => None,

@@ -200,13 +200,14 @@ impl LoopReport {
                 c.truth_quality - s.lambda * c.truth_cost,
                 c.report.logged_reward.value - s.lambda * c.report.logged_cost.value,
                 c.gate.map_or("–".to_owned(), |g| format!(
-                    "{} (utility {:.3} [{:.3}, {:.3}] vs {:.3}, effective n {:.0})",
+                    "{} (utility {:.3} [{:.3}, {:.3}] vs {:.3}, effective n {:.0}, support {:.0} %)",
                     if g.pass { "pass" } else { "held back" },
                     g.candidate.value,
                     g.candidate.ci_low,
                     g.candidate.ci_high,
                     g.logged.value,
-                    g.candidate.effective_sample_size
+                    g.candidate.effective_sample_size,
+                    100.0 * g.support
                 ))
             );
         }
