@@ -388,7 +388,7 @@ async fn h2_connect(
         .await
         .unwrap();
     let (client, conn) = h2::client::handshake(tcp).await.unwrap();
-    let task = tokio::spawn(async move {
+    let task = tokio_util::task::TaskTracker::new().spawn(async move {
         let _ = conn.await;
     });
     (client, task)
