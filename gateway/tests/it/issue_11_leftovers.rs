@@ -425,3 +425,24 @@ async fn h2c_connections_get_the_stream_cap_and_the_idle_timeout() {
 
 /// A guard against hangs, not a timing assertion.
 const GUARD: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_half_sent_h2_preface_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h =
+        Harness::openai_with(|c| c.server.header_read_timeout = Duration::from_millis(300)).await;
+    let mut slow = tokio::net::TcpStream::connect(h.gw.local_addr())
+        .await
+        .unwrap();
+    slow.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(GUARD, slow.read_to_end(&mut rest))
+        .await
+        .expect("the gateway closes the connection")
+        .ok();
+    // The gateway still serves others, over both protocols.
+    assert_eq!(h.get("/health").await.status(), 200);
+    let (client, _conn) = h2_connect(&h).await;
+    assert_eq!(h2_get(&client, &h, "/health").await, 200);
+    h.stop().await;
+}
