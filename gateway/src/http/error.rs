@@ -459,6 +459,33 @@ mod tests {
         );
         let none = ApiError::from(WalkError::NoAttempt { no_targets: true });
         assert_eq!(none.status().as_u16(), 503);
+        assert_eq!(none.code(), "no_live_candidate");
+        let response = none.into_response();
+        assert_eq!(response.headers()["x-should-retry"], "false");
+        // Open breakers everywhere are transient: a 503 the SDKs may retry.
+        let open = failed(UpstreamError::circuit_open());
+        assert_eq!(open.status().as_u16(), 503);
+        assert!(open
+            .into_response()
+            .headers()
+            .get("x-should-retry")
+            .is_none());
+    }
+
+    #[test]
+    fn an_unconfigured_provider_is_a_404_naming_model_provider_and_fix() {
+        let e = ApiError::ProviderNotConfigured {
+            model: "gpt-4o".to_owned(),
+            provider: "openai".to_owned(),
+            hint: "set the environment variable OPENAI_API_KEY to its API key".to_owned(),
+        };
+        assert_eq!(e.status().as_u16(), 404);
+        assert_eq!(e.code(), "model_not_found");
+        assert_eq!(e.kind(), "invalid_request_error");
+        let message = e.body()["error"]["message"].as_str().unwrap().to_owned();
+        for part in ["`gpt-4o`", "`openai`", "OPENAI_API_KEY"] {
+            assert!(message.contains(part), "{message}");
+        }
     }
 
     #[test]
