@@ -179,6 +179,7 @@ pub async fn spawn_with_clock(
         header_read_timeout: state.config.server.header_read_timeout,
         idle_timeout: state.config.server.idle_timeout,
         max_connections: state.config.server.max_connections,
+        http2_max_concurrent_streams: state.config.server.http2_max_concurrent_streams,
     };
     // The server task lives in its own tracker: the request tracker must be awaited only after
     // the server has drained.

@@ -116,6 +116,30 @@ class ErrorTests(unittest.TestCase):
         self.assertIsInstance(body, dict)
         self.assertIn("message", body)
 
+    def test_model_of_an_unconfigured_provider_is_a_404_and_not_retried(self):
+        # gemini-2.5-flash is in the catalog, but the conformance config has no `google`
+        # provider. A default client (2 retries) must make one call, not three.
+        def refused():
+            metrics = httpx.get(BASE + "/metrics").text
+            for row in metrics.splitlines():
+                if (row.startswith("switchyard_rejected_requests_total{")
+                        and 'endpoint="chat_completions"' in row
+                        and 'code="model_not_found"' in row):
+                    return float(row.split()[-1])
+            return 0.0
+
+        before = refused()
+        retrying = openai.OpenAI(base_url=BASE + "/v1", api_key="unused-by-switchyard")
+        with self.assertRaises(openai.NotFoundError) as ctx:
+            retrying.chat.completions.create(
+                model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}]
+            )
+        message = ctx.exception.body["message"]
+        self.assertIn("gemini-2.5-flash", message)
+        self.assertIn("google", message)
+        self.assertIn("[[providers]]", message)
+        self.assertEqual(refused() - before, 1.0)
+
     def test_invalid_request_is_a_400(self):
         with self.assertRaises(openai.BadRequestError):
             client.chat.completions.create(model="auto", messages="not a list")

@@ -82,6 +82,10 @@ pub struct ServerConfig {
     /// backlog until one closes.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Most requests in flight at once on one HTTP/2 connection (its concurrent streams); with
+    /// `max_connections` it bounds the requests an HTTP/2 client can start.
+    #[serde(default = "default_http2_max_concurrent_streams")]
+    pub http2_max_concurrent_streams: u32,
     /// Largest upstream answer relayed, in bytes: a non-streamed body, or a stream's total
     /// events. A bigger non-streamed answer fails over to the next candidate (502
     /// `upstream_too_large` when none is left); a stream past it ends with an error event.
@@ -123,6 +127,9 @@ fn default_idle_timeout() -> Duration {
 fn default_max_connections() -> usize {
     4096
 }
+fn default_http2_max_concurrent_streams() -> u32 {
+    100
+}
 fn default_upstream_response_limit_bytes() -> usize {
     32 * 1024 * 1024
 }
@@ -137,6 +144,7 @@ impl Default for ServerConfig {
             body_read_timeout: default_body_read_timeout(),
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
+            http2_max_concurrent_streams: default_http2_max_concurrent_streams(),
             upstream_response_limit_bytes: default_upstream_response_limit_bytes(),
             allow_unauthenticated: false,
             cors_origins: Vec::new(),
@@ -440,6 +448,8 @@ pub struct ResolvedProvider {
     pub base_url: String,
     /// The key, when one is configured and set.
     pub api_key: Option<Secret<String>>,
+    /// The environment variable the key is read from (`None`: a keyless server).
+    pub api_key_env: Option<String>,
     /// Whether the provider can be called (a required key is present).
     pub live: bool,
 }
@@ -499,6 +509,10 @@ pub struct Config {
     pub admin_key_sha256: Option<[u8; 32]>,
     /// `[judge]`, validated; `None`: no judge.
     pub judge: Option<Judging>,
+    /// Whether the providers came from the config file's `[[providers]]` (false: the
+    /// environment defaults of [`env_default_providers`]), for the hint of
+    /// [`Config::provider_setup_hint`].
+    pub providers_from_file: bool,
 }
 
 impl GatewayConfig {
@@ -695,6 +709,12 @@ impl Config {
         if srv.max_connections == 0 {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }
+        if srv.http2_max_concurrent_streams == 0 {
+            return Err(invalid(
+                "server.http2_max_concurrent_streams",
+                "must be at least 1 (the default is 100)",
+            ));
+        }
         if srv.upstream_response_limit_bytes < 1024 {
             return Err(invalid(
                 "server.upstream_response_limit_bytes",
@@ -743,7 +763,8 @@ impl Config {
             None => None,
         };
 
-        if raw.providers.is_empty() {
+        let providers_from_file = !raw.providers.is_empty();
+        if !providers_from_file {
             raw.providers = env_default_providers(env);
         }
         let mut providers: Vec<ResolvedProvider> = Vec::new();
@@ -772,6 +793,7 @@ impl Config {
                 kind: p.kind,
                 base_url: p.base_url.clone(),
                 api_key,
+                api_key_env: p.api_key_env.clone(),
                 live,
             });
         }
@@ -822,6 +844,7 @@ impl Config {
             admin_token_env: admin.token_env,
             admin_key_sha256,
             judge,
+            providers_from_file,
         })
     }
 
@@ -831,6 +854,26 @@ impl Config {
         self.providers
             .iter()
             .find(|p| p.live && p.name == entry.spec.provider)
+    }
+
+    /// What would make `provider` callable, for the error a client gets when it names a
+    /// model of a provider that is not live: the API key variable to set, or the
+    /// `[[providers]]` entry to add.
+    pub fn provider_setup_hint(&self, provider: &ProviderId) -> String {
+        match self.providers.iter().find(|p| &p.name == provider) {
+            Some(ResolvedProvider {
+                api_key_env: Some(var),
+                ..
+            }) => format!("set the environment variable {var} to its API key"),
+            // Configured, keyless and still not live cannot happen; say what is known.
+            Some(_) => format!("check the [[providers]] entry named `{provider}`"),
+            None if self.providers_from_file => format!(
+                "add a [[providers]] entry with name = \"{provider}\" (kind, base_url, api_key_env) to the config file"
+            ),
+            None => format!(
+                "configure it with a [[providers]] entry with name = \"{provider}\" in the config file (the environment defaults do not include it)"
+            ),
+        }
     }
 }
 

@@ -126,6 +126,29 @@ fn keyless_provider_in_file_is_live() {
         .is_none());
 }
 
+#[test]
+fn setup_hints_name_the_key_variable_or_the_missing_entry() {
+    // Environment defaults: the vendor's key variable; a provider they lack: an entry.
+    let cfg = Config::resolve(GatewayConfig::default(), &no_env).unwrap();
+    let hint = cfg.provider_setup_hint(&ProviderId::new("anthropic"));
+    assert!(hint.contains("ANTHROPIC_API_KEY"), "{hint}");
+    let hint = cfg.provider_setup_hint(&ProviderId::new("local"));
+    assert!(
+        hint.contains("[[providers]]") && hint.contains("\"local\""),
+        "{hint}"
+    );
+    // A config file: its entry's api_key_env, or the entry to add.
+    let raw = parse(
+        "[[providers]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"http://localhost:8000/v1\"\napi_key_env = \"MY_KEY\"\n",
+    )
+    .unwrap();
+    let cfg = Config::resolve(raw, &no_env).unwrap();
+    let hint = cfg.provider_setup_hint(&ProviderId::new("openai"));
+    assert!(hint.contains("MY_KEY"), "{hint}");
+    let hint = cfg.provider_setup_hint(&ProviderId::new("anthropic"));
+    assert!(hint.contains("add a [[providers]] entry"), "{hint}");
+}
+
 fn judge_error(section: &str) -> Error {
     let env = |k: &str| (k == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
     match parse(section) {

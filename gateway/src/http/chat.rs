@@ -179,8 +179,8 @@ async fn serve(
                 state.metrics.key_rejected("model_not_allowed");
                 return Err(rejected(k.model_refused(AUTO)));
             }
-            return Err(rejected(ApiError::NoLiveCandidate(
-                "no provider with a configured API key serves any candidate model".to_owned(),
+            return Err(rejected(ApiError::NoProviderConfigured(
+                "no provider with a configured API key serves any candidate model; set a provider's API key variable or add [[providers]] entries (docs/gateway.md)".to_owned(),
             )));
         }
         state.router.route(&input, pool).await.map_err(|_| {
@@ -200,9 +200,17 @@ async fn serve(
         validate::named_model_capabilities(&state.catalog, &model, &input.constraints)
             .map_err(rejected)?;
         if state.config.live_provider_of(&model).is_none() {
-            return Err(rejected(ApiError::NoLiveCandidate(format!(
-                "the provider of `{model}` is not configured or has no API key"
-            ))));
+            // A configuration gap, not an outage: a 404 the SDKs do not retry.
+            let provider = state
+                .catalog
+                .get(&model)
+                .map(|e| e.spec.provider.clone())
+                .map_err(|e| rejected(ApiError::Internal(e.to_string())))?;
+            return Err(rejected(ApiError::ProviderNotConfigured {
+                model: model.to_string(),
+                hint: state.config.provider_setup_hint(&provider),
+                provider: provider.to_string(),
+            }));
         }
         state.router.pin(&model, &input, pool).map_err(|_| {
             rejected(validate::unservable(

@@ -71,10 +71,26 @@ pub enum ApiError {
     /// Every candidate's answer was larger than `server.upstream_response_limit_bytes`.
     #[error("the upstream answer is larger than the gateway's limit (server.upstream_response_limit_bytes)")]
     UpstreamTooLarge,
-    /// No model can serve the request (no live provider, or every model breaks a hard
-    /// constraint).
+    /// No model can serve the request right now: every candidate's provider is failing or
+    /// has an open circuit breaker. A 503 the SDKs may retry.
     #[error("no live model can serve this request: {0}")]
     NoLiveCandidate(String),
+    /// No provider is configured for any model `auto` could choose: the gateway itself is
+    /// not set up. Still a 503 (`no_live_candidate`), but with `x-should-retry: false`, so
+    /// that SDKs do not retry what only the operator can fix.
+    #[error("no live model can serve this request: {0}")]
+    NoProviderConfigured(String),
+    /// A named catalog model whose provider is not configured (no `[[providers]]` entry, or
+    /// its API key variable is unset). A 404 `model_not_found`, which SDKs do not retry.
+    #[error("model `{model}` is in the catalog, but its provider `{provider}` is not configured: {hint}")]
+    ProviderNotConfigured {
+        /// The catalog id asked for.
+        model: String,
+        /// The catalog's provider of the model.
+        provider: String,
+        /// What would enable the provider (the variable to set or the entry to add).
+        hint: String,
+    },
     /// An upstream rejected the gateway's API key.
     #[error("upstream provider `{provider}` rejected the configured API key; check the key in its api_key_env variable")]
     UpstreamAuth {
@@ -157,9 +173,13 @@ impl ApiError {
             ApiError::FeedbackConflict { .. } => S::CONFLICT,
             ApiError::OutcomeLogUnavailable => S::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTooLarge => S::BAD_GATEWAY,
-            ApiError::UnknownModel { .. } | ApiError::AdminDisabled => S::NOT_FOUND,
+            ApiError::UnknownModel { .. }
+            | ApiError::ProviderNotConfigured { .. }
+            | ApiError::AdminDisabled => S::NOT_FOUND,
             ApiError::BodyTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
-            ApiError::NoLiveCandidate(_) => S::SERVICE_UNAVAILABLE,
+            ApiError::NoLiveCandidate(_) | ApiError::NoProviderConfigured(_) => {
+                S::SERVICE_UNAVAILABLE
+            }
             ApiError::UpstreamAuth { .. } | ApiError::UpstreamFailed(_) => S::BAD_GATEWAY,
             ApiError::UpstreamRejected { status, .. } => {
                 S::from_u16(*status).unwrap_or(S::BAD_REQUEST)
@@ -183,6 +203,7 @@ impl ApiError {
             ApiError::InvalidJson(_)
             | ApiError::InvalidRequest(_)
             | ApiError::UnknownModel { .. }
+            | ApiError::ProviderNotConfigured { .. }
             | ApiError::BodyTooLarge { .. }
             | ApiError::UpstreamRejected { .. }
             | ApiError::Unservable { .. }
@@ -201,6 +222,7 @@ impl ApiError {
             ApiError::InsufficientQuota(_) => "insufficient_quota",
             ApiError::UpstreamRateLimited { .. } => "rate_limit_error",
             ApiError::NoLiveCandidate(_)
+            | ApiError::NoProviderConfigured(_)
             | ApiError::UpstreamAuth { .. }
             | ApiError::UpstreamTimeout(_)
             | ApiError::UpstreamFailed(_) => "upstream_error",
@@ -226,9 +248,11 @@ impl ApiError {
             ApiError::FeedbackConflict { .. } => "feedback_conflict",
             ApiError::OutcomeLogUnavailable => "outcome_log_unavailable",
             ApiError::UpstreamTooLarge => "upstream_too_large",
-            ApiError::UnknownModel { .. } => "model_not_found",
+            ApiError::UnknownModel { .. } | ApiError::ProviderNotConfigured { .. } => {
+                "model_not_found"
+            }
             ApiError::BodyTooLarge { .. } => "body_too_large",
-            ApiError::NoLiveCandidate(_) => "no_live_candidate",
+            ApiError::NoLiveCandidate(_) | ApiError::NoProviderConfigured(_) => "no_live_candidate",
             ApiError::UpstreamAuth { .. } => "upstream_auth",
             ApiError::UpstreamRejected { .. } => "upstream_rejected",
             ApiError::UpstreamRateLimited { .. } => "rate_limited",
@@ -259,6 +283,8 @@ impl ApiError {
             | ApiError::UpstreamRateLimited { .. }
             | ApiError::UpstreamAuth { .. }
             | ApiError::NoLiveCandidate(_)
+            | ApiError::NoProviderConfigured(_)
+            | ApiError::ProviderNotConfigured { .. }
             | ApiError::Unservable { .. }
             | ApiError::BodyTimeout(_)
             | ApiError::FeedbackUnknownRequest(_)
@@ -317,12 +343,13 @@ impl From<WalkError> for ApiError {
     /// The client-facing error for the last failure of a failover walk.
     fn from(walk: WalkError) -> Self {
         let (err, provider) = match walk {
-            WalkError::NoAttempt { no_targets } => {
-                return ApiError::NoLiveCandidate(if no_targets {
-                    "no candidate model has a configured, live provider".to_owned()
-                } else {
-                    "no attempt could be made".to_owned()
-                })
+            WalkError::NoAttempt { no_targets: true } => {
+                return ApiError::NoProviderConfigured(
+                    "no candidate model has a configured, live provider".to_owned(),
+                )
+            }
+            WalkError::NoAttempt { no_targets: false } => {
+                return ApiError::NoLiveCandidate("no attempt could be made".to_owned())
             }
             WalkError::Failed { error, provider } => (error, provider),
         };
@@ -380,8 +407,9 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
-            ApiError::InsufficientQuota(_) => {
-                // The OpenAI SDKs read this and do not retry a spent budget.
+            ApiError::InsufficientQuota(_) | ApiError::NoProviderConfigured(_) => {
+                // The OpenAI and Anthropic SDKs read this and do not retry: a spent budget
+                // or a gateway without providers does not heal in a second.
                 response
                     .headers_mut()
                     .insert("x-should-retry", HeaderValue::from_static("false"));
@@ -432,6 +460,33 @@ mod tests {
         );
         let none = ApiError::from(WalkError::NoAttempt { no_targets: true });
         assert_eq!(none.status().as_u16(), 503);
+        assert_eq!(none.code(), "no_live_candidate");
+        let response = none.into_response();
+        assert_eq!(response.headers()["x-should-retry"], "false");
+        // Open breakers everywhere are transient: a 503 the SDKs may retry.
+        let open = failed(UpstreamError::circuit_open());
+        assert_eq!(open.status().as_u16(), 503);
+        assert!(open
+            .into_response()
+            .headers()
+            .get("x-should-retry")
+            .is_none());
+    }
+
+    #[test]
+    fn an_unconfigured_provider_is_a_404_naming_model_provider_and_fix() {
+        let e = ApiError::ProviderNotConfigured {
+            model: "gpt-4o".to_owned(),
+            provider: "openai".to_owned(),
+            hint: "set the environment variable OPENAI_API_KEY to its API key".to_owned(),
+        };
+        assert_eq!(e.status().as_u16(), 404);
+        assert_eq!(e.code(), "model_not_found");
+        assert_eq!(e.kind(), "invalid_request_error");
+        let message = e.body()["error"]["message"].as_str().unwrap().to_owned();
+        for part in ["`gpt-4o`", "`openai`", "OPENAI_API_KEY"] {
+            assert!(message.contains(part), "{message}");
+        }
     }
 
     #[test]

@@ -108,6 +108,55 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
     next.run(req).await
 }
 
+/// Request headers a browser may send cross-origin: the API's own (authorization, the JSON
+/// content type, Anthropic-style keys and version, the routing knobs, the judge's reference
+/// answer) and those the official OpenAI and Anthropic SDKs add when run in a browser, so that
+/// their preflight passes.
+fn cors_request_headers() -> Vec<HeaderName> {
+    let api = [
+        "authorization",
+        "content-type",
+        "x-api-key",
+        "anthropic-version",
+        crate::judge::HEADER_REFERENCE_ANSWER,
+    ];
+    let sdks = [
+        "anthropic-beta",
+        "anthropic-dangerous-direct-browser-access",
+        "openai-organization",
+        "openai-project",
+        "x-stainless-arch",
+        "x-stainless-lang",
+        "x-stainless-os",
+        "x-stainless-package-version",
+        "x-stainless-retry-count",
+        "x-stainless-runtime",
+        "x-stainless-runtime-version",
+        "x-stainless-timeout",
+    ];
+    api.into_iter()
+        .chain(crate::http::request_options::KNOB_HEADERS)
+        .chain(sdks)
+        .map(HeaderName::from_static)
+        .collect()
+}
+
+/// Response headers a cross-origin page may read: every `x-switchyard-*` header the gateway
+/// sets, and `Retry-After` for rate limits.
+fn cors_exposed_headers() -> Vec<HeaderName> {
+    use crate::http::chat::{HEADER_COST_USD, HEADER_MODEL, HEADER_REQUEST_ID, HEADER_ROUTE_MS};
+    [
+        HEADER_MODEL,
+        HEADER_REQUEST_ID,
+        HEADER_ROUTE_MS,
+        HEADER_COST_USD,
+    ]
+    .into_iter()
+    .map(HeaderName::from_static)
+    .chain([header::RETRY_AFTER])
+    .collect()
+}
+
 /// The CORS layer for `[server] cors_origins`, or `None` (no CORS headers at all).
 pub fn cors(config: &ServerConfig) -> Option<CorsLayer> {
     if config.cors_origins.is_empty() {
@@ -122,17 +171,8 @@ pub fn cors(config: &ServerConfig) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET, Method::POST, Method::DELETE])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                HeaderName::from_static("x-api-key"),
-            ])
-            .expose_headers([
-                HeaderName::from_static("x-switchyard-model"),
-                HeaderName::from_static("x-switchyard-request-id"),
-                HeaderName::from_static("x-switchyard-cost-usd"),
-                header::RETRY_AFTER,
-            ]),
+            .allow_headers(cors_request_headers())
+            .expose_headers(cors_exposed_headers()),
     )
 }
 

@@ -15,6 +15,16 @@ use crate::tokens;
 /// Header prefix of routing knobs.
 const PREFIX: &str = "x-switchyard-";
 
+/// Every routing-knob header [`merged_options`] reads (CORS must allow each of them).
+pub const KNOB_HEADERS: [&str; 6] = [
+    "x-switchyard-max-cost-usd",
+    "x-switchyard-min-quality",
+    "x-switchyard-max-latency-ms",
+    "x-switchyard-willingness-to-pay",
+    "x-switchyard-candidates",
+    "x-switchyard-exclude",
+];
+
 /// The text the encoder sees: every message's text, in order, separated by blank lines.
 pub fn prompt_text(messages: &[ChatMessage]) -> String {
     messages
@@ -202,6 +212,24 @@ mod tests {
             merged_options(None, &h),
             Err(ApiError::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn knob_headers_lists_every_header_read() {
+        // Each listed header is read (a non-text value is refused naming it), and no other
+        // `x-switchyard-*` header is: CORS allows exactly this list.
+        for name in KNOB_HEADERS {
+            let mut h = HeaderMap::new();
+            h.insert(name, axum::http::HeaderValue::from_bytes(b"\xff").unwrap());
+            let err = merged_options(None, &h).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-switchyard-unknown",
+            axum::http::HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        assert!(merged_options(None, &h).is_ok());
     }
 
     #[test]

@@ -49,7 +49,7 @@ enum Job {
     /// An outcome row and who waits for its commit.
     Outcome {
         outcome: Box<Outcome>,
-        done: oneshot::Sender<bool>,
+        waiter: Waiter,
     },
     /// A label, checked against the stored rows before it is stored.
     Feedback {
@@ -68,11 +68,59 @@ enum Job {
     },
 }
 
+/// How a queued row ended, decided once under a lock by whichever side comes first: the
+/// writer (stored or failed) or the request that stopped waiting ([`Commit::wait`] past its
+/// timeout). So each lost row counts as dropped exactly once, and a row given up on is not
+/// written later behind the answer the `on_unavailable` policy already gave.
+#[derive(Clone, Copy, Debug)]
+enum Settled {
+    Pending,
+    Written(bool),
+    Abandoned,
+}
+
+type SharedSettled = Arc<std::sync::Mutex<Settled>>;
+
+fn lock(s: &SharedSettled) -> std::sync::MutexGuard<'_, Settled> {
+    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The writer's side of a queued row: whom to wake, and the shared settlement.
+#[derive(Debug)]
+struct Waiter {
+    done: oneshot::Sender<bool>,
+    settled: SharedSettled,
+    /// When the request stops waiting (queued + `commit_timeout`).
+    deadline: std::time::Instant,
+}
+
+impl Waiter {
+    fn abandoned(&self) -> bool {
+        matches!(*lock(&self.settled), Settled::Abandoned)
+    }
+
+    /// Records the write's result (unless the request gave up meanwhile) and wakes the waiter.
+    fn settle(self, stored: bool, metrics: &Metrics) {
+        {
+            let mut settled = lock(&self.settled);
+            if matches!(*settled, Settled::Pending) {
+                *settled = Settled::Written(stored);
+                if !stored {
+                    metrics.outcome_log_dropped();
+                }
+            }
+        }
+        let _ = self.done.send(stored);
+    }
+}
+
 /// A queued row's commit, to await before acknowledging the answer.
 #[derive(Debug)]
 #[must_use = "await the commit before acknowledging the answer"]
 pub struct Commit {
     done: Option<oneshot::Receiver<bool>>,
+    settled: SharedSettled,
+    metrics: Arc<Metrics>,
 }
 
 impl Commit {
@@ -83,11 +131,31 @@ impl Commit {
     }
 
     /// Waits until the row's group is committed, at most `timeout`. True when it is stored.
+    ///
+    /// A row not committed in time counts as dropped here, once: the writer then skips it
+    /// (it sees the waiter gone), so the row is not written later behind the answer the
+    /// `on_unavailable` policy gave. A row the writer failed was counted by the writer.
     pub async fn wait(self, timeout: Duration) -> bool {
         let Some(done) = self.done else {
             return false;
         };
-        matches!(tokio::time::timeout(timeout, done).await, Ok(Ok(true)))
+        if let Ok(Ok(stored)) = tokio::time::timeout(timeout, done).await {
+            return stored;
+        }
+        let mut settled = lock(&self.settled);
+        match *settled {
+            // The writer finished just as the wait ended: its result stands.
+            Settled::Written(stored) => stored,
+            Settled::Pending | Settled::Abandoned => {
+                *settled = Settled::Abandoned;
+                self.metrics.outcome_log_dropped();
+                tracing::warn!(
+                    ?timeout,
+                    "Outcome row not committed within log.commit_timeout; dropped."
+                );
+                false
+            }
+        }
     }
 }
 
@@ -99,6 +167,7 @@ pub struct OutcomeLog {
     privacy: Privacy,
     path: PathBuf,
     metrics: Arc<Metrics>,
+    commit_timeout: Duration,
 }
 
 impl std::fmt::Debug for Job {
@@ -115,12 +184,21 @@ impl OutcomeLog {
     /// Opens the database (creating it) and starts the writer thread.
     pub fn open(config: &LogConfig, metrics: Arc<Metrics>) -> Result<OutcomeLog, Error> {
         let mut conn = outcome_log::open(&config.sqlite, config.fsync)?;
+        // SQLite waits this long for another connection's write lock (rusqlite's default is
+        // 5 s). It must not outlast `commit_timeout`: past it the answer no longer waits, so
+        // a longer wait could only store a row that was already counted as dropped.
+        conn.busy_timeout(config.commit_timeout)
+            .map_err(|source| outcome_log::Error::Sqlite {
+                path: config.sqlite.clone(),
+                source,
+            })?;
         let (jobs_tx, jobs_rx) = bounded(config.channel_capacity);
         let (control_tx, control_rx) = bounded(16);
         let group_rows = config.flush_rows;
         let path = config.sqlite.clone();
         let writer_metrics = metrics.clone();
         let writer_path = path.clone();
+        let config_commit_timeout = config.commit_timeout;
         std::thread::Builder::new()
             .name("switchyard-outcome-log".to_owned())
             .spawn(move || {
@@ -129,6 +207,7 @@ impl OutcomeLog {
                     pending: Vec::new(),
                     waiters: Vec::new(),
                     group_rows,
+                    commit_timeout: config_commit_timeout,
                     metrics: writer_metrics,
                     path: writer_path,
                 };
@@ -141,6 +220,7 @@ impl OutcomeLog {
             privacy: config.privacy,
             path,
             metrics,
+            commit_timeout: config.commit_timeout,
         })
     }
 
@@ -165,12 +245,19 @@ impl OutcomeLog {
     /// Queues a row; never blocks. Await the returned [`Commit`] before acknowledging.
     pub fn record(&self, outcome: Outcome) -> Commit {
         let (done, rx) = oneshot::channel();
+        let settled = Arc::new(std::sync::Mutex::new(Settled::Pending));
         let queued = self.send(Job::Outcome {
             outcome: Box::new(outcome),
-            done,
+            waiter: Waiter {
+                done,
+                settled: Arc::clone(&settled),
+                deadline: std::time::Instant::now() + self.commit_timeout,
+            },
         });
         Commit {
             done: queued.then_some(rx),
+            settled,
+            metrics: Arc::clone(&self.metrics),
         }
     }
 
@@ -256,8 +343,10 @@ impl OutcomeLog {
 struct Writer<'a> {
     conn: &'a mut rusqlite::Connection,
     pending: Vec<Outcome>,
-    waiters: Vec<oneshot::Sender<bool>>,
+    waiters: Vec<Waiter>,
     group_rows: usize,
+    /// SQLite's busy timeout outside group commits (feedback and judge writes).
+    commit_timeout: Duration,
     metrics: Arc<Metrics>,
     path: PathBuf,
 }
@@ -302,9 +391,9 @@ impl Writer<'_> {
 
     fn take(&mut self, job: Job) {
         match job {
-            Job::Outcome { outcome, done } => {
+            Job::Outcome { outcome, waiter } => {
                 self.pending.push(*outcome);
-                self.waiters.push(done);
+                self.waiters.push(waiter);
             }
             Job::Feedback {
                 request_id,
@@ -362,6 +451,12 @@ impl Writer<'_> {
         }
     }
 
+    fn busy_timeout(&mut self, timeout: Duration) {
+        if let Err(e) = self.conn.busy_timeout(timeout) {
+            tracing::warn!(path = %self.path.display(), error = %e, "Setting the SQLite busy timeout failed.");
+        }
+    }
+
     fn drain(&mut self, jobs: &Receiver<Job>) {
         while let Ok(job) = jobs.try_recv() {
             self.take(job);
@@ -372,20 +467,39 @@ impl Writer<'_> {
         if self.pending.is_empty() {
             return;
         }
-        let waiters = std::mem::take(&mut self.waiters);
-        match outcome_log::write_batch(self.conn, &self.pending) {
+        let mut waiters = std::mem::take(&mut self.waiters);
+        // A row whose request stopped waiting (past `commit_timeout`) is counted as dropped
+        // and answered by the `on_unavailable` policy: writing it now would contradict both.
+        // (A row whose `Commit` was dropped unawaited is still written.)
+        let keep: Vec<bool> = waiters.iter().map(|w| !w.abandoned()).collect();
+        let mut kept = keep.iter();
+        self.pending
+            .retain(|_| kept.next().copied().unwrap_or(true));
+        let mut kept = keep.iter();
+        waiters.retain(|_| kept.next().copied().unwrap_or(true));
+        if self.pending.is_empty() {
+            return;
+        }
+        // Wait for another connection's lock no longer than the first of these rows' requests
+        // waits for it (at the deadline a failed write and a request giving up agree).
+        let now = std::time::Instant::now();
+        let budget = waiters
+            .iter()
+            .map(|w| w.deadline.saturating_duration_since(now))
+            .min()
+            .unwrap_or(self.commit_timeout);
+        self.busy_timeout(budget);
+        let written = outcome_log::write_batch(self.conn, &self.pending);
+        self.busy_timeout(self.commit_timeout);
+        match written {
             Ok(stored) => {
-                for (done, ok) in waiters.into_iter().zip(stored) {
-                    if !ok {
-                        self.metrics.outcome_log_dropped();
-                    }
-                    let _ = done.send(ok);
+                for (waiter, ok) in waiters.into_iter().zip(stored) {
+                    waiter.settle(ok, &self.metrics);
                 }
             }
             Err(e) => {
-                for done in waiters {
-                    self.metrics.outcome_log_dropped();
-                    let _ = done.send(false);
+                for waiter in waiters {
+                    waiter.settle(false, &self.metrics);
                 }
                 tracing::error!(
                     path = %self.path.display(),

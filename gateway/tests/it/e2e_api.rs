@@ -344,19 +344,23 @@ async fn client_errors_are_openai_shaped() {
 }
 
 #[tokio::test]
-async fn no_live_candidate_is_a_503() {
+async fn no_configured_provider_is_a_503_for_auto_and_a_404_for_a_named_model() {
     let fake = FakeProvider::start().await;
     let mut p = provider("openai", ProviderKind::Openai, &fake.openai_base_url());
     p.api_key_env = Some("SWITCHYARD_E2E_UNSET".to_owned());
     let h = Harness::custom(fake, vec![p], &["gpt-4o-mini"], |_| {}).await;
-    let err = openai_error(h.chat(&chat_body("auto", false, "hi")).await, 503).await;
+    // `auto` with no live provider at all: the gateway is not set up; a 503 that tells the
+    // SDKs not to retry.
+    let resp = h.chat(&chat_body("auto", false, "hi")).await;
+    assert_eq!(header(&resp, "x-should-retry"), "false");
+    let err = openai_error(resp, 503).await;
     assert_eq!(err["code"], "no_live_candidate");
-    // A named model whose provider is not live is a 503 too, with the model in the message.
-    let err = openai_error(h.chat(&chat_body("gpt-4o-mini", false, "hi")).await, 503).await;
-    assert!(
-        err["message"].as_str().unwrap().contains("gpt-4o-mini"),
-        "{err}"
-    );
+    // A named model whose provider is not live: a 404 naming the model and the fix.
+    let err = openai_error(h.chat(&chat_body("gpt-4o-mini", false, "hi")).await, 404).await;
+    assert_eq!(err["code"], "model_not_found");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("gpt-4o-mini"), "{err}");
+    assert!(message.contains("SWITCHYARD_E2E_UNSET"), "{err}");
     let rows = h.rows().await;
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.status == OutcomeStatus::Rejected));
