@@ -14,7 +14,7 @@ fn default_router_artifact_loads_and_predicts() {
     }
     let artifact = Artifact::load(&dir).unwrap();
     let manifest = artifact.manifest();
-    assert_eq!(manifest.kind, PredictorKind::Mf);
+    assert_eq!(manifest.kind, PredictorKind::Stacked);
     assert_eq!(manifest.encoder_sha256, classifier::weights::MODEL_SHA256);
     assert!(manifest
         .check_encoder(classifier::weights::MODEL_SHA256)
