@@ -16,8 +16,8 @@ use super::train::{bar, draw, load_with_sources, parse_kind, parse_stack_base, D
 pub struct EvalArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Predictors to fit and compare, comma-separated.
-    #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf")]
+    /// Predictors to fit and compare, comma-separated (irt is also available).
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf,stacked")]
     predictors: Vec<PredictorKind>,
     /// The stacked predictor's bases, comma-separated (`knn:K` sets kNN's neighbours)
     /// [default: knn:20,knn:100,linear,mlp,mf].
@@ -28,8 +28,9 @@ pub struct EvalArgs {
     /// λ-optimal fixed policy where none beats it on validation.
     #[arg(long)]
     guarded: bool,
-    /// The guard's candidates with --guarded (each is fitted once per validation fold).
-    #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf")]
+    /// The guard's candidates with --guarded (each is fitted once per validation fold); the
+    /// default is `switchyard train`'s.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf,irt,stacked")]
     guard_candidates: Vec<PredictorKind>,
     /// The guard's validation folds with --guarded.
     #[arg(long, default_value_t = 3)]
