@@ -52,6 +52,10 @@ pub struct EvalArgs {
     /// combined over seeds.
     #[arg(long, default_value_t = 5)]
     seeds: u64,
+    /// Also give every router's paired difference against this one, seeds combined, with its
+    /// 95 % interval: a predictor in --predictors (e.g. `mf`) or `guarded`.
+    #[arg(long)]
+    compare_to: Option<String>,
     /// First seed: `--first-seed 100 --seeds 5` runs seeds 100-104, for deciding a design on
     /// random splits other than the reported ones (0, 1, ...).
     #[arg(long, default_value_t = 0)]
@@ -131,6 +135,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &args.data.encoder,
         );
     }
+    if let Some(name) = &args.compare_to {
+        let known = args.predictors.iter().any(|k| k.as_str() == name)
+            || (name == "guarded" && args.guarded);
+        anyhow::ensure!(
+            known,
+            "--compare-to {name}: not a router of this run; name one of --predictors ({}) or `guarded` with --guarded",
+            args.predictors
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let (table, mut x, _, sources) = load_with_sources(&args.data)?;
     if args.prompt_features {
         for (v, row) in x.iter_mut().zip(&table.rows) {
@@ -181,6 +198,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         test_fraction: args.test_fraction,
         holdout_task: args.holdout_task.clone(),
         decontaminate: (!args.no_decontaminate).then_some(args.decontaminate),
+        compare_to: args.compare_to.clone(),
         ..ExperimentConfig::default()
     };
     let bar = bar(0, "fitting");

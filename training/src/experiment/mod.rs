@@ -75,6 +75,12 @@ pub struct ExperimentConfig {
     /// (reported as `guarded`). `None`: not scored.
     #[serde(default)]
     pub guard: Option<GuardConfig>,
+    /// Also report every router's seed-combined paired difference against this one (a
+    /// predictor's name such as `mf`, or `guarded`), for choosing between learned routers
+    /// with an interval rather than by their means. `None`: only the zero router and the
+    /// per-task rule are baselines.
+    #[serde(default)]
+    pub compare_to: Option<String>,
 }
 
 impl Default for ExperimentConfig {
@@ -94,6 +100,7 @@ impl Default for ExperimentConfig {
             configs: PredictorConfigs::default(),
             guard: None,
             eval: EvalConfig::default(),
+            compare_to: None,
         }
     }
 }
@@ -324,7 +331,7 @@ pub fn run(
             });
         }
     }
-    let folds = summarise_folds(&runs);
+    let folds = summarise_folds(&runs, config.compare_to.as_deref());
     Ok(ExperimentReport {
         schema_version: EXPERIMENT_SCHEMA_VERSION,
         source: data.source.clone(),

@@ -8,7 +8,7 @@ use super::{CostModel, ExperimentReport, FoldSummary, RunReport, PER_TASK_LABEL}
 use crate::Error;
 
 /// One [`FoldSummary`] per fold label, in order of first appearance.
-pub(super) fn summarise_folds(runs: &[RunReport]) -> Vec<FoldSummary> {
+pub(super) fn summarise_folds(runs: &[RunReport], compare_to: Option<&str>) -> Vec<FoldSummary> {
     let mut labels: Vec<&str> = Vec::new();
     for r in runs {
         if !labels.contains(&r.fold.as_str()) {
@@ -23,21 +23,23 @@ pub(super) fn summarise_folds(runs: &[RunReport]) -> Vec<FoldSummary> {
             FoldSummary {
                 fold: label.to_owned(),
                 summary: SeedSummary::from_reports(&reports),
-                combined: combined(&fold),
+                combined: combined(&fold, compare_to),
             }
         })
         .collect()
 }
 
-/// Per router, the seed-averaged difference to the zero router and to the per-task rule, with
-/// the interval of the seed-averaged bootstrap replicates.
-fn combined(runs: &[&RunReport]) -> Vec<PairedDiff> {
+/// Per router, the seed-averaged difference to the zero router, to the per-task rule and to
+/// `compare_to` when given, with the interval of the seed-averaged bootstrap replicates.
+fn combined(runs: &[&RunReport], compare_to: Option<&str>) -> Vec<PairedDiff> {
     let Some(first) = runs.first() else {
         return Vec::new();
     };
+    let mut baselines = vec![ZERO_ROUTER_LABEL, PER_TASK_LABEL];
+    baselines.extend(compare_to.filter(|c| !baselines.contains(c)));
     let mut out = Vec::new();
     for r in &first.report.routers {
-        for baseline in [ZERO_ROUTER_LABEL, PER_TASK_LABEL] {
+        for &baseline in &baselines {
             if r.name == baseline {
                 continue;
             }

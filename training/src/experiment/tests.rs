@@ -360,3 +360,54 @@ fn import_sources_samples_per_source_and_names_what_fails() {
         .to_string();
     assert!(err.contains("no prompts left"), "{err}");
 }
+
+#[test]
+fn compare_to_adds_seed_combined_intervals_against_the_chosen_router() {
+    let d = data(200);
+    let config = ExperimentConfig {
+        predictors: vec![PredictorKind::Knn, PredictorKind::Linear],
+        split: SplitKind::Own,
+        seeds: vec![0, 1],
+        decontaminate: None,
+        compare_to: Some("knn".into()),
+        ..ExperimentConfig::default()
+    };
+    let report = run(&d, &config, None).unwrap();
+    let combined = &report.folds[0].combined;
+    let vs_knn: Vec<_> = combined.iter().filter(|c| c.baseline == "knn").collect();
+    // Every other router (linear and the per-task rule), never knn against itself.
+    let routers: Vec<&str> = vs_knn.iter().map(|c| c.router.as_str()).collect();
+    assert_eq!(routers, vec!["linear", PER_TASK_LABEL], "{combined:?}");
+    // The seed-combined difference is the mean of the runs' AIQ differences.
+    let aiq = |run: &RunReport, name: &str| {
+        run.report
+            .routers
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap()
+            .aiq
+    };
+    let mean = report
+        .runs
+        .iter()
+        .map(|r| aiq(r, "linear") - aiq(r, "knn"))
+        .sum::<f64>()
+        / 2.0;
+    assert!((vs_knn[0].delta - mean).abs() < 1e-12);
+    assert!(vs_knn[0].low <= vs_knn[0].high);
+    assert!(report.to_markdown().contains("| linear | knn |"));
+    // Without it, only the two standard baselines.
+    let plain = run(
+        &d,
+        &ExperimentConfig {
+            compare_to: None,
+            ..config
+        },
+        None,
+    )
+    .unwrap();
+    assert!(plain.folds[0]
+        .combined
+        .iter()
+        .all(|c| c.baseline == evals::ZERO_ROUTER_LABEL || c.baseline == PER_TASK_LABEL));
+}
