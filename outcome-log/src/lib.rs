@@ -15,6 +15,7 @@
 pub mod judge_calls;
 pub mod migrations;
 pub mod read;
+pub mod retention;
 mod schema;
 pub mod spend;
 pub mod write;
@@ -24,6 +25,7 @@ use std::path::PathBuf;
 pub use judge_calls::{judge_spend_since, read_judge_calls, JudgeCall, JudgeCallRow, JudgeResult};
 pub use migrations::SCHEMA_VERSION;
 pub use read::{export_jsonl, for_each_outcome, read_outcomes, read_outcomes_with, OnBadRecord};
+pub use retention::{prune, PruneReport, DEFAULT_PRUNE_BATCH, MIN_RETENTION_DAYS};
 pub use spend::{key_spend_since, spend_report, SpendBy, SpendRow};
 pub use write::{add_feedback, open, write_batch, FeedbackVerdict};
 

@@ -84,7 +84,7 @@ pub fn for_each_outcome(
 
 /// The query for one request's labels; `None` when the file has no feedback table (an older
 /// or foreign database).
-fn feedback_query(conn: &Connection) -> rusqlite::Result<Option<&'static str>> {
+pub(crate) fn feedback_query(conn: &Connection) -> rusqlite::Result<Option<&'static str>> {
     if !has_table(conn, "feedback")? {
         return Ok(None);
     }
@@ -131,4 +131,4 @@ pub fn export_jsonl(db: &Path, out: &mut impl Write) -> Result<usize, Error> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

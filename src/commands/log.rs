@@ -19,6 +19,40 @@ enum Action {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Delete outcomes older than --older-than with their labels and judge calls, in small
+    /// batches so that a running gateway keeps writing; each batch is appended to --archive
+    /// first (JSON lines, as `export` writes them).
+    Prune {
+        /// The gateway's SQLite outcome log.
+        #[arg(long, default_value = ".switchyard/outcomes.sqlite")]
+        db: PathBuf,
+        /// Keep this many days (`90` or `90d`; at least 32: client-key budgets are recounted
+        /// from the last month's rows when the gateway starts).
+        #[arg(long, value_parser = parse_days)]
+        older_than: u64,
+        /// Append the deleted rows here first (created if missing).
+        #[arg(long)]
+        archive: Option<PathBuf>,
+        /// Only count what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `90` or `90d`: whole days, at least [`outcome_log::MIN_RETENTION_DAYS`].
+fn parse_days(s: &str) -> Result<u64, String> {
+    let days: u64 = s
+        .trim()
+        .trim_end_matches('d')
+        .parse()
+        .map_err(|_| format!("`{s}`: expected a number of days such as 90 or 90d"))?;
+    if days < outcome_log::MIN_RETENTION_DAYS {
+        return Err(format!(
+            "{days} days: keep at least {} (client-key budgets per day or month are recounted from the last month's rows when the gateway starts)",
+            outcome_log::MIN_RETENTION_DAYS
+        ));
+    }
+    Ok(days)
 }
 
 pub fn run(args: LogArgs) -> anyhow::Result<()> {
@@ -47,6 +81,52 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                 }
             };
             eprintln!("exported {n} outcome(s) from {}", db.display());
+        }
+        Action::Prune {
+            db,
+            older_than,
+            archive,
+            dry_run,
+        } => {
+            if !db.is_file() {
+                anyhow::bail!(
+                    "{}: no outcome log there; pass --db with the path of `[log] sqlite` from your gateway config",
+                    db.display()
+                );
+            }
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let before_ms = now_ms.saturating_sub(older_than.saturating_mul(86_400_000));
+            let mut file = match (&archive, dry_run) {
+                (Some(path), false) => Some(std::io::BufWriter::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                )),
+                _ => None,
+            };
+            let report = outcome_log::prune(
+                &db,
+                before_ms,
+                file.as_mut().map(|f| f as &mut dyn Write),
+                outcome_log::DEFAULT_PRUNE_BATCH,
+                dry_run,
+            )?;
+            eprintln!(
+                "{} {} outcome(s), {} label(s) and {} judge call(s) older than {older_than} days from {}{}",
+                if dry_run { "would delete" } else { "deleted" },
+                report.outcomes,
+                report.feedback,
+                report.judge_calls,
+                db.display(),
+                match (&archive, dry_run) {
+                    (Some(path), false) => format!(" (archived to {})", path.display()),
+                    _ => String::new(),
+                }
+            );
         }
     }
     Ok(())

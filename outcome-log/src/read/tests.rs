@@ -4,7 +4,7 @@ use router_core::{Feedback, ModelId, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA
 
 use super::*;
 
-fn outcome(id: &str, ts: u64) -> Outcome {
+pub(crate) fn outcome(id: &str, ts: u64) -> Outcome {
     Outcome {
         schema_version: OUTCOME_SCHEMA_VERSION,
         request_id: id.to_owned(),

@@ -1,0 +1,174 @@
+//! Retention: outcomes older than a cutoff are deleted with their labels and judge calls,
+//! each batch archived first, so that a log kept for years does not grow without bound.
+//!
+//! A running gateway keeps writing while this runs. Rows go in small batches, each in its own
+//! short write transaction: one long delete would hold SQLite's single write lock for longer
+//! than the gateway's `commit_timeout` and make it drop (or, failing closed, refuse) requests.
+//! A batch is written to the archive and flushed before the transaction that deletes it
+//! commits, so a crash between the two leaves the rows in both places, never in neither.
+
+use std::io::Write;
+use std::path::Path;
+
+use router_core::{Feedback, FeedbackSource, Outcome};
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use crate::read::feedback_query;
+use crate::schema::has_table;
+use crate::Error;
+
+/// Client-key budgets (per day or calendar month) are recounted from the outcome rows when
+/// the gateway starts, so rows younger than the longest period must stay: 31 days plus a day
+/// of margin for time zones and clock skew.
+pub const MIN_RETENTION_DAYS: u64 = 32;
+
+/// Rows per delete transaction: a few milliseconds of write lock each.
+pub const DEFAULT_PRUNE_BATCH: usize = 500;
+
+/// What a prune removed (or, dry, would remove).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Outcome rows.
+    pub outcomes: usize,
+    /// Feedback labels of those requests.
+    pub feedback: usize,
+    /// Judge calls of those requests, or older than the cutoff.
+    pub judge_calls: usize,
+}
+
+/// Deletes every outcome logged before `before_ms` (Unix ms) with its feedback and judge
+/// calls, `batch` rows per transaction. With `archive`, each batch is first written there as
+/// JSON lines (one [`Outcome`] per line with its feedback attached, as `switchyard log export`
+/// writes them; a row that no longer reads as an outcome is archived as its stored JSON). With
+/// `dry_run` nothing is written or deleted and the counts say what would go.
+pub fn prune(
+    db: &Path,
+    before_ms: u64,
+    mut archive: Option<&mut dyn Write>,
+    batch: usize,
+    dry_run: bool,
+) -> Result<PruneReport, Error> {
+    if !db.exists() {
+        return Err(Error::Missing {
+            path: db.to_owned(),
+        });
+    }
+    let err = Error::sqlite(db);
+    let mut conn = crate::write::open(db, false)?;
+    // Wait for the gateway's group commits (milliseconds each) rather than fail at once.
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(&err)?;
+    let cutoff = i64::try_from(before_ms).unwrap_or(i64::MAX);
+    let mut report = PruneReport::default();
+    if dry_run {
+        return count(&conn, cutoff).map_err(&err);
+    }
+    let batch = batch.max(1);
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let rows = oldest(&tx, cutoff, batch).map_err(&err)?;
+        if rows.is_empty() {
+            tx.commit().map_err(&err)?;
+            break;
+        }
+        if let Some(out) = archive.as_deref_mut() {
+            for (request_id, record) in &rows {
+                let line = archived_line(&tx, request_id, record).map_err(&err)?;
+                out.write_all(line.as_bytes())
+                    .and_then(|_| out.write_all(b"\n"))
+                    .map_err(|source| Error::ExportWrite { source })?;
+            }
+            out.flush()
+                .map_err(|source| Error::ExportWrite { source })?;
+        }
+        for (request_id, _) in &rows {
+            report.feedback += tx
+                .execute("DELETE FROM feedback WHERE request_id = ?1", [request_id])
+                .map_err(&err)?;
+            if has_table(&tx, "judge_calls").map_err(&err)? {
+                report.judge_calls += tx
+                    .execute(
+                        "DELETE FROM judge_calls WHERE request_id = ?1",
+                        [request_id],
+                    )
+                    .map_err(&err)?;
+            }
+            report.outcomes += tx
+                .execute("DELETE FROM outcomes WHERE request_id = ?1", [request_id])
+                .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        if rows.len() < batch {
+            break;
+        }
+    }
+    // Judge calls whose request row is already gone (or never stored).
+    if has_table(&conn, "judge_calls").map_err(&err)? {
+        report.judge_calls += conn
+            .execute(
+                "DELETE FROM judge_calls WHERE timestamp_ms < ?1",
+                params![cutoff],
+            )
+            .map_err(&err)?;
+    }
+    Ok(report)
+}
+
+/// The next `batch` outcome rows older than the cutoff, oldest first.
+fn oldest(conn: &Connection, cutoff: i64, batch: usize) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT request_id, record FROM outcomes WHERE timestamp_ms < ?1
+         ORDER BY timestamp_ms, request_id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![cutoff, i64::try_from(batch).unwrap_or(i64::MAX)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    rows.collect()
+}
+
+/// One archive line: the outcome with its labels, or the stored JSON as it is.
+fn archived_line(conn: &Connection, request_id: &str, record: &str) -> rusqlite::Result<String> {
+    let Ok(mut outcome) = serde_json::from_str::<Outcome>(record) else {
+        return Ok(record.to_owned());
+    };
+    if let Some(sql) = feedback_query(conn)? {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let labels = stmt.query_map([request_id], |r| {
+            Ok(Feedback {
+                metric: r.get(0)?,
+                score: r.get(1)?,
+                source: FeedbackSource::from_stored(&r.get::<_, String>(2)?),
+            })
+        })?;
+        for label in labels {
+            outcome.feedback.push(label?);
+        }
+    }
+    Ok(serde_json::to_string(&outcome).unwrap_or_else(|_| record.to_owned()))
+}
+
+/// What a prune at this cutoff would delete.
+fn count(conn: &Connection, cutoff: i64) -> rusqlite::Result<PruneReport> {
+    let one = |sql: &str| conn.query_row(sql, [cutoff], |r| r.get::<_, i64>(0));
+    let judge = if has_table(conn, "judge_calls")? {
+        one(
+            "SELECT COUNT(*) FROM judge_calls WHERE timestamp_ms < ?1 OR request_id IN
+             (SELECT request_id FROM outcomes WHERE timestamp_ms < ?1)",
+        )?
+    } else {
+        0
+    };
+    Ok(PruneReport {
+        outcomes: one("SELECT COUNT(*) FROM outcomes WHERE timestamp_ms < ?1")? as usize,
+        feedback: one("SELECT COUNT(*) FROM feedback WHERE request_id IN
+             (SELECT request_id FROM outcomes WHERE timestamp_ms < ?1)")?
+            as usize,
+        judge_calls: judge as usize,
+    })
+}
+
+#[cfg(test)]
+mod tests;

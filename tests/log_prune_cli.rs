@@ -1,0 +1,115 @@
+//! `switchyard log prune`: old rows are archived then deleted, recent ones stay, and a
+//! retention shorter than the budget window is refused with the reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use router_core::{ModelId, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
+
+fn switchyard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the switchyard binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn logged(id: &str, days_ago: u64) -> Outcome {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    Outcome {
+        schema_version: OUTCOME_SCHEMA_VERSION,
+        request_id: id.to_owned(),
+        timestamp_ms: now - days_ago * 86_400_000,
+        prompt: PromptRecord::None,
+        requested_model: "auto".to_owned(),
+        decision: None,
+        constraints: None,
+        objective: None,
+        propensity: None,
+        model: Some(ModelId::new("gpt-4o-mini")),
+        upstream_model: None,
+        status: OutcomeStatus::Ok,
+        attempts: Vec::new(),
+        ttft_ms: None,
+        latency_ms: 1.0,
+        input_tokens: None,
+        output_tokens: None,
+        cost_usd: Some(0.001),
+        feedback: Vec::new(),
+        key_id: None,
+    }
+}
+
+#[test]
+fn log_prune_archives_old_rows_keeps_recent_ones_and_refuses_a_short_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outcomes.sqlite");
+    let mut conn = outcome_log::open(&db, false).unwrap();
+    let rows = [logged("old", 100), logged("month", 40), logged("today", 0)];
+    outcome_log::write_batch(&mut conn, &rows).unwrap();
+    drop(conn);
+    let db_s = db.to_str().unwrap();
+    let archive = dir.path().join("archive.jsonl");
+    let archive_s = archive.to_str().unwrap();
+
+    let dry = switchyard(&[
+        "log",
+        "prune",
+        "--db",
+        db_s,
+        "--older-than",
+        "60d",
+        "--dry-run",
+    ]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(
+        text(&dry.stderr).contains("would delete 1 outcome"),
+        "{}",
+        text(&dry.stderr)
+    );
+    assert!(!archive.exists());
+
+    let run = switchyard(&[
+        "log",
+        "prune",
+        "--db",
+        db_s,
+        "--older-than",
+        "60",
+        "--archive",
+        archive_s,
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stderr).contains("deleted 1 outcome"),
+        "{}",
+        text(&run.stderr)
+    );
+    let archived = std::fs::read_to_string(&archive).unwrap();
+    assert_eq!(archived.lines().count(), 1);
+    assert!(archived.contains("\"request_id\":\"old\""), "{archived}");
+    let left: Vec<String> = outcome_log::read_outcomes(&db)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.request_id)
+        .collect();
+    assert_eq!(left, ["month", "today"]);
+
+    let short = switchyard(&["log", "prune", "--db", db_s, "--older-than", "7d"]);
+    assert!(!short.status.success());
+    let err = text(&short.stderr);
+    assert!(
+        err.contains("at least 32") && err.contains("budget"),
+        "{err}"
+    );
+    assert_eq!(outcome_log::read_outcomes(&db).unwrap().len(), 2);
+}
