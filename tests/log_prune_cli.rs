@@ -3,22 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use router_core::{ModelId, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
 
-fn switchyard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the switchyard binary runs")
-}
+mod common;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{switchyard, text};
 
 fn logged(id: &str, days_ago: u64) -> Outcome {
     let now = SystemTime::now()

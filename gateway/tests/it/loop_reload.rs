@@ -355,16 +355,8 @@ async fn cold_start_with_admin_loads_the_encoder_so_a_router_can_be_reloaded() {
         assert!(priors_only.task_classifier().is_some());
     }
 
-    raw.admin.token_env = Some(TOKEN_ENV.to_owned());
-    let config = Config::resolve(raw, &|k| (k == TOKEN_ENV).then(|| TOKEN.to_owned())).unwrap();
-    let service = gateway::server::load_classifier(
-        &config,
-        &encoder_dir,
-        classifier::ServiceConfig::default(),
-        classifier::EncoderConfig::default(),
-    )
-    .unwrap()
-    .expect("the encoder service starts for a later reload");
+    let config = admin_config(raw);
+    let service = real_service(&config, &encoder_dir);
     assert!(service.predictor().is_none());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gw = gateway::spawn(config, listener, Some(service))
@@ -433,17 +425,9 @@ async fn the_encoder_runs_with_the_starting_artifacts_settings() {
     raw.router.candidates = Some(CANDIDATES.iter().map(|m| ModelId::new(*m)).collect());
     raw.router.routing_deadline = Duration::from_secs(120);
     raw.router.artifact = Some(start.clone());
-    raw.admin.token_env = Some(TOKEN_ENV.to_owned());
-    let config = Config::resolve(raw, &|k| (k == TOKEN_ENV).then(|| TOKEN.to_owned())).unwrap();
     // The command line asks for 256 tokens and no extra layers: the artifact wins.
-    let service = gateway::server::load_classifier(
-        &config,
-        &encoder_dir,
-        classifier::ServiceConfig::default(),
-        classifier::EncoderConfig::default(),
-    )
-    .unwrap()
-    .expect("the encoder service starts");
+    let config = admin_config(raw);
+    let service = real_service(&config, &encoder_dir);
     assert_eq!(service.max_tokens(), 64);
     assert_eq!(service.embedding_dim(), 2 * DIM);
     assert_eq!(service.encoder_fingerprint(), fingerprint);
@@ -486,4 +470,23 @@ async fn the_encoder_runs_with_the_starting_artifacts_settings() {
     assert_eq!(status, 422, "{v}");
     assert_eq!(v["error"]["code"], "encoder_mismatch", "{v}");
     gw.shutdown().await.unwrap();
+}
+
+/// `raw` with the admin endpoint on (token from [`TOKEN_ENV`]).
+fn admin_config(mut raw: GatewayConfig) -> Config {
+    raw.admin.token_env = Some(TOKEN_ENV.to_owned());
+    Config::resolve(raw, &|k| (k == TOKEN_ENV).then(|| TOKEN.to_owned())).unwrap()
+}
+
+/// The real encoder service for `config`, started as `switchyard serve` starts it with the
+/// command line's default encoder settings.
+fn real_service(config: &Config, encoder_dir: &Path) -> classifier::Service {
+    gateway::server::load_classifier(
+        config,
+        encoder_dir,
+        classifier::ServiceConfig::default(),
+        classifier::EncoderConfig::default(),
+    )
+    .unwrap()
+    .expect("the encoder service starts")
 }
