@@ -449,15 +449,7 @@ async fn the_encoder_runs_with_the_starting_artifacts_settings() {
     let gw = gateway::spawn(config, listener, Some(service))
         .await
         .unwrap();
-    let r = reqwest::Client::new()
-        .post(format!("http://{}/v1/route", gw.local_addr()))
-        .json(&json!({"prompt": "what is 2 + 2?"}))
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["source"], "trained", "{v}");
-    assert_eq!(v["chosen"], "gpt-4o", "{v}");
+    assert_eq!(route(&gw).await["chosen"], "gpt-4o");
     // A standard 384-d artifact is refused while this encoder runs, naming the reason.
     let plain = artifact(
         dir.path(),
