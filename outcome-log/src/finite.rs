@@ -272,7 +272,10 @@ mod tests {
     #[test]
     fn finds_a_non_finite_float_anywhere() {
         assert!(all_finite(&row()));
-        assert!(!all_finite(&Row { a: f64::NAN, ..row() }));
+        assert!(!all_finite(&Row {
+            a: f64::NAN,
+            ..row()
+        }));
         assert!(!all_finite(&Row {
             b: Some(f64::INFINITY),
             ..row()
