@@ -77,7 +77,8 @@ pub struct RoutedArgs {
     /// Nice levels the encoder threads run above the HTTP threads (0: same priority).
     #[arg(long, default_value_t = classifier::service::DEFAULT_PRIORITY_GAP)]
     priority_gap: i32,
-    /// Which rows: `auto`, `pinned` or both.
+    /// Which rows: `auto`, `pinned` or both (each pinned row comes with a `direct` row, the same
+    /// load sent straight to the fake, to report the latency the gateway adds).
     #[arg(long, value_delimiter = ',', default_values_t = [String::from("pinned"), String::from("auto")])]
     models: Vec<String>,
     /// Base URL of a running fake provider (`testkit --port 0` prints it). Default: start the
