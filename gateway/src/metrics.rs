@@ -380,6 +380,20 @@ impl Metrics {
             .sum()
     }
 
+    /// The count and sum of a histogram's series, for tests and diagnostics.
+    pub fn histogram_value(&self, name: &str, labels: &[(&str, &str)]) -> (u64, f64) {
+        let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        reg.histograms
+            .iter()
+            .filter(|((n, l), _)| {
+                *n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .fold((0, 0.0), |(c, s), (_, h)| (c + h.count, s + h.sum))
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());

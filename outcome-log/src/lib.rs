@@ -12,6 +12,7 @@
 //! `record` plus indexed columns for the common queries); labels in `feedback`, joined by
 //! request id on read; the judge's accounting in `judge_calls`.
 
+mod finite;
 pub mod judge_calls;
 pub mod migrations;
 pub mod read;

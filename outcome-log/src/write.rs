@@ -101,10 +101,14 @@ pub fn write_batch(conn: &mut Connection, rows: &[Outcome]) -> Result<Vec<bool>,
     Ok(stored)
 }
 
-/// The row's JSON, when it reads back as an [`Outcome`].
+/// The row's JSON, when it reads back as an [`Outcome`]. A row whose floats are all finite
+/// always does (a non-finite float, written as `null`, is the only way `serde_json`'s output
+/// fails to read back), so only a row with one is parsed again to decide.
 fn storable_json(o: &Outcome) -> Option<String> {
     let json = serde_json::to_string(o).ok()?;
-    serde_json::from_str::<Outcome>(&json).ok()?;
+    if !crate::finite::all_finite(o) {
+        serde_json::from_str::<Outcome>(&json).ok()?;
+    }
     Some(json)
 }
 
@@ -158,4 +162,55 @@ pub fn add_feedback(
     ])?;
     tx.commit()?;
     Ok(verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use router_core::{ModelId, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
+
+    fn row(id: &str) -> Outcome {
+        Outcome {
+            schema_version: OUTCOME_SCHEMA_VERSION,
+            request_id: id.to_owned(),
+            timestamp_ms: 1,
+            prompt: PromptRecord::None,
+            requested_model: "gpt-4o-mini".to_owned(),
+            decision: None,
+            constraints: None,
+            objective: None,
+            propensity: Some(1.0),
+            model: Some(ModelId::new("gpt-4o-mini")),
+            upstream_model: None,
+            status: OutcomeStatus::Ok,
+            attempts: Vec::new(),
+            ttft_ms: Some(1.0),
+            latency_ms: 2.0,
+            input_tokens: Some(3),
+            output_tokens: Some(4),
+            cost_usd: Some(0.5),
+            feedback: Vec::new(),
+            key_id: None,
+        }
+    }
+
+    /// What reads back is stored, and only that: a non-finite `Option<f64>` reads back as
+    /// `None` (stored as `null`), a non-finite plain `f64` cannot (refused).
+    #[test]
+    fn stores_exactly_the_rows_that_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("o.sqlite"), false).unwrap();
+        let mut optional_nan = row("b");
+        optional_nan.cost_usd = Some(f64::NAN);
+        let mut plain_nan = row("c");
+        plain_nan.latency_ms = f64::INFINITY;
+        let stored = write_batch(&mut conn, &[row("a"), optional_nan, plain_nan]).unwrap();
+        assert_eq!(stored, [true, true, false]);
+        let read = crate::read_outcomes(&dir.path().join("o.sqlite")).unwrap();
+        let ids: Vec<&str> = read.iter().map(|o| o.request_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(read[1].cost_usd, None);
+        assert_eq!(read[0], row("a"));
+    }
 }

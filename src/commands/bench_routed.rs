@@ -7,6 +7,9 @@
 //! the embedding cache never helps. Rows:
 //!
 //! - closed loop: `auto` and a pinned model at each concurrency;
+//! - `direct`: before each pinned row, the same load sent straight to the fake provider, so
+//!   that the pinned row can report what the gateway adds (`added p50 / p99`: gateway minus
+//!   direct at the same percentile);
 //! - open loop (`--rates`): `auto` requests arriving at a fixed rate, latency counted from each
 //!   request's scheduled send time, so a slow gateway cannot hide queueing by slowing the
 //!   client down.
@@ -74,7 +77,8 @@ pub struct RoutedArgs {
     /// Nice levels the encoder threads run above the HTTP threads (0: same priority).
     #[arg(long, default_value_t = classifier::service::DEFAULT_PRIORITY_GAP)]
     priority_gap: i32,
-    /// Which rows: `auto`, `pinned` or both.
+    /// Which rows: `auto`, `pinned` or both (each pinned row comes with a `direct` row, the same
+    /// load sent straight to the fake, to report the latency the gateway adds).
     #[arg(long, value_delimiter = ',', default_values_t = [String::from("pinned"), String::from("auto")])]
     models: Vec<String>,
     /// Base URL of a running fake provider (`testkit --port 0` prints it). Default: start the
@@ -100,6 +104,10 @@ struct Sample {
 /// One row of the report.
 struct Row {
     mode: String,
+    /// The direct twin's (p50, p99) latency in ms, for a pinned row.
+    direct: Option<(f64, f64)>,
+    /// Outcome commit waits during the row: (count, total seconds).
+    commit_wait: (u64, f64),
     load: String,
     requests: usize,
     errors: usize,
@@ -387,6 +395,7 @@ impl Row {
         let route = sorted(self.samples.iter().map(|s| s.route_ms));
         let secs = self.wall.as_secs_f64().max(1e-9);
         let done = self.samples.len() + self.errors;
+        let (p50, p99) = (percentile(&latency, 50.0), percentile(&latency, 99.0));
         json!({
             "mode": self.mode,
             "load": self.load,
@@ -394,8 +403,12 @@ impl Row {
             "errors": self.errors,
             "requests_per_s": self.samples.len() as f64 / secs,
             "routed_per_s": (self.samples.len() as f64 - self.reasons.values().sum::<f64>()).max(0.0) / secs,
-            "p50_ms": percentile(&latency, 50.0),
-            "p99_ms": percentile(&latency, 99.0),
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "added_p50_ms": self.direct.map(|d| p50 - d.0),
+            "added_p99_ms": self.direct.map(|d| p99 - d.1),
+            "commit_wait_mean_ms": (self.commit_wait.0 > 0)
+                .then(|| self.commit_wait.1 * 1e3 / self.commit_wait.0 as f64),
             // A fold from +0.0: an empty f64 `sum` is -0.0, printed as "-0.00 %".
             "fallback_share": self.reasons.values().fold(0.0, |a, b| a + b) / n,
             "fallback_reasons": self.reasons,
@@ -414,6 +427,12 @@ fn fmt_ms(v: &serde_json::Value) -> String {
     v.as_f64()
         .filter(|x| x.is_finite())
         .map_or("–".to_owned(), |x| format!("{x:.2}"))
+}
+
+fn fmt_ms3(v: &serde_json::Value) -> String {
+    v.as_f64()
+        .filter(|x| x.is_finite())
+        .map_or("–".to_owned(), |x| format!("{x:.3}"))
 }
 
 pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
@@ -485,13 +504,15 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
             continue;
         }
         for &c in &args.concurrency {
-            loads.push((
-                m.to_owned(),
-                Load::Closed {
-                    concurrency: c,
-                    requests: args.requests,
-                },
-            ));
+            let load = Load::Closed {
+                concurrency: c,
+                requests: args.requests,
+            };
+            if m == "pinned" {
+                // The same load straight to the fake, just before: what the gateway adds.
+                loads.push(("direct".to_owned(), load));
+            }
+            loads.push((m.to_owned(), load));
         }
     }
     for &rate in &args.rates {
@@ -504,10 +525,13 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         ));
     }
 
+    let direct_url = format!("{}/v1/chat/completions", fake.url);
     let mut next_prompt = 0u64;
     let mut rows = Vec::new();
+    let mut last_direct: Option<(f64, f64)> = None;
     for (mode, load) in loads {
         let model = if mode == "auto" { "auto" } else { PINNED };
+        let url = if mode == "direct" { &direct_url } else { &url };
         // Warm up connections, the cost estimate and the outcome writer.
         let warm = Load::Closed {
             concurrency: 4,
@@ -528,6 +552,9 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
                     .counter_value("switchyard_classifier_fallback_total", &[("reason", r)])
             })
             .collect();
+        let commit0 = gw
+            .metrics()
+            .histogram_value("switchyard_outcome_commit_wait_seconds", &[]);
         let stats0 = classifier.stats();
         let (client0, other0) = cpu_split();
         let (samples, errors, wall) = drive(
@@ -539,6 +566,9 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         )?;
         let (client1, other1) = cpu_split();
         let stats1 = classifier.stats();
+        let commit1 = gw
+            .metrics()
+            .histogram_value("switchyard_outcome_commit_wait_seconds", &[]);
         let reasons: HashMap<&'static str, f64> = REASONS
             .iter()
             .zip(fallbacks_before)
@@ -556,8 +586,22 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
             Load::Closed { concurrency, .. } => format!("closed c={concurrency}"),
             Load::Open { rate, .. } => format!("open {rate}/s"),
         };
+        let latency = sorted(samples.iter().map(|s| s.latency.as_secs_f64() * 1e3));
+        let direct = match mode.as_str() {
+            "direct" => {
+                last_direct = Some((percentile(&latency, 50.0), percentile(&latency, 99.0)));
+                None
+            }
+            "pinned" => last_direct.take(),
+            _ => None,
+        };
         let row = Row {
             mode: mode.clone(),
+            direct,
+            commit_wait: (
+                commit1.0.saturating_sub(commit0.0),
+                (commit1.1 - commit0.1).max(0.0),
+            ),
             load: load_label,
             requests,
             errors,
@@ -617,15 +661,15 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         stats.batches,
         stats.dequeued as f64 / stats.batches.max(1) as f64,
     );
-    println!("| model | load | requests | req/s | routed/s | p50 ms | p99 ms | fallback | waited out | route p50 / p99 ms | prompts / batch | gateway CPU µs/req |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| model | load | requests | req/s | routed/s | p50 ms | p99 ms | added p50 / p99 ms | commit wait ms | fallback | waited out | route p50 / p99 ms | prompts / batch | gateway CPU µs/req |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in header["rows"].as_array().into_iter().flatten() {
         let share = r["fallback_share"].as_f64().unwrap_or(0.0);
         let waited = r["fallback_reasons"]["deadline"].as_f64().unwrap_or(0.0)
             / r["requests"].as_f64().unwrap_or(1.0).max(1.0);
         let errors = r["errors"].as_u64().unwrap_or(0);
         println!(
-            "| {} | {} | {}{} | {:.0} | {:.0} | {} | {} | {:.2} % | {:.2} % | {} / {} | {} | {:.0} |",
+            "| {} | {} | {}{} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2} % | {:.2} % | {} / {} | {} | {:.0} |",
             r["mode"].as_str().unwrap_or(""),
             r["load"].as_str().unwrap_or(""),
             r["requests"],
@@ -638,6 +682,16 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
             r["routed_per_s"].as_f64().unwrap_or(0.0),
             fmt_ms(&r["p50_ms"]),
             fmt_ms(&r["p99_ms"]),
+            if r["added_p50_ms"].is_null() {
+                "–".to_owned()
+            } else {
+                format!(
+                    "{} / {}",
+                    fmt_ms(&r["added_p50_ms"]),
+                    fmt_ms(&r["added_p99_ms"])
+                )
+            },
+            fmt_ms3(&r["commit_wait_mean_ms"]),
             share * 100.0,
             waited * 100.0,
             fmt_ms(&r["route_p50_ms"]),

@@ -304,7 +304,9 @@ impl Failover<'_> {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(upstream_model = upstream_name, kind = provider.kind().as_str()))]
+    // At debug level: no event inside an attempt logs at info or above, so at the default
+    // filter an info span only cost every request a span and its formatted fields.
+    #[tracing::instrument(level = "debug", skip_all, fields(upstream_model = upstream_name, kind = provider.kind().as_str()))]
     async fn attempt(
         &self,
         provider: &dyn Provider,
