@@ -64,6 +64,7 @@ pub fn prune(
         return count(&conn, cutoff).map_err(&err);
     }
     let batch = batch.max(1);
+    let judged = has_table(&conn, "judge_calls").map_err(&err)?;
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -87,7 +88,7 @@ pub fn prune(
             report.feedback += tx
                 .execute("DELETE FROM feedback WHERE request_id = ?1", [request_id])
                 .map_err(&err)?;
-            if has_table(&tx, "judge_calls").map_err(&err)? {
+            if judged {
                 report.judge_calls += tx
                     .execute(
                         "DELETE FROM judge_calls WHERE request_id = ?1",
@@ -105,7 +106,7 @@ pub fn prune(
         }
     }
     // Judge calls whose request row is already gone (or never stored).
-    if has_table(&conn, "judge_calls").map_err(&err)? {
+    if judged {
         report.judge_calls += conn
             .execute(
                 "DELETE FROM judge_calls WHERE timestamp_ms < ?1",
