@@ -57,11 +57,16 @@ impl EncoderArgs {
         &self,
         extra_layers: classifier::ExtraLayers,
     ) -> anyhow::Result<classifier::Encoder> {
+        self.load_with(self.config(extra_layers))
+    }
+
+    /// Loads the encoder with a configuration given whole (e.g. an artifact's own settings).
+    pub fn load_with(
+        &self,
+        config: classifier::EncoderConfig,
+    ) -> anyhow::Result<classifier::Encoder> {
         self.ensure_weights()?;
-        Ok(classifier::Encoder::load(
-            &self.encoder_dir,
-            self.config(extra_layers),
-        )?)
+        Ok(classifier::Encoder::load(&self.encoder_dir, config)?)
     }
 
     /// The encoder configuration these arguments ask for.

@@ -204,11 +204,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--start {}", args.start))?,
         None => args.encoder.config(classifier::ExtraLayers::NONE),
     };
-    args.encoder.ensure_weights()?;
-    let encoder = Arc::new(classifier::Encoder::load(
-        &args.encoder.encoder_dir,
-        encoder_config,
-    )?);
+    let encoder = Arc::new(args.encoder.load_with(encoder_config)?);
     if let Some(a) = &start_artifact {
         // The same checks a hot reload makes: encoder, embedding size, token budget, catalog
         // models.
