@@ -163,7 +163,7 @@ pub fn chat_request(
         }),
         user: req
             .metadata
-            .map(|m| m.user_id)
+            .and_then(|m| m.user_id)
             .filter(|user| !user.is_empty()),
         router,
         ..ChatCompletionRequest::default()
@@ -581,6 +581,12 @@ mod tests {
         let req = parse(body.to_string().as_bytes()).unwrap();
         assert_eq!(req.max_tokens, Some(64));
         assert_eq!(req.user.as_deref(), Some("u1"));
+        // Anthropic's API takes a null (or absent) end-user id; so does this endpoint.
+        for metadata in [json!({"user_id": null}), json!({})] {
+            let mut b = body.clone();
+            b["metadata"] = metadata;
+            assert_eq!(parse(b.to_string().as_bytes()).unwrap().user, None);
+        }
         assert_eq!(req.stop, Some(Stop::Many(vec!["END".into()])));
         let roles: Vec<Role> = req.messages.iter().map(|m| m.role).collect();
         assert_eq!(

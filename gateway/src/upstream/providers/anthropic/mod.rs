@@ -187,7 +187,9 @@ pub fn messages_request(
         stream: stream.then_some(true),
         tools,
         tool_choice: req.tool_choice.as_ref().and_then(tool_choice),
-        metadata: req.user.clone().map(|user_id| Metadata { user_id }),
+        metadata: req.user.clone().map(|user_id| Metadata {
+            user_id: Some(user_id),
+        }),
     })
 }
 

@@ -52,9 +52,9 @@ pub struct MessagesRequest {
 /// `metadata`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
-    /// An opaque end-user identifier.
-    #[serde(default)]
-    pub user_id: String,
+    /// An opaque end-user identifier; Anthropic's API takes `null` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 /// Who wrote a message (Anthropic has no system or tool role).
