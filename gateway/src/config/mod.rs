@@ -382,6 +382,16 @@ pub struct LogConfig {
     /// What to do when a row cannot be committed (channel full, disk error, timeout).
     #[serde(default)]
     pub on_unavailable: LogUnavailable,
+    /// Keep this many days of outcomes: older rows, their labels and judge calls are deleted
+    /// at start-up and then once a day, in small batches beside the writer (as
+    /// `switchyard log prune`). At least 32 (budgets are recounted from the last month's
+    /// rows). Absent: keep everything.
+    #[serde(default)]
+    pub retention_days: Option<u64>,
+    /// With `retention_days`, append every deleted row here first (JSON lines, as
+    /// `switchyard log export` writes them).
+    #[serde(default)]
+    pub retention_archive: Option<PathBuf>,
 }
 
 /// What to do with a request whose outcome row cannot be committed.
@@ -424,6 +434,8 @@ impl Default for LogConfig {
             fsync: false,
             commit_timeout: default_commit_timeout(),
             on_unavailable: LogUnavailable::default(),
+            retention_days: None,
+            retention_archive: None,
         }
     }
 }
@@ -690,6 +702,22 @@ impl Config {
             return Err(invalid(
                 "log",
                 "channel_capacity and flush_rows must be at least 1",
+            ));
+        }
+        if let Some(days) = raw.log.retention_days {
+            if days < outcome_log::MIN_RETENTION_DAYS {
+                return Err(invalid(
+                    "log.retention_days",
+                    format!(
+                        "must be at least {} (client-key budgets per day or month are recounted from the last month's rows at start-up)",
+                        outcome_log::MIN_RETENTION_DAYS
+                    ),
+                ));
+            }
+        } else if raw.log.retention_archive.is_some() {
+            return Err(invalid(
+                "log.retention_archive",
+                "needs log.retention_days (how many days to keep)",
             ));
         }
         if raw.server.body_limit_bytes == 0 {

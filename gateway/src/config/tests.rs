@@ -217,3 +217,36 @@ fn judge_errors_name_the_field() {
     assert_eq!(field_of(&err), "judge.model", "{err}");
     assert!(err.to_string().contains("API key"), "{err}");
 }
+
+#[test]
+fn retention_needs_a_month_and_an_archive_needs_a_retention() {
+    let short = GatewayConfig {
+        log: crate::config::LogConfig {
+            retention_days: Some(7),
+            ..Default::default()
+        },
+        ..GatewayConfig::default()
+    };
+    let err = Config::resolve(short, &no_env).unwrap_err();
+    assert_eq!(field_of(&err), "log.retention_days");
+    assert!(err.to_string().contains("32"), "{err}");
+    let orphan = GatewayConfig {
+        log: crate::config::LogConfig {
+            retention_archive: Some("old.jsonl".into()),
+            ..Default::default()
+        },
+        ..GatewayConfig::default()
+    };
+    assert_eq!(
+        field_of(&Config::resolve(orphan, &no_env).unwrap_err()),
+        "log.retention_archive"
+    );
+    let ok = GatewayConfig {
+        log: crate::config::LogConfig {
+            retention_days: Some(90),
+            ..Default::default()
+        },
+        ..GatewayConfig::default()
+    };
+    assert!(Config::resolve(ok, &no_env).is_ok());
+}

@@ -19,6 +19,7 @@
 
 pub mod judge_calls;
 pub mod record;
+mod retention;
 pub mod spend;
 
 use std::path::PathBuf;
@@ -168,6 +169,8 @@ pub struct OutcomeLog {
     path: PathBuf,
     metrics: Arc<Metrics>,
     commit_timeout: Duration,
+    /// Keeps the retention thread (if any) running while a handle exists.
+    _retention: Option<Sender<()>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -221,6 +224,7 @@ impl OutcomeLog {
             path,
             metrics,
             commit_timeout: config.commit_timeout,
+            _retention: retention::start(config)?,
         })
     }
 

@@ -257,3 +257,43 @@ async fn issue_14_feedback_source_migrates_and_judge_labels_yield_to_humans() {
     assert_eq!(text.matches("\"source\":\"judge\"").count(), 1);
     log.close().await;
 }
+
+/// `[log] retention_days`: rows older than the retention are archived and deleted when the
+/// log opens (and daily after); recent rows and rows written since stay.
+#[tokio::test]
+async fn retention_prunes_old_rows_at_start_and_archives_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir, Privacy::None, 64);
+    let now = crate::clock::unix_ms();
+    let day = 86_400_000;
+    {
+        let mut conn = outcome_log::open(&cfg.sqlite, false).unwrap();
+        let rows = [
+            outcome("old", now - 100 * day),
+            outcome("recent", now - 40 * day),
+        ];
+        outcome_log::write_batch(&mut conn, &rows).unwrap();
+    }
+    cfg.retention_days = Some(60);
+    cfg.retention_archive = Some(dir.path().join("archive.jsonl"));
+    let log = OutcomeLog::open(&cfg, Arc::new(Metrics::new())).unwrap();
+    assert!(log.record(outcome("new", now)).wait(WAIT).await);
+    // The start-up pass runs on its own thread: wait for it (bounded), not for a time.
+    let ids = || -> Vec<String> {
+        read_outcomes(&cfg.sqlite)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.request_id)
+            .collect()
+    };
+    for _ in 0..200 {
+        if !ids().contains(&"old".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ids(), ["recent", "new"]);
+    let archived = std::fs::read_to_string(dir.path().join("archive.jsonl")).unwrap();
+    assert_eq!(archived.lines().count(), 1);
+    assert!(archived.contains("\"request_id\":\"old\""), "{archived}");
+}
