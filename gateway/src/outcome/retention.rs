@@ -2,7 +2,7 @@
 //! own beside the writer. The deletes go through [`outcome_log::prune`] in small batches, so
 //! the writer's group commits wait milliseconds at most for the lock.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
@@ -24,12 +24,12 @@ pub(super) fn start(config: &LogConfig) -> Result<Option<Sender<()>>, Error> {
     let archive = config.retention_archive.clone();
     std::thread::Builder::new()
         .name("switchyard-outcome-retention".to_owned())
-        .spawn(move || run(&db, days, archive.as_ref(), &stopped))
+        .spawn(move || run(&db, days, archive.as_deref(), &stopped))
         .map_err(|source| Error::OutcomeLogThread { source })?;
     Ok(Some(stop))
 }
 
-fn run(db: &PathBuf, days: u64, archive: Option<&PathBuf>, stopped: &Receiver<()>) {
+fn run(db: &Path, days: u64, archive: Option<&Path>, stopped: &Receiver<()>) {
     loop {
         prune_once(db, days, archive);
         match stopped.recv_timeout(EVERY) {
@@ -41,7 +41,7 @@ fn run(db: &PathBuf, days: u64, archive: Option<&PathBuf>, stopped: &Receiver<()
 }
 
 /// One pass; failures are logged and retried at the next pass, never fatal to serving.
-fn prune_once(db: &PathBuf, days: u64, archive: Option<&PathBuf>) {
+fn prune_once(db: &Path, days: u64, archive: Option<&Path>) {
     let before_ms = crate::clock::unix_ms().saturating_sub(days.saturating_mul(86_400_000));
     let mut file = match archive.map(|path| {
         std::fs::OpenOptions::new()
