@@ -26,7 +26,9 @@ use std::path::PathBuf;
 pub use judge_calls::{judge_spend_since, read_judge_calls, JudgeCall, JudgeCallRow, JudgeResult};
 pub use migrations::SCHEMA_VERSION;
 pub use read::{export_jsonl, for_each_outcome, read_outcomes, read_outcomes_with, OnBadRecord};
-pub use retention::{prune, PruneReport, DEFAULT_PRUNE_BATCH, MIN_RETENTION_DAYS};
+pub use retention::{
+    prune, prune_older_than, PruneReport, DEFAULT_PRUNE_BATCH, MIN_RETENTION_DAYS,
+};
 pub use spend::{key_spend_since, spend_report, SpendBy, SpendRow};
 pub use write::{add_feedback, open, write_batch, FeedbackVerdict};
 
@@ -75,6 +77,14 @@ pub enum Error {
         request_id: String,
         /// The JSON error.
         source: serde_json::Error,
+    },
+    /// The retention archive could not be opened for appending.
+    #[error("cannot open the outcome archive {}: {source}", path.display())]
+    Archive {
+        /// The archive file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
     },
     /// Writing the export failed.
     #[error("cannot write the outcome export: {source}")]

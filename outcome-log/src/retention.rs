@@ -36,6 +36,42 @@ pub struct PruneReport {
     pub judge_calls: usize,
 }
 
+/// [`prune`] as a retention policy: every outcome older than `days` days from now, archived
+/// first when `archive` is given (appended to, created if missing; nothing is deleted when it
+/// cannot be opened), [`DEFAULT_PRUNE_BATCH`] rows per transaction. What `switchyard log
+/// prune` and the gateway's `[log] retention_days` run.
+pub fn prune_older_than(
+    db: &Path,
+    days: u64,
+    archive: Option<&Path>,
+    dry_run: bool,
+) -> Result<PruneReport, Error> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let before_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
+    let mut file = match archive.filter(|_| !dry_run) {
+        None => None,
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| Error::Archive {
+                    path: path.to_owned(),
+                    source,
+                })?,
+        )),
+    };
+    prune(
+        db,
+        before_ms,
+        file.as_mut().map(|f| f as &mut dyn Write),
+        DEFAULT_PRUNE_BATCH,
+        dry_run,
+    )
+}
+
 /// Deletes every outcome logged before `before_ms` (Unix ms) with its feedback and judge
 /// calls, `batch` rows per transaction. With `archive`, each batch is first written there as
 /// JSON lines (one [`Outcome`] per line with its feedback attached, as `switchyard log export`

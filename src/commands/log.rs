@@ -94,27 +94,8 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                     db.display()
                 );
             }
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let before_ms = now_ms.saturating_sub(older_than.saturating_mul(86_400_000));
-            let mut file = match (&archive, dry_run) {
-                (Some(path), false) => Some(std::io::BufWriter::new(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-                )),
-                _ => None,
-            };
-            let report = outcome_log::prune(
-                &db,
-                before_ms,
-                file.as_mut().map(|f| f as &mut dyn Write),
-                outcome_log::DEFAULT_PRUNE_BATCH,
-                dry_run,
-            )?;
+            let report =
+                outcome_log::prune_older_than(&db, older_than, archive.as_deref(), dry_run)?;
             eprintln!(
                 "{} {} outcome(s), {} label(s) and {} judge call(s) older than {older_than} days from {}{}",
                 if dry_run { "would delete" } else { "deleted" },

@@ -42,30 +42,7 @@ fn run(db: &Path, days: u64, archive: Option<&Path>, stopped: &Receiver<()>) {
 
 /// One pass; failures are logged and retried at the next pass, never fatal to serving.
 fn prune_once(db: &Path, days: u64, archive: Option<&Path>) {
-    let before_ms = crate::clock::unix_ms().saturating_sub(days.saturating_mul(86_400_000));
-    let mut file = match archive.map(|path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map(std::io::BufWriter::new)
-            .map_err(|e| (path, e))
-    }) {
-        None => None,
-        Some(Ok(f)) => Some(f),
-        Some(Err((path, e))) => {
-            // Deleting without the archive the operator asked for would lose rows.
-            tracing::error!(archive = %path.display(), error = %e, "Outcome log retention skipped: cannot open the archive.");
-            return;
-        }
-    };
-    let result = outcome_log::prune(
-        db,
-        before_ms,
-        file.as_mut().map(|f| f as &mut dyn std::io::Write),
-        outcome_log::DEFAULT_PRUNE_BATCH,
-        false,
-    );
+    let result = outcome_log::prune_older_than(db, days, archive, false);
     match result {
         Ok(r) if r.outcomes + r.judge_calls > 0 => tracing::info!(
             outcomes = r.outcomes,
