@@ -37,6 +37,14 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A routing adapter file is missing, unreadable or malformed.
+    #[error("routing adapter {path}: {message}; copy the artifact folder whole, or retrain it with `switchyard train --adapter`")]
+    Adapter {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
     /// The tokenizer failed to load or to encode.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

@@ -18,7 +18,10 @@ pub mod service;
 mod truncation;
 pub mod weights;
 
-pub use encoder::{fingerprint_of, reference, Encoder, EncoderConfig, ExtraLayers, EMBEDDING_DIM};
+pub use encoder::{
+    adapted_fingerprint, adapter, fingerprint_of, reference, Encoder, EncoderConfig, ExtraLayers,
+    RoutingAdapter, EMBEDDING_DIM,
+};
 pub use error::Error;
 pub use service::{CostPrior, Scored, Service, ServiceConfig, ServiceError, ServiceStats};
 pub use truncation::Truncation;

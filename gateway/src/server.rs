@@ -238,6 +238,7 @@ pub fn load_classifier(
     unconfigured: classifier::EncoderConfig,
 ) -> Result<Option<classifier::Service>, Error> {
     let mut encoder_config = unconfigured;
+    let mut adapter = None;
     let artifact: Option<Arc<classifier::predictors::Artifact>> = match &config.router.artifact {
         None => None,
         Some(dir) => {
@@ -250,6 +251,7 @@ pub fn load_classifier(
                 .manifest()
                 .encoder_config(dir)
                 .map_err(load_error)?;
+            adapter = artifact.manifest().load_adapter(dir).map_err(load_error)?;
             Some(Arc::new(artifact))
         }
     };
@@ -272,12 +274,19 @@ pub fn load_classifier(
         );
         return Ok(None);
     }
-    let encoder = classifier::Encoder::load(encoder_dir, encoder_config).map_err(|source| {
+    let mut encoder = classifier::Encoder::load(encoder_dir, encoder_config).map_err(|source| {
         Error::EncoderLoad {
             path: encoder_dir.to_owned(),
             source: Box::new(source),
         }
     })?;
+    if let Some(adapter) = adapter {
+        tracing::info!(
+            rank = adapter.rank,
+            "Routing adapter from the router artifact appended to every embedding."
+        );
+        encoder = encoder.with_adapter(adapter);
+    }
     if let (Some(dir), Some(artifact)) = (&config.router.artifact, &artifact) {
         // Same checks as a hot reload, but only a warning here so that existing deployments
         // keep starting; the fix is in the message.

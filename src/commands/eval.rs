@@ -44,6 +44,15 @@ pub struct EvalArgs {
     /// gateway does not compute them, so `train` does not offer it.
     #[arg(long)]
     prompt_features: bool,
+    /// Per run, fit a routing adapter (a residual bottleneck and attention pooling on the
+    /// encoder's last-layer token states, trained on the run's training rows with the
+    /// per-model correctness loss) and give every predictor the standard embedding with the
+    /// adapted one appended.
+    #[arg(long)]
+    adapter: bool,
+    /// The adapter's bottleneck width with --adapter.
+    #[arg(long, default_value_t = 16)]
+    adapter_rank: usize,
     /// Evaluate only these models (comma-separated catalog ids): rows without a label for any
     /// of them are dropped. Lets sources that share only some models be mixed.
     #[arg(long, value_delimiter = ',')]
@@ -161,6 +170,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let mut data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     data.sources = sources.into_iter().map(Some).collect();
+    if args.adapter {
+        let encoder = args.data.encoder.load()?;
+        let bar = bar(table.len() as u64, "token states");
+        let mut on_progress = |p: &Progress| draw(&bar, p);
+        data.token_states = experiment::token_states(&table, &encoder, Some(&mut on_progress))?;
+        bar.finish_and_clear();
+    }
     if !args.models.is_empty() {
         let mut columns = Vec::new();
         for name in &args.models {
@@ -199,6 +215,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         holdout_task: args.holdout_task.clone(),
         decontaminate: (!args.no_decontaminate).then_some(args.decontaminate),
         compare_to: args.compare_to.clone(),
+        adapter: args.adapter.then(|| training::adapter::AdapterConfig {
+            rank: args.adapter_rank,
+            ..training::adapter::AdapterConfig::default()
+        }),
         ..ExperimentConfig::default()
     };
     let bar = bar(0, "fitting");

@@ -43,6 +43,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         data.encoder.max_tokens = wanted.max_tokens;
         data.extra_layers = wanted.extra_layers;
     }
+    data.adapter = artifact.manifest().load_adapter(&args.artifact)?;
     let (table, x, _) = load(&data)?;
     // The task classifier reads the standard embedding: the first 384 values, whatever
     // extra layers follow them.

@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use classifier::predictors::{Artifact, PredictorKind};
+use classifier::RoutingAdapter;
 use datasets::OutcomeTable;
 use indicatif::{ProgressBar, ProgressStyle};
 use router_core::Embedder;
 use router_core::RoutingMode;
+use training::adapter::AdapterReport;
 use training::embed_cache::DEFAULT_CACHE_DIR;
 use training::experiment::{
     self, embed_table, fixed_policy_artifact, import_sources, ExperimentData, GuardConfig,
@@ -58,11 +60,15 @@ pub struct DataArgs {
     pub prices: Vec<(String, (f64, f64))>,
     /// Also mean-pool these earlier encoder layers into every embedding, comma-separated (0 =
     /// the embedding layer, 1-5 = transformer blocks; the last layer always comes first).
-    /// Experimental: the gateway serves only artifacts made without it.
+    /// Experimental (not adopted on validation); an artifact made with it is served with it.
     #[arg(long, value_parser = classifier::ExtraLayers::parse, default_value = "")]
     pub extra_layers: classifier::ExtraLayers,
     #[command(flatten)]
     pub encoder: EncoderArgs,
+    /// A routing adapter appended to every embedding (not a flag: `score` sets it from the
+    /// artifact it scores).
+    #[arg(skip)]
+    pub adapter: Option<RoutingAdapter>,
 }
 
 impl DataArgs {
@@ -159,6 +165,16 @@ pub struct TrainArgs {
     /// [default: knn:20,knn:100,linear,mlp,mf].
     #[arg(long, value_delimiter = ',', value_parser = parse_stack_base)]
     stack_bases: Vec<StackBase>,
+    /// Fit a routing adapter first (a residual bottleneck and attention pooling on the
+    /// encoder's last-layer token states, trained with the per-model correctness loss; the
+    /// MiniLM weights stay frozen) and fit the predictor on the standard embedding with the
+    /// adapted one appended. The artifact carries the adapter (`adapter.safetensors`, about
+    /// 60 KB at rank 16) and the gateway applies it.
+    #[arg(long)]
+    adapter: bool,
+    /// The adapter's bottleneck width with --adapter.
+    #[arg(long, default_value_t = 16)]
+    adapter_rank: usize,
 }
 
 /// How `train --from-log` weighs logged cells.
@@ -231,6 +247,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut plan = FitPlan::new(&args)?;
     if let Some(log) = &args.from_log {
         anyhow::ensure!(
+            !args.adapter,
+            "--adapter cannot be combined with --from-log: an adapter is fitted on benchmark outcomes (--data) and the log is embedded without one"
+        );
+        anyhow::ensure!(
             args.data.extra_layers == classifier::ExtraLayers::NONE,
             "--extra-layers cannot be combined with --from-log: the log is embedded with the standard encoder"
         );
@@ -263,7 +283,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "weighting": format!("{:?}", args.weighting).to_lowercase(),
             "ips_clip": args.ips_clip,
         });
-        return fit_and_save(&args, &plan, &set, fingerprint, source, None);
+        return fit_and_save(&args, &plan, &set, fingerprint, source, None, None);
     }
     let (mut table, x, fingerprint) = load(&args.data)?;
     let mut keep: Vec<usize> = (0..table.rows.len()).collect();
@@ -274,8 +294,38 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             .retain(|r| r.split != Some(datasets::Split::Test));
     }
     let x: Vec<Vec<f32>> = keep.into_iter().map(|i| x[i].clone()).collect();
-    let data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
+    let mut data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     let rows: Vec<usize> = (0..data.len()).collect();
+    let mut fingerprint = fingerprint;
+    let adapter = if args.adapter {
+        let encoder = args.data.encoder.load()?;
+        let bar = bar(table.len() as u64, "token states");
+        let mut on_progress = |p: &Progress| draw(&bar, p);
+        data.token_states =
+            training::experiment::token_states(&table, &encoder, Some(&mut on_progress))?;
+        let config = training::adapter::AdapterConfig {
+            rank: args.adapter_rank,
+            ..training::adapter::AdapterConfig::default()
+        };
+        let (adapted, adapter, fit) = training::adapter::adapt(
+            &data,
+            &rows,
+            &config,
+            args.seed,
+            &mut Some(&mut on_progress),
+        )?;
+        bar.finish_and_clear();
+        eprintln!(
+            "routing adapter (rank {}): validation log loss {:.4} with the standard embedding, {:.4} adapted (epoch {} of {})",
+            adapter.rank, fit.start_val_loss, fit.best_val_loss, fit.best_epoch, fit.epochs
+        );
+        data = adapted;
+        data.token_states = Vec::new();
+        fingerprint = classifier::adapted_fingerprint(&fingerprint, &adapter.digest());
+        Some((adapter, fit))
+    } else {
+        None
+    };
     let set = data.training_set(&rows);
     let guard = if args.no_guard || plan.warm_start.is_some() {
         None
@@ -294,7 +344,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "max_prompts": args.data.max_prompts,
         "train_split_only": args.train_split_only,
     });
-    fit_and_save(&args, &plan, &set, fingerprint, source, guard.as_ref())
+    fit_and_save(
+        &args,
+        &plan,
+        &set,
+        fingerprint,
+        source,
+        guard.as_ref(),
+        adapter.as_ref(),
+    )
 }
 
 /// Nested validation over the candidates (`--predictor`, or all six), printed to stderr.
@@ -371,6 +429,7 @@ fn fit_and_save(
     fingerprint: String,
     source: serde_json::Value,
     guard: Option<&GuardReport>,
+    adapter: Option<&(RoutingAdapter, AdapterReport)>,
 ) -> anyhow::Result<()> {
     if let Some((path, start)) = &plan.warm_start {
         start
@@ -413,9 +472,11 @@ fn fit_and_save(
     };
     let manifest = artifact.manifest_mut();
     manifest.encoder_sha256 = fingerprint;
-    manifest.encoder = Some(classifier::predictors::EncoderSettings::of(
+    let mut settings = classifier::predictors::EncoderSettings::of(
         &args.data.encoder.config(args.data.extra_layers),
-    ));
+    );
+    settings.adapter = adapter.map(|(a, _)| a.digest());
+    manifest.encoder = Some(settings);
     if let serde_json::Value::Object(metrics) = &mut manifest.metrics {
         metrics.insert(
             "data".into(),
@@ -431,10 +492,23 @@ fn fit_and_save(
         if let Some(g) = guard {
             metrics.insert("guard".into(), serde_json::to_value(g)?);
         }
+        if let Some((_, fit)) = adapter {
+            metrics.insert("adapter".into(), serde_json::to_value(fit)?);
+        }
     }
     artifact
         .save(&args.out)
         .with_context(|| format!("writing the artifact to {}", args.out.display()))?;
+    let adapter_path = args.out.join(classifier::adapter::ADAPTER_FILE);
+    match adapter {
+        Some((a, _)) => a
+            .save(&adapter_path)
+            .with_context(|| format!("writing {}", adapter_path.display()))?,
+        // A stale adapter from an earlier training in the same folder would mislead readers.
+        None if adapter_path.exists() => std::fs::remove_file(&adapter_path)
+            .with_context(|| format!("removing the stale {}", adapter_path.display()))?,
+        None => {}
+    }
     let m = artifact.manifest();
     let continued = match &plan.warm_start {
         Some((path, _)) => format!(", continued from {}", path.display()),
@@ -569,7 +643,10 @@ pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
     if filled > 0 {
         eprintln!("estimated {filled} missing costs from catalog prices");
     }
-    let encoder = args.encoder.load_pooling(args.extra_layers)?;
+    let mut encoder = args.encoder.load_pooling(args.extra_layers)?;
+    if let Some(adapter) = &args.adapter {
+        encoder = encoder.with_adapter(adapter.clone());
+    }
     if args.extra_layers != classifier::ExtraLayers::NONE {
         eprintln!(
             "pooling layers {} besides the last: {} values per embedding",

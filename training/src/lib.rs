@@ -26,6 +26,7 @@
 //!
 //! [`TrainingSet`]: classifier::predictors::TrainingSet
 
+pub mod adapter;
 mod cell_weights;
 mod error;
 pub mod from_log;

@@ -356,6 +356,7 @@ mod tests {
             splits: vec![None; n],
             prices: vec![None; 4],
             sources: vec![None; n],
+            token_states: Vec::new(),
             x: s.x,
         }
     }

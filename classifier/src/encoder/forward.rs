@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::kernels::{self, Mat, Out};
 use super::packed::{Layer, Linear, PackedBert};
-use super::ExtraLayers;
+use super::{ExtraLayers, RoutingAdapter};
 use crate::Error;
 
 /// Where each text's rows sit in the stacked matrix.
@@ -20,14 +20,60 @@ struct Span {
 }
 
 /// Runs the model on token ids and returns one unit-length, mean-pooled vector per text (a text
-/// with no tokens gets the zero vector), followed by the same of each of `extra`'s layers.
-/// `threads` is the most threads any step may use.
+/// with no tokens gets the zero vector), followed by the same of each of `extra`'s layers, then
+/// by the `adapter`'s vector when there is one. `threads` is the most threads any step may use.
 pub(super) fn embed(
     model: &PackedBert,
     ids: &[Vec<u32>],
     threads: usize,
     extra: ExtraLayers,
+    adapter: Option<&RoutingAdapter>,
 ) -> Result<Vec<Vec<f32>>, Error> {
+    let h = model.hidden;
+    let Some((x, spans, earlier)) = hidden(model, ids, threads, extra)? else {
+        let blocks = 1 + extra.count() + usize::from(adapter.is_some());
+        return Ok(vec![vec![0.0; h * blocks]; ids.len()]);
+    };
+    let mut out = pool(&x, &spans, h);
+    for block in earlier {
+        for (v, b) in out.iter_mut().zip(block) {
+            v.extend(b);
+        }
+    }
+    if let Some(adapter) = adapter {
+        for (v, span) in out.iter_mut().zip(&spans) {
+            v.extend(adapter.apply(&x[span.start * h..(span.start + span.len) * h])?);
+        }
+    }
+    Ok(out)
+}
+
+/// The last layer's output per text, `tokens × hidden` row-major, unpooled (what a routing
+/// adapter is trained on).
+pub(super) fn last_hidden(
+    model: &PackedBert,
+    ids: &[Vec<u32>],
+    threads: usize,
+) -> Result<Vec<Vec<f32>>, Error> {
+    let h = model.hidden;
+    let Some((x, spans, _)) = hidden(model, ids, threads, ExtraLayers::NONE)? else {
+        return Ok(vec![Vec::new(); ids.len()]);
+    };
+    Ok(spans
+        .iter()
+        .map(|s| x[s.start * h..(s.start + s.len) * h].to_vec())
+        .collect())
+}
+
+/// The stacked last-layer states, each text's span in them, and the pooled vectors of
+/// `extra`'s layers; `None` when the batch has no tokens at all.
+#[allow(clippy::type_complexity)]
+fn hidden(
+    model: &PackedBert,
+    ids: &[Vec<u32>],
+    threads: usize,
+    extra: ExtraLayers,
+) -> Result<Option<(Vec<f32>, Vec<Span>, Vec<Vec<Vec<f32>>>)>, Error> {
     let h = model.hidden;
     let mut spans = Vec::with_capacity(ids.len());
     let mut total = 0;
@@ -47,8 +93,7 @@ pub(super) fn embed(
     }
 
     if total == 0 {
-        let blocks = 1 + extra.count();
-        return Ok(vec![vec![0.0; h * blocks]; spans.len()]);
+        return Ok(None);
     }
 
     // Embeddings: word + (position + type 0), then layer norm.
@@ -88,13 +133,7 @@ pub(super) fn embed(
             earlier.push(pool(&x, &spans, h));
         }
     }
-    let mut out = pool(&x, &spans, h);
-    for block in earlier {
-        for (v, b) in out.iter_mut().zip(block) {
-            v.extend(b);
-        }
-    }
-    Ok(out)
+    Ok(Some((x, spans, earlier)))
 }
 
 /// Buffers reused across layers.

@@ -20,7 +20,9 @@ use router_core::{BoxError, Embedder};
 use tokenizers::Tokenizer;
 
 use crate::{weights, Error, Truncation};
+pub use adapter::RoutingAdapter;
 
+pub mod adapter;
 mod forward;
 mod kernels;
 mod packed;
@@ -113,9 +115,12 @@ pub struct Encoder {
     cls: u32,
     sep: u32,
     threads: usize,
-    /// The weights' hash, plus the extra layers when there are any: embeddings made with
-    /// different layers are different features, so caches and artifacts must tell them apart.
+    /// The weights' hash, plus the extra layers and the adapter when there are any:
+    /// embeddings made with different layers are different features, so caches and artifacts
+    /// must tell them apart.
     fingerprint: String,
+    /// A trained routing adapter whose vector is appended last ([`Encoder::with_adapter`]).
+    adapter: Option<std::sync::Arc<RoutingAdapter>>,
 }
 
 impl Encoder {
@@ -166,7 +171,21 @@ impl Encoder {
             sep,
             threads: rayon::current_num_threads(),
             fingerprint: fingerprint_of(config.extra_layers),
+            adapter: None,
         })
+    }
+
+    /// Appends `adapter`'s vector to every embedding (one more [`EMBEDDING_DIM`] block, after
+    /// any extra layers); the fingerprint then names the adapter too.
+    pub fn with_adapter(mut self, adapter: RoutingAdapter) -> Self {
+        self.fingerprint = adapted_fingerprint(&self.fingerprint, &adapter.digest());
+        self.adapter = Some(std::sync::Arc::new(adapter));
+        self
+    }
+
+    /// The routing adapter this encoder applies, if any.
+    pub fn adapter(&self) -> Option<&RoutingAdapter> {
+        self.adapter.as_deref()
     }
 
     /// Caps the threads one forward pass may use (default: rayon's pool, one per core). Small
@@ -215,7 +234,7 @@ impl Encoder {
 
     /// Length of this encoder's embeddings: [`EMBEDDING_DIM`] per pooled layer.
     pub fn dim(&self) -> usize {
-        EMBEDDING_DIM * (1 + self.config.extra_layers.count())
+        EMBEDDING_DIM * (1 + self.config.extra_layers.count() + usize::from(self.adapter.is_some()))
     }
 
     /// Embeds a batch: one vector of [`Encoder::dim`] values per text, in order; each
@@ -236,8 +255,32 @@ impl Encoder {
     /// smaller pool than the one this encoder was loaded under).
     pub fn forward(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, Error> {
         let threads = self.threads.min(rayon::current_num_threads());
-        forward::embed(&self.model, ids, threads, self.config.extra_layers)
+        forward::embed(
+            &self.model,
+            ids,
+            threads,
+            self.config.extra_layers,
+            self.adapter.as_deref(),
+        )
     }
+
+    /// The last layer's token states of each text (`tokens × 384`, row-major, unpooled): what
+    /// a [`RoutingAdapter`] is trained on.
+    pub fn token_states(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        let ids = texts
+            .iter()
+            .map(|t| self.token_ids(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let threads = self.threads.min(rayon::current_num_threads());
+        forward::last_hidden(&self.model, &ids, threads)
+    }
+}
+
+/// The fingerprint of an encoder's embeddings once an adapter with this digest is appended.
+pub fn adapted_fingerprint(base: &str, adapter_digest: &str) -> String {
+    use sha2::Digest;
+    let named = format!("{base}+adapter:{adapter_digest}");
+    hex::encode(sha2::Sha256::digest(named.as_bytes()))
 }
 
 /// The fingerprint of embeddings made with these extra layers (see [`Encoder`]'s field): the

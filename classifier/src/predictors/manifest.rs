@@ -5,7 +5,8 @@ use router_core::ModelId;
 use serde::{Deserialize, Serialize};
 
 use super::PredictorError;
-use crate::{EncoderConfig, ExtraLayers};
+use crate::adapter::ADAPTER_FILE;
+use crate::{EncoderConfig, ExtraLayers, RoutingAdapter};
 
 /// The manifest's file name inside an artifact directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -93,6 +94,10 @@ pub struct EncoderSettings {
     /// Earlier hidden layers pooled after the last ([`crate::ExtraLayers`]); none by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_layers: Vec<usize>,
+    /// The routing adapter's digest ([`crate::RoutingAdapter::digest`]) when one is appended
+    /// to the embedding; its weights are `adapter.safetensors` beside the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
 }
 
 impl EncoderSettings {
@@ -101,6 +106,7 @@ impl EncoderSettings {
         Self {
             max_tokens: config.max_tokens,
             extra_layers: config.extra_layers.layers(),
+            adapter: None,
         }
     }
 }
@@ -161,6 +167,30 @@ impl Manifest {
             )));
         }
         Ok(config)
+    }
+
+    /// The routing adapter the encoder must append for this artifact (its `encoder.adapter`),
+    /// read from `dir` and checked against the digest the manifest records; `None` when the
+    /// artifact has none.
+    pub fn load_adapter(&self, dir: &Path) -> Result<Option<RoutingAdapter>, PredictorError> {
+        let Some(digest) = self.encoder.as_ref().and_then(|e| e.adapter.as_deref()) else {
+            return Ok(None);
+        };
+        let path = dir.join(ADAPTER_FILE);
+        let field = |reason: String| PredictorError::ManifestField {
+            path: dir.join(MANIFEST_FILE),
+            field: "encoder.adapter",
+            reason,
+        };
+        let adapter = RoutingAdapter::load(&path).map_err(|e| field(e.to_string()))?;
+        if adapter.digest() != digest {
+            return Err(field(format!(
+                "{} has digest {}, the manifest names {digest}; the folder mixes two trainings, copy the artifact whole or retrain it",
+                path.display(),
+                adapter.digest()
+            )));
+        }
+        Ok(Some(adapter))
     }
 
     /// Fails unless the artifact was trained with the encoder whose fingerprint is given; an
@@ -279,6 +309,7 @@ mod tests {
         m.encoder = Some(EncoderSettings {
             max_tokens: 64,
             extra_layers: vec![2, 4],
+            adapter: None,
         });
         let c = m.encoder_config(dir).unwrap();
         assert_eq!((c.max_tokens, c.extra_layers.label()), (64, "2,4".into()));
@@ -293,6 +324,7 @@ mod tests {
             m.encoder = Some(EncoderSettings {
                 max_tokens: bad,
                 extra_layers: Vec::new(),
+                adapter: None,
             });
             let e = m.encoder_config(dir).unwrap_err().to_string();
             assert!(e.contains("max_tokens") && e.contains("art"), "{e}");
@@ -300,8 +332,36 @@ mod tests {
         m.encoder = Some(EncoderSettings {
             max_tokens: 128,
             extra_layers: vec![40],
+            adapter: None,
         });
         assert!(m.encoder_config(dir).is_err());
+    }
+
+    #[test]
+    fn an_artifacts_adapter_is_read_and_checked_against_its_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = manifest();
+        assert!(m.load_adapter(dir.path()).unwrap().is_none());
+        let mut adapter = RoutingAdapter::identity(2, vec![0.1; 2 * crate::EMBEDDING_DIM]);
+        adapter.query[3] = 1.5;
+        m.encoder = Some(EncoderSettings {
+            max_tokens: 128,
+            extra_layers: Vec::new(),
+            adapter: Some(adapter.digest()),
+        });
+        // Named but missing: the error names the field and the file.
+        let e = m.load_adapter(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("encoder.adapter") && e.contains(ADAPTER_FILE),
+            "{e}"
+        );
+        adapter.save(&dir.path().join(ADAPTER_FILE)).unwrap();
+        assert_eq!(m.load_adapter(dir.path()).unwrap(), Some(adapter.clone()));
+        // Another training's adapter in the folder is refused.
+        adapter.query[3] = 2.0;
+        adapter.save(&dir.path().join(ADAPTER_FILE)).unwrap();
+        let e = m.load_adapter(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("digest"), "{e}");
     }
 
     #[test]

@@ -224,6 +224,7 @@ async fn admin_reload_swaps_the_artifact_and_refuses_bad_ones() {
         Some(EncoderSettings {
             max_tokens: 128,
             extra_layers: Vec::new(),
+            adapter: None,
         }),
     );
     for (dir, code) in [

@@ -204,7 +204,18 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--start {}", args.start))?,
         None => args.encoder.config(classifier::ExtraLayers::NONE),
     };
-    let encoder = Arc::new(args.encoder.load_with(encoder_config)?);
+    let adapter = match &start_artifact {
+        Some(a) => a
+            .manifest()
+            .load_adapter(Path::new(&args.start))
+            .with_context(|| format!("--start {}", args.start))?,
+        None => None,
+    };
+    let mut encoder = args.encoder.load_with(encoder_config)?;
+    if let Some(adapter) = &adapter {
+        encoder = encoder.with_adapter(adapter.clone());
+    }
+    let encoder = Arc::new(encoder);
     if let Some(a) = &start_artifact {
         // The same checks a hot reload makes: encoder, embedding size, token budget, catalog
         // models.
@@ -317,7 +328,11 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
                 kind,
                 configs: PredictorConfigs::default(),
                 seed: args.seed,
-                encoder: Some(classifier::predictors::EncoderSettings::of(&encoder_config)),
+                encoder: Some(classifier::predictors::EncoderSettings {
+                    adapter: adapter.as_ref().map(classifier::RoutingAdapter::digest),
+                    ..classifier::predictors::EncoderSettings::of(&encoder_config)
+                }),
+                adapter: adapter.clone(),
             },
             warm_start: warm_start.as_ref(),
             objective,

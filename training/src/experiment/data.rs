@@ -1,5 +1,7 @@
 //! [`ExperimentData`]: an outcome table with its prompt embeddings, as dense per-model labels.
 
+use std::sync::Arc;
+
 use classifier::predictors::TrainingSet;
 use datasets::{estimate_tokens, OutcomeTable, Split};
 use evals::EvalSet;
@@ -41,6 +43,9 @@ pub struct ExperimentData {
     /// Each row's source (the `--data` argument it came from), where the caller set it; what
     /// [`super::SplitKind::Source`] splits on.
     pub sources: Vec<Option<String>>,
+    /// Each row's last-layer encoder token states (`tokens × 384`), for fitting a routing
+    /// adapter ([`crate::adapter`]); empty when the caller did not compute them.
+    pub token_states: Vec<Arc<[f32]>>,
 }
 
 impl ExperimentData {
@@ -108,6 +113,7 @@ impl ExperimentData {
             splits: table.rows.iter().map(|r| r.split).collect(),
             prices: model_prices,
             sources: vec![None; table.rows.len()],
+            token_states: Vec::new(),
         })
     }
 
@@ -145,6 +151,7 @@ impl ExperimentData {
             splits: keep.iter().map(|&i| self.splits[i]).collect(),
             prices: columns.iter().map(|&j| self.prices[j]).collect(),
             sources: keep.iter().map(|&i| self.sources[i].clone()).collect(),
+            token_states: self.pick_states(&keep),
         };
         (data, keep)
     }
@@ -167,7 +174,15 @@ impl ExperimentData {
             splits: rows.iter().map(|&i| self.splits[i]).collect(),
             prices: self.prices.clone(),
             sources: rows.iter().map(|&i| self.sources[i].clone()).collect(),
+            token_states: self.pick_states(rows),
         }
+    }
+
+    fn pick_states(&self, rows: &[usize]) -> Vec<Arc<[f32]>> {
+        if self.token_states.is_empty() {
+            return Vec::new();
+        }
+        rows.iter().map(|&i| self.token_states[i].clone()).collect()
     }
 
     /// Number of rows.

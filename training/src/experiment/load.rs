@@ -96,3 +96,39 @@ pub fn embed_table(
     let x = cache.embed_all(embedder, &texts, progress)?;
     Ok((x, cache.len(), cache.path().to_owned()))
 }
+
+/// The encoder's last-layer token states of every row of `table` (for fitting a routing
+/// adapter), in batches of similar length so that little work is wasted.
+pub fn token_states(
+    table: &OutcomeTable,
+    encoder: &classifier::Encoder,
+    mut progress: ProgressFn<'_>,
+) -> Result<Vec<std::sync::Arc<[f32]>>, Error> {
+    const BATCH: usize = 32;
+    let texts: Vec<&str> = table.rows.iter().map(|r| r.text.as_str()).collect();
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut out: Vec<std::sync::Arc<[f32]>> = vec![std::sync::Arc::from(Vec::new()); texts.len()];
+    for (k, chunk) in order.chunks(BATCH).enumerate() {
+        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+        let states = encoder
+            .token_states(&batch)
+            .map_err(|e| Error::Experiment {
+                reason: format!("encoding token states: {e}"),
+            })?;
+        for (&i, s) in chunk.iter().zip(states) {
+            out[i] = std::sync::Arc::from(s);
+        }
+        crate::progress::report(
+            &mut progress,
+            crate::Progress {
+                done: ((k + 1) * BATCH).min(texts.len()) as u64,
+                total: texts.len() as u64,
+                message: "token states".into(),
+                train_loss: None,
+                val_loss: None,
+            },
+        );
+    }
+    Ok(out)
+}

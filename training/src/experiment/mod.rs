@@ -37,12 +37,13 @@ pub use fit::{fit_predictor, router_scores, CostModel, PredictorConfigs};
 pub use guard::{
     fixed_policy_artifact, validate as guard, CandidateValidation, GuardConfig, GuardReport,
 };
-pub use load::{embed_table, import_sources, ImportSpec, SourceSpec};
+pub use load::{embed_table, import_sources, token_states, ImportSpec, SourceSpec};
 pub use split::{
     decontaminate, loto_splits, own_split, random_split, source_splits, Fold, SplitKind,
 };
 use summary::summarise_folds;
 
+use crate::adapter::{adapt, AdapterConfig};
 use crate::{Error, Progress, ProgressFn};
 
 /// Version of the [`ExperimentReport`] JSON layout (see `docs/eval-json.md`).
@@ -81,6 +82,11 @@ pub struct ExperimentConfig {
     /// per-task rule are baselines.
     #[serde(default)]
     pub compare_to: Option<String>,
+    /// Per run, fit a routing adapter on the fold's training rows ([`crate::adapter`]) and
+    /// give every predictor `[embedding | adapted embedding]`. Needs
+    /// [`ExperimentData::token_states`]. `None`: the plain embeddings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterConfig>,
 }
 
 impl Default for ExperimentConfig {
@@ -101,6 +107,7 @@ impl Default for ExperimentConfig {
             guard: None,
             eval: EvalConfig::default(),
             compare_to: None,
+            adapter: None,
         }
     }
 }
@@ -234,12 +241,37 @@ pub fn run(
                     ),
                 });
             }
+            let mut fit_seconds = Vec::new();
+            let adapted;
+            let data: &ExperimentData = match &config.adapter {
+                Some(adapter_config) => {
+                    let start = Instant::now();
+                    let prefix = format!("{} seed {seed} adapter:", fold.label);
+                    let mut relay = |p: &Progress| {
+                        if let Some(f) = progress.as_mut() {
+                            let mut p = p.clone();
+                            p.message = format!("{prefix} {}", p.message);
+                            f(&p);
+                        }
+                    };
+                    adapted = adapt(
+                        data,
+                        &fold.train,
+                        adapter_config,
+                        seed,
+                        &mut Some(&mut relay),
+                    )?
+                    .0;
+                    fit_seconds.push(("adapter".to_owned(), start.elapsed().as_secs_f64()));
+                    &adapted
+                }
+                None => data,
+            };
             let set = data.training_set(&fold.train);
             let eval_set = data.eval_set(&test)?;
             let fold_cost = CostModel::for_data(data);
             let train_mean = data.mean_costs(&fold.train);
             let mut routers = Vec::new();
-            let mut fit_seconds = Vec::new();
             for &kind in &config.predictors {
                 let prefix = format!("{} seed {seed} {}:", fold.label, kind.as_str());
                 let mut relay = |p: &Progress| {

@@ -22,6 +22,9 @@ pub struct RefitConfig {
     /// The settings of the encoder behind `embedder`, written into the artifact so that the
     /// gateway serves it with the same (None: the encoder's defaults).
     pub encoder: Option<classifier::predictors::EncoderSettings>,
+    /// The routing adapter behind `embedder`, if any: written beside every refit so that the
+    /// gateway (which must already run it) can load the refit.
+    pub adapter: Option<classifier::RoutingAdapter>,
 }
 
 /// A refitted router and what it was fitted on.

@@ -202,6 +202,12 @@ fn refit_and_check(
         config.warm_start,
     )?;
     fitted.artifact.save(dir)?;
+    if let Some(adapter) = &config.refit.adapter {
+        let path = dir.join(classifier::adapter::ADAPTER_FILE);
+        adapter.save(&path).map_err(|e| Error::Experiment {
+            reason: format!("writing {}: {e}", path.display()),
+        })?;
+    }
     let held_samples: Vec<_> = samples
         .into_iter()
         .filter(|s| held.contains(&s.request_id))

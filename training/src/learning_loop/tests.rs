@@ -236,6 +236,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
         configs: PredictorConfigs::default(),
         seed: 0,
         encoder: None,
+        adapter: None,
     };
     let fitted = refit(&samples, &held, &d.models, &embedder, &config, None).unwrap();
     // Warm-starting from an artifact of another encoder is refused.

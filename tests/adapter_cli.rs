@@ -1,0 +1,133 @@
+//! A routing adapter end to end through the real binary: `train --adapter` writes it into the
+//! artifact, `route` (the gateway's loading path) and `score` encode with it, and an artifact
+//! whose adapter file is missing or belongs to another training is refused with the field and
+//! the fix named. Needs the encoder weights (`switchyard model fetch`, which `scripts/test.sh`
+//! runs first).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{switchyard, text};
+use serde_json::Value;
+
+const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
+
+#[test]
+fn an_adapter_is_trained_into_the_artifact_and_served_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("adapted");
+    let out_s = out.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let train = switchyard(&[
+        "train",
+        "--data",
+        FIXTURE,
+        "--max-prompts",
+        "160",
+        "--max-tokens",
+        "64",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--predictor",
+        "linear",
+        "--no-guard",
+        "--adapter",
+        "--adapter-rank",
+        "4",
+        "--out",
+        out_s,
+    ]);
+    let stderr = text(&train.stderr);
+    assert!(train.status.success(), "train failed: {stderr}");
+    assert!(stderr.contains("routing adapter (rank 4)"), "{stderr}");
+
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    // The standard 384 values, then the adapted 384.
+    assert_eq!(manifest["embedding_dim"], 768);
+    let digest = manifest["encoder"]["adapter"].as_str().unwrap().to_owned();
+    assert_eq!(digest.len(), 64);
+    assert_ne!(
+        manifest["encoder_sha256"].as_str().unwrap(),
+        classifier::weights::MODEL_SHA256,
+        "the fingerprint must tell adapted embeddings apart"
+    );
+    assert!(manifest["metrics"]["adapter"]["best_val_loss"].is_number());
+    let adapter = classifier::RoutingAdapter::load(&out.join("adapter.safetensors")).unwrap();
+    assert_eq!((adapter.rank, adapter.digest()), (4, digest));
+
+    // `route` loads the artifact as `serve` does: the encoder appends the adapter, so the
+    // trained estimates apply (a dimension or fingerprint mismatch would fall back to priors).
+    let route = switchyard(&[
+        "route",
+        "--artifact",
+        out_s,
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether?",
+    ]);
+    assert!(
+        route.status.success(),
+        "route failed: {}",
+        text(&route.stderr)
+    );
+    let routed: Value = serde_json::from_slice(&route.stdout).unwrap();
+    assert_eq!(routed["source"], "trained", "{routed}");
+
+    // `score` encodes with the artifact's adapter too.
+    let score = switchyard(&[
+        "score",
+        "--artifact",
+        out_s,
+        "--data",
+        FIXTURE,
+        "--max-prompts",
+        "5",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(
+        score.status.success(),
+        "score failed: {}",
+        text(&score.stderr)
+    );
+    assert_eq!(text(&score.stdout).lines().count(), 5);
+
+    // Another training's adapter in the folder, then none: refused, naming field and fix.
+    let mut other = adapter.clone();
+    other.query[0] += 1.0;
+    other.save(&out.join("adapter.safetensors")).unwrap();
+    let route = switchyard(&["route", "--artifact", out_s, "What is 2 + 2?"]);
+    let stderr = text(&route.stderr);
+    assert!(!route.status.success());
+    assert!(
+        stderr.contains("encoder.adapter") && stderr.contains("digest"),
+        "{stderr}"
+    );
+    std::fs::remove_file(out.join("adapter.safetensors")).unwrap();
+    let route = switchyard(&["route", "--artifact", out_s, "What is 2 + 2?"]);
+    let stderr = text(&route.stderr);
+    assert!(!route.status.success());
+    assert!(
+        stderr.contains("adapter.safetensors") && stderr.contains("copy the artifact folder whole"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_adapter_needs_benchmark_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = switchyard(&[
+        "train",
+        "--from-log",
+        dir.path().join("log.db").to_str().unwrap(),
+        "--adapter",
+        "--out",
+        dir.path().join("a").to_str().unwrap(),
+    ]);
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("--adapter cannot be combined with --from-log"),
+        "{stderr}"
+    );
+}
