@@ -203,6 +203,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         candidates: args.guard_candidates.clone(),
         folds: args.guard_folds,
         by_task: args.guard_by_task,
+        adapter: args.adapter.then(|| adapter_config(&args)),
         ..training::experiment::GuardConfig::default()
     });
     let config = ExperimentConfig {
@@ -215,10 +216,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         holdout_task: args.holdout_task.clone(),
         decontaminate: (!args.no_decontaminate).then_some(args.decontaminate),
         compare_to: args.compare_to.clone(),
-        adapter: args.adapter.then(|| training::adapter::AdapterConfig {
-            rank: args.adapter_rank,
-            ..training::adapter::AdapterConfig::default()
-        }),
+        adapter: args.adapter.then(|| adapter_config(&args)),
         ..ExperimentConfig::default()
     };
     let bar = bar(0, "fitting");
@@ -258,6 +256,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn adapter_config(args: &EvalArgs) -> training::adapter::AdapterConfig {
+    training::adapter::AdapterConfig {
+        rank: args.adapter_rank,
+        ..training::adapter::AdapterConfig::default()
+    }
 }
 
 /// Warns, naming them, when some models have no catalog price: predicted cost then falls

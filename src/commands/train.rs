@@ -297,46 +297,54 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     let rows: Vec<usize> = (0..data.len()).collect();
     let mut fingerprint = fingerprint;
-    let adapter = if args.adapter {
+    let adapter_config = args.adapter.then(|| training::adapter::AdapterConfig {
+        rank: args.adapter_rank,
+        ..training::adapter::AdapterConfig::default()
+    });
+    if adapter_config.is_some() {
         let encoder = args.data.encoder.load()?;
         let bar = bar(table.len() as u64, "token states");
         let mut on_progress = |p: &Progress| draw(&bar, p);
         data.token_states =
             training::experiment::token_states(&table, &encoder, Some(&mut on_progress))?;
-        let config = training::adapter::AdapterConfig {
-            rank: args.adapter_rank,
-            ..training::adapter::AdapterConfig::default()
-        };
-        let (adapted, adapter, fit) = training::adapter::adapt(
-            &data,
-            &rows,
-            &config,
-            args.seed,
-            &mut Some(&mut on_progress),
-        )?;
         bar.finish_and_clear();
-        eprintln!(
-            "routing adapter (rank {}): validation log loss {:.4} with the standard embedding, {:.4} adapted (epoch {} of {})",
-            adapter.rank, fit.start_val_loss, fit.best_val_loss, fit.best_epoch, fit.epochs
-        );
-        data = adapted;
-        data.token_states = Vec::new();
-        fingerprint = classifier::adapted_fingerprint(&fingerprint, &adapter.digest());
-        Some((adapter, fit))
-    } else {
-        None
-    };
-    let set = data.training_set(&rows);
+    }
+    // The guard runs first, on the plain embeddings and token states: it fits an adapter
+    // inside each of its folds, so no validation prompt helps fit the adapter it validates.
     let guard = if args.no_guard || plan.warm_start.is_some() {
         None
     } else {
         super::eval::warn_unpriced(&data);
-        let report = run_guard(&args, &data)?;
+        let report = run_guard(&args, &data, adapter_config.as_ref())?;
         if let Some(kind) = report.chosen {
             plan.kind = kind;
         }
         Some(report)
     };
+    let adapter = match &adapter_config {
+        Some(config) => {
+            let bar = bar(0, "routing adapter");
+            let mut on_progress = |p: &Progress| draw(&bar, p);
+            let (adapted, adapter, fit) = training::adapter::adapt(
+                &data,
+                &rows,
+                config,
+                args.seed,
+                &mut Some(&mut on_progress),
+            )?;
+            bar.finish_and_clear();
+            eprintln!(
+                "routing adapter (rank {}): validation log loss {:.4} with the standard embedding, {:.4} adapted (epoch {} of {})",
+                adapter.rank, fit.start_val_loss, fit.best_val_loss, fit.best_epoch, fit.epochs
+            );
+            data = adapted;
+            data.token_states = Vec::new();
+            fingerprint = classifier::adapted_fingerprint(&fingerprint, &adapter.digest());
+            Some((adapter, fit))
+        }
+        None => None,
+    };
+    let set = data.training_set(&rows);
     let source = serde_json::json!({
         "source": table.source,
         "arguments": args.data.data,
@@ -356,7 +364,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 }
 
 /// Nested validation over the candidates (`--predictor`, or all six), printed to stderr.
-fn run_guard(args: &TrainArgs, data: &ExperimentData) -> anyhow::Result<GuardReport> {
+/// With `adapter`, each validation fold fits its own routing adapter on its training rows.
+fn run_guard(
+    args: &TrainArgs,
+    data: &ExperimentData,
+    adapter: Option<&training::adapter::AdapterConfig>,
+) -> anyhow::Result<GuardReport> {
     let candidates = match args.predictor {
         Some(kind) => vec![kind],
         None => GuardConfig::default().candidates,
@@ -368,6 +381,7 @@ fn run_guard(args: &TrainArgs, data: &ExperimentData) -> anyhow::Result<GuardRep
         candidates,
         folds: args.guard_folds,
         by_task: args.guard_by_task,
+        adapter: adapter.cloned(),
         ..GuardConfig::default()
     };
     let bar = bar(0, "validating");

@@ -40,6 +40,12 @@ pub struct GuardConfig {
     /// question for traffic unlike the training data. Needs ≥ 2 families, else random folds.
     #[serde(default)]
     pub by_task: bool,
+    /// Fit a routing adapter on each validation fold's training rows and give the candidates
+    /// `[embedding | adapted]` (as `train --adapter` ships them); `data` then carries plain
+    /// embeddings and token states. Fitting it inside the folds keeps validation prompts out of
+    /// the adapter's fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<crate::adapter::AdapterConfig>,
 }
 
 impl Default for GuardConfig {
@@ -56,6 +62,7 @@ impl Default for GuardConfig {
             folds: 3,
             eval: EvalConfig::default(),
             by_task: false,
+            adapter: None,
         }
     }
 }
@@ -134,7 +141,30 @@ pub fn validate(
         if val.is_empty() || train.is_empty() {
             continue;
         }
-        let set = data.training_set(&train);
+        let adapted;
+        let fold_data = match &config.adapter {
+            Some(adapter_config) => {
+                let prefix = format!("validation fold {}/{k} adapter:", f + 1);
+                let mut relay = |p: &Progress| {
+                    if let Some(cb) = progress.as_mut() {
+                        let mut p = p.clone();
+                        p.message = format!("{prefix} {}", p.message);
+                        cb(&p);
+                    }
+                };
+                adapted = crate::adapter::adapt(
+                    data,
+                    &train,
+                    adapter_config,
+                    seed,
+                    &mut Some(&mut relay),
+                )?
+                .0;
+                &adapted
+            }
+            None => data,
+        };
+        let set = fold_data.training_set(&train);
         let train_mean = data.mean_costs(&train);
         for (c, &kind) in config.candidates.iter().enumerate() {
             let prefix = format!("validation fold {}/{k} {}:", f + 1, kind.as_str());
@@ -149,7 +179,7 @@ pub fn validate(
             let s = router_scores(
                 kind.as_str(),
                 &predictor,
-                data,
+                fold_data,
                 &val,
                 cost_model,
                 &train_mean,

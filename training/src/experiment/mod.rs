@@ -242,6 +242,7 @@ pub fn run(
                 });
             }
             let mut fit_seconds = Vec::new();
+            let plain = data;
             let adapted;
             let data: &ExperimentData = match &config.adapter {
                 Some(adapter_config) => {
@@ -303,7 +304,14 @@ pub fn run(
                             f(&p);
                         }
                     };
-                    let train_data = data.rows(&fold.train);
+                    // A guard that fits its own adapters per validation fold starts from the
+                    // plain embeddings; otherwise it sees what the predictors saw.
+                    let source = if guard_config.adapter.is_some() {
+                        plain
+                    } else {
+                        data
+                    };
+                    let train_data = source.rows(&fold.train);
                     let g = guard::validate(
                         &train_data,
                         guard_config,

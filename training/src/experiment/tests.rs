@@ -411,3 +411,63 @@ fn compare_to_adds_seed_combined_intervals_against_the_chosen_router() {
         .iter()
         .all(|c| c.baseline == evals::ZERO_ROUTER_LABEL || c.baseline == PER_TASK_LABEL));
 }
+
+#[test]
+fn an_adapter_is_fitted_per_run_and_per_guard_fold_from_token_states() {
+    let mut d = data(160);
+    let config = ExperimentConfig {
+        predictors: vec![PredictorKind::Linear],
+        split: SplitKind::Own,
+        seeds: vec![0],
+        decontaminate: None,
+        guard: Some(GuardConfig {
+            candidates: vec![PredictorKind::Linear],
+            adapter: Some(crate::adapter::AdapterConfig {
+                max_epochs: 2,
+                ..crate::adapter::AdapterConfig::default()
+            }),
+            ..GuardConfig::default()
+        }),
+        adapter: Some(crate::adapter::AdapterConfig {
+            max_epochs: 2,
+            ..crate::adapter::AdapterConfig::default()
+        }),
+        ..ExperimentConfig::default()
+    };
+    // Without token states the run says what is missing.
+    let e = run(&d, &config, None).unwrap_err().to_string();
+    assert!(e.contains("token states") && e.contains("0 of 160"), "{e}");
+
+    // Three tokens per prompt, the first carrying the prompt's planted direction.
+    let h = classifier::EMBEDDING_DIM;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    d.token_states =
+        d.x.iter()
+            .map(|v| {
+                let mut s: Vec<f32> = (0..3 * h).map(|_| rng.gen_range(-0.5..0.5)).collect();
+                s.iter_mut().zip(v).for_each(|(a, b)| *a += 3.0 * b);
+                std::sync::Arc::from(s)
+            })
+            .collect();
+    let mut fitted = Vec::new();
+    let mut progress = |p: &Progress| {
+        if p.message.contains("adapter:") {
+            fitted.push(p.message.split(" adapter:").next().unwrap_or("").to_owned());
+        }
+    };
+    let report = run(&d, &config, Some(&mut progress)).unwrap();
+    let run0 = &report.runs[0];
+    assert_eq!(run0.fit_seconds[0].0, "adapter");
+    assert!(run0.guard.is_some());
+    // One adapter for the run, one per guard validation fold.
+    fitted.dedup();
+    assert!(fitted.iter().any(|f| f == "own seed 0"), "{fitted:?}");
+    assert!(
+        fitted
+            .iter()
+            .filter(|f| f.contains("validation fold"))
+            .count()
+            >= 2,
+        "{fitted:?}"
+    );
+}
