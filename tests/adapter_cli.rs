@@ -35,6 +35,9 @@ fn an_adapter_is_trained_into_the_artifact_and_served_with_it() {
         "--adapter",
         "--adapter-rank",
         "4",
+        // So few prompts rarely earn the adapter its place; this test is about carrying it.
+        "--adapter-min-gain",
+        "-1",
         "--out",
         out_s,
     ]);
@@ -93,6 +96,13 @@ fn an_adapter_is_trained_into_the_artifact_and_served_with_it() {
     assert_eq!(text(&score.stdout).lines().count(), 5);
 
     // Another training's adapter in the folder, then none: refused, naming field and fix.
+    let stale = dir.path().join("stale");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::copy(
+        out.join("adapter.safetensors"),
+        stale.join("adapter.safetensors"),
+    )
+    .unwrap();
     let mut other = adapter.clone();
     other.query[0] += 1.0;
     other.save(&out.join("adapter.safetensors")).unwrap();

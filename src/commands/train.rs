@@ -175,6 +175,10 @@ pub struct TrainArgs {
     /// The adapter's bottleneck width with --adapter.
     #[arg(long, default_value_t = 16)]
     adapter_rank: usize,
+    /// With --adapter: keep the adapter only if it lowers the validation log loss by at least
+    /// this share (otherwise the artifact uses the standard embedding); negative: always keep.
+    #[arg(long, default_value_t = training::adapter::MIN_VALIDATION_GAIN, allow_hyphen_values = true)]
+    adapter_min_gain: f64,
 }
 
 /// How `train --from-log` weighs logged cells.
@@ -299,6 +303,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut fingerprint = fingerprint;
     let adapter_config = args.adapter.then(|| training::adapter::AdapterConfig {
         rank: args.adapter_rank,
+        min_gain: args.adapter_min_gain,
         ..training::adapter::AdapterConfig::default()
     });
     if adapter_config.is_some() {
@@ -333,14 +338,27 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 &mut Some(&mut on_progress),
             )?;
             bar.finish_and_clear();
-            eprintln!(
-                "routing adapter (rank {}): validation log loss {:.4} with the standard embedding, {:.4} adapted (epoch {} of {})",
-                adapter.rank, fit.start_val_loss, fit.best_val_loss, fit.best_epoch, fit.epochs
-            );
             data = adapted;
             data.token_states = Vec::new();
-            fingerprint = classifier::adapted_fingerprint(&fingerprint, &adapter.digest());
-            Some((adapter, fit))
+            match adapter {
+                Some(adapter) => {
+                    eprintln!(
+                        "routing adapter (rank {}): validation log loss {:.4} with the standard embedding, {:.4} adapted (epoch {} of {})",
+                        adapter.rank, fit.start_val_loss, fit.best_val_loss, fit.best_epoch, fit.epochs
+                    );
+                    fingerprint = classifier::adapted_fingerprint(&fingerprint, &adapter.digest());
+                    Some((adapter, fit))
+                }
+                None => {
+                    eprintln!(
+                        "routing adapter not kept: validation log loss {:.4} with the standard embedding, {:.4} adapted (it must be {:.1} % lower, --adapter-min-gain); the artifact uses the standard embedding",
+                        fit.start_val_loss,
+                        fit.best_val_loss,
+                        args.adapter_min_gain * 100.0
+                    );
+                    None
+                }
+            }
         }
         None => None,
     };

@@ -42,6 +42,9 @@ pub struct AdapterConfig {
     pub patience: usize,
     /// Share of rows held out for early stopping. Default 0.15.
     pub validation_fraction: f64,
+    /// Keep the adapter only if it lowers the validation log loss by at least this share
+    /// ([`AdapterConfig::keeps`]). Default [`MIN_VALIDATION_GAIN`]; negative keeps it always.
+    pub min_gain: f64,
 }
 
 impl Default for AdapterConfig {
@@ -54,6 +57,7 @@ impl Default for AdapterConfig {
             max_epochs: 40,
             patience: 5,
             validation_fraction: 0.15,
+            min_gain: MIN_VALIDATION_GAIN,
         }
     }
 }
@@ -78,6 +82,19 @@ pub struct AdapterReport {
     pub start_val_loss: f64,
     /// Validation loss of the kept weights.
     pub best_val_loss: f64,
+}
+
+/// The default least relative drop of the validation log loss for which an adapter is kept.
+pub const MIN_VALIDATION_GAIN: f64 = 0.005;
+
+impl AdapterConfig {
+    /// Whether a fitted adapter is worth appending: it lowered the validation log loss by at
+    /// least [`AdapterConfig::min_gain`] (relative). Otherwise it is at or near the identity,
+    /// and appending a copy of the standard embedding would only change how the predictors
+    /// regularise (measured: −0.003 AIQ on GSM8K, where the identity was kept in every seed).
+    pub fn keeps(&self, fit: &AdapterReport) -> bool {
+        fit.best_val_loss < fit.start_val_loss * (1.0 - self.min_gain)
+    }
 }
 
 /// The trainable tensors.
@@ -436,7 +453,8 @@ pub fn append_adapted(
 }
 
 /// `data` with a routing adapter fitted on its rows `rows` appended to every row's embedding
-/// (`[x | adapted]`), the adapter, and how its fit went. Needs
+/// (`[x | adapted]`) when the adapter earns its place ([`AdapterConfig::keeps`]), else `data`
+/// unchanged; the adapter if kept, and how its fit went. Needs
 /// [`ExperimentData::token_states`] for every row.
 pub fn adapt(
     data: &ExperimentData,
@@ -444,7 +462,7 @@ pub fn adapt(
     config: &AdapterConfig,
     seed: u64,
     progress: &mut ProgressFn<'_>,
-) -> Result<(ExperimentData, RoutingAdapter, AdapterReport), Error> {
+) -> Result<(ExperimentData, Option<RoutingAdapter>, AdapterReport), Error> {
     if data.token_states.len() != data.len() {
         return Err(Error::Experiment {
             reason: format!(
@@ -462,9 +480,12 @@ pub fn adapt(
         seed,
         progress,
     )?;
+    if !config.keeps(&fit) {
+        return Ok((data.clone(), None, fit));
+    }
     let mut out = data.clone();
     out.x = append_adapted(&data.x, &data.token_states, &adapter)?;
-    Ok((out, adapter, fit))
+    Ok((out, Some(adapter), fit))
 }
 
 #[cfg(test)]

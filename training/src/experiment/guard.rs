@@ -152,6 +152,7 @@ pub fn validate(
                         cb(&p);
                     }
                 };
+                // Unchanged data when the fold's adapter is not kept.
                 adapted = crate::adapter::adapt(
                     data,
                     &train,
