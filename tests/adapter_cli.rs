@@ -95,6 +95,35 @@ fn an_adapter_is_trained_into_the_artifact_and_served_with_it() {
     );
     assert_eq!(text(&score.stdout).lines().count(), 5);
 
+    // The learning loop encodes with the starting artifact's adapter, writes it beside every
+    // refit, and the gateway hot-reloads those (a refit without it would be refused).
+    let looped = dir.path().join("loop");
+    let run = switchyard(&[
+        "loop",
+        "--data",
+        FIXTURE,
+        "--start",
+        out_s,
+        "--rounds",
+        "2",
+        "--per-round",
+        "30",
+        "--holdout",
+        "0.3",
+        "--epsilon",
+        "0.3",
+        "--seed",
+        "1",
+        "--out",
+        looped.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(run.status.success(), "loop failed: {}", text(&run.stderr));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["rounds"][1]["router"], "knn refit on rounds 0–0");
+    let refit = classifier::RoutingAdapter::load(&looped.join("router-1/adapter.safetensors"));
+    assert_eq!(refit.unwrap(), adapter);
+
     // Another training's adapter in the folder, then none: refused, naming field and fix.
     let stale = dir.path().join("stale");
     std::fs::create_dir_all(&stale).unwrap();

@@ -169,7 +169,7 @@ pub struct TrainArgs {
     /// encoder's last-layer token states, trained with the per-model correctness loss; the
     /// MiniLM weights stay frozen) and fit the predictor on the standard embedding with the
     /// adapted one appended. The artifact carries the adapter (`adapter.safetensors`, about
-    /// 60 KB at rank 16) and the gateway applies it.
+    /// 53 KB at rank 16) and the gateway applies it.
     #[arg(long)]
     adapter: bool,
     /// The adapter's bottleneck width with --adapter.

@@ -249,9 +249,11 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             ..classifier::ServiceConfig::default()
         },
     )?;
-    // Served and evaluated with the same task classifier, as `switchyard serve` would.
+    // Served and evaluated with the same task classifier, as `switchyard serve` would. It
+    // reads the first 384 values, the standard embedding, whatever extra layers or adapter
+    // follow them: hence the plain weights' fingerprint.
     let task_classifier = TaskClassifier::bundled_for(
-        router_core::Embedder::fingerprint(encoder.as_ref()),
+        classifier::weights::MODEL_SHA256,
         classifier::EMBEDDING_DIM,
     )
     .map(Arc::new)
