@@ -50,6 +50,11 @@ pub struct DataArgs {
     /// Seed of the --max-prompts sample.
     #[arg(long, default_value_t = 0)]
     pub sample_seed: u64,
+    /// Two ids of one model in different sources, `ALIAS=CANONICAL` (repeatable): ALIAS's
+    /// column is renamed CANONICAL before sources are merged, so that they share it, e.g.
+    /// `--same-model mistralai/mixtral-8x7b-chat=mistralai/Mixtral-8x7B-Instruct-v0.1`.
+    #[arg(long = "same-model", value_parser = parse_same_model)]
+    pub same_models: Vec<(String, String)>,
     /// Folder of the embedding cache (one file per encoder and token budget).
     #[arg(long, default_value = DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
@@ -87,6 +92,17 @@ impl DataArgs {
 
 /// `MODEL=IN,OUT`: USD per 1M input and output tokens (the last `=` splits, so model names
 /// may contain one).
+fn parse_same_model(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() && a.trim() != b.trim() => {
+            Ok((a.trim().to_owned(), b.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "`{s}`: use ALIAS=CANONICAL with two different model ids, e.g. mistralai/mixtral-8x7b-chat=mistralai/Mixtral-8x7B-Instruct-v0.1"
+        )),
+    }
+}
+
 fn parse_price(s: &str) -> Result<(String, (f64, f64)), String> {
     let usage =
         || format!("`{s}`: expected MODEL=IN,OUT in USD per 1M tokens, e.g. my-model=0.2,0.6");
@@ -669,6 +685,7 @@ pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
         exclude_tasks: args.exclude_task.clone(),
         max_prompts: args.max_prompts,
         sample_seed: args.sample_seed,
+        same_models: args.same_models.clone(),
     };
     let (mut table, sources) = import_sources(&spec, &mut |line| eprintln!("{line}"))?;
     let filled = table.fill_estimated_costs(&args.prices()?, datasets::DEFAULT_OUTPUT_TOKENS);

@@ -31,6 +31,10 @@ pub struct ImportSpec {
     pub max_prompts: Option<usize>,
     /// Seed of the per-source sample.
     pub sample_seed: u64,
+    /// Model ids that name the same model in different sources, `(alias, canonical)`: every
+    /// source's `alias` column is renamed `canonical` before the merge, so that sources which
+    /// recorded one model under two names share its column.
+    pub same_models: Vec<(String, String)>,
 }
 
 /// Imports, filters, samples (per source, so that a source's sample is the same whatever it is
@@ -61,6 +65,24 @@ pub fn import_sources(
                     before - part.len()
                 ));
             }
+        }
+        for (alias, canonical) in &spec.same_models {
+            let Some(j) = part.models.iter().position(|m| m == alias) else {
+                continue;
+            };
+            if part.models.iter().any(|m| m == canonical) {
+                return Err(Error::Experiment {
+                    reason: format!(
+                        "--same-model {alias}={canonical}: {} has both as separate models; the mapping is for sources that name one model differently",
+                        source.path.display()
+                    ),
+                });
+            }
+            canonical.clone_into(&mut part.models[j]);
+            note(format!(
+                "model {alias} of {} counted as {canonical}",
+                source.name
+            ));
         }
         if let Some(max) = spec.max_prompts.filter(|&m| m < part.len()) {
             sample_rows(&mut part, max, spec.sample_seed);

@@ -333,6 +333,7 @@ fn import_sources_samples_per_source_and_names_what_fails() {
         exclude_tasks: vec!["no-such-task".into()],
         max_prompts: Some(50),
         sample_seed: 1,
+        same_models: Vec::new(),
     };
     let mut notes = Vec::new();
     let (table, sources) = import_sources(&spec, &mut |l| notes.push(l)).unwrap();
@@ -359,6 +360,65 @@ fn import_sources_samples_per_source_and_names_what_fails() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no prompts left"), "{err}");
+}
+
+#[test]
+fn same_model_mapping_merges_two_names_of_one_model_into_one_column() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/routellm-gsm8k");
+    let source = |name: &str| SourceSpec {
+        name: name.into(),
+        path: fixture.clone(),
+    };
+    let mixtral = "mistralai/Mixtral-8x7B-Instruct-v0.1";
+    // The same file twice, the second time with a local name for Mixtral (as RouterBench
+    // names it): unmapped, the merge has three models; mapped, two.
+    let (first, _) = import_sources(
+        &ImportSpec {
+            sources: vec![source("a")],
+            max_prompts: Some(20),
+            ..ImportSpec::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(first.models.iter().any(|m| m == mixtral));
+    let renamed_dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string(fixture.join("gsm8k_responses.csv")).unwrap();
+    std::fs::write(
+        renamed_dir.path().join("gsm8k_responses.csv"),
+        csv.replace(mixtral, "mistralai/mixtral-8x7b-chat"),
+    )
+    .unwrap();
+    let two = |same_models: Vec<(String, String)>| ImportSpec {
+        sources: vec![
+            source("a"),
+            SourceSpec {
+                name: "b".into(),
+                path: renamed_dir.path().to_owned(),
+            },
+        ],
+        max_prompts: Some(20),
+        same_models,
+        ..ImportSpec::default()
+    };
+    let (unmapped, _) = import_sources(&two(Vec::new()), &mut |_| {}).unwrap();
+    assert_eq!(unmapped.models.len(), 3, "{:?}", unmapped.models);
+    let mut notes = Vec::new();
+    let mapping = vec![("mistralai/mixtral-8x7b-chat".to_owned(), mixtral.to_owned())];
+    let (mapped, _) = import_sources(&two(mapping), &mut |l| notes.push(l)).unwrap();
+    assert_eq!(mapped.models.len(), 2, "{:?}", mapped.models);
+    assert!(mapped
+        .rows
+        .iter()
+        .all(|r| r.cells.iter().all(Option::is_some)));
+    assert!(notes.iter().any(|n| n.contains("counted as")), "{notes:?}");
+    // A source holding both names as separate models is refused.
+    let both = vec![(mixtral.to_owned(), "gpt-4-1106-preview".to_owned())];
+    let err = import_sources(&two(both), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("both as separate models"), "{err}");
 }
 
 #[test]
