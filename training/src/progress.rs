@@ -17,6 +17,16 @@ pub struct Progress {
 /// The progress callback every `fit_*` function takes.
 pub type ProgressFn<'a> = Option<&'a mut dyn FnMut(&Progress)>;
 
+/// Forwards `p` to `progress` with `prefix` before its message (which fold, seed and step a
+/// nested fit belongs to).
+pub(crate) fn relay_prefixed(progress: &mut ProgressFn<'_>, prefix: &str, p: &Progress) {
+    if let Some(f) = progress.as_mut() {
+        let mut p = p.clone();
+        p.message = format!("{prefix} {}", p.message);
+        f(&p);
+    }
+}
+
 pub(crate) fn report(progress: &mut ProgressFn<'_>, p: Progress) {
     if let Some(f) = progress.as_mut() {
         f(&p);

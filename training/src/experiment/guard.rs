@@ -24,6 +24,7 @@ use super::{
     fit_predictor, fixed_policy_scores, per_task_scores, router_scores, CostModel, ExperimentData,
     PredictorConfigs, FIXED_POLICY_LABEL, PER_TASK_LABEL,
 };
+use crate::progress::relay_prefixed;
 use crate::{Error, Progress, ProgressFn};
 
 /// Settings of the guard.
@@ -145,13 +146,7 @@ pub fn validate(
         let fold_data = match &config.adapter {
             Some(adapter_config) => {
                 let prefix = format!("validation fold {}/{k} adapter:", f + 1);
-                let mut relay = |p: &Progress| {
-                    if let Some(cb) = progress.as_mut() {
-                        let mut p = p.clone();
-                        p.message = format!("{prefix} {}", p.message);
-                        cb(&p);
-                    }
-                };
+                let mut relay = |p: &Progress| relay_prefixed(&mut progress, &prefix, p);
                 // Unchanged data when the fold's adapter is not kept.
                 adapted = crate::adapter::adapt(
                     data,
@@ -169,13 +164,7 @@ pub fn validate(
         let train_mean = data.mean_costs(&train);
         for (c, &kind) in config.candidates.iter().enumerate() {
             let prefix = format!("validation fold {}/{k} {}:", f + 1, kind.as_str());
-            let mut relay = |p: &Progress| {
-                if let Some(cb) = progress.as_mut() {
-                    let mut p = p.clone();
-                    p.message = format!("{prefix} {}", p.message);
-                    cb(&p);
-                }
-            };
+            let mut relay = |p: &Progress| relay_prefixed(&mut progress, &prefix, p);
             let predictor = fit_predictor(kind, &set, configs, seed, Some(&mut relay))?;
             let s = router_scores(
                 kind.as_str(),

@@ -44,6 +44,7 @@ pub use split::{
 use summary::summarise_folds;
 
 use crate::adapter::{adapt, AdapterConfig};
+use crate::progress::relay_prefixed;
 use crate::{Error, Progress, ProgressFn};
 
 /// Version of the [`ExperimentReport`] JSON layout (see `docs/eval-json.md`).
@@ -248,13 +249,7 @@ pub fn run(
                 Some(adapter_config) => {
                     let start = Instant::now();
                     let prefix = format!("{} seed {seed} adapter:", fold.label);
-                    let mut relay = |p: &Progress| {
-                        if let Some(f) = progress.as_mut() {
-                            let mut p = p.clone();
-                            p.message = format!("{prefix} {}", p.message);
-                            f(&p);
-                        }
-                    };
+                    let mut relay = |p: &Progress| relay_prefixed(&mut progress, &prefix, p);
                     adapted = adapt(
                         data,
                         &fold.train,
@@ -275,13 +270,7 @@ pub fn run(
             let mut routers = Vec::new();
             for &kind in &config.predictors {
                 let prefix = format!("{} seed {seed} {}:", fold.label, kind.as_str());
-                let mut relay = |p: &Progress| {
-                    if let Some(f) = progress.as_mut() {
-                        let mut p = p.clone();
-                        p.message = format!("{prefix} {}", p.message);
-                        f(&p);
-                    }
-                };
+                let mut relay = |p: &Progress| relay_prefixed(&mut progress, &prefix, p);
                 let start = Instant::now();
                 let predictor = fit_predictor(kind, &set, &config.configs, seed, Some(&mut relay))?;
                 fit_seconds.push((kind.as_str().to_owned(), start.elapsed().as_secs_f64()));
@@ -297,13 +286,7 @@ pub fn run(
             let guard = match &config.guard {
                 Some(guard_config) => {
                     let prefix = format!("{} seed {seed} guard:", fold.label);
-                    let mut relay = |p: &Progress| {
-                        if let Some(f) = progress.as_mut() {
-                            let mut p = p.clone();
-                            p.message = format!("{prefix} {}", p.message);
-                            f(&p);
-                        }
-                    };
+                    let mut relay = |p: &Progress| relay_prefixed(&mut progress, &prefix, p);
                     // A guard that fits its own adapters per validation fold starts from the
                     // plain embeddings; otherwise it sees what the predictors saw.
                     let source = if guard_config.adapter.is_some() {
