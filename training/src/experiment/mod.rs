@@ -43,7 +43,7 @@ pub use split::{
 };
 use summary::summarise_folds;
 
-use crate::adapter::{adapt, AdapterConfig};
+use crate::adapter::{adapt, AdapterConfig, AdapterReport};
 use crate::progress::relay_prefixed;
 use crate::{Error, Progress, ProgressFn};
 
@@ -140,6 +140,20 @@ pub struct RunReport {
     /// What the guard chose on this run's training rows (with [`ExperimentConfig::guard`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<GuardReport>,
+    /// How this run's routing adapter fitted, and whether it was kept (with
+    /// [`ExperimentConfig::adapter`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterFit>,
+}
+
+/// A run's routing adapter: its fit and whether the predictors got it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdapterFit {
+    /// Validation losses and epochs.
+    #[serde(flatten)]
+    pub fit: AdapterReport,
+    /// Whether it lowered the validation loss enough to be appended.
+    pub kept: bool,
 }
 
 /// Name of the guarded router in reports.
@@ -244,20 +258,25 @@ pub fn run(
             }
             let mut fit_seconds = Vec::new();
             let plain = data;
+            let mut adapter_fit = None;
             let adapted;
             let data: &ExperimentData = match &config.adapter {
                 Some(adapter_config) => {
                     let start = Instant::now();
                     let prefix = format!("{} seed {seed} adapter:", fold.label);
                     let mut relay = |p: &Progress| relay_prefixed(&mut progress, &prefix, p);
-                    adapted = adapt(
+                    let (with_adapter, adapter, fit) = adapt(
                         data,
                         &fold.train,
                         adapter_config,
                         seed,
                         &mut Some(&mut relay),
-                    )?
-                    .0;
+                    )?;
+                    adapter_fit = Some(AdapterFit {
+                        fit,
+                        kept: adapter.is_some(),
+                    });
+                    adapted = with_adapter;
                     fit_seconds.push(("adapter".to_owned(), start.elapsed().as_secs_f64()));
                     &adapted
                 }
@@ -351,6 +370,7 @@ pub fn run(
                 paired_vs_per_task,
                 report,
                 guard,
+                adapter: adapter_fit,
             });
         }
     }

@@ -154,6 +154,32 @@ The guard's choice per seed (nested validation on the training rows):
                     }
                 }
             }
+            let adapted: Vec<&RunReport> = self
+                .runs
+                .iter()
+                .filter(|r| r.fold == fold.fold && r.adapter.is_some())
+                .collect();
+            if !adapted.is_empty() {
+                out.push_str("\nThe routing adapter per seed (validation log loss on the training rows):\n\n");
+                for r in adapted {
+                    if let Some(a) = &r.adapter {
+                        let _ = writeln!(
+                            out,
+                            "- seed {}: {:.4} → {:.4} (epoch {} of {}); {}",
+                            r.seed,
+                            a.fit.start_val_loss,
+                            a.fit.best_val_loss,
+                            a.fit.best_epoch,
+                            a.fit.epochs,
+                            if a.kept {
+                                "kept"
+                            } else {
+                                "not kept: the predictors got the standard embedding"
+                            }
+                        );
+                    }
+                }
+            }
             if let Some(r) = self.runs.iter().find(|r| r.fold == fold.fold) {
                 for router in &r.report.routers {
                     if let Some(c) = &router.calibration {

@@ -519,6 +519,12 @@ fn an_adapter_is_fitted_per_run_and_per_guard_fold_from_token_states() {
     let run0 = &report.runs[0];
     assert_eq!(run0.fit_seconds[0].0, "adapter");
     assert!(run0.guard.is_some());
+    // The report says how the run's adapter fitted and whether the predictors got it.
+    let fit = run0.adapter.as_ref().unwrap();
+    assert!(fit.fit.best_val_loss <= fit.fit.start_val_loss);
+    assert!(report
+        .to_markdown()
+        .contains("The routing adapter per seed"));
     // One adapter for the run, one per guard validation fold.
     fitted.dedup();
     assert!(fitted.iter().any(|f| f == "own seed 0"), "{fitted:?}");
