@@ -90,8 +90,7 @@ impl DataArgs {
     }
 }
 
-/// `MODEL=IN,OUT`: USD per 1M input and output tokens (the last `=` splits, so model names
-/// may contain one).
+/// `ALIAS=CANONICAL`: two different, non-empty model ids.
 fn parse_same_model(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() && a.trim() != b.trim() => {
@@ -103,6 +102,8 @@ fn parse_same_model(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `MODEL=IN,OUT`: USD per 1M input and output tokens (the last `=` splits, so model names
+/// may contain one).
 fn parse_price(s: &str) -> Result<(String, (f64, f64)), String> {
     let usage =
         || format!("`{s}`: expected MODEL=IN,OUT in USD per 1M tokens, e.g. my-model=0.2,0.6");

@@ -176,9 +176,10 @@ impl Encoder {
     }
 
     /// Appends `adapter`'s vector to every embedding (one more [`EMBEDDING_DIM`] block, after
-    /// any extra layers); the fingerprint then names the adapter too.
+    /// any extra layers), replacing any adapter set before; the fingerprint then names it too.
     pub fn with_adapter(mut self, adapter: RoutingAdapter) -> Self {
-        self.fingerprint = adapted_fingerprint(&self.fingerprint, &adapter.digest());
+        self.fingerprint =
+            adapted_fingerprint(&fingerprint_of(self.config.extra_layers), &adapter.digest());
         self.adapter = Some(std::sync::Arc::new(adapter));
         self
     }
@@ -232,7 +233,8 @@ impl Encoder {
             .map_or(text.len() / 4, |e| e.get_ids().len())
     }
 
-    /// Length of this encoder's embeddings: [`EMBEDDING_DIM`] per pooled layer.
+    /// Length of this encoder's embeddings: [`EMBEDDING_DIM`] per pooled layer, plus one more
+    /// block with a routing adapter.
     pub fn dim(&self) -> usize {
         EMBEDDING_DIM * (1 + self.config.extra_layers.count() + usize::from(self.adapter.is_some()))
     }

@@ -119,8 +119,13 @@ pub fn embed_table(
     Ok((x, cache.len(), cache.path().to_owned()))
 }
 
+/// Most memory the token states of one table may take (8 GiB: about 40,000 prompts at 128
+/// tokens).
+pub const TOKEN_STATE_BUDGET_BYTES: usize = 8 << 30;
+
 /// The encoder's last-layer token states of every row of `table` (for fitting a routing
-/// adapter), in batches of similar length so that little work is wasted.
+/// adapter), in batches of similar length so that little work is wasted. Refused, before any
+/// encoding, when they would take more than [`TOKEN_STATE_BUDGET_BYTES`].
 pub fn token_states(
     table: &OutcomeTable,
     encoder: &classifier::Encoder,
@@ -128,6 +133,28 @@ pub fn token_states(
 ) -> Result<Vec<std::sync::Arc<[f32]>>, Error> {
     const BATCH: usize = 32;
     let texts: Vec<&str> = table.rows.iter().map(|r| r.text.as_str()).collect();
+    // Every prompt's states stay in memory while adapters are fitted: refuse a table that
+    // would not fit rather than swap or be killed half way.
+    let mut tokens = 0usize;
+    for text in &texts {
+        tokens += encoder
+            .token_ids(text)
+            .map_err(|e| Error::Experiment {
+                reason: format!("tokenizing for token states: {e}"),
+            })?
+            .len();
+    }
+    let bytes = tokens * classifier::EMBEDDING_DIM * std::mem::size_of::<f32>();
+    if bytes > TOKEN_STATE_BUDGET_BYTES {
+        return Err(Error::Experiment {
+            reason: format!(
+                "the token states of {} prompts ({tokens} tokens) would take {:.1} GiB, above the {:.0} GiB a routing adapter may hold; sample with --max-prompts or lower --max-tokens",
+                texts.len(),
+                bytes as f64 / f64::from(1u32 << 30),
+                TOKEN_STATE_BUDGET_BYTES as f64 / f64::from(1u32 << 30)
+            ),
+        });
+    }
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].len());
     let mut out: Vec<std::sync::Arc<[f32]>> = vec![std::sync::Arc::from(Vec::new()); texts.len()];
