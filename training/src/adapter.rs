@@ -276,20 +276,15 @@ pub fn fit_adapter(
         .chunks(config.batch_size.max(1))
         .map(|c| Batch::new(states, quality, c))
         .collect::<candle_core::Result<_>>()?;
+    // The mean over every labelled validation cell (each batch's loss is its own mean).
     let val_loss = |net: &Net| -> Result<f64, Error> {
-        let mut sum = 0.0;
+        let (mut sum, mut cells) = (0.0, 0.0);
         for b in &val_batches {
-            let cells = f64::from(b.qm.sum_all()?.to_scalar::<f32>()?);
-            sum += f64::from(net.loss(b)?.to_scalar::<f32>()?) * cells;
+            let n = f64::from(b.qm.sum_all()?.to_scalar::<f32>()?);
+            sum += f64::from(net.loss(b)?.to_scalar::<f32>()?) * n;
+            cells += n;
         }
-        let cells: f64 = val_batches
-            .iter()
-            .map(|b| b.qm.sum_all().and_then(|t| t.to_scalar::<f32>()))
-            .collect::<candle_core::Result<Vec<f32>>>()?
-            .into_iter()
-            .map(f64::from)
-            .sum();
-        Ok(sum / cells.max(1e-9))
+        Ok(sum / f64::max(cells, 1e-9))
     };
 
     // Stage 1: the heads alone on the standard embedding (the adapter is the identity), so
