@@ -18,6 +18,23 @@ pub fn estimate_tokens(text: &str) -> f64 {
 }
 
 impl OutcomeTable {
+    /// Forgets every recorded (not estimated) cost, so that [`Self::fill_estimated_costs`]
+    /// prices every cell the same way; returns how many were cleared.
+    pub fn clear_recorded_costs(&mut self) -> usize {
+        let mut cleared = 0;
+        for cell in self
+            .rows
+            .iter_mut()
+            .flat_map(|r| r.cells.iter_mut().flatten())
+        {
+            if cell.cost_usd.is_some() && !cell.cost_estimated {
+                cell.cost_usd = None;
+                cleared += 1;
+            }
+        }
+        cleared
+    }
+
     /// Fills `cost_usd` of every cell that has none, from `prices(model)` = (input, output)
     /// USD per 1M tokens, and marks it `cost_estimated`. Input tokens are the recorded count
     /// or estimated from the prompt text; output tokens are the recorded count, else
@@ -102,5 +119,16 @@ mod tests {
         // 400 chars = 100 input tokens, default 200 output tokens.
         let b = t.rows[0].cells[1].as_ref().and_then(|c| c.cost_usd);
         assert_eq!(b, Some((100.0 + 400.0) / 1e6));
+
+        // Repricing: the recorded cost goes, estimated ones stay; then every priced cell is
+        // priced the same way (a's response of 80 characters = 20 output tokens).
+        t.rows[0].cells[0].as_mut().unwrap().response = Some("y".repeat(80));
+        assert_eq!(t.clear_recorded_costs(), 1);
+        assert_eq!(t.rows[0].cells[0].as_ref().and_then(|c| c.cost_usd), None);
+        assert_eq!(t.fill_estimated_costs(&prices, 200.0), 1);
+        let a = t.rows[0].cells[0]
+            .as_ref()
+            .map(|c| (c.cost_usd, c.cost_estimated));
+        assert_eq!(a, Some((Some((100.0 + 40.0) / 1e6), true)));
     }
 }

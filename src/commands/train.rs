@@ -55,6 +55,11 @@ pub struct DataArgs {
     /// `--same-model mistralai/mixtral-8x7b-chat=mistralai/Mixtral-8x7B-Instruct-v0.1`.
     #[arg(long = "same-model", value_parser = parse_same_model)]
     pub same_models: Vec<(String, String)>,
+    /// Replace recorded costs with catalog prices × tokens (recorded or estimated from the
+    /// response), so that merged sources share one cost basis; the routers predict cost the
+    /// same way.
+    #[arg(long)]
+    pub reprice: bool,
     /// Folder of the embedding cache (one file per encoder and token budget).
     #[arg(long, default_value = DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
@@ -689,6 +694,12 @@ pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
         same_models: args.same_models.clone(),
     };
     let (mut table, sources) = import_sources(&spec, &mut |line| eprintln!("{line}"))?;
+    if args.reprice {
+        let cleared = table.clear_recorded_costs();
+        eprintln!(
+            "--reprice: {cleared} recorded costs replaced by catalog prices × tokens (one cost basis for every source)"
+        );
+    }
     let filled = table.fill_estimated_costs(&args.prices()?, datasets::DEFAULT_OUTPUT_TOKENS);
     if filled > 0 {
         eprintln!("estimated {filled} missing costs from catalog prices");
