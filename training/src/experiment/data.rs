@@ -282,10 +282,14 @@ pub fn sample_rows(table: &mut OutcomeTable, max: usize, seed: u64) {
 }
 
 /// A cell's output tokens: recorded, else estimated from its response, else implied by its
-/// recorded cost, `input` tokens and the model's `prices` (`(cost·10⁶ − input·p_in) / p_out`).
+/// cost, `input` tokens and the model's `prices` (`(cost·10⁶ − input·p_in) / p_out`).
 /// The last matters where a set records real costs but neither tokens nor responses: without
 /// it every model would be predicted at the default length and a verbose model would look as
-/// cheap per prompt as a terse one at the same price.
+/// cheap per prompt as a terse one at the same price. For a cost *estimated* at the default
+/// length (no tokens, no response) it gives that default: the label then matches the cost the
+/// prompt is scored at. Left unlabelled, such rows were predicted at the lengths of other
+/// sources' prompts, so a mixture priced their cost on another basis than it scored it
+/// (measured: RouterBench + GSM8K + MMLU, docs/routing-quality.md).
 fn output_tokens_of(c: &datasets::Cell, input: f64, prices: Option<(f64, f64)>) -> Option<f64> {
     if let Some(t) = c.output_tokens {
         return Some(f64::from(t));
@@ -293,7 +297,7 @@ fn output_tokens_of(c: &datasets::Cell, input: f64, prices: Option<(f64, f64)>) 
     if let Some(resp) = c.response.as_deref() {
         return Some(estimate_tokens(resp));
     }
-    let (cost, (p_in, p_out)) = (c.cost_usd.filter(|_| !c.cost_estimated)?, prices?);
+    let (cost, (p_in, p_out)) = (c.cost_usd?, prices?);
     let implied = (cost * 1e6 - input * p_in) / p_out;
     (p_out > 0.0 && implied.is_finite()).then(|| implied.clamp(0.0, 1e6))
 }
@@ -313,10 +317,11 @@ mod tests {
         assert_eq!(output_tokens_of(&c, 100.0, Some((1.0, 2.0))), Some(10.0));
         c.output_tokens = Some(7);
         assert_eq!(output_tokens_of(&c, 100.0, Some((1.0, 2.0))), Some(7.0));
-        // An estimated cost says nothing about the answer's length.
+        // A cost estimated at the default length gives that length back: the label matches
+        // the cost the prompt is scored at.
         let mut e = datasets::Cell::from_score(1.0);
-        e.cost_usd = Some(0.0011);
+        e.cost_usd = Some(0.0005); // 100 input tokens at $1/M + 200 default output at $2/M
         e.cost_estimated = true;
-        assert_eq!(output_tokens_of(&e, 100.0, Some((1.0, 2.0))), None);
+        assert_eq!(output_tokens_of(&e, 100.0, Some((1.0, 2.0))), Some(200.0));
     }
 }
