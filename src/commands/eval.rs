@@ -65,6 +65,10 @@ pub struct EvalArgs {
     /// 95 % interval: a predictor in --predictors (e.g. `mf`) or `guarded`.
     #[arg(long)]
     compare_to: Option<String>,
+    /// Also score, per predictor, its quality with the per-task rule's cost and the rule's
+    /// quality with its cost: where a learned router trails the rule, which estimate loses.
+    #[arg(long)]
+    hybrids: bool,
     /// First seed: `--first-seed 100 --seeds 5` runs seeds 100-104, for deciding a design on
     /// random splits other than the reported ones (0, 1, ...).
     #[arg(long, default_value_t = 0)]
@@ -217,6 +221,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         decontaminate: (!args.no_decontaminate).then_some(args.decontaminate),
         compare_to: args.compare_to.clone(),
         adapter: args.adapter.then(|| adapter_config(&args)),
+        hybrids: args.hybrids,
         ..ExperimentConfig::default()
     };
     let bar = bar(0, "fitting");

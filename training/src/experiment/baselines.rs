@@ -103,3 +103,21 @@ pub fn per_task_scores(data: &ExperimentData, train: &[usize], test: &[usize]) -
         cost,
     }
 }
+
+/// Two diagnostic routers from a learned one and the per-task rule: the learned quality with
+/// the rule's cost, and the rule's quality with the learned cost. Where a learned router
+/// trails the rule, they say which of its two estimates loses the difference.
+pub fn hybrid_scores(learned: &RouterScores, per_task: &RouterScores) -> [RouterScores; 2] {
+    [
+        RouterScores {
+            name: format!("{} quality + task cost", learned.name),
+            quality: learned.quality.clone(),
+            cost: per_task.cost.clone(),
+        },
+        RouterScores {
+            name: format!("task quality + {} cost", learned.name),
+            quality: per_task.quality.clone(),
+            cost: learned.cost.clone(),
+        },
+    ]
+}

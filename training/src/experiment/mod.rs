@@ -31,7 +31,9 @@ use evals::{evaluate, EvalConfig, PairedDiff, Report, SeedSummary};
 use router_core::ModelId;
 use serde::{Deserialize, Serialize};
 
-pub use baselines::{fixed_policy_scores, per_task_scores, FIXED_POLICY_LABEL, PER_TASK_LABEL};
+pub use baselines::{
+    fixed_policy_scores, hybrid_scores, per_task_scores, FIXED_POLICY_LABEL, PER_TASK_LABEL,
+};
 pub use data::{sample_rows, ExperimentData};
 pub use fit::{fit_predictor, router_scores, CostModel, PredictorConfigs};
 pub use guard::{
@@ -88,6 +90,11 @@ pub struct ExperimentConfig {
     /// [`ExperimentData::token_states`]. `None`: the plain embeddings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<AdapterConfig>,
+    /// Also score, per learned predictor, its quality with the per-task rule's cost and the
+    /// rule's quality with its cost ([`hybrid_scores`]): where it trails the rule, which
+    /// estimate loses.
+    #[serde(default)]
+    pub hybrids: bool,
 }
 
 impl Default for ExperimentConfig {
@@ -109,6 +116,7 @@ impl Default for ExperimentConfig {
             eval: EvalConfig::default(),
             compare_to: None,
             adapter: None,
+            hybrids: false,
         }
     }
 }
@@ -344,7 +352,13 @@ pub fn run(
                 }
                 None => None,
             };
-            routers.push(per_task_scores(data, &fold.train, &test));
+            let per_task = per_task_scores(data, &fold.train, &test);
+            if config.hybrids {
+                let learned = routers[..config.predictors.len()].to_vec();
+                routers.extend(learned.iter().flat_map(|r| hybrid_scores(r, &per_task)));
+            }
+            // Last: the paired differences below and the reports read it there.
+            routers.push(per_task);
             let report = evaluate(&eval_set, &routers, &config.eval)?;
             let per_task = report.routers.last();
             let paired_vs_per_task = report

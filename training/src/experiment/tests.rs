@@ -537,3 +537,49 @@ fn an_adapter_is_fitted_per_run_and_per_guard_fold_from_token_states() {
         "{fitted:?}"
     );
 }
+
+#[test]
+fn hybrids_swap_one_estimate_for_the_per_task_rules_and_keep_the_rule_last() {
+    let learned = evals::RouterScores {
+        name: "mf".to_owned(),
+        quality: vec![vec![0.9, 0.1]],
+        cost: vec![vec![3.0, 1.0]],
+    };
+    let rule = evals::RouterScores {
+        name: PER_TASK_LABEL.to_owned(),
+        quality: vec![vec![0.5, 0.5]],
+        cost: vec![vec![2.0, 2.0]],
+    };
+    let [q, c] = hybrid_scores(&learned, &rule);
+    assert_eq!(q.name, "mf quality + task cost");
+    assert_eq!((&q.quality, &q.cost), (&learned.quality, &rule.cost));
+    assert_eq!(c.name, "task quality + mf cost");
+    assert_eq!((&c.quality, &c.cost), (&rule.quality, &learned.cost));
+
+    let config = ExperimentConfig {
+        predictors: vec![PredictorKind::Knn],
+        split: SplitKind::Own,
+        seeds: vec![0],
+        decontaminate: None,
+        hybrids: true,
+        ..ExperimentConfig::default()
+    };
+    let report = run(&data(200), &config, None).unwrap();
+    let names: Vec<&str> = report.runs[0]
+        .report
+        .routers
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "knn",
+            "knn quality + task cost",
+            "task quality + knn cost",
+            PER_TASK_LABEL
+        ]
+    );
+    // Every router but the rule is compared with it.
+    assert_eq!(report.runs[0].paired_vs_per_task.len(), 3);
+}
