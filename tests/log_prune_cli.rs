@@ -104,3 +104,57 @@ fn log_prune_archives_old_rows_keeps_recent_ones_and_refuses_a_short_retention()
     );
     assert_eq!(outcome_log::read_outcomes(&db).unwrap().len(), 2);
 }
+
+#[test]
+fn log_prune_max_bytes_deletes_the_oldest_rows_and_keeps_their_spend() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outcomes.sqlite");
+    let mut conn = outcome_log::open(&db, false).unwrap();
+    let rows: Vec<Outcome> = (0..400)
+        .map(|i| {
+            let mut o = logged(&format!("r{i:03}"), 0);
+            o.timestamp_ms -= 400 - i; // r000 oldest
+            o.prompt = PromptRecord::Full {
+                text: "z".repeat(2_000),
+            };
+            o
+        })
+        .collect();
+    outcome_log::write_batch(&mut conn, &rows).unwrap();
+    let used = outcome_log::used_bytes(&conn).unwrap();
+    drop(conn);
+    let db_s = db.to_str().unwrap();
+    let cap = (used / 2).to_string();
+
+    // Neither limit: clap names both.
+    let none = switchyard(&["log", "prune", "--db", db_s]);
+    assert!(!none.status.success());
+    assert!(
+        text(&none.stderr).contains("--max-bytes"),
+        "{}",
+        text(&none.stderr)
+    );
+
+    let run = switchyard(&["log", "prune", "--db", db_s, "--max-bytes", &cap]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let left = outcome_log::read_outcomes(&db).unwrap();
+    assert!(left.len() < 200 && !left.is_empty(), "{}", left.len());
+    assert_eq!(left[0].request_id, format!("r{:03}", 400 - left.len()));
+    assert!(
+        text(&run.stderr).contains(&format!("deleted {} outcome", 400 - left.len())),
+        "{}",
+        text(&run.stderr)
+    );
+    let spend = outcome_log::spend_report(&db, outcome_log::SpendBy::Model, None).unwrap();
+    assert_eq!(spend[0].requests, 400);
+    assert!((spend[0].cost_usd - 0.4).abs() < 1e-9);
+
+    // A cap no pruning can meet: everything goes, and the error says what to do.
+    let tiny = switchyard(&["log", "prune", "--db", db_s, "--max-bytes", "1"]);
+    assert!(!tiny.status.success());
+    assert!(
+        text(&tiny.stderr).contains("larger --max-bytes"),
+        "{}",
+        text(&tiny.stderr)
+    );
+}

@@ -76,6 +76,12 @@ const OUTCOME_LOG_DROPPED: Family = Family {
     help: "Outcome rows dropped because the log channel was full or the writer failed.",
     histogram: false,
 };
+const OUTCOME_LOG_PRUNED: Family = Family {
+    name: "switchyard_outcome_log_pruned_total",
+    help:
+        "Outcome rows deleted by retention (archived first when configured), by reason (age, size).",
+    histogram: false,
+};
 const CIRCUIT_OPENED: Family = Family {
     name: "switchyard_circuit_opened_total",
     help: "Times a provider's circuit breaker opened.",
@@ -132,7 +138,7 @@ const JUDGE_LATENCY: Family = Family {
     histogram: true,
 };
 
-const FAMILIES: [&Family; 22] = [
+const FAMILIES: [&Family; 23] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -145,6 +151,7 @@ const FAMILIES: [&Family; 22] = [
     &CLASSIFIER_FALLBACK,
     &ENCODER_CACHE,
     &OUTCOME_LOG_DROPPED,
+    &OUTCOME_LOG_PRUNED,
     &CIRCUIT_OPENED,
     &ROUTER_RELOADS,
     &REJECTED,
@@ -302,6 +309,15 @@ impl Metrics {
     /// An outcome row was dropped.
     pub fn outcome_log_dropped(&self) {
         self.add(&OUTCOME_LOG_DROPPED, Vec::new(), 1.0);
+    }
+
+    /// Retention deleted `rows` outcome rows for `reason` (`age` or `size`).
+    pub fn outcome_log_pruned(&self, reason: &'static str, rows: usize) {
+        self.add(
+            &OUTCOME_LOG_PRUNED,
+            vec![("reason", reason.to_owned())],
+            rows as f64,
+        );
     }
 
     /// A provider's circuit breaker opened.

@@ -27,7 +27,8 @@ pub use judge_calls::{judge_spend_since, read_judge_calls, JudgeCall, JudgeCallR
 pub use migrations::SCHEMA_VERSION;
 pub use read::{export_jsonl, for_each_outcome, read_outcomes, read_outcomes_with, OnBadRecord};
 pub use retention::{
-    prune, prune_older_than, PruneReport, DEFAULT_PRUNE_BATCH, MIN_RETENTION_DAYS,
+    prune, prune_older_than, prune_to_size, used_bytes, PruneReport, SizeReport,
+    DEFAULT_PRUNE_BATCH, MIN_RETENTION_DAYS,
 };
 pub use spend::{key_spend_since, spend_report, SpendBy, SpendRow};
 pub use write::{add_feedback, open, write_batch, FeedbackVerdict};

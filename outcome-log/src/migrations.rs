@@ -11,7 +11,7 @@ use rusqlite::{Connection, Transaction};
 use crate::schema::has_column;
 
 /// The layout this build writes; [`migrate`] brings any older file up to it.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 struct Step {
     version: i64,
@@ -34,6 +34,10 @@ const STEPS: &[Step] = &[
     Step {
         version: 4,
         apply: judge_calls,
+    },
+    Step {
+        version: 5,
+        apply: pruned_spend,
     },
 ];
 
@@ -98,6 +102,26 @@ fn judge_calls(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         );
         CREATE INDEX IF NOT EXISTS judge_calls_timestamp ON judge_calls(timestamp_ms);
         CREATE INDEX IF NOT EXISTS judge_calls_request ON judge_calls(request_id);",
+    )
+}
+
+/// Version 5: what retention deleted, summed per UTC day, client key and model (`''` where a
+/// row had none), so that budgets recounted at start-up and `switchyard spend` still see the
+/// spend of pruned rows (a size cap may prune rows of the current budget period).
+fn pruned_spend(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS pruned_spend (
+            day_ms        INTEGER NOT NULL,
+            key_id        TEXT NOT NULL,
+            model         TEXT NOT NULL,
+            requests      INTEGER NOT NULL,
+            ok            INTEGER NOT NULL,
+            input_tokens  INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cost_usd      REAL NOT NULL,
+            PRIMARY KEY (day_ms, key_id, model)
+        );
+        CREATE INDEX IF NOT EXISTS pruned_spend_key ON pruned_spend(key_id, day_ms);",
     )
 }
 

@@ -6,6 +6,10 @@
 //! than the gateway's `commit_timeout` and make it drop (or, failing closed, refuse) requests.
 //! A batch is written to the archive and flushed before the transaction that deletes it
 //! commits, so a crash between the two leaves the rows in both places, never in neither.
+//!
+//! Each deleted row's requests, tokens and cost are added to `pruned_spend` (per UTC day,
+//! client key and model) in the same transaction, so budgets and `switchyard spend` keep
+//! counting what was pruned. [`prune_to_size`] caps the log's size by pruning the oldest rows.
 
 use std::io::Write;
 use std::path::Path;
@@ -19,7 +23,9 @@ use crate::Error;
 
 /// Client-key budgets (per day or calendar month) are recounted from the outcome rows when
 /// the gateway starts, so rows younger than the longest period must stay: 31 days plus a day
-/// of margin for time zones and clock skew.
+/// of margin for time zones and clock skew. (Since schema version 5 the recount also reads
+/// `pruned_spend`, which is what lets [`prune_to_size`] go below this floor; the age floor is
+/// kept as it was.)
 pub const MIN_RETENTION_DAYS: u64 = 32;
 
 /// Rows per delete transaction: a few milliseconds of write lock each.
@@ -32,7 +38,7 @@ pub struct PruneReport {
     pub outcomes: usize,
     /// Feedback labels of those requests.
     pub feedback: usize,
-    /// Judge calls of those requests, or older than the cutoff.
+    /// Judge calls older than the cutoff (never those of the current or previous UTC day).
     pub judge_calls: usize,
 }
 
@@ -46,23 +52,8 @@ pub fn prune_older_than(
     archive: Option<&Path>,
     dry_run: bool,
 ) -> Result<PruneReport, Error> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let before_ms = now_ms.saturating_sub(days.saturating_mul(86_400_000));
-    let mut file = match archive.filter(|_| !dry_run) {
-        None => None,
-        Some(path) => Some(std::io::BufWriter::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| Error::Archive {
-                    path: path.to_owned(),
-                    source,
-                })?,
-        )),
-    };
+    let before_ms = now_ms().saturating_sub(days.saturating_mul(DAY_MS));
+    let mut file = open_archive(archive, dry_run)?;
     prune(
         db,
         before_ms,
@@ -70,6 +61,54 @@ pub fn prune_older_than(
         DEFAULT_PRUNE_BATCH,
         dry_run,
     )
+}
+
+const DAY_MS: u64 = 86_400_000;
+
+/// Adds one outcome row to its `pruned_spend` bucket (before the row is deleted).
+const LEDGER_UPSERT: &str = "INSERT INTO pruned_spend
+        (day_ms, key_id, model, requests, ok, input_tokens, output_tokens, cost_usd)
+    SELECT (timestamp_ms / 86400000) * 86400000, COALESCE(key_id, ''), COALESCE(model, ''), 1,
+           status = 'ok', COALESCE(json_extract(record, '$.input_tokens'), 0),
+           COALESCE(json_extract(record, '$.output_tokens'), 0), COALESCE(cost_usd, 0)
+    FROM outcomes WHERE request_id = ?1
+    ON CONFLICT (day_ms, key_id, model) DO UPDATE SET
+        requests = requests + excluded.requests, ok = ok + excluded.ok,
+        input_tokens = input_tokens + excluded.input_tokens,
+        output_tokens = output_tokens + excluded.output_tokens,
+        cost_usd = cost_usd + excluded.cost_usd";
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The cutoff for judge calls: the judge's daily budget is recounted from the day's judge
+/// calls at start-up, so a size cap that prunes recent rows leaves yesterday's and today's.
+fn judge_cutoff(cutoff: i64) -> i64 {
+    let now = now_ms();
+    let yesterday = (now - now % DAY_MS).saturating_sub(DAY_MS);
+    cutoff.min(i64::try_from(yesterday).unwrap_or(i64::MAX))
+}
+
+/// The archive, opened for append (created if missing); `None` without one or when dry.
+fn open_archive(
+    archive: Option<&Path>,
+    dry_run: bool,
+) -> Result<Option<std::io::BufWriter<std::fs::File>>, Error> {
+    let Some(path) = archive.filter(|_| !dry_run) else {
+        return Ok(None);
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|f| Some(std::io::BufWriter::new(f)))
+        .map_err(|source| Error::Archive {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Deletes every outcome logged before `before_ms` (Unix ms) with its feedback and judge
@@ -95,6 +134,7 @@ pub fn prune(
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(&err)?;
     let cutoff = i64::try_from(before_ms).unwrap_or(i64::MAX);
+    let judge_cutoff = judge_cutoff(cutoff);
     let mut report = PruneReport::default();
     if dry_run {
         return count(&conn, cutoff).map_err(&err);
@@ -121,17 +161,12 @@ pub fn prune(
                 .map_err(|source| Error::ExportWrite { source })?;
         }
         for (request_id, _) in &rows {
+            tx.prepare_cached(LEDGER_UPSERT)
+                .and_then(|mut s| s.execute([request_id]))
+                .map_err(&err)?;
             report.feedback += tx
                 .execute("DELETE FROM feedback WHERE request_id = ?1", [request_id])
                 .map_err(&err)?;
-            if judged {
-                report.judge_calls += tx
-                    .execute(
-                        "DELETE FROM judge_calls WHERE request_id = ?1",
-                        [request_id],
-                    )
-                    .map_err(&err)?;
-            }
             report.outcomes += tx
                 .execute("DELETE FROM outcomes WHERE request_id = ?1", [request_id])
                 .map_err(&err)?;
@@ -141,12 +176,13 @@ pub fn prune(
             break;
         }
     }
-    // Judge calls whose request row is already gone (or never stored).
+    // Judge calls before the judge's cutoff, whether their request row was pruned above, went
+    // earlier or was never stored.
     if judged {
         report.judge_calls += conn
             .execute(
                 "DELETE FROM judge_calls WHERE timestamp_ms < ?1",
-                params![cutoff],
+                params![judge_cutoff],
             )
             .map_err(&err)?;
     }
@@ -191,9 +227,12 @@ fn archived_line(conn: &Connection, request_id: &str, record: &str) -> rusqlite:
 fn count(conn: &Connection, cutoff: i64) -> rusqlite::Result<PruneReport> {
     let one = |sql: &str| conn.query_row(sql, [cutoff], |r| r.get::<_, i64>(0));
     let judge = if has_table(conn, "judge_calls")? {
-        one(
-            "SELECT COUNT(*) FROM judge_calls WHERE timestamp_ms < ?1 OR request_id IN
-             (SELECT request_id FROM outcomes WHERE timestamp_ms < ?1)",
+        // What the deletes below remove: every call before the judge's cutoff (a pruned
+        // request's later calls go at the next pass).
+        conn.query_row(
+            "SELECT COUNT(*) FROM judge_calls WHERE timestamp_ms < ?1",
+            [judge_cutoff(cutoff)],
+            |r| r.get::<_, i64>(0),
         )?
     } else {
         0
@@ -206,6 +245,10 @@ fn count(conn: &Connection, cutoff: i64) -> rusqlite::Result<PruneReport> {
         judge_calls: judge as usize,
     })
 }
+
+mod size;
+
+pub use size::{prune_to_size, used_bytes, SizeReport};
 
 #[cfg(test)]
 mod tests;

@@ -62,41 +62,74 @@ fn key_expr(conn: &Connection) -> rusqlite::Result<&'static str> {
     })
 }
 
-/// USD charged to `key_id` since `since_ms` (Unix ms).
+/// USD charged to `key_id` since `since_ms` (Unix ms), pruned rows included: their spend is
+/// kept per UTC day, so a pruned day counts when it starts at or after `since_ms` (budget
+/// periods start at a UTC day).
 pub fn key_spend_since(db: &Path, key_id: &str, since_ms: u64) -> Result<f64, Error> {
     let conn = open_read(db)?;
     if !has_table(&conn, "outcomes").map_err(Error::sqlite(db))? {
         return Ok(0.0);
     }
     let key = key_expr(&conn).map_err(Error::sqlite(db))?;
-    conn.query_row(
-        &format!(
-            "SELECT COALESCE(SUM(cost_usd), 0) FROM outcomes WHERE {key} = ?1 AND timestamp_ms >= ?2"
-        ),
-        rusqlite::params![key_id, i64::try_from(since_ms).unwrap_or(i64::MAX)],
-        |r| r.get(0),
-    )
-    .map_err(Error::sqlite(db))
+    let since = i64::try_from(since_ms).unwrap_or(i64::MAX);
+    let logged: f64 = conn
+        .query_row(
+            &format!(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM outcomes WHERE {key} = ?1 AND timestamp_ms >= ?2"
+            ),
+            rusqlite::params![key_id, since],
+            |r| r.get(0),
+        )
+        .map_err(Error::sqlite(db))?;
+    if !has_table(&conn, "pruned_spend").map_err(Error::sqlite(db))? {
+        return Ok(logged);
+    }
+    let pruned: f64 = conn
+        .query_row(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM pruned_spend WHERE key_id = ?1 AND day_ms >= ?2",
+            rusqlite::params![key_id, since],
+            |r| r.get(0),
+        )
+        .map_err(Error::sqlite(db))?;
+    Ok(logged + pruned)
 }
 
 /// Requests, tokens and cost grouped `by`, from `since_ms` on (all rows when `None`), largest
-/// cost first.
+/// cost first. Rows pruned by retention count through their per-day sums (`pruned_spend`):
+/// a pruned day is included when it starts at or after `since_ms`.
 pub fn spend_report(db: &Path, by: SpendBy, since_ms: Option<u64>) -> Result<Vec<SpendRow>, Error> {
     let conn = open_read(db)?;
     if !has_table(&conn, "outcomes").map_err(Error::sqlite(db))? {
         return Ok(Vec::new());
     }
-    let group = match by {
-        SpendBy::Key => key_expr(&conn).map_err(Error::sqlite(db))?,
-        SpendBy::Model => "model",
-        SpendBy::Day => "strftime('%Y-%m-%d', timestamp_ms / 1000, 'unixepoch')",
+    let (group, pruned_group) = match by {
+        SpendBy::Key => (
+            key_expr(&conn).map_err(Error::sqlite(db))?,
+            "NULLIF(key_id, '')",
+        ),
+        SpendBy::Model => ("model", "NULLIF(model, '')"),
+        SpendBy::Day => (
+            "strftime('%Y-%m-%d', timestamp_ms / 1000, 'unixepoch')",
+            "strftime('%Y-%m-%d', day_ms / 1000, 'unixepoch')",
+        ),
+    };
+    let pruned = if has_table(&conn, "pruned_spend").map_err(Error::sqlite(db))? {
+        format!(
+            "UNION ALL SELECT {pruned_group}, requests, ok, input_tokens, output_tokens, cost_usd
+             FROM pruned_spend WHERE day_ms >= ?1"
+        )
+    } else {
+        String::new()
     };
     let sql = format!(
-        "SELECT {group} AS g, COUNT(*), SUM(status = 'ok'),
-                COALESCE(SUM(json_extract(record, '$.input_tokens')), 0),
-                COALESCE(SUM(json_extract(record, '$.output_tokens')), 0),
-                COALESCE(SUM(cost_usd), 0)
-         FROM outcomes WHERE timestamp_ms >= ?1 GROUP BY g ORDER BY 6 DESC, g"
+        "SELECT g, SUM(n), SUM(ok), SUM(i), SUM(o), SUM(c) FROM (
+            SELECT {group} AS g, 1 AS n, status = 'ok' AS ok,
+                   COALESCE(json_extract(record, '$.input_tokens'), 0) AS i,
+                   COALESCE(json_extract(record, '$.output_tokens'), 0) AS o,
+                   COALESCE(cost_usd, 0) AS c
+            FROM outcomes WHERE timestamp_ms >= ?1
+            {pruned}
+         ) GROUP BY g ORDER BY 6 DESC, g"
     );
     let since = i64::try_from(since_ms.unwrap_or(0)).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare(&sql).map_err(Error::sqlite(db))?;

@@ -19,9 +19,11 @@ enum Action {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Delete outcomes older than --older-than with their labels and judge calls, in small
-    /// batches so that a running gateway keeps writing; each batch is appended to --archive
-    /// first (JSON lines, as `export` writes them).
+    /// Delete outcomes older than --older-than, or the oldest ones until the log is under
+    /// --max-bytes, with their labels and judge calls, in small batches so that a running
+    /// gateway keeps writing; each batch is appended to --archive first (JSON lines, as
+    /// `export` writes them). The deleted rows' spend stays counted (budgets, `spend`).
+    #[command(group(clap::ArgGroup::new("limit").required(true).multiple(true).args(["older_than", "max_bytes"])))]
     Prune {
         /// The gateway's SQLite outcome log.
         #[arg(long, default_value = ".switchyard/outcomes.sqlite")]
@@ -29,7 +31,12 @@ enum Action {
         /// Keep this many days (`90` or `90d`; at least 32: client-key budgets are recounted
         /// from the last month's rows when the gateway starts).
         #[arg(long, value_parser = parse_days)]
-        older_than: u64,
+        older_than: Option<u64>,
+        /// Bring the log's used pages to at most 90 % of this many bytes by deleting the
+        /// oldest outcomes (as `[log] retention_max_bytes`). The file keeps its length; SQLite
+        /// reuses the freed pages.
+        #[arg(long)]
+        max_bytes: Option<u64>,
         /// Append the deleted rows here first (created if missing).
         #[arg(long)]
         archive: Option<PathBuf>,
@@ -85,6 +92,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
         Action::Prune {
             db,
             older_than,
+            max_bytes,
             archive,
             dry_run,
         } => {
@@ -94,20 +102,46 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                     db.display()
                 );
             }
-            let report =
-                outcome_log::prune_older_than(&db, older_than, archive.as_deref(), dry_run)?;
-            eprintln!(
-                "{} {} outcome(s), {} label(s) and {} judge call(s) older than {older_than} days from {}{}",
-                if dry_run { "would delete" } else { "deleted" },
-                report.outcomes,
-                report.feedback,
-                report.judge_calls,
-                db.display(),
-                match (&archive, dry_run) {
-                    (Some(path), false) => format!(" (archived to {})", path.display()),
-                    _ => String::new(),
+            let said = |report: outcome_log::PruneReport, why: String| {
+                eprintln!(
+                    "{} {} outcome(s), {} label(s) and {} judge call(s) {why} from {}{}",
+                    if dry_run { "would delete" } else { "deleted" },
+                    report.outcomes,
+                    report.feedback,
+                    report.judge_calls,
+                    db.display(),
+                    match (&archive, dry_run) {
+                        (Some(path), false) => format!(" (archived to {})", path.display()),
+                        _ => String::new(),
+                    }
+                );
+            };
+            if let Some(days) = older_than {
+                let report = outcome_log::prune_older_than(&db, days, archive.as_deref(), dry_run)?;
+                said(report, format!("older than {days} days"));
+            }
+            if let Some(max) = max_bytes {
+                let size = outcome_log::prune_to_size(&db, max, archive.as_deref(), dry_run)?;
+                said(
+                    size.pruned,
+                    format!(
+                        "to bring {} used bytes under {max}{}",
+                        size.before_bytes,
+                        if dry_run {
+                            String::new()
+                        } else {
+                            format!(" ({} after)", size.after_bytes)
+                        }
+                    ),
+                );
+                if size.still_over {
+                    anyhow::bail!(
+                        "{}: still {} bytes with no outcome left to delete (labels, client keys and judge calls remain); choose a larger --max-bytes",
+                        db.display(),
+                        size.after_bytes
+                    );
                 }
-            );
+            }
         }
     }
     Ok(())

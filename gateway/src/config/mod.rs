@@ -388,11 +388,21 @@ pub struct LogConfig {
     /// rows). Absent: keep everything.
     #[serde(default)]
     pub retention_days: Option<u64>,
-    /// With `retention_days`, append every deleted row here first (JSON lines, as
-    /// `switchyard log export` writes them).
+    /// Cap on the log's size in bytes (the pages in use): when it is exceeded, the oldest
+    /// outcomes are deleted until the log is at 90 % of it, checked every minute. Their spend
+    /// stays counted (budgets, `switchyard spend`). SQLite reuses the freed pages, so the file
+    /// stops growing but does not shrink. At least 16 MiB. Absent: no cap.
+    #[serde(default)]
+    pub retention_max_bytes: Option<u64>,
+    /// With `retention_days` or `retention_max_bytes`, append every deleted row here first
+    /// (JSON lines, as `switchyard log export` writes them).
     #[serde(default)]
     pub retention_archive: Option<PathBuf>,
 }
+
+/// The smallest `[log] retention_max_bytes`: below it a busy gateway would prune on every
+/// check.
+pub const MIN_RETENTION_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What to do with a request whose outcome row cannot be committed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -435,6 +445,7 @@ impl Default for LogConfig {
             commit_timeout: default_commit_timeout(),
             on_unavailable: LogUnavailable::default(),
             retention_days: None,
+            retention_max_bytes: None,
             retention_archive: None,
         }
     }
@@ -714,10 +725,22 @@ impl Config {
                     ),
                 ));
             }
-        } else if raw.log.retention_archive.is_some() {
+        }
+        if let Some(bytes) = raw.log.retention_max_bytes {
+            if bytes < MIN_RETENTION_BYTES {
+                return Err(invalid(
+                    "log.retention_max_bytes",
+                    format!("must be at least {MIN_RETENTION_BYTES} (16 MiB); got {bytes}"),
+                ));
+            }
+        }
+        if raw.log.retention_archive.is_some()
+            && raw.log.retention_days.is_none()
+            && raw.log.retention_max_bytes.is_none()
+        {
             return Err(invalid(
                 "log.retention_archive",
-                "needs log.retention_days (how many days to keep)",
+                "needs log.retention_days (how many days to keep) or log.retention_max_bytes",
             ));
         }
         if raw.server.body_limit_bytes == 0 {

@@ -249,4 +249,24 @@ fn retention_needs_a_month_and_an_archive_needs_a_retention() {
         ..GatewayConfig::default()
     };
     assert!(Config::resolve(ok, &no_env).is_ok());
+    // A size cap: at least 16 MiB, and it is enough for an archive.
+    let tiny = GatewayConfig {
+        log: crate::config::LogConfig {
+            retention_max_bytes: Some(1_000),
+            ..Default::default()
+        },
+        ..GatewayConfig::default()
+    };
+    let err = Config::resolve(tiny, &no_env).unwrap_err();
+    assert_eq!(field_of(&err), "log.retention_max_bytes");
+    assert!(err.to_string().contains("16 MiB"), "{err}");
+    let capped = GatewayConfig {
+        log: crate::config::LogConfig {
+            retention_max_bytes: Some(10 << 30),
+            retention_archive: Some("old.jsonl".into()),
+            ..Default::default()
+        },
+        ..GatewayConfig::default()
+    };
+    assert!(Config::resolve(capped, &no_env).is_ok());
 }

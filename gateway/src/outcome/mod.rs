@@ -217,6 +217,7 @@ impl OutcomeLog {
                 writer.run(&jobs_rx, &control_rx);
             })
             .map_err(|source| Error::OutcomeLogThread { source })?;
+        let retention = retention::start(config, Arc::clone(&metrics))?;
         Ok(OutcomeLog {
             jobs: jobs_tx,
             control: control_tx,
@@ -224,7 +225,7 @@ impl OutcomeLog {
             path,
             metrics,
             commit_timeout: config.commit_timeout,
-            _retention: retention::start(config)?,
+            _retention: retention,
         })
     }
 

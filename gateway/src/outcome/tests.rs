@@ -297,3 +297,47 @@ async fn retention_prunes_old_rows_at_start_and_archives_them() {
     assert_eq!(archived.lines().count(), 1);
     assert!(archived.contains("\"request_id\":\"old\""), "{archived}");
 }
+
+/// `[log] retention_max_bytes`: a pass over the cap prunes the oldest rows, counts them in
+/// `/metrics` and keeps their spend; a pass under it does nothing.
+#[test]
+fn a_size_pass_prunes_the_oldest_rows_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, Privacy::None, 64);
+    {
+        let mut conn = outcome_log::open(&cfg.sqlite, false).unwrap();
+        let rows: Vec<Outcome> = (0..1_000)
+            .map(|i| {
+                let mut o = outcome(&format!("r{i}"), 1_000 + i);
+                o.prompt = PromptRecord::Full {
+                    text: "y".repeat(2_000),
+                };
+                o
+            })
+            .collect();
+        outcome_log::write_batch(&mut conn, &rows).unwrap();
+    }
+    let used = {
+        let conn = rusqlite::Connection::open(&cfg.sqlite).unwrap();
+        outcome_log::used_bytes(&conn).unwrap()
+    };
+    let spend = || outcome_log::spend_report(&cfg.sqlite, outcome_log::SpendBy::Model, None);
+    let before = spend().unwrap();
+    let metrics = Metrics::new();
+    retention::size_pass(&cfg.sqlite, used * 2, None, &metrics);
+    assert!(!metrics
+        .render()
+        .contains("switchyard_outcome_log_pruned_total{"));
+    retention::size_pass(&cfg.sqlite, used / 4, None, &metrics);
+    let left = read_outcomes(&cfg.sqlite).unwrap();
+    assert!(left.len() < 300, "{}", left.len());
+    assert_eq!(left.last().unwrap().request_id, "r999");
+    let line = format!(
+        "switchyard_outcome_log_pruned_total{{reason=\"size\"}} {}",
+        1_000 - left.len()
+    );
+    assert!(metrics.render().contains(&line), "{}", metrics.render());
+    let after = spend().unwrap();
+    assert_eq!(before[0].requests, after[0].requests);
+    assert!((before[0].cost_usd - after[0].cost_usd).abs() < 1e-9);
+}

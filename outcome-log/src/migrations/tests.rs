@@ -70,6 +70,7 @@ fn the_oldest_layout_migrates_to_the_current_one() {
     assert!(has_column(&conn, "outcomes", "key_id").unwrap());
     assert!(has_column(&conn, "feedback", "source").unwrap());
     assert!(has_table(&conn, "judge_calls").unwrap());
+    assert!(has_table(&conn, "pruned_spend").unwrap());
 
     // The old row and its label survive; the label reads as a person's, so a judge label
     // cannot replace it.
