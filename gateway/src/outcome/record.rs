@@ -154,6 +154,7 @@ impl RequestRecord {
             cost_usd,
             feedback: Vec::new(),
             key_id: self.key.as_ref().map(|k| k.key_id().to_owned()),
+            cache_hit: None,
         };
         let wait_start = Instant::now();
         let stored = state
