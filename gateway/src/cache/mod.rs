@@ -154,7 +154,8 @@ pub struct Entry {
     weight: u32,
 }
 
-/// The answer cache: `moka` bounds it (least recently used answers go first when it is full)
+/// The answer cache: `moka` bounds it (when full, its TinyLFU policy keeps the answers asked
+/// for most often and recently, and may refuse a new one in place of a popular one)
 /// and drops entries past their time-to-live; every read also checks the age on the
 /// gateway's injectable clock, so that tests move time instead of sleeping.
 pub struct ResponseCache {
