@@ -37,6 +37,7 @@ fn logged(id: &str, days_ago: u64) -> Outcome {
         cost_usd: Some(0.001),
         feedback: Vec::new(),
         key_id: None,
+        cache_hit: None,
     }
 }
 

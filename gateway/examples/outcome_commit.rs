@@ -50,6 +50,7 @@ fn row(i: usize) -> Outcome {
         cost_usd: Some(0.00003),
         feedback: Vec::new(),
         key_id: None,
+        cache_hit: None,
     }
 }
 

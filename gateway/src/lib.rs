@@ -13,6 +13,7 @@
 //! - [`outcome`]: one `router_core::Outcome` row per request ([`outcome::record`]) in the
 //!   SQLite [`outcome::OutcomeLog`], exported with [`outcome::export_jsonl`].
 //!
+//! Before routing, [`cache`] answers a repeated identical request from memory (`[cache]`).
 //! Off the request path, [`judge`] grades a sample of answers with an LLM (or a reference
 //! answer) and stores its verdicts as feedback labels.
 //!
@@ -22,6 +23,7 @@
 //! (Prometheus text), and [`Error`] for start-up failures.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -13,132 +13,163 @@ use std::time::Duration;
 struct Family {
     name: &'static str,
     help: &'static str,
-    histogram: bool,
+    kind: Kind,
+}
+
+/// The Prometheus type of a family.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    /// A value set, not added to (sizes read at scrape time).
+    Gauge,
+    Histogram,
 }
 
 const REQUESTS: Family = Family {
     name: "switchyard_requests_total",
     help: "Chat completion requests by final model and status.",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const ERRORS: Family = Family {
     name: "switchyard_errors_total",
     help: "Failed upstream attempts by model and error label.",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const UPSTREAM_LATENCY: Family = Family {
     name: "switchyard_upstream_latency_seconds",
     help: "Latency of successful upstream calls (stream: until the last chunk) by model.",
-    histogram: true,
+    kind: Kind::Histogram,
 };
 const UPSTREAM_TTFT: Family = Family {
     name: "switchyard_upstream_ttft_seconds",
     help: "Time to first token of successful upstream calls by model.",
-    histogram: true,
+    kind: Kind::Histogram,
 };
 const ROUTING: Family = Family {
     name: "switchyard_routing_seconds",
     help: "Time spent choosing a model (encoder, predictor and policy).",
-    histogram: true,
+    kind: Kind::Histogram,
 };
 const COST: Family = Family {
     name: "switchyard_cost_usd_total",
     help: "Cost of served requests in USD from catalog prices, by model.",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const TOKENS: Family = Family {
     name: "switchyard_tokens_total",
     help: "Tokens by model and direction (input, output).",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const FAILOVERS: Family = Family {
     name: "switchyard_failovers_total",
     help: "Moves to the next candidate after a failed attempt, by the model that failed.",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const ENCODER_QUEUE_WAIT: Family = Family {
     name: "switchyard_encoder_queue_wait_seconds",
     help: "Time routed prompts waited in the encoder queue.",
-    histogram: true,
+    kind: Kind::Histogram,
 };
 const CLASSIFIER_FALLBACK: Family = Family {
     name: "switchyard_classifier_fallback_total",
     help: "Requests routed by the static fallback, by reason.",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const ENCODER_CACHE: Family = Family {
     name: "switchyard_encoder_cache_total",
     help: "Routed prompts whose embedding came from the cache (result=hit) or the encoder (miss).",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const OUTCOME_LOG_DROPPED: Family = Family {
     name: "switchyard_outcome_log_dropped_total",
     help: "Outcome rows dropped because the log channel was full or the writer failed.",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const OUTCOME_LOG_PRUNED: Family = Family {
     name: "switchyard_outcome_log_pruned_total",
     help:
         "Outcome rows deleted by retention (archived first when configured), by reason (age, size).",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const CIRCUIT_OPENED: Family = Family {
     name: "switchyard_circuit_opened_total",
     help: "Times a provider's circuit breaker opened.",
-    histogram: false,
+    kind: Kind::Counter,
 };
 
 const ROUTER_RELOADS: Family = Family {
     name: "switchyard_router_reloads_total",
     help: "Router artifact reloads by result (ok, or the refusal reason).",
-    histogram: false,
+    kind: Kind::Counter,
 };
 
 const REJECTED: Family = Family {
     name: "switchyard_rejected_requests_total",
     help:
         "Client requests refused with a 4xx before any upstream call, by endpoint and error code.",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const OUTCOME_COMMIT_WAIT: Family = Family {
     name: "switchyard_outcome_commit_wait_seconds",
     help: "Time an answer waited for its outcome row's group commit.",
-    histogram: true,
+    kind: Kind::Histogram,
 };
 
 const KEY_REJECTIONS: Family = Family {
     name: "switchyard_key_rejections_total",
     help: "Requests refused by a client-key rule, by reason (invalid_key, rate_limit_requests, rate_limit_tokens, budget, model_not_allowed).",
-    histogram: false,
+    kind: Kind::Counter,
 };
 
 const JUDGE_SAMPLED: Family = Family {
     name: "switchyard_judge_sampled_total",
     help: "Answered requests drawn for judging (before any drop).",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const JUDGE_DROPPED: Family = Family {
     name: "switchyard_judge_dropped_total",
     help: "Sampled requests not judged, by reason (queue_full, budget, too_long, no_answer, shutdown).",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const JUDGE_VERDICTS: Family = Family {
     name: "switchyard_judge_verdicts_total",
     help: "Judged requests by method (absolute, pairwise, reference) and result (stored, superseded, unknown_request, log_unavailable, garbage, error).",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const JUDGE_COST: Family = Family {
     name: "switchyard_judge_cost_usd_total",
     help: "USD spent by the judge (judge and reference calls, catalog prices), by model.",
-    histogram: false,
+    kind: Kind::Counter,
 };
 const JUDGE_LATENCY: Family = Family {
     name: "switchyard_judge_latency_seconds",
     help: "Time from a judged request's hand-over to its label (queue wait included).",
-    histogram: true,
+    kind: Kind::Histogram,
 };
 
-const FAMILIES: [&Family; 23] = [
+const RESPONSE_CACHE: Family = Family {
+    name: "switchyard_response_cache_total",
+    help: "Chat and messages requests by response cache result (hit, miss, bypass).",
+    kind: Kind::Counter,
+};
+const RESPONSE_CACHE_SAVED: Family = Family {
+    name: "switchyard_response_cache_saved_usd_total",
+    help: "USD not spent because answers came from the response cache (their cost when stored).",
+    kind: Kind::Counter,
+};
+const RESPONSE_CACHE_BYTES: Family = Family {
+    name: "switchyard_response_cache_bytes",
+    help:
+        "Bytes of answers in the response cache (an entry counts at least max_bytes / max_entries).",
+    kind: Kind::Gauge,
+};
+const RESPONSE_CACHE_ENTRIES: Family = Family {
+    name: "switchyard_response_cache_entries",
+    help: "Answers in the response cache.",
+    kind: Kind::Gauge,
+};
+
+const FAMILIES: [&Family; 27] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -162,6 +193,10 @@ const FAMILIES: [&Family; 23] = [
     &JUDGE_VERDICTS,
     &JUDGE_COST,
     &JUDGE_LATENCY,
+    &RESPONSE_CACHE,
+    &RESPONSE_CACHE_SAVED,
+    &RESPONSE_CACHE_BYTES,
+    &RESPONSE_CACHE_ENTRIES,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -182,6 +217,7 @@ struct Histogram {
 #[derive(Default)]
 struct Registry {
     counters: BTreeMap<(&'static str, Labels), f64>,
+    gauges: BTreeMap<(&'static str, Labels), f64>,
     histograms: BTreeMap<(&'static str, Labels), Histogram>,
 }
 
@@ -208,6 +244,11 @@ impl Metrics {
         // still usable.
         let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         *reg.counters.entry((family.name, labels)).or_insert(0.0) += value;
+    }
+
+    fn set(&self, family: &Family, labels: Labels, value: f64) {
+        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        reg.gauges.insert((family.name, labels), value);
     }
 
     fn observe(&self, family: &Family, labels: Labels, value: Duration) {
@@ -381,6 +422,21 @@ impl Metrics {
         }
     }
 
+    /// A request's response cache result (`hit`, `miss`, `bypass`); a hit saved `saved_usd`.
+    pub fn response_cache(&self, result: &'static str, saved_usd: f64) {
+        self.add(&RESPONSE_CACHE, vec![("result", result.to_owned())], 1.0);
+        if saved_usd.is_finite() && saved_usd > 0.0 {
+            self.add(&RESPONSE_CACHE_SAVED, Vec::new(), saved_usd);
+        }
+    }
+
+    /// The response cache's current size.
+    pub fn response_cache_size(&self, entries: u64, bytes: u64) {
+        // Precision loss past 2^53 entries or bytes is irrelevant for a gauge.
+        self.set(&RESPONSE_CACHE_ENTRIES, Vec::new(), entries as f64);
+        self.set(&RESPONSE_CACHE_BYTES, Vec::new(), bytes as f64);
+    }
+
     /// The value of a counter series, for tests and diagnostics.
     pub fn counter_value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -415,14 +471,14 @@ impl Metrics {
         let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         for family in FAMILIES {
-            let kind = if family.histogram {
-                "histogram"
-            } else {
-                "counter"
+            let kind = match family.kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Histogram => "histogram",
             };
             let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
             let _ = writeln!(out, "# TYPE {} {kind}", family.name);
-            if family.histogram {
+            if family.kind == Kind::Histogram {
                 for ((_, labels), h) in reg
                     .histograms
                     .iter()
@@ -452,8 +508,11 @@ impl Metrics {
                     );
                 }
             } else {
-                for ((_, labels), v) in reg.counters.iter().filter(|((n, _), _)| *n == family.name)
-                {
+                let series = match family.kind {
+                    Kind::Gauge => &reg.gauges,
+                    Kind::Counter | Kind::Histogram => &reg.counters,
+                };
+                for ((_, labels), v) in series.iter().filter(|((n, _), _)| *n == family.name) {
                     let _ = writeln!(out, "{}{} {}", family.name, fmt_labels(labels), v);
                 }
             }

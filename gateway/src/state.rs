@@ -49,6 +49,8 @@ pub struct Inner {
     pub active_artifact: tokio::sync::Mutex<Option<std::path::PathBuf>>,
     /// The judge (`[judge]`), when configured.
     pub judge: Option<crate::judge::Judge>,
+    /// The response cache (`[cache]`), when enabled.
+    pub cache: Option<crate::cache::ResponseCache>,
 }
 
 impl std::ops::Deref for AppState {
@@ -134,6 +136,8 @@ impl AppState {
             .judge
             .clone()
             .map(|j| crate::judge::Judge::new(j, &config.log.sqlite));
+        // Entries age on the keys' clock, so that tests with a manual clock move TTLs too.
+        let cache = crate::cache::ResponseCache::new(&config.cache, auth.clock().clone());
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,
@@ -147,6 +151,7 @@ impl AppState {
             offline_pool,
             active_artifact,
             judge,
+            cache,
         })))
     }
 

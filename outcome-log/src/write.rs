@@ -192,6 +192,7 @@ mod tests {
             cost_usd: Some(0.5),
             feedback: Vec::new(),
             key_id: None,
+            cache_hit: None,
         }
     }
 

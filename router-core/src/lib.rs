@@ -32,7 +32,8 @@ pub use decision::{
 pub use exploration::{explore, Exploration};
 pub use ids::{ModelId, ProviderId};
 pub use outcome::{
-    Attempt, Feedback, FeedbackSource, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION,
+    Attempt, CacheHit, Feedback, FeedbackSource, Outcome, OutcomeStatus, PromptRecord,
+    OUTCOME_SCHEMA_VERSION,
 };
 pub use policy::{
     decide, route, DecisionInput, ModelPrior, PolicyError, PolicyModel, Prediction, Serving,

@@ -173,4 +173,18 @@ pub struct Outcome {
     /// written before keys existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// Set when the gateway answered from its response cache instead of calling a model: the
+    /// row's `cost_usd` is then 0 and this says what the call would have cost. Absent in every
+    /// other row (and in rows written before the cache existed), so old readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hit: Option<CacheHit>,
+}
+
+/// How a cached answer was served (see [`Outcome::cache_hit`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CacheHit {
+    /// The request whose upstream answer was stored; its row holds the real cost and tokens.
+    pub source_request_id: String,
+    /// USD not spent: the stored answer's cost at catalog prices when it was made.
+    pub saved_usd: f64,
 }

@@ -49,6 +49,9 @@ pub struct GatewayConfig {
     /// `[judge]`: an LLM grading a sample of answers; absent = off.
     #[serde(default)]
     pub judge: Option<JudgeConfig>,
+    /// `[cache]`: the exact-match response cache; off by default.
+    #[serde(default)]
+    pub cache: CacheConfig,
 }
 
 /// `[server]`.
@@ -532,6 +535,8 @@ pub struct Config {
     pub admin_key_sha256: Option<[u8; 32]>,
     /// `[judge]`, validated; `None`: no judge.
     pub judge: Option<Judging>,
+    /// `[cache]`, validated.
+    pub cache: Cache,
     /// Whether the providers came from the config file's `[[providers]]` (false: the
     /// environment defaults of [`env_default_providers`]), for the hint of
     /// [`Config::provider_setup_hint`].
@@ -859,6 +864,7 @@ impl Config {
             })
             .map(|e| e.spec.id.clone())
             .collect();
+        let cache = cache::resolve(raw.cache)?;
         let judge = match raw.judge.take() {
             Some(j) => Some(judge::resolve(j, &catalog, &providers)?),
             None => None,
@@ -895,6 +901,7 @@ impl Config {
             admin_token_env: admin.token_env,
             admin_key_sha256,
             judge,
+            cache,
             providers_from_file,
         })
     }
@@ -928,8 +935,10 @@ impl Config {
     }
 }
 
+mod cache;
 mod checks;
 mod judge;
+pub use cache::{Cache, CacheConfig, MAX_TTL};
 pub use checks::AdminConfig;
 pub use judge::{JudgeConfig, Judging, Rubric};
 

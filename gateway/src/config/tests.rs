@@ -270,3 +270,51 @@ fn retention_needs_a_month_and_an_archive_needs_a_retention() {
     };
     assert!(Config::resolve(capped, &no_env).is_ok());
 }
+
+#[test]
+fn cache_section_parses_and_refuses_bad_values_by_field() {
+    let raw = parse(
+        "[cache]\nenabled = true\nttl = \"90s\"\nmax_entries = 10\nmax_bytes = 4096\ndeterministic_only = false\n",
+    )
+    .unwrap();
+    let cache = Config::resolve(raw, &no_env).unwrap().cache;
+    assert!(cache.enabled && !cache.deterministic_only);
+    assert_eq!(
+        (cache.ttl, cache.max_entries, cache.max_bytes),
+        (Duration::from_secs(90), 10, 4096)
+    );
+    let defaults = Config::resolve(GatewayConfig::default(), &no_env)
+        .unwrap()
+        .cache;
+    assert!(!defaults.enabled && defaults.deterministic_only);
+
+    for (src, field) in [
+        ("[cache]\nttl = \"0s\"\n", "cache.ttl"),
+        ("[cache]\nttl = \"400days\"\n", "cache.ttl"),
+        ("[cache]\nmax_entries = 0\n", "cache.max_entries"),
+        (
+            "[cache]\nmax_entries = 100\nmax_bytes = 10\n",
+            "cache.max_bytes",
+        ),
+    ] {
+        let err = Config::resolve(parse(src).unwrap(), &no_env).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConfigInvalid { field: f, .. } if f == field),
+            "{src}: {err}"
+        );
+    }
+    for (src, field) in [
+        ("[cache]\nttl = \"soon\"\n", "cache.ttl"),
+        ("[cache]\nmax_bytes = -1\n", "cache.max_bytes"),
+        ("[cache]\nenable = true\n", "cache"),
+    ] {
+        match parse(src).unwrap_err() {
+            Error::ConfigParse {
+                field: f, message, ..
+            } => {
+                assert!(f.starts_with(field), "{src}: {f} {message}")
+            }
+            other => panic!("{src}: unexpected {other}"),
+        }
+    }
+}

@@ -10,9 +10,10 @@ use axum::Json;
 use router_core::{Constraints, ModelId, OutcomeStatus};
 
 use crate::auth::{Caller, KeyUse};
+use crate::cache::{Directive, Plan, Stored};
 use crate::http::error::ApiError;
 use crate::http::request_options::{merged_options, prompt_text, resolve_model, routing_input};
-use crate::http::{relay, validate};
+use crate::http::{cached, relay, validate};
 use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse};
 use crate::outcome::record::{Ending, RequestRecord};
 use crate::routing::Routed;
@@ -147,6 +148,20 @@ async fn serve(
     }
     validate::sampling(req).map_err(rejected)?;
     let options = merged_options(req.router.as_ref(), headers).map_err(rejected)?;
+    let directive = Directive::from_headers(headers).map_err(rejected)?;
+    // Before routing and before any key limit: a hit costs nothing and calls nothing. An entry
+    // exists only under this key's id, stored after the same request passed every check.
+    let plan = Plan::new(
+        &state.config.cache,
+        req,
+        &options,
+        record.key.as_ref().map(KeyUse::key_id),
+        directive,
+    );
+    let (served_by_cache, hit) = cached::lookup(state, &plan);
+    if let Some(entry) = hit {
+        return Ok(cached::answer_hit(state, record, &entry, req, dialect).await);
+    }
     let input = routing_input(
         &state.catalog,
         &req.messages,
@@ -288,24 +303,37 @@ async fn serve(
                 .metrics
                 .upstream_latency(model.as_str(), attempt_start.elapsed(), Some(ttft));
             let usage = usage_of(&completion, input.input_tokens);
+            let upstream_model = if completion.model.is_empty() {
+                upstream_name
+            } else {
+                completion.model.clone()
+            };
             let ending = Ending {
-                model: Some(model),
-                upstream_model: Some(if completion.model.is_empty() {
-                    upstream_name
-                } else {
-                    completion.model.clone()
-                }),
+                model: Some(model.clone()),
+                upstream_model: Some(upstream_model.clone()),
                 attempts: walk.attempts,
                 ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
                 tokens: Some(usage),
                 // Copied only when a judge may grade it.
                 answer_text: state.judge.is_some().then(|| answer_text(&completion)),
+                cache_hit: None,
             };
-            let record = record.clone();
-            let finished = record.finish(state, OutcomeStatus::Ok, ending).await;
+            let request_id = record.request_id.clone();
+            let finished = record
+                .clone()
+                .finish(state, OutcomeStatus::Ok, ending)
+                .await;
             if !finished.logged {
                 return Ok(ApiError::OutcomeLogUnavailable.into_response());
             }
+            cached::store(state, &plan, || Stored {
+                completion: completion.clone(),
+                model,
+                upstream_model: Some(upstream_model),
+                tokens: usage,
+                cost_usd: finished.cost_usd.unwrap_or(0.0),
+                source_request_id: request_id,
+            });
             let mut response = match dialect {
                 Dialect::OpenAi => Json(completion).into_response(),
                 Dialect::Anthropic => {
@@ -333,6 +361,7 @@ async fn serve(
                 attempt_start: served.attempt_start,
                 ttft: served.ttft,
                 input_tokens_estimate: input.input_tokens,
+                cache: plan.store_key(),
                 encoder: match dialect {
                     Dialect::OpenAi => relay::Encoder::OpenAi {
                         wants_usage: req.wants_stream_usage(),
@@ -350,6 +379,7 @@ async fn serve(
         HEADER_ROUTE_MS,
         &format!("{route_ms:.3}"),
     );
+    cached::mark(response.headers_mut(), served_by_cache);
     Ok(response)
 }
 

@@ -110,7 +110,7 @@ pub async fn check_host(State(state): State<AppState>, req: Request, next: Next)
 
 /// Request headers a browser may send cross-origin: the API's own (authorization, the JSON
 /// content type, Anthropic-style keys and version, the routing knobs, the judge's reference
-/// answer) and those the official OpenAI and Anthropic SDKs add when run in a browser, so that
+/// answer, the cache directive) and those the official OpenAI and Anthropic SDKs add when run in a browser, so that
 /// their preflight passes.
 fn cors_request_headers() -> Vec<HeaderName> {
     let api = [
@@ -136,6 +136,7 @@ fn cors_request_headers() -> Vec<HeaderName> {
     ];
     api.into_iter()
         .chain(crate::http::request_options::KNOB_HEADERS)
+        .chain([crate::cache::HEADER_CACHE])
         .chain(sdks)
         .map(HeaderName::from_static)
         .collect()
@@ -150,6 +151,7 @@ fn cors_exposed_headers() -> Vec<HeaderName> {
         HEADER_REQUEST_ID,
         HEADER_ROUTE_MS,
         HEADER_COST_USD,
+        crate::cache::HEADER_CACHE,
     ]
     .into_iter()
     .map(HeaderName::from_static)

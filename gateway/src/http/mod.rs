@@ -18,6 +18,7 @@
 //! (JSON POST bodies, loopback `Host` names, CORS only when configured).
 
 pub mod admin;
+mod cached;
 pub mod chat;
 pub mod error;
 pub mod exposure;

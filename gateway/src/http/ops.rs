@@ -33,6 +33,10 @@ pub(super) async fn list_models(
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    if let Some(cache) = &state.cache {
+        let (entries, bytes) = cache.size();
+        state.metrics.response_cache_size(entries, bytes);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

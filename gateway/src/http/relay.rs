@@ -19,6 +19,8 @@ use router_core::{Attempt, ModelId, OutcomeStatus};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::cache::assemble::Assembler;
+use crate::cache::{CacheKey, Stored};
 use crate::openai::wire::{ChatCompletionChunk, Usage};
 use crate::outcome::record::{Ending, RequestRecord};
 use crate::state::AppState;
@@ -46,6 +48,8 @@ pub struct Committed {
     pub ttft: Duration,
     /// Estimated prompt tokens, used when the upstream reports no usage.
     pub input_tokens_estimate: u32,
+    /// Where to store the answer in the response cache once the stream completed.
+    pub cache: Option<CacheKey>,
     /// How chunks become bytes on the wire.
     pub encoder: Encoder,
 }
@@ -62,7 +66,7 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    fn chunk(&mut self, chunk: ChatCompletionChunk) -> Option<Bytes> {
+    pub(crate) fn chunk(&mut self, chunk: ChatCompletionChunk) -> Option<Bytes> {
         match self {
             Encoder::OpenAi { wants_usage } => encode(chunk, *wants_usage),
             Encoder::Anthropic(e) => e.chunk(&chunk),
@@ -70,7 +74,7 @@ impl Encoder {
     }
 
     /// The events of a complete stream whose row is committed.
-    fn done(&mut self, tokens: (u32, u32)) -> Bytes {
+    pub(crate) fn done(&mut self, tokens: (u32, u32)) -> Bytes {
         match self {
             Encoder::OpenAi { .. } => Bytes::from_static(b"data: [DONE]\n\n"),
             Encoder::Anthropic(e) => e.done(tokens),
@@ -107,7 +111,12 @@ pub fn start(state: AppState, record: RequestRecord, stream: Committed) -> Respo
             .await
             .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
     });
-    let mut response = Response::new(Body::from_stream(body));
+    sse_response(Body::from_stream(body))
+}
+
+/// A 200 server-sent events response with `body`.
+pub(crate) fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
     let h = response.headers_mut();
     h.insert(
@@ -206,8 +215,11 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
         attempt_start,
         ttft,
         input_tokens_estimate,
+        cache,
         mut encoder,
     } = s;
+    // Only a stream that will be stored is put back together.
+    let mut assembler = cache.map(|_| Assembler::default());
     let deadline = attempt_start + state.config.timeouts.total;
     let idle = state.config.timeouts.idle;
     let limit = state.config.server.upstream_response_limit_bytes;
@@ -215,6 +227,9 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
     let mut acc = Accounting::default();
     let upstream_model = (!first.model.is_empty()).then(|| first.model.clone());
     acc.observe(&first);
+    if let Some(a) = &mut assembler {
+        a.observe(&first);
+    }
     let mut end = None;
     if let Some(bytes) = encoder.chunk(first) {
         relayed += bytes.len();
@@ -242,6 +257,9 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
             Ok(Some(Err(e))) => end = Some(End::Failed(e)),
             Ok(Some(Ok(chunk))) => {
                 acc.observe(&chunk);
+                if let Some(a) = &mut assembler {
+                    a.observe(&chunk);
+                }
                 if let Some(bytes) = encoder.chunk(chunk) {
                     relayed += bytes.len();
                     // The cap bounds the gateway's memory (the accounting keeps the text) and
@@ -285,18 +303,40 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
             .upstream_latency(model.as_str(), elapsed, Some(ttft));
     }
     let tokens = acc.tokens(input_tokens_estimate);
+    let upstream_model = upstream_model.or(Some(upstream_name));
+    let request_id = record.request_id.clone();
     let ending = Ending {
-        model: Some(model),
-        upstream_model: upstream_model.or(Some(upstream_name)),
+        model: Some(model.clone()),
+        upstream_model: upstream_model.clone(),
         attempts,
         ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
         tokens: Some(tokens),
         // The relayed text (tool-call arguments included), kept only when a judge may grade it.
         answer_text: state.judge.is_some().then_some(acc.output_chars),
+        cache_hit: None,
     };
     // The row is committed before the last event, so a client that saw `[DONE]` has its row
     // even if the gateway is killed right after.
     let finished = record.finish(&state, status, ending).await;
+    // Stored only when the stream ended normally (not cut, not left by its client) and its
+    // row is committed, like a non-streamed answer.
+    if let (OutcomeStatus::Ok, true, Some(cache), Some(key), Some(assembler)) =
+        (status, finished.logged, &state.cache, cache, assembler)
+    {
+        if let Some(completion) = assembler.finish(tokens) {
+            cache.insert(
+                key,
+                Stored {
+                    completion,
+                    model,
+                    upstream_model,
+                    tokens,
+                    cost_usd: finished.cost_usd.unwrap_or(0.0),
+                    source_request_id: request_id,
+                },
+            );
+        }
+    }
     // Best effort from here on: the client may already be gone.
     match failure {
         Some(err) => {

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use router_core::{
-    Attempt, Constraints, ModelId, Objective, Outcome, OutcomeStatus, RouteDecision,
+    Attempt, CacheHit, Constraints, ModelId, Objective, Outcome, OutcomeStatus, RouteDecision,
     OUTCOME_SCHEMA_VERSION,
 };
 
@@ -54,6 +54,8 @@ pub struct Ending {
     pub tokens: Option<(u32, u32)>,
     /// The answer's text, kept only when a judge may grade it.
     pub answer_text: Option<String>,
+    /// Set when the answer came from the response cache: the row's cost is then 0.
+    pub cache_hit: Option<CacheHit>,
 }
 
 /// Longest `requested_model` kept in a row (client input: bounded like everything stored).
@@ -109,6 +111,8 @@ impl RequestRecord {
         let answer_text = end.answer_text.take();
         let latency = self.started.elapsed();
         let cost_usd = match (&end.model, end.tokens) {
+            // Nothing was spent; what was saved is in `cache_hit`.
+            _ if end.cache_hit.is_some() => Some(0.0),
             (Some(model), Some((input, output))) => state
                 .catalog
                 .get(model)
@@ -154,6 +158,7 @@ impl RequestRecord {
             cost_usd,
             feedback: Vec::new(),
             key_id: self.key.as_ref().map(|k| k.key_id().to_owned()),
+            cache_hit: end.cache_hit,
         };
         let wait_start = Instant::now();
         let stored = state

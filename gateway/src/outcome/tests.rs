@@ -25,6 +25,7 @@ fn outcome(id: &str, ts: u64) -> Outcome {
         cost_usd: Some(0.0001),
         feedback: Vec::new(),
         key_id: None,
+        cache_hit: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cache;
 mod common;
 mod e2e;
 mod e2e_api;

@@ -26,6 +26,7 @@ pub(crate) fn outcome(id: &str, ts: u64) -> Outcome {
         cost_usd: None,
         feedback: Vec::new(),
         key_id: None,
+        cache_hit: None,
     }
 }
 

@@ -110,6 +110,7 @@ fn outcome(i: usize, text: &str, model: &str, score: Option<f64>) -> Outcome {
             .into_iter()
             .collect(),
         key_id: None,
+        cache_hit: None,
     }
 }
 

@@ -196,6 +196,7 @@ fn log(d: &LoopData, rows: &[usize], seed: u64) -> (Vec<Outcome>, HashMap<String
                 cost_usd: d.cost(row, a),
                 feedback: vec![Feedback::human("correct", d.score(row, a).unwrap())],
                 key_id: None,
+                cache_hit: None,
             }
         })
         .collect();

@@ -1,0 +1,204 @@
+//! A streamed answer put back together as one completion, so that a stream that completed can
+//! be stored and later replayed to streamed and non-streamed requests alike.
+//!
+//! The relay feeds it every chunk it forwards; its memory is bounded by the relay's own cap
+//! (`server.upstream_response_limit_bytes`). Chunks carrying `logprobs` make the stream
+//! unstorable: per-token log probabilities have no faithful merged form here.
+
+use std::collections::BTreeMap;
+
+use crate::openai::wire::{
+    ChatCompletionChunk, ChatCompletionResponse, Choice, FinishReason, FunctionCall,
+    ResponseMessage, Role, ToolCall, Usage,
+};
+
+/// Collects a stream's chunks.
+#[derive(Debug, Default)]
+pub struct Assembler {
+    head: Option<Head>,
+    choices: BTreeMap<u32, Partial>,
+    usage: Option<Usage>,
+    unstorable: bool,
+}
+
+#[derive(Debug)]
+struct Head {
+    id: String,
+    created: u64,
+    model: String,
+    system_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Partial {
+    content: Option<String>,
+    refusal: Option<String>,
+    calls: BTreeMap<u32, PartialCall>,
+    finish_reason: Option<FinishReason>,
+}
+
+#[derive(Debug, Default)]
+struct PartialCall {
+    id: String,
+    kind: Option<String>,
+    name: String,
+    arguments: String,
+}
+
+fn append(slot: &mut Option<String>, text: &str) {
+    slot.get_or_insert_with(String::new).push_str(text);
+}
+
+impl Assembler {
+    /// Adds one chunk.
+    pub fn observe(&mut self, chunk: &ChatCompletionChunk) {
+        if self.head.is_none() {
+            self.head = Some(Head {
+                id: chunk.id.clone(),
+                created: chunk.created,
+                model: chunk.model.clone(),
+                system_fingerprint: chunk.system_fingerprint.clone(),
+            });
+        }
+        if let Some(u) = &chunk.usage {
+            self.usage = Some(u.clone());
+        }
+        for c in &chunk.choices {
+            if c.logprobs.as_ref().is_some_and(|l| !l.is_null()) {
+                self.unstorable = true;
+            }
+            let partial = self.choices.entry(c.index).or_default();
+            if let Some(t) = &c.delta.content {
+                append(&mut partial.content, t);
+            }
+            if let Some(t) = &c.delta.refusal {
+                append(&mut partial.refusal, t);
+            }
+            for d in c.delta.tool_calls.iter().flatten() {
+                let call = partial.calls.entry(d.index).or_default();
+                if let Some(id) = &d.id {
+                    call.id.clone_from(id);
+                }
+                if d.kind.is_some() {
+                    call.kind.clone_from(&d.kind);
+                }
+                if let Some(f) = &d.function {
+                    if let Some(name) = &f.name {
+                        call.name.push_str(name);
+                    }
+                    if let Some(args) = &f.arguments {
+                        call.arguments.push_str(args);
+                    }
+                }
+            }
+            if c.finish_reason.is_some() {
+                partial.finish_reason.clone_from(&c.finish_reason);
+            }
+        }
+    }
+
+    /// The whole answer, or `None` when it must not be stored: no chunk, no choice, a choice
+    /// that never said why it stopped (a cut stream), or log probabilities. `tokens` fill the
+    /// usage when the stream reported none.
+    pub fn finish(self, tokens: (u32, u32)) -> Option<ChatCompletionResponse> {
+        let head = self.head?;
+        if self.unstorable
+            || self.choices.is_empty()
+            || self.choices.values().any(|c| c.finish_reason.is_none())
+        {
+            return None;
+        }
+        let choices = self
+            .choices
+            .into_iter()
+            .map(|(index, p)| {
+                let tool_calls: Vec<ToolCall> = p
+                    .calls
+                    .into_values()
+                    .map(|c| ToolCall {
+                        id: c.id,
+                        kind: c.kind.unwrap_or_else(|| "function".to_owned()),
+                        function: FunctionCall {
+                            name: c.name,
+                            arguments: c.arguments,
+                        },
+                    })
+                    .collect();
+                Choice {
+                    index,
+                    message: ResponseMessage {
+                        role: Role::Assistant,
+                        content: p.content,
+                        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                        refusal: p.refusal,
+                    },
+                    finish_reason: p.finish_reason,
+                    logprobs: None,
+                }
+            })
+            .collect();
+        Some(ChatCompletionResponse {
+            id: head.id,
+            object: "chat.completion".to_owned(),
+            created: head.created,
+            model: head.model,
+            choices,
+            usage: Some(self.usage.unwrap_or_else(|| Usage::new(tokens.0, tokens.1))),
+            system_fingerprint: head.system_fingerprint,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn chunk(json: serde_json::Value) -> ChatCompletionChunk {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn fragments_join_and_a_cut_stream_is_not_stored() {
+        let mut a = Assembler::default();
+        a.observe(&chunk(
+            serde_json::json!({"id": "c", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]}),
+        ));
+        a.observe(&chunk(serde_json::json!({"id": "c", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "lo", "tool_calls": [
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\""}}]}}]})));
+        a.observe(&chunk(
+            serde_json::json!({"id": "c", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "function": {"arguments": ":1}"}}]}}]}),
+        ));
+        let mut cut = Assembler::default();
+        cut.observe(&chunk(serde_json::json!({"id": "c", "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "Hel"}}]})));
+        assert!(cut.finish((1, 1)).is_none(), "no finish reason: not stored");
+        a.observe(&chunk(
+            serde_json::json!({"id": "c", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        ));
+        let done = a.finish((5, 6)).unwrap();
+        let message = &done.choices[0].message;
+        assert_eq!(message.content.as_deref(), Some("Hello"));
+        let call = &message.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(
+            (call.id.as_str(), call.function.arguments.as_str()),
+            ("call_1", "{\"a\":1}")
+        );
+        assert_eq!(done.usage, Some(Usage::new(5, 6)));
+    }
+
+    #[test]
+    fn logprobs_or_nothing_make_a_stream_unstorable() {
+        assert!(Assembler::default().finish((0, 0)).is_none());
+        let mut a = Assembler::default();
+        a.observe(&chunk(serde_json::json!({"id": "c", "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": "stop",
+                         "logprobs": {"content": []}}]})));
+        assert!(a.finish((1, 1)).is_none());
+    }
+}

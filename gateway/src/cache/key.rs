@@ -1,0 +1,184 @@
+//! The cache key: a SHA-256 over a canonical form of everything that decides the answer.
+//!
+//! Two requests share a key only when they would be sent the same way: the `model` exactly as
+//! requested (`auto` included, so a routed request never hits an entry of a pinned one), the
+//! merged routing knobs (body `router` object and `x-switchyard-*` headers, as the router saw
+//! them), every other body field (messages, tools, sampling parameters, `response_format`,
+//! output limits, stop sequences, `seed`, `user`, unknown pass-through fields), and the client
+//! key id, so that no entry is ever shared between keys. How the answer is delivered
+//! (`stream`, `stream_options`) is left out: a streamed request may replay a non-streamed
+//! answer and the other way round.
+//!
+//! Canonical form: object keys sorted at every depth, no whitespace, numbers and strings as
+//! `serde_json` writes them. So field order never matters, while `1` and `1.0` (different JSON
+//! the upstream could read differently) stay different keys.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::openai::wire::{ChatCompletionRequest, RouterOptions};
+
+/// Bumped whenever what goes into the key changes, so that old and new keys never collide.
+const KEY_VERSION: u32 = 1;
+
+/// The SHA-256 key of a request's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey([u8; 32]);
+
+impl CacheKey {
+    /// Lowercase hex, for debug logs.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+/// The key of `req` with the merged routing `options`, in the namespace of `key_id` (`None`:
+/// the one namespace used when client keys are off). `None` only if the request cannot be
+/// serialised, which a parsed request always can.
+pub fn key_of(
+    req: &ChatCompletionRequest,
+    options: &RouterOptions,
+    key_id: Option<&str>,
+) -> Option<CacheKey> {
+    let mut request = serde_json::to_value(req).ok()?;
+    if let Value::Object(fields) = &mut request {
+        // Delivery, not content; the routing knobs come in merged below.
+        for delivery in ["stream", "stream_options", "router"] {
+            fields.remove(delivery);
+        }
+    }
+    let keyed = serde_json::json!({
+        "version": KEY_VERSION,
+        "client_key": key_id,
+        "request": request,
+        "router": serde_json::to_value(options).ok()?,
+    });
+    let mut canonical = Vec::with_capacity(1024);
+    write_canonical(&keyed, &mut canonical);
+    Some(CacheKey(Sha256::digest(&canonical).into()))
+}
+
+/// Whether the client asked for a reproducible answer: `temperature` 0, or an integer `seed`
+/// (OpenAI's "best effort" determinism; a seeded request is a request for the same answer).
+pub fn is_deterministic(req: &ChatCompletionRequest) -> bool {
+    req.temperature == Some(0.0)
+        || req
+            .extra
+            .get("seed")
+            .is_some_and(|s| s.is_i64() || s.is_u64())
+}
+
+/// Writes `value` with object keys sorted, recursively. The depth is bounded by the JSON
+/// parser's own recursion limit (128), so this cannot overflow the stack.
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut fields: Vec<(&String, &Value)> = map.iter().collect();
+            fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_scalar(&Value::String(k.clone()), out);
+                out.push(b':');
+                write_canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(value: &Value, out: &mut Vec<u8>) {
+    // Writing a scalar into a Vec cannot fail; on the impossible error the key only gets
+    // less specific for this field, never wrong for another request.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn req(json: &str) -> ChatCompletionRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn key(json: &str, key_id: Option<&str>) -> CacheKey {
+        key_of(&req(json), &RouterOptions::default(), key_id).unwrap()
+    }
+
+    const BASE: &str =
+        r#"{"model":"auto","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#;
+
+    #[test]
+    fn field_order_and_delivery_do_not_matter() {
+        let reordered = r#"{"messages":[{"content":"hi","role":"user"}],"temperature":0,"model":"auto","stream":true,"stream_options":{"include_usage":true}}"#;
+        assert_eq!(key(BASE, None), key(reordered, None));
+    }
+
+    #[test]
+    fn everything_that_shapes_the_answer_changes_the_key() {
+        let base = key(BASE, None);
+        for other in [
+            r#"{"model":"gpt-4o","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"auto","temperature":0,"messages":[{"role":"user","content":"hi!"}]}"#,
+            r#"{"model":"auto","temperature":0,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"auto","temperature":0,"stop":"x","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"auto","temperature":0,"seed":1,"messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"auto","temperature":0,"response_format":{"type":"json_object"},"messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"auto","temperature":0,"tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"hi"}]}"#,
+        ] {
+            assert_ne!(base, key(other, None), "{other}");
+        }
+        assert_ne!(base, key(BASE, Some("key_a")));
+        assert_ne!(key(BASE, Some("key_a")), key(BASE, Some("key_b")));
+        let capped = RouterOptions {
+            max_cost_usd: Some(0.01),
+            ..RouterOptions::default()
+        };
+        assert_ne!(base, key_of(&req(BASE), &capped, None).unwrap());
+    }
+
+    #[test]
+    fn body_router_object_and_merged_options_are_one_input() {
+        // The body's `router` object is replaced by the merged options the caller passes.
+        let with_body = req(
+            r#"{"model":"auto","temperature":0,"router":{"max_cost_usd":0.01},"messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let capped = RouterOptions {
+            max_cost_usd: Some(0.01),
+            ..RouterOptions::default()
+        };
+        assert_eq!(
+            key_of(&with_body, &capped, None),
+            key_of(&req(BASE), &capped, None)
+        );
+    }
+
+    #[test]
+    fn determinism_needs_temperature_zero_or_an_integer_seed() {
+        assert!(is_deterministic(&req(BASE)));
+        assert!(is_deterministic(&req(
+            r#"{"model":"auto","temperature":0.7,"seed":42,"messages":[]}"#
+        )));
+        assert!(!is_deterministic(&req(
+            r#"{"model":"auto","temperature":0.7,"messages":[]}"#
+        )));
+        assert!(!is_deterministic(&req(r#"{"model":"auto","messages":[]}"#)));
+        assert!(!is_deterministic(&req(
+            r#"{"model":"auto","seed":"x","messages":[]}"#
+        )));
+    }
+}

@@ -1,0 +1,243 @@
+//! The exact-match response cache (`[cache]`): a repeated identical request is answered from
+//! memory, with no routing and no upstream call.
+//!
+//! - [`key`]: what makes two requests identical ([`key::CacheKey`], SHA-256 of a canonical
+//!   form, per client key) and which requests are reproducible enough to cache.
+//! - [`ResponseCache`]: a `moka` cache bounded by entries and bytes, with a time-to-live.
+//! - [`Plan`]: what one request does with the cache, from the config, the request and its
+//!   `x-switchyard-cache` header ([`Directive`]).
+//! - [`assemble`]: a streamed answer put back together, so that streams are stored too.
+//! - [`replay`]: a stored answer as stream chunks, so that streamed requests are served too.
+//!
+//! Only answers that completed (a 200, or a stream that reached its end) and whose outcome row
+//! was committed are stored. A hit writes its own outcome row (cost 0, the saved cost in
+//! `cache_hit`), is never charged to a client key's budget or token limit, and is not judged.
+
+pub mod assemble;
+pub mod key;
+pub mod replay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use router_core::ModelId;
+
+pub use key::CacheKey;
+
+use crate::auth::AuthClock;
+use crate::config::Cache as CacheSettings;
+use crate::http::error::ApiError;
+use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse, RouterOptions};
+
+/// Request and response header: the client's directive, and how the answer was served.
+pub const HEADER_CACHE: &str = "x-switchyard-cache";
+
+/// The client's per-request directive (`x-switchyard-cache` request header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Directive {
+    /// No header: read and write as the config says.
+    Default,
+    /// `no-cache`: do not answer from the cache, but store the fresh answer (a refresh).
+    NoCache,
+    /// `no-store`: neither read nor write (e.g. a prompt that must not stay in memory).
+    NoStore,
+}
+
+impl Directive {
+    /// Parses the request header; an unknown value is a 400 naming the accepted ones, so that
+    /// a typo cannot silently serve (or store) what the client meant to keep out.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Directive, ApiError> {
+        let Some(value) = headers.get(HEADER_CACHE) else {
+            return Ok(Directive::Default);
+        };
+        match value.to_str().map(|v| v.trim().to_ascii_lowercase()) {
+            Ok(v) if v == "no-cache" => Ok(Directive::NoCache),
+            Ok(v) if v == "no-store" => Ok(Directive::NoStore),
+            _ => Err(ApiError::InvalidRequest(format!(
+                "header {HEADER_CACHE} must be `no-cache` (skip reading the cache, still store the answer) or `no-store` (neither read nor store)"
+            ))),
+        }
+    }
+}
+
+/// How a request was served, for the response header and `switchyard_response_cache_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// Answered from the cache.
+    Hit,
+    /// Looked up and not found; a successful answer is stored.
+    Miss,
+    /// The cache was not read: `no-cache`, `no-store`, or a request that is not reproducible
+    /// under `deterministic_only`.
+    Bypass,
+}
+
+impl Served {
+    /// The header value and metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Served::Hit => "hit",
+            Served::Miss => "miss",
+            Served::Bypass => "bypass",
+        }
+    }
+}
+
+/// What one request does with the cache: its key, whether to read, whether to store.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// The request's key; `None` when the cache is neither read nor written.
+    pub key: Option<CacheKey>,
+    /// Whether to look the key up.
+    pub read: bool,
+    /// Whether to store a successful answer.
+    pub write: bool,
+}
+
+impl Plan {
+    /// Decides for `req` (with its merged routing `options` and client key id) under
+    /// `settings` and the client's `directive`.
+    pub fn new(
+        settings: &CacheSettings,
+        req: &ChatCompletionRequest,
+        options: &RouterOptions,
+        key_id: Option<&str>,
+        directive: Directive,
+    ) -> Plan {
+        let cacheable = settings.enabled
+            && directive != Directive::NoStore
+            && (!settings.deterministic_only || key::is_deterministic(req));
+        let key = if cacheable {
+            key::key_of(req, options, key_id)
+        } else {
+            None
+        };
+        Plan {
+            key,
+            read: key.is_some() && directive == Directive::Default,
+            write: key.is_some(),
+        }
+    }
+
+    /// The key to store a successful answer under, if it is to be stored.
+    pub fn store_key(&self) -> Option<CacheKey> {
+        self.key.filter(|_| self.write)
+    }
+}
+
+/// An answer to store, and what a hit needs to know about it.
+#[derive(Debug)]
+pub struct Stored {
+    /// The answer as the upstream gave it (a streamed one assembled).
+    pub completion: ChatCompletionResponse,
+    /// The catalog model that answered.
+    pub model: ModelId,
+    /// The upstream's model name.
+    pub upstream_model: Option<String>,
+    /// Input and output tokens of the answer.
+    pub tokens: (u32, u32),
+    /// What the answer cost at catalog prices: what each hit saves.
+    pub cost_usd: f64,
+    /// The request whose answer this is (its outcome row has the real cost).
+    pub source_request_id: String,
+}
+
+/// A stored answer with its age and weight.
+#[derive(Debug)]
+pub struct Entry {
+    /// The answer.
+    pub answer: Stored,
+    /// When it was stored, on the cache's clock.
+    stored_at: Duration,
+    /// Its weight in the byte budget.
+    weight: u32,
+}
+
+/// The answer cache: `moka` bounds it (when full, its TinyLFU policy keeps the answers asked
+/// for most often and recently, and may refuse a new one in place of a popular one)
+/// and drops entries past their time-to-live; every read also checks the age on the
+/// gateway's injectable clock, so that tests move time instead of sleeping.
+pub struct ResponseCache {
+    entries: moka::sync::Cache<CacheKey, Arc<Entry>>,
+    settings: CacheSettings,
+    clock: AuthClock,
+    /// The least weight of an entry (see [`ResponseCache::new`]).
+    min_weight: u64,
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("settings", &self.settings)
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+impl ResponseCache {
+    /// The cache of `settings` (`None` when it is off), ageing entries on `clock`.
+    ///
+    /// moka bounds one quantity, the total weight, so both limits go into it: the capacity is
+    /// `max_bytes` and an entry weighs its JSON size but at least `max_bytes / max_entries`,
+    /// so neither more than `max_entries` answers nor more than `max_bytes` bytes are kept.
+    pub fn new(settings: &CacheSettings, clock: AuthClock) -> Option<ResponseCache> {
+        if !settings.enabled {
+            return None;
+        }
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(settings.max_bytes)
+            .weigher(|_key: &CacheKey, entry: &Arc<Entry>| entry.weight)
+            .time_to_live(settings.ttl)
+            .build();
+        Some(ResponseCache {
+            entries,
+            settings: *settings,
+            clock,
+            min_weight: (settings.max_bytes / settings.max_entries.max(1)).max(1),
+        })
+    }
+
+    /// The stored answer of `key`, unless it is missing or older than the TTL.
+    pub fn get(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+        let entry = self.entries.get(key)?;
+        if self.clock.elapsed().saturating_sub(entry.stored_at) >= self.settings.ttl {
+            self.entries.invalidate(key);
+            return None;
+        }
+        Some(entry)
+    }
+
+    /// Stores an answer under `key` (replacing an older one). An answer larger than the whole
+    /// byte budget is not stored, and one without choices is not an answer worth replaying.
+    pub fn insert(&self, key: CacheKey, mut answer: Stored) {
+        if answer.completion.choices.is_empty() {
+            return;
+        }
+        let bytes = serde_json::to_vec(&answer.completion).map_or(u64::MAX, |v| v.len() as u64);
+        if bytes > self.settings.max_bytes {
+            return;
+        }
+        if !answer.cost_usd.is_finite() {
+            answer.cost_usd = 0.0;
+        }
+        let weight = u32::try_from(bytes.max(self.min_weight)).unwrap_or(u32::MAX);
+        tracing::debug!(key = %key.hex(), bytes, "Answer cached.");
+        let entry = Entry {
+            answer,
+            stored_at: self.clock.elapsed(),
+            weight,
+        };
+        self.entries.insert(key, Arc::new(entry));
+    }
+
+    /// Entries and their total weight in bytes, after moka's pending maintenance (so the
+    /// numbers reflect evictions), for the metrics scrape.
+    pub fn size(&self) -> (u64, u64) {
+        self.entries.run_pending_tasks();
+        (self.entries.entry_count(), self.entries.weighted_size())
+    }
+}
+
+#[cfg(test)]
+mod tests;

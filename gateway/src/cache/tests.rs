@@ -1,0 +1,132 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue};
+
+use super::*;
+use crate::openai::wire::ChatCompletionResponse;
+
+fn settings(max_entries: u64, max_bytes: u64) -> CacheSettings {
+    CacheSettings {
+        enabled: true,
+        ttl: Duration::from_secs(60),
+        max_entries,
+        max_bytes,
+        deterministic_only: true,
+    }
+}
+
+fn answer(text: &str) -> Stored {
+    let completion: ChatCompletionResponse = serde_json::from_value(serde_json::json!({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}]
+    }))
+    .unwrap();
+    Stored {
+        completion,
+        model: ModelId::new("gpt-4o-mini"),
+        upstream_model: None,
+        tokens: (1, 1),
+        cost_usd: 0.001,
+        source_request_id: "req_1".to_owned(),
+    }
+}
+
+fn key(n: u8) -> CacheKey {
+    let req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+        "model": "auto", "temperature": 0,
+        "messages": [{"role": "user", "content": format!("q{n}")}]
+    }))
+    .unwrap();
+    key::key_of(&req, &RouterOptions::default(), None).unwrap()
+}
+
+#[test]
+fn entries_expire_on_the_injected_clock() {
+    let clock = AuthClock::manual(0);
+    let cache = ResponseCache::new(&settings(10, 1 << 20), clock.clone()).unwrap();
+    cache.insert(key(1), answer("a"));
+    clock.advance(Duration::from_secs(59));
+    assert!(cache.get(&key(1)).is_some(), "59 s old, TTL 60 s");
+    clock.advance(Duration::from_secs(1));
+    assert!(cache.get(&key(1)).is_none(), "60 s old: expired");
+    assert!(cache.get(&key(1)).is_none(), "and removed");
+}
+
+#[test]
+fn both_bounds_hold() {
+    // 4 entries at most: each weighs at least 1024 / 4 bytes.
+    let cache = ResponseCache::new(&settings(4, 1024), AuthClock::manual(0)).unwrap();
+    for n in 0..20 {
+        cache.insert(key(n), answer("short"));
+    }
+    let (entries, bytes) = cache.size();
+    assert!(entries <= 4, "{entries} entries");
+    assert!(bytes <= 1024, "{bytes} bytes");
+    // One answer bigger than the whole budget is not stored at all.
+    cache.insert(key(99), answer(&"x".repeat(2048)));
+    assert!(cache.get(&key(99)).is_none());
+    // Nor is an answer without choices.
+    let mut empty = answer("a");
+    empty.completion.choices.clear();
+    cache.insert(key(98), empty);
+    assert!(cache.get(&key(98)).is_none());
+}
+
+#[test]
+fn disabled_cache_is_none() {
+    let mut off = settings(1, 1);
+    off.enabled = false;
+    assert!(ResponseCache::new(&off, AuthClock::manual(0)).is_none());
+}
+
+#[test]
+fn plans_follow_config_determinism_and_directives() {
+    let req = |temperature: f64| -> ChatCompletionRequest {
+        serde_json::from_value(serde_json::json!({
+            "model": "auto", "temperature": temperature,
+            "messages": [{"role": "user", "content": "q"}]
+        }))
+        .unwrap()
+    };
+    let opts = RouterOptions::default();
+    let on = settings(10, 1 << 20);
+    let plan = |s: &CacheSettings, t: f64, d: Directive| Plan::new(s, &req(t), &opts, None, d);
+
+    let p = plan(&on, 0.0, Directive::Default);
+    assert!(p.read && p.write && p.key.is_some());
+    let p = plan(&on, 0.0, Directive::NoCache);
+    assert!(!p.read && p.write, "no-cache: refresh");
+    let p = plan(&on, 0.0, Directive::NoStore);
+    assert!(!p.read && !p.write && p.store_key().is_none());
+    let p = plan(&on, 0.7, Directive::Default);
+    assert!(
+        !p.read && !p.write,
+        "sampled answers are not cached by default"
+    );
+    let everything = CacheSettings {
+        deterministic_only: false,
+        ..on
+    };
+    assert!(plan(&everything, 0.7, Directive::Default).read);
+    let off = CacheSettings {
+        enabled: false,
+        ..on
+    };
+    assert!(plan(&off, 0.0, Directive::Default).key.is_none());
+}
+
+#[test]
+fn directive_header_is_strict() {
+    let mut h = HeaderMap::new();
+    assert_eq!(Directive::from_headers(&h).unwrap(), Directive::Default);
+    h.insert(HEADER_CACHE, HeaderValue::from_static("No-Store"));
+    assert_eq!(Directive::from_headers(&h).unwrap(), Directive::NoStore);
+    h.insert(HEADER_CACHE, HeaderValue::from_static(" no-cache "));
+    assert_eq!(Directive::from_headers(&h).unwrap(), Directive::NoCache);
+    h.insert(HEADER_CACHE, HeaderValue::from_static("nostore"));
+    let err = Directive::from_headers(&h).unwrap_err();
+    assert!(err.to_string().contains("no-store"), "{err}");
+}

@@ -1,0 +1,112 @@
+//! `[cache]`: the exact-match response cache (see `crate::cache`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::invalid;
+use crate::error::Error;
+
+/// The raw `[cache]` section.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Answer repeated identical requests from memory. Default false.
+    #[serde(default)]
+    pub enabled: bool,
+    /// How long a stored answer is served (`10m`, `1h`, …); at most 365 days.
+    #[serde(default = "default_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    /// Most answers kept at once.
+    #[serde(default = "default_max_entries")]
+    pub max_entries: u64,
+    /// Most bytes of stored answers (their JSON size) kept at once.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+    /// Cache only requests whose answer is meant to be reproducible: `temperature = 0` or a
+    /// fixed `seed`. False caches every request (a sampled answer is then replayed as is).
+    #[serde(default = "default_deterministic_only")]
+    pub deterministic_only: bool,
+}
+
+fn default_ttl() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_max_entries() -> u64 {
+    10_000
+}
+fn default_max_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_deterministic_only() -> bool {
+    true
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: false,
+            ttl: default_ttl(),
+            max_entries: default_max_entries(),
+            max_bytes: default_max_bytes(),
+            deterministic_only: default_deterministic_only(),
+        }
+    }
+}
+
+/// `[cache]` after validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cache {
+    /// Whether the cache is on.
+    pub enabled: bool,
+    /// How long a stored answer is served (non-zero, at most [`MAX_TTL`]).
+    pub ttl: Duration,
+    /// Most answers kept (≥ 1).
+    pub max_entries: u64,
+    /// Most bytes of answers kept (≥ `max_entries`).
+    pub max_bytes: u64,
+    /// Cache only `temperature = 0` or seeded requests.
+    pub deterministic_only: bool,
+}
+
+/// The longest accepted `ttl`. moka refuses (panics on) a time-to-live over 1000 years; a year
+/// is far beyond any useful cache lifetime and keeps the check obvious.
+pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Checks `[cache]`. The values are checked even when `enabled = false`, so that turning the
+/// cache on later cannot reveal an old mistake at a worse moment.
+pub fn resolve(raw: CacheConfig) -> Result<Cache, Error> {
+    if raw.ttl.is_zero() {
+        return Err(invalid("cache.ttl", "must be greater than zero"));
+    }
+    if raw.ttl > MAX_TTL {
+        return Err(invalid(
+            "cache.ttl",
+            format!(
+                "{:?} is longer than the largest accepted TTL of 365 days",
+                raw.ttl
+            ),
+        ));
+    }
+    if raw.max_entries == 0 {
+        return Err(invalid("cache.max_entries", "must be at least 1"));
+    }
+    if raw.max_bytes < raw.max_entries {
+        return Err(invalid(
+            "cache.max_bytes",
+            format!(
+                "{} bytes cannot hold cache.max_entries = {} answers; raise it (the default is {})",
+                raw.max_bytes,
+                raw.max_entries,
+                default_max_bytes()
+            ),
+        ));
+    }
+    Ok(Cache {
+        enabled: raw.enabled,
+        ttl: raw.ttl,
+        max_entries: raw.max_entries,
+        max_bytes: raw.max_bytes,
+        deterministic_only: raw.deterministic_only,
+    })
+}

@@ -1,0 +1,125 @@
+//! The chat path's use of the response cache (`crate::cache`): the lookup before routing, the
+//! answer from a stored entry (JSON or SSE, in the client's dialect), and storing a fresh
+//! non-streamed answer (streams are stored by `relay` once they complete).
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use router_core::{CacheHit, OutcomeStatus};
+
+use crate::cache::{replay, Entry, Plan, Served, Stored, HEADER_CACHE};
+use crate::http::chat::{set_header, Dialect, HEADER_COST_USD, HEADER_MODEL};
+use crate::http::error::ApiError;
+use crate::http::relay;
+use crate::openai::wire::ChatCompletionRequest;
+use crate::outcome::record::{Ending, RequestRecord};
+use crate::state::AppState;
+
+/// Looks the plan's key up and counts the result; `Served` is `None` when the cache is off.
+pub(crate) fn lookup(state: &AppState, plan: &Plan) -> (Option<Served>, Option<Arc<Entry>>) {
+    let Some(cache) = &state.cache else {
+        return (None, None);
+    };
+    let found = match (plan.read, plan.key) {
+        (true, Some(key)) => cache.get(&key),
+        _ => {
+            state.metrics.response_cache(Served::Bypass.as_str(), 0.0);
+            return (Some(Served::Bypass), None);
+        }
+    };
+    match found {
+        // A hit is counted when it is answered, with what it saved.
+        Some(entry) => (Some(Served::Hit), Some(entry)),
+        None => {
+            state.metrics.response_cache(Served::Miss.as_str(), 0.0);
+            (Some(Served::Miss), None)
+        }
+    }
+}
+
+/// Marks a response with how the cache served it (nothing when the cache is off).
+pub(crate) fn mark(headers: &mut HeaderMap, served: Option<Served>) {
+    if let Some(served) = served {
+        set_header(headers, HEADER_CACHE, served.as_str());
+    }
+}
+
+/// Answers from a stored entry: the outcome row first (cost 0, the saved cost in
+/// `cache_hit`; committed before the answer, as for any request), then the answer as JSON or,
+/// for a streamed request, as a complete SSE body in the client's dialect.
+pub(crate) async fn answer_hit(
+    state: &AppState,
+    record: &RequestRecord,
+    entry: &Entry,
+    req: &ChatCompletionRequest,
+    dialect: Dialect,
+) -> Response {
+    let stored = &entry.answer;
+    state
+        .metrics
+        .response_cache(Served::Hit.as_str(), stored.cost_usd);
+    let ending = Ending {
+        model: Some(stored.model.clone()),
+        upstream_model: stored.upstream_model.clone(),
+        cache_hit: Some(CacheHit {
+            source_request_id: stored.source_request_id.clone(),
+            saved_usd: stored.cost_usd,
+        }),
+        ..Ending::default()
+    };
+    let finished = record
+        .clone()
+        .finish(state, OutcomeStatus::Ok, ending)
+        .await;
+    if !finished.logged {
+        return ApiError::OutcomeLogUnavailable.into_response();
+    }
+    let mut response = if req.is_stream() {
+        replayed_stream(stored, req, dialect)
+    } else {
+        match dialect {
+            Dialect::OpenAi => Json(&stored.completion).into_response(),
+            Dialect::Anthropic => Json(crate::http::messages::message_body(
+                &stored.completion,
+                stored.tokens,
+            ))
+            .into_response(),
+        }
+    };
+    let headers = response.headers_mut();
+    set_header(headers, HEADER_MODEL, stored.model.as_str());
+    set_header(headers, HEADER_COST_USD, &format!("{:.8}", 0.0));
+    mark(headers, Some(Served::Hit));
+    response
+}
+
+/// The whole stream of a stored answer, through the same encoders as a live stream.
+fn replayed_stream(stored: &Stored, req: &ChatCompletionRequest, dialect: Dialect) -> Response {
+    let mut encoder = match dialect {
+        Dialect::OpenAi => relay::Encoder::OpenAi {
+            wants_usage: req.wants_stream_usage(),
+        },
+        Dialect::Anthropic => {
+            relay::Encoder::Anthropic(crate::http::messages::StreamEncoder::new(stored.tokens.0))
+        }
+    };
+    let mut body = Vec::new();
+    for chunk in replay::chunks(&stored.completion, stored.tokens) {
+        if let Some(bytes) = encoder.chunk(chunk) {
+            body.extend_from_slice(&bytes);
+        }
+    }
+    body.extend_from_slice(&encoder.done(stored.tokens));
+    relay::sse_response(Body::from(Bytes::from(body)))
+}
+
+/// Stores a fresh answer whose row is committed, when the plan says so; `answer` is built
+/// only then (it copies the completion).
+pub(crate) fn store(state: &AppState, plan: &Plan, answer: impl FnOnce() -> Stored) {
+    if let (Some(cache), Some(key)) = (&state.cache, plan.store_key()) {
+        cache.insert(key, answer());
+    }
+}

@@ -1,0 +1,438 @@
+//! Issue 12, the exact-match response cache, over loopback against the testkit fake: a repeated
+//! deterministic request is answered once upstream; keys never share entries; sampled requests
+//! are not cached by default; `x-switchyard-cache` opt-outs; TTL on the gateway's manual
+//! clock; cached answers replayed as SSE (OpenAI and Anthropic) and streamed answers stored;
+//! failures never stored; hits logged at cost 0, counted in `/metrics`, and never charged to a
+//! key's budget.
+
+use std::time::Duration;
+
+use gateway::auth::{AuthClock, Budget, KeyStore, NewKey, Period};
+use gateway::config::GatewayConfig;
+use gateway::upstream::ProviderKind;
+use gateway::RunningGateway;
+use router_core::{Outcome, OutcomeStatus};
+use serde_json::{json, Value};
+use testkit::{FakeProvider, Scenario};
+
+use crate::e2e_harness::{config, done_chunks, header, provider, sse_data, streamed_text};
+
+/// 2026-12-03 12:00 UTC.
+const T0_MS: u64 = 1_796_299_200_000;
+const MODEL: &str = "gpt-4o-mini";
+
+struct Cached {
+    fake: FakeProvider,
+    gw: RunningGateway,
+    clock: AuthClock,
+    client: reqwest::Client,
+    /// `(id, secret)` of each created key.
+    keys: Vec<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+/// A gateway with `[cache] enabled = true` (then `tweak`), the OpenAI and Anthropic dialects
+/// on one fake, `keys` created first, on a manual clock.
+async fn start(keys: &[NewKey], tweak: impl FnOnce(&mut GatewayConfig)) -> Cached {
+    let dir = tempfile::tempdir().unwrap();
+    let mut created = Vec::new();
+    {
+        let mut store = KeyStore::open(&dir.path().join("outcomes.sqlite")).unwrap();
+        for k in keys {
+            let (record, key) = store.create(k, T0_MS).unwrap();
+            created.push((record.id, key.expose().clone()));
+        }
+    }
+    let fake = FakeProvider::start().await;
+    let providers = vec![
+        provider("openai", ProviderKind::Openai, &fake.openai_base_url()),
+        provider("anthropic", ProviderKind::Anthropic, &fake.base_url()),
+    ];
+    let cfg = config(dir.path(), providers, &[MODEL], |raw| {
+        raw.cache.enabled = true;
+        tweak(raw);
+    });
+    let clock = AuthClock::manual(T0_MS);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = gateway::spawn_with_clock(cfg, listener, None, clock.clone())
+        .await
+        .unwrap();
+    Cached {
+        fake,
+        gw,
+        clock,
+        client: reqwest::Client::new(),
+        keys: created,
+        _dir: dir,
+    }
+}
+
+impl Cached {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.gw.local_addr())
+    }
+
+    /// `POST path` with a raw JSON body and extra headers.
+    async fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn chat(&self, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+        self.post("/v1/chat/completions", &body.to_string(), headers)
+            .await
+    }
+
+    async fn rows(&self) -> Vec<Outcome> {
+        self.gw.wait_idle().await;
+        self.gw.outcome_log().flush().await;
+        gateway::read_outcomes(self.gw.outcome_log().path()).unwrap()
+    }
+
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.gw.metrics().counter_value(name, labels)
+    }
+
+    async fn stop(self) {
+        self.gw.shutdown().await.unwrap();
+        self.fake.shutdown().await;
+    }
+}
+
+fn body(prompt: &str, temperature: f64) -> Value {
+    json!({
+        "model": MODEL,
+        "temperature": temperature,
+        "messages": [{"role": "user", "content": prompt}],
+    })
+}
+
+fn cache_header(resp: &reqwest::Response) -> String {
+    header(resp, "x-switchyard-cache").to_owned()
+}
+
+async fn content(resp: reqwest::Response) -> String {
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_repeated_deterministic_request_is_answered_once_upstream() {
+    let h = start(&[], |_| {}).await;
+    h.fake
+        .script(MODEL, [Scenario::reply("the one upstream answer")]);
+    let first = h.chat(&body("What is 2+2?", 0.0), &[]).await;
+    assert_eq!(cache_header(&first), "miss");
+    let first_id = header(&first, "x-switchyard-request-id").to_owned();
+    let first_text = content(first).await;
+
+    // The same request with its fields in another order.
+    let reordered = r#"{"messages":[{"content":"What is 2+2?","role":"user"}],"temperature":0,"model":"gpt-4o-mini"}"#;
+    let second = h.post("/v1/chat/completions", reordered, &[]).await;
+    assert_eq!(cache_header(&second), "hit");
+    assert_eq!(header(&second, "x-switchyard-model"), MODEL);
+    assert_eq!(header(&second, "x-switchyard-cost-usd"), "0.00000000");
+    let second_id = header(&second, "x-switchyard-request-id").to_owned();
+    assert_ne!(first_id, second_id, "a hit is a request of its own");
+    assert_eq!(content(second).await, first_text);
+    assert_eq!(first_text, "the one upstream answer");
+    assert_eq!(h.fake.calls(MODEL), 1, "the fake saw exactly one call");
+
+    let rows = h.rows().await;
+    assert_eq!(rows.len(), 2);
+    let miss = rows.iter().find(|r| r.request_id == first_id).unwrap();
+    let hit = rows.iter().find(|r| r.request_id == second_id).unwrap();
+    let paid = miss.cost_usd.unwrap();
+    assert!(paid > 0.0 && miss.cache_hit.is_none());
+    assert_eq!(hit.status, OutcomeStatus::Ok);
+    assert_eq!(hit.cost_usd, Some(0.0));
+    assert!(hit.attempts.is_empty() && hit.decision.is_none());
+    let saved = hit.cache_hit.as_ref().unwrap();
+    assert_eq!(saved.source_request_id, first_id);
+    assert_eq!(saved.saved_usd, paid);
+
+    let total = "switchyard_response_cache_total";
+    assert_eq!(h.counter(total, &[("result", "hit")]), 1.0);
+    assert_eq!(h.counter(total, &[("result", "miss")]), 1.0);
+    assert_eq!(
+        h.counter("switchyard_response_cache_saved_usd_total", &[]),
+        paid
+    );
+    let text = h
+        .client
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("switchyard_response_cache_total{result=\"hit\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("switchyard_response_cache_entries 1"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE switchyard_response_cache_bytes gauge"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_keys_never_share_entries_and_hits_are_not_charged() {
+    let tiny = Budget {
+        limit_usd: 1e-9,
+        period: Period::Day,
+    };
+    let keys = [
+        NewKey {
+            name: "a".to_owned(),
+            budget: Some(tiny),
+            ..NewKey::default()
+        },
+        NewKey {
+            name: "b".to_owned(),
+            ..NewKey::default()
+        },
+    ];
+    let h = start(&keys, |_| {}).await;
+    let (a_id, a) = h.keys[0].clone();
+    let (_, b) = h.keys[1].clone();
+    let auth = |k: &str| format!("Bearer {k}");
+    let q = body("Name a colour.", 0.0);
+
+    let miss = h.chat(&q, &[("authorization", &auth(&a))]).await;
+    assert_eq!(cache_header(&miss), "miss");
+    let spent = h.gw.state().auth.ledger().usage(&a_id, tiny);
+    assert!(spent.0 > 1e-9, "the miss was charged: {spent:?}");
+
+    // Key a's budget is now spent: a new prompt is refused, the cached one is still served,
+    // and serving it charges nothing.
+    let refused = h
+        .chat(
+            &body("Another prompt.", 0.0),
+            &[("authorization", &auth(&a))],
+        )
+        .await;
+    assert_eq!(refused.status(), 429);
+    let hit = h.chat(&q, &[("authorization", &auth(&a))]).await;
+    assert_eq!(hit.status(), 200);
+    assert_eq!(cache_header(&hit), "hit");
+    assert_eq!(
+        h.gw.state().auth.ledger().usage(&a_id, tiny),
+        spent,
+        "a hit is not charged"
+    );
+
+    let other_key = h.chat(&q, &[("authorization", &auth(&b))]).await;
+    assert_eq!(other_key.status(), 200);
+    assert_eq!(
+        cache_header(&other_key),
+        "miss",
+        "key b cannot read key a's entry"
+    );
+    assert_eq!(h.fake.calls(MODEL), 2);
+
+    let rows = h.rows().await;
+    let hit_row = rows.iter().find(|r| r.cache_hit.is_some()).unwrap();
+    assert_eq!(hit_row.key_id.as_deref(), Some(a_id.as_str()));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn sampled_requests_are_not_cached_unless_seeded_or_configured() {
+    let h = start(&[], |_| {}).await;
+    let sampled = body("Write a haiku.", 0.7);
+    for _ in 0..2 {
+        let r = h.chat(&sampled, &[]).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(cache_header(&r), "bypass");
+    }
+    assert_eq!(h.fake.calls(MODEL), 2);
+
+    let mut seeded = sampled.clone();
+    seeded["seed"] = json!(42);
+    assert_eq!(cache_header(&h.chat(&seeded, &[]).await), "miss");
+    assert_eq!(cache_header(&h.chat(&seeded, &[]).await), "hit");
+    assert_eq!(h.fake.calls(MODEL), 3);
+    h.stop().await;
+
+    let everything = start(&[], |raw| raw.cache.deterministic_only = false).await;
+    assert_eq!(cache_header(&everything.chat(&sampled, &[]).await), "miss");
+    assert_eq!(cache_header(&everything.chat(&sampled, &[]).await), "hit");
+    everything.stop().await;
+}
+
+#[tokio::test]
+async fn opt_out_headers_skip_reading_and_storing() {
+    let h = start(&[], |_| {}).await;
+    h.fake.script(
+        MODEL,
+        [
+            Scenario::reply("private 1"),
+            Scenario::reply("private 2"),
+            Scenario::reply("v1"),
+            Scenario::reply("v2"),
+        ],
+    );
+    let private = body("My secret prompt.", 0.0);
+    let no_store = [("x-switchyard-cache", "no-store")];
+    let r = h.chat(&private, &no_store).await;
+    assert_eq!(cache_header(&r), "bypass");
+    assert_eq!(content(r).await, "private 1");
+    let r = h.chat(&private, &[]).await;
+    assert_eq!(cache_header(&r), "miss", "no-store stored nothing");
+    assert_eq!(content(r).await, "private 2");
+
+    let q = body("Refresh me.", 0.0);
+    assert_eq!(content(h.chat(&q, &[]).await).await, "v1");
+    // no-cache: not read, but the fresh answer replaces the stored one.
+    let refresh = h.chat(&q, &[("x-switchyard-cache", "no-cache")]).await;
+    assert_eq!(cache_header(&refresh), "bypass");
+    assert_eq!(content(refresh).await, "v2");
+    let r = h.chat(&q, &[]).await;
+    assert_eq!(cache_header(&r), "hit");
+    assert_eq!(content(r).await, "v2");
+    assert_eq!(h.fake.calls(MODEL), 4);
+
+    let bad = h.chat(&q, &[("x-switchyard-cache", "never")]).await;
+    assert_eq!(bad.status(), 400);
+    let err: Value = bad.json().await.unwrap();
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-switchyard-cache"),
+        "{err}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn entries_expire_after_the_ttl_on_the_gateway_clock() {
+    let h = start(&[], |raw| raw.cache.ttl = Duration::from_secs(60)).await;
+    let q = body("Tick?", 0.0);
+    assert_eq!(cache_header(&h.chat(&q, &[]).await), "miss");
+    h.clock.advance(Duration::from_secs(59));
+    assert_eq!(cache_header(&h.chat(&q, &[]).await), "hit");
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(cache_header(&h.chat(&q, &[]).await), "miss", "expired");
+    assert_eq!(h.fake.calls(MODEL), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn cached_answers_replay_as_valid_streams_and_streams_are_stored() {
+    let h = start(&[], |_| {}).await;
+    h.fake.script(MODEL, [Scenario::reply("stored once")]);
+    let q = body("Stream me.", 0.0);
+    assert_eq!(content(h.chat(&q, &[]).await).await, "stored once");
+
+    let mut streamed = q.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let r = h.chat(&streamed, &[]).await;
+    assert_eq!(cache_header(&r), "hit");
+    assert!(header(&r, "content-type").starts_with("text/event-stream"));
+    let chunks = done_chunks(&r.text().await.unwrap());
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
+    assert_eq!(streamed_text(&chunks), "stored once");
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str());
+    assert_eq!(finish, Some("stop"));
+    let usage = &chunks.last().unwrap()["usage"];
+    assert!(usage["completion_tokens"].as_u64().unwrap() > 0, "{usage}");
+
+    // Without include_usage there is no usage chunk.
+    streamed.as_object_mut().unwrap().remove("stream_options");
+    let chunks = done_chunks(&h.chat(&streamed, &[]).await.text().await.unwrap());
+    assert!(
+        chunks.iter().all(|c| c.get("usage").is_none()),
+        "{chunks:?}"
+    );
+
+    // A streamed miss is stored once it completed, and then serves a plain request.
+    let mut other = body("Stream first.", 0.0);
+    other["stream"] = json!(true);
+    let r = h.chat(&other, &[]).await;
+    assert_eq!(cache_header(&r), "miss");
+    let live_text = streamed_text(&done_chunks(&r.text().await.unwrap()));
+    other["stream"] = json!(false);
+    let r = h.chat(&other, &[]).await;
+    assert_eq!(cache_header(&r), "hit");
+    assert_eq!(content(r).await, live_text);
+    assert_eq!(h.fake.calls(MODEL), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn messages_share_the_cache_in_anthropics_shape() {
+    let h = start(&[], |_| {}).await;
+    h.fake.script(MODEL, [Scenario::reply("bonjour")]);
+    let q = json!({"model": MODEL, "max_tokens": 64, "temperature": 0,
+                   "messages": [{"role": "user", "content": "Say hello in French."}]});
+    let first = h.post("/v1/messages", &q.to_string(), &[]).await;
+    assert_eq!(cache_header(&first), "miss");
+    let second = h.post("/v1/messages", &q.to_string(), &[]).await;
+    assert_eq!(cache_header(&second), "hit");
+    let v: Value = second.json().await.unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["content"][0]["text"], "bonjour");
+
+    let mut streamed = q.clone();
+    streamed["stream"] = json!(true);
+    let r = h.post("/v1/messages", &streamed.to_string(), &[]).await;
+    assert_eq!(cache_header(&r), "hit");
+    let text = r.text().await.unwrap();
+    let events: Vec<Value> = sse_data(&text)
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(events.first().unwrap()["type"], "message_start");
+    assert_eq!(events.last().unwrap()["type"], "message_stop");
+    assert!(
+        events.iter().any(|e| e["delta"]["text"] == "bonjour"),
+        "{text}"
+    );
+    assert_eq!(h.fake.calls(MODEL), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn failed_or_cut_answers_are_never_stored() {
+    let h = start(&[], |raw| raw.retries.max_attempts = 1).await;
+    h.fake.script(MODEL, [Scenario::status(500)]);
+    let q = body("Fail first.", 0.0);
+    let failed = h.chat(&q, &[]).await;
+    assert!(failed.status().is_server_error(), "{}", failed.status());
+    let r = h.chat(&q, &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(cache_header(&r), "miss", "the failure was not stored");
+
+    h.fake.script(MODEL, [Scenario::Disconnect]);
+    let mut streamed = body("Cut me off.", 0.0);
+    streamed["stream"] = json!(true);
+    let cut = h.chat(&streamed, &[]).await.text().await.unwrap();
+    assert_ne!(sse_data(&cut).last().map(String::as_str), Some("[DONE]"));
+    let r = h.chat(&streamed, &[]).await;
+    assert_eq!(cache_header(&r), "miss", "the cut stream was not stored");
+    done_chunks(&r.text().await.unwrap());
+    assert_eq!(cache_header(&h.chat(&streamed, &[]).await), "hit");
+    h.stop().await;
+}
