@@ -63,6 +63,9 @@ impl BanditSample {
 pub struct Skipped {
     /// Outcomes read.
     pub total: usize,
+    /// Answered from the gateway's response cache: no model was called for them, so their
+    /// cost (0) and propensity say nothing about the policy's choice.
+    pub cached: usize,
     /// Not answered (status other than `ok`) or no serving model recorded.
     pub not_served: usize,
     /// No feedback for the metric.
@@ -83,8 +86,8 @@ impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} outcomes read; skipped {} not served, {} without feedback, {} without prompt text, {} with a bad score, {} with a bad propensity",
-            self.total, self.not_served, self.no_feedback, self.no_prompt_text, self.bad_score, self.bad_propensity
+            "{} outcomes read; skipped {} answered from the cache, {} not served, {} without feedback, {} without prompt text, {} with a bad score, {} with a bad propensity",
+            self.total, self.cached, self.not_served, self.no_feedback, self.no_prompt_text, self.bad_score, self.bad_propensity
         )?;
         if self.judge_labelled > 0 {
             write!(f, "; {} samples labelled by the judge", self.judge_labelled)?;
@@ -101,6 +104,10 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
     };
     let mut samples = Vec::new();
     for o in outcomes {
+        if o.cache_hit.is_some() {
+            skipped.cached += 1;
+            continue;
+        }
         let model = match (&o.model, o.status) {
             (Some(m), OutcomeStatus::Ok) => m.clone(),
             _ => {

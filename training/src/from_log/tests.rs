@@ -532,3 +532,19 @@ fn issue_14_sqlite_feedback_source_is_read() {
     assert_eq!(loaded, routed);
     assert_eq!(loaded[0].feedback[0].source, FeedbackSource::Judge);
 }
+
+#[test]
+fn answers_from_the_response_cache_are_not_training_samples() {
+    let mut hit = outcome(0, "what is 2 + 2?", "gpt-4o-mini", Some(1.0));
+    hit.cost_usd = Some(0.0);
+    hit.cache_hit = Some(router_core::CacheHit {
+        source_request_id: "req_source".into(),
+        saved_usd: 0.002,
+    });
+    let served = outcome(1, "what is 3 + 3?", "gpt-4o-mini", Some(1.0));
+    let (samples, skipped) = bandit_samples(&[hit, served], &SampleConfig::default());
+    assert_eq!(samples.len(), 1);
+    assert_eq!(samples[0].text, "what is 3 + 3?");
+    assert_eq!((skipped.total, skipped.cached), (2, 1));
+    assert!(skipped.to_string().contains("1 answered from the cache"), "{skipped}");
+}
