@@ -137,28 +137,24 @@ fn pruned_rows_still_count_in_budgets_and_spend_reports() {
     costed_log(&path, 100, 3 * DAY);
     let k1_before = crate::key_spend_since(&path, "k1", 3 * DAY).unwrap();
     assert!((k1_before - 12.5).abs() < 1e-9);
-    let before: Vec<_> = [
-        crate::SpendBy::Key,
-        crate::SpendBy::Model,
-        crate::SpendBy::Day,
-    ]
-    .into_iter()
-    .map(|by| crate::spend_report(&path, by, None).unwrap())
-    .collect();
+    let reports = || -> Vec<Vec<crate::SpendRow>> {
+        [
+            crate::SpendBy::Key,
+            crate::SpendBy::Model,
+            crate::SpendBy::Day,
+        ]
+        .into_iter()
+        .map(|by| crate::spend_report(&path, by, None).unwrap())
+        .collect()
+    };
+    let before = reports();
     // Prune the first 60 (before minute 60).
     let report = prune(&path, 3 * DAY + 60 * 60_000, None, 7, false).unwrap();
     assert_eq!(report.outcomes, 60);
     assert_eq!(crate::read_outcomes(&path).unwrap().len(), 40);
     // The budget seed and every grouping of the spend report are unchanged.
     assert!((crate::key_spend_since(&path, "k1", 3 * DAY).unwrap() - k1_before).abs() < 1e-9);
-    let after: Vec<_> = [
-        crate::SpendBy::Key,
-        crate::SpendBy::Model,
-        crate::SpendBy::Day,
-    ]
-    .into_iter()
-    .map(|by| crate::spend_report(&path, by, None).unwrap())
-    .collect();
+    let after = reports();
     for (b, a) in before.iter().zip(&after) {
         assert_eq!(b.len(), a.len());
         for (rb, ra) in b.iter().zip(a) {

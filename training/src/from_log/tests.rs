@@ -546,5 +546,8 @@ fn answers_from_the_response_cache_are_not_training_samples() {
     assert_eq!(samples.len(), 1);
     assert_eq!(samples[0].text, "what is 3 + 3?");
     assert_eq!((skipped.total, skipped.cached), (2, 1));
-    assert!(skipped.to_string().contains("1 answered from the cache"), "{skipped}");
+    assert!(
+        skipped.to_string().contains("1 answered from the cache"),
+        "{skipped}"
+    );
 }
