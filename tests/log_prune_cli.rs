@@ -1,5 +1,5 @@
-//! `switchyard log prune`: old rows are archived then deleted, recent ones stay, and a
-//! retention shorter than the budget window is refused with the reason.
+//! `switchyard log prune`: old rows are archived then deleted, recent ones stay, their spend
+//! still counts, and a zero-day retention is refused with the reason.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -42,7 +42,7 @@ fn logged(id: &str, days_ago: u64) -> Outcome {
 }
 
 #[test]
-fn log_prune_archives_old_rows_keeps_recent_ones_and_refuses_a_short_retention() {
+fn log_prune_archives_old_rows_keeps_recent_ones_and_refuses_a_zero_retention() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("outcomes.sqlite");
     let mut conn = outcome_log::open(&db, false).unwrap();
@@ -96,14 +96,19 @@ fn log_prune_archives_old_rows_keeps_recent_ones_and_refuses_a_short_retention()
         .collect();
     assert_eq!(left, ["month", "today"]);
 
-    let short = switchyard(&["log", "prune", "--db", db_s, "--older-than", "7d"]);
-    assert!(!short.status.success());
-    let err = text(&short.stderr);
-    assert!(
-        err.contains("at least 32") && err.contains("budget"),
-        "{err}"
-    );
+    let zero = switchyard(&["log", "prune", "--db", db_s, "--older-than", "0d"]);
+    assert!(!zero.status.success());
+    let err = text(&zero.stderr);
+    assert!(err.contains("at least 1"), "{err}");
     assert_eq!(outcome_log::read_outcomes(&db).unwrap().len(), 2);
+
+    // A week is allowed: the pruned rows' spend still counts.
+    let week = switchyard(&["log", "prune", "--db", db_s, "--older-than", "7d"]);
+    assert!(week.status.success(), "{}", text(&week.stderr));
+    assert_eq!(outcome_log::read_outcomes(&db).unwrap().len(), 1);
+    let spend = outcome_log::spend_report(&db, outcome_log::SpendBy::Model, None).unwrap();
+    assert_eq!(spend[0].requests, 3);
+    assert!((spend[0].cost_usd - 0.003).abs() < 1e-9);
 }
 
 #[test]

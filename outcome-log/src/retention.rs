@@ -21,12 +21,11 @@ use crate::read::feedback_query;
 use crate::schema::has_table;
 use crate::Error;
 
-/// Client-key budgets (per day or calendar month) are recounted from the outcome rows when
-/// the gateway starts, so rows younger than the longest period must stay: 31 days plus a day
-/// of margin for time zones and clock skew. (Since schema version 5 the recount also reads
-/// `pruned_spend`, which is what lets [`prune_to_size`] go below this floor; the age floor is
-/// kept as it was.)
-pub const MIN_RETENTION_DAYS: u64 = 32;
+/// The shortest age retention: a day. Budgets no longer need the rows themselves (a pruned
+/// row's spend stays in `pruned_spend`, which the start-up recount reads) and the judge's
+/// calls of the current and previous UTC day are never pruned, so the floor only keeps a
+/// zero-day retention from deleting every row as it is written.
+pub const MIN_RETENTION_DAYS: u64 = 1;
 
 /// Rows per delete transaction: a few milliseconds of write lock each.
 pub const DEFAULT_PRUNE_BATCH: usize = 500;

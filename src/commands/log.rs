@@ -28,8 +28,8 @@ enum Action {
         /// The gateway's SQLite outcome log.
         #[arg(long, default_value = ".switchyard/outcomes.sqlite")]
         db: PathBuf,
-        /// Keep this many days (`90` or `90d`; at least 32: client-key budgets are recounted
-        /// from the last month's rows when the gateway starts).
+        /// Keep this many days (`90` or `90d`; at least 1). Pruned rows' spend still counts
+        /// in client-key budgets and `switchyard spend`.
         #[arg(long, value_parser = parse_days)]
         older_than: Option<u64>,
         /// Bring the log's used pages to at most 90 % of this many bytes by deleting the
@@ -55,7 +55,7 @@ fn parse_days(s: &str) -> Result<u64, String> {
         .map_err(|_| format!("`{s}`: expected a number of days such as 90 or 90d"))?;
     if days < outcome_log::MIN_RETENTION_DAYS {
         return Err(format!(
-            "{days} days: keep at least {} (client-key budgets per day or month are recounted from the last month's rows when the gateway starts)",
+            "{days} days: keep at least {} (0 would delete every row as it is written)",
             outcome_log::MIN_RETENTION_DAYS
         ));
     }

@@ -387,8 +387,8 @@ pub struct LogConfig {
     pub on_unavailable: LogUnavailable,
     /// Keep this many days of outcomes: older rows, their labels and judge calls are deleted
     /// at start-up and then once a day, in small batches beside the writer (as
-    /// `switchyard log prune`). At least 32 (budgets are recounted from the last month's
-    /// rows). Absent: keep everything.
+    /// `switchyard log prune`). At least 1; pruned rows' spend still counts in budgets.
+    /// Absent: keep everything.
     #[serde(default)]
     pub retention_days: Option<u64>,
     /// Cap on the log's size in bytes (the pages in use): when it is exceeded, the oldest
@@ -725,7 +725,7 @@ impl Config {
                 return Err(invalid(
                     "log.retention_days",
                     format!(
-                        "must be at least {} (client-key budgets per day or month are recounted from the last month's rows at start-up)",
+                        "must be at least {} (0 would delete every row as it is written)",
                         outcome_log::MIN_RETENTION_DAYS
                     ),
                 ));
