@@ -110,6 +110,20 @@ fn open_archive(
         })
 }
 
+/// Opens an existing log for pruning (migrated), waiting up to 10 s for the gateway's group
+/// commits (milliseconds each) rather than failing at once.
+fn open_existing(db: &Path) -> Result<Connection, Error> {
+    if !db.exists() {
+        return Err(Error::Missing {
+            path: db.to_owned(),
+        });
+    }
+    let conn = crate::write::open(db, false)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(Error::sqlite(db))?;
+    Ok(conn)
+}
+
 /// Deletes every outcome logged before `before_ms` (Unix ms) with its feedback and judge
 /// calls, `batch` rows per transaction. With `archive`, each batch is first written there as
 /// JSON lines (one [`Outcome`] per line with its feedback attached, as `switchyard log export`
@@ -122,16 +136,8 @@ pub fn prune(
     batch: usize,
     dry_run: bool,
 ) -> Result<PruneReport, Error> {
-    if !db.exists() {
-        return Err(Error::Missing {
-            path: db.to_owned(),
-        });
-    }
     let err = Error::sqlite(db);
-    let mut conn = crate::write::open(db, false)?;
-    // Wait for the gateway's group commits (milliseconds each) rather than fail at once.
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(&err)?;
+    let mut conn = open_existing(db)?;
     let cutoff = i64::try_from(before_ms).unwrap_or(i64::MAX);
     let judge_cutoff = judge_cutoff(cutoff);
     let mut report = PruneReport::default();

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::{open_archive, prune, PruneReport, DEFAULT_PRUNE_BATCH};
+use super::{open_archive, open_existing, prune, PruneReport, DEFAULT_PRUNE_BATCH};
 use crate::Error;
 
 /// The fraction of the cap a prune brings the log down to.
@@ -51,15 +51,8 @@ pub fn prune_to_size(
     archive: Option<&Path>,
     dry_run: bool,
 ) -> Result<SizeReport, Error> {
-    if !db.exists() {
-        return Err(Error::Missing {
-            path: db.to_owned(),
-        });
-    }
     let err = Error::sqlite(db);
-    let conn = crate::write::open(db, false)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(&err)?;
+    let conn = open_existing(db)?;
     let before = used_bytes(&conn).map_err(&err)?;
     let mut report = SizeReport {
         before_bytes: before,
