@@ -80,6 +80,7 @@ impl CatalogEntry {
             output_tokens: self.output_tokens_prior,
             task_scores: self.task_scores,
             task_tokens: self.task_tokens,
+            onboarded: false,
         }
     }
 }

@@ -41,6 +41,9 @@ pub enum EstimateSource {
     /// The catalog's flat quality prior: the model has no task scores, or the prompt has no
     /// task distribution (no task classifier, encoder fallback, a pinned model).
     FlatPrior,
+    /// Per-task estimates fitted from live probes of this model (`switchyard onboard --live`),
+    /// weighted by `P(task | prompt)` like a task prior.
+    Onboarded,
 }
 
 impl EstimateSource {
@@ -50,6 +53,7 @@ impl EstimateSource {
             EstimateSource::Trained => "trained",
             EstimateSource::TaskPrior => "task_prior",
             EstimateSource::FlatPrior => "flat_prior",
+            EstimateSource::Onboarded => "onboarded",
         }
     }
 }
@@ -196,7 +200,12 @@ impl RouteDecision {
         for c in &self.ranked {
             match c.source {
                 Some(EstimateSource::Trained) => trained += 1,
-                Some(EstimateSource::TaskPrior | EstimateSource::FlatPrior) => priors += 1,
+                // Onboarded estimates are per task, not per prompt: priors, measured.
+                Some(
+                    EstimateSource::TaskPrior
+                    | EstimateSource::FlatPrior
+                    | EstimateSource::Onboarded,
+                ) => priors += 1,
                 None => return EstimateMix::Unknown,
             }
         }

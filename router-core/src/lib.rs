@@ -19,6 +19,7 @@ mod catalog;
 mod decision;
 pub mod exploration;
 mod ids;
+mod onboarded;
 mod outcome;
 pub mod policy;
 mod request;
@@ -31,6 +32,7 @@ pub use decision::{
 };
 pub use exploration::{explore, Exploration};
 pub use ids::{ModelId, ProviderId};
+pub use onboarded::{InvalidOnboarded, OnboardedModel, OnboardedTask};
 pub use outcome::{
     Attempt, CacheHit, Feedback, FeedbackSource, Outcome, OutcomeStatus, PromptRecord,
     OUTCOME_SCHEMA_VERSION,

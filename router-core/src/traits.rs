@@ -35,6 +35,12 @@ pub trait QualityPredictor: Send + Sync {
         None
     }
 
+    /// The live-probe fit of a model this predictor was not trained on
+    /// ([`crate::OnboardedModel`]), when its artifact carries one.
+    fn onboarded(&self, _model: &ModelId) -> Option<&crate::OnboardedModel> {
+        None
+    }
+
     /// Whether the estimates are learned per prompt or the fixed policy's means.
     fn routing(&self) -> crate::RoutingMode {
         crate::RoutingMode::Learned

@@ -120,6 +120,10 @@ impl QualityPredictor for Artifact {
     fn difficulty_link(&self) -> Option<&router_core::policy::DifficultyLink> {
         self.manifest().difficulty.as_ref()
     }
+
+    fn onboarded(&self, model: &ModelId) -> Option<&router_core::OnboardedModel> {
+        self.manifest().onboarded.iter().find(|o| o.model == *model)
+    }
 }
 
 impl From<KnnPredictor> for Artifact {

@@ -84,6 +84,10 @@ pub struct Manifest {
     /// were. Absent in older artifacts: see [`Manifest::encoder_config`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<EncoderSettings>,
+    /// Models this artifact was not trained on, fitted from live probes
+    /// (`switchyard onboard --live`): their per-task estimates replace the catalog's priors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub onboarded: Vec<router_core::OnboardedModel>,
 }
 
 /// How the encoder ran when an artifact's training embeddings were made.
@@ -133,6 +137,7 @@ impl Manifest {
             difficulty: None,
             routing: router_core::RoutingMode::Learned,
             encoder: None,
+            onboarded: Vec::new(),
         }
     }
 
@@ -250,12 +255,28 @@ impl Manifest {
         if manifest.embedding_dim == 0 {
             return Err(invalid("embedding_dim", "is 0".into()));
         }
+        for (i, o) in manifest.onboarded.iter().enumerate() {
+            o.validate()
+                .map_err(|e| invalid("onboarded", e.to_string()))?;
+            if manifest.models.contains(&o.model) {
+                return Err(invalid(
+                    "onboarded",
+                    format!(
+                        "`{}` is also a trained model of this artifact; remove one of the two",
+                        o.model
+                    ),
+                ));
+            }
+            if manifest.onboarded[..i].iter().any(|p| p.model == o.model) {
+                return Err(invalid("onboarded", format!("`{}` appears twice", o.model)));
+            }
+        }
         Ok(manifest)
     }
 }
 
 /// The current time as RFC 3339 UTC, without a date-time dependency.
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -46,7 +46,8 @@ pub use error::PredictorError;
 pub use knn::KnnPredictor;
 pub use linear::{LinearPredictor, LinearWeights};
 pub use manifest::{
-    EncoderSettings, Manifest, PredictorKind, MANIFEST_FILE, MANIFEST_FORMAT_VERSION, WEIGHTS_FILE,
+    now_rfc3339, EncoderSettings, Manifest, PredictorKind, MANIFEST_FILE, MANIFEST_FORMAT_VERSION,
+    WEIGHTS_FILE,
 };
 pub use mf::{cholesky_solve, MfPredictor, MfWeights, NEW_MODEL_L2};
 pub use mlp::{DenseLayer, MlpPredictor, MlpWeights};

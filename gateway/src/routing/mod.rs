@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use router_core::policy::{self, DecisionInput, PolicyModel, Serving};
 use router_core::{
     Constraints, DecisionReason, EstimateMix, Exploration, ModelEstimate, ModelId, Objective,
-    PolicyError, RouteDecision, TaskDistribution,
+    PolicyError, QualityPredictor, RouteDecision, TaskDistribution,
 };
 
 use crate::metrics::Metrics;
@@ -148,6 +148,11 @@ impl Router {
         &self.candidates
     }
 
+    /// The predictor loaded now, if any.
+    fn predictor(&self) -> Option<Arc<dyn QualityPredictor>> {
+        self.classifier.as_ref().and_then(|c| c.predictor())
+    }
+
     /// Whether a trained predictor is loaded.
     pub fn has_predictor(&self) -> bool {
         self.classifier
@@ -178,17 +183,17 @@ impl Router {
                 },
             },
         };
+        // The predictor that scored the prompt; on a fallback the one loaded now (its
+        // onboarded fits still apply).
+        let predictor = scored.predictor.clone().or_else(|| self.predictor());
         let prompt = PromptView {
             trained: &scored.trained,
             tasks: scored.tasks.as_ref(),
             difficulty: scored.difficulty,
+            predictor: predictor.as_deref(),
         };
         let mut decision = self.decide(input, pool, &prompt, serving)?;
-        decision.routing = self
-            .classifier
-            .as_ref()
-            .and_then(|c| c.predictor())
-            .map(|p| p.routing());
+        decision.routing = predictor.as_ref().map(|p| p.routing());
         let source = match scored.fallback {
             Some(reason) => PredictionSource::StaticFallback { reason },
             None => match decision.estimate_mix() {
@@ -236,10 +241,12 @@ impl Router {
             draw: 0.0,
         };
         let trained = HashMap::new();
+        let predictor = self.predictor();
         let prompt = PromptView {
             trained: &trained,
             tasks: None,
             difficulty: None,
+            predictor: predictor.as_deref(),
         };
         let mut decision = self.decide(&input, &pool, &prompt, greedy)?;
         decision.chosen = model.clone();
@@ -272,6 +279,7 @@ impl Router {
             trained: HashMap::new(),
             tasks: None,
             difficulty: None,
+            predictor: None,
             fallback: None,
         };
         let Some(service) = &self.classifier else {
@@ -290,8 +298,10 @@ impl Router {
                     self.metrics.encoder_queue_wait(scored.queue_wait);
                 }
                 let mut difficulty = None;
+                let mut scored_by = None;
                 let trained = match scored.estimates {
                     Some((predictor, estimates)) => {
+                        scored_by = Some(Arc::clone(&predictor));
                         let trained: HashMap<ModelId, ModelEstimate> =
                             predictor.models().iter().cloned().zip(estimates).collect();
                         if let (Some(link), Some(tasks)) =
@@ -308,6 +318,7 @@ impl Router {
                     trained,
                     tasks: scored.tasks,
                     difficulty,
+                    predictor: scored_by,
                     fallback: None,
                 };
             }
@@ -334,6 +345,7 @@ impl Router {
             trained,
             tasks,
             difficulty,
+            predictor,
         } = *prompt;
         let entries: Vec<&models::CatalogEntry> = pool
             .iter()
@@ -341,10 +353,13 @@ impl Router {
             .collect();
         let models: Vec<PolicyModel<'_>> = entries
             .iter()
-            .map(|e| PolicyModel {
-                spec: &e.spec,
-                prior: e.prior(),
-                trained: trained.get(&e.spec.id).copied(),
+            .map(|e| {
+                PolicyModel::assemble(
+                    &e.spec,
+                    e.prior(),
+                    predictor,
+                    trained.get(&e.spec.id).copied(),
+                )
             })
             .collect();
         let decision_input = DecisionInput {
@@ -365,6 +380,8 @@ struct PromptView<'a> {
     trained: &'a HashMap<ModelId, ModelEstimate>,
     tasks: Option<&'a TaskDistribution>,
     difficulty: Option<f64>,
+    /// The artifact whose onboarded fits replace catalog priors.
+    predictor: Option<&'a dyn QualityPredictor>,
 }
 
 /// What the encoder service said about one prompt.
@@ -374,6 +391,8 @@ struct PromptScores {
     /// The prompt's difficulty shift, when the predictor carries a link and the task
     /// classifier ran.
     difficulty: Option<f64>,
+    /// The predictor that scored the prompt, when one did.
+    predictor: Option<Arc<dyn QualityPredictor>>,
     /// Why the encoder did not answer (`deadline`, `queue_full`, ...), if it did not.
     fallback: Option<&'static str>,
 }

@@ -16,7 +16,8 @@
 use super::{route, PolicyError, Prediction};
 use crate::{
     explore, Constraints, DecisionReason, EstimateSource, Exploration, ModelEstimate, ModelId,
-    ModelSpec, Objective, RouteDecision, TaskDistribution, TaskScores, TaskTokens,
+    ModelSpec, Objective, QualityPredictor, RouteDecision, TaskDistribution, TaskScores,
+    TaskTokens,
 };
 
 /// What the router believes about a model before it sees a prompt (from the catalog).
@@ -32,6 +33,10 @@ pub struct ModelPrior {
     /// Per-task completion lengths (reasoning models; may be empty): the output-token
     /// estimate follows the prompt's task like the quality estimate does.
     pub task_tokens: TaskTokens,
+    /// Whether the scores were fitted from live probes ([`crate::OnboardedModel::prior`])
+    /// rather than taken from the catalog: the estimate's source is then
+    /// [`EstimateSource::Onboarded`].
+    pub onboarded: bool,
 }
 
 impl ModelPrior {
@@ -46,6 +51,11 @@ impl ModelPrior {
                 EstimateSource::TaskPrior,
             ),
             _ => (self.quality, EstimateSource::FlatPrior),
+        };
+        let source = if self.onboarded {
+            EstimateSource::Onboarded
+        } else {
+            source
         };
         let output_tokens = match tasks {
             Some(tasks) if !self.task_tokens.is_empty() => {
@@ -70,6 +80,27 @@ pub struct PolicyModel<'a> {
     pub prior: ModelPrior,
     /// The trained predictor's estimate for this prompt, when it knows the model.
     pub trained: Option<ModelEstimate>,
+}
+
+impl<'a> PolicyModel<'a> {
+    /// The one way every caller assembles a candidate: the predictor's estimate `trained`
+    /// when it knows the model; the prior is the live-probe fit the predictor's artifact
+    /// carries for it ([`QualityPredictor::onboarded`]), else the catalog's `catalog`.
+    pub fn assemble(
+        spec: &'a ModelSpec,
+        catalog: ModelPrior,
+        predictor: Option<&dyn QualityPredictor>,
+        trained: Option<ModelEstimate>,
+    ) -> Self {
+        let prior = predictor
+            .and_then(|p| p.onboarded(&spec.id))
+            .map_or(catalog, |o| o.prior(&catalog));
+        PolicyModel {
+            spec,
+            prior,
+            trained,
+        }
+    }
 }
 
 /// Everything a decision depends on besides how it is served.
@@ -211,6 +242,7 @@ mod tests {
             output_tokens: 100.0,
             task_scores,
             task_tokens: TaskTokens::default(),
+            onboarded: false,
         }
     }
 
@@ -289,6 +321,60 @@ mod tests {
             .iter()
             .filter(|c| c.model.as_str() != "known")
             .all(|c| c.source == Some(EstimateSource::FlatPrior)));
+    }
+
+    /// A predictor that knows no model but carries an onboarded fit of `light`.
+    struct OnboardedOnly(crate::OnboardedModel);
+
+    impl QualityPredictor for OnboardedOnly {
+        fn models(&self) -> &[ModelId] {
+            &[]
+        }
+        fn predict(&self, _: &[f32]) -> Vec<ModelEstimate> {
+            Vec::new()
+        }
+        fn onboarded(&self, model: &ModelId) -> Option<&crate::OnboardedModel> {
+            (self.0.model == *model).then_some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_onboarded_fit_replaces_the_catalog_prior_and_says_so() {
+        let s = specs();
+        let predictor = OnboardedOnly(crate::OnboardedModel {
+            model: ModelId::new("light"),
+            onboarded_at: "2026-12-03T00:00:00Z".into(),
+            probe_set_sha256: "ab".into(),
+            requests: 30,
+            errors: 0,
+            cost_usd: 0.0,
+            // The probes showed the light model solves competition maths after all.
+            tasks: vec![crate::OnboardedTask {
+                task: Task::AdvancedMath,
+                probes: 30,
+                mean_score: 0.97,
+                prior: 0.2,
+                estimate: 0.95,
+                output_tokens: None,
+            }],
+        });
+        let catalog = pool(&s);
+        let models: Vec<PolicyModel<'_>> = catalog
+            .iter()
+            .map(|m| PolicyModel::assemble(m.spec, m.prior, Some(&predictor), m.trained))
+            .collect();
+        let c = Constraints::default();
+        let maths = TaskDistribution::certain(Task::AdvancedMath);
+        let before = greedy(&input(&catalog, Some(&maths), &c)).unwrap();
+        assert_eq!(before.chosen.as_str(), "strong");
+        let after = greedy(&input(&models, Some(&maths), &c)).unwrap();
+        assert_eq!(after.chosen.as_str(), "light");
+        let light = after.chosen_candidate().unwrap();
+        assert_eq!(light.source, Some(EstimateSource::Onboarded));
+        // The models it does not onboard keep their catalog prior.
+        assert_eq!(models[1].prior, catalog[1].prior);
+        assert_eq!(models[2].trained, catalog[2].trained);
+        assert_eq!(after.estimate_mix(), EstimateMix::Mixed);
     }
 
     #[test]

@@ -102,6 +102,7 @@ mod tests {
             output_tokens: 100.0,
             task_scores,
             task_tokens: TaskTokens::default(),
+            onboarded: false,
         }
     }
 

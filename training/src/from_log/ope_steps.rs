@@ -124,10 +124,8 @@ pub fn ope_steps(
             .catalog
             .iter()
             .zip(&candidate)
-            .map(|(entry, trained)| PolicyModel {
-                spec: &entry.spec,
-                prior: entry.prior(),
-                trained: *trained,
+            .map(|(entry, trained)| {
+                PolicyModel::assemble(&entry.spec, entry.prior(), Some(setup.candidate), *trained)
             })
             .collect();
         let tasks = setup.tasks.and_then(|c| c.try_predict(e).ok());
