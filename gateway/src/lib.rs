@@ -15,7 +15,8 @@
 //!
 //! Before routing, [`cache`] answers a repeated identical request from memory (`[cache]`).
 //! Off the request path, [`judge`] grades a sample of answers with an LLM (or a reference
-//! answer) and stores its verdicts as feedback labels.
+//! answer) and stores its verdicts as feedback labels. Outside serving, [`probe::Prober`]
+//! calls configured models directly (`switchyard onboard --live`).
 //!
 //! Around them: [`config::Config`] (the validated configuration; [`config::GatewayConfig`] is
 //! the raw TOML, `config/example.toml` documents every field), [`state::AppState`],
@@ -31,6 +32,7 @@ pub mod judge;
 pub mod metrics;
 pub mod openai;
 pub mod outcome;
+pub mod probe;
 pub mod routing;
 pub mod secret;
 pub mod server;

@@ -63,6 +63,35 @@ impl std::ops::Deref for AppState {
 /// How long to wait for a TCP connection to an upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One HTTP client, and an adapter with its circuit breaker for every live provider of
+/// `config` (a provider whose adapter cannot be built is skipped with a warning).
+pub(crate) fn build_upstreams(config: &Config) -> Result<Upstreams, Error> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .map_err(|source| Error::HttpClient { source })?;
+    let mut upstreams = Upstreams::default();
+    for p in config.providers.iter().filter(|p| p.live) {
+        match build_provider(
+            p.kind,
+            client.clone(),
+            p.base_url.clone(),
+            p.api_key.clone(),
+            config.server.upstream_response_limit_bytes,
+        ) {
+            Ok(provider) => upstreams.insert(Upstream {
+                id: p.name.clone(),
+                provider,
+                breaker: CircuitBreaker::new(config.circuit_breaker),
+            }),
+            Err(e) => {
+                tracing::warn!(provider = %p.name, error = %e, "Provider skipped.");
+            }
+        }
+    }
+    Ok(upstreams)
+}
+
 impl AppState {
     /// Builds the state: HTTP client, provider adapters (live providers only), breakers and
     /// router. `classifier` is the encoder service (with its predictor), when one is loaded.
@@ -84,29 +113,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         auth: Auth,
     ) -> Result<AppState, Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .map_err(|source| Error::HttpClient { source })?;
-        let mut upstreams = Upstreams::default();
-        for p in config.providers.iter().filter(|p| p.live) {
-            match build_provider(
-                p.kind,
-                client.clone(),
-                p.base_url.clone(),
-                p.api_key.clone(),
-                config.server.upstream_response_limit_bytes,
-            ) {
-                Ok(provider) => upstreams.insert(Upstream {
-                    id: p.name.clone(),
-                    provider,
-                    breaker: CircuitBreaker::new(config.circuit_breaker),
-                }),
-                Err(e) => {
-                    tracing::warn!(provider = %p.name, error = %e, "Provider skipped.");
-                }
-            }
-        }
+        let upstreams = build_upstreams(&config)?;
         let catalog = Arc::new(config.catalog.clone());
         let candidates: Vec<ModelId> = config
             .candidates

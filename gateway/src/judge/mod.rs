@@ -39,7 +39,7 @@ use crate::openai::wire::{ChatCompletionRequest, ChatMessage, Role};
 use crate::outcome::{JudgeCall, JudgeResult};
 use crate::state::AppState;
 use crate::tokens;
-use crate::upstream::failover::{Answer, CallKind};
+use crate::upstream::complete::{complete, Completed};
 use budget::Budget;
 use verdict::Winner;
 
@@ -295,59 +295,22 @@ fn estimate_usd(state: &AppState, c: &Judging, job: &Job) -> f64 {
     }
 }
 
-/// One answered call: its text and what it cost.
-struct Called {
-    text: String,
-    cost_usd: f64,
-    input_tokens: u32,
-    output_tokens: u32,
-}
-
-/// Calls `model` with `req` through the failover walk (the model as its only candidate).
+/// Calls `model` with `req` through the failover walk (the model as its only candidate),
+/// counting the cost as judge spend.
 async fn call(
     state: &AppState,
     model: &ModelId,
-    mut req: ChatCompletionRequest,
+    req: ChatCompletionRequest,
     timeout: Duration,
-) -> Option<Called> {
-    req.model = model.as_str().to_owned();
-    let deadline = tokio::time::Instant::now() + timeout;
-    let walk = state
-        .failover()
-        .run(
-            &req,
-            std::slice::from_ref(model),
-            CallKind::Complete,
-            deadline,
-        )
-        .await;
-    let served = walk.result.ok()?;
-    let Answer::Complete(completion) = served.answer else {
-        return None;
-    };
-    let text = completion
-        .choices
-        .first()
-        .and_then(|c| c.message.content.clone())
-        .unwrap_or_default();
-    let (input_tokens, output_tokens) = match &completion.usage {
-        Some(u) => (u.prompt_tokens, u.completion_tokens),
-        None => (tokens::estimate_prompt(&req), tokens::estimate(&text)),
-    };
-    let cost_usd = state.catalog.get(model).map_or(0.0, |e| {
-        e.spec
-            .cost_usd(f64::from(input_tokens), f64::from(output_tokens))
-    });
-    state.metrics.judge_cost(model.as_str(), cost_usd);
-    Some(Called {
-        text,
-        cost_usd,
-        input_tokens,
-        output_tokens,
-    })
+) -> Option<Completed> {
+    let called = complete(&state.failover(), model, req, timeout)
+        .await
+        .ok()?;
+    state.metrics.judge_cost(model.as_str(), called.cost_usd);
+    Some(called)
 }
 
-fn add(graded: &mut Graded, called: &Called) {
+fn add(graded: &mut Graded, called: &Completed) {
     graded.cost_usd += called.cost_usd;
     graded.input_tokens = graded.input_tokens.saturating_add(called.input_tokens);
     graded.output_tokens = graded.output_tokens.saturating_add(called.output_tokens);

@@ -35,6 +35,23 @@ pub fn absolute_request(prompt: &str, answer: &str, max_tokens: u32) -> ChatComp
     request(ABSOLUTE_SYSTEM, user, max_tokens)
 }
 
+/// [`absolute_request`] with what a correct answer must satisfy (a coding task's tests, a
+/// reference answer): the judge checks the answer against it.
+pub fn guided_request(
+    prompt: &str,
+    answer: &str,
+    guide: &str,
+    max_tokens: u32,
+) -> ChatCompletionRequest {
+    let user = format!(
+        "{}{}{}Reply with only {{\"score\": S}}.",
+        block("User request", prompt),
+        block("What a correct answer must satisfy", guide),
+        block("Assistant answer", answer)
+    );
+    request(ABSOLUTE_SYSTEM, user, max_tokens)
+}
+
 /// The judge request of the pairwise rubric: answer A against answer B.
 pub fn pairwise_request(prompt: &str, a: &str, b: &str, max_tokens: u32) -> ChatCompletionRequest {
     let user = format!(

@@ -7,6 +7,7 @@
 //! [`failover::WalkError`], which `crate::http::error` maps to a client status.
 
 pub mod circuit_breaker;
+pub mod complete;
 pub mod error;
 pub mod failover;
 pub mod providers;

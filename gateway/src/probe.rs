@@ -1,0 +1,120 @@
+//! Calling configured models directly, outside request serving: `switchyard onboard --live`
+//! sends its probes, and has them judged, through [`Prober`]. It is built from the same
+//! configuration as `switchyard serve` (providers, keys, catalog, retries, timeouts,
+//! `[judge]`), but opens no outcome log and binds no port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use router_core::ModelId;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Judging};
+use crate::error::Error;
+use crate::judge::verdict;
+use crate::metrics::Metrics;
+use crate::openai::wire::{ChatCompletionRequest, ChatMessage, Role};
+use crate::state::build_upstreams;
+use crate::upstream::complete::{complete, Completed};
+use crate::upstream::failover::{Failover, Upstreams};
+
+/// The providers of one configuration, for direct calls.
+pub struct Prober {
+    config: Config,
+    catalog: Arc<models::Catalog>,
+    upstreams: Upstreams,
+    metrics: Metrics,
+    hard_stop: CancellationToken,
+}
+
+impl std::fmt::Debug for Prober {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prober").finish_non_exhaustive()
+    }
+}
+
+impl Prober {
+    /// Builds the live providers of `config`.
+    pub fn new(config: Config) -> Result<Prober, Error> {
+        let upstreams = build_upstreams(&config)?;
+        Ok(Prober {
+            catalog: Arc::new(config.catalog.clone()),
+            upstreams,
+            metrics: Metrics::new(),
+            hard_stop: CancellationToken::new(),
+            config,
+        })
+    }
+
+    /// The catalog of the configuration.
+    pub fn catalog(&self) -> &models::Catalog {
+        &self.catalog
+    }
+
+    /// Whether `model` is in the catalog and its provider is live (configured with a key).
+    pub fn is_live(&self, model: &ModelId) -> bool {
+        self.catalog
+            .get(model)
+            .is_ok_and(|e| self.upstreams.get(&e.spec.provider).is_some())
+    }
+
+    /// The `[judge]` section, when configured.
+    pub fn judging(&self) -> Option<&Judging> {
+        self.config.judge.as_ref()
+    }
+
+    fn failover(&self) -> Failover<'_> {
+        Failover {
+            catalog: &self.catalog,
+            upstreams: &self.upstreams,
+            metrics: &self.metrics,
+            retries: self.config.retries,
+            timeouts: self.config.timeouts,
+            hard_stop: &self.hard_stop,
+        }
+    }
+
+    /// Sends `prompt` as one user message to `model`, at most `max_tokens` of answer, and
+    /// waits at most `timeout`.
+    pub async fn ask(
+        &self,
+        model: &ModelId,
+        prompt: &str,
+        max_tokens: Option<u32>,
+        timeout: Duration,
+    ) -> Result<Completed, String> {
+        let req = ChatCompletionRequest {
+            messages: vec![ChatMessage::text(Role::User, prompt.to_owned())],
+            // OpenAI's reasoning models refuse the older `max_tokens`; the Anthropic and
+            // Gemini adapters read either.
+            max_completion_tokens: max_tokens,
+            ..ChatCompletionRequest::default()
+        };
+        complete(&self.failover(), model, req, timeout).await
+    }
+
+    /// Scores `answer` to `prompt` with the configured judge on its absolute rubric
+    /// (checking it against `guide` when given): the score in `[0, 1]` and the call.
+    pub async fn judge(
+        &self,
+        prompt: &str,
+        answer: &str,
+        guide: Option<&str>,
+    ) -> Result<(f64, Completed), String> {
+        let Some(j) = self.judging() else {
+            return Err("no [judge] is configured".into());
+        };
+        let req = match guide {
+            Some(guide) => verdict::guided_request(prompt, answer, guide, j.max_tokens),
+            None => verdict::absolute_request(prompt, answer, j.max_tokens),
+        };
+        let called = complete(&self.failover(), &j.model, req, j.timeout).await?;
+        match verdict::parse_score(&called.text) {
+            Some(score) => Ok((score, called)),
+            None => Err(format!(
+                "the judge `{}` did not reply with a score (cost {:.6} USD)",
+                j.model, called.cost_usd
+            )),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! One non-streaming call to one model through the failover walk, with that model as the only
+//! candidate: what the judge and `switchyard onboard --live` send. Same providers, upstream
+//! names, retries, timeouts and circuit breakers as client traffic, but never another model:
+//! a verdict must come from the judge model, a probe's answer from the model it measures.
+
+use std::time::Duration;
+
+use router_core::ModelId;
+
+use super::failover::{Answer, CallKind, Failover, WalkError};
+use crate::openai::wire::ChatCompletionRequest;
+use crate::tokens;
+
+/// One answered call: its text, usage, cost and time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completed {
+    /// The first choice's text (empty when it had none).
+    pub text: String,
+    /// Catalog prices × usage, in USD.
+    pub cost_usd: f64,
+    /// Prompt tokens (the provider's count, else an estimate).
+    pub input_tokens: u32,
+    /// Completion tokens (the provider's count, else an estimate).
+    pub output_tokens: u32,
+    /// From the first attempt to the full answer.
+    pub latency: Duration,
+}
+
+/// Calls `model` with `req` (its `model` field is replaced) and waits for the whole answer,
+/// at most `timeout`. The error says what failed, for a report or a log line.
+pub async fn complete(
+    failover: &Failover<'_>,
+    model: &ModelId,
+    mut req: ChatCompletionRequest,
+    timeout: Duration,
+) -> Result<Completed, String> {
+    req.model = model.as_str().to_owned();
+    req.stream = None;
+    let start = tokio::time::Instant::now();
+    let walk = failover
+        .run(
+            &req,
+            std::slice::from_ref(model),
+            CallKind::Complete,
+            start + timeout,
+        )
+        .await;
+    let served = walk.result.map_err(|e| match e {
+        WalkError::NoAttempt { no_targets: true } => {
+            format!("`{model}` has no live provider (check its provider's key in the config)")
+        }
+        WalkError::NoAttempt { no_targets: false } => {
+            format!("`{model}`: no attempt within {timeout:?}")
+        }
+        WalkError::Failed { error, provider } => format!("`{model}` via `{provider}`: {error}"),
+    })?;
+    let Answer::Complete(completion) = served.answer else {
+        return Err(format!(
+            "`{model}` answered with a stream to a plain request"
+        ));
+    };
+    let text = completion
+        .choices
+        .first()
+        .and_then(|c| c.message.content.clone())
+        .unwrap_or_default();
+    let (input_tokens, output_tokens) = match &completion.usage {
+        Some(u) => (u.prompt_tokens, u.completion_tokens),
+        None => (tokens::estimate_prompt(&req), tokens::estimate(&text)),
+    };
+    let cost_usd = failover.catalog.get(model).map_or(0.0, |e| {
+        e.spec
+            .cost_usd(f64::from(input_tokens), f64::from(output_tokens))
+    });
+    Ok(Completed {
+        text,
+        cost_usd,
+        input_tokens,
+        output_tokens,
+        latency: start.elapsed(),
+    })
+}
