@@ -163,6 +163,16 @@ async fn play<V: Vendor>(
                 answer(&parsed, id, Content::Text(text), usage),
             )
         }
+        Scenario::Keyed { replies, otherwise } => {
+            let last = parsed.texts.last().map_or("", String::as_str);
+            let text = replies.get(last).cloned().unwrap_or(otherwise);
+            let usage = word_usage(&parsed.texts, &text);
+            succeed::<V>(
+                shared,
+                &parsed,
+                answer(&parsed, id, Content::Text(text), usage),
+            )
+        }
         Scenario::ToolCall { name, arguments } => {
             let usage = word_usage(&parsed.texts, &arguments.to_string());
             let content = Content::ToolCall { name, arguments };

@@ -110,6 +110,15 @@ pub enum Scenario {
         /// Length of the reply text.
         bytes: usize,
     },
+    /// Answers by the prompt: the reply stored under the last prompt text (exactly), else
+    /// `otherwise`; word-count usage. Scripts a model's quality per prompt (a quiz whose
+    /// answers the test knows).
+    Keyed {
+        /// Replies by last prompt text.
+        replies: std::sync::Arc<std::collections::HashMap<String, String>>,
+        /// The reply to any other prompt.
+        otherwise: String,
+    },
     /// Waits until `release` is opened (or the fake shuts down), then answers `reply`.
     Held {
         /// The gate.
@@ -161,6 +170,17 @@ impl Scenario {
         }
     }
 
+    /// [`Scenario::Keyed`]: `replies` by last prompt text, else `otherwise`.
+    pub fn keyed(
+        replies: std::collections::HashMap<String, String>,
+        otherwise: impl Into<String>,
+    ) -> Self {
+        Scenario::Keyed {
+            replies: std::sync::Arc::new(replies),
+            otherwise: otherwise.into(),
+        }
+    }
+
     /// A 429 with a `Retry-After` header.
     pub fn rate_limited(retry_after: Duration) -> Self {
         Scenario::Status {
@@ -173,7 +193,7 @@ impl Scenario {
     /// The field-less kind of this scenario, used for call counts.
     pub fn kind(&self) -> ScenarioKind {
         match self {
-            Scenario::Ok { .. } => ScenarioKind::Ok,
+            Scenario::Ok { .. } | Scenario::Keyed { .. } => ScenarioKind::Ok,
             Scenario::ToolCall { .. } => ScenarioKind::ToolCall,
             Scenario::Delay(_) => ScenarioKind::Delay,
             Scenario::Status { .. } => ScenarioKind::Status,
