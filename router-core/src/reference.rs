@@ -1,14 +1,19 @@
-//! Reference-answer checks: when the caller sends the expected answer
-//! (`x-switchyard-reference-answer`), the answer is scored 1 or 0 by an exact or numeric
-//! comparison instead of asking an LLM. Free, deterministic and far more reliable than a
-//! judge on math-like prompts with a final number, or multiple-choice letters.
+//! Reference-answer checks: scoring an answer against a known reference answer, free and
+//! deterministic. Far more reliable than an LLM judge on math-like prompts with a final number,
+//! or multiple-choice letters.
 //!
-//! The answer's final answer is, in order of preference: the last `\boxed{…}`, the text after
-//! the last `####` (GSM8K style), the text after the last "answer is" / "answer:", or the
-//! whole answer. A numeric reference (`42`, `-3.5`, `1,234`, `$12`) matches when the last
-//! number of that span equals it within a relative 1e-6; any other reference matches when
-//! the span, or the answer's last line, equals it after lowercasing and trimming spaces and
-//! punctuation. Fractions and algebraic equivalence are not recognised.
+//! This lives in router-core because two crates score answers this way and neither may depend
+//! on the other: the gateway's judge (a request carrying `x-switchyard-reference-answer` is
+//! scored 1 or 0 by [`check`] instead of asking an LLM) and the training crate (onboarding
+//! probes with reference answers). The layering keeps the gateway off `evals` and `training`,
+//! so router-core, below both, is the one shared place.
+//!
+//! How [`check`] reads an answer: its final answer is, in order of preference, the last
+//! `\boxed{…}`, the text after the last `####` (GSM8K style), the text after the last
+//! "answer is" / "answer:", or the whole answer. A numeric reference (`42`, `-3.5`, `1,234`,
+//! `$12`) matches when the last number of that span equals it within a relative 1e-6; any other
+//! reference matches when the span, or the answer's last line, equals it after lowercasing and
+//! trimming spaces and punctuation. Fractions and algebraic equivalence are not recognised.
 
 /// 1.0 when `answer` gives `reference`, else 0.0.
 pub fn check(answer: &str, reference: &str) -> f64 {
