@@ -14,6 +14,16 @@
 //! `$12`) matches when the last number of that span equals it within a relative 1e-6; any other
 //! reference matches when the span, or the answer's last line, equals it after lowercasing and
 //! trimming spaces and punctuation. Fractions and algebraic equivalence are not recognised.
+//!
+//! [`Reference`] is the structured form used by probe sets: one kind per way of checking (an
+//! option letter, a number, an exact short answer, free-text aliases, concept coverage, or
+//! "only a judge can tell"), each scored in [0, 1] by [`Reference::score`]. The rules for
+//! letters are in `choice.rs`, those for text and concepts in `words.rs`.
+
+use serde::{Deserialize, Serialize};
+
+mod choice;
+mod words;
 
 /// 1.0 when `answer` gives `reference`, else 0.0.
 pub fn check(answer: &str, reference: &str) -> f64 {
@@ -36,6 +46,114 @@ pub fn check(answer: &str, reference: &str) -> f64 {
         1.0
     } else {
         0.0
+    }
+}
+
+/// The expected answer of a prompt, and how a reply is checked against it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reference {
+    /// Multiple choice: the option letter ("A".."J").
+    Choice {
+        /// The correct letter.
+        answer: String,
+    },
+    /// A final number (GSM8K-style), compared numerically.
+    Number {
+        /// The number, as written (`42`, `-3.5`, `1,234`, `12%`).
+        answer: String,
+    },
+    /// A short exact answer (normalised comparison, as [`check`]).
+    Exact {
+        /// The answer.
+        answer: String,
+    },
+    /// Short free-text answers (trivia / NaturalQuestions): any of the aliases.
+    Text {
+        /// Accepted answers.
+        answers: Vec<String>,
+    },
+    /// Concept coverage (CommonGen): the reply should use every concept word.
+    Concepts {
+        /// The words to use.
+        concepts: Vec<String>,
+    },
+    /// No automatic check: an LLM judge must score it; `guide` is optional text for the judge
+    /// (e.g. the unit tests of a coding task).
+    Judge {
+        /// What the judge should check against.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        guide: Option<String>,
+    },
+}
+
+impl Reference {
+    /// Score in [0, 1] of `reply`, or `None` when only a judge can score it.
+    ///
+    /// - `Choice`: 1 when the letter the reply chose (rules in `choice.rs`: the last
+    ///   `\boxed{…}` letter, then "answer is (X)" / "Answer: X", then a reply that is just the
+    ///   letter, then a closing option line) is the answer, case-insensitive; 0 otherwise, and
+    ///   when the reply names several different letters. A reference that is not a letter is
+    ///   compared as `Exact`.
+    /// - `Number`, `Exact`: [`check`], 1 or 0.
+    /// - `Text`: 1 when an alias occurs in the reply as whole words after SQuAD-style
+    ///   normalisation, else the best token F1 over the aliases.
+    /// - `Concepts`: the share of concepts the reply uses, regular inflections accepted.
+    pub fn score(&self, reply: &str) -> Option<f64> {
+        Some(match self {
+            Reference::Choice { answer } => match choice::reference_letter(answer) {
+                Some(want) => match choice::chosen(reply) {
+                    Some(choice::Pick::One(got)) if got == want => 1.0,
+                    _ => 0.0,
+                },
+                None => check(reply, answer),
+            },
+            Reference::Number { answer } | Reference::Exact { answer } => check(reply, answer),
+            Reference::Text { answers } => words::text_score(reply, answers),
+            Reference::Concepts { concepts } => words::concept_score(reply, concepts),
+            Reference::Judge { .. } => return None,
+        })
+    }
+
+    /// Whether only an LLM judge can score a reply.
+    pub fn needs_judge(&self) -> bool {
+        matches!(self, Reference::Judge { .. })
+    }
+
+    /// The snake_case name of the kind, as in the serialised `kind` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reference::Choice { .. } => "choice",
+            Reference::Number { .. } => "number",
+            Reference::Exact { .. } => "exact",
+            Reference::Text { .. } => "text",
+            Reference::Concepts { .. } => "concepts",
+            Reference::Judge { .. } => "judge",
+        }
+    }
+
+    /// Why this reference can never score a reply 1, if it cannot: a letter outside A–J, an
+    /// answer that normalises to nothing, a number that does not parse, no aliases or concepts.
+    pub fn defect(&self) -> Option<String> {
+        match self {
+            Reference::Choice { answer } => choice::reference_letter(answer)
+                .is_none()
+                .then(|| format!("`{answer}` is not an option letter A-J")),
+            Reference::Number { answer } => parse_number(answer)
+                .is_none()
+                .then(|| format!("`{answer}` is not a number")),
+            Reference::Exact { answer } => normalise(answer)
+                .is_empty()
+                .then(|| "the answer is empty".to_owned()),
+            Reference::Text { answers } => answers
+                .iter()
+                .all(|a| words::tokens(a).is_empty())
+                .then(|| "no alias has a word in it".to_owned()),
+            Reference::Concepts { concepts } => (concepts.is_empty()
+                || concepts.iter().any(|c| c.trim().is_empty()))
+            .then(|| "concepts are missing or blank".to_owned()),
+            Reference::Judge { .. } => None,
+        }
     }
 }
 
@@ -157,3 +275,6 @@ mod tests {
         assert_eq!(check("é ü \\boxed{ß}", "ß"), 1.0);
     }
 }
+
+#[cfg(test)]
+mod properties;
