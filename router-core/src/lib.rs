@@ -14,6 +14,8 @@
 //!   by training.
 //! - [`Embedder`], [`QualityPredictor`]: the seams between the encoder, the predictors and the
 //!   policy.
+//! - [`reference`]: scoring an answer against a known reference answer, shared by the gateway's
+//!   judge and the training crate's probes.
 
 mod catalog;
 mod decision;
@@ -22,6 +24,7 @@ mod ids;
 mod onboarded;
 mod outcome;
 pub mod policy;
+pub mod reference;
 mod request;
 pub mod task;
 mod traits;

@@ -18,10 +18,10 @@
 //! `switchyard_judge_*`. A daily budget ([`budget`]) stops paid judging once spent.
 //!
 //! Requests carrying `x-switchyard-reference-answer` are scored by an exact or numeric check
-//! against it instead ([`reference`]): free, so every such request is checked, sampled or not.
+//! against it instead ([`router_core::reference::check`]): free, so every such request is checked,
+//! sampled or not.
 
 pub mod budget;
-pub mod reference;
 pub mod verdict;
 
 use std::path::Path;
@@ -206,7 +206,11 @@ async fn run(state: &AppState, job: Job, handed_over: Instant) {
     };
     let c = &judge.config;
     let graded = if let Some(reference) = &job.reference {
-        Graded::free(None, "reference", reference::check(&job.answer, reference))
+        Graded::free(
+            None,
+            "reference",
+            router_core::reference::check(&job.answer, reference),
+        )
     } else if c.rubric == Rubric::Pairwise && c.reference_model.as_ref() == Some(&job.model) {
         // The reference model against itself: a tie by definition, and nothing to pay.
         Graded::free(Some(c.model.clone()), "pairwise", 0.5)
