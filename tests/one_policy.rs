@@ -1,8 +1,9 @@
 //! One policy: what the gateway serves (`auto` chat completions and `/v1/route`), what
 //! `switchyard route` would print, and what off-policy evaluation (and therefore `switchyard
 //! loop`'s gate) re-derives from the outcome log are the same decision with the same
-//! propensities, for a pool that mixes models the trained predictor knows with models only
-//! the catalog's task priors know.
+//! propensities, for a pool that mixes models the trained predictor knows, a model its
+//! artifact carries an onboarded fit of (`switchyard onboard --live`), and models only the
+//! catalog's task priors know.
 //!
 //! A real gateway on loopback routes through the testkit fake provider with ε-greedy
 //! exploration; every answer gets feedback; then `training::from_log::ope_steps` rebuilds each
@@ -25,8 +26,17 @@ use training::from_log::{bandit_samples, load_outcomes, ope_steps, OpeSetup, Sam
 
 const DIM: usize = 8;
 const KEY_ENV: &str = "SWITCHYARD_ONE_POLICY_KEY";
-/// Known to the predictor: the first two. Task priors only: the rest.
+/// Known to the predictor: the first two. Task priors only: the third. Onboarded: the last.
 const POOL: [&str; 4] = ["gpt-4o-mini", "gpt-4o", "gpt-5", "gpt-4.1-mini"];
+
+/// Where each pool model's estimate comes from.
+fn expected_source(model: &str) -> EstimateSource {
+    match POOL.iter().position(|m| *m == model) {
+        Some(0 | 1) => EstimateSource::Trained,
+        Some(3) => EstimateSource::Onboarded,
+        _ => EstimateSource::TaskPrior,
+    }
+}
 
 /// Hashes the prompt's first word to one of the first four axes plus a little per-text noise:
 /// prompts of one topic land together, as sentence embeddings of similar prompts do.
@@ -62,8 +72,37 @@ impl router_core::Embedder for HashEmbedder {
     }
 }
 
+/// The artifact: [`knn`] plus an onboarded fit of the last pool model, which the probes found
+/// strong at coding and writing.
+fn predictor() -> classifier::predictors::Artifact {
+    let mut artifact = classifier::predictors::Artifact::from(knn());
+    let task = |task, estimate| router_core::OnboardedTask {
+        task,
+        probes: 20,
+        mean_score: estimate,
+        prior: 0.7,
+        estimate,
+        output_tokens: Some(120.0),
+    };
+    artifact.manifest_mut().onboarded = vec![router_core::OnboardedModel {
+        model: ModelId::new(POOL[3]),
+        onboarded_at: "2026-12-03T00:00:00Z".into(),
+        probe_set_sha256: "test".into(),
+        requests: 80,
+        errors: 0,
+        cost_usd: 0.01,
+        tasks: vec![
+            task(Task::AdvancedMath, 0.3),
+            task(Task::Coding, 0.97),
+            task(Task::Classification, 0.6),
+            task(Task::Writing, 0.97),
+        ],
+    }];
+    artifact
+}
+
 /// A trained predictor over the first two pool models: gpt-4o is better on topic axes 0 and 1.
-fn predictor() -> classifier::predictors::KnnPredictor {
+fn knn() -> classifier::predictors::KnnPredictor {
     let emb = HashEmbedder;
     let texts: Vec<String> = (0..80)
         .map(|i| format!("{} sample {i}", ["alpha", "beta", "gamma", "delta"][i % 4]))
@@ -176,8 +215,7 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
         .fold(0.0, f64::max);
     assert!(top > 0.9, "{routed}");
     for c in routed["candidates"].as_array().unwrap() {
-        let known = POOL[..2].contains(&c["model"].as_str().unwrap());
-        let want = if known { "trained" } else { "task_prior" };
+        let want = expected_source(c["model"].as_str().unwrap()).as_str();
         assert_eq!(c["source"], want, "{c}");
     }
 
@@ -218,13 +256,7 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
     assert!(logged.len() >= 60);
     for d in &logged {
         for c in &d.ranked {
-            let known = POOL[..2].contains(&c.model.as_str());
-            let want = if known {
-                EstimateSource::Trained
-            } else {
-                EstimateSource::TaskPrior
-            };
-            assert_eq!(c.source, Some(want));
+            assert_eq!(c.source, Some(expected_source(c.model.as_str())));
         }
         assert!(d.tasks.is_some());
     }
@@ -273,6 +305,7 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
     // The comparison covered explored decisions and prior-only models, not just one path.
     assert!(explored > 5, "{explored}");
     assert!(served_by.iter().any(|m| !POOL[..2].contains(&m.as_str())));
+    assert!(served_by.contains(&ModelId::new(POOL[3])), "{served_by:?}");
 }
 
 /// An artifact the guard turned into the fixed policy: `/v1/route` says so, and every prompt

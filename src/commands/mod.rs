@@ -10,6 +10,7 @@ mod learn_loop;
 mod log;
 mod model;
 mod onboard;
+mod onboard_live;
 mod replay;
 mod route;
 mod score;

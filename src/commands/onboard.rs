@@ -1,23 +1,33 @@
-//! `switchyard onboard`: how well MF knows a new model from K probe prompts, against MF
-//! trained with it on the full data (see `training::onboarding`).
+//! `switchyard onboard`: with `--live`, the shipped probe set sent to the user's own models
+//! and fitted into a router artifact ([`super::onboard_live`]); without, the offline
+//! experiment: how well MF knows a new model from K probe prompts, against MF trained with it
+//! on the full data (see `training::onboarding`).
 
 use anyhow::Context;
 use training::experiment::ExperimentData;
 use training::onboarding::{self, OnboardingConfig};
 
+use super::onboard_live::LiveArgs;
 use super::train::{load, DataArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct OnboardArgs {
+    /// Onboard models on your own providers: send them the probe set, score the answers and
+    /// write their per-task estimates into a router artifact (see --models, --out).
+    #[arg(long)]
+    live: bool,
+    #[command(flatten)]
+    live_args: LiveArgs,
     #[command(flatten)]
     data: DataArgs,
-    /// The model to onboard (a model column of the data).
-    #[arg(long)]
-    model: String,
+    /// The model to onboard (a model column of the data); offline experiment only.
+    #[arg(long, required_unless_present = "live", conflicts_with = "live")]
+    model: Option<String>,
     /// Probe prompt counts to try, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "50,100,200")]
     probes: Vec<usize>,
-    /// Seed of the split, the probe draw and MF's initialisation.
+    /// Seed of the split, the probe draw and MF's initialisation (with --live: of the probe
+    /// selection).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Share of prompts held out.
@@ -33,6 +43,13 @@ pub struct OnboardArgs {
 }
 
 pub fn run(args: OnboardArgs) -> anyhow::Result<()> {
+    if args.live {
+        return super::onboard_live::run(args.live_args, args.seed, args.json);
+    }
+    let model = args
+        .model
+        .clone()
+        .context("--model is required without --live")?;
     let (table, x, _) = load(&args.data)?;
     let data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     let config = OnboardingConfig {
@@ -42,8 +59,8 @@ pub fn run(args: OnboardArgs) -> anyhow::Result<()> {
         l2: args.l2,
         ..OnboardingConfig::default()
     };
-    eprintln!("fitting MF twice (without and with {})", args.model);
-    let report = onboarding::run(&data, &args.model, &config)?;
+    eprintln!("fitting MF twice (without and with {model})");
+    let report = onboarding::run(&data, &model, &config)?;
     if args.json {
         println!(
             "{}",

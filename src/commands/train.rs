@@ -38,7 +38,7 @@ pub struct DataArgs {
     /// Outcome data: a file or folder in any supported format, or a dataset name
     /// (routerbench, routellm, routellm-gsm8k, routellm-mmlu, llmrouter, routerarena, routerdc)
     /// looked up in ../shared/datasets. Repeat to merge several.
-    #[arg(long = "data", required_unless_present = "from_log")]
+    #[arg(long = "data", required_unless_present_any = ["from_log", "live"])]
     pub data: Vec<String>,
     /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`.
     #[arg(long = "exclude-task")]

@@ -1,0 +1,250 @@
+//! Fitting a new model from scored probes: one ability per task, shrunk toward the catalog.
+//!
+//! Per task `t`, the probes' scores `y_i ∈ [0, 1]` are read as an item response model with the
+//! probe's known difficulty `d_i` (a logit offset against its task, from the recorded outcomes
+//! of other models on the same prompt; 0 when unknown):
+//!
+//! ```text
+//! P(success on probe i) = σ(θ_t − d_i),   θ_t ~ N(logit(prior_t), prior_sd²)
+//! ```
+//!
+//! `θ_t` is the maximum a posteriori estimate (Newton's method on a concave objective), and the
+//! task's estimate is `σ(θ_t)`: a probe of average difficulty. With no probes it is the
+//! catalog's score exactly; with many it follows the probes. Knowing each probe's difficulty
+//! is what makes this better than a mean: a model that solves the hard probes is credited
+//! more than one that solves only the easy ones.
+
+use router_core::{ModelPrior, OnboardedTask, Task};
+use serde::{Deserialize, Serialize};
+
+/// How strongly the catalog's prior holds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitConfig {
+    /// Standard deviation of the prior on the task's logit ability. 1.0 lets about 5–10
+    /// probes move an estimate halfway from the catalog's score to what they showed: the
+    /// catalog's scores are for benchmark settings, not the user's account and prompts, so
+    /// the probes should win quickly.
+    pub prior_sd: f64,
+    /// Fewest answered probes of a task for its mean completion length to replace the
+    /// catalog's.
+    pub min_token_probes: u32,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self {
+            prior_sd: 1.0,
+            min_token_probes: 3,
+        }
+    }
+}
+
+/// One answered and scored probe.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoredProbe {
+    /// The probe's task.
+    pub task: Task,
+    /// Its score in `[0, 1]`.
+    pub score: f64,
+    /// Its difficulty against its task, in logits (positive: harder); 0 when unknown.
+    pub difficulty: f64,
+    /// Completion tokens of the answer, when the provider reported them.
+    pub output_tokens: Option<u32>,
+}
+
+/// Logits are kept inside ±8 (P between 0.0003 and 0.9997): a catalog score of 0 or 1, or
+/// a run of perfect probes, must not send the estimate to infinity.
+const LOGIT_BOUND: f64 = 8.0;
+
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-4, 1.0 - 1e-4);
+    (p / (1.0 - p)).ln()
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The MAP ability of one task: `prior` the catalog's score, `probes` that task's probes.
+pub fn task_ability(prior: f64, probes: &[ScoredProbe], prior_sd: f64) -> f64 {
+    let mu = logit(prior);
+    let precision = 1.0 / (prior_sd * prior_sd).max(1e-6);
+    let mut theta = mu;
+    // The objective is strictly concave (a Gaussian prior plus Bernoulli log-likelihoods),
+    // so Newton's method converges in a handful of steps from the prior mean.
+    for _ in 0..50 {
+        let mut grad = -(theta - mu) * precision;
+        let mut hess = -precision;
+        for p in probes {
+            let s = sigmoid(theta - p.difficulty);
+            grad += p.score - s;
+            hess -= s * (1.0 - s);
+        }
+        let step = grad / hess;
+        theta = (theta - step).clamp(-LOGIT_BOUND, LOGIT_BOUND);
+        if step.abs() < 1e-10 {
+            break;
+        }
+    }
+    theta
+}
+
+/// Fits every task that has probes: the estimate, the raw mean and, with enough answers, the
+/// mean completion length. Tasks without probes are left out (they keep the catalog's
+/// score). Scores and difficulties that are not finite are ignored.
+pub fn fit_tasks(
+    prior: &ModelPrior,
+    probes: &[ScoredProbe],
+    config: &FitConfig,
+) -> Vec<OnboardedTask> {
+    Task::ALL
+        .iter()
+        .filter_map(|&task| {
+            let mine: Vec<ScoredProbe> = probes
+                .iter()
+                .filter(|p| p.task == task && p.score.is_finite())
+                .map(|p| ScoredProbe {
+                    score: p.score.clamp(0.0, 1.0),
+                    difficulty: if p.difficulty.is_finite() {
+                        p.difficulty.clamp(-LOGIT_BOUND, LOGIT_BOUND)
+                    } else {
+                        0.0
+                    },
+                    ..*p
+                })
+                .collect();
+            if mine.is_empty() {
+                return None;
+            }
+            let prior_score = prior.task_scores.get(task).unwrap_or(prior.quality);
+            let theta = task_ability(prior_score, &mine, config.prior_sd);
+            let n = mine.len();
+            let mean_score = mine.iter().map(|p| p.score).sum::<f64>() / n as f64;
+            let tokens: Vec<f64> = mine
+                .iter()
+                .filter_map(|p| p.output_tokens.map(f64::from))
+                .collect();
+            let output_tokens = (tokens.len() as u32 >= config.min_token_probes.max(1))
+                .then(|| tokens.iter().sum::<f64>() / tokens.len() as f64);
+            Some(OnboardedTask {
+                task,
+                probes: u32::try_from(n).unwrap_or(u32::MAX),
+                mean_score,
+                prior: prior_score,
+                estimate: sigmoid(theta),
+                output_tokens,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use router_core::{TaskScores, TaskTokens};
+
+    use super::*;
+
+    fn prior(math: f64) -> ModelPrior {
+        let mut task_scores = TaskScores::default();
+        task_scores.set(Task::Math, math).unwrap();
+        ModelPrior {
+            quality: 0.6,
+            output_tokens: 200.0,
+            task_scores,
+            task_tokens: TaskTokens::default(),
+            onboarded: false,
+        }
+    }
+
+    fn probe(task: Task, score: f64, difficulty: f64) -> ScoredProbe {
+        ScoredProbe {
+            task,
+            score,
+            difficulty,
+            output_tokens: Some(100),
+        }
+    }
+
+    #[test]
+    fn no_probes_keep_the_prior_and_many_follow_the_data() {
+        assert!((sigmoid(task_ability(0.7, &[], 1.0)) - 0.7).abs() < 1e-9);
+        let all_wrong: Vec<ScoredProbe> = (0..200).map(|_| probe(Task::Math, 0.0, 0.0)).collect();
+        assert!(sigmoid(task_ability(0.9, &all_wrong, 1.0)) < 0.02);
+        let mixed: Vec<ScoredProbe> = (0..400)
+            .map(|i| probe(Task::Math, if i % 4 == 0 { 0.0 } else { 1.0 }, 0.0))
+            .collect();
+        let est = sigmoid(task_ability(0.2, &mixed, 1.0));
+        assert!((est - 0.75).abs() < 0.02, "{est}");
+    }
+
+    #[test]
+    fn a_few_probes_move_the_estimate_part_of_the_way() {
+        let five_right: Vec<ScoredProbe> = (0..5).map(|_| probe(Task::Math, 1.0, 0.0)).collect();
+        let est = sigmoid(task_ability(0.5, &five_right, 1.0));
+        assert!(est > 0.7 && est < 0.95, "{est}");
+        // A tighter prior holds more.
+        assert!(sigmoid(task_ability(0.5, &five_right, 0.3)) < est);
+    }
+
+    #[test]
+    fn solving_hard_probes_counts_more_than_solving_easy_ones() {
+        let hard: Vec<ScoredProbe> = (0..10)
+            .map(|i| {
+                probe(
+                    Task::Math,
+                    if i < 5 { 1.0 } else { 0.0 },
+                    if i < 5 { 1.5 } else { -1.5 },
+                )
+            })
+            .collect();
+        let easy: Vec<ScoredProbe> = (0..10)
+            .map(|i| {
+                probe(
+                    Task::Math,
+                    if i < 5 { 1.0 } else { 0.0 },
+                    if i < 5 { -1.5 } else { 1.5 },
+                )
+            })
+            .collect();
+        assert!(task_ability(0.5, &hard, 1.0) > task_ability(0.5, &easy, 1.0) + 1.0);
+    }
+
+    #[test]
+    fn tasks_are_fitted_separately_with_tokens_and_bad_numbers_are_ignored() {
+        let mut probes = vec![
+            probe(Task::Math, 1.0, 0.0),
+            probe(Task::Math, 1.0, f64::NAN),
+            probe(Task::Math, 1.0, 0.0),
+            probe(Task::Coding, 0.0, 0.0),
+            probe(Task::Coding, f64::NAN, 0.0),
+        ];
+        probes[3].output_tokens = None;
+        let fitted = fit_tasks(&prior(0.5), &probes, &FitConfig::default());
+        assert_eq!(fitted.len(), 2);
+        let math = &fitted[0];
+        assert_eq!((math.task, math.probes, math.prior), (Task::Math, 3, 0.5));
+        assert_eq!(math.mean_score, 1.0);
+        assert!(math.estimate > 0.5 && math.estimate < 1.0);
+        assert_eq!(math.output_tokens, Some(100.0));
+        let coding = &fitted[1];
+        // No catalog score for coding: the flat prior stands in.
+        assert_eq!(
+            (coding.task, coding.probes, coding.prior),
+            (Task::Coding, 1, 0.6)
+        );
+        assert!(coding.estimate < 0.6);
+        assert_eq!(coding.output_tokens, None);
+    }
+
+    #[test]
+    fn extreme_priors_and_scores_stay_finite() {
+        let right: Vec<ScoredProbe> = (0..1000).map(|_| probe(Task::Math, 1.0, -8.0)).collect();
+        for p in [0.0, 1.0, 0.5] {
+            let t = task_ability(p, &right, 1e-9);
+            assert!(t.is_finite() && t.abs() <= LOGIT_BOUND);
+            let t = task_ability(p, &right, 1e9);
+            assert!(t.is_finite() && t.abs() <= LOGIT_BOUND);
+        }
+    }
+}
