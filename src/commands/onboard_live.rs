@@ -328,16 +328,11 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
             max_cost_usd: args.max_cost_usd,
         },
         &done,
-        |record| {
-            let line = serde_json::to_string(record).map_err(|e| training::Error::Onboarding {
-                reason: format!("serialising an answer: {e}"),
-            })?;
+        |record| -> Result<(), BoxError> {
+            let line = serde_json::to_string(record)?;
             writeln!(file, "{line}")
                 .and_then(|()| file.flush())
-                .map_err(|source| training::Error::Io {
-                    path: answers_path.clone(),
-                    source,
-                })?;
+                .map_err(|e| format!("{}: {e}", answers_path.display()))?;
             new_records.push(record.clone());
             Ok(())
         },
@@ -394,7 +389,7 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
         .candidates
         .iter()
         .filter(|c| !artifact.models().contains(c) && !fitted.iter().any(|f| &f.model == *c))
-        .filter(|c| !artifact.onboarded(c).is_some())
+        .filter(|c| artifact.onboarded(c).is_none())
         .collect();
     if !unknown.is_empty() {
         eprintln!(

@@ -1,4 +1,10 @@
-//! New-model onboarding: how well does a matrix-factorisation router know a model it was not
+//! New-model onboarding.
+//!
+//! Live (`switchyard onboard --live`): [`probes`] is the shipped probe set with reference
+//! answers, [`live`] sends it to the user's own models and scores the answers, [`fit`] turns
+//! them into per-task estimates and [`write`] puts those into a router artifact.
+//!
+//! Offline (this module): how well does a matrix-factorisation router know a model it was not
 //! trained on, after only `K` probe prompts of it have been labelled?
 //!
 //! [`run`] splits the data once (seeded, [`random_split`]), fits MF on the training rows of

@@ -170,7 +170,7 @@ mod tests {
     fn no_probes_keep_the_prior_and_many_follow_the_data() {
         assert!((sigmoid(task_ability(0.7, &[], 1.0)) - 0.7).abs() < 1e-9);
         let all_wrong: Vec<ScoredProbe> = (0..200).map(|_| probe(Task::Math, 0.0, 0.0)).collect();
-        assert!(sigmoid(task_ability(0.9, &all_wrong, 1.0)) < 0.02);
+        assert!(sigmoid(task_ability(0.9, &all_wrong, 1.0)) < 0.05);
         let mixed: Vec<ScoredProbe> = (0..400)
             .map(|i| probe(Task::Math, if i % 4 == 0 { 0.0 } else { 1.0 }, 0.0))
             .collect();
@@ -188,26 +188,15 @@ mod tests {
     }
 
     #[test]
-    fn solving_hard_probes_counts_more_than_solving_easy_ones() {
-        let hard: Vec<ScoredProbe> = (0..10)
-            .map(|i| {
-                probe(
-                    Task::Math,
-                    if i < 5 { 1.0 } else { 0.0 },
-                    if i < 5 { 1.5 } else { -1.5 },
-                )
-            })
-            .collect();
-        let easy: Vec<ScoredProbe> = (0..10)
-            .map(|i| {
-                probe(
-                    Task::Math,
-                    if i < 5 { 1.0 } else { 0.0 },
-                    if i < 5 { -1.5 } else { 1.5 },
-                )
-            })
-            .collect();
-        assert!(task_ability(0.5, &hard, 1.0) > task_ability(0.5, &easy, 1.0) + 1.0);
+    fn half_right_on_hard_probes_is_a_higher_ability_than_half_right_on_easy_ones() {
+        let half = |difficulty: f64| -> Vec<ScoredProbe> {
+            (0..10)
+                .map(|i| probe(Task::Math, if i < 5 { 1.0 } else { 0.0 }, difficulty))
+                .collect()
+        };
+        let on_hard = task_ability(0.5, &half(1.5), 1.0);
+        let on_easy = task_ability(0.5, &half(-1.5), 1.0);
+        assert!(on_hard > 0.9 && on_easy < -0.9, "{on_hard} {on_easy}");
     }
 
     #[test]

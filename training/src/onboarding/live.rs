@@ -271,7 +271,7 @@ pub async fn run<C: ProbeClient>(
     client: &C,
     settings: RunSettings,
     done: &HashSet<(ModelId, String)>,
-    mut sink: impl FnMut(&AnswerRecord) -> Result<(), Error>,
+    mut sink: impl FnMut(&AnswerRecord) -> Result<(), BoxError>,
     mut progress: impl FnMut(&RunProgress),
 ) -> Result<RunSummary, Error> {
     let mut work: Vec<(&ModelId, &Probe)> = Vec::new();
@@ -320,7 +320,9 @@ pub async fn run<C: ProbeClient>(
         }
         summary.spent_usd += record.cost_usd;
         *spent.lock().unwrap_or_else(|e| e.into_inner()) = summary.spent_usd;
-        sink(&record)?;
+        sink(&record).map_err(|e| Error::Onboarding {
+            reason: format!("saving an answer, so the run stopped there: {e}"),
+        })?;
         progress(&RunProgress {
             done: summary.sent,
             total,
