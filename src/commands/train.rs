@@ -593,8 +593,9 @@ pub fn parse_kind(s: &str) -> Result<PredictorKind, String> {
         "mf" => Ok(PredictorKind::Mf),
         "stacked" | "stack" => Ok(PredictorKind::Stacked),
         "irt" => Ok(PredictorKind::Irt),
+        "task-priors" | "task_priors" => Ok(PredictorKind::TaskPriors),
         other => Err(format!(
-            "unknown predictor `{other}`: use knn, linear, mlp, mf, irt or stacked"
+            "unknown predictor `{other}`: use knn, linear, mlp, mf, irt, stacked or task-priors (loop only)"
         )),
     }
 }

@@ -61,6 +61,15 @@ pub fn fit_predictor_with(
             config.neural.seed = seed;
             fit_mf_with(set, &config, options, progress)?.into()
         }
+        PredictorKind::TaskPriors => {
+            return Err(Error::Config {
+                field: "predictor",
+                reason: "task_priors is fitted from logged labels with the task classifier and \
+                         the catalog (switchyard loop --predictor task-priors), not from a \
+                         benchmark table"
+                    .into(),
+            })
+        }
         PredictorKind::Stacked => {
             if options.warm_start.is_some() || options.weights.is_some() {
                 return Err(Error::Config {

@@ -5,7 +5,7 @@ use router_core::{ModelEstimate, ModelId, QualityPredictor};
 use super::weights_file::WeightsReader;
 use super::{
     KnnPredictor, LinearPredictor, Manifest, MfPredictor, MlpPredictor, PredictorError,
-    PredictorKind, StackedPredictor, MANIFEST_FILE,
+    PredictorKind, StackedPredictor, TaskPriorsPredictor, MANIFEST_FILE,
 };
 
 /// Any saved predictor: what [`Artifact::load`] returns and [`Artifact::save`] writes.
@@ -25,12 +25,17 @@ pub enum Artifact {
     Mf(MfPredictor),
     /// Base predictors combined per model (boxed: it holds artifacts itself).
     Stacked(Box<StackedPredictor>),
+    /// No weights: per-task estimates fitted from labels, over the catalog's priors.
+    TaskPriors(TaskPriorsPredictor),
 }
 
 impl Artifact {
     /// Reads an artifact directory, checking the manifest and every tensor's shape.
     pub fn load(dir: &Path) -> Result<Self, PredictorError> {
         let manifest = Manifest::read(dir)?;
+        if manifest.kind == PredictorKind::TaskPriors {
+            return Ok(Self::TaskPriors(TaskPriorsPredictor::new(manifest)));
+        }
         let weights = WeightsReader::open(dir)?;
         Ok(match manifest.kind {
             PredictorKind::Knn => Self::Knn(KnnPredictor::from_parts(
@@ -46,6 +51,8 @@ impl Artifact {
             PredictorKind::Stacked => Self::Stacked(Box::new(StackedPredictor::from_parts(
                 manifest, &weights, dir,
             )?)),
+            // Handled above, before looking for a weights file it does not have.
+            PredictorKind::TaskPriors => Self::TaskPriors(TaskPriorsPredictor::new(manifest)),
         })
     }
 
@@ -57,6 +64,7 @@ impl Artifact {
             Self::Mlp(p) => p.save(dir),
             Self::Mf(p) => p.save(dir),
             Self::Stacked(p) => p.save(dir),
+            Self::TaskPriors(p) => p.save(dir),
         }
     }
 
@@ -68,6 +76,7 @@ impl Artifact {
             Self::Mlp(p) => p.manifest(),
             Self::Mf(p) => p.manifest(),
             Self::Stacked(p) => p.manifest(),
+            Self::TaskPriors(p) => p.manifest(),
         }
     }
 
@@ -79,6 +88,7 @@ impl Artifact {
             Self::Mlp(p) => p.manifest_mut(),
             Self::Mf(p) => p.manifest_mut(),
             Self::Stacked(p) => p.manifest_mut(),
+            Self::TaskPriors(p) => p.manifest_mut(),
         }
     }
 
@@ -90,6 +100,7 @@ impl Artifact {
             Self::Mlp(p) => p.try_predict(embedding),
             Self::Mf(p) => p.try_predict(embedding),
             Self::Stacked(p) => p.try_predict(embedding),
+            Self::TaskPriors(p) => p.try_predict(embedding),
         }
     }
 
@@ -100,6 +111,7 @@ impl Artifact {
             Self::Mlp(p) => p,
             Self::Mf(p) => p,
             Self::Stacked(p) => p.as_ref(),
+            Self::TaskPriors(p) => p,
         }
     }
 }
@@ -123,6 +135,12 @@ impl QualityPredictor for Artifact {
 
     fn onboarded(&self, model: &ModelId) -> Option<&router_core::OnboardedModel> {
         self.manifest().onboarded.iter().find(|o| o.model == *model)
+    }
+}
+
+impl From<TaskPriorsPredictor> for Artifact {
+    fn from(p: TaskPriorsPredictor) -> Self {
+        Self::TaskPriors(p)
     }
 }
 

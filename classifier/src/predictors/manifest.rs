@@ -31,10 +31,15 @@ pub enum PredictorKind {
     Stacked,
     /// [`super::MfPredictor`] in its item-response form (a shared difficulty axis).
     Irt,
+    /// [`super::TaskPriorsPredictor`]: no weights, only per-task estimates fitted from labels
+    /// on top of the catalog's priors.
+    #[serde(rename = "task_priors")]
+    TaskPriors,
 }
 
 impl PredictorKind {
-    /// The name written in manifests (`knn`, `linear`, `mlp`, `mf`, `stacked`, `irt`).
+    /// The name written in manifests (`knn`, `linear`, `mlp`, `mf`, `stacked`, `irt`,
+    /// `task_priors`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Knn => "knn",
@@ -43,6 +48,7 @@ impl PredictorKind {
             Self::Mf => "mf",
             Self::Stacked => "stacked",
             Self::Irt => "irt",
+            Self::TaskPriors => "task_priors",
         }
     }
 }
@@ -246,7 +252,7 @@ impl Manifest {
                 ),
             ));
         }
-        if manifest.models.is_empty() {
+        if manifest.models.is_empty() && manifest.kind != PredictorKind::TaskPriors {
             return Err(invalid(
                 "models",
                 "is empty; an artifact must name at least one model".into(),

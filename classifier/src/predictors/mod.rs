@@ -35,6 +35,7 @@ mod mlp;
 mod priors;
 mod stacked;
 mod task_classifier;
+mod task_priors;
 mod training_set;
 mod weights_file;
 
@@ -56,4 +57,5 @@ pub use stacked::{base_dir_name, clamped_logit, StackWeights, StackedPredictor};
 pub use task_classifier::{
     softmax, TaskClassifier, TaskClassifierFile, TASK_CLASSIFIER_FORMAT_VERSION,
 };
+pub use task_priors::TaskPriorsPredictor;
 pub use training_set::TrainingSet;

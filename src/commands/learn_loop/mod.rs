@@ -25,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 use training::experiment::PredictorConfigs;
 use training::learning_loop::{
     run_loop, Deploy, LoopClient, LoopConfig, LoopData, LoopEvent, LoopReport, LoopSettings,
-    MemoEmbedder, RefitConfig,
+    MemoEmbedder, RefitConfig, TaskPriorInputs,
 };
+use training::onboarding::fit::FitConfig;
 use training::replay::ReplayConfig;
 
 use super::replay::{load_table, replay_index};
@@ -262,6 +263,21 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     )
     .ok();
     service.set_task_classifier(task_classifier.clone());
+    let task_priors = match (kind, &task_classifier) {
+        (PredictorKind::TaskPriors, Some(tasks)) => Some(TaskPriorInputs {
+            tasks: Arc::clone(tasks),
+            priors: data
+                .entries
+                .iter()
+                .map(|e| (e.spec.id.clone(), e.prior()))
+                .collect(),
+            fit: FitConfig::default(),
+        }),
+        (PredictorKind::TaskPriors, None) => anyhow::bail!(
+            "--predictor task-priors needs the bundled task classifier, which does not match this encoder"
+        ),
+        _ => None,
+    };
     let mut settings = LoopSettings {
         data: table.source.clone(),
         models: data.models.iter().map(ToString::to_string).collect(),
@@ -335,6 +351,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
                     ..classifier::predictors::EncoderSettings::of(&encoder_config)
                 }),
                 adapter: adapter.clone(),
+                task_priors: task_priors.clone(),
             },
             warm_start: warm_start.as_ref(),
             objective,

@@ -31,7 +31,7 @@ mod tests;
 
 pub use check::{check_estimate, Checked, EstimateCheck};
 pub use embed_memo::MemoEmbedder;
-pub use refit::{refit, RefitConfig, Refitted};
+pub use refit::{refit, task_priors_artifact, RefitConfig, Refitted, TaskPriorInputs};
 pub use report::{LoopReport, LoopSettings};
 pub use run::{run_loop, Deploy, LoopConfig, LoopEvent};
 pub use stats::{LoopData, RoundStats, Served};

@@ -238,6 +238,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
         seed: 0,
         encoder: None,
         adapter: None,
+        task_priors: None,
     };
     let fitted = refit(&samples, &held, &d.models, &embedder, &config, None).unwrap();
     // Warm-starting from an artifact of another encoder is refused.
@@ -327,4 +328,73 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
     let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
     assert_eq!(json["checks"][1]["n"], 400);
     assert!(report.points()[1].truth.is_some());
+}
+
+/// A task_priors refit: labels of two models on prompts of two tasks move each model's
+/// estimate for that task from its catalog prior toward what the labels show, by the prompts'
+/// task probabilities; a model without labels and a task without prompts keep the catalog.
+#[test]
+fn a_task_priors_refit_moves_each_task_from_its_prior_by_the_labels() {
+    use classifier::predictors::{Artifact, TaskClassifier, TaskClassifierFile, TrainingSet};
+    use router_core::QualityPredictor;
+    use router_core::{ModelPrior, Task, TaskScores, TaskTokens};
+
+    let file = TaskClassifierFile::fitted(
+        "t".into(),
+        128,
+        vec![Task::Math, Task::Writing],
+        vec![vec![8.0, 0.0], vec![0.0, 8.0]],
+        vec![0.0, 0.0],
+        1.0,
+        serde_json::json!({}),
+        serde_json::json!({}),
+    );
+    let tasks = TaskClassifier::from_file(file, std::path::Path::new("<test>")).unwrap();
+    let prior = |math: f64| {
+        let mut task_scores = TaskScores::default();
+        task_scores.set(Task::Math, math).unwrap();
+        task_scores.set(Task::Writing, 0.5).unwrap();
+        ModelPrior {
+            quality: 0.5,
+            output_tokens: 100.0,
+            task_scores,
+            task_tokens: TaskTokens::default(),
+            onboarded: false,
+        }
+    };
+    let models = vec![ModelId::new("a"), ModelId::new("b"), ModelId::new("c")];
+    // 40 maths prompts: `a` right on all, `b` wrong on all; `c` never served.
+    let set = TrainingSet {
+        models: models.clone(),
+        x: vec![vec![1.0, 0.0]; 40],
+        quality: vec![vec![Some(1.0), Some(0.0), None]; 40],
+        output_tokens: vec![vec![Some(30.0), Some(300.0), None]; 40],
+    };
+    let inputs = TaskPriorInputs {
+        tasks: std::sync::Arc::new(tasks),
+        priors: models.iter().map(|m| (m.clone(), prior(0.5))).collect(),
+        fit: crate::onboarding::fit::FitConfig::default(),
+    };
+    let artifact = task_priors_artifact(&set, &inputs, "sha").unwrap();
+    assert!(artifact.models().is_empty());
+    let fit = |m: &str| artifact.onboarded(&ModelId::new(m)).cloned();
+    let a = fit("a").unwrap();
+    let b = fit("b").unwrap();
+    assert!(fit("c").is_none(), "no labels, no fit");
+    let math = |o: &router_core::OnboardedModel| {
+        o.tasks
+            .iter()
+            .find(|t| t.task == Task::Math)
+            .unwrap()
+            .clone()
+    };
+    assert!(math(&a).estimate > 0.9 && math(&b).estimate < 0.1);
+    assert_eq!(math(&a).output_tokens.map(f64::round), Some(30.0));
+    // The writing share of these prompts is a fraction of one probe: writing keeps the prior.
+    assert!(a.tasks.iter().all(|t| t.task != Task::Writing));
+    // Saved and loaded back like any artifact, with no weights file.
+    let dir = tempfile::tempdir().unwrap();
+    artifact.save(dir.path()).unwrap();
+    let loaded = Artifact::load(dir.path()).unwrap();
+    assert_eq!(loaded.onboarded(&ModelId::new("a")), Some(&a));
 }

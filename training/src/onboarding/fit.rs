@@ -39,11 +39,14 @@ impl Default for FitConfig {
     }
 }
 
-/// One answered and scored probe.
+/// One answered and scored probe (or logged answer with a label).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScoredProbe {
     /// The probe's task.
     pub task: Task,
+    /// How much it counts: 1 for a probe of this task; `P(task | prompt)` for a logged prompt
+    /// spread over the tasks it may be.
+    pub weight: f64,
     /// Its score in `[0, 1]`.
     pub score: f64,
     /// Its difficulty against its task, in logits (positive: harder); 0 when unknown.
@@ -77,8 +80,8 @@ pub fn task_ability(prior: f64, probes: &[ScoredProbe], prior_sd: f64) -> f64 {
         let mut hess = -precision;
         for p in probes {
             let s = sigmoid(theta - p.difficulty);
-            grad += p.score - s;
-            hess -= s * (1.0 - s);
+            grad += p.weight * (p.score - s);
+            hess -= p.weight * s * (1.0 - s);
         }
         let step = grad / hess;
         theta = (theta - step).clamp(-LOGIT_BOUND, LOGIT_BOUND);
@@ -89,9 +92,10 @@ pub fn task_ability(prior: f64, probes: &[ScoredProbe], prior_sd: f64) -> f64 {
     theta
 }
 
-/// Fits every task that has probes: the estimate, the raw mean and, with enough answers, the
-/// mean completion length. Tasks without probes are left out (they keep the catalog's
-/// score). Scores and difficulties that are not finite are ignored.
+/// Fits every task with at least one probe's worth of weight: the estimate, the weighted mean
+/// and, with enough answers, the mean completion length. Tasks with less keep the catalog's
+/// score (they are left out). Probes whose score, weight or difficulty is not a finite number
+/// (or whose weight is not positive) are ignored.
 pub fn fit_tasks(
     prior: &ModelPrior,
     probes: &[ScoredProbe],
@@ -102,7 +106,9 @@ pub fn fit_tasks(
         .filter_map(|&task| {
             let mine: Vec<ScoredProbe> = probes
                 .iter()
-                .filter(|p| p.task == task && p.score.is_finite())
+                .filter(|p| {
+                    p.task == task && p.score.is_finite() && p.weight.is_finite() && p.weight > 0.0
+                })
                 .map(|p| ScoredProbe {
                     score: p.score.clamp(0.0, 1.0),
                     difficulty: if p.difficulty.is_finite() {
@@ -113,22 +119,23 @@ pub fn fit_tasks(
                     ..*p
                 })
                 .collect();
-            if mine.is_empty() {
+            let weight: f64 = mine.iter().map(|p| p.weight).sum();
+            if weight < 1.0 - 1e-9 {
                 return None;
             }
             let prior_score = prior.task_scores.get(task).unwrap_or(prior.quality);
             let theta = task_ability(prior_score, &mine, config.prior_sd);
-            let n = mine.len();
-            let mean_score = mine.iter().map(|p| p.score).sum::<f64>() / n as f64;
-            let tokens: Vec<f64> = mine
+            let mean_score = mine.iter().map(|p| p.weight * p.score).sum::<f64>() / weight;
+            let (token_weight, token_sum) = mine
                 .iter()
-                .filter_map(|p| p.output_tokens.map(f64::from))
-                .collect();
-            let output_tokens = (tokens.len() as u32 >= config.min_token_probes.max(1))
-                .then(|| tokens.iter().sum::<f64>() / tokens.len() as f64);
+                .filter_map(|p| p.output_tokens.map(|t| (p.weight, p.weight * f64::from(t))))
+                .fold((0.0, 0.0), |(w, s), (pw, pt)| (w + pw, s + pt));
+            let output_tokens = (token_weight >= f64::from(config.min_token_probes.max(1)) - 1e-9)
+                .then(|| token_sum / token_weight);
             Some(OnboardedTask {
                 task,
-                probes: u32::try_from(n).unwrap_or(u32::MAX),
+                // Whole probes: a logged prompt counts by its task probability.
+                probes: weight.round() as u32,
                 mean_score,
                 prior: prior_score,
                 estimate: sigmoid(theta),
@@ -160,6 +167,7 @@ mod tests {
     fn probe(task: Task, score: f64, difficulty: f64) -> ScoredProbe {
         ScoredProbe {
             task,
+            weight: 1.0,
             score,
             difficulty,
             output_tokens: Some(100),

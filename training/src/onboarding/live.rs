@@ -440,6 +440,7 @@ pub fn fit(
                         .unwrap_or(0.0);
                     Some(ScoredProbe {
                         task: r.task,
+                        weight: 1.0,
                         score,
                         difficulty,
                         output_tokens: r.output_tokens,
