@@ -153,6 +153,53 @@ fn three_rounds_learn_log_estimate_and_reload() {
     );
     let report: Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(report["reward"]["snips"]["n"], 90);
+
+    // The same log refits the catalog's per-task priors instead (`--predictor task-priors`):
+    // an artifact without weights whose fits say, per model and task, how far the labels moved
+    // the prior; the gate evaluates it like any router.
+    let priors_out = dir.path().join("task-priors");
+    let train = switchyard(&[
+        "train",
+        "--from-log",
+        db.to_str().unwrap(),
+        "--predictor",
+        "task-priors",
+        "--out",
+        priors_out.to_str().unwrap(),
+    ]);
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(priors_out.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["kind"], "task_priors", "{manifest}");
+    assert_eq!(manifest["models"].as_array().unwrap().len(), 0);
+    let fits = manifest["onboarded"].as_array().unwrap();
+    assert_eq!(fits.len(), 2, "both routed models have labels: {manifest}");
+    for fit in fits {
+        let maths = fit["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"] == "math")
+            .unwrap_or_else(|| panic!("GSM8K prompts are maths: {fit}"));
+        assert!(maths["probes"].as_u64().unwrap() > 0);
+        assert_ne!(maths["estimate"], maths["prior"], "{fit}");
+    }
+    let eval = switchyard(&[
+        "eval",
+        "--from-log",
+        db.to_str().unwrap(),
+        "--router",
+        priors_out.to_str().unwrap(),
+        "--gate",
+        "snips",
+    ]);
+    let stderr = String::from_utf8_lossy(&eval.stderr);
+    assert!(stderr.contains(&gate), "{stderr}");
 }
 
 #[test]

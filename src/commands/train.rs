@@ -476,6 +476,34 @@ fn predictor_configs(args: &TrainArgs) -> PredictorConfigs {
 }
 
 /// Fits the planned predictor on `set` and writes the artifact with its provenance.
+/// `--predictor task-priors`: each logged model's catalog prior moved per task by its labels
+/// (the bundled task classifier spreads each prompt over the tasks; models the catalog does
+/// not know are left out).
+fn task_priors_fit(
+    set: &classifier::predictors::TrainingSet,
+    fingerprint: &str,
+) -> Result<classifier::predictors::Artifact, training::Error> {
+    let tasks = classifier::predictors::TaskClassifier::bundled_for(
+        fingerprint,
+        classifier::EMBEDDING_DIM,
+    )?;
+    let catalog = models::Catalog::embedded().map_err(|e| training::Error::Config {
+        field: "catalog",
+        reason: e.to_string(),
+    })?;
+    let priors = set
+        .models
+        .iter()
+        .filter_map(|m| catalog.find(m.as_str()).map(|e| (m.clone(), e.prior())))
+        .collect();
+    let inputs = training::learning_loop::TaskPriorInputs {
+        tasks: std::sync::Arc::new(tasks),
+        priors,
+        fit: training::onboarding::fit::FitConfig::default(),
+    };
+    training::learning_loop::task_priors_artifact(set, &inputs, &set.sha256())
+}
+
 fn fit_and_save(
     args: &TrainArgs,
     plan: &FitPlan,
@@ -507,6 +535,8 @@ fn fit_and_save(
     let fixed_policy = guard.is_some_and(|g| g.routing == RoutingMode::FixedPolicy);
     let fitted = if fixed_policy {
         fixed_policy_artifact(set)
+    } else if plan.kind == PredictorKind::TaskPriors {
+        task_priors_fit(set, &fingerprint)
     } else {
         fit_predictor_with(
             plan.kind,

@@ -65,8 +65,8 @@ pub fn fit_predictor_with(
             return Err(Error::Config {
                 field: "predictor",
                 reason: "task_priors is fitted from logged labels with the task classifier and \
-                         the catalog (switchyard loop --predictor task-priors), not from a \
-                         benchmark table"
+                         the catalog (train --from-log or loop with --predictor task-priors), \
+                         not from a benchmark table"
                     .into(),
             })
         }
