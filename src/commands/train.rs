@@ -482,15 +482,11 @@ fn predictor_configs(args: &TrainArgs) -> PredictorConfigs {
 fn task_priors_fit(
     set: &classifier::predictors::TrainingSet,
     fingerprint: &str,
-) -> Result<classifier::predictors::Artifact, training::Error> {
-    let tasks = classifier::predictors::TaskClassifier::bundled_for(
-        fingerprint,
-        classifier::EMBEDDING_DIM,
-    )?;
-    let catalog = models::Catalog::embedded().map_err(|e| training::Error::Config {
-        field: "catalog",
-        reason: e.to_string(),
-    })?;
+) -> anyhow::Result<Artifact> {
+    let tasks =
+        classifier::predictors::TaskClassifier::bundled_for(fingerprint, classifier::EMBEDDING_DIM)
+            .context("--predictor task-priors needs the bundled task classifier")?;
+    let catalog = models::Catalog::embedded()?;
     let priors = set
         .models
         .iter()
@@ -501,7 +497,11 @@ fn task_priors_fit(
         priors,
         fit: training::onboarding::fit::FitConfig::default(),
     };
-    training::learning_loop::task_priors_artifact(set, &inputs, &set.sha256())
+    Ok(training::learning_loop::task_priors_artifact(
+        set,
+        &inputs,
+        &set.sha256(),
+    )?)
 }
 
 fn fit_and_save(
@@ -533,8 +533,8 @@ fn fit_and_save(
     let bar = bar(0, "fitting");
     let mut on_progress = |p: &Progress| draw(&bar, p);
     let fixed_policy = guard.is_some_and(|g| g.routing == RoutingMode::FixedPolicy);
-    let fitted = if fixed_policy {
-        fixed_policy_artifact(set)
+    let fitted: anyhow::Result<Artifact> = if fixed_policy {
+        fixed_policy_artifact(set).map_err(Into::into)
     } else if plan.kind == PredictorKind::TaskPriors {
         task_priors_fit(set, &fingerprint)
     } else {
@@ -546,6 +546,7 @@ fn fit_and_save(
             options,
             Some(&mut on_progress),
         )
+        .map_err(Into::into)
     };
     bar.finish_and_clear();
     let mut artifact = match (&plan.warm_start, fitted) {
