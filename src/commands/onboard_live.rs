@@ -193,11 +193,20 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
             ..Overrides::default()
         },
     )?;
-    let Some(source) = config.router.artifact.clone() else {
-        bail!("no router artifact to add the models to: pass --artifact DIR (or set [router] artifact)");
+    // Without an artifact (routing on catalog priors alone) the fits become a `task_priors`
+    // artifact of their own.
+    let source = config.router.artifact.clone();
+    let artifact = match &source {
+        Some(dir) => Some(
+            classifier::predictors::Artifact::load(dir)
+                .with_context(|| format!("loading the artifact {}", dir.display()))?,
+        ),
+        None => None,
     };
-    let artifact = classifier::predictors::Artifact::load(&source)
-        .with_context(|| format!("loading the artifact {}", source.display()))?;
+    let trained: Vec<ModelId> = artifact
+        .as_ref()
+        .map(|a| a.models().to_vec())
+        .unwrap_or_default();
     let probe_set = match &args.probe_file {
         Some(path) => ProbeSet::load(path)?,
         None => ProbeSet::bundled()?,
@@ -210,8 +219,8 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
             .get(&ModelId::new(name.trim()))
             .map_err(|e| anyhow::anyhow!("--models: {e}"))?;
         let id = entry.spec.id.clone();
-        if artifact.models().contains(&id) {
-            bail!("--models: `{id}` is already a trained model of {}; onboarding adds models the artifact does not know", source.display());
+        if trained.contains(&id) {
+            bail!("--models: `{id}` is already a trained model of the artifact; onboarding adds models it does not know");
         }
         if !prober.is_live(&id) {
             bail!(
@@ -374,7 +383,7 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
         &classifier::predictors::now_rfc3339(),
         &FitConfig::default(),
     )?;
-    training::onboarding::write::write_onboarded(&source, &out, &fitted)?;
+    training::onboarding::write::write_onboarded(source.as_deref(), &out, &fitted)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&fitted)?);
     } else {
@@ -388,8 +397,8 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     let unknown: Vec<&ModelId> = config
         .candidates
         .iter()
-        .filter(|c| !artifact.models().contains(c) && !fitted.iter().any(|f| &f.model == *c))
-        .filter(|c| artifact.onboarded(c).is_none())
+        .filter(|c| !trained.contains(c) && !fitted.iter().any(|f| &f.model == *c))
+        .filter(|c| artifact.as_ref().and_then(|a| a.onboarded(c)).is_none())
         .collect();
     if !unknown.is_empty() {
         eprintln!(

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use classifier::predictors::Artifact;
+use classifier::predictors::{Artifact, Manifest, PredictorKind, TaskPriorsPredictor};
 use router_core::OnboardedModel;
 
 use crate::Error;
@@ -46,9 +46,11 @@ fn staging_dir(out: &Path, tag: &str) -> PathBuf {
 }
 
 /// Writes the artifact at `source` with `fitted` added to its onboarded models into `out`
-/// (which may be `source` itself), and returns the new artifact as loaded back.
+/// (which may be `source` itself), and returns the new artifact as loaded back. Without a
+/// source (a gateway routing on catalog priors alone) the new artifact is a `task_priors` one
+/// holding only the fits.
 pub fn write_onboarded(
-    source: &Path,
+    source: Option<&Path>,
     out: &Path,
     fitted: &[OnboardedModel],
 ) -> Result<Artifact, Error> {
@@ -56,6 +58,18 @@ pub fn write_onboarded(
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }
+    let Some(source) = source else {
+        let mut manifest = Manifest::new(
+            PredictorKind::TaskPriors,
+            Vec::new(),
+            classifier::EMBEDDING_DIM,
+            String::new(),
+            serde_json::json!({}),
+        );
+        manifest.onboarded = fitted.to_vec();
+        TaskPriorsPredictor::new(manifest).save(&staging)?;
+        return put_in_place(&staging, out);
+    };
     copy_dir(source, &staging)?;
     let manifest_path = staging.join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
@@ -80,21 +94,73 @@ pub fn write_onboarded(
     manifest["onboarded"] = serde_json::to_value(&onboarded).map_err(serialised)?;
     let text = serde_json::to_string_pretty(&manifest).map_err(serialised)?;
     std::fs::write(&manifest_path, text + "\n").map_err(io(&manifest_path))?;
+    put_in_place(&staging, out)
+}
+
+/// Moves the staged artifact to `out` once it loads (replacing what is there).
+fn put_in_place(staging: &Path, out: &Path) -> Result<Artifact, Error> {
     // Refuse to put in place anything that does not load.
-    Artifact::load(&staging)?;
+    Artifact::load(staging)?;
     if out.exists() {
         let old = staging_dir(out, "old");
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(io(&old))?;
         }
         std::fs::rename(out, &old).map_err(io(out))?;
-        std::fs::rename(&staging, out).map_err(io(out))?;
+        std::fs::rename(staging, out).map_err(io(out))?;
         std::fs::remove_dir_all(&old).map_err(io(&old))?;
     } else {
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        std::fs::rename(&staging, out).map_err(io(out))?;
+        std::fs::rename(staging, out).map_err(io(out))?;
     }
     Ok(Artifact::load(out)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use router_core::{ModelId, OnboardedTask, QualityPredictor, Task};
+
+    use super::*;
+
+    fn fit(model: &str, estimate: f64) -> OnboardedModel {
+        OnboardedModel {
+            model: ModelId::new(model),
+            onboarded_at: "2026-12-03T00:00:00Z".into(),
+            probe_set_sha256: "p".into(),
+            requests: 20,
+            errors: 0,
+            cost_usd: 0.01,
+            tasks: vec![OnboardedTask {
+                task: Task::Math,
+                probes: 20,
+                mean_score: estimate,
+                prior: 0.5,
+                estimate,
+                output_tokens: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn without_a_source_the_fits_become_a_task_priors_artifact_and_a_rerun_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("router");
+        let first = write_onboarded(None, &out, &[fit("a", 0.9), fit("b", 0.4)]).unwrap();
+        assert_eq!(first.manifest().kind, PredictorKind::TaskPriors);
+        assert!(first.models().is_empty());
+        // Onboarding `a` again into the same folder replaces its fit and keeps `b`'s.
+        let second = write_onboarded(Some(&out), &out, &[fit("a", 0.2)]).unwrap();
+        let estimate = |m: &str| second.onboarded(&ModelId::new(m)).unwrap().tasks[0].estimate;
+        assert_eq!((estimate("a"), estimate("b")), (0.2, 0.4));
+        assert_eq!(second.manifest().onboarded.len(), 2);
+        // Nothing staged is left behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["router".to_owned()]);
+    }
 }
