@@ -75,6 +75,17 @@ pub enum Error {
     /// Scoring the routers failed.
     #[error("evaluation: {0}")]
     Eval(#[from] evals::Error),
+    /// A probe set file is unusable: a line that does not parse, a duplicate id, an empty prompt,
+    /// a reference that can never score 1, or no probes at all.
+    #[error("probe set {file}{}: {reason}", .line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    ProbeSet {
+        /// The file (or the bundled set).
+        file: String,
+        /// The 1-based line at fault, when one is.
+        line: Option<usize>,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
     /// Reading the outcome log or building samples from it failed.
     #[error(transparent)]
     FromLog(#[from] crate::from_log::FromLogError),

@@ -8,6 +8,8 @@
 //! of *all* models ("full"): the new model's quality MSE, AUC and accuracy, and the AIQ of
 //! routing over every model. [`OnboardingReport::to_markdown`] prints the table.
 
+pub mod probes;
+
 use std::fmt::Write as _;
 
 use classifier::predictors::{Artifact, MfPredictor, NEW_MODEL_L2};
