@@ -64,14 +64,13 @@ impl Prober {
     }
 
     fn failover(&self) -> Failover<'_> {
-        Failover {
-            catalog: &self.catalog,
-            upstreams: &self.upstreams,
-            metrics: &self.metrics,
-            retries: self.config.retries,
-            timeouts: self.config.timeouts,
-            hard_stop: &self.hard_stop,
-        }
+        Failover::new(
+            &self.config,
+            &self.catalog,
+            &self.upstreams,
+            &self.metrics,
+            &self.hard_stop,
+        )
     }
 
     /// Sends `prompt` as one user message to `model`, at most `max_tokens` of answer, and

@@ -164,14 +164,13 @@ impl AppState {
 
     /// The failover walker over this state.
     pub fn failover(&self) -> Failover<'_> {
-        Failover {
-            catalog: &self.catalog,
-            upstreams: &self.upstreams,
-            metrics: &self.metrics,
-            retries: self.config.retries,
-            timeouts: self.config.timeouts,
-            hard_stop: &self.hard_stop,
-        }
+        Failover::new(
+            &self.config,
+            &self.catalog,
+            &self.upstreams,
+            &self.metrics,
+            &self.hard_stop,
+        )
     }
 
     /// The default objective.

@@ -157,24 +157,28 @@ impl Reference {
     }
 }
 
+/// The text up to the brace closing an opened one (all the rest when it never closes).
+fn braced(rest: &str) -> &str {
+    let mut depth = 1usize;
+    for (j, c) in rest.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &rest[..j];
+                }
+            }
+            _ => {}
+        }
+    }
+    rest
+}
+
 /// Where the final answer is.
 fn final_span(answer: &str) -> &str {
     if let Some(i) = answer.rfind("\\boxed{") {
-        let rest = &answer[i + "\\boxed{".len()..];
-        let mut depth = 1usize;
-        for (j, c) in rest.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return &rest[..j];
-                    }
-                }
-                _ => {}
-            }
-        }
-        return rest;
+        return braced(&answer[i + "\\boxed{".len()..]);
     }
     if let Some(i) = answer.rfind("####") {
         return &answer[i + 4..];

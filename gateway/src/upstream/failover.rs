@@ -171,7 +171,25 @@ pub struct Failover<'a> {
     pub hard_stop: &'a tokio_util::sync::CancellationToken,
 }
 
-impl Failover<'_> {
+impl<'a> Failover<'a> {
+    /// The walker over `upstreams` with `config`'s retries and timeouts.
+    pub fn new(
+        config: &crate::Config,
+        catalog: &'a models::Catalog,
+        upstreams: &'a Upstreams,
+        metrics: &'a Metrics,
+        hard_stop: &'a tokio_util::sync::CancellationToken,
+    ) -> Self {
+        Failover {
+            catalog,
+            upstreams,
+            metrics,
+            retries: config.retries,
+            timeouts: config.timeouts,
+            hard_stop,
+        }
+    }
+
     /// Tries `order` in turn until one answers, the attempts run out or `deadline` passes.
     pub async fn run(
         &self,

@@ -18,6 +18,8 @@
 //! option. Naming two different letters in the final position ("\boxed{A, C}", "The answer is
 //! A or C") is [`Pick::Several`], which scores as wrong.
 
+use super::braced;
+
 /// What a reply chose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Pick {
@@ -82,24 +84,6 @@ fn last_box_letter(reply: &str) -> Option<Pick> {
 
 /// How many boxes, from the last, rule 1 looks into.
 const MAX_BOXES: usize = 8;
-
-/// The text up to the brace closing an opened one (all the rest when it never closes).
-fn braced(rest: &str) -> &str {
-    let mut depth = 1usize;
-    for (j, c) in rest.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return &rest[..j];
-                }
-            }
-            _ => {}
-        }
-    }
-    rest
-}
 
 /// `\text{(C)}` → `(C)`: LaTeX command names, braces and `$` removed.
 fn strip_latex(s: &str) -> String {
