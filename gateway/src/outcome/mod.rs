@@ -9,7 +9,8 @@
 //! row queued behind it (up to `flush_rows`), writes them in one transaction and then wakes
 //! their waiters. An answer is acknowledged only after [`Commit::wait`], so a row is in the
 //! WAL (which survives the process being killed; `fsync` makes it survive power loss too)
-//! before the client sees its answer, and the added latency is one group commit.
+//! before the client sees its answer, and the added latency is one group commit. WAL
+//! checkpoints run on their own thread ([`checkpoint`]), never inside a request's commit.
 //! [`OutcomeLog::flush`] waits until everything sent before it is committed (tests, shutdown).
 //! Feedback labels go through the same thread so that the "known request, first label wins"
 //! checks cannot race ([`OutcomeLog::feedback`]), and so do the judge's labels with their
@@ -17,6 +18,7 @@
 //! [`record::RequestRecord`] builds a request's row; [`export_jsonl`] and [`read_outcomes`] read
 //! the log back.
 
+mod checkpoint;
 pub mod judge_calls;
 pub mod record;
 mod retention;
@@ -34,6 +36,7 @@ use tokio::sync::oneshot;
 pub use judge_calls::{judge_spend_since, read_judge_calls, JudgeCall, JudgeCallRow, JudgeResult};
 pub use outcome_log::{export_jsonl, read_outcomes, FeedbackVerdict};
 
+use self::checkpoint::Checkpoints;
 use crate::config::{LogConfig, Privacy};
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -191,10 +194,12 @@ impl OutcomeLog {
         // 5 s). It must not outlast `commit_timeout`: past it the answer no longer waits, so
         // a longer wait could only store a row that was already counted as dropped.
         conn.busy_timeout(config.commit_timeout)
+            .and_then(|()| outcome_log::checkpoint_elsewhere(&conn))
             .map_err(|source| outcome_log::Error::Sqlite {
                 path: config.sqlite.clone(),
                 source,
             })?;
+        let checkpoints = Checkpoints::start(&config.sqlite)?;
         let (jobs_tx, jobs_rx) = bounded(config.channel_capacity);
         let (control_tx, control_rx) = bounded(16);
         let group_rows = config.flush_rows;
@@ -213,6 +218,7 @@ impl OutcomeLog {
                     commit_timeout: config_commit_timeout,
                     metrics: writer_metrics,
                     path: writer_path,
+                    checkpoints,
                 };
                 writer.run(&jobs_rx, &control_rx);
             })
@@ -354,6 +360,8 @@ struct Writer<'a> {
     commit_timeout: Duration,
     metrics: Arc<Metrics>,
     path: PathBuf,
+    /// Counts committed rows for the checkpoint thread (and keeps it running).
+    checkpoints: Checkpoints,
 }
 
 impl Writer<'_> {
@@ -498,6 +506,8 @@ impl Writer<'_> {
         self.busy_timeout(self.commit_timeout);
         match written {
             Ok(stored) => {
+                self.checkpoints
+                    .committed(stored.iter().filter(|&&ok| ok).count());
                 for (waiter, ok) in waiters.into_iter().zip(stored) {
                     waiter.settle(ok, &self.metrics);
                 }

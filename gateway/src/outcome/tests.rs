@@ -139,6 +139,29 @@ async fn flush_rows_commits_without_flush() {
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Issue 10: with SQLite's own checkpoints off on the writer's connection (so that no commit
+/// waits for a sync of the database file), the checkpoint thread folds the WAL into the
+/// database after `EVERY_ROWS` rows.
+#[tokio::test]
+async fn issue_10_checkpoints_run_off_the_commit_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = OutcomeLog::open(&config(&dir, Privacy::None, 64), Arc::new(Metrics::new())).unwrap();
+    let wal = log.path().with_extension("sqlite-wal");
+    let db_bytes = || std::fs::metadata(log.path()).unwrap().len();
+    let before = db_bytes();
+    for i in 0..checkpoint::EVERY_ROWS as u64 {
+        assert!(log.record(outcome(&format!("k{i}"), i)).wait(WAIT).await);
+    }
+    // The checkpoint thread copies the rows into the database file (growing it) on its own.
+    let deadline = std::time::Instant::now() + WAIT;
+    while db_bytes() <= before {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(wal.exists());
+    log.close().await;
+}
+
 #[tokio::test]
 async fn issue_11_a_committed_row_is_readable_before_wait_returns() {
     let dir = tempfile::tempdir().unwrap();
