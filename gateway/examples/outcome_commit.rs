@@ -84,7 +84,10 @@ async fn main() -> BoxResult<()> {
                 let log = log.clone();
                 async move {
                     let t = Instant::now();
-                    let stored = log.record(row(i)).wait(Duration::from_secs(10)).await;
+                    let stored = log
+                        .record(row(i), concurrency == 1)
+                        .wait(Duration::from_secs(10))
+                        .await;
                     stored.then(|| t.elapsed())
                 }
             })

@@ -31,7 +31,9 @@ pub use retention::{
     DEFAULT_PRUNE_BATCH, MIN_RETENTION_DAYS,
 };
 pub use spend::{key_spend_since, spend_report, SpendBy, SpendRow};
-pub use write::{add_feedback, open, write_batch, FeedbackVerdict};
+pub use write::{
+    add_feedback, checkpoint, checkpoint_elsewhere, open, write_batch, FeedbackVerdict,
+};
 
 /// Everything that can go wrong opening, writing or reading the outcome log.
 #[derive(Debug, thiserror::Error)]

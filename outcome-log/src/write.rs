@@ -62,6 +62,22 @@ pub fn open(path: &Path, fsync: bool) -> Result<Connection, Error> {
     }
 }
 
+/// Stops `conn` from checkpointing the WAL itself (SQLite's default does it, with a sync of the
+/// database file, inside the commit that crosses 1,000 pages), for a writer whose checkpoints
+/// run elsewhere ([`checkpoint`] on another connection), so that no commit pays for one.
+pub fn checkpoint_elsewhere(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+}
+
+/// Copies what the WAL holds into the database file without waiting for anyone (SQLite's
+/// `PASSIVE` checkpoint: writers go on appending meanwhile). Returns the WAL's frames and how
+/// many of them are now in the database; when all are, the next commit starts the WAL over.
+pub fn checkpoint(conn: &Connection) -> Result<(i64, i64), rusqlite::Error> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
+}
+
 /// Writes `rows` in one transaction. Returns, per row, whether it was stored: a row whose JSON
 /// would not read back as an [`Outcome`] (a non-finite number becomes `null`) is refused
 /// rather than stored, so that the export never meets an unreadable row.

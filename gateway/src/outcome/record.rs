@@ -161,9 +161,11 @@ impl RequestRecord {
             cache_hit: end.cache_hit,
         };
         let wait_start = Instant::now();
+        // This request's own task is the only one tracked: no other row to group with.
+        let alone = state.tracker.len() <= 1;
         let stored = state
             .log
-            .record(outcome)
+            .record(outcome, alone)
             .wait(state.config.log.commit_timeout)
             .await;
         state.metrics.outcome_commit_wait(wait_start.elapsed());

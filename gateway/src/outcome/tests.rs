@@ -44,8 +44,8 @@ fn config(dir: &tempfile::TempDir, privacy: Privacy, capacity: usize) -> LogConf
 async fn write_flush_read_with_feedback() {
     let dir = tempfile::tempdir().unwrap();
     let log = OutcomeLog::open(&config(&dir, Privacy::Full, 64), Arc::new(Metrics::new())).unwrap();
-    assert!(log.record(outcome("b", 2)).wait(WAIT).await);
-    assert!(log.record(outcome("a", 1)).wait(WAIT).await);
+    assert!(log.record(outcome("b", 2), true).wait(WAIT).await);
+    assert!(log.record(outcome("a", 1), true).wait(WAIT).await);
     let label = |score| Feedback::human("thumbs_up", score);
     assert_eq!(
         log.feedback("a".into(), label(1.0)).await,
@@ -113,7 +113,8 @@ async fn full_channel_drops_and_counts() {
     let mut sent = 0;
     let mut commits = Vec::new();
     loop {
-        let commit = log.record(outcome(&format!("r{sent}"), sent));
+        // Not alone: every row goes through the channel (none is committed inline).
+        let commit = log.record(outcome(&format!("r{sent}"), sent), false);
         if !commit.queued() {
             break;
         }
@@ -132,19 +133,82 @@ async fn flush_rows_commits_without_flush() {
     let mut cfg = config(&dir, Privacy::None, 64);
     cfg.flush_rows = 1;
     let log = OutcomeLog::open(&cfg, Arc::new(Metrics::new())).unwrap();
-    let _ = log.record(outcome("x", 1));
+    let _ = log.record(outcome("x", 1), true);
     log.close().await;
     assert_eq!(read_outcomes(&cfg.sqlite).unwrap().len(), 1);
 }
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Issue 10: a row is committed in the request's task when the writer is idle, and goes to the
+/// writer (which waits for the lock) when another connection holds the write lock; either
+/// way it is stored before the wait returns, and nothing is written after `close`.
+#[tokio::test]
+async fn issue_10_rows_commit_inline_when_idle_and_through_the_writer_when_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let log = OutcomeLog::open(&config(&dir, Privacy::None, 64), metrics.clone()).unwrap();
+    let commit = log.record(outcome("idle", 1), true);
+    assert!(commit.inline(), "{commit:?}");
+    assert!(commit.wait(WAIT).await);
+    assert_eq!(read_outcomes(log.path()).unwrap().len(), 1);
+
+    let other = rusqlite::Connection::open(log.path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let commit = log.record(outcome("locked", 2), true);
+    assert!(commit.queued() && !commit.inline(), "{commit:?}");
+    other.execute_batch("COMMIT").unwrap();
+    assert!(commit.wait(WAIT).await);
+    assert_eq!(read_outcomes(log.path()).unwrap().len(), 2);
+    assert_eq!(
+        metrics.counter_value("switchyard_outcome_log_dropped_total", &[]),
+        0.0
+    );
+
+    log.close().await;
+    let late = log.record(outcome("late", 3), true);
+    assert!(!late.queued());
+    assert!(!late.wait(WAIT).await);
+    assert_eq!(read_outcomes(log.path()).unwrap().len(), 2);
+}
+
+/// Issue 10: with SQLite's own checkpoints off on the writer's connection (so that no commit
+/// waits for a sync of the database file), the checkpoint thread folds the WAL into the
+/// database after `EVERY_ROWS` rows.
+#[tokio::test]
+async fn issue_10_checkpoints_run_off_the_commit_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = OutcomeLog::open(&config(&dir, Privacy::None, 64), Arc::new(Metrics::new())).unwrap();
+    let wal = log.path().with_extension("sqlite-wal");
+    let db_bytes = || std::fs::metadata(log.path()).unwrap().len();
+    let before = db_bytes();
+    for i in 0..checkpoint::EVERY_ROWS as u64 {
+        assert!(
+            log.record(outcome(&format!("k{i}"), i), true)
+                .wait(WAIT)
+                .await
+        );
+    }
+    // The checkpoint thread copies the rows into the database file (growing it) on its own.
+    let deadline = std::time::Instant::now() + WAIT;
+    while db_bytes() <= before {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(wal.exists());
+    log.close().await;
+}
+
 #[tokio::test]
 async fn issue_11_a_committed_row_is_readable_before_wait_returns() {
     let dir = tempfile::tempdir().unwrap();
     let log = OutcomeLog::open(&config(&dir, Privacy::None, 64), Arc::new(Metrics::new())).unwrap();
     for i in 0..20 {
-        assert!(log.record(outcome(&format!("c{i}"), i)).wait(WAIT).await);
+        assert!(
+            log.record(outcome(&format!("c{i}"), i), true)
+                .wait(WAIT)
+                .await
+        );
         // No flush: the wait alone guarantees the row is in the database.
         assert_eq!(read_outcomes(log.path()).unwrap().len() as u64, i + 1);
     }
@@ -160,8 +224,8 @@ async fn issue_11_non_finite_numbers_are_refused_and_export_never_fails() {
     bad.objective = Some(router_core::Objective::Utility {
         lambda: f64::INFINITY,
     });
-    assert!(!log.record(bad).wait(WAIT).await);
-    assert!(log.record(outcome("good", 2)).wait(WAIT).await);
+    assert!(!log.record(bad, true).wait(WAIT).await);
+    assert!(log.record(outcome("good", 2), true).wait(WAIT).await);
     assert!(metrics.counter_value("switchyard_outcome_log_dropped_total", &[]) >= 1.0);
     // A row written by an older version with a null number is skipped, not fatal.
     let conn = rusqlite::Connection::open(log.path()).unwrap();
@@ -213,7 +277,7 @@ async fn issue_14_feedback_source_migrates_and_judge_labels_yield_to_humans() {
     assert_eq!(before[0].feedback, vec![Feedback::human("correct", 1.0)]);
 
     let log = OutcomeLog::open(&cfg, Arc::new(Metrics::new())).unwrap();
-    assert!(log.record(outcome("new", 2)).wait(WAIT).await);
+    assert!(log.record(outcome("new", 2), true).wait(WAIT).await);
     // The migrated old label stays human: a judge label cannot replace it.
     assert_eq!(
         log.feedback("old".into(), Feedback::judge("correct", 0.0))
@@ -278,7 +342,7 @@ async fn retention_prunes_old_rows_at_start_and_archives_them() {
     cfg.retention_days = Some(60);
     cfg.retention_archive = Some(dir.path().join("archive.jsonl"));
     let log = OutcomeLog::open(&cfg, Arc::new(Metrics::new())).unwrap();
-    assert!(log.record(outcome("new", now)).wait(WAIT).await);
+    assert!(log.record(outcome("new", now), true).wait(WAIT).await);
     // The start-up pass runs on its own thread: wait for it (bounded), not for a time.
     let ids = || -> Vec<String> {
         read_outcomes(&cfg.sqlite)
