@@ -36,6 +36,8 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 TASKS = ["math", "advanced_math", "coding", "knowledge", "reasoning", "classification", "writing"]
 PER_TASK = 30
 MAX_PROMPT_CHARS = 4000
@@ -77,35 +79,8 @@ def llmrouter_task(label):
     }.get(label)  # `mmlu` (no subject) and `gpqa` map to nothing
 
 
-def routerarena_task(label):
-    family, _, rest = label.partition("_")
-    family = family.split("-")[0]
-    if family in ("GSM8K", "AsDiv", "MathQA", "FinQA"):
-        return "math"
-    if family in ("AIME", "MATH"):
-        return "advanced_math"
-    if family == "MMLUPro" and rest == "math":
-        return "advanced_math"
-    if family == "MMLU" and rest == "formal_logic":
-        return "reasoning"
-    if family == "LiveCodeBench":
-        return "coding"
-    if family in ("ArcMMLU", "GeoBench", "GeoGraphyData", "MMLUPro", "MMLU", "MedMCQA",
-                  "PubMedQA", "QANTA", "OpenTDB", "MusicTheoryBench"):
-        return "knowledge"
-    if family in ("ChessInstruct", "SocialiQA"):
-        return "reasoning"
-    if family == "Ethics":
-        return "classification"
-    if family == "SuperGLUE":
-        if label in ("SuperGLUE-CausalReasoning", "SuperGLUE-Wsc"):
-            return "reasoning"
-        return "classification"
-    if family == "NarrativeQA":
-        return "classification"
-    if family == "WMT19":
-        return "writing"
-    return None
+# RouterArena's category → task: the one mapping, shared with the catalog's score fit.
+from task_scores import routerarena_task  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
