@@ -168,12 +168,11 @@ fn linear(
 ) -> Result<(), Error> {
     kernels::fill_rows(dst, &w.b);
     let work = rows * w.inputs * w.outputs;
-    kernels::matmul(
-        Out::at(dst, 0, w.outputs),
-        Mat::dense(src, rows, w.inputs),
-        Mat::dense(&w.w, w.inputs, w.outputs),
-        1.0,
-        true,
+    kernels::matmul_panels(
+        dst,
+        src,
+        rows,
+        w.weights(),
         kernels::threads_for(work, threads),
     )
 }

@@ -3,6 +3,8 @@
 //! scaled softmax) written as plain loops that LLVM vectorises inside [`pulp`]'s runtime
 //! dispatch to the widest instruction set the CPU has (AVX2+FMA or AVX-512).
 
+use rayon::prelude::*;
+
 use crate::Error;
 
 /// A strided matrix view: `rows × cols`, element `(r, c)` at `offset + r·stride + c·col_stride`
@@ -183,6 +185,126 @@ pub(super) fn matmul(
     }
     Ok(())
 }
+
+/// A weight matrix `inputs × outputs` in panels of `width` output features: panel `p` is an
+/// `inputs × width` row-major block at `p · inputs · width` (the last one zero-padded).
+#[derive(Clone, Copy)]
+pub(super) struct Panels<'a> {
+    pub data: &'a [f32],
+    pub width: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+/// `dst[rows × outputs] += a[rows × inputs] · w`, with `w` in panels of `panel` output features
+/// (panel `p`: an `inputs × panel` row-major block; see `packed::Linear`). One `gemm` call per
+/// panel, the panel as its left operand (its rows contiguous, so `gemm` streams it as stored),
+/// computing the transposed product `dstᵀ = panelᵀ · aᵀ` straight into `dst`'s columns. With
+/// `threads > 1` the panels are shared out between threads.
+pub(super) fn matmul_panels(
+    dst: &mut [f32],
+    a: &[f32],
+    rows: usize,
+    w: Panels<'_>,
+    threads: usize,
+) -> Result<(), Error> {
+    let Panels {
+        data: panels,
+        width: panel,
+        inputs,
+        outputs,
+    } = w;
+    let count = outputs.div_ceil(panel.max(1));
+    let fits = panel > 0
+        && rows.checked_mul(outputs).is_some_and(|n| n <= dst.len())
+        && rows.checked_mul(inputs).is_some_and(|n| n <= a.len())
+        && count
+            .checked_mul(inputs)
+            .and_then(|n| n.checked_mul(panel))
+            .is_some_and(|n| n == panels.len());
+    if !fits {
+        return Err(Error::Shape(format!(
+            "panel product of {rows}×{inputs} by {inputs}×{outputs} (panels of {panel}) with buffers of {}, {} and {}",
+            a.len(),
+            panels.len(),
+            dst.len()
+        )));
+    }
+    if rows == 0 || outputs == 0 || inputs == 0 {
+        return Ok(());
+    }
+    let dst = SharedOut(dst.as_mut_ptr());
+    let one = |p: usize| {
+        let first = p * panel;
+        let width = panel.min(outputs - first);
+        #[expect(
+            unsafe_code,
+            reason = "gemm takes raw pointers and strides; the extents were checked above, and each panel writes its own columns of dst"
+        )]
+        // SAFETY: the left operand is panel `p`, `inputs × width` elements at stride `panel`
+        // inside `panels` (its length was checked to be `count · inputs · panel`); the right
+        // operand reads `a[t·inputs + i]` for `t < rows`, `i < inputs`, inside `a` (checked);
+        // the destination element `(j, t)` is `dst[t·outputs + first + j]` with
+        // `first + j < outputs`, inside `dst` (checked). Panels cover disjoint column ranges
+        // `first .. first + width`, so the calls that run at the same time write disjoint
+        // elements, and nothing else reads or writes `dst` while they run (it is borrowed
+        // mutably for the whole call).
+        unsafe {
+            gemm::gemm(
+                width,
+                rows,
+                inputs,
+                dst.ptr().add(first),
+                outputs as isize,
+                1,
+                true,
+                panels.as_ptr().add(p * inputs * panel),
+                panel as isize,
+                1,
+                a.as_ptr(),
+                inputs as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    };
+    if threads > 1 && count > 1 {
+        (0..count)
+            .into_par_iter()
+            .with_min_len(count.div_ceil(threads))
+            .for_each(one);
+    } else {
+        (0..count).for_each(one);
+    }
+    Ok(())
+}
+
+/// The destination of [`matmul_panels`], shared by the threads that write its disjoint
+/// column ranges.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+
+impl SharedOut {
+    /// Through a method, so closures capture the whole `Sync` wrapper, not its raw field.
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+#[expect(
+    unsafe_code,
+    reason = "the pointer is only written through by matmul_panels, at disjoint elements per thread"
+)]
+// SAFETY: see `matmul_panels`: each thread writes only its own panels' columns.
+unsafe impl Send for SharedOut {}
+#[expect(unsafe_code, reason = "as for Send")]
+// SAFETY: as for `Send`.
+unsafe impl Sync for SharedOut {}
 
 /// Broadcasts `bias` into every row of `dst` (`rows × bias.len()`), so a product can accumulate
 /// onto it.

@@ -1,20 +1,64 @@
 //! The model's weights, rearranged once at load into the layout the forward pass multiplies by:
-//! every linear layer stored transposed (`in × out`, row-major) so `gemm` streams it without
-//! repacking, and the query, key and value projections fused into one `384 × 1152` matrix so a
-//! layer starts with a single product.
+//! every linear layer cut into panels of [`PANEL`] output features, each panel stored as one
+//! contiguous `in × PANEL` block (see [`Linear`]), and the query, key and value projections
+//! fused into one `384 × 1152` matrix so a layer starts with a single product.
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config as BertConfig;
 
+use super::kernels::Panels;
 use crate::Error;
 
-/// One linear layer: `y = x · w + b` with `w` stored `inputs × outputs`, row-major.
+/// Output features per weight panel: the row count of `gemm`'s AVX-512 f32 micro-kernel
+/// (4 registers of 16), so a product over one panel runs whole micro-kernel tiles.
+pub(super) const PANEL: usize = 64;
+
+/// One linear layer: `y = x · w + b`, `w` being `inputs × outputs`.
+///
+/// `w` is stored in panels: panel `p` holds output features `p·PANEL .. (p+1)·PANEL` as an
+/// `inputs × PANEL` row-major block (the last panel zero-padded). A product then reads each
+/// panel front to back. Stored as one `inputs × outputs` matrix instead, `gemm` walked the
+/// weights a row of `outputs` floats apart for every input (4.6 KB for the QKV matrix: a new
+/// page per step, which the hardware prefetcher does not follow), so at a few tokens, where
+/// each weight is used only a few times, the pass waited on memory: 35 % slower at 16 and 64
+/// tokens on this machine (docs/performance.md).
 pub(super) struct Linear {
-    pub w: Vec<f32>,
+    pub panels: Vec<f32>,
     pub b: Vec<f32>,
     pub inputs: usize,
     pub outputs: usize,
+}
+
+impl Linear {
+    /// The weights as the panel product reads them.
+    pub fn weights(&self) -> Panels<'_> {
+        Panels {
+            data: &self.panels,
+            width: PANEL,
+            inputs: self.inputs,
+            outputs: self.outputs,
+        }
+    }
+
+    /// Packs `w` (`inputs × outputs`, row-major) into panels.
+    fn new(w: &[f32], b: Vec<f32>, inputs: usize, outputs: usize) -> Self {
+        let count = outputs.div_ceil(PANEL);
+        let mut panels = vec![0f32; count * inputs * PANEL];
+        for (p, panel) in panels.chunks_exact_mut(inputs * PANEL).enumerate() {
+            let first = p * PANEL;
+            let width = PANEL.min(outputs - first);
+            for (i, row) in panel.chunks_exact_mut(PANEL).enumerate() {
+                row[..width].copy_from_slice(&w[i * outputs + first..i * outputs + first + width]);
+            }
+        }
+        Linear {
+            panels,
+            b,
+            inputs,
+            outputs,
+        }
+    }
 }
 
 /// Layer-norm scale and shift.
@@ -54,15 +98,19 @@ fn flat(t: Tensor) -> Result<Vec<f32>, Error> {
     Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
-/// A PyTorch `Linear` (`weight` is `out × in`) transposed to `in × out`.
-fn linear(vb: &VarBuilder<'_>, inputs: usize, outputs: usize) -> Result<Linear, Error> {
+/// A PyTorch `Linear`'s weight (`out × in`) transposed to `in × out`, and its bias.
+fn weight_and_bias(
+    vb: &VarBuilder<'_>,
+    inputs: usize,
+    outputs: usize,
+) -> Result<(Vec<f32>, Vec<f32>), Error> {
     let w = vb.get((outputs, inputs), "weight")?.t()?.contiguous()?;
-    Ok(Linear {
-        w: flat(w)?,
-        b: flat(vb.get(outputs, "bias")?)?,
-        inputs,
-        outputs,
-    })
+    Ok((flat(w)?, flat(vb.get(outputs, "bias")?)?))
+}
+
+fn linear(vb: &VarBuilder<'_>, inputs: usize, outputs: usize) -> Result<Linear, Error> {
+    let (w, b) = weight_and_bias(vb, inputs, outputs)?;
+    Ok(Linear::new(&w, b, inputs, outputs))
 }
 
 fn norm(vb: &VarBuilder<'_>, width: usize) -> Result<Norm, Error> {
@@ -97,25 +145,20 @@ impl PackedBert {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let att = l.pp("attention");
             let (q, k, v) = (
-                linear(&att.pp("self.query"), h, h)?,
-                linear(&att.pp("self.key"), h, h)?,
-                linear(&att.pp("self.value"), h, h)?,
+                weight_and_bias(&att.pp("self.query"), h, h)?,
+                weight_and_bias(&att.pp("self.key"), h, h)?,
+                weight_and_bias(&att.pp("self.value"), h, h)?,
             );
-            // Fuse: row r of the packed matrix is row r of Q, then of K, then of V.
+            // Fuse: row r of the fused matrix is row r of Q, then of K, then of V.
             let mut w = Vec::with_capacity(h * 3 * h);
             for r in 0..h {
-                for part in [&q, &k, &v] {
-                    w.extend_from_slice(&part.w[r * h..(r + 1) * h]);
+                for part in [&q.0, &k.0, &v.0] {
+                    w.extend_from_slice(&part[r * h..(r + 1) * h]);
                 }
             }
-            let b = [q.b, k.b, v.b].concat();
+            let b = [q.1, k.1, v.1].concat();
             layers.push(Layer {
-                qkv: Linear {
-                    w,
-                    b,
-                    inputs: h,
-                    outputs: 3 * h,
-                },
+                qkv: Linear::new(&w, b, h, 3 * h),
                 attn_out: linear(&att.pp("output.dense"), h, h)?,
                 attn_norm: norm(&att.pp("output.LayerNorm"), h)?,
                 ffn_in: linear(&l.pp("intermediate.dense"), h, inter)?,
@@ -134,5 +177,51 @@ impl PackedBert {
             embed_norm,
             layers,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::encoder::kernels;
+
+    /// Panels against the plain triple loop, with a ragged last panel, one and two threads,
+    /// accumulating onto what `dst` held (the bias).
+    #[test]
+    fn panel_products_match_the_plain_product() {
+        let (rows, inputs, outputs) = (5, 7, PANEL * 2 + 9);
+        let w: Vec<f32> = (0..inputs * outputs)
+            .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
+            .collect();
+        let a: Vec<f32> = (0..rows * inputs)
+            .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.0)
+            .collect();
+        let b: Vec<f32> = (0..outputs).map(|j| j as f32 * 0.01).collect();
+        let lin = Linear::new(&w, b.clone(), inputs, outputs);
+        assert_eq!(lin.panels.len(), 3 * inputs * PANEL);
+        for threads in [1, 2] {
+            let mut dst = vec![0f32; rows * outputs];
+            kernels::fill_rows(&mut dst, &lin.b);
+            kernels::matmul_panels(&mut dst, &a, rows, lin.weights(), threads).unwrap();
+            for t in 0..rows {
+                for j in 0..outputs {
+                    let want: f32 = b[j]
+                        + (0..inputs)
+                            .map(|i| a[t * inputs + i] * w[i * outputs + j])
+                            .sum::<f32>();
+                    let got = dst[t * outputs + j];
+                    assert!((got - want).abs() < 1e-4, "({t}, {j}): {got} vs {want}");
+                }
+            }
+        }
+        let mut short = vec![0f32; rows * outputs - 1];
+        assert!(kernels::matmul_panels(&mut short, &a, rows, lin.weights(), 1).is_err());
+        let mut dst = vec![0f32; rows * outputs];
+        let cut = Panels {
+            data: &lin.panels[1..],
+            ..lin.weights()
+        };
+        assert!(kernels::matmul_panels(&mut dst, &a, rows, cut, 1).is_err());
     }
 }
