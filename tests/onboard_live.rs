@@ -188,6 +188,20 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
     );
     assert_eq!(fake.calls(LIGHT) + fake.calls(HAIKU_UPSTREAM), 0);
 
+    // A judge that replies without a score is found out by one test call, before any probe
+    // is sent.
+    fake.always(JUDGE, Scenario::reply("This answer looks fine to me."));
+    let garbled = onboard(args.clone()).await;
+    assert!(!garbled.status.success());
+    assert!(
+        common::text(&garbled.stderr).contains("without a readable score"),
+        "{}",
+        common::text(&garbled.stderr)
+    );
+    assert_eq!(fake.calls(LIGHT) + fake.calls(HAIKU_UPSTREAM), 0);
+    assert_eq!(fake.calls(JUDGE), 1);
+    fake.always(JUDGE, Scenario::reply(r#"{"score": 0.9}"#));
+
     let first = onboard(args.clone()).await;
     let stderr = common::text(&first.stderr);
     assert!(first.status.success(), "{stderr}");
@@ -200,7 +214,8 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
     );
     assert_eq!(fake.calls(LIGHT), selected.len());
     assert_eq!(fake.calls(HAIKU_UPSTREAM), selected.len());
-    assert_eq!(fake.calls(JUDGE), 2 * judged);
+    // Every judged answer, plus the two test calls (the garbled one above and this run's).
+    assert_eq!(fake.calls(JUDGE), 2 * judged + 2);
     let lines = std::fs::read_to_string(&answers).unwrap();
     assert_eq!(lines.lines().count(), 2 * selected.len());
     let by_judge = lines
@@ -233,6 +248,26 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
     for m in [LIGHT, HAIKU] {
         assert!(onboarded(&manifest, m, Task::Coding) > 0.75, "{m}");
     }
+    // The probes' wall times became each model's latency prior: the fake on loopback answers
+    // in milliseconds, where the catalog expects hundreds.
+    for m in [LIGHT, HAIKU] {
+        let fit = manifest["onboarded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["model"] == m)
+            .unwrap();
+        let ttft = fit["latency"]["ttft_ms"].as_f64().unwrap();
+        assert!((0.0..100.0).contains(&ttft), "{m}: {fit}");
+        assert!(
+            fit["latency"]["tokens_per_s"].as_f64().unwrap() > 0.0,
+            "{m}"
+        );
+    }
+    assert!(
+        stdout.contains("Latency (measured on the probes"),
+        "{stdout}"
+    );
     // The rest of the artifact is the bundled one, byte for byte.
     let bundled = repo().join("artifacts/default-router");
     assert_eq!(
@@ -244,6 +279,8 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
     let second = onboard(args.clone()).await;
     assert!(second.status.success(), "{}", common::text(&second.stderr));
     assert_eq!(fake.calls(LIGHT), selected.len());
+    // Nothing left for the judge either: no test call.
+    assert_eq!(fake.calls(JUDGE), 2 * judged + 2);
     let again: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(

@@ -91,6 +91,11 @@ fn predictor() -> classifier::predictors::Artifact {
         requests: 80,
         errors: 0,
         cost_usd: 0.01,
+        // Measured faster than the catalog's prior: the policy must use it everywhere.
+        latency: Some(router_core::LatencyPrior {
+            ttft_ms: 120.0,
+            tokens_per_s: 400.0,
+        }),
         tasks: vec![
             task(Task::AdvancedMath, 0.3),
             task(Task::Coding, 0.97),

@@ -93,13 +93,14 @@ impl Prober {
     }
 
     /// Scores `answer` to `prompt` with the configured judge on its absolute rubric
-    /// (checking it against `guide` when given): the score in `[0, 1]` and the call.
+    /// (checking it against `guide` when given): the score in `[0, 1]` (`None` when the
+    /// judge answered without a readable score, which still cost what the call says).
     pub async fn judge(
         &self,
         prompt: &str,
         answer: &str,
         guide: Option<&str>,
-    ) -> Result<(f64, Completed), String> {
+    ) -> Result<(Option<f64>, Completed), String> {
         let Some(j) = self.judging() else {
             return Err("no [judge] is configured".into());
         };
@@ -108,12 +109,6 @@ impl Prober {
             None => verdict::absolute_request(prompt, answer, j.max_tokens),
         };
         let called = complete(&self.failover(), &j.model, req, j.timeout).await?;
-        match verdict::parse_score(&called.text) {
-            Some(score) => Ok((score, called)),
-            None => Err(format!(
-                "the judge `{}` did not reply with a score (cost {:.6} USD)",
-                j.model, called.cost_usd
-            )),
-        }
+        Ok((verdict::parse_score(&called.text), called))
     }
 }

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::policy::ModelPrior;
-use crate::{ModelId, Task, TaskScores, TaskTokens};
+use crate::{LatencyPrior, ModelId, Task, TaskScores, TaskTokens};
 
 /// What onboarding measured for one task of one model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,6 +49,11 @@ pub struct OnboardedModel {
     pub cost_usd: f64,
     /// Per-task measurements and estimates; tasks without probes keep the catalog's score.
     pub tasks: Vec<OnboardedTask>,
+    /// Latency measured on the probes (fixed cost per call and decoding speed, on the user's
+    /// own account), when enough answers were timed; the policy uses it instead of the
+    /// catalog's latency prior.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyPrior>,
 }
 
 /// Why an onboarded entry cannot be used.
@@ -130,6 +135,17 @@ impl OnboardedModel {
         if !self.cost_usd.is_finite() || self.cost_usd < 0.0 {
             return Err(bad(format!("cost_usd {} is not >= 0", self.cost_usd)));
         }
+        if let Some(l) = self.latency {
+            if !l.ttft_ms.is_finite() || l.ttft_ms < 0.0 {
+                return Err(bad(format!("latency.ttft_ms {} is not >= 0", l.ttft_ms)));
+            }
+            if !l.tokens_per_s.is_finite() || l.tokens_per_s <= 0.0 {
+                return Err(bad(format!(
+                    "latency.tokens_per_s {} is not > 0",
+                    l.tokens_per_s
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -174,6 +190,7 @@ mod tests {
             errors: 0,
             cost_usd: 0.01,
             tasks,
+            latency: None,
         }
     }
 
@@ -218,5 +235,19 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(err.to_string().contains("twice"), "{err}");
+        for (ttft_ms, tokens_per_s, field) in [
+            (-1.0, 50.0, "ttft_ms"),
+            (f64::INFINITY, 50.0, "ttft_ms"),
+            (100.0, 0.0, "tokens_per_s"),
+            (100.0, f64::NAN, "tokens_per_s"),
+        ] {
+            let mut m = model(vec![task(Task::Math, 0.5, None)]);
+            m.latency = Some(LatencyPrior {
+                ttft_ms,
+                tokens_per_s,
+            });
+            let err = m.validate().unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 }

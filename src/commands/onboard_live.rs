@@ -13,7 +13,8 @@ use anyhow::{bail, Context};
 use router_core::{BoxError, ModelId, QualityPredictor};
 use training::onboarding::fit::FitConfig;
 use training::onboarding::live::{
-    self, AnswerRecord, CostEstimate, JudgePricing, Judged, ProbeClient, Reply, RunSettings,
+    self, AnswerRecord, CostEstimate, JudgePricing, Judged, ModelToFit, ProbeClient, Reply,
+    RunSettings,
 };
 use training::onboarding::probes::{Probe, ProbeSet};
 
@@ -233,6 +234,13 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
         }
     }
     let judge_model = prober.judging().map(|j| j.model.clone());
+    if let Some(j) = &judge_model {
+        if !prober.is_live(j) {
+            bail!(
+                "[judge] model `{j}` has no live provider: configure its provider (its API key) in the config or environment, or remove [judge] (the probes only a judge can score are then skipped)"
+            );
+        }
+    }
     let selected: Vec<&Probe> = probe_set.select(args.per_task, seed);
     let plan = live::plan(
         models.clone(),
@@ -316,6 +324,19 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
         max_tokens: args.answer_max_tokens,
         timeout: Duration::from_secs(args.timeout_secs.max(1)),
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let judge_left = models.iter().any(|m| {
+        plan.probes
+            .iter()
+            .any(|p| p.reference.needs_judge() && !done.contains(&(m.clone(), p.id.clone())))
+    });
+    if let (Some(j), true) = (&judge_model, judge_left) {
+        runtime.block_on(check_judge(&client.prober, j))?;
+    }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -324,11 +345,6 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     let mut new_records = Vec::new();
     let started = Instant::now();
     let mut last_line = Instant::now();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     let summary = runtime.block_on(live::run(
         &plan,
         &client,
@@ -371,12 +387,16 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     let mut all = records;
     all.extend(new_records);
     let by_id: HashMap<&str, &Probe> = plan.probes.iter().map(|p| (p.id.as_str(), *p)).collect();
-    let priors: Vec<(ModelId, router_core::ModelPrior)> = entries
+    let to_fit: Vec<ModelToFit> = entries
         .iter()
-        .map(|e| (e.spec.id.clone(), e.prior()))
+        .map(|e| ModelToFit {
+            model: e.spec.id.clone(),
+            prior: e.prior(),
+            latency: e.spec.latency,
+        })
         .collect();
     let fitted = live::fit(
-        &priors,
+        &to_fit,
         &all,
         &by_id,
         probe_set.sha256(),
@@ -387,7 +407,7 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&fitted)?);
     } else {
-        print!("{}", report(&fitted));
+        print!("{}", report(&fitted, &to_fit));
         println!(
             "\nWritten to {} (serve it with `switchyard serve --artifact {}`, or reload a running gateway with POST /admin/reload).",
             out.display(),
@@ -409,8 +429,36 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One test call to the judge before any probe is sent: a judge that fails or replies without
+/// a readable score would otherwise be found out only after every answer was paid for.
+async fn check_judge(prober: &gateway::probe::Prober, judge: &ModelId) -> anyhow::Result<()> {
+    let (score, called) = prober
+        .judge(
+            "What is 2 + 3? Reply with the number only.",
+            "5",
+            None,
+        )
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the judge `{judge}` failed a test call, so no probe was sent: {e}. Fix [judge] (its model and provider key) and run again"
+            )
+        })?;
+    if score.is_none() {
+        let start: String = called.text.chars().take(120).collect();
+        bail!(
+            "the judge `{judge}` answered a test call without a readable score (it began: {start:?}), so no probe was sent. Use a judge model that follows the rubric, or raise [judge] max_tokens"
+        );
+    }
+    eprintln!(
+        "Judge `{judge}` answered a test call ({:.6} USD).",
+        called.cost_usd
+    );
+    Ok(())
+}
+
 /// The per-model, per-task table.
-fn report(fitted: &[router_core::OnboardedModel]) -> String {
+fn report(fitted: &[router_core::OnboardedModel], catalog: &[ModelToFit]) -> String {
     let mut s = String::new();
     for m in fitted {
         let _ = writeln!(
@@ -430,6 +478,32 @@ fn report(fitted: &[router_core::OnboardedModel]) -> String {
                 t.output_tokens
                     .map_or_else(|| "–".into(), |x| format!("{x:.0}"))
             );
+        }
+        let was = catalog
+            .iter()
+            .find(|c| c.model == m.model)
+            .map(|c| c.latency);
+        match (m.latency, was) {
+            (Some(l), Some(c)) => {
+                let _ = writeln!(
+                    s,
+                    "\nLatency (measured on the probes, now used for routing): {:.0} ms per call + {:.0} tokens/s; the catalog said {:.0} ms + {:.0} tokens/s.",
+                    l.ttft_ms, l.tokens_per_s, c.ttft_ms, c.tokens_per_s
+                );
+            }
+            (Some(l), None) => {
+                let _ = writeln!(
+                    s,
+                    "\nLatency (measured on the probes): {:.0} ms per call + {:.0} tokens/s.",
+                    l.ttft_ms, l.tokens_per_s
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    s,
+                    "\nLatency: too few timed answers; the catalog's prior stays."
+                );
+            }
         }
     }
     s

@@ -2,7 +2,7 @@
 //!
 //! Live (`switchyard onboard --live`): [`probes`] is the shipped probe set with reference
 //! answers, [`live`] sends it to the user's own models and scores the answers, [`fit`] turns
-//! them into per-task estimates and [`write`] puts those into a router artifact.
+//! them into per-task estimates, [`latency`] times into a latency prior, and [`write`] puts those into a router artifact.
 //!
 //! Offline (this module): how well does a matrix-factorisation router know a model it was not
 //! trained on, after only `K` probe prompts of it have been labelled?
@@ -15,6 +15,7 @@
 //! routing over every model. [`OnboardingReport::to_markdown`] prints the table.
 
 pub mod fit;
+pub mod latency;
 pub mod live;
 pub mod probes;
 pub mod write;

@@ -34,6 +34,7 @@ fn decide(specs: &[ModelSpec], q: &[f64], constraints: &Constraints) -> RouteDec
             quality,
             output_tokens: 200.0,
             source: EstimateSource::Trained,
+            latency: spec.latency,
         })
         .collect();
     route(&p, 500, constraints, Objective::Utility { lambda: 10.0 }).unwrap()

@@ -15,8 +15,8 @@
 
 use super::{route, PolicyError, Prediction};
 use crate::{
-    explore, Constraints, DecisionReason, EstimateSource, Exploration, ModelEstimate, ModelId,
-    ModelSpec, Objective, QualityPredictor, RouteDecision, TaskDistribution, TaskScores,
+    explore, Constraints, DecisionReason, EstimateSource, Exploration, LatencyPrior, ModelEstimate,
+    ModelId, ModelSpec, Objective, QualityPredictor, RouteDecision, TaskDistribution, TaskScores,
     TaskTokens,
 };
 
@@ -76,6 +76,9 @@ impl ModelPrior {
 pub struct PolicyModel<'a> {
     /// Catalog entry: prices, context window, capabilities, latency prior.
     pub spec: &'a ModelSpec,
+    /// Latency prior: measured by live onboarding when the artifact carries a fit with one,
+    /// else the catalog's `spec.latency`.
+    pub latency: LatencyPrior,
     /// Catalog priors.
     pub prior: ModelPrior,
     /// The trained predictor's estimate for this prompt, when it knows the model.
@@ -92,12 +95,11 @@ impl<'a> PolicyModel<'a> {
         predictor: Option<&dyn QualityPredictor>,
         trained: Option<ModelEstimate>,
     ) -> Self {
-        let prior = predictor
-            .and_then(|p| p.onboarded(&spec.id))
-            .map_or(catalog, |o| o.prior(&catalog));
+        let onboarded = predictor.and_then(|p| p.onboarded(&spec.id));
         PolicyModel {
             spec,
-            prior,
+            latency: onboarded.and_then(|o| o.latency).unwrap_or(spec.latency),
+            prior: onboarded.map_or(catalog, |o| o.prior(&catalog)),
             trained,
         }
     }
@@ -161,6 +163,7 @@ pub fn predictions<'a>(input: &DecisionInput<'a>) -> Vec<Prediction<'a>> {
                 quality: estimate.quality,
                 output_tokens: estimate.output_tokens,
                 source,
+                latency: m.latency,
             }
         })
         .collect()
@@ -252,6 +255,7 @@ mod tests {
         vec![
             PolicyModel {
                 spec: &specs[0],
+                latency: specs[0].latency,
                 prior: prior(
                     0.7,
                     &[(Task::Classification, 0.95), (Task::AdvancedMath, 0.2)],
@@ -260,6 +264,7 @@ mod tests {
             },
             PolicyModel {
                 spec: &specs[1],
+                latency: specs[1].latency,
                 prior: prior(
                     0.9,
                     &[(Task::Classification, 0.96), (Task::AdvancedMath, 0.9)],
@@ -268,6 +273,7 @@ mod tests {
             },
             PolicyModel {
                 spec: &specs[2],
+                latency: specs[2].latency,
                 prior: prior(0.5, &[]),
                 trained: Some(ModelEstimate {
                     quality: 0.3,
@@ -357,6 +363,11 @@ mod tests {
                 estimate: 0.95,
                 output_tokens: None,
             }],
+            // Its calls were timed on the user's account: faster than the catalog says.
+            latency: Some(LatencyPrior {
+                ttft_ms: 50.0,
+                tokens_per_s: 500.0,
+            }),
         });
         let catalog = pool(&s);
         let models: Vec<PolicyModel<'_>> = catalog
@@ -371,8 +382,13 @@ mod tests {
         assert_eq!(after.chosen.as_str(), "light");
         let light = after.chosen_candidate().unwrap();
         assert_eq!(light.source, Some(EstimateSource::Onboarded));
-        // The models it does not onboard keep their catalog prior.
+        assert_eq!(
+            light.latency_ms,
+            50.0 + light.output_tokens / 500.0 * 1000.0
+        );
+        // The models it does not onboard keep their catalog prior and latency.
         assert_eq!(models[1].prior, catalog[1].prior);
+        assert_eq!(models[1].latency, s[1].latency);
         assert_eq!(models[2].trained, catalog[2].trained);
         assert_eq!(after.estimate_mix(), EstimateMix::Mixed);
     }

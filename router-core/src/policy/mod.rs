@@ -20,8 +20,8 @@
 use std::cmp::Ordering;
 
 use crate::{
-    Candidate, Constraints, DecisionReason, EstimateSource, ModelId, ModelSpec, Objective,
-    RouteDecision, Violation,
+    Candidate, Constraints, DecisionReason, EstimateSource, LatencyPrior, ModelId, ModelSpec,
+    Objective, RouteDecision, Violation,
 };
 
 mod decide;
@@ -41,6 +41,9 @@ pub struct Prediction<'a> {
     pub output_tokens: f64,
     /// Where the estimate came from.
     pub source: EstimateSource,
+    /// Latency prior: the one measured by live onboarding when there is one, else the
+    /// catalog's (`spec.latency`).
+    pub latency: LatencyPrior,
 }
 
 /// Why no decision could be made.
@@ -140,7 +143,7 @@ fn evaluate(
     let quality = sanitize(p.quality).clamp(0.0, 1.0);
     let output_tokens = sanitize(p.output_tokens).max(0.0);
     let cost_usd = p.spec.cost_usd(f64::from(input_tokens), output_tokens);
-    let latency_ms = p.spec.latency.latency_ms(output_tokens);
+    let latency_ms = p.latency.latency_ms(output_tokens);
     let utility = match objective {
         Objective::Utility { lambda } => quality - sanitize(lambda).max(0.0) * cost_usd,
         Objective::Cheapest => -cost_usd,

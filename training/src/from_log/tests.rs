@@ -130,6 +130,7 @@ fn routed_log(n: usize, seed: u64) -> (Vec<Outcome>, Vec<usize>) {
             quality: 0.5,
             output_tokens: 100.0,
             source: router_core::EstimateSource::Trained,
+            latency: spec.latency,
         })
         .collect();
     let greedy = route(&preds, 40, &Constraints::default(), Objective::default()).unwrap();

@@ -195,6 +195,8 @@ pub fn task_priors_artifact(
             errors: 0,
             cost_usd: 0.0,
             tasks,
+            // The training table carries no latencies; the gateway's catalog prior stays.
+            latency: None,
         });
     }
     let mut manifest = Manifest::new(

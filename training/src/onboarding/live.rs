@@ -18,10 +18,13 @@ use std::future::Future;
 
 use futures::stream::{self, StreamExt};
 use models::CatalogEntry;
-use router_core::{BoxError, ModelId, ModelPrior, OnboardedModel, Task, TaskDistribution};
+use router_core::{
+    BoxError, LatencyPrior, ModelId, ModelPrior, OnboardedModel, Task, TaskDistribution,
+};
 use serde::{Deserialize, Serialize};
 
 use super::fit::{fit_tasks, FitConfig, ScoredProbe};
+use super::latency::fit_latency;
 use super::probes::Probe;
 use crate::Error;
 
@@ -43,8 +46,8 @@ pub struct Reply {
 /// The judge's score of one answer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Judged {
-    /// The score in `[0, 1]`.
-    pub score: f64,
+    /// The score in `[0, 1]`; `None` when the judge replied without a readable score.
+    pub score: Option<f64>,
     /// What judging cost, in USD.
     pub cost_usd: f64,
 }
@@ -377,18 +380,34 @@ async fn answer<C: ProbeClient>(
                 _ => None,
             };
             match client.judge(&probe.prompt, &reply.text, guide).await {
-                Ok(j) if j.score.is_finite() => {
-                    record.score = Some(j.score.clamp(0.0, 1.0));
-                    record.scored_by = Some("judge".into());
+                Ok(j) => {
+                    // A reply without a readable verdict was still paid for.
                     record.cost_usd += finite_cost(j.cost_usd);
+                    match j.score.filter(|s| s.is_finite()) {
+                        Some(score) => {
+                            record.score = Some(score.clamp(0.0, 1.0));
+                            record.scored_by = Some("judge".into());
+                        }
+                        None => {
+                            record.error = Some("judge: the reply held no readable score".into())
+                        }
+                    }
                 }
-                Ok(_) => record.error = Some("judge: the verdict was not a number".into()),
                 Err(e) => record.error = Some(format!("judge: {e}")),
             }
         }
     }
     record.reply = Some(reply.text.chars().take(REPLY_KEEP_CHARS).collect());
     record
+}
+
+/// `(completion tokens, wall time)` of every answer that has both (scored or not: a reply
+/// the judge could not score was still timed).
+fn timed(records: &[&AnswerRecord]) -> Vec<(u32, f64)> {
+    records
+        .iter()
+        .filter_map(|r| Some((r.output_tokens?, r.latency_ms?)))
+        .collect()
 }
 
 fn finite_cost(usd: f64) -> f64 {
@@ -403,11 +422,23 @@ fn finite_cost(usd: f64) -> f64 {
 /// catalog's prior and calling it onboarded would overstate what is known.
 pub const MIN_SCORED_PROBES: usize = 10;
 
+/// A model to fit, with what the catalog says of it.
+#[derive(Clone, Debug)]
+pub struct ModelToFit {
+    /// The catalog id.
+    pub model: ModelId,
+    /// The catalog's quality and length priors.
+    pub prior: ModelPrior,
+    /// The catalog's latency prior (its speed is kept when the probes cannot measure one).
+    pub latency: LatencyPrior,
+}
+
 /// Fits each model of `models` from its scored answers in `records` (the probe set
-/// `probe_set_sha256`; `probes` by id for their difficulty). `priors` are the catalog's.
-/// A model with fewer than [`MIN_SCORED_PROBES`] scored answers is an error naming it.
+/// `probe_set_sha256`; `probes` by id for their difficulty), and its latency from their wall
+/// times ([`fit_latency`]). A model with fewer than [`MIN_SCORED_PROBES`] scored answers is an
+/// error naming it.
 pub fn fit(
-    models: &[(ModelId, ModelPrior)],
+    models: &[ModelToFit],
     records: &[AnswerRecord],
     probes: &HashMap<&str, &Probe>,
     probe_set_sha256: &str,
@@ -424,7 +455,11 @@ pub fn fit(
     }
     models
         .iter()
-        .map(|(model, prior)| {
+        .map(|ModelToFit {
+                  model,
+                  prior,
+                  latency,
+              }| {
             let mine: Vec<&AnswerRecord> = latest
                 .iter()
                 .filter(|((m, _), _)| *m == model)
@@ -470,6 +505,7 @@ pub fn fit(
                     .map(|r| r.cost_usd)
                     .sum(),
                 tasks: fit_tasks(prior, &scored, config),
+                latency: fit_latency(&timed(&mine), *latency),
             })
         })
         .collect()
@@ -526,6 +562,17 @@ mod tests {
         }
     }
 
+    fn to_fit() -> ModelToFit {
+        ModelToFit {
+            model: ModelId::new("m"),
+            prior: prior(),
+            latency: LatencyPrior {
+                ttft_ms: 800.0,
+                tokens_per_s: 60.0,
+            },
+        }
+    }
+
     #[test]
     fn probes_only_a_judge_can_score_are_left_out_without_one() {
         let a = probe("a", Task::Math, Reference::Number { answer: "1".into() });
@@ -568,7 +615,7 @@ mod tests {
         // p0 failed first, then was answered on a resumed run: one request, two costs.
         records.insert(0, record("m", "p0", Task::Math, None));
         let fitted = fit(
-            &[(ModelId::new("m"), prior())],
+            &[to_fit()],
             &records,
             &by_id,
             "set",
@@ -586,6 +633,73 @@ mod tests {
         );
         assert!(math.estimate > 0.85, "{}", math.estimate);
         assert_eq!(math.output_tokens, Some(50.0));
+        // Every answer was 50 tokens: the catalog's speed stays, the fixed cost is measured
+        // (5 ms, less than 50 tokens take at 60 tokens/s, so floored at 0).
+        assert_eq!(
+            m.latency,
+            Some(LatencyPrior {
+                ttft_ms: 0.0,
+                tokens_per_s: 60.0
+            })
+        );
+    }
+
+    /// Answers every prompt with `reply`; the judge replies with `verdict` at a fixed price.
+    struct Scripted {
+        verdict: Option<f64>,
+    }
+
+    impl ProbeClient for Scripted {
+        async fn ask(&self, _model: &ModelId, _prompt: &str) -> Result<Reply, BoxError> {
+            Ok(Reply {
+                text: "def f(): pass".into(),
+                input_tokens: 20,
+                output_tokens: 30,
+                cost_usd: 0.002,
+                latency_ms: 400.0,
+            })
+        }
+
+        async fn judge(
+            &self,
+            _prompt: &str,
+            _reply: &str,
+            _guide: Option<&str>,
+        ) -> Result<Judged, BoxError> {
+            Ok(Judged {
+                score: self.verdict,
+                cost_usd: 0.001,
+            })
+        }
+
+        fn has_judge(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_judge_reply_without_a_score_is_an_error_that_still_costs() {
+        let p = probe("c", Task::Coding, Reference::Judge { guide: None });
+        let m = ModelId::new("m");
+        let garbage =
+            futures::executor::block_on(answer(&Scripted { verdict: None }, &m, &p, "set"));
+        assert_eq!(garbage.score, None);
+        assert!(garbage
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no readable score"));
+        assert!(
+            (garbage.cost_usd - 0.003).abs() < 1e-12,
+            "{}",
+            garbage.cost_usd
+        );
+        assert_eq!(garbage.latency_ms, Some(400.0));
+        let scored =
+            futures::executor::block_on(answer(&Scripted { verdict: Some(0.8) }, &m, &p, "set"));
+        assert_eq!(scored.score, Some(0.8));
+        assert_eq!(scored.scored_by.as_deref(), Some("judge"));
+        assert!((scored.cost_usd - 0.003).abs() < 1e-12);
     }
 
     #[test]
@@ -594,7 +708,7 @@ mod tests {
             .map(|i| record("m", &format!("p{i}"), Task::Math, (i > 0).then_some(1.0)))
             .collect();
         let err = fit(
-            &[(ModelId::new("m"), prior())],
+            &[to_fit()],
             &records,
             &HashMap::new(),
             "set",

@@ -133,6 +133,7 @@ mod tests {
             requests: 20,
             errors: 0,
             cost_usd: 0.01,
+            latency: None,
             tasks: vec![OnboardedTask {
                 task: Task::Math,
                 probes: 20,
