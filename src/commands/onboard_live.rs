@@ -234,13 +234,6 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
         }
     }
     let judge_model = prober.judging().map(|j| j.model.clone());
-    if let Some(j) = &judge_model {
-        if !prober.is_live(j) {
-            bail!(
-                "[judge] model `{j}` has no live provider: configure its provider (its API key) in the config or environment, or remove [judge] (the probes only a judge can score are then skipped)"
-            );
-        }
-    }
     let selected: Vec<&Probe> = probe_set.select(args.per_task, seed);
     let plan = live::plan(
         models.clone(),
@@ -256,6 +249,13 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     }
     if plan.probes.is_empty() {
         bail!("no probes to send (all of them need a judge and none is configured)");
+    }
+    if let Some(j) = &judge_model {
+        if plan.probes.iter().any(|p| p.reference.needs_judge()) && !prober.is_live(j) {
+            bail!(
+                "[judge] model `{j}` has no live provider: configure its provider (its API key) in the config or environment, or remove [judge] (the probes only a judge can score are then skipped)"
+            );
+        }
     }
     let answers_path = args
         .answers
