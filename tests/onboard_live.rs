@@ -31,6 +31,8 @@ const HAIKU_UPSTREAM: &str = "claude-haiku-4-5";
 const JUDGE: &str = "gpt-4o";
 const KEY_ENV: &str = "SWITCHYARD_TEST_ONBOARD_KEY";
 const PER_TASK: usize = 12;
+/// The `[judge]` default `max_tokens`, which the judge's test requests carry.
+const JUDGE_MAX_TOKENS: u32 = 256;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -188,8 +190,8 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
     );
     assert_eq!(fake.calls(LIGHT) + fake.calls(HAIKU_UPSTREAM), 0);
 
-    // A judge that replies without a score is found out by one test call, before any probe
-    // is sent.
+    // A judge that replies without a score, or gives every answer the same score, is found
+    // out by its test calls, before any probe is sent.
     fake.always(JUDGE, Scenario::reply("This answer looks fine to me."));
     let garbled = onboard(args.clone()).await;
     assert!(!garbled.status.success());
@@ -198,9 +200,46 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
         "{}",
         common::text(&garbled.stderr)
     );
-    assert_eq!(fake.calls(LIGHT) + fake.calls(HAIKU_UPSTREAM), 0);
     assert_eq!(fake.calls(JUDGE), 1);
     fake.always(JUDGE, Scenario::reply(r#"{"score": 0.9}"#));
+    let constant = onboard(args.clone()).await;
+    assert!(!constant.status.success());
+    assert!(
+        common::text(&constant.stderr).contains("does not tell them apart"),
+        "{}",
+        common::text(&constant.stderr)
+    );
+    assert_eq!(fake.calls(JUDGE), 3);
+    assert_eq!(fake.calls(LIGHT) + fake.calls(HAIKU_UPSTREAM), 0);
+    // A judge that reads the answer: right 1.0, wrong 0.0 on the test question, and 0.9 on
+    // every coding answer.
+    let check_text = |answer: &str| {
+        gateway::judge::verdict::absolute_request(
+            gateway::probe::JUDGE_CHECK_PROMPT,
+            answer,
+            JUDGE_MAX_TOKENS,
+        )
+        .messages
+        .last()
+        .unwrap()
+        .text_content()
+    };
+    fake.always(
+        JUDGE,
+        Scenario::keyed(
+            HashMap::from([
+                (
+                    check_text(gateway::probe::JUDGE_CHECK_RIGHT),
+                    r#"{"score": 1.0}"#.to_owned(),
+                ),
+                (
+                    check_text(gateway::probe::JUDGE_CHECK_WRONG),
+                    r#"{"score": 0.0}"#.to_owned(),
+                ),
+            ]),
+            r#"{"score": 0.9}"#,
+        ),
+    );
 
     let first = onboard(args.clone()).await;
     let stderr = common::text(&first.stderr);
@@ -214,8 +253,8 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
     );
     assert_eq!(fake.calls(LIGHT), selected.len());
     assert_eq!(fake.calls(HAIKU_UPSTREAM), selected.len());
-    // Every judged answer, plus the two test calls (the garbled one above and this run's).
-    assert_eq!(fake.calls(JUDGE), 2 * judged + 2);
+    // Every judged answer, plus the test calls (1 garbled and 2 constant above, 2 here).
+    assert_eq!(fake.calls(JUDGE), 2 * judged + 5);
     let lines = std::fs::read_to_string(&answers).unwrap();
     assert_eq!(lines.lines().count(), 2 * selected.len());
     let by_judge = lines
@@ -279,8 +318,8 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
     let second = onboard(args.clone()).await;
     assert!(second.status.success(), "{}", common::text(&second.stderr));
     assert_eq!(fake.calls(LIGHT), selected.len());
-    // Nothing left for the judge either: no test call.
-    assert_eq!(fake.calls(JUDGE), 2 * judged + 2);
+    // Nothing left for the judge either: no test calls.
+    assert_eq!(fake.calls(JUDGE), 2 * judged + 5);
     let again: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(

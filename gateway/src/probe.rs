@@ -18,6 +18,25 @@ use crate::state::build_upstreams;
 use crate::upstream::complete::{complete, Completed};
 use crate::upstream::failover::{Failover, Upstreams};
 
+/// The test question [`Prober::check_judge`] asks the judge to score, with a right and a wrong
+/// answer.
+pub const JUDGE_CHECK_PROMPT: &str = "What is 2 + 3? Reply with the number only.";
+/// The right answer to [`JUDGE_CHECK_PROMPT`].
+pub const JUDGE_CHECK_RIGHT: &str = "5";
+/// A wrong answer to [`JUDGE_CHECK_PROMPT`].
+pub const JUDGE_CHECK_WRONG: &str = "7";
+
+/// What [`Prober::check_judge`] saw.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JudgeCheck {
+    /// The judge's score of the right answer.
+    pub right: f64,
+    /// Its score of the wrong answer.
+    pub wrong: f64,
+    /// What the two calls cost, in USD.
+    pub cost_usd: f64,
+}
+
 /// The providers of one configuration, for direct calls.
 pub struct Prober {
     config: Config,
@@ -110,5 +129,37 @@ impl Prober {
         };
         let called = complete(&self.failover(), &j.model, req, j.timeout).await?;
         Ok((verdict::parse_score(&called.text), called))
+    }
+
+    /// Two test calls to the judge before it is trusted with real answers: it must score a
+    /// right and a wrong answer to [`JUDGE_CHECK_PROMPT`] readably, the right one higher. A
+    /// judge that fails, replies without a score, or gives every answer the same score
+    /// (a model that ignores the answer, a rubric it does not follow) is an error that says
+    /// which.
+    pub async fn check_judge(&self) -> Result<JudgeCheck, String> {
+        let mut cost_usd = 0.0;
+        let mut scores = [0.0; 2];
+        for (slot, answer) in scores
+            .iter_mut()
+            .zip([JUDGE_CHECK_RIGHT, JUDGE_CHECK_WRONG])
+        {
+            let (score, called) = self.judge(JUDGE_CHECK_PROMPT, answer, None).await?;
+            cost_usd += called.cost_usd;
+            *slot = score.ok_or_else(|| {
+                let start: String = called.text.chars().take(120).collect();
+                format!("it answered without a readable score (it began: {start:?})")
+            })?;
+        }
+        let [right, wrong] = scores;
+        if right <= wrong {
+            return Err(format!(
+                "it scored a wrong answer {wrong:.2} and the right one {right:.2}: it does not tell them apart"
+            ));
+        }
+        Ok(JudgeCheck {
+            right,
+            wrong,
+            cost_usd,
+        })
     }
 }

@@ -429,30 +429,18 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One test call to the judge before any probe is sent: a judge that fails or replies without
-/// a readable score would otherwise be found out only after every answer was paid for.
+/// Test calls to the judge before any probe is sent ([`gateway::probe::Prober::check_judge`]):
+/// a judge that fails, replies without a readable score or cannot tell a right answer from a
+/// wrong one would otherwise be found out only after every answer was paid for.
 async fn check_judge(prober: &gateway::probe::Prober, judge: &ModelId) -> anyhow::Result<()> {
-    let (score, called) = prober
-        .judge(
-            "What is 2 + 3? Reply with the number only.",
-            "5",
-            None,
+    let check = prober.check_judge().await.map_err(|e| {
+        anyhow::anyhow!(
+            "the judge `{judge}` failed its test calls, so no probe was sent: {e}. Fix [judge] (its model, provider key or max_tokens; a model that follows the rubric) and run again"
         )
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "the judge `{judge}` failed a test call, so no probe was sent: {e}. Fix [judge] (its model and provider key) and run again"
-            )
-        })?;
-    if score.is_none() {
-        let start: String = called.text.chars().take(120).collect();
-        bail!(
-            "the judge `{judge}` answered a test call without a readable score (it began: {start:?}), so no probe was sent. Use a judge model that follows the rubric, or raise [judge] max_tokens"
-        );
-    }
+    })?;
     eprintln!(
-        "Judge `{judge}` answered a test call ({:.6} USD).",
-        called.cost_usd
+        "Judge `{judge}` checked: {:.2} for a right answer, {:.2} for a wrong one ({:.6} USD).",
+        check.right, check.wrong, check.cost_usd
     );
     Ok(())
 }
