@@ -80,18 +80,12 @@ fn fitted_speed(points: &[(f64, f64)]) -> Option<f64> {
         .then_some(speed)
 }
 
+/// The median of the finite values (`evals`' interpolated quantile at ½), `None` when there
+/// are none.
 fn median(mut xs: Vec<f64>) -> Option<f64> {
     xs.retain(|x| x.is_finite());
-    if xs.is_empty() {
-        return None;
-    }
     xs.sort_by(f64::total_cmp);
-    let mid = xs.len() / 2;
-    Some(if xs.len() % 2 == 0 {
-        (xs[mid - 1] + xs[mid]) / 2.0
-    } else {
-        xs[mid]
-    })
+    (!xs.is_empty()).then(|| evals::paired::percentile(&xs, 0.5))
 }
 
 #[cfg(test)]
