@@ -126,6 +126,7 @@ fn knn() -> classifier::predictors::KnnPredictor {
         output_tokens: vec![vec![Some(200.0), Some(250.0)]; x.len()],
         x,
         quality,
+        tasks: Vec::new(),
     };
     training::fit_knn(&set, &training::KnnConfig { k: 5 }, None).unwrap()
 }
@@ -330,6 +331,7 @@ async fn route_shows_when_the_artifact_routes_as_the_fixed_policy() {
             .map(|i| vec![Some(if i % 2 == 0 { 0.2 } else { 0.9 }), Some(0.8)])
             .collect(),
         x,
+        tasks: Vec::new(),
     };
     let artifact = training::experiment::fixed_policy_artifact(&set).unwrap();
     let mut raw = GatewayConfig::default();

@@ -20,7 +20,7 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf,stacked")]
     predictors: Vec<PredictorKind>,
     /// The stacked predictor's bases, comma-separated (`knn:K` sets kNN's neighbours)
-    /// [default: knn:20,knn:100,linear,mlp,mf].
+    /// [default: knn:20,knn:100,linear,mlp,mf,task-mix].
     #[arg(long, value_delimiter = ',', value_parser = parse_stack_base)]
     stack_bases: Vec<training::StackBase>,
     /// Also score `guarded`: the router `switchyard train` would ship, i.e. per run the

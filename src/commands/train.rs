@@ -131,7 +131,7 @@ fn parse_price(s: &str) -> Result<(String, (f64, f64)), String> {
 pub struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Which predictor to fit: knn, linear, mlp, mf, irt or stacked [default: the one the
+    /// Which predictor to fit: knn, linear, mlp, mf, irt, stacked or task-mix [default: the one the
     /// guard's nested validation picks among all six; mf with --no-guard or --from-log; with
     /// --warm-start the artifact's kind].
     #[arg(long, value_parser = parse_kind)]
@@ -184,7 +184,7 @@ pub struct TrainArgs {
     #[arg(long)]
     epochs: Option<usize>,
     /// The stacked predictor's bases, comma-separated (`knn:K` sets kNN's neighbours)
-    /// [default: knn:20,knn:100,linear,mlp,mf].
+    /// [default: knn:20,knn:100,linear,mlp,mf,task-mix].
     #[arg(long, value_delimiter = ',', value_parser = parse_stack_base)]
     stack_bases: Vec<StackBase>,
     /// Fit a routing adapter first (a residual bottleneck and attention pooling on the
@@ -615,7 +615,7 @@ fn fit_and_save(
     Ok(())
 }
 
-/// `knn`, `linear`, `mlp`, `mf`, `irt` or `stacked` (also `stack`).
+/// `knn`, `linear`, `mlp`, `mf`, `irt`, `stacked` (also `stack`), `task-mix` or `task-priors`.
 pub fn parse_kind(s: &str) -> Result<PredictorKind, String> {
     match s.trim() {
         "knn" => Ok(PredictorKind::Knn),
@@ -625,8 +625,10 @@ pub fn parse_kind(s: &str) -> Result<PredictorKind, String> {
         "stacked" | "stack" => Ok(PredictorKind::Stacked),
         "irt" => Ok(PredictorKind::Irt),
         "task-priors" | "task_priors" => Ok(PredictorKind::TaskPriors),
+        "task-mix" | "task_mix" => Ok(PredictorKind::TaskMix),
         other => Err(format!(
-            "unknown predictor `{other}`: use knn, linear, mlp, mf, irt, stacked or task-priors (loop only)"
+            "unknown predictor `{other}`: use knn, linear, mlp, mf, irt, stacked, task-mix or \
+             task-priors (loop only)"
         )),
     }
 }

@@ -125,6 +125,7 @@ fn warm_start_maps_models_by_id_and_appends_new_ones() {
             .iter()
             .map(|r| order.iter().map(|&j| r[j]).collect())
             .collect(),
+        tasks: Vec::new(),
     };
     for predictor in [PredictorKind::Mf, PredictorKind::Mlp] {
         let start: Artifact = match predictor {

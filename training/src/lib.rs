@@ -40,6 +40,7 @@ mod progress;
 mod stack;
 pub mod synthetic;
 pub mod task_classifier;
+mod task_mix;
 mod warm_start;
 
 #[cfg(test)]
@@ -55,6 +56,7 @@ pub use mlp::{fit_mlp, fit_mlp_with, MlpConfig};
 pub use neural::NeuralConfig;
 pub use progress::{Progress, ProgressFn};
 pub use stack::{fit_stacked, nonnegative_logistic, StackBase, StackConfig};
+pub use task_mix::{fit_task_mix, TaskMixConfig};
 pub use warm_start::{fit_predictor_with, FitOptions};
 pub mod embed_cache;
 pub mod experiment;

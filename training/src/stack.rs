@@ -43,7 +43,8 @@ impl StackBase {
 /// Stacking settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StackConfig {
-    /// The bases. Default: kNN with k = 20 and k = 100, ridge, MLP, MF.
+    /// The bases. Default: kNN with k = 20 and k = 100, ridge, MLP, MF and the task mixture
+    /// (which degenerates to the model means, weight 0, on rows without task labels).
     pub bases: Vec<StackBase>,
     /// Folds of the out-of-fold predictions the combination is fitted on (at least 2).
     /// Default 4: every base is fitted 5 times in all.
@@ -64,6 +65,7 @@ impl Default for StackConfig {
                 base(PredictorKind::Linear, None),
                 base(PredictorKind::Mlp, None),
                 base(PredictorKind::Mf, None),
+                base(PredictorKind::TaskMix, None),
             ],
             folds: 4,
             l2: 2.0,

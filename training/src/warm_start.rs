@@ -70,6 +70,17 @@ pub fn fit_predictor_with(
                     .into(),
             })
         }
+        PredictorKind::TaskMix => {
+            if options.warm_start.is_some() || options.weights.is_some() {
+                return Err(Error::Config {
+                    field: "predictor",
+                    reason: "the task mixture is refitted from scratch (it is a few counts and a \
+                             softmax) and takes neither a warm start nor cell weights"
+                        .into(),
+                });
+            }
+            crate::fit_task_mix(set, &configs.task_mix, seed)?.into()
+        }
         PredictorKind::Stacked => {
             if options.warm_start.is_some() || options.weights.is_some() {
                 return Err(Error::Config {
@@ -124,6 +135,7 @@ pub(crate) fn remap_set(set: &TrainingSet, models: &[ModelId]) -> TrainingSet {
         x: set.x.clone(),
         quality: remap(&set.quality),
         output_tokens: remap(&set.output_tokens),
+        tasks: set.tasks.clone(),
     }
 }
 

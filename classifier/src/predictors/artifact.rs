@@ -5,7 +5,7 @@ use router_core::{ModelEstimate, ModelId, QualityPredictor};
 use super::weights_file::WeightsReader;
 use super::{
     KnnPredictor, LinearPredictor, Manifest, MfPredictor, MlpPredictor, PredictorError,
-    PredictorKind, StackedPredictor, TaskPriorsPredictor, MANIFEST_FILE,
+    PredictorKind, StackedPredictor, TaskMixPredictor, TaskPriorsPredictor, MANIFEST_FILE,
 };
 
 /// Any saved predictor: what [`Artifact::load`] returns and [`Artifact::save`] writes.
@@ -27,6 +27,8 @@ pub enum Artifact {
     Stacked(Box<StackedPredictor>),
     /// No weights: per-task estimates fitted from labels, over the catalog's priors.
     TaskPriors(TaskPriorsPredictor),
+    /// `P(task | prompt)` times per-task means.
+    TaskMix(TaskMixPredictor),
 }
 
 impl Artifact {
@@ -53,6 +55,9 @@ impl Artifact {
             )?)),
             // Handled above, before looking for a weights file it does not have.
             PredictorKind::TaskPriors => Self::TaskPriors(TaskPriorsPredictor::new(manifest)),
+            PredictorKind::TaskMix => {
+                Self::TaskMix(TaskMixPredictor::from_parts(manifest, &weights)?)
+            }
         })
     }
 
@@ -65,6 +70,7 @@ impl Artifact {
             Self::Mf(p) => p.save(dir),
             Self::Stacked(p) => p.save(dir),
             Self::TaskPriors(p) => p.save(dir),
+            Self::TaskMix(p) => p.save(dir),
         }
     }
 
@@ -77,6 +83,7 @@ impl Artifact {
             Self::Mf(p) => p.manifest(),
             Self::Stacked(p) => p.manifest(),
             Self::TaskPriors(p) => p.manifest(),
+            Self::TaskMix(p) => p.manifest(),
         }
     }
 
@@ -89,6 +96,7 @@ impl Artifact {
             Self::Mf(p) => p.manifest_mut(),
             Self::Stacked(p) => p.manifest_mut(),
             Self::TaskPriors(p) => p.manifest_mut(),
+            Self::TaskMix(p) => p.manifest_mut(),
         }
     }
 
@@ -101,6 +109,7 @@ impl Artifact {
             Self::Mf(p) => p.try_predict(embedding),
             Self::Stacked(p) => p.try_predict(embedding),
             Self::TaskPriors(p) => p.try_predict(embedding),
+            Self::TaskMix(p) => p.try_predict(embedding),
         }
     }
 
@@ -112,6 +121,7 @@ impl Artifact {
             Self::Mf(p) => p,
             Self::Stacked(p) => p.as_ref(),
             Self::TaskPriors(p) => p,
+            Self::TaskMix(p) => p,
         }
     }
 }
@@ -141,6 +151,12 @@ impl QualityPredictor for Artifact {
 impl From<TaskPriorsPredictor> for Artifact {
     fn from(p: TaskPriorsPredictor) -> Self {
         Self::TaskPriors(p)
+    }
+}
+
+impl From<TaskMixPredictor> for Artifact {
+    fn from(p: TaskMixPredictor) -> Self {
+        Self::TaskMix(p)
     }
 }
 

@@ -126,6 +126,8 @@ impl KnnPredictor {
                 .collect(),
             quality: cells(&self.quality, &self.quality_mask, |v| v),
             output_tokens: cells(&self.log_tokens, &self.tokens_mask, from_log_tokens),
+            // kNN stores no task labels.
+            tasks: Vec::new(),
         }
     }
 

@@ -35,11 +35,14 @@ pub enum PredictorKind {
     /// on top of the catalog's priors.
     #[serde(rename = "task_priors")]
     TaskPriors,
+    /// [`super::TaskMixPredictor`]: `P(task | prompt)` times each task's per-model means.
+    #[serde(rename = "task_mix")]
+    TaskMix,
 }
 
 impl PredictorKind {
     /// The name written in manifests (`knn`, `linear`, `mlp`, `mf`, `stacked`, `irt`,
-    /// `task_priors`).
+    /// `task_priors`, `task_mix`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Knn => "knn",
@@ -49,6 +52,7 @@ impl PredictorKind {
             Self::Stacked => "stacked",
             Self::Irt => "irt",
             Self::TaskPriors => "task_priors",
+            Self::TaskMix => "task_mix",
         }
     }
 }

@@ -16,6 +16,8 @@
 //!   item-response form (kind `irt`) adds a prompt difficulty shared by every model.
 //! - [`StackedPredictor`]: several of the above combined per model by a logistic regression
 //!   fitted on their out-of-fold predictions (a super learner).
+//! - [`TaskMixPredictor`]: the per-task rule made soft: `P(task | prompt)` over the data's own
+//!   task families times each task's per-model means (a stack base).
 //! - [`Artifact`], [`Manifest`], [`load_artifact`]: a directory holding `weights.safetensors`
 //!   and `manifest.json`, the same for every kind.
 //! - [`TaskClassifier`]: `P(task | prompt)` over [`router_core::Task`] (softmax regression), the
@@ -35,6 +37,7 @@ mod mlp;
 mod priors;
 mod stacked;
 mod task_classifier;
+mod task_mix;
 mod task_priors;
 mod training_set;
 mod weights_file;
@@ -57,5 +60,6 @@ pub use stacked::{base_dir_name, clamped_logit, StackWeights, StackedPredictor};
 pub use task_classifier::{
     softmax, TaskClassifier, TaskClassifierFile, TASK_CLASSIFIER_FORMAT_VERSION,
 };
+pub use task_mix::{TaskMixPredictor, TaskMixWeights};
 pub use task_priors::TaskPriorsPredictor;
 pub use training_set::TrainingSet;

@@ -27,6 +27,7 @@ fn tiny() -> TrainingSet {
             vec![Some(10.0), None],
             vec![None, None],
         ],
+        tasks: Vec::new(),
     }
 }
 
@@ -192,6 +193,7 @@ fn knn_finds_sparse_labels_beyond_the_sorted_prefix() {
             .collect(),
         output_tokens: (0..n).map(|_| vec![Some(10.0), None]).collect(),
         x,
+        tasks: Vec::new(),
     };
     let knn = KnnPredictor::new(&set, 3).unwrap();
     let est = knn.predict(&[1.0, 0.0]);

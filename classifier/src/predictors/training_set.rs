@@ -14,6 +14,10 @@ pub struct TrainingSet {
     pub quality: Vec<Vec<Option<f32>>>,
     /// `n × m` output tokens (raw counts; predictors fit `ln(1 + tokens)`).
     pub output_tokens: Vec<Vec<Option<f32>>>,
+    /// Each prompt's task label from its dataset (`mmlu/anatomy`, `gsm8k`), or empty when the
+    /// rows carry none (logged traffic): either empty or one entry per prompt. Only the
+    /// task-mixture predictor reads it.
+    pub tasks: Vec<Option<String>>,
 }
 
 impl TrainingSet {
@@ -66,6 +70,17 @@ impl TrainingSet {
                 format!(
                     "{} rows for {} embeddings",
                     self.output_tokens.len(),
+                    self.len()
+                ),
+            ));
+        }
+        if !self.tasks.is_empty() && self.tasks.len() != self.len() {
+            return Err(bad(
+                "tasks",
+                self.tasks.len().min(self.len()),
+                format!(
+                    "{} task labels for {} embeddings (give one per prompt, or none)",
+                    self.tasks.len(),
                     self.len()
                 ),
             ));
@@ -124,7 +139,21 @@ impl TrainingSet {
                 .iter()
                 .map(|&i| self.output_tokens[i].clone())
                 .collect(),
+            tasks: if self.tasks.is_empty() {
+                Vec::new()
+            } else {
+                indices.iter().map(|&i| self.tasks[i].clone()).collect()
+            },
         }
+    }
+
+    /// Row `i`'s task family: its task label up to the first `/` (`mmlu/anatomy` → `mmlu`),
+    /// the unit a person routing by hand would use.
+    pub fn task_family(&self, i: usize) -> Option<&str> {
+        self.tasks
+            .get(i)?
+            .as_deref()
+            .map(|t| t.split_once('/').map_or(t, |(family, _)| family))
     }
 
     /// Lowercase hex SHA-256 over models, embeddings and labels, recorded in manifests so that
@@ -154,6 +183,20 @@ impl TrainingSet {
                         }
                         None => h.update([0]),
                     }
+                }
+            }
+        }
+        // Task labels are hashed only when present, so that unlabelled sets keep the
+        // fingerprints they had before the field existed.
+        if !self.tasks.is_empty() {
+            h.update(b"tasks");
+            for t in &self.tasks {
+                match t {
+                    Some(t) => {
+                        h.update((t.len() as u64 + 1).to_le_bytes());
+                        h.update(t.as_bytes());
+                    }
+                    None => h.update(0u64.to_le_bytes()),
                 }
             }
         }

@@ -89,6 +89,7 @@ fn artifact_with(
             .map(|m| Some(if *m == favourite { 1.0 } else { 0.0 }))
             .collect()],
         output_tokens: vec![vec![Some(100.0); models.len()]],
+        tasks: Vec::new(),
     };
     let mut knn = KnnPredictor::new(&set, 1).unwrap();
     knn.manifest_mut().encoder_sha256 = encoder.to_owned();
@@ -414,6 +415,7 @@ async fn the_encoder_runs_with_the_starting_artifacts_settings() {
         x: vec![vec![1.0 / (2.0 * DIM as f32).sqrt(); 2 * DIM]],
         quality: vec![vec![Some(0.0), Some(1.0)]],
         output_tokens: vec![vec![Some(100.0); 2]],
+        tasks: Vec::new(),
     };
     let mut knn = KnnPredictor::new(&set, 1).unwrap();
     knn.manifest_mut().encoder_sha256 = fingerprint.clone();

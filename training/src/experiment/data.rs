@@ -225,6 +225,7 @@ impl ExperimentData {
                 .iter()
                 .map(|&i| self.output_tokens[i].clone())
                 .collect(),
+            tasks: rows.iter().map(|&i| self.tasks[i].clone()).collect(),
         }
     }
 

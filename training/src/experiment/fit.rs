@@ -5,7 +5,9 @@ use evals::RouterScores;
 use serde::{Deserialize, Serialize};
 
 use super::ExperimentData;
-use crate::{Error, KnnConfig, LinearConfig, MfConfig, MlpConfig, ProgressFn, StackConfig};
+use crate::{
+    Error, KnnConfig, LinearConfig, MfConfig, MlpConfig, ProgressFn, StackConfig, TaskMixConfig,
+};
 
 /// Every predictor's fitting settings (their seeds are overridden per run).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +26,9 @@ pub struct PredictorConfigs {
     /// Stacking (its bases use the settings above).
     #[serde(default)]
     pub stack: StackConfig,
+    /// The task mixture (`P(task | prompt)` × per-task means).
+    #[serde(default)]
+    pub task_mix: TaskMixConfig,
 }
 
 impl Default for PredictorConfigs {
@@ -35,6 +40,7 @@ impl Default for PredictorConfigs {
             mf: MfConfig::default(),
             irt: MfConfig::irt(),
             stack: StackConfig::default(),
+            task_mix: TaskMixConfig::default(),
         }
     }
 }

@@ -253,6 +253,8 @@ pub fn bandit_training_set(
             .iter()
             .map(|r| r.iter().map(|c| mean(c[3], c[4])).collect())
             .collect(),
+        // Logged traffic carries no dataset task labels.
+        tasks: Vec::new(),
     };
     set.validate()?;
     Ok(BanditTrainingSet {
@@ -304,11 +306,28 @@ pub fn merge_training_sets(
     output_tokens.extend(remap(extra, &extra.output_tokens));
     let mut x = base.x.clone();
     x.extend(extra.x.iter().cloned());
+    // Task labels survive the merge when either side has them; the other side's rows are
+    // unlabelled.
+    let tasks = if base.tasks.is_empty() && extra.tasks.is_empty() {
+        Vec::new()
+    } else {
+        let labels = |s: &TrainingSet| -> Vec<Option<String>> {
+            if s.tasks.is_empty() {
+                vec![None; s.len()]
+            } else {
+                s.tasks.clone()
+            }
+        };
+        let mut t = labels(base);
+        t.extend(labels(extra));
+        t
+    };
     let merged = TrainingSet {
         models,
         x,
         quality,
         output_tokens,
+        tasks,
     };
     merged.validate()?;
     Ok(merged)

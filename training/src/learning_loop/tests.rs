@@ -369,6 +369,7 @@ fn a_task_priors_refit_moves_each_task_from_its_prior_by_the_labels() {
         x: vec![vec![1.0, 0.0]; 40],
         quality: vec![vec![Some(1.0), Some(0.0), None]; 40],
         output_tokens: vec![vec![Some(30.0), Some(300.0), None]; 40],
+        tasks: Vec::new(),
     };
     let inputs = TaskPriorInputs {
         tasks: std::sync::Arc::new(tasks),

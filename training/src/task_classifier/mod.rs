@@ -12,7 +12,7 @@
 //! The saved classifier is the one fitted on the training part, so the test numbers describe
 //! exactly what ships.
 
-mod fit;
+pub(crate) mod fit;
 pub mod labels;
 mod metrics;
 

@@ -144,6 +144,7 @@ fn new_model_from_fifty_probes_gets_close_to_full_training() {
         x: s.x.clone(),
         quality: s.quality.iter().map(|r| r[..last].to_vec()).collect(),
         output_tokens: s.output_tokens.iter().map(|r| r[..last].to_vec()).collect(),
+        tasks: s.tasks.clone(),
     };
     let mut partial = fit_mf(&drop_last(&train), &mf_config(), None).unwrap();
     let probes: Vec<(Vec<f32>, f32)> = (0..train.len())
