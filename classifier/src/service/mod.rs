@@ -88,17 +88,30 @@ pub const DEFAULT_PRIORITY_GAP: i32 = 5;
 
 impl ServiceConfig {
     /// The default shape for this machine: one worker per four cores, and a compute pool of
-    /// every core but one per four (at least one) so that the HTTP side always has a core.
+    /// every core but one per four on four cores or more, every core below that.
     /// Extra workers only pay once a single batch cannot fill the pool (small batches of short
     /// prompts on many-core machines); on two cores a second worker interleaves two batches on
-    /// the same cores and makes both slower.
+    /// the same cores and makes both slower. Below four cores a reserved core would take a
+    /// third or half of the encoder away while the HTTP side mostly idles; it still gets its
+    /// share of a contended core through the nice levels of [`ServiceConfig::priority_gap`]
+    /// (on 2 cores, measured in docs/performance.md: 250 requests/s routed with 0.0–0.1 %
+    /// fallbacks instead of 177–187 with 25–29 %).
     pub fn for_machine() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Self {
             workers: (cores / 4).max(1),
-            encoder_threads: cores.saturating_sub(cores.div_ceil(4)).max(1),
+            encoder_threads: encoder_threads_for(cores),
             ..Self::default()
         }
+    }
+}
+
+/// The compute pool [`ServiceConfig::for_machine`] gives `cores` cores.
+fn encoder_threads_for(cores: usize) -> usize {
+    if cores < 4 {
+        cores.max(1)
+    } else {
+        cores - cores.div_ceil(4)
     }
 }
 

@@ -420,3 +420,12 @@ fn the_encoder_threads_run_above_the_http_threads_or_the_http_threads_step_down(
         .broadcast(|_| priority::current_thread_nice());
     assert_eq!(pool, vec![base]);
 }
+
+#[test]
+fn small_machines_give_the_encoder_every_core_and_larger_ones_keep_a_quarter() {
+    let pool: Vec<usize> = [1, 2, 3, 4, 8, 16]
+        .into_iter()
+        .map(super::encoder_threads_for)
+        .collect();
+    assert_eq!(pool, vec![1, 2, 3, 3, 6, 12]);
+}
