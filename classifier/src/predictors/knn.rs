@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use router_core::{ModelEstimate, ModelId, QualityPredictor};
+use router_core::ModelEstimate;
 
 use super::priors::dot;
 use super::weights_file::{WeightsReader, WeightsWriter};
@@ -247,17 +247,4 @@ impl KnnPredictor {
     }
 }
 
-impl QualityPredictor for KnnPredictor {
-    fn models(&self) -> &[ModelId] {
-        &self.manifest.models
-    }
-
-    fn routing(&self) -> router_core::RoutingMode {
-        self.manifest.routing
-    }
-
-    fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
-        self.try_predict(embedding)
-            .unwrap_or_else(|_| self.priors.estimates())
-    }
-}
+super::quality_predictor_from_try_predict!(KnnPredictor);

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use router_core::{ModelEstimate, ModelId, QualityPredictor};
+use router_core::ModelEstimate;
 
 use super::priors::dot;
 use super::weights_file::{WeightsReader, WeightsWriter};
@@ -118,20 +118,7 @@ impl LinearPredictor {
     }
 }
 
-impl QualityPredictor for LinearPredictor {
-    fn models(&self) -> &[ModelId] {
-        &self.manifest.models
-    }
-
-    fn routing(&self) -> router_core::RoutingMode {
-        self.manifest.routing
-    }
-
-    fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
-        self.try_predict(embedding)
-            .unwrap_or_else(|_| self.priors.estimates())
-    }
-}
+super::quality_predictor_from_try_predict!(LinearPredictor);
 
 /// Fails on the first `(name, found, expected)` whose lengths differ.
 pub(crate) fn check_lengths(checks: &[(&str, usize, usize)]) -> Result<(), PredictorError> {

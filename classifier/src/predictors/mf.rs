@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use router_core::{ModelEstimate, ModelId, QualityPredictor};
+use router_core::{ModelEstimate, ModelId};
 
 use super::linear::check_lengths;
 use super::priors::{affine, dot, sigmoid};
@@ -333,20 +333,7 @@ impl MfPredictor {
     }
 }
 
-impl QualityPredictor for MfPredictor {
-    fn models(&self) -> &[ModelId] {
-        &self.manifest.models
-    }
-
-    fn routing(&self) -> router_core::RoutingMode {
-        self.manifest.routing
-    }
-
-    fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
-        self.try_predict(embedding)
-            .unwrap_or_else(|_| self.priors.estimates())
-    }
-}
+super::quality_predictor_from_try_predict!(MfPredictor);
 
 fn logit(q: f32) -> f32 {
     let q = q.clamp(1e-3, 1.0 - 1e-3);

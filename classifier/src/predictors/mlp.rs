@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use router_core::{ModelEstimate, ModelId, QualityPredictor};
+use router_core::ModelEstimate;
 
 use super::linear::check_lengths;
 use super::priors::{affine, sigmoid};
@@ -148,20 +148,7 @@ impl MlpPredictor {
     }
 }
 
-impl QualityPredictor for MlpPredictor {
-    fn models(&self) -> &[ModelId] {
-        &self.manifest.models
-    }
-
-    fn routing(&self) -> router_core::RoutingMode {
-        self.manifest.routing
-    }
-
-    fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
-        self.try_predict(embedding)
-            .unwrap_or_else(|_| self.priors.estimates())
-    }
-}
+super::quality_predictor_from_try_predict!(MlpPredictor);
 
 fn write_layer(out: &mut WeightsWriter, name: &str, l: &DenseLayer) -> Result<(), PredictorError> {
     out.f32(&format!("{name}.weight"), &l.weight, &[l.out_dim, l.in_dim])?;

@@ -27,6 +27,29 @@
 //! query is a handful of small matrix-vector products, where framework overhead would dominate.
 //! See `README.md` in this folder for why matrix factorisation is the "stronger" model.
 
+/// Implements [`router_core::QualityPredictor`] for a predictor with `manifest` and `priors`
+/// fields and a `try_predict`: an embedding of the wrong length gets the priors (the trait
+/// cannot fail; `try_predict` says why).
+macro_rules! quality_predictor_from_try_predict {
+    ($predictor:ty) => {
+        impl router_core::QualityPredictor for $predictor {
+            fn models(&self) -> &[router_core::ModelId] {
+                &self.manifest.models
+            }
+
+            fn routing(&self) -> router_core::RoutingMode {
+                self.manifest.routing
+            }
+
+            fn predict(&self, embedding: &[f32]) -> Vec<router_core::ModelEstimate> {
+                self.try_predict(embedding)
+                    .unwrap_or_else(|_| self.priors.estimates())
+            }
+        }
+    };
+}
+pub(crate) use quality_predictor_from_try_predict;
+
 mod artifact;
 mod error;
 mod knn;

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use router_core::{ModelEstimate, ModelId, QualityPredictor};
+use router_core::ModelEstimate;
 
 use super::priors::{sigmoid, to_log_tokens};
 use super::weights_file::{WeightsReader, WeightsWriter};
@@ -207,17 +207,4 @@ pub fn clamped_logit(q: f64) -> f64 {
     (q / (1.0 - q)).ln()
 }
 
-impl QualityPredictor for StackedPredictor {
-    fn models(&self) -> &[ModelId] {
-        &self.manifest.models
-    }
-
-    fn routing(&self) -> router_core::RoutingMode {
-        self.manifest.routing
-    }
-
-    fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
-        self.try_predict(embedding)
-            .unwrap_or_else(|_| self.priors.estimates())
-    }
-}
+super::quality_predictor_from_try_predict!(StackedPredictor);
