@@ -33,6 +33,8 @@ pub struct TaskMixConfig {
     /// Pseudo-rows of the model's overall mean added to every task's mean, so that a task
     /// with few labels for a model stays near that model's mean.
     pub shrinkage: f32,
+    /// Most rows (a random sample) the softmax is fitted on.
+    pub max_classifier_rows: usize,
 }
 
 impl Default for TaskMixConfig {
@@ -44,6 +46,7 @@ impl Default for TaskMixConfig {
             epochs: 300,
             learning_rate: 0.05,
             shrinkage: 2.0,
+            max_classifier_rows: 20_000,
         }
     }
 }
@@ -96,6 +99,9 @@ pub fn fit_task_mix(
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x7a5c_0001));
         let n_val = ((n as f64 * config.validation).round() as usize).min(n - 1);
         let (val, train) = order.split_at(n_val);
+        // The softmax is full-batch: cap its rows so that a large labelled set costs seconds,
+        // not minutes (the per-task means below still use every row).
+        let train = &train[..train.len().min(config.max_classifier_rows.max(1))];
         let data: Vec<Labelled<'_>> = train
             .iter()
             .map(|&i| Labelled {
@@ -275,6 +281,15 @@ mod tests {
             }
         }
         assert!(p.try_predict(&[1.0, 0.0]).is_err(), "wrong dimension");
+
+        // A softmax fitted on a sample of 20 rows still tells the two tasks apart.
+        let sampled = TaskMixConfig {
+            max_classifier_rows: 20,
+            ..TaskMixConfig::default()
+        };
+        let p = fit_task_mix(&set, &sampled, 3).unwrap();
+        let on_a = p.try_predict(&set.x[0]).unwrap();
+        assert!(on_a[0].quality > on_a[1].quality + 0.5, "{on_a:?}");
     }
 
     #[test]
