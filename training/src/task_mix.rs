@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::task_classifier::fit::{fit, fit_temperature, FitSettings, Labelled};
+use crate::task_classifier::fit::{argmax, fit, fit_temperature, FitSettings, Labelled};
 use crate::Error;
 
 /// Settings of the task-mixture fit.
@@ -124,7 +124,7 @@ pub fn fit_task_mix(
             let hits = logits
                 .iter()
                 .zip(&truth)
-                .filter(|(z, &c)| argmax(z) == c)
+                .filter(|(z, &c)| argmax(z).0 == c)
                 .count();
             (
                 fit_temperature(&logits, &truth),
@@ -198,19 +198,6 @@ pub fn fit_task_mix(
             log_tokens,
         },
     )?)
-}
-
-fn argmax(z: &[f32]) -> usize {
-    z.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (c, &v)| {
-            if v > best.1 {
-                (c, v)
-            } else {
-                best
-            }
-        })
-        .0
 }
 
 #[cfg(test)]

@@ -85,4 +85,4 @@ pub use task_classifier::{
 };
 pub use task_mix::{TaskMixPredictor, TaskMixWeights};
 pub use task_priors::TaskPriorsPredictor;
-pub use training_set::TrainingSet;
+pub use training_set::{task_family, TrainingSet};

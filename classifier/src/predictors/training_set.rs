@@ -3,6 +3,12 @@ use sha2::{Digest, Sha256};
 
 use super::PredictorError;
 
+/// A task label's family: the label up to its first `/` (`mmlu/anatomy` → `mmlu`), the unit
+/// a person routing by hand would use.
+pub fn task_family(task: &str) -> &str {
+    task.split_once('/').map_or(task, |(family, _)| family)
+}
+
 /// Prompt embeddings with per-model labels; `None` marks a missing cell.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrainingSet {
@@ -147,13 +153,9 @@ impl TrainingSet {
         }
     }
 
-    /// Row `i`'s task family: its task label up to the first `/` (`mmlu/anatomy` → `mmlu`),
-    /// the unit a person routing by hand would use.
+    /// Row `i`'s task family ([`task_family`]).
     pub fn task_family(&self, i: usize) -> Option<&str> {
-        self.tasks
-            .get(i)?
-            .as_deref()
-            .map(|t| t.split_once('/').map_or(t, |(family, _)| family))
+        self.tasks.get(i)?.as_deref().map(task_family)
     }
 
     /// Lowercase hex SHA-256 over models, embeddings and labels, recorded in manifests so that

@@ -204,7 +204,7 @@ impl ExperimentData {
     pub fn task_family(&self, i: usize) -> Option<&str> {
         self.tasks[i]
             .as_deref()
-            .map(|t| t.split_once('/').map_or(t, |(family, _)| family))
+            .map(classifier::predictors::task_family)
     }
 
     /// The fitting input for `rows`, missing cells kept as `None`.

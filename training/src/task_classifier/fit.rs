@@ -130,6 +130,14 @@ fn adam(
     }
 }
 
+/// The index and value of the largest entry (the first on ties; `(0, f32::MIN)` when empty).
+pub(crate) fn argmax(v: &[f32]) -> (usize, f32) {
+    v.iter().enumerate().fold(
+        (0, f32::MIN),
+        |acc, (i, &x)| if x > acc.1 { (i, x) } else { acc },
+    )
+}
+
 /// Mean negative log-likelihood of the true classes at temperature `t` (unweighted).
 pub(crate) fn nll(logits: &[Vec<f32>], classes: &[usize], t: f32) -> f64 {
     let total: f64 = logits

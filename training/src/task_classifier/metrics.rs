@@ -48,11 +48,7 @@ impl TaskMetrics {
         let mut bins = [(0usize, 0.0f64, 0.0f64); 10];
         for (z, &c) in logits.iter().zip(classes) {
             let p = softmax(z, t);
-            let (pred, top) =
-                p.iter().enumerate().fold(
-                    (0, f32::MIN),
-                    |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
-                );
+            let (pred, top) = super::fit::argmax(&p);
             confusion[c][pred] += 1;
             let bin = ((f64::from(top) * 10.0) as usize).min(9);
             bins[bin].0 += 1;
