@@ -187,4 +187,8 @@ pub struct CacheHit {
     pub source_request_id: String,
     /// USD not spent: the stored answer's cost at catalog prices when it was made.
     pub saved_usd: f64,
+    /// For a semantic hit (a reworded request), the cosine between the two prompts' routing
+    /// embeddings; absent for an exact hit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
 }

@@ -16,7 +16,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::openai::wire::{ChatCompletionRequest, RouterOptions};
+use crate::openai::wire::{ChatCompletionRequest, Role, RouterOptions};
 
 /// Bumped whenever what goes into the key changes, so that old and new keys never collide.
 const KEY_VERSION: u32 = 1;
@@ -29,6 +29,17 @@ impl CacheKey {
     /// Lowercase hex, for debug logs.
     pub fn hex(&self) -> String {
         hex::encode(self.0)
+    }
+
+    /// The digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A key from a digest (tests of the index).
+    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> CacheKey {
+        CacheKey(bytes)
     }
 }
 
@@ -56,6 +67,43 @@ pub fn key_of(
     let mut canonical = Vec::with_capacity(1024);
     write_canonical(&keyed, &mut canonical);
     Some(CacheKey(Sha256::digest(&canonical).into()))
+}
+
+/// The semantic cache's scope of `req` and the text it may reword: when the last message is
+/// the user's and holds only text, the key of everything else (the exact key's canonical form
+/// with that message's content left out, so the model, routing knobs, parameters, tools,
+/// earlier turns and client key must all be identical) and that message's text.
+pub fn scope_of(
+    req: &ChatCompletionRequest,
+    options: &RouterOptions,
+    key_id: Option<&str>,
+) -> Option<(CacheKey, String)> {
+    let last = req.messages.last()?;
+    if last.role != Role::User || last.has_image() {
+        return None;
+    }
+    let text = last.text_content();
+    let mut request = serde_json::to_value(req).ok()?;
+    if let Value::Object(fields) = &mut request {
+        for delivery in ["stream", "stream_options", "router"] {
+            fields.remove(delivery);
+        }
+        if let Some(Value::Array(messages)) = fields.get_mut("messages") {
+            if let Some(Value::Object(last)) = messages.last_mut() {
+                last.remove("content");
+            }
+        }
+    }
+    let keyed = serde_json::json!({
+        "version": KEY_VERSION,
+        "scope": "semantic",
+        "client_key": key_id,
+        "request": request,
+        "router": serde_json::to_value(options).ok()?,
+    });
+    let mut canonical = Vec::with_capacity(1024);
+    write_canonical(&keyed, &mut canonical);
+    Some((CacheKey(Sha256::digest(&canonical).into()), text))
 }
 
 /// Whether the client asked for a reproducible answer: `temperature` 0, or an integer `seed`
@@ -165,6 +213,38 @@ mod tests {
             key_of(&with_body, &capped, None),
             key_of(&req(BASE), &capped, None)
         );
+    }
+
+    #[test]
+    fn the_semantic_scope_leaves_out_only_the_last_user_text() {
+        let scope = |json: &str, key_id| {
+            scope_of(&req(json), &RouterOptions::default(), key_id).map(|(k, t)| (k, t))
+        };
+        let (a, text) = scope(BASE, None).unwrap();
+        assert_eq!(text, "hi");
+        let reworded = r#"{"model":"auto","temperature":0,"messages":[{"role":"user","content":"hello there"}]}"#;
+        assert_eq!(scope(reworded, None).unwrap().0, a);
+        assert_ne!(scope(BASE, Some("key_a")).unwrap().0, a);
+        for other in [
+            r#"{"model":"gpt-4o","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"auto","temperature":0,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"auto","temperature":0,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}"#,
+        ] {
+            assert_ne!(scope(other, None).unwrap().0, a, "{other}");
+        }
+        // The exact key and the scope never coincide.
+        assert_ne!(key(BASE, None), a);
+        // Nothing to reword: the last turn is not the user's, or holds an image.
+        assert!(scope(
+            r#"{"model":"auto","temperature":0,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}"#,
+            None
+        )
+        .is_none());
+        assert!(scope(
+            r#"{"model":"auto","temperature":0,"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#,
+            None
+        )
+        .is_none());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The exact-match response cache (`[cache]`): a repeated identical request is answered from
-//! memory, with no routing and no upstream call.
+//! The response cache (`[cache]`): a repeated identical request is answered from memory, with
+//! no routing and no upstream call; with `semantic = true`, so is a reworded one.
 //!
 //! - [`key`]: what makes two requests identical ([`key::CacheKey`], SHA-256 of a canonical
 //!   form, per client key) and which requests are reproducible enough to cache.
@@ -8,6 +8,8 @@
 //!   `x-switchyard-cache` header ([`Directive`]).
 //! - [`assemble`]: a streamed answer put back together, so that streams are stored too.
 //! - [`replay`]: a stored answer as stream chunks, so that streamed requests are served too.
+//! - [`semantic`] and [`signature`]: the semantic cache, an index from a request's scope and
+//!   its last user message's words to stored phrasings and their routing embeddings.
 //!
 //! Only answers that completed (a 200, or a stream that reached its end) and whose outcome row
 //! was committed are stored. A hit writes its own outcome row (cost 0, the saved cost in
@@ -16,6 +18,8 @@
 pub mod assemble;
 pub mod key;
 pub mod replay;
+pub mod semantic;
+pub mod signature;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +70,8 @@ impl Directive {
 pub enum Served {
     /// Answered from the cache.
     Hit,
+    /// Answered from the cache with the stored answer of a reworded request.
+    SemanticHit,
     /// Looked up and not found; a successful answer is stored.
     Miss,
     /// The cache was not read: `no-cache`, `no-store`, or a request that is not reproducible
@@ -78,6 +84,7 @@ impl Served {
     pub fn as_str(self) -> &'static str {
         match self {
             Served::Hit => "hit",
+            Served::SemanticHit => "semantic_hit",
             Served::Miss => "miss",
             Served::Bypass => "bypass",
         }
@@ -93,6 +100,9 @@ pub struct Plan {
     pub read: bool,
     /// Whether to store a successful answer.
     pub write: bool,
+    /// Whether a reworded request may be answered (when reading) and this one is indexed
+    /// for later rewordings (when writing).
+    pub semantic: bool,
 }
 
 impl Plan {
@@ -117,6 +127,7 @@ impl Plan {
             key,
             read: key.is_some() && directive == Directive::Default,
             write: key.is_some(),
+            semantic: key.is_some() && settings.semantic,
         }
     }
 
@@ -160,6 +171,8 @@ pub struct Entry {
 /// gateway's injectable clock, so that tests move time instead of sleeping.
 pub struct ResponseCache {
     entries: moka::sync::Cache<CacheKey, Arc<Entry>>,
+    /// Rewordings of stored requests, when `semantic` is on.
+    semantic: Option<semantic::SemanticIndex>,
     settings: CacheSettings,
     clock: AuthClock,
     /// The least weight of an entry (see [`ResponseCache::new`]).
@@ -190,8 +203,16 @@ impl ResponseCache {
             .weigher(|_key: &CacheKey, entry: &Arc<Entry>| entry.weight)
             .time_to_live(settings.ttl)
             .build();
+        let semantic = settings.semantic.then(|| {
+            semantic::SemanticIndex::new(
+                settings.max_entries,
+                settings.ttl,
+                settings.semantic_threshold,
+            )
+        });
         Some(ResponseCache {
             entries,
+            semantic,
             settings: *settings,
             clock,
             min_weight: (settings.max_bytes / settings.max_entries.max(1)).max(1),
@@ -229,6 +250,45 @@ impl ResponseCache {
             weight,
         };
         self.entries.insert(key, Arc::new(entry));
+    }
+
+    /// The stored answer of the closest rewording of a request with semantic `scope`, last
+    /// user `text` and routing `embedding`, with its cosine, if one is close enough and still
+    /// stored.
+    pub fn semantic_get(
+        &self,
+        scope: &CacheKey,
+        text: &str,
+        embedding: &[f32],
+    ) -> Option<(Arc<Entry>, f32)> {
+        let index = self.semantic.as_ref()?;
+        let signature = signature::signature(text);
+        let found = index.find(scope, &signature, embedding, |k| self.get(k).is_some())?;
+        Some((self.get(&found.answer)?, found.similarity))
+    }
+
+    /// Indexes the answer stored (or about to be stored) under `answer` as the reply to the
+    /// request with semantic `scope`, last user `text` and routing `embedding`. A lookup
+    /// checks that the answer is stored, so an answer that never completes is never served.
+    pub fn semantic_insert(
+        &self,
+        scope: &CacheKey,
+        text: &str,
+        embedding: Vec<f32>,
+        answer: CacheKey,
+    ) {
+        if let Some(index) = &self.semantic {
+            index.insert(scope, signature::signature(text), embedding, answer);
+        }
+    }
+
+    /// Drops every stored answer and rewording: after a router reload, `auto` may no longer
+    /// choose the model that made them.
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+        if let Some(index) = &self.semantic {
+            index.clear();
+        }
     }
 
     /// Entries and their total weight in bytes, after moka's pending maintenance (so the

@@ -14,6 +14,8 @@ fn settings(max_entries: u64, max_bytes: u64) -> CacheSettings {
         max_entries,
         max_bytes,
         deterministic_only: true,
+        semantic: false,
+        semantic_threshold: 0.85,
     }
 }
 

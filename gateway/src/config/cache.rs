@@ -1,4 +1,4 @@
-//! `[cache]`: the exact-match response cache (see `crate::cache`).
+//! `[cache]`: the response cache, exact and semantic (see `crate::cache`).
 
 use std::time::Duration;
 
@@ -27,6 +27,19 @@ pub struct CacheConfig {
     /// fixed `seed`. False caches every request (a sampled answer is then replayed as is).
     #[serde(default = "default_deterministic_only")]
     pub deterministic_only: bool,
+    /// Also answer a reworded request from a stored one: same request but for the last user
+    /// message, whose routing embedding is within `semantic_threshold` cosine and whose text
+    /// has the same numbers and content words. Needs the encoder. Default false.
+    #[serde(default)]
+    pub semantic: bool,
+    /// The least cosine between two prompts' routing embeddings for a semantic hit, in
+    /// (0, 1]. Default 0.85 (calibrated on docs/data/semantic-cache-pairs.jsonl).
+    #[serde(default = "default_semantic_threshold")]
+    pub semantic_threshold: f32,
+}
+
+fn default_semantic_threshold() -> f32 {
+    0.85
 }
 
 fn default_ttl() -> Duration {
@@ -50,12 +63,14 @@ impl Default for CacheConfig {
             max_entries: default_max_entries(),
             max_bytes: default_max_bytes(),
             deterministic_only: default_deterministic_only(),
+            semantic: false,
+            semantic_threshold: default_semantic_threshold(),
         }
     }
 }
 
 /// `[cache]` after validation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cache {
     /// Whether the cache is on.
     pub enabled: bool,
@@ -67,6 +82,10 @@ pub struct Cache {
     pub max_bytes: u64,
     /// Cache only `temperature = 0` or seeded requests.
     pub deterministic_only: bool,
+    /// Whether reworded requests may hit (see [`CacheConfig::semantic`]).
+    pub semantic: bool,
+    /// The least cosine for a semantic hit, in (0, 1].
+    pub semantic_threshold: f32,
 }
 
 /// The longest accepted `ttl`. moka refuses (panics on) a time-to-live over 1000 years; a year
@@ -102,11 +121,29 @@ pub fn resolve(raw: CacheConfig) -> Result<Cache, Error> {
             ),
         ));
     }
+    if !(raw.semantic_threshold > 0.0 && raw.semantic_threshold <= 1.0) {
+        return Err(invalid(
+            "cache.semantic_threshold",
+            format!(
+                "{} is not a cosine in (0, 1]; the default is {}",
+                raw.semantic_threshold,
+                default_semantic_threshold()
+            ),
+        ));
+    }
+    if raw.semantic && !raw.enabled {
+        return Err(invalid(
+            "cache.semantic",
+            "needs cache.enabled = true (semantic hits reuse the stored answers)",
+        ));
+    }
     Ok(Cache {
         enabled: raw.enabled,
         ttl: raw.ttl,
         max_entries: raw.max_entries,
         max_bytes: raw.max_bytes,
         deterministic_only: raw.deterministic_only,
+        semantic: raw.semantic,
+        semantic_threshold: raw.semantic_threshold,
     })
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use router_core::{CacheHit, OutcomeStatus};
 
-use crate::cache::{replay, Entry, Plan, Served, Stored, HEADER_CACHE};
+use crate::cache::{replay, CacheKey, Entry, Plan, Served, Stored, HEADER_CACHE};
 use crate::http::chat::{set_header, Dialect, HEADER_COST_USD, HEADER_MODEL};
 use crate::http::error::ApiError;
 use crate::http::relay;
@@ -34,8 +34,46 @@ pub(crate) fn lookup(state: &AppState, plan: &Plan) -> (Option<Served>, Option<A
         // A hit is counted when it is answered, with what it saved.
         Some(entry) => (Some(Served::Hit), Some(entry)),
         None => {
-            state.metrics.response_cache(Served::Miss.as_str(), 0.0);
+            // A semantic lookup may still hit; it counts the miss if not.
+            if !plan.semantic {
+                state.metrics.response_cache(Served::Miss.as_str(), 0.0);
+            }
             (Some(Served::Miss), None)
+        }
+    }
+}
+
+/// The semantic lookup after an exact miss: the stored answer of the closest rewording of a
+/// request with this `scope`, last user `text` and routing `embedding` (`None` when the
+/// encoder did not answer in time), with its cosine. Counts the miss when there is none.
+pub(crate) fn semantic_lookup(
+    state: &AppState,
+    plan: &Plan,
+    scope: &(CacheKey, String),
+    embedding: Option<&[f32]>,
+) -> Option<(Arc<Entry>, f32)> {
+    let cache = state.cache.as_ref()?;
+    let found = match embedding {
+        Some(embedding) if plan.read => cache.semantic_get(&scope.0, &scope.1, embedding),
+        _ => None,
+    };
+    if found.is_none() {
+        state.metrics.response_cache(Served::Miss.as_str(), 0.0);
+    }
+    found
+}
+
+/// Indexes a request that is being answered for later rewordings of it, when the plan stores
+/// answers (its answer must still reach the exact cache before a rewording can hit it).
+pub(crate) fn semantic_index(
+    state: &AppState,
+    plan: &Plan,
+    scope: &(CacheKey, String),
+    embedding: Option<&[f32]>,
+) {
+    if let (Some(cache), Some(key), Some(embedding)) = (&state.cache, plan.store_key(), embedding) {
+        if plan.semantic {
+            cache.semantic_insert(&scope.0, &scope.1, embedding.to_vec(), key);
         }
     }
 }
@@ -49,24 +87,32 @@ pub(crate) fn mark(headers: &mut HeaderMap, served: Option<Served>) {
 
 /// Answers from a stored entry: the outcome row first (cost 0, the saved cost in
 /// `cache_hit`; committed before the answer, as for any request), then the answer as JSON or,
-/// for a streamed request, as a complete SSE body in the client's dialect.
+/// for a streamed request, as a complete SSE body in the client's dialect. `similarity` is
+/// the cosine of a semantic hit (`None` for an exact one).
 pub(crate) async fn answer_hit(
     state: &AppState,
     record: &RequestRecord,
     entry: &Entry,
     req: &ChatCompletionRequest,
     dialect: Dialect,
+    similarity: Option<f32>,
 ) -> Response {
     let stored = &entry.answer;
+    let served = if similarity.is_some() {
+        Served::SemanticHit
+    } else {
+        Served::Hit
+    };
     state
         .metrics
-        .response_cache(Served::Hit.as_str(), stored.cost_usd);
+        .response_cache(served.as_str(), stored.cost_usd);
     let ending = Ending {
         model: Some(stored.model.clone()),
         upstream_model: stored.upstream_model.clone(),
         cache_hit: Some(CacheHit {
             source_request_id: stored.source_request_id.clone(),
             saved_usd: stored.cost_usd,
+            similarity: similarity.map(f64::from),
         }),
         ..Ending::default()
     };
@@ -92,7 +138,7 @@ pub(crate) async fn answer_hit(
     let headers = response.headers_mut();
     set_header(headers, HEADER_MODEL, stored.model.as_str());
     set_header(headers, HEADER_COST_USD, &format!("{:.8}", 0.0));
-    mark(headers, Some(Served::Hit));
+    mark(headers, Some(served));
     response
 }
 

@@ -160,8 +160,13 @@ async fn serve(
     );
     let (served_by_cache, hit) = cached::lookup(state, &plan);
     if let Some(entry) = hit {
-        return Ok(cached::answer_hit(state, record, &entry, req, dialect).await);
+        return Ok(cached::answer_hit(state, record, &entry, req, dialect, None).await);
     }
+    let semantic_scope = if plan.semantic {
+        crate::cache::key::scope_of(req, &options, record.key.as_ref().map(KeyUse::key_id))
+    } else {
+        None
+    };
     let input = routing_input(
         &state.catalog,
         &req.messages,
@@ -170,6 +175,23 @@ async fn serve(
         state.objective(),
     )
     .map_err(rejected)?;
+    // The semantic cache compares routing embeddings: the prompt is scored here, once, and
+    // an `auto` request then routes on the same scores.
+    let route_start = std::time::Instant::now();
+    let mut scores = None;
+    let mut embedding = None;
+    if let Some(scope) = &semantic_scope {
+        let scored = state.router.score(&input.text, route_start, true).await;
+        embedding = scored.embedding().map(<[f32]>::to_vec);
+        if let Some((entry, similarity)) =
+            cached::semantic_lookup(state, &plan, scope, embedding.as_deref())
+        {
+            return Ok(
+                cached::answer_hit(state, record, &entry, req, dialect, Some(similarity)).await,
+            );
+        }
+        scores = Some(scored);
+    }
     let key = record.key.clone();
     if let Some(k) = &key {
         let estimate = u64::from(input.input_tokens) + u64::from(req.output_limit().unwrap_or(0));
@@ -198,7 +220,11 @@ async fn serve(
                 "no provider with a configured API key serves any candidate model; set a provider's API key variable or add [[providers]] entries (docs/gateway.md)".to_owned(),
             )));
         }
-        state.router.route(&input, pool).await.map_err(|_| {
+        let routed = match scores {
+            Some(scored) => state.router.route_scored(&input, pool, scored, route_start),
+            None => state.router.route(&input, pool).await,
+        };
+        routed.map_err(|_| {
             rejected(validate::unservable(
                 &state.catalog,
                 pool,
@@ -290,6 +316,9 @@ async fn serve(
         }
     };
     let model = served.model.clone();
+    if let Some(scope) = &semantic_scope {
+        cached::semantic_index(state, &plan, scope, embedding.as_deref());
+    }
     let mut response = match served.answer {
         Answer::Complete(completion) => {
             let Served {

@@ -167,7 +167,28 @@ impl Router {
         pool: &[ModelId],
     ) -> Result<Routed, PolicyError> {
         let start = Instant::now();
-        let scored = self.estimates(&input.text, start + self.deadline).await;
+        let scored = self.score(&input.text, start, false).await;
+        self.route_scored(input, pool, scored, start)
+    }
+
+    /// What the encoder says about `text` within the routing deadline counted from `start`:
+    /// the estimates [`Router::route_scored`] decides on and the prompt's embedding. With
+    /// `embed_anyway` the prompt is embedded even when no predictor would read the embedding
+    /// (the semantic cache needs it).
+    pub async fn score(&self, text: &str, start: Instant, embed_anyway: bool) -> PromptScores {
+        self.estimates(text, start + self.deadline, embed_anyway)
+            .await
+    }
+
+    /// Decides over `pool` with the prompt's `scored` estimates; `start` is when routing began
+    /// (the decision's elapsed time counts from it).
+    pub fn route_scored(
+        &self,
+        input: &RoutingInput,
+        pool: &[ModelId],
+        scored: PromptScores,
+        start: Instant,
+    ) -> Result<Routed, PolicyError> {
         let serving = match scored.fallback {
             Some(_) => Serving::StaticFallback {
                 model: &self.fallback,
@@ -274,18 +295,19 @@ impl Router {
     /// prompt cannot be embedded by then, it says so at once (`deadline_unmeetable`) and the
     /// request takes the static fallback without waiting. The timeout around the call is only
     /// a backstop for a batch that overruns its predicted time.
-    async fn estimates(&self, text: &str, deadline: Instant) -> PromptScores {
+    async fn estimates(&self, text: &str, deadline: Instant, embed_anyway: bool) -> PromptScores {
         let none = PromptScores {
             trained: HashMap::new(),
             tasks: None,
             difficulty: None,
             predictor: None,
             fallback: None,
+            embedding: None,
         };
         let Some(service) = &self.classifier else {
             return none;
         };
-        if service.predictor().is_none() && service.task_classifier().is_none() {
+        if !embed_anyway && service.predictor().is_none() && service.task_classifier().is_none() {
             // Embedding with nothing to read the embedding would be wasted encoder time.
             return none;
         }
@@ -314,12 +336,15 @@ impl Router {
                     }
                     None => HashMap::new(),
                 };
+                let mut embedding = scored.embedding;
+                embedding.truncate(classifier::EMBEDDING_DIM);
                 return PromptScores {
                     trained,
                     tasks: scored.tasks,
                     difficulty,
                     predictor: scored_by,
                     fallback: None,
+                    embedding: Some(embedding),
                 };
             }
             Ok(Err(e)) => e.label(),
@@ -384,8 +409,8 @@ struct PromptView<'a> {
     predictor: Option<&'a dyn QualityPredictor>,
 }
 
-/// What the encoder service said about one prompt.
-struct PromptScores {
+/// What the encoder service said about one prompt ([`Router::score`]).
+pub struct PromptScores {
     trained: HashMap<ModelId, ModelEstimate>,
     tasks: Option<TaskDistribution>,
     /// The prompt's difficulty shift, when the predictor carries a link and the task
@@ -395,6 +420,17 @@ struct PromptScores {
     predictor: Option<Arc<dyn QualityPredictor>>,
     /// Why the encoder did not answer (`deadline`, `queue_full`, ...), if it did not.
     fallback: Option<&'static str>,
+    /// The model's own unit-length sentence embedding of the prompt (its first
+    /// [`classifier::EMBEDDING_DIM`] values; extra pooled layers and adapters left out), when
+    /// the encoder ran.
+    embedding: Option<Vec<f32>>,
+}
+
+impl PromptScores {
+    /// The prompt's sentence embedding, when the encoder answered in time.
+    pub fn embedding(&self) -> Option<&[f32]> {
+        self.embedding.as_deref()
+    }
 }
 
 pub mod reload;

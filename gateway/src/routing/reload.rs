@@ -192,6 +192,11 @@ async fn reload_inner(state: &AppState, path: Option<&Path>) -> Result<ReloadRep
     let kind = artifact.manifest().kind.as_str();
     let models = artifact.manifest().models.clone();
     service.set_predictor(Some(Arc::new(artifact)));
+    // A stored `auto` answer came from the old predictor's choice: serving it on would hide
+    // the new one. Dropping pinned answers too keeps this simple; reloads are rare.
+    if let Some(cache) = &state.cache {
+        cache.clear();
+    }
     let previous = active.replace(path.clone());
     Ok(ReloadReport {
         path,

@@ -541,6 +541,7 @@ fn answers_from_the_response_cache_are_not_training_samples() {
     hit.cache_hit = Some(router_core::CacheHit {
         source_request_id: "req_source".into(),
         saved_usd: 0.002,
+        similarity: None,
     });
     let served = outcome(1, "what is 3 + 3?", "gpt-4o-mini", Some(1.0));
     let (samples, skipped) = bandit_samples(&[hit, served], &SampleConfig::default());
