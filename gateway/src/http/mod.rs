@@ -5,6 +5,8 @@
 //! - `POST /v1/chat/completions`: [`chat::chat_completion`], streams relayed by [`relay`]
 //! - `POST /v1/messages`: Anthropic Messages ingress ([`messages`]), the same path as chat
 //!   completions in Anthropic's shapes (errors too)
+//! - `POST /v1/responses`: OpenAI Responses ingress ([`responses`]), the same path as chat
+//!   completions in Responses' shapes
 //! - `POST /v1/embeddings`: passed through to a configured embeddings model's provider, not
 //!   routed ([`embeddings`])
 //! - `GET /v1/models`: `auto` plus the live candidates ([`ops`])
@@ -31,6 +33,7 @@ pub mod messages;
 pub mod ops;
 pub mod relay;
 pub mod request_options;
+pub mod responses;
 pub mod route;
 pub mod validate;
 
@@ -55,6 +58,7 @@ pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route(messages::PATH, post(messages::handler))
+        .route(responses::PATH, post(responses::handler))
         .route(embeddings::PATH, post(embeddings::handler))
         .route("/v1/models", get(ops::list_models))
         .route("/v1/route", post(route::route_only))
