@@ -398,3 +398,93 @@ async fn embeddings_upstream_error_is_logged() {
     assert_eq!(row.attempts.len(), 1);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn cached_answers_replay_in_responses_shape() {
+    let h = Harness::openai_with(|raw| raw.cache.enabled = true).await;
+    h.fake
+        .always("gpt-4o-mini", Scenario::reply("cached words"));
+    let body = json!({"model": "gpt-4o-mini", "input": "repeat me", "temperature": 0});
+    let first = post(&h, &body).await;
+    assert_eq!(header(&first, "x-switchyard-cache"), "miss");
+    let hit = post(&h, &body).await;
+    assert_eq!(header(&hit, "x-switchyard-cache"), "hit");
+    let v: Value = hit.json().await.unwrap();
+    assert_eq!(v["object"], "response", "{v}");
+    assert_eq!(output_text(&v), "cached words");
+
+    // The stored answer replays as Responses' event sequence too.
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let resp = post(&h, &streamed).await;
+    assert_eq!(header(&resp, "x-switchyard-cache"), "hit");
+    let evs = events(&resp.text().await.unwrap());
+    assert_eq!(evs[0].0, "response.created");
+    let done = &evs.last().unwrap().1;
+    assert_eq!(done["type"], "response.completed");
+    assert_eq!(output_text(&done["response"]), "cached words");
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_keys_guard_both_endpoints_and_their_model_lists() {
+    use gateway::auth::{KeyStore, NewKey};
+    let dir = tempfile::tempdir().unwrap();
+    let (mini, embed) = {
+        let mut store = KeyStore::open(&dir.path().join("outcomes.sqlite")).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let key = |name: &str, model: &str| NewKey {
+            name: name.to_owned(),
+            models: Some(vec![ModelId::new(model)]),
+            ..NewKey::default()
+        };
+        let (_, mini) = store.create(&key("mini", "gpt-4o-mini"), now).unwrap();
+        let (_, embed) = store
+            .create(&key("embed", "text-embedding-3-small"), now)
+            .unwrap();
+        (mini.expose().clone(), embed.expose().clone())
+    };
+    let fake = testkit::FakeProvider::start().await;
+    let providers = crate::e2e_harness::all_providers(&fake);
+    let cfg = crate::e2e_harness::config(dir.path(), providers, &["gpt-4o-mini"], |_| {});
+    let h = Harness::start(fake, cfg, None, dir).await;
+    let send = |path: &'static str, key: Option<String>, body: Value| {
+        let mut req = h.client.post(h.url(path)).json(&body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        req.send()
+    };
+    let answer = json!({"model": "gpt-4o-mini", "input": "hi"});
+    let vectors = json!({"model": "text-embedding-3-small", "input": "hi"});
+    for (path, body) in [("/v1/responses", &answer), ("/v1/embeddings", &vectors)] {
+        let e = openai_error(send(path, None, body.clone()).await.unwrap(), 401).await;
+        assert_eq!(e["code"], "invalid_api_key", "{path}: {e}");
+    }
+    let ok = send("/v1/responses", Some(mini.clone()), answer.clone()).await;
+    assert_eq!(ok.unwrap().status(), 200);
+    let ok = send("/v1/embeddings", Some(embed.clone()), vectors.clone()).await;
+    assert_eq!(ok.unwrap().status(), 200);
+    let e = openai_error(
+        send("/v1/embeddings", Some(mini), vectors).await.unwrap(),
+        403,
+    )
+    .await;
+    assert_eq!(e["code"], "model_not_allowed", "{e}");
+    let e = openai_error(
+        send("/v1/responses", Some(embed), answer).await.unwrap(),
+        403,
+    )
+    .await;
+    assert_eq!(e["code"], "model_not_allowed", "{e}");
+    let rows = h.rows().await;
+    assert!(rows
+        .iter()
+        .filter(|r| r.status == OutcomeStatus::Ok)
+        .all(|r| r.key_id.is_some()));
+    h.stop().await;
+}
