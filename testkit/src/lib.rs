@@ -6,7 +6,8 @@
 //! - Anthropic `POST /v1/messages` (JSON, or the `message_start` … `message_stop` event
 //!   sequence; requires `x-api-key`, `anthropic-version` and `max_tokens`);
 //! - Gemini `POST /v1beta/models/{model}:generateContent` and
-//!   `:streamGenerateContent?alt=sse` (key in `x-goog-api-key` or `?key=`).
+//!   `:streamGenerateContent?alt=sse` (key in `x-goog-api-key` or `?key=`);
+//! - OpenAI `POST /v1/embeddings`: deterministic unit vectors per input text, word-count usage.
 //!
 //! What it answers is scripted per model as a queue of typed [`Scenario`]s (success, delay,
 //! error status with `Retry-After`, stalled, malformed or dropped streams, 401). It counts
@@ -26,6 +27,7 @@
 //! ```
 
 mod anthropic;
+mod embeddings;
 mod error;
 mod fixtures;
 mod gemini;

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fixtures::Fixtures;
 use crate::script::Script;
-use crate::{anthropic, gemini, openai};
+use crate::{anthropic, embeddings, gemini, openai};
 
 /// State shared by every handler.
 #[derive(Debug)]
@@ -41,6 +41,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1beta/models/{model_action}", post(gemini::generate))
         .with_state(shared)
 }

@@ -106,6 +106,89 @@ class ChatTests(unittest.TestCase):
         self.assertTrue(completion.choices[0].message.content)
 
 
+class ResponsesTests(unittest.TestCase):
+    """`client.responses.create` against `POST /v1/responses`."""
+
+    def test_plain(self):
+        raw = client.responses.with_raw_response.create(
+            model="auto", instructions="Be brief.", input="Say hello in French."
+        )
+        response = raw.parse()
+        self.assertEqual(response.object, "response")
+        self.assertTrue(response.id.startswith("resp_"))
+        self.assertEqual(response.status, "completed")
+        self.assertTrue(response.output_text)
+        self.assertEqual(response.output[0].type, "message")
+        self.assertGreater(response.usage.total_tokens, 0)
+        self.assertEqual(response.usage.output_tokens_details.reasoning_tokens, 0)
+        self.assertTrue(raw.headers.get("x-switchyard-model"))
+        self.assertTrue(raw.headers.get("x-switchyard-request-id"))
+
+    def test_streamed(self):
+        stream = client.responses.create(
+            model="gpt-4o-mini", input="Count to three.", stream=True
+        )
+        types, deltas, final = [], "", None
+        for event in stream:
+            types.append(event.type)
+            if event.type == "response.output_text.delta":
+                deltas += event.delta
+            elif event.type == "response.completed":
+                final = event.response
+        self.assertEqual(types[:2], ["response.created", "response.in_progress"])
+        self.assertEqual(types[-1], "response.completed")
+        self.assertIsNotNone(final)
+        self.assertTrue(deltas)
+        self.assertEqual(final.output_text, deltas)
+        self.assertGreater(final.usage.output_tokens, 0)
+
+    def test_function_tool_and_call_items(self):
+        tools = [{
+            "type": "function",
+            "name": "get_weather",
+            "description": "Weather now",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]},
+        }]
+        response = client.responses.create(
+            model="claude-haiku-4.5",
+            tools=tools,
+            tool_choice="auto",
+            input=[
+                {"role": "user", "content": "Weather in Paris?"},
+                {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+                 "arguments": '{"city": "Paris"}'},
+                {"type": "function_call_output", "call_id": "call_1", "output": "18C"},
+            ],
+        )
+        self.assertEqual(response.status, "completed")
+        self.assertTrue(response.output_text)
+        self.assertEqual(response.tools[0].name, "get_weather")
+
+    def test_refused_field_is_a_400_naming_it(self):
+        with self.assertRaises(openai.BadRequestError) as caught:
+            client.responses.create(model="auto", input="hi", previous_response_id="resp_1")
+        self.assertIn("previous_response_id", str(caught.exception))
+
+
+class EmbeddingsTests(unittest.TestCase):
+    def test_passthrough(self):
+        raw = client.embeddings.with_raw_response.create(
+            model="text-embedding-3-small", input=["hello world", "again"]
+        )
+        result = raw.parse()
+        self.assertEqual(len(result.data), 2)
+        self.assertEqual(result.data[1].index, 1)
+        self.assertTrue(result.data[0].embedding)
+        self.assertGreater(result.usage.prompt_tokens, 0)
+        self.assertGreater(float(raw.headers.get("x-switchyard-cost-usd")), 0.0)
+
+    def test_auto_is_refused(self):
+        with self.assertRaises(openai.BadRequestError) as caught:
+            client.embeddings.create(model="auto", input="hi")
+        self.assertIn("not routed", str(caught.exception))
+
+
 class ErrorTests(unittest.TestCase):
     def test_unknown_model_is_a_404_in_openai_shape(self):
         with self.assertRaises(openai.NotFoundError) as ctx:

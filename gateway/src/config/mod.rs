@@ -52,6 +52,10 @@ pub struct GatewayConfig {
     /// `[cache]`: the exact-match response cache; off by default.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// `[[embeddings]]`: models `POST /v1/embeddings` passes through; absent = OpenAI's
+    /// embeddings models on the provider named `openai`, when there is one.
+    #[serde(default)]
+    pub embeddings: Option<Vec<EmbeddingsModelConfig>>,
 }
 
 /// `[server]`.
@@ -537,6 +541,8 @@ pub struct Config {
     pub judge: Option<Judging>,
     /// `[cache]`, validated.
     pub cache: Cache,
+    /// Models `POST /v1/embeddings` passes through, with their prices.
+    pub embeddings: Vec<EmbeddingsModel>,
     /// Whether the providers came from the config file's `[[providers]]` (false: the
     /// environment defaults of [`env_default_providers`]), for the hint of
     /// [`Config::provider_setup_hint`].
@@ -865,6 +871,7 @@ impl Config {
             .map(|e| e.spec.id.clone())
             .collect();
         let cache = cache::resolve(raw.cache)?;
+        let embeddings = embeddings::resolve(raw.embeddings.take(), &providers)?;
         let judge = match raw.judge.take() {
             Some(j) => Some(judge::resolve(j, &catalog, &providers)?),
             None => None,
@@ -902,6 +909,7 @@ impl Config {
             admin_key_sha256,
             judge,
             cache,
+            embeddings,
             providers_from_file,
         })
     }
@@ -937,9 +945,11 @@ impl Config {
 
 mod cache;
 mod checks;
+mod embeddings;
 mod judge;
 pub use cache::{Cache, CacheConfig, MAX_TTL};
 pub use checks::AdminConfig;
+pub use embeddings::{EmbeddingsModel, EmbeddingsModelConfig};
 pub use judge::{JudgeConfig, Judging, Rubric};
 
 #[cfg(test)]

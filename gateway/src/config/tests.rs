@@ -318,3 +318,41 @@ fn cache_section_parses_and_refuses_bad_values_by_field() {
         }
     }
 }
+
+#[test]
+fn embeddings_models_default_to_openais_and_are_checked() {
+    let src = include_str!("../../config/example.toml");
+    let cfg = Config::resolve(parse(src).unwrap(), &no_env).unwrap();
+    assert_eq!(cfg.embeddings.len(), 1);
+    assert_eq!(cfg.embeddings[0].upstream_name, "text-embedding-3-small");
+    assert!((cfg.embeddings[0].cost_usd(1_000_000) - 0.02).abs() < 1e-12);
+
+    let providers = "[[providers]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+                     [[providers]]\nname = \"anthropic\"\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\n";
+    let cfg = Config::resolve(parse(providers).unwrap(), &no_env).unwrap();
+    let names: Vec<&str> = cfg.embeddings.iter().map(|e| e.model.as_str()).collect();
+    assert!(names.contains(&"text-embedding-3-large"), "{names:?}");
+
+    for (entry, field) in [
+        (
+            "model = \"e\"\nprovider = \"anthropic\"\ninput_usd_per_mtok = 0.1",
+            "embeddings[0].provider",
+        ),
+        (
+            "model = \"e\"\nprovider = \"nope\"\ninput_usd_per_mtok = 0.1",
+            "embeddings[0].provider",
+        ),
+        (
+            "model = \"auto\"\nprovider = \"openai\"\ninput_usd_per_mtok = 0.1",
+            "embeddings[0].model",
+        ),
+        (
+            "model = \"e\"\nprovider = \"openai\"\ninput_usd_per_mtok = -1.0",
+            "embeddings[0].input_usd_per_mtok",
+        ),
+    ] {
+        let src = format!("{providers}[[embeddings]]\n{entry}\n");
+        let err = Config::resolve(parse(&src).unwrap(), &no_env).unwrap_err();
+        assert!(err.to_string().contains(field), "{field}: {err}");
+    }
+}

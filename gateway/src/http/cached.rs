@@ -133,6 +133,12 @@ pub(crate) async fn answer_hit(
                 stored.tokens,
             ))
             .into_response(),
+            Dialect::Responses => Json(crate::http::responses::response_body(
+                &stored.completion,
+                stored.tokens,
+                req,
+            ))
+            .into_response(),
         }
     };
     let headers = response.headers_mut();
@@ -150,6 +156,9 @@ fn replayed_stream(stored: &Stored, req: &ChatCompletionRequest, dialect: Dialec
         },
         Dialect::Anthropic => {
             relay::Encoder::Anthropic(crate::http::messages::StreamEncoder::new(stored.tokens.0))
+        }
+        Dialect::Responses => {
+            relay::Encoder::Responses(crate::http::responses::StreamEncoder::new(req))
         }
     };
     let mut body = Vec::new();

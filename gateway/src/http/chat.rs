@@ -37,6 +37,8 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+    /// OpenAI Responses (`crate::http::responses`).
+    Responses,
 }
 
 impl Dialect {
@@ -45,6 +47,7 @@ impl Dialect {
         match self {
             Dialect::OpenAi => "chat_completions",
             Dialect::Anthropic => "messages",
+            Dialect::Responses => "responses",
         }
     }
 }
@@ -368,6 +371,12 @@ async fn serve(
                 Dialect::Anthropic => {
                     Json(crate::http::messages::message_body(&completion, usage)).into_response()
                 }
+                Dialect::Responses => Json(crate::http::responses::response_body(
+                    &completion,
+                    usage,
+                    req,
+                ))
+                .into_response(),
             };
             if let Some(cost) = finished.cost_usd {
                 set_header(
@@ -398,6 +407,9 @@ async fn serve(
                     Dialect::Anthropic => relay::Encoder::Anthropic(
                         crate::http::messages::StreamEncoder::new(input.input_tokens),
                     ),
+                    Dialect::Responses => {
+                        relay::Encoder::Responses(crate::http::responses::StreamEncoder::new(req))
+                    }
                 },
             },
         ),

@@ -5,6 +5,10 @@
 //! - `POST /v1/chat/completions`: [`chat::chat_completion`], streams relayed by [`relay`]
 //! - `POST /v1/messages`: Anthropic Messages ingress ([`messages`]), the same path as chat
 //!   completions in Anthropic's shapes (errors too)
+//! - `POST /v1/responses`: OpenAI Responses ingress ([`responses`]), the same path as chat
+//!   completions in Responses' shapes
+//! - `POST /v1/embeddings`: passed through to a configured embeddings model's provider, not
+//!   routed ([`embeddings`])
 //! - `GET /v1/models`: `auto` plus the live candidates ([`ops`])
 //! - `POST /v1/route`: the decision only, no upstream call ([`route`])
 //! - `POST /v1/feedback`: a label for a past request ([`feedback`]); a client key labels only
@@ -20,6 +24,7 @@
 pub mod admin;
 mod cached;
 pub mod chat;
+pub mod embeddings;
 pub mod error;
 pub mod exposure;
 pub mod feedback;
@@ -28,6 +33,7 @@ pub mod messages;
 pub mod ops;
 pub mod relay;
 pub mod request_options;
+pub mod responses;
 pub mod route;
 pub mod validate;
 
@@ -52,6 +58,8 @@ pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route(messages::PATH, post(messages::handler))
+        .route(responses::PATH, post(responses::handler))
+        .route(embeddings::PATH, post(embeddings::handler))
         .route("/v1/models", get(ops::list_models))
         .route("/v1/route", post(route::route_only))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -7,7 +7,8 @@
 //! answer for a complete one.
 //!
 //! What goes on the wire is the [`Encoder`]'s: OpenAI chunks for `/v1/chat/completions`,
-//! Anthropic's event sequence for `/v1/messages` (`crate::http::messages::StreamEncoder`).
+//! Anthropic's event sequence for `/v1/messages` (`crate::http::messages::StreamEncoder`),
+//! Responses' typed events for `/v1/responses` (`crate::http::responses::StreamEncoder`).
 
 use std::time::Duration;
 
@@ -63,6 +64,8 @@ pub enum Encoder {
     },
     /// Anthropic Messages events.
     Anthropic(crate::http::messages::StreamEncoder),
+    /// OpenAI Responses events.
+    Responses(crate::http::responses::StreamEncoder),
 }
 
 impl Encoder {
@@ -70,6 +73,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi { wants_usage } => encode(chunk, *wants_usage),
             Encoder::Anthropic(e) => e.chunk(&chunk),
+            Encoder::Responses(e) => e.chunk(&chunk),
         }
     }
 
@@ -78,6 +82,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi { .. } => Bytes::from_static(b"data: [DONE]\n\n"),
             Encoder::Anthropic(e) => e.done(tokens),
+            Encoder::Responses(e) => e.done(tokens),
         }
     }
 
@@ -87,6 +92,7 @@ impl Encoder {
             Encoder::Anthropic(_) => {
                 crate::http::messages::error_event("api_error", stream_error_message(err))
             }
+            Encoder::Responses(e) => e.error(err.label(), stream_error_message(err)),
         }
     }
 
@@ -95,6 +101,10 @@ impl Encoder {
             Encoder::OpenAi { .. } => log_unavailable_event(),
             Encoder::Anthropic(_) => crate::http::messages::error_event(
                 "api_error",
+                &crate::http::error::ApiError::OutcomeLogUnavailable.to_string(),
+            ),
+            Encoder::Responses(e) => e.error(
+                "outcome_log_unavailable",
                 &crate::http::error::ApiError::OutcomeLogUnavailable.to_string(),
             ),
         }

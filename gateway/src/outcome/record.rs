@@ -37,6 +37,9 @@ pub struct RequestRecord {
     pub key: Option<KeyUse>,
     /// The caller's reference answer (`x-switchyard-reference-answer`), for the judge.
     pub reference_answer: Option<String>,
+    /// USD per million input and output tokens of a model priced outside the catalog (an
+    /// `[[embeddings]]` model); `None`: the catalog's prices.
+    pub price_usd_per_mtok: Option<(f64, f64)>,
 }
 
 /// How the request ended, for the row.
@@ -96,6 +99,7 @@ impl RequestRecord {
             routing: None,
             key: None,
             reference_answer: None,
+            price_usd_per_mtok: None,
         }
     }
 
@@ -113,6 +117,11 @@ impl RequestRecord {
         let cost_usd = match (&end.model, end.tokens) {
             // Nothing was spent; what was saved is in `cache_hit`.
             _ if end.cache_hit.is_some() => Some(0.0),
+            (Some(_), Some((input, output))) if self.price_usd_per_mtok.is_some() => {
+                self.price_usd_per_mtok.map(|(per_input, per_output)| {
+                    (f64::from(input) * per_input + f64::from(output) * per_output) / 1_000_000.0
+                })
+            }
             (Some(model), Some((input, output))) => state
                 .catalog
                 .get(model)

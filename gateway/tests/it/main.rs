@@ -21,4 +21,5 @@ mod keys;
 mod loop_exploration;
 mod loop_reload;
 mod messages;
+mod responses;
 mod router;

@@ -87,6 +87,22 @@ pub trait Provider: Send + Sync {
         req: &'a ChatCompletionRequest,
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>>;
+
+    /// `POST /embeddings` with `body` (OpenAI's embeddings request, the upstream model name
+    /// already in it); the answer's JSON. Only the OpenAI dialect has it: other adapters
+    /// refuse (the config never points an embeddings model at them).
+    fn embeddings<'a>(
+        &'a self,
+        body: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<serde_json::Value, UpstreamError>> {
+        let _ = body;
+        Box::pin(async move {
+            Err(UpstreamError::untranslatable(format!(
+                "{} providers have no embeddings endpoint",
+                self.kind().as_str()
+            )))
+        })
+    }
 }
 
 /// The non-streamed answer cap of an adapter built without [`build_provider`] (tests).

@@ -25,6 +25,7 @@ use crate::secret::Secret;
 pub struct OpenAiProvider {
     client: reqwest::Client,
     url: String,
+    embeddings_url: String,
     api_key: Option<Secret<String>>,
     response_limit: usize,
 }
@@ -33,10 +34,13 @@ impl OpenAiProvider {
     /// `base_url` includes the version prefix, e.g. `https://api.openai.com/v1` or
     /// `http://127.0.0.1:11434/v1`; `api_key` is sent as a bearer token when set.
     pub fn new(client: reqwest::Client, base_url: String, api_key: Option<Secret<String>>) -> Self {
-        let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
+        let base = base_url.trim_end_matches('/');
+        let url = format!("{base}/chat/completions");
+        let embeddings_url = format!("{base}/embeddings");
         OpenAiProvider {
             client,
             url,
+            embeddings_url,
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
         }
@@ -71,7 +75,15 @@ impl OpenAiProvider {
     }
 
     async fn send(&self, body: &ChatCompletionRequest) -> Result<reqwest::Response, UpstreamError> {
-        let mut builder = self.client.post(&self.url).json(body);
+        self.post(&self.url, body).await
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut builder = self.client.post(url).json(body);
         if let Some(key) = &self.api_key {
             builder = builder.bearer_auth(key.expose());
         }
@@ -108,6 +120,19 @@ impl Provider for OpenAiProvider {
             let body = Self::body(req, upstream_model, true);
             let response = self.send(&body).await?;
             Ok(stream::chunks(response))
+        }
+        .boxed()
+    }
+
+    fn embeddings<'a>(
+        &'a self,
+        body: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<serde_json::Value, UpstreamError>> {
+        async move {
+            let response = self.post(&self.embeddings_url, body).await?;
+            let bytes = super::read_capped(response, self.response_limit).await?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| UpstreamError::decode(format!("embeddings body: {e}")))
         }
         .boxed()
     }

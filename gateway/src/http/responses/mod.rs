@@ -1,0 +1,78 @@
+//! `POST /v1/responses`: OpenAI's Responses API as an ingress.
+//!
+//! Like `POST /v1/messages` ([`crate::http::messages`]), the request is converted into the
+//! internal chat form ([`request::parse`]) and takes exactly the `/v1/chat/completions` path
+//! ([`chat::answer`] with [`Dialect::Responses`]): routing (`model: "auto"` or a catalog name),
+//! client keys, failover, outcome rows, metrics and the response cache. Only the answer's shape
+//! differs: [`answer::response_body`] for a `response` object, [`answer::StreamEncoder`] for
+//! the typed event sequence. Errors keep OpenAI's JSON shape.
+//!
+//! Supported: `input` (a string, or message items with role user/assistant/system/developer
+//! and string or `input_text`/`output_text`/`refusal`/`input_image` (by URL) content,
+//! `function_call` and `function_call_output` items), `instructions` (a system message),
+//! `function` tools, `tool_choice`, `temperature`, `top_p`, `max_output_tokens`, `metadata`
+//! (validated, not stored), `user`, `parallel_tool_calls`, `stream`, `text.format`
+//! (text/json_object/json_schema), `store` (accepted, nothing is stored) and Switchyard's
+//! `router` options. Refused with a 400 naming the field: `previous_response_id`,
+//! `conversation`, `background: true`, `reasoning` settings, `include`, `truncation: "auto"`,
+//! built-in tools, other item and part types, unknown fields.
+
+pub mod answer;
+pub mod request;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Caller;
+use crate::http::chat::{self, Dialect};
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+pub use answer::{response_body, StreamEncoder};
+pub use request::parse;
+
+/// The path this module serves.
+pub const PATH: &str = "/v1/responses";
+
+/// The axum handler: reads the body, then runs [`responses`] in the tracker (a client
+/// disconnect neither cancels the upstream call nor loses the outcome row).
+pub async fn handler(
+    State(state): State<AppState>,
+    caller: Option<axum::Extension<Caller>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match super::body_bytes(&state, body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let task = state.tracker.spawn(responses(
+        state.clone(),
+        headers,
+        body,
+        caller.map(|axum::Extension(c)| c),
+    ));
+    match task.await {
+        Ok(response) => response,
+        Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),
+    }
+}
+
+/// Handles one Responses request end to end.
+pub async fn responses(
+    state: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+    caller: Option<Caller>,
+) -> Response {
+    match parse(&body) {
+        Ok(req) => chat::answer(state, headers, req, caller, Dialect::Responses).await,
+        Err(e) => chat::reject_malformed(&state, e, Dialect::Responses).await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

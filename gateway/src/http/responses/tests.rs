@@ -1,0 +1,200 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use serde_json::{json, Value};
+
+use super::*;
+use crate::openai::wire::{
+    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
+};
+
+fn parse_json(v: Value) -> Result<crate::openai::wire::ChatCompletionRequest, ApiError> {
+    parse(v.to_string().as_bytes())
+}
+
+#[test]
+fn string_input_and_instructions() {
+    let req = parse_json(
+        json!({"model": "auto", "input": "Hi", "instructions": "Be brief.",
+        "max_output_tokens": 32, "temperature": 0.2, "user": "u1", "metadata": {"k": "v"},
+        "store": true, "router": {"max_cost_usd": 0.01}}),
+    )
+    .unwrap();
+    let roles: Vec<Role> = req.messages.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::System, Role::User]);
+    assert_eq!(req.messages[0].text_content(), "Be brief.");
+    assert_eq!(req.output_limit(), Some(32));
+    assert_eq!(req.user.as_deref(), Some("u1"));
+    assert_eq!(req.router.as_ref().unwrap().max_cost_usd, Some(0.01));
+    assert!(!req.is_stream());
+}
+
+#[test]
+fn items_tools_and_function_call_round_trip() {
+    let req = parse_json(json!({
+        "model": "gpt-4o-mini",
+        "stream": true,
+        "parallel_tool_calls": false,
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"},
+                   "strict": true}],
+        "tool_choice": {"type": "function", "name": "get_weather"},
+        "input": [
+            {"role": "developer", "content": "Use tools."},
+            {"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "Weather in Paris?"},
+                {"type": "input_image", "image_url": "data:image/png;base64,AA"}]},
+            {"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
+             "content": [{"type": "output_text", "text": "Checking.", "annotations": []}]},
+            {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+             "arguments": "{\"city\":\"Paris\"}", "id": "fc_1", "status": "completed"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "18C"}
+        ]
+    }))
+    .unwrap();
+    let roles: Vec<Role> = req.messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::Developer, Role::User, Role::Assistant, Role::Tool]
+    );
+    assert!(req.messages[1].has_image());
+    assert_eq!(req.messages[2].text_content(), "Checking.");
+    let call = &req.messages[2].tool_calls.as_ref().unwrap()[0];
+    assert_eq!(call.id, "call_1");
+    assert_eq!(call.function.arguments, r#"{"city":"Paris"}"#);
+    assert_eq!(req.messages[3].tool_call_id.as_deref(), Some("call_1"));
+    assert_eq!(req.tools.as_ref().unwrap()[0].function.strict, Some(true));
+    assert_eq!(
+        req.tool_choice.as_ref().unwrap()["function"]["name"],
+        "get_weather"
+    );
+    assert_eq!(req.extra["parallel_tool_calls"], false);
+    assert!(req.is_stream() && req.wants_stream_usage());
+    let echo = answer::Echo::of(&req);
+    let body = format!("{echo:?}");
+    assert!(body.contains("get_weather"), "{body}");
+}
+
+#[test]
+fn refuses_what_it_cannot_carry_by_name() {
+    let base = json!({"model": "auto", "input": "hi"});
+    for (field, value) in [
+        ("previous_response_id", json!("resp_1")),
+        ("conversation", json!("conv_1")),
+        ("background", json!(true)),
+        ("reasoning", json!({"effort": "high"})),
+        ("include", json!(["reasoning.encrypted_content"])),
+        ("truncation", json!("auto")),
+        ("frobnicate", json!(1)),
+    ] {
+        let mut b = base.clone();
+        b[field] = value;
+        let e = parse_json(b).unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    }
+    // Null, `false` and empty settings are the defaults, not requests.
+    let mut b = base.clone();
+    b["background"] = json!(false);
+    b["previous_response_id"] = Value::Null;
+    b["reasoning"] = json!({"effort": null});
+    b["include"] = json!([]);
+    b["truncation"] = json!("disabled");
+    parse_json(b).unwrap();
+    let mut b = base.clone();
+    b["tools"] = json!([{"type": "web_search"}]);
+    let e = parse_json(b).unwrap_err().to_string();
+    assert!(
+        e.contains("tools[0].type") && e.contains("web_search"),
+        "{e}"
+    );
+    let mut b = base;
+    b["input"] = json!([{"type": "reasoning", "summary": []}]);
+    let e = parse_json(b).unwrap_err().to_string();
+    assert!(e.contains("input[0].type"), "{e}");
+}
+
+fn chunk(delta: Delta, finish: Option<FinishReason>) -> ChatCompletionChunk {
+    ChatCompletionChunk {
+        id: "c1".into(),
+        object: "chat.completion.chunk".into(),
+        created: 7,
+        model: "m".into(),
+        choices: vec![ChunkChoice {
+            delta,
+            finish_reason: finish,
+            ..Default::default()
+        }],
+        usage: None,
+        system_fingerprint: None,
+    }
+}
+
+#[test]
+fn stream_events_follow_responses_sequence() {
+    let req = parse_json(json!({"model": "auto", "input": "hi", "stream": true})).unwrap();
+    let mut e = StreamEncoder::new(&req);
+    let text = |t: &str| Delta {
+        content: Some(t.into()),
+        ..Default::default()
+    };
+    let mut all = String::new();
+    for c in [
+        chunk(text("Hel"), None),
+        chunk(text("lo"), None),
+        chunk(
+            Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index: 0,
+                    id: Some("call_1".into()),
+                    kind: Some("function".into()),
+                    function: Some(FunctionCallDelta {
+                        name: Some("f".into()),
+                        arguments: Some("{\"a\":1}".into()),
+                    }),
+                }]),
+                ..Default::default()
+            },
+            None,
+        ),
+        chunk(Delta::default(), Some(FinishReason::ToolCalls)),
+    ] {
+        if let Some(b) = e.chunk(&c) {
+            all.push_str(std::str::from_utf8(&b).unwrap());
+        }
+    }
+    all.push_str(std::str::from_utf8(&e.done((7, 3))).unwrap());
+    let events: Vec<Value> = all
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let names: Vec<&str> = events.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    for (i, v) in events.iter().enumerate() {
+        assert_eq!(v["sequence_number"], i, "{v}");
+    }
+    let done = &events[13]["response"];
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["output"][0]["content"][0]["text"], "Hello");
+    assert_eq!(done["output"][1]["call_id"], "call_1");
+    assert_eq!(done["output"][1]["arguments"], "{\"a\":1}");
+    assert_eq!(events[12]["output_index"], 1);
+    assert_eq!(done["usage"]["total_tokens"], 10);
+    assert_eq!(events[0]["response"]["id"], done["id"]);
+}

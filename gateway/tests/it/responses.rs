@@ -1,0 +1,490 @@
+//! `POST /v1/responses` (OpenAI Responses ingress) and `POST /v1/embeddings` end to end: the
+//! real gateway on loopback, the testkit fake behind it speaking OpenAI or Anthropic, answers
+//! checked in Responses' shapes, outcome rows as for chat completions.
+
+use router_core::{ModelId, OutcomeStatus};
+use serde_json::{json, Value};
+use testkit::{Scenario, Usage, Wire};
+
+use crate::e2e_harness::{header, openai_error, sse_data, Harness};
+
+/// (catalog id, the name the fake sees, the wire it must receive)
+const UPSTREAMS: [(&str, &str, Wire); 2] = [
+    ("gpt-4o-mini", "gpt-4o-mini", Wire::OpenAi),
+    ("claude-haiku-4.5", "claude-haiku-4-5", Wire::Anthropic),
+];
+
+async fn post(h: &Harness, body: &Value) -> reqwest::Response {
+    h.post_json("/v1/responses", body).await
+}
+
+/// The concatenated `output_text` of a `response` object.
+fn output_text(response: &Value) -> String {
+    response["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["type"] == "message")
+        .flat_map(|item| item["content"].as_array().unwrap().iter())
+        .filter(|part| part["type"] == "output_text")
+        .map(|part| part["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `(event name, data)` of a Responses SSE body; the name must equal the data's `type`.
+fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let name = e
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_else(|| panic!("event without a name: {e}"));
+            let data = sse_data(e).pop().unwrap();
+            let v: Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(v["type"], name, "{e}");
+            (name.to_owned(), v)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn plain_text_answers_in_responses_shape_from_either_dialect() {
+    for (model, upstream, wire) in UPSTREAMS {
+        let h = Harness::with(&[model], |_| {}).await;
+        h.fake.script(
+            upstream,
+            [Scenario::reply_with_usage(
+                "Bonjour.",
+                Usage {
+                    input_tokens: 12,
+                    output_tokens: 2,
+                },
+            )],
+        );
+        let body = json!({"model": model, "input": "Say hello in French.",
+                          "instructions": "Be brief.", "max_output_tokens": 50});
+        let resp = post(&h, &body).await;
+        assert_eq!(resp.status(), 200, "{model}");
+        assert_eq!(header(&resp, "x-switchyard-model"), model);
+        assert!(!header(&resp, "x-switchyard-request-id").is_empty());
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["object"], "response", "{v}");
+        assert!(v["id"].as_str().unwrap().starts_with("resp_"), "{v}");
+        assert_eq!(v["status"], "completed", "{v}");
+        assert!(v["created_at"].as_u64().unwrap() > 0, "{v}");
+        assert_eq!(output_text(&v), "Bonjour.", "{model}: {v}");
+        assert_eq!(v["output"][0]["role"], "assistant");
+        assert!(v["output"][0]["id"].as_str().unwrap().starts_with("msg_"));
+        assert_eq!(v["usage"]["input_tokens"], 12);
+        assert_eq!(v["usage"]["output_tokens"], 2);
+        assert_eq!(v["usage"]["total_tokens"], 14);
+        assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 0);
+        assert_eq!(v["max_output_tokens"], 50);
+
+        // Instructions and input reached the upstream, in its dialect, with the limit.
+        let sent = &h.fake.requests()[0];
+        assert_eq!(sent.wire, wire, "{model}");
+        assert_eq!(sent.model.as_deref(), Some(upstream));
+        let text = sent.body.to_string();
+        assert!(text.contains("Be brief.") && text.contains("Say hello in French."));
+        let limit = match wire {
+            Wire::OpenAi => &sent.body["max_completion_tokens"],
+            _ => &sent.body["max_tokens"],
+        };
+        assert_eq!(limit, 50, "{model}: {}", sent.body);
+
+        let row = h.only_row().await;
+        assert_eq!(row.status, OutcomeStatus::Ok);
+        assert_eq!(row.model, Some(ModelId::new(model)));
+        assert_eq!((row.input_tokens, row.output_tokens), (Some(12), Some(2)));
+        assert!(row.cost_usd.unwrap() > 0.0);
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn multi_turn_items_and_auto_routing() {
+    let h = Harness::openai().await;
+    let body = json!({
+        "model": "auto",
+        "input": [
+            {"role": "developer", "content": "Answer with a number."},
+            {"role": "user", "content": "What is 2+2?"},
+            {"type": "message", "role": "assistant",
+             "content": [{"type": "output_text", "text": "4", "annotations": []}]},
+            {"type": "message", "role": "user",
+             "content": [{"type": "input_text", "text": "And 3+3?"}]}
+        ],
+        "router": {"candidates": ["gpt-4o-mini"]}
+    });
+    let resp = post(&h, &body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let v: Value = resp.json().await.unwrap();
+    assert!(output_text(&v).contains("And 3+3?"), "the fake echoes: {v}");
+    let sent = &h.fake.requests()[0].body;
+    let roles: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["developer", "user", "assistant", "user"], "{sent}");
+    assert!(
+        sent.get("router").is_none(),
+        "router options stay in the gateway"
+    );
+    let row = h.only_row().await;
+    assert_eq!(row.requested_model, "auto");
+    assert!(row.decision.is_some(), "auto was routed");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn function_call_round_trip_from_either_dialect() {
+    for (model, upstream, _) in UPSTREAMS {
+        let h = Harness::with(&[model], |_| {}).await;
+        h.fake.script(
+            upstream,
+            [Scenario::ToolCall {
+                name: "get_weather".into(),
+                arguments: json!({"city": "Paris"}),
+            }],
+        );
+        let tools = json!([{"type": "function", "name": "get_weather", "description": "Weather now",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+        let body = json!({"model": model, "tools": tools, "tool_choice": "auto",
+                          "input": "Weather in Paris?"});
+        let v: Value = post(&h, &body).await.json().await.unwrap();
+        let call = v["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["type"] == "function_call")
+            .unwrap_or_else(|| panic!("{model}: no function_call in {v}"))
+            .clone();
+        assert_eq!(call["name"], "get_weather");
+        let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(args, json!({"city": "Paris"}));
+        assert!(call["call_id"].as_str().is_some_and(|c| !c.is_empty()));
+        assert_eq!(v["tools"][0]["name"], "get_weather", "tools are echoed");
+
+        // The second turn sends the call and its output back as items.
+        h.fake.script(upstream, [Scenario::reply("18C and sunny.")]);
+        let body = json!({"model": model, "tools": tools, "input": [
+            {"role": "user", "content": "Weather in Paris?"},
+            call,
+            {"type": "function_call_output", "call_id": call["call_id"], "output": "18C"}
+        ]});
+        let resp = post(&h, &body).await;
+        assert_eq!(resp.status(), 200, "{model}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(output_text(&v), "18C and sunny.", "{model}: {v}");
+        let sent = h.fake.requests()[1].body.to_string();
+        assert!(
+            sent.contains("18C") && sent.contains("get_weather"),
+            "{sent}"
+        );
+        assert!(sent.contains(call["call_id"].as_str().unwrap()), "{sent}");
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn stream_emits_typed_events_in_order_from_either_dialect() {
+    for (model, upstream, wire) in UPSTREAMS {
+        let h = Harness::with(&[model], |_| {}).await;
+        h.fake
+            .script(upstream, [Scenario::reply("streamed from the vendor")]);
+        let body = json!({"model": model, "input": "hi", "stream": true});
+        let resp = post(&h, &body).await;
+        assert_eq!(resp.status(), 200, "{model}");
+        assert_eq!(header(&resp, "content-type"), "text/event-stream");
+        let evs = events(&resp.text().await.unwrap());
+        let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names[..4],
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added"
+            ],
+            "{model}: {names:?}"
+        );
+        assert_eq!(
+            names[names.len() - 4..],
+            [
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.completed"
+            ],
+            "{model}: {names:?}"
+        );
+        assert!(names[4..names.len() - 4]
+            .iter()
+            .all(|n| *n == "response.output_text.delta"));
+        for (i, (_, v)) in evs.iter().enumerate() {
+            assert_eq!(v["sequence_number"], i, "{v}");
+        }
+        let text: String = evs
+            .iter()
+            .filter(|(n, _)| n == "response.output_text.delta")
+            .map(|(_, v)| v["delta"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(text, "streamed from the vendor", "{model}");
+        let done = &evs[evs.len() - 1].1["response"];
+        assert_eq!(done["status"], "completed");
+        assert_eq!(output_text(done), "streamed from the vendor");
+        assert_eq!(done["id"], evs[0].1["response"]["id"]);
+        assert!(done["usage"]["output_tokens"].as_u64() > Some(0), "{done}");
+
+        let sent = &h.fake.requests()[0];
+        assert_eq!(sent.wire, wire);
+        assert!(sent.stream, "{model} was asked to stream");
+        let row = h.only_row().await;
+        assert_eq!(row.status, OutcomeStatus::Ok, "{model}");
+        assert_eq!(
+            row.output_tokens.map(u64::from),
+            done["usage"]["output_tokens"].as_u64()
+        );
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn streamed_function_call_has_argument_events() {
+    let h = Harness::openai().await;
+    h.fake.script(
+        "gpt-4o-mini",
+        [Scenario::ToolCall {
+            name: "get_weather".into(),
+            arguments: json!({"city": "Paris"}),
+        }],
+    );
+    let body = json!({"model": "gpt-4o-mini", "stream": true, "input": "Weather?",
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]});
+    let evs = events(&post(&h, &body).await.text().await.unwrap());
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed"
+        ]
+    );
+    assert_eq!(evs[2].1["item"]["name"], "get_weather");
+    let args = evs[4].1["arguments"].as_str().unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(args).unwrap(),
+        json!({"city": "Paris"})
+    );
+    assert_eq!(evs[6].1["response"]["output"][0]["type"], "function_call");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn refused_fields_are_named_in_openai_errors() {
+    let h = Harness::openai().await;
+    for (field, value) in [
+        ("previous_response_id", json!("resp_123")),
+        ("background", json!(true)),
+        ("tools", json!([{"type": "web_search"}])),
+    ] {
+        let mut body = json!({"model": "gpt-4o-mini", "input": "hi"});
+        body[field] = value;
+        let e = openai_error(post(&h, &body).await, 400).await;
+        assert!(
+            e["message"].as_str().unwrap().contains(field),
+            "{field}: {e}"
+        );
+        assert_eq!(e["type"], "invalid_request_error", "{e}");
+    }
+    let e = openai_error(post(&h, &json!({"model": "gpt-4o-mini"})).await, 400).await;
+    assert!(e["message"].as_str().unwrap().contains("input"), "{e}");
+    assert_eq!(
+        h.fake.requests().len(),
+        0,
+        "nothing refused reached the upstream"
+    );
+    let rows = h.rows().await;
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r.status == OutcomeStatus::Rejected));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn embeddings_pass_through_with_cost_and_refuse_auto() {
+    let h = Harness::openai().await;
+    let body = json!({"model": "text-embedding-3-small", "input": ["hello world", "again"],
+                      "dimensions": 4});
+    let resp = h.post_json("/v1/embeddings", &body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "x-switchyard-model"),
+        "text-embedding-3-small"
+    );
+    let cost: f64 = header(&resp, "x-switchyard-cost-usd").parse().unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["model"], "text-embedding-3-small");
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    assert_eq!(v["data"][1]["index"], 1);
+    assert_eq!(v["data"][0]["embedding"].as_array().unwrap().len(), 4);
+    assert_eq!(v["usage"]["prompt_tokens"], 3);
+
+    // Passed through: same body, the upstream name, the provider's key.
+    let sent = &h.fake.requests()[0];
+    assert_eq!(sent.path, "/v1/embeddings");
+    assert_eq!(sent.body["dimensions"], 4);
+    assert_eq!(sent.body["input"], body["input"]);
+    assert_eq!(sent.header("authorization"), Some(testkit::REDACTED));
+
+    // `auto` is refused with a message that says why and what to send instead.
+    let e = openai_error(
+        h.post_json("/v1/embeddings", &json!({"model": "auto", "input": "x"}))
+            .await,
+        400,
+    )
+    .await;
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains("auto") && message.contains("text-embedding-3-small"),
+        "{e}"
+    );
+    let e = openai_error(
+        h.post_json("/v1/embeddings", &json!({"model": "gpt-4o", "input": "x"}))
+            .await,
+        404,
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("gpt-4o"), "{e}");
+    assert_eq!(h.fake.requests().len(), 1);
+
+    let rows = h.rows().await;
+    let ok = rows.iter().find(|r| r.status == OutcomeStatus::Ok).unwrap();
+    assert_eq!(ok.model, Some(ModelId::new("text-embedding-3-small")));
+    assert_eq!((ok.input_tokens, ok.output_tokens), (Some(3), Some(0)));
+    // 3 tokens at 0.02 USD per million.
+    let expected = 3.0 * 0.02 / 1e6;
+    assert!((ok.cost_usd.unwrap() - expected).abs() < 1e-15, "{ok:?}");
+    assert!((cost - expected).abs() < 1e-8);
+    assert!(ok.decision.is_none(), "embeddings are not routed");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.status == OutcomeStatus::Rejected)
+            .count(),
+        2
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn embeddings_upstream_error_is_logged() {
+    let h = Harness::openai().await;
+    h.fake
+        .script("text-embedding-3-small", [Scenario::status(500)]);
+    let body = json!({"model": "text-embedding-3-small", "input": "hi"});
+    openai_error(h.post_json("/v1/embeddings", &body).await, 502).await;
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::UpstreamError);
+    assert_eq!(row.attempts.len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn cached_answers_replay_in_responses_shape() {
+    let h = Harness::openai_with(|raw| raw.cache.enabled = true).await;
+    h.fake
+        .always("gpt-4o-mini", Scenario::reply("cached words"));
+    let body = json!({"model": "gpt-4o-mini", "input": "repeat me", "temperature": 0});
+    let first = post(&h, &body).await;
+    assert_eq!(header(&first, "x-switchyard-cache"), "miss");
+    let hit = post(&h, &body).await;
+    assert_eq!(header(&hit, "x-switchyard-cache"), "hit");
+    let v: Value = hit.json().await.unwrap();
+    assert_eq!(v["object"], "response", "{v}");
+    assert_eq!(output_text(&v), "cached words");
+
+    // The stored answer replays as Responses' event sequence too.
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let resp = post(&h, &streamed).await;
+    assert_eq!(header(&resp, "x-switchyard-cache"), "hit");
+    let evs = events(&resp.text().await.unwrap());
+    assert_eq!(evs[0].0, "response.created");
+    let done = &evs.last().unwrap().1;
+    assert_eq!(done["type"], "response.completed");
+    assert_eq!(output_text(&done["response"]), "cached words");
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_keys_guard_both_endpoints_and_their_model_lists() {
+    use gateway::auth::{KeyStore, NewKey};
+    let dir = tempfile::tempdir().unwrap();
+    let (mini, embed) = {
+        let mut store = KeyStore::open(&dir.path().join("outcomes.sqlite")).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let key = |name: &str, model: &str| NewKey {
+            name: name.to_owned(),
+            models: Some(vec![ModelId::new(model)]),
+            ..NewKey::default()
+        };
+        let (_, mini) = store.create(&key("mini", "gpt-4o-mini"), now).unwrap();
+        let (_, embed) = store
+            .create(&key("embed", "text-embedding-3-small"), now)
+            .unwrap();
+        (mini.expose().clone(), embed.expose().clone())
+    };
+    let fake = testkit::FakeProvider::start().await;
+    let providers = crate::e2e_harness::all_providers(&fake);
+    let cfg = crate::e2e_harness::config(dir.path(), providers, &["gpt-4o-mini"], |_| {});
+    let h = Harness::start(fake, cfg, None, dir).await;
+    let send = |path: &'static str, key: Option<String>, body: Value| {
+        let mut req = h.client.post(h.url(path)).json(&body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        req.send()
+    };
+    let answer = json!({"model": "gpt-4o-mini", "input": "hi"});
+    let vectors = json!({"model": "text-embedding-3-small", "input": "hi"});
+    for (path, body) in [("/v1/responses", &answer), ("/v1/embeddings", &vectors)] {
+        let e = openai_error(send(path, None, body.clone()).await.unwrap(), 401).await;
+        assert_eq!(e["code"], "invalid_api_key", "{path}: {e}");
+    }
+    let ok = send("/v1/responses", Some(mini.clone()), answer.clone()).await;
+    assert_eq!(ok.unwrap().status(), 200);
+    let ok = send("/v1/embeddings", Some(embed.clone()), vectors.clone()).await;
+    assert_eq!(ok.unwrap().status(), 200);
+    let e = openai_error(
+        send("/v1/embeddings", Some(mini), vectors).await.unwrap(),
+        403,
+    )
+    .await;
+    assert_eq!(e["code"], "model_not_allowed", "{e}");
+    let e = openai_error(
+        send("/v1/responses", Some(embed), answer).await.unwrap(),
+        403,
+    )
+    .await;
+    assert_eq!(e["code"], "model_not_allowed", "{e}");
+    let rows = h.rows().await;
+    assert!(rows
+        .iter()
+        .filter(|r| r.status == OutcomeStatus::Ok)
+        .all(|r| r.key_id.is_some()));
+    h.stop().await;
+}
