@@ -147,6 +147,11 @@ pub async fn spawn_with_clock(
         .iter()
         .map(|m| m.as_str())
         .collect();
+    if state.config.cache.semantic && state.router.classifier().is_none() {
+        tracing::warn!(
+            "[cache] semantic = true, but no encoder runs (no router artifact and no encoder weights): only exact repeats are answered from the cache."
+        );
+    }
     if candidates.is_empty() {
         tracing::warn!(
             "No live candidate model: set a provider API key (OPENAI_API_KEY, ...) or configure [[providers]]."

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_routed;
+mod cache;
 mod embed;
 mod eval;
 mod from_log;
@@ -99,6 +100,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Run a benchmark and print its table.
     Bench(bench::BenchArgs),
+    /// Work with the response cache (calibrate the semantic threshold on labelled pairs).
+    Cache(cache::CacheArgs),
     /// Fit a quality predictor on benchmark outcomes and save it as a router artifact.
     Train(train::TrainArgs),
     /// Fit the task classifier (P(task | prompt)) behind the task-aware priors.
@@ -133,6 +136,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Model(args) => model::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Cache(args) => cache::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Route(args) => route::run(args),
         Command::Log(args) => log::run(args),

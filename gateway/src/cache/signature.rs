@@ -147,6 +147,12 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// Whether two prompts may be each other's rewording: the same numbers and content words,
+    /// and the same direction (what the index checks before comparing embeddings).
+    pub fn matches(&self, other: &Signature) -> bool {
+        self.key == other.key && self.same_direction(other)
+    }
+
     /// Whether the two texts agree on every directional preposition both of them use.
     pub fn same_direction(&self, other: &Signature) -> bool {
         let preps = |s: &Signature| -> BTreeSet<String> {
@@ -282,8 +288,7 @@ mod tests {
     use super::*;
 
     fn same(a: &str, b: &str) -> bool {
-        let (x, y) = (signature(a), signature(b));
-        x.key == y.key && x.same_direction(&y)
+        signature(a).matches(&signature(b))
     }
 
     #[test]

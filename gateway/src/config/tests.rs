@@ -286,7 +286,15 @@ fn cache_section_parses_and_refuses_bad_values_by_field() {
     let defaults = Config::resolve(GatewayConfig::default(), &no_env)
         .unwrap()
         .cache;
-    assert!(!defaults.enabled && defaults.deterministic_only);
+    assert!(!defaults.enabled && defaults.deterministic_only && !defaults.semantic);
+    assert_eq!(defaults.semantic_threshold, 0.85);
+    let semantic = Config::resolve(
+        parse("[cache]\nenabled = true\nsemantic = true\nsemantic_threshold = 0.9\n").unwrap(),
+        &no_env,
+    )
+    .unwrap()
+    .cache;
+    assert!(semantic.semantic && semantic.semantic_threshold == 0.9);
 
     for (src, field) in [
         ("[cache]\nttl = \"0s\"\n", "cache.ttl"),
@@ -295,6 +303,19 @@ fn cache_section_parses_and_refuses_bad_values_by_field() {
         (
             "[cache]\nmax_entries = 100\nmax_bytes = 10\n",
             "cache.max_bytes",
+        ),
+        ("[cache]\nsemantic = true\n", "cache.semantic"),
+        (
+            "[cache]\nenabled = true\nsemantic_threshold = 0.0\n",
+            "cache.semantic_threshold",
+        ),
+        (
+            "[cache]\nenabled = true\nsemantic_threshold = 1.5\n",
+            "cache.semantic_threshold",
+        ),
+        (
+            "[cache]\nenabled = true\nsemantic_threshold = nan\n",
+            "cache.semantic_threshold",
         ),
     ] {
         let err = Config::resolve(parse(src).unwrap(), &no_env).unwrap_err();

@@ -66,7 +66,13 @@ impl Embedder for TestEmbedder {
 
 /// A one-prompt kNN artifact in which `favourite` answers perfectly and every other model
 /// fails, saved under `dir/name`.
-fn artifact(dir: &Path, name: &str, models: &[&str], favourite: &str, encoder: &str) -> PathBuf {
+pub(crate) fn artifact(
+    dir: &Path,
+    name: &str,
+    models: &[&str],
+    favourite: &str,
+    encoder: &str,
+) -> PathBuf {
     artifact_with(dir, name, models, favourite, encoder, None)
 }
 

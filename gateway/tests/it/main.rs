@@ -23,3 +23,4 @@ mod loop_reload;
 mod messages;
 mod responses;
 mod router;
+mod semantic_cache;
