@@ -149,7 +149,7 @@ const JUDGE_LATENCY: Family = Family {
 
 const RESPONSE_CACHE: Family = Family {
     name: "switchyard_response_cache_total",
-    help: "Chat and messages requests by response cache result (hit, miss, bypass).",
+    help: "Chat, messages and responses requests by response cache result (hit, semantic_hit, coalesced, miss, bypass).",
     kind: Kind::Counter,
 };
 const RESPONSE_CACHE_SAVED: Family = Family {
@@ -163,13 +163,18 @@ const RESPONSE_CACHE_BYTES: Family = Family {
         "Bytes of answers in the response cache (an entry counts at least max_bytes / max_entries).",
     kind: Kind::Gauge,
 };
+const RESPONSE_CACHE_WAITS: Family = Family {
+    name: "switchyard_response_cache_waits_total",
+    help: "Requests that waited for an identical request being answered upstream (request coalescing).",
+    kind: Kind::Counter,
+};
 const RESPONSE_CACHE_ENTRIES: Family = Family {
     name: "switchyard_response_cache_entries",
     help: "Answers in the response cache.",
     kind: Kind::Gauge,
 };
 
-const FAMILIES: [&Family; 27] = [
+const FAMILIES: [&Family; 28] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -197,6 +202,7 @@ const FAMILIES: [&Family; 27] = [
     &RESPONSE_CACHE_SAVED,
     &RESPONSE_CACHE_BYTES,
     &RESPONSE_CACHE_ENTRIES,
+    &RESPONSE_CACHE_WAITS,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -428,6 +434,11 @@ impl Metrics {
         if saved_usd.is_finite() && saved_usd > 0.0 {
             self.add(&RESPONSE_CACHE_SAVED, Vec::new(), saved_usd);
         }
+    }
+
+    /// A request started waiting for an identical one in flight.
+    pub fn response_cache_wait(&self) {
+        self.add(&RESPONSE_CACHE_WAITS, Vec::new(), 1.0);
     }
 
     /// The response cache's current size.

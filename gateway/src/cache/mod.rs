@@ -21,8 +21,11 @@ pub mod replay;
 pub mod semantic;
 pub mod signature;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use axum::http::HeaderMap;
 use router_core::ModelId;
@@ -72,6 +75,9 @@ pub enum Served {
     Hit,
     /// Answered from the cache with the stored answer of a reworded request.
     SemanticHit,
+    /// Waited for an identical request that was being answered upstream, then answered
+    /// with its stored answer (request coalescing).
+    Coalesced,
     /// Looked up and not found; a successful answer is stored.
     Miss,
     /// The cache was not read: `no-cache`, `no-store`, or a request that is not reproducible
@@ -85,6 +91,7 @@ impl Served {
         match self {
             Served::Hit => "hit",
             Served::SemanticHit => "semantic_hit",
+            Served::Coalesced => "coalesced",
             Served::Miss => "miss",
             Served::Bypass => "bypass",
         }
@@ -173,6 +180,9 @@ pub struct ResponseCache {
     entries: moka::sync::Cache<CacheKey, Arc<Entry>>,
     /// Rewordings of stored requests, when `semantic` is on.
     semantic: Option<semantic::SemanticIndex>,
+    /// Keys being answered upstream now: an identical request waits for that answer instead
+    /// of making a second call.
+    in_flight: Arc<Mutex<HashMap<CacheKey, watch::Receiver<()>>>>,
     settings: CacheSettings,
     clock: AuthClock,
     /// The least weight of an entry (see [`ResponseCache::new`]).
@@ -213,6 +223,7 @@ impl ResponseCache {
         Some(ResponseCache {
             entries,
             semantic,
+            in_flight: Arc::default(),
             settings: *settings,
             clock,
             min_weight: (settings.max_bytes / settings.max_entries.max(1)).max(1),
@@ -282,6 +293,26 @@ impl ResponseCache {
         }
     }
 
+    /// Joins the requests for `key`: the first one [`Coalesce::Lead`]s (it calls upstream and
+    /// holds the [`Leader`] until its answer is stored or has failed); the others
+    /// [`Coalesce::Follow`], waiting for the leader to finish and then reading the cache.
+    pub fn join(&self, key: CacheKey) -> Coalesce {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(rx) = in_flight.get(&key) {
+            return Coalesce::Follow(rx.clone());
+        }
+        let (tx, rx) = watch::channel(());
+        in_flight.insert(key, rx);
+        Coalesce::Lead(Leader {
+            key,
+            in_flight: Arc::clone(&self.in_flight),
+            _done: tx,
+        })
+    }
+
     /// Drops every stored answer and rewording: after a router reload, `auto` may no longer
     /// choose the model that made them.
     pub fn clear(&self) {
@@ -296,6 +327,36 @@ impl ResponseCache {
     pub fn size(&self) -> (u64, u64) {
         self.entries.run_pending_tasks();
         (self.entries.entry_count(), self.entries.weighted_size())
+    }
+}
+
+/// A request's place among identical requests in flight ([`ResponseCache::join`]).
+#[derive(Debug)]
+pub enum Coalesce {
+    /// Call upstream; followers wait until this guard is dropped.
+    Lead(Leader),
+    /// Wait until the leader is done (the receiver's `changed()` returns), then read the cache.
+    Follow(watch::Receiver<()>),
+}
+
+/// The request answering a key upstream. Dropping it (answer stored, or failed) wakes the
+/// followers: they find the answer in the cache, or make their own calls.
+#[derive(Debug)]
+pub struct Leader {
+    key: CacheKey,
+    in_flight: Arc<Mutex<HashMap<CacheKey, watch::Receiver<()>>>>,
+    /// Dropped last: closing the channel is what wakes the followers.
+    _done: watch::Sender<()>,
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        // Removed before the channel closes, so a woken follower that misses never finds this
+        // leader again; only this leader's entry can be under its key (one leader per key).
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
     }
 }
 

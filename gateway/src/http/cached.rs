@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use router_core::{CacheHit, OutcomeStatus};
 
-use crate::cache::{replay, CacheKey, Entry, Plan, Served, Stored, HEADER_CACHE};
+use crate::cache::{replay, CacheKey, Coalesce, Entry, Leader, Plan, Served, Stored, HEADER_CACHE};
 use crate::http::chat::{set_header, Dialect, HEADER_COST_USD, HEADER_MODEL};
 use crate::http::error::ApiError;
 use crate::http::relay;
@@ -33,19 +33,44 @@ pub(crate) fn lookup(state: &AppState, plan: &Plan) -> (Option<Served>, Option<A
     match found {
         // A hit is counted when it is answered, with what it saved.
         Some(entry) => (Some(Served::Hit), Some(entry)),
-        None => {
-            // A semantic lookup may still hit; it counts the miss if not.
-            if !plan.semantic {
-                state.metrics.response_cache(Served::Miss.as_str(), 0.0);
-            }
-            (Some(Served::Miss), None)
+        // Counted by `count_miss` once no other way (coalescing, semantic) answered either.
+        None => (Some(Served::Miss), None),
+    }
+}
+
+/// Counts a request that goes upstream after missing the cache.
+pub(crate) fn count_miss(state: &AppState, served: Option<Served>) {
+    if served == Some(Served::Miss) {
+        state.metrics.response_cache(Served::Miss.as_str(), 0.0);
+    }
+}
+
+/// After an exact miss: the first of identical requests in flight leads (the returned guard
+/// is held until its answer is stored or has failed); a later one waits for the leader, at
+/// most until `deadline`, and returns the answer it stored, if any (else it goes upstream
+/// itself, and does not lead: a failure is not retried in lockstep).
+pub(crate) async fn coalesce(
+    state: &AppState,
+    plan: &Plan,
+    deadline: tokio::time::Instant,
+) -> (Option<Leader>, Option<Arc<Entry>>) {
+    let (Some(cache), Some(key), true) = (&state.cache, plan.store_key(), plan.read) else {
+        return (None, None);
+    };
+    match cache.join(key) {
+        Coalesce::Lead(leader) => (Some(leader), None),
+        Coalesce::Follow(mut done) => {
+            state.metrics.response_cache_wait();
+            // `changed` fails when the leader's guard is dropped: that is the signal.
+            let _ = tokio::time::timeout_at(deadline, done.changed()).await;
+            (None, cache.get(&key))
         }
     }
 }
 
 /// The semantic lookup after an exact miss: the stored answer of the closest rewording of a
 /// request with this `scope`, last user `text` and routing `embedding` (`None` when the
-/// encoder did not answer in time), with its cosine. Counts the miss when there is none.
+/// encoder did not answer in time), with its cosine.
 pub(crate) fn semantic_lookup(
     state: &AppState,
     plan: &Plan,
@@ -57,9 +82,6 @@ pub(crate) fn semantic_lookup(
         Some(embedding) if plan.read => cache.semantic_get(&scope.0, &scope.1, embedding),
         _ => None,
     };
-    if found.is_none() {
-        state.metrics.response_cache(Served::Miss.as_str(), 0.0);
-    }
     found
 }
 
@@ -87,22 +109,18 @@ pub(crate) fn mark(headers: &mut HeaderMap, served: Option<Served>) {
 
 /// Answers from a stored entry: the outcome row first (cost 0, the saved cost in
 /// `cache_hit`; committed before the answer, as for any request), then the answer as JSON or,
-/// for a streamed request, as a complete SSE body in the client's dialect. `similarity` is
-/// the cosine of a semantic hit (`None` for an exact one).
+/// for a streamed request, as a complete SSE body in the client's dialect. `served` says how
+/// it was found (`Hit`, `SemanticHit` with the cosine in `similarity`, or `Coalesced`).
 pub(crate) async fn answer_hit(
     state: &AppState,
     record: &RequestRecord,
     entry: &Entry,
     req: &ChatCompletionRequest,
     dialect: Dialect,
+    served: Served,
     similarity: Option<f32>,
 ) -> Response {
     let stored = &entry.answer;
-    let served = if similarity.is_some() {
-        Served::SemanticHit
-    } else {
-        Served::Hit
-    };
     state
         .metrics
         .response_cache(served.as_str(), stored.cost_usd);

@@ -10,7 +10,7 @@ use axum::Json;
 use router_core::{Constraints, ModelId, OutcomeStatus};
 
 use crate::auth::{Caller, KeyUse};
-use crate::cache::{Directive, Plan, Stored};
+use crate::cache::{Directive, Plan, Served as CacheServed, Stored};
 use crate::http::error::ApiError;
 use crate::http::request_options::{merged_options, prompt_text, resolve_model, routing_input};
 use crate::http::{cached, relay, validate};
@@ -163,7 +163,23 @@ async fn serve(
     );
     let (served_by_cache, hit) = cached::lookup(state, &plan);
     if let Some(entry) = hit {
-        return Ok(cached::answer_hit(state, record, &entry, req, dialect, None).await);
+        return Ok(
+            cached::answer_hit(state, record, &entry, req, dialect, CacheServed::Hit, None).await,
+        );
+    }
+    let deadline = tokio::time::Instant::from_std(record.started) + state.config.timeouts.request;
+    let (leader, coalesced) = cached::coalesce(state, &plan, deadline).await;
+    if let Some(entry) = coalesced {
+        return Ok(cached::answer_hit(
+            state,
+            record,
+            &entry,
+            req,
+            dialect,
+            CacheServed::Coalesced,
+            None,
+        )
+        .await);
     }
     let semantic_scope = if plan.semantic {
         crate::cache::key::scope_of(req, &options, record.key.as_ref().map(KeyUse::key_id))
@@ -189,12 +205,20 @@ async fn serve(
         if let Some((entry, similarity)) =
             cached::semantic_lookup(state, &plan, scope, embedding.as_deref())
         {
-            return Ok(
-                cached::answer_hit(state, record, &entry, req, dialect, Some(similarity)).await,
-            );
+            return Ok(cached::answer_hit(
+                state,
+                record,
+                &entry,
+                req,
+                dialect,
+                CacheServed::SemanticHit,
+                Some(similarity),
+            )
+            .await);
         }
         scores = Some(scored);
     }
+    cached::count_miss(state, served_by_cache);
     let key = record.key.clone();
     if let Some(k) = &key {
         let estimate = u64::from(input.input_tokens) + u64::from(req.output_limit().unwrap_or(0));
@@ -300,7 +324,6 @@ async fn serve(
         "Routed request."
     );
 
-    let deadline = tokio::time::Instant::from_std(record.started) + state.config.timeouts.request;
     let kind = if req.is_stream() {
         CallKind::Stream
     } else {
@@ -400,6 +423,7 @@ async fn serve(
                 ttft: served.ttft,
                 input_tokens_estimate: input.input_tokens,
                 cache: plan.store_key(),
+                leader,
                 encoder: match dialect {
                     Dialect::OpenAi => relay::Encoder::OpenAi {
                         wants_usage: req.wants_stream_usage(),

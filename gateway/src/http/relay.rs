@@ -51,6 +51,8 @@ pub struct Committed {
     pub input_tokens_estimate: u32,
     /// Where to store the answer in the response cache once the stream completed.
     pub cache: Option<CacheKey>,
+    /// Held until the stream is stored or has failed: identical requests wait for it.
+    pub leader: Option<crate::cache::Leader>,
     /// How chunks become bytes on the wire.
     pub encoder: Encoder,
 }
@@ -226,6 +228,8 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
         ttft,
         input_tokens_estimate,
         cache,
+        // Named so that it lives to the end of the pump, after the answer is stored.
+        leader: _leader,
         mut encoder,
     } = s;
     // Only a stream that will be stored is put back together.

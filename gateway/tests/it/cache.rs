@@ -436,3 +436,120 @@ async fn failed_or_cut_answers_are_never_stored() {
     assert_eq!(cache_header(&h.chat(&streamed, &[]).await), "hit");
     h.stop().await;
 }
+
+/// Polls `cond` every 5 ms for up to 10 s (state reached by other tasks, not a timing target).
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn identical_requests_in_flight_share_one_upstream_call() {
+    let h = std::sync::Arc::new(start(&[], |_| {}).await);
+    let release = testkit::Release::new();
+    h.fake.script(
+        MODEL,
+        [
+            Scenario::held(&release, "the shared answer"),
+            Scenario::status(500),
+            Scenario::reply("after a failure, each its own"),
+            Scenario::reply("after a failure, each its own"),
+        ],
+    );
+    let ask = |h: std::sync::Arc<Cached>, stream: bool| async move {
+        let mut b = body("What is the tallest mountain?", 0.0);
+        b["stream"] = json!(stream);
+        let resp = h.chat(&b, &[]).await;
+        let served = cache_header(&resp);
+        let text = if stream {
+            streamed_text(&done_chunks(&resp.text().await.unwrap()))
+        } else {
+            content(resp).await
+        };
+        (served, text)
+    };
+    let leader = tokio::spawn(ask(h.clone(), false));
+    until("the leader's upstream call", || h.fake.calls(MODEL) == 1).await;
+    let followers: Vec<_> = [false, true]
+        .into_iter()
+        .map(|stream| tokio::spawn(ask(h.clone(), stream)))
+        .collect();
+    until("both followers waiting", || {
+        h.counter("switchyard_response_cache_waits_total", &[]) == 2.0
+    })
+    .await;
+    release.open();
+    assert_eq!(
+        leader.await.unwrap(),
+        ("miss".to_owned(), "the shared answer".to_owned())
+    );
+    for f in followers {
+        assert_eq!(
+            f.await.unwrap(),
+            ("coalesced".to_owned(), "the shared answer".to_owned())
+        );
+    }
+    assert_eq!(
+        h.fake.calls(MODEL),
+        1,
+        "one upstream call for three requests"
+    );
+    let total = "switchyard_response_cache_total";
+    assert_eq!(h.counter(total, &[("result", "coalesced")]), 2.0);
+    assert_eq!(h.counter(total, &[("result", "miss")]), 1.0);
+    let rows = h.rows().await;
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.iter().filter(|r| r.cache_hit.is_some()).count(), 2);
+
+    std::sync::Arc::try_unwrap(h).ok().unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn followers_of_a_failed_leader_call_upstream_themselves() {
+    // One attempt of at most 2 s: the held leader times out while its followers wait.
+    let h = std::sync::Arc::new(
+        start(&[], |raw| {
+            raw.timeouts.attempt = Duration::from_secs(2);
+            raw.retries.max_attempts = 1;
+        })
+        .await,
+    );
+    let release = testkit::Release::new();
+    h.fake.script(
+        MODEL,
+        [
+            Scenario::held(&release, "too late"),
+            Scenario::reply("own answer"),
+            Scenario::reply("own answer"),
+        ],
+    );
+    let ask = |h: std::sync::Arc<Cached>| async move {
+        let resp = h.chat(&body("What is the deepest lake?", 0.0), &[]).await;
+        // Error answers carry no cache header.
+        let served = resp
+            .headers()
+            .get("x-switchyard-cache")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (resp.status().as_u16(), served)
+    };
+    let leader = tokio::spawn(ask(h.clone()));
+    until("the leader's upstream call", || h.fake.calls(MODEL) == 1).await;
+    let followers: Vec<_> = (0..2).map(|_| tokio::spawn(ask(h.clone()))).collect();
+    until("both followers waiting", || {
+        h.counter("switchyard_response_cache_waits_total", &[]) == 2.0
+    })
+    .await;
+    let (status, _) = leader.await.unwrap();
+    assert!(status >= 500, "the leader timed out: {status}");
+    for f in followers {
+        assert_eq!(f.await.unwrap(), (200, Some("miss".to_owned())));
+    }
+    assert_eq!(h.fake.calls(MODEL), 3, "each follower made its own call");
+    release.open();
+    std::sync::Arc::try_unwrap(h).ok().unwrap().stop().await;
+}
