@@ -217,9 +217,7 @@ mod tests {
 
     #[test]
     fn the_semantic_scope_leaves_out_only_the_last_user_text() {
-        let scope = |json: &str, key_id| {
-            scope_of(&req(json), &RouterOptions::default(), key_id).map(|(k, t)| (k, t))
-        };
+        let scope = |json: &str, key_id| scope_of(&req(json), &RouterOptions::default(), key_id);
         let (a, text) = scope(BASE, None).unwrap();
         assert_eq!(text, "hi");
         let reworded = r#"{"model":"auto","temperature":0,"messages":[{"role":"user","content":"hello there"}]}"#;

@@ -78,11 +78,10 @@ pub(crate) fn semantic_lookup(
     embedding: Option<&[f32]>,
 ) -> Option<(Arc<Entry>, f32)> {
     let cache = state.cache.as_ref()?;
-    let found = match embedding {
+    match embedding {
         Some(embedding) if plan.read => cache.semantic_get(&scope.0, &scope.1, embedding),
         _ => None,
-    };
-    found
+    }
 }
 
 /// Indexes a request that is being answered for later rewordings of it, when the plan stores

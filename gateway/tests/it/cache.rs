@@ -473,11 +473,12 @@ async fn identical_requests_in_flight_share_one_upstream_call() {
         };
         (served, text)
     };
-    let leader = tokio::spawn(ask(h.clone(), false));
+    let tasks = tokio_util::task::TaskTracker::new();
+    let leader = tasks.spawn(ask(h.clone(), false));
     until("the leader's upstream call", || h.fake.calls(MODEL) == 1).await;
     let followers: Vec<_> = [false, true]
         .into_iter()
-        .map(|stream| tokio::spawn(ask(h.clone(), stream)))
+        .map(|stream| tasks.spawn(ask(h.clone(), stream)))
         .collect();
     until("both followers waiting", || {
         h.counter("switchyard_response_cache_waits_total", &[]) == 2.0
@@ -537,9 +538,10 @@ async fn followers_of_a_failed_leader_call_upstream_themselves() {
             .map(|v| v.to_str().unwrap().to_owned());
         (resp.status().as_u16(), served)
     };
-    let leader = tokio::spawn(ask(h.clone()));
+    let tasks = tokio_util::task::TaskTracker::new();
+    let leader = tasks.spawn(ask(h.clone()));
     until("the leader's upstream call", || h.fake.calls(MODEL) == 1).await;
-    let followers: Vec<_> = (0..2).map(|_| tokio::spawn(ask(h.clone()))).collect();
+    let followers: Vec<_> = (0..2).map(|_| tasks.spawn(ask(h.clone()))).collect();
     until("both followers waiting", || {
         h.counter("switchyard_response_cache_waits_total", &[]) == 2.0
     })
