@@ -38,11 +38,15 @@ enum What {
     /// Routed throughput through the real gateway and encoder against the testkit fake:
     /// requests/s, p50/p99, fallback share and CPU per request, closed and open loop.
     Routed(super::bench_routed::RoutedArgs),
+    /// Response cache latency through the real gateway against the testkit fake: an upstream
+    /// miss, an exact hit and a semantic hit, p50/p90/p99.
+    Cache(super::bench_cache::CacheBenchArgs),
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         What::Routed(args) => super::bench_routed::run(args)?,
+        What::Cache(args) => super::bench_cache::run(args)?,
         What::Encoder {
             tokens,
             batched_tokens,

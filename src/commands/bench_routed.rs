@@ -34,9 +34,9 @@ use serde_json::json;
 use super::EncoderArgs;
 
 /// The env var the gateway's provider reads its key from (resolved in-process).
-const KEY_ENV: &str = "SWITCHYARD_BENCH_KEY";
+pub(super) const KEY_ENV: &str = "SWITCHYARD_BENCH_KEY";
 /// The key sent to the fake, which checks that one is present.
-const KEY: &str = "sk-bench";
+pub(super) const KEY: &str = "sk-bench";
 /// What `auto` chooses among.
 const CANDIDATES: [&str; 2] = ["gpt-4o-mini", "gpt-4o"];
 /// The static fallback: a catalog model that is not a candidate, so it marks fallbacks.
@@ -133,9 +133,9 @@ const REASONS: [&str; 5] = [
 ];
 
 /// The fake provider process, killed when dropped.
-struct Fake {
+pub(super) struct Fake {
     child: Option<Child>,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Drop for Fake {
@@ -147,14 +147,19 @@ impl Drop for Fake {
     }
 }
 
-fn start_fake(args: &RoutedArgs) -> anyhow::Result<Fake> {
-    if let Some(url) = &args.upstream {
+/// The fake provider at `upstream`, else the `testkit` binary (`fake_bin`, or next to this
+/// executable) started on a free port.
+pub(super) fn start_fake(
+    upstream: Option<&String>,
+    fake_bin: Option<&PathBuf>,
+) -> anyhow::Result<Fake> {
+    if let Some(url) = upstream {
         return Ok(Fake {
             child: None,
             url: url.trim_end_matches('/').to_owned(),
         });
     }
-    let bin = match &args.fake_bin {
+    let bin = match fake_bin {
         Some(bin) => bin.clone(),
         None => std::env::current_exe()
             .context("locate this executable")?
@@ -374,7 +379,7 @@ fn drive(
         .map_err(|_| anyhow::anyhow!("the client thread panicked"))?
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -447,7 +452,7 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
     if args.rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
         bail!("--rates: every rate must be a positive number of requests per second");
     }
-    let fake = start_fake(&args)?;
+    let fake = start_fake(args.upstream.as_ref(), args.fake_bin.as_ref())?;
     let log_dir =
         std::env::temp_dir().join(format!("switchyard-bench-routed-{}", std::process::id()));
     std::fs::create_dir_all(&log_dir).with_context(|| format!("create {}", log_dir.display()))?;

@@ -1,6 +1,7 @@
 //! Subcommands and their arguments.
 
 mod bench;
+mod bench_cache;
 mod bench_routed;
 mod cache;
 mod embed;
