@@ -15,12 +15,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use gateway::config::{GatewayConfig, ProviderConfig};
-use gateway::upstream::ProviderKind;
-use router_core::{ModelId, ProviderId};
+use router_core::ModelId;
 use serde_json::json;
 
-use super::bench_routed::{percentile, start_fake, KEY, KEY_ENV};
+use super::bench_routed::{bench_config, percentile, start_fake, KEY, KEY_ENV};
 use super::EncoderArgs;
 
 const MODEL: &str = "gpt-4o-mini";
@@ -62,17 +60,7 @@ pub fn run(args: CacheBenchArgs) -> anyhow::Result<()> {
         bail!("--requests must be between 1 and 1048576");
     }
     let fake = start_fake(args.upstream.as_ref(), args.fake_bin.as_ref())?;
-    let log_dir =
-        std::env::temp_dir().join(format!("switchyard-bench-cache-{}", std::process::id()));
-    std::fs::create_dir_all(&log_dir).with_context(|| format!("create {}", log_dir.display()))?;
-    let mut raw = GatewayConfig::default();
-    raw.log.sqlite = log_dir.join("outcomes.sqlite");
-    raw.providers = vec![ProviderConfig {
-        name: ProviderId::new("openai"),
-        kind: ProviderKind::Openai,
-        base_url: format!("{}/v1", fake.url),
-        api_key_env: Some(KEY_ENV.to_owned()),
-    }];
+    let (mut raw, log_dir) = bench_config(&fake, "cache")?;
     raw.router.candidates = Some(vec![ModelId::new(MODEL)]);
     // Every semantic lookup must get its embedding: no deadline fallbacks in a latency table.
     raw.router.routing_deadline = Duration::from_secs(10);

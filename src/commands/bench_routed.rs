@@ -200,6 +200,23 @@ pub(super) fn start_fake(
     Ok(fake)
 }
 
+/// A gateway configuration whose one provider is `fake` (OpenAI dialect, its key read from
+/// [`KEY_ENV`]) and whose outcome log lives in a fresh temporary folder, returned with it.
+pub(super) fn bench_config(fake: &Fake, bench: &str) -> anyhow::Result<(GatewayConfig, PathBuf)> {
+    let log_dir =
+        std::env::temp_dir().join(format!("switchyard-bench-{bench}-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir).with_context(|| format!("create {}", log_dir.display()))?;
+    let mut raw = GatewayConfig::default();
+    raw.log.sqlite = log_dir.join("outcomes.sqlite");
+    raw.providers = vec![ProviderConfig {
+        name: ProviderId::new("openai"),
+        kind: ProviderKind::Openai,
+        base_url: format!("{}/v1", fake.url),
+        api_key_env: Some(KEY_ENV.to_owned()),
+    }];
+    Ok((raw, log_dir))
+}
+
 /// Common English words that are one WordPiece token each in all-MiniLM-L6-v2's vocabulary.
 const WORDS: [&str; 64] = [
     "the", "model", "route", "time", "data", "water", "house", "city", "river", "music", "light",
@@ -453,18 +470,7 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         bail!("--rates: every rate must be a positive number of requests per second");
     }
     let fake = start_fake(args.upstream.as_ref(), args.fake_bin.as_ref())?;
-    let log_dir =
-        std::env::temp_dir().join(format!("switchyard-bench-routed-{}", std::process::id()));
-    std::fs::create_dir_all(&log_dir).with_context(|| format!("create {}", log_dir.display()))?;
-
-    let mut raw = GatewayConfig::default();
-    raw.log.sqlite = log_dir.join("outcomes.sqlite");
-    raw.providers = vec![ProviderConfig {
-        name: ProviderId::new("openai"),
-        kind: ProviderKind::Openai,
-        base_url: format!("{}/v1", fake.url),
-        api_key_env: Some(KEY_ENV.to_owned()),
-    }];
+    let (mut raw, log_dir) = bench_config(&fake, "routed")?;
     raw.router.candidates = Some(CANDIDATES.iter().map(|m| ModelId::new(*m)).collect());
     raw.router.fallback_model = ModelId::new(FALLBACK);
     raw.router.routing_deadline = Duration::from_millis(args.deadline_ms);

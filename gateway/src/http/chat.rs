@@ -113,28 +113,39 @@ pub(crate) async fn answer(
     let request_id = record.request_id.clone();
     let mut response = match serve(&state, &req, &headers, &mut record, dialect).await {
         Ok(response) => response,
-        Err((error, ending, status)) => {
-            if status == OutcomeStatus::Rejected {
-                state.metrics.rejected(dialect.endpoint(), error.code());
-            }
-            let finished = record.finish(&state, status, ending).await;
-            // A client's mistake stays its 4xx under `fail_closed` too: nothing was served,
-            // and a 503 would make SDKs retry a request that cannot succeed.
-            if finished.logged || status == OutcomeStatus::Rejected {
-                error.into_response()
-            } else {
-                ApiError::OutcomeLogUnavailable.into_response()
-            }
-        }
+        Err(failure) => failed(&state, record, dialect.endpoint(), failure).await,
     };
     set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
     response
 }
 
-type Failure = (ApiError, Ending, OutcomeStatus);
+/// A request that ends without an answer: the error for the client, what its row records,
+/// and the row's status.
+pub(crate) type Failure = (ApiError, Ending, OutcomeStatus);
 
-fn rejected(error: ApiError) -> Failure {
+/// The failure of a request refused as the client's mistake.
+pub(crate) fn rejected(error: ApiError) -> Failure {
     (error, Ending::default(), OutcomeStatus::Rejected)
+}
+
+/// Writes the row of a request that failed on `endpoint` and answers with its error.
+pub(crate) async fn failed(
+    state: &AppState,
+    record: RequestRecord,
+    endpoint: &'static str,
+    (error, ending, status): Failure,
+) -> Response {
+    if status == OutcomeStatus::Rejected {
+        state.metrics.rejected(endpoint, error.code());
+    }
+    let finished = record.finish(state, status, ending).await;
+    // A client's mistake stays its 4xx under `fail_closed` too: nothing was served, and a 503
+    // would make SDKs retry a request that cannot succeed.
+    if finished.logged || status == OutcomeStatus::Rejected {
+        error.into_response()
+    } else {
+        ApiError::OutcomeLogUnavailable.into_response()
+    }
 }
 
 async fn serve(

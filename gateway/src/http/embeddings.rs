@@ -19,7 +19,9 @@ use serde_json::{Map, Value};
 
 use crate::auth::{Caller, KeyUse};
 use crate::config::EmbeddingsModel;
-use crate::http::chat::{set_header, AUTO, HEADER_COST_USD, HEADER_MODEL, HEADER_REQUEST_ID};
+use crate::http::chat::{
+    self, rejected, set_header, Failure, AUTO, HEADER_COST_USD, HEADER_MODEL, HEADER_REQUEST_ID,
+};
 use crate::http::error::ApiError;
 use crate::outcome::record::{Ending, RequestRecord};
 use crate::state::AppState;
@@ -43,15 +45,8 @@ pub async fn handler(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let task = state.tracker.spawn(embeddings(
-        state.clone(),
-        body,
-        caller.map(|axum::Extension(c)| c),
-    ));
-    match task.await {
-        Ok(response) => response,
-        Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),
-    }
+    let work = embeddings(state.clone(), body, caller.map(|axum::Extension(c)| c));
+    super::tracked(&state, work).await
 }
 
 /// The body's `model` and the whole object, or the client's mistake.
@@ -138,26 +133,10 @@ pub async fn embeddings(state: AppState, body: Bytes, caller: Option<Caller>) ->
     let request_id = record.request_id.clone();
     let mut response = match serve(&state, parsed, &mut record).await {
         Ok(response) => response,
-        Err((error, ending, status)) => {
-            if status == OutcomeStatus::Rejected {
-                state.metrics.rejected(ENDPOINT, error.code());
-            }
-            let finished = record.finish(&state, status, ending).await;
-            if finished.logged || status == OutcomeStatus::Rejected {
-                error.into_response()
-            } else {
-                ApiError::OutcomeLogUnavailable.into_response()
-            }
-        }
+        Err(failure) => chat::failed(&state, record, ENDPOINT, failure).await,
     };
     set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
     response
-}
-
-type Failure = (ApiError, Ending, OutcomeStatus);
-
-fn rejected(error: ApiError) -> Failure {
-    (error, Ending::default(), OutcomeStatus::Rejected)
 }
 
 async fn serve(

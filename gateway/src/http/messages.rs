@@ -54,16 +54,13 @@ pub async fn handler(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let task = state.tracker.spawn(messages(
+    let work = messages(
         state.clone(),
         headers,
         body,
         caller.map(|axum::Extension(c)| c),
-    ));
-    match task.await {
-        Ok(response) => response,
-        Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),
-    }
+    );
+    super::tracked(&state, work).await
 }
 
 /// Handles one Messages request end to end.

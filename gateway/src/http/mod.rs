@@ -187,15 +187,23 @@ async fn chat_completions(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    // The work runs in the tracker so that a client disconnect (which drops this future)
-    // neither cancels the upstream call half-way nor loses the outcome row.
-    let task = state.tracker.spawn(chat::chat_completion(
+    let work = chat::chat_completion(
         state.clone(),
         headers,
         body,
         caller.map(|axum::Extension(c)| c),
-    ));
-    match task.await {
+    );
+    tracked(&state, work).await
+}
+
+/// Runs a request's `work` in the tracker, so that a client disconnect (which drops the
+/// handler's future) neither cancels the upstream call half-way nor loses the outcome row,
+/// and shutdown waits for it.
+pub(crate) async fn tracked(
+    state: &AppState,
+    work: impl std::future::Future<Output = Response> + Send + 'static,
+) -> Response {
+    match state.tracker.spawn(work).await {
         Ok(response) => response,
         Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),
     }

@@ -28,7 +28,6 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::Caller;
 use crate::http::chat::{self, Dialect};
-use crate::http::error::ApiError;
 use crate::state::AppState;
 
 pub use answer::{response_body, StreamEncoder};
@@ -49,16 +48,13 @@ pub async fn handler(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let task = state.tracker.spawn(responses(
+    let work = responses(
         state.clone(),
         headers,
         body,
         caller.map(|axum::Extension(c)| c),
-    ));
-    match task.await {
-        Ok(response) => response,
-        Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),
-    }
+    );
+    crate::http::tracked(&state, work).await
 }
 
 /// Handles one Responses request end to end.
