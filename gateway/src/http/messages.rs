@@ -168,14 +168,7 @@ pub fn chat_request(
 }
 
 fn message(role: Role, content: Option<MessageContent>) -> ChatMessage {
-    ChatMessage {
-        role,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        extra: Map::new(),
-    }
+    ChatMessage::new(role, content)
 }
 
 /// A user turn: its `tool_result` blocks become `tool` messages (first, as OpenAI wants them

@@ -155,6 +155,18 @@ impl ChatMessage {
         }
     }
 
+    /// A message of `role` with `content` and nothing else (no name, tool calls or extras).
+    pub fn new(role: Role, content: Option<MessageContent>) -> ChatMessage {
+        ChatMessage {
+            role,
+            content,
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+
     /// The message's text parts joined by newlines (images and tool calls left out).
     pub fn text_content(&self) -> String {
         match &self.content {

@@ -315,14 +315,7 @@ fn text_format(text: &Value) -> Result<Option<ResponseFormat>, ApiError> {
 }
 
 fn message(role: Role, content: Option<MessageContent>) -> ChatMessage {
-    ChatMessage {
-        role,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        extra: Map::new(),
-    }
+    ChatMessage::new(role, content)
 }
 
 /// One input item appended to `out`: a message, a `function_call` (joined to the assistant
