@@ -143,7 +143,7 @@ pub struct Refusal {
 pub fn screen(
     state: &AppState,
     req: &mut ChatCompletionRequest,
-) -> Result<Option<GuardrailReport>, Refusal> {
+) -> Result<Option<GuardrailReport>, Box<Refusal>> {
     match &state.config.guardrails {
         Some(policy) => apply(policy, req, &state.metrics),
         None => Ok(None),
@@ -155,12 +155,12 @@ pub fn apply(
     policy: &Policy,
     req: &mut ChatCompletionRequest,
     metrics: &Metrics,
-) -> Result<Option<GuardrailReport>, Refusal> {
+) -> Result<Option<GuardrailReport>, Box<Refusal>> {
     // Refusals are decided on the whole request before anything is changed.
     for text in texts(req) {
         if let Some(index) = policy.deny.iter().position(|re| re.is_match(text)) {
             metrics.guardrail("deny", "block", 1);
-            return Err(Refusal {
+            return Err(Box::new(Refusal {
                 report: GuardrailReport {
                     blocked: Some("deny".to_owned()),
                     deny_pattern: Some(index),
@@ -169,12 +169,12 @@ pub fn apply(
                 error: ApiError::GuardrailBlocked(format!(
                     "the request matches the gateway's guardrails deny pattern {index}"
                 )),
-            });
+            }));
         }
         let blocking = |k: Kind| policy.action(k) == Action::Block;
         if let Some(found) = detectors::find(text, blocking).first() {
             metrics.guardrail(found.kind.as_str(), "block", 1);
-            return Err(Refusal {
+            return Err(Box::new(Refusal {
                 report: GuardrailReport {
                     blocked: Some(found.kind.as_str().to_owned()),
                     ..GuardrailReport::default()
@@ -183,7 +183,7 @@ pub fn apply(
                     "the request contains {}, which the gateway's guardrails do not allow",
                     found.kind.described()
                 )),
-            });
+            }));
         }
     }
     let mut counts = [0u32; 5];
@@ -242,20 +242,19 @@ pub async fn refuse(
     requested_model: &str,
     caller: Option<Caller>,
     dialect: Dialect,
-    refusal: Refusal,
+    refusal: Box<Refusal>,
 ) -> Response {
-    state
-        .metrics
-        .rejected(dialect.endpoint(), refusal.error.code());
+    let Refusal { report, error } = *refusal;
+    state.metrics.rejected(dialect.endpoint(), error.code());
     // The prompt is not kept: a deny pattern can match anything, so no masked form is safe.
     let mut record = RequestRecord::new(requested_model, String::new());
     record.key = caller.map(KeyUse::new);
-    record.guardrails = Some(refusal.report);
+    record.guardrails = Some(report);
     let request_id = record.request_id.clone();
     record
         .finish(state, OutcomeStatus::Rejected, Ending::default())
         .await;
-    let mut response = refusal.error.into_response();
+    let mut response = error.into_response();
     set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
     response
 }

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use super::detectors::{find, iban_valid, luhn_valid};
 use super::*;
 use crate::config::GuardrailsConfig;
