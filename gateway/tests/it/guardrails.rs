@@ -175,6 +175,25 @@ async fn messages_endpoint_is_guarded_too() {
 }
 
 #[tokio::test]
+async fn responses_endpoint_is_guarded_too() {
+    let h = start(Some("enabled = true\nsecret = \"block\"")).await;
+    let resp = h
+        .post_json(
+            "/v1/responses",
+            &json!({"model": "gpt-4o-mini", "input": prompt()}),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("guardrail_blocked"), "{body}");
+    assert_clean(&body);
+    assert!(h.fake.requests().is_empty());
+    let row = h.only_row().await;
+    assert_eq!(row.guardrails.unwrap().blocked.as_deref(), Some("secret"));
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn answers_are_masked_with_responses_on() {
     let h = start(Some("enabled = true\nresponses = true")).await;
     h.fake.always(
