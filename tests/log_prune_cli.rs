@@ -38,6 +38,7 @@ fn logged(id: &str, days_ago: u64) -> Outcome {
         feedback: Vec::new(),
         key_id: None,
         cache_hit: None,
+        guardrails: None,
     }
 }
 

@@ -51,6 +51,7 @@ fn row(i: usize) -> Outcome {
         feedback: Vec::new(),
         key_id: None,
         cache_hit: None,
+        guardrails: None,
     }
 }
 

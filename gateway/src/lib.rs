@@ -27,6 +27,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod guardrails;
 pub mod http;
 pub mod judge;
 pub mod metrics;

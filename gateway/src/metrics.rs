@@ -174,7 +174,13 @@ const RESPONSE_CACHE_ENTRIES: Family = Family {
     kind: Kind::Gauge,
 };
 
-const FAMILIES: [&Family; 28] = [
+const GUARDRAIL: Family = Family {
+    name: "switchyard_guardrail_total",
+    help: "Guardrail matches by kind (email, phone, card, iban, secret, deny) and action (mask: values masked; block: requests refused).",
+    kind: Kind::Counter,
+};
+
+const FAMILIES: [&Family; 29] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -203,6 +209,7 @@ const FAMILIES: [&Family; 28] = [
     &RESPONSE_CACHE_BYTES,
     &RESPONSE_CACHE_ENTRIES,
     &RESPONSE_CACHE_WAITS,
+    &GUARDRAIL,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -394,6 +401,16 @@ impl Metrics {
     /// An answer waited `wait` for its outcome row to be committed.
     pub fn outcome_commit_wait(&self, wait: Duration) {
         self.observe(&OUTCOME_COMMIT_WAIT, Vec::new(), wait);
+    }
+
+    /// The guardrails masked `count` values of `kind`, or refused a request (`action` is
+    /// `mask` or `block`; `kind` a detector kind or `deny`).
+    pub fn guardrail(&self, kind: &'static str, action: &'static str, count: u32) {
+        self.add(
+            &GUARDRAIL,
+            vec![("kind", kind.to_owned()), ("action", action.to_owned())],
+            f64::from(count),
+        );
     }
 
     /// A request was refused by a client-key rule (`reason` is one of a fixed set).

@@ -209,6 +209,7 @@ mod tests {
             feedback: Vec::new(),
             key_id: None,
             cache_hit: None,
+            guardrails: None,
         }
     }
 

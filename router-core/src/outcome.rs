@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Constraints, ModelId, Objective, RouteDecision};
@@ -178,6 +180,29 @@ pub struct Outcome {
     /// other row (and in rows written before the cache existed), so old readers ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_hit: Option<CacheHit>,
+    /// What the gateway's `[guardrails]` did: matches masked, or what refused the request.
+    /// Absent when nothing fired (and in rows written before guardrails existed). Never holds
+    /// a matched value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<GuardrailReport>,
+}
+
+/// What the guardrails did to one request (see [`Outcome::guardrails`]): counts and names only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardrailReport {
+    /// Matches masked in the request, by detector kind (`email`, `phone`, `card`, `iban`,
+    /// `secret`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub masked: BTreeMap<String, u32>,
+    /// Matches masked in the answer (`responses = true`), by kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answer_masked: BTreeMap<String, u32>,
+    /// What refused the request: a detector kind set to `block`, or `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+    /// With `blocked = "deny"`: the index of the `deny` pattern that matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_pattern: Option<usize>,
 }
 
 /// How a cached answer was served (see [`Outcome::cache_hit`]).

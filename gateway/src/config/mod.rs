@@ -52,6 +52,9 @@ pub struct GatewayConfig {
     /// `[cache]`: the exact-match response cache; off by default.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// `[guardrails]`: masking or refusing personal data and secrets; absent = off.
+    #[serde(default)]
+    pub guardrails: Option<GuardrailsConfig>,
     /// `[[embeddings]]`: models `POST /v1/embeddings` passes through; absent = OpenAI's
     /// embeddings models on the provider named `openai`, when there is one.
     #[serde(default)]
@@ -541,6 +544,8 @@ pub struct Config {
     pub judge: Option<Judging>,
     /// `[cache]`, validated.
     pub cache: Cache,
+    /// `[guardrails]`, validated; `None`: off.
+    pub guardrails: Option<crate::guardrails::Policy>,
     /// Models `POST /v1/embeddings` passes through, with their prices.
     pub embeddings: Vec<EmbeddingsModel>,
     /// Whether the providers came from the config file's `[[providers]]` (false: the
@@ -871,6 +876,7 @@ impl Config {
             .map(|e| e.spec.id.clone())
             .collect();
         let cache = cache::resolve(raw.cache)?;
+        let guardrails = guardrails::resolve(raw.guardrails.take())?;
         let embeddings = embeddings::resolve(raw.embeddings.take(), &providers)?;
         let judge = match raw.judge.take() {
             Some(j) => Some(judge::resolve(j, &catalog, &providers)?),
@@ -909,6 +915,7 @@ impl Config {
             admin_key_sha256,
             judge,
             cache,
+            guardrails,
             embeddings,
             providers_from_file,
         })
@@ -946,10 +953,12 @@ impl Config {
 mod cache;
 mod checks;
 mod embeddings;
+mod guardrails;
 mod judge;
 pub use cache::{Cache, CacheConfig, MAX_TTL};
 pub use checks::AdminConfig;
 pub use embeddings::{EmbeddingsModel, EmbeddingsModelConfig};
+pub use guardrails::{resolve as resolve_guardrails, GuardrailsConfig};
 pub use judge::{JudgeConfig, Judging, Rubric};
 
 #[cfg(test)]

@@ -104,11 +104,19 @@ pub(crate) async fn reject_malformed(
 pub(crate) async fn answer(
     state: AppState,
     headers: HeaderMap,
-    req: ChatCompletionRequest,
+    mut req: ChatCompletionRequest,
     caller: Option<Caller>,
     dialect: Dialect,
 ) -> Response {
+    // First: the logged prompt, the cache key and the upstream all see the masked text.
+    let guarded = match crate::guardrails::screen(&state, &mut req) {
+        Ok(report) => report,
+        Err(refusal) => {
+            return crate::guardrails::refuse(&state, &req.model, caller, dialect, refusal).await
+        }
+    };
     let mut record = RequestRecord::new(&req.model, prompt_text(&req.messages));
+    record.guardrails = guarded;
     record.key = caller.map(KeyUse::new);
     let request_id = record.request_id.clone();
     let mut response = match serve(&state, &req, &headers, &mut record, dialect).await {
@@ -357,7 +365,8 @@ async fn serve(
         cached::semantic_index(state, &plan, scope, embedding.as_deref());
     }
     let mut response = match served.answer {
-        Answer::Complete(completion) => {
+        Answer::Complete(mut completion) => {
+            crate::guardrails::screen_answer(state, &mut completion, record);
             let Served {
                 model,
                 upstream_name,

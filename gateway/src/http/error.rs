@@ -24,6 +24,10 @@ pub enum ApiError {
     /// The request is well-formed but not acceptable.
     #[error("{0}")]
     InvalidRequest(String),
+    /// `[guardrails]` refused the request: a kind set to `block` or a deny pattern matched.
+    /// The message names the kind or the pattern's index, never the matched text.
+    #[error("{0}")]
+    GuardrailBlocked(String),
     /// The model is not in the catalog.
     #[error("model `{model}` does not exist{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
     UnknownModel {
@@ -167,6 +171,7 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_)
             | ApiError::InvalidRequest(_)
+            | ApiError::GuardrailBlocked(_)
             | ApiError::Unservable { .. } => S::BAD_REQUEST,
             ApiError::BodyTimeout(_) => S::REQUEST_TIMEOUT,
             ApiError::FeedbackUnknownRequest(_) => S::NOT_FOUND,
@@ -202,6 +207,7 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_)
             | ApiError::InvalidRequest(_)
+            | ApiError::GuardrailBlocked(_)
             | ApiError::UnknownModel { .. }
             | ApiError::ProviderNotConfigured { .. }
             | ApiError::BodyTooLarge { .. }
@@ -242,6 +248,7 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::GuardrailBlocked(_) => "guardrail_blocked",
             ApiError::Unservable { code, .. } => code,
             ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::FeedbackUnknownRequest(_) => "request_not_found",
@@ -277,6 +284,7 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_)
             | ApiError::InvalidRequest(_)
+            | ApiError::GuardrailBlocked(_)
             | ApiError::UnknownModel { .. }
             | ApiError::BodyTooLarge { .. }
             | ApiError::UpstreamRejected { .. }

@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use router_core::{
-    Attempt, CacheHit, Constraints, ModelId, Objective, Outcome, OutcomeStatus, RouteDecision,
-    OUTCOME_SCHEMA_VERSION,
+    Attempt, CacheHit, Constraints, GuardrailReport, ModelId, Objective, Outcome, OutcomeStatus,
+    RouteDecision, OUTCOME_SCHEMA_VERSION,
 };
 
 use crate::auth::KeyUse;
@@ -40,6 +40,8 @@ pub struct RequestRecord {
     /// USD per million input and output tokens of a model priced outside the catalog (an
     /// `[[embeddings]]` model); `None`: the catalog's prices.
     pub price_usd_per_mtok: Option<(f64, f64)>,
+    /// What the guardrails did (`crate::guardrails`), when anything fired.
+    pub guardrails: Option<GuardrailReport>,
 }
 
 /// How the request ended, for the row.
@@ -100,6 +102,7 @@ impl RequestRecord {
             key: None,
             reference_answer: None,
             price_usd_per_mtok: None,
+            guardrails: None,
         }
     }
 
@@ -168,6 +171,7 @@ impl RequestRecord {
             feedback: Vec::new(),
             key_id: self.key.as_ref().map(|k| k.key_id().to_owned()),
             cache_hit: end.cache_hit,
+            guardrails: self.guardrails,
         };
         let wait_start = Instant::now();
         // This request's own task is the only one tracked: no other row to group with.

@@ -14,6 +14,7 @@ mod e2e_providers;
 mod e2e_unavailable;
 mod feedback_keys;
 mod fuzz_http;
+mod guardrails;
 mod issue_11;
 mod issue_11_leftovers;
 mod judge;

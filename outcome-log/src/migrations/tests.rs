@@ -32,6 +32,7 @@ fn outcome(id: &str, ts: u64) -> Outcome {
         feedback: Vec::new(),
         key_id: None,
         cache_hit: None,
+        guardrails: None,
     }
 }
 

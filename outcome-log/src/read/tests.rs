@@ -27,6 +27,7 @@ pub(crate) fn outcome(id: &str, ts: u64) -> Outcome {
         feedback: Vec::new(),
         key_id: None,
         cache_hit: None,
+        guardrails: None,
     }
 }
 

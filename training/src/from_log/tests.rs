@@ -111,6 +111,7 @@ fn outcome(i: usize, text: &str, model: &str, score: Option<f64>) -> Outcome {
             .collect(),
         key_id: None,
         cache_hit: None,
+        guardrails: None,
     }
 }
 

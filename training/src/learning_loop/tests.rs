@@ -197,6 +197,7 @@ fn log(d: &LoopData, rows: &[usize], seed: u64) -> (Vec<Outcome>, HashMap<String
                 feedback: vec![Feedback::human("correct", d.score(row, a).unwrap())],
                 key_id: None,
                 cache_hit: None,
+                guardrails: None,
             }
         })
         .collect();

@@ -1,0 +1,206 @@
+//! The detectors: where a text holds an email address, a phone number, a payment card number,
+//! an IBAN or an API-key-like secret.
+//!
+//! A regex proposes each candidate; cards must then pass the Luhn check and IBANs the ISO 13616
+//! mod-97 check, phone numbers must have 7 to 15 digits, and a value after `api_key=` or
+//! `Bearer ` must look random (letters and digits, high entropy). Overlapping candidates keep
+//! the longest, so a card number is never also counted as a phone number.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::Kind;
+
+/// One detected value: its byte range in the text and what it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// Start byte.
+    pub start: usize,
+    /// End byte (exclusive).
+    pub end: usize,
+    /// What was found.
+    pub kind: Kind,
+}
+
+/// Compiles a pattern written in this file; a typo is a bug caught by every test.
+#[expect(
+    clippy::expect_used,
+    reason = "constant patterns, compiled in every test"
+)]
+fn pattern(re: &str) -> Regex {
+    Regex::new(re).expect("valid built-in guardrail pattern")
+}
+
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"));
+
+/// International numbers (`+44 20 7946 0958`, `+1 (555) 123-4567`), US-style
+/// `555-123-4567` / `(555) 123-4567`, and trunk-prefixed national numbers (`020 7946 0958`,
+/// `030 1234567`). Plain digit runs are left alone: they are more often ids than phones.
+static PHONE: LazyLock<Regex> = LazyLock::new(|| {
+    pattern(concat!(
+        r"\+[1-9]\d{0,3}(?:[ .-]?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}){1,6}\b",
+        r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}\b",
+        r"|\b\d{3}[.-]\d{3}[.-]\d{4}\b",
+        r"|\b0\d{1,4}[ -]\d{3,4}[ -]?\d{2,5}\b",
+    ))
+});
+
+/// 13 to 19 digits, optionally grouped by single spaces or dashes.
+static CARD: LazyLock<Regex> = LazyLock::new(|| pattern(r"\b(?:\d[ -]?){12,18}\d\b"));
+
+/// Country code, two check digits, then 11 to 30 letters or digits, optionally in groups.
+static IBAN: LazyLock<Regex> = LazyLock::new(|| pattern(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"));
+
+/// Vendor key formats, matched whole.
+static SECRET: LazyLock<Regex> = LazyLock::new(|| {
+    pattern(concat!(
+        r"\bsk-[A-Za-z0-9_-]{20,}",
+        r"|\bAKIA[0-9A-Z]{16}\b",
+        r"|\bgh[pousr]_[A-Za-z0-9]{36,}\b",
+        r"|\bgithub_pat_[A-Za-z0-9_]{22,}",
+        r"|\bxox[abprs]-[A-Za-z0-9-]{10,}",
+        r"|\bAIza[0-9A-Za-z_-]{35}",
+    ))
+});
+
+/// A value after a key-like name or `Bearer `: only the value (group 1) is a secret, and only
+/// when it looks random.
+static ASSIGNED_SECRET: LazyLock<Regex> = LazyLock::new(|| {
+    pattern(concat!(
+        r#"(?i)(?:\b(?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|secret|password|passwd)["']?\s*[:=]\s*["']?"#,
+        r"|\bbearer\s+)",
+        r"([A-Za-z0-9_\-./+=]{16,})",
+    ))
+});
+
+/// Every value of the `enabled` kinds in `text`, in order, without overlaps (the longest of
+/// overlapping candidates wins).
+pub fn find(text: &str, enabled: impl Fn(Kind) -> bool) -> Vec<Found> {
+    let mut found = Vec::new();
+    let mut add = |start, end, kind| found.push(Found { start, end, kind });
+    if enabled(Kind::Email) {
+        for m in EMAIL.find_iter(text) {
+            add(m.start(), m.end(), Kind::Email);
+        }
+    }
+    if enabled(Kind::Phone) {
+        for m in PHONE.find_iter(text) {
+            let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+            if (7..=15).contains(&digits) {
+                add(m.start(), m.end(), Kind::Phone);
+            }
+        }
+    }
+    if enabled(Kind::Card) {
+        for m in CARD.find_iter(text) {
+            let digits: Vec<u8> = m
+                .as_str()
+                .bytes()
+                .filter(u8::is_ascii_digit)
+                .map(|b| b - b'0')
+                .collect();
+            if (13..=19).contains(&digits.len()) && luhn_valid(&digits) {
+                add(m.start(), m.end(), Kind::Card);
+            }
+        }
+    }
+    if enabled(Kind::Iban) {
+        for m in IBAN.find_iter(text) {
+            if iban_valid(m.as_str()) {
+                add(m.start(), m.end(), Kind::Iban);
+            }
+        }
+    }
+    if enabled(Kind::Secret) {
+        for m in SECRET.find_iter(text) {
+            add(m.start(), m.end(), Kind::Secret);
+        }
+        for c in ASSIGNED_SECRET.captures_iter(text) {
+            if let Some(v) = c.get(1).filter(|v| looks_random(v.as_str())) {
+                add(v.start(), v.end(), Kind::Secret);
+            }
+        }
+    }
+    // Longest first, then earliest; keep what does not overlap a kept value.
+    found.sort_by_key(|f| (std::cmp::Reverse(f.end - f.start), f.start));
+    let mut kept: Vec<Found> = Vec::with_capacity(found.len());
+    for f in found {
+        if kept.iter().all(|k| f.end <= k.start || f.start >= k.end) {
+            kept.push(f);
+        }
+    }
+    kept.sort_by_key(|f| f.start);
+    kept
+}
+
+/// The Luhn checksum (ISO/IEC 7812-1) over decimal digits, most significant first.
+pub fn luhn_valid(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    !digits.is_empty() && sum % 10 == 0
+}
+
+/// The ISO 13616 check: spaces dropped, 15 to 34 characters, the first four moved to the end,
+/// letters as 10..=35, and the number mod 97 must be 1.
+pub fn iban_valid(candidate: &str) -> bool {
+    let compact: Vec<u8> = candidate.bytes().filter(|b| *b != b' ').collect();
+    if !(15..=34).contains(&compact.len()) {
+        return false;
+    }
+    let (head, tail) = compact.split_at(4);
+    let mut remainder: u32 = 0;
+    for &b in tail.iter().chain(head) {
+        let value = match b {
+            b'0'..=b'9' => u32::from(b - b'0'),
+            b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            _ => return false,
+        };
+        // Two-digit values shift by 100; the remainder stays below 97, so no overflow.
+        let shift = if value >= 10 { 100 } else { 10 };
+        remainder = (remainder * shift + value) % 97;
+    }
+    remainder == 1
+}
+
+/// Whether a value after `api_key=` / `Bearer ` looks like a generated token rather than a
+/// word: it has letters and digits and at least 3 bits of Shannon entropy per character.
+fn looks_random(value: &str) -> bool {
+    let has_digit = value.bytes().any(|b| b.is_ascii_digit());
+    let has_letter = value.bytes().any(|b| b.is_ascii_alphabetic());
+    if !(has_digit && has_letter) {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for b in value.bytes() {
+        counts[usize::from(b)] += 1;
+    }
+    // Lengths here are far below f64's exact integer range.
+    let len = value.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / len;
+            -p * p.log2()
+        })
+        .sum();
+    entropy >= 3.0
+}

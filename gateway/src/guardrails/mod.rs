@@ -1,0 +1,349 @@
+//! `[guardrails]`: personal data and secrets in prompts, masked or refused before anything
+//! else sees them.
+//!
+//! [`screen`] runs first in `crate::http::chat::answer` (shared by `/v1/chat/completions`,
+//! `/v1/messages` and `/v1/responses`), before the request's outcome record exists, so the
+//! logged prompt, the cache key and the upstream call all see the masked text. It looks at
+//! every message's text (string content, text parts, tool-call arguments; tool results are
+//! `tool` messages). [`Policy`] is the validated section; the detectors are in [`detectors`].
+//!
+//! What fired goes into the outcome row ([`GuardrailReport`]: counts and names, never a value)
+//! and into `switchyard_guardrail_total{kind,action}`.
+
+pub mod detectors;
+
+use axum::response::{IntoResponse, Response};
+use regex::Regex;
+use router_core::{GuardrailReport, OutcomeStatus};
+use serde::Deserialize;
+
+use crate::auth::{Caller, KeyUse};
+use crate::http::chat::{set_header, Dialect, HEADER_REQUEST_ID};
+use crate::http::error::ApiError;
+use crate::metrics::Metrics;
+use crate::openai::wire::{
+    ChatCompletionRequest, ChatCompletionResponse, ContentPart, MessageContent,
+};
+use crate::outcome::record::{Ending, RequestRecord};
+use crate::state::AppState;
+
+/// What a detector looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// An email address.
+    Email,
+    /// A phone number (7 to 15 digits).
+    Phone,
+    /// A payment card number that passes the Luhn check.
+    Card,
+    /// An IBAN that passes the mod-97 check.
+    Iban,
+    /// An API key or token.
+    Secret,
+}
+
+impl Kind {
+    /// Every kind, in report order.
+    pub const ALL: [Kind; 5] = [
+        Kind::Email,
+        Kind::Phone,
+        Kind::Card,
+        Kind::Iban,
+        Kind::Secret,
+    ];
+
+    /// The name in config, reports and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::Card => "card",
+            Kind::Iban => "iban",
+            Kind::Secret => "secret",
+        }
+    }
+
+    /// What a masked value becomes.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            Kind::Email => "[EMAIL]",
+            Kind::Phone => "[PHONE]",
+            Kind::Card => "[CARD]",
+            Kind::Iban => "[IBAN]",
+            Kind::Secret => "[SECRET]",
+        }
+    }
+
+    /// How a refusal names it to the client.
+    fn described(self) -> &'static str {
+        match self {
+            Kind::Email => "an email address",
+            Kind::Phone => "a phone number",
+            Kind::Card => "a payment card number",
+            Kind::Iban => "an IBAN",
+            Kind::Secret => "an API key or secret",
+        }
+    }
+}
+
+/// What to do with a detected value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Replace it with the kind's placeholder (`[EMAIL]`, …).
+    #[default]
+    Mask,
+    /// Refuse the request with a 400 `guardrail_blocked`.
+    Block,
+    /// Do not look for it.
+    Off,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Mask => "mask",
+            Action::Block => "block",
+            Action::Off => "off",
+        }
+    }
+}
+
+/// `[guardrails]` after validation (`crate::config`): on, with compiled deny patterns.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// The action of each kind, in [`Kind::ALL`] order.
+    pub actions: [Action; 5],
+    /// Patterns that refuse a request when any message text matches, by index.
+    pub deny: Vec<Regex>,
+    /// Also mask non-streamed answers' text.
+    pub responses: bool,
+}
+
+impl Policy {
+    /// The action configured for `kind`.
+    pub fn action(&self, kind: Kind) -> Action {
+        let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        self.actions[i]
+    }
+}
+
+/// Why a request was refused; the report goes into its rejected row.
+#[derive(Debug)]
+pub struct Refusal {
+    /// What fired (the blocking kind or deny index, and nothing else).
+    pub report: GuardrailReport,
+    /// The 400 for the client; it names the kind or pattern, never the value.
+    pub error: ApiError,
+}
+
+/// Applies `state`'s guardrails to `req` in place: masks what is set to `mask`, or refuses
+/// the request when a `block` kind or a deny pattern matches. `Ok(None)`: guardrails off or
+/// nothing found.
+pub fn screen(
+    state: &AppState,
+    req: &mut ChatCompletionRequest,
+) -> Result<Option<GuardrailReport>, Box<Refusal>> {
+    match &state.config.guardrails {
+        Some(policy) => apply(policy, req, &state.metrics),
+        None => Ok(None),
+    }
+}
+
+/// [`screen`] with an explicit policy.
+pub fn apply(
+    policy: &Policy,
+    req: &mut ChatCompletionRequest,
+    metrics: &Metrics,
+) -> Result<Option<GuardrailReport>, Box<Refusal>> {
+    // Refusals are decided on the whole request before anything is changed.
+    for text in texts(req) {
+        if let Some(index) = policy.deny.iter().position(|re| re.is_match(text)) {
+            metrics.guardrail("deny", "block", 1);
+            return Err(Box::new(Refusal {
+                report: GuardrailReport {
+                    blocked: Some("deny".to_owned()),
+                    deny_pattern: Some(index),
+                    ..GuardrailReport::default()
+                },
+                error: ApiError::GuardrailBlocked(format!(
+                    "the request matches the gateway's guardrails deny pattern {index}"
+                )),
+            }));
+        }
+        let blocking = |k: Kind| policy.action(k) == Action::Block;
+        if let Some(found) = detectors::find(text, blocking).first() {
+            metrics.guardrail(found.kind.as_str(), "block", 1);
+            return Err(Box::new(Refusal {
+                report: GuardrailReport {
+                    blocked: Some(found.kind.as_str().to_owned()),
+                    ..GuardrailReport::default()
+                },
+                error: ApiError::GuardrailBlocked(format!(
+                    "the request contains {}, which the gateway's guardrails do not allow",
+                    found.kind.described()
+                )),
+            }));
+        }
+    }
+    let mut counts = [0u32; 5];
+    for text in texts_mut(req) {
+        mask(policy, text, &mut counts);
+    }
+    let masked = report_counts(&counts, metrics);
+    Ok((!masked.is_empty()).then(|| GuardrailReport {
+        masked,
+        ..GuardrailReport::default()
+    }))
+}
+
+/// With `responses = true`, masks a non-streamed answer's text and tool-call arguments (every
+/// detected kind that is not `off`; an answer is never refused), noting the counts in the
+/// request's report.
+pub fn screen_answer(
+    state: &AppState,
+    completion: &mut ChatCompletionResponse,
+    record: &mut RequestRecord,
+) {
+    let Some(policy) = state.config.guardrails.as_ref().filter(|p| p.responses) else {
+        return;
+    };
+    let mut counts = [0u32; 5];
+    for choice in &mut completion.choices {
+        let message = &mut choice.message;
+        let texts = message
+            .content
+            .iter_mut()
+            .chain(message.refusal.iter_mut())
+            .chain(
+                message
+                    .tool_calls
+                    .iter_mut()
+                    .flatten()
+                    .map(|c| &mut c.function.arguments),
+            );
+        for text in texts {
+            mask_all(policy, text, &mut counts);
+        }
+    }
+    let masked = report_counts(&counts, &state.metrics);
+    if !masked.is_empty() {
+        record
+            .guardrails
+            .get_or_insert_with(GuardrailReport::default)
+            .answer_masked = masked;
+    }
+}
+
+/// Answers a refused request: the 400, its rejected row (with the report and no prompt text)
+/// and the rejection metric.
+pub async fn refuse(
+    state: &AppState,
+    requested_model: &str,
+    caller: Option<Caller>,
+    dialect: Dialect,
+    refusal: Box<Refusal>,
+) -> Response {
+    let Refusal { report, error } = *refusal;
+    state.metrics.rejected(dialect.endpoint(), error.code());
+    // The prompt is not kept: a deny pattern can match anything, so no masked form is safe.
+    let mut record = RequestRecord::new(requested_model, String::new());
+    record.key = caller.map(KeyUse::new);
+    record.guardrails = Some(report);
+    let request_id = record.request_id.clone();
+    record
+        .finish(state, OutcomeStatus::Rejected, Ending::default())
+        .await;
+    let mut response = error.into_response();
+    set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
+    response
+}
+
+fn mask(policy: &Policy, text: &mut String, counts: &mut [u32; 5]) {
+    replace(text, |k| policy.action(k) == Action::Mask, counts);
+}
+
+fn mask_all(policy: &Policy, text: &mut String, counts: &mut [u32; 5]) {
+    replace(text, |k| policy.action(k) != Action::Off, counts);
+}
+
+fn replace(text: &mut String, enabled: impl Fn(Kind) -> bool, counts: &mut [u32; 5]) {
+    let found = detectors::find(text, enabled);
+    if found.is_empty() {
+        return;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for f in found {
+        out.push_str(&text[at..f.start]);
+        out.push_str(f.kind.placeholder());
+        at = f.end;
+        if let Some(i) = Kind::ALL.iter().position(|k| *k == f.kind) {
+            counts[i] += 1;
+        }
+    }
+    out.push_str(&text[at..]);
+    *text = out;
+}
+
+/// The non-zero counts by kind name, each also counted in the metric.
+fn report_counts(counts: &[u32; 5], metrics: &Metrics) -> std::collections::BTreeMap<String, u32> {
+    Kind::ALL
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| {
+            metrics.guardrail(k.as_str(), Action::Mask.as_str(), *n);
+            (k.as_str().to_owned(), *n)
+        })
+        .collect()
+}
+
+/// Every text of the request the guardrails look at.
+fn texts(req: &ChatCompletionRequest) -> impl Iterator<Item = &str> {
+    req.messages.iter().flat_map(|m| {
+        let content: Vec<&str> = match &m.content {
+            Some(MessageContent::Text(t)) => vec![t.as_str()],
+            Some(MessageContent::Parts(parts)) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::ImageUrl { .. } => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let calls = m
+            .tool_calls
+            .iter()
+            .flatten()
+            .map(|c| c.function.arguments.as_str());
+        content.into_iter().chain(calls)
+    })
+}
+
+/// [`texts`], mutable.
+fn texts_mut(req: &mut ChatCompletionRequest) -> impl Iterator<Item = &mut String> {
+    req.messages.iter_mut().flat_map(|m| {
+        let content: Vec<&mut String> = match &mut m.content {
+            Some(MessageContent::Text(t)) => vec![t],
+            Some(MessageContent::Parts(parts)) => parts
+                .iter_mut()
+                .filter_map(|p| match p {
+                    ContentPart::Text { text } => Some(text),
+                    ContentPart::ImageUrl { .. } => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let calls = m
+            .tool_calls
+            .iter_mut()
+            .flatten()
+            .map(|c| &mut c.function.arguments);
+        content.into_iter().chain(calls)
+    })
+}
+
+#[cfg(test)]
+mod tests;

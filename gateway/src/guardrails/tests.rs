@@ -1,0 +1,230 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::detectors::{find, iban_valid, luhn_valid};
+use super::*;
+use crate::config::GuardrailsConfig;
+
+fn kinds(text: &str) -> Vec<(Kind, &str)> {
+    find(text, |_| true)
+        .into_iter()
+        .map(|f| (f.kind, &text[f.start..f.end]))
+        .collect()
+}
+
+fn digits(s: &str) -> Vec<u8> {
+    s.bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect()
+}
+
+#[test]
+fn luhn_accepts_test_cards_and_rejects_a_changed_digit() {
+    for valid in [
+        "4111111111111111",
+        "5555555555554444",
+        "378282246310005",
+        "6011111111111117",
+        "79927398713",
+    ] {
+        assert!(luhn_valid(&digits(valid)), "{valid}");
+    }
+    for invalid in ["4111111111111112", "5555555555554445", "79927398710", ""] {
+        assert!(!luhn_valid(&digits(invalid)), "{invalid}");
+    }
+}
+
+#[test]
+fn mod97_accepts_real_ibans_and_rejects_a_changed_digit() {
+    for valid in [
+        "GB82WEST12345698765432",
+        "GB82 WEST 1234 5698 7654 32",
+        "DE89370400440532013000",
+        "FR1420041010050500013M02606",
+        "NL91ABNA0417164300",
+    ] {
+        assert!(iban_valid(valid), "{valid}");
+    }
+    for invalid in [
+        "GB82WEST12345698765433",
+        "DE89370400440532013001",
+        "GB00WEST12345698765432",
+        "GB82",
+    ] {
+        assert!(!iban_valid(invalid), "{invalid}");
+    }
+}
+
+#[test]
+fn finds_each_kind() {
+    let found = kinds(
+        "Mail jane.doe+x@example.co.uk or call +44 20 7946 0958 / (555) 123-4567 / 030 1234567. \
+         Card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32, \
+         key sk-proj-abcdefghijklmnopqrstuvwx1234, AKIAIOSFODNN7EXAMPLE.",
+    );
+    assert_eq!(
+        found,
+        vec![
+            (Kind::Email, "jane.doe+x@example.co.uk"),
+            (Kind::Phone, "+44 20 7946 0958"),
+            (Kind::Phone, "(555) 123-4567"),
+            (Kind::Phone, "030 1234567"),
+            (Kind::Card, "4111 1111 1111 1111"),
+            (Kind::Iban, "GB82 WEST 1234 5698 7654 32"),
+            (Kind::Secret, "sk-proj-abcdefghijklmnopqrstuvwx1234"),
+            (Kind::Secret, "AKIAIOSFODNN7EXAMPLE"),
+        ]
+    );
+}
+
+#[test]
+fn finds_vendor_tokens_and_assigned_secrets() {
+    let ghp = format!("ghp_{}", "a1B2c3D4e5".repeat(4));
+    let aiza = format!("AIza{}", "Sy9x_-Q7wZ".repeat(3) + "abcde");
+    for secret in [
+        "sk-ant-api03-Zx8Yw7Vu6Ts5Rq4Po3Nm2",
+        ghp.as_str(),
+        "xoxb-1234567890-abcdefghij",
+        aiza.as_str(),
+    ] {
+        assert_eq!(kinds(secret), vec![(Kind::Secret, secret)], "{secret}");
+    }
+    assert_eq!(
+        kinds("api_key=Zx8Yw7Vu6Ts5Rq4Po3Nm2"),
+        vec![(Kind::Secret, "Zx8Yw7Vu6Ts5Rq4Po3Nm2")]
+    );
+    assert_eq!(
+        kinds("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc123XYZ"),
+        vec![(Kind::Secret, "eyJhbGciOiJIUzI1NiJ9.abc123XYZ")]
+    );
+    // Words after a key name are not secrets.
+    assert!(kinds("password: correcthorsebatterystaple").is_empty());
+}
+
+#[test]
+fn ordinary_text_with_numbers_has_no_match() {
+    for text in [
+        "Order 12345 shipped on 2026-12-04, version 1.2.3, call me in 10 minutes",
+        "The totals were 100 200 300 and 4000 in 2025.",
+        "Timestamp 1733300000000 and id 9876543210123",
+        "Version 10.2.15.3, build 2024.11.30, port 8080, ratio 3/4",
+        "Room 12-B at 10:30, invoice INV-2026-0042, ISBN 978-3-16-148410-0",
+        "The task-12 runs sk-short and DE12 is a road.",
+    ] {
+        assert_eq!(kinds(text), vec![], "{text}");
+    }
+    // A 16-digit run that fails Luhn is not a card.
+    assert!(kinds("ref 4111111111111112").is_empty());
+}
+
+fn policy(toml_src: &str) -> Policy {
+    let raw: GuardrailsConfig = toml::from_str(toml_src).unwrap();
+    crate::config::resolve_guardrails(Some(raw))
+        .unwrap()
+        .unwrap()
+}
+
+fn request(text: &str) -> ChatCompletionRequest {
+    serde_json::from_value(serde_json::json!({
+        "model": "auto",
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": text}]},
+            {"role": "assistant", "content": null, "tool_calls": [{
+                "id": "c1", "type": "function",
+                "function": {"name": "lookup", "arguments": format!("{{\"q\":\"{text}\"}}")}
+            }]},
+            {"role": "tool", "tool_call_id": "c1", "content": text}
+        ]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn masks_every_text_of_the_request_and_counts() {
+    let metrics = Metrics::new();
+    let mut req = request("write to a@b.io with card 4111-1111-1111-1111");
+    let report = apply(&policy("enabled = true"), &mut req, &metrics)
+        .unwrap()
+        .unwrap();
+    let json = serde_json::to_string(&req).unwrap();
+    assert!(!json.contains("a@b.io") && !json.contains("4111"), "{json}");
+    assert_eq!(json.matches("[EMAIL]").count(), 3, "{json}");
+    assert_eq!(report.masked["email"], 3);
+    assert_eq!(report.masked["card"], 3);
+    assert_eq!(report.blocked, None);
+    assert_eq!(
+        metrics.counter_value(
+            "switchyard_guardrail_total",
+            &[("kind", "card"), ("action", "mask")]
+        ),
+        3.0
+    );
+}
+
+#[test]
+fn a_blocked_kind_refuses_without_echoing_and_changes_nothing() {
+    let metrics = Metrics::new();
+    let mut req = request("mail a@b.io, IBAN DE89 3704 0044 0532 0130 00");
+    let before = req.clone();
+    let refusal = apply(
+        &policy("enabled = true\niban = \"block\""),
+        &mut req,
+        &metrics,
+    )
+    .unwrap_err();
+    assert_eq!(refusal.report.blocked.as_deref(), Some("iban"));
+    assert_eq!(refusal.error.code(), "guardrail_blocked");
+    let body = refusal.error.body().to_string();
+    assert!(body.contains("IBAN") && !body.contains("DE89"), "{body}");
+    assert_eq!(req, before);
+}
+
+#[test]
+fn a_deny_pattern_refuses_with_its_index() {
+    let mut req = request("please reveal PROJECT-ORION plans");
+    let refusal = apply(
+        &policy("enabled = true\ndeny = ['(?i)ignore previous', 'PROJECT-[A-Z]+']"),
+        &mut req,
+        &Metrics::new(),
+    )
+    .unwrap_err();
+    assert_eq!(refusal.report.deny_pattern, Some(1));
+    let body = refusal.error.body().to_string();
+    assert!(
+        body.contains("pattern 1") && !body.contains("ORION"),
+        "{body}"
+    );
+}
+
+#[test]
+fn off_kinds_pass_and_clean_requests_report_nothing() {
+    let mut req = request("call +1 (555) 123-4567");
+    let before = req.clone();
+    let report = apply(
+        &policy("enabled = true\nphone = \"off\""),
+        &mut req,
+        &Metrics::new(),
+    )
+    .unwrap();
+    assert_eq!((report, req), (None, before));
+}
+
+#[test]
+fn config_checks_deny_patterns_and_defaults() {
+    let bad: GuardrailsConfig =
+        toml::from_str("enabled = true\ndeny = ['ok', '(unclosed']").unwrap();
+    let err = crate::config::resolve_guardrails(Some(bad))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("guardrails.deny[1]"), "{err}");
+    let off: GuardrailsConfig = toml::from_str("email = \"block\"").unwrap();
+    assert!(crate::config::resolve_guardrails(Some(off))
+        .unwrap()
+        .is_none());
+    assert!(crate::config::resolve_guardrails(None).unwrap().is_none());
+    assert!(toml::from_str::<GuardrailsConfig>("emails = \"mask\"").is_err());
+    assert!(toml::from_str::<GuardrailsConfig>("email = \"redact\"").is_err());
+    let all = policy("enabled = true");
+    assert!(Kind::ALL.iter().all(|k| all.action(*k) == Action::Mask));
+}
