@@ -22,6 +22,9 @@ use super::bench_routed::{bench_config, percentile, start_fake, KEY, KEY_ENV};
 use super::EncoderArgs;
 
 const MODEL: &str = "gpt-4o-mini";
+
+/// A table row: its name, the `x-switchyard-cache` value expected, and the prompt of request `i`.
+type Row = (&'static str, &'static str, Box<dyn Fn(usize) -> String>);
 const STORED: &str = "How many legs does a spider have, and why do they need so many?";
 
 #[derive(Debug, clap::Args)]
@@ -88,7 +91,7 @@ pub fn run(args: CacheBenchArgs) -> anyhow::Result<()> {
     let url = format!("http://{}/v1/chat/completions", gw.local_addr());
 
     let n = args.requests;
-    let rows: [(&str, &str, Box<dyn Fn(usize) -> String>); 3] = [
+    let rows: [Row; 3] = [
         (
             "upstream (miss)",
             "miss",

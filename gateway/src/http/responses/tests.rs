@@ -2,6 +2,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::http::error::ApiError;
 use crate::openai::wire::{
     ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
 };
