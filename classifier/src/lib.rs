@@ -23,5 +23,7 @@ pub use encoder::{
     RoutingAdapter, EMBEDDING_DIM,
 };
 pub use error::Error;
-pub use service::{CostPrior, Scored, Service, ServiceConfig, ServiceError, ServiceStats};
+pub use service::{
+    CostPrior, PredictorChoice, Scored, Service, ServiceConfig, ServiceError, ServiceStats,
+};
 pub use truncation::Truncation;

@@ -52,6 +52,7 @@ fn row(i: usize) -> Outcome {
         key_id: None,
         cache_hit: None,
         guardrails: None,
+        arm: None,
     }
 }
 

@@ -37,8 +37,8 @@ pub use exploration::{explore, Exploration};
 pub use ids::{ModelId, ProviderId};
 pub use onboarded::{InvalidOnboarded, OnboardedModel, OnboardedTask};
 pub use outcome::{
-    Attempt, CacheHit, Feedback, FeedbackSource, GuardrailReport, Outcome, OutcomeStatus,
-    PromptRecord, OUTCOME_SCHEMA_VERSION,
+    ArmAssignment, Attempt, CacheHit, Feedback, FeedbackSource, GuardrailReport, Outcome,
+    OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION,
 };
 pub use policy::{
     decide, route, DecisionInput, ModelPrior, PolicyError, PolicyModel, Prediction, Serving,

@@ -185,6 +185,23 @@ pub struct Outcome {
     /// a matched value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<GuardrailReport>,
+    /// The A/B experiment arm whose router decided this `auto` request (`[experiment]` in the
+    /// gateway config). Absent outside an experiment, on requests naming a model, and in rows
+    /// written before experiments existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<ArmAssignment>,
+}
+
+/// Which arm of an A/B experiment a request was assigned to (see [`Outcome::arm`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArmAssignment {
+    /// The experiment's name; renaming it starts a new assignment.
+    pub experiment: String,
+    /// The arm's name.
+    pub arm: String,
+    /// What the assignment was keyed on: `user` (the request's `user` field), `key` (the
+    /// client key) or `request` (nothing stable: each request drawn anew).
+    pub unit: String,
 }
 
 /// What the guardrails did to one request (see [`Outcome::guardrails`]): counts and names only.

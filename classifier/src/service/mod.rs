@@ -150,6 +150,26 @@ impl ServiceError {
     }
 }
 
+/// Which predictor scores a prompt.
+#[derive(Clone, Default)]
+pub enum PredictorChoice {
+    /// The one serving now ([`Service::set_predictor`]; follows hot reloads).
+    #[default]
+    Serving,
+    /// This one (`None`: no predictor, the prompt routes on priors).
+    Fixed(Option<Arc<dyn QualityPredictor>>),
+}
+
+impl std::fmt::Debug for PredictorChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PredictorChoice::Serving => f.write_str("Serving"),
+            PredictorChoice::Fixed(None) => f.write_str("Fixed(None)"),
+            PredictorChoice::Fixed(Some(p)) => write!(f, "Fixed({:?})", p.models()),
+        }
+    }
+}
+
 /// A scored prompt.
 #[derive(Clone)]
 pub struct Scored {
@@ -259,9 +279,13 @@ impl Inner {
             .clone()
     }
 
-    /// Runs every head on an embedding.
-    fn heads(&self, embedding: Vec<f32>) -> Scored {
-        let estimates = self.predictor().map(|p| {
+    /// Runs every head on an embedding, with the predictor `choice` names.
+    fn heads(&self, embedding: Vec<f32>, choice: &PredictorChoice) -> Scored {
+        let predictor = match choice {
+            PredictorChoice::Serving => self.predictor(),
+            PredictorChoice::Fixed(p) => p.clone(),
+        };
+        let estimates = predictor.map(|p| {
             let estimates = p.predict(&embedding);
             (p, estimates)
         });
@@ -457,7 +481,20 @@ impl Service {
     /// (or [`ServiceError::QueueFull`]) comes back without waiting. Dropping the future makes
     /// the worker skip the prompt.
     pub async fn score(&self, text: String, deadline: Instant) -> Result<Scored, ServiceError> {
-        let rx = match self.submit(text, deadline) {
+        self.score_with(text, deadline, PredictorChoice::Serving)
+            .await
+    }
+
+    /// [`Service::score`] with the predictor `choice` names instead of the serving one (an
+    /// A/B arm's artifact): the prompt shares the queue, batches and embedding cache with every
+    /// other prompt, only the head differs.
+    pub async fn score_with(
+        &self,
+        text: String,
+        deadline: Instant,
+        choice: PredictorChoice,
+    ) -> Result<Scored, ServiceError> {
+        let rx = match self.submit(text, deadline, choice) {
             Ok(Submitted::Done(scored)) => return Ok(*scored),
             Ok(Submitted::Queued(rx)) => rx,
             Err(e) => return Err(e),
@@ -470,18 +507,23 @@ impl Service {
     pub fn score_blocking(&self, text: String) -> Result<Scored, ServiceError> {
         // Far enough to never refuse, near enough not to overflow `Instant`.
         let deadline = Instant::now() + Duration::from_secs(24 * 3600);
-        match self.submit(text, deadline)? {
+        match self.submit(text, deadline, PredictorChoice::Serving)? {
             Submitted::Done(scored) => Ok(*scored),
             Submitted::Queued(rx) => rx.blocking_recv().map_err(|_| ServiceError::WorkerGone)?,
         }
     }
 
-    fn submit(&self, text: String, deadline: Instant) -> Result<Submitted, ServiceError> {
+    fn submit(
+        &self,
+        text: String,
+        deadline: Instant,
+        choice: PredictorChoice,
+    ) -> Result<Submitted, ServiceError> {
         let inner = &self.inner;
         let key = inner.cache.as_ref().map(|c| c.key(&text));
         if let (Some(cache), Some(key)) = (&inner.cache, key) {
             if let Some(embedding) = cache.get(key) {
-                let mut scored = inner.heads(embedding);
+                let mut scored = inner.heads(embedding, &choice);
                 scored.cached = true;
                 return Ok(Submitted::Done(Box::new(scored)));
             }
@@ -497,6 +539,7 @@ impl Service {
             deadline,
             span: tracing::Span::current(),
             probe: false,
+            choice,
         };
         let admitted = {
             let mut state = inner.lock();

@@ -107,6 +107,8 @@ pub(crate) struct Job {
     pub(crate) span: tracing::Span,
     /// Admitted against the estimate to re-measure an idle encoder (see [`PROBE_EVERY`]).
     pub(crate) probe: bool,
+    /// The predictor that scores the embedding.
+    pub(crate) choice: super::PredictorChoice,
 }
 
 impl Job {
@@ -399,6 +401,7 @@ mod tests {
             deadline: now + budget,
             span: tracing::Span::none(),
             probe: false,
+            choice: super::super::PredictorChoice::Serving,
         }
     }
 

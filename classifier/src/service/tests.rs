@@ -333,6 +333,42 @@ async fn the_predictor_runs_on_the_worker_and_can_be_swapped() {
 }
 
 #[tokio::test]
+async fn an_arm_scores_with_its_own_predictor_on_the_worker_and_from_the_cache() {
+    let (embedder, open) = gated();
+    let service = Service::start(embedder, None, ServiceConfig::default()).unwrap();
+    service.set_predictor(Some(Arc::new(LengthPredictor(vec![ModelId::new(
+        "serving",
+    )]))));
+    let arm: Arc<dyn QualityPredictor> = Arc::new(LengthPredictor(vec![ModelId::new("arm")]));
+    let fixed = PredictorChoice::Fixed(Some(Arc::clone(&arm)));
+    open.send(()).unwrap();
+    let scored = service
+        .score_with("abcd".into(), later(), fixed.clone())
+        .await
+        .unwrap();
+    assert!(!scored.cached);
+    assert_eq!(scored.estimates.unwrap().0.models(), &[ModelId::new("arm")]);
+    // The same text from the cache: the embedding is shared, the head is still the arm's.
+    let cached = service
+        .score_with("abcd".into(), later(), fixed)
+        .await
+        .unwrap();
+    assert!(cached.cached);
+    assert_eq!(cached.estimates.unwrap().0.models(), &[ModelId::new("arm")]);
+    // A priors-only arm gets no estimates; the serving predictor is untouched by either.
+    let priors = service
+        .score_with("abcd".into(), later(), PredictorChoice::Fixed(None))
+        .await
+        .unwrap();
+    assert!(priors.estimates.is_none());
+    let serving = service.score("abcd".into(), later()).await.unwrap();
+    assert_eq!(
+        serving.estimates.unwrap().0.models(),
+        &[ModelId::new("serving")]
+    );
+}
+
+#[tokio::test]
 async fn the_task_classifier_runs_as_a_head_on_the_worker() {
     let (embedder, open) = gated();
     let service = Service::start(embedder, None, ServiceConfig::default()).unwrap();

@@ -115,7 +115,7 @@ impl Worker {
                     if let (Some(cache), Some(key)) = (&self.inner.cache, job.key) {
                         cache.insert(key, embedding.clone());
                     }
-                    let mut scored = self.inner.heads(embedding);
+                    let mut scored = self.inner.heads(embedding, &job.choice);
                     scored.queue_wait = queue_wait;
                     scored.forward = forward;
                     scored.batch_size = batch_size;
