@@ -180,7 +180,13 @@ const GUARDRAIL: Family = Family {
     kind: Kind::Counter,
 };
 
-const FAMILIES: [&Family; 29] = [
+const EXPERIMENT: Family = Family {
+    name: "switchyard_experiment_requests_total",
+    help: "`auto` requests assigned to an A/B arm, by experiment and arm ([experiment]).",
+    kind: Kind::Counter,
+};
+
+const FAMILIES: [&Family; 30] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -210,6 +216,7 @@ const FAMILIES: [&Family; 29] = [
     &RESPONSE_CACHE_ENTRIES,
     &RESPONSE_CACHE_WAITS,
     &GUARDRAIL,
+    &EXPERIMENT,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -410,6 +417,19 @@ impl Metrics {
             &GUARDRAIL,
             vec![("kind", kind.to_owned()), ("action", action.to_owned())],
             f64::from(count),
+        );
+    }
+
+    /// An `auto` request was assigned to `arm` of `experiment` (both names are checked config
+    /// values, so the labels stay bounded).
+    pub fn experiment_arm(&self, experiment: &str, arm: &str) {
+        self.add(
+            &EXPERIMENT,
+            vec![
+                ("experiment", experiment.to_owned()),
+                ("arm", arm.to_owned()),
+            ],
+            1.0,
         );
     }
 

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::outcome::OutcomeLog;
-use crate::routing::Router;
+use crate::routing::{Router, Split};
 use crate::upstream::build_provider;
 use crate::upstream::circuit_breaker::CircuitBreaker;
 use crate::upstream::failover::{Failover, Upstream, Upstreams};
@@ -129,6 +129,12 @@ impl AppState {
             Some(c) => c.clone(),
             None => catalog.entries().map(|e| e.spec.id.clone()).collect(),
         };
+        // Arms' artifacts are loaded and checked now: a bad one stops the start, naming it.
+        let split = config
+            .experiment
+            .as_ref()
+            .map(|e| Split::load(e, classifier.as_ref(), &catalog))
+            .transpose()?;
         let router = Router::new(
             Arc::clone(&catalog),
             candidates,
@@ -137,7 +143,8 @@ impl AppState {
             classifier,
             Arc::clone(&metrics),
         )
-        .with_exploration(config.router.exploration, config.router.exploration_seed);
+        .with_exploration(config.router.exploration, config.router.exploration_seed)
+        .with_experiment(split);
         let active_artifact = tokio::sync::Mutex::new(config.router.artifact.clone());
         let judge = config
             .judge

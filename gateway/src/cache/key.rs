@@ -44,12 +44,14 @@ impl CacheKey {
 }
 
 /// The key of `req` with the merged routing `options`, in the namespace of `key_id` (`None`:
-/// the one namespace used when client keys are off). `None` only if the request cannot be
+/// the one namespace used when client keys are off) and of the A/B `arm` that routes it (so
+/// one arm never serves another arm's choice). `None` only if the request cannot be
 /// serialised, which a parsed request always can.
 pub fn key_of(
     req: &ChatCompletionRequest,
     options: &RouterOptions,
     key_id: Option<&str>,
+    arm: Option<&str>,
 ) -> Option<CacheKey> {
     let mut request = serde_json::to_value(req).ok()?;
     if let Value::Object(fields) = &mut request {
@@ -58,12 +60,13 @@ pub fn key_of(
             fields.remove(delivery);
         }
     }
-    let keyed = serde_json::json!({
+    let mut keyed = serde_json::json!({
         "version": KEY_VERSION,
         "client_key": key_id,
         "request": request,
         "router": serde_json::to_value(options).ok()?,
     });
+    with_arm(&mut keyed, arm);
     let mut canonical = Vec::with_capacity(1024);
     write_canonical(&keyed, &mut canonical);
     Some(CacheKey(Sha256::digest(&canonical).into()))
@@ -77,6 +80,7 @@ pub fn scope_of(
     req: &ChatCompletionRequest,
     options: &RouterOptions,
     key_id: Option<&str>,
+    arm: Option<&str>,
 ) -> Option<(CacheKey, String)> {
     let last = req.messages.last()?;
     if last.role != Role::User || last.has_image() {
@@ -94,16 +98,25 @@ pub fn scope_of(
             }
         }
     }
-    let keyed = serde_json::json!({
+    let mut keyed = serde_json::json!({
         "version": KEY_VERSION,
         "scope": "semantic",
         "client_key": key_id,
         "request": request,
         "router": serde_json::to_value(options).ok()?,
     });
+    with_arm(&mut keyed, arm);
     let mut canonical = Vec::with_capacity(1024);
     write_canonical(&keyed, &mut canonical);
     Some((CacheKey(Sha256::digest(&canonical).into()), text))
+}
+
+/// Adds the A/B arm to a key's canonical form; without an experiment the form (and every key)
+/// stays what it was.
+fn with_arm(keyed: &mut Value, arm: Option<&str>) {
+    if let (Some(arm), Value::Object(fields)) = (arm, keyed) {
+        fields.insert("arm".to_owned(), Value::String(arm.to_owned()));
+    }
 }
 
 /// Whether the client asked for a reproducible answer: `temperature` 0, or an integer `seed`
@@ -164,11 +177,24 @@ mod tests {
     }
 
     fn key(json: &str, key_id: Option<&str>) -> CacheKey {
-        key_of(&req(json), &RouterOptions::default(), key_id).unwrap()
+        key_of(&req(json), &RouterOptions::default(), key_id, None).unwrap()
     }
 
     const BASE: &str =
         r#"{"model":"auto","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#;
+
+    #[test]
+    fn each_ab_arm_has_its_own_keys() {
+        let opts = RouterOptions::default();
+        let r = req(BASE);
+        let control = key_of(&r, &opts, None, Some("control")).unwrap();
+        let candidate = key_of(&r, &opts, None, Some("candidate")).unwrap();
+        assert_ne!(control, candidate);
+        assert_ne!(control, key(BASE, None));
+        let scope = |arm| scope_of(&r, &opts, None, arm).unwrap().0;
+        assert_ne!(scope(Some("control")), scope(Some("candidate")));
+        assert_ne!(scope(Some("control")), scope(None));
+    }
 
     #[test]
     fn field_order_and_delivery_do_not_matter() {
@@ -196,7 +222,7 @@ mod tests {
             max_cost_usd: Some(0.01),
             ..RouterOptions::default()
         };
-        assert_ne!(base, key_of(&req(BASE), &capped, None).unwrap());
+        assert_ne!(base, key_of(&req(BASE), &capped, None, None).unwrap());
     }
 
     #[test]
@@ -210,14 +236,15 @@ mod tests {
             ..RouterOptions::default()
         };
         assert_eq!(
-            key_of(&with_body, &capped, None),
-            key_of(&req(BASE), &capped, None)
+            key_of(&with_body, &capped, None, None),
+            key_of(&req(BASE), &capped, None, None)
         );
     }
 
     #[test]
     fn the_semantic_scope_leaves_out_only_the_last_user_text() {
-        let scope = |json: &str, key_id| scope_of(&req(json), &RouterOptions::default(), key_id);
+        let scope =
+            |json: &str, key_id| scope_of(&req(json), &RouterOptions::default(), key_id, None);
         let (a, text) = scope(BASE, None).unwrap();
         assert_eq!(text, "hi");
         let reworded = r#"{"model":"auto","temperature":0,"messages":[{"role":"user","content":"hello there"}]}"#;

@@ -42,7 +42,7 @@ fn key(n: u8) -> CacheKey {
         "messages": [{"role": "user", "content": format!("q{n}")}]
     }))
     .unwrap();
-    key::key_of(&req, &RouterOptions::default(), None).unwrap()
+    key::key_of(&req, &RouterOptions::default(), None, None).unwrap()
 }
 
 #[test]
@@ -95,7 +95,8 @@ fn plans_follow_config_determinism_and_directives() {
     };
     let opts = RouterOptions::default();
     let on = settings(10, 1 << 20);
-    let plan = |s: &CacheSettings, t: f64, d: Directive| Plan::new(s, &req(t), &opts, None, d);
+    let plan =
+        |s: &CacheSettings, t: f64, d: Directive| Plan::new(s, &req(t), &opts, (None, None), d);
 
     let p = plan(&on, 0.0, Directive::Default);
     assert!(p.read && p.write && p.key.is_some());

@@ -59,6 +59,9 @@ pub struct GatewayConfig {
     /// embeddings models on the provider named `openai`, when there is one.
     #[serde(default)]
     pub embeddings: Option<Vec<EmbeddingsModelConfig>>,
+    /// `[experiment]`: an A/B split of `auto` traffic between router artifacts; absent = off.
+    #[serde(default)]
+    pub experiment: Option<ExperimentConfig>,
 }
 
 /// `[server]`.
@@ -548,6 +551,8 @@ pub struct Config {
     pub guardrails: Option<crate::guardrails::Policy>,
     /// Models `POST /v1/embeddings` passes through, with their prices.
     pub embeddings: Vec<EmbeddingsModel>,
+    /// `[experiment]`, validated; `None`: off.
+    pub experiment: Option<Experiment>,
     /// Whether the providers came from the config file's `[[providers]]` (false: the
     /// environment defaults of [`env_default_providers`]), for the hint of
     /// [`Config::provider_setup_hint`].
@@ -878,6 +883,7 @@ impl Config {
         let cache = cache::resolve(raw.cache)?;
         let guardrails = guardrails::resolve(raw.guardrails.take())?;
         let embeddings = embeddings::resolve(raw.embeddings.take(), &providers)?;
+        let experiment = experiment::resolve(raw.experiment.take())?;
         let judge = match raw.judge.take() {
             Some(j) => Some(judge::resolve(j, &catalog, &providers)?),
             None => None,
@@ -917,6 +923,7 @@ impl Config {
             cache,
             guardrails,
             embeddings,
+            experiment,
             providers_from_file,
         })
     }
@@ -953,11 +960,13 @@ impl Config {
 mod cache;
 mod checks;
 mod embeddings;
+mod experiment;
 mod guardrails;
 mod judge;
 pub use cache::{Cache, CacheConfig, MAX_TTL};
 pub use checks::AdminConfig;
 pub use embeddings::{EmbeddingsModel, EmbeddingsModelConfig};
+pub use experiment::{Arm, ArmConfig, ArmRouter, Experiment, ExperimentConfig, Sticky};
 pub use guardrails::{resolve as resolve_guardrails, GuardrailsConfig};
 pub use judge::{JudgeConfig, Judging, Rubric};
 

@@ -16,7 +16,7 @@ use crate::http::request_options::{merged_options, prompt_text, resolve_model, r
 use crate::http::{cached, relay, validate};
 use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse};
 use crate::outcome::record::{Ending, RequestRecord};
-use crate::routing::Routed;
+use crate::routing::{Routed, Unit};
 use crate::state::AppState;
 use crate::tokens;
 use crate::upstream::failover::{Answer, CallKind, Served};
@@ -171,13 +171,30 @@ async fn serve(
     validate::sampling(req).map_err(rejected)?;
     let options = merged_options(req.router.as_ref(), headers).map_err(rejected)?;
     let directive = Directive::from_headers(headers).map_err(rejected)?;
+    // The A/B arm whose router decides an `auto` request (`[experiment]`); a pinned request
+    // is outside the experiment.
+    let key_id = record.key.as_ref().map(KeyUse::key_id);
+    let (arm, assignment) = if req.model == AUTO {
+        state
+            .router
+            .assign(Unit {
+                user: req.user.as_deref(),
+                key_id,
+                request_id: &record.request_id,
+            })
+            .unzip()
+    } else {
+        (None, None)
+    };
+    let arm_name = arm.map(|a| a.name.as_str());
     // Before routing and before any key limit: a hit costs nothing and calls nothing. An entry
-    // exists only under this key's id, stored after the same request passed every check.
+    // exists only under this key's id (and arm), stored after the same request passed every
+    // check.
     let plan = Plan::new(
         &state.config.cache,
         req,
         &options,
-        record.key.as_ref().map(KeyUse::key_id),
+        (key_id, arm_name),
         directive,
     );
     let (served_by_cache, hit) = cached::lookup(state, &plan);
@@ -201,7 +218,7 @@ async fn serve(
         .await);
     }
     let semantic_scope = if plan.semantic {
-        crate::cache::key::scope_of(req, &options, record.key.as_ref().map(KeyUse::key_id))
+        crate::cache::key::scope_of(req, &options, key_id, arm_name)
     } else {
         None
     };
@@ -219,7 +236,10 @@ async fn serve(
     let mut scores = None;
     let mut embedding = None;
     if let Some(scope) = &semantic_scope {
-        let scored = state.router.score(&input.text, route_start, true).await;
+        let scored = state
+            .router
+            .score(&input.text, route_start, true, arm)
+            .await;
         embedding = scored.embedding().map(<[f32]>::to_vec);
         if let Some((entry, similarity)) =
             cached::semantic_lookup(state, &plan, scope, embedding.as_deref())
@@ -266,9 +286,15 @@ async fn serve(
                 "no provider with a configured API key serves any candidate model; set a provider's API key variable or add [[providers]] entries (docs/gateway.md)".to_owned(),
             )));
         }
+        if let Some(assignment) = assignment {
+            state
+                .metrics
+                .experiment_arm(&assignment.experiment, &assignment.arm);
+            record.arm = Some(assignment);
+        }
         let routed = match scores {
             Some(scored) => state.router.route_scored(&input, pool, scored, route_start),
-            None => state.router.route(&input, pool).await,
+            None => state.router.route(&input, pool, arm).await,
         };
         routed.map_err(|_| {
             rejected(validate::unservable(

@@ -12,6 +12,7 @@ use crate::http::chat::AUTO;
 use crate::http::error::ApiError;
 use crate::http::request_options::{merged_options, resolve_model, routing_input};
 use crate::openai::wire::{ChatCompletionRequest, ChatMessage, Role};
+use crate::routing::Unit;
 use crate::state::AppState;
 
 /// `/v1/route` accepts a chat request (model optional) or `{"prompt": "..."}`.
@@ -65,8 +66,19 @@ pub(super) async fn route_only(
     } else {
         live
     };
+    let mut arm = None;
     let routed = if req.model == AUTO {
-        state.router.route(&input, pool).await
+        // The arm a chat request of this `user` would get; without one (no client key is
+        // seen here) a fresh draw, as for a chat request with neither.
+        let request_id = crate::outcome::record::new_request_id();
+        let assigned = state.router.assign(Unit {
+            user: req.user.as_deref(),
+            key_id: None,
+            request_id: &request_id,
+        });
+        let (loaded, assignment) = assigned.unzip();
+        arm = assignment;
+        state.router.route(&input, pool, loaded).await
     } else {
         let model = resolve_model(&state.catalog, &req.model)?;
         crate::http::validate::named_model_capabilities(
@@ -110,5 +122,6 @@ pub(super) async fn route_only(
         "offline": offline,
         "failover_order": d.failover_order(),
         "candidates": candidates,
+        "arm": arm,
     })))
 }

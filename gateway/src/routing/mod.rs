@@ -10,15 +10,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use classifier::PredictorChoice;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use router_core::policy::{self, DecisionInput, PolicyModel, Serving};
 use router_core::{
-    Constraints, DecisionReason, EstimateMix, Exploration, ModelEstimate, ModelId, Objective,
-    PolicyError, QualityPredictor, RouteDecision, TaskDistribution,
+    ArmAssignment, Constraints, DecisionReason, EstimateMix, Exploration, ModelEstimate, ModelId,
+    Objective, PolicyError, QualityPredictor, RouteDecision, TaskDistribution,
 };
 
 use crate::metrics::Metrics;
+pub use experiment::{LoadedArm, Split, Unit};
 
 /// Where the predictions behind a decision came from (each candidate says its own in
 /// [`router_core::Candidate::source`]).
@@ -87,6 +89,8 @@ pub struct Router {
     /// One generator for every request: draws are cheap and the lock is held for one `gen`,
     /// and a seeded run is reproducible request by request.
     rng: Mutex<StdRng>,
+    /// The A/B split of `auto` requests between router artifacts, when `[experiment]` is set.
+    split: Option<Split>,
 }
 
 impl std::fmt::Debug for Router {
@@ -97,6 +101,7 @@ impl std::fmt::Debug for Router {
             .field("deadline", &self.deadline)
             .field("classifier", &self.classifier.is_some())
             .field("exploration", &self.exploration)
+            .field("split", &self.split)
             .finish()
     }
 }
@@ -120,7 +125,20 @@ impl Router {
             metrics,
             exploration: Exploration::Off,
             rng: Mutex::new(StdRng::from_entropy()),
+            split: None,
         }
+    }
+
+    /// Splits `auto` requests between the arms of `split`.
+    pub fn with_experiment(mut self, split: Option<Split>) -> Self {
+        self.split = split;
+        self
+    }
+
+    /// The arm an `auto` request of `unit` routes with, and the assignment its row records;
+    /// `None` without an experiment.
+    pub fn assign(&self, unit: Unit<'_>) -> Option<(&LoadedArm, ArmAssignment)> {
+        Some(self.split.as_ref()?.assign(unit))
     }
 
     /// Explores `auto` decisions with `exploration`, drawing from a generator seeded with
@@ -160,23 +178,32 @@ impl Router {
             .is_some_and(|c| c.predictor().is_some())
     }
 
-    /// Routes over `pool` (the live candidates, or another set for offline decisions).
+    /// Routes over `pool` (the live candidates, or another set for offline decisions) with
+    /// `arm`'s predictor (`None`: the serving one).
     pub async fn route(
         &self,
         input: &RoutingInput,
         pool: &[ModelId],
+        arm: Option<&LoadedArm>,
     ) -> Result<Routed, PolicyError> {
         let start = Instant::now();
-        let scored = self.score(&input.text, start, false).await;
+        let scored = self.score(&input.text, start, false, arm).await;
         self.route_scored(input, pool, scored, start)
     }
 
     /// What the encoder says about `text` within the routing deadline counted from `start`:
     /// the estimates [`Router::route_scored`] decides on and the prompt's embedding. With
     /// `embed_anyway` the prompt is embedded even when no predictor would read the embedding
-    /// (the semantic cache needs it).
-    pub async fn score(&self, text: &str, start: Instant, embed_anyway: bool) -> PromptScores {
-        self.estimates(text, start + self.deadline, embed_anyway)
+    /// (the semantic cache needs it). `arm` picks the predictor (`None`: the serving one).
+    pub async fn score(
+        &self,
+        text: &str,
+        start: Instant,
+        embed_anyway: bool,
+        arm: Option<&LoadedArm>,
+    ) -> PromptScores {
+        let choice = arm.map(|a| a.choice.clone()).unwrap_or_default();
+        self.estimates(text, start + self.deadline, embed_anyway, choice)
             .await
     }
 
@@ -204,9 +231,12 @@ impl Router {
                 },
             },
         };
-        // The predictor that scored the prompt; on a fallback the one loaded now (its
-        // onboarded fits still apply).
-        let predictor = scored.predictor.clone().or_else(|| self.predictor());
+        // The predictor that scored the prompt; on a fallback the one the arm would have used
+        // (its onboarded fits still apply).
+        let predictor = scored.predictor.clone().or_else(|| match &scored.choice {
+            PredictorChoice::Serving => self.predictor(),
+            PredictorChoice::Fixed(p) => p.clone(),
+        });
         let prompt = PromptView {
             trained: &scored.trained,
             tasks: scored.tasks.as_ref(),
@@ -295,7 +325,13 @@ impl Router {
     /// prompt cannot be embedded by then, it says so at once (`deadline_unmeetable`) and the
     /// request takes the static fallback without waiting. The timeout around the call is only
     /// a backstop for a batch that overruns its predicted time.
-    async fn estimates(&self, text: &str, deadline: Instant, embed_anyway: bool) -> PromptScores {
+    async fn estimates(
+        &self,
+        text: &str,
+        deadline: Instant,
+        embed_anyway: bool,
+        choice: PredictorChoice,
+    ) -> PromptScores {
         let none = PromptScores {
             trained: HashMap::new(),
             tasks: None,
@@ -303,16 +339,25 @@ impl Router {
             predictor: None,
             fallback: None,
             embedding: None,
+            choice: choice.clone(),
         };
         let Some(service) = &self.classifier else {
             return none;
         };
-        if !embed_anyway && service.predictor().is_none() && service.task_classifier().is_none() {
+        let has_predictor = match &choice {
+            PredictorChoice::Serving => service.predictor().is_some(),
+            PredictorChoice::Fixed(p) => p.is_some(),
+        };
+        if !embed_anyway && !has_predictor && service.task_classifier().is_none() {
             // Embedding with nothing to read the embedding would be wasted encoder time.
             return none;
         }
         let budget = deadline.saturating_duration_since(Instant::now());
-        let scored = tokio::time::timeout(budget, service.score(text.to_owned(), deadline)).await;
+        let scored = tokio::time::timeout(
+            budget,
+            service.score_with(text.to_owned(), deadline, choice.clone()),
+        )
+        .await;
         let reason = match scored {
             Ok(Ok(scored)) => {
                 self.metrics.encoder_cache(scored.cached);
@@ -345,6 +390,7 @@ impl Router {
                     predictor: scored_by,
                     fallback: None,
                     embedding: Some(embedding),
+                    choice,
                 };
             }
             Ok(Err(e)) => e.label(),
@@ -424,6 +470,8 @@ pub struct PromptScores {
     /// [`classifier::EMBEDDING_DIM`] values; extra pooled layers and adapters left out), when
     /// the encoder ran.
     embedding: Option<Vec<f32>>,
+    /// The predictor asked for (an A/B arm's, or the serving one).
+    choice: PredictorChoice,
 }
 
 impl PromptScores {
@@ -433,6 +481,7 @@ impl PromptScores {
     }
 }
 
+pub mod experiment;
 pub mod reload;
 
 #[cfg(test)]

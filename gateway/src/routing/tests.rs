@@ -87,7 +87,7 @@ fn router(classifier: Option<classifier::Service>, metrics: Arc<Metrics>) -> Rou
 #[tokio::test]
 async fn priors_without_classifier() {
     let r = router(None, Arc::new(Metrics::new()));
-    let routed = r.route(&input(), r.candidates()).await.unwrap();
+    let routed = r.route(&input(), r.candidates(), None).await.unwrap();
     assert_eq!(routed.source, PredictionSource::Priors);
     assert_eq!(routed.decision.ranked.len(), 3);
 }
@@ -108,7 +108,7 @@ async fn trained_predictor_decides() {
     let mut r = router(Some(service), metrics);
     // The deadline is only a bound here; give the worker thread ample time on a busy machine.
     r.deadline = Duration::from_secs(30);
-    let routed = r.route(&input(), r.candidates()).await.unwrap();
+    let routed = r.route(&input(), r.candidates(), None).await.unwrap();
     assert_eq!(routed.source, PredictionSource::Trained);
     assert_eq!(routed.decision.chosen.as_str(), "gpt-4o");
 }
@@ -128,7 +128,7 @@ async fn stalled_encoder_falls_back_and_counts() {
     .unwrap();
     let metrics = Arc::new(Metrics::new());
     let r = router(Some(service), metrics.clone());
-    let routed = r.route(&input(), r.candidates()).await.unwrap();
+    let routed = r.route(&input(), r.candidates(), None).await.unwrap();
     assert_eq!(
         routed.source,
         PredictionSource::StaticFallback { reason: "deadline" }
@@ -186,12 +186,12 @@ async fn an_encoder_that_cannot_answer_in_time_is_skipped_at_once() {
     let r = router(Some(service.clone()), metrics.clone());
     // The first prompt on an idle encoder is admitted as a probe (so the cost fit can recover
     // from a bad estimate); it occupies the stalled worker and falls back at the deadline.
-    let probe = r.route(&input(), r.candidates()).await.unwrap();
+    let probe = r.route(&input(), r.candidates(), None).await.unwrap();
     assert_eq!(
         probe.source,
         PredictionSource::StaticFallback { reason: "deadline" }
     );
-    let routed = r.route(&input(), r.candidates()).await.unwrap();
+    let routed = r.route(&input(), r.candidates(), None).await.unwrap();
     assert_eq!(
         routed.source,
         PredictionSource::StaticFallback {
@@ -226,7 +226,7 @@ async fn a_repeated_prompt_is_served_from_the_embedding_cache() {
     let mut r = router(Some(service), metrics.clone());
     r.deadline = Duration::from_secs(30);
     for _ in 0..3 {
-        let routed = r.route(&input(), r.candidates()).await.unwrap();
+        let routed = r.route(&input(), r.candidates(), None).await.unwrap();
         assert_eq!(routed.decision.chosen.as_str(), "gpt-4o");
     }
     let count =

@@ -12,6 +12,7 @@ mod e2e_failover;
 mod e2e_harness;
 mod e2e_providers;
 mod e2e_unavailable;
+mod experiment;
 mod feedback_keys;
 mod fuzz_http;
 mod guardrails;
