@@ -6,6 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// An A/B comparison names an arm the log does not hold.
+    #[error("no logged request of arm `{arm}`; the log's arms are: {}; pick one with --control", known.join(", "))]
+    UnknownArm {
+        /// The arm asked for.
+        arm: String,
+        /// The arms the rows name.
+        known: Vec<String>,
+    },
     /// The evaluation set has no prompts or no models.
     #[error("evaluation set is empty ({prompts} prompts, {models} models): restrict to prompts labelled for every model, and keep at least one")]
     EmptySet {

@@ -15,6 +15,7 @@
 //! - [`ope`]: off-policy estimates (IPS, self-normalised IPS, doubly robust) of a candidate
 //!   router's quality and cost on logged traffic.
 
+pub mod ab;
 pub mod baselines;
 pub mod calibration;
 mod error;

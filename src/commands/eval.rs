@@ -100,10 +100,31 @@ pub struct EvalArgs {
     /// Print one JSON object (docs/eval-json.md) instead of the Markdown table.
     #[arg(long)]
     json: bool,
-    /// Off-policy evaluation: estimate --router's quality and cost on the gateway's logged
-    /// traffic (SQLite db or exported JSONL) with IPS, SNIPS and doubly robust estimators.
-    #[arg(long, requires = "router")]
+    /// The gateway's logged traffic (SQLite db or exported JSONL): with --router, an
+    /// off-policy estimate of that router (IPS, SNIPS, doubly robust); with --arms, a
+    /// comparison of the arms of an A/B experiment (`[experiment]`).
+    #[arg(long)]
     from_log: Option<PathBuf>,
+    /// With --from-log: compare the arms of an A/B experiment on their own traffic (quality,
+    /// cost and utility per arm with 95 % intervals, each arm against the control).
+    #[arg(long, requires = "from_log", conflicts_with = "router")]
+    arms: bool,
+    /// With --arms: the experiment to read (default: the one of the log's newest row with an
+    /// arm).
+    #[arg(long, requires = "arms")]
+    experiment: Option<String>,
+    /// With --arms: the arm the others are compared with (default: `control` when there is
+    /// one, else the first arm by name).
+    #[arg(long, requires = "arms")]
+    control: Option<String>,
+    /// With --arms: a deployment gate. Exit with an error unless this arm's utility (quality
+    /// − λ·cost, default λ) beats the control's with its 95 % interval wholly above 0.
+    #[arg(long, requires = "arms")]
+    gate_arm: Option<String>,
+    /// With --from-log --router: estimate on the traffic of this A/B arm only (the rows its
+    /// router served; a candidate judged on the control arm's traffic, say).
+    #[arg(long, requires = "router")]
+    arm: Option<String>,
     /// The candidate router artifact for --from-log.
     #[arg(long)]
     router: Option<PathBuf>,
@@ -137,14 +158,35 @@ fn parse_split(s: &str) -> Result<SplitKind, String> {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    if let (Some(log), Some(router)) = (&args.from_log, &args.router) {
+    if let (Some(log), true) = (&args.from_log, args.arms) {
+        return super::from_log::compare_arms(
+            log,
+            &super::from_log::ArmsArgs {
+                experiment: args.experiment.as_deref(),
+                control: args.control.as_deref(),
+                gate_arm: args.gate_arm.as_deref(),
+                metric: args.metric.as_deref(),
+                json: args.json,
+            },
+        );
+    }
+    if let Some(log) = &args.from_log {
+        let Some(router) = &args.router else {
+            anyhow::bail!(
+                "--from-log {}: add --router DIR (an off-policy estimate of that router) or --arms (compare the arms of an A/B experiment)",
+                log.display()
+            );
+        };
         return super::from_log::evaluate(
             log,
-            router,
-            args.metric.as_deref(),
-            args.clip,
-            args.gate,
-            args.json,
+            &super::from_log::OpeArgs {
+                router,
+                arm: args.arm.as_deref(),
+                metric: args.metric.as_deref(),
+                clip: args.clip,
+                gate: args.gate,
+                json: args.json,
+            },
             &args.data.encoder,
         );
     }

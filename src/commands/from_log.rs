@@ -46,18 +46,46 @@ pub fn training_set(
     Ok((bandit.set, weights, fingerprint))
 }
 
+/// What `eval --from-log --router` was asked.
+#[derive(Clone, Copy)]
+pub struct OpeArgs<'a> {
+    /// The candidate router artifact.
+    pub router: &'a Path,
+    /// Only the rows of this A/B arm.
+    pub arm: Option<&'a str>,
+    /// The reward metric.
+    pub metric: Option<&'a str>,
+    /// Importance weight clip.
+    pub clip: Option<f64>,
+    /// The deployment gate's estimator.
+    pub gate: Option<evals::ope::GateEstimator>,
+    /// JSON instead of a table.
+    pub json: bool,
+}
+
 /// Off-policy estimates of `router`'s quality and cost on the logged traffic (IPS, SNIPS,
 /// doubly robust, with 95% intervals), next to what the logging policy achieved.
-pub fn evaluate(
-    log: &Path,
-    router: &Path,
-    metric: Option<&str>,
-    clip: Option<f64>,
-    gate: Option<evals::ope::GateEstimator>,
-    json: bool,
-    encoder: &EncoderArgs,
-) -> anyhow::Result<()> {
-    let outcomes = from_log::load_outcomes(log)?;
+pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow::Result<()> {
+    let OpeArgs {
+        router,
+        arm,
+        metric,
+        clip,
+        gate,
+        json,
+    } = *args;
+    let mut outcomes = from_log::load_outcomes(log)?;
+    if let Some(arm) = arm {
+        let before = outcomes.len();
+        outcomes.retain(|o| o.arm.as_ref().is_some_and(|a| a.arm == arm));
+        anyhow::ensure!(
+            !outcomes.is_empty(),
+            "{}: no row of arm `{arm}` among {before} rows (`switchyard eval --from-log {} --arms` lists the arms)",
+            log.display(),
+            log.display()
+        );
+        eprintln!("{}: {} rows of arm `{arm}`", log.display(), outcomes.len());
+    }
     let config = SampleConfig {
         metric: metric.map(str::to_owned),
     };
@@ -161,6 +189,159 @@ fn print_table(router: &Path, n: usize, report: &evals::ope::OpeReport) {
         println!(
             "| {what} | logged policy | {:.4} | [{:.4}, {:.4}] | {} |",
             e.value, e.ci_low, e.ci_high, e.n
+        );
+    }
+}
+
+/// What `eval --from-log --arms` was asked.
+pub struct ArmsArgs<'a> {
+    /// The experiment (default: the newest).
+    pub experiment: Option<&'a str>,
+    /// The control arm (default: `control`, else the first by name).
+    pub control: Option<&'a str>,
+    /// The arm a gate is about.
+    pub gate_arm: Option<&'a str>,
+    /// The reward metric.
+    pub metric: Option<&'a str>,
+    /// JSON instead of tables.
+    pub json: bool,
+}
+
+/// Compares the arms of an A/B experiment on their own logged traffic, and gates one arm
+/// against the control when asked.
+pub fn compare_arms(log: &Path, args: &ArmsArgs<'_>) -> anyhow::Result<()> {
+    let outcomes = from_log::load_outcomes(log)?;
+    let config = SampleConfig {
+        metric: args.metric.map(str::to_owned),
+    };
+    let Some(rows) = from_log::arm_rows(&outcomes, args.experiment, &config) else {
+        anyhow::bail!(
+            "{}: none of its {} rows names an A/B arm; run the gateway with an [experiment] section (docs/gateway.md, \"A/B experiments\")",
+            log.display(),
+            outcomes.len()
+        );
+    };
+    if rows.observations.is_empty() {
+        let mut known: Vec<&str> = outcomes
+            .iter()
+            .filter_map(|o| o.arm.as_ref().map(|a| a.experiment.as_str()))
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        anyhow::bail!(
+            "{}: no row of experiment `{}`; the log's experiments are: {}",
+            log.display(),
+            rows.experiment,
+            known.join(", ")
+        );
+    }
+    eprintln!(
+        "{}: experiment `{}`, {} requests ({} outside any experiment, {} of other experiments{})",
+        log.display(),
+        rows.experiment,
+        rows.observations.len(),
+        rows.outside,
+        rows.other_experiments,
+        if rows.bad_labels > 0 {
+            format!(
+                ", {} labels outside [0, 1] read as unlabelled",
+                rows.bad_labels
+            )
+        } else {
+            String::new()
+        }
+    );
+    let control = match args.control {
+        Some(c) => c.to_owned(),
+        None => {
+            let mut names: Vec<&str> = rows.observations.iter().map(|o| o.arm.as_str()).collect();
+            names.sort_unstable();
+            match names.iter().find(|n| **n == "control") {
+                Some(c) => (*c).to_owned(),
+                None => names.first().map(|n| (*n).to_owned()).unwrap_or_default(),
+            }
+        }
+    };
+    let lambda = Objective::default().lambda();
+    let report = evals::ab::compare(&rows.observations, &control, lambda)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_arms(&rows.experiment, &report);
+    }
+    let Some(gated) = args.gate_arm else {
+        return Ok(());
+    };
+    anyhow::ensure!(
+        gated != report.control,
+        "--gate-arm {gated} is the control arm; name the arm to ship"
+    );
+    let Some(delta) = report.delta(gated) else {
+        anyhow::bail!(
+            "--gate-arm {gated}: no logged request of that arm; the arms are: {}",
+            report
+                .arms
+                .iter()
+                .map(|a| a.arm.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let u = &delta.utility;
+    let line = format!(
+        "gate (λ = {lambda}): `{gated}` − `{}` utility {:+.4} [{:+.4}, {:+.4}] on {} labelled requests of the smaller arm",
+        report.control, u.mean, u.low, u.high, u.n
+    );
+    if !u.above_zero() {
+        anyhow::bail!("{line}: not shown better; keep `{}`", report.control);
+    }
+    eprintln!("{line}: pass");
+    Ok(())
+}
+
+/// The arm comparison as markdown tables.
+fn print_arms(experiment: &str, report: &evals::ab::AbReport) {
+    let ci = |m: &evals::ab::MeanCi, digits: usize| {
+        if m.low.is_nan() {
+            format!("{:.digits$} (n < 2)", m.mean)
+        } else {
+            format!(
+                "{:.digits$} [{:.digits$}, {:.digits$}]",
+                m.mean, m.low, m.high
+            )
+        }
+    };
+    println!("A/B experiment `{experiment}` (λ = {})\n", report.lambda);
+    println!(
+        "| arm | requests | labelled | quality | cost USD | utility | p50 ms | p95 ms | fallback | errors |\n|---|---:|---:|---|---|---|---:|---:|---:|---:|"
+    );
+    for a in &report.arms {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} % | {:.1} % |",
+            a.arm,
+            a.requests,
+            a.labelled,
+            ci(&a.quality, 4),
+            ci(&a.cost_usd, 6),
+            ci(&a.utility, 4),
+            a.latency_p50_ms,
+            a.latency_p95_ms,
+            100.0 * a.fallback_share,
+            100.0 * a.error_share
+        );
+    }
+    println!(
+        "\nAgainst `{}` (difference of means, Welch 95 % interval)\n",
+        report.control
+    );
+    println!("| arm | Δ quality | Δ cost USD | Δ utility |\n|---|---|---|---|");
+    for d in &report.deltas {
+        println!(
+            "| {} | {} | {} | {} |",
+            d.arm,
+            ci(&d.quality, 4),
+            ci(&d.cost_usd, 6),
+            ci(&d.utility, 4)
         );
     }
 }

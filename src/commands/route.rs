@@ -110,7 +110,7 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let routed = runtime.block_on(router.route(&input, &pool))?;
+    let routed = runtime.block_on(router.route(&input, &pool, None))?;
     // Each ranked candidate carries its own `source` (trained, task_prior or flat_prior);
     // `tasks` is the task classifier's P(task | prompt) behind the task priors.
     let out = serde_json::json!({

@@ -16,6 +16,7 @@
 //!
 //! See `docs/learning-loop.md` for the design and its caveats.
 
+mod arms;
 mod load;
 mod ope_steps;
 mod samples;
@@ -25,11 +26,12 @@ mod tests;
 
 use std::path::PathBuf;
 
+pub use arms::{arm_rows, ArmRows};
 pub use load::load_outcomes;
 pub use ope_steps::{ope_steps, OpeLog, OpeSetup, OpeSkipped};
 pub use samples::{
-    bandit_samples, bandit_training_set, merge_training_sets, BanditSample, BanditTrainingSet,
-    SampleConfig, Skipped,
+    bandit_samples, bandit_training_set, merge_training_sets, reward_label, BanditSample,
+    BanditTrainingSet, SampleConfig, Skipped,
 };
 
 /// Everything that can go wrong turning an outcome log into training or evaluation data.

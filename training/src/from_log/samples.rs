@@ -96,6 +96,23 @@ impl fmt::Display for Skipped {
     }
 }
 
+/// The label `config` reads as `o`'s reward: its metric's latest score, a human label's
+/// before the judge's; `None` when the row has no label of that metric.
+pub fn reward_label<'a>(o: &'a Outcome, config: &SampleConfig) -> Option<&'a Feedback> {
+    let human = |f: &&Feedback| f.source == FeedbackSource::Human;
+    let metric = config.metric.as_deref().or_else(|| {
+        o.feedback
+            .iter()
+            .find(human)
+            .or_else(|| o.feedback.first())
+            .map(|f| f.metric.as_str())
+    });
+    metric.and_then(|m| {
+        let mut of_metric = o.feedback.iter().rev().filter(|f| f.metric == m);
+        of_metric.clone().find(human).or_else(|| of_metric.next())
+    })
+}
+
 /// Turns outcomes into bandit samples, in input order, and counts what it skipped.
 pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<BanditSample>, Skipped) {
     let mut skipped = Skipped {
@@ -115,18 +132,7 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
                 continue;
             }
         };
-        let human = |f: &&Feedback| f.source == FeedbackSource::Human;
-        let metric = config.metric.as_deref().or_else(|| {
-            o.feedback
-                .iter()
-                .find(human)
-                .or_else(|| o.feedback.first())
-                .map(|f| f.metric.as_str())
-        });
-        let Some(label) = metric.and_then(|m| {
-            let mut of_metric = o.feedback.iter().rev().filter(|f| f.metric == m);
-            of_metric.clone().find(human).or_else(|| of_metric.next())
-        }) else {
+        let Some(label) = reward_label(o, config) else {
             skipped.no_feedback += 1;
             continue;
         };

@@ -112,6 +112,7 @@ fn outcome(i: usize, text: &str, model: &str, score: Option<f64>) -> Outcome {
         key_id: None,
         cache_hit: None,
         guardrails: None,
+        arm: None,
     }
 }
 
@@ -553,4 +554,37 @@ fn answers_from_the_response_cache_are_not_training_samples() {
         skipped.to_string().contains("1 answered from the cache"),
         "{skipped}"
     );
+}
+
+fn in_arm(mut o: Outcome, experiment: &str, arm: &str) -> Outcome {
+    o.arm = Some(router_core::ArmAssignment {
+        experiment: experiment.into(),
+        arm: arm.into(),
+        unit: "user".into(),
+    });
+    o
+}
+
+#[test]
+fn arm_rows_read_one_experiment_and_default_to_the_newest() {
+    let log = vec![
+        in_arm(outcome(0, "a", "m", Some(1.0)), "old", "control"),
+        outcome(1, "b", "m", Some(1.0)),
+        in_arm(outcome(2, "c", "m", Some(0.5)), "new", "control"),
+        in_arm(outcome(3, "d", "m", None), "new", "candidate"),
+        in_arm(outcome(4, "e", "m", Some(7.0)), "new", "candidate"),
+    ];
+    let config = SampleConfig::default();
+    let rows = arm_rows(&log, None, &config).unwrap();
+    assert_eq!(rows.experiment, "new");
+    assert_eq!((rows.outside, rows.other_experiments), (1, 1));
+    assert_eq!(rows.observations.len(), 3);
+    assert_eq!(rows.observations[0].quality, Some(0.5));
+    // No label, and a label outside [0, 1]: both unlabelled, the bad one counted.
+    assert_eq!(rows.observations[1].quality, None);
+    assert_eq!(rows.observations[2].quality, None);
+    assert_eq!(rows.bad_labels, 1);
+    let old = arm_rows(&log, Some("old"), &config).unwrap();
+    assert_eq!(old.observations.len(), 1);
+    assert!(arm_rows(&log[1..2], None, &config).is_none());
 }
