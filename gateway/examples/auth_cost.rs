@@ -47,6 +47,7 @@ fn main() {
                 period: Period::Month,
             }),
             models: None,
+            guardrails: None,
         };
         keys.push(store.create(&new, 0).unwrap().1.expose().clone());
     }

@@ -64,6 +64,10 @@ enum Action {
         /// them, others get 403.
         #[arg(long, value_delimiter = ',')]
         models: Option<Vec<String>>,
+        /// Screen the key's requests with this `[guardrails.profiles.NAME]` of the config
+        /// instead of the global `[guardrails]` (e.g. a stricter policy for an external app).
+        #[arg(long)]
+        guardrails: Option<String>,
     },
     /// List every key (revoked ones included); never shows the keys themselves.
     List {
@@ -100,15 +104,19 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
             rpm,
             tpm,
             models,
+            guardrails,
         } => {
             let new = gateway::http::keys::new_key(
-                &config.catalog,
-                name,
-                budget_usd,
-                period.as_deref(),
-                rpm,
-                tpm,
-                models,
+                &config,
+                gateway::http::keys::KeyRequest {
+                    name,
+                    budget_usd,
+                    period,
+                    rpm,
+                    tpm,
+                    models,
+                    guardrails,
+                },
             )
             .map_err(|e| match e {
                 gateway::auth::KeyStoreError::Invalid { field, message } => {
@@ -134,8 +142,8 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<20} {:<16} {:<16} {:<8} {:>14} {:>6} {:>8}  MODELS",
-                "ID", "NAME", "CREATED (UTC)", "STATUS", "BUDGET USD", "RPM", "TPM"
+                "{:<20} {:<16} {:<16} {:<8} {:>14} {:>6} {:>8} {:<12} MODELS",
+                "ID", "NAME", "CREATED (UTC)", "STATUS", "BUDGET USD", "RPM", "TPM", "GUARDRAILS"
             );
             for k in &keys {
                 let budget = k
@@ -151,7 +159,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
                     .map(|m| m.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(","))
                     .unwrap_or_else(|| "all".to_owned());
                 println!(
-                    "{:<20} {:<16} {:<16} {:<8} {:>14} {:>6} {:>8}  {}",
+                    "{:<20} {:<16} {:<16} {:<8} {:>14} {:>6} {:>8} {:<12} {}",
                     k.id,
                     k.name,
                     utc_minute(k.created_ms),
@@ -163,6 +171,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
                     budget,
                     n(k.rpm),
                     n(k.tpm),
+                    k.guardrails.as_deref().unwrap_or("default"),
                     models
                 );
             }

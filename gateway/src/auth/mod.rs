@@ -372,6 +372,11 @@ impl KeyUse {
         &self.0.caller.key.record.id
     }
 
+    /// The guardrails profile the key is screened with (`None`: the global policy).
+    pub fn guardrails_profile(&self) -> Option<&str> {
+        self.0.caller.key.record.guardrails.as_deref()
+    }
+
     /// Whether the key may use `model`.
     pub fn allows(&self, model: &ModelId) -> bool {
         self.0.caller.key.record.allows(model)

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS client_keys (
     period      TEXT,
     rpm         INTEGER,
     tpm         INTEGER,
-    models      TEXT
+    models      TEXT,
+    guardrails  TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS client_keys_active_name
     ON client_keys(name) WHERE revoked_ms IS NULL;
@@ -104,6 +105,10 @@ pub struct KeyRecord {
     pub tpm: Option<NonZeroU32>,
     /// Models the key may use (catalog ids); `None`: all.
     pub models: Option<Vec<ModelId>>,
+    /// The `[guardrails.profiles.NAME]` its requests are screened with; `None`: the global
+    /// `[guardrails]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<String>,
 }
 
 impl KeyRecord {
@@ -126,6 +131,8 @@ pub struct NewKey {
     pub tpm: Option<NonZeroU32>,
     /// Allowed models (already resolved to catalog ids).
     pub models: Option<Vec<ModelId>>,
+    /// A guardrails profile name (checked against the config by the caller).
+    pub guardrails: Option<String>,
 }
 
 impl NewKey {
@@ -149,6 +156,16 @@ impl NewKey {
                 });
             }
         }
+        if let Some(g) = &self.guardrails {
+            if !crate::config::is_profile_name(g) {
+                return Err(KeyStoreError::Invalid {
+                    field: "guardrails",
+                    message: format!(
+                        "`{g}`: a profile name is 1 to 64 ASCII letters, digits, `-`, `_` or `.`"
+                    ),
+                });
+            }
+        }
         if let Some(m) = &self.models {
             if m.is_empty() || m.len() > 1000 {
                 return Err(KeyStoreError::Invalid {
@@ -160,6 +177,20 @@ impl NewKey {
         }
         Ok(())
     }
+}
+
+/// Adds the `guardrails` column to a key table made before per-key guardrails existed (its
+/// keys keep the global policy).
+fn add_guardrails_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('client_keys') WHERE name = 'guardrails'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE client_keys ADD COLUMN guardrails TEXT")?;
+    }
+    Ok(())
 }
 
 /// The SHA-256 of a presented key.
@@ -208,6 +239,7 @@ impl KeyStore {
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|_| conn.execute_batch(SCHEMA))
+            .and_then(|_| add_guardrails_column(&conn))
             .map_err(db)?;
         Ok(KeyStore {
             conn,
@@ -262,6 +294,7 @@ impl KeyStore {
             rpm: new.rpm,
             tpm: new.tpm,
             models: new.models.clone(),
+            guardrails: new.guardrails.clone(),
         };
         let models = match &record.models {
             Some(m) => Some(
@@ -274,8 +307,8 @@ impl KeyStore {
         };
         let inserted = self.conn.execute(
             "INSERT INTO client_keys
-             (id, name, sha256, created_ms, budget_usd, period, rpm, tpm, models)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             (id, name, sha256, created_ms, budget_usd, period, rpm, tpm, models, guardrails)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 record.id,
                 record.name,
@@ -286,6 +319,7 @@ impl KeyStore {
                 record.rpm.map(NonZeroU32::get),
                 record.tpm.map(NonZeroU32::get),
                 models,
+                record.guardrails,
             ],
         );
         match inserted {
@@ -336,7 +370,7 @@ impl KeyStore {
             .conn
             .prepare(
                 "SELECT id, name, sha256, created_ms, revoked_ms, budget_usd, period, rpm, tpm,
-                        models
+                        models, guardrails
                  FROM client_keys ORDER BY created_ms, id",
             )
             .map_err(|e| self.db(e))?;
@@ -353,12 +387,14 @@ impl KeyStore {
                     r.get::<_, Option<i64>>(7)?,
                     r.get::<_, Option<i64>>(8)?,
                     r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.db(e))?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, name, sha, created, revoked, budget, period, rpm, tpm, models) in rows {
+        for (id, name, sha, created, revoked, budget, period, rpm, tpm, models, guardrails) in rows
+        {
             let corrupt = |field| KeyStoreError::Corrupt {
                 path: self.path.clone(),
                 id: id.clone(),
@@ -398,6 +434,7 @@ impl KeyStore {
                     rpm: limit(rpm, "rpm")?,
                     tpm: limit(tpm, "tpm")?,
                     models,
+                    guardrails,
                 },
                 hash,
             ));
@@ -430,6 +467,7 @@ mod tests {
             rpm: None,
             tpm: None,
             models: None,
+            guardrails: None,
         };
         store.create(&new, 1).unwrap();
         let v1 = store.data_version().unwrap();
@@ -452,6 +490,7 @@ mod tests {
             rpm: NonZeroU32::new(60),
             tpm: None,
             models: Some(vec![ModelId::new("gpt-4o-mini")]),
+            guardrails: Some("strict".to_owned()),
         };
         let (record, key) = store.create(&new, 1_000).unwrap();
         let key = key.expose().clone();
@@ -478,6 +517,36 @@ mod tests {
             store.revoke("nope", 5_000),
             Err(KeyStoreError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_key_table_from_before_guardrails_gains_the_column_and_keeps_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE client_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL,
+               sha256 TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL, revoked_ms INTEGER,
+               budget_usd REAL, period TEXT, rpm INTEGER, tpm INTEGER, models TEXT);
+             INSERT INTO client_keys (id, name, sha256, created_ms)
+               VALUES ('key_1', 'old', '00000000000000000000000000000000000000000000000000000000000000aa', 1);",
+        )
+        .unwrap();
+        drop(old);
+        let mut store = KeyStore::open(&path).unwrap();
+        let keys = store.list().unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].guardrails, None);
+        let new = NewKey {
+            name: "new".to_owned(),
+            guardrails: Some("off".to_owned()),
+            ..NewKey::default()
+        };
+        store.create(&new, 2).unwrap();
+        assert_eq!(store.list().unwrap()[1].guardrails.as_deref(), Some("off"));
+        // Opening again does not add it twice.
+        drop(store);
+        KeyStore::open(&path).unwrap();
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `[guardrails]`: masking or refusing personal data and secrets in prompts (see
 //! `crate::guardrails`).
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::invalid;
@@ -38,24 +40,74 @@ pub struct GuardrailsConfig {
     /// Streams are not covered. Default false.
     #[serde(default)]
     pub responses: bool,
+    /// Named policies a client key can be given instead of this one
+    /// (`[guardrails.profiles.strict]`, `switchyard keys create --guardrails strict`). Each is
+    /// whole: fields it leaves out take their defaults, not this section's values, and
+    /// `enabled = false` turns the guardrails off for its keys.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, GuardrailsConfig>,
 }
 
-/// Checks `[guardrails]`: every deny pattern must compile. `None`: off (absent or not
-/// enabled).
-pub fn resolve(raw: Option<GuardrailsConfig>) -> Result<Option<Policy>, Error> {
-    let Some(raw) = raw else {
-        return Ok(None);
+/// `[guardrails]` after validation.
+#[derive(Clone, Debug, Default)]
+pub struct Guardrails {
+    /// The policy of requests without a key, or whose key names no profile; `None`: off.
+    pub default: Option<Policy>,
+    /// Each profile's policy (`None`: off for its keys).
+    pub profiles: BTreeMap<String, Option<Policy>>,
+}
+
+/// Whether `name` may name a guardrails profile: 1 to 64 ASCII letters, digits, `-`, `_` or
+/// `.` (it is stored with keys and shown in listings).
+pub fn is_profile_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// Checks `[guardrails]` and its profiles: every deny pattern must compile, profile names
+/// must be valid and profiles not nested.
+pub fn resolve(raw: Option<GuardrailsConfig>) -> Result<Guardrails, Error> {
+    let Some(mut raw) = raw else {
+        return Ok(Guardrails::default());
     };
+    let mut profiles = BTreeMap::new();
+    for (name, profile) in std::mem::take(&mut raw.profiles) {
+        let field = format!("guardrails.profiles.{name}");
+        if !is_profile_name(&name) {
+            return Err(invalid(
+                &field,
+                "a profile name is 1 to 64 ASCII letters, digits, `-`, `_` or `.`",
+            ));
+        }
+        if !profile.profiles.is_empty() {
+            return Err(invalid(
+                &format!("{field}.profiles"),
+                "profiles do not nest; define every profile under [guardrails.profiles]",
+            ));
+        }
+        profiles.insert(name, policy(profile, &field)?);
+    }
+    Ok(Guardrails {
+        default: policy(raw, "guardrails")?,
+        profiles,
+    })
+}
+
+/// One section's policy; `None` when not enabled (its values are still checked).
+fn policy(raw: GuardrailsConfig, field: &str) -> Result<Option<Policy>, Error> {
     let mut deny = Vec::with_capacity(raw.deny.len());
     for (i, pattern) in raw.deny.iter().enumerate() {
         if pattern.is_empty() {
             return Err(invalid(
-                &format!("guardrails.deny[{i}]"),
+                &format!("{field}.deny[{i}]"),
                 "an empty pattern matches every request",
             ));
         }
         let re = regex::Regex::new(pattern)
-            .map_err(|e| invalid(&format!("guardrails.deny[{i}]"), e.to_string()))?;
+            .map_err(|e| invalid(&format!("{field}.deny[{i}]"), e.to_string()))?;
         deny.push(re);
     }
     if !raw.enabled {

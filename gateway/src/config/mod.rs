@@ -547,8 +547,8 @@ pub struct Config {
     pub judge: Option<Judging>,
     /// `[cache]`, validated.
     pub cache: Cache,
-    /// `[guardrails]`, validated; `None`: off.
-    pub guardrails: Option<crate::guardrails::Policy>,
+    /// `[guardrails]` and its per-key profiles, validated.
+    pub guardrails: Guardrails,
     /// Models `POST /v1/embeddings` passes through, with their prices.
     pub embeddings: Vec<EmbeddingsModel>,
     /// `[experiment]`, validated; `None`: off.
@@ -967,7 +967,9 @@ pub use cache::{Cache, CacheConfig, MAX_TTL};
 pub use checks::AdminConfig;
 pub use embeddings::{EmbeddingsModel, EmbeddingsModelConfig};
 pub use experiment::{Arm, ArmConfig, ArmRouter, Experiment, ExperimentConfig, Sticky};
-pub use guardrails::{resolve as resolve_guardrails, GuardrailsConfig};
+pub use guardrails::{
+    is_profile_name, resolve as resolve_guardrails, Guardrails, GuardrailsConfig,
+};
 pub use judge::{JudgeConfig, Judging, Rubric};
 
 #[cfg(test)]

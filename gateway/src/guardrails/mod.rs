@@ -137,14 +137,45 @@ pub struct Refusal {
     pub error: ApiError,
 }
 
-/// Applies `state`'s guardrails to `req` in place: masks what is set to `mask`, or refuses
-/// the request when a `block` kind or a deny pattern matches. `Ok(None)`: guardrails off or
-/// nothing found.
+/// The policy of a request by a key naming `profile` (`None`: no key, or a key without a
+/// profile: the global `[guardrails]`); `Ok(None)`: guardrails off for it. A profile the config
+/// does not define (the config changed after the key was made) refuses the request rather
+/// than let it through unscreened.
+pub fn policy_for<'a>(
+    state: &'a AppState,
+    profile: Option<&str>,
+) -> Result<Option<&'a Policy>, ApiError> {
+    let guardrails = &state.config.guardrails;
+    match profile {
+        None => Ok(guardrails.default.as_ref()),
+        Some(name) => match guardrails.profiles.get(name) {
+            Some(policy) => Ok(policy.as_ref()),
+            None => Err(ApiError::GuardrailProfileMissing(format!(
+                "this client key is screened with guardrails profile `{name}`, which the gateway's config does not define; the operator must add [guardrails.profiles.{name}] or give the key another profile"
+            ))),
+        },
+    }
+}
+
+/// Applies the guardrails of `caller`'s key (else the global ones) to `req` in place: masks
+/// what is set to `mask`, or refuses the request when a `block` kind or a deny pattern
+/// matches. `Ok(None)`: guardrails off or nothing found.
 pub fn screen(
     state: &AppState,
     req: &mut ChatCompletionRequest,
+    caller: Option<&Caller>,
 ) -> Result<Option<GuardrailReport>, Box<Refusal>> {
-    match &state.config.guardrails {
+    let profile = caller.and_then(|c| c.record().guardrails.as_deref());
+    let policy = policy_for(state, profile).map_err(|error| {
+        Box::new(Refusal {
+            report: GuardrailReport {
+                blocked: Some("profile_missing".to_owned()),
+                ..GuardrailReport::default()
+            },
+            error,
+        })
+    })?;
+    match policy {
         Some(policy) => apply(policy, req, &state.metrics),
         None => Ok(None),
     }
@@ -205,7 +236,13 @@ pub fn screen_answer(
     completion: &mut ChatCompletionResponse,
     record: &mut RequestRecord,
 ) {
-    let Some(policy) = state.config.guardrails.as_ref().filter(|p| p.responses) else {
+    let profile = record.key.as_ref().and_then(KeyUse::guardrails_profile);
+    // A missing profile refused the request before it was sent; nothing to mask then.
+    let Some(policy) = policy_for(state, profile)
+        .ok()
+        .flatten()
+        .filter(|p| p.responses)
+    else {
         return;
     };
     let mut counts = [0u32; 5];

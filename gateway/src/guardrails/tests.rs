@@ -121,6 +121,7 @@ fn policy(toml_src: &str) -> Policy {
     let raw: GuardrailsConfig = toml::from_str(toml_src).unwrap();
     crate::config::resolve_guardrails(Some(raw))
         .unwrap()
+        .default
         .unwrap()
 }
 
@@ -221,10 +222,52 @@ fn config_checks_deny_patterns_and_defaults() {
     let off: GuardrailsConfig = toml::from_str("email = \"block\"").unwrap();
     assert!(crate::config::resolve_guardrails(Some(off))
         .unwrap()
+        .default
         .is_none());
-    assert!(crate::config::resolve_guardrails(None).unwrap().is_none());
+    assert!(crate::config::resolve_guardrails(None)
+        .unwrap()
+        .default
+        .is_none());
     assert!(toml::from_str::<GuardrailsConfig>("emails = \"mask\"").is_err());
     assert!(toml::from_str::<GuardrailsConfig>("email = \"redact\"").is_err());
     let all = policy("enabled = true");
     assert!(Kind::ALL.iter().all(|k| all.action(*k) == Action::Mask));
+}
+
+#[test]
+fn profiles_are_whole_policies_checked_like_the_section() {
+    let raw: GuardrailsConfig = toml::from_str(
+        r#"
+        enabled = true
+        email = "mask"
+        [profiles.strict]
+        enabled = true
+        email = "block"
+        deny = ["(?i)password"]
+        [profiles.off]
+        enabled = false
+        "#,
+    )
+    .unwrap();
+    let g = crate::config::resolve_guardrails(Some(raw)).unwrap();
+    assert_eq!(g.default.unwrap().action(Kind::Email), Action::Mask);
+    let strict = g.profiles["strict"].as_ref().unwrap();
+    assert_eq!(strict.action(Kind::Email), Action::Block);
+    // Whole: a field the profile leaves out takes its default, not the section's.
+    assert_eq!(strict.action(Kind::Phone), Action::Mask);
+    assert!(g.profiles["off"].is_none());
+
+    let bad: GuardrailsConfig =
+        toml::from_str("[profiles.strict]\nenabled = true\ndeny = ['(']").unwrap();
+    let err = crate::config::resolve_guardrails(Some(bad))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("guardrails.profiles.strict.deny[0]"), "{err}");
+    let nested: GuardrailsConfig = toml::from_str("[profiles.a.profiles.b]").unwrap();
+    let err = crate::config::resolve_guardrails(Some(nested))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("guardrails.profiles.a.profiles"), "{err}");
+    let named: GuardrailsConfig = toml::from_str("[profiles.\"has space\"]").unwrap();
+    assert!(crate::config::resolve_guardrails(Some(named)).is_err());
 }

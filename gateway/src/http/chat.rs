@@ -109,7 +109,7 @@ pub(crate) async fn answer(
     dialect: Dialect,
 ) -> Response {
     // First: the logged prompt, the cache key and the upstream all see the masked text.
-    let guarded = match crate::guardrails::screen(&state, &mut req) {
+    let guarded = match crate::guardrails::screen(&state, &mut req, caller.as_ref()) {
         Ok(report) => report,
         Err(refusal) => {
             return crate::guardrails::refuse(&state, &req.model, caller, dialect, refusal).await

@@ -28,6 +28,10 @@ pub enum ApiError {
     /// The message names the kind or the pattern's index, never the matched text.
     #[error("{0}")]
     GuardrailBlocked(String),
+    /// The client key names a guardrails profile the config does not define: refused rather
+    /// than sent unscreened (500, not retried).
+    #[error("{0}")]
+    GuardrailProfileMissing(String),
     /// The model is not in the catalog.
     #[error("model `{model}` does not exist{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
     UnknownModel {
@@ -198,7 +202,9 @@ impl ApiError {
             ApiError::ModelNotAllowed(_) | ApiError::HostNotAllowed(_) => S::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Reload(e) => reload_status(e),
-            ApiError::Internal(_) => S::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::GuardrailProfileMissing(_) => {
+                S::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -222,7 +228,9 @@ impl ApiError {
             | ApiError::UnsupportedMediaType(_)
             | ApiError::HostNotAllowed(_) => "invalid_request_error",
             ApiError::UpstreamTooLarge => "upstream_error",
-            ApiError::OutcomeLogUnavailable => "server_error",
+            ApiError::OutcomeLogUnavailable | ApiError::GuardrailProfileMissing(_) => {
+                "server_error"
+            }
             ApiError::AdminUnauthorized => "authentication_error",
             ApiError::KeyRateLimited { limit, .. } => limit,
             ApiError::InsufficientQuota(_) => "insufficient_quota",
@@ -249,6 +257,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::GuardrailBlocked(_) => "guardrail_blocked",
+            ApiError::GuardrailProfileMissing(_) => "guardrail_profile_missing",
             ApiError::Unservable { code, .. } => code,
             ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::FeedbackUnknownRequest(_) => "request_not_found",
@@ -298,6 +307,7 @@ impl ApiError {
             | ApiError::FeedbackUnknownRequest(_)
             | ApiError::FeedbackConflict { .. }
             | ApiError::OutcomeLogUnavailable
+            | ApiError::GuardrailProfileMissing(_)
             | ApiError::UpstreamTooLarge
             | ApiError::AdminDisabled
             | ApiError::AdminUnauthorized
@@ -415,9 +425,11 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
-            ApiError::InsufficientQuota(_) | ApiError::NoProviderConfigured(_) => {
-                // The OpenAI and Anthropic SDKs read this and do not retry: a spent budget
-                // or a gateway without providers does not heal in a second.
+            ApiError::InsufficientQuota(_)
+            | ApiError::NoProviderConfigured(_)
+            | ApiError::GuardrailProfileMissing(_) => {
+                // The OpenAI and Anthropic SDKs read this and do not retry: a spent budget,
+                // a gateway without providers or a missing profile does not heal in a second.
                 response
                     .headers_mut()
                     .insert("x-should-retry", HeaderValue::from_static("false"));

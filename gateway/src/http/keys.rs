@@ -2,8 +2,8 @@
 //! `/admin/*` endpoint).
 //!
 //! - `GET /admin/keys`: every key (revoked ones included) with its spend in the current period
-//! - `POST /admin/keys` `{"name", "budget_usd"?, "period"?, "rpm"?, "tpm"?, "models"?}`: creates
-//!   one; the answer holds the key, shown this once
+//! - `POST /admin/keys` `{"name", "budget_usd"?, "period"?, "rpm"?, "tpm"?, "models"?,
+//!   "guardrails"?}`: creates one; the answer holds the key, shown this once
 //! - `DELETE /admin/keys/{id or name}`: revokes one
 //!
 //! The table lives in SQLite; its reads and writes run on the blocking pool (admin calls are
@@ -27,21 +27,31 @@ use crate::auth::{Budget, KeyRecord, KeyStore, KeyStoreError, NewKey, Period};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
-/// The body of `POST /admin/keys`.
-#[derive(Debug, Deserialize)]
+/// The settings of a key to create, as `POST /admin/keys` and `switchyard keys create` take
+/// them.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
-    name: String,
+pub struct KeyRequest {
+    /// Unique among active keys.
+    pub name: String,
+    /// Spend limit per period, USD.
     #[serde(default)]
-    budget_usd: Option<f64>,
+    pub budget_usd: Option<f64>,
+    /// `day` or `month` (default month).
     #[serde(default)]
-    period: Option<String>,
+    pub period: Option<String>,
+    /// Requests per minute.
     #[serde(default)]
-    rpm: Option<u32>,
+    pub rpm: Option<u32>,
+    /// Tokens per minute.
     #[serde(default)]
-    tpm: Option<u32>,
+    pub tpm: Option<u32>,
+    /// Catalog models the key may use.
     #[serde(default)]
-    models: Option<Vec<String>>,
+    pub models: Option<Vec<String>>,
+    /// A `[guardrails.profiles.NAME]` of the config (default: the global `[guardrails]`).
+    #[serde(default)]
+    pub guardrails: Option<String>,
 }
 
 impl From<KeyStoreError> for ApiError {
@@ -55,19 +65,43 @@ impl From<KeyStoreError> for ApiError {
     }
 }
 
-/// Builds the settings of a new key, resolving model names through `catalog`. Shared with
-/// `switchyard keys create`, so both refuse the same mistakes with the same messages.
-pub fn new_key(
-    catalog: &models::Catalog,
-    name: String,
-    budget_usd: Option<f64>,
-    period: Option<&str>,
-    rpm: Option<u32>,
-    tpm: Option<u32>,
-    models: Option<Vec<String>>,
-) -> Result<NewKey, KeyStoreError> {
+/// Builds the settings of a new key, resolving model names through `config`'s catalog and
+/// checking its guardrails profile exists there. Shared with `switchyard keys create`, so both
+/// refuse the same mistakes with the same messages.
+pub fn new_key(config: &crate::Config, req: KeyRequest) -> Result<NewKey, KeyStoreError> {
+    let KeyRequest {
+        name,
+        budget_usd,
+        period,
+        rpm,
+        tpm,
+        models,
+        guardrails,
+    } = req;
+    let catalog = &config.catalog;
     let invalid = |field, message: String| KeyStoreError::Invalid { field, message };
-    let period = match period {
+    if let Some(g) = &guardrails {
+        if !config.guardrails.profiles.contains_key(g) {
+            let mut defined: Vec<&str> = config
+                .guardrails
+                .profiles
+                .keys()
+                .map(String::as_str)
+                .collect();
+            if defined.is_empty() {
+                defined.push("none");
+            }
+            return Err(invalid(
+                "guardrails",
+                format!(
+                    "`{}` is not a profile of this config (defined: {}); add [guardrails.profiles.NAME] first",
+                    g.chars().take(64).collect::<String>(),
+                    defined.join(", ")
+                ),
+            ));
+        }
+    }
+    let period = match period.as_deref() {
         None => None,
         Some(p) => Some(Period::parse(p).ok_or_else(|| {
             invalid("period", format!("`{p}` is not a period; use day or month"))
@@ -120,6 +154,7 @@ pub fn new_key(
         rpm: nonzero("rpm", rpm)?,
         tpm: nonzero("tpm", tpm)?,
         models,
+        guardrails,
     };
     key.validate()?;
     Ok(key)
@@ -180,20 +215,12 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     authorize(&state, &headers)?;
     let body = body_bytes(&state, body)?;
-    let b: CreateBody = serde_json::from_slice(&body).map_err(|e| {
+    let b: KeyRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::InvalidJson(format!(
-            "expected {{\"name\", \"budget_usd\"?, \"period\"?, \"rpm\"?, \"tpm\"?, \"models\"?}}: {e}"
+            "expected {{\"name\", \"budget_usd\"?, \"period\"?, \"rpm\"?, \"tpm\"?, \"models\"?, \"guardrails\"?}}: {e}"
         ))
     })?;
-    let new = new_key(
-        &state.catalog,
-        b.name,
-        b.budget_usd,
-        b.period.as_deref(),
-        b.rpm,
-        b.tpm,
-        b.models,
-    )?;
+    let new = new_key(&state.config, b)?;
     let (record, key) = with_store(&state, move |store, now| store.create(&new, now)).await?;
     tracing::info!(key_id = %record.id, name = %record.name, "Client key created through the admin API.");
     let mut v = key_json(&state, &record);

@@ -16,6 +16,7 @@ mod experiment;
 mod feedback_keys;
 mod fuzz_http;
 mod guardrails;
+mod guardrails_keys;
 mod issue_11;
 mod issue_11_leftovers;
 mod judge;
