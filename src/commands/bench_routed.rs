@@ -74,6 +74,10 @@ pub struct RoutedArgs {
     /// one; 0: every core).
     #[arg(long)]
     encoder_threads: Option<usize>,
+    /// Threads of the gateway's HTTP runtime (default: as `serve` picks them, `[server]
+    /// worker_threads`: one on two cores or fewer, one per core above).
+    #[arg(long)]
+    http_threads: Option<usize>,
     /// Nice levels the encoder threads run above the HTTP threads (0: same priority).
     #[arg(long, default_value_t = classifier::service::DEFAULT_PRIORITY_GAP)]
     priority_gap: i32,
@@ -498,7 +502,14 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
     )?
     .context("the encoder service did not start: is the encoder folder there?")?;
 
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let http_threads = args
+        .http_threads
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| config.server.http_threads(cores));
+    eprintln!("gateway HTTP runtime: {http_threads} thread(s)");
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(http_threads)
         .enable_all()
         .thread_name("gateway")
         .on_thread_start(classifier.yield_to_encoder())

@@ -91,7 +91,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let yield_to_encoder = classifier
         .as_ref()
         .map(classifier::Service::yield_to_encoder);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.http_threads(cores))
         .enable_all()
         .thread_name("switchyard-io")
         .on_thread_start(move || {

@@ -377,3 +377,18 @@ fn embeddings_models_default_to_openais_and_are_checked() {
         assert!(err.to_string().contains(field), "{field}: {err}");
     }
 }
+
+#[test]
+fn http_threads_default_to_one_on_small_machines_and_follow_the_setting() {
+    let mut server = ServerConfig::default();
+    assert_eq!(server.http_threads(1), 1);
+    assert_eq!(server.http_threads(2), 1);
+    assert_eq!(server.http_threads(4), 4);
+    assert_eq!(server.http_threads(16), 16);
+    server.worker_threads = Some(0);
+    assert_eq!(server.http_threads(2), 1, "0 means the default");
+    server.worker_threads = Some(3);
+    assert_eq!(server.http_threads(2), 3);
+    let parsed = parse("[server]\nworker_threads = 2\n").unwrap();
+    assert_eq!(parsed.server.worker_threads, Some(2));
+}
