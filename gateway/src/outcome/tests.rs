@@ -150,10 +150,22 @@ async fn issue_10_rows_commit_inline_when_idle_and_through_the_writer_when_locke
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
     let log = OutcomeLog::open(&config(&dir, Privacy::None, 64), metrics.clone()).unwrap();
-    let commit = log.record(outcome("idle", 1), true);
-    assert!(commit.inline(), "{commit:?}");
-    assert!(commit.wait(WAIT).await);
-    assert_eq!(read_outcomes(log.path()).unwrap().len(), 1);
+    // Right after `open` the checkpoint and retention threads may still hold the database
+    // for a moment (on a loaded machine, long enough to see): a row then goes to the writer,
+    // as it should. Once they are quiet, a lone row commits inline.
+    let mut stored = 0;
+    let inline = loop {
+        let commit = log.record(outcome(&format!("idle{stored}"), 1), true);
+        let inline = commit.inline();
+        assert!(commit.wait(WAIT).await);
+        stored += 1;
+        if inline || stored == 50 {
+            break inline;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(inline, "no lone row committed inline in {stored} tries");
+    assert_eq!(read_outcomes(log.path()).unwrap().len(), stored);
 
     let other = rusqlite::Connection::open(log.path()).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -161,7 +173,7 @@ async fn issue_10_rows_commit_inline_when_idle_and_through_the_writer_when_locke
     assert!(commit.queued() && !commit.inline(), "{commit:?}");
     other.execute_batch("COMMIT").unwrap();
     assert!(commit.wait(WAIT).await);
-    assert_eq!(read_outcomes(log.path()).unwrap().len(), 2);
+    assert_eq!(read_outcomes(log.path()).unwrap().len(), stored + 1);
     assert_eq!(
         metrics.counter_value("switchyard_outcome_log_dropped_total", &[]),
         0.0
@@ -171,7 +183,7 @@ async fn issue_10_rows_commit_inline_when_idle_and_through_the_writer_when_locke
     let late = log.record(outcome("late", 3), true);
     assert!(!late.queued());
     assert!(!late.wait(WAIT).await);
-    assert_eq!(read_outcomes(log.path()).unwrap().len(), 2);
+    assert_eq!(read_outcomes(log.path()).unwrap().len(), stored + 1);
 }
 
 /// Issue 10: with SQLite's own checkpoints off on the writer's connection (so that no commit
