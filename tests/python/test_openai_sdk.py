@@ -111,10 +111,15 @@ class ResponsesTests(unittest.TestCase):
 
     def test_plain(self):
         raw = client.responses.with_raw_response.create(
-            model="auto", instructions="Be brief.", input="Say hello in French."
+            model="auto",
+            instructions="Be brief.",
+            input="Say hello in French.",
+            metadata={"ticket": "T-1"},
         )
         response = raw.parse()
         self.assertEqual(response.object, "response")
+        self.assertEqual(response.instructions, "Be brief.")
+        self.assertEqual(response.metadata, {"ticket": "T-1"})
         self.assertTrue(response.id.startswith("resp_"))
         self.assertEqual(response.status, "completed")
         self.assertTrue(response.output_text)

@@ -58,6 +58,11 @@ pub struct ChatCompletionRequest {
     /// Every other field, passed through to OpenAI-compatible upstreams.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// Fields the client's own dialect repeats in its answer and chat has no place for (the
+    /// Responses API's `instructions` and `metadata`). Never serialised: not sent upstream,
+    /// not part of a cache key (so a replay echoes the asking request's values).
+    #[serde(skip)]
+    pub client_echo: Option<Map<String, Value>>,
 }
 
 impl ChatCompletionRequest {

@@ -63,7 +63,8 @@ async fn plain_text_answers_in_responses_shape_from_either_dialect() {
             )],
         );
         let body = json!({"model": model, "input": "Say hello in French.",
-                          "instructions": "Be brief.", "max_output_tokens": 50});
+                          "instructions": "Be brief.", "max_output_tokens": 50,
+                          "metadata": {"ticket": "T-1"}});
         let resp = post(&h, &body).await;
         assert_eq!(resp.status(), 200, "{model}");
         assert_eq!(header(&resp, "x-switchyard-model"), model);
@@ -81,6 +82,8 @@ async fn plain_text_answers_in_responses_shape_from_either_dialect() {
         assert_eq!(v["usage"]["total_tokens"], 14);
         assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 0);
         assert_eq!(v["max_output_tokens"], 50);
+        assert_eq!(v["instructions"], "Be brief.", "{v}");
+        assert_eq!(v["metadata"], json!({"ticket": "T-1"}), "{v}");
 
         // Instructions and input reached the upstream, in its dialect, with the limit.
         let sent = &h.fake.requests()[0];
@@ -88,6 +91,7 @@ async fn plain_text_answers_in_responses_shape_from_either_dialect() {
         assert_eq!(sent.model.as_deref(), Some(upstream));
         let text = sent.body.to_string();
         assert!(text.contains("Be brief.") && text.contains("Say hello in French."));
+        assert!(!text.contains("T-1"), "metadata is not forwarded: {text}");
         let limit = match wire {
             Wire::OpenAi => &sent.body["max_completion_tokens"],
             _ => &sent.body["max_tokens"],

@@ -80,10 +80,9 @@ impl Echo {
         let Value::Object(map) = json!({
             "error": null,
             "incomplete_details": null,
-            // Not kept: the system message it became is part of the conversation sent.
+            // Both as the request gave them (below); neither stored nor forwarded.
             "instructions": null,
             "max_output_tokens": req.output_limit(),
-            // Accepted, validated, neither stored nor forwarded (docs/gateway.md).
             "metadata": {},
             "parallel_tool_calls": parallel,
             "previous_response_id": null,
@@ -100,6 +99,10 @@ impl Echo {
         }) else {
             return Echo(Map::new());
         };
+        let mut map = map;
+        for (field, value) in req.client_echo.iter().flatten() {
+            map.insert(field.clone(), value.clone());
+        }
         Echo(map)
     }
 }

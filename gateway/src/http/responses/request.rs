@@ -164,8 +164,12 @@ fn chat_request(
 ) -> Result<ChatCompletionRequest, ApiError> {
     let model = string(object, "model")?.ok_or_else(|| invalid("model", "Field required"))?;
     let mut messages = Vec::new();
-    if let Some(instructions) = string(object, "instructions")?.filter(|s| !s.is_empty()) {
-        messages.push(ChatMessage::text(Role::System, instructions));
+    let mut echo = Map::new();
+    if let Some(instructions) = string(object, "instructions")? {
+        echo.insert("instructions".to_owned(), Value::String(instructions.clone()));
+        if !instructions.is_empty() {
+            messages.push(ChatMessage::text(Role::System, instructions));
+        }
     }
     match object.get("input") {
         None => return Err(invalid("input", "Field required")),
@@ -189,6 +193,7 @@ fn chat_request(
         if !ok {
             return Err(invalid("metadata", "must be an object of string values"));
         }
+        echo.insert("metadata".to_owned(), metadata.clone());
     }
     // `store: true` is accepted (OpenAI's default) but nothing is stored; the answer says
     // `store: false`.
@@ -228,6 +233,7 @@ fn chat_request(
         user: user.filter(|u| !u.is_empty()),
         router,
         extra,
+        client_echo: (!echo.is_empty()).then_some(echo),
         ..ChatCompletionRequest::default()
     })
 }

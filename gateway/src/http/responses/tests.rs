@@ -26,6 +26,11 @@ fn string_input_and_instructions() {
     assert_eq!(req.user.as_deref(), Some("u1"));
     assert_eq!(req.router.as_ref().unwrap().max_cost_usd, Some(0.01));
     assert!(!req.is_stream());
+    // Echoed in the answer as given, and never part of what is sent upstream.
+    let echo = format!("{:?}", answer::Echo::of(&req));
+    assert!(echo.contains("Be brief.") && echo.contains("\"k\""), "{echo}");
+    let upstream = serde_json::to_value(&req).unwrap();
+    assert!(upstream.get("metadata").is_none() && upstream.get("client_echo").is_none());
 }
 
 #[test]
