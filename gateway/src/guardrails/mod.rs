@@ -11,6 +11,7 @@
 //! and into `switchyard_guardrail_total{kind,action}`.
 
 pub mod detectors;
+pub mod stream;
 
 use axum::response::{IntoResponse, Response};
 use regex::Regex;
@@ -263,7 +264,23 @@ pub fn screen_answer(
             mask_all(policy, text, &mut counts);
         }
     }
-    let masked = report_counts(&counts, &state.metrics);
+    note_answer_masked(state, record, &counts);
+}
+
+/// With `responses = true` in the policy of `record`'s key (else the global one), a masker
+/// for its streamed answer.
+pub fn stream_masker(state: &AppState, record: &RequestRecord) -> Option<stream::StreamMasker> {
+    let profile = record.key.as_ref().and_then(KeyUse::guardrails_profile);
+    policy_for(state, profile)
+        .ok()
+        .flatten()
+        .filter(|p| p.responses)
+        .map(|p| stream::StreamMasker::new(p.clone()))
+}
+
+/// Puts the answer's masked counts into the request's report and the metric.
+pub fn note_answer_masked(state: &AppState, record: &mut RequestRecord, counts: &[u32; 5]) {
+    let masked = report_counts(counts, &state.metrics);
     if !masked.is_empty() {
         record
             .guardrails

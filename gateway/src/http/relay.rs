@@ -217,11 +217,11 @@ enum End {
     ClientGone,
 }
 
-async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Sender<Bytes>) {
+async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc::Sender<Bytes>) {
     let Committed {
         model,
         upstream_name,
-        first,
+        mut first,
         mut rest,
         mut attempts,
         attempt_start,
@@ -240,6 +240,16 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
     let mut relayed: usize = 0;
     let mut acc = Accounting::default();
     let upstream_model = (!first.model.is_empty()).then(|| first.model.clone());
+    // Masked before anything reads the text: the client, the accounting and the cache.
+    let mut masker = crate::guardrails::stream_masker(&state, &record);
+    let template = ChatCompletionChunk {
+        choices: Vec::new(),
+        usage: None,
+        ..first.clone()
+    };
+    if let Some(m) = &mut masker {
+        m.chunk(&mut first);
+    }
     acc.observe(&first);
     if let Some(a) = &mut assembler {
         a.observe(&first);
@@ -267,9 +277,26 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
         match next {
             Err(_) => end = Some(End::Failed(UpstreamError::timeout(false))),
             // `[DONE]` is sent only after the row is committed, below.
-            Ok(None) => end = Some(End::Done),
+            Ok(None) => {
+                end = Some(End::Done);
+                // Text a masker still holds for a choice the upstream never finished.
+                if let Some(rest) = masker.as_mut().and_then(|m| m.flush(&template)) {
+                    acc.observe(&rest);
+                    if let Some(a) = &mut assembler {
+                        a.observe(&rest);
+                    }
+                    if let Some(bytes) = encoder.chunk(rest) {
+                        if tx.send(bytes).await.is_err() {
+                            end = Some(End::ClientGone);
+                        }
+                    }
+                }
+            }
             Ok(Some(Err(e))) => end = Some(End::Failed(e)),
-            Ok(Some(Ok(chunk))) => {
+            Ok(Some(Ok(mut chunk))) => {
+                if let Some(m) = &mut masker {
+                    m.chunk(&mut chunk);
+                }
                 acc.observe(&chunk);
                 if let Some(a) = &mut assembler {
                     a.observe(&chunk);
@@ -315,6 +342,9 @@ async fn pump(state: AppState, record: RequestRecord, s: Committed, tx: mpsc::Se
         state
             .metrics
             .upstream_latency(model.as_str(), elapsed, Some(ttft));
+    }
+    if let Some(m) = &masker {
+        crate::guardrails::note_answer_masked(&state, &mut record, m.counts());
     }
     let tokens = acc.tokens(input_tokens_estimate);
     let upstream_model = upstream_model.or(Some(upstream_name));

@@ -216,6 +216,45 @@ async fn answers_are_masked_with_responses_on() {
 }
 
 #[tokio::test]
+async fn streamed_answers_are_masked_even_when_values_are_split_across_chunks() {
+    let h = start(Some("enabled = true\nresponses = true")).await;
+    // The fake streams one word per chunk: the card arrives in four pieces, and the filler
+    // makes the gateway release text before the stream ends.
+    let filler = "and then some more words to read ".repeat(20);
+    h.fake.always(
+        "gpt-4o-mini",
+        Scenario::reply(format!(
+            "{filler}Pay with {CARD} or write to {EMAIL} today. {filler}The end."
+        )),
+    );
+    let resp = h
+        .chat(&chat_body("gpt-4o-mini", true, "how do I pay?"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    let chunks = crate::e2e_harness::done_chunks(&body);
+    let text = crate::e2e_harness::streamed_text(&chunks);
+    assert_clean(&text);
+    assert!(
+        text.contains("Pay with [CARD] or write to [EMAIL] today."),
+        "{text}"
+    );
+    assert!(text.ends_with("The end."), "{text}");
+    // Text went out before the end: the first content chunk is far from the last.
+    let with_text = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["delta"]["content"].is_string())
+        .count();
+    assert!(with_text > 2, "{with_text} chunks carried text");
+    let report = h.only_row().await.guardrails.unwrap();
+    assert_eq!(
+        (report.answer_masked["card"], report.answer_masked["email"]),
+        (1, 1)
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn without_the_section_the_text_passes_unchanged() {
     let h = start(None).await;
     let resp = h.chat(&chat_body("gpt-4o-mini", false, &prompt())).await;

@@ -166,7 +166,10 @@ fn chat_request(
     let mut messages = Vec::new();
     let mut echo = Map::new();
     if let Some(instructions) = string(object, "instructions")? {
-        echo.insert("instructions".to_owned(), Value::String(instructions.clone()));
+        echo.insert(
+            "instructions".to_owned(),
+            Value::String(instructions.clone()),
+        );
         if !instructions.is_empty() {
             messages.push(ChatMessage::text(Role::System, instructions));
         }

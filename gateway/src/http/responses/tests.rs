@@ -28,7 +28,10 @@ fn string_input_and_instructions() {
     assert!(!req.is_stream());
     // Echoed in the answer as given, and never part of what is sent upstream.
     let echo = format!("{:?}", answer::Echo::of(&req));
-    assert!(echo.contains("Be brief.") && echo.contains("\"k\""), "{echo}");
+    assert!(
+        echo.contains("Be brief.") && echo.contains("\"k\""),
+        "{echo}"
+    );
     let upstream = serde_json::to_value(&req).unwrap();
     assert!(upstream.get("metadata").is_none() && upstream.get("client_echo").is_none());
 }
