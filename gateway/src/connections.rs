@@ -36,6 +36,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use h2_headers::{HeaderWatch, OpenBlock};
+
+mod h2_headers;
+
 /// The connection limits of `[server]`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -165,16 +169,26 @@ async fn connection(
     };
     let epoch = Instant::now();
     let last_activity = Arc::new(AtomicU64::new(0));
+    // HTTP/2 gets the header timeout hyper has only for HTTP/1.1 (see `h2_headers`).
+    let (watch, open_block) = match protocol {
+        Protocol::Http2 => {
+            let (watch, open) = HeaderWatch::new();
+            (Some(watch), Some(open))
+        }
+        Protocol::Http1 => (None, None),
+    };
     let io = TokioIo::new(Tracked {
         inner: stream,
         replay: first_bytes,
         epoch,
         last_activity: Arc::clone(&last_activity),
+        watch,
     });
     let service = TowerToHyperService::new(router);
     let activity = Activity {
         epoch,
         last_activity,
+        open_block,
     };
     match protocol {
         Protocol::Http1 => {
@@ -230,15 +244,23 @@ where
     }
 }
 
-/// When bytes last moved on a connection's socket.
+/// When bytes last moved on a connection's socket, and (HTTP/2) since when a header block has
+/// been open.
 struct Activity {
     epoch: Instant,
     last_activity: Arc<AtomicU64>,
+    open_block: Option<OpenBlock>,
 }
 
 impl Activity {
     fn last(&self) -> Duration {
         Duration::from_millis(self.last_activity.load(Ordering::Relaxed))
+    }
+
+    /// When the open header block, if any, started.
+    fn block_opened(&self) -> Option<Instant> {
+        let ms = self.open_block.as_ref()?.since_ms()?;
+        Some(self.epoch + Duration::from_millis(ms))
     }
 }
 
@@ -258,6 +280,10 @@ async fn drive(
     let mut drop_at: Option<Instant> = None;
     loop {
         let idle_since = activity.epoch + activity.last();
+        // Re-read on every wake-up: the block may end (or another open) meanwhile.
+        let block_deadline = activity
+            .block_opened()
+            .map(|t| t + limits.header_read_timeout);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -274,6 +300,18 @@ async fn drive(
             }
             // Dropping the connection closes the socket, whatever state it is in.
             () = sleep_until_or_never(drop_at) => return,
+            // A header block opened: loop to arm its deadline.
+            () = opened_or_never(activity.open_block.as_ref()) => {}
+            () = sleep_until_or_never(block_deadline) => {
+                // The block may have ended while this slept: only one still open closes.
+                let late = |t: Instant| t.elapsed() >= limits.header_read_timeout;
+                if activity.block_opened().is_some_and(late) {
+                    // Like hyper's HTTP/1.1 header timeout: the connection is closed at once
+                    // (its other streams too: a client that trickles headers is not served).
+                    tracing::debug!("HTTP/2 header block not finished in time; closing the connection.");
+                    return;
+                }
+            }
             () = tokio::time::sleep_until(idle_since + limits.idle_timeout), if !closing => {
                 if activity.epoch.elapsed().saturating_sub(activity.last()) >= limits.idle_timeout {
                     // In-flight requests (a long upstream call) are still answered.
@@ -282,6 +320,13 @@ async fn drive(
                 }
             }
         }
+    }
+}
+
+async fn opened_or_never(block: Option<&OpenBlock>) {
+    match block {
+        Some(b) => b.opened().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -299,12 +344,25 @@ struct Tracked {
     replay: Bytes,
     epoch: Instant,
     last_activity: Arc<AtomicU64>,
+    /// HTTP/2: the frame reader behind the header timeout.
+    watch: Option<HeaderWatch>,
 }
 
 impl Tracked {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn touch(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_activity.store(ms, Ordering::Relaxed);
+        self.last_activity.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Shows the client's `bytes` to the HTTP/2 frame reader.
+    fn watch(&mut self, bytes: &[u8]) {
+        let now = self.now_ms();
+        if let Some(w) = &mut self.watch {
+            w.feed(bytes, now);
+        }
     }
 }
 
@@ -316,14 +374,16 @@ impl AsyncRead for Tracked {
     ) -> Poll<io::Result<()>> {
         if self.replay.has_remaining() {
             let n = self.replay.len().min(buf.remaining());
-            buf.put_slice(&self.replay[..n]);
-            self.replay.advance(n);
+            let replayed = self.replay.split_to(n);
+            buf.put_slice(&replayed);
+            self.watch(&replayed);
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.touch();
+            self.watch(&buf.filled()[before..]);
         }
         poll
     }

@@ -446,3 +446,79 @@ async fn a_half_sent_h2_preface_is_closed_after_the_header_timeout() {
     assert_eq!(h2_get(&client, &h, "/health").await, 200);
     h.stop().await;
 }
+
+/// An HTTP/2 frame header and payload (SETTINGS on stream 0, the rest on stream 1).
+fn h2_frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len();
+    let stream = u8::from(kind != 0x4);
+    let mut f = vec![
+        (len >> 16) as u8,
+        (len >> 8) as u8,
+        len as u8,
+        kind,
+        flags,
+        0,
+        0,
+        0,
+        stream,
+    ];
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test]
+async fn a_trickled_h2_header_block_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The idle timeout is long and the client keeps bytes moving: only the header timeout
+    // can end this connection.
+    let h = Harness::openai_with(|c| {
+        c.server.header_read_timeout = Duration::from_millis(400);
+        c.server.idle_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    let mut slow = tokio::net::TcpStream::connect(h.gw.local_addr())
+        .await
+        .unwrap();
+    // A HEADERS frame (END_HEADERS, END_STREAM) announcing 1,000 bytes, whose payload then
+    // arrives one byte every 100 ms: hyper waits for the whole frame.
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend(h2_frame(0x4, 0, &[])); // SETTINGS
+    let headers = h2_frame(0x1, 0x5, &[0x82; 1000]);
+    opening.extend(&headers[..9]);
+    slow.write_all(&opening).await.unwrap();
+    let started = std::time::Instant::now();
+    let (mut reader, mut writer) = slow.into_split();
+    let drip = async move {
+        for byte in &headers[9..] {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer.write_all(std::slice::from_ref(byte)).await.is_err() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    let closed = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        () = closed => {}
+        () = drip => {}
+        () = tokio::time::sleep(GUARD) => panic!("the trickled header block was never closed"),
+    }
+    // Closed by the 400 ms header timeout, not by a guard or the hour-long idle timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    // The gateway still serves HTTP/2 clients that send whole header blocks.
+    let (client, _conn) = h2_connect(&h).await;
+    assert_eq!(h2_get(&client, &h, "/health").await, 200);
+    h.stop().await;
+}
