@@ -39,6 +39,7 @@ fn logged(id: &str, days_ago: u64) -> Outcome {
         key_id: None,
         cache_hit: None,
         guardrails: None,
+        rule: None,
     }
 }
 

@@ -42,6 +42,8 @@ fn row(i: usize) -> Outcome {
             status_code: Some(200),
             error: None,
             duration_ms: 12.5,
+            provider: None,
+            upstream_name: None,
         }],
         ttft_ms: Some(12.5),
         latency_ms: 13.0,
@@ -52,6 +54,7 @@ fn row(i: usize) -> Outcome {
         key_id: None,
         cache_hit: None,
         guardrails: None,
+        rule: None,
     }
 }
 

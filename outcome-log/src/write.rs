@@ -210,6 +210,7 @@ mod tests {
             key_id: None,
             cache_hit: None,
             guardrails: None,
+            rule: None,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct RequestRecord {
     pub price_usd_per_mtok: Option<(f64, f64)>,
     /// What the guardrails did (`crate::guardrails`), when anything fired.
     pub guardrails: Option<GuardrailReport>,
+    /// The name of the `[[rules]]` entry that matched (`crate::routing::rules`), if any.
+    pub rule: Option<String>,
 }
 
 /// How the request ended, for the row.
@@ -103,6 +105,7 @@ impl RequestRecord {
             reference_answer: None,
             price_usd_per_mtok: None,
             guardrails: None,
+            rule: None,
         }
     }
 
@@ -172,6 +175,7 @@ impl RequestRecord {
             key_id: self.key.as_ref().map(|k| k.key_id().to_owned()),
             cache_hit: end.cache_hit,
             guardrails: self.guardrails,
+            rule: self.rule,
         };
         let wait_start = Instant::now();
         // This request's own task is the only one tracked: no other row to group with.

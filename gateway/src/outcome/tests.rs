@@ -27,6 +27,7 @@ fn outcome(id: &str, ts: u64) -> Outcome {
         key_id: None,
         cache_hit: None,
         guardrails: None,
+        rule: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn outcome(id: &str, ts: u64) -> Outcome {
         key_id: None,
         cache_hit: None,
         guardrails: None,
+        rule: None,
     }
 }
 

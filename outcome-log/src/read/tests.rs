@@ -28,6 +28,7 @@ pub(crate) fn outcome(id: &str, ts: u64) -> Outcome {
         key_id: None,
         cache_hit: None,
         guardrails: None,
+        rule: None,
     }
 }
 

@@ -112,6 +112,7 @@ fn outcome(i: usize, text: &str, model: &str, score: Option<f64>) -> Outcome {
         key_id: None,
         cache_hit: None,
         guardrails: None,
+        rule: None,
     }
 }
 

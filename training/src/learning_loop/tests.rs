@@ -198,6 +198,7 @@ fn log(d: &LoopData, rows: &[usize], seed: u64) -> (Vec<Outcome>, HashMap<String
                 key_id: None,
                 cache_hit: None,
                 guardrails: None,
+                rule: None,
             }
         })
         .collect();
