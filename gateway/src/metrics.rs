@@ -180,7 +180,18 @@ const GUARDRAIL: Family = Family {
     kind: Kind::Counter,
 };
 
-const FAMILIES: [&Family; 29] = [
+const DEPLOYMENT_ATTEMPTS: Family = Family {
+    name: "switchyard_deployment_attempts_total",
+    help: "Upstream attempts by model, provider and result (ok, or the error label such as circuit_open).",
+    kind: Kind::Counter,
+};
+const RULE_MATCHES: Family = Family {
+    name: "switchyard_rule_matches_total",
+    help: "Requests a [[rules]] entry matched, by rule name and action (pin, allow, deny).",
+    kind: Kind::Counter,
+};
+
+const FAMILIES: [&Family; 31] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -210,6 +221,8 @@ const FAMILIES: [&Family; 29] = [
     &RESPONSE_CACHE_ENTRIES,
     &RESPONSE_CACHE_WAITS,
     &GUARDRAIL,
+    &DEPLOYMENT_ATTEMPTS,
+    &RULE_MATCHES,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -410,6 +423,30 @@ impl Metrics {
             &GUARDRAIL,
             vec![("kind", kind.to_owned()), ("action", action.to_owned())],
             f64::from(count),
+        );
+    }
+
+    /// An upstream attempt of `model` on `provider` ended with `result` (`ok` or an error
+    /// label). Provider ids come from the config: the label stays bounded.
+    pub fn deployment_attempt(&self, model: &str, provider: &str, result: &str) {
+        self.add(
+            &DEPLOYMENT_ATTEMPTS,
+            vec![
+                ("model", model.to_owned()),
+                ("provider", provider.to_owned()),
+                ("result", result.to_owned()),
+            ],
+            1.0,
+        );
+    }
+
+    /// The `[[rules]]` entry `rule` matched a request and applied `action`. Rule names come
+    /// from the config: the label stays bounded.
+    pub fn rule_matched(&self, rule: &str, action: &'static str) {
+        self.add(
+            &RULE_MATCHES,
+            vec![("rule", rule.to_owned()), ("action", action.to_owned())],
+            1.0,
         );
     }
 

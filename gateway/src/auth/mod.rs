@@ -372,6 +372,11 @@ impl KeyUse {
         &self.0.caller.key.record.id
     }
 
+    /// The key's name (what `[[rules]]` match besides the id).
+    pub fn key_name(&self) -> &str {
+        &self.0.caller.key.record.name
+    }
+
     /// Whether the key may use `model`.
     pub fn allows(&self, model: &ModelId) -> bool {
         self.0.caller.key.record.allows(model)

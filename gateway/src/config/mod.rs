@@ -59,6 +59,15 @@ pub struct GatewayConfig {
     /// embeddings models on the provider named `openai`, when there is one.
     #[serde(default)]
     pub embeddings: Option<Vec<EmbeddingsModelConfig>>,
+    /// `[[deployments]]`: a catalog model served by several providers or keys.
+    #[serde(default)]
+    pub deployments: Vec<DeploymentConfig>,
+    /// `[balancing]`: how a model's deployments are ordered.
+    #[serde(default)]
+    pub balancing: BalancingConfig,
+    /// `[[rules]]`: pin, allow or deny models by request metadata, before the policy runs.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
 }
 
 /// `[server]`.
@@ -548,6 +557,10 @@ pub struct Config {
     pub guardrails: Option<crate::guardrails::Policy>,
     /// Models `POST /v1/embeddings` passes through, with their prices.
     pub embeddings: Vec<EmbeddingsModel>,
+    /// `[[deployments]]` and `[balancing]`, validated.
+    pub deployments: DeploymentPlan,
+    /// `[[rules]]`, validated.
+    pub rules: crate::routing::rules::Rules,
     /// Whether the providers came from the config file's `[[providers]]` (false: the
     /// environment defaults of [`env_default_providers`]), for the hint of
     /// [`Config::provider_setup_hint`].
@@ -865,13 +878,22 @@ impl Config {
             });
         }
 
+        let deployments = deployments::resolve(
+            std::mem::take(&mut raw.deployments),
+            std::mem::take(&mut raw.balancing),
+            &catalog,
+            &providers,
+        )?;
+        let rules = rules::resolve(std::mem::take(&mut raw.rules), &catalog)?;
+        // A model is a candidate when any provider that may serve it is live.
         let candidates = catalog
             .entries()
             .filter(|e| allowed.as_ref().is_none_or(|a| a.contains(&e.spec.id)))
             .filter(|e| {
-                providers
-                    .iter()
-                    .any(|p| p.live && p.name == e.spec.provider)
+                deployments
+                    .providers_of(&e.spec.id, &e.spec.provider)
+                    .into_iter()
+                    .any(|name| providers.iter().any(|p| p.live && &p.name == name))
             })
             .map(|e| e.spec.id.clone())
             .collect();
@@ -917,16 +939,30 @@ impl Config {
             cache,
             guardrails,
             embeddings,
+            deployments,
+            rules,
             providers_from_file,
         })
     }
 
-    /// The provider serving `model`, when it is configured and live.
+    /// A live provider serving `model` (its first live deployment's, or its catalog
+    /// provider's), when there is one.
     pub fn live_provider_of(&self, model: &ModelId) -> Option<&ResolvedProvider> {
         let entry = self.catalog.get(model).ok()?;
-        self.providers
-            .iter()
-            .find(|p| p.live && p.name == entry.spec.provider)
+        self.deployments
+            .providers_of(model, &entry.spec.provider)
+            .into_iter()
+            .find_map(|name| self.providers.iter().find(|p| p.live && &p.name == name))
+    }
+
+    /// The provider to name when `model` has no live one: its first deployment's, or its
+    /// catalog provider.
+    pub fn first_provider_of(&self, model: &ModelId) -> Option<ProviderId> {
+        let entry = self.catalog.get(model).ok()?;
+        self.deployments
+            .providers_of(model, &entry.spec.provider)
+            .first()
+            .map(|p| (*p).clone())
     }
 
     /// What would make `provider` callable, for the error a client gets when it names a
@@ -952,14 +988,20 @@ impl Config {
 
 mod cache;
 mod checks;
+mod deployments;
 mod embeddings;
 mod guardrails;
 mod judge;
+mod rules;
 pub use cache::{Cache, CacheConfig, MAX_TTL};
 pub use checks::AdminConfig;
+pub use deployments::{
+    Balancing, BalancingConfig, DeploymentConfig, DeploymentPlan, DeploymentSpec,
+};
 pub use embeddings::{EmbeddingsModel, EmbeddingsModelConfig};
 pub use guardrails::{resolve as resolve_guardrails, GuardrailsConfig};
 pub use judge::{JudgeConfig, Judging, Rubric};
+pub use rules::{HeaderMatchConfig, MatchConfig, RuleConfig, WhenConfig};
 
 #[cfg(test)]
 mod tests;

@@ -434,6 +434,7 @@ impl PromptScores {
 }
 
 pub mod reload;
+pub mod rules;
 
 #[cfg(test)]
 mod tests;
