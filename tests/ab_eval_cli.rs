@@ -41,6 +41,7 @@ fn row(i: usize, arm: Option<&str>, quality: f64, cost: f64) -> Outcome {
             arm: a.to_owned(),
             unit: "user".to_owned(),
         }),
+        rule: None,
     }
 }
 

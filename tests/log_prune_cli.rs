@@ -40,6 +40,7 @@ fn logged(id: &str, days_ago: u64) -> Outcome {
         cache_hit: None,
         guardrails: None,
         arm: None,
+        rule: None,
     }
 }
 

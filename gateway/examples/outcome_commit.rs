@@ -42,6 +42,8 @@ fn row(i: usize) -> Outcome {
             status_code: Some(200),
             error: None,
             duration_ms: 12.5,
+            provider: None,
+            upstream_name: None,
         }],
         ttft_ms: Some(12.5),
         latency_ms: 13.0,
@@ -53,6 +55,7 @@ fn row(i: usize) -> Outcome {
         cache_hit: None,
         guardrails: None,
         arm: None,
+        rule: None,
     }
 }
 

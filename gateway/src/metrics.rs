@@ -186,7 +186,18 @@ const EXPERIMENT: Family = Family {
     kind: Kind::Counter,
 };
 
-const FAMILIES: [&Family; 30] = [
+const DEPLOYMENT_ATTEMPTS: Family = Family {
+    name: "switchyard_deployment_attempts_total",
+    help: "Upstream attempts by model, provider and result (ok, or the error label such as circuit_open).",
+    kind: Kind::Counter,
+};
+const RULE_MATCHES: Family = Family {
+    name: "switchyard_rule_matches_total",
+    help: "Requests a [[rules]] entry matched, by rule name and action (pin, allow, deny).",
+    kind: Kind::Counter,
+};
+
+const FAMILIES: [&Family; 32] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -217,6 +228,8 @@ const FAMILIES: [&Family; 30] = [
     &RESPONSE_CACHE_WAITS,
     &GUARDRAIL,
     &EXPERIMENT,
+    &DEPLOYMENT_ATTEMPTS,
+    &RULE_MATCHES,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -429,6 +442,30 @@ impl Metrics {
                 ("experiment", experiment.to_owned()),
                 ("arm", arm.to_owned()),
             ],
+            1.0,
+        );
+    }
+
+    /// An upstream attempt of `model` on `provider` ended with `result` (`ok` or an error
+    /// label). Provider ids come from the config: the label stays bounded.
+    pub fn deployment_attempt(&self, model: &str, provider: &str, result: &str) {
+        self.add(
+            &DEPLOYMENT_ATTEMPTS,
+            vec![
+                ("model", model.to_owned()),
+                ("provider", provider.to_owned()),
+                ("result", result.to_owned()),
+            ],
+            1.0,
+        );
+    }
+
+    /// The `[[rules]]` entry `rule` matched a request and applied `action`. Rule names come
+    /// from the config: the label stays bounded.
+    pub fn rule_matched(&self, rule: &str, action: &'static str) {
+        self.add(
+            &RULE_MATCHES,
+            vec![("rule", rule.to_owned()), ("action", action.to_owned())],
             1.0,
         );
     }

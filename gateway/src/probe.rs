@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::openai::wire::{ChatCompletionRequest, ChatMessage, Role};
 use crate::state::build_upstreams;
 use crate::upstream::complete::{complete, Completed};
+use crate::upstream::deployments::Deployments;
 use crate::upstream::failover::{Failover, Upstreams};
 
 /// The test question [`Prober::check_judge`] asks the judge to score, with a right and a wrong
@@ -42,6 +43,7 @@ pub struct Prober {
     config: Config,
     catalog: Arc<models::Catalog>,
     upstreams: Upstreams,
+    deployments: Deployments,
     metrics: Metrics,
     hard_stop: CancellationToken,
 }
@@ -56,7 +58,9 @@ impl Prober {
     /// Builds the live providers of `config`.
     pub fn new(config: Config) -> Result<Prober, Error> {
         let upstreams = build_upstreams(&config)?;
+        let deployments = Deployments::new(&config.deployments, config.circuit_breaker);
         Ok(Prober {
+            deployments,
             catalog: Arc::new(config.catalog.clone()),
             upstreams,
             metrics: Metrics::new(),
@@ -72,9 +76,8 @@ impl Prober {
 
     /// Whether `model` is in the catalog and its provider is live (configured with a key).
     pub fn is_live(&self, model: &ModelId) -> bool {
-        self.catalog
-            .get(model)
-            .is_ok_and(|e| self.upstreams.get(&e.spec.provider).is_some())
+        self.deployments
+            .serves(model, &self.catalog, &self.upstreams)
     }
 
     /// The `[judge]` section, when configured.
@@ -87,6 +90,7 @@ impl Prober {
             &self.config,
             &self.catalog,
             &self.upstreams,
+            &self.deployments,
             &self.metrics,
             &self.hard_stop,
         )

@@ -15,6 +15,7 @@ use crate::outcome::OutcomeLog;
 use crate::routing::{Router, Split};
 use crate::upstream::build_provider;
 use crate::upstream::circuit_breaker::CircuitBreaker;
+use crate::upstream::deployments::Deployments;
 use crate::upstream::failover::{Failover, Upstream, Upstreams};
 
 /// Shared state of a running gateway; cheap to clone.
@@ -32,6 +33,8 @@ pub struct Inner {
     pub router: Router,
     /// Live providers.
     pub upstreams: Upstreams,
+    /// Models served by several providers or keys, with their breakers and latencies.
+    pub deployments: Deployments,
     /// The outcome log.
     pub log: OutcomeLog,
     /// Client keys, rate limits and budgets.
@@ -114,15 +117,12 @@ impl AppState {
         auth: Auth,
     ) -> Result<AppState, Error> {
         let upstreams = build_upstreams(&config)?;
+        let deployments = Deployments::new(&config.deployments, config.circuit_breaker);
         let catalog = Arc::new(config.catalog.clone());
         let candidates: Vec<ModelId> = config
             .candidates
             .iter()
-            .filter(|m| {
-                catalog
-                    .get(m)
-                    .is_ok_and(|e| upstreams.get(&e.spec.provider).is_some())
-            })
+            .filter(|m| deployments.serves(m, &catalog, &upstreams))
             .cloned()
             .collect();
         let offline_pool = match &config.router.candidates {
@@ -157,6 +157,7 @@ impl AppState {
             catalog,
             router,
             upstreams,
+            deployments,
             log,
             auth,
             metrics,
@@ -175,6 +176,7 @@ impl AppState {
             &self.config,
             &self.catalog,
             &self.upstreams,
+            &self.deployments,
             &self.metrics,
             &self.hard_stop,
         )

@@ -211,6 +211,7 @@ mod tests {
             cache_hit: None,
             guardrails: None,
             arm: None,
+            rule: None,
         }
     }
 

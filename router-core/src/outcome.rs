@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Constraints, ModelId, Objective, RouteDecision};
+use crate::{Constraints, ModelId, Objective, ProviderId, RouteDecision};
 
 /// Version of the [`Outcome`] layout. Bump it on any change that old readers cannot ignore.
 pub const OUTCOME_SCHEMA_VERSION: u32 = 1;
@@ -53,6 +53,13 @@ pub struct Attempt {
     pub error: Option<String>,
     /// How long the attempt took, in milliseconds.
     pub duration_ms: f64,
+    /// The provider called (a `[[providers]]` name); with `upstream_name` it says which
+    /// deployment of the model was tried. Absent in rows written before deployments existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderId>,
+    /// The model name sent to the provider. Absent in rows written before deployments existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_name: Option<String>,
 }
 
 /// Who gave a [`Feedback`] label.
@@ -190,6 +197,11 @@ pub struct Outcome {
     /// written before experiments existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arm: Option<ArmAssignment>,
+    /// The name of the gateway's `[[rules]]` entry that matched the request (it pinned,
+    /// restricted or excluded models, or refused the request). Absent when no rule matched
+    /// (and in rows written before rules existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// Which arm of an A/B experiment a request was assigned to (see [`Outcome::arm`]).
@@ -233,4 +245,31 @@ pub struct CacheHit {
     /// embeddings; absent for an exact hit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn attempts_written_before_deployments_still_load_and_new_ones_round_trip() {
+        let old =
+            r#"{"model":"gpt-4o","status_code":503,"error":"server_error","duration_ms":4.0}"#;
+        let a: Attempt = serde_json::from_str(old).unwrap();
+        assert_eq!(a.provider, None);
+        assert_eq!(a.upstream_name, None);
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            old,
+            "absent fields stay absent"
+        );
+        let new = Attempt {
+            provider: Some(ProviderId::new("azure")),
+            upstream_name: Some("gpt-4o-prod".into()),
+            ..a
+        };
+        let back: Attempt = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
+    }
 }

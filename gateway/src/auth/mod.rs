@@ -377,6 +377,11 @@ impl KeyUse {
         self.0.caller.key.record.guardrails.as_deref()
     }
 
+    /// The key's name (what `[[rules]]` match besides the id).
+    pub fn key_name(&self) -> &str {
+        &self.0.caller.key.record.name
+    }
+
     /// Whether the key may use `model`.
     pub fn allows(&self, model: &ModelId) -> bool {
         self.0.caller.key.record.allows(model)

@@ -62,6 +62,15 @@ pub struct GatewayConfig {
     /// `[experiment]`: an A/B split of `auto` traffic between router artifacts; absent = off.
     #[serde(default)]
     pub experiment: Option<ExperimentConfig>,
+    /// `[[deployments]]`: a catalog model served by several providers or keys.
+    #[serde(default)]
+    pub deployments: Vec<DeploymentConfig>,
+    /// `[balancing]`: how a model's deployments are ordered.
+    #[serde(default)]
+    pub balancing: BalancingConfig,
+    /// `[[rules]]`: pin, allow or deny models by request metadata, before the policy runs.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
 }
 
 /// `[server]`.
@@ -572,6 +581,10 @@ pub struct Config {
     pub embeddings: Vec<EmbeddingsModel>,
     /// `[experiment]`, validated; `None`: off.
     pub experiment: Option<Experiment>,
+    /// `[[deployments]]` and `[balancing]`, validated.
+    pub deployments: DeploymentPlan,
+    /// `[[rules]]`, validated.
+    pub rules: crate::routing::rules::Rules,
     /// Whether the providers came from the config file's `[[providers]]` (false: the
     /// environment defaults of [`env_default_providers`]), for the hint of
     /// [`Config::provider_setup_hint`].
@@ -889,13 +902,22 @@ impl Config {
             });
         }
 
+        let deployments = deployments::resolve(
+            std::mem::take(&mut raw.deployments),
+            std::mem::take(&mut raw.balancing),
+            &catalog,
+            &providers,
+        )?;
+        let rules = rules::resolve(std::mem::take(&mut raw.rules), &catalog)?;
+        // A model is a candidate when any provider that may serve it is live.
         let candidates = catalog
             .entries()
             .filter(|e| allowed.as_ref().is_none_or(|a| a.contains(&e.spec.id)))
             .filter(|e| {
-                providers
-                    .iter()
-                    .any(|p| p.live && p.name == e.spec.provider)
+                deployments
+                    .providers_of(&e.spec.id, &e.spec.provider)
+                    .into_iter()
+                    .any(|name| providers.iter().any(|p| p.live && &p.name == name))
             })
             .map(|e| e.spec.id.clone())
             .collect();
@@ -943,16 +965,30 @@ impl Config {
             guardrails,
             embeddings,
             experiment,
+            deployments,
+            rules,
             providers_from_file,
         })
     }
 
-    /// The provider serving `model`, when it is configured and live.
+    /// A live provider serving `model` (its first live deployment's, or its catalog
+    /// provider's), when there is one.
     pub fn live_provider_of(&self, model: &ModelId) -> Option<&ResolvedProvider> {
         let entry = self.catalog.get(model).ok()?;
-        self.providers
-            .iter()
-            .find(|p| p.live && p.name == entry.spec.provider)
+        self.deployments
+            .providers_of(model, &entry.spec.provider)
+            .into_iter()
+            .find_map(|name| self.providers.iter().find(|p| p.live && &p.name == name))
+    }
+
+    /// The provider to name when `model` has no live one: its first deployment's, or its
+    /// catalog provider.
+    pub fn first_provider_of(&self, model: &ModelId) -> Option<ProviderId> {
+        let entry = self.catalog.get(model).ok()?;
+        self.deployments
+            .providers_of(model, &entry.spec.provider)
+            .first()
+            .map(|p| (*p).clone())
     }
 
     /// What would make `provider` callable, for the error a client gets when it names a
@@ -978,18 +1014,24 @@ impl Config {
 
 mod cache;
 mod checks;
+mod deployments;
 mod embeddings;
 mod experiment;
 mod guardrails;
 mod judge;
+mod rules;
 pub use cache::{Cache, CacheConfig, MAX_TTL};
 pub use checks::AdminConfig;
+pub use deployments::{
+    Balancing, BalancingConfig, DeploymentConfig, DeploymentPlan, DeploymentSpec,
+};
 pub use embeddings::{EmbeddingsModel, EmbeddingsModelConfig};
 pub use experiment::{Arm, ArmConfig, ArmRouter, Experiment, ExperimentConfig, Sticky};
 pub use guardrails::{
     is_profile_name, resolve as resolve_guardrails, Guardrails, GuardrailsConfig,
 };
 pub use judge::{JudgeConfig, Judging, Rubric};
+pub use rules::{HeaderMatchConfig, MatchConfig, RuleConfig, WhenConfig};
 
 #[cfg(test)]
 mod tests;

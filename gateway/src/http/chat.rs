@@ -276,7 +276,22 @@ async fn serve(
         }
         None => live_pool,
     };
-    let routed: Routed = if req.model == AUTO {
+    let meta = crate::routing::rules::RequestMeta {
+        headers,
+        key: key.as_ref().map(|k| (k.key_id(), k.key_name())),
+        user: req.user.as_deref(),
+    };
+    let rule = state
+        .config
+        .rules
+        .apply(&meta, &req.model, pool, &state.metrics);
+    record.rule = rule.name().map(str::to_owned);
+    if let Some(e) = rule.refusal() {
+        return Err(rejected(e));
+    }
+    let pool: &[ModelId] = rule.pool(pool);
+    let requested = rule.requested(&req.model);
+    let routed: Routed = if requested == AUTO {
         if pool.is_empty() {
             if let (Some(k), false) = (&key, live_pool.is_empty()) {
                 state.metrics.key_rejected("model_not_allowed");
@@ -305,7 +320,10 @@ async fn serve(
             ))
         })?
     } else {
-        let model = resolve_model(&state.catalog, &req.model).map_err(rejected)?;
+        let model = resolve_model(&state.catalog, requested).map_err(rejected)?;
+        if let Some(r) = rule.refuses(&model) {
+            return Err(rejected(r));
+        }
         if let Some(k) = key.as_ref().filter(|k| !k.allows(&model)) {
             state.metrics.key_rejected("model_not_allowed");
             return Err(rejected(k.model_refused(model.as_str())));
@@ -314,11 +332,9 @@ async fn serve(
             .map_err(rejected)?;
         if state.config.live_provider_of(&model).is_none() {
             // A configuration gap, not an outage: a 404 the SDKs do not retry.
-            let provider = state
-                .catalog
-                .get(&model)
-                .map(|e| e.spec.provider.clone())
-                .map_err(|e| rejected(ApiError::Internal(e.to_string())))?;
+            let provider = state.config.first_provider_of(&model).ok_or_else(|| {
+                rejected(ApiError::Internal(format!("`{model}` left the catalog")))
+            })?;
             return Err(rejected(ApiError::ProviderNotConfigured {
                 model: model.to_string(),
                 hint: state.config.provider_setup_hint(&provider),
@@ -336,6 +352,8 @@ async fn serve(
     };
     let route_ms = routed.elapsed.as_secs_f64() * 1000.0;
     let mut order = routed.decision.failover_order();
+    // The static fallback may name a model the rule excludes: never call it either.
+    rule.retain(&mut order).map_err(rejected)?;
     if let Some(k) = &key {
         // The static fallback may name a model outside the key's list: never call it.
         order.retain(|m| k.allows(m));
@@ -356,7 +374,9 @@ async fn serve(
     }
     record.decision = Some(routed.decision);
     record.reference_answer = crate::judge::reference_of(state, headers);
-    if req.model == AUTO {
+    // A pinned request was not the policy's choice: off-policy evaluation must not read it as
+    // one.
+    if requested == AUTO {
         record.routing = Some((
             applied_constraints(&input.constraints, pool),
             input.objective,
@@ -461,6 +481,7 @@ async fn serve(
             record.clone(),
             relay::Committed {
                 model: served.model,
+                target: served.target,
                 upstream_name: served.upstream_name,
                 first,
                 rest,

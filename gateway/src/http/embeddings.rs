@@ -190,6 +190,8 @@ async fn serve(
         status_code: None,
         error: None,
         duration_ms: elapsed.as_secs_f64() * 1000.0,
+        provider: Some(model.provider.clone()),
+        upstream_name: Some(model.upstream_name.clone()),
     };
     let mut answer = match result {
         Ok(answer) => answer,

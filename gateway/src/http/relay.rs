@@ -35,6 +35,8 @@ const CHANNEL_CAPACITY: usize = 32;
 pub struct Committed {
     /// The catalog id serving it.
     pub model: ModelId,
+    /// The target serving it, whose breaker a failure after the first byte counts against.
+    pub target: crate::upstream::deployments::Target,
     /// The upstream model name.
     pub upstream_name: String,
     /// The peeked first chunk.
@@ -220,6 +222,7 @@ enum End {
 async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc::Sender<Bytes>) {
     let Committed {
         model,
+        target,
         upstream_name,
         mut first,
         mut rest,
@@ -322,7 +325,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
             err.bytes_sent = true;
             state.metrics.upstream_error(model.as_str(), err.label());
             if err.source == ErrorSource::Upstream && err.kind != UpstreamErrorKind::TooLarge {
-                report_failure(&state, &model);
+                report_failure(&state, &target);
             }
             if let Some(last) = attempts.last_mut() {
                 last.error = Some(err.label().to_owned());
@@ -405,18 +408,14 @@ fn log_unavailable_event() -> Bytes {
     Bytes::from(format!("data: {}\n\n", e.body()))
 }
 
-/// Counts a mid-stream failure against the provider's breaker.
-fn report_failure(state: &AppState, model: &ModelId) {
-    let Ok(entry) = state.catalog.get(model) else {
-        return;
-    };
-    if let Some(up) = state.upstreams.get(&entry.spec.provider) {
-        if up.breaker.on_failure(
-            crate::upstream::circuit_breaker::Permit::Normal,
-            std::time::Instant::now(),
-        ) {
-            state.metrics.circuit_opened(up.id.as_str());
-        }
+/// Counts a mid-stream failure against the serving target's breaker (its deployment's, or
+/// its provider's).
+fn report_failure(state: &AppState, target: &crate::upstream::deployments::Target) {
+    if target.breaker().on_failure(
+        crate::upstream::circuit_breaker::Permit::Normal,
+        std::time::Instant::now(),
+    ) {
+        state.metrics.circuit_opened(target.provider().as_str());
     }
 }
 

@@ -37,6 +37,7 @@ pub(crate) fn route_request(value: serde_json::Value) -> Result<ChatCompletionRe
 
 pub(super) async fn route_only(
     State(state): State<AppState>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -66,21 +67,40 @@ pub(super) async fn route_only(
     } else {
         live
     };
+    // The same rules as the serving endpoints, so the decision shown is the one served.
+    let key = caller.as_ref().map(|axum::Extension(c)| c.record());
+    let meta = crate::routing::rules::RequestMeta {
+        headers: &headers,
+        key: key.map(|k| (k.id.as_str(), k.name.as_str())),
+        user: req.user.as_deref(),
+    };
+    let rule = state
+        .config
+        .rules
+        .apply(&meta, &req.model, pool, &state.metrics);
+    if let Some(e) = rule.refusal() {
+        return Err(e);
+    }
+    let pool = rule.pool(pool);
+    let requested = rule.requested(&req.model);
     let mut arm = None;
-    let routed = if req.model == AUTO {
-        // The arm a chat request of this `user` would get; without one (no client key is
-        // seen here) a fresh draw, as for a chat request with neither.
+    let routed = if requested == AUTO {
+        // The arm a chat request of this caller would get (a fresh draw without a `user` or
+        // a key, as for such a chat request).
         let request_id = crate::outcome::record::new_request_id();
         let assigned = state.router.assign(Unit {
             user: req.user.as_deref(),
-            key_id: None,
+            key_id: key.map(|k| k.id.as_str()),
             request_id: &request_id,
         });
         let (loaded, assignment) = assigned.unzip();
         arm = assignment;
         state.router.route(&input, pool, loaded).await
     } else {
-        let model = resolve_model(&state.catalog, &req.model)?;
+        let model = resolve_model(&state.catalog, requested)?;
+        if let Some(e) = rule.refuses(&model) {
+            return Err(e);
+        }
         crate::http::validate::named_model_capabilities(
             &state.catalog,
             &model,
@@ -97,6 +117,8 @@ pub(super) async fn route_only(
         )
     })?;
     let d = &routed.decision;
+    let mut failover_order = d.failover_order();
+    rule.retain(&mut failover_order)?;
     let candidates: Vec<serde_json::Value> = d
         .ranked
         .iter()
@@ -120,7 +142,8 @@ pub(super) async fn route_only(
         "route_ms": routed.elapsed.as_secs_f64() * 1000.0,
         "input_tokens": input.input_tokens,
         "offline": offline,
-        "failover_order": d.failover_order(),
+        "failover_order": failover_order,
+        "rule": rule.name(),
         "candidates": candidates,
         "arm": arm,
     })))

@@ -44,6 +44,8 @@ pub struct RequestRecord {
     pub guardrails: Option<GuardrailReport>,
     /// The A/B arm whose router decided the request (`[experiment]`), for `auto` requests.
     pub arm: Option<router_core::ArmAssignment>,
+    /// The name of the `[[rules]]` entry that matched (`crate::routing::rules`), if any.
+    pub rule: Option<String>,
 }
 
 /// How the request ended, for the row.
@@ -106,6 +108,7 @@ impl RequestRecord {
             price_usd_per_mtok: None,
             guardrails: None,
             arm: None,
+            rule: None,
         }
     }
 
@@ -176,6 +179,7 @@ impl RequestRecord {
             cache_hit: end.cache_hit,
             guardrails: self.guardrails,
             arm: self.arm,
+            rule: self.rule,
         };
         let wait_start = Instant::now();
         // This request's own task is the only one tracked: no other row to group with.

@@ -483,6 +483,7 @@ impl PromptScores {
 
 pub mod experiment;
 pub mod reload;
+pub mod rules;
 
 #[cfg(test)]
 mod tests;

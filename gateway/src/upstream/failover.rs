@@ -4,7 +4,10 @@
 //! candidate; a request the upstream refuses as malformed (other 4xx) stops at once. A 429 from
 //! the last remaining candidate is retried once after its `Retry-After` when that fits in the
 //! request deadline. Every wait is bounded by the request deadline and the number of attempts
-//! by `retries.max_attempts`. A provider whose circuit breaker is open is skipped.
+//! by `retries.max_attempts`. A target whose circuit breaker is open is skipped.
+//!
+//! A model with several deployments (`crate::upstream::deployments`) is several targets, in
+//! their balanced order, all tried before the next model.
 //!
 //! Streams are committed only once their first chunk arrived: the chunk is peeked here, before
 //! any byte reaches the client, so a stream that fails early fails over like any call. After
@@ -22,6 +25,7 @@ use crate::config::{RetriesConfig, TimeoutsConfig};
 use crate::metrics::Metrics;
 use crate::openai::wire::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse};
 use crate::upstream::circuit_breaker::CircuitBreaker;
+use crate::upstream::deployments::{Deployments, Target};
 use crate::upstream::{ChunkStream, ErrorSource, Provider, UpstreamError, UpstreamErrorKind};
 
 /// One configured, live provider with its breaker.
@@ -82,6 +86,9 @@ pub enum Answer {
 
 /// The candidate that answered.
 pub struct Served {
+    /// The target (model, provider, deployment) that answered; a stream's later failure
+    /// counts against its breaker.
+    pub target: Target,
     /// Its catalog id.
     pub model: ModelId,
     /// The name sent upstream.
@@ -161,6 +168,8 @@ pub struct Failover<'a> {
     pub catalog: &'a models::Catalog,
     /// Live providers.
     pub upstreams: &'a Upstreams,
+    /// Models served by several providers or keys.
+    pub deployments: &'a Deployments,
     /// Metrics.
     pub metrics: &'a Metrics,
     /// Attempt limits.
@@ -177,12 +186,14 @@ impl<'a> Failover<'a> {
         config: &crate::Config,
         catalog: &'a models::Catalog,
         upstreams: &'a Upstreams,
+        deployments: &'a Deployments,
         metrics: &'a Metrics,
         hard_stop: &'a tokio_util::sync::CancellationToken,
     ) -> Self {
         Failover {
             catalog,
             upstreams,
+            deployments,
             metrics,
             retries: config.retries,
             timeouts: config.timeouts,
@@ -203,29 +214,31 @@ impl<'a> Failover<'a> {
         let mut tries: u32 = 0;
         let mut i = 0;
         let mut retried_this_model = false;
-        let targets: Vec<(ModelId, String, Arc<Upstream>)> = order
-            .iter()
-            .filter_map(|m| {
-                let entry = self.catalog.get(m).ok()?;
-                let up = self.upstreams.get(&entry.spec.provider)?;
-                Some((m.clone(), entry.upstream_name.clone(), Arc::clone(up)))
-            })
-            .collect();
+        let targets = self
+            .deployments
+            .targets(order, self.catalog, self.upstreams);
 
         while i < targets.len() && tries < self.retries.max_attempts {
-            let (model, upstream_name, up) = &targets[i];
+            let target = &targets[i];
+            let (model, upstream_name, up) =
+                (&target.model, &target.upstream_name, &target.upstream);
+            let breaker = target.breaker();
             let start = Instant::now();
             if start >= deadline {
                 last = Some((UpstreamError::timeout(false), up.id.clone()));
                 break;
             }
-            let Some(permit) = up.breaker.try_acquire(start.into_std()) else {
+            let Some(permit) = breaker.try_acquire(start.into_std()) else {
                 attempts.push(Attempt {
                     model: model.clone(),
                     status_code: None,
                     error: Some(UpstreamErrorKind::CircuitOpen.label().to_owned()),
                     duration_ms: 0.0,
+                    provider: Some(up.id.clone()),
+                    upstream_name: Some(upstream_name.clone()),
                 });
+                self.metrics
+                    .deployment_attempt(model.as_str(), up.id.as_str(), "circuit_open");
                 last = Some((UpstreamError::circuit_open(), up.id.clone()));
                 i += 1;
                 continue;
@@ -246,16 +259,24 @@ impl<'a> Failover<'a> {
             let elapsed = start.elapsed();
             match result {
                 Ok(answer) => {
-                    up.breaker.on_success(permit);
+                    breaker.on_success(permit);
+                    if let Some(d) = &target.deployment {
+                        d.observe(elapsed);
+                    }
+                    self.metrics
+                        .deployment_attempt(model.as_str(), up.id.as_str(), "ok");
                     attempts.push(Attempt {
                         model: model.clone(),
                         status_code: Some(200),
                         error: None,
                         duration_ms: elapsed.as_secs_f64() * 1000.0,
+                        provider: Some(up.id.clone()),
+                        upstream_name: Some(upstream_name.clone()),
                     });
                     return Walk {
                         attempts,
                         result: Ok(Served {
+                            target: target.clone(),
                             model: model.clone(),
                             upstream_name: upstream_name.clone(),
                             answer,
@@ -267,14 +288,27 @@ impl<'a> Failover<'a> {
                 Err(err) => {
                     let now = Instant::now();
                     if err.source == ErrorSource::Upstream {
-                        if up.breaker.on_failure(permit, now.into_std()) {
+                        if breaker.on_failure(permit, now.into_std()) {
                             self.metrics.circuit_opened(up.id.as_str());
-                            tracing::warn!(provider = %up.id, "Circuit breaker opened.");
+                            tracing::warn!(provider = %up.id, upstream_model = %upstream_name, "Circuit breaker opened.");
                         }
                     } else {
-                        up.breaker.on_neutral(permit);
+                        breaker.on_neutral(permit);
+                    }
+                    // A timeout is a lower bound of the latency: count it, or a deployment
+                    // that stopped answering would keep its fast average.
+                    if let (Some(d), true) = (
+                        &target.deployment,
+                        matches!(
+                            err.kind,
+                            UpstreamErrorKind::Timeout | UpstreamErrorKind::TtftTimeout
+                        ),
+                    ) {
+                        d.observe(elapsed);
                     }
                     self.metrics.upstream_error(model.as_str(), err.label());
+                    self.metrics
+                        .deployment_attempt(model.as_str(), up.id.as_str(), err.label());
                     tracing::info!(
                         model_id = %model,
                         provider = %up.id,
@@ -287,6 +321,8 @@ impl<'a> Failover<'a> {
                         status_code: err.status,
                         error: Some(err.label().to_owned()),
                         duration_ms: elapsed.as_secs_f64() * 1000.0,
+                        provider: Some(up.id.clone()),
+                        upstream_name: Some(upstream_name.clone()),
                     });
                     let step = next_step(
                         &err,

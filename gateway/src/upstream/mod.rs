@@ -1,6 +1,6 @@
 //! Calling upstream providers: the adapters ([`providers`]), server-sent events ([`sse`]),
-//! the failover walk over ranked candidates ([`failover`]) with per-provider circuit breakers
-//! ([`circuit_breaker`]), and the one upstream error type ([`UpstreamError`]) that carries
+//! the failover walk over ranked candidates ([`failover`]) with circuit breakers
+//! ([`circuit_breaker`]), a model's several providers or keys ([`deployments`]), and the one upstream error type ([`UpstreamError`]) that carries
 //! source, retryable and bytes_sent for failover.
 //!
 //! Nothing here knows about HTTP answers to clients: a failed walk is a
@@ -8,6 +8,7 @@
 
 pub mod circuit_breaker;
 pub mod complete;
+pub mod deployments;
 pub mod error;
 pub mod failover;
 pub mod providers;

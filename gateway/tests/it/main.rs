@@ -5,6 +5,7 @@
 
 mod cache;
 mod common;
+mod deployments;
 mod e2e;
 mod e2e_api;
 mod e2e_encoder;
@@ -26,4 +27,5 @@ mod loop_reload;
 mod messages;
 mod responses;
 mod router;
+mod rules;
 mod semantic_cache;

@@ -34,6 +34,7 @@ fn outcome(id: &str, ts: u64) -> Outcome {
         cache_hit: None,
         guardrails: None,
         arm: None,
+        rule: None,
     }
 }
 

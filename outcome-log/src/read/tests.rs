@@ -29,6 +29,7 @@ pub(crate) fn outcome(id: &str, ts: u64) -> Outcome {
         cache_hit: None,
         guardrails: None,
         arm: None,
+        rule: None,
     }
 }
 

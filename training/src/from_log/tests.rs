@@ -113,6 +113,7 @@ fn outcome(i: usize, text: &str, model: &str, score: Option<f64>) -> Outcome {
         cache_hit: None,
         guardrails: None,
         arm: None,
+        rule: None,
     }
 }
 

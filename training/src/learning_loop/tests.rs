@@ -199,6 +199,7 @@ fn log(d: &LoopData, rows: &[usize], seed: u64) -> (Vec<Outcome>, HashMap<String
                 cache_hit: None,
                 guardrails: None,
                 arm: None,
+                rule: None,
             }
         })
         .collect();
