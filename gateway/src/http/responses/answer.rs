@@ -153,6 +153,31 @@ fn output_text(text: &str) -> Value {
     json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
 }
 
+/// What a streamed message content part holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PartKind {
+    /// `output_text`, streamed as `response.output_text.*`.
+    Text,
+    /// `refusal`, streamed as `response.refusal.*`.
+    Refusal,
+}
+
+/// One content part of a streamed message.
+#[derive(Debug)]
+struct Part {
+    kind: PartKind,
+    text: String,
+}
+
+impl Part {
+    fn json(&self) -> Value {
+        match self.kind {
+            PartKind::Text => output_text(&self.text),
+            PartKind::Refusal => json!({"type": "refusal", "refusal": self.text}),
+        }
+    }
+}
+
 fn message_item(id: &str, status: &str, content: Vec<Value>) -> Value {
     json!({"type": "message", "id": id, "status": status, "role": "assistant", "content": content})
 }
@@ -225,8 +250,8 @@ pub fn response_body(
 /// The output item being streamed.
 #[derive(Debug)]
 enum Open {
-    /// The assistant message's text.
-    Message { id: String, text: String },
+    /// The assistant message: its content parts so far, the last one open.
+    Message { id: String, parts: Vec<Part> },
     /// A function call, by its chat tool-call index.
     Call {
         index: u32,
@@ -309,21 +334,16 @@ impl StreamEncoder {
         };
         let index = self.output_index();
         let item = match open {
-            Open::Message { id, text } => {
+            Open::Message { id, parts } => {
                 let status = if incomplete_reason(self.finish.as_ref()).is_some() {
                     "incomplete"
                 } else {
                     "completed"
                 };
-                let at = json!({"item_id": id, "output_index": index, "content_index": 0});
-                let mut done = at.clone();
-                done["text"] = json!(text);
-                done["logprobs"] = json!([]);
-                self.event(out, "response.output_text.done", done);
-                let mut part = at;
-                part["part"] = output_text(&text);
-                self.event(out, "response.content_part.done", part);
-                message_item(&id, status, vec![output_text(&text)])
+                if let Some(last) = parts.last() {
+                    self.close_part(out, &id, index, parts.len() - 1, last);
+                }
+                message_item(&id, status, parts.iter().map(Part::json).collect())
             }
             Open::Call {
                 id,
@@ -349,7 +369,36 @@ impl StreamEncoder {
         self.items.push(item);
     }
 
-    fn text(&mut self, out: &mut String, delta: &str) {
+    /// The `.done` events of the message's part at `content_index`.
+    fn close_part(
+        &mut self,
+        out: &mut String,
+        id: &str,
+        index: usize,
+        content_index: usize,
+        part: &Part,
+    ) {
+        let at = json!({"item_id": id, "output_index": index, "content_index": content_index});
+        let mut done = at.clone();
+        match part.kind {
+            PartKind::Text => {
+                done["text"] = json!(part.text);
+                done["logprobs"] = json!([]);
+                self.event(out, "response.output_text.done", done);
+            }
+            PartKind::Refusal => {
+                done["refusal"] = json!(part.text);
+                self.event(out, "response.refusal.done", done);
+            }
+        }
+        let mut finished = at;
+        finished["part"] = part.json();
+        self.event(out, "response.content_part.done", finished);
+    }
+
+    /// Appends `delta` to the message's open part of `kind`, opening the message or a new part
+    /// (after closing one of the other kind) as needed.
+    fn part_delta(&mut self, out: &mut String, kind: PartKind, delta: &str) {
         if !matches!(self.open, Some(Open::Message { .. })) {
             self.close(out);
             let id = new_id("msg_");
@@ -359,25 +408,45 @@ impl StreamEncoder {
                 "response.output_item.added",
                 json!({"output_index": index, "item": message_item(&id, "in_progress", vec![])}),
             );
-            self.event(
-                out,
-                "response.content_part.added",
-                json!({"item_id": id, "output_index": index, "content_index": 0,
-                       "part": output_text("")}),
-            );
             self.open = Some(Open::Message {
                 id,
-                text: String::new(),
+                parts: Vec::new(),
             });
         }
         let index = self.output_index();
-        let Some(Open::Message { id, text }) = &mut self.open else {
+        let Some(Open::Message { id, mut parts }) = self.open.take() else {
             return;
         };
-        text.push_str(delta);
-        let data = json!({"item_id": id, "output_index": index, "content_index": 0,
-                          "delta": delta, "logprobs": []});
-        self.event(out, "response.output_text.delta", data);
+        if parts.last().is_none_or(|p| p.kind != kind) {
+            if let Some(last) = parts.last() {
+                self.close_part(out, &id, index, parts.len() - 1, last);
+            }
+            parts.push(Part {
+                kind,
+                text: String::new(),
+            });
+            let added = json!({"item_id": id, "output_index": index,
+                               "content_index": parts.len() - 1,
+                               "part": parts[parts.len() - 1].json()});
+            self.event(out, "response.content_part.added", added);
+        }
+        let content_index = parts.len() - 1;
+        if let Some(part) = parts.last_mut() {
+            part.text.push_str(delta);
+        }
+        let data = match kind {
+            PartKind::Text => json!({"item_id": id, "output_index": index,
+                                     "content_index": content_index, "delta": delta,
+                                     "logprobs": []}),
+            PartKind::Refusal => json!({"item_id": id, "output_index": index,
+                                        "content_index": content_index, "delta": delta}),
+        };
+        let kind_event = match kind {
+            PartKind::Text => "response.output_text.delta",
+            PartKind::Refusal => "response.refusal.delta",
+        };
+        self.event(out, kind_event, data);
+        self.open = Some(Open::Message { id, parts });
     }
 
     fn call(&mut self, out: &mut String, call: &crate::openai::wire::ToolCallDelta) {
@@ -427,10 +496,12 @@ impl StreamEncoder {
         // One answer: the first choice.
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             let delta = &choice.delta;
-            // A refusal streams as text: the item's content is rebuilt as one `output_text`.
-            for text in [&delta.content, &delta.refusal].into_iter().flatten() {
-                if !text.is_empty() {
-                    self.text(&mut out, text);
+            for (kind, text) in [
+                (PartKind::Text, &delta.content),
+                (PartKind::Refusal, &delta.refusal),
+            ] {
+                if let Some(text) = text.as_deref().filter(|t| !t.is_empty()) {
+                    self.part_delta(&mut out, kind, text);
                 }
             }
             for call in delta.tool_calls.iter().flatten() {

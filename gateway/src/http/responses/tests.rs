@@ -207,3 +207,64 @@ fn stream_events_follow_responses_sequence() {
     assert_eq!(done["usage"]["total_tokens"], 10);
     assert_eq!(events[0]["response"]["id"], done["id"]);
 }
+
+#[test]
+fn a_streamed_refusal_is_its_own_part_with_refusal_events() {
+    let req = parse_json(json!({"model": "auto", "input": "hi", "stream": true})).unwrap();
+    let mut e = StreamEncoder::new(&req);
+    let refusal = |t: &str| Delta {
+        refusal: Some(t.into()),
+        ..Default::default()
+    };
+    let mut all = String::new();
+    for c in [
+        chunk(
+            Delta {
+                content: Some("Well. ".into()),
+                ..Default::default()
+            },
+            None,
+        ),
+        chunk(refusal("I can't "), None),
+        chunk(refusal("help with that."), Some(FinishReason::Stop)),
+    ] {
+        if let Some(b) = e.chunk(&c) {
+            all.push_str(std::str::from_utf8(&b).unwrap());
+        }
+    }
+    all.push_str(std::str::from_utf8(&e.done((3, 5))).unwrap());
+    let events: Vec<Value> = all
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let names: Vec<&str> = events.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.content_part.added",
+            "response.refusal.delta",
+            "response.refusal.delta",
+            "response.refusal.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    assert_eq!(events[7]["content_index"], 1);
+    assert_eq!(events[7]["part"]["type"], "refusal");
+    assert_eq!(events[10]["refusal"], "I can't help with that.");
+    let content = &events[13]["response"]["output"][0]["content"];
+    assert_eq!(content[0]["text"], "Well. ");
+    assert_eq!(
+        content[1],
+        json!({"type": "refusal", "refusal": "I can't help with that."})
+    );
+}
