@@ -509,7 +509,9 @@ fn recent(conn: &Connection, p: &Params, limits: &Limits) -> rusqlite::Result<Ve
             let truncated = text.as_ref().is_some_and(|t| t.chars().count() > keep);
             let prompt = match r.get::<_, Option<String>>(16)?.as_deref() {
                 Some("full") => Some(PromptRecord::Full {
-                    text: text.map(|t| t.chars().take(keep).collect()).unwrap_or_default(),
+                    text: text
+                        .map(|t| t.chars().take(keep).collect())
+                        .unwrap_or_default(),
                 }),
                 Some("hashed") => Some(PromptRecord::Hashed {
                     sha256: r.get::<_, Option<String>>(18)?.unwrap_or_default(),
@@ -530,8 +532,12 @@ fn recent(conn: &Connection, p: &Params, limits: &Limits) -> rusqlite::Result<Ve
                 cache,
                 latency_ms: r.get(12)?,
                 cost_usd: r.get(13)?,
-                input_tokens: r.get::<_, Option<i64>>(14)?.and_then(|v| u64::try_from(v).ok()),
-                output_tokens: r.get::<_, Option<i64>>(15)?.and_then(|v| u64::try_from(v).ok()),
+                input_tokens: r
+                    .get::<_, Option<i64>>(14)?
+                    .and_then(|v| u64::try_from(v).ok()),
+                output_tokens: r
+                    .get::<_, Option<i64>>(15)?
+                    .and_then(|v| u64::try_from(v).ok()),
                 prompt,
                 prompt_truncated: truncated,
             })

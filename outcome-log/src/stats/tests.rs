@@ -1,8 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use router_core::{
-    Attempt, CacheHit, DecisionReason, ModelId, Outcome, OutcomeStatus, PromptRecord,
-    RouteDecision,
+    Attempt, CacheHit, DecisionReason, ModelId, Outcome, OutcomeStatus, PromptRecord, RouteDecision,
 };
 
 use super::*;
@@ -116,7 +115,10 @@ fn counts_fallbacks_failovers_and_each_kind_of_cache_hit_per_bucket() {
     assert_eq!(t.ok, 7);
     // The pinned request has a decision but was not routed.
     assert_eq!((t.routed, t.static_fallbacks, t.failovers), (3, 1, 1));
-    assert_eq!((t.cache_exact, t.cache_semantic, t.cache_coalesced), (1, 1, 1));
+    assert_eq!(
+        (t.cache_exact, t.cache_semantic, t.cache_coalesced),
+        (1, 1, 1)
+    );
     assert!((t.cache_saved_usd - 1.5).abs() < 1e-12);
     assert_eq!(t.priced.requests, 4);
     assert_eq!(t.priced.input_tokens, 1111);
@@ -192,15 +194,7 @@ fn spend_per_key_is_largest_first_with_names_and_prompts_are_cut() {
         .collect();
     assert_eq!(keys, [(Some("key_a"), 1), (Some("key_b"), 2)]);
     assert_eq!(s.keys[1].input_tokens, 15);
-    let one = window_stats(
-        &db,
-        &window(),
-        &Limits {
-            keys: 1,
-            ..LIMITS
-        },
-    )
-    .unwrap();
+    let one = window_stats(&db, &window(), &Limits { keys: 1, ..LIMITS }).unwrap();
     assert_eq!(one.keys.len(), 1);
 
     let by_id = |id: &str| s.recent.iter().find(|r| r.request_id == id).unwrap();

@@ -1,6 +1,6 @@
 // The dashboard's script: fetches /dashboard/data with the admin key and draws it as inline
 // SVG. Every value from the log reaches the page through textContent or setAttribute, never
-// as markup (the CSP's Trusted Types would refuse innerHTML anyway).
+// as markup (the CSP's Trusted Types would refuse any HTML sink anyway).
 "use strict";
 
 (() => {
@@ -261,7 +261,7 @@
         [fmtTime(r.timestamp_ms, Math.min(span, 86400000))],
         [r.key_name ?? r.key_id ?? ""],
         [r.requested_model ?? ""],
-        [decision + (r.chosen && r.chosen !== r.model ? ", chose " + r.chosen : "")
+        [decision + (r.requested_model === "auto" && r.chosen && r.chosen !== r.model ? ", chose " + r.chosen : "")
           + (r.attempts > 1 ? ", " + r.attempts + " attempts" : "")],
         [r.model ?? "–"],
         [r.status, r.status === "ok" ? "" : "bad"],

@@ -291,10 +291,7 @@ pub(crate) fn render(state: &AppState, q: &Query, window: &Window, stats: &Windo
             "failover_share".to_owned(),
             json!(share(t.failovers, t.requests)),
         );
-        obj.insert(
-            "cache_hit_share".to_owned(),
-            json!(share(hits, t.requests)),
-        );
+        obj.insert("cache_hit_share".to_owned(), json!(share(hits, t.requests)));
     }
     json!({
         "object": "dashboard",
@@ -416,7 +413,10 @@ mod tests {
             "ab"
         );
         assert_eq!(shown_prompt(Privacy::None, Some(&full), false), Value::Null);
-        assert_eq!(shown_prompt(Privacy::None, Some(&hashed), false), Value::Null);
+        assert_eq!(
+            shown_prompt(Privacy::None, Some(&hashed), false),
+            Value::Null
+        );
         assert_eq!(
             shown_prompt(Privacy::Full, Some(&PromptRecord::None), false),
             Value::Null
