@@ -174,7 +174,7 @@
     const t = d.totals, c = d.counterfactual, tiles = $("tiles");
     clear(tiles);
     const hits = t.cache_exact + t.cache_semantic + t.cache_coalesced;
-    tiles.appendChild(tile("Requests", fmtInt(t.requests), fmtInt(t.ok) + " ok, " + fmtInt(t.requests - t.ok) + " not"));
+    tiles.appendChild(tile("Requests", fmtInt(t.requests), fmtInt(t.ok) + " ok, " + fmtInt(t.requests - t.ok) + " failed or refused"));
     tiles.appendChild(tile("Spend", fmtUsd(t.cost_usd), fmtInt(c.input_tokens) + " in / " + fmtInt(c.output_tokens) + " out tokens"));
     tiles.appendChild(tile("Always the best", c.best ? fmtUsd(c.best.cost_usd) : "–", c.best ? c.best.model : "no live candidate"));
     tiles.appendChild(tile("Always the cheapest", c.cheapest ? fmtUsd(c.cheapest.cost_usd) : "–", c.cheapest ? c.cheapest.model : "no live candidate"));
