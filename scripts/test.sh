@@ -27,6 +27,12 @@ python3 scripts/check_layering.py
 step "tests"
 cargo test --workspace --locked
 
+step "dashboard in headless Chromium"
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+  || echo "no apt: scripts/dashboard_check.sh will say it skipped"
+scripts/dashboard_check.sh
+
 if [ -f scripts/conformance.sh ]; then
   step "OpenAI Python SDK conformance"
   scripts/conformance.sh

@@ -1,6 +1,6 @@
 //! The outcome log's one owner: the SQLite schema and its versioned migrations
 //! ([`migrations`]), the synchronous writes ([`write`], [`judge_calls`]) and the reads
-//! ([`read`], [`spend`]).
+//! ([`read`], [`spend`], and the dashboard's window aggregates in [`stats`]).
 //!
 //! The gateway writes the log (its async side, the group-commit thread, calls [`write`]);
 //! `switchyard train --from-log`, `eval --from-log` and `switchyard log export` read it
@@ -19,6 +19,7 @@ pub mod read;
 pub mod retention;
 mod schema;
 pub mod spend;
+pub mod stats;
 pub mod write;
 
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ pub use retention::{
     DEFAULT_PRUNE_BATCH, MIN_RETENTION_DAYS,
 };
 pub use spend::{key_spend_since, spend_report, SpendBy, SpendRow};
+pub use stats::{window_stats, Limits, Window, WindowStats};
 pub use write::{
     add_feedback, checkpoint, checkpoint_elsewhere, open, write_batch, FeedbackVerdict,
 };

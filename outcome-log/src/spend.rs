@@ -39,7 +39,7 @@ pub struct SpendRow {
     pub cost_usd: f64,
 }
 
-fn open_read(db: &Path) -> Result<Connection, Error> {
+pub(crate) fn open_read(db: &Path) -> Result<Connection, Error> {
     if !db.exists() {
         return Err(Error::Missing {
             path: db.to_owned(),
@@ -54,7 +54,7 @@ fn open_read(db: &Path) -> Result<Connection, Error> {
 
 /// The key id of a row: the indexed column where the log has it, else the JSON record (logs
 /// written before keys existed have neither, and read as `NULL`).
-fn key_expr(conn: &Connection) -> rusqlite::Result<&'static str> {
+pub(crate) fn key_expr(conn: &Connection) -> rusqlite::Result<&'static str> {
     Ok(if has_column(conn, "outcomes", "key_id")? {
         "key_id"
     } else {

@@ -245,6 +245,10 @@ pub struct CacheHit {
     /// embeddings; absent for an exact hit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f64>,
+    /// Whether the request waited for an identical one in flight and got its answer (request
+    /// coalescing) rather than finding it stored; absent (false) otherwise and in older rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub coalesced: bool,
 }
 
 #[cfg(test)]

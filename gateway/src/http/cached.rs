@@ -130,6 +130,7 @@ pub(crate) async fn answer_hit(
             source_request_id: stored.source_request_id.clone(),
             saved_usd: stored.cost_usd,
             similarity: similarity.map(f64::from),
+            coalesced: served == Served::Coalesced,
         }),
         ..Ending::default()
     };

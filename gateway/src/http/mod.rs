@@ -16,6 +16,8 @@
 //! - `GET /metrics`, `GET /health` ([`ops`])
 //! - `POST /admin/reload`: [`admin`] (admin key; 404 unless `[admin]` is enabled)
 //! - `GET|POST /admin/keys`, `DELETE /admin/keys/{id}`: client keys ([`keys`])
+//! - `GET /dashboard` (and its script, style and `/dashboard/data`): the web view of the
+//!   outcome log ([`dashboard`]; its data needs the admin key)
 //!
 //! `/v1/*` sits behind [`crate::auth::require_key`] (`/v1/feedback` behind
 //! [`crate::auth::require_key_or_admin`]); everything behind the [`exposure`] rules
@@ -24,6 +26,7 @@
 pub mod admin;
 mod cached;
 pub mod chat;
+mod dashboard;
 pub mod embeddings;
 pub mod error;
 pub mod exposure;
@@ -81,6 +84,10 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/reload", post(admin::reload))
         .route("/admin/keys", get(keys::list).post(keys::create))
         .route("/admin/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/app.js", get(dashboard::script))
+        .route("/dashboard/app.css", get(dashboard::style))
+        .route("/dashboard/data", get(dashboard::data))
         .layer(axum::middleware::from_fn(exposure::require_json))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -506,6 +506,11 @@ async fn identical_requests_in_flight_share_one_upstream_call() {
     let rows = h.rows().await;
     assert_eq!(rows.len(), 3);
     assert_eq!(rows.iter().filter(|r| r.cache_hit.is_some()).count(), 2);
+    // The rows say how they were served (the dashboard tells coalesced from exact hits).
+    assert!(rows
+        .iter()
+        .filter_map(|r| r.cache_hit.as_ref())
+        .all(|hit| hit.coalesced));
 
     std::sync::Arc::try_unwrap(h).ok().unwrap().stop().await;
 }

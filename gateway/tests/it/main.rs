@@ -5,6 +5,7 @@
 
 mod cache;
 mod common;
+mod dashboard;
 mod deployments;
 mod e2e;
 mod e2e_api;

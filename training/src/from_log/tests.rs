@@ -545,6 +545,7 @@ fn answers_from_the_response_cache_are_not_training_samples() {
         source_request_id: "req_source".into(),
         saved_usd: 0.002,
         similarity: None,
+        coalesced: false,
     });
     let served = outcome(1, "what is 3 + 3?", "gpt-4o-mini", Some(1.0));
     let (samples, skipped) = bandit_samples(&[hit, served], &SampleConfig::default());
