@@ -277,7 +277,7 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
         catalog: &entries,
         candidate: predictor.as_ref(),
         tasks: Some(&task_classifier),
-        reward_model: None,
+        reward_model: training::from_log::RewardModel::Candidate,
         constraints: &router_core::Constraints::default(),
         objective,
         exploration: &exploration,

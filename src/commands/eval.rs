@@ -9,6 +9,7 @@ use training::experiment::{self, ExperimentConfig, ExperimentData, SplitKind};
 use training::Progress;
 
 use evals::ope::GateEstimator;
+use training::from_log::RewardModel;
 
 use super::train::{bar, draw, load_with_sources, parse_kind, parse_stack_base, DataArgs};
 
@@ -139,6 +140,17 @@ pub struct EvalArgs {
     /// router's mean utility, by this estimator: snips (conservative), dr or ips.
     #[arg(long, requires = "from_log", value_parser = parse_gate)]
     gate: Option<GateEstimator>,
+    /// With --from-log --router: the doubly robust estimator's reward model. `cross-fit`
+    /// fits one on the log itself (each request's prediction from the other folds, shrunk
+    /// toward the catalog priors); `candidate` uses the router's own predictions, which is
+    /// optimistic where the log does not cover its choices (docs/learning-loop.md).
+    #[arg(long, requires = "router", default_value = "cross-fit", value_parser = parse_reward_model)]
+    reward_model: RewardModel<'static>,
+}
+
+pub(super) fn parse_reward_model(s: &str) -> Result<RewardModel<'static>, String> {
+    RewardModel::parse(s)
+        .ok_or_else(|| format!("unknown reward model `{s}`: use cross-fit or candidate"))
 }
 
 fn parse_gate(s: &str) -> Result<GateEstimator, String> {
@@ -185,6 +197,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 metric: args.metric.as_deref(),
                 clip: args.clip,
                 gate: args.gate,
+                reward_model: args.reward_model,
                 json: args.json,
             },
             &args.data.encoder,

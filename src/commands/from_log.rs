@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use classifier::predictors::TrainingSet;
 use router_core::{Constraints, Objective};
-use training::from_log::{self, OpeSetup, SampleConfig};
+use training::from_log::{self, OpeSetup, RewardModel, SampleConfig};
 use training::CellWeights;
 
 use super::EncoderArgs;
@@ -59,6 +59,8 @@ pub struct OpeArgs<'a> {
     pub clip: Option<f64>,
     /// The deployment gate's estimator.
     pub gate: Option<evals::ope::GateEstimator>,
+    /// The doubly robust estimator's reward model.
+    pub reward_model: RewardModel<'static>,
     /// JSON instead of a table.
     pub json: bool,
 }
@@ -72,6 +74,7 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
         metric,
         clip,
         gate,
+        reward_model,
         json,
     } = *args;
     let mut outcomes = from_log::load_outcomes(log)?;
@@ -123,7 +126,7 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
         catalog: &entries,
         candidate: candidate.as_ref(),
         tasks: tasks.as_ref(),
-        reward_model: None,
+        reward_model,
         constraints: &fallback_constraints,
         objective: Objective::default(),
         exploration: &exploration,
@@ -149,6 +152,7 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(router, ope.steps.len(), &report);
+        println!("\nDR's reward model: {}", reward_model.name());
     }
     if let Some(g) = verdict {
         let line = format!(

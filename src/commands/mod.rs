@@ -111,7 +111,7 @@ enum Command {
     /// to the recorded outcomes (JSON lines), for analysis.
     Score(score::ScoreArgs),
     /// Fit predictors on a split of benchmark outcomes and score them as routers (AIQ, APGR).
-    Eval(eval::EvalArgs),
+    Eval(Box<eval::EvalArgs>),
     /// Serve the OpenAI-compatible gateway.
     Serve(serve::ServeArgs),
     /// Print the routing decision for a prompt (offline, no upstream call).
@@ -129,7 +129,7 @@ enum Command {
     /// Run the learning loop on replayed benchmark traffic: route with exploration, log,
     /// refit, estimate off-policy, check against the replayed truth, reload; per round.
     #[command(name = "loop")]
-    Loop(learn_loop::LoopArgs),
+    Loop(Box<learn_loop::LoopArgs>),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -145,10 +145,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Spend(args) => spend::run(args),
         Command::ReplayProvider(args) => replay::run(args),
         Command::Onboard(args) => onboard::run(args),
-        Command::Loop(args) => learn_loop::run(args),
+        Command::Loop(args) => learn_loop::run(*args),
         Command::Train(args) => train::run(args),
         Command::TrainTasks(args) => train_tasks::run(args),
-        Command::Eval(args) => eval::run(args),
+        Command::Eval(args) => eval::run(*args),
         Command::Score(args) => score::run(args),
     }
 }

@@ -109,6 +109,11 @@ pub struct LoopArgs {
     /// (always deploy), `snips`, `dr` or `ips`.
     #[arg(long, default_value = "off")]
     gate: String,
+    /// The doubly robust estimator's reward model (its estimate, and a `dr` gate):
+    /// `cross-fit` (fitted on the held-out log, each request's prediction from the other
+    /// folds) or `candidate` (the refit's own predictions). The report shows DR under both.
+    #[arg(long, default_value = "cross-fit", value_parser = super::eval::parse_reward_model)]
+    reward_model: training::from_log::RewardModel<'static>,
     /// Print the report as JSON instead of markdown.
     #[arg(long)]
     json: bool,
@@ -297,6 +302,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
         start: start_name.clone(),
         seed: args.seed,
         gate: args.gate.clone(),
+        reward_model: args.reward_model.name().to_owned(),
         lambda: 0.0,
     };
 
@@ -358,6 +364,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             exploration: &exploration,
             tasks: task_classifier.as_deref(),
             gate,
+            reward_model: args.reward_model,
             start_name,
         };
         let deploy = GatewayDeploy { gateway: &running };

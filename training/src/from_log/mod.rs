@@ -12,11 +12,13 @@
 //!   feedback. [`merge_training_sets`] mixes it with a benchmark set.
 //! - [`ope_steps`]: re-runs the routing policy with a candidate predictor on every logged
 //!   prompt and builds the [`evals::ope::LoggedStep`]s that the IPS, SNIPS and doubly robust
-//!   estimators need.
+//!   estimators need, with the doubly robust estimator's reward model from the candidate,
+//!   another predictor, or cross-fitted on the log itself ([`RewardModel`], [`CrossFit`]).
 //!
 //! See `docs/learning-loop.md` for the design and its caveats.
 
 mod arms;
+mod cross_fit;
 mod load;
 mod ope_steps;
 mod samples;
@@ -27,8 +29,9 @@ mod tests;
 use std::path::PathBuf;
 
 pub use arms::{arm_rows, ArmRows};
+pub use cross_fit::CrossFit;
 pub use load::load_outcomes;
-pub use ope_steps::{ope_steps, OpeLog, OpeSetup, OpeSkipped};
+pub use ope_steps::{ope_steps, OpeLog, OpeSetup, OpeSkipped, RewardModel};
 pub use samples::{
     bandit_samples, bandit_training_set, merge_training_sets, reward_label, BanditSample,
     BanditTrainingSet, SampleConfig, Skipped,

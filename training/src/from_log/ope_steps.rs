@@ -4,11 +4,57 @@ use classifier::predictors::{TaskClassifier, DEFAULT_OUTPUT_TOKENS};
 use evals::ope::LoggedStep;
 use models::CatalogEntry;
 use router_core::exploration::{action_distribution, Exploration};
-use router_core::policy::{greedy, DecisionInput, PolicyModel};
+use router_core::policy::{apply_difficulty, greedy, DecisionInput, PolicyModel};
 use router_core::{Constraints, Embedder, ModelEstimate, ModelId, Objective, QualityPredictor};
 
+use super::cross_fit::{cross_fitted_rewards, CrossFit, FitRow};
 use super::samples::{embed_all, BanditSample};
 use super::FromLogError;
+
+/// Where the doubly robust estimator's predicted reward per action comes from.
+#[derive(Clone, Copy)]
+pub enum RewardModel<'a> {
+    /// The candidate's own predictions (the mean logged reward for models it does not know).
+    /// Optimistic where the candidate's picks lack support in the log: it is rewarded for
+    /// agreeing with itself.
+    Candidate,
+    /// Another predictor, fitted on other data than the log being evaluated.
+    Predictor(&'a dyn QualityPredictor),
+    /// Fitted on the evaluated log itself, cross-fitted so that no step's prediction has seen
+    /// its own outcome, and shrunk toward the router's priors (see [`CrossFit`]).
+    CrossFitted(CrossFit),
+}
+
+impl std::fmt::Debug for RewardModel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RewardModel::CrossFitted(fit) => f.debug_tuple("CrossFitted").field(fit).finish(),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl RewardModel<'_> {
+    /// Parses a `--reward-model` value: `candidate`, or `cross-fit` (default settings).
+    pub fn parse(s: &str) -> Option<RewardModel<'static>> {
+        match s {
+            "candidate" => Some(RewardModel::Candidate),
+            "cross-fit" | "cross_fit" | "crossfit" => {
+                Some(RewardModel::CrossFitted(CrossFit::default()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The name `--reward-model` takes and reports print.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RewardModel::Candidate => "candidate",
+            RewardModel::Predictor(_) => "predictor",
+            RewardModel::CrossFitted(_) => "cross-fit",
+        }
+    }
+}
 
 /// The candidate router to evaluate and how it routes.
 #[derive(Clone, Copy)]
@@ -22,10 +68,9 @@ pub struct OpeSetup<'a> {
     /// `P(task | prompt)` feeds the task priors of models the candidate does not know. `None`:
     /// flat priors, as a gateway without one.
     pub tasks: Option<&'a TaskClassifier>,
-    /// The reward (quality and token) model for the doubly robust estimator; `None` uses the
-    /// candidate's own predictions. A model fitted on other data than the one being evaluated
-    /// avoids rewarding the candidate for agreeing with itself.
-    pub reward_model: Option<&'a dyn QualityPredictor>,
+    /// The reward model for the doubly robust estimator. Predicted costs come from the
+    /// [`RewardModel::Predictor`]'s output tokens when one is given, else the candidate's.
+    pub reward_model: RewardModel<'a>,
     /// Constraints for rows that logged none (written before the gateway logged them); a row's
     /// own constraints (the caller's, narrowed to the gateway's pool) take precedence, so the
     /// candidate is judged on the choices the callers actually allowed.
@@ -70,9 +115,10 @@ pub struct OpeLog {
 /// Builds off-policy evaluation steps: for each logged sample that the router chose itself,
 /// embeds the prompt, re-runs the serving policy ([`greedy`]: the candidate's predictions,
 /// catalog priors for the models it does not know) and turns the greedy decision into the
-/// candidate's action distribution with [`action_distribution`] (one-hot without exploration). Reward and cost models per action come from `reward_model` (or the
-/// candidate): predicted quality, and catalog prices × predicted output tokens. Actions the
-/// reward model does not know get the mean logged reward and the catalog price of
+/// candidate's action distribution with [`action_distribution`] (one-hot without exploration).
+/// Predicted rewards per action come from `reward_model`; predicted costs are catalog prices ×
+/// the output tokens of the [`RewardModel::Predictor`] (else the candidate's). Actions a
+/// predictor does not know get the mean logged reward and the catalog price of
 /// [`DEFAULT_OUTPUT_TOKENS`].
 pub fn ope_steps(
     samples: &[BanditSample],
@@ -109,7 +155,13 @@ pub fn ope_steps(
     } else {
         kept.iter().map(|(s, _, _)| s.reward).sum::<f64>() / kept.len() as f64
     };
-    let reward_model = setup.reward_model.unwrap_or(setup.candidate);
+    let reward_model = match setup.reward_model {
+        RewardModel::Predictor(p) => p,
+        RewardModel::Candidate | RewardModel::CrossFitted(_) => setup.candidate,
+    };
+    // For the cross-fitted reward model: each step's embedding and the router's prior quality
+    // of every action on its prompt.
+    let mut fit_inputs: Vec<(usize, Vec<f64>)> = Vec::new();
 
     let mut log = OpeLog {
         actions,
@@ -117,7 +169,7 @@ pub fn ope_steps(
         request_ids: Vec::with_capacity(kept.len()),
         skipped,
     };
-    for ((s, action, cost), e) in kept.into_iter().zip(&embeddings) {
+    for (k, ((s, action, cost), e)) in kept.into_iter().zip(&embeddings).enumerate() {
         let input = input_tokens(s);
         let candidate = per_action(setup.catalog, setup.candidate, e);
         let models: Vec<PolicyModel<'_>> = setup
@@ -183,6 +235,17 @@ pub fn ope_steps(
                     .cost_usd(input, if out.is_finite() { out } else { 0.0 })
             })
             .collect();
+        if matches!(setup.reward_model, RewardModel::CrossFitted(_)) {
+            let priors = setup
+                .catalog
+                .iter()
+                .map(|entry| {
+                    let q = entry.prior().estimate(tasks.as_ref()).0.quality;
+                    difficulty.map_or(q, |shift| apply_difficulty(q, shift))
+                })
+                .collect();
+            fit_inputs.push((k, priors));
+        }
         log.steps.push(LoggedStep {
             logged_action: action,
             propensity: s.propensity,
@@ -193,6 +256,22 @@ pub fn ope_steps(
             cost_model,
         });
         log.request_ids.push(s.request_id.clone());
+    }
+    if let RewardModel::CrossFitted(fit) = setup.reward_model {
+        let rows: Vec<FitRow<'_>> = fit_inputs
+            .iter()
+            .zip(&log.steps)
+            .map(|((k, priors), step)| FitRow {
+                embedding: &embeddings[*k],
+                action: step.logged_action,
+                reward: step.reward,
+                priors,
+            })
+            .collect();
+        let fitted = cross_fitted_rewards(&rows, &fit);
+        for (step, rewards) in log.steps.iter_mut().zip(fitted) {
+            step.reward_model = rewards;
+        }
     }
     Ok(log)
 }

@@ -9,7 +9,7 @@ use router_core::{Constraints, Embedder, Exploration, Objective, QualityPredicto
 use serde::{Deserialize, Serialize};
 
 use super::LoopData;
-use crate::from_log::{ope_steps, BanditSample, OpeSetup};
+use crate::from_log::{ope_steps, BanditSample, CrossFit, OpeSetup, RewardModel};
 use crate::Error;
 
 /// The candidate and how it would be deployed.
@@ -29,6 +29,8 @@ pub struct EstimateCheck<'a> {
     /// Also judge the candidate with a deployment gate on utility (`quality − λ·cost`, λ from
     /// `objective`; 0 for `Cheapest`) with this estimator.
     pub gate: Option<GateEstimator>,
+    /// The doubly robust estimator's reward model in `report` and the gate.
+    pub reward_model: RewardModel<'a>,
 }
 
 /// The estimates and the truth they estimate.
@@ -44,6 +46,10 @@ pub struct Checked {
     pub truth_cost: f64,
     /// The deployment gate's verdict, when one was asked for.
     pub gate: Option<Gate>,
+    /// The doubly robust quality estimate under each reward model (`candidate`, `cross-fit`),
+    /// whichever `report` used, so that their coverage can be compared on the same refits.
+    #[serde(default)]
+    pub dr_by_reward_model: Vec<(String, Estimate)>,
 }
 
 impl Checked {
@@ -52,6 +58,15 @@ impl Checked {
         let c = |e: &Estimate| e.ci_low <= self.truth_quality && self.truth_quality <= e.ci_high;
         let r = &self.report.reward;
         (c(&r.ips), c(&r.snips), c(&r.dr))
+    }
+
+    /// Whether the doubly robust interval under reward model `name` covers the truth (`None`:
+    /// not computed).
+    pub fn dr_covered_with(&self, name: &str) -> Option<bool> {
+        self.dr_by_reward_model
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e.ci_low <= self.truth_quality && self.truth_quality <= e.ci_high)
     }
 }
 
@@ -71,7 +86,7 @@ pub fn check_estimate(
         catalog: &data.entries,
         candidate: check.candidate,
         tasks: check.tasks,
-        reward_model: None,
+        reward_model: check.reward_model,
         // Every row the gateway writes carries the constraints it applied.
         constraints: &Constraints::default(),
         objective: check.objective,
@@ -101,6 +116,28 @@ pub fn check_estimate(
         ..Default::default()
     };
     let report = evaluate_policy(&log.steps, &config)?;
+    // The same steps under both reward models (the prompts are embedded once: the loop's
+    // embedder memoises); only the DR column differs between them.
+    let mut dr_by_reward_model = Vec::new();
+    for other in [
+        RewardModel::Candidate,
+        RewardModel::CrossFitted(CrossFit::default()),
+    ] {
+        let dr = if other.name() == check.reward_model.name() {
+            report.reward.dr
+        } else {
+            let alt = ope_steps(
+                held_out,
+                embedder,
+                &OpeSetup {
+                    reward_model: other,
+                    ..setup
+                },
+            )?;
+            evaluate_policy(&alt.steps, &config)?.reward.dr
+        };
+        dr_by_reward_model.push((other.name().to_owned(), dr));
+    }
     let lambda = check.objective.lambda();
     let gate = match check.gate {
         Some(estimator) => Some(gate(
@@ -118,5 +155,6 @@ pub fn check_estimate(
         truth_quality: truth_quality / n as f64,
         truth_cost: truth_cost / n as f64,
         gate,
+        dr_by_reward_model,
     }))
 }

@@ -34,12 +34,20 @@ pub struct LoopSettings {
     pub seed: u64,
     /// The deployment gate (`off`, or the estimator it trusts).
     pub gate: String,
+    /// The doubly robust estimator's reward model (`cross-fit` or `candidate`).
+    #[serde(default = "candidate_reward_model")]
+    pub reward_model: String,
     /// Quality points per USD of the routing objective (utility = quality − λ·cost).
     pub lambda: f64,
 }
 
 fn all_labelled() -> f64 {
     1.0
+}
+
+/// Reports written before the reward model was a choice used the candidate's.
+fn candidate_reward_model() -> String {
+    "candidate".to_owned()
 }
 
 /// Everything the loop measured.
@@ -105,7 +113,7 @@ impl LoopReport {
             "Learning loop on `{}`: {} models ({}), {} requests per round, exploration {}, \
              {} refitted each round on the log minus {:.0} % of the last round held out, \
              {:.0} % of the rest labelled; \
-             round 0 routed by {}; deployment gate {}; seed {}. Utility = quality − λ·cost \
+             round 0 routed by {}; deployment gate {} (DR's reward model: {}); seed {}. Utility = quality − λ·cost \
              with λ = {} quality points per USD, the objective the router maximises.\n",
             s.data,
             s.models.len(),
@@ -117,6 +125,7 @@ impl LoopReport {
             s.label_share * 100.0,
             s.start,
             s.gate,
+            s.reward_model,
             s.seed,
             s.lambda
         );
@@ -169,9 +178,9 @@ impl LoopReport {
             "\nEach refitted router estimated off-policy on the previous round's held-out \
              requests before deployment, against its replayed truth on the same prompts:\n\n\
              | router of round | held-out n | effective n | truth | IPS [95 %] | SNIPS [95 %] | \
-             DR [95 %] | covered (IPS/SNIPS/DR) | cost truth | cost DR [95 %] | utility truth \
-             vs logged | gate |\n\
-             |---:|---:|---:|---:|---|---|---|---|---:|---|---|---|\n",
+             DR [95 %] | covered (IPS/SNIPS/DR) | DR, candidate / cross-fit reward model [95 %] | \
+             cost truth | cost DR [95 %] | utility truth vs logged | gate |\n\
+             |---:|---:|---:|---:|---|---|---|---|---|---:|---|---|---|\n",
         );
         let iv = |e: &evals::ope::Estimate| {
             format!("{:.3} [{:.3}, {:.3}]", e.value, e.ci_low, e.ci_high)
@@ -183,7 +192,7 @@ impl LoopReport {
             let cost_dr = &c.report.cost.dr;
             let _ = writeln!(
                 md,
-                "| {round} | {} | {:.0} | {:.3} | {} | {} | {} | {}/{}/{} | {:.6} | {:.6} [{:.6}, {:.6}] | {:.3} vs {:.3} | {} |",
+                "| {round} | {} | {:.0} | {:.3} | {} | {} | {} | {}/{}/{} | {} | {:.6} | {:.6} [{:.6}, {:.6}] | {:.3} vs {:.3} | {} |",
                 c.n,
                 c.report.reward.ips.effective_sample_size,
                 c.truth_quality,
@@ -193,6 +202,7 @@ impl LoopReport {
                 yes(ips),
                 yes(snips),
                 yes(dr),
+                by_reward_model(c),
                 c.truth_cost,
                 cost_dr.value,
                 cost_dr.ci_low,
@@ -212,6 +222,29 @@ impl LoopReport {
             );
         }
         md
+    }
+}
+
+/// Each reward model's DR interval and whether it covers the truth.
+fn by_reward_model(c: &Checked) -> String {
+    let cells: Vec<String> = c
+        .dr_by_reward_model
+        .iter()
+        .map(|(name, e)| {
+            let covered = e.ci_low <= c.truth_quality && c.truth_quality <= e.ci_high;
+            format!(
+                "{name} {:.3} [{:.3}, {:.3}] {}",
+                e.value,
+                e.ci_low,
+                e.ci_high,
+                if covered { "✓" } else { "✗" }
+            )
+        })
+        .collect();
+    if cells.is_empty() {
+        "–".to_owned()
+    } else {
+        cells.join(" / ")
     }
 }
 

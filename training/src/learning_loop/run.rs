@@ -19,7 +19,7 @@ use super::{
     check_estimate, refit, Checked, EstimateCheck, LoopClient, LoopData, LoopReport, LoopSettings,
     MemoEmbedder, RefitConfig, RoundStats,
 };
-use crate::from_log::{bandit_samples, load_outcomes, SampleConfig};
+use crate::from_log::{bandit_samples, load_outcomes, RewardModel, SampleConfig};
 use crate::Error;
 
 /// Puts a router into service and makes a round's log readable: what the loop needs of the
@@ -66,6 +66,8 @@ pub struct LoopConfig<'a> {
     pub tasks: Option<&'a TaskClassifier>,
     /// Deploy a refit only when this gate passes it (`None`: always deploy).
     pub gate: Option<GateEstimator>,
+    /// The doubly robust estimator's reward model (estimates and a `dr` gate use it).
+    pub reward_model: RewardModel<'a>,
     /// Name of the round-0 router, for the report.
     pub start_name: String,
 }
@@ -219,6 +221,7 @@ fn refit_and_check(
         exploration: config.exploration,
         clip: None,
         gate: config.gate,
+        reward_model: config.reward_model,
     };
     check_estimate(data, &held_samples, ids, embedder, &check)
 }

@@ -282,6 +282,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
         exploration: &exploration,
         clip: None,
         gate: Some(evals::ope::GateEstimator::Snips),
+        reward_model: crate::from_log::RewardModel::Candidate,
     };
     let c = check_estimate(&d, &held_samples, &ids, &embedder, &check)
         .unwrap()
@@ -317,6 +318,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
             start: "uniform".into(),
             seed: 3,
             gate: "snips".into(),
+            reward_model: "cross-fit".into(),
             lambda: 100.0,
         },
         rounds: vec![
