@@ -43,15 +43,26 @@ impl CacheKey {
     }
 }
 
-/// The key of `req` with the merged routing `options`, in the namespace of `key_id` (`None`:
-/// the one namespace used when client keys are off) and of the A/B `arm` that routes it (so
-/// one arm never serves another arm's choice). `None` only if the request cannot be
-/// serialised, which a parsed request always can.
+/// Who a cache entry may be served to, besides what the request itself says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Namespace<'a> {
+    /// The client key id (`None`: the one namespace used when client keys are off).
+    pub key_id: Option<&'a str>,
+    /// The A/B arm that routes the request, so that one arm never serves another arm's
+    /// choice.
+    pub arm: Option<&'a str>,
+    /// The `[[rules]]` entry that matched it: a rule can match on a header the key does not
+    /// otherwise hold, and its pin, allow or deny list must decide the answer, so requests
+    /// under different rules never share an entry.
+    pub rule: Option<&'a str>,
+}
+
+/// The key of `req` with the merged routing `options`, in namespace `ns`. `None` only if the
+/// request cannot be serialised, which a parsed request always can.
 pub fn key_of(
     req: &ChatCompletionRequest,
     options: &RouterOptions,
-    key_id: Option<&str>,
-    arm: Option<&str>,
+    ns: Namespace<'_>,
 ) -> Option<CacheKey> {
     let mut request = serde_json::to_value(req).ok()?;
     if let Value::Object(fields) = &mut request {
@@ -62,11 +73,11 @@ pub fn key_of(
     }
     let mut keyed = serde_json::json!({
         "version": KEY_VERSION,
-        "client_key": key_id,
+        "client_key": ns.key_id,
         "request": request,
         "router": serde_json::to_value(options).ok()?,
     });
-    with_arm(&mut keyed, arm);
+    with_namespace(&mut keyed, ns);
     let mut canonical = Vec::with_capacity(1024);
     write_canonical(&keyed, &mut canonical);
     Some(CacheKey(Sha256::digest(&canonical).into()))
@@ -79,8 +90,7 @@ pub fn key_of(
 pub fn scope_of(
     req: &ChatCompletionRequest,
     options: &RouterOptions,
-    key_id: Option<&str>,
-    arm: Option<&str>,
+    ns: Namespace<'_>,
 ) -> Option<(CacheKey, String)> {
     let last = req.messages.last()?;
     if last.role != Role::User || last.has_image() {
@@ -101,21 +111,25 @@ pub fn scope_of(
     let mut keyed = serde_json::json!({
         "version": KEY_VERSION,
         "scope": "semantic",
-        "client_key": key_id,
+        "client_key": ns.key_id,
         "request": request,
         "router": serde_json::to_value(options).ok()?,
     });
-    with_arm(&mut keyed, arm);
+    with_namespace(&mut keyed, ns);
     let mut canonical = Vec::with_capacity(1024);
     write_canonical(&keyed, &mut canonical);
     Some((CacheKey(Sha256::digest(&canonical).into()), text))
 }
 
-/// Adds the A/B arm to a key's canonical form; without an experiment the form (and every key)
-/// stays what it was.
-fn with_arm(keyed: &mut Value, arm: Option<&str>) {
-    if let (Some(arm), Value::Object(fields)) = (arm, keyed) {
-        fields.insert("arm".to_owned(), Value::String(arm.to_owned()));
+/// Adds the A/B arm and the matched rule to a key's canonical form; without an experiment or
+/// a rule the form (and every key) stays what it was.
+fn with_namespace(keyed: &mut Value, ns: Namespace<'_>) {
+    if let Value::Object(fields) = keyed {
+        for (name, value) in [("arm", ns.arm), ("rule", ns.rule)] {
+            if let Some(value) = value {
+                fields.insert(name.to_owned(), Value::String(value.to_owned()));
+            }
+        }
     }
 }
 
@@ -177,7 +191,11 @@ mod tests {
     }
 
     fn key(json: &str, key_id: Option<&str>) -> CacheKey {
-        key_of(&req(json), &RouterOptions::default(), key_id, None).unwrap()
+        let ns = Namespace {
+            key_id,
+            ..Namespace::default()
+        };
+        key_of(&req(json), &RouterOptions::default(), ns).unwrap()
     }
 
     const BASE: &str =
@@ -187,13 +205,33 @@ mod tests {
     fn each_ab_arm_has_its_own_keys() {
         let opts = RouterOptions::default();
         let r = req(BASE);
-        let control = key_of(&r, &opts, None, Some("control")).unwrap();
-        let candidate = key_of(&r, &opts, None, Some("candidate")).unwrap();
+        let arm = |arm| Namespace {
+            arm,
+            ..Namespace::default()
+        };
+        let control = key_of(&r, &opts, arm(Some("control"))).unwrap();
+        let candidate = key_of(&r, &opts, arm(Some("candidate"))).unwrap();
         assert_ne!(control, candidate);
         assert_ne!(control, key(BASE, None));
-        let scope = |arm| scope_of(&r, &opts, None, arm).unwrap().0;
+        let scope = |a| scope_of(&r, &opts, arm(a)).unwrap().0;
         assert_ne!(scope(Some("control")), scope(Some("candidate")));
         assert_ne!(scope(Some("control")), scope(None));
+    }
+
+    #[test]
+    fn each_rule_has_its_own_keys_and_no_rule_keeps_the_old_ones() {
+        let opts = RouterOptions::default();
+        let r = req(BASE);
+        let rule = |rule| Namespace {
+            rule,
+            ..Namespace::default()
+        };
+        let pinned = key_of(&r, &opts, rule(Some("eu-only"))).unwrap();
+        assert_ne!(pinned, key(BASE, None));
+        assert_ne!(pinned, key_of(&r, &opts, rule(Some("other"))).unwrap());
+        assert_eq!(key_of(&r, &opts, rule(None)).unwrap(), key(BASE, None));
+        let scope = |ns| scope_of(&r, &opts, ns).unwrap().0;
+        assert_ne!(scope(rule(Some("eu-only"))), scope(rule(None)));
     }
 
     #[test]
@@ -222,7 +260,10 @@ mod tests {
             max_cost_usd: Some(0.01),
             ..RouterOptions::default()
         };
-        assert_ne!(base, key_of(&req(BASE), &capped, None, None).unwrap());
+        assert_ne!(
+            base,
+            key_of(&req(BASE), &capped, Namespace::default()).unwrap()
+        );
     }
 
     #[test]
@@ -236,15 +277,20 @@ mod tests {
             ..RouterOptions::default()
         };
         assert_eq!(
-            key_of(&with_body, &capped, None, None),
-            key_of(&req(BASE), &capped, None, None)
+            key_of(&with_body, &capped, Namespace::default()),
+            key_of(&req(BASE), &capped, Namespace::default())
         );
     }
 
     #[test]
     fn the_semantic_scope_leaves_out_only_the_last_user_text() {
-        let scope =
-            |json: &str, key_id| scope_of(&req(json), &RouterOptions::default(), key_id, None);
+        let scope = |json: &str, key_id| {
+            let ns = Namespace {
+                key_id,
+                ..Namespace::default()
+            };
+            scope_of(&req(json), &RouterOptions::default(), ns)
+        };
         let (a, text) = scope(BASE, None).unwrap();
         assert_eq!(text, "hi");
         let reworded = r#"{"model":"auto","temperature":0,"messages":[{"role":"user","content":"hello there"}]}"#;

@@ -113,20 +113,20 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Decides for `req` (with its merged routing `options`, client key id and A/B arm) under
-    /// `settings` and the client's `directive`.
+    /// Decides for `req` (with its merged routing `options`, in namespace `ns`: client key,
+    /// A/B arm, matched rule) under `settings` and the client's `directive`.
     pub fn new(
         settings: &CacheSettings,
         req: &ChatCompletionRequest,
         options: &RouterOptions,
-        (key_id, arm): (Option<&str>, Option<&str>),
+        ns: key::Namespace<'_>,
         directive: Directive,
     ) -> Plan {
         let cacheable = settings.enabled
             && directive != Directive::NoStore
             && (!settings.deterministic_only || key::is_deterministic(req));
         let key = if cacheable {
-            key::key_of(req, options, key_id, arm)
+            key::key_of(req, options, ns)
         } else {
             None
         };

@@ -42,7 +42,7 @@ fn key(n: u8) -> CacheKey {
         "messages": [{"role": "user", "content": format!("q{n}")}]
     }))
     .unwrap();
-    key::key_of(&req, &RouterOptions::default(), None, None).unwrap()
+    key::key_of(&req, &RouterOptions::default(), key::Namespace::default()).unwrap()
 }
 
 #[test]
@@ -95,8 +95,9 @@ fn plans_follow_config_determinism_and_directives() {
     };
     let opts = RouterOptions::default();
     let on = settings(10, 1 << 20);
-    let plan =
-        |s: &CacheSettings, t: f64, d: Directive| Plan::new(s, &req(t), &opts, (None, None), d);
+    let plan = |s: &CacheSettings, t: f64, d: Directive| {
+        Plan::new(s, &req(t), &opts, key::Namespace::default(), d)
+    };
 
     let p = plan(&on, 0.0, Directive::Default);
     assert!(p.read && p.write && p.key.is_some());

@@ -187,16 +187,42 @@ async fn serve(
         (None, None)
     };
     let arm_name = arm.map(|a| a.name.as_str());
+    // `[[rules]]` before the cache: a request a rule refuses is refused even when an answer
+    // to it is cached, and one a rule pins or narrows is answered only from entries stored
+    // under the same rule (a rule may match on a header the cache key does not hold).
+    let key = record.key.clone();
+    let live_pool = state.router.candidates();
+    // A key with a model list routes `auto` only among its models.
+    let key_pool: Vec<ModelId>;
+    let pool: &[ModelId] = match &key {
+        Some(k) => {
+            key_pool = live_pool.iter().filter(|m| k.allows(m)).cloned().collect();
+            &key_pool
+        }
+        None => live_pool,
+    };
+    let meta = crate::routing::rules::RequestMeta {
+        headers,
+        key: key.as_ref().map(|k| (k.key_id(), k.key_name())),
+        user: req.user.as_deref(),
+    };
+    let rule = state
+        .config
+        .rules
+        .apply(&meta, &req.model, pool, &state.metrics);
+    record.rule = rule.name().map(str::to_owned);
+    if let Some(e) = rule.refusal() {
+        return Err(rejected(e));
+    }
+    let namespace = crate::cache::key::Namespace {
+        key_id,
+        arm: arm_name,
+        rule: rule.name(),
+    };
     // Before routing and before any key limit: a hit costs nothing and calls nothing. An entry
-    // exists only under this key's id (and arm), stored after the same request passed every
-    // check.
-    let plan = Plan::new(
-        &state.config.cache,
-        req,
-        &options,
-        (key_id, arm_name),
-        directive,
-    );
+    // exists only under this key's id (and arm and rule), stored after the same request passed
+    // every check.
+    let plan = Plan::new(&state.config.cache, req, &options, namespace, directive);
     let (served_by_cache, hit) = cached::lookup(state, &plan);
     if let Some(entry) = hit {
         return Ok(
@@ -218,7 +244,7 @@ async fn serve(
         .await);
     }
     let semantic_scope = if plan.semantic {
-        crate::cache::key::scope_of(req, &options, key_id, arm_name)
+        crate::cache::key::scope_of(req, &options, namespace)
     } else {
         None
     };
@@ -258,36 +284,12 @@ async fn serve(
         scores = Some(scored);
     }
     cached::count_miss(state, served_by_cache);
-    let key = record.key.clone();
     if let Some(k) = &key {
         let estimate = u64::from(input.input_tokens) + u64::from(req.output_limit().unwrap_or(0));
         k.take_tokens(estimate).map_err(|e| {
             state.metrics.key_rejected("rate_limit_tokens");
             rejected(e)
         })?;
-    }
-    let live_pool = state.router.candidates();
-    // A key with a model list routes `auto` only among its models.
-    let key_pool: Vec<ModelId>;
-    let pool: &[ModelId] = match &key {
-        Some(k) => {
-            key_pool = live_pool.iter().filter(|m| k.allows(m)).cloned().collect();
-            &key_pool
-        }
-        None => live_pool,
-    };
-    let meta = crate::routing::rules::RequestMeta {
-        headers,
-        key: key.as_ref().map(|k| (k.key_id(), k.key_name())),
-        user: req.user.as_deref(),
-    };
-    let rule = state
-        .config
-        .rules
-        .apply(&meta, &req.model, pool, &state.metrics);
-    record.rule = rule.name().map(str::to_owned);
-    if let Some(e) = rule.refusal() {
-        return Err(rejected(e));
     }
     let pool: &[ModelId] = rule.pool(pool);
     let requested = rule.requested(&req.model);

@@ -98,6 +98,8 @@ async fn auto_traffic_splits_by_user_and_each_arm_routes_with_its_own_predictor(
     let h = start(&encoder).await;
 
     let users: Vec<String> = (0..24).map(|i| format!("user-{i}")).collect();
+    // The request id of each `auto` request, in the order sent.
+    let mut sent = Vec::new();
     for user in &users {
         let resp = h
             .chat(&body(
@@ -107,6 +109,7 @@ async fn auto_traffic_splits_by_user_and_each_arm_routes_with_its_own_predictor(
             ))
             .await;
         assert_eq!(resp.status(), 200);
+        sent.push(header(&resp, "x-switchyard-request-id").to_owned());
         let _ = resp.bytes().await.unwrap();
     }
     // The same users again, with another prompt: each stays on its arm.
@@ -115,6 +118,7 @@ async fn auto_traffic_splits_by_user_and_each_arm_routes_with_its_own_predictor(
             .chat(&body("auto", user, "Write a haiku about autumn."))
             .await;
         assert_eq!(resp.status(), 200);
+        sent.push(header(&resp, "x-switchyard-request-id").to_owned());
         let _ = resp.bytes().await.unwrap();
     }
     // A pinned request is outside the experiment.
@@ -165,11 +169,16 @@ async fn auto_traffic_splits_by_user_and_each_arm_routes_with_its_own_predictor(
         "24 users over three equal arms: {per_arm:?}"
     );
 
-    // Stickiness, read back per user through the request order: the first 24 auto rows are
-    // users 0..24, the next 8 users 0..8 again.
-    let auto: Vec<&Outcome> = rows
+    // Stickiness, read back per user through the request ids: the first 24 sent are users
+    // 0..24, the next 8 users 0..8 again. (Not through the rows' order: two requests in the
+    // same millisecond are read back in request-id order.)
+    let auto: Vec<&Outcome> = sent
         .iter()
-        .filter(|r| r.requested_model == "auto")
+        .map(|id| {
+            rows.iter()
+                .find(|r| &r.request_id == id)
+                .expect("a row per request")
+        })
         .collect();
     for i in 0..8 {
         assert_eq!(

@@ -256,3 +256,63 @@ async fn a_key_rule_denies_a_model_to_that_key() {
     assert_eq!(h.fake.calls("gpt-4o"), 1);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_cached_answer_never_bypasses_a_rule() {
+    // One header rule per model, so that one of them pins away from the router's choice.
+    let pin_on_team = |team: &str, model: &str| RuleConfig {
+        pin: Some(ModelId::new(model)),
+        ..rule(
+            team,
+            WhenConfig {
+                header: Some(HeaderMatchConfig {
+                    name: "X-Team".to_owned(),
+                    equals: Some(team.to_owned()),
+                    glob: None,
+                    regex: None,
+                }),
+                ..WhenConfig::default()
+            },
+        )
+    };
+    let h = Harness::with(&["gpt-4o-mini", "gpt-4o"], |c: &mut GatewayConfig| {
+        c.rules = vec![
+            pin_on_team("mini", "gpt-4o-mini"),
+            pin_on_team("full", "gpt-4o"),
+        ];
+        c.cache.enabled = true;
+    })
+    .await;
+    let ask = |team: Option<&'static str>| {
+        let mut req = h.client.post(h.url("/v1/chat/completions")).json(&json!({
+            "model": "auto", "temperature": 0,
+            "messages": [{"role": "user", "content": "the same question"}]
+        }));
+        if let Some(team) = team {
+            req = req.header("x-team", team);
+        }
+        req.send()
+    };
+    let first = ask(None).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let routed = header(&first, "x-switchyard-model").to_owned();
+    assert_eq!(
+        header(&ask(None).await.unwrap(), "x-switchyard-cache"),
+        "hit"
+    );
+    let (team, other) = if routed == "gpt-4o" {
+        ("mini", "gpt-4o-mini")
+    } else {
+        ("full", "gpt-4o")
+    };
+    // The same body under a rule pinning another model is not answered from the entry
+    // stored without it.
+    let pinned = ask(Some(team)).await.unwrap();
+    assert_eq!(pinned.status(), 200);
+    assert_eq!(header(&pinned, "x-switchyard-model"), other);
+    assert_eq!(header(&pinned, "x-switchyard-cache"), "miss");
+    // Under the rule, its own entry.
+    let again = ask(Some(team)).await.unwrap();
+    assert_eq!(header(&again, "x-switchyard-cache"), "hit");
+    assert_eq!(header(&again, "x-switchyard-model"), other);
+}
