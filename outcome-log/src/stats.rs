@@ -478,7 +478,9 @@ fn keys(conn: &Connection, p: &Params, limit: usize) -> rusqlite::Result<Vec<Key
 /// The last `limits.recent` requests, newest first.
 fn recent(conn: &Connection, p: &Params, limits: &Limits) -> rusqlite::Result<Vec<RecentRow>> {
     let key = key_expr(conn)?;
-    // One character more than kept tells whether the text was cut.
+    // One character more than kept tells whether the text was cut. Requests started in the
+    // same millisecond are ordered by insertion (rowid: commit order), not by their random
+    // ids, so the newest is the one answered last.
     let sql = format!(
         "SELECT request_id, timestamp_ms, {key}, json_extract(record, '$.requested_model'),
                 json_extract(record, '$.decision.chosen'), json_extract(record, '$.decision.reason'),
@@ -490,7 +492,7 @@ fn recent(conn: &Connection, p: &Params, limits: &Limits) -> rusqlite::Result<Ve
                 substr(json_extract(record, '$.prompt.text'), 1, ?5),
                 json_extract(record, '$.prompt.sha256')
          FROM outcomes WHERE timestamp_ms >= ?1 AND timestamp_ms < ?2
-         ORDER BY timestamp_ms DESC, request_id DESC LIMIT ?4"
+         ORDER BY timestamp_ms DESC, rowid DESC LIMIT ?4"
     );
     let keep = limits.prompt_chars;
     let limit = i64::try_from(limits.recent).unwrap_or(i64::MAX);
