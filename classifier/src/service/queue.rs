@@ -320,30 +320,18 @@ impl Queue {
         else {
             return taken;
         };
-        let start = self.batch_start(b, now, model);
-        if start > 0 {
-            self.shed_front(b, start, now, model, &mut taken);
+        if let Some((start, size)) = self.batch_start(b, now, model) {
+            self.shed_front(b, start, size, now, model, &mut taken);
         }
+        // The first prompt always goes: the sweep checked that it fits alone.
+        let size = self.fitting_from(b, 0, now, model);
         let mut tokens = 0usize;
-        let mut min_deadline: Option<Instant> = None;
-        while taken.batch.len() < self.max_batch {
-            let Some(next) = self.buckets[b].front() else {
-                break;
-            };
-            let size = taken.batch.len();
-            let new_tokens = tokens.max(next.tokens);
-            let deadline = min_deadline.map_or(next.deadline, |d| d.min(next.deadline));
-            let with = model.predict(batch_flops(new_tokens, size + 1));
-            // The first prompt always goes: the sweep checked that it fits alone.
-            if size > 0 && now + with.mul_f64(model.safety()) > deadline {
-                break;
-            }
+        for _ in 0..size {
             let Some(job) = self.buckets[b].pop_front() else {
                 break;
             };
             self.remove_accounting(&job);
-            tokens = new_tokens;
-            min_deadline = Some(deadline);
+            tokens = tokens.max(job.tokens);
             taken.batch.push(job);
         }
         taken.tokens = tokens;
@@ -389,15 +377,16 @@ impl Queue {
     /// prompts (the earliest such place), since prompts per second of encoder time grow with
     /// the batch; the prompts skipped either fit after it or could not have been saved by
     /// anything but a smaller, less efficient batch. An unsaturated queue, whose front batch
-    /// already takes everything it can, always starts at the front.
-    fn batch_start(&self, b: usize, now: Instant, model: &CostModel) -> usize {
+    /// already takes everything it can, always starts at the front. Returns where the batch
+    /// starts and how many prompts it takes from there, or `None` to start at the front.
+    fn batch_start(&self, b: usize, now: Instant, model: &CostModel) -> Option<(usize, usize)> {
         let len = self.buckets[b].len();
         if len < 2 {
-            return 0;
+            return None;
         }
         let front = self.fitting_from(b, 0, now, model);
         if front >= self.max_batch.min(len) {
-            return 0;
+            return None;
         }
         let tokens = self.buckets[b]
             .iter()
@@ -423,26 +412,22 @@ impl Queue {
         }
         // Skipping prompts is worth it only for a clearly more efficient batch: a batch a
         // little larger than the front one gains nothing worth the prompts it may drop.
-        if rate(best.0) >= MIN_SKIP_GAIN * rate(front) {
-            best.1
-        } else {
-            0
-        }
+        (best.1 > 0 && rate(best.0) >= MIN_SKIP_GAIN * rate(front)).then_some((best.1, best.0))
     }
 
-    /// Takes the `start` most urgent prompts of bucket `b` out ahead of the batch that starts
-    /// after them: those that cannot finish even after that batch are answered now (they
-    /// fall back at once instead of waiting out their deadline); the rest stay queued, in
-    /// order, for the next batch.
+    /// Takes the `start` most urgent prompts of bucket `b` out ahead of the batch of `k` that
+    /// starts after them: those that cannot finish even after that batch are answered now
+    /// (they fall back at once instead of waiting out their deadline); the rest stay queued,
+    /// in order, for the next batch.
     fn shed_front(
         &mut self,
         b: usize,
         start: usize,
+        k: usize,
         now: Instant,
         model: &CostModel,
         taken: &mut Taken,
     ) {
-        let k = self.fitting_from(b, start, now, model);
         let tokens = self.buckets[b]
             .iter()
             .skip(start)

@@ -231,7 +231,7 @@ fn by_reward_model(c: &Checked) -> String {
         .dr_by_reward_model
         .iter()
         .map(|(name, e)| {
-            let covered = e.ci_low <= c.truth_quality && c.truth_quality <= e.ci_high;
+            let covered = c.dr_covered_with(name).unwrap_or(false);
             format!(
                 "{name} {:.3} [{:.3}, {:.3}] {}",
                 e.value,
