@@ -3,11 +3,10 @@
 //! `source = 'judge'`; this table is the judge's own accounting (daily budget, spend, how
 //! often it answered garbage), so that a restart does not reset the day's spend.
 
-use std::path::Path;
-
 use router_core::ModelId;
 use rusqlite::{params, Connection, OpenFlags};
 
+use crate::location::Location;
 use crate::schema::has_table;
 use crate::Error;
 
@@ -101,7 +100,12 @@ pub fn insert(conn: &Connection, call: &JudgeCall) -> Result<(), rusqlite::Error
 
 /// USD the judge spent since `since_ms` (Unix milliseconds), read from `db`; 0 for a log
 /// without the table. The judge reads it once at start-up to resume the day's budget.
-pub fn judge_spend_since(db: &Path, since_ms: u64) -> Result<f64, Error> {
+pub fn judge_spend_since(db: impl Into<Location>, since_ms: u64) -> Result<f64, Error> {
+    let db = match db.into() {
+        Location::Sqlite(path) => path,
+        Location::Postgres(url) => return crate::pg::read::judge_spend_since(&url, since_ms),
+    };
+    let db = db.as_path();
     let err = Error::sqlite(db);
     if !db.exists() {
         return Ok(0.0);
@@ -119,7 +123,12 @@ pub fn judge_spend_since(db: &Path, since_ms: u64) -> Result<f64, Error> {
 }
 
 /// Every judge call in `db`, oldest first (tests and diagnostics).
-pub fn read_judge_calls(db: &Path) -> Result<Vec<JudgeCallRow>, Error> {
+pub fn read_judge_calls(db: impl Into<Location>) -> Result<Vec<JudgeCallRow>, Error> {
+    let db = match db.into() {
+        Location::Sqlite(path) => path,
+        Location::Postgres(url) => return crate::pg::read::read_judge_calls(&url),
+    };
+    let db = db.as_path();
     let err = Error::sqlite(db);
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(&err)?;
     let mut stmt = conn

@@ -14,7 +14,9 @@
 
 mod finite;
 pub mod judge_calls;
+pub mod location;
 pub mod migrations;
+pub mod pg;
 pub mod read;
 pub mod retention;
 mod schema;
@@ -25,7 +27,9 @@ pub mod write;
 use std::path::PathBuf;
 
 pub use judge_calls::{judge_spend_since, read_judge_calls, JudgeCall, JudgeCallRow, JudgeResult};
+pub use location::{Location, PgUrl};
 pub use migrations::SCHEMA_VERSION;
+pub use pg::write::PgWriter;
 pub use read::{export_jsonl, for_each_outcome, read_outcomes, read_outcomes_with, OnBadRecord};
 pub use retention::{
     prune, prune_older_than, prune_to_size, used_bytes, PruneReport, SizeReport,
@@ -91,6 +95,40 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// PostgreSQL refused the connection or a statement.
+    #[error("outcome log {url}: {}", pg_message(source))]
+    Postgres {
+        /// The database (password masked).
+        url: PgUrl,
+        /// The driver's error.
+        source: postgres::Error,
+    },
+    /// The database was migrated by a newer Switchyard.
+    #[error("outcome log {url}: schema version {found} is newer than this build's {supported}; upgrade switchyard or point [log] postgres at another database")]
+    PgTooNew {
+        /// The database.
+        url: PgUrl,
+        /// Its `switchyard_schema.version`.
+        found: i32,
+        /// This build's PostgreSQL layout.
+        supported: i32,
+    },
+    /// The database has no outcome log tables.
+    #[error("{url} holds no outcome log (no `outcomes` table); run `switchyard serve` with `[log] postgres` set to it first, or pass the right URL")]
+    PgNoLog {
+        /// The database.
+        url: PgUrl,
+    },
+    /// A stored record in PostgreSQL is not valid JSON for this version.
+    #[error("outcome log {url}: record of request {request_id} is invalid: {source}")]
+    PgRecordInvalid {
+        /// The database.
+        url: PgUrl,
+        /// The request whose row is bad.
+        request_id: String,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
     /// Writing the export failed.
     #[error("cannot write the outcome export: {source}")]
     ExportWrite {
@@ -99,7 +137,26 @@ pub enum Error {
     },
 }
 
+/// The server's own message where there is one (`postgres::Error`'s `Display` says only
+/// "db error"), else the driver's.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(inner) => format!("{e}: {inner}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 impl Error {
+    pub(crate) fn pg(url: &PgUrl) -> impl Fn(postgres::Error) -> Error + '_ {
+        move |source| Error::Postgres {
+            url: url.clone(),
+            source,
+        }
+    }
+
     pub(crate) fn sqlite(path: &std::path::Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
         move |source| Error::Sqlite {
             path: path.to_owned(),

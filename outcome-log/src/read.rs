@@ -10,6 +10,7 @@ use std::path::Path;
 use router_core::{Feedback, FeedbackSource, Outcome};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::location::Location;
 use crate::schema::{has_column, has_table};
 use crate::Error;
 
@@ -25,7 +26,19 @@ pub enum OnBadRecord {
 
 /// Calls `f` with every outcome, oldest first (by timestamp, then request id), its feedback
 /// attached in the order the labels were stored.
+/// `db` is a SQLite file or a PostgreSQL database ([`Location`]).
 pub fn for_each_outcome(
+    db: impl Into<Location>,
+    on_bad: OnBadRecord,
+    f: impl FnMut(Outcome) -> Result<(), Error>,
+) -> Result<(), Error> {
+    match db.into() {
+        Location::Sqlite(path) => for_each_in_file(&path, on_bad, f),
+        Location::Postgres(url) => crate::pg::read::for_each_outcome(&url, on_bad, f),
+    }
+}
+
+fn for_each_in_file(
     db: &Path,
     on_bad: OnBadRecord,
     mut f: impl FnMut(Outcome) -> Result<(), Error>,
@@ -99,12 +112,15 @@ pub(crate) fn feedback_query(conn: &Connection) -> rusqlite::Result<Option<&'sta
 
 /// Reads every outcome, oldest first, with its feedback attached; unreadable rows are
 /// skipped (see [`OnBadRecord`]).
-pub fn read_outcomes(db: &Path) -> Result<Vec<Outcome>, Error> {
+pub fn read_outcomes(db: impl Into<Location>) -> Result<Vec<Outcome>, Error> {
     read_outcomes_with(db, OnBadRecord::Skip)
 }
 
 /// [`read_outcomes`] with a choice of what an unreadable row does.
-pub fn read_outcomes_with(db: &Path, on_bad: OnBadRecord) -> Result<Vec<Outcome>, Error> {
+pub fn read_outcomes_with(
+    db: impl Into<Location>,
+    on_bad: OnBadRecord,
+) -> Result<Vec<Outcome>, Error> {
     let mut all = Vec::new();
     for_each_outcome(db, on_bad, |o| {
         all.push(o);
@@ -115,7 +131,7 @@ pub fn read_outcomes_with(db: &Path, on_bad: OnBadRecord) -> Result<Vec<Outcome>
 
 /// Writes one [`Outcome`] JSON object per line, oldest first, feedback attached. Returns the
 /// number of lines.
-pub fn export_jsonl(db: &Path, out: &mut impl Write) -> Result<usize, Error> {
+pub fn export_jsonl(db: impl Into<Location>, out: &mut impl Write) -> Result<usize, Error> {
     let mut n = 0;
     for_each_outcome(db, OnBadRecord::Skip, |o| {
         serde_json::to_writer(&mut *out, &o)

@@ -17,6 +17,7 @@ use std::path::Path;
 use router_core::{Feedback, FeedbackSource, Outcome};
 use rusqlite::{params, Connection, TransactionBehavior};
 
+use crate::location::Location;
 use crate::read::feedback_query;
 use crate::schema::has_table;
 use crate::Error;
@@ -46,20 +47,18 @@ pub struct PruneReport {
 /// cannot be opened), [`DEFAULT_PRUNE_BATCH`] rows per transaction. What `switchyard log
 /// prune` and the gateway's `[log] retention_days` run.
 pub fn prune_older_than(
-    db: &Path,
+    db: impl Into<Location>,
     days: u64,
     archive: Option<&Path>,
     dry_run: bool,
 ) -> Result<PruneReport, Error> {
     let before_ms = now_ms().saturating_sub(days.saturating_mul(DAY_MS));
     let mut file = open_archive(archive, dry_run)?;
-    prune(
-        db,
-        before_ms,
-        file.as_mut().map(|f| f as &mut dyn Write),
-        DEFAULT_PRUNE_BATCH,
-        dry_run,
-    )
+    let archive = file.as_mut().map(|f| f as &mut dyn Write);
+    match db.into() {
+        Location::Sqlite(db) => prune(&db, before_ms, archive, DEFAULT_PRUNE_BATCH, dry_run),
+        Location::Postgres(url) => crate::pg::retention::prune(&url, before_ms, archive, dry_run),
+    }
 }
 
 const DAY_MS: u64 = 86_400_000;
@@ -85,7 +84,7 @@ fn now_ms() -> u64 {
 
 /// The cutoff for judge calls: the judge's daily budget is recounted from the day's judge
 /// calls at start-up, so a size cap that prunes recent rows leaves yesterday's and today's.
-fn judge_cutoff(cutoff: i64) -> i64 {
+pub(crate) fn judge_cutoff(cutoff: i64) -> i64 {
     let now = now_ms();
     let yesterday = (now - now % DAY_MS).saturating_sub(DAY_MS);
     cutoff.min(i64::try_from(yesterday).unwrap_or(i64::MAX))

@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
+use crate::location::Location;
 use crate::schema::{has_column, has_table};
 use crate::Error;
 
@@ -65,7 +66,12 @@ pub(crate) fn key_expr(conn: &Connection) -> rusqlite::Result<&'static str> {
 /// USD charged to `key_id` since `since_ms` (Unix ms), pruned rows included: their spend is
 /// kept per UTC day, so a pruned day counts when it starts at or after `since_ms` (budget
 /// periods start at a UTC day).
-pub fn key_spend_since(db: &Path, key_id: &str, since_ms: u64) -> Result<f64, Error> {
+pub fn key_spend_since(db: impl Into<Location>, key_id: &str, since_ms: u64) -> Result<f64, Error> {
+    let db = match db.into() {
+        Location::Sqlite(path) => path,
+        Location::Postgres(url) => return crate::pg::read::key_spend_since(&url, key_id, since_ms),
+    };
+    let db = db.as_path();
     let conn = open_read(db)?;
     if !has_table(&conn, "outcomes").map_err(Error::sqlite(db))? {
         return Ok(0.0);
@@ -97,7 +103,16 @@ pub fn key_spend_since(db: &Path, key_id: &str, since_ms: u64) -> Result<f64, Er
 /// Requests, tokens and cost grouped `by`, from `since_ms` on (all rows when `None`), largest
 /// cost first. Rows pruned by retention count through their per-day sums (`pruned_spend`):
 /// a pruned day is included when it starts at or after `since_ms`.
-pub fn spend_report(db: &Path, by: SpendBy, since_ms: Option<u64>) -> Result<Vec<SpendRow>, Error> {
+pub fn spend_report(
+    db: impl Into<Location>,
+    by: SpendBy,
+    since_ms: Option<u64>,
+) -> Result<Vec<SpendRow>, Error> {
+    let db = match db.into() {
+        Location::Sqlite(path) => path,
+        Location::Postgres(url) => return crate::pg::read::spend_report(&url, by, since_ms),
+    };
+    let db = db.as_path();
     let conn = open_read(db)?;
     if !has_table(&conn, "outcomes").map_err(Error::sqlite(db))? {
         return Ok(Vec::new());

@@ -96,10 +96,7 @@ pub fn write_batch(conn: &mut Connection, rows: &[Outcome]) -> Result<Vec<bool>,
                 stored.push(false);
                 continue;
             };
-            let status = serde_json::to_value(o.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let status = status_name(o);
             outcome.execute(params![
                 o.request_id,
                 i64::try_from(o.timestamp_ms).unwrap_or(i64::MAX),
@@ -120,12 +117,20 @@ pub fn write_batch(conn: &mut Connection, rows: &[Outcome]) -> Result<Vec<bool>,
 /// The row's JSON, when it reads back as an [`Outcome`]. A row whose floats are all finite
 /// always does (a non-finite float, written as `null`, is the only way `serde_json`'s output
 /// fails to read back), so only a row with one is parsed again to decide.
-fn storable_json(o: &Outcome) -> Option<String> {
+pub(crate) fn storable_json(o: &Outcome) -> Option<String> {
     let json = serde_json::to_string(o).ok()?;
     if !crate::finite::all_finite(o) {
         serde_json::from_str::<Outcome>(&json).ok()?;
     }
     Some(json)
+}
+
+/// The row's `status` column: the status's serialized name (`ok`, `error`, …).
+pub(crate) fn status_name(o: &Outcome) -> String {
+    serde_json::to_value(o.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Stores a label unless the request is unknown (or, with `key_id`, made under another key)
@@ -154,17 +159,16 @@ pub fn add_feedback(
         )?
         .query_row(params![request_id, fb.metric], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let mut verdict = FeedbackVerdict::Stored;
-    if let Some((score, source)) = existing {
-        let existing = FeedbackSource::from_stored(&source);
-        if fb.source != FeedbackSource::Human || existing == FeedbackSource::Human {
-            return Ok(FeedbackVerdict::AlreadyLabelled { score });
+    let verdict = label_verdict(existing, fb);
+    match verdict {
+        FeedbackVerdict::AlreadyLabelled { .. } => return Ok(verdict),
+        FeedbackVerdict::ReplacedJudge { .. } => {
+            tx.prepare_cached(
+                "DELETE FROM feedback WHERE request_id = ?1 AND metric = ?2 AND source <> 'human'",
+            )?
+            .execute(params![request_id, fb.metric])?;
         }
-        tx.prepare_cached(
-            "DELETE FROM feedback WHERE request_id = ?1 AND metric = ?2 AND source <> 'human'",
-        )?
-        .execute(params![request_id, fb.metric])?;
-        verdict = FeedbackVerdict::ReplacedJudge { score };
+        _ => {}
     }
     tx.prepare_cached(
         "INSERT INTO feedback (request_id, metric, score, timestamp_ms, source) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -178,6 +182,21 @@ pub fn add_feedback(
     ])?;
     tx.commit()?;
     Ok(verdict)
+}
+
+/// What a new label `fb` does given the request's first stored label for the metric (its
+/// score and source), the same on every backend: `Stored` (none yet), `AlreadyLabelled`
+/// (keep the stored one) or `ReplacedJudge` (delete the judge's labels, then store).
+pub(crate) fn label_verdict(existing: Option<(f64, String)>, fb: &Feedback) -> FeedbackVerdict {
+    let Some((score, source)) = existing else {
+        return FeedbackVerdict::Stored;
+    };
+    let existing = FeedbackSource::from_stored(&source);
+    if fb.source != FeedbackSource::Human || existing == FeedbackSource::Human {
+        FeedbackVerdict::AlreadyLabelled { score }
+    } else {
+        FeedbackVerdict::ReplacedJudge { score }
+    }
 }
 
 #[cfg(test)]
@@ -227,7 +246,7 @@ mod tests {
         plain_nan.latency_ms = f64::INFINITY;
         let stored = write_batch(&mut conn, &[row("a"), optional_nan, plain_nan]).unwrap();
         assert_eq!(stored, [true, true, false]);
-        let read = crate::read_outcomes(&dir.path().join("o.sqlite")).unwrap();
+        let read = crate::read_outcomes(dir.path().join("o.sqlite")).unwrap();
         let ids: Vec<&str> = read.iter().map(|o| o.request_id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(read[1].cost_usd, None);

@@ -32,6 +32,7 @@ mod error;
 mod fixtures;
 mod gemini;
 mod openai;
+pub mod postgres;
 mod record;
 mod respond;
 mod scenario;

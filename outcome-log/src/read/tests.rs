@@ -74,7 +74,7 @@ fn a_file_without_feedback_reads_unlabelled_and_a_missing_file_says_so() {
     )
     .unwrap();
     assert_eq!(read_outcomes(&path).unwrap(), vec![outcome("a", 1)]);
-    let err = read_outcomes(&dir.path().join("nope.sqlite")).unwrap_err();
+    let err = read_outcomes(dir.path().join("nope.sqlite")).unwrap_err();
     assert!(matches!(err, Error::Missing { .. }), "{err}");
     assert!(err.to_string().contains("nope.sqlite"), "{err}");
 }

@@ -1,0 +1,68 @@
+//! The outcome log on PostgreSQL, for several gateways sharing one log (`[log] postgres`).
+//! The same tables and the same rules as the SQLite file: one row per request in
+//! `outcomes`, labels in `feedback` (first label wins, a person's over the judge's), the
+//! judge's accounting in `judge_calls`, pruned spend in `pruned_spend`.
+//!
+//! Durability: a row is acknowledged after its transaction commits on the server. With
+//! `[log] fsync = false` (the default) the gateway's sessions run with
+//! `synchronous_commit = off`: the commit is in the server's WAL buffers, so it survives the
+//! gateway being killed (what the SQLite default promises too) but not the database server
+//! crashing within a fraction of a second; `fsync = true` keeps PostgreSQL's default (`on`),
+//! which waits for the WAL flush. The blocking driver (`postgres`) runs on the writer's own
+//! thread and in the CLI, never on a runtime worker.
+
+mod migrations;
+pub mod read;
+pub mod retention;
+pub mod write;
+
+use std::time::Duration;
+
+use postgres::{Client, NoTls};
+
+pub use migrations::{migrate, SCHEMA_VERSION as PG_SCHEMA_VERSION};
+
+use crate::location::PgUrl;
+use crate::Error;
+
+/// How a writer's session commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Wait for the server's WAL flush on every commit (`synchronous_commit = on`).
+    pub fsync: bool,
+    /// The longest a statement may run (`statement_timeout`); `None`: no limit.
+    pub statement_timeout: Option<Duration>,
+}
+
+/// Connects (plain TCP or a Unix socket, as the URL says; put TLS in a sidecar or use a
+/// private network, docs/deployment.md) and migrates the database to [`PG_SCHEMA_VERSION`].
+pub fn open(url: &PgUrl, session: Session) -> Result<Client, Error> {
+    let mut client = connect(url)?;
+    let mut settings = format!(
+        "SET synchronous_commit = {};",
+        if session.fsync { "on" } else { "off" }
+    );
+    if let Some(t) = session.statement_timeout {
+        settings.push_str(&format!(
+            " SET statement_timeout = {};",
+            t.as_millis().max(1)
+        ));
+    }
+    client.batch_execute(&settings).map_err(Error::pg(url))?;
+    match migrate(&mut client).map_err(Error::pg(url))? {
+        migrations::Migrated::From(_) => Ok(client),
+        migrations::Migrated::TooNew(found) => Err(Error::PgTooNew {
+            url: url.clone(),
+            found,
+            supported: migrations::SCHEMA_VERSION,
+        }),
+    }
+}
+
+/// Connects without migrating (readers: a reader never changes the layout).
+pub fn connect(url: &PgUrl) -> Result<Client, Error> {
+    Client::connect(url.secret(), NoTls).map_err(Error::pg(url))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,215 @@
+//! Reading the log back from PostgreSQL: the same rows, order and labels as the SQLite
+//! readers in `crate::read`, `crate::spend` and `crate::judge_calls`.
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::Client;
+use router_core::{Feedback, FeedbackSource, Outcome};
+
+use crate::judge_calls::JudgeCallRow;
+use crate::location::PgUrl;
+use crate::read::OnBadRecord;
+use crate::spend::{SpendBy, SpendRow};
+use crate::Error;
+
+/// Whether the database has the log's tables (a reader never creates them).
+fn has_log(client: &mut Client, url: &PgUrl) -> Result<bool, Error> {
+    client
+        .query_one("SELECT to_regclass('outcomes') IS NOT NULL", &[])
+        .map(|r| r.get(0))
+        .map_err(Error::pg(url))
+}
+
+/// Calls `f` with every outcome, oldest first (by timestamp, then request id), its labels
+/// attached in the order they were stored. Rows stream from the server: one pass, memory
+/// bounded by one request's labels.
+pub fn for_each_outcome(
+    url: &PgUrl,
+    on_bad: OnBadRecord,
+    mut f: impl FnMut(Outcome) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let err = Error::pg(url);
+    let mut client = super::connect(url)?;
+    if !has_log(&mut client, url)? {
+        return Err(Error::PgNoLog { url: url.clone() });
+    }
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(&err)?;
+    let rows = tx
+        .query_raw(
+            "SELECT o.request_id, o.record, f.metric, f.score, f.source
+             FROM outcomes o LEFT JOIN feedback f ON f.request_id = o.request_id
+             ORDER BY o.timestamp_ms, o.request_id, f.id",
+            std::iter::empty::<&str>(),
+        )
+        .map_err(&err)?;
+    let mut rows = rows;
+    // The outcome being assembled: labels of one request arrive on consecutive rows.
+    let mut current: Option<(String, Option<Outcome>)> = None;
+    while let Some(row) = rows.next().map_err(&err)? {
+        let request_id: String = row.get(0);
+        if current.as_ref().map(|(id, _)| id) != Some(&request_id) {
+            if let Some((_, Some(done))) = current.take() {
+                f(done)?;
+            }
+            let record: String = row.get(1);
+            let outcome = match serde_json::from_str::<Outcome>(&record) {
+                Ok(o) => Some(o),
+                Err(source) if on_bad == OnBadRecord::Fail => {
+                    return Err(Error::PgRecordInvalid {
+                        url: url.clone(),
+                        request_id,
+                        source,
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(url = %url, request_id = %request_id, error = %e, "Skipped an unreadable outcome row.");
+                    None
+                }
+            };
+            current = Some((request_id, outcome));
+        }
+        if let (Some((_, Some(outcome))), Some(metric)) =
+            (current.as_mut(), row.get::<_, Option<String>>(2))
+        {
+            outcome.feedback.push(Feedback {
+                metric,
+                score: row.get(3),
+                source: FeedbackSource::from_stored(&row.get::<_, String>(4)),
+            });
+        }
+    }
+    if let Some((_, Some(done))) = current {
+        f(done)?;
+    }
+    Ok(())
+}
+
+/// USD charged to `key_id` since `since_ms`, pruned rows included (see
+/// [`crate::key_spend_since`]); 0 for a database without the log.
+pub fn key_spend_since(url: &PgUrl, key_id: &str, since_ms: u64) -> Result<f64, Error> {
+    let mut client = super::connect(url)?;
+    if !has_log(&mut client, url)? {
+        return Ok(0.0);
+    }
+    let since = i64::try_from(since_ms).unwrap_or(i64::MAX);
+    client
+        .query_one(
+            "SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM outcomes
+                     WHERE key_id = $1 AND timestamp_ms >= $2)
+                  + (SELECT COALESCE(SUM(cost_usd), 0) FROM pruned_spend
+                     WHERE key_id = $1 AND day_ms >= $2)",
+            &[&key_id, &since],
+        )
+        .map(|r| r.get::<_, f64>(0))
+        .map_err(Error::pg(url))
+}
+
+/// USD the judge spent since `since_ms`; 0 for a database without the log.
+pub fn judge_spend_since(url: &PgUrl, since_ms: u64) -> Result<f64, Error> {
+    let mut client = super::connect(url)?;
+    if !has_log(&mut client, url)? {
+        return Ok(0.0);
+    }
+    client
+        .query_one(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM judge_calls WHERE timestamp_ms >= $1",
+            &[&i64::try_from(since_ms).unwrap_or(i64::MAX)],
+        )
+        .map(|r| r.get::<_, f64>(0))
+        .map_err(Error::pg(url))
+}
+
+/// Every judge call, oldest first.
+pub fn read_judge_calls(url: &PgUrl) -> Result<Vec<JudgeCallRow>, Error> {
+    let mut client = super::connect(url)?;
+    if !has_log(&mut client, url)? {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT request_id, judge_model, method, result, score, cost_usd FROM judge_calls
+             ORDER BY id",
+            &[],
+        )
+        .map_err(Error::pg(url))?;
+    Ok(rows
+        .iter()
+        .map(|r| JudgeCallRow {
+            request_id: r.get(0),
+            judge_model: r.get(1),
+            method: r.get(2),
+            result: r.get(3),
+            score: r.get(4),
+            cost_usd: r.get(5),
+        })
+        .collect())
+}
+
+/// [`crate::spend_report`] on PostgreSQL: requests, tokens and cost grouped `by`, pruned days
+/// included, largest cost first.
+pub fn spend_report(
+    url: &PgUrl,
+    by: SpendBy,
+    since_ms: Option<u64>,
+) -> Result<Vec<SpendRow>, Error> {
+    let mut client = super::connect(url)?;
+    if !has_log(&mut client, url)? {
+        return Ok(Vec::new());
+    }
+    let (group, pruned_group) = match by {
+        SpendBy::Key => ("key_id", "NULLIF(key_id, '')"),
+        SpendBy::Model => ("model", "NULLIF(model, '')"),
+        SpendBy::Day => (
+            "to_char(to_timestamp(timestamp_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            "to_char(to_timestamp(day_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        ),
+    };
+    let names = if by == SpendBy::Key {
+        "(SELECT name FROM client_keys k WHERE k.id = g)"
+    } else {
+        "NULL::text"
+    };
+    let names = if by == SpendBy::Key && has_keys(&mut client, url)? {
+        names
+    } else {
+        "NULL::text"
+    };
+    let sql = format!(
+        "SELECT g, {names}, SUM(n)::int8, SUM(ok)::int8, SUM(i)::int8, SUM(o)::int8, SUM(c)::float8
+         FROM (
+            SELECT {group} AS g, 1 AS n, (status = 'ok')::int AS ok,
+                   COALESCE((record::jsonb ->> 'input_tokens')::int8, 0) AS i,
+                   COALESCE((record::jsonb ->> 'output_tokens')::int8, 0) AS o,
+                   COALESCE(cost_usd, 0) AS c
+            FROM outcomes WHERE timestamp_ms >= $1
+            UNION ALL
+            SELECT {pruned_group}, requests, ok, input_tokens, output_tokens, cost_usd
+            FROM pruned_spend WHERE day_ms >= $1
+         ) t GROUP BY g ORDER BY 7 DESC, g"
+    );
+    let since = i64::try_from(since_ms.unwrap_or(0)).unwrap_or(i64::MAX);
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    let rows = client.query(&sql, &[&since]).map_err(Error::pg(url))?;
+    Ok(rows
+        .iter()
+        .map(|r| SpendRow {
+            group: r.get(0),
+            name: r.get(1),
+            requests: count(r.get(2)),
+            ok: count(r.get(3)),
+            input_tokens: count(r.get(4)),
+            output_tokens: count(r.get(5)),
+            cost_usd: r.get(6),
+        })
+        .collect())
+}
+
+fn has_keys(client: &mut Client, url: &PgUrl) -> Result<bool, Error> {
+    client
+        .query_one("SELECT to_regclass('client_keys') IS NOT NULL", &[])
+        .map(|r| r.get(0))
+        .map_err(Error::pg(url))
+}
