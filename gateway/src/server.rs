@@ -165,7 +165,7 @@ pub async fn spawn_with_clock(
         admin = state.config.admin_token.is_some() || state.config.admin_key_sha256.is_some(),
         client_keys = state.auth.keys().len(),
         judge = ?state.config.judge.as_ref().map(|j| j.model.as_str()),
-        outcome_log = %state.log.path().display(),
+        outcome_log = %state.log.location(),
         "Gateway listening."
     );
     if let (Some(var), None, None) = (

@@ -149,7 +149,7 @@ impl AppState {
         let judge = config
             .judge
             .clone()
-            .map(|j| crate::judge::Judge::new(j, &config.log.sqlite));
+            .map(|j| crate::judge::Judge::new(j, &config.log.location()));
         // Entries age on the keys' clock, so that tests with a manual clock move TTLs too.
         let cache = crate::cache::ResponseCache::new(&config.cache, auth.clock().clone());
         Ok(AppState(Arc::new(Inner {

@@ -22,6 +22,7 @@ pub mod retention;
 mod schema;
 pub mod spend;
 pub mod stats;
+mod store;
 pub mod write;
 
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ pub use retention::{
 };
 pub use spend::{key_spend_since, spend_report, SpendBy, SpendRow};
 pub use stats::{window_stats, Limits, Window, WindowStats};
+pub use store::Store;
 pub use write::{
     add_feedback, checkpoint, checkpoint_elsewhere, open, write_batch, FeedbackVerdict,
 };

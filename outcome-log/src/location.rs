@@ -101,6 +101,19 @@ impl fmt::Display for PgUrl {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for PgUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PgUrl, D::Error> {
+        let s = String::deserialize(d)?;
+        if PgUrl::is_url(&s) {
+            Ok(PgUrl(s))
+        } else {
+            Err(serde::de::Error::custom(
+                "expected a postgres://user:password@host:port/database URL",
+            ))
+        }
+    }
+}
+
 impl fmt::Debug for PgUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

@@ -53,11 +53,17 @@ pub fn prune_older_than(
     dry_run: bool,
 ) -> Result<PruneReport, Error> {
     let before_ms = now_ms().saturating_sub(days.saturating_mul(DAY_MS));
-    let mut file = open_archive(archive, dry_run)?;
-    let archive = file.as_mut().map(|f| f as &mut dyn Write);
     match db.into() {
-        Location::Sqlite(db) => prune(&db, before_ms, archive, DEFAULT_PRUNE_BATCH, dry_run),
-        Location::Postgres(url) => crate::pg::retention::prune(&url, before_ms, archive, dry_run),
+        Location::Sqlite(db) => {
+            let mut file = open_archive(archive, dry_run)?;
+            let archive = file.as_mut().map(|f| f as &mut dyn Write);
+            prune(&db, before_ms, archive, DEFAULT_PRUNE_BATCH, dry_run)
+        }
+        Location::Postgres(url) => crate::pg::off_runtime(|| {
+            let mut file = open_archive(archive, dry_run)?;
+            let archive = file.as_mut().map(|f| f as &mut dyn Write);
+            crate::pg::retention::prune(&url, before_ms, archive, dry_run)
+        }),
     }
 }
 

@@ -35,6 +35,15 @@ impl DbArgs {
         })
     }
 
+    /// The outcome log: `--db` (a file or a `postgres://` URL), else the config's `[log]
+    /// postgres` or `[log] sqlite`.
+    pub fn log(&self, config: &gateway::Config) -> outcome_log::Location {
+        match self.db.as_deref().and_then(|p| p.to_str()) {
+            Some(db) => outcome_log::Location::parse(db),
+            None => config.log.location(),
+        }
+    }
+
     /// The database path: `--db`, else the config's `[log] sqlite`.
     pub fn path(&self, config: &gateway::Config) -> PathBuf {
         self.db.clone().unwrap_or_else(|| config.log.sqlite.clone())

@@ -12,9 +12,10 @@ enum Action {
     /// Write every logged outcome (feedback joined) as canonical JSONL, one `Outcome` per line:
     /// the input of `switchyard train --from-log`.
     Export {
-        /// The gateway's SQLite outcome log.
+        /// The gateway's outcome log: its SQLite file, or the `postgres://` URL of `[log]
+        /// postgres`.
         #[arg(long, default_value = ".switchyard/outcomes.sqlite")]
-        db: PathBuf,
+        db: String,
         /// Output file (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -25,9 +26,10 @@ enum Action {
     /// `export` writes them). The deleted rows' spend stays counted (budgets, `spend`).
     #[command(group(clap::ArgGroup::new("limit").required(true).multiple(true).args(["older_than", "max_bytes"])))]
     Prune {
-        /// The gateway's SQLite outcome log.
+        /// The gateway's outcome log: its SQLite file, or the `postgres://` URL of `[log]
+        /// postgres`.
         #[arg(long, default_value = ".switchyard/outcomes.sqlite")]
-        db: PathBuf,
+        db: String,
         /// Keep this many days (`90` or `90d`; at least 1). Pruned rows' spend still counts
         /// in client-key budgets and `switchyard spend`.
         #[arg(long, value_parser = parse_days)]
@@ -65,12 +67,7 @@ fn parse_days(s: &str) -> Result<u64, String> {
 pub fn run(args: LogArgs) -> anyhow::Result<()> {
     match args.action {
         Action::Export { db, out } => {
-            if !db.is_file() {
-                anyhow::bail!(
-                    "{}: no outcome log there; pass --db with the path of `[log] sqlite` from your gateway config",
-                    db.display()
-                );
-            }
+            let db = existing_log(&db)?;
             let n = match out {
                 Some(path) => {
                     let file = std::fs::File::create(&path)
@@ -87,7 +84,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                     n
                 }
             };
-            eprintln!("exported {n} outcome(s) from {}", db.display());
+            eprintln!("exported {n} outcome(s) from {db}");
         }
         Action::Prune {
             db,
@@ -96,12 +93,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
             archive,
             dry_run,
         } => {
-            if !db.is_file() {
-                anyhow::bail!(
-                    "{}: no outcome log there; pass --db with the path of `[log] sqlite` from your gateway config",
-                    db.display()
-                );
-            }
+            let db = existing_log(&db)?;
             let said = |report: outcome_log::PruneReport, why: String| {
                 eprintln!(
                     "{} {} outcome(s), {} label(s) and {} judge call(s) {why} from {}{}",
@@ -109,7 +101,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                     report.outcomes,
                     report.feedback,
                     report.judge_calls,
-                    db.display(),
+                    db,
                     match (&archive, dry_run) {
                         (Some(path), false) => format!(" (archived to {})", path.display()),
                         _ => String::new(),
@@ -121,7 +113,10 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                 said(report, format!("older than {days} days"));
             }
             if let Some(max) = max_bytes {
-                let size = outcome_log::prune_to_size(&db, max, archive.as_deref(), dry_run)?;
+                let outcome_log::Location::Sqlite(file) = &db else {
+                    anyhow::bail!("--max-bytes caps a SQLite file; on PostgreSQL prune by age (--older-than) and size the database with PostgreSQL's own tools");
+                };
+                let size = outcome_log::prune_to_size(file, max, archive.as_deref(), dry_run)?;
                 said(
                     size.pruned,
                     format!(
@@ -137,7 +132,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                 if size.still_over {
                     anyhow::bail!(
                         "{}: still {} bytes with no outcome left to delete (labels, client keys and judge calls remain); choose a larger --max-bytes",
-                        db.display(),
+                        db,
                         size.after_bytes
                     );
                 }
@@ -145,4 +140,18 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--db` as a log: a `postgres://` URL, or a SQLite file that must exist.
+fn existing_log(db: &str) -> anyhow::Result<outcome_log::Location> {
+    let at = outcome_log::Location::parse(db);
+    if let outcome_log::Location::Sqlite(path) = &at {
+        if !path.is_file() {
+            anyhow::bail!(
+                "{}: no outcome log there; pass --db with the path of `[log] sqlite` (or the URL of `[log] postgres`) from your gateway config",
+                path.display()
+            );
+        }
+    }
+    Ok(at)
 }

@@ -61,12 +61,14 @@ fn parse_since(s: &str, now: u64) -> anyhow::Result<u64> {
 
 pub fn run(args: SpendArgs) -> anyhow::Result<()> {
     let config = args.db.gateway_config()?;
-    let db = args.db.path(&config);
-    if !db.is_file() {
-        anyhow::bail!(
-            "{}: no outcome log there; pass --db or --config with the gateway's `[log] sqlite`",
-            db.display()
-        );
+    let db = args.db.log(&config);
+    if let outcome_log::Location::Sqlite(path) = &db {
+        if !path.is_file() {
+            anyhow::bail!(
+                "{}: no outcome log there; pass --db or --config with the gateway's `[log] sqlite` (or `[log] postgres` URL)",
+                path.display()
+            );
+        }
     }
     let since = args
         .since
@@ -78,7 +80,7 @@ pub fn run(args: SpendArgs) -> anyhow::Result<()> {
         "day" => SpendBy::Day,
         _ => SpendBy::Key,
     };
-    let rows = spend_report(&db, by, since).with_context(|| format!("reading {}", db.display()))?;
+    let rows = spend_report(&db, by, since).with_context(|| format!("reading {db}"))?;
     if args.json {
         for r in &rows {
             println!("{}", serde_json::to_string(r)?);

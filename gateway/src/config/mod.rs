@@ -395,9 +395,18 @@ pub enum Privacy {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// The SQLite outcome database (created if missing).
+    /// The SQLite outcome database (created if missing). Also holds the client keys.
     #[serde(default = "default_sqlite")]
     pub sqlite: PathBuf,
+    /// Log to this PostgreSQL database instead of the SQLite file
+    /// (`postgres://user:password@host:5432/db`), so that several gateways share one log;
+    /// tables are created and migrated at start-up. Printed with the password masked.
+    #[serde(default)]
+    pub postgres: Option<outcome_log::PgUrl>,
+    /// Read the PostgreSQL URL from this environment variable instead (keeps the password
+    /// out of the file).
+    #[serde(default)]
+    pub postgres_env: Option<String>,
     /// What of the prompt is kept.
     #[serde(default)]
     pub privacy: Privacy,
@@ -458,6 +467,16 @@ pub enum LogUnavailable {
     FailClosed,
 }
 
+impl LogConfig {
+    /// Where outcomes go: the PostgreSQL database when one is configured, else the file.
+    pub fn location(&self) -> outcome_log::Location {
+        match &self.postgres {
+            Some(url) => outcome_log::Location::Postgres(url.clone()),
+            None => outcome_log::Location::Sqlite(self.sqlite.clone()),
+        }
+    }
+}
+
 fn default_sqlite() -> PathBuf {
     PathBuf::from(".switchyard/outcomes.sqlite")
 }
@@ -478,6 +497,8 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             sqlite: default_sqlite(),
+            postgres: None,
+            postgres_env: None,
             privacy: Privacy::default(),
             channel_capacity: default_channel_capacity(),
             flush_rows: default_flush_rows(),
@@ -778,6 +799,37 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(name) = raw.log.postgres_env.as_deref() {
+            if raw.log.postgres.is_some() {
+                return Err(invalid(
+                    "log.postgres_env",
+                    "set log.postgres or log.postgres_env, not both",
+                ));
+            }
+            match env(name) {
+                Some(url) if outcome_log::PgUrl::is_url(url.trim()) => {
+                    raw.log.postgres = Some(outcome_log::PgUrl::new(url.trim()));
+                }
+                Some(url) if !url.trim().is_empty() => {
+                    return Err(invalid(
+                        "log.postgres_env",
+                        format!("${name} is not a postgres://user:password@host:port/database URL"),
+                    ))
+                }
+                _ => {
+                    return Err(invalid(
+                        "log.postgres_env",
+                        format!("names ${name}, which is not set or empty; export it or remove log.postgres_env"),
+                    ))
+                }
+            }
+        }
+        if raw.log.postgres.is_some() && raw.log.retention_max_bytes.is_some() {
+            return Err(invalid(
+                "log.retention_max_bytes",
+                "caps the SQLite file only; with log.postgres use log.retention_days (size the database with PostgreSQL's own tools)",
+            ));
         }
         if let Some(bytes) = raw.log.retention_max_bytes {
             if bytes < MIN_RETENTION_BYTES {

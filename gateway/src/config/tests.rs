@@ -392,3 +392,28 @@ fn http_threads_default_to_one_on_small_machines_and_follow_the_setting() {
     let parsed = parse("[server]\nworker_threads = 2\n").unwrap();
     assert_eq!(parsed.server.worker_threads, Some(2));
 }
+
+#[test]
+fn the_postgres_log_comes_from_the_file_or_the_environment_never_printed() {
+    let from_env =
+        |name: &str| (name == "PG_URL").then(|| "postgres://sy:pw@db:5432/log".to_owned());
+    let raw: GatewayConfig = toml::from_str("[log]\npostgres_env = \"PG_URL\"").unwrap();
+    let config = Config::resolve(raw, &from_env).unwrap();
+    let location = config.log.location();
+    assert_eq!(location.to_string(), "postgres://sy:***@db:5432/log");
+    assert!(!format!("{:?}", config.log).contains("pw"));
+    let unset: GatewayConfig = toml::from_str("[log]\npostgres_env = \"NOPE\"").unwrap();
+    assert_eq!(
+        field_of(&Config::resolve(unset, &from_env).unwrap_err()),
+        "log.postgres_env"
+    );
+    let not_a_url = toml::from_str::<GatewayConfig>("[log]\npostgres = \"db:5432\"").unwrap_err();
+    assert!(not_a_url.to_string().contains("postgres://"), "{not_a_url}");
+    let capped: GatewayConfig =
+        toml::from_str("[log]\npostgres = \"postgres://db/log\"\nretention_max_bytes = 1000000000")
+            .unwrap();
+    assert_eq!(
+        field_of(&Config::resolve(capped, &no_env).unwrap_err()),
+        "log.retention_max_bytes"
+    );
+}

@@ -24,7 +24,6 @@
 pub mod budget;
 pub mod verdict;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,7 +87,7 @@ pub struct Job {
 
 impl Judge {
     /// A judge for `config`, resuming today's spend from the log at `db`.
-    pub fn new(config: Judging, db: &Path) -> Judge {
+    pub fn new(config: Judging, db: &outcome_log::Location) -> Judge {
         let now = crate::clock::unix_ms();
         let spent = crate::outcome::judge_spend_since(db, budget::day_start_ms(now))
             .unwrap_or_else(|e| {

@@ -30,15 +30,14 @@ pub mod record;
 mod retention;
 pub mod spend;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use std::sync::TryLockError;
 
 use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
+use outcome_log::{Location, Store};
 use router_core::{Feedback, Outcome, PromptRecord};
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
@@ -100,9 +99,9 @@ fn lock(s: &SharedSettled) -> std::sync::MutexGuard<'_, Settled> {
 
 /// The writer's connection, shared with requests that commit inline; `None` once the writer
 /// has stopped (rows are then refused, as the closed channel refuses them).
-type SharedConn = Arc<std::sync::Mutex<Option<Connection>>>;
+type SharedConn = Arc<std::sync::Mutex<Option<Store>>>;
 
-fn lock_conn(c: &SharedConn) -> std::sync::MutexGuard<'_, Option<Connection>> {
+fn lock_conn(c: &SharedConn) -> std::sync::MutexGuard<'_, Option<Store>> {
     c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -205,16 +204,17 @@ pub struct OutcomeLog {
     jobs: Sender<Job>,
     control: Sender<Control>,
     privacy: Privacy,
-    path: PathBuf,
+    location: Location,
     metrics: Arc<Metrics>,
     commit_timeout: Duration,
     /// The writer's connection, for rows committed inline.
     conn: SharedConn,
-    /// Whether rows may be committed inline: not with `fsync`, whose disk sync per commit
-    /// belongs on the writer thread, not on a runtime worker.
+    /// Whether rows may be committed inline: only into a SQLite file without `fsync` (a
+    /// disk sync per commit, or a round trip to PostgreSQL, belongs on the writer thread,
+    /// not on a runtime worker).
     inline: bool,
-    /// Counts committed rows for the checkpoint thread (and keeps it running).
-    checkpoints: Arc<Checkpoints>,
+    /// Counts committed rows for the SQLite checkpoint thread (and keeps it running).
+    checkpoints: Option<Arc<Checkpoints>>,
     /// Keeps the retention thread (if any) running while a handle exists.
     _retention: Option<Sender<()>>,
 }
@@ -230,36 +230,40 @@ impl std::fmt::Debug for Job {
 }
 
 impl OutcomeLog {
-    /// Opens the database (creating it) and starts the writer thread.
+    /// Opens the database (creating and migrating it) and starts the writer thread.
     pub fn open(config: &LogConfig, metrics: Arc<Metrics>) -> Result<OutcomeLog, Error> {
-        let conn = outcome_log::open(&config.sqlite, config.fsync)?;
+        let location = config.location();
+        let mut store = Store::open(&location, config.fsync, config.commit_timeout)?;
         // SQLite waits this long for another connection's write lock (rusqlite's default is
         // 5 s). It must not outlast `commit_timeout`: past it the answer no longer waits, so
         // a longer wait could only store a row that was already counted as dropped.
-        conn.busy_timeout(config.commit_timeout)
-            .and_then(|()| outcome_log::checkpoint_elsewhere(&conn))
-            .map_err(|source| outcome_log::Error::Sqlite {
-                path: config.sqlite.clone(),
-                source,
-            })?;
-        let checkpoints = Arc::new(Checkpoints::start(&config.sqlite)?);
-        let conn: SharedConn = Arc::new(std::sync::Mutex::new(Some(conn)));
+        // (PostgreSQL statements are bounded by the same timeout, set at open.)
+        store.lock_wait(config.commit_timeout)?;
+        let checkpoints = match (&location, store.sqlite()) {
+            (Location::Sqlite(path), Some(conn)) => {
+                outcome_log::checkpoint_elsewhere(conn).map_err(|source| {
+                    outcome_log::Error::Sqlite {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                Some(Arc::new(Checkpoints::start(path)?))
+            }
+            _ => None,
+        };
+        let inline = !config.fsync && store.sqlite().is_some();
+        let conn: SharedConn = Arc::new(std::sync::Mutex::new(Some(store)));
         let (jobs_tx, jobs_rx) = bounded(config.channel_capacity);
         let (control_tx, control_rx) = bounded(16);
-        let group_rows = config.flush_rows;
-        let path = config.sqlite.clone();
-        let writer_metrics = metrics.clone();
-        let writer_path = path.clone();
-        let config_commit_timeout = config.commit_timeout;
         let mut writer = Writer {
             conn: Arc::clone(&conn),
             pending: Vec::new(),
             waiters: Vec::new(),
-            group_rows,
-            commit_timeout: config_commit_timeout,
-            metrics: writer_metrics,
-            path: writer_path,
-            checkpoints: Arc::clone(&checkpoints),
+            group_rows: config.flush_rows,
+            commit_timeout: config.commit_timeout,
+            metrics: metrics.clone(),
+            location: location.clone(),
+            checkpoints: checkpoints.clone(),
         };
         std::thread::Builder::new()
             .name("switchyard-outcome-log".to_owned())
@@ -272,19 +276,27 @@ impl OutcomeLog {
             jobs: jobs_tx,
             control: control_tx,
             privacy: config.privacy,
-            path,
+            location,
             metrics,
             commit_timeout: config.commit_timeout,
             conn,
-            inline: !config.fsync,
+            inline,
             checkpoints,
             _retention: retention,
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+    /// Where the log is: the SQLite file or the PostgreSQL database.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The SQLite file, when the log is one.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.location {
+            Location::Sqlite(path) => Some(path),
+            Location::Postgres(_) => None,
+        }
     }
 
     /// The prompt as the privacy setting allows it to be kept.
@@ -362,7 +374,7 @@ impl OutcomeLog {
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return Err(outcome),
         };
-        let Some(conn) = guard.as_mut() else {
+        let Some(conn) = guard.as_mut().and_then(Store::sqlite) else {
             return Err(outcome);
         };
         if conn.busy_timeout(Duration::ZERO).is_err() {
@@ -373,11 +385,13 @@ impl OutcomeLog {
         let restored = conn.busy_timeout(self.commit_timeout);
         drop(guard);
         if let Err(e) = restored {
-            tracing::warn!(path = %self.path.display(), error = %e, "Setting the SQLite busy timeout failed.");
+            tracing::warn!(log = %self.location, error = %e, "Setting the SQLite busy timeout failed.");
         }
         match written {
             Ok(stored) => {
-                self.checkpoints.committed(1);
+                if let Some(c) = &self.checkpoints {
+                    c.committed(1);
+                }
                 Ok(stored.first().copied().unwrap_or(false))
             }
             Err(_) => Err(outcome),
@@ -471,8 +485,8 @@ struct Writer {
     /// SQLite's busy timeout outside group commits (feedback and judge writes).
     commit_timeout: Duration,
     metrics: Arc<Metrics>,
-    path: PathBuf,
-    checkpoints: Arc<Checkpoints>,
+    location: Location,
+    checkpoints: Option<Arc<Checkpoints>>,
 }
 
 impl Writer {
@@ -526,7 +540,7 @@ impl Writer {
         }
     }
 
-    fn take(&mut self, conn: &mut Connection, job: Job) {
+    fn take(&mut self, conn: &mut Store, job: Job) {
         match job {
             Job::Outcome { outcome, waiter } => {
                 self.pending.push(*outcome);
@@ -541,8 +555,7 @@ impl Writer {
             } => {
                 // Rows queued before the label must be visible to its checks.
                 self.commit(conn);
-                let verdict = match outcome_log::add_feedback(
-                    conn,
+                let verdict = match conn.add_feedback(
                     &request_id,
                     key_id.as_deref(),
                     &feedback,
@@ -550,7 +563,7 @@ impl Writer {
                 ) {
                     Ok(v) => v,
                     Err(e) => {
-                        tracing::error!(path = %self.path.display(), error = %e, "Feedback write failed.");
+                        tracing::error!(error = %e, "Feedback write failed.");
                         FeedbackVerdict::Unavailable
                     }
                 };
@@ -560,8 +573,7 @@ impl Writer {
                 self.commit(conn);
                 let mut call = *call;
                 if let Some(label) = label {
-                    call.result = match outcome_log::add_feedback(
-                        conn,
+                    call.result = match conn.add_feedback(
                         &call.request_id,
                         None,
                         &label,
@@ -574,33 +586,33 @@ impl Writer {
                         Ok(FeedbackVerdict::UnknownRequest) => JudgeResult::UnknownRequest,
                         Ok(FeedbackVerdict::Unavailable) => JudgeResult::LogUnavailable,
                         Err(e) => {
-                            tracing::error!(path = %self.path.display(), error = %e, "Judge label write failed.");
+                            tracing::error!(error = %e, "Judge label write failed.");
                             JudgeResult::LogUnavailable
                         }
                     };
                 }
                 // The accounting row is kept whatever became of the label: the call was paid.
-                if let Err(e) = outcome_log::judge_calls::insert(conn, &call) {
-                    tracing::error!(path = %self.path.display(), error = %e, "Judge call row write failed.");
+                if let Err(e) = conn.insert_judge_call(&call) {
+                    tracing::error!(error = %e, "Judge call row write failed.");
                 }
                 let _ = reply.send(call.result);
             }
         }
     }
 
-    fn busy_timeout(&self, conn: &Connection, timeout: Duration) {
-        if let Err(e) = conn.busy_timeout(timeout) {
-            tracing::warn!(path = %self.path.display(), error = %e, "Setting the SQLite busy timeout failed.");
+    fn busy_timeout(&self, conn: &Store, timeout: Duration) {
+        if let Err(e) = conn.lock_wait(timeout) {
+            tracing::warn!(error = %e, "Setting the SQLite busy timeout failed.");
         }
     }
 
-    fn drain(&mut self, conn: &mut Connection, jobs: &Receiver<Job>) {
+    fn drain(&mut self, conn: &mut Store, jobs: &Receiver<Job>) {
         while let Ok(job) = jobs.try_recv() {
             self.take(conn, job);
         }
     }
 
-    fn commit(&mut self, conn: &mut Connection) {
+    fn commit(&mut self, conn: &mut Store) {
         if self.pending.is_empty() {
             return;
         }
@@ -626,12 +638,13 @@ impl Writer {
             .min()
             .unwrap_or(self.commit_timeout);
         self.busy_timeout(conn, budget);
-        let written = outcome_log::write_batch(conn, &self.pending);
+        let written = conn.write_batch(&self.pending);
         self.busy_timeout(conn, self.commit_timeout);
         match written {
             Ok(stored) => {
-                self.checkpoints
-                    .committed(stored.iter().filter(|&&ok| ok).count());
+                if let Some(c) = &self.checkpoints {
+                    c.committed(stored.iter().filter(|&&ok| ok).count());
+                }
                 for (waiter, ok) in waiters.into_iter().zip(stored) {
                     waiter.settle(ok, &self.metrics);
                 }
@@ -641,7 +654,7 @@ impl Writer {
                     waiter.settle(false, &self.metrics);
                 }
                 tracing::error!(
-                    path = %self.path.display(),
+                    log = %self.location,
                     rows = self.pending.len(),
                     error = %e,
                     "Outcome log write failed; rows dropped."

@@ -23,7 +23,7 @@ const SIZE_EVERY: Duration = Duration::from_secs(60);
 
 /// What the thread enforces.
 struct Policy {
-    db: PathBuf,
+    db: outcome_log::Location,
     days: Option<u64>,
     max_bytes: Option<u64>,
     archive: Option<PathBuf>,
@@ -40,7 +40,7 @@ pub(super) fn start(
         return Ok(None);
     }
     let policy = Policy {
-        db: config.sqlite.clone(),
+        db: config.location(),
         days: config.retention_days,
         max_bytes: config.retention_max_bytes,
         archive: config.retention_archive.clone(),
@@ -61,7 +61,10 @@ fn run(policy: &Policy, metrics: &Metrics, stopped: &Receiver<()>) {
             next_age = Instant::now() + AGE_EVERY;
         }
         if let Some(max) = policy.max_bytes {
-            size_pass(&policy.db, max, policy.archive.as_deref(), metrics);
+            // Config validation refuses a size cap on PostgreSQL.
+            if let outcome_log::Location::Sqlite(db) = &policy.db {
+                size_pass(db, max, policy.archive.as_deref(), metrics);
+            }
         }
         let wait = if policy.max_bytes.is_some() {
             SIZE_EVERY
@@ -77,7 +80,7 @@ fn run(policy: &Policy, metrics: &Metrics, stopped: &Receiver<()>) {
 }
 
 /// One age pass; failures are logged and retried at the next pass, never fatal to serving.
-fn age_pass(db: &Path, days: u64, archive: Option<&Path>, metrics: &Metrics) {
+fn age_pass(db: &outcome_log::Location, days: u64, archive: Option<&Path>, metrics: &Metrics) {
     match outcome_log::prune_older_than(db, days, archive, false) {
         Ok(r) if r.outcomes + r.judge_calls > 0 => {
             metrics.outcome_log_pruned("age", r.outcomes);

@@ -64,7 +64,7 @@ async fn write_flush_read_with_feedback() {
         FeedbackVerdict::UnknownRequest
     );
     log.flush().await;
-    let all = read_outcomes(log.path()).unwrap();
+    let all = read_outcomes(log.location()).unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].request_id, "a");
     assert_eq!(all[0].feedback.len(), 1);
@@ -72,7 +72,7 @@ async fn write_flush_read_with_feedback() {
     assert_eq!(all[1], outcome("b", 2));
 
     let mut buf = Vec::new();
-    assert_eq!(export_jsonl(log.path(), &mut buf).unwrap(), 2);
+    assert_eq!(export_jsonl(log.location(), &mut buf).unwrap(), 2);
     let lines: Vec<Outcome> = String::from_utf8(buf)
         .unwrap()
         .lines()
@@ -127,7 +127,7 @@ async fn full_channel_drops_and_counts() {
     }
     assert!(metrics.counter_value("switchyard_outcome_log_dropped_total", &[]) >= 1.0);
     log.flush().await;
-    assert_eq!(read_outcomes(log.path()).unwrap().len() as u64, sent);
+    assert_eq!(read_outcomes(log.location()).unwrap().len() as u64, sent);
 }
 
 #[tokio::test]
@@ -166,15 +166,15 @@ async fn issue_10_rows_commit_inline_when_idle_and_through_the_writer_when_locke
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(inline, "no lone row committed inline in {stored} tries");
-    assert_eq!(read_outcomes(log.path()).unwrap().len(), stored);
+    assert_eq!(read_outcomes(log.location()).unwrap().len(), stored);
 
-    let other = rusqlite::Connection::open(log.path()).unwrap();
+    let other = rusqlite::Connection::open(log.sqlite_path().unwrap()).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let commit = log.record(outcome("locked", 2), true);
     assert!(commit.queued() && !commit.inline(), "{commit:?}");
     other.execute_batch("COMMIT").unwrap();
     assert!(commit.wait(WAIT).await);
-    assert_eq!(read_outcomes(log.path()).unwrap().len(), stored + 1);
+    assert_eq!(read_outcomes(log.location()).unwrap().len(), stored + 1);
     assert_eq!(
         metrics.counter_value("switchyard_outcome_log_dropped_total", &[]),
         0.0
@@ -184,7 +184,7 @@ async fn issue_10_rows_commit_inline_when_idle_and_through_the_writer_when_locke
     let late = log.record(outcome("late", 3), true);
     assert!(!late.queued());
     assert!(!late.wait(WAIT).await);
-    assert_eq!(read_outcomes(log.path()).unwrap().len(), stored + 1);
+    assert_eq!(read_outcomes(log.location()).unwrap().len(), stored + 1);
 }
 
 /// Issue 10: with SQLite's own checkpoints off on the writer's connection (so that no commit
@@ -194,8 +194,8 @@ async fn issue_10_rows_commit_inline_when_idle_and_through_the_writer_when_locke
 async fn issue_10_checkpoints_run_off_the_commit_path() {
     let dir = tempfile::tempdir().unwrap();
     let log = OutcomeLog::open(&config(&dir, Privacy::None, 64), Arc::new(Metrics::new())).unwrap();
-    let wal = log.path().with_extension("sqlite-wal");
-    let db_bytes = || std::fs::metadata(log.path()).unwrap().len();
+    let wal = log.sqlite_path().unwrap().with_extension("sqlite-wal");
+    let db_bytes = || std::fs::metadata(log.sqlite_path().unwrap()).unwrap().len();
     let before = db_bytes();
     for i in 0..checkpoint::EVERY_ROWS as u64 {
         assert!(
@@ -225,7 +225,7 @@ async fn issue_11_a_committed_row_is_readable_before_wait_returns() {
                 .await
         );
         // No flush: the wait alone guarantees the row is in the database.
-        assert_eq!(read_outcomes(log.path()).unwrap().len() as u64, i + 1);
+        assert_eq!(read_outcomes(log.location()).unwrap().len() as u64, i + 1);
     }
     log.close().await;
 }
@@ -243,14 +243,14 @@ async fn issue_11_non_finite_numbers_are_refused_and_export_never_fails() {
     assert!(log.record(outcome("good", 2), true).wait(WAIT).await);
     assert!(metrics.counter_value("switchyard_outcome_log_dropped_total", &[]) >= 1.0);
     // A row written by an older version with a null number is skipped, not fatal.
-    let conn = rusqlite::Connection::open(log.path()).unwrap();
+    let conn = rusqlite::Connection::open(log.sqlite_path().unwrap()).unwrap();
     conn.execute(
         "INSERT INTO outcomes (request_id, timestamp_ms, status, latency_ms, record) VALUES ('old', 0, 'ok', 1.0, '{\"latency_ms\": null}')",
         [],
     )
     .unwrap();
     let mut buf = Vec::new();
-    assert_eq!(export_jsonl(log.path(), &mut buf).unwrap(), 1);
+    assert_eq!(export_jsonl(log.location(), &mut buf).unwrap(), 1);
     log.close().await;
 }
 
@@ -321,7 +321,7 @@ async fn issue_14_feedback_source_migrates_and_judge_labels_yield_to_humans() {
         FeedbackVerdict::Stored
     );
     log.flush().await;
-    let all = read_outcomes(log.path()).unwrap();
+    let all = read_outcomes(log.location()).unwrap();
     assert_eq!(all[0].feedback, vec![Feedback::human("correct", 1.0)]);
     assert_eq!(
         all[1].feedback,
@@ -332,7 +332,7 @@ async fn issue_14_feedback_source_migrates_and_judge_labels_yield_to_humans() {
     );
     // The export says which labels the judge gave, and only those.
     let mut buf = Vec::new();
-    export_jsonl(log.path(), &mut buf).unwrap();
+    export_jsonl(log.location(), &mut buf).unwrap();
     let text = String::from_utf8(buf).unwrap();
     assert_eq!(text.matches("\"source\":\"judge\"").count(), 1);
     log.close().await;

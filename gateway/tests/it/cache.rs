@@ -93,7 +93,7 @@ impl Cached {
     async fn rows(&self) -> Vec<Outcome> {
         self.gw.wait_idle().await;
         self.gw.outcome_log().flush().await;
-        gateway::read_outcomes(self.gw.outcome_log().path()).unwrap()
+        gateway::read_outcomes(self.gw.outcome_log().location()).unwrap()
     }
 
     fn counter(&self, name: &str, labels: &[(&str, &str)]) -> f64 {

@@ -125,7 +125,7 @@ impl Board {
     async fn rows(&self) -> Vec<Outcome> {
         self.gw.wait_idle().await;
         self.gw.outcome_log().flush().await;
-        gateway::read_outcomes(self.gw.outcome_log().path()).unwrap()
+        gateway::read_outcomes(self.gw.outcome_log().location()).unwrap()
     }
 
     async fn stop(self) {

@@ -46,7 +46,7 @@ async fn post(gw: &RunningGateway, body: &Value) -> reqwest::Response {
 async fn rows(gw: &RunningGateway) -> Vec<router_core::Outcome> {
     gw.wait_idle().await;
     gw.outcome_log().flush().await;
-    gateway::read_outcomes(gw.outcome_log().path()).unwrap()
+    gateway::read_outcomes(gw.outcome_log().location()).unwrap()
 }
 
 #[tokio::test]
@@ -362,7 +362,7 @@ async fn auto_routes_among_candidates_and_shutdown_flushes() {
         .unwrap()
         .to_owned();
     assert!(model == "gpt-4o" || model == "gpt-4o-mini", "{model}");
-    let path = gw.outcome_log().path().to_owned();
+    let path = gw.outcome_log().location().to_owned();
     gw.shutdown().await.unwrap();
     // Shutdown committed the row without an explicit flush.
     let rows = gateway::read_outcomes(&path).unwrap();
@@ -385,7 +385,7 @@ async fn shutdown_ends_a_stalled_stream_after_the_grace_period() {
         c.server.shutdown_grace = Duration::from_millis(100);
     })
     .await;
-    let path = gw.outcome_log().path().to_owned();
+    let path = gw.outcome_log().location().to_owned();
     let resp = post(&gw, &body("gpt-4o", true)).await;
     assert_eq!(resp.status(), 200);
     let (text, shut) = tokio::join!(resp.text(), gw.shutdown());

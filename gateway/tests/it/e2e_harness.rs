@@ -147,7 +147,7 @@ impl Harness {
     pub async fn rows(&self) -> Vec<Outcome> {
         self.gw.wait_idle().await;
         self.gw.outcome_log().flush().await;
-        gateway::read_outcomes(self.gw.outcome_log().path()).expect("outcome log readable")
+        gateway::read_outcomes(self.gw.outcome_log().location()).expect("outcome log readable")
     }
 
     /// The one outcome row (panics when there are several).

@@ -157,7 +157,7 @@ async fn issue_11_out_of_range_numbers_are_a_400_and_the_log_stays_exportable() 
     let rows = h.rows().await;
     assert_eq!(rows.len(), cases.len() + 2);
     let mut out = Vec::new();
-    let n = gateway::export_jsonl(h.gw.outcome_log().path(), &mut out).unwrap();
+    let n = gateway::export_jsonl(h.gw.outcome_log().location(), &mut out).unwrap();
     assert_eq!(n, rows.len());
     h.stop().await;
 }
@@ -289,7 +289,7 @@ async fn issue_11_streams_commit_their_row_before_done() {
     let id = header(&resp, "x-switchyard-request-id").to_owned();
     done_chunks(&resp.text().await.unwrap());
     // Read straight from the database: no wait_idle, no flush.
-    let rows = gateway::read_outcomes(h.gw.outcome_log().path()).unwrap();
+    let rows = gateway::read_outcomes(h.gw.outcome_log().location()).unwrap();
     assert!(rows
         .iter()
         .any(|r| r.request_id == id && r.status == OutcomeStatus::Ok));

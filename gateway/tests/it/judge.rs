@@ -57,7 +57,7 @@ async fn ask(gw: &RunningGateway, prompt: &str, stream: bool, reference: Option<
 async fn feedback_of(gw: &RunningGateway, request_id: &str) -> Vec<Feedback> {
     gw.wait_idle().await;
     gw.outcome_log().flush().await;
-    gateway::read_outcomes(gw.outcome_log().path())
+    gateway::read_outcomes(gw.outcome_log().location())
         .unwrap()
         .into_iter()
         .find(|o| o.request_id == request_id)
@@ -127,7 +127,7 @@ async fn issue_14_judge_labels_become_feedback_rows_with_source_judge() {
 
     // Every judged request has an accounting row with its cost; the judge's own traffic
     // adds no outcome row.
-    let calls = read_judge_calls(gw.outcome_log().path()).unwrap();
+    let calls = read_judge_calls(gw.outcome_log().location()).unwrap();
     let results: Vec<(&str, &str)> = calls
         .iter()
         .map(|c| (c.request_id.as_str(), c.result.as_str()))
@@ -148,7 +148,7 @@ async fn issue_14_judge_labels_become_feedback_rows_with_source_judge() {
     let cost = counter(&gw, "switchyard_judge_cost_usd_total", &[("model", JUDGE)]);
     assert!((cost - calls[0].cost_usd - calls[1].cost_usd).abs() < 1e-12);
     assert_eq!(
-        gateway::read_outcomes(gw.outcome_log().path())
+        gateway::read_outcomes(gw.outcome_log().location())
             .unwrap()
             .len(),
         3
@@ -373,7 +373,7 @@ async fn issue_14_reference_answers_are_checked_without_the_judge() {
     );
     assert!(feedback_of(&gw, &unlabelled).await.is_empty());
     assert_eq!(fake.calls(JUDGE), 0);
-    let calls = read_judge_calls(gw.outcome_log().path()).unwrap();
+    let calls = read_judge_calls(gw.outcome_log().location()).unwrap();
     assert!(calls
         .iter()
         .all(|c| c.method == "reference" && c.cost_usd == 0.0));
@@ -411,7 +411,7 @@ async fn issue_14_pairwise_compares_with_the_reference_model() {
     assert!(
         judge_req.contains("routed answer text") && judge_req.contains("reference answer text")
     );
-    let calls = read_judge_calls(gw.outcome_log().path()).unwrap();
+    let calls = read_judge_calls(gw.outcome_log().location()).unwrap();
     assert_eq!(calls[0].method, "pairwise");
     assert!(calls[0].cost_usd > 0.0);
     gw.shutdown().await.unwrap();

@@ -100,7 +100,7 @@ impl Keyed {
     async fn rows(&self) -> Vec<router_core::Outcome> {
         self.gw.wait_idle().await;
         self.gw.outcome_log().flush().await;
-        gateway::read_outcomes(self.gw.outcome_log().path()).unwrap()
+        gateway::read_outcomes(self.gw.outcome_log().location()).unwrap()
     }
 }
 

@@ -104,7 +104,7 @@ async fn chat_outcomes_log_the_explored_model_and_its_propensity() {
     }
     gw.wait_idle().await;
     gw.outcome_log().flush().await;
-    let rows = gateway::read_outcomes(gw.outcome_log().path()).unwrap();
+    let rows = gateway::read_outcomes(gw.outcome_log().location()).unwrap();
     assert_eq!(rows.len(), 30);
     let mut served = std::collections::BTreeSet::new();
     let mut explored = 0;

@@ -120,7 +120,7 @@ async fn no_live_candidate_is_503() {
     assert_eq!(body["error"]["code"], "no_live_candidate");
     // Rejected requests are logged too.
     state.log.flush().await;
-    let rows = gateway::read_outcomes(state.log.path()).unwrap();
+    let rows = gateway::read_outcomes(state.log.location()).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, router_core::OutcomeStatus::Rejected);
 }
@@ -191,7 +191,7 @@ async fn feedback_is_accepted_and_stored() {
     let (status, _, _) = call(app, "POST", "/v1/feedback", Body::from(bad.to_string())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     state.log.flush().await;
-    let rows = gateway::read_outcomes(state.log.path()).unwrap();
+    let rows = gateway::read_outcomes(state.log.location()).unwrap();
     assert_eq!(rows[0].feedback.len(), 1);
     assert_eq!(rows[0].feedback[0].score, 1.0);
 }
@@ -213,7 +213,7 @@ async fn unreachable_upstream_is_a_generic_502_and_logged() {
         "no internals in 5xx bodies: {body}"
     );
     state.log.flush().await;
-    let rows = gateway::read_outcomes(state.log.path()).unwrap();
+    let rows = gateway::read_outcomes(state.log.location()).unwrap();
     assert_eq!(rows[0].status, router_core::OutcomeStatus::UpstreamError);
     assert_eq!(
         rows[0].attempts.len(),

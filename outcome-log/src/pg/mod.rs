@@ -9,7 +9,10 @@
 //! gateway being killed (what the SQLite default promises too) but not the database server
 //! crashing within a fraction of a second; `fsync = true` keeps PostgreSQL's default (`on`),
 //! which waits for the WAL flush. The blocking driver (`postgres`) runs on the writer's own
-//! thread and in the CLI, never on a runtime worker.
+//! thread and in the CLI, never on a runtime worker. It runs its own small runtime per
+//! connection, which refuses to start on a thread already driving one (the gateway's start-up
+//! and the CLI's async commands are such threads), so every call made outside the writer
+//! thread goes through [`off_runtime`].
 
 mod migrations;
 pub mod read;
@@ -57,6 +60,16 @@ pub fn open(url: &PgUrl, session: Session) -> Result<Client, Error> {
             supported: migrations::SCHEMA_VERSION,
         }),
     }
+}
+
+/// Runs `f` on a fresh thread and waits for it: the blocking driver cannot be used on a
+/// thread that drives a tokio runtime. Costs a thread start (tens of microseconds), paid only
+/// at start-up and by the readers.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// Connects without migrating (readers: a reader never changes the layout).

@@ -27,6 +27,41 @@ pub fn for_each_outcome(
     on_bad: OnBadRecord,
     mut f: impl FnMut(Outcome) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    // The driver reads on its own thread (see `off_runtime`) and hands rows over a short
+    // queue, so that `f` (which may write to stdout, not `Send`) stays on the caller's.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Outcome, Error>>(256);
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let sent = stream(url, on_bad, &mut |o| {
+                tx.send(Ok(o)).map_err(|_| Error::ExportWrite {
+                    source: std::io::Error::other("the reader stopped"),
+                })
+            });
+            if let Err(e) = sent {
+                let _ = tx.send(Err(e));
+            }
+        });
+        let mut result = Ok(());
+        for item in rx.iter() {
+            if let Err(e) = item.and_then(&mut f) {
+                result = Err(e);
+                break;
+            }
+        }
+        // Dropping the receiver stops the reader at its next row.
+        drop(rx);
+        match reader.join() {
+            Ok(()) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+fn stream(
+    url: &PgUrl,
+    on_bad: OnBadRecord,
+    f: &mut dyn FnMut(Outcome) -> Result<(), Error>,
+) -> Result<(), Error> {
     let err = Error::pg(url);
     let mut client = super::connect(url)?;
     if !has_log(&mut client, url)? {
@@ -89,7 +124,7 @@ pub fn for_each_outcome(
 
 /// USD charged to `key_id` since `since_ms`, pruned rows included (see
 /// [`crate::key_spend_since`]); 0 for a database without the log.
-pub fn key_spend_since(url: &PgUrl, key_id: &str, since_ms: u64) -> Result<f64, Error> {
+fn key_spend_since_here(url: &PgUrl, key_id: &str, since_ms: u64) -> Result<f64, Error> {
     let mut client = super::connect(url)?;
     if !has_log(&mut client, url)? {
         return Ok(0.0);
@@ -108,7 +143,7 @@ pub fn key_spend_since(url: &PgUrl, key_id: &str, since_ms: u64) -> Result<f64, 
 }
 
 /// USD the judge spent since `since_ms`; 0 for a database without the log.
-pub fn judge_spend_since(url: &PgUrl, since_ms: u64) -> Result<f64, Error> {
+fn judge_spend_since_here(url: &PgUrl, since_ms: u64) -> Result<f64, Error> {
     let mut client = super::connect(url)?;
     if !has_log(&mut client, url)? {
         return Ok(0.0);
@@ -123,7 +158,7 @@ pub fn judge_spend_since(url: &PgUrl, since_ms: u64) -> Result<f64, Error> {
 }
 
 /// Every judge call, oldest first.
-pub fn read_judge_calls(url: &PgUrl) -> Result<Vec<JudgeCallRow>, Error> {
+fn read_judge_calls_here(url: &PgUrl) -> Result<Vec<JudgeCallRow>, Error> {
     let mut client = super::connect(url)?;
     if !has_log(&mut client, url)? {
         return Ok(Vec::new());
@@ -150,7 +185,7 @@ pub fn read_judge_calls(url: &PgUrl) -> Result<Vec<JudgeCallRow>, Error> {
 
 /// [`crate::spend_report`] on PostgreSQL: requests, tokens and cost grouped `by`, pruned days
 /// included, largest cost first.
-pub fn spend_report(
+fn spend_report_here(
     url: &PgUrl,
     by: SpendBy,
     since_ms: Option<u64>,
@@ -212,4 +247,30 @@ fn has_keys(client: &mut Client, url: &PgUrl) -> Result<bool, Error> {
         .query_one("SELECT to_regclass('client_keys') IS NOT NULL", &[])
         .map(|r| r.get(0))
         .map_err(Error::pg(url))
+}
+
+/// USD charged to `key_id` since `since_ms`, pruned rows included (see
+/// [`crate::key_spend_since`]); 0 for a database without the log.
+pub fn key_spend_since(url: &PgUrl, key_id: &str, since_ms: u64) -> Result<f64, Error> {
+    super::off_runtime(|| key_spend_since_here(url, key_id, since_ms))
+}
+
+/// USD the judge spent since `since_ms`; 0 for a database without the log.
+pub fn judge_spend_since(url: &PgUrl, since_ms: u64) -> Result<f64, Error> {
+    super::off_runtime(|| judge_spend_since_here(url, since_ms))
+}
+
+/// Every judge call, oldest first.
+pub fn read_judge_calls(url: &PgUrl) -> Result<Vec<JudgeCallRow>, Error> {
+    super::off_runtime(|| read_judge_calls_here(url))
+}
+
+/// [`crate::spend_report`] on PostgreSQL: requests, tokens and cost grouped `by`, pruned days
+/// included, largest cost first.
+pub fn spend_report(
+    url: &PgUrl,
+    by: SpendBy,
+    since_ms: Option<u64>,
+) -> Result<Vec<SpendRow>, Error> {
+    super::off_runtime(|| spend_report_here(url, by, since_ms))
 }

@@ -42,13 +42,15 @@ impl std::fmt::Debug for PgWriter {
 impl PgWriter {
     /// Connects, migrates and prepares.
     pub fn open(url: &PgUrl, session: Session) -> Result<PgWriter, Error> {
-        let mut client = super::open(url, session)?;
-        let insert = client.prepare(INSERT_OUTCOMES).map_err(Error::pg(url))?;
-        Ok(PgWriter {
-            client,
-            url: url.clone(),
-            session,
-            insert,
+        super::off_runtime(|| {
+            let mut client = super::open(url, session)?;
+            let insert = client.prepare(INSERT_OUTCOMES).map_err(Error::pg(url))?;
+            Ok(PgWriter {
+                client,
+                url: url.clone(),
+                session,
+                insert,
+            })
         })
     }
 

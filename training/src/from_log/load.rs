@@ -9,10 +9,16 @@ use router_core::Outcome;
 use super::FromLogError;
 
 /// Reads every outcome, oldest first for databases and in file order for JSONL, with feedback
-/// attached. The format follows the extension: `.db`, `.sqlite`, `.sqlite3` are the gateway's
-/// database (opened read-only, so a running gateway may keep writing); `.jsonl` is one
-/// `Outcome` JSON object per line (blank lines are skipped).
+/// attached. A `postgres://` URL reads the gateways' PostgreSQL log. Otherwise the format
+/// follows the extension: `.db`, `.sqlite`, `.sqlite3` are the gateway's database (opened
+/// read-only, so a running gateway may keep writing); `.jsonl` is one `Outcome` JSON object
+/// per line (blank lines are skipped).
 pub fn load_outcomes(path: &Path) -> Result<Vec<Outcome>, FromLogError> {
+    if let Some(url) = path.to_str().filter(|s| outcome_log::PgUrl::is_url(s)) {
+        let at = outcome_log::Location::Postgres(outcome_log::PgUrl::new(url));
+        return outcome_log::read::read_outcomes_with(at, OnBadRecord::Fail)
+            .map_err(|e| FromLogError::Postgres(e.to_string()));
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

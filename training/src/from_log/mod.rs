@@ -63,6 +63,9 @@ pub enum FromLogError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// The PostgreSQL log could not be read (the message masks the password).
+    #[error("{0}")]
+    Postgres(String),
     /// A JSONL line is not an `Outcome` record.
     #[error(
         "{path}:{line}: not an Outcome record ({source}); re-export with `switchyard log export`"

@@ -128,7 +128,11 @@ async fn read_stats(
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(format!("dashboard reads closed: {e}")))?;
-    let db = state.config.log.sqlite.clone();
+    let outcome_log::Location::Sqlite(db) = state.config.log.location() else {
+        return Err(ApiError::NotImplemented(
+            "the dashboard reads the SQLite outcome log; with [log] postgres, query the database or use `switchyard spend --db postgres://…`".to_owned(),
+        ));
+    };
     tokio::task::spawn_blocking(move || outcome_log::window_stats(&db, &window, &data::LIMITS))
         .await
         .map_err(|e| ApiError::Internal(format!("dashboard read failed: {e}")))?
