@@ -9,6 +9,21 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain"
 cargo --version
 
+step "PostgreSQL and Redis (real servers for the replica tests; Debian packages)"
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") \
+    || echo "WARNING: could not install ${need[*]}: the PostgreSQL/Redis tests will print SKIPPED"
+fi
+# The package's own cluster is not used (each test starts a throw-away one); stop it if the
+# install started it, so that it holds no port or memory during the run.
+command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+  pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+done
+command -v redis-cli >/dev/null && redis-cli shutdown nosave 2>/dev/null || true
+
 step "build"
 cargo build --workspace --all-targets --locked
 

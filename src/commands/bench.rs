@@ -41,12 +41,15 @@ enum What {
     /// Response cache latency through the real gateway against the testkit fake: an upstream
     /// miss, an exact hit and a semantic hit, p50/p90/p99.
     Cache(super::bench_cache::CacheBenchArgs),
+    /// Outcome log commit wait per answer, SQLite against PostgreSQL, open loop.
+    Log(super::bench_log::LogBenchArgs),
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         What::Routed(args) => super::bench_routed::run(args)?,
         What::Cache(args) => super::bench_cache::run(args)?,
+        What::Log(args) => super::bench_log::run(args)?,
         What::Encoder {
             tokens,
             batched_tokens,

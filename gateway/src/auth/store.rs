@@ -1,5 +1,6 @@
-//! The `client_keys` table, in the SQLite database of the outcome log: one row per key with its
-//! SHA-256 (never the key), name, limits and revocation time.
+//! The `client_keys` table, in the outcome log's database (the SQLite file, or the PostgreSQL
+//! database of `[log] postgres`, so that every replica sees the same keys): one row per key
+//! with its SHA-256 (never the key), name, limits and revocation time.
 //!
 //! Keys are 256 random bits, so a plain SHA-256 is enough to store them: nothing can be
 //! guessed from the hash, and the check on the hot path is one hash and one map lookup (a slow
@@ -7,9 +8,11 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
+use outcome_log::{Location, PgUrl};
 use rand::RngCore as _;
 use router_core::ModelId;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -40,6 +43,52 @@ CREATE UNIQUE INDEX IF NOT EXISTS client_keys_active_name
     ON client_keys(name) WHERE revoked_ms IS NULL;
 ";
 
+/// The same table in PostgreSQL's types.
+const PG_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS client_keys (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    sha256      TEXT NOT NULL UNIQUE,
+    created_ms  BIGINT NOT NULL,
+    revoked_ms  BIGINT,
+    budget_usd  DOUBLE PRECISION,
+    period      TEXT,
+    rpm         BIGINT,
+    tpm         BIGINT,
+    models      TEXT,
+    guardrails  TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS client_keys_active_name
+    ON client_keys(name) WHERE revoked_ms IS NULL;
+";
+
+// Statements both backends run: `$N` placeholders, each first used in order, bind by position
+// in SQLite as in PostgreSQL.
+const INSERT_KEY: &str = "INSERT INTO client_keys
+     (id, name, sha256, created_ms, budget_usd, period, rpm, tpm, models, guardrails)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const ACTIVE_ID: &str =
+    "SELECT id FROM client_keys WHERE revoked_ms IS NULL AND (id = $1 OR name = $1)";
+const REVOKE: &str = "UPDATE client_keys SET revoked_ms = $1 WHERE id = $2";
+const LOAD: &str = "SELECT id, name, sha256, created_ms, revoked_ms, budget_usd, period, rpm, tpm,
+        models, guardrails
+ FROM client_keys ORDER BY created_ms, id";
+
+/// A stored row as either backend reads it, before its fields are checked.
+type RawKey = (
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<f64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
 /// A failure of the key table.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -51,6 +100,14 @@ pub enum KeyStoreError {
         path: PathBuf,
         /// The SQLite error.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL refused the connection or a statement.
+    #[error("key database {url}: {message}")]
+    Pg {
+        /// The database (password masked).
+        url: PgUrl,
+        /// The server's or driver's message.
+        message: String,
     },
     /// The folder of the database could not be created.
     #[error("key database folder {path}: {source}")]
@@ -75,10 +132,10 @@ pub enum KeyStoreError {
         message: String,
     },
     /// A stored row is unreadable (edited by hand?).
-    #[error("key `{id}` in {path} has an unreadable {field}")]
+    #[error("key `{id}` in {at} has an unreadable {field}")]
     Corrupt {
-        /// The database file.
-        path: PathBuf,
+        /// The database.
+        at: Location,
         /// The key id.
         id: String,
         /// The column.
@@ -179,6 +236,23 @@ impl NewKey {
     }
 }
 
+/// The server's own message (the driver's `Display` says only "db error").
+fn pg_error(url: &PgUrl, e: &postgres::Error) -> KeyStoreError {
+    KeyStoreError::Pg {
+        url: url.clone(),
+        message: match e.as_db_error() {
+            Some(db) => format!(
+                "{}{}",
+                db.message(),
+                db.constraint()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ),
+            None => e.to_string(),
+        },
+    }
+}
+
 /// Adds the `guardrails` column to a key table made before per-key guardrails existed (its
 /// keys keep the global policy).
 fn add_guardrails_column(conn: &Connection) -> rusqlite::Result<()> {
@@ -217,11 +291,78 @@ fn new_id() -> String {
 /// An open key table.
 #[derive(Debug)]
 pub struct KeyStore {
-    conn: Connection,
-    path: PathBuf,
+    conn: Conn,
+    at: Location,
+}
+
+#[derive(Debug)]
+enum Conn {
+    Sqlite(Connection),
+    /// Behind a lock because the driver needs `&mut` for every query and the store's reads
+    /// take `&self`.
+    Postgres(Mutex<PgClient>),
+}
+
+/// The blocking PostgreSQL client (its `Debug` would print nothing useful).
+struct PgClient(postgres::Client);
+
+impl std::fmt::Debug for PgClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("postgres::Client")
+    }
 }
 
 impl KeyStore {
+    /// Opens the key table where the outcome log is: the SQLite file or the PostgreSQL
+    /// database (creating the table).
+    pub fn open_at(at: &Location) -> Result<KeyStore, KeyStoreError> {
+        match at {
+            Location::Sqlite(path) => KeyStore::open(path),
+            Location::Postgres(url) => {
+                let client = outcome_log::pg::off_runtime(|| {
+                    let mut c = outcome_log::pg::connect(url).map_err(|e| KeyStoreError::Pg {
+                        url: url.clone(),
+                        message: e.to_string(),
+                    })?;
+                    c.batch_execute(PG_SCHEMA).map_err(|e| pg_error(url, &e))?;
+                    Ok::<_, KeyStoreError>(c)
+                })?;
+                Ok(KeyStore {
+                    conn: Conn::Postgres(Mutex::new(PgClient(client))),
+                    at: at.clone(),
+                })
+            }
+        }
+    }
+
+    /// Where the table is.
+    pub fn location(&self) -> &Location {
+        &self.at
+    }
+
+    /// Runs `f` on the PostgreSQL connection, off any runtime thread (the blocking driver
+    /// refuses to run on one). `None` on SQLite.
+    fn pg<T: Send>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
+    ) -> Option<Result<T, KeyStoreError>> {
+        let (Conn::Postgres(client), Location::Postgres(url)) = (&self.conn, &self.at) else {
+            return None;
+        };
+        let mut guard = client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let client = &mut guard.0;
+        Some(outcome_log::pg::off_runtime(|| f(client)).map_err(|e| pg_error(url, &e)))
+    }
+
+    fn sqlite(&self) -> Option<&Connection> {
+        match &self.conn {
+            Conn::Sqlite(c) => Some(c),
+            Conn::Postgres(_) => None,
+        }
+    }
+
     /// Opens `path` (creating the database, its folder and the table).
     pub fn open(path: &Path) -> Result<KeyStore, KeyStoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -242,14 +383,17 @@ impl KeyStore {
             .and_then(|_| add_guardrails_column(&conn))
             .map_err(db)?;
         Ok(KeyStore {
-            conn,
-            path: path.to_owned(),
+            conn: Conn::Sqlite(conn),
+            at: Location::Sqlite(path.to_owned()),
         })
     }
 
     fn db(&self, source: rusqlite::Error) -> KeyStoreError {
         KeyStoreError::Db {
-            path: self.path.clone(),
+            path: match &self.at {
+                Location::Sqlite(p) => p.clone(),
+                Location::Postgres(u) => PathBuf::from(u.to_string()),
+            },
             source,
         }
     }
@@ -260,8 +404,17 @@ impl KeyStore {
     /// file with the outcome log, which commits on every request: the file's version would
     /// change every poll and every key would be reloaded once a second under traffic.
     pub fn data_version(&self) -> Result<i64, KeyStoreError> {
-        let (rows, top, revoked): (i64, i64, i64) = self
-            .conn
+        if let Some(counts) = self.pg(|c| {
+            c.query_one("SELECT count(*), count(revoked_ms) FROM client_keys", &[])
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+        }) {
+            let (rows, revoked) = counts?;
+            return Ok(rows.wrapping_mul(1 << 20).wrapping_add(revoked));
+        }
+        let conn = self
+            .sqlite()
+            .ok_or(KeyStoreError::NotFound(String::new()))?;
+        let (rows, top, revoked): (i64, i64, i64) = conn
             .query_row(
                 "SELECT count(*), coalesce(max(rowid), 0), count(revoked_ms) FROM client_keys",
                 [],
@@ -305,19 +458,53 @@ impl KeyStore {
             ),
             None => None,
         };
-        let inserted = self.conn.execute(
-            "INSERT INTO client_keys
-             (id, name, sha256, created_ms, budget_usd, period, rpm, tpm, models, guardrails)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        let sha = hex::encode(digest(key.expose()));
+        let created = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        let limit_usd = record.budget.map(|b| b.limit_usd);
+        let period = record.budget.map(|b| b.period.as_str());
+        let rpm = record.rpm.map(|n| i64::from(n.get()));
+        let tpm = record.tpm.map(|n| i64::from(n.get()));
+        if let Some(inserted) = self.pg(|c| {
+            c.execute(
+                INSERT_KEY,
+                &[
+                    &record.id,
+                    &record.name,
+                    &sha,
+                    &created,
+                    &limit_usd,
+                    &period,
+                    &rpm,
+                    &tpm,
+                    &models,
+                    &record.guardrails,
+                ],
+            )
+        }) {
+            return match inserted {
+                Ok(_) => Ok((record, key)),
+                Err(KeyStoreError::Pg { message, .. })
+                    if message.contains("client_keys_active_name") =>
+                {
+                    Err(KeyStoreError::NameTaken(name))
+                }
+                Err(e) => Err(e),
+            };
+        }
+        let conn = self
+            .sqlite()
+            .ok_or(KeyStoreError::NotFound(String::new()))?;
+        let inserted = conn.execute(
+            INSERT_KEY,
             params![
                 record.id,
                 record.name,
-                hex::encode(digest(key.expose())),
-                i64::try_from(now_ms).unwrap_or(i64::MAX),
-                record.budget.map(|b| b.limit_usd),
-                record.budget.map(|b| b.period.as_str()),
-                record.rpm.map(NonZeroU32::get),
-                record.tpm.map(NonZeroU32::get),
+                sha,
+                created,
+                limit_usd,
+                period,
+                rpm,
+                tpm,
                 models,
                 record.guardrails,
             ],
@@ -335,24 +522,35 @@ impl KeyStore {
 
     /// Revokes the active key with this id or name; returns its record.
     pub fn revoke(&mut self, id_or_name: &str, now_ms: u64) -> Result<KeyRecord, KeyStoreError> {
-        let id: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT id FROM client_keys WHERE revoked_ms IS NULL AND (id = ?1 OR name = ?1)",
-                [id_or_name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.db(e))?;
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        let id = match self.pg(|c| {
+            let mut tx = c.transaction()?;
+            let id: Option<String> = tx.query_opt(ACTIVE_ID, &[&id_or_name])?.map(|r| r.get(0));
+            if let Some(id) = &id {
+                tx.execute(REVOKE, &[&now, id])?;
+            }
+            tx.commit()?;
+            Ok(id)
+        }) {
+            Some(id) => id?,
+            None => {
+                let conn = self
+                    .sqlite()
+                    .ok_or(KeyStoreError::NotFound(String::new()))?;
+                let id: Option<String> = conn
+                    .query_row(ACTIVE_ID, [id_or_name], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| self.db(e))?;
+                if let Some(id) = &id {
+                    conn.execute(REVOKE, params![now, id])
+                        .map_err(|e| self.db(e))?;
+                }
+                id
+            }
+        };
         let Some(id) = id else {
             return Err(KeyStoreError::NotFound(id_or_name.to_owned()));
         };
-        self.conn
-            .execute(
-                "UPDATE client_keys SET revoked_ms = ?2 WHERE id = ?1",
-                params![id, i64::try_from(now_ms).unwrap_or(i64::MAX)],
-            )
-            .map_err(|e| self.db(e))?;
         self.list()?
             .into_iter()
             .find(|k| k.id == id)
@@ -366,37 +564,64 @@ impl KeyStore {
 
     /// Every key with its SHA-256, oldest first.
     pub fn load(&self) -> Result<Vec<(KeyRecord, [u8; 32])>, KeyStoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, name, sha256, created_ms, revoked_ms, budget_usd, period, rpm, tpm,
-                        models, guardrails
-                 FROM client_keys ORDER BY created_ms, id",
-            )
-            .map_err(|e| self.db(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, Option<f64>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, Option<i64>>(7)?,
-                    r.get::<_, Option<i64>>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                    r.get::<_, Option<String>>(10)?,
-                ))
+        let rows = match self.pg(|c| {
+            c.query(LOAD, &[]).map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        (
+                            r.get(0),
+                            r.get(1),
+                            r.get(2),
+                            r.get(3),
+                            r.get(4),
+                            r.get(5),
+                            r.get(6),
+                            r.get(7),
+                            r.get(8),
+                            r.get(9),
+                            r.get(10),
+                        )
+                    })
+                    .collect::<Vec<RawKey>>()
             })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.db(e))?;
+        }) {
+            Some(rows) => rows?,
+            None => self.load_sqlite()?,
+        };
+        self.decode(rows)
+    }
+
+    fn load_sqlite(&self) -> Result<Vec<RawKey>, KeyStoreError> {
+        let conn = self
+            .sqlite()
+            .ok_or(KeyStoreError::NotFound(String::new()))?;
+        let mut stmt = conn.prepare(LOAD).map_err(|e| self.db(e))?;
+        stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<f64>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+                r.get::<_, Option<i64>>(8)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, Option<String>>(10)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| self.db(e))
+    }
+
+    /// Checks every stored field of `rows`.
+    fn decode(&self, rows: Vec<RawKey>) -> Result<Vec<(KeyRecord, [u8; 32])>, KeyStoreError> {
         let mut out = Vec::with_capacity(rows.len());
         for (id, name, sha, created, revoked, budget, period, rpm, tpm, models, guardrails) in rows
         {
             let corrupt = |field| KeyStoreError::Corrupt {
-                path: self.path.clone(),
+                at: self.at.clone(),
                 id: id.clone(),
                 field,
             };
@@ -569,5 +794,50 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("budget_usd"));
+    }
+
+    /// The same table in PostgreSQL: shared by every replica, the same rules.
+    #[test]
+    fn keys_live_in_postgres_too() {
+        let Some(pg) = testkit::postgres::PostgresServer::start() else {
+            return;
+        };
+        let at = Location::parse(&pg.fresh_database());
+        let mut store = KeyStore::open_at(&at).unwrap();
+        let other = KeyStore::open_at(&at).unwrap();
+        let v0 = other.data_version().unwrap();
+        let new = NewKey {
+            name: "team".to_owned(),
+            budget: Some(Budget {
+                limit_usd: 1.5,
+                period: Period::Day,
+            }),
+            rpm: NonZeroU32::new(10),
+            tpm: NonZeroU32::new(1000),
+            models: Some(vec![ModelId::new("gpt-4o-mini")]),
+            guardrails: None,
+        };
+        let (record, key) = store.create(&new, 1_000).unwrap();
+        // Another replica's connection sees the key and the change.
+        assert_eq!(
+            other.load().unwrap(),
+            vec![(record.clone(), digest(key.expose()))]
+        );
+        let v1 = other.data_version().unwrap();
+        assert_ne!(v1, v0);
+        assert!(matches!(
+            store.create(&new, 2_000),
+            Err(KeyStoreError::NameTaken(_))
+        ));
+        let revoked = store.revoke("team", 3_000).unwrap();
+        assert_eq!(revoked.revoked_ms, Some(3_000));
+        assert_ne!(other.data_version().unwrap(), v1);
+        assert!(matches!(
+            store.revoke("team", 4_000),
+            Err(KeyStoreError::NotFound(_))
+        ));
+        // The name is free again once revoked.
+        store.create(&new, 5_000).unwrap();
+        assert_eq!(other.list().unwrap().len(), 2);
     }
 }

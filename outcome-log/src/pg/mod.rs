@@ -65,7 +65,7 @@ pub fn open(url: &PgUrl, session: Session) -> Result<Client, Error> {
 /// Runs `f` on a fresh thread and waits for it: the blocking driver cannot be used on a
 /// thread that drives a tokio runtime. Costs a thread start (tens of microseconds), paid only
 /// at start-up and by the readers.
-pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| match s.spawn(f).join() {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),

@@ -1,0 +1,200 @@
+//! `switchyard bench log`: what the outcome log adds to each answer, SQLite file against
+//! PostgreSQL side by side.
+//!
+//! An answer waits for its row's commit ([`gateway::OutcomeLog::record`], then
+//! [`gateway::outcome::Commit::wait`]) and for nothing else of the log, so the commit wait is
+//! the log's whole share of request latency. Rows arrive open-loop at `--rate` per second
+//! (the sender keeps its schedule however slow the log is; the wait is timed from the
+//! `record` call, as an answer waits, not from the schedule, whose timer ticks are a
+//! millisecond apart), each a request-sized [`router_core::Outcome`] with the prompt kept,
+//! through the same writer thread, group commits and inline path the gateway uses (a row is
+//! "alone", and may commit inline on SQLite, when no other is waiting).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use gateway::config::LogConfig;
+use gateway::metrics::Metrics;
+use gateway::OutcomeLog;
+use router_core::{ModelId, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
+
+#[derive(Debug, clap::Args)]
+pub struct LogBenchArgs {
+    /// Rows per second, open loop.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Seconds per backend.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// A PostgreSQL database to compare with (its `outcomes` table gets the rows; use a
+    /// scratch database). Without it only the SQLite file is measured.
+    #[arg(long, value_parser = parse_pg_url)]
+    postgres: Option<outcome_log::PgUrl>,
+    /// Commit durably: SQLite `synchronous = FULL`, PostgreSQL `synchronous_commit = on`
+    /// (`[log] fsync`).
+    #[arg(long)]
+    fsync: bool,
+    /// Print JSON instead of a markdown table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_pg_url(s: &str) -> Result<outcome_log::PgUrl, String> {
+    if outcome_log::PgUrl::is_url(s) {
+        Ok(outcome_log::PgUrl::new(s))
+    } else {
+        Err("expected a postgres://user:password@host:port/database URL".to_owned())
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Row {
+    backend: String,
+    rate: f64,
+    rows: usize,
+    stored: usize,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+pub fn run(args: LogBenchArgs) -> anyhow::Result<()> {
+    if !(args.rate > 0.0 && args.seconds > 0.0) {
+        anyhow::bail!("--rate and --seconds must be positive");
+    }
+    let dir = tempfile::tempdir().context("a scratch folder for the SQLite log")?;
+    let mut backends = vec![(
+        "sqlite".to_owned(),
+        LogConfig {
+            sqlite: dir.path().join("bench.sqlite"),
+            fsync: args.fsync,
+            ..LogConfig::default()
+        },
+    )];
+    if let Some(url) = &args.postgres {
+        backends.push((
+            "postgres".to_owned(),
+            LogConfig {
+                sqlite: dir.path().join("unused.sqlite"),
+                postgres: Some(url.clone()),
+                fsync: args.fsync,
+                ..LogConfig::default()
+            },
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut rows = Vec::new();
+    for (backend, config) in backends {
+        let row = runtime.block_on(measure(&backend, &config, args.rate, args.seconds))?;
+        rows.push(row);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "| backend | rows/s | rows | stored | commit wait p50 ms | p90 ms | p99 ms | max ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            r.backend, r.rate, r.rows, r.stored, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
+        );
+    }
+    Ok(())
+}
+
+async fn measure(
+    backend: &str,
+    config: &LogConfig,
+    rate: f64,
+    seconds: f64,
+) -> anyhow::Result<Row> {
+    let log = OutcomeLog::open(config, Arc::new(Metrics::new()))
+        .with_context(|| format!("opening the {backend} log"))?;
+    let total = (rate * seconds).round() as usize;
+    let every = Duration::from_secs_f64(1.0 / rate);
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let start = tokio::time::Instant::now();
+    let run = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        tokio::time::sleep_until(start + every.mul_f64(i as f64)).await;
+        let (log, waiting) = (log.clone(), Arc::clone(&waiting));
+        tasks.push(tokio::spawn(async move {
+            let row = row(run, i);
+            let alone = waiting.fetch_add(1, Ordering::SeqCst) == 0;
+            let asked = Instant::now();
+            let commit = log.record(row, alone);
+            let stored = commit.wait(Duration::from_secs(5)).await;
+            waiting.fetch_sub(1, Ordering::SeqCst);
+            (asked.elapsed(), stored)
+        }));
+    }
+    let mut waits = Vec::with_capacity(total);
+    let mut stored = 0;
+    for t in tasks {
+        let (wait, ok) = t.await?;
+        waits.push(wait.as_secs_f64() * 1e3);
+        stored += usize::from(ok);
+    }
+    log.close().await;
+    waits.sort_by(f64::total_cmp);
+    let pct = |p: f64| waits[((waits.len() - 1) as f64 * p).round() as usize];
+    Ok(Row {
+        backend: backend.to_owned(),
+        rate,
+        rows: total,
+        stored,
+        p50_ms: pct(0.50),
+        p90_ms: pct(0.90),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+    })
+}
+
+/// A request-sized row: a ~400-byte prompt kept in full, one attempt's worth of fields.
+fn row(run: u64, i: usize) -> Outcome {
+    let text = format!(
+        "request {i}: summarise the quarterly report for the operations team, listing the three largest cost drivers, the regions where latency regressed, and one recommendation per region; keep it under two hundred words and use plain language suitable for a status update to leadership. {}",
+        "x".repeat(64)
+    );
+    let started = Instant::now();
+    Outcome {
+        schema_version: OUTCOME_SCHEMA_VERSION,
+        request_id: format!("bench-{run}-{i}"),
+        timestamp_ms: run + i as u64,
+        prompt: PromptRecord::Full { text },
+        requested_model: "gpt-4o-mini".to_owned(),
+        decision: None,
+        constraints: None,
+        objective: None,
+        propensity: Some(1.0),
+        model: Some(ModelId::new("gpt-4o-mini")),
+        upstream_model: Some("gpt-4o-mini-2024-07-18".to_owned()),
+        status: OutcomeStatus::Ok,
+        attempts: Vec::new(),
+        ttft_ms: Some(12.0),
+        latency_ms: 40.0 + started.elapsed().as_secs_f64(),
+        input_tokens: Some(64),
+        output_tokens: Some(120),
+        cost_usd: Some(0.000_081),
+        feedback: Vec::new(),
+        key_id: None,
+        cache_hit: None,
+        guardrails: None,
+        arm: None,
+        rule: None,
+    }
+}
