@@ -1,6 +1,6 @@
 //! `switchyard keys`: create, list and revoke client keys in the gateway's database.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use gateway::auth::budget::utc_minute;
@@ -17,11 +17,12 @@ pub struct KeysArgs {
 /// Where the key table is: the outcome log's SQLite database.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DbArgs {
-    /// Gateway config whose `[log] sqlite` holds the keys (its catalog also resolves
+    /// Gateway config whose `[log] postgres` or `[log] sqlite` holds the keys (its catalog also resolves
     /// `--models`).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// The database, overriding the config's (default: .switchyard/outcomes.sqlite).
+    /// The database, overriding the config's: a SQLite file or a `postgres://` URL (default:
+    /// the config's `[log] postgres`, else its `[log] sqlite`, .switchyard/outcomes.sqlite).
     #[arg(long, global = true)]
     pub db: Option<PathBuf>,
 }
@@ -44,10 +45,6 @@ impl DbArgs {
         }
     }
 
-    /// The database path: `--db`, else the config's `[log] sqlite`.
-    pub fn path(&self, config: &gateway::Config) -> PathBuf {
-        self.db.clone().unwrap_or_else(|| config.log.sqlite.clone())
-    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -91,8 +88,8 @@ enum Action {
     },
 }
 
-fn open(db: &Path) -> anyhow::Result<KeyStore> {
-    KeyStore::open(db).with_context(|| format!("opening the key table in {}", db.display()))
+fn open(db: &outcome_log::Location) -> anyhow::Result<KeyStore> {
+    KeyStore::open_at(db).with_context(|| format!("opening the key table in {db}"))
 }
 
 fn now_ms() -> u64 {
@@ -104,7 +101,7 @@ fn now_ms() -> u64 {
 
 pub fn run(args: KeysArgs) -> anyhow::Result<()> {
     let config = args.db.gateway_config()?;
-    let db = args.db.path(&config);
+    let db = args.db.log(&config);
     match args.action {
         Action::Create {
             name,
@@ -139,7 +136,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
                 "created key {} ({}) in {}; this is the only time it is shown",
                 record.id,
                 record.name,
-                db.display()
+                db
             );
         }
         Action::List { json } => {
@@ -187,7 +184,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
             if keys.is_empty() {
                 eprintln!(
                     "no keys in {}; without keys the gateway serves only on loopback",
-                    db.display()
+                    db
                 );
             }
         }
