@@ -152,6 +152,9 @@ impl AppState {
             .map(|j| crate::judge::Judge::new(j, &config.log.sqlite));
         // Entries age on the keys' clock, so that tests with a manual clock move TTLs too.
         let cache = crate::cache::ResponseCache::new(&config.cache, auth.clock().clone());
+        // One tracker for request work and the shared-budget settlements it leaves, so that
+        // shutdown and `wait_idle` wait for both.
+        let tracker = auth.tracker().clone();
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,
@@ -161,7 +164,7 @@ impl AppState {
             log,
             auth,
             metrics,
-            tracker: TaskTracker::new(),
+            tracker,
             hard_stop: CancellationToken::new(),
             offline_pool,
             active_artifact,

@@ -33,6 +33,7 @@ mod fixtures;
 mod gemini;
 mod openai;
 mod record;
+pub mod redis;
 mod respond;
 mod scenario;
 mod script;

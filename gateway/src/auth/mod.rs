@@ -11,14 +11,17 @@
 //!   the chat handler through [`KeyUse`], which also settles the real cost when the request
 //!   ends.
 //! - [`limits`]: RPM (governor) and TPM (token bucket) on an injectable [`AuthClock`].
+//! - [`shared`]: the same limits and budgets in Redis, shared by every replica (`[redis]`);
+//!   the in-process ones stay as the fallback while Redis is down.
 
 pub mod budget;
 pub mod limits;
+pub mod shared;
 pub mod store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -27,9 +30,11 @@ use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use router_core::ModelId;
+use tokio_util::task::TaskTracker;
 
 pub use budget::{Budget, Ledger, Period};
 pub use limits::AuthClock;
+pub use shared::{SharedCounters, SharedError};
 pub use store::{KeyRecord, KeyStore, KeyStoreError, NewKey};
 
 use crate::http::error::ApiError;
@@ -88,6 +93,10 @@ struct Inner {
     seen_version: AtomicU64,
     /// Serialises reloads.
     reload: Mutex<()>,
+    /// The Redis counters (`[redis]`); `None`: everything counts in process.
+    shared: Option<Arc<SharedCounters>>,
+    /// Work a request leaves behind (shared settlements); the gateway waits for it.
+    tracker: TaskTracker,
 }
 
 impl Auth {
@@ -100,6 +109,8 @@ impl Auth {
             clock,
             seen_version: AtomicU64::new(0),
             reload: Mutex::new(()),
+            shared: None,
+            tracker: TaskTracker::new(),
         }))
     }
 
@@ -107,7 +118,20 @@ impl Auth {
     /// already logged in its period, and starts the thread that picks up changes made by
     /// other processes. Blocking: call at start-up.
     pub fn open(db: &Path, clock: AuthClock) -> Result<Auth, KeyStoreError> {
+        Auth::open_with(db, clock, None)
+    }
+
+    /// [`Auth::open`] with the limits and budgets kept in Redis by `shared` (the in-process
+    /// ones remain the fallback). Call [`Auth::seed_shared`] next.
+    pub fn open_with(
+        db: &Path,
+        clock: AuthClock,
+        shared: Option<Arc<SharedCounters>>,
+    ) -> Result<Auth, KeyStoreError> {
         let store = KeyStore::open(db)?;
+        let tracker = shared
+            .as_ref()
+            .map_or_else(TaskTracker::new, |s| s.tracker().clone());
         let auth = Auth(Arc::new(Inner {
             db: Some(db.to_owned()),
             table: RwLock::new(Arc::new(Table::default())),
@@ -115,6 +139,8 @@ impl Auth {
             clock,
             seen_version: AtomicU64::new(0),
             reload: Mutex::new(()),
+            shared,
+            tracker,
         }));
         auth.reload_from(&store)?;
         for key in auth.keys() {
@@ -138,6 +164,36 @@ impl Auth {
             tracing::warn!(error = %e, "Key refresh thread did not start; key changes need a restart.");
         }
         Ok(auth)
+    }
+
+    /// Seeds the shared budgets with the spend the outcome log holds for the current periods,
+    /// where Redis has none yet (another replica may have counted more since it wrote its
+    /// rows). Without `[redis]` it does nothing.
+    pub async fn seed_shared(&self) {
+        let Some(shared) = &self.0.shared else {
+            return;
+        };
+        for key in self.keys() {
+            let Some(b) = key.record.budget else {
+                continue;
+            };
+            let start = b.period.start_ms(self.0.clock.unix_ms());
+            let (spent, _) = self.0.ledger.usage(&key.record.id, b);
+            if let Err(e) = shared.seed(&key.record.id, b.period, start, spent).await {
+                shared.note_seed_failure(&e);
+            }
+        }
+    }
+
+    /// The tracker of the work requests leave behind (shared settlements): the gateway's
+    /// request tracker, so that shutdown and `wait_idle` wait for it.
+    pub fn tracker(&self) -> &TaskTracker {
+        &self.0.tracker
+    }
+
+    /// The Redis counters, when `[redis]` is set.
+    pub fn shared(&self) -> Option<&Arc<SharedCounters>> {
+        self.0.shared.as_ref()
     }
 
     /// Whether any key exists (then every `/v1/*` call needs one).
@@ -179,12 +235,22 @@ impl Auth {
 
     /// The middleware's check of a presented key: hash and lookup, then the key's
     /// requests-per-minute limit.
-    pub fn authenticate(&self, secret: &str) -> Result<Caller, ApiError> {
+    pub async fn authenticate(&self, secret: &str) -> Result<Caller, ApiError> {
         let Some(key) = self.lookup(secret) else {
             return Err(ApiError::InvalidApiKey("invalid or revoked API key"));
         };
-        if let Some(rpm) = &key.rpm {
-            rpm.check().map_err(|wait| ApiError::KeyRateLimited {
+        if let (Some(rpm), Some(n)) = (&key.rpm, key.record.rpm) {
+            let verdict = match &self.0.shared {
+                Some(shared) => match shared.check_requests(&key.record.id, n).await {
+                    Ok(verdict) => verdict,
+                    Err(e) => {
+                        shared.unavailable("requests", &e)?;
+                        rpm.check()
+                    }
+                },
+                None => rpm.check(),
+            };
+            verdict.map_err(|wait| ApiError::KeyRateLimited {
                 limit: "requests",
                 message: format!(
                     "rate limit of {} requests per minute reached for key `{}`",
@@ -197,6 +263,7 @@ impl Auth {
         Ok(Caller {
             key,
             ledger: Arc::clone(&self.0.ledger),
+            shared: self.0.shared.clone(),
         })
     }
 
@@ -280,6 +347,7 @@ fn refresh_loop(auth: Weak<Inner>, store: KeyStore) {
 pub struct Caller {
     key: Arc<LiveKey>,
     ledger: Arc<Ledger>,
+    shared: Option<Arc<SharedCounters>>,
 }
 
 impl Caller {
@@ -316,7 +384,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         )
         .into_response();
     };
-    match auth.authenticate(given) {
+    match auth.authenticate(given).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
@@ -324,6 +392,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         Err(e) => {
             state.metrics.key_rejected(match &e {
                 ApiError::KeyRateLimited { .. } => "rate_limit_requests",
+                ApiError::LimitsUnavailable => "limits_unavailable",
                 _ => "invalid_key",
             });
             e.into_response()
@@ -354,7 +423,16 @@ pub struct KeyUse(Arc<Charge>);
 struct Charge {
     caller: Caller,
     tokens_taken: AtomicU64,
-    reservation: Mutex<Option<budget::Reservation>>,
+    /// Whether the tokens were taken from the shared bucket (else the local one).
+    tokens_shared: AtomicBool,
+    reservation: Mutex<Option<Hold>>,
+}
+
+/// A request's budget hold: in this process, or in Redis.
+#[derive(Debug)]
+enum Hold {
+    Local(budget::Reservation),
+    Shared(shared::Hold),
 }
 
 impl KeyUse {
@@ -363,6 +441,7 @@ impl KeyUse {
         KeyUse(Arc::new(Charge {
             caller,
             tokens_taken: AtomicU64::new(0),
+            tokens_shared: AtomicBool::new(false),
             reservation: Mutex::new(None),
         }))
     }
@@ -405,12 +484,26 @@ impl KeyUse {
     }
 
     /// Takes `estimate` tokens from the key's tokens-per-minute limit.
-    pub fn take_tokens(&self, estimate: u64) -> Result<(), ApiError> {
+    pub async fn take_tokens(&self, estimate: u64) -> Result<(), ApiError> {
         let key = &self.0.caller.key;
-        let Some(tpm) = &key.tpm else {
+        let (Some(tpm), Some(n)) = (&key.tpm, key.record.tpm) else {
             return Ok(());
         };
-        tpm.take(estimate).map_err(|wait| ApiError::KeyRateLimited {
+        let mut in_shared = false;
+        let verdict = match &self.0.caller.shared {
+            Some(shared) => match shared.take_tokens(&key.record.id, n, estimate).await {
+                Ok(verdict) => {
+                    in_shared = true;
+                    verdict
+                }
+                Err(e) => {
+                    shared.unavailable("tokens", &e)?;
+                    tpm.take(estimate)
+                }
+            },
+            None => tpm.take(estimate),
+        };
+        verdict.map_err(|wait| ApiError::KeyRateLimited {
             limit: "tokens",
             message: format!(
                 "rate limit of {} tokens per minute reached for key `{}` (this request needs about {estimate})",
@@ -419,20 +512,35 @@ impl KeyUse {
             ),
             retry_after: wait,
         })?;
+        self.0.tokens_shared.store(in_shared, Ordering::SeqCst);
         self.0.tokens_taken.store(estimate, Ordering::SeqCst);
         Ok(())
     }
 
     /// Holds `max_cost_usd` against the key's budget until [`KeyUse::settle`].
-    pub fn reserve(&self, max_cost_usd: f64) -> Result<(), ApiError> {
+    pub async fn reserve(&self, max_cost_usd: f64) -> Result<(), ApiError> {
         let caller = &self.0.caller;
         let Some(budget) = caller.key.record.budget else {
             return Ok(());
         };
-        let reservation = caller
-            .ledger
-            .reserve(&caller.key.record.id, budget, max_cost_usd)
-            .map_err(|over| {
+        let id = &caller.key.record.id;
+        let verdict = match &caller.shared {
+            Some(shared) => match shared.reserve(id, budget, max_cost_usd).await {
+                Ok(verdict) => verdict.map(Hold::Shared),
+                Err(e) => {
+                    shared.unavailable("budget", &e)?;
+                    caller
+                        .ledger
+                        .reserve(id, budget, max_cost_usd)
+                        .map(Hold::Local)
+                }
+            },
+            None => caller
+                .ledger
+                .reserve(id, budget, max_cost_usd)
+                .map(Hold::Local),
+        };
+        let reservation = verdict.map_err(|over| {
                 ApiError::InsufficientQuota(format!(
                     "key `{}` has used its budget of {:.2} USD per {}: {:.4} USD spent, {:.4} USD held by requests in flight",
                     caller.key.record.name,
@@ -448,16 +556,33 @@ impl KeyUse {
         Ok(())
     }
 
-    /// Charges the real cost and token count (once; later calls do nothing).
+    /// Charges the real cost and token count (once; later calls do nothing). With `[redis]`
+    /// the charge runs in the background on the auth tracker: a request's end never waits
+    /// on Redis.
     pub fn settle(&self, cost_usd: Option<f64>, tokens: Option<(u32, u32)>) {
-        if let Ok(mut slot) = self.0.reservation.lock() {
-            if let Some(r) = slot.take() {
-                r.settle(cost_usd.unwrap_or(0.0));
-            }
+        let hold = self
+            .0
+            .reservation
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        match hold {
+            Some(Hold::Local(r)) => r.settle(cost_usd.unwrap_or(0.0)),
+            Some(Hold::Shared(mut h)) => h.settle(cost_usd.unwrap_or(0.0)),
+            None => {}
         }
         let taken = self.0.tokens_taken.swap(0, Ordering::SeqCst);
-        if let (Some(tpm), Some((input, output))) = (&self.0.caller.key.tpm, tokens) {
-            tpm.settle(taken, u64::from(input) + u64::from(output));
+        let key = &self.0.caller.key;
+        let (Some(tpm), Some(n), Some((input, output))) = (&key.tpm, key.record.tpm, tokens) else {
+            return;
+        };
+        let actual = u64::from(input) + u64::from(output);
+        match (
+            &self.0.caller.shared,
+            self.0.tokens_shared.load(Ordering::SeqCst),
+        ) {
+            (Some(shared), true) => shared.settle_tokens_later(&key.record.id, n, taken, actual),
+            _ => tpm.settle(taken, actual),
         }
     }
 }

@@ -286,7 +286,7 @@ async fn serve(
     cached::count_miss(state, served_by_cache);
     if let Some(k) = &key {
         let estimate = u64::from(input.input_tokens) + u64::from(req.output_limit().unwrap_or(0));
-        k.take_tokens(estimate).map_err(|e| {
+        k.take_tokens(estimate).await.map_err(|e| {
             state.metrics.key_rejected("rate_limit_tokens");
             rejected(e)
         })?;
@@ -369,6 +369,7 @@ async fn serve(
             input.input_tokens,
             req.output_limit(),
         ))
+        .await
         .map_err(|e| {
             state.metrics.key_rejected("budget");
             rejected(e)

@@ -153,11 +153,11 @@ async fn serve(
             state.metrics.key_rejected("model_not_allowed");
             return Err(rejected(k.model_refused(&name)));
         }
-        k.take_tokens(u64::from(estimate)).map_err(|e| {
+        k.take_tokens(u64::from(estimate)).await.map_err(|e| {
             state.metrics.key_rejected("rate_limit_tokens");
             rejected(e)
         })?;
-        k.reserve(model.cost_usd(estimate)).map_err(|e| {
+        k.reserve(model.cost_usd(estimate)).await.map_err(|e| {
             state.metrics.key_rejected("budget");
             rejected(e)
         })?;

@@ -1,0 +1,336 @@
+//! The Lua scripts against a real `redis-server` on loopback, on the manual clock: the same
+//! answers as the in-process limits and ledger, one limit across two "replicas", lapsed holds
+//! of a dead replica, and Redis going away and coming back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use testkit::redis::RedisServer;
+
+use super::*;
+use crate::auth::budget::Ledger;
+use crate::auth::limits::{RequestLimit, TokenLimit};
+use crate::secret::Secret;
+
+/// 2026-12-03 03:50 UTC.
+const T0_MS: u64 = 1_796_269_800_000;
+const DAY: Budget = Budget {
+    limit_usd: 1.0,
+    period: Period::Day,
+};
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap()
+}
+
+fn config(server: &RedisServer, on_unavailable: OnUnavailable) -> Redis {
+    Redis {
+        url: Secret::new(server.url()),
+        key_prefix: "test:".to_owned(),
+        // Generous: the test machine is shared; the default 50 ms is for production.
+        timeout: Duration::from_secs(2),
+        on_unavailable,
+        hold_for: Duration::from_secs(600),
+    }
+}
+
+async fn counters(
+    server: &RedisServer,
+    clock: &AuthClock,
+    on_unavailable: OnUnavailable,
+) -> Arc<SharedCounters> {
+    Arc::new(
+        SharedCounters::connect(
+            &config(server, on_unavailable),
+            clock.clone(),
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .unwrap(),
+    )
+}
+
+/// Waits for the background settlements.
+async fn settled(c: &SharedCounters) {
+    c.tracker().close();
+    c.tracker().wait().await;
+    c.tracker().reopen();
+}
+
+fn close(a: Result<(), Duration>, b: Result<(), Duration>) {
+    match (a, b) {
+        (Ok(()), Ok(())) => {}
+        (Err(x), Err(y)) => assert!(
+            x.abs_diff(y) <= Duration::from_micros(2),
+            "waits differ: local {x:?}, shared {y:?}"
+        ),
+        (a, b) => panic!("local {a:?} but shared {b:?}"),
+    }
+}
+
+#[tokio::test]
+async fn requests_script_answers_as_governor_does() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let shared = counters(&server, &clock, OnUnavailable::Local).await;
+    let local = RequestLimit::new(nz(3), clock.clone());
+    let step = |advance: u64| {
+        let clock = clock.clone();
+        let shared = Arc::clone(&shared);
+        let local = &local;
+        async move {
+            clock.advance(Duration::from_secs(advance));
+            let s = shared.check_requests("k", nz(3)).await.unwrap();
+            let l = local.check();
+            close(l, s);
+            s
+        }
+    };
+    for _ in 0..3 {
+        step(0).await.unwrap();
+    }
+    assert_eq!(step(0).await.unwrap_err(), Duration::from_secs(20));
+    assert!(step(19).await.is_err());
+    step(1).await.unwrap();
+    assert!(step(0).await.is_err());
+    // A long pause refills the whole burst, not more.
+    clock.advance(Duration::from_secs(600));
+    for _ in 0..3 {
+        step(0).await.unwrap();
+    }
+    assert!(step(0).await.is_err());
+}
+
+#[tokio::test]
+async fn tokens_script_refills_and_carries_debt_as_the_local_bucket() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let shared = counters(&server, &clock, OnUnavailable::Local).await;
+    let local = TokenLimit::new(nz(600), clock.clone());
+    let take = |n: u64| {
+        let shared = Arc::clone(&shared);
+        let local = &local;
+        async move {
+            let s = shared.take_tokens("k", nz(600), n).await.unwrap();
+            close(local.take(n), s);
+            s
+        }
+    };
+    take(500).await.unwrap();
+    assert_eq!(take(300).await.unwrap_err(), Duration::from_secs(20));
+    clock.advance(Duration::from_secs(20));
+    take(300).await.unwrap();
+    // The answer used 600 more than estimated: the bucket is in debt.
+    shared.settle_tokens("k", nz(600), 300, 900).await.unwrap();
+    local.settle(300, 900);
+    let wait = take(1).await.unwrap_err();
+    assert!(wait.abs_diff(Duration::from_secs_f64(60.1)) < Duration::from_micros(2));
+    // The debt is capped at one bucket.
+    shared
+        .settle_tokens("k", nz(600), 0, 100_000)
+        .await
+        .unwrap();
+    local.settle(0, 100_000);
+    close(
+        local.take(1),
+        shared.take_tokens("k", nz(600), 1).await.unwrap(),
+    );
+    // A request larger than the bucket needs a full bucket, not forever.
+    clock.advance(Duration::from_secs(600));
+    take(10_000).await.unwrap();
+}
+
+#[tokio::test]
+async fn budget_scripts_reserve_settle_and_roll_over_as_the_ledger() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let shared = counters(&server, &clock, OnUnavailable::Local).await;
+    let ledger = Arc::new(Ledger::new(clock.clone()));
+
+    let first = shared.reserve("k", DAY, 0.8).await.unwrap().unwrap();
+    let l_first = ledger.reserve("k", DAY, 0.8).unwrap();
+    let second = shared.reserve("k", DAY, 0.5).await.unwrap().unwrap();
+    let l_second = ledger.reserve("k", DAY, 0.5).unwrap();
+    // 1.3 reserved: nothing left until they settle.
+    let refused = shared.reserve("k", DAY, 0.01).await.unwrap().unwrap_err();
+    let l_refused = ledger.reserve("k", DAY, 0.01).unwrap_err();
+    assert!((refused.reserved_usd - 1.3).abs() < 1e-9);
+    assert!((refused.reserved_usd - l_refused.reserved_usd).abs() < 1e-9);
+    assert_eq!(refused.spent_usd, 0.0);
+
+    first.settle_now(0.1).await.unwrap();
+    l_first.settle(0.1);
+    drop(second); // never sent: charges nothing (in the background)
+    drop(l_second);
+    settled(&shared).await;
+    let third = shared.reserve("k", DAY, 2.0).await.unwrap().unwrap();
+    let l_third = ledger.reserve("k", DAY, 2.0).unwrap();
+    third.settle_now(0.95).await.unwrap();
+    l_third.settle(0.95);
+    let over = shared.reserve("k", DAY, 0.0).await.unwrap().unwrap_err();
+    assert!((over.spent_usd - 1.05).abs() < 1e-9);
+    assert_eq!(over.reserved_usd, 0.0);
+    assert!(ledger.reserve("k", DAY, 0.0).is_err());
+    // The next day the budget starts over.
+    clock.advance(Duration::from_secs(86_400));
+    assert!(shared.reserve("k", DAY, 0.5).await.unwrap().is_ok());
+    assert!(ledger.reserve("k", DAY, 0.5).is_ok());
+}
+
+#[tokio::test]
+async fn seeding_never_overwrites_what_replicas_counted() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let shared = counters(&server, &clock, OnUnavailable::Local).await;
+    let start = Period::Day.start_ms(T0_MS);
+    shared.seed("k", Period::Day, start, 0.7).await.unwrap();
+    // A restarting replica whose log saw less must not lower the shared spend.
+    shared.seed("k", Period::Day, start, 0.1).await.unwrap();
+    let over = shared.reserve("k", DAY, 0.31).await.unwrap().unwrap();
+    let refused = shared.reserve("k", DAY, 0.0).await.unwrap().unwrap_err();
+    assert!((refused.spent_usd - 0.7).abs() < 1e-9);
+    drop(over);
+}
+
+#[tokio::test]
+async fn two_replicas_enforce_one_request_limit() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let a = counters(&server, &clock, OnUnavailable::Refuse).await;
+    let b = counters(&server, &clock, OnUnavailable::Refuse).await;
+    let calls = (0..20).map(|i| {
+        let c = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        async move { c.check_requests("k", nz(10)).await.unwrap().is_ok() }
+    });
+    let admitted = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(admitted, 10);
+}
+
+#[tokio::test]
+async fn two_replicas_never_overshoot_beyond_the_holds_in_flight() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let a = counters(&server, &clock, OnUnavailable::Refuse).await;
+    let b = counters(&server, &clock, OnUnavailable::Refuse).await;
+    let calls = (0..20).map(|i| {
+        let c = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        async move { c.reserve("k", DAY, 0.3).await.unwrap().ok() }
+    });
+    let holds: Vec<Hold> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    // Admitted while spent + reserved < 1.0: at 0, 0.3, 0.6 and 0.9.
+    assert_eq!(holds.len(), 4);
+    // Each settles for its full hold: 1.2 spent, one hold's worth over; then nothing passes.
+    for h in holds {
+        h.settle_now(0.3).await.unwrap();
+    }
+    let refused = a.reserve("k", DAY, 0.0).await.unwrap().unwrap_err();
+    assert!((refused.spent_usd - 1.2).abs() < 1e-9);
+    assert!(b.reserve("k", DAY, 0.0).await.unwrap().is_err());
+}
+
+#[tokio::test]
+async fn a_dead_replicas_holds_lapse() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let dead = counters(&server, &clock, OnUnavailable::Local).await;
+    let alive = counters(&server, &clock, OnUnavailable::Local).await;
+    // The replica dies mid-request: its hold is never settled nor released.
+    std::mem::forget(dead.reserve("k", DAY, 1.0).await.unwrap().unwrap());
+    assert!(alive.reserve("k", DAY, 0.1).await.unwrap().is_err());
+    clock.advance(alive.hold_for() - Duration::from_secs(1));
+    assert!(alive.reserve("k", DAY, 0.1).await.unwrap().is_err());
+    clock.advance(Duration::from_secs(2));
+    let hold = alive.reserve("k", DAY, 0.1).await.unwrap().unwrap();
+    hold.settle_now(0.1).await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_down_falls_back_or_refuses_and_recovers() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let local = counters(&server, &clock, OnUnavailable::Local).await;
+    let refuse = counters(&server, &clock, OnUnavailable::Refuse).await;
+    local.check_requests("k", nz(10)).await.unwrap().unwrap();
+
+    server.stop();
+    let e = local.check_requests("k", nz(10)).await.unwrap_err();
+    assert!(local.unavailable("requests", &e).is_ok());
+    assert!(local
+        .metrics
+        .render()
+        .contains("switchyard_redis_unavailable_total{op=\"requests\",action=\"local\"} 1"));
+    let e = refuse.reserve("k", DAY, 0.1).await.unwrap_err();
+    assert!(matches!(
+        refuse.unavailable("budget", &e),
+        Err(ApiError::LimitsUnavailable)
+    ));
+
+    server.restart().unwrap();
+    // The connection manager reconnects on its own after a failed command.
+    let mut answered = false;
+    for _ in 0..100 {
+        if let Ok(verdict) = refuse.check_requests("k", nz(10)).await {
+            verdict.unwrap();
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answered, "no answer within 5 s of Redis coming back");
+}
+
+#[tokio::test]
+async fn refuse_at_start_up_is_an_error_and_local_a_warning() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    server.stop();
+    let clock = AuthClock::manual(T0_MS);
+    let metrics = Arc::new(Metrics::new());
+    let refused = SharedCounters::connect(
+        &config(&server, OnUnavailable::Refuse),
+        clock.clone(),
+        Arc::clone(&metrics),
+    )
+    .await;
+    assert!(refused.is_err());
+    let local = SharedCounters::connect(&config(&server, OnUnavailable::Local), clock, metrics)
+        .await
+        .unwrap();
+    assert!(local.check_requests("k", nz(1)).await.is_err());
+}
