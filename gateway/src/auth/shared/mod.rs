@@ -188,8 +188,9 @@ impl SharedCounters {
         key_id: &str,
         rpm: NonZeroU32,
     ) -> Result<Result<(), Duration>, SharedError> {
-        // governor's quota: one request every 60 s / rpm, a burst of rpm.
-        let t_us = 60_000_000 / u64::from(rpm.get());
+        // governor's quota: one request every 60 s / rpm, a burst of rpm (at least 1 µs
+        // apart, as governor keeps at least 1 ns).
+        let t_us = (60_000_000 / u64::from(rpm.get())).max(1);
         let tau_us = t_us * u64::from(rpm.get() - 1);
         let mut conn = self.conn.clone();
         let mut call = scripts::REQUESTS.key(self.key("rpm", key_id));

@@ -334,3 +334,86 @@ async fn refuse_at_start_up_is_an_error_and_local_a_warning() {
         .unwrap();
     assert!(local.check_requests("k", nz(1)).await.is_err());
 }
+
+/// p50 and p99 of `samples`, in microseconds.
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    (at(0.50), at(0.99))
+}
+
+/// The added cost of the Redis path per request, against the in-process one: 10,000 RPM
+/// checks and 10,000 reserve + settle pairs each, one at a time on a loopback Redis. Prints
+/// p50/p99; asserts nothing about time (the machine may be shared).
+///
+/// `cargo test -p gateway --lib auth::shared::tests::cost -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn cost_of_the_redis_path() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    const N: usize = 10_000;
+    let clock = AuthClock::system();
+    let shared = counters(&server, &clock, OnUnavailable::Local).await;
+    let local = RequestLimit::new(nz(u32::MAX), clock.clone());
+    let ledger = Arc::new(Ledger::new(clock.clone()));
+    let big = Budget {
+        limit_usd: 1e12,
+        period: Period::Month,
+    };
+    let time = |start: std::time::Instant| start.elapsed();
+
+    let mut rows = Vec::new();
+    let mut samples = Vec::with_capacity(N);
+    for _ in 0..N {
+        let t = std::time::Instant::now();
+        local.check().unwrap();
+        samples.push(time(t));
+    }
+    rows.push(("RPM check, in process", percentiles(samples)));
+    let mut samples = Vec::with_capacity(N);
+    for _ in 0..N {
+        let t = std::time::Instant::now();
+        shared
+            .check_requests("bench", nz(u32::MAX))
+            .await
+            .unwrap()
+            .unwrap();
+        samples.push(time(t));
+    }
+    rows.push(("RPM check, Redis", percentiles(samples)));
+    let mut samples = Vec::with_capacity(N);
+    for _ in 0..N {
+        let t = std::time::Instant::now();
+        ledger.reserve("bench", big, 0.001).unwrap().settle(0.0005);
+        samples.push(time(t));
+    }
+    rows.push(("budget reserve + settle, in process", percentiles(samples)));
+    let mut samples = Vec::with_capacity(N);
+    for _ in 0..N {
+        let t = std::time::Instant::now();
+        let hold = shared.reserve("bench", big, 0.001).await.unwrap().unwrap();
+        hold.settle_now(0.0005).await.unwrap();
+        samples.push(time(t));
+    }
+    rows.push((
+        "budget reserve + settle, Redis (2 round trips)",
+        percentiles(samples),
+    ));
+    let mut samples = Vec::with_capacity(N);
+    for _ in 0..N {
+        let t = std::time::Instant::now();
+        shared
+            .take_tokens("bench", nz(u32::MAX), 100)
+            .await
+            .unwrap()
+            .unwrap();
+        samples.push(time(t));
+    }
+    rows.push(("TPM take, Redis", percentiles(samples)));
+    eprintln!("| {N} calls, one at a time | p50 µs | p99 µs |\n|---|---|---|");
+    for (name, (p50, p99)) in rows {
+        eprintln!("| {name} | {p50:.1} | {p99:.1} |");
+    }
+}
