@@ -211,6 +211,20 @@ impl Auth {
         &self.0.ledger
     }
 
+    /// `(spent, reserved)` of `key_id` in the current period of `budget`: from Redis with
+    /// `[redis]` (this replica's ledger while Redis is unreachable), else from the ledger.
+    pub async fn usage(&self, key_id: &str, budget: Budget) -> (f64, f64) {
+        if let Some(shared) = &self.0.shared {
+            match shared.usage(key_id, budget).await {
+                Ok(usage) => return usage,
+                Err(e) => {
+                    tracing::warn!(key_id, error = %e, "Shared spend unreadable; showing this replica's.")
+                }
+            }
+        }
+        self.0.ledger.usage(key_id, budget)
+    }
+
     /// The key database, when there is one.
     pub fn db(&self) -> Option<&Path> {
         self.0.db.as_deref()

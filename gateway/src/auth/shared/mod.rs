@@ -286,6 +286,28 @@ impl SharedCounters {
         }))
     }
 
+    /// `(spent, reserved)` of `key_id` in the current period of `budget`, for listings (two
+    /// reads, not one atomic view).
+    pub async fn usage(&self, key_id: &str, budget: Budget) -> Result<(f64, f64), SharedError> {
+        let now = self.clock.unix_ms();
+        let start = budget.period.start_ms(now);
+        let mut conn = self.conn.clone();
+        let mut get = redis::cmd("GET");
+        get.arg(self.spent_key(key_id, start));
+        let spent: Option<f64> = self.bounded(get.query_async(&mut conn)).await?;
+        let mut holds = redis::cmd("ZRANGEBYSCORE");
+        holds
+            .arg(self.key("holds", key_id))
+            .arg(format!("({now}"))
+            .arg("+inf");
+        let members: Vec<String> = self.bounded(holds.query_async(&mut conn)).await?;
+        let reserved = members
+            .iter()
+            .filter_map(|m| m.rsplit_once('|').and_then(|(_, a)| a.parse::<f64>().ok()))
+            .sum();
+        Ok((spent.unwrap_or(0.0), reserved))
+    }
+
     async fn settle_hold(
         &self,
         key_id: &str,

@@ -178,6 +178,9 @@ async fn budget_scripts_reserve_settle_and_roll_over_as_the_ledger() {
     l_third.settle(0.95);
     let over = shared.reserve("k", DAY, 0.0).await.unwrap().unwrap_err();
     assert!((over.spent_usd - 1.05).abs() < 1e-9);
+    let (spent, reserved) = shared.usage("k", DAY).await.unwrap();
+    let (l_spent, l_reserved) = ledger.usage("k", DAY);
+    assert!((spent - l_spent).abs() < 1e-9 && reserved == l_reserved);
     assert_eq!(over.reserved_usd, 0.0);
     assert!(ledger.reserve("k", DAY, 0.0).is_err());
     // The next day the budget starts over.
