@@ -542,6 +542,8 @@ impl KeyUse {
             Some(shared) => match shared.reserve(id, budget, max_cost_usd).await {
                 Ok(verdict) => verdict.map(Hold::Shared),
                 Err(e) => {
+                    // A script that timed out here may still have placed its hold in Redis;
+                    // it lapses with the others (`hold_for`), so nothing leaks for long.
                     shared.unavailable("budget", &e)?;
                     caller
                         .ledger

@@ -1,5 +1,5 @@
 //! Issue 13, shared limits: two gateways on port 0 share one real `redis-server` and one
-//! client key, so the key's limit holds across both; with Redis down a gateway falls back to
+//! client key, so the key's limit (RPM, budget) holds across both; with Redis down a gateway falls back to
 //! its own counters (`on_unavailable = "local"`) or answers 503 (`"refuse"`), and recovers
 //! when Redis comes back. Skips loudly when `redis-server` is not installed.
 
@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
-use gateway::auth::{AuthClock, KeyStore, NewKey};
+use gateway::auth::{AuthClock, Budget, KeyStore, NewKey, Period};
 use gateway::config::{OnUnavailable, RedisConfig};
 use gateway::upstream::ProviderKind;
 use gateway::RunningGateway;
@@ -32,7 +32,7 @@ struct Replicas {
 /// hash, as replicas of one deployment would have), all on `redis`.
 async fn start(
     redis: &RedisServer,
-    rpm: u32,
+    new: NewKey,
     on_unavailable: OnUnavailable,
     replicas: usize,
 ) -> Replicas {
@@ -40,11 +40,6 @@ async fn start(
     let db = first.path().join("outcomes.sqlite");
     let key = {
         let mut store = KeyStore::open(&db).unwrap();
-        let new = NewKey {
-            name: "app".to_owned(),
-            rpm: NonZeroU32::new(rpm),
-            ..NewKey::default()
-        };
         store.create(&new, T0_MS).unwrap().1.expose().clone()
     };
     let mut dirs = vec![first];
@@ -91,6 +86,14 @@ async fn start(
     }
 }
 
+fn rpm(n: u32) -> NewKey {
+    NewKey {
+        name: "app".to_owned(),
+        rpm: NonZeroU32::new(n),
+        ..NewKey::default()
+    }
+}
+
 fn copy_db(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -129,7 +132,7 @@ async fn issue_13_two_gateways_on_one_redis_admit_one_rpm_limit() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let h = start(&redis, 5, OnUnavailable::Refuse, 2).await;
+    let h = start(&redis, rpm(5), OnUnavailable::Refuse, 2).await;
     let mut statuses = Vec::new();
     for i in 0..12 {
         statuses.push(h.chat(i % 2).await.status().as_u16());
@@ -144,7 +147,7 @@ async fn issue_13_redis_down_refuse_answers_503_and_recovers() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
-    let h = start(&redis, 100, OnUnavailable::Refuse, 1).await;
+    let h = start(&redis, rpm(100), OnUnavailable::Refuse, 1).await;
     assert_eq!(h.chat(0).await.status(), 200);
 
     redis.stop();
@@ -179,7 +182,7 @@ async fn issue_13_redis_down_local_counts_in_process() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
-    let h = start(&redis, 2, OnUnavailable::Local, 1).await;
+    let h = start(&redis, rpm(2), OnUnavailable::Local, 1).await;
     assert_eq!(h.chat(0).await.status(), 200);
     redis.stop();
     // The replica's own limiter has seen none of the shared traffic: a full burst of 2.
@@ -191,4 +194,33 @@ async fn issue_13_redis_down_local_counts_in_process() {
         metrics.contains("switchyard_redis_unavailable_total{op=\"requests\",action=\"local\"} 3"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn issue_13_two_gateways_on_one_redis_spend_one_budget() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // Less than any request costs: the first one admitted spends it all. Per process, each
+    // replica would admit one.
+    let key = NewKey {
+        name: "app".to_owned(),
+        budget: Some(Budget {
+            limit_usd: 1e-9,
+            period: Period::Day,
+        }),
+        ..NewKey::default()
+    };
+    let h = start(&redis, key, OnUnavailable::Refuse, 2).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let resp = h.chat(i % 2).await;
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "insufficient_quota");
+        }
+        h.gws[i % 2].wait_idle().await;
+    }
+    assert_eq!(statuses, [200, 429, 429, 429, 429, 429]);
 }
