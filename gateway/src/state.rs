@@ -98,6 +98,8 @@ pub(crate) fn build_upstreams(config: &Config) -> Result<Upstreams, Error> {
 impl AppState {
     /// Builds the state: HTTP client, provider adapters (live providers only), breakers and
     /// router. `classifier` is the encoder service (with its predictor), when one is loaded.
+    /// Client-key limits count in process even with `[redis]`: connecting is async, which
+    /// [`crate::spawn`] does.
     pub fn new(
         config: Config,
         classifier: Option<classifier::Service>,

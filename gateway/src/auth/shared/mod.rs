@@ -209,7 +209,7 @@ impl SharedCounters {
     ) -> Result<Result<(), Duration>, SharedError> {
         let capacity = f64::from(tpm.get());
         let want = (tokens as f64).min(capacity);
-        self.tokens(key_id, capacity, want, 0.0).await
+        self.tokens(key_id, capacity, want, "take").await
     }
 
     /// Corrects an earlier take of `estimated` tokens with the `actual` count.
@@ -222,7 +222,7 @@ impl SharedCounters {
     ) -> Result<(), SharedError> {
         let capacity = f64::from(tpm.get());
         let taken = (estimated as f64).min(capacity);
-        self.tokens(key_id, capacity, 0.0, taken - actual as f64)
+        self.tokens(key_id, capacity, taken - actual as f64, "settle")
             .await
             .map(|_| ())
     }
@@ -231,15 +231,15 @@ impl SharedCounters {
         &self,
         key_id: &str,
         capacity: f64,
-        take: f64,
-        correction: f64,
+        amount: f64,
+        mode: &'static str,
     ) -> Result<Result<(), Duration>, SharedError> {
         let mut conn = self.conn.clone();
         let mut call = scripts::TOKENS.key(self.key("tpm", key_id));
         call.arg(self.clock.unix_us())
             .arg(capacity)
-            .arg(take)
-            .arg(correction);
+            .arg(amount)
+            .arg(mode);
         let wait_us: f64 = self.bounded(call.invoke_async(&mut conn)).await?;
         Ok(as_wait(wait_us))
     }

@@ -6,9 +6,8 @@
 --          stop counting once lapsed, so the overshoot stays bounded by the holds in flight.
 -- ARGV: now (Unix ms), limit, member, expiry (Unix ms), holds_ttl (ms).
 -- Returns {admitted (1 or 0), spent, reserved} (numbers as strings).
-local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 local spent = tonumber(redis.call('GET', KEYS[1])) or 0
 local reserved = 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -17,7 +16,7 @@ end
 if spent + reserved >= limit then
   return {0, string.format('%.17g', spent), string.format('%.17g', reserved)}
 end
-redis.call('ZADD', KEYS[2], tonumber(ARGV[4]), ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 -- The set lives as long as its latest hold.
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then
   redis.call('PEXPIRE', KEYS[2], ARGV[5])

@@ -132,6 +132,8 @@ async fn tokens_script_refills_and_carries_debt_as_the_local_bucket() {
     local.settle(300, 900);
     let wait = take(1).await.unwrap_err();
     assert!(wait.abs_diff(Duration::from_secs_f64(60.1)) < Duration::from_micros(2));
+    // In debt even a request estimated at nothing waits.
+    assert!(take(0).await.is_err());
     // The debt is capped at one bucket.
     shared
         .settle_tokens("k", nz(600), 0, 100_000)
