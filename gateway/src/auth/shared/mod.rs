@@ -7,7 +7,8 @@
 //! - `tpm:{key id}`: the token bucket;
 //! - `spent:{key id}:{period start ms}`: the spend settled in a budget period;
 //! - `holds:{key id}`: budget holds of requests in flight, each lapsing when the longest
-//!   request could have ended, so that a replica killed mid-request leaks nothing for long.
+//!   request could have ended, so that a replica killed mid-request leaks nothing for long;
+//!   `held:{key id}`: their sum.
 //!
 //! Time comes from the [`AuthClock`] as a script argument rather than from Redis `TIME`: the
 //! tests drive these scripts with the manual clock exactly as they drive the in-process
@@ -263,11 +264,13 @@ impl SharedCounters {
         let mut conn = self.conn.clone();
         let mut call = scripts::RESERVE.key(self.spent_key(key_id, start));
         call.key(self.key("holds", key_id))
+            .key(self.key("held", key_id))
             .arg(now)
             .arg(budget.limit_usd)
             .arg(&member)
             .arg(now.saturating_add(hold_ms))
-            .arg(hold_ms);
+            .arg(hold_ms)
+            .arg(amount);
         let (admitted, spent_usd, reserved_usd): (i64, f64, f64) =
             self.bounded(call.invoke_async(&mut conn)).await?;
         if admitted == 0 {
@@ -282,6 +285,7 @@ impl SharedCounters {
             key_id: key_id.to_owned(),
             period: budget.period,
             member,
+            amount,
             done: false,
         }))
     }
@@ -313,6 +317,7 @@ impl SharedCounters {
         key_id: &str,
         period: Period,
         member: &str,
+        amount: f64,
         actual_usd: f64,
     ) -> Result<(), SharedError> {
         let actual = if actual_usd.is_finite() && actual_usd > 0.0 {
@@ -325,7 +330,9 @@ impl SharedCounters {
         let mut conn = self.conn.clone();
         let mut call = scripts::SETTLE.key(self.spent_key(key_id, start));
         call.key(self.key("holds", key_id))
+            .key(self.key("held", key_id))
             .arg(member)
+            .arg(amount)
             .arg(actual)
             .arg(spent_expiry_ms(period, start));
         let _: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
@@ -418,6 +425,7 @@ pub struct Hold {
     key_id: String,
     period: Period,
     member: String,
+    amount: f64,
     done: bool,
 }
 
@@ -429,9 +437,10 @@ impl Hold {
         }
         let counters = Arc::clone(&self.counters);
         let (key_id, period, member) = (self.key_id.clone(), self.period, self.member.clone());
+        let amount = self.amount;
         self.counters.detach(async move {
             if let Err(e) = counters
-                .settle_hold(&key_id, period, &member, actual_usd)
+                .settle_hold(&key_id, period, &member, amount, actual_usd)
                 .await
             {
                 // The hold lapses by itself; the real cost is missing from the shared spend
@@ -445,7 +454,13 @@ impl Hold {
     pub async fn settle_now(mut self, actual_usd: f64) -> Result<(), SharedError> {
         self.done = true;
         self.counters
-            .settle_hold(&self.key_id, self.period, &self.member, actual_usd)
+            .settle_hold(
+                &self.key_id,
+                self.period,
+                &self.member,
+                self.amount,
+                actual_usd,
+            )
             .await
     }
 }

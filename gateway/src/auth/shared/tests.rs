@@ -422,3 +422,47 @@ async fn cost_of_the_redis_path() {
         eprintln!("| {name} | {p50:.1} | {p99:.1} |");
     }
 }
+
+/// The sum of the holds `key` has in flight, as the reserve script sees it (a budget of 0
+/// refuses and reports it).
+async fn held(c: &Arc<SharedCounters>, key: &str) -> f64 {
+    let probe = Budget {
+        limit_usd: 0.0,
+        period: Period::Day,
+    };
+    c.reserve(key, probe, 0.0)
+        .await
+        .unwrap()
+        .unwrap_err()
+        .reserved_usd
+}
+
+#[tokio::test]
+async fn the_sum_of_holds_drops_lapsed_ones_once_and_late_settles_do_not_count_twice() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let c = counters(&server, &clock, OnUnavailable::Local).await;
+    let big = Budget {
+        limit_usd: 100.0,
+        period: Period::Day,
+    };
+    std::mem::forget(c.reserve("k", big, 0.5).await.unwrap().unwrap());
+    clock.advance(Duration::from_secs(300));
+    let b = c.reserve("k", big, 0.25).await.unwrap().unwrap();
+    assert!((held(&c, "k").await - 0.75).abs() < 1e-9);
+    // The first hold lapses; the second is still in flight.
+    clock.advance(Duration::from_secs(301));
+    assert!((held(&c, "k").await - 0.25).abs() < 1e-9);
+    // The second lapses too, and settles late: its cost counts, its hold not twice.
+    clock.advance(Duration::from_secs(300));
+    assert_eq!(held(&c, "k").await, 0.0);
+    let late = c.reserve("k", big, 1.0).await.unwrap().unwrap();
+    b.settle_now(0.2).await.unwrap();
+    assert!((held(&c, "k").await - 1.0).abs() < 1e-9);
+    late.settle_now(0.3).await.unwrap();
+    assert_eq!(held(&c, "k").await, 0.0);
+    assert_eq!(c.usage("k", big).await.unwrap().1, 0.0);
+    assert!((c.usage("k", big).await.unwrap().0 - 0.5).abs() < 1e-9);
+}
