@@ -13,7 +13,7 @@ use gateway::upstream::ProviderKind;
 use gateway::RunningGateway;
 use serde_json::{json, Value};
 use testkit::redis::RedisServer;
-use testkit::FakeProvider;
+use testkit::{FakeProvider, Scenario, Usage};
 
 use crate::e2e_harness::{config, provider};
 
@@ -21,10 +21,11 @@ use crate::e2e_harness::{config, provider};
 const T0_MS: u64 = 1_796_299_200_000;
 
 struct Replicas {
-    _fake: FakeProvider,
+    fake: FakeProvider,
     gws: Vec<RunningGateway>,
     client: reqwest::Client,
     key: String,
+    key_id: String,
     _dirs: Vec<tempfile::TempDir>,
 }
 
@@ -38,9 +39,10 @@ async fn start(
 ) -> Replicas {
     let first = tempfile::tempdir().unwrap();
     let db = first.path().join("outcomes.sqlite");
-    let key = {
+    let (key_id, key) = {
         let mut store = KeyStore::open(&db).unwrap();
-        store.create(&new, T0_MS).unwrap().1.expose().clone()
+        let (record, key) = store.create(&new, T0_MS).unwrap();
+        (record.id, key.expose().clone())
     };
     let mut dirs = vec![first];
     for _ in 1..replicas {
@@ -78,10 +80,11 @@ async fn start(
         );
     }
     Replicas {
-        _fake: fake,
+        fake,
         gws,
         client: reqwest::Client::new(),
         key,
+        key_id,
         _dirs: dirs,
     }
 }
@@ -223,4 +226,78 @@ async fn issue_13_two_gateways_on_one_redis_spend_one_budget() {
         h.gws[i % 2].wait_idle().await;
     }
     assert_eq!(statuses, [200, 429, 429, 429, 429, 429]);
+}
+
+/// Every answer of the fake uses 400 + 1000 tokens: 0.00066 USD of gpt-4o-mini.
+fn big_answers(fake: &FakeProvider) {
+    fake.always(
+        "gpt-4o-mini",
+        Scenario::Ok {
+            reply: Some("fine".to_owned()),
+            usage: Some(Usage {
+                input_tokens: 400,
+                output_tokens: 1000,
+            }),
+        },
+    );
+}
+
+#[tokio::test]
+async fn issue_13_a_budget_settled_on_one_gateway_is_spent_on_the_other() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let budget = Budget {
+        limit_usd: 0.001,
+        period: Period::Day,
+    };
+    let key = NewKey {
+        name: "app".to_owned(),
+        budget: Some(budget),
+        ..NewKey::default()
+    };
+    let h = start(&redis, key, OnUnavailable::Refuse, 2).await;
+    big_answers(&h.fake);
+    assert_eq!(h.chat(0).await.status(), 200);
+    h.gws[0].wait_idle().await;
+    // 0.00066 of 0.001 spent, seen from both replicas: one more is admitted...
+    for gw in &h.gws {
+        let (spent, reserved) = gw.state().auth.usage(&h.key_id, budget).await;
+        assert!((spent - 0.00066).abs() < 1e-9, "{spent}");
+        assert_eq!(reserved, 0.0);
+    }
+    assert_eq!(h.chat(1).await.status(), 200);
+    h.gws[1].wait_idle().await;
+    // ...then the key is out on both until the next UTC day.
+    assert_eq!(h.chat(0).await.status(), 429);
+    assert_eq!(h.chat(1).await.status(), 429);
+    let (spent, _) = h.gws[0].state().auth.usage(&h.key_id, budget).await;
+    assert!((spent - 0.00132).abs() < 1e-9, "{spent}");
+}
+
+#[tokio::test]
+async fn issue_13_tokens_used_on_one_gateway_are_missing_on_the_other() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let key = NewKey {
+        name: "app".to_owned(),
+        tpm: NonZeroU32::new(1000),
+        ..NewKey::default()
+    };
+    let h = start(&redis, key, OnUnavailable::Refuse, 2).await;
+    big_answers(&h.fake);
+    // The estimate is small, the answer 1,400 tokens: the shared bucket goes into debt.
+    assert_eq!(h.chat(0).await.status(), 200);
+    h.gws[0].wait_idle().await;
+    let resp = h.chat(1).await;
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "tokens");
 }
