@@ -3,6 +3,9 @@
 //! [`RedisServer::start`] returns `None` when the binary is not installed, after printing
 //! `SKIPPED: redis-server not installed` to stderr, so that a machine without it says so
 //! loudly instead of passing quietly. CI installs the Debian package `redis-server`.
+//!
+//! Starting and restarting block the calling thread until the server answers PING (tens of
+//! milliseconds): call them from test set-up, not from inside a server under test.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -165,6 +165,8 @@ async fn issue_13_redis_down_refuse_answers_503_and_recovers() {
         .contains("unavailable"));
 
     redis.restart().unwrap();
+    // The gateway reconnects on a backoff timer: nothing to await but its next success, so
+    // poll with a bound.
     let mut status = 0;
     for _ in 0..100 {
         status = h.chat(0).await.status().as_u16();

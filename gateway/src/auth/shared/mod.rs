@@ -87,8 +87,9 @@ impl SharedCounters {
         let client = redis::Client::open(config.url.expose().as_str())?;
         // A connection attempt may take longer than one command on a remote Redis, but not so
         // long that requests pile up behind it: every command is bounded by `timeout` anyway.
+        let connect_within = config.timeout.max(Duration::from_millis(500));
         let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout.max(Duration::from_millis(500))))
+            .set_connection_timeout(Some(connect_within))
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
@@ -104,13 +105,20 @@ impl SharedCounters {
             tracker: TaskTracker::new(),
             warned_ms: AtomicU64::new(0),
         };
+        // The first command also waits for the first connection, hence the longer bound.
         let mut conn = counters.conn.clone();
         let ping = redis::cmd("PING");
-        match counters
-            .bounded(ping.query_async::<String>(&mut conn))
-            .await
+        let answered = match tokio::time::timeout(
+            connect_within + config.timeout,
+            ping.query_async::<String>(&mut conn),
+        )
+        .await
         {
-            Ok(_) => {}
+            Ok(r) => r.map(|_| ()).map_err(SharedError::from),
+            Err(_) => Err(SharedError::Timeout(connect_within + config.timeout)),
+        };
+        match answered {
+            Ok(()) => {}
             Err(e) if counters.on_unavailable == OnUnavailable::Refuse => return Err(e),
             Err(e) => tracing::warn!(
                 error = %e,

@@ -306,7 +306,8 @@ async fn redis_down_falls_back_or_refuses_and_recovers() {
     ));
 
     server.restart().unwrap();
-    // The connection manager reconnects on its own after a failed command.
+    // The connection manager reconnects on its own after a failed command, on its backoff
+    // timer: nothing to await but its next success, so poll with a bound.
     let mut answered = false;
     for _ in 0..100 {
         if let Ok(verdict) = refuse.check_requests("k", nz(10)).await {
