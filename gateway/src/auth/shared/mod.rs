@@ -1,6 +1,6 @@
 //! Rate limits and budgets shared by every replica through Redis (`[redis]`).
 //!
-//! Each operation is one Lua script ([`scripts`]) with the arithmetic of the in-process
+//! Each operation is one Lua script (`scripts.rs`, `*.lua`) with the arithmetic of the in-process
 //! versions ([`super::limits`], [`super::budget`]), so that a key allowed 10 requests per
 //! minute gets 10 across all replicas, not 10 per replica. Keys (under `key_prefix`):
 //! - `rpm:{key id}`: the GCRA arrival time;
