@@ -1,7 +1,8 @@
 //! Issue 13, shared limits: two gateways on port 0 share one real `redis-server` and one
-//! client key, so the key's limit (RPM, budget) holds across both; with Redis down a gateway falls back to
-//! its own counters (`on_unavailable = "local"`) or answers 503 (`"refuse"`), and recovers
-//! when Redis comes back. Skips loudly when `redis-server` is not installed.
+//! client key, so the key's limits (RPM, TPM, budget) hold across both; with Redis down a
+//! gateway falls back to its own counters (`on_unavailable = "local"`) or answers 503
+//! (`"refuse"`), and recovers when Redis comes back. Skips loudly when `redis-server` is not
+//! installed.
 
 use std::num::NonZeroU32;
 use std::path::Path;

@@ -1,8 +1,9 @@
 //! Rate limits and budgets shared by every replica through Redis (`[redis]`).
 //!
-//! Each operation is one Lua script (`scripts.rs`, `*.lua`) with the arithmetic of the in-process
-//! versions ([`super::limits`], [`super::budget`]), so that a key allowed 10 requests per
-//! minute gets 10 across all replicas, not 10 per replica. Keys (under `key_prefix`):
+//! Each operation is one Lua script (`scripts.rs`, `*.lua`) with the arithmetic of the
+//! in-process versions ([`super::limits`], [`super::budget`]), so that a key allowed 10
+//! requests per minute gets 10 across all replicas, not 10 per replica. Keys (under
+//! `key_prefix`):
 //! - `rpm:{key id}`: the GCRA arrival time;
 //! - `tpm:{key id}`: the token bucket;
 //! - `spent:{key id}:{period start ms}`: the spend settled in a budget period;
