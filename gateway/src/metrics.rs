@@ -117,7 +117,7 @@ const OUTCOME_COMMIT_WAIT: Family = Family {
 
 const KEY_REJECTIONS: Family = Family {
     name: "switchyard_key_rejections_total",
-    help: "Requests refused by a client-key rule, by reason (invalid_key, rate_limit_requests, rate_limit_tokens, budget, model_not_allowed).",
+    help: "Requests refused by a client-key rule, by reason (invalid_key, rate_limit_requests, rate_limit_tokens, budget, model_not_allowed, limits_unavailable).",
     kind: Kind::Counter,
 };
 

@@ -372,6 +372,16 @@ impl Caller {
     }
 }
 
+/// The `switchyard_key_rejections_total` reason of a refusal by a key check: the check's own
+/// `reason` (`rate_limit_tokens`, `budget`, …), or `limits_unavailable` when it was Redis that
+/// did not answer (`[redis] on_unavailable = "refuse"`).
+pub fn rejection_reason(error: &ApiError, reason: &'static str) -> &'static str {
+    match error {
+        ApiError::LimitsUnavailable => "limits_unavailable",
+        _ => reason,
+    }
+}
+
 /// The key presented on a request: `Authorization: Bearer <key>` (any case of `Bearer`) or
 /// `x-api-key: <key>`.
 pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
@@ -407,8 +417,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         Err(e) => {
             state.metrics.key_rejected(match &e {
                 ApiError::KeyRateLimited { .. } => "rate_limit_requests",
-                ApiError::LimitsUnavailable => "limits_unavailable",
-                _ => "invalid_key",
+                _ => rejection_reason(&e, "invalid_key"),
             });
             e.into_response()
         }

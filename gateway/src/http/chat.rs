@@ -287,7 +287,9 @@ async fn serve(
     if let Some(k) = &key {
         let estimate = u64::from(input.input_tokens) + u64::from(req.output_limit().unwrap_or(0));
         k.take_tokens(estimate).await.map_err(|e| {
-            state.metrics.key_rejected("rate_limit_tokens");
+            state
+                .metrics
+                .key_rejected(crate::auth::rejection_reason(&e, "rate_limit_tokens"));
             rejected(e)
         })?;
     }
@@ -371,7 +373,9 @@ async fn serve(
         ))
         .await
         .map_err(|e| {
-            state.metrics.key_rejected("budget");
+            state
+                .metrics
+                .key_rejected(crate::auth::rejection_reason(&e, "budget"));
             rejected(e)
         })?;
     }

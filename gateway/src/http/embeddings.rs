@@ -154,11 +154,15 @@ async fn serve(
             return Err(rejected(k.model_refused(&name)));
         }
         k.take_tokens(u64::from(estimate)).await.map_err(|e| {
-            state.metrics.key_rejected("rate_limit_tokens");
+            state
+                .metrics
+                .key_rejected(crate::auth::rejection_reason(&e, "rate_limit_tokens"));
             rejected(e)
         })?;
         k.reserve(model.cost_usd(estimate)).await.map_err(|e| {
-            state.metrics.key_rejected("budget");
+            state
+                .metrics
+                .key_rejected(crate::auth::rejection_reason(&e, "budget"));
             rejected(e)
         })?;
     }

@@ -304,3 +304,32 @@ async fn issue_13_tokens_used_on_one_gateway_are_missing_on_the_other() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["type"], "tokens");
 }
+
+#[tokio::test]
+async fn issue_13_redis_down_refuse_in_the_handler_checks_too() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    // No RPM: the middleware never asks Redis; the chat handler's token take does.
+    let key = NewKey {
+        name: "app".to_owned(),
+        tpm: NonZeroU32::new(100_000),
+        ..NewKey::default()
+    };
+    let h = start(&redis, key, OnUnavailable::Refuse, 1).await;
+    assert_eq!(h.chat(0).await.status(), 200);
+    redis.stop();
+    let resp = h.chat(0).await;
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "limits_unavailable");
+    let metrics = h.metrics(0).await;
+    assert!(
+        metrics.contains("switchyard_key_rejections_total{reason=\"limits_unavailable\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchyard_redis_unavailable_total{op=\"tokens\",action=\"refused\"} 1"),
+        "{metrics}"
+    );
+}
