@@ -467,3 +467,97 @@ async fn the_sum_of_holds_drops_lapsed_ones_once_and_late_settles_do_not_count_t
     assert_eq!(c.usage("k", big).await.unwrap().1, 0.0);
     assert!((c.usage("k", big).await.unwrap().0 - 0.5).abs() < 1e-9);
 }
+
+/// Random walks of takes, settles and clock steps: every answer of the scripts equals the
+/// in-process one (waits within 2 µs). Amounts are multiples of 1/64 USD and steps whole
+/// milliseconds, so that both sides compute in exact binary fractions.
+#[tokio::test]
+async fn scripts_match_the_in_process_versions_on_random_walks() {
+    use rand::{Rng, SeedableRng};
+
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let mut cfg = config(&server, OnUnavailable::Refuse);
+    // Holds never lapse in process: keep them from lapsing here too.
+    cfg.hold_for = Duration::from_secs(86_400);
+    let shared = Arc::new(
+        SharedCounters::connect(&cfg, clock.clone(), Arc::new(Metrics::new()))
+            .await
+            .unwrap(),
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    // Both answers must come up, or the walk proves little.
+    let mut seen = [0usize; 2];
+
+    for rpm in [1, 3, 10, 60] {
+        let local = RequestLimit::new(nz(rpm), clock.clone());
+        let key = format!("rpm{rpm}");
+        for _ in 0..200 {
+            clock.advance(Duration::from_millis(rng.gen_range(0..3_000)));
+            let s = shared.check_requests(&key, nz(rpm)).await.unwrap();
+            close(local.check(), s);
+            seen[usize::from(s.is_ok())] += 1;
+        }
+    }
+
+    for tpm in [100, 1_000, 60_000] {
+        let local = TokenLimit::new(nz(tpm), clock.clone());
+        let key = format!("tpm{tpm}");
+        for _ in 0..200 {
+            clock.advance(Duration::from_millis(rng.gen_range(0..2_000)));
+            let want = rng.gen_range(0..u64::from(tpm) * 2);
+            let s = shared.take_tokens(&key, nz(tpm), want).await.unwrap();
+            close(local.take(want), s);
+            seen[usize::from(s.is_ok())] += 1;
+            if s.is_ok() && rng.gen_bool(0.7) {
+                let actual = rng.gen_range(0..u64::from(tpm) * 3);
+                shared
+                    .settle_tokens(&key, nz(tpm), want, actual)
+                    .await
+                    .unwrap();
+                local.settle(want, actual);
+            }
+        }
+    }
+
+    let ledger = Arc::new(Ledger::new(clock.clone()));
+    let budget = Budget {
+        limit_usd: 4.0,
+        period: Period::Day,
+    };
+    let mut holds = Vec::new();
+    for _ in 0..300 {
+        clock.advance(Duration::from_millis(rng.gen_range(0..1_000)));
+        if holds.is_empty() || rng.gen_bool(0.5) {
+            let amount = f64::from(rng.gen_range(0..64)) / 64.0;
+            let s = shared.reserve("walk", budget, amount).await.unwrap();
+            let l = ledger.reserve("walk", budget, amount);
+            match (s, l) {
+                (Ok(s), Ok(l)) => {
+                    seen[1] += 1;
+                    holds.push((s, l));
+                }
+                (Err(s), Err(l)) => {
+                    seen[0] += 1;
+                    assert_eq!((s.spent_usd, s.reserved_usd), (l.spent_usd, l.reserved_usd));
+                }
+                (s, l) => panic!("shared {:?} but local {:?}", s.is_ok(), l.is_ok()),
+            }
+        } else {
+            let (s, l) = holds.swap_remove(rng.gen_range(0..holds.len()));
+            let actual = f64::from(rng.gen_range(0..64)) / 64.0;
+            s.settle_now(actual).await.unwrap();
+            l.settle(actual);
+        }
+        assert_eq!(
+            shared.usage("walk", budget).await.unwrap(),
+            ledger.usage("walk", budget)
+        );
+    }
+    assert!(
+        seen[0] > 100 && seen[1] > 100,
+        "refused, admitted: {seen:?}"
+    );
+}
