@@ -181,7 +181,14 @@ impl Auth {
             let start = b.period.start_ms(self.0.clock.unix_ms());
             let (spent, _) = self.0.ledger.usage(&key.record.id, b);
             if let Err(e) = shared.seed(&key.record.id, b.period, start, spent).await {
+                // One timeout per key would hold the start for minutes with many keys; the
+                // others would most likely fail the same way.
                 shared.note_seed_failure(&e);
+                tracing::warn!(
+                    error = %e,
+                    "Budgets not seeded in Redis; shared spend starts from what Redis holds."
+                );
+                return;
             }
         }
     }
