@@ -40,7 +40,12 @@ impl RedisServer {
     )]
     pub fn start() -> Option<RedisServer> {
         let Some(binary) = find_binary() else {
-            eprintln!("SKIPPED: redis-server not installed (apt-get install redis-server)");
+            // Straight to the stderr handle: libtest captures `eprintln!` of passing tests,
+            // and a skip must show in every run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: redis-server not installed (apt-get install redis-server)"
+            );
             return None;
         };
         let dir = tempfile::tempdir().expect("testkit: temporary directory for redis-server");
