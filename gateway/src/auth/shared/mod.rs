@@ -43,9 +43,16 @@ pub enum SharedError {
     /// Redis did not answer within `[redis] timeout`.
     #[error("Redis did not answer within {0:?}")]
     Timeout(Duration),
-    /// The connection or the command failed.
+    /// The connection or the command failed. Not a `#[source]`: the message already holds
+    /// the Redis error, whose own chain would repeat it.
     #[error("Redis command failed: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
+}
+
+impl From<redis::RedisError> for SharedError {
+    fn from(e: redis::RedisError) -> Self {
+        SharedError::Redis(e)
+    }
 }
 
 /// The connection to the shared counters; cheap to share behind an `Arc`.
