@@ -41,6 +41,12 @@ pub enum Error {
         /// The kind.
         kind: ProviderKind,
     },
+    /// `[redis] on_unavailable = "refuse"` and Redis refused the start-up connection.
+    #[error("cannot reach Redis ([redis] url) and [redis] on_unavailable = \"refuse\": {source}")]
+    RedisUnavailable {
+        /// The connection error.
+        source: crate::auth::SharedError,
+    },
     /// The outcome log could not be opened, migrated, written or read.
     #[error(transparent)]
     OutcomeLog(#[from] outcome_log::Error),

@@ -13,8 +13,10 @@
 //! - [`outcome`]: one `router_core::Outcome` row per request ([`outcome::record`]) in the
 //!   SQLite [`outcome::OutcomeLog`], exported with [`outcome::export_jsonl`].
 //!
-//! Before routing, [`cache`] answers a repeated identical request from memory (`[cache]`).
-//! Off the request path, [`judge`] grades a sample of answers with an LLM (or a reference
+//! In front of `/v1/*`, [`auth`] checks client keys, their rate limits and budgets (in
+//! process, or shared by every replica through Redis with `[redis]`). Before routing,
+//! [`cache`] answers a repeated identical request from memory (`[cache]`). Off the request
+//! path, [`judge`] grades a sample of answers with an LLM (or a reference
 //! answer) and stores its verdicts as feedback labels. Outside serving, [`probe::Prober`]
 //! calls configured models directly (`switchyard onboard --live`).
 //!

@@ -117,7 +117,13 @@ const OUTCOME_COMMIT_WAIT: Family = Family {
 
 const KEY_REJECTIONS: Family = Family {
     name: "switchyard_key_rejections_total",
-    help: "Requests refused by a client-key rule, by reason (invalid_key, rate_limit_requests, rate_limit_tokens, budget, model_not_allowed).",
+    help: "Requests refused by a client-key rule, by reason (invalid_key, rate_limit_requests, rate_limit_tokens, budget, model_not_allowed, limits_unavailable).",
+    kind: Kind::Counter,
+};
+
+const REDIS_UNAVAILABLE: Family = Family {
+    name: "switchyard_redis_unavailable_total",
+    help: "Shared-limit Redis commands that failed or timed out, by operation (requests, tokens, budget, settle, seed) and what followed (local: counted in this replica; refused: 503; dropped: a settlement lost, its hold lapses).",
     kind: Kind::Counter,
 };
 
@@ -197,7 +203,7 @@ const RULE_MATCHES: Family = Family {
     kind: Kind::Counter,
 };
 
-const FAMILIES: [&Family; 32] = [
+const FAMILIES: [&Family; 33] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -216,6 +222,7 @@ const FAMILIES: [&Family; 32] = [
     &REJECTED,
     &OUTCOME_COMMIT_WAIT,
     &KEY_REJECTIONS,
+    &REDIS_UNAVAILABLE,
     &JUDGE_SAMPLED,
     &JUDGE_DROPPED,
     &JUDGE_VERDICTS,
@@ -473,6 +480,15 @@ impl Metrics {
     /// A request was refused by a client-key rule (`reason` is one of a fixed set).
     pub fn key_rejected(&self, reason: &'static str) {
         self.add(&KEY_REJECTIONS, vec![("reason", reason.to_owned())], 1.0);
+    }
+
+    /// A shared-limit Redis command failed during `op`; `action` is what followed.
+    pub fn redis_unavailable(&self, op: &'static str, action: &'static str) {
+        self.add(
+            &REDIS_UNAVAILABLE,
+            vec![("op", op.to_owned()), ("action", action.to_owned())],
+            1.0,
+        );
     }
 
     /// An answered request was drawn for judging.

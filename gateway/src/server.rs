@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{Auth, AuthClock};
+use crate::auth::{Auth, AuthClock, SharedCounters};
 use crate::config::Config;
 use crate::error::Error;
 use crate::http::app;
@@ -128,8 +128,19 @@ pub async fn spawn_with_clock(
         source,
     })?;
     let metrics = Arc::new(Metrics::new());
+    // Before the outcome log opens, so that a refused Redis stops the start with nothing to
+    // close.
+    let shared = match &config.redis {
+        Some(redis) => Some(Arc::new(
+            SharedCounters::connect(redis, clock.clone(), Arc::clone(&metrics))
+                .await
+                .map_err(|source| Error::RedisUnavailable { source })?,
+        )),
+        None => None,
+    };
     let log = OutcomeLog::open(&config.log, Arc::clone(&metrics))?;
-    let auth = Auth::open(&config.log.sqlite, clock)?;
+    let auth = Auth::open_with(&config.log.sqlite, clock, shared)?;
+    auth.seed_shared().await;
     if !local_addr.ip().is_loopback() && !auth.configured() {
         if !config.server.allow_unauthenticated {
             log.close().await;

@@ -98,6 +98,8 @@ pub(crate) fn build_upstreams(config: &Config) -> Result<Upstreams, Error> {
 impl AppState {
     /// Builds the state: HTTP client, provider adapters (live providers only), breakers and
     /// router. `classifier` is the encoder service (with its predictor), when one is loaded.
+    /// Client-key limits count in process even with `[redis]`: connecting is async, which
+    /// [`crate::spawn`] does.
     pub fn new(
         config: Config,
         classifier: Option<classifier::Service>,
@@ -152,6 +154,9 @@ impl AppState {
             .map(|j| crate::judge::Judge::new(j, &config.log.location()));
         // Entries age on the keys' clock, so that tests with a manual clock move TTLs too.
         let cache = crate::cache::ResponseCache::new(&config.cache, auth.clock().clone());
+        // One tracker for request work and the shared-budget settlements it leaves, so that
+        // shutdown and `wait_idle` wait for both.
+        let tracker = auth.tracker().clone();
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,
@@ -161,7 +166,7 @@ impl AppState {
             log,
             auth,
             metrics,
-            tracker: TaskTracker::new(),
+            tracker,
             hard_stop: CancellationToken::new(),
             offline_pool,
             active_artifact,

@@ -34,6 +34,7 @@ mod gemini;
 mod openai;
 pub mod postgres;
 mod record;
+pub mod redis;
 mod respond;
 mod scenario;
 mod script;

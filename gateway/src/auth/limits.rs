@@ -65,6 +65,20 @@ impl AuthClock {
         }
     }
 
+    /// Wall time in Unix microseconds (the shared limits' time base).
+    pub fn unix_us(&self) -> u64 {
+        match &self.manual {
+            Some(m) => m
+                .unix_ms_at_start
+                .saturating_mul(1_000)
+                .saturating_add(m.nanos.load(Ordering::SeqCst) / 1_000),
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+                .unwrap_or(0),
+        }
+    }
+
     /// Wall time in Unix milliseconds.
     pub fn unix_ms(&self) -> u64 {
         match &self.manual {

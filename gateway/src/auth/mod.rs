@@ -11,9 +11,13 @@
 //!   the chat handler through [`KeyUse`], which also settles the real cost when the request
 //!   ends.
 //! - [`limits`]: RPM (governor) and TPM (token bucket) on an injectable [`AuthClock`].
+//! - [`shared`]: the same limits and budgets in Redis, shared by every replica (`[redis]`);
+//!   the in-process ones stay as the fallback while Redis is down.
 
 pub mod budget;
+mod key_use;
 pub mod limits;
+pub mod shared;
 pub mod store;
 
 use std::collections::HashMap;
@@ -26,10 +30,12 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use router_core::ModelId;
+use tokio_util::task::TaskTracker;
 
 pub use budget::{Budget, Ledger, Period};
+pub use key_use::KeyUse;
 pub use limits::AuthClock;
+pub use shared::{SharedCounters, SharedError};
 pub use store::{KeyRecord, KeyStore, KeyStoreError, NewKey};
 
 use crate::http::error::ApiError;
@@ -88,6 +94,10 @@ struct Inner {
     seen_version: AtomicU64,
     /// Serialises reloads.
     reload: Mutex<()>,
+    /// The Redis counters (`[redis]`); `None`: everything counts in process.
+    shared: Option<Arc<SharedCounters>>,
+    /// Work a request leaves behind (shared settlements); the gateway waits for it.
+    tracker: TaskTracker,
 }
 
 impl Auth {
@@ -100,6 +110,8 @@ impl Auth {
             clock,
             seen_version: AtomicU64::new(0),
             reload: Mutex::new(()),
+            shared: None,
+            tracker: TaskTracker::new(),
         }))
     }
 
@@ -107,7 +119,20 @@ impl Auth {
     /// already logged in its period, and starts the thread that picks up changes made by
     /// other processes. Blocking: call at start-up.
     pub fn open(db: &Path, clock: AuthClock) -> Result<Auth, KeyStoreError> {
+        Auth::open_with(db, clock, None)
+    }
+
+    /// [`Auth::open`] with the limits and budgets kept in Redis by `shared` (the in-process
+    /// ones remain the fallback). Call [`Auth::seed_shared`] next.
+    pub fn open_with(
+        db: &Path,
+        clock: AuthClock,
+        shared: Option<Arc<SharedCounters>>,
+    ) -> Result<Auth, KeyStoreError> {
         let store = KeyStore::open(db)?;
+        let tracker = shared
+            .as_ref()
+            .map_or_else(TaskTracker::new, |s| s.tracker().clone());
         let auth = Auth(Arc::new(Inner {
             db: Some(db.to_owned()),
             table: RwLock::new(Arc::new(Table::default())),
@@ -115,6 +140,8 @@ impl Auth {
             clock,
             seen_version: AtomicU64::new(0),
             reload: Mutex::new(()),
+            shared,
+            tracker,
         }));
         auth.reload_from(&store)?;
         for key in auth.keys() {
@@ -140,6 +167,43 @@ impl Auth {
         Ok(auth)
     }
 
+    /// Seeds the shared budgets with the spend the outcome log holds for the current periods,
+    /// where Redis has none yet (another replica may have counted more since it wrote its
+    /// rows). Without `[redis]` it does nothing.
+    pub async fn seed_shared(&self) {
+        let Some(shared) = &self.0.shared else {
+            return;
+        };
+        for key in self.keys() {
+            let Some(b) = key.record.budget else {
+                continue;
+            };
+            let start = b.period.start_ms(self.0.clock.unix_ms());
+            let (spent, _) = self.0.ledger.usage(&key.record.id, b);
+            if let Err(e) = shared.seed(&key.record.id, b.period, start, spent).await {
+                // One timeout per key would hold the start for minutes with many keys; the
+                // others would most likely fail the same way.
+                shared.note_seed_failure(&e);
+                tracing::warn!(
+                    error = %e,
+                    "Budgets not seeded in Redis; shared spend starts from what Redis holds."
+                );
+                return;
+            }
+        }
+    }
+
+    /// The tracker of the work requests leave behind (shared settlements): the gateway's
+    /// request tracker, so that shutdown and `wait_idle` wait for it.
+    pub fn tracker(&self) -> &TaskTracker {
+        &self.0.tracker
+    }
+
+    /// The Redis counters, when `[redis]` is set.
+    pub fn shared(&self) -> Option<&Arc<SharedCounters>> {
+        self.0.shared.as_ref()
+    }
+
     /// Whether any key exists (then every `/v1/*` call needs one).
     pub fn configured(&self) -> bool {
         self.table().configured
@@ -153,6 +217,20 @@ impl Auth {
     /// The spend ledger.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.0.ledger
+    }
+
+    /// `(spent, reserved)` of `key_id` in the current period of `budget`: from Redis with
+    /// `[redis]` (this replica's ledger while Redis is unreachable), else from the ledger.
+    pub async fn usage(&self, key_id: &str, budget: Budget) -> (f64, f64) {
+        if let Some(shared) = &self.0.shared {
+            match shared.usage(key_id, budget).await {
+                Ok(usage) => return usage,
+                Err(e) => {
+                    tracing::warn!(key_id, error = %e, "Shared spend unreadable; showing this replica's.")
+                }
+            }
+        }
+        self.0.ledger.usage(key_id, budget)
     }
 
     /// The key database, when there is one.
@@ -179,12 +257,22 @@ impl Auth {
 
     /// The middleware's check of a presented key: hash and lookup, then the key's
     /// requests-per-minute limit.
-    pub fn authenticate(&self, secret: &str) -> Result<Caller, ApiError> {
+    pub async fn authenticate(&self, secret: &str) -> Result<Caller, ApiError> {
         let Some(key) = self.lookup(secret) else {
             return Err(ApiError::InvalidApiKey("invalid or revoked API key"));
         };
-        if let Some(rpm) = &key.rpm {
-            rpm.check().map_err(|wait| ApiError::KeyRateLimited {
+        if let (Some(rpm), Some(n)) = (&key.rpm, key.record.rpm) {
+            let verdict = match &self.0.shared {
+                Some(shared) => match shared.check_requests(&key.record.id, n).await {
+                    Ok(verdict) => verdict,
+                    Err(e) => {
+                        shared.unavailable("requests", &e)?;
+                        rpm.check()
+                    }
+                },
+                None => rpm.check(),
+            };
+            verdict.map_err(|wait| ApiError::KeyRateLimited {
                 limit: "requests",
                 message: format!(
                     "rate limit of {} requests per minute reached for key `{}`",
@@ -197,6 +285,7 @@ impl Auth {
         Ok(Caller {
             key,
             ledger: Arc::clone(&self.0.ledger),
+            shared: self.0.shared.clone(),
         })
     }
 
@@ -280,12 +369,23 @@ fn refresh_loop(auth: Weak<Inner>, store: KeyStore) {
 pub struct Caller {
     key: Arc<LiveKey>,
     ledger: Arc<Ledger>,
+    shared: Option<Arc<SharedCounters>>,
 }
 
 impl Caller {
     /// The key's settings.
     pub fn record(&self) -> &KeyRecord {
         &self.key.record
+    }
+}
+
+/// The `switchyard_key_rejections_total` reason of a refusal by a key check: the check's own
+/// `reason` (`rate_limit_tokens`, `budget`, …), or `limits_unavailable` when it was Redis that
+/// did not answer (`[redis] on_unavailable = "refuse"`).
+pub fn rejection_reason(error: &ApiError, reason: &'static str) -> &'static str {
+    match error {
+        ApiError::LimitsUnavailable => "limits_unavailable",
+        _ => reason,
     }
 }
 
@@ -316,7 +416,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         )
         .into_response();
     };
-    match auth.authenticate(given) {
+    match auth.authenticate(given).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
@@ -324,7 +424,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         Err(e) => {
             state.metrics.key_rejected(match &e {
                 ApiError::KeyRateLimited { .. } => "rate_limit_requests",
-                _ => "invalid_key",
+                _ => rejection_reason(&e, "invalid_key"),
             });
             e.into_response()
         }
@@ -344,125 +444,6 @@ pub async fn require_key_or_admin(
     }
     require_key(State(state), req, next).await
 }
-
-/// One request's use of a key: its model check, token and budget holds, and the settlement
-/// of the real cost when the request ends. Clones share the holds.
-#[derive(Clone, Debug)]
-pub struct KeyUse(Arc<Charge>);
-
-#[derive(Debug)]
-struct Charge {
-    caller: Caller,
-    tokens_taken: AtomicU64,
-    reservation: Mutex<Option<budget::Reservation>>,
-}
-
-impl KeyUse {
-    /// Starts the accounting of a request by `caller`.
-    pub fn new(caller: Caller) -> Self {
-        KeyUse(Arc::new(Charge {
-            caller,
-            tokens_taken: AtomicU64::new(0),
-            reservation: Mutex::new(None),
-        }))
-    }
-
-    /// The key id, written on the outcome row.
-    pub fn key_id(&self) -> &str {
-        &self.0.caller.key.record.id
-    }
-
-    /// The guardrails profile the key is screened with (`None`: the global policy).
-    pub fn guardrails_profile(&self) -> Option<&str> {
-        self.0.caller.key.record.guardrails.as_deref()
-    }
-
-    /// The key's name (what `[[rules]]` match besides the id).
-    pub fn key_name(&self) -> &str {
-        &self.0.caller.key.record.name
-    }
-
-    /// Whether the key may use `model`.
-    pub fn allows(&self, model: &ModelId) -> bool {
-        self.0.caller.key.record.allows(model)
-    }
-
-    /// The 403 for a model outside the key's list.
-    pub fn model_refused(&self, model: &str) -> ApiError {
-        let record = &self.0.caller.key.record;
-        let allowed = record
-            .models
-            .iter()
-            .flatten()
-            .map(ModelId::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
-        ApiError::ModelNotAllowed(format!(
-            "key `{}` may not use model `{}`; it may use: {allowed}",
-            record.name,
-            truncate(model, 128)
-        ))
-    }
-
-    /// Takes `estimate` tokens from the key's tokens-per-minute limit.
-    pub fn take_tokens(&self, estimate: u64) -> Result<(), ApiError> {
-        let key = &self.0.caller.key;
-        let Some(tpm) = &key.tpm else {
-            return Ok(());
-        };
-        tpm.take(estimate).map_err(|wait| ApiError::KeyRateLimited {
-            limit: "tokens",
-            message: format!(
-                "rate limit of {} tokens per minute reached for key `{}` (this request needs about {estimate})",
-                key.record.tpm.map_or(0, |n| n.get()),
-                key.record.name
-            ),
-            retry_after: wait,
-        })?;
-        self.0.tokens_taken.store(estimate, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Holds `max_cost_usd` against the key's budget until [`KeyUse::settle`].
-    pub fn reserve(&self, max_cost_usd: f64) -> Result<(), ApiError> {
-        let caller = &self.0.caller;
-        let Some(budget) = caller.key.record.budget else {
-            return Ok(());
-        };
-        let reservation = caller
-            .ledger
-            .reserve(&caller.key.record.id, budget, max_cost_usd)
-            .map_err(|over| {
-                ApiError::InsufficientQuota(format!(
-                    "key `{}` has used its budget of {:.2} USD per {}: {:.4} USD spent, {:.4} USD held by requests in flight",
-                    caller.key.record.name,
-                    budget.limit_usd,
-                    budget.period.as_str(),
-                    over.spent_usd,
-                    over.reserved_usd
-                ))
-            })?;
-        if let Ok(mut slot) = self.0.reservation.lock() {
-            *slot = Some(reservation);
-        }
-        Ok(())
-    }
-
-    /// Charges the real cost and token count (once; later calls do nothing).
-    pub fn settle(&self, cost_usd: Option<f64>, tokens: Option<(u32, u32)>) {
-        if let Ok(mut slot) = self.0.reservation.lock() {
-            if let Some(r) = slot.take() {
-                r.settle(cost_usd.unwrap_or(0.0));
-            }
-        }
-        let taken = self.0.tokens_taken.swap(0, Ordering::SeqCst);
-        if let (Some(tpm), Some((input, output))) = (&self.0.caller.key.tpm, tokens) {
-            tpm.settle(taken, u64::from(input) + u64::from(output));
-        }
-    }
-}
-
-use crate::outcome::record::truncated as truncate;
 
 #[cfg(test)]
 mod tests {
@@ -484,6 +465,6 @@ mod tests {
         assert_eq!(presented_key(&h), Some("sy-b"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(presented_key(&h), None);
-        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(crate::outcome::record::truncated("héllo", 2), "h");
     }
 }

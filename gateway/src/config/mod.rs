@@ -71,6 +71,9 @@ pub struct GatewayConfig {
     /// `[[rules]]`: pin, allow or deny models by request metadata, before the policy runs.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// `[redis]`: share rate limits and budgets between replicas; absent = in process.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
 }
 
 /// `[server]`.
@@ -606,6 +609,8 @@ pub struct Config {
     pub deployments: DeploymentPlan,
     /// `[[rules]]`, validated.
     pub rules: crate::routing::rules::Rules,
+    /// `[redis]`, validated; `None`: limits and budgets are counted in process.
+    pub redis: Option<Redis>,
     /// Whether the providers came from the config file's `[[providers]]` (false: the
     /// environment defaults of [`env_default_providers`]), for the hint of
     /// [`Config::provider_setup_hint`].
@@ -974,6 +979,7 @@ impl Config {
             .map(|e| e.spec.id.clone())
             .collect();
         let cache = cache::resolve(raw.cache)?;
+        let redis = redis::resolve(raw.redis.take(), &raw.timeouts)?;
         let guardrails = guardrails::resolve(raw.guardrails.take())?;
         let embeddings = embeddings::resolve(raw.embeddings.take(), &providers)?;
         let experiment = experiment::resolve(raw.experiment.take())?;
@@ -1019,6 +1025,7 @@ impl Config {
             experiment,
             deployments,
             rules,
+            redis,
             providers_from_file,
         })
     }
@@ -1071,6 +1078,7 @@ mod embeddings;
 mod experiment;
 mod guardrails;
 mod judge;
+mod redis;
 mod rules;
 pub use cache::{Cache, CacheConfig, MAX_TTL};
 pub use checks::AdminConfig;
@@ -1083,6 +1091,7 @@ pub use guardrails::{
     is_profile_name, resolve as resolve_guardrails, Guardrails, GuardrailsConfig,
 };
 pub use judge::{JudgeConfig, Judging, Rubric};
+pub use redis::{OnUnavailable, Redis, RedisConfig};
 pub use rules::{HeaderMatchConfig, MatchConfig, RuleConfig, WhenConfig};
 
 #[cfg(test)]

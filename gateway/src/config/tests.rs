@@ -417,3 +417,36 @@ fn the_postgres_log_comes_from_the_file_or_the_environment_never_printed() {
         "log.retention_max_bytes"
     );
 }
+
+#[test]
+fn redis_section_defaults_and_checks_name_the_field() {
+    let raw = parse("[redis]\nurl = \"redis://127.0.0.1:6379/0\"\n").unwrap();
+    let cfg = Config::resolve(raw, &no_env).unwrap();
+    let redis = cfg.redis.unwrap();
+    assert_eq!(redis.key_prefix, "switchyard:");
+    assert_eq!(redis.timeout, Duration::from_millis(50));
+    assert_eq!(redis.on_unavailable, OnUnavailable::Local);
+    // The longest request (a 10-minute stream by default) plus a minute.
+    assert_eq!(redis.hold_for, Duration::from_secs(660));
+    assert_eq!(format!("{:?}", redis.url), "*****");
+
+    for (src, field) in [
+        ("url = \"http://nope\"", "redis.url"),
+        ("url = \"redis://h\"\nkey_prefix = \"\"", "redis.key_prefix"),
+        ("url = \"redis://h\"\ntimeout = \"0s\"", "redis.timeout"),
+        ("url = \"redis://h\"\ntimeout = \"1m\"", "redis.timeout"),
+    ] {
+        let raw = parse(&format!("[redis]\n{src}\n")).unwrap();
+        let err = Config::resolve(raw, &no_env).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConfigInvalid { field: f, .. } if f == field),
+            "{src}: {err}"
+        );
+    }
+    let err = parse("[redis]\nurl = \"redis://h\"\non_unavailable = \"maybe\"\n").unwrap_err();
+    assert!(err.to_string().contains("redis.on_unavailable"), "{err}");
+    assert!(Config::resolve(parse("").unwrap(), &no_env)
+        .unwrap()
+        .redis
+        .is_none());
+}

@@ -286,8 +286,10 @@ async fn serve(
     cached::count_miss(state, served_by_cache);
     if let Some(k) = &key {
         let estimate = u64::from(input.input_tokens) + u64::from(req.output_limit().unwrap_or(0));
-        k.take_tokens(estimate).map_err(|e| {
-            state.metrics.key_rejected("rate_limit_tokens");
+        k.take_tokens(estimate).await.map_err(|e| {
+            state
+                .metrics
+                .key_rejected(crate::auth::rejection_reason(&e, "rate_limit_tokens"));
             rejected(e)
         })?;
     }
@@ -369,8 +371,11 @@ async fn serve(
             input.input_tokens,
             req.output_limit(),
         ))
+        .await
         .map_err(|e| {
-            state.metrics.key_rejected("budget");
+            state
+                .metrics
+                .key_rejected(crate::auth::rejection_reason(&e, "budget"));
             rejected(e)
         })?;
     }

@@ -153,12 +153,16 @@ async fn serve(
             state.metrics.key_rejected("model_not_allowed");
             return Err(rejected(k.model_refused(&name)));
         }
-        k.take_tokens(u64::from(estimate)).map_err(|e| {
-            state.metrics.key_rejected("rate_limit_tokens");
+        k.take_tokens(u64::from(estimate)).await.map_err(|e| {
+            state
+                .metrics
+                .key_rejected(crate::auth::rejection_reason(&e, "rate_limit_tokens"));
             rejected(e)
         })?;
-        k.reserve(model.cost_usd(estimate)).map_err(|e| {
-            state.metrics.key_rejected("budget");
+        k.reserve(model.cost_usd(estimate)).await.map_err(|e| {
+            state
+                .metrics
+                .key_rejected(crate::auth::rejection_reason(&e, "budget"));
             rejected(e)
         })?;
     }

@@ -76,6 +76,10 @@ pub enum ApiError {
     /// The outcome row could not be committed and `[log] on_unavailable = "fail_closed"`.
     #[error("the outcome log is unavailable")]
     OutcomeLogUnavailable,
+    /// `[redis] on_unavailable = "refuse"` and Redis, which holds the shared rate limits and
+    /// budgets, did not answer.
+    #[error("the shared rate-limit store is unavailable; retry shortly")]
+    LimitsUnavailable,
     /// Every candidate's answer was larger than `server.upstream_response_limit_bytes`.
     #[error("the upstream answer is larger than the gateway's limit (server.upstream_response_limit_bytes)")]
     UpstreamTooLarge,
@@ -183,7 +187,7 @@ impl ApiError {
             ApiError::BodyTimeout(_) => S::REQUEST_TIMEOUT,
             ApiError::FeedbackUnknownRequest(_) => S::NOT_FOUND,
             ApiError::FeedbackConflict { .. } => S::CONFLICT,
-            ApiError::OutcomeLogUnavailable => S::SERVICE_UNAVAILABLE,
+            ApiError::OutcomeLogUnavailable | ApiError::LimitsUnavailable => S::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTooLarge => S::BAD_GATEWAY,
             ApiError::UnknownModel { .. }
             | ApiError::ProviderNotConfigured { .. }
@@ -233,6 +237,7 @@ impl ApiError {
             | ApiError::HostNotAllowed(_) => "invalid_request_error",
             ApiError::UpstreamTooLarge => "upstream_error",
             ApiError::OutcomeLogUnavailable
+            | ApiError::LimitsUnavailable
             | ApiError::GuardrailProfileMissing(_)
             | ApiError::NotImplemented(_) => "server_error",
             ApiError::AdminUnauthorized => "authentication_error",
@@ -267,6 +272,7 @@ impl ApiError {
             ApiError::FeedbackUnknownRequest(_) => "request_not_found",
             ApiError::FeedbackConflict { .. } => "feedback_conflict",
             ApiError::OutcomeLogUnavailable => "outcome_log_unavailable",
+            ApiError::LimitsUnavailable => "limits_unavailable",
             ApiError::UpstreamTooLarge => "upstream_too_large",
             ApiError::UnknownModel { .. } | ApiError::ProviderNotConfigured { .. } => {
                 "model_not_found"
@@ -312,6 +318,7 @@ impl ApiError {
             | ApiError::FeedbackUnknownRequest(_)
             | ApiError::FeedbackConflict { .. }
             | ApiError::OutcomeLogUnavailable
+            | ApiError::LimitsUnavailable
             | ApiError::GuardrailProfileMissing(_)
             | ApiError::UpstreamTooLarge
             | ApiError::AdminDisabled

@@ -161,10 +161,10 @@ pub fn new_key(config: &crate::Config, req: KeyRequest) -> Result<NewKey, KeySto
 }
 
 /// A key as the API shows it, with its spend in the current budget period.
-fn key_json(state: &AppState, k: &KeyRecord) -> Value {
+async fn key_json(state: &AppState, k: &KeyRecord) -> Value {
     let mut v = serde_json::to_value(k).unwrap_or(Value::Null);
     if let (Some(b), Some(obj)) = (k.budget, v.as_object_mut()) {
-        let (spent, reserved) = state.auth.ledger().usage(&k.id, b);
+        let (spent, reserved) = state.auth.usage(&k.id, b).await;
         obj.insert("spent_usd".to_owned(), json!(spent));
         obj.insert("reserved_usd".to_owned(), json!(reserved));
     }
@@ -203,7 +203,10 @@ pub(crate) async fn list(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers)?;
     let keys = with_store(&state, |store, _| store.list()).await?;
-    let data: Vec<Value> = keys.iter().map(|k| key_json(&state, k)).collect();
+    let mut data: Vec<Value> = Vec::with_capacity(keys.len());
+    for k in &keys {
+        data.push(key_json(&state, k).await);
+    }
     Ok(Json(json!({ "object": "list", "data": data })))
 }
 
@@ -223,7 +226,7 @@ pub(crate) async fn create(
     let new = new_key(&state.config, b)?;
     let (record, key) = with_store(&state, move |store, now| store.create(&new, now)).await?;
     tracing::info!(key_id = %record.id, name = %record.name, "Client key created through the admin API.");
-    let mut v = key_json(&state, &record);
+    let mut v = key_json(&state, &record).await;
     if let Some(obj) = v.as_object_mut() {
         obj.insert("key".to_owned(), json!(key.expose()));
     }
@@ -239,5 +242,5 @@ pub(crate) async fn revoke(
     authorize(&state, &headers)?;
     let record = with_store(&state, move |store, now| store.revoke(&id, now)).await?;
     tracing::info!(key_id = %record.id, name = %record.name, "Client key revoked through the admin API.");
-    Ok(Json(key_json(&state, &record)))
+    Ok(Json(key_json(&state, &record).await))
 }

@@ -26,6 +26,7 @@ mod keys;
 mod loop_exploration;
 mod loop_reload;
 mod messages;
+mod redis_shared;
 mod responses;
 mod router;
 mod rules;

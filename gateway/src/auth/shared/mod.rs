@@ -1,0 +1,491 @@
+//! Rate limits and budgets shared by every replica through Redis (`[redis]`).
+//!
+//! Each operation is one Lua script (`scripts.rs`, `*.lua`) with the arithmetic of the
+//! in-process versions ([`super::limits`], [`super::budget`]), so that a key allowed 10
+//! requests per minute gets 10 across all replicas, not 10 per replica. Keys (under
+//! `key_prefix`):
+//! - `rpm:{key id}`: the GCRA arrival time;
+//! - `tpm:{key id}`: the token bucket;
+//! - `spent:{key id}:{period start ms}`: the spend settled in a budget period;
+//! - `holds:{key id}`: budget holds of requests in flight, each lapsing when the longest
+//!   request could have ended, so that a replica killed mid-request leaks nothing for long;
+//!   `held:{key id}`: their sum.
+//!
+//! Time comes from the [`AuthClock`] as a script argument rather than from Redis `TIME`: the
+//! tests drive these scripts with the manual clock exactly as they drive the in-process
+//! limits, and replicas agree as far as their NTP clocks do (milliseconds), far below any
+//! per-minute window. The scripts never refill for time that went backwards.
+//!
+//! When Redis cannot answer within `timeout`, [`SharedCounters::unavailable`] decides:
+//! `on_unavailable = "local"` counts in the replica's own memory (a warning at most once a
+//! minute and `switchyard_redis_unavailable_total`), `"refuse"` answers 503.
+
+mod scripts;
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio_util::task::TaskTracker;
+
+use super::budget::{Budget, OverBudget, Period};
+use super::limits::AuthClock;
+use crate::config::{OnUnavailable, Redis};
+use crate::http::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Why a shared counter gave no answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SharedError {
+    /// Redis did not answer within `[redis] timeout`.
+    #[error("Redis did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection or the command failed. Not a `#[source]`: the message already holds
+    /// the Redis error, whose own chain would repeat it.
+    #[error("Redis command failed: {0}")]
+    Redis(redis::RedisError),
+}
+
+impl From<redis::RedisError> for SharedError {
+    fn from(e: redis::RedisError) -> Self {
+        SharedError::Redis(e)
+    }
+}
+
+/// The connection to the shared counters; cheap to share behind an `Arc`.
+pub struct SharedCounters {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    on_unavailable: OnUnavailable,
+    hold_for: Duration,
+    clock: AuthClock,
+    metrics: Arc<Metrics>,
+    /// Settlements run here, off the request that ends; shutdown waits for them.
+    tracker: TaskTracker,
+    /// Unix ms of the last "Redis unavailable" warning (one a minute at most).
+    warned_ms: AtomicU64,
+}
+
+impl std::fmt::Debug for SharedCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedCounters")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("on_unavailable", &self.on_unavailable)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long between two "Redis unavailable" warnings.
+const WARN_EVERY_MS: u64 = 60_000;
+
+impl SharedCounters {
+    /// Connects to `[redis]`. A Redis that refuses the first connection is an error with
+    /// `on_unavailable = "refuse"`, and a warning with `"local"`, whose requests then count
+    /// locally until a later command reconnects.
+    pub async fn connect(
+        config: &Redis,
+        clock: AuthClock,
+        metrics: Arc<Metrics>,
+    ) -> Result<SharedCounters, SharedError> {
+        let client = redis::Client::open(config.url.expose().as_str())?;
+        // A connection attempt may take longer than one command on a remote Redis, but not so
+        // long that requests pile up behind it: every command is bounded by `timeout` anyway.
+        let connect_within = config.timeout.max(Duration::from_millis(500));
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_within))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)?;
+        let counters = SharedCounters {
+            conn,
+            prefix: config.key_prefix.clone(),
+            timeout: config.timeout,
+            on_unavailable: config.on_unavailable,
+            hold_for: config.hold_for,
+            clock,
+            metrics,
+            tracker: TaskTracker::new(),
+            warned_ms: AtomicU64::new(0),
+        };
+        // The first command also waits for the first connection, hence the longer bound.
+        let mut conn = counters.conn.clone();
+        let ping = redis::cmd("PING");
+        let answered = match tokio::time::timeout(
+            connect_within + config.timeout,
+            ping.query_async::<String>(&mut conn),
+        )
+        .await
+        {
+            Ok(r) => r.map(|_| ()).map_err(SharedError::from),
+            Err(_) => Err(SharedError::Timeout(connect_within + config.timeout)),
+        };
+        match answered {
+            Ok(()) => {}
+            Err(e) if counters.on_unavailable == OnUnavailable::Refuse => return Err(e),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "Redis is unreachable at start-up; limits and budgets count per replica until it answers."
+            ),
+        }
+        Ok(counters)
+    }
+
+    /// The tracker of the settlements in flight.
+    pub fn tracker(&self) -> &TaskTracker {
+        &self.tracker
+    }
+
+    /// How long a budget hold lasts at most.
+    pub fn hold_for(&self) -> Duration {
+        self.hold_for
+    }
+
+    async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, SharedError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(SharedError::Timeout(self.timeout)),
+        }
+    }
+
+    fn key(&self, kind: &str, key_id: &str) -> String {
+        format!("{}{kind}:{key_id}", self.prefix)
+    }
+
+    fn spent_key(&self, key_id: &str, period_start_ms: u64) -> String {
+        format!("{}spent:{key_id}:{period_start_ms}", self.prefix)
+    }
+
+    /// What a request gets when `op` found Redis unavailable: `Ok` to count locally instead,
+    /// or the 503 to answer. Counts and (at most once a minute) logs either way.
+    pub fn unavailable(&self, op: &'static str, error: &SharedError) -> Result<(), ApiError> {
+        let action = match self.on_unavailable {
+            OnUnavailable::Local => "local",
+            OnUnavailable::Refuse => "refused",
+        };
+        self.note(op, action, error);
+        match self.on_unavailable {
+            OnUnavailable::Local => Ok(()),
+            OnUnavailable::Refuse => Err(ApiError::LimitsUnavailable),
+        }
+    }
+
+    /// Counts a failed command and logs it (at most once a minute).
+    fn note(&self, op: &'static str, action: &'static str, error: &SharedError) {
+        self.metrics.redis_unavailable(op, action);
+        let now = self.clock.unix_ms();
+        let last = self.warned_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= WARN_EVERY_MS || last == 0 {
+            self.warned_ms.store(now.max(1), Ordering::Relaxed);
+            tracing::warn!(
+                op,
+                action,
+                error = %error,
+                "Shared limits unavailable (Redis); further failures are counted in switchyard_redis_unavailable_total."
+            );
+        }
+    }
+
+    /// Counts and logs a failed start-up seed: the budget then counts from what Redis has.
+    pub(super) fn note_seed_failure(&self, error: &SharedError) {
+        self.note("seed", "dropped", error);
+    }
+
+    /// Takes one request from `key_id`'s limit of `rpm` per minute, or says how long to wait.
+    pub async fn check_requests(
+        &self,
+        key_id: &str,
+        rpm: NonZeroU32,
+    ) -> Result<Result<(), Duration>, SharedError> {
+        // governor's quota: one request every 60 s / rpm, a burst of rpm (at least 1 µs
+        // apart, as governor keeps at least 1 ns).
+        let t_us = (60_000_000 / u64::from(rpm.get())).max(1);
+        let tau_us = t_us * u64::from(rpm.get() - 1);
+        let mut conn = self.conn.clone();
+        let mut call = scripts::REQUESTS.key(self.key("rpm", key_id));
+        call.arg(self.clock.unix_us()).arg(t_us).arg(tau_us);
+        let wait_us: f64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(as_wait(wait_us))
+    }
+
+    /// Takes `tokens` (capped at the bucket) from `key_id`'s bucket of `tpm` tokens per
+    /// minute, or says how long until they are there.
+    pub async fn take_tokens(
+        &self,
+        key_id: &str,
+        tpm: NonZeroU32,
+        tokens: u64,
+    ) -> Result<Result<(), Duration>, SharedError> {
+        let capacity = f64::from(tpm.get());
+        let want = (tokens as f64).min(capacity);
+        self.tokens(key_id, capacity, want, "take").await
+    }
+
+    /// Corrects an earlier take of `estimated` tokens with the `actual` count.
+    pub async fn settle_tokens(
+        &self,
+        key_id: &str,
+        tpm: NonZeroU32,
+        estimated: u64,
+        actual: u64,
+    ) -> Result<(), SharedError> {
+        let capacity = f64::from(tpm.get());
+        let taken = (estimated as f64).min(capacity);
+        self.tokens(key_id, capacity, taken - actual as f64, "settle")
+            .await
+            .map(|_| ())
+    }
+
+    async fn tokens(
+        &self,
+        key_id: &str,
+        capacity: f64,
+        amount: f64,
+        mode: &'static str,
+    ) -> Result<Result<(), Duration>, SharedError> {
+        let mut conn = self.conn.clone();
+        let mut call = scripts::TOKENS.key(self.key("tpm", key_id));
+        call.arg(self.clock.unix_us())
+            .arg(capacity)
+            .arg(amount)
+            .arg(mode);
+        let wait_us: f64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(as_wait(wait_us))
+    }
+
+    /// Holds `amount_usd` against `key_id`'s budget, or says why not.
+    pub async fn reserve(
+        self: &Arc<Self>,
+        key_id: &str,
+        budget: Budget,
+        amount_usd: f64,
+    ) -> Result<Result<Hold, OverBudget>, SharedError> {
+        let amount = if amount_usd.is_finite() && amount_usd > 0.0 {
+            amount_usd
+        } else {
+            0.0
+        };
+        let now = self.clock.unix_ms();
+        let start = budget.period.start_ms(now);
+        let member = format!("{}|{amount}", uuid::Uuid::new_v4());
+        let hold_ms = u64::try_from(self.hold_for.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = self.conn.clone();
+        let mut call = scripts::RESERVE.key(self.spent_key(key_id, start));
+        call.key(self.key("holds", key_id))
+            .key(self.key("held", key_id))
+            .arg(now)
+            .arg(budget.limit_usd)
+            .arg(&member)
+            .arg(now.saturating_add(hold_ms))
+            .arg(hold_ms)
+            .arg(amount);
+        let (admitted, spent_usd, reserved_usd): (i64, f64, f64) =
+            self.bounded(call.invoke_async(&mut conn)).await?;
+        if admitted == 0 {
+            return Ok(Err(OverBudget {
+                budget,
+                spent_usd,
+                reserved_usd,
+            }));
+        }
+        Ok(Ok(Hold {
+            counters: Arc::clone(self),
+            key_id: key_id.to_owned(),
+            period: budget.period,
+            member,
+            amount,
+            done: false,
+        }))
+    }
+
+    /// `(spent, reserved)` of `key_id` in the current period of `budget`, for listings (two
+    /// reads, not one atomic view).
+    pub async fn usage(&self, key_id: &str, budget: Budget) -> Result<(f64, f64), SharedError> {
+        let now = self.clock.unix_ms();
+        let start = budget.period.start_ms(now);
+        let mut conn = self.conn.clone();
+        let mut get = redis::cmd("GET");
+        get.arg(self.spent_key(key_id, start));
+        let spent: Option<f64> = self.bounded(get.query_async(&mut conn)).await?;
+        let mut holds = redis::cmd("ZRANGEBYSCORE");
+        holds
+            .arg(self.key("holds", key_id))
+            .arg(format!("({now}"))
+            .arg("+inf");
+        let members: Vec<String> = self.bounded(holds.query_async(&mut conn)).await?;
+        let reserved = members
+            .iter()
+            .filter_map(|m| m.rsplit_once('|').and_then(|(_, a)| a.parse::<f64>().ok()))
+            .sum();
+        Ok((spent.unwrap_or(0.0), reserved))
+    }
+
+    async fn settle_hold(
+        &self,
+        key_id: &str,
+        period: Period,
+        member: &str,
+        amount: f64,
+        actual_usd: f64,
+    ) -> Result<(), SharedError> {
+        let actual = if actual_usd.is_finite() && actual_usd > 0.0 {
+            actual_usd
+        } else {
+            0.0
+        };
+        // Spend counts in the period the request ended in, as the outcome log dates it.
+        let start = period.start_ms(self.clock.unix_ms());
+        let mut conn = self.conn.clone();
+        let mut call = scripts::SETTLE.key(self.spent_key(key_id, start));
+        call.key(self.key("holds", key_id))
+            .key(self.key("held", key_id))
+            .arg(member)
+            .arg(amount)
+            .arg(actual)
+            .arg(spent_expiry_ms(period, start));
+        let _: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    /// Sets `key_id`'s spend in the period starting at `period_start_ms` unless a replica
+    /// already did: a restarting replica must not overwrite what the others counted since.
+    pub async fn seed(
+        &self,
+        key_id: &str,
+        period: Period,
+        period_start_ms: u64,
+        spent_usd: f64,
+    ) -> Result<(), SharedError> {
+        let spent = if spent_usd.is_finite() {
+            spent_usd
+        } else {
+            0.0
+        };
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.spent_key(key_id, period_start_ms))
+            .arg(spent)
+            .arg("NX")
+            .arg("PXAT")
+            .arg(spent_expiry_ms(period, period_start_ms));
+        let _: Option<String> = self.bounded(cmd.query_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    /// Runs `work` on the runtime without waiting for it (a request's end must not block on
+    /// Redis); shutdown waits for it through [`SharedCounters::tracker`]. Outside a runtime
+    /// (a value dropped on a plain thread) it is skipped: the hold lapses by itself.
+    pub(super) fn detach(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                self.tracker.spawn_on(work, &handle);
+            }
+            Err(_) => tracing::debug!("No runtime to settle a shared hold on; it will lapse."),
+        }
+    }
+
+    /// Settles `actual` tokens against an earlier take of `estimated`, in the background.
+    pub(super) fn settle_tokens_later(
+        self: &Arc<Self>,
+        key_id: &str,
+        tpm: NonZeroU32,
+        estimated: u64,
+        actual: u64,
+    ) {
+        let counters = Arc::clone(self);
+        let key_id = key_id.to_owned();
+        self.detach(async move {
+            if let Err(e) = counters
+                .settle_tokens(&key_id, tpm, estimated, actual)
+                .await
+            {
+                // Nothing to fall back to: the take happened in Redis. The bucket is only off
+                // by this request's estimate error.
+                counters.note("settle", "dropped", &e);
+            }
+        });
+    }
+}
+
+/// The Unix ms at which a period's spend may go: a day (or a month and a day) after the
+/// period ends, so that a late settlement still finds it.
+fn spent_expiry_ms(period: Period, start_ms: u64) -> u64 {
+    const DAY_MS: u64 = 86_400_000;
+    match period {
+        Period::Day => start_ms + 2 * DAY_MS,
+        Period::Month => start_ms + 32 * DAY_MS,
+    }
+}
+
+fn as_wait(wait_us: f64) -> Result<(), Duration> {
+    if wait_us > 0.0 && wait_us.is_finite() {
+        Err(Duration::from_secs_f64(wait_us / 1e6))
+    } else {
+        Ok(())
+    }
+}
+
+/// A budget hold in Redis; settle it with the real cost. Dropped unsettled (the request never
+/// reached an upstream), it releases the hold and charges nothing, in the background.
+#[derive(Debug)]
+pub struct Hold {
+    counters: Arc<SharedCounters>,
+    key_id: String,
+    period: Period,
+    member: String,
+    amount: f64,
+    done: bool,
+}
+
+impl Hold {
+    /// Replaces the hold with `actual_usd`, in the background; only the first call counts.
+    pub fn settle(&mut self, actual_usd: f64) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let counters = Arc::clone(&self.counters);
+        let (key_id, period, member) = (self.key_id.clone(), self.period, self.member.clone());
+        let amount = self.amount;
+        self.counters.detach(async move {
+            if let Err(e) = counters
+                .settle_hold(&key_id, period, &member, amount, actual_usd)
+                .await
+            {
+                // The hold lapses by itself; the real cost is missing from the shared spend
+                // until the next restart seeds it from the outcome log.
+                counters.note("settle", "dropped", &e);
+            }
+        });
+    }
+
+    /// Replaces the hold with `actual_usd` and waits for Redis (tests, benchmarks).
+    pub async fn settle_now(mut self, actual_usd: f64) -> Result<(), SharedError> {
+        self.done = true;
+        self.counters
+            .settle_hold(
+                &self.key_id,
+                self.period,
+                &self.member,
+                self.amount,
+                actual_usd,
+            )
+            .await
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.settle(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests;

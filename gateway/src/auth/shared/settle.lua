@@ -1,0 +1,19 @@
+-- Replaces a budget hold with the real cost, as Reservation::settle in budget.rs.
+-- KEYS[1]: the spend of the period the request ended in; KEYS[2]: the key's holds; KEYS[3]:
+-- their sum (see reserve.lua).
+-- ARGV: member (the hold), its amount, actual cost (USD), the Unix ms at which the period's
+-- spend may go.
+-- A hold that already lapsed was taken off the sum when it lapsed: only a removed one is.
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
+  if redis.call('ZCARD', KEYS[2]) == 0 then
+    redis.call('DEL', KEYS[3])
+  else
+    redis.call('INCRBYFLOAT', KEYS[3], -tonumber(ARGV[2]))
+  end
+end
+local actual = tonumber(ARGV[3])
+if actual and actual > 0 then
+  redis.call('INCRBYFLOAT', KEYS[1], ARGV[3])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+end
+return 1

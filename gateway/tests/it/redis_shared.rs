@@ -1,0 +1,335 @@
+//! Issue 13, shared limits: two gateways on port 0 share one real `redis-server` and one
+//! client key, so the key's limits (RPM, TPM, budget) hold across both; with Redis down a
+//! gateway falls back to its own counters (`on_unavailable = "local"`) or answers 503
+//! (`"refuse"`), and recovers when Redis comes back. Skips loudly when `redis-server` is not
+//! installed.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+use gateway::auth::{AuthClock, Budget, KeyStore, NewKey, Period};
+use gateway::config::{OnUnavailable, RedisConfig};
+use gateway::upstream::ProviderKind;
+use gateway::RunningGateway;
+use serde_json::{json, Value};
+use testkit::redis::RedisServer;
+use testkit::{FakeProvider, Scenario, Usage};
+
+use crate::e2e_harness::{config, provider};
+
+/// 2026-12-03 12:00 UTC.
+const T0_MS: u64 = 1_796_299_200_000;
+
+struct Replicas {
+    fake: FakeProvider,
+    gws: Vec<RunningGateway>,
+    client: reqwest::Client,
+    key: String,
+    key_id: String,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+/// `replicas` gateways, each with its own copy of one key database (the same key id and
+/// hash, as replicas of one deployment would have), all on `redis`.
+async fn start(
+    redis: &RedisServer,
+    new: NewKey,
+    on_unavailable: OnUnavailable,
+    replicas: usize,
+) -> Replicas {
+    let first = tempfile::tempdir().unwrap();
+    let db = first.path().join("outcomes.sqlite");
+    let (key_id, key) = {
+        let mut store = KeyStore::open(&db).unwrap();
+        let (record, key) = store.create(&new, T0_MS).unwrap();
+        (record.id, key.expose().clone())
+    };
+    let mut dirs = vec![first];
+    for _ in 1..replicas {
+        let dir = tempfile::tempdir().unwrap();
+        copy_db(dirs[0].path(), dir.path());
+        dirs.push(dir);
+    }
+    let fake = FakeProvider::start().await;
+    // One manual clock for both, as if their NTP clocks agreed exactly.
+    let clock = AuthClock::manual(T0_MS);
+    let mut gws = Vec::new();
+    for dir in &dirs {
+        let cfg = config(
+            dir.path(),
+            vec![provider(
+                "openai",
+                ProviderKind::Openai,
+                &fake.openai_base_url(),
+            )],
+            &["gpt-4o-mini"],
+            |c| {
+                c.redis = Some(RedisConfig {
+                    url: redis.url(),
+                    key_prefix: "it:".to_owned(),
+                    timeout: Duration::from_secs(2),
+                    on_unavailable,
+                })
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        gws.push(
+            gateway::spawn_with_clock(cfg, listener, None, clock.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    Replicas {
+        fake,
+        gws,
+        client: reqwest::Client::new(),
+        key,
+        key_id,
+        _dirs: dirs,
+    }
+}
+
+fn rpm(n: u32) -> NewKey {
+    NewKey {
+        name: "app".to_owned(),
+        rpm: NonZeroU32::new(n),
+        ..NewKey::default()
+    }
+}
+
+fn copy_db(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+impl Replicas {
+    async fn chat(&self, replica: usize) -> reqwest::Response {
+        self.client
+            .post(format!(
+                "http://{}/v1/chat/completions",
+                self.gws[replica].local_addr()
+            ))
+            .bearer_auth(&self.key)
+            .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn metrics(&self, replica: usize) -> String {
+        self.client
+            .get(format!("http://{}/metrics", self.gws[replica].local_addr()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn issue_13_two_gateways_on_one_redis_admit_one_rpm_limit() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let h = start(&redis, rpm(5), OnUnavailable::Refuse, 2).await;
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(h.chat(i % 2).await.status().as_u16());
+    }
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((admitted, limited), (5, 7), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn issue_13_redis_down_refuse_answers_503_and_recovers() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let h = start(&redis, rpm(100), OnUnavailable::Refuse, 1).await;
+    assert_eq!(h.chat(0).await.status(), 200);
+
+    redis.stop();
+    let resp = h.chat(0).await;
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "limits_unavailable");
+    assert_eq!(body["error"]["type"], "server_error");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unavailable"));
+
+    redis.restart().unwrap();
+    // The gateway reconnects on a backoff timer: nothing to await but its next success, so
+    // poll with a bound.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = h.chat(0).await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200, "no recovery within 5 s of Redis coming back");
+    assert!(h
+        .metrics(0)
+        .await
+        .contains("switchyard_redis_unavailable_total{op=\"requests\",action=\"refused\"}"));
+}
+
+#[tokio::test]
+async fn issue_13_redis_down_local_counts_in_process() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let h = start(&redis, rpm(2), OnUnavailable::Local, 1).await;
+    assert_eq!(h.chat(0).await.status(), 200);
+    redis.stop();
+    // The replica's own limiter has seen none of the shared traffic: a full burst of 2.
+    assert_eq!(h.chat(0).await.status(), 200);
+    assert_eq!(h.chat(0).await.status(), 200);
+    assert_eq!(h.chat(0).await.status(), 429);
+    let metrics = h.metrics(0).await;
+    assert!(
+        metrics.contains("switchyard_redis_unavailable_total{op=\"requests\",action=\"local\"} 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn issue_13_two_gateways_on_one_redis_spend_one_budget() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // Less than any request costs: the first one admitted spends it all. Per process, each
+    // replica would admit one.
+    let key = NewKey {
+        name: "app".to_owned(),
+        budget: Some(Budget {
+            limit_usd: 1e-9,
+            period: Period::Day,
+        }),
+        ..NewKey::default()
+    };
+    let h = start(&redis, key, OnUnavailable::Refuse, 2).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let resp = h.chat(i % 2).await;
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "insufficient_quota");
+        }
+        h.gws[i % 2].wait_idle().await;
+    }
+    assert_eq!(statuses, [200, 429, 429, 429, 429, 429]);
+}
+
+/// Every answer of the fake uses 400 + 1000 tokens: 0.00066 USD of gpt-4o-mini.
+fn big_answers(fake: &FakeProvider) {
+    fake.always(
+        "gpt-4o-mini",
+        Scenario::Ok {
+            reply: Some("fine".to_owned()),
+            usage: Some(Usage {
+                input_tokens: 400,
+                output_tokens: 1000,
+            }),
+        },
+    );
+}
+
+#[tokio::test]
+async fn issue_13_a_budget_settled_on_one_gateway_is_spent_on_the_other() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let budget = Budget {
+        limit_usd: 0.001,
+        period: Period::Day,
+    };
+    let key = NewKey {
+        name: "app".to_owned(),
+        budget: Some(budget),
+        ..NewKey::default()
+    };
+    let h = start(&redis, key, OnUnavailable::Refuse, 2).await;
+    big_answers(&h.fake);
+    assert_eq!(h.chat(0).await.status(), 200);
+    h.gws[0].wait_idle().await;
+    // 0.00066 of 0.001 spent, seen from both replicas: one more is admitted...
+    for gw in &h.gws {
+        let (spent, reserved) = gw.state().auth.usage(&h.key_id, budget).await;
+        assert!((spent - 0.00066).abs() < 1e-9, "{spent}");
+        assert_eq!(reserved, 0.0);
+    }
+    assert_eq!(h.chat(1).await.status(), 200);
+    h.gws[1].wait_idle().await;
+    // ...then the key is out on both until the next UTC day.
+    assert_eq!(h.chat(0).await.status(), 429);
+    assert_eq!(h.chat(1).await.status(), 429);
+    let (spent, _) = h.gws[0].state().auth.usage(&h.key_id, budget).await;
+    assert!((spent - 0.00132).abs() < 1e-9, "{spent}");
+}
+
+#[tokio::test]
+async fn issue_13_tokens_used_on_one_gateway_are_missing_on_the_other() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let key = NewKey {
+        name: "app".to_owned(),
+        tpm: NonZeroU32::new(1000),
+        ..NewKey::default()
+    };
+    let h = start(&redis, key, OnUnavailable::Refuse, 2).await;
+    big_answers(&h.fake);
+    // The estimate is small, the answer 1,400 tokens: the shared bucket goes into debt.
+    assert_eq!(h.chat(0).await.status(), 200);
+    h.gws[0].wait_idle().await;
+    let resp = h.chat(1).await;
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "tokens");
+}
+
+#[tokio::test]
+async fn issue_13_redis_down_refuse_in_the_handler_checks_too() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    // No RPM: the middleware never asks Redis; the chat handler's token take does.
+    let key = NewKey {
+        name: "app".to_owned(),
+        tpm: NonZeroU32::new(100_000),
+        ..NewKey::default()
+    };
+    let h = start(&redis, key, OnUnavailable::Refuse, 1).await;
+    assert_eq!(h.chat(0).await.status(), 200);
+    redis.stop();
+    let resp = h.chat(0).await;
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "limits_unavailable");
+    let metrics = h.metrics(0).await;
+    assert!(
+        metrics.contains("switchyard_key_rejections_total{reason=\"limits_unavailable\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchyard_redis_unavailable_total{op=\"tokens\",action=\"refused\"} 1"),
+        "{metrics}"
+    );
+}
