@@ -1,7 +1,10 @@
 //! Issue 13: two `switchyard serve` replicas behind one address share one PostgreSQL outcome
-//! log. Load goes through both, one is killed with SIGKILL mid-load, the other keeps serving,
-//! and every answer a client saw acknowledged (from either replica) has its row in the shared
-//! log: a row is committed on the server before its answer is sent.
+//! log (and its client keys) and one Redis (the keys' limits and budgets). Load goes through
+//! both, one is killed with SIGKILL mid-load, the other keeps serving, and
+//! - every answer a client saw acknowledged (from either replica) has its row in the shared
+//!   log: a row is committed on the server before its answer is sent;
+//! - one budget held across both: the spend logged for the key stays within its limit plus
+//!   the reservations that can be in flight (one per client).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -70,8 +73,14 @@ fn config(
     name: &str,
     fake: &FakeProvider,
     postgres: &str,
+    redis: Option<&str>,
 ) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));
+    let redis = redis
+        .map(|url| {
+            format!("\n[redis]\nurl = \"{url}\"\ntimeout = \"2s\"\non_unavailable = \"refuse\"\n")
+        })
+        .unwrap_or_default();
     std::fs::write(
         &path,
         format!(
@@ -91,7 +100,7 @@ candidates = ["gpt-4o-mini"]
 [log]
 sqlite = "{}"
 postgres = "{postgres}"
-"#,
+{redis}"#,
             fake.openai_base_url(),
             dir.join(format!("{name}.sqlite")).display(),
         ),
@@ -114,8 +123,8 @@ fn issue_13_kill_9_of_one_replica_loses_no_acknowledged_row_of_either() {
         let fake = FakeProvider::start().await;
         let dir = tempfile::tempdir().unwrap();
         let mut replicas = [
-            Replica::start(&config(dir.path(), "a", &fake, &url)),
-            Replica::start(&config(dir.path(), "b", &fake, &url)),
+            Replica::start(&config(dir.path(), "a", &fake, &url, None)),
+            Replica::start(&config(dir.path(), "b", &fake, &url, None)),
         ];
         let bases = [replicas[0].base.clone(), replicas[1].base.clone()];
 
@@ -205,6 +214,182 @@ fn issue_13_kill_9_of_one_replica_loses_no_acknowledged_row_of_either() {
             acked.len(),
             &missing[..missing.len().min(5)]
         );
+        fake.shutdown().await;
+    });
+}
+
+/// USD per answer at the scripted usage (400 in, 1,000 out on gpt-4o-mini's catalog price).
+const COST: f64 = 0.000_66;
+/// The key's daily budget: about 30 answers.
+const BUDGET_USD: f64 = 0.02;
+
+#[test]
+fn issue_13_two_replicas_spend_one_budget_and_a_killed_one_loses_no_row() {
+    let Some(pg) = PostgresServer::start() else {
+        return;
+    };
+    let Some(redis) = testkit::redis::RedisServer::start() else {
+        return;
+    };
+    let url = pg.fresh_database();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let fake = FakeProvider::start().await;
+        fake.always(
+            "gpt-4o-mini",
+            testkit::Scenario::Ok {
+                reply: Some("fine".to_owned()),
+                usage: Some(testkit::Usage {
+                    input_tokens: 400,
+                    output_tokens: 1000,
+                }),
+            },
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let configs = [
+            config(dir.path(), "a", &fake, &url, Some(&redis.url())),
+            config(dir.path(), "b", &fake, &url, Some(&redis.url())),
+        ];
+        // The key is made once, in PostgreSQL, by the CLI: both replicas load it from there.
+        let made = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args([
+                "keys",
+                "create",
+                "--name",
+                "team",
+                "--period",
+                "day",
+                "--budget-usd",
+            ])
+            .arg(BUDGET_USD.to_string())
+            .arg("--config")
+            .arg(&configs[0])
+            .env("SWITCHYARD_REPLICA_TEST_KEY", "sk-replica-test")
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let key = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+        assert!(key.starts_with("sy-"), "{key}");
+        let mut replicas = [Replica::start(&configs[0]), Replica::start(&configs[1])];
+        let bases = [replicas[0].base.clone(), replicas[1].base.clone()];
+
+        let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let over_budget = Arc::new(AtomicUsize::new(0));
+        let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let halfway = Arc::new(tokio::sync::Notify::new());
+        let client = reqwest::Client::new();
+        let mut tasks = Vec::new();
+        for i in 0..CLIENTS {
+            let (client, bases, acked, key) = (
+                client.clone(),
+                bases.clone(),
+                Arc::clone(&acked),
+                key.clone(),
+            );
+            let (halfway, killed, over_budget) = (
+                Arc::clone(&halfway),
+                Arc::clone(&killed),
+                Arc::clone(&over_budget),
+            );
+            tasks.push(tokio::spawn(async move {
+                for n in 0..200 {
+                    let replica = if killed.load(Ordering::SeqCst) {
+                        1
+                    } else {
+                        (i + n) % 2
+                    };
+                    let body = json!({"model": "gpt-4o-mini", "max_tokens": 1000, "messages": [
+                        {"role": "user", "content": format!("client {i} request {n}")}]});
+                    let Ok(resp) = client
+                        .post(format!("{}/v1/chat/completions", bases[replica]))
+                        .bearer_auth(&key)
+                        .json(&body)
+                        .send()
+                        .await
+                    else {
+                        continue;
+                    };
+                    match resp.status().as_u16() {
+                        200 => {}
+                        429 => {
+                            // Out of budget: this client is done.
+                            over_budget.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                        _ => continue,
+                    }
+                    let id = resp.headers()["x-switchyard-request-id"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    if resp.bytes().await.is_err() {
+                        continue;
+                    }
+                    let count = {
+                        let mut acked = acked.lock().unwrap();
+                        acked.push(id);
+                        acked.len()
+                    };
+                    if count == 12 {
+                        halfway.notify_one();
+                    }
+                }
+            }));
+        }
+        tokio::time::timeout(Duration::from_secs(120), halfway.notified())
+            .await
+            .expect("both replicas answer");
+        replicas[0].kill();
+        killed.store(true, Ordering::SeqCst);
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(120), t)
+                .await
+                .expect("every client ends at the budget")
+                .unwrap();
+        }
+        replicas[1].kill();
+        let acked = acked.lock().unwrap().clone();
+        let rows = gateway::read_outcomes(outcome_log::Location::parse(&url)).unwrap();
+        let stored: HashSet<&str> = rows.iter().map(|o| o.request_id.as_str()).collect();
+        let missing = acked
+            .iter()
+            .filter(|id| !stored.contains(id.as_str()))
+            .count();
+        assert_eq!(
+            missing,
+            0,
+            "{missing} of {} acknowledged rows lost",
+            acked.len()
+        );
+        // One budget across both replicas: what the key was charged stays within the limit
+        // plus one reservation per client in flight (each at most the answer's cost here).
+        let spent: f64 = rows
+            .iter()
+            .filter(|o| o.key_id.is_some())
+            .filter_map(|o| o.cost_usd)
+            .sum();
+        eprintln!(
+            "two replicas, one budget: {} answers, {spent:.5} USD charged of {BUDGET_USD} USD",
+            acked.len()
+        );
+        assert_eq!(
+            over_budget.load(Ordering::SeqCst),
+            CLIENTS,
+            "every client reached the budget"
+        );
+        assert!(
+            spent <= BUDGET_USD + CLIENTS as f64 * COST + 1e-9,
+            "spent {spent} USD of a {BUDGET_USD} USD budget"
+        );
+        // Two replicas each enforcing the whole budget alone could have spent up to twice it.
+        assert!(acked.len() as f64 * COST <= BUDGET_USD + CLIENTS as f64 * COST + 1e-9);
         fake.shutdown().await;
     });
 }

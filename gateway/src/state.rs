@@ -106,7 +106,7 @@ impl AppState {
         log: OutcomeLog,
         metrics: Arc<Metrics>,
     ) -> Result<AppState, Error> {
-        let auth = Auth::open(&config.log.sqlite, AuthClock::system())?;
+        let auth = Auth::open(config.log.location(), AuthClock::system())?;
         AppState::with_auth(config, classifier, log, metrics, auth)
     }
 

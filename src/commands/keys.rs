@@ -44,7 +44,6 @@ impl DbArgs {
             None => config.log.location(),
         }
     }
-
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -134,9 +133,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<()> {
             println!("{}", key.expose());
             eprintln!(
                 "created key {} ({}) in {}; this is the only time it is shown",
-                record.id,
-                record.name,
-                db
+                record.id, record.name, db
             );
         }
         Action::List { json } => {

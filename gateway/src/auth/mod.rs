@@ -20,8 +20,8 @@ pub mod limits;
 pub mod shared;
 pub mod store;
 
+use outcome_log::Location;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -86,7 +86,7 @@ pub struct Auth(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    db: Option<PathBuf>,
+    db: Option<Location>,
     table: RwLock<Arc<Table>>,
     ledger: Arc<Ledger>,
     clock: AuthClock,
@@ -115,26 +115,28 @@ impl Auth {
         }))
     }
 
-    /// Loads the keys of `db` (the outcome log's database), seeds each budget with the spend
-    /// already logged in its period, and starts the thread that picks up changes made by
-    /// other processes. Blocking: call at start-up.
-    pub fn open(db: &Path, clock: AuthClock) -> Result<Auth, KeyStoreError> {
+    /// Loads the keys of `db` (the outcome log's database: its SQLite file or PostgreSQL),
+    /// seeds each budget with the spend already logged in its period, and starts the thread
+    /// that picks up changes made by other processes (the CLI, other replicas). Blocking:
+    /// call at start-up.
+    pub fn open(db: impl Into<Location>, clock: AuthClock) -> Result<Auth, KeyStoreError> {
         Auth::open_with(db, clock, None)
     }
 
     /// [`Auth::open`] with the limits and budgets kept in Redis by `shared` (the in-process
     /// ones remain the fallback). Call [`Auth::seed_shared`] next.
     pub fn open_with(
-        db: &Path,
+        db: impl Into<Location>,
         clock: AuthClock,
         shared: Option<Arc<SharedCounters>>,
     ) -> Result<Auth, KeyStoreError> {
-        let store = KeyStore::open(db)?;
+        let db: Location = db.into();
+        let store = KeyStore::open_at(&db)?;
         let tracker = shared
             .as_ref()
             .map_or_else(TaskTracker::new, |s| s.tracker().clone());
         let auth = Auth(Arc::new(Inner {
-            db: Some(db.to_owned()),
+            db: Some(db.clone()),
             table: RwLock::new(Arc::new(Table::default())),
             ledger: Arc::new(Ledger::new(clock.clone())),
             clock,
@@ -147,7 +149,7 @@ impl Auth {
         for key in auth.keys() {
             if let Some(b) = key.record.budget {
                 let start = b.period.start_ms(auth.0.clock.unix_ms());
-                match crate::outcome::spend::key_spend_since(db, &key.record.id, start) {
+                match crate::outcome::spend::key_spend_since(&db, &key.record.id, start) {
                     Ok(spent) => auth.0.ledger.seed(&key.record.id, start, spent),
                     Err(e) => tracing::warn!(
                         key_id = %key.record.id,
@@ -234,8 +236,8 @@ impl Auth {
     }
 
     /// The key database, when there is one.
-    pub fn db(&self) -> Option<&Path> {
-        self.0.db.as_deref()
+    pub fn db(&self) -> Option<&Location> {
+        self.0.db.as_ref()
     }
 
     fn table(&self) -> Arc<Table> {
@@ -292,7 +294,7 @@ impl Auth {
     /// Re-reads the table now (after an admin API change). Blocking.
     pub fn reload(&self) -> Result<(), KeyStoreError> {
         match &self.0.db {
-            Some(db) => self.reload_from(&KeyStore::open(db)?),
+            Some(db) => self.reload_from(&KeyStore::open_at(db)?),
             None => Ok(()),
         }
     }

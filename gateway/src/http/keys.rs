@@ -186,7 +186,7 @@ async fn with_store<T: Send + 'static>(
     };
     let now = auth.clock().unix_ms();
     tokio::task::spawn_blocking(move || {
-        let mut store = KeyStore::open(&db)?;
+        let mut store = KeyStore::open_at(&db)?;
         let out = f(&mut store, now)?;
         auth.reload()?;
         Ok::<_, KeyStoreError>(out)
