@@ -22,8 +22,8 @@ pub enum Store {
         /// The file, for errors.
         path: PathBuf,
     },
-    /// A PostgreSQL connection.
-    Postgres(PgWriter),
+    /// A PostgreSQL connection (boxed: it is several times a SQLite connection's size).
+    Postgres(Box<PgWriter>),
 }
 
 impl Store {
@@ -43,7 +43,7 @@ impl Store {
                     statement_timeout: Some(commit_timeout),
                 },
             )
-            .map(Store::Postgres),
+            .map(|w| Store::Postgres(Box::new(w))),
         }
     }
 

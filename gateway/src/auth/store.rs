@@ -300,7 +300,7 @@ enum Conn {
     Sqlite(Connection),
     /// Behind a lock because the driver needs `&mut` for every query and the store's reads
     /// take `&self`.
-    Postgres(Mutex<PgClient>),
+    Postgres(Box<Mutex<PgClient>>),
 }
 
 /// The blocking PostgreSQL client (its `Debug` would print nothing useful).
@@ -328,7 +328,7 @@ impl KeyStore {
                     Ok::<_, KeyStoreError>(c)
                 })?;
                 Ok(KeyStore {
-                    conn: Conn::Postgres(Mutex::new(PgClient(client))),
+                    conn: Conn::Postgres(Box::new(Mutex::new(PgClient(client)))),
                     at: at.clone(),
                 })
             }

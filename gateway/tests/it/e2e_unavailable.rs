@@ -69,7 +69,7 @@ struct TableAway(rusqlite::Connection);
 
 impl TableAway {
     fn take(h: &Harness) -> TableAway {
-        let conn = rusqlite::Connection::open(h.gw.outcome_log().location()).unwrap();
+        let conn = rusqlite::Connection::open(h.gw.outcome_log().sqlite_path().unwrap()).unwrap();
         conn.execute_batch("ALTER TABLE outcomes RENAME TO outcomes_away")
             .unwrap();
         TableAway(conn)

@@ -106,7 +106,7 @@ struct WriteLock(rusqlite::Connection);
 
 impl WriteLock {
     fn take(h: &Harness) -> WriteLock {
-        let conn = rusqlite::Connection::open(h.gw.outcome_log().location()).unwrap();
+        let conn = rusqlite::Connection::open(h.gw.outcome_log().sqlite_path().unwrap()).unwrap();
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
         WriteLock(conn)
     }

@@ -282,7 +282,7 @@ async fn issue_11_a_spent_budget_answers_429_insufficient_quota_and_streams_are_
             .count(),
         1
     );
-    let report = spend_report(&db(h.dir.path()), SpendBy::Key, None).unwrap();
+    let report = spend_report(db(h.dir.path()), SpendBy::Key, None).unwrap();
     assert_eq!(report.len(), 1);
     assert_eq!(report[0].group.as_deref(), Some(id.as_str()));
     assert_eq!(report[0].name.as_deref(), Some("capped"));
