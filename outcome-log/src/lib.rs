@@ -144,10 +144,8 @@ pub enum Error {
 fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => match std::error::Error::source(e) {
-            Some(inner) => format!("{e}: {inner}"),
-            None => e.to_string(),
-        },
+        // The driver's own message already ends with its cause.
+        None => e.to_string(),
     }
 }
 

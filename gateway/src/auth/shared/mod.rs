@@ -3,7 +3,8 @@
 //! Each operation is one Lua script (`scripts.rs`, `*.lua`) with the arithmetic of the
 //! in-process versions ([`super::limits`], [`super::budget`]), so that a key allowed 10
 //! requests per minute gets 10 across all replicas, not 10 per replica. Keys (under
-//! `key_prefix`):
+//! `key_prefix`; the key id in braces, a Redis Cluster hash tag, so that one client key's
+//! counters share a slot):
 //! - `rpm:{key id}`: the GCRA arrival time;
 //! - `tpm:{key id}`: the token bucket;
 //! - `spent:{key id}:{period start ms}`: the spend settled in a budget period;
@@ -156,12 +157,14 @@ impl SharedCounters {
         }
     }
 
+    // The key id is a hash tag (`{…}`): a script touches several keys of one client key, and
+    // Redis Cluster runs a script only when all its keys hash to one slot.
     fn key(&self, kind: &str, key_id: &str) -> String {
-        format!("{}{kind}:{key_id}", self.prefix)
+        format!("{}{kind}:{{{key_id}}}", self.prefix)
     }
 
     fn spent_key(&self, key_id: &str, period_start_ms: u64) -> String {
-        format!("{}spent:{key_id}:{period_start_ms}", self.prefix)
+        format!("{}spent:{{{key_id}}}:{period_start_ms}", self.prefix)
     }
 
     /// What a request gets when `op` found Redis unavailable: `Ok` to count locally instead,
