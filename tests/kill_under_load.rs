@@ -4,12 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/serve.rs"]
+mod serve;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
+use serve::{chat, Replica, Sent};
 use testkit::FakeProvider;
 
 /// Concurrent clients.
@@ -52,24 +54,8 @@ sqlite = "{}"
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["serve", "--priors-only", "--config"])
-            .arg(&config)
-            .env("SWITCHYARD_KILL_TEST_KEY", "sk-kill-test")
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("switchyard serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("switchyard listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
+        let mut gateway = Replica::start(&config, &[("SWITCHYARD_KILL_TEST_KEY", "sk-kill-test")]);
+        let base = gateway.base.clone();
 
         let acked: Arc<Mutex<Vec<String>>> = Arc::default();
         let enough = Arc::new(tokio::sync::Notify::new());
@@ -82,25 +68,12 @@ sqlite = "{}"
                 for n in 0.. {
                     let body = json!({"model": "auto", "messages": [
                         {"role": "user", "content": format!("client {i} request {n}")}]});
-                    let Ok(resp) = client
-                        .post(format!("{base}/v1/chat/completions"))
-                        .json(&body)
-                        .send()
-                        .await
-                    else {
-                        return;
+                    let id = match chat(&client, &base, None, &body).await {
+                        Sent::Acked(id) => id,
+                        // No answer: the gateway was killed.
+                        Sent::Not(0) => return,
+                        Sent::Not(status) => panic!("the gateway answered {status} under load"),
                     };
-                    if resp.status() != 200 {
-                        return;
-                    }
-                    let id = resp.headers()["x-switchyard-request-id"]
-                        .to_str()
-                        .unwrap()
-                        .to_owned();
-                    // The answer is acknowledged once its body arrived whole.
-                    if resp.bytes().await.is_err() {
-                        return;
-                    }
                     let count = {
                         let mut acked = acked.lock().unwrap();
                         acked.push(id);
@@ -115,8 +88,7 @@ sqlite = "{}"
         tokio::time::timeout(std::time::Duration::from_secs(300), enough.notified())
             .await
             .expect("the gateway answers under load");
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        gateway.kill();
         for t in tasks {
             t.await.unwrap();
         }

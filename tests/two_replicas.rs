@@ -8,14 +8,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/serve.rs"]
+mod serve;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
+use serve::{chat, Replica, Sent};
 use testkit::postgres::PostgresServer;
 use testkit::FakeProvider;
 
@@ -25,48 +28,8 @@ const CLIENTS: usize = 16;
 const KILL_AFTER: usize = 300;
 /// Acknowledged answers by replica 1 after the kill.
 const AFTER_KILL: usize = 100;
-
-/// A running `switchyard serve`, killed (SIGKILL) when dropped.
-struct Replica {
-    child: Child,
-    base: String,
-}
-
-impl Replica {
-    fn start(config: &std::path::Path) -> Replica {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["serve", "--priors-only", "--config"])
-            .arg(config)
-            .env("SWITCHYARD_REPLICA_TEST_KEY", "sk-replica-test")
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("switchyard serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("switchyard listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        Replica { child, base }
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The provider key both replicas read.
+const ENV: &[(&str, &str)] = &[("SWITCHYARD_REPLICA_TEST_KEY", "sk-replica-test")];
 
 fn config(
     dir: &std::path::Path,
@@ -123,8 +86,8 @@ fn issue_13_kill_9_of_one_replica_loses_no_acknowledged_row_of_either() {
         let fake = FakeProvider::start().await;
         let dir = tempfile::tempdir().unwrap();
         let mut replicas = [
-            Replica::start(&config(dir.path(), "a", &fake, &url, None)),
-            Replica::start(&config(dir.path(), "b", &fake, &url, None)),
+            Replica::start(&config(dir.path(), "a", &fake, &url, None), ENV),
+            Replica::start(&config(dir.path(), "b", &fake, &url, None), ENV),
         ];
         let bases = [replicas[0].base.clone(), replicas[1].base.clone()];
 
@@ -149,25 +112,11 @@ fn issue_13_kill_9_of_one_replica_loses_no_acknowledged_row_of_either() {
                     };
                     let body = json!({"model": "auto", "messages": [
                         {"role": "user", "content": format!("client {i} request {n}")}]});
-                    let Ok(resp) = client
-                        .post(format!("{}/v1/chat/completions", bases[replica]))
-                        .json(&body)
-                        .send()
-                        .await
-                    else {
-                        continue; // the killed replica: the balancer retries elsewhere
+                    // Not acknowledged (the killed replica refused or cut it): the balancer
+                    // sends the next request elsewhere.
+                    let Sent::Acked(id) = chat(&client, &bases[replica], None, &body).await else {
+                        continue;
                     };
-                    if resp.status() != 200 {
-                        continue;
-                    }
-                    let id = resp.headers()["x-switchyard-request-id"]
-                        .to_str()
-                        .unwrap()
-                        .to_owned();
-                    // Acknowledged once its body arrived whole.
-                    if resp.bytes().await.is_err() {
-                        continue;
-                    }
                     let count = {
                         let mut acked = acked.lock().unwrap();
                         acked.push(id);
@@ -277,7 +226,10 @@ fn issue_13_two_replicas_spend_one_budget_and_a_killed_one_loses_no_row() {
         );
         let key = String::from_utf8(made.stdout).unwrap().trim().to_owned();
         assert!(key.starts_with("sy-"), "{key}");
-        let mut replicas = [Replica::start(&configs[0]), Replica::start(&configs[1])];
+        let mut replicas = [
+            Replica::start(&configs[0], ENV),
+            Replica::start(&configs[1], ENV),
+        ];
         let bases = [replicas[0].base.clone(), replicas[1].base.clone()];
 
         let acked: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -307,31 +259,15 @@ fn issue_13_two_replicas_spend_one_budget_and_a_killed_one_loses_no_row() {
                     };
                     let body = json!({"model": "gpt-4o-mini", "max_tokens": 1000, "messages": [
                         {"role": "user", "content": format!("client {i} request {n}")}]});
-                    let Ok(resp) = client
-                        .post(format!("{}/v1/chat/completions", bases[replica]))
-                        .bearer_auth(&key)
-                        .json(&body)
-                        .send()
-                        .await
-                    else {
-                        continue;
-                    };
-                    match resp.status().as_u16() {
-                        200 => {}
-                        429 => {
+                    let id = match chat(&client, &bases[replica], Some(&key), &body).await {
+                        Sent::Acked(id) => id,
+                        Sent::Not(429) => {
                             // Out of budget: this client is done.
                             over_budget.fetch_add(1, Ordering::SeqCst);
                             return;
                         }
-                        _ => continue,
-                    }
-                    let id = resp.headers()["x-switchyard-request-id"]
-                        .to_str()
-                        .unwrap()
-                        .to_owned();
-                    if resp.bytes().await.is_err() {
-                        continue;
-                    }
+                        Sent::Not(_) => continue,
+                    };
                     let count = {
                         let mut acked = acked.lock().unwrap();
                         acked.push(id);
