@@ -217,11 +217,7 @@ async fn two_replicas_enforce_one_request_limit() {
     let a = counters(&server, &clock, OnUnavailable::Refuse).await;
     let b = counters(&server, &clock, OnUnavailable::Refuse).await;
     let calls = (0..20).map(|i| {
-        let c = if i % 2 == 0 {
-            Arc::clone(&a)
-        } else {
-            Arc::clone(&b)
-        };
+        let c = Arc::clone(if i % 2 == 0 { &a } else { &b });
         async move { c.check_requests("k", nz(10)).await.unwrap().is_ok() }
     });
     let admitted = futures::future::join_all(calls)
@@ -241,11 +237,7 @@ async fn two_replicas_never_overshoot_beyond_the_holds_in_flight() {
     let a = counters(&server, &clock, OnUnavailable::Refuse).await;
     let b = counters(&server, &clock, OnUnavailable::Refuse).await;
     let calls = (0..20).map(|i| {
-        let c = if i % 2 == 0 {
-            Arc::clone(&a)
-        } else {
-            Arc::clone(&b)
-        };
+        let c = Arc::clone(if i % 2 == 0 { &a } else { &b });
         async move { c.reserve("k", DAY, 0.3).await.unwrap().ok() }
     });
     let holds: Vec<Hold> = futures::future::join_all(calls)
