@@ -153,7 +153,11 @@ impl AppState {
             .clone()
             .map(|j| crate::judge::Judge::new(j, &config.log.location()));
         // Entries age on the keys' clock, so that tests with a manual clock move TTLs too.
-        let cache = crate::cache::ResponseCache::new(&config.cache, auth.clock().clone());
+        let cache = crate::cache::ResponseCache::new(
+            &config.cache,
+            auth.clock().clone(),
+            auth.shared().cloned(),
+        );
         // One tracker for request work and the shared-budget settlements it leaves, so that
         // shutdown and `wait_idle` wait for both.
         let tracker = auth.tracker().clone();

@@ -8,6 +8,7 @@
 //!   `x-switchyard-cache` header ([`Directive`]).
 //! - [`assemble`]: a streamed answer put back together, so that streams are stored too.
 //! - [`replay`]: a stored answer as stream chunks, so that streamed requests are served too.
+//! - `shared`: with `[cache] shared`, exact answers kept in Redis too, for every replica.
 //! - [`semantic`] and [`signature`]: the semantic cache, an index from a request's scope and
 //!   its last user message's words to stored phrasings and their routing embeddings.
 //!
@@ -19,6 +20,7 @@ pub mod assemble;
 pub mod key;
 pub mod replay;
 pub mod semantic;
+mod shared;
 pub mod signature;
 
 use std::collections::HashMap;
@@ -145,7 +147,7 @@ impl Plan {
 }
 
 /// An answer to store, and what a hit needs to know about it.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Stored {
     /// The answer as the upstream gave it (a streamed one assembled).
     pub completion: ChatCompletionResponse,
@@ -187,6 +189,8 @@ pub struct ResponseCache {
     clock: AuthClock,
     /// The least weight of an entry (see [`ResponseCache::new`]).
     min_weight: u64,
+    /// Redis, with `[cache] shared`.
+    shared: Option<shared::SharedAnswers>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -204,7 +208,14 @@ impl ResponseCache {
     /// moka bounds one quantity, the total weight, so both limits go into it: the capacity is
     /// `max_bytes` and an entry weighs its JSON size but at least `max_bytes / max_entries`,
     /// so neither more than `max_entries` answers nor more than `max_bytes` bytes are kept.
-    pub fn new(settings: &CacheSettings, clock: AuthClock) -> Option<ResponseCache> {
+    ///
+    /// `shared`: the Redis counters of `[redis]`; with `[cache] shared` answers are kept there
+    /// too (without them the cache stays in memory).
+    pub fn new(
+        settings: &CacheSettings,
+        clock: AuthClock,
+        shared: Option<Arc<crate::auth::SharedCounters>>,
+    ) -> Option<ResponseCache> {
         if !settings.enabled {
             return None;
         }
@@ -227,6 +238,9 @@ impl ResponseCache {
             settings: *settings,
             clock,
             min_weight: (settings.max_bytes / settings.max_entries.max(1)).max(1),
+            shared: shared
+                .filter(|_| settings.shared)
+                .map(|counters| shared::SharedAnswers { counters }),
         })
     }
 
@@ -240,27 +254,52 @@ impl ResponseCache {
         Some(entry)
     }
 
-    /// Stores an answer under `key` (replacing an older one). An answer larger than the whole
-    /// byte budget is not stored, and one without choices is not an answer worth replaying.
-    pub fn insert(&self, key: CacheKey, mut answer: Stored) {
-        if answer.completion.choices.is_empty() {
+    /// [`ResponseCache::get`], then, with `[cache] shared`, what another replica stored in
+    /// Redis (kept in memory from then on, for the rest of its TTL).
+    pub async fn lookup(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+        if let Some(entry) = self.get(key) {
+            return Some(entry);
+        }
+        let shared = self.shared.as_ref()?;
+        let (answer, age) = shared
+            .get(key, self.clock.unix_ms(), self.settings.ttl)
+            .await?;
+        self.keep(*key, answer, age)
+    }
+
+    /// Stores an answer under `key` (replacing an older one), and with `[cache] shared` in
+    /// Redis too. An answer larger than the whole byte budget is not stored, and one without
+    /// choices is not an answer worth replaying.
+    pub fn insert(&self, key: CacheKey, answer: Stored) {
+        let Some(entry) = self.keep(key, answer, Duration::ZERO) else {
             return;
+        };
+        if let Some(shared) = &self.shared {
+            shared.put(&key, &entry.answer, self.clock.unix_ms(), self.settings.ttl);
+        }
+    }
+
+    /// Keeps `answer` in memory as stored `age` ago; `None` when it is not worth keeping.
+    fn keep(&self, key: CacheKey, mut answer: Stored, age: Duration) -> Option<Arc<Entry>> {
+        if answer.completion.choices.is_empty() {
+            return None;
         }
         let bytes = serde_json::to_vec(&answer.completion).map_or(u64::MAX, |v| v.len() as u64);
         if bytes > self.settings.max_bytes {
-            return;
+            return None;
         }
         if !answer.cost_usd.is_finite() {
             answer.cost_usd = 0.0;
         }
         let weight = u32::try_from(bytes.max(self.min_weight)).unwrap_or(u32::MAX);
         tracing::debug!(key = %key.hex(), bytes, "Answer cached.");
-        let entry = Entry {
+        let entry = Arc::new(Entry {
             answer,
-            stored_at: self.clock.elapsed(),
+            stored_at: self.clock.elapsed().saturating_sub(age),
             weight,
-        };
-        self.entries.insert(key, Arc::new(entry));
+        });
+        self.entries.insert(key, Arc::clone(&entry));
+        Some(entry)
     }
 
     /// The stored answer of the closest rewording of a request with semantic `scope`, last

@@ -16,6 +16,7 @@ fn settings(max_entries: u64, max_bytes: u64) -> CacheSettings {
         deterministic_only: true,
         semantic: false,
         semantic_threshold: 0.85,
+        shared: false,
     }
 }
 
@@ -48,7 +49,7 @@ fn key(n: u8) -> CacheKey {
 #[test]
 fn entries_expire_on_the_injected_clock() {
     let clock = AuthClock::manual(0);
-    let cache = ResponseCache::new(&settings(10, 1 << 20), clock.clone()).unwrap();
+    let cache = ResponseCache::new(&settings(10, 1 << 20), clock.clone(), None).unwrap();
     cache.insert(key(1), answer("a"));
     clock.advance(Duration::from_secs(59));
     assert!(cache.get(&key(1)).is_some(), "59 s old, TTL 60 s");
@@ -60,7 +61,7 @@ fn entries_expire_on_the_injected_clock() {
 #[test]
 fn both_bounds_hold() {
     // 4 entries at most: each weighs at least 1024 / 4 bytes.
-    let cache = ResponseCache::new(&settings(4, 1024), AuthClock::manual(0)).unwrap();
+    let cache = ResponseCache::new(&settings(4, 1024), AuthClock::manual(0), None).unwrap();
     for n in 0..20 {
         cache.insert(key(n), answer("short"));
     }
@@ -81,7 +82,7 @@ fn both_bounds_hold() {
 fn disabled_cache_is_none() {
     let mut off = settings(1, 1);
     off.enabled = false;
-    assert!(ResponseCache::new(&off, AuthClock::manual(0)).is_none());
+    assert!(ResponseCache::new(&off, AuthClock::manual(0), None).is_none());
 }
 
 #[test]

@@ -36,6 +36,10 @@ pub struct CacheConfig {
     /// (0, 1]. Default 0.85 (calibrated on docs/data/semantic-cache-pairs.jsonl).
     #[serde(default = "default_semantic_threshold")]
     pub semantic_threshold: f32,
+    /// Also keep exact answers in `[redis]`, so that an answer stored by one replica is served
+    /// by every other (each still keeps its own copies in memory). Needs `[redis]`.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 fn default_semantic_threshold() -> f32 {
@@ -65,6 +69,7 @@ impl Default for CacheConfig {
             deterministic_only: default_deterministic_only(),
             semantic: false,
             semantic_threshold: default_semantic_threshold(),
+            shared: false,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct Cache {
     pub semantic: bool,
     /// The least cosine for a semantic hit, in (0, 1].
     pub semantic_threshold: f32,
+    /// Whether exact answers are kept in Redis too (checked against `[redis]` by the caller).
+    pub shared: bool,
 }
 
 /// The longest accepted `ttl`. moka refuses (panics on) a time-to-live over 1000 years; a year
@@ -131,6 +138,12 @@ pub fn resolve(raw: CacheConfig) -> Result<Cache, Error> {
             ),
         ));
     }
+    if raw.shared && !raw.enabled {
+        return Err(invalid(
+            "cache.shared",
+            "needs cache.enabled = true (the shared answers are the cache's)",
+        ));
+    }
     if raw.semantic && !raw.enabled {
         return Err(invalid(
             "cache.semantic",
@@ -145,5 +158,6 @@ pub fn resolve(raw: CacheConfig) -> Result<Cache, Error> {
         deterministic_only: raw.deterministic_only,
         semantic: raw.semantic,
         semantic_threshold: raw.semantic_threshold,
+        shared: raw.shared,
     })
 }

@@ -980,6 +980,12 @@ impl Config {
             .collect();
         let cache = cache::resolve(raw.cache)?;
         let redis = redis::resolve(raw.redis.take(), &raw.timeouts)?;
+        if cache.shared && redis.is_none() {
+            return Err(invalid(
+                "cache.shared",
+                "keeps answers in Redis: add a [redis] section with its url, or remove cache.shared",
+            ));
+        }
         let guardrails = guardrails::resolve(raw.guardrails.take())?;
         let embeddings = embeddings::resolve(raw.embeddings.take(), &providers)?;
         let experiment = experiment::resolve(raw.experiment.take())?;

@@ -450,3 +450,23 @@ fn redis_section_defaults_and_checks_name_the_field() {
         .redis
         .is_none());
 }
+
+#[test]
+fn a_shared_cache_needs_redis_and_the_cache() {
+    let no_redis = parse("[cache]\nenabled = true\nshared = true\n").unwrap();
+    assert_eq!(
+        field_of(&Config::resolve(no_redis, &no_env).unwrap_err()),
+        "cache.shared"
+    );
+    let off =
+        parse("[cache]\nshared = true\n[redis]\nurl = \"redis://127.0.0.1:6379/0\"\n").unwrap();
+    assert_eq!(
+        field_of(&Config::resolve(off, &no_env).unwrap_err()),
+        "cache.shared"
+    );
+    let ok = parse(
+        "[cache]\nenabled = true\nshared = true\n[redis]\nurl = \"redis://127.0.0.1:6379/0\"\n",
+    )
+    .unwrap();
+    assert!(Config::resolve(ok, &no_env).unwrap().cache.shared);
+}

@@ -19,12 +19,12 @@ use crate::outcome::record::{Ending, RequestRecord};
 use crate::state::AppState;
 
 /// Looks the plan's key up and counts the result; `Served` is `None` when the cache is off.
-pub(crate) fn lookup(state: &AppState, plan: &Plan) -> (Option<Served>, Option<Arc<Entry>>) {
+pub(crate) async fn lookup(state: &AppState, plan: &Plan) -> (Option<Served>, Option<Arc<Entry>>) {
     let Some(cache) = &state.cache else {
         return (None, None);
     };
     let found = match (plan.read, plan.key) {
-        (true, Some(key)) => cache.get(&key),
+        (true, Some(key)) => cache.lookup(&key).await,
         _ => {
             state.metrics.response_cache(Served::Bypass.as_str(), 0.0);
             return (Some(Served::Bypass), None);

@@ -223,7 +223,7 @@ async fn serve(
     // exists only under this key's id (and arm and rule), stored after the same request passed
     // every check.
     let plan = Plan::new(&state.config.cache, req, &options, namespace, directive);
-    let (served_by_cache, hit) = cached::lookup(state, &plan);
+    let (served_by_cache, hit) = cached::lookup(state, &plan).await;
     if let Some(entry) = hit {
         return Ok(
             cached::answer_hit(state, record, &entry, req, dialect, CacheServed::Hit, None).await,

@@ -38,6 +38,17 @@ async fn start(
     on_unavailable: OnUnavailable,
     replicas: usize,
 ) -> Replicas {
+    start_with(redis, new, on_unavailable, replicas, |_| {}).await
+}
+
+/// [`start`] with more settings applied to every replica's config.
+async fn start_with(
+    redis: &RedisServer,
+    new: NewKey,
+    on_unavailable: OnUnavailable,
+    replicas: usize,
+    more: impl Fn(&mut gateway::config::GatewayConfig),
+) -> Replicas {
     let first = tempfile::tempdir().unwrap();
     let db = first.path().join("outcomes.sqlite");
     let (key_id, key) = {
@@ -70,7 +81,8 @@ async fn start(
                     key_prefix: "it:".to_owned(),
                     timeout: Duration::from_secs(2),
                     on_unavailable,
-                })
+                });
+                more(c);
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -332,4 +344,53 @@ async fn issue_13_redis_down_refuse_in_the_handler_checks_too() {
         metrics.contains("switchyard_redis_unavailable_total{op=\"tokens\",action=\"refused\"} 1"),
         "{metrics}"
     );
+}
+
+/// `[cache] shared`: an answer stored by one replica is served by the other from Redis, with
+/// no second upstream call; without `shared` each replica calls upstream once.
+#[tokio::test]
+async fn issue_13_a_cached_answer_is_served_by_every_replica() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    for shared in [true, false] {
+        let h = start_with(&redis, rpm(1000), OnUnavailable::Local, 2, |c| {
+            c.cache.enabled = true;
+            c.cache.shared = shared;
+        })
+        .await;
+        let body = json!({"model": "gpt-4o-mini", "temperature": 0,
+            "messages": [{"role": "user", "content": format!("cache me ({shared})")}]});
+        let mut served = Vec::new();
+        for replica in [0, 1, 1] {
+            let resp = h
+                .client
+                .post(format!(
+                    "http://{}/v1/chat/completions",
+                    h.gws[replica].local_addr()
+                ))
+                .bearer_auth(&h.key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            served.push(
+                resp.headers()["x-switchyard-cache"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+            let answer: Value = resp.json().await.unwrap();
+            assert!(answer["choices"][0]["message"]["content"].is_string());
+            h.gws[replica].wait_idle().await;
+        }
+        if shared {
+            assert_eq!(served, ["miss", "hit", "hit"]);
+            assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
+        } else {
+            assert_eq!(served, ["miss", "miss", "hit"]);
+            assert_eq!(h.fake.calls("gpt-4o-mini"), 2);
+        }
+    }
 }

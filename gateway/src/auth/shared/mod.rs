@@ -309,6 +309,38 @@ impl SharedCounters {
         }))
     }
 
+    /// A cached answer stored under `name` (`[cache] shared`); `None` when absent. A failed
+    /// read is a miss, counted as `op="cache"` and logged like the limits' failures.
+    pub async fn cached_answer(&self, name: &str) -> Option<Vec<u8>> {
+        let mut conn = self.conn.clone();
+        let mut get = redis::cmd("GET");
+        get.arg(format!("{}answer:{name}", self.prefix));
+        match self
+            .bounded(get.query_async::<Option<Vec<u8>>>(&mut conn))
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                self.note("cache", "miss", &e);
+                None
+            }
+        }
+    }
+
+    /// Stores a cached answer under `name` for `ttl` (Redis drops it then). A failed write
+    /// only costs the other replicas a miss: counted and logged, never an error.
+    pub async fn store_answer(&self, name: &str, bytes: Vec<u8>, ttl: Duration) {
+        let mut conn = self.conn.clone();
+        let mut set = redis::cmd("SET");
+        set.arg(format!("{}answer:{name}", self.prefix))
+            .arg(bytes)
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        if let Err(e) = self.bounded(set.query_async::<()>(&mut conn)).await {
+            self.note("cache", "dropped", &e);
+        }
+    }
+
     /// `(spent, reserved)` of `key_id` in the current period of `budget`, for listings (two
     /// reads, not one atomic view).
     pub async fn usage(&self, key_id: &str, budget: Budget) -> Result<(f64, f64), SharedError> {
@@ -386,7 +418,7 @@ impl SharedCounters {
     /// Runs `work` on the runtime without waiting for it (a request's end must not block on
     /// Redis); shutdown waits for it through [`SharedCounters::tracker`]. Outside a runtime
     /// (a value dropped on a plain thread) it is skipped: the hold lapses by itself.
-    pub(super) fn detach(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub(crate) fn detach(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 self.tracker.spawn_on(work, &handle);

@@ -1,0 +1,74 @@
+//! The shared tier of the exact cache (`[cache] shared`, with `[redis]`): every answer a
+//! replica stores is also written to Redis under its key's hex, with the cache's TTL, and a
+//! replica that misses in memory asks Redis before going upstream, then keeps what it got in
+//! memory for the rest of the answer's life. So a repeated request is answered once across
+//! all replicas, not once per replica.
+//!
+//! Redis holds JSON (the [`Stored`] answer and when it was stored, on the gateway's clock): the
+//! TTL is kept by Redis (`SET … PX`) and checked again on read against the stored time, so a
+//! replica whose clock runs ahead cannot serve an answer past its TTL. Semantic lookups and
+//! request coalescing stay per replica. A Redis that fails is a miss (or a lost write),
+//! counted in `switchyard_redis_unavailable_total{op="cache"}`, never an error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{CacheKey, Stored};
+use crate::auth::shared::SharedCounters;
+
+#[derive(Serialize)]
+struct Out<'a> {
+    stored_unix_ms: u64,
+    answer: &'a Stored,
+}
+
+#[derive(Deserialize)]
+struct In {
+    stored_unix_ms: u64,
+    answer: Stored,
+}
+
+/// The Redis side of the cache.
+#[derive(Debug)]
+pub(super) struct SharedAnswers {
+    pub(super) counters: Arc<SharedCounters>,
+}
+
+impl SharedAnswers {
+    /// The answer another replica stored under `key` and how old it is, unless it is
+    /// missing, unreadable or past `ttl` at `now_ms`.
+    pub(super) async fn get(
+        &self,
+        key: &CacheKey,
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Option<(Stored, Duration)> {
+        let bytes = self.counters.cached_answer(&key.hex()).await?;
+        let found: In = match serde_json::from_slice(&bytes) {
+            Ok(found) => found,
+            Err(e) => {
+                // Written by another version, or not by us: a miss, the next store replaces it.
+                tracing::debug!(key = %key.hex(), error = %e, "Unreadable shared cache entry.");
+                return None;
+            }
+        };
+        let age = Duration::from_millis(now_ms.saturating_sub(found.stored_unix_ms));
+        (age < ttl).then_some((found.answer, age))
+    }
+
+    /// Writes `answer` for the other replicas in the background (a request's end never waits
+    /// on Redis).
+    pub(super) fn put(&self, key: &CacheKey, answer: &Stored, now_ms: u64, ttl: Duration) {
+        let Ok(bytes) = serde_json::to_vec(&Out {
+            stored_unix_ms: now_ms,
+            answer,
+        }) else {
+            return;
+        };
+        let (counters, name) = (Arc::clone(&self.counters), key.hex());
+        let work = async move { counters.store_answer(&name, bytes, ttl).await };
+        self.counters.detach(work);
+    }
+}
