@@ -105,6 +105,14 @@ pub enum Error {
         /// The driver's error.
         source: postgres::Error,
     },
+    /// `sslmode=require` could not be set up.
+    #[error("outcome log {url}: {message}")]
+    PgTls {
+        /// The database.
+        url: PgUrl,
+        /// What is missing.
+        message: String,
+    },
     /// The database was migrated by a newer Switchyard.
     #[error("outcome log {url}: schema version {found} is newer than this build's {supported}; upgrade switchyard or point [log] postgres at another database")]
     PgTooNew {

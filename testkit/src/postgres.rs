@@ -33,8 +33,29 @@ impl PostgresServer {
     /// Makes and starts a cluster, or prints why not and returns `None` (no PostgreSQL
     /// installed). Panics when PostgreSQL is installed but will not start: that is a broken
     /// test machine, not a skip.
-    #[allow(clippy::expect_used, clippy::panic)]
     pub fn start() -> Option<PostgresServer> {
+        PostgresServer::start_with(false)
+    }
+
+    /// [`PostgresServer::start`] with TLS on (`ssl = on`), its certificate issued for
+    /// 127.0.0.1 by a throw-away CA made with the `openssl` tool; returns the CA's PEM file
+    /// too, for the client to trust. `None` (with a SKIPPED line) without PostgreSQL or
+    /// `openssl` (the `postgresql` package pulls it in through `ssl-cert`).
+    pub fn start_tls() -> Option<(PostgresServer, PathBuf)> {
+        if Command::new("openssl").arg("version").output().is_err() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the openssl tool is not installed; this PostgreSQL TLS test did not run"
+            );
+            return None;
+        }
+        let server = PostgresServer::start_with(true)?;
+        let ca = server.root.join("ca.pem");
+        Some((server, ca))
+    }
+
+    #[allow(clippy::expect_used, clippy::panic)]
+    fn start_with(tls: bool) -> Option<PostgresServer> {
         let Some(bin) = bindir() else {
             // Straight to the stderr handle: libtest captures `eprintln!` of passing tests,
             // and a skip must show in every run.
@@ -52,6 +73,9 @@ impl PostgresServer {
         ));
         let data = root.join("data");
         std::fs::create_dir_all(&root).expect("temporary folder for PostgreSQL");
+        if tls {
+            make_certificates(&root);
+        }
         if as_postgres {
             let ok = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -90,10 +114,16 @@ impl PostgresServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&initdb.stderr)
         );
-        let options = format!(
+        let mut options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c full_page_writes=off -c max_connections=200",
             server.root.display()
         );
+        if tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={0}/server.pem -c ssl_key_file={0}/server.key",
+                server.root.display()
+            ));
+        }
         let started = server
             .run("pg_ctl")
             .arg("-D")
@@ -199,6 +229,77 @@ impl Drop for PostgresServer {
             .status();
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// A CA (`ca.pem`) and a server certificate for 127.0.0.1 signed by it (`server.pem`,
+/// `server.key`, mode 0600 as PostgreSQL requires) in `dir`.
+#[allow(clippy::panic)]
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=switchyard test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap_or_else(|e| panic!("write server.ext: {e}"));
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
+    let _ = std::fs::set_permissions(
+        dir.join("server.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    );
 }
 
 /// The folder of `initdb` and `pg_ctl`: `pg_config --bindir` when it names one that has

@@ -37,8 +37,7 @@ pub struct Session {
     pub statement_timeout: Option<Duration>,
 }
 
-/// Connects (plain TCP or a Unix socket, as the URL says; put TLS in a sidecar or use a
-/// private network, docs/deployment.md) and migrates the database to [`PG_SCHEMA_VERSION`].
+/// Connects (see [`connect`] for TLS) and migrates the database to [`PG_SCHEMA_VERSION`].
 pub fn open(url: &PgUrl, session: Session) -> Result<Client, Error> {
     let mut client = connect(url)?;
     let mut settings = format!(
@@ -73,8 +72,47 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 }
 
 /// Connects without migrating (readers: a reader never changes the layout).
+///
+/// TLS when the URL asks for it with `sslmode=require`: rustls, verifying the server's
+/// certificate and name against the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` add a
+/// private CA), so it is what libpq calls `verify-full`. Any other `sslmode` connects in
+/// plain text: the driver's default `prefer` would try TLS first, and a local server with a
+/// self-signed certificate (Debian's default cluster) would then fail verification instead of
+/// falling back.
 pub fn connect(url: &PgUrl) -> Result<Client, Error> {
-    Client::connect(url.secret(), NoTls).map_err(Error::pg(url))
+    let config: postgres::Config = url.secret().parse().map_err(Error::pg(url))?;
+    if config.get_ssl_mode() != postgres::config::SslMode::Require {
+        return config.connect(NoTls).map_err(Error::pg(url));
+    }
+    let tls = tls_config().map_err(|message| Error::PgTls {
+        url: url.clone(),
+        message,
+    })?;
+    config
+        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+        .map_err(Error::pg(url))
+}
+
+/// A rustls client verifying against the system's root certificates.
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(format!(
+            "sslmode=require, but no root certificate was found to verify the server with ({}); install ca-certificates or point SSL_CERT_FILE at the server's CA",
+            found
+                .errors
+                .first()
+                .map_or_else(|| "the system store is empty".to_owned(), ToString::to_string)
+        ));
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
