@@ -38,8 +38,12 @@ pub struct Session {
 }
 
 /// Connects (see [`connect`] for TLS) and migrates the database to [`PG_SCHEMA_VERSION`].
+///
+/// A connection attempt waits at most the statement timeout (unless the URL sets its own
+/// `connect_timeout`): a writer reconnecting to an unreachable server must not stall longer
+/// than an answer waits for its row.
 pub fn open(url: &PgUrl, session: Session) -> Result<Client, Error> {
-    let mut client = connect(url)?;
+    let mut client = connect_within(url, session.statement_timeout)?;
     let mut settings = format!(
         "SET synchronous_commit = {};",
         if session.fsync { "on" } else { "off" }
@@ -80,7 +84,15 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// self-signed certificate (Debian's default cluster) would then fail verification instead of
 /// falling back.
 pub fn connect(url: &PgUrl) -> Result<Client, Error> {
-    let config: postgres::Config = url.secret().parse().map_err(Error::pg(url))?;
+    connect_within(url, None)
+}
+
+/// [`connect`], giving up after `timeout` when the URL sets no `connect_timeout`.
+fn connect_within(url: &PgUrl, timeout: Option<Duration>) -> Result<Client, Error> {
+    let mut config: postgres::Config = url.secret().parse().map_err(Error::pg(url))?;
+    if let (Some(t), None) = (timeout, config.get_connect_timeout()) {
+        config.connect_timeout(t);
+    }
     if config.get_ssl_mode() != postgres::config::SslMode::Require {
         return config.connect(NoTls).map_err(Error::pg(url));
     }
