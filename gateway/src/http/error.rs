@@ -129,9 +129,6 @@ pub enum ApiError {
     /// Every attempt failed.
     #[error("all upstream attempts failed: {0}")]
     UpstreamFailed(String),
-    /// A feature this deployment's backends do not offer (the dashboard on a PostgreSQL log).
-    #[error("{0}")]
-    NotImplemented(String),
     /// The admin endpoints are off (`[admin] token_env` unset): answered as if absent.
     #[error("admin endpoints are disabled; set [admin] token_env to enable them")]
     AdminDisabled,
@@ -208,7 +205,6 @@ impl ApiError {
             }
             ApiError::ModelNotAllowed(_) | ApiError::HostNotAllowed(_) => S::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::NotImplemented(_) => S::NOT_IMPLEMENTED,
             ApiError::Reload(e) => reload_status(e),
             ApiError::Internal(_) | ApiError::GuardrailProfileMissing(_) => {
                 S::INTERNAL_SERVER_ERROR
@@ -238,8 +234,7 @@ impl ApiError {
             ApiError::UpstreamTooLarge => "upstream_error",
             ApiError::OutcomeLogUnavailable
             | ApiError::LimitsUnavailable
-            | ApiError::GuardrailProfileMissing(_)
-            | ApiError::NotImplemented(_) => "server_error",
+            | ApiError::GuardrailProfileMissing(_) => "server_error",
             ApiError::AdminUnauthorized => "authentication_error",
             ApiError::KeyRateLimited { limit, .. } => limit,
             ApiError::InsufficientQuota(_) => "insufficient_quota",
@@ -292,7 +287,6 @@ impl ApiError {
             ApiError::ModelNotAllowed(_) => "model_not_allowed",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::HostNotAllowed(_) => "host_not_allowed",
-            ApiError::NotImplemented(_) => "not_implemented",
             ApiError::Reload(e) => e.label(),
             ApiError::Internal(_) => "internal_error",
         }
@@ -328,8 +322,7 @@ impl ApiError {
             | ApiError::InsufficientQuota(_)
             | ApiError::ModelNotAllowed(_)
             | ApiError::UnsupportedMediaType(_)
-            | ApiError::HostNotAllowed(_)
-            | ApiError::NotImplemented(_) => self.to_string(),
+            | ApiError::HostNotAllowed(_) => self.to_string(),
             ApiError::Reload(e) => {
                 if reload_status(e).is_server_error() {
                     "internal error while loading the artifact".to_owned()

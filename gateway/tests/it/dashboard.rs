@@ -358,3 +358,56 @@ async fn issue_12_without_an_admin_key_only_a_local_gateway_without_client_keys_
     assert_eq!(page.status(), 200);
     keyed.stop().await;
 }
+
+/// With `[log] postgres` the data comes from the database, counted as over the file.
+#[tokio::test]
+async fn the_dashboard_reads_a_postgres_log() {
+    let Some(pg) = testkit::postgres::PostgresServer::start() else {
+        return;
+    };
+    let url = outcome_log::PgUrl::new(pg.fresh_database());
+    let h = start(&[], |raw| {
+        raw.admin.key_sha256 = Some(admin_sha256());
+        raw.cache.enabled = true;
+        raw.log.postgres = Some(url);
+    })
+    .await;
+    for (model, prompt) in [
+        ("auto", "Write a haiku about routers."),
+        ("gpt-4o-mini", "What is 6 times 7?"),
+        ("gpt-4o-mini", "What is 6 times 7?"),
+    ] {
+        let r = h
+            .client
+            .post(h.url("/v1/chat/completions"))
+            .json(&json!({
+                "model": model,
+                "temperature": 0.0,
+                "messages": [{"role": "user", "content": prompt}],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let rows = h.rows().await;
+    assert_eq!(rows.len(), 3, "the rows are in PostgreSQL");
+
+    let (status, d) = h.data("?window=1h", Some(ADMIN)).await;
+    assert_eq!(status, 200, "{d}");
+    let t = &d["totals"];
+    assert_eq!(
+        (&t["requests"], &t["ok"], &t["routed"]),
+        (&json!(3), &json!(3), &json!(1))
+    );
+    assert_eq!(t["cache_exact"], 1);
+    let logged: f64 = rows.iter().filter_map(|r| r.cost_usd).sum();
+    assert!((t["cost_usd"].as_f64().unwrap() - logged).abs() < 1e-12);
+    assert_eq!(d["latency"]["count"], 2, "the hit left out");
+    assert!(d["keys"][0]["key_id"].is_null());
+    let recent = d["recent"].as_array().unwrap();
+    assert_eq!(recent.len(), 3);
+    assert_eq!(recent[0]["cache"], "exact");
+    h.stop().await;
+    drop(pg);
+}

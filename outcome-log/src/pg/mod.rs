@@ -17,6 +17,7 @@
 mod migrations;
 pub mod read;
 pub mod retention;
+pub mod stats;
 pub mod write;
 
 use std::time::Duration;

@@ -12,7 +12,7 @@ use crate::spend::{SpendBy, SpendRow};
 use crate::Error;
 
 /// Whether the database has the log's tables (a reader never creates them).
-fn has_log(client: &mut Client, url: &PgUrl) -> Result<bool, Error> {
+pub(super) fn has_log(client: &mut Client, url: &PgUrl) -> Result<bool, Error> {
     client
         .query_one("SELECT to_regclass('outcomes') IS NOT NULL", &[])
         .map(|r| r.get(0))
@@ -242,7 +242,7 @@ fn spend_report_here(
         .collect())
 }
 
-fn has_keys(client: &mut Client, url: &PgUrl) -> Result<bool, Error> {
+pub(super) fn has_keys(client: &mut Client, url: &PgUrl) -> Result<bool, Error> {
     client
         .query_one("SELECT to_regclass('client_keys') IS NOT NULL", &[])
         .map(|r| r.get(0))

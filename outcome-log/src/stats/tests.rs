@@ -7,10 +7,10 @@ use router_core::{
 use super::*;
 use crate::read::tests::outcome;
 
-const T0: u64 = 1_800_000_000_000;
-const MIN: u64 = 60_000;
+pub(crate) const T0: u64 = 1_800_000_000_000;
+pub(crate) const MIN: u64 = 60_000;
 
-fn decision(chosen: &str, reason: DecisionReason) -> RouteDecision {
+pub(crate) fn decision(chosen: &str, reason: DecisionReason) -> RouteDecision {
     RouteDecision {
         chosen: ModelId::new(chosen),
         ranked: Vec::new(),
@@ -22,7 +22,13 @@ fn decision(chosen: &str, reason: DecisionReason) -> RouteDecision {
     }
 }
 
-fn answered(id: &str, ts: u64, model: &str, latency_ms: f64, tokens: (u32, u32)) -> Outcome {
+pub(crate) fn answered(
+    id: &str,
+    ts: u64,
+    model: &str,
+    latency_ms: f64,
+    tokens: (u32, u32),
+) -> Outcome {
     let mut o = outcome(id, ts);
     o.model = Some(ModelId::new(model));
     o.decision = Some(decision(model, DecisionReason::BestFeasible));
@@ -41,7 +47,7 @@ fn answered(id: &str, ts: u64, model: &str, latency_ms: f64, tokens: (u32, u32))
     o
 }
 
-fn hit(id: &str, ts: u64, similarity: Option<f64>, coalesced: bool) -> Outcome {
+pub(crate) fn hit(id: &str, ts: u64, similarity: Option<f64>, coalesced: bool) -> Outcome {
     let mut o = outcome(id, ts);
     o.cost_usd = Some(0.0);
     o.cache_hit = Some(CacheHit {
@@ -227,6 +233,6 @@ fn a_log_without_outcomes_reads_as_empty_buckets() {
     assert_eq!(s.buckets.len(), 4);
     assert_eq!(s.totals, Counts::default());
     assert!(s.recent.is_empty());
-    let missing = window_stats(&dir.path().join("nope.sqlite"), &window(), &LIMITS);
+    let missing = window_stats(dir.path().join("nope.sqlite"), &window(), &LIMITS);
     assert!(matches!(missing, Err(Error::Missing { .. })));
 }

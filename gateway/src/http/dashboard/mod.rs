@@ -118,7 +118,7 @@ pub(crate) async fn data(
 /// Reads the window's aggregates on the blocking pool, at most [`READS`] at a time.
 #[expect(
     clippy::disallowed_methods,
-    reason = "rare dashboard reads doing SQLite I/O, bounded by a semaphore, not encoder work"
+    reason = "rare dashboard reads doing SQLite or PostgreSQL I/O, bounded by a semaphore, not encoder work"
 )]
 async fn read_stats(
     state: &AppState,
@@ -128,12 +128,8 @@ async fn read_stats(
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(format!("dashboard reads closed: {e}")))?;
-    let outcome_log::Location::Sqlite(db) = state.config.log.location() else {
-        return Err(ApiError::NotImplemented(
-            "the dashboard reads the SQLite outcome log; with [log] postgres, query the database or use `switchyard spend --db postgres://…`".to_owned(),
-        ));
-    };
-    tokio::task::spawn_blocking(move || outcome_log::window_stats(&db, &window, &data::LIMITS))
+    let log = state.config.log.location();
+    tokio::task::spawn_blocking(move || outcome_log::window_stats(log, &window, &data::LIMITS))
         .await
         .map_err(|e| ApiError::Internal(format!("dashboard read failed: {e}")))?
         .map_err(|e| ApiError::Internal(e.to_string()))
