@@ -356,31 +356,16 @@ async fn issue_13_a_cached_answer_is_served_by_every_replica() {
     for shared in [true, false] {
         let h = start_with(&redis, rpm(1000), OnUnavailable::Local, 2, |c| {
             c.cache.enabled = true;
+            // `chat` sends no temperature or seed: cache it anyway.
+            c.cache.deterministic_only = false;
             c.cache.shared = shared;
         })
         .await;
-        let body = json!({"model": "gpt-4o-mini", "temperature": 0,
-            "messages": [{"role": "user", "content": format!("cache me ({shared})")}]});
         let mut served = Vec::new();
         for replica in [0, 1, 1] {
-            let resp = h
-                .client
-                .post(format!(
-                    "http://{}/v1/chat/completions",
-                    h.gws[replica].local_addr()
-                ))
-                .bearer_auth(&h.key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let resp = h.chat(replica).await;
             assert_eq!(resp.status(), 200);
-            served.push(
-                resp.headers()["x-switchyard-cache"]
-                    .to_str()
-                    .unwrap()
-                    .to_owned(),
-            );
+            served.push(resp.headers()["x-switchyard-cache"].to_str().unwrap().to_owned());
             let answer: Value = resp.json().await.unwrap();
             assert!(answer["choices"][0]["message"]["content"].is_string());
             h.gws[replica].wait_idle().await;
