@@ -365,7 +365,12 @@ async fn issue_13_a_cached_answer_is_served_by_every_replica() {
         for replica in [0, 1, 1] {
             let resp = h.chat(replica).await;
             assert_eq!(resp.status(), 200);
-            served.push(resp.headers()["x-switchyard-cache"].to_str().unwrap().to_owned());
+            served.push(
+                resp.headers()["x-switchyard-cache"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            );
             let answer: Value = resp.json().await.unwrap();
             assert!(answer["choices"][0]["message"]["content"].is_string());
             h.gws[replica].wait_idle().await;
