@@ -19,9 +19,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # The package's own cluster is not used (each test starts a throw-away one); stop it if the
 # install started it, so that it holds no port or memory during the run.
-command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
-  pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
-done
+if command -v pg_ctlcluster >/dev/null; then
+  (pg_lsclusters -h 2>/dev/null || true) | while read -r ver name _; do
+    pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+  done
+fi
 command -v redis-cli >/dev/null && redis-cli shutdown nosave 2>/dev/null || true
 
 step "build"
