@@ -48,7 +48,15 @@ pub enum SharedError {
     /// the Redis error, whose own chain would repeat it.
     #[error("Redis command failed: {0}")]
     Redis(redis::RedisError),
+    /// A command failed less than [`BACKOFF`] ago: Redis is not asked again yet.
+    #[error("Redis failed less than {0:?} ago; not asked again yet")]
+    Backoff(Duration),
 }
+
+/// How long after a failed command every request skips Redis and goes straight to
+/// `on_unavailable`: a Redis that is down or slow would otherwise cost every request the
+/// whole `timeout` before it falls back. One request per period tries again.
+pub const BACKOFF: Duration = Duration::from_secs(1);
 
 impl From<redis::RedisError> for SharedError {
     fn from(e: redis::RedisError) -> Self {
@@ -69,6 +77,10 @@ pub struct SharedCounters {
     tracker: TaskTracker,
     /// Unix ms of the last "Redis unavailable" warning (one a minute at most).
     warned_ms: AtomicU64,
+    /// Microseconds after `since` until which commands skip Redis ([`BACKOFF`]); 0: none.
+    /// Real time, not the auth clock: tests move that one by minutes at a time.
+    skip_until_us: AtomicU64,
+    since: std::time::Instant,
 }
 
 impl std::fmt::Debug for SharedCounters {
@@ -113,6 +125,8 @@ impl SharedCounters {
             metrics,
             tracker: TaskTracker::new(),
             warned_ms: AtomicU64::new(0),
+            skip_until_us: AtomicU64::new(0),
+            since: std::time::Instant::now(),
         };
         // The first command also waits for the first connection, hence the longer bound.
         let mut conn = counters.conn.clone();
@@ -151,10 +165,22 @@ impl SharedCounters {
         &self,
         fut: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, SharedError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(SharedError::Timeout(self.timeout)),
+        let now_us = self.now_us();
+        if now_us < self.skip_until_us.load(Ordering::Relaxed) {
+            return Err(SharedError::Backoff(BACKOFF));
         }
+        let failed = match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => SharedError::Redis(e),
+            Err(_) => SharedError::Timeout(self.timeout),
+        };
+        let until = self.now_us().saturating_add(BACKOFF.as_micros() as u64);
+        self.skip_until_us.fetch_max(until, Ordering::Relaxed);
+        Err(failed)
+    }
+
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.since.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
     // The key id is a hash tag (`{…}`): a script touches several keys of one client key, and

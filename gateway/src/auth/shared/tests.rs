@@ -553,3 +553,33 @@ async fn scripts_match_the_in_process_versions_on_random_walks() {
         "refused, admitted: {seen:?}"
     );
 }
+
+/// After a failed command, requests skip Redis for [`BACKOFF`] instead of each waiting out
+/// the timeout, then one tries again.
+#[tokio::test]
+async fn a_failure_backs_off_for_a_second_then_redis_is_asked_again() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let clock = AuthClock::manual(T0_MS);
+    let shared = counters(&server, &clock, OnUnavailable::Local).await;
+    shared.check_requests("k", nz(10)).await.unwrap().unwrap();
+    server.stop();
+    let first = shared.check_requests("k", nz(10)).await.unwrap_err();
+    assert!(!matches!(first, SharedError::Backoff(_)), "{first}");
+    let started = std::time::Instant::now();
+    let skipped = shared.check_requests("k", nz(10)).await.unwrap_err();
+    assert!(matches!(skipped, SharedError::Backoff(_)), "{skipped}");
+    assert!(started.elapsed() < Duration::from_millis(20));
+    server.restart().unwrap();
+    // Past the back-off, and once the connection manager has reconnected, Redis answers.
+    let mut answered = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if shared.check_requests("k", nz(10)).await.is_ok() {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "no answer within 5 s of Redis coming back");
+}
