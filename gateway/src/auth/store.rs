@@ -324,7 +324,10 @@ impl KeyStore {
                         url: url.clone(),
                         message: e.to_string(),
                     })?;
-                    c.batch_execute(PG_SCHEMA).map_err(|e| pg_error(url, &e))?;
+                    // Quiet: `IF NOT EXISTS` logs a NOTICE per existing object otherwise.
+                    c.batch_execute("SET client_min_messages = warning;")
+                        .and_then(|()| c.batch_execute(PG_SCHEMA))
+                        .map_err(|e| pg_error(url, &e))?;
                     Ok::<_, KeyStoreError>(c)
                 })?;
                 Ok(KeyStore {

@@ -45,8 +45,10 @@ pub struct Session {
 /// than an answer waits for its row.
 pub fn open(url: &PgUrl, session: Session) -> Result<Client, Error> {
     let mut client = connect_within(url, session.statement_timeout)?;
+    // `client_min_messages`: the migrations' `CREATE … IF NOT EXISTS` would otherwise log a
+    // NOTICE per existing table at every start.
     let mut settings = format!(
-        "SET synchronous_commit = {};",
+        "SET client_min_messages = warning; SET synchronous_commit = {};",
         if session.fsync { "on" } else { "off" }
     );
     if let Some(t) = session.statement_timeout {
