@@ -217,6 +217,8 @@ pub struct OutcomeLog {
     checkpoints: Option<Arc<Checkpoints>>,
     /// Keeps the retention thread (if any) running while a handle exists.
     _retention: Option<Sender<()>>,
+    /// Set by the writer when it closes: rows are refused from then on.
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Job {
@@ -255,7 +257,9 @@ impl OutcomeLog {
         let conn: SharedConn = Arc::new(std::sync::Mutex::new(Some(store)));
         let (jobs_tx, jobs_rx) = bounded(config.channel_capacity);
         let (control_tx, control_rx) = bounded(16);
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut writer = Writer {
+            closed: Arc::clone(&closed),
             conn: Arc::clone(&conn),
             pending: Vec::new(),
             waiters: Vec::new(),
@@ -283,6 +287,7 @@ impl OutcomeLog {
             inline,
             checkpoints,
             _retention: retention,
+            closed,
         })
     }
 
@@ -444,6 +449,11 @@ impl OutcomeLog {
     }
 
     fn send(&self, job: Job) -> bool {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            self.metrics.outcome_log_dropped();
+            tracing::warn!("Outcome log writer has stopped; dropped a row.");
+            return false;
+        }
         match self.jobs.try_send(job) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
@@ -487,6 +497,7 @@ struct Writer {
     metrics: Arc<Metrics>,
     location: Location,
     checkpoints: Option<Arc<Checkpoints>>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
@@ -524,7 +535,10 @@ impl Writer {
                             let _ = reply.send(());
                         }
                         Ok(Control::Close(reply)) => {
-                            // Closes the connection before answering: no row commits after.
+                            // Closes the connection before answering: no row commits after,
+                            // and no row is taken after (the channel outlives this thread's
+                            // return by a moment, so `closed` says it first).
+                            self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
                             guard.take();
                             drop(guard);
                             let _ = reply.send(());
