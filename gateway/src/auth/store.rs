@@ -241,13 +241,7 @@ fn pg_error(url: &PgUrl, e: &postgres::Error) -> KeyStoreError {
     KeyStoreError::Pg {
         url: url.clone(),
         message: match e.as_db_error() {
-            Some(db) => format!(
-                "{}{}",
-                db.message(),
-                db.constraint()
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default()
-            ),
+            Some(db) => db.message().to_owned(),
             None => e.to_string(),
         },
     }
@@ -467,8 +461,9 @@ impl KeyStore {
         let period = record.budget.map(|b| b.period.as_str());
         let rpm = record.rpm.map(|n| i64::from(n.get()));
         let tpm = record.tpm.map(|n| i64::from(n.get()));
+        // `Err(())` inside: the name is taken (the active-name index refused the row).
         if let Some(inserted) = self.pg(|c| {
-            c.execute(
+            let inserted = c.execute(
                 INSERT_KEY,
                 &[
                     &record.id,
@@ -482,16 +477,21 @@ impl KeyStore {
                     &models,
                     &record.guardrails,
                 ],
-            )
-        }) {
-            return match inserted {
-                Ok(_) => Ok((record, key)),
-                Err(KeyStoreError::Pg { message, .. })
-                    if message.contains("client_keys_active_name") =>
+            );
+            match inserted {
+                Ok(_) => Ok(Ok(())),
+                Err(e)
+                    if e.as_db_error().and_then(|d| d.constraint())
+                        == Some("client_keys_active_name") =>
                 {
-                    Err(KeyStoreError::NameTaken(name))
+                    Ok(Err(()))
                 }
                 Err(e) => Err(e),
+            }
+        }) {
+            return match inserted? {
+                Ok(()) => Ok((record, key)),
+                Err(()) => Err(KeyStoreError::NameTaken(name)),
             };
         }
         let conn = self

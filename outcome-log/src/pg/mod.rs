@@ -68,10 +68,14 @@ pub fn open(url: &PgUrl, session: Session) -> Result<Client, Error> {
     }
 }
 
-/// Runs `f` on a fresh thread and waits for it: the blocking driver cannot be used on a
-/// thread that drives a tokio runtime. Costs a thread start (tens of microseconds), paid only
-/// at start-up and by the readers.
+/// Runs `f` where the blocking driver may run: in place on a plain thread, else on a fresh
+/// thread it waits for (the driver cannot be used on a thread that drives a tokio runtime).
+/// The thread start (tens of microseconds) is paid only by calls from async code.
 pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    // A plain thread (the writer, the key refresher, a CLI command) runs it in place.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
     std::thread::scope(|s| match s.spawn(f).join() {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),

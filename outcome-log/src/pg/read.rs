@@ -13,8 +13,13 @@ use crate::Error;
 
 /// Whether the database has the log's tables (a reader never creates them).
 pub(super) fn has_log(client: &mut Client, url: &PgUrl) -> Result<bool, Error> {
+    has_table(client, url, "outcomes")
+}
+
+/// Whether `table` exists (`client_keys` is made by the gateway, not the log's migrations).
+pub(super) fn has_table(client: &mut Client, url: &PgUrl, table: &str) -> Result<bool, Error> {
     client
-        .query_one("SELECT to_regclass('outcomes') IS NOT NULL", &[])
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
         .map(|r| r.get(0))
         .map_err(Error::pg(url))
 }
@@ -72,7 +77,7 @@ fn stream(
         .read_only(true)
         .start()
         .map_err(&err)?;
-    let rows = tx
+    let mut rows = tx
         .query_raw(
             "SELECT o.request_id, o.record, f.metric, f.score, f.source
              FROM outcomes o LEFT JOIN feedback f ON f.request_id = o.request_id
@@ -80,7 +85,6 @@ fn stream(
             std::iter::empty::<&str>(),
         )
         .map_err(&err)?;
-    let mut rows = rows;
     // The outcome being assembled: labels of one request arrive on consecutive rows.
     let mut current: Option<(String, Option<Outcome>)> = None;
     while let Some(row) = rows.next().map_err(&err)? {
@@ -202,13 +206,8 @@ fn spend_report_here(
             "to_char(to_timestamp(day_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
         ),
     };
-    let names = if by == SpendBy::Key {
+    let names = if by == SpendBy::Key && has_table(&mut client, url, "client_keys")? {
         "(SELECT name FROM client_keys k WHERE k.id = g)"
-    } else {
-        "NULL::text"
-    };
-    let names = if by == SpendBy::Key && has_keys(&mut client, url)? {
-        names
     } else {
         "NULL::text"
     };
@@ -240,13 +239,6 @@ fn spend_report_here(
             cost_usd: r.get(6),
         })
         .collect())
-}
-
-pub(super) fn has_keys(client: &mut Client, url: &PgUrl) -> Result<bool, Error> {
-    client
-        .query_one("SELECT to_regclass('client_keys') IS NOT NULL", &[])
-        .map(|r| r.get(0))
-        .map_err(Error::pg(url))
 }
 
 /// USD charged to `key_id` since `since_ms`, pruned rows included (see

@@ -7,7 +7,6 @@ use std::io::Write;
 
 use router_core::Outcome;
 
-use super::write::PgWriter;
 use crate::location::PgUrl;
 use crate::retention::{judge_cutoff, PruneReport, DEFAULT_PRUNE_BATCH};
 use crate::Error;
@@ -38,15 +37,15 @@ pub fn prune(
     mut archive: Option<&mut dyn Write>,
     dry_run: bool,
 ) -> Result<PruneReport, Error> {
-    let mut writer = PgWriter::open(
+    let mut client = super::open(
         url,
         super::Session {
             fsync: true,
             statement_timeout: None,
         },
     )?;
+    let client = &mut client;
     let err = Error::pg(url);
-    let client = writer.client();
     let cutoff = i64::try_from(before_ms).unwrap_or(i64::MAX);
     let judge_cutoff = judge_cutoff(cutoff);
     if dry_run {

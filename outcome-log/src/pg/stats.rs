@@ -43,7 +43,7 @@ fn window_stats_here(url: &PgUrl, window: &Window, limits: &Limits) -> Result<Wi
     if !super::read::has_log(&mut client, url)? {
         return Ok(assemble::empty(window));
     }
-    let names = super::read::has_keys(&mut client, url)?;
+    let names = super::read::has_table(&mut client, url, "client_keys")?;
     // One snapshot for all queries: the percentiles' ranks come from the counts.
     let tx = client
         .build_transaction()
