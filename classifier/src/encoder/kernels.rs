@@ -237,40 +237,43 @@ pub(super) fn matmul_panels(
     let one = |p: usize| {
         let first = p * panel;
         let width = panel.min(outputs - first);
-        #[expect(
-            unsafe_code,
-            reason = "gemm takes raw pointers and strides; the extents were checked above, and each panel writes its own columns of dst"
-        )]
-        // SAFETY: the left operand is panel `p`, `inputs × width` elements at stride `panel`
-        // inside `panels` (its length was checked to be `count · inputs · panel`); the right
-        // operand reads `a[t·inputs + i]` for `t < rows`, `i < inputs`, inside `a` (checked);
-        // the destination element `(j, t)` is `dst[t·outputs + first + j]` with
-        // `first + j < outputs`, inside `dst` (checked). Panels cover disjoint column ranges
-        // `first .. first + width`, so the calls that run at the same time write disjoint
-        // elements, and nothing else reads or writes `dst` while they run (it is borrowed
-        // mutably for the whole call).
-        unsafe {
-            gemm::gemm(
-                width,
-                rows,
-                inputs,
-                dst.ptr().add(first),
-                outputs as isize,
-                1,
-                true,
-                panels.as_ptr().add(p * inputs * panel),
-                panel as isize,
-                1,
-                a.as_ptr(),
-                inputs as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
+        for start in (0..rows).step_by(ROWS_PER_CALL) {
+            let chunk = ROWS_PER_CALL.min(rows - start);
+            #[expect(
+                unsafe_code,
+                reason = "gemm takes raw pointers and strides; the extents were checked above, and each panel writes its own columns of dst"
+            )]
+            // SAFETY: the left operand is panel `p`, `inputs × width` elements at stride `panel`
+            // inside `panels` (its length was checked to be `count · inputs · panel`); the right
+            // operand reads `a[t·inputs + i]` for `start ≤ t < start + chunk ≤ rows`, `i < inputs`,
+            // inside `a` (checked); the destination element `(j, t)` is `dst[t·outputs + first + j]`
+            // with `t < rows` and `first + j < outputs`, inside `dst` (checked). Panels cover
+            // disjoint column ranges `first .. first + width`, so the calls that run at the same
+            // time write disjoint elements, and nothing else reads or writes `dst` while they run
+            // (it is borrowed mutably for the whole call).
+            unsafe {
+                gemm::gemm(
+                    width,
+                    chunk,
+                    inputs,
+                    dst.ptr().add(start * outputs + first),
+                    outputs as isize,
+                    1,
+                    true,
+                    panels.as_ptr().add(p * inputs * panel),
+                    panel as isize,
+                    1,
+                    a.as_ptr().add(start * inputs),
+                    inputs as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
         }
     };
     if threads > 1 && count > 1 {
@@ -283,6 +286,16 @@ pub(super) fn matmul_panels(
     }
     Ok(())
 }
+
+/// Rows (tokens) per `gemm` call in [`matmul_panels`]. Above 8 × its micro-kernel's 6 columns,
+/// a single-threaded `gemm` copies its left operand into its own packed layout before every
+/// call (gemm-common 0.19, `DEFAULT_LHS_PACKING_THRESHOLD_SINGLE_THREAD`); our panels already
+/// are that layout (a 64-row panel is one AVX-512 tile of `k × 64`, four AVX2 tiles of
+/// `k × 16`), so the copy only doubled the weight traffic of every product past 48 tokens.
+/// Calls of at most 48 rows read the panel in place: measured at 64 tokens 9.7 → 8.4 ms a pass,
+/// 128 tokens 17.0 → 16.3 (docs/performance.md). Setting gemm's global threshold instead would
+/// have changed every other single-threaded product in the process (candle's among them).
+const ROWS_PER_CALL: usize = 48;
 
 /// The destination of [`matmul_panels`], shared by the threads that write its disjoint
 /// column ranges.
@@ -408,14 +421,23 @@ fn max(xs: &[f32]) -> f32 {
 
 /// `e^x` for `x ≤ 0` (softmax and erf only need that range), relative error below 2e-7: the
 /// Cephes polynomial on `x − n·ln2` with `n = round(x / ln2)`, scaled by `2^n` through the
-/// exponent bits. Branch-free, so it vectorises.
+/// exponent bits. Branch-free and free of calls, so it vectorises.
+///
+/// `n` is rounded by adding and removing `1.5·2²³` (below 2²² in magnitude, the sum's last
+/// mantissa bits are then the rounded integer) rather than by `floor`: `f32::floor` became a
+/// call to libm's `floorf` per element in this loop, which kept softmax and GELU scalar; `perf`
+/// put 13 % of a 256-token pass there.
 #[inline(always)]
 fn exp_nonpositive(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23
     let x = x.max(-87.0);
-    let n = (x * LOG2E + 0.5).floor();
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    // The low mantissa bits of `shifted` hold `n` (two's complement within the 2^22 range).
+    let n_int = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -424,7 +446,7 @@ fn exp_nonpositive(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
     e * scale
 }
 
@@ -482,8 +504,9 @@ mod tests {
 
     #[test]
     fn exp_matches_std_over_its_range() {
-        for i in 0..=1740 {
-            let x = -(i as f32) * 0.05;
+        // Dense enough to cross every rounding boundary of `n` (every 0.35 in x) many times.
+        for i in 0..=87_000 {
+            let x = -(i as f32) * 0.001;
             let (got, want) = (exp_nonpositive(x), x.exp());
             assert!(
                 (got - want).abs() <= 2e-7 * want.max(f32::MIN_POSITIVE) + 1e-38,
