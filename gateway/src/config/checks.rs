@@ -86,6 +86,23 @@ pub(super) fn exploration(e: &Exploration) -> Result<(), Error> {
             }
             top_k
         }
+        Exploration::Thompson {
+            trained_sd,
+            prior_sd,
+            top_k,
+        } => {
+            for (field, sd) in [("trained_sd", trained_sd), ("prior_sd", prior_sd)] {
+                if !(sd.is_finite() && sd > 0.0) {
+                    return Err(invalid(
+                        &format!("router.exploration.{field}"),
+                        format!(
+                            "{sd} must be a positive number (a posterior standard deviation in quality points, e.g. 0.05)"
+                        ),
+                    ));
+                }
+            }
+            top_k
+        }
         _ => return Ok(()),
     };
     if top_k == 0 {
@@ -164,6 +181,19 @@ mod tests {
             cfg.router.exploration,
             Exploration::Softmax { top_k: 2, .. }
         ));
+        let cfg = resolve(
+            "[router]\nexploration = { kind = \"thompson\", top_k = 3, prior_sd = 0.2 }\n",
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.router.exploration,
+            Exploration::Thompson {
+                trained_sd: router_core::exploration::DEFAULT_TRAINED_SD,
+                prior_sd: 0.2,
+                top_k: 3
+            }
+        );
     }
 
     #[test]
@@ -183,6 +213,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("router.exploration.temperature"), "{err}");
+        for (src, field) in [
+            (
+                "trained_sd = 0.0, top_k = 3",
+                "router.exploration.trained_sd",
+            ),
+            ("prior_sd = -1.0, top_k = 3", "router.exploration.prior_sd"),
+            ("prior_sd = nan, top_k = 3", "router.exploration.prior_sd"),
+            ("top_k = 0", "router.exploration.top_k"),
+        ] {
+            let toml = format!("[router]\nexploration = {{ kind = \"thompson\", {src} }}\n");
+            let err = resolve(&toml, &no_env).unwrap_err();
+            assert!(err.contains(field), "{src}: {err}");
+        }
         let err = resolve(
             "[router]\nexploration = { kind = \"epsilon_greedy\", epsilon = 0.1 }\n",
             &no_env,

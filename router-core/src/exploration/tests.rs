@@ -26,14 +26,25 @@ fn specs(n: usize) -> Vec<ModelSpec> {
 }
 
 fn decide(specs: &[ModelSpec], q: &[f64], constraints: &Constraints) -> RouteDecision {
+    let sources = vec![EstimateSource::Trained; q.len()];
+    decide_from(specs, q, &sources, constraints)
+}
+
+fn decide_from(
+    specs: &[ModelSpec],
+    q: &[f64],
+    sources: &[EstimateSource],
+    constraints: &Constraints,
+) -> RouteDecision {
     let p: Vec<Prediction<'_>> = specs
         .iter()
         .zip(q)
-        .map(|(spec, &quality)| Prediction {
+        .zip(sources)
+        .map(|((spec, &quality), &source)| Prediction {
             spec,
             quality,
             output_tokens: 200.0,
-            source: EstimateSource::Trained,
+            source,
             latency: spec.latency,
         })
         .collect();
@@ -47,6 +58,13 @@ fn arb_exploration() -> impl Strategy<Value = Exploration> {
             .prop_map(|(epsilon, top_k)| Exploration::EpsilonGreedy { epsilon, top_k }),
         (0.001..1.0f64, 0usize..8)
             .prop_map(|(temperature, top_k)| Exploration::Softmax { temperature, top_k }),
+        (0.001..0.3f64, 0.001..0.3f64, 0usize..8).prop_map(|(trained_sd, prior_sd, top_k)| {
+            Exploration::Thompson {
+                trained_sd,
+                prior_sd,
+                top_k,
+            }
+        }),
     ]
 }
 
@@ -125,7 +143,53 @@ fn softmax_prefers_higher_utility() {
 }
 
 #[test]
+fn thompson_tries_a_model_known_only_from_priors_more_than_a_learned_one() {
+    let s = specs(2);
+    let e = Exploration::Thompson {
+        trained_sd: 0.05,
+        prior_sd: 0.15,
+        top_k: 2,
+    };
+    let q = [0.8, 0.72];
+    let learned = decide_from(
+        &s,
+        &q,
+        &[EstimateSource::Trained, EstimateSource::Trained],
+        &Constraints::default(),
+    );
+    let new_model = decide_from(
+        &s,
+        &q,
+        &[EstimateSource::Trained, EstimateSource::TaskPrior],
+        &Constraints::default(),
+    );
+    assert_eq!(learned.chosen, new_model.chosen);
+    let p_learned = propensity_of(&learned, &e, &s[1].id);
+    let p_new = propensity_of(&new_model, &e, &s[1].id);
+    // Two normal posteriors: the runner-up wins with Φ(−gap / √(σ₁² + σ₂²)).
+    let gap = learned.ranked[0].utility - learned.ranked[1].utility;
+    let phi = |z: f64| 0.5 * libm::erfc(-z / std::f64::consts::SQRT_2);
+    assert!((p_learned - phi(-gap / (0.05f64.hypot(0.05)))).abs() < 1e-6);
+    assert!((p_new - phi(-gap / (0.05f64.hypot(0.15)))).abs() < 1e-6);
+    assert!(p_new > 2.0 * p_learned, "{p_new} vs {p_learned}");
+    // And the draw follows those probabilities.
+    let explored = explore(new_model.clone(), &e, 0.999);
+    assert_eq!(explored.chosen, s[1].id);
+    assert_eq!(explored.reason, DecisionReason::Exploration);
+    assert!((explored.propensity - p_new).abs() < 1e-12);
+}
+
+#[test]
 fn serde_is_tagged_snake_case() {
+    let t: Exploration = serde_json::from_str(r#"{"kind":"thompson","top_k":3}"#).unwrap();
+    assert_eq!(
+        t,
+        Exploration::Thompson {
+            trained_sd: DEFAULT_TRAINED_SD,
+            prior_sd: DEFAULT_PRIOR_SD,
+            top_k: 3
+        }
+    );
     let e: Exploration =
         serde_json::from_str(r#"{"kind":"epsilon_greedy","epsilon":0.1,"top_k":3}"#).unwrap();
     assert_eq!(
@@ -194,11 +258,15 @@ proptest! {
         let greedy = decide(&s, &qualities, &Constraints::default());
         let dist = action_distribution(&greedy, &exploration);
         let n = 2_000;
-        for (model, p) in &dist {
-            let hits = (0..n)
-                .filter(|i| explore(greedy.clone(), &exploration, (*i as f64 + 0.5) / n as f64).chosen == *model)
-                .count();
-            prop_assert!((hits as f64 / n as f64 - p).abs() <= 2.0 / n as f64 + 1e-12);
+        let mut hits = vec![0usize; dist.len()];
+        for i in 0..n {
+            let chosen = explore(greedy.clone(), &exploration, (i as f64 + 0.5) / n as f64).chosen;
+            let at = dist.iter().position(|(m, _)| *m == chosen);
+            prop_assert!(at.is_some(), "{chosen} is outside the distribution");
+            hits[at.unwrap_or(0)] += 1;
+        }
+        for ((_, p), hit) in dist.iter().zip(hits) {
+            prop_assert!((hit as f64 / n as f64 - p).abs() <= 2.0 / n as f64 + 1e-12);
         }
     }
 }

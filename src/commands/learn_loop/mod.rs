@@ -68,7 +68,7 @@ pub struct LoopArgs {
     /// labelling a sample of traffic would; held-out requests are always labelled.
     #[arg(long, default_value_t = 1.0)]
     label_share: f64,
-    /// Exploration: `epsilon_greedy`, `softmax` or `off`.
+    /// Exploration: `epsilon_greedy`, `softmax`, `thompson` or `off`.
     #[arg(long, default_value = "epsilon_greedy")]
     exploration: String,
     /// ε of epsilon_greedy.
@@ -80,6 +80,12 @@ pub struct LoopArgs {
     /// Models in the exploration pool (the greedy choice and the next best).
     #[arg(long, default_value_t = 2)]
     top_k: usize,
+    /// Thompson sampling: posterior standard deviation of a trained estimate (quality points).
+    #[arg(long, default_value_t = router_core::exploration::DEFAULT_TRAINED_SD)]
+    trained_sd: f64,
+    /// Thompson sampling: posterior standard deviation of a catalog prior (quality points).
+    #[arg(long, default_value_t = router_core::exploration::DEFAULT_PRIOR_SD)]
+    prior_sd: f64,
     /// Router of round 0: `priors` (cold: the catalog's priors) or an artifact folder.
     #[arg(long, default_value = "priors")]
     start: String,
@@ -133,8 +139,15 @@ impl LoopArgs {
                 temperature: self.temperature,
                 top_k: self.top_k,
             },
+            "thompson" => Exploration::Thompson {
+                trained_sd: self.trained_sd,
+                prior_sd: self.prior_sd,
+                top_k: self.top_k,
+            },
             other => {
-                anyhow::bail!("--exploration {other}: expected epsilon_greedy, softmax or off")
+                anyhow::bail!(
+                    "--exploration {other}: expected epsilon_greedy, softmax, thompson or off"
+                )
             }
         };
         Ok(e)
@@ -518,6 +531,11 @@ fn describe(e: &Exploration) -> String {
         Exploration::Softmax { temperature, top_k } => {
             format!("softmax (T = {temperature}, top {top_k})")
         }
+        Exploration::Thompson {
+            trained_sd,
+            prior_sd,
+            top_k,
+        } => format!("Thompson (σ trained {trained_sd}, prior {prior_sd}, top {top_k})"),
         other => format!("{other:?}"),
     }
 }
