@@ -88,8 +88,29 @@ fn normal_pdf(z: f64) -> f64 {
     INV_SQRT_2PI * (-0.5 * z * z).exp()
 }
 
+/// Φ(z) through erfc by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7): with libm's
+/// correctly rounded `erfc` this integral cost 46 µs per decision for a pool of 4, with this
+/// 23 µs (release build, same machine and load), and the precision is far more than
+/// propensities need (they are renormalised, and the draw uses exactly what is logged).
 fn normal_cdf(z: f64) -> f64 {
-    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
+    const P: f64 = 0.327_591_1;
+    const A: [f64; 5] = [
+        0.254_829_592,
+        -0.284_496_736,
+        1.421_413_741,
+        -1.453_152_027,
+        1.061_405_429,
+    ];
+    let y = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + P * y);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    // erfc(y) for y ≥ 0; Φ(z) = erfc(−z/√2) / 2.
+    let tail = 0.5 * poly * (-y * y).exp();
+    if z >= 0.0 {
+        1.0 - tail
+    } else {
+        tail
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +171,17 @@ mod tests {
             }
             assert!((exact.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn normal_cdf_is_close_to_libm() {
+        for i in -900..=900 {
+            let z = f64::from(i) * 0.01;
+            let want = 0.5 * libm::erfc(-z / std::f64::consts::SQRT_2);
+            assert!((normal_cdf(z) - want).abs() < 2e-7, "{z}");
+        }
+        assert_eq!(normal_cdf(f64::INFINITY), 1.0);
+        assert_eq!(normal_cdf(f64::NEG_INFINITY), 0.0);
     }
 
     #[test]
