@@ -69,6 +69,28 @@ async fn route_choices(gw: &RunningGateway, n: usize) -> Vec<(String, f64)> {
     out
 }
 
+/// Sends `n` `auto` chat completions (`"{prefix} {i}"`) and returns their committed outcome rows.
+async fn auto_chats(gw: &RunningGateway, n: usize, prefix: &str) -> Vec<router_core::Outcome> {
+    let client = reqwest::Client::new();
+    for i in 0..n {
+        let r = client
+            .post(format!("http://{}/v1/chat/completions", gw.local_addr()))
+            .json(&json!({
+                "model": "auto",
+                "messages": [{"role": "user", "content": format!("{prefix} {i}")}]
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    gw.wait_idle().await;
+    gw.outcome_log().flush().await;
+    let rows = gateway::read_outcomes(gw.outcome_log().location()).unwrap();
+    assert_eq!(rows.len(), n);
+    rows
+}
+
 #[tokio::test]
 async fn epsilon_one_spreads_route_decisions_with_propensity_one_third() {
     let fake = FakeProvider::start().await;
@@ -99,23 +121,7 @@ async fn chat_outcomes_log_the_explored_model_and_its_propensity() {
     }
     let dir = tempfile::tempdir().unwrap();
     let gw = start(&fake, dir.path(), 11).await;
-    let client = reqwest::Client::new();
-    for i in 0..30 {
-        let r = client
-            .post(format!("http://{}/v1/chat/completions", gw.local_addr()))
-            .json(&json!({
-                "model": "auto",
-                "messages": [{"role": "user", "content": format!("hello {i}")}]
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-    gw.wait_idle().await;
-    gw.outcome_log().flush().await;
-    let rows = gateway::read_outcomes(gw.outcome_log().location()).unwrap();
-    assert_eq!(rows.len(), 30);
+    let rows = auto_chats(&gw, 30, "hello").await;
     let mut served = std::collections::BTreeSet::new();
     let mut explored = 0;
     for row in &rows {
@@ -151,23 +157,7 @@ async fn thompson_logs_the_computed_probability_of_each_choice() {
     )
     .await
     .unwrap();
-    let client = reqwest::Client::new();
-    for i in 0..40 {
-        let r = client
-            .post(format!("http://{}/v1/chat/completions", gw.local_addr()))
-            .json(&json!({
-                "model": "auto",
-                "messages": [{"role": "user", "content": format!("summarise item {i}")}]
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-    gw.wait_idle().await;
-    gw.outcome_log().flush().await;
-    let rows = gateway::read_outcomes(gw.outcome_log().location()).unwrap();
-    assert_eq!(rows.len(), 40);
+    let rows = auto_chats(&gw, 40, "summarise item").await;
     let mut served = std::collections::BTreeSet::new();
     for row in &rows {
         let decision = row.decision.as_ref().unwrap();
