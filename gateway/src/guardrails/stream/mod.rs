@@ -1,30 +1,85 @@
 //! Masking streamed answers (`responses = true`): a value may arrive split across chunks, so
-//! each choice's text is held back by [`HOLD`] bytes and released only once nothing later can
-//! complete a value that reaches into it.
+//! each text of a choice (its content, its refusal, each tool call's arguments) is held back
+//! from the point where a value could still be in progress, and released, masked, once nothing
+//! later can complete a value that reaches into it.
 //!
-//! Why this is sound for values shorter than [`HOLD`]: a value that is not complete yet ends at
-//! the end of the text received so far, so it starts within the last [`HOLD`] bytes, which are
-//! never released; and a value already detectable that straddles the release point moves the
-//! point to its start. Detection runs over the last [`CONTEXT`] bytes already released plus the
-//! held text, so a value whose telltale prefix (`Bearer `, `api_key=`) went out earlier is
-//! still found; only its held part is masked then (the prefix is not the secret). A value
-//! longer than [`HOLD`] bytes can be released in part before it is recognisable: documented.
+//! What is held is the text's trailing run of characters that could belong to a value:
 //!
-//! The cost is latency on the held text: a stream's last [`HOLD`] bytes (about 60 tokens)
-//! arrive with its final chunk instead of as they are generated.
+//! - a run of characters an email or an API key can hold
+//!   ([`detectors::in_long_value`]: letters, digits, `._%+-@/=`), at most [`HOLD_MAX`] bytes;
+//! - a run of characters a phone, card or IBAN can hold ([`detectors::in_separated_value`]:
+//!   digits, capitals, ` .-+()`), at most [`detectors::SEPARATED_MAX`] bytes, the longest such
+//!   value;
+//!
+//! whichever starts earlier. In prose that is the last word; after a space, nothing.
+//!
+//! Why this is sound: a value that is not complete yet ends at the end of the text received so
+//! far, and every character of it is one its kind can hold, so it lies within the trailing run
+//! of its kind's characters, and (being at most as long as its kind allows) within the run's
+//! held part; a value that is already detectable and straddles the release point moves the
+//! point back to its start. So nothing released is ever part of a value later text completes,
+//! and the released text is masked exactly as the whole text would be: the tests stream texts
+//! at every chunk size from one byte and compare. Detection runs over the last [`CONTEXT`]
+//! bytes already released plus the held text, so a value whose telltale prefix (`Bearer `,
+//! `api_key: `) went out earlier is still found; only the value is masked (the prefix is not
+//! the secret).
+//!
+//! The limit: a run of key or email characters longer than [`HOLD_MAX`] (no real key is; a
+//! base64 blob can be) is released but for its last [`HOLD_MAX`] bytes, so one endless token
+//! cannot stall a stream or grow the gateway's memory; a value longer than that is released in
+//! part before it is recognisable.
+//!
+//! Fields of a choice are masked separately, like a non-streamed answer's, and arrive one after
+//! another (text, then each tool call in turn, as OpenAI streams them), so when a fragment of
+//! another field arrives the previous field is complete and all it held is released first.
+//! Only the latest field of a choice holds text. Released text keeps its order on the wire: a
+//! chunk carries content, then refusal, then tool calls, and a release that would go before
+//! what the chunk already carries goes out in a chunk of its own, so the Anthropic and
+//! Responses encoders (which open and close blocks in arrival order) see fields in order. A
+//! tool call's first fragment (`id`, `type`, `function.name`) goes out when it arrives, with
+//! the arguments released so far (possibly `""`, as OpenAI itself sends); clients concatenate
+//! `arguments` per index.
+//!
+//! The cost is latency on the held text: the run being held (usually the word being written,
+//! up to a few hundred bytes for numbers and capitals, a whole key or email) goes out once it
+//! ends, and a choice's held text with its final chunk.
 
 use std::collections::BTreeMap;
 
 use super::{detectors, Action, Kind, Policy};
-use crate::openai::wire::{ChatCompletionChunk, ChunkChoice, Delta};
+use crate::openai::wire::{
+    ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta,
+};
 
-/// Bytes of a choice's text held back: more than any value the detectors know (card 23,
-/// IBAN 42, phone 20, common emails and keys well under it).
-pub const HOLD: usize = 256;
+/// The most bytes of one run of key or email characters held back: more than any key the
+/// detectors know (JWT-like bearer tokens run to a few hundred bytes). Past it a run is
+/// released but for its last `HOLD_MAX` bytes.
+pub const HOLD_MAX: usize = 4096;
 /// Bytes of released text detection still looks back over.
 pub const CONTEXT: usize = 64;
 
-/// One choice's stream state.
+/// One text of a choice, masked on its own as the non-streamed answer's fields are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Field {
+    Content,
+    Refusal,
+    /// A tool call's arguments, by the call's index.
+    Arguments(u32),
+}
+
+impl Field {
+    /// Where the field sits in a delta (content, refusal, tool calls): a piece can join a delta
+    /// only if its place is not before the place of what the delta carries last.
+    fn place(self) -> u8 {
+        match self {
+            Field::Content => 0,
+            Field::Refusal => 1,
+            Field::Arguments(_) => 2,
+        }
+    }
+}
+
+/// One field's stream state.
 #[derive(Debug, Default)]
 struct Held {
     /// Received, not released yet.
@@ -33,11 +88,29 @@ struct Held {
     context: String,
 }
 
+/// One choice's stream state.
+#[derive(Debug, Default)]
+struct ChoiceState {
+    /// The field whose fragment arrived last: the only one holding text.
+    current: Option<Field>,
+    fields: BTreeMap<Field, Held>,
+}
+
+/// Released text of one field, in wire order, with a tool call's first-fragment fields.
+#[derive(Debug)]
+struct Piece {
+    field: Field,
+    text: String,
+    /// The tool-call fragment's `id`, `type` and `function.name` (its `arguments` `Some("")`
+    /// when it had any): sent even when none of its arguments can be released yet.
+    call: Option<ToolCallDelta>,
+}
+
 /// Masks the text of a stream's chunks under one policy.
 #[derive(Debug)]
 pub struct StreamMasker {
     policy: Policy,
-    held: BTreeMap<u32, Held>,
+    choices: BTreeMap<u32, ChoiceState>,
     counts: [u32; 5],
 }
 
@@ -46,59 +119,229 @@ impl StreamMasker {
     pub fn new(policy: Policy) -> Self {
         StreamMasker {
             policy,
-            held: BTreeMap::new(),
+            choices: BTreeMap::new(),
             counts: [0; 5],
         }
     }
 
-    /// Takes each choice's new text into the hold and puts back what can be released, masked.
-    /// A choice that finishes in this chunk releases everything it held.
-    pub fn chunk(&mut self, chunk: &mut ChatCompletionChunk) {
-        for choice in &mut chunk.choices {
-            let held = self.held.entry(choice.index).or_default();
-            if let Some(text) = choice.delta.content.take() {
-                held.pending.push_str(&text);
-            }
-            let all = choice.finish_reason.is_some();
-            let out = release(&self.policy, held, all, &mut self.counts);
-            // With nothing to release the chunk keeps its shape (a role, tool calls, logprobs)
-            // and no text.
-            choice.delta.content = (!out.is_empty()).then_some(out);
+    /// Takes each choice's new text into the hold and returns the chunks to send in its place:
+    /// usually one, two when a release must go before what the chunk carries. A choice that
+    /// finishes in this chunk releases everything it held. A chunk without choices (usage)
+    /// comes back unchanged.
+    pub fn chunk(&mut self, chunk: ChatCompletionChunk) -> Vec<ChatCompletionChunk> {
+        if chunk.choices.is_empty() {
+            return vec![chunk];
         }
-    }
-
-    /// A chunk carrying whatever is still held when the upstream stream ended without a
-    /// finish reason for some choice, modelled on `last`; `None` when nothing is held.
-    pub fn flush(&mut self, last: &ChatCompletionChunk) -> Option<ChatCompletionChunk> {
-        let mut choices = Vec::new();
-        for (index, held) in &mut self.held {
-            let out = release(&self.policy, held, true, &mut self.counts);
-            if !out.is_empty() {
-                choices.push(ChunkChoice {
-                    index: *index,
-                    delta: Delta {
-                        content: Some(out),
-                        ..Delta::default()
-                    },
-                    ..ChunkChoice::default()
+        let mut out = Vec::with_capacity(chunk.choices.len());
+        for choice in &chunk.choices {
+            let state = self.choices.entry(choice.index).or_default();
+            let mut pieces = Vec::new();
+            let delta = &choice.delta;
+            let texts = [
+                (Field::Content, delta.content.clone(), None),
+                (Field::Refusal, delta.refusal.clone(), None),
+            ];
+            let calls = delta.tool_calls.iter().flatten().map(|call| {
+                let mut call = call.clone();
+                let arguments = call.function.as_mut().and_then(|f| f.arguments.take());
+                let first = call.id.is_some()
+                    || call.kind.is_some()
+                    || call.function.as_ref().is_some_and(|f| f.name.is_some());
+                if first && arguments.is_some() {
+                    if let Some(f) = call.function.as_mut() {
+                        f.arguments = Some(String::new());
+                    }
+                }
+                (
+                    Field::Arguments(call.index),
+                    arguments,
+                    first.then_some(call),
+                )
+            });
+            for (field, text, call) in texts.into_iter().chain(calls) {
+                // An empty fragment (some servers send `"content": ""` beside every tool-call
+                // fragment) neither starts a field nor ends the current one.
+                let text = text.filter(|t| !t.is_empty());
+                if text.is_none() && call.is_none() {
+                    continue;
+                }
+                if let Some(previous) = state.current.filter(|c| *c != field) {
+                    // A new field: the previous one is complete.
+                    let held = state.fields.entry(previous).or_default();
+                    let text = release(&self.policy, held, true, &mut self.counts);
+                    pieces.push(Piece {
+                        field: previous,
+                        text,
+                        call: None,
+                    });
+                }
+                state.current = Some(field);
+                if let Some(text) = text {
+                    state
+                        .fields
+                        .entry(field)
+                        .or_default()
+                        .pending
+                        .push_str(&text);
+                }
+                if call.is_some() {
+                    pieces.push(Piece {
+                        field,
+                        text: String::new(),
+                        call,
+                    });
+                }
+            }
+            if let Some(field) = state.current {
+                let all = choice.finish_reason.is_some();
+                let held = state.fields.entry(field).or_default();
+                let text = release(&self.policy, held, all, &mut self.counts);
+                pieces.push(Piece {
+                    field,
+                    text,
+                    call: None,
                 });
             }
+            out.push(ChoiceOut {
+                deltas: pack(delta.role, pieces),
+                choice,
+            });
         }
-        (!choices.is_empty()).then(|| ChatCompletionChunk {
-            id: last.id.clone(),
-            object: last.object.clone(),
-            created: last.created,
-            model: last.model.clone(),
-            choices,
+        assemble(&chunk, &out)
+    }
+
+    /// The chunks carrying whatever is still held when the upstream stream ended without a
+    /// finish reason for some choice, modelled on `last`; empty when nothing is held.
+    pub fn flush(&mut self, last: &ChatCompletionChunk) -> Vec<ChatCompletionChunk> {
+        let mut released = Vec::new();
+        for (index, state) in &mut self.choices {
+            let Some(field) = state.current else {
+                continue;
+            };
+            let held = state.fields.entry(field).or_default();
+            let text = release(&self.policy, held, true, &mut self.counts);
+            if !text.is_empty() {
+                let piece = Piece {
+                    field,
+                    text,
+                    call: None,
+                };
+                released.push((*index, pack(None, vec![piece])));
+            }
+        }
+        if released.is_empty() {
+            return Vec::new();
+        }
+        let template = ChatCompletionChunk {
+            choices: Vec::new(),
             usage: None,
             system_fingerprint: None,
-        })
+            ..last.clone()
+        };
+        let choices: Vec<ChunkChoice> = released
+            .iter()
+            .map(|(index, _)| ChunkChoice {
+                index: *index,
+                ..ChunkChoice::default()
+            })
+            .collect();
+        let out: Vec<ChoiceOut> = released
+            .into_iter()
+            .zip(&choices)
+            .map(|((_, deltas), choice)| ChoiceOut { deltas, choice })
+            .collect();
+        assemble(&template, &out)
     }
 
     /// Values masked so far, by kind, in [`Kind::ALL`] order.
     pub fn counts(&self) -> &[u32; 5] {
         &self.counts
     }
+}
+
+/// One choice's deltas to send, in order, and the choice they came in.
+struct ChoiceOut<'a> {
+    deltas: Vec<Delta>,
+    choice: &'a ChunkChoice,
+}
+
+/// Lays pieces out in deltas, in order: a piece whose place in a delta comes before what the
+/// delta carries last starts the next delta. `role` goes in the first. Empty pieces without a
+/// tool call's first fragment are dropped; there is always at least one delta.
+fn pack(role: Option<crate::openai::wire::Role>, pieces: Vec<Piece>) -> Vec<Delta> {
+    let mut deltas = vec![Delta {
+        role,
+        ..Delta::default()
+    }];
+    let mut last_place = None;
+    for Piece { field, text, call } in pieces {
+        if text.is_empty() && call.is_none() {
+            continue;
+        }
+        let place = field.place();
+        if last_place.is_some_and(|p| place < p) {
+            deltas.push(Delta::default());
+        }
+        last_place = Some(place);
+        let Some(delta) = deltas.last_mut() else {
+            continue;
+        };
+        let slot = match field {
+            Field::Content => &mut delta.content,
+            Field::Refusal => &mut delta.refusal,
+            Field::Arguments(index) => {
+                let calls = delta.tool_calls.get_or_insert_with(Vec::new);
+                let joins_last = call.is_none() && calls.last().is_some_and(|c| c.index == index);
+                if !joins_last {
+                    calls.push(call.unwrap_or(ToolCallDelta {
+                        index,
+                        ..ToolCallDelta::default()
+                    }));
+                }
+                let Some(entry) = calls.last_mut() else {
+                    continue;
+                };
+                if text.is_empty() {
+                    continue;
+                }
+                &mut entry
+                    .function
+                    .get_or_insert_with(FunctionCallDelta::default)
+                    .arguments
+            }
+        };
+        slot.get_or_insert_with(String::new).push_str(&text);
+    }
+    deltas
+}
+
+/// The chunks for `chunk`'s choices laid out as `out`: the `k`-th carries each choice's `k`-th
+/// delta; logprobs ride with a choice's first delta, its finish reason and the usage with the
+/// last.
+fn assemble(chunk: &ChatCompletionChunk, out: &[ChoiceOut<'_>]) -> Vec<ChatCompletionChunk> {
+    let count = out.iter().map(|c| c.deltas.len()).max().unwrap_or(1);
+    (0..count)
+        .map(|k| ChatCompletionChunk {
+            id: chunk.id.clone(),
+            object: chunk.object.clone(),
+            created: chunk.created,
+            model: chunk.model.clone(),
+            choices: out
+                .iter()
+                .filter_map(|c| {
+                    let last = c.deltas.len().checked_sub(1)?;
+                    Some(ChunkChoice {
+                        index: c.choice.index,
+                        delta: c.deltas.get(k)?.clone(),
+                        finish_reason: c.choice.finish_reason.clone().filter(|_| k == last),
+                        logprobs: c.choice.logprobs.clone().filter(|_| k == 0),
+                    })
+                })
+                .collect(),
+            usage: chunk.usage.clone().filter(|_| k + 1 == count),
+            system_fingerprint: chunk.system_fingerprint.clone(),
+        })
+        .collect()
 }
 
 /// The largest char boundary of `s` at or below `at`.
@@ -110,19 +353,37 @@ fn floor_boundary(s: &str, at: usize) -> usize {
     at
 }
 
+/// Where the held tail of `pending` starts: the trailing run of characters a key or an email
+/// can hold (at most [`HOLD_MAX`] bytes of it) or a phone, card or IBAN can hold (at most
+/// [`detectors::SEPARATED_MAX`]), whichever starts earlier. Always a char boundary.
+fn hold_start(pending: &str) -> usize {
+    let run = |may_hold: fn(char) -> bool, max: usize| {
+        let mut start = pending.len();
+        for (i, c) in pending.char_indices().rev() {
+            if !may_hold(c) || pending.len() - i > max {
+                break;
+            }
+            start = i;
+        }
+        start
+    };
+    run(detectors::in_long_value, HOLD_MAX)
+        .min(run(detectors::in_separated_value, detectors::SEPARATED_MAX))
+}
+
 /// Releases the part of `held` nothing later can change (all of it with `all`), masked.
 fn release(policy: &Policy, held: &mut Held, all: bool, counts: &mut [u32; 5]) -> String {
-    if held.pending.is_empty() || (!all && held.pending.len() <= HOLD) {
+    let mut cut = if all {
+        held.pending.len()
+    } else {
+        hold_start(&held.pending)
+    };
+    if cut == 0 {
         return String::new();
     }
     let scan = format!("{}{}", held.context, held.pending);
     let offset = held.context.len();
     let found = detectors::find(&scan, |k| policy.action(k) != Action::Off);
-    let mut cut = if all {
-        held.pending.len()
-    } else {
-        floor_boundary(&held.pending, held.pending.len() - HOLD)
-    };
     if !all {
         // A value that reaches past the release point is released whole later.
         for f in &found {
@@ -131,6 +392,9 @@ fn release(policy: &Policy, held: &mut Held, all: bool, counts: &mut [u32; 5]) -
                 cut = start;
             }
         }
+        // Unless it keeps growing past HOLD_MAX: then the stream goes on without it.
+        let floor = floor_boundary(&held.pending, held.pending.len().saturating_sub(HOLD_MAX));
+        cut = cut.max(floor);
     }
     let mut out = String::with_capacity(cut);
     let mut at = 0;
@@ -158,96 +422,4 @@ fn release(policy: &Policy, held: &mut Held, all: bool, counts: &mut [u32; 5]) -
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-    use crate::openai::wire::FinishReason;
-
-    fn policy() -> Policy {
-        let raw: crate::config::GuardrailsConfig =
-            toml::from_str("enabled = true\nresponses = true").unwrap();
-        crate::config::resolve_guardrails(Some(raw))
-            .unwrap()
-            .default
-            .unwrap()
-    }
-
-    fn chunk(text: &str, finish: bool) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            id: "c".into(),
-            object: "chat.completion.chunk".into(),
-            created: 1,
-            model: "m".into(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta: Delta {
-                    content: Some(text.to_owned()),
-                    ..Delta::default()
-                },
-                finish_reason: finish.then_some(FinishReason::Stop),
-                logprobs: None,
-            }],
-            usage: None,
-            system_fingerprint: None,
-        }
-    }
-
-    /// Streams `text` in `size`-byte pieces (on char boundaries) and returns what the client
-    /// sees.
-    fn stream(text: &str, size: usize, finish: bool) -> (String, [u32; 5]) {
-        let mut masker = StreamMasker::new(policy());
-        let mut seen = String::new();
-        let mut rest = text;
-        let mut last = chunk("", false);
-        while !rest.is_empty() {
-            let at = floor_boundary(rest, size.max(1)).max(rest.chars().next().unwrap().len_utf8());
-            let (piece, tail) = rest.split_at(at.min(rest.len()));
-            rest = tail;
-            let mut c = chunk(piece, finish && rest.is_empty());
-            masker.chunk(&mut c);
-            seen.push_str(c.choices[0].delta.content.as_deref().unwrap_or(""));
-            last = c;
-        }
-        if let Some(c) = masker.flush(&last) {
-            seen.push_str(c.choices[0].delta.content.as_deref().unwrap());
-        }
-        (seen, *masker.counts())
-    }
-
-    #[test]
-    fn values_split_across_chunks_are_masked_at_every_chunk_size() {
-        let filler = "The quick brown fox jumps over the lazy dog. ".repeat(12);
-        let text = format!(
-            "{filler}Write to jane.doe@example.com or pay with 4111 1111 1111 1111; {filler}Bearer sk-proj-Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1 ends it."
-        );
-        let whole = {
-            let mut t = text.clone();
-            let mut counts = [0; 5];
-            super::super::mask_all(&policy(), &mut t, &mut counts);
-            (t, counts)
-        };
-        for size in [1, 2, 3, 5, 7, 16, 64, 300, 5000] {
-            for finish in [true, false] {
-                let got = stream(&text, size, finish);
-                assert_eq!(got, whole, "chunk size {size}, finish {finish}");
-                assert!(!got.0.contains("jane.doe") && !got.0.contains("4111"));
-            }
-        }
-    }
-
-    #[test]
-    fn text_is_released_as_the_stream_goes_and_multibyte_text_is_never_cut() {
-        let mut masker = StreamMasker::new(policy());
-        let mut c = chunk(&"é".repeat(400), false);
-        masker.chunk(&mut c);
-        let out = c.choices[0].delta.content.clone().unwrap();
-        // 800 bytes in, at most HOLD held back.
-        assert!(out.len() >= 800 - HOLD, "{}", out.len());
-        assert!(out.chars().all(|ch| ch == 'é'));
-        let mut end = chunk("", true);
-        masker.chunk(&mut end);
-        let rest = end.choices[0].delta.content.clone().unwrap();
-        assert_eq!(out.len() + rest.len(), 800);
-    }
-}
+mod tests;
