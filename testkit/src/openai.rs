@@ -145,19 +145,21 @@ impl Vendor for OpenAi {
                     "index": 0, "id": tool_call_id(answer), "type": "function",
                     "function": {"name": name, "arguments": ""},
                 }]);
-                let mut chunks = vec![
+                let mut chunks = vec![chunk(
+                    answer,
+                    json!({"role": "assistant", "content": null, "tool_calls": delta_call}),
+                    None,
+                )];
+                // OpenAI streams the arguments a few characters at a time, so a value in them
+                // arrives split across chunks.
+                chunks.extend(argument_pieces(&arguments.to_string()).map(|piece| {
                     chunk(
                         answer,
-                        json!({"role": "assistant", "content": null, "tool_calls": delta_call}),
+                        json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
                         None,
-                    ),
-                    chunk(
-                        answer,
-                        json!({"tool_calls": [{"index": 0, "function": {"arguments": arguments.to_string()}}]}),
-                        None,
-                    ),
-                    chunk(answer, json!({}), Some("tool_calls")),
-                ];
+                    )
+                }));
+                chunks.push(chunk(answer, json!({}), Some("tool_calls")));
                 if answer.include_usage {
                     let mut last = chunk(answer, json!({}), None);
                     last["choices"] = json!([]);
@@ -181,6 +183,24 @@ impl Vendor for OpenAi {
             data: "{\"choices\": [{\"delta\": ".to_owned(),
         }
     }
+}
+
+/// Bytes of streamed tool-call arguments per chunk, at most.
+const ARGUMENT_PIECE: usize = 8;
+
+/// `arguments` in pieces of at most [`ARGUMENT_PIECE`] bytes, cut on char boundaries.
+fn argument_pieces(arguments: &str) -> impl Iterator<Item = &str> {
+    let mut rest = arguments;
+    std::iter::from_fn(move || {
+        let first = rest.chars().next()?;
+        let mut at = ARGUMENT_PIECE.min(rest.len());
+        while !rest.is_char_boundary(at) {
+            at -= 1;
+        }
+        let (piece, tail) = rest.split_at(at.max(first.len_utf8()));
+        rest = tail;
+        Some(piece)
+    })
 }
 
 fn chunk(answer: &Answer, delta: Value, finish_reason: Option<&str>) -> Value {

@@ -65,7 +65,9 @@ pub enum Scenario {
         usage: Option<Usage>,
     },
     /// A successful answer that calls one tool (OpenAI `tool_calls`, Anthropic `tool_use`,
-    /// Gemini `functionCall`), with the vendor's tool-call finish reason.
+    /// Gemini `functionCall`), with the vendor's tool-call finish reason. An OpenAI stream
+    /// sends the arguments in pieces of at most 8 bytes, as OpenAI does a few characters at a
+    /// time.
     ToolCall {
         /// The function name.
         name: String,

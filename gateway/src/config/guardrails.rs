@@ -36,8 +36,9 @@ pub struct GuardrailsConfig {
     /// with a 400 naming the pattern's index.
     #[serde(default)]
     pub deny: Vec<String>,
-    /// Also mask answers before they reach the client (every kind not `off`); a stream's text
-    /// is held back by `guardrails::stream::HOLD` bytes for it. Default false.
+    /// Also mask answers before they reach the client (every kind not `off`); a stream holds
+    /// back the run of characters a value could still be growing in (`guardrails::stream`).
+    /// Default false.
     #[serde(default)]
     pub responses: bool,
     /// Named policies a client key can be given instead of this one

@@ -75,6 +75,30 @@ static ASSIGNED_SECRET: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// Whether `c` can be part of an email address or an API key, the values of any length: the
+/// union of those patterns' classes, `(?i)[a-z0-9._%+\-@/=_]` (case-insensitive matching lets
+/// the Kelvin sign and the long s into `[a-z]`). The streamed-answer masker holds back the
+/// trailing run of these characters (`super::stream`).
+pub fn in_long_value(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '.' | '_' | '%' | '+' | '-' | '@' | '/' | '=' | '\u{212A}' | '\u{17F}'
+        )
+}
+
+/// Whether `c` can be part of a phone number, a card number or an IBAN, the values written with
+/// separators: digits of any script (`\d` is Unicode's), capital letters, and ` .-+()`.
+pub fn in_separated_value(c: char) -> bool {
+    c.is_numeric() || c.is_ascii_uppercase() || matches!(c, ' ' | '.' | '-' | '+' | '(' | ')')
+}
+
+/// The most bytes a phone, card or IBAN match can span. The longest is a phone: `+`, four
+/// digits, then six groups of a separator, a bracketed five-digit area code, a separator and
+/// five digits; with four-byte digits (`\d` takes any script's) that is 278 bytes. A card is at
+/// most 94, an IBAN 70.
+pub const SEPARATED_MAX: usize = 280;
+
 /// Every value of the `enabled` kinds in `text`, in order, without overlaps (the longest of
 /// overlapping candidates wins).
 pub fn find(text: &str, enabled: impl Fn(Kind) -> bool) -> Vec<Found> {
@@ -203,4 +227,47 @@ fn looks_random(value: &str) -> bool {
         })
         .sum();
     entropy >= 3.0
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Every character, as a string.
+    fn every_char() -> impl Iterator<Item = (char, String)> {
+        (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .map(|c| (c, c.to_string()))
+    }
+
+    #[test]
+    fn value_characters_are_the_patterns_classes() {
+        // The classes of the email, vendor-key and assigned-secret patterns, and of the phone,
+        // card and IBAN ones, as the regex crate reads them.
+        let long = pattern(r"(?i)^[a-z0-9._%+\-@/=_]$");
+        let separated = pattern(r"^[\dA-Z .+()\-]$");
+        for (c, s) in every_char() {
+            assert_eq!(in_long_value(c), long.is_match(&s), "{c:?}");
+            if separated.is_match(&s) {
+                assert!(in_separated_value(c), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn separated_values_fit_in_separated_max() {
+        // Four-byte digits (MATHEMATICAL DOUBLE-STRUCK DIGIT ZERO) make the longest matches.
+        let d = |n: usize| "\u{1D7D8}".repeat(n);
+        let group = format!(" ({}) {}", d(5), d(5));
+        let phone = format!("+1{}{}", d(3), group.repeat(6));
+        let card = format!("{}{}", format!("{} ", d(1)).repeat(18), d(1));
+        let iban = format!("GB{}{}", d(2), " A".repeat(30));
+        for (re, text) in [(&*PHONE, phone), (&*CARD, card), (&*IBAN, iban)] {
+            let m = re.find(&text).unwrap();
+            assert_eq!(m.as_str(), text);
+            assert!(text.len() <= SEPARATED_MAX, "{} bytes", text.len());
+        }
+    }
 }

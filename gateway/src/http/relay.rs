@@ -219,12 +219,60 @@ enum End {
     ClientGone,
 }
 
+/// Where each chunk goes once masked: the accounting, the copy put back together for the
+/// cache, and the client.
+struct Outlet {
+    acc: Accounting,
+    assembler: Option<Assembler>,
+    encoder: Encoder,
+    tx: mpsc::Sender<Bytes>,
+    /// Bytes sent so far, against `limit`.
+    relayed: usize,
+    limit: usize,
+}
+
+impl Outlet {
+    /// Sends `chunks` in order; the stream's end when the client left or the size limit
+    /// passed.
+    async fn send(&mut self, chunks: Vec<ChatCompletionChunk>) -> Option<End> {
+        for chunk in chunks {
+            self.acc.observe(&chunk);
+            if let Some(a) = &mut self.assembler {
+                a.observe(&chunk);
+            }
+            if let Some(bytes) = self.encoder.chunk(chunk) {
+                self.relayed += bytes.len();
+                // The cap bounds the gateway's memory (the accounting keeps the text) and
+                // what a runaway upstream can push through it.
+                if self.relayed > self.limit {
+                    return Some(End::Failed(UpstreamError::too_large(self.limit)));
+                }
+                if self.tx.send(bytes).await.is_err() {
+                    return Some(End::ClientGone);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// `chunk` as the client may see it: masked when a masker runs (one chunk or two).
+fn masked(
+    masker: &mut Option<crate::guardrails::stream::StreamMasker>,
+    chunk: ChatCompletionChunk,
+) -> Vec<ChatCompletionChunk> {
+    match masker {
+        Some(m) => m.chunk(chunk),
+        None => vec![chunk],
+    }
+}
+
 async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc::Sender<Bytes>) {
     let Committed {
         model,
         target,
         upstream_name,
-        mut first,
+        first,
         mut rest,
         mut attempts,
         attempt_start,
@@ -233,15 +281,19 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         cache,
         // Named so that it lives to the end of the pump, after the answer is stored.
         leader: _leader,
-        mut encoder,
+        encoder,
     } = s;
-    // Only a stream that will be stored is put back together.
-    let mut assembler = cache.map(|_| Assembler::default());
     let deadline = attempt_start + state.config.timeouts.total;
     let idle = state.config.timeouts.idle;
-    let limit = state.config.server.upstream_response_limit_bytes;
-    let mut relayed: usize = 0;
-    let mut acc = Accounting::default();
+    let mut out = Outlet {
+        acc: Accounting::default(),
+        // Only a stream that will be stored is put back together.
+        assembler: cache.map(|_| Assembler::default()),
+        encoder,
+        tx,
+        relayed: 0,
+        limit: state.config.server.upstream_response_limit_bytes,
+    };
     let upstream_model = (!first.model.is_empty()).then(|| first.model.clone());
     // Masked before anything reads the text: the client, the accounting and the cache.
     let mut masker = crate::guardrails::stream_masker(&state, &record);
@@ -250,23 +302,10 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         usage: None,
         ..first.clone()
     };
-    if let Some(m) = &mut masker {
-        m.chunk(&mut first);
-    }
-    acc.observe(&first);
-    if let Some(a) = &mut assembler {
-        a.observe(&first);
-    }
-    let mut end = None;
-    if let Some(bytes) = encoder.chunk(first) {
-        relayed += bytes.len();
-        if tx.send(bytes).await.is_err() {
-            end = Some(End::ClientGone);
-        }
-    }
+    let mut end = out.send(masked(&mut masker, first)).await;
     while end.is_none() {
         let next = tokio::select! {
-            _ = tx.closed() => { end = Some(End::ClientGone); break; }
+            _ = out.tx.closed() => { end = Some(End::ClientGone); break; }
             _ = state.hard_stop.cancelled() => {
                 end = Some(End::Failed(UpstreamError::shutting_down()));
                 break;
@@ -281,40 +320,15 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
             Err(_) => end = Some(End::Failed(UpstreamError::timeout(false))),
             // `[DONE]` is sent only after the row is committed, below.
             Ok(None) => {
-                end = Some(End::Done);
                 // Text a masker still holds for a choice the upstream never finished.
-                if let Some(rest) = masker.as_mut().and_then(|m| m.flush(&template)) {
-                    acc.observe(&rest);
-                    if let Some(a) = &mut assembler {
-                        a.observe(&rest);
-                    }
-                    if let Some(bytes) = encoder.chunk(rest) {
-                        if tx.send(bytes).await.is_err() {
-                            end = Some(End::ClientGone);
-                        }
-                    }
-                }
+                let held = masker.as_mut().map(|m| m.flush(&template));
+                end = Some(match held {
+                    Some(chunks) => out.send(chunks).await.unwrap_or(End::Done),
+                    None => End::Done,
+                });
             }
             Ok(Some(Err(e))) => end = Some(End::Failed(e)),
-            Ok(Some(Ok(mut chunk))) => {
-                if let Some(m) = &mut masker {
-                    m.chunk(&mut chunk);
-                }
-                acc.observe(&chunk);
-                if let Some(a) = &mut assembler {
-                    a.observe(&chunk);
-                }
-                if let Some(bytes) = encoder.chunk(chunk) {
-                    relayed += bytes.len();
-                    // The cap bounds the gateway's memory (the accounting keeps the text) and
-                    // what a runaway upstream can push through it.
-                    if relayed > limit {
-                        end = Some(End::Failed(UpstreamError::too_large(limit)));
-                    } else if tx.send(bytes).await.is_err() {
-                        end = Some(End::ClientGone);
-                    }
-                }
-            }
+            Ok(Some(Ok(chunk))) => end = out.send(masked(&mut masker, chunk)).await,
         }
     }
     // Dropping the upstream stream now closes its connection before the bookkeeping.
@@ -349,7 +363,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
     if let Some(m) = &masker {
         crate::guardrails::note_answer_masked(&state, &mut record, m.counts());
     }
-    let tokens = acc.tokens(input_tokens_estimate);
+    let tokens = out.acc.tokens(input_tokens_estimate);
     let upstream_model = upstream_model.or(Some(upstream_name));
     let request_id = record.request_id.clone();
     let ending = Ending {
@@ -359,7 +373,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
         tokens: Some(tokens),
         // The relayed text (tool-call arguments included), kept only when a judge may grade it.
-        answer_text: state.judge.is_some().then_some(acc.output_chars),
+        answer_text: state.judge.is_some().then_some(out.acc.output_chars),
         cache_hit: None,
     };
     // The row is committed before the last event, so a client that saw `[DONE]` has its row
@@ -368,7 +382,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
     // Stored only when the stream ended normally (not cut, not left by its client) and its
     // row is committed, like a non-streamed answer.
     if let (OutcomeStatus::Ok, true, Some(cache), Some(key), Some(assembler)) =
-        (status, finished.logged, &state.cache, cache, assembler)
+        (status, finished.logged, &state.cache, cache, out.assembler)
     {
         if let Some(completion) = assembler.finish(tokens) {
             cache.insert(
@@ -387,15 +401,15 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
     // Best effort from here on: the client may already be gone.
     match failure {
         Some(err) => {
-            let _ = tx.send(encoder.error(&err)).await;
+            let _ = out.tx.send(out.encoder.error(&err)).await;
         }
         None if status == OutcomeStatus::Ok => {
             let last = if finished.logged {
-                encoder.done(tokens)
+                out.encoder.done(tokens)
             } else {
-                encoder.log_unavailable()
+                out.encoder.log_unavailable()
             };
-            let _ = tx.send(last).await;
+            let _ = out.tx.send(last).await;
         }
         None => {}
     }

@@ -1,7 +1,9 @@
 //! Issue 12, `[guardrails]`, over loopback against the testkit fake: masked values never reach
 //! the upstream, the outcome log or the client's error; a `block` kind or a deny pattern is a
 //! 400 `guardrail_blocked` with a rejected row carrying the report; `/v1/messages` is guarded
-//! the same way; without the section the text passes unchanged.
+//! the same way; with `responses = true` answers are masked, streamed text and streamed
+//! tool-call arguments included (chat completions, `/v1/messages`, `/v1/responses`); without
+//! the section the text passes unchanged.
 
 use gateway::config::{GatewayConfig, GuardrailsConfig, Privacy};
 use router_core::{OutcomeStatus, PromptRecord};
@@ -251,6 +253,156 @@ async fn streamed_answers_are_masked_even_when_values_are_split_across_chunks() 
         (report.answer_masked["card"], report.answer_masked["email"]),
         (1, 1)
     );
+    h.stop().await;
+}
+
+/// A JWT-like bearer token of about 600 bytes: longer than anything the gateway used to hold
+/// back.
+fn long_token() -> String {
+    let part = |n: usize| "aB3dE5gH7jK9mN1pQ".repeat(n);
+    format!("eyJ{}.{}.{}", part(7), part(21), part(7))
+}
+
+/// A tool call whose arguments hold an email and a long bearer token: the fake streams them in
+/// 8-byte pieces, so both arrive split across many chunks.
+fn tool_call_with_values() -> Scenario {
+    Scenario::ToolCall {
+        name: "send_mail".into(),
+        arguments: json!({"to": EMAIL, "auth": format!("Bearer {}", long_token()), "body": "hi"}),
+    }
+}
+
+/// The arguments a client puts together are masked JSON, and the row counts what was masked.
+fn assert_masked_arguments(arguments: &str) {
+    assert!(
+        !arguments.contains("jane.doe") && !arguments.contains("eyJ"),
+        "{arguments}"
+    );
+    let args: Value = serde_json::from_str(arguments).unwrap();
+    assert_eq!(
+        args,
+        json!({"to": "[EMAIL]", "auth": "Bearer [SECRET]", "body": "hi"})
+    );
+}
+
+async fn assert_answer_masked_counted(h: &Harness) {
+    let report = h.only_row().await.guardrails.unwrap();
+    assert!(report.masked.is_empty());
+    assert_eq!(report.answer_masked.len(), 2, "{report:?}");
+    assert_eq!(
+        (
+            report.answer_masked["email"],
+            report.answer_masked["secret"]
+        ),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn streamed_tool_call_arguments_are_masked_and_counted() {
+    assert!(long_token().len() > 580);
+    let h = start(Some("enabled = true\nresponses = true")).await;
+    h.fake.always("gpt-4o-mini", tool_call_with_values());
+    let resp = h.chat(&chat_body("gpt-4o-mini", true, "mail jane")).await;
+    assert_eq!(resp.status(), 200);
+    let chunks = crate::e2e_harness::done_chunks(&resp.text().await.unwrap());
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array())
+        .flatten()
+        .collect();
+    // The first fragment keeps the call's id, type and name.
+    assert!(calls[0]["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("call_")));
+    assert_eq!(calls[0]["type"], "function");
+    assert_eq!(calls[0]["function"]["name"], "send_mail");
+    assert!(calls.iter().all(|c| c["index"] == 0));
+    let arguments: String = calls
+        .iter()
+        .filter_map(|c| c["function"]["arguments"].as_str())
+        .collect();
+    assert_masked_arguments(&arguments);
+    // The arguments still stream: released as each value ends, not all at the finish.
+    let carrying = calls
+        .iter()
+        .filter(|c| {
+            c["function"]["arguments"]
+                .as_str()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .count();
+    assert!(carrying >= 3, "{carrying} chunks carried arguments");
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
+    assert_answer_masked_counted(&h).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn streamed_tool_calls_are_masked_for_the_messages_endpoint_too() {
+    let h = start(Some("enabled = true\nresponses = true")).await;
+    h.fake.always("gpt-4o-mini", tool_call_with_values());
+    let body = json!({"model": "gpt-4o-mini", "max_tokens": 64, "stream": true,
+                      "messages": [{"role": "user", "content": "mail jane"}]});
+    let resp = h.post_json("/v1/messages", &body).await;
+    assert_eq!(resp.status(), 200);
+    let events: Vec<Value> = crate::e2e_harness::sse_data(&resp.text().await.unwrap())
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    // One tool_use block, named, carrying every argument fragment.
+    let starts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "content_block_start")
+        .collect();
+    assert_eq!(starts.len(), 1, "{events:?}");
+    assert_eq!(starts[0]["content_block"]["type"], "tool_use");
+    assert_eq!(starts[0]["content_block"]["name"], "send_mail");
+    let arguments: String = events
+        .iter()
+        .filter(|e| e["delta"]["type"] == "input_json_delta")
+        .map(|e| {
+            assert_eq!(e["index"], starts[0]["index"]);
+            e["delta"]["partial_json"].as_str().unwrap()
+        })
+        .collect();
+    assert_masked_arguments(&arguments);
+    assert_eq!(events.last().unwrap()["type"], "message_stop");
+    assert_answer_masked_counted(&h).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn streamed_tool_calls_are_masked_for_the_responses_endpoint_too() {
+    let h = start(Some("enabled = true\nresponses = true")).await;
+    h.fake.always("gpt-4o-mini", tool_call_with_values());
+    let body = json!({"model": "gpt-4o-mini", "stream": true, "input": "mail jane"});
+    let resp = h.post_json("/v1/responses", &body).await;
+    assert_eq!(resp.status(), 200);
+    let events: Vec<Value> = crate::e2e_harness::sse_data(&resp.text().await.unwrap())
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let added: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "response.output_item.added")
+        .collect();
+    assert_eq!(added.len(), 1, "{events:?}");
+    assert_eq!(added[0]["item"]["name"], "send_mail");
+    let deltas: String = events
+        .iter()
+        .filter(|e| e["type"] == "response.function_call_arguments.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert_masked_arguments(&deltas);
+    let done = events
+        .iter()
+        .find(|e| e["type"] == "response.function_call_arguments.done")
+        .unwrap();
+    assert_eq!(done["arguments"], deltas.as_str());
+    assert_eq!(events.last().unwrap()["type"], "response.completed");
+    assert_answer_masked_counted(&h).await;
     h.stop().await;
 }
 

@@ -271,7 +271,14 @@ async fn streamed_function_call_has_argument_events() {
     let body = json!({"model": "gpt-4o-mini", "stream": true, "input": "Weather?",
         "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]});
     let evs = events(&post(&h, &body).await.text().await.unwrap());
-    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    let mut names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    // The fake streams the arguments in pieces: one delta event each.
+    let deltas: String = evs
+        .iter()
+        .filter(|(n, _)| n == "response.function_call_arguments.delta")
+        .map(|(_, e)| e["delta"].as_str().unwrap())
+        .collect();
+    names.dedup();
     assert_eq!(
         names,
         [
@@ -285,12 +292,18 @@ async fn streamed_function_call_has_argument_events() {
         ]
     );
     assert_eq!(evs[2].1["item"]["name"], "get_weather");
-    let args = evs[4].1["arguments"].as_str().unwrap();
+    let (_, done) = evs
+        .iter()
+        .find(|(n, _)| n == "response.function_call_arguments.done")
+        .unwrap();
+    let args = done["arguments"].as_str().unwrap();
+    assert_eq!(args, deltas);
     assert_eq!(
         serde_json::from_str::<Value>(args).unwrap(),
         json!({"city": "Paris"})
     );
-    assert_eq!(evs[6].1["response"]["output"][0]["type"], "function_call");
+    let (_, completed) = evs.last().unwrap();
+    assert_eq!(completed["response"]["output"][0]["type"], "function_call");
     h.stop().await;
 }
 

@@ -1,0 +1,406 @@
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::openai::wire::{FinishReason, Role};
+
+fn policy() -> Policy {
+    let raw: crate::config::GuardrailsConfig =
+        toml::from_str("enabled = true\nresponses = true").unwrap();
+    crate::config::resolve_guardrails(Some(raw))
+        .unwrap()
+        .default
+        .unwrap()
+}
+
+/// `text` masked whole, as a non-streamed answer's field is.
+fn masked_whole(text: &str) -> (String, [u32; 5]) {
+    let mut t = text.to_owned();
+    let mut counts = [0; 5];
+    super::super::mask_all(&policy(), &mut t, &mut counts);
+    (t, counts)
+}
+
+fn sum(a: [u32; 5], b: [u32; 5]) -> [u32; 5] {
+    std::array::from_fn(|i| a[i] + b[i])
+}
+
+fn chunk_of(choices: Vec<ChunkChoice>) -> ChatCompletionChunk {
+    ChatCompletionChunk {
+        id: "c".into(),
+        object: "chat.completion.chunk".into(),
+        created: 1,
+        model: "m".into(),
+        choices,
+        usage: None,
+        system_fingerprint: None,
+    }
+}
+
+fn text_chunk(text: &str, finish: bool) -> ChatCompletionChunk {
+    chunk_of(vec![ChunkChoice {
+        index: 0,
+        delta: Delta {
+            content: Some(text.to_owned()),
+            ..Delta::default()
+        },
+        finish_reason: finish.then_some(FinishReason::Stop),
+        logprobs: None,
+    }])
+}
+
+/// A tool-call fragment: the first one of a call carries its id, type and name, the others an
+/// empty `content` beside it, as some OpenAI-compatible servers send.
+fn call_chunk(index: u32, first: bool, arguments: &str) -> ChatCompletionChunk {
+    let call = ToolCallDelta {
+        index,
+        id: first.then(|| format!("call_{index}")),
+        kind: first.then(|| "function".to_owned()),
+        function: Some(FunctionCallDelta {
+            name: first.then(|| "send".to_owned()),
+            arguments: Some(arguments.to_owned()),
+        }),
+    };
+    chunk_of(vec![ChunkChoice {
+        delta: Delta {
+            content: (!first).then(String::new),
+            tool_calls: Some(vec![call]),
+            ..Delta::default()
+        },
+        ..ChunkChoice::default()
+    }])
+}
+
+fn finish_chunk() -> ChatCompletionChunk {
+    chunk_of(vec![ChunkChoice {
+        finish_reason: Some(FinishReason::ToolCalls),
+        ..ChunkChoice::default()
+    }])
+}
+
+/// `text` in pieces of at most `size` bytes, on char boundaries (at least one char each).
+fn pieces(text: &str, size: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(first) = rest.chars().next() {
+        let at = floor_boundary(rest, size).max(first.len_utf8());
+        let (piece, tail) = rest.split_at(at);
+        out.push(piece);
+        rest = tail;
+    }
+    out
+}
+
+/// What a client puts together from the chunks it sees, and the order fields arrived in.
+#[derive(Debug, Default, PartialEq)]
+struct Seen {
+    content: String,
+    /// By tool-call index: id, name, arguments.
+    calls: BTreeMap<u32, (Option<String>, Option<String>, String)>,
+    /// Each field as it first appears or comes back (one entry per run of one field).
+    order: Vec<Field>,
+}
+
+impl Seen {
+    fn note(&mut self, field: Field) {
+        if self.order.last() != Some(&field) {
+            self.order.push(field);
+        }
+    }
+
+    fn take(&mut self, chunk: &ChatCompletionChunk) {
+        for choice in &chunk.choices {
+            let delta = &choice.delta;
+            if let Some(text) = delta.content.as_deref().filter(|t| !t.is_empty()) {
+                self.note(Field::Content);
+                self.content.push_str(text);
+            }
+            for call in delta.tool_calls.iter().flatten() {
+                self.note(Field::Arguments(call.index));
+                let entry = self.calls.entry(call.index).or_default();
+                if let Some(id) = &call.id {
+                    // The first fragment comes first and once.
+                    assert!(entry.0.is_none() && entry.2.is_empty(), "{chunk:?}");
+                    entry.0 = Some(id.clone());
+                }
+                if let Some(f) = &call.function {
+                    if let Some(name) = &f.name {
+                        entry.1 = Some(name.clone());
+                    }
+                    entry.2.push_str(f.arguments.as_deref().unwrap_or(""));
+                }
+            }
+        }
+    }
+}
+
+/// Streams `chunks` through a masker (flushing at the end) and returns what the client sees.
+fn stream(chunks: Vec<ChatCompletionChunk>) -> (Seen, [u32; 5]) {
+    let mut masker = StreamMasker::new(policy());
+    let mut seen = Seen::default();
+    let mut last = text_chunk("", false);
+    for c in chunks {
+        last = c.clone();
+        for out in masker.chunk(c) {
+            seen.take(&out);
+        }
+    }
+    for out in masker.flush(&last) {
+        seen.take(&out);
+    }
+    (seen, *masker.counts())
+}
+
+/// A JWT-like bearer token of about 600 bytes: three base64url parts.
+fn long_token() -> String {
+    let part = |seed: u32, len: usize| -> String {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        (0..len)
+            .map(|i| {
+                let i = u32::try_from(i).unwrap();
+                let at = (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) % 64;
+                char::from(alphabet[at as usize])
+            })
+            .collect()
+    };
+    format!("eyJ{}.{}.{}", part(1, 120), part(2, 360), part(3, 117))
+}
+
+/// A VERP-style reply address with a 300-byte local part: not an email until its `@domain`
+/// arrives, long after the first 256 bytes.
+fn long_address() -> String {
+    format!("reply+{}@lists.example.org", "9f86d081884c7d65".repeat(19))
+}
+
+fn prose_with_values() -> String {
+    let filler = "The quick brown fox jumps over the lazy dog. ".repeat(6);
+    let capitals = "NOTE 1234 ABCD ".repeat(25);
+    let token = long_token();
+    assert!(token.len() > 580, "{}", token.len());
+    format!(
+        "{filler}Write to jane.doe@example.com or pay with 4111 1111 1111 1111; {filler}\
+         Call +44 20 7946 0958, café ☕ déjà vu. {capitals}GB82 WEST 1234 5698 7654 32 {filler}\
+         Authorization: Bearer {token} and sk-proj-Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1{}_end. Replies go to \
+         {} today. Bearer sk-proj-Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1 ends it.",
+        "x9".repeat(300),
+        long_address()
+    )
+}
+
+#[test]
+fn values_split_across_chunks_are_masked_at_every_chunk_size() {
+    let text = prose_with_values();
+    let (whole, counts) = masked_whole(&text);
+    // Every kind is in it, two keys over 600 bytes and an address over 300.
+    assert_eq!(counts, [2, 1, 1, 1, 3]);
+    for value in ["jane.doe", "eyJ", "x9x9", "9f86d"] {
+        assert!(!whole.contains(value), "{value} in {whole}");
+    }
+    for size in 1..=text.len() + 1 {
+        for finish in [true, false] {
+            let mut chunks: Vec<_> = pieces(&text, size)
+                .into_iter()
+                .map(|p| text_chunk(p, false))
+                .collect();
+            if finish {
+                chunks.push(text_chunk("", true));
+            }
+            let (seen, got) = stream(chunks);
+            assert_eq!(
+                (&seen.content, got),
+                (&whole, counts),
+                "chunk size {size}, finish {finish}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tool_call_arguments_are_masked_at_every_chunk_size() {
+    let token = long_token();
+    let first = format!(
+        r#"{{"to":"jane.doe@example.com","note":"call +44 20 7946 0958","auth":"Bearer {token}","reply":"{}"}}"#,
+        long_address()
+    );
+    let second = format!(
+        r#"{{"card":"4111 1111 1111 1111","key":"sk-proj-{}","iban":"GB82WEST12345698765432"}}"#,
+        "Zx8Yw7Vu6Ts5".repeat(50)
+    );
+    let intro = "I will write to jane.doe@example.com now.";
+    let wholes = [
+        masked_whole(intro),
+        masked_whole(&first),
+        masked_whole(&second),
+    ];
+    let counts = wholes.iter().fold([0; 5], |acc, (_, c)| sum(acc, *c));
+    assert_eq!(counts, [3, 1, 1, 1, 2]);
+    for size in 1..=second.len() + 1 {
+        for finish in [true, false] {
+            let mut chunks: Vec<_> = pieces(intro, size)
+                .into_iter()
+                .map(|p| text_chunk(p, false))
+                .collect();
+            chunks.push(call_chunk(0, true, ""));
+            chunks.extend(
+                pieces(&first, size)
+                    .into_iter()
+                    .map(|p| call_chunk(0, false, p)),
+            );
+            chunks.push(call_chunk(1, true, ""));
+            chunks.extend(
+                pieces(&second, size)
+                    .into_iter()
+                    .map(|p| call_chunk(1, false, p)),
+            );
+            if finish {
+                chunks.push(finish_chunk());
+            }
+            let (seen, got) = stream(chunks);
+            let label = format!("chunk size {size}, finish {finish}");
+            assert_eq!(got, counts, "{label}");
+            assert_eq!(seen.content, wholes[0].0, "{label}");
+            let call = |i: u32, args: &str| {
+                (
+                    Some(format!("call_{i}")),
+                    Some("send".to_owned()),
+                    args.to_owned(),
+                )
+            };
+            assert_eq!(seen.calls[&0], call(0, &wholes[1].0), "{label}");
+            assert_eq!(seen.calls[&1], call(1, &wholes[2].0), "{label}");
+            // Each field arrives in one run, in order, as the Anthropic and Responses encoders
+            // need.
+            assert_eq!(
+                seen.order,
+                [Field::Content, Field::Arguments(0), Field::Arguments(1)],
+                "{label}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_call_goes_out_with_its_id_and_name_while_its_arguments_are_held() {
+    let mut masker = StreamMasker::new(policy());
+    let out = masker.chunk(call_chunk(0, true, r#"{"to":"jane.doe@exa"#));
+    assert_eq!(out.len(), 1);
+    let call = &out[0].choices[0].delta.tool_calls.as_ref().unwrap()[0];
+    assert_eq!(call.id.as_deref(), Some("call_0"));
+    assert_eq!(call.kind.as_deref(), Some("function"));
+    let function = call.function.as_ref().unwrap();
+    assert_eq!(function.name.as_deref(), Some("send"));
+    // What is released so far: the text before the run of email characters.
+    assert_eq!(function.arguments.as_deref(), Some(r#"{"to":""#));
+    // A fragment that only extends the address: nothing to send for the call yet.
+    let out = masker.chunk(call_chunk(0, false, "mple.co"));
+    assert_eq!(out[0].choices[0].delta, Delta::default());
+    let out = masker.chunk(call_chunk(0, false, "m\"}"));
+    let args = out[0].choices[0].delta.tool_calls.as_ref().unwrap()[0]
+        .function
+        .as_ref()
+        .unwrap()
+        .arguments
+        .clone();
+    assert_eq!(args.as_deref(), Some("[EMAIL]\"}"));
+    assert_eq!(masker.counts()[0], 1);
+}
+
+#[test]
+fn text_after_a_held_call_goes_out_in_a_chunk_of_its_own_after_it() {
+    let mut masker = StreamMasker::new(policy());
+    let _ = masker.chunk(call_chunk(0, true, r#"{"q":"abc"#));
+    let mut c = text_chunk(" Done, see you.", true);
+    c.choices[0].delta.role = Some(Role::Assistant);
+    let out = masker.chunk(c);
+    assert_eq!(out.len(), 2, "{out:?}");
+    let first = &out[0].choices[0];
+    assert_eq!(first.delta.role, Some(Role::Assistant));
+    assert_eq!(first.finish_reason, None);
+    let args = &first.delta.tool_calls.as_ref().unwrap()[0];
+    assert_eq!(
+        args.function.as_ref().unwrap().arguments.as_deref(),
+        Some("abc")
+    );
+    assert!(first.delta.content.is_none());
+    let second = &out[1].choices[0];
+    assert_eq!(second.delta.content.as_deref(), Some(" Done, see you."));
+    assert_eq!(second.finish_reason, Some(FinishReason::Stop));
+}
+
+#[test]
+fn choices_are_held_apart() {
+    let mut masker = StreamMasker::new(policy());
+    let two = |a: &str, b: &str, finish: bool| {
+        let choice = |index, text: &str| ChunkChoice {
+            index,
+            delta: Delta {
+                content: Some(text.to_owned()),
+                ..Delta::default()
+            },
+            finish_reason: finish.then_some(FinishReason::Stop),
+            logprobs: None,
+        };
+        chunk_of(vec![choice(0, a), choice(1, b)])
+    };
+    let mut seen = [String::new(), String::new()];
+    for c in [
+        two("mail jane.d", "mail john.d", false),
+        two("oe@example.com ok", "oe@example.org ok", false),
+        two("", "", true),
+    ] {
+        for out in masker.chunk(c) {
+            for choice in &out.choices {
+                let i = usize::try_from(choice.index).unwrap();
+                seen[i].push_str(choice.delta.content.as_deref().unwrap_or(""));
+            }
+        }
+    }
+    assert_eq!(seen, ["mail [EMAIL] ok", "mail [EMAIL] ok"]);
+    assert_eq!(masker.counts()[0], 2);
+}
+
+#[test]
+fn text_is_released_as_the_stream_goes_and_multibyte_text_is_never_cut() {
+    let mut masker = StreamMasker::new(policy());
+    let out = masker.chunk(text_chunk(&"é".repeat(400), false));
+    let first = out[0].choices[0].delta.content.clone().unwrap();
+    // No character of it can be part of a value: all of it goes out at once.
+    assert_eq!(first.len(), 800);
+    // Prose goes out but for the word being written.
+    let out = masker.chunk(text_chunk("Plain words are sent as they come", false));
+    assert_eq!(
+        out[0].choices[0].delta.content.as_deref(),
+        Some("Plain words are sent as they ")
+    );
+    let out = masker.chunk(text_chunk("", true));
+    assert_eq!(out[0].choices[0].delta.content.as_deref(), Some("come"));
+}
+
+#[test]
+fn an_endless_token_is_released_past_hold_max() {
+    let mut masker = StreamMasker::new(policy());
+    let mut released = 0;
+    let mut sent = 0;
+    for piece in pieces(&"a1b2c3".repeat(2000), 7) {
+        sent += piece.len();
+        for out in masker.chunk(text_chunk(piece, false)) {
+            released += out.choices[0].delta.content.as_deref().map_or(0, str::len);
+        }
+        // Never more than HOLD_MAX bytes (and the piece that passed it) held.
+        assert!(
+            sent - released < HOLD_MAX + 7,
+            "{sent} sent, {released} released"
+        );
+    }
+    assert!(released > 0);
+}
+
+#[test]
+fn a_chunk_without_choices_passes_unchanged() {
+    let mut masker = StreamMasker::new(policy());
+    let mut usage = chunk_of(Vec::new());
+    usage.usage = Some(crate::openai::wire::Usage::new(3, 4));
+    assert_eq!(masker.chunk(usage.clone()), vec![usage]);
+    assert!(masker.flush(&text_chunk("", false)).is_empty());
+}
