@@ -70,14 +70,15 @@ pub enum Exploration {
     },
 }
 
-/// The default spread of a trained estimate's posterior, in quality points. A chosen default,
-/// not a fitted one: with it a trained runner-up 0.05 behind the greedy choice is tried about
-/// a quarter of the time (two candidates), one 0.15 behind about 2 % of the time.
-pub const DEFAULT_TRAINED_SD: f64 = 0.05;
-/// The default spread of a catalog prior's posterior: three times a trained one's, since a
-/// prior is the same for every prompt of a task and misses a model's quality on a given prompt
-/// by far more (docs/task-priors.md).
-pub const DEFAULT_PRIOR_SD: f64 = 0.15;
+/// The default spread of a trained estimate's posterior, in quality points. Chosen on
+/// validation seeds of the RouterBench cold loop (docs/learning-loop.md, "Thompson sampling in
+/// the loop"), not fitted per model: with it a trained runner-up 0.02 behind the greedy choice
+/// is tried about a quarter of the time (two candidates), one 0.05 behind about 4 % of the time.
+pub const DEFAULT_TRAINED_SD: f64 = 0.02;
+/// The default spread of a catalog prior's posterior: two and a half times a trained one's,
+/// since a prior is the same for every prompt of a task and misses a model's quality on a given
+/// prompt by far more (docs/task-priors.md).
+pub const DEFAULT_PRIOR_SD: f64 = 0.05;
 
 fn default_trained_sd() -> f64 {
     DEFAULT_TRAINED_SD
