@@ -198,7 +198,7 @@ pub(super) struct Panels<'a> {
 
 /// `dst[rows × outputs] += a[rows × inputs] · w`, with `w` in panels of `panel` output features
 /// (panel `p`: an `inputs × panel` row-major block; see `packed::Linear`). One `gemm` call per
-/// panel, the panel as its left operand (its rows contiguous, so `gemm` streams it as stored),
+/// panel and [`ROWS_PER_CALL`] rows, the panel as its left operand (its rows contiguous, so `gemm` streams it as stored),
 /// computing the transposed product `dstᵀ = panelᵀ · aᵀ` straight into `dst`'s columns. With
 /// `threads > 1` the panels are shared out between threads.
 pub(super) fn matmul_panels(
