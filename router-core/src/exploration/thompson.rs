@@ -21,9 +21,9 @@
 /// Half-width of the integration range in standard deviations of the candidate's posterior:
 /// the normal density beyond 7 is below 1e-11.
 const Z_MAX: f64 = 7.0;
-/// Trapezoid intervals over `[−Z_MAX, Z_MAX]`: a step of 0.1 standard deviations, a tenth of
-/// the narrowest transition the default spreads produce (a trained posterior against a prior
-/// three times wider); the test against sampling checks spreads 20 times apart.
+/// Trapezoid intervals over `[−Z_MAX, Z_MAX]`: a step of 0.1 standard deviations, a quarter of
+/// the narrowest transition the default spreads produce (a trained posterior, 0.4 of a prior's
+/// width, seen from the prior's); the test against sampling checks spreads 20 times apart.
 const STEPS: usize = 140;
 /// A candidate whose mean trails the best by more than this many standard deviations of the
 /// difference wins with probability below Φ(−9) ≈ 1e-19: it gets 0 without integrating.
