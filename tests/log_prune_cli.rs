@@ -5,7 +5,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use router_core::{ModelId, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
+use router_core::{Outcome, PromptRecord};
 
 mod common;
 
@@ -17,30 +17,9 @@ fn logged(id: &str, days_ago: u64) -> Outcome {
         .unwrap()
         .as_millis() as u64;
     Outcome {
-        schema_version: OUTCOME_SCHEMA_VERSION,
-        request_id: id.to_owned(),
-        timestamp_ms: now - days_ago * 86_400_000,
-        prompt: PromptRecord::None,
-        requested_model: "auto".to_owned(),
-        decision: None,
-        constraints: None,
-        objective: None,
-        propensity: None,
-        model: Some(ModelId::new("gpt-4o-mini")),
-        upstream_model: None,
-        status: OutcomeStatus::Ok,
-        attempts: Vec::new(),
-        ttft_ms: None,
         latency_ms: 1.0,
-        input_tokens: None,
-        output_tokens: None,
         cost_usd: Some(0.001),
-        feedback: Vec::new(),
-        key_id: None,
-        cache_hit: None,
-        guardrails: None,
-        arm: None,
-        rule: None,
+        ..Outcome::answered(id, now - days_ago * 86_400_000, "gpt-4o-mini")
     }
 }
 

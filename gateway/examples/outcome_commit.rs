@@ -16,27 +16,18 @@ use futures::StreamExt;
 use gateway::config::LogConfig;
 use gateway::metrics::Metrics;
 use gateway::OutcomeLog;
-use router_core::{Attempt, ModelId, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
+use router_core::{Attempt, ModelId, Outcome, PromptRecord};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// A row of the size a routed, answered request writes (prompt hashed).
 fn row(i: usize) -> Outcome {
     Outcome {
-        schema_version: OUTCOME_SCHEMA_VERSION,
-        request_id: format!("req_{i:032}"),
-        timestamp_ms: 1_700_000_000_000 + i as u64,
         prompt: PromptRecord::Hashed {
             sha256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into(),
         },
-        requested_model: "auto".into(),
-        decision: None,
-        constraints: None,
-        objective: None,
         propensity: Some(1.0),
-        model: Some(ModelId::new("gpt-4o-mini")),
         upstream_model: Some("gpt-4o-mini-2024-07-18".into()),
-        status: OutcomeStatus::Ok,
         attempts: vec![Attempt {
             model: ModelId::new("gpt-4o-mini"),
             status_code: Some(200),
@@ -50,12 +41,11 @@ fn row(i: usize) -> Outcome {
         input_tokens: Some(20),
         output_tokens: Some(40),
         cost_usd: Some(0.00003),
-        feedback: Vec::new(),
-        key_id: None,
-        cache_hit: None,
-        guardrails: None,
-        arm: None,
-        rule: None,
+        ..Outcome::answered(
+            format!("req_{i:032}"),
+            1_700_000_000_000 + i as u64,
+            "gpt-4o-mini",
+        )
     }
 }
 

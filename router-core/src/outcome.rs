@@ -204,6 +204,40 @@ pub struct Outcome {
     pub rule: Option<String>,
 }
 
+impl Outcome {
+    /// The smallest row of an answered request: `model` answered an `auto` request, and
+    /// nothing else is known (no prompt, decision, attempts, usage, cost or labels; latency 0).
+    /// Tools, benchmarks and tests fill in what they need with struct update syntax.
+    pub fn answered(request_id: impl Into<String>, timestamp_ms: u64, model: &str) -> Self {
+        Outcome {
+            schema_version: OUTCOME_SCHEMA_VERSION,
+            request_id: request_id.into(),
+            timestamp_ms,
+            prompt: PromptRecord::None,
+            requested_model: "auto".to_owned(),
+            decision: None,
+            constraints: None,
+            objective: None,
+            propensity: None,
+            model: Some(ModelId::new(model)),
+            upstream_model: None,
+            status: OutcomeStatus::Ok,
+            attempts: Vec::new(),
+            ttft_ms: None,
+            latency_ms: 0.0,
+            input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+            feedback: Vec::new(),
+            key_id: None,
+            cache_hit: None,
+            guardrails: None,
+            arm: None,
+            rule: None,
+        }
+    }
+}
+
 /// Which arm of an A/B experiment a request was assigned to (see [`Outcome::arm`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArmAssignment {

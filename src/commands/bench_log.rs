@@ -18,7 +18,7 @@ use anyhow::Context;
 use gateway::config::LogConfig;
 use gateway::metrics::Metrics;
 use gateway::OutcomeLog;
-use router_core::{ModelId, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
+use router_core::{Outcome, PromptRecord};
 
 #[derive(Debug, clap::Args)]
 pub struct LogBenchArgs {
@@ -172,29 +172,15 @@ fn row(run: u64, i: usize) -> Outcome {
     );
     let started = Instant::now();
     Outcome {
-        schema_version: OUTCOME_SCHEMA_VERSION,
-        request_id: format!("bench-{run}-{i}"),
-        timestamp_ms: run + i as u64,
         prompt: PromptRecord::Full { text },
         requested_model: "gpt-4o-mini".to_owned(),
-        decision: None,
-        constraints: None,
-        objective: None,
         propensity: Some(1.0),
-        model: Some(ModelId::new("gpt-4o-mini")),
         upstream_model: Some("gpt-4o-mini-2024-07-18".to_owned()),
-        status: OutcomeStatus::Ok,
-        attempts: Vec::new(),
         ttft_ms: Some(12.0),
         latency_ms: 40.0 + started.elapsed().as_secs_f64(),
         input_tokens: Some(64),
         output_tokens: Some(120),
         cost_usd: Some(0.000_081),
-        feedback: Vec::new(),
-        key_id: None,
-        cache_hit: None,
-        guardrails: None,
-        arm: None,
-        rule: None,
+        ..Outcome::answered(format!("bench-{run}-{i}"), run + i as u64, "gpt-4o-mini")
     }
 }

@@ -1,34 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use router_core::{ModelId, OutcomeStatus, OUTCOME_SCHEMA_VERSION};
 
 fn outcome(id: &str, ts: u64) -> Outcome {
     Outcome {
-        schema_version: OUTCOME_SCHEMA_VERSION,
-        request_id: id.to_owned(),
-        timestamp_ms: ts,
-        prompt: PromptRecord::None,
-        requested_model: "auto".to_owned(),
-        decision: None,
-        constraints: None,
-        objective: None,
         propensity: Some(1.0),
-        model: Some(ModelId::new("gpt-4o-mini")),
         upstream_model: Some("gpt-4o-mini-2024-07-18".to_owned()),
-        status: OutcomeStatus::Ok,
-        attempts: Vec::new(),
         ttft_ms: Some(12.0),
         latency_ms: 34.0,
         input_tokens: Some(10),
         output_tokens: Some(20),
         cost_usd: Some(0.0001),
-        feedback: Vec::new(),
-        key_id: None,
-        cache_hit: None,
-        guardrails: None,
-        arm: None,
-        rule: None,
+        ..Outcome::answered(id, ts, "gpt-4o-mini")
     }
 }
 

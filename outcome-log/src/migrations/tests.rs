@@ -1,8 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use router_core::{
-    Feedback, ModelId, Outcome, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION,
-};
+use router_core::{Feedback, Outcome};
 use rusqlite::Connection;
 
 use super::*;
@@ -11,30 +9,12 @@ use crate::{add_feedback, open, read_outcomes, spend_report, write_batch, Error,
 
 fn outcome(id: &str, ts: u64) -> Outcome {
     Outcome {
-        schema_version: OUTCOME_SCHEMA_VERSION,
-        request_id: id.to_owned(),
-        timestamp_ms: ts,
-        prompt: PromptRecord::None,
-        requested_model: "auto".to_owned(),
-        decision: None,
-        constraints: None,
-        objective: None,
         propensity: Some(1.0),
-        model: Some(ModelId::new("gpt-4o-mini")),
-        upstream_model: None,
-        status: OutcomeStatus::Ok,
-        attempts: Vec::new(),
-        ttft_ms: None,
         latency_ms: 34.0,
         input_tokens: Some(10),
         output_tokens: Some(20),
         cost_usd: Some(0.25),
-        feedback: Vec::new(),
-        key_id: None,
-        cache_hit: None,
-        guardrails: None,
-        arm: None,
-        rule: None,
+        ..Outcome::answered(id, ts, "gpt-4o-mini")
     }
 }
 

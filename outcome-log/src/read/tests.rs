@@ -1,35 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use router_core::{Feedback, ModelId, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
+use router_core::Feedback;
 
 use super::*;
 
 pub(crate) fn outcome(id: &str, ts: u64) -> Outcome {
     Outcome {
-        schema_version: OUTCOME_SCHEMA_VERSION,
-        request_id: id.to_owned(),
-        timestamp_ms: ts,
-        prompt: PromptRecord::None,
-        requested_model: "auto".to_owned(),
-        decision: None,
-        constraints: None,
-        objective: None,
-        propensity: None,
-        model: Some(ModelId::new("gpt-4o-mini")),
-        upstream_model: None,
-        status: OutcomeStatus::Ok,
-        attempts: Vec::new(),
-        ttft_ms: None,
         latency_ms: 1.0,
-        input_tokens: None,
-        output_tokens: None,
-        cost_usd: None,
-        feedback: Vec::new(),
-        key_id: None,
-        cache_hit: None,
-        guardrails: None,
-        arm: None,
-        rule: None,
+        ..Outcome::answered(id, ts, "gpt-4o-mini")
     }
 }
 
