@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use serve::{chat, Replica, Sent};
+use serve::{chat, write_config, Replica, Sent};
 use testkit::FakeProvider;
 
 /// Concurrent clients.
@@ -30,30 +30,13 @@ fn issue_11_kill_9_under_load_loses_no_acknowledged_row() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("outcomes.sqlite");
         let config = dir.path().join("gateway.toml");
-        std::fs::write(
+        write_config(
             &config,
-            format!(
-                r#"
-[server]
-bind = "127.0.0.1:0"
-
-[[providers]]
-name = "openai"
-kind = "openai"
-base_url = "{}"
-api_key_env = "SWITCHYARD_KILL_TEST_KEY"
-
-[router]
-candidates = ["gpt-4o-mini"]
-
-[log]
-sqlite = "{}"
-"#,
-                fake.openai_base_url(),
-                db.display()
-            ),
-        )
-        .unwrap();
+            &fake.openai_base_url(),
+            "SWITCHYARD_KILL_TEST_KEY",
+            &format!("sqlite = \"{}\"", db.display()),
+            "",
+        );
         let mut gateway = Replica::start(&config, &[("SWITCHYARD_KILL_TEST_KEY", "sk-kill-test")]);
         let base = gateway.base.clone();
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use serve::{chat, Replica, Sent};
+use serve::{chat, write_config, Replica, Sent};
 use testkit::postgres::PostgresServer;
 use testkit::FakeProvider;
 
@@ -44,31 +44,17 @@ fn config(
             format!("\n[redis]\nurl = \"{url}\"\ntimeout = \"2s\"\non_unavailable = \"refuse\"\n")
         })
         .unwrap_or_default();
-    std::fs::write(
+    let log = format!(
+        "sqlite = \"{}\"\npostgres = \"{postgres}\"",
+        dir.join(format!("{name}.sqlite")).display()
+    );
+    write_config(
         &path,
-        format!(
-            r#"
-[server]
-bind = "127.0.0.1:0"
-
-[[providers]]
-name = "openai"
-kind = "openai"
-base_url = "{}"
-api_key_env = "SWITCHYARD_REPLICA_TEST_KEY"
-
-[router]
-candidates = ["gpt-4o-mini"]
-
-[log]
-sqlite = "{}"
-postgres = "{postgres}"
-{redis}"#,
-            fake.openai_base_url(),
-            dir.join(format!("{name}.sqlite")).display(),
-        ),
-    )
-    .unwrap();
+        &fake.openai_base_url(),
+        "SWITCHYARD_REPLICA_TEST_KEY",
+        &log,
+        &redis,
+    );
     path
 }
 

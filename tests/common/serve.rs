@@ -5,6 +5,34 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// Writes to `path` a gateway config that serves `gpt-4o-mini` from the OpenAI-dialect fake
+/// at `base_url` (its key read from `key_env`), with `log` as the body of its `[log]` section
+/// and `extra` (more sections) after it.
+pub fn write_config(path: &Path, base_url: &str, key_env: &str, log: &str, extra: &str) {
+    std::fs::write(
+        path,
+        format!(
+            r#"
+[server]
+bind = "127.0.0.1:0"
+
+[[providers]]
+name = "openai"
+kind = "openai"
+base_url = "{base_url}"
+api_key_env = "{key_env}"
+
+[router]
+candidates = ["gpt-4o-mini"]
+
+[log]
+{log}
+{extra}"#
+        ),
+    )
+    .expect("the test config is written");
+}
+
 /// A running `switchyard serve --priors-only`.
 pub struct Replica {
     child: Child,
