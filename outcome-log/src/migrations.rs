@@ -11,7 +11,7 @@ use rusqlite::{Connection, Transaction};
 use crate::schema::has_column;
 
 /// The layout this build writes; [`migrate`] brings any older file up to it.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 struct Step {
     version: i64,
@@ -38,6 +38,10 @@ const STEPS: &[Step] = &[
     Step {
         version: 5,
         apply: pruned_spend,
+    },
+    Step {
+        version: 6,
+        apply: drop_model_index,
     },
 ];
 
@@ -123,6 +127,13 @@ fn pruned_spend(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         );
         CREATE INDEX IF NOT EXISTS pruned_spend_key ON pruned_spend(key_id, day_ms);",
     )
+}
+
+/// Version 6: no index on `outcomes(model)`. No query looks rows up by model (reports group
+/// by it over a time range, which the timestamp index serves), and every commit paid for it:
+/// one more B-tree page written to the WAL per committed group.
+fn drop_model_index(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("DROP INDEX IF EXISTS outcomes_model;")
 }
 
 /// What [`migrate`] found and did.

@@ -175,6 +175,16 @@ pub enum RoutingMode {
 }
 
 impl RouteDecision {
+    /// The decision as the row of a request that named its model keeps it: the model, why
+    /// and with what probability, but not the other candidates' estimates. Those are catalog
+    /// priors the request did not route on (the named model is served whatever they say);
+    /// they were most of such a row's bytes, and the row's `attempts` already record the
+    /// failover they ordered.
+    pub fn without_estimates(mut self) -> Self {
+        self.ranked.clear();
+        self
+    }
+
     /// The eligible models in failover order, starting with `chosen`.
     pub fn failover_order(&self) -> Vec<ModelId> {
         let mut order = vec![self.chosen.clone()];

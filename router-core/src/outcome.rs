@@ -49,7 +49,9 @@ pub struct Attempt {
     pub model: ModelId,
     /// HTTP status from the upstream, when one came back.
     pub status_code: Option<u16>,
-    /// Low-cardinality error label, `None` on success.
+    /// Low-cardinality error label, `None` on success (then left out of the row; readers
+    /// take a missing label as `None`, so rows written with `"error": null` read the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// How long the attempt took, in milliseconds.
     pub duration_ms: f64,
@@ -175,8 +177,9 @@ pub struct Outcome {
     pub output_tokens: Option<u32>,
     /// Cost in USD from catalog prices.
     pub cost_usd: Option<f64>,
-    /// Labels attached later.
-    #[serde(default)]
+    /// Labels attached later (left out of the row while there are none: labels live in their
+    /// own table and are joined in when read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feedback: Vec<Feedback>,
     /// The id of the client key the request used (`key_…`); absent without keys and in rows
     /// written before keys existed.

@@ -379,7 +379,12 @@ async fn serve(
             rejected(e)
         })?;
     }
-    record.decision = Some(routed.decision);
+    record.decision = Some(if requested == AUTO {
+        routed.decision
+    } else {
+        // The compact row of the common case: failover has its order already.
+        routed.decision.without_estimates()
+    });
     record.reference_answer = crate::judge::reference_of(state, headers);
     // A pinned request was not the policy's choice: off-policy evaluation must not read it as
     // one.

@@ -82,6 +82,12 @@ pub fn truncated(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// A duration in milliseconds as a row keeps it: to the microsecond. The clock's nanoseconds
+/// are noise at that scale, and their 17-digit decimals were a tenth of a small row.
+fn to_micros(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
+}
+
 /// What finishing a request's row gave.
 #[derive(Clone, Copy, Debug)]
 pub struct Finished {
@@ -155,6 +161,9 @@ impl RequestRecord {
             _ => None,
         };
         let request_id = self.request_id;
+        for attempt in &mut end.attempts {
+            attempt.duration_ms = to_micros(attempt.duration_ms);
+        }
         let outcome = Outcome {
             schema_version: OUTCOME_SCHEMA_VERSION,
             request_id: request_id.clone(),
@@ -169,8 +178,8 @@ impl RequestRecord {
             upstream_model: end.upstream_model,
             status,
             attempts: end.attempts,
-            ttft_ms: end.ttft_ms,
-            latency_ms: latency.as_secs_f64() * 1000.0,
+            ttft_ms: end.ttft_ms.map(to_micros),
+            latency_ms: to_micros(latency.as_secs_f64() * 1000.0),
             input_tokens: end.tokens.map(|t| t.0),
             output_tokens: end.tokens.map(|t| t.1),
             cost_usd,

@@ -92,6 +92,20 @@ async fn completion_passes_through_and_is_logged_with_cost() {
     assert_eq!(r.model, Some(ModelId::new("gpt-4o")));
     assert_eq!((r.input_tokens, r.output_tokens), (Some(12), Some(3)));
     assert!((r.cost_usd.unwrap() - cost).abs() < 1e-9);
+    // The compact row of a named model: what was asked and tried, not the other candidates'
+    // prior estimates; no `null` error, no empty label list, durations to the microsecond.
+    let decision = r.decision.as_ref().unwrap();
+    assert_eq!(decision.chosen.as_str(), "gpt-4o");
+    assert!(decision.ranked.is_empty(), "{decision:?}");
+    let json = serde_json::to_string(r).unwrap();
+    for absent in ["\"error\"", "\"feedback\"", "\"ranked\":[{"] {
+        assert!(!json.contains(absent), "{absent} in {json}");
+    }
+    assert_eq!(r.latency_ms, (r.latency_ms * 1000.0).round() / 1000.0);
+    assert_eq!(
+        r.attempts[0].duration_ms,
+        (r.attempts[0].duration_ms * 1000.0).round() / 1000.0
+    );
     gw.shutdown().await.unwrap();
     fake.shutdown().await;
 }
@@ -369,6 +383,8 @@ async fn auto_routes_among_candidates_and_shutdown_flushes() {
     assert_eq!(rows.len(), 1);
     let decision = rows[0].decision.as_ref().unwrap();
     assert_eq!(decision.chosen.as_str(), model);
+    // A routed row keeps every candidate's estimate: off-policy evaluation reads them.
+    assert_eq!(decision.ranked.len(), 2, "{decision:?}");
     assert_eq!(rows[0].requested_model, "auto");
     assert!(matches!(
         rows[0].prompt,

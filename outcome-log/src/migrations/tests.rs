@@ -55,6 +55,14 @@ fn the_oldest_layout_migrates_to_the_current_one() {
     assert!(has_column(&conn, "feedback", "source").unwrap());
     assert!(has_table(&conn, "judge_calls").unwrap());
     assert!(has_table(&conn, "pruned_spend").unwrap());
+    let model_index: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'outcomes_model'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(model_index, 0, "version 6 drops the unused model index");
 
     // The old row and its label survive; the label reads as a person's, so a judge label
     // cannot replace it.

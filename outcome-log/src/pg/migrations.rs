@@ -4,19 +4,20 @@
 //!
 //! Version 1 is the SQLite file's version 5 (outcomes with `key_id`, feedback with `source`,
 //! `judge_calls`, `pruned_spend`) in PostgreSQL's types; later changes add steps here and in
-//! `crate::migrations` together.
+//! `crate::migrations` together (version 2 is the file's version 6).
 
 use postgres::Client;
 
 /// The layout this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Any fixed number: the advisory lock that serialises migrations across gateways.
 const MIGRATION_LOCK: i64 = 0x5357_4954_4348; // "SWITCH"
 
-const STEPS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE IF NOT EXISTS outcomes (
+const STEPS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE IF NOT EXISTS outcomes (
         request_id   TEXT PRIMARY KEY,
         timestamp_ms BIGINT NOT NULL,
         model        TEXT,
@@ -65,7 +66,10 @@ const STEPS: &[(i32, &str)] = &[(
         PRIMARY KEY (day_ms, key_id, model)
     );
     CREATE INDEX IF NOT EXISTS pruned_spend_key ON pruned_spend(key_id, day_ms);",
-)];
+    ),
+    // No query looks outcomes up by model; the index only cost every insert a B-tree update.
+    (2, "DROP INDEX IF EXISTS outcomes_model;"),
+];
 
 /// What [`migrate`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
