@@ -555,45 +555,28 @@ fn fit_and_save(
         }
         (_, fitted) => fitted?,
     };
-    let manifest = artifact.manifest_mut();
-    manifest.encoder_sha256 = fingerprint;
     let mut settings = classifier::predictors::EncoderSettings::of(
         &args.data.encoder.config(args.data.extra_layers),
     );
     settings.adapter = adapter.map(|(a, _)| a.digest());
-    manifest.encoder = Some(settings);
-    if let serde_json::Value::Object(metrics) = &mut manifest.metrics {
-        metrics.insert(
-            "data".into(),
-            serde_json::json!({
-                "source": source,
-                "prompts": set.len(),
-                "labelled_cells": set.quality.iter().flatten().filter(|c| c.is_some()).count(),
-                "seed": args.seed,
-                "encoder_max_tokens": args.data.encoder.max_tokens,
-                "warm_start": plan.warm_start.as_ref().map(|(p, _)| p.display().to_string()),
-            }),
-        );
-        if let Some(g) = guard {
-            metrics.insert("guard".into(), serde_json::to_value(g)?);
-        }
-        if let Some((_, fit)) = adapter {
-            metrics.insert("adapter".into(), serde_json::to_value(fit)?);
-        }
+    let data = serde_json::json!({
+        "source": source,
+        "prompts": set.len(),
+        "labelled_cells": set.quality.iter().flatten().filter(|c| c.is_some()).count(),
+        "seed": args.seed,
+        "encoder_max_tokens": args.data.encoder.max_tokens,
+        "warm_start": plan.warm_start.as_ref().map(|(p, _)| p.display().to_string()),
+    });
+    let mut records = vec![("data", data)];
+    if let Some(g) = guard {
+        records.push(("guard", serde_json::to_value(g)?));
     }
-    artifact
-        .save(&args.out)
+    if let Some((_, fit)) = adapter {
+        records.push(("adapter", serde_json::to_value(fit)?));
+    }
+    training::artifact_files::stamp(&mut artifact, fingerprint, Some(settings), records);
+    training::artifact_files::save(&artifact, &args.out, adapter.map(|(a, _)| a))
         .with_context(|| format!("writing the artifact to {}", args.out.display()))?;
-    let adapter_path = args.out.join(classifier::adapter::ADAPTER_FILE);
-    match adapter {
-        Some((a, _)) => a
-            .save(&adapter_path)
-            .with_context(|| format!("writing {}", adapter_path.display()))?,
-        // A stale adapter from an earlier training in the same folder would mislead readers.
-        None if adapter_path.exists() => std::fs::remove_file(&adapter_path)
-            .with_context(|| format!("removing the stale {}", adapter_path.display()))?,
-        None => {}
-    }
     let m = artifact.manifest();
     let continued = match &plan.warm_start {
         Some((path, _)) => format!(", continued from {}", path.display()),

@@ -27,6 +27,7 @@
 //! [`TrainingSet`]: classifier::predictors::TrainingSet
 
 pub mod adapter;
+pub mod artifact_files;
 mod cell_weights;
 mod error;
 pub mod from_log;

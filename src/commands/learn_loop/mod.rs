@@ -8,31 +8,31 @@
 //! requests, checked against the replayed truth, and swapped in with the gateway's reload.
 //!
 //! The loop itself is [`training::learning_loop::run_loop`]; this command parses arguments,
-//! starts the replay provider and the gateway, implements the loop's [`Deploy`] seam with the
-//! gateway's reload, and prints.
+//! loads the start router (`start`), starts the replay provider and the gateway and implements
+//! the loop's `Deploy` seam with the gateway's reload (`wiring`), and prints (`report`).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::Context;
-use classifier::predictors::{Artifact, PredictorKind, TaskClassifier};
+use classifier::predictors::PredictorKind;
 use evals::ope::GateEstimator;
-use gateway::config::{GatewayConfig, Privacy, ProviderConfig};
-use gateway::upstream::ProviderKind;
-use models::CatalogEntry;
-use router_core::{BoxError, Exploration, ModelId, ProviderId, QualityPredictor};
+use router_core::Exploration;
 use tokio_util::sync::CancellationToken;
 use training::experiment::PredictorConfigs;
 use training::learning_loop::{
-    run_loop, Deploy, LoopClient, LoopConfig, LoopData, LoopEvent, LoopReport, LoopSettings,
-    MemoEmbedder, RefitConfig, TaskPriorInputs,
+    run_loop, LoopClient, LoopConfig, LoopData, LoopReport, LoopSettings, MemoEmbedder, RefitConfig,
 };
-use training::onboarding::fit::FitConfig;
 use training::replay::ReplayConfig;
 
 use super::replay::{load_table, replay_index};
 use super::train::parse_kind;
 use super::EncoderArgs;
+
+mod report;
+mod start;
+mod wiring;
+
+use start::Start;
 
 /// The metric the loop posts as feedback.
 const METRIC: &str = "correct";
@@ -152,41 +152,98 @@ impl LoopArgs {
         };
         Ok(e)
     }
+
+    /// The `--gate` estimator; `None` for `off`.
+    fn gate(&self) -> anyhow::Result<Option<GateEstimator>> {
+        match self.gate.as_str() {
+            "off" => Ok(None),
+            other => GateEstimator::parse(other)
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("--gate {other}: expected off, snips, dr or ips")),
+        }
+    }
+
+    /// Refuses settings no loop can run with, naming the flag.
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.rounds >= 1, "--rounds must be at least 1");
+        anyhow::ensure!(self.per_round >= 1, "--per-round must be at least 1");
+        anyhow::ensure!(
+            (0.0..1.0).contains(&self.holdout),
+            "--holdout must be in [0, 1), got {}",
+            self.holdout
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.label_share),
+            "--label-share must be in [0, 1], got {}",
+            self.label_share
+        );
+        Ok(())
+    }
+
+    /// The output folder (created) and the loop's log in it, which must not exist yet.
+    fn output(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let out = self.out.clone().unwrap_or_else(|| {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            PathBuf::from(format!(".switchyard/loop/{secs}"))
+        });
+        let db = out.join("outcomes.sqlite");
+        anyhow::ensure!(
+            !db.exists(),
+            "{} already holds a loop's log; pass a new --out folder",
+            out.display()
+        );
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        Ok((out, db))
+    }
+
+    /// The report's record of how the loop ran (λ is filled in once the gateway resolved it).
+    fn settings(
+        &self,
+        data: &LoopData,
+        source: &str,
+        start: &Start,
+        exploration: &Exploration,
+    ) -> LoopSettings {
+        LoopSettings {
+            data: source.to_owned(),
+            models: data.models.iter().map(ToString::to_string).collect(),
+            per_round: self.per_round,
+            holdout: self.holdout,
+            label_share: self.label_share,
+            exploration: report::describe(exploration),
+            predictor: format!(
+                "{}{}",
+                start.kind.as_str(),
+                if self.warm {
+                    " (warm from the start artifact)"
+                } else {
+                    ""
+                }
+            ),
+            start: start.name.clone(),
+            seed: self.seed,
+            gate: self.gate.clone(),
+            reward_model: self.reward_model.name().to_owned(),
+            lambda: 0.0,
+        }
+    }
 }
 
 pub fn run(args: LoopArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.rounds >= 1, "--rounds must be at least 1");
-    anyhow::ensure!(args.per_round >= 1, "--per-round must be at least 1");
-    anyhow::ensure!(
-        (0.0..1.0).contains(&args.holdout),
-        "--holdout must be in [0, 1), got {}",
-        args.holdout
-    );
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&args.label_share),
-        "--label-share must be in [0, 1], got {}",
-        args.label_share
-    );
+    args.check()?;
     let exploration = args.exploration()?;
-    let gate = match args.gate.as_str() {
-        "off" => None,
-        other => Some(
-            GateEstimator::parse(other)
-                .ok_or_else(|| anyhow::anyhow!("--gate {other}: expected off, snips, dr or ips"))?,
-        ),
-    };
+    let gate = args.gate()?;
     let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
     let table = load_table(&args.data, &args.exclude_task)?;
-    let entries = action_entries(&args.models, &table.models, &catalog)?;
+    let entries = wiring::action_entries(&args.models, &table.models, &catalog)?;
     let data = LoopData::new(replay_index(table.clone(), &catalog), entries)?;
-    let rows = data.prompts(
-        args.seed,
-        args.rounds * args.per_round,
-        args.test_split_only,
-    );
+    let needed = args.rounds * args.per_round;
+    let rows = data.prompts(args.seed, needed, args.test_split_only);
     anyhow::ensure!(
-        rows.len() >= args.rounds * args.per_round,
-        "{} has {} prompts{} with an outcome for every model; {} rounds × {} need {}: lower \
+        rows.len() >= needed,
+        "{} has {} prompts{} with an outcome for every model; {} rounds × {} need {needed}: lower \
          --rounds or --per-round",
         table.source,
         rows.len(),
@@ -197,148 +254,32 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
         },
         args.rounds,
         args.per_round,
-        args.rounds * args.per_round
     );
-    let out = args.out.clone().unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        PathBuf::from(format!(".switchyard/loop/{secs}"))
-    });
-    let db = out.join("outcomes.sqlite");
-    anyhow::ensure!(
-        !db.exists(),
-        "{} already holds a loop's log; pass a new --out folder",
-        out.display()
-    );
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-
-    let (start_artifact, start_name) = start_router(&args.start)?;
-    // The loop encodes as the --start artifact's training did (as `serve` would), so that its
-    // refits can replace it.
-    let encoder_config = match &start_artifact {
-        Some(a) => a
-            .manifest()
-            .encoder_config(Path::new(&args.start))
-            .with_context(|| format!("--start {}", args.start))?,
-        None => args.encoder.config(classifier::ExtraLayers::NONE),
-    };
-    let adapter = match &start_artifact {
-        Some(a) => a
-            .manifest()
-            .load_adapter(Path::new(&args.start))
-            .with_context(|| format!("--start {}", args.start))?,
-        None => None,
-    };
-    let mut encoder = args.encoder.load_with(encoder_config)?;
-    if let Some(adapter) = &adapter {
-        encoder = encoder.with_adapter(adapter.clone());
-    }
-    let encoder = Arc::new(encoder);
-    if let Some(a) = &start_artifact {
-        // The same checks a hot reload makes: encoder, embedding size, token budget, catalog
-        // models.
-        gateway::routing::reload::check_manifest(
-            a.manifest(),
-            Path::new(&args.start),
-            &gateway::routing::reload::RunningEncoder::of_encoder(&encoder),
-            &catalog,
-        )
-        .with_context(|| format!("--start {}", args.start))?;
-    }
-    let kind = match (&start_artifact, args.predictor, args.warm) {
-        (None, _, true) => anyhow::bail!("--warm continues from the --start artifact; pass --start DIR"),
-        (Some(a), Some(k), true) if a.manifest().kind != k => anyhow::bail!(
-            "--warm: the --start artifact is a {} predictor but --predictor is {}; drop --predictor",
-            a.manifest().kind.as_str(),
-            k.as_str()
-        ),
-        (Some(a), None, true) => a.manifest().kind,
-        (_, k, _) => k.unwrap_or(PredictorKind::Knn),
-    };
-    let start_predictor: Option<Arc<dyn QualityPredictor>> = start_artifact
-        .clone()
-        .map(|a| Arc::new(a) as Arc<dyn QualityPredictor>);
-    let warm_start = if args.warm { start_artifact } else { None };
-    let service = classifier::Service::start(
-        encoder.clone(),
-        start_predictor,
-        classifier::ServiceConfig {
-            max_tokens: encoder_config.max_tokens,
-            ..classifier::ServiceConfig::default()
-        },
-    )?;
-    // Served and evaluated with the same task classifier, as `switchyard serve` would. It
-    // reads the first 384 values, the standard embedding, whatever extra layers or adapter
-    // follow them: hence the plain weights' fingerprint.
-    let task_classifier = TaskClassifier::bundled_for(
-        classifier::weights::MODEL_SHA256,
-        classifier::EMBEDDING_DIM,
-    )
-    .map(Arc::new)
-    .map_err(
-        |e| tracing::warn!(error = %e, "No task classifier: unknown models route on flat priors."),
-    )
-    .ok();
-    service.set_task_classifier(task_classifier.clone());
-    let task_priors = match (kind, &task_classifier) {
-        (PredictorKind::TaskPriors, Some(tasks)) => Some(TaskPriorInputs {
-            tasks: Arc::clone(tasks),
-            priors: data
-                .entries
-                .iter()
-                .map(|e| (e.spec.id.clone(), e.prior()))
-                .collect(),
-            fit: FitConfig::default(),
-        }),
-        (PredictorKind::TaskPriors, None) => anyhow::bail!(
-            "--predictor task-priors needs the bundled task classifier, which does not match this encoder"
-        ),
-        _ => None,
-    };
-    let mut settings = LoopSettings {
-        data: table.source.clone(),
-        models: data.models.iter().map(ToString::to_string).collect(),
-        per_round: args.per_round,
-        holdout: args.holdout,
-        label_share: args.label_share,
-        exploration: describe(&exploration),
-        predictor: format!(
-            "{}{}",
-            kind.as_str(),
-            if args.warm {
-                " (warm from the start artifact)"
-            } else {
-                ""
-            }
-        ),
-        start: start_name.clone(),
-        seed: args.seed,
-        gate: args.gate.clone(),
-        reward_model: args.reward_model.name().to_owned(),
-        lambda: 0.0,
-    };
+    let (out, db) = args.output()?;
+    let start = Start::load(&args, &catalog)?;
+    let service = start.service()?;
+    let task_priors = start.task_priors(&data)?;
+    let mut settings = args.settings(&data, &table.source, &start, &exploration);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("switchyard-loop")
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(async {
+    let report: LoopReport = runtime.block_on(async {
         let stop = CancellationToken::new();
         let replay_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let replay_url = format!("http://{}", replay_listener.local_addr()?);
-        let replay_config = ReplayConfig {
-            latency_scale: args.latency_scale.max(0.0),
-            seed: args.seed,
-        };
         let replay = tokio::spawn(training::replay::serve(
             replay_listener,
             replay_index(table, &catalog),
-            replay_config,
+            ReplayConfig {
+                latency_scale: args.latency_scale.max(0.0),
+                seed: args.seed,
+            },
             stop.clone().cancelled_owned(),
         ));
-        let config = gateway_config(&args, &data.entries, &replay_url, &db, &exploration);
+        let config = wiring::gateway_config(&args, &data.entries, &replay_url, &db, &exploration);
         let config = gateway::Config::resolve(config, &|name| std::env::var(name).ok())?;
         let objective = config.objective;
         settings.lambda = objective.lambda();
@@ -350,7 +291,12 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             client.base_url(),
             out.display()
         );
-        let memo = MemoEmbedder::new(encoder.as_ref());
+        let memo = MemoEmbedder::new(start.encoder.as_ref());
+        let warm_start = if args.warm {
+            start.artifact.as_ref()
+        } else {
+            None
+        };
         let loop_config = LoopConfig {
             rows: &rows,
             rounds: args.rounds,
@@ -362,25 +308,22 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             out: &out,
             metric: METRIC,
             refit: RefitConfig {
-                kind,
+                kind: start.kind,
                 configs: PredictorConfigs::default(),
                 seed: args.seed,
-                encoder: Some(classifier::predictors::EncoderSettings {
-                    adapter: adapter.as_ref().map(classifier::RoutingAdapter::digest),
-                    ..classifier::predictors::EncoderSettings::of(&encoder_config)
-                }),
-                adapter: adapter.clone(),
-                task_priors: task_priors.clone(),
+                encoder: Some(start.encoder_settings()),
+                adapter: start.adapter.clone(),
+                task_priors,
             },
-            warm_start: warm_start.as_ref(),
+            warm_start,
             objective,
             exploration: &exploration,
-            tasks: task_classifier.as_deref(),
+            tasks: start.tasks.as_deref(),
             gate,
             reward_model: args.reward_model,
-            start_name,
+            start_name: start.name.clone(),
         };
-        let deploy = GatewayDeploy { gateway: &running };
+        let deploy = wiring::GatewayDeploy { gateway: &running };
         let report = run_loop(
             &data,
             &loop_config,
@@ -388,7 +331,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             &client,
             &deploy,
             &memo,
-            print_event,
+            report::print_event,
         )
         .await?;
         running.shutdown().await?;
@@ -397,162 +340,11 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
         anyhow::Ok(report)
     })?;
 
-    write_report(&report, &out)?;
+    report::write_report(&report, &out)?;
     if args.json {
         println!("{}", report.to_json()?);
     } else {
         println!("{}", report.to_markdown());
     }
-    Ok(())
-}
-
-/// Deploys refits with the in-process gateway's own reload (the checks and metrics of
-/// `POST /admin/reload`), and flushes its outcome log.
-struct GatewayDeploy<'a> {
-    gateway: &'a gateway::RunningGateway,
-}
-
-impl Deploy for GatewayDeploy<'_> {
-    async fn flush(&self) -> Result<(), BoxError> {
-        self.gateway.outcome_log().flush().await;
-        Ok(())
-    }
-
-    async fn deploy(&self, artifact: &Path) -> Result<(), BoxError> {
-        gateway::routing::reload::reload_artifact(self.gateway.state(), Some(artifact)).await?;
-        Ok(())
-    }
-}
-
-fn print_event(event: LoopEvent<'_>) {
-    match event {
-        LoopEvent::Served(s) => eprintln!(
-            "round {}: {}: quality {:.3}, oracle {:.3}, regret {:.3}, cost {:.6} USD/request",
-            s.round, s.router, s.quality, s.oracle, s.regret, s.cost
-        ),
-        LoopEvent::HeldBack {
-            round,
-            artifact,
-            serving,
-        } => eprintln!(
-            "round {round}: the gate held back {}; {serving} keeps serving",
-            artifact.display()
-        ),
-        LoopEvent::Deployed { .. } => {}
-        other => tracing::debug!(?other, "Loop event."),
-    }
-}
-
-/// The catalog entries of the models to route between.
-fn action_entries(
-    requested: &[String],
-    columns: &[String],
-    catalog: &models::Catalog,
-) -> anyhow::Result<Vec<CatalogEntry>> {
-    if !requested.is_empty() {
-        return requested
-            .iter()
-            .map(|m| {
-                anyhow::ensure!(
-                    columns.contains(m),
-                    "--models {m}: not a model of the data; its models are {columns:?}"
-                );
-                Ok(catalog.get(&ModelId::new(m.as_str()))?.clone())
-            })
-            .collect();
-    }
-    let mut entries = Vec::new();
-    for m in columns {
-        match catalog.get(&ModelId::new(m.as_str())) {
-            Ok(e) => entries.push(e.clone()),
-            Err(_) => eprintln!("loop: {m} is not in the catalog; left out"),
-        }
-    }
-    Ok(entries)
-}
-
-/// The round-0 router: none (catalog priors) or a saved artifact.
-fn start_router(start: &str) -> anyhow::Result<(Option<Artifact>, String)> {
-    if start == "priors" {
-        return Ok((None, "catalog priors".to_owned()));
-    }
-    let artifact = Artifact::load(Path::new(start))
-        .with_context(|| format!("--start {start}: loading the router artifact"))?;
-    Ok((Some(artifact), format!("artifact {start}")))
-}
-
-/// The loop's gateway: every provider of the action models points at the replay server.
-fn gateway_config(
-    args: &LoopArgs,
-    entries: &[CatalogEntry],
-    replay_url: &str,
-    db: &Path,
-    exploration: &Exploration,
-) -> GatewayConfig {
-    let specs: Vec<&router_core::ModelSpec> = entries.iter().map(|e| &e.spec).collect();
-    let mut providers: Vec<&ProviderId> = specs.iter().map(|s| &s.provider).collect();
-    providers.sort_unstable();
-    providers.dedup();
-    let mut raw = GatewayConfig {
-        providers: providers
-            .into_iter()
-            .map(|name| ProviderConfig {
-                name: name.clone(),
-                kind: ProviderKind::Openai,
-                base_url: format!("{replay_url}/v1"),
-                api_key_env: None,
-            })
-            .collect(),
-        ..GatewayConfig::default()
-    };
-    raw.router.candidates = Some(specs.iter().map(|s| s.id.clone()).collect());
-    if let Some(cheapest) = specs.iter().min_by(|a, b| {
-        (a.input_usd_per_mtok + a.output_usd_per_mtok)
-            .total_cmp(&(b.input_usd_per_mtok + b.output_usd_per_mtok))
-    }) {
-        raw.router.fallback_model = cheapest.id.clone();
-    }
-    raw.router.routing_deadline = std::time::Duration::from_secs(10);
-    raw.router.exploration = *exploration;
-    raw.router.exploration_seed = Some(args.seed);
-    raw.router.willingness_to_pay = args.willingness_to_pay;
-    raw.log.sqlite = db.to_owned();
-    raw.log.privacy = Privacy::Full;
-    raw
-}
-
-/// Human description of the exploration for the report.
-fn describe(e: &Exploration) -> String {
-    match e {
-        Exploration::Off => "off".to_owned(),
-        Exploration::EpsilonGreedy { epsilon, top_k } => {
-            format!("ε-greedy (ε = {epsilon}, top {top_k})")
-        }
-        Exploration::Softmax { temperature, top_k } => {
-            format!("softmax (T = {temperature}, top {top_k})")
-        }
-        Exploration::Thompson {
-            trained_sd,
-            prior_sd,
-            top_k,
-        } => format!("Thompson (σ trained {trained_sd}, prior {prior_sd}, top {top_k})"),
-        other => format!("{other:?}"),
-    }
-}
-
-fn write_report(report: &LoopReport, out: &Path) -> anyhow::Result<()> {
-    let md = out.join("report.md");
-    std::fs::write(&md, report.to_markdown())
-        .with_context(|| format!("writing {}", md.display()))?;
-    let json = out.join("report.json");
-    std::fs::write(&json, report.to_json()?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    report.plot_svg(&out.join("rounds.svg"))?;
-    eprintln!(
-        "loop: wrote {}, {} and {}",
-        md.display(),
-        json.display(),
-        out.join("rounds.svg").display()
-    );
     Ok(())
 }

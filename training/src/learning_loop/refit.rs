@@ -118,21 +118,19 @@ pub fn refit(
             None,
         )?,
     };
-    let manifest = artifact.manifest_mut();
-    manifest.encoder_sha256 = embedder.fingerprint().to_owned();
-    manifest.encoder = config.encoder.clone();
-    if let serde_json::Value::Object(metrics) = &mut manifest.metrics {
-        metrics.insert(
-            "data".into(),
-            serde_json::json!({
-                "source": "switchyard loop (gateway outcome log, bandit feedback)",
-                "prompts": set.len(),
-                "labelled_cells": labelled_cells,
-                "seed": config.seed,
-                "warm_start": warm_start.map(|a| a.manifest().training_data_sha256.clone()),
-            }),
-        );
-    }
+    let data = serde_json::json!({
+        "source": "switchyard loop (gateway outcome log, bandit feedback)",
+        "prompts": set.len(),
+        "labelled_cells": labelled_cells,
+        "seed": config.seed,
+        "warm_start": warm_start.map(|a| a.manifest().training_data_sha256.clone()),
+    });
+    crate::artifact_files::stamp(
+        &mut artifact,
+        embedder.fingerprint().to_owned(),
+        config.encoder.clone(),
+        [("data", data)],
+    );
     Ok(Refitted {
         artifact,
         prompts: set.len(),

@@ -203,13 +203,7 @@ fn refit_and_check(
         &config.refit,
         config.warm_start,
     )?;
-    fitted.artifact.save(dir)?;
-    if let Some(adapter) = &config.refit.adapter {
-        let path = dir.join(classifier::adapter::ADAPTER_FILE);
-        adapter.save(&path).map_err(|e| Error::Experiment {
-            reason: format!("writing {}: {e}", path.display()),
-        })?;
-    }
+    crate::artifact_files::save(&fitted.artifact, dir, config.refit.adapter.as_ref())?;
     let held_samples: Vec<_> = samples
         .into_iter()
         .filter(|s| held.contains(&s.request_id))
