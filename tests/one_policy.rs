@@ -3,7 +3,7 @@
 //! loop`'s gate) re-derives from the outcome log are the same decision with the same
 //! propensities, for a pool that mixes models the trained predictor knows, a model its
 //! artifact carries an onboarded fit of (`switchyard onboard --live`), and models only the
-//! catalog's task priors know.
+//! catalog's task priors know, with the artifact's uncertainty-aware tie-break on.
 //!
 //! A real gateway on loopback routes through the testkit fake provider with ε-greedy
 //! exploration; every answer gets feedback; then `training::from_log::ope_steps` rebuilds each
@@ -103,6 +103,18 @@ fn predictor() -> classifier::predictors::Artifact {
             task(Task::Writing, 0.97),
         ],
     }];
+    // The uncertainty-aware tie-break (`train --tie-margin`): by the training means gpt-4o is
+    // the fixed choice; a prompt leaves it only for a gain above 0.15 (gpt-4.1-mini's on coding
+    // and writing prompts is about 0.12).
+    let mean = |model: &str, quality| router_core::policy::MeanEstimate {
+        model: ModelId::new(model),
+        quality,
+        output_tokens: 225.0,
+    };
+    artifact.manifest_mut().tie_break = Some(router_core::policy::TieBreak {
+        margin: 0.15,
+        means: vec![mean(POOL[0], 0.55), mean(POOL[1], 0.9)],
+    });
     artifact
 }
 
@@ -224,6 +236,21 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
         let want = expected_source(c["model"].as_str().unwrap()).as_str();
         assert_eq!(c["source"], want, "{c}");
     }
+    // A coding prompt: gpt-4.1-mini's onboarded score beats gpt-4o by less than the margin,
+    // and /v1/route says the tie-break kept the fixed choice.
+    let coding: Value = http
+        .post(format!("{base}/v1/route"))
+        .json(&json!({"prompt": "beta write the parser"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(coding["chosen"], POOL[1], "{coding}");
+    assert_eq!(coding["tie_break"]["fixed"], POOL[1], "{coding}");
+    assert_eq!(coding["tie_break"]["preferred"], POOL[3], "{coding}");
+    assert_eq!(coding["failover_order"][0], POOL[1], "{coding}");
 
     let topics = ["alpha", "beta", "gamma", "delta"];
     let mut ids = Vec::new();
@@ -266,6 +293,13 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
         }
         assert!(d.tasks.is_some());
     }
+    // The tie-break kept some prompts with the fixed choice: the comparison below covers it.
+    let kept = logged.iter().filter(|d| d.tie_break.is_some()).count();
+    assert!(
+        kept > 0 && kept < logged.len(),
+        "{kept} of {}",
+        logged.len()
+    );
 
     let (samples, skipped) = bandit_samples(&outcomes, &SampleConfig::default());
     assert_eq!(samples.len(), 60, "{skipped}");

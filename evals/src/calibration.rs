@@ -122,6 +122,7 @@ mod tests {
             // Two cells at 0.25 (realised 1, 0 → 0.5), two at 0.95 (realised 1, 1).
             quality: vec![vec![0.25], vec![0.25], vec![0.95], vec![1.7]],
             cost: vec![vec![1.0]; 4],
+            tie: None,
         };
         let c = Calibration::of(&set, &scores, 10).unwrap();
         // Bin 2: |0.25 − 0.5| = 0.25 (half the cells); bin 9: |(0.95 + 1.0)/2 − 1| = 0.025.

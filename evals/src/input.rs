@@ -32,6 +32,27 @@ pub struct RouterScores {
     pub quality: Vec<Vec<f64>>,
     /// Predicted cost in USD, prompts × models (finite).
     pub cost: Vec<Vec<f64>>,
+    /// When set, the λ-optimal fixed choice keeps a prompt unless the estimates prefer another
+    /// model by more than a margin ([`TieBreak`]); `None`: plain `argmax q̂ − λ·ĉ`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tie: Option<TieBreak>,
+}
+
+/// An uncertainty-aware tie-break (issue 9: "when the estimate is unsure, the λ-optimal single
+/// model wins ties"). At each λ the fixed choice `f = argmax q̄ − λ·c̄` is the model the
+/// training means prefer, what the fixed policy sends every prompt to. A prompt goes to the
+/// estimates' best model `b` instead only when `(q̂_b − λ·ĉ_b) − (q̂_f − λ·ĉ_f) > margin`: a
+/// per-prompt gain smaller than the estimates can resolve leaves the prompt with `f`. Margin 0
+/// is the plain router; an infinite one is the fixed policy. At λ = ∞ (cheapest predicted
+/// cost) it does not apply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TieBreak {
+    /// Per model, the training mean of the quality (the fixed policy's estimate).
+    pub mean_quality: Vec<f64>,
+    /// Per model, the training mean of the cost in USD.
+    pub mean_cost: Vec<f64>,
+    /// Utility (quality points) the estimates must gain over the fixed choice to leave it.
+    pub margin: f64,
 }
 
 /// A point of the cost–quality plane: mean realised cost per prompt and mean realised quality.
@@ -101,6 +122,35 @@ impl EvalSet {
 }
 
 impl RouterScores {
+    /// Plain scores: `argmax q̂ − λ·ĉ` per prompt.
+    pub fn new(name: impl Into<String>, quality: Vec<Vec<f64>>, cost: Vec<Vec<f64>>) -> Self {
+        Self {
+            name: name.into(),
+            quality,
+            cost,
+            tie: None,
+        }
+    }
+
+    /// The model prompt `i` goes to at willingness-to-pay `lambda` (with the tie-break when
+    /// set).
+    pub fn pick(&self, i: usize, lambda: f64) -> usize {
+        let (q, c) = (&self.quality[i], &self.cost[i]);
+        let best = crate::sweep::pick(q, c, lambda);
+        match &self.tie {
+            Some(tie) if lambda.is_finite() => {
+                let fixed = crate::sweep::pick(&tie.mean_quality, &tie.mean_cost, lambda);
+                let utility = |j: usize| q[j] - lambda * c[j];
+                if fixed < q.len() && utility(best) - utility(fixed) <= tie.margin {
+                    fixed
+                } else {
+                    best
+                }
+            }
+            _ => best,
+        }
+    }
+
     /// Checks that the predictions have the set's shape and are finite.
     pub fn validate_against(&self, set: &EvalSet) -> Result<()> {
         let (n, m) = (set.n_prompts(), set.n_models());
@@ -110,16 +160,39 @@ impl RouterScores {
                 .ok_or("predictions must be finite")
         };
         check_matrix(&self.name, "quality", &self.quality, n, m, finite)?;
-        check_matrix(&self.name, "cost", &self.cost, n, m, finite)
+        check_matrix(&self.name, "cost", &self.cost, n, m, finite)?;
+        if let Some(tie) = &self.tie {
+            // One row each: a model's mean, in the set's column order.
+            let row = |v: &Vec<f64>| std::slice::from_ref(v).to_vec();
+            check_matrix(
+                &self.name,
+                "tie.mean_quality",
+                &row(&tie.mean_quality),
+                1,
+                m,
+                finite,
+            )?;
+            check_matrix(
+                &self.name,
+                "tie.mean_cost",
+                &row(&tie.mean_cost),
+                1,
+                m,
+                finite,
+            )?;
+            let margin = [vec![tie.margin]];
+            check_matrix(&self.name, "tie.margin", &margin, 1, 1, |v| {
+                (v >= 0.0 && !v.is_nan())
+                    .then_some(())
+                    .ok_or("the margin must be ≥ 0 (∞ routes as the fixed policy)")
+            })?;
+        }
+        Ok(())
     }
 
     /// The oracle: predictions equal to the realised labels.
     pub fn oracle(set: &EvalSet) -> Self {
-        Self {
-            name: crate::ORACLE_LABEL.to_owned(),
-            quality: set.quality.clone(),
-            cost: set.cost.clone(),
-        }
+        Self::new(crate::ORACLE_LABEL, set.quality.clone(), set.cost.clone())
     }
 
     /// A router that knows nothing: uniform random predicted quality per cell (seeded), and
@@ -133,12 +206,8 @@ impl RouterScores {
         let cost = (0..set.n_prompts())
             .map(|_| means.iter().map(|p| p.cost).collect())
             .collect();
-        Self {
-            // The seed stays out of the name so that SeedSummary matches runs across seeds.
-            name: "random".to_owned(),
-            quality,
-            cost,
-        }
+        // The seed stays out of the name so that SeedSummary matches runs across seeds.
+        Self::new("random", quality, cost)
     }
 }
 
@@ -245,6 +314,7 @@ mod tests {
             name: "r".into(),
             quality: vec![vec![f64::NAN]],
             cost: vec![vec![1.0]],
+            tie: None,
         };
         assert!(r.validate_against(&set).is_err());
     }

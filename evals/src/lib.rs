@@ -33,7 +33,7 @@ pub mod sweep;
 pub use baselines::{SingleModel, ORACLE_LABEL, ZERO_ROUTER_LABEL};
 pub use calibration::{Calibration, CalibrationBin};
 pub use error::{Error, Result};
-pub use input::{EvalSet, Point, RouterScores};
+pub use input::{EvalSet, Point, RouterScores, TieBreak};
 pub use metrics::{
     aiq::CostRange,
     fixed_points::FixedPoints,

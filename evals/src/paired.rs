@@ -18,7 +18,7 @@ use crate::{
         aiq::{aiq, CostRange},
         hull::non_decreasing_hull,
     },
-    sweep::{lambda_values, pick, LambdaGrid},
+    sweep::{lambda_values, LambdaGrid},
     EvalSet, Result, RouterScores,
 };
 
@@ -140,7 +140,7 @@ pub fn bootstrap_aiq(
                 .map(|&l| {
                     (0..n)
                         .map(|i| {
-                            let j = pick(&r.quality[i], &r.cost[i], l);
+                            let j = r.pick(i, l);
                             (set.cost[i][j], set.quality[i][j])
                         })
                         .collect()

@@ -143,11 +143,8 @@ pub fn lambda_sweep(
     Ok(lambdas
         .into_iter()
         .map(|lambda| {
-            let choice: Vec<usize> = scores
-                .quality
-                .iter()
-                .zip(&scores.cost)
-                .map(|(q, c)| pick(q, c, lambda))
+            let choice: Vec<usize> = (0..scores.quality.len())
+                .map(|i| scores.pick(i, lambda))
                 .collect();
             realise(set, &choice, lambda.is_finite().then_some(lambda))
         })
@@ -195,6 +192,7 @@ pub fn threshold_sweep(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::TieBreak;
     use router_core::ModelId;
 
     #[test]
@@ -245,10 +243,56 @@ mod tests {
             name: "r".into(),
             quality: vec![vec![0.9, 0.6, 0.2]],
             cost: vec![vec![10.0, 4.0, 1.0]],
+            tie: None,
         };
         let pts = threshold_sweep(&set, &scores, &[0.0, 0.5, 0.8, 0.95]).unwrap();
         let picked: Vec<f64> = pts.iter().map(|p| p.cost).collect();
         // τ = 0.95: nobody qualifies → best predicted quality (big).
         assert_eq!(picked, vec![1.0, 4.0, 10.0, 10.0]);
+    }
+
+    #[test]
+    fn the_fixed_choice_keeps_a_prompt_unless_the_estimates_gain_more_than_the_margin() {
+        // Training means prefer model 0 at λ = 0. Prompt 0's estimates prefer model 1 by 0.05,
+        // prompt 1's by 0.30.
+        let mut scores = RouterScores::new(
+            "r",
+            vec![vec![0.60, 0.65], vec![0.40, 0.70]],
+            vec![vec![1.0, 1.0], vec![1.0, 1.0]],
+        );
+        let plain = |s: &RouterScores| (0..2).map(|i| s.pick(i, 0.0)).collect::<Vec<_>>();
+        assert_eq!(plain(&scores), vec![1, 1]);
+        let tie = |margin: f64| TieBreak {
+            mean_quality: vec![0.8, 0.5],
+            mean_cost: vec![1.0, 1.0],
+            margin,
+        };
+        scores.tie = Some(tie(0.0));
+        assert_eq!(plain(&scores), vec![1, 1], "margin 0 is the plain router");
+        scores.tie = Some(tie(0.1));
+        assert_eq!(
+            plain(&scores),
+            vec![0, 1],
+            "a 0.05 gain is a tie, 0.30 is not"
+        );
+        scores.tie = Some(tie(f64::INFINITY));
+        assert_eq!(
+            plain(&scores),
+            vec![0, 0],
+            "an infinite margin is the fixed policy"
+        );
+        // λ = ∞ minimises predicted cost whatever the margin.
+        scores.cost = vec![vec![2.0, 1.0], vec![2.0, 1.0]];
+        assert_eq!(scores.pick(0, f64::INFINITY), 1);
+        // A negative margin is refused, naming the field.
+        scores.tie = Some(tie(-0.1));
+        let set = EvalSet::new(
+            vec![ModelId::new("a"), ModelId::new("b")],
+            vec![vec![1.0, 0.0]; 2],
+            vec![vec![1.0, 1.0]; 2],
+        )
+        .unwrap();
+        let err = scores.validate_against(&set).unwrap_err().to_string();
+        assert!(err.contains("tie.margin"), "{err}");
     }
 }

@@ -161,6 +161,11 @@ pub struct RouteDecision {
     /// showed no gain over it, as the λ-optimal fixed policy; `None` without an artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<RoutingMode>,
+    /// Set when the artifact's tie-break kept the prompt with the λ-optimal fixed choice
+    /// because the estimates preferred another model by no more than its margin
+    /// ([`crate::policy::TieBreak`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tie_break: Option<crate::policy::TieKept>,
 }
 
 /// How a trained artifact routes (decided by `switchyard train`'s validation guard).

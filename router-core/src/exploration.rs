@@ -208,6 +208,7 @@ pub fn explore(greedy: RouteDecision, exploration: &Exploration, u: f64) -> Rout
         tasks: greedy.tasks,
         difficulty: greedy.difficulty,
         routing: greedy.routing,
+        tie_break: greedy.tie_break,
     }
 }
 

@@ -45,4 +45,10 @@ pub trait QualityPredictor: Send + Sync {
     fn routing(&self) -> crate::RoutingMode {
         crate::RoutingMode::Learned
     }
+
+    /// The uncertainty-aware tie-break ([`crate::policy::TieBreak`]) the policy applies to
+    /// this predictor's estimates; `None`: the plain policy.
+    fn tie_break(&self) -> Option<&crate::policy::TieBreak> {
+        None
+    }
 }

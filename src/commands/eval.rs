@@ -70,6 +70,11 @@ pub struct EvalArgs {
     /// quality with its cost: where a learned router trails the rule, which estimate loses.
     #[arg(long)]
     hybrids: bool,
+    /// Also score, per predictor and margin, the predictor with the uncertainty-aware
+    /// tie-break: at each λ a prompt stays with the model the training means prefer unless the
+    /// estimates gain more than the margin (quality points) by leaving it (`mf tie 0.02`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_margin, allow_hyphen_values = true)]
+    tie_margins: Vec<f64>,
     /// First seed: `--first-seed 100 --seeds 5` runs seeds 100-104, for deciding a design on
     /// random splits other than the reported ones (0, 1, ...).
     #[arg(long, default_value_t = 0)]
@@ -277,6 +282,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         compare_to: args.compare_to.clone(),
         adapter: args.adapter.then(|| adapter_config(&args)),
         hybrids: args.hybrids,
+        tie_margins: args.tie_margins.clone(),
         ..ExperimentConfig::default()
     };
     let bar = bar(0, "fitting");
@@ -349,4 +355,14 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     path.with_file_name(format!("{stem}-{clean}.svg"))
+}
+
+/// A tie-break margin: a finite utility gain ≥ 0, in quality points.
+pub fn parse_margin(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}`: a margin is a utility gain in quality points, a finite number ≥ 0 (e.g. 0.02)"
+        )),
+    }
 }

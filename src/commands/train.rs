@@ -141,6 +141,13 @@ pub struct TrainArgs {
     /// that fixed policy and its manifest says `"routing": "fixed_policy"`).
     #[arg(long)]
     no_guard: bool,
+    /// Uncertainty-aware tie-break: at a request's λ, keep the prompt with the model the
+    /// training means prefer (the λ-optimal fixed choice) unless this prompt's estimates gain
+    /// more than this utility margin (quality points) by leaving it; 0 turns it off. Costs a
+    /// little where traffic is like the training data and gains where it drifts
+    /// (docs/routing-quality.md, "Uncertainty-aware tie-break").
+    #[arg(long, default_value_t = 0.0, value_parser = super::eval::parse_margin, allow_hyphen_values = true)]
+    tie_margin: f64,
     /// Validation folds of the guard's nested validation.
     #[arg(long, default_value_t = 3)]
     guard_folds: usize,
@@ -272,6 +279,10 @@ impl FitPlan {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut plan = FitPlan::new(&args)?;
     if let Some(log) = &args.from_log {
+        anyhow::ensure!(
+            args.tie_margin == 0.0,
+            "--tie-margin cannot be combined with --from-log: a logged model's mean covers only the prompts routed to it, not a fixed choice's; fit the tie-break on benchmark outcomes (--data)"
+        );
         anyhow::ensure!(
             !args.adapter,
             "--adapter cannot be combined with --from-log: an adapter is fitted on benchmark outcomes (--data) and the log is embedded without one"
@@ -575,6 +586,10 @@ fn fit_and_save(
         records.push(("adapter", serde_json::to_value(fit)?));
     }
     training::artifact_files::stamp(&mut artifact, fingerprint, Some(settings), records);
+    if args.tie_margin > 0.0 && artifact.manifest().routing == RoutingMode::Learned {
+        artifact.manifest_mut().tie_break =
+            Some(training::artifact_files::tie_break(set, args.tie_margin));
+    }
     training::artifact_files::save(&artifact, &args.out, adapter.map(|(a, _)| a))
         .with_context(|| format!("writing the artifact to {}", args.out.display()))?;
     let m = artifact.manifest();
@@ -586,10 +601,10 @@ fn fit_and_save(
         "wrote {} ({} predictor{}, {} models, {} prompts, training data sha256 {}{continued})",
         args.out.display(),
         m.kind.as_str(),
-        if m.routing == RoutingMode::FixedPolicy {
-            " routing as the fixed policy"
-        } else {
-            ""
+        match (&m.tie_break, m.routing) {
+            (_, RoutingMode::FixedPolicy) => " routing as the fixed policy".to_owned(),
+            (Some(t), _) => format!(" with a tie-break margin of {}", t.margin),
+            (None, _) => String::new(),
         },
         m.models.len(),
         set.len(),

@@ -7,8 +7,9 @@
 use std::path::Path;
 
 use classifier::adapter::ADAPTER_FILE;
-use classifier::predictors::{Artifact, EncoderSettings};
+use classifier::predictors::{Artifact, EncoderSettings, ModelPriors, TrainingSet};
 use classifier::RoutingAdapter;
+use router_core::policy::{MeanEstimate, TieBreak};
 
 use crate::Error;
 
@@ -32,6 +33,26 @@ pub fn stamp(
             metrics.insert(key.to_owned(), value);
         }
     }
+}
+
+/// The uncertainty-aware tie-break for an artifact fitted on `set`: every model with quality
+/// labels, with its training means (the fixed policy's estimates: mean quality, typical output
+/// tokens), and `margin`.
+pub fn tie_break(set: &TrainingSet, margin: f64) -> TieBreak {
+    let priors = ModelPriors::from_training_set(set);
+    let means = set
+        .models
+        .iter()
+        .zip(priors.estimates())
+        .zip(&priors.quality_labelled)
+        .filter(|(_, &labelled)| labelled)
+        .map(|((model, estimate), _)| MeanEstimate {
+            model: model.clone(),
+            quality: estimate.quality.clamp(0.0, 1.0),
+            output_tokens: estimate.output_tokens.max(0.0),
+        })
+        .collect();
+    TieBreak { margin, means }
 }
 
 /// Writes `artifact` into `dir` (created if missing) with `adapter` beside it; without one,

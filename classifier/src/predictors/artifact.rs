@@ -146,6 +146,10 @@ impl QualityPredictor for Artifact {
     fn onboarded(&self, model: &ModelId) -> Option<&router_core::OnboardedModel> {
         self.manifest().onboarded.iter().find(|o| o.model == *model)
     }
+
+    fn tie_break(&self) -> Option<&router_core::policy::TieBreak> {
+        self.manifest().tie_break.as_ref()
+    }
 }
 
 impl From<TaskPriorsPredictor> for Artifact {

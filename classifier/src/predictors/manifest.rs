@@ -98,6 +98,11 @@ pub struct Manifest {
     /// (`switchyard onboard --live`): their per-task estimates replace the catalog's priors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub onboarded: Vec<router_core::OnboardedModel>,
+    /// The uncertainty-aware tie-break (`switchyard train --tie-margin`): the training means of
+    /// the models and the margin by which a prompt's estimates must beat the λ-optimal fixed
+    /// choice to leave it. Absent: the plain policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tie_break: Option<router_core::policy::TieBreak>,
 }
 
 /// How the encoder ran when an artifact's training embeddings were made.
@@ -148,6 +153,7 @@ impl Manifest {
             routing: router_core::RoutingMode::Learned,
             encoder: None,
             onboarded: Vec::new(),
+            tie_break: None,
         }
     }
 
@@ -280,6 +286,10 @@ impl Manifest {
             if manifest.onboarded[..i].iter().any(|p| p.model == o.model) {
                 return Err(invalid("onboarded", format!("`{}` appears twice", o.model)));
             }
+        }
+        if let Some(tie) = &manifest.tie_break {
+            tie.validate(&manifest.models)
+                .map_err(|reason| invalid("tie_break", reason))?;
         }
         Ok(manifest)
     }

@@ -58,6 +58,7 @@ fn noisy_router(
         cost: (0..set.n_prompts())
             .map(|_| means.iter().map(|m| m.cost).collect())
             .collect(),
+        tie: None,
     }
 }
 
@@ -264,6 +265,7 @@ fn mismatched_router_is_rejected() {
         name: "bad".into(),
         quality: vec![vec![0.5, 0.5]; 9],
         cost: vec![vec![1.0, 1.0]; 10],
+        tie: None,
     };
     let err = evaluate(&set, &[bad], &EvalConfig::default()).unwrap_err();
     assert!(err.to_string().contains("bad"), "{err}");

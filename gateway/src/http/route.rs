@@ -139,6 +139,7 @@ pub(super) async fn route_only(
         "tasks": d.tasks,
         "difficulty": d.difficulty,
         "routing": d.routing,
+        "tie_break": d.tie_break,
         "route_ms": routed.elapsed.as_secs_f64() * 1000.0,
         "input_tokens": input.input_tokens,
         "offline": offline,

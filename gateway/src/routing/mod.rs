@@ -440,6 +440,11 @@ impl Router {
             constraints: &input.constraints,
             objective: input.objective,
             difficulty,
+            // Only where the artifact scored this prompt: a pinned request or a static
+            // fallback has no estimates of its own to be unsure about.
+            tie_break: predictor
+                .filter(|_| !trained.is_empty())
+                .and_then(|p| p.tie_break()),
         };
         policy::decide(&decision_input, serving)
     }

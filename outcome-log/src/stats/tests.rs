@@ -19,6 +19,7 @@ pub(crate) fn decision(chosen: &str, reason: DecisionReason) -> RouteDecision {
         tasks: None,
         difficulty: None,
         routing: None,
+        tie_break: None,
     }
 }
 

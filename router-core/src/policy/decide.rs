@@ -121,6 +121,8 @@ pub struct DecisionInput<'a> {
     /// The prompt's difficulty shift in logits ([`super::DifficultyLink::shift`]), applied to
     /// every prior estimate (trained estimates already see the prompt).
     pub difficulty: Option<f64>,
+    /// The artifact's uncertainty-aware tie-break ([`super::TieBreak`]), when it carries one.
+    pub tie_break: Option<&'a super::TieBreak>,
 }
 
 /// How a decision is served once the candidates are ranked.
@@ -180,6 +182,14 @@ pub fn greedy(input: &DecisionInput<'_>) -> Result<RouteDecision, PolicyError> {
     )?;
     decision.tasks = input.tasks.copied();
     decision.difficulty = input.difficulty;
+    if let Some(tie) = input.tie_break {
+        tie.apply(
+            &mut decision,
+            input.models,
+            input.input_tokens,
+            input.objective,
+        );
+    }
     Ok(decision)
 }
 
@@ -299,6 +309,7 @@ mod tests {
             constraints,
             objective: Objective::Utility { lambda: 20.0 },
             difficulty: None,
+            tie_break: None,
         }
     }
 

@@ -26,9 +26,11 @@ use crate::{
 
 mod decide;
 mod difficulty;
+mod tie_break;
 
 pub use decide::{decide, greedy, predictions, DecisionInput, ModelPrior, PolicyModel, Serving};
 pub use difficulty::{apply as apply_difficulty, Anchor, DifficultyLink};
+pub use tie_break::{MeanEstimate, TieBreak, TieKept};
 
 /// A predictor's estimate for one model on one prompt.
 #[derive(Clone, Copy, Debug)]
@@ -98,6 +100,7 @@ pub fn route(
         tasks: None,
         difficulty: None,
         routing: None,
+        tie_break: None,
     })
 }
 

@@ -41,7 +41,7 @@ fn means(
 }
 
 /// Predicted quality and cost per model.
-type Means = (Vec<f64>, Vec<f64>);
+pub type Means = (Vec<f64>, Vec<f64>);
 
 fn fill(own: &[Option<(f64, f64)>], fallback: &[(f64, f64)]) -> Means {
     own.iter()
@@ -50,17 +50,23 @@ fn fill(own: &[Option<(f64, f64)>], fallback: &[(f64, f64)]) -> Means {
         .unzip()
 }
 
-/// The λ-optimal fixed policy's scores on `test`: every prompt gets the training means.
-pub fn fixed_policy_scores(data: &ExperimentData, train: &[usize], test: &[usize]) -> RouterScores {
-    let global: Vec<(f64, f64)> = means(data, train.iter().copied())
+/// Per model, the mean realised quality and cost over the labelled cells of `train` (0 for a
+/// model without any): the fixed policy's estimates.
+pub fn training_means(data: &ExperimentData, train: &[usize]) -> Means {
+    means(data, train.iter().copied())
         .into_iter()
         .map(|m| m.unwrap_or((0.0, 0.0)))
-        .collect();
-    let (q, c): (Vec<f64>, Vec<f64>) = global.into_iter().unzip();
+        .unzip()
+}
+
+/// The λ-optimal fixed policy's scores on `test`: every prompt gets the training means.
+pub fn fixed_policy_scores(data: &ExperimentData, train: &[usize], test: &[usize]) -> RouterScores {
+    let (q, c) = training_means(data, train);
     RouterScores {
         name: FIXED_POLICY_LABEL.to_owned(),
         quality: vec![q; test.len()],
         cost: vec![c; test.len()],
+        tie: None,
     }
 }
 
@@ -101,6 +107,7 @@ pub fn per_task_scores(data: &ExperimentData, train: &[usize], test: &[usize]) -
         name: PER_TASK_LABEL.to_owned(),
         quality,
         cost,
+        tie: None,
     }
 }
 
@@ -113,11 +120,28 @@ pub fn hybrid_scores(learned: &RouterScores, per_task: &RouterScores) -> [Router
             name: format!("{} quality + task cost", learned.name),
             quality: learned.quality.clone(),
             cost: per_task.cost.clone(),
+            tie: None,
         },
         RouterScores {
             name: format!("task quality + {} cost", learned.name),
             quality: per_task.quality.clone(),
             cost: learned.cost.clone(),
+            tie: None,
         },
     ]
+}
+
+/// `learned` with the uncertainty-aware tie-break ([`evals::TieBreak`]): at each λ a prompt
+/// stays with the training means' λ-optimal model unless `learned`'s estimates gain more than
+/// `margin` by leaving it. Named `{learned} tie {margin}`.
+pub fn tie_break_scores(learned: &RouterScores, means: &Means, margin: f64) -> RouterScores {
+    RouterScores {
+        name: format!("{} tie {margin}", learned.name),
+        tie: Some(evals::TieBreak {
+            mean_quality: means.0.clone(),
+            mean_cost: means.1.clone(),
+            margin,
+        }),
+        ..learned.clone()
+    }
 }

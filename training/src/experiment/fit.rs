@@ -123,5 +123,6 @@ pub fn router_scores(
         name: name.to_owned(),
         quality,
         cost,
+        tie: None,
     })
 }

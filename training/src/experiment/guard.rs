@@ -125,6 +125,7 @@ pub fn validate(
         name: name.to_owned(),
         quality: Vec::new(),
         cost: Vec::new(),
+        tie: None,
     };
     let mut scores: Vec<RouterScores> = config
         .candidates

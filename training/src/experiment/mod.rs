@@ -32,7 +32,8 @@ use router_core::ModelId;
 use serde::{Deserialize, Serialize};
 
 pub use baselines::{
-    fixed_policy_scores, hybrid_scores, per_task_scores, FIXED_POLICY_LABEL, PER_TASK_LABEL,
+    fixed_policy_scores, hybrid_scores, per_task_scores, tie_break_scores, training_means, Means,
+    FIXED_POLICY_LABEL, PER_TASK_LABEL,
 };
 pub use data::{sample_rows, ExperimentData};
 pub use fit::{fit_predictor, router_scores, CostModel, PredictorConfigs};
@@ -95,6 +96,11 @@ pub struct ExperimentConfig {
     /// estimate loses.
     #[serde(default)]
     pub hybrids: bool,
+    /// Also score, per learned predictor and per margin here, the predictor with the
+    /// uncertainty-aware tie-break ([`tie_break_scores`]): the λ-optimal fixed choice keeps a
+    /// prompt unless the estimates gain more than the margin (quality points) by leaving it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tie_margins: Vec<f64>,
 }
 
 impl Default for ExperimentConfig {
@@ -117,6 +123,7 @@ impl Default for ExperimentConfig {
             compare_to: None,
             adapter: None,
             hybrids: false,
+            tie_margins: Vec::new(),
         }
     }
 }
@@ -352,6 +359,17 @@ pub fn run(
                 }
                 None => None,
             };
+            if !config.tie_margins.is_empty() {
+                let means = training_means(data, &fold.train);
+                let learned = routers[..config.predictors.len()].to_vec();
+                routers.extend(learned.iter().flat_map(|r| {
+                    config
+                        .tie_margins
+                        .iter()
+                        .map(|&margin| tie_break_scores(r, &means, margin))
+                        .collect::<Vec<_>>()
+                }));
+            }
             let per_task = per_task_scores(data, &fold.train, &test);
             if config.hybrids {
                 let learned = routers[..config.predictors.len()].to_vec();

@@ -544,11 +544,13 @@ fn hybrids_swap_one_estimate_for_the_per_task_rules_and_keep_the_rule_last() {
         name: "mf".to_owned(),
         quality: vec![vec![0.9, 0.1]],
         cost: vec![vec![3.0, 1.0]],
+        tie: None,
     };
     let rule = evals::RouterScores {
         name: PER_TASK_LABEL.to_owned(),
         quality: vec![vec![0.5, 0.5]],
         cost: vec![vec![2.0, 2.0]],
+        tie: None,
     };
     let [q, c] = hybrid_scores(&learned, &rule);
     assert_eq!(q.name, "mf quality + task cost");

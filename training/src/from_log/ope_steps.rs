@@ -208,6 +208,7 @@ pub fn ope_steps(
             constraints,
             objective,
             difficulty,
+            tie_break: setup.candidate.tie_break(),
         };
         let Ok(greedy) = greedy(&decision_input) else {
             log.skipped.no_route += 1;

@@ -223,6 +223,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
             tasks: None,
             difficulty: None,
             routing: None,
+            tie_break: None,
         });
     }
     let (samples, _) = bandit_samples(&outcomes, &SampleConfig::default());
