@@ -212,16 +212,14 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
     let base = format!("http://{}", gw.local_addr());
     let http = reqwest::Client::new();
 
+    let route = |prompt: &'static str| {
+        let request = http
+            .post(format!("{base}/v1/route"))
+            .json(&json!({ "prompt": prompt }));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
     // /v1/route says, per candidate, where its estimate came from; never "trained" overall.
-    let routed: Value = http
-        .post(format!("{base}/v1/route"))
-        .json(&json!({"prompt": "alpha prove the conjecture"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let routed = route("alpha prove the conjecture").await;
     assert_eq!(routed["source"], "mixed", "{routed}");
     assert_eq!(routed["routing"], "learned", "{routed}");
     // The hashing embedder puts each topic on one axis: the classifier is sure of its task.
@@ -238,15 +236,7 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
     }
     // A coding prompt: gpt-4.1-mini's onboarded score beats gpt-4o by less than the margin,
     // and /v1/route says the tie-break kept the fixed choice.
-    let coding: Value = http
-        .post(format!("{base}/v1/route"))
-        .json(&json!({"prompt": "beta write the parser"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let coding = route("beta write the parser").await;
     assert_eq!(coding["chosen"], POOL[1], "{coding}");
     assert_eq!(coding["tie_break"]["fixed"], POOL[1], "{coding}");
     assert_eq!(coding["tie_break"]["preferred"], POOL[3], "{coding}");
