@@ -258,7 +258,29 @@ fn count(conn: &Connection, cutoff: i64) -> rusqlite::Result<PruneReport> {
 
 mod size;
 
-pub use size::{prune_to_size, used_bytes, SizeReport};
+pub use size::{used_bytes, SizeReport};
+
+/// Prunes the oldest outcomes until the log is at most 90 % of `max_bytes` (nothing when it is
+/// within `max_bytes`), archiving each batch to `archive` first (appended to, created if
+/// missing; nothing is deleted when it cannot be opened). With `dry_run` it only says how many
+/// of the oldest rows one pass would prune. A SQLite file's size is its pages in use; on
+/// PostgreSQL it is the estimated live data (`crate::pg::retention::used_bytes`). What
+/// `switchyard log prune --max-bytes` and the gateway's `[log] retention_max_bytes` run.
+pub fn prune_to_size(
+    db: impl Into<Location>,
+    max_bytes: u64,
+    archive: Option<&Path>,
+    dry_run: bool,
+) -> Result<SizeReport, Error> {
+    match db.into() {
+        Location::Sqlite(db) => size::prune_file_to_size(&db, max_bytes, archive, dry_run),
+        Location::Postgres(url) => crate::pg::off_runtime(|| {
+            let mut file = open_archive(archive, dry_run)?;
+            let archive = file.as_mut().map(|f| f as &mut dyn Write);
+            crate::pg::retention::prune_to_size(&url, max_bytes, archive, dry_run)
+        }),
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -34,9 +34,10 @@ enum Action {
         /// in client-key budgets and `switchyard spend`.
         #[arg(long, value_parser = parse_days)]
         older_than: Option<u64>,
-        /// Bring the log's used pages to at most 90 % of this many bytes by deleting the
-        /// oldest outcomes (as `[log] retention_max_bytes`). The file keeps its length; SQLite
-        /// reuses the freed pages.
+        /// Bring the log to at most 90 % of this many bytes by deleting the oldest outcomes
+        /// (as `[log] retention_max_bytes`): a SQLite file's used pages (the file keeps its
+        /// length; SQLite reuses the freed pages), or on PostgreSQL the estimated live data
+        /// (rows × the mean stored size of the newest rows, with heap and index overhead).
         #[arg(long)]
         max_bytes: Option<u64>,
         /// Append the deleted rows here first (created if missing).
@@ -113,10 +114,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                 said(report, format!("older than {days} days"));
             }
             if let Some(max) = max_bytes {
-                let outcome_log::Location::Sqlite(file) = &db else {
-                    anyhow::bail!("--max-bytes caps a SQLite file; on PostgreSQL prune by age (--older-than) and size the database with PostgreSQL's own tools");
-                };
-                let size = outcome_log::prune_to_size(file, max, archive.as_deref(), dry_run)?;
+                let size = outcome_log::prune_to_size(&db, max, archive.as_deref(), dry_run)?;
                 said(
                     size.pruned,
                     format!(

@@ -441,10 +441,11 @@ pub struct LogConfig {
     /// Absent: keep everything.
     #[serde(default)]
     pub retention_days: Option<u64>,
-    /// Cap on the log's size in bytes (the pages in use): when it is exceeded, the oldest
-    /// outcomes are deleted until the log is at 90 % of it, checked every minute. Their spend
-    /// stays counted (budgets, `switchyard spend`). SQLite reuses the freed pages, so the file
-    /// stops growing but does not shrink. At least 16 MiB. Absent: no cap.
+    /// Cap on the log's size in bytes (a SQLite file's pages in use; on PostgreSQL the
+    /// estimated live data of its tables): when it is exceeded, the oldest outcomes are
+    /// deleted until the log is at 90 % of it, checked every minute. Their spend stays counted
+    /// (budgets, `switchyard spend`). Freed space is reused, so the files stop growing but do
+    /// not shrink. At least 16 MiB. Absent: no cap.
     #[serde(default)]
     pub retention_max_bytes: Option<u64>,
     /// With `retention_days` or `retention_max_bytes`, append every deleted row here first
@@ -829,12 +830,6 @@ impl Config {
                     ))
                 }
             }
-        }
-        if raw.log.postgres.is_some() && raw.log.retention_max_bytes.is_some() {
-            return Err(invalid(
-                "log.retention_max_bytes",
-                "caps the SQLite file only; with log.postgres use log.retention_days (size the database with PostgreSQL's own tools)",
-            ));
         }
         if let Some(bytes) = raw.log.retention_max_bytes {
             if bytes < MIN_RETENTION_BYTES {

@@ -409,11 +409,17 @@ fn the_postgres_log_comes_from_the_file_or_the_environment_never_printed() {
     );
     let not_a_url = toml::from_str::<GatewayConfig>("[log]\npostgres = \"db:5432\"").unwrap_err();
     assert!(not_a_url.to_string().contains("postgres://"), "{not_a_url}");
+    // A size cap applies to PostgreSQL too (its estimated live data), with the same floor.
     let capped: GatewayConfig =
         toml::from_str("[log]\npostgres = \"postgres://db/log\"\nretention_max_bytes = 1000000000")
             .unwrap();
+    let capped = Config::resolve(capped, &no_env).unwrap();
+    assert_eq!(capped.log.retention_max_bytes, Some(1_000_000_000));
+    let tiny: GatewayConfig =
+        toml::from_str("[log]\npostgres = \"postgres://db/log\"\nretention_max_bytes = 1000")
+            .unwrap();
     assert_eq!(
-        field_of(&Config::resolve(capped, &no_env).unwrap_err()),
+        field_of(&Config::resolve(tiny, &no_env).unwrap_err()),
         "log.retention_max_bytes"
     );
 }

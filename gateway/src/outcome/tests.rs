@@ -387,11 +387,11 @@ fn a_size_pass_prunes_the_oldest_rows_and_counts_them() {
     let spend = || outcome_log::spend_report(&cfg.sqlite, outcome_log::SpendBy::Model, None);
     let before = spend().unwrap();
     let metrics = Metrics::new();
-    retention::size_pass(&cfg.sqlite, used * 2, None, &metrics);
+    retention::size_pass(&cfg.location(), used * 2, None, &metrics);
     assert!(!metrics
         .render()
         .contains("switchyard_outcome_log_pruned_total{"));
-    retention::size_pass(&cfg.sqlite, used / 4, None, &metrics);
+    retention::size_pass(&cfg.location(), used / 4, None, &metrics);
     let left = read_outcomes(&cfg.sqlite).unwrap();
     assert!(left.len() < 300, "{}", left.len());
     assert_eq!(left.last().unwrap().request_id, "r999");

@@ -223,3 +223,58 @@ fn readers_name_an_empty_database_and_writers_reconnect() {
     let err = PgWriter::open(&secret, SESSION).unwrap_err().to_string();
     assert!(!err.contains("hunter2") && err.contains("u:***@"), "{err}");
 }
+
+/// `[log] retention_max_bytes` on PostgreSQL: the estimated live data grows with the rows; a
+/// pass over the cap deletes the oldest (archived first, their spend kept) until the estimate
+/// is under 90 % of the cap; a dry run only counts; a cap nothing can meet says so.
+#[test]
+fn a_size_cap_prunes_the_oldest_rows_until_the_estimate_is_under_it() {
+    let Some(pg) = PostgresServer::start() else {
+        return;
+    };
+    let url = PgUrl::new(pg.fresh_database());
+    let loc = Location::Postgres(url.clone());
+    let mut w = PgWriter::open(&url, SESSION).unwrap();
+    let rows: Vec<_> = (0..400)
+        .map(|i| priced(&format!("r{i:03}"), 1_000 + i, Some("k1"), 0.01))
+        .collect();
+    w.write_batch(&rows).unwrap();
+    let mut client = super::connect(&url).unwrap();
+    let used = super::retention::used_bytes(&mut client).unwrap();
+    // A row's JSON alone is a few hundred bytes.
+    assert!(used > 400 * 300, "{used}");
+
+    let under = crate::prune_to_size(&loc, used + 1, None, false).unwrap();
+    assert_eq!((under.pruned.outcomes, under.before_bytes), (0, used));
+    let cap = used / 2;
+    let dry = crate::prune_to_size(&loc, cap, None, true).unwrap();
+    assert!(
+        (200..=300).contains(&dry.pruned.outcomes),
+        "{} of 400 to reach 90 % of half",
+        dry.pruned.outcomes
+    );
+    assert_eq!(crate::read_outcomes(&loc).unwrap().len(), 400);
+
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive.jsonl");
+    let done = crate::prune_to_size(&loc, cap, Some(&archive), false).unwrap();
+    assert!(done.after_bytes <= cap * 9 / 10 + cap / 100, "{done:?}");
+    assert!(!done.still_over);
+    let left = crate::read_outcomes(&loc).unwrap();
+    assert_eq!(left.len() + done.pruned.outcomes, 400);
+    // The oldest went, archived; their spend still counts for the key.
+    let oldest_left = left.iter().map(|o| o.timestamp_ms).min().unwrap();
+    let archived = std::fs::read_to_string(&archive).unwrap();
+    assert_eq!(archived.lines().count(), done.pruned.outcomes);
+    for line in archived.lines() {
+        let o: router_core::Outcome = serde_json::from_str(line).unwrap();
+        assert!(o.timestamp_ms < oldest_left);
+    }
+    assert!((crate::key_spend_since(&loc, "k1", 0).unwrap() - 4.0).abs() < 1e-9);
+
+    // A cap below what the spend ledger alone takes: every outcome goes and the report says
+    // the log is still over.
+    let all = crate::prune_to_size(&loc, 1, None, false).unwrap();
+    assert!(all.still_over, "{all:?}");
+    assert!(crate::read_outcomes(&loc).unwrap().is_empty());
+}

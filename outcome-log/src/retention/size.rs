@@ -42,10 +42,10 @@ pub fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(u64::try_from(live.saturating_mul(pragma("page_size")?)).unwrap_or(0))
 }
 
-/// Prunes the oldest outcomes until the log's live bytes are at most 90 % of `max_bytes`
+/// Prunes the oldest outcomes until the file's live bytes are at most 90 % of `max_bytes`
 /// (nothing when it is within `max_bytes`), archiving each batch to `archive` first. With
 /// `dry_run` it only says how many of the oldest rows one pass would prune.
-pub fn prune_to_size(
+pub(crate) fn prune_file_to_size(
     db: &Path,
     max_bytes: u64,
     archive: Option<&Path>,

@@ -235,6 +235,6 @@ fn a_cap_below_what_the_kept_tables_need_says_so() {
     let report = prune_to_size(&path, 1, None, false).unwrap();
     assert_eq!(report.pruned.outcomes, 50);
     assert!(report.still_over, "{report:?}");
-    let missing = prune_to_size(&dir.path().join("nope.sqlite"), 1, None, false).unwrap_err();
+    let missing = prune_to_size(dir.path().join("nope.sqlite"), 1, None, false).unwrap_err();
     assert!(missing.to_string().contains("nope.sqlite"), "{missing}");
 }
