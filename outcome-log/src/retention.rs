@@ -115,6 +115,32 @@ fn open_archive(
         })
 }
 
+/// The archive a size pass appends to, opened at its first deleting pass: a log already under
+/// its cap leaves no file behind, and one that cannot be opened stops the pass before anything
+/// is deleted.
+pub(crate) struct Archive<'a> {
+    path: Option<&'a Path>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl<'a> Archive<'a> {
+    pub(crate) fn new(path: Option<&'a Path>) -> Self {
+        Self { path, file: None }
+    }
+
+    /// Where a pass's deleted rows go; `None` without an archive or when dry.
+    pub(crate) fn writer(&mut self, dry_run: bool) -> Result<Option<&mut dyn Write>, Error> {
+        if self.file.is_none() {
+            self.file = open_archive(self.path, dry_run)?;
+        }
+        Ok(self
+            .file
+            .as_mut()
+            .filter(|_| !dry_run)
+            .map(|f| f as &mut dyn Write))
+    }
+}
+
 /// Opens an existing log for pruning (migrated), waiting up to 10 s for the gateway's group
 /// commits (milliseconds each) rather than failing at once.
 fn open_existing(db: &Path) -> Result<Connection, Error> {
@@ -258,6 +284,7 @@ fn count(conn: &Connection, cutoff: i64) -> rusqlite::Result<PruneReport> {
 
 mod size;
 
+pub(crate) use size::{prune_until_under, SizedLog};
 pub use size::{used_bytes, SizeReport};
 
 /// Prunes the oldest outcomes until the log is at most 90 % of `max_bytes` (nothing when it is
@@ -275,9 +302,7 @@ pub fn prune_to_size(
     match db.into() {
         Location::Sqlite(db) => size::prune_file_to_size(&db, max_bytes, archive, dry_run),
         Location::Postgres(url) => crate::pg::off_runtime(|| {
-            let mut file = open_archive(archive, dry_run)?;
-            let archive = file.as_mut().map(|f| f as &mut dyn Write);
-            crate::pg::retention::prune_to_size(&url, max_bytes, archive, dry_run)
+            crate::pg::retention::prune_to_size(&url, max_bytes, Archive::new(archive), dry_run)
         }),
     }
 }

@@ -12,7 +12,8 @@ use crate::location::PgUrl;
 mod size;
 use crate::retention::{judge_cutoff, PruneReport, DEFAULT_PRUNE_BATCH};
 use crate::Error;
-pub use size::{prune_to_size, used_bytes};
+pub(crate) use size::prune_to_size;
+pub use size::used_bytes;
 
 /// Adds a batch's rows to their `pruned_spend` buckets before they are deleted.
 const LEDGER_UPSERT: &str = "INSERT INTO pruned_spend

@@ -12,18 +12,12 @@
 //! allows plus what autovacuum has not yet reclaimed; set the cap below the disk the database
 //! may use, as with SQLite.
 
-use std::io::Write;
-
 use postgres::Client;
 
 use crate::location::PgUrl;
-use crate::retention::SizeReport;
+use crate::retention::{prune_until_under, Archive, PruneReport, SizeReport, SizedLog};
 use crate::Error;
 
-/// The fraction of the cap a prune brings the log down to (as the SQLite file's).
-const TARGET: f64 = 0.9;
-/// Passes at most: each re-measures.
-const PASSES: usize = 4;
 /// Rows whose sizes are averaged per table: the newest, so the mean follows today's rows.
 const SAMPLE: i64 = 1000;
 
@@ -85,69 +79,53 @@ pub fn used_bytes(client: &mut Client) -> Result<u64, postgres::Error> {
     Ok(total.max(0.0) as u64)
 }
 
-/// Prunes the oldest outcomes until the log's estimated live data is at most 90 % of
-/// `max_bytes` (nothing when it is within `max_bytes`), archiving each batch to `archive`
-/// first. With `dry_run` it only says how many of the oldest rows one pass would prune.
-pub fn prune_to_size(
-    url: &PgUrl,
-    max_bytes: u64,
-    mut archive: Option<&mut dyn Write>,
-    dry_run: bool,
-) -> Result<SizeReport, Error> {
-    let mut client = crate::pg::connect(url)?;
-    let err = Error::pg(url);
-    let before = used_bytes(&mut client).map_err(&err)?;
-    let mut report = SizeReport {
-        before_bytes: before,
-        after_bytes: before,
-        ..SizeReport::default()
-    };
-    if before <= max_bytes {
-        return Ok(report);
-    }
-    let target = (max_bytes as f64 * TARGET) as u64;
-    for _ in 0..PASSES {
-        let Some(cutoff) = cutoff_for(&mut client, report.after_bytes, target).map_err(&err)?
-        else {
-            report.still_over = true;
-            break;
-        };
-        // A fresh reborrow per pass (the trait object's lifetime cannot shrink behind `&mut`).
-        let out = archive.as_mut().map(|w| &mut **w as &mut dyn Write);
-        let pass = super::prune(url, cutoff, out, dry_run)?;
-        if dry_run {
-            report.pruned = pass;
-            return Ok(report);
-        }
-        report.pruned.outcomes += pass.outcomes;
-        report.pruned.feedback += pass.feedback;
-        report.pruned.judge_calls += pass.judge_calls;
-        report.after_bytes = used_bytes(&mut client).map_err(&err)?;
-        if report.after_bytes <= target {
-            break;
-        }
-    }
-    Ok(report)
+/// The database as a [`SizedLog`]: its estimated live data, pruned as by age.
+struct Database<'a> {
+    url: &'a PgUrl,
+    client: Client,
+    archive: Archive<'a>,
 }
 
-/// The timestamp before which the oldest rows must go to bring `used` bytes down to `target`,
-/// taking each outcome's share as `used / rows` and rounding the count up; `None` when no
-/// outcome is left. Rows sharing the last one's millisecond go with it.
-fn cutoff_for(client: &mut Client, used: u64, target: u64) -> Result<Option<u64>, postgres::Error> {
-    let rows: i64 = client
-        .query_one("SELECT count(*) FROM outcomes", &[])?
-        .get(0);
-    if rows == 0 {
-        return Ok(None);
+impl SizedLog for Database<'_> {
+    fn used(&mut self) -> Result<u64, Error> {
+        used_bytes(&mut self.client).map_err(Error::pg(self.url))
     }
-    let per_row = (used as f64 / rows as f64).max(1.0);
-    let excess = used.saturating_sub(target) as f64;
-    let drop = ((excess / per_row).ceil() as i64).clamp(1, rows);
-    let last: i64 = client
-        .query_one(
-            "SELECT timestamp_ms FROM outcomes ORDER BY timestamp_ms LIMIT 1 OFFSET $1",
-            &[&(drop - 1)],
-        )?
-        .get(0);
-    Ok(Some(u64::try_from(last.saturating_add(1)).unwrap_or(0)))
+
+    fn outcome_rows(&mut self) -> Result<i64, Error> {
+        self.client
+            .query_one("SELECT count(*) FROM outcomes", &[])
+            .map(|r| r.get(0))
+            .map_err(Error::pg(self.url))
+    }
+
+    fn oldest_timestamp_after(&mut self, older: i64) -> Result<i64, Error> {
+        self.client
+            .query_one(
+                "SELECT timestamp_ms FROM outcomes ORDER BY timestamp_ms LIMIT 1 OFFSET $1",
+                &[&older],
+            )
+            .map(|r| r.get(0))
+            .map_err(Error::pg(self.url))
+    }
+
+    fn prune(&mut self, before_ms: u64, dry_run: bool) -> Result<PruneReport, Error> {
+        let archive = self.archive.writer(dry_run)?;
+        super::prune(self.url, before_ms, archive, dry_run)
+    }
+}
+
+/// Prunes the oldest outcomes until the log's estimated live data is at most 90 % of
+/// `max_bytes` (the rule of [`prune_until_under`]), archiving each batch to `archive` first.
+pub(crate) fn prune_to_size(
+    url: &PgUrl,
+    max_bytes: u64,
+    archive: Archive<'_>,
+    dry_run: bool,
+) -> Result<SizeReport, Error> {
+    let mut db = Database {
+        url,
+        client: crate::pg::connect(url)?,
+        archive,
+    };
+    prune_until_under(&mut db, max_bytes, dry_run)
 }
