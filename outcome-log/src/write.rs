@@ -203,34 +203,17 @@ pub(crate) fn label_verdict(existing: Option<(f64, String)>, fb: &Feedback) -> F
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use router_core::{ModelId, OutcomeStatus, PromptRecord, OUTCOME_SCHEMA_VERSION};
 
     fn row(id: &str) -> Outcome {
         Outcome {
-            schema_version: OUTCOME_SCHEMA_VERSION,
-            request_id: id.to_owned(),
-            timestamp_ms: 1,
-            prompt: PromptRecord::None,
             requested_model: "gpt-4o-mini".to_owned(),
-            decision: None,
-            constraints: None,
-            objective: None,
             propensity: Some(1.0),
-            model: Some(ModelId::new("gpt-4o-mini")),
-            upstream_model: None,
-            status: OutcomeStatus::Ok,
-            attempts: Vec::new(),
             ttft_ms: Some(1.0),
             latency_ms: 2.0,
             input_tokens: Some(3),
             output_tokens: Some(4),
             cost_usd: Some(0.5),
-            feedback: Vec::new(),
-            key_id: None,
-            cache_hit: None,
-            guardrails: None,
-            arm: None,
-            rule: None,
+            ..Outcome::answered(id, 1, "gpt-4o-mini")
         }
     }
 

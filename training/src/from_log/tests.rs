@@ -6,7 +6,7 @@ use router_core::exploration::{explore, Exploration};
 use router_core::policy::{route, Prediction};
 use router_core::{
     BoxError, Constraints, Embedder, Feedback, FeedbackSource, LatencyPrior, ModelId, ModelSpec,
-    Objective, Outcome, OutcomeStatus, PromptRecord, ProviderId, OUTCOME_SCHEMA_VERSION,
+    Objective, Outcome, OutcomeStatus, PromptRecord, ProviderId,
 };
 
 use super::*;
@@ -87,33 +87,16 @@ fn truth(topic: usize, model: usize) -> f64 {
 
 fn outcome(i: usize, text: &str, model: &str, score: Option<f64>) -> Outcome {
     Outcome {
-        schema_version: OUTCOME_SCHEMA_VERSION,
-        request_id: format!("r{i:05}"),
-        timestamp_ms: i as u64,
         prompt: PromptRecord::Full { text: text.into() },
         requested_model: model.into(),
-        decision: None,
-        constraints: None,
-        objective: None,
-        propensity: None,
-        model: Some(ModelId::new(model)),
-        upstream_model: None,
-        status: OutcomeStatus::Ok,
-        attempts: Vec::new(),
-        ttft_ms: None,
         latency_ms: 120.0,
         input_tokens: Some(40),
         output_tokens: Some(100),
-        cost_usd: None,
         feedback: score
             .map(|score| Feedback::human("correct", score))
             .into_iter()
             .collect(),
-        key_id: None,
-        cache_hit: None,
-        guardrails: None,
-        arm: None,
-        rule: None,
+        ..Outcome::answered(format!("r{i:05}"), i as u64, model)
     }
 }
 
