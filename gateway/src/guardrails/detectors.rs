@@ -179,7 +179,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// The ISO 13616 check: spaces dropped, 15 to 34 characters, the first four moved to the end,

@@ -462,7 +462,7 @@ async fn issue_11_hostile_json_bodies_never_get_a_5xx() {
         for _ in 0..(rng.next_u64() % 4 + 1) {
             let key = rng.pick(&keys);
             let value: Value = serde_json::from_str(rng.pick(&values)).unwrap();
-            if rng.next_u64() % 2 == 0 {
+            if rng.next_u64().is_multiple_of(2) {
                 router.insert(key.to_owned(), value);
             } else {
                 body.insert(key.to_owned(), value);
