@@ -19,6 +19,8 @@ pub type Forward<'a> = &'a (dyn Fn(&[Vec<u32>]) -> Result<Vec<Vec<f32>>, Error> 
 pub enum Engine {
     /// This crate's packed forward pass ([`crate::Encoder`]).
     Packed,
+    /// The same pass with int8 weights ([`crate::Encoder::with_int8_weights`]).
+    Int8,
     /// candle's `BertModel` on a padded batch ([`crate::reference::CandleEncoder`]).
     Candle,
 }
@@ -185,6 +187,7 @@ impl BenchReport {
                 "| {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0}% |\n",
                 match r.engine {
                     Engine::Packed => "packed",
+                    Engine::Int8 => "packed int8",
                     Engine::Candle => "candle",
                 },
                 r.tokens,

@@ -12,6 +12,7 @@
 pub mod bench;
 mod encoder;
 mod error;
+pub mod int8_gate;
 pub mod predictors;
 pub mod prompt_features;
 pub mod service;

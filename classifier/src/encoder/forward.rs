@@ -28,9 +28,10 @@ pub(super) fn embed(
     threads: usize,
     extra: ExtraLayers,
     adapter: Option<&RoutingAdapter>,
+    precision: Precision,
 ) -> Result<Vec<Vec<f32>>, Error> {
     let h = model.hidden;
-    let Some((x, spans, earlier)) = hidden(model, ids, threads, extra)? else {
+    let Some((x, spans, earlier)) = hidden(model, ids, threads, extra, precision)? else {
         let blocks = 1 + extra.count() + usize::from(adapter.is_some());
         return Ok(vec![vec![0.0; h * blocks]; ids.len()]);
     };
@@ -54,9 +55,10 @@ pub(super) fn last_hidden(
     model: &PackedBert,
     ids: &[Vec<u32>],
     threads: usize,
+    precision: Precision,
 ) -> Result<Vec<Vec<f32>>, Error> {
     let h = model.hidden;
-    let Some((x, spans, _)) = hidden(model, ids, threads, ExtraLayers::NONE)? else {
+    let Some((x, spans, _)) = hidden(model, ids, threads, ExtraLayers::NONE, precision)? else {
         return Ok(vec![Vec::new(); ids.len()]);
     };
     Ok(spans
@@ -73,6 +75,7 @@ fn hidden(
     ids: &[Vec<u32>],
     threads: usize,
     extra: ExtraLayers,
+    precision: Precision,
 ) -> Result<Option<(Vec<f32>, Vec<Span>, Vec<Vec<Vec<f32>>>)>, Error> {
     let h = model.hidden;
     let mut spans = Vec::with_capacity(ids.len());
@@ -128,7 +131,15 @@ fn hidden(
     }
     let mut scratch = Scratch::new(total, h, model);
     for (i, layer) in model.layers.iter().enumerate() {
-        layer_forward(model, layer, &spans, &mut x, &mut scratch, threads)?;
+        layer_forward(
+            model,
+            layer,
+            &spans,
+            &mut x,
+            &mut scratch,
+            threads,
+            precision,
+        )?;
         if i + 1 < model.layers.len() && extra.contains(i + 1) {
             earlier.push(pool(&x, &spans, h));
         }
@@ -158,6 +169,14 @@ impl Scratch {
     }
 }
 
+/// Which weights a pass multiplies by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Precision {
+    F32,
+    /// The int8 copies where the model has them (`PackedBert::quantise`), else f32.
+    Int8,
+}
+
 /// `dst = src · w + b` over `rows` rows.
 fn linear(
     dst: &mut [f32],
@@ -165,8 +184,12 @@ fn linear(
     rows: usize,
     w: &Linear,
     threads: usize,
+    precision: Precision,
 ) -> Result<(), Error> {
     kernels::fill_rows(dst, &w.b);
+    if let (Precision::Int8, Some(q)) = (precision, &w.int8) {
+        return q.matmul(dst, src, rows, threads);
+    }
     let work = rows * w.inputs * w.outputs;
     kernels::matmul_panels(
         dst,
@@ -184,10 +207,11 @@ fn layer_forward(
     x: &mut Vec<f32>,
     s: &mut Scratch,
     threads: usize,
+    precision: Precision,
 ) -> Result<(), Error> {
     let h = model.hidden;
     let rows = x.len() / h;
-    linear(&mut s.qkv, x, rows, &layer.qkv, threads)?;
+    linear(&mut s.qkv, x, rows, &layer.qkv, threads, precision)?;
     attention(&s.qkv, spans, h, model.heads, &mut s.heads, threads)?;
     // Heads are computed head-major (each head's rows contiguous, so heads run in parallel on
     // disjoint slices); the output projection wants them side by side per token.
@@ -197,7 +221,7 @@ fn layer_forward(
             s.ctx[t * h + head * d..t * h + (head + 1) * d].copy_from_slice(src);
         }
     }
-    linear(&mut s.y, &s.ctx, rows, &layer.attn_out, threads)?;
+    linear(&mut s.y, &s.ctx, rows, &layer.attn_out, threads, precision)?;
     rows_par(&mut s.y, x, h, threads, |y, res| {
         kernels::add_layer_norm(
             y,
@@ -210,7 +234,7 @@ fn layer_forward(
     std::mem::swap(x, &mut s.y);
 
     let inter = layer.ffn_in.outputs;
-    linear(&mut s.ffn, x, rows, &layer.ffn_in, threads)?;
+    linear(&mut s.ffn, x, rows, &layer.ffn_in, threads, precision)?;
     let gelu_threads = kernels::threads_for(rows * inter * 16, threads);
     if gelu_threads > 1 {
         let chunk = rows.div_ceil(gelu_threads) * inter;
@@ -218,7 +242,7 @@ fn layer_forward(
     } else {
         kernels::gelu(&mut s.ffn);
     }
-    linear(&mut s.y, &s.ffn, rows, &layer.ffn_out, threads)?;
+    linear(&mut s.y, &s.ffn, rows, &layer.ffn_out, threads, precision)?;
     rows_par(&mut s.y, x, h, threads, |y, res| {
         kernels::add_layer_norm(
             y,

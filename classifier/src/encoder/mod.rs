@@ -24,6 +24,7 @@ pub use adapter::RoutingAdapter;
 
 pub mod adapter;
 mod forward;
+mod int8;
 mod kernels;
 mod packed;
 pub mod reference;
@@ -121,6 +122,10 @@ pub struct Encoder {
     fingerprint: String,
     /// A trained routing adapter whose vector is appended last ([`Encoder::with_adapter`]).
     adapter: Option<std::sync::Arc<RoutingAdapter>>,
+    /// Whether passes multiply by the int8 weights ([`Encoder::with_int8_weights`]); atomic
+    /// so that a server can switch back to f32 through a shared handle when the gate refuses
+    /// int8.
+    int8: std::sync::atomic::AtomicBool,
 }
 
 impl Encoder {
@@ -172,6 +177,7 @@ impl Encoder {
             threads: rayon::current_num_threads(),
             fingerprint: fingerprint_of(config.extra_layers),
             adapter: None,
+            int8: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -182,6 +188,44 @@ impl Encoder {
             adapted_fingerprint(&fingerprint_of(self.config.extra_layers), &adapter.digest());
         self.adapter = Some(std::sync::Arc::new(adapter));
         self
+    }
+
+    /// Multiplies by int8 copies of the attention-output and feed-forward weights from now on (quantised here,
+    /// about 0.1 s; see `encoder::int8`). The fingerprint stays the f32 one: int8 is meant to
+    /// serve the same features, which [`crate::int8_gate`] checks before a server accepts it.
+    /// [`Encoder::encode_f32`] still runs the f32 pass.
+    pub fn with_int8_weights(mut self) -> Self {
+        if !self.model.has_int8() {
+            self.model.quantise();
+        }
+        self.int8 = std::sync::atomic::AtomicBool::new(true);
+        self
+    }
+
+    /// Serves with the int8 weights (`true`, where [`Encoder::with_int8_weights`] made them)
+    /// or the f32 ones.
+    pub fn serve_int8(&self, on: bool) {
+        let on = on && self.model.has_int8();
+        self.int8.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether passes use int8 weights.
+    pub fn int8(&self) -> bool {
+        self.int8.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether this CPU has the instructions that make int8 faster than f32 (AVX-512 VNNI);
+    /// without them int8 products run a portable loop, slower than f32.
+    pub fn int8_accelerated() -> bool {
+        int8::vnni_available()
+    }
+
+    fn precision(&self) -> forward::Precision {
+        if self.int8() {
+            forward::Precision::Int8
+        } else {
+            forward::Precision::F32
+        }
     }
 
     /// The routing adapter this encoder applies, if any.
@@ -256,6 +300,43 @@ impl Encoder {
     /// most the threads of the rayon pool it is called from (the encoder service runs it on a
     /// smaller pool than the one this encoder was loaded under).
     pub fn forward(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, Error> {
+        self.forward_with(ids, self.precision())
+    }
+
+    /// [`Encoder::encode`] with the f32 weights, whatever this encoder serves with: the
+    /// reference the int8 gate compares against.
+    pub fn encode_f32(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        self.encode_as(texts, forward::Precision::F32)
+    }
+
+    /// [`Encoder::encode`] with the int8 weights, whatever this encoder serves with; an error
+    /// before [`Encoder::with_int8_weights`].
+    pub fn encode_int8(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        if !self.model.has_int8() {
+            return Err(Error::Shape(
+                "this encoder has no int8 weights (load it with with_int8_weights)".into(),
+            ));
+        }
+        self.encode_as(texts, forward::Precision::Int8)
+    }
+
+    fn encode_as(
+        &self,
+        texts: &[&str],
+        precision: forward::Precision,
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        let ids = texts
+            .iter()
+            .map(|t| self.token_ids(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.forward_with(&ids, precision)
+    }
+
+    fn forward_with(
+        &self,
+        ids: &[Vec<u32>],
+        precision: forward::Precision,
+    ) -> Result<Vec<Vec<f32>>, Error> {
         let threads = self.threads.min(rayon::current_num_threads());
         forward::embed(
             &self.model,
@@ -263,6 +344,7 @@ impl Encoder {
             threads,
             self.config.extra_layers,
             self.adapter.as_deref(),
+            precision,
         )
     }
 
@@ -274,7 +356,7 @@ impl Encoder {
             .map(|t| self.token_ids(t))
             .collect::<Result<Vec<_>, _>>()?;
         let threads = self.threads.min(rayon::current_num_threads());
-        forward::last_hidden(&self.model, &ids, threads)
+        forward::last_hidden(&self.model, &ids, threads, self.precision())
     }
 }
 
@@ -329,7 +411,7 @@ fn read_verified(dir: &Path) -> Result<(BertConfig, VarBuilder<'static>), Error>
         });
     }
     let heads = bert_config.num_attention_heads;
-    if heads == 0 || bert_config.hidden_size % heads != 0 {
+    if heads == 0 || !bert_config.hidden_size.is_multiple_of(heads) {
         return Err(Error::Config {
             path: config_path,
             message: format!("num_attention_heads {heads} does not divide hidden_size"),

@@ -513,6 +513,12 @@ impl Service {
         }
     }
 
+    /// What the serving heads (predictor and task classifier) say about an embedding made
+    /// elsewhere: the int8 gate routes f32 and int8 embeddings of the same prompt this way.
+    pub fn score_embedding(&self, embedding: Vec<f32>) -> Scored {
+        self.inner.heads(embedding, &PredictorChoice::Serving)
+    }
+
     fn submit(
         &self,
         text: String,
