@@ -253,6 +253,24 @@ pub fn load_classifier(
     service: classifier::ServiceConfig,
     unconfigured: classifier::EncoderConfig,
 ) -> Result<Option<classifier::Service>, Error> {
+    let Some((encoder, service)) =
+        load_encoder_service(config, encoder_dir, service, unconfigured)?
+    else {
+        return Ok(None);
+    };
+    settle_int8(config, &encoder, &service);
+    Ok(Some(service))
+}
+
+/// [`load_classifier`] without the int8 gate, returning the encoder too (with int8 weights
+/// when `[router] encoder_weights` asks for them): `switchyard bench int8` runs the gate on a
+/// benchmark sample instead of the bundled one.
+pub fn load_encoder_service(
+    config: &Config,
+    encoder_dir: &Path,
+    service: classifier::ServiceConfig,
+    unconfigured: classifier::EncoderConfig,
+) -> Result<Option<(Arc<classifier::Encoder>, classifier::Service)>, Error> {
     let mut encoder_config = unconfigured;
     let mut adapter = None;
     let artifact: Option<Arc<classifier::predictors::Artifact>> = match &config.router.artifact {
@@ -303,6 +321,10 @@ pub fn load_classifier(
         );
         encoder = encoder.with_adapter(adapter);
     }
+    let int8 = config.router.encoder_weights == crate::config::EncoderWeights::Int8;
+    if int8 {
+        encoder = encoder.with_int8_weights();
+    }
     if let (Some(dir), Some(artifact)) = (&config.router.artifact, &artifact) {
         // Same checks as a hot reload, but only a warning here so that existing deployments
         // keep starting; the fix is in the message.
@@ -332,14 +354,69 @@ pub fn load_classifier(
         max_tokens: encoder.config().max_tokens,
         ..service
     };
-    let service =
-        classifier::Service::start(Arc::new(encoder), predictor, service).map_err(|e| {
-            Error::ClassifierStart {
-                message: e.to_string(),
-            }
-        })?;
+    let encoder = Arc::new(encoder);
+    let embedder: Arc<dyn router_core::Embedder> = Arc::clone(&encoder) as _;
+    let service = classifier::Service::start(embedder, predictor, service).map_err(|e| {
+        Error::ClassifierStart {
+            message: e.to_string(),
+        }
+    })?;
     service.set_task_classifier(bundled_task_classifier());
-    Ok(Some(service))
+    Ok(Some((encoder, service)))
+}
+
+/// Decides what an encoder loaded by [`load_encoder_service`] serves with and returns whether
+/// it is int8: where int8 was asked for, the gate runs on the bundled sample with this
+/// gateway's routing, and the encoder goes back to f32 when int8 does not pass, cannot be
+/// checked, or cannot be fast on this CPU.
+pub fn settle_int8(
+    config: &Config,
+    encoder: &classifier::Encoder,
+    service: &classifier::Service,
+) -> bool {
+    if !encoder.int8() {
+        return false;
+    }
+    if !classifier::Encoder::int8_accelerated() {
+        // The portable loop computes the same integers about 5× slower than f32 (measured on
+        // an AVX2-only EPYC): no accuracy check can make that worth serving, so skip the gate
+        // and its startup time.
+        encoder.serve_int8(false);
+        tracing::warn!(
+            "encoder_weights = \"int8\" needs AVX-512 VNNI, which this CPU lacks (int8 would be \
+             slower than f32 here); serving f32. `switchyard bench int8` still measures int8's \
+             accuracy on this CPU."
+        );
+        return false;
+    }
+    let sample = classifier::int8_gate::bundled_sample();
+    let texts: Vec<&str> = sample.iter().map(String::as_str).collect();
+    match crate::routing::int8_gate::measure(config, encoder, service, &texts) {
+        Ok(gate) => match gate.refusal() {
+            None => tracing::info!(
+                prompts = gate.prompts,
+                min_cosine = gate.min_cosine,
+                same_decision = gate.same_decision,
+                f32_s = gate.f32_seconds,
+                int8_s = gate.int8_seconds,
+                "int8 encoder weights passed the gate; serving int8."
+            ),
+            Some(reason) => {
+                encoder.serve_int8(false);
+                tracing::warn!(
+                    prompts = gate.prompts,
+                    min_cosine = gate.min_cosine,
+                    same_decision = gate.same_decision,
+                    "int8 encoder weights refused by the gate ({reason}); serving f32."
+                );
+            }
+        },
+        Err(e) => {
+            encoder.serve_int8(false);
+            tracing::warn!(error = %e, "int8 gate could not run; serving f32.");
+        }
+    }
+    encoder.int8()
 }
 
 /// The bundled task classifier (task-aware priors for models no predictor knows), when it

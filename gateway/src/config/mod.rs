@@ -242,6 +242,22 @@ pub struct RouterConfig {
     /// Seed of the exploration draws, for reproducible demos; default: from the OS.
     #[serde(default)]
     pub exploration_seed: Option<u64>,
+    /// The encoder's weights: `f32` (default) or `int8` (faster on CPUs with AVX-512 VNNI,
+    /// accepted only through the gate at start).
+    #[serde(default)]
+    pub encoder_weights: EncoderWeights,
+}
+
+/// `[router] encoder_weights`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderWeights {
+    /// The model's own f32 weights.
+    #[default]
+    F32,
+    /// int8 copies of the linear layers, served when the gate (`classifier::int8_gate`)
+    /// passes on the bundled sample; f32 otherwise.
+    Int8,
 }
 
 fn default_routing_deadline() -> Duration {
@@ -262,6 +278,7 @@ impl Default for RouterConfig {
             candidates: None,
             exploration: Exploration::Off,
             exploration_seed: None,
+            encoder_weights: EncoderWeights::F32,
         }
     }
 }
@@ -559,6 +576,8 @@ pub struct Routing {
     pub exploration: Exploration,
     /// Seed of the exploration draws.
     pub exploration_seed: Option<u64>,
+    /// The encoder weights asked for.
+    pub encoder_weights: EncoderWeights,
 }
 
 /// The validated configuration the gateway runs with. Built only by [`Config::resolve`]: command
@@ -1007,6 +1026,7 @@ impl Config {
                 candidates: allowed,
                 exploration: router.exploration,
                 exploration_seed: router.exploration_seed,
+                encoder_weights: router.encoder_weights,
             },
             timeouts,
             retries,

@@ -18,6 +18,7 @@ fn example_config_loads() {
     let cfg = Config::resolve(raw, &env).unwrap();
     assert_eq!(cfg.server.bind.port(), 8080);
     assert_eq!(cfg.router.routing_deadline, Duration::from_millis(50));
+    assert_eq!(cfg.router.encoder_weights, EncoderWeights::F32);
     assert_eq!(cfg.log.privacy, Privacy::Hashed);
     // Only OpenAI has a key: every candidate is an OpenAI model.
     assert!(!cfg.candidates.is_empty());
@@ -475,4 +476,22 @@ fn a_shared_cache_needs_redis_and_the_cache() {
     )
     .unwrap();
     assert!(Config::resolve(ok, &no_env).unwrap().cache.shared);
+}
+
+#[test]
+fn encoder_weights_take_f32_or_int8_and_name_the_choices_otherwise() {
+    let env = |k: &str| (k == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
+    let resolve = |src: &str| Config::resolve(parse(src).unwrap(), &env).unwrap();
+    let cfg = resolve("[router]\nencoder_weights = \"int8\"\n");
+    assert_eq!(cfg.router.encoder_weights, EncoderWeights::Int8);
+    let cfg = resolve("[router]\nencoder_weights = \"f32\"\n");
+    assert_eq!(cfg.router.encoder_weights, EncoderWeights::F32);
+    let msg = parse("[router]\nencoder_weights = \"int4\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("encoder_weights") || msg.contains("router"),
+        "{msg}"
+    );
+    assert!(msg.contains("f32") && msg.contains("int8"), "{msg}");
 }

@@ -364,34 +364,7 @@ impl Router {
                 if !scored.cached {
                     self.metrics.encoder_queue_wait(scored.queue_wait);
                 }
-                let mut difficulty = None;
-                let mut scored_by = None;
-                let trained = match scored.estimates {
-                    Some((predictor, estimates)) => {
-                        scored_by = Some(Arc::clone(&predictor));
-                        let trained: HashMap<ModelId, ModelEstimate> =
-                            predictor.models().iter().cloned().zip(estimates).collect();
-                        if let (Some(link), Some(tasks)) =
-                            (predictor.difficulty_link(), scored.tasks.as_ref())
-                        {
-                            let qualities = trained.iter().map(|(id, e)| (id, e.quality));
-                            difficulty = self.catalog.difficulty_shift(link, qualities, tasks);
-                        }
-                        trained
-                    }
-                    None => HashMap::new(),
-                };
-                let mut embedding = scored.embedding;
-                embedding.truncate(classifier::EMBEDDING_DIM);
-                return PromptScores {
-                    trained,
-                    tasks: scored.tasks,
-                    difficulty,
-                    predictor: scored_by,
-                    fallback: None,
-                    embedding: Some(embedding),
-                    choice,
-                };
+                return self.prompt_scores(scored, choice);
             }
             Ok(Err(e)) => e.label(),
             Err(_) => "deadline",
@@ -402,6 +375,55 @@ impl Router {
             fallback: Some(reason),
             ..none
         }
+    }
+
+    /// The policy's view of what the service said: trained estimates by model, the task
+    /// distribution and the difficulty shift.
+    fn prompt_scores(&self, scored: classifier::Scored, choice: PredictorChoice) -> PromptScores {
+        let mut difficulty = None;
+        let mut scored_by = None;
+        let trained = match scored.estimates {
+            Some((predictor, estimates)) => {
+                scored_by = Some(Arc::clone(&predictor));
+                let trained: HashMap<ModelId, ModelEstimate> =
+                    predictor.models().iter().cloned().zip(estimates).collect();
+                if let (Some(link), Some(tasks)) =
+                    (predictor.difficulty_link(), scored.tasks.as_ref())
+                {
+                    let qualities = trained.iter().map(|(id, e)| (id, e.quality));
+                    difficulty = self.catalog.difficulty_shift(link, qualities, tasks);
+                }
+                trained
+            }
+            None => HashMap::new(),
+        };
+        let mut embedding = scored.embedding;
+        embedding.truncate(classifier::EMBEDDING_DIM);
+        PromptScores {
+            trained,
+            tasks: scored.tasks,
+            difficulty,
+            predictor: scored_by,
+            fallback: None,
+            embedding: Some(embedding),
+            choice,
+        }
+    }
+
+    /// Routes over `pool` on an embedding made elsewhere, with the serving predictor and no
+    /// deadline (the int8 gate compares the decisions of two embeddings of one prompt).
+    /// `None` without an encoder service.
+    pub fn route_embedding(
+        &self,
+        input: &RoutingInput,
+        pool: &[ModelId],
+        embedding: Vec<f32>,
+    ) -> Option<Result<Routed, PolicyError>> {
+        let service = self.classifier.as_ref()?;
+        let start = Instant::now();
+        let scored =
+            self.prompt_scores(service.score_embedding(embedding), PredictorChoice::Serving);
+        Some(self.route_scored(input, pool, scored, start))
     }
 
     /// The one policy ([`policy::decide`]) over the catalog entries of `pool`.
@@ -487,6 +509,7 @@ impl PromptScores {
 }
 
 pub mod experiment;
+pub mod int8_gate;
 pub mod reload;
 pub mod rules;
 

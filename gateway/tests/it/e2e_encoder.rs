@@ -129,3 +129,70 @@ async fn auto_routes_on_the_real_encoder_and_predictor() {
     assert_eq!(fallbacks, 0.0, "the encoder answered every prompt");
     h.stop().await;
 }
+
+/// `encoder_weights = "int8"` end to end: the gateway loads the int8 copies, settles what
+/// serves through the gate (or, without AVX-512 VNNI, straight to f32), and `auto` still
+/// routes on the encoder. Whatever serves embeds within the gate's cosine of f32.
+#[tokio::test]
+async fn int8_encoder_weights_are_gated_and_auto_still_routes() {
+    let dir = encoder_dir();
+    if !dir.join("model.safetensors").exists() {
+        eprintln!(
+            "skipped: no encoder weights in {} (run `switchyard model fetch`)",
+            dir.display()
+        );
+        return;
+    }
+    let fake = testkit::FakeProvider::start().await;
+    let log_dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        log_dir.path(),
+        all_providers(&fake),
+        &["gpt-4o-mini", "gpt-4o"],
+        |c| {
+            c.router.routing_deadline = Duration::from_secs(60);
+            c.router.encoder_weights = gateway::config::EncoderWeights::Int8;
+        },
+    );
+    let (encoder, service) = gateway::server::load_encoder_service(
+        &cfg,
+        &dir,
+        classifier::ServiceConfig::default(),
+        classifier::EncoderConfig::default(),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(encoder.int8(), "int8 copies loaded as configured");
+    let served = gateway::server::settle_int8(&cfg, &encoder, &service);
+    assert_eq!(served, encoder.int8());
+    if !classifier::Encoder::int8_accelerated() {
+        assert!(!served, "no VNNI: f32 serves without a gate run");
+    }
+    let f32 = encoder.encode_f32(&[MATHS]).unwrap().remove(0);
+    let int8 = encoder.encode_int8(&[MATHS]).unwrap().remove(0);
+    let cos: f32 = f32.iter().zip(&int8).map(|(a, b)| a * b).sum();
+    assert!(cos >= 0.999, "int8 embeds the maths prompt at cosine {cos}");
+
+    let h = Harness::start(fake, cfg, Some(service), log_dir).await;
+    let routed: Value = h
+        .post_json("/v1/route", &json!({"prompt": MATHS}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(routed["chosen"].is_string(), "{routed}");
+    let resp = h.chat(&chat_body("auto", false, GREETING)).await;
+    assert_eq!(resp.status(), 200);
+    let _ = resp.bytes().await.unwrap();
+    let row = h.only_row().await;
+    assert!(row.decision.is_some(), "auto was routed, not pinned");
+    let fallbacks: f64 =
+        h.gw.metrics()
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("switchyard_classifier_fallback_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+    assert_eq!(fallbacks, 0.0, "the encoder answered both prompts");
+    h.stop().await;
+}
