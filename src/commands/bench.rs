@@ -29,6 +29,9 @@ enum What {
         /// Also time candle's op-by-op BertModel (the previous implementation) on the same inputs.
         #[arg(long)]
         reference: bool,
+        /// Also time the encoder with int8 weights (`[encoder] weights = "int8"`).
+        #[arg(long)]
+        int8: bool,
         /// Print JSON instead of a markdown table.
         #[arg(long)]
         json: bool,
@@ -43,6 +46,10 @@ enum What {
     Cache(super::bench_cache::CacheBenchArgs),
     /// Outcome log commit wait per answer, SQLite against PostgreSQL, open loop.
     Log(super::bench_log::LogBenchArgs),
+    /// The int8 encoder gate on a benchmark sample: cosine to f32 and the routing decisions of
+    /// both, with the configured routing (what `[router] encoder_weights = "int8"` checks at
+    /// start on its bundled sample).
+    Int8(super::bench_int8::Int8Args),
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -50,6 +57,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         What::Routed(args) => super::bench_routed::run(args)?,
         What::Cache(args) => super::bench_cache::run(args)?,
         What::Log(args) => super::bench_log::run(args)?,
+        What::Int8(args) => super::bench_int8::run(args)?,
         What::Encoder {
             tokens,
             batched_tokens,
@@ -57,6 +65,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             repeats,
             threads,
             reference,
+            int8,
             json,
             encoder,
         } => {
@@ -85,6 +94,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             // Benchmarks feed exact lengths; allow the model's full window.
             encoder_args.max_tokens = encoder_args.max_tokens.max(longest);
             let packed = encoder_args.load()?.with_threads(threads);
+            let quantised = if int8 {
+                Some(
+                    encoder_args
+                        .load()?
+                        .with_threads(threads)
+                        .with_int8_weights(),
+                )
+            } else {
+                None
+            };
             let candle = if reference {
                 Some(classifier::reference::CandleEncoder::load(
                     &encoder_args.encoder_dir,
@@ -103,8 +122,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 Some(c) => c.forward(ids),
                 None => Ok(Vec::new()),
             };
+            let int8_fn = |ids: &[Vec<u32>]| match &quantised {
+                Some(q) => q.forward(ids),
+                None => Ok(Vec::new()),
+            };
             let mut engines: Vec<(classifier::bench::Engine, classifier::bench::Forward<'_>)> =
                 vec![(classifier::bench::Engine::Packed, &packed_fn)];
+            if quantised.is_some() {
+                engines.push((classifier::bench::Engine::Int8, &int8_fn));
+            }
             if candle.is_some() {
                 engines.push((classifier::bench::Engine::Candle, &candle_fn));
             }

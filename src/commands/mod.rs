@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_cache;
+mod bench_int8;
 mod bench_log;
 mod bench_routed;
 mod cache;
