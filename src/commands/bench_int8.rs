@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use training::experiment::{import_sources, ImportSpec, SourceSpec};
+use training::experiment::{import_sources, ImportSpec};
 
 use super::serve::{load_config, Overrides};
-use super::train::resolve_data;
+use super::train::source_specs;
 use super::EncoderArgs;
 
 #[derive(Debug, clap::Args)]
@@ -49,16 +49,7 @@ pub fn run(args: Int8Args) -> anyhow::Result<()> {
         classifier::int8_gate::bundled_sample()
     } else {
         let spec = ImportSpec {
-            sources: args
-                .data
-                .iter()
-                .map(|name| {
-                    Ok(SourceSpec {
-                        name: name.clone(),
-                        path: resolve_data(name)?,
-                    })
-                })
-                .collect::<anyhow::Result<_>>()?,
+            sources: source_specs(&args.data)?,
             exclude_tasks: Vec::new(),
             max_prompts: Some(args.max_prompts),
             sample_seed: args.sample_seed,

@@ -707,19 +707,22 @@ pub fn load(args: &DataArgs) -> anyhow::Result<(OutcomeTable, Vec<Vec<f32>>, Str
 /// The table, one embedding per row, the encoder's fingerprint, and each row's source.
 type Loaded = (OutcomeTable, Vec<Vec<f32>>, String, Vec<String>);
 
+/// Each `--data` argument (a dataset name or path) with the path it resolves to.
+pub fn source_specs(data: &[String]) -> anyhow::Result<Vec<SourceSpec>> {
+    data.iter()
+        .map(|name| {
+            Ok(SourceSpec {
+                name: name.clone(),
+                path: resolve_data(name)?,
+            })
+        })
+        .collect()
+}
+
 /// [`load`], also returning each row's source: the `--data` argument it came from.
 pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
     let spec = ImportSpec {
-        sources: args
-            .data
-            .iter()
-            .map(|name| {
-                Ok(SourceSpec {
-                    name: name.clone(),
-                    path: resolve_data(name)?,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
+        sources: source_specs(&args.data)?,
         exclude_tasks: args.exclude_task.clone(),
         max_prompts: args.max_prompts,
         sample_seed: args.sample_seed,

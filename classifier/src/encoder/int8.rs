@@ -352,9 +352,10 @@ fn vnni_panel(
     // SAFETY: the target features were detected just above. `kernel::<R>` with `R = n` reads
     // `panel[g·256 .. g·256 + 256]` for `g < groups` (inside `panel`, asserted), the 4 bytes at
     // `rows + r·stride + 4g` for `r < n`, `g < groups` (inside `acts.bytes`, asserted), 64
-    // entries of `tile.scales` and `tile.sums` and `n` of `tile.row_zeros` (asserted by `fits`), and reads and writes
-    // `tile.out[r·stride + column + j]` for `r < n`, `j < width` only (masked; inside `out` by
-    // `fits`). `tile.out` is borrowed mutably, so nothing else touches those elements.
+    // entries of `tile.scales` and `tile.sums` and `n` of `tile.row_zeros` (asserted by
+    // `fits`), and reads and writes `tile.out[r·stride + column + j]` for `r < n`, `j < width`
+    // only (masked; inside `out` by `fits`). `tile.out` is borrowed mutably, so nothing else
+    // touches those elements.
     unsafe {
         match n {
             1 => kernel::<1>(rows, acts.stride, panel, groups, tile),

@@ -48,20 +48,35 @@ impl QualityPredictor for CosinePredictor {
     }
 }
 
-fn encoder_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.switchyard/encoder/all-MiniLM-L6-v2")
+/// The fetched weights' folder, or `None` (with a note) when they are not there.
+fn encoder_dir() -> Option<PathBuf> {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.switchyard/encoder/all-MiniLM-L6-v2");
+    if dir.join("model.safetensors").exists() {
+        return Some(dir);
+    }
+    eprintln!(
+        "skipped: no encoder weights in {} (run `switchyard model fetch`)",
+        dir.display()
+    );
+    None
+}
+
+/// `auto` requests that took the static fallback because the encoder did not answer.
+fn classifier_fallbacks(h: &Harness) -> f64 {
+    h.gw.metrics()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("switchyard_classifier_fallback_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[tokio::test]
 async fn auto_routes_on_the_real_encoder_and_predictor() {
-    let dir = encoder_dir();
-    if !dir.join("model.safetensors").exists() {
-        eprintln!(
-            "skipped: no encoder weights in {} (run `switchyard model fetch`)",
-            dir.display()
-        );
+    let Some(dir) = encoder_dir() else {
         return;
-    }
+    };
     let encoder = Arc::new(classifier::Encoder::load(&dir, Default::default()).unwrap());
     let reference = encoder.embed(&[MATHS]).unwrap().remove(0);
     let predictor = CosinePredictor {
@@ -119,14 +134,11 @@ async fn auto_routes_on_the_real_encoder_and_predictor() {
         assert_eq!(Some(&decision.chosen), row.model.as_ref());
         assert!(row.cost_usd.unwrap() > 0.0);
     }
-    let fallbacks: f64 =
-        h.gw.metrics()
-            .render()
-            .lines()
-            .filter(|l| l.starts_with("switchyard_classifier_fallback_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-    assert_eq!(fallbacks, 0.0, "the encoder answered every prompt");
+    assert_eq!(
+        classifier_fallbacks(&h),
+        0.0,
+        "the encoder answered every prompt"
+    );
     h.stop().await;
 }
 
@@ -135,14 +147,9 @@ async fn auto_routes_on_the_real_encoder_and_predictor() {
 /// routes on the encoder. Whatever serves embeds within the gate's cosine of f32.
 #[tokio::test]
 async fn int8_encoder_weights_are_gated_and_auto_still_routes() {
-    let dir = encoder_dir();
-    if !dir.join("model.safetensors").exists() {
-        eprintln!(
-            "skipped: no encoder weights in {} (run `switchyard model fetch`)",
-            dir.display()
-        );
+    let Some(dir) = encoder_dir() else {
         return;
-    }
+    };
     let fake = testkit::FakeProvider::start().await;
     let log_dir = tempfile::tempdir().unwrap();
     let cfg = config(
@@ -186,13 +193,10 @@ async fn int8_encoder_weights_are_gated_and_auto_still_routes() {
     let _ = resp.bytes().await.unwrap();
     let row = h.only_row().await;
     assert!(row.decision.is_some(), "auto was routed, not pinned");
-    let fallbacks: f64 =
-        h.gw.metrics()
-            .render()
-            .lines()
-            .filter(|l| l.starts_with("switchyard_classifier_fallback_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-    assert_eq!(fallbacks, 0.0, "the encoder answered both prompts");
+    assert_eq!(
+        classifier_fallbacks(&h),
+        0.0,
+        "the encoder answered both prompts"
+    );
     h.stop().await;
 }
