@@ -411,7 +411,7 @@ impl SharedCounters {
             .arg(member)
             .arg(amount)
             .arg(actual)
-            .arg(spent_expiry_ms(period, start));
+            .arg(spent_ttl_ms(period, start, self.clock.unix_ms()));
         let _: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
         Ok(())
     }
@@ -435,8 +435,8 @@ impl SharedCounters {
         cmd.arg(self.spent_key(key_id, period_start_ms))
             .arg(spent)
             .arg("NX")
-            .arg("PXAT")
-            .arg(spent_expiry_ms(period, period_start_ms));
+            .arg("PX")
+            .arg(spent_ttl_ms(period, period_start_ms, self.clock.unix_ms()));
         let _: Option<String> = self.bounded(cmd.query_async(&mut conn)).await?;
         Ok(())
     }
@@ -476,14 +476,19 @@ impl SharedCounters {
     }
 }
 
-/// The Unix ms at which a period's spend may go: a day (or a month and a day) after the
-/// period ends, so that a late settlement still finds it.
-fn spent_expiry_ms(period: Period, start_ms: u64) -> u64 {
+/// How long from `now_ms` a period's spend is kept: until a day (or a month and a day) after
+/// the period ends, so that a late settlement still finds it; at least 1 ms.
+///
+/// A time to live, not an absolute expiry: Redis would read an absolute one on its own clock,
+/// so a replica whose clock runs behind Redis's (or the tests' manual clock, fixed at a past
+/// date) would set spends that are gone on arrival and budgets that never fill.
+fn spent_ttl_ms(period: Period, start_ms: u64, now_ms: u64) -> u64 {
     const DAY_MS: u64 = 86_400_000;
-    match period {
+    let expiry = match period {
         Period::Day => start_ms + 2 * DAY_MS,
         Period::Month => start_ms + 32 * DAY_MS,
-    }
+    };
+    expiry.saturating_sub(now_ms).max(1)
 }
 
 fn as_wait(wait_us: f64) -> Result<(), Duration> {

@@ -1,8 +1,8 @@
 -- Replaces a budget hold with the real cost, as Reservation::settle in budget.rs.
 -- KEYS[1]: the spend of the period the request ended in; KEYS[2]: the key's holds; KEYS[3]:
 -- their sum (see reserve.lua).
--- ARGV: member (the hold), its amount, actual cost (USD), the Unix ms at which the period's
--- spend may go.
+-- ARGV: member (the hold), its amount, actual cost (USD), how long (ms) the period's spend
+-- must stay from now.
 -- A hold that already lapsed was taken off the sum when it lapsed: only a removed one is.
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
   if redis.call('ZCARD', KEYS[2]) == 0 then
@@ -14,6 +14,6 @@ end
 local actual = tonumber(ARGV[3])
 if actual and actual > 0 then
   redis.call('INCRBYFLOAT', KEYS[1], ARGV[3])
-  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
 return 1
