@@ -7,8 +7,8 @@ use anyhow::Context;
 use training::experiment::{import_sources, ImportSpec};
 
 use super::serve::{load_config, Overrides};
-use super::train::source_specs;
 use super::EncoderArgs;
+use training::experiment::source_specs;
 
 #[derive(Debug, clap::Args)]
 pub struct Int8Args {

@@ -11,7 +11,9 @@ use training::Progress;
 use evals::ope::GateEstimator;
 use training::from_log::RewardModel;
 
-use super::train::{bar, draw, load_with_sources, parse_kind, parse_stack_base, DataArgs};
+use super::data_args::{load_with_sources, DataArgs};
+use super::progress::{bar, draw};
+use super::train::{parse_kind, parse_stack_base};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {

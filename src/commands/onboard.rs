@@ -7,8 +7,8 @@ use anyhow::Context;
 use training::experiment::ExperimentData;
 use training::onboarding::{self, OnboardingConfig};
 
+use super::data_args::{load, DataArgs};
 use super::onboard_live::LiveArgs;
-use super::train::{load, DataArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct OnboardArgs {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use datasets::OutcomeTable;
 use training::replay::{serve, ReplayConfig, ReplayIndex};
 
-use super::train::resolve_data;
+use training::experiment::resolve_data;
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {

@@ -10,7 +10,7 @@ use classifier::predictors::{Artifact, TaskClassifier};
 use router_core::{QualityPredictor, Task};
 use serde_json::{json, Map, Value};
 
-use super::train::{load, DataArgs};
+use super::data_args::{load, DataArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct ScoreArgs {

@@ -1,131 +1,19 @@
-//! `switchyard train`: fit a predictor on benchmark outcomes and save it as an artifact. Also
-//! holds the data loading and progress bars `switchyard eval` shares.
+//! `switchyard train`: fit a predictor on benchmark outcomes (or the gateway's log) and save it
+//! as an artifact. This file checks the flags and prints; the steps are `training::train`'s.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use classifier::predictors::{Artifact, PredictorKind};
 use classifier::RoutingAdapter;
-use datasets::OutcomeTable;
-use indicatif::{ProgressBar, ProgressStyle};
-use router_core::Embedder;
 use router_core::RoutingMode;
 use training::adapter::AdapterReport;
-use training::embed_cache::DEFAULT_CACHE_DIR;
-use training::experiment::{
-    self, embed_table, fixed_policy_artifact, import_sources, ExperimentData, GuardConfig,
-    GuardReport, ImportSpec, PredictorConfigs, SourceSpec,
-};
-use training::{fit_predictor_with, CellWeights, FitOptions, Progress, StackBase};
+use training::experiment::{self, ExperimentData, GuardConfig, GuardReport, PredictorConfigs};
+use training::train::{Provenance, TrainPlan};
+use training::{Progress, StackBase};
 
-use super::EncoderArgs;
-
-/// Dataset names accepted in place of a path, and their folder under the shared datasets root.
-const DATASET_NAMES: [(&str, &str); 8] = [
-    ("routerbench", "routerbench"),
-    ("routellm", "routellm"),
-    ("routellm-gsm8k", "routellm/gsm8k"),
-    ("routellm-mmlu", "routellm/mmlu"),
-    ("llmrouter", "llmrouter"),
-    ("routerarena", "routerarena"),
-    ("routerdc", "routerdc7"),
-    ("routerdc7", "routerdc7"),
-];
-
-/// Where the outcome data comes from and how it is embedded (shared with `eval`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct DataArgs {
-    /// Outcome data: a file or folder in any supported format, or a dataset name
-    /// (routerbench, routellm, routellm-gsm8k, routellm-mmlu, llmrouter, routerarena, routerdc)
-    /// looked up in ../shared/datasets. Repeat to merge several.
-    #[arg(long = "data", required_unless_present_any = ["from_log", "live"])]
-    pub data: Vec<String>,
-    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`.
-    #[arg(long = "exclude-task")]
-    pub exclude_task: Vec<String>,
-    /// Keep at most this many prompts of each --data source, drawn at random with
-    /// --sample-seed (for slow machines).
-    #[arg(long)]
-    pub max_prompts: Option<usize>,
-    /// Seed of the --max-prompts sample.
-    #[arg(long, default_value_t = 0)]
-    pub sample_seed: u64,
-    /// Two ids of one model in different sources, `ALIAS=CANONICAL` (repeatable): ALIAS's
-    /// column is renamed CANONICAL before sources are merged, so that they share it, e.g.
-    /// `--same-model mistralai/mixtral-8x7b-chat=mistralai/Mixtral-8x7B-Instruct-v0.1`.
-    #[arg(long = "same-model", value_parser = parse_same_model)]
-    pub same_models: Vec<(String, String)>,
-    /// Replace recorded costs with catalog prices × tokens (recorded or estimated from the
-    /// response), so that merged sources share one cost basis; the routers predict cost the
-    /// same way.
-    #[arg(long)]
-    pub reprice: bool,
-    /// Folder of the embedding cache (one file per encoder and token budget).
-    #[arg(long, default_value = DEFAULT_CACHE_DIR)]
-    pub cache_dir: PathBuf,
-    /// Price a model the catalog does not know (or override the catalog's price), USD per 1M
-    /// input and output tokens: `--price MODEL=IN,OUT` (repeatable). Used to fill missing costs
-    /// and to predict cost.
-    #[arg(long = "price", value_parser = parse_price)]
-    pub prices: Vec<(String, (f64, f64))>,
-    /// Also mean-pool these earlier encoder layers into every embedding, comma-separated (0 =
-    /// the embedding layer, 1-5 = transformer blocks; the last layer always comes first).
-    /// Experimental (not adopted on validation); an artifact made with it is served with it.
-    #[arg(long, value_parser = classifier::ExtraLayers::parse, default_value = "")]
-    pub extra_layers: classifier::ExtraLayers,
-    #[command(flatten)]
-    pub encoder: EncoderArgs,
-    /// A routing adapter appended to every embedding (not a flag: `score` sets it from the
-    /// artifact it scores).
-    #[arg(skip)]
-    pub adapter: Option<RoutingAdapter>,
-}
-
-impl DataArgs {
-    /// Prices per model: `--price` first, then the embedded catalog.
-    pub fn prices(&self) -> anyhow::Result<impl Fn(&str) -> Option<(f64, f64)> + '_> {
-        let catalog = catalog_prices()?;
-        Ok(move |model: &str| {
-            self.prices
-                .iter()
-                .find(|(m, _)| m == model)
-                .map(|(_, p)| *p)
-                .or_else(|| catalog(model))
-        })
-    }
-}
-
-/// `ALIAS=CANONICAL`: two different, non-empty model ids.
-fn parse_same_model(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() && a.trim() != b.trim() => {
-            Ok((a.trim().to_owned(), b.trim().to_owned()))
-        }
-        _ => Err(format!(
-            "`{s}`: use ALIAS=CANONICAL with two different model ids, e.g. mistralai/mixtral-8x7b-chat=mistralai/Mixtral-8x7B-Instruct-v0.1"
-        )),
-    }
-}
-
-/// `MODEL=IN,OUT`: USD per 1M input and output tokens (the last `=` splits, so model names
-/// may contain one).
-fn parse_price(s: &str) -> Result<(String, (f64, f64)), String> {
-    let usage =
-        || format!("`{s}`: expected MODEL=IN,OUT in USD per 1M tokens, e.g. my-model=0.2,0.6");
-    let (model, prices) = s.rsplit_once('=').ok_or_else(usage)?;
-    let (input, output) = prices.split_once(',').ok_or_else(usage)?;
-    let parse = |v: &str| {
-        v.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|p| p.is_finite() && *p >= 0.0)
-            .ok_or_else(usage)
-    };
-    if model.trim().is_empty() {
-        return Err(usage());
-    }
-    Ok((model.trim().to_owned(), (parse(input)?, parse(output)?)))
-}
+use super::data_args::{load, DataArgs};
+use super::progress::{bar, draw};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -219,65 +107,52 @@ enum Weighting {
     Ips,
 }
 
-/// What a fit starts from, besides its data: the predictor kind, per-cell weights and an
-/// optional warm-start artifact with its path.
-struct FitPlan {
-    kind: PredictorKind,
-    weights: Option<CellWeights>,
-    warm_start: Option<(PathBuf, Artifact)>,
-}
-
-impl FitPlan {
-    /// Loads the warm-start artifact and settles the predictor kind, before any embedding.
-    fn new(args: &TrainArgs) -> anyhow::Result<Self> {
-        if args.from_log.is_none() && (args.weighting == Weighting::Ips || args.ips_clip.is_some())
-        {
-            bail!(
-                "--weighting ips and --ips-clip apply to logged traffic; add --from-log <db|jsonl>"
-            );
-        }
-        if args.ips_clip.is_some() && args.weighting != Weighting::Ips {
-            bail!("--ips-clip needs --weighting ips");
-        }
-        if let Some(clip) = args.ips_clip.filter(|c| !(c.is_finite() && *c >= 1.0)) {
-            bail!("--ips-clip {clip}: must be at least 1 (a weight 1/propensity is never below 1)");
-        }
-        if args.epochs == Some(0) && args.warm_start.is_none() {
-            bail!("--epochs 0 needs --warm-start (a fresh model needs at least one epoch)");
-        }
-        let warm_start = match &args.warm_start {
-            None => None,
-            Some(path) => {
-                let artifact = Artifact::load(path).with_context(|| {
-                    format!("loading the --warm-start artifact {}", path.display())
-                })?;
-                Some((path.clone(), artifact))
-            }
-        };
-        let kind = match (&warm_start, args.predictor) {
-            (Some((path, a)), Some(kind)) if a.manifest().kind != kind => bail!(
-                "--warm-start {}: the artifact holds a {} predictor but --predictor is {}; drop \
-                 --predictor to continue the artifact's kind, or start from scratch",
-                path.display(),
-                a.manifest().kind.as_str(),
-                kind.as_str()
-            ),
-            (Some((_, a)), _) => a.manifest().kind,
-            (None, kind) => kind.unwrap_or(PredictorKind::Mf),
-        };
-        if kind == PredictorKind::Knn && args.weighting == Weighting::Ips {
-            bail!("--weighting ips: the knn predictor cannot weigh cells; fit linear, mlp or mf, or use --weighting masked");
-        }
-        Ok(Self {
-            kind,
-            weights: None,
-            warm_start,
-        })
+/// Checks the flags' combinations, loads the warm-start artifact and settles the predictor
+/// kind, before any embedding.
+fn plan(args: &TrainArgs) -> anyhow::Result<TrainPlan> {
+    if args.from_log.is_none() && (args.weighting == Weighting::Ips || args.ips_clip.is_some()) {
+        bail!("--weighting ips and --ips-clip apply to logged traffic; add --from-log <db|jsonl>");
     }
+    if args.ips_clip.is_some() && args.weighting != Weighting::Ips {
+        bail!("--ips-clip needs --weighting ips");
+    }
+    if let Some(clip) = args.ips_clip.filter(|c| !(c.is_finite() && *c >= 1.0)) {
+        bail!("--ips-clip {clip}: must be at least 1 (a weight 1/propensity is never below 1)");
+    }
+    if args.epochs == Some(0) && args.warm_start.is_none() {
+        bail!("--epochs 0 needs --warm-start (a fresh model needs at least one epoch)");
+    }
+    let warm_start = match &args.warm_start {
+        None => None,
+        Some(path) => {
+            let artifact = Artifact::load(path)
+                .with_context(|| format!("loading the --warm-start artifact {}", path.display()))?;
+            Some((path.clone(), artifact))
+        }
+    };
+    let kind = match (&warm_start, args.predictor) {
+        (Some((path, a)), Some(kind)) if a.manifest().kind != kind => bail!(
+            "--warm-start {}: the artifact holds a {} predictor but --predictor is {}; drop \
+                 --predictor to continue the artifact's kind, or start from scratch",
+            path.display(),
+            a.manifest().kind.as_str(),
+            kind.as_str()
+        ),
+        (Some((_, a)), _) => a.manifest().kind,
+        (None, kind) => kind.unwrap_or(PredictorKind::Mf),
+    };
+    if kind == PredictorKind::Knn && args.weighting == Weighting::Ips {
+        bail!("--weighting ips: the knn predictor cannot weigh cells; fit linear, mlp or mf, or use --weighting masked");
+    }
+    Ok(TrainPlan {
+        kind,
+        weights: None,
+        warm_start,
+    })
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let mut plan = FitPlan::new(&args)?;
+    let mut plan = plan(&args)?;
     if let Some(log) = &args.from_log {
         anyhow::ensure!(
             args.tie_margin == 0.0,
@@ -302,15 +177,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let (table, x, _) = load(&args.data)?;
             let data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
             let rows: Vec<usize> = (0..data.len()).collect();
-            let bench = data.training_set(&rows);
-            let merged = training::from_log::merge_training_sets(&bench, &set)?;
-            // Benchmark rows are full-information labels, not logged choices: weight 1.
-            weights = weights.map(|w| {
-                let mut all = CellWeights::ones(bench.len(), merged.models.len());
-                all.append(w.remap(&set.models, &merged.models));
-                all
-            });
-            set = merged;
+            (set, weights) =
+                training::train::mix_benchmark_rows(&data.training_set(&rows), &set, weights)?;
         }
         plan.weights = weights;
         let source = serde_json::json!({
@@ -486,38 +354,11 @@ fn predictor_configs(args: &TrainArgs) -> PredictorConfigs {
     configs
 }
 
-/// Fits the planned predictor on `set` and writes the artifact with its provenance.
-/// `--predictor task-priors`: each logged model's catalog prior moved per task by its labels
-/// (the bundled task classifier spreads each prompt over the tasks; models the catalog does
-/// not know are left out).
-fn task_priors_fit(
-    set: &classifier::predictors::TrainingSet,
-    fingerprint: &str,
-) -> anyhow::Result<Artifact> {
-    let tasks =
-        classifier::predictors::TaskClassifier::bundled_for(fingerprint, classifier::EMBEDDING_DIM)
-            .context("--predictor task-priors needs the bundled task classifier")?;
-    let catalog = models::Catalog::embedded()?;
-    let priors = set
-        .models
-        .iter()
-        .filter_map(|m| catalog.find(m.as_str()).map(|e| (m.clone(), e.prior())))
-        .collect();
-    let inputs = training::learning_loop::TaskPriorInputs {
-        tasks: std::sync::Arc::new(tasks),
-        priors,
-        fit: training::onboarding::fit::FitConfig::default(),
-    };
-    Ok(training::learning_loop::task_priors_artifact(
-        set,
-        &inputs,
-        &set.sha256(),
-    )?)
-}
-
+/// Fits the planned predictor on `set` (or the guard's fixed policy), stamps the artifact with
+/// its provenance and writes it.
 fn fit_and_save(
     args: &TrainArgs,
-    plan: &FitPlan,
+    plan: &TrainPlan,
     set: &classifier::predictors::TrainingSet,
     fingerprint: String,
     source: serde_json::Value,
@@ -536,36 +377,20 @@ fn fit_and_save(
                 )
             })?;
     }
-    let configs = predictor_configs(args);
-    let options = FitOptions {
-        weights: plan.weights.as_ref(),
-        warm_start: plan.warm_start.as_ref().map(|(_, a)| a),
-    };
     let bar = bar(0, "fitting");
     let mut on_progress = |p: &Progress| draw(&bar, p);
-    let fixed_policy = guard.is_some_and(|g| g.routing == RoutingMode::FixedPolicy);
-    let fitted: anyhow::Result<Artifact> = if fixed_policy {
-        fixed_policy_artifact(set).map_err(Into::into)
-    } else if plan.kind == PredictorKind::TaskPriors {
-        task_priors_fit(set, &fingerprint)
-    } else {
-        fit_predictor_with(
-            plan.kind,
-            set,
-            &configs,
-            args.seed,
-            options,
-            Some(&mut on_progress),
-        )
-        .map_err(Into::into)
-    };
+    let routing = guard.map_or(RoutingMode::Learned, |g| g.routing);
+    let fitted = training::train::fit_artifact(
+        plan,
+        set,
+        &predictor_configs(args),
+        args.seed,
+        routing,
+        &fingerprint,
+        Some(&mut on_progress),
+    );
     bar.finish_and_clear();
-    let mut artifact = match (&plan.warm_start, fitted) {
-        (Some((path, _)), Err(e)) => {
-            return Err(e).with_context(|| format!("fitting from --warm-start {}", path.display()))
-        }
-        (_, fitted) => fitted?,
-    };
+    let mut artifact = fitted?;
     let mut settings = classifier::predictors::EncoderSettings::of(
         &args.data.encoder.config(args.data.extra_layers),
     );
@@ -585,11 +410,13 @@ fn fit_and_save(
     if let Some((_, fit)) = adapter {
         records.push(("adapter", serde_json::to_value(fit)?));
     }
-    training::artifact_files::stamp(&mut artifact, fingerprint, Some(settings), records);
-    if args.tie_margin > 0.0 && artifact.manifest().routing == RoutingMode::Learned {
-        artifact.manifest_mut().tie_break =
-            Some(training::artifact_files::tie_break(set, args.tie_margin));
-    }
+    let provenance = Provenance {
+        encoder_sha256: fingerprint,
+        encoder: settings,
+        records,
+        tie_margin: args.tie_margin,
+    };
+    training::train::stamp(&mut artifact, set, provenance);
     training::artifact_files::save(&artifact, &args.out, adapter.map(|(a, _)| a))
         .with_context(|| format!("writing the artifact to {}", args.out.display()))?;
     let m = artifact.manifest();
@@ -654,194 +481,4 @@ pub fn parse_stack_base(s: &str) -> Result<StackBase, String> {
         (_, Some(_)) => return Err(format!("`{s}`: only knn takes `:K`")),
     };
     Ok(StackBase { kind, k })
-}
-
-/// A dataset argument as a path: an existing path as given, else a known dataset name under
-/// `../shared/datasets` (next to the workspace, or next to the working directory).
-pub fn resolve_data(arg: &str) -> anyhow::Result<PathBuf> {
-    let given = Path::new(arg);
-    if given.exists() {
-        return Ok(given.to_owned());
-    }
-    let names: Vec<&str> = DATASET_NAMES.iter().map(|(n, _)| *n).collect();
-    let Some((_, folder)) = DATASET_NAMES.iter().find(|(n, _)| *n == arg) else {
-        bail!(
-            "data path `{arg}` does not exist: pass an existing file or folder, or one of the dataset names {} (looked up in ../shared/datasets/)",
-            names.join(", ")
-        );
-    };
-    let roots = [
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"),
-        PathBuf::from("../shared/datasets"),
-    ];
-    for root in &roots {
-        let path = root.join(folder);
-        if path.exists() {
-            return Ok(path);
-        }
-    }
-    bail!(
-        "dataset `{arg}` not found at {}: copy the public datasets there (see ../shared/datasets/README.md) or pass the folder's path",
-        roots[0].join(folder).display()
-    )
-}
-
-/// The catalog's USD per 1M (input, output) tokens of a model, where the catalog knows it.
-pub fn catalog_prices() -> anyhow::Result<impl Fn(&str) -> Option<(f64, f64)>> {
-    let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
-    Ok(move |model: &str| {
-        catalog
-            .get(&router_core::ModelId::new(model))
-            .ok()
-            .map(|e| (e.spec.input_usd_per_mtok, e.spec.output_usd_per_mtok))
-    })
-}
-
-/// Imports, merges and filters the data, fills missing costs from catalog prices, then embeds
-/// every prompt through the cache. Returns the table, one embedding per row and the encoder's
-/// fingerprint.
-pub fn load(args: &DataArgs) -> anyhow::Result<(OutcomeTable, Vec<Vec<f32>>, String)> {
-    load_with_sources(args).map(|(t, x, f, _)| (t, x, f))
-}
-
-/// The table, one embedding per row, the encoder's fingerprint, and each row's source.
-type Loaded = (OutcomeTable, Vec<Vec<f32>>, String, Vec<String>);
-
-/// Each `--data` argument (a dataset name or path) with the path it resolves to.
-pub fn source_specs(data: &[String]) -> anyhow::Result<Vec<SourceSpec>> {
-    data.iter()
-        .map(|name| {
-            Ok(SourceSpec {
-                name: name.clone(),
-                path: resolve_data(name)?,
-            })
-        })
-        .collect()
-}
-
-/// [`load`], also returning each row's source: the `--data` argument it came from.
-pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
-    let spec = ImportSpec {
-        sources: source_specs(&args.data)?,
-        exclude_tasks: args.exclude_task.clone(),
-        max_prompts: args.max_prompts,
-        sample_seed: args.sample_seed,
-        same_models: args.same_models.clone(),
-    };
-    let (mut table, sources) = import_sources(&spec, &mut |line| eprintln!("{line}"))?;
-    if args.reprice {
-        let cleared = table.clear_recorded_costs();
-        eprintln!(
-            "--reprice: {cleared} recorded costs replaced by catalog prices × tokens (one cost basis for every source)"
-        );
-    }
-    let filled = table.fill_estimated_costs(&args.prices()?, datasets::DEFAULT_OUTPUT_TOKENS);
-    if filled > 0 {
-        eprintln!("estimated {filled} missing costs from catalog prices");
-    }
-    let mut encoder = args.encoder.load_pooling(args.extra_layers)?;
-    if let Some(adapter) = &args.adapter {
-        encoder = encoder.with_adapter(adapter.clone());
-    }
-    if args.extra_layers != classifier::ExtraLayers::NONE {
-        eprintln!(
-            "pooling layers {} besides the last: {} values per embedding",
-            args.extra_layers.label(),
-            encoder.dim()
-        );
-    }
-    let fingerprint = encoder.fingerprint().to_owned();
-    let bar = bar(table.len() as u64, "embedding");
-    let mut on_progress = |p: &Progress| draw(&bar, p);
-    let (x, cached, cache_path) = embed_table(
-        &table,
-        &encoder,
-        &args.cache_dir,
-        args.encoder.max_tokens,
-        Some(&mut on_progress),
-    )?;
-    bar.finish_and_clear();
-    eprintln!(
-        "{} prompts embedded ({cached} cached vectors in {})",
-        x.len(),
-        cache_path.display()
-    );
-    Ok((table, x, fingerprint, sources))
-}
-
-/// A progress bar on stderr with ETA.
-pub fn bar(len: u64, message: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(message.to_owned());
-    bar
-}
-
-/// Moves `bar` to a training or embedding progress report. When stderr is not a terminal
-/// (logs, CI, `2> file`) the bar draws nothing, so a plain line goes there instead: whenever
-/// the step (the message before its first `:`, digits aside) changes, at the end, and at most
-/// every 5 s otherwise.
-pub fn draw(bar: &ProgressBar, p: &Progress) {
-    if bar.is_hidden() {
-        progress_line(&bar.message(), p);
-    }
-    if bar.length() != Some(p.total) {
-        bar.set_length(p.total);
-        bar.reset_eta();
-    }
-    bar.set_position(p.done);
-    bar.set_message(p.message.clone());
-}
-
-fn progress_line(previous: &str, p: &Progress) {
-    use std::cell::Cell;
-    use std::time::{Duration, Instant};
-    thread_local! {
-        static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
-    }
-    // The step without its counters: `embedded 32/1307` and `embedded 64/1307` are one step.
-    let step = |m: &str| -> String {
-        m.split(':')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_ascii_digit())
-            .collect()
-    };
-    let now = Instant::now();
-    let due = LAST.with(|last| {
-        let due = step(previous) != step(&p.message)
-            || p.done == p.total
-            || last
-                .get()
-                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(5));
-        if due {
-            last.set(Some(now));
-        }
-        due
-    });
-    if due {
-        eprintln!("progress: {} ({}/{})", p.message, p.done, p.total);
-    }
-}
-
-#[cfg(test)]
-mod price_tests {
-    use super::parse_price;
-
-    #[test]
-    fn prices_parse_and_bad_ones_say_the_form() {
-        assert_eq!(
-            parse_price("org/model=v1=0.2, 0.6"),
-            Ok(("org/model=v1".to_owned(), (0.2, 0.6)))
-        );
-        for bad in ["m", "m=0.2", "=0.1,0.2", "m=a,b", "m=-1,2", "m=NaN,1"] {
-            let err = parse_price(bad).unwrap_err();
-            assert!(err.contains("MODEL=IN,OUT"), "{bad}: {err}");
-        }
-    }
 }

@@ -10,8 +10,9 @@ use training::task_classifier::{
 };
 use training::Progress;
 
-use super::train::{bar, draw, resolve_data};
+use super::progress::{bar, draw};
 use super::EncoderArgs;
+use training::experiment::resolve_data;
 
 /// The licence-clean sources, as dataset names for `--data`.
 const DEFAULT_DATA: [&str; 4] = [

@@ -54,6 +54,12 @@ pub enum Error {
         /// The encoder's error.
         source: router_core::BoxError,
     },
+    /// A data source cannot be found: the message names it and where it was looked for.
+    #[error("{reason}")]
+    Data {
+        /// What is missing and how to fix it.
+        reason: String,
+    },
     /// The data cannot support the requested experiment (no own split, empty test set, ...).
     #[error("experiment: {reason}")]
     Experiment {

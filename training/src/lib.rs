@@ -16,6 +16,8 @@
 //! - [`synthetic`]: seeded training sets with planted structure (tests, timing).
 //! - [`from_log`]: the gateway's outcome log to bandit training sets and off-policy evaluation
 //!   steps.
+//! - [`train`]: `switchyard train`'s steps (mixing logged and benchmark rows, fitting the
+//!   planned artifact or the guard's fixed policy, stamping its provenance).
 //! - [`task_classifier`]: fitting `P(task | prompt)` on the shared datasets' task labels, the
 //!   input of the task-aware priors.
 //!
@@ -42,6 +44,7 @@ mod stack;
 pub mod synthetic;
 pub mod task_classifier;
 mod task_mix;
+pub mod train;
 mod warm_start;
 
 #[cfg(test)]

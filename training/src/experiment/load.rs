@@ -20,6 +20,65 @@ pub struct SourceSpec {
     pub path: PathBuf,
 }
 
+/// Dataset names accepted in place of a path, and their folder under the shared datasets root.
+pub const DATASET_NAMES: [(&str, &str); 8] = [
+    ("routerbench", "routerbench"),
+    ("routellm", "routellm"),
+    ("routellm-gsm8k", "routellm/gsm8k"),
+    ("routellm-mmlu", "routellm/mmlu"),
+    ("llmrouter", "llmrouter"),
+    ("routerarena", "routerarena"),
+    ("routerdc", "routerdc7"),
+    ("routerdc7", "routerdc7"),
+];
+
+/// Resolves a `--data` argument: an existing file or folder as given, else one of
+/// [`DATASET_NAMES`] looked up in `../shared/datasets` next to the workspace, then next to the
+/// working directory.
+pub fn resolve_data(arg: &str) -> Result<PathBuf, Error> {
+    let given = Path::new(arg);
+    if given.exists() {
+        return Ok(given.to_owned());
+    }
+    let Some((_, folder)) = DATASET_NAMES.iter().find(|(n, _)| *n == arg) else {
+        let names: Vec<&str> = DATASET_NAMES.iter().map(|(n, _)| *n).collect();
+        return Err(Error::Data {
+            reason: format!(
+                "data path `{arg}` does not exist: pass an existing file or folder, or one of the dataset names {} (looked up in ../shared/datasets/)",
+                names.join(", ")
+            ),
+        });
+    };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    let roots = [
+        workspace.join("../shared/datasets"),
+        PathBuf::from("../shared/datasets"),
+    ];
+    if let Some(path) = roots.iter().map(|r| r.join(folder)).find(|p| p.exists()) {
+        return Ok(path);
+    }
+    Err(Error::Data {
+        reason: format!(
+            "dataset `{arg}` not found at {}: copy the public datasets there (see ../shared/datasets/README.md) or pass the folder's path",
+            roots[0].join(folder).display()
+        ),
+    })
+}
+
+/// Each `--data` argument (a dataset name or path) with the path it resolves to.
+pub fn source_specs(data: &[String]) -> Result<Vec<SourceSpec>, Error> {
+    data.iter()
+        .map(|name| {
+            Ok(SourceSpec {
+                name: name.clone(),
+                path: resolve_data(name)?,
+            })
+        })
+        .collect()
+}
+
 /// How the sources are filtered before they are merged.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportSpec {
@@ -95,6 +154,39 @@ pub fn import_sources(
         return Err(Error::Experiment {
             reason: "no prompts left after filtering; check --data and --exclude-task".into(),
         });
+    }
+    Ok((table, sources))
+}
+
+/// How costs are settled after the import.
+pub struct CostBasis<'a> {
+    /// Forget recorded costs first, so that every cell is priced the same way.
+    pub reprice: bool,
+    /// USD per 1M (input, output) tokens of a model, where known.
+    pub prices: &'a dyn Fn(&str) -> Option<(f64, f64)>,
+}
+
+/// [`import_sources`], then the costs settled by `costs`: recorded costs cleared with
+/// `reprice`, missing ones estimated from prices (at
+/// [`datasets::DEFAULT_OUTPUT_TOKENS`] where a cell records no length). The table is ready to
+/// embed; returns it with each row's source name.
+pub fn import_priced(
+    spec: &ImportSpec,
+    costs: &CostBasis<'_>,
+    note: &mut dyn FnMut(String),
+) -> Result<(OutcomeTable, Vec<String>), Error> {
+    let (mut table, sources) = import_sources(spec, note)?;
+    if costs.reprice {
+        let cleared = table.clear_recorded_costs();
+        note(format!(
+            "--reprice: {cleared} recorded costs replaced by catalog prices × tokens (one cost basis for every source)"
+        ));
+    }
+    let filled = table.fill_estimated_costs(costs.prices, datasets::DEFAULT_OUTPUT_TOKENS);
+    if filled > 0 {
+        note(format!(
+            "estimated {filled} missing costs from catalog prices"
+        ));
     }
     Ok((table, sources))
 }

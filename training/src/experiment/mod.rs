@@ -40,7 +40,10 @@ pub use fit::{fit_predictor, router_scores, CostModel, PredictorConfigs};
 pub use guard::{
     fixed_policy_artifact, validate as guard, CandidateValidation, GuardConfig, GuardReport,
 };
-pub use load::{embed_table, import_sources, token_states, ImportSpec, SourceSpec};
+pub use load::{
+    embed_table, import_priced, import_sources, resolve_data, source_specs, token_states,
+    CostBasis, ImportSpec, SourceSpec, DATASET_NAMES,
+};
 pub use split::{
     decontaminate, loto_splits, own_split, random_split, source_splits, Fold, SplitKind,
 };

@@ -1,0 +1,194 @@
+//! `--data` and its companions, shared by `train`, `eval`, `score` and `onboard`: the flags,
+//! and loading them into a priced, embedded outcome table with progress on stderr. The work is
+//! `training::experiment`'s; this file resolves flags and draws.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use classifier::RoutingAdapter;
+use datasets::OutcomeTable;
+use router_core::Embedder;
+use training::embed_cache::DEFAULT_CACHE_DIR;
+use training::experiment::{embed_table, import_priced, source_specs, CostBasis, ImportSpec};
+use training::Progress;
+
+use super::progress::{bar, draw};
+use super::EncoderArgs;
+
+/// Where the outcome data comes from and how it is embedded (shared with `eval`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArgs {
+    /// Outcome data: a file or folder in any supported format, or a dataset name
+    /// (routerbench, routellm, routellm-gsm8k, routellm-mmlu, llmrouter, routerarena, routerdc)
+    /// looked up in ../shared/datasets. Repeat to merge several.
+    #[arg(long = "data", required_unless_present_any = ["from_log", "live"])]
+    pub data: Vec<String>,
+    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`.
+    #[arg(long = "exclude-task")]
+    pub exclude_task: Vec<String>,
+    /// Keep at most this many prompts of each --data source, drawn at random with
+    /// --sample-seed (for slow machines).
+    #[arg(long)]
+    pub max_prompts: Option<usize>,
+    /// Seed of the --max-prompts sample.
+    #[arg(long, default_value_t = 0)]
+    pub sample_seed: u64,
+    /// Two ids of one model in different sources, `ALIAS=CANONICAL` (repeatable): ALIAS's
+    /// column is renamed CANONICAL before sources are merged, so that they share it, e.g.
+    /// `--same-model mistralai/mixtral-8x7b-chat=mistralai/Mixtral-8x7B-Instruct-v0.1`.
+    #[arg(long = "same-model", value_parser = parse_same_model)]
+    pub same_models: Vec<(String, String)>,
+    /// Replace recorded costs with catalog prices × tokens (recorded or estimated from the
+    /// response), so that merged sources share one cost basis; the routers predict cost the
+    /// same way.
+    #[arg(long)]
+    pub reprice: bool,
+    /// Folder of the embedding cache (one file per encoder and token budget).
+    #[arg(long, default_value = DEFAULT_CACHE_DIR)]
+    pub cache_dir: PathBuf,
+    /// Price a model the catalog does not know (or override the catalog's price), USD per 1M
+    /// input and output tokens: `--price MODEL=IN,OUT` (repeatable). Used to fill missing costs
+    /// and to predict cost.
+    #[arg(long = "price", value_parser = parse_price)]
+    pub prices: Vec<(String, (f64, f64))>,
+    /// Also mean-pool these earlier encoder layers into every embedding, comma-separated (0 =
+    /// the embedding layer, 1-5 = transformer blocks; the last layer always comes first).
+    /// Experimental (not adopted on validation); an artifact made with it is served with it.
+    #[arg(long, value_parser = classifier::ExtraLayers::parse, default_value = "")]
+    pub extra_layers: classifier::ExtraLayers,
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+    /// A routing adapter appended to every embedding (not a flag: `score` sets it from the
+    /// artifact it scores).
+    #[arg(skip)]
+    pub adapter: Option<RoutingAdapter>,
+}
+
+impl DataArgs {
+    /// Prices per model: `--price` first, then the embedded catalog.
+    pub fn prices(&self) -> anyhow::Result<impl Fn(&str) -> Option<(f64, f64)> + '_> {
+        let catalog = catalog_prices()?;
+        Ok(move |model: &str| {
+            self.prices
+                .iter()
+                .find(|(m, _)| m == model)
+                .map(|(_, p)| *p)
+                .or_else(|| catalog(model))
+        })
+    }
+}
+
+/// `ALIAS=CANONICAL`: two different, non-empty model ids.
+fn parse_same_model(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() && a.trim() != b.trim() => {
+            Ok((a.trim().to_owned(), b.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "`{s}`: use ALIAS=CANONICAL with two different model ids, e.g. mistralai/mixtral-8x7b-chat=mistralai/Mixtral-8x7B-Instruct-v0.1"
+        )),
+    }
+}
+
+/// `MODEL=IN,OUT`: USD per 1M input and output tokens (the last `=` splits, so model names
+/// may contain one).
+fn parse_price(s: &str) -> Result<(String, (f64, f64)), String> {
+    let usage =
+        || format!("`{s}`: expected MODEL=IN,OUT in USD per 1M tokens, e.g. my-model=0.2,0.6");
+    let (model, prices) = s.rsplit_once('=').ok_or_else(usage)?;
+    let (input, output) = prices.split_once(',').ok_or_else(usage)?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite() && *p >= 0.0)
+            .ok_or_else(usage)
+    };
+    if model.trim().is_empty() {
+        return Err(usage());
+    }
+    Ok((model.trim().to_owned(), (parse(input)?, parse(output)?)))
+}
+
+/// The catalog's USD per 1M (input, output) tokens of a model, where the catalog knows it.
+pub fn catalog_prices() -> anyhow::Result<impl Fn(&str) -> Option<(f64, f64)>> {
+    let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
+    Ok(move |model: &str| {
+        catalog
+            .get(&router_core::ModelId::new(model))
+            .ok()
+            .map(|e| (e.spec.input_usd_per_mtok, e.spec.output_usd_per_mtok))
+    })
+}
+
+/// Imports, merges and filters the data, fills missing costs from catalog prices, then embeds
+/// every prompt through the cache. Returns the table, one embedding per row and the encoder's
+/// fingerprint.
+pub fn load(args: &DataArgs) -> anyhow::Result<(OutcomeTable, Vec<Vec<f32>>, String)> {
+    load_with_sources(args).map(|(t, x, f, _)| (t, x, f))
+}
+
+/// The table, one embedding per row, the encoder's fingerprint, and each row's source.
+type Loaded = (OutcomeTable, Vec<Vec<f32>>, String, Vec<String>);
+
+/// [`load`], also returning each row's source: the `--data` argument it came from.
+pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
+    let spec = ImportSpec {
+        sources: source_specs(&args.data)?,
+        exclude_tasks: args.exclude_task.clone(),
+        max_prompts: args.max_prompts,
+        sample_seed: args.sample_seed,
+        same_models: args.same_models.clone(),
+    };
+    let prices = args.prices()?;
+    let costs = CostBasis {
+        reprice: args.reprice,
+        prices: &prices,
+    };
+    let (table, sources) = import_priced(&spec, &costs, &mut |line| eprintln!("{line}"))?;
+    let mut encoder = args.encoder.load_pooling(args.extra_layers)?;
+    if let Some(adapter) = &args.adapter {
+        encoder = encoder.with_adapter(adapter.clone());
+    }
+    if args.extra_layers != classifier::ExtraLayers::NONE {
+        eprintln!(
+            "pooling layers {} besides the last: {} values per embedding",
+            args.extra_layers.label(),
+            encoder.dim()
+        );
+    }
+    let fingerprint = encoder.fingerprint().to_owned();
+    let bar = bar(table.len() as u64, "embedding");
+    let mut on_progress = |p: &Progress| draw(&bar, p);
+    let (x, cached, cache_path) = embed_table(
+        &table,
+        &encoder,
+        &args.cache_dir,
+        args.encoder.max_tokens,
+        Some(&mut on_progress),
+    )?;
+    bar.finish_and_clear();
+    eprintln!(
+        "{} prompts embedded ({cached} cached vectors in {})",
+        x.len(),
+        cache_path.display()
+    );
+    Ok((table, x, fingerprint, sources))
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::parse_price;
+
+    #[test]
+    fn prices_parse_and_bad_ones_say_the_form() {
+        assert_eq!(
+            parse_price("org/model=v1=0.2, 0.6"),
+            Ok(("org/model=v1".to_owned(), (0.2, 0.6)))
+        );
+        for bad in ["m", "m=0.2", "=0.1,0.2", "m=a,b", "m=-1,2", "m=NaN,1"] {
+            let err = parse_price(bad).unwrap_err();
+            assert!(err.contains("MODEL=IN,OUT"), "{bad}: {err}");
+        }
+    }
+}
