@@ -59,22 +59,13 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
         .and_then(|c| c.predictor())
         .map(|p| p.models().to_vec())
         .unwrap_or_default();
-    // Offline, every model is a candidate unless the config or the flag narrows it: the
-    // trained router's models when one is loaded, else the whole catalog.
-    let pool: Vec<ModelId> = if !args.candidates.is_empty() {
+    // Offline, every model is a candidate unless the flag or the config narrows it.
+    let pool: Vec<ModelId> = if args.candidates.is_empty() {
+        config.offline_pool(&predictor_models)
+    } else {
         args.candidates
             .iter()
             .map(|m| ModelId::new(m.as_str()))
-            .collect()
-    } else if !config.candidates.is_empty() {
-        config.candidates.clone()
-    } else if !predictor_models.is_empty() {
-        predictor_models
-    } else {
-        config
-            .catalog
-            .entries()
-            .map(|e| e.spec.id.clone())
             .collect()
     };
     for model in &pool {

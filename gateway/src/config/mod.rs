@@ -1099,6 +1099,7 @@ mod embeddings;
 mod experiment;
 mod guardrails;
 mod judge;
+mod pool;
 mod redis;
 mod rules;
 pub use cache::{Cache, CacheConfig, MAX_TTL};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use classifier::int8_gate::{self, Int8Gate};
-use router_core::{Constraints, ModelId};
+use router_core::Constraints;
 
 use super::{Router, RoutingInput};
 use crate::metrics::Metrics;
@@ -23,17 +23,8 @@ pub fn measure(
     service: &classifier::Service,
     texts: &[&str],
 ) -> Result<Int8Gate, classifier::Error> {
-    let pool: Vec<ModelId> = if !config.candidates.is_empty() {
-        config.candidates.clone()
-    } else if let Some(p) = service.predictor() {
-        p.models().to_vec()
-    } else {
-        config
-            .catalog
-            .entries()
-            .map(|e| e.spec.id.clone())
-            .collect()
-    };
+    let trained = service.predictor().map(|p| p.models().to_vec());
+    let pool = config.offline_pool(trained.as_deref().unwrap_or_default());
     // Its own metrics: the gate's decisions are not traffic.
     let router = Router::new(
         Arc::new(config.catalog.clone()),
