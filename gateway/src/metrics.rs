@@ -378,7 +378,7 @@ impl Metrics {
     }
 
     /// The static fallback was used because of `reason` (`queue_full`, `deadline`,
-    /// `deadline_unmeetable`, `worker_gone`, `embed_error`).
+    /// `deadline_unmeetable`, `saturated`, `worker_gone`, `embed_error`).
     pub fn classifier_fallback(&self, reason: &'static str) {
         self.add(
             &CLASSIFIER_FALLBACK,

@@ -658,6 +658,7 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         "encoder_batches": stats.batches,
         "encoder_enqueued": stats.enqueued,
         "encoder_refused_unmeetable": stats.unmeetable,
+        "encoder_refused_saturated": stats.saturated,
         "cache_hits": stats.cache_hits,
         "cache_misses": stats.cache_misses,
         "mean_batch": stats.dequeued as f64 / stats.batches.max(1) as f64,

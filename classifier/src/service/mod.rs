@@ -130,6 +130,11 @@ pub enum ServiceError {
         /// Time left before its deadline.
         budget: Duration,
     },
+    /// The encoder is saturated: this prompt would wait behind a batch that its members'
+    /// deadlines cut short, so it is refused at once rather than queued to shrink the batches
+    /// after it (and most likely be shed after waiting).
+    #[error("encoder saturated: refused at once to keep its batches full")]
+    Saturated,
     /// The workers have stopped.
     #[error("encoder workers are gone")]
     WorkerGone,
@@ -144,6 +149,7 @@ impl ServiceError {
         match self {
             ServiceError::QueueFull => "queue_full",
             ServiceError::DeadlineUnmeetable { .. } => "deadline_unmeetable",
+            ServiceError::Saturated => "saturated",
             ServiceError::WorkerGone => "worker_gone",
             ServiceError::Embed(_) => "embed_error",
         }
@@ -201,6 +207,9 @@ pub struct ServiceStats {
     /// Prompts refused because they could not be embedded before their deadline, at admission
     /// or later in the queue.
     pub unmeetable: u64,
+    /// Prompts refused at admission because the encoder was saturated
+    /// ([`ServiceError::Saturated`]).
+    pub saturated: u64,
     /// Prompts skipped because their caller had gone.
     pub skipped: u64,
     /// Forward passes run.
@@ -227,6 +236,7 @@ struct Counters {
     dequeued: AtomicU64,
     rejected: AtomicU64,
     unmeetable: AtomicU64,
+    saturated: AtomicU64,
     skipped: AtomicU64,
     batches: AtomicU64,
     queue_wait_us: AtomicU64,
@@ -562,6 +572,7 @@ impl Service {
                 let counter = match e {
                     ServiceError::QueueFull => &inner.counters.rejected,
                     ServiceError::DeadlineUnmeetable { .. } => &inner.counters.unmeetable,
+                    ServiceError::Saturated => &inner.counters.saturated,
                     _ => return Err(e),
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
@@ -593,6 +604,7 @@ impl Service {
             dequeued: c.dequeued.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
             unmeetable: c.unmeetable.load(Ordering::Relaxed),
+            saturated: c.saturated.load(Ordering::Relaxed),
             skipped: c.skipped.load(Ordering::Relaxed),
             batches: c.batches.load(Ordering::Relaxed),
             queue_wait_us: c.queue_wait_us.load(Ordering::Relaxed),

@@ -35,7 +35,8 @@ pub enum PredictionSource {
     Priors,
     /// The encoder did not answer in time; the static fallback was used.
     StaticFallback {
-        /// `deadline` (the backstop timeout fired), `deadline_unmeetable` (refused at once),
+        /// `deadline` (the backstop timeout fired), `deadline_unmeetable` or `saturated`
+        /// (refused at once),
         /// `queue_full`, `worker_gone` or `embed_error`.
         reason: &'static str,
     },
