@@ -5,6 +5,7 @@ mod bench_cache;
 mod bench_int8;
 mod bench_log;
 mod bench_routed;
+mod bundled_artifact;
 mod cache;
 mod data_args;
 mod embed;

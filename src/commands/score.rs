@@ -17,23 +17,27 @@ pub struct ScoreArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Router artifact whose estimates are written. [default: the bundled one]
-    #[arg(long, default_value = "artifacts/default-router")]
-    artifact: PathBuf,
+    #[arg(long)]
+    artifact: Option<PathBuf>,
     /// Output file (JSON lines); `-` for standard output.
     #[arg(long, default_value = "-")]
     out: PathBuf,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
-    let artifact = Artifact::load(&args.artifact)
-        .with_context(|| format!("loading the artifact {}", args.artifact.display()))?;
+    let dir = match &args.artifact {
+        Some(dir) => dir.clone(),
+        None => super::bundled_artifact::resolve()?,
+    };
+    let artifact =
+        Artifact::load(&dir).with_context(|| format!("loading the artifact {}", dir.display()))?;
     // Scored as the gateway serves it: with the encoder settings it was trained with.
-    let wanted = artifact.manifest().encoder_config(&args.artifact)?;
+    let wanted = artifact.manifest().encoder_config(&dir)?;
     let mut data = args.data;
     if data.encoder.config(data.extra_layers) != wanted {
         eprintln!(
             "encoding as {} was trained: {} tokens{}",
-            args.artifact.display(),
+            dir.display(),
             wanted.max_tokens,
             match wanted.extra_layers.label() {
                 l if l.is_empty() => String::new(),
@@ -43,7 +47,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         data.encoder.max_tokens = wanted.max_tokens;
         data.extra_layers = wanted.extra_layers;
     }
-    data.adapter = artifact.manifest().load_adapter(&args.artifact)?;
+    data.adapter = artifact.manifest().load_adapter(&dir)?;
     let (table, x, _) = load(&data)?;
     // The task classifier reads the standard embedding: the first 384 values, whatever
     // extra layers follow them.

@@ -3,9 +3,6 @@ use std::path::{Path, PathBuf};
 
 use super::EncoderArgs;
 
-/// The router artifact shipped with the project, used when the config names none.
-pub const DEFAULT_ARTIFACT: &str = "artifacts/default-router";
-
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Gateway config (TOML; see config/example.toml). Without it: 127.0.0.1:8080, the
@@ -38,7 +35,7 @@ pub struct Overrides {
 
 /// Loads the gateway config, applies the overrides to the raw file values (so that they are
 /// validated like the file's own), and picks the artifact: the flag, else the config's, else
-/// the bundled default when present.
+/// the bundled default (the checkout's, else the copy embedded in the binary).
 pub fn load_config(config: Option<&Path>, overrides: Overrides) -> anyhow::Result<gateway::Config> {
     let mut raw = gateway::config::GatewayConfig::load(config)?;
     if let Some(bind) = overrides.bind {
@@ -48,10 +45,8 @@ pub fn load_config(config: Option<&Path>, overrides: Overrides) -> anyhow::Resul
         raw.router.artifact = None;
     } else if let Some(dir) = overrides.artifact {
         raw.router.artifact = Some(dir);
-    } else if raw.router.artifact.is_none()
-        && Path::new(DEFAULT_ARTIFACT).join("manifest.json").is_file()
-    {
-        raw.router.artifact = Some(PathBuf::from(DEFAULT_ARTIFACT));
+    } else if raw.router.artifact.is_none() {
+        raw.router.artifact = Some(super::bundled_artifact::resolve()?);
     }
     Ok(gateway::Config::resolve_from_env(raw)?)
 }
