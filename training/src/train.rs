@@ -163,31 +163,19 @@ mod tests {
         }
     }
 
+    /// A linear fit of `set`, or the fixed policy, as `routing` says.
+    fn fit_linear(set: &TrainingSet, routing: RoutingMode) -> Artifact {
+        let configs = PredictorConfigs::default();
+        let plan = plan(PredictorKind::Linear);
+        fit_artifact(&plan, set, &configs, 0, routing, "enc", None).unwrap()
+    }
+
     #[test]
     fn the_guards_fixed_policy_replaces_the_planned_kind() {
         let set = planted_set(60, 0);
-        let configs = PredictorConfigs::default();
-        let a = fit_artifact(
-            &plan(PredictorKind::Linear),
-            &set,
-            &configs,
-            0,
-            RoutingMode::FixedPolicy,
-            "enc",
-            None,
-        )
-        .unwrap();
+        let a = fit_linear(&set, RoutingMode::FixedPolicy);
         assert_eq!(a.manifest().routing, RoutingMode::FixedPolicy);
-        let b = fit_artifact(
-            &plan(PredictorKind::Linear),
-            &set,
-            &configs,
-            0,
-            RoutingMode::Learned,
-            "enc",
-            None,
-        )
-        .unwrap();
+        let b = fit_linear(&set, RoutingMode::Learned);
         assert_eq!(b.manifest().routing, RoutingMode::Learned);
         assert_eq!(b.manifest().kind, PredictorKind::Linear);
     }
@@ -195,7 +183,6 @@ mod tests {
     #[test]
     fn a_tie_break_is_added_only_to_a_learned_router_with_a_margin() {
         let set = planted_set(60, 0);
-        let configs = PredictorConfigs::default();
         let provenance = |margin| Provenance {
             encoder_sha256: "enc".into(),
             encoder: settings(),
@@ -207,16 +194,7 @@ mod tests {
             (RoutingMode::Learned, 0.0, false),
             (RoutingMode::FixedPolicy, 0.01, false),
         ] {
-            let mut a = fit_artifact(
-                &plan(PredictorKind::Linear),
-                &set,
-                &configs,
-                0,
-                routing,
-                "enc",
-                None,
-            )
-            .unwrap();
+            let mut a = fit_linear(&set, routing);
             stamp(&mut a, &set, provenance(margin));
             assert_eq!(a.manifest().encoder_sha256, "enc");
             assert_eq!(
