@@ -155,8 +155,6 @@ pub(crate) struct Queue {
     len: usize,
     capacity: usize,
     max_batch: usize,
-    /// Sum of the queued prompts' own FLOPs.
-    queued_flops: f64,
     /// When each worker's current batch is predicted to end (`None`: idle).
     busy_until: Vec<Option<Instant>>,
     /// Set when the last service handle is dropped.
@@ -174,7 +172,6 @@ impl Queue {
             len: 0,
             capacity: capacity.max(1),
             max_batch: max_batch.max(1),
-            queued_flops: 0.0,
             busy_until: vec![None; workers.max(1)],
             closed: false,
             last_probe: None,
@@ -300,19 +297,9 @@ impl Queue {
             let budget = job.deadline.saturating_duration_since(now);
             return Err(ServiceError::DeadlineUnmeetable { needed, budget });
         }
-        self.queued_flops += job.flops();
         self.len += 1;
         self.buckets[bucket_of(job.tokens)].push_back(job);
         Ok(())
-    }
-
-    fn remove_accounting(&mut self, job: &Job) {
-        self.len -= 1;
-        self.queued_flops = if self.len == 0 {
-            0.0
-        } else {
-            (self.queued_flops - job.flops()).max(0.0)
-        };
     }
 
     /// Drops abandoned prompts and takes out those that cannot finish even alone.
@@ -336,7 +323,7 @@ impl Queue {
             *bucket = keep;
         }
         for job in removed {
-            self.remove_accounting(&job);
+            self.len -= 1;
             if !job.reply.is_closed() {
                 taken.hopeless.push(job);
             }
@@ -366,7 +353,7 @@ impl Queue {
             let Some(job) = self.buckets[b].pop_front() else {
                 break;
             };
-            self.remove_accounting(&job);
+            self.len -= 1;
             tokens = tokens.max(job.tokens);
             taken.batch.push(job);
         }
@@ -482,7 +469,7 @@ impl Queue {
             };
             let alone = model.predict(job.flops()).mul_f64(SAFETY_MIN);
             if batch_end + alone > job.deadline && !job.probe {
-                self.remove_accounting(&job);
+                self.len -= 1;
                 taken.hopeless.push(job);
             } else {
                 kept.push_back(job);
@@ -512,7 +499,6 @@ impl Queue {
     /// Empties the queue (at shutdown).
     pub(crate) fn drain(&mut self) -> Vec<Job> {
         self.len = 0;
-        self.queued_flops = 0.0;
         self.buckets.iter_mut().flat_map(|b| b.drain(..)).collect()
     }
 }
@@ -668,7 +654,6 @@ mod tests {
         let mut q = Queue::new(256, 32, 1);
         for &ms in budgets {
             let j = job(now, Duration::from_millis(ms), callers);
-            q.queued_flops += j.flops();
             q.len += 1;
             q.buckets[bucket_of(j.tokens)].push_back(j);
         }
