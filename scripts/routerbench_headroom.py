@@ -9,7 +9,14 @@ reproduces to 4 decimals for the zero router and the rule). Reads ../shared/data
 writes nothing. Needs numpy >= 2.
 
     python3 scripts/routerbench_headroom.py [--data ../shared/datasets/routerbench] [--seeds 5]
+        [--scores SCORES.jsonl]
+
+With --scores (the output of `switchyard score --data routerbench --artifact DIR`, for an
+artifact fitted on the train split only) it also prints the artifact's own correlation, per
+model, between its estimate and the truth, both taken relative to the train split's task mean:
+the figure the "residual estimated with correlation" rows are indexed by.
 """
+import json
 import argparse
 import csv
 import glob
@@ -60,6 +67,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/datasets/routerbench")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--scores", help="`switchyard score` JSON lines of a train-split artifact")
     args = ap.parse_args()
     models, train = load(args.data, "train")
     _, test = load(args.data, "test")
@@ -135,6 +143,27 @@ def main():
             est = rho * resid / sd + np.sqrt(1 - rho**2) * rng.standard_normal(resid.shape)
             vals.append(score(rule_q + rho * sd * est, rule_c))
         row(f"each model's residual estimated with correlation {rho}", np.mean(vals), np.std(vals))
+    if args.scores:
+        residual_correlations(args.scores, mean_q, models)
+
+
+def residual_correlations(path, mean_q, columns):
+    """Per model: corr(estimate − task mean, truth − task mean) over the test prompts."""
+    with open(path) as fh:
+        rows = [json.loads(line) for line in fh]
+    test = [r for r in rows if r["split"] == "test" and all(m in r["truth"] for m in r["predicted"])]
+    models = list(test[0]["predicted"])
+    print(f"\n| model | corr(estimate − task mean, truth − task mean), {len(test)} test prompts |")
+    print("|---|---:|")
+    cors = []
+    for m in models:
+        j = columns.index(m)
+        base = np.array([mean_q[r["task"]][j] for r in test])
+        truth = np.array([r["truth"][m]["score"] for r in test]) - base
+        est = np.array([r["predicted"][m] for r in test]) - base
+        cors.append(float(np.corrcoef(truth, est)[0, 1]))
+        print(f"| {m} | {cors[-1]:+.3f} |")
+    print(f"| **mean** | **{np.mean(cors):+.3f}** |")
 
 
 if __name__ == "__main__":
