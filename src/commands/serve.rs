@@ -46,7 +46,9 @@ pub fn load_config(config: Option<&Path>, overrides: Overrides) -> anyhow::Resul
     } else if let Some(dir) = overrides.artifact {
         raw.router.artifact = Some(dir);
     } else if raw.router.artifact.is_none() {
-        raw.router.artifact = Some(super::bundled_artifact::resolve()?);
+        let dir = super::bundled_artifact::resolve()?;
+        tracing::info!(path = %dir.display(), "No router artifact configured: using the bundled one.");
+        raw.router.artifact = Some(dir);
     }
     Ok(gateway::Config::resolve_from_env(raw)?)
 }
