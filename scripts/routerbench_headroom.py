@@ -38,7 +38,7 @@ def load(root, split):
                     c = [float(row[m + "|total_cost"]) for m in models]
                 except ValueError:  # a model without an outcome: not a test prompt
                     continue
-                rows.append((row["eval_name"].split(".")[0], q, c))
+                rows.append((row["eval_name"].split(".")[0], q, c, row["prompt"]))
     return models, rows
 
 
@@ -71,13 +71,13 @@ def main():
     args = ap.parse_args()
     models, train = load(args.data, "train")
     _, test = load(args.data, "test")
-    tasks = sorted({t for t, _, _ in train})
-    mean_q = {t: np.mean([q for u, q, _ in train if u == t], axis=0) for t in tasks}
-    mean_c = {t: np.mean([c for u, _, c in train if u == t], axis=0) for t in tasks}
-    Q = np.array([q for _, q, _ in test])
-    C = np.array([c for _, _, c in test])
-    rule_q = np.array([mean_q[t] for t, _, _ in test])
-    rule_c = np.array([mean_c[t] for t, _, _ in test])
+    tasks = sorted({r[0] for r in train})
+    mean_q = {t: np.mean([r[1] for r in train if r[0] == t], axis=0) for t in tasks}
+    mean_c = {t: np.mean([r[2] for r in train if r[0] == t], axis=0) for t in tasks}
+    Q = np.array([r[1] for r in test])
+    C = np.array([r[2] for r in test])
+    rule_q = np.array([mean_q[r[0]] for r in test])
+    rule_c = np.array([mean_c[r[0]] for r in test])
     singles = [(C[:, j].mean(), Q[:, j].mean()) for j in range(len(models))]
     cmin, cmax = min(c for c, _ in singles), max(c for c, _ in singles)
     lambdas = np.concatenate([[0.0], np.logspace(-1, 6, 400)])
