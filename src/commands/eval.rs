@@ -42,6 +42,10 @@ pub struct EvalArgs {
     /// candidates were not fitted on) instead of at random.
     #[arg(long)]
     guard_by_task: bool,
+    /// With --guarded: the smallest validation gain over the fixed policy (AIQ) that ships a
+    /// learned router (the one-sided 95 % lower bound of the gain must exceed it).
+    #[arg(long, default_value_t = training::experiment::DEFAULT_MIN_GAIN, value_parser = parse_min_gain)]
+    guard_min_gain: f64,
     /// Append prompt statistics (length, lines, digits, code and maths symbols, non-ASCII
     /// share, questions; computed on the whole prompt) to every embedding. Experimental: the
     /// gateway does not compute them, so `train` does not offer it.
@@ -270,6 +274,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         folds: args.guard_folds,
         by_task: args.guard_by_task,
         adapter: args.adapter.then(|| adapter_config(&args)),
+        min_gain: args.guard_min_gain,
         ..training::experiment::GuardConfig::default()
     });
     let config = ExperimentConfig {
@@ -357,6 +362,16 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     path.with_file_name(format!("{stem}-{clean}.svg"))
+}
+
+/// `--guard-min-gain`: an AIQ difference in [0, 1).
+pub fn parse_min_gain(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}`: the guard's minimum gain is an AIQ difference, a number from 0 to below 1 (e.g. 0.001; 0 ships any significant gain)"
+        )),
+    }
 }
 
 /// A tie-break margin: a finite utility gain ≥ 0, in quality points.

@@ -43,6 +43,10 @@ pub struct TrainArgs {
     /// the fixed policy on tasks it was not fitted on (for traffic unlike the training data).
     #[arg(long)]
     guard_by_task: bool,
+    /// The smallest validation gain over the fixed policy (AIQ) that ships a learned router:
+    /// the one-sided 95 % lower bound of a candidate's gain must exceed it.
+    #[arg(long, default_value_t = training::experiment::DEFAULT_MIN_GAIN, value_parser = super::eval::parse_min_gain)]
+    guard_min_gain: f64,
     /// Artifact folder to write (weights.safetensors + manifest.json).
     #[arg(long)]
     out: PathBuf,
@@ -301,6 +305,7 @@ fn run_guard(
         folds: args.guard_folds,
         by_task: args.guard_by_task,
         adapter: adapter.cloned(),
+        min_gain: args.guard_min_gain,
         ..GuardConfig::default()
     };
     let bar = bar(0, "validating");

@@ -6,9 +6,10 @@
 //! fitted on the other folds (out-of-fold), so every complete training row is a validation
 //! prompt exactly once. Every candidate, the fixed policy (training means) and the per-task
 //! rule are then scored on those prompts with one paired bootstrap. A candidate qualifies when
-//! its AIQ gain over the fixed policy has a one-sided 95 % lower bound above 0; the qualifying
-//! candidate with the highest AIQ is chosen. Picking the best of several candidates on the
-//! same prompts slightly favours the learned side; the one-sided bound is the safety margin.
+//! its AIQ gain over the fixed policy has a one-sided 95 % lower bound above
+//! [`GuardConfig::min_gain`]; the qualifying candidate with the highest AIQ is chosen. Picking
+//! the best of several candidates on the same prompts slightly favours the learned side; the
+//! one-sided bound and the margin are the safety.
 
 use classifier::predictors::{
     Artifact, LinearPredictor, LinearWeights, Manifest, ModelPriors, PredictorKind, TrainingSet,
@@ -47,7 +48,19 @@ pub struct GuardConfig {
     /// the adapter's fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<crate::adapter::AdapterConfig>,
+    /// The smallest validation gain over the fixed policy worth shipping a learned router for,
+    /// in AIQ: a candidate qualifies only when the one-sided 95 % lower bound of its gain
+    /// exceeds it. A learned router that is significantly but only trivially better on
+    /// validation carries the risk of traffic unlike the training data for nothing (a
+    /// held-out task lost 0.047 AIQ to the fixed policy after a validation gain whose lower
+    /// bound was +0.0002; docs/routing-quality.md).
+    #[serde(default)]
+    pub min_gain: f64,
 }
+
+/// [`GuardConfig::min_gain`]'s default: 0.001 AIQ, a tenth of a quality point averaged over
+/// the cost range, below what any user would notice.
+pub const DEFAULT_MIN_GAIN: f64 = 0.001;
 
 impl Default for GuardConfig {
     fn default() -> Self {
@@ -64,6 +77,7 @@ impl Default for GuardConfig {
             eval: EvalConfig::default(),
             by_task: false,
             adapter: None,
+            min_gain: DEFAULT_MIN_GAIN,
         }
     }
 }
@@ -220,7 +234,7 @@ pub fn validate(
     let qualifies = |c: &&CandidateValidation| {
         c.vs_fixed_policy
             .as_ref()
-            .is_some_and(|d| d.lower_one_sided > 0.0)
+            .is_some_and(|d| d.lower_one_sided > config.min_gain)
     };
     let chosen = candidates
         .iter()
@@ -238,7 +252,10 @@ pub fn validate(
                 d.map_or(f64::NAN, |d| d.lower_one_sided)
             )
         }
-        None => "no candidate beats the λ-optimal fixed policy on validation with a one-sided 95 % lower bound above 0; routing as the fixed policy".to_owned(),
+        None => format!(
+            "no candidate beats the λ-optimal fixed policy on validation with a one-sided 95 % lower bound above {:+.4}; routing as the fixed policy",
+            config.min_gain
+        ),
     };
     Ok(GuardReport {
         folds: k,

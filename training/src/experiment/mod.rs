@@ -39,6 +39,7 @@ pub use data::{sample_rows, ExperimentData};
 pub use fit::{fit_predictor, router_scores, CostModel, PredictorConfigs};
 pub use guard::{
     fixed_policy_artifact, validate as guard, CandidateValidation, GuardConfig, GuardReport,
+    DEFAULT_MIN_GAIN,
 };
 pub use load::{
     embed_table, import_priced, import_sources, resolve_data, source_specs, token_states,

@@ -245,6 +245,26 @@ fn guard_keeps_a_predictor_that_wins_and_falls_back_when_none_does() {
     assert_eq!(report.routing, router_core::RoutingMode::Learned);
     assert!(report.validation_prompts > 200);
 
+    // The same gain judged against a margin above its lower bound: the fixed policy ships.
+    let bound = report.candidates[0]
+        .vs_fixed_policy
+        .as_ref()
+        .unwrap()
+        .lower_one_sided;
+    assert!(bound > DEFAULT_MIN_GAIN, "{bound}");
+    let strict = GuardConfig {
+        min_gain: bound + 1e-3,
+        ..config.clone()
+    };
+    let held = guard(&d, &strict, &PredictorConfigs::default(), 0, None).unwrap();
+    assert_eq!(held.chosen, None, "{held:?}");
+    assert_eq!(held.routing, router_core::RoutingMode::FixedPolicy);
+    assert!(
+        held.reason.contains(&format!("{:+.4}", bound + 1e-3)),
+        "{}",
+        held.reason
+    );
+
     // Embeddings that say nothing about the labels: random directions.
     let mut noise = d.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
