@@ -53,7 +53,8 @@ pub struct GuardConfig {
     /// exceeds it. A learned router that is significantly but only trivially better on
     /// validation carries the risk of traffic unlike the training data for nothing (a
     /// held-out task lost 0.047 AIQ to the fixed policy after a validation gain whose lower
-    /// bound was +0.0002; docs/routing-quality.md).
+    /// bound was +0.0002; docs/routing-quality.md). Absent from reports written before the
+    /// margin existed, which read back as 0: what those guards applied.
     #[serde(default)]
     pub min_gain: f64,
 }
