@@ -47,8 +47,10 @@ pub struct DataArgs {
     #[arg(long, default_value = DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
     /// Price a model the catalog does not know (or override the catalog's price), USD per 1M
-    /// input and output tokens: `--price MODEL=IN,OUT` (repeatable). Used to fill missing costs
-    /// and to predict cost.
+    /// input and output tokens: `--price MODEL=IN,OUT` (repeatable). `--price '*=IN,OUT'`
+    /// prices every model that neither another --price nor the catalog names (data that
+    /// records no costs, e.g. open models of one size). Used to fill missing costs and to
+    /// predict cost.
     #[arg(long = "price", value_parser = parse_price)]
     pub prices: Vec<(String, (f64, f64))>,
     /// Also mean-pool these earlier encoder layers into every embedding, comma-separated (0 =
@@ -65,16 +67,25 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// Prices per model: `--price` first, then the embedded catalog.
+    /// Prices per model: `--price` first, then the embedded catalog, then `--price '*=…'`.
     pub fn prices(&self) -> anyhow::Result<impl Fn(&str) -> Option<(f64, f64)> + '_> {
-        let catalog = catalog_prices()?;
-        Ok(move |model: &str| {
-            self.prices
-                .iter()
-                .find(|(m, _)| m == model)
-                .map(|(_, p)| *p)
-                .or_else(|| catalog(model))
-        })
+        Ok(price_lookup(&self.prices, catalog_prices()?))
+    }
+}
+
+/// The model any `--price` with this name prices (`*=IN,OUT`).
+const EVERY_OTHER_MODEL: &str = "*";
+
+/// A model's price: its own `--price`, else `catalog`'s, else the `*` one.
+fn price_lookup<'a>(
+    given: &'a [(String, (f64, f64))],
+    catalog: impl Fn(&str) -> Option<(f64, f64)> + 'a,
+) -> impl Fn(&str) -> Option<(f64, f64)> + 'a {
+    let named = |name: &str| given.iter().find(|(m, _)| m == name).map(|(_, p)| *p);
+    move |model: &str| {
+        named(model)
+            .or_else(|| catalog(model))
+            .or_else(|| named(EVERY_OTHER_MODEL))
     }
 }
 
@@ -178,7 +189,23 @@ pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
 
 #[cfg(test)]
 mod price_tests {
-    use super::parse_price;
+    use super::{parse_price, price_lookup};
+
+    #[test]
+    fn a_star_price_covers_only_what_nothing_else_prices() {
+        let given = vec![
+            ("*".to_owned(), (0.2, 0.2)),
+            ("mine".to_owned(), (1.0, 2.0)),
+        ];
+        let catalog = |m: &str| (m == "known").then_some((3.0, 4.0));
+        let price = price_lookup(&given, catalog);
+        assert_eq!(price("mine"), Some((1.0, 2.0)));
+        assert_eq!(price("known"), Some((3.0, 4.0)));
+        assert_eq!(price("open-7b"), Some((0.2, 0.2)));
+        let none = price_lookup(&[], catalog);
+        assert_eq!(none("open-7b"), None);
+        assert_eq!(parse_price("*=0.2,0.2"), Ok(("*".to_owned(), (0.2, 0.2))));
+    }
 
     #[test]
     fn prices_parse_and_bad_ones_say_the_form() {
