@@ -147,6 +147,12 @@ def main():
         residual_correlations(args.scores, mean_q, models)
 
 
+def centred_corr(est, truth, base):
+    """corr(estimate − base, truth − base); 0 where the estimate does not vary."""
+    a, b = np.asarray(est) - base, np.asarray(truth) - base
+    return float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-12 else 0.0
+
+
 def residual_correlations(path, mean_q, columns):
     """Per model: corr(estimate − task mean, truth − task mean) over the test prompts."""
     with open(path) as fh:
@@ -159,9 +165,9 @@ def residual_correlations(path, mean_q, columns):
     for m in models:
         j = columns.index(m)
         base = np.array([mean_q[r["task"]][j] for r in test])
-        truth = np.array([r["truth"][m]["score"] for r in test]) - base
-        est = np.array([r["predicted"][m] for r in test]) - base
-        cors.append(float(np.corrcoef(truth, est)[0, 1]))
+        truth = np.array([r["truth"][m]["score"] for r in test])
+        est = np.array([r["predicted"][m] for r in test])
+        cors.append(centred_corr(est, truth, base))
         print(f"| {m} | {cors[-1]:+.3f} |")
     print(f"| **mean** | **{np.mean(cors):+.3f}** |")
 

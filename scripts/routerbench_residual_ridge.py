@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from routerbench_headroom import load  # noqa: E402
+from routerbench_headroom import centred_corr, load  # noqa: E402
 
 HEADER = 8 + 64 + 4 + 4  # magic, fingerprint, max_tokens, dim (training/src/embed_cache.rs)
 
@@ -60,11 +60,7 @@ def ridge(x, y, alpha):
 
 
 def residual_corr(pred, truth, level):
-    out = []
-    for j in range(truth.shape[1]):
-        a, b = pred[:, j] - level[:, j], truth[:, j] - level[:, j]
-        out.append(np.corrcoef(a, b)[0, 1] if a.std() > 1e-12 else 0.0)
-    return np.array(out)
+    return np.array([centred_corr(pred[:, j], truth[:, j], level[:, j]) for j in range(truth.shape[1])])
 
 
 def main():
@@ -89,9 +85,9 @@ def main():
     onehot = lambda ts: np.array([[t == u for u in tasks] for t in ts], dtype=float)  # noqa: E731
     otr, ote = onehot(ttr), onehot(tte)
     means = lambda mask: np.array([qtr[mask & (np.array(ttr) == t)].mean(0) for t in tasks])  # noqa: E731
-    level_tr = otr @ means(np.ones(len(ttr), bool))
-    level_te = ote @ means(np.ones(len(ttr), bool))
-    xo_tr, xo_te = np.hstack([xtr, 3 * otr]), np.hstack([xte, 3 * ote])
+    overall = means(np.ones(len(ttr), bool))
+    level_tr, level_te = otr @ overall, ote @ overall
+    xo_tr = np.hstack([xtr, 3 * otr])
 
     def fit(kind, mask, alpha):
         if kind == "labels":
