@@ -49,7 +49,7 @@ pub struct BenchRow {
 /// The whole run.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BenchReport {
-    /// f32 matmul rate of this machine (1024³, fastest of the runs), GFLOP/s.
+    /// f32 matmul rate of this machine (1024³, fastest of [`MATMUL_REPEATS`]), GFLOP/s.
     pub matmul_gflops: f64,
     /// Threads the encoder and the matmul were allowed.
     pub threads: usize,
@@ -92,6 +92,11 @@ pub fn forward_flops(n: usize, batch: usize) -> f64 {
     batch as f64 * layers * (8.0 * n * h * h + 4.0 * n * h * i + 4.0 * n * n * h)
 }
 
+/// Timed 1024³ products behind the matmul rate of [`run`]: a fixed count rather than the
+/// plan's `repeats`, so that a long run (`--repeats 400` under `perf`) spends its time in the
+/// forward passes it is about, not in 400 reference products (about 30 ms each here).
+pub const MATMUL_REPEATS: usize = 10;
+
 /// Measures the f32 matmul rate on 1024×1024 matrices (candle's CPU matmul, which calls the same
 /// `gemm` kernels as the encoder, on the calling thread's rayon pool).
 pub fn matmul_gflops(repeats: usize) -> Result<f64, Error> {
@@ -111,7 +116,7 @@ pub fn run(
     plan: &BenchPlan,
     threads: usize,
 ) -> Result<BenchReport, Error> {
-    let matmul = matmul_gflops(plan.repeats.max(5))?;
+    let matmul = matmul_gflops(MATMUL_REPEATS)?;
     let cells = plan
         .latency_tokens
         .iter()
@@ -177,10 +182,10 @@ impl BenchReport {
     /// The markdown table recorded in `docs/performance.md`.
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
-            "f32 matmul (1024³): {:.0} GFLOP/s · {} threads · fastest and median of {} runs\n\n\
+            "f32 matmul (1024³, fastest of {}): {:.0} GFLOP/s · {} threads · passes: fastest and median of {} runs\n\n\
              | engine | tokens | batch | ms / pass (min) | ms / pass (median) | prompts/s | GFLOP/s | % of matmul |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|\n",
-            self.matmul_gflops, self.threads, self.repeats
+            MATMUL_REPEATS, self.matmul_gflops, self.threads, self.repeats
         );
         for r in &self.rows {
             out.push_str(&format!(
