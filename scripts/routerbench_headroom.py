@@ -38,7 +38,7 @@ def load(root, split):
                     c = [float(row[m + "|total_cost"]) for m in models]
                 except ValueError:  # a model without an outcome: not a test prompt
                     continue
-                rows.append((row["eval_name"].split(".")[0], q, c, row["prompt"]))
+                rows.append((row["eval_name"].split(".")[0], q, c, row["prompt"], row["sample_id"]))
     return models, rows
 
 
