@@ -9,8 +9,8 @@
 //! 0 and the estimate is the model's mean (the fixed policy).
 
 use classifier::predictors::{
-    cholesky_solve, clamped_logit, Artifact, Manifest, ModelPriors, PredictorKind, StackWeights,
-    StackedPredictor, TrainingSet,
+    cholesky_solve, clamped_logit, to_log_tokens, Artifact, Manifest, ModelPriors, PredictorKind,
+    StackWeights, StackedPredictor, TokenWeights, TrainingSet,
 };
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -135,8 +135,10 @@ pub fn fit_stacked(
             });
         }
     };
-    // oof[i][b][j]: base b's logit for model j on row i, predicted by a fit without row i.
+    // oof[i][b][j]: base b's logit for model j on row i, predicted by a fit without row i;
+    // oof_tokens the same for its ln(1 + output tokens).
     let mut oof = vec![vec![vec![0.0f64; m]; nb]; n];
+    let mut oof_tokens = vec![vec![vec![0.0f64; m]; nb]; n];
     for f in 0..folds {
         let held: Vec<usize> = order.iter().skip(f).step_by(folds).copied().collect();
         let mut is_held = vec![false; n];
@@ -151,6 +153,7 @@ pub fn fit_stacked(
             for &i in &held {
                 for (j, e) in fitted.try_predict(&set.x[i])?.iter().enumerate() {
                     oof[i][b][j] = clamped_logit(e.quality);
+                    oof_tokens[i][b][j] = f64::from(to_log_tokens(e.output_tokens as f32));
                 }
             }
             tick(
@@ -159,10 +162,15 @@ pub fn fit_stacked(
             );
         }
     }
+    let mut tokens = TokenWeights {
+        coef: vec![0.0; m * nb],
+        bias: vec![0.0; m],
+    };
     let mut weights = StackWeights {
         bases: nb,
         coef: vec![0.0; m * nb],
         bias: vec![0.0; m],
+        tokens: None,
     };
     let priors = ModelPriors::from_training_set(set);
     let mut fits = Vec::with_capacity(m);
@@ -182,13 +190,39 @@ pub fn fit_stacked(
             weights.coef[j * nb + b] = *c as f32;
         }
         weights.bias[j] = bias as f32;
+        // Output tokens: why fitted rather than averaged. Where the bases disagree on length
+        // (a task mean against a neighbourhood that mixes sources), their plain average priced
+        // prompts worse than the per-task means did (docs/routing-quality.md, "Output tokens").
+        let token_rows: Vec<(Vec<f64>, f64)> = (0..n)
+            .filter_map(|i| {
+                set.output_tokens[i][j].map(|t| {
+                    (
+                        oof_tokens[i].iter().map(|l| l[j]).collect(),
+                        f64::from(to_log_tokens(t)),
+                    )
+                })
+            })
+            .collect();
+        let (token_coef, token_bias) = if token_rows.is_empty() {
+            (vec![0.0; nb], f64::from(priors.log_tokens[j]))
+        } else {
+            nonnegative_least_squares(&token_rows, nb, config.l2)
+        };
+        for (b, c) in token_coef.iter().enumerate() {
+            tokens.coef[j * nb + b] = *c as f32;
+        }
+        tokens.bias[j] = token_bias as f32;
         fits.push(serde_json::json!({
             "model": set.models[j].as_str(),
             "labelled": rows.len(),
             "coef": coef,
             "bias": bias,
+            "token_rows": token_rows.len(),
+            "token_coef": token_coef,
+            "token_bias": token_bias,
         }));
     }
+    weights.tokens = Some(tokens);
     let mut bases = Vec::with_capacity(nb);
     for base in &config.bases {
         bases.push(fit_base(base, set, configs, seed, None)?);
@@ -235,6 +269,65 @@ pub fn nonnegative_logistic(rows: &[(Vec<f64>, f64)], nb: usize, l2: f64) -> (Ve
             None => return (coef, bias),
         }
     }
+}
+
+/// Least squares of `y` on `features` with an unpenalised intercept, an L2 penalty `l2` on the
+/// coefficients and every coefficient ≥ 0, by the same active-set loop as
+/// [`nonnegative_logistic`]: the output-token combination, where `y` is `ln(1 + tokens)`.
+pub fn nonnegative_least_squares(rows: &[(Vec<f64>, f64)], nb: usize, l2: f64) -> (Vec<f64>, f64) {
+    let mut free: Vec<bool> = vec![true; nb];
+    loop {
+        let (coef, bias) = ridge(rows, &free, l2);
+        if (0..nb).any(|b| free[b] && coef[b] < 0.0) {
+            for b in 0..nb {
+                if coef[b] < 0.0 {
+                    free[b] = false;
+                }
+            }
+        } else {
+            return (coef, bias);
+        }
+    }
+}
+
+/// Ridge regression over the `free` features (the others stay 0) with an unpenalised
+/// intercept: centred normal equations, solved by Cholesky. Without rows, or with a singular
+/// system, every coefficient is 0 and the intercept the mean.
+fn ridge(rows: &[(Vec<f64>, f64)], free: &[bool], l2: f64) -> (Vec<f64>, f64) {
+    let idx: Vec<usize> = (0..free.len()).filter(|&b| free[b]).collect();
+    let n = rows.len().max(1) as f64;
+    let mean_y = rows.iter().map(|r| r.1).sum::<f64>() / n;
+    let mean_x: Vec<f64> = idx
+        .iter()
+        .map(|&b| rows.iter().map(|r| r.0[b]).sum::<f64>() / n)
+        .collect();
+    let p = idx.len();
+    let mut a = vec![0.0f64; p * p];
+    let mut rhs = vec![0.0f64; p];
+    for (x, y) in rows {
+        let xc: Vec<f64> = idx.iter().zip(&mean_x).map(|(&b, m)| x[b] - m).collect();
+        for r in 0..p {
+            rhs[r] += xc[r] * (y - mean_y);
+            for c in 0..p {
+                a[r * p + c] += xc[r] * xc[c];
+            }
+        }
+    }
+    for r in 0..p {
+        a[r * p + r] += l2 + 1e-9;
+    }
+    let mut coef = vec![0.0f64; free.len()];
+    let w = if p == 0 {
+        Vec::new()
+    } else {
+        cholesky_solve(&mut a, &rhs, p).unwrap_or_else(|| vec![0.0; p])
+    };
+    let mut bias = mean_y;
+    for (k, &b) in idx.iter().enumerate() {
+        coef[b] = w[k];
+        bias -= w[k] * mean_x[k];
+    }
+    (coef, bias)
 }
 
 /// Penalised logistic regression over the `free` features (the others stay 0) by damped
@@ -344,6 +437,30 @@ mod tests {
         assert!((1.0 / (1.0 + (-bias).exp()) - 0.7).abs() < 1e-6);
     }
 
+    #[test]
+    fn nonnegative_least_squares_recovers_a_planted_weight_and_drops_a_harmful_base() {
+        // ln(1 + tokens) = 0.3 + 0.8·x0 plus a small wobble; feature 1 moves against it.
+        let rows: Vec<(Vec<f64>, f64)> = (0..300)
+            .map(|i| {
+                let x = (i as f64 / 300.0) * 4.0 + 2.0;
+                let wobble = 0.01 * (((i * 37) % 7) as f64 - 3.0);
+                (vec![x, -x], 0.3 + 0.8 * x + wobble)
+            })
+            .collect();
+        let (coef, bias) = nonnegative_least_squares(&rows, 2, 0.0);
+        assert!((coef[0] - 0.8).abs() < 0.01, "{coef:?}");
+        assert_eq!(coef[1], 0.0);
+        assert!((bias - 0.3).abs() < 0.05, "{bias}");
+        // A penalty pulls the slope toward 0 and the intercept toward the mean, never negative.
+        let (shrunk, _) = nonnegative_least_squares(&rows, 2, 1e4);
+        assert!(shrunk[0] >= 0.0 && shrunk[0] < coef[0], "{shrunk:?}");
+        // No rows: the intercept is 0 and so is every coefficient.
+        assert_eq!(
+            nonnegative_least_squares(&[], 2, 2.0),
+            (vec![0.0, 0.0], 0.0)
+        );
+    }
+
     /// Mean log loss of `p` against the true probabilities of rows `rows`.
     fn log_loss(
         p: &dyn router_core::QualityPredictor,
@@ -392,9 +509,14 @@ mod tests {
             log_loss(&means, &planted, 600..900),
         );
         assert!(ours < theirs - 0.02, "stack {ours:.4} vs means {theirs:.4}");
-        // Every model leans on at least one base, none negatively.
+        // Every model leans on at least one base, none negatively; tokens are combined too.
         let w = stack.weights();
         assert!(w.coef.iter().all(|&c| c >= 0.0));
+        let tokens = w
+            .tokens
+            .as_ref()
+            .expect("a fitted stack combines output tokens");
+        assert!(tokens.coef.iter().all(|&c| c >= 0.0));
         for j in 0..train.models.len() {
             assert!(w.coef[j * w.bases..(j + 1) * w.bases]
                 .iter()
@@ -416,6 +538,36 @@ mod tests {
                 assert!((a.output_tokens - b.output_tokens).abs() < 1e-3);
             }
         }
+        // An artifact written before the token combination existed averages the bases' lengths.
+        let old = StackedPredictor::from_parts_checked(
+            stack.manifest().clone(),
+            stack.priors().clone(),
+            stack.bases().to_vec(),
+            StackWeights {
+                tokens: None,
+                ..stack.weights().clone()
+            },
+        )
+        .unwrap();
+        let old_dir = tempfile::tempdir().unwrap();
+        Artifact::from(old).save(old_dir.path()).unwrap();
+        let old = Artifact::load(old_dir.path()).unwrap();
+        let x = &planted.set.x[600];
+        let per_base: Vec<_> = stack
+            .bases()
+            .iter()
+            .map(|b| b.try_predict(x).unwrap())
+            .collect();
+        for (j, e) in old.try_predict(x).unwrap().iter().enumerate() {
+            let mean = per_base
+                .iter()
+                .map(|p| to_log_tokens(p[j].output_tokens as f32))
+                .sum::<f32>()
+                / per_base.len() as f32;
+            let expected = classifier::predictors::from_log_tokens(mean);
+            assert!((e.output_tokens as f32 - expected).abs() < 1e-2 * expected.max(1.0));
+        }
+
         // A base that no longer matches the stack's models is refused on load, naming it.
         std::fs::remove_dir_all(dir.path().join("base-1")).unwrap();
         let err = Artifact::load(dir.path()).unwrap_err().to_string();

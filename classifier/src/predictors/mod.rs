@@ -79,7 +79,7 @@ pub use manifest::{
 pub use mf::{cholesky_solve, MfPredictor, MfWeights, NEW_MODEL_L2};
 pub use mlp::{DenseLayer, MlpPredictor, MlpWeights};
 pub use priors::{from_log_tokens, to_log_tokens, ModelPriors, DEFAULT_OUTPUT_TOKENS};
-pub use stacked::{base_dir_name, clamped_logit, StackWeights, StackedPredictor};
+pub use stacked::{base_dir_name, clamped_logit, StackWeights, StackedPredictor, TokenWeights};
 pub use task_classifier::{
     softmax, TaskClassifier, TaskClassifierFile, TASK_CLASSIFIER_FORMAT_VERSION,
 };

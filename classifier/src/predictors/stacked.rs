@@ -19,6 +19,20 @@ pub struct StackWeights {
     pub coef: Vec<f32>,
     /// `m` intercepts.
     pub bias: Vec<f32>,
+    /// The combination of the bases' output-token predictions; `None` (artifacts written
+    /// before it existed) averages them.
+    pub tokens: Option<TokenWeights>,
+}
+
+/// The stacker's per-model combination of its bases' `ln(1 + tokens)` predictions, fitted on
+/// their out-of-fold predictions like the quality combination, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenWeights {
+    /// `m × B` coefficients: model `j`'s `ln(1 + tokens)` is
+    /// `bias[j] + Σ_b coef[j·B + b] · ln(1 + tokens_b,j)`.
+    pub coef: Vec<f32>,
+    /// `m` intercepts.
+    pub bias: Vec<f32>,
 }
 
 /// A stacked ensemble: several base predictors fitted on the same rows, combined per model by
@@ -27,7 +41,8 @@ pub struct StackWeights {
 /// The combination both averages (less variance than any one base) and calibrates: where a
 /// base's per-prompt differences did not predict held-out outcomes, its weight shrinks, and
 /// with every weight at 0 a model's estimate is its intercept, the training mean — the fixed
-/// policy. Output tokens are the bases' mean `ln(1 + tokens)`.
+/// policy. Output tokens combine the bases' `ln(1 + tokens)` the same way (a least-squares fit
+/// on out-of-fold predictions), or average them in an artifact without that fit.
 ///
 /// Saved as an artifact directory whose `base-<b>/` sub-directories hold the bases.
 #[derive(Clone, Debug)]
@@ -73,6 +88,12 @@ impl StackedPredictor {
             ("stack.bias", weights.bias.len(), m),
             ("priors", priors.len(), m),
         ])?;
+        if let Some(t) = &weights.tokens {
+            super::linear::check_lengths(&[
+                ("stack.token_coef", t.coef.len(), m * weights.bases),
+                ("stack.token_bias", t.bias.len(), m),
+            ])?;
+        }
         for (b, base) in bases.iter().enumerate() {
             let bm = base.manifest();
             if bm.kind == PredictorKind::Stacked {
@@ -138,16 +159,18 @@ impl StackedPredictor {
         Ok((0..m)
             .map(|j| {
                 let mut z = f64::from(self.weights.bias[j]);
-                let mut log_tokens = 0.0f64;
                 for (b, est) in per_base.iter().enumerate() {
                     z += f64::from(self.weights.coef[j * nb + b]) * clamped_logit(est[j].quality);
-                    log_tokens += f64::from(to_log_tokens(est[j].output_tokens as f32));
                 }
-                self.priors.finish(
-                    j,
-                    sigmoid(z as f32),
-                    (log_tokens / per_base.len() as f64) as f32,
-                )
+                let base_tokens =
+                    |b: usize| f64::from(to_log_tokens(per_base[b][j].output_tokens as f32));
+                let log_tokens = match &self.weights.tokens {
+                    Some(t) => (0..nb).fold(f64::from(t.bias[j]), |acc, b| {
+                        acc + f64::from(t.coef[j * nb + b]) * base_tokens(b)
+                    }),
+                    None => (0..nb).map(base_tokens).sum::<f64>() / nb as f64,
+                };
+                self.priors.finish(j, sigmoid(z as f32), log_tokens as f32)
             })
             .collect())
     }
@@ -161,6 +184,10 @@ impl StackedPredictor {
         let mut out = WeightsWriter::default();
         out.f32("stack.coef", &self.weights.coef, &[m, nb])?;
         out.f32("stack.bias", &self.weights.bias, &[m])?;
+        if let Some(t) = &self.weights.tokens {
+            out.f32("stack.token_coef", &t.coef, &[m, nb])?;
+            out.f32("stack.token_bias", &t.bias, &[m])?;
+        }
         out.priors(&self.priors)?;
         out.save(dir)?;
         self.manifest.write(dir)
@@ -183,6 +210,14 @@ impl StackedPredictor {
             return Err(w.invalid("stack.coef", format!("{rows} rows for {m} models")));
         }
         let bias = w.f32("stack.bias", &[m])?;
+        let tokens = if w.has("stack.token_coef") {
+            Some(TokenWeights {
+                coef: w.f32("stack.token_coef", &[m, nb])?,
+                bias: w.f32("stack.token_bias", &[m])?,
+            })
+        } else {
+            None
+        };
         let priors = w.priors(m)?;
         let bases = (0..nb)
             .map(|b| Artifact::load(&dir.join(base_dir_name(b))))
@@ -195,6 +230,7 @@ impl StackedPredictor {
                 bases: nb,
                 coef,
                 bias,
+                tokens,
             },
         )
     }
