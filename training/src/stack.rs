@@ -51,7 +51,8 @@ pub struct StackConfig {
     pub folds: usize,
     /// L2 penalty on the combination's coefficients (not the intercept), in units of one
     /// labelled cell's log loss. Default 2: a few thousand cells barely feel it, a few dozen
-    /// are pulled towards the model's mean.
+    /// are pulled towards the model's mean. The output-token combination takes the same
+    /// penalty against its squared error in `ln(1 + tokens)`.
     pub l2: f64,
 }
 
@@ -192,7 +193,8 @@ pub fn fit_stacked(
         weights.bias[j] = bias as f32;
         // Output tokens: why fitted rather than averaged. Where the bases disagree on length
         // (a task mean against a neighbourhood that mixes sources), their plain average priced
-        // prompts worse than the per-task means did (docs/routing-quality.md, "Output tokens").
+        // prompts worse than the per-task means did (docs/routing-quality.md, "Output tokens
+        // combined like quality").
         let token_rows: Vec<(Vec<f64>, f64)> = (0..n)
             .filter_map(|i| {
                 set.output_tokens[i][j].map(|t| {
