@@ -257,29 +257,15 @@ pub fn fit_stacked(
 /// correlated bases fit noise). Newton steps on the free coefficients; a coefficient that
 /// would go negative is fixed at 0 and the rest refitted.
 pub fn nonnegative_logistic(rows: &[(Vec<f64>, f64)], nb: usize, l2: f64) -> (Vec<f64>, f64) {
-    let mut free: Vec<bool> = vec![true; nb];
-    loop {
-        let (coef, bias) = newton_logistic(rows, &free, l2);
-        match (0..nb).find(|&b| free[b] && coef[b] < 0.0) {
-            Some(_) => {
-                for b in 0..nb {
-                    if coef[b] < 0.0 {
-                        free[b] = false;
-                    }
-                }
-            }
-            None => return (coef, bias),
-        }
-    }
+    nonnegative(nb, |free| newton_logistic(rows, free, l2))
 }
 
-/// Least squares of `y` on `features` with an unpenalised intercept, an L2 penalty `l2` on the
-/// coefficients and every coefficient ≥ 0, by the same active-set loop as
-/// [`nonnegative_logistic`]: the output-token combination, where `y` is `ln(1 + tokens)`.
-pub fn nonnegative_least_squares(rows: &[(Vec<f64>, f64)], nb: usize, l2: f64) -> (Vec<f64>, f64) {
+/// The active-set loop both combinations share: `fit` over the features still free, every
+/// feature whose coefficient comes out negative fixed at 0, refitted until none is.
+fn nonnegative(nb: usize, fit: impl Fn(&[bool]) -> (Vec<f64>, f64)) -> (Vec<f64>, f64) {
     let mut free: Vec<bool> = vec![true; nb];
     loop {
-        let (coef, bias) = ridge(rows, &free, l2);
+        let (coef, bias) = fit(&free);
         if (0..nb).any(|b| free[b] && coef[b] < 0.0) {
             for b in 0..nb {
                 if coef[b] < 0.0 {
@@ -290,6 +276,13 @@ pub fn nonnegative_least_squares(rows: &[(Vec<f64>, f64)], nb: usize, l2: f64) -
             return (coef, bias);
         }
     }
+}
+
+/// Least squares of `y` on `features` with an unpenalised intercept, an L2 penalty `l2` on the
+/// coefficients and every coefficient ≥ 0, by the same active-set loop as
+/// [`nonnegative_logistic`]: the output-token combination, where `y` is `ln(1 + tokens)`.
+pub fn nonnegative_least_squares(rows: &[(Vec<f64>, f64)], nb: usize, l2: f64) -> (Vec<f64>, f64) {
+    nonnegative(nb, |free| ridge(rows, free, l2))
 }
 
 /// Ridge regression over the `free` features (the others stay 0) with an unpenalised
