@@ -122,19 +122,33 @@ impl WeightsReader {
     /// An `f32` tensor of exactly `shape`, flattened row-major.
     pub(crate) fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, PredictorError> {
         let t = self.tensor(name, DType::F32, Some(shape))?;
-        t.flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| self.err(name, e.to_string()))
+        self.finite_values(name, t)
     }
 
     /// An `f32` tensor of any shape, flattened, with its dimensions.
     pub(crate) fn f32_any(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>), PredictorError> {
         let t = self.tensor(name, DType::F32, None)?;
+        Ok((self.finite_values(name, t)?, t.dims().to_vec()))
+    }
+
+    /// The tensor's values, refused if any is NaN or infinite: training never writes one, so a
+    /// non-finite weight means a damaged file, and serving it would give NaN estimates that the
+    /// policy cannot rank (a load error names the file and tensor instead).
+    fn finite_values(&self, name: &str, t: &Tensor) -> Result<Vec<f32>, PredictorError> {
         let data = t
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(|e| self.err(name, e.to_string()))?;
-        Ok((data, t.dims().to_vec()))
+        if let Some(at) = data.iter().position(|v| !v.is_finite()) {
+            return Err(self.err(
+                name,
+                format!(
+                    "value {at} is {}; the file is damaged, retrain or restore it",
+                    data[at]
+                ),
+            ));
+        }
+        Ok(data)
     }
 
     /// A `u8` 0/1 tensor of exactly `shape` as booleans.
@@ -164,5 +178,32 @@ impl WeightsReader {
     /// An error about a tensor, for checks that only the caller can make.
     pub(crate) fn invalid(&self, tensor: &str, reason: impl Into<String>) -> PredictorError {
         self.err(tensor, reason.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_weight_is_refused_with_the_tensor_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut w = WeightsWriter::default();
+        w.f32("ok", &[1.0, 2.0], &[2]).expect("write");
+        w.f32("bad", &[1.0, f32::NAN, 3.0], &[3]).expect("write");
+        w.f32("inf", &[f32::INFINITY], &[1]).expect("write");
+        w.save(dir.path()).expect("save");
+        let r = WeightsReader::open(dir.path()).expect("open");
+        assert_eq!(r.f32("ok", &[2]).expect("finite"), vec![1.0, 2.0]);
+        let err = r.f32("bad", &[3]).expect_err("NaN refused").to_string();
+        assert!(
+            err.contains("bad") && err.contains("value 1 is NaN"),
+            "{err}"
+        );
+        let err = r.f32_any("inf").expect_err("inf refused").to_string();
+        assert!(
+            err.contains("inf") && err.contains("value 0 is inf"),
+            "{err}"
+        );
     }
 }
