@@ -7,7 +7,7 @@
 //! - [`Service`]: the bounded, deadline-aware, length-bucketed batching worker that keeps
 //!   tokenizing and the forward pass off async runtimes, with an LRU embedding cache.
 //! - [`predictors`]: quality and output-token predictors over embeddings, and their artifacts.
-//! - [`prompt_features`]: prompt statistics appended to the embedding in experiments.
+//! - [`prompt_features`]: prompt statistics an artifact may append to the embedding.
 
 pub mod bench;
 mod encoder;
@@ -20,8 +20,8 @@ mod truncation;
 pub mod weights;
 
 pub use encoder::{
-    adapted_fingerprint, adapter, fingerprint_of, reference, Encoder, EncoderConfig, ExtraLayers,
-    RoutingAdapter, EMBEDDING_DIM,
+    adapted_fingerprint, adapter, featured_fingerprint, fingerprint_of, reference, Encoder,
+    EncoderConfig, ExtraLayers, RoutingAdapter, EMBEDDING_DIM,
 };
 pub use error::Error;
 pub use service::{

@@ -273,6 +273,7 @@ pub fn load_encoder_service(
 ) -> Result<Option<(Arc<classifier::Encoder>, classifier::Service)>, Error> {
     let mut encoder_config = unconfigured;
     let mut adapter = None;
+    let mut prompt_features = false;
     let artifact: Option<Arc<classifier::predictors::Artifact>> = match &config.router.artifact {
         None => None,
         Some(dir) => {
@@ -286,6 +287,7 @@ pub fn load_encoder_service(
                 .encoder_config(dir)
                 .map_err(load_error)?;
             adapter = artifact.manifest().load_adapter(dir).map_err(load_error)?;
+            prompt_features = artifact.manifest().prompt_features();
             Some(Arc::new(artifact))
         }
     };
@@ -320,6 +322,12 @@ pub fn load_encoder_service(
             "Routing adapter from the router artifact appended to every embedding."
         );
         encoder = encoder.with_adapter(adapter);
+    }
+    if prompt_features {
+        tracing::info!(
+            "Prompt statistics appended to every embedding, as the router artifact was trained."
+        );
+        encoder = encoder.with_prompt_features();
     }
     let int8 = config.router.encoder_weights == crate::config::EncoderWeights::Int8;
     if int8 {

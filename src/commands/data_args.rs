@@ -58,6 +58,11 @@ pub struct DataArgs {
     /// Experimental (not adopted on validation); an artifact made with it is served with it.
     #[arg(long, value_parser = classifier::ExtraLayers::parse, default_value = "")]
     pub extra_layers: classifier::ExtraLayers,
+    /// Append prompt statistics (length, lines, digits, code and maths symbols, non-ASCII
+    /// share, questions; computed on the whole prompt) to every embedding, after any adapter.
+    /// An artifact trained with them is served with them.
+    #[arg(long)]
+    pub prompt_features: bool,
     #[command(flatten)]
     pub encoder: EncoderArgs,
     /// A routing adapter appended to every embedding (not a flag: `score` sets it from the
@@ -160,6 +165,14 @@ pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
     let mut encoder = args.encoder.load_pooling(args.extra_layers)?;
     if let Some(adapter) = &args.adapter {
         encoder = encoder.with_adapter(adapter.clone());
+    }
+    if args.prompt_features {
+        encoder = encoder.with_prompt_features();
+        eprintln!(
+            "appending {} prompt statistics to every embedding: {}",
+            classifier::prompt_features::PROMPT_FEATURES,
+            classifier::prompt_features::PROMPT_FEATURE_NAMES.join(", ")
+        );
     }
     if args.extra_layers != classifier::ExtraLayers::NONE {
         eprintln!(

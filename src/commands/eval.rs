@@ -46,11 +46,6 @@ pub struct EvalArgs {
     /// learned router (the one-sided 95 % lower bound of the gain must exceed it).
     #[arg(long, default_value_t = training::experiment::DEFAULT_MIN_GAIN, value_parser = parse_min_gain)]
     guard_min_gain: f64,
-    /// Append prompt statistics (length, lines, digits, code and maths symbols, non-ASCII
-    /// share, questions; computed on the whole prompt) to every embedding. Experimental: the
-    /// gateway does not compute them, so `train` does not offer it.
-    #[arg(long)]
-    prompt_features: bool,
     /// Per run, fit a routing adapter (a residual bottleneck and attention pooling on the
     /// encoder's last-layer token states, trained on the run's training rows with the
     /// per-model correctness loss) and give every predictor the standard embedding with the
@@ -227,17 +222,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 .join(", ")
         );
     }
-    let (table, mut x, _, sources) = load_with_sources(&args.data)?;
-    if args.prompt_features {
-        for (v, row) in x.iter_mut().zip(&table.rows) {
-            *v = classifier::prompt_features::with_prompt_features(v, &row.text);
-        }
-        eprintln!(
-            "appended {} prompt features to every embedding: {}",
-            classifier::prompt_features::PROMPT_FEATURES,
-            classifier::prompt_features::PROMPT_FEATURE_NAMES.join(", ")
-        );
-    }
+    anyhow::ensure!(
+        !(args.adapter && args.data.prompt_features),
+        "--adapter cannot be combined with --prompt-features yet (a served artifact appends the adapter first); drop one of them"
+    );
+    let (table, x, _, sources) = load_with_sources(&args.data)?;
     let mut data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     data.sources = sources.into_iter().map(Some).collect();
     if args.adapter {

@@ -48,6 +48,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         data.extra_layers = wanted.extra_layers;
     }
     data.adapter = artifact.manifest().load_adapter(&dir)?;
+    data.prompt_features = artifact.manifest().prompt_features();
     let (table, x, _) = load(&data)?;
     // The task classifier reads the standard embedding: the first 384 values, whatever
     // extra layers follow them.

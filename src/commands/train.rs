@@ -170,6 +170,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             args.data.extra_layers == classifier::ExtraLayers::NONE,
             "--extra-layers cannot be combined with --from-log: the log is embedded with the standard encoder"
         );
+        anyhow::ensure!(
+            !args.data.prompt_features,
+            "--prompt-features cannot be combined with --from-log: the log is embedded with the standard encoder"
+        );
         let (mut set, ips, fingerprint) = super::from_log::training_set(
             log,
             args.metric.as_deref(),
@@ -194,6 +198,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         });
         return fit_and_save(&args, &plan, &set, fingerprint, source, None, None);
     }
+    // The served encoder appends the adapter before the prompt statistics, while here the
+    // adapter would be fitted on embeddings that already end with them.
+    anyhow::ensure!(
+        !(args.adapter && args.data.prompt_features),
+        "--adapter cannot be combined with --prompt-features yet; drop one of them"
+    );
     let (mut table, x, fingerprint) = load(&args.data)?;
     let mut keep: Vec<usize> = (0..table.rows.len()).collect();
     if args.train_split_only {
@@ -400,6 +410,7 @@ fn fit_and_save(
         &args.data.encoder.config(args.data.extra_layers),
     );
     settings.adapter = adapter.map(|(a, _)| a.digest());
+    settings.prompt_features = args.data.prompt_features;
     let data = serde_json::json!({
         "source": source,
         "prompts": set.len(),

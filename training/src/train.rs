@@ -152,6 +152,7 @@ mod tests {
             max_tokens: 128,
             extra_layers: Vec::new(),
             adapter: None,
+            prompt_features: false,
         }
     }
 

@@ -19,6 +19,7 @@ use candle_transformers::models::bert::Config as BertConfig;
 use router_core::{BoxError, Embedder};
 use tokenizers::Tokenizer;
 
+use crate::prompt_features::{with_prompt_features, PROMPT_FEATURES, PROMPT_FEATURE_NAMES};
 use crate::{weights, Error, Truncation};
 pub use adapter::RoutingAdapter;
 
@@ -120,8 +121,12 @@ pub struct Encoder {
     /// embeddings made with different layers are different features, so caches and artifacts
     /// must tell them apart.
     fingerprint: String,
-    /// A trained routing adapter whose vector is appended last ([`Encoder::with_adapter`]).
+    /// A trained routing adapter whose vector is appended after the pooled layers
+    /// ([`Encoder::with_adapter`]).
     adapter: Option<std::sync::Arc<RoutingAdapter>>,
+    /// Whether the prompt statistics of [`crate::prompt_features`] come last
+    /// ([`Encoder::with_prompt_features`]).
+    prompt_features: bool,
     /// Whether passes multiply by the int8 weights ([`Encoder::with_int8_weights`]); atomic
     /// so that a server can switch back to f32 through a shared handle when the gate refuses
     /// int8.
@@ -177,17 +182,45 @@ impl Encoder {
             threads: rayon::current_num_threads(),
             fingerprint: fingerprint_of(config.extra_layers),
             adapter: None,
+            prompt_features: false,
             int8: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The fingerprint of what this encoder appends now: the weights and pooled layers, then
+    /// the adapter, then the prompt statistics, each named when present.
+    fn refresh_fingerprint(&mut self) {
+        let mut fingerprint = fingerprint_of(self.config.extra_layers);
+        if let Some(adapter) = &self.adapter {
+            fingerprint = adapted_fingerprint(&fingerprint, &adapter.digest());
+        }
+        if self.prompt_features {
+            fingerprint = featured_fingerprint(&fingerprint);
+        }
+        self.fingerprint = fingerprint;
     }
 
     /// Appends `adapter`'s vector to every embedding (one more [`EMBEDDING_DIM`] block, after
     /// any extra layers), replacing any adapter set before; the fingerprint then names it too.
     pub fn with_adapter(mut self, adapter: RoutingAdapter) -> Self {
-        self.fingerprint =
-            adapted_fingerprint(&fingerprint_of(self.config.extra_layers), &adapter.digest());
         self.adapter = Some(std::sync::Arc::new(adapter));
+        self.refresh_fingerprint();
         self
+    }
+
+    /// Appends the [`crate::prompt_features`] of each whole text (length, lines, digit, code,
+    /// maths and non-ASCII shares, question marks) after everything else, for an artifact
+    /// trained with them (`train --prompt-features`); the fingerprint then says so, so that
+    /// caches and artifact checks tell these embeddings apart.
+    pub fn with_prompt_features(mut self) -> Self {
+        self.prompt_features = true;
+        self.refresh_fingerprint();
+        self
+    }
+
+    /// Whether [`Encoder::with_prompt_features`] is on.
+    pub fn prompt_features(&self) -> bool {
+        self.prompt_features
     }
 
     /// Multiplies by int8 copies of the attention-output and feed-forward weights from now on (quantised here,
@@ -278,27 +311,26 @@ impl Encoder {
     }
 
     /// Length of this encoder's embeddings: [`EMBEDDING_DIM`] per pooled layer, plus one more
-    /// block with a routing adapter.
+    /// block with a routing adapter, plus the prompt statistics when they are on.
     pub fn dim(&self) -> usize {
         EMBEDDING_DIM * (1 + self.config.extra_layers.count() + usize::from(self.adapter.is_some()))
+            + if self.prompt_features {
+                PROMPT_FEATURES
+            } else {
+                0
+            }
     }
 
     /// Embeds a batch: one vector of [`Encoder::dim`] values per text, in order; each
     /// [`EMBEDDING_DIM`] block is unit length.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids = texts
-            .iter()
-            .map(|t| self.token_ids(t))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.forward(&ids)
+        self.encode_as(texts, self.precision())
     }
 
     /// Runs the model on already tokenized texts, each at its own length (no padding), on at
     /// most the threads of the rayon pool it is called from (the encoder service runs it on a
-    /// smaller pool than the one this encoder was loaded under).
+    /// smaller pool than the one this encoder was loaded under). The pooled blocks only: the
+    /// prompt statistics need the text ([`Encoder::encode`]).
     pub fn forward(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, Error> {
         self.forward_with(ids, self.precision())
     }
@@ -325,11 +357,22 @@ impl Encoder {
         texts: &[&str],
         precision: forward::Precision,
     ) -> Result<Vec<Vec<f32>>, Error> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids = texts
             .iter()
             .map(|t| self.token_ids(t))
             .collect::<Result<Vec<_>, _>>()?;
-        self.forward_with(&ids, precision)
+        let pooled = self.forward_with(&ids, precision)?;
+        if !self.prompt_features {
+            return Ok(pooled);
+        }
+        Ok(pooled
+            .iter()
+            .zip(texts)
+            .map(|(v, text)| with_prompt_features(v, text))
+            .collect())
     }
 
     fn forward_with(
@@ -358,6 +401,13 @@ impl Encoder {
         let threads = self.threads.min(rayon::current_num_threads());
         forward::last_hidden(&self.model, &ids, threads, self.precision())
     }
+}
+
+/// The fingerprint of an encoder's embeddings once the prompt statistics are appended.
+pub fn featured_fingerprint(base: &str) -> String {
+    use sha2::Digest;
+    let named = format!("{base}+prompt-features:{}", PROMPT_FEATURE_NAMES.join(","));
+    hex::encode(sha2::Sha256::digest(named.as_bytes()))
 }
 
 /// The fingerprint of an encoder's embeddings once an adapter with this digest is appended.

@@ -117,6 +117,10 @@ pub struct EncoderSettings {
     /// to the embedding; its weights are `adapter.safetensors` beside the manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<String>,
+    /// Whether the prompt statistics ([`crate::prompt_features`]) come last
+    /// ([`crate::Encoder::with_prompt_features`]); absent in older manifests, which have none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prompt_features: bool,
 }
 
 impl EncoderSettings {
@@ -126,6 +130,7 @@ impl EncoderSettings {
             max_tokens: config.max_tokens,
             extra_layers: config.extra_layers.layers(),
             adapter: None,
+            prompt_features: false,
         }
     }
 }
@@ -188,6 +193,12 @@ impl Manifest {
             )));
         }
         Ok(config)
+    }
+
+    /// Whether the encoder must append the prompt statistics for this artifact
+    /// (`encoder.prompt_features`).
+    pub fn prompt_features(&self) -> bool {
+        self.encoder.as_ref().is_some_and(|s| s.prompt_features)
     }
 
     /// The routing adapter the encoder must append for this artifact (its `encoder.adapter`),
@@ -351,6 +362,7 @@ mod tests {
             max_tokens: 64,
             extra_layers: vec![2, 4],
             adapter: None,
+            prompt_features: false,
         });
         let c = m.encoder_config(dir).unwrap();
         assert_eq!((c.max_tokens, c.extra_layers.label()), (64, "2,4".into()));
@@ -366,6 +378,7 @@ mod tests {
                 max_tokens: bad,
                 extra_layers: Vec::new(),
                 adapter: None,
+                prompt_features: false,
             });
             let e = m.encoder_config(dir).unwrap_err().to_string();
             assert!(e.contains("max_tokens") && e.contains("art"), "{e}");
@@ -374,6 +387,7 @@ mod tests {
             max_tokens: 128,
             extra_layers: vec![40],
             adapter: None,
+            prompt_features: false,
         });
         assert!(m.encoder_config(dir).is_err());
     }
@@ -389,6 +403,7 @@ mod tests {
             max_tokens: 128,
             extra_layers: Vec::new(),
             adapter: Some(adapter.digest()),
+            prompt_features: false,
         });
         // Named but missing: the error names the field and the file.
         let e = m.load_adapter(dir.path()).unwrap_err().to_string();

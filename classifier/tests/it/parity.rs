@@ -247,3 +247,26 @@ fn extra_layer_lists_parse_and_name_their_mistakes() {
         classifier::weights::MODEL_SHA256
     );
 }
+
+#[test]
+fn prompt_features_come_last_and_leave_the_embedding_unchanged() {
+    use classifier::prompt_features::{prompt_features, PROMPT_FEATURES};
+    let plain = Encoder::load(&encoder_dir(), EncoderConfig::default()).unwrap();
+    let base_fingerprint = router_core::Embedder::fingerprint(&plain).to_owned();
+    let featured = Encoder::load(&encoder_dir(), EncoderConfig::default())
+        .unwrap()
+        .with_prompt_features();
+    assert_eq!(featured.dim(), classifier::EMBEDDING_DIM + PROMPT_FEATURES);
+    assert_eq!(
+        router_core::Embedder::fingerprint(&featured),
+        classifier::featured_fingerprint(&base_fingerprint)
+    );
+    let texts = ["What is 2 + 2?", "fn main() {\n    println!(\"hi\");\n}"];
+    let a = plain.encode(&texts).unwrap();
+    let b = featured.encode(&texts).unwrap();
+    for ((a, b), text) in a.iter().zip(&b).zip(texts) {
+        assert_eq!(b.len(), featured.dim());
+        assert_eq!(&b[..a.len()], &a[..], "the pooled values are untouched");
+        assert_eq!(&b[a.len()..], &prompt_features(text)[..]);
+    }
+}

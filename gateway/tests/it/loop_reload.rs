@@ -232,6 +232,7 @@ async fn admin_reload_swaps_the_artifact_and_refuses_bad_ones() {
             max_tokens: 128,
             extra_layers: Vec::new(),
             adapter: None,
+            prompt_features: false,
         }),
     );
     for (dir, code) in [

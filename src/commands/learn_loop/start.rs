@@ -23,7 +23,7 @@ pub(super) struct Start {
     pub encoder_config: classifier::EncoderConfig,
     /// The artifact's routing adapter, when it carries one.
     pub adapter: Option<classifier::RoutingAdapter>,
-    /// The encoder, with the adapter applied.
+    /// The encoder, with the adapter and prompt statistics applied.
     pub encoder: Arc<classifier::Encoder>,
     /// The predictor every refit fits.
     pub kind: PredictorKind,
@@ -50,6 +50,12 @@ impl Start {
         let mut encoder = args.encoder.load_with(encoder_config)?;
         if let Some(adapter) = &adapter {
             encoder = encoder.with_adapter(adapter.clone());
+        }
+        if artifact
+            .as_ref()
+            .is_some_and(|a| a.manifest().prompt_features())
+        {
+            encoder = encoder.with_prompt_features();
         }
         let encoder = Arc::new(encoder);
         if let Some(a) = &artifact {
@@ -133,6 +139,7 @@ impl Start {
                 .adapter
                 .as_ref()
                 .map(classifier::RoutingAdapter::digest),
+            prompt_features: self.encoder.prompt_features(),
             ..classifier::predictors::EncoderSettings::of(&self.encoder_config)
         }
     }

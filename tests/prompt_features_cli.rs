@@ -1,0 +1,141 @@
+//! Prompt statistics end to end through the real binary: `train --prompt-features` records
+//! them in the artifact, and `route` (the gateway's loading path), `score` and `loop` encode
+//! with them, so the trained estimates apply where the artifact is served. Needs the encoder
+//! weights (`switchyard model fetch`, which `scripts/test.sh` runs first).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{switchyard, text};
+use serde_json::Value;
+
+const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
+const PROMPT: &str = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether?";
+
+fn manifest(dir: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn prompt_features_are_trained_into_the_artifact_and_served_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("featured");
+    let out_s = out.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let train = switchyard(&[
+        "train",
+        "--data",
+        FIXTURE,
+        "--max-prompts",
+        "160",
+        "--max-tokens",
+        "64",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--predictor",
+        "linear",
+        "--no-guard",
+        "--prompt-features",
+        "--out",
+        out_s,
+    ]);
+    let stderr = text(&train.stderr);
+    assert!(train.status.success(), "train failed: {stderr}");
+    assert!(stderr.contains("prompt statistics"), "{stderr}");
+
+    let m = manifest(&out);
+    // The standard 384 values, then the statistics.
+    assert_eq!(
+        m["embedding_dim"],
+        classifier::EMBEDDING_DIM + classifier::prompt_features::PROMPT_FEATURES
+    );
+    assert_eq!(m["encoder"]["prompt_features"], true);
+    assert_eq!(
+        m["encoder_sha256"].as_str().unwrap(),
+        classifier::featured_fingerprint(classifier::weights::MODEL_SHA256),
+        "the fingerprint must tell these embeddings apart"
+    );
+
+    // `route` loads the artifact as `serve` does: the encoder appends the statistics, so the
+    // trained estimates apply (a dimension or fingerprint mismatch would fall back to priors).
+    let route = switchyard(&["route", "--artifact", out_s, PROMPT]);
+    assert!(
+        route.status.success(),
+        "route failed: {}",
+        text(&route.stderr)
+    );
+    let routed: Value = serde_json::from_slice(&route.stdout).unwrap();
+    assert_eq!(routed["source"], "trained", "{routed}");
+
+    // `score` encodes as the artifact was trained.
+    let score = switchyard(&[
+        "score",
+        "--artifact",
+        out_s,
+        "--data",
+        FIXTURE,
+        "--max-prompts",
+        "5",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(
+        score.status.success(),
+        "score failed: {}",
+        text(&score.stderr)
+    );
+    assert_eq!(text(&score.stdout).lines().count(), 5);
+
+    // The learning loop encodes with them and records them in every refit, which the
+    // gateway then hot-reloads (a refit without them would be refused).
+    let looped = dir.path().join("loop");
+    let run = switchyard(&[
+        "loop",
+        "--data",
+        FIXTURE,
+        "--start",
+        out_s,
+        "--rounds",
+        "2",
+        "--per-round",
+        "30",
+        "--holdout",
+        "0.3",
+        "--epsilon",
+        "0.3",
+        "--seed",
+        "1",
+        "--out",
+        looped.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(run.status.success(), "loop failed: {}", text(&run.stderr));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["rounds"][1]["router"], "knn refit on rounds 0–0");
+    let refit = manifest(&looped.join("router-1"));
+    assert_eq!(refit["encoder"]["prompt_features"], true);
+    assert_eq!(refit["encoder_sha256"], m["encoder_sha256"]);
+}
+
+#[test]
+fn prompt_features_with_an_adapter_are_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let train = switchyard(&[
+        "train",
+        "--data",
+        FIXTURE,
+        "--prompt-features",
+        "--adapter",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!train.status.success());
+    let stderr = text(&train.stderr);
+    assert!(
+        stderr.contains("--adapter cannot be combined with --prompt-features"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written");
+}
