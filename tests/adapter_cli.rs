@@ -7,9 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/served.rs"]
+mod served;
 
 use common::{switchyard, text};
 use serde_json::Value;
+use served::served_as_trained;
 
 const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
 
@@ -60,67 +63,11 @@ fn an_adapter_is_trained_into_the_artifact_and_served_with_it() {
     let adapter = classifier::RoutingAdapter::load(&out.join("adapter.safetensors")).unwrap();
     assert_eq!((adapter.rank, adapter.digest()), (4, digest));
 
-    // `route` loads the artifact as `serve` does: the encoder appends the adapter, so the
-    // trained estimates apply (a dimension or fingerprint mismatch would fall back to priors).
-    let route = switchyard(&[
-        "route",
-        "--artifact",
-        out_s,
-        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether?",
-    ]);
-    assert!(
-        route.status.success(),
-        "route failed: {}",
-        text(&route.stderr)
-    );
-    let routed: Value = serde_json::from_slice(&route.stdout).unwrap();
-    assert_eq!(routed["source"], "trained", "{routed}");
-
-    // `score` encodes with the artifact's adapter too.
-    let score = switchyard(&[
-        "score",
-        "--artifact",
-        out_s,
-        "--data",
-        FIXTURE,
-        "--max-prompts",
-        "5",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ]);
-    assert!(
-        score.status.success(),
-        "score failed: {}",
-        text(&score.stderr)
-    );
-    assert_eq!(text(&score.stdout).lines().count(), 5);
-
-    // The learning loop encodes with the starting artifact's adapter, writes it beside every
-    // refit, and the gateway hot-reloads those (a refit without it would be refused).
+    // `route` (as `serve` loads it), `score` and `loop` encode with the adapter, and the loop
+    // writes it beside every refit, which the gateway hot-reloads (a refit without it would be
+    // refused).
     let looped = dir.path().join("loop");
-    let run = switchyard(&[
-        "loop",
-        "--data",
-        FIXTURE,
-        "--start",
-        out_s,
-        "--rounds",
-        "2",
-        "--per-round",
-        "30",
-        "--holdout",
-        "0.3",
-        "--epsilon",
-        "0.3",
-        "--seed",
-        "1",
-        "--out",
-        looped.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(run.status.success(), "loop failed: {}", text(&run.stderr));
-    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(report["rounds"][1]["router"], "knn refit on rounds 0–0");
+    served_as_trained(&out, FIXTURE, &cache, &looped);
     let refit = classifier::RoutingAdapter::load(&looped.join("router-1/adapter.safetensors"));
     assert_eq!(refit.unwrap(), adapter);
 

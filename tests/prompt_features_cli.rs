@@ -6,12 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/served.rs"]
+mod served;
 
 use common::{switchyard, text};
 use serde_json::Value;
+use served::served_as_trained;
 
 const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
-const PROMPT: &str = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether?";
 
 fn manifest(dir: &std::path::Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
@@ -57,62 +59,11 @@ fn prompt_features_are_trained_into_the_artifact_and_served_with_it() {
         "the fingerprint must tell these embeddings apart"
     );
 
-    // `route` loads the artifact as `serve` does: the encoder appends the statistics, so the
-    // trained estimates apply (a dimension or fingerprint mismatch would fall back to priors).
-    let route = switchyard(&["route", "--artifact", out_s, PROMPT]);
-    assert!(
-        route.status.success(),
-        "route failed: {}",
-        text(&route.stderr)
-    );
-    let routed: Value = serde_json::from_slice(&route.stdout).unwrap();
-    assert_eq!(routed["source"], "trained", "{routed}");
-
-    // `score` encodes as the artifact was trained.
-    let score = switchyard(&[
-        "score",
-        "--artifact",
-        out_s,
-        "--data",
-        FIXTURE,
-        "--max-prompts",
-        "5",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ]);
-    assert!(
-        score.status.success(),
-        "score failed: {}",
-        text(&score.stderr)
-    );
-    assert_eq!(text(&score.stdout).lines().count(), 5);
-
-    // The learning loop encodes with them and records them in every refit, which the
-    // gateway then hot-reloads (a refit without them would be refused).
+    // `route` (as `serve` loads it), `score` and `loop` append the statistics, and the loop
+    // records them in every refit, which the gateway hot-reloads (a refit without them would
+    // be refused).
     let looped = dir.path().join("loop");
-    let run = switchyard(&[
-        "loop",
-        "--data",
-        FIXTURE,
-        "--start",
-        out_s,
-        "--rounds",
-        "2",
-        "--per-round",
-        "30",
-        "--holdout",
-        "0.3",
-        "--epsilon",
-        "0.3",
-        "--seed",
-        "1",
-        "--out",
-        looped.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(run.status.success(), "loop failed: {}", text(&run.stderr));
-    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(report["rounds"][1]["router"], "knn refit on rounds 0–0");
+    served_as_trained(&out, FIXTURE, &cache, &looped);
     let refit = manifest(&looped.join("router-1"));
     assert_eq!(refit["encoder"]["prompt_features"], true);
     assert_eq!(refit["encoder_sha256"], m["encoder_sha256"]);

@@ -322,7 +322,7 @@ impl Encoder {
     }
 
     /// Embeds a batch: one vector of [`Encoder::dim`] values per text, in order; each
-    /// [`EMBEDDING_DIM`] block is unit length.
+    /// [`EMBEDDING_DIM`] block is unit length, and the prompt statistics, when on, follow them.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         self.encode_as(texts, self.precision())
     }
