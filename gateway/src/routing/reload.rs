@@ -49,7 +49,7 @@ pub enum ReloadError {
         source: Box<PredictorError>,
     },
     /// The artifact was trained on embeddings of another encoder.
-    #[error("artifact {} was trained with encoder {artifact:?} but this gateway runs encoder {encoder}; retrain it with this encoder (`switchyard train`)", path.display())]
+    #[error("artifact {} was trained with encoder {artifact:?} but this gateway runs encoder {encoder}; {fix}", path.display())]
     EncoderMismatch {
         /// The artifact directory.
         path: PathBuf,
@@ -57,6 +57,8 @@ pub enum ReloadError {
         artifact: String,
         /// The running encoder's fingerprint.
         encoder: String,
+        /// What to do about it.
+        fix: &'static str,
     },
     /// The artifact expects embeddings of another length.
     #[error("artifact {} expects {artifact}-dimensional embeddings but the encoder produces {encoder}", path.display())]
@@ -271,10 +273,21 @@ pub fn check_manifest(
     catalog: &models::Catalog,
 ) -> Result<(), ReloadError> {
     if manifest.encoder_sha256 != encoder.fingerprint {
+        // Pooled layers, an adapter and prompt statistics change the fingerprint, and the
+        // encoder takes them from the artifact it starts with: a restart serves such an
+        // artifact, where retraining would not help.
+        let set_at_start = manifest.encoder.as_ref().is_some_and(|s| {
+            !s.extra_layers.is_empty() || s.adapter.is_some() || s.prompt_features
+        });
         return Err(ReloadError::EncoderMismatch {
             path: path.to_owned(),
             artifact: manifest.encoder_sha256.clone(),
             encoder: encoder.fingerprint.to_owned(),
+            fix: if set_at_start {
+                "its encoder settings (extra layers, routing adapter or prompt statistics) are taken when the gateway starts, so restart `switchyard serve` with this artifact"
+            } else {
+                "retrain it with this encoder (`switchyard train`)"
+            },
         });
     }
     if manifest.embedding_dim != encoder.dim {

@@ -235,6 +235,29 @@ async fn admin_reload_swaps_the_artifact_and_refuses_bad_ones() {
             prompt_features: false,
         }),
     );
+    // Trained with prompt statistics, which this gateway's encoder does not append: a restart
+    // with the artifact serves it, and the refusal says so.
+    let featured = artifact_with(
+        &s.root,
+        "featured",
+        &CANDIDATES,
+        "gpt-4o-mini",
+        &classifier::featured_fingerprint(classifier::weights::MODEL_SHA256),
+        Some(EncoderSettings {
+            max_tokens: 256,
+            extra_layers: Vec::new(),
+            adapter: None,
+            prompt_features: true,
+        }),
+    );
+    let (status, v) = reload(gw, Some(TOKEN), Some(json!({"artifact": featured}))).await;
+    assert_eq!(
+        (status, &v["error"]["code"]),
+        (422, &json!("encoder_mismatch")),
+        "{v}"
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("restart `switchyard serve`"), "{message}");
     for (dir, code) in [
         (&wrong_encoder, "encoder_mismatch"),
         (&short, "token_budget_mismatch"),
@@ -265,7 +288,7 @@ async fn admin_reload_swaps_the_artifact_and_refuses_bad_ones() {
     assert_eq!(route(gw).await["chosen"], "gpt-4o");
 
     assert_eq!(reloads(gw, "ok"), 3.0);
-    assert_eq!(reloads(gw, "encoder_mismatch"), 1.0);
+    assert_eq!(reloads(gw, "encoder_mismatch"), 2.0);
     assert_eq!(reloads(gw, "token_budget_mismatch"), 1.0);
     assert_eq!(reloads(gw, "unknown_models"), 2.0);
     assert_eq!(reloads(gw, "load_failed"), 1.0);
