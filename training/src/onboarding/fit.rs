@@ -72,10 +72,25 @@ fn sigmoid(x: f64) -> f64 {
 pub fn task_ability(prior: f64, probes: &[ScoredProbe], prior_sd: f64) -> f64 {
     let mu = logit(prior);
     let precision = 1.0 / (prior_sd * prior_sd).max(1e-6);
+    // The log posterior: a Gaussian prior plus Bernoulli log-likelihoods (soft scores count
+    // as fractional successes).
+    let objective = |theta: f64| {
+        let mut f = -0.5 * precision * (theta - mu).powi(2);
+        for p in probes {
+            let z = theta - p.difficulty;
+            // log σ(z) and log(1 − σ(z)) without overflow.
+            let log_s = -softplus(-z);
+            let log_not = -softplus(z);
+            f += p.weight * (p.score * log_s + (1.0 - p.score) * log_not);
+        }
+        f
+    };
     let mut theta = mu;
-    // The objective is strictly concave (a Gaussian prior plus Bernoulli log-likelihoods),
-    // so Newton's method converges in a handful of steps from the prior mean.
-    for _ in 0..50 {
+    let mut value = objective(theta);
+    // Strictly concave, so Newton's method converges from the prior mean; halving a step
+    // until the objective rises keeps it from overshooting where the curvature at the start
+    // is small (probes far from the prior's logit, e.g. easy prompts answered wrongly).
+    for _ in 0..100 {
         let mut grad = -(theta - mu) * precision;
         let mut hess = -precision;
         for p in probes {
@@ -83,13 +98,30 @@ pub fn task_ability(prior: f64, probes: &[ScoredProbe], prior_sd: f64) -> f64 {
             grad += p.weight * (p.score - s);
             hess -= p.weight * s * (1.0 - s);
         }
-        let step = grad / hess;
-        theta = (theta - step).clamp(-LOGIT_BOUND, LOGIT_BOUND);
-        if step.abs() < 1e-10 {
+        let mut step = grad / hess;
+        let mut next = (theta - step).clamp(-LOGIT_BOUND, LOGIT_BOUND);
+        let mut next_value = objective(next);
+        while next_value < value && step.abs() > 1e-12 {
+            step *= 0.5;
+            next = (theta - step).clamp(-LOGIT_BOUND, LOGIT_BOUND);
+            next_value = objective(next);
+        }
+        let moved = (next - theta).abs();
+        theta = next;
+        value = next_value.max(value);
+        if moved < 1e-10 {
             break;
         }
     }
     theta
+}
+
+fn softplus(x: f64) -> f64 {
+    if x > 30.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
 }
 
 /// Fits every task with at least one probe's worth of weight: the estimate, the weighted mean
@@ -205,6 +237,24 @@ mod tests {
         let on_hard = task_ability(0.5, &half(1.5), 1.0);
         let on_easy = task_ability(0.5, &half(-1.5), 1.0);
         assert!(on_hard > 0.9 && on_easy < -0.9, "{on_hard} {on_easy}");
+    }
+
+    /// Probes far from the prior's logit (very easy ones, half of them failed) give a flat
+    /// start where a full Newton step overshoots to the bound and back: the fit must still
+    /// land on the posterior's maximum.
+    #[test]
+    fn probes_far_from_the_prior_converge_to_the_maximum() {
+        let probes: Vec<ScoredProbe> = (0..40)
+            .map(|i| probe(Task::Math, if i % 2 == 0 { 1.0 } else { 0.0 }, -4.0))
+            .collect();
+        let theta = task_ability(0.5, &probes, 1.0);
+        let grad = -theta
+            + probes
+                .iter()
+                .map(|p| p.weight * (p.score - sigmoid(theta - p.difficulty)))
+                .sum::<f64>();
+        assert!(grad.abs() < 1e-6, "{theta} {grad}");
+        assert!(theta < -3.0 && theta > -4.0, "{theta}");
     }
 
     #[test]
