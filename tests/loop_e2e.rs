@@ -21,6 +21,11 @@ fn switchyard(args: &[&str]) -> std::process::Output {
         .expect("the switchyard binary runs")
 }
 
+fn read_manifest(artifact: &Path) -> Value {
+    let text = std::fs::read_to_string(artifact.join("manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 #[test]
 fn three_rounds_learn_log_estimate_and_reload() {
     let dir = tempfile::tempdir().unwrap();
@@ -157,24 +162,18 @@ fn three_rounds_learn_log_estimate_and_reload() {
     // The same log refits the catalog's per-task priors instead (`--predictor task-priors`):
     // an artifact without weights whose fits say, per model and task, how far the labels moved
     // the prior; the gate evaluates it like any router.
+    // `train --from-log` the log into task priors at `out`, with `extra` flags; the manifest.
+    let task_priors = |out: &Path, extra: &[&str]| -> Value {
+        let mut args = vec!["train", "--from-log", db.to_str().unwrap()];
+        args.extend(["--predictor", "task-priors", "--out", out.to_str().unwrap()]);
+        args.extend(extra);
+        let train = switchyard(&args);
+        let stderr = String::from_utf8_lossy(&train.stderr);
+        assert!(train.status.success(), "{stderr}");
+        read_manifest(out)
+    };
     let priors_out = dir.path().join("task-priors");
-    let train = switchyard(&[
-        "train",
-        "--from-log",
-        db.to_str().unwrap(),
-        "--predictor",
-        "task-priors",
-        "--out",
-        priors_out.to_str().unwrap(),
-    ]);
-    assert!(
-        train.status.success(),
-        "{}",
-        String::from_utf8_lossy(&train.stderr)
-    );
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(priors_out.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = task_priors(&priors_out, &[]);
     assert_eq!(manifest["kind"], "task_priors", "{manifest}");
     assert_eq!(manifest["models"].as_array().unwrap().len(), 0);
     let fits = manifest["onboarded"].as_array().unwrap();
@@ -200,6 +199,21 @@ fn three_rounds_learn_log_estimate_and_reload() {
     ]);
     let stderr = String::from_utf8_lossy(&eval.stderr);
     assert!(stderr.contains(&gate), "{stderr}");
+
+    // On top of the bundled artifact (`--warm-start`) the refit keeps it whole: its weights,
+    // models and difficulty link. It knows both GSM8K models, so neither gets a fit: a model
+    // the artifact was trained on keeps its trained estimates.
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/default-router");
+    let layered = task_priors(
+        &dir.path().join("layered"),
+        &["--warm-start", bundled.to_str().unwrap()],
+    );
+    let start = read_manifest(&bundled);
+    for field in ["kind", "models", "difficulty", "encoder_sha256"] {
+        assert_eq!(layered[field], start[field], "{field}");
+    }
+    assert_eq!(layered["onboarded"], start["onboarded"]);
+    assert!(layered["hyperparameters"]["task_priors_refit"].is_object());
 }
 
 #[test]

@@ -76,6 +76,8 @@ pub struct TrainArgs {
     /// weights, knn keeps its prompts and adds the new ones, linear shrinks towards its
     /// coefficients instead of towards 0. Its models are kept and matched by id (new models
     /// are added), its layer sizes and k are kept, and it must come from the encoder in use.
+    /// With `--predictor task-priors` the artifact is kept as it is and only the models it
+    /// does not know get per-task priors fitted from the labels.
     #[arg(long)]
     warm_start: Option<PathBuf>,
     /// Epochs at most for mlp, mf and irt (early stopping may end sooner) [default: 100]. 0 is
@@ -135,6 +137,8 @@ fn plan(args: &TrainArgs) -> anyhow::Result<TrainPlan> {
         }
     };
     let kind = match (&warm_start, args.predictor) {
+        // Task priors on top of the artifact: it is kept, the models it does not know refitted.
+        (Some(_), Some(PredictorKind::TaskPriors)) => PredictorKind::TaskPriors,
         (Some((path, a)), Some(kind)) if a.manifest().kind != kind => bail!(
             "--warm-start {}: the artifact holds a {} predictor but --predictor is {}; drop \
                  --predictor to continue the artifact's kind, or start from scratch",

@@ -12,7 +12,7 @@ use classifier::predictors::{
 use router_core::RoutingMode;
 
 use crate::experiment::{fixed_policy_artifact, PredictorConfigs};
-use crate::learning_loop::{task_priors_artifact, TaskPriorInputs};
+use crate::learning_loop::{task_priors_artifact, task_priors_on, TaskPriorInputs};
 use crate::onboarding::fit::FitConfig;
 use crate::{fit_predictor_with, CellWeights, Error, FitOptions, ProgressFn};
 
@@ -61,7 +61,7 @@ pub fn fit_artifact(
         return fixed_policy_artifact(set);
     }
     if plan.kind == PredictorKind::TaskPriors {
-        return task_priors_fit(set, fingerprint);
+        return task_priors_fit(set, fingerprint, plan.warm_start.as_ref().map(|(_, a)| a));
     }
     let options = FitOptions {
         weights: plan.weights.as_ref(),
@@ -78,8 +78,14 @@ pub fn fit_artifact(
 
 /// Task priors: each logged model's catalog prior moved per task by its labels (the bundled
 /// task classifier spreads each prompt over the tasks; models the catalog does not know are
-/// left out).
-fn task_priors_fit(set: &TrainingSet, fingerprint: &str) -> Result<Artifact, Error> {
+/// left out). With a warm start, that artifact is kept and only the models it does not know
+/// are fitted, each label read against the prompt's difficulty by the artifact's link
+/// ([`task_priors_on`]).
+fn task_priors_fit(
+    set: &TrainingSet,
+    fingerprint: &str,
+    warm_start: Option<&Artifact>,
+) -> Result<Artifact, Error> {
     let tasks =
         TaskClassifier::bundled_for(fingerprint, classifier::EMBEDDING_DIM).map_err(|e| {
             Error::Config {
@@ -96,12 +102,21 @@ fn task_priors_fit(set: &TrainingSet, fingerprint: &str) -> Result<Artifact, Err
         .iter()
         .filter_map(|m| catalog.find(m.as_str()).map(|e| (m.clone(), e.prior())))
         .collect();
+    let anchors = warm_start
+        .iter()
+        .flat_map(|a| a.manifest().models.iter())
+        .filter_map(|m| catalog.find(m.as_str()).map(|e| (m.clone(), e.prior())))
+        .collect();
     let inputs = TaskPriorInputs {
         tasks: Arc::new(tasks),
         priors,
         fit: FitConfig::default(),
+        anchors,
     };
-    task_priors_artifact(set, &inputs, &set.sha256())
+    match warm_start {
+        Some(start) => task_priors_on(start, set, &inputs, &set.sha256()),
+        None => task_priors_artifact(set, &inputs, &set.sha256()),
+    }
 }
 
 /// Where an artifact came from, written into its manifest.

@@ -94,7 +94,8 @@ pub struct LoopArgs {
     #[arg(long, value_parser = parse_kind)]
     predictor: Option<PredictorKind>,
     /// Every refit continues from the --start artifact (its benchmark knowledge refined by the
-    /// log) instead of starting from scratch.
+    /// log) instead of starting from scratch. With `--predictor task-priors` the artifact is
+    /// kept as it is and only the priors of the models it does not know are refitted.
     #[arg(long)]
     warm: bool,
     /// USD the callers would pay for one full quality point (lambda = 1 / w). Default: the
@@ -258,7 +259,7 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
     let (out, db) = args.output()?;
     let start = Start::load(&args, &catalog)?;
     let service = start.service()?;
-    let task_priors = start.task_priors(&data)?;
+    let task_priors = start.task_priors(&data, &catalog)?;
     let mut settings = args.settings(&data, &table.source, &start, &exploration);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

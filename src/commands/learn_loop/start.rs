@@ -114,7 +114,11 @@ impl Start {
 
     /// What a `task-priors` refit moves from: the task classifier and every action model's
     /// catalog prior. `None` for the other predictors.
-    pub fn task_priors(&self, data: &LoopData) -> anyhow::Result<Option<TaskPriorInputs>> {
+    pub fn task_priors(
+        &self,
+        data: &LoopData,
+        catalog: &models::Catalog,
+    ) -> anyhow::Result<Option<TaskPriorInputs>> {
         match (self.kind, &self.tasks) {
             (PredictorKind::TaskPriors, Some(tasks)) => Ok(Some(TaskPriorInputs {
                 tasks: Arc::clone(tasks),
@@ -124,6 +128,14 @@ impl Start {
                     .map(|e| (e.spec.id.clone(), e.prior()))
                     .collect(),
                 fit: FitConfig::default(),
+                // The start artifact's models as the gateway finds them in the catalog: the
+                // anchors of its difficulty link.
+                anchors: self
+                    .artifact
+                    .iter()
+                    .flat_map(|a| a.manifest().models.iter())
+                    .filter_map(|m| catalog.find(m.as_str()).map(|e| (m.clone(), e.prior())))
+                    .collect(),
             })),
             (PredictorKind::TaskPriors, None) => anyhow::bail!(
                 "--predictor task-priors needs the bundled task classifier, which does not match this encoder"
@@ -156,7 +168,8 @@ fn start_router(start: &str) -> anyhow::Result<(Option<Artifact>, String)> {
 }
 
 /// The predictor every refit fits: `--predictor` (default kNN), or with `--warm` the start
-/// artifact's own kind, which a different `--predictor` contradicts.
+/// artifact's own kind, which a different `--predictor` contradicts, except `task-priors`:
+/// that keeps the start artifact and refits the priors of the models it does not know.
 fn refit_kind(
     start: Option<&Artifact>,
     predictor: Option<PredictorKind>,
@@ -164,6 +177,7 @@ fn refit_kind(
 ) -> anyhow::Result<PredictorKind> {
     Ok(match (start, predictor, warm) {
         (None, _, true) => anyhow::bail!("--warm continues from the --start artifact; pass --start DIR"),
+        (Some(_), Some(PredictorKind::TaskPriors), true) => PredictorKind::TaskPriors,
         (Some(a), Some(k), true) if a.manifest().kind != k => anyhow::bail!(
             "--warm: the --start artifact is a {} predictor but --predictor is {}; drop --predictor",
             a.manifest().kind.as_str(),

@@ -24,6 +24,7 @@ mod refit;
 mod report;
 mod run;
 mod stats;
+mod task_priors;
 mod traffic;
 
 #[cfg(test)]
@@ -31,8 +32,9 @@ mod tests;
 
 pub use check::{check_estimate, Checked, EstimateCheck};
 pub use embed_memo::MemoEmbedder;
-pub use refit::{refit, task_priors_artifact, RefitConfig, Refitted, TaskPriorInputs};
+pub use refit::{refit, RefitConfig, Refitted};
 pub use report::{LoopReport, LoopSettings};
 pub use run::{run_loop, Deploy, LoopConfig, LoopEvent};
 pub use stats::{LoopData, RoundStats, Served};
+pub use task_priors::{task_priors_artifact, task_priors_on, TaskPriorInputs};
 pub use traffic::LoopClient;

@@ -1,31 +1,15 @@
 //! Refitting a router on the loop's log (bandit feedback, masked loss), leaving out the
 //! requests held back to check the next off-policy estimate on.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashSet;
 
-use classifier::predictors::{
-    Artifact, Manifest, PredictorKind, TaskClassifier, TaskPriorsPredictor, TrainingSet,
-};
-use router_core::{Embedder, ModelId, ModelPrior, OnboardedModel};
+use classifier::predictors::{Artifact, PredictorKind};
+use router_core::{Embedder, ModelId};
 
+use super::task_priors::{task_priors_artifact, task_priors_on, TaskPriorInputs};
 use crate::experiment::PredictorConfigs;
 use crate::from_log::{bandit_training_set, BanditSample};
-use crate::onboarding::fit::{fit_tasks, FitConfig, ScoredProbe};
 use crate::{fit_predictor_with, Error, FitOptions};
-
-/// What a `task_priors` refit needs besides the log: the task classifier that spreads each
-/// logged prompt over the tasks, and the catalog's prior of every routed model (what its
-/// estimates shrink toward).
-#[derive(Clone, Debug)]
-pub struct TaskPriorInputs {
-    /// `P(task | prompt)` over the loop's embeddings.
-    pub tasks: Arc<TaskClassifier>,
-    /// Each routed model's catalog prior.
-    pub priors: HashMap<ModelId, ModelPrior>,
-    /// How strongly the priors hold.
-    pub fit: FitConfig,
-}
 
 /// How the loop refits.
 #[derive(Clone, Debug)]
@@ -60,8 +44,9 @@ pub struct Refitted {
 
 /// Fits `config.kind` on every sample whose request is not in `held_out`, with one output per
 /// model in `models` (cells of models that never served a prompt stay unlabelled). With
-/// `warm_start` the fit continues from that artifact (its models kept, matched by id) instead
-/// of starting from scratch: the loop passes the router it started from, so that what it knew
+/// `warm_start` the fit continues from that artifact (its models kept, matched by id; for
+/// `task_priors`, its weights and difficulty link kept and the other models' priors refitted:
+/// [`task_priors_on`]) instead of starting from scratch: the loop passes the router it started from, so that what it knew
 /// from benchmarks is refined by the log rather than thrown away. Every refit reads the whole
 /// log, so warm-starting from the previous round's refit would count old rows twice.
 pub fn refit(
@@ -100,9 +85,10 @@ pub fn refit(
         warm_start,
     };
     let mut artifact = match (config.kind, &config.task_priors) {
-        (PredictorKind::TaskPriors, Some(inputs)) => {
-            task_priors_artifact(&set, inputs, &set.sha256())?
-        }
+        (PredictorKind::TaskPriors, Some(inputs)) => match warm_start {
+            Some(start) => task_priors_on(start, &set, inputs, &set.sha256())?,
+            None => task_priors_artifact(&set, inputs, &set.sha256())?,
+        },
         (PredictorKind::TaskPriors, None) => {
             return Err(Error::Config {
                 field: "predictor",
@@ -137,73 +123,4 @@ pub fn refit(
         labelled_cells,
         held_out: samples.len() - train.len(),
     })
-}
-
-/// A `task_priors` artifact: for every model with labels in `set`, its per-task estimates
-/// fitted from them ([`fit_tasks`]), each labelled prompt counting toward every task by its
-/// `P(task | prompt)`, shrunk toward the model's catalog prior. Models without labels, or
-/// without a prior, keep routing on the catalog.
-pub fn task_priors_artifact(
-    set: &TrainingSet,
-    inputs: &TaskPriorInputs,
-    data_sha256: &str,
-) -> Result<Artifact, Error> {
-    let dim = set.x.first().map_or(0, Vec::len);
-    let distributions = set
-        .x
-        .iter()
-        .map(|x| inputs.tasks.try_predict(x))
-        .collect::<Result<Vec<_>, _>>()?;
-    let now = classifier::predictors::now_rfc3339();
-    let mut onboarded = Vec::new();
-    for (col, model) in set.models.iter().enumerate() {
-        let Some(prior) = inputs.priors.get(model) else {
-            continue;
-        };
-        let mut probes = Vec::new();
-        let mut labelled = 0u32;
-        for (row, dist) in distributions.iter().enumerate() {
-            let Some(score) = set.quality[row][col] else {
-                continue;
-            };
-            labelled += 1;
-            let tokens = set.output_tokens[row][col].map(|t| t.max(0.0).round() as u32);
-            for (task, p) in dist.ranked() {
-                if p < 0.01 {
-                    break;
-                }
-                probes.push(ScoredProbe {
-                    task,
-                    weight: p,
-                    score: f64::from(score),
-                    difficulty: 0.0,
-                    output_tokens: tokens,
-                });
-            }
-        }
-        let tasks = fit_tasks(prior, &probes, &inputs.fit);
-        if tasks.is_empty() {
-            continue;
-        }
-        onboarded.push(OnboardedModel {
-            model: model.clone(),
-            onboarded_at: now.clone(),
-            probe_set_sha256: data_sha256.to_owned(),
-            requests: labelled,
-            errors: 0,
-            cost_usd: 0.0,
-            tasks,
-            // The training table carries no latencies; the gateway's catalog prior stays.
-            latency: None,
-        });
-    }
-    let mut manifest = Manifest::new(
-        PredictorKind::TaskPriors,
-        Vec::new(),
-        dim,
-        data_sha256.to_owned(),
-        serde_json::json!({ "prior_sd": inputs.fit.prior_sd }),
-    );
-    manifest.onboarded = onboarded;
-    Ok(TaskPriorsPredictor::new(manifest).into())
 }
