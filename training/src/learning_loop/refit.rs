@@ -46,9 +46,10 @@ pub struct Refitted {
 /// model in `models` (cells of models that never served a prompt stay unlabelled). With
 /// `warm_start` the fit continues from that artifact (its models kept, matched by id; for
 /// `task_priors`, its weights and difficulty link kept and the other models' priors refitted:
-/// [`task_priors_on`]) instead of starting from scratch: the loop passes the router it started from, so that what it knew
-/// from benchmarks is refined by the log rather than thrown away. Every refit reads the whole
-/// log, so warm-starting from the previous round's refit would count old rows twice.
+/// [`task_priors_on`]) instead of starting from scratch: the loop passes the router it started
+/// from, so that what it knew from benchmarks is refined by the log rather than thrown away.
+/// Every refit reads the whole log, so warm-starting from the previous round's refit would
+/// count old rows twice.
 pub fn refit(
     samples: &[BanditSample],
     held_out: &HashSet<String>,
