@@ -12,7 +12,7 @@ mod served;
 
 use common::{switchyard, text};
 use serde_json::Value;
-use served::served_as_trained;
+use served::{served_as_trained, train_small};
 
 const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
 
@@ -22,28 +22,15 @@ fn an_adapter_is_trained_into_the_artifact_and_served_with_it() {
     let out = dir.path().join("adapted");
     let out_s = out.to_str().unwrap();
     let cache = dir.path().join("cache");
-    let train = switchyard(&[
-        "train",
-        "--data",
-        FIXTURE,
-        "--max-prompts",
-        "160",
-        "--max-tokens",
-        "64",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--predictor",
-        "linear",
-        "--no-guard",
+    // So few prompts rarely earn the adapter its place; this test is about carrying it.
+    let adapter = [
         "--adapter",
         "--adapter-rank",
         "4",
-        // So few prompts rarely earn the adapter its place; this test is about carrying it.
         "--adapter-min-gain",
         "-1",
-        "--out",
-        out_s,
-    ]);
+    ];
+    let train = train_small(FIXTURE, &cache, &out, &adapter);
     let stderr = text(&train.stderr);
     assert!(train.status.success(), "train failed: {stderr}");
     assert!(stderr.contains("routing adapter (rank 4)"), "{stderr}");

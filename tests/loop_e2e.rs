@@ -6,25 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::{manifest, switchyard, text};
 use serde_json::Value;
 
 const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
-
-fn switchyard(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the switchyard binary runs")
-}
-
-fn read_manifest(artifact: &Path) -> Value {
-    let text = std::fs::read_to_string(artifact.join("manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
 
 #[test]
 fn three_rounds_learn_log_estimate_and_reload() {
@@ -49,7 +38,7 @@ fn three_rounds_learn_log_estimate_and_reload() {
         out_s,
         "--json",
     ]);
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stderr = text(&run.stderr);
     assert!(run.status.success(), "loop failed: {stderr}");
     let report: Value = serde_json::from_slice(&run.stdout).unwrap();
 
@@ -144,7 +133,7 @@ fn three_rounds_learn_log_estimate_and_reload() {
         "snips",
         "--json",
     ]);
-    let stderr = String::from_utf8_lossy(&eval.stderr);
+    let stderr = text(&eval.stderr);
     let gate = format!(
         "gate (Snips, λ = {})",
         router_core::Objective::default().lambda()
@@ -168,9 +157,9 @@ fn three_rounds_learn_log_estimate_and_reload() {
         args.extend(["--predictor", "task-priors", "--out", out.to_str().unwrap()]);
         args.extend(extra);
         let train = switchyard(&args);
-        let stderr = String::from_utf8_lossy(&train.stderr);
+        let stderr = text(&train.stderr);
         assert!(train.status.success(), "{stderr}");
-        read_manifest(out)
+        manifest(out)
     };
     let priors_out = dir.path().join("task-priors");
     let manifest = task_priors(&priors_out, &[]);
@@ -197,7 +186,7 @@ fn three_rounds_learn_log_estimate_and_reload() {
         "--gate",
         "snips",
     ]);
-    let stderr = String::from_utf8_lossy(&eval.stderr);
+    let stderr = text(&eval.stderr);
     assert!(stderr.contains(&gate), "{stderr}");
 
     // On top of the bundled artifact (`--warm-start`) the refit keeps it whole: its weights,
@@ -208,7 +197,7 @@ fn three_rounds_learn_log_estimate_and_reload() {
         &dir.path().join("layered"),
         &["--warm-start", bundled.to_str().unwrap()],
     );
-    let start = read_manifest(&bundled);
+    let start = common::manifest(&bundled);
     for field in ["kind", "models", "difficulty", "encoder_sha256"] {
         assert_eq!(layered[field], start[field], "{field}");
     }
@@ -232,7 +221,7 @@ fn too_few_prompts_is_a_clear_error_before_anything_starts() {
         out.to_str().unwrap(),
     ]);
     assert!(!run.status.success());
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stderr = text(&run.stderr);
     assert!(
         stderr.contains("120 prompts") && stderr.contains("--per-round"),
         "{stderr}"
@@ -262,7 +251,7 @@ fn label_share_labels_only_a_sample_plus_every_held_out_request() {
         out.to_str().unwrap(),
         "--json",
     ]);
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stderr = text(&run.stderr);
     assert!(run.status.success(), "loop failed: {stderr}");
     let report: Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report["settings"]["label_share"], 0.25);
@@ -283,5 +272,5 @@ fn label_share_labels_only_a_sample_plus_every_held_out_request() {
         "x",
     ]);
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--label-share"));
+    assert!(text(&bad.stderr).contains("--label-share"));
 }

@@ -9,39 +9,17 @@ mod common;
 #[path = "common/served.rs"]
 mod served;
 
-use common::{switchyard, text};
-use serde_json::Value;
-use served::served_as_trained;
+use common::{manifest, switchyard, text};
+use served::{served_as_trained, train_small};
 
 const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
-
-fn manifest(dir: &std::path::Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
-}
 
 #[test]
 fn prompt_features_are_trained_into_the_artifact_and_served_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("featured");
-    let out_s = out.to_str().unwrap();
     let cache = dir.path().join("cache");
-    let train = switchyard(&[
-        "train",
-        "--data",
-        FIXTURE,
-        "--max-prompts",
-        "160",
-        "--max-tokens",
-        "64",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--predictor",
-        "linear",
-        "--no-guard",
-        "--prompt-features",
-        "--out",
-        out_s,
-    ]);
+    let train = train_small(FIXTURE, &cache, &out, &["--prompt-features"]);
     let stderr = text(&train.stderr);
     assert!(train.status.success(), "train failed: {stderr}");
     assert!(stderr.contains("prompt statistics"), "{stderr}");

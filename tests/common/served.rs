@@ -11,6 +11,23 @@ use super::{switchyard, text};
 /// A GSM8K question, routed by the artifact under test.
 const PROMPT: &str = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether?";
 
+/// `train`s a linear predictor without the guard on 160 prompts of `fixture` at 64 tokens into
+/// `out` (embeddings cached in `cache`), with the artifact option under test in `extra`.
+pub fn train_small(
+    fixture: &str,
+    cache: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let (cache, out) = (cache.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["train", "--data", fixture, "--max-prompts", "160"];
+    args.extend(["--max-tokens", "64", "--cache-dir", cache]);
+    args.extend(["--predictor", "linear", "--no-guard"]);
+    args.extend(extra);
+    args.extend(["--out", out]);
+    switchyard(&args)
+}
+
 /// Runs `route`, `score` (5 prompts of `fixture`) and a two-round `loop` into `looped` with
 /// the artifact in `artifact`, asserting each succeeded, the route was `trained` and the loop
 /// served its first refit.

@@ -215,24 +215,11 @@ mod tests {
 
     use classifier::predictors::{TaskClassifierFile, TrainingSet};
     use router_core::policy::DifficultyLink;
-    use router_core::{QualityPredictor, Task, TaskScores, TaskTokens};
+    use router_core::{QualityPredictor, Task};
 
     use super::*;
     use crate::experiment::PredictorConfigs;
-
-    /// A catalog prior scoring maths `math` and writing 0.5.
-    fn prior(math: f64) -> ModelPrior {
-        let mut task_scores = TaskScores::default();
-        task_scores.set(Task::Math, math).unwrap();
-        task_scores.set(Task::Writing, 0.5).unwrap();
-        ModelPrior {
-            quality: 0.5,
-            output_tokens: 100.0,
-            task_scores,
-            task_tokens: TaskTokens::default(),
-            onboarded: false,
-        }
-    }
+    use crate::onboarding::fit::maths_prior as prior;
 
     /// A task classifier over two-dimensional embeddings: one weight row per task (maths,
     /// writing).

@@ -177,6 +177,22 @@ pub fn fit_tasks(
         .collect()
 }
 
+/// A catalog prior for tests: flat quality 0.5, 100 output tokens, maths scored `math`.
+#[cfg(test)]
+pub(crate) fn maths_prior(math: f64) -> ModelPrior {
+    let mut task_scores = router_core::TaskScores::default();
+    task_scores
+        .set(Task::Math, math)
+        .expect("a score in [0, 1]");
+    ModelPrior {
+        quality: 0.5,
+        output_tokens: 100.0,
+        task_scores,
+        task_tokens: router_core::TaskTokens::default(),
+        onboarded: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

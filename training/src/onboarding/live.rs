@@ -515,7 +515,6 @@ pub fn fit(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use router_core::reference::Reference;
-    use router_core::{TaskScores, TaskTokens};
 
     use super::*;
 
@@ -550,22 +549,10 @@ mod tests {
         }
     }
 
-    fn prior() -> ModelPrior {
-        let mut task_scores = TaskScores::default();
-        task_scores.set(Task::Math, 0.5).unwrap();
-        ModelPrior {
-            quality: 0.5,
-            output_tokens: 100.0,
-            task_scores,
-            task_tokens: TaskTokens::default(),
-            onboarded: false,
-        }
-    }
-
     fn to_fit() -> ModelToFit {
         ModelToFit {
             model: ModelId::new("m"),
-            prior: prior(),
+            prior: crate::onboarding::fit::maths_prior(0.5),
             latency: LatencyPrior {
                 ttft_ms: 800.0,
                 tokens_per_s: 60.0,
