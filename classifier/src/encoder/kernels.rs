@@ -290,8 +290,8 @@ pub(super) fn matmul_panels(
 /// Rows (tokens) per `gemm` call in [`matmul_panels`]. Above 8 × its micro-kernel's 6 columns,
 /// a single-threaded `gemm` copies its left operand into its own packed layout before every
 /// call (gemm-common 0.19, `DEFAULT_LHS_PACKING_THRESHOLD_SINGLE_THREAD`); our panels already
-/// are that layout (a 64-row panel is one AVX-512 tile of `k × 64`, four AVX2 tiles of
-/// `k × 16`), so the copy only doubled the weight traffic of every product past 48 tokens.
+/// are that layout (one panel is one micro-kernel tile, `packed::panel_width`), so the copy
+/// only doubled the weight traffic of every product past 48 tokens.
 /// Calls of at most 48 rows read the panel in place: measured at 64 tokens 9.7 → 8.4 ms a pass,
 /// 128 tokens 17.0 → 16.3 (docs/performance.md). Setting gemm's global threshold instead would
 /// have changed every other single-threaded product in the process (candle's among them).

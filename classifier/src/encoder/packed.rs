@@ -1,6 +1,6 @@
 //! The model's weights, rearranged once at load into the layout the forward pass multiplies by:
-//! every linear layer cut into panels of [`PANEL`] output features, each panel stored as one
-//! contiguous `in × PANEL` block (see [`Linear`]), and the query, key and value projections
+//! every linear layer cut into panels of [`panel_width`] output features, each panel stored as
+//! one contiguous `in × width` block (see [`Linear`]), and the query, key and value projections
 //! fused into one `384 × 1152` matrix so a layer starts with a single product.
 
 use candle_core::{DType, Tensor};
@@ -11,14 +11,25 @@ use super::int8::QuantLinear;
 use super::kernels::Panels;
 use crate::Error;
 
-/// Output features per weight panel: the row count of `gemm`'s AVX-512 f32 micro-kernel
-/// (4 registers of 16), so a product over one panel runs whole micro-kernel tiles.
-pub(super) const PANEL: usize = 64;
+/// Output features per weight panel: the row count of the `gemm` f32 micro-kernel this CPU
+/// runs, so that one panel is exactly one micro-kernel tile, `in × width`, read front to back.
+/// AVX-512: 4 registers of 16 (64); AVX2+FMA and the rest: 2 registers of 8 (16). With 64-wide
+/// panels on an AVX2 machine, its 16-row kernel read a quarter of every 256-byte panel row and
+/// skipped the rest, four passes a panel; at a few tokens per pass, where the weights stream
+/// from memory, that cost 24 % at 16 tokens with 2 threads and 27 % with 1
+/// (docs/performance.md, "Panels as wide as the micro-kernel").
+pub(super) fn panel_width() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return 64;
+    }
+    16
+}
 
 /// One linear layer: `y = x · w + b`, `w` being `inputs × outputs`.
 ///
-/// `w` is stored in panels: panel `p` holds output features `p·PANEL .. (p+1)·PANEL` as an
-/// `inputs × PANEL` row-major block (the last panel zero-padded). A product then reads each
+/// `w` is stored in panels: panel `p` holds output features `p·width .. (p+1)·width` as an
+/// `inputs × width` row-major block (the last panel zero-padded). A product then reads each
 /// panel front to back. Stored as one `inputs × outputs` matrix instead, `gemm` walked the
 /// weights a row of `outputs` floats apart for every input (4.6 KB for the QKV matrix: a new
 /// page per step, which the hardware prefetcher does not follow), so at a few tokens, where
@@ -29,6 +40,8 @@ pub(super) struct Linear {
     pub b: Vec<f32>,
     pub inputs: usize,
     pub outputs: usize,
+    /// Output features per panel ([`panel_width`] at load).
+    pub width: usize,
     /// The same weights in int8, once [`PackedBert::quantise`] has run.
     pub int8: Option<QuantLinear>,
 }
@@ -38,21 +51,22 @@ impl Linear {
     pub fn weights(&self) -> Panels<'_> {
         Panels {
             data: &self.panels,
-            width: PANEL,
+            width: self.width,
             inputs: self.inputs,
             outputs: self.outputs,
         }
     }
 
-    /// Packs `w` (`inputs × outputs`, row-major) into panels.
-    fn new(w: &[f32], b: Vec<f32>, inputs: usize, outputs: usize) -> Self {
-        let count = outputs.div_ceil(PANEL);
-        let mut panels = vec![0f32; count * inputs * PANEL];
-        for (p, panel) in panels.chunks_exact_mut(inputs * PANEL).enumerate() {
-            let first = p * PANEL;
-            let width = PANEL.min(outputs - first);
-            for (i, row) in panel.chunks_exact_mut(PANEL).enumerate() {
-                row[..width].copy_from_slice(&w[i * outputs + first..i * outputs + first + width]);
+    /// Packs `w` (`inputs × outputs`, row-major) into panels of `width` output features.
+    fn new(w: &[f32], b: Vec<f32>, inputs: usize, outputs: usize, width: usize) -> Self {
+        let width = width.max(1);
+        let count = outputs.div_ceil(width);
+        let mut panels = vec![0f32; count * inputs * width];
+        for (p, panel) in panels.chunks_exact_mut(inputs * width).enumerate() {
+            let first = p * width;
+            let used = width.min(outputs - first);
+            for (i, row) in panel.chunks_exact_mut(width).enumerate() {
+                row[..used].copy_from_slice(&w[i * outputs + first..i * outputs + first + used]);
             }
         }
         Linear {
@@ -60,6 +74,7 @@ impl Linear {
             b,
             inputs,
             outputs,
+            width,
             int8: None,
         }
     }
@@ -67,12 +82,16 @@ impl Linear {
     /// The weights back as one `inputs × outputs` row-major matrix.
     fn dense(&self) -> Vec<f32> {
         let mut w = vec![0f32; self.inputs * self.outputs];
-        for (p, panel) in self.panels.chunks_exact(self.inputs * PANEL).enumerate() {
-            let first = p * PANEL;
-            let width = PANEL.min(self.outputs - first);
-            for (i, row) in panel.chunks_exact(PANEL).enumerate() {
-                w[i * self.outputs + first..i * self.outputs + first + width]
-                    .copy_from_slice(&row[..width]);
+        for (p, panel) in self
+            .panels
+            .chunks_exact(self.inputs * self.width)
+            .enumerate()
+        {
+            let first = p * self.width;
+            let used = self.width.min(self.outputs - first);
+            for (i, row) in panel.chunks_exact(self.width).enumerate() {
+                w[i * self.outputs + first..i * self.outputs + first + used]
+                    .copy_from_slice(&row[..used]);
             }
         }
         w
@@ -130,9 +149,14 @@ fn weight_and_bias(
     Ok((flat(w)?, flat(vb.get(outputs, "bias")?)?))
 }
 
-fn linear(vb: &VarBuilder<'_>, inputs: usize, outputs: usize) -> Result<Linear, Error> {
+fn linear(
+    vb: &VarBuilder<'_>,
+    inputs: usize,
+    outputs: usize,
+    width: usize,
+) -> Result<Linear, Error> {
     let (w, b) = weight_and_bias(vb, inputs, outputs)?;
-    Ok(Linear::new(&w, b, inputs, outputs))
+    Ok(Linear::new(&w, b, inputs, outputs, width))
 }
 
 fn norm(vb: &VarBuilder<'_>, width: usize) -> Result<Norm, Error> {
@@ -185,6 +209,7 @@ impl PackedBert {
         let position_and_type = flat(positions.broadcast_add(&types.get(0)?)?)?;
         let embed_norm = norm(&emb.pp("LayerNorm"), h)?;
 
+        let width = panel_width();
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
@@ -203,11 +228,11 @@ impl PackedBert {
             }
             let b = [q.1, k.1, v.1].concat();
             layers.push(Layer {
-                qkv: Linear::new(&w, b, h, 3 * h),
-                attn_out: linear(&att.pp("output.dense"), h, h)?,
+                qkv: Linear::new(&w, b, h, 3 * h, width),
+                attn_out: linear(&att.pp("output.dense"), h, h, width)?,
                 attn_norm: norm(&att.pp("output.LayerNorm"), h)?,
-                ffn_in: linear(&l.pp("intermediate.dense"), h, inter)?,
-                ffn_out: linear(&l.pp("output.dense"), inter, h)?,
+                ffn_in: linear(&l.pp("intermediate.dense"), h, inter, width)?,
+                ffn_out: linear(&l.pp("output.dense"), inter, h, width)?,
                 ffn_norm: norm(&l.pp("output.LayerNorm"), h)?,
             });
         }
@@ -231,11 +256,17 @@ mod tests {
     use super::*;
     use crate::encoder::kernels;
 
-    /// Panels against the plain triple loop, with a ragged last panel, one and two threads,
-    /// accumulating onto what `dst` held (the bias).
+    /// Panels against the plain triple loop, at both widths the machines pick, with a ragged
+    /// last panel, one and two threads, accumulating onto what `dst` held (the bias).
     #[test]
     fn panel_products_match_the_plain_product() {
-        let (rows, inputs, outputs) = (5, 7, PANEL * 2 + 9);
+        for width in [16, 64] {
+            panel_product_matches_the_plain_product(width);
+        }
+    }
+
+    fn panel_product_matches_the_plain_product(width: usize) {
+        let (rows, inputs, outputs) = (5, 7, width * 2 + 9);
         let w: Vec<f32> = (0..inputs * outputs)
             .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
             .collect();
@@ -243,8 +274,9 @@ mod tests {
             .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.0)
             .collect();
         let b: Vec<f32> = (0..outputs).map(|j| j as f32 * 0.01).collect();
-        let lin = Linear::new(&w, b.clone(), inputs, outputs);
-        assert_eq!(lin.panels.len(), 3 * inputs * PANEL);
+        let lin = Linear::new(&w, b.clone(), inputs, outputs, width);
+        assert_eq!(lin.panels.len(), 3 * inputs * width);
+        assert_eq!(lin.dense(), w, "packing round-trips");
         for threads in [1, 2] {
             let mut dst = vec![0f32; rows * outputs];
             kernels::fill_rows(&mut dst, &lin.b);
