@@ -235,7 +235,9 @@ fn layer_forward(
 
     let inter = layer.ffn_in.outputs;
     linear(&mut s.ffn, x, rows, &layer.ffn_in, threads, precision)?;
-    let gelu_threads = kernels::threads_for(rows * inter * 16, threads);
+    // An erf per element costs about as much as 64 multiply-adds of a product: split from 22
+    // rows on (weighed 16×, GELU stayed on one thread up to 85 rows; 9 % of a 64-token pass).
+    let gelu_threads = kernels::threads_for(rows * inter * 64, threads);
     if gelu_threads > 1 {
         let chunk = rows.div_ceil(gelu_threads) * inter;
         s.ffn.par_chunks_mut(chunk).for_each(kernels::gelu);
@@ -319,7 +321,10 @@ fn attention(
     if rows == 0 || d == 0 {
         return Ok(());
     }
-    if kernels::threads_for(work, threads) > 1 {
+    // Each head is two small products and a softmax, so a multiply-add here costs far more
+    // than in a large product: weighed 16×, the heads split across threads from 14 tokens on
+    // (52 before; 6 % of a 16-token pass with two threads, docs/performance.md).
+    if kernels::threads_for(work * 16, threads) > 1 {
         out[..rows * h]
             .par_chunks_exact_mut(rows * d)
             .enumerate()
