@@ -55,6 +55,9 @@ pub struct BenchReport {
     pub threads: usize,
     /// Timed runs per cell.
     pub repeats: usize,
+    /// Output features per packed weight panel on this CPU (64 with AVX-512, 16 with AVX2),
+    /// so a recorded figure says which kernel layout it measured.
+    pub panel_width: usize,
     /// One row per (engine, tokens, batch).
     pub rows: Vec<BenchRow>,
 }
@@ -146,6 +149,7 @@ pub fn run(
         matmul_gflops: matmul,
         threads,
         repeats: plan.repeats,
+        panel_width: crate::encoder::panel_width(),
         rows,
     })
 }
@@ -182,10 +186,10 @@ impl BenchReport {
     /// The markdown table recorded in `docs/performance.md`.
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
-            "f32 matmul (1024³, fastest of {}): {:.0} GFLOP/s · {} threads · passes: fastest and median of {} runs\n\n\
+            "f32 matmul (1024³, fastest of {}): {:.0} GFLOP/s · {} threads · weight panels {} wide · passes: fastest and median of {} runs\n\n\
              | engine | tokens | batch | ms / pass (min) | ms / pass (median) | prompts/s | GFLOP/s | % of matmul |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|\n",
-            MATMUL_REPEATS, self.matmul_gflops, self.threads, self.repeats
+            MATMUL_REPEATS, self.matmul_gflops, self.threads, self.panel_width, self.repeats
         );
         for r in &self.rows {
             out.push_str(&format!(

@@ -28,6 +28,7 @@ mod forward;
 mod int8;
 mod kernels;
 mod packed;
+pub(crate) use packed::panel_width;
 pub mod reference;
 
 /// Length of every embedding.

@@ -18,7 +18,7 @@ use crate::Error;
 /// skipped the rest, four passes a panel; at a few tokens per pass, where the weights stream
 /// from memory, that cost 24 % at 16 tokens with 2 threads and 27 % with 1
 /// (docs/performance.md, "Panels as wide as the micro-kernel").
-pub(super) fn panel_width() -> usize {
+pub(crate) fn panel_width() -> usize {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         return 64;
