@@ -16,8 +16,8 @@ use crate::Error;
 /// AVX-512: 4 registers of 16 (64); AVX2+FMA and the rest: 2 registers of 8 (16). With 64-wide
 /// panels on an AVX2 machine, its 16-row kernel read a quarter of every 256-byte panel row and
 /// skipped the rest, four passes a panel; at a few tokens per pass, where the weights stream
-/// from memory, that cost 24 % at 16 tokens with 2 threads and 27 % with 1
-/// (docs/performance.md, "Panels as wide as the micro-kernel").
+/// from memory, a 16-token pass took 35 % longer with 2 threads and 36 % with 1
+/// (docs/performance.md, "panels as wide as the AVX2 micro-kernel").
 pub(crate) fn panel_width() -> usize {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
