@@ -13,7 +13,7 @@ use crate::Error;
 
 /// Output features per weight panel: the row count of the `gemm` f32 micro-kernel this CPU
 /// runs, so that one panel is exactly one micro-kernel tile, `in × width`, read front to back.
-/// AVX-512: 4 registers of 16 (64); AVX2+FMA and the rest: 2 registers of 8 (16). With 64-wide
+/// AVX-512: 4 registers of 16 (64); AVX2+FMA: 2 registers of 8 (16); NEON: 4 of 4 (16). With 64-wide
 /// panels on an AVX2 machine, its 16-row kernel read a quarter of every 256-byte panel row and
 /// skipped the rest, four passes a panel; at a few tokens per pass, where the weights stream
 /// from memory, a 16-token pass took 35 % longer with 2 threads and 36 % with 1
