@@ -1,7 +1,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use router_core::policy::{Anchor, DifficultyLink};
+use router_core::policy::DifficultyLink;
 use router_core::{
     LatencyPrior, ModelId, ModelPrior, ModelSpec, ProviderId, Task, TaskDistribution, TaskScores,
     TaskTokens,
@@ -224,17 +224,11 @@ impl Catalog {
         trained: impl IntoIterator<Item = (&'a ModelId, f64)>,
         tasks: &TaskDistribution,
     ) -> Option<f64> {
-        let anchors: Vec<Anchor> = trained
-            .into_iter()
-            .filter_map(|(id, quality)| {
-                let prior = self.find(id.as_str())?.prior();
-                (!prior.task_scores.is_empty()).then_some(Anchor {
-                    prior,
-                    trained_quality: quality,
-                })
-            })
-            .collect();
-        link.shift(&anchors, tasks)
+        link.shift_from(
+            trained,
+            |id| self.find(id.as_str()).map(|e| e.prior()),
+            tasks,
+        )
     }
 
     /// Whether `name` is a known id or alias.

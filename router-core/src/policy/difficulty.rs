@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::decide::ModelPrior;
-use crate::{Task, TaskDistribution, TASK_COUNT};
+use crate::{ModelId, Task, TaskDistribution, TASK_COUNT};
 
 /// Probabilities are clipped to `[EPS, 1 - EPS]` before taking logits.
 const EPS: f64 = 1e-3;
@@ -78,6 +78,28 @@ impl DifficultyLink {
         shift
             .is_finite()
             .then(|| shift.clamp(-MAX_SHIFT, MAX_SHIFT))
+    }
+
+    /// [`DifficultyLink::shift`] from a trained predictor's estimates: every estimated model
+    /// whose prior `prior_of` finds is an anchor (one without task scores counts for nothing).
+    /// The gateway, off-policy evaluation and the task-priors refit all read a prompt's
+    /// difficulty through this.
+    pub fn shift_from<'a>(
+        &self,
+        trained: impl IntoIterator<Item = (&'a ModelId, f64)>,
+        prior_of: impl Fn(&ModelId) -> Option<ModelPrior>,
+        tasks: &TaskDistribution,
+    ) -> Option<f64> {
+        let anchors: Vec<Anchor> = trained
+            .into_iter()
+            .filter_map(|(id, quality)| {
+                Some(Anchor {
+                    prior: prior_of(id)?,
+                    trained_quality: quality,
+                })
+            })
+            .collect();
+        self.shift(&anchors, tasks)
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use classifier::predictors::{
     Artifact, Manifest, PredictorKind, TaskClassifier, TaskPriorsPredictor, TrainingSet,
 };
-use router_core::policy::{Anchor, DifficultyLink};
+use router_core::policy::DifficultyLink;
 use router_core::{ModelId, ModelPrior, OnboardedModel, TaskDistribution};
 
 use crate::onboarding::fit::{fit_tasks, FitConfig, ScoredProbe};
@@ -135,20 +135,14 @@ fn prompt_difficulty(
     tasks: &TaskDistribution,
 ) -> Result<f64, Error> {
     let estimates = start.try_predict(x)?;
-    let anchors: Vec<Anchor> = start
+    let trained = start
         .manifest()
         .models
         .iter()
-        .zip(&estimates)
-        .filter_map(|(model, estimate)| {
-            let prior = anchor_priors.get(model)?;
-            (!prior.task_scores.is_empty()).then_some(Anchor {
-                prior: *prior,
-                trained_quality: estimate.quality,
-            })
-        })
-        .collect();
-    Ok(link.shift(&anchors, tasks).map_or(0.0, |s| -s))
+        .zip(estimates.iter().map(|e| e.quality));
+    Ok(link
+        .shift_from(trained, |m| anchor_priors.get(m).copied(), tasks)
+        .map_or(0.0, |s| -s))
 }
 
 /// Per-task fits of every model in `set` with labels and a prior, except those in `skip`.
