@@ -82,6 +82,9 @@ fn predictor() -> classifier::predictors::Artifact {
         mean_score: estimate,
         prior: 0.7,
         estimate,
+        // A posterior spread, as a fit from 20 probes keeps: Thompson sampling explores the
+        // model by it, so serving and evaluation must both see it.
+        sd: Some(0.06),
         output_tokens: Some(120.0),
     };
     artifact.manifest_mut().onboarded = vec![router_core::OnboardedModel {
@@ -170,12 +173,24 @@ fn tasks() -> TaskClassifier {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
-    let fake = testkit::FakeProvider::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let exploration = Exploration::EpsilonGreedy {
+    same_decisions(Exploration::EpsilonGreedy {
         epsilon: 0.5,
         top_k: 3,
-    };
+    })
+    .await;
+    // Thompson sampling's propensities depend on every candidate's utility, source and
+    // spread, so they agree only if both sides assemble the candidates identically.
+    same_decisions(Exploration::Thompson {
+        trained_sd: 0.05,
+        prior_sd: 0.1,
+        top_k: 3,
+    })
+    .await;
+}
+
+async fn same_decisions(exploration: Exploration) {
+    let fake = testkit::FakeProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
     let objective = Objective::Utility { lambda: 20.0 };
     let mut raw = GatewayConfig::default();
     raw.log.sqlite = dir.path().join("outcomes.sqlite");
@@ -233,14 +248,24 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
     for c in routed["candidates"].as_array().unwrap() {
         let want = expected_source(c["model"].as_str().unwrap()).as_str();
         assert_eq!(c["source"], want, "{c}");
+        // Only the onboarded model's estimate has a measured spread: its fitted tasks'
+        // posterior, over the share of the prompt they cover.
+        if want == "onboarded" {
+            assert!(c["spread"]["sd"].as_f64().unwrap() > 0.0, "{c}");
+            assert!(c["spread"]["measured"].as_f64().unwrap() > 0.0, "{c}");
+        } else {
+            assert!(c.get("spread").is_none(), "{c}");
+        }
     }
     // A coding prompt: gpt-4.1-mini's onboarded score beats gpt-4o by less than the margin,
     // and /v1/route says the tie-break kept the fixed choice.
     let coding = route("beta write the parser").await;
-    assert_eq!(coding["chosen"], POOL[1], "{coding}");
     assert_eq!(coding["tie_break"]["fixed"], POOL[1], "{coding}");
     assert_eq!(coding["tie_break"]["preferred"], POOL[3], "{coding}");
-    assert_eq!(coding["failover_order"][0], POOL[1], "{coding}");
+    if coding["reason"] != "exploration" {
+        assert_eq!(coding["chosen"], POOL[1], "{coding}");
+        assert_eq!(coding["failover_order"][0], POOL[1], "{coding}");
+    }
 
     let topics = ["alpha", "beta", "gamma", "delta"];
     let mut ids = Vec::new();
@@ -280,6 +305,8 @@ async fn serving_and_off_policy_evaluation_make_the_same_decisions() {
     for d in &logged {
         for c in &d.ranked {
             assert_eq!(c.source, Some(expected_source(c.model.as_str())));
+            let onboarded = expected_source(c.model.as_str()) == EstimateSource::Onboarded;
+            assert_eq!(c.spread.is_some(), onboarded, "{c:?}");
         }
         assert!(d.tasks.is_some());
     }

@@ -81,6 +81,7 @@ impl CatalogEntry {
             task_scores: self.task_scores,
             task_tokens: self.task_tokens,
             onboarded: false,
+            task_sd: TaskScores::default(),
         }
     }
 }

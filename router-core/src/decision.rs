@@ -106,6 +106,37 @@ pub struct Candidate {
     /// logged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<EstimateSource>,
+    /// How far the estimate may be off, where it was measured: for a model fitted from live
+    /// probes or logged labels, the posterior spread of its fitted task scores. Absent for
+    /// trained estimates and catalog priors (exploration uses its configured spreads there)
+    /// and in rows written before it was logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
+}
+
+/// The measured part of a quality estimate's uncertainty ([`Candidate::spread`]).
+///
+/// An onboarded model's estimate for a prompt mixes its per-task scores by `P(task | prompt)`;
+/// the tasks that were probed have a posterior standard deviation, the others keep the
+/// catalog's score. `sd` is the probed tasks' share of the estimate's standard deviation
+/// (`Σ P(t)·sd(t)` over them, in quality points: the spread if the tasks' errors move
+/// together, the cautious reading) and `measured` their total weight `Σ P(t)`, so that the
+/// catalog's remaining share can be given the catalog prior's own spread.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Standard deviation contributed by the measured tasks, in quality points.
+    pub sd: f64,
+    /// The measured tasks' weight in the estimate, in `[0, 1]`.
+    pub measured: f64,
+}
+
+impl Spread {
+    /// The whole estimate's standard deviation when the unmeasured share has `unmeasured_sd`
+    /// (non-finite or negative parts count as 0).
+    pub fn total(&self, unmeasured_sd: f64) -> f64 {
+        let clean = |x: f64| if x.is_finite() { x.max(0.0) } else { 0.0 };
+        clean(self.sd) + (1.0 - clean(self.measured).min(1.0)) * clean(unmeasured_sd)
+    }
 }
 
 impl Candidate {
@@ -166,6 +197,11 @@ pub struct RouteDecision {
     /// ([`crate::policy::TieBreak`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tie_break: Option<crate::policy::TieKept>,
+    /// The prompt-token estimate the candidates were priced with. Off-policy evaluation must
+    /// price them with it again, not with the upstream's reported count, which the router
+    /// did not know when it chose; absent in rows written before it was logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u32>,
 }
 
 /// How a trained artifact routes (decided by `switchyard train`'s validation guard).

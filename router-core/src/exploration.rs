@@ -52,17 +52,21 @@ pub enum Exploration {
     },
     /// Thompson sampling among the top `k` feasible candidates: each candidate's utility is
     /// drawn from a normal posterior centred on its estimate and the largest draw wins. The
-    /// posterior's spread says how much the estimate is trusted: `trained_sd` for estimates a
-    /// trained predictor made or live onboarding measured, `prior_sd` for catalog priors, so
-    /// a model the router knows only from the catalog is tried more often than a runner-up it
-    /// has learned, and both less as their gap to the greedy choice grows. The probabilities
+    /// posterior's spread says how much the estimate is trusted: for a model fitted from
+    /// probes or labels (live onboarding, a task-priors refit) the fit's own posterior
+    /// ([`crate::Candidate::spread`]), which narrows as labels accumulate; `trained_sd` for
+    /// estimates a trained predictor made (and fits written before spreads were kept);
+    /// `prior_sd` for catalog priors. So a model the router knows only from the catalog, or
+    /// from a few probes, is tried more often than a runner-up it has learned, and each less
+    /// as its gap to the greedy choice grows. The probabilities
     /// are computed, not sampled ([`thompson`]), so the logged propensities are exact.
     Thompson {
-        /// Posterior standard deviation, in quality points, of a trained or onboarded
-        /// estimate.
+        /// Posterior standard deviation, in quality points, of a trained estimate (and of an
+        /// onboarded one whose fit kept no spread).
         #[serde(default = "default_trained_sd")]
         trained_sd: f64,
-        /// Posterior standard deviation, in quality points, of a catalog prior (task or flat).
+        /// Posterior standard deviation, in quality points, of a catalog prior (task or flat),
+        /// and of the share of an onboarded estimate that no probe measured.
         #[serde(default = "default_prior_sd")]
         prior_sd: f64,
         /// Pool size, greedy included; 0 and 1 disable exploration.
@@ -126,14 +130,12 @@ pub fn action_distribution(
             if !(temperature > 0.0 && temperature.is_finite()) {
                 return vec![(greedy.chosen.clone(), 1.0)];
             }
+            let utilities = pool_utilities(greedy, &pool);
             // Shift by the largest utility so that exp never overflows.
-            let top = pool
+            let top = utilities.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let weights: Vec<f64> = utilities
                 .iter()
-                .map(|c| finite_or_zero(c.utility))
-                .fold(f64::NEG_INFINITY, f64::max);
-            let weights: Vec<f64> = pool
-                .iter()
-                .map(|c| ((finite_or_zero(c.utility) - top) / temperature).exp())
+                .map(|u| ((u - top) / temperature).exp())
                 .collect();
             let total: f64 = weights.iter().sum();
             weights.iter().map(|w| w / total).collect()
@@ -143,18 +145,39 @@ pub fn action_distribution(
             prior_sd,
             ..
         } => {
-            let utilities: Vec<f64> = pool.iter().map(|c| finite_or_zero(c.utility)).collect();
+            let utilities = pool_utilities(greedy, &pool);
             let sds: Vec<f64> = pool
                 .iter()
-                .map(|c| match c.source {
-                    Some(EstimateSource::Trained | EstimateSource::Onboarded) => trained_sd,
-                    Some(EstimateSource::TaskPrior | EstimateSource::FlatPrior) | None => prior_sd,
+                .map(|c| match (c.spread, c.source) {
+                    // Fitted from probes or labels: the fit's own posterior, the catalog's
+                    // spread for the share of the estimate no probe measured.
+                    (Some(spread), _) => spread.total(prior_sd),
+                    (None, Some(EstimateSource::Trained | EstimateSource::Onboarded)) => trained_sd,
+                    (None, Some(EstimateSource::TaskPrior | EstimateSource::FlatPrior) | None) => {
+                        prior_sd
+                    }
                 })
                 .collect();
             thompson::win_probabilities(&utilities, &sds)
         }
     };
     pool.iter().map(|c| c.model.clone()).zip(probs).collect()
+}
+
+/// The pool's utilities as the utility-weighted explorations (softmax, Thompson) compare them.
+/// Where the tie-break kept the fixed choice (`greedy.tie_break`), the kept model competes
+/// with its utility raised by the margin, the hurdle the tie-break already held the others
+/// to, so it stays the likeliest pick, as it is the greedy one.
+fn pool_utilities(greedy: &RouteDecision, pool: &[&Candidate]) -> Vec<f64> {
+    let kept = greedy
+        .tie_break
+        .as_ref()
+        .filter(|t| t.fixed == greedy.chosen)
+        .map_or(0.0, |t| finite_or_zero(t.margin).max(0.0));
+    pool.iter()
+        .enumerate()
+        .map(|(i, c)| finite_or_zero(c.utility) + if i == 0 { kept } else { 0.0 })
+        .collect()
 }
 
 /// The probability that `explore` picks `model` for the greedy decision `greedy` (0 for models
@@ -209,6 +232,7 @@ pub fn explore(greedy: RouteDecision, exploration: &Exploration, u: f64) -> Rout
         difficulty: greedy.difficulty,
         routing: greedy.routing,
         tie_break: greedy.tie_break,
+        input_tokens: greedy.input_tokens,
     }
 }
 

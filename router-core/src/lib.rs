@@ -31,7 +31,8 @@ mod traits;
 
 pub use catalog::{Capability, LatencyPrior, ModelSpec};
 pub use decision::{
-    Candidate, DecisionReason, EstimateMix, EstimateSource, RouteDecision, RoutingMode, Violation,
+    Candidate, DecisionReason, EstimateMix, EstimateSource, RouteDecision, RoutingMode, Spread,
+    Violation,
 };
 pub use exploration::{explore, Exploration};
 pub use ids::{ModelId, ProviderId};

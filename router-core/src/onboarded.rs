@@ -26,6 +26,11 @@ pub struct OnboardedTask {
     pub prior: f64,
     /// The fitted estimate in `[0, 1]`: what routing uses.
     pub estimate: f64,
+    /// The estimate's posterior standard deviation, in quality points (the fit's Laplace
+    /// approximation: it narrows as probes accumulate). Thompson sampling explores the model
+    /// by it; absent in fits written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sd: Option<f64>,
     /// Mean completion tokens of the answered probes (reasoning included), when at least a
     /// few were measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,9 +78,13 @@ impl OnboardedModel {
     pub fn prior(&self, catalog: &ModelPrior) -> ModelPrior {
         let mut task_scores: TaskScores = catalog.task_scores;
         let mut task_tokens: TaskTokens = catalog.task_tokens;
+        let mut task_sd = TaskScores::default();
         for t in &self.tasks {
             // Validated on load; a bad value here keeps the catalog's figure.
             let _ = task_scores.set(t.task, t.estimate);
+            if let Some(sd) = t.sd {
+                let _ = task_sd.set(t.task, sd);
+            }
             if let Some(tokens) = t.output_tokens {
                 let _ = task_tokens.set(t.task, tokens);
             }
@@ -95,6 +104,7 @@ impl OnboardedModel {
             task_scores,
             task_tokens,
             onboarded: true,
+            task_sd,
         }
     }
 
@@ -115,6 +125,7 @@ impl OnboardedModel {
                 ("estimate", t.estimate),
                 ("mean_score", t.mean_score),
                 ("prior", t.prior),
+                ("sd", t.sd.unwrap_or(0.0)),
             ] {
                 if !(0.0..=1.0).contains(&v) {
                     return Err(bad(format!(
@@ -167,6 +178,7 @@ mod tests {
             task_scores,
             task_tokens,
             onboarded: false,
+            task_sd: TaskScores::default(),
         }
     }
 
@@ -177,6 +189,7 @@ mod tests {
             mean_score: estimate,
             prior: 0.5,
             estimate,
+            sd: None,
             output_tokens: tokens,
         }
     }

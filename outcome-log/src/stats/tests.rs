@@ -20,6 +20,7 @@ pub(crate) fn decision(chosen: &str, reason: DecisionReason) -> RouteDecision {
         difficulty: None,
         routing: None,
         tie_break: None,
+        input_tokens: None,
     }
 }
 

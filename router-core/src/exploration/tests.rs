@@ -2,7 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::policy::{route, Prediction};
-use crate::{Constraints, EstimateSource, LatencyPrior, ModelSpec, Objective, ProviderId};
+use crate::{Constraints, EstimateSource, LatencyPrior, ModelSpec, Objective, ProviderId, Spread};
 
 fn spec(id: &str, price_out: f64) -> ModelSpec {
     ModelSpec {
@@ -46,6 +46,7 @@ fn decide_from(
             output_tokens: 200.0,
             source,
             latency: spec.latency,
+            spread: None,
         })
         .collect();
     route(&p, 500, constraints, Objective::Utility { lambda: 10.0 }).unwrap()
@@ -177,6 +178,86 @@ fn thompson_tries_a_model_known_only_from_priors_more_than_a_learned_one() {
     assert_eq!(explored.chosen, s[1].id);
     assert_eq!(explored.reason, DecisionReason::Exploration);
     assert!((explored.propensity - p_new).abs() < 1e-12);
+}
+
+#[test]
+fn thompson_explores_an_onboarded_model_by_its_measured_spread() {
+    let s = specs(2);
+    let e = Exploration::Thompson {
+        trained_sd: 0.02,
+        prior_sd: 0.05,
+        top_k: 2,
+    };
+    let mut d = decide_from(
+        &s,
+        &[0.8, 0.72],
+        &[EstimateSource::Trained, EstimateSource::Onboarded],
+        &Constraints::default(),
+    );
+    let gap = d.ranked[0].utility - d.ranked[1].utility;
+    let phi = |z: f64| 0.5 * libm::erfc(-z / std::f64::consts::SQRT_2);
+    let runner_up = |d: &RouteDecision| propensity_of(d, &e, &s[1].id);
+    // Without a spread (a fit written before spreads were kept) it counts as trained.
+    assert!((runner_up(&d) - phi(-gap / 0.02f64.hypot(0.02))).abs() < 1e-6);
+    // Probes measured 80 % of the estimate with a spread of 0.06; the catalog's share takes
+    // the prior's 0.05: 0.06 + 0.2 × 0.05 = 0.07.
+    d.ranked[1].spread = Some(Spread {
+        sd: 0.06,
+        measured: 0.8,
+    });
+    assert!((runner_up(&d) - phi(-gap / 0.02f64.hypot(0.07))).abs() < 1e-6);
+    // More probes, a narrower posterior: tried less.
+    let wide = runner_up(&d);
+    d.ranked[1].spread = Some(Spread {
+        sd: 0.01,
+        measured: 1.0,
+    });
+    assert!(runner_up(&d) < wide / 3.0, "{} vs {wide}", runner_up(&d));
+}
+
+#[test]
+fn a_choice_the_tie_break_kept_stays_the_likeliest_pick() {
+    let s = specs(2);
+    // The estimates prefer m1 by 0.03, less than the margin 0.05, so the tie-break kept m0.
+    let mut d = decide(&s, &[0.80, 0.83], &Constraints::default());
+    let preferred = d.chosen.clone();
+    let fixed = d
+        .ranked
+        .iter()
+        .find(|c| c.model != preferred)
+        .unwrap()
+        .model
+        .clone();
+    let gain = d.ranked[0].utility - d.ranked[1].utility;
+    assert!(gain > 0.0 && gain < 0.05, "{gain}");
+    d.chosen = fixed.clone();
+    d.ranked.swap(0, 1);
+    d.tie_break = Some(crate::policy::TieKept {
+        fixed: fixed.clone(),
+        preferred,
+        gain,
+        margin: 0.05,
+    });
+    for e in [
+        Exploration::Softmax {
+            temperature: 0.02,
+            top_k: 2,
+        },
+        Exploration::Thompson {
+            trained_sd: 0.02,
+            prior_sd: 0.05,
+            top_k: 2,
+        },
+    ] {
+        let dist = action_distribution(&d, &e);
+        let p_fixed = dist.iter().find(|(m, _)| *m == fixed).unwrap().1;
+        assert!(p_fixed > 0.5, "{e:?}: {dist:?}");
+        // Without the tie-break the same estimates favour the preferred model.
+        let mut bare = d.clone();
+        bare.tie_break = None;
+        let p_bare = propensity_of(&bare, &e, &fixed);
+        assert!(p_bare < 0.5, "{e:?}: {p_bare}");
+    }
 }
 
 #[test]

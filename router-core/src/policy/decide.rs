@@ -16,8 +16,8 @@
 use super::{route, PolicyError, Prediction};
 use crate::{
     explore, Constraints, DecisionReason, EstimateSource, Exploration, LatencyPrior, ModelEstimate,
-    ModelId, ModelSpec, Objective, QualityPredictor, RouteDecision, TaskDistribution, TaskScores,
-    TaskTokens,
+    ModelId, ModelSpec, Objective, QualityPredictor, RouteDecision, Spread, Task, TaskDistribution,
+    TaskScores, TaskTokens,
 };
 
 /// What the router believes about a model before it sees a prompt (from the catalog).
@@ -37,6 +37,9 @@ pub struct ModelPrior {
     /// rather than taken from the catalog: the estimate's source is then
     /// [`EstimateSource::Onboarded`].
     pub onboarded: bool,
+    /// Posterior standard deviation, in quality points, of each task score that was fitted
+    /// from probes or labels ([`crate::OnboardedTask::sd`]); empty for catalog scores.
+    pub task_sd: TaskScores,
 }
 
 impl ModelPrior {
@@ -68,6 +71,28 @@ impl ModelPrior {
             output_tokens,
         };
         (estimate, source)
+    }
+
+    /// The measured part of [`ModelPrior::estimate`]'s uncertainty for the same prompt: the
+    /// fitted tasks' posterior spreads mixed like their scores (by `P(t | prompt)`, or equally
+    /// over the seven tasks for the flat prior, which is their mean). `None` when no task
+    /// score carries a spread (catalog priors, fits written before spreads were kept).
+    pub fn spread(&self, tasks: Option<&TaskDistribution>) -> Option<Spread> {
+        if self.task_sd.is_empty() {
+            return None;
+        }
+        let weight = |t: Task| match tasks {
+            Some(tasks) if !self.task_scores.is_empty() => tasks.get(t),
+            _ => 1.0 / Task::ALL.len() as f64,
+        };
+        let (sd, measured) = Task::ALL
+            .into_iter()
+            .filter_map(|t| self.task_sd.get(t).map(|sd| (weight(t), sd)))
+            .fold((0.0, 0.0), |(sd, w), (pt, s)| (sd + pt * s, w + pt));
+        Some(Spread {
+            sd,
+            measured: measured.clamp(0.0, 1.0),
+        })
     }
 }
 
@@ -150,14 +175,21 @@ pub fn predictions<'a>(input: &DecisionInput<'a>) -> Vec<Prediction<'a>> {
         .models
         .iter()
         .map(|m| {
-            let (estimate, source) = match m.trained {
-                Some(t) => (t, EstimateSource::Trained),
+            let (estimate, source, spread) = match m.trained {
+                Some(t) => (t, EstimateSource::Trained, None),
                 None => {
                     let (mut e, source) = m.prior.estimate(input.tasks);
+                    let mut spread = m.prior.spread(input.tasks);
                     if let Some(shift) = input.difficulty {
+                        let before = e.quality;
                         e.quality = super::difficulty::apply(e.quality, shift);
+                        // The shift moves the estimate along the logistic curve; its spread
+                        // scales with the curve's slope there (the delta method).
+                        if let Some(s) = spread.as_mut() {
+                            s.sd *= slope_ratio(before, e.quality);
+                        }
                     }
-                    (e, source)
+                    (e, source, spread)
                 }
             };
             Prediction {
@@ -166,9 +198,21 @@ pub fn predictions<'a>(input: &DecisionInput<'a>) -> Vec<Prediction<'a>> {
                 output_tokens: estimate.output_tokens,
                 source,
                 latency: m.latency,
+                spread,
             }
         })
         .collect()
+}
+
+/// `q'(1 − q') / (q(1 − q))`: how much a logit shift from `q` to `q'` stretches a small spread
+/// around `q` (1 where `q` is at 0 or 1, where the ratio is undefined).
+fn slope_ratio(q: f64, shifted: f64) -> f64 {
+    let slope = |p: f64| p * (1.0 - p);
+    if slope(q) > 1e-12 && slope(shifted).is_finite() {
+        slope(shifted) / slope(q)
+    } else {
+        1.0
+    }
 }
 
 /// The greedy decision (propensity 1): what [`crate::exploration::action_distribution`] turns
@@ -256,6 +300,7 @@ mod tests {
             task_scores,
             task_tokens: TaskTokens::default(),
             onboarded: false,
+            task_sd: TaskScores::default(),
         }
     }
 
@@ -372,6 +417,7 @@ mod tests {
                 mean_score: 0.97,
                 prior: 0.2,
                 estimate: 0.95,
+                sd: None,
                 output_tokens: None,
             }],
             // Its calls were timed on the user's account: faster than the catalog says.
@@ -402,6 +448,77 @@ mod tests {
         assert_eq!(models[1].latency, s[1].latency);
         assert_eq!(models[2].trained, catalog[2].trained);
         assert_eq!(after.estimate_mix(), EstimateMix::Mixed);
+    }
+
+    /// A fitted task's posterior spread follows the prompt like its score: weighted by
+    /// P(task), with the unprobed share reported apart, stretched or squeezed with the
+    /// difficulty shift, and absent for catalog priors.
+    #[test]
+    fn an_onboarded_estimate_carries_its_posterior_spread() {
+        let s = specs();
+        let fit = crate::OnboardedModel {
+            model: ModelId::new("light"),
+            onboarded_at: "2026-12-05T00:00:00Z".into(),
+            probe_set_sha256: "ab".into(),
+            requests: 30,
+            errors: 0,
+            cost_usd: 0.0,
+            tasks: vec![crate::OnboardedTask {
+                task: Task::AdvancedMath,
+                probes: 30,
+                mean_score: 0.5,
+                prior: 0.2,
+                estimate: 0.5,
+                sd: Some(0.08),
+                output_tokens: None,
+            }],
+            latency: None,
+        };
+        let predictor = OnboardedOnly(fit);
+        let models: Vec<PolicyModel<'_>> = pool(&s)
+            .iter()
+            .map(|m| PolicyModel::assemble(m.spec, m.prior, Some(&predictor), m.trained))
+            .collect();
+        let mut weights = [0.0; crate::TASK_COUNT];
+        weights[Task::AdvancedMath.index()] = 0.75;
+        weights[Task::Classification.index()] = 0.25;
+        let tasks = TaskDistribution::from_weights(weights);
+        let c = Constraints::default();
+        let spread_of = |d: &RouteDecision, id: &str| {
+            d.ranked
+                .iter()
+                .find(|c| c.model.as_str() == id)
+                .unwrap()
+                .spread
+        };
+        let d = greedy(&input(&models, Some(&tasks), &c)).unwrap();
+        let spread = spread_of(&d, "light").unwrap();
+        assert!((spread.sd - 0.75 * 0.08).abs() < 1e-12, "{spread:?}");
+        assert!((spread.measured - 0.75).abs() < 1e-12, "{spread:?}");
+        assert_eq!(spread_of(&d, "strong"), None);
+        assert_eq!(spread_of(&d, "known"), None);
+        // Without a task distribution the flat prior is the mean over the seven tasks.
+        let flat = greedy(&input(&models, None, &c)).unwrap();
+        let spread = spread_of(&flat, "light").unwrap();
+        assert!(
+            (spread.sd - 0.08 / 7.0).abs() < 1e-12 && (spread.measured - 1.0 / 7.0).abs() < 1e-12
+        );
+        // A difficulty shift moves the estimate along the logistic curve: its spread scales
+        // with the slope there.
+        let mut shifted = input(&models, Some(&tasks), &c);
+        shifted.difficulty = Some(2.0);
+        let d2 = greedy(&shifted).unwrap();
+        let q = |d: &RouteDecision| {
+            d.ranked
+                .iter()
+                .find(|c| c.model.as_str() == "light")
+                .unwrap()
+                .quality
+        };
+        let ratio = q(&d2) * (1.0 - q(&d2)) / (q(&d) * (1.0 - q(&d)));
+        assert!(ratio < 1.0);
+        let sd2 = spread_of(&d2, "light").unwrap().sd;
+        assert!((sd2 - 0.75 * 0.08 * ratio).abs() < 1e-12, "{sd2}");
     }
 
     #[test]

@@ -125,6 +125,7 @@ mod tests {
             task_scores,
             task_tokens: TaskTokens::default(),
             onboarded: false,
+            task_sd: TaskScores::default(),
         }
     }
 

@@ -21,7 +21,7 @@ use std::cmp::Ordering;
 
 use crate::{
     Candidate, Constraints, DecisionReason, EstimateSource, LatencyPrior, ModelId, ModelSpec,
-    Objective, RouteDecision, Violation,
+    Objective, RouteDecision, Spread, Violation,
 };
 
 mod decide;
@@ -46,6 +46,9 @@ pub struct Prediction<'a> {
     /// Latency prior: the one measured by live onboarding when there is one, else the
     /// catalog's (`spec.latency`).
     pub latency: LatencyPrior,
+    /// The measured part of the estimate's uncertainty, where there is one
+    /// ([`ModelPrior::spread`]).
+    pub spread: Option<Spread>,
 }
 
 /// Why no decision could be made.
@@ -101,6 +104,7 @@ pub fn route(
         difficulty: None,
         routing: None,
         tie_break: None,
+        input_tokens: Some(input_tokens),
     })
 }
 
@@ -180,6 +184,7 @@ fn evaluate(
         utility,
         violations,
         source: Some(p.source),
+        spread: p.spread,
     }
 }
 

@@ -43,6 +43,7 @@ fn preds<'a>(specs: &'a [ModelSpec], q: &[f64]) -> Vec<Prediction<'a>> {
             output_tokens: 100.0,
             source: EstimateSource::Trained,
             latency: spec.latency,
+            spread: None,
         })
         .collect()
 }
@@ -191,7 +192,7 @@ proptest! {
         cheapest in any::<bool>(),
     ) {
         let p: Vec<Prediction<'_>> = specs.iter().enumerate()
-            .map(|(i, spec)| Prediction { spec, quality: qualities[i], output_tokens: tokens[i], source: EstimateSource::Trained, latency: spec.latency })
+            .map(|(i, spec)| Prediction { spec, quality: qualities[i], output_tokens: tokens[i], source: EstimateSource::Trained, latency: spec.latency, spread: None })
             .collect();
         let objective = if cheapest { Objective::Cheapest } else { Objective::Utility { lambda } };
         match route(&p, input_tokens, &constraints, objective) {
@@ -240,7 +241,7 @@ proptest! {
         lambda in 0.0..1000.0f64,
     ) {
         let p: Vec<Prediction<'_>> = specs.iter().enumerate()
-            .map(|(i, spec)| Prediction { spec, quality: qualities[i], output_tokens: 200.0, source: EstimateSource::Trained, latency: spec.latency })
+            .map(|(i, spec)| Prediction { spec, quality: qualities[i], output_tokens: 200.0, source: EstimateSource::Trained, latency: spec.latency, spread: None })
             .collect();
         let free = route(&p, 500, &Constraints::default(), Objective::Utility { lambda });
         let capped = route(&p, 500, &Constraints { max_cost_usd: Some(budget), ..Default::default() }, Objective::Utility { lambda });

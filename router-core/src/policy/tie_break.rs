@@ -201,6 +201,7 @@ mod tests {
             task_scores: Default::default(),
             task_tokens: Default::default(),
             onboarded: false,
+            task_sd: Default::default(),
         };
         let trained = |quality| {
             Some(ModelEstimate {

@@ -198,7 +198,12 @@ pub fn ope_steps(
             }
             _ => None,
         };
-        let input_u32 = s.input_tokens.unwrap_or(input as u32);
+        // The candidates are priced as the router priced them when it chose (its estimate),
+        // not with the upstream's count, which no router knows before the call.
+        let input_u32 = s
+            .routed_input_tokens
+            .or(s.input_tokens)
+            .unwrap_or(input as u32);
         let constraints = s.constraints.as_ref().unwrap_or(setup.constraints);
         let objective = s.objective.unwrap_or(setup.objective);
         let decision_input = DecisionInput {

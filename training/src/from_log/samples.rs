@@ -39,6 +39,9 @@ pub struct BanditSample {
     pub chosen: Option<ModelId>,
     /// Prompt tokens, when logged.
     pub input_tokens: Option<u32>,
+    /// The prompt-token estimate the router priced its candidates with, when the decision
+    /// logged it ([`router_core::RouteDecision::input_tokens`]).
+    pub routed_input_tokens: Option<u32>,
     /// Completion tokens, when logged.
     pub output_tokens: Option<u32>,
     /// Realised cost in USD, when logged.
@@ -167,6 +170,7 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
             propensity,
             chosen,
             input_tokens: o.input_tokens,
+            routed_input_tokens: o.decision.as_ref().and_then(|d| d.input_tokens),
             output_tokens: o.output_tokens,
             cost_usd: o.cost_usd,
             constraints: o.constraints.clone(),

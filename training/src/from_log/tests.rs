@@ -117,6 +117,7 @@ fn routed_log(n: usize, seed: u64) -> (Vec<Outcome>, Vec<usize>) {
             output_tokens: 100.0,
             source: router_core::EstimateSource::Trained,
             latency: spec.latency,
+            spread: None,
         })
         .collect();
     let greedy = route(&preds, 40, &Constraints::default(), Objective::default()).unwrap();

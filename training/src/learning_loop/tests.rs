@@ -224,6 +224,7 @@ fn refit_learns_from_the_log_and_its_estimate_matches_the_replayed_truth() {
             difficulty: None,
             routing: None,
             tie_break: None,
+            input_tokens: None,
         });
     }
     let (samples, _) = bandit_samples(&outcomes, &SampleConfig::default());

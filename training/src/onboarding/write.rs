@@ -140,6 +140,7 @@ mod tests {
                 mean_score: estimate,
                 prior: 0.5,
                 estimate,
+                sd: Some(0.05),
                 output_tokens: None,
             }],
         }
