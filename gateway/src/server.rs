@@ -115,6 +115,19 @@ pub async fn spawn(
     spawn_with_clock(config, listener, classifier, AuthClock::system()).await
 }
 
+/// Logs what the providers' model lists said about the candidates.
+fn report_discovery(found: &crate::upstream::discovery::Discovery) {
+    for w in &found.withdrawn {
+        tracing::warn!(model = %w.model, reason = %w.reason, "Left out of auto: its provider no longer offers it.");
+    }
+    for (model, provider, date) in &found.shutting_down {
+        tracing::warn!(model = %model, provider = %provider, shutdown = %date, "The provider announces this candidate's shutdown.");
+    }
+    for (provider, error) in &found.unlisted {
+        tracing::info!(provider = %provider, error = %error, "Could not read the provider's model list; its models stay candidates.");
+    }
+}
+
 /// [`spawn`] with the clock of client-key rate windows and budget periods (tests pass
 /// [`AuthClock::manual`] and move it forward instead of sleeping).
 pub async fn spawn_with_clock(
@@ -151,13 +164,25 @@ pub async fn spawn_with_clock(
             "Serving without client keys on a non-loopback address (allow_unauthenticated = true): anyone who can reach it spends the provider keys."
         );
     }
+    let mut config = config;
+    if let Some(timeout) = config.router.discover_models {
+        let upstreams = crate::state::build_upstreams(&config)?;
+        let now_ms = crate::clock::unix_ms();
+        let found =
+            crate::upstream::discovery::discover(&config, &upstreams, timeout, now_ms).await;
+        report_discovery(&found);
+        let fallback = &config.router.fallback_model;
+        if found.withdrawn.iter().any(|w| &w.model == fallback) {
+            tracing::warn!(model = %fallback, "The static fallback model is not offered by its provider: requests the encoder cannot score in time will fail over from it. Set [router] fallback_model to a model that is.");
+        }
+        config
+            .candidates
+            .retain(|m| !found.withdrawn.iter().any(|w| &w.model == m));
+        config.router.retire_at = found.retire_at;
+    }
     let state = AppState::with_auth(config, classifier, log, metrics, auth)?;
-    let candidates: Vec<&str> = state
-        .router
-        .candidates()
-        .iter()
-        .map(|m| m.as_str())
-        .collect();
+    let live = state.router.candidates();
+    let candidates: Vec<&str> = live.iter().map(|m| m.as_str()).collect();
     if state.config.cache.semantic && state.router.classifier().is_none() {
         tracing::warn!(
             "[cache] semantic = true, but no encoder runs (no router artifact and no encoder weights): only exact repeats are answered from the cache."

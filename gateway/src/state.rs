@@ -146,6 +146,7 @@ impl AppState {
             Arc::clone(&metrics),
         )
         .with_exploration(config.router.exploration, config.router.exploration_seed)
+        .with_retirements(config.router.retire_at.clone())
         .with_experiment(split);
         let active_artifact = tokio::sync::Mutex::new(config.router.artifact.clone());
         let judge = config

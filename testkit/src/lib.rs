@@ -31,6 +31,7 @@ mod embeddings;
 mod error;
 mod fixtures;
 mod gemini;
+mod listing;
 mod openai;
 pub mod postgres;
 mod record;
@@ -148,6 +149,17 @@ impl FakeProvider {
     /// Scenarios of `kind` played so far, over all models.
     pub fn calls_with(&self, kind: ScenarioKind) -> usize {
         self.shared.script().calls_with(kind)
+    }
+
+    /// Makes the list-models endpoints (`GET /v1/models`, `GET /v1beta/models`) answer these
+    /// models, each with an optional shutdown date (`YYYY-MM-DD`, as OpenAI lists it); `None`
+    /// (the default) answers 404, as a server without the endpoint does.
+    pub fn offer_models(&self, models: Option<&[(&str, Option<&str>)]>) {
+        self.shared.set_offered(models.map(|m| {
+            m.iter()
+                .map(|(id, date)| ((*id).to_owned(), date.map(str::to_owned)))
+                .collect()
+        }));
     }
 
     /// Scenarios still queued for `model`.

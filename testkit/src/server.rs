@@ -2,13 +2,16 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 use crate::fixtures::Fixtures;
 use crate::script::Script;
-use crate::{anthropic, embeddings, gemini, openai};
+use crate::{anthropic, embeddings, gemini, listing, openai};
+
+/// Models a list-models endpoint answers: `(id, shutdown date)`.
+pub(crate) type Offered = Vec<(String, Option<String>)>;
 
 /// State shared by every handler.
 #[derive(Debug)]
@@ -19,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) fixtures: Fixtures,
     /// Fires at shutdown; delayed and stalled answers end when it does.
     pub(crate) shutdown: CancellationToken,
+    /// What the list-models endpoints answer: `(id, shutdown date)`; `None`: 404.
+    offered: Mutex<Option<Offered>>,
 }
 
 impl Shared {
@@ -27,7 +32,21 @@ impl Shared {
             script: Mutex::new(Script::default()),
             fixtures,
             shutdown,
+            offered: Mutex::new(None),
         }
+    }
+
+    /// The listed models, if a test set them.
+    pub(crate) fn offered(&self) -> Option<Offered> {
+        self.offered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the listed models.
+    pub(crate) fn set_offered(&self, models: Option<Offered>) {
+        *self.offered.lock().unwrap_or_else(PoisonError::into_inner) = models;
     }
 
     /// The script, even if a panicking test thread poisoned the lock: the data stays usable.
@@ -43,5 +62,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1beta/models/{model_action}", post(gemini::generate))
+        .route("/v1/models", get(listing::openai_and_anthropic))
+        .route("/v1beta/models", get(listing::gemini))
         .with_state(shared)
 }

@@ -246,6 +246,20 @@ pub struct RouterConfig {
     /// accepted only through the gate at start).
     #[serde(default)]
     pub encoder_weights: EncoderWeights,
+    /// Read each live provider's model list at start-up and leave out of `auto` the
+    /// candidates it no longer offers (default: on).
+    #[serde(default = "default_discover_models")]
+    pub discover_models: bool,
+    /// Longest wait for one provider's model list at start-up.
+    #[serde(default = "default_discovery_timeout", with = "humantime_serde")]
+    pub discovery_timeout: Duration,
+}
+
+fn default_discover_models() -> bool {
+    true
+}
+fn default_discovery_timeout() -> Duration {
+    Duration::from_secs(3)
 }
 
 /// `[router] encoder_weights`.
@@ -279,6 +293,8 @@ impl Default for RouterConfig {
             exploration: Exploration::Off,
             exploration_seed: None,
             encoder_weights: EncoderWeights::F32,
+            discover_models: default_discover_models(),
+            discovery_timeout: default_discovery_timeout(),
         }
     }
 }
@@ -578,6 +594,12 @@ pub struct Routing {
     pub exploration_seed: Option<u64>,
     /// The encoder weights asked for.
     pub encoder_weights: EncoderWeights,
+    /// Whether start-up checks the candidates against the providers' model lists
+    /// ([`crate::upstream::discovery`]), and how long it waits for each list.
+    pub discover_models: Option<Duration>,
+    /// Filled at start-up by that check: candidates whose providers announced a shutdown,
+    /// with its time (Unix milliseconds); each leaves `auto` then.
+    pub retire_at: Vec<(ModelId, u64)>,
 }
 
 /// The validated configuration the gateway runs with. Built only by [`Config::resolve`]: command
@@ -1027,6 +1049,8 @@ impl Config {
                 exploration: router.exploration,
                 exploration_seed: router.exploration_seed,
                 encoder_weights: router.encoder_weights,
+                discover_models: router.discover_models.then_some(router.discovery_timeout),
+                retire_at: Vec::new(),
             },
             timeouts,
             retries,

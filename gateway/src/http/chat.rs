@@ -199,7 +199,7 @@ async fn serve(
             key_pool = live_pool.iter().filter(|m| k.allows(m)).cloned().collect();
             &key_pool
         }
-        None => live_pool,
+        None => &live_pool,
     };
     let meta = crate::routing::rules::RequestMeta {
         headers,

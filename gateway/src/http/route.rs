@@ -65,7 +65,7 @@ pub(super) async fn route_only(
     let pool = if offline {
         &state.offline_pool[..]
     } else {
-        live
+        &live
     };
     // The same rules as the serving endpoints, so the decision shown is the one served.
     let key = caller.as_ref().map(|axum::Extension(c)| c.record());

@@ -6,6 +6,7 @@
 //! The encoder is reached only through [`classifier::Service`], whose workers run off the async
 //! runtime; a handler never embeds text itself.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -82,6 +83,9 @@ pub struct Routed {
 pub struct Router {
     catalog: Arc<models::Catalog>,
     candidates: Vec<ModelId>,
+    /// Candidates whose providers announced their shutdown: each leaves `auto` at its time
+    /// (Unix milliseconds), without a restart.
+    retire_at: Vec<(ModelId, u64)>,
     fallback: ModelId,
     deadline: Duration,
     classifier: Option<classifier::Service>,
@@ -120,6 +124,7 @@ impl Router {
         Router {
             catalog,
             candidates,
+            retire_at: Vec::new(),
             fallback,
             deadline,
             classifier,
@@ -128,6 +133,13 @@ impl Router {
             rng: Mutex::new(StdRng::from_entropy()),
             split: None,
         }
+    }
+
+    /// Takes each of `retire_at`'s models out of the candidates at its time (Unix
+    /// milliseconds): the shutdowns the providers announced ([`crate::upstream::discovery`]).
+    pub fn with_retirements(mut self, retire_at: Vec<(ModelId, u64)>) -> Self {
+        self.retire_at = retire_at;
+        self
     }
 
     /// Splits `auto` requests between the arms of `split`.
@@ -162,9 +174,28 @@ impl Router {
         self.classifier.as_ref()
     }
 
-    /// The models `auto` may choose.
-    pub fn candidates(&self) -> &[ModelId] {
-        &self.candidates
+    /// The models `auto` may choose now: the candidates, less those whose announced shutdown
+    /// has come (borrowed, without a copy, while none has).
+    pub fn candidates(&self) -> Cow<'_, [ModelId]> {
+        if self.retire_at.is_empty() {
+            return Cow::Borrowed(&self.candidates);
+        }
+        self.candidates_at(crate::clock::unix_ms())
+    }
+
+    /// [`Router::candidates`] at `now_ms`.
+    pub fn candidates_at(&self, now_ms: u64) -> Cow<'_, [ModelId]> {
+        let retired = |m: &ModelId| self.retire_at.iter().any(|(r, at)| r == m && *at <= now_ms);
+        if !self.retire_at.iter().any(|(_, at)| *at <= now_ms) {
+            return Cow::Borrowed(&self.candidates);
+        }
+        Cow::Owned(
+            self.candidates
+                .iter()
+                .filter(|m| !retired(m))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// The predictor loaded now, if any.

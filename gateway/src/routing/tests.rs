@@ -87,7 +87,7 @@ fn router(classifier: Option<classifier::Service>, metrics: Arc<Metrics>) -> Rou
 #[tokio::test]
 async fn priors_without_classifier() {
     let r = router(None, Arc::new(Metrics::new()));
-    let routed = r.route(&input(), r.candidates(), None).await.unwrap();
+    let routed = r.route(&input(), &r.candidates(), None).await.unwrap();
     assert_eq!(routed.source, PredictionSource::Priors);
     assert_eq!(routed.decision.ranked.len(), 3);
 }
@@ -108,7 +108,7 @@ async fn trained_predictor_decides() {
     let mut r = router(Some(service), metrics);
     // The deadline is only a bound here; give the worker thread ample time on a busy machine.
     r.deadline = Duration::from_secs(30);
-    let routed = r.route(&input(), r.candidates(), None).await.unwrap();
+    let routed = r.route(&input(), &r.candidates(), None).await.unwrap();
     assert_eq!(routed.source, PredictionSource::Trained);
     assert_eq!(routed.decision.chosen.as_str(), "gpt-4o");
 }
@@ -128,7 +128,7 @@ async fn stalled_encoder_falls_back_and_counts() {
     .unwrap();
     let metrics = Arc::new(Metrics::new());
     let r = router(Some(service), metrics.clone());
-    let routed = r.route(&input(), r.candidates(), None).await.unwrap();
+    let routed = r.route(&input(), &r.candidates(), None).await.unwrap();
     assert_eq!(
         routed.source,
         PredictionSource::StaticFallback { reason: "deadline" }
@@ -151,7 +151,7 @@ async fn pinned_model_leads_the_failover_order() {
     let mut inp = input();
     inp.constraints.exclude = ids(&["gpt-4o"]);
     let routed = r
-        .pin(&ModelId::new("gpt-4o"), &inp, r.candidates())
+        .pin(&ModelId::new("gpt-4o"), &inp, &r.candidates())
         .unwrap();
     let order = routed.decision.failover_order();
     assert_eq!(order[0].as_str(), "gpt-4o");
@@ -186,12 +186,12 @@ async fn an_encoder_that_cannot_answer_in_time_is_skipped_at_once() {
     let r = router(Some(service.clone()), metrics.clone());
     // The first prompt on an idle encoder is admitted as a probe (so the cost fit can recover
     // from a bad estimate); it occupies the stalled worker and falls back at the deadline.
-    let probe = r.route(&input(), r.candidates(), None).await.unwrap();
+    let probe = r.route(&input(), &r.candidates(), None).await.unwrap();
     assert_eq!(
         probe.source,
         PredictionSource::StaticFallback { reason: "deadline" }
     );
-    let routed = r.route(&input(), r.candidates(), None).await.unwrap();
+    let routed = r.route(&input(), &r.candidates(), None).await.unwrap();
     assert_eq!(
         routed.source,
         PredictionSource::StaticFallback {
@@ -226,7 +226,7 @@ async fn a_repeated_prompt_is_served_from_the_embedding_cache() {
     let mut r = router(Some(service), metrics.clone());
     r.deadline = Duration::from_secs(30);
     for _ in 0..3 {
-        let routed = r.route(&input(), r.candidates(), None).await.unwrap();
+        let routed = r.route(&input(), &r.candidates(), None).await.unwrap();
         assert_eq!(routed.decision.chosen.as_str(), "gpt-4o");
     }
     let count =
@@ -235,4 +235,20 @@ async fn a_repeated_prompt_is_served_from_the_embedding_cache() {
     assert!(metrics
         .render()
         .contains("switchyard_encoder_cache_total{result=\"hit\"} 2"));
+}
+
+/// A candidate whose provider announced its shutdown leaves `auto` at that moment, without a
+/// restart; the others stay, and before it every candidate is served without a copy.
+#[test]
+fn an_announced_shutdown_takes_the_model_out_of_auto_at_its_time() {
+    let r = router(None, Arc::new(Metrics::new()))
+        .with_retirements(vec![(ModelId::new("gpt-4o"), 1_000)]);
+    let before = r.candidates_at(999);
+    assert!(matches!(before, std::borrow::Cow::Borrowed(_)));
+    assert_eq!(&*before, ids(&["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano"]));
+    assert_eq!(
+        &*r.candidates_at(1_000),
+        ids(&["gpt-4o-mini", "gpt-4.1-nano"])
+    );
+    assert!(!r.candidates_at(5_000).contains(&ModelId::new("gpt-4o")));
 }

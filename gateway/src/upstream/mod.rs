@@ -9,6 +9,7 @@
 pub mod circuit_breaker;
 pub mod complete;
 pub mod deployments;
+pub mod discovery;
 pub mod error;
 pub mod failover;
 pub mod providers;

@@ -7,6 +7,7 @@ mod cache;
 mod common;
 mod dashboard;
 mod deployments;
+mod discovery;
 mod e2e;
 mod e2e_api;
 mod e2e_encoder;

@@ -26,6 +26,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+pub mod listing;
 pub mod openai;
 
 use std::time::Duration;
@@ -87,6 +88,10 @@ pub trait Provider: Send + Sync {
         req: &'a ChatCompletionRequest,
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>>;
+
+    /// The models this upstream offers to this key, from its "list models" endpoint. Start-up
+    /// uses it to keep models the provider no longer serves out of `auto`.
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<listing::OfferedModel>, UpstreamError>>;
 
     /// `POST /embeddings` with `body` (OpenAI's embeddings request, the upstream model name
     /// already in it); the answer's JSON. Only the OpenAI dialect has it: other adapters

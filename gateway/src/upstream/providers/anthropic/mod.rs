@@ -43,6 +43,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 #[derive(Clone, Debug)]
 pub struct AnthropicProvider {
     client: reqwest::Client,
+    root: String,
     url: String,
     api_key: Option<Secret<String>>,
     response_limit: usize,
@@ -52,9 +53,11 @@ impl AnthropicProvider {
     /// `base_url` is the API root without version, e.g. `https://api.anthropic.com`; the key is
     /// sent as `x-api-key`.
     pub fn new(client: reqwest::Client, base_url: String, api_key: Option<Secret<String>>) -> Self {
-        let url = format!("{}/v1/messages", base_url.trim_end_matches('/'));
+        let root = base_url.trim_end_matches('/').to_owned();
+        let url = format!("{root}/v1/messages");
         AnthropicProvider {
             client,
+            root,
             url,
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
@@ -83,6 +86,13 @@ impl AnthropicProvider {
 impl Provider for AnthropicProvider {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Anthropic
+    }
+
+    fn list_models(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<super::listing::OfferedModel>, UpstreamError>> {
+        let key = self.api_key.as_ref().map(|k| k.expose().as_str());
+        super::listing::anthropic(&self.client, &self.root, API_VERSION, key).boxed()
     }
 
     fn complete<'a>(

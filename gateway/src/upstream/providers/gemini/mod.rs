@@ -120,6 +120,13 @@ impl Provider for GeminiProvider {
         ProviderKind::Gemini
     }
 
+    fn list_models(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<super::listing::OfferedModel>, UpstreamError>> {
+        let key = self.api_key.as_ref().map(|k| k.expose().as_str());
+        super::listing::gemini(&self.client, &self.base_url, key).boxed()
+    }
+
     fn complete<'a>(
         &'a self,
         req: &'a ChatCompletionRequest,

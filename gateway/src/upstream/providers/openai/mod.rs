@@ -24,6 +24,7 @@ use crate::secret::Secret;
 #[derive(Clone, Debug)]
 pub struct OpenAiProvider {
     client: reqwest::Client,
+    base: String,
     url: String,
     embeddings_url: String,
     api_key: Option<Secret<String>>,
@@ -39,6 +40,7 @@ impl OpenAiProvider {
         let embeddings_url = format!("{base}/embeddings");
         OpenAiProvider {
             client,
+            base: base.to_owned(),
             url,
             embeddings_url,
             api_key,
@@ -122,6 +124,13 @@ impl Provider for OpenAiProvider {
             Ok(stream::chunks(response))
         }
         .boxed()
+    }
+
+    fn list_models(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<super::listing::OfferedModel>, UpstreamError>> {
+        let key = self.api_key.as_ref().map(|k| k.expose().as_str());
+        super::listing::openai(&self.client, &self.base, key).boxed()
     }
 
     fn embeddings<'a>(

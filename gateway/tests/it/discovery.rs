@@ -1,0 +1,104 @@
+//! Start-up discovery: candidates whose provider no longer lists them, or lists them with a
+//! shutdown date that has passed, are left out of `auto`; a provider without a list changes
+//! nothing; requests naming a model still reach the provider.
+
+use serde_json::{json, Value};
+use testkit::FakeProvider;
+
+use crate::e2e_harness::{all_providers, chat_body, Harness};
+
+const CANDIDATES: [&str; 5] = [
+    "gpt-4o-mini",
+    "gpt-4o",
+    "gpt-4.1",
+    "claude-haiku-4.5",
+    "gemini-2.5-flash",
+];
+
+/// `GET /v1/models`, sorted (it lists candidates in catalog order).
+async fn listed(h: &Harness) -> Vec<String> {
+    let v: Value = h.get("/v1/models").await.json().await.unwrap();
+    let mut ids: Vec<String> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn routed_over(h: &Harness) -> Vec<String> {
+    let v: Value = h
+        .client
+        .post(h.url("/v1/route"))
+        .json(&json!({"prompt": "Label the sentiment of: I loved this film"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["candidates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|c| c["model"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn models_the_providers_no_longer_offer_leave_auto() {
+    let fake = FakeProvider::start().await;
+    // gpt-4.1 is not listed at all; gpt-4o is listed with a shutdown date in the past;
+    // gpt-4o-mini's shutdown is announced for the far future.
+    fake.offer_models(Some(&[
+        ("gpt-4o-mini", Some("2999-01-01")),
+        ("gpt-4o", Some("2020-01-01")),
+        ("claude-haiku-4-5", None),
+        ("gemini-2.5-flash", None),
+    ]));
+    let providers = all_providers(&fake);
+    let h = Harness::custom(fake, providers, &CANDIDATES, |_| {}).await;
+    assert_eq!(
+        listed(&h).await,
+        [
+            "auto",
+            "claude-haiku-4.5",
+            "gemini-2.5-flash",
+            "gpt-4o-mini"
+        ]
+    );
+    let mut pool = routed_over(&h).await;
+    pool.sort();
+    assert_eq!(
+        pool,
+        ["claude-haiku-4.5", "gemini-2.5-flash", "gpt-4o-mini"]
+    );
+    // A request naming a withdrawn model still goes to its provider, which decides.
+    let resp = h.chat(&chat_body("gpt-4.1", false, "hello")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(h.fake.calls("gpt-4.1"), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_readable_list_or_with_discovery_off_every_candidate_stays() {
+    // The fake answers 404 to GET /v1/models until a test sets a list.
+    let h = Harness::with(&CANDIDATES, |_| {}).await;
+    let mut all = vec!["auto"];
+    all.extend(CANDIDATES);
+    all.sort_unstable();
+    assert_eq!(listed(&h).await, all);
+    h.stop().await;
+
+    let fake = FakeProvider::start().await;
+    fake.offer_models(Some(&[("gpt-4o-mini", None)]));
+    let providers = all_providers(&fake);
+    let h = Harness::custom(fake, providers, &CANDIDATES, |raw| {
+        raw.router.discover_models = false;
+    })
+    .await;
+    assert_eq!(listed(&h).await, all);
+    h.stop().await;
+}
