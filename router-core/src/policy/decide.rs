@@ -400,32 +400,40 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_onboarded_fit_replaces_the_catalog_prior_and_says_so() {
-        let s = specs();
-        let predictor = OnboardedOnly(crate::OnboardedModel {
+    /// The light model fitted from 30 competition-maths probes to `estimate` (with posterior
+    /// spread `sd`).
+    fn light_onboarded(estimate: f64, sd: Option<f64>) -> crate::OnboardedModel {
+        crate::OnboardedModel {
             model: ModelId::new("light"),
             onboarded_at: "2026-12-03T00:00:00Z".into(),
             probe_set_sha256: "ab".into(),
             requests: 30,
             errors: 0,
             cost_usd: 0.0,
-            // The probes showed the light model solves competition maths after all.
             tasks: vec![crate::OnboardedTask {
                 task: Task::AdvancedMath,
                 probes: 30,
-                mean_score: 0.97,
+                mean_score: estimate,
                 prior: 0.2,
-                estimate: 0.95,
-                sd: None,
+                estimate,
+                sd,
                 output_tokens: None,
             }],
-            // Its calls were timed on the user's account: faster than the catalog says.
-            latency: Some(LatencyPrior {
-                ttft_ms: 50.0,
-                tokens_per_s: 500.0,
-            }),
+            latency: None,
+        }
+    }
+
+    #[test]
+    fn an_onboarded_fit_replaces_the_catalog_prior_and_says_so() {
+        let s = specs();
+        // The probes showed the light model solves competition maths after all, and its
+        // calls were timed on the user's account: faster than the catalog says.
+        let mut fit = light_onboarded(0.95, None);
+        fit.latency = Some(LatencyPrior {
+            ttft_ms: 50.0,
+            tokens_per_s: 500.0,
         });
+        let predictor = OnboardedOnly(fit);
         let catalog = pool(&s);
         let models: Vec<PolicyModel<'_>> = catalog
             .iter()
@@ -456,25 +464,7 @@ mod tests {
     #[test]
     fn an_onboarded_estimate_carries_its_posterior_spread() {
         let s = specs();
-        let fit = crate::OnboardedModel {
-            model: ModelId::new("light"),
-            onboarded_at: "2026-12-05T00:00:00Z".into(),
-            probe_set_sha256: "ab".into(),
-            requests: 30,
-            errors: 0,
-            cost_usd: 0.0,
-            tasks: vec![crate::OnboardedTask {
-                task: Task::AdvancedMath,
-                probes: 30,
-                mean_score: 0.5,
-                prior: 0.2,
-                estimate: 0.5,
-                sd: Some(0.08),
-                output_tokens: None,
-            }],
-            latency: None,
-        };
-        let predictor = OnboardedOnly(fit);
+        let predictor = OnboardedOnly(light_onboarded(0.5, Some(0.08)));
         let models: Vec<PolicyModel<'_>> = pool(&s)
             .iter()
             .map(|m| PolicyModel::assemble(m.spec, m.prior, Some(&predictor), m.trained))
