@@ -8,6 +8,8 @@
 //! provider that could serve it answered with a list that lacks its upstream name, or lists it
 //! with a shutdown date that has passed. A provider whose list cannot be read (no such
 //! endpoint, a timeout, an error) leaves its models in: the check only ever acts on an answer.
+//! Targets of `[[deployments]]` are not checked either: their upstream names are the user's
+//! own deployment names, which a list need not show.
 //! Requests naming a model are not affected; the provider decides those.
 
 use std::collections::HashMap;
@@ -97,7 +99,12 @@ pub async fn discover(
         // Offered until an announced date: the latest such date.
         let mut until: Option<u64> = None;
         for t in &targets {
-            let Some(list) = offered.get(&t.upstream.id) else {
+            // A configured deployment's name is the user's own (an Azure deployment, say),
+            // which a model list need not show: only catalog defaults are checked.
+            let listed = offered
+                .get(&t.upstream.id)
+                .filter(|_| t.deployment.is_none());
+            let Some(list) = listed else {
                 open_ended = true;
                 continue;
             };

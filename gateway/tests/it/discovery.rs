@@ -102,3 +102,30 @@ async fn without_a_readable_list_or_with_discovery_off_every_candidate_stays() {
     assert_eq!(listed(&h).await, all);
     h.stop().await;
 }
+
+/// A `[[deployments]]` target goes by the user's own deployment name, which a provider's list
+/// need not show (an Azure deployment, say): it is never withdrawn for missing from the list.
+#[tokio::test]
+async fn deployment_names_are_not_checked_against_the_list() {
+    use gateway::config::DeploymentConfig;
+    use router_core::{ModelId, ProviderId};
+
+    let fake = FakeProvider::start().await;
+    fake.offer_models(Some(&[("gpt-4o-mini", None)]));
+    let providers = vec![crate::e2e_harness::provider(
+        "azure",
+        gateway::upstream::ProviderKind::Openai,
+        &fake.openai_base_url(),
+    )];
+    let h = Harness::custom(fake, providers, &["gpt-4o"], |c| {
+        c.deployments = vec![DeploymentConfig {
+            model: ModelId::new("gpt-4o"),
+            provider: ProviderId::new("azure"),
+            upstream_name: Some("my-gpt-4o-east".to_owned()),
+            weight: 1,
+        }];
+    })
+    .await;
+    assert_eq!(listed(&h).await, ["auto", "gpt-4o"]);
+    h.stop().await;
+}
