@@ -90,6 +90,9 @@ pub(super) fn gateway_config(
         raw.router.fallback_model = cheapest.id.clone();
     }
     raw.router.routing_deadline = std::time::Duration::from_secs(10);
+    // The candidates are the data's models, all served by the replay provider: nothing to
+    // discover (its list would agree; checking it would only cost a request at start).
+    raw.router.discover_models = false;
     raw.router.exploration = *exploration;
     raw.router.exploration_seed = Some(args.seed);
     raw.router.willingness_to_pay = args.willingness_to_pay;

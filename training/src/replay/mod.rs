@@ -139,6 +139,15 @@ impl ReplayIndex {
             .or_else(|| self.aliases.get(model).copied())
     }
 
+    /// Every name a request may give as `model`: the table's columns, then the aliases (sorted),
+    /// so that a gateway checking its candidates against `GET /v1/models` finds the upstream
+    /// names it sends.
+    pub fn model_names(&self) -> Vec<String> {
+        let mut aliases: Vec<&String> = self.aliases.keys().collect();
+        aliases.sort();
+        self.table.models.iter().chain(aliases).cloned().collect()
+    }
+
     /// The table.
     pub fn table(&self) -> &OutcomeTable {
         &self.table

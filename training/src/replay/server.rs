@@ -303,8 +303,7 @@ fn stream(
 async fn list_models(State(state): State<AppState>) -> Json<Value> {
     let data: Vec<Value> = state
         .index
-        .table()
-        .models
+        .model_names()
         .iter()
         .map(|m| json!({ "id": m, "object": "model", "created": 0, "owned_by": "replay" }))
         .collect();

@@ -212,7 +212,9 @@ async fn lists_models_and_serves_scores() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["big", "small"]);
+    // The columns, then the aliases a gateway sends as upstream names: a gateway that checks
+    // its candidates against this list at start-up must find them.
+    assert_eq!(ids, ["big", "small", "vendor/Big-v1"]);
 
     let hash = prompt_sha256("What is 2+2?");
     let got: Value = client
