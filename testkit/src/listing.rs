@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -41,6 +41,42 @@ pub(crate) async fn gemini(State(shared): State<Arc<Shared>>) -> Response {
         .map(|(id, _)| json!({"name": format!("models/{id}")}))
         .collect();
     Json(json!({"models": models})).into_response()
+}
+
+/// `GET /v1/models/{name}`: one model, by its id or by an alias of it (a name that an offered
+/// id extends with `-…`, as Anthropic resolves `claude-haiku-4-5` to a dated id); 404 when
+/// no offered model matches.
+pub(crate) async fn openai_and_anthropic_one(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Response {
+    match resolve(&shared, &name) {
+        Some((id, shutdown)) => Json(json!({"id": id, "object": "model", "type": "model",
+                                            "owned_by": "testkit", "shutdown_date": shutdown}))
+        .into_response(),
+        None => not_found(),
+    }
+}
+
+/// `GET /v1beta/models/{name}`: Gemini's one model.
+pub(crate) async fn gemini_one(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Response {
+    match resolve(&shared, &name) {
+        Some((id, _)) => Json(json!({"name": format!("models/{id}")})).into_response(),
+        None => not_found(),
+    }
+}
+
+fn resolve(shared: &Shared, name: &str) -> Option<(String, Option<String>)> {
+    let models = shared.offered()?;
+    let alias = format!("{name}-");
+    models
+        .iter()
+        .find(|(id, _)| id == name)
+        .or_else(|| models.iter().find(|(id, _)| id.starts_with(&alias)))
+        .cloned()
 }
 
 fn not_found() -> Response {

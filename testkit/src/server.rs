@@ -61,8 +61,12 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/embeddings", post(embeddings::embeddings))
-        .route("/v1beta/models/{model_action}", post(gemini::generate))
+        .route(
+            "/v1beta/models/{model_action}",
+            post(gemini::generate).get(listing::gemini_one),
+        )
         .route("/v1/models", get(listing::openai_and_anthropic))
+        .route("/v1/models/{name}", get(listing::openai_and_anthropic_one))
         .route("/v1beta/models", get(listing::gemini))
         .with_state(shared)
 }

@@ -5,8 +5,9 @@
 //! candidate the provider no longer serves would be ranked, called, fail, and fail over on
 //! every request it wins. So at start-up each live provider's "list models" endpoint is read
 //! ([`crate::upstream::providers::listing`]), and a candidate is left out of `auto` when every
-//! provider that could serve it answered with a list that lacks its upstream name, or lists it
-//! with a shutdown date that has passed. A provider whose list cannot be read (no such
+//! provider that could serve it answered with a list that lacks its upstream name (and then
+//! said "no such model" when asked for that name alone, since lists show ids, not aliases), or
+//! lists it with a shutdown date that has passed. A provider whose list cannot be read (no such
 //! endpoint, a timeout, an error) leaves its models in: the check only ever acts on an answer.
 //! Targets of `[[deployments]]` are not checked either: their upstream names are the user's
 //! own deployment names, which a list need not show.
@@ -91,6 +92,44 @@ pub async fn discover(
         }
     }
     let deployments = Deployments::new(&config.deployments, config.circuit_breaker);
+    // Lists show model ids, not every name a provider accepts (Anthropic's aliases): each
+    // candidate name missing from its provider's list is looked up on its own first.
+    let mut missing: Vec<(Arc<Upstream>, String)> = Vec::new();
+    for model in &config.candidates {
+        for t in deployments.targets(std::slice::from_ref(model), &config.catalog, upstreams) {
+            let absent = t.deployment.is_none()
+                && offered
+                    .get(&t.upstream.id)
+                    .is_some_and(|list| !list.contains_key(&t.upstream_name));
+            let seen = missing
+                .iter()
+                .any(|(u, n)| u.id == t.upstream.id && *n == t.upstream_name);
+            if absent && !seen {
+                missing.push((Arc::clone(&t.upstream), t.upstream_name.clone()));
+            }
+        }
+    }
+    let looked_up = join_all(missing.iter().map(|(u, name)| async move {
+        match tokio::time::timeout(timeout, u.provider.model(name)).await {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    }))
+    .await;
+    // Names whose lookup failed: nothing is concluded about them.
+    let mut unknown: Vec<(ProviderId, String)> = Vec::new();
+    for ((u, name), found) in missing.iter().zip(looked_up) {
+        match found {
+            Ok(Some(m)) => {
+                if let Some(list) = offered.get_mut(&u.id) {
+                    list.insert(name.clone(), m.shutdown_date);
+                }
+            }
+            Ok(None) => {}
+            Err(_) => unknown.push((u.id.clone(), name.clone())),
+        }
+    }
     for model in &config.candidates {
         let targets = deployments.targets(std::slice::from_ref(model), &config.catalog, upstreams);
         let mut reasons = Vec::new();
@@ -101,16 +140,19 @@ pub async fn discover(
         for t in &targets {
             // A configured deployment's name is the user's own (an Azure deployment, say),
             // which a model list need not show: only catalog defaults are checked.
+            let looked_up_failed = unknown
+                .iter()
+                .any(|(p, n)| *p == t.upstream.id && *n == t.upstream_name);
             let listed = offered
                 .get(&t.upstream.id)
-                .filter(|_| t.deployment.is_none());
+                .filter(|_| t.deployment.is_none() && !looked_up_failed);
             let Some(list) = listed else {
                 open_ended = true;
                 continue;
             };
             match list.get(&t.upstream_name) {
                 None => reasons.push(format!(
-                    "provider `{}` does not list `{}`",
+                    "provider `{}` does not list `{}` and has no model by that name",
                     t.upstream.id, t.upstream_name
                 )),
                 Some(date) => match date.as_deref().and_then(parse_utc_date) {
@@ -189,7 +231,8 @@ mod tests {
         fake.offer_models(Some(&[
             ("gpt-4o-mini", Some("2026-12-20")),
             ("gpt-4o", Some("2026-12-05")),
-            ("claude-haiku-4-5", None),
+            // Listed by its dated id; the alias resolves when looked up alone.
+            ("claude-haiku-4-5-20251001", None),
             ("gemini-2.5-flash", Some("not a date")),
         ]));
         let config = config(&fake);

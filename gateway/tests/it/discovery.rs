@@ -51,11 +51,12 @@ async fn routed_over(h: &Harness) -> Vec<String> {
 async fn models_the_providers_no_longer_offer_leave_auto() {
     let fake = FakeProvider::start().await;
     // gpt-4.1 is not listed at all; gpt-4o is listed with a shutdown date in the past;
-    // gpt-4o-mini's shutdown is announced for the far future.
+    // gpt-4o-mini's shutdown is announced for the far future; Claude is listed by its dated
+    // id only, as Anthropic lists it, and its alias is found by looking it up alone.
     fake.offer_models(Some(&[
         ("gpt-4o-mini", Some("2999-01-01")),
         ("gpt-4o", Some("2020-01-01")),
-        ("claude-haiku-4-5", None),
+        ("claude-haiku-4-5-20251001", None),
         ("gemini-2.5-flash", None),
     ]));
     let providers = all_providers(&fake);

@@ -2,7 +2,11 @@
 //!
 //! Used at start-up ([`crate::upstream::discovery`]) so that `auto` never routes to a model
 //! the provider has shut down or the key cannot call. Only ids (and OpenAI's `shutdown_date`)
-//! are read; everything else in the listings is ignored.
+//! are read; everything else in the listings is ignored. Lists show model ids, not every name a
+//! provider accepts (Anthropic lists `claude-haiku-4-5-20251001`, not the alias
+//! `claude-haiku-4-5`), so a name missing from a list is looked up on its own ([`openai_one`],
+//! [`anthropic_one`], [`gemini_one`]: `GET …/models/{name}`, which resolves aliases) before
+//! anything is concluded.
 
 use serde::Deserialize;
 
@@ -63,6 +67,17 @@ struct GeminiModel {
     name: String,
 }
 
+/// `GET url` for one model: `Ok(None)` when the provider answers 404 (no such model).
+async fn get_one<T: serde::de::DeserializeOwned>(
+    builder: reqwest::RequestBuilder,
+) -> Result<Option<T>, UpstreamError> {
+    match get_json(builder, "model").await {
+        Ok(model) => Ok(Some(model)),
+        Err(e) if e.status == Some(404) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn get_json<T: serde::de::DeserializeOwned>(
     builder: reqwest::RequestBuilder,
     what: &str,
@@ -91,6 +106,70 @@ pub(crate) async fn openai(
             shutdown_date: m.shutdown_date.filter(|d| !d.is_empty()),
         })
         .collect())
+}
+
+/// `GET {base}/models/{name}` of an OpenAI-compatible server.
+pub(crate) async fn openai_one(
+    client: &reqwest::Client,
+    base: &str,
+    key: Option<&str>,
+    name: &str,
+) -> Result<Option<OfferedModel>, UpstreamError> {
+    let mut builder = client.get(format!("{}/models/{name}", base.trim_end_matches('/')));
+    if let Some(key) = key {
+        builder = builder.bearer_auth(key);
+    }
+    let model: Option<OpenAiModel> = get_one(builder).await?;
+    Ok(model.map(|m| OfferedModel {
+        id: m.id,
+        shutdown_date: m.shutdown_date.filter(|d| !d.is_empty()),
+    }))
+}
+
+/// `GET {root}/v1/models/{name}` of the Anthropic API (an alias resolves to its model).
+pub(crate) async fn anthropic_one(
+    client: &reqwest::Client,
+    root: &str,
+    version: &str,
+    key: Option<&str>,
+    name: &str,
+) -> Result<Option<OfferedModel>, UpstreamError> {
+    let mut builder = client
+        .get(format!("{}/v1/models/{name}", root.trim_end_matches('/')))
+        .header("anthropic-version", version);
+    if let Some(key) = key {
+        builder = builder.header("x-api-key", key);
+    }
+    let model: Option<AnthropicModel> = get_one(builder).await?;
+    Ok(model.map(|m| OfferedModel {
+        id: m.id,
+        shutdown_date: None,
+    }))
+}
+
+/// `GET {root}/v1beta/models/{name}` of the Gemini API.
+pub(crate) async fn gemini_one(
+    client: &reqwest::Client,
+    root: &str,
+    key: Option<&str>,
+    name: &str,
+) -> Result<Option<OfferedModel>, UpstreamError> {
+    let name = name.strip_prefix("models/").unwrap_or(name);
+    let mut builder = client.get(format!(
+        "{}/v1beta/models/{name}",
+        root.trim_end_matches('/')
+    ));
+    if let Some(key) = key {
+        builder = builder.header("x-goog-api-key", key);
+    }
+    let model: Option<GeminiModel> = get_one(builder).await?;
+    Ok(model.map(|m| OfferedModel {
+        id: m
+            .name
+            .strip_prefix("models/")
+            .map_or(m.name.clone(), str::to_owned),
+        shutdown_date: None,
+    }))
 }
 
 /// `GET {root}/v1/models` of the Anthropic API, page by page.

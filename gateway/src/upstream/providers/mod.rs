@@ -93,6 +93,13 @@ pub trait Provider: Send + Sync {
     /// uses it to keep models the provider no longer serves out of `auto`.
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<listing::OfferedModel>, UpstreamError>>;
 
+    /// One model by the name requests use (`GET …/models/{name}`, which resolves aliases a
+    /// list does not show); `Ok(None)` when the provider says there is no such model.
+    fn model<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<listing::OfferedModel>, UpstreamError>>;
+
     /// `POST /embeddings` with `body` (OpenAI's embeddings request, the upstream model name
     /// already in it); the answer's JSON. Only the OpenAI dialect has it: other adapters
     /// refuse (the config never points an embeddings model at them).

@@ -95,6 +95,14 @@ impl Provider for AnthropicProvider {
         super::listing::anthropic(&self.client, &self.root, API_VERSION, key).boxed()
     }
 
+    fn model<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<super::listing::OfferedModel>, UpstreamError>> {
+        let key = self.api_key.as_ref().map(|k| k.expose().as_str());
+        super::listing::anthropic_one(&self.client, &self.root, API_VERSION, key, name).boxed()
+    }
+
     fn complete<'a>(
         &'a self,
         req: &'a ChatCompletionRequest,

@@ -127,6 +127,14 @@ impl Provider for GeminiProvider {
         super::listing::gemini(&self.client, &self.base_url, key).boxed()
     }
 
+    fn model<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<super::listing::OfferedModel>, UpstreamError>> {
+        let key = self.api_key.as_ref().map(|k| k.expose().as_str());
+        super::listing::gemini_one(&self.client, &self.base_url, key, name).boxed()
+    }
+
     fn complete<'a>(
         &'a self,
         req: &'a ChatCompletionRequest,

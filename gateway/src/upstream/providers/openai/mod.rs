@@ -133,6 +133,14 @@ impl Provider for OpenAiProvider {
         super::listing::openai(&self.client, &self.base, key).boxed()
     }
 
+    fn model<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<super::listing::OfferedModel>, UpstreamError>> {
+        let key = self.api_key.as_ref().map(|k| k.expose().as_str());
+        super::listing::openai_one(&self.client, &self.base, key, name).boxed()
+    }
+
     fn embeddings<'a>(
         &'a self,
         body: &'a serde_json::Value,
