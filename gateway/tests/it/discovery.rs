@@ -29,16 +29,8 @@ async fn listed(h: &Harness) -> Vec<String> {
 }
 
 async fn routed_over(h: &Harness) -> Vec<String> {
-    let v: Value = h
-        .client
-        .post(h.url("/v1/route"))
-        .json(&json!({"prompt": "Label the sentiment of: I loved this film"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({"prompt": "Label the sentiment of: I loved this film"});
+    let v: Value = h.post_json("/v1/route", &body).await.json().await.unwrap();
     v["candidates"]
         .as_array()
         .unwrap_or_else(|| panic!("{v}"))

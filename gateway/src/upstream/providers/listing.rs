@@ -164,10 +164,7 @@ pub(crate) async fn gemini_one(
     }
     let model: Option<GeminiModel> = get_one(builder).await?;
     Ok(model.map(|m| OfferedModel {
-        id: m
-            .name
-            .strip_prefix("models/")
-            .map_or(m.name.clone(), str::to_owned),
+        id: gemini_id(m.name),
         shutdown_date: None,
     }))
 }
@@ -224,14 +221,9 @@ pub(crate) async fn gemini(
             builder = builder.header("x-goog-api-key", key);
         }
         let page: GeminiList = get_json(builder, "model list").await?;
-        offered.extend(page.models.into_iter().map(|m| {
-            OfferedModel {
-                id: m
-                    .name
-                    .strip_prefix("models/")
-                    .map_or(m.name.clone(), str::to_owned),
-                shutdown_date: None,
-            }
+        offered.extend(page.models.into_iter().map(|m| OfferedModel {
+            id: gemini_id(m.name),
+            shutdown_date: None,
         }));
         match page.next_page_token.filter(|t| !t.is_empty()) {
             Some(next) => token = Some(next),
@@ -239,4 +231,12 @@ pub(crate) async fn gemini(
         }
     }
     Ok(offered)
+}
+
+/// A Gemini model's id as requests name it: its resource name without `models/`.
+fn gemini_id(name: String) -> String {
+    match name.strip_prefix("models/") {
+        Some(id) => id.to_owned(),
+        None => name,
+    }
 }
