@@ -165,8 +165,8 @@ pub async fn spawn_with_clock(
         );
     }
     let mut config = config;
+    let upstreams = crate::state::build_upstreams(&config)?;
     if let Some(timeout) = config.router.discover_models {
-        let upstreams = crate::state::build_upstreams(&config)?;
         let now_ms = crate::clock::unix_ms();
         let found =
             crate::upstream::discovery::discover(&config, &upstreams, timeout, now_ms).await;
@@ -180,7 +180,7 @@ pub async fn spawn_with_clock(
             .retain(|m| !found.withdrawn.iter().any(|w| &w.model == m));
         config.router.retire_at = found.retire_at;
     }
-    let state = AppState::with_auth(config, classifier, log, metrics, auth)?;
+    let state = AppState::with_upstreams(config, upstreams, classifier, log, metrics, auth)?;
     let live = state.router.candidates();
     let candidates: Vec<&str> = live.iter().map(|m| m.as_str()).collect();
     if state.config.cache.semantic && state.router.classifier().is_none() {

@@ -119,6 +119,19 @@ impl AppState {
         auth: Auth,
     ) -> Result<AppState, Error> {
         let upstreams = build_upstreams(&config)?;
+        AppState::with_upstreams(config, upstreams, classifier, log, metrics, auth)
+    }
+
+    /// [`AppState::with_auth`] over adapters already built from `config` (start-up reads the
+    /// providers' model lists through them first).
+    pub(crate) fn with_upstreams(
+        config: Config,
+        upstreams: Upstreams,
+        classifier: Option<classifier::Service>,
+        log: OutcomeLog,
+        metrics: Arc<Metrics>,
+        auth: Auth,
+    ) -> Result<AppState, Error> {
         let deployments = Deployments::new(&config.deployments, config.circuit_breaker);
         let catalog = Arc::new(config.catalog.clone());
         let candidates: Vec<ModelId> = config

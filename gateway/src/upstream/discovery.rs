@@ -92,21 +92,24 @@ pub async fn discover(
         }
     }
     let deployments = Deployments::new(&config.deployments, config.circuit_breaker);
+    let targets: Vec<_> = config
+        .candidates
+        .iter()
+        .map(|m| deployments.targets(std::slice::from_ref(m), &config.catalog, upstreams))
+        .collect();
     // Lists show model ids, not every name a provider accepts (Anthropic's aliases): each
     // candidate name missing from its provider's list is looked up on its own first.
     let mut missing: Vec<(Arc<Upstream>, String)> = Vec::new();
-    for model in &config.candidates {
-        for t in deployments.targets(std::slice::from_ref(model), &config.catalog, upstreams) {
-            let absent = t.deployment.is_none()
-                && offered
-                    .get(&t.upstream.id)
-                    .is_some_and(|list| !list.contains_key(&t.upstream_name));
-            let seen = missing
-                .iter()
-                .any(|(u, n)| u.id == t.upstream.id && *n == t.upstream_name);
-            if absent && !seen {
-                missing.push((Arc::clone(&t.upstream), t.upstream_name.clone()));
-            }
+    for t in targets.iter().flatten() {
+        let absent = t.deployment.is_none()
+            && offered
+                .get(&t.upstream.id)
+                .is_some_and(|list| !list.contains_key(&t.upstream_name));
+        let seen = missing
+            .iter()
+            .any(|(u, n)| u.id == t.upstream.id && *n == t.upstream_name);
+        if absent && !seen {
+            missing.push((Arc::clone(&t.upstream), t.upstream_name.clone()));
         }
     }
     let looked_up = join_all(missing.iter().map(|(u, name)| async move {
@@ -130,14 +133,13 @@ pub async fn discover(
             Err(_) => unknown.push((u.id.clone(), name.clone())),
         }
     }
-    for model in &config.candidates {
-        let targets = deployments.targets(std::slice::from_ref(model), &config.catalog, upstreams);
+    for (model, targets) in config.candidates.iter().zip(&targets) {
         let mut reasons = Vec::new();
         // Offered with no end in sight (or unknown): the model stays for good.
         let mut open_ended = targets.is_empty();
         // Offered until an announced date: the latest such date.
         let mut until: Option<u64> = None;
-        for t in &targets {
+        for t in targets {
             // A configured deployment's name is the user's own (an Azure deployment, say),
             // which a model list need not show: only catalog defaults are checked.
             let looked_up_failed = unknown

@@ -98,14 +98,7 @@ pub(crate) async fn openai(
         builder = builder.bearer_auth(key);
     }
     let list: OpenAiList = get_json(builder, "model list").await?;
-    Ok(list
-        .data
-        .into_iter()
-        .map(|m| OfferedModel {
-            id: m.id,
-            shutdown_date: m.shutdown_date.filter(|d| !d.is_empty()),
-        })
-        .collect())
+    Ok(list.data.into_iter().map(OfferedModel::from).collect())
 }
 
 /// `GET {base}/models/{name}` of an OpenAI-compatible server.
@@ -120,10 +113,7 @@ pub(crate) async fn openai_one(
         builder = builder.bearer_auth(key);
     }
     let model: Option<OpenAiModel> = get_one(builder).await?;
-    Ok(model.map(|m| OfferedModel {
-        id: m.id,
-        shutdown_date: m.shutdown_date.filter(|d| !d.is_empty()),
-    }))
+    Ok(model.map(OfferedModel::from))
 }
 
 /// `GET {root}/v1/models/{name}` of the Anthropic API (an alias resolves to its model).
@@ -141,10 +131,7 @@ pub(crate) async fn anthropic_one(
         builder = builder.header("x-api-key", key);
     }
     let model: Option<AnthropicModel> = get_one(builder).await?;
-    Ok(model.map(|m| OfferedModel {
-        id: m.id,
-        shutdown_date: None,
-    }))
+    Ok(model.map(OfferedModel::from))
 }
 
 /// `GET {root}/v1beta/models/{name}` of the Gemini API.
@@ -163,10 +150,7 @@ pub(crate) async fn gemini_one(
         builder = builder.header("x-goog-api-key", key);
     }
     let model: Option<GeminiModel> = get_one(builder).await?;
-    Ok(model.map(|m| OfferedModel {
-        id: gemini_id(m.name),
-        shutdown_date: None,
-    }))
+    Ok(model.map(OfferedModel::from))
 }
 
 /// `GET {root}/v1/models` of the Anthropic API, page by page.
@@ -191,10 +175,7 @@ pub(crate) async fn anthropic(
             builder = builder.header("x-api-key", key);
         }
         let page: AnthropicList = get_json(builder, "model list").await?;
-        offered.extend(page.data.into_iter().map(|m| OfferedModel {
-            id: m.id,
-            shutdown_date: None,
-        }));
+        offered.extend(page.data.into_iter().map(OfferedModel::from));
         match (page.has_more, page.last_id) {
             (true, Some(last)) => after = Some(last),
             _ => break,
@@ -221,10 +202,7 @@ pub(crate) async fn gemini(
             builder = builder.header("x-goog-api-key", key);
         }
         let page: GeminiList = get_json(builder, "model list").await?;
-        offered.extend(page.models.into_iter().map(|m| OfferedModel {
-            id: gemini_id(m.name),
-            shutdown_date: None,
-        }));
+        offered.extend(page.models.into_iter().map(OfferedModel::from));
         match page.next_page_token.filter(|t| !t.is_empty()) {
             Some(next) => token = Some(next),
             None => break,
@@ -233,10 +211,34 @@ pub(crate) async fn gemini(
     Ok(offered)
 }
 
-/// A Gemini model's id as requests name it: its resource name without `models/`.
-fn gemini_id(name: String) -> String {
-    match name.strip_prefix("models/") {
-        Some(id) => id.to_owned(),
-        None => name,
+impl From<OpenAiModel> for OfferedModel {
+    fn from(m: OpenAiModel) -> Self {
+        OfferedModel {
+            id: m.id,
+            shutdown_date: m.shutdown_date.filter(|d| !d.is_empty()),
+        }
+    }
+}
+
+impl From<AnthropicModel> for OfferedModel {
+    fn from(m: AnthropicModel) -> Self {
+        OfferedModel {
+            id: m.id,
+            shutdown_date: None,
+        }
+    }
+}
+
+impl From<GeminiModel> for OfferedModel {
+    /// The id requests use: the resource name without `models/`.
+    fn from(m: GeminiModel) -> Self {
+        let id = match m.name.strip_prefix("models/") {
+            Some(id) => id.to_owned(),
+            None => m.name,
+        };
+        OfferedModel {
+            id,
+            shutdown_date: None,
+        }
     }
 }
