@@ -175,10 +175,7 @@ pub async fn spawn_with_clock(
         if found.withdrawn.iter().any(|w| &w.model == fallback) {
             tracing::warn!(model = %fallback, "The static fallback model is not offered by its provider: requests the encoder cannot score in time will fail over from it. Set [router] fallback_model to a model that is.");
         }
-        config
-            .candidates
-            .retain(|m| !found.withdrawn.iter().any(|w| &w.model == m));
-        config.router.retire_at = found.retire_at;
+        config.router.availability = found.availability(&Default::default());
     }
     let state = AppState::with_upstreams(config, upstreams, classifier, log, metrics, auth)?;
     let live = state.router.candidates();
@@ -215,6 +212,12 @@ pub async fn spawn_with_clock(
         );
     }
     let token = CancellationToken::new();
+    if let (Some(timeout), Some(every)) = (
+        state.config.router.discover_models,
+        state.config.router.rediscover_every,
+    ) {
+        crate::upstream::rediscovery::spawn(&state, every, timeout, token.clone());
+    }
     let router = app(state.clone());
     let limits = crate::connections::Limits {
         header_read_timeout: state.config.server.header_read_timeout,

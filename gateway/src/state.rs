@@ -63,6 +63,23 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// A handle on the state that does not keep it alive: a background loop holding one ends
+/// with the gateway, even one dropped without a shutdown.
+pub(crate) struct WeakState(std::sync::Weak<Inner>);
+
+impl AppState {
+    pub(crate) fn downgrade(&self) -> WeakState {
+        WeakState(Arc::downgrade(&self.0))
+    }
+}
+
+impl WeakState {
+    /// The state, while the gateway still holds it.
+    pub(crate) fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(AppState)
+    }
+}
+
 /// How long to wait for a TCP connection to an upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -159,7 +176,7 @@ impl AppState {
             Arc::clone(&metrics),
         )
         .with_exploration(config.router.exploration, config.router.exploration_seed)
-        .with_retirements(config.router.retire_at.clone())
+        .with_availability(config.router.availability.clone())
         .with_experiment(split);
         let active_artifact = tokio::sync::Mutex::new(config.router.artifact.clone());
         let judge = config

@@ -162,6 +162,11 @@ impl FakeProvider {
         }));
     }
 
+    /// Requests to the list-models endpoints so far (answered or not).
+    pub fn list_reads(&self) -> usize {
+        self.shared.list_reads()
+    }
+
     /// Scenarios still queued for `model`.
     pub fn pending(&self, model: &str) -> usize {
         self.shared.script().pending(model)

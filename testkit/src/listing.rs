@@ -16,7 +16,7 @@ use crate::server::Shared;
 /// `GET /v1/models`: OpenAI's list (`object`, `data[].id`, `data[].shutdown_date`), which also
 /// reads as Anthropic's (`data[].id`, `has_more`).
 pub(crate) async fn openai_and_anthropic(State(shared): State<Arc<Shared>>) -> Response {
-    let Some(models) = shared.offered() else {
+    let Some(models) = shared.read_list() else {
         return not_found();
     };
     let data: Vec<_> = models
@@ -33,7 +33,7 @@ pub(crate) async fn openai_and_anthropic(State(shared): State<Arc<Shared>>) -> R
 
 /// `GET /v1beta/models`: Gemini's list (`models[].name` with its `models/` prefix).
 pub(crate) async fn gemini(State(shared): State<Arc<Shared>>) -> Response {
-    let Some(models) = shared.offered() else {
+    let Some(models) = shared.read_list() else {
         return not_found();
     };
     let models: Vec<_> = models

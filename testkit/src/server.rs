@@ -1,5 +1,6 @@
 //! The axum app and the state its handlers share.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::routing::{get, post};
@@ -24,6 +25,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     /// What the list-models endpoints answer: `(id, shutdown date)`; `None`: 404.
     offered: Mutex<Option<Offered>>,
+    /// Requests to the list-models endpoints so far, answered or not.
+    list_reads: AtomicUsize,
 }
 
 impl Shared {
@@ -33,6 +36,7 @@ impl Shared {
             fixtures,
             shutdown,
             offered: Mutex::new(None),
+            list_reads: AtomicUsize::new(0),
         }
     }
 
@@ -42,6 +46,17 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The listed models for a list-models request, counting the request.
+    pub(crate) fn read_list(&self) -> Option<Offered> {
+        self.list_reads.fetch_add(1, Ordering::Relaxed);
+        self.offered()
+    }
+
+    /// Requests to the list-models endpoints so far.
+    pub(crate) fn list_reads(&self) -> usize {
+        self.list_reads.load(Ordering::Relaxed)
     }
 
     /// Sets the listed models.

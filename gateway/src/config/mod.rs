@@ -250,9 +250,13 @@ pub struct RouterConfig {
     /// candidates it no longer offers (default: on).
     #[serde(default = "default_discover_models")]
     pub discover_models: bool,
-    /// Longest wait for one provider's model list at start-up.
+    /// Longest wait for one provider's model list.
     #[serde(default = "default_discovery_timeout", with = "humantime_serde")]
     pub discovery_timeout: Duration,
+    /// How often the model lists are read again while serving, so that a model withdrawn
+    /// (or restored, or given a shutdown date) after start-up is seen; `0s`: only at start.
+    #[serde(default = "default_discovery_interval", with = "humantime_serde")]
+    pub discovery_interval: Duration,
 }
 
 fn default_discover_models() -> bool {
@@ -260,6 +264,9 @@ fn default_discover_models() -> bool {
 }
 fn default_discovery_timeout() -> Duration {
     Duration::from_secs(3)
+}
+fn default_discovery_interval() -> Duration {
+    Duration::from_secs(3600)
 }
 
 /// `[router] encoder_weights`.
@@ -295,6 +302,7 @@ impl Default for RouterConfig {
             encoder_weights: EncoderWeights::F32,
             discover_models: default_discover_models(),
             discovery_timeout: default_discovery_timeout(),
+            discovery_interval: default_discovery_interval(),
         }
     }
 }
@@ -597,9 +605,12 @@ pub struct Routing {
     /// Whether start-up checks the candidates against the providers' model lists
     /// ([`crate::upstream::discovery`]), and how long it waits for each list.
     pub discover_models: Option<Duration>,
-    /// Filled at start-up by that check: candidates whose providers announced a shutdown,
-    /// with its time (Unix milliseconds); each leaves `auto` then.
-    pub retire_at: Vec<(ModelId, u64)>,
+    /// How often the lists are read again while serving; `None`: only at start (or never,
+    /// without `discover_models`).
+    pub rediscover_every: Option<Duration>,
+    /// Filled at start-up by that check: candidates their providers no longer offer, and
+    /// those whose shutdown was announced.
+    pub availability: crate::routing::Availability,
 }
 
 /// The validated configuration the gateway runs with. Built only by [`Config::resolve`]: command
@@ -1050,7 +1061,9 @@ impl Config {
                 exploration_seed: router.exploration_seed,
                 encoder_weights: router.encoder_weights,
                 discover_models: router.discover_models.then_some(router.discovery_timeout),
-                retire_at: Vec::new(),
+                rediscover_every: (router.discover_models && !router.discovery_interval.is_zero())
+                    .then_some(router.discovery_interval),
+                availability: Default::default(),
             },
             timeouts,
             retries,

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use classifier::PredictorChoice;
@@ -21,6 +21,7 @@ use router_core::{
 };
 
 use crate::metrics::Metrics;
+pub use availability::Availability;
 pub use experiment::{LoadedArm, Split, Unit};
 
 /// Where the predictions behind a decision came from (each candidate says its own in
@@ -83,9 +84,9 @@ pub struct Routed {
 pub struct Router {
     catalog: Arc<models::Catalog>,
     candidates: Vec<ModelId>,
-    /// Candidates whose providers announced their shutdown: each leaves `auto` at its time
-    /// (Unix milliseconds), without a restart.
-    retire_at: Vec<(ModelId, u64)>,
+    /// What the providers' model lists last said: candidates they no longer offer, and those
+    /// whose shutdown they announced (each leaves `auto` at its time, without a restart).
+    availability: RwLock<Availability>,
     fallback: ModelId,
     deadline: Duration,
     classifier: Option<classifier::Service>,
@@ -124,7 +125,7 @@ impl Router {
         Router {
             catalog,
             candidates,
-            retire_at: Vec::new(),
+            availability: RwLock::new(Availability::default()),
             fallback,
             deadline,
             classifier,
@@ -135,11 +136,28 @@ impl Router {
         }
     }
 
-    /// Takes each of `retire_at`'s models out of the candidates at its time (Unix
-    /// milliseconds): the shutdowns the providers announced ([`crate::upstream::discovery`]).
-    pub fn with_retirements(mut self, retire_at: Vec<(ModelId, u64)>) -> Self {
-        self.retire_at = retire_at;
+    /// Starts from `availability`: what the providers' model lists said at start-up
+    /// ([`crate::upstream::discovery`]).
+    pub fn with_availability(self, availability: Availability) -> Self {
+        self.set_availability(availability);
         self
+    }
+
+    /// Replaces what the providers' lists said (the periodic re-read); returns the previous.
+    pub fn set_availability(&self, availability: Availability) -> Availability {
+        let mut held = self
+            .availability
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *held, availability)
+    }
+
+    /// What the providers' lists last said.
+    pub fn availability(&self) -> Availability {
+        self.availability
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Splits `auto` requests between the arms of `split`.
@@ -174,25 +192,36 @@ impl Router {
         self.classifier.as_ref()
     }
 
-    /// The models `auto` may choose now: the candidates, less those whose announced shutdown
-    /// has come (borrowed, without a copy, while none has).
+    /// The models `auto` may choose now: the candidates, less those their providers no longer
+    /// offer or whose announced shutdown has come (borrowed, without a copy, while none is).
     pub fn candidates(&self) -> Cow<'_, [ModelId]> {
-        if self.retire_at.is_empty() {
+        let availability = self
+            .availability
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if availability.is_complete() {
             return Cow::Borrowed(&self.candidates);
         }
-        self.candidates_at(crate::clock::unix_ms())
+        self.offered(&availability, crate::clock::unix_ms())
     }
 
     /// [`Router::candidates`] at `now_ms`.
     pub fn candidates_at(&self, now_ms: u64) -> Cow<'_, [ModelId]> {
-        let retired = |m: &ModelId| self.retire_at.iter().any(|(r, at)| r == m && *at <= now_ms);
-        if !self.retire_at.iter().any(|(_, at)| *at <= now_ms) {
+        let availability = self
+            .availability
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.offered(&availability, now_ms)
+    }
+
+    fn offered(&self, availability: &Availability, now_ms: u64) -> Cow<'_, [ModelId]> {
+        if !availability.excludes_any(now_ms) {
             return Cow::Borrowed(&self.candidates);
         }
         Cow::Owned(
             self.candidates
                 .iter()
-                .filter(|m| !retired(m))
+                .filter(|m| availability.offers(m, now_ms))
                 .cloned()
                 .collect(),
         )
@@ -540,6 +569,7 @@ impl PromptScores {
     }
 }
 
+mod availability;
 pub mod experiment;
 pub mod int8_gate;
 pub mod reload;

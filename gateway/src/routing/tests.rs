@@ -241,8 +241,10 @@ async fn a_repeated_prompt_is_served_from_the_embedding_cache() {
 /// restart; the others stay, and before it every candidate is served without a copy.
 #[test]
 fn an_announced_shutdown_takes_the_model_out_of_auto_at_its_time() {
-    let r = router(None, Arc::new(Metrics::new()))
-        .with_retirements(vec![(ModelId::new("gpt-4o"), 1_000)]);
+    let r = router(None, Arc::new(Metrics::new())).with_availability(super::Availability {
+        withdrawn: Vec::new(),
+        retire_at: vec![(ModelId::new("gpt-4o"), 1_000)],
+    });
     let before = r.candidates_at(999);
     assert!(matches!(before, std::borrow::Cow::Borrowed(_)));
     assert_eq!(&*before, ids(&["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano"]));

@@ -22,6 +22,7 @@ use router_core::{ModelId, ProviderId};
 
 use crate::auth::budget::parse_utc_date;
 use crate::config::Config;
+use crate::routing::Availability;
 use crate::upstream::deployments::Deployments;
 use crate::upstream::failover::{Upstream, Upstreams};
 use crate::upstream::providers::listing::OfferedModel;
@@ -52,6 +53,32 @@ pub struct Discovery {
     /// Candidates still offered today whose every provider has announced a shutdown: the
     /// model leaves `auto` at the last of those dates (Unix milliseconds, 00:00 UTC).
     pub retire_at: Vec<(ModelId, u64)>,
+    /// Candidates this read says nothing about: no answering provider offers them, and a
+    /// provider that might did not answer (its list or the lookup failed). They keep what the
+    /// previous read said ([`Discovery::availability`]).
+    pub undecided: Vec<ModelId>,
+}
+
+impl Discovery {
+    /// The candidates' availability after this read, given the one before it: this read's
+    /// verdicts, except for the candidates it could not decide, which keep theirs.
+    pub fn availability(&self, previous: &Availability) -> Availability {
+        let undecided = |m: &ModelId| self.undecided.contains(m);
+        let mut withdrawn: Vec<ModelId> = self.withdrawn.iter().map(|w| w.model.clone()).collect();
+        withdrawn.extend(previous.withdrawn.iter().filter(|m| undecided(m)).cloned());
+        let mut retire_at = self.retire_at.clone();
+        retire_at.extend(
+            previous
+                .retire_at
+                .iter()
+                .filter(|(m, _)| undecided(m))
+                .cloned(),
+        );
+        Availability {
+            withdrawn,
+            retire_at,
+        }
+    }
 }
 
 /// Reads every live provider's model list (at most `timeout` each, all at once) and checks
@@ -139,6 +166,8 @@ pub async fn discover(
         let mut open_ended = targets.is_empty();
         // Offered until an announced date: the latest such date.
         let mut until: Option<u64> = None;
+        // A provider that could serve it did not answer.
+        let mut unanswered = false;
         for t in targets {
             // A configured deployment's name is the user's own (an Azure deployment, say),
             // which a model list need not show: only catalog defaults are checked.
@@ -149,7 +178,12 @@ pub async fn discover(
                 .get(&t.upstream.id)
                 .filter(|_| t.deployment.is_none() && !looked_up_failed);
             let Some(list) = listed else {
-                open_ended = true;
+                let silent = discovery.unlisted.iter().any(|(p, _)| *p == t.upstream.id);
+                if t.deployment.is_none() && (looked_up_failed || silent) {
+                    unanswered = true;
+                } else {
+                    open_ended = true;
+                }
                 continue;
             };
             match list.get(&t.upstream_name) {
@@ -181,6 +215,7 @@ pub async fn discover(
         }
         match (open_ended, until) {
             (true, _) => {}
+            (false, _) if unanswered => discovery.undecided.push(model.clone()),
             (false, Some(at)) => discovery.retire_at.push((model.clone(), at)),
             (false, None) => discovery.withdrawn.push(Withdrawn {
                 model: model.clone(),

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod error;
 pub mod failover;
 pub mod providers;
+pub(crate) mod rediscovery;
 pub mod sse;
 
 pub use error::{retry_after_from_headers, ErrorSource, UpstreamError, UpstreamErrorKind};

@@ -122,3 +122,52 @@ async fn deployment_names_are_not_checked_against_the_list() {
     assert_eq!(listed(&h).await, ["auto", "gpt-4o"]);
     h.stop().await;
 }
+
+/// Polls `GET /v1/models` until it lists `want` (the re-read runs every 50 ms here).
+async fn until_listed(h: &Harness, want: &[&str]) {
+    for _ in 0..200 {
+        if listed(h).await == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(listed(h).await, want, "the re-read never changed the list");
+}
+
+/// While serving, the lists are read again (`discovery_interval`): a model withdrawn after
+/// start-up leaves `auto`, a read that fails changes nothing, a model offered again comes
+/// back, and a shutdown announced since is honoured.
+#[tokio::test]
+async fn the_lists_are_read_again_while_serving() {
+    let fake = FakeProvider::start().await;
+    let both = [("gpt-4o-mini", None), ("gpt-4.1", None)];
+    fake.offer_models(Some(&both));
+    let providers = all_providers(&fake);
+    let h = Harness::custom(fake, providers, &["gpt-4o-mini", "gpt-4.1"], |raw| {
+        raw.router.discovery_interval = std::time::Duration::from_millis(50);
+    })
+    .await;
+    assert_eq!(listed(&h).await, ["auto", "gpt-4.1", "gpt-4o-mini"]);
+
+    h.fake.offer_models(Some(&[("gpt-4o-mini", None)]));
+    until_listed(&h, &["auto", "gpt-4o-mini"]).await;
+    assert_eq!(routed_over(&h).await, ["gpt-4o-mini"]);
+
+    // The provider stops answering: nothing is concluded, gpt-4.1 stays out.
+    h.fake.offer_models(None);
+    let reads = h.fake.list_reads();
+    while h.fake.list_reads() < reads + 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(listed(&h).await, ["auto", "gpt-4o-mini"]);
+
+    h.fake.offer_models(Some(&both));
+    until_listed(&h, &["auto", "gpt-4.1", "gpt-4o-mini"]).await;
+
+    h.fake.offer_models(Some(&[
+        ("gpt-4o-mini", None),
+        ("gpt-4.1", Some("2020-01-01")),
+    ]));
+    until_listed(&h, &["auto", "gpt-4o-mini"]).await;
+    h.stop().await;
+}
