@@ -106,7 +106,59 @@ CURATED = [
     ("gemma-3-27b-it", "google/gemma-3-27b-it", "together", "google/gemma-3-27b-it", "small", "open", True, False, 400),
     ("kimi-k2", "moonshotai/kimi-k2-0905", "openrouter", "moonshotai/kimi-k2-0905", "strong", "open", False, True, 600),
     ("glm-4.6", "z-ai/glm-4.6", "openrouter", "z-ai/glm-4.6", "strong", "open", False, True, 800),
+    # The current generation (late 2026): OpenAI's GPT-6.x and 5.x successors to the models
+    # its deprecations page retires on 2026-12-11 and 2027-01-14, Anthropic's 5.x and 4.6,
+    # Google's Gemini 3.x, DeepSeek V3.2 (through OpenRouter: DeepSeek's own API names now
+    # serve V4).
+    ("gpt-6.1-sol", "price:gpt-6.1-sol", "openai", "gpt-6.1-sol", "frontier", "reasoning", True, True, 1200),
+    ("gpt-6-luna", "price:gpt-6-luna", "openai", "gpt-6-luna", "strong", "reasoning", True, True, 1000),
+    ("gpt-5.6-sol", "price:gpt-5.6-sol", "openai", "gpt-5.6-sol", "frontier", "reasoning", True, True, 1200),
+    ("gpt-5.6-terra", "openai/gpt-5.6-terra", "openai", "gpt-5.6-terra", "frontier", "reasoning", True, True, 1100),
+    ("gpt-5.6-luna", "openai/gpt-5.6-luna", "openai", "gpt-5.6-luna", "strong", "reasoning", True, True, 1000),
+    ("gpt-5.5", "openai/gpt-5.5", "openai", "gpt-5.5", "frontier", "reasoning", True, True, 1200),
+    ("gpt-5.4", "openai/gpt-5.4", "openai", "gpt-5.4", "strong", "frontier", True, True, 600),
+    ("gpt-5.4-mini", "openai/gpt-5.4-mini", "openai", "gpt-5.4-mini", "mid", "fast", True, True, 500),
+    ("gpt-5.4-nano", "openai/gpt-5.4-nano", "openai", "gpt-5.4-nano", "small", "fast", True, True, 450),
+    ("claude-opus-5.5", "anthropic/claude-opus-5.5", "anthropic", "claude-opus-5-5", "frontier", "reasoning", True, False, 1200),
+    ("claude-sonnet-5.5", "anthropic/claude-sonnet-5.5", "anthropic", "claude-sonnet-5-5", "frontier", "reasoning", True, False, 1100),
+    ("claude-opus-5", "anthropic/claude-opus-5", "anthropic", "claude-opus-5", "frontier", "reasoning", True, False, 1200),
+    ("claude-sonnet-5", "anthropic/claude-sonnet-5", "anthropic", "claude-sonnet-5", "frontier", "reasoning", True, False, 1100),
+    ("claude-opus-4.6", "anthropic/claude-opus-4.6", "anthropic", "claude-opus-4-6", "frontier", "frontier", True, False, 500),
+    ("claude-sonnet-4.6", "anthropic/claude-sonnet-4.6", "anthropic", "claude-sonnet-4-6", "frontier", "frontier", True, False, 500),
+    ("gemini-3.1-pro-preview", "google/gemini-3.1-pro-preview", "google", "gemini-3.1-pro-preview", "frontier", "reasoning", True, True, 1200),
+    ("gemini-3.5-flash", "google/gemini-3.5-flash", "google", "gemini-3.5-flash", "strong", "reasoning", True, True, 900),
+    ("gemini-3-flash-preview", "google/gemini-3-flash-preview", "google", "gemini-3-flash-preview", "strong", "reasoning", True, True, 900),
+    ("gemini-3.5-flash-lite", "google/gemini-3.5-flash-lite", "google", "gemini-3.5-flash-lite", "mid", "fast", True, True, 500),
+    ("gemini-3.1-flash-lite", "google/gemini-3.1-flash-lite", "google", "gemini-3.1-flash-lite", "mid", "fast", True, True, 500),
+    ("deepseek-v3.2", "deepseek/deepseek-v3.2", "openrouter", "deepseek/deepseek-v3.2", "strong", "open", False, True, 600),
 ]
+
+# Models newer than the price snapshot, or whose snapshot price disagrees with the vendor's
+# own page: (input, output USD per 1M tokens, context window, tools over Chat Completions,
+# source, as of).
+CITED_PRICES = {
+    "gpt-6.1-sol": (2.0, 10.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.1-sol "
+                    "(read via docs.litellm.ai/blog/gpt_6_1_sol and docs.laozhang.ai, 2026-10-13)", "2026-12-05"),
+    "gpt-6-luna": (0.10, 0.50, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6-luna", "2026-12-05"),
+    # The snapshot lists $2/$10; OpenAI launched Sol at $5/$30 and its page showed a $4/$20
+    # promotion "at least until 2026-11-21": the list price is the safe assumption.
+    "gpt-5.6-sol": (5.0, 30.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-5.6-sol "
+                    "(launch list price; a $4/$20 promotion ran at least until 2026-11-21)", "2026-12-05"),
+}
+
+# Reasoning models whose API refuses non-default sampling parameters (and, on OpenAI's,
+# `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
+REASONING_API = {
+    "gpt-5", "gpt-5-mini", "gpt-5-nano", "o3", "o3-mini", "o4-mini",
+    "gpt-6.1-sol", "gpt-6-luna", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "gpt-5.5",
+    "gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano",
+    "claude-opus-5.5", "claude-sonnet-5.5", "claude-opus-5", "claude-sonnet-5",
+}
+
+# Models that refuse function tools over Chat Completions at their default reasoning effort
+# (OpenAI's GPT-5.6 and GPT-6 pages: tools there only at effort `none`; the gateway sends the
+# default): no `tools` capability, so `auto` does not send them tool calls.
+NO_CHAT_TOOLS = {"gpt-6.1-sol", "gpt-6-luna", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna"}
 
 # RouterBench models: (id, provider, upstream, input, output USD/1M, context, caps, speed).
 # Prices: RouterBench paper (arXiv 2403.12031) price table; gpt-* agree with RouterArena cost.json.
@@ -232,7 +284,7 @@ def toml_str(s):
 
 
 def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note,
-          scores=None, derivation=None, cited=(), tokens=()):
+          scores=None, derivation=None, cited=(), tokens=(), reasoning=False):
     ttft, tps = SPEED[speed]
     out.append(f"# {note}")
     out.append("[[model]]")
@@ -250,6 +302,8 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
     out.append(f"output_tokens_prior = {float(out_tokens)!r}")
     if aliases:
         out.append("aliases = [" + ", ".join(toml_str(a) for a in aliases) + "]")
+    if reasoning:
+        out.append("reasoning = true")
     if scores:
         cited_scores = {t: s for t, (s, c) in scores.items() if c}
         derived = {t: s for t, (s, c) in scores.items() if not c}
@@ -379,7 +433,11 @@ def main():
         seen.add(name)
 
     for cid, src, provider, upstream, tier, speed, vision, json_mode, out_tokens in CURATED:
-        if src.startswith("cost:"):
+        if src.startswith("price:"):
+            inp, outp, ctx, tools, price_source, price_as_of = CITED_PRICES[src[6:]]
+            aliases = [f"openai/{cid}"] if provider == "openai" else []
+            note = f"curated; price from {price_source} as of {price_as_of}; quality tier {tier}"
+        elif src.startswith("cost:"):
             c = arena_cost[src[5:]]
             inp, outp = c["input_token_price_per_million"], c["output_token_price_per_million"]
             ctx, tools = 200000, True
@@ -390,6 +448,7 @@ def main():
             inp, outp, ctx, tools = p["input_per_mtok"], p["output_per_mtok"], p["context_length"], p["supports_tools"]
             aliases = [src]
             note = f"curated; price from OpenRouter {src}; quality tier {tier}"
+        tools = tools and cid not in NO_CHAT_TOOLS
         caps = (["tools"] if tools else []) + (["vision"] if vision else []) + (["json_mode"] if json_mode else [])
         claim(cid)
         for a in aliases:
@@ -402,7 +461,7 @@ def main():
             quality = tier_prior[tier]
         entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
-              scores=sc, derivation=derivation, cited=cited, tokens=tokens)
+              scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API)
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):
         claim(cid)

@@ -48,7 +48,7 @@ BENCH_TASK = {
     "humaneval": "coding", "mbpp": "coding", "livecodebench": "coding",
     "swe_bench_verified": "coding", "aider_polyglot": "coding",
     "mmlu": "knowledge", "mmmlu": "knowledge", "mmlu_pro": "knowledge",
-    "gpqa_diamond": "knowledge", "simpleqa": "knowledge",
+    "gpqa_diamond": "knowledge", "simpleqa": "knowledge", "hle": "knowledge",
     "bbh": "reasoning", "musr": "reasoning", "zebralogic": "reasoning",
     "drop": "classification",
     "ifeval": "writing", "creative_writing_v3": "writing", "mt_bench": "writing",

@@ -75,6 +75,11 @@ pub const BENCHMARKS: &[Benchmark] = &[
         "SimpleQA (short factual questions)",
         Task::Knowledge,
     ),
+    b(
+        "hle",
+        "Humanity's Last Exam (expert questions, text, no tools)",
+        Task::Knowledge,
+    ),
     b("bbh", "BIG-Bench Hard", Task::Reasoning),
     b("musr", "MuSR (multistep soft reasoning)", Task::Reasoning),
     b(

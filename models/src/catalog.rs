@@ -33,6 +33,11 @@ pub struct CatalogEntry {
     pub output_tokens_prior: f64,
     /// Other names that resolve to this entry.
     pub aliases: Vec<String>,
+    /// A reasoning model whose API refuses sampling parameters other than their defaults
+    /// (`temperature`, `top_p`; on OpenAI's also penalties, `logprobs`, `logit_bias`) and, on
+    /// OpenAI's, `max_tokens` (it takes `max_completion_tokens`): the gateway leaves them out
+    /// of what it sends this model (`gateway::upstream::fit`).
+    pub reasoning: bool,
     /// P(correct)-like score per task (may be empty): cited ones backed by a default-setting
     /// published result of that task, and derived ones (`derived_tasks`).
     pub task_scores: TaskScores,
@@ -64,6 +69,7 @@ impl CatalogEntry {
             quality_prior,
             output_tokens_prior,
             aliases: Vec::new(),
+            reasoning: false,
             task_scores: TaskScores::default(),
             derived_tasks: Vec::new(),
             derivation: None,
@@ -357,6 +363,7 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
         quality_prior: m.quality_prior,
         output_tokens_prior: m.output_tokens_prior,
         aliases: m.aliases,
+        reasoning: m.reasoning,
         task_scores,
         derived_tasks,
         derivation,

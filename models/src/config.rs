@@ -34,6 +34,10 @@ pub(crate) struct ModelConfig {
     pub(crate) output_tokens_prior: f64,
     #[serde(default)]
     pub(crate) aliases: Vec<String>,
+    /// A reasoning model whose API refuses non-default sampling parameters (and, on
+    /// OpenAI's, `max_tokens`).
+    #[serde(default)]
+    pub(crate) reasoning: bool,
     /// Task name to P(correct)-like score in `[0, 1]`, each backed by a cited result of that
     /// task; checked against the taxonomy.
     #[serde(default)]
