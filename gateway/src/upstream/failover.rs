@@ -244,9 +244,11 @@ impl<'a> Failover<'a> {
                 continue;
             };
             tries += 1;
+            let fitted =
+                super::fit::request_for(req, self.catalog.find(model.as_str()), up.provider.kind());
             let attempt = self.attempt(
                 up.provider.as_ref(),
-                req,
+                &fitted,
                 upstream_name,
                 call,
                 start,

@@ -12,6 +12,7 @@ pub mod deployments;
 pub mod discovery;
 pub mod error;
 pub mod failover;
+pub mod fit;
 pub mod providers;
 pub(crate) mod rediscovery;
 pub mod sse;

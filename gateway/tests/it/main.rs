@@ -27,6 +27,7 @@ mod keys;
 mod loop_exploration;
 mod loop_reload;
 mod messages;
+mod reasoning_params;
 mod redis_shared;
 mod responses;
 mod router;

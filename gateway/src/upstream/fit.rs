@@ -1,0 +1,69 @@
+//! Fitting a request to the model it is sent to.
+//!
+//! Reasoning models refuse parameters that other models take: OpenAI's reasoning models
+//! answer 400 to `max_tokens` (they take `max_completion_tokens`) and to any `temperature`,
+//! `top_p`, penalty, `logprobs` or `logit_bias` but the default; Anthropic's 5.x models refuse
+//! non-default sampling too. A 400 is the client's error and is not failed over, so an `auto`
+//! request carrying `temperature` (many SDKs and frameworks send one by default) would fail
+//! whenever the router chose such a model, a choice the client did not make. So the gateway
+//! sends each model what its API takes: the output limit under the name it accepts, and no
+//! sampling parameters a model marked `reasoning` in the catalog would refuse (what
+//! OpenRouter does too). Other models get the request unchanged, without a copy.
+
+use std::borrow::Cow;
+
+use models::CatalogEntry;
+
+use crate::openai::wire::ChatCompletionRequest;
+use crate::upstream::ProviderKind;
+
+/// Body fields (kept in the request's `extra` map) that OpenAI's reasoning models refuse.
+const OPENAI_REASONING_REFUSES: [&str; 5] = [
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+];
+
+/// `req` as `entry`'s model, reached through a provider speaking `kind`, accepts it.
+pub fn request_for<'a>(
+    req: &'a ChatCompletionRequest,
+    entry: Option<&CatalogEntry>,
+    kind: ProviderKind,
+) -> Cow<'a, ChatCompletionRequest> {
+    let Some(entry) = entry.filter(|e| e.reasoning) else {
+        return Cow::Borrowed(req);
+    };
+    // `max_tokens` is renamed only for OpenAI's own models (OpenAI, Azure): other servers
+    // speaking the OpenAI dialect (OpenRouter, vLLM) may not know `max_completion_tokens`.
+    let openai_model = kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai";
+    let refused_extra = |r: &ChatCompletionRequest| {
+        kind == ProviderKind::Openai
+            && OPENAI_REASONING_REFUSES
+                .iter()
+                .any(|k| r.extra.contains_key(*k))
+    };
+    let needs = req.temperature.is_some()
+        || req.top_p.is_some()
+        || (openai_model && req.max_tokens.is_some())
+        || refused_extra(req);
+    if !needs {
+        return Cow::Borrowed(req);
+    }
+    let mut fitted = req.clone();
+    fitted.temperature = None;
+    fitted.top_p = None;
+    if openai_model {
+        if let Some(limit) = fitted.max_tokens.take() {
+            fitted.max_completion_tokens = fitted.max_completion_tokens.or(Some(limit));
+        }
+    }
+    if kind == ProviderKind::Openai {
+        for key in OPENAI_REASONING_REFUSES {
+            fitted.extra.remove(key);
+        }
+    }
+    tracing::debug!(model = %entry.spec.id, "Left out parameters the reasoning model refuses.");
+    Cow::Owned(fitted)
+}

@@ -1,0 +1,70 @@
+//! Requests fitted to reasoning models: an `auto` request carrying sampling parameters and
+//! `max_tokens` (as many SDKs send by default) must not fail with a 400 because the router
+//! chose a model whose API refuses them.
+
+use serde_json::{json, Value};
+
+use crate::e2e_harness::Harness;
+
+/// A chat body with the parameters reasoning models refuse.
+fn tuned_body(model: &str, only: Option<&str>) -> Value {
+    let mut body = json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "Name a prime above 10."}],
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_tokens": 64,
+        "presence_penalty": 0.1,
+        "logprobs": true,
+    });
+    if let Some(m) = only {
+        body["router"] = json!({"candidates": [m]});
+    }
+    body
+}
+
+/// The body the fake received last.
+fn last_sent(h: &Harness) -> Value {
+    h.fake.requests().last().expect("a request").body.clone()
+}
+
+#[tokio::test]
+async fn reasoning_models_get_only_the_parameters_they_accept() {
+    let h = Harness::with(&["gpt-4o-mini", "gpt-5", "claude-sonnet-5"], |_| {}).await;
+
+    // `auto` chose gpt-5 (the only candidate allowed): the limit is sent as
+    // `max_completion_tokens`, the sampling parameters are left out, and it answers.
+    let resp = h.chat(&tuned_body("auto", Some("gpt-5"))).await;
+    assert_eq!(resp.status(), 200);
+    let sent = last_sent(&h);
+    assert_eq!(sent["model"], "gpt-5");
+    assert_eq!(sent["max_completion_tokens"], 64);
+    for refused in [
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "presence_penalty",
+        "logprobs",
+    ] {
+        assert!(sent.get(refused).is_none(), "{refused} sent: {sent}");
+    }
+
+    // A model that takes them gets the request as the client wrote it.
+    let resp = h.chat(&tuned_body("gpt-4o-mini", None)).await;
+    assert_eq!(resp.status(), 200);
+    let sent = last_sent(&h);
+    assert_eq!(sent["temperature"], 0.2);
+    assert_eq!(sent["top_p"], 0.9);
+    assert_eq!(sent["max_tokens"], 64);
+    assert_eq!(sent["presence_penalty"], 0.1);
+    assert!(sent.get("max_completion_tokens").is_none());
+
+    // Anthropic's 5.x models refuse non-default sampling too; `max_tokens` is their own field.
+    let resp = h.chat(&tuned_body("claude-sonnet-5", None)).await;
+    assert_eq!(resp.status(), 200);
+    let sent = last_sent(&h);
+    assert_eq!(sent["max_tokens"], 64);
+    assert!(sent.get("temperature").is_none(), "{sent}");
+    assert!(sent.get("top_p").is_none(), "{sent}");
+    h.stop().await;
+}
