@@ -155,6 +155,15 @@ REASONING_API = {
     "claude-opus-5.5", "claude-sonnet-5.5", "claude-opus-5", "claude-sonnet-5",
 }
 
+# Request shapes a model's API refuses with a 400 (Anthropic's Claude 5.5 migration guide:
+# assistant prefill and forced tool choice; Google's Gemini 3.5 Flash-Lite: a final turn in
+# the model's role): `auto` leaves the model out of such requests (`refuses = [...]`).
+REFUSES = {
+    "claude-opus-5.5": ["assistant_prefill", "forced_tool_choice"],
+    "claude-sonnet-5.5": ["assistant_prefill", "forced_tool_choice"],
+    "gemini-3.5-flash-lite": ["assistant_prefill"],
+}
+
 # Models that refuse function tools over Chat Completions at their default reasoning effort
 # (OpenAI's GPT-5.6 and GPT-6 pages: tools there only at effort `none`; the gateway sends the
 # default): no `tools` capability, so `auto` does not send them tool calls.
@@ -284,7 +293,7 @@ def toml_str(s):
 
 
 def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note,
-          scores=None, derivation=None, cited=(), tokens=(), reasoning=False):
+          scores=None, derivation=None, cited=(), tokens=(), reasoning=False, refuses=()):
     ttft, tps = SPEED[speed]
     out.append(f"# {note}")
     out.append("[[model]]")
@@ -304,6 +313,8 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
         out.append("aliases = [" + ", ".join(toml_str(a) for a in aliases) + "]")
     if reasoning:
         out.append("reasoning = true")
+    if refuses:
+        out.append("refuses = [" + ", ".join(toml_str(r) for r in refuses) + "]")
     if scores:
         cited_scores = {t: s for t, (s, c) in scores.items() if c}
         derived = {t: s for t, (s, c) in scores.items() if not c}
@@ -461,7 +472,8 @@ def main():
             quality = tier_prior[tier]
         entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
-              scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API)
+              scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API,
+              refuses=REFUSES.get(cid, ()))
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):
         claim(cid)

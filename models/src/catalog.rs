@@ -3,8 +3,8 @@ use std::path::Path;
 
 use router_core::policy::DifficultyLink;
 use router_core::{
-    LatencyPrior, ModelId, ModelPrior, ModelSpec, ProviderId, Task, TaskDistribution, TaskScores,
-    TaskTokens,
+    LatencyPrior, ModelId, ModelPrior, ModelSpec, ProviderId, RequestShape, Task, TaskDistribution,
+    TaskScores, TaskTokens,
 };
 
 use crate::benchmarks::BenchmarkResult;
@@ -38,6 +38,9 @@ pub struct CatalogEntry {
     /// OpenAI's, `max_tokens` (it takes `max_completion_tokens`): the gateway leaves them out
     /// of what it sends this model (`gateway::upstream::fit`).
     pub reasoning: bool,
+    /// Request shapes the model's API refuses with an error (assistant prefill, a forced tool
+    /// call): `auto` leaves the model out of such requests.
+    pub refuses: BTreeSet<RequestShape>,
     /// P(correct)-like score per task (may be empty): cited ones backed by a default-setting
     /// published result of that task, and derived ones (`derived_tasks`).
     pub task_scores: TaskScores,
@@ -70,6 +73,7 @@ impl CatalogEntry {
             output_tokens_prior,
             aliases: Vec::new(),
             reasoning: false,
+            refuses: BTreeSet::new(),
             task_scores: TaskScores::default(),
             derived_tasks: Vec::new(),
             derivation: None,
@@ -364,6 +368,7 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
         output_tokens_prior: m.output_tokens_prior,
         aliases: m.aliases,
         reasoning: m.reasoning,
+        refuses: m.refuses.iter().copied().collect(),
         task_scores,
         derived_tasks,
         derivation,

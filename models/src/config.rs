@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use router_core::Capability;
+use router_core::{Capability, RequestShape};
 use serde::Deserialize;
 
 /// The whole file: a list of `[[model]]` tables.
@@ -38,6 +38,9 @@ pub(crate) struct ModelConfig {
     /// OpenAI's, `max_tokens`).
     #[serde(default)]
     pub(crate) reasoning: bool,
+    /// Request shapes the model's API refuses with an error.
+    #[serde(default)]
+    pub(crate) refuses: Vec<RequestShape>,
     /// Task name to P(correct)-like score in `[0, 1]`, each backed by a cited result of that
     /// task; checked against the taxonomy.
     #[serde(default)]

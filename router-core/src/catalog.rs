@@ -31,6 +31,28 @@ impl Capability {
     }
 }
 
+/// A request shape that some models' APIs refuse with an error (a 400 the client would get,
+/// though it never chose the model), so `auto` leaves those models out of such requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RequestShape {
+    /// The conversation ends with an assistant message for the model to continue (prefill).
+    AssistantPrefill,
+    /// `tool_choice` forces a tool call (`required`, or one named function).
+    ForcedToolChoice,
+}
+
+impl RequestShape {
+    /// The snake_case name used in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestShape::AssistantPrefill => "assistant_prefill",
+            RequestShape::ForcedToolChoice => "forced_tool_choice",
+        }
+    }
+}
+
 /// Prior belief about a model's speed, used until logged latencies say otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

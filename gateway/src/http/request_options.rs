@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 
 use axum::http::HeaderMap;
-use router_core::{Capability, Constraints, ModelId, Objective};
+use router_core::{Capability, Constraints, ModelId, Objective, RequestShape};
 
 use crate::http::error::ApiError;
-use crate::openai::wire::{ChatCompletionRequest, ChatMessage, RouterOptions};
+use crate::openai::wire::{ChatCompletionRequest, ChatMessage, Role, RouterOptions};
 use crate::routing::RoutingInput;
 use crate::tokens;
 
@@ -48,6 +48,42 @@ pub fn required_capabilities(req: &ChatCompletionRequest) -> BTreeSet<Capability
         caps.insert(Capability::JsonMode);
     }
     caps
+}
+
+/// Shapes of the request that some models' APIs refuse ([`RequestShape`]).
+pub fn request_shapes(req: &ChatCompletionRequest) -> BTreeSet<RequestShape> {
+    let mut shapes = BTreeSet::new();
+    if req
+        .messages
+        .last()
+        .is_some_and(|m| m.role == Role::Assistant)
+    {
+        shapes.insert(RequestShape::AssistantPrefill);
+    }
+    let forced = match &req.tool_choice {
+        Some(serde_json::Value::String(s)) => s == "required",
+        Some(serde_json::Value::Object(o)) => {
+            o.get("type").and_then(|t| t.as_str()) == Some("function")
+        }
+        _ => false,
+    };
+    if forced && req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+        shapes.insert(RequestShape::ForcedToolChoice);
+    }
+    shapes
+}
+
+/// The catalog models whose APIs refuse one of `shapes`: `auto` never chooses them for the
+/// request, which would fail with the provider's 400 (the client never chose the model).
+fn refusing(catalog: &models::Catalog, shapes: &BTreeSet<RequestShape>) -> Vec<ModelId> {
+    if shapes.is_empty() {
+        return Vec::new();
+    }
+    catalog
+        .entries()
+        .filter(|e| !e.refuses.is_disjoint(shapes))
+        .map(|e| e.spec.id.clone())
+        .collect()
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
@@ -166,7 +202,11 @@ pub fn routing_input(
             .candidates
             .map(|c| canonical(catalog, c))
             .transpose()?,
-        exclude: canonical(catalog, options.exclude.unwrap_or_default())?,
+        exclude: {
+            let mut exclude = canonical(catalog, options.exclude.unwrap_or_default())?;
+            exclude.extend(refusing(catalog, &request_shapes(req_for_caps)));
+            exclude
+        },
     };
     Ok(RoutingInput {
         text: prompt_text(messages),

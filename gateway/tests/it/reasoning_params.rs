@@ -68,3 +68,60 @@ async fn reasoning_models_get_only_the_parameters_they_accept() {
     assert!(sent.get("top_p").is_none(), "{sent}");
     h.stop().await;
 }
+
+/// Request shapes some APIs refuse (a trailing assistant message to continue, a forced tool
+/// call): `auto` routes such a request to a model that takes it; a request naming the model
+/// still goes to it (its provider decides).
+#[tokio::test]
+async fn auto_never_chooses_a_model_that_refuses_the_request_shape() {
+    let h = Harness::with(&["claude-sonnet-5.5", "gpt-4o-mini"], |_| {}).await;
+    let only_claude_first = |extra: Value| {
+        let mut body = json!({
+            "model": "auto",
+            "messages": [{"role": "user", "content": "Continue the list: apples, pears,"}],
+            // Cheapest first would be gpt-4o-mini; ask for quality so that Claude wins when
+            // it may.
+            "router": {"min_quality": 0.85},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let resp = h.chat(&only_claude_first(json!({}))).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(last_sent(&h)["model"], "claude-sonnet-5-5");
+
+    // Prefill: the conversation ends with the assistant's start.
+    let prefill = only_claude_first(json!({"messages": [
+        {"role": "user", "content": "Continue the list: apples, pears,"},
+        {"role": "assistant", "content": "plums,"},
+    ]}));
+    let resp = h.chat(&prefill).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(last_sent(&h)["model"], "gpt-4o-mini");
+
+    // A forced tool call.
+    let tool =
+        json!({"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}});
+    for choice in [
+        json!("required"),
+        json!({"type": "function", "function": {"name": "add"}}),
+    ] {
+        let forced = only_claude_first(json!({"tools": [tool.clone()], "tool_choice": choice}));
+        let resp = h.chat(&forced).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(last_sent(&h)["model"], "gpt-4o-mini");
+    }
+    // `auto` tool choice is fine.
+    let free = only_claude_first(json!({"tools": [tool], "tool_choice": "auto"}));
+    assert_eq!(h.chat(&free).await.status(), 200);
+    assert_eq!(last_sent(&h)["model"], "claude-sonnet-5-5");
+
+    // Named, the request reaches the model.
+    let mut named = prefill.clone();
+    named["model"] = json!("claude-sonnet-5.5");
+    assert_eq!(h.chat(&named).await.status(), 200);
+    assert_eq!(last_sent(&h)["model"], "claude-sonnet-5-5");
+    h.stop().await;
+}
