@@ -36,8 +36,13 @@ use wire::{
     ResponseBlock, ToolChoice, ToolDef, API_VERSION,
 };
 
-/// `max_tokens` sent when the client set no output limit (Anthropic requires one).
-pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+/// `max_tokens` sent when the client set no output limit (Anthropic requires one). An OpenAI
+/// client that sets none expects a whole answer, and 1,024 cut code and long answers short
+/// (and, on Claude 5.x, whose adaptive thinking counts against it, sometimes left no room
+/// for the answer). 4,096 is the largest every Claude model since Claude 3 accepts; larger
+/// values would also reserve more of the key's output-tokens-per-minute limit, which
+/// Anthropic charges from `max_tokens` up front. Clients that need more set it.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// An Anthropic Messages upstream.
 #[derive(Clone, Debug)]
