@@ -186,7 +186,9 @@ fn check_chat(body: &[u8], headers: &HeaderMap) -> Result<(), TestCaseError> {
     if let Ok(body) = anthropic::messages_request(&req, "claude-x", req.is_stream()) {
         prop_assert!(serde_json::to_vec(&body).is_ok());
     }
-    if let Ok(body) = gemini::generate_request(&req) {
+    if let Ok(body) =
+        gemini::generate_request(&req, "gemini-3.5-flash", &gemini::Signatures::default())
+    {
         prop_assert!(serde_json::to_vec(&body).is_ok());
     }
     prop_assert!(serde_json::to_vec(&req).is_ok());

@@ -322,7 +322,7 @@ proptest! {
             relayable(&anthropic::chat_response(resp))?;
         }
         if let Ok(resp) = serde_json::from_slice::<gemini::wire::GenerateContentResponse>(&gemini_body) {
-            relayable(&gemini::chat_response(resp, "gemini-x"))?;
+            relayable(&gemini::chat_response(resp, "gemini-x", &gemini::Signatures::default()))?;
         }
     }
 

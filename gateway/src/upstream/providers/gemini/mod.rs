@@ -8,9 +8,11 @@
 //! consecutive turns of one role merge; images become `inlineData` (data URIs) or `fileData`
 //! (URLs); tools become `functionDeclarations` (with the schema keys Gemini rejects removed);
 //! `tool_choice` becomes `toolConfig`; JSON `response_format` sets
-//! `responseMimeType: application/json`. Gemini has no tool-call ids, so answers get
-//! `call_{n}` ids. Not translated: `n`, logprobs, the JSON schema itself.
+//! `responseMimeType: application/json`. Gemini has no tool-call ids, so answers get unique
+//! `call_…` ids, under which Gemini 3's thought signatures are kept for the next turn
+//! ([`signatures`]). Not translated: `n`, logprobs, the JSON schema itself.
 
+pub mod signatures;
 mod stream;
 pub mod wire;
 
@@ -20,7 +22,7 @@ pub(crate) fn translate_sse(
     events: crate::upstream::sse::SseStream,
     upstream_model: String,
 ) -> ChunkStream {
-    stream::translate(events, upstream_model)
+    stream::translate(events, upstream_model, Signatures::default())
 }
 
 #[cfg(test)]
@@ -39,6 +41,7 @@ use crate::openai::wire::{
     FunctionCall as OpenAiFunctionCall, MessageContent, ResponseMessage, Role, ToolCall, Usage,
 };
 use crate::secret::Secret;
+pub use signatures::Signatures;
 use wire::{
     Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration,
     FunctionResponse, GenerateContentRequest, GenerateContentResponse, GenerationConfig, Part,
@@ -52,6 +55,8 @@ pub struct GeminiProvider {
     base_url: String,
     api_key: Option<Secret<String>>,
     response_limit: usize,
+    /// Thought signatures of the function calls this provider answered with.
+    signatures: Signatures,
 }
 
 impl GeminiProvider {
@@ -64,6 +69,7 @@ impl GeminiProvider {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
+            signatures: Signatures::default(),
         }
     }
 
@@ -141,12 +147,12 @@ impl Provider for GeminiProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
         async move {
-            let body = generate_request(req)?;
+            let body = generate_request(req, upstream_model, &self.signatures)?;
             let response = self.send(&self.url(upstream_model, false), &body).await?;
             let bytes = super::read_capped(response, self.response_limit).await?;
             let parsed: GenerateContentResponse = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("gemini response body: {e}")))?;
-            Ok(chat_response(parsed, upstream_model))
+            Ok(chat_response(parsed, upstream_model, &self.signatures))
         }
         .boxed()
     }
@@ -157,18 +163,30 @@ impl Provider for GeminiProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
         async move {
-            let body = generate_request(req)?;
+            let body = generate_request(req, upstream_model, &self.signatures)?;
             let response = self.send(&self.url(upstream_model, true), &body).await?;
-            Ok(stream::chunks(response, upstream_model.to_owned()))
+            Ok(stream::chunks(
+                response,
+                upstream_model.to_owned(),
+                self.signatures.clone(),
+            ))
         }
         .boxed()
     }
 }
 
-/// Translates an OpenAI chat request into a `generateContent` request.
+/// Translates an OpenAI chat request into a `generateContent` request for `upstream_model`,
+/// putting back the thought signatures `signatures` kept for the history's function calls.
 pub fn generate_request(
     req: &ChatCompletionRequest,
+    upstream_model: &str,
+    signatures: &Signatures,
 ) -> Result<GenerateContentRequest, UpstreamError> {
+    let signed = SignedCalls {
+        model: upstream_model,
+        signatures,
+        required: signatures::validates(upstream_model),
+    };
     let mut system: Vec<Part> = Vec::new();
     let mut contents: Vec<Content> = Vec::new();
     // Tool-call id → function name, filled from assistant turns: Gemini's function responses
@@ -184,7 +202,7 @@ pub fn generate_request(
                 continue;
             }
             Role::User => ("user", user_parts(message)),
-            Role::Assistant => ("model", model_parts(message, &mut call_names)?),
+            Role::Assistant => ("model", model_parts(message, &mut call_names, &signed)?),
             Role::Tool => ("user", vec![function_response(message, &call_names)]),
         };
         if parts.is_empty() {
@@ -256,9 +274,18 @@ fn user_parts(message: &ChatMessage) -> Vec<Part> {
     }
 }
 
+/// How the history's function calls get their thought signatures.
+struct SignedCalls<'a> {
+    model: &'a str,
+    signatures: &'a Signatures,
+    /// The model refuses a function call without one (Gemini 3 and later).
+    required: bool,
+}
+
 fn model_parts(
     message: &ChatMessage,
     call_names: &mut HashMap<String, String>,
+    signed: &SignedCalls<'_>,
 ) -> Result<Vec<Part>, UpstreamError> {
     let mut parts = Vec::new();
     let text = message.text_content();
@@ -282,8 +309,17 @@ fn model_parts(
                 name: call.function.name.clone(),
                 args,
             }),
+            thought_signature: signed.signatures.recall(&call.id, signed.model),
             ..Part::default()
         });
+    }
+    // Gemini checks the first function call of each step; a step this model did not make (or
+    // whose signature is gone) gets the documented bypass rather than a 400.
+    let unsigned = !parts.iter().any(|p| p.thought_signature.is_some());
+    if signed.required && unsigned {
+        if let Some(first) = parts.iter_mut().find(|p| p.function_call.is_some()) {
+            first.thought_signature = Some(signatures::SKIP_VALIDATOR.to_owned());
+        }
     }
     Ok(parts)
 }
@@ -401,6 +437,7 @@ pub fn finish_reason(reason: &str, called_tools: bool) -> FinishReason {
 pub fn chat_response(
     resp: GenerateContentResponse,
     upstream_model: &str,
+    signatures: &Signatures,
 ) -> ChatCompletionResponse {
     let candidate = resp.candidates.into_iter().next();
     let parts = candidate
@@ -418,7 +455,11 @@ pub fn chat_response(
             text.push_str(t);
         }
         if let Some(call) = &part.function_call {
-            tool_calls.push(tool_call(tool_calls.len(), call));
+            let tool = tool_call(call);
+            if let Some(signature) = &part.thought_signature {
+                signatures.remember(&tool.id, upstream_model, signature);
+            }
+            tool_calls.push(tool);
         }
     }
     let blocked = resp
@@ -457,10 +498,12 @@ pub fn chat_response(
     }
 }
 
-/// An OpenAI tool call for the `n`th function call of an answer.
-fn tool_call(n: usize, call: &FunctionCall) -> ToolCall {
+/// An OpenAI tool call for a function call of an answer, under an id unique to it: clients
+/// match results to calls by id across the whole conversation (and Anthropic refuses a
+/// history whose ids repeat), and its thought signature is kept under it.
+fn tool_call(call: &FunctionCall) -> ToolCall {
     ToolCall {
-        id: format!("call_{n}"),
+        id: format!("call_{}", uuid::Uuid::new_v4().simple()),
         kind: "function".to_owned(),
         function: OpenAiFunctionCall {
             name: call.name.clone(),

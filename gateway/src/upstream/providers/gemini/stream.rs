@@ -9,7 +9,7 @@
 use futures::stream::{self, StreamExt};
 
 use super::wire::{GenerateContentResponse, UsageMetadata};
-use super::{fallback_id, finish_reason, tool_call, unix_now};
+use super::{fallback_id, finish_reason, tool_call, unix_now, Signatures};
 use crate::openai::wire::{
     ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
     Usage,
@@ -18,8 +18,16 @@ use crate::upstream::sse::{SseEvent, SseStream};
 use crate::upstream::{ChunkStream, UpstreamError};
 
 /// Maps the SSE body of a successful response to chunks.
-pub(super) fn chunks(response: reqwest::Response, upstream_model: String) -> ChunkStream {
-    translate(SseStream::from_response(response), upstream_model)
+pub(super) fn chunks(
+    response: reqwest::Response,
+    upstream_model: String,
+    signatures: Signatures,
+) -> ChunkStream {
+    translate(
+        SseStream::from_response(response),
+        upstream_model,
+        signatures,
+    )
 }
 
 /// Streaming state.
@@ -27,6 +35,10 @@ pub(super) fn chunks(response: reqwest::Response, upstream_model: String) -> Chu
 pub(super) struct Translator {
     id: String,
     model: String,
+    /// The model asked for (`model` becomes the version the upstream reports): signatures
+    /// are kept under it, as the next request names it.
+    upstream_model: String,
+    signatures: Signatures,
     created: u64,
     started: bool,
     tool_calls: usize,
@@ -36,10 +48,13 @@ pub(super) struct Translator {
 
 impl Translator {
     /// A fresh translator; `upstream_model` names the model until the upstream reports one.
-    pub(super) fn new(upstream_model: String) -> Self {
+    /// The thought signatures of the answer's function calls go to `signatures`.
+    pub(super) fn new(upstream_model: String, signatures: Signatures) -> Self {
         Translator {
             id: fallback_id(),
-            model: upstream_model,
+            model: upstream_model.clone(),
+            upstream_model,
+            signatures,
             created: unix_now(),
             started: false,
             tool_calls: 0,
@@ -109,7 +124,11 @@ impl Translator {
             if let Some(call) = part.function_call {
                 let n = self.tool_calls;
                 self.tool_calls += 1;
-                let full = tool_call(n, &call);
+                let full = tool_call(&call);
+                if let Some(signature) = &part.thought_signature {
+                    self.signatures
+                        .remember(&full.id, &self.upstream_model, signature);
+                }
                 out.push(self.chunk(
                     Delta {
                         tool_calls: Some(vec![ToolCallDelta {
@@ -176,8 +195,9 @@ impl Translator {
 pub(super) fn translate(
     events: impl futures::Stream<Item = Result<SseEvent, UpstreamError>> + Send + Unpin + 'static,
     upstream_model: String,
+    signatures: Signatures,
 ) -> ChunkStream {
-    let start = Some((events, Translator::new(upstream_model)));
+    let start = Some((events, Translator::new(upstream_model, signatures)));
     stream::unfold(start, |state| async move {
         let (mut events, mut translator) = state?;
         loop {

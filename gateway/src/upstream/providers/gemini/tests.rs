@@ -24,7 +24,8 @@ fn request(messages: Vec<ChatMessage>) -> ChatCompletionRequest {
 }
 
 fn wire_of(req: &ChatCompletionRequest) -> Value {
-    serde_json::to_value(generate_request(req).unwrap()).unwrap()
+    serde_json::to_value(generate_request(req, "gemini-2.5-flash", &Signatures::default()).unwrap())
+        .unwrap()
 }
 
 #[test]
@@ -161,20 +162,20 @@ fn response_maps_tools_finish_thoughts_and_usage() {
         "modelVersion": "gemini-x-001", "responseId": "r1"
     }))
     .unwrap();
-    let out = chat_response(resp, "gemini-x");
+    let out = chat_response(resp, "gemini-x", &Signatures::default());
     assert_eq!(out.id, "r1");
     assert_eq!(out.model, "gemini-x-001");
     let choice = &out.choices[0];
     assert_eq!(choice.message.content.as_deref(), Some("Let me check."));
     let calls = choice.message.tool_calls.as_ref().unwrap();
-    assert_eq!(calls[0].id, "call_0");
+    assert!(calls[0].id.starts_with("call_") && calls[0].id.len() > 20);
     assert_eq!(calls[0].function.arguments, r#"{"city":"Oslo"}"#);
     assert_eq!(choice.finish_reason, Some(FinishReason::ToolCalls));
     assert_eq!(out.usage, Some(Usage::new(8, 10)));
 
     let blocked: GenerateContentResponse =
         serde_json::from_value(json!({"promptFeedback": {"blockReason": "SAFETY"}})).unwrap();
-    let out = chat_response(blocked, "gemini-x");
+    let out = chat_response(blocked, "gemini-x", &Signatures::default());
     assert_eq!(
         out.choices[0].finish_reason,
         Some(FinishReason::ContentFilter)
@@ -213,7 +214,7 @@ fn invalid_key_400_is_an_auth_error() {
 
 #[test]
 fn translator_handles_errors_and_truncation() {
-    let mut t = Translator::new("m".into());
+    let mut t = Translator::new("m".into(), Signatures::default());
     let err = t
         .on_event(r#"{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}"#)
         .unwrap_err();
@@ -221,7 +222,7 @@ fn translator_handles_errors_and_truncation() {
     assert!(err.retryable);
     let err = t.on_event("{\"candidates\": [").unwrap_err();
     assert_eq!(err.kind, UpstreamErrorKind::Decode);
-    let mut t = Translator::new("m".into());
+    let mut t = Translator::new("m".into(), Signatures::default());
     let chunks = t
         .on_event(r#"{"candidates":[{"content":{"parts":[{"text":"hi"}],"role":"model"}}]}"#)
         .unwrap();
@@ -394,4 +395,79 @@ async fn broken_streams_end_in_errors() {
         UpstreamErrorKind::StreamTruncated
     );
     fake.shutdown().await;
+}
+
+/// Gemini 3 refuses a history whose function call lost its thought signature: the adapter
+/// keeps the signature under the call's (unique) id and puts it back on the next turn, for
+/// the same model only; a call it has no signature for gets Google's documented bypass, and
+/// Gemini 2.x gets neither.
+#[test]
+fn thought_signatures_go_back_with_their_function_calls() {
+    let signatures = Signatures::default();
+    let answer = |sig: &str| -> GenerateContentResponse {
+        serde_json::from_value(json!({
+            "candidates": [{"content": {"role": "model", "parts": [
+                {"functionCall": {"name": "weather", "args": {"city": "Oslo"}}, "thoughtSignature": sig}
+            ]}, "finishReason": "STOP"}]
+        }))
+        .unwrap()
+    };
+    let first = chat_response(answer("c2lnLTE="), "gemini-3.5-flash", &signatures);
+    let second = chat_response(answer("c2lnLTI="), "gemini-3.5-flash", &signatures);
+    let id = |r: &ChatCompletionResponse| {
+        r.choices[0].message.tool_calls.as_ref().unwrap()[0]
+            .id
+            .clone()
+    };
+    let (id1, id2) = (id(&first), id(&second));
+    assert_ne!(id1, id2, "every call gets its own id");
+
+    // The history as an OpenAI client sends it back: two steps, each a call and its result.
+    let mut req = request(vec![user("Weather in Oslo, twice?")]);
+    for call_id in [&id1, &id2, &"call_from_another_model".to_owned()] {
+        let mut call = ChatMessage::text(Role::Assistant, "");
+        call.tool_calls = Some(vec![ToolCall {
+            id: call_id.clone(),
+            kind: "function".into(),
+            function: OpenAiFunctionCall {
+                name: "weather".into(),
+                arguments: r#"{"city":"Oslo"}"#.into(),
+            },
+        }]);
+        let mut result = ChatMessage::text(Role::Tool, "rainy");
+        result.tool_call_id = Some(call_id.clone());
+        req.messages.push(call);
+        req.messages.push(result);
+    }
+    let sent_signatures = |model: &str| -> Vec<Option<String>> {
+        let body =
+            serde_json::to_value(generate_request(&req, model, &signatures).unwrap()).unwrap();
+        body["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["parts"].as_array().unwrap().clone())
+            .filter(|p| p.get("functionCall").is_some())
+            .map(|p| {
+                p.get("thoughtSignature")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    assert_eq!(
+        sent_signatures("gemini-3.5-flash"),
+        [
+            Some("c2lnLTE=".to_owned()),
+            Some("c2lnLTI=".to_owned()),
+            Some(signatures::SKIP_VALIDATOR.to_owned())
+        ]
+    );
+    // Another Gemini 3 model refuses this one's signatures: all three get the bypass.
+    assert_eq!(
+        sent_signatures("gemini-3.1-pro-preview"),
+        vec![Some(signatures::SKIP_VALIDATOR.to_owned()); 3]
+    );
+    // Gemini 2.x checks nothing and gets nothing it did not make.
+    assert_eq!(sent_signatures("gemini-2.5-flash"), vec![None; 3]);
 }

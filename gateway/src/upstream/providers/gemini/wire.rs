@@ -59,6 +59,10 @@ pub struct Part {
     /// Set on thought-summary parts of thinking models; those are not forwarded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
+    /// Gemini 3's opaque signature of the reasoning behind a function call: sent back with
+    /// the call on later turns ([`super::signatures`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
 }
 
 impl Part {
