@@ -26,15 +26,21 @@ const OPENAI_REASONING_REFUSES: [&str; 5] = [
     "logit_bias",
 ];
 
+/// Body fields only OpenAI's reasoning models take: its other models answer 400 to them.
+const OPENAI_REASONING_ONLY: [&str; 2] = ["reasoning_effort", "verbosity"];
+
 /// `req` as `entry`'s model, reached through a provider speaking `kind`, accepts it.
 pub fn request_for<'a>(
     req: &'a ChatCompletionRequest,
     entry: Option<&CatalogEntry>,
     kind: ProviderKind,
 ) -> Cow<'a, ChatCompletionRequest> {
-    let Some(entry) = entry.filter(|e| e.reasoning) else {
+    let Some(entry) = entry else {
         return Cow::Borrowed(req);
     };
+    if !entry.reasoning {
+        return without_reasoning_fields(req, entry, kind);
+    }
     // `max_tokens` is renamed only for OpenAI's own models (OpenAI, Azure): other servers
     // speaking the OpenAI dialect (OpenRouter, vLLM) may not know `max_completion_tokens`.
     let openai_model = kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai";
@@ -65,5 +71,30 @@ pub fn request_for<'a>(
         }
     }
     tracing::debug!(model = %entry.spec.id, "Left out parameters the reasoning model refuses.");
+    Cow::Owned(fitted)
+}
+
+/// A request carrying `reasoning_effort` (or `verbosity`), as clients of GPT-5 send, fitted to
+/// one of OpenAI's models that does not reason (gpt-4o, gpt-4.1…), which refuses them: `auto`
+/// may choose such a model for it. Other providers' models are left to their adapters (the
+/// Anthropic and Gemini ones do not send these fields; OpenAI-compatible servers that reason
+/// take them).
+fn without_reasoning_fields<'a>(
+    req: &'a ChatCompletionRequest,
+    entry: &CatalogEntry,
+    kind: ProviderKind,
+) -> Cow<'a, ChatCompletionRequest> {
+    let openai_model = kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai";
+    if !openai_model
+        || !OPENAI_REASONING_ONLY
+            .iter()
+            .any(|k| req.extra.contains_key(*k))
+    {
+        return Cow::Borrowed(req);
+    }
+    let mut fitted = req.clone();
+    for key in OPENAI_REASONING_ONLY {
+        fitted.extra.remove(key);
+    }
     Cow::Owned(fitted)
 }

@@ -34,10 +34,16 @@ async fn reasoning_models_get_only_the_parameters_they_accept() {
 
     // `auto` chose gpt-5 (the only candidate allowed): the limit is sent as
     // `max_completion_tokens`, the sampling parameters are left out, and it answers.
-    let resp = h.chat(&tuned_body("auto", Some("gpt-5"))).await;
+    let mut body = tuned_body("auto", Some("gpt-5"));
+    body["reasoning_effort"] = json!("high");
+    let resp = h.chat(&body).await;
     assert_eq!(resp.status(), 200);
     let sent = last_sent(&h);
     assert_eq!(sent["model"], "gpt-5");
+    assert_eq!(
+        sent["reasoning_effort"], "high",
+        "a reasoning model keeps it"
+    );
     assert_eq!(sent["max_completion_tokens"], 64);
     for refused in [
         "max_tokens",
@@ -49,10 +55,14 @@ async fn reasoning_models_get_only_the_parameters_they_accept() {
         assert!(sent.get(refused).is_none(), "{refused} sent: {sent}");
     }
 
-    // A model that takes them gets the request as the client wrote it.
-    let resp = h.chat(&tuned_body("gpt-4o-mini", None)).await;
+    // A model that takes them gets the request as the client wrote it, less the reasoning
+    // knobs OpenAI's models without reasoning refuse.
+    let mut body = tuned_body("gpt-4o-mini", None);
+    body["reasoning_effort"] = json!("high");
+    let resp = h.chat(&body).await;
     assert_eq!(resp.status(), 200);
     let sent = last_sent(&h);
+    assert!(sent.get("reasoning_effort").is_none(), "{sent}");
     assert_eq!(sent["temperature"], 0.2);
     assert_eq!(sent["top_p"], 0.9);
     assert_eq!(sent["max_tokens"], 64);
