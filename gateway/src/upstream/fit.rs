@@ -8,7 +8,8 @@
 //! whenever the router chose such a model, a choice the client did not make. So the gateway
 //! sends each model what its API takes: the output limit under the name it accepts, and no
 //! sampling parameters a model marked `reasoning` in the catalog would refuse (what
-//! OpenRouter does too). Other models get the request unchanged, without a copy.
+//! OpenRouter does too). The other way round, OpenAI's models that do not reason refuse
+//! `reasoning_effort` and `verbosity`. Other models get the request unchanged, without a copy.
 
 use std::borrow::Cow;
 
