@@ -9,7 +9,8 @@
 //! sends each model what its API takes: the output limit under the name it accepts, and no
 //! sampling parameters a model marked `reasoning` in the catalog would refuse (what
 //! OpenRouter does too). The other way round, OpenAI's models that do not reason refuse
-//! `reasoning_effort` and `verbosity`. Other models get the request unchanged, without a copy.
+//! `reasoning_effort` and `verbosity`; and Mistral's API refuses tool-call ids other vendors
+//! make. Other models get the request unchanged, without a copy.
 
 use std::borrow::Cow;
 
@@ -39,6 +40,9 @@ pub fn request_for<'a>(
     let Some(entry) = entry else {
         return Cow::Borrowed(req);
     };
+    if entry.spec.provider.as_str() == "mistral" && kind == ProviderKind::Openai {
+        return with_mistral_call_ids(req);
+    }
     if !entry.reasoning {
         return without_reasoning_fields(req, entry, kind);
     }
@@ -98,4 +102,50 @@ fn without_reasoning_fields<'a>(
         fitted.extra.remove(key);
     }
     Cow::Owned(fitted)
+}
+
+/// Mistral's API answers 400 to a tool-call id that is not nine letters or digits, and every
+/// other vendor's ids are longer (`call_…`, `toolu_…`): a conversation whose earlier tool
+/// calls another model made, which `auto` routes to a Mistral model, would fail. Each id is
+/// replaced, in the calls and in the results that refer to them alike, by nine characters
+/// derived from it.
+fn with_mistral_call_ids(req: &ChatCompletionRequest) -> Cow<'_, ChatCompletionRequest> {
+    let fits = |id: &str| id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let foreign = req.messages.iter().any(|m| {
+        m.tool_calls.iter().flatten().any(|c| !fits(&c.id))
+            || m.tool_call_id.as_deref().is_some_and(|id| !fits(id))
+    });
+    if !foreign {
+        return Cow::Borrowed(req);
+    }
+    let mut fitted = req.clone();
+    for m in &mut fitted.messages {
+        for call in m.tool_calls.iter_mut().flatten() {
+            if !fits(&call.id) {
+                call.id = nine_characters(&call.id);
+            }
+        }
+        if let Some(id) = m.tool_call_id.as_mut().filter(|id| !fits(id)) {
+            *id = nine_characters(id);
+        }
+    }
+    Cow::Owned(fitted)
+}
+
+/// Nine letters and digits derived from `id` (FNV-1a, 64 bits, in base 62): the same id
+/// always maps to the same nine, so calls and results still match.
+fn nine_characters(id: &str) -> String {
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..9)
+        .map(|_| {
+            let c = ALPHABET[(hash % 62) as usize];
+            hash /= 62;
+            char::from(c)
+        })
+        .collect()
 }

@@ -135,3 +135,70 @@ async fn auto_never_chooses_a_model_that_refuses_the_request_shape() {
     assert_eq!(last_sent(&h)["model"], "claude-sonnet-5-5");
     h.stop().await;
 }
+
+/// Mistral's API takes only nine-character tool-call ids: a conversation whose tool calls
+/// another vendor's model made reaches it with each id replaced consistently.
+#[tokio::test]
+async fn mistral_gets_tool_call_ids_it_accepts() {
+    use gateway::upstream::ProviderKind;
+    let fake = testkit::FakeProvider::start().await;
+    let mut providers = crate::e2e_harness::all_providers(&fake);
+    providers.push(crate::e2e_harness::provider(
+        "mistral",
+        ProviderKind::Openai,
+        &fake.openai_base_url(),
+    ));
+    let h = Harness::custom(
+        fake,
+        providers,
+        &["mistral-small-3.2", "gpt-4o-mini"],
+        |_| {},
+    )
+    .await;
+    let tool = json!({"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}});
+    let body = json!({
+        "model": "mistral-small-3.2",
+        "tools": [tool],
+        "messages": [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_5f2a9c1e7b3d4a6f8e0b", "type": "function",
+                 "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}},
+                {"id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
+                 "function": {"name": "weather", "arguments": "{\"city\":\"Bergen\"}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_5f2a9c1e7b3d4a6f8e0b", "content": "rainy"},
+            {"role": "tool", "tool_call_id": "toolu_01A09q90qw90lq917835lq9", "content": "windy"},
+            {"role": "user", "content": "And tomorrow?"}
+        ]
+    });
+    assert_eq!(h.chat(&body).await.status(), 200);
+    let sent = last_sent(&h);
+    let calls: Vec<String> = sent["messages"][1]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let results = [
+        sent["messages"][2]["tool_call_id"].as_str().unwrap(),
+        sent["messages"][3]["tool_call_id"].as_str().unwrap(),
+    ];
+    assert_eq!(calls, results, "calls and results still match");
+    assert_ne!(calls[0], calls[1]);
+    for id in &calls {
+        assert!(
+            id.len() == 9 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{id}"
+        );
+    }
+    // Another vendor gets the ids as the client wrote them.
+    let mut same = body.clone();
+    same["model"] = json!("gpt-4o-mini");
+    assert_eq!(h.chat(&same).await.status(), 200);
+    assert_eq!(
+        last_sent(&h)["messages"][1]["tool_calls"][0]["id"],
+        "call_5f2a9c1e7b3d4a6f8e0b"
+    );
+    h.stop().await;
+}
