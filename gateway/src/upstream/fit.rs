@@ -9,8 +9,9 @@
 //! sends each model what its API takes: the output limit under the name it accepts, and no
 //! sampling parameters a model marked `reasoning` in the catalog would refuse (what
 //! OpenRouter does too). The other way round, OpenAI's models that do not reason refuse
-//! `reasoning_effort` and `verbosity`; and Mistral's API refuses tool-call ids other vendors
-//! make. Other models get the request unchanged, without a copy.
+//! `reasoning_effort` and `verbosity`; and Mistral's, Anthropic's and OpenAI's APIs each
+//! refuse tool-call ids some other vendor makes. Other models get the request unchanged,
+//! without a copy.
 
 use std::borrow::Cow;
 
@@ -40,27 +41,40 @@ pub fn request_for<'a>(
     let Some(entry) = entry else {
         return Cow::Borrowed(req);
     };
-    if entry.spec.provider.as_str() == "mistral" && kind == ProviderKind::Openai {
-        return with_mistral_call_ids(req);
+    let mut out = Cow::Borrowed(req);
+    if let Some(fitted) = id_rule(entry, kind).and_then(|fits| with_call_ids(&out, fits)) {
+        out = Cow::Owned(fitted);
     }
-    if !entry.reasoning {
-        return without_reasoning_fields(req, entry, kind);
+    let fitted = if entry.reasoning {
+        without_refused_sampling(&out, entry, kind)
+    } else {
+        without_reasoning_fields(&out, entry, kind)
+    };
+    if let Some(fitted) = fitted {
+        out = Cow::Owned(fitted);
     }
+    out
+}
+
+/// A reasoning model's request without what its API refuses; `None` when nothing is.
+fn without_refused_sampling(
+    req: &ChatCompletionRequest,
+    entry: &CatalogEntry,
+    kind: ProviderKind,
+) -> Option<ChatCompletionRequest> {
     // `max_tokens` is renamed only for OpenAI's own models (OpenAI, Azure): other servers
     // speaking the OpenAI dialect (OpenRouter, vLLM) may not know `max_completion_tokens`.
     let openai_model = kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai";
-    let refused_extra = |r: &ChatCompletionRequest| {
-        kind == ProviderKind::Openai
-            && OPENAI_REASONING_REFUSES
-                .iter()
-                .any(|k| r.extra.contains_key(*k))
-    };
+    let refused_extra = kind == ProviderKind::Openai
+        && OPENAI_REASONING_REFUSES
+            .iter()
+            .any(|k| req.extra.contains_key(*k));
     let needs = req.temperature.is_some()
         || req.top_p.is_some()
         || (openai_model && req.max_tokens.is_some())
-        || refused_extra(req);
+        || refused_extra;
     if !needs {
-        return Cow::Borrowed(req);
+        return None;
     }
     let mut fitted = req.clone();
     fitted.temperature = None;
@@ -76,60 +90,96 @@ pub fn request_for<'a>(
         }
     }
     tracing::debug!(model = %entry.spec.id, "Left out parameters the reasoning model refuses.");
-    Cow::Owned(fitted)
+    Some(fitted)
 }
 
 /// A request carrying `reasoning_effort` (or `verbosity`), as clients of GPT-5 send, fitted to
 /// one of OpenAI's models that does not reason (gpt-4o, gpt-4.1…), which refuses them: `auto`
 /// may choose such a model for it. Other providers' models are left to their adapters (the
 /// Anthropic and Gemini ones do not send these fields; OpenAI-compatible servers that reason
-/// take them).
-fn without_reasoning_fields<'a>(
-    req: &'a ChatCompletionRequest,
+/// take them). `None` when nothing changes.
+fn without_reasoning_fields(
+    req: &ChatCompletionRequest,
     entry: &CatalogEntry,
     kind: ProviderKind,
-) -> Cow<'a, ChatCompletionRequest> {
+) -> Option<ChatCompletionRequest> {
     let openai_model = kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai";
     if !openai_model
         || !OPENAI_REASONING_ONLY
             .iter()
             .any(|k| req.extra.contains_key(*k))
     {
-        return Cow::Borrowed(req);
+        return None;
     }
     let mut fitted = req.clone();
     for key in OPENAI_REASONING_ONLY {
         fitted.extra.remove(key);
     }
-    Cow::Owned(fitted)
+    Some(fitted)
 }
 
-/// Mistral's API answers 400 to a tool-call id that is not nine letters or digits, and every
-/// other vendor's ids are longer (`call_…`, `toolu_…`): a conversation whose earlier tool
-/// calls another model made, which `auto` routes to a Mistral model, would fail. Each id is
-/// replaced, in the calls and in the results that refer to them alike, by nine characters
-/// derived from it.
-fn with_mistral_call_ids(req: &ChatCompletionRequest) -> Cow<'_, ChatCompletionRequest> {
-    let fits = |id: &str| id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+/// The tool-call ids a provider accepts, when it is strict about them: Mistral's API takes
+/// only nine letters or digits, Anthropic's only letters, digits, `_` and `-` (Kimi's ids,
+/// `functions.name:0`, are refused), OpenAI's at most 40 characters. `auto` may send a
+/// conversation whose earlier tool calls another vendor's model made to any of them, and
+/// that would fail with a 400.
+fn id_rule(entry: &CatalogEntry, kind: ProviderKind) -> Option<fn(&str) -> bool> {
+    fn nine(id: &str) -> bool {
+        id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+    fn anthropic(id: &str) -> bool {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+    fn openai(id: &str) -> bool {
+        id.len() <= 40
+    }
+    match (kind, entry.spec.provider.as_str()) {
+        (ProviderKind::Openai, "mistral") => Some(nine),
+        (ProviderKind::Openai, "openai") => Some(openai),
+        (ProviderKind::Anthropic, _) => Some(anthropic),
+        _ => None,
+    }
+}
+
+/// `req` with every tool-call id `fits` refuses replaced, in the calls and in the results
+/// that refer to them alike, by one derived from it (nine characters for Mistral, `call_`
+/// and nine elsewhere): the same id always maps to the same replacement, so calls and
+/// results still match.
+fn with_call_ids(
+    req: &ChatCompletionRequest,
+    fits: fn(&str) -> bool,
+) -> Option<ChatCompletionRequest> {
     let foreign = req.messages.iter().any(|m| {
         m.tool_calls.iter().flatten().any(|c| !fits(&c.id))
             || m.tool_call_id.as_deref().is_some_and(|id| !fits(id))
     });
     if !foreign {
-        return Cow::Borrowed(req);
+        return None;
     }
+    let replace = |id: &str| {
+        let nine = nine_characters(id);
+        if fits(&nine) {
+            nine
+        } else {
+            format!("call_{nine}")
+        }
+    };
     let mut fitted = req.clone();
     for m in &mut fitted.messages {
         for call in m.tool_calls.iter_mut().flatten() {
             if !fits(&call.id) {
-                call.id = nine_characters(&call.id);
+                call.id = replace(&call.id);
             }
         }
         if let Some(id) = m.tool_call_id.as_mut().filter(|id| !fits(id)) {
-            *id = nine_characters(id);
+            *id = replace(id);
         }
     }
-    Cow::Owned(fitted)
+    Some(fitted)
 }
 
 /// Nine letters and digits derived from `id` (FNV-1a, 64 bits, in base 62): the same id

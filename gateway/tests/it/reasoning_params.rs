@@ -136,10 +136,12 @@ async fn auto_never_chooses_a_model_that_refuses_the_request_shape() {
     h.stop().await;
 }
 
-/// Mistral's API takes only nine-character tool-call ids: a conversation whose tool calls
-/// another vendor's model made reaches it with each id replaced consistently.
+/// Each vendor's API refuses some other vendors' tool-call ids (Mistral takes only nine
+/// letters or digits, Anthropic no `.` or `:`, as in Kimi's `functions.name:0`, OpenAI
+/// nothing over 40 characters): a conversation whose tool calls another model made reaches
+/// each with the ids it refuses replaced consistently, and the others as written.
 #[tokio::test]
-async fn mistral_gets_tool_call_ids_it_accepts() {
+async fn every_vendor_gets_tool_call_ids_it_accepts() {
     use gateway::upstream::ProviderKind;
     let fake = testkit::FakeProvider::start().await;
     let mut providers = crate::e2e_harness::all_providers(&fake);
@@ -192,7 +194,7 @@ async fn mistral_gets_tool_call_ids_it_accepts() {
             "{id}"
         );
     }
-    // Another vendor gets the ids as the client wrote them.
+    // OpenAI takes both as written.
     let mut same = body.clone();
     same["model"] = json!("gpt-4o-mini");
     assert_eq!(h.chat(&same).await.status(), 200);
@@ -200,5 +202,49 @@ async fn mistral_gets_tool_call_ids_it_accepts() {
         last_sent(&h)["messages"][1]["tool_calls"][0]["id"],
         "call_5f2a9c1e7b3d4a6f8e0b"
     );
+
+    // Kimi's ids and one too long for OpenAI.
+    let kimi = "functions.weather:0";
+    let long = "call_0123456789012345678901234567890123456789";
+    let mut other = body.clone();
+    other["messages"][1]["tool_calls"][0]["id"] = json!(kimi);
+    other["messages"][2]["tool_call_id"] = json!(kimi);
+    other["messages"][1]["tool_calls"][1]["id"] = json!(long);
+    other["messages"][3]["tool_call_id"] = json!(long);
+    other["model"] = json!("claude-haiku-4.5");
+    assert_eq!(h.chat(&other).await.status(), 200);
+    let sent = last_sent(&h);
+    let uses: Vec<&Value> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["content"].as_array().into_iter().flatten())
+        .collect();
+    let id_of = |kind: &str, field: &str| -> Vec<String> {
+        uses.iter()
+            .filter(|b| b["type"] == kind)
+            .map(|b| b[field].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (calls, results) = (id_of("tool_use", "id"), id_of("tool_result", "tool_use_id"));
+    assert_eq!(calls, results, "{sent}");
+    assert_ne!(calls[0], kimi);
+    assert_eq!(calls[1], long, "Anthropic takes the long one");
+    assert!(calls[0]
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+
+    other["model"] = json!("gpt-4o-mini");
+    assert_eq!(h.chat(&other).await.status(), 200);
+    let sent = last_sent(&h);
+    let call_ids: Vec<&str> = sent["messages"][1]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(call_ids[0], kimi, "OpenAI takes Kimi's id");
+    assert!(call_ids[1].len() <= 40);
+    assert_eq!(sent["messages"][3]["tool_call_id"], call_ids[1]);
     h.stop().await;
 }
