@@ -76,8 +76,9 @@ pub fn validates(upstream_model: &str) -> bool {
         .strip_prefix("models/")
         .unwrap_or(upstream_model);
     let Some(version) = name.strip_prefix("gemini-") else {
-        // Not a Gemini name (a tuned model, a proxy's alias): send what we know.
-        return true;
+        // Not a Gemini name (Gemma, a tuned model): nothing says it checks, and it might
+        // refuse a signature it did not make.
+        return false;
     };
     let major: String = version.chars().take_while(char::is_ascii_digit).collect();
     major.parse::<u32>().map_or(true, |m| m >= 3)
@@ -94,6 +95,7 @@ mod tests {
         assert!(validates("gemini-4-argon"));
         assert!(!validates("gemini-2.5-flash"));
         assert!(!validates("gemini-1.5-pro"));
+        assert!(!validates("gemma-3-27b-it"));
     }
 
     #[test]
