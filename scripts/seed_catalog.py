@@ -155,6 +155,23 @@ REASONING_API = {
     "claude-opus-5.5", "claude-sonnet-5.5", "claude-opus-5", "claude-sonnet-5",
 }
 
+# `reasoning_effort` values each OpenAI reasoning model takes over Chat Completions, and its
+# default (OpenAI's model pages; GPT-6.1 Sol: low to xhigh there, `max` only in the Responses
+# API). A client's other value is sent as the nearest of these.
+_GPT5 = ["minimal", "low", "medium", "high"]
+_O = ["low", "medium", "high"]
+_TO_XHIGH = ["none", "low", "medium", "high", "xhigh"]
+_TO_MAX = ["none", "low", "medium", "high", "xhigh", "max"]
+EFFORTS = {
+    "gpt-5": (_GPT5, "medium"), "gpt-5-mini": (_GPT5, "medium"), "gpt-5-nano": (_GPT5, "medium"),
+    "o3": (_O, "medium"), "o3-mini": (_O, "medium"), "o4-mini": (_O, "medium"),
+    "gpt-5.4": (_TO_XHIGH, "none"), "gpt-5.4-mini": (_TO_XHIGH, "none"), "gpt-5.4-nano": (_TO_XHIGH, "none"),
+    "gpt-5.5": (_TO_XHIGH, "medium"),
+    "gpt-5.6-sol": (_TO_MAX, "medium"), "gpt-5.6-terra": (_TO_MAX, "medium"), "gpt-5.6-luna": (_TO_MAX, "medium"),
+    "gpt-6-luna": (_TO_MAX, "medium"),
+    "gpt-6.1-sol": (["low", "medium", "high", "xhigh"], "medium"),
+}
+
 # Request shapes a model's API refuses with a 400 (Anthropic's Claude 5.5 migration guide:
 # assistant prefill and forced tool choice; Google's Gemini 3.5 Flash-Lite: a final turn in
 # the model's role): `auto` leaves the model out of such requests (`refuses = [...]`).
@@ -293,7 +310,7 @@ def toml_str(s):
 
 
 def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note,
-          scores=None, derivation=None, cited=(), tokens=(), reasoning=False, refuses=()):
+          scores=None, derivation=None, cited=(), tokens=(), reasoning=False, refuses=(), efforts=None):
     ttft, tps = SPEED[speed]
     out.append(f"# {note}")
     out.append("[[model]]")
@@ -315,6 +332,10 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
         out.append("reasoning = true")
     if refuses:
         out.append("refuses = [" + ", ".join(toml_str(r) for r in refuses) + "]")
+    if efforts:
+        values, default = efforts
+        out.append("efforts = [" + ", ".join(toml_str(e) for e in values) + "]")
+        out.append(f"default_effort = {toml_str(default)}")
     if scores:
         cited_scores = {t: s for t, (s, c) in scores.items() if c}
         derived = {t: s for t, (s, c) in scores.items() if not c}
@@ -473,7 +494,7 @@ def main():
         entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
               scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API,
-              refuses=REFUSES.get(cid, ()))
+              refuses=REFUSES.get(cid, ()), efforts=EFFORTS.get(cid))
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):
         claim(cid)

@@ -38,6 +38,11 @@ pub struct CatalogEntry {
     /// OpenAI's, `max_tokens` (it takes `max_completion_tokens`): the gateway leaves them out
     /// of what it sends this model (`gateway::upstream::fit`).
     pub reasoning: bool,
+    /// The `reasoning_effort` values the model takes, in order (empty: not known); a client's
+    /// other value is sent as the nearest of these (`gateway::upstream::fit`).
+    pub efforts: Vec<crate::Effort>,
+    /// The effort the model runs at when the request names none.
+    pub default_effort: Option<crate::Effort>,
     /// Request shapes the model's API refuses with an error (assistant prefill, a forced tool
     /// call): `auto` leaves the model out of such requests.
     pub refuses: BTreeSet<RequestShape>,
@@ -73,6 +78,8 @@ impl CatalogEntry {
             output_tokens_prior,
             aliases: Vec::new(),
             reasoning: false,
+            efforts: Vec::new(),
+            default_effort: None,
             refuses: BTreeSet::new(),
             task_scores: TaskScores::default(),
             derived_tasks: Vec::new(),
@@ -332,6 +339,17 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
             ),
         ));
     }
+    if let Some(d) = m.default_effort {
+        if !m.efforts.is_empty() && !m.efforts.contains(&d) {
+            return Err(bad(
+                "default_effort",
+                format!(
+                    "`{}` is not one of the model's efforts; add it to `efforts` or fix the default",
+                    d.as_str()
+                ),
+            ));
+        }
+    }
     let mut seen = BTreeSet::new();
     for (k, alias) in m.aliases.iter().enumerate() {
         if alias.trim().is_empty() || alias == &m.id || !seen.insert(alias.as_str()) {
@@ -368,6 +386,13 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
         output_tokens_prior: m.output_tokens_prior,
         aliases: m.aliases,
         reasoning: m.reasoning,
+        efforts: {
+            let mut efforts = m.efforts.clone();
+            efforts.sort_unstable();
+            efforts.dedup();
+            efforts
+        },
+        default_effort: m.default_effort,
         refuses: m.refuses.iter().copied().collect(),
         task_scores,
         derived_tasks,

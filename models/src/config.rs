@@ -38,6 +38,12 @@ pub(crate) struct ModelConfig {
     /// OpenAI's, `max_tokens`).
     #[serde(default)]
     pub(crate) reasoning: bool,
+    /// The `reasoning_effort` values the model takes (empty: not known, sent as given).
+    #[serde(default)]
+    pub(crate) efforts: Vec<crate::Effort>,
+    /// The effort the model runs at when none is sent.
+    #[serde(default)]
+    pub(crate) default_effort: Option<crate::Effort>,
     /// Request shapes the model's API refuses with an error.
     #[serde(default)]
     pub(crate) refuses: Vec<RequestShape>,

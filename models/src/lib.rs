@@ -16,10 +16,12 @@
 pub mod benchmarks;
 mod catalog;
 mod config;
+mod effort;
 mod error;
 mod suggest;
 mod task_evidence;
 
 pub use catalog::{Catalog, CatalogEntry, EMBEDDED_CATALOG};
+pub use effort::Effort;
 pub use error::Error;
 pub use task_evidence::TokensResult;

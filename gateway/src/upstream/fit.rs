@@ -8,14 +8,16 @@
 //! whenever the router chose such a model, a choice the client did not make. So the gateway
 //! sends each model what its API takes: the output limit under the name it accepts, and no
 //! sampling parameters a model marked `reasoning` in the catalog would refuse (what
-//! OpenRouter does too). The other way round, OpenAI's models that do not reason refuse
+//! OpenRouter does too), its `reasoning_effort` as the nearest value it takes (GPT-6.1 Sol has
+//! no `none`, GPT-5 `minimal` instead), and, where that effort is `none`, the sampling
+//! parameters OpenAI then accepts. The other way round, OpenAI's models that do not reason refuse
 //! `reasoning_effort` and `verbosity`; and Mistral's, Anthropic's and OpenAI's APIs each
 //! refuse tool-call ids some other vendor makes. Other models get the request unchanged,
 //! without a copy.
 
 use std::borrow::Cow;
 
-use models::CatalogEntry;
+use models::{CatalogEntry, Effort};
 
 use crate::openai::wire::ChatCompletionRequest;
 use crate::upstream::ProviderKind;
@@ -65,31 +67,53 @@ fn without_refused_sampling(
     // `max_tokens` is renamed only for OpenAI's own models (OpenAI, Azure): other servers
     // speaking the OpenAI dialect (OpenRouter, vLLM) may not know `max_completion_tokens`.
     let openai_model = kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai";
+    // The client's effort as the model takes it (the nearest value it has).
+    let asked = req
+        .extra
+        .get("reasoning_effort")
+        .and_then(|v| v.as_str())
+        .and_then(Effort::parse);
+    let effort = asked
+        .and_then(|a| a.nearest(&entry.efforts).or(Some(a)))
+        .or(entry.default_effort);
+    let remapped = openai_model && asked.is_some() && effort != asked;
+    // OpenAI's models that run without reasoning (`none`: the GPT-5.4 family by default, the
+    // others when asked) take `temperature` and `top_p` again.
+    let samples = openai_model && effort == Some(Effort::None);
+    // Penalties, `logprobs` and `logit_bias` are left out even then: OpenAI documents only
+    // `temperature` and `top_p` (and `logprobs`, a loss worth less than a 400) at `none`.
     let refused_extra = kind == ProviderKind::Openai
         && OPENAI_REASONING_REFUSES
             .iter()
             .any(|k| req.extra.contains_key(*k));
-    let needs = req.temperature.is_some()
-        || req.top_p.is_some()
-        || (openai_model && req.max_tokens.is_some())
-        || refused_extra;
+    let sampling = !samples && (req.temperature.is_some() || req.top_p.is_some());
+    let needs = sampling || remapped || (openai_model && req.max_tokens.is_some()) || refused_extra;
     if !needs {
         return None;
     }
     let mut fitted = req.clone();
-    fitted.temperature = None;
-    fitted.top_p = None;
+    if !samples {
+        fitted.temperature = None;
+        fitted.top_p = None;
+    }
     if openai_model {
         if let Some(limit) = fitted.max_tokens.take() {
             fitted.max_completion_tokens = fitted.max_completion_tokens.or(Some(limit));
         }
     }
-    if kind == ProviderKind::Openai {
+    if remapped {
+        if let Some(e) = effort {
+            fitted
+                .extra
+                .insert("reasoning_effort".to_owned(), e.as_str().into());
+        }
+    }
+    if refused_extra {
         for key in OPENAI_REASONING_REFUSES {
             fitted.extra.remove(key);
         }
     }
-    tracing::debug!(model = %entry.spec.id, "Left out parameters the reasoning model refuses.");
+    tracing::debug!(model = %entry.spec.id, "Fitted the request to what the reasoning model takes.");
     Some(fitted)
 }
 

@@ -248,3 +248,48 @@ async fn every_vendor_gets_tool_call_ids_it_accepts() {
     assert_eq!(sent["messages"][3]["tool_call_id"], call_ids[1]);
     h.stop().await;
 }
+
+/// A client's `reasoning_effort` reaches each reasoning model as the nearest value it takes,
+/// and a model running without reasoning (`none`) keeps `temperature` and `top_p`.
+#[tokio::test]
+async fn reasoning_effort_is_sent_as_the_nearest_value_the_model_takes() {
+    let h = Harness::with(&["gpt-6.1-sol", "gpt-5", "gpt-5.4", "gpt-6-luna"], |_| {}).await;
+    let send = |model: &str, effort: Option<&str>| {
+        let mut body = tuned_body(model, None);
+        if let Some(e) = effort {
+            body["reasoning_effort"] = json!(e);
+        }
+        body
+    };
+    for (model, asked, sent) in [
+        ("gpt-6.1-sol", "none", "low"),
+        ("gpt-6.1-sol", "max", "xhigh"),
+        ("gpt-5", "none", "minimal"),
+        ("gpt-5", "xhigh", "high"),
+        ("gpt-6-luna", "max", "max"),
+    ] {
+        assert_eq!(h.chat(&send(model, Some(asked))).await.status(), 200);
+        let body = last_sent(&h);
+        assert_eq!(body["reasoning_effort"], sent, "{model} asked {asked}");
+        assert!(body.get("temperature").is_none(), "{model}: {body}");
+    }
+    // GPT-5.4 runs at `none` by default: it keeps the sampling parameters, still gets its
+    // limit as `max_completion_tokens`, and loses them again once asked to reason.
+    assert_eq!(h.chat(&send("gpt-5.4", None)).await.status(), 200);
+    let body = last_sent(&h);
+    assert_eq!(
+        (body["temperature"].clone(), body["top_p"].clone()),
+        (json!(0.2), json!(0.9))
+    );
+    assert_eq!(body["max_completion_tokens"], 64);
+    assert!(body.get("max_tokens").is_none() && body.get("presence_penalty").is_none());
+    assert_eq!(h.chat(&send("gpt-5.4", Some("high"))).await.status(), 200);
+    assert!(last_sent(&h).get("temperature").is_none());
+    // Asked for `none`, GPT-6 Luna keeps them too.
+    assert_eq!(
+        h.chat(&send("gpt-6-luna", Some("none"))).await.status(),
+        200
+    );
+    assert_eq!(last_sent(&h)["temperature"], 0.2);
+    h.stop().await;
+}
