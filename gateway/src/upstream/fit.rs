@@ -58,6 +58,11 @@ pub fn request_for<'a>(
     out
 }
 
+/// Whether `entry` is one of OpenAI's own models reached over OpenAI's API (or Azure's).
+fn openai_own(entry: &CatalogEntry, kind: ProviderKind) -> bool {
+    kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai"
+}
+
 /// A reasoning model's request without what its API refuses; `None` when nothing is.
 fn without_refused_sampling(
     req: &ChatCompletionRequest,
@@ -66,7 +71,7 @@ fn without_refused_sampling(
 ) -> Option<ChatCompletionRequest> {
     // `max_tokens` is renamed only for OpenAI's own models (OpenAI, Azure): other servers
     // speaking the OpenAI dialect (OpenRouter, vLLM) may not know `max_completion_tokens`.
-    let openai_model = kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai";
+    let openai_model = openai_own(entry, kind);
     // The client's effort as the model takes it (the nearest value it has).
     let asked = req
         .extra
@@ -127,8 +132,7 @@ fn without_reasoning_fields(
     entry: &CatalogEntry,
     kind: ProviderKind,
 ) -> Option<ChatCompletionRequest> {
-    let openai_model = kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai";
-    if !openai_model
+    if !openai_own(entry, kind)
         || !OPENAI_REASONING_ONLY
             .iter()
             .any(|k| req.extra.contains_key(*k))
