@@ -197,13 +197,18 @@ const DEPLOYMENT_ATTEMPTS: Family = Family {
     help: "Upstream attempts by model, provider and result (ok, or the error label such as circuit_open).",
     kind: Kind::Counter,
 };
+const FITTED: Family = Family {
+    name: "switchyard_requests_fitted_total",
+    help: "Upstream attempts whose body was fitted to what the model's API takes (parameters left out or renamed, tool-call ids replaced), by model.",
+    kind: Kind::Counter,
+};
 const RULE_MATCHES: Family = Family {
     name: "switchyard_rule_matches_total",
     help: "Requests a [[rules]] entry matched, by rule name and action (pin, allow, deny).",
     kind: Kind::Counter,
 };
 
-const FAMILIES: [&Family; 33] = [
+const FAMILIES: [&Family; 34] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -237,6 +242,7 @@ const FAMILIES: [&Family; 33] = [
     &EXPERIMENT,
     &DEPLOYMENT_ATTEMPTS,
     &RULE_MATCHES,
+    &FITTED,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -465,6 +471,12 @@ impl Metrics {
             ],
             1.0,
         );
+    }
+
+    /// An attempt of `model` was sent a body fitted to what its API takes
+    /// ([`crate::upstream::fit`]). Catalog ids: the label stays bounded.
+    pub fn request_fitted(&self, model: &str) {
+        self.add(&FITTED, vec![("model", model.to_owned())], 1.0);
     }
 
     /// The `[[rules]]` entry `rule` matched a request and applied `action`. Rule names come

@@ -246,6 +246,9 @@ impl<'a> Failover<'a> {
             tries += 1;
             let fitted =
                 super::fit::request_for(req, self.catalog.find(model.as_str()), up.provider.kind());
+            if matches!(fitted, std::borrow::Cow::Owned(_)) {
+                self.metrics.request_fitted(model.as_str());
+            }
             let attempt = self.attempt(
                 up.provider.as_ref(),
                 &fitted,

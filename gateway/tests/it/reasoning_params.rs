@@ -76,6 +76,20 @@ async fn reasoning_models_get_only_the_parameters_they_accept() {
     assert_eq!(sent["max_tokens"], 64);
     assert!(sent.get("temperature").is_none(), "{sent}");
     assert!(sent.get("top_p").is_none(), "{sent}");
+
+    // Operators see how often a model's requests were fitted.
+    let fitted = |m: &str| {
+        h.gw.metrics()
+            .counter_value("switchyard_requests_fitted_total", &[("model", m)])
+    };
+    assert_eq!(
+        (
+            fitted("gpt-5"),
+            fitted("gpt-4o-mini"),
+            fitted("claude-sonnet-5")
+        ),
+        (1.0, 1.0, 1.0)
+    );
     h.stop().await;
 }
 
