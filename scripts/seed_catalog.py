@@ -146,15 +146,6 @@ CITED_PRICES = {
                     "(launch list price; a $4/$20 promotion ran at least until 2026-11-21)", "2026-12-05"),
 }
 
-# Reasoning models whose API refuses non-default sampling parameters (and, on OpenAI's,
-# `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
-REASONING_API = {
-    "gpt-5", "gpt-5-mini", "gpt-5-nano", "o3", "o3-mini", "o4-mini",
-    "gpt-6.1-sol", "gpt-6-luna", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "gpt-5.5",
-    "gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano",
-    "claude-opus-5.5", "claude-sonnet-5.5", "claude-opus-5", "claude-sonnet-5",
-}
-
 # `reasoning_effort` values each OpenAI reasoning model takes over Chat Completions, and its
 # default (OpenAI's model pages; GPT-6.1 Sol: low to xhigh there, `max` only in the Responses
 # API). A client's other value is sent as the nearest of these.
@@ -171,6 +162,12 @@ EFFORTS = {
     "gpt-6-luna": (_TO_MAX, "medium"),
     "gpt-6.1-sol": (["low", "medium", "high", "xhigh"], "medium"),
 }
+
+# Reasoning models whose API refuses non-default sampling parameters (and, on OpenAI's,
+# `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
+# OpenAI's are the models with an effort list above; Anthropic's 5.x ones take no
+# `reasoning_effort` but refuse non-default sampling too.
+REASONING_API = set(EFFORTS) | {"claude-opus-5.5", "claude-sonnet-5.5", "claude-opus-5", "claude-sonnet-5"}
 
 # Request shapes a model's API refuses with a 400 (Anthropic's Claude 5.5 migration guide:
 # assistant prefill and forced tool choice; Google's Gemini 3.5 Flash-Lite: a final turn in
