@@ -147,8 +147,9 @@ CITED_PRICES = {
 }
 
 # `reasoning_effort` values each OpenAI reasoning model takes over Chat Completions, and its
-# default (OpenAI's model pages; GPT-6.1 Sol: low to xhigh there, `max` only in the Responses
-# API). A client's other value is sent as the nearest of these.
+# default (OpenAI's model pages; GPT-6.1 Sol: low to xhigh over Chat Completions, `max` too
+# through the Responses API, which the gateway calls it by). A client's other value is sent as
+# the nearest of these.
 _GPT5 = ["minimal", "low", "medium", "high"]
 _O = ["low", "medium", "high"]
 _TO_XHIGH = ["none", "low", "medium", "high", "xhigh"]
@@ -160,7 +161,7 @@ EFFORTS = {
     "gpt-5.5": (_TO_XHIGH, "medium"),
     "gpt-5.6-sol": (_TO_MAX, "medium"), "gpt-5.6-terra": (_TO_MAX, "medium"), "gpt-5.6-luna": (_TO_MAX, "medium"),
     "gpt-6-luna": (_TO_MAX, "medium"),
-    "gpt-6.1-sol": (["low", "medium", "high", "xhigh"], "medium"),
+    "gpt-6.1-sol": (["low", "medium", "high", "xhigh", "max"], "medium"),
 }
 
 # Reasoning models whose API refuses non-default sampling parameters (and, on OpenAI's,
@@ -178,10 +179,11 @@ REFUSES = {
     "gemini-3.5-flash-lite": ["assistant_prefill"],
 }
 
-# Models that refuse function tools over Chat Completions at their default reasoning effort
-# (OpenAI's GPT-5.6 and GPT-6 pages: tools there only at effort `none`; the gateway sends the
-# default): no `tools` capability, so `auto` does not send them tool calls.
-NO_CHAT_TOOLS = {"gpt-6.1-sol", "gpt-6-luna", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna"}
+# Models called through OpenAI's Responses API instead of Chat Completions (`responses_api`):
+# OpenAI's GPT-5.6 and GPT-6 pages take function tools over Chat Completions only at effort
+# `none` (GPT-6.1 Sol, which has no `none` there, not at all), and at their default effort
+# only through Responses; GPT-6.1 Sol's `max` effort is there only too.
+RESPONSES_API = {"gpt-6.1-sol", "gpt-6-luna", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna"}
 
 # RouterBench models: (id, provider, upstream, input, output USD/1M, context, caps, speed).
 # Prices: RouterBench paper (arXiv 2403.12031) price table; gpt-* agree with RouterArena cost.json.
@@ -307,7 +309,8 @@ def toml_str(s):
 
 
 def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note,
-          scores=None, derivation=None, cited=(), tokens=(), reasoning=False, refuses=(), efforts=None):
+          scores=None, derivation=None, cited=(), tokens=(), reasoning=False, refuses=(), efforts=None,
+          responses_api=False):
     ttft, tps = SPEED[speed]
     out.append(f"# {note}")
     out.append("[[model]]")
@@ -333,6 +336,8 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
         values, default = efforts
         out.append("efforts = [" + ", ".join(toml_str(e) for e in values) + "]")
         out.append(f"default_effort = {toml_str(default)}")
+    if responses_api:
+        out.append("responses_api = true")
     if scores:
         cited_scores = {t: s for t, (s, c) in scores.items() if c}
         derived = {t: s for t, (s, c) in scores.items() if not c}
@@ -477,7 +482,6 @@ def main():
             inp, outp, ctx, tools = p["input_per_mtok"], p["output_per_mtok"], p["context_length"], p["supports_tools"]
             aliases = [src]
             note = f"curated; price from OpenRouter {src}; quality tier {tier}"
-        tools = tools and cid not in NO_CHAT_TOOLS
         caps = (["tools"] if tools else []) + (["vision"] if vision else []) + (["json_mode"] if json_mode else [])
         claim(cid)
         for a in aliases:
@@ -491,7 +495,8 @@ def main():
         entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
               scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API,
-              refuses=REFUSES.get(cid, ()), efforts=EFFORTS.get(cid))
+              refuses=REFUSES.get(cid, ()), efforts=EFFORTS.get(cid),
+              responses_api=cid in RESPONSES_API)
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):
         claim(cid)

@@ -43,6 +43,10 @@ pub struct CatalogEntry {
     pub efforts: Vec<crate::Effort>,
     /// The effort the model runs at when the request names none.
     pub default_effort: Option<crate::Effort>,
+    /// Called through OpenAI's Responses API (`POST /responses`) instead of Chat Completions:
+    /// OpenAI's GPT-5.6 and GPT-6 models take function tools over Chat Completions only
+    /// without reasoning (GPT-6.1 Sol not at all) and at their default effort only there.
+    pub responses_api: bool,
     /// Request shapes the model's API refuses with an error (assistant prefill, a forced tool
     /// call): `auto` leaves the model out of such requests.
     pub refuses: BTreeSet<RequestShape>,
@@ -80,6 +84,7 @@ impl CatalogEntry {
             reasoning: false,
             efforts: Vec::new(),
             default_effort: None,
+            responses_api: false,
             refuses: BTreeSet::new(),
             task_scores: TaskScores::default(),
             derived_tasks: Vec::new(),
@@ -393,6 +398,7 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
             efforts
         },
         default_effort: m.default_effort,
+        responses_api: m.responses_api,
         refuses: m.refuses.iter().copied().collect(),
         task_scores,
         derived_tasks,

@@ -44,6 +44,9 @@ pub(crate) struct ModelConfig {
     /// The effort the model runs at when none is sent.
     #[serde(default)]
     pub(crate) default_effort: Option<crate::Effort>,
+    /// Called through OpenAI's Responses API instead of Chat Completions.
+    #[serde(default)]
+    pub(crate) responses_api: bool,
     /// Request shapes the model's API refuses with an error.
     #[serde(default)]
     pub(crate) refuses: Vec<RequestShape>,

@@ -1,8 +1,10 @@
 //! A real HTTP fake of LLM providers for Switchyard's tests, on loopback port 0.
 //!
-//! [`FakeProvider`] serves three wire formats on one listener:
+//! [`FakeProvider`] serves five wire formats on one listener:
 //! - OpenAI `POST /v1/chat/completions` (JSON, or SSE ending in `data: [DONE]`, with a usage
 //!   chunk when `stream_options.include_usage` is true);
+//! - OpenAI `POST /v1/responses` (JSON, or the `response.created` … `response.completed`
+//!   events; unknown parameters and chat-shaped fields are refused as OpenAI refuses them);
 //! - Anthropic `POST /v1/messages` (JSON, or the `message_start` … `message_stop` event
 //!   sequence; requires `x-api-key`, `anthropic-version` and `max_tokens`);
 //! - Gemini `POST /v1beta/models/{model}:generateContent` and
@@ -37,6 +39,7 @@ pub mod postgres;
 mod record;
 pub mod redis;
 mod respond;
+mod responses;
 mod scenario;
 mod script;
 mod server;

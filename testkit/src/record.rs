@@ -22,6 +22,8 @@ const SECRET_QUERY_PARAMS: [&str; 1] = ["key"];
 pub enum Wire {
     /// OpenAI `POST /v1/chat/completions`.
     OpenAi,
+    /// OpenAI `POST /v1/responses`.
+    OpenAiResponses,
     /// Anthropic `POST /v1/messages`.
     Anthropic,
     /// Google Gemini `POST /v1beta/models/{model}:generateContent` and

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fixtures::Fixtures;
 use crate::script::Script;
-use crate::{anthropic, embeddings, gemini, listing, openai};
+use crate::{anthropic, embeddings, gemini, listing, openai, responses};
 
 /// Models a list-models endpoint answers: `(id, shutdown date)`.
 pub(crate) type Offered = Vec<(String, Option<String>)>;
@@ -74,6 +74,7 @@ impl Shared {
 pub(crate) fn app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/responses", post(responses::responses))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route(

@@ -71,6 +71,15 @@ pub enum CallKind {
     Stream,
 }
 
+/// How one attempt calls its upstream.
+#[derive(Clone, Copy, Debug)]
+struct Api {
+    /// Non-streamed or streamed.
+    call: CallKind,
+    /// Through OpenAI's Responses API (the model's catalog entry says `responses_api`).
+    responses: bool,
+}
+
 /// A successful attempt's answer.
 pub enum Answer {
     /// The completion.
@@ -244,8 +253,9 @@ impl<'a> Failover<'a> {
                 continue;
             };
             tries += 1;
-            let fitted =
-                super::fit::request_for(req, self.catalog.find(model.as_str()), up.provider.kind());
+            let entry = self.catalog.find(model.as_str());
+            let fitted = super::fit::request_for(req, entry, up.provider.kind());
+            let responses = super::fit::via_responses(entry, up.provider.kind());
             if matches!(fitted, std::borrow::Cow::Owned(_)) {
                 self.metrics.request_fitted(model.as_str());
             }
@@ -253,7 +263,7 @@ impl<'a> Failover<'a> {
                 up.provider.as_ref(),
                 &fitted,
                 upstream_name,
-                call,
+                Api { call, responses },
                 start,
                 deadline,
             );
@@ -371,14 +381,19 @@ impl<'a> Failover<'a> {
         provider: &dyn Provider,
         req: &ChatCompletionRequest,
         upstream_name: &str,
-        call: CallKind,
+        api: Api,
         start: Instant,
         deadline: Instant,
     ) -> Result<Answer, UpstreamError> {
-        match call {
+        match api.call {
             CallKind::Complete => {
                 let until = deadline.min(start + self.timeouts.attempt);
-                match tokio::time::timeout_at(until, provider.complete(req, upstream_name)).await {
+                let call = if api.responses {
+                    provider.complete_responses(req, upstream_name)
+                } else {
+                    provider.complete(req, upstream_name)
+                };
+                match tokio::time::timeout_at(until, call).await {
                     Ok(r) => r.map(Answer::Complete),
                     Err(_) => Err(UpstreamError::timeout(false)),
                 }
@@ -388,7 +403,12 @@ impl<'a> Failover<'a> {
                     .min(start + self.timeouts.ttft)
                     .min(start + self.timeouts.attempt);
                 let open_and_peek = async {
-                    let mut rest = provider.stream(req, upstream_name).await?;
+                    let opened = if api.responses {
+                        provider.stream_responses(req, upstream_name)
+                    } else {
+                        provider.stream(req, upstream_name)
+                    };
+                    let mut rest = opened.await?;
                     match rest.next().await {
                         Some(Ok(first)) => Ok(Answer::Stream { first, rest }),
                         Some(Err(e)) => Err(e),

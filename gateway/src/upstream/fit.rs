@@ -2,18 +2,19 @@
 //!
 //! Reasoning models refuse parameters that other models take: OpenAI's reasoning models
 //! answer 400 to `max_tokens` (they take `max_completion_tokens`) and to any `temperature`,
-//! `top_p`, penalty, `logprobs` or `logit_bias` but the default; Anthropic's 5.x models refuse
-//! non-default sampling too. A 400 is the client's error and is not failed over, so an `auto`
-//! request carrying `temperature` (many SDKs and frameworks send one by default) would fail
-//! whenever the router chose such a model, a choice the client did not make. So the gateway
-//! sends each model what its API takes: the output limit under the name it accepts, and no
-//! sampling parameters a model marked `reasoning` in the catalog would refuse (what
-//! OpenRouter does too), its `reasoning_effort` as the nearest value it takes (GPT-6.1 Sol has
-//! no `none`, GPT-5 `minimal` instead), and, where that effort is `none`, the sampling
-//! parameters OpenAI then accepts. The other way round, OpenAI's models that do not reason refuse
-//! `reasoning_effort` and `verbosity`; and Mistral's, Anthropic's and OpenAI's APIs each
-//! refuse tool-call ids some other vendor makes. Other models get the request unchanged,
-//! without a copy.
+//! `top_p`, `stop`, penalty, `logprobs` or `logit_bias` but the default; Anthropic's 5.x
+//! models refuse non-default sampling too. A 400 is the client's error and is not failed over,
+//! so an `auto` request carrying `temperature` (many SDKs and frameworks send one by default)
+//! would fail whenever the router chose such a model, a choice the client did not make. So the
+//! gateway sends each model what its API takes: the output limit under the name it accepts,
+//! and no sampling parameters or stop sequences a model marked `reasoning` in the catalog would
+//! refuse (what OpenRouter and LiteLLM do too), its `reasoning_effort` as the nearest value it
+//! takes (GPT-6.1 Sol has no `none`, GPT-5 `minimal` instead), and, where that effort is
+//! `none`, the sampling parameters and stop sequences OpenAI then accepts. The other way round,
+//! OpenAI's models that do not reason refuse `reasoning_effort` and `verbosity`; and
+//! Mistral's, Anthropic's and OpenAI's APIs each refuse tool-call ids some other vendor makes.
+//! Other models get the request unchanged, without a copy. Models the catalog marks
+//! `responses_api` are called through OpenAI's Responses API ([`via_responses`]).
 
 use std::borrow::Cow;
 
@@ -58,6 +59,14 @@ pub fn request_for<'a>(
     out
 }
 
+/// Whether an attempt at `entry`'s model through a provider speaking `kind` goes through
+/// OpenAI's Responses API: the catalog says so for the model, and the provider is OpenAI's
+/// (or Azure's) serving OpenAI's own model. Other servers speaking the OpenAI dialect get
+/// Chat Completions.
+pub fn via_responses(entry: Option<&CatalogEntry>, kind: ProviderKind) -> bool {
+    entry.is_some_and(|e| e.responses_api && openai_own(e, kind))
+}
+
 /// Whether `entry` is one of OpenAI's own models reached over OpenAI's API (or Azure's).
 fn openai_own(entry: &CatalogEntry, kind: ProviderKind) -> bool {
     kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai"
@@ -92,7 +101,11 @@ fn without_refused_sampling(
             .iter()
             .any(|k| req.extra.contains_key(*k));
     let sampling = !samples && (req.temperature.is_some() || req.top_p.is_some());
-    let needs = sampling || remapped || (openai_model && req.max_tokens.is_some()) || refused_extra;
+    // Stop sequences too (LangChain's and agent frameworks' ReAct loops send them): "'stop' is
+    // not supported with this model" from GPT-5, o3 and the rest while they reason.
+    let stop = openai_model && !samples && req.stop.is_some();
+    let needs =
+        sampling || stop || remapped || (openai_model && req.max_tokens.is_some()) || refused_extra;
     if !needs {
         return None;
     }
@@ -100,6 +113,9 @@ fn without_refused_sampling(
     if !samples {
         fitted.temperature = None;
         fitted.top_p = None;
+    }
+    if stop {
+        fitted.stop = None;
     }
     if openai_model {
         if let Some(limit) = fitted.max_tokens.take() {

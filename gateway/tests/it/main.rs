@@ -30,6 +30,7 @@ mod messages;
 mod reasoning_params;
 mod redis_shared;
 mod responses;
+mod responses_upstream;
 mod router;
 mod rules;
 mod semantic_cache;

@@ -89,6 +89,27 @@ pub trait Provider: Send + Sync {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>>;
 
+    /// A non-streamed completion through OpenAI's Responses API (`POST /responses`), for the
+    /// models the catalog marks `responses_api`; an adapter of another dialect serves it as
+    /// [`Provider::complete`].
+    fn complete_responses<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
+        self.complete(req, upstream_model)
+    }
+
+    /// A streamed completion through OpenAI's Responses API; see
+    /// [`Provider::complete_responses`].
+    fn stream_responses<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
+        self.stream(req, upstream_model)
+    }
+
     /// The models this upstream offers to this key, from its "list models" endpoint. Start-up
     /// uses it to keep models the provider no longer serves out of `auto`.
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<listing::OfferedModel>, UpstreamError>>;

@@ -3,8 +3,12 @@
 //!
 //! The request passes through almost unchanged (unknown fields included); the adapter swaps in
 //! the upstream model name, drops Switchyard's `router` object and, for streams, asks for
-//! `stream_options.include_usage` so that token counts arrive in the final chunk.
+//! `stream_options.include_usage` so that token counts arrive in the final chunk. Models the
+//! catalog marks `responses_api` are called through `POST {base_url}/responses` instead
+//! ([`responses`]).
 
+mod responses;
+mod responses_stream;
 mod stream;
 
 /// The stream translation over an SSE body, for the property tests (`crate::proptests`).
@@ -26,6 +30,7 @@ pub struct OpenAiProvider {
     client: reqwest::Client,
     base: String,
     url: String,
+    responses_url: String,
     embeddings_url: String,
     api_key: Option<Secret<String>>,
     response_limit: usize,
@@ -42,6 +47,7 @@ impl OpenAiProvider {
             client,
             base: base.to_owned(),
             url,
+            responses_url: format!("{base}/responses"),
             embeddings_url,
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
@@ -122,6 +128,35 @@ impl Provider for OpenAiProvider {
             let body = Self::body(req, upstream_model, true);
             let response = self.send(&body).await?;
             Ok(stream::chunks(response))
+        }
+        .boxed()
+    }
+
+    fn complete_responses<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
+        async move {
+            let body = responses::body(req, upstream_model, false)?;
+            let response = self.post(&self.responses_url, &body).await?;
+            let bytes = super::read_capped(response, self.response_limit).await?;
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| UpstreamError::decode(format!("responses body: {e}")))?;
+            responses::completion(&value)
+        }
+        .boxed()
+    }
+
+    fn stream_responses<'a>(
+        &'a self,
+        req: &'a ChatCompletionRequest,
+        upstream_model: &'a str,
+    ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
+        async move {
+            let body = responses::body(req, upstream_model, true)?;
+            let response = self.post(&self.responses_url, &body).await?;
+            Ok(responses_stream::chunks(response))
         }
         .boxed()
     }

@@ -1,0 +1,304 @@
+//! Responses API streaming (`response.created` … `response.completed`) translated into chat
+//! chunks: a role chunk when the response is created, a content chunk per
+//! `response.output_text.delta`, tool-call chunks for `function_call` items and their
+//! `response.function_call_arguments.delta`s, then a finish chunk and a usage chunk at the
+//! terminal event (`response.completed` or `response.incomplete`). `response.failed` and
+//! `error` events end the stream with an error; a body that ends before a terminal event
+//! yields `StreamTruncated`.
+
+use std::collections::HashMap;
+
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+
+use super::responses::{failed, finish_reason, usage};
+use crate::openai::wire::{
+    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
+};
+use crate::upstream::sse::{SseEvent, SseStream};
+use crate::upstream::{ChunkStream, UpstreamError};
+
+/// Maps the SSE body of a successful response to chunks.
+pub(super) fn chunks(response: reqwest::Response) -> ChunkStream {
+    translate(SseStream::from_response(response))
+}
+
+/// What one event produced.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// Chunks to forward (possibly none); the stream goes on.
+    Emit(Vec<ChatCompletionChunk>),
+    /// The terminal event arrived: forward these chunks and end.
+    Done(Vec<ChatCompletionChunk>),
+}
+
+/// Streaming state: ids, and which output item is which tool call.
+#[derive(Debug, Default)]
+struct Translator {
+    id: String,
+    model: String,
+    created: u64,
+    /// Responses `output_index` → chat tool-call index.
+    tool_calls: HashMap<u64, u32>,
+}
+
+impl Translator {
+    fn on_event(&mut self, data: &str) -> Result<Step, UpstreamError> {
+        let event: Value = serde_json::from_str(data)
+            .map_err(|e| UpstreamError::decode(format!("responses stream event: {e}")))?;
+        let chunks = match event["type"].as_str().unwrap_or_default() {
+            "response.created" => {
+                let r = &event["response"];
+                self.id = r["id"].as_str().unwrap_or_default().to_owned();
+                self.model = r["model"].as_str().unwrap_or_default().to_owned();
+                self.created = r["created_at"].as_u64().unwrap_or_default();
+                vec![self.chunk(
+                    Delta {
+                        role: Some(Role::Assistant),
+                        content: Some(String::new()),
+                        ..Delta::default()
+                    },
+                    None,
+                )]
+            }
+            "response.output_text.delta" => vec![self.chunk(
+                Delta {
+                    content: Some(str_of(&event["delta"])),
+                    ..Delta::default()
+                },
+                None,
+            )],
+            "response.refusal.delta" => vec![self.chunk(
+                Delta {
+                    refusal: Some(str_of(&event["delta"])),
+                    ..Delta::default()
+                },
+                None,
+            )],
+            "response.output_item.added" if event["item"]["type"] == "function_call" => {
+                let item = &event["item"];
+                let index = u32::try_from(self.tool_calls.len()).unwrap_or(u32::MAX);
+                let output_index = event["output_index"].as_u64().unwrap_or_default();
+                self.tool_calls.insert(output_index, index);
+                vec![self.tool_delta(ToolCallDelta {
+                    index,
+                    id: Some(str_of(&item["call_id"])),
+                    kind: Some("function".to_owned()),
+                    function: Some(FunctionCallDelta {
+                        name: Some(str_of(&item["name"])),
+                        arguments: Some(str_of(&item["arguments"])),
+                    }),
+                })]
+            }
+            "response.function_call_arguments.delta" => {
+                let output_index = event["output_index"].as_u64().unwrap_or_default();
+                match self.tool_calls.get(&output_index) {
+                    Some(&index) => vec![self.tool_delta(ToolCallDelta {
+                        index,
+                        function: Some(FunctionCallDelta {
+                            name: None,
+                            arguments: Some(str_of(&event["delta"])),
+                        }),
+                        ..ToolCallDelta::default()
+                    })],
+                    None => Vec::new(),
+                }
+            }
+            "response.completed" | "response.incomplete" => {
+                let r = &event["response"];
+                let reason = finish_reason(r, !self.tool_calls.is_empty());
+                let mut last = vec![self.chunk(Delta::default(), Some(reason))];
+                if let Some(usage) = usage(&r["usage"]) {
+                    last.push(ChatCompletionChunk {
+                        choices: Vec::new(),
+                        usage: Some(usage),
+                        ..self.chunk(Delta::default(), None)
+                    });
+                }
+                return Ok(Step::Done(last));
+            }
+            "response.failed" => return Err(failed(&event["response"])),
+            "error" => {
+                // `{"type":"error","code":…,"message":…}`: the shape `from_status` reads, nested.
+                let body = serde_json::json!({"error": event}).to_string();
+                return Err(UpstreamError::from_status(500, None, &body));
+            }
+            _ => Vec::new(),
+        };
+        Ok(Step::Emit(chunks))
+    }
+
+    fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
+        self.chunk(
+            Delta {
+                tool_calls: Some(vec![call]),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    fn chunk(&self, delta: Delta, finish_reason: Option<FinishReason>) -> ChatCompletionChunk {
+        ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+                logprobs: None,
+            }],
+            usage: None,
+            system_fingerprint: None,
+        }
+    }
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// Runs SSE events through a [`Translator`].
+fn translate(
+    events: impl futures::Stream<Item = Result<SseEvent, UpstreamError>> + Send + Unpin + 'static,
+) -> ChunkStream {
+    stream::unfold(Some((events, Translator::default())), |state| async move {
+        let (mut events, mut translator) = state?;
+        loop {
+            let items: Vec<Result<ChatCompletionChunk, UpstreamError>> = match events.next().await {
+                None => {
+                    let err =
+                        UpstreamError::stream_truncated("stream ended before response.completed");
+                    return Some((vec![Err(err)], None));
+                }
+                Some(Err(e)) => return Some((vec![Err(e)], None)),
+                Some(Ok(ev)) if ev.data.trim().is_empty() => continue,
+                Some(Ok(ev)) => match translator.on_event(&ev.data) {
+                    Err(e) => return Some((vec![Err(e)], None)),
+                    Ok(Step::Done(chunks)) => {
+                        return Some((chunks.into_iter().map(Ok).collect(), None))
+                    }
+                    Ok(Step::Emit(chunks)) => chunks.into_iter().map(Ok).collect(),
+                },
+            };
+            if !items.is_empty() {
+                return Some((items, Some((events, translator))));
+            }
+        }
+    })
+    .flat_map(stream::iter)
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::upstream::UpstreamErrorKind;
+
+    fn ev(data: serde_json::Value) -> Result<SseEvent, UpstreamError> {
+        Ok(SseEvent {
+            event: data["type"].as_str().map(str::to_owned),
+            data: data.to_string(),
+        })
+    }
+
+    fn created() -> Result<SseEvent, UpstreamError> {
+        ev(serde_json::json!({"type": "response.created",
+            "response": {"id": "resp_1", "model": "gpt-6-luna", "created_at": 7, "status": "in_progress"}}))
+    }
+
+    #[tokio::test]
+    async fn a_tool_call_streams_as_chat_tool_call_deltas_with_usage_last() {
+        let events = vec![
+            created(),
+            ev(
+                serde_json::json!({"type": "response.output_item.added", "output_index": 1,
+                "item": {"type": "function_call", "call_id": "call_a", "name": "lookup", "arguments": ""}}),
+            ),
+            ev(
+                serde_json::json!({"type": "response.function_call_arguments.delta", "output_index": 1, "delta": "{\"q\":"}),
+            ),
+            ev(
+                serde_json::json!({"type": "response.function_call_arguments.delta", "output_index": 1, "delta": "1}"}),
+            ),
+            ev(
+                serde_json::json!({"type": "response.completed", "response": {"status": "completed",
+                "usage": {"input_tokens": 12, "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 3}}}}),
+            ),
+        ];
+        let chunks: Vec<_> = translate(stream::iter(events)).collect().await;
+        let chunks: Vec<ChatCompletionChunk> = chunks.into_iter().map(Result::unwrap).collect();
+        assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
+        assert_eq!(chunks[0].id, "resp_1");
+        let call = &chunks[1].choices[0].delta.tool_calls.as_ref().unwrap()[0];
+        assert_eq!((call.index, call.id.as_deref()), (0, Some("call_a")));
+        let args: String = chunks[2..4]
+            .iter()
+            .map(|c| {
+                c.choices[0].delta.tool_calls.as_ref().unwrap()[0]
+                    .function
+                    .as_ref()
+                    .unwrap()
+                    .arguments
+                    .clone()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(args, "{\"q\":1}");
+        assert_eq!(
+            chunks[4].choices[0].finish_reason,
+            Some(FinishReason::ToolCalls)
+        );
+        let usage = chunks[5].usage.as_ref().unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (12, 5));
+        assert_eq!(
+            usage.extra["completion_tokens_details"]["reasoning_tokens"],
+            3
+        );
+        assert_eq!(chunks.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn an_incomplete_answer_ends_with_length_and_a_cut_stream_is_an_error() {
+        let events = vec![
+            created(),
+            ev(serde_json::json!({"type": "response.output_text.delta", "delta": "Hel"})),
+            ev(
+                serde_json::json!({"type": "response.incomplete", "response": {"status": "incomplete",
+                "incomplete_details": {"reason": "max_output_tokens"}}}),
+            ),
+        ];
+        let chunks: Vec<_> = translate(stream::iter(events)).collect().await;
+        assert_eq!(chunks.len(), 3);
+        let last = chunks[2].as_ref().unwrap();
+        assert_eq!(last.choices[0].finish_reason, Some(FinishReason::Length));
+
+        let cut = vec![
+            created(),
+            ev(serde_json::json!({"type": "response.output_text.delta", "delta": "Hel"})),
+        ];
+        let chunks: Vec<_> = translate(stream::iter(cut)).collect().await;
+        assert_eq!(
+            chunks.last().unwrap().as_ref().unwrap_err().kind,
+            UpstreamErrorKind::StreamTruncated
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_response_is_a_server_error_with_its_message() {
+        let events = vec![
+            created(),
+            ev(
+                serde_json::json!({"type": "response.failed", "response": {"status": "failed",
+                "error": {"code": "server_error", "message": "The model is overloaded."}}}),
+            ),
+        ];
+        let chunks: Vec<_> = translate(stream::iter(events)).collect().await;
+        let err = chunks.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(err.kind, UpstreamErrorKind::ServerError);
+        assert_eq!(err.message, "The model is overloaded.");
+    }
+}

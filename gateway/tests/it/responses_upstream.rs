@@ -1,0 +1,125 @@
+//! OpenAI's GPT-5.6 and GPT-6 models are called through the Responses API (`POST /responses`):
+//! over Chat Completions they refuse function tools at their default effort. The testkit fake
+//! refuses what OpenAI's Responses API refuses (chat fields, unknown parameters, tools in the
+//! chat shape), so these tests check the translation against its rules, both ways.
+
+use serde_json::{json, Value};
+use testkit::{Scenario, Wire};
+
+use crate::e2e_harness::{done_chunks, streamed_text, Harness};
+
+fn tool_request(model: &str) -> Value {
+    json!({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "Use the tools."},
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_prev", "type": "function",
+                "function": {"name": "weather", "arguments": "{\"city\":\"Bergen\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_prev", "content": "rain"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+        "temperature": 0.3,
+        "max_tokens": 200,
+        "stop": ["Observation:"],
+        "reasoning_effort": "max",
+    })
+}
+
+#[tokio::test]
+async fn a_tool_call_goes_through_the_responses_api_and_comes_back_as_chat() {
+    let h = Harness::with(&["gpt-6.1-sol", "gpt-6-luna", "gpt-4o-mini"], |_| {}).await;
+    h.fake.script(
+        "gpt-6.1-sol",
+        [Scenario::ToolCall {
+            name: "weather".into(),
+            arguments: json!({"city": "Oslo"}),
+        }],
+    );
+    let resp = h.chat(&tool_request("gpt-6.1-sol")).await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    let choice = &answer["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{answer}");
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "weather");
+    assert_eq!(
+        serde_json::from_str::<Value>(call["function"]["arguments"].as_str().unwrap()).unwrap(),
+        json!({"city": "Oslo"})
+    );
+    assert!(call["id"].as_str().unwrap().starts_with("call_"));
+    assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+
+    let sent = &h.fake.requests()[0];
+    assert_eq!(sent.wire, Wire::OpenAiResponses);
+    assert_eq!(sent.path, "/v1/responses");
+    let body = &sent.body;
+    assert_eq!(body["model"], "gpt-6.1-sol");
+    assert_eq!(body["reasoning"], json!({"effort": "max"}), "{body}");
+    assert_eq!(body["max_output_tokens"], 200);
+    assert_eq!(body["tools"][0]["name"], "weather");
+    assert_eq!(body["input"][2]["type"], "function_call");
+    assert_eq!(body["input"][3]["call_id"], "call_prev");
+    // Refused by reasoning models, and not in the Responses API at all.
+    for absent in ["temperature", "stop", "messages", "max_tokens"] {
+        assert!(body.get(absent).is_none(), "{absent}: {body}");
+    }
+    let row = h.only_row().await;
+    assert!(row.cost_usd.unwrap() > 0.0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_streamed_answer_through_the_responses_api_streams_as_chat_chunks() {
+    let h = Harness::with(&["gpt-6-luna"], |_| {}).await;
+    h.fake.script(
+        "gpt-6-luna",
+        [Scenario::reply("It is sunny in Oslo today.")],
+    );
+    let mut body = tool_request("gpt-6-luna");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let resp = h.chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    let chunks = done_chunks(&resp.text().await.unwrap());
+    assert_eq!(streamed_text(&chunks), "It is sunny in Oslo today.");
+    let finish: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| {
+            c["choices"][0]
+                .get("finish_reason")
+                .filter(|f| !f.is_null())
+        })
+        .collect();
+    assert_eq!(finish, [&json!("stop")]);
+    assert!(
+        chunks.last().unwrap()["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(h.fake.requests()[0].wire, Wire::OpenAiResponses);
+    h.stop().await;
+}
+
+/// With tools through the Responses API, `auto` may send tool requests to these models; others
+/// still get Chat Completions.
+#[tokio::test]
+async fn auto_sends_tool_requests_to_them_and_other_models_keep_chat_completions() {
+    let h = Harness::with(&["gpt-6-luna", "gpt-4o-mini"], |_| {}).await;
+    let mut routed = tool_request("auto");
+    routed["router"] = json!({"min_quality": 0.85});
+    assert_eq!(h.chat(&routed).await.status(), 200);
+    let sent = h.fake.requests().last().unwrap().clone();
+    assert_eq!(
+        (sent.wire, sent.model.as_deref()),
+        (Wire::OpenAiResponses, Some("gpt-6-luna"))
+    );
+
+    assert_eq!(h.chat(&tool_request("gpt-4o-mini")).await.status(), 200);
+    let sent = h.fake.requests().last().unwrap().clone();
+    assert_eq!(sent.wire, Wire::OpenAi);
+    assert_eq!(sent.body["stop"][0], "Observation:");
+    h.stop().await;
+}

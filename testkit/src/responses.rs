@@ -1,0 +1,236 @@
+//! OpenAI Responses: `POST /v1/responses`, as strict as OpenAI about what it takes (an unknown
+//! parameter, a chat-style `messages` or `max_tokens`, a tool in the chat shape is a 400), so
+//! that a gateway translating chat requests into it is checked against the real rules.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use crate::openai::OpenAi;
+use crate::respond::{self, content_texts, Answer, Content, Incoming, Parsed, Vendor};
+use crate::server::Shared;
+use crate::sse::SseEvent;
+use crate::Wire;
+
+/// The Responses wire format.
+pub(crate) struct Responses;
+
+/// Handler of `POST /v1/responses`.
+pub(crate) async fn responses(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let incoming = Incoming {
+        method,
+        uri,
+        headers,
+        body,
+        path_model: None,
+        path_stream: false,
+    };
+    respond::handle::<Responses>(shared, incoming).await
+}
+
+/// Every top-level parameter the fake accepts (a subset of OpenAI's; the rest is refused by
+/// name as OpenAI refuses unknown ones).
+const KNOWN: [&str; 17] = [
+    "model",
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "max_output_tokens",
+    "reasoning",
+    "text",
+    "stream",
+    "store",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "service_tier",
+];
+
+fn check_item(i: usize, item: &Value, texts: &mut Vec<String>) -> Result<(), String> {
+    match item["type"].as_str() {
+        Some("function_call") => {
+            for field in ["call_id", "name", "arguments"] {
+                if !item[field].is_string() {
+                    return Err(format!("input[{i}].{field}: Field required"));
+                }
+            }
+        }
+        Some("function_call_output") => {
+            if !item["call_id"].is_string() {
+                return Err(format!("input[{i}].call_id: Field required"));
+            }
+            content_texts(&item["output"], texts);
+        }
+        Some("message") | None => match item["role"].as_str() {
+            Some("user" | "assistant" | "system" | "developer") => {
+                content_texts(&item["content"], texts);
+            }
+            _ => return Err(format!("input[{i}].role: Invalid value")),
+        },
+        Some(other) => return Err(format!("input[{i}].type: unsupported item type '{other}'")),
+    }
+    Ok(())
+}
+
+impl Vendor for Responses {
+    const WIRE: Wire = Wire::OpenAiResponses;
+    const ID_PREFIX: &'static str = "resp_testkit_";
+
+    fn check_credentials(
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<(), (StatusCode, String)> {
+        OpenAi::check_credentials(headers, query)
+    }
+
+    fn parse(body: &Value, _incoming: &Incoming) -> Result<Parsed, String> {
+        let object = body.as_object().ok_or("the body must be a JSON object")?;
+        if let Some(unknown) = object.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(format!("Unknown parameter: '{unknown}'."));
+        }
+        let model = body["model"]
+            .as_str()
+            .ok_or("Missing required parameter: 'model'.")?
+            .to_owned();
+        let mut texts = Vec::new();
+        content_texts(&body["instructions"], &mut texts);
+        match &body["input"] {
+            Value::String(s) => texts.push(s.clone()),
+            Value::Array(items) if !items.is_empty() => {
+                for (i, item) in items.iter().enumerate() {
+                    check_item(i, item, &mut texts)?;
+                }
+            }
+            _ => return Err("Missing required parameter: 'input'.".to_owned()),
+        }
+        for (i, tool) in body["tools"].as_array().into_iter().flatten().enumerate() {
+            if tool["type"] != "function" || !tool["name"].is_string() {
+                return Err(format!("Missing required parameter: 'tools[{i}].name'."));
+            }
+        }
+        Ok(Parsed {
+            model,
+            stream: body["stream"] == Value::Bool(true),
+            include_usage: true,
+            texts,
+        })
+    }
+
+    fn error_body(status: StatusCode, message: &str) -> Value {
+        OpenAi::error_body(status, message)
+    }
+
+    fn completion(answer: &Answer) -> Value {
+        let mut response = head(answer, "completed");
+        response["output"] = json!([output_item(answer)]);
+        response["usage"] = usage(answer);
+        response
+    }
+
+    fn stream(answer: &Answer, _fixtures: &crate::fixtures::Fixtures) -> Vec<SseEvent> {
+        let mut events = vec![json!({"type": "response.created", "sequence_number": 0,
+                   "response": head(answer, "in_progress")})];
+        let item = output_item(answer);
+        let mut added = item.clone();
+        match &answer.content {
+            Content::Text(text) => {
+                added["content"] = json!([]);
+                added["status"] = json!("in_progress");
+                events.push(
+                    json!({"type": "response.output_item.added", "output_index": 0, "item": added}),
+                );
+                for piece in text.split_inclusive(' ') {
+                    events.push(
+                        json!({"type": "response.output_text.delta", "item_id": item["id"],
+                        "output_index": 0, "content_index": 0, "delta": piece}),
+                    );
+                }
+                events.push(
+                    json!({"type": "response.output_text.done", "item_id": item["id"],
+                    "output_index": 0, "content_index": 0, "text": text}),
+                );
+            }
+            Content::ToolCall { arguments, .. } => {
+                added["arguments"] = json!("");
+                added["status"] = json!("in_progress");
+                events.push(
+                    json!({"type": "response.output_item.added", "output_index": 0, "item": added}),
+                );
+                let arguments = arguments.to_string();
+                let (first, second) = arguments.split_at(arguments.len() / 2);
+                for piece in [first, second] {
+                    events.push(json!({"type": "response.function_call_arguments.delta",
+                        "item_id": item["id"], "output_index": 0, "delta": piece}));
+                }
+            }
+        }
+        events.push(json!({"type": "response.output_item.done", "output_index": 0, "item": item}));
+        events.push(json!({"type": "response.completed", "response": Self::completion(answer)}));
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let mut e = e.clone();
+                e["sequence_number"] = json!(i);
+                SseEvent::typed_json(&e)
+            })
+            .collect()
+    }
+
+    fn malformed_event() -> SseEvent {
+        SseEvent {
+            event: Some("response.output_text.delta".to_owned()),
+            data: "{\"type\": \"response.output_text.delta\", \"delta\": ".to_owned(),
+        }
+    }
+}
+
+fn head(answer: &Answer, status: &str) -> Value {
+    json!({
+        "id": answer.id,
+        "object": "response",
+        "created_at": answer.created,
+        "status": status,
+        "model": answer.model,
+        "output": [],
+        "usage": null,
+    })
+}
+
+fn output_item(answer: &Answer) -> Value {
+    let id = answer.id.trim_start_matches(Responses::ID_PREFIX);
+    match &answer.content {
+        Content::Text(text) => json!({
+            "type": "message", "id": format!("msg_{id}"), "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }),
+        Content::ToolCall { name, arguments } => json!({
+            "type": "function_call", "id": format!("fc_{id}"), "status": "completed",
+            "call_id": format!("call_{id}"), "name": name, "arguments": arguments.to_string(),
+        }),
+    }
+}
+
+fn usage(answer: &Answer) -> Value {
+    json!({
+        "input_tokens": answer.usage.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": answer.usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": answer.usage.total_tokens(),
+    })
+}
