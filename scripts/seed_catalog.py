@@ -179,6 +179,12 @@ REFUSES = {
     "gemini-3.5-flash-lite": ["assistant_prefill"],
 }
 
+# Tokens a model's tokenizer counts per token of the gateway's four-characters estimate, where
+# far from 1 (`token_ratio`): Anthropic's Claude 5 generation has a new tokenizer that counts
+# about 30 % more tokens than Claude 4.6's for the same text (Claude 5.5 release notes; read
+# 2026-12-05), so its predicted prompt cost would be 30 % low without it.
+TOKEN_RATIO = {m: 1.3 for m in ("claude-opus-5.5", "claude-sonnet-5.5", "claude-opus-5", "claude-sonnet-5")}
+
 # Models called through OpenAI's Responses API instead of Chat Completions (`responses_api`):
 # OpenAI's GPT-5.6 and GPT-6 pages take function tools over Chat Completions only at effort
 # `none` (GPT-6.1 Sol, which has no `none` there, not at all), and at their default effort
@@ -310,7 +316,7 @@ def toml_str(s):
 
 def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note,
           scores=None, derivation=None, cited=(), tokens=(), reasoning=False, refuses=(), efforts=None,
-          responses_api=False):
+          responses_api=False, token_ratio=None):
     ttft, tps = SPEED[speed]
     out.append(f"# {note}")
     out.append("[[model]]")
@@ -338,6 +344,8 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
         out.append(f"default_effort = {toml_str(default)}")
     if responses_api:
         out.append("responses_api = true")
+    if token_ratio:
+        out.append(f"token_ratio = {float(token_ratio)!r}")
     if scores:
         cited_scores = {t: s for t, (s, c) in scores.items() if c}
         derived = {t: s for t, (s, c) in scores.items() if not c}
@@ -496,7 +504,7 @@ def main():
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
               scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API,
               refuses=REFUSES.get(cid, ()), efforts=EFFORTS.get(cid),
-              responses_api=cid in RESPONSES_API)
+              responses_api=cid in RESPONSES_API, token_ratio=TOKEN_RATIO.get(cid))
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):
         claim(cid)

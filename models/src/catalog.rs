@@ -344,6 +344,14 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
             ),
         ));
     }
+    if let Some(r) = m.token_ratio {
+        if !(0.25..=4.0).contains(&r) {
+            return Err(bad(
+                "token_ratio",
+                format!("must be between 0.25 and 4 (tokens per estimated token), got {r}"),
+            ));
+        }
+    }
     if let Some(d) = m.default_effort {
         if !m.efforts.is_empty() && !m.efforts.contains(&d) {
             return Err(bad(
@@ -386,6 +394,7 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
                 ttft_ms: m.ttft_ms,
                 tokens_per_s: m.tokens_per_s,
             },
+            token_ratio: m.token_ratio.unwrap_or(1.0),
         },
         quality_prior: m.quality_prior,
         output_tokens_prior: m.output_tokens_prior,
@@ -440,6 +449,22 @@ output_tokens_prior = 200.0
     fn empty_file_is_an_empty_catalog() {
         let c = Catalog::from_toml_str("", "empty.toml").unwrap();
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_token_ratio_scales_predicted_prompt_tokens_within_bounds() {
+        let c = Catalog::from_toml_str(&format!("{ONE}token_ratio = 1.3\n"), "r.toml").unwrap();
+        let spec = &c.get(&ModelId::new("a")).unwrap().spec;
+        assert!((spec.prompt_tokens(1000.0) - 1300.0).abs() < 1e-9);
+        // 1,300 prompt tokens at $1/M and 100 output tokens at $2/M.
+        assert!((spec.predicted_cost_usd(1000.0, 100.0) - 0.0015).abs() < 1e-12);
+        let err =
+            Catalog::from_toml_str(&format!("{ONE}token_ratio = 0.0\n"), "r.toml").unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidField { ref field, .. } if field == "model[0].token_ratio"),
+            "{err}"
+        );
+        assert!(Catalog::from_toml_str(&format!("{ONE}token_ratio = nan\n"), "r.toml").is_err());
     }
 
     #[test]

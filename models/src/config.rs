@@ -44,6 +44,9 @@ pub(crate) struct ModelConfig {
     /// The effort the model runs at when none is sent.
     #[serde(default)]
     pub(crate) default_effort: Option<crate::Effort>,
+    /// Tokens the model counts per token of the gateway's four-characters estimate.
+    #[serde(default)]
+    pub(crate) token_ratio: Option<f64>,
     /// Called through OpenAI's Responses API instead of Chat Completions.
     #[serde(default)]
     pub(crate) responses_api: bool,

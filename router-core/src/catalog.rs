@@ -93,9 +93,39 @@ pub struct ModelSpec {
     pub capabilities: BTreeSet<Capability>,
     /// Latency prior.
     pub latency: LatencyPrior,
+    /// Tokens the model's tokenizer counts for text the gateway estimates at one token (four
+    /// characters): 1 for most models; Anthropic's Claude 5.x tokenizer counts about 1.3 times
+    /// what Claude 4.6's did. Scales predicted prompt tokens (cost, context), never reported
+    /// usage.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub token_ratio: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
 }
 
 impl ModelSpec {
+    /// Prompt tokens this model counts for a prompt the gateway estimates at `estimate`.
+    pub fn prompt_tokens(&self, estimate: f64) -> f64 {
+        let ratio = if self.token_ratio.is_finite() && self.token_ratio > 0.0 {
+            self.token_ratio
+        } else {
+            1.0
+        };
+        estimate.max(0.0) * ratio
+    }
+
+    /// Predicted cost in USD of a call whose prompt the gateway estimates at
+    /// `estimated_prompt_tokens` (scaled by [`ModelSpec::token_ratio`]) and `output_tokens`.
+    pub fn predicted_cost_usd(&self, estimated_prompt_tokens: f64, output_tokens: f64) -> f64 {
+        self.cost_usd(self.prompt_tokens(estimated_prompt_tokens), output_tokens)
+    }
+
     /// Cost in USD of a call with these token counts, from catalog prices.
     pub fn cost_usd(&self, input_tokens: f64, output_tokens: f64) -> f64 {
         (input_tokens.max(0.0) * self.input_usd_per_mtok

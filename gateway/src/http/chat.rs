@@ -551,7 +551,8 @@ fn max_cost_usd(
             let output = output_limit
                 .unwrap_or_else(|| e.spec.context_window.saturating_sub(input_tokens))
                 .min(e.spec.context_window);
-            e.spec.cost_usd(f64::from(input_tokens), f64::from(output))
+            e.spec
+                .predicted_cost_usd(f64::from(input_tokens), f64::from(output))
         })
         .fold(0.0, f64::max)
 }

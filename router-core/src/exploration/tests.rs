@@ -16,6 +16,7 @@ fn spec(id: &str, price_out: f64) -> ModelSpec {
             ttft_ms: 200.0,
             tokens_per_s: 50.0,
         },
+        token_ratio: 1.0,
     }
 }
 

@@ -286,6 +286,7 @@ mod tests {
                 ttft_ms: 200.0,
                 tokens_per_s: 50.0,
             },
+            token_ratio: 1.0,
         }
     }
 

@@ -149,7 +149,9 @@ fn evaluate(
 ) -> Candidate {
     let quality = sanitize(p.quality).clamp(0.0, 1.0);
     let output_tokens = sanitize(p.output_tokens).max(0.0);
-    let cost_usd = p.spec.cost_usd(f64::from(input_tokens), output_tokens);
+    let cost_usd = p
+        .spec
+        .predicted_cost_usd(f64::from(input_tokens), output_tokens);
     let latency_ms = p.latency.latency_ms(output_tokens);
     let utility = match objective {
         Objective::Utility { lambda } => quality - sanitize(lambda).max(0.0) * cost_usd,
@@ -160,7 +162,7 @@ fn evaluate(
     if !p.spec.supports(&constraints.required_capabilities) {
         violations.push(Violation::MissingCapability);
     }
-    if input_tokens > p.spec.context_window {
+    if p.spec.prompt_tokens(f64::from(input_tokens)) > f64::from(p.spec.context_window) {
         violations.push(Violation::ContextTooSmall);
     }
     if constraints.max_cost_usd.is_some_and(|max| cost_usd > max) {

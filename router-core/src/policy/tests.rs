@@ -17,6 +17,7 @@ fn spec(id: &str, price_in: f64, price_out: f64, caps: &[Capability]) -> ModelSp
             ttft_ms: 200.0,
             tokens_per_s: 50.0,
         },
+        token_ratio: 1.0,
     }
 }
 
@@ -157,6 +158,7 @@ fn arb_specs() -> impl Strategy<Value = Vec<ModelSpec>> {
                     ttft_ms: ttft,
                     tokens_per_s: tps,
                 },
+                token_ratio: 1.0,
             })
             .collect()
     })
@@ -251,4 +253,28 @@ proptest! {
             prop_assert!(cc <= cf || cc <= budget);
         }
     }
+}
+
+#[test]
+fn a_token_ratio_prices_and_fits_the_prompt_in_the_models_own_tokens() {
+    let mut wordy = spec("wordy", 1.0, 2.0, &[]);
+    wordy.token_ratio = 1.3;
+    let specs = vec![spec("plain", 1.0, 2.0, &[]), wordy];
+    let p = preds(&specs, &[0.8, 0.8]);
+    let c = Constraints::default();
+    let d = route(&p, 1000, &c, Objective::Utility { lambda: 5.0 }).unwrap();
+    let cost = |m: &str| {
+        d.ranked
+            .iter()
+            .find(|x| x.model.as_str() == m)
+            .unwrap()
+            .cost_usd
+    };
+    // 1,300 prompt tokens at $1/M where the other counts 1,000; the same 100 output tokens.
+    assert!((cost("wordy") - cost("plain") - 300.0e-6).abs() < 1e-12);
+    assert_eq!(d.chosen.as_str(), "plain");
+    // 7,000 estimated tokens are 9,100 of its own: over its 8,192-token window.
+    let d = route(&p, 7000, &c, Objective::Utility { lambda: 0.0 }).unwrap();
+    let wordy = d.ranked.iter().find(|x| x.model.as_str() == "wordy").unwrap();
+    assert!(wordy.violations.contains(&Violation::ContextTooSmall));
 }

@@ -113,7 +113,7 @@ impl TieBreak {
         let fixed_utility = |model: &ModelId| -> Option<f64> {
             let mean = self.mean(model)?;
             let spec = models.iter().find(|m| m.spec.id == *model)?.spec;
-            let cost = spec.cost_usd(f64::from(input_tokens), mean.output_tokens);
+            let cost = spec.predicted_cost_usd(f64::from(input_tokens), mean.output_tokens);
             Some(mean.quality - lambda * cost)
         };
         // The fixed choice among the feasible candidates the means cover; ties go to the one
@@ -178,6 +178,7 @@ mod tests {
                 ttft_ms: 100.0,
                 tokens_per_s: 100.0,
             },
+            token_ratio: 1.0,
         }
     }
 

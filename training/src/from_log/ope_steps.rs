@@ -140,7 +140,7 @@ pub fn ope_steps(
         let spec = &setup.catalog[action].spec;
         let cost = s.cost_usd.or_else(|| {
             s.output_tokens
-                .map(|out| spec.cost_usd(input_tokens(s), f64::from(out)))
+                .map(|out| spec.predicted_cost_usd(input_tokens(s), f64::from(out)))
         });
         let Some(cost) = cost.filter(|c| c.is_finite()) else {
             skipped.no_cost += 1;
@@ -238,7 +238,7 @@ pub fn ope_steps(
                 let out = est.map_or(f64::from(DEFAULT_OUTPUT_TOKENS), |est| est.output_tokens);
                 entry
                     .spec
-                    .cost_usd(input, if out.is_finite() { out } else { 0.0 })
+                    .predicted_cost_usd(input, if out.is_finite() { out } else { 0.0 })
             })
             .collect();
         if matches!(setup.reward_model, RewardModel::CrossFitted(_)) {

@@ -72,6 +72,7 @@ fn catalog() -> Vec<ModelSpec> {
                 ttft_ms: 100.0,
                 tokens_per_s: 100.0,
             },
+            token_ratio: 1.0,
         })
         .collect()
 }

@@ -57,6 +57,7 @@ fn spec(id: &str, usd: f64) -> ModelSpec {
             ttft_ms: 100.0,
             tokens_per_s: 100.0,
         },
+        token_ratio: 1.0,
     }
 }
 

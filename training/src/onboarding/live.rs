@@ -207,13 +207,16 @@ pub fn estimate_cost(
                 let tasks = TaskDistribution::certain(p.task);
                 let (estimate, _) = prior.estimate(Some(&tasks));
                 let out = estimate.output_tokens.min(f64::from(max_tokens));
-                expected += entry.spec.cost_usd(input, out);
-                worst += entry.spec.cost_usd(input, f64::from(max_tokens));
+                expected += entry.spec.predicted_cost_usd(input, out);
+                worst += entry.spec.predicted_cost_usd(input, f64::from(max_tokens));
                 if let (true, Some(j)) = (p.reference.needs_judge(), judge) {
                     let judge_in = input + out + RUBRIC_TOKENS;
-                    expected += j.entry.spec.cost_usd(judge_in, VERDICT_TOKENS);
+                    expected += j.entry.spec.predicted_cost_usd(judge_in, VERDICT_TOKENS);
                     let worst_in = input + f64::from(max_tokens) + RUBRIC_TOKENS;
-                    worst += j.entry.spec.cost_usd(worst_in, f64::from(j.max_tokens));
+                    worst += j
+                        .entry
+                        .spec
+                        .predicted_cost_usd(worst_in, f64::from(j.max_tokens));
                 }
             }
             CostEstimate {
