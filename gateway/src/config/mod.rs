@@ -284,8 +284,11 @@ pub enum EncoderWeights {
 fn default_routing_deadline() -> Duration {
     Duration::from_millis(50)
 }
+/// OpenAI's cheapest current model that answers without reasoning by default (effort `none`),
+/// so a request the encoder could not score is not also slow. It was gpt-4o-mini, which OpenAI
+/// shuts down on 2027-01-14.
 fn default_fallback_model() -> ModelId {
-    ModelId::new("gpt-4o-mini")
+    ModelId::new("gpt-5.4-nano")
 }
 
 impl Default for RouterConfig {
