@@ -78,6 +78,9 @@ impl Vendor for Anthropic {
             .as_array()
             .filter(|m| !m.is_empty())
             .ok_or("messages: Field required")?;
+        if thinks(&model) {
+            thinking_given_back(messages)?;
+        }
         let mut texts = Vec::new();
         content_texts(&body["system"], &mut texts);
         for message in messages {
@@ -116,10 +119,15 @@ impl Vendor for Anthropic {
     fn completion(answer: &Answer) -> Value {
         let (content, stop_reason) = match &answer.content {
             Content::Text(text) => (json!([{"type": "text", "text": text}]), "end_turn"),
-            Content::ToolCall { name, arguments } => (
-                json!([{"type": "tool_use", "id": tool_use_id(answer), "name": name, "input": arguments}]),
-                "tool_use",
-            ),
+            Content::ToolCall { name, arguments } => {
+                let call = json!({"type": "tool_use", "id": tool_use_id(answer), "name": name, "input": arguments});
+                let content = if thinks(&answer.model) {
+                    json!([{"type": "thinking", "thinking": "", "signature": signature(answer)}, call])
+                } else {
+                    json!([call])
+                };
+                (content, "tool_use")
+            }
         };
         json!({
             "id": answer.id,
@@ -152,18 +160,32 @@ impl Vendor for Anthropic {
                     "model": answer.model, "stop_reason": null, "stop_sequence": null,
                     "usage": {"input_tokens": answer.usage.input_tokens, "output_tokens": 1},
                 }}),
-                json!({"type": "content_block_start", "index": 0, "content_block": {
+                json!({"type": "content_block_start", "index": 1, "content_block": {
                     "type": "tool_use", "id": tool_use_id(answer), "name": name, "input": {},
                 }}),
-                json!({"type": "content_block_delta", "index": 0, "delta": {
+                json!({"type": "content_block_delta", "index": 1, "delta": {
                     "type": "input_json_delta", "partial_json": arguments.to_string(),
                 }}),
-                json!({"type": "content_block_stop", "index": 0}),
+                json!({"type": "content_block_stop", "index": 1}),
                 json!({"type": "message_delta",
                     "delta": {"stop_reason": "tool_use", "stop_sequence": null},
                     "usage": {"output_tokens": answer.usage.output_tokens}}),
                 json!({"type": "message_stop"}),
             ],
+        };
+        // A thinking model's call comes after its (omitted) thinking and the signature.
+        let chunks = if thinks(&answer.model) && matches!(answer.content, Content::ToolCall { .. })
+        {
+            let mut with = vec![chunks[0].clone()];
+            with.push(json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""}}));
+            with.push(json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "signature_delta", "signature": signature(answer)}}));
+            with.push(json!({"type": "content_block_stop", "index": 0}));
+            with.extend(chunks.into_iter().skip(1));
+            with
+        } else {
+            chunks
         };
         chunks.iter().map(SseEvent::typed_json).collect()
     }
@@ -176,9 +198,60 @@ impl Vendor for Anthropic {
     }
 }
 
+/// Prefix of the tool-call ids the fake makes.
+const TOOL_ID_PREFIX: &str = "toolu_testkit_";
+
 fn tool_use_id(answer: &Answer) -> String {
     format!(
-        "toolu_{}",
+        "{TOOL_ID_PREFIX}{}",
         answer.id.trim_start_matches(Anthropic::ID_PREFIX)
     )
+}
+
+/// The signature of the thinking before the tool call `answer` makes.
+fn signature(answer: &Answer) -> String {
+    format!("sig_{}", tool_use_id(answer))
+}
+
+/// Whether `model` thinks by default, as Claude 5 and later do: its tool calls come after a
+/// thinking block, which the next request must give back.
+fn thinks(model: &str) -> bool {
+    let Some(rest) = model.strip_prefix("claude-") else {
+        return false;
+    };
+    let major: String = rest
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    major.parse::<u32>().is_ok_and(|m| m >= 5)
+}
+
+/// Anthropic's rule with thinking on: an assistant turn holding a tool call the model made
+/// starts with the thinking block that preceded it, unchanged (checked by its signature).
+fn thinking_given_back(messages: &[Value]) -> Result<(), String> {
+    for (i, message) in messages.iter().enumerate() {
+        let blocks = message["content"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let own_call = blocks.iter().find_map(|b| {
+            let id = b["id"].as_str().filter(|_| b["type"] == "tool_use")?;
+            id.starts_with(TOOL_ID_PREFIX).then_some(id)
+        });
+        let Some(id) = own_call else { continue };
+        let first = blocks.first().cloned().unwrap_or(Value::Null);
+        if first["type"] != "thinking" && first["type"] != "redacted_thinking" {
+            return Err(format!(
+                "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block.",
+                first["type"].as_str().unwrap_or("nothing")
+            ));
+        }
+        if first["type"] == "thinking" && first["signature"] != format!("sig_{id}") {
+            return Err(format!(
+                "messages.{i}.content.0: Invalid `signature` in `thinking` block"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -209,9 +209,11 @@ fn user_turn(
                     ..message(Role::Tool, Some(MessageContent::Text(content)))
                 });
             }
-            ContentBlock::ToolUse { .. } => {
+            ContentBlock::ToolUse { .. }
+            | ContentBlock::Thinking { .. }
+            | ContentBlock::RedactedThinking { .. } => {
                 return Err(ApiError::InvalidRequest(format!(
-                    "messages.{i}.content: a user message cannot hold a `tool_use` block"
+                    "messages.{i}.content: a user message cannot hold `tool_use` or thinking blocks"
                 )))
             }
         }
@@ -240,9 +242,12 @@ fn assistant_turn(i: usize, blocks: Vec<ContentBlock>) -> Result<ChatMessage, Ap
                     arguments: input.to_string(),
                 },
             }),
+            // The chat form has no place for thinking: the upstream adapter gives a Claude
+            // model back its own thinking blocks, kept when it made the tool calls here.
+            ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {}
             ContentBlock::Image { .. } | ContentBlock::ToolResult { .. } => {
                 return Err(ApiError::InvalidRequest(format!(
-                    "messages.{i}.content: an assistant message holds only `text` and `tool_use` blocks"
+                    "messages.{i}.content: an assistant message holds only `text`, `tool_use` and thinking blocks"
                 )))
             }
         }

@@ -183,7 +183,9 @@ fn check_chat(body: &[u8], headers: &HeaderMap) -> Result<(), TestCaseError> {
     }
     // Accepted requests translate (or are refused as untranslatable) without a panic, and
     // what goes upstream is valid JSON.
-    if let Ok(body) = anthropic::messages_request(&req, "claude-x", req.is_stream()) {
+    if let Ok(body) =
+        anthropic::messages_request(&req, "claude-x", req.is_stream(), &Default::default())
+    {
         prop_assert!(serde_json::to_vec(&body).is_ok());
     }
     if let Ok(body) =

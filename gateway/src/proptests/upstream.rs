@@ -319,7 +319,7 @@ proptest! {
             relayable(&resp)?;
         }
         if let Ok(resp) = serde_json::from_slice::<anthropic::wire::MessagesResponse>(&anthropic_body) {
-            relayable(&anthropic::chat_response(resp))?;
+            relayable(&anthropic::chat_response(resp, "claude-x", &Default::default()))?;
         }
         if let Ok(resp) = serde_json::from_slice::<gemini::wire::GenerateContentResponse>(&gemini_body) {
             relayable(&gemini::chat_response(resp, "gemini-x", &gemini::Signatures::default()))?;

@@ -34,3 +34,4 @@ mod responses_upstream;
 mod router;
 mod rules;
 mod semantic_cache;
+mod tool_loops;

@@ -275,6 +275,10 @@ fn a_token_ratio_prices_and_fits_the_prompt_in_the_models_own_tokens() {
     assert_eq!(d.chosen.as_str(), "plain");
     // 7,000 estimated tokens are 9,100 of its own: over its 8,192-token window.
     let d = route(&p, 7000, &c, Objective::Utility { lambda: 0.0 }).unwrap();
-    let wordy = d.ranked.iter().find(|x| x.model.as_str() == "wordy").unwrap();
+    let wordy = d
+        .ranked
+        .iter()
+        .find(|x| x.model.as_str() == "wordy")
+        .unwrap();
     assert!(wordy.violations.contains(&Violation::ContextTooSmall));
 }

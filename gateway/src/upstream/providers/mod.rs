@@ -25,6 +25,7 @@
 //! 6. Non-streamed answers: fill `usage` whenever the vendor reports it.
 
 pub mod anthropic;
+pub mod call_memo;
 pub mod gemini;
 pub mod listing;
 pub mod openai;

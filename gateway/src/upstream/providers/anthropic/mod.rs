@@ -8,12 +8,13 @@
 //! translated: `n` (one choice only), `response_format` (Anthropic has no JSON mode), logprobs.
 
 mod stream;
+mod thinking;
 pub mod wire;
 
 /// The stream translation over an SSE body, for the property tests (`crate::proptests`).
 #[cfg(test)]
 pub(crate) fn translate_sse(events: crate::upstream::sse::SseStream) -> ChunkStream {
-    stream::translate(events)
+    stream::translate(events, "claude-x".to_owned(), CallMemo::default())
 }
 
 #[cfg(test)]
@@ -25,6 +26,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
 
+use super::call_memo::CallMemo;
 use super::{ChunkStream, Provider, ProviderKind, UpstreamError};
 use crate::openai::wire::{
     ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, ContentPart, FinishReason,
@@ -52,6 +54,8 @@ pub struct AnthropicProvider {
     url: String,
     api_key: Option<Secret<String>>,
     response_limit: usize,
+    /// Thinking blocks by the tool calls they preceded ([`thinking`]).
+    thinking: CallMemo,
 }
 
 impl AnthropicProvider {
@@ -66,6 +70,7 @@ impl AnthropicProvider {
             url,
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
+            thinking: CallMemo::default(),
         }
     }
 
@@ -114,12 +119,12 @@ impl Provider for AnthropicProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
         async move {
-            let body = messages_request(req, upstream_model, false)?;
+            let body = messages_request(req, upstream_model, false, &self.thinking)?;
             let response = self.send(&body).await?;
             let bytes = super::read_capped(response, self.response_limit).await?;
             let parsed: MessagesResponse = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("anthropic message body: {e}")))?;
-            Ok(chat_response(parsed))
+            Ok(chat_response(parsed, upstream_model, &self.thinking))
         }
         .boxed()
     }
@@ -130,19 +135,25 @@ impl Provider for AnthropicProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
         async move {
-            let body = messages_request(req, upstream_model, true)?;
+            let body = messages_request(req, upstream_model, true, &self.thinking)?;
             let response = self.send(&body).await?;
-            Ok(stream::chunks(response))
+            Ok(stream::chunks(
+                response,
+                upstream_model.to_owned(),
+                self.thinking.clone(),
+            ))
         }
         .boxed()
     }
 }
 
-/// Translates an OpenAI chat request into a Messages request for `upstream_model`.
+/// Translates an OpenAI chat request into a Messages request for `upstream_model`, giving the
+/// model back the thinking it did before its tool calls where `memo` kept it.
 pub fn messages_request(
     req: &ChatCompletionRequest,
     upstream_model: &str,
     stream: bool,
+    memo: &CallMemo,
 ) -> Result<MessagesRequest, UpstreamError> {
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<Message> = Vec::new();
@@ -156,7 +167,11 @@ pub fn messages_request(
                 continue;
             }
             Role::User => (MessageRole::User, user_blocks(message)),
-            Role::Assistant => (MessageRole::Assistant, assistant_blocks(message)?),
+            Role::Assistant => {
+                let mut blocks = thinking::recall(memo, upstream_model, message);
+                blocks.extend(assistant_blocks(message)?);
+                (MessageRole::Assistant, blocks)
+            }
             Role::Tool => (
                 MessageRole::User,
                 vec![ContentBlock::ToolResult {
@@ -306,10 +321,16 @@ pub fn finish_reason(stop_reason: &str) -> FinishReason {
     }
 }
 
-/// Translates a Messages response into an OpenAI chat completion.
-pub fn chat_response(resp: MessagesResponse) -> ChatCompletionResponse {
+/// Translates a Messages response of `upstream_model` into an OpenAI chat completion, keeping
+/// the thinking before its tool calls in `memo`.
+pub fn chat_response(
+    resp: MessagesResponse,
+    upstream_model: &str,
+    memo: &CallMemo,
+) -> ChatCompletionResponse {
     let mut text = String::new();
     let mut tool_calls = Vec::new();
+    let mut thought = Vec::new();
     for block in resp.content {
         match block {
             ResponseBlock::Text { text: t } => text.push_str(&t),
@@ -321,9 +342,21 @@ pub fn chat_response(resp: MessagesResponse) -> ChatCompletionResponse {
                     arguments: input.to_string(),
                 },
             }),
+            ResponseBlock::Thinking {
+                thinking,
+                signature,
+            } => thought.push(ContentBlock::Thinking {
+                thinking,
+                signature,
+            }),
+            ResponseBlock::RedactedThinking { data } => {
+                thought.push(ContentBlock::RedactedThinking { data });
+            }
             ResponseBlock::Other => {}
         }
     }
+    let ids: Vec<String> = tool_calls.iter().map(|c| c.id.clone()).collect();
+    thinking::remember(memo, upstream_model, &thought, &ids);
     let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
     ChatCompletionResponse {
         id: resp.id,

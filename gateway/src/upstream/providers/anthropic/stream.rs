@@ -7,22 +7,29 @@
 //! gateway always learns the token counts. A body that ends before `message_stop` yields a
 //! `StreamTruncated` error.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures::stream::{self, StreamExt};
 
-use super::wire::{AnthropicUsage, BlockDelta, ResponseBlock, StreamEvent};
+use super::thinking;
+use super::wire::{AnthropicUsage, BlockDelta, ContentBlock, ResponseBlock, StreamEvent};
 use super::{finish_reason, unix_now};
 use crate::openai::wire::{
     ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
     Usage,
 };
+use crate::upstream::providers::call_memo::CallMemo;
 use crate::upstream::sse::{SseEvent, SseStream};
 use crate::upstream::{ChunkStream, UpstreamError};
 
-/// Maps the SSE body of a successful response to chunks.
-pub(super) fn chunks(response: reqwest::Response) -> ChunkStream {
-    translate(SseStream::from_response(response))
+/// Maps the SSE body of a successful response of `upstream_model` to chunks, keeping its
+/// thinking before tool calls in `memo`.
+pub(super) fn chunks(
+    response: reqwest::Response,
+    upstream_model: String,
+    memo: CallMemo,
+) -> ChunkStream {
+    translate(SseStream::from_response(response), upstream_model, memo)
 }
 
 /// What one event produced.
@@ -43,13 +50,23 @@ pub(super) struct Translator {
     usage: AnthropicUsage,
     /// Anthropic content-block index → OpenAI tool-call index.
     tool_calls: HashMap<u32, u32>,
+    /// The tool calls' ids, in order.
+    call_ids: Vec<String>,
+    /// Thinking blocks by content-block index, as their deltas arrive.
+    thought: BTreeMap<u32, ContentBlock>,
+    /// The model asked, under whose name the thinking is kept.
+    upstream_model: String,
+    /// Where thinking before tool calls is kept.
+    memo: CallMemo,
 }
 
 impl Translator {
-    /// A fresh translator.
-    pub(super) fn new() -> Self {
+    /// A fresh translator for an answer of `upstream_model`.
+    pub(super) fn new(upstream_model: String, memo: CallMemo) -> Self {
         Translator {
             created: unix_now(),
+            upstream_model,
+            memo,
             ..Self::default()
         }
     }
@@ -80,6 +97,7 @@ impl Translator {
                 ResponseBlock::ToolUse { id, name, .. } => {
                     let call_index = u32::try_from(self.tool_calls.len()).unwrap_or(u32::MAX);
                     self.tool_calls.insert(index, call_index);
+                    self.call_ids.push(id.clone());
                     vec![self.tool_delta(ToolCallDelta {
                         index: call_index,
                         id: Some(id),
@@ -89,6 +107,22 @@ impl Translator {
                             arguments: Some(String::new()),
                         }),
                     })]
+                }
+                ResponseBlock::Thinking {
+                    thinking,
+                    signature,
+                } => {
+                    let block = ContentBlock::Thinking {
+                        thinking,
+                        signature,
+                    };
+                    self.thought.insert(index, block);
+                    Vec::new()
+                }
+                ResponseBlock::RedactedThinking { data } => {
+                    let block = ContentBlock::RedactedThinking { data };
+                    self.thought.insert(index, block);
+                    Vec::new()
                 }
                 ResponseBlock::Text { .. } | ResponseBlock::Other => Vec::new(),
             },
@@ -105,6 +139,22 @@ impl Translator {
                     })],
                     None => Vec::new(),
                 },
+                BlockDelta::ThinkingDelta { thinking: more } => {
+                    if let Some(ContentBlock::Thinking { thinking, .. }) =
+                        self.thought.get_mut(&index)
+                    {
+                        thinking.push_str(&more);
+                    }
+                    Vec::new()
+                }
+                BlockDelta::SignatureDelta { signature: sig } => {
+                    if let Some(ContentBlock::Thinking { signature, .. }) =
+                        self.thought.get_mut(&index)
+                    {
+                        signature.push_str(&sig);
+                    }
+                    Vec::new()
+                }
                 BlockDelta::Other => Vec::new(),
             },
             StreamEvent::MessageDelta { delta, usage } => {
@@ -118,7 +168,12 @@ impl Translator {
                     None => Vec::new(),
                 }
             }
-            StreamEvent::MessageStop => return Ok(Step::Done(vec![self.usage_chunk()])),
+            StreamEvent::MessageStop => {
+                let thought: Vec<ContentBlock> =
+                    std::mem::take(&mut self.thought).into_values().collect();
+                thinking::remember(&self.memo, &self.upstream_model, &thought, &self.call_ids);
+                return Ok(Step::Done(vec![self.usage_chunk()]));
+            }
             StreamEvent::Error { error } => {
                 // `data` is `{"type":"error","error":{...}}`, the shape `from_status` reads.
                 return Err(UpstreamError::from_status(error.status(), None, data));
@@ -197,8 +252,11 @@ impl Translator {
 /// Runs SSE events through a [`Translator`].
 pub(super) fn translate(
     events: impl futures::Stream<Item = Result<SseEvent, UpstreamError>> + Send + Unpin + 'static,
+    upstream_model: String,
+    memo: CallMemo,
 ) -> ChunkStream {
-    stream::unfold(Some((events, Translator::new())), |state| async move {
+    let translator = Translator::new(upstream_model, memo);
+    stream::unfold(Some((events, translator)), |state| async move {
         let (mut events, mut translator) = state?;
         loop {
             let items: Vec<Result<ChatCompletionChunk, UpstreamError>> = match events.next().await {

@@ -45,7 +45,7 @@ fn system_messages_become_system_and_defaults_apply() {
     req.top_p = Some(0.9);
     req.stop = Some(Stop::One("END".into()));
     req.user = Some("u-1".into());
-    let body = messages_request(&req, "claude-3-5-haiku", false).unwrap();
+    let body = messages_request(&req, "claude-3-5-haiku", false, &CallMemo::default()).unwrap();
     assert_eq!(body.model, "claude-3-5-haiku");
     assert_eq!(body.system.as_deref(), Some("be brief\n\nanswer in French"));
     assert_eq!(body.max_tokens, DEFAULT_MAX_TOKENS);
@@ -61,7 +61,7 @@ fn system_messages_become_system_and_defaults_apply() {
     assert!(wire.get("tools").is_none());
 
     req.max_completion_tokens = Some(77);
-    let body = messages_request(&req, "m", true).unwrap();
+    let body = messages_request(&req, "m", true, &CallMemo::default()).unwrap();
     assert_eq!(body.max_tokens, 77);
     assert_eq!(body.stream, Some(true));
 }
@@ -94,7 +94,9 @@ fn tool_turns_map_to_tool_use_and_merged_tool_results() {
         },
     }]);
     req.tool_choice = Some(json!({"type": "function", "function": {"name": "weather"}}));
-    let wire = serde_json::to_value(messages_request(&req, "m", false).unwrap()).unwrap();
+    let wire =
+        serde_json::to_value(messages_request(&req, "m", false, &CallMemo::default()).unwrap())
+            .unwrap();
     assert_eq!(wire["messages"].as_array().unwrap().len(), 3);
     assert_eq!(
         wire["messages"][1]["content"],
@@ -128,7 +130,9 @@ fn tool_turns_map_to_tool_use_and_merged_tool_results() {
         (json!("none"), json!({"type": "none"})),
     ] {
         req.tool_choice = Some(openai);
-        let wire = serde_json::to_value(messages_request(&req, "m", false).unwrap()).unwrap();
+        let wire =
+            serde_json::to_value(messages_request(&req, "m", false, &CallMemo::default()).unwrap())
+                .unwrap();
         assert_eq!(wire["tool_choice"], anthropic);
     }
 }
@@ -155,8 +159,10 @@ fn images_become_base64_or_url_blocks() {
         ])),
         ..user("")
     };
-    let wire =
-        serde_json::to_value(messages_request(&request(vec![msg]), "m", false).unwrap()).unwrap();
+    let wire = serde_json::to_value(
+        messages_request(&request(vec![msg]), "m", false, &CallMemo::default()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         wire["messages"][0]["content"][1],
         json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0K"}})
@@ -171,18 +177,25 @@ fn images_become_base64_or_url_blocks() {
 fn untranslatable_requests_are_the_clients_fault() {
     let mut assistant = ChatMessage::text(Role::Assistant, "");
     assistant.tool_calls = Some(vec![tool_call("c", "f", "{not json")]);
-    let err = messages_request(&request(vec![user("x"), assistant]), "m", false).unwrap_err();
+    let err = messages_request(
+        &request(vec![user("x"), assistant]),
+        "m",
+        false,
+        &CallMemo::default(),
+    )
+    .unwrap_err();
     assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
     assert!(!err.retryable);
     let err = messages_request(
         &request(vec![ChatMessage::text(Role::System, "s")]),
         "m",
         false,
+        &CallMemo::default(),
     )
     .unwrap_err();
     assert_eq!(err.source, ErrorSource::Downstream);
     // Empty text blocks are dropped (Anthropic rejects them), so this has no message left.
-    assert!(messages_request(&request(vec![user("")]), "m", false).is_err());
+    assert!(messages_request(&request(vec![user("")]), "m", false, &CallMemo::default()).is_err());
 }
 
 #[test]
@@ -198,7 +211,7 @@ fn response_maps_text_tools_finish_and_cached_usage() {
         "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 90}
     }))
     .unwrap();
-    let out = chat_response(resp);
+    let out = chat_response(resp, "claude-x", &CallMemo::default());
     let choice = &out.choices[0];
     assert_eq!(out.id, "msg_1");
     assert_eq!(choice.message.content.as_deref(), Some("Checking."));
@@ -222,6 +235,101 @@ fn finish_reasons_map() {
     );
 }
 
+/// The assistant turn holding `call` (as an OpenAI client sends it back) and its result.
+fn tool_turns(call: &str) -> Vec<ChatMessage> {
+    let mut assistant = ChatMessage::new(Role::Assistant, None);
+    assistant.tool_calls = Some(vec![ToolCall {
+        id: call.to_owned(),
+        kind: "function".to_owned(),
+        function: FunctionCall {
+            name: "weather".to_owned(),
+            arguments: "{}".to_owned(),
+        },
+    }]);
+    let mut result = ChatMessage::text(Role::Tool, "rain");
+    result.tool_call_id = Some(call.to_owned());
+    vec![user("weather?"), assistant, result]
+}
+
+#[test]
+fn thinking_before_tool_calls_goes_back_to_the_model_that_made_it() {
+    let memo = CallMemo::default();
+    let resp: MessagesResponse = serde_json::from_value(json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-5-5",
+        "content": [
+            {"type": "thinking", "thinking": "", "signature": "sig-1"},
+            {"type": "redacted_thinking", "data": "enc"},
+            {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}
+        ],
+        "stop_reason": "tool_use", "usage": {"input_tokens": 10, "output_tokens": 5}
+    }))
+    .unwrap();
+    let out = chat_response(resp, "claude-opus-5-5", &memo);
+    assert!(out.choices[0].message.content.is_none());
+
+    let req = request(tool_turns("toolu_1"));
+    let wire =
+        serde_json::to_value(messages_request(&req, "claude-opus-5-5", false, &memo).unwrap())
+            .unwrap();
+    assert_eq!(
+        wire["messages"][1]["content"],
+        json!([
+            {"type": "thinking", "thinking": "", "signature": "sig-1"},
+            {"type": "redacted_thinking", "data": "enc"},
+            {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}
+        ])
+    );
+    // Another model gets none: Claude refuses thinking it did not make.
+    let wire =
+        serde_json::to_value(messages_request(&req, "claude-sonnet-5-5", false, &memo).unwrap())
+            .unwrap();
+    assert_eq!(wire["messages"][1]["content"][0]["type"], "tool_use");
+}
+
+#[test]
+fn a_streamed_answer_keeps_its_thinking_from_the_deltas() {
+    let memo = CallMemo::default();
+    let mut t = Translator::new("claude-sonnet-5".to_owned(), memo.clone());
+    for event in [
+        r#"{"type":"message_start","message":{"id":"msg_2","model":"claude-sonnet-5","usage":{"input_tokens":3}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Look it "}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"up."}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig-2"}}"#,
+        r#"{"type":"content_block_stop","index":0}"#,
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_2","name":"weather","input":{}}}"#,
+        r#"{"type":"content_block_stop","index":1}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#,
+    ] {
+        let chunks = emitted(t.on_event(event).unwrap());
+        // Thinking is never forwarded to the client.
+        assert!(chunks.iter().all(|c| c.choices.iter().all(|ch| ch
+            .delta
+            .content
+            .as_deref()
+            .unwrap_or("")
+            .is_empty())));
+    }
+    assert!(matches!(
+        t.on_event(r#"{"type":"message_stop"}"#).unwrap(),
+        Step::Done(_)
+    ));
+    let wire = serde_json::to_value(
+        messages_request(
+            &request(tool_turns("toolu_2")),
+            "claude-sonnet-5",
+            true,
+            &memo,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        wire["messages"][1]["content"][0],
+        json!({"type": "thinking", "thinking": "Look it up.", "signature": "sig-2"})
+    );
+}
+
 fn emitted(step: Step) -> Vec<ChatCompletionChunk> {
     match step {
         Step::Emit(chunks) | Step::Done(chunks) => chunks,
@@ -230,7 +338,7 @@ fn emitted(step: Step) -> Vec<ChatCompletionChunk> {
 
 #[test]
 fn translator_streams_tool_calls_and_usage() {
-    let mut t = Translator::new();
+    let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
     let start = emitted(t.on_event(r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","usage":{"input_tokens":12,"output_tokens":1}}}"#).unwrap());
     assert_eq!(start[0].choices[0].delta.role, Some(Role::Assistant));
     assert_eq!(start[0].id, "msg_1");
@@ -265,7 +373,7 @@ fn translator_streams_tool_calls_and_usage() {
 
 #[test]
 fn translator_errors() {
-    let mut t = Translator::new();
+    let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
     let err = t
         .on_event(r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
         .unwrap_err();

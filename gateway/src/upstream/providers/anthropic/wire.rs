@@ -100,6 +100,19 @@ pub enum ContentBlock {
         /// The arguments object.
         input: Value,
     },
+    /// The model's thinking before a tool call it made, given back unchanged in the tool-use
+    /// loop (its text may be empty: Claude 5.x omits it by default; the signature is checked).
+    Thinking {
+        /// The thinking text, as returned.
+        thinking: String,
+        /// Anthropic's signature over it.
+        signature: String,
+    },
+    /// Thinking returned encrypted.
+    RedactedThinking {
+        /// The encrypted thinking.
+        data: String,
+    },
     /// The result of a tool call.
     ToolResult {
         /// The call this answers.
@@ -198,7 +211,23 @@ pub enum ResponseBlock {
         #[serde(default)]
         input: Value,
     },
-    /// Thinking, server tools and future block types: not forwarded.
+    /// Thinking (its text empty in a stream's `content_block_start`): not forwarded to the
+    /// client, kept to be given back with the tool calls it preceded.
+    Thinking {
+        /// The text (empty where the model omits it).
+        #[serde(default)]
+        thinking: String,
+        /// The signature (empty in a stream's `content_block_start`).
+        #[serde(default)]
+        signature: String,
+    },
+    /// Encrypted thinking: likewise.
+    RedactedThinking {
+        /// The encrypted thinking.
+        #[serde(default)]
+        data: String,
+    },
+    /// Server tools and future block types: not forwarded.
     #[serde(other)]
     Other,
 }
@@ -306,7 +335,17 @@ pub enum BlockDelta {
         /// The fragment.
         partial_json: String,
     },
-    /// Thinking and signature deltas: not forwarded.
+    /// Thinking text to append (kept, not forwarded).
+    ThinkingDelta {
+        /// The text.
+        thinking: String,
+    },
+    /// A thinking block's signature (kept, not forwarded).
+    SignatureDelta {
+        /// The signature.
+        signature: String,
+    },
+    /// Future delta types: not forwarded.
     #[serde(other)]
     Other,
 }

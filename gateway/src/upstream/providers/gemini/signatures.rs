@@ -10,64 +10,11 @@
 //! different models; another replica's call; a restart), it sends the value Google documents
 //! for histories that did not come from this model, which skips the check.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 /// The signature Google documents for function calls that did not come from the model.
 pub const SKIP_VALIDATOR: &str = "skip_thought_signature_validator";
 
-/// At most this many bytes of signatures are kept (older ones go first).
-const MAX_BYTES: u64 = 32 * 1024 * 1024;
-/// A tool call's signature is kept this long after its answer: agent loops continue within
-/// minutes, and a conversation resumed later gets [`SKIP_VALIDATOR`].
-const TIME_TO_LIVE: Duration = Duration::from_secs(6 * 3600);
-
-/// Signatures by tool-call id.
-#[derive(Clone)]
-pub struct Signatures {
-    /// Tool-call id → (upstream model, signature).
-    by_call: moka::sync::Cache<String, Arc<(String, String)>>,
-}
-
-impl std::fmt::Debug for Signatures {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signatures")
-            .field("entries", &self.by_call.entry_count())
-            .finish()
-    }
-}
-
-impl Default for Signatures {
-    fn default() -> Self {
-        Signatures {
-            by_call: moka::sync::Cache::builder()
-                .max_capacity(MAX_BYTES)
-                .weigher(|id: &String, v: &Arc<(String, String)>| {
-                    u32::try_from(id.len() + v.0.len() + v.1.len()).unwrap_or(u32::MAX)
-                })
-                .time_to_live(TIME_TO_LIVE)
-                .build(),
-        }
-    }
-}
-
-impl Signatures {
-    /// Keeps `signature`, which `model` attached to the call answered as `call_id`.
-    pub fn remember(&self, call_id: &str, model: &str, signature: &str) {
-        self.by_call.insert(
-            call_id.to_owned(),
-            Arc::new((model.to_owned(), signature.to_owned())),
-        );
-    }
-
-    /// The signature `model` attached to `call_id`, if this process kept it.
-    pub fn recall(&self, call_id: &str, model: &str) -> Option<String> {
-        self.by_call
-            .get(call_id)
-            .filter(|v| v.0 == model)
-            .map(|v| v.1.clone())
-    }
-}
+/// Signatures by tool-call id, kept for the model that made them.
+pub type Signatures = crate::upstream::providers::call_memo::CallMemo;
 
 /// Whether `upstream_model` checks signatures: Gemini 3 and later (1.x and 2.x do not, and
 /// might not take a signature they did not make).
@@ -96,17 +43,5 @@ mod tests {
         assert!(!validates("gemini-2.5-flash"));
         assert!(!validates("gemini-1.5-pro"));
         assert!(!validates("gemma-3-27b-it"));
-    }
-
-    #[test]
-    fn a_signature_is_recalled_only_for_the_model_that_made_it() {
-        let s = Signatures::default();
-        s.remember("call_a", "gemini-3.5-flash", "sig");
-        assert_eq!(
-            s.recall("call_a", "gemini-3.5-flash").as_deref(),
-            Some("sig")
-        );
-        assert_eq!(s.recall("call_a", "gemini-3.1-pro-preview"), None);
-        assert_eq!(s.recall("call_b", "gemini-3.5-flash"), None);
     }
 }

@@ -1,0 +1,124 @@
+//! Agent tool loops through the gateway with Claude 5.x, which thinks by default: the thinking
+//! block before a tool call must come back with the call on the next turn, which no OpenAI
+//! client (nor the Messages ingress's chat form) carries. The testkit fake answers a Claude 5
+//! tool call after a thinking block and refuses a later turn holding the call without it, as
+//! Anthropic does.
+
+use serde_json::{json, Value};
+use testkit::Scenario;
+
+use crate::e2e_harness::{done_chunks, Harness};
+
+fn first_turn(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "Weather in Oslo?"}],
+        "tools": [{"type": "function", "function": {"name": "weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+    })
+}
+
+/// The second turn as an OpenAI client sends it: the assistant's call (without thinking) and
+/// the tool's result.
+fn second_turn(model: &str, call_id: &str) -> Value {
+    let mut body = first_turn(model, false);
+    let messages = body["messages"].as_array_mut().unwrap();
+    messages.push(
+        json!({"role": "assistant", "content": null, "tool_calls": [{"id": call_id,
+        "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}}]}),
+    );
+    messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": "rain"}));
+    body
+}
+
+fn oslo() -> Scenario {
+    Scenario::ToolCall {
+        name: "weather".into(),
+        arguments: json!({"city": "Oslo"}),
+    }
+}
+
+#[tokio::test]
+async fn claudes_thinking_goes_back_with_its_tool_calls() {
+    let h = Harness::with(&["claude-sonnet-5", "claude-haiku-4.5"], |_| {}).await;
+    for stream in [false, true] {
+        h.fake
+            .script("claude-sonnet-5", [oslo(), Scenario::reply("Rainy.")]);
+        let resp = h.chat(&first_turn("claude-sonnet-5", stream)).await;
+        assert_eq!(resp.status(), 200);
+        let call_id = if stream {
+            let chunks = done_chunks(&resp.text().await.unwrap());
+            chunks
+                .iter()
+                .find_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["id"].as_str())
+                .unwrap()
+                .to_owned()
+        } else {
+            let answer: Value = resp.json().await.unwrap();
+            // The client never sees the thinking.
+            assert!(
+                answer["choices"][0]["message"]["content"].is_null(),
+                "{answer}"
+            );
+            answer["choices"][0]["message"]["tool_calls"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let resp = h.chat(&second_turn("claude-sonnet-5", &call_id)).await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "stream {stream}: {}",
+            resp.text().await.unwrap()
+        );
+        let sent = h.fake.requests().last().unwrap().body.clone();
+        assert_eq!(
+            sent["messages"][1]["content"][0]["type"], "thinking",
+            "{sent}"
+        );
+        assert_eq!(sent["messages"][1]["content"][1]["id"], call_id.as_str());
+    }
+    h.stop().await;
+}
+
+/// The Anthropic Messages ingress: a client that sends its history with the thinking blocks
+/// (as Anthropic's SDKs do) is not refused, and the model gets its own thinking back.
+#[tokio::test]
+async fn the_messages_ingress_takes_thinking_blocks_in_history() {
+    let h = Harness::with(&["claude-sonnet-5"], |_| {}).await;
+    h.fake
+        .script("claude-sonnet-5", [oslo(), Scenario::reply("Rainy.")]);
+    let tools = json!([{"name": "weather", "input_schema": {"type": "object"}}]);
+    let first = json!({"model": "claude-sonnet-5", "max_tokens": 300, "tools": tools,
+        "messages": [{"role": "user", "content": "Weather in Oslo?"}]});
+    let resp = h.post_json("/v1/messages", &first).await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    let call = answer["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap()
+        .clone();
+    let second = json!({"model": "claude-sonnet-5", "max_tokens": 300, "tools": tools,
+    "messages": [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "", "signature": "from the client"}, call]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": call["id"], "content": "rain"}]},
+    ]});
+    let resp = h.post_json("/v1/messages", &second).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let sent = h.fake.requests().last().unwrap().body.clone();
+    let given = &sent["messages"][1]["content"][0];
+    assert_eq!(given["type"], "thinking");
+    assert_ne!(
+        given["signature"], "from the client",
+        "the model's own, kept by the gateway"
+    );
+    h.stop().await;
+}
