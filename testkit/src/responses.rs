@@ -40,8 +40,9 @@ pub(crate) async fn responses(
 
 /// Every top-level parameter the fake accepts (a subset of OpenAI's; the rest is refused by
 /// name as OpenAI refuses unknown ones).
-const KNOWN: [&str; 17] = [
+const KNOWN: [&str; 18] = [
     "model",
+    "include",
     "input",
     "instructions",
     "tools",
@@ -74,6 +75,15 @@ fn check_item(i: usize, item: &Value, texts: &mut Vec<String>) -> Result<(), Str
                 return Err(format!("input[{i}].call_id: Field required"));
             }
             content_texts(&item["output"], texts);
+        }
+        Some("reasoning") => {
+            // Nothing is stored at the fake (as with `store: false`): the item must carry
+            // its encrypted content.
+            if !item["encrypted_content"].is_string() {
+                return Err(format!(
+                    "input[{i}]: a reasoning item needs its encrypted_content when store is false"
+                ));
+            }
         }
         Some("message") | None => match item["role"].as_str() {
             Some("user" | "assistant" | "system" | "developer") => {
@@ -136,7 +146,11 @@ impl Vendor for Responses {
 
     fn completion(answer: &Answer) -> Value {
         let mut response = head(answer, "completed");
-        response["output"] = json!([output_item(answer)]);
+        response["output"] = match &answer.content {
+            // A reasoning model reasons before it calls a function.
+            Content::ToolCall { .. } => json!([reasoning_item(answer), output_item(answer)]),
+            Content::Text(_) => json!([output_item(answer)]),
+        };
         response["usage"] = usage(answer);
         response
     }
@@ -223,6 +237,12 @@ fn output_item(answer: &Answer) -> Value {
             "call_id": format!("call_{id}"), "name": name, "arguments": arguments.to_string(),
         }),
     }
+}
+
+fn reasoning_item(answer: &Answer) -> Value {
+    let id = answer.id.trim_start_matches(Responses::ID_PREFIX);
+    json!({"type": "reasoning", "id": format!("rs_{id}"), "summary": [],
+           "encrypted_content": format!("enc_{id}")})
 }
 
 fn usage(answer: &Answer) -> Value {

@@ -67,6 +67,27 @@ async fn a_tool_call_goes_through_the_responses_api_and_comes_back_as_chat() {
     }
     let row = h.only_row().await;
     assert!(row.cost_usd.unwrap() > 0.0);
+
+    // The next turn gives the model back the reasoning it did before the call (encrypted;
+    // nothing is stored at OpenAI), just before the call.
+    let id = call["id"].as_str().unwrap();
+    let mut next = tool_request("gpt-6.1-sol");
+    let messages = next["messages"].as_array_mut().unwrap();
+    messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call.clone()]}));
+    messages.push(json!({"role": "tool", "tool_call_id": id, "content": "snow"}));
+    assert_eq!(h.chat(&next).await.status(), 200);
+    let body = &h.fake.requests()[1].body;
+    assert_eq!(body["include"], json!(["reasoning.encrypted_content"]));
+    let input = body["input"].as_array().unwrap();
+    let at = input
+        .iter()
+        .position(|i| i["call_id"] == id && i["type"] == "function_call")
+        .unwrap();
+    assert_eq!(input[at - 1]["type"], "reasoning", "{body}");
+    assert!(input[at - 1]["encrypted_content"].is_string());
+    // The earlier call another model made gets none.
+    assert_eq!(input[1]["role"], "user");
+    assert_eq!(input[2]["call_id"], "call_prev");
     h.stop().await;
 }
 

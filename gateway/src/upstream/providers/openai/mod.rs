@@ -20,6 +20,7 @@ pub(crate) fn translate_sse(events: crate::upstream::sse::SseStream) -> ChunkStr
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
+use super::call_memo::CallMemo;
 use super::{ChunkStream, Provider, ProviderKind, UpstreamError};
 use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse, StreamOptions};
 use crate::secret::Secret;
@@ -34,6 +35,8 @@ pub struct OpenAiProvider {
     embeddings_url: String,
     api_key: Option<Secret<String>>,
     response_limit: usize,
+    /// Reasoning items by the function calls they preceded (Responses API models).
+    reasoning: CallMemo,
 }
 
 impl OpenAiProvider {
@@ -51,6 +54,7 @@ impl OpenAiProvider {
             embeddings_url,
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
+            reasoning: CallMemo::default(),
         }
     }
 
@@ -138,12 +142,14 @@ impl Provider for OpenAiProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
         async move {
-            let body = responses::body(req, upstream_model, false)?;
+            let body = responses::body(req, upstream_model, false, &self.reasoning)?;
             let response = self.post(&self.responses_url, &body).await?;
             let bytes = super::read_capped(response, self.response_limit).await?;
             let value: serde_json::Value = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("responses body: {e}")))?;
-            responses::completion(&value)
+            let answer = responses::completion(&value)?;
+            responses::remember_reasoning(&value, upstream_model, &self.reasoning);
+            Ok(answer)
         }
         .boxed()
     }
@@ -154,9 +160,13 @@ impl Provider for OpenAiProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
         async move {
-            let body = responses::body(req, upstream_model, true)?;
+            let body = responses::body(req, upstream_model, true, &self.reasoning)?;
             let response = self.post(&self.responses_url, &body).await?;
-            Ok(responses_stream::chunks(response))
+            Ok(responses_stream::chunks(
+                response,
+                upstream_model.to_owned(),
+                self.reasoning.clone(),
+            ))
         }
         .boxed()
     }

@@ -4,7 +4,10 @@
 //! (GPT-6.1 Sol not at all), and at their default effort only here.
 //!
 //! Nothing is stored at OpenAI (`store: false` unless the client asked): the gateway sends
-//! the whole conversation every turn, as chat clients do. What Responses has no field for is
+//! the whole conversation every turn, as chat clients do. The reasoning items an answer gives
+//! before its function calls (encrypted, `include: ["reasoning.encrypted_content"]`) are kept
+//! under the calls' ids and given back before those calls on the next turn, as OpenAI
+//! advises for function calling with reasoning models; chat clients cannot carry them. What Responses has no field for is
 //! left out: `stop` (OpenAI's reasoning models refuse it over Chat Completions too), `seed`,
 //! `n` above 1 (refused: one answer only), and other chat-only fields.
 
@@ -14,6 +17,7 @@ use crate::openai::wire::{
     ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, ContentPart, FinishReason,
     FunctionCall, MessageContent, ResponseMessage, Role, ToolCall, Usage,
 };
+use crate::upstream::providers::call_memo::CallMemo;
 use crate::upstream::UpstreamError;
 
 /// Chat fields kept under the same name (from the request's `extra` map).
@@ -26,11 +30,13 @@ const PASSED: [&str; 6] = [
     "safety_identifier",
 ];
 
-/// The Responses body for `req`, sent to `upstream_model`.
+/// The Responses body for `req`, sent to `upstream_model`, with the reasoning `memo` kept
+/// before the tool calls this model made.
 pub(super) fn body(
     req: &ChatCompletionRequest,
     upstream_model: &str,
     stream: bool,
+    memo: &CallMemo,
 ) -> Result<Value, UpstreamError> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(UpstreamError::untranslatable(
@@ -39,12 +45,13 @@ pub(super) fn body(
     }
     let mut input = Vec::with_capacity(req.messages.len());
     for m in &req.messages {
-        items(m, &mut input);
+        items(m, upstream_model, memo, &mut input);
     }
     let mut body = Map::new();
     body.insert("model".into(), upstream_model.into());
     body.insert("input".into(), Value::Array(input));
     body.insert("store".into(), false.into());
+    body.insert("include".into(), json!(["reasoning.encrypted_content"]));
     for key in PASSED {
         if let Some(v) = req.extra.get(key) {
             body.insert(key.into(), v.clone());
@@ -123,9 +130,10 @@ pub(super) fn body(
     Ok(Value::Object(body))
 }
 
-/// `m` as Responses input items: a message, then its tool calls as `function_call` items; a
-/// tool result as a `function_call_output`.
-fn items(m: &ChatMessage, out: &mut Vec<Value>) {
+/// `m` as Responses input items: a message, then the reasoning `upstream_model` did before
+/// its tool calls (where `memo` kept it) and the calls as `function_call` items; a tool
+/// result as a `function_call_output`.
+fn items(m: &ChatMessage, upstream_model: &str, memo: &CallMemo, out: &mut Vec<Value>) {
     let role = match m.role {
         Role::Tool => {
             out.push(json!({
@@ -164,6 +172,13 @@ fn items(m: &ChatMessage, out: &mut Vec<Value>) {
     if let Some(content) = content {
         out.push(json!({"role": role, "content": content}));
     }
+    let reasoning = m
+        .tool_calls
+        .iter()
+        .flatten()
+        .find_map(|c| memo.recall(&c.id, upstream_model))
+        .and_then(|json| serde_json::from_str::<Vec<Value>>(&json).ok());
+    out.extend(reasoning.into_iter().flatten());
     for call in m.tool_calls.iter().flatten() {
         out.push(json!({
             "type": "function_call",
@@ -171,6 +186,30 @@ fn items(m: &ChatMessage, out: &mut Vec<Value>) {
             "name": call.function.name,
             "arguments": call.function.arguments,
         }));
+    }
+}
+
+/// Keeps the reasoning items of `response` (by `upstream_model`) under its function calls'
+/// ids, to be given back with them.
+pub(super) fn remember_reasoning(response: &Value, upstream_model: &str, memo: &CallMemo) {
+    let output = response["output"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let reasoning: Vec<&Value> = output
+        .iter()
+        .filter(|i| i["type"] == "reasoning" && i["encrypted_content"].is_string())
+        .collect();
+    if reasoning.is_empty() {
+        return;
+    }
+    let Ok(json) = serde_json::to_string(&reasoning) else {
+        return;
+    };
+    for item in output.iter().filter(|i| i["type"] == "function_call") {
+        if let Some(id) = item["call_id"].as_str() {
+            memo.remember(id, upstream_model, &json);
+        }
     }
 }
 

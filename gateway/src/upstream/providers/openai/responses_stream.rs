@@ -11,16 +11,22 @@ use std::collections::HashMap;
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
-use super::responses::{failed, finish_reason, usage};
+use super::responses::{failed, finish_reason, remember_reasoning, usage};
 use crate::openai::wire::{
     ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
 };
+use crate::upstream::providers::call_memo::CallMemo;
 use crate::upstream::sse::{SseEvent, SseStream};
 use crate::upstream::{ChunkStream, UpstreamError};
 
-/// Maps the SSE body of a successful response to chunks.
-pub(super) fn chunks(response: reqwest::Response) -> ChunkStream {
-    translate(SseStream::from_response(response))
+/// Maps the SSE body of a successful response of `upstream_model` to chunks, keeping its
+/// reasoning before function calls in `memo`.
+pub(super) fn chunks(
+    response: reqwest::Response,
+    upstream_model: String,
+    memo: CallMemo,
+) -> ChunkStream {
+    translate(SseStream::from_response(response), upstream_model, memo)
 }
 
 /// What one event produced.
@@ -40,6 +46,10 @@ struct Translator {
     created: u64,
     /// Responses `output_index` → chat tool-call index.
     tool_calls: HashMap<u64, u32>,
+    /// The model asked, under whose name reasoning is kept.
+    upstream_model: String,
+    /// Where reasoning before function calls is kept.
+    memo: CallMemo,
 }
 
 impl Translator {
@@ -106,6 +116,7 @@ impl Translator {
             }
             "response.completed" | "response.incomplete" => {
                 let r = &event["response"];
+                remember_reasoning(r, &self.upstream_model, &self.memo);
                 let reason = finish_reason(r, !self.tool_calls.is_empty());
                 let mut last = vec![self.chunk(Delta::default(), Some(reason))];
                 if let Some(usage) = usage(&r["usage"]) {
@@ -163,8 +174,15 @@ fn str_of(v: &Value) -> String {
 /// Runs SSE events through a [`Translator`].
 fn translate(
     events: impl futures::Stream<Item = Result<SseEvent, UpstreamError>> + Send + Unpin + 'static,
+    upstream_model: String,
+    memo: CallMemo,
 ) -> ChunkStream {
-    stream::unfold(Some((events, Translator::default())), |state| async move {
+    let translator = Translator {
+        upstream_model,
+        memo,
+        ..Translator::default()
+    };
+    stream::unfold(Some((events, translator)), |state| async move {
         let (mut events, mut translator) = state?;
         loop {
             let items: Vec<Result<ChatCompletionChunk, UpstreamError>> = match events.next().await {
@@ -229,7 +247,9 @@ mod tests {
                 "usage": {"input_tokens": 12, "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 3}}}}),
             ),
         ];
-        let chunks: Vec<_> = translate(stream::iter(events)).collect().await;
+        let chunks: Vec<_> = translate(stream::iter(events), "m".into(), CallMemo::default())
+            .collect()
+            .await;
         let chunks: Vec<ChatCompletionChunk> = chunks.into_iter().map(Result::unwrap).collect();
         assert_eq!(chunks[0].choices[0].delta.role, Some(Role::Assistant));
         assert_eq!(chunks[0].id, "resp_1");
@@ -271,7 +291,9 @@ mod tests {
                 "incomplete_details": {"reason": "max_output_tokens"}}}),
             ),
         ];
-        let chunks: Vec<_> = translate(stream::iter(events)).collect().await;
+        let chunks: Vec<_> = translate(stream::iter(events), "m".into(), CallMemo::default())
+            .collect()
+            .await;
         assert_eq!(chunks.len(), 3);
         let last = chunks[2].as_ref().unwrap();
         assert_eq!(last.choices[0].finish_reason, Some(FinishReason::Length));
@@ -280,7 +302,9 @@ mod tests {
             created(),
             ev(serde_json::json!({"type": "response.output_text.delta", "delta": "Hel"})),
         ];
-        let chunks: Vec<_> = translate(stream::iter(cut)).collect().await;
+        let chunks: Vec<_> = translate(stream::iter(cut), "m".into(), CallMemo::default())
+            .collect()
+            .await;
         assert_eq!(
             chunks.last().unwrap().as_ref().unwrap_err().kind,
             UpstreamErrorKind::StreamTruncated
@@ -296,7 +320,9 @@ mod tests {
                 "error": {"code": "server_error", "message": "The model is overloaded."}}}),
             ),
         ];
-        let chunks: Vec<_> = translate(stream::iter(events)).collect().await;
+        let chunks: Vec<_> = translate(stream::iter(events), "m".into(), CallMemo::default())
+            .collect()
+            .await;
         let err = chunks.last().unwrap().as_ref().unwrap_err();
         assert_eq!(err.kind, UpstreamErrorKind::ServerError);
         assert_eq!(err.message, "The model is overloaded.");

@@ -31,7 +31,7 @@ fn a_tool_conversation_becomes_input_items_in_order() {
         "stop": ["\n"],
         "router": {"min_quality": 0.5},
     }));
-    let body = body(&req, "gpt-6.1-sol", false).unwrap();
+    let body = body(&req, "gpt-6.1-sol", false, &CallMemo::default()).unwrap();
     assert_eq!(
         body["input"],
         json!([
@@ -74,7 +74,7 @@ fn a_json_schema_format_moves_beside_its_type_and_n_above_one_is_refused() {
         "response_format": {"type": "json_schema",
             "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": true}},
     }));
-    let body = body(&req, "m", true).unwrap();
+    let body = body(&req, "m", true, &CallMemo::default()).unwrap();
     assert_eq!(
         body["text"]["format"],
         json!({"type": "json_schema", "name": "answer", "schema": {"type": "object"}, "strict": true})
@@ -83,7 +83,7 @@ fn a_json_schema_format_moves_beside_its_type_and_n_above_one_is_refused() {
 
     let two =
         request(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2}));
-    let err = super::body(&two, "m", false).unwrap_err();
+    let err = super::body(&two, "m", false, &CallMemo::default()).unwrap_err();
     assert!(err.message.contains("n:"), "{}", err.message);
 }
 
