@@ -29,6 +29,7 @@ pub mod call_memo;
 pub mod gemini;
 pub mod listing;
 pub mod openai;
+pub(crate) mod stream_steps;
 
 use std::time::Duration;
 

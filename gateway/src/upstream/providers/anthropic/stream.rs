@@ -9,16 +9,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use futures::stream::{self, StreamExt};
-
 use super::thinking;
 use super::wire::{AnthropicUsage, BlockDelta, ContentBlock, ResponseBlock, StreamEvent};
 use super::{finish_reason, unix_now};
 use crate::openai::wire::{
-    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
-    Usage,
+    ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta, Usage,
 };
 use crate::upstream::providers::call_memo::CallMemo;
+use crate::upstream::providers::stream_steps;
+pub(super) use crate::upstream::providers::stream_steps::{Step, Translate};
 use crate::upstream::sse::{SseEvent, SseStream};
 use crate::upstream::{ChunkStream, UpstreamError};
 
@@ -30,15 +29,6 @@ pub(super) fn chunks(
     memo: CallMemo,
 ) -> ChunkStream {
     translate(SseStream::from_response(response), upstream_model, memo)
-}
-
-/// What one event produced.
-#[derive(Debug, PartialEq)]
-pub(super) enum Step {
-    /// Chunks to forward (possibly none); the stream goes on.
-    Emit(Vec<ChatCompletionChunk>),
-    /// The terminal event arrived: forward these chunks and end.
-    Done(Vec<ChatCompletionChunk>),
 }
 
 /// Streaming state: ids, usage so far, and which content block is which tool call.
@@ -72,7 +62,7 @@ impl Translator {
     }
 
     /// Translates one event's `data`.
-    pub(super) fn on_event(&mut self, data: &str) -> Result<Step, UpstreamError> {
+    fn step(&mut self, data: &str) -> Result<Step, UpstreamError> {
         let event: StreamEvent = serde_json::from_str(data)
             .map_err(|e| UpstreamError::decode(format!("anthropic stream event: {e}")))?;
         let chunks = match event {
@@ -211,30 +201,11 @@ impl Translator {
     }
 
     fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
-        self.chunk(
-            Delta {
-                tool_calls: Some(vec![call]),
-                ..Delta::default()
-            },
-            None,
-        )
+        self.chunk(stream_steps::tool_delta(call), None)
     }
 
     fn chunk(&self, delta: Delta, finish_reason: Option<FinishReason>) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason,
-                logprobs: None,
-            }],
-            usage: None,
-            system_fingerprint: None,
-        }
+        stream_steps::chunk(&self.id, &self.model, self.created, delta, finish_reason)
     }
 
     fn usage_chunk(&self) -> ChatCompletionChunk {
@@ -249,6 +220,12 @@ impl Translator {
     }
 }
 
+impl Translate for Translator {
+    fn on_event(&mut self, data: &str) -> Result<Step, UpstreamError> {
+        self.step(data)
+    }
+}
+
 /// Runs SSE events through a [`Translator`].
 pub(super) fn translate(
     events: impl futures::Stream<Item = Result<SseEvent, UpstreamError>> + Send + Unpin + 'static,
@@ -256,28 +233,5 @@ pub(super) fn translate(
     memo: CallMemo,
 ) -> ChunkStream {
     let translator = Translator::new(upstream_model, memo);
-    stream::unfold(Some((events, translator)), |state| async move {
-        let (mut events, mut translator) = state?;
-        loop {
-            let items: Vec<Result<ChatCompletionChunk, UpstreamError>> = match events.next().await {
-                None => {
-                    let err = UpstreamError::stream_truncated("stream ended before message_stop");
-                    return Some((vec![Err(err)], None));
-                }
-                Some(Err(e)) => return Some((vec![Err(e)], None)),
-                Some(Ok(ev)) => match translator.on_event(&ev.data) {
-                    Err(e) => return Some((vec![Err(e)], None)),
-                    Ok(Step::Done(chunks)) => {
-                        return Some((chunks.into_iter().map(Ok).collect(), None))
-                    }
-                    Ok(Step::Emit(chunks)) => chunks.into_iter().map(Ok).collect(),
-                },
-            };
-            if !items.is_empty() {
-                return Some((items, Some((events, translator))));
-            }
-        }
-    })
-    .flat_map(stream::iter)
-    .boxed()
+    stream_steps::translate(events, translator, "stream ended before message_stop")
 }

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use serde_json::json;
 use testkit::{FakeProvider, Scenario, Usage as FakeUsage, REDACTED};
 
-use super::stream::{Step, Translator};
+use super::stream::{Step, Translate, Translator};
 use super::*;
 use crate::openai::wire::{ChatCompletionChunk, FunctionDef, ImageUrl, Stop, Tool};
 use crate::upstream::{ErrorSource, UpstreamErrorKind};

@@ -11,8 +11,7 @@ use futures::stream::{self, StreamExt};
 use super::wire::{GenerateContentResponse, UsageMetadata};
 use super::{fallback_id, finish_reason, tool_call, unix_now, Signatures};
 use crate::openai::wire::{
-    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
-    Usage,
+    ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta, Usage,
 };
 use crate::upstream::sse::{SseEvent, SseStream};
 use crate::upstream::{ChunkStream, UpstreamError};
@@ -174,20 +173,13 @@ impl Translator {
     }
 
     fn chunk(&self, delta: Delta, finish_reason: Option<FinishReason>) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason,
-                logprobs: None,
-            }],
-            usage: None,
-            system_fingerprint: None,
-        }
+        crate::upstream::providers::stream_steps::chunk(
+            &self.id,
+            &self.model,
+            self.created,
+            delta,
+            finish_reason,
+        )
     }
 }
 

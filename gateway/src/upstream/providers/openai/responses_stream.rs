@@ -8,14 +8,14 @@
 
 use std::collections::HashMap;
 
-use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::responses::{failed, finish_reason, remember_reasoning, usage};
 use crate::openai::wire::{
-    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
+    ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
 };
 use crate::upstream::providers::call_memo::CallMemo;
+use crate::upstream::providers::stream_steps::{self, Step, Translate};
 use crate::upstream::sse::{SseEvent, SseStream};
 use crate::upstream::{ChunkStream, UpstreamError};
 
@@ -27,15 +27,6 @@ pub(super) fn chunks(
     memo: CallMemo,
 ) -> ChunkStream {
     translate(SseStream::from_response(response), upstream_model, memo)
-}
-
-/// What one event produced.
-#[derive(Debug, PartialEq)]
-enum Step {
-    /// Chunks to forward (possibly none); the stream goes on.
-    Emit(Vec<ChatCompletionChunk>),
-    /// The terminal event arrived: forward these chunks and end.
-    Done(Vec<ChatCompletionChunk>),
 }
 
 /// Streaming state: ids, and which output item is which tool call.
@@ -52,7 +43,7 @@ struct Translator {
     memo: CallMemo,
 }
 
-impl Translator {
+impl Translate for Translator {
     fn on_event(&mut self, data: &str) -> Result<Step, UpstreamError> {
         let event: Value = serde_json::from_str(data)
             .map_err(|e| UpstreamError::decode(format!("responses stream event: {e}")))?;
@@ -138,32 +129,15 @@ impl Translator {
         };
         Ok(Step::Emit(chunks))
     }
+}
 
+impl Translator {
     fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
-        self.chunk(
-            Delta {
-                tool_calls: Some(vec![call]),
-                ..Delta::default()
-            },
-            None,
-        )
+        self.chunk(stream_steps::tool_delta(call), None)
     }
 
     fn chunk(&self, delta: Delta, finish_reason: Option<FinishReason>) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason,
-                logprobs: None,
-            }],
-            usage: None,
-            system_fingerprint: None,
-        }
+        stream_steps::chunk(&self.id, &self.model, self.created, delta, finish_reason)
     }
 }
 
@@ -182,37 +156,14 @@ fn translate(
         memo,
         ..Translator::default()
     };
-    stream::unfold(Some((events, translator)), |state| async move {
-        let (mut events, mut translator) = state?;
-        loop {
-            let items: Vec<Result<ChatCompletionChunk, UpstreamError>> = match events.next().await {
-                None => {
-                    let err =
-                        UpstreamError::stream_truncated("stream ended before response.completed");
-                    return Some((vec![Err(err)], None));
-                }
-                Some(Err(e)) => return Some((vec![Err(e)], None)),
-                Some(Ok(ev)) if ev.data.trim().is_empty() => continue,
-                Some(Ok(ev)) => match translator.on_event(&ev.data) {
-                    Err(e) => return Some((vec![Err(e)], None)),
-                    Ok(Step::Done(chunks)) => {
-                        return Some((chunks.into_iter().map(Ok).collect(), None))
-                    }
-                    Ok(Step::Emit(chunks)) => chunks.into_iter().map(Ok).collect(),
-                },
-            };
-            if !items.is_empty() {
-                return Some((items, Some((events, translator))));
-            }
-        }
-    })
-    .flat_map(stream::iter)
-    .boxed()
+    stream_steps::translate(events, translator, "stream ended before response.completed")
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use futures::stream::{self, StreamExt};
+
     use super::*;
     use crate::upstream::UpstreamErrorKind;
 
