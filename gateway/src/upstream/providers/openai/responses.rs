@@ -7,9 +7,11 @@
 //! the whole conversation every turn, as chat clients do. The reasoning items an answer gives
 //! before its function calls (encrypted, `include: ["reasoning.encrypted_content"]`) are kept
 //! under the calls' ids and given back before those calls on the next turn, as OpenAI
-//! advises for function calling with reasoning models; chat clients cannot carry them. What Responses has no field for is
-//! left out: `stop` (OpenAI's reasoning models refuse it over Chat Completions too), `seed`,
-//! `n` above 1 (refused: one answer only), and other chat-only fields.
+//! advises for function calling with reasoning models; chat clients cannot carry them.
+//!
+//! What Responses has no field for is left out: `stop` (OpenAI's reasoning models refuse it
+//! over Chat Completions too), `seed`, `n` above 1 (refused: one answer only), and other
+//! chat-only fields.
 
 use serde_json::{json, Map, Value};
 
@@ -61,15 +63,18 @@ pub(super) fn body(
         let tools: Vec<Value> = tools
             .iter()
             .map(|t| {
-                json!({
+                let mut tool = json!({
                     "type": "function",
                     "name": t.function.name,
-                    "description": t.function.description,
                     "parameters": t.function.parameters.clone()
                         .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
                     // Chat's default; Responses would otherwise hold every schema to strict mode.
                     "strict": t.function.strict.unwrap_or(false),
-                })
+                });
+                if let Some(d) = &t.function.description {
+                    tool["description"] = d.clone().into();
+                }
+                tool
             })
             .collect();
         body.insert("tools".into(), tools.into());
