@@ -202,13 +202,18 @@ const FITTED: Family = Family {
     help: "Upstream attempts whose body was fitted to what the model's API takes (parameters left out or renamed, tool-call ids replaced), by model.",
     kind: Kind::Counter,
 };
+const TOOL_LOOPS: Family = Family {
+    name: "switchyard_tool_loop_requests_total",
+    help: "`auto` requests that continued a tool loop on the model that made its calls ([router] tool_loop_affinity), by model.",
+    kind: Kind::Counter,
+};
 const RULE_MATCHES: Family = Family {
     name: "switchyard_rule_matches_total",
     help: "Requests a [[rules]] entry matched, by rule name and action (pin, allow, deny).",
     kind: Kind::Counter,
 };
 
-const FAMILIES: [&Family; 34] = [
+const FAMILIES: [&Family; 35] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -243,6 +248,7 @@ const FAMILIES: [&Family; 34] = [
     &DEPLOYMENT_ATTEMPTS,
     &RULE_MATCHES,
     &FITTED,
+    &TOOL_LOOPS,
 ];
 
 /// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
@@ -477,6 +483,12 @@ impl Metrics {
     /// ([`crate::upstream::fit`]). Catalog ids: the label stays bounded.
     pub fn request_fitted(&self, model: &str) {
         self.add(&FITTED, vec![("model", model.to_owned())], 1.0);
+    }
+
+    /// An `auto` request continued a tool loop on `model`, which made its calls. Catalog
+    /// ids: the label stays bounded.
+    pub fn tool_loop_kept(&self, model: &str) {
+        self.add(&TOOL_LOOPS, vec![("model", model.to_owned())], 1.0);
     }
 
     /// The `[[rules]]` entry `rule` matched a request and applied `action`. Rule names come

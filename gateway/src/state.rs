@@ -54,6 +54,8 @@ pub struct Inner {
     pub judge: Option<crate::judge::Judge>,
     /// The response cache (`[cache]`), when enabled.
     pub cache: Option<crate::cache::ResponseCache>,
+    /// Which model made each tool call relayed ([`crate::routing::tool_loops`]).
+    pub tool_loops: crate::routing::tool_loops::ToolLoops,
 }
 
 impl std::ops::Deref for AppState {
@@ -207,6 +209,7 @@ impl AppState {
             active_artifact,
             judge,
             cache,
+            tool_loops: Default::default(),
         })))
     }
 

@@ -168,6 +168,10 @@ pub enum DecisionReason {
     StaticFallback,
     /// An exploration step picked a model other than the greedy choice.
     Exploration,
+    /// The request continues a tool loop: its tool results answer calls a model made through
+    /// this gateway, and that model answers them (its reasoning, signatures and prompt cache
+    /// stay with the conversation). Not the policy's choice.
+    ToolLoop,
 }
 
 /// The router's answer: the chosen model and every candidate, ranked.

@@ -257,8 +257,15 @@ pub struct RouterConfig {
     /// (or restored, or given a shutdown date) after start-up is seen; `0s`: only at start.
     #[serde(default = "default_discovery_interval", with = "humantime_serde")]
     pub discovery_interval: Duration,
+    /// An `auto` request whose conversation ends in results of tool calls a model made
+    /// through this gateway goes to that model (default: on).
+    #[serde(default = "default_tool_loop_affinity")]
+    pub tool_loop_affinity: bool,
 }
 
+fn default_tool_loop_affinity() -> bool {
+    true
+}
 fn default_discover_models() -> bool {
     true
 }
@@ -306,6 +313,7 @@ impl Default for RouterConfig {
             discover_models: default_discover_models(),
             discovery_timeout: default_discovery_timeout(),
             discovery_interval: default_discovery_interval(),
+            tool_loop_affinity: default_tool_loop_affinity(),
         }
     }
 }
@@ -614,6 +622,9 @@ pub struct Routing {
     /// Filled at start-up by that check: candidates their providers no longer offer, and
     /// those whose shutdown was announced.
     pub availability: crate::routing::Availability,
+    /// Whether tool loops stay on the model that made their calls
+    /// ([`crate::routing::tool_loops`]).
+    pub tool_loop_affinity: bool,
 }
 
 /// The validated configuration the gateway runs with. Built only by [`Config::resolve`]: command
@@ -1067,6 +1078,7 @@ impl Config {
                 rediscover_every: (router.discover_models && !router.discovery_interval.is_zero())
                     .then_some(router.discovery_interval),
                 availability: Default::default(),
+                tool_loop_affinity: router.tool_loop_affinity,
             },
             timeouts,
             retries,

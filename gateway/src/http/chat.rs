@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use router_core::{Constraints, ModelId, OutcomeStatus};
+use router_core::{Constraints, DecisionReason, ModelId, OutcomeStatus};
 
 use crate::auth::{Caller, KeyUse};
 use crate::cache::{Directive, Plan, Served as CacheServed, Stored};
@@ -311,9 +311,22 @@ async fn serve(
                 .experiment_arm(&assignment.experiment, &assignment.arm);
             record.arm = Some(assignment);
         }
-        let routed = match scores {
-            Some(scored) => state.router.route_scored(&input, pool, scored, route_start),
-            None => state.router.route(&input, pool, arm).await,
+        // A tool loop stays on the model that made its calls, where the request allows it.
+        let continued = state
+            .config
+            .router
+            .tool_loop_affinity
+            .then(|| state.tool_loops.owner(&req.messages))
+            .flatten()
+            .filter(|m| pool.contains(m) && input.constraints.allows(m));
+        let routed = match (continued, scores) {
+            (Some(model), _) => state.router.pin(&model, &input, pool).map(|mut r| {
+                state.metrics.tool_loop_kept(model.as_str());
+                r.decision.reason = DecisionReason::ToolLoop;
+                r
+            }),
+            (None, Some(scored)) => state.router.route_scored(&input, pool, scored, route_start),
+            (None, None) => state.router.route(&input, pool, arm).await,
         };
         routed.map_err(|_| {
             rejected(validate::unservable(
@@ -425,6 +438,13 @@ async fn serve(
     let mut response = match served.answer {
         Answer::Complete(mut completion) => {
             crate::guardrails::screen_answer(state, &mut completion, record);
+            let calls = completion
+                .choices
+                .iter()
+                .flat_map(|c| c.message.tool_calls.iter().flatten());
+            state
+                .tool_loops
+                .record(calls.map(|c| c.id.as_str()), &served.model);
             let Served {
                 model,
                 upstream_name,

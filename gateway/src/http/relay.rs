@@ -141,11 +141,12 @@ pub(crate) fn sse_response(body: Body) -> Response {
     response
 }
 
-/// Token accounting over the chunks seen.
+/// Token accounting over the chunks seen, and the ids of the tool calls relayed.
 #[derive(Default)]
 struct Accounting {
     usage: Option<Usage>,
     output_chars: String,
+    call_ids: Vec<String>,
 }
 
 impl Accounting {
@@ -161,6 +162,9 @@ impl Accounting {
                 self.output_chars.push_str(t);
             }
             for call in c.delta.tool_calls.iter().flatten() {
+                if let Some(id) = &call.id {
+                    self.call_ids.push(id.clone());
+                }
                 if let Some(f) = &call.function {
                     self.output_chars
                         .push_str(f.name.as_deref().unwrap_or_default());
@@ -359,6 +363,9 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         state
             .metrics
             .upstream_latency(model.as_str(), elapsed, Some(ttft));
+        state
+            .tool_loops
+            .record(out.acc.call_ids.iter().map(String::as_str), &model);
     }
     if let Some(m) = &masker {
         crate::guardrails::note_answer_masked(&state, &mut record, m.counts());

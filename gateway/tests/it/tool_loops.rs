@@ -122,3 +122,73 @@ async fn the_messages_ingress_takes_thinking_blocks_in_history() {
     );
     h.stop().await;
 }
+
+/// `auto` keeps a tool loop on the model that made its calls, even where routing alone would
+/// choose another; a new user turn is routed afresh; `tool_loop_affinity = false` turns it off.
+#[tokio::test]
+async fn auto_keeps_a_tool_loop_on_the_model_that_made_its_calls() {
+    for affinity in [true, false] {
+        let h = Harness::with(&["claude-sonnet-5", "gpt-4o-mini"], |c| {
+            c.router.tool_loop_affinity = affinity;
+        })
+        .await;
+        h.fake.script("claude-sonnet-5", [oslo()]);
+        let mut first = first_turn("auto", false);
+        first["router"] = json!({"candidates": ["claude-sonnet-5"]});
+        let answer: Value = h.chat(&first).await.json().await.unwrap();
+        let call_id = answer["choices"][0]["message"]["tool_calls"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Cost decides alone here: routing would pick gpt-4o-mini.
+        let frugal = json!({"willingness_to_pay": 0.0001});
+        let mut next = second_turn("auto", &call_id);
+        next["router"] = frugal.clone();
+        assert_eq!(h.chat(&next).await.status(), 200);
+        let expected = if affinity {
+            "claude-sonnet-5"
+        } else {
+            "gpt-4o-mini"
+        };
+        assert_eq!(
+            h.fake.requests().last().unwrap().model.as_deref(),
+            Some(expected)
+        );
+        let mut later = next.clone();
+        later["messages"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"role": "assistant", "content": "Rain in Oslo."}));
+        later["messages"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"role": "user", "content": "And tomorrow?"}));
+        assert_eq!(h.chat(&later).await.status(), 200);
+        assert_eq!(
+            h.fake.requests().last().unwrap().model.as_deref(),
+            Some("gpt-4o-mini")
+        );
+        let rows = h.rows().await;
+        let reasons: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r.decision.as_ref().unwrap().reason)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            reasons.iter().filter(|r| *r == "tool_loop").count(),
+            usize::from(affinity),
+            "{reasons:?}"
+        );
+        let kept = h.gw.metrics().counter_value(
+            "switchyard_tool_loop_requests_total",
+            &[("model", "claude-sonnet-5")],
+        );
+        assert_eq!(kept, f64::from(u8::from(affinity)));
+        h.stop().await;
+    }
+}

@@ -1,0 +1,123 @@
+//! Tool loops stay on the model that made their calls (`[router] tool_loop_affinity`).
+//!
+//! An agent sends a tool's result back in a new request. With `auto`, routing that request
+//! afresh would hand the loop to another model half way: one that never saw the reasoning
+//! behind the calls (Claude's thinking blocks, OpenAI's reasoning items and Gemini's thought
+//! signatures go back only to the model that made them), starts without the provider's prompt
+//! cache of the conversation (cached input is billed at a tenth on most providers), and, on
+//! Claude 5.5, may be refused a turn whose calls another model made. So the gateway remembers
+//! which model made each tool call it relayed, and an `auto` request whose conversation ends
+//! in results of such calls goes to that model (`reason: tool_loop`), if the request still
+//! allows it. A new user turn is routed afresh.
+
+use std::time::Duration;
+
+use router_core::ModelId;
+
+use crate::openai::wire::{ChatMessage, Role};
+
+/// At most this many tool calls are remembered (older ones go first).
+const MAX_CALLS: u64 = 1_000_000;
+/// A call is remembered this long: agent loops continue within minutes.
+const TIME_TO_LIVE: Duration = Duration::from_secs(6 * 3600);
+
+/// Which model made each tool call the gateway relayed.
+#[derive(Clone)]
+pub struct ToolLoops {
+    owners: moka::sync::Cache<String, ModelId>,
+}
+
+impl std::fmt::Debug for ToolLoops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolLoops")
+            .field("calls", &self.owners.entry_count())
+            .finish()
+    }
+}
+
+impl Default for ToolLoops {
+    fn default() -> Self {
+        ToolLoops {
+            owners: moka::sync::Cache::builder()
+                .max_capacity(MAX_CALLS)
+                .time_to_live(TIME_TO_LIVE)
+                .build(),
+        }
+    }
+}
+
+impl ToolLoops {
+    /// Remembers that `model` made the calls `ids`.
+    pub fn record<'a>(&self, ids: impl IntoIterator<Item = &'a str>, model: &ModelId) {
+        for id in ids.into_iter().filter(|id| !id.is_empty()) {
+            self.owners.insert(id.to_owned(), model.clone());
+        }
+    }
+
+    /// The model whose calls `messages` ends by answering: the conversation's last messages
+    /// are tool results, and the assistant turn before them holds a call this gateway
+    /// relayed. `None` for any other conversation.
+    pub fn owner(&self, messages: &[ChatMessage]) -> Option<ModelId> {
+        let results = messages
+            .iter()
+            .rev()
+            .take_while(|m| m.role == Role::Tool)
+            .count();
+        if results == 0 {
+            return None;
+        }
+        let calls = messages.get(messages.len().checked_sub(results + 1)?)?;
+        calls
+            .tool_calls
+            .iter()
+            .flatten()
+            .find_map(|c| self.owners.get(&c.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::openai::wire::{FunctionCall, ToolCall};
+
+    fn calls(id: &str) -> ChatMessage {
+        let mut m = ChatMessage::new(Role::Assistant, None);
+        m.tool_calls = Some(vec![ToolCall {
+            id: id.to_owned(),
+            kind: "function".to_owned(),
+            function: FunctionCall {
+                name: "f".to_owned(),
+                arguments: "{}".to_owned(),
+            },
+        }]);
+        m
+    }
+
+    fn result(id: &str) -> ChatMessage {
+        let mut m = ChatMessage::text(Role::Tool, "done");
+        m.tool_call_id = Some(id.to_owned());
+        m
+    }
+
+    #[test]
+    fn only_a_conversation_ending_in_results_of_known_calls_has_an_owner() {
+        let loops = ToolLoops::default();
+        let model = ModelId::new("claude-sonnet-5");
+        loops.record(["call_1"], &model);
+        let user = ChatMessage::text(Role::User, "go");
+        let convo = vec![user.clone(), calls("call_1"), result("call_1")];
+        assert_eq!(loops.owner(&convo), Some(model));
+        // A new user turn after the results: routed afresh.
+        let mut later = convo.clone();
+        later.push(ChatMessage::text(Role::User, "and now?"));
+        assert_eq!(loops.owner(&later), None);
+        // Calls this gateway did not relay.
+        assert_eq!(
+            loops.owner(&[user.clone(), calls("call_x"), result("call_x")]),
+            None
+        );
+        assert_eq!(loops.owner(&[result("call_1")]), None);
+        assert_eq!(loops.owner(&[user]), None);
+    }
+}
