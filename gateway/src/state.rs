@@ -103,6 +103,7 @@ pub(crate) fn build_upstreams(config: &Config) -> Result<Upstreams, Error> {
         ) {
             Ok(provider) => upstreams.insert(Upstream {
                 id: p.name.clone(),
+                responses_api: serves_responses_api(p.name.as_str(), &p.base_url),
                 provider,
                 breaker: CircuitBreaker::new(config.circuit_breaker),
             }),
@@ -112,6 +113,21 @@ pub(crate) fn build_upstreams(config: &Config) -> Result<Upstreams, Error> {
         }
     }
     Ok(upstreams)
+}
+
+/// Whether a provider serves OpenAI's Responses API: the provider named `openai`, or one at
+/// OpenAI's or Azure OpenAI's address. Other OpenAI-dialect servers (OpenRouter, vLLM,
+/// company proxies under another name) get Chat Completions.
+fn serves_responses_api(name: &str, base_url: &str) -> bool {
+    let host = base_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(base_url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    name == "openai" || host == "api.openai.com" || host.ends_with(".openai.azure.com")
 }
 
 impl AppState {
@@ -228,5 +244,25 @@ impl AppState {
     /// The default objective.
     pub fn objective(&self) -> Objective {
         self.config.objective
+    }
+}
+
+#[cfg(test)]
+mod responses_api_tests {
+    use super::serves_responses_api;
+
+    #[test]
+    fn only_openai_and_azure_openai_serve_the_responses_api() {
+        assert!(serves_responses_api("openai", "http://127.0.0.1:9/v1"));
+        assert!(serves_responses_api("main", "https://api.openai.com/v1"));
+        assert!(serves_responses_api(
+            "azure",
+            "https://acme.openai.azure.com/openai/v1"
+        ));
+        assert!(!serves_responses_api(
+            "openrouter",
+            "https://openrouter.ai/api/v1"
+        ));
+        assert!(!serves_responses_api("proxy", "http://litellm:4000/v1"));
     }
 }

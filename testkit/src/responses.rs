@@ -40,9 +40,10 @@ pub(crate) async fn responses(
 
 /// Every top-level parameter the fake accepts (a subset of OpenAI's; the rest is refused by
 /// name as OpenAI refuses unknown ones).
-const KNOWN: [&str; 18] = [
+const KNOWN: [&str; 19] = [
     "model",
     "include",
+    "metadata",
     "input",
     "instructions",
     "tools",
@@ -160,6 +161,7 @@ impl Vendor for Responses {
                    "response": head(answer, "in_progress")})];
         let item = output_item(answer);
         let mut added = item.clone();
+        let mut call_index = 0;
         match &answer.content {
             Content::Text(text) => {
                 added["content"] = json!([]);
@@ -179,20 +181,33 @@ impl Vendor for Responses {
                 );
             }
             Content::ToolCall { arguments, .. } => {
+                // The reasoning item comes first, as in the completed output.
+                let reasoning = reasoning_item(answer);
+                events.push(
+                    json!({"type": "response.output_item.added", "output_index": 0,
+                    "item": {"type": "reasoning", "id": reasoning["id"], "summary": []}}),
+                );
+                events.push(
+                    json!({"type": "response.output_item.done", "output_index": 0,
+                    "item": reasoning}),
+                );
+                call_index = 1;
                 added["arguments"] = json!("");
                 added["status"] = json!("in_progress");
                 events.push(
-                    json!({"type": "response.output_item.added", "output_index": 0, "item": added}),
+                    json!({"type": "response.output_item.added", "output_index": 1, "item": added}),
                 );
                 let arguments = arguments.to_string();
                 let (first, second) = arguments.split_at(arguments.len() / 2);
                 for piece in [first, second] {
                     events.push(json!({"type": "response.function_call_arguments.delta",
-                        "item_id": item["id"], "output_index": 0, "delta": piece}));
+                        "item_id": item["id"], "output_index": 1, "delta": piece}));
                 }
             }
         }
-        events.push(json!({"type": "response.output_item.done", "output_index": 0, "item": item}));
+        events.push(
+            json!({"type": "response.output_item.done", "output_index": call_index, "item": item}),
+        );
         events.push(json!({"type": "response.completed", "response": Self::completion(answer)}));
         events
             .iter()

@@ -316,15 +316,26 @@ async fn serve(
             .config
             .router
             .tool_loop_affinity
-            .then(|| state.tool_loops.owner(&req.messages))
+            .then(|| state.tool_loops.owner(key_id, &req.messages))
             .flatten()
             .filter(|m| pool.contains(m) && input.constraints.allows(m));
-        let routed = match (continued, scores) {
-            (Some(model), _) => state.router.pin(&model, &input, pool).map(|mut r| {
+        // It must still meet the request's hard limits (the loop's results may have grown the
+        // prompt past its window, or the turn may now need a capability it lacks).
+        let kept = continued.and_then(|model| {
+            let mut r = state.router.pin(&model, &input, pool).ok()?;
+            let fits = r
+                .decision
+                .ranked
+                .iter()
+                .any(|c| c.model == model && c.is_eligible());
+            fits.then(|| {
                 state.metrics.tool_loop_kept(model.as_str());
                 r.decision.reason = DecisionReason::ToolLoop;
                 r
-            }),
+            })
+        });
+        let routed = match (kept, scores) {
+            (Some(r), _) => Ok(r),
             (None, Some(scored)) => state.router.route_scored(&input, pool, scored, route_start),
             (None, None) => state.router.route(&input, pool, arm).await,
         };
@@ -442,9 +453,10 @@ async fn serve(
                 .choices
                 .iter()
                 .flat_map(|c| c.message.tool_calls.iter().flatten());
+            let client_key = record.key.as_ref().map(KeyUse::key_id);
             state
                 .tool_loops
-                .record(calls.map(|c| c.id.as_str()), &served.model);
+                .record(client_key, calls.map(|c| c.id.as_str()), &served.model);
             let Served {
                 model,
                 upstream_name,

@@ -363,9 +363,11 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         state
             .metrics
             .upstream_latency(model.as_str(), elapsed, Some(ttft));
-        state
-            .tool_loops
-            .record(out.acc.call_ids.iter().map(String::as_str), &model);
+        state.tool_loops.record(
+            record.key.as_ref().map(crate::auth::KeyUse::key_id),
+            out.acc.call_ids.iter().map(String::as_str),
+            &model,
+        );
     }
     if let Some(m) = &masker {
         crate::guardrails::note_answer_masked(&state, &mut record, m.counts());

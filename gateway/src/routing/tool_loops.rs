@@ -46,18 +46,31 @@ impl Default for ToolLoops {
     }
 }
 
+/// The map's key: the client key (tenants never steer one another's routing) and the call id.
+/// Ids too short or too regular to be unique (`call_0`; Kimi's `functions.name:0`) are not
+/// remembered: another conversation could repeat them.
+fn slot(client_key: Option<&str>, call_id: &str) -> Option<String> {
+    (call_id.len() >= 8 && !call_id.contains(':'))
+        .then(|| format!("{}\u{1f}{call_id}", client_key.unwrap_or_default()))
+}
+
 impl ToolLoops {
-    /// Remembers that `model` made the calls `ids`.
-    pub fn record<'a>(&self, ids: impl IntoIterator<Item = &'a str>, model: &ModelId) {
-        for id in ids.into_iter().filter(|id| !id.is_empty()) {
-            self.owners.insert(id.to_owned(), model.clone());
+    /// Remembers that `model` made the calls `ids`, for requests with `client_key`.
+    pub fn record<'a>(
+        &self,
+        client_key: Option<&str>,
+        ids: impl IntoIterator<Item = &'a str>,
+        model: &ModelId,
+    ) {
+        for slot in ids.into_iter().filter_map(|id| slot(client_key, id)) {
+            self.owners.insert(slot, model.clone());
         }
     }
 
     /// The model whose calls `messages` ends by answering: the conversation's last messages
     /// are tool results, and the assistant turn before them holds a call this gateway
-    /// relayed. `None` for any other conversation.
-    pub fn owner(&self, messages: &[ChatMessage]) -> Option<ModelId> {
+    /// relayed for the same client key. `None` for any other conversation.
+    pub fn owner(&self, client_key: Option<&str>, messages: &[ChatMessage]) -> Option<ModelId> {
         let results = messages
             .iter()
             .rev()
@@ -71,7 +84,7 @@ impl ToolLoops {
             .tool_calls
             .iter()
             .flatten()
-            .find_map(|c| self.owners.get(&c.id))
+            .find_map(|c| self.owners.get(&slot(client_key, &c.id)?))
     }
 }
 
@@ -104,20 +117,26 @@ mod tests {
     fn only_a_conversation_ending_in_results_of_known_calls_has_an_owner() {
         let loops = ToolLoops::default();
         let model = ModelId::new("claude-sonnet-5");
-        loops.record(["call_1"], &model);
+        let key = Some("key-a");
+        loops.record(key, ["call_0001", "call_0", "functions.f:0"], &model);
         let user = ChatMessage::text(Role::User, "go");
-        let convo = vec![user.clone(), calls("call_1"), result("call_1")];
-        assert_eq!(loops.owner(&convo), Some(model));
+        let convo = vec![user.clone(), calls("call_0001"), result("call_0001")];
+        assert_eq!(loops.owner(key, &convo), Some(model));
+        // Another client key's conversation with the same ids is not steered.
+        assert_eq!(loops.owner(Some("key-b"), &convo), None);
+        assert_eq!(loops.owner(None, &convo), None);
         // A new user turn after the results: routed afresh.
         let mut later = convo.clone();
         later.push(ChatMessage::text(Role::User, "and now?"));
-        assert_eq!(loops.owner(&later), None);
-        // Calls this gateway did not relay.
-        assert_eq!(
-            loops.owner(&[user.clone(), calls("call_x"), result("call_x")]),
-            None
-        );
-        assert_eq!(loops.owner(&[result("call_1")]), None);
-        assert_eq!(loops.owner(&[user]), None);
+        assert_eq!(loops.owner(key, &later), None);
+        // Calls this gateway did not relay, and ids too regular to tell conversations apart.
+        for id in ["call_xxxx", "call_0", "functions.f:0"] {
+            assert_eq!(
+                loops.owner(key, &[user.clone(), calls(id), result(id)]),
+                None
+            );
+        }
+        assert_eq!(loops.owner(key, &[result("call_0001")]), None);
+        assert_eq!(loops.owner(key, &[user]), None);
     }
 }

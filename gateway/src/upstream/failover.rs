@@ -36,6 +36,9 @@ pub struct Upstream {
     pub provider: Box<dyn Provider>,
     /// Its circuit breaker.
     pub breaker: CircuitBreaker,
+    /// Whether it serves OpenAI's Responses API: OpenAI's own provider or Azure OpenAI, not
+    /// other servers speaking the OpenAI dialect (OpenRouter, vLLM, proxies).
+    pub responses_api: bool,
 }
 
 /// Live providers by id.
@@ -255,7 +258,8 @@ impl<'a> Failover<'a> {
             tries += 1;
             let entry = self.catalog.find(model.as_str());
             let fitted = super::fit::request_for(req, entry, up.provider.kind());
-            let responses = super::fit::via_responses(entry, up.provider.kind());
+            let responses =
+                up.responses_api && super::fit::via_responses(entry, up.provider.kind());
             if matches!(fitted, std::borrow::Cow::Owned(_)) {
                 self.metrics.request_fitted(model.as_str());
             }

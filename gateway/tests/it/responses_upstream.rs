@@ -144,3 +144,53 @@ async fn auto_sends_tool_requests_to_them_and_other_models_keep_chat_completions
     assert_eq!(sent.body["stop"][0], "Observation:");
     h.stop().await;
 }
+
+/// A streamed tool call after a reasoning item: the call is the chat stream's tool call 0,
+/// and the reasoning goes back with it on the next turn.
+#[tokio::test]
+async fn a_streamed_tool_call_keeps_its_index_and_its_reasoning() {
+    let h = Harness::with(&["gpt-6-luna"], |_| {}).await;
+    h.fake.script(
+        "gpt-6-luna",
+        [Scenario::ToolCall {
+            name: "weather".into(),
+            arguments: json!({"city": "Oslo"}),
+        }],
+    );
+    let mut body = tool_request("gpt-6-luna");
+    body["stream"] = json!(true);
+    let resp = h.chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    let chunks = done_chunks(&resp.text().await.unwrap());
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array())
+        .flatten()
+        .collect();
+    assert!(calls.iter().all(|c| c["index"] == 0), "{calls:?}");
+    let id = calls[0]["id"].as_str().unwrap().to_owned();
+    let args: String = calls
+        .iter()
+        .filter_map(|c| c["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&args).unwrap(),
+        json!({"city": "Oslo"})
+    );
+
+    let mut next = tool_request("gpt-6-luna");
+    let messages = next["messages"].as_array_mut().unwrap();
+    messages.push(
+        json!({"role": "assistant", "content": null, "tool_calls": [{"id": id,
+        "type": "function", "function": {"name": "weather", "arguments": args}}]}),
+    );
+    messages.push(json!({"role": "tool", "tool_call_id": id, "content": "snow"}));
+    assert_eq!(h.chat(&next).await.status(), 200);
+    let input = h.fake.requests()[1].body["input"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let reasoning = input.iter().filter(|i| i["type"] == "reasoning").count();
+    assert_eq!(reasoning, 1, "{input:?}");
+    h.stop().await;
+}

@@ -140,7 +140,7 @@ pub fn ope_steps(
         let spec = &setup.catalog[action].spec;
         let cost = s.cost_usd.or_else(|| {
             s.output_tokens
-                .map(|out| spec.predicted_cost_usd(input_tokens(s), f64::from(out)))
+                .map(|out| spec.cost_usd(input_tokens(s), f64::from(out)))
         });
         let Some(cost) = cost.filter(|c| c.is_finite()) else {
             skipped.no_cost += 1;
@@ -230,6 +230,10 @@ pub fn ope_steps(
             .iter()
             .map(|est| est.map_or(mean_reward, |est| est.quality.clamp(0.0, 1.0)))
             .collect();
+        // Every action priced from the gateway's estimate of the prompt (each model's own
+        // count through its token ratio), as the router prices them: the logged count is the
+        // serving model's tokenizer's.
+        let estimated = f64::from(input_u32);
         let cost_model: Vec<f64> = setup
             .catalog
             .iter()
@@ -238,7 +242,7 @@ pub fn ope_steps(
                 let out = est.map_or(f64::from(DEFAULT_OUTPUT_TOKENS), |est| est.output_tokens);
                 entry
                     .spec
-                    .predicted_cost_usd(input, if out.is_finite() { out } else { 0.0 })
+                    .predicted_cost_usd(estimated, if out.is_finite() { out } else { 0.0 })
             })
             .collect();
         if matches!(setup.reward_model, RewardModel::CrossFitted(_)) {

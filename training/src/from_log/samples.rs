@@ -5,8 +5,8 @@ use std::fmt;
 
 use classifier::predictors::TrainingSet;
 use router_core::{
-    Constraints, Embedder, Feedback, FeedbackSource, ModelId, Objective, Outcome, OutcomeStatus,
-    PromptRecord,
+    Constraints, DecisionReason, Embedder, Feedback, FeedbackSource, ModelId, Objective, Outcome,
+    OutcomeStatus, PromptRecord,
 };
 
 use super::FromLogError;
@@ -71,6 +71,9 @@ pub struct Skipped {
     pub cached: usize,
     /// Not answered (status other than `ok`) or no serving model recorded.
     pub not_served: usize,
+    /// Continued a tool loop on the model that made its calls (`reason: tool_loop`): the
+    /// router did not choose it, so it says nothing about the policy's choice.
+    pub tool_loop: usize,
     /// No feedback for the metric.
     pub no_feedback: usize,
     /// The prompt was logged hashed or not at all (privacy `hashed` / `none`).
@@ -92,6 +95,9 @@ impl fmt::Display for Skipped {
             "{} outcomes read; skipped {} answered from the cache, {} not served, {} without feedback, {} without prompt text, {} with a bad score, {} with a bad propensity",
             self.total, self.cached, self.not_served, self.no_feedback, self.no_prompt_text, self.bad_score, self.bad_propensity
         )?;
+        if self.tool_loop > 0 {
+            write!(f, ", {} continuing a tool loop", self.tool_loop)?;
+        }
         if self.judge_labelled > 0 {
             write!(f, "; {} samples labelled by the judge", self.judge_labelled)?;
         }
@@ -135,6 +141,13 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
                 continue;
             }
         };
+        if o.decision
+            .as_ref()
+            .is_some_and(|d| d.reason == DecisionReason::ToolLoop)
+        {
+            skipped.tool_loop += 1;
+            continue;
+        }
         let Some(label) = reward_label(o, config) else {
             skipped.no_feedback += 1;
             continue;

@@ -156,7 +156,14 @@ fn with_odd_rows(mut outcomes: Vec<Outcome>) -> Vec<Outcome> {
         .feedback
         .push(Feedback::human("thumbs_up", 1.0));
     let explicit = outcome(n + 4, "topic3 question 4", "medium", Some(0.5));
-    outcomes.extend([hashed, unlabelled, failed, other_metric, explicit]);
+    // A tool loop kept on its model: labelled, but not the router's choice.
+    let mut kept = outcome(n + 5, "topic3 question 5", "large", Some(1.0));
+    let mut decision = outcomes[0].decision.clone().unwrap();
+    decision.chosen = ModelId::new("large");
+    decision.reason = router_core::DecisionReason::ToolLoop;
+    decision.propensity = 1.0;
+    kept.decision = Some(decision);
+    outcomes.extend([hashed, unlabelled, failed, other_metric, explicit, kept]);
     outcomes
 }
 
@@ -182,8 +189,9 @@ fn jsonl_log_to_masked_training_set() {
         metric: Some("correct".into()),
     };
     let (samples, skipped) = bandit_samples(&loaded, &config);
-    assert_eq!(skipped.total, 305);
+    assert_eq!(skipped.total, 306);
     assert_eq!(skipped.not_served, 1);
+    assert_eq!(skipped.tool_loop, 1);
     assert_eq!(skipped.no_feedback, 2);
     assert_eq!(skipped.no_prompt_text, 1);
     assert_eq!(samples.len(), 301);

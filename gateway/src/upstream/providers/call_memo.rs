@@ -42,6 +42,23 @@ impl Default for CallMemo {
     }
 }
 
+/// One memo per kind of payload for the whole process: every provider instance of a vendor
+/// (a model's several deployments, keys or regions) shares it, so the next turn finds what
+/// the last one kept whichever instance serves it. Ids are unique per call and the model is
+/// checked, so sharing mixes nothing up.
+pub mod shared {
+    use std::sync::LazyLock;
+
+    use super::CallMemo;
+
+    /// Gemini's thought signatures.
+    pub static SIGNATURES: LazyLock<CallMemo> = LazyLock::new(CallMemo::default);
+    /// Claude's thinking blocks.
+    pub static THINKING: LazyLock<CallMemo> = LazyLock::new(CallMemo::default);
+    /// The Responses API's encrypted reasoning items.
+    pub static REASONING: LazyLock<CallMemo> = LazyLock::new(CallMemo::default);
+}
+
 impl CallMemo {
     /// Keeps `payload`, which `model` attached to the call answered as `call_id`.
     pub fn remember(&self, call_id: &str, model: &str, payload: &str) {

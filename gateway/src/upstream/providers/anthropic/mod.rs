@@ -70,7 +70,7 @@ impl AnthropicProvider {
             url,
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
-            thinking: CallMemo::default(),
+            thinking: super::call_memo::shared::THINKING.clone(),
         }
     }
 
@@ -193,6 +193,12 @@ pub fn messages_request(
                 content: blocks,
             }),
         }
+    }
+    for m in messages
+        .iter_mut()
+        .filter(|m| m.role == MessageRole::Assistant)
+    {
+        thinking::lead(&mut m.content);
     }
     if messages.is_empty() {
         return Err(UpstreamError::untranslatable(

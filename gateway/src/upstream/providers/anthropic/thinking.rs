@@ -46,3 +46,47 @@ pub(super) fn recall(
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default()
 }
+
+/// Puts an assistant turn's thinking blocks first, once each: merging consecutive assistant
+/// messages (Anthropic wants alternating roles) could leave a recalled block after text, or
+/// twice where a client split one answer's calls over two messages; Anthropic refuses both.
+pub(super) fn lead(blocks: &mut Vec<ContentBlock>) {
+    let is_thinking = |b: &ContentBlock| {
+        matches!(
+            b,
+            ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }
+        )
+    };
+    if !blocks.iter().any(is_thinking) {
+        return;
+    }
+    let (mut thought, rest): (Vec<ContentBlock>, Vec<ContentBlock>) =
+        std::mem::take(blocks).into_iter().partition(is_thinking);
+    let mut seen = Vec::with_capacity(thought.len());
+    thought.retain(|b| {
+        let fresh = !seen.contains(b);
+        if fresh {
+            seen.push(b.clone());
+        }
+        fresh
+    });
+    thought.extend(rest);
+    *blocks = thought;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinking_leads_its_turn_once() {
+        let think = ContentBlock::Thinking {
+            thinking: String::new(),
+            signature: "s".into(),
+        };
+        let text = ContentBlock::Text { text: "hi".into() };
+        let mut turn = vec![text.clone(), think.clone(), think.clone()];
+        lead(&mut turn);
+        assert_eq!(turn, vec![think, text]);
+    }
+}

@@ -69,7 +69,7 @@ impl GeminiProvider {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
-            signatures: Signatures::default(),
+            signatures: crate::upstream::providers::call_memo::shared::SIGNATURES.clone(),
         }
     }
 

@@ -54,7 +54,7 @@ impl OpenAiProvider {
             embeddings_url,
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
-            reasoning: CallMemo::default(),
+            reasoning: super::call_memo::shared::REASONING.clone(),
         }
     }
 

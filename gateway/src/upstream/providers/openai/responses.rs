@@ -13,6 +13,8 @@
 //! over Chat Completions too), `seed`, `n` above 1 (refused: one answer only), and other
 //! chat-only fields.
 
+use std::collections::HashSet;
+
 use serde_json::{json, Map, Value};
 
 use crate::openai::wire::{
@@ -32,6 +34,9 @@ const PASSED: [&str; 6] = [
     "safety_identifier",
 ];
 
+/// The smallest `max_output_tokens` the Responses API takes.
+const MIN_OUTPUT_TOKENS: u32 = 16;
+
 /// The Responses body for `req`, sent to `upstream_model`, with the reasoning `memo` kept
 /// before the tool calls this model made.
 pub(super) fn body(
@@ -46,8 +51,9 @@ pub(super) fn body(
         ));
     }
     let mut input = Vec::with_capacity(req.messages.len());
+    let mut replayed = HashSet::new();
     for m in &req.messages {
-        items(m, upstream_model, memo, &mut input);
+        items(m, upstream_model, memo, &mut replayed, &mut input);
     }
     let mut body = Map::new();
     body.insert("model".into(), upstream_model.into());
@@ -94,7 +100,11 @@ pub(super) fn body(
         body.insert("top_p".into(), p.into());
     }
     if let Some(limit) = req.output_limit() {
-        body.insert("max_output_tokens".into(), limit.into());
+        // Responses refuses limits below 16; health checks and probes send 1.
+        body.insert(
+            "max_output_tokens".into(),
+            limit.max(MIN_OUTPUT_TOKENS).into(),
+        );
     }
     if let Some(effort) = req.extra.get("reasoning_effort") {
         body.insert("reasoning".into(), json!({"effort": effort}));
@@ -135,10 +145,18 @@ pub(super) fn body(
     Ok(Value::Object(body))
 }
 
-/// `m` as Responses input items: a message, then the reasoning `upstream_model` did before
-/// its tool calls (where `memo` kept it) and the calls as `function_call` items; a tool
-/// result as a `function_call_output`.
-fn items(m: &ChatMessage, upstream_model: &str, memo: &CallMemo, out: &mut Vec<Value>) {
+/// `m` as Responses input items: the reasoning `upstream_model` did before its tool calls
+/// (where `memo` kept it, and only once per conversation: a client may split one answer's
+/// calls over several messages, and OpenAI refuses a repeated item), the message, and the
+/// calls as `function_call` items, the order the answer gave them in; a tool result as a
+/// `function_call_output`.
+fn items(
+    m: &ChatMessage,
+    upstream_model: &str,
+    memo: &CallMemo,
+    replayed: &mut HashSet<String>,
+    out: &mut Vec<Value>,
+) {
     let role = match m.role {
         Role::Tool => {
             out.push(json!({
@@ -174,16 +192,17 @@ fn items(m: &ChatMessage, upstream_model: &str, memo: &CallMemo, out: &mut Vec<V
                 .collect(),
         )),
     };
-    if let Some(content) = content {
-        out.push(json!({"role": role, "content": content}));
-    }
     let reasoning = m
         .tool_calls
         .iter()
         .flatten()
         .find_map(|c| memo.recall(&c.id, upstream_model))
+        .filter(|json| replayed.insert(json.clone()))
         .and_then(|json| serde_json::from_str::<Vec<Value>>(&json).ok());
     out.extend(reasoning.into_iter().flatten());
+    if let Some(content) = content {
+        out.push(json!({"role": role, "content": content}));
+    }
     for call in m.tool_calls.iter().flatten() {
         out.push(json!({
             "type": "function_call",
@@ -283,13 +302,16 @@ fn message(response: &Value) -> Result<(ResponseMessage, FinishReason), Upstream
     Ok((message, finish))
 }
 
-/// Chat's finish reason for a response: tool calls, or why it is incomplete, or a natural end.
+/// Chat's finish reason for a response: why it is incomplete, or tool calls, or a natural end.
 pub(super) fn finish_reason(response: &Value, called: bool) -> FinishReason {
-    if called {
-        return FinishReason::ToolCalls;
-    }
+    // Cut short wins over a call: its arguments may be cut too (Chat Completions says
+    // `length` there as well).
     if response["status"] != "incomplete" {
-        return FinishReason::Stop;
+        return if called {
+            FinishReason::ToolCalls
+        } else {
+            FinishReason::Stop
+        };
     }
     match response["incomplete_details"]["reason"].as_str() {
         Some("max_output_tokens") => FinishReason::Length,

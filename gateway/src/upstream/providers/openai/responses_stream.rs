@@ -121,9 +121,15 @@ impl Translate for Translator {
             }
             "response.failed" => return Err(failed(&event["response"])),
             "error" => {
-                // `{"type":"error","code":…,"message":…}`: the shape `from_status` reads, nested.
+                // `{"type":"error","code":…,"message":…}`: the shape `from_status` reads, nested,
+                // with the status its code means (a rate limit is retried elsewhere as one).
+                let status = match event["code"].as_str().unwrap_or_default() {
+                    "rate_limit_exceeded" => 429,
+                    "context_length_exceeded" | "invalid_request_error" | "invalid_prompt" => 400,
+                    _ => 500,
+                };
                 let body = serde_json::json!({"error": event}).to_string();
-                return Err(UpstreamError::from_status(500, None, &body));
+                return Err(UpstreamError::from_status(status, None, &body));
             }
             _ => Vec::new(),
         };

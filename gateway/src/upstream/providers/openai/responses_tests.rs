@@ -4,6 +4,10 @@ use serde_json::json;
 
 use super::*;
 
+fn body_of(req: &ChatCompletionRequest) -> serde_json::Value {
+    body(req, "m", false, &CallMemo::default()).unwrap()
+}
+
 fn request(body: serde_json::Value) -> ChatCompletionRequest {
     serde_json::from_value(body).unwrap()
 }
@@ -81,6 +85,13 @@ fn a_json_schema_format_moves_beside_its_type_and_n_above_one_is_refused() {
     );
     assert_eq!(body["stream"], true);
 
+    // Responses takes no limit below 16.
+    let probe = request(
+        json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+        "max_completion_tokens": 1}),
+    );
+    assert_eq!(body_of(&probe)["max_output_tokens"], 16);
+
     let two =
         request(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2}));
     let err = super::body(&two, "m", false, &CallMemo::default()).unwrap_err();
@@ -132,6 +143,12 @@ fn an_answer_with_reasoning_text_and_a_call_reads_as_one_chat_message() {
     let c = completion(&cut).unwrap();
     assert_eq!(c.choices[0].finish_reason, Some(FinishReason::Length));
     assert_eq!(c.choices[0].message.content.as_deref(), Some(""));
+    // A call cut short is `length`: its arguments may be cut too.
+    let cut_call = json!({"id": "r", "status": "incomplete", "model": "m",
+        "incomplete_details": {"reason": "max_output_tokens"},
+        "output": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{\"x\":"}]});
+    let c = completion(&cut_call).unwrap();
+    assert_eq!(c.choices[0].finish_reason, Some(FinishReason::Length));
 
     let failed = json!({"id": "r", "status": "failed", "output": [],
         "error": {"code": "server_error", "message": "try again"}});
