@@ -190,6 +190,10 @@ TOKEN_RATIO = {m: 1.3 for m in ("claude-opus-5.5", "claude-sonnet-5.5", "claude-
 # `none` (GPT-6.1 Sol, which has no `none` there, not at all), and at their default effort
 # only through Responses; GPT-6.1 Sol's `max` effort is there only too.
 RESPONSES_API = {"gpt-6.1-sol", "gpt-6-luna", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna"}
+# Responses gives one answer per request: `auto` leaves them out of requests asking for several.
+for _m in RESPONSES_API:
+    REFUSES.setdefault(_m, [])
+    REFUSES[_m] = REFUSES[_m] + ["multiple_choices"]
 
 # RouterBench models: (id, provider, upstream, input, output USD/1M, context, caps, speed).
 # Prices: RouterBench paper (arXiv 2403.12031) price table; gpt-* agree with RouterArena cost.json.

@@ -41,6 +41,8 @@ pub enum RequestShape {
     AssistantPrefill,
     /// `tool_choice` forces a tool call (`required`, or one named function).
     ForcedToolChoice,
+    /// `n` above 1: several answers to one request.
+    MultipleChoices,
 }
 
 impl RequestShape {
@@ -49,6 +51,7 @@ impl RequestShape {
         match self {
             RequestShape::AssistantPrefill => "assistant_prefill",
             RequestShape::ForcedToolChoice => "forced_tool_choice",
+            RequestShape::MultipleChoices => "multiple_choices",
         }
     }
 }

@@ -70,6 +70,9 @@ pub fn request_shapes(req: &ChatCompletionRequest) -> BTreeSet<RequestShape> {
     if forced && req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
         shapes.insert(RequestShape::ForcedToolChoice);
     }
+    if req.n.is_some_and(|n| n > 1) {
+        shapes.insert(RequestShape::MultipleChoices);
+    }
     shapes
 }
 

@@ -138,6 +138,15 @@ async fn auto_sends_tool_requests_to_them_and_other_models_keep_chat_completions
         (Wire::OpenAiResponses, Some("gpt-6-luna"))
     );
 
+    // Several answers: Responses gives one, so `auto` leaves them out.
+    let mut several = routed.clone();
+    several["n"] = json!(2);
+    assert_eq!(h.chat(&several).await.status(), 200);
+    assert_eq!(
+        h.fake.requests().last().unwrap().model.as_deref(),
+        Some("gpt-4o-mini")
+    );
+
     assert_eq!(h.chat(&tool_request("gpt-4o-mini")).await.status(), 200);
     let sent = h.fake.requests().last().unwrap().clone();
     assert_eq!(sent.wire, Wire::OpenAi);
