@@ -1,40 +1,15 @@
 //! Anthropic Messages: `POST /v1/messages`.
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
 use crate::fixtures::{self, Fill, Fixtures};
-use crate::respond::{self, content_texts, Answer, Content, Incoming, Parsed, Vendor};
-use crate::server::Shared;
+use crate::respond::{content_texts, Answer, Content, Incoming, Parsed, Vendor};
 use crate::sse::SseEvent;
 use crate::Wire;
 
 /// The Anthropic wire format.
 pub(crate) struct Anthropic;
-
-/// Handler of `POST /v1/messages`.
-pub(crate) async fn messages(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let incoming = Incoming {
-        method,
-        uri,
-        headers,
-        body,
-        path_model: None,
-        path_stream: false,
-    };
-    respond::handle::<Anthropic>(shared, incoming).await
-}
 
 fn non_empty_header(headers: &HeaderMap, name: &str) -> bool {
     headers

@@ -1,40 +1,15 @@
 //! OpenAI Chat Completions: `POST /v1/chat/completions`.
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
 use crate::fixtures::{self, Fill, Fixtures};
-use crate::respond::{self, content_texts, Answer, Content, Incoming, Parsed, Vendor};
-use crate::server::Shared;
+use crate::respond::{content_texts, Answer, Content, Incoming, Parsed, Vendor};
 use crate::sse::SseEvent;
 use crate::Wire;
 
 /// The OpenAI wire format.
 pub(crate) struct OpenAi;
-
-/// Handler of `POST /v1/chat/completions`.
-pub(crate) async fn chat_completions(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let incoming = Incoming {
-        method,
-        uri,
-        headers,
-        body,
-        path_model: None,
-        path_stream: false,
-    };
-    respond::handle::<OpenAi>(shared, incoming).await
-}
 
 impl Vendor for OpenAi {
     const WIRE: Wire = Wire::OpenAi;

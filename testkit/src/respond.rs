@@ -98,6 +98,26 @@ pub(crate) trait Vendor {
     fn malformed_event() -> SseEvent;
 }
 
+/// Handler of a vendor endpoint that names its model in the body (`POST /v1/chat/completions`,
+/// `/v1/messages`, `/v1/responses`).
+pub(crate) async fn body_named<V: Vendor>(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let incoming = Incoming {
+        method,
+        uri,
+        headers,
+        body,
+        path_model: None,
+        path_stream: false,
+    };
+    handle::<V>(shared, incoming).await
+}
+
 /// Runs one request through credentials, parsing, the script and the scenario.
 pub(crate) async fn handle<V: Vendor>(shared: Arc<Shared>, incoming: Incoming) -> Response {
     let query = incoming.uri.query();

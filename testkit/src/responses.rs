@@ -2,41 +2,16 @@
 //! parameter, a chat-style `messages` or `max_tokens`, a tool in the chat shape is a 400), so
 //! that a gateway translating chat requests into it is checked against the real rules.
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
 use crate::openai::OpenAi;
-use crate::respond::{self, content_texts, Answer, Content, Incoming, Parsed, Vendor};
-use crate::server::Shared;
+use crate::respond::{content_texts, Answer, Content, Incoming, Parsed, Vendor};
 use crate::sse::SseEvent;
 use crate::Wire;
 
 /// The Responses wire format.
 pub(crate) struct Responses;
-
-/// Handler of `POST /v1/responses`.
-pub(crate) async fn responses(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let incoming = Incoming {
-        method,
-        uri,
-        headers,
-        body,
-        path_model: None,
-        path_stream: false,
-    };
-    respond::handle::<Responses>(shared, incoming).await
-}
 
 /// Every top-level parameter the fake accepts (a subset of OpenAI's; the rest is refused by
 /// name as OpenAI refuses unknown ones).

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fixtures::Fixtures;
 use crate::script::Script;
-use crate::{anthropic, embeddings, gemini, listing, openai, responses};
+use crate::{anthropic, embeddings, gemini, listing, openai, respond, responses};
 
 /// Models a list-models endpoint answers: `(id, shutdown date)`.
 pub(crate) type Offered = Vec<(String, Option<String>)>;
@@ -73,9 +73,18 @@ impl Shared {
 /// The fake's routes.
 pub(crate) fn app(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/v1/responses", post(responses::responses))
-        .route("/v1/messages", post(anthropic::messages))
+        .route(
+            "/v1/chat/completions",
+            post(respond::body_named::<openai::OpenAi>),
+        )
+        .route(
+            "/v1/responses",
+            post(respond::body_named::<responses::Responses>),
+        )
+        .route(
+            "/v1/messages",
+            post(respond::body_named::<anthropic::Anthropic>),
+        )
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route(
             "/v1beta/models/{model_action}",
