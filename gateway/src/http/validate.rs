@@ -202,15 +202,24 @@ pub fn unservable(
             ),
         };
     }
-    let largest = capable
-        .iter()
-        .map(|s| s.context_window)
-        .max()
-        .unwrap_or_default();
+    let Some(largest) = capable.iter().max_by_key(|s| s.context_window) else {
+        return ApiError::Unservable {
+            code: "context_length_exceeded",
+            message: format!("the prompt is about {input_tokens} tokens"),
+        };
+    };
+    let window = largest.context_window;
+    // In that model's own tokens, where its tokenizer counts more than the estimate.
+    let own = largest.prompt_tokens(f64::from(input_tokens)).ceil();
+    let counted = if own > f64::from(input_tokens) {
+        format!(" ({own} in the tokens of `{}`)", largest.id)
+    } else {
+        String::new()
+    };
     ApiError::Unservable {
         code: "context_length_exceeded",
         message: format!(
-            "the prompt is about {input_tokens} tokens; the largest context window among the allowed models is {largest} tokens"
+            "the prompt is about {input_tokens} tokens{counted}; the largest context window among the allowed models is {window} tokens"
         ),
     }
 }

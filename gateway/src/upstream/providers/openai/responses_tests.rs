@@ -92,6 +92,17 @@ fn a_json_schema_format_moves_beside_its_type_and_n_above_one_is_refused() {
     );
     assert_eq!(body_of(&probe)["max_output_tokens"], 16);
 
+    // Chat's allowed-tools list, flattened.
+    let allowed = request(
+        json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+        "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "required",
+            "tools": [{"type": "function", "function": {"name": "look"}}]}}}),
+    );
+    assert_eq!(
+        body_of(&allowed)["tool_choice"],
+        json!({"type": "allowed_tools", "mode": "required", "tools": [{"type": "function", "name": "look"}]})
+    );
+
     let two =
         request(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2}));
     let err = super::body(&two, "m", false, &CallMemo::default()).unwrap_err();
