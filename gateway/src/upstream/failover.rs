@@ -258,8 +258,7 @@ impl<'a> Failover<'a> {
             tries += 1;
             let entry = self.catalog.find(model.as_str());
             let fitted = super::fit::request_for(req, entry, up.provider.kind());
-            let responses =
-                up.responses_api && super::fit::via_responses(entry, up.provider.kind());
+            let responses = super::fit::via_responses(entry, up.provider.kind(), up.responses_api);
             if matches!(fitted, std::borrow::Cow::Owned(_)) {
                 self.metrics.request_fitted(model.as_str());
             }

@@ -60,11 +60,15 @@ pub fn request_for<'a>(
 }
 
 /// Whether an attempt at `entry`'s model through a provider speaking `kind` goes through
-/// OpenAI's Responses API: the catalog says so for the model, and the provider is OpenAI's
-/// (or Azure's) serving OpenAI's own model. Other servers speaking the OpenAI dialect get
-/// Chat Completions.
-pub fn via_responses(entry: Option<&CatalogEntry>, kind: ProviderKind) -> bool {
-    entry.is_some_and(|e| e.responses_api && openai_own(e, kind))
+/// OpenAI's Responses API: the catalog says so for the model, the model is OpenAI's own, and
+/// the provider serves that API (`serves_responses`: OpenAI's or Azure's, see
+/// `Upstream::responses_api`). Other servers speaking the OpenAI dialect get Chat Completions.
+pub fn via_responses(
+    entry: Option<&CatalogEntry>,
+    kind: ProviderKind,
+    serves_responses: bool,
+) -> bool {
+    serves_responses && entry.is_some_and(|e| e.responses_api && openai_own(e, kind))
 }
 
 /// Whether `entry` is one of OpenAI's own models reached over OpenAI's API (or Azure's).
