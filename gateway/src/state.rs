@@ -210,6 +210,7 @@ impl AppState {
         // One tracker for request work and the shared-budget settlements it leaves, so that
         // shutdown and `wait_idle` wait for both.
         let tracker = auth.tracker().clone();
+        let tool_loop_affinity = config.router.tool_loop_affinity;
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,
@@ -225,7 +226,7 @@ impl AppState {
             active_artifact,
             judge,
             cache,
-            tool_loops: Default::default(),
+            tool_loops: crate::routing::tool_loops::ToolLoops::new(tool_loop_affinity),
         })))
     }
 

@@ -313,11 +313,8 @@ async fn serve(
         }
         // A tool loop stays on the model that made its calls, where the request allows it.
         let continued = state
-            .config
-            .router
-            .tool_loop_affinity
-            .then(|| state.tool_loops.owner(key_id, &req.messages))
-            .flatten()
+            .tool_loops
+            .owner(key_id, &req.messages)
             .filter(|m| pool.contains(m) && input.constraints.allows(m));
         // It must still meet the request's hard limits (the loop's results may have grown the
         // prompt past its window, or the turn may now need a capability it lacks).

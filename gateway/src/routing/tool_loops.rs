@@ -21,27 +21,31 @@ const MAX_CALLS: u64 = 1_000_000;
 /// A call is remembered this long: agent loops continue within minutes.
 const TIME_TO_LIVE: Duration = Duration::from_secs(6 * 3600);
 
-/// Which model made each tool call the gateway relayed.
+/// Which model made each tool call the gateway relayed; `None` with `tool_loop_affinity` off,
+/// when nothing is kept and no loop has an owner.
 #[derive(Clone)]
 pub struct ToolLoops {
-    owners: moka::sync::Cache<String, ModelId>,
+    owners: Option<moka::sync::Cache<String, ModelId>>,
 }
 
 impl std::fmt::Debug for ToolLoops {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ToolLoops")
-            .field("calls", &self.owners.entry_count())
+            .field("calls", &self.owners.as_ref().map(|o| o.entry_count()))
             .finish()
     }
 }
 
-impl Default for ToolLoops {
-    fn default() -> Self {
+impl ToolLoops {
+    /// Kept loops when `enabled` (`[router] tool_loop_affinity`), else none.
+    pub fn new(enabled: bool) -> Self {
         ToolLoops {
-            owners: moka::sync::Cache::builder()
-                .max_capacity(MAX_CALLS)
-                .time_to_live(TIME_TO_LIVE)
-                .build(),
+            owners: enabled.then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(MAX_CALLS)
+                    .time_to_live(TIME_TO_LIVE)
+                    .build()
+            }),
         }
     }
 }
@@ -62,8 +66,11 @@ impl ToolLoops {
         ids: impl IntoIterator<Item = &'a str>,
         model: &ModelId,
     ) {
+        let Some(owners) = &self.owners else {
+            return;
+        };
         for slot in ids.into_iter().filter_map(|id| slot(client_key, id)) {
-            self.owners.insert(slot, model.clone());
+            owners.insert(slot, model.clone());
         }
     }
 
@@ -71,6 +78,7 @@ impl ToolLoops {
     /// are tool results, and the assistant turn before them holds a call this gateway
     /// relayed for the same client key. `None` for any other conversation.
     pub fn owner(&self, client_key: Option<&str>, messages: &[ChatMessage]) -> Option<ModelId> {
+        let owners = self.owners.as_ref()?;
         let results = messages
             .iter()
             .rev()
@@ -84,7 +92,7 @@ impl ToolLoops {
             .tool_calls
             .iter()
             .flatten()
-            .find_map(|c| self.owners.get(&slot(client_key, &c.id)?))
+            .find_map(|c| owners.get(&slot(client_key, &c.id)?))
     }
 }
 
@@ -115,7 +123,7 @@ mod tests {
 
     #[test]
     fn only_a_conversation_ending_in_results_of_known_calls_has_an_owner() {
-        let loops = ToolLoops::default();
+        let loops = ToolLoops::new(true);
         let model = ModelId::new("claude-sonnet-5");
         let key = Some("key-a");
         loops.record(key, ["call_0001", "call_0", "functions.f:0"], &model);
@@ -138,5 +146,9 @@ mod tests {
         }
         assert_eq!(loops.owner(key, &[result("call_0001")]), None);
         assert_eq!(loops.owner(key, &[user]), None);
+        // Off: nothing is kept.
+        let off = ToolLoops::new(false);
+        off.record(key, ["call_0001"], &ModelId::new("claude-sonnet-5"));
+        assert_eq!(off.owner(key, &convo), None);
     }
 }
