@@ -165,6 +165,20 @@ impl Vendor for Anthropic {
         chunks.iter().map(SseEvent::typed_json).collect()
     }
 
+    fn carries_token(event: &Value) -> bool {
+        match event["type"].as_str() {
+            Some("content_block_start") => event["content_block"]["type"] == "tool_use",
+            Some("content_block_delta") => {
+                matches!(
+                    event["delta"]["type"].as_str(),
+                    Some("text_delta" | "input_json_delta")
+                )
+            }
+            Some("message_delta") => true,
+            _ => false,
+        }
+    }
+
     fn malformed_event() -> SseEvent {
         SseEvent {
             event: Some("content_block_delta".to_owned()),

@@ -136,6 +136,25 @@ impl Vendor for Gemini {
         chunks.iter().map(SseEvent::json).collect()
     }
 
+    fn carries_token(event: &Value) -> bool {
+        event["candidates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                !c["finishReason"].is_null()
+                    || c["content"]["parts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| {
+                            p["thought"] != true
+                                && (p["text"].as_str().is_some_and(|t| !t.is_empty())
+                                    || p["functionCall"].is_object())
+                        })
+            })
+    }
+
     fn malformed_event() -> SseEvent {
         SseEvent {
             event: None,

@@ -152,6 +152,16 @@ impl Vendor for OpenAi {
         events
     }
 
+    fn carries_token(event: &Value) -> bool {
+        event["choices"].as_array().into_iter().flatten().any(|c| {
+            c["delta"]["content"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+                || c["delta"]["tool_calls"].is_array()
+                || !c["finish_reason"].is_null()
+        })
+    }
+
     fn malformed_event() -> SseEvent {
         SseEvent {
             event: None,

@@ -96,6 +96,9 @@ pub(crate) trait Vendor {
     fn stream(answer: &Answer, fixtures: &Fixtures) -> Vec<SseEvent>;
     /// An event whose data is not valid JSON, framed as the vendor frames chunks.
     fn malformed_event() -> SseEvent;
+    /// Whether `event` carries part of the answer (text, a tool call, the finish) rather than
+    /// preamble (the role, a message start, thinking): where a client first sees the answer.
+    fn carries_token(event: &Value) -> bool;
 }
 
 /// Handler of a vendor endpoint that names its model in the body (`POST /v1/chat/completions`,
@@ -228,6 +231,45 @@ async fn play<V: Vendor>(
             retry_after,
             body,
         } => status::<V>(code, retry_after, body),
+        Scenario::Thinks {
+            think,
+            after_first_token,
+            keepalive,
+            then_drop,
+        } => {
+            let text = echo(&parsed);
+            let usage = word_usage(&parsed.texts, &text);
+            let a = answer(&parsed, id, Content::Text(text), usage);
+            if !parsed.stream {
+                tokio::select! {
+                    () = tokio::time::sleep(think) => {}
+                    () = shared.shutdown.cancelled() => return shutting_down::<V>(),
+                }
+                return if then_drop {
+                    sse::dropped_connection()
+                } else {
+                    succeed::<V>(shared, &parsed, a)
+                };
+            }
+            let mut rest = V::stream(&a, &shared.fixtures);
+            let answer_at = rest
+                .iter()
+                .position(|e| carries_token::<V>(e))
+                .map_or(rest.len(), |i| i + usize::from(after_first_token));
+            let preamble: Vec<SseEvent> = rest.drain(..answer_at).collect();
+            let (rest, tail) = if then_drop {
+                (Vec::new(), Tail::Disconnect)
+            } else {
+                (rest, Tail::End)
+            };
+            let ping = match V::WIRE {
+                Wire::Anthropic => {
+                    SseEvent::typed_json(&serde_json::json!({"type": "ping"})).frame()
+                }
+                _ => Bytes::from_static(b": keep-alive\n\n"),
+            };
+            sse::thinking_response(preamble, ping, keepalive, think, rest, tail)
+        }
         Scenario::StallAfterFirstChunk => {
             if parsed.stream {
                 let events = first_event::<V>(shared, &parsed, id);
@@ -245,12 +287,10 @@ async fn play<V: Vendor>(
                     &answer(&parsed, id, Content::Text(text), usage),
                     &shared.fixtures,
                 );
-                let events = match (all.first(), all.last()) {
-                    (Some(first), Some(last)) => {
-                        vec![first.clone(), V::malformed_event(), last.clone()]
-                    }
-                    _ => vec![V::malformed_event()],
-                };
+                let last = all.last().cloned();
+                let mut events = through_first_token::<V>(all);
+                events.push(V::malformed_event());
+                events.extend(last);
                 sse::response(events, Tail::End)
             } else {
                 (
@@ -403,6 +443,7 @@ fn succeed<V: Vendor>(shared: &Shared, parsed: &Parsed, answer: Answer) -> Respo
 }
 
 /// The first event of the echo stream, for the scenarios that break after it.
+/// The events of an echo answer up to and including its first token.
 fn first_event<V: Vendor>(shared: &Shared, parsed: &Parsed, id: String) -> Vec<SseEvent> {
     let text = echo(parsed);
     let usage = word_usage(&parsed.texts, &text);
@@ -410,7 +451,20 @@ fn first_event<V: Vendor>(shared: &Shared, parsed: &Parsed, id: String) -> Vec<S
         &answer(parsed, id, Content::Text(text), usage),
         &shared.fixtures,
     );
-    all.into_iter().take(1).collect()
+    through_first_token::<V>(all)
+}
+
+/// `events` up to and including the first that carries part of the answer.
+fn through_first_token<V: Vendor>(events: Vec<SseEvent>) -> Vec<SseEvent> {
+    let end = events
+        .iter()
+        .position(|e| carries_token::<V>(e))
+        .map_or(events.len(), |i| i + 1);
+    events.into_iter().take(end).collect()
+}
+
+fn carries_token<V: Vendor>(event: &SseEvent) -> bool {
+    serde_json::from_str::<Value>(&event.data).is_ok_and(|v| V::carries_token(&v))
 }
 
 fn status<V: Vendor>(code: u16, retry_after: Option<Duration>, body: Option<String>) -> Response {

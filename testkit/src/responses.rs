@@ -195,6 +195,17 @@ impl Vendor for Responses {
             .collect()
     }
 
+    fn carries_token(event: &Value) -> bool {
+        match event["type"].as_str() {
+            Some("response.output_item.added") => event["item"]["type"] == "function_call",
+            Some(t) => matches!(
+                t,
+                "response.output_text.delta" | "response.completed" | "response.incomplete"
+            ),
+            None => false,
+        }
+    }
+
     fn malformed_event() -> SseEvent {
         SseEvent {
             event: Some("response.output_text.delta".to_owned()),

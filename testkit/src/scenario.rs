@@ -85,15 +85,35 @@ pub enum Scenario {
         /// The raw body; `None` sends the vendor's error JSON shape for this status.
         body: Option<String>,
     },
-    /// Streams send their first chunk and then hang until the client gives up (or the fake
-    /// shuts down); non-streaming requests hang before any byte of the response.
+    /// Streams send their events up to the first token of the answer (the role or message
+    /// start before it, then the first text) and then hang until the client gives up (or the
+    /// fake shuts down); non-streaming requests hang before any byte of the response.
     StallAfterFirstChunk,
-    /// Streams send a valid first chunk, then a chunk whose data is not valid JSON, then the
-    /// normal end of stream; non-streaming requests get a 200 whose body is not valid JSON.
+    /// Streams send their events up to the first token, then a chunk whose data is not valid
+    /// JSON, then the normal end of stream; non-streaming requests get a 200 whose body is not
+    /// valid JSON.
     MalformedChunk,
-    /// Streams send their first chunk and then drop the connection; non-streaming requests
-    /// have their connection dropped before a complete response.
+    /// Streams send their events up to the first token and then drop the connection;
+    /// non-streaming requests have their connection dropped before a complete response.
     Disconnect,
+    /// A model that thinks before it answers. Streams send what comes before the answer (the
+    /// role, Anthropic's `message_start`, Responses' `response.created`), then nothing of the
+    /// answer for `think`: a keep-alive every `keepalive` (Anthropic's `ping` event, an SSE
+    /// comment elsewhere, as OpenRouter sends) or, with `None`, silence (OpenAI's Chat
+    /// Completions while a model reasons). Then they answer like [`Scenario::echo`], or with
+    /// `then_drop` drop the connection instead. Non-streaming requests wait `think`, then
+    /// answer (or are dropped). With `after_first_token` the pause comes after the answer's
+    /// first token instead (a model thinking again between its text and a tool call).
+    Thinks {
+        /// How long the model thinks.
+        think: Duration,
+        /// Think after the first token of the answer rather than before it.
+        after_first_token: bool,
+        /// The gap between keep-alives while it thinks; `None`: silence.
+        keepalive: Option<Duration>,
+        /// Drop the connection when the thinking is over instead of answering.
+        then_drop: bool,
+    },
     /// A 401 in the vendor's error shape, as for a revoked key.
     Unauthorized,
     /// Exactly this status, these headers and this body, unchecked: for hostile upstream
@@ -206,6 +226,7 @@ impl Scenario {
             Scenario::Raw { .. } => ScenarioKind::Raw,
             Scenario::Huge { .. } => ScenarioKind::Huge,
             Scenario::Held { .. } => ScenarioKind::Held,
+            Scenario::Thinks { .. } => ScenarioKind::Thinks,
         }
     }
 }
@@ -236,4 +257,6 @@ pub enum ScenarioKind {
     Huge,
     /// [`Scenario::Held`].
     Held,
+    /// [`Scenario::Thinks`].
+    Thinks,
 }

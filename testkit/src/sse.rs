@@ -80,6 +80,48 @@ pub(crate) fn response(events: Vec<SseEvent>, tail: Tail) -> Response {
         .into_response()
 }
 
+/// A `200 text/event-stream` response that sends `preamble`, then `keepalive` every `every`
+/// (or nothing) for `think`, then `rest` followed by `tail`: a model thinking before its
+/// answer.
+pub(crate) fn thinking_response(
+    preamble: Vec<SseEvent>,
+    keepalive: Bytes,
+    every: Option<std::time::Duration>,
+    think: std::time::Duration,
+    rest: Vec<SseEvent>,
+    tail: Tail,
+) -> Response {
+    let frames = |events: Vec<SseEvent>| {
+        stream::iter(
+            events
+                .into_iter()
+                .map(|e| Ok::<Bytes, io::Error>(e.frame())),
+        )
+    };
+    let end = tokio::time::Instant::now() + think;
+    let thinking = stream::unfold((), move |()| {
+        let keepalive = keepalive.clone();
+        async move {
+            let wake = every.map_or(end, |gap| end.min(tokio::time::Instant::now() + gap));
+            tokio::time::sleep_until(wake).await;
+            (wake < end).then_some((Ok::<Bytes, io::Error>(keepalive), ()))
+        }
+    });
+    let body = frames(preamble)
+        .chain(thinking)
+        .chain(frames(rest))
+        .chain(tail_stream(tail));
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
 /// A response whose body fails at once, so the server drops the connection.
 pub(crate) fn dropped_connection() -> Response {
     (

@@ -323,20 +323,28 @@ impl Default for RouterConfig {
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsConfig {
     /// Whole request: routing, every attempt and retry wait, until the answer (or a stream's
-    /// first chunk) is ready.
+    /// first token) is ready.
     #[serde(default = "default_request", with = "humantime_serde")]
     pub request: Duration,
     /// One non-streamed attempt.
     #[serde(default = "default_attempt", with = "humantime_serde")]
     pub attempt: Duration,
-    /// A streamed attempt until its first chunk.
+    /// A streamed attempt until its first token (text, tool call, refusal or finish).
     #[serde(default = "default_ttft", with = "humantime_serde")]
     pub ttft: Duration,
+    /// An attempt at a model that thinks before it answers (`upstream::fit::thinks_first`),
+    /// until its answer (non-streamed) or first token (streamed), in place of `attempt` and
+    /// `ttft` where longer: such models stay silent for minutes on hard prompts (OpenAI's
+    /// Chat Completions sends nothing while they reason), and a healthy answer cut at 30 s
+    /// is paid for and lost. Like every attempt, bounded by the request's deadline.
+    #[serde(default = "default_reasoning", with = "humantime_serde")]
+    pub reasoning: Duration,
     /// A stream from its start to its last chunk.
     #[serde(default = "default_total", with = "humantime_serde")]
     pub total: Duration,
-    /// A stream's longest silence between two chunks; a stalled upstream ends the stream with
-    /// an error event after this instead of holding the client until `total`.
+    /// A committed stream's longest upstream silence: no byte at all (pings, SSE comments and
+    /// thinking deltas count as activity); a stalled upstream ends the stream with an error
+    /// event after this instead of holding the client until `total`.
     #[serde(default = "default_idle", with = "humantime_serde")]
     pub idle: Duration,
 }
@@ -349,6 +357,11 @@ fn default_attempt() -> Duration {
 }
 fn default_ttft() -> Duration {
     Duration::from_secs(30)
+}
+fn default_reasoning() -> Duration {
+    // Four minutes: reasoning models' first token has been measured at 60-120 s on long
+    // prompts, and a minute of the request's 300 s stays for a failover.
+    Duration::from_secs(240)
 }
 fn default_total() -> Duration {
     Duration::from_secs(600)
@@ -363,6 +376,7 @@ impl Default for TimeoutsConfig {
             request: default_request(),
             attempt: default_attempt(),
             ttft: default_ttft(),
+            reasoning: default_reasoning(),
             total: default_total(),
             idle: default_idle(),
         }
@@ -821,6 +835,7 @@ impl Config {
             ("timeouts.request", t.request),
             ("timeouts.attempt", t.attempt),
             ("timeouts.ttft", t.ttft),
+            ("timeouts.reasoning", t.reasoning),
             ("timeouts.total", t.total),
             ("timeouts.idle", t.idle),
         ] {

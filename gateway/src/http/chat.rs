@@ -517,14 +517,14 @@ async fn serve(
             }
             response
         }
-        Answer::Stream { first, rest } => relay::start(
+        Answer::Stream { lead, rest } => relay::start(
             state.clone(),
             record.clone(),
             relay::Committed {
                 model: served.model,
                 target: served.target,
                 upstream_name: served.upstream_name,
-                first,
+                lead,
                 rest,
                 attempts: walk.attempts,
                 attempt_start: served.attempt_start,

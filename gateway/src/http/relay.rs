@@ -31,7 +31,7 @@ use crate::upstream::{ChunkStream, ErrorSource, UpstreamError, UpstreamErrorKind
 /// Events buffered between the pump and a slow client.
 const CHANNEL_CAPACITY: usize = 32;
 
-/// A stream whose first chunk arrived: failover is over.
+/// A stream whose first token arrived: failover is over.
 pub struct Committed {
     /// The catalog id serving it.
     pub model: ModelId,
@@ -39,15 +39,15 @@ pub struct Committed {
     pub target: crate::upstream::deployments::Target,
     /// The upstream model name.
     pub upstream_name: String,
-    /// The peeked first chunk.
-    pub first: ChatCompletionChunk,
+    /// The chunks read before commit, the first token last (never empty).
+    pub lead: Vec<ChatCompletionChunk>,
     /// The rest.
     pub rest: ChunkStream,
     /// Attempts so far (the last one is this stream's).
     pub attempts: Vec<Attempt>,
     /// When this stream's attempt started.
     pub attempt_start: Instant,
-    /// Attempt start to first chunk.
+    /// Attempt start to first token.
     pub ttft: Duration,
     /// Estimated prompt tokens, used when the upstream reports no usage.
     pub input_tokens_estimate: u32,
@@ -276,7 +276,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         model,
         target,
         upstream_name,
-        first,
+        lead,
         mut rest,
         mut attempts,
         attempt_start,
@@ -298,15 +298,26 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         relayed: 0,
         limit: state.config.server.upstream_response_limit_bytes,
     };
-    let upstream_model = (!first.model.is_empty()).then(|| first.model.clone());
+    let upstream_model = lead
+        .iter()
+        .find(|c| !c.model.is_empty())
+        .map(|c| c.model.clone());
     // Masked before anything reads the text: the client, the accounting and the cache.
     let mut masker = crate::guardrails::stream_masker(&state, &record);
-    let template = ChatCompletionChunk {
-        choices: Vec::new(),
-        usage: None,
-        ..first.clone()
-    };
-    let mut end = out.send(masked(&mut masker, first)).await;
+    let template = lead
+        .last()
+        .map(|c| ChatCompletionChunk {
+            choices: Vec::new(),
+            usage: None,
+            ..c.clone()
+        })
+        .unwrap_or_else(ChatCompletionChunk::keepalive);
+    let mut end = None;
+    for chunk in lead {
+        if end.is_none() {
+            end = out.send(masked(&mut masker, chunk)).await;
+        }
+    }
     while end.is_none() {
         let next = tokio::select! {
             _ = out.tx.closed() => { end = Some(End::ClientGone); break; }
@@ -314,7 +325,8 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
                 end = Some(End::Failed(UpstreamError::shutting_down()));
                 break;
             }
-            // Whichever comes first: the stream's total budget or the idle gap between chunks.
+            // Whichever comes first: the stream's total budget or the idle gap. Keep-alives
+            // (pings, comments, thinking) end a gap without reaching the client.
             next = tokio::time::timeout_at(
                 deadline.min(tokio::time::Instant::now() + idle),
                 rest.next(),
@@ -332,6 +344,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
                 });
             }
             Ok(Some(Err(e))) => end = Some(End::Failed(e)),
+            Ok(Some(Ok(chunk))) if chunk.is_keepalive() => {}
             Ok(Some(Ok(chunk))) => end = out.send(masked(&mut masker, chunk)).await,
         }
     }

@@ -498,6 +498,44 @@ pub struct ChatCompletionChunk {
     pub system_fingerprint: Option<String>,
 }
 
+impl ChatCompletionChunk {
+    /// A chunk that carries nothing: what a stream adapter yields for upstream bytes that add
+    /// nothing to the answer (a ping, an SSE comment, a thinking delta), so that the relay
+    /// knows the upstream is alive. It never reaches the client ([`Self::is_keepalive`]).
+    pub fn keepalive() -> Self {
+        ChatCompletionChunk {
+            id: String::new(),
+            object: object_chunk(),
+            created: 0,
+            model: String::new(),
+            choices: Vec::new(),
+            usage: None,
+            system_fingerprint: None,
+        }
+    }
+
+    /// Whether this chunk carries nothing for the client: no choice and no usage.
+    pub fn is_keepalive(&self) -> bool {
+        self.choices.is_empty() && self.usage.is_none()
+    }
+
+    /// Whether this chunk carries part of the answer: text, a refusal, a tool call, a finish
+    /// reason or the usage. A stream is committed to its client at the first such chunk; the
+    /// role-only chunks before it (sent when the upstream accepts the request, before a
+    /// reasoning model has thought) are held until then, so a failure while the model thinks
+    /// still fails over.
+    pub fn carries_answer(&self) -> bool {
+        self.usage.is_some()
+            || self.choices.iter().any(|c| {
+                let d = &c.delta;
+                c.finish_reason.is_some()
+                    || d.tool_calls.is_some()
+                    || d.content.as_deref().is_some_and(|t| !t.is_empty())
+                    || d.refusal.as_deref().is_some_and(|t| !t.is_empty())
+            })
+    }
+}
+
 /// One choice's delta in a chunk.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChunkChoice {

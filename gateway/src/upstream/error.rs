@@ -21,7 +21,7 @@ pub enum ErrorSource {
 pub enum UpstreamErrorKind {
     /// Could not connect (DNS, refused, TLS).
     Connect,
-    /// No first chunk within the time-to-first-token budget.
+    /// No first token within the time-to-first-token (or reasoning) budget.
     TtftTimeout,
     /// The attempt or stream ran out of time.
     Timeout,
@@ -199,12 +199,12 @@ impl UpstreamError {
         )
     }
 
-    /// An attempt that ran out of time; `ttft` when no first chunk had arrived.
+    /// An attempt that ran out of time; `ttft` when no first token had arrived.
     pub fn timeout(ttft: bool) -> Self {
         let (kind, message) = if ttft {
             (
                 UpstreamErrorKind::TtftTimeout,
-                "no first chunk within the time-to-first-token budget",
+                "no first token within the time-to-first-token budget",
             )
         } else {
             (UpstreamErrorKind::Timeout, "the attempt ran out of time")

@@ -9,9 +9,12 @@
 //! A model with several deployments (`crate::upstream::deployments`) is several targets, in
 //! their balanced order, all tried before the next model.
 //!
-//! Streams are committed only once their first chunk arrived: the chunk is peeked here, before
-//! any byte reaches the client, so a stream that fails early fails over like any call. After
-//! that the relay owns the stream and failover is over.
+//! Streams are committed only once their first token arrived (text, a tool call, a refusal or
+//! a finish: [`ChatCompletionChunk::carries_answer`]): the chunks up to it are read here,
+//! before any byte reaches the client, so a stream that fails early (while its model thinks,
+//! after the upstream accepted it) fails over like any call. After that the relay owns the
+//! stream and failover is over. Models that think before answering get `timeouts.reasoning`
+//! for that first token (or a whole non-streamed answer) instead of `ttft` / `attempt`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,16 +84,20 @@ struct Api {
     call: CallKind,
     /// Through OpenAI's Responses API (the model's catalog entry says `responses_api`).
     responses: bool,
+    /// The model thinks before its first token (`fit::thinks_first`): `timeouts.reasoning`.
+    thinks: bool,
 }
 
 /// A successful attempt's answer.
 pub enum Answer {
     /// The completion.
     Complete(ChatCompletionResponse),
-    /// The first chunk (already received) and the rest of the stream.
+    /// The chunks up to the first that carries part of the answer (already received) and
+    /// the rest of the stream.
     Stream {
-        /// The peeked first chunk.
-        first: ChatCompletionChunk,
+        /// The chunks received before commit: any role-only chunks the upstream sent while
+        /// the model thought, then the first carrying the answer (always last, never empty).
+        lead: Vec<ChatCompletionChunk>,
         /// Everything after it.
         rest: ChunkStream,
     },
@@ -109,7 +116,7 @@ pub struct Served {
     pub answer: Answer,
     /// When the successful attempt started.
     pub attempt_start: Instant,
-    /// From attempt start to the full answer (non-stream) or the first chunk (stream).
+    /// From attempt start to the full answer (non-stream) or the first token (stream).
     pub ttft: Duration,
 }
 
@@ -259,6 +266,7 @@ impl<'a> Failover<'a> {
             let entry = self.catalog.find(model.as_str());
             let fitted = super::fit::request_for(req, entry, up.provider.kind());
             let responses = super::fit::via_responses(entry, up.provider.kind(), up.responses_api);
+            let thinks = super::fit::thinks_first(entry, &fitted);
             if matches!(fitted, std::borrow::Cow::Owned(_)) {
                 self.metrics.request_fitted(model.as_str());
             }
@@ -266,7 +274,11 @@ impl<'a> Failover<'a> {
                 up.provider.as_ref(),
                 &fitted,
                 upstream_name,
-                Api { call, responses },
+                Api {
+                    call,
+                    responses,
+                    thinks,
+                },
                 start,
                 deadline,
             );
@@ -388,9 +400,16 @@ impl<'a> Failover<'a> {
         start: Instant,
         deadline: Instant,
     ) -> Result<Answer, UpstreamError> {
+        let t = &self.timeouts;
+        // A model that thinks first may take `reasoning` where others get `attempt` / `ttft`.
+        let (answer_limit, first_token_limit) = if api.thinks {
+            (t.attempt.max(t.reasoning), t.ttft.max(t.reasoning))
+        } else {
+            (t.attempt, t.ttft)
+        };
         match api.call {
             CallKind::Complete => {
-                let until = deadline.min(start + self.timeouts.attempt);
+                let until = deadline.min(start + answer_limit);
                 let call = if api.responses {
                     provider.complete_responses(req, upstream_name)
                 } else {
@@ -403,27 +422,49 @@ impl<'a> Failover<'a> {
             }
             CallKind::Stream => {
                 let until = deadline
-                    .min(start + self.timeouts.ttft)
-                    .min(start + self.timeouts.attempt);
+                    .min(start + first_token_limit)
+                    .min(start + answer_limit);
                 let open_and_peek = async {
                     let opened = if api.responses {
                         provider.stream_responses(req, upstream_name)
                     } else {
                         provider.stream(req, upstream_name)
                     };
-                    let mut rest = opened.await?;
-                    match rest.next().await {
-                        Some(Ok(first)) => Ok(Answer::Stream { first, rest }),
-                        Some(Err(e)) => Err(e),
-                        None => Err(UpstreamError::stream_truncated(
-                            "stream ended before its first chunk",
-                        )),
-                    }
+                    let rest = opened.await?;
+                    first_token(rest).await
                 };
                 match tokio::time::timeout_at(until, open_and_peek).await {
                     Ok(r) => r,
                     Err(_) => Err(UpstreamError::timeout(true)),
                 }
+            }
+        }
+    }
+}
+
+/// Most chunks held before a stream's first token.
+const MAX_LEAD: usize = 16;
+
+/// Reads `rest` up to its first chunk carrying part of the answer: nothing has reached the
+/// client before it, so a stream that fails while its model thinks (after the upstream
+/// accepted it and sent its role chunk) still fails over. Keep-alives are dropped here.
+async fn first_token(mut rest: ChunkStream) -> Result<Answer, UpstreamError> {
+    let mut lead = Vec::new();
+    loop {
+        match rest.next().await {
+            Some(Ok(chunk)) if chunk.carries_answer() => {
+                lead.push(chunk);
+                return Ok(Answer::Stream { lead, rest });
+            }
+            Some(Ok(chunk)) if chunk.is_keepalive() => {}
+            // Role-only chunks (one per choice); an upstream repeating them is not held whole.
+            Some(Ok(chunk)) if lead.len() < MAX_LEAD => lead.push(chunk),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(UpstreamError::stream_truncated(
+                    "stream ended before its first token",
+                ))
             }
         }
     }

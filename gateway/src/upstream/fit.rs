@@ -71,6 +71,39 @@ pub fn via_responses(
     serves_responses && entry.is_some_and(|e| e.responses_api && openai_own(e, kind))
 }
 
+/// Latency priors at or above this time to first token are the catalog's thinking class
+/// (`scripts/seed_catalog.py`: o-series, GPT-5.5 and later, Claude 5.x, Gemini 2.5 Pro and
+/// 3.x, DeepSeek's reasoner).
+const THINKING_TTFT_MS: f64 = 2000.0;
+
+/// Whether an attempt at `entry`'s model with `req` thinks before its first token, so that it
+/// gets `timeouts.reasoning` rather than `ttft` / `attempt`: a reasoning model at an effort
+/// other than `none` (the GPT-5.4 family asked for `high`, Claude 5.x, which think by
+/// default), or a model whose latency prior is the thinking class (Gemini 3.x, which take no
+/// effort field and think by default). A model the catalog does not know answers at once.
+pub fn thinks_first(entry: Option<&CatalogEntry>, req: &ChatCompletionRequest) -> bool {
+    entry.is_some_and(|e| {
+        (e.reasoning && effort_for(req, e) != Some(Effort::None))
+            || e.spec.latency.ttft_ms >= THINKING_TTFT_MS
+    })
+}
+
+/// The effort the client asked for, if it names one this gateway knows.
+fn asked_effort(req: &ChatCompletionRequest) -> Option<Effort> {
+    req.extra
+        .get("reasoning_effort")
+        .and_then(|v| v.as_str())
+        .and_then(Effort::parse)
+}
+
+/// The effort `entry`'s model runs `req` at: the client's as the model takes it (the nearest
+/// value it has), else the model's default.
+fn effort_for(req: &ChatCompletionRequest, entry: &CatalogEntry) -> Option<Effort> {
+    asked_effort(req)
+        .and_then(|a| a.nearest(&entry.efforts).or(Some(a)))
+        .or(entry.default_effort)
+}
+
 /// Whether `entry` is one of OpenAI's own models reached over OpenAI's API (or Azure's).
 fn openai_own(entry: &CatalogEntry, kind: ProviderKind) -> bool {
     kind == ProviderKind::Openai && entry.spec.provider.as_str() == "openai"
@@ -85,15 +118,8 @@ fn without_refused_sampling(
     // `max_tokens` is renamed only for OpenAI's own models (OpenAI, Azure): other servers
     // speaking the OpenAI dialect (OpenRouter, vLLM) may not know `max_completion_tokens`.
     let openai_model = openai_own(entry, kind);
-    // The client's effort as the model takes it (the nearest value it has).
-    let asked = req
-        .extra
-        .get("reasoning_effort")
-        .and_then(|v| v.as_str())
-        .and_then(Effort::parse);
-    let effort = asked
-        .and_then(|a| a.nearest(&entry.efforts).or(Some(a)))
-        .or(entry.default_effort);
+    let asked = asked_effort(req);
+    let effort = effort_for(req, entry);
     let remapped = openai_model && asked.is_some() && effort != asked;
     // OpenAI's models that run without reasoning (`none`: the GPT-5.4 family by default, the
     // others when asked) take `temperature` and `top_p` again.
@@ -246,4 +272,42 @@ fn nine_characters(id: &str) -> String {
             char::from(c)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn request(effort: Option<&str>) -> ChatCompletionRequest {
+        let mut body = serde_json::json!({
+            "model": "auto",
+            "messages": [{"role": "user", "content": "hi"}],
+        });
+        if let Some(e) = effort {
+            body["reasoning_effort"] = e.into();
+        }
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn models_that_think_before_answering_are_told_apart() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let thinks = |model: &str, effort: Option<&str>| {
+            thinks_first(Some(catalog.find(model).unwrap()), &request(effort))
+        };
+        // Reasoning by default, whatever their latency class.
+        assert!(thinks("gpt-5", None));
+        assert!(thinks("claude-opus-5", None));
+        assert!(thinks("gpt-6.1-sol", Some("none")), "it has no `none`: low");
+        // The GPT-5.4 family runs at `none` unless asked.
+        assert!(!thinks("gpt-5.4-mini", None));
+        assert!(thinks("gpt-5.4-mini", Some("high")));
+        // Gemini 3.x think by default without an effort field: the latency class says so.
+        assert!(thinks("gemini-3.1-pro-preview", None));
+        // Models that answer at once, and models the catalog does not know.
+        assert!(!thinks("gpt-4o-mini", None));
+        assert!(!thinks("claude-sonnet-4.6", None));
+        assert!(!thinks_first(None, &request(Some("high"))));
+    }
 }

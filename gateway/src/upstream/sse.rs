@@ -93,6 +93,8 @@ impl SseParser {
 }
 
 /// A stream of [`SseEvent`]s over a byte stream (a `reqwest::Response::bytes_stream()`).
+/// A read that completes no event yields an empty one (no `event`, empty `data`): a sign of
+/// life, not an event.
 pub struct SseStream {
     inner: BoxStream<'static, Result<Bytes, reqwest::Error>>,
     parser: SseParser,
@@ -138,6 +140,13 @@ impl Stream for SseStream {
                     return Poll::Ready(Some(Err(err)));
                 }
                 Poll::Ready(Some(Ok(bytes))) => match self.parser.push(&bytes) {
+                    // Bytes that complete no event (a comment such as OpenRouter's
+                    // `: OPENROUTER PROCESSING`, part of a long line) still show the upstream
+                    // is alive: they come out as an empty event, which every adapter reads as
+                    // a keep-alive, so the relay's idle timeout counts silence, not events.
+                    Ok(events) if events.is_empty() => {
+                        return Poll::Ready(Some(Ok(SseEvent::default())))
+                    }
                     Ok(events) => self.pending.extend(events),
                     Err(e) => {
                         self.done = true;
@@ -199,5 +208,17 @@ mod tests {
         let events: Vec<_> = SseStream::new(body).collect().await;
         let data: Vec<_> = events.into_iter().map(|e| e.unwrap().data).collect();
         assert_eq!(data, vec!["1", "2"]);
+    }
+
+    #[tokio::test]
+    async fn reads_that_complete_no_event_are_signs_of_life() {
+        let body = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b": OPENROUTER PROCESSING\n\n")),
+            Ok(Bytes::from_static(b"data: {\"a\":")),
+            Ok(Bytes::from_static(b"1}\n\n")),
+        ]);
+        let events: Vec<_> = SseStream::new(body).collect().await;
+        let data: Vec<_> = events.into_iter().map(|e| e.unwrap().data).collect();
+        assert_eq!(data, vec!["", "", "{\"a\":1}"]);
     }
 }

@@ -34,4 +34,5 @@ mod responses_upstream;
 mod router;
 mod rules;
 mod semantic_cache;
+mod thinking_streams;
 mod tool_loops;

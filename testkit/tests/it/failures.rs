@@ -189,10 +189,14 @@ async fn malformed_chunk_stream_and_body() {
         .await
         .unwrap();
     let events = sse_events(&text);
-    assert_eq!(events.len(), 3);
-    assert!(serde_json::from_str::<Value>(&events[0].data).is_ok());
-    assert!(serde_json::from_str::<Value>(&events[1].data).is_err());
-    assert_eq!(events[2].data, "[DONE]");
+    // The role chunk and the first token, then the broken chunk, then the end.
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[0].json()["choices"][0]["delta"]["role"], "assistant");
+    assert!(events[1].json()["choices"][0]["delta"]["content"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    assert!(serde_json::from_str::<Value>(&events[2].data).is_err());
+    assert_eq!(events[3].data, "[DONE]");
 
     let res = openai(&fake, "bad", false).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -219,9 +223,13 @@ async fn disconnect_mid_stream_and_before_response() {
         }
     }
     assert!(failed, "the stream must end in an error, not cleanly");
+    // Cut after the first token: the role chunk and the first piece of text.
     let events = sse_events(std::str::from_utf8(&received).unwrap());
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 2);
     assert_eq!(events[0].json()["choices"][0]["delta"]["role"], "assistant");
+    assert!(events[1].json()["choices"][0]["delta"]["content"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
 
     // Non-streaming: the request fails on send or on reading the body.
     let outcome = match openai(&fake, "flaky", false).send().await {
@@ -245,9 +253,17 @@ async fn stall_after_first_chunk_hangs_until_shutdown() {
         .await
         .unwrap();
     let mut body = res.bytes_stream();
-    let first = body.next().await.unwrap().unwrap();
-    let events = sse_events(std::str::from_utf8(&first).unwrap());
+    // Everything up to the first token: the message start, the block start, the first delta.
+    let mut received = Vec::new();
+    while !String::from_utf8_lossy(&received).contains("text_delta") {
+        received.extend_from_slice(&body.next().await.unwrap().unwrap());
+    }
+    let events = sse_events(std::str::from_utf8(&received).unwrap());
     assert_eq!(events[0].event.as_deref(), Some("message_start"));
+    assert_eq!(
+        events.last().unwrap().event.as_deref(),
+        Some("content_block_delta")
+    );
     // Nothing more arrives while the fake runs (a bounded wait can only pass spuriously,
     // never fail spuriously)...
     assert!(

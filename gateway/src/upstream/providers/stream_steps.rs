@@ -55,7 +55,10 @@ pub(crate) trait Translate: Send + 'static {
 }
 
 /// Runs SSE events through `translator`; a body that ends before the terminal event yields
-/// `StreamTruncated` with `unfinished` as its message, never a silent clean end.
+/// `StreamTruncated` with `unfinished` as its message, never a silent clean end. An event that
+/// adds nothing to the answer (a ping, a thinking delta, a sign of life from
+/// [`SseStream`](crate::upstream::sse::SseStream)) yields a keep-alive chunk
+/// ([`ChatCompletionChunk::keepalive`]): a model thinking for minutes is still talking.
 pub(crate) fn translate(
     events: impl futures::Stream<Item = Result<SseEvent, UpstreamError>> + Send + Unpin + 'static,
     translator: impl Translate,
@@ -63,26 +66,30 @@ pub(crate) fn translate(
 ) -> ChunkStream {
     stream::unfold(Some((events, translator)), move |state| async move {
         let (mut events, mut translator) = state?;
-        loop {
-            let items: Vec<Result<ChatCompletionChunk, UpstreamError>> = match events.next().await {
-                None => {
-                    return Some((vec![Err(UpstreamError::stream_truncated(unfinished))], None))
+        let chunks = match events.next().await {
+            None => return Some((vec![Err(UpstreamError::stream_truncated(unfinished))], None)),
+            Some(Err(e)) => return Some((vec![Err(e)], None)),
+            Some(Ok(ev)) if ev.data.trim().is_empty() => Vec::new(),
+            Some(Ok(ev)) => match translator.on_event(&ev.data) {
+                Err(e) => return Some((vec![Err(e)], None)),
+                Ok(Step::Done(chunks)) => {
+                    return Some((chunks.into_iter().map(Ok).collect(), None))
                 }
-                Some(Err(e)) => return Some((vec![Err(e)], None)),
-                Some(Ok(ev)) if ev.data.trim().is_empty() => continue,
-                Some(Ok(ev)) => match translator.on_event(&ev.data) {
-                    Err(e) => return Some((vec![Err(e)], None)),
-                    Ok(Step::Done(chunks)) => {
-                        return Some((chunks.into_iter().map(Ok).collect(), None))
-                    }
-                    Ok(Step::Emit(chunks)) => chunks.into_iter().map(Ok).collect(),
-                },
-            };
-            if !items.is_empty() {
-                return Some((items, Some((events, translator))));
-            }
-        }
+                Ok(Step::Emit(chunks)) => chunks,
+            },
+        };
+        Some((alive(chunks), Some((events, translator))))
     })
     .flat_map(stream::iter)
     .boxed()
+}
+
+/// `chunks` as stream items, or one keep-alive chunk when the event produced none.
+pub(crate) fn alive(
+    chunks: Vec<ChatCompletionChunk>,
+) -> Vec<Result<ChatCompletionChunk, UpstreamError>> {
+    if chunks.is_empty() {
+        return vec![Ok(ChatCompletionChunk::keepalive())];
+    }
+    chunks.into_iter().map(Ok).collect()
 }

@@ -13,6 +13,7 @@ use super::{fallback_id, finish_reason, tool_call, unix_now, Signatures};
 use crate::openai::wire::{
     ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta, Usage,
 };
+use crate::upstream::providers::stream_steps::alive;
 use crate::upstream::sse::{SseEvent, SseStream};
 use crate::upstream::{ChunkStream, UpstreamError};
 
@@ -192,26 +193,23 @@ pub(super) fn translate(
     let start = Some((events, Translator::new(upstream_model, signatures)));
     stream::unfold(start, |state| async move {
         let (mut events, mut translator) = state?;
-        loop {
-            match events.next().await {
-                None => {
-                    let items = match translator.on_end() {
-                        Ok(usage) => usage.into_iter().map(Ok).collect(),
-                        Err(e) => vec![Err(e)],
-                    };
-                    return Some((items, None));
-                }
-                Some(Err(e)) => return Some((vec![Err(e)], None)),
-                Some(Ok(ev)) => match translator.on_event(&ev.data) {
-                    Err(e) => return Some((vec![Err(e)], None)),
-                    Ok(chunks) if chunks.is_empty() => continue,
-                    Ok(chunks) => {
-                        let items = chunks.into_iter().map(Ok).collect::<Vec<_>>();
-                        return Some((items, Some((events, translator))));
-                    }
-                },
+        let chunks = match events.next().await {
+            None => {
+                let items = match translator.on_end() {
+                    Ok(usage) => usage.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                return Some((items, None));
             }
-        }
+            Some(Err(e)) => return Some((vec![Err(e)], None)),
+            // A sign of life: a keep-alive, like an event of thoughts only.
+            Some(Ok(ev)) if ev.data.trim().is_empty() => Vec::new(),
+            Some(Ok(ev)) => match translator.on_event(&ev.data) {
+                Err(e) => return Some((vec![Err(e)], None)),
+                Ok(chunks) => chunks,
+            },
+        };
+        Some((alive(chunks), Some((events, translator))))
     })
     .flat_map(stream::iter)
     .boxed()

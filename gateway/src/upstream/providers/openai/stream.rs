@@ -17,32 +17,26 @@ pub(super) fn events_to_chunks(
 ) -> ChunkStream {
     stream::unfold(Some(events), |state| async move {
         let mut events = state?;
-        loop {
-            match events.next().await {
-                None => {
-                    return Some((
-                        Err(UpstreamError::stream_truncated(
-                            "stream ended before [DONE]",
-                        )),
-                        None,
-                    ))
-                }
-                Some(Err(e)) => return Some((Err(e), None)),
-                Some(Ok(ev)) => {
-                    let data = ev.data.trim();
-                    if data == "[DONE]" {
-                        return None;
-                    }
-                    if data.is_empty() {
-                        continue;
-                    }
-                    // A chunk that does not parse ends the stream, as in every adapter.
-                    return match parse_chunk(data) {
-                        Ok(chunk) => Some((Ok(chunk), Some(events))),
-                        Err(e) => Some((Err(e), None)),
-                    };
-                }
+        let data = match events.next().await {
+            None => {
+                let cut = UpstreamError::stream_truncated("stream ended before [DONE]");
+                return Some((Err(cut), None));
             }
+            Some(Err(e)) => return Some((Err(e), None)),
+            Some(Ok(ev)) => ev.data,
+        };
+        let data = data.trim();
+        if data == "[DONE]" {
+            return None;
+        }
+        // A sign of life (see `SseStream`): a keep-alive for the relay's idle timeout.
+        if data.is_empty() {
+            return Some((Ok(ChatCompletionChunk::keepalive()), Some(events)));
+        }
+        // A chunk that does not parse ends the stream, as in every adapter.
+        match parse_chunk(data) {
+            Ok(chunk) => Some((Ok(chunk), Some(events))),
+            Err(e) => Some((Err(e), None)),
         }
     })
     .boxed()

@@ -1,0 +1,158 @@
+//! Models that think before (or while) they answer, over real sockets: a stream stays open
+//! while its upstream shows signs of life (Anthropic's pings, SSE comments), a stream that
+//! fails while its model thinks fails over because nothing has reached the client yet, and a
+//! model that thinks first gets `timeouts.reasoning` for its first token where the others get
+//! `ttft`.
+
+use std::time::Duration;
+
+use router_core::{ModelId, OutcomeStatus};
+use serde_json::Value;
+use testkit::Scenario;
+
+use crate::e2e_harness::{chat_body, done_chunks, header, sse_data, streamed_text, Harness};
+
+fn thinks(think: Duration, keepalive: Option<Duration>) -> Scenario {
+    Scenario::Thinks {
+        think,
+        after_first_token: false,
+        keepalive,
+        then_drop: false,
+    }
+}
+
+/// A model that pauses after its first token, sending a keep-alive every 50 ms.
+fn pauses_while_pinging(pause: Duration) -> Scenario {
+    Scenario::Thinks {
+        think: pause,
+        after_first_token: true,
+        keepalive: Some(Duration::from_millis(50)),
+        then_drop: false,
+    }
+}
+
+#[tokio::test]
+async fn keepalives_hold_a_stream_open_past_the_idle_timeout() {
+    let h = Harness::with(&["claude-sonnet-5", "gpt-4o"], |c| {
+        c.timeouts.idle = Duration::from_millis(400);
+    })
+    .await;
+    // Anthropic's `ping` events, and the SSE comments OpenRouter sends: three idle timeouts
+    // of them between two tokens.
+    for model in ["claude-sonnet-5", "gpt-4o"] {
+        h.fake
+            .script(model, [pauses_while_pinging(Duration::from_millis(1200))]);
+        let resp = h.chat(&chat_body(model, true, "think hard")).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(header(&resp, "x-switchyard-model"), model);
+        let chunks = done_chunks(&resp.text().await.unwrap());
+        assert!(streamed_text(&chunks).contains("think hard"), "{chunks:?}");
+        // Keep-alives never reach the client: every chunk has a choice (or the usage).
+        assert!(chunks
+            .iter()
+            .all(|c| c["choices"].as_array().is_some_and(|a| !a.is_empty())
+                || c["usage"].is_object()));
+    }
+    // The same pause in silence is a stalled upstream: cut at the idle timeout.
+    h.fake.script(
+        "claude-sonnet-5",
+        [Scenario::Thinks {
+            think: Duration::from_millis(1200),
+            after_first_token: true,
+            keepalive: None,
+            then_drop: false,
+        }],
+    );
+    let resp = h.chat(&chat_body("claude-sonnet-5", true, "hi")).await;
+    let data = sse_data(&resp.text().await.unwrap());
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "timeout", "{data:?}");
+    let rows = h.rows().await;
+    let statuses: Vec<_> = rows.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == OutcomeStatus::Ok).count(),
+        2
+    );
+    assert!(statuses.contains(&OutcomeStatus::StreamInterrupted));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_while_its_model_thinks_fails_over() {
+    let h = Harness::with(&["claude-sonnet-5", "claude-haiku-4.5"], |_| {}).await;
+    // Accepted (`message_start` sent), pinging while it thinks, then the connection drops:
+    // before any token, so the client sees only the next candidate's answer.
+    h.fake.script(
+        "claude-sonnet-5",
+        [Scenario::Thinks {
+            think: Duration::from_millis(200),
+            after_first_token: false,
+            keepalive: Some(Duration::from_millis(50)),
+            then_drop: true,
+        }],
+    );
+    let resp = h.chat(&chat_body("claude-sonnet-5", true, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "claude-haiku-4.5");
+    let chunks = done_chunks(&resp.text().await.unwrap());
+    let roles = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["delta"]["role"].is_string())
+        .count();
+    assert_eq!(roles, 1, "one answer, one role chunk: {chunks:?}");
+    assert!(
+        streamed_text(&chunks).contains("claude-haiku"),
+        "{chunks:?}"
+    );
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::Ok);
+    assert_eq!(row.attempts.len(), 2, "{:?}", row.attempts);
+    assert_eq!(row.attempts[0].model, ModelId::new("claude-sonnet-5"));
+    assert!(row.attempts[0].error.is_some(), "{:?}", row.attempts);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_model_that_thinks_first_gets_the_reasoning_timeout() {
+    let h = Harness::with(&["gpt-5", "gpt-4o", "gpt-4o-mini"], |c| {
+        c.timeouts.ttft = Duration::from_millis(300);
+        c.timeouts.attempt = Duration::from_millis(300);
+        c.timeouts.reasoning = Duration::from_secs(20);
+    })
+    .await;
+    let think = Duration::from_millis(1000);
+    // OpenAI's Chat Completions sends nothing while a model reasons: silence, then the
+    // answer. gpt-5 reasons by default, streamed or not.
+    for stream in [true, false] {
+        h.fake.script("gpt-5", [thinks(think, None)]);
+        let resp = h.chat(&chat_body("gpt-5", stream, "prove it")).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            header(&resp, "x-switchyard-model"),
+            "gpt-5",
+            "stream {stream}"
+        );
+        if stream {
+            done_chunks(&resp.text().await.unwrap());
+        }
+    }
+    let rows = h.rows().await;
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row.attempts.len(), 1, "{:?}", row.attempts);
+        // Time to first token: the thinking included, not the upstream's acceptance.
+        assert!(row.ttft_ms.unwrap() >= 1000.0, "{:?}", row.ttft_ms);
+    }
+    // A model that answers at once and stays silent as long is stalled: it fails over.
+    h.fake.script("gpt-4o", [thinks(think, None)]);
+    let resp = h.chat(&chat_body("gpt-4o", true, "prove it")).await;
+    assert_eq!(resp.status(), 200);
+    assert_ne!(header(&resp, "x-switchyard-model"), "gpt-4o");
+    let rows = h.rows().await;
+    let last = rows
+        .iter()
+        .find(|r| r.attempts.len() == 2)
+        .expect("the failed-over row");
+    assert_eq!(last.attempts[0].error.as_deref(), Some("ttft_timeout"));
+    h.stop().await;
+}
