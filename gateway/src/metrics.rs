@@ -123,7 +123,7 @@ const KEY_REJECTIONS: Family = Family {
 
 const REDIS_UNAVAILABLE: Family = Family {
     name: "switchyard_redis_unavailable_total",
-    help: "Shared-limit Redis commands that failed or timed out, by operation (requests, tokens, budget, settle, seed) and what followed (local: counted in this replica; refused: 503; dropped: a settlement lost, its hold lapses).",
+    help: "Shared-limit Redis commands that failed or timed out, by operation (requests, tokens, budget, settle, seed, cache, calls) and what followed (local: counted in this replica; refused: 503; dropped: a settlement or shared record lost, its hold lapses; miss: a shared read treated as absent).",
     kind: Kind::Counter,
 };
 

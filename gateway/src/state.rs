@@ -100,6 +100,7 @@ pub(crate) fn build_upstreams(config: &Config) -> Result<Upstreams, Error> {
             p.base_url.clone(),
             p.api_key.clone(),
             config.server.upstream_response_limit_bytes,
+            &upstreams.memos,
         ) {
             Ok(provider) => upstreams.insert(Upstream {
                 id: p.name.clone(),
@@ -211,6 +212,9 @@ impl AppState {
         // shutdown and `wait_idle` wait for both.
         let tracker = auth.tracker().clone();
         let tool_loop_affinity = config.router.tool_loop_affinity;
+        upstreams.memos.share_through(auth.shared().cloned());
+        let tool_loops =
+            crate::routing::tool_loops::ToolLoops::new(tool_loop_affinity, auth.shared().cloned());
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,
@@ -226,7 +230,7 @@ impl AppState {
             active_artifact,
             judge,
             cache,
-            tool_loops: crate::routing::tool_loops::ToolLoops::new(tool_loop_affinity),
+            tool_loops,
         })))
     }
 

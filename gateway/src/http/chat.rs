@@ -293,6 +293,9 @@ async fn serve(
             rejected(e)
         })?;
     }
+    // What another replica (or this one before a restart) kept about the calls this turn
+    // answers: their owner for affinity, their thinking and signatures for the attempt.
+    crate::routing::shared_calls::warm(state, key_id, &req.messages).await;
     let pool: &[ModelId] = rule.pool(pool);
     let requested = rule.requested(&req.model);
     let routed: Routed = if requested == AUTO {

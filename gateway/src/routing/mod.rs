@@ -574,6 +574,7 @@ pub mod experiment;
 pub mod int8_gate;
 pub mod reload;
 pub mod rules;
+pub mod shared_calls;
 pub mod tool_loops;
 
 #[cfg(test)]

@@ -8,13 +8,18 @@
 //! Claude 5.5, may be refused a turn whose calls another model made. So the gateway remembers
 //! which model made each tool call it relayed, and an `auto` request whose conversation ends
 //! in results of such calls goes to that model (`reason: tool_loop`), if the request still
-//! allows it. A new user turn is routed afresh.
+//! allows it. A new user turn is routed afresh. With `[redis]` each owner is also written to
+//! the call's shared record, so that a loop whose turns a load balancer spreads over replicas
+//! stays on its model too (`crate::routing::shared_calls`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use router_core::ModelId;
 
+use crate::auth::SharedCounters;
 use crate::openai::wire::{ChatMessage, Role};
+use crate::upstream::providers::call_memo::shareable;
 
 /// At most this many tool calls are remembered (older ones go first).
 const MAX_CALLS: u64 = 1_000_000;
@@ -26,6 +31,8 @@ const TIME_TO_LIVE: Duration = Duration::from_secs(6 * 3600);
 #[derive(Clone)]
 pub struct ToolLoops {
     owners: Option<moka::sync::Cache<String, ModelId>>,
+    /// The replicas' shared records (`[redis]`), where owners are published.
+    shared: Option<Arc<SharedCounters>>,
 }
 
 impl std::fmt::Debug for ToolLoops {
@@ -37,8 +44,9 @@ impl std::fmt::Debug for ToolLoops {
 }
 
 impl ToolLoops {
-    /// Kept loops when `enabled` (`[router] tool_loop_affinity`), else none.
-    pub fn new(enabled: bool) -> Self {
+    /// Kept loops when `enabled` (`[router] tool_loop_affinity`), else none; published to
+    /// `shared` when replicas share their records.
+    pub fn new(enabled: bool, shared: Option<Arc<SharedCounters>>) -> Self {
         ToolLoops {
             owners: enabled.then(|| {
                 moka::sync::Cache::builder()
@@ -46,6 +54,7 @@ impl ToolLoops {
                     .time_to_live(TIME_TO_LIVE)
                     .build()
             }),
+            shared,
         }
     }
 }
@@ -54,8 +63,26 @@ impl ToolLoops {
 /// Ids too short or too regular to be unique (`call_0`; Kimi's `functions.name:0`) are not
 /// remembered: another conversation could repeat them.
 fn slot(client_key: Option<&str>, call_id: &str) -> Option<String> {
-    (call_id.len() >= 8 && !call_id.contains(':'))
-        .then(|| format!("{}\u{1f}{call_id}", client_key.unwrap_or_default()))
+    shareable(call_id).then(|| format!("{}\u{1f}{call_id}", client_key.unwrap_or_default()))
+}
+
+/// The owner's field in a call's shared record: one per client key, like the local slots.
+pub(crate) fn owner_field(client_key: Option<&str>) -> String {
+    format!("owner:{}", client_key.unwrap_or_default())
+}
+
+/// The assistant turn whose tool calls the conversation's last messages answer: `messages`
+/// ends in tool results, and this is the message before them. `None` otherwise.
+pub(crate) fn answered_calls(messages: &[ChatMessage]) -> Option<&ChatMessage> {
+    let results = messages
+        .iter()
+        .rev()
+        .take_while(|m| m.role == Role::Tool)
+        .count();
+    if results == 0 {
+        return None;
+    }
+    messages.get(messages.len().checked_sub(results + 1)?)
 }
 
 impl ToolLoops {
@@ -69,8 +96,36 @@ impl ToolLoops {
         let Some(owners) = &self.owners else {
             return;
         };
-        for slot in ids.into_iter().filter_map(|id| slot(client_key, id)) {
+        for id in ids {
+            let Some(slot) = slot(client_key, id) else {
+                continue;
+            };
             owners.insert(slot, model.clone());
+            if let Some(shared) = &self.shared {
+                crate::auth::publish_call_field(
+                    shared,
+                    id,
+                    owner_field(client_key),
+                    model.as_str().to_owned(),
+                    TIME_TO_LIVE,
+                );
+            }
+        }
+    }
+
+    /// Whether this replica knows who made `call_id` for `client_key` (false when it keeps
+    /// nothing).
+    pub fn knows(&self, client_key: Option<&str>, call_id: &str) -> bool {
+        let (Some(owners), Some(slot)) = (&self.owners, slot(client_key, call_id)) else {
+            return false;
+        };
+        owners.contains_key(&slot)
+    }
+
+    /// Keeps, without publishing it again, an owner read from the call's shared record.
+    pub fn adopt(&self, client_key: Option<&str>, call_id: &str, model: ModelId) {
+        if let (Some(owners), Some(slot)) = (&self.owners, slot(client_key, call_id)) {
+            owners.insert(slot, model);
         }
     }
 
@@ -79,16 +134,7 @@ impl ToolLoops {
     /// relayed for the same client key. `None` for any other conversation.
     pub fn owner(&self, client_key: Option<&str>, messages: &[ChatMessage]) -> Option<ModelId> {
         let owners = self.owners.as_ref()?;
-        let results = messages
-            .iter()
-            .rev()
-            .take_while(|m| m.role == Role::Tool)
-            .count();
-        if results == 0 {
-            return None;
-        }
-        let calls = messages.get(messages.len().checked_sub(results + 1)?)?;
-        calls
+        answered_calls(messages)?
             .tool_calls
             .iter()
             .flatten()
@@ -123,7 +169,7 @@ mod tests {
 
     #[test]
     fn only_a_conversation_ending_in_results_of_known_calls_has_an_owner() {
-        let loops = ToolLoops::new(true);
+        let loops = ToolLoops::new(true, None);
         let model = ModelId::new("claude-sonnet-5");
         let key = Some("key-a");
         loops.record(key, ["call_0001", "call_0", "functions.f:0"], &model);
@@ -147,7 +193,7 @@ mod tests {
         assert_eq!(loops.owner(key, &[result("call_0001")]), None);
         assert_eq!(loops.owner(key, &[user]), None);
         // Off: nothing is kept.
-        let off = ToolLoops::new(false);
+        let off = ToolLoops::new(false, None);
         off.record(key, ["call_0001"], &ModelId::new("claude-sonnet-5"));
         assert_eq!(off.owner(key, &convo), None);
     }

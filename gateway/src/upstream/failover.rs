@@ -48,6 +48,8 @@ pub struct Upstream {
 #[derive(Default)]
 pub struct Upstreams {
     by_id: HashMap<ProviderId, Arc<Upstream>>,
+    /// What models attached to their tool calls, held for every provider of the gateway.
+    pub memos: crate::upstream::providers::call_memo::Memos,
 }
 
 impl std::fmt::Debug for Upstreams {

@@ -192,3 +192,68 @@ async fn auto_keeps_a_tool_loop_on_the_model_that_made_its_calls() {
         h.stop().await;
     }
 }
+
+/// Two replicas on one Redis, as behind a load balancer: the turn answering a call reaches the
+/// replica that did not relay it. It still gives Claude its thinking back (the fake refuses
+/// the turn otherwise) and keeps the loop on the model that made the call.
+#[tokio::test]
+async fn a_loop_whose_turns_land_on_two_replicas_keeps_its_thinking_and_its_model() {
+    let Some(redis) = testkit::redis::RedisServer::start() else {
+        return;
+    };
+    let fake = testkit::FakeProvider::start().await;
+    let mut replicas = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::e2e_harness::config(
+            dir.path(),
+            crate::e2e_harness::all_providers(&fake),
+            &["claude-sonnet-5", "gpt-4o-mini"],
+            |c| {
+                c.redis = Some(gateway::config::RedisConfig {
+                    url: redis.url(),
+                    key_prefix: "loops:".to_owned(),
+                    timeout: std::time::Duration::from_secs(2),
+                    on_unavailable: gateway::config::OnUnavailable::Local,
+                });
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        replicas.push(gateway::spawn(cfg, listener, None).await.unwrap());
+        dirs.push(dir);
+    }
+    let client = reqwest::Client::new();
+    let chat = |replica: usize, body: Value| {
+        let url = format!(
+            "http://{}/v1/chat/completions",
+            replicas[replica].local_addr()
+        );
+        client.post(url).json(&body).send()
+    };
+    fake.script("claude-sonnet-5", [oslo(), Scenario::reply("Rainy.")]);
+    let mut first = first_turn("auto", false);
+    first["router"] = json!({"candidates": ["claude-sonnet-5"]});
+    let answer: Value = chat(0, first).await.unwrap().json().await.unwrap();
+    let call_id = answer["choices"][0]["message"]["tool_calls"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Replica 0 publishes off the request's path: wait until replica 1 can read the record.
+    replicas[0].wait_idle().await;
+    // On replica 1, cost alone would pick gpt-4o-mini.
+    let mut next = second_turn("auto", &call_id);
+    next["router"] = json!({"willingness_to_pay": 0.0001});
+    let resp = chat(1, next).await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let sent = fake.requests().last().unwrap().clone();
+    assert_eq!(sent.model.as_deref(), Some("claude-sonnet-5"));
+    assert_eq!(
+        sent.body["messages"][1]["content"][0]["type"], "thinking",
+        "{}",
+        sent.body
+    );
+    for gw in replicas {
+        gw.shutdown().await.unwrap();
+    }
+}

@@ -21,7 +21,10 @@
 //! `on_unavailable = "local"` counts in the replica's own memory (a warning at most once a
 //! minute and `switchyard_redis_unavailable_total`), `"refuse"` answers 503.
 
+mod calls;
 mod scripts;
+
+pub use calls::publish_call_field;
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -171,27 +171,32 @@ pub(crate) async fn read_capped(
     Ok(body.freeze())
 }
 
-/// Builds the adapter for `kind`; non-streamed answers larger than `response_limit` bytes
-/// are refused ([`UpstreamError::too_large`]).
+/// Builds the adapter for `kind`, keeping what models attach to their tool calls in `memos`
+/// (the gateway's); non-streamed answers larger than `response_limit` bytes are refused
+/// ([`UpstreamError::too_large`]).
 pub fn build_provider(
     kind: ProviderKind,
     client: reqwest::Client,
     base_url: String,
     api_key: Option<Secret<String>>,
     response_limit: usize,
+    memos: &call_memo::Memos,
 ) -> Result<Box<dyn Provider>, crate::Error> {
     match kind {
         ProviderKind::Openai => Ok(Box::new(
             openai::OpenAiProvider::new(client, base_url, api_key)
-                .with_response_limit(response_limit),
+                .with_response_limit(response_limit)
+                .with_memos(memos),
         )),
         ProviderKind::Anthropic => Ok(Box::new(
             anthropic::AnthropicProvider::new(client, base_url, api_key)
-                .with_response_limit(response_limit),
+                .with_response_limit(response_limit)
+                .with_memos(memos),
         )),
         ProviderKind::Gemini => Ok(Box::new(
             gemini::GeminiProvider::new(client, base_url, api_key)
-                .with_response_limit(response_limit),
+                .with_response_limit(response_limit)
+                .with_memos(memos),
         )),
     }
 }

@@ -70,8 +70,15 @@ impl AnthropicProvider {
             url,
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
-            thinking: super::call_memo::shared::THINKING.clone(),
+            thinking: CallMemo::default(),
         }
+    }
+
+    /// Keeps thinking blocks in the gateway's memo (shared by its providers and, with
+    /// `[redis]`, its replicas) instead of this adapter's own.
+    pub fn with_memos(mut self, memos: &super::call_memo::Memos) -> Self {
+        self.thinking = memos.thinking.clone();
+        self
     }
 
     /// Caps the size of a non-streamed answer (and of error bodies) read from the upstream.

@@ -69,8 +69,15 @@ impl GeminiProvider {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
-            signatures: crate::upstream::providers::call_memo::shared::SIGNATURES.clone(),
+            signatures: Signatures::default(),
         }
+    }
+
+    /// Keeps thought signatures in the gateway's memo (shared by its providers and, with
+    /// `[redis]`, its replicas) instead of this adapter's own.
+    pub fn with_memos(mut self, memos: &crate::upstream::providers::call_memo::Memos) -> Self {
+        self.signatures = memos.signatures.clone();
+        self
     }
 
     /// Caps the size of a non-streamed answer (and of error bodies) read from the upstream.

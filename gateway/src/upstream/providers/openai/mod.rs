@@ -54,8 +54,15 @@ impl OpenAiProvider {
             embeddings_url,
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
-            reasoning: super::call_memo::shared::REASONING.clone(),
+            reasoning: super::call_memo::CallMemo::default(),
         }
+    }
+
+    /// Keeps reasoning items in the gateway's memo (shared by its providers and, with
+    /// `[redis]`, its replicas) instead of this adapter's own.
+    pub fn with_memos(mut self, memos: &super::call_memo::Memos) -> Self {
+        self.reasoning = memos.reasoning.clone();
+        self
     }
 
     /// Caps the size of a non-streamed answer (and of error bodies) read from the upstream.
