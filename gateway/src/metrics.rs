@@ -251,10 +251,11 @@ const FAMILIES: [&Family; 35] = [
     &TOOL_LOOPS,
 ];
 
-/// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams.
-const BUCKETS: [f64; 17] = [
+/// Histogram bucket upper bounds in seconds: sub-millisecond routing to minute-long streams
+/// (a reasoning model's first token may take `timeouts.reasoning`, 4 minutes by default).
+const BUCKETS: [f64; 19] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0, 120.0,
+    60.0, 120.0, 240.0, 480.0,
 ];
 
 type Labels = Vec<(&'static str, String)>;

@@ -514,9 +514,21 @@ impl ChatCompletionChunk {
         }
     }
 
-    /// Whether this chunk carries nothing for the client: no choice and no usage.
+    /// Whether this chunk carries nothing for the client: no usage, and no choice with a role,
+    /// text, a tool call, a refusal, a finish or log probabilities. Besides the adapters'
+    /// keep-alives, that is a reasoning delta in a field the chat wire lacks (OpenRouter's
+    /// `reasoning`, DeepSeek's and vLLM's `reasoning_content`), which parses to an empty delta.
     pub fn is_keepalive(&self) -> bool {
-        self.choices.is_empty() && self.usage.is_none()
+        self.usage.is_none()
+            && self
+                .choices
+                .iter()
+                .all(|c| c.delta.role.is_none() && !c.carries_answer() && c.logprobs.is_none())
+    }
+
+    /// Whether a choice of this chunk names its role (the first chunk of an answer).
+    pub fn has_role(&self) -> bool {
+        self.choices.iter().any(|c| c.delta.role.is_some())
     }
 
     /// Whether this chunk carries part of the answer: text, a refusal, a tool call, a finish
@@ -525,14 +537,20 @@ impl ChatCompletionChunk {
     /// reasoning model has thought) are held until then, so a failure while the model thinks
     /// still fails over.
     pub fn carries_answer(&self) -> bool {
-        self.usage.is_some()
-            || self.choices.iter().any(|c| {
-                let d = &c.delta;
-                c.finish_reason.is_some()
-                    || d.tool_calls.is_some()
-                    || d.content.as_deref().is_some_and(|t| !t.is_empty())
-                    || d.refusal.as_deref().is_some_and(|t| !t.is_empty())
-            })
+        self.usage.is_some() || self.choices.iter().any(ChunkChoice::carries_answer)
+    }
+}
+
+impl ChunkChoice {
+    /// Whether this delta carries part of the answer (see
+    /// [`ChatCompletionChunk::carries_answer`]); an empty `tool_calls` list does not (some
+    /// servers send one in their role chunk).
+    pub fn carries_answer(&self) -> bool {
+        let d = &self.delta;
+        self.finish_reason.is_some()
+            || d.tool_calls.as_ref().is_some_and(|c| !c.is_empty())
+            || d.content.as_deref().is_some_and(|t| !t.is_empty())
+            || d.refusal.as_deref().is_some_and(|t| !t.is_empty())
     }
 }
 

@@ -14,7 +14,9 @@
 //! before any byte reaches the client, so a stream that fails early (while its model thinks,
 //! after the upstream accepted it) fails over like any call. After that the relay owns the
 //! stream and failover is over. Models that think before answering get `timeouts.reasoning`
-//! for that first token (or a whole non-streamed answer) instead of `ttft` / `attempt`.
+//! for that first token (or a whole non-streamed answer) instead of `ttft` / `attempt`; others
+//! get `ttft` for their first chunk and, while they stream reasoning deltas, up to
+//! `reasoning` for their first token ([`FirstToken`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -403,40 +405,33 @@ impl<'a> Failover<'a> {
         deadline: Instant,
     ) -> Result<Answer, UpstreamError> {
         let t = &self.timeouts;
-        // A model that thinks first may take `reasoning` where others get `attempt` / `ttft`.
-        let (answer_limit, first_token_limit) = if api.thinks {
-            (t.attempt.max(t.reasoning), t.ttft.max(t.reasoning))
-        } else {
-            (t.attempt, t.ttft)
-        };
         match api.call {
             CallKind::Complete => {
-                let until = deadline.min(start + answer_limit);
+                // A model that thinks first may take `reasoning` where others get `attempt`.
+                let limit = if api.thinks {
+                    t.attempt.max(t.reasoning)
+                } else {
+                    t.attempt
+                };
                 let call = if api.responses {
                     provider.complete_responses(req, upstream_name)
                 } else {
                     provider.complete(req, upstream_name)
                 };
-                match tokio::time::timeout_at(until, call).await {
+                match tokio::time::timeout_at(deadline.min(start + limit), call).await {
                     Ok(r) => r.map(Answer::Complete),
                     Err(_) => Err(UpstreamError::timeout(false)),
                 }
             }
             CallKind::Stream => {
-                let until = deadline
-                    .min(start + first_token_limit)
-                    .min(start + answer_limit);
-                let open_and_peek = async {
-                    let opened = if api.responses {
-                        provider.stream_responses(req, upstream_name)
-                    } else {
-                        provider.stream(req, upstream_name)
-                    };
-                    let rest = opened.await?;
-                    first_token(rest).await
+                let limits = FirstToken::new(t, api.thinks, start, deadline);
+                let opened = if api.responses {
+                    provider.stream_responses(req, upstream_name)
+                } else {
+                    provider.stream(req, upstream_name)
                 };
-                match tokio::time::timeout_at(until, open_and_peek).await {
-                    Ok(r) => r,
+                match tokio::time::timeout_at(limits.first_item, opened).await {
+                    Ok(rest) => first_token(rest?, &limits).await,
                     Err(_) => Err(UpstreamError::timeout(true)),
                 }
             }
@@ -444,24 +439,75 @@ impl<'a> Failover<'a> {
     }
 }
 
-/// Most chunks held before a stream's first token.
-const MAX_LEAD: usize = 16;
+/// How long a streamed attempt may take to its first token.
+#[derive(Debug)]
+struct FirstToken {
+    /// The first chunk with a choice (the role, a reasoning delta, the answer) is due by then.
+    first_item: Instant,
+    /// The first token is due by then, however alive the stream.
+    cap: Instant,
+    /// Once the first chunk came, the longest silence before the first token; `None` for a
+    /// model that thinks first (the Responses API accepts at once and then may send nothing
+    /// for minutes while the model reasons).
+    idle: Option<Duration>,
+}
 
-/// Reads `rest` up to its first chunk carrying part of the answer: nothing has reached the
-/// client before it, so a stream that fails while its model thinks (after the upstream
-/// accepted it and sent its role chunk) still fails over. Keep-alives are dropped here.
-async fn first_token(mut rest: ChunkStream) -> Result<Answer, UpstreamError> {
+impl FirstToken {
+    /// A model that thinks first gets `reasoning` (where longer than `ttft`) for its first
+    /// token. Another gets `ttft` for its first chunk (its role chunk comes at once when it is
+    /// healthy), then, if it streams reasoning deltas (a reasoning model the catalog does not
+    /// know, behind OpenRouter or vLLM), up to `reasoning` for its first token while it
+    /// stays no longer silent than `idle`.
+    fn new(t: &TimeoutsConfig, thinks: bool, start: Instant, deadline: Instant) -> Self {
+        let cap = deadline.min(start + t.ttft.max(t.reasoning));
+        if thinks {
+            FirstToken {
+                first_item: cap,
+                cap,
+                idle: None,
+            }
+        } else {
+            FirstToken {
+                first_item: deadline.min(start + t.ttft.min(t.attempt)),
+                cap,
+                idle: Some(t.idle),
+            }
+        }
+    }
+}
+
+/// Most chunks held before a stream's first token (role chunks, one per choice).
+const MAX_LEAD: usize = 128;
+
+/// Reads `rest` up to its first chunk carrying part of the answer, within `limits`: nothing
+/// has reached the client before it, so a stream that fails while its model thinks (after
+/// the upstream accepted it and sent its role chunk) still fails over. Role chunks are held
+/// to go out with it; keep-alives and reasoning deltas the client cannot read are dropped.
+async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answer, UpstreamError> {
     let mut lead = Vec::new();
+    let mut begun = false;
     loop {
-        match rest.next().await {
+        let until = match (begun, limits.idle) {
+            (false, _) => limits.first_item,
+            (true, Some(idle)) => limits.cap.min(Instant::now() + idle),
+            (true, None) => limits.cap,
+        };
+        let next = tokio::time::timeout_at(until, rest.next())
+            .await
+            .map_err(|_| UpstreamError::timeout(true))?;
+        match next {
             Some(Ok(chunk)) if chunk.carries_answer() => {
                 lead.push(chunk);
                 return Ok(Answer::Stream { lead, rest });
             }
-            Some(Ok(chunk)) if chunk.is_keepalive() => {}
-            // Role-only chunks (one per choice); an upstream repeating them is not held whole.
-            Some(Ok(chunk)) if lead.len() < MAX_LEAD => lead.push(chunk),
-            Some(Ok(_)) => {}
+            Some(Ok(chunk)) => {
+                // A chunk with a choice shows the model at work; a sign of life (an SSE
+                // comment, a ping) only that the connection is.
+                begun |= !chunk.choices.is_empty();
+                if chunk.has_role() && lead.len() < MAX_LEAD {
+                    lead.push(chunk);
+                }
+            }
             Some(Err(e)) => return Err(e),
             None => {
                 return Err(UpstreamError::stream_truncated(

@@ -117,12 +117,13 @@ async fn a_model_that_thinks_first_gets_the_reasoning_timeout() {
     let h = Harness::with(&["gpt-5", "gpt-4o", "gpt-4o-mini"], |c| {
         c.timeouts.ttft = Duration::from_millis(300);
         c.timeouts.attempt = Duration::from_millis(300);
+        c.timeouts.idle = Duration::from_millis(300);
         c.timeouts.reasoning = Duration::from_secs(20);
     })
     .await;
     let think = Duration::from_millis(1000);
-    // OpenAI's Chat Completions sends nothing while a model reasons: silence, then the
-    // answer. gpt-5 reasons by default, streamed or not.
+    // OpenAI's Chat Completions sends nothing of the answer while a model reasons: the role
+    // chunk, silence, then the answer. gpt-5 reasons by default, streamed or not.
     for stream in [true, false] {
         h.fake.script("gpt-5", [thinks(think, None)]);
         let resp = h.chat(&chat_body("gpt-5", stream, "prove it")).await;
@@ -143,16 +144,27 @@ async fn a_model_that_thinks_first_gets_the_reasoning_timeout() {
         // Time to first token: the thinking included, not the upstream's acceptance.
         assert!(row.ttft_ms.unwrap() >= 1000.0, "{:?}", row.ttft_ms);
     }
-    // A model that answers at once and stays silent as long is stalled: it fails over.
+    // A model that answers at once, silent as long after its role chunk, is stalled: it fails
+    // over after `idle`, before any byte reached the client.
     h.fake.script("gpt-4o", [thinks(think, None)]);
     let resp = h.chat(&chat_body("gpt-4o", true, "prove it")).await;
     assert_eq!(resp.status(), 200);
     assert_ne!(header(&resp, "x-switchyard-model"), "gpt-4o");
     let rows = h.rows().await;
-    let last = rows
+    let failed_over = rows
         .iter()
         .find(|r| r.attempts.len() == 2)
         .expect("the failed-over row");
-    assert_eq!(last.attempts[0].error.as_deref(), Some("ttft_timeout"));
+    assert_eq!(
+        failed_over.attempts[0].error.as_deref(),
+        Some("ttft_timeout")
+    );
+    // The same model kept alive by its upstream (SSE comments, as OpenRouter sends while a
+    // model it serves reasons) may take up to `reasoning` for its first token.
+    h.fake
+        .script("gpt-4o", [thinks(think, Some(Duration::from_millis(50)))]);
+    let resp = h.chat(&chat_body("gpt-4o", true, "prove it")).await;
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o");
+    done_chunks(&resp.text().await.unwrap());
     h.stop().await;
 }

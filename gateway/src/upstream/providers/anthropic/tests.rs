@@ -397,8 +397,12 @@ fn provider(fake: &FakeProvider) -> AnthropicProvider {
     )
 }
 
+/// The stream's items without keep-alives (a read that completes no event yields one).
 async fn collect(stream: ChunkStream) -> Vec<Result<ChatCompletionChunk, UpstreamError>> {
-    stream.collect().await
+    stream
+        .filter(|i| std::future::ready(!i.as_ref().is_ok_and(ChatCompletionChunk::is_keepalive)))
+        .collect()
+        .await
 }
 
 #[tokio::test]
