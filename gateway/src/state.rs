@@ -212,9 +212,7 @@ impl AppState {
         // shutdown and `wait_idle` wait for both.
         let tracker = auth.tracker().clone();
         let tool_loop_affinity = config.router.tool_loop_affinity;
-        upstreams.memos.share_through(auth.shared().cloned());
-        let tool_loops =
-            crate::routing::tool_loops::ToolLoops::new(tool_loop_affinity, auth.shared().cloned());
+        let tool_loops = crate::routing::tool_loops::ToolLoops::new(tool_loop_affinity);
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,

@@ -35,7 +35,7 @@ use tokio_util::task::TaskTracker;
 pub use budget::{Budget, Ledger, Period};
 pub use key_use::KeyUse;
 pub use limits::AuthClock;
-pub use shared::{publish_call_field, SharedCounters, SharedError};
+pub use shared::{SharedCounters, SharedError};
 pub use store::{KeyRecord, KeyStore, KeyStoreError, NewKey};
 
 use crate::http::error::ApiError;

@@ -26,6 +26,17 @@ pub struct RedisConfig {
     /// What a request gets while Redis cannot be reached.
     #[serde(default)]
     pub on_unavailable: OnUnavailable,
+    /// Whether Claude's thinking text goes into the replicas' shared record of each tool call
+    /// (kept six hours), so that an agent loop whose next turn reaches another replica gives
+    /// Claude its thinking back (Anthropic refuses the turn otherwise). `false` keeps thinking
+    /// text out of Redis; the call's owner and the opaque payloads (Gemini's signatures, the
+    /// Responses API's encrypted reasoning) are shared either way.
+    #[serde(default = "default_share_thinking")]
+    pub share_thinking: bool,
+}
+
+fn default_share_thinking() -> bool {
+    true
 }
 
 fn default_key_prefix() -> String {
@@ -62,6 +73,8 @@ pub struct Redis {
     /// (`timeouts.request`, or `timeouts.total` for a stream) plus a minute. A replica that
     /// dies mid-request leaves holds that lapse after this.
     pub hold_for: Duration,
+    /// Whether thinking text is shared with the tool calls' records.
+    pub share_thinking: bool,
 }
 
 /// The longest accepted per-command timeout: a limit check waits on it before every request.
@@ -105,5 +118,6 @@ pub fn resolve(
         timeout: raw.timeout,
         on_unavailable: raw.on_unavailable,
         hold_for: timeouts.request.max(timeouts.total) + Duration::from_secs(60),
+        share_thinking: raw.share_thinking,
     }))
 }

@@ -448,15 +448,21 @@ async fn serve(
     }
     let mut response = match served.answer {
         Answer::Complete(mut completion) => {
+            // Cut before masking, as the model's API would have cut the raw text.
+            let stops = crate::http::stop_cut::sequences(req.stop.as_ref());
+            crate::http::stop_cut::cut_completion(&mut completion, &stops);
             crate::guardrails::screen_answer(state, &mut completion, record);
-            let calls = completion
+            let calls: Vec<&str> = completion
                 .choices
                 .iter()
-                .flat_map(|c| c.message.tool_calls.iter().flatten());
+                .flat_map(|c| c.message.tool_calls.iter().flatten())
+                .map(|c| c.id.as_str())
+                .collect();
             let client_key = record.key.as_ref().map(KeyUse::key_id);
             state
                 .tool_loops
-                .record(client_key, calls.map(|c| c.id.as_str()), &served.model);
+                .record(client_key, calls.iter().copied(), &served.model);
+            crate::routing::shared_calls::publish(state, client_key, calls, &served.model).await;
             let Served {
                 model,
                 upstream_name,
@@ -534,6 +540,10 @@ async fn serve(
                 ttft: served.ttft,
                 input_tokens_estimate: input.input_tokens,
                 cache: plan.store_key(),
+                stop: crate::http::stop_cut::StopCutter::new(
+                    crate::http::stop_cut::sequences(req.stop.as_ref()),
+                    req.n.unwrap_or(1),
+                ),
                 leader,
                 encoder: match dialect {
                     Dialect::OpenAi => relay::Encoder::OpenAi {

@@ -38,6 +38,7 @@ pub mod relay;
 pub mod request_options;
 pub mod responses;
 pub mod route;
+pub mod stop_cut;
 pub mod validate;
 
 use axum::body::Bytes;

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::cache::assemble::Assembler;
 use crate::cache::{CacheKey, Stored};
+use crate::http::stop_cut::StopCutter;
 use crate::openai::wire::{ChatCompletionChunk, Usage};
 use crate::outcome::record::{Ending, RequestRecord};
 use crate::state::AppState;
@@ -53,6 +54,8 @@ pub struct Committed {
     pub input_tokens_estimate: u32,
     /// Where to store the answer in the response cache once the stream completed.
     pub cache: Option<CacheKey>,
+    /// The request's stop sequences, kept here for models that were not sent them.
+    pub stop: Option<crate::http::stop_cut::StopCutter>,
     /// Held until the stream is stored or has failed: identical requests wait for it.
     pub leader: Option<crate::cache::Leader>,
     /// How chunks become bytes on the wire.
@@ -260,11 +263,20 @@ impl Outlet {
     }
 }
 
-/// `chunk` as the client may see it: masked when a masker runs (one chunk or two).
+/// `chunk` as the client may see it: cut at a stop sequence (or held back while one may be
+/// starting), then masked when a masker runs (none, one chunk or two).
 fn masked(
     masker: &mut Option<crate::guardrails::stream::StreamMasker>,
+    stop: &mut Option<StopCutter>,
     chunk: ChatCompletionChunk,
 ) -> Vec<ChatCompletionChunk> {
+    let chunk = match stop {
+        Some(s) => match s.chunk(chunk) {
+            Some(c) => c,
+            None => return Vec::new(),
+        },
+        None => chunk,
+    };
     match masker {
         Some(m) => m.chunk(chunk),
         None => vec![chunk],
@@ -283,6 +295,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         ttft,
         input_tokens_estimate,
         cache,
+        mut stop,
         // Named so that it lives to the end of the pump, after the answer is stored.
         leader: _leader,
         encoder,
@@ -315,10 +328,10 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
     let mut end = None;
     for chunk in lead {
         if end.is_none() {
-            end = out.send(masked(&mut masker, chunk)).await;
+            end = out.send(masked(&mut masker, &mut stop, chunk)).await;
         }
     }
-    while end.is_none() {
+    while end.is_none() && !stop.as_ref().is_some_and(StopCutter::all_cut) {
         let next = tokio::select! {
             _ = out.tx.closed() => { end = Some(End::ClientGone); break; }
             _ = state.hard_stop.cancelled() => {
@@ -336,16 +349,25 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
             Err(_) => end = Some(End::Failed(UpstreamError::timeout(false))),
             // `[DONE]` is sent only after the row is committed, below.
             Ok(None) => {
-                // Text a masker still holds for a choice the upstream never finished.
-                let held = masker.as_mut().map(|m| m.flush(&template));
-                end = Some(match held {
-                    Some(chunks) => out.send(chunks).await.unwrap_or(End::Done),
-                    None => End::Done,
-                });
+                // Text the stop cutter, then the masker, still hold for a choice the upstream
+                // never finished.
+                let mut held: Vec<ChatCompletionChunk> = stop
+                    .as_mut()
+                    .and_then(|s| s.flush(&template))
+                    .into_iter()
+                    .flat_map(|c| masked(&mut masker, &mut None, c))
+                    .collect();
+                held.extend(
+                    masker
+                        .as_mut()
+                        .map(|m| m.flush(&template))
+                        .unwrap_or_default(),
+                );
+                end = Some(out.send(held).await.unwrap_or(End::Done));
             }
             Ok(Some(Err(e))) => end = Some(End::Failed(e)),
             Ok(Some(Ok(chunk))) if chunk.is_keepalive() => {}
-            Ok(Some(Ok(chunk))) => end = out.send(masked(&mut masker, chunk)).await,
+            Ok(Some(Ok(chunk))) => end = out.send(masked(&mut masker, &mut stop, chunk)).await,
         }
     }
     // Dropping the upstream stream now closes its connection before the bookkeeping.
@@ -376,11 +398,11 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         state
             .metrics
             .upstream_latency(model.as_str(), elapsed, Some(ttft));
-        state.tool_loops.record(
-            record.key.as_ref().map(crate::auth::KeyUse::key_id),
-            out.acc.call_ids.iter().map(String::as_str),
-            &model,
-        );
+        let client_key = record.key.as_ref().map(crate::auth::KeyUse::key_id);
+        let calls = out.acc.call_ids.iter().map(String::as_str);
+        state.tool_loops.record(client_key, calls.clone(), &model);
+        // Before `[DONE]`: the client's next turn may reach another replica at once.
+        crate::routing::shared_calls::publish(&state, client_key, calls, &model).await;
     }
     if let Some(m) = &masker {
         crate::guardrails::note_answer_masked(&state, &mut record, m.counts());

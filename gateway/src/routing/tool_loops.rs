@@ -12,12 +12,10 @@
 //! the call's shared record, so that a loop whose turns a load balancer spreads over replicas
 //! stays on its model too (`crate::routing::shared_calls`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use router_core::ModelId;
 
-use crate::auth::SharedCounters;
 use crate::openai::wire::{ChatMessage, Role};
 use crate::upstream::providers::call_memo::shareable;
 
@@ -26,35 +24,34 @@ const MAX_CALLS: u64 = 1_000_000;
 /// A call is remembered this long: agent loops continue within minutes.
 const TIME_TO_LIVE: Duration = Duration::from_secs(6 * 3600);
 
-/// Which model made each tool call the gateway relayed; `None` with `tool_loop_affinity` off,
-/// when nothing is kept and no loop has an owner.
+/// Which model made each tool call the gateway relayed (or another replica did, read from
+/// the call's shared record). Kept with `tool_loop_affinity` off too, where no loop has an
+/// owner: it tells which calls this replica already knows (`shared_calls`).
 #[derive(Clone)]
 pub struct ToolLoops {
-    owners: Option<moka::sync::Cache<String, ModelId>>,
-    /// The replicas' shared records (`[redis]`), where owners are published.
-    shared: Option<Arc<SharedCounters>>,
+    owners: moka::sync::Cache<String, ModelId>,
+    /// `[router] tool_loop_affinity`.
+    enabled: bool,
 }
 
 impl std::fmt::Debug for ToolLoops {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ToolLoops")
-            .field("calls", &self.owners.as_ref().map(|o| o.entry_count()))
+            .field("calls", &self.owners.entry_count())
+            .field("enabled", &self.enabled)
             .finish()
     }
 }
 
 impl ToolLoops {
-    /// Kept loops when `enabled` (`[router] tool_loop_affinity`), else none; published to
-    /// `shared` when replicas share their records.
-    pub fn new(enabled: bool, shared: Option<Arc<SharedCounters>>) -> Self {
+    /// Loops with owners when `enabled` (`[router] tool_loop_affinity`).
+    pub fn new(enabled: bool) -> Self {
         ToolLoops {
-            owners: enabled.then(|| {
-                moka::sync::Cache::builder()
-                    .max_capacity(MAX_CALLS)
-                    .time_to_live(TIME_TO_LIVE)
-                    .build()
-            }),
-            shared,
+            owners: moka::sync::Cache::builder()
+                .max_capacity(MAX_CALLS)
+                .time_to_live(TIME_TO_LIVE)
+                .build(),
+            enabled,
         }
     }
 }
@@ -64,11 +61,6 @@ impl ToolLoops {
 /// remembered: another conversation could repeat them.
 fn slot(client_key: Option<&str>, call_id: &str) -> Option<String> {
     shareable(call_id).then(|| format!("{}\u{1f}{call_id}", client_key.unwrap_or_default()))
-}
-
-/// The owner's field in a call's shared record: one per client key, like the local slots.
-pub(crate) fn owner_field(client_key: Option<&str>) -> String {
-    format!("owner:{}", client_key.unwrap_or_default())
 }
 
 /// The assistant turn whose tool calls the conversation's last messages answer: `messages`
@@ -93,52 +85,28 @@ impl ToolLoops {
         ids: impl IntoIterator<Item = &'a str>,
         model: &ModelId,
     ) {
-        let Some(owners) = &self.owners else {
-            return;
-        };
-        for id in ids {
-            let Some(slot) = slot(client_key, id) else {
-                continue;
-            };
-            owners.insert(slot, model.clone());
-            if let Some(shared) = &self.shared {
-                crate::auth::publish_call_field(
-                    shared,
-                    id,
-                    owner_field(client_key),
-                    model.as_str().to_owned(),
-                    TIME_TO_LIVE,
-                );
-            }
+        for slot in ids.into_iter().filter_map(|id| slot(client_key, id)) {
+            self.owners.insert(slot, model.clone());
         }
     }
 
-    /// Whether this replica knows who made `call_id` for `client_key` (false when it keeps
-    /// nothing).
+    /// Whether this replica knows who made `call_id` for `client_key`.
     pub fn knows(&self, client_key: Option<&str>, call_id: &str) -> bool {
-        let (Some(owners), Some(slot)) = (&self.owners, slot(client_key, call_id)) else {
-            return false;
-        };
-        owners.contains_key(&slot)
-    }
-
-    /// Keeps, without publishing it again, an owner read from the call's shared record.
-    pub fn adopt(&self, client_key: Option<&str>, call_id: &str, model: ModelId) {
-        if let (Some(owners), Some(slot)) = (&self.owners, slot(client_key, call_id)) {
-            owners.insert(slot, model);
-        }
+        slot(client_key, call_id).is_some_and(|s| self.owners.contains_key(&s))
     }
 
     /// The model whose calls `messages` ends by answering: the conversation's last messages
     /// are tool results, and the assistant turn before them holds a call this gateway
     /// relayed for the same client key. `None` for any other conversation.
     pub fn owner(&self, client_key: Option<&str>, messages: &[ChatMessage]) -> Option<ModelId> {
-        let owners = self.owners.as_ref()?;
+        if !self.enabled {
+            return None;
+        }
         answered_calls(messages)?
             .tool_calls
             .iter()
             .flatten()
-            .find_map(|c| owners.get(&slot(client_key, &c.id)?))
+            .find_map(|c| self.owners.get(&slot(client_key, &c.id)?))
     }
 }
 
@@ -169,7 +137,7 @@ mod tests {
 
     #[test]
     fn only_a_conversation_ending_in_results_of_known_calls_has_an_owner() {
-        let loops = ToolLoops::new(true, None);
+        let loops = ToolLoops::new(true);
         let model = ModelId::new("claude-sonnet-5");
         let key = Some("key-a");
         loops.record(key, ["call_0001", "call_0", "functions.f:0"], &model);
@@ -192,8 +160,8 @@ mod tests {
         }
         assert_eq!(loops.owner(key, &[result("call_0001")]), None);
         assert_eq!(loops.owner(key, &[user]), None);
-        // Off: nothing is kept.
-        let off = ToolLoops::new(false, None);
+        // Off: no loop has an owner.
+        let off = ToolLoops::new(false);
         off.record(key, ["call_0001"], &ModelId::new("claude-sonnet-5"));
         assert_eq!(off.owner(key, &convo), None);
     }

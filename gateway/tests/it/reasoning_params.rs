@@ -316,3 +316,45 @@ async fn reasoning_effort_is_sent_as_the_nearest_value_the_model_takes() {
     assert_eq!(last_sent(&h)["temperature"], 0.2);
     h.stop().await;
 }
+
+/// A ReAct loop's `stop` reaches no OpenAI reasoning model (they refuse it while they reason),
+/// so the gateway cuts the answer itself: the model's invented observation never reaches the
+/// agent, streamed or not, and the choice finishes with `stop`.
+#[tokio::test]
+async fn stop_is_kept_by_the_gateway_for_models_that_refuse_it() {
+    let h = Harness::with(&["gpt-5", "gpt-4o-mini"], |_| {}).await;
+    let reply = "Thought: I should look it up. Action: search Observation: it is 42 Final: 42";
+    for stream in [false, true] {
+        h.fake.script("gpt-5", [testkit::Scenario::reply(reply)]);
+        let mut body = crate::e2e_harness::chat_body("gpt-5", stream, "What is the answer?");
+        body["stop"] = json!(["Observation:", "\n\nHuman:"]);
+        let resp = h.chat(&body).await;
+        assert_eq!(resp.status(), 200);
+        assert!(last_sent(&h).get("stop").is_none(), "not sent to gpt-5");
+        let (text, finish) = if stream {
+            let chunks = crate::e2e_harness::done_chunks(&resp.text().await.unwrap());
+            let finish = chunks
+                .iter()
+                .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
+                .collect::<Vec<_>>();
+            assert_eq!(finish.len(), 1, "one finish: {chunks:?}");
+            (
+                crate::e2e_harness::streamed_text(&chunks),
+                finish[0].to_owned(),
+            )
+        } else {
+            let answer: Value = resp.json().await.unwrap();
+            let choice = &answer["choices"][0];
+            (
+                choice["message"]["content"].as_str().unwrap().to_owned(),
+                choice["finish_reason"].as_str().unwrap().to_owned(),
+            )
+        };
+        assert_eq!(
+            text, "Thought: I should look it up. Action: search ",
+            "stream {stream}"
+        );
+        assert_eq!(finish, "stop");
+    }
+    h.stop().await;
+}

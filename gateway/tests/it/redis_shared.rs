@@ -81,6 +81,7 @@ async fn start_with(
                     key_prefix: "it:".to_owned(),
                     timeout: Duration::from_secs(2),
                     on_unavailable,
+                    share_thinking: true,
                 });
                 more(c);
             },

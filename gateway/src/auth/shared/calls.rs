@@ -1,33 +1,39 @@
 //! What replicas share about the tool calls they relayed (`crate::routing::shared_calls`):
-//! one Redis hash per call, `call:{call id}`, whose fields are what a later turn answering
-//! that call needs from the replica that relayed it (which model made it, per client key, and
-//! the payloads the model attached: Claude's thinking, Gemini's thought signatures, the
-//! Responses API's reasoning items). Each write renews the hash's expiry.
+//! one Redis hash per call, `call:{call id}`, written in one command when the answer holding
+//! the call is relayed and kept for a given time. Neither reads nor writes ever start the
+//! limits' back-off: a slow record costs a miss, never a second of unshared limits.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::SharedCounters;
 
 impl SharedCounters {
-    /// Sets `field` of `call_id`'s record to `value`, the record kept `ttl` from now. A failed
-    /// write only costs another replica a miss: counted and logged, never an error.
-    pub async fn put_call_field(&self, call_id: &str, field: &str, value: &str, ttl: Duration) {
-        let mut conn = self.conn.clone();
-        let key = self.call_key(call_id);
+    /// Whether Claude's thinking text may go into the records (`[redis] share_thinking`).
+    pub fn shares_thinking(&self) -> bool {
+        self.share_thinking
+    }
+
+    /// Writes each call's `fields` into its record, kept `ttl` from now: one round trip for
+    /// all of them. A failed write only costs another replica a miss: counted and logged,
+    /// never an error.
+    pub async fn put_call_records(&self, records: &[(&str, Vec<(String, String)>)], ttl: Duration) {
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut pipe = redis::pipe();
-        pipe.cmd("HSET")
-            .arg(&key)
-            .arg(field)
-            .arg(value)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&key)
-            .arg(ms)
-            .ignore();
-        if let Err(e) = self.bounded(pipe.query_async::<()>(&mut conn)).await {
+        for (call_id, fields) in records.iter().filter(|(_, f)| !f.is_empty()) {
+            let key = self.call_key(call_id);
+            let hset = pipe.cmd("HSET").arg(&key);
+            for (field, value) in fields {
+                hset.arg(field).arg(value);
+            }
+            hset.ignore();
+            pipe.cmd("PEXPIRE").arg(&key).arg(ms).ignore();
+        }
+        let mut conn = self.conn.clone();
+        if let Err(e) = self
+            .bounded_with(pipe.query_async::<()>(&mut conn), false)
+            .await
+        {
             self.note("calls", "dropped", &e);
         }
     }
@@ -40,10 +46,13 @@ impl SharedCounters {
         for id in call_ids {
             pipe.cmd("HGETALL").arg(self.call_key(id));
         }
-        match self
-            .bounded(pipe.query_async::<Vec<HashMap<String, String>>>(&mut conn))
-            .await
-        {
+        let read = self
+            .bounded_with(
+                pipe.query_async::<Vec<HashMap<String, String>>>(&mut conn),
+                false,
+            )
+            .await;
+        match read {
             Ok(records) if records.len() == call_ids.len() => records,
             Ok(_) => vec![HashMap::new(); call_ids.len()],
             Err(e) => {
@@ -56,21 +65,4 @@ impl SharedCounters {
     fn call_key(&self, call_id: &str) -> String {
         format!("{}call:{call_id}", self.prefix)
     }
-}
-
-/// Writes `field = value` into `call_id`'s shared record off the request's path (on the
-/// settlements' tracker, which shutdown waits for).
-pub fn publish_call_field(
-    shared: &Arc<SharedCounters>,
-    call_id: &str,
-    field: String,
-    value: String,
-    ttl: Duration,
-) {
-    let shared = Arc::clone(shared);
-    let call_id = call_id.to_owned();
-    let tracker = shared.tracker().clone();
-    tracker.spawn(async move {
-        shared.put_call_field(&call_id, &field, &value, ttl).await;
-    });
 }

@@ -24,8 +24,6 @@
 mod calls;
 mod scripts;
 
-pub use calls::publish_call_field;
-
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,6 +72,8 @@ pub struct SharedCounters {
     timeout: Duration,
     on_unavailable: OnUnavailable,
     hold_for: Duration,
+    /// Whether thinking text goes into tool calls' shared records (`[redis] share_thinking`).
+    share_thinking: bool,
     clock: AuthClock,
     metrics: Arc<Metrics>,
     /// Settlements run here, off the request that ends; shutdown waits for them.
@@ -124,6 +124,7 @@ impl SharedCounters {
             timeout: config.timeout,
             on_unavailable: config.on_unavailable,
             hold_for: config.hold_for,
+            share_thinking: config.share_thinking,
             clock,
             metrics,
             tracker: TaskTracker::new(),
@@ -168,6 +169,16 @@ impl SharedCounters {
         &self,
         fut: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, SharedError> {
+        self.bounded_with(fut, true).await
+    }
+
+    /// [`Self::bounded`]; a failure starts the [`BACKOFF`] only with `backs_off`: a slow
+    /// optional command (a tool call's record) must not switch the limits off for a second.
+    async fn bounded_with<T>(
+        &self,
+        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+        backs_off: bool,
+    ) -> Result<T, SharedError> {
         let now_us = self.now_us();
         if now_us < self.skip_until_us.load(Ordering::Relaxed) {
             return Err(SharedError::Backoff(BACKOFF));
@@ -177,8 +188,10 @@ impl SharedCounters {
             Ok(Err(e)) => SharedError::Redis(e),
             Err(_) => SharedError::Timeout(self.timeout),
         };
-        let until = self.now_us().saturating_add(BACKOFF.as_micros() as u64);
-        self.skip_until_us.fetch_max(until, Ordering::Relaxed);
+        if backs_off {
+            let until = self.now_us().saturating_add(BACKOFF.as_micros() as u64);
+            self.skip_until_us.fetch_max(until, Ordering::Relaxed);
+        }
         Err(failed)
     }
 

@@ -34,6 +34,7 @@ fn config(server: &RedisServer, on_unavailable: OnUnavailable) -> Redis {
         timeout: Duration::from_secs(2),
         on_unavailable,
         hold_for: Duration::from_secs(600),
+        share_thinking: true,
     }
 }
 

@@ -3,40 +3,35 @@
 //! (`gemini::signatures`), Claude's thinking blocks (`anthropic`) and the Responses API's
 //! encrypted reasoning items (`openai::responses`). Keyed by the tool call's id (unique per
 //! call) and the model that made it: another model refuses what it did not make. In memory,
-//! bounded by size and age; with `[redis]` also written to the replicas' shared record of the
-//! call, from which a replica that did not relay it (or one restarted since) fetches it before
-//! the next turn (`crate::routing::shared_calls`).
+//! bounded by size and age; with `[redis]` the gateway also writes them to the replicas' shared
+//! record of the call, from which a replica that did not relay it (or one restarted since)
+//! takes them before the next turn (`crate::routing::shared_calls`).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
-
-use crate::auth::SharedCounters;
 
 /// At most this many bytes are kept (older entries go first).
 const MAX_BYTES: u64 = 32 * 1024 * 1024;
 /// An entry is kept this long after its answer: agent loops continue within minutes.
 pub(crate) const TIME_TO_LIVE: Duration = Duration::from_secs(6 * 3600);
 
-/// Separates the model from the payload in a shared record's field.
+/// Separates the model from the payload in a shared record's value.
 const SEPARATOR: char = '\u{1f}';
 
-/// Whether `call_id` is unique enough to key shared state by: ids too short or too regular
-/// (`call_0`; Kimi's `functions.name:0`) could repeat in another conversation.
+/// Whether `call_id` is unique enough to key state shared by replicas or conversations by:
+/// ids too short or too regular (`call_0`; Kimi's `functions.name:0`) could repeat in another
+/// conversation.
 pub(crate) fn shareable(call_id: &str) -> bool {
     call_id.len() >= 8 && !call_id.contains(':')
 }
-
-/// Where a gateway's memos publish what they keep: set once `[redis]` is connected.
-type SharedSlot = Arc<OnceLock<Arc<SharedCounters>>>;
 
 /// Opaque payloads by tool-call id.
 #[derive(Clone)]
 pub struct CallMemo {
     /// Tool-call id → (upstream model, payload).
     by_call: moka::sync::Cache<String, Arc<(String, String)>>,
-    /// This memo's field in a call's shared record.
+    /// This memo's name in a call's shared record.
     field: &'static str,
-    shared: SharedSlot,
 }
 
 impl std::fmt::Debug for CallMemo {
@@ -50,7 +45,7 @@ impl std::fmt::Debug for CallMemo {
 
 impl Default for CallMemo {
     fn default() -> Self {
-        CallMemo::new("payload", SharedSlot::default())
+        CallMemo::new("payload")
     }
 }
 
@@ -62,33 +57,27 @@ impl Default for CallMemo {
 pub struct Memos {
     /// Gemini's thought signatures.
     pub signatures: CallMemo,
-    /// Claude's thinking blocks.
+    /// Claude's thinking blocks (plain text: `[redis] share_thinking` decides whether they
+    /// leave the process).
     pub thinking: CallMemo,
     /// The Responses API's encrypted reasoning items.
     pub reasoning: CallMemo,
-    shared: SharedSlot,
 }
 
 impl Default for Memos {
     fn default() -> Self {
-        let shared = SharedSlot::default();
         Memos {
-            signatures: CallMemo::new("signature", Arc::clone(&shared)),
-            thinking: CallMemo::new("thinking", Arc::clone(&shared)),
-            reasoning: CallMemo::new("reasoning", Arc::clone(&shared)),
-            shared,
+            signatures: CallMemo::new("signature"),
+            thinking: CallMemo::new(THINKING),
+            reasoning: CallMemo::new("reasoning"),
         }
     }
 }
 
-impl Memos {
-    /// Publishes what the memos keep from now on to the replicas' shared records (`[redis]`).
-    pub fn share_through(&self, shared: Option<Arc<SharedCounters>>) {
-        if let Some(shared) = shared {
-            let _ = self.shared.set(shared);
-        }
-    }
+/// The thinking memo's name, whose payloads are plain text.
+pub(crate) const THINKING: &str = "thinking";
 
+impl Memos {
     fn each(&self) -> [&CallMemo; 3] {
         [&self.signatures, &self.thinking, &self.reasoning]
     }
@@ -98,20 +87,31 @@ impl Memos {
         self.each().iter().any(|m| m.by_call.contains_key(call_id))
     }
 
-    /// Keeps, without publishing it again, what a shared record's `field` holds for
-    /// `call_id`; fields of no memo are ignored.
-    pub fn adopt(&self, call_id: &str, field: &str, value: &str) {
+    /// What the memos hold for `call_id`, as a shared record's entries: (memo name, value).
+    pub fn entries(&self, call_id: &str) -> Vec<(&'static str, String)> {
+        self.each()
+            .into_iter()
+            .filter_map(|m| {
+                let v = m.by_call.get(call_id)?;
+                Some((m.field, format!("{}{SEPARATOR}{}", v.0, v.1)))
+            })
+            .collect()
+    }
+
+    /// Keeps what a shared record's entry `name` holds for `call_id`; names of no memo are
+    /// ignored.
+    pub fn adopt(&self, call_id: &str, name: &str, value: &str) {
         let Some((model, payload)) = value.split_once(SEPARATOR) else {
             return;
         };
-        if let Some(memo) = self.each().into_iter().find(|m| m.field == field) {
-            memo.keep(call_id, model, payload);
+        if let Some(memo) = self.each().into_iter().find(|m| m.field == name) {
+            memo.remember(call_id, model, payload);
         }
     }
 }
 
 impl CallMemo {
-    fn new(field: &'static str, shared: SharedSlot) -> Self {
+    fn new(field: &'static str) -> Self {
         CallMemo {
             by_call: moka::sync::Cache::builder()
                 .max_capacity(MAX_BYTES)
@@ -121,26 +121,11 @@ impl CallMemo {
                 .time_to_live(TIME_TO_LIVE)
                 .build(),
             field,
-            shared,
         }
     }
 
-    /// Keeps `payload`, which `model` attached to the call answered as `call_id`, and
-    /// publishes it to the call's shared record when replicas share one.
+    /// Keeps `payload`, which `model` attached to the call answered as `call_id`.
     pub fn remember(&self, call_id: &str, model: &str, payload: &str) {
-        self.keep(call_id, model, payload);
-        if let (Some(shared), true) = (self.shared.get(), shareable(call_id)) {
-            crate::auth::publish_call_field(
-                shared,
-                call_id,
-                self.field.to_owned(),
-                format!("{model}{SEPARATOR}{payload}"),
-                TIME_TO_LIVE,
-            );
-        }
-    }
-
-    fn keep(&self, call_id: &str, model: &str, payload: &str) {
         self.by_call.insert(
             call_id.to_owned(),
             Arc::new((model.to_owned(), payload.to_owned())),
@@ -173,20 +158,27 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_record_is_adopted_by_the_memo_of_its_field() {
-        let memos = Memos::default();
-        memos.adopt("call_abcdefgh", "thinking", "claude-opus-5\u{1f}[{}]");
-        memos.adopt("call_abcdefgh", "owner:key", "claude-opus-5");
-        assert!(memos.knows("call_abcdefgh"));
+    fn a_shared_record_is_adopted_by_the_memo_it_names() {
+        let one = Memos::default();
+        one.thinking
+            .remember("call_abcdefgh", "claude-opus-5", "[{}]");
+        let entries = one.entries("call_abcdefgh");
+        assert_eq!(entries.len(), 1);
+        let other = Memos::default();
+        for (name, value) in &entries {
+            other.adopt("call_abcdefgh", name, value);
+        }
+        other.adopt("call_abcdefgh", "owner", "claude-opus-5");
+        assert!(other.knows("call_abcdefgh"));
         assert_eq!(
-            memos
+            other
                 .thinking
                 .recall("call_abcdefgh", "claude-opus-5")
                 .as_deref(),
             Some("[{}]")
         );
         assert_eq!(
-            memos.signatures.recall("call_abcdefgh", "claude-opus-5"),
+            other.signatures.recall("call_abcdefgh", "claude-opus-5"),
             None
         );
         assert!(shareable("call_abcdefgh") && !shareable("call_0") && !shareable("fn.a:0000000"));
