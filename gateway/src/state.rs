@@ -212,7 +212,8 @@ impl AppState {
         // shutdown and `wait_idle` wait for both.
         let tracker = auth.tracker().clone();
         let tool_loop_affinity = config.router.tool_loop_affinity;
-        let tool_loops = crate::routing::tool_loops::ToolLoops::new(tool_loop_affinity);
+        let tool_loops =
+            crate::routing::tool_loops::ToolLoops::new(tool_loop_affinity, auth.shared().is_some());
         Ok(AppState(Arc::new(Inner {
             config,
             catalog,

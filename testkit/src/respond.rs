@@ -266,6 +266,14 @@ async fn play<V: Vendor>(
                 Wire::Anthropic => {
                     SseEvent::typed_json(&serde_json::json!({"type": "ping"})).frame()
                 }
+                // A reasoning delta in a field the chat wire lacks, as OpenRouter and vLLM
+                // stream a reasoning model's thinking.
+                Wire::OpenAi => SseEvent::json(&serde_json::json!({
+                    "id": a.id, "object": "chat.completion.chunk", "created": a.created,
+                    "model": a.model, "choices": [{"index": 0,
+                        "delta": {"reasoning": "thinking "}, "finish_reason": null}],
+                }))
+                .frame(),
                 _ => Bytes::from_static(b": keep-alive\n\n"),
             };
             sse::thinking_response(preamble, ping, keepalive, think, rest, tail)

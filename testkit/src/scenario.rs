@@ -98,9 +98,10 @@ pub enum Scenario {
     Disconnect,
     /// A model that thinks before it answers. Streams send what comes before the answer (the
     /// role, Anthropic's `message_start`, Responses' `response.created`), then nothing of the
-    /// answer for `think`: a keep-alive every `keepalive` (Anthropic's `ping` event, an SSE
-    /// comment elsewhere, as OpenRouter sends) or, with `None`, silence (OpenAI's Chat
-    /// Completions while a model reasons). Then they answer like [`Scenario::echo`], or with
+    /// answer for `think`: a keep-alive every `keepalive` (Anthropic's `ping` event; on the
+    /// OpenAI chat wire a `reasoning` delta, as OpenRouter and vLLM stream a reasoning model's
+    /// thinking; an SSE comment elsewhere) or, with `None`, silence (OpenAI's Chat Completions
+    /// while a model reasons). Then they answer like [`Scenario::echo`], or with
     /// `then_drop` drop the connection instead. Non-streaming requests wait `think`, then
     /// answer (or are dropped). With `after_first_token` the pause comes after the answer's
     /// first token instead (a model thinking again between its text and a tool call).

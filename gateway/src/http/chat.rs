@@ -446,10 +446,16 @@ async fn serve(
     if let Some(scope) = &semantic_scope {
         cached::semantic_index(state, &plan, scope, embedding.as_deref());
     }
+    // `stop` the model was not sent (it refuses it) is kept here, as its API would have.
+    let stops = if served.stop_dropped {
+        crate::http::stop_cut::sequences(req.stop.as_ref())
+    } else {
+        Vec::new()
+    };
+    let thinking_tokens = thinking_tokens(state, &served);
     let mut response = match served.answer {
         Answer::Complete(mut completion) => {
             // Cut before masking, as the model's API would have cut the raw text.
-            let stops = crate::http::stop_cut::sequences(req.stop.as_ref());
             crate::http::stop_cut::cut_completion(&mut completion, &stops);
             crate::guardrails::screen_answer(state, &mut completion, record);
             let calls: Vec<&str> = completion
@@ -530,6 +536,7 @@ async fn serve(
             state.clone(),
             record.clone(),
             relay::Committed {
+                thinking_tokens,
                 model: served.model,
                 target: served.target,
                 upstream_name: served.upstream_name,
@@ -540,10 +547,7 @@ async fn serve(
                 ttft: served.ttft,
                 input_tokens_estimate: input.input_tokens,
                 cache: plan.store_key(),
-                stop: crate::http::stop_cut::StopCutter::new(
-                    crate::http::stop_cut::sequences(req.stop.as_ref()),
-                    req.n.unwrap_or(1),
-                ),
+                stop: crate::http::stop_cut::StopCutter::new(stops, req.n.unwrap_or(1)),
                 leader,
                 encoder: match dialect {
                     Dialect::OpenAi => relay::Encoder::OpenAi {
@@ -567,6 +571,22 @@ async fn serve(
     );
     cached::mark(response.headers_mut(), served_by_cache);
     Ok(response)
+}
+
+/// About how many tokens a model that thinks first spent before its first token: that time at
+/// its catalog decoding speed. Counted only for a stream whose upstream reports no usage (one
+/// the gateway ended at a stop sequence), whose relayed text alone would leave the thinking,
+/// billed by the provider, out of its cost.
+fn thinking_tokens(state: &AppState, served: &crate::upstream::failover::Served) -> u32 {
+    if !served.thinks {
+        return 0;
+    }
+    let speed = state
+        .catalog
+        .find(served.model.as_str())
+        .map_or(0.0, |e| e.spec.latency.tokens_per_s);
+    // Saturating: a float-to-int cast clamps, and a negative or NaN speed gives 0.
+    (served.ttft.as_secs_f64() * speed) as u32
 }
 
 /// The first choice's text (what a judge grades).

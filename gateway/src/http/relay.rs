@@ -52,6 +52,9 @@ pub struct Committed {
     pub ttft: Duration,
     /// Estimated prompt tokens, used when the upstream reports no usage.
     pub input_tokens_estimate: u32,
+    /// Estimated thinking tokens before the first token, added to the relayed text's when the
+    /// upstream reports no usage (`chat::thinking_tokens`).
+    pub thinking_tokens: u32,
     /// Where to store the answer in the response cache once the stream completed.
     pub cache: Option<CacheKey>,
     /// The request's stop sequences, kept here for models that were not sent them.
@@ -81,6 +84,23 @@ impl Encoder {
             Encoder::OpenAi { wants_usage } => encode(chunk, *wants_usage),
             Encoder::Anthropic(e) => e.chunk(&chunk),
             Encoder::Responses(e) => e.chunk(&chunk),
+        }
+    }
+
+    /// The usage chunk a client that asked for one gets when the upstream sent none (a stream
+    /// the gateway ended at a stop sequence): the row's token counts, modelled on `template`.
+    /// The other dialects carry the counts in their last events anyway.
+    fn missing_usage(&self, tokens: (u32, u32), template: &ChatCompletionChunk) -> Option<Bytes> {
+        match self {
+            Encoder::OpenAi { wants_usage: true } => {
+                let chunk = ChatCompletionChunk {
+                    choices: Vec::new(),
+                    usage: Some(Usage::new(tokens.0, tokens.1)),
+                    ..template.clone()
+                };
+                encode(chunk, true)
+            }
+            _ => None,
         }
     }
 
@@ -178,10 +198,13 @@ impl Accounting {
         }
     }
 
-    fn tokens(&self, input_estimate: u32) -> (u32, u32) {
+    fn tokens(&self, input_estimate: u32, thinking_estimate: u32) -> (u32, u32) {
         match &self.usage {
             Some(u) => (u.prompt_tokens, u.completion_tokens),
-            None => (input_estimate, tokens::estimate(&self.output_chars)),
+            None => (
+                input_estimate,
+                tokens::estimate(&self.output_chars).saturating_add(thinking_estimate),
+            ),
         }
     }
 }
@@ -294,6 +317,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         attempt_start,
         ttft,
         input_tokens_estimate,
+        thinking_tokens,
         cache,
         mut stop,
         // Named so that it lives to the end of the pump, after the answer is stored.
@@ -407,7 +431,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
     if let Some(m) = &masker {
         crate::guardrails::note_answer_masked(&state, &mut record, m.counts());
     }
-    let tokens = out.acc.tokens(input_tokens_estimate);
+    let tokens = out.acc.tokens(input_tokens_estimate, thinking_tokens);
     let upstream_model = upstream_model.or(Some(upstream_name));
     let request_id = record.request_id.clone();
     let ending = Ending {
@@ -448,6 +472,11 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
             let _ = out.tx.send(out.encoder.error(&err)).await;
         }
         None if status == OutcomeStatus::Ok => {
+            if finished.logged && out.acc.usage.is_none() {
+                if let Some(usage) = out.encoder.missing_usage(tokens, &template) {
+                    let _ = out.tx.send(usage).await;
+                }
+            }
             let last = if finished.logged {
                 out.encoder.done(tokens)
             } else {
@@ -521,8 +550,10 @@ mod tests {
     fn accounting_prefers_reported_usage_and_estimates_otherwise() {
         let mut acc = Accounting::default();
         acc.observe(&chunk(Some("abcdefgh"), None));
-        assert_eq!(acc.tokens(10), (10, 2));
+        assert_eq!(acc.tokens(10, 0), (10, 2));
+        // A thinking model's estimated thinking counts only without reported usage.
+        assert_eq!(acc.tokens(10, 500), (10, 502));
         acc.observe(&chunk(None, Some(Usage::new(7, 9))));
-        assert_eq!(acc.tokens(10), (7, 9));
+        assert_eq!(acc.tokens(10, 500), (7, 9));
     }
 }

@@ -25,6 +25,11 @@ pub const MAX_COST_USD: f64 = 1e6;
 pub const MAX_LATENCY_MS: f64 = 1e9;
 /// Most choices (`n`) per request.
 pub const MAX_CHOICES: u32 = 128;
+/// Most stop sequences, and the longest: the gateway matches them itself for models that
+/// refuse `stop` (`http::stop_cut`), against every chunk of a stream (OpenAI takes 4).
+pub const MAX_STOPS: usize = 16;
+/// Longest stop sequence, in bytes.
+pub const MAX_STOP_BYTES: usize = 256;
 
 /// How much of a refused name an error repeats.
 const ECHO_BYTES: usize = 64;
@@ -120,6 +125,13 @@ pub fn sampling(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     if req.n.is_some_and(|n| n == 0 || n > MAX_CHOICES) {
         return Err(ApiError::InvalidRequest(format!(
             "n must be between 1 and {MAX_CHOICES}"
+        )));
+    }
+    let stops = req.stop.as_ref().map(crate::openai::wire::Stop::to_vec);
+    let stops = stops.unwrap_or_default();
+    if stops.len() > MAX_STOPS || stops.iter().any(|s| s.len() > MAX_STOP_BYTES) {
+        return Err(ApiError::InvalidRequest(format!(
+            "stop takes at most {MAX_STOPS} sequences of at most {MAX_STOP_BYTES} bytes each"
         )));
     }
     for (field, key) in [

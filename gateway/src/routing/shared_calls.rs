@@ -48,6 +48,9 @@ pub async fn publish<'a>(
         return;
     };
     let mut seen = HashSet::new();
+    // An answer's payload is kept under each of its calls; the next turn needs it under one
+    // (the adapters look it up by any call of the turn), so it is written once.
+    let mut written = HashSet::new();
     let records: Vec<(&str, Vec<(String, String)>)> = ids
         .into_iter()
         .filter(|id| shareable(id) && seen.insert(*id))
@@ -55,7 +58,8 @@ pub async fn publish<'a>(
         .map(|id| {
             let mut fields = vec![(entry(OWNER, client_key), model.as_str().to_owned())];
             for (name, value) in state.upstreams.memos.entries(id) {
-                if name != THINKING || shared.shares_thinking() {
+                let allowed = name != THINKING || shared.shares_thinking();
+                if allowed && written.insert(value.clone()) {
                     fields.push((entry(name, client_key), value));
                 }
             }

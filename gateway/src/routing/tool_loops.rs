@@ -25,11 +25,12 @@ const MAX_CALLS: u64 = 1_000_000;
 const TIME_TO_LIVE: Duration = Duration::from_secs(6 * 3600);
 
 /// Which model made each tool call the gateway relayed (or another replica did, read from
-/// the call's shared record). Kept with `tool_loop_affinity` off too, where no loop has an
-/// owner: it tells which calls this replica already knows (`shared_calls`).
+/// the call's shared record). With `[redis]` kept with `tool_loop_affinity` off too, where no
+/// loop has an owner: it tells which calls this replica already knows (`shared_calls`).
 #[derive(Clone)]
 pub struct ToolLoops {
-    owners: moka::sync::Cache<String, ModelId>,
+    /// `None` when neither affinity nor shared records need it.
+    owners: Option<moka::sync::Cache<String, ModelId>>,
     /// `[router] tool_loop_affinity`.
     enabled: bool,
 }
@@ -37,20 +38,23 @@ pub struct ToolLoops {
 impl std::fmt::Debug for ToolLoops {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ToolLoops")
-            .field("calls", &self.owners.entry_count())
+            .field("calls", &self.owners.as_ref().map(|o| o.entry_count()))
             .field("enabled", &self.enabled)
             .finish()
     }
 }
 
 impl ToolLoops {
-    /// Loops with owners when `enabled` (`[router] tool_loop_affinity`).
-    pub fn new(enabled: bool) -> Self {
+    /// Loops with owners when `enabled` (`[router] tool_loop_affinity`); the calls are kept
+    /// when enabled or `shared` (replicas share call records: `[redis]`), else nothing is.
+    pub fn new(enabled: bool, shared: bool) -> Self {
         ToolLoops {
-            owners: moka::sync::Cache::builder()
-                .max_capacity(MAX_CALLS)
-                .time_to_live(TIME_TO_LIVE)
-                .build(),
+            owners: (enabled || shared).then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(MAX_CALLS)
+                    .time_to_live(TIME_TO_LIVE)
+                    .build()
+            }),
             enabled,
         }
     }
@@ -85,28 +89,32 @@ impl ToolLoops {
         ids: impl IntoIterator<Item = &'a str>,
         model: &ModelId,
     ) {
+        let Some(owners) = &self.owners else {
+            return;
+        };
         for slot in ids.into_iter().filter_map(|id| slot(client_key, id)) {
-            self.owners.insert(slot, model.clone());
+            owners.insert(slot, model.clone());
         }
     }
 
     /// Whether this replica knows who made `call_id` for `client_key`.
     pub fn knows(&self, client_key: Option<&str>, call_id: &str) -> bool {
-        slot(client_key, call_id).is_some_and(|s| self.owners.contains_key(&s))
+        let (Some(owners), Some(slot)) = (&self.owners, slot(client_key, call_id)) else {
+            return false;
+        };
+        owners.contains_key(&slot)
     }
 
     /// The model whose calls `messages` ends by answering: the conversation's last messages
     /// are tool results, and the assistant turn before them holds a call this gateway
     /// relayed for the same client key. `None` for any other conversation.
     pub fn owner(&self, client_key: Option<&str>, messages: &[ChatMessage]) -> Option<ModelId> {
-        if !self.enabled {
-            return None;
-        }
+        let owners = self.owners.as_ref().filter(|_| self.enabled)?;
         answered_calls(messages)?
             .tool_calls
             .iter()
             .flatten()
-            .find_map(|c| self.owners.get(&slot(client_key, &c.id)?))
+            .find_map(|c| owners.get(&slot(client_key, &c.id)?))
     }
 }
 
@@ -137,7 +145,7 @@ mod tests {
 
     #[test]
     fn only_a_conversation_ending_in_results_of_known_calls_has_an_owner() {
-        let loops = ToolLoops::new(true);
+        let loops = ToolLoops::new(true, false);
         let model = ModelId::new("claude-sonnet-5");
         let key = Some("key-a");
         loops.record(key, ["call_0001", "call_0", "functions.f:0"], &model);
@@ -161,7 +169,7 @@ mod tests {
         assert_eq!(loops.owner(key, &[result("call_0001")]), None);
         assert_eq!(loops.owner(key, &[user]), None);
         // Off: no loop has an owner.
-        let off = ToolLoops::new(false);
+        let off = ToolLoops::new(false, false);
         off.record(key, ["call_0001"], &ModelId::new("claude-sonnet-5"));
         assert_eq!(off.owner(key, &convo), None);
     }

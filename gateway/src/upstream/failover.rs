@@ -122,6 +122,11 @@ pub struct Served {
     pub attempt_start: Instant,
     /// From attempt start to the full answer (non-stream) or the first token (stream).
     pub ttft: Duration,
+    /// The request had `stop` and this attempt's model was not sent it (a reasoning model that
+    /// refuses it, or the Responses API): the gateway cuts the answer itself.
+    pub stop_dropped: bool,
+    /// The model thinks before its first token (`fit::thinks_first`).
+    pub thinks: bool,
 }
 
 /// The outcome of a walk: every attempt, and the answer or the error for the client.
@@ -271,6 +276,7 @@ impl<'a> Failover<'a> {
             let fitted = super::fit::request_for(req, entry, up.provider.kind());
             let responses = super::fit::via_responses(entry, up.provider.kind(), up.responses_api);
             let thinks = super::fit::thinks_first(entry, &fitted);
+            let stop_dropped = req.stop.is_some() && (fitted.stop.is_none() || responses);
             if matches!(fitted, std::borrow::Cow::Owned(_)) {
                 self.metrics.request_fitted(model.as_str());
             }
@@ -316,6 +322,8 @@ impl<'a> Failover<'a> {
                             answer,
                             attempt_start: start,
                             ttft: elapsed,
+                            stop_dropped,
+                            thinks,
                         }),
                     };
                 }
@@ -454,10 +462,10 @@ struct FirstToken {
 
 impl FirstToken {
     /// A model that thinks first gets `reasoning` (where longer than `ttft`) for its first
-    /// token. Another gets `ttft` for its first chunk (its role chunk comes at once when it is
-    /// healthy), then, if it streams reasoning deltas (a reasoning model the catalog does not
-    /// know, behind OpenRouter or vLLM), up to `reasoning` for its first token while it
-    /// stays no longer silent than `idle`.
+    /// token. Another gets `ttft` for its first token, or, while it streams reasoning deltas
+    /// (a reasoning model the catalog does not know, behind OpenRouter or vLLM), up to
+    /// `reasoning`, as long as no `idle` passes without one. Pings and comments do not count:
+    /// a stalled upstream that keeps its connection alive still fails over after `ttft`.
     fn new(t: &TimeoutsConfig, thinks: bool, start: Instant, deadline: Instant) -> Self {
         let cap = deadline.min(start + t.ttft.max(t.reasoning));
         if thinks {
@@ -485,12 +493,13 @@ const MAX_LEAD: usize = 128;
 /// to go out with it; keep-alives and reasoning deltas the client cannot read are dropped.
 async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answer, UpstreamError> {
     let mut lead = Vec::new();
-    let mut begun = false;
+    // When the model last showed progress: a chunk with a choice (the role, a reasoning delta).
+    let mut progress: Option<Instant> = None;
     loop {
-        let until = match (begun, limits.idle) {
-            (false, _) => limits.first_item,
-            (true, Some(idle)) => limits.cap.min(Instant::now() + idle),
-            (true, None) => limits.cap,
+        let until = match (progress, limits.idle) {
+            (None, _) => limits.first_item,
+            (Some(at), Some(idle)) => limits.cap.min((at + idle).max(limits.first_item)),
+            (Some(_), None) => limits.cap,
         };
         let next = tokio::time::timeout_at(until, rest.next())
             .await
@@ -503,7 +512,9 @@ async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answe
             Some(Ok(chunk)) => {
                 // A chunk with a choice shows the model at work; a sign of life (an SSE
                 // comment, a ping) only that the connection is.
-                begun |= !chunk.choices.is_empty();
+                if !chunk.choices.is_empty() {
+                    progress = Some(Instant::now());
+                }
                 if chunk.has_role() && lead.len() < MAX_LEAD {
                     lead.push(chunk);
                 }

@@ -356,5 +356,32 @@ async fn stop_is_kept_by_the_gateway_for_models_that_refuse_it() {
         );
         assert_eq!(finish, "stop");
     }
+    // A client that asked for the usage gets it although the upstream's never came (the
+    // stream ended at the cut): the row's counts.
+    h.fake.script("gpt-5", [testkit::Scenario::reply(reply)]);
+    let mut body = crate::e2e_harness::chat_body("gpt-5", true, "What is the answer?");
+    body["stop"] = json!("Observation:");
+    body["stream_options"] = json!({"include_usage": true});
+    let chunks = crate::e2e_harness::done_chunks(&h.chat(&body).await.text().await.unwrap());
+    let usage = chunks.last().unwrap()["usage"].clone();
+    assert!(
+        usage["completion_tokens"].as_u64().unwrap() > 0,
+        "{chunks:?}"
+    );
+    // A model that was sent `stop` is not cut again: what it answered stands (this fake
+    // ignores `stop`; a real model would have stopped before the sequence).
+    h.fake
+        .script("gpt-4o-mini", [testkit::Scenario::reply(reply)]);
+    let mut body = crate::e2e_harness::chat_body("gpt-4o-mini", false, "What is the answer?");
+    body["stop"] = json!(["Observation:"]);
+    let answer: Value = h.chat(&body).await.json().await.unwrap();
+    assert_eq!(last_sent(&h)["stop"][0], "Observation:");
+    assert_eq!(answer["choices"][0]["message"]["content"], reply);
+    // More stop sequences than the gateway matches is a 400 naming the field.
+    let mut body = crate::e2e_harness::chat_body("gpt-5", false, "hi");
+    body["stop"] = json!(vec!["x"; 17]);
+    let resp = h.chat(&body).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("stop"));
     h.stop().await;
 }

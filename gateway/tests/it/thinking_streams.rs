@@ -33,13 +33,13 @@ fn pauses_while_pinging(pause: Duration) -> Scenario {
 
 #[tokio::test]
 async fn keepalives_hold_a_stream_open_past_the_idle_timeout() {
-    let h = Harness::with(&["claude-sonnet-5", "gpt-4o"], |c| {
+    let h = Harness::with(&["claude-sonnet-5", "gpt-4o", "gemini-2.5-flash"], |c| {
         c.timeouts.idle = Duration::from_millis(400);
     })
     .await;
-    // Anthropic's `ping` events, and the SSE comments OpenRouter sends: three idle timeouts
-    // of them between two tokens.
-    for model in ["claude-sonnet-5", "gpt-4o"] {
+    // Anthropic's `ping` events, reasoning deltas in a field the chat wire lacks (OpenRouter,
+    // vLLM) and SSE comments: three idle timeouts of them between two tokens.
+    for model in ["claude-sonnet-5", "gpt-4o", "gemini-2.5-flash"] {
         h.fake
             .script(model, [pauses_while_pinging(Duration::from_millis(1200))]);
         let resp = h.chat(&chat_body(model, true, "think hard")).await;
@@ -71,7 +71,7 @@ async fn keepalives_hold_a_stream_open_past_the_idle_timeout() {
     let statuses: Vec<_> = rows.iter().map(|r| r.status).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == OutcomeStatus::Ok).count(),
-        2
+        3
     );
     assert!(statuses.contains(&OutcomeStatus::StreamInterrupted));
     h.stop().await;
@@ -114,12 +114,15 @@ async fn a_stream_that_fails_while_its_model_thinks_fails_over() {
 
 #[tokio::test]
 async fn a_model_that_thinks_first_gets_the_reasoning_timeout() {
-    let h = Harness::with(&["gpt-5", "gpt-4o", "gpt-4o-mini"], |c| {
-        c.timeouts.ttft = Duration::from_millis(300);
-        c.timeouts.attempt = Duration::from_millis(300);
-        c.timeouts.idle = Duration::from_millis(300);
-        c.timeouts.reasoning = Duration::from_secs(20);
-    })
+    let h = Harness::with(
+        &["gpt-5", "gpt-4o", "claude-haiku-4.5", "gpt-4o-mini"],
+        |c| {
+            c.timeouts.ttft = Duration::from_millis(300);
+            c.timeouts.attempt = Duration::from_millis(300);
+            c.timeouts.idle = Duration::from_millis(300);
+            c.timeouts.reasoning = Duration::from_secs(20);
+        },
+    )
     .await;
     let think = Duration::from_millis(1000);
     // OpenAI's Chat Completions sends nothing of the answer while a model reasons: the role
@@ -159,12 +162,31 @@ async fn a_model_that_thinks_first_gets_the_reasoning_timeout() {
         failed_over.attempts[0].error.as_deref(),
         Some("ttft_timeout")
     );
-    // The same model kept alive by its upstream (SSE comments, as OpenRouter sends while a
-    // model it serves reasons) may take up to `reasoning` for its first token.
+    // Pings only show the connection alive, not the model at work: a model that answers at
+    // once and pings for as long fails over too.
+    // (The fake knows the model by its upstream name.)
+    h.fake.script(
+        "claude-haiku-4-5",
+        [thinks(think, Some(Duration::from_millis(50)))],
+    );
+    let resp = h
+        .chat(&chat_body("claude-haiku-4.5", true, "prove it"))
+        .await;
+    assert_ne!(header(&resp, "x-switchyard-model"), "claude-haiku-4.5");
+    // A model streaming reasoning deltas (an unknown reasoning model behind OpenRouter or
+    // vLLM) may take up to `reasoning` for its first token; the deltas never reach the client.
     h.fake
         .script("gpt-4o", [thinks(think, Some(Duration::from_millis(50)))]);
     let resp = h.chat(&chat_body("gpt-4o", true, "prove it")).await;
     assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o");
-    done_chunks(&resp.text().await.unwrap());
+    let chunks = done_chunks(&resp.text().await.unwrap());
+    // Every chunk carries something: an empty delta only with the finish.
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["choices"][0]["delta"] != serde_json::json!({})
+                || !c["choices"][0]["finish_reason"].is_null()),
+        "{chunks:?}"
+    );
     h.stop().await;
 }

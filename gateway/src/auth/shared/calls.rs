@@ -1,7 +1,8 @@
 //! What replicas share about the tool calls they relayed (`crate::routing::shared_calls`):
 //! one Redis hash per call, `call:{call id}`, written in one command when the answer holding
-//! the call is relayed and kept for a given time. Neither reads nor writes ever start the
-//! limits' back-off: a slow record costs a miss, never a second of unshared limits.
+//! the call is relayed and kept for a given time. Reads and writes have their own one-second
+//! back-off, apart from the limits': a slow record costs a miss, never a second of unshared
+//! limits, and a Redis that is down costs one timeout a second, not one per tool turn.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,7 +32,7 @@ impl SharedCounters {
         }
         let mut conn = self.conn.clone();
         if let Err(e) = self
-            .bounded_with(pipe.query_async::<()>(&mut conn), false)
+            .bounded_with(pipe.query_async::<()>(&mut conn), &self.calls_skip_until_us)
             .await
         {
             self.note("calls", "dropped", &e);
@@ -49,7 +50,7 @@ impl SharedCounters {
         let read = self
             .bounded_with(
                 pipe.query_async::<Vec<HashMap<String, String>>>(&mut conn),
-                false,
+                &self.calls_skip_until_us,
             )
             .await;
         match read {

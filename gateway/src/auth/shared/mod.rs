@@ -83,6 +83,9 @@ pub struct SharedCounters {
     /// Microseconds after `since` until which commands skip Redis ([`BACKOFF`]); 0: none.
     /// Real time, not the auth clock: tests move that one by minutes at a time.
     skip_until_us: AtomicU64,
+    /// The same for tool calls' records, on their own: a slow record read must not switch
+    /// the limits off, nor a down Redis cost every tool turn its timeout.
+    calls_skip_until_us: AtomicU64,
     since: std::time::Instant,
 }
 
@@ -130,6 +133,7 @@ impl SharedCounters {
             tracker: TaskTracker::new(),
             warned_ms: AtomicU64::new(0),
             skip_until_us: AtomicU64::new(0),
+            calls_skip_until_us: AtomicU64::new(0),
             since: std::time::Instant::now(),
         };
         // The first command also waits for the first connection, hence the longer bound.
@@ -169,18 +173,17 @@ impl SharedCounters {
         &self,
         fut: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, SharedError> {
-        self.bounded_with(fut, true).await
+        self.bounded_with(fut, &self.skip_until_us).await
     }
 
-    /// [`Self::bounded`]; a failure starts the [`BACKOFF`] only with `backs_off`: a slow
-    /// optional command (a tool call's record) must not switch the limits off for a second.
+    /// [`Self::bounded`] with its own back-off clock (`skip_until_us`, or the tool calls').
     async fn bounded_with<T>(
         &self,
         fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-        backs_off: bool,
+        skip_until_us: &AtomicU64,
     ) -> Result<T, SharedError> {
         let now_us = self.now_us();
-        if now_us < self.skip_until_us.load(Ordering::Relaxed) {
+        if now_us < skip_until_us.load(Ordering::Relaxed) {
             return Err(SharedError::Backoff(BACKOFF));
         }
         let failed = match tokio::time::timeout(self.timeout, fut).await {
@@ -188,10 +191,8 @@ impl SharedCounters {
             Ok(Err(e)) => SharedError::Redis(e),
             Err(_) => SharedError::Timeout(self.timeout),
         };
-        if backs_off {
-            let until = self.now_us().saturating_add(BACKOFF.as_micros() as u64);
-            self.skip_until_us.fetch_max(until, Ordering::Relaxed);
-        }
+        let until = self.now_us().saturating_add(BACKOFF.as_micros() as u64);
+        skip_until_us.fetch_max(until, Ordering::Relaxed);
         Err(failed)
     }
 
