@@ -184,19 +184,11 @@ impl StopCutter {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::openai::wire::{ChunkChoice, Delta};
+    use crate::openai::wire::ChunkChoice;
 
     fn text_chunk(text: &str, finish: bool) -> ChatCompletionChunk {
         let mut c = ChatCompletionChunk::keepalive();
-        c.choices.push(ChunkChoice {
-            index: 0,
-            delta: Delta {
-                content: Some(text.to_owned()),
-                ..Delta::default()
-            },
-            finish_reason: finish.then_some(FinishReason::Stop),
-            logprobs: None,
-        });
+        c.choices.push(ChunkChoice::text_for_test(0, text, finish));
         c
     }
 

@@ -541,6 +541,22 @@ impl ChatCompletionChunk {
     }
 }
 
+#[cfg(test)]
+impl ChunkChoice {
+    /// Choice `index` adding `text`, finishing with `stop` when `finish` (tests).
+    pub(crate) fn text_for_test(index: u32, text: &str, finish: bool) -> Self {
+        ChunkChoice {
+            index,
+            delta: Delta {
+                content: Some(text.to_owned()),
+                ..Delta::default()
+            },
+            finish_reason: finish.then_some(FinishReason::Stop),
+            logprobs: None,
+        }
+    }
+}
+
 impl ChunkChoice {
     /// Whether this delta carries part of the answer (see
     /// [`ChatCompletionChunk::carries_answer`]); an empty `tool_calls` list does not (some

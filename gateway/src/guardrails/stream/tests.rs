@@ -39,15 +39,7 @@ fn chunk_of(choices: Vec<ChunkChoice>) -> ChatCompletionChunk {
 }
 
 fn text_chunk(text: &str, finish: bool) -> ChatCompletionChunk {
-    chunk_of(vec![ChunkChoice {
-        index: 0,
-        delta: Delta {
-            content: Some(text.to_owned()),
-            ..Delta::default()
-        },
-        finish_reason: finish.then_some(FinishReason::Stop),
-        logprobs: None,
-    }])
+    chunk_of(vec![ChunkChoice::text_for_test(0, text, finish)])
 }
 
 /// A tool-call fragment: the first one of a call carries its id, type and name, the others an
@@ -332,16 +324,10 @@ fn text_after_a_held_call_goes_out_in_a_chunk_of_its_own_after_it() {
 fn choices_are_held_apart() {
     let mut masker = StreamMasker::new(policy());
     let two = |a: &str, b: &str, finish: bool| {
-        let choice = |index, text: &str| ChunkChoice {
-            index,
-            delta: Delta {
-                content: Some(text.to_owned()),
-                ..Delta::default()
-            },
-            finish_reason: finish.then_some(FinishReason::Stop),
-            logprobs: None,
-        };
-        chunk_of(vec![choice(0, a), choice(1, b)])
+        chunk_of(vec![
+            ChunkChoice::text_for_test(0, a, finish),
+            ChunkChoice::text_for_test(1, b, finish),
+        ])
     };
     let mut seen = [String::new(), String::new()];
     for c in [
