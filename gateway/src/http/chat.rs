@@ -285,7 +285,9 @@ async fn serve(
     }
     cached::count_miss(state, served_by_cache);
     if let Some(k) = &key {
-        let estimate = u64::from(input.input_tokens) + u64::from(req.output_limit().unwrap_or(0));
+        let prompt =
+            prompt_tokens_at_most(state, rule.requested(&req.model), rule.pool(pool), &input);
+        let estimate = prompt + u64::from(req.output_limit().unwrap_or(0));
         k.take_tokens(estimate).await.map_err(|e| {
             state
                 .metrics
@@ -571,6 +573,35 @@ async fn serve(
     );
     cached::mark(response.headers_mut(), served_by_cache);
     Ok(response)
+}
+
+/// The prompt's tokens as the model that will read it counts them (Claude 5.x's tokenizer
+/// counts about 30 % more than the gateway's estimate: `ModelSpec::token_ratio`): the named
+/// model's count, or for `auto` the largest over the models it may choose, so that a key's
+/// tokens-per-minute limit admits no request it would not have admitted once routed. The real
+/// count is settled after the answer.
+fn prompt_tokens_at_most(
+    state: &AppState,
+    requested: &str,
+    pool: &[ModelId],
+    input: &crate::routing::RoutingInput,
+) -> u64 {
+    let estimate = f64::from(input.input_tokens);
+    let count = |id: &str| {
+        state
+            .catalog
+            .find(id)
+            .map_or(estimate, |e| e.spec.prompt_tokens(estimate))
+    };
+    let most = if requested == AUTO {
+        pool.iter()
+            .map(|m| count(m.as_str()))
+            .fold(estimate, f64::max)
+    } else {
+        count(requested)
+    };
+    // Saturating: a float-to-int cast clamps.
+    most.ceil() as u64
 }
 
 /// About how many tokens a model that thinks first spent before its first token: that time at

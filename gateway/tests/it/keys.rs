@@ -51,11 +51,7 @@ async fn start(
     let fake = FakeProvider::start().await;
     let cfg = config(
         dir.path(),
-        vec![provider(
-            "openai",
-            ProviderKind::Openai,
-            &fake.openai_base_url(),
-        )],
+        crate::e2e_harness::all_providers(&fake),
         &["gpt-4o-mini", "gpt-4o"],
         tweak,
     );
@@ -663,4 +659,39 @@ async fn issue_11_logs_written_before_keys_still_read_and_report() {
     let report = spend_report(&path, SpendBy::Key, None).unwrap();
     assert_eq!(report.len(), 2);
     assert!(report.iter().any(|r| r.name.as_deref() == Some("new")));
+}
+
+/// A key's tokens-per-minute limit counts the prompt as the model reading it does: Claude
+/// 5.x's tokenizer counts about 30 % more than the gateway's estimate, so the same request
+/// fits the limit for gpt-4o-mini and not for Claude Sonnet 5 (refused before routing).
+#[tokio::test]
+async fn tokens_per_minute_count_the_prompt_in_the_models_own_tokens() {
+    let key = NewKey {
+        tpm: NonZeroU32::new(1000),
+        ..named("tokens")
+    };
+    let (h, keys) = start(&[key], |_| {}).await;
+    let k = &keys[0].1;
+    // A short answer first: the bucket is no longer full (a full one admits any request).
+    assert_eq!(h.chat_as(Some(k), &chat("gpt-4o-mini")).await.status(), 200);
+    // About 750 tokens by the gateway's estimate (4 characters a token), plus 100 to answer.
+    let prompt = "word ".repeat(600);
+    let body = |model: &str| {
+        json!({"model": model, "max_tokens": 100,
+            "messages": [{"role": "user", "content": prompt}]})
+    };
+    let (_, err) = error_of(h.chat_as(Some(k), &body("claude-sonnet-5")).await, 429).await;
+    assert_eq!(err["type"], "tokens");
+    let message = err["message"].as_str().unwrap();
+    let needs: u32 = message
+        .split("needs about ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(
+        (1050..1120).contains(&needs),
+        "1.3 times the prompt, plus 100: {message}"
+    );
+    assert_eq!(h.chat_as(Some(k), &body("gpt-4o-mini")).await.status(), 200);
 }
