@@ -135,6 +135,13 @@ pub struct ServerConfig {
     /// CPU per request with no loss of throughput (docs/performance.md, "HTTP threads").
     #[serde(default)]
     pub worker_threads: Option<usize>,
+    /// A streamed request still waiting for its first token after this long gets its `200`
+    /// and SSE comments (`: keep-alive`) at this interval until the answer starts, so that a
+    /// proxy's or load balancer's idle timeout (60 s on nginx and AWS ALB) does not cut a
+    /// model that thinks for minutes. A failure after that point ends the stream with an
+    /// error event instead of an HTTP error status. `0s` turns it off.
+    #[serde(default = "default_stream_keepalive", with = "humantime_serde")]
+    pub stream_keepalive: Duration,
 }
 
 impl ServerConfig {
@@ -176,6 +183,11 @@ fn default_http2_max_concurrent_streams() -> u32 {
 fn default_upstream_response_limit_bytes() -> usize {
     32 * 1024 * 1024
 }
+fn default_stream_keepalive() -> Duration {
+    // Well inside the 60 s idle timeouts of common proxies, and past the first token of every
+    // model that does not think first, whose requests therefore keep their HTTP statuses.
+    Duration::from_secs(20)
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -193,6 +205,7 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             worker_threads: None,
+            stream_keepalive: default_stream_keepalive(),
         }
     }
 }

@@ -119,9 +119,14 @@ pub(crate) async fn answer(
     record.guardrails = guarded;
     record.key = caller.map(KeyUse::new);
     let request_id = record.request_id.clone();
-    let mut response = match serve(&state, &req, &headers, &mut record, dialect).await {
-        Ok(response) => response,
-        Err(failure) => failed(&state, record, dialect.endpoint(), failure).await,
+    let every = state.config.server.stream_keepalive;
+    let mut response = if req.is_stream() && !every.is_zero() {
+        crate::http::keepalive::serve(state, req, headers, record, dialect, every).await
+    } else {
+        match serve(&state, &req, &headers, &mut record, dialect).await {
+            Ok(response) => response,
+            Err(failure) => failed(&state, record, dialect.endpoint(), failure).await,
+        }
     };
     set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
     response
@@ -156,7 +161,7 @@ pub(crate) async fn failed(
     }
 }
 
-async fn serve(
+pub(crate) async fn serve(
     state: &AppState,
     req: &ChatCompletionRequest,
     headers: &HeaderMap,

@@ -31,6 +31,7 @@ pub mod embeddings;
 pub mod error;
 pub mod exposure;
 pub mod feedback;
+mod keepalive;
 pub mod keys;
 pub mod messages;
 pub mod ops;

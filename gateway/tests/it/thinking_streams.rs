@@ -190,3 +190,63 @@ async fn a_model_that_thinks_first_gets_the_reasoning_timeout() {
     );
     h.stop().await;
 }
+
+/// A stream still waiting for its first token after `[server] stream_keepalive` gets its 200
+/// and SSE comments until the answer starts (a proxy's idle timeout would cut it otherwise);
+/// a failure after that point is an error event in the client's dialect, and its row says so.
+#[tokio::test]
+async fn a_long_wait_for_the_first_token_sends_keepalives_then_the_answer_or_an_error_event() {
+    let h = Harness::with(&["gpt-5"], |c| {
+        c.server.stream_keepalive = Duration::from_millis(200);
+    })
+    .await;
+    let think = Duration::from_millis(1000);
+    h.fake.script("gpt-5", [thinks(think, None)]);
+    let resp = h.chat(&chat_body("gpt-5", true, "prove it")).await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    assert!(body.starts_with(": keep-alive\n\n"), "{body}");
+    assert!(streamed_text(&done_chunks(&body)).contains("prove it"));
+    // Every candidate fails after the keep-alives began: no status is left to send.
+    let dropped = || Scenario::Thinks {
+        think,
+        after_first_token: false,
+        keepalive: None,
+        then_drop: true,
+    };
+    h.fake.script("gpt-5", [dropped()]);
+    let body = h
+        .chat(&chat_body("gpt-5", true, "prove it"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(body.starts_with(": keep-alive\n\n"), "{body}");
+    let data = sse_data(&body);
+    assert_eq!(data.len(), 1, "{body}");
+    let event: Value = serde_json::from_str(&data[0]).unwrap();
+    assert!(event["error"]["message"].is_string(), "{event}");
+    // The Messages dialect gets Anthropic's error event.
+    h.fake.script("gpt-5", [dropped()]);
+    let messages = serde_json::json!({"model": "gpt-5", "max_tokens": 50, "stream": true,
+        "messages": [{"role": "user", "content": "prove it"}]});
+    let body = h
+        .post_json("/v1/messages", &messages)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("event: error"), "{body}");
+    let rows = h.rows().await;
+    let failed = rows
+        .iter()
+        .filter(|r| r.status == OutcomeStatus::UpstreamError)
+        .count();
+    assert_eq!(
+        failed,
+        2,
+        "{:?}",
+        rows.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    h.stop().await;
+}

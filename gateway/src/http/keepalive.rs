@@ -1,0 +1,155 @@
+//! Streams that wait long for their first token (`[server] stream_keepalive`).
+//!
+//! A stream is committed to its client at its first token (`upstream::failover`), and a model
+//! that thinks first may take minutes to write it. Until then the client gets no byte, and a
+//! proxy or load balancer in front of the gateway closes a connection idle for 60 s (nginx's
+//! `proxy_read_timeout`, AWS ALB's idle timeout). So a streamed request still waiting after
+//! `stream_keepalive` gets its `200` and the SSE headers, then a comment (`: keep-alive`, which
+//! every SSE client skips) at that interval, and the answer's events once they start. The
+//! request itself runs unchanged in a task of its own (routing, failover, its outcome row),
+//! and what it answers is relayed: the stream it committed, or, when every candidate failed,
+//! its error as one error event in the client's dialect (an HTTP status can no longer be
+//! sent). A request that answers sooner, as every model that does not think first does,
+//! keeps its status and headers.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use crate::http::chat::Dialect;
+use crate::openai::wire::ChatCompletionRequest;
+use crate::outcome::record::RequestRecord;
+use crate::state::AppState;
+
+/// The comment sent while waiting.
+const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+
+/// Largest error body read to turn it into an event (errors are small).
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Serves a streamed request as `chat::answer` does, sending keep-alives after `every`.
+pub(crate) async fn serve(
+    state: AppState,
+    req: ChatCompletionRequest,
+    headers: HeaderMap,
+    record: RequestRecord,
+    dialect: Dialect,
+    every: Duration,
+) -> Response {
+    let (mut tx, mut rx) = oneshot::channel::<Response>();
+    let task_state = state.clone();
+    state.tracker.spawn(async move {
+        let mut record = record;
+        let work = async {
+            match crate::http::chat::serve(&task_state, &req, &headers, &mut record, dialect).await
+            {
+                Ok(response) => response,
+                Err(failure) => {
+                    crate::http::chat::failed(&task_state, record, dialect.endpoint(), failure)
+                        .await
+                }
+            }
+        };
+        // A client gone before anything was sent cancels the request, as when the handler
+        // itself is dropped.
+        let answered = tokio::select! {
+            response = work => Some(response),
+            () = tx.closed() => None,
+        };
+        if let Some(response) = answered {
+            let _ = tx.send(response);
+        }
+    });
+    tokio::select! {
+        answered = &mut rx => return answered.unwrap_or_else(|_| lost()),
+        () = tokio::time::sleep(every) => {}
+    }
+    crate::http::relay::sse_response(Body::from_stream(late(rx, every, dialect)))
+}
+
+/// The body of a stream whose answer had not started after the first interval.
+fn late(
+    rx: oneshot::Receiver<Response>,
+    every: Duration,
+    dialect: Dialect,
+) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> {
+    enum State {
+        Waiting(oneshot::Receiver<Response>),
+        Relaying(axum::body::BodyDataStream),
+        Done,
+    }
+    futures::stream::unfold(State::Waiting(rx), move |state| async move {
+        match state {
+            State::Waiting(mut rx) => {
+                let answered = tokio::select! {
+                    answered = &mut rx => answered,
+                    () = tokio::time::sleep(every) => {
+                        return Some((Ok(Bytes::from_static(KEEPALIVE)), State::Waiting(rx)));
+                    }
+                };
+                match answered {
+                    Ok(response) if response.status().is_success() => {
+                        let mut body = response.into_body().into_data_stream();
+                        body.next().await.map(|item| (item, State::Relaying(body)))
+                    }
+                    Ok(response) => Some((Ok(error_event(response, dialect).await), State::Done)),
+                    Err(_) => Some((Ok(event_of(dialect, 500, &Value::Null)), State::Done)),
+                }
+            }
+            State::Relaying(mut body) => {
+                body.next().await.map(|item| (item, State::Relaying(body)))
+            }
+            State::Done => None,
+        }
+    })
+}
+
+/// The error response of a request that failed, as one error event of `dialect`.
+async fn error_event(response: Response, dialect: Dialect) -> Bytes {
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(response.into_body(), ERROR_BODY_LIMIT)
+        .await
+        .unwrap_or_default();
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    event_of(dialect, status, &value["error"])
+}
+
+/// An error event of `dialect` for an OpenAI-shaped `error` object answered with `status`.
+fn event_of(dialect: Dialect, status: u16, error: &Value) -> Bytes {
+    let message = error["message"]
+        .as_str()
+        .unwrap_or("the request failed before its answer started");
+    let code = error["code"].as_str().unwrap_or("upstream_error");
+    match dialect {
+        Dialect::OpenAi => {
+            let kind = error["type"].as_str().unwrap_or("server_error");
+            let body = json!({"error": {"message": message, "type": kind, "code": code}});
+            Bytes::from(format!("data: {body}\n\n"))
+        }
+        Dialect::Anthropic => {
+            let kind = match status {
+                429 => "rate_limit_error",
+                400..=499 => "invalid_request_error",
+                _ => "api_error",
+            };
+            crate::http::messages::error_event(kind, message)
+        }
+        Dialect::Responses => {
+            let data = json!({"type": "error", "code": code, "message": message, "param": null,
+                              "sequence_number": 0});
+            Bytes::from(format!("event: error\ndata: {data}\n\n"))
+        }
+    }
+}
+
+/// The answer of a request whose task ended without one (it panicked).
+fn lost() -> Response {
+    use axum::response::IntoResponse;
+    crate::http::error::ApiError::Internal("the request ended without an answer".to_owned())
+        .into_response()
+}
