@@ -874,6 +874,13 @@ impl Config {
                 ),
             ));
         }
+        let keepalive = raw.server.stream_keepalive;
+        if !keepalive.is_zero() && keepalive < Duration::from_millis(100) {
+            return Err(invalid(
+                "server.stream_keepalive",
+                format!("{keepalive:?} would flood clients with comments; use at least 100ms, or 0s to turn it off"),
+            ));
+        }
         if raw.retries.max_attempts == 0 {
             return Err(invalid("retries.max_attempts", "must be at least 1"));
         }

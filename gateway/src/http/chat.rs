@@ -582,7 +582,8 @@ pub(crate) async fn serve(
 
 /// The prompt's tokens as the model that will read it counts them (Claude 5.x's tokenizer
 /// counts about 30 % more than the gateway's estimate: `ModelSpec::token_ratio`): the named
-/// model's count, or for `auto` the largest over the models it may choose, so that a key's
+/// model's count, or for `auto` the largest over the models the key, the rules and the
+/// request's own constraints let it choose, so that a key's
 /// tokens-per-minute limit admits no request it would not have admitted once routed. The real
 /// count is settled after the answer.
 fn prompt_tokens_at_most(
@@ -600,8 +601,10 @@ fn prompt_tokens_at_most(
     };
     let most = if requested == AUTO {
         pool.iter()
+            .filter(|m| input.constraints.allows(m))
             .map(|m| count(m.as_str()))
-            .fold(estimate, f64::max)
+            .reduce(f64::max)
+            .unwrap_or(estimate)
     } else {
         count(requested)
     };
@@ -610,7 +613,8 @@ fn prompt_tokens_at_most(
 }
 
 /// About how many tokens a model that thinks first spent before its first token: that time at
-/// its catalog decoding speed. Counted only for a stream whose upstream reports no usage (one
+/// its catalog decoding speed (an upper estimate: the time also holds the connection and the
+/// prompt's prefill). Counted only for a stream whose upstream reports no usage (one
 /// the gateway ended at a stop sequence), whose relayed text alone would leave the thinking,
 /// billed by the provider, out of its cost.
 fn thinking_tokens(state: &AppState, served: &crate::upstream::failover::Served) -> u32 {

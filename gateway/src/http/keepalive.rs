@@ -9,8 +9,7 @@
 //! request itself runs unchanged in a task of its own (routing, failover, its outcome row),
 //! and what it answers is relayed: the stream it committed, or, when every candidate failed,
 //! its error as one error event in the client's dialect (an HTTP status can no longer be
-//! sent). A request that answers sooner, as every model that does not think first does,
-//! keeps its status and headers.
+//! sent). A request that answers sooner keeps its status and headers.
 
 use std::time::Duration;
 
@@ -41,11 +40,13 @@ pub(crate) async fn serve(
     dialect: Dialect,
     every: Duration,
 ) -> Response {
-    let (mut tx, mut rx) = oneshot::channel::<Response>();
+    let (tx, mut rx) = oneshot::channel::<Response>();
     let task_state = state.clone();
     state.tracker.spawn(async move {
+        // Run to the end even when the client is gone, as every request handler is
+        // (`http::tracked`): its outcome row, its budget charge and its cached answer.
         let mut record = record;
-        let work = async {
+        let response =
             match crate::http::chat::serve(&task_state, &req, &headers, &mut record, dialect).await
             {
                 Ok(response) => response,
@@ -53,17 +54,8 @@ pub(crate) async fn serve(
                     crate::http::chat::failed(&task_state, record, dialect.endpoint(), failure)
                         .await
                 }
-            }
-        };
-        // A client gone before anything was sent cancels the request, as when the handler
-        // itself is dropped.
-        let answered = tokio::select! {
-            response = work => Some(response),
-            () = tx.closed() => None,
-        };
-        if let Some(response) = answered {
-            let _ = tx.send(response);
-        }
+            };
+        let _ = tx.send(response);
     });
     tokio::select! {
         answered = &mut rx => return answered.unwrap_or_else(|_| lost()),
@@ -79,12 +71,15 @@ fn late(
     dialect: Dialect,
 ) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> {
     enum State {
+        /// The headers just went: a first comment at once, so that a proxy sees a byte.
+        Switched(oneshot::Receiver<Response>),
         Waiting(oneshot::Receiver<Response>),
         Relaying(axum::body::BodyDataStream),
         Done,
     }
-    futures::stream::unfold(State::Waiting(rx), move |state| async move {
+    futures::stream::unfold(State::Switched(rx), move |state| async move {
         match state {
+            State::Switched(rx) => Some((Ok(Bytes::from_static(KEEPALIVE)), State::Waiting(rx))),
             State::Waiting(mut rx) => {
                 let answered = tokio::select! {
                     answered = &mut rx => answered,
@@ -109,9 +104,13 @@ fn late(
     })
 }
 
-/// The error response of a request that failed, as one error event of `dialect`.
+/// The error response of a request that failed, as one error event of `dialect`. Its server
+/// error detail is logged here: the middleware that logs it sees only the stream's 200.
 async fn error_event(response: Response, dialect: Dialect) -> Bytes {
     let status = response.status().as_u16();
+    if let Some(crate::http::error::ErrorDetail(detail)) = response.extensions().get() {
+        tracing::warn!(status, detail = %detail, "Request failed after its stream began.");
+    }
     let body = axum::body::to_bytes(response.into_body(), ERROR_BODY_LIMIT)
         .await
         .unwrap_or_default();
@@ -132,12 +131,9 @@ fn event_of(dialect: Dialect, status: u16, error: &Value) -> Bytes {
             Bytes::from(format!("data: {body}\n\n"))
         }
         Dialect::Anthropic => {
-            let kind = match status {
-                429 => "rate_limit_error",
-                400..=499 => "invalid_request_error",
-                _ => "api_error",
-            };
-            crate::http::messages::error_event(kind, message)
+            let status = axum::http::StatusCode::from_u16(status)
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+            crate::http::messages::error_event(crate::http::messages::error_type(status), message)
         }
         Dialect::Responses => {
             let data = json!({"type": "error", "code": code, "message": message, "param": null,

@@ -6,9 +6,9 @@
 //! tool's observation itself; dropping it silently hands the loop an invented observation.
 //! So the gateway cuts every answer at the first stop sequence itself, as the model's API
 //! would have: the text before it is kept, the sequence and everything after it go (tool calls
-//! included), and the choice finishes with `finish_reason: "stop"`. Cutting an answer from a
-//! model that honoured `stop` changes nothing (the sequence is not in its text), so the cut
-//! applies to every answer and needs no list of which model took what.
+//! included), and the choice finishes with `finish_reason: "stop"`. Only answers from models
+//! that were not sent `stop` are cut (`failover::Served::stop_dropped`): the others stopped
+//! as their API does (some servers keep the sequence in the text on request).
 //!
 //! A stream holds back, per choice, the end of its text that could still grow into a stop
 //! sequence (at most the longest sequence less one byte), releasing it as soon as the next

@@ -59,7 +59,7 @@ pub async fn publish<'a>(
             let mut fields = vec![(entry(OWNER, client_key), model.as_str().to_owned())];
             for (name, value) in state.upstreams.memos.entries(id) {
                 let allowed = name != THINKING || shared.shares_thinking();
-                if allowed && written.insert(value.clone()) {
+                if allowed && written.insert((name, value.clone())) {
                     fields.push((entry(name, client_key), value));
                 }
             }

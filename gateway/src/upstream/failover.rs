@@ -450,11 +450,11 @@ impl<'a> Failover<'a> {
 /// How long a streamed attempt may take to its first token.
 #[derive(Debug)]
 struct FirstToken {
-    /// The first chunk with a choice (the role, a reasoning delta, the answer) is due by then.
+    /// The first token, or the first reasoning delta, is due by then.
     first_item: Instant,
     /// The first token is due by then, however alive the stream.
     cap: Instant,
-    /// Once the first chunk came, the longest silence before the first token; `None` for a
+    /// Once reasoning deltas come, the longest gap between them; `None` for a
     /// model that thinks first (the Responses API accepts at once and then may send nothing
     /// for minutes while the model reasons).
     idle: Option<Duration>,
@@ -493,7 +493,7 @@ const MAX_LEAD: usize = 128;
 /// to go out with it; keep-alives and reasoning deltas the client cannot read are dropped.
 async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answer, UpstreamError> {
     let mut lead = Vec::new();
-    // When the model last showed progress: a chunk with a choice (the role, a reasoning delta).
+    // When the model last showed progress: a reasoning delta.
     let mut progress: Option<Instant> = None;
     loop {
         let until = match (progress, limits.idle) {
@@ -510,9 +510,10 @@ async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answe
                 return Ok(Answer::Stream { lead, rest });
             }
             Some(Ok(chunk)) => {
-                // A chunk with a choice shows the model at work; a sign of life (an SSE
-                // comment, a ping) only that the connection is.
-                if !chunk.choices.is_empty() {
+                // A reasoning delta (a choice without a role) shows the model at work; the
+                // role chunk only that the upstream accepted, a sign of life (an SSE comment,
+                // a ping) only that the connection is open.
+                if !chunk.choices.is_empty() && !chunk.has_role() {
                     progress = Some(Instant::now());
                 }
                 if chunk.has_role() && lead.len() < MAX_LEAD {

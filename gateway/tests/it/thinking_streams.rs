@@ -250,3 +250,46 @@ async fn a_long_wait_for_the_first_token_sends_keepalives_then_the_answer_or_an_
     );
     h.stop().await;
 }
+
+/// A client that leaves a long wait, before or after its keep-alives began, does not cancel
+/// its request: it runs to its end and writes its one row.
+#[tokio::test]
+async fn a_client_leaving_a_long_wait_still_leaves_one_row() {
+    let h = Harness::with(&["gpt-5"], |c| {
+        c.server.stream_keepalive = Duration::from_millis(200);
+    })
+    .await;
+    let think = Duration::from_millis(600);
+    // Gone before the switch: the client gives up after 100 ms.
+    h.fake.script("gpt-5", [thinks(think, None)]);
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let gone = quick
+        .post(h.url("/v1/chat/completions"))
+        .json(&chat_body("gpt-5", true, "prove it"))
+        .send()
+        .await;
+    assert!(gone.is_err());
+    // Gone after it: the headers came, the body is dropped unread.
+    h.fake.script("gpt-5", [thinks(think, None)]);
+    let resp = h.chat(&chat_body("gpt-5", true, "prove it")).await;
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    tokio::time::sleep(think * 2).await;
+    h.gw.wait_idle().await;
+    let rows = h.rows().await;
+    assert_eq!(
+        rows.len(),
+        2,
+        "{:?}",
+        rows.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        h.fake.calls("gpt-5"),
+        2,
+        "neither upstream call was cut short"
+    );
+    h.stop().await;
+}

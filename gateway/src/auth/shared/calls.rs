@@ -1,7 +1,7 @@
 //! What replicas share about the tool calls they relayed (`crate::routing::shared_calls`):
 //! one Redis hash per call, `call:{call id}`, written in one command when the answer holding
-//! the call is relayed and kept for a given time. Reads and writes have their own one-second
-//! back-off, apart from the limits': a slow record costs a miss, never a second of unshared
+//! the call is relayed and kept for a given time. Reads and writes each have their own
+//! one-second back-off, apart from the limits': a slow record costs a miss, never a second of unshared
 //! limits, and a Redis that is down costs one timeout a second, not one per tool turn.
 
 use std::collections::HashMap;
@@ -32,7 +32,10 @@ impl SharedCounters {
         }
         let mut conn = self.conn.clone();
         if let Err(e) = self
-            .bounded_with(pipe.query_async::<()>(&mut conn), &self.calls_skip_until_us)
+            .bounded_with(
+                pipe.query_async::<()>(&mut conn),
+                &self.call_writes_skip_until_us,
+            )
             .await
         {
             self.note("calls", "dropped", &e);
@@ -50,7 +53,7 @@ impl SharedCounters {
         let read = self
             .bounded_with(
                 pipe.query_async::<Vec<HashMap<String, String>>>(&mut conn),
-                &self.calls_skip_until_us,
+                &self.call_reads_skip_until_us,
             )
             .await;
         match read {

@@ -83,9 +83,11 @@ pub struct SharedCounters {
     /// Microseconds after `since` until which commands skip Redis ([`BACKOFF`]); 0: none.
     /// Real time, not the auth clock: tests move that one by minutes at a time.
     skip_until_us: AtomicU64,
-    /// The same for tool calls' records, on their own: a slow record read must not switch
-    /// the limits off, nor a down Redis cost every tool turn its timeout.
-    calls_skip_until_us: AtomicU64,
+    /// The same for reads and for writes of tool calls' records, each on its own: a slow
+    /// record read must not switch the limits off nor drop the next records' writes, and a
+    /// Redis that is down must not cost every tool turn its timeout.
+    call_reads_skip_until_us: AtomicU64,
+    call_writes_skip_until_us: AtomicU64,
     since: std::time::Instant,
 }
 
@@ -133,7 +135,8 @@ impl SharedCounters {
             tracker: TaskTracker::new(),
             warned_ms: AtomicU64::new(0),
             skip_until_us: AtomicU64::new(0),
-            calls_skip_until_us: AtomicU64::new(0),
+            call_reads_skip_until_us: AtomicU64::new(0),
+            call_writes_skip_until_us: AtomicU64::new(0),
             since: std::time::Instant::now(),
         };
         // The first command also waits for the first connection, hence the longer bound.
