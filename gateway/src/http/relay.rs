@@ -259,6 +259,11 @@ struct Outlet {
     /// Bytes sent so far, against `limit`.
     relayed: usize,
     limit: usize,
+    /// When bytes last went to the client, for [`Outlet::keep_alive`].
+    last_sent: Instant,
+    /// `[server] stream_keepalive`: the longest the client goes without a byte while the
+    /// upstream is alive (zero: never a comment).
+    keepalive: Duration,
 }
 
 impl Outlet {
@@ -280,8 +285,31 @@ impl Outlet {
                 if self.tx.send(bytes).await.is_err() {
                     return Some(End::ClientGone);
                 }
+                self.last_sent = Instant::now();
             }
         }
+        None
+    }
+}
+
+impl Outlet {
+    /// Passes the upstream's sign of life on to the client as an SSE comment once it has
+    /// waited `keepalive` for a byte: a model thinking between two tokens (Claude's
+    /// interleaved thinking) would otherwise leave the connection idle long enough for a proxy
+    /// to close it. The stream's end when the client left.
+    async fn keep_alive(&mut self) -> Option<End> {
+        if self.keepalive.is_zero() || self.last_sent.elapsed() < self.keepalive {
+            return None;
+        }
+        if self
+            .tx
+            .send(Bytes::from_static(b": keep-alive\n\n"))
+            .await
+            .is_err()
+        {
+            return Some(End::ClientGone);
+        }
+        self.last_sent = Instant::now();
         None
     }
 }
@@ -334,6 +362,8 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         tx,
         relayed: 0,
         limit: state.config.server.upstream_response_limit_bytes,
+        last_sent: Instant::now(),
+        keepalive: state.config.server.stream_keepalive,
     };
     let upstream_model = lead
         .iter()
@@ -390,7 +420,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
                 end = Some(out.send(held).await.unwrap_or(End::Done));
             }
             Ok(Some(Err(e))) => end = Some(End::Failed(e)),
-            Ok(Some(Ok(chunk))) if chunk.is_keepalive() => {}
+            Ok(Some(Ok(chunk))) if chunk.is_keepalive() => end = out.keep_alive().await,
             Ok(Some(Ok(chunk))) => end = out.send(masked(&mut masker, &mut stop, chunk)).await,
         }
     }

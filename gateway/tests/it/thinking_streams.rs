@@ -293,3 +293,30 @@ async fn a_client_leaving_a_long_wait_still_leaves_one_row() {
     );
     h.stop().await;
 }
+
+/// A model thinking between two tokens keeps the client's connection busy too: its pings are
+/// passed on as SSE comments once the client has waited `stream_keepalive` for a byte.
+#[tokio::test]
+async fn a_pause_between_tokens_passes_keepalives_on_to_the_client() {
+    let h = Harness::with(&["claude-sonnet-5"], |c| {
+        c.server.stream_keepalive = Duration::from_millis(200);
+    })
+    .await;
+    h.fake.script(
+        "claude-sonnet-5",
+        [pauses_while_pinging(Duration::from_millis(900))],
+    );
+    let body = h
+        .chat(&chat_body("claude-sonnet-5", true, "think hard"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let first_data = body.find("data: ").unwrap();
+    let comments = body.matches(": keep-alive").count();
+    assert!(!body[..first_data].contains(": keep-alive"), "{body}");
+    // Every 200 ms of a 900 ms pause: three or four, never one per ping (eighteen).
+    assert!((2..=5).contains(&comments), "{comments}: {body}");
+    assert!(streamed_text(&done_chunks(&body)).contains("think hard"));
+    h.stop().await;
+}
