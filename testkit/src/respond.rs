@@ -206,13 +206,7 @@ async fn play<V: Vendor>(
                 () = tokio::time::sleep(delay) => {}
                 () = shared.shutdown.cancelled() => return shutting_down::<V>(),
             }
-            let text = echo(&parsed);
-            let usage = word_usage(&parsed.texts, &text);
-            succeed::<V>(
-                shared,
-                &parsed,
-                answer(&parsed, id, Content::Text(text), usage),
-            )
+            succeed::<V>(shared, &parsed, echo_answer(&parsed, id))
         }
         Scenario::Held { release, reply } => {
             tokio::select! {
@@ -237,9 +231,7 @@ async fn play<V: Vendor>(
             keepalive,
             then_drop,
         } => {
-            let text = echo(&parsed);
-            let usage = word_usage(&parsed.texts, &text);
-            let a = answer(&parsed, id, Content::Text(text), usage);
+            let a = echo_answer(&parsed, id);
             if !parsed.stream {
                 tokio::select! {
                     () = tokio::time::sleep(think) => {}
@@ -252,11 +244,8 @@ async fn play<V: Vendor>(
                 };
             }
             let mut rest = V::stream(&a, &shared.fixtures);
-            let answer_at = rest
-                .iter()
-                .position(|e| carries_token::<V>(e))
-                .map_or(rest.len(), |i| i + usize::from(after_first_token));
-            let preamble: Vec<SseEvent> = rest.drain(..answer_at).collect();
+            let at = (first_token_at::<V>(&rest) + usize::from(after_first_token)).min(rest.len());
+            let preamble: Vec<SseEvent> = rest.drain(..at).collect();
             let (rest, tail) = if then_drop {
                 (Vec::new(), Tail::Disconnect)
             } else {
@@ -289,12 +278,7 @@ async fn play<V: Vendor>(
         }
         Scenario::MalformedChunk => {
             if parsed.stream {
-                let text = echo(&parsed);
-                let usage = word_usage(&parsed.texts, &text);
-                let all = V::stream(
-                    &answer(&parsed, id, Content::Text(text), usage),
-                    &shared.fixtures,
-                );
+                let all = V::stream(&echo_answer(&parsed, id), &shared.fixtures);
                 let last = all.last().cloned();
                 let mut events = through_first_token::<V>(all);
                 events.push(V::malformed_event());
@@ -453,26 +437,29 @@ fn succeed<V: Vendor>(shared: &Shared, parsed: &Parsed, answer: Answer) -> Respo
 /// The first event of the echo stream, for the scenarios that break after it.
 /// The events of an echo answer up to and including its first token.
 fn first_event<V: Vendor>(shared: &Shared, parsed: &Parsed, id: String) -> Vec<SseEvent> {
+    through_first_token::<V>(V::stream(&echo_answer(parsed, id), &shared.fixtures))
+}
+
+/// The default answer: the echo of the model and the last prompt text, word-count usage.
+fn echo_answer(parsed: &Parsed, id: String) -> Answer {
     let text = echo(parsed);
     let usage = word_usage(&parsed.texts, &text);
-    let all = V::stream(
-        &answer(parsed, id, Content::Text(text), usage),
-        &shared.fixtures,
-    );
-    through_first_token::<V>(all)
+    answer(parsed, id, Content::Text(text), usage)
 }
 
 /// `events` up to and including the first that carries part of the answer.
-fn through_first_token<V: Vendor>(events: Vec<SseEvent>) -> Vec<SseEvent> {
-    let end = events
-        .iter()
-        .position(|e| carries_token::<V>(e))
-        .map_or(events.len(), |i| i + 1);
-    events.into_iter().take(end).collect()
+fn through_first_token<V: Vendor>(mut events: Vec<SseEvent>) -> Vec<SseEvent> {
+    let end = (first_token_at::<V>(&events) + 1).min(events.len());
+    events.truncate(end);
+    events
 }
 
-fn carries_token<V: Vendor>(event: &SseEvent) -> bool {
-    serde_json::from_str::<Value>(&event.data).is_ok_and(|v| V::carries_token(&v))
+/// Where the first event carrying part of the answer is (the length when none does).
+fn first_token_at<V: Vendor>(events: &[SseEvent]) -> usize {
+    events
+        .iter()
+        .position(|e| serde_json::from_str::<Value>(&e.data).is_ok_and(|v| V::carries_token(&v)))
+        .unwrap_or(events.len())
 }
 
 fn status<V: Vendor>(code: u16, retry_after: Option<Duration>, body: Option<String>) -> Response {

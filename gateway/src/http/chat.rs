@@ -459,7 +459,6 @@ pub(crate) async fn serve(
     } else {
         Vec::new()
     };
-    let thinking_tokens = thinking_tokens(state, &served);
     let mut response = match served.answer {
         Answer::Complete(mut completion) => {
             // Cut before masking, as the model's API would have cut the raw text.
@@ -472,10 +471,7 @@ pub(crate) async fn serve(
                 .map(|c| c.id.as_str())
                 .collect();
             let client_key = record.key.as_ref().map(KeyUse::key_id);
-            state
-                .tool_loops
-                .record(client_key, calls.iter().copied(), &served.model);
-            crate::routing::shared_calls::publish(state, client_key, calls, &served.model).await;
+            crate::routing::shared_calls::relayed(state, client_key, calls, &served.model).await;
             let Served {
                 model,
                 upstream_name,
@@ -543,7 +539,7 @@ pub(crate) async fn serve(
             state.clone(),
             record.clone(),
             relay::Committed {
-                thinking_tokens,
+                thinking_tokens: thinking_tokens(state, &served.model, served.ttft, served.thinks),
                 model: served.model,
                 target: served.target,
                 upstream_name: served.upstream_name,
@@ -617,16 +613,21 @@ fn prompt_tokens_at_most(
 /// prompt's prefill). Counted only for a stream whose upstream reports no usage (one
 /// the gateway ended at a stop sequence), whose relayed text alone would leave the thinking,
 /// billed by the provider, out of its cost.
-fn thinking_tokens(state: &AppState, served: &crate::upstream::failover::Served) -> u32 {
-    if !served.thinks {
+fn thinking_tokens(
+    state: &AppState,
+    model: &ModelId,
+    ttft: std::time::Duration,
+    thinks: bool,
+) -> u32 {
+    if !thinks {
         return 0;
     }
     let speed = state
         .catalog
-        .find(served.model.as_str())
+        .find(model.as_str())
         .map_or(0.0, |e| e.spec.latency.tokens_per_s);
     // Saturating: a float-to-int cast clamps, and a negative or NaN speed gives 0.
-    (served.ttft.as_secs_f64() * speed) as u32
+    (ttft.as_secs_f64() * speed) as u32
 }
 
 /// The first choice's text (what a judge grades).

@@ -135,11 +135,8 @@ fn event_of(dialect: Dialect, status: u16, error: &Value) -> Bytes {
                 .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
             crate::http::messages::error_event(crate::http::messages::error_type(status), message)
         }
-        Dialect::Responses => {
-            let data = json!({"type": "error", "code": code, "message": message, "param": null,
-                              "sequence_number": 0});
-            Bytes::from(format!("event: error\ndata: {data}\n\n"))
-        }
+        // Nothing was sent before it: the stream's first event.
+        Dialect::Responses => crate::http::responses::answer::error_event(0, code, message),
     }
 }
 

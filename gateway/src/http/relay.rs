@@ -393,7 +393,7 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
                 break;
             }
             // Whichever comes first: the stream's total budget or the idle gap. Keep-alives
-            // (pings, comments, thinking) end a gap without reaching the client.
+            // (pings, comments, thinking) end a gap; the client gets at most an SSE comment.
             next = tokio::time::timeout_at(
                 deadline.min(tokio::time::Instant::now() + idle),
                 rest.next(),
@@ -454,9 +454,8 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
             .upstream_latency(model.as_str(), elapsed, Some(ttft));
         let client_key = record.key.as_ref().map(crate::auth::KeyUse::key_id);
         let calls = out.acc.call_ids.iter().map(String::as_str);
-        state.tool_loops.record(client_key, calls.clone(), &model);
         // Before `[DONE]`: the client's next turn may reach another replica at once.
-        crate::routing::shared_calls::publish(&state, client_key, calls, &model).await;
+        crate::routing::shared_calls::relayed(&state, client_key, calls, &model).await;
     }
     if let Some(m) = &masker {
         crate::guardrails::note_answer_masked(&state, &mut record, m.counts());

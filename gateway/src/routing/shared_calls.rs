@@ -34,11 +34,22 @@ fn entry(name: &str, client_key: Option<&str>) -> String {
     format!("{name}:{}", client_key.unwrap_or_default())
 }
 
+/// Keeps that `model` made the calls `ids` of an answer relayed for `client_key`: in this
+/// replica's tool loops, and in the calls' shared records. Awaited by the handler before the
+/// answer's end goes out, so the client's next turn finds the records on any replica.
+pub async fn relayed<'a>(
+    state: &AppState,
+    client_key: Option<&str>,
+    ids: impl IntoIterator<Item = &'a str> + Clone,
+    model: &ModelId,
+) {
+    state.tool_loops.record(client_key, ids.clone(), model);
+    publish(state, client_key, ids, model).await;
+}
+
 /// Writes the shared records of the calls `ids` that `model` made for `client_key`: the owner
 /// and what the memos hold for each (thinking text only with `[redis] share_thinking`).
-/// Awaited by the handler before the answer's end goes out, so the client's next turn finds
-/// the records on any replica.
-pub async fn publish<'a>(
+async fn publish<'a>(
     state: &AppState,
     client_key: Option<&str>,
     ids: impl IntoIterator<Item = &'a str>,

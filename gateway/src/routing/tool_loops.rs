@@ -12,17 +12,13 @@
 //! the call's shared record, so that a loop whose turns a load balancer spreads over replicas
 //! stays on its model too (`crate::routing::shared_calls`).
 
-use std::time::Duration;
-
 use router_core::ModelId;
 
 use crate::openai::wire::{ChatMessage, Role};
-use crate::upstream::providers::call_memo::shareable;
+use crate::upstream::providers::call_memo::{shareable, TIME_TO_LIVE};
 
 /// At most this many tool calls are remembered (older ones go first).
 const MAX_CALLS: u64 = 1_000_000;
-/// A call is remembered this long: agent loops continue within minutes.
-const TIME_TO_LIVE: Duration = Duration::from_secs(6 * 3600);
 
 /// Which model made each tool call the gateway relayed (or another replica did, read from
 /// the call's shared record). With `[redis]` kept with `tool_loop_affinity` off too, where no

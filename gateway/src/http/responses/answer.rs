@@ -543,8 +543,13 @@ impl StreamEncoder {
 
     /// The terminal `error` event of a stream that failed after its first byte.
     pub fn error(&self, code: &str, message: &str) -> Bytes {
-        let data = json!({"type": "error", "code": code, "message": message, "param": null,
-                          "sequence_number": self.sequence});
-        Bytes::from(format!("event: error\ndata: {data}\n\n"))
+        error_event(self.sequence, code, message)
     }
+}
+
+/// An `error` event numbered `sequence` (0 for a stream that sent nothing before it).
+pub fn error_event(sequence: u64, code: &str, message: &str) -> Bytes {
+    let data = json!({"type": "error", "code": code, "message": message, "param": null,
+                      "sequence_number": sequence});
+    Bytes::from(format!("event: error\ndata: {data}\n\n"))
 }
