@@ -145,7 +145,15 @@ impl RequestRecord {
             _ => None,
         };
         if let Some(key) = &self.key {
-            key.settle(cost_usd, end.tokens);
+            // A request no upstream answered (refused after its tokens were taken, or every
+            // attempt failed before any output) used none of the key's tokens per minute:
+            // settling it at zero gives its estimate back.
+            let used = end.tokens.or(matches!(
+                status,
+                OutcomeStatus::Rejected | OutcomeStatus::UpstreamError
+            )
+            .then_some((0, 0)));
+            key.settle(cost_usd, used);
         }
         let model_label = end.model.as_ref().map_or("none", |m| m.as_str());
         let status_label = serde_json::to_value(status)

@@ -695,3 +695,31 @@ async fn tokens_per_minute_count_the_prompt_in_the_models_own_tokens() {
     );
     assert_eq!(h.chat_as(Some(k), &body("gpt-4o-mini")).await.status(), 200);
 }
+
+/// A request that takes its tokens and then gets no answer (every attempt failed) gives them
+/// back: a failing upstream does not use up a key's tokens per minute.
+#[tokio::test]
+async fn tokens_taken_by_a_request_no_upstream_answered_are_given_back() {
+    let key = NewKey {
+        tpm: NonZeroU32::new(1000),
+        ..named("tokens")
+    };
+    let (h, keys) = start(&[key], |_| {}).await;
+    let k = &keys[0].1;
+    let mut body = chat("gpt-4o-mini");
+    body["max_tokens"] = json!(600);
+    // A short answer first: the bucket is no longer full (a full one admits any request).
+    assert_eq!(h.chat_as(Some(k), &chat("gpt-4o-mini")).await.status(), 200);
+    // The model and every model it fails over to.
+    let models = ["gpt-4o-mini", "gpt-4o", "gpt-5.4-nano"];
+    for m in models {
+        h.fake.always(m, Scenario::status(500));
+    }
+    let failed = h.chat_as(Some(k), &body).await;
+    assert!(failed.status().is_server_error(), "{}", failed.status());
+    // Without the refund the 600 held by the failed request would leave too little for this.
+    for m in models {
+        h.fake.always(m, Scenario::reply("fine"));
+    }
+    assert_eq!(h.chat_as(Some(k), &body).await.status(), 200);
+}
