@@ -874,6 +874,17 @@ impl Config {
                 ),
             ));
         }
+        // Only a value set in the file is checked: the default (4 min) under a shorter request
+        // deadline is simply bounded by it, as every attempt is.
+        if t.reasoning > t.request && t.reasoning != default_reasoning() {
+            return Err(invalid(
+                "timeouts.reasoning",
+                format!(
+                    "reasoning timeout {:?} exceeds the request deadline {:?}, which would cut a thinking model first; lower it or raise timeouts.request",
+                    t.reasoning, t.request
+                ),
+            ));
+        }
         let keepalive = raw.server.stream_keepalive;
         if !keepalive.is_zero() && keepalive < Duration::from_millis(100) {
             return Err(invalid(

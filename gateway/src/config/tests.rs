@@ -63,6 +63,19 @@ fn attempt_longer_than_request_is_rejected() {
 }
 
 #[test]
+fn a_reasoning_timeout_set_beyond_the_request_deadline_is_rejected() {
+    let raw = parse("[timeouts]\nreasoning = \"10m\"\n").unwrap();
+    let err = Config::resolve(raw, &no_env).unwrap_err();
+    assert!(
+        matches!(&err, Error::ConfigInvalid { field, .. } if field == "timeouts.reasoning"),
+        "{err}"
+    );
+    // The default under a shorter deadline is bounded by it, not an error.
+    let raw = parse("[timeouts]\nrequest = \"60s\"\nattempt = \"30s\"\n").unwrap();
+    assert!(Config::resolve(raw, &no_env).is_ok());
+}
+
+#[test]
 fn unknown_models_are_rejected_with_a_suggestion() {
     let raw = parse("[router]\nfallback_model = \"gpt-4o-mnii\"\n").unwrap();
     let err = Config::resolve(raw, &no_env).unwrap_err().to_string();
