@@ -118,6 +118,8 @@ pub(crate) async fn answer(
     let mut record = RequestRecord::new(&req.model, prompt_text(&req.messages));
     record.guardrails = guarded;
     record.key = caller.map(KeyUse::new);
+    // What a model attaches to its tool calls comes back only to the key it was relayed for.
+    req.memo_scope = record.key.as_ref().map(|k| k.key_id().to_owned());
     let request_id = record.request_id.clone();
     let every = state.config.server.stream_keepalive;
     let mut response = if req.is_stream() && !every.is_zero() {

@@ -63,6 +63,10 @@ pub struct ChatCompletionRequest {
     /// not part of a cache key (so a replay echoes the asking request's values).
     #[serde(skip)]
     pub client_echo: Option<Map<String, Value>>,
+    /// The client key the request came with (its id), under which the adapters keep and
+    /// recall what a model attached to its tool calls (`call_memo`). Never serialised.
+    #[serde(skip)]
+    pub memo_scope: Option<String>,
 }
 
 impl ChatCompletionRequest {

@@ -68,7 +68,7 @@ async fn publish<'a>(
         .take(MAX_CALLS)
         .map(|id| {
             let mut fields = vec![(entry(OWNER, client_key), model.as_str().to_owned())];
-            for (name, value) in state.upstreams.memos.entries(id) {
+            for (name, value) in state.upstreams.memos.entries(client_key, id) {
                 let allowed = name != THINKING || shared.shares_thinking();
                 if allowed && written.insert((name, value.clone())) {
                     fields.push((entry(name, client_key), value));
@@ -107,7 +107,7 @@ pub async fn warm(state: &AppState, client_key: Option<&str>, messages: &[ChatMe
         .filter(|id| answered.contains(id) && shareable(id) && seen.insert(*id))
         // A call this replica relayed (or read before) is known, its payloads with it: a
         // record is written whole, in one command.
-        .filter(|id| !(state.tool_loops.knows(client_key, id) || memos.knows(id)))
+        .filter(|id| !(state.tool_loops.knows(client_key, id) || memos.knows(client_key, id)))
         .take(MAX_CALLS)
         .collect();
     if missing.is_empty() {
@@ -128,7 +128,7 @@ pub async fn warm(state: &AppState, client_key: Option<&str>, messages: &[ChatMe
                     .tool_loops
                     .record(client_key, [*id], &ModelId::new(value));
             } else {
-                memos.adopt(id, name, &value);
+                memos.adopt(client_key, id, name, &value);
             }
         }
     }

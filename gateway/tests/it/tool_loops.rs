@@ -257,3 +257,74 @@ async fn a_loop_whose_turns_land_on_two_replicas_keeps_its_thinking_and_its_mode
         gw.shutdown().await.unwrap();
     }
 }
+
+/// What Claude thought before its tool calls goes back only with requests of the client key
+/// the answer was relayed for: another tenant on the same gateway who sends the same call id
+/// gets no thinking into its request (Anthropic then refuses the turn, as it would have).
+#[tokio::test]
+async fn a_calls_thinking_goes_back_only_to_the_key_it_was_relayed_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let keys: Vec<String> = {
+        let mut store = gateway::auth::KeyStore::open(&dir.path().join("outcomes.sqlite")).unwrap();
+        ["tenant-a", "tenant-b"]
+            .into_iter()
+            .map(|name| {
+                let new = gateway::auth::NewKey {
+                    name: name.to_owned(),
+                    ..gateway::auth::NewKey::default()
+                };
+                store.create(&new, now_ms).unwrap().1.expose().clone()
+            })
+            .collect()
+    };
+    let fake = testkit::FakeProvider::start().await;
+    let cfg = crate::e2e_harness::config(
+        dir.path(),
+        crate::e2e_harness::all_providers(&fake),
+        &["claude-sonnet-5"],
+        |_| {},
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = gateway::spawn(cfg, listener, None).await.unwrap();
+    let client = reqwest::Client::new();
+    let chat = |key: &str, body: Value| {
+        client
+            .post(format!("http://{}/v1/chat/completions", gw.local_addr()))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    fake.script("claude-sonnet-5", [oslo(), Scenario::reply("Rainy.")]);
+    let answer: Value = chat(&keys[0], first_turn("claude-sonnet-5", false))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let call_id = answer["choices"][0]["message"]["tool_calls"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let thinking_sent = || {
+        let sent = fake.requests().last().unwrap().body.clone();
+        sent["messages"][1]["content"][0]["type"] == "thinking"
+    };
+    let other = chat(&keys[1], second_turn("claude-sonnet-5", &call_id))
+        .await
+        .unwrap();
+    assert!(!other.status().is_success(), "{}", other.status());
+    assert!(
+        !thinking_sent(),
+        "another tenant's request got the thinking"
+    );
+    let own = chat(&keys[0], second_turn("claude-sonnet-5", &call_id))
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200, "{}", own.text().await.unwrap());
+    assert!(thinking_sent());
+    gw.shutdown().await.unwrap();
+}

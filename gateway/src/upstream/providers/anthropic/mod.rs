@@ -126,12 +126,13 @@ impl Provider for AnthropicProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
         async move {
-            let body = messages_request(req, upstream_model, false, &self.thinking)?;
+            let memo = self.thinking.scoped(req.memo_scope.as_deref());
+            let body = messages_request(req, upstream_model, false, &memo)?;
             let response = self.send(&body).await?;
             let bytes = super::read_capped(response, self.response_limit).await?;
             let parsed: MessagesResponse = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("anthropic message body: {e}")))?;
-            Ok(chat_response(parsed, upstream_model, &self.thinking))
+            Ok(chat_response(parsed, upstream_model, &memo))
         }
         .boxed()
     }
@@ -142,13 +143,10 @@ impl Provider for AnthropicProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
         async move {
-            let body = messages_request(req, upstream_model, true, &self.thinking)?;
+            let memo = self.thinking.scoped(req.memo_scope.as_deref());
+            let body = messages_request(req, upstream_model, true, &memo)?;
             let response = self.send(&body).await?;
-            Ok(stream::chunks(
-                response,
-                upstream_model.to_owned(),
-                self.thinking.clone(),
-            ))
+            Ok(stream::chunks(response, upstream_model.to_owned(), memo))
         }
         .boxed()
     }

@@ -154,12 +154,13 @@ impl Provider for GeminiProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
         async move {
-            let body = generate_request(req, upstream_model, &self.signatures)?;
+            let memo = self.signatures.scoped(req.memo_scope.as_deref());
+            let body = generate_request(req, upstream_model, &memo)?;
             let response = self.send(&self.url(upstream_model, false), &body).await?;
             let bytes = super::read_capped(response, self.response_limit).await?;
             let parsed: GenerateContentResponse = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("gemini response body: {e}")))?;
-            Ok(chat_response(parsed, upstream_model, &self.signatures))
+            Ok(chat_response(parsed, upstream_model, &memo))
         }
         .boxed()
     }
@@ -170,13 +171,10 @@ impl Provider for GeminiProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
         async move {
-            let body = generate_request(req, upstream_model, &self.signatures)?;
+            let memo = self.signatures.scoped(req.memo_scope.as_deref());
+            let body = generate_request(req, upstream_model, &memo)?;
             let response = self.send(&self.url(upstream_model, true), &body).await?;
-            Ok(stream::chunks(
-                response,
-                upstream_model.to_owned(),
-                self.signatures.clone(),
-            ))
+            Ok(stream::chunks(response, upstream_model.to_owned(), memo))
         }
         .boxed()
     }

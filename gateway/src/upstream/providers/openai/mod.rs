@@ -149,13 +149,14 @@ impl Provider for OpenAiProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
         async move {
-            let body = responses::body(req, upstream_model, false, &self.reasoning)?;
+            let memo = self.reasoning.scoped(req.memo_scope.as_deref());
+            let body = responses::body(req, upstream_model, false, &memo)?;
             let response = self.post(&self.responses_url, &body).await?;
             let bytes = super::read_capped(response, self.response_limit).await?;
             let value: serde_json::Value = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("responses body: {e}")))?;
             let answer = responses::completion(&value)?;
-            responses::remember_reasoning(&value, upstream_model, &self.reasoning);
+            responses::remember_reasoning(&value, upstream_model, &memo);
             Ok(answer)
         }
         .boxed()
@@ -167,12 +168,13 @@ impl Provider for OpenAiProvider {
         upstream_model: &'a str,
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
         async move {
-            let body = responses::body(req, upstream_model, true, &self.reasoning)?;
+            let memo = self.reasoning.scoped(req.memo_scope.as_deref());
+            let body = responses::body(req, upstream_model, true, &memo)?;
             let response = self.post(&self.responses_url, &body).await?;
             Ok(responses_stream::chunks(
                 response,
                 upstream_model.to_owned(),
-                self.reasoning.clone(),
+                memo,
             ))
         }
         .boxed()
