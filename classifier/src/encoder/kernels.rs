@@ -233,6 +233,11 @@ pub(super) fn matmul_panels(
     if rows == 0 || outputs == 0 || inputs == 0 {
         return Ok(());
     }
+    #[cfg(target_arch = "x86_64")]
+    if panel == super::avx2::WIDTH && super::avx2::available() {
+        own_kernel(dst, a, rows, w, threads);
+        return Ok(());
+    }
     let dst = SharedOut(dst.as_mut_ptr());
     let one = |p: usize| {
         let first = p * panel;
@@ -285,6 +290,65 @@ pub(super) fn matmul_panels(
         (0..count).for_each(one);
     }
     Ok(())
+}
+
+/// [`matmul_panels`] with the AVX2 kernel (`super::avx2`), for 16-wide panels whose extents
+/// the caller checked: the rows packed once into tiles, then each panel times each tile.
+#[cfg(target_arch = "x86_64")]
+fn own_kernel(dst: &mut [f32], a: &[f32], rows: usize, w: Panels<'_>, threads: usize) {
+    use super::avx2::{pack_rows, panel_tile, TILE, WIDTH};
+    thread_local! {
+        static TILES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let Panels {
+        data: panels,
+        inputs,
+        outputs,
+        ..
+    } = w;
+    TILES.with_borrow_mut(|tiles| {
+        pack_rows(a, rows, inputs, tiles);
+        let tiles: &[f32] = tiles;
+        let dst = SharedOut(dst.as_mut_ptr());
+        let one = |p: usize| {
+            let first = p * WIDTH;
+            let width = WIDTH.min(outputs - first);
+            let panel = &panels[p * inputs * WIDTH..(p + 1) * inputs * WIDTH];
+            for (t, tile) in tiles.chunks_exact(inputs * TILE).enumerate() {
+                let start = t * TILE;
+                #[expect(
+                    unsafe_code,
+                    reason = "the AVX2 kernel writes through a raw pointer; see the SAFETY note"
+                )]
+                // SAFETY: the CPU has AVX2 and FMA (checked by the caller); `panel` and `tile`
+                // are slices of exactly `inputs·WIDTH` and `inputs·TILE` floats; the rows
+                // written are `start .. start + n` with `n ≤ TILE` and `start + n ≤ rows`, the
+                // columns `first .. first + width ≤ outputs`, inside `dst` (`rows·outputs`
+                // floats, checked by `matmul_panels`); panels cover disjoint columns, so the
+                // threads write disjoint elements, and `dst` is borrowed mutably throughout.
+                unsafe {
+                    panel_tile(
+                        dst.ptr().add(start * outputs + first),
+                        outputs,
+                        panel.as_ptr(),
+                        tile.as_ptr(),
+                        inputs,
+                        TILE.min(rows - start),
+                        width,
+                    );
+                }
+            }
+        };
+        let count = outputs.div_ceil(WIDTH);
+        if threads > 1 && count > 1 {
+            (0..count)
+                .into_par_iter()
+                .with_min_len(count.div_ceil(threads))
+                .for_each(one);
+        } else {
+            (0..count).for_each(one);
+        }
+    });
 }
 
 /// Rows (tokens) per `gemm` call in [`matmul_panels`]. Above 8 × its micro-kernel's 6 columns,

@@ -24,6 +24,8 @@ use crate::{weights, Error, Truncation};
 pub use adapter::RoutingAdapter;
 
 pub mod adapter;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod forward;
 mod int8;
 mod kernels;

@@ -266,7 +266,14 @@ mod tests {
     }
 
     fn panel_product_matches_the_plain_product(width: usize) {
-        let (rows, inputs, outputs) = (5, 7, width * 2 + 9);
+        // One row, a short tile, and two full tiles of the AVX2 kernel plus one row.
+        for rows in [1, 5, 13] {
+            panel_product_of(rows, width);
+        }
+    }
+
+    fn panel_product_of(rows: usize, width: usize) {
+        let (inputs, outputs) = (7, width * 2 + 9);
         let w: Vec<f32> = (0..inputs * outputs)
             .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
             .collect();
