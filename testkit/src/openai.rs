@@ -43,6 +43,17 @@ impl Vendor for OpenAi {
             .as_array()
             .filter(|m| !m.is_empty())
             .ok_or("'messages' must be a non-empty array")?;
+        // As OpenAI's Chat Completions does: an empty tool list, and `parallel_tool_calls`
+        // without tools, are refused.
+        let no_tools = match &body["tools"] {
+            Value::Array(tools) if tools.is_empty() => {
+                return Err("Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.".to_owned());
+            }
+            tools => !tools.is_array(),
+        };
+        if no_tools && body.get("parallel_tool_calls").is_some() {
+            return Err("Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.".to_owned());
+        }
         let mut texts = Vec::new();
         for message in messages {
             if message["role"].as_str().is_none() {

@@ -342,6 +342,8 @@ impl ApiError {
             "error": {
                 "message": self.public_message(),
                 "type": self.kind(),
+                // OpenAI always sends the key; `null` where no one field is at fault.
+                "param": null,
                 "code": self.code(),
             }
         })

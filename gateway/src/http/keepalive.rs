@@ -127,7 +127,8 @@ fn event_of(dialect: Dialect, status: u16, error: &Value) -> Bytes {
     match dialect {
         Dialect::OpenAi => {
             let kind = error["type"].as_str().unwrap_or("server_error");
-            let body = json!({"error": {"message": message, "type": kind, "code": code}});
+            let body =
+                json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
             Bytes::from(format!("data: {body}\n\n"))
         }
         Dialect::Anthropic => {

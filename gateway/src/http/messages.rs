@@ -125,6 +125,17 @@ pub fn chat_request(
         }
     }
     let stream = req.stream.unwrap_or(false);
+    // `disable_parallel_tool_use` is OpenAI's `parallel_tool_calls: false` (meaningful only
+    // with tools: Chat Completions refuses the field without them).
+    let mut extra = Map::new();
+    if req.tools.as_ref().is_some_and(|t| !t.is_empty())
+        && req
+            .tool_choice
+            .as_ref()
+            .is_some_and(ToolChoice::one_call_at_a_time)
+    {
+        extra.insert("parallel_tool_calls".to_owned(), Value::Bool(false));
+    }
     Ok(ChatCompletionRequest {
         model: req.model,
         messages,
@@ -142,11 +153,13 @@ pub fn chat_request(
                 })
                 .collect()
         }),
-        tool_choice: req.tool_choice.map(|c| match c {
-            ToolChoice::Auto => json!("auto"),
-            ToolChoice::Any => json!("required"),
+        tool_choice: req.tool_choice.as_ref().map(|c| match c {
+            ToolChoice::Auto { .. } => json!("auto"),
+            ToolChoice::Any { .. } => json!("required"),
             ToolChoice::None => json!("none"),
-            ToolChoice::Tool { name } => json!({"type": "function", "function": {"name": name}}),
+            ToolChoice::Tool { name, .. } => {
+                json!({"type": "function", "function": {"name": name}})
+            }
         }),
         temperature: req.temperature,
         top_p: req.top_p,
@@ -163,6 +176,7 @@ pub fn chat_request(
             .and_then(|m| m.user_id)
             .filter(|user| !user.is_empty()),
         router,
+        extra,
         ..ChatCompletionRequest::default()
     })
 }

@@ -237,6 +237,7 @@ fn error_event(err: &UpstreamError) -> Bytes {
         "error": {
             "message": message,
             "type": "upstream_error",
+            "param": null,
             "code": err.label(),
         }
     });

@@ -138,7 +138,8 @@ pub fn sampling(req: &ChatCompletionRequest) -> Result<(), ApiError> {
         ("presence_penalty", "presence_penalty"),
         ("frequency_penalty", "frequency_penalty"),
     ] {
-        if let Some(v) = req.extra.get(key) {
+        // `null` is OpenAI's "unset" (SDKs send it for a `None` argument).
+        if let Some(v) = req.extra.get(key).filter(|v| !v.is_null()) {
             in_range(field, v.as_f64().or(Some(f64::NAN)), -2.0, 2.0, "")?;
         }
     }
@@ -294,5 +295,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("temperature"));
+    }
+
+    /// `null` penalties are OpenAI's "unset" (SDKs send them for `None`); a string is not.
+    #[test]
+    fn null_penalties_are_unset_and_other_non_numbers_are_refused() {
+        let with = |v: serde_json::Value| {
+            let mut req = ChatCompletionRequest::default();
+            req.extra.insert("presence_penalty".to_owned(), v.clone());
+            req.extra.insert("frequency_penalty".to_owned(), v);
+            sampling(&req)
+        };
+        assert!(with(serde_json::Value::Null).is_ok());
+        assert!(with(serde_json::json!(0.5)).is_ok());
+        assert!(with(serde_json::json!("high")).is_err());
     }
 }

@@ -195,6 +195,10 @@ fn openai_error(text: &str) -> Result<(), TestCaseError> {
     for field in ["message", "type", "code"] {
         prop_assert!(v["error"][field].is_string(), "{}", v);
     }
+    // OpenAI's shape always has `param` (null or the field at fault).
+    let param = &v["error"]["param"];
+    prop_assert!(param.is_null() || param.is_string(), "{}", v);
+    prop_assert!(v["error"].get("param").is_some(), "{}", v);
     Ok(())
 }
 

@@ -543,3 +543,45 @@ mod fuzz {
         rt.block_on(h.stop());
     }
 }
+
+/// `disable_parallel_tool_use` reaches every upstream as its own dialect says it (OpenAI's
+/// `parallel_tool_calls: false`, Anthropic's flag on `tool_choice`), and an empty `tools` list
+/// (which Anthropic's SDKs may send and Chat Completions refuses) is not forwarded.
+#[tokio::test]
+async fn one_tool_call_at_a_time_and_an_empty_tool_list_reach_each_upstream_as_it_takes_them() {
+    let weather = json!({"name": "weather", "input_schema": {"type": "object"}});
+    for (model, upstream, wire) in &UPSTREAMS[..2] {
+        let h = Harness::with(&[model], |_| {}).await;
+        let mut body = messages_body(model, false);
+        body["tools"] = json!([weather]);
+        body["tool_choice"] = json!({"type": "auto", "disable_parallel_tool_use": true});
+        let resp = post(&h, &body).await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "{model}: {}",
+            resp.text().await.unwrap()
+        );
+        let sent = h.fake.requests().last().unwrap().clone();
+        assert_eq!(sent.model.as_deref(), Some(*upstream));
+        match wire {
+            Wire::OpenAi => assert_eq!(sent.body["parallel_tool_calls"], false, "{}", sent.body),
+            _ => assert_eq!(
+                sent.body["tool_choice"],
+                json!({"type": "auto", "disable_parallel_tool_use": true}),
+                "{}",
+                sent.body
+            ),
+        }
+        let mut body = messages_body(model, false);
+        body["tools"] = json!([]);
+        let resp = post(&h, &body).await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "{model}: {}",
+            resp.text().await.unwrap()
+        );
+        h.stop().await;
+    }
+}

@@ -505,3 +505,20 @@ async fn client_keys_guard_both_endpoints_and_their_model_lists() {
         .all(|r| r.key_id.is_some()));
     h.stop().await;
 }
+
+/// `parallel_tool_calls` without tools, which Responses allows and Chat Completions refuses,
+/// does not make a Chat Completions upstream answer 400.
+#[tokio::test]
+async fn parallel_tool_calls_without_tools_reach_a_chat_completions_upstream() {
+    let h = Harness::with(&["gpt-4o-mini"], |_| {}).await;
+    let body = json!({"model": "gpt-4o-mini", "input": "hi", "parallel_tool_calls": false});
+    let resp = post(&h, &body).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let sent = h.fake.requests().last().unwrap().clone();
+    assert!(
+        sent.body.get("parallel_tool_calls").is_none(),
+        "{}",
+        sent.body
+    );
+    h.stop().await;
+}

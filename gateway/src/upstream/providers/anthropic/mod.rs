@@ -235,7 +235,7 @@ pub fn messages_request(
         stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
         stream: stream.then_some(true),
         tools,
-        tool_choice: req.tool_choice.as_ref().and_then(tool_choice),
+        tool_choice: tool_choice_of(req),
         metadata: req.user.clone().map(|user_id| Metadata {
             user_id: Some(user_id),
         }),
@@ -303,19 +303,39 @@ fn image_source(url: &str) -> ImageSource {
     })
 }
 
+/// The request's `tool_choice` in Anthropic's shape, with OpenAI's `parallel_tool_calls:
+/// false` as `disable_parallel_tool_use` (an agent that handles one call per turn relies on
+/// it; without tools there is nothing to limit).
+fn tool_choice_of(req: &ChatCompletionRequest) -> Option<ToolChoice> {
+    let has_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
+    let one = (has_tools && req.extra.get("parallel_tool_calls") == Some(&Value::Bool(false)))
+        .then_some(true);
+    match req.tool_choice.as_ref().map(|c| tool_choice(c, one)) {
+        Some(choice) => choice,
+        None => one.map(|_| ToolChoice::Auto {
+            disable_parallel_tool_use: one,
+        }),
+    }
+}
+
 /// OpenAI `tool_choice` (`"none"`, `"auto"`, `"required"` or a named function).
-fn tool_choice(choice: &Value) -> Option<ToolChoice> {
+fn tool_choice(choice: &Value, one: Option<bool>) -> Option<ToolChoice> {
     match choice {
         Value::String(s) => match s.as_str() {
             "none" => Some(ToolChoice::None),
-            "auto" => Some(ToolChoice::Auto),
-            "required" => Some(ToolChoice::Any),
+            "auto" => Some(ToolChoice::Auto {
+                disable_parallel_tool_use: one,
+            }),
+            "required" => Some(ToolChoice::Any {
+                disable_parallel_tool_use: one,
+            }),
             _ => None,
         },
         Value::Object(_) => choice["function"]["name"]
             .as_str()
             .map(|name| ToolChoice::Tool {
                 name: name.to_owned(),
+                disable_parallel_tool_use: one,
             }),
         _ => None,
     }

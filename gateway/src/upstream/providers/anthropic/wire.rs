@@ -161,16 +161,46 @@ pub struct ToolDef {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolChoice {
     /// The model decides.
-    Auto,
+    Auto {
+        /// At most one tool call per answer (OpenAI's `parallel_tool_calls: false`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disable_parallel_tool_use: Option<bool>,
+    },
     /// The model must call some tool.
-    Any,
+    Any {
+        /// As for `Auto`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disable_parallel_tool_use: Option<bool>,
+    },
     /// The model must call this tool.
     Tool {
         /// The tool name.
         name: String,
+        /// As for `Auto`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disable_parallel_tool_use: Option<bool>,
     },
     /// The model must not call tools.
     None,
+}
+
+impl ToolChoice {
+    /// Whether the choice asks for at most one tool call per answer.
+    pub fn one_call_at_a_time(&self) -> bool {
+        match self {
+            ToolChoice::Auto {
+                disable_parallel_tool_use,
+            }
+            | ToolChoice::Any {
+                disable_parallel_tool_use,
+            }
+            | ToolChoice::Tool {
+                disable_parallel_tool_use,
+                ..
+            } => *disable_parallel_tool_use == Some(true),
+            ToolChoice::None => false,
+        }
+    }
 }
 
 /// A non-streamed Messages response.

@@ -81,6 +81,24 @@ impl OpenAiProvider {
         let mut body = req.clone();
         body.model = upstream_model.to_owned();
         body.router = None;
+        // Chat Completions refuses an empty `tools` list, and `parallel_tool_calls` or a
+        // `tool_choice` of "none"/"auto" without tools, which the Responses and Messages
+        // dialects (and so requests translated from them) allow. A forced choice without
+        // tools is left for the upstream to refuse: the client asked for a call it cannot get.
+        if body.tools.as_ref().is_some_and(Vec::is_empty) {
+            body.tools = None;
+        }
+        if body.tools.is_none() {
+            body.extra.remove("parallel_tool_calls");
+            if matches!(
+                body.tool_choice
+                    .as_ref()
+                    .and_then(serde_json::Value::as_str),
+                Some("none" | "auto")
+            ) {
+                body.tool_choice = None;
+            }
+        }
         if stream {
             body.stream = Some(true);
             let mut opts = body.stream_options.take().unwrap_or_default();
