@@ -19,7 +19,7 @@ use router_core::{GuardrailReport, OutcomeStatus};
 use serde::Deserialize;
 
 use crate::auth::{Caller, KeyUse};
-use crate::http::chat::{set_header, Dialect, HEADER_REQUEST_ID};
+use crate::http::chat::{set_header, HEADER_REQUEST_ID};
 use crate::http::error::ApiError;
 use crate::metrics::Metrics;
 use crate::openai::wire::{
@@ -166,6 +166,15 @@ pub fn screen(
     req: &mut ChatCompletionRequest,
     caller: Option<&Caller>,
 ) -> Result<Option<GuardrailReport>, Box<Refusal>> {
+    screen_texts(state, &mut texts_mut(req).collect::<Vec<_>>(), caller)
+}
+
+/// [`screen`] over plain texts (the inputs of an embeddings request), masked in place.
+pub fn screen_texts(
+    state: &AppState,
+    texts: &mut [&mut String],
+    caller: Option<&Caller>,
+) -> Result<Option<GuardrailReport>, Box<Refusal>> {
     let profile = caller.and_then(|c| c.record().guardrails.as_deref());
     let policy = policy_for(state, profile).map_err(|error| {
         Box::new(Refusal {
@@ -177,7 +186,7 @@ pub fn screen(
         })
     })?;
     match policy {
-        Some(policy) => apply(policy, req, &state.metrics),
+        Some(policy) => apply_to(policy, texts, &state.metrics),
         None => Ok(None),
     }
 }
@@ -188,8 +197,17 @@ pub fn apply(
     req: &mut ChatCompletionRequest,
     metrics: &Metrics,
 ) -> Result<Option<GuardrailReport>, Box<Refusal>> {
+    apply_to(policy, &mut texts_mut(req).collect::<Vec<_>>(), metrics)
+}
+
+/// [`apply`] over the texts of a request.
+fn apply_to(
+    policy: &Policy,
+    texts: &mut [&mut String],
+    metrics: &Metrics,
+) -> Result<Option<GuardrailReport>, Box<Refusal>> {
     // Refusals are decided on the whole request before anything is changed.
-    for text in texts(req) {
+    for text in texts.iter().map(|t| t.as_str()) {
         if let Some(index) = policy.deny.iter().position(|re| re.is_match(text)) {
             metrics.guardrail("deny", "block", 1);
             return Err(Box::new(Refusal {
@@ -219,7 +237,7 @@ pub fn apply(
         }
     }
     let mut counts = [0u32; 5];
-    for text in texts_mut(req) {
+    for text in texts.iter_mut() {
         mask(policy, text, &mut counts);
     }
     let masked = report_counts(&counts, metrics);
@@ -295,11 +313,11 @@ pub async fn refuse(
     state: &AppState,
     requested_model: &str,
     caller: Option<Caller>,
-    dialect: Dialect,
+    endpoint: &'static str,
     refusal: Box<Refusal>,
 ) -> Response {
     let Refusal { report, error } = *refusal;
-    state.metrics.rejected(dialect.endpoint(), error.code());
+    state.metrics.rejected(endpoint, error.code());
     // The prompt is not kept: a deny pattern can match anything, so no masked form is safe.
     let mut record = RequestRecord::new(requested_model, String::new());
     record.key = caller.map(KeyUse::new);
@@ -353,30 +371,7 @@ fn report_counts(counts: &[u32; 5], metrics: &Metrics) -> std::collections::BTre
         .collect()
 }
 
-/// Every text of the request the guardrails look at.
-fn texts(req: &ChatCompletionRequest) -> impl Iterator<Item = &str> {
-    req.messages.iter().flat_map(|m| {
-        let content: Vec<&str> = match &m.content {
-            Some(MessageContent::Text(t)) => vec![t.as_str()],
-            Some(MessageContent::Parts(parts)) => parts
-                .iter()
-                .filter_map(|p| match p {
-                    ContentPart::Text { text } => Some(text.as_str()),
-                    ContentPart::ImageUrl { .. } => None,
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        let calls = m
-            .tool_calls
-            .iter()
-            .flatten()
-            .map(|c| c.function.arguments.as_str());
-        content.into_iter().chain(calls)
-    })
-}
-
-/// [`texts`], mutable.
+/// Every text of a request a guardrail screens: message text and tool-call arguments.
 fn texts_mut(req: &mut ChatCompletionRequest) -> impl Iterator<Item = &mut String> {
     req.messages.iter_mut().flat_map(|m| {
         let content: Vec<&mut String> = match &mut m.content {

@@ -112,7 +112,14 @@ pub(crate) async fn answer(
     let guarded = match crate::guardrails::screen(&state, &mut req, caller.as_ref()) {
         Ok(report) => report,
         Err(refusal) => {
-            return crate::guardrails::refuse(&state, &req.model, caller, dialect, refusal).await
+            return crate::guardrails::refuse(
+                &state,
+                &req.model,
+                caller,
+                dialect.endpoint(),
+                refusal,
+            )
+            .await
         }
     };
     let mut record = RequestRecord::new(&req.model, prompt_text(&req.messages));

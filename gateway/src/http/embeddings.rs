@@ -123,12 +123,25 @@ fn model_of<'a>(state: &'a AppState, name: &str) -> Result<&'a EmbeddingsModel, 
 
 /// Handles one embeddings request end to end.
 pub async fn embeddings(state: AppState, body: Bytes, caller: Option<Caller>) -> Response {
-    let parsed = parse(&body);
+    let mut parsed = parse(&body);
+    // Guardrails first, as for chat: the log, the key's accounting and the upstream see the
+    // masked inputs, and a refused request goes no further.
+    let mut guarded = None;
+    if let Ok((model, object)) = &mut parsed {
+        let mut texts = input_strings(object.get_mut("input"));
+        match crate::guardrails::screen_texts(&state, &mut texts, caller.as_ref()) {
+            Ok(report) => guarded = report,
+            Err(refusal) => {
+                return crate::guardrails::refuse(&state, model, caller, ENDPOINT, refusal).await
+            }
+        }
+    }
     let (model_name, prompt) = match &parsed {
         Ok((model, object)) => (model.as_str(), input_text(&object["input"])),
         Err(_) => ("", String::new()),
     };
     let mut record = RequestRecord::new(model_name, prompt);
+    record.guardrails = guarded;
     record.key = caller.map(KeyUse::new);
     let request_id = record.request_id.clone();
     let mut response = match serve(&state, parsed, &mut record).await {
@@ -137,6 +150,21 @@ pub async fn embeddings(state: AppState, body: Bytes, caller: Option<Caller>) ->
     };
     set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
     response
+}
+
+/// The texts of an embeddings `input` (a string or an array of them; token arrays carry none).
+fn input_strings(input: Option<&mut Value>) -> Vec<&mut String> {
+    match input {
+        Some(Value::String(s)) => vec![s],
+        Some(Value::Array(items)) => items
+            .iter_mut()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 async fn serve(

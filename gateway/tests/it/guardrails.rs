@@ -196,6 +196,36 @@ async fn responses_endpoint_is_guarded_too() {
 }
 
 #[tokio::test]
+async fn embeddings_endpoint_is_guarded_too() {
+    let h = start(Some("enabled = true")).await;
+    let body = json!({"model": "text-embedding-3-small", "input": [prompt(), "plain"]});
+    let resp = h.post_json("/v1/embeddings", &body).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let upstream = upstream_bodies(&h);
+    assert_clean(&upstream);
+    assert!(
+        upstream.contains("[EMAIL]") && upstream.contains("plain"),
+        "{upstream}"
+    );
+    let row = h.only_row().await;
+    assert_clean(&logged_prompt(&row));
+    assert_eq!(row.guardrails.unwrap().masked["card"], 1);
+    h.stop().await;
+
+    let h = start(Some("enabled = true\ncard = \"block\"")).await;
+    let body = json!({"model": "text-embedding-3-small", "input": prompt()});
+    let resp = h.post_json("/v1/embeddings", &body).await;
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("guardrail_blocked"), "{text}");
+    assert!(h.fake.requests().is_empty());
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::Rejected);
+    assert_eq!(row.guardrails.unwrap().blocked.as_deref(), Some("card"));
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn answers_are_masked_with_responses_on() {
     let h = start(Some("enabled = true\nresponses = true")).await;
     h.fake.always(
