@@ -23,10 +23,10 @@ use router_core::{Outcome, PromptRecord};
 #[derive(Debug, clap::Args)]
 pub struct LogBenchArgs {
     /// Rows per second, open loop.
-    #[arg(long, default_value_t = 1000.0)]
+    #[arg(long, default_value_t = 1000.0, value_parser = parse_positive, allow_hyphen_values = true)]
     rate: f64,
     /// Seconds per backend.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = parse_positive, allow_hyphen_values = true)]
     seconds: f64,
     /// A PostgreSQL database to compare with (its `outcomes` table gets the rows; use a
     /// scratch database). Without it only the SQLite file is measured.
@@ -39,6 +39,35 @@ pub struct LogBenchArgs {
     /// Print JSON instead of a markdown table.
     #[arg(long)]
     json: bool,
+}
+
+/// A finite number above 0 (`inf` would size the run's buffers past memory).
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}`: expected a finite number above 0")),
+    }
+}
+
+/// The most rows one backend is sent: each keeps a task and a timing in memory.
+const MAX_ROWS: f64 = 10_000_000.0;
+
+/// Rows per backend and the gap between them, or why `--rate` × `--seconds` cannot run.
+fn schedule(rate: f64, seconds: f64) -> anyhow::Result<(usize, Duration)> {
+    let total = (rate * seconds).round();
+    anyhow::ensure!(
+        (1.0..=MAX_ROWS).contains(&total),
+        "--rate {rate} × --seconds {seconds} gives {total} rows; choose them so that it gives \
+         from 1 to {MAX_ROWS} rows"
+    );
+    let every = Duration::try_from_secs_f64(1.0 / rate).map_err(|_| {
+        anyhow::anyhow!(
+            "--rate {rate}: one row every {} s is too slow; raise --rate",
+            1.0 / rate
+        )
+    })?;
+    // Within MAX_ROWS, so the cast is exact.
+    Ok((total as usize, every))
 }
 
 fn parse_pg_url(s: &str) -> Result<outcome_log::PgUrl, String> {
@@ -62,9 +91,8 @@ struct Row {
 }
 
 pub fn run(args: LogBenchArgs) -> anyhow::Result<()> {
-    if !(args.rate > 0.0 && args.seconds > 0.0) {
-        anyhow::bail!("--rate and --seconds must be positive");
-    }
+    // Checked before anything is opened; the parsers already refused non-finite values.
+    schedule(args.rate, args.seconds)?;
     let dir = tempfile::tempdir().context("a scratch folder for the SQLite log")?;
     let mut backends = vec![(
         "sqlite".to_owned(),
@@ -119,8 +147,7 @@ async fn measure(
 ) -> anyhow::Result<Row> {
     let log = OutcomeLog::open(config, Arc::new(Metrics::new()))
         .with_context(|| format!("opening the {backend} log"))?;
-    let total = (rate * seconds).round() as usize;
-    let every = Duration::from_secs_f64(1.0 / rate);
+    let (total, every) = schedule(rate, seconds)?;
     let waiting = Arc::new(AtomicUsize::new(0));
     let start = tokio::time::Instant::now();
     let run = u64::try_from(
@@ -151,7 +178,14 @@ async fn measure(
     }
     log.close().await;
     waits.sort_by(f64::total_cmp);
-    let pct = |p: f64| waits[((waits.len() - 1) as f64 * p).round() as usize];
+    // NaN for an empty run (schedule() gives at least one row; this keeps it from panicking).
+    let pct = |p: f64| {
+        let last = waits.len().saturating_sub(1);
+        waits
+            .get((last as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     Ok(Row {
         backend: backend.to_owned(),
         rate,
@@ -182,5 +216,22 @@ fn row(run: u64, i: usize) -> Outcome {
         output_tokens: Some(120),
         cost_usd: Some(0.000_081),
         ..Outcome::answered(format!("bench-{run}-{i}"), run + i as u64, "gpt-4o-mini")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_positive, schedule};
+
+    #[test]
+    fn rates_and_lengths_that_give_no_row_or_no_end_are_refused_naming_the_flags() {
+        for bad in ["0", "-1", "inf", "NaN", "x"] {
+            assert!(parse_positive(bad).is_err(), "{bad}");
+        }
+        assert_eq!(schedule(1000.0, 10.0).unwrap().0, 10_000);
+        for (rate, seconds) in [(1.0, 0.4), (1e300, 1.0), (1e-300, 1e300)] {
+            let err = schedule(rate, seconds).unwrap_err().to_string();
+            assert!(err.contains("--rate"), "{rate} × {seconds}: {err}");
+        }
     }
 }

@@ -56,7 +56,7 @@ pub struct DataArgs {
     /// Also mean-pool these earlier encoder layers into every embedding, comma-separated (0 =
     /// the embedding layer, 1-5 = transformer blocks; the last layer always comes first).
     /// Experimental (not adopted on validation); an artifact made with it is served with it.
-    #[arg(long, value_parser = classifier::ExtraLayers::parse, default_value = "")]
+    #[arg(long, value_parser = parse_extra_layers, default_value = "")]
     pub extra_layers: classifier::ExtraLayers,
     /// Append prompt statistics (length, lines, digits, code and maths symbols, non-ASCII
     /// share, questions; computed on the whole prompt) to every embedding, after any adapter.
@@ -75,6 +75,24 @@ impl DataArgs {
     /// Prices per model: `--price` first, then the embedded catalog, then `--price '*=…'`.
     pub fn prices(&self) -> anyhow::Result<impl Fn(&str) -> Option<(f64, f64)> + '_> {
         Ok(price_lookup(&self.prices, catalog_prices()?))
+    }
+}
+
+/// Transformer blocks of all-MiniLM-L6-v2, the encoder `model fetch` installs (and the only
+/// one its hash check accepts).
+const ENCODER_LAYERS: usize = 6;
+
+/// `--extra-layers`: checked against the encoder's depth here, so that a bad list is named as
+/// the flag before any import, not later as a broken `config.json` of the weights.
+fn parse_extra_layers(s: &str) -> Result<classifier::ExtraLayers, String> {
+    let layers = classifier::ExtraLayers::parse(s)?;
+    match layers.layers().last() {
+        Some(&last) if last >= ENCODER_LAYERS => Err(format!(
+            "layer {last}: use 0 (the embedding layer) to {} (transformer blocks); layer \
+             {ENCODER_LAYERS} is the last and always pooled",
+            ENCODER_LAYERS - 1
+        )),
+        _ => Ok(layers),
     }
 }
 
@@ -198,6 +216,23 @@ pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
         cache_path.display()
     );
     Ok((table, x, fingerprint, sources))
+}
+
+#[cfg(test)]
+mod layer_tests {
+    use super::parse_extra_layers;
+
+    #[test]
+    fn extra_layers_past_the_encoders_depth_are_refused() {
+        assert_eq!(parse_extra_layers("0,5").unwrap().label(), "0,5");
+        assert_eq!(
+            parse_extra_layers("").unwrap(),
+            classifier::ExtraLayers::NONE
+        );
+        for bad in ["6", "2,7", "11", "x"] {
+            assert!(parse_extra_layers(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf,irt,stacked")]
     guard_candidates: Vec<PredictorKind>,
     /// The guard's validation folds with --guarded.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = parse_folds)]
     guard_folds: usize,
     /// With --guarded: cut the guard's folds by task family (validation on tasks the
     /// candidates were not fitted on) instead of at random.
@@ -61,7 +61,7 @@ pub struct EvalArgs {
     models: Vec<String>,
     /// Number of seeds (0, 1, ...): mean ± sd over runs, paired intervals per run and
     /// combined over seeds.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = parse_seeds)]
     seeds: u64,
     /// Also give every router's paired difference against this one, seeds combined, with its
     /// 95 % interval: a predictor in --predictors (e.g. `mf`) or `guarded`.
@@ -130,16 +130,17 @@ pub struct EvalArgs {
     gate_arm: Option<String>,
     /// With --from-log --router: estimate on the traffic of this A/B arm only (the rows its
     /// router served; a candidate judged on the control arm's traffic, say).
-    #[arg(long, requires = "router")]
+    #[arg(long, requires = "from_log", requires = "router")]
     arm: Option<String>,
     /// The candidate router artifact for --from-log.
-    #[arg(long)]
+    #[arg(long, requires = "from_log")]
     router: Option<PathBuf>,
     /// Feedback metric used as the reward with --from-log (default: each row's first metric).
-    #[arg(long)]
+    #[arg(long, requires = "from_log")]
     metric: Option<String>,
-    /// Clip importance weights at this value with --from-log (trades bias for variance).
-    #[arg(long)]
+    /// Clip importance weights at this value with --from-log --router (trades bias for
+    /// variance; at least 1, as a weight 1/propensity is never below 1).
+    #[arg(long, requires = "from_log", requires = "router", value_parser = parse_clip, allow_hyphen_values = true)]
     clip: Option<f64>,
     /// With --from-log: a deployment gate. Exit with an error unless the candidate's estimated
     /// utility (quality − λ·cost, default λ) has its 95 % interval wholly above the logged
@@ -157,6 +158,36 @@ pub struct EvalArgs {
 pub(super) fn parse_reward_model(s: &str) -> Result<RewardModel<'static>, String> {
     RewardModel::parse(s)
         .ok_or_else(|| format!("unknown reward model `{s}`: use cross-fit or candidate"))
+}
+
+/// `--seeds`: at least one run (0 used to turn silently into 1).
+fn parse_seeds(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}`: expected a whole number of seeds, at least 1"
+        )),
+    }
+}
+
+/// `--guard-folds`: validation needs at least two folds (fewer used to turn silently into 2).
+fn parse_folds(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        _ => Err(format!(
+            "`{s}`: expected a whole number of folds, at least 2"
+        )),
+    }
+}
+
+/// `--clip`: an importance weight cap of at least 1 (below 1 used to mean no clipping).
+fn parse_clip(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(c) if c.is_finite() && c >= 1.0 => Ok(c),
+        _ => Err(format!(
+            "`{s}`: expected a finite number of at least 1 (a weight 1/propensity is never below 1)"
+        )),
+    }
 }
 
 fn parse_gate(s: &str) -> Result<GateEstimator, String> {
@@ -271,7 +302,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         configs,
         guard,
         split: args.split,
-        seeds: (args.first_seed..args.first_seed.saturating_add(args.seeds.max(1))).collect(),
+        seeds: (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect(),
         test_fraction: args.test_fraction,
         holdout_task: args.holdout_task.clone(),
         decontaminate: (!args.no_decontaminate).then_some(args.decontaminate),

@@ -1,5 +1,7 @@
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
@@ -70,14 +72,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
         Action::Export { db, out } => {
             let db = existing_log(&db)?;
             let n = match out {
-                Some(path) => {
-                    let file = std::fs::File::create(&path)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                    let mut w = std::io::BufWriter::new(file);
-                    let n = outcome_log::export_jsonl(&db, &mut w)?;
-                    w.flush()?;
-                    n
-                }
+                Some(path) => export_to_file(&db, &path)?,
                 None => {
                     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
                     let n = outcome_log::export_jsonl(&db, &mut w)?;
@@ -138,6 +133,32 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Exports into `path` through a `.partial` sibling renamed over it once complete, so that a
+/// failed or interrupted export leaves the previous file whole: `train --from-log` would
+/// otherwise stop at a torn line, or quietly train on fewer rows.
+fn export_to_file(db: &outcome_log::Location, path: &Path) -> anyhow::Result<usize> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    let partial = path.with_file_name(name);
+    let written = (|| -> anyhow::Result<usize> {
+        let file = std::fs::File::create(&partial)
+            .with_context(|| format!("creating {}", partial.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        let n = outcome_log::export_jsonl(db, &mut w)?;
+        let file = w
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, path)?;
+        Ok(n)
+    })();
+    if written.is_err() {
+        // Best effort: the error being returned is the one that matters.
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.with_context(|| format!("exporting to --out {} (left unchanged)", path.display()))
 }
 
 /// `--db` as a log: a `postgres://` URL, or a SQLite file that must exist.

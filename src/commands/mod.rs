@@ -16,6 +16,7 @@ mod learn_loop;
 mod log;
 mod model;
 mod onboard;
+mod onboard_answers;
 mod onboard_live;
 mod progress;
 mod replay;
@@ -49,8 +50,19 @@ pub struct EncoderArgs {
     pub encoder_dir: PathBuf,
     /// Most tokens per prompt the encoder reads (longer prompts keep head and tail). `serve`
     /// and `route` with a router artifact take the artifact's own budget instead.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = parse_max_tokens)]
     pub max_tokens: usize,
+}
+
+/// `--max-tokens`: checked here so that a bad value is named as the flag before any import
+/// or download, not later as a broken `config.json` of the weights.
+fn parse_max_tokens(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (2..=512).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}`: expected a whole number from 2 to 512 (the encoder's position limit)"
+        )),
+    }
 }
 
 impl EncoderArgs {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,11 +13,11 @@ use anyhow::{bail, Context};
 use router_core::{BoxError, ModelId, QualityPredictor};
 use training::onboarding::fit::FitConfig;
 use training::onboarding::live::{
-    self, AnswerRecord, CostEstimate, JudgePricing, Judged, ModelToFit, ProbeClient, Reply,
-    RunSettings,
+    self, CostEstimate, JudgePricing, Judged, ModelToFit, ProbeClient, Reply, RunSettings,
 };
 use training::onboarding::probes::{Probe, ProbeSet};
 
+use super::onboard_answers::{append_line, Answers};
 use super::serve::{load_config, Overrides};
 
 /// Flags of the live mode (`--live`).
@@ -101,29 +101,6 @@ impl ProbeClient for Providers {
     fn has_judge(&self) -> bool {
         self.prober.judging().is_some()
     }
-}
-
-fn read_answers(path: &Path) -> anyhow::Result<Vec<AnswerRecord>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut records = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record: AnswerRecord = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{} line {}: not an answer record (move the file aside to start over)",
-                path.display(),
-                i + 1
-            )
-        })?;
-        records.push(record);
-    }
-    Ok(records)
 }
 
 fn default_answers_path(out: &Path) -> PathBuf {
@@ -261,8 +238,8 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
         .answers
         .clone()
         .unwrap_or_else(|| default_answers_path(&out));
-    let records = read_answers(&answers_path)?;
-    let done = live::done_pairs(&records, probe_set.sha256());
+    let answers = Answers::read(&answers_path)?;
+    let done = live::done_pairs(&answers.records, probe_set.sha256());
     let remaining: Vec<usize> = models
         .iter()
         .map(|m| {
@@ -337,11 +314,7 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     if let (Some(j), true) = (&judge_model, judge_left) {
         runtime.block_on(check_judge(&client.prober, j))?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&answers_path)
-        .with_context(|| format!("opening {}", answers_path.display()))?;
+    let mut file = answers.open_for_append(&answers_path)?;
     let mut new_records = Vec::new();
     let started = Instant::now();
     let mut last_line = Instant::now();
@@ -355,8 +328,7 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
         &done,
         |record| -> Result<(), BoxError> {
             let line = serde_json::to_string(record)?;
-            writeln!(file, "{line}")
-                .and_then(|()| file.flush())
+            append_line(&mut file, &line)
                 .map_err(|e| format!("{}: {e}", answers_path.display()))?;
             new_records.push(record.clone());
             Ok(())
@@ -384,7 +356,7 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
             summary.spent_usd
         );
     }
-    let mut all = records;
+    let mut all = answers.records;
     all.extend(new_records);
     let by_id: HashMap<&str, &Probe> = plan.probes.iter().map(|p| (p.id.as_str(), *p)).collect();
     let to_fit: Vec<ModelToFit> = entries

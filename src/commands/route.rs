@@ -16,19 +16,19 @@ pub struct RouteArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Router artifact (default: the configured one, else the bundled one).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "priors_only")]
     artifact: Option<PathBuf>,
     /// Route on flat catalog priors only: no encoder, no artifact, no task classifier.
     #[arg(long)]
     priors_only: bool,
     /// Most the request may cost, USD.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_max_cost, allow_hyphen_values = true)]
     max_cost_usd: Option<f64>,
     /// Least predicted quality in [0, 1]; alone, picks the cheapest model predicted to reach it.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_min_quality, allow_hyphen_values = true)]
     min_quality: Option<f64>,
     /// Most predicted latency, milliseconds.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_max_latency, allow_hyphen_values = true)]
     max_latency_ms: Option<f64>,
     /// USD you would pay for one full quality point (λ = 1 / this).
     #[arg(long)]
@@ -38,6 +38,31 @@ pub struct RouteArgs {
     candidates: Vec<String>,
     #[command(flatten)]
     encoder: EncoderArgs,
+}
+
+// The same ranges the gateway answers 400 outside of (`router.*` in a request), so that the
+// offline decision is one the gateway could make.
+
+/// A finite number in `[lo, hi]`, or a message saying the range and unit.
+fn in_range(s: &str, lo: f64, hi: f64, unit: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && (lo..=hi).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{s}`: expected a number between {lo} and {hi}{unit}"
+        )),
+    }
+}
+
+fn parse_max_cost(s: &str) -> Result<f64, String> {
+    in_range(s, 0.0, gateway::http::validate::MAX_COST_USD, " USD")
+}
+
+fn parse_min_quality(s: &str) -> Result<f64, String> {
+    in_range(s, 0.0, 1.0, "")
+}
+
+fn parse_max_latency(s: &str) -> Result<f64, String> {
+    in_range(s, 0.0, gateway::http::validate::MAX_LATENCY_MS, " ms")
 }
 
 pub fn run(args: RouteArgs) -> anyhow::Result<()> {

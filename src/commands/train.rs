@@ -125,6 +125,13 @@ fn plan(args: &TrainArgs) -> anyhow::Result<TrainPlan> {
     if let Some(clip) = args.ips_clip.filter(|c| !(c.is_finite() && *c >= 1.0)) {
         bail!("--ips-clip {clip}: must be at least 1 (a weight 1/propensity is never below 1)");
     }
+    if args.out.file_name().is_none() {
+        bail!(
+            "--out {}: name the artifact folder itself (e.g. artifacts/my-router), not `.`, `..` or `/`: it is written beside its final place and renamed into it",
+            args.out.display()
+        );
+    }
+    training::artifact_files::refuse_foreign(&args.out).context("--out")?;
     if args.epochs == Some(0) && args.warm_start.is_none() {
         bail!("--epochs 0 needs --warm-start (a fresh model needs at least one epoch)");
     }
@@ -178,6 +185,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             !args.data.prompt_features,
             "--prompt-features cannot be combined with --from-log: the log is embedded with the standard encoder"
         );
+        anyhow::ensure!(
+            !args.train_split_only || !args.data.data.is_empty(),
+            "--train-split-only filters --data rows, and logged traffic has no split: add --data to mix benchmark rows in, or drop --train-split-only"
+        );
         let (mut set, ips, fingerprint) = super::from_log::training_set(
             log,
             args.metric.as_deref(),
@@ -186,7 +197,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         )?;
         let mut weights = (args.weighting == Weighting::Ips).then_some(ips);
         if !args.data.data.is_empty() {
-            let (table, x, _) = load(&args.data)?;
+            let (mut table, x, _) = load(&args.data)?;
+            // The mixed-in rows obey the flag as in the benchmark-only branch: a later
+            // `loop --test-split-only` must not score a router that saw its test prompts.
+            let x = if args.train_split_only {
+                drop_test_split(&mut table, x)
+            } else {
+                x
+            };
             let data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
             let rows: Vec<usize> = (0..data.len()).collect();
             (set, weights) =
@@ -197,6 +215,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "from_log": log.display().to_string(),
             "metric": args.metric,
             "mixed_with": args.data.data,
+            "train_split_only": args.train_split_only,
             "weighting": format!("{:?}", args.weighting).to_lowercase(),
             "ips_clip": args.ips_clip,
         });
@@ -209,14 +228,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "--adapter cannot be combined with --prompt-features yet; drop one of them"
     );
     let (mut table, x, fingerprint) = load(&args.data)?;
-    let mut keep: Vec<usize> = (0..table.rows.len()).collect();
-    if args.train_split_only {
-        keep.retain(|&i| table.rows[i].split != Some(datasets::Split::Test));
-        table
-            .rows
-            .retain(|r| r.split != Some(datasets::Split::Test));
-    }
-    let x: Vec<Vec<f32>> = keep.into_iter().map(|i| x[i].clone()).collect();
+    let x = if args.train_split_only {
+        drop_test_split(&mut table, x)
+    } else {
+        x
+    };
     let mut data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     let rows: Vec<usize> = (0..data.len()).collect();
     let mut fingerprint = fingerprint;
@@ -298,6 +314,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         guard.as_ref(),
         adapter.as_ref(),
     )
+}
+
+/// `--train-split-only`: drops the rows their source marks as its test split (rows without a
+/// split stay), with their embeddings.
+fn drop_test_split(table: &mut datasets::OutcomeTable, x: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    let test = |r: &datasets::PromptRow| r.split == Some(datasets::Split::Test);
+    let x = x
+        .into_iter()
+        .zip(&table.rows)
+        .filter(|(_, r)| !test(r))
+        .map(|(v, _)| v)
+        .collect();
+    table.rows.retain(|r| !test(r));
+    x
 }
 
 /// Nested validation over the candidates (`--predictor`, or all six), printed to stderr.
@@ -437,8 +467,10 @@ fn fit_and_save(
         tie_margin: args.tie_margin,
     };
     training::train::stamp(&mut artifact, set, provenance);
-    training::artifact_files::save(&artifact, &args.out, adapter.map(|(a, _)| a))
-        .with_context(|| format!("writing the artifact to {}", args.out.display()))?;
+    // Staged beside --out and renamed into place once it loads back: an interrupted save
+    // never leaves a served folder half old, half new.
+    training::artifact_files::save_replacing(&artifact, &args.out, adapter.map(|(a, _)| a))
+        .with_context(|| format!("writing the artifact to --out {}", args.out.display()))?;
     let m = artifact.manifest();
     let continued = match &plan.warm_start {
         Some((path, _)) => format!(", continued from {}", path.display()),

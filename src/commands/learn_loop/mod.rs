@@ -178,6 +178,22 @@ impl LoopArgs {
             "--label-share must be in [0, 1], got {}",
             self.label_share
         );
+        // The refit trains on labelled requests that are not held out. With these rounded
+        // counts (as `LoopData::holdout_mask` draws them) no round could ever have one, and
+        // the loop would only find out after sending a whole round of traffic.
+        let count = |share: f64| (self.per_round as f64 * share).round() as usize;
+        anyhow::ensure!(
+            count(self.label_share) >= 1,
+            "--label-share {} labels no request of --per-round {}, so no refit would have anything to learn from; raise --label-share (e.g. 0.25) or --per-round",
+            self.label_share,
+            self.per_round
+        );
+        anyhow::ensure!(
+            count(self.holdout) < self.per_round,
+            "--holdout {} holds out every request of --per-round {}, leaving none to refit on; lower --holdout or raise --per-round",
+            self.holdout,
+            self.per_round
+        );
         Ok(())
     }
 
@@ -229,6 +245,19 @@ impl LoopArgs {
             reward_model: self.reward_model.name().to_owned(),
             lambda: 0.0,
         }
+    }
+}
+
+/// A refit with nothing to train on means every labelled request of the round was held out:
+/// say which flags decide that, instead of the library's advice for benchmark imports.
+fn name_empty_refit(e: training::Error) -> anyhow::Error {
+    match e {
+        training::Error::EmptyTrainingSet => anyhow::anyhow!(
+            "a round's refit has no labelled request outside its held-out share (the \
+             --label-share sample fell on held-out requests); raise --label-share or \
+             --per-round, or lower --holdout"
+        ),
+        e => e.into(),
     }
 }
 
@@ -334,7 +363,8 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
             &memo,
             report::print_event,
         )
-        .await?;
+        .await
+        .map_err(name_empty_refit)?;
         running.shutdown().await?;
         stop.cancel();
         let _ = replay.await;

@@ -6,11 +6,12 @@
 //! beside the destination and moved into place only once it loads, so a gateway reloading the
 //! destination never sees half an artifact.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use classifier::predictors::{Artifact, Manifest, PredictorKind, TaskPriorsPredictor};
 use router_core::OnboardedModel;
 
+use crate::artifact_files::{put_in_place, staging_dir};
 use crate::Error;
 
 const MANIFEST_FILE: &str = "manifest.json";
@@ -37,14 +38,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// A sibling of `out` that no other run uses.
-fn staging_dir(out: &Path, tag: &str) -> PathBuf {
-    let name = out
-        .file_name()
-        .map_or_else(|| "artifact".into(), |n| n.to_string_lossy().into_owned());
-    out.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
-}
-
 /// Writes the artifact at `source` with `fitted` added to its onboarded models into `out`
 /// (which may be `source` itself), and returns the new artifact as loaded back. Without a
 /// source (a gateway routing on catalog priors alone) the new artifact is a `task_priors` one
@@ -54,7 +47,7 @@ pub fn write_onboarded(
     out: &Path,
     fitted: &[OnboardedModel],
 ) -> Result<Artifact, Error> {
-    let staging = staging_dir(out, "staging");
+    let staging = staging_dir(out, "staging")?;
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }
@@ -95,27 +88,6 @@ pub fn write_onboarded(
     let text = serde_json::to_string_pretty(&manifest).map_err(serialised)?;
     std::fs::write(&manifest_path, text + "\n").map_err(io(&manifest_path))?;
     put_in_place(&staging, out)
-}
-
-/// Moves the staged artifact to `out` once it loads (replacing what is there).
-fn put_in_place(staging: &Path, out: &Path) -> Result<Artifact, Error> {
-    // Refuse to put in place anything that does not load.
-    Artifact::load(staging)?;
-    if out.exists() {
-        let old = staging_dir(out, "old");
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        }
-        std::fs::rename(out, &old).map_err(io(out))?;
-        std::fs::rename(staging, out).map_err(io(out))?;
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
-    } else {
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        std::fs::rename(staging, out).map_err(io(out))?;
-    }
-    Ok(Artifact::load(out)?)
 }
 
 #[cfg(test)]

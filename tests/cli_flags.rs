@@ -1,0 +1,126 @@
+//! Flag values no run can use are refused at argument parsing, naming the flag, before any
+//! import, download, traffic or panic: `bench log`, the encoder's `--max-tokens` and
+//! `--extra-layers`, `loop --label-share`, `eval`'s off-policy and guard flags, and `route`'s
+//! constraints. Most cases point `--data` at a folder that does not exist, so that a flag
+//! which is not checked up front shows up as a data error instead of a slow run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{switchyard, text};
+
+const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
+const NO_DATA: &str = "tests/fixtures/no-such-dataset";
+
+/// Runs `args`, expects a clean refusal (no panic) whose message has every one of `needles`.
+fn refused(args: &[&str], needles: &[&str]) -> String {
+    let out = switchyard(args);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{args:?} ran: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: no `{needle}` in {stderr}"
+        );
+    }
+    stderr
+}
+
+#[test]
+fn bench_log_refuses_runs_of_no_rows_or_no_end() {
+    refused(
+        &["bench", "log", "--rate", "1", "--seconds", "0.4"],
+        &["--rate", "--seconds", "0 rows"],
+    );
+    refused(&["bench", "log", "--rate", "inf"], &["--rate", "finite"]);
+    refused(&["bench", "log", "--seconds", "-1"], &["--seconds"]);
+}
+
+#[test]
+fn encoder_settings_out_of_range_name_the_flag_not_the_weights() {
+    for (flag, value) in [
+        ("--max-tokens", "1024"),
+        ("--max-tokens", "1"),
+        ("--extra-layers", "7"),
+    ] {
+        let stderr = refused(
+            &["train", "--data", NO_DATA, "--out", "unused", flag, value],
+            &[flag],
+        );
+        assert!(!stderr.contains("config.json"), "{stderr}");
+        assert!(!stderr.contains("model fetch"), "{stderr}");
+    }
+}
+
+#[test]
+fn loop_refuses_a_label_share_that_leaves_nothing_to_refit_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("loop");
+    let stderr = refused(
+        &[
+            "loop",
+            "--data",
+            FIXTURE,
+            "--rounds",
+            "1",
+            "--per-round",
+            "4",
+            "--label-share",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["--label-share"],
+    );
+    // Refused before any traffic: no log was started.
+    assert!(!out.join("outcomes.sqlite").exists(), "{stderr}");
+}
+
+#[test]
+fn eval_refuses_off_policy_flags_without_a_log_and_bad_counts() {
+    for extra in [
+        &["--router", "r"][..],
+        &["--clip", "2"],
+        &["--metric", "correct"],
+        &["--arm", "a", "--router", "r"],
+    ] {
+        let mut args = vec!["eval", "--data", NO_DATA];
+        args.extend_from_slice(extra);
+        refused(&args, &["--from-log"]);
+    }
+    for (flag, value) in [("--seeds", "0"), ("--guard-folds", "1")] {
+        refused(&["eval", "--data", NO_DATA, flag, value], &[flag]);
+    }
+    for clip in ["0.5", "-1", "inf"] {
+        refused(
+            &[
+                "eval",
+                "--from-log",
+                "no.db",
+                "--router",
+                "r",
+                "--clip",
+                clip,
+            ],
+            &["--clip", "at least 1"],
+        );
+    }
+}
+
+#[test]
+fn route_refuses_constraints_the_gateway_would_and_an_ignored_artifact() {
+    for (flag, value) in [
+        ("--min-quality", "1.5"),
+        ("--min-quality", "NaN"),
+        ("--max-cost-usd", "-1"),
+        ("--max-latency-ms", "inf"),
+    ] {
+        refused(&["route", "hi", "--priors-only", flag, value], &[flag]);
+    }
+    refused(
+        &["route", "hi", "--priors-only", "--artifact", "artifacts/x"],
+        &["--priors-only", "--artifact"],
+    );
+}

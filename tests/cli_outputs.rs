@@ -1,0 +1,218 @@
+//! What the CLI writes, through the real binary: `train --out` replaces an artifact folder
+//! whole through a staging sibling, `train --from-log --data --train-split-only` keeps the
+//! benchmark's test rows out, `log export --out` leaves the previous file whole when it
+//! fails, and a loop round whose refit has nothing to learn from names the flags that decide
+//! it. The `train` and `loop` cases need the encoder weights (`switchyard model fetch`, which
+//! `scripts/test.sh` runs first).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{manifest, switchyard, text};
+use router_core::{Feedback, Outcome, PromptRecord};
+
+const FIXTURE: &str = "tests/fixtures/routellm-gsm8k";
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn train(extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "train",
+        "--max-tokens",
+        "64",
+        "--predictor",
+        "linear",
+        "--no-guard",
+    ];
+    args.extend_from_slice(extra);
+    switchyard(&args)
+}
+
+#[test]
+fn train_replaces_an_artifact_folder_whole_and_leaves_no_staging_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let arts = dir.path().join("artifacts");
+    let out = arts.join("router");
+    let (cache_s, out_s) = (cache.to_str().unwrap(), out.to_str().unwrap());
+    let data = ["--data", FIXTURE, "--cache-dir", cache_s, "--out", out_s];
+    let first = train(&[&data[..], &["--max-prompts", "60"]].concat());
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // Something only the old folder holds: an in-place save would leave it beside new files.
+    std::fs::write(out.join("stray.txt"), b"from the last fit").unwrap();
+    let second = train(&[&data[..], &["--max-prompts", "40", "--seed", "3"]].concat());
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        !out.join("stray.txt").exists(),
+        "the old folder was not replaced whole"
+    );
+    assert_eq!(manifest(&out)["metrics"]["data"]["seed"], 3);
+    assert_eq!(
+        names(&arts),
+        ["router"],
+        "a staging or old folder was left behind"
+    );
+}
+
+#[test]
+fn train_leaves_a_folder_that_is_not_an_artifact_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("artifacts");
+    std::fs::create_dir_all(out.join("another-router")).unwrap();
+    std::fs::write(out.join("notes.txt"), b"keep me").unwrap();
+    let (cache_s, out_s) = (cache.to_str().unwrap(), out.to_str().unwrap());
+    let run = train(&[
+        "--data",
+        FIXTURE,
+        "--cache-dir",
+        cache_s,
+        "--out",
+        out_s,
+        "--max-prompts",
+        "40",
+    ]);
+    assert!(!run.status.success());
+    let err = text(&run.stderr);
+    assert!(err.contains("not an artifact folder"), "{err}");
+    assert!(out.join("notes.txt").is_file() && out.join("another-router").is_dir());
+}
+
+/// A logged answer of `model` to `text`, labelled `score`.
+fn logged(i: usize, model: &str, score: f64) -> Outcome {
+    Outcome {
+        prompt: PromptRecord::Full {
+            text: format!("logged question number {i}: what is {i} plus {i}?"),
+        },
+        feedback: vec![Feedback::human("correct", score)],
+        latency_ms: 10.0,
+        cost_usd: Some(0.0001),
+        ..Outcome::answered(format!("r{i}"), 1_700_000_000_000 + i as u64, model)
+    }
+}
+
+#[test]
+fn train_from_log_keeps_the_mixed_in_test_split_out_with_train_split_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    let lines: Vec<String> = (0..6)
+        .map(|i| {
+            let model = if i % 2 == 0 { "gpt-4o" } else { "gpt-4o-mini" };
+            serde_json::to_string(&logged(i, model, (i % 3) as f64 / 2.0)).unwrap()
+        })
+        .collect();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    // Canonical outcomes: 3 train rows and 2 test rows.
+    let bench = dir.path().join("bench.jsonl");
+    let mut rows = vec![
+        r#"{"switchyard_outcomes":1,"source":"split-bench","models":["gpt-4o","gpt-4o-mini"]}"#
+            .to_owned(),
+    ];
+    for (i, split) in ["train", "train", "train", "test", "test"]
+        .iter()
+        .enumerate()
+    {
+        rows.push(format!(
+            r#"{{"id":"b{i}","text":"benchmark prompt {i} about {split} things","split":"{split}","cells":{{"gpt-4o":{{"score":1.0,"cost_usd":0.002}},"gpt-4o-mini":{{"score":{},"cost_usd":0.0002}}}}}}"#,
+            i % 2
+        ));
+    }
+    std::fs::write(&bench, rows.join("\n") + "\n").unwrap();
+    let out = dir.path().join("mixed");
+    let cache = dir.path().join("cache");
+    let run = train(&[
+        "--from-log",
+        log.to_str().unwrap(),
+        "--data",
+        bench.to_str().unwrap(),
+        "--train-split-only",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let data = &manifest(&out)["metrics"]["data"];
+    assert_eq!(
+        data["prompts"],
+        6 + 3,
+        "the 2 test rows were trained on: {data}"
+    );
+    assert_eq!(data["source"]["train_split_only"], true, "{data}");
+}
+
+#[test]
+fn a_failed_log_export_leaves_the_previous_file_whole_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outcomes.sqlite");
+    std::fs::write(&db, b"not a SQLite database, so the export fails").unwrap();
+    let out = dir.path().join("train.jsonl");
+    std::fs::write(&out, "the previous export\n").unwrap();
+    let run = switchyard(&[
+        "log",
+        "export",
+        "--db",
+        db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("train.jsonl"),
+        "the file is not named: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "the previous export\n"
+    );
+    assert_eq!(names(dir.path()), ["outcomes.sqlite", "train.jsonl"]);
+}
+
+#[test]
+fn a_loop_round_with_nothing_to_refit_on_names_the_flags() {
+    use training::learning_loop::LoopData;
+    // A seed whose round 0 draws its one labelled sample (--label-share 0.25 of 4) onto its
+    // one held-out request (--holdout 0.25), as `run_loop` draws them: the refit then has no
+    // labelled request to train on.
+    let seed = (0..1000u64)
+        .find(|&s| {
+            LoopData::holdout_mask(4, 0.25, s) == LoopData::holdout_mask(4, 0.25, s ^ 0x001a_be15)
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("loop");
+    let seed_s = seed.to_string();
+    let run = switchyard(&[
+        "loop",
+        "--data",
+        FIXTURE,
+        "--rounds",
+        "1",
+        "--per-round",
+        "4",
+        "--holdout",
+        "0.25",
+        "--label-share",
+        "0.25",
+        "--seed",
+        &seed_s,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    for flag in ["--label-share", "--per-round", "--holdout"] {
+        assert!(stderr.contains(flag), "no {flag}: {stderr}");
+    }
+}
