@@ -14,6 +14,9 @@
 //!    applies: first drop `min_quality` and take the best model within cost and latency
 //!    ([`DecisionReason::QualityRelaxed`]); if still none, take the cheapest eligible model
 //!    ([`DecisionReason::LimitsRelaxed`]). With no eligible model at all it is an error.
+//! 5. The ranking (and so the failover order) follows the same rules: feasible models, then
+//!    those only below the quality floor, both by objective, then the other eligible ones by
+//!    cost, then the ineligible.
 //!
 //! Ties break by lower cost, then by model id, so the result is deterministic.
 
@@ -93,8 +96,19 @@ pub fn route(
             return Err(PolicyError::NoEligibleModel { considered });
         };
 
-    // Rank: feasible by objective, then eligible-but-infeasible by objective, then ineligible.
-    ranked.sort_by(|a, b| tier(a).cmp(&tier(b)).then_with(|| by_utility(a, b)));
+    // Rank in the order the rules above choose, so that failover after the chosen model
+    // keeps to them: feasible by objective, then those only below the quality floor by
+    // objective, then the other eligible ones by cost (a request capped at a cent whose cheap
+    // model fails must not go to the dearest), then the ineligible.
+    ranked.sort_by(|a, b| {
+        tier(a).cmp(&tier(b)).then_with(|| {
+            if tier(a) == 2 {
+                by_cost(a, b).then_with(|| a.model.cmp(&b.model))
+            } else {
+                by_utility(a, b)
+            }
+        })
+    });
     Ok(RouteDecision {
         chosen,
         ranked,
@@ -118,10 +132,12 @@ fn best<'a>(
 fn tier(c: &Candidate) -> u8 {
     if c.is_feasible() {
         0
-    } else if c.is_eligible() {
+    } else if c.is_eligible() && c.violations.iter().all(|v| *v == Violation::BelowQuality) {
         1
-    } else {
+    } else if c.is_eligible() {
         2
+    } else {
+        3
     }
 }
 

@@ -93,6 +93,10 @@ fn quality_relaxed_then_limits_relaxed() {
     let d = route(&p, 1000, &c, Objective::Utility { lambda: 0.0 }).unwrap();
     assert_eq!(d.reason, DecisionReason::LimitsRelaxed);
     assert_eq!(d.chosen.as_str(), "cheap");
+    // Failover keeps to the rule that chose: the next cheapest, not the best.
+    let order = d.failover_order();
+    let order: Vec<&str> = order.iter().map(|m| m.as_str()).collect();
+    assert_eq!(order, ["cheap", "mid", "strong"]);
 }
 
 #[test]
