@@ -67,7 +67,19 @@ pub(super) async fn route_only(
     } else {
         &live
     };
-    // The same rules as the serving endpoints, so the decision shown is the one served.
+    // The same key list and rules as the serving endpoints, so the decision shown is the one
+    // served: a key with a model list routes only among its models.
+    let key_use = caller
+        .as_ref()
+        .map(|axum::Extension(c)| crate::auth::KeyUse::new(c.clone()));
+    let key_pool: Vec<router_core::ModelId>;
+    let pool: &[router_core::ModelId] = match &key_use {
+        Some(k) => {
+            key_pool = pool.iter().filter(|m| k.allows(m)).cloned().collect();
+            &key_pool
+        }
+        None => pool,
+    };
     let key = caller.as_ref().map(|axum::Extension(c)| c.record());
     let meta = crate::routing::rules::RequestMeta {
         headers: &headers,
@@ -85,6 +97,9 @@ pub(super) async fn route_only(
     let requested = rule.requested(&req.model);
     let mut arm = None;
     let routed = if requested == AUTO {
+        if let (Some(k), true) = (&key_use, pool.is_empty()) {
+            return Err(k.model_refused(AUTO));
+        }
         // The arm a chat request of this caller would get (a fresh draw without a `user` or
         // a key, as for such a chat request).
         let request_id = crate::outcome::record::new_request_id();
@@ -98,6 +113,9 @@ pub(super) async fn route_only(
         state.router.route(&input, pool, loaded).await
     } else {
         let model = resolve_model(&state.catalog, requested)?;
+        if let Some(k) = key_use.as_ref().filter(|k| !k.allows(&model)) {
+            return Err(k.model_refused(model.as_str()));
+        }
         if let Some(e) = rule.refuses(&model) {
             return Err(e);
         }
@@ -119,6 +137,9 @@ pub(super) async fn route_only(
     let d = &routed.decision;
     let mut failover_order = d.failover_order();
     rule.retain(&mut failover_order)?;
+    if let Some(k) = &key_use {
+        failover_order.retain(|m| k.allows(m));
+    }
     let candidates: Vec<serde_json::Value> = d
         .ranked
         .iter()

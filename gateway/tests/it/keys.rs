@@ -373,6 +373,34 @@ async fn issue_11_models_outside_the_key_list_answer_403_and_auto_routes_inside_
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["auto", "gpt-4o-mini"]);
+    // `/v1/route` shows the decision this key would be served: its models only.
+    let route = |body: Value| {
+        h.client
+            .post(h.url("/v1/route"))
+            .bearer_auth(k)
+            .json(&body)
+            .send()
+    };
+    let decision: Value = route(json!({"prompt": "hello there"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(decision["chosen"], "gpt-4o-mini", "{decision}");
+    assert_eq!(
+        decision["failover_order"],
+        json!(["gpt-4o-mini"]),
+        "{decision}"
+    );
+    let (_, err) = error_of(
+        route(json!({"prompt": "hello there", "model": "gpt-4o"}))
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    assert_eq!(err["code"], "model_not_allowed");
 }
 
 #[tokio::test]
