@@ -41,6 +41,13 @@ pub trait QualityPredictor: Send + Sync {
         None
     }
 
+    /// What tells this fit from another of the same models (an artifact's creation time):
+    /// the same on every replica that loaded it, so answers cached under one fit's choices
+    /// are never served once another routes (`None`: one that never changes).
+    fn generation(&self) -> Option<&str> {
+        None
+    }
+
     /// Whether the estimates are learned per prompt or the fixed policy's means.
     fn routing(&self) -> crate::RoutingMode {
         crate::RoutingMode::Learned

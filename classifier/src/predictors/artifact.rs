@@ -135,6 +135,10 @@ impl QualityPredictor for Artifact {
         self.manifest().routing
     }
 
+    fn generation(&self) -> Option<&str> {
+        Some(&self.manifest().created_at)
+    }
+
     fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
         self.inner().predict(embedding)
     }

@@ -55,6 +55,11 @@ pub struct Namespace<'a> {
     /// otherwise hold, and its pin, allow or deny list must decide the answer, so requests
     /// under different rules never share an entry.
     pub rule: Option<&'a str>,
+    /// The serving predictor's generation: an `auto` answer is the choice of the fit that
+    /// routed it, so a reload makes every entry stored before it unreachable, on every replica
+    /// sharing the cache, and a request routed before the reload stores where none after it
+    /// looks.
+    pub generation: Option<&'a str>,
 }
 
 /// The key of `req` with the merged routing `options`, in namespace `ns`. `None` only if the
@@ -125,7 +130,11 @@ pub fn scope_of(
 /// a rule the form (and every key) stays what it was.
 fn with_namespace(keyed: &mut Value, ns: Namespace<'_>) {
     if let Value::Object(fields) = keyed {
-        for (name, value) in [("arm", ns.arm), ("rule", ns.rule)] {
+        for (name, value) in [
+            ("arm", ns.arm),
+            ("rule", ns.rule),
+            ("generation", ns.generation),
+        ] {
             if let Some(value) = value {
                 fields.insert(name.to_owned(), Value::String(value.to_owned()));
             }
@@ -232,6 +241,22 @@ mod tests {
         assert_eq!(key_of(&r, &opts, rule(None)).unwrap(), key(BASE, None));
         let scope = |ns| scope_of(&r, &opts, ns).unwrap().0;
         assert_ne!(scope(rule(Some("eu-only"))), scope(rule(None)));
+    }
+
+    #[test]
+    fn each_predictor_generation_has_its_own_keys() {
+        let opts = RouterOptions::default();
+        let r = req(BASE);
+        let fit = |generation| Namespace {
+            generation,
+            ..Namespace::default()
+        };
+        let old = key_of(&r, &opts, fit(Some("2026-12-01T00:00:00Z"))).unwrap();
+        let new = key_of(&r, &opts, fit(Some("2026-12-06T00:00:00Z"))).unwrap();
+        assert_ne!(old, new);
+        assert_eq!(key_of(&r, &opts, fit(None)).unwrap(), key(BASE, None));
+        let scope = |ns| scope_of(&r, &opts, ns).unwrap().0;
+        assert_ne!(scope(fit(Some("a"))), scope(fit(Some("b"))));
     }
 
     #[test]

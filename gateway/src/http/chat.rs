@@ -228,10 +228,15 @@ pub(crate) async fn serve(
     if let Some(e) = rule.refusal() {
         return Err(rejected(e));
     }
+    let generation = match &state.cache {
+        Some(_) if req.model == AUTO => state.router.predictor_generation(),
+        _ => None,
+    };
     let namespace = crate::cache::key::Namespace {
         key_id,
         arm: arm_name,
         rule: rule.name(),
+        generation: generation.as_deref(),
     };
     // Before routing and before any key limit: a hit costs nothing and calls nothing. An entry
     // exists only under this key's id (and arm and rule), stored after the same request passed

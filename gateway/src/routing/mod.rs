@@ -232,6 +232,11 @@ impl Router {
         self.classifier.as_ref().and_then(|c| c.predictor())
     }
 
+    /// The serving predictor's [`QualityPredictor::generation`] (`None` without one).
+    pub fn predictor_generation(&self) -> Option<String> {
+        self.predictor()?.generation().map(str::to_owned)
+    }
+
     /// Whether a trained predictor is loaded.
     pub fn has_predictor(&self) -> bool {
         self.classifier

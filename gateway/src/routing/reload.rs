@@ -195,7 +195,10 @@ async fn reload_inner(state: &AppState, path: Option<&Path>) -> Result<ReloadRep
     let models = artifact.manifest().models.clone();
     service.set_predictor(Some(Arc::new(artifact)));
     // A stored `auto` answer came from the old predictor's choice: serving it on would hide
-    // the new one. Dropping pinned answers too keeps this simple; reloads are rare.
+    // the new one. Its key holds the old fit's generation (`cache::key::Namespace`), so no
+    // replica finds it any more (shared entries lapse with their TTL); this replica's copies
+    // go now to free their memory. Dropping pinned answers too keeps this simple; reloads
+    // are rare.
     if let Some(cache) = &state.cache {
         cache.clear();
     }
