@@ -86,6 +86,15 @@ impl Budget {
         }
     }
 
+    /// Counts `cost_usd` spent without a reservation here (a call whose hold was shared).
+    pub fn add_spent(&self, cost_usd: f64, now_ms: u64) {
+        let mut s = self.lock();
+        Self::roll(&mut s, now_ms);
+        if cost_usd.is_finite() {
+            s.spent += cost_usd.max(0.0);
+        }
+    }
+
     /// USD spent today (settled calls).
     pub fn spent(&self, now_ms: u64) -> f64 {
         let mut s = self.lock();

@@ -22,6 +22,7 @@
 //! sampled or not.
 
 pub mod budget;
+mod hold;
 pub mod verdict;
 
 use std::sync::{Arc, Mutex};
@@ -68,6 +69,8 @@ pub struct Judge {
     slots: Semaphore,
     rng: Mutex<StdRng>,
     stop: CancellationToken,
+    /// Whether this replica has seeded the shared spend (`[redis]`) from its log.
+    seeded: std::sync::atomic::AtomicBool,
 }
 
 /// A judged request, handed over after its row is committed.
@@ -106,6 +109,7 @@ impl Judge {
             slots: Semaphore::new(config.concurrency),
             rng: Mutex::new(rng),
             stop: CancellationToken::new(),
+            seeded: std::sync::atomic::AtomicBool::new(false),
             config,
         }
     }
@@ -224,10 +228,7 @@ async fn run(state: &AppState, job: Job, handed_over: Instant) {
                 Err(_) => return,
             },
         };
-        let Some(reservation) = judge
-            .budget
-            .try_reserve(estimate_usd(state, c, &job), crate::clock::unix_ms())
-        else {
+        let Some(hold) = hold::reserve(state, judge, estimate_usd(state, c, &job)).await else {
             state.metrics.judge_dropped("budget");
             return;
         };
@@ -236,9 +237,7 @@ async fn run(state: &AppState, job: Job, handed_over: Instant) {
             g = grade(state, c, &job, judge) => Some(g),
         };
         let cost = graded.as_ref().map_or(0.0, |g| g.cost_usd);
-        judge
-            .budget
-            .settle(reservation, cost, crate::clock::unix_ms());
+        hold.settle(judge, cost);
         let Some(graded) = graded else {
             state.metrics.judge_dropped("shutdown");
             return;
@@ -282,7 +281,9 @@ fn reference_limit(answer: &str) -> u32 {
 fn estimate_usd(state: &AppState, c: &Judging, job: &Job) -> f64 {
     let price = |m: &ModelId, input: u32, output: u32| {
         state.catalog.get(m).map_or(0.0, |e| {
-            e.spec.cost_usd(f64::from(input), f64::from(output))
+            // The model's own token count (Claude 5.x counts ~30 % more than the estimate).
+            e.spec
+                .predicted_cost_usd(f64::from(input), f64::from(output))
         })
     };
     let texts = tokens::estimate(&job.prompt)

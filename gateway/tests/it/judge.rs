@@ -416,3 +416,74 @@ async fn issue_14_pairwise_compares_with_the_reference_model() {
     assert!(calls[0].cost_usd > 0.0);
     gw.shutdown().await.unwrap();
 }
+
+/// With `[redis]`, replicas draw on one daily judge budget: what one replica spent counts
+/// against the other's next verdict.
+#[tokio::test]
+async fn replicas_share_the_judges_daily_budget() {
+    let Some(redis) = testkit::redis::RedisServer::start() else {
+        return;
+    };
+    let fake = FakeProvider::start().await;
+    // 0.0045 USD per verdict against 0.006 a day: one verdict fits, for all replicas together.
+    fake.always(
+        JUDGE,
+        Scenario::reply_with_usage(
+            "{\"score\": 0.7}",
+            Usage {
+                input_tokens: 1000,
+                output_tokens: 200,
+            },
+        ),
+    );
+    let section = GatewayConfig::from_toml_str(
+        "[judge]\nmodel = \"gpt-4o\"\nsample_rate = 1.0\ndaily_budget_usd = 0.006\n",
+        std::path::Path::new("judge.toml"),
+    )
+    .unwrap();
+    let mut replicas = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let judge = section.judge.clone();
+        let cfg = common::config(
+            dir.path(),
+            vec![provider("openai", &fake.openai_base_url())],
+            |raw| {
+                raw.judge = judge;
+                raw.redis = Some(gateway::config::RedisConfig {
+                    url: redis.url(),
+                    key_prefix: "judged:".to_owned(),
+                    timeout: std::time::Duration::from_secs(2),
+                    on_unavailable: gateway::config::OnUnavailable::Local,
+                    share_thinking: true,
+                });
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        replicas.push(gateway::spawn(cfg, listener, None).await.unwrap());
+        dirs.push(dir);
+    }
+    ask(&replicas[0], "Shared budget, first replica?", false, None).await;
+    replicas[0].wait_idle().await;
+    assert_eq!(fake.calls(JUDGE), 1);
+    let id = ask(&replicas[1], "Shared budget, second replica?", false, None).await;
+    replicas[1].wait_idle().await;
+    assert_eq!(
+        fake.calls(JUDGE),
+        1,
+        "the second replica judged past the shared budget"
+    );
+    assert!(feedback_of(&replicas[1], &id).await.is_empty());
+    assert_eq!(
+        counter(
+            &replicas[1],
+            "switchyard_judge_dropped_total",
+            &[("reason", "budget")]
+        ),
+        1.0
+    );
+    for gw in replicas {
+        gw.shutdown().await.unwrap();
+    }
+}
