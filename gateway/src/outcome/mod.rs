@@ -87,6 +87,8 @@ enum Job {
 #[derive(Clone, Copy, Debug)]
 enum Settled {
     Pending,
+    /// The writer took the row into a write: its result decides, even past the deadline.
+    Claimed,
     Written(bool),
     Abandoned,
 }
@@ -115,15 +117,24 @@ struct Waiter {
 }
 
 impl Waiter {
-    fn abandoned(&self) -> bool {
-        matches!(*lock(&self.settled), Settled::Abandoned)
+    /// Takes the row into the write about to run, unless its request already gave up on it.
+    fn claim(&self) -> bool {
+        let mut settled = lock(&self.settled);
+        match *settled {
+            Settled::Pending => {
+                *settled = Settled::Claimed;
+                true
+            }
+            Settled::Claimed | Settled::Written(_) => true,
+            Settled::Abandoned => false,
+        }
     }
 
     /// Records the write's result (unless the request gave up meanwhile) and wakes the waiter.
     fn settle(self, stored: bool, metrics: &Metrics) {
         {
             let mut settled = lock(&self.settled);
-            if matches!(*settled, Settled::Pending) {
+            if matches!(*settled, Settled::Pending | Settled::Claimed) {
                 *settled = Settled::Written(stored);
                 if !stored {
                     metrics.outcome_log_dropped();
@@ -171,22 +182,41 @@ impl Commit {
     ///
     /// A row not committed in time counts as dropped here, once: the writer then skips it
     /// (it sees the waiter gone), so the row is not written later behind the answer the
-    /// `on_unavailable` policy gave. A row the writer failed was counted by the writer.
+    /// `on_unavailable` policy gave. A row already in a write when the time is up waits for
+    /// that write's result (bounded by the write's own timeout): reporting it dropped while
+    /// the write went on to commit it would log an answer the client never got (and count a
+    /// retry's spend twice). A row the writer failed was counted by the writer.
     pub async fn wait(self, timeout: Duration) -> bool {
-        let (done, settled) = match self.state {
+        let (mut done, settled) = match self.state {
             CommitState::Inline(stored) => return stored,
             CommitState::Refused => return false,
             CommitState::Queued { done, settled } => (done, settled),
         };
-        if let Ok(Ok(stored)) = tokio::time::timeout(timeout, done).await {
-            return stored;
+        if let Ok(result) = tokio::time::timeout(timeout, &mut done).await {
+            return result.unwrap_or(false);
         }
-        let mut settled = lock(&settled);
-        match *settled {
-            // The writer finished just as the wait ended: its result stands.
-            Settled::Written(stored) => stored,
-            Settled::Pending | Settled::Abandoned => {
-                *settled = Settled::Abandoned;
+        // Decided under the lock in one look (the writer claims and settles under it too).
+        enum Seen {
+            Settled(bool),
+            GaveUp,
+            InWrite,
+        }
+        let seen = {
+            let mut settled = lock(&settled);
+            match *settled {
+                // The writer finished just as the wait ended: its result stands.
+                Settled::Written(stored) => Seen::Settled(stored),
+                Settled::Claimed => Seen::InWrite,
+                Settled::Pending | Settled::Abandoned => {
+                    *settled = Settled::Abandoned;
+                    Seen::GaveUp
+                }
+            }
+        };
+        match seen {
+            Seen::Settled(stored) => stored,
+            Seen::InWrite => done.await.unwrap_or(false),
+            Seen::GaveUp => {
                 self.metrics.outcome_log_dropped();
                 tracing::warn!(
                     ?timeout,
@@ -634,7 +664,8 @@ impl Writer {
         // A row whose request stopped waiting (past `commit_timeout`) is counted as dropped
         // and answered by the `on_unavailable` policy: writing it now would contradict both.
         // (A row whose `Commit` was dropped unawaited is still written.)
-        let keep: Vec<bool> = waiters.iter().map(|w| !w.abandoned()).collect();
+        // The others are claimed: from here their requests wait for this write's result.
+        let keep: Vec<bool> = waiters.iter().map(Waiter::claim).collect();
         let mut kept = keep.iter();
         self.pending
             .retain(|_| kept.next().copied().unwrap_or(true));
@@ -643,13 +674,14 @@ impl Writer {
         if self.pending.is_empty() {
             return;
         }
-        // Wait for another connection's lock no longer than the first of these rows' requests
-        // waits for it (at the deadline a failed write and a request giving up agree).
+        // Wait for another connection's lock no longer than the last of these rows' requests
+        // would have waited: the claimed rows' requests wait for this write's result, so one
+        // row near its deadline no longer fails the whole group at once.
         let now = std::time::Instant::now();
         let budget = waiters
             .iter()
             .map(|w| w.deadline.saturating_duration_since(now))
-            .min()
+            .max()
             .unwrap_or(self.commit_timeout);
         self.busy_timeout(conn, budget);
         let written = conn.write_batch(&self.pending);

@@ -404,3 +404,46 @@ fn a_size_pass_prunes_the_oldest_rows_and_counts_them() {
     assert_eq!(before[0].requests, after[0].requests);
     assert!((before[0].cost_usd - after[0].cost_usd).abs() < 1e-9);
 }
+
+/// The handshake between a request's wait and the writer: a row the writer took into a write
+/// before the wait ran out is decided by that write (never reported dropped and then stored),
+/// and a row its request gave up on first is skipped by the writer.
+#[tokio::test]
+async fn a_row_in_a_write_when_its_wait_ends_gets_the_writes_result() {
+    let metrics = Arc::new(Metrics::new());
+    let pair = || {
+        let (done, rx) = oneshot::channel();
+        let settled = Arc::new(std::sync::Mutex::new(Settled::Pending));
+        let waiter = Waiter {
+            done,
+            settled: Arc::clone(&settled),
+            deadline: std::time::Instant::now(),
+        };
+        let commit = Commit {
+            state: CommitState::Queued { done: rx, settled },
+            metrics: Arc::clone(&metrics),
+        };
+        (waiter, commit)
+    };
+    let dropped = || metrics.counter_value("switchyard_outcome_log_dropped_total", &[]);
+
+    let (waiter, commit) = pair();
+    assert!(waiter.claim(), "a pending row is taken into the write");
+    let wait = tokio::spawn(commit.wait(Duration::from_millis(5)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !wait.is_finished(),
+        "the wait outlives its timeout while the write runs"
+    );
+    waiter.settle(true, &metrics);
+    assert!(wait.await.unwrap(), "the write's result is the request's");
+    assert_eq!(dropped(), 0.0);
+
+    let (waiter, commit) = pair();
+    assert!(!commit.wait(Duration::from_millis(5)).await);
+    assert_eq!(dropped(), 1.0);
+    assert!(
+        !waiter.claim(),
+        "the writer skips a row its request gave up on"
+    );
+}
