@@ -85,8 +85,8 @@ pub fn save_replacing(
     out: &Path,
     adapter: Option<&RoutingAdapter>,
 ) -> Result<Artifact, Error> {
-    refuse_foreign(out)?;
     let staging = staging_dir(out, "staging")?;
+    refuse_foreign(out)?;
     clear(&staging)?;
     let saved = save(artifact, &staging, adapter).and_then(|()| put_in_place(&staging, out));
     if saved.is_err() {

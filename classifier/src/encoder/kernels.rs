@@ -281,14 +281,7 @@ pub(super) fn matmul_panels(
             }
         }
     };
-    if threads > 1 && count > 1 {
-        (0..count)
-            .into_par_iter()
-            .with_min_len(count.div_ceil(threads))
-            .for_each(one);
-    } else {
-        (0..count).for_each(one);
-    }
+    each_panel(count, threads, one);
     Ok(())
 }
 
@@ -339,16 +332,21 @@ fn own_kernel(dst: &mut [f32], a: &[f32], rows: usize, w: Panels<'_>, threads: u
                 }
             }
         };
-        let count = outputs.div_ceil(WIDTH);
-        if threads > 1 && count > 1 {
-            (0..count)
-                .into_par_iter()
-                .with_min_len(count.div_ceil(threads))
-                .for_each(one);
-        } else {
-            (0..count).for_each(one);
-        }
+        each_panel(outputs.div_ceil(WIDTH), threads, one);
     });
+}
+
+/// Runs `one` for panels `0..count`, shared out between `threads` (each a run of adjacent
+/// panels, so a thread streams its weights front to back).
+fn each_panel(count: usize, threads: usize, one: impl Fn(usize) + Sync + Send) {
+    if threads > 1 && count > 1 {
+        (0..count)
+            .into_par_iter()
+            .with_min_len(count.div_ceil(threads))
+            .for_each(one);
+    } else {
+        (0..count).for_each(one);
+    }
 }
 
 /// Rows (tokens) per `gemm` call in [`matmul_panels`]. Above 8 × its micro-kernel's 6 columns,

@@ -70,3 +70,15 @@ pub fn sse_data(body: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// A `[redis]` section for a test's `redis-server` at `url`: its keys under `prefix`, a 2 s
+/// timeout, what Redis cannot answer falls back to the replica's own state.
+pub fn redis(url: String, prefix: &str) -> gateway::config::RedisConfig {
+    gateway::config::RedisConfig {
+        url,
+        key_prefix: prefix.to_owned(),
+        timeout: std::time::Duration::from_secs(2),
+        on_unavailable: gateway::config::OnUnavailable::Local,
+        share_thinking: true,
+    }
+}

@@ -451,13 +451,7 @@ async fn replicas_share_the_judges_daily_budget() {
             vec![provider("openai", &fake.openai_base_url())],
             |raw| {
                 raw.judge = judge;
-                raw.redis = Some(gateway::config::RedisConfig {
-                    url: redis.url(),
-                    key_prefix: "judged:".to_owned(),
-                    timeout: std::time::Duration::from_secs(2),
-                    on_unavailable: gateway::config::OnUnavailable::Local,
-                    share_thinking: true,
-                });
+                raw.redis = Some(crate::common::redis(redis.url(), "judged:"));
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

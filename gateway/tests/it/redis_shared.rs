@@ -77,11 +77,8 @@ async fn start_with(
             &["gpt-4o-mini"],
             |c| {
                 c.redis = Some(RedisConfig {
-                    url: redis.url(),
-                    key_prefix: "it:".to_owned(),
-                    timeout: Duration::from_secs(2),
                     on_unavailable,
-                    share_thinking: true,
+                    ..crate::common::redis(redis.url(), "it:")
                 });
                 more(c);
             },

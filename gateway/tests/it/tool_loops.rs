@@ -211,13 +211,7 @@ async fn a_loop_whose_turns_land_on_two_replicas_keeps_its_thinking_and_its_mode
             crate::e2e_harness::all_providers(&fake),
             &["claude-sonnet-5", "gpt-4o-mini"],
             |c| {
-                c.redis = Some(gateway::config::RedisConfig {
-                    url: redis.url(),
-                    key_prefix: "loops:".to_owned(),
-                    timeout: std::time::Duration::from_secs(2),
-                    on_unavailable: gateway::config::OnUnavailable::Local,
-                    share_thinking: true,
-                });
+                c.redis = Some(crate::common::redis(redis.url(), "loops:"));
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
