@@ -110,6 +110,24 @@ fn eval_refuses_off_policy_flags_without_a_log_and_bad_counts() {
 }
 
 #[test]
+fn eval_refuses_guard_and_holdout_flags_its_run_would_ignore() {
+    for extra in [
+        &["--guard-folds", "4"][..],
+        &["--guard-by-task"],
+        &["--guard-candidates", "mf"],
+        &["--guard-min-gain", "0.01"],
+    ] {
+        let mut args = vec!["eval", "--data", NO_DATA];
+        args.extend_from_slice(extra);
+        refused(&args, &["--guarded"]);
+    }
+    refused(
+        &["eval", "--data", NO_DATA, "--holdout-task", "mmlu"],
+        &["--holdout-task", "--split loto"],
+    );
+}
+
+#[test]
 fn route_refuses_constraints_the_gateway_would_and_an_ignored_artifact() {
     for (flag, value) in [
         ("--min-quality", "1.5"),

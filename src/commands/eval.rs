@@ -33,18 +33,18 @@ pub struct EvalArgs {
     guarded: bool,
     /// The guard's candidates with --guarded (each is fitted once per validation fold); the
     /// default is `switchyard train`'s.
-    #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf,irt,stacked")]
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind, default_value = "knn,linear,mlp,mf,irt,stacked", requires = "guarded")]
     guard_candidates: Vec<PredictorKind>,
     /// The guard's validation folds with --guarded.
-    #[arg(long, default_value_t = 3, value_parser = parse_folds)]
+    #[arg(long, default_value_t = 3, value_parser = parse_folds, requires = "guarded")]
     guard_folds: usize,
     /// With --guarded: cut the guard's folds by task family (validation on tasks the
     /// candidates were not fitted on) instead of at random.
-    #[arg(long)]
+    #[arg(long, requires = "guarded")]
     guard_by_task: bool,
     /// With --guarded: the smallest validation gain over the fixed policy (AIQ) that ships a
     /// learned router (the one-sided 95 % lower bound of the gain must exceed it).
-    #[arg(long, default_value_t = training::experiment::DEFAULT_MIN_GAIN, value_parser = parse_min_gain)]
+    #[arg(long, default_value_t = training::experiment::DEFAULT_MIN_GAIN, value_parser = parse_min_gain, requires = "guarded")]
     guard_min_gain: f64,
     /// Per run, fit a routing adapter (a residual bottleneck and attention pooling on the
     /// encoder's last-layer token states, trained on the run's training rows with the
@@ -207,6 +207,12 @@ fn parse_split(s: &str) -> Result<SplitKind, String> {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    if args.holdout_task.is_some() && !matches!(args.split, SplitKind::Loto | SplitKind::Source) {
+        anyhow::bail!(
+            "--holdout-task picks the held-out task (or source) of --split loto (or source); with --split {} it would be ignored: add --split loto or drop it",
+            args.split.as_str()
+        );
+    }
     if let (Some(log), true) = (&args.from_log, args.arms) {
         return super::from_log::compare_arms(
             log,
