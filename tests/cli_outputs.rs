@@ -1,7 +1,7 @@
 //! What the CLI writes, through the real binary: `train --out` replaces an artifact folder
 //! whole through a staging sibling, `train --from-log --data --train-split-only` keeps the
 //! benchmark's test rows out, `log export --out` leaves the previous file whole when it
-//! fails, and a loop round whose refit has nothing to learn from names the flags that decide
+//! fails, `eval --from-log` says which samples it left out (and refuses a log that leaves none), and a loop round whose refit has nothing to learn from names the flags that decide
 //! it. The `train` and `loop` cases need the encoder weights (`switchyard model fetch`, which
 //! `scripts/test.sh` runs first).
 
@@ -215,4 +215,41 @@ fn a_loop_round_with_nothing_to_refit_on_names_the_flags() {
     for flag in ["--label-share", "--per-round", "--holdout"] {
         assert!(stderr.contains(flag), "no {flag}: {stderr}");
     }
+}
+
+#[test]
+fn eval_from_log_refuses_a_log_without_router_choices_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let router = dir.path().join("router");
+    let (cache_s, router_s) = (cache.to_str().unwrap(), router.to_str().unwrap());
+    let trained = train(&[
+        "--data",
+        FIXTURE,
+        "--cache-dir",
+        cache_s,
+        "--out",
+        router_s,
+        "--max-prompts",
+        "40",
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    // Requests that named their model: none is a draw from the router's policy.
+    let log = dir.path().join("log.jsonl");
+    let lines: Vec<String> = (0..4)
+        .map(|i| serde_json::to_string(&logged(i, "gpt-4o-mini", 1.0)).unwrap())
+        .collect();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let out = switchyard(&[
+        "eval",
+        "--from-log",
+        log.to_str().unwrap(),
+        "--router",
+        router_s,
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("no sample left to evaluate"), "{err}");
+    assert!(err.contains("4 not the router's own choice"), "{err}");
 }

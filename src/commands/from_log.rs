@@ -133,6 +133,20 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
         anchor_catalog: Some(&catalog),
     };
     let ope = from_log::ope_steps(&samples, &encoder, &setup)?;
+    // Off-policy estimates stand on the router's own choices only: say how many of the usable
+    // samples that leaves, and refuse a log that leaves none with the reasons.
+    eprintln!(
+        "{}: {} samples evaluated ({})",
+        log.display(),
+        ope.steps.len(),
+        ope.skipped
+    );
+    anyhow::ensure!(
+        !ope.steps.is_empty(),
+        "{}: no sample left to evaluate the router on ({}); off-policy evaluation needs `auto` requests the router served with its own choice",
+        log.display(),
+        ope.skipped
+    );
     let config = evals::ope::OpeConfig {
         clip,
         ..Default::default()

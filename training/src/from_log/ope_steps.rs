@@ -99,6 +99,16 @@ pub struct OpeSkipped {
     pub no_route: usize,
 }
 
+impl std::fmt::Display for OpeSkipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "left out: {} not the router's own choice (a named model, or a failover), {} served by a model the catalog lacks, {} without a cost or token counts, {} the candidate could not route",
+            self.not_router_choice, self.unknown_model, self.no_cost, self.no_route
+        )
+    }
+}
+
 /// Logged steps ready for [`evals::ope`], with their actions and request ids.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpeLog {
