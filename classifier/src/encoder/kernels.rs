@@ -1,5 +1,6 @@
 //! The numeric kernels of the forward pass: one matrix product (the `gemm` crate, which candle's
-//! CPU backend also calls), and fused row operations (bias + residual + layer norm, bias + GELU,
+//! CPU backend also calls; for 16-wide weight panels on CPUs without AVX-512, our own AVX2
+//! micro-kernel in `super::avx2`), and fused row operations (bias + residual + layer norm, bias + GELU,
 //! scaled softmax) written as plain loops that LLVM vectorises inside [`pulp`]'s runtime
 //! dispatch to the widest instruction set the CPU has (AVX2+FMA or AVX-512).
 
