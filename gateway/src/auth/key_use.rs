@@ -63,6 +63,15 @@ impl KeyUse {
         self.0.caller.key.record.allows(model)
     }
 
+    /// `pool` narrowed to the key's models (a key with a model list routes `auto` only among
+    /// them); borrowed as it is for a key without a list.
+    pub fn pool<'a>(&self, pool: &'a [ModelId]) -> std::borrow::Cow<'a, [ModelId]> {
+        if self.0.caller.key.record.models.is_none() {
+            return std::borrow::Cow::Borrowed(pool);
+        }
+        pool.iter().filter(|m| self.allows(m)).cloned().collect()
+    }
+
     /// The 403 for a model outside the key's list.
     pub fn model_refused(&self, model: &str) -> ApiError {
         let record = &self.0.caller.key.record;

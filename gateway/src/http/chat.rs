@@ -207,14 +207,8 @@ pub(crate) async fn serve(
     let key = record.key.clone();
     let live_pool = state.router.candidates();
     // A key with a model list routes `auto` only among its models.
-    let key_pool: Vec<ModelId>;
-    let pool: &[ModelId] = match &key {
-        Some(k) => {
-            key_pool = live_pool.iter().filter(|m| k.allows(m)).cloned().collect();
-            &key_pool
-        }
-        None => &live_pool,
-    };
+    let key_pool = key.as_ref().map(|k| k.pool(&live_pool));
+    let pool: &[ModelId] = key_pool.as_deref().unwrap_or(&live_pool);
     let meta = crate::routing::rules::RequestMeta {
         headers,
         key: key.as_ref().map(|k| (k.key_id(), k.key_name())),

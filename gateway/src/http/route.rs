@@ -72,14 +72,8 @@ pub(super) async fn route_only(
     let key_use = caller
         .as_ref()
         .map(|axum::Extension(c)| crate::auth::KeyUse::new(c.clone()));
-    let key_pool: Vec<router_core::ModelId>;
-    let pool: &[router_core::ModelId] = match &key_use {
-        Some(k) => {
-            key_pool = pool.iter().filter(|m| k.allows(m)).cloned().collect();
-            &key_pool
-        }
-        None => pool,
-    };
+    let key_pool = key_use.as_ref().map(|k| k.pool(pool));
+    let pool: &[router_core::ModelId] = key_pool.as_deref().unwrap_or(pool);
     let key = caller.as_ref().map(|axum::Extension(c)| c.record());
     let meta = crate::routing::rules::RequestMeta {
         headers: &headers,

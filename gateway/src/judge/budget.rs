@@ -81,17 +81,19 @@ impl Budget {
         let mut s = self.lock();
         Self::roll(&mut s, now_ms);
         s.reserved = (s.reserved - reservation.estimate).max(0.0);
-        if cost_usd.is_finite() {
-            s.spent += cost_usd.max(0.0);
-        }
+        Self::spend(&mut s, cost_usd);
     }
 
     /// Counts `cost_usd` spent without a reservation here (a call whose hold was shared).
     pub fn add_spent(&self, cost_usd: f64, now_ms: u64) {
         let mut s = self.lock();
         Self::roll(&mut s, now_ms);
+        Self::spend(&mut s, cost_usd);
+    }
+
+    fn spend(state: &mut State, cost_usd: f64) {
         if cost_usd.is_finite() {
-            s.spent += cost_usd.max(0.0);
+            state.spent += cost_usd.max(0.0);
         }
     }
 

@@ -65,6 +65,17 @@ async fn feedback_of(gw: &RunningGateway, request_id: &str) -> Vec<Feedback> {
         .feedback
 }
 
+/// A verdict of 1000 input and 200 output tokens of gpt-4o: 0.0045 USD.
+fn priced_verdict() -> Scenario {
+    Scenario::reply_with_usage(
+        "{\"score\": 0.7}",
+        Usage {
+            input_tokens: 1000,
+            output_tokens: 200,
+        },
+    )
+}
+
 fn counter(gw: &RunningGateway, name: &str, labels: &[(&str, &str)]) -> f64 {
     gw.metrics().counter_value(name, labels)
 }
@@ -296,16 +307,7 @@ async fn issue_14_shutdown_does_not_wait_for_a_held_judge() {
 async fn issue_14_the_daily_budget_stops_judging_and_survives_a_restart() {
     let fake = FakeProvider::start().await;
     // 1000 input and 200 output tokens of gpt-4o: 0.0045 USD per verdict.
-    fake.always(
-        JUDGE,
-        Scenario::reply_with_usage(
-            "{\"score\": 0.7}",
-            Usage {
-                input_tokens: 1000,
-                output_tokens: 200,
-            },
-        ),
-    );
+    fake.always(JUDGE, priced_verdict());
     let dir = tempfile::tempdir().unwrap();
     let judge = "model = \"gpt-4o\"\nsample_rate = 1.0\ndaily_budget_usd = 0.006\n";
     let gw = start(&fake, dir.path(), judge).await;
@@ -426,16 +428,7 @@ async fn replicas_share_the_judges_daily_budget() {
     };
     let fake = FakeProvider::start().await;
     // 0.0045 USD per verdict against 0.006 a day: one verdict fits, for all replicas together.
-    fake.always(
-        JUDGE,
-        Scenario::reply_with_usage(
-            "{\"score\": 0.7}",
-            Usage {
-                input_tokens: 1000,
-                output_tokens: 200,
-            },
-        ),
-    );
+    fake.always(JUDGE, priced_verdict());
     let section = GatewayConfig::from_toml_str(
         "[judge]\nmodel = \"gpt-4o\"\nsample_rate = 1.0\ndaily_budget_usd = 0.006\n",
         std::path::Path::new("judge.toml"),

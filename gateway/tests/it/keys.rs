@@ -70,6 +70,16 @@ async fn start(
     (h, created)
 }
 
+/// A gateway with one key limited to `tpm` tokens per minute, and that key.
+async fn with_tokens_per_minute(tpm: u32) -> (Keyed, String) {
+    let key = NewKey {
+        tpm: NonZeroU32::new(tpm),
+        ..named("tokens")
+    };
+    let (h, mut keys) = start(&[key], |_| {}).await;
+    (h, keys.remove(0).1)
+}
+
 fn named(name: &str) -> NewKey {
     NewKey {
         name: name.to_owned(),
@@ -199,12 +209,8 @@ async fn issue_11_requests_per_minute_answer_429_with_retry_after_on_the_injecte
 
 #[tokio::test]
 async fn issue_11_tokens_per_minute_count_max_tokens_and_refill_with_the_clock() {
-    let key = NewKey {
-        tpm: NonZeroU32::new(1000),
-        ..named("tokens")
-    };
-    let (h, keys) = start(&[key], |_| {}).await;
-    let k = &keys[0].1;
+    let (h, k) = with_tokens_per_minute(1000).await;
+    let k = &k;
     let mut body = chat("gpt-4o-mini");
     body["max_tokens"] = json!(900);
     assert_eq!(h.chat_as(Some(k), &body).await.status(), 200);
@@ -694,12 +700,8 @@ async fn issue_11_logs_written_before_keys_still_read_and_report() {
 /// fits the limit for gpt-4o-mini and not for Claude Sonnet 5 (refused before routing).
 #[tokio::test]
 async fn tokens_per_minute_count_the_prompt_in_the_models_own_tokens() {
-    let key = NewKey {
-        tpm: NonZeroU32::new(1000),
-        ..named("tokens")
-    };
-    let (h, keys) = start(&[key], |_| {}).await;
-    let k = &keys[0].1;
+    let (h, k) = with_tokens_per_minute(1000).await;
+    let k = &k;
     // A short answer first: the bucket is no longer full (a full one admits any request).
     assert_eq!(h.chat_as(Some(k), &chat("gpt-4o-mini")).await.status(), 200);
     // About 750 tokens by the gateway's estimate (4 characters a token), plus 100 to answer.
@@ -728,12 +730,8 @@ async fn tokens_per_minute_count_the_prompt_in_the_models_own_tokens() {
 /// back: a failing upstream does not use up a key's tokens per minute.
 #[tokio::test]
 async fn tokens_taken_by_a_request_no_upstream_answered_are_given_back() {
-    let key = NewKey {
-        tpm: NonZeroU32::new(1000),
-        ..named("tokens")
-    };
-    let (h, keys) = start(&[key], |_| {}).await;
-    let k = &keys[0].1;
+    let (h, k) = with_tokens_per_minute(1000).await;
+    let k = &k;
     let mut body = chat("gpt-4o-mini");
     body["max_tokens"] = json!(600);
     // A short answer first: the bucket is no longer full (a full one admits any request).
