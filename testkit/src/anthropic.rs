@@ -74,6 +74,8 @@ impl Vendor for Anthropic {
             stream: body["stream"] == Value::Bool(true),
             include_usage: true,
             texts,
+            keep_stop: false,
+            stop: crate::respond::stop_sequences(&body["stop_sequences"]),
         })
     }
 
@@ -93,7 +95,7 @@ impl Vendor for Anthropic {
 
     fn completion(answer: &Answer) -> Value {
         let (content, stop_reason) = match &answer.content {
-            Content::Text(text) => (json!([{"type": "text", "text": text}]), "end_turn"),
+            Content::Text(text) => (json!([{"type": "text", "text": text}]), stop_reason(answer)),
             Content::ToolCall { name, arguments } => {
                 let call = json!({"type": "tool_use", "id": tool_use_id(answer), "name": name, "input": arguments});
                 let content = if thinks(&answer.model) {
@@ -111,7 +113,7 @@ impl Vendor for Anthropic {
             "model": answer.model,
             "content": content,
             "stop_reason": stop_reason,
-            "stop_sequence": null,
+            "stop_sequence": answer.stop_sequence,
             "usage": {"input_tokens": answer.usage.input_tokens, "output_tokens": answer.usage.output_tokens},
         })
     }
@@ -127,7 +129,14 @@ impl Vendor for Anthropic {
                     usage: answer.usage,
                     pieces: &pieces,
                 };
-                fixtures::render(&fixtures.anthropic, &fill)
+                let mut events = fixtures::render(&fixtures.anthropic, &fill);
+                for e in &mut events {
+                    if e["type"] == "message_delta" {
+                        e["delta"]["stop_reason"] = json!(stop_reason(answer));
+                        e["delta"]["stop_sequence"] = json!(answer.stop_sequence);
+                    }
+                }
+                events
             }
             Content::ToolCall { name, arguments } => vec![
                 json!({"type": "message_start", "message": {
@@ -184,6 +193,15 @@ impl Vendor for Anthropic {
             event: Some("content_block_delta".to_owned()),
             data: "{\"type\": \"content_block_delta\", \"delta\": ".to_owned(),
         }
+    }
+}
+
+/// Why a text answer ended: at one of the request's stop sequences or naturally.
+fn stop_reason(answer: &Answer) -> &'static str {
+    if answer.stop_sequence.is_some() {
+        "stop_sequence"
+    } else {
+        "end_turn"
     }
 }
 

@@ -96,6 +96,8 @@ impl Vendor for Gemini {
             stream: incoming.path_stream,
             include_usage: true,
             texts,
+            keep_stop: false,
+            stop: crate::respond::stop_sequences(&body["generationConfig"]["stopSequences"]),
         })
     }
 

@@ -66,6 +66,8 @@ impl Vendor for OpenAi {
             stream: body["stream"] == Value::Bool(true),
             include_usage: body["stream_options"]["include_usage"] == Value::Bool(true),
             texts,
+            stop: crate::respond::stop_sequences(&body["stop"]),
+            keep_stop: body["include_stop_str_in_output"] == Value::Bool(true),
         })
     }
 

@@ -43,6 +43,25 @@ pub(crate) struct Parsed {
     pub(crate) include_usage: bool,
     /// Every text of the prompt in order (system first); the last one is echoed.
     pub(crate) texts: Vec<String>,
+    /// The request's stop sequences: a text answer ends before the first of them, as the
+    /// vendors' APIs end it.
+    pub(crate) stop: Vec<String>,
+    /// Whether the text keeps the stop sequence it ended at (vLLM's
+    /// `include_stop_str_in_output`).
+    pub(crate) keep_stop: bool,
+}
+
+/// The stop sequences of a request field that holds one string or a list of them.
+pub(crate) fn stop_sequences(field: &Value) -> Vec<String> {
+    match field {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// What the answer carries.
@@ -72,6 +91,8 @@ pub(crate) struct Answer {
     pub(crate) usage: Usage,
     /// Whether an OpenAI stream reports usage in a final chunk.
     pub(crate) include_usage: bool,
+    /// The stop sequence the text ended at (it is not part of the text).
+    pub(crate) stop_sequence: Option<String>,
 }
 
 /// The shapes one vendor API speaks.
@@ -415,7 +436,20 @@ mod huge {
     }
 }
 
-fn answer(parsed: &Parsed, id: String, content: Content, usage: Usage) -> Answer {
+fn answer(parsed: &Parsed, id: String, mut content: Content, usage: Usage) -> Answer {
+    let mut stop_sequence = None;
+    if let Content::Text(text) = &mut content {
+        let first = parsed
+            .stop
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()).map(|at| (at, s)))
+            .min_by_key(|(at, _)| *at);
+        if let Some((at, s)) = first {
+            text.truncate(if parsed.keep_stop { at + s.len() } else { at });
+            stop_sequence = Some(s.clone());
+        }
+    }
     Answer {
         id,
         model: parsed.model.clone(),
@@ -423,6 +457,7 @@ fn answer(parsed: &Parsed, id: String, content: Content, usage: Usage) -> Answer
         content,
         usage,
         include_usage: parsed.include_usage,
+        stop_sequence,
     }
 }
 

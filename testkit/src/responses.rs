@@ -113,6 +113,9 @@ impl Vendor for Responses {
             stream: body["stream"] == Value::Bool(true),
             include_usage: true,
             texts,
+            // The Responses API has no stop sequences.
+            stop: Vec::new(),
+            keep_stop: false,
         })
     }
 

@@ -35,6 +35,7 @@ struct Partial {
     refusal: Option<String>,
     calls: BTreeMap<u32, PartialCall>,
     finish_reason: Option<FinishReason>,
+    stop_sequence: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -93,6 +94,7 @@ impl Assembler {
             }
             if c.finish_reason.is_some() {
                 partial.finish_reason.clone_from(&c.finish_reason);
+                partial.stop_sequence.clone_from(&c.stop_sequence);
             }
         }
     }
@@ -133,6 +135,7 @@ impl Assembler {
                         refusal: p.refusal,
                     },
                     finish_reason: p.finish_reason,
+                    stop_sequence: p.stop_sequence,
                     logprobs: None,
                 }
             })

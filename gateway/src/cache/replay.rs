@@ -37,6 +37,7 @@ pub fn chunks(completion: &ChatCompletionResponse, tokens: (u32, u32)) -> Vec<Ch
                 },
                 finish_reason: None,
                 logprobs: choice.logprobs.clone(),
+                stop_sequence: None,
             }],
             None,
         ));
@@ -72,6 +73,7 @@ pub fn chunks(completion: &ChatCompletionResponse, tokens: (u32, u32)) -> Vec<Ch
                 delta: Delta::default(),
                 finish_reason: choice.finish_reason.clone(),
                 logprobs: None,
+                stop_sequence: choice.stop_sequence.clone(),
             }],
             None,
         ));

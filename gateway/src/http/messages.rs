@@ -273,12 +273,16 @@ fn assistant_turn(i: usize, blocks: Vec<ContentBlock>) -> Result<ChatMessage, Ap
     })
 }
 
-/// Anthropic's `stop_reason` for an OpenAI finish reason.
-pub fn stop_reason(finish: Option<&FinishReason>) -> &'static str {
+/// Anthropic's `stop_reason` for an OpenAI finish reason and, where known, the stop sequence
+/// that ended the answer. Only Anthropic's upstreams say which sequence matched, and the
+/// gateway knows it where it cut the answer itself; an OpenAI or Gemini `stop` cannot tell a
+/// sequence from the natural end, so it stays `end_turn`.
+pub fn stop_reason(finish: Option<&FinishReason>, sequence: Option<&str>) -> &'static str {
     match finish {
         Some(FinishReason::Length) => "max_tokens",
         Some(FinishReason::ToolCalls | FinishReason::FunctionCall) => "tool_use",
         Some(FinishReason::ContentFilter) => "refusal",
+        Some(FinishReason::Stop) if sequence.is_some() => "stop_sequence",
         Some(FinishReason::Stop | FinishReason::Other(_)) | None => "end_turn",
     }
 }
@@ -303,6 +307,9 @@ fn tool_input(arguments: &str) -> Value {
 /// The Messages answer for a completion; `(input, output)` are its token counts.
 pub fn message_body(completion: &ChatCompletionResponse, (input, output): (u32, u32)) -> Value {
     let choice = completion.choices.first();
+    let sequence = choice
+        .filter(|c| c.finish_reason == Some(FinishReason::Stop))
+        .and_then(|c| c.stop_sequence.clone());
     let mut content = Vec::new();
     if let Some(c) = choice {
         let text = c
@@ -329,8 +336,11 @@ pub fn message_body(completion: &ChatCompletionResponse, (input, output): (u32, 
         "role": "assistant",
         "model": completion.model,
         "content": content,
-        "stop_reason": stop_reason(choice.and_then(|c| c.finish_reason.as_ref())),
-        "stop_sequence": null,
+        "stop_reason": stop_reason(
+            choice.and_then(|c| c.finish_reason.as_ref()),
+            sequence.as_deref(),
+        ),
+        "stop_sequence": sequence,
         "usage": {"input_tokens": input, "output_tokens": output},
     })
 }
@@ -373,6 +383,7 @@ pub struct StreamEncoder {
     next_index: u32,
     open: Option<Open>,
     stop_reason: &'static str,
+    stop_sequence: Option<String>,
 }
 
 impl StreamEncoder {
@@ -385,6 +396,7 @@ impl StreamEncoder {
             next_index: 0,
             open: None,
             stop_reason: "end_turn",
+            stop_sequence: None,
         }
     }
 
@@ -483,7 +495,11 @@ impl StreamEncoder {
                 }
             }
             if let Some(finish) = &choice.finish_reason {
-                self.stop_reason = stop_reason(Some(finish));
+                self.stop_sequence = choice
+                    .stop_sequence
+                    .clone()
+                    .filter(|_| *finish == FinishReason::Stop);
+                self.stop_reason = stop_reason(Some(finish), self.stop_sequence.as_deref());
             }
         }
         (!out.is_empty()).then(|| Bytes::from(out))
@@ -498,7 +514,7 @@ impl StreamEncoder {
             &mut out,
             "message_delta",
             &json!({"type": "message_delta",
-                    "delta": {"stop_reason": self.stop_reason, "stop_sequence": null},
+                    "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence},
                     "usage": {"input_tokens": input, "output_tokens": output}}),
         );
         event(&mut out, "message_stop", &json!({"type": "message_stop"}));

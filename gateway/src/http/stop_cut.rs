@@ -20,9 +20,13 @@ use std::collections::BTreeMap;
 
 use crate::openai::wire::{ChatCompletionChunk, ChatCompletionResponse, FinishReason};
 
-/// Where the first of `stops` begins in `text`, if any does.
-fn earliest(text: &str, stops: &[String]) -> Option<usize> {
-    stops.iter().filter_map(|s| text.find(s.as_str())).min()
+/// Where the first of `stops` begins in `text`, and which it is, if any does (at one place
+/// the first listed wins).
+fn earliest<'s>(text: &str, stops: &'s [String]) -> Option<(usize, &'s str)> {
+    stops
+        .iter()
+        .filter_map(|s| text.find(s.as_str()).map(|at| (at, s.as_str())))
+        .min_by_key(|(at, _)| *at)
 }
 
 /// How many bytes at the end of `text` could be the start of a stop sequence: the longest
@@ -59,10 +63,11 @@ pub fn cut_completion(completion: &mut ChatCompletionResponse, stops: &[String])
         let Some(text) = choice.message.content.as_mut() else {
             continue;
         };
-        if let Some(at) = earliest(text, stops) {
+        if let Some((at, stop)) = earliest(text, stops) {
             text.truncate(at);
             choice.message.tool_calls = None;
             choice.finish_reason = Some(FinishReason::Stop);
+            choice.stop_sequence = Some(stop.to_owned());
         }
     }
 }
@@ -113,7 +118,8 @@ impl StopCutter {
             let text = c.delta.content.take();
             let had_text = text.is_some();
             state.held.push_str(text.as_deref().unwrap_or_default());
-            if let Some(at) = earliest(&state.held, &self.stops) {
+            if let Some((at, stop)) = earliest(&state.held, &self.stops) {
+                c.stop_sequence = Some(stop.to_owned());
                 state.held.truncate(at);
                 c.delta.content = Some(std::mem::take(&mut state.held));
                 c.delta.tool_calls = None;

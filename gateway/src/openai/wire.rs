@@ -459,6 +459,11 @@ pub struct Choice {
     /// Log probabilities, passed through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Value>,
+    /// Which stop sequence ended the choice, where that is known: the upstream named it
+    /// (Anthropic's `stop_sequence`) or the gateway cut the answer itself. Chat Completions
+    /// has no field for it (`finish_reason` is `stop` either way); `/v1/messages` reports it.
+    #[serde(skip)]
+    pub stop_sequence: Option<String>,
 }
 
 /// The assistant message of a choice.
@@ -557,6 +562,7 @@ impl ChunkChoice {
             },
             finish_reason: finish.then_some(FinishReason::Stop),
             logprobs: None,
+            stop_sequence: None,
         }
     }
 }
@@ -589,6 +595,10 @@ pub struct ChunkChoice {
     /// Log probabilities, passed through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Value>,
+    /// With the finish: which stop sequence ended the choice, where known (see
+    /// [`Choice::stop_sequence`]).
+    #[serde(skip)]
+    pub stop_sequence: Option<String>,
 }
 
 /// The increment of a streamed message.

@@ -585,3 +585,54 @@ async fn one_tool_call_at_a_time_and_an_empty_tool_list_reach_each_upstream_as_i
         h.stop().await;
     }
 }
+
+/// Anthropic's SDK tells a stop sequence from the natural end by `stop_reason:
+/// "stop_sequence"` and names the sequence. Where the gateway knows it (a Claude upstream says
+/// so; for a model that refuses `stop` the gateway cut the answer itself) the client gets it,
+/// streamed or not; an OpenAI `finish_reason: "stop"` cannot tell the two apart, so it stays
+/// `end_turn`. The text ends before the sequence in every case.
+#[tokio::test]
+async fn a_stop_sequence_is_named_where_the_upstream_or_the_gateway_knows_it() {
+    let reply = "The answer is 42. END and a tail nobody asked for";
+    for (model, upstream, named) in [
+        ("claude-haiku-4.5", "claude-haiku-4-5", true),
+        ("gpt-5", "gpt-5", true),
+        ("gpt-4o-mini", "gpt-4o-mini", false),
+    ] {
+        let h = Harness::with(&[model], |_| {}).await;
+        for stream in [false, true] {
+            h.fake.script(upstream, [Scenario::reply(reply)]);
+            let mut body = messages_body(model, stream);
+            body["stop_sequences"] = json!(["STOP", "END"]);
+            let resp = post(&h, &body).await;
+            assert_eq!(resp.status(), 200, "{model}");
+            let (text, reason, sequence) = if stream {
+                let evs = events(&resp.text().await.unwrap());
+                let text: String = evs
+                    .iter()
+                    .filter(|(n, _)| n == "content_block_delta")
+                    .filter_map(|(_, v)| v["delta"]["text"].as_str())
+                    .collect();
+                let delta = &evs[evs.len() - 2].1["delta"];
+                (
+                    text,
+                    delta["stop_reason"].clone(),
+                    delta["stop_sequence"].clone(),
+                )
+            } else {
+                let v: Value = resp.json().await.unwrap();
+                let text = v["content"][0]["text"].as_str().unwrap().to_owned();
+                (text, v["stop_reason"].clone(), v["stop_sequence"].clone())
+            };
+            assert_eq!(text, "The answer is 42. ", "{model} stream {stream}");
+            if named {
+                assert_eq!(reason, "stop_sequence", "{model} stream {stream}");
+                assert_eq!(sequence, "END", "{model} stream {stream}");
+            } else {
+                assert_eq!(reason, "end_turn", "{model} stream {stream}");
+                assert_eq!(sequence, Value::Null, "{model} stream {stream}");
+            }
+        }
+        h.stop().await;
+    }
+}

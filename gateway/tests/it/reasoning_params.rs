@@ -368,15 +368,20 @@ async fn stop_is_kept_by_the_gateway_for_models_that_refuse_it() {
         usage["completion_tokens"].as_u64().unwrap() > 0,
         "{chunks:?}"
     );
-    // A model that was sent `stop` is not cut again: what it answered stands (this fake
-    // ignores `stop`; a real model would have stopped before the sequence).
+    // A model that was sent `stop` is not cut again: what it answered stands. The fake stops
+    // at the sequence as the API does and, asked as vLLM is (`include_stop_str_in_output`),
+    // keeps the sequence in the text, which a second cut would remove.
     h.fake
         .script("gpt-4o-mini", [testkit::Scenario::reply(reply)]);
     let mut body = crate::e2e_harness::chat_body("gpt-4o-mini", false, "What is the answer?");
     body["stop"] = json!(["Observation:"]);
+    body["include_stop_str_in_output"] = json!(true);
     let answer: Value = h.chat(&body).await.json().await.unwrap();
     assert_eq!(last_sent(&h)["stop"][0], "Observation:");
-    assert_eq!(answer["choices"][0]["message"]["content"], reply);
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Thought: I should look it up. Action: search Observation:"
+    );
     // More stop sequences than the gateway matches is a 400 naming the field.
     let mut body = crate::e2e_harness::chat_body("gpt-5", false, "hi");
     body["stop"] = json!(vec!["x"; 17]);

@@ -166,3 +166,50 @@ async fn headers_and_max_tokens_are_checked() {
     assert!(fake.requests().iter().all(|r| r.scenario.is_none()));
     fake.shutdown().await;
 }
+
+/// The fake ends a text answer before the first of the request's stop sequences and says
+/// which one, as the Messages API does, streamed or not.
+#[tokio::test]
+async fn an_answer_ends_at_the_first_stop_sequence_and_names_it() {
+    let fake = FakeProvider::start().await;
+    for stream in [false, true] {
+        fake.script("claude-x", [Scenario::reply("one two END three STOP")]);
+        let res = messages(
+            &fake,
+            json!({"model": "claude-x", "max_tokens": 64, "stream": stream,
+                   "stop_sequences": ["STOP", "END"],
+                   "messages": [{"role": "user", "content": "count"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+        let text = res.text().await.unwrap();
+        let (answer, reason, sequence) = if stream {
+            let events: Vec<Value> = sse_events(&text).iter().map(|e| e.json()).collect();
+            let answer: String = events
+                .iter()
+                .filter_map(|e| e["delta"]["text"].as_str())
+                .collect();
+            let delta = events
+                .iter()
+                .find(|e| e["type"] == "message_delta")
+                .unwrap();
+            (
+                answer,
+                delta["delta"]["stop_reason"].clone(),
+                delta["delta"]["stop_sequence"].clone(),
+            )
+        } else {
+            let body: Value = serde_json::from_str(&text).unwrap();
+            (
+                body["content"][0]["text"].as_str().unwrap().to_owned(),
+                body["stop_reason"].clone(),
+                body["stop_sequence"].clone(),
+            )
+        };
+        assert_eq!(answer, "one two ", "stream {stream}");
+        assert_eq!(reason, "stop_sequence", "stream {stream}");
+        assert_eq!(sequence, "END", "stream {stream}");
+    }
+    fake.shutdown().await;
+}

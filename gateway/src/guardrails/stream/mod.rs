@@ -335,6 +335,7 @@ fn assemble(chunk: &ChatCompletionChunk, out: &[ChoiceOut<'_>]) -> Vec<ChatCompl
                         delta: c.deltas.get(k)?.clone(),
                         finish_reason: c.choice.finish_reason.clone().filter(|_| k == last),
                         logprobs: c.choice.logprobs.clone().filter(|_| k == 0),
+                        stop_sequence: c.choice.stop_sequence.clone().filter(|_| k == last),
                     })
                 })
                 .collect(),

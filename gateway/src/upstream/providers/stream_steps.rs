@@ -25,6 +25,7 @@ pub(crate) fn chunk(
             delta,
             finish_reason,
             logprobs: None,
+            stop_sequence: None,
         }],
         usage: None,
         system_fingerprint: None,

@@ -402,6 +402,9 @@ pub fn chat_response(
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 refusal: None,
             },
+            stop_sequence: resp
+                .stop_sequence
+                .filter(|_| resp.stop_reason.as_deref() == Some("stop_sequence")),
             finish_reason: resp.stop_reason.as_deref().map(finish_reason),
             logprobs: None,
         }],

@@ -153,7 +153,13 @@ impl Translator {
                 }
                 match delta.stop_reason {
                     Some(reason) => {
-                        vec![self.chunk(Delta::default(), Some(finish_reason(&reason)))]
+                        let mut chunk = self.chunk(Delta::default(), Some(finish_reason(&reason)));
+                        if reason == "stop_sequence" {
+                            if let Some(choice) = chunk.choices.first_mut() {
+                                choice.stop_sequence = delta.stop_sequence;
+                            }
+                        }
+                        vec![chunk]
                     }
                     None => Vec::new(),
                 }

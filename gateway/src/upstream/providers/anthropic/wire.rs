@@ -216,6 +216,9 @@ pub struct MessagesResponse {
     /// Why generation stopped.
     #[serde(default)]
     pub stop_reason: Option<String>,
+    /// Which of the request's stop sequences ended it (with `stop_reason: "stop_sequence"`).
+    #[serde(default)]
+    pub stop_sequence: Option<String>,
     /// Token counts.
     #[serde(default)]
     pub usage: AnthropicUsage,
@@ -386,6 +389,9 @@ pub struct MessageDeltaBody {
     /// Why generation stopped.
     #[serde(default)]
     pub stop_reason: Option<String>,
+    /// Which of the request's stop sequences ended it (with `stop_reason: "stop_sequence"`).
+    #[serde(default)]
+    pub stop_sequence: Option<String>,
 }
 
 /// An error object (`{"type": "error", "error": {...}}` bodies and stream `error` events).

@@ -493,6 +493,7 @@ pub fn chat_response(
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 refusal: None,
             },
+            stop_sequence: None,
             finish_reason: finish,
             logprobs: None,
         }],

@@ -271,6 +271,7 @@ pub(super) fn completion(response: &Value) -> Result<ChatCompletionResponse, Ups
             message,
             finish_reason: Some(finish_reason),
             logprobs: None,
+            stop_sequence: None,
         }],
         usage: usage(&response["usage"]),
         system_fingerprint: None,
