@@ -50,6 +50,19 @@ impl Dialect {
             Dialect::Responses => "responses",
         }
     }
+
+    /// The name this dialect gives a field of the internal (chat) request, so that an error
+    /// names what the client sent: `/v1/messages` calls `stop` `stop_sequences`, and
+    /// `/v1/responses` calls `messages` `input` and the output limit `max_output_tokens`.
+    pub fn field(self, chat: &'static str) -> &'static str {
+        match (self, chat) {
+            (Dialect::Anthropic, "stop") => "stop_sequences",
+            (Dialect::Anthropic, "max_completion_tokens") => "max_tokens",
+            (Dialect::Responses, "messages") => "input",
+            (Dialect::Responses, "max_tokens" | "max_completion_tokens") => "max_output_tokens",
+            _ => chat,
+        }
+    }
 }
 
 /// The `model` value that asks the router to choose.
@@ -178,11 +191,12 @@ pub(crate) async fn serve(
     dialect: Dialect,
 ) -> Result<Response, Failure> {
     if req.messages.is_empty() {
-        return Err(rejected(ApiError::InvalidRequest(
-            "messages must not be empty".to_owned(),
-        )));
+        return Err(rejected(ApiError::InvalidRequest(format!(
+            "{} must not be empty",
+            dialect.field("messages")
+        ))));
     }
-    validate::sampling(req).map_err(rejected)?;
+    validate::sampling(req, dialect).map_err(rejected)?;
     let options = merged_options(req.router.as_ref(), headers).map_err(rejected)?;
     let directive = Directive::from_headers(headers).map_err(rejected)?;
     // The A/B arm whose router decides an `auto` request (`[experiment]`); a pinned request

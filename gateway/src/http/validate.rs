@@ -8,6 +8,7 @@
 
 use router_core::{Capability, Constraints, ModelId};
 
+use crate::http::chat::Dialect;
 use crate::http::error::ApiError;
 use crate::openai::wire::{ChatCompletionRequest, RouterOptions};
 use crate::outcome::record::truncated;
@@ -107,8 +108,9 @@ pub fn router_options(o: &RouterOptions) -> Result<(), ApiError> {
     )
 }
 
-/// Checks the OpenAI sampling fields the gateway reads or forwards.
-pub fn sampling(req: &ChatCompletionRequest) -> Result<(), ApiError> {
+/// Checks the OpenAI sampling fields the gateway reads or forwards; errors name each field as
+/// the client's `dialect` calls it.
+pub fn sampling(req: &ChatCompletionRequest, dialect: Dialect) -> Result<(), ApiError> {
     model_name("model", &req.model)?;
     in_range("temperature", req.temperature, 0.0, 2.0, "")?;
     in_range("top_p", req.top_p, 0.0, 1.0, "")?;
@@ -118,7 +120,8 @@ pub fn sampling(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     ] {
         if v == Some(0) {
             return Err(ApiError::InvalidRequest(format!(
-                "{field} must be at least 1"
+                "{} must be at least 1",
+                dialect.field(field)
             )));
         }
     }
@@ -131,7 +134,8 @@ pub fn sampling(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     let stops = stops.unwrap_or_default();
     if stops.len() > MAX_STOPS || stops.iter().any(|s| s.len() > MAX_STOP_BYTES) {
         return Err(ApiError::InvalidRequest(format!(
-            "stop takes at most {MAX_STOPS} sequences of at most {MAX_STOP_BYTES} bytes each"
+            "{} takes at most {MAX_STOPS} sequences of at most {MAX_STOP_BYTES} bytes each",
+            dialect.field("stop")
         )));
     }
     for (field, key) in [
@@ -291,7 +295,7 @@ mod tests {
             temperature: Some(9.0),
             ..Default::default()
         };
-        assert!(sampling(&req)
+        assert!(sampling(&req, Dialect::OpenAi)
             .unwrap_err()
             .to_string()
             .contains("temperature"));
@@ -304,7 +308,7 @@ mod tests {
             let mut req = ChatCompletionRequest::default();
             req.extra.insert("presence_penalty".to_owned(), v.clone());
             req.extra.insert("frequency_penalty".to_owned(), v);
-            sampling(&req)
+            sampling(&req, Dialect::OpenAi)
         };
         assert!(with(serde_json::Value::Null).is_ok());
         assert!(with(serde_json::json!(0.5)).is_ok());

@@ -163,7 +163,7 @@ fn check_chat(body: &[u8], headers: &HeaderMap) -> Result<(), TestCaseError> {
         Err(e) => return client_error(&ApiError::InvalidJson(e.to_string())),
     };
     let _ = prompt_text(&req.messages);
-    let checked = validate::sampling(&req)
+    let checked = validate::sampling(&req, crate::http::chat::Dialect::OpenAi)
         .and_then(|()| merged_options(req.router.as_ref(), headers))
         .and_then(|options| {
             routing_input(

@@ -229,6 +229,17 @@ async fn errors_come_in_anthropics_shape() {
     body["messages"][0]["content"] = json!([{"type": "document", "source": {}}]);
     let e = anthropic_error(post(&h, &body).await, 400, "invalid_request_error").await;
     assert!(e["message"].as_str().unwrap().contains("document"), "{e}");
+    // Checks shared with chat completions name the Messages field, not the chat one.
+    let mut body = messages_body("gpt-4o-mini", false);
+    body["stop_sequences"] = json!(vec!["x"; 17]);
+    let e = anthropic_error(post(&h, &body).await, 400, "invalid_request_error").await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("stop_sequences "),
+        "{e}"
+    );
     // An unknown model is a 404.
     let resp = post(&h, &messages_body("no-such-model", false)).await;
     anthropic_error(resp, 404, "not_found_error").await;
@@ -266,7 +277,7 @@ async fn errors_come_in_anthropics_shape() {
         .iter()
         .filter(|r| r.status == OutcomeStatus::Rejected)
         .count();
-    assert_eq!(rejected, 4, "{rows:#?}");
+    assert_eq!(rejected, 5, "{rows:#?}");
     let metrics = h.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("endpoint=\"messages\""), "{metrics}");
     h.stop().await;

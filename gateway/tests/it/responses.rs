@@ -326,13 +326,29 @@ async fn refused_fields_are_named_in_openai_errors() {
     }
     let e = openai_error(post(&h, &json!({"model": "gpt-4o-mini"})).await, 400).await;
     assert!(e["message"].as_str().unwrap().contains("input"), "{e}");
+    // Checks shared with chat completions name the fields as this endpoint calls them.
+    for (body, field) in [
+        (
+            json!({"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": 0}),
+            "max_output_tokens",
+        ),
+        (json!({"model": "gpt-4o-mini", "input": []}), "input"),
+    ] {
+        let e = openai_error(post(&h, &body).await, 400).await;
+        let message = e["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{field}: {e}");
+        assert!(
+            !message.contains("max_completion_tokens") && !message.contains("messages"),
+            "{e}"
+        );
+    }
     assert_eq!(
         h.fake.requests().len(),
         0,
         "nothing refused reached the upstream"
     );
     let rows = h.rows().await;
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 6);
     assert!(rows.iter().all(|r| r.status == OutcomeStatus::Rejected));
     h.stop().await;
 }
