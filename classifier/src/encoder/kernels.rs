@@ -291,8 +291,12 @@ pub(super) fn matmul_panels(
 #[cfg(target_arch = "x86_64")]
 fn own_kernel(dst: &mut [f32], a: &[f32], rows: usize, w: Panels<'_>, threads: usize) {
     use super::avx2::{pack_rows, panel_tile, TILE, WIDTH};
+    // The packing buffer is taken out of the thread for the product and put back after it,
+    // never borrowed across it: while this thread waits in `each_panel` rayon may run another
+    // job on it (another service worker's whole pass, injected into the same pool), which
+    // comes here too and must find the slot free (it then packs into a fresh buffer).
     thread_local! {
-        static TILES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        static TILES: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
     }
     let Panels {
         data: panels,
@@ -300,9 +304,10 @@ fn own_kernel(dst: &mut [f32], a: &[f32], rows: usize, w: Panels<'_>, threads: u
         outputs,
         ..
     } = w;
-    TILES.with_borrow_mut(|tiles| {
-        pack_rows(a, rows, inputs, tiles);
-        let tiles: &[f32] = tiles;
+    let mut packed = TILES.take();
+    {
+        pack_rows(a, rows, inputs, &mut packed);
+        let tiles: &[f32] = &packed;
         let dst = SharedOut(dst.as_mut_ptr());
         let one = |p: usize| {
             let first = p * WIDTH;
@@ -334,7 +339,8 @@ fn own_kernel(dst: &mut [f32], a: &[f32], rows: usize, w: Panels<'_>, threads: u
             }
         };
         each_panel(outputs.div_ceil(WIDTH), threads, one);
-    });
+    }
+    TILES.set(packed);
 }
 
 /// Runs `one` for panels `0..count`, shared out between `threads` (each a run of adjacent

@@ -265,6 +265,41 @@ mod tests {
         }
     }
 
+    /// Two service workers share one pool: while a pool thread waits inside one product, rayon
+    /// may run the other worker's product on it, nested. Each product must still be right, and
+    /// none may find the AVX2 kernel's per-thread packing buffer in use (it used to panic with
+    /// "already borrowed", killing the worker).
+    #[test]
+    fn products_nested_on_a_shared_pool_are_right() {
+        let (rows, inputs, outputs, width) = (12, 384, 384, 16);
+        let w: Vec<f32> = (0..inputs * outputs)
+            .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
+            .collect();
+        let lin = Linear::new(&w, vec![0.0; outputs], inputs, outputs, width);
+        let a: Vec<f32> = (0..rows * inputs)
+            .map(|i| ((i * 11) % 13) as f32 / 5.0 - 1.0)
+            .collect();
+        let product = || {
+            let mut dst = vec![0f32; rows * outputs];
+            kernels::matmul_panels(&mut dst, &a, rows, lin.weights(), 2).unwrap();
+            dst
+        };
+        let want = product();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..300 {
+                        assert_eq!(pool.install(product), want);
+                    }
+                });
+            }
+        });
+    }
+
     fn panel_product_matches_the_plain_product(width: usize) {
         // One row, a short tile, and two full tiles of the AVX2 kernel plus one row.
         for rows in [1, 5, 13] {
