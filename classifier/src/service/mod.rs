@@ -12,7 +12,9 @@
 //!
 //! Workers are plain named threads, never the runtime's blocking pool, whose unbounded growth
 //! could neither batch nor push back. Their forward passes run on the service's own compute
-//! pool (`encoder_threads` threads), and workers and pool run above the process's scheduling
+//! threads (`encoder_threads`, split into one pool per worker: a worker waiting inside its
+//! pass on a shared pool would run another worker's whole pass nested on its stack, and its
+//! callers would wait for both), and workers and pools run above the process's scheduling
 //! priority (see [`priority`]): past saturation the HTTP side keeps answering refused requests,
 //! and at equal priority that work starved the encoder it was refused by.
 
@@ -44,9 +46,9 @@ pub struct ServiceConfig {
     /// batch are spread over the compute pool (`encoder_threads`), so on a small machine one
     /// worker already keeps its cores busy (see [`ServiceConfig::for_machine`]).
     pub workers: usize,
-    /// Threads of the encoder's compute pool, shared by the workers (0: one per core). Cores
-    /// left out stay free for the HTTP side, which keeps answering the requests the encoder
-    /// refuses.
+    /// Threads of the encoder's compute pools (0: one per core), split evenly into one pool
+    /// per worker (at least one thread each). Cores left out stay free for the HTTP side,
+    /// which keeps answering the requests the encoder refuses.
     pub encoder_threads: usize,
     /// Nice levels the workers and the compute pool run above the process (0: same level).
     /// Where raising is not permitted, see [`Service::yield_to_encoder`].
@@ -106,7 +108,26 @@ impl ServiceConfig {
     }
 }
 
-/// The compute pool [`ServiceConfig::for_machine`] gives `cores` cores.
+/// One compute pool per worker, `threads` (0: one per core) shared out evenly, at least one
+/// each; worker `i`'s pool names its threads `switchyard-encoder-pool-i-j`.
+fn pools(threads: usize, workers: usize) -> Result<Vec<rayon::ThreadPool>, ServiceError> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        n => n,
+    };
+    (0..workers)
+        .map(|i| {
+            let share = (threads / workers + usize::from(i < threads % workers)).max(1);
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(share)
+                .thread_name(move |j| format!("switchyard-encoder-pool-{i}-{j}"))
+                .build()
+                .map_err(|e| ServiceError::Embed(format!("cannot start the encoder pool: {e}")))
+        })
+        .collect()
+}
+
+/// The compute threads [`ServiceConfig::for_machine`] gives `cores` cores.
 fn encoder_threads_for(cores: usize) -> usize {
     if cores < 4 {
         cores.max(1)
@@ -218,6 +239,8 @@ pub struct ServiceStats {
     pub queue_wait_us: u64,
     /// Sum of forward-pass times, microseconds.
     pub forward_us: u64,
+    /// Batches whose pass panicked (their prompts were answered with an error).
+    pub panicked: u64,
     /// Embedding cache hits.
     pub cache_hits: u64,
     /// Embedding cache misses.
@@ -241,6 +264,7 @@ struct Counters {
     batches: AtomicU64,
     queue_wait_us: AtomicU64,
     forward_us: AtomicU64,
+    panicked: AtomicU64,
 }
 
 type SharedPredictor = RwLock<Option<Arc<dyn QualityPredictor>>>;
@@ -264,8 +288,8 @@ struct Inner {
     config: ServiceConfig,
     /// The embedder's fingerprint and embedding length, for checks against artifacts.
     encoder: (String, usize),
-    /// Where the forward passes run.
-    pool: rayon::ThreadPool,
+    /// Where the forward passes run: worker `i` runs on `pools[i]`.
+    pools: Vec<rayon::ThreadPool>,
     /// Whether the workers and the pool got their priority.
     priority: EncoderPriority,
 }
@@ -351,17 +375,13 @@ impl Service {
         config: ServiceConfig,
     ) -> Result<Self, ServiceError> {
         let workers = config.workers.max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.encoder_threads)
-            .thread_name(|i| format!("switchyard-encoder-pool-{i}"))
-            .build()
-            .map_err(|e| ServiceError::Embed(format!("cannot start the encoder pool: {e}")))?;
+        let pools = pools(config.encoder_threads, workers)?;
         // Every pool thread now, so that the outcome is known before the first request.
         let gap = config.priority_gap;
-        let raised = pool
-            .broadcast(|_| priority::shift_current_thread(gap))
-            .into_iter()
-            .all(|ok| ok);
+        let raised = pools
+            .iter()
+            .flat_map(|pool| pool.broadcast(|_| priority::shift_current_thread(gap)))
+            .fold(true, |all, ok| all && ok);
         // A refusal is all or nothing: every thread of the process has the same rights.
         let priority = if gap == 0 || !cfg!(target_os = "linux") {
             EncoderPriority::Unchanged
@@ -392,7 +412,7 @@ impl Service {
             cache: (config.cache_entries > 0).then(|| EmbeddingCache::new(config.cache_entries)),
             encoder: (embedder.fingerprint().to_owned(), embedder.dim()),
             config,
-            pool,
+            pools,
             priority,
         });
         let service = Self {
@@ -609,6 +629,7 @@ impl Service {
             batches: c.batches.load(Ordering::Relaxed),
             queue_wait_us: c.queue_wait_us.load(Ordering::Relaxed),
             forward_us: c.forward_us.load(Ordering::Relaxed),
+            panicked: c.panicked.load(Ordering::Relaxed),
             cache_hits,
             cache_misses,
             cache_entries: self.inner.cache.as_ref().map_or(0, |c| c.len() as u64),

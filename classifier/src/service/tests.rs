@@ -413,10 +413,7 @@ fn the_encoder_threads_run_above_the_http_threads_or_the_http_threads_step_down(
     };
     let base = priority::current_thread_nice();
     let service = Service::start(embedder.clone(), None, config).unwrap();
-    let pool: Vec<i32> = service
-        .inner
-        .pool
-        .broadcast(|_| priority::current_thread_nice());
+    let pool: Vec<i32> = service.inner.pools[0].broadcast(|_| priority::current_thread_nice());
     assert_eq!(pool.len(), 2);
     // What an HTTP thread does at start, on a throwaway thread.
     let hook = service.yield_to_encoder();
@@ -450,10 +447,7 @@ fn the_encoder_threads_run_above_the_http_threads_or_the_http_threads_step_down(
     };
     let service = Service::start(embedder, None, flat).unwrap();
     assert_eq!(service.priority(), EncoderPriority::Unchanged);
-    let pool: Vec<i32> = service
-        .inner
-        .pool
-        .broadcast(|_| priority::current_thread_nice());
+    let pool: Vec<i32> = service.inner.pools[0].broadcast(|_| priority::current_thread_nice());
     assert_eq!(pool, vec![base]);
 }
 
@@ -464,4 +458,97 @@ fn small_machines_give_the_encoder_every_core_and_larger_ones_keep_a_quarter() {
         .map(super::encoder_threads_for)
         .collect();
     assert_eq!(pool, vec![1, 2, 3, 3, 6, 12]);
+}
+
+/// Panics on the text "boom"; records the size of the pool each pass ran on.
+struct PanickyEmbedder {
+    pool_sizes: Mutex<Vec<usize>>,
+}
+
+impl Embedder for PanickyEmbedder {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn fingerprint(&self) -> &str {
+        "test"
+    }
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
+        self.pool_sizes
+            .lock()
+            .unwrap()
+            .push(rayon::current_num_threads());
+        assert!(!texts.contains(&"boom"), "the encoder broke");
+        Ok(texts.iter().map(|t| vec![t.len() as f32, 1.0]).collect())
+    }
+}
+
+/// A panic inside a pass fails that batch's prompts with an error and leaves the worker
+/// serving: before, the worker thread died with it, and with one worker nothing was embedded
+/// again until a restart.
+#[tokio::test]
+async fn a_pass_that_panics_fails_its_batch_and_the_worker_goes_on() {
+    let embedder = Arc::new(PanickyEmbedder {
+        pool_sizes: Mutex::new(Vec::new()),
+    });
+    let config = ServiceConfig {
+        workers: 1,
+        cache_entries: 0,
+        ..Default::default()
+    };
+    let service = Service::start(embedder, None, config).unwrap();
+    let failed = service.score("boom".into(), later()).await;
+    assert!(
+        matches!(failed, Err(ServiceError::Embed(_))),
+        "{:?}",
+        failed.err()
+    );
+    assert_eq!(service.stats().panicked, 1);
+    for _ in 0..3 {
+        let scored = service
+            .score("fine".into(), Instant::now() + Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(scored.embedding, vec![4.0, 1.0]);
+    }
+}
+
+/// Each worker runs its passes on a pool of its own, the threads shared out between them, so
+/// that no worker's pass runs nested inside another's.
+#[tokio::test]
+async fn each_worker_has_a_pool_of_its_own() {
+    let embedder = Arc::new(PanickyEmbedder {
+        pool_sizes: Mutex::new(Vec::new()),
+    });
+    let config = ServiceConfig {
+        workers: 2,
+        encoder_threads: 5,
+        cache_entries: 0,
+        ..Default::default()
+    };
+    let service = Service::start(embedder.clone(), None, config).unwrap();
+    assert_eq!(
+        service
+            .inner
+            .pools
+            .iter()
+            .map(rayon::ThreadPool::current_num_threads)
+            .collect::<Vec<_>>(),
+        vec![3, 2]
+    );
+    for i in 0..8 {
+        service.score("x".repeat(i + 1), later()).await.unwrap();
+    }
+    let sizes = embedder.pool_sizes.lock().unwrap().clone();
+    assert!(sizes.iter().all(|n| [2, 3].contains(n)), "{sizes:?}");
+    let one = Service::start(
+        embedder,
+        None,
+        ServiceConfig {
+            workers: 3,
+            encoder_threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(one.inner.pools.iter().all(|p| p.current_num_threads() == 1));
 }

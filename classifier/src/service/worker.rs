@@ -92,14 +92,34 @@ impl Worker {
         let batch = taken.batch;
         let started = Instant::now();
         let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
-        let embedded = self.inner.pool.install(|| self.embedder.embed(&texts));
+        let pool = &self.inner.pools[self.index];
+        // A panic in the tokenizer or the forward pass fails this batch, not the worker: an
+        // unwinding worker would leave its callers unanswered, its queue slot marked busy for
+        // ever (admission would then misjudge what is free) and, as the last worker, the whole
+        // service stopped until a restart.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.install(|| self.embedder.embed(&texts))
+        }));
         let forward = started.elapsed();
         let batch_size = batch.len();
+        let counters = &self.inner.counters;
+        let Ok(embedded) = run else {
+            counters.panicked.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                batch_size,
+                "The encoder panicked on a batch; its prompts take the static fallback"
+            );
+            for job in batch {
+                let _ = job.reply.send(Err(ServiceError::Embed(
+                    "the encoder failed on this batch (it panicked; see the log)".to_owned(),
+                )));
+            }
+            return;
+        };
         self.inner
             .lock()
             .model
             .observe(batch_flops(taken.tokens, batch_size), forward);
-        let counters = &self.inner.counters;
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters
             .forward_us
