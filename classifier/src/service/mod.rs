@@ -378,10 +378,13 @@ impl Service {
         let pools = pools(config.encoder_threads, workers)?;
         // Every pool thread now, so that the outcome is known before the first request.
         let gap = config.priority_gap;
-        let raised = pools
+        // Every pool is shifted before any outcome is read (`all` would stop at the first
+        // refusal and leave the later pools unshifted).
+        let shifted: Vec<bool> = pools
             .iter()
             .flat_map(|pool| pool.broadcast(|_| priority::shift_current_thread(gap)))
-            .fold(true, |all, ok| all && ok);
+            .collect();
+        let raised = shifted.iter().all(|ok| *ok);
         // A refusal is all or nothing: every thread of the process has the same rights.
         let priority = if gap == 0 || !cfg!(target_os = "linux") {
             EncoderPriority::Unchanged
