@@ -151,10 +151,21 @@ fn read_file(file: &Path, b: &mut TableBuilder) -> Result<(), Error> {
             return Err(Error::malformed(file, at, "empty `sample_id`"));
         }
         let id = b.unique_id(sample_id.to_owned());
-        let task = Some(get(cols.eval_name).to_owned()).filter(|t| !t.is_empty());
+        let task = Some(task_label(get(cols.eval_name))).filter(|t| !t.is_empty());
         b.push(id, text, task, split, cells);
     }
     Ok(())
+}
+
+/// The task label of an `eval_name`. The full RouterBench release names MMLU's 57 subjects
+/// `mmlu-<subject>`; they become `mmlu/<subject>`, so that MMLU is one task family (for the
+/// per-task rule, leave-one-task-out and `--exclude-task mmlu`), as RouteLLM's `mmlu_<subject>`
+/// files are. Other names are kept.
+fn task_label(eval_name: &str) -> String {
+    match eval_name.strip_prefix("mmlu-") {
+        Some(subject) if !subject.is_empty() => format!("mmlu/{subject}"),
+        _ => eval_name.to_owned(),
+    }
 }
 
 /// A 0/1 (or fractional) score; empty means "not run".

@@ -78,9 +78,11 @@ impl PromptRow {
             .map(|t| t.split_once('/').map_or(t, |(family, _)| family))
     }
 
-    /// Whether the row's task or task family equals `name`.
+    /// Whether the row's task or task family is `name`, in any case (`Math` and `math` are
+    /// one task: labels merged from several sources or written by hand differ in case).
     pub fn in_task(&self, name: &str) -> bool {
-        self.task.as_deref() == Some(name) || self.task_family() == Some(name)
+        let is = |t: Option<&str>| t.is_some_and(|t| t.eq_ignore_ascii_case(name));
+        is(self.task.as_deref()) || is(self.task_family())
     }
 }
 

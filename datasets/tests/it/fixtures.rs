@@ -200,3 +200,28 @@ fn merge_unions_models_and_realigns_cells() {
     a.retain_complete_rows();
     assert_eq!(a.len(), 1);
 }
+
+/// The full RouterBench release names MMLU's subjects `mmlu-<subject>`: they are one task
+/// family, `mmlu`, as RouteLLM's MMLU files are; task names match in any case.
+#[test]
+fn routerbench_mmlu_subjects_roll_up_to_one_family_and_tasks_match_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("full_test.csv");
+    std::fs::write(
+        &f,
+        ",sample_id,prompt,eval_name,m,m|total_cost\n\
+         0,a.1,\"['x']\",mmlu-anatomy,1.0,0.1\n\
+         1,a.2,\"['y']\",mmlu-high-school-physics,0.0,0.1\n\
+         2,a.3,\"['z']\",Hellaswag,1.0,0.1\n",
+    )
+    .unwrap();
+    let mut t = import_routerbench(&f).unwrap();
+    assert_eq!(
+        t.tasks(),
+        ["mmlu/anatomy", "mmlu/high-school-physics", "Hellaswag"]
+    );
+    assert_eq!(t.rows[1].task_family(), Some("mmlu"));
+    assert!(t.rows[2].in_task("hellaswag") && t.rows[0].in_task("MMLU"));
+    t.drop_task("mmlu");
+    assert_eq!(t.len(), 1);
+}

@@ -109,7 +109,14 @@ impl ExperimentData {
                 .iter()
                 .map(|r| estimate_tokens(&r.text))
                 .collect(),
-            tasks: table.rows.iter().map(|r| r.task.clone()).collect(),
+            // Lower case, so that labels differing only in case (`Math`, `math`: sources merged
+            // or labelled by hand) are one task for the per-task rule, leave-one-task-out and
+            // the guard's task folds.
+            tasks: table
+                .rows
+                .iter()
+                .map(|r| r.task.as_deref().map(str::to_lowercase))
+                .collect(),
             splits: table.rows.iter().map(|r| r.split).collect(),
             prices: model_prices,
             sources: vec![None; table.rows.len()],

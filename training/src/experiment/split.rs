@@ -99,6 +99,9 @@ pub fn random_split(data: &ExperimentData, test_fraction: f64, seed: u64) -> Fol
 /// Leave-one-task-out folds, one per task family (rows without a task always train), or only
 /// the fold holding out `only`.
 pub fn loto_splits(data: &ExperimentData, only: Option<&str>) -> Result<Vec<Fold>, Error> {
+    // The data's task labels are lower case (`ExperimentData::from_table`).
+    let only = only.map(str::to_lowercase);
+    let only = only.as_deref();
     let mut families: Vec<&str> = Vec::new();
     for i in 0..data.len() {
         if let Some(f) = data.task_family(i) {

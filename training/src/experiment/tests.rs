@@ -89,6 +89,24 @@ fn leave_one_task_out_holds_out_each_family() {
     assert!(loto_splits(&d, Some("gpqa")).is_err());
 }
 
+/// Labels that differ only in case (`Hard`, `hard`: sources merged or labelled by hand) are
+/// one task: leave-one-task-out must not train on the held-out task under its other spelling.
+#[test]
+fn task_labels_differing_in_case_are_one_family() {
+    let (mut table, x) = table_and_embeddings(40);
+    for (i, row) in table.rows.iter_mut().enumerate() {
+        if row.task.as_deref() == Some("hard") && i % 4 == 1 {
+            row.task = Some("Hard".into());
+        }
+    }
+    let d = ExperimentData::from_table(&table, x, &|_| None).unwrap();
+    let folds = loto_splits(&d, None).unwrap();
+    let labels: Vec<&str> = folds.iter().map(|f| f.label.as_str()).collect();
+    assert_eq!(labels, ["easy", "hard"]);
+    assert_eq!(folds[1].test.len() + folds[1].incomplete_dropped, 20);
+    assert_eq!(loto_splits(&d, Some("HARD")).unwrap().len(), 1);
+}
+
 #[test]
 fn decontamination_drops_near_duplicates_only() {
     let x = vec![
