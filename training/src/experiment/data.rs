@@ -260,7 +260,25 @@ impl ExperimentData {
         !self.prices.is_empty() && self.prices.iter().all(Option::is_some)
     }
 
-    /// Each model's mean realised cost over the costed cells of `rows` (0 where none).
+    /// Models that `rows` cannot teach a router: no quality label on any of them, or, where
+    /// predicted cost falls back to training means (a model without a price), no recorded
+    /// cost. A router fitted on such rows would take the model for free or useless.
+    pub fn unlearnable_models(&self, rows: &[usize]) -> Vec<&ModelId> {
+        let need_cost = !self.all_priced();
+        self.models
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| {
+                let scored = rows.iter().any(|&i| self.quality[i][j].is_some());
+                let costed = rows.iter().any(|&i| self.cost[i][j].is_some());
+                !scored || (need_cost && !costed)
+            })
+            .map(|(_, m)| m)
+            .collect()
+    }
+
+    /// Each model's mean realised cost over the costed cells of `rows` (0 where none: callers
+    /// refuse such rows first, see [`Self::unlearnable_models`]).
     pub fn mean_costs(&self, rows: &[usize]) -> Vec<f64> {
         (0..self.models.len())
             .map(|j| {

@@ -301,6 +301,32 @@ pub fn run(
                 }
                 None => data,
             };
+            let unlearnable = data.unlearnable_models(&fold.train);
+            if !unlearnable.is_empty() {
+                let names: Vec<&str> = unlearnable.iter().map(|m| m.as_str()).collect();
+                return Err(Error::Experiment {
+                    reason: format!(
+                        "fold `{}`: the training rows hold no score{} for {}, so a router \
+                         fitted on them would take {} for useless or free; leave {} out with \
+                         --models, add training rows for {}{}",
+                        fold.label,
+                        if data.all_priced() {
+                            ""
+                        } else {
+                            " or no recorded cost (no catalog price)"
+                        },
+                        names.join(", "),
+                        names.join(", "),
+                        if names.len() == 1 { "it" } else { "them" },
+                        if names.len() == 1 { "it" } else { "them" },
+                        if data.all_priced() {
+                            ""
+                        } else {
+                            ", or price unknown models with --price MODEL=IN,OUT"
+                        },
+                    ),
+                });
+            }
             let set = data.training_set(&fold.train);
             let eval_set = data.eval_set(&test)?;
             let fold_cost = CostModel::for_data(data);

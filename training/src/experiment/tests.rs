@@ -623,3 +623,31 @@ fn hybrids_swap_one_estimate_for_the_per_task_rules_and_keep_the_rule_last() {
     // Every router but the rule is compared with it.
     assert_eq!(report.runs[0].paired_vs_per_task.len(), 3);
 }
+
+/// A model whose only labels or costs are on test rows cannot be learned: the run is refused,
+/// naming it, instead of routing to it as if it cost nothing.
+#[test]
+fn a_model_the_training_rows_never_cost_is_refused_by_name() {
+    let (mut table, x) = table_and_embeddings(40);
+    for row in &mut table.rows {
+        if row.split == Some(Split::Train) {
+            if let Some(c) = row.cells[1].as_mut() {
+                c.cost_usd = None;
+            }
+        }
+    }
+    let d = ExperimentData::from_table(&table, x, &|_| None).unwrap();
+    assert_eq!(
+        d.unlearnable_models(&own_split(&d).unwrap().train),
+        [&router_core::ModelId::new("strong")]
+    );
+    let config = ExperimentConfig {
+        predictors: vec![PredictorKind::Knn],
+        split: SplitKind::Own,
+        seeds: vec![0],
+        decontaminate: None,
+        ..ExperimentConfig::default()
+    };
+    let e = run(&d, &config, None).unwrap_err().to_string();
+    assert!(e.contains("strong") && e.contains("--price"), "{e}");
+}
