@@ -301,6 +301,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         by_task: args.guard_by_task,
         adapter: args.adapter.then(|| adapter_config(&args)),
         min_gain: args.guard_min_gain,
+        decontaminate: (!args.no_decontaminate).then_some(args.decontaminate),
         ..training::experiment::GuardConfig::default()
     });
     let config = ExperimentConfig {

@@ -364,9 +364,10 @@ fn run_guard(
     .context("the guard's nested validation (pass --no-guard to skip it)")?;
     bar.finish_and_clear();
     eprintln!(
-        "guard: {} validation prompts in {} folds; AIQ fixed policy {:.4}, per-task rule {:.4}, zero router {:.4}",
+        "guard: {} validation prompts in {} folds ({} left out as near-copies of their fold's training rows); AIQ fixed policy {:.4}, per-task rule {:.4}, zero router {:.4}",
         report.validation_prompts,
         report.folds,
+        report.decontaminated_dropped,
         report.fixed_policy_aiq,
         report.per_task_aiq,
         report.zero_router_aiq

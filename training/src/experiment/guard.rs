@@ -57,6 +57,13 @@ pub struct GuardConfig {
     /// margin existed, which read back as 0: what those guards applied.
     #[serde(default)]
     pub min_gain: f64,
+    /// Leave out of each validation fold the prompts whose cosine similarity to one of the
+    /// fold's fitting rows is at least this, as the experiment does for its test set: a
+    /// repeated prompt would otherwise be validated against its own copy, and a predictor that
+    /// memorises (kNN) would show a gain no new prompt gets. Absent from reports written
+    /// before it existed, which read back as `None`: what those guards applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decontaminate: Option<f64>,
 }
 
 /// [`GuardConfig::min_gain`]'s default: 0.001 AIQ, a tenth of a quality point averaged over
@@ -79,6 +86,7 @@ impl Default for GuardConfig {
             by_task: false,
             adapter: None,
             min_gain: DEFAULT_MIN_GAIN,
+            decontaminate: Some(super::DEFAULT_DECONTAMINATION),
         }
     }
 }
@@ -103,6 +111,10 @@ pub struct GuardReport {
     pub folds: usize,
     /// Validation prompts (complete training rows, each scored once out-of-fold).
     pub validation_prompts: usize,
+    /// Complete training rows left out of validation as near-duplicates of their fold's
+    /// fitting rows ([`GuardConfig::decontaminate`]).
+    #[serde(default)]
+    pub decontaminated_dropped: usize,
     /// The fixed policy's validation AIQ.
     pub fixed_policy_aiq: f64,
     /// The per-task rule's.
@@ -150,11 +162,20 @@ pub fn validate(
     let mut fixed = blank(FIXED_POLICY_LABEL);
     let mut per_task = blank(PER_TASK_LABEL);
     let mut validation: Vec<usize> = Vec::new();
+    let mut decontaminated_dropped = 0;
     for f in 0..k {
         let train: Vec<usize> = (0..data.len()).filter(|&i| fold_of[i] != f).collect();
         let val: Vec<usize> = (0..data.len())
             .filter(|&i| fold_of[i] == f && data.is_complete(i))
             .collect();
+        let val = match config.decontaminate {
+            Some(t) if !train.is_empty() => {
+                let (kept, dropped) = super::decontaminate(&data.x, &train, &val, t);
+                decontaminated_dropped += dropped;
+                kept
+            }
+            _ => val,
+        };
         if val.is_empty() || train.is_empty() {
             continue;
         }
@@ -261,6 +282,7 @@ pub fn validate(
     Ok(GuardReport {
         folds: k,
         validation_prompts: validation.len(),
+        decontaminated_dropped,
         fixed_policy_aiq: fixed_r.aiq,
         per_task_aiq: per_task_r.aiq,
         zero_router_aiq: report.zero_router.aiq,

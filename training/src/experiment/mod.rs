@@ -57,6 +57,10 @@ use crate::{Error, Progress, ProgressFn};
 /// Version of the [`ExperimentReport`] JSON layout (see `docs/eval-json.md`).
 pub const EXPERIMENT_SCHEMA_VERSION: u32 = 2;
 
+/// The cosine similarity at and above which a test (or guard validation) prompt counts as a
+/// copy of a training prompt and is left out.
+pub const DEFAULT_DECONTAMINATION: f64 = 0.95;
+
 /// What to run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentConfig {
@@ -120,7 +124,7 @@ impl Default for ExperimentConfig {
             seeds: (0..5).collect(),
             test_fraction: 0.2,
             holdout_task: None,
-            decontaminate: Some(0.95),
+            decontaminate: Some(DEFAULT_DECONTAMINATION),
             configs: PredictorConfigs::default(),
             guard: None,
             eval: EvalConfig::default(),

@@ -150,7 +150,11 @@ The guard's choice per seed (nested validation on the training rows):
                 );
                 for r in guarded {
                     if let Some(g) = &r.guard {
-                        let _ = writeln!(out, "- seed {}: {}", r.seed, g.reason);
+                        let _ = writeln!(
+                            out,
+                            "- seed {}: {} ({} validation prompts; {} left out as near-copies of their fold's training rows)",
+                            r.seed, g.reason, g.validation_prompts, g.decontaminated_dropped
+                        );
                     }
                 }
             }

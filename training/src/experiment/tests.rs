@@ -256,6 +256,8 @@ fn guard_keeps_a_predictor_that_wins_and_falls_back_when_none_does() {
     let d = data(300);
     let config = GuardConfig {
         candidates: vec![PredictorKind::Knn],
+        // The planted clusters are tight: every prompt has a near-duplicate.
+        decontaminate: None,
         ..GuardConfig::default()
     };
     let report = guard(&d, &config, &PredictorConfigs::default(), 0, None).unwrap();
@@ -318,6 +320,8 @@ fn guarded_router_is_what_the_guard_picks_on_the_training_rows() {
         decontaminate: None,
         guard: Some(GuardConfig {
             candidates: vec![PredictorKind::Knn],
+            // The planted clusters are tight: every prompt has a near-duplicate.
+            decontaminate: None,
             ..GuardConfig::default()
         }),
         ..ExperimentConfig::default()
@@ -345,6 +349,8 @@ fn guard_by_task_validates_on_families_the_candidates_never_saw() {
     let by_task = GuardConfig {
         candidates: vec![PredictorKind::Knn],
         by_task: true,
+        // The planted clusters are tight: every prompt has a near-duplicate.
+        decontaminate: None,
         ..GuardConfig::default()
     };
     let report = guard(&d, &by_task, &PredictorConfigs::default(), 0, None).unwrap();
@@ -524,6 +530,8 @@ fn an_adapter_is_fitted_per_run_and_per_guard_fold_from_token_states() {
                 max_epochs: 2,
                 ..crate::adapter::AdapterConfig::default()
             }),
+            // The planted clusters are tight: every prompt has a near-duplicate.
+            decontaminate: None,
             ..GuardConfig::default()
         }),
         adapter: Some(crate::adapter::AdapterConfig {
@@ -650,4 +658,52 @@ fn a_model_the_training_rows_never_cost_is_refused_by_name() {
     };
     let e = run(&d, &config, None).unwrap_err().to_string();
     assert!(e.contains("strong") && e.contains("--price"), "{e}");
+}
+
+/// Repeated prompts with labels that are noise: only memorising helps, and only on copies. The
+/// guard must not validate a prompt against its own copy in the fitting folds (it then picked
+/// kNN, which loses to the fixed policy on new prompts); without the copies left out, it does.
+#[test]
+fn the_guard_does_not_validate_a_prompt_against_its_own_copy() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut table = OutcomeTable::new("copies", vec!["cheap".into(), "strong".into()]);
+    let mut x = Vec::new();
+    for i in 0..600 {
+        let w: Vec<f32> = (0..32).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let n = w.iter().map(|a| a * a).sum::<f32>().sqrt();
+        let v: Vec<f32> = w.iter().map(|a| a / n).collect();
+        let cell = |score: f64, cost: f64| Cell {
+            cost_usd: Some(cost),
+            output_tokens: Some(10),
+            ..Cell::from_score(score)
+        };
+        let cells = vec![
+            Some(cell(f64::from(rng.gen_bool(0.5)), 0.001)),
+            Some(cell(f64::from(rng.gen_bool(0.6)), 0.01)),
+        ];
+        for copy in 0..2 {
+            table.rows.push(PromptRow {
+                id: format!("p{i}-{copy}"),
+                text: format!("prompt {i}"),
+                task: None,
+                split: Some(Split::Train),
+                cells: cells.clone(),
+            });
+            x.push(v.clone());
+        }
+    }
+    let d = ExperimentData::from_table(&table, x, &|_| None).unwrap();
+    let config = GuardConfig {
+        candidates: vec![PredictorKind::Knn],
+        ..GuardConfig::default()
+    };
+    let report = guard(&d, &config, &PredictorConfigs::default(), 0, None).unwrap();
+    assert_eq!(report.chosen, None, "{report:?}");
+    assert!(report.decontaminated_dropped > 600, "{report:?}");
+    let leaky = GuardConfig {
+        decontaminate: None,
+        ..config
+    };
+    let report = guard(&d, &leaky, &PredictorConfigs::default(), 0, None).unwrap();
+    assert_eq!(report.chosen, Some(PredictorKind::Knn), "{report:?}");
 }
