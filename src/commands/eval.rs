@@ -337,17 +337,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         eprintln!("wrote {}", path.display());
     }
     if let Some(path) = &args.plot {
-        let single_fold = report.runs.iter().all(|r| r.fold == report.runs[0].fold);
-        let mut plotted: Vec<&str> = Vec::new();
+        let mut folds: Vec<&str> = Vec::new();
         for run in &report.runs {
-            if plotted.contains(&run.fold.as_str()) {
-                continue;
+            if !folds.contains(&run.fold.as_str()) {
+                folds.push(&run.fold);
             }
-            plotted.push(&run.fold);
-            let target = if single_fold {
-                path.clone()
-            } else {
-                with_suffix(path, &run.fold)
+        }
+        for (fold, target) in folds.iter().zip(plot_targets(path, &folds)) {
+            let Some(run) = report.runs.iter().find(|r| r.fold == *fold) else {
+                continue;
             };
             run.report
                 .plot_svg(&target)
@@ -378,6 +376,26 @@ pub fn warn_unpriced(data: &ExperimentData) {
     }
 }
 
+/// Where each fold's plot goes: `path` itself for one fold, else `path` with the fold's name
+/// as a suffix, numbered where two names clean to the same file name (`mmlu-pro`,
+/// `mmlu_pro`), so that no fold's plot overwrites another's.
+fn plot_targets(path: &Path, folds: &[&str]) -> Vec<PathBuf> {
+    if folds.len() <= 1 {
+        return vec![path.to_path_buf(); folds.len()];
+    }
+    let mut targets: Vec<PathBuf> = Vec::new();
+    for fold in folds {
+        let mut target = with_suffix(path, fold);
+        let mut n = 2;
+        while targets.contains(&target) {
+            target = with_suffix(path, &format!("{fold}-{n}"));
+            n += 1;
+        }
+        targets.push(target);
+    }
+    targets
+}
+
 /// `docs/img/x.svg` + `gsm8k` → `docs/img/x-gsm8k.svg`.
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let stem = path
@@ -386,7 +404,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
         .unwrap_or_default();
     let clean: String = suffix
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
         .collect();
     path.with_file_name(format!("{stem}-{clean}.svg"))
 }
@@ -408,5 +426,24 @@ pub fn parse_margin(s: &str) -> Result<f64, String> {
         _ => Err(format!(
             "`{s}`: a margin is a utility gain in quality points, a finite number ≥ 0 (e.g. 0.02)"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fold_gets_its_own_plot_file() {
+        let path = Path::new("plots/x.svg");
+        assert_eq!(plot_targets(path, &["own"]), [PathBuf::from("plots/x.svg")]);
+        let got = plot_targets(path, &["数学", "物理", "mmlu-pro", "mmlu_pro"]);
+        let want = [
+            "plots/x-数学.svg",
+            "plots/x-物理.svg",
+            "plots/x-mmlu-pro.svg",
+            "plots/x-mmlu-pro-2.svg",
+        ];
+        assert_eq!(got, want.map(PathBuf::from));
     }
 }
