@@ -235,7 +235,6 @@ pub fn run(
             reason: "choose at least one predictor and one seed".into(),
         });
     }
-    let cost_model = CostModel::for_data(data);
     let only = config.holdout_task.as_deref();
     let fixed_folds: Option<Vec<(Cow<'_, ExperimentData>, Fold)>> = match config.split {
         SplitKind::Own => Some(vec![(Cow::Borrowed(data), own_split(data)?)]),
@@ -252,6 +251,25 @@ pub fn run(
                 .collect(),
         ),
         SplitKind::Random => None,
+    };
+    // What the report says predicted cost was: a cross-source fold keeps only the models its
+    // sources share, so it can be priced where the whole data is not.
+    let fold_datas: Vec<&ExperimentData> = match &fixed_folds {
+        Some(folds) => folds.iter().map(|(d, _)| d.as_ref()).collect(),
+        None => vec![data],
+    };
+    let mut unpriced_models: Vec<ModelId> = Vec::new();
+    for d in &fold_datas {
+        for m in d.unpriced_models() {
+            if !unpriced_models.contains(&m) {
+                unpriced_models.push(m);
+            }
+        }
+    }
+    let cost_model = if unpriced_models.is_empty() {
+        CostModel::PricesTimesTokens
+    } else {
+        CostModel::TrainMean
     };
     let mut runs = Vec::new();
     for &seed in &config.seeds {
@@ -448,7 +466,7 @@ pub fn run(
         rows: data.len(),
         split: config.split,
         cost_model,
-        unpriced_models: data.unpriced_models(),
+        unpriced_models,
         decontaminate: config.decontaminate,
         bootstrap_resamples: config.eval.bootstrap.resamples,
         runs,

@@ -246,6 +246,22 @@ fn source_split_trains_on_the_other_sources_over_shared_models() {
     let report = run(&d, &config, None).unwrap();
     let labels: Vec<&str> = report.folds.iter().map(|f| f.fold.as_str()).collect();
     assert_eq!(labels, ["a", "b"]);
+    assert_eq!(report.cost_model, CostModel::TrainMean);
+
+    // A third model, unpriced, that only source `a` ran: no fold keeps it, and every fold's
+    // models are priced, so the report must say cost came from prices × tokens.
+    let mut priced = d.clone();
+    priced.prices = vec![Some((0.1, 0.2)), Some((1.0, 2.0)), None];
+    priced.models.push(router_core::ModelId::new("only-in-a"));
+    for i in 0..priced.len() {
+        let ran = i < 40;
+        priced.quality[i].push(ran.then_some(1.0));
+        priced.cost[i].push(ran.then_some(0.5));
+        priced.output_tokens[i].push(ran.then_some(10.0));
+    }
+    let report = run(&priced, &config, None).unwrap();
+    assert_eq!(report.cost_model, CostModel::PricesTimesTokens);
+    assert!(report.unpriced_models.is_empty());
     d.sources.iter_mut().for_each(|s| *s = Some("a".into()));
     let e = source_splits(&d, None).unwrap_err().to_string();
     assert!(e.contains("two or more"), "{e}");
