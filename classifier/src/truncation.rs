@@ -38,27 +38,80 @@ impl Truncation {
     }
 
     /// Cuts a text by characters before tokenizing, so a 200,000-character prompt costs no more
-    /// to tokenize than a few thousand characters. `keep_chars` per side is chosen far above what
-    /// `budget` tokens can hold (no WordPiece token is shorter than one character), so the token
-    /// cut that follows sees the same head and tail it would have seen on the whole text.
+    /// to tokenize than a few thousand characters: the head (and, for `HeadTail`, the tail) of
+    /// `keep_chars` characters each, joined by a space; the text itself when it is short
+    /// enough. A cut inside a word moves to the nearest space within a word's length (the
+    /// tokenizer's 100 characters), so no part of a cut word enters as word pieces the text
+    /// never had. The caller checks that each side still holds its share of the token budget
+    /// (texts of long unsplittable runs, such as base64, hold far fewer tokens per character)
+    /// and cuts again with more characters where not ([`Self::precut_sides`]).
     pub fn precut(self, text: &str, keep_chars: usize) -> std::borrow::Cow<'_, str> {
+        match self.precut_sides(text, keep_chars) {
+            None => std::borrow::Cow::Borrowed(text),
+            Some((head, "")) => std::borrow::Cow::Borrowed(head),
+            Some((head, tail)) => std::borrow::Cow::Owned(format!("{head} {tail}")),
+        }
+    }
+
+    /// The head and tail [`Self::precut`] keeps (the tail empty for `Head`); `None` when the
+    /// text is kept whole.
+    pub fn precut_sides(self, text: &str, keep_chars: usize) -> Option<(&str, &str)> {
+        /// The tokenizer's longest word (`max_input_chars_per_word`); a cut searches this far
+        /// for a space.
+        const WORD: usize = 100;
         let total = text.chars().count();
         if total <= 2 * keep_chars {
-            return std::borrow::Cow::Borrowed(text);
+            return None;
         }
-        let head_end = text
-            .char_indices()
-            .nth(keep_chars)
-            .map_or(text.len(), |(i, _)| i);
+        let at = |n: usize| text.char_indices().nth(n).map_or(text.len(), |(i, _)| i);
+        let mut head_end = at(keep_chars);
+        // A cut right before a space is already between words.
+        if !text[head_end..].starts_with(char::is_whitespace) {
+            let space = text[..head_end]
+                .char_indices()
+                .rev()
+                .take(WORD)
+                .find(|(_, c)| c.is_whitespace());
+            if let Some((i, _)) = space {
+                head_end = i;
+            }
+        }
+        let head = &text[..head_end];
         match self {
-            Truncation::Head => std::borrow::Cow::Borrowed(&text[..head_end]),
+            Truncation::Head => Some((head, "")),
             Truncation::HeadTail => {
-                let tail_start = text
-                    .char_indices()
-                    .nth(total - keep_chars)
-                    .map_or(text.len(), |(i, _)| i);
-                // A space keeps the last head word and the first tail word apart.
-                std::borrow::Cow::Owned(format!("{} {}", &text[..head_end], &text[tail_start..]))
+                let mut tail_start = at(total - keep_chars);
+                if !text[..tail_start].ends_with(char::is_whitespace) {
+                    let space = text[tail_start..]
+                        .char_indices()
+                        .take(WORD)
+                        .find(|(_, c)| c.is_whitespace());
+                    if let Some((i, c)) = space {
+                        tail_start += i + c.len_utf8();
+                    }
+                }
+                Some((head, &text[tail_start..]))
+            }
+        }
+    }
+
+    /// Whether a precut text's tokens (their byte offsets in it) still fill the budget on each
+    /// side: `head_bytes` is the length of its head part.
+    pub fn sides_filled(
+        self,
+        offsets: &[(usize, usize)],
+        head_bytes: usize,
+        budget: usize,
+    ) -> bool {
+        let head = offsets
+            .iter()
+            .filter(|(start, _)| *start < head_bytes)
+            .count();
+        let tail = offsets.len() - head;
+        match self {
+            Truncation::Head => head >= budget,
+            Truncation::HeadTail => {
+                head >= budget.div_ceil(2) && tail >= budget - budget.div_ceil(2)
             }
         }
     }

@@ -36,8 +36,9 @@ pub mod reference;
 /// Length of every embedding.
 pub const EMBEDDING_DIM: usize = 384;
 
-/// Characters kept per side before tokenizing an over-long text: WordPiece never produces fewer
-/// tokens than one per 24 characters of real text, so this is far above any token budget ≤ 512.
+/// Characters kept per side before tokenizing an over-long text: real text holds well over one
+/// WordPiece token per 24 characters, so this is far above any token budget ≤ 512; text that
+/// holds fewer (long unsplittable runs) is cut again with more (`Encoder::token_ids`).
 const PRECUT_CHARS_PER_TOKEN: usize = 24;
 
 /// How the encoder treats its input.
@@ -289,15 +290,29 @@ impl Encoder {
     /// Token ids, special tokens included, cut to the budget.
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, Error> {
         let budget = self.config.max_tokens - 2;
-        let text = self
-            .config
-            .truncation
-            .precut(text, budget * PRECUT_CHARS_PER_TOKEN);
-        let encoding = self
-            .tokenizer
-            .encode(text.as_ref(), false)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let content = self.config.truncation.apply(encoding.get_ids(), budget);
+        let truncation = self.config.truncation;
+        let mut keep = budget * PRECUT_CHARS_PER_TOKEN;
+        let content = loop {
+            let sides = truncation.precut_sides(text, keep);
+            let cut = match sides {
+                None => std::borrow::Cow::Borrowed(text),
+                Some((head, "")) => std::borrow::Cow::Borrowed(head),
+                Some((head, tail)) => std::borrow::Cow::Owned(format!("{head} {tail}")),
+            };
+            let encoding = self
+                .tokenizer
+                .encode(cut.as_ref(), false)
+                .map_err(|e| Error::Tokenizer(e.to_string()))?;
+            // Long unsplittable runs (base64, hashes) hold one token per 100 characters or
+            // fewer: cut again with more characters until each side has its share.
+            let whole = sides.is_none_or(|(head, _)| {
+                truncation.sides_filled(encoding.get_offsets(), head.len(), budget)
+            });
+            if whole {
+                break truncation.apply(encoding.get_ids(), budget);
+            }
+            keep = keep.saturating_mul(4);
+        };
         let mut ids = Vec::with_capacity(content.len() + 2);
         ids.push(self.cls);
         ids.extend(content);

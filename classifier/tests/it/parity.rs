@@ -152,6 +152,31 @@ fn truncation_budget_is_configurable_and_explicit() {
     .is_err());
 }
 
+/// A long text of runs the tokenizer cannot split (base64, hashes: one `[UNK]` per word over
+/// 100 characters) still fills the budget from both ends, as the token cut of the whole text
+/// would: the character precut takes more characters where 24 per token were not enough, and
+/// never cuts a word into pieces the text does not have.
+#[test]
+fn a_text_of_unsplittable_runs_still_fills_the_budget() {
+    let enc = encoder();
+    let blob = vec!["x".repeat(150); 400].join(" ");
+    let ids = enc.token_ids(&blob).unwrap();
+    let budget = enc.config().max_tokens;
+    assert_eq!(ids.len(), budget);
+    let word = enc.token_ids(&"x".repeat(150)).unwrap()[1];
+    let unks = ids.iter().filter(|&&id| id == word).count();
+    assert!(
+        ids[1..budget - 1].iter().all(|&id| id == word),
+        "{unks} of {budget}: {ids:?}"
+    );
+    // Ordinary words near a cut are kept whole at both ends.
+    let words = vec!["routing"; 20_000].join(" ");
+    let ids = enc.token_ids(&words).unwrap();
+    let routing = enc.token_ids("routing").unwrap()[1..].to_vec();
+    assert_eq!(ids.len(), budget);
+    assert!(ids[1..budget - 1].iter().all(|id| routing.contains(id)));
+}
+
 #[test]
 fn the_encoder_is_shared_across_threads() {
     let enc = encoder();
