@@ -119,6 +119,29 @@ impl Report {
                 );
             }
         }
+        if !self.paired_vs_zero_cross_fit.is_empty() {
+            out.push_str(
+                "\nCross-fitted (the hull's vertices chosen on the other half of the prompts, so \
+                 that estimates that know nothing gain nothing; slightly conservative):\n\n\
+                 | router | cross-fitted AIQ | ΔAIQ vs zero router | 95 % interval |\n| --- | ---: | ---: | --- |\n",
+            );
+            for d in &self.paired_vs_zero_cross_fit {
+                let aiq = self
+                    .routers
+                    .iter()
+                    .find(|r| r.name == d.router)
+                    .and_then(|r| r.aiq_cross_fit)
+                    .map_or("–".to_owned(), |v| format!("{v:.4}"));
+                let _ = writeln!(
+                    out,
+                    "| {} | {aiq} | {:+.4} | [{:+.4}, {:+.4}] |",
+                    d.router.replace('|', "\\|"),
+                    d.delta,
+                    d.low,
+                    d.high
+                );
+            }
+        }
 
         out.push_str("\n| model | mean cost per prompt | mean quality |\n| --- | ---: | ---: |\n");
         for m in &self.single_models {

@@ -187,6 +187,80 @@ pub fn bootstrap_aiq(
     Ok(out)
 }
 
+/// Cross-fitted AIQ ([`crate::metrics::cross_fit`]) of the zero router and every router, each
+/// with its replicates: the vertices are chosen once on the prompts as drawn, and every
+/// replicate re-weights the prompts (the same multinomial draws for every router, so
+/// differences stay paired).
+pub struct CrossFitted {
+    /// The zero router's point estimate and replicates.
+    pub zero_router: (Option<f64>, Vec<f64>),
+    /// Each router's, in input order.
+    pub routers: Vec<(Option<f64>, Vec<f64>)>,
+}
+
+/// See [`CrossFitted`]; `None` below 4 prompts.
+pub fn cross_fit_aiq(
+    set: &EvalSet,
+    routers: &[RouterScores],
+    grid: &LambdaGrid,
+    config: &BootstrapConfig,
+) -> Result<Option<CrossFitted>> {
+    use crate::metrics::cross_fit::{choose, cross_fitted_aiq, halves};
+    let n = set.n_prompts();
+    let Some(halves) = halves(n) else {
+        return Ok(None);
+    };
+    let models: Vec<Vec<(f64, f64)>> = (0..set.n_models())
+        .map(|j| {
+            (0..n)
+                .map(|i| (set.cost[i][j], set.quality[i][j]))
+                .collect()
+        })
+        .collect();
+    let mut paths: Vec<Vec<Vec<(f64, f64)>>> = vec![models.clone()];
+    for r in routers {
+        r.validate_against(set)?;
+        paths.push(
+            lambda_values(grid, r)?
+                .iter()
+                .map(|&l| {
+                    (0..n)
+                        .map(|i| {
+                            let j = r.pick(i, l);
+                            (set.cost[i][j], set.quality[i][j])
+                        })
+                        .collect()
+                })
+                .collect(),
+        );
+    }
+    let chosen: Vec<[Vec<usize>; 2]> = paths.iter().map(|p| choose(p, &halves)).collect();
+    let mut out: Vec<(Option<f64>, Vec<f64>)> = paths
+        .iter()
+        .zip(&chosen)
+        .map(|(p, c)| (cross_fitted_aiq(p, c, &models, &halves, None), Vec::new()))
+        .collect();
+    // Its own stream of draws, so that adding this left the plain replicates unchanged.
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x00c5_f17e);
+    let mut counts = vec![0u32; n];
+    for _ in 0..config.resamples {
+        counts.iter_mut().for_each(|c| *c = 0);
+        for _ in 0..n {
+            counts[rng.gen_range(0..n)] += 1;
+        }
+        for ((p, c), (_, reps)) in paths.iter().zip(&chosen).zip(out.iter_mut()) {
+            if let Some(v) = cross_fitted_aiq(p, c, &models, &halves, Some(&counts)) {
+                reps.push(v);
+            }
+        }
+    }
+    let zero_router = out.remove(0);
+    Ok(Some(CrossFitted {
+        zero_router,
+        routers: out,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

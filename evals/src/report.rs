@@ -59,6 +59,13 @@ pub struct RouterResult {
     /// AIQ under each bootstrap replicate of the test prompts (not serialised).
     #[serde(skip)]
     pub aiq_replicates: Vec<f64>,
+    /// AIQ with the hull's vertices chosen on the other half of the test prompts
+    /// ([`crate::metrics::cross_fit`]): no selection optimism (`None` below 4 prompts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aiq_cross_fit: Option<f64>,
+    /// `aiq_cross_fit` under each bootstrap replicate (not serialised).
+    #[serde(skip)]
+    pub aiq_cross_fit_replicates: Vec<f64>,
 }
 
 /// RouterBench's zero router: random mixtures of the single models.
@@ -75,6 +82,12 @@ pub struct ZeroRouter {
     /// AIQ under each bootstrap replicate of the test prompts (not serialised).
     #[serde(skip)]
     pub aiq_replicates: Vec<f64>,
+    /// Cross-fitted AIQ, as [`RouterResult::aiq_cross_fit`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aiq_cross_fit: Option<f64>,
+    /// `aiq_cross_fit` under each bootstrap replicate (not serialised).
+    #[serde(skip)]
+    pub aiq_cross_fit_replicates: Vec<f64>,
 }
 
 /// A full evaluation: routers and baselines on one set. See the crate README for the JSON
@@ -106,6 +119,10 @@ pub struct Report {
     /// of the test prompts, with 95 % intervals (empty when the bootstrap is off).
     #[serde(default)]
     pub paired_vs_zero: Vec<PairedDiff>,
+    /// The same with cross-fitted AIQ on both sides ([`crate::metrics::cross_fit`]): what a
+    /// router gains once the hull's selection optimism is taken out.
+    #[serde(default)]
+    pub paired_vs_zero_cross_fit: Vec<PairedDiff>,
 }
 
 /// Scores `routers` on `set`, with every baseline.
@@ -136,6 +153,8 @@ pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) ->
             fixed_points: fixed_points(&hull, best_ref, &all_best),
             calibration: Calibration::of(set, scores, CALIBRATION_BINS),
             aiq_replicates: Vec::new(),
+            aiq_cross_fit: None,
+            aiq_cross_fit_replicates: Vec::new(),
             routellm: routellm_metrics(set, scores),
             random_matched_aiq: aiq(&non_decreasing_hull(&random), range),
             random_matched: random,
@@ -152,6 +171,8 @@ pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) ->
         routellm: random_routing_metrics(set),
         hull: zero_hull,
         aiq_replicates: replicates.zero_router,
+        aiq_cross_fit: None,
+        aiq_cross_fit_replicates: Vec::new(),
     };
     let mut oracle = score(&RouterScores::oracle(set))?;
     oracle.name = ORACLE_LABEL.to_owned();
@@ -160,6 +181,31 @@ pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) ->
     for (r, reps) in scored.iter_mut().zip(replicates.routers) {
         r.aiq_replicates = reps;
     }
+    let mut zero_router = zero_router;
+    if let Some(cf) =
+        crate::paired::cross_fit_aiq(set, routers, &config.lambdas, &config.bootstrap)?
+    {
+        (
+            zero_router.aiq_cross_fit,
+            zero_router.aiq_cross_fit_replicates,
+        ) = cf.zero_router;
+        for (r, (aiq, reps)) in scored.iter_mut().zip(cf.routers) {
+            (r.aiq_cross_fit, r.aiq_cross_fit_replicates) = (aiq, reps);
+        }
+    }
+    let paired_vs_zero_cross_fit = scored
+        .iter()
+        .filter_map(|r| {
+            PairedDiff::between(
+                (&r.name, r.aiq_cross_fit?, &r.aiq_cross_fit_replicates),
+                (
+                    ZERO_ROUTER_LABEL,
+                    zero_router.aiq_cross_fit?,
+                    &zero_router.aiq_cross_fit_replicates,
+                ),
+            )
+        })
+        .collect();
     let paired_vs_zero = scored
         .iter()
         .filter_map(|r| {
@@ -185,6 +231,7 @@ pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) ->
         oracle,
         routers: scored,
         paired_vs_zero,
+        paired_vs_zero_cross_fit,
     })
 }
 

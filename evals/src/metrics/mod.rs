@@ -2,6 +2,7 @@
 //! fixed points readers ask for first.
 
 pub mod aiq;
+pub mod cross_fit;
 pub mod fixed_points;
 pub mod hull;
 pub mod routellm;
