@@ -234,6 +234,14 @@ ROUTERARENA = [
     ("gemini-2.0-flash-001", "google", "gemini-2.0-flash-001", 1048576, ["json_mode", "tools", "vision"], "fast", ["gemini-2.0-flash"]),
 ]
 
+# Anthropic's Messages API has no `n`, and Gemini 3 answers 400 to `candidateCount` above 1
+# (googleapis/js-genai #1609): the adapters refuse several choices, so `auto` leaves every
+# Claude and Gemini model out of such requests.
+for _id, _provider in [(r[0], r[2]) for r in CURATED] + [(r[0], r[1]) for r in ROUTERBENCH + ROUTERARENA]:
+    if _provider in ("anthropic", "google"):
+        REFUSES.setdefault(_id, [])
+        REFUSES[_id] = REFUSES[_id] + ["multiple_choices"]
+
 DEFAULT_OUTPUT_TOKENS = 300.0
 
 

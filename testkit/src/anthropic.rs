@@ -56,6 +56,20 @@ impl Vendor for Anthropic {
         if thinks(&model) {
             thinking_given_back(messages)?;
         }
+        let stop = crate::respond::stop_sequences(&body["stop_sequences"]);
+        if stop.iter().any(|s| s.trim().is_empty()) {
+            return Err(
+                "stop_sequences: each stop sequence must contain non-whitespace".to_owned(),
+            );
+        }
+        // Claude Sonnet 4.5, Haiku 4.5 and Opus 4.1 and later refuse both; older models take
+        // them, but a client of the fake gains nothing from sending both.
+        if !body["temperature"].is_null() && !body["top_p"].is_null() {
+            return Err(
+                "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+                    .to_owned(),
+            );
+        }
         let mut texts = Vec::new();
         content_texts(&body["system"], &mut texts);
         for message in messages {
@@ -75,7 +89,7 @@ impl Vendor for Anthropic {
             include_usage: true,
             texts,
             keep_stop: false,
-            stop: crate::respond::stop_sequences(&body["stop_sequences"]),
+            stop,
         })
     }
 

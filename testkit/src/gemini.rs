@@ -86,6 +86,17 @@ impl Vendor for Gemini {
             .as_array()
             .filter(|c| !c.is_empty())
             .ok_or("* GenerateContentRequest.contents: contents is not specified")?;
+        let declared = body["tools"].as_array().is_some_and(|tools| {
+            tools.iter().any(|t| {
+                t["functionDeclarations"]
+                    .as_array()
+                    .is_some_and(|d| !d.is_empty())
+            })
+        });
+        // Gemini 2.5 and earlier refuse this; Gemini 3 lets it pass.
+        if !body["toolConfig"]["functionCallingConfig"].is_null() && !declared {
+            return Err("Function calling config is set without function_declarations.".to_owned());
+        }
         let mut texts = Vec::new();
         content_texts(&body["systemInstruction"]["parts"], &mut texts);
         for content in contents {

@@ -33,6 +33,7 @@ struct Head {
 struct Partial {
     content: Option<String>,
     refusal: Option<String>,
+    reasoning_content: Option<String>,
     calls: BTreeMap<u32, PartialCall>,
     finish_reason: Option<FinishReason>,
     stop_sequence: Option<String>,
@@ -74,6 +75,9 @@ impl Assembler {
             }
             if let Some(t) = &c.delta.refusal {
                 append(&mut partial.refusal, t);
+            }
+            if let Some(t) = &c.delta.reasoning_content {
+                append(&mut partial.reasoning_content, t);
             }
             for d in c.delta.tool_calls.iter().flatten() {
                 let call = partial.calls.entry(d.index).or_default();
@@ -133,6 +137,7 @@ impl Assembler {
                         content: p.content,
                         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                         refusal: p.refusal,
+                        reasoning_content: p.reasoning_content,
                     },
                     finish_reason: p.finish_reason,
                     stop_sequence: p.stop_sequence,

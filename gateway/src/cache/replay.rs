@@ -34,6 +34,7 @@ pub fn chunks(completion: &ChatCompletionResponse, tokens: (u32, u32)) -> Vec<Ch
                     content: message.content.clone(),
                     tool_calls: None,
                     refusal: message.refusal.clone(),
+                    reasoning_content: message.reasoning_content.clone(),
                 },
                 finish_reason: None,
                 logprobs: choice.logprobs.clone(),

@@ -271,6 +271,7 @@ pub fn screen_answer(
             .content
             .iter_mut()
             .chain(message.refusal.iter_mut())
+            .chain(message.reasoning_content.iter_mut())
             .chain(
                 message
                     .tool_calls

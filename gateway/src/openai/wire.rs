@@ -480,6 +480,11 @@ pub struct ResponseMessage {
     /// A refusal message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// The model's reasoning, as DeepSeek (and vLLM, Kimi) return it beside `content`. Passed
+    /// through because DeepSeek's thinking mode refuses a later turn whose assistant tool-call
+    /// message lacks it: the client can only send back what it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 /// One server-sent event of a streamed completion.
@@ -524,15 +529,18 @@ impl ChatCompletionChunk {
     }
 
     /// Whether this chunk carries nothing for the client: no usage, and no choice with a role,
-    /// text, a tool call, a refusal, a finish or log probabilities. Besides the adapters'
-    /// keep-alives, that is a reasoning delta in a field the chat wire lacks (OpenRouter's
-    /// `reasoning`, DeepSeek's and vLLM's `reasoning_content`), which parses to an empty delta.
+    /// text, a tool call, a refusal, a finish, reasoning text or log probabilities. Besides the
+    /// adapters' keep-alives, that is a reasoning delta in a field the chat wire lacks
+    /// (OpenRouter's `reasoning`), which parses to an empty delta. A `reasoning_content` delta
+    /// is not one: the client needs it to give DeepSeek its reasoning back.
     pub fn is_keepalive(&self) -> bool {
         self.usage.is_none()
-            && self
-                .choices
-                .iter()
-                .all(|c| c.delta.role.is_none() && !c.carries_answer() && c.logprobs.is_none())
+            && self.choices.iter().all(|c| {
+                c.delta.role.is_none()
+                    && !c.carries_answer()
+                    && !c.carries_reasoning()
+                    && c.logprobs.is_none()
+            })
     }
 
     /// Whether a choice of this chunk names its role (the first chunk of an answer).
@@ -578,6 +586,15 @@ impl ChunkChoice {
             || d.content.as_deref().is_some_and(|t| !t.is_empty())
             || d.refusal.as_deref().is_some_and(|t| !t.is_empty())
     }
+
+    /// Whether this delta carries reasoning text (`reasoning_content`): the model at work, not
+    /// yet the answer.
+    pub fn carries_reasoning(&self) -> bool {
+        self.delta
+            .reasoning_content
+            .as_deref()
+            .is_some_and(|t| !t.is_empty())
+    }
 }
 
 /// One choice's delta in a chunk.
@@ -616,6 +633,11 @@ pub struct Delta {
     /// Refusal text to append.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// Reasoning text to append ([`ResponseMessage::reasoning_content`]). Not part of the
+    /// answer: a delta carrying only this does not commit a stream
+    /// ([`ChunkChoice::carries_answer`]), but it does reach the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 /// A fragment of a streamed tool call.

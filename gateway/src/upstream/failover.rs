@@ -487,12 +487,62 @@ impl FirstToken {
 /// Most chunks held before a stream's first token (role chunks, one per choice).
 const MAX_LEAD: usize = 128;
 
+/// Most bytes of `reasoning_content` held before a stream's first token. DeepSeek reasons
+/// first and its client must send that reasoning back with the tool calls that follow, so it
+/// is held (merged, per choice) to go out with the first token; a thinking budget of 64K
+/// tokens is well under this. Past it the rest is dropped rather than held without bound.
+const MAX_HELD_REASONING_BYTES: usize = 4 * 1024 * 1024;
+
+/// The `reasoning_content` deltas of a stream before its first token, merged into one chunk.
+#[derive(Default)]
+struct HeldReasoning {
+    chunk: Option<ChatCompletionChunk>,
+    bytes: usize,
+}
+
+impl HeldReasoning {
+    /// Keeps the reasoning text of `chunk`'s choices (nothing else of it: it carries no answer).
+    fn absorb(&mut self, chunk: ChatCompletionChunk) {
+        for c in chunk.choices.iter().filter(|c| c.carries_reasoning()) {
+            let text = c.delta.reasoning_content.as_deref().unwrap_or_default();
+            if self.bytes + text.len() > MAX_HELD_REASONING_BYTES {
+                // Full: later, shorter fragments must not leave gaps in what was kept.
+                self.bytes = MAX_HELD_REASONING_BYTES;
+                continue;
+            }
+            self.bytes += text.len();
+            let held = self.chunk.get_or_insert_with(|| ChatCompletionChunk {
+                choices: Vec::new(),
+                usage: None,
+                ..chunk.clone()
+            });
+            match held.choices.iter_mut().find(|h| h.index == c.index) {
+                Some(h) => h
+                    .delta
+                    .reasoning_content
+                    .get_or_insert_with(String::new)
+                    .push_str(text),
+                None => held.choices.push(crate::openai::wire::ChunkChoice {
+                    index: c.index,
+                    delta: crate::openai::wire::Delta {
+                        reasoning_content: Some(text.to_owned()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }),
+            }
+        }
+    }
+}
+
 /// Reads `rest` up to its first chunk carrying part of the answer, within `limits`: nothing
 /// has reached the client before it, so a stream that fails while its model thinks (after
-/// the upstream accepted it and sent its role chunk) still fails over. Role chunks are held
-/// to go out with it; keep-alives and reasoning deltas the client cannot read are dropped.
+/// the upstream accepted it and sent its role chunk) still fails over. Role chunks and
+/// `reasoning_content` (merged) are held to go out with it; keep-alives and reasoning deltas
+/// the client cannot read are dropped.
 async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answer, UpstreamError> {
     let mut lead = Vec::new();
+    let mut reasoning = HeldReasoning::default();
     // When the model last showed progress: a reasoning delta.
     let mut progress: Option<Instant> = None;
     loop {
@@ -506,6 +556,7 @@ async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answe
             .map_err(|_| UpstreamError::timeout(true))?;
         match next {
             Some(Ok(chunk)) if chunk.carries_answer() => {
+                lead.extend(reasoning.chunk.take());
                 lead.push(chunk);
                 return Ok(Answer::Stream { lead, rest });
             }
@@ -518,6 +569,8 @@ async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answe
                 }
                 if chunk.has_role() && lead.len() < MAX_LEAD {
                     lead.push(chunk);
+                } else if chunk.choices.iter().any(|c| c.carries_reasoning()) {
+                    reasoning.absorb(chunk);
                 }
             }
             Some(Err(e)) => return Err(e),

@@ -12,7 +12,9 @@
 //! takes (GPT-6.1 Sol has no `none`, GPT-5 `minimal` instead), and, where that effort is
 //! `none`, the sampling parameters and stop sequences OpenAI then accepts. The other way round,
 //! OpenAI's models that do not reason refuse `reasoning_effort` and `verbosity`; and
-//! Mistral's, Anthropic's and OpenAI's APIs each refuse tool-call ids some other vendor makes.
+//! Mistral's, Anthropic's and OpenAI's APIs each refuse tool-call ids some other vendor makes;
+//! OpenAI's, Mistral's and Groq's refuse the `reasoning_content` DeepSeek's clients send back;
+//! and Anthropic's refuses a blank stop sequence, which the gateway then keeps itself.
 //! Other models get the request unchanged, without a copy. Models the catalog marks
 //! `responses_api` are called through OpenAI's Responses API ([`via_responses`]).
 
@@ -41,12 +43,22 @@ pub fn request_for<'a>(
     entry: Option<&CatalogEntry>,
     kind: ProviderKind,
 ) -> Cow<'a, ChatCompletionRequest> {
-    let Some(entry) = entry else {
-        return Cow::Borrowed(req);
-    };
     let mut out = Cow::Borrowed(req);
+    if kind == ProviderKind::Anthropic {
+        if let Some(fitted) = without_blank_stops(&out) {
+            out = Cow::Owned(fitted);
+        }
+    }
+    let Some(entry) = entry else {
+        return out;
+    };
     if let Some(fitted) = id_rule(entry, kind).and_then(|fits| with_call_ids(&out, fits)) {
         out = Cow::Owned(fitted);
+    }
+    if refuses_reasoning_content(entry, kind) {
+        if let Some(fitted) = without_reasoning_content(&out) {
+            out = Cow::Owned(fitted);
+        }
     }
     let fitted = if entry.reasoning {
         without_refused_sampling(&out, entry, kind)
@@ -188,6 +200,52 @@ fn without_reasoning_fields(
     let mut fitted = req.clone();
     for key in OPENAI_REASONING_ONLY {
         fitted.extra.remove(key);
+    }
+    Some(fitted)
+}
+
+/// A request for Anthropic without its stop sequences when one of them is blank: Anthropic
+/// answers 400 ("each stop sequence must contain non-whitespace") to `stop: ["\n"]`, a common
+/// OpenAI request (single-line answers, classifiers). Leaving out only the blank ones would
+/// let the model run past them; leaving all out makes the gateway cut the answer at the
+/// client's whole list itself (`failover::Served::stop_dropped`, `http::stop_cut`). `None`
+/// when every sequence has something to match.
+fn without_blank_stops(req: &ChatCompletionRequest) -> Option<ChatCompletionRequest> {
+    let blank = req
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.to_vec().iter().any(|s| s.trim().is_empty()));
+    if !blank {
+        return None;
+    }
+    let mut fitted = req.clone();
+    fitted.stop = None;
+    Some(fitted)
+}
+
+/// Whether `entry`'s API, through a provider speaking `kind`, refuses an assistant message's
+/// `reasoning_content`. The gateway hands DeepSeek's reasoning to clients, which send it back
+/// with the history as DeepSeek requires; `auto` may send that history to another vendor.
+/// OpenAI's, Mistral's and Groq's APIs check message fields and answer 400 to unknown ones
+/// (Groq: "property 'reasoning_content' is unsupported"); the Anthropic and Gemini adapters
+/// never send it.
+fn refuses_reasoning_content(entry: &CatalogEntry, kind: ProviderKind) -> bool {
+    kind == ProviderKind::Openai
+        && matches!(entry.spec.provider.as_str(), "openai" | "mistral" | "groq")
+}
+
+/// `req` without `reasoning_content` on its messages; `None` when none has one.
+fn without_reasoning_content(req: &ChatCompletionRequest) -> Option<ChatCompletionRequest> {
+    if !req
+        .messages
+        .iter()
+        .any(|m| m.extra.contains_key("reasoning_content"))
+    {
+        return None;
+    }
+    let mut fitted = req.clone();
+    for m in &mut fitted.messages {
+        m.extra.remove("reasoning_content");
     }
     Some(fitted)
 }

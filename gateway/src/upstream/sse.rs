@@ -30,11 +30,20 @@ pub struct SseParser {
     buf: Vec<u8>,
     event: Option<String>,
     data: Vec<String>,
+    /// Bytes of `data` so far, against [`MAX_EVENT_BYTES`].
+    data_bytes: usize,
 }
 
 /// Longest line buffered before the stream is declared malformed (a runaway upstream must not
 /// grow memory without bound).
 pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most `data:` bytes buffered for one event. [`MAX_LINE_BYTES`] bounds only the unfinished
+/// line: an upstream sending short `data:` lines without the blank line that ends an event
+/// would otherwise grow the event until the stream's total timeout. No vendor's event comes
+/// near this (OpenAI's largest are a whole tool call's arguments in one chunk, Gemini's an
+/// inline image of a few MiB), so reaching it means a broken or hostile upstream.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
 impl SseParser {
     /// A fresh parser.
@@ -59,6 +68,11 @@ impl SseParser {
                 events.push(ev);
             }
             start = end + 1;
+            if self.data_bytes > MAX_EVENT_BYTES {
+                return Err(UpstreamError::decode(format!(
+                    "server-sent event larger than {MAX_EVENT_BYTES} bytes without its end"
+                )));
+            }
         }
         self.buf.drain(..start);
         if self.buf.len() > MAX_LINE_BYTES {
@@ -74,6 +88,7 @@ impl SseParser {
                 return None;
             }
             let data = std::mem::take(&mut self.data).join("\n");
+            self.data_bytes = 0;
             return Some(SseEvent { event, data });
         }
         if line.starts_with(':') {
@@ -84,7 +99,11 @@ impl SseParser {
             None => (line, ""),
         };
         match field {
-            "data" => self.data.push(value.to_owned()),
+            "data" => {
+                // Each line also costs its `\n` once joined.
+                self.data_bytes += value.len() + 1;
+                self.data.push(value.to_owned());
+            }
             "event" => self.event = Some(value.to_owned()),
             _ => {}
         }
@@ -197,6 +216,36 @@ mod tests {
         let mut p = SseParser::new();
         let big = vec![b'a'; MAX_LINE_BYTES + 1];
         assert!(p.push(&big).is_err());
+    }
+
+    #[test]
+    fn an_event_that_never_ends_is_an_error() {
+        let mut p = SseParser::new();
+        let line = b"data: 12345678\n";
+        // Every line is short, so only the bound on the event's data stops it.
+        let lines = MAX_EVENT_BYTES / (line.len() - "data: ".len()) + 1;
+        let mut failed = None;
+        for _ in 0..lines / 1024 + 1 {
+            if let Err(e) = p.push(&line.repeat(1024)) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let err = failed.expect("an endless event fails the stream");
+        assert_eq!(err.kind, UpstreamErrorKind::Decode);
+        assert!(
+            err.message.contains("server-sent event larger than"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn events_under_the_bound_reset_it() {
+        let mut p = SseParser::new();
+        let half = format!("data: {}\n\n", "x".repeat(MAX_EVENT_BYTES / 2));
+        for _ in 0..4 {
+            assert_eq!(p.push(half.as_bytes()).unwrap().len(), 1);
+        }
     }
 
     #[tokio::test]

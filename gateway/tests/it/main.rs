@@ -27,6 +27,7 @@ mod keys;
 mod loop_exploration;
 mod loop_reload;
 mod messages;
+mod provider_fixes;
 mod reasoning_params;
 mod redis_shared;
 mod responses;

@@ -213,3 +213,38 @@ async fn an_answer_ends_at_the_first_stop_sequence_and_names_it() {
     }
     fake.shutdown().await;
 }
+
+/// As the Messages API does, the fake refuses a blank stop sequence (`stop: ["\n"]` sent on
+/// as it is) and `temperature` beside `top_p` (Claude 4.5 and later), with a 400.
+#[tokio::test]
+async fn blank_stop_sequences_and_both_sampling_parameters_are_refused() {
+    let fake = FakeProvider::start().await;
+    let base = json!({"model": "claude-x", "max_tokens": 64,
+                      "messages": [{"role": "user", "content": "x"}]});
+    let refused = [
+        ("stop_sequences", json!(["END", "\n"]), "non-whitespace"),
+        ("stop_sequences", json!([" "]), "non-whitespace"),
+        ("top_p", json!(0.9), "cannot both be specified"),
+    ];
+    for (field, value, message) in refused {
+        let mut body = base.clone();
+        body[field] = value;
+        if field == "top_p" {
+            body["temperature"] = json!(0.7);
+        }
+        let res = messages(&fake, body).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{field}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"]["type"], "invalid_request_error");
+        let text = err["error"]["message"].as_str().unwrap();
+        assert!(text.contains(message), "{field}: {text}");
+    }
+    for (field, value) in [("temperature", json!(0.7)), ("top_p", json!(0.9))] {
+        let mut body = base.clone();
+        body[field] = value;
+        body["stop_sequences"] = json!(["END"]);
+        let res = messages(&fake, body).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{field} alone");
+    }
+    fake.shutdown().await;
+}

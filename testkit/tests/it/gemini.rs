@@ -104,3 +104,44 @@ async fn missing_key_and_missing_alt_are_rejected() {
     assert_eq!(res.status(), 404);
     fake.shutdown().await;
 }
+
+/// Gemini 2.5 refuses a function-calling config without function declarations; the fake
+/// does too, and takes it beside them.
+#[tokio::test]
+async fn tool_config_without_declarations_is_refused() {
+    let fake = FakeProvider::start().await;
+    let url = format!("{}/v1beta/models/gemini-x:generateContent", fake.base_url());
+    let config = json!({"functionCallingConfig": {"mode": "AUTO"}});
+    let mut lone = body();
+    lone["toolConfig"] = config.clone();
+    let mut empty = lone.clone();
+    empty["tools"] = json!([{"functionDeclarations": []}]);
+    for refused in [lone, empty] {
+        let res = client()
+            .post(&url)
+            .header("x-goog-api-key", "g-key")
+            .json(&refused)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"]["status"], "INVALID_ARGUMENT");
+        assert_eq!(
+            err["error"]["message"],
+            "Function calling config is set without function_declarations."
+        );
+    }
+    let mut declared = body();
+    declared["toolConfig"] = config;
+    declared["tools"] = json!([{"functionDeclarations": [{"name": "f"}]}]);
+    let res = client()
+        .post(&url)
+        .header("x-goog-api-key", "g-key")
+        .json(&declared)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    fake.shutdown().await;
+}

@@ -225,3 +225,23 @@ pub(crate) async fn send_checked(
     let text = String::from_utf8_lossy(&body);
     Err(classify(status.as_u16(), retry_after, &text))
 }
+
+/// A history tool call's arguments as the object Anthropic's `input` and Gemini's `args` must
+/// be. Blank arguments and ones that parse to anything but an object (`"null"`, which a
+/// Gemini call without `args` used to become) are `{}`: both vendors refuse any other value
+/// (Anthropic answers 400 to `input: null`), and such a call has no arguments to lose.
+/// Arguments that are not JSON are the client's error.
+pub(crate) fn call_input(id: &str, arguments: &str) -> Result<serde_json::Value, UpstreamError> {
+    if arguments.trim().is_empty() {
+        return Ok(serde_json::Value::Object(serde_json::Map::new()));
+    }
+    let value: serde_json::Value = serde_json::from_str(arguments).map_err(|e| {
+        UpstreamError::untranslatable(format!(
+            "tool call `{id}` has arguments that are not JSON: {e}"
+        ))
+    })?;
+    Ok(match value {
+        serde_json::Value::Object(_) => value,
+        _ => serde_json::Value::Object(serde_json::Map::new()),
+    })
+}

@@ -3,9 +3,10 @@
 //! Translation (see [`messages_request`]): `system`/`developer` messages become `system`;
 //! `tool` messages become `tool_result` blocks in a user turn; consecutive turns of one role
 //! merge, as Anthropic requires alternation; `max_tokens` defaults to
-//! [`DEFAULT_MAX_TOKENS`]; `temperature` is clamped to Anthropic's `[0, 1]`; tools and
-//! `tool_choice` map to Anthropic's; images become `image` blocks (base64 or URL). Not
-//! translated: `n` (one choice only), `response_format` (Anthropic has no JSON mode), logprobs.
+//! [`DEFAULT_MAX_TOKENS`]; `temperature` is clamped to Anthropic's `[0, 1]`, and `top_p` is
+//! left out when `temperature` is set; tools and `tool_choice` map to Anthropic's; images
+//! become `image` blocks (base64 or URL). Refused: `n` above 1 (Anthropic gives one answer).
+//! Not translated: `response_format` (Anthropic has no JSON mode), logprobs.
 
 mod stream;
 mod thinking;
@@ -160,6 +161,12 @@ pub fn messages_request(
     stream: bool,
     memo: &CallMemo,
 ) -> Result<MessagesRequest, UpstreamError> {
+    // Answering one choice to a request for several would break clients that read the others.
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(UpstreamError::untranslatable(
+            "n: Anthropic's Messages API gives one answer per request; send n = 1",
+        ));
+    }
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<Message> = Vec::new();
     for message in &req.messages {
@@ -231,7 +238,10 @@ pub fn messages_request(
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         // OpenAI allows up to 2, Anthropic up to 1.
         temperature: req.temperature.map(|t| t.clamp(0.0, 1.0)),
-        top_p: req.top_p,
+        // Claude Sonnet 4.5, Haiku 4.5 and Opus 4.1/4.5 answer 400 to both ("`temperature`
+        // and `top_p` cannot both be specified for this model"), and many clients send both;
+        // every Claude model takes either alone.
+        top_p: req.top_p.filter(|_| req.temperature.is_none()),
         stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
         stream: stream.then_some(true),
         tools,
@@ -269,16 +279,7 @@ fn assistant_blocks(message: &ChatMessage) -> Result<Vec<ContentBlock>, Upstream
         blocks.push(ContentBlock::Text { text });
     }
     for call in message.tool_calls.iter().flatten() {
-        let input: Value = if call.function.arguments.trim().is_empty() {
-            Value::Object(serde_json::Map::new())
-        } else {
-            serde_json::from_str(&call.function.arguments).map_err(|e| {
-                UpstreamError::untranslatable(format!(
-                    "tool call `{}` has arguments that are not JSON: {e}",
-                    call.id
-                ))
-            })?
-        };
+        let input = super::call_input(&call.id, &call.function.arguments)?;
         blocks.push(ContentBlock::ToolUse {
             id: call.id.clone(),
             name: call.function.name.clone(),
@@ -345,7 +346,8 @@ fn tool_choice(choice: &Value, one: Option<bool>) -> Option<ToolChoice> {
 pub fn finish_reason(stop_reason: &str) -> FinishReason {
     match stop_reason {
         "end_turn" | "stop_sequence" | "pause_turn" => FinishReason::Stop,
-        "max_tokens" => FinishReason::Length,
+        // Cut at the context window rather than at `max_tokens`: truncated all the same.
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
         "tool_use" => FinishReason::ToolCalls,
         "refusal" => FinishReason::ContentFilter,
         other => FinishReason::Other(other.to_owned()),
@@ -370,7 +372,12 @@ pub fn chat_response(
                 kind: "function".to_owned(),
                 function: FunctionCall {
                     name,
-                    arguments: input.to_string(),
+                    // Clients parse the arguments as an object; Anthropic always sends one, a
+                    // proxy in between may not.
+                    arguments: match input {
+                        Value::Object(_) => input.to_string(),
+                        _ => "{}".to_owned(),
+                    },
                 },
             }),
             ResponseBlock::Thinking {
@@ -401,6 +408,7 @@ pub fn chat_response(
                 content,
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 refusal: None,
+                reasoning_content: None,
             },
             stop_sequence: resp
                 .stop_sequence
@@ -408,12 +416,22 @@ pub fn chat_response(
             finish_reason: resp.stop_reason.as_deref().map(finish_reason),
             logprobs: None,
         }],
-        usage: Some(Usage::new(
-            resp.usage.prompt_tokens(),
-            resp.usage.output_tokens,
-        )),
+        usage: Some(usage(&resp.usage)),
         system_fingerprint: None,
     }
+}
+
+/// Chat's usage from Anthropic's, with the prompt tokens read from the cache (which
+/// `prompt_tokens` includes) in OpenAI's `prompt_tokens_details.cached_tokens`.
+pub(crate) fn usage(u: &wire::AnthropicUsage) -> Usage {
+    let mut usage = Usage::new(u.prompt_tokens(), u.output_tokens);
+    if let Some(cached) = u.cache_read_input_tokens {
+        usage.extra.insert(
+            "prompt_tokens_details".into(),
+            serde_json::json!({"cached_tokens": cached}),
+        );
+    }
+    usage
 }
 
 /// Unix seconds for `created` (Anthropic does not report one).

@@ -13,7 +13,7 @@ use super::thinking;
 use super::wire::{AnthropicUsage, BlockDelta, ContentBlock, ResponseBlock, StreamEvent};
 use super::{finish_reason, unix_now};
 use crate::openai::wire::{
-    ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta, Usage,
+    ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
 };
 use crate::upstream::providers::call_memo::CallMemo;
 use crate::upstream::providers::stream_steps;
@@ -40,6 +40,10 @@ pub(super) struct Translator {
     usage: AnthropicUsage,
     /// Anthropic content-block index → OpenAI tool-call index.
     tool_calls: HashMap<u32, u32>,
+    /// Tool-use blocks no argument text has arrived for yet, by content-block index, with the
+    /// `input` their start gave: a call without parameters streams no JSON at all (or only
+    /// `""`), and its arguments must still read as an object.
+    no_arguments: HashMap<u32, serde_json::Value>,
     /// The tool calls' ids, in order.
     call_ids: Vec<String>,
     /// Thinking blocks by content-block index, as their deltas arrive.
@@ -84,9 +88,10 @@ impl Translator {
                 content_block,
             } => match content_block {
                 ResponseBlock::Text { text } if !text.is_empty() => vec![self.text(text)],
-                ResponseBlock::ToolUse { id, name, .. } => {
+                ResponseBlock::ToolUse { id, name, input } => {
                     let call_index = u32::try_from(self.tool_calls.len()).unwrap_or(u32::MAX);
                     self.tool_calls.insert(index, call_index);
+                    self.no_arguments.insert(index, input);
                     self.call_ids.push(id.clone());
                     vec![self.tool_delta(ToolCallDelta {
                         index: call_index,
@@ -119,14 +124,19 @@ impl Translator {
             StreamEvent::ContentBlockDelta { index, delta } => match delta {
                 BlockDelta::TextDelta { text } => vec![self.text(text)],
                 BlockDelta::InputJsonDelta { partial_json } => match self.tool_calls.get(&index) {
-                    Some(&call_index) => vec![self.tool_delta(ToolCallDelta {
-                        index: call_index,
-                        function: Some(FunctionCallDelta {
-                            name: None,
-                            arguments: Some(partial_json),
-                        }),
-                        ..ToolCallDelta::default()
-                    })],
+                    Some(&call_index) => {
+                        if !partial_json.trim().is_empty() {
+                            self.no_arguments.remove(&index);
+                        }
+                        vec![self.tool_delta(ToolCallDelta {
+                            index: call_index,
+                            function: Some(FunctionCallDelta {
+                                name: None,
+                                arguments: Some(partial_json),
+                            }),
+                            ..ToolCallDelta::default()
+                        })]
+                    }
                     None => Vec::new(),
                 },
                 BlockDelta::ThinkingDelta { thinking: more } => {
@@ -153,13 +163,16 @@ impl Translator {
                 }
                 match delta.stop_reason {
                     Some(reason) => {
+                        // A block left open still gets its arguments before the finish.
+                        let mut chunks = self.whole_arguments(None);
                         let mut chunk = self.chunk(Delta::default(), Some(finish_reason(&reason)));
                         if reason == "stop_sequence" {
                             if let Some(choice) = chunk.choices.first_mut() {
                                 choice.stop_sequence = delta.stop_sequence;
                             }
                         }
-                        vec![chunk]
+                        chunks.push(chunk);
+                        chunks
                     }
                     None => Vec::new(),
                 }
@@ -174,9 +187,8 @@ impl Translator {
                 // `data` is `{"type":"error","error":{...}}`, the shape `from_status` reads.
                 return Err(UpstreamError::from_status(error.status(), None, data));
             }
-            StreamEvent::ContentBlockStop { .. } | StreamEvent::Ping | StreamEvent::Unknown => {
-                Vec::new()
-            }
+            StreamEvent::ContentBlockStop { index } => self.whole_arguments(Some(index)),
+            StreamEvent::Ping | StreamEvent::Unknown => Vec::new(),
         };
         Ok(Step::Emit(chunks))
     }
@@ -194,6 +206,37 @@ impl Translator {
         if usage.cache_read_input_tokens.is_some() {
             self.usage.cache_read_input_tokens = usage.cache_read_input_tokens;
         }
+    }
+
+    /// The arguments of the tool calls of block `index` (every such block when `None`) that
+    /// streamed none: the `input` their start gave if it has any, else `{}`, as the
+    /// non-streamed answer reads (`input.to_string()`), since clients parse them as JSON.
+    fn whole_arguments(&mut self, index: Option<u32>) -> Vec<ChatCompletionChunk> {
+        let mut blocks: Vec<(u32, serde_json::Value)> = match index {
+            Some(i) => self.no_arguments.remove_entry(&i).into_iter().collect(),
+            None => self.no_arguments.drain().collect(),
+        };
+        blocks.sort_by_key(|(i, _)| *i);
+        blocks
+            .into_iter()
+            .filter_map(|(block, input)| {
+                let call_index = *self.tool_calls.get(&block)?;
+                let arguments = match input {
+                    serde_json::Value::Object(map) if !map.is_empty() => {
+                        serde_json::Value::Object(map).to_string()
+                    }
+                    _ => "{}".to_owned(),
+                };
+                Some(self.tool_delta(ToolCallDelta {
+                    index: call_index,
+                    function: Some(FunctionCallDelta {
+                        name: None,
+                        arguments: Some(arguments),
+                    }),
+                    ..ToolCallDelta::default()
+                }))
+            })
+            .collect()
     }
 
     fn text(&self, text: String) -> ChatCompletionChunk {
@@ -217,10 +260,7 @@ impl Translator {
     fn usage_chunk(&self) -> ChatCompletionChunk {
         ChatCompletionChunk {
             choices: Vec::new(),
-            usage: Some(Usage::new(
-                self.usage.prompt_tokens(),
-                self.usage.output_tokens,
-            )),
+            usage: Some(super::usage(&self.usage)),
             ..self.chunk(Delta::default(), None)
         }
     }

@@ -219,7 +219,11 @@ fn response_maps_text_tools_finish_and_cached_usage() {
     assert_eq!(calls[0].id, "toolu_1");
     assert_eq!(calls[0].function.arguments, r#"{"city":"Oslo"}"#);
     assert_eq!(choice.finish_reason, Some(FinishReason::ToolCalls));
-    assert_eq!(out.usage, Some(Usage::new(100, 5)));
+    let mut usage = Usage::new(100, 5);
+    usage
+        .extra
+        .insert("prompt_tokens_details".into(), json!({"cached_tokens": 90}));
+    assert_eq!(out.usage, Some(usage));
 }
 
 #[test]
@@ -553,4 +557,178 @@ async fn broken_streams_end_in_errors() {
         UpstreamErrorKind::StreamTruncated
     );
     fake.shutdown().await;
+}
+
+// ---- Provider review fixes (/tmp/review_providers.md #1, #3, #4, #8, #10, #11). ----
+
+#[test]
+fn temperature_and_top_p_together_send_only_temperature() {
+    let mut req = request(vec![user("hi")]);
+    req.temperature = Some(0.7);
+    req.top_p = Some(0.9);
+    let wire =
+        serde_json::to_value(messages_request(&req, "m", false, &CallMemo::default()).unwrap())
+            .unwrap();
+    assert_eq!(wire["temperature"], 0.7);
+    assert!(wire.get("top_p").is_none(), "{wire}");
+    // Alone, `top_p` still goes.
+    req.temperature = None;
+    let wire =
+        serde_json::to_value(messages_request(&req, "m", false, &CallMemo::default()).unwrap())
+            .unwrap();
+    assert_eq!(wire["top_p"], 0.9);
+    assert!(wire.get("temperature").is_none(), "{wire}");
+}
+
+#[test]
+fn tool_call_arguments_that_are_not_an_object_go_as_an_empty_input() {
+    let mut assistant = ChatMessage::text(Role::Assistant, "");
+    assistant.tool_calls = Some(vec![
+        tool_call("call_1", "now", "null"),
+        tool_call("call_2", "later", " "),
+        tool_call("call_3", "list", "[1]"),
+    ]);
+    let mut results = Vec::new();
+    for id in ["call_1", "call_2", "call_3"] {
+        let mut r = ChatMessage::text(Role::Tool, "ok");
+        r.tool_call_id = Some(id.into());
+        results.push(r);
+    }
+    let mut messages = vec![user("time?"), assistant];
+    messages.extend(results);
+    let wire = serde_json::to_value(
+        messages_request(&request(messages), "m", false, &CallMemo::default()).unwrap(),
+    )
+    .unwrap();
+    let inputs: Vec<&Value> = wire["messages"][1]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| &b["input"])
+        .collect();
+    assert_eq!(inputs, vec![&json!({}), &json!({}), &json!({})]);
+    // Arguments that are not JSON at all are still the client's error.
+    let mut bad = ChatMessage::text(Role::Assistant, "");
+    bad.tool_calls = Some(vec![tool_call("call_1", "now", "{oops")]);
+    let err = messages_request(
+        &request(vec![user("x"), bad]),
+        "m",
+        false,
+        &CallMemo::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
+}
+
+#[test]
+fn several_choices_are_refused_naming_n() {
+    let mut req = request(vec![user("hi")]);
+    req.n = Some(3);
+    let err = messages_request(&req, "m", false, &CallMemo::default()).unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
+    assert_eq!(err.source, ErrorSource::Downstream);
+    assert!(err.message.starts_with("n:"), "{}", err.message);
+    req.n = Some(1);
+    assert!(messages_request(&req, "m", false, &CallMemo::default()).is_ok());
+}
+
+/// The arguments a stream gives its tool calls, concatenated per call.
+fn streamed_arguments(t: &mut Translator, events: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = Vec::new();
+    for event in events {
+        for chunk in emitted(t.on_event(event).unwrap()) {
+            for call in chunk
+                .choices
+                .iter()
+                .flat_map(|c| c.delta.tool_calls.iter().flatten())
+            {
+                let i = call.index as usize;
+                if args.len() <= i {
+                    args.resize(i + 1, String::new());
+                }
+                if let Some(a) = call.function.as_ref().and_then(|f| f.arguments.as_deref()) {
+                    args[i].push_str(a);
+                }
+            }
+        }
+    }
+    args
+}
+
+const START: &str = r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","usage":{"input_tokens":5,"output_tokens":1}}}"#;
+
+#[test]
+fn a_streamed_tool_call_without_arguments_reads_as_an_empty_object() {
+    let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
+    let args = streamed_arguments(
+        &mut t,
+        &[
+            START,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"snooze","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_2","name":"weather","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Oslo\"}"}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            // A block without deltas whose start carried its input, never stopped.
+            r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_3","name":"at","input":{"x":1}}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#,
+        ],
+    );
+    assert_eq!(args, vec!["{}", r#"{"city":"Oslo"}"#, r#"{"x":1}"#]);
+}
+
+#[test]
+fn context_window_stop_is_length() {
+    assert_eq!(
+        finish_reason("model_context_window_exceeded"),
+        FinishReason::Length
+    );
+    let resp: MessagesResponse = serde_json::from_value(json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [{"type": "text", "text": "cut"}],
+        "stop_reason": "model_context_window_exceeded", "stop_sequence": null,
+        "usage": {"input_tokens": 1, "output_tokens": 1}
+    }))
+    .unwrap();
+    let out = chat_response(resp, "claude-x", &CallMemo::default());
+    assert_eq!(out.choices[0].finish_reason, Some(FinishReason::Length));
+    let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
+    emitted(t.on_event(START).unwrap());
+    let finish = emitted(t.on_event(r#"{"type":"message_delta","delta":{"stop_reason":"model_context_window_exceeded"},"usage":{"output_tokens":9}}"#).unwrap());
+    let wire = serde_json::to_value(&finish[0]).unwrap();
+    assert_eq!(wire["choices"][0]["finish_reason"], "length");
+}
+
+#[test]
+fn cached_prompt_tokens_are_reported_as_cached_tokens() {
+    let resp: MessagesResponse = serde_json::from_value(json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 10, "cache_read_input_tokens": 5000,
+                  "cache_creation_input_tokens": 20, "output_tokens": 3}
+    }))
+    .unwrap();
+    let out = chat_response(resp, "claude-x", &CallMemo::default());
+    let usage = serde_json::to_value(out.usage.unwrap()).unwrap();
+    assert_eq!(usage["prompt_tokens"], 5030);
+    assert_eq!(
+        usage["prompt_tokens_details"],
+        json!({"cached_tokens": 5000})
+    );
+
+    let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
+    emitted(t.on_event(r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","usage":{"input_tokens":10,"cache_read_input_tokens":700,"output_tokens":1}}}"#).unwrap());
+    emitted(t.on_event(r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":4}}"#).unwrap());
+    let last = emitted(t.on_event(r#"{"type":"message_stop"}"#).unwrap());
+    let usage = serde_json::to_value(last[0].usage.clone().unwrap()).unwrap();
+    assert_eq!(usage["prompt_tokens"], 710);
+    assert_eq!(
+        usage["prompt_tokens_details"],
+        json!({"cached_tokens": 700})
+    );
+    // Without cache reads there is no detail to report.
+    let plain = super::usage(&wire::AnthropicUsage::default());
+    assert!(plain.extra.is_empty());
 }

@@ -6,11 +6,12 @@
 //! `systemInstruction`; `assistant` turns become `model` turns; `tool` messages become
 //! `functionResponse` parts (the function name is looked up from the earlier tool call's id);
 //! consecutive turns of one role merge; images become `inlineData` (data URIs) or `fileData`
-//! (URLs); tools become `functionDeclarations` (with the schema keys Gemini rejects removed);
-//! `tool_choice` becomes `toolConfig`; JSON `response_format` sets
+//! (URLs); tools become `functionDeclarations` (their JSON Schema as `parametersJsonSchema`);
+//! `tool_choice` becomes `toolConfig` (only beside declarations); JSON `response_format` sets
 //! `responseMimeType: application/json`. Gemini has no tool-call ids, so answers get unique
 //! `call_…` ids, under which Gemini 3's thought signatures are kept for the next turn
-//! ([`signatures`]). Not translated: `n`, logprobs, the JSON schema itself.
+//! ([`signatures`]). Refused: `n` above 1. Not translated: logprobs, the response format's
+//! JSON schema itself.
 
 pub mod signatures;
 mod stream;
@@ -187,6 +188,14 @@ pub fn generate_request(
     upstream_model: &str,
     signatures: &Signatures,
 ) -> Result<GenerateContentRequest, UpstreamError> {
+    // Gemini 2.5 takes `candidateCount`, but Gemini 3 answers 400 to it above 1 ("Multiple
+    // candidates is not enabled for this model"); one answer to a request for several would
+    // break clients that read the others.
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(UpstreamError::untranslatable(
+            "n: the gateway asks Gemini for one answer per request; send n = 1",
+        ));
+    }
     let signed = SignedCalls {
         model: upstream_model,
         signatures,
@@ -233,7 +242,7 @@ pub fn generate_request(
                 .map(|t| FunctionDeclaration {
                     name: t.function.name.clone(),
                     description: t.function.description.clone(),
-                    parameters: t.function.parameters.clone().map(gemini_schema),
+                    parameters_json_schema: t.function.parameters.clone().map(json_schema),
                 })
                 .collect(),
         }]
@@ -255,8 +264,14 @@ pub fn generate_request(
             role: None,
             parts: system,
         }),
+        // Gemini 2.5 and earlier answer 400 to a function-calling config without
+        // declarations ("Function calling config is set without function_declarations"),
+        // which the Responses and Messages dialects allow (`tools: []`, `tool_choice: auto`).
+        tool_config: tools
+            .as_ref()
+            .and(req.tool_choice.as_ref())
+            .and_then(tool_config),
         tools,
-        tool_config: req.tool_choice.as_ref().and_then(tool_config),
         generation_config: (generation_config != GenerationConfig::default())
             .then_some(generation_config),
     })
@@ -298,16 +313,7 @@ fn model_parts(
         parts.push(Part::text(text));
     }
     for call in message.tool_calls.iter().flatten() {
-        let args: Value = if call.function.arguments.trim().is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str(&call.function.arguments).map_err(|e| {
-                UpstreamError::untranslatable(format!(
-                    "tool call `{}` has arguments that are not JSON: {e}",
-                    call.id
-                ))
-            })?
-        };
+        let args = super::call_input(&call.id, &call.function.arguments)?;
         call_names.insert(call.id.clone(), call.function.name.clone());
         parts.push(Part {
             function_call: Some(FunctionCall {
@@ -388,18 +394,15 @@ fn image_part(url: &str) -> Part {
     }
 }
 
-/// Removes JSON-Schema keys that Gemini's OpenAPI-subset schema rejects.
-fn gemini_schema(schema: Value) -> Value {
-    match schema {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(k, _)| k != "additionalProperties" && k != "$schema")
-                .map(|(k, v)| (k, gemini_schema(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(gemini_schema).collect()),
-        other => other,
+/// A tool's JSON Schema as `parametersJsonSchema` takes it. `parameters` takes only an
+/// OpenAPI subset and answers 400 to much of what OpenAI clients, Pydantic and MCP servers
+/// send (`const`, `$ref` beside other keys, `propertyNames`, type lists); this field takes
+/// JSON Schema. The `$schema` tag names a dialect, not a constraint, and is left out.
+fn json_schema(mut schema: Value) -> Value {
+    if let Value::Object(map) = &mut schema {
+        map.remove("$schema");
     }
+    schema
 }
 
 /// OpenAI `tool_choice` as a function-calling mode.
@@ -492,16 +495,34 @@ pub fn chat_response(
                 content,
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 refusal: None,
+                reasoning_content: None,
             },
             stop_sequence: None,
             finish_reason: finish,
             logprobs: None,
         }],
-        usage: resp
-            .usage_metadata
-            .map(|u| Usage::new(u.prompt_token_count, u.output_tokens())),
+        usage: resp.usage_metadata.map(|u| usage(&u)),
         system_fingerprint: None,
     }
+}
+
+/// Chat's usage from Gemini's counts, with the cached prompt tokens and the thinking tokens
+/// (billed as output, so counted in `completion_tokens` too) in OpenAI's detail fields.
+pub(crate) fn usage(u: &wire::UsageMetadata) -> Usage {
+    let mut usage = Usage::new(u.prompt_token_count, u.output_tokens());
+    if let Some(cached) = u.cached_content_token_count {
+        usage.extra.insert(
+            "prompt_tokens_details".into(),
+            json!({"cached_tokens": cached}),
+        );
+    }
+    if u.thoughts_token_count > 0 {
+        usage.extra.insert(
+            "completion_tokens_details".into(),
+            json!({"reasoning_tokens": u.thoughts_token_count}),
+        );
+    }
+    usage
 }
 
 /// An OpenAI tool call for a function call of an answer, under an id unique to it: clients
@@ -513,7 +534,12 @@ fn tool_call(call: &FunctionCall) -> ToolCall {
         kind: "function".to_owned(),
         function: OpenAiFunctionCall {
             name: call.name.clone(),
-            arguments: call.args.to_string(),
+            // `args` is optional (left out for a function without parameters); a client
+            // parses the arguments as an object, and Anthropic refuses anything else.
+            arguments: match &call.args {
+                Value::Object(_) => call.args.to_string(),
+                _ => "{}".to_owned(),
+            },
         },
     }
 }

@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 use super::wire::{GenerateContentResponse, UsageMetadata};
 use super::{fallback_id, finish_reason, tool_call, unix_now, Signatures};
 use crate::openai::wire::{
-    ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta, Usage,
+    ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
 };
 use crate::upstream::providers::stream_steps::alive;
 use crate::upstream::sse::{SseEvent, SseStream};
@@ -168,7 +168,7 @@ impl Translator {
         }
         Ok(self.usage.map(|u| ChatCompletionChunk {
             choices: Vec::new(),
-            usage: Some(Usage::new(u.prompt_token_count, u.output_tokens())),
+            usage: Some(super::usage(&u)),
             ..self.chunk(Delta::default(), None)
         }))
     }

@@ -107,7 +107,8 @@ fn tools_calls_and_responses() {
     assert_eq!(
         wire["tools"],
         json!([{"functionDeclarations": [{"name": "weather", "description": "Weather by city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]}])
+            "parametersJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}},
+                "additionalProperties": false}}]}])
     );
     assert_eq!(
         wire["toolConfig"],
@@ -171,7 +172,12 @@ fn response_maps_tools_finish_thoughts_and_usage() {
     assert!(calls[0].id.starts_with("call_") && calls[0].id.len() > 20);
     assert_eq!(calls[0].function.arguments, r#"{"city":"Oslo"}"#);
     assert_eq!(choice.finish_reason, Some(FinishReason::ToolCalls));
-    assert_eq!(out.usage, Some(Usage::new(8, 10)));
+    let mut usage = Usage::new(8, 10);
+    usage.extra.insert(
+        "completion_tokens_details".into(),
+        json!({"reasoning_tokens": 6}),
+    );
+    assert_eq!(out.usage, Some(usage));
 
     let blocked: GenerateContentResponse =
         serde_json::from_value(json!({"promptFeedback": {"blockReason": "SAFETY"}})).unwrap();
@@ -474,4 +480,168 @@ fn thought_signatures_go_back_with_their_function_calls() {
     );
     // Gemini 2.x checks nothing and gets nothing it did not make.
     assert_eq!(sent_signatures("gemini-2.5-flash"), vec![None; 3]);
+}
+
+// ---- Provider review fixes (/tmp/review_providers.md #4, #5, #9, #10, #11). ----
+
+fn tool(name: &str, parameters: Value) -> Tool {
+    Tool {
+        kind: "function".into(),
+        function: FunctionDef {
+            name: name.into(),
+            description: None,
+            parameters: Some(parameters),
+            strict: None,
+        },
+    }
+}
+
+/// `parameters` takes only Gemini's OpenAPI subset and refuses `const`, `$ref`, type lists,
+/// `propertyNames`; the client's JSON Schema goes whole to `parametersJsonSchema`.
+#[test]
+fn tool_schemas_go_as_json_schema() {
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "tz": {"const": "UTC"},
+            "when": {"$ref": "#/$defs/when", "description": "a time"},
+            "note": {"type": ["string", "null"]},
+            "tags": {"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}}
+        },
+        "$defs": {"when": {"type": "string", "format": "date-time"}},
+        "required": ["tz"],
+        "additionalProperties": false
+    });
+    let mut req = request(vec![user("now?")]);
+    req.tools = Some(vec![
+        tool("get_time", schema.clone()),
+        tool(
+            "noop",
+            json!({"type": "object", "properties": {}, "required": [], "additionalProperties": false}),
+        ),
+    ]);
+    let wire = wire_of(&req);
+    let declarations = &wire["tools"][0]["functionDeclarations"];
+    let mut expected = schema;
+    expected.as_object_mut().unwrap().remove("$schema");
+    assert_eq!(declarations[0]["parametersJsonSchema"], expected);
+    assert!(declarations[0].get("parameters").is_none(), "{wire}");
+    assert_eq!(
+        declarations[1]["parametersJsonSchema"],
+        json!({"type": "object", "properties": {}, "required": [], "additionalProperties": false})
+    );
+    // A tool without parameters sends neither field.
+    req.tools = Some(vec![Tool {
+        kind: "function".into(),
+        function: FunctionDef {
+            name: "ping".into(),
+            description: None,
+            parameters: None,
+            strict: None,
+        },
+    }]);
+    assert_eq!(
+        wire_of(&req)["tools"][0]["functionDeclarations"][0],
+        json!({"name": "ping"})
+    );
+}
+
+#[test]
+fn tool_config_goes_only_beside_declarations() {
+    let mut req = request(vec![user("hi")]);
+    req.tools = Some(Vec::new());
+    for choice in ["auto", "none", "required"] {
+        req.tool_choice = Some(json!(choice));
+        let wire = wire_of(&req);
+        assert!(wire.get("toolConfig").is_none(), "{choice}: {wire}");
+        assert!(wire.get("tools").is_none(), "{choice}: {wire}");
+    }
+    req.tools = None;
+    assert!(wire_of(&req).get("toolConfig").is_none());
+    req.tools = Some(vec![tool("f", json!({"type": "object"}))]);
+    assert_eq!(
+        wire_of(&req)["toolConfig"],
+        json!({"functionCallingConfig": {"mode": "ANY"}})
+    );
+}
+
+#[test]
+fn a_function_call_without_args_reads_as_an_empty_object() {
+    let body = json!({
+        "candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_time"}},
+            {"functionCall": {"name": "odd", "args": null}}
+        ]}, "finishReason": "STOP"}]
+    });
+    let resp: GenerateContentResponse = serde_json::from_value(body.clone()).unwrap();
+    let out = chat_response(resp, "gemini-x", &Signatures::default());
+    let calls = out.choices[0].message.tool_calls.as_ref().unwrap();
+    assert_eq!(calls[0].function.arguments, "{}");
+    assert_eq!(calls[1].function.arguments, "{}");
+
+    let mut t = Translator::new("gemini-x".into(), Signatures::default());
+    let chunks = t.on_event(&body.to_string()).unwrap();
+    let args: Vec<String> = chunks
+        .iter()
+        .flat_map(|c| c.choices.iter())
+        .flat_map(|c| c.delta.tool_calls.iter().flatten())
+        .filter_map(|c| c.function.as_ref()?.arguments.clone())
+        .collect();
+    assert_eq!(args, vec!["{}", "{}"]);
+}
+
+#[test]
+fn history_calls_whose_arguments_are_not_an_object_go_as_empty_args() {
+    let mut assistant = ChatMessage::text(Role::Assistant, "");
+    assistant.tool_calls = Some(vec![ToolCall {
+        id: "call_0".into(),
+        kind: "function".into(),
+        function: OpenAiFunctionCall {
+            name: "get_time".into(),
+            arguments: "null".into(),
+        },
+    }]);
+    let mut result = ChatMessage::text(Role::Tool, "noon");
+    result.tool_call_id = Some("call_0".into());
+    let wire = wire_of(&request(vec![user("time?"), assistant, result]));
+    assert_eq!(
+        wire["contents"][1]["parts"][0]["functionCall"],
+        json!({"name": "get_time", "args": {}})
+    );
+}
+
+#[test]
+fn several_choices_are_refused_naming_n() {
+    let mut req = request(vec![user("hi")]);
+    req.n = Some(2);
+    let err = generate_request(&req, "gemini-2.5-flash", &Signatures::default()).unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
+    assert!(err.message.starts_with("n:"), "{}", err.message);
+    req.n = Some(1);
+    assert!(generate_request(&req, "gemini-2.5-flash", &Signatures::default()).is_ok());
+}
+
+#[test]
+fn cached_and_thinking_tokens_are_reported_as_details() {
+    let body = json!({
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]},
+                        "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 1000, "cachedContentTokenCount": 800,
+                          "candidatesTokenCount": 10, "thoughtsTokenCount": 300,
+                          "totalTokenCount": 1310}
+    });
+    let expected = json!({
+        "prompt_tokens": 1000, "completion_tokens": 310, "total_tokens": 1310,
+        "prompt_tokens_details": {"cached_tokens": 800},
+        "completion_tokens_details": {"reasoning_tokens": 300}
+    });
+    let resp: GenerateContentResponse = serde_json::from_value(body.clone()).unwrap();
+    let out = chat_response(resp, "gemini-x", &Signatures::default());
+    assert_eq!(serde_json::to_value(out.usage.unwrap()).unwrap(), expected);
+
+    let mut t = Translator::new("gemini-x".into(), Signatures::default());
+    t.on_event(&body.to_string()).unwrap();
+    let last = t.on_end().unwrap().unwrap();
+    assert_eq!(serde_json::to_value(last.usage.unwrap()).unwrap(), expected);
 }

@@ -130,9 +130,12 @@ pub struct FunctionDeclaration {
     /// What it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// OpenAPI-subset schema of the arguments.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
+    /// JSON Schema of the arguments (`parametersJsonSchema`, exclusive with `parameters`).
+    #[serde(
+        rename = "parametersJsonSchema",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub parameters_json_schema: Option<Value>,
 }
 
 /// `toolConfig`.
@@ -215,6 +218,9 @@ pub struct UsageMetadata {
     /// Prompt tokens.
     #[serde(default)]
     pub prompt_token_count: u32,
+    /// Prompt tokens read from the context cache (part of `prompt_token_count`).
+    #[serde(default)]
+    pub cached_content_token_count: Option<u32>,
     /// Answer tokens.
     #[serde(default)]
     pub candidates_token_count: u32,

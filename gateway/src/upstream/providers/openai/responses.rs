@@ -317,6 +317,7 @@ fn message(response: &Value) -> Result<(ResponseMessage, FinishReason), Upstream
         content: (!text.is_empty() || calls.is_empty()).then_some(text),
         tool_calls: (!calls.is_empty()).then_some(calls),
         refusal: (!refusal.is_empty()).then_some(refusal),
+        reasoning_content: None,
     };
     Ok((message, finish))
 }

@@ -44,22 +44,50 @@ pub(super) fn events_to_chunks(
 
 fn parse_chunk(data: &str) -> Result<ChatCompletionChunk, UpstreamError> {
     match serde_json::from_str::<ChatCompletionChunk>(data) {
-        Ok(chunk) => Ok(chunk),
-        Err(e) => {
-            // Some servers report failures mid-stream as `data: {"error": {...}}`.
-            let value: Option<serde_json::Value> = serde_json::from_str(data).ok();
-            if let Some(err) = value.as_ref().and_then(|v| v.get("error")) {
-                let status = err
-                    .get("code")
-                    .and_then(|c| c.as_u64())
-                    .and_then(|c| u16::try_from(c).ok())
-                    .filter(|c| (400..600).contains(c))
-                    .unwrap_or(500);
-                return Err(UpstreamError::from_status(status, None, data));
+        Ok(chunk) => {
+            // OpenRouter reports a provider failing after the 200 as a chunk that looks like
+            // any other (an id, `choices` with `finish_reason: "error"`) plus an `error`
+            // object. Relayed as a chunk it would read as a normal finish: no failover, the
+            // message lost, the answer cut short and logged as a success.
+            let failed = chunk.choices.iter().any(|c| {
+                c.finish_reason
+                    .as_ref()
+                    .is_some_and(|f| f.as_str() == "error")
+            });
+            if failed || data.contains("\"error\"") {
+                if let Some(err) = stream_error(data) {
+                    return Err(err);
+                }
             }
-            Err(UpstreamError::decode(format!("stream chunk: {e}")))
+            if failed {
+                return Err(UpstreamError::from_status(
+                    500,
+                    None,
+                    "the upstream ended the stream with finish_reason \"error\"",
+                ));
+            }
+            Ok(chunk)
         }
+        Err(e) => match stream_error(data) {
+            // Some servers report failures mid-stream as `data: {"error": {...}}` only.
+            Some(err) => Err(err),
+            None => Err(UpstreamError::decode(format!("stream chunk: {e}"))),
+        },
     }
+}
+
+/// The failure a chunk reports in an `error` field, if it has one: its numeric `code` as the
+/// status where that is an HTTP error status, else a server error.
+fn stream_error(data: &str) -> Option<UpstreamError> {
+    let value: serde_json::Value = serde_json::from_str(data).ok()?;
+    let err = value.get("error").filter(|e| !e.is_null())?;
+    let status = err
+        .get("code")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| (400..600).contains(c))
+        .unwrap_or(500);
+    Some(UpstreamError::from_status(status, None, data))
 }
 
 #[cfg(test)]
@@ -117,5 +145,48 @@ mod tests {
         let err = items[0].as_ref().unwrap_err();
         assert_eq!(err.kind, UpstreamErrorKind::ServerError);
         assert_eq!(err.message, "overloaded");
+    }
+
+    /// OpenRouter's mid-stream failure: a chunk with an id, `choices` and an `error` object.
+    #[tokio::test]
+    async fn an_error_beside_choices_is_an_upstream_error() {
+        let failed = r#"{"id":"gen-1","object":"chat.completion.chunk","created":1,"model":"m","error":{"code":"server_error","message":"Provider disconnected unexpectedly"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}"#;
+        let s = events_to_chunks(stream::iter(vec![ev(CHUNK), ev(failed), ev("[DONE]")]));
+        let items: Vec<_> = s.collect().await;
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert!(items[0].is_ok());
+        let err = items[1].as_ref().unwrap_err();
+        assert_eq!(err.kind, UpstreamErrorKind::ServerError);
+        assert!(err.retryable);
+        assert_eq!(err.message, "Provider disconnected unexpectedly");
+
+        // With a numeric code, that status; without choices, the same.
+        let limited = r#"{"id":"gen-1","object":"chat.completion.chunk","created":1,"model":"m","error":{"code":429,"message":"slow down"},"choices":[]}"#;
+        let items: Vec<_> = events_to_chunks(stream::iter(vec![ev(limited)]))
+            .collect()
+            .await;
+        assert_eq!(
+            items[0].as_ref().unwrap_err().kind,
+            UpstreamErrorKind::RateLimited
+        );
+
+        // `finish_reason: "error"` alone is a failure too.
+        let bare = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"error"}]}"#;
+        let items: Vec<_> = events_to_chunks(stream::iter(vec![ev(bare), ev("[DONE]")]))
+            .collect()
+            .await;
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0].as_ref().unwrap_err().kind,
+            UpstreamErrorKind::ServerError
+        );
+
+        // `"error": null`, or the word in the text, is no failure.
+        let fine = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","error":null,"choices":[{"index":0,"delta":{"content":"\"error\" is a word"},"finish_reason":"stop"}]}"#;
+        let items: Vec<_> = events_to_chunks(stream::iter(vec![ev(fine), ev("[DONE]")]))
+            .collect()
+            .await;
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_ok(), "{items:?}");
     }
 }
