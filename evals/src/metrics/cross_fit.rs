@@ -124,12 +124,12 @@ mod tests {
     use super::*;
     use rand::Rng;
 
+    /// One operating point's per-prompt (cost, quality).
+    type Path = Vec<(f64, f64)>;
+
     /// Per-prompt paths of "send the first k prompts of `order` to the strong model", k = 0..n,
     /// and the two single models.
-    fn sweep(
-        labels: &[(f64, f64)],
-        order: &[usize],
-    ) -> (Vec<Vec<(f64, f64)>>, Vec<Vec<(f64, f64)>>) {
+    fn sweep(labels: &[(f64, f64)], order: &[usize]) -> (Vec<Path>, Vec<Path>) {
         let (cheap, strong) = (0.001, 0.01);
         let n = labels.len();
         let mut paths = Vec::new();

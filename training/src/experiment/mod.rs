@@ -193,6 +193,11 @@ pub struct FoldSummary {
     /// per-task rule, with a 95 % interval from averaging the seeds' paired bootstrap
     /// replicates (on a fixed split the seeds share one test set and the same replicates).
     pub combined: Vec<PairedDiff>,
+    /// The same with cross-fitted AIQ on both sides (`evals::metrics::cross_fit`): the hull's
+    /// vertices chosen on the other half of the test prompts, so that a router gains only what
+    /// its estimates know about the prompts (absent in reports written before it).
+    #[serde(default)]
+    pub combined_cross_fit: Vec<PairedDiff>,
 }
 
 /// Everything an experiment measured.

@@ -23,15 +23,41 @@ pub(super) fn summarise_folds(runs: &[RunReport], compare_to: Option<&str>) -> V
             FoldSummary {
                 fold: label.to_owned(),
                 summary: SeedSummary::from_reports(&reports),
-                combined: combined(&fold, compare_to),
+                combined: combined(&fold, compare_to, Aiq::Plain),
+                combined_cross_fit: combined(&fold, compare_to, Aiq::CrossFit),
             }
         })
         .collect()
 }
 
+/// Which AIQ a comparison reads.
+#[derive(Clone, Copy)]
+enum Aiq {
+    /// RouterBench's.
+    Plain,
+    /// Cross-fitted (`evals::metrics::cross_fit`).
+    CrossFit,
+}
+
+impl Aiq {
+    /// The value and its replicates, where present.
+    fn of<'a>(
+        self,
+        aiq: f64,
+        reps: &'a [f64],
+        cf: Option<f64>,
+        cf_reps: &'a [f64],
+    ) -> Option<(f64, &'a [f64])> {
+        match self {
+            Aiq::Plain => Some((aiq, reps)),
+            Aiq::CrossFit => cf.map(|v| (v, cf_reps)),
+        }
+    }
+}
+
 /// Per router, the seed-averaged difference to the zero router, to the per-task rule and to
 /// `compare_to` when given, with the interval of the seed-averaged bootstrap replicates.
-fn combined(runs: &[&RunReport], compare_to: Option<&str>) -> Vec<PairedDiff> {
+fn combined(runs: &[&RunReport], compare_to: Option<&str>, which: Aiq) -> Vec<PairedDiff> {
     let Some(first) = runs.first() else {
         return Vec::new();
     };
@@ -51,15 +77,35 @@ fn combined(runs: &[&RunReport], compare_to: Option<&str>) -> Vec<PairedDiff> {
                 let Some(a) = rep.routers.iter().find(|x| x.name == r.name) else {
                     continue;
                 };
-                let (b_aiq, b_reps) = if baseline == ZERO_ROUTER_LABEL {
-                    (rep.zero_router.aiq, &rep.zero_router.aiq_replicates)
+                let z = &rep.zero_router;
+                let b = if baseline == ZERO_ROUTER_LABEL {
+                    which.of(
+                        z.aiq,
+                        &z.aiq_replicates,
+                        z.aiq_cross_fit,
+                        &z.aiq_cross_fit_replicates,
+                    )
                 } else {
                     match rep.routers.iter().find(|x| x.name == baseline) {
-                        Some(b) => (b.aiq, &b.aiq_replicates),
+                        Some(b) => which.of(
+                            b.aiq,
+                            &b.aiq_replicates,
+                            b.aiq_cross_fit,
+                            &b.aiq_cross_fit_replicates,
+                        ),
                         None => continue,
                     }
                 };
-                if a.aiq_replicates.is_empty() || a.aiq_replicates.len() != b_reps.len() {
+                let a = which.of(
+                    a.aiq,
+                    &a.aiq_replicates,
+                    a.aiq_cross_fit,
+                    &a.aiq_cross_fit_replicates,
+                );
+                let (Some((a_aiq, a_reps)), Some((b_aiq, b_reps))) = (a, b) else {
+                    continue;
+                };
+                if a_reps.is_empty() || a_reps.len() != b_reps.len() {
                     continue;
                 }
                 if reps.is_empty() {
@@ -68,8 +114,8 @@ fn combined(runs: &[&RunReport], compare_to: Option<&str>) -> Vec<PairedDiff> {
                 if reps.len() != b_reps.len() {
                     continue;
                 }
-                delta += a.aiq - b_aiq;
-                for (k, (x, y)) in a.aiq_replicates.iter().zip(b_reps).enumerate() {
+                delta += a_aiq - b_aiq;
+                for (k, (x, y)) in a_reps.iter().zip(b_reps).enumerate() {
                     reps[k] += x - y;
                 }
                 n += 1;
@@ -127,6 +173,23 @@ impl ExperimentReport {
                     d.high,
                     if d.above_zero() { "yes" } else { "no" }
                 );
+            }
+            if !fold.combined_cross_fit.is_empty() {
+                out.push_str(
+                    "\nThe same with cross-fitted AIQ (the hull's vertices chosen on the other half of the test prompts, so that estimates that know nothing about a prompt gain nothing; slightly conservative):\n\n| router | vs | ΔAIQ | 95 % interval | above 0 |\n| --- | --- | ---: | --- | --- |\n",
+                );
+                for d in &fold.combined_cross_fit {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {} |",
+                        d.router,
+                        d.baseline,
+                        d.delta,
+                        d.low,
+                        d.high,
+                        if d.above_zero() { "yes" } else { "no" }
+                    );
+                }
             }
             out.push('\n');
             out.push_str(&fold.summary.to_markdown());

@@ -181,6 +181,14 @@ fn knn_routes_the_planted_split_better_than_the_zero_router() {
         .find(|d| d.router == "knn" && d.baseline == evals::ZERO_ROUTER_LABEL)
         .unwrap();
     assert!(knn_zero.above_zero() && knn_zero.low <= knn_zero.delta);
+    // A router that knows the planted split keeps its gain once cross-fitted.
+    let knn_zero_cf = report.folds[0]
+        .combined_cross_fit
+        .iter()
+        .find(|d| d.router == "knn" && d.baseline == evals::ZERO_ROUTER_LABEL)
+        .unwrap();
+    assert!(knn_zero_cf.above_zero(), "{knn_zero_cf:?}");
+    assert!(report.to_markdown().contains("cross-fitted AIQ"));
     assert!(knn.calibration.as_ref().is_some_and(|c| c.ece < 0.2));
     let md = report.to_markdown();
     assert!(md.contains("| knn |"), "{md}");
