@@ -314,7 +314,9 @@ pub(crate) async fn serve(
     if let Some(k) = &key {
         let prompt =
             prompt_tokens_at_most(state, rule.requested(&req.model), rule.pool(pool), &input);
-        let estimate = prompt + u64::from(req.output_limit().unwrap_or(0));
+        // Every choice (`n`) is written, and billed, separately.
+        let estimate =
+            prompt + u64::from(req.output_limit().unwrap_or(0)) * u64::from(choices(req));
         k.take_tokens(estimate).await.map_err(|e| {
             state
                 .metrics
@@ -423,6 +425,7 @@ pub(crate) async fn serve(
             &order,
             input.input_tokens,
             req.output_limit(),
+            choices(req),
         ))
         .await
         .map_err(|e| {
@@ -661,13 +664,20 @@ fn answer_text(completion: &ChatCompletionResponse) -> String {
         .unwrap_or_default()
 }
 
+/// How many answers the request asks for (`n`): each is written and billed.
+fn choices(req: &ChatCompletionRequest) -> u32 {
+    req.n.unwrap_or(1).max(1)
+}
+
 /// The most the request can cost on any model of its failover order: the prompt estimate plus
-/// `max_tokens` (or, without it, the rest of the model's context window) at catalog prices.
+/// `max_tokens` (or, without it, the rest of the model's context window) for each of its
+/// `choices`, at catalog prices.
 fn max_cost_usd(
     state: &AppState,
     order: &[ModelId],
     input_tokens: u32,
     output_limit: Option<u32>,
+    choices: u32,
 ) -> f64 {
     order
         .iter()
@@ -676,8 +686,10 @@ fn max_cost_usd(
             let output = output_limit
                 .unwrap_or_else(|| e.spec.context_window.saturating_sub(input_tokens))
                 .min(e.spec.context_window);
-            e.spec
-                .predicted_cost_usd(f64::from(input_tokens), f64::from(output))
+            e.spec.predicted_cost_usd(
+                f64::from(input_tokens),
+                f64::from(output) * f64::from(choices),
+            )
         })
         .fold(0.0, f64::max)
 }

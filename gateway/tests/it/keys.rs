@@ -749,3 +749,46 @@ async fn tokens_taken_by_a_request_no_upstream_answered_are_given_back() {
     }
     assert_eq!(h.chat_as(Some(k), &body).await.status(), 200);
 }
+
+/// A request for `n` answers is written, and billed, `n` times over: its budget hold counts
+/// every answer, so a key cannot pass its budget many times over with `n` (it could: 30
+/// concurrent `n = 128` requests spent 43 times a key's budget).
+#[tokio::test]
+async fn a_request_for_several_answers_holds_the_budget_of_all_of_them() {
+    let budget = Budget {
+        limit_usd: 0.003,
+        period: Period::Day,
+    };
+    let key = NewKey {
+        budget: Some(budget),
+        ..named("choices")
+    };
+    let (h, keys) = start(&[key], |_| {}).await;
+    let (id, k) = (&keys[0].0, &keys[0].1);
+    // 100 tokens on the dearest model of the failover order hold about 0.001 USD: one answer
+    // holds a third of the budget, eight more than all of it.
+    for (n, second) in [(1, 200), (8, 429)] {
+        let release = testkit::Release::new();
+        h.fake.script(
+            "gpt-4o-mini",
+            [Scenario::held(&release, "first"), Scenario::reply("second")],
+        );
+        let mut first = chat("gpt-4o-mini");
+        first["n"] = json!(n);
+        first["max_tokens"] = json!(100);
+        let while_held = async {
+            while h.gw.state().auth.ledger().usage(id, budget).1 == 0.0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let reserved = h.gw.state().auth.ledger().usage(id, budget).1;
+            let r = h.chat_as(Some(k), &chat("gpt-4o-mini")).await;
+            release.open();
+            (reserved, r.status().as_u16())
+        };
+        let (held, (reserved, status)) = tokio::join!(h.chat_as(Some(k), &first), while_held);
+        assert_eq!(held.status().as_u16(), 200, "n = {n}");
+        assert_eq!(status, second, "n = {n}: {reserved} reserved");
+        h.gw.wait_idle().await;
+        h.clock.advance(Duration::from_secs(24 * 3600));
+    }
+}
