@@ -87,17 +87,36 @@ impl fmt::Display for PgUrl {
         let Some((scheme, rest)) = self.0.split_once("://") else {
             return f.write_str("postgres://***");
         };
-        // `user:password@host`: the userinfo ends at the last `@` before the path.
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        match rest[..authority_end].rfind('@') {
+        let (main, query) = match rest.split_once('?') {
+            Some((main, query)) => (main, Some(query)),
+            None => (rest, None),
+        };
+        // `user:password@host/db`: the userinfo ends at the last `@` before the query, not at
+        // the first `/`, since the driver accepts a password with an unencoded `/` (generated
+        // passwords in base64 have them).
+        match main.rfind('@') {
             Some(at) => {
-                let userinfo = &rest[..at];
+                let userinfo = &main[..at];
                 let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
                 let masked = if userinfo.contains(':') { ":***" } else { "" };
-                write!(f, "{scheme}://{user}{masked}{}", &rest[at..])
+                write!(f, "{scheme}://{user}{masked}{}", &main[at..])?;
             }
-            None => write!(f, "{scheme}://{rest}"),
+            None => write!(f, "{scheme}://{main}")?,
         }
+        // The driver also takes the password as a parameter (`?password=…`).
+        if let Some(query) = query {
+            f.write_str("?")?;
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    f.write_str("&")?;
+                }
+                match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => write!(f, "{k}=***")?,
+                    _ => f.write_str(pair)?,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -123,6 +142,24 @@ impl fmt::Debug for PgUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The driver reads a password with an unencoded `/`, and one given as a parameter.
+    #[test]
+    fn passwords_with_slashes_or_in_the_query_are_masked_too() {
+        for (url, shown) in [
+            (
+                "postgres://app:Xy/9s3cret@127.0.0.1:1/db",
+                "postgres://app:***@127.0.0.1:1/db",
+            ),
+            (
+                "postgres://app@127.0.0.1:1/db?sslmode=disable&password=s3cretPW",
+                "postgres://app@127.0.0.1:1/db?sslmode=disable&password=***",
+            ),
+            ("postgres://db.internal/sw", "postgres://db.internal/sw"),
+        ] {
+            assert_eq!(PgUrl::new(url).to_string(), shown);
+        }
+    }
 
     #[test]
     fn urls_are_databases_and_print_without_their_password() {
