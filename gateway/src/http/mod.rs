@@ -59,6 +59,11 @@ use crate::state::AppState;
 /// The gateway's router over `state`.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.server.body_limit_bytes;
+    // The body is read inside each route's key check (`route_layer`s run last-added first),
+    // so a request without a valid key, or over its requests-per-minute, is refused before a
+    // byte of its body is buffered: otherwise clients without a key could make the gateway
+    // hold `body_limit_bytes` per connection for `body_read_timeout`.
+    let read_body = || axum::middleware::from_fn_with_state(state.clone(), read_body_in_time);
     // Client keys guard every `/v1/*` route (a no-op while no key exists).
     let v1 = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
@@ -67,6 +72,7 @@ pub fn app(state: AppState) -> Router {
         .route(embeddings::PATH, post(embeddings::handler))
         .route("/v1/models", get(ops::list_models))
         .route("/v1/route", post(route::route_only))
+        .route_layer(read_body())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require_key,
@@ -74,13 +80,13 @@ pub fn app(state: AppState) -> Router {
     // Labels: a client key labels its own requests, the admin key any.
     let labels = Router::new()
         .route("/v1/feedback", post(feedback::feedback))
+        .route_layer(read_body())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require_key_or_admin,
         ));
-    let mut router = Router::new()
-        .merge(v1)
-        .merge(labels)
+    // The admin routes check the admin key in their handlers, after the (small) body.
+    let rest = Router::new()
         .route("/metrics", get(ops::metrics))
         .route("/health", get(ops::health))
         .route("/admin/reload", post(admin::reload))
@@ -90,6 +96,11 @@ pub fn app(state: AppState) -> Router {
         .route("/dashboard/app.js", get(dashboard::script))
         .route("/dashboard/app.css", get(dashboard::style))
         .route("/dashboard/data", get(dashboard::data))
+        .route_layer(read_body());
+    let mut router = Router::new()
+        .merge(v1)
+        .merge(labels)
+        .merge(rest)
         .layer(axum::middleware::from_fn(exposure::require_json))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -108,10 +119,6 @@ pub fn app(state: AppState) -> Router {
                 }))
                 .layer(TraceLayer::new_for_http())
                 .layer(axum::middleware::map_response(log_server_errors))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    read_body_in_time,
-                ))
                 .layer(DefaultBodyLimit::max(limit)),
         )
         .with_state(state)
@@ -128,6 +135,15 @@ async fn read_body_in_time(
     let server = &state.config.server;
     let (parts, body) = request.into_parts();
     let limit = server.body_limit_bytes;
+    // A declared length past the limit is refused before anything is read.
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return refuse(&state, ApiError::BodyTooLarge { limit });
+    }
     let read = async {
         let mut stream = body.into_data_stream();
         let mut buf = bytes::BytesMut::new();

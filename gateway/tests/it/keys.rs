@@ -792,3 +792,37 @@ async fn a_request_for_several_answers_holds_the_budget_of_all_of_them() {
         h.clock.advance(Duration::from_secs(24 * 3600));
     }
 }
+
+/// A request without a valid key is refused before its body is read (a keyless client could
+/// otherwise make the gateway buffer `body_limit_bytes` per connection for the whole body
+/// timeout), and a declared length past the limit is refused before a byte of it is read.
+#[tokio::test]
+async fn no_body_is_read_for_a_request_without_a_key_or_past_the_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (h, keys) = start(&[named("reader")], |c| {
+        c.server.body_read_timeout = Duration::from_secs(60);
+        c.server.body_limit_bytes = 1000;
+    })
+    .await;
+    let addr = h.gw.local_addr();
+    let answer = |head: String| async move {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let mut out = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut out))
+            .await
+            .expect("answered without waiting for the body")
+            .unwrap();
+        String::from_utf8_lossy(&out[..n]).into_owned()
+    };
+    let partial = |auth: &str, length: usize| {
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\n{auth}content-length: {length}\r\n\r\n{{\"model\":"
+        )
+    };
+    let keyless = answer(partial("", 500)).await;
+    assert!(keyless.starts_with("HTTP/1.1 401"), "{keyless}");
+    let auth = format!("authorization: Bearer {}\r\n", keys[0].1);
+    let too_long = answer(partial(&auth, 5000)).await;
+    assert!(too_long.starts_with("HTTP/1.1 413"), "{too_long}");
+}
