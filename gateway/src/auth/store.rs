@@ -618,56 +618,69 @@ impl KeyStore {
         .map_err(|e| self.db(e))
     }
 
-    /// Checks every stored field of `rows`.
+    /// Checks every stored field of `rows`. A row that does not read back (a hand edit, a
+    /// newer version's row) is left out with a warning naming it and its field: it grants
+    /// nothing, and the other rows, their revocations above all, still take effect. Failing
+    /// the whole load instead kept the last table in a running gateway, revoked keys included.
     fn decode(&self, rows: Vec<RawKey>) -> Result<Vec<(KeyRecord, [u8; 32])>, KeyStoreError> {
         let mut out = Vec::with_capacity(rows.len());
-        for (id, name, sha, created, revoked, budget, period, rpm, tpm, models, guardrails) in rows
-        {
-            let corrupt = |field| KeyStoreError::Corrupt {
-                at: self.at.clone(),
-                id: id.clone(),
-                field,
-            };
-            let mut hash = [0u8; 32];
-            hex::decode_to_slice(&sha, &mut hash).map_err(|_| corrupt("sha256"))?;
-            let budget = match (budget, period) {
-                (Some(limit_usd), Some(p)) => Some(Budget {
-                    limit_usd,
-                    period: Period::parse(&p).ok_or_else(|| corrupt("period"))?,
-                }),
-                (None, None) => None,
-                _ => return Err(corrupt("budget_usd")),
-            };
-            let limit = |v: Option<i64>, field| match v {
-                None => Ok(None),
-                Some(n) => u32::try_from(n)
-                    .ok()
-                    .and_then(NonZeroU32::new)
-                    .map(Some)
-                    .ok_or_else(|| corrupt(field)),
-            };
-            let models = match models {
-                None => None,
-                Some(m) => {
-                    Some(serde_json::from_str::<Vec<ModelId>>(&m).map_err(|_| corrupt("models"))?)
+        for row in rows {
+            match self.decode_row(row) {
+                Ok(key) => out.push(key),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Skipping a client key row that does not read back; it authenticates nothing.")
                 }
-            };
-            out.push((
-                KeyRecord {
-                    id: id.clone(),
-                    name,
-                    created_ms: u64::try_from(created).unwrap_or(0),
-                    revoked_ms: revoked.map(|r| u64::try_from(r).unwrap_or(0)),
-                    budget,
-                    rpm: limit(rpm, "rpm")?,
-                    tpm: limit(tpm, "tpm")?,
-                    models,
-                    guardrails,
-                },
-                hash,
-            ));
+            }
         }
         Ok(out)
+    }
+
+    /// One row of [`Self::decode`].
+    fn decode_row(&self, row: RawKey) -> Result<(KeyRecord, [u8; 32]), KeyStoreError> {
+        let (id, name, sha, created, revoked, budget, period, rpm, tpm, models, guardrails) = row;
+        let corrupt = |field| KeyStoreError::Corrupt {
+            at: self.at.clone(),
+            id: id.clone(),
+            field,
+        };
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(&sha, &mut hash).map_err(|_| corrupt("sha256"))?;
+        let budget = match (budget, period) {
+            (Some(limit_usd), Some(p)) => Some(Budget {
+                limit_usd,
+                period: Period::parse(&p).ok_or_else(|| corrupt("period"))?,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("budget_usd")),
+        };
+        let limit = |v: Option<i64>, field| match v {
+            None => Ok(None),
+            Some(n) => u32::try_from(n)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .map(Some)
+                .ok_or_else(|| corrupt(field)),
+        };
+        let models = match models {
+            None => None,
+            Some(m) => {
+                Some(serde_json::from_str::<Vec<ModelId>>(&m).map_err(|_| corrupt("models"))?)
+            }
+        };
+        Ok((
+            KeyRecord {
+                id: id.clone(),
+                name,
+                created_ms: u64::try_from(created).unwrap_or(0),
+                revoked_ms: revoked.map(|r| u64::try_from(r).unwrap_or(0)),
+                budget,
+                rpm: limit(rpm, "rpm")?,
+                tpm: limit(tpm, "tpm")?,
+                models,
+                guardrails,
+            },
+            hash,
+        ))
     }
 }
 
@@ -675,6 +688,45 @@ impl KeyStore {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    /// A row that does not read back grants nothing and does not stop the others, or their
+    /// revocations, from loading (it used to fail the whole load, and a running gateway then
+    /// kept its last table, revoked keys included).
+    #[test]
+    fn a_row_that_does_not_read_back_is_skipped_and_revocations_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut store = KeyStore::open(&path).unwrap();
+        let new = |name: &str| NewKey {
+            name: name.to_owned(),
+            budget: None,
+            rpm: None,
+            tpm: None,
+            models: None,
+            guardrails: None,
+        };
+        let (kept, _) = store.create(&new("kept"), 1).unwrap();
+        let (gone, _) = store.create(&new("gone"), 1).unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO client_keys (id, name, sha256, created_ms, budget_usd, period)
+                 VALUES ('key_handmade', 'handmade', ?1, 1, 1.0, 'week')",
+                [hex::encode([7u8; 32])],
+            )
+            .unwrap();
+        let revoked = store.revoke("gone", 2).unwrap();
+        assert_eq!(revoked.revoked_ms, Some(2));
+        let loaded = store.load().unwrap();
+        let mut ids: Vec<(&str, Option<u64>)> = loaded
+            .iter()
+            .map(|(k, _)| (k.id.as_str(), k.revoked_ms))
+            .collect();
+        ids.sort_unstable();
+        let mut want = [(kept.id.as_str(), None), (gone.id.as_str(), Some(2))];
+        want.sort_unstable();
+        assert_eq!(ids, want);
+    }
 
     #[test]
     fn the_key_version_moves_on_key_changes_only() {
