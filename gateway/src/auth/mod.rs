@@ -391,13 +391,19 @@ pub fn rejection_reason(error: &ApiError, reason: &'static str) -> &'static str 
     }
 }
 
+/// The token of `Authorization: Bearer <token>`; the scheme name is case-insensitive (RFC 9110
+/// §11.1), so `bearer` and `BEARER` count too.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
 /// The key presented on a request: `Authorization: Bearer <key>` (any case of `Bearer`) or
 /// `x-api-key: <key>`.
 pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get(header::AUTHORIZATION) {
-        let v = v.to_str().ok()?.trim();
-        let (scheme, rest) = v.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim());
+    if headers.contains_key(header::AUTHORIZATION) {
+        return bearer(headers);
     }
     headers
         .get("x-api-key")

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
@@ -37,11 +37,7 @@ pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Api
     if token.is_none() && key_hash.is_none() {
         return Err(ApiError::AdminDisabled);
     }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let given = crate::auth::bearer(headers);
     // Comparing digests keeps the comparison time independent of where the strings differ.
     let ok = given.is_some_and(|g| {
         let digest = Sha256::digest(g.as_bytes());

@@ -429,6 +429,15 @@ async fn issue_11_admin_api_creates_lists_and_revokes_keys_with_the_admin_key_on
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
+    // The scheme name is case-insensitive (RFC 9110), as for client keys.
+    let r = h
+        .client
+        .get(h.url("/admin/keys"))
+        .header("authorization", format!("bearer {admin}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     let r = h
         .client
         .post(h.url("/admin/keys"))
