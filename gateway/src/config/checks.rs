@@ -50,6 +50,22 @@ pub(super) fn exposure(server: &super::ServerConfig) -> Result<(), Error> {
                 format!("`{origin}` must be an origin like https://app.example.com (scheme and host, no path, no `*`)"),
             ));
         }
+        // Browsers send the origin in lower case and without the scheme's default port, and
+        // the CORS layer compares it byte for byte: such an entry would never match.
+        let written = origin
+            .to_ascii_lowercase()
+            .trim_end_matches(if origin.starts_with("https://") {
+                ":443"
+            } else {
+                ":80"
+            })
+            .to_owned();
+        if written != *origin {
+            return Err(invalid(
+                &format!("server.cors_origins[{i}]"),
+                format!("`{origin}` never matches what browsers send: write `{written}`"),
+            ));
+        }
     }
     for (i, host) in server.allowed_hosts.iter().enumerate() {
         if host.is_empty() || host.contains(['/', ' ', '*']) {
@@ -58,6 +74,22 @@ pub(super) fn exposure(server: &super::ServerConfig) -> Result<(), Error> {
                 format!(
                     "`{host}` must be a host name such as gateway.internal (no scheme, no `*`)"
                 ),
+            ));
+        }
+        // The `Host` header is matched without its port, so an entry with one never matches.
+        let port = if host.starts_with('[') {
+            !host.ends_with(']')
+        } else {
+            host.contains(':')
+        };
+        if port {
+            let bare = match host.rsplit_once(':') {
+                Some((name, _)) => name,
+                None => host.as_str(),
+            };
+            return Err(invalid(
+                &format!("server.allowed_hosts[{i}]"),
+                format!("`{host}` has a port, and hosts are matched without one: write `{bare}`"),
             ));
         }
     }

@@ -508,3 +508,35 @@ fn encoder_weights_take_f32_or_int8_and_name_the_choices_otherwise() {
     );
     assert!(msg.contains("f32") && msg.contains("int8"), "{msg}");
 }
+
+/// Entries that could never match what clients send are refused, naming what to write.
+#[test]
+fn hosts_with_a_port_and_origins_browsers_never_send_are_refused() {
+    for (toml, field, hint) in [
+        (
+            "[server]\nallowed_hosts = [\"gw.internal:18907\"]\n",
+            "server.allowed_hosts[0]",
+            "`gw.internal`",
+        ),
+        (
+            "[server]\ncors_origins = [\"https://App.Example.com\"]\n",
+            "server.cors_origins[0]",
+            "`https://app.example.com`",
+        ),
+        (
+            "[server]\ncors_origins = [\"https://ok.example\", \"https://app.example.com:443\"]\n",
+            "server.cors_origins[1]",
+            "`https://app.example.com`",
+        ),
+    ] {
+        let raw = parse(toml).unwrap();
+        let err = Config::resolve(raw, &no_env).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConfigInvalid { field: f, .. } if f == field),
+            "{err}"
+        );
+        assert!(err.to_string().contains(hint), "{err}");
+    }
+    let ok = "[server]\nallowed_hosts = [\"gw.internal\", \"[::1]\"]\ncors_origins = [\"http://localhost:3000\"]\n";
+    assert!(Config::resolve(parse(ok).unwrap(), &no_env).is_ok(), "{ok}");
+}
