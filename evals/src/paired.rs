@@ -107,6 +107,22 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
 }
 
+/// Per λ of `r`'s sweep, each prompt's realised (cost, quality) of the model it picks.
+fn pick_paths(set: &EvalSet, r: &RouterScores, grid: &LambdaGrid) -> Result<Vec<Vec<(f64, f64)>>> {
+    r.validate_against(set)?;
+    Ok(lambda_values(grid, r)?
+        .iter()
+        .map(|&l| {
+            (0..set.n_prompts())
+                .map(|i| {
+                    let j = r.pick(i, l);
+                    (set.cost[i][j], set.quality[i][j])
+                })
+                .collect()
+        })
+        .collect())
+}
+
 /// AIQ replicates of every router and of the zero router, from the same resampled prompts.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Replicates {
@@ -130,24 +146,10 @@ pub fn bootstrap_aiq(
         return Ok(Replicates::default());
     }
     // Per router, per λ: each prompt's realised (cost, quality) of its pick.
-    let mut picks: Vec<Vec<Vec<(f64, f64)>>> = Vec::with_capacity(routers.len());
-    for r in routers {
-        r.validate_against(set)?;
-        let lambdas = lambda_values(grid, r)?;
-        picks.push(
-            lambdas
-                .iter()
-                .map(|&l| {
-                    (0..n)
-                        .map(|i| {
-                            let j = r.pick(i, l);
-                            (set.cost[i][j], set.quality[i][j])
-                        })
-                        .collect()
-                })
-                .collect(),
-        );
-    }
+    let picks: Vec<Vec<Vec<(f64, f64)>>> = routers
+        .iter()
+        .map(|r| pick_paths(set, r, grid))
+        .collect::<Result<_>>()?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut out = Replicates {
         routers: vec![Vec::with_capacity(config.resamples); routers.len()],
@@ -219,20 +221,7 @@ pub fn cross_fit_aiq(
         .collect();
     let mut paths: Vec<Vec<Vec<(f64, f64)>>> = vec![models.clone()];
     for r in routers {
-        r.validate_against(set)?;
-        paths.push(
-            lambda_values(grid, r)?
-                .iter()
-                .map(|&l| {
-                    (0..n)
-                        .map(|i| {
-                            let j = r.pick(i, l);
-                            (set.cost[i][j], set.quality[i][j])
-                        })
-                        .collect()
-                })
-                .collect(),
-        );
+        paths.push(pick_paths(set, r, grid)?);
     }
     let chosen: Vec<[Vec<usize>; 2]> = paths.iter().map(|p| choose(p, &halves)).collect();
     let mut out: Vec<(Option<f64>, Vec<f64>)> = paths

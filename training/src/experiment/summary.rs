@@ -134,6 +134,25 @@ fn combined(runs: &[&RunReport], compare_to: Option<&str>, which: Aiq) -> Vec<Pa
     out
 }
 
+/// A table of paired differences, one row each.
+fn diffs_table(out: &mut String, diffs: &[PairedDiff]) {
+    out.push_str(
+        "| router | vs | ΔAIQ | 95 % interval | above 0 |\n| --- | --- | ---: | --- | --- |\n",
+    );
+    for d in diffs {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {} |",
+            d.router,
+            d.baseline,
+            d.delta,
+            d.low,
+            d.high,
+            if d.above_zero() { "yes" } else { "no" }
+        );
+    }
+}
+
 impl ExperimentReport {
     /// Markdown: the split and data, then per fold the seed-combined paired differences, the
     /// mean ± sd table and one line per run, then the first run's reliability tables.
@@ -160,36 +179,14 @@ impl ExperimentReport {
         for fold in &self.folds {
             let _ = writeln!(out, "### Fold `{}`\n", fold.fold);
             out.push_str(
-                "Seed-averaged paired differences (95 % interval from the seeds' averaged bootstrap replicates):\n\n| router | vs | ΔAIQ | 95 % interval | above 0 |\n| --- | --- | ---: | --- | --- |\n",
+                "Seed-averaged paired differences (95 % interval from the seeds' averaged bootstrap replicates):\n\n",
             );
-            for d in &fold.combined {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {} |",
-                    d.router,
-                    d.baseline,
-                    d.delta,
-                    d.low,
-                    d.high,
-                    if d.above_zero() { "yes" } else { "no" }
-                );
-            }
+            diffs_table(&mut out, &fold.combined);
             if !fold.combined_cross_fit.is_empty() {
                 out.push_str(
-                    "\nThe same with cross-fitted AIQ (the hull's vertices chosen on the other half of the test prompts, so that estimates that know nothing about a prompt gain nothing; slightly conservative):\n\n| router | vs | ΔAIQ | 95 % interval | above 0 |\n| --- | --- | ---: | --- | --- |\n",
+                    "\nThe same with cross-fitted AIQ (the hull's vertices chosen on the other half of the test prompts, so that estimates that know nothing about a prompt gain nothing; slightly conservative):\n\n",
                 );
-                for d in &fold.combined_cross_fit {
-                    let _ = writeln!(
-                        out,
-                        "| {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {} |",
-                        d.router,
-                        d.baseline,
-                        d.delta,
-                        d.low,
-                        d.high,
-                        if d.above_zero() { "yes" } else { "no" }
-                    );
-                }
+                diffs_table(&mut out, &fold.combined_cross_fit);
             }
             out.push('\n');
             out.push_str(&fold.summary.to_markdown());
