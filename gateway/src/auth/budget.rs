@@ -215,6 +215,24 @@ impl Ledger {
         })
     }
 
+    /// Counts `usd` that `key_id` spent through the shared (Redis) budget in the current
+    /// period of `budget`, so that this replica's own spend is known if Redis becomes
+    /// unavailable (its fallback) or comes back empty (the floor it is re-seeded with).
+    pub fn add_spent(&self, key_id: &str, budget: Budget, usd: f64) {
+        if !(usd.is_finite() && usd > 0.0) {
+            return;
+        }
+        let start = budget.period.start_ms(self.clock.unix_ms());
+        if let Ok(mut accounts) = self.accounts.lock() {
+            let a = accounts.entry(key_id.to_owned()).or_default();
+            if a.period_start_ms != start {
+                a.period_start_ms = start;
+                a.spent_usd = 0.0;
+            }
+            a.spent_usd += usd;
+        }
+    }
+
     fn release(&self, key_id: &str, reserved: f64, actual: f64) {
         let Ok(mut accounts) = self.accounts.lock() else {
             return;

@@ -131,7 +131,10 @@ impl KeyUse {
         };
         let id = &caller.key.record.id;
         let verdict = match &caller.shared {
-            Some(shared) => match shared.reserve(id, budget, max_cost_usd).await {
+            Some(shared) => match shared
+                .reserve(id, budget, max_cost_usd, caller.ledger.usage(id, budget).0)
+                .await
+            {
                 Ok(verdict) => verdict.map(Hold::Shared),
                 Err(e) => {
                     // A script that timed out here may still have placed its hold in Redis;
@@ -176,7 +179,14 @@ impl KeyUse {
             .and_then(|mut slot| slot.take());
         match hold {
             Some(Hold::Local(r)) => r.settle(cost_usd.unwrap_or(0.0)),
-            Some(Hold::Shared(mut h)) => h.settle(cost_usd.unwrap_or(0.0)),
+            Some(Hold::Shared(mut h)) => {
+                let cost = cost_usd.unwrap_or(0.0);
+                let caller = &self.0.caller;
+                if let Some(budget) = caller.key.record.budget {
+                    caller.ledger.add_spent(&caller.key.record.id, budget, cost);
+                }
+                h.settle(cost);
+            }
             None => {}
         }
         let taken = self.0.tokens_taken.swap(0, Ordering::SeqCst);

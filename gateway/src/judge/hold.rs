@@ -41,7 +41,10 @@ pub(super) async fn reserve(state: &AppState, judge: &Judge, estimate_usd: f64) 
             limit_usd: judge.config.daily_budget_usd - estimate_usd.max(0.0),
             period: Period::Day,
         };
-        match shared.reserve(SPEND_ID, budget, estimate_usd).await {
+        match shared
+            .reserve(SPEND_ID, budget, estimate_usd, judge.budget.spent(now))
+            .await
+        {
             Ok(Ok(hold)) => return Some(Hold::Shared(hold)),
             Ok(Err(_over)) => return None,
             Err(e) => {

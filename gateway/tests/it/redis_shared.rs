@@ -382,3 +382,43 @@ async fn issue_13_a_cached_answer_is_served_by_every_replica() {
         }
     }
 }
+
+/// A spent budget stays spent when Redis goes away (the replica's own ledger counted what it
+/// settled through Redis) and when Redis comes back empty (the shared spend is re-seeded from
+/// what the replica knows): before, each outage or Redis restart handed every key its budget
+/// back.
+#[tokio::test]
+async fn a_spent_budget_stays_spent_when_redis_goes_away_or_comes_back_empty() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let budget = Budget {
+        limit_usd: 0.001,
+        period: Period::Day,
+    };
+    let key = NewKey {
+        name: "app".to_owned(),
+        budget: Some(budget),
+        ..NewKey::default()
+    };
+    let h = start(&redis, key, OnUnavailable::Local, 1).await;
+    big_answers(&h.fake);
+    // 0.00066 each: the second is admitted at 0.00066 of 0.001, then the key is out.
+    for want in [200, 200, 429] {
+        assert_eq!(h.chat(0).await.status(), want);
+        h.gws[0].wait_idle().await;
+    }
+    redis.stop();
+    assert_eq!(
+        h.chat(0).await.status(),
+        429,
+        "Redis down: the local ledger"
+    );
+    redis.restart().unwrap();
+    for _ in 0..3 {
+        assert_eq!(h.chat(0).await.status(), 429, "Redis back, empty");
+        h.gws[0].wait_idle().await;
+    }
+    let (spent, _) = h.gws[0].state().auth.usage(&h.key_id, budget).await;
+    assert!((spent - 0.00132).abs() < 1e-9, "re-seeded: {spent}");
+}

@@ -316,6 +316,7 @@ impl SharedCounters {
         key_id: &str,
         budget: Budget,
         amount_usd: f64,
+        known_spent_usd: f64,
     ) -> Result<Result<Hold, OverBudget>, SharedError> {
         let amount = if amount_usd.is_finite() && amount_usd > 0.0 {
             amount_usd
@@ -335,7 +336,13 @@ impl SharedCounters {
             .arg(&member)
             .arg(now.saturating_add(hold_ms))
             .arg(hold_ms)
-            .arg(amount);
+            .arg(amount)
+            .arg(if known_spent_usd.is_finite() {
+                known_spent_usd.max(0.0)
+            } else {
+                0.0
+            })
+            .arg(spent_ttl_ms(budget.period, start, now));
         let (admitted, spent_usd, reserved_usd): (i64, f64, f64) =
             self.bounded(call.invoke_async(&mut conn)).await?;
         if admitted == 0 {

@@ -6,7 +6,9 @@
 --          stop counting once lapsed, so the overshoot stays bounded by the holds in flight.
 -- KEYS[3]: the sum of the holds in KEYS[2] (a float string), kept so that a reservation costs
 --          the same with 1 or 1,000 requests in flight.
--- ARGV: now (Unix ms), limit, member, expiry (Unix ms), holds_ttl (ms), amount.
+-- ARGV: now (Unix ms), limit, member, expiry (Unix ms), holds_ttl (ms), amount, the spend this
+--       replica knows of in the period (seeded from the outcome log at start, plus what it
+--       settled since), and how long (ms) the period's spend must stay.
 -- Returns {admitted (1 or 0), spent, reserved} (numbers as strings).
 local limit = tonumber(ARGV[2])
 local reserved = tonumber(redis.call('GET', KEYS[3])) or 0
@@ -23,7 +25,16 @@ if none_left then
   reserved = 0
 end
 reserved = math.max(reserved, 0)
-local spent = tonumber(redis.call('GET', KEYS[1])) or 0
+local spent = tonumber(redis.call('GET', KEYS[1]))
+if spent == nil then
+  -- No spend recorded: the period has just begun, or Redis came back empty (a restart
+  -- without persistence). Start from what this replica knows rather than from nothing, so
+  -- that a restart of Redis does not hand every key its budget back.
+  spent = tonumber(ARGV[7]) or 0
+  if spent > 0 then
+    redis.call('SET', KEYS[1], string.format('%.17g', spent), 'PX', ARGV[8])
+  end
+end
 local admitted = 0
 if spent + reserved < limit then
   admitted = 1

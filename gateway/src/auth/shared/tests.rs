@@ -159,12 +159,16 @@ async fn budget_scripts_reserve_settle_and_roll_over_as_the_ledger() {
     let shared = counters(&server, &clock, OnUnavailable::Local).await;
     let ledger = Arc::new(Ledger::new(clock.clone()));
 
-    let first = shared.reserve("k", DAY, 0.8).await.unwrap().unwrap();
+    let first = shared.reserve("k", DAY, 0.8, 0.0).await.unwrap().unwrap();
     let l_first = ledger.reserve("k", DAY, 0.8).unwrap();
-    let second = shared.reserve("k", DAY, 0.5).await.unwrap().unwrap();
+    let second = shared.reserve("k", DAY, 0.5, 0.0).await.unwrap().unwrap();
     let l_second = ledger.reserve("k", DAY, 0.5).unwrap();
     // 1.3 reserved: nothing left until they settle.
-    let refused = shared.reserve("k", DAY, 0.01).await.unwrap().unwrap_err();
+    let refused = shared
+        .reserve("k", DAY, 0.01, 0.0)
+        .await
+        .unwrap()
+        .unwrap_err();
     let l_refused = ledger.reserve("k", DAY, 0.01).unwrap_err();
     assert!((refused.reserved_usd - 1.3).abs() < 1e-9);
     assert!((refused.reserved_usd - l_refused.reserved_usd).abs() < 1e-9);
@@ -175,11 +179,15 @@ async fn budget_scripts_reserve_settle_and_roll_over_as_the_ledger() {
     drop(second); // never sent: charges nothing (in the background)
     drop(l_second);
     settled(&shared).await;
-    let third = shared.reserve("k", DAY, 2.0).await.unwrap().unwrap();
+    let third = shared.reserve("k", DAY, 2.0, 0.0).await.unwrap().unwrap();
     let l_third = ledger.reserve("k", DAY, 2.0).unwrap();
     third.settle_now(0.95).await.unwrap();
     l_third.settle(0.95);
-    let over = shared.reserve("k", DAY, 0.0).await.unwrap().unwrap_err();
+    let over = shared
+        .reserve("k", DAY, 0.0, 0.0)
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!((over.spent_usd - 1.05).abs() < 1e-9);
     let (spent, reserved) = shared.usage("k", DAY).await.unwrap();
     let (l_spent, l_reserved) = ledger.usage("k", DAY);
@@ -188,7 +196,7 @@ async fn budget_scripts_reserve_settle_and_roll_over_as_the_ledger() {
     assert!(ledger.reserve("k", DAY, 0.0).is_err());
     // The next day the budget starts over.
     clock.advance(Duration::from_secs(86_400));
-    assert!(shared.reserve("k", DAY, 0.5).await.unwrap().is_ok());
+    assert!(shared.reserve("k", DAY, 0.5, 0.0).await.unwrap().is_ok());
     assert!(ledger.reserve("k", DAY, 0.5).is_ok());
 }
 
@@ -203,8 +211,12 @@ async fn seeding_never_overwrites_what_replicas_counted() {
     shared.seed("k", Period::Day, start, 0.7).await.unwrap();
     // A restarting replica whose log saw less must not lower the shared spend.
     shared.seed("k", Period::Day, start, 0.1).await.unwrap();
-    let over = shared.reserve("k", DAY, 0.31).await.unwrap().unwrap();
-    let refused = shared.reserve("k", DAY, 0.0).await.unwrap().unwrap_err();
+    let over = shared.reserve("k", DAY, 0.31, 0.0).await.unwrap().unwrap();
+    let refused = shared
+        .reserve("k", DAY, 0.0, 0.0)
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!((refused.spent_usd - 0.7).abs() < 1e-9);
     drop(over);
 }
@@ -239,7 +251,7 @@ async fn two_replicas_never_overshoot_beyond_the_holds_in_flight() {
     let b = counters(&server, &clock, OnUnavailable::Refuse).await;
     let calls = (0..20).map(|i| {
         let c = Arc::clone(if i % 2 == 0 { &a } else { &b });
-        async move { c.reserve("k", DAY, 0.3).await.unwrap().ok() }
+        async move { c.reserve("k", DAY, 0.3, 0.0).await.unwrap().ok() }
     });
     let holds: Vec<Hold> = futures::future::join_all(calls)
         .await
@@ -252,9 +264,9 @@ async fn two_replicas_never_overshoot_beyond_the_holds_in_flight() {
     for h in holds {
         h.settle_now(0.3).await.unwrap();
     }
-    let refused = a.reserve("k", DAY, 0.0).await.unwrap().unwrap_err();
+    let refused = a.reserve("k", DAY, 0.0, 0.0).await.unwrap().unwrap_err();
     assert!((refused.spent_usd - 1.2).abs() < 1e-9);
-    assert!(b.reserve("k", DAY, 0.0).await.unwrap().is_err());
+    assert!(b.reserve("k", DAY, 0.0, 0.0).await.unwrap().is_err());
 }
 
 #[tokio::test]
@@ -266,12 +278,12 @@ async fn a_dead_replicas_holds_lapse() {
     let dead = counters(&server, &clock, OnUnavailable::Local).await;
     let alive = counters(&server, &clock, OnUnavailable::Local).await;
     // The replica dies mid-request: its hold is never settled nor released.
-    std::mem::forget(dead.reserve("k", DAY, 1.0).await.unwrap().unwrap());
-    assert!(alive.reserve("k", DAY, 0.1).await.unwrap().is_err());
+    std::mem::forget(dead.reserve("k", DAY, 1.0, 0.0).await.unwrap().unwrap());
+    assert!(alive.reserve("k", DAY, 0.1, 0.0).await.unwrap().is_err());
     clock.advance(alive.hold_for() - Duration::from_secs(1));
-    assert!(alive.reserve("k", DAY, 0.1).await.unwrap().is_err());
+    assert!(alive.reserve("k", DAY, 0.1, 0.0).await.unwrap().is_err());
     clock.advance(Duration::from_secs(2));
-    let hold = alive.reserve("k", DAY, 0.1).await.unwrap().unwrap();
+    let hold = alive.reserve("k", DAY, 0.1, 0.0).await.unwrap().unwrap();
     hold.settle_now(0.1).await.unwrap();
 }
 
@@ -292,7 +304,7 @@ async fn redis_down_falls_back_or_refuses_and_recovers() {
         .metrics
         .render()
         .contains("switchyard_redis_unavailable_total{op=\"requests\",action=\"local\"} 1"));
-    let e = refuse.reserve("k", DAY, 0.1).await.unwrap_err();
+    let e = refuse.reserve("k", DAY, 0.1, 0.0).await.unwrap_err();
     assert!(matches!(
         refuse.unavailable("budget", &e),
         Err(ApiError::LimitsUnavailable)
@@ -392,7 +404,11 @@ async fn cost_of_the_redis_path() {
     let mut samples = Vec::with_capacity(N);
     for _ in 0..N {
         let t = std::time::Instant::now();
-        let hold = shared.reserve("bench", big, 0.001).await.unwrap().unwrap();
+        let hold = shared
+            .reserve("bench", big, 0.001, 0.0)
+            .await
+            .unwrap()
+            .unwrap();
         hold.settle_now(0.0005).await.unwrap();
         samples.push(time(t));
     }
@@ -424,7 +440,7 @@ async fn held(c: &Arc<SharedCounters>, key: &str) -> f64 {
         limit_usd: 0.0,
         period: Period::Day,
     };
-    c.reserve(key, probe, 0.0)
+    c.reserve(key, probe, 0.0, 0.0)
         .await
         .unwrap()
         .unwrap_err()
@@ -442,9 +458,9 @@ async fn the_sum_of_holds_drops_lapsed_ones_once_and_late_settles_do_not_count_t
         limit_usd: 100.0,
         period: Period::Day,
     };
-    std::mem::forget(c.reserve("k", big, 0.5).await.unwrap().unwrap());
+    std::mem::forget(c.reserve("k", big, 0.5, 0.0).await.unwrap().unwrap());
     clock.advance(Duration::from_secs(300));
-    let b = c.reserve("k", big, 0.25).await.unwrap().unwrap();
+    let b = c.reserve("k", big, 0.25, 0.0).await.unwrap().unwrap();
     assert!((held(&c, "k").await - 0.75).abs() < 1e-9);
     // The first hold lapses; the second is still in flight.
     clock.advance(Duration::from_secs(301));
@@ -452,7 +468,7 @@ async fn the_sum_of_holds_drops_lapsed_ones_once_and_late_settles_do_not_count_t
     // The second lapses too, and settles late: its cost counts, its hold not twice.
     clock.advance(Duration::from_secs(300));
     assert_eq!(held(&c, "k").await, 0.0);
-    let late = c.reserve("k", big, 1.0).await.unwrap().unwrap();
+    let late = c.reserve("k", big, 1.0, 0.0).await.unwrap().unwrap();
     b.settle_now(0.2).await.unwrap();
     assert!((held(&c, "k").await - 1.0).abs() < 1e-9);
     late.settle_now(0.3).await.unwrap();
@@ -525,7 +541,7 @@ async fn scripts_match_the_in_process_versions_on_random_walks() {
         clock.advance(Duration::from_millis(rng.gen_range(0..1_000)));
         if holds.is_empty() || rng.gen_bool(0.5) {
             let amount = f64::from(rng.gen_range(0..64)) / 64.0;
-            let s = shared.reserve("walk", budget, amount).await.unwrap();
+            let s = shared.reserve("walk", budget, amount, 0.0).await.unwrap();
             let l = ledger.reserve("walk", budget, amount);
             match (s, l) {
                 (Ok(s), Ok(l)) => {
