@@ -379,10 +379,11 @@ fn run_guard(
             })
         };
         eprintln!(
-            "guard: {} AIQ {:.4}; vs fixed policy {}; vs per-task rule {}",
+            "guard: {} AIQ {:.4}; vs fixed policy {} (cross-fitted {}, what it decides on); vs per-task rule {}",
             c.kind.as_str(),
             c.aiq,
             d(&c.vs_fixed_policy),
+            d(&c.vs_fixed_policy_cross_fit),
             d(&c.vs_per_task)
         );
     }
