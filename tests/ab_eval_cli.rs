@@ -145,3 +145,76 @@ fn a_log_without_arms_and_a_missing_router_are_explained() {
         text(&out.stderr)
     );
 }
+
+/// 300 requests per arm routed at λ = `lambda`: `candidate` answers better (0.8 against 0.6
+/// on average) at twenty times the cost (0.004 USD against 0.0002).
+fn write_priced_log(path: &std::path::Path, lambda: impl Fn(usize) -> f64) {
+    let mut rows = Vec::new();
+    for i in 0..300 {
+        let q = |base: f64| if i % 5 == 0 { base - 0.4 } else { base + 0.1 };
+        for (j, (arm, quality, cost)) in [("control", q(0.6), 0.0002), ("candidate", q(0.8), 0.004)]
+            .into_iter()
+            .enumerate()
+        {
+            let id = 2 * i + j;
+            rows.push(Outcome {
+                objective: Some(router_core::Objective::Utility { lambda: lambda(id) }),
+                ..row(id, Some(arm), quality, cost)
+            });
+        }
+    }
+    let mut conn = outcome_log::open(path, false).unwrap();
+    outcome_log::write_batch(&mut conn, &rows).unwrap();
+}
+
+#[test]
+fn the_arm_gate_judges_utility_at_the_trade_off_the_arms_were_routed_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = |db: &std::path::Path| {
+        switchyard(&[
+            "eval",
+            "--from-log",
+            db.to_str().unwrap(),
+            "--arms",
+            "--gate-arm",
+            "candidate",
+        ])
+    };
+    // At λ = 5 the candidate's quality is worth its cost (utility 0.78 against 0.599).
+    let at_5 = dir.path().join("at5.sqlite");
+    write_priced_log(&at_5, |_| 5.0);
+    let out = gate(&at_5);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("gate (λ = 5)"), "{stderr}");
+    // At λ = 100, the trade-off these requests were routed under, it is not (0.4 against
+    // 0.58): the gate must judge that one, not the default.
+    let at_100 = dir.path().join("at100.sqlite");
+    write_priced_log(&at_100, |_| 100.0);
+    let out = gate(&at_100);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "passed at λ = 100: {stderr}");
+    assert!(
+        stderr.contains("gate (λ = 100)") && stderr.contains("not shown better"),
+        "{stderr}"
+    );
+    let json = switchyard(&[
+        "eval",
+        "--from-log",
+        at_100.to_str().unwrap(),
+        "--arms",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["lambda"], 100.0);
+    // Callers with their own trade-offs: no single λ to compare the arms in.
+    let mixed = dir.path().join("mixed.sqlite");
+    write_priced_log(&mixed, |i| if i % 3 == 0 { 100.0 } else { 5.0 });
+    let out = gate(&mixed);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("several trade-offs (λ = 5, 100"),
+        "{stderr}"
+    );
+}

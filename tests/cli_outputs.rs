@@ -1,9 +1,10 @@
 //! What the CLI writes, through the real binary: `train --out` replaces an artifact folder
 //! whole through a staging sibling, `train --from-log --data --train-split-only` keeps the
 //! benchmark's test rows out, `log export --out` leaves the previous file whole when it
-//! fails, `eval --from-log` says which samples it left out (and refuses a log that leaves none), and a loop round whose refit has nothing to learn from names the flags that decide
-//! it. The `train` and `loop` cases need the encoder weights (`switchyard model fetch`, which
-//! `scripts/test.sh` runs first).
+//! fails, `eval --from-log` says which samples it left out (and refuses a log that leaves
+//! none), and a loop whose rounds would label nothing to refit on is refused before any
+//! traffic, naming the flags that decide it. The `train` and `loop` cases need the encoder
+//! weights (`switchyard model fetch`, which `scripts/test.sh` runs first).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -180,19 +181,13 @@ fn a_failed_log_export_leaves_the_previous_file_whole_and_names_it() {
 }
 
 #[test]
-fn a_loop_round_with_nothing_to_refit_on_names_the_flags() {
-    use training::learning_loop::LoopData;
-    // A seed whose round 0 draws its one labelled sample (--label-share 0.25 of 4) onto its
-    // one held-out request (--holdout 0.25), as `run_loop` draws them: the refit then has no
-    // labelled request to train on.
-    let seed = (0..1000u64)
-        .find(|&s| {
-            LoopData::holdout_mask(4, 0.25, s) == LoopData::holdout_mask(4, 0.25, s ^ 0x001a_be15)
-        })
-        .unwrap();
+fn a_loop_whose_rounds_label_nothing_to_refit_on_is_refused_before_any_traffic() {
+    // --label-share 0.2 of --per-round 4 is one label (rounded), but --holdout 0.5 leaves 2
+    // requests to train on and a fifth of 2 is none: no refit would have anything to learn
+    // from. The labels are drawn among the requests not held out, so this is known from the
+    // flags alone, and the loop refuses before it sends a round of traffic.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("loop");
-    let seed_s = seed.to_string();
     let run = switchyard(&[
         "loop",
         "--data",
@@ -202,11 +197,9 @@ fn a_loop_round_with_nothing_to_refit_on_names_the_flags() {
         "--per-round",
         "4",
         "--holdout",
-        "0.25",
+        "0.5",
         "--label-share",
-        "0.25",
-        "--seed",
-        &seed_s,
+        "0.2",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -215,6 +208,10 @@ fn a_loop_round_with_nothing_to_refit_on_names_the_flags() {
     for flag in ["--label-share", "--per-round", "--holdout"] {
         assert!(stderr.contains(flag), "no {flag}: {stderr}");
     }
+    assert!(
+        !out.join("outcomes.sqlite").exists(),
+        "traffic was sent: {stderr}"
+    );
 }
 
 #[test]

@@ -121,9 +121,12 @@ fn three_rounds_learn_log_estimate_and_reload() {
     assert!(explored > 0 && explored < 45, "{explored} explored choices");
 
     // The same log gates a candidate from the command line: the exit status is the verdict.
+    // The candidate is estimated with the exploration the loop's gateway served with (ε 0.3
+    // over the top 2, the defaults), as it would be deployed.
     let db = out.join("outcomes.sqlite");
     let router = out.join("router-3");
-    let eval = switchyard(&[
+    let explored = ["--exploration", "epsilon_greedy", "--epsilon", "0.3"];
+    let mut args = vec![
         "eval",
         "--from-log",
         db.to_str().unwrap(),
@@ -132,7 +135,9 @@ fn three_rounds_learn_log_estimate_and_reload() {
         "--gate",
         "snips",
         "--json",
-    ]);
+    ];
+    args.extend(explored);
+    let eval = switchyard(&args);
     let stderr = text(&eval.stderr);
     let gate = format!(
         "gate (Snips, λ = {})",
@@ -177,7 +182,7 @@ fn three_rounds_learn_log_estimate_and_reload() {
         assert!(maths["probes"].as_u64().unwrap() > 0);
         assert_ne!(maths["estimate"], maths["prior"], "{fit}");
     }
-    let eval = switchyard(&[
+    let mut args = vec![
         "eval",
         "--from-log",
         db.to_str().unwrap(),
@@ -185,7 +190,9 @@ fn three_rounds_learn_log_estimate_and_reload() {
         priors_out.to_str().unwrap(),
         "--gate",
         "snips",
-    ]);
+    ];
+    args.extend(explored);
+    let eval = switchyard(&args);
     let stderr = text(&eval.stderr);
     assert!(stderr.contains(&gate), "{stderr}");
 
@@ -230,7 +237,7 @@ fn too_few_prompts_is_a_clear_error_before_anything_starts() {
 }
 
 #[test]
-fn label_share_labels_only_a_sample_plus_every_held_out_request() {
+fn label_share_labels_a_share_of_the_requests_a_refit_may_learn_from() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("loop");
     let run = switchyard(&[
@@ -257,10 +264,24 @@ fn label_share_labels_only_a_sample_plus_every_held_out_request() {
     assert_eq!(report["settings"]["label_share"], 0.25);
     let outcomes = training::from_log::load_outcomes(&out.join("outcomes.sqlite")).unwrap();
     assert_eq!(outcomes.len(), 80);
-    let labelled = outcomes.iter().filter(|o| !o.feedback.is_empty()).count();
-    // Per round: 10 held out, always labelled, and a quarter of the 40 drawn (overlapping
-    // the held-out ones by chance), so between 10 and 20 of each 40.
-    assert!((20..=40).contains(&labelled), "{labelled} of 80 labelled");
+    // Per round: the 10 held out, always labelled for the check, and a quarter of the other
+    // 30 (8, rounded), drawn among those alone.
+    for (round, rows) in outcomes.chunks(40).enumerate() {
+        let labelled = rows.iter().filter(|o| !o.feedback.is_empty()).count();
+        assert_eq!(labelled, 18, "round {round}");
+    }
+    for check in &report["checks"].as_array().unwrap()[1..] {
+        assert_eq!(
+            check["n"], 10,
+            "every held-out request is labelled: {check}"
+        );
+    }
+    // Each refit learned from those 8 labels of every round so far, and from no held-out
+    // request: not this round's, nor an earlier round's.
+    for (r, labels) in [(1, 8), (2, 16)] {
+        let m = manifest(&out.join(format!("router-{r}")));
+        assert_eq!(m["metrics"]["data"]["labelled_cells"], labels, "router-{r}");
+    }
     // A share outside [0, 1] is refused before anything starts.
     let bad = switchyard(&[
         "loop",

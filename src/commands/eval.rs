@@ -125,7 +125,8 @@ pub struct EvalArgs {
     #[arg(long, requires = "arms")]
     control: Option<String>,
     /// With --arms: a deployment gate. Exit with an error unless this arm's utility (quality
-    /// − λ·cost, default λ) beats the control's with its 95 % interval wholly above 0.
+    /// − λ·cost, at the λ the experiment's requests logged) beats the control's with its
+    /// 95 % interval wholly above 0.
     #[arg(long, requires = "arms")]
     gate_arm: Option<String>,
     /// With --from-log --router: estimate on the traffic of this A/B arm only (the rows its
@@ -143,10 +144,32 @@ pub struct EvalArgs {
     #[arg(long, requires = "from_log", requires = "router", value_parser = parse_clip, allow_hyphen_values = true)]
     clip: Option<f64>,
     /// With --from-log: a deployment gate. Exit with an error unless the candidate's estimated
-    /// utility (quality − λ·cost, default λ) has its 95 % interval wholly above the logged
-    /// router's mean utility, by this estimator: snips (conservative), dr or ips.
+    /// utility (quality − λ·cost, each request at the λ it logged) has its 95 % interval
+    /// wholly above the logged router's mean utility, by this estimator: snips
+    /// (conservative), dr or ips.
     #[arg(long, requires = "from_log", value_parser = parse_gate)]
     gate: Option<GateEstimator>,
+    /// With --from-log --router: the gateway's `[router] exploration`, which a reload keeps:
+    /// `epsilon_greedy`, `softmax`, `thompson` or `off`. The candidate is estimated exploring
+    /// as it would be deployed, like the logged router whose mean it is compared with.
+    /// Required when the log shows exploration (propensities below 1); off otherwise.
+    #[arg(long, requires = "router")]
+    exploration: Option<String>,
+    /// ε of --exploration epsilon_greedy.
+    #[arg(long, requires = "exploration", default_value_t = 0.3)]
+    epsilon: f64,
+    /// Temperature of --exploration softmax, in quality points.
+    #[arg(long, requires = "exploration", default_value_t = 0.05)]
+    temperature: f64,
+    /// Models in the exploration pool of --exploration (greedy included).
+    #[arg(long, requires = "exploration", default_value_t = 2)]
+    top_k: usize,
+    /// --exploration thompson: posterior standard deviation of a trained estimate.
+    #[arg(long, requires = "exploration", default_value_t = router_core::exploration::DEFAULT_TRAINED_SD)]
+    trained_sd: f64,
+    /// --exploration thompson: posterior standard deviation of a catalog prior.
+    #[arg(long, requires = "exploration", default_value_t = router_core::exploration::DEFAULT_PRIOR_SD)]
+    prior_sd: f64,
     /// With --from-log --router: the doubly robust estimator's reward model. `cross-fit`
     /// fits one on the log itself (each request's prediction from the other folds, shrunk
     /// toward the catalog priors); `candidate` uses the router's own predictions, which is
@@ -241,6 +264,21 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 clip: args.clip,
                 gate: args.gate,
                 reward_model: args.reward_model,
+                exploration: args
+                    .exploration
+                    .as_deref()
+                    .map(|kind| {
+                        super::from_log::ExplorationFlags {
+                            kind,
+                            epsilon: args.epsilon,
+                            temperature: args.temperature,
+                            top_k: args.top_k,
+                            trained_sd: args.trained_sd,
+                            prior_sd: args.prior_sd,
+                        }
+                        .parse()
+                    })
+                    .transpose()?,
                 json: args.json,
             },
             &args.data.encoder,

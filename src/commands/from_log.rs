@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use classifier::predictors::TrainingSet;
-use router_core::{Constraints, Objective};
+use classifier::predictors::{Artifact, TrainingSet};
+use router_core::{Constraints, Exploration, Objective};
 use training::from_log::{self, OpeSetup, RewardModel, SampleConfig};
 use training::CellWeights;
 
@@ -61,8 +61,169 @@ pub struct OpeArgs<'a> {
     pub gate: Option<evals::ope::GateEstimator>,
     /// The doubly robust estimator's reward model.
     pub reward_model: RewardModel<'static>,
+    /// The exploration the gateway serves with (`--exploration`), which a reload keeps: the
+    /// candidate is estimated with it. `None`: not given (off, unless the log explored).
+    pub exploration: Option<Exploration>,
     /// JSON instead of a table.
     pub json: bool,
+}
+
+/// The exploration flags of `loop` and `eval --from-log`, as the gateway's `[router]
+/// exploration` takes them.
+#[derive(Clone, Copy, Debug)]
+pub struct ExplorationFlags<'a> {
+    /// `epsilon_greedy`, `softmax`, `thompson` or `off`.
+    pub kind: &'a str,
+    /// ε of `epsilon_greedy`.
+    pub epsilon: f64,
+    /// Temperature of `softmax`.
+    pub temperature: f64,
+    /// Pool size of every kind but `off`.
+    pub top_k: usize,
+    /// Thompson sampling's spread of a trained estimate.
+    pub trained_sd: f64,
+    /// Thompson sampling's spread of a catalog prior.
+    pub prior_sd: f64,
+}
+
+impl ExplorationFlags<'_> {
+    /// The exploration, with the ranges the gateway's config accepts, named by flag.
+    pub fn parse(&self) -> anyhow::Result<Exploration> {
+        let top_k = || {
+            anyhow::ensure!(
+                self.top_k >= 1,
+                "--top-k must be at least 1 (the greedy model counts as one)"
+            );
+            Ok(self.top_k)
+        };
+        let positive = |flag: &str, x: f64| {
+            anyhow::ensure!(
+                x.is_finite() && x > 0.0,
+                "{flag} {x}: expected a positive number of quality points"
+            );
+            Ok(x)
+        };
+        Ok(match self.kind {
+            "off" => Exploration::Off,
+            "epsilon_greedy" | "epsilon-greedy" => {
+                anyhow::ensure!(
+                    (0.0..=1.0).contains(&self.epsilon),
+                    "--epsilon {} is not in [0, 1]",
+                    self.epsilon
+                );
+                Exploration::EpsilonGreedy {
+                    epsilon: self.epsilon,
+                    top_k: top_k()?,
+                }
+            }
+            "softmax" => Exploration::Softmax {
+                temperature: positive("--temperature", self.temperature)?,
+                top_k: top_k()?,
+            },
+            "thompson" => Exploration::Thompson {
+                trained_sd: positive("--trained-sd", self.trained_sd)?,
+                prior_sd: positive("--prior-sd", self.prior_sd)?,
+                top_k: top_k()?,
+            },
+            other => anyhow::bail!(
+                "--exploration {other}: expected epsilon_greedy, softmax, thompson or off"
+            ),
+        })
+    }
+}
+
+/// The candidate and the encoder it routes with, as `serve` loads them: the token budget and
+/// extra layers of its manifest, its routing adapter and prompt statistics, whatever
+/// `--max-tokens` says (as `score` does, the flag yields to the artifact, and says so). An
+/// embedding of other settings routes differently (a cut prompt reads differently), or has
+/// another length, which the predictors answer with their priors: the estimate would be of
+/// a router nobody deploys.
+fn candidate_and_encoder(
+    router: &Path,
+    encoder: &EncoderArgs,
+) -> anyhow::Result<(Artifact, classifier::Encoder)> {
+    let candidate = Artifact::load(router)
+        .with_context(|| format!("loading the candidate router {}", router.display()))?;
+    let manifest = candidate.manifest();
+    let wanted = manifest.encoder_config(router)?;
+    if encoder.config(classifier::ExtraLayers::NONE) != wanted {
+        eprintln!(
+            "encoding as {} was trained: {} tokens{} (not --max-tokens {})",
+            router.display(),
+            wanted.max_tokens,
+            match wanted.extra_layers.label() {
+                l if l.is_empty() => String::new(),
+                l => format!(", extra layers {l}"),
+            },
+            encoder.max_tokens
+        );
+    }
+    let mut loaded = encoder.load_with(wanted)?;
+    if let Some(adapter) = manifest.load_adapter(router)? {
+        loaded = loaded.with_adapter(adapter);
+    }
+    if manifest.prompt_features() {
+        loaded = loaded.with_prompt_features();
+    }
+    manifest
+        .check_encoder(router_core::Embedder::fingerprint(&loaded))
+        .with_context(|| format!("the candidate router {}", router.display()))?;
+    let dim = router_core::Embedder::dim(&loaded);
+    anyhow::ensure!(
+        manifest.embedding_dim == dim,
+        "the candidate router {} reads {}-dimensional embeddings, its encoder settings give {dim}; the folder mixes two trainings: copy the artifact whole or retrain it",
+        router.display(),
+        manifest.embedding_dim
+    );
+    Ok((candidate, loaded))
+}
+
+/// The exploration to estimate the candidate with: the flag's, else off when the logging
+/// router did not explore. The gateway keeps its exploration across a reload, so a deployed
+/// candidate explores as the logging router did, and the logged mean it is compared with
+/// paid for that exploration: a candidate estimated greedy against it is credited with the
+/// cost of exploring, and a gate passes the very router that wrote the log. Estimating the
+/// target policy with the same exploration compares like with like (the off-policy value of
+/// a stochastic policy weighs each logged action by the probability it gives that action;
+/// `loop` does the same). The rows do not record the gateway's exploration settings, only
+/// each choice's propensity, so a log that explored needs them named.
+fn target_exploration(
+    given: Option<Exploration>,
+    samples: &[from_log::BanditSample],
+    log: &Path,
+    gate: bool,
+) -> anyhow::Result<Exploration> {
+    let decided = samples.iter().filter(|s| s.is_on_router_choice());
+    let (mut routed, mut explored) = (0usize, 0usize);
+    for s in decided {
+        routed += 1;
+        explored += usize::from(s.propensity < 1.0);
+    }
+    match given {
+        Some(Exploration::Off) if explored > 0 && gate => {
+            eprintln!(
+                "note: the candidate is estimated greedy (--exploration off), but the logging router explored on {explored} of {routed} requests: the gate credits the candidate with what that exploration cost"
+            );
+            Ok(Exploration::Off)
+        }
+        Some(e) => Ok(e),
+        None if explored == 0 => Ok(Exploration::Off),
+        None => anyhow::bail!(
+            "{}: the logging router explored ({explored} of the {routed} requests it decided have a propensity below 1), and a reload keeps the gateway's exploration: pass its `[router] exploration` (--exploration epsilon_greedy|softmax|thompson with --epsilon, --temperature, --trained-sd, --prior-sd and --top-k as configured) to estimate the candidate as it would be deployed, or --exploration off to estimate it greedy",
+            log.display()
+        ),
+    }
+}
+
+/// The λ of the steps' objectives, for the gate's line: one value, or the range.
+fn describe_lambdas(lambdas: &[f64]) -> String {
+    let lo = lambdas.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = lambdas.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if lo == hi {
+        format!("λ = {lo}")
+    } else {
+        format!("λ = {lo}–{hi} as each request logged")
+    }
 }
 
 /// Off-policy estimates of `router`'s quality and cost on the logged traffic (IPS, SNIPS,
@@ -75,6 +236,7 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
         clip,
         gate,
         reward_model,
+        exploration,
         json,
     } = *args;
     let mut outcomes = from_log::load_outcomes(log)?;
@@ -98,16 +260,15 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
         log.display(),
         samples.len()
     );
-    let candidate = classifier::predictors::load_artifact(router)
-        .with_context(|| format!("loading the candidate router {}", router.display()))?;
+    let (candidate, encoder) = candidate_and_encoder(router, encoder)?;
     let catalog = models::Catalog::embedded()?;
     let entries: Vec<models::CatalogEntry> = catalog.entries().cloned().collect();
-    let encoder = encoder.load()?;
-    let exploration = router_core::Exploration::Off;
+    let exploration = target_exploration(exploration, &samples, log, gate.is_some())?;
     // Rows written before the gateway logged its constraints re-route over the models the log
     // shows serving plus those the candidate knows: the closest knowable stand-in for the pool
     // the gateway routed over (newer rows carry their own).
-    let mut pool: Vec<router_core::ModelId> = candidate.models().to_vec();
+    let mut pool: Vec<router_core::ModelId> =
+        router_core::QualityPredictor::models(&candidate).to_vec();
     for s in &samples {
         if !pool.contains(&s.model) {
             pool.push(s.model.clone());
@@ -117,14 +278,17 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
         candidates: Some(pool),
         ..Constraints::default()
     };
+    // The gateway's task classifier: it reads the plain encoder's values, whatever extra
+    // layers, adapter or prompt statistics the candidate's encoder appends (`ope_steps` gives
+    // it those values only).
     let tasks = classifier::predictors::TaskClassifier::bundled_for(
-        router_core::Embedder::fingerprint(&encoder),
-        router_core::Embedder::dim(&encoder),
+        classifier::weights::MODEL_SHA256,
+        classifier::EMBEDDING_DIM,
     )
     .ok();
     let setup = OpeSetup {
         catalog: &entries,
-        candidate: candidate.as_ref(),
+        candidate: &candidate,
         tasks: tasks.as_ref(),
         reward_model,
         constraints: &fallback_constraints,
@@ -152,11 +316,13 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
         ..Default::default()
     };
     let report = evals::ope::evaluate_policy(&ope.steps, &config)?;
+    // Each request's utility at the λ it was routed (and is re-routed) under: the steps
+    // carry it already, so the gate's own λ is 0 and leaves them as they are.
     let verdict = match gate {
         None => None,
         Some(estimator) => Some(evals::ope::gate(
-            &ope.steps,
-            Objective::default().lambda(),
+            &ope.utility_steps(),
+            0.0,
             estimator,
             evals::ope::GateLimits::default(),
             &config,
@@ -167,11 +333,15 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
     } else {
         print_table(router, ope.steps.len(), &report);
         println!("\nDR's reward model: {}", reward_model.name());
+        println!(
+            "The candidate is estimated with exploration {}.",
+            super::learn_loop::describe_exploration(&exploration)
+        );
     }
     if let Some(g) = verdict {
         let line = format!(
-            "gate ({:?}, λ = {}): candidate utility {:.4} [{:.4}, {:.4}] vs logged {:.4} on {} requests",
-            g.estimator, g.lambda, g.candidate.value, g.candidate.ci_low, g.candidate.ci_high,
+            "gate ({:?}, {}): candidate utility {:.4} [{:.4}, {:.4}] vs logged {:.4} on {} requests",
+            g.estimator, describe_lambdas(&ope.lambdas), g.candidate.value, g.candidate.ci_low, g.candidate.ci_high,
             g.logged.value, g.candidate.n
         );
         if let Some(why) = g.refusal() {
@@ -280,7 +450,19 @@ pub fn compare_arms(log: &Path, args: &ArmsArgs<'_>) -> anyhow::Result<()> {
             }
         }
     };
-    let lambda = Objective::default().lambda();
+    // Utility at the λ the arms were routed under, as logged; the comparison takes one λ, so
+    // an experiment whose callers sent different trade-offs has no single utility to rank
+    // its arms by.
+    let lambda = match rows.lambdas.as_slice() {
+        [] => Objective::default().lambda(),
+        [one] => *one,
+        many => anyhow::bail!(
+            "{}: experiment `{}` was routed under several trade-offs (λ = {}: callers sent their own `router.willingness_to_pay`); a comparison in utility scores every request at one λ: compare a slice of the log routed under one",
+            log.display(),
+            rows.experiment,
+            many.iter().map(f64::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
     let report = evals::ab::compare(&rows.observations, &control, lambda)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

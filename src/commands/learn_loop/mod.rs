@@ -3,9 +3,9 @@
 //!
 //! An in-process replay provider serves a benchmark's recorded answers; an in-process gateway
 //! routes `auto` requests to it with exploration, logging every choice and its propensity to
-//! SQLite; each round's answers get their recorded score as feedback; then a router is refitted
-//! on the log (minus a held-out share of the round), estimated off-policy on the held-out
-//! requests, checked against the replayed truth, and swapped in with the gateway's reload.
+//! SQLite; each round's answers (its held-out share and a sample of the others) get their
+//! recorded score as feedback; then a router is refitted on the log (minus every round's
+//! held-out share), estimated off-policy on the round's held-out requests, checked against the replayed truth, and swapped in with the gateway's reload.
 //!
 //! The loop itself is [`training::learning_loop::run_loop`]; this command parses arguments,
 //! loads the start router (`start`), starts the replay provider and the gateway and implements
@@ -32,6 +32,7 @@ mod report;
 mod start;
 mod wiring;
 
+pub(super) use report::describe as describe_exploration;
 use start::Start;
 
 /// The metric the loop posts as feedback.
@@ -60,12 +61,13 @@ pub struct LoopArgs {
     /// Requests per round (new prompts every round).
     #[arg(long, default_value_t = 100)]
     per_round: usize,
-    /// Share of each round's requests kept out of the next refit, to check its off-policy
-    /// estimate on.
+    /// Share of each round's requests held out, to check the next refit's off-policy
+    /// estimate on; no refit ever trains on them.
     #[arg(long, default_value_t = 0.25)]
     holdout: f64,
-    /// Share of the other requests that get feedback (their recorded score), as a judge
-    /// labelling a sample of traffic would; held-out requests are always labelled.
+    /// Share of the requests that are not held out that get feedback (their recorded
+    /// score), as a judge labelling a sample of traffic would: the labels the refits learn
+    /// from. Held-out requests are always labelled, for the check, and never trained on.
     #[arg(long, default_value_t = 1.0)]
     label_share: f64,
     /// Exploration: `epsilon_greedy`, `softmax`, `thompson` or `off`.
@@ -130,28 +132,15 @@ pub struct LoopArgs {
 
 impl LoopArgs {
     fn exploration(&self) -> anyhow::Result<Exploration> {
-        let e = match self.exploration.as_str() {
-            "off" => Exploration::Off,
-            "epsilon_greedy" | "epsilon-greedy" => Exploration::EpsilonGreedy {
-                epsilon: self.epsilon,
-                top_k: self.top_k,
-            },
-            "softmax" => Exploration::Softmax {
-                temperature: self.temperature,
-                top_k: self.top_k,
-            },
-            "thompson" => Exploration::Thompson {
-                trained_sd: self.trained_sd,
-                prior_sd: self.prior_sd,
-                top_k: self.top_k,
-            },
-            other => {
-                anyhow::bail!(
-                    "--exploration {other}: expected epsilon_greedy, softmax, thompson or off"
-                )
-            }
-        };
-        Ok(e)
+        super::from_log::ExplorationFlags {
+            kind: &self.exploration,
+            epsilon: self.epsilon,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            trained_sd: self.trained_sd,
+            prior_sd: self.prior_sd,
+        }
+        .parse()
     }
 
     /// The `--gate` estimator; `None` for `off`.
@@ -178,21 +167,23 @@ impl LoopArgs {
             "--label-share must be in [0, 1], got {}",
             self.label_share
         );
-        // The refit trains on labelled requests that are not held out. With these rounded
-        // counts (as `LoopData::holdout_mask` draws them) no round could ever have one, and
-        // the loop would only find out after sending a whole round of traffic.
-        let count = |share: f64| (self.per_round as f64 * share).round() as usize;
+        // The refit trains on labelled requests that are not held out, drawn among those
+        // (`LoopData::label_mask`). With these rounded counts no round could ever have one,
+        // and the loop would only find out after sending a whole round of traffic.
+        let held = (self.per_round as f64 * self.holdout).round() as usize;
         anyhow::ensure!(
-            count(self.label_share) >= 1,
-            "--label-share {} labels no request of --per-round {}, so no refit would have anything to learn from; raise --label-share (e.g. 0.25) or --per-round",
-            self.label_share,
-            self.per_round
-        );
-        anyhow::ensure!(
-            count(self.holdout) < self.per_round,
+            held < self.per_round,
             "--holdout {} holds out every request of --per-round {}, leaving none to refit on; lower --holdout or raise --per-round",
             self.holdout,
             self.per_round
+        );
+        anyhow::ensure!(
+            LoopData::trainable_labels(self.per_round, self.holdout, self.label_share) >= 1,
+            "--label-share {} labels none of the {} requests of --per-round {} that --holdout {} leaves to train on, so no refit would have anything to learn from; raise --label-share (e.g. 0.25) or --per-round, or lower --holdout",
+            self.label_share,
+            self.per_round - held,
+            self.per_round,
+            self.holdout
         );
         Ok(())
     }
@@ -248,13 +239,14 @@ impl LoopArgs {
     }
 }
 
-/// A refit with nothing to train on means every labelled request of the round was held out:
-/// say which flags decide that, instead of the library's advice for benchmark imports.
+/// `check` guarantees every round labels a request outside its held-out share, so a refit
+/// with nothing to train on means those requests all failed: say which flags decide how
+/// many there are, instead of the library's advice for benchmark imports.
 fn name_empty_refit(e: training::Error) -> anyhow::Error {
     match e {
         training::Error::EmptyTrainingSet => anyhow::anyhow!(
-            "a round's refit has no labelled request outside its held-out share (the \
-             --label-share sample fell on held-out requests); raise --label-share or \
+            "a round's refit has no answered, labelled request outside the held-out shares \
+             (every labelled request to train on failed); raise --label-share or \
              --per-round, or lower --holdout"
         ),
         e => e.into(),

@@ -26,8 +26,8 @@ pub(super) fn print_event(event: LoopEvent<'_>) {
     }
 }
 
-/// Human description of the exploration for the report.
-pub(super) fn describe(e: &Exploration) -> String {
+/// Human description of the exploration for the report (and `eval --from-log`'s).
+pub(in crate::commands) fn describe(e: &Exploration) -> String {
     match e {
         Exploration::Off => "off".to_owned(),
         Exploration::EpsilonGreedy { epsilon, top_k } => {

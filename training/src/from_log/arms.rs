@@ -18,6 +18,10 @@ pub struct ArmRows {
     pub outside: usize,
     /// Labels outside `[0, 1]` or NaN, read as unlabelled.
     pub bad_labels: usize,
+    /// The distinct λ (quality points per USD; 0 for `cheapest`) of the objectives the
+    /// experiment's rows were routed under, ascending; rows that logged none add nothing.
+    /// A comparison in utility must score it at the λ its arms optimised.
+    pub lambdas: Vec<f64>,
 }
 
 /// The observations of `experiment` (default: the experiment of the log's newest row that
@@ -42,6 +46,7 @@ pub fn arm_rows(
         other_experiments: 0,
         outside: 0,
         bad_labels: 0,
+        lambdas: Vec::new(),
     };
     for o in outcomes {
         let Some(arm) = &o.arm else {
@@ -68,6 +73,12 @@ pub fn arm_rows(
                 .is_some_and(|d| d.reason == DecisionReason::StaticFallback),
             failed: o.status != OutcomeStatus::Ok,
         });
+        if let Some(lambda) = o.objective.map(|ob| ob.lambda()) {
+            if !rows.lambdas.iter().any(|l| l.total_cmp(&lambda).is_eq()) {
+                rows.lambdas.push(lambda);
+            }
+        }
     }
+    rows.lambdas.sort_by(f64::total_cmp);
     Some(rows)
 }

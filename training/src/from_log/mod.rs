@@ -33,8 +33,8 @@ pub use cross_fit::CrossFit;
 pub use load::load_outcomes;
 pub use ope_steps::{ope_steps, OpeLog, OpeSetup, OpeSkipped, RewardModel};
 pub use samples::{
-    bandit_samples, bandit_training_set, merge_training_sets, reward_label, BanditSample,
-    BanditTrainingSet, SampleConfig, Skipped,
+    bandit_samples, bandit_training_set, decided_by_router, merge_training_sets, reward_label,
+    BanditSample, BanditTrainingSet, SampleConfig, Skipped,
 };
 
 /// Everything that can go wrong turning an outcome log into training or evaluation data.

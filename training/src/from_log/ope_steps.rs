@@ -88,8 +88,9 @@ pub struct OpeSetup<'a> {
 /// Samples left out by [`ope_steps`], by reason (first reason that applies, in field order).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpeSkipped {
-    /// The router did not pick the model (an explicit model request), or failover served
-    /// another model than the router's choice: not a draw from the logging policy.
+    /// The router did not pick the model (the client named it, or a rule pinned it), or
+    /// failover served another model than the router's choice: not a draw from the logging
+    /// policy.
     pub not_router_choice: usize,
     /// The served model is not in the catalog.
     pub unknown_model: usize,
@@ -103,7 +104,7 @@ impl std::fmt::Display for OpeSkipped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "left out: {} not the router's own choice (a named model, or a failover), {} served by a model the catalog lacks, {} without a cost or token counts, {} the candidate could not route",
+            "left out: {} not the router's own choice (a named model, a rule's pin, or a failover), {} served by a model the catalog lacks, {} without a cost or token counts, {} the candidate could not route",
             self.not_router_choice, self.unknown_model, self.no_cost, self.no_route
         )
     }
@@ -118,8 +119,35 @@ pub struct OpeLog {
     pub steps: Vec<LoggedStep>,
     /// The request id of each step.
     pub request_ids: Vec<String>,
+    /// The λ (quality points per USD; 0 for `cheapest`) of the objective each step was
+    /// re-routed under: the one its row logged, else [`OpeSetup::objective`].
+    pub lambdas: Vec<f64>,
     /// What was left out.
     pub skipped: OpeSkipped,
+}
+
+impl OpeLog {
+    /// The steps in utility, `quality − λ·cost`, each at its own [`OpeLog::lambdas`] (the
+    /// reward model too: `ŷ − λ·ĉ`). The candidate re-routes every row under the trade-off
+    /// the row was served with, so its utility must be scored in that trade-off as well: a
+    /// gate at one λ over rows routed at another judges an objective neither router
+    /// optimised. Estimators and the gate apply unchanged, utility being linear in both.
+    pub fn utility_steps(&self) -> Vec<LoggedStep> {
+        self.steps
+            .iter()
+            .zip(&self.lambdas)
+            .map(|(s, &lambda)| LoggedStep {
+                reward: s.reward - lambda * s.cost,
+                reward_model: s
+                    .reward_model
+                    .iter()
+                    .zip(&s.cost_model)
+                    .map(|(r, c)| r - lambda * c)
+                    .collect(),
+                ..s.clone()
+            })
+            .collect()
+    }
 }
 
 /// Builds off-policy evaluation steps: for each logged sample that the router chose itself,
@@ -177,6 +205,7 @@ pub fn ope_steps(
         actions,
         steps: Vec::with_capacity(kept.len()),
         request_ids: Vec::with_capacity(kept.len()),
+        lambdas: Vec::with_capacity(kept.len()),
         skipped,
     };
     for (k, ((s, action, cost), e)) in kept.into_iter().zip(&embeddings).enumerate() {
@@ -190,7 +219,14 @@ pub fn ope_steps(
                 PolicyModel::assemble(&entry.spec, entry.prior(), Some(setup.candidate), *trained)
             })
             .collect();
-        let tasks = setup.tasks.and_then(|c| c.try_predict(e).ok());
+        // The task classifier reads the encoder's own values, as the gateway's classifier
+        // service gives it them: pooled extra layers, a routing adapter and prompt statistics
+        // are appended after them, and would otherwise make every prompt fail the
+        // classifier's dimension check and route on flat priors.
+        let tasks = setup.tasks.and_then(|c| {
+            let dim = c.file().embedding_dim.min(e.len());
+            c.try_predict(&e[..dim]).ok()
+        });
         let difficulty = match (
             setup.anchor_catalog,
             setup.candidate.difficulty_link(),
@@ -276,6 +312,7 @@ pub fn ope_steps(
             cost_model,
         });
         log.request_ids.push(s.request_id.clone());
+        log.lambdas.push(objective.lambda());
     }
     if let RewardModel::CrossFitted(fit) = setup.reward_model {
         let rows: Vec<FitRow<'_>> = fit_inputs

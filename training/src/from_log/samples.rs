@@ -33,9 +33,11 @@ pub struct BanditSample {
     /// The feedback score in `[0, 1]`.
     pub reward: f64,
     /// Probability with which the router picked its first choice ([`BanditSample::chosen`]);
-    /// 1 for requests that named a model themselves.
+    /// 1 for requests that named a model themselves or that a rule pinned.
     pub propensity: f64,
-    /// The router's first choice; `None` when the router did not run (an explicit model).
+    /// The router's first choice; `None` when the routing policy did not decide the request:
+    /// the client named the model, or a `[[rules]]` pin sent it to a fixed one
+    /// ([`decided_by_router`]).
     pub chosen: Option<ModelId>,
     /// Prompt tokens, when logged.
     pub input_tokens: Option<u32>,
@@ -122,6 +124,24 @@ pub fn reward_label<'a>(o: &'a Outcome, config: &SampleConfig) -> Option<&'a Fee
     })
 }
 
+/// Whether the routing policy decided `o`: an `auto` request that no rule pinned.
+///
+/// The gateway writes a decision for every served request, pinned ones included (the model,
+/// propensity 1: failover and the dashboard read it), so a decision alone does not say the
+/// router chose. A request that named its model logs that model as `requested_model`. A
+/// `[[rules]]` pin turns an `auto` request into a fixed model and logs `requested_model =
+/// "auto"` with the rule's name, but without the constraints and objective the gateway writes
+/// for every `auto` request its router decided (those were logged before rules existed, so
+/// no older row names a rule). Neither is a draw from the routing policy: off-policy
+/// estimators must not reweight them, nor count them in the logged policy's mean. They
+/// stay training samples (the label is about the served model's answer all the same).
+pub fn decided_by_router(o: &Outcome) -> bool {
+    o.requested_model == AUTO && !(o.rule.is_some() && o.constraints.is_none())
+}
+
+/// The `model` of a request the router decides (`gateway::http::chat::AUTO`).
+const AUTO: &str = "auto";
+
 /// Turns outcomes into bandit samples, in input order, and counts what it skipped.
 pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<BanditSample>, Skipped) {
     let mut skipped = Skipped {
@@ -161,7 +181,11 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
             skipped.bad_score += 1;
             continue;
         }
-        let chosen = o.decision.as_ref().map(|d| d.chosen.clone());
+        let chosen = o
+            .decision
+            .as_ref()
+            .filter(|_| decided_by_router(o))
+            .map(|d| d.chosen.clone());
         // The outcome's own field is what the gateway recorded at request time; the decision's
         // copy is the same number unless a later step (failover) rewrote the record.
         let propensity = o

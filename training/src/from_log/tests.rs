@@ -452,6 +452,139 @@ fn ope_reroutes_each_row_under_its_logged_constraints() {
     assert!(unconstrained_not_small > 30, "{unconstrained_not_small}");
 }
 
+/// `model`'s answer to a request the routing policy did not decide, as the gateway logs it
+/// (`gateway/src/http/chat.rs`): the client named `model` (`rule: None`), or a `[[rules]]` pin
+/// sent an `auto` request to it. Either way the decision names the served model at
+/// propensity 1 without the other candidates' estimates, and no constraints or objective are
+/// logged.
+fn pinned(i: usize, model: &str, rule: Option<&str>, template: &Outcome) -> Outcome {
+    let mut o = outcome(
+        i,
+        &format!("topic{} pinned {i}", i % TOPICS),
+        model,
+        Some(1.0),
+    );
+    let mut decision = template.decision.clone().unwrap();
+    decision.chosen = ModelId::new(model);
+    decision.ranked.clear();
+    decision.reason = router_core::DecisionReason::BestFeasible;
+    decision.propensity = 1.0;
+    o.decision = Some(decision);
+    o.propensity = Some(1.0);
+    o.cost_usd = Some(1e-3);
+    if let Some(rule) = rule {
+        o.requested_model = "auto".into();
+        o.rule = Some(rule.into());
+    }
+    o
+}
+
+#[test]
+fn pinned_requests_are_not_draws_of_the_routing_policy() {
+    let specs = entries();
+    let (train_log, _) = routed_log(600, 9);
+    let (train, _) = bandit_samples(&train_log, &SampleConfig::default());
+    let bandit = bandit_training_set(&train, &HashEmbedder, None, None).unwrap();
+    let candidate = fit_knn(&bandit.set, &KnnConfig { k: 20 }, None).unwrap();
+    let (routed, _) = routed_log(300, 10);
+    let exploration = Exploration::Off;
+    let setup = OpeSetup {
+        catalog: &specs,
+        candidate: &candidate,
+        tasks: None,
+        reward_model: RewardModel::Candidate,
+        constraints: &Constraints::default(),
+        objective: Objective::Utility { lambda: 1.0 },
+        exploration: &exploration,
+        anchor_catalog: None,
+    };
+    let (samples, _) = bandit_samples(&routed, &SampleConfig::default());
+    let alone = ope_steps(&samples, &HashEmbedder, &setup).unwrap();
+    assert_eq!(alone.steps.len(), 300);
+
+    // Clients naming the expensive model, and a rule pinning `auto` requests to it, all
+    // answered well: were they the policy's draws at propensity 1, they would pull every
+    // estimate and the logged mean towards it.
+    let mut mixed = routed.clone();
+    for k in 0..40 {
+        mixed.push(pinned(1000 + k, "large", None, &routed[0]));
+        mixed.push(pinned(2000 + k, "large", Some("research"), &routed[0]));
+    }
+    // A restricting rule (allow or deny) leaves the choice to the router, which logs the
+    // constraints it applied: that request stays a draw of the policy.
+    let mut narrowed = routed[1].clone();
+    narrowed.rule = Some("interns".into());
+    narrowed.constraints = Some(Constraints::default());
+    assert!(decided_by_router(&narrowed));
+    assert!(!decided_by_router(&mixed[300]) && !decided_by_router(&mixed[301]));
+
+    let (samples, skipped) = bandit_samples(&mixed, &SampleConfig::default());
+    // Still training samples: the label is about the answer of the model that served.
+    assert_eq!(samples.len(), 380, "{skipped}");
+    for s in &samples[300..] {
+        assert_eq!(
+            (s.chosen.as_ref(), s.propensity),
+            (None, 1.0),
+            "{}",
+            s.request_id
+        );
+        assert!(!s.is_on_router_choice());
+    }
+    let log = ope_steps(&samples, &HashEmbedder, &setup).unwrap();
+    assert_eq!(log.skipped.not_router_choice, 80, "{}", log.skipped);
+    assert_eq!(
+        log.steps, alone.steps,
+        "the pinned rows moved the estimates"
+    );
+    assert_eq!(log.request_ids, alone.request_ids);
+}
+
+#[test]
+fn utility_steps_score_each_row_at_the_lambda_it_logged() {
+    let specs = entries();
+    let (train_log, _) = routed_log(600, 11);
+    let (train, _) = bandit_samples(&train_log, &SampleConfig::default());
+    let bandit = bandit_training_set(&train, &HashEmbedder, None, None).unwrap();
+    let candidate = fit_knn(&bandit.set, &KnnConfig { k: 20 }, None).unwrap();
+    // Half the rows were routed at λ = 100, the rest logged no objective (older rows).
+    let (mut outcomes, _) = routed_log(100, 12);
+    for o in outcomes.iter_mut().step_by(2) {
+        o.objective = Some(Objective::Utility { lambda: 100.0 });
+    }
+    let (samples, _) = bandit_samples(&outcomes, &SampleConfig::default());
+    let exploration = Exploration::Off;
+    let setup = OpeSetup {
+        catalog: &specs,
+        candidate: &candidate,
+        tasks: None,
+        reward_model: RewardModel::Candidate,
+        constraints: &Constraints::default(),
+        objective: Objective::Utility { lambda: 2.0 },
+        exploration: &exploration,
+        anchor_catalog: None,
+    };
+    let log = ope_steps(&samples, &HashEmbedder, &setup).unwrap();
+    assert_eq!(log.lambdas.len(), log.steps.len());
+    let utility = log.utility_steps();
+    for (i, ((step, u), lambda)) in log.steps.iter().zip(&utility).zip(&log.lambdas).enumerate() {
+        let want = if i % 2 == 0 { 100.0 } else { 2.0 };
+        assert_eq!(*lambda, want, "step {i}");
+        assert!((u.reward - (step.reward - want * step.cost)).abs() < 1e-12);
+        for ((r, c), ur) in step
+            .reward_model
+            .iter()
+            .zip(&step.cost_model)
+            .zip(&u.reward_model)
+        {
+            assert!((ur - (r - want * c)).abs() < 1e-12);
+        }
+        assert_eq!(
+            (&u.target_probs, u.propensity, u.logged_action),
+            (&step.target_probs, step.propensity, step.logged_action)
+        );
+    }
+}
+
 #[test]
 fn issue_14_human_labels_win_over_judge_labels_when_sampling() {
     let (mut routed, _) = routed_log(3, 5);
@@ -582,6 +715,21 @@ fn arm_rows_read_one_experiment_and_default_to_the_newest() {
     let old = arm_rows(&log, Some("old"), &config).unwrap();
     assert_eq!(old.observations.len(), 1);
     assert!(arm_rows(&log[1..2], None, &config).is_none());
+    // The trade-offs the experiment's rows were routed under, each once, ascending.
+    assert!(rows.lambdas.is_empty());
+    let mut logged = log.clone();
+    for (o, lambda) in logged[2..].iter_mut().zip([100.0, 5.0, 100.0]) {
+        o.objective = Some(Objective::Utility { lambda });
+    }
+    logged[0].objective = Some(Objective::Cheapest);
+    assert_eq!(
+        arm_rows(&logged, None, &config).unwrap().lambdas,
+        [5.0, 100.0]
+    );
+    assert_eq!(
+        arm_rows(&logged, Some("old"), &config).unwrap().lambdas,
+        [0.0]
+    );
 }
 
 /// The kNN refit's routing, with every estimate 0.3 too high: the same choices, a flattering

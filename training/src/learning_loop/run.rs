@@ -1,6 +1,6 @@
 //! The learning loop, round after round: send a round of traffic through the serving gateway,
-//! refit on its log (minus the round's held-out requests), estimate the refit off-policy on
-//! the held-out requests, check the estimate against the replayed truth, and deploy it
+//! refit on its log (minus every round's held-out requests), estimate the refit off-policy on
+//! the round's held-out requests, check the estimate against the replayed truth, and deploy it
 //! (through a deployment gate when one is set).
 //!
 //! The serving side is behind two seams so that this crate never depends on the gateway: the
@@ -40,11 +40,12 @@ pub struct LoopConfig<'a> {
     pub rounds: usize,
     /// Requests per round.
     pub per_round: usize,
-    /// Share of each round kept out of the next refit to check its estimate on.
+    /// Share of each round kept out of every refit, to check the next refit's estimate on.
     pub holdout: f64,
     /// Share of the other requests whose recorded score is posted as feedback (1: all), as a
-    /// judge sampling traffic would label them; held-out requests are always labelled, since
-    /// the off-policy check needs their outcomes.
+    /// judge sampling traffic would label them: the labels the refits learn from. Held-out
+    /// requests are always labelled, since the off-policy check needs their outcomes, and
+    /// never trained on, in their round or later ([`LoopData::label_mask`]).
     pub label_share: f64,
     /// Seeds the held-out draws (the refits' seed is in `refit`).
     pub seed: u64,
@@ -122,16 +123,19 @@ pub async fn run_loop<D: Deploy>(
         checks: vec![None],
     };
     let mut ids: HashMap<String, usize> = HashMap::new();
+    // Every round's held-out requests: labelled for their round's check, so a later refit
+    // reading the whole log would otherwise train on them, on more labels than
+    // `label_share` grants and on the requests later checks' rounds are compared against.
+    let mut held_ever: HashSet<String> = HashSet::new();
     let mut router_name = config.start_name.clone();
     for round in 0..config.rounds {
         let slice = &config.rows[round * config.per_round..(round + 1) * config.per_round];
         let mask = LoopData::holdout_mask(slice.len(), config.holdout, config.seed + round as u64);
-        let sampled = LoopData::holdout_mask(
-            slice.len(),
+        let labelled = LoopData::label_mask(
+            &mask,
             config.label_share,
             (config.seed + round as u64) ^ 0x001a_be15,
         );
-        let labelled: Vec<bool> = mask.iter().zip(&sampled).map(|(h, s)| *h || *s).collect();
         let served = client
             .send_round(data, slice, &mask, &labelled, config.metric)
             .await?;
@@ -147,10 +151,21 @@ pub async fn run_loop<D: Deploy>(
             .filter(|s| s.held_out)
             .map(|s| s.request_id.clone())
             .collect();
+        held_ever.extend(held.iter().cloned());
 
         let artifact_dir = config.out.join(format!("router-{}", round + 1));
         let check = tokio::task::block_in_place(|| {
-            refit_and_check(data, config, &held, &ids, embedder, &artifact_dir)
+            refit_and_check(
+                data,
+                config,
+                &HeldOut {
+                    ever: &held_ever,
+                    round: &held,
+                },
+                &ids,
+                embedder,
+                &artifact_dir,
+            )
         })?;
         // Without a usable held-out estimate the gate has nothing to go on: keep serving.
         let deploy_it =
@@ -180,11 +195,20 @@ pub async fn run_loop<D: Deploy>(
     Ok(report)
 }
 
-/// Refits on the log, saves the artifact to `dir` and estimates it on the held-out requests.
+/// The request ids held out so far.
+struct HeldOut<'a> {
+    /// In any round: no refit trains on them.
+    ever: &'a HashSet<String>,
+    /// In the round just served: the refit is estimated on them.
+    round: &'a HashSet<String>,
+}
+
+/// Refits on the log minus every held-out request, saves the artifact to `dir` and estimates
+/// it on the round's held-out requests.
 fn refit_and_check(
     data: &LoopData,
     config: &LoopConfig<'_>,
-    held: &HashSet<String>,
+    held: &HeldOut<'_>,
     ids: &HashMap<String, usize>,
     embedder: &MemoEmbedder<'_>,
     dir: &Path,
@@ -197,7 +221,7 @@ fn refit_and_check(
     tracing::debug!(samples = samples.len(), %skipped, "Loop log read.");
     let fitted = refit(
         &samples,
-        held,
+        held.ever,
         &data.models,
         embedder,
         &config.refit,
@@ -206,7 +230,7 @@ fn refit_and_check(
     crate::artifact_files::save(&fitted.artifact, dir, config.refit.adapter.as_ref())?;
     let held_samples: Vec<_> = samples
         .into_iter()
-        .filter(|s| held.contains(&s.request_id))
+        .filter(|s| held.round.contains(&s.request_id))
         .collect();
     let check = EstimateCheck {
         candidate: &fitted.artifact,

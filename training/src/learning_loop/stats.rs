@@ -127,6 +127,30 @@ impl LoopData {
         mask
     }
 
+    /// Which of a round's requests get feedback, given which are held out (`held_out`): every
+    /// held-out request (the off-policy check of the next refit needs its outcome, and no
+    /// refit ever trains on it), and a seeded sample of [`LoopData::trainable_labels`] of the
+    /// others, the share `share` of the requests a refit may learn from. Drawing the sample
+    /// among all requests instead would let it fall on held-out ones, so the refits would
+    /// learn from fewer labels than `share` says, none at all in a small round.
+    pub fn label_mask(held_out: &[bool], share: f64, seed: u64) -> Vec<bool> {
+        let others: Vec<usize> = (0..held_out.len()).filter(|&i| !held_out[i]).collect();
+        let sampled = Self::holdout_mask(others.len(), share, seed);
+        let mut labelled = held_out.to_vec();
+        for (&i, s) in others.iter().zip(sampled) {
+            labelled[i] |= s;
+        }
+        labelled
+    }
+
+    /// How many of `n` requests [`LoopData::label_mask`] labels outside the `round(n ×
+    /// holdout)` held out: the labels a round adds to the refits' training set (fewer only
+    /// when some of those requests fail).
+    pub fn trainable_labels(n: usize, holdout: f64, share: f64) -> usize {
+        let count = |n: usize, f: f64| ((n as f64 * f.clamp(0.0, 1.0)).round() as usize).min(n);
+        count(n - count(n, holdout), share)
+    }
+
     /// The recorded score of action `a` on `row`.
     pub fn score(&self, row: usize, a: usize) -> Option<f64> {
         self.index

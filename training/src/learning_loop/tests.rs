@@ -109,6 +109,50 @@ fn prompts_need_every_models_score_and_follow_the_seed() {
 }
 
 #[test]
+fn labels_are_drawn_among_the_requests_not_held_out() {
+    // n = 100, a quarter held out, a fifth of the rest labelled: 15 labels to train on in
+    // every round, whatever the seed, on top of the 25 held-out requests (always labelled).
+    assert_eq!(LoopData::trainable_labels(100, 0.25, 0.2), 15);
+    for seed in 0..50 {
+        let held = LoopData::holdout_mask(100, 0.25, seed);
+        let labelled = LoopData::label_mask(&held, 0.2, seed ^ 0x001a_be15);
+        assert!(
+            held.iter().zip(&labelled).all(|(h, l)| !h || *l),
+            "seed {seed}"
+        );
+        let trainable = labelled
+            .iter()
+            .zip(&held)
+            .filter(|(l, h)| **l && !**h)
+            .count();
+        assert_eq!(trainable, 15, "seed {seed}");
+        assert_eq!(
+            labelled,
+            LoopData::label_mask(&held, 0.2, seed ^ 0x001a_be15)
+        );
+    }
+    // The smallest round `switchyard loop` accepts with these shares still has one.
+    assert_eq!(LoopData::trainable_labels(4, 0.25, 0.25), 1);
+    for seed in 0..50 {
+        let held = LoopData::holdout_mask(4, 0.25, seed);
+        let labelled = LoopData::label_mask(&held, 0.25, seed);
+        assert_eq!(
+            labelled
+                .iter()
+                .zip(&held)
+                .filter(|(l, h)| **l && !**h)
+                .count(),
+            1
+        );
+    }
+    // A share of 1 labels everything; 0 only the held-out requests.
+    let held = LoopData::holdout_mask(10, 0.3, 1);
+    assert_eq!(LoopData::label_mask(&held, 1.0, 2), vec![true; 10]);
+    assert_eq!(LoopData::label_mask(&held, 0.0, 2), held);
+    assert_eq!(LoopData::trainable_labels(10, 0.6, 0.1), 0);
+}
+
+#[test]
 fn round_stats_score_served_answers_against_every_model() {
     let d = data(6);
     let served = |row: usize, model: Option<&str>, held_out: bool| Served {
