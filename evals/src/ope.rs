@@ -53,6 +53,23 @@ pub struct LoggedStep {
     pub cost_model: Vec<f64>,
 }
 
+impl LoggedStep {
+    /// The step in utility at `lambda`: reward `quality − λ·cost`, and the reward model
+    /// `ŷ − λ·ĉ` likewise. The estimators apply unchanged, utility being linear in both.
+    pub fn in_utility(&self, lambda: f64) -> LoggedStep {
+        LoggedStep {
+            reward: self.reward - lambda * self.cost,
+            reward_model: self
+                .reward_model
+                .iter()
+                .zip(&self.cost_model)
+                .map(|(r, c)| r - lambda * c)
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
 /// Which logged value to estimate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -87,19 +87,7 @@ pub fn gate(
     limits: GateLimits,
     config: &OpeConfig,
 ) -> Result<Gate> {
-    let utility: Vec<LoggedStep> = steps
-        .iter()
-        .map(|s| LoggedStep {
-            reward: s.reward - lambda * s.cost,
-            reward_model: s
-                .reward_model
-                .iter()
-                .zip(&s.cost_model)
-                .map(|(r, c)| r - lambda * c)
-                .collect(),
-            ..s.clone()
-        })
-        .collect();
+    let utility: Vec<LoggedStep> = steps.iter().map(|s| s.in_utility(lambda)).collect();
     let candidate = match estimator {
         GateEstimator::Ips => ips(&utility, Target::Reward, config)?,
         GateEstimator::Snips => snips(&utility, Target::Reward, config)?,

@@ -136,16 +136,7 @@ impl OpeLog {
         self.steps
             .iter()
             .zip(&self.lambdas)
-            .map(|(s, &lambda)| LoggedStep {
-                reward: s.reward - lambda * s.cost,
-                reward_model: s
-                    .reward_model
-                    .iter()
-                    .zip(&s.cost_model)
-                    .map(|(r, c)| r - lambda * c)
-                    .collect(),
-                ..s.clone()
-            })
+            .map(|(s, &lambda)| s.in_utility(lambda))
             .collect()
     }
 }
