@@ -328,7 +328,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         data = data.restrict_columns(&columns).0;
     }
-    warn_unpriced(&data);
+    // A cross-source fold keeps only the models its sources share, which may all be priced:
+    // that split warns after the run, from the folds' own cost model.
+    if args.split != SplitKind::Source {
+        warn_unpriced(&data);
+    }
     let mut configs = training::experiment::PredictorConfigs::default();
     if !args.stack_bases.is_empty() {
         configs.stack.bases.clone_from(&args.stack_bases);
@@ -361,6 +365,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut on_progress = |p: &Progress| draw(&bar, p);
     let report = experiment::run(&data, &config, Some(&mut on_progress))?;
     bar.finish_and_clear();
+    if args.split == SplitKind::Source && !report.unpriced_models.is_empty() {
+        let names: Vec<&str> = report.unpriced_models.iter().map(|m| m.as_str()).collect();
+        eprintln!(
+            "warning: the folds that keep {} predicted cost from each model's mean training cost (no catalog price). Add them to the catalog to predict cost from prices × tokens.",
+            names.join(", ")
+        );
+    }
 
     let markdown = report.to_markdown();
     if args.json {
