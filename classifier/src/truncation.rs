@@ -44,18 +44,26 @@ impl Truncation {
     /// tokenizer's 100 characters), so no part of a cut word enters as word pieces the text
     /// never had. The caller checks that each side still holds its share of the token budget
     /// (texts of long unsplittable runs, such as base64, hold far fewer tokens per character)
-    /// and cuts again with more characters where not ([`Self::precut_sides`]).
-    pub fn precut(self, text: &str, keep_chars: usize) -> std::borrow::Cow<'_, str> {
+    /// and cuts again with more characters where not ([`Self::sides_filled`]): so the cut text
+    /// comes with its head's length in bytes (`None` when the text is kept whole).
+    pub fn precut(
+        self,
+        text: &str,
+        keep_chars: usize,
+    ) -> (std::borrow::Cow<'_, str>, Option<usize>) {
         match self.precut_sides(text, keep_chars) {
-            None => std::borrow::Cow::Borrowed(text),
-            Some((head, "")) => std::borrow::Cow::Borrowed(head),
-            Some((head, tail)) => std::borrow::Cow::Owned(format!("{head} {tail}")),
+            None => (std::borrow::Cow::Borrowed(text), None),
+            Some((head, "")) => (std::borrow::Cow::Borrowed(head), Some(head.len())),
+            Some((head, tail)) => (
+                std::borrow::Cow::Owned(format!("{head} {tail}")),
+                Some(head.len()),
+            ),
         }
     }
 
     /// The head and tail [`Self::precut`] keeps (the tail empty for `Head`); `None` when the
     /// text is kept whole.
-    pub fn precut_sides(self, text: &str, keep_chars: usize) -> Option<(&str, &str)> {
+    fn precut_sides(self, text: &str, keep_chars: usize) -> Option<(&str, &str)> {
         /// The tokenizer's longest word (`max_input_chars_per_word`); a cut searches this far
         /// for a space.
         const WORD: usize = 100;
@@ -133,9 +141,13 @@ mod tests {
     #[test]
     fn precut_respects_char_boundaries() {
         let text = "é".repeat(100) + &"中".repeat(100);
-        let cut = Truncation::HeadTail.precut(&text, 10);
+        let (cut, head) = Truncation::HeadTail.precut(&text, 10);
         assert_eq!(cut, format!("{} {}", "é".repeat(10), "中".repeat(10)));
-        assert_eq!(Truncation::Head.precut(&text, 10), "é".repeat(10));
-        assert_eq!(Truncation::HeadTail.precut("short", 10), "short");
+        assert_eq!(head, Some("é".repeat(10).len()));
+        assert_eq!(Truncation::Head.precut(&text, 10).0, "é".repeat(10));
+        assert_eq!(
+            Truncation::HeadTail.precut("short", 10),
+            (std::borrow::Cow::Borrowed("short"), None)
+        );
     }
 }

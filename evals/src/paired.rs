@@ -140,27 +140,49 @@ pub fn bootstrap_aiq(
     grid: &LambdaGrid,
     config: &BootstrapConfig,
 ) -> Result<Replicates> {
+    bootstrap_paths(set, &router_paths(set, routers, grid)?, config)
+}
+
+/// Per router, per λ of its sweep: each prompt's realised (cost, quality) of its pick.
+pub(crate) type RouterPaths = Vec<Vec<Vec<(f64, f64)>>>;
+
+/// [`RouterPaths`] of every router, each validated against `set`.
+pub(crate) fn router_paths(
+    set: &EvalSet,
+    routers: &[RouterScores],
+    grid: &LambdaGrid,
+) -> Result<RouterPaths> {
+    routers.iter().map(|r| pick_paths(set, r, grid)).collect()
+}
+
+/// A multinomial re-draw of `counts.len()` prompts: how many copies of each a replicate has.
+fn redraw(rng: &mut ChaCha8Rng, counts: &mut [u32]) {
+    let n = counts.len();
+    counts.iter_mut().for_each(|c| *c = 0);
+    for _ in 0..n {
+        counts[rng.gen_range(0..n)] += 1;
+    }
+}
+
+/// [`bootstrap_aiq`] from the routers' paths.
+pub(crate) fn bootstrap_paths(
+    set: &EvalSet,
+    picks: &RouterPaths,
+    config: &BootstrapConfig,
+) -> Result<Replicates> {
     let n = set.n_prompts();
     let m = set.n_models();
     if config.resamples == 0 || n == 0 {
         return Ok(Replicates::default());
     }
-    // Per router, per λ: each prompt's realised (cost, quality) of its pick.
-    let picks: Vec<Vec<Vec<(f64, f64)>>> = routers
-        .iter()
-        .map(|r| pick_paths(set, r, grid))
-        .collect::<Result<_>>()?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut out = Replicates {
-        routers: vec![Vec::with_capacity(config.resamples); routers.len()],
+        routers: vec![Vec::with_capacity(config.resamples); picks.len()],
         zero_router: Vec::with_capacity(config.resamples),
     };
     let mut counts = vec![0u32; n];
     for _ in 0..config.resamples {
-        counts.iter_mut().for_each(|c| *c = 0);
-        for _ in 0..n {
-            counts[rng.gen_range(0..n)] += 1;
-        }
+        redraw(&mut rng, &mut counts);
         let weighted = |values: &dyn Fn(usize) -> (f64, f64)| -> Point {
             let (mut c, mut q) = (0.0, 0.0);
             for (i, &w) in counts.iter().enumerate() {
@@ -201,10 +223,9 @@ pub struct CrossFitted {
 }
 
 /// See [`CrossFitted`]; `None` below 4 prompts.
-pub fn cross_fit_aiq(
+pub(crate) fn cross_fit_aiq(
     set: &EvalSet,
-    routers: &[RouterScores],
-    grid: &LambdaGrid,
+    routers: &RouterPaths,
     config: &BootstrapConfig,
 ) -> Result<Option<CrossFitted>> {
     use crate::metrics::cross_fit::{choose, cross_fitted_aiq, halves};
@@ -220,9 +241,7 @@ pub fn cross_fit_aiq(
         })
         .collect();
     let mut paths: Vec<Vec<Vec<(f64, f64)>>> = vec![models.clone()];
-    for r in routers {
-        paths.push(pick_paths(set, r, grid)?);
-    }
+    paths.extend(routers.iter().cloned());
     let chosen: Vec<[Vec<usize>; 2]> = paths.iter().map(|p| choose(p, &halves)).collect();
     let mut out: Vec<(Option<f64>, Vec<f64>)> = paths
         .iter()
@@ -233,10 +252,7 @@ pub fn cross_fit_aiq(
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x00c5_f17e);
     let mut counts = vec![0u32; n];
     for _ in 0..config.resamples {
-        counts.iter_mut().for_each(|c| *c = 0);
-        for _ in 0..n {
-            counts[rng.gen_range(0..n)] += 1;
-        }
+        redraw(&mut rng, &mut counts);
         for ((p, c), (_, reps)) in paths.iter().zip(&chosen).zip(out.iter_mut()) {
             if let Some(v) = cross_fitted_aiq(p, c, &models, &halves, Some(&counts)) {
                 reps.push(v);

@@ -16,7 +16,7 @@ use crate::{
         hull::non_decreasing_hull,
         routellm::{random_routing_metrics, routellm_metrics, RouteLlmMetrics},
     },
-    paired::{bootstrap_aiq, BootstrapConfig, PairedDiff},
+    paired::{bootstrap_paths, router_paths, BootstrapConfig, PairedDiff},
     sweep::{lambda_sweep, realise, LambdaGrid, SweepPoint},
     EvalSet, Result, RouterScores,
 };
@@ -164,7 +164,9 @@ pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) ->
     };
 
     let zero_hull = zero_router_hull(&means);
-    let replicates = bootstrap_aiq(set, routers, &config.lambdas, &config.bootstrap)?;
+    // Each router's picks per λ, once for both bootstraps.
+    let paths = router_paths(set, routers, &config.lambdas)?;
+    let replicates = bootstrap_paths(set, &paths, &config.bootstrap)?;
     let zero_router = ZeroRouter {
         aiq: aiq(&zero_hull, range),
         fixed_points: fixed_points(&zero_hull, best_ref, &[means[best]]),
@@ -182,9 +184,7 @@ pub fn evaluate(set: &EvalSet, routers: &[RouterScores], config: &EvalConfig) ->
         r.aiq_replicates = reps;
     }
     let mut zero_router = zero_router;
-    if let Some(cf) =
-        crate::paired::cross_fit_aiq(set, routers, &config.lambdas, &config.bootstrap)?
-    {
+    if let Some(cf) = crate::paired::cross_fit_aiq(set, &paths, &config.bootstrap)? {
         (
             zero_router.aiq_cross_fit,
             zero_router.aiq_cross_fit_replicates,

@@ -293,21 +293,15 @@ impl Encoder {
         let truncation = self.config.truncation;
         let mut keep = budget * PRECUT_CHARS_PER_TOKEN;
         let content = loop {
-            let sides = truncation.precut_sides(text, keep);
-            let cut = match sides {
-                None => std::borrow::Cow::Borrowed(text),
-                Some((head, "")) => std::borrow::Cow::Borrowed(head),
-                Some((head, tail)) => std::borrow::Cow::Owned(format!("{head} {tail}")),
-            };
+            let (cut, head_bytes) = truncation.precut(text, keep);
             let encoding = self
                 .tokenizer
                 .encode(cut.as_ref(), false)
                 .map_err(|e| Error::Tokenizer(e.to_string()))?;
             // Long unsplittable runs (base64, hashes) hold one token per 100 characters or
             // fewer: cut again with more characters until each side has its share.
-            let whole = sides.is_none_or(|(head, _)| {
-                truncation.sides_filled(encoding.get_offsets(), head.len(), budget)
-            });
+            let whole = head_bytes
+                .is_none_or(|head| truncation.sides_filled(encoding.get_offsets(), head, budget));
             if whole {
                 break truncation.apply(encoding.get_ids(), budget);
             }

@@ -129,6 +129,21 @@ struct Account {
     reserved_usd: f64,
 }
 
+/// `key_id`'s account in the period starting at `start`: a new period's spend starts over,
+/// while reservations in flight carry on.
+fn current<'a>(
+    accounts: &'a mut HashMap<String, Account>,
+    key_id: &str,
+    start: u64,
+) -> &'a mut Account {
+    let a = accounts.entry(key_id.to_owned()).or_default();
+    if a.period_start_ms != start {
+        a.period_start_ms = start;
+        a.spent_usd = 0.0;
+    }
+    a
+}
+
 /// Spend and reservations per key id.
 #[derive(Debug)]
 pub struct Ledger {
@@ -193,12 +208,7 @@ impl Ledger {
                 reserved_usd: f64::NAN,
             });
         };
-        let a = accounts.entry(key_id.to_owned()).or_default();
-        if a.period_start_ms != start {
-            // A new period: spend starts over; reservations in flight carry on.
-            a.period_start_ms = start;
-            a.spent_usd = 0.0;
-        }
+        let a = current(&mut accounts, key_id, start);
         if a.spent_usd + a.reserved_usd >= budget.limit_usd {
             return Err(OverBudget {
                 budget,
@@ -224,12 +234,7 @@ impl Ledger {
         }
         let start = budget.period.start_ms(self.clock.unix_ms());
         if let Ok(mut accounts) = self.accounts.lock() {
-            let a = accounts.entry(key_id.to_owned()).or_default();
-            if a.period_start_ms != start {
-                a.period_start_ms = start;
-                a.spent_usd = 0.0;
-            }
-            a.spent_usd += usd;
+            current(&mut accounts, key_id, start).spent_usd += usd;
         }
     }
 
