@@ -43,7 +43,7 @@ pub struct EvalArgs {
     #[arg(long, requires = "guarded")]
     guard_by_task: bool,
     /// With --guarded: the smallest validation gain over the fixed policy (AIQ) that ships a
-    /// learned router (the one-sided 95 % lower bound of the gain must exceed it).
+    /// learned router (the gain must exceed it at a family-wise 5 % over all candidates).
     #[arg(long, default_value_t = training::experiment::DEFAULT_MIN_GAIN, value_parser = parse_min_gain, requires = "guarded")]
     guard_min_gain: f64,
     /// Per run, fit a routing adapter (a residual bottleneck and attention pooling on the

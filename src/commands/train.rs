@@ -44,7 +44,7 @@ pub struct TrainArgs {
     #[arg(long)]
     guard_by_task: bool,
     /// The smallest validation gain over the fixed policy (AIQ) that ships a learned router:
-    /// the one-sided 95 % lower bound of a candidate's gain must exceed it.
+    /// a candidate's gain must exceed it at a family-wise 5 % over all candidates (Holm).
     #[arg(long, default_value_t = training::experiment::DEFAULT_MIN_GAIN, value_parser = super::eval::parse_min_gain)]
     guard_min_gain: f64,
     /// Artifact folder to write (weights.safetensors + manifest.json).
@@ -379,11 +379,12 @@ fn run_guard(
             })
         };
         eprintln!(
-            "guard: {} AIQ {:.4}; vs fixed policy {} (cross-fitted {}, what it decides on); vs per-task rule {}",
+            "guard: {} AIQ {:.4}; vs fixed policy {} (cross-fitted {}, p {}, what it decides on); vs per-task rule {}",
             c.kind.as_str(),
             c.aiq,
             d(&c.vs_fixed_policy),
             d(&c.vs_fixed_policy_cross_fit),
+            c.p_value.map_or("–".to_owned(), |p| format!("{p:.4}")),
             d(&c.vs_per_task)
         );
     }

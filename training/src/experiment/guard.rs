@@ -5,11 +5,13 @@
 //! The training rows are cut into `folds`; each fold's complete rows are scored by predictors
 //! fitted on the other folds (out-of-fold), so every complete training row is a validation
 //! prompt exactly once. Every candidate, the fixed policy (training means) and the per-task
-//! rule are then scored on those prompts with one paired bootstrap. A candidate qualifies when
-//! its AIQ gain over the fixed policy has a one-sided 95 % lower bound above
-//! [`GuardConfig::min_gain`]; the qualifying candidate with the highest AIQ is chosen. Picking
-//! the best of several candidates on the same prompts slightly favours the learned side; the
-//! one-sided bound and the margin are the safety.
+//! rule are then scored on those prompts with one paired bootstrap. Each candidate's bootstrap
+//! p-value is the share of replicates whose cross-fitted AIQ gain over the fixed policy is at
+//! or below [`GuardConfig::min_gain`]; Holm's step-down procedure over all candidates decides
+//! which qualify at a family-wise 5 %, and the qualifying candidate with the highest AIQ is
+//! chosen. The correction is needed because the guard ships a learned router when *any*
+//! candidate passes: with six candidates each tested at 5 %, embeddings that carry no signal
+//! shipped one in 7.5–15 % of runs (`guard_calibration`).
 
 use classifier::predictors::{
     Artifact, LinearPredictor, LinearWeights, Manifest, ModelPriors, PredictorKind, TrainingSet,
@@ -49,8 +51,8 @@ pub struct GuardConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<crate::adapter::AdapterConfig>,
     /// The smallest validation gain over the fixed policy worth shipping a learned router for,
-    /// in AIQ: a candidate qualifies only when the one-sided 95 % lower bound of its gain
-    /// exceeds it. A learned router that is significantly but only trivially better on
+    /// in AIQ: a candidate qualifies only when its gain exceeds it at a family-wise 5 % over
+    /// all candidates (Holm's procedure on the bootstrap p-values). A learned router that is significantly but only trivially better on
     /// validation carries the risk of traffic unlike the training data for nothing (a
     /// held-out task lost 0.047 AIQ to the fixed policy after a validation gain whose lower
     /// bound was +0.0002; docs/routing-quality.md). Absent from reports written before the
@@ -110,7 +112,18 @@ pub struct CandidateValidation {
     /// reports written before it (those guards decided on `vs_fixed_policy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vs_fixed_policy_cross_fit: Option<PairedDiff>,
+    /// The bootstrap p-value of "its cross-fitted gain over the fixed policy exceeds the
+    /// margin": (1 + replicates at or below [`GuardConfig::min_gain`]) / (1 + replicates).
+    /// Holm's procedure over all candidates compares it with 5 % / (candidates not yet
+    /// qualified). Absent in reports written before it (those guards compared each
+    /// candidate's one-sided 95 % bound with the margin, without a correction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
 }
+
+/// The family-wise error rate at which the guard ships a learned router that does not beat
+/// the fixed policy by its margin.
+pub const FAMILY_WISE_ALPHA: f64 = 0.05;
 
 /// What the guard measured and decided (stored in the artifact's `metrics.guard`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -258,6 +271,11 @@ pub fn validate(
                     )
                 },
             ),
+            p_value: p_value(
+                &r.aiq_cross_fit_replicates,
+                &fixed_r.aiq_cross_fit_replicates,
+                config.min_gain,
+            ),
             aiq: r.aiq,
             vs_fixed_policy: PairedDiff::between(
                 (&r.name, r.aiq, &r.aiq_replicates),
@@ -269,32 +287,34 @@ pub fn validate(
             ),
         })
         .collect();
-    let qualifies = |c: &&CandidateValidation| {
-        c.vs_fixed_policy_cross_fit
-            .as_ref()
-            .is_some_and(|d| d.lower_one_sided > config.min_gain)
-    };
+    let p_values: Vec<Option<f64>> = candidates.iter().map(|c| c.p_value).collect();
+    let qualified = holm(&p_values, FAMILY_WISE_ALPHA);
     let chosen = candidates
         .iter()
-        .filter(qualifies)
-        .max_by(|a, b| a.aiq.total_cmp(&b.aiq))
-        .map(|c| c.kind);
+        .zip(&qualified)
+        .filter(|(_, &q)| q)
+        .max_by(|a, b| a.0.aiq.total_cmp(&b.0.aiq))
+        .map(|(c, _)| c);
+    let m = candidates.len();
     let reason = match chosen {
-        Some(kind) => {
-            let c = candidates.iter().find(|c| c.kind == kind);
-            let d = c.and_then(|c| c.vs_fixed_policy_cross_fit.as_ref());
+        Some(c) => {
+            let d = c.vs_fixed_policy_cross_fit.as_ref();
             format!(
-                "{} beats the fixed policy on validation by {:+.4} cross-fitted AIQ (one-sided 95 % lower bound {:+.4})",
-                kind.as_str(),
+                "{} beats the fixed policy on validation by {:+.4} cross-fitted AIQ (95 % interval {:+.4} to {:+.4}; bootstrap p = {:.4} for a gain of at most {:+.4}, significant at a family-wise 5 % over {m} candidates, Holm)",
+                c.kind.as_str(),
                 d.map_or(f64::NAN, |d| d.delta),
-                d.map_or(f64::NAN, |d| d.lower_one_sided)
+                d.map_or(f64::NAN, |d| d.low),
+                d.map_or(f64::NAN, |d| d.high),
+                c.p_value.unwrap_or(f64::NAN),
+                config.min_gain
             )
         }
         None => format!(
-            "no candidate beats the λ-optimal fixed policy on validation (cross-fitted AIQ) with a one-sided 95 % lower bound above {:+.4}; routing as the fixed policy",
+            "no candidate beats the λ-optimal fixed policy on validation (cross-fitted AIQ) by more than {:+.4} at a family-wise 5 % over {m} candidates (Holm); routing as the fixed policy",
             config.min_gain
         ),
     };
+    let chosen = chosen.map(|c| c.kind);
     Ok(GuardReport {
         folds: k,
         validation_prompts: validation.len(),
@@ -311,6 +331,42 @@ pub fn validate(
         chosen,
         reason,
     })
+}
+
+/// The bootstrap p-value of "router − baseline > margin": the share of paired replicates at or
+/// below the margin, counting the observed sample as one more (so never 0); `None` without
+/// replicates.
+pub(super) fn p_value(router: &[f64], baseline: &[f64], margin: f64) -> Option<f64> {
+    if router.is_empty() || router.len() != baseline.len() {
+        return None;
+    }
+    let at_most = router
+        .iter()
+        .zip(baseline)
+        .filter(|(a, b)| *a - *b <= margin)
+        .count();
+    Some((1 + at_most) as f64 / (1 + router.len()) as f64)
+}
+
+/// Holm's step-down procedure: which hypotheses are rejected at family-wise level `alpha`.
+/// The k-th smallest p-value (from 0) is compared with `alpha / (m − k)`, stopping at the
+/// first that fails; a missing p-value is never rejected but counts in `m`.
+pub(super) fn holm(p_values: &[Option<f64>], alpha: f64) -> Vec<bool> {
+    let m = p_values.len();
+    let mut order: Vec<(usize, f64)> = p_values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.map(|p| (i, p)))
+        .collect();
+    order.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut rejected = vec![false; m];
+    for (k, &(i, p)) in order.iter().enumerate() {
+        if p > alpha / (m - k) as f64 {
+            break;
+        }
+        rejected[i] = true;
+    }
+    rejected
 }
 
 /// Each row's validation fold and the number of folds: at random, or (with `by_task` and at

@@ -17,6 +17,8 @@ mod baselines;
 mod data;
 mod fit;
 mod guard;
+#[cfg(test)]
+mod guard_calibration;
 mod load;
 mod split;
 mod summary;
