@@ -22,12 +22,18 @@ use crate::auth::shared::SharedCounters;
 struct Out<'a> {
     stored_unix_ms: u64,
     answer: &'a Stored,
+    /// Per choice (in order), which stop sequence ended it: the wire type leaves it out of
+    /// its JSON (Chat Completions has no field for it), but `/v1/messages` reports it.
+    stop_sequences: Vec<Option<&'a str>>,
 }
 
 #[derive(Deserialize)]
 struct In {
     stored_unix_ms: u64,
     answer: Stored,
+    /// Absent from entries written before it (their answers read back without it).
+    #[serde(default)]
+    stop_sequences: Vec<Option<String>>,
 }
 
 /// The Redis side of the cache.
@@ -55,7 +61,16 @@ impl SharedAnswers {
             }
         };
         let age = Duration::from_millis(now_ms.saturating_sub(found.stored_unix_ms));
-        (age < ttl).then_some((found.answer, age))
+        let mut answer = found.answer;
+        for (choice, sequence) in answer
+            .completion
+            .choices
+            .iter_mut()
+            .zip(found.stop_sequences)
+        {
+            choice.stop_sequence = sequence;
+        }
+        (age < ttl).then_some((answer, age))
     }
 
     /// Writes `answer` for the other replicas in the background (a request's end never waits
@@ -64,6 +79,12 @@ impl SharedAnswers {
         let Ok(bytes) = serde_json::to_vec(&Out {
             stored_unix_ms: now_ms,
             answer,
+            stop_sequences: answer
+                .completion
+                .choices
+                .iter()
+                .map(|c| c.stop_sequence.as_deref())
+                .collect(),
         }) else {
             return;
         };

@@ -383,6 +383,58 @@ async fn issue_13_a_cached_answer_is_served_by_every_replica() {
     }
 }
 
+/// A cached answer that a stop sequence ended still names it when another replica serves it
+/// from Redis (`/v1/messages` reports `stop_reason: "stop_sequence"` and the sequence; the
+/// gateway cuts gpt-5's answers itself, so it knows which matched). Before, the Redis copy
+/// dropped it and the second replica said `end_turn`.
+#[tokio::test]
+async fn a_shared_cached_answer_keeps_the_stop_sequence_that_ended_it() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let h = start_with(&redis, rpm(1000), OnUnavailable::Local, 2, |c| {
+        c.cache.enabled = true;
+        c.cache.deterministic_only = false;
+        c.cache.shared = true;
+        c.router.candidates = Some(vec![router_core::ModelId::new("gpt-5")]);
+    })
+    .await;
+    h.fake.script(
+        "gpt-5",
+        [Scenario::reply("The answer is 42. END and a tail")],
+    );
+    let body = json!({
+        "model": "gpt-5",
+        "max_tokens": 64,
+        "stop_sequences": ["STOP", "END"],
+        "messages": [{"role": "user", "content": "What is 6 times 7?"}],
+    });
+    for (replica, cache) in [(0, "miss"), (1, "hit")] {
+        let resp = h
+            .client
+            .post(format!(
+                "http://{}/v1/messages",
+                h.gws[replica].local_addr()
+            ))
+            .bearer_auth(&h.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-switchyard-cache"], cache);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(
+            v["content"][0]["text"], "The answer is 42. ",
+            "replica {replica}"
+        );
+        assert_eq!(v["stop_reason"], "stop_sequence", "replica {replica}: {v}");
+        assert_eq!(v["stop_sequence"], "END", "replica {replica}: {v}");
+        h.gws[replica].wait_idle().await;
+    }
+    assert_eq!(h.fake.calls("gpt-5"), 1);
+}
+
 /// A spent budget stays spent when Redis goes away (the replica's own ledger counted what it
 /// settled through Redis) and when Redis comes back empty (the shared spend is re-seeded from
 /// what the replica knows): before, each outage or Redis restart handed every key its budget
