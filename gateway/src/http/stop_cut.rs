@@ -148,6 +148,7 @@ impl StopCutter {
                 && c.delta.content.as_deref().is_none_or(str::is_empty)
                 && c.delta.tool_calls.is_none()
                 && c.delta.refusal.is_none()
+                && c.delta.reasoning_content.is_none()
                 && c.finish_reason.is_none()
                 && c.logprobs.is_none();
             if !empty {
@@ -243,6 +244,30 @@ mod tests {
         // Multi-byte characters are never split.
         let (got, _) = stream("déjà vu — STOP here", 1, &["— STOP"]);
         assert_eq!(got, "déjà vu ");
+    }
+
+    /// A delta that carries only `reasoning_content` (DeepSeek's reasoning, streamed before
+    /// the answer) goes out: stop sequences apply to the answer's content only. Before, the
+    /// cutter took it for an empty delta and dropped it.
+    #[test]
+    fn reasoning_deltas_pass_the_cutter() {
+        let mut cutter = StopCutter::new(vec!["END".to_owned()], 1).unwrap();
+        let mut thinking = ChatCompletionChunk::keepalive();
+        thinking.choices.push(ChunkChoice {
+            delta: crate::openai::wire::Delta {
+                reasoning_content: Some("It ENDs with 4.".to_owned()),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let out = cutter.chunk(thinking).unwrap();
+        assert_eq!(
+            out.choices[0].delta.reasoning_content.as_deref(),
+            Some("It ENDs with 4.")
+        );
+        let out = cutter.chunk(text_chunk("4 END more", false)).unwrap();
+        assert_eq!(out.choices[0].delta.content.as_deref(), Some("4 "));
+        assert!(cutter.all_cut());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Masking streamed answers (`responses = true`): a value may arrive split across chunks, so
-//! each text of a choice (its content, its refusal, each tool call's arguments) is held back
-//! from the point where a value could still be in progress, and released, masked, once nothing
-//! later can complete a value that reaches into it.
+//! each text of a choice (its reasoning, content and refusal, each tool call's arguments) is
+//! held back from the point where a value could still be in progress, and released, masked,
+//! once nothing later can complete a value that reaches into it.
 //!
 //! What is held is the text's trailing run of characters that could belong to a value:
 //!
@@ -33,7 +33,7 @@
 //! another (text, then each tool call in turn, as OpenAI streams them), so when a fragment of
 //! another field arrives the previous field is complete and all it held is released first.
 //! Only the latest field of a choice holds text. Released text keeps its order on the wire: a
-//! chunk carries content, then refusal, then tool calls, and a release that would go before
+//! chunk carries reasoning, content, refusal, then tool calls, and a release that would go before
 //! what the chunk already carries goes out in a chunk of its own, so the Anthropic and
 //! Responses encoders (which open and close blocks in arrival order) see fields in order. A
 //! tool call's first fragment (`id`, `type`, `function.name`) goes out when it arrives, with
@@ -61,6 +61,9 @@ pub const CONTEXT: usize = 64;
 /// One text of a choice, masked on its own as the non-streamed answer's fields are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Field {
+    /// `reasoning_content` (DeepSeek and other OpenAI-compatible reasoning servers), which
+    /// streams before the answer's content.
+    Reasoning,
     Content,
     Refusal,
     /// A tool call's arguments, by the call's index.
@@ -72,9 +75,10 @@ impl Field {
     /// only if its place is not before the place of what the delta carries last.
     fn place(self) -> u8 {
         match self {
-            Field::Content => 0,
-            Field::Refusal => 1,
-            Field::Arguments(_) => 2,
+            Field::Reasoning => 0,
+            Field::Content => 1,
+            Field::Refusal => 2,
+            Field::Arguments(_) => 3,
         }
     }
 }
@@ -138,6 +142,7 @@ impl StreamMasker {
             let mut pieces = Vec::new();
             let delta = &choice.delta;
             let texts = [
+                (Field::Reasoning, delta.reasoning_content.clone(), None),
                 (Field::Content, delta.content.clone(), None),
                 (Field::Refusal, delta.refusal.clone(), None),
             ];
@@ -287,6 +292,7 @@ fn pack(role: Option<crate::openai::wire::Role>, pieces: Vec<Piece>) -> Vec<Delt
             continue;
         };
         let slot = match field {
+            Field::Reasoning => &mut delta.reasoning_content,
             Field::Content => &mut delta.content,
             Field::Refusal => &mut delta.refusal,
             Field::Arguments(index) => {

@@ -390,3 +390,42 @@ fn a_chunk_without_choices_passes_unchanged() {
     assert_eq!(masker.chunk(usage.clone()), vec![usage]);
     assert!(masker.flush(&text_chunk("", false)).is_empty());
 }
+
+/// A reasoning server's `reasoning_content` (DeepSeek streams it before the answer) is masked
+/// like the other texts and keeps its place before the content; before, the masker rebuilt
+/// each delta from content, refusal and tool calls only and the reasoning never reached the
+/// client.
+#[test]
+fn streamed_reasoning_is_masked_and_kept_before_the_content() {
+    let reasoning = |text: &str| {
+        chunk_of(vec![ChunkChoice {
+            delta: Delta {
+                reasoning_content: Some(text.to_owned()),
+                ..Delta::default()
+            },
+            ..ChunkChoice::default()
+        }])
+    };
+    let mut masker = StreamMasker::new(policy());
+    let mut sent = Vec::new();
+    for chunk in [
+        reasoning("Mail jane.doe@exa"),
+        reasoning("mple.com about it. "),
+        text_chunk("Done.", true),
+    ] {
+        sent.extend(masker.chunk(chunk));
+    }
+    let (mut thought, mut answer) = (String::new(), String::new());
+    for chunk in &sent {
+        let delta = &chunk.choices[0].delta;
+        assert!(
+            delta.reasoning_content.is_none() || answer.is_empty(),
+            "reasoning after the content: {sent:?}"
+        );
+        thought.push_str(delta.reasoning_content.as_deref().unwrap_or_default());
+        answer.push_str(delta.content.as_deref().unwrap_or_default());
+    }
+    assert_eq!(thought, "Mail [EMAIL] about it. ");
+    assert_eq!(answer, "Done.");
+    assert_eq!(masker.counts()[0], 1);
+}
