@@ -170,6 +170,24 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
     .map(|s| s.to_string())
     .collect();
 
+    // An --out that is a folder of other things (here the test's own folder) is refused
+    // before anything is paid for: replacing it would delete what it holds.
+    let mut foreign = args.clone();
+    let at = foreign.iter().position(|a| a == "--out").unwrap() + 1;
+    foreign[at] = dir.path().to_str().unwrap().to_owned();
+    let refused = onboard(foreign).await;
+    assert!(!refused.status.success());
+    assert!(
+        common::text(&refused.stderr).contains("--out"),
+        "{}",
+        common::text(&refused.stderr)
+    );
+    assert!(cfg.is_file());
+    assert_eq!(
+        fake.calls(LIGHT) + fake.calls(HAIKU_UPSTREAM) + fake.calls(JUDGE),
+        0
+    );
+
     // Without --yes and without a terminal, nothing is sent.
     let refused = onboard(args[..args.len() - 1].to_vec()).await;
     assert!(!refused.status.success());
@@ -326,6 +344,43 @@ async fn onboard_live_fits_scripted_qualities_resumes_and_routes_by_them() {
         onboarded(&again, LIGHT, Task::Math),
         onboarded(&manifest, LIGHT, Task::Math)
     );
+
+    // A run that selects fewer probes sends nothing and still fits every answer in the file,
+    // each read against its own probe's difficulty: the same fit. (Before, the answers to
+    // probes outside the smaller selection were read at difficulty 0.)
+    let mut fewer = args.clone();
+    let at = fewer.iter().position(|a| a == "--per-task").unwrap() + 1;
+    fewer[at] = "4".to_owned();
+    let third = onboard(fewer).await;
+    assert!(third.status.success(), "{}", common::text(&third.stderr));
+    assert_eq!(fake.calls(LIGHT), selected.len());
+    let same: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    for task in [Task::Math, Task::Knowledge] {
+        for m in [LIGHT, HAIKU] {
+            assert_eq!(
+                onboarded(&same, m, task),
+                onboarded(&manifest, m, task),
+                "{m} {task:?}"
+            );
+        }
+    }
+
+    // Without --artifact the run would start from the bundled artifact and replace `out`,
+    // dropping the models onboarded into it: refused, naming the fix.
+    let mut from_bundled = args.clone();
+    let at = from_bundled.iter().position(|a| a == "--artifact").unwrap();
+    from_bundled.drain(at..at + 2);
+    let refused = onboard(from_bundled).await;
+    assert!(!refused.status.success());
+    let stderr = common::text(&refused.stderr);
+    assert!(
+        stderr.contains("already holds onboarded models") && stderr.contains("--artifact"),
+        "{stderr}"
+    );
+    let kept: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(kept, same);
 
     route_by_the_fit(&out, dir.path()).await;
 }

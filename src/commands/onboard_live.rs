@@ -55,7 +55,7 @@ pub struct LiveArgs {
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Refuse to start when the expected spend is above this, and stop sending once this much
-    /// is spent (USD).
+    /// is spent (USD), by this run: answers paid for by an earlier run are not counted.
     #[arg(long, requires = "live")]
     pub max_cost_usd: Option<f64>,
     /// Do not ask for confirmation (required when stdin is not a terminal).
@@ -130,6 +130,45 @@ fn cost_table(estimates: &[CostEstimate], judge: Option<&ModelId>) -> String {
     s
 }
 
+/// Refuses to replace an `out` that already holds onboarded models with an artifact built
+/// from another source: without `--artifact`, the source is the config's artifact or the
+/// bundled one, so a second run into the same folder would drop the models the first one
+/// onboarded (and paid for).
+fn refuse_dropping_onboarded(
+    out: &Path,
+    source: Option<&Path>,
+    artifact_given: bool,
+) -> anyhow::Result<()> {
+    if artifact_given {
+        return Ok(());
+    }
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if source.is_some_and(|s| same(s, out)) {
+        return Ok(());
+    }
+    let Ok(existing) = classifier::predictors::Artifact::load(out) else {
+        return Ok(());
+    };
+    let onboarded: Vec<&str> = existing
+        .manifest()
+        .onboarded
+        .iter()
+        .map(|o| o.model.as_str())
+        .collect();
+    if onboarded.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "--out {} already holds onboarded models ({}); pass --artifact {} to add to it, or name a new --out folder",
+        out.display(),
+        onboarded.join(", "),
+        out.display()
+    )
+}
+
 /// Asks on the terminal; refuses without one unless `--yes`.
 fn confirm(question: &str, yes: bool) -> anyhow::Result<()> {
     if yes {
@@ -153,6 +192,8 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     let Some(out) = args.out.clone() else {
         bail!("--live needs --out DIR: the folder the artifact with the onboarded models is written to");
     };
+    // Checked before anything is paid for: the artifact is written only after every probe.
+    training::artifact_files::refuse_foreign(&out).context("--out")?;
     if args.models.is_empty() {
         bail!("--live needs --models a,b,c: the catalog ids of the models to onboard");
     }
@@ -174,6 +215,7 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     // Without an artifact (routing on catalog priors alone) the fits become a `task_priors`
     // artifact of their own.
     let source = config.router.artifact.clone();
+    refuse_dropping_onboarded(&out, source.as_deref(), args.artifact.is_some())?;
     let artifact = match &source {
         Some(dir) => Some(
             classifier::predictors::Artifact::load(dir)
@@ -352,13 +394,20 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     ))?;
     if summary.stopped_at_cap {
         eprintln!(
-            "Stopped at --max-cost-usd after {:.4} USD; run again with a higher cap to finish (answered probes are not sent again).",
+            "Stopped at --max-cost-usd after {:.4} USD; run again to finish: answered probes are not sent again, and the cap applies to each run's own spending.",
             summary.spent_usd
         );
     }
     let mut all = answers.records;
     all.extend(new_records);
-    let by_id: HashMap<&str, &Probe> = plan.probes.iter().map(|p| (p.id.as_str(), *p)).collect();
+    // Every probe of the set, not only this run's selection: the answers file may hold
+    // answers to probes an earlier run (another --per-task or --seed) selected, and each must
+    // be read against its own difficulty.
+    let by_id: HashMap<&str, &Probe> = probe_set
+        .probes()
+        .iter()
+        .map(|p| (p.id.as_str(), p))
+        .collect();
     let to_fit: Vec<ModelToFit> = entries
         .iter()
         .map(|e| ModelToFit {

@@ -151,6 +151,8 @@ pub(crate) fn staging_dir(out: &Path, tag: &str) -> Result<PathBuf, Error> {
 /// is first renamed aside and put back if the second rename fails, so `out` is only ever
 /// missing for the instant between the two renames.
 pub(crate) fn put_in_place(staging: &Path, out: &Path) -> Result<Artifact, Error> {
+    // Every writer comes through here: none may replace a folder that is not an artifact.
+    refuse_foreign(out)?;
     // Refuse to put in place anything that does not load.
     Artifact::load(staging)?;
     if std::fs::symlink_metadata(out).is_ok() {
