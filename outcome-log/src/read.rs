@@ -52,6 +52,12 @@ fn for_each_in_file(
     }
     let err = Error::sqlite(db);
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(&err)?;
+    // A file with only `client_keys` (made by `switchyard keys create` before the gateway
+    // ever ran) holds no outcomes yet: nothing to read, as `log stats` also says, instead of
+    // SQLite's "no such table".
+    if !has_table(&conn, "outcomes").map_err(&err)? {
+        return Ok(());
+    }
     let mut feedback = match feedback_query(&conn).map_err(&err)? {
         Some(sql) => Some(conn.prepare(sql).map_err(&err)?),
         None => None,

@@ -112,6 +112,18 @@ pub(crate) fn parse(body: &[u8]) -> Result<Label, ApiError> {
             "request_id and metric must not be empty".to_owned(),
         ));
     }
+    // PostgreSQL refuses NUL in text (the writer would fail and the client get a 503), and no
+    // request id or metric name holds control characters.
+    if fb
+        .request_id
+        .chars()
+        .chain(fb.metric.chars())
+        .any(char::is_control)
+    {
+        return Err(ApiError::InvalidRequest(
+            "request_id and metric must not contain control characters".to_owned(),
+        ));
+    }
     if fb.request_id.len() > MAX_REQUEST_ID_BYTES || fb.metric.len() > MAX_METRIC_BYTES {
         return Err(ApiError::InvalidRequest(format!(
             "request_id is at most {MAX_REQUEST_ID_BYTES} bytes and metric at most {MAX_METRIC_BYTES}"

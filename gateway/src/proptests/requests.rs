@@ -237,6 +237,12 @@ proptest! {
                 prop_assert!((0.0..=1.0).contains(&label.feedback.score));
                 prop_assert!(!label.request_id.trim().is_empty() && label.request_id.len() <= 128);
                 prop_assert!(!label.feedback.metric.trim().is_empty());
+                // PostgreSQL refuses NUL in text: nothing accepted may carry it.
+                prop_assert!(!label
+                    .request_id
+                    .chars()
+                    .chain(label.feedback.metric.chars())
+                    .any(char::is_control));
             }
             Err(e) => {
                 prop_assert_eq!(e.status().as_u16(), 400);

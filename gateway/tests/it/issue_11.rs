@@ -248,6 +248,13 @@ async fn issue_11_feedback_for_unknown_or_labelled_requests_is_refused() {
         .await
         .unwrap();
     openai_error(malformed, 400).await;
+    // A NUL (PostgreSQL cannot store it) is the client's error, not the log's 503.
+    let nul = json!({"request_id": id, "metric": "thumbs\0up", "score": 1});
+    let nul = h.post_json("/v1/feedback", &nul).await;
+    assert!(openai_error(nul, 400).await["message"]
+        .as_str()
+        .unwrap()
+        .contains("control characters"));
     let m = h.gw.metrics();
     assert_eq!(rejected(m, "feedback", "invalid_json"), 1.0);
     assert_eq!(rejected(m, "feedback", "feedback_conflict"), 2.0);

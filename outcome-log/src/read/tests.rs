@@ -56,3 +56,14 @@ fn a_file_without_feedback_reads_unlabelled_and_a_missing_file_says_so() {
     assert!(matches!(err, Error::Missing { .. }), "{err}");
     assert!(err.to_string().contains("nope.sqlite"), "{err}");
 }
+
+#[test]
+fn a_file_with_only_client_keys_reads_as_no_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys-only.sqlite");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE client_keys (id TEXT PRIMARY KEY);")
+        .unwrap();
+    assert_eq!(read_outcomes(&path).unwrap(), Vec::<Outcome>::new());
+}
