@@ -134,7 +134,7 @@ const JUDGE_SAMPLED: Family = Family {
 };
 const JUDGE_DROPPED: Family = Family {
     name: "switchyard_judge_dropped_total",
-    help: "Sampled requests not judged, by reason (queue_full, budget, too_long, no_answer, shutdown).",
+    help: "Sampled requests not judged, by reason (queue_full, budget, too_long, no_answer, shutdown, bad_reference: an unusable reference-answer header).",
     kind: Kind::Counter,
 };
 const JUDGE_VERDICTS: Family = Family {

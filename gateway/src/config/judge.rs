@@ -51,11 +51,11 @@ pub struct JudgeConfig {
     /// once reached, judging stops until the next day. Required: an unbounded grader is a
     /// bill nobody agreed to.
     pub daily_budget_usd: f64,
-    /// Judge calls in flight at once.
+    /// Judge calls in flight at once (at most 1024).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// Judged requests waiting for a free judge slot; when full, new ones are dropped and
-    /// counted in `switchyard_judge_dropped_total{reason="queue_full"}`.
+    /// counted in `switchyard_judge_dropped_total{reason="queue_full"}` (at most 1,000,000).
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
     /// Requests whose prompt plus answer is longer than this many characters are not judged
@@ -110,9 +110,9 @@ pub struct Judging {
     pub reference_model: Option<ModelId>,
     /// USD per UTC day.
     pub daily_budget_usd: f64,
-    /// Judge calls in flight at once (≥ 1).
+    /// Judge calls in flight at once (1 to 1024).
     pub concurrency: usize,
-    /// Waiting judged requests (≥ 1).
+    /// Waiting judged requests (1 to 1,000,000).
     pub queue_capacity: usize,
     /// Longest prompt plus answer judged, in characters.
     pub max_prompt_chars: Option<usize>,
@@ -128,6 +128,13 @@ pub struct Judging {
 
 /// Longest accepted metric name (as `/v1/feedback` accepts).
 const MAX_METRIC_BYTES: usize = 64;
+
+/// Most judge calls in flight. Far above what any provider's rate limit allows one grader;
+/// the bounds keep the judge's semaphores below `Semaphore::MAX_PERMITS`, past which the
+/// gateway would panic at startup rather than refuse the config.
+const MAX_CONCURRENCY: usize = 1024;
+/// Most judged requests waiting (each holds a prompt and an answer in memory).
+const MAX_QUEUE_CAPACITY: usize = 1_000_000;
 
 /// Checks `[judge]` against the catalog and the providers.
 pub(super) fn resolve(
@@ -170,11 +177,17 @@ pub(super) fn resolve(
             "must be a number of USD >= 0",
         ));
     }
-    if raw.concurrency == 0 {
-        return Err(invalid("judge.concurrency", "must be at least 1"));
+    if !(1..=MAX_CONCURRENCY).contains(&raw.concurrency) {
+        return Err(invalid(
+            "judge.concurrency",
+            format!("must be between 1 and {MAX_CONCURRENCY}"),
+        ));
     }
-    if raw.queue_capacity == 0 {
-        return Err(invalid("judge.queue_capacity", "must be at least 1"));
+    if !(1..=MAX_QUEUE_CAPACITY).contains(&raw.queue_capacity) {
+        return Err(invalid(
+            "judge.queue_capacity",
+            format!("must be between 1 and {MAX_QUEUE_CAPACITY}"),
+        ));
     }
     if raw.max_prompt_chars == Some(0) {
         return Err(invalid(
@@ -224,4 +237,51 @@ pub(super) fn resolve(
         timeout: raw.timeout,
         seed: raw.seed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use crate::config::{Config, GatewayConfig};
+    use crate::error::Error;
+
+    fn resolve(extra: &str) -> Result<super::Judging, Error> {
+        let src = format!("[judge]\nmodel = \"gpt-4o\"\ndaily_budget_usd = 1\n{extra}");
+        let raw = GatewayConfig::from_toml_str(&src, std::path::Path::new("test.toml"))?;
+        let env = |k: &str| (k == "OPENAI_API_KEY").then(|| "sk-test".to_owned());
+        Ok(Config::resolve(raw, &env)?.judge.unwrap())
+    }
+
+    #[test]
+    fn queue_and_concurrency_are_bounded() {
+        let j = resolve("concurrency = 1024\nqueue_capacity = 1000000\n").unwrap();
+        assert_eq!((j.concurrency, j.queue_capacity), (1024, 1_000_000));
+        for (extra, field, limit) in [
+            (
+                "queue_capacity = 3000000000000000000\n",
+                "judge.queue_capacity",
+                "1000000",
+            ),
+            (
+                "queue_capacity = 1000001\n",
+                "judge.queue_capacity",
+                "1000000",
+            ),
+            ("concurrency = 1025\n", "judge.concurrency", "1024"),
+            (
+                "concurrency = 3000000000000000000\n",
+                "judge.concurrency",
+                "1024",
+            ),
+        ] {
+            match resolve(extra).unwrap_err() {
+                Error::ConfigInvalid { field: f, message } => {
+                    assert_eq!(f, field, "{extra}");
+                    assert!(message.contains(limit), "{extra}: {message}");
+                }
+                other => panic!("{extra}: unexpected {other}"),
+            }
+        }
+    }
 }

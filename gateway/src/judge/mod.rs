@@ -135,10 +135,41 @@ impl Judge {
 }
 
 /// The reference answer a request carries, when the judge is on and the header is usable.
+/// An unusable one is logged and counted (`judge_dropped{reason="bad_reference"}`): the
+/// request then goes to sampled, paid judging, which its sender meant to avoid.
 pub fn reference_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
     state.judge.as_ref()?;
-    let value = headers.get(HEADER_REFERENCE_ANSWER)?.to_str().ok()?.trim();
-    (!value.is_empty() && value.len() <= MAX_REFERENCE_BYTES).then(|| value.to_owned())
+    let value = headers.get(HEADER_REFERENCE_ANSWER)?;
+    match reference_text(value.as_bytes()) {
+        Ok(reference) => reference,
+        Err(why) => {
+            state.metrics.judge_dropped("bad_reference");
+            tracing::warn!(
+                "Ignoring the {HEADER_REFERENCE_ANSWER} header: {why}; the request is judged as if it had none."
+            );
+            None
+        }
+    }
+}
+
+/// The reference answer in a header's bytes: `None` when blank, an error saying why when
+/// unusable.
+fn reference_text(bytes: &[u8]) -> Result<Option<String>, String> {
+    // Not `HeaderValue::to_str`, which refuses anything but visible ASCII: answers such as
+    // `café` or `−3` are sent as UTF-8.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| "it is not UTF-8".to_owned())?
+        .trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.len() > MAX_REFERENCE_BYTES {
+        return Err(format!(
+            "it is longer than {MAX_REFERENCE_BYTES} bytes ({})",
+            text.len()
+        ));
+    }
+    Ok(Some(text.to_owned()))
 }
 
 /// Hands an answered, logged request to the judge when it is drawn (or carries a reference
@@ -341,6 +372,18 @@ async fn grade(state: &AppState, c: &Judging, job: &Job, judge: &Judge) -> Grade
                 return graded;
             };
             add(&mut graded, &reference);
+            // Nothing to compare with (typically a reasoning model that spent its whole
+            // `reference_limit` reasoning): a verdict against an empty answer would be a
+            // paid, meaningless win for the judged one.
+            if reference.text.trim().is_empty() {
+                tracing::warn!(
+                    request_id = %job.request_id,
+                    reference_model = %reference_model,
+                    output_tokens = reference.output_tokens,
+                    "The reference model gave an empty answer; the request is not judged."
+                );
+                return graded;
+            }
             // A coin decides which side the judged answer is on, so that a judge's
             // preference for the first (or second) answer averages out.
             let judged_first = judge.draw() < 0.5;
@@ -371,4 +414,33 @@ async fn grade(state: &AppState, c: &Judging, job: &Job, judge: &Judge) -> Grade
         }
     }
     graded
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn reference_headers_are_read_as_utf8() {
+        for text in ["42", "café", "\u{2212}3", "\u{221a}2", "  B  "] {
+            assert_eq!(
+                reference_text(text.as_bytes()).unwrap().as_deref(),
+                Some(text.trim())
+            );
+        }
+        assert_eq!(reference_text(b"  ").unwrap(), None);
+        assert_eq!(reference_text(b"").unwrap(), None);
+        let err = reference_text(b"caf\xe9").unwrap_err();
+        assert!(err.contains("UTF-8"), "{err}");
+        let long = "9".repeat(MAX_REFERENCE_BYTES + 1);
+        let err = reference_text(long.as_bytes()).unwrap_err();
+        assert!(err.contains("1024"), "{err}");
+        let longest = "é".repeat(MAX_REFERENCE_BYTES / 2);
+        assert_eq!(
+            reference_text(longest.as_bytes()).unwrap().as_deref(),
+            Some(longest.as_str())
+        );
+    }
 }

@@ -419,6 +419,93 @@ async fn issue_14_pairwise_compares_with_the_reference_model() {
     gw.shutdown().await.unwrap();
 }
 
+/// A reference model that answers nothing (a reasoning model spending its whole output limit
+/// on reasoning) leaves nothing to compare with: the call is an error with the reference's
+/// cost, and the judge is not paid to compare an answer with an empty one.
+#[tokio::test]
+async fn pairwise_with_an_empty_reference_answer_is_an_error_without_a_verdict() {
+    let fake = FakeProvider::start().await;
+    fake.always(ROUTED, Scenario::reply("routed answer text"));
+    fake.always(
+        "gpt-4.1",
+        Scenario::reply_with_usage(
+            "",
+            Usage {
+                input_tokens: 50,
+                output_tokens: 256,
+            },
+        ),
+    );
+    fake.always(JUDGE, Scenario::reply("{\"winner\": \"A\"}"));
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(
+        &fake,
+        dir.path(),
+        "model = \"gpt-4o\"\nrubric = \"pairwise\"\nreference_model = \"gpt-4.1\"\nsample_rate = 1.0\ndaily_budget_usd = 1.0\nseed = 3\n",
+    )
+    .await;
+    let id = ask(&gw, "Explain tides briefly.", false, None).await;
+    assert!(feedback_of(&gw, &id).await.is_empty());
+    assert_eq!(fake.calls("gpt-4.1"), 1);
+    assert_eq!(
+        fake.calls(JUDGE),
+        0,
+        "the judge compared with an empty answer"
+    );
+    let calls = read_judge_calls(gw.outcome_log().location()).unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].request_id, id);
+    assert_eq!(calls[0].result.as_str(), "error");
+    assert_eq!(calls[0].method, "pairwise");
+    assert!(calls[0].cost_usd > 0.0, "the reference call was paid for");
+    assert_eq!(calls[0].score, None);
+    let spent = gw.state().judge.as_ref().unwrap().spent_today();
+    assert!((spent - calls[0].cost_usd).abs() < 1e-12, "{spent}");
+    gw.shutdown().await.unwrap();
+}
+
+/// Reference answers are often not ASCII (`café`, a typographic minus): they are read as
+/// UTF-8 and checked, not dropped for a sampled, paid verdict.
+#[tokio::test]
+async fn utf8_reference_answers_are_checked() {
+    let fake = FakeProvider::start().await;
+    fake.script(
+        ROUTED,
+        [
+            Scenario::reply("The answer is café."),
+            Scenario::reply("x = 5 − 8\n#### −3"),
+            Scenario::reply("The answer is tea."),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(
+        &fake,
+        dir.path(),
+        "model = \"gpt-4o\"\nsample_rate = 0.0\ndaily_budget_usd = 0.0\n",
+    )
+    .await;
+    let cafe = ask(&gw, "Name a French word for coffee.", false, Some("café")).await;
+    let minus = ask(&gw, "What is 5 − 8?", true, Some("−3")).await;
+    let wrong = ask(&gw, "Name a French word for coffee.", false, Some("café")).await;
+    assert_eq!(
+        feedback_of(&gw, &cafe).await,
+        vec![Feedback::judge("correct", 1.0)]
+    );
+    assert_eq!(
+        feedback_of(&gw, &minus).await,
+        vec![Feedback::judge("correct", 1.0)]
+    );
+    assert_eq!(
+        feedback_of(&gw, &wrong).await,
+        vec![Feedback::judge("correct", 0.0)]
+    );
+    assert_eq!(fake.calls(JUDGE), 0);
+    let calls = read_judge_calls(gw.outcome_log().location()).unwrap();
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|c| c.method == "reference"));
+    gw.shutdown().await.unwrap();
+}
+
 /// With `[redis]`, replicas draw on one daily judge budget: what one replica spent counts
 /// against the other's next verdict.
 #[tokio::test]
