@@ -8,12 +8,19 @@
 //! probes with reference answers). The layering keeps the gateway off `evals` and `training`,
 //! so router-core, below both, is the one shared place.
 //!
-//! How [`check`] reads an answer: its final answer is, in order of preference, the last
-//! `\boxed{…}`, the text after the last `####` (GSM8K style), the text after the last
-//! "answer is" / "answer:", or the whole answer. A numeric reference (`42`, `-3.5`, `1,234`,
-//! `$12`) matches when the last number of that span equals it within a relative 1e-6; any other
-//! reference matches when the span, or the answer's last line, equals it after lowercasing and
-//! trimming spaces and punctuation. Fractions and algebraic equivalence are not recognised.
+//! How [`check`] reads an answer: its final answer is, in order of preference, a `\boxed{…}`,
+//! the text after a `####` (GSM8K style), the text after an "answer is" / "answer:", or the
+//! whole answer; within each kind the last occurrence is tried first (only the last few boxes),
+//! each occurrence running to the next one of its kind. A numeric reference (`42`, `-3.5`,
+//! `1,234`, `$12`) is compared with the last number of the first span that has one, within a
+//! relative 1e-6, so a closing "I hope this answer is helpful!" or `#### Check` heading does not
+//! hide the number before it. In a box, the LaTeX separators `{,}`, `\,` and `\!` are ignored,
+//! and a formula (`\frac`, `\dfrac`, `\tfrac`, `\sqrt`, `^`, or `1/2`) is a final answer that
+//! is not a number, so it matches no numeric reference. A `-` is a minus sign only at the start
+//! or after a character that is not a letter or digit (`2023-2024` ends in 2024). Any other
+//! reference matches when the first span that is not blank, or the answer's last line, equals it
+//! after lowercasing and trimming spaces and punctuation. Fractions and algebraic equivalence
+//! are not recognised.
 //!
 //! [`Reference`] is the structured form used by probe sets: one kind per way of checking (an
 //! option letter, a number, an exact short answer, free-text aliases, concept coverage, or
@@ -27,14 +34,16 @@ mod words;
 
 /// 1.0 when `answer` gives `reference`, else 0.0.
 pub fn check(answer: &str, reference: &str) -> f64 {
-    let span = final_span(answer);
     let hit = match parse_number(reference.trim()) {
-        Some(expected) => last_number(span)
+        Some(expected) => final_number(answer)
             .is_some_and(|got| (got - expected).abs() <= 1e-6 * expected.abs().max(1.0)),
         None => {
             let want = normalise(reference);
             !want.is_empty()
-                && (normalise(span) == want
+                && (final_spans(answer)
+                    .map(|span| normalise(span.text()))
+                    .find(|span| !span.is_empty())
+                    .is_some_and(|span| span == want)
                     || answer
                         .lines()
                         .rev()
@@ -175,22 +184,98 @@ fn braced(rest: &str) -> &str {
     rest
 }
 
-/// Where the final answer is.
-fn final_span(answer: &str) -> &str {
-    if let Some(i) = answer.rfind("\\boxed{") {
-        return braced(&answer[i + "\\boxed{".len()..]);
-    }
-    if let Some(i) = answer.rfind("####") {
-        return &answer[i + 4..];
-    }
-    let lower = answer.to_ascii_lowercase();
-    // ASCII lowercasing keeps byte offsets, so an index into `lower` is one into `answer`.
-    for marker in ["answer is", "answer:"] {
-        if let Some(i) = lower.rfind(marker) {
-            return &answer[i + marker.len()..];
+/// A place where the final answer may be.
+#[derive(Clone, Copy)]
+enum Span<'a> {
+    /// The contents of a `\boxed{…}`.
+    Boxed(&'a str),
+    /// Text after a marker, or the whole answer.
+    Plain(&'a str),
+}
+
+impl<'a> Span<'a> {
+    fn text(self) -> &'a str {
+        match self {
+            Span::Boxed(s) | Span::Plain(s) => s,
         }
     }
-    answer
+}
+
+/// How many boxes, from the last, are looked into: a reply of many nested unclosed boxes then
+/// costs linear time, not quadratic.
+const MAX_BOXES: usize = 8;
+
+/// The places the final answer may be, most preferred first (the order is in the module doc).
+fn final_spans(answer: &str) -> impl Iterator<Item = Span<'_>> {
+    const OPEN: &str = "\\boxed{";
+    let mut end = answer.len();
+    let boxes = std::iter::from_fn(move || {
+        let i = answer[..end].rfind(OPEN)?;
+        end = i;
+        Some(Span::Boxed(braced(&answer[i + OPEN.len()..])))
+    })
+    .take(MAX_BOXES);
+    let hashes = after_each(answer, answer.match_indices("####").collect());
+    // ASCII lowercasing keeps byte offsets, so an index into `lower` is one into `answer`.
+    let lower = answer.to_ascii_lowercase();
+    let phrases = ["answer is", "answer:"]
+        .iter()
+        .flat_map(|marker| lower.match_indices(marker))
+        .collect();
+    let phrases = after_each(answer, phrases);
+    boxes
+        .chain(hashes.map(Span::Plain))
+        .chain(phrases.map(Span::Plain))
+        .chain(std::iter::once(Span::Plain(answer)))
+}
+
+/// The text after each marker found in `answer`, last first. Each runs only to the next marker:
+/// a later one is tried first, and a span to the end would cost quadratic time over many markers
+/// while adding nothing a later span did not already have.
+fn after_each<'a>(
+    answer: &'a str,
+    mut found: Vec<(usize, &str)>,
+) -> impl Iterator<Item = &'a str> + 'a {
+    found.sort_unstable_by_key(|&(i, _)| i);
+    let ends: Vec<usize> = found.iter().map(|&(i, m)| i + m.len()).collect();
+    let stops: Vec<usize> = found
+        .iter()
+        .skip(1)
+        .map(|&(i, _)| i)
+        .chain([answer.len()])
+        .collect();
+    ends.into_iter()
+        .zip(stops)
+        .rev()
+        .map(move |(start, stop)| &answer[start..stop])
+}
+
+/// The final number of `answer`: that of the first span giving one, or none when that span is a
+/// boxed formula.
+fn final_number(answer: &str) -> Option<f64> {
+    final_spans(answer)
+        .find_map(|span| match span {
+            Span::Plain(s) => last_number(s).map(Some),
+            Span::Boxed(s) => {
+                let s = s.replace("{,}", "").replace("\\,", "").replace("\\!", "");
+                if is_formula(&s) {
+                    Some(None)
+                } else {
+                    last_number(&s).map(Some)
+                }
+            }
+        })
+        .flatten()
+}
+
+/// Whether a box holds a formula, whose value is not its last number (`\frac{1}{2}` is not 2).
+fn is_formula(s: &str) -> bool {
+    ["\\frac", "\\dfrac", "\\tfrac", "\\sqrt", "^"]
+        .iter()
+        .any(|m| s.contains(m))
+        || s.as_bytes()
+            .windows(3)
+            .any(|w| w[0].is_ascii_digit() && w[1] == b'/' && w[2].is_ascii_digit())
 }
 
 /// A number written as `-1,234.5`, `$12` or `50%` (the sign, digits, separators only).
@@ -220,7 +305,9 @@ fn last_number(text: &str) -> Option<f64> {
     let mut i = 0;
     while i < chars.len() {
         if chars[i].is_ascii_digit() {
-            let negative = i > 0 && chars[i - 1] == '-';
+            // A `-` right after a letter or digit is a dash (`2023-2024`, `x-3`), not a sign.
+            let negative =
+                i > 0 && chars[i - 1] == '-' && (i < 2 || !chars[i - 2].is_alphanumeric());
             let mut s = String::new();
             while i < chars.len()
                 && (chars[i].is_ascii_digit()
@@ -277,6 +364,68 @@ mod tests {
         assert_eq!(check("anything", "  "), 0.0);
         assert_eq!(check("\\boxed{", "x"), 0.0);
         assert_eq!(check("é ü \\boxed{ß}", "ß"), 1.0);
+    }
+
+    #[test]
+    fn an_earlier_answer_phrase_counts_when_the_last_has_no_number() {
+        let reply = "The answer is 42.\n\nI hope this answer is helpful!";
+        assert_eq!(check(reply, "42"), 1.0);
+        assert_eq!(check(reply, "41"), 0.0);
+        assert_eq!(
+            check("The answer is 12, minus 4.\nFinal answer: 8", "8"),
+            1.0
+        );
+    }
+
+    #[test]
+    fn a_markdown_heading_after_the_number_falls_back_to_the_whole_answer() {
+        assert_eq!(check("Total: 42 apples.\n\n#### Check\nDone.", "42"), 1.0);
+        assert_eq!(check("#### 42\n#### Check\nDone.", "42"), 1.0);
+        assert_eq!(check("Total: 41 apples.\n\n#### Check\nDone.", "42"), 0.0);
+    }
+
+    #[test]
+    fn latex_thousands_separators_in_a_box_are_ignored() {
+        assert_eq!(check("\\boxed{1{,}000}", "1000"), 1.0);
+        assert_eq!(check("\\boxed{1\\,000}", "1000"), 1.0);
+        assert_eq!(check("\\boxed{1\\!000\\!000}", "1000000"), 1.0);
+        assert_eq!(check("\\boxed{-12{,}345.5}", "-12345.5"), 1.0);
+    }
+
+    #[test]
+    fn a_boxed_formula_is_not_its_last_number() {
+        assert_eq!(check("\\boxed{\\frac{1}{2}}", "2"), 0.0);
+        assert_eq!(check("\\boxed{\\dfrac{3}{4}}", "4"), 0.0);
+        assert_eq!(check("\\boxed{2^{10}}", "10"), 0.0);
+        assert_eq!(check("\\boxed{3\\sqrt{2}}", "2"), 0.0);
+        assert_eq!(check("\\boxed{1/2}", "2"), 0.0);
+        // The box is the final answer: a number in the reasoning does not stand in for it.
+        assert_eq!(check("x = 2, so \\boxed{\\frac{1}{2}}", "2"), 0.0);
+    }
+
+    #[test]
+    fn a_dash_after_a_digit_or_letter_is_not_a_minus_sign() {
+        assert_eq!(check("The seasons were 2023-2024", "2024"), 1.0);
+        assert_eq!(check("Pages 10-12 and x-3", "3"), 1.0);
+        assert_eq!(check("so x = -3", "-3"), 1.0);
+        assert_eq!(check("-3", "-3"), 1.0);
+        assert_eq!(check("(-3)", "-3"), 1.0);
+    }
+
+    #[test]
+    fn many_unclosed_boxes_or_markers_still_find_the_number() {
+        let boxes = String::from("42 ") + &"\\boxed{".repeat(100_000);
+        assert_eq!(check(&boxes, "42"), 1.0);
+        let phrases = "the answer is ".repeat(100_000) + "#### ".repeat(100_000).as_str();
+        assert_eq!(check(&(String::from("7 ") + &phrases), "7"), 1.0);
+    }
+
+    #[test]
+    fn an_empty_box_falls_back_to_other_markers() {
+        assert_eq!(check("The answer is 42. \\boxed{}", "42"), 1.0);
+        assert_eq!(check("\\boxed{42} then \\boxed{ }", "42"), 1.0);
+        assert_eq!(check("\\boxed{41} then \\boxed{42}", "42"), 1.0);
+        assert_eq!(check("\\boxed{42} then \\boxed{41}", "42"), 0.0);
     }
 }
 
