@@ -163,21 +163,24 @@ pub struct Stored {
     pub source_request_id: String,
 }
 
-/// A stored answer with its age and weight.
+/// A stored answer with its expiry and weight.
 #[derive(Debug)]
 pub struct Entry {
     /// The answer.
     pub answer: Stored,
-    /// When it was stored, on the cache's clock.
-    stored_at: Duration,
+    /// When it expires, on the cache's clock. An absolute deadline rather than a storage
+    /// time: an answer read from Redis may be older than this process, and a storage time
+    /// before the clock's zero cannot be written down without saturating (and living longer).
+    expires_at: Duration,
     /// Its weight in the byte budget.
     weight: u32,
 }
 
 /// The answer cache: `moka` bounds it (when full, its TinyLFU policy keeps the answers asked
 /// for most often and recently, and may refuse a new one in place of a popular one)
-/// and drops entries past their time-to-live; every read also checks the age on the
-/// gateway's injectable clock, so that tests move time instead of sleeping.
+/// and drops entries past their time-to-live; every read also checks the entry's expiry on
+/// the gateway's injectable clock, so that tests move time instead of sleeping, and so that an
+/// answer read from Redis lives only for what is left of its TTL.
 pub struct ResponseCache {
     entries: moka::sync::Cache<CacheKey, Arc<Entry>>,
     /// Rewordings of stored requests, when `semantic` is on.
@@ -247,11 +250,25 @@ impl ResponseCache {
     /// The stored answer of `key`, unless it is missing or older than the TTL.
     pub fn get(&self, key: &CacheKey) -> Option<Arc<Entry>> {
         let entry = self.entries.get(key)?;
-        if self.clock.elapsed().saturating_sub(entry.stored_at) >= self.settings.ttl {
-            self.entries.invalidate(key);
+        if self.clock.elapsed() >= entry.expires_at {
+            self.evict(key, &entry);
             return None;
         }
         Some(entry)
+    }
+
+    /// Removes `stale` from under `key`, but not an answer stored there since it was read:
+    /// another request may have stored a fresh one in between, and dropping that would cost
+    /// an upstream call. Atomic per key in moka.
+    fn evict(&self, key: &CacheKey, stale: &Arc<Entry>) {
+        self.entries
+            .entry(*key)
+            .and_compute_with(|current| match current {
+                Some(current) if Arc::ptr_eq(current.value(), stale) => {
+                    moka::ops::compute::Op::Remove
+                }
+                _ => moka::ops::compute::Op::Nop,
+            });
     }
 
     /// [`ResponseCache::get`], then, with `[cache] shared`, what another replica stored in
@@ -264,14 +281,14 @@ impl ResponseCache {
         let (answer, age) = shared
             .get(key, self.clock.unix_ms(), self.settings.ttl)
             .await?;
-        self.keep(*key, answer, age)
+        self.keep(*key, answer, self.settings.ttl.saturating_sub(age))
     }
 
     /// Stores an answer under `key` (replacing an older one), and with `[cache] shared` in
     /// Redis too. An answer larger than the whole byte budget is not stored, and one without
     /// choices is not an answer worth replaying.
     pub fn insert(&self, key: CacheKey, answer: Stored) {
-        let Some(entry) = self.keep(key, answer, Duration::ZERO) else {
+        let Some(entry) = self.keep(key, answer, self.settings.ttl) else {
             return;
         };
         if let Some(shared) = &self.shared {
@@ -279,8 +296,9 @@ impl ResponseCache {
         }
     }
 
-    /// Keeps `answer` in memory as stored `age` ago; `None` when it is not worth keeping.
-    fn keep(&self, key: CacheKey, mut answer: Stored, age: Duration) -> Option<Arc<Entry>> {
+    /// Keeps `answer` in memory for the `remaining` part of its life; `None` when it is not
+    /// worth keeping.
+    fn keep(&self, key: CacheKey, mut answer: Stored, remaining: Duration) -> Option<Arc<Entry>> {
         if answer.completion.choices.is_empty() {
             return None;
         }
@@ -295,7 +313,7 @@ impl ResponseCache {
         tracing::debug!(key = %key.hex(), bytes, "Answer cached.");
         let entry = Arc::new(Entry {
             answer,
-            stored_at: self.clock.elapsed().saturating_sub(age),
+            expires_at: self.clock.elapsed().saturating_add(remaining),
             weight,
         });
         self.entries.insert(key, Arc::clone(&entry));

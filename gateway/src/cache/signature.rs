@@ -13,13 +13,16 @@
 //!   "write", …). Question words that change the answer ("who", "when", "where", "why"),
 //!   negations, and comparatives ("best", "worst", "up", "down") are content words;
 //! - the same word after each directional preposition both texts use ("to", "from", "into",
-//!   "than", "vs", "before", "after"), so that swapping the two ends of a conversion misses.
+//!   "than", "vs", "before", "after"), so that swapping the two ends of a conversion misses,
+//!   and the same prepositions before each word both texts put after one, so that "copy files
+//!   from S3" never answers "copy files to S3" (these prepositions are function words, so
+//!   the content words alone cannot tell them apart).
 //!
 //! Numbers and content words go into [`Signature::key`], so candidates are found by an exact
 //! lookup and only paraphrases that differ in function words, word order or inflection are
 //! compared by cosine at all. Measured on the pairs (docs/gateway.md, "Semantic cache").
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
@@ -153,21 +156,42 @@ impl Signature {
         self.key == other.key && self.same_direction(other)
     }
 
-    /// Whether the two texts agree on every directional preposition both of them use.
+    /// Whether the two texts agree on direction: each directional preposition both use names
+    /// the same words, and each word both name as an object is named by the same prepositions.
+    ///
+    /// The second half is what tells "copy files from S3" from "copy files to S3", which share
+    /// no preposition. Asking for the same prepositions outright would go too far: the "to" of
+    /// "the way to reverse a list" is no direction, and "reverse a list" says the same.
     pub fn same_direction(&self, other: &Signature) -> bool {
-        let preps = |s: &Signature| -> BTreeSet<String> {
-            s.directed.iter().map(|(p, _)| p.clone()).collect()
-        };
-        let common: BTreeSet<String> = preps(self).intersection(&preps(other)).cloned().collect();
-        let on_common = |s: &Signature| -> BTreeSet<(String, String)> {
-            s.directed
-                .iter()
-                .filter(|(p, _)| common.contains(p))
-                .cloned()
-                .collect()
-        };
-        on_common(self) == on_common(other)
+        agree(&self.grouped(by_prep), &other.grouped(by_prep))
+            && agree(&self.grouped(by_object), &other.grouped(by_object))
     }
+
+    /// The directed pairs as a map from one side of each pair to the set of its other sides.
+    fn grouped(&self, split: fn(&(String, String)) -> (&str, &str)) -> Grouped<'_> {
+        let mut groups: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for pair in &self.directed {
+            let (k, v) = split(pair);
+            groups.entry(k).or_default().insert(v);
+        }
+        groups
+    }
+}
+
+/// Directed pairs grouped by one of their sides.
+type Grouped<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
+
+fn by_prep((prep, object): &(String, String)) -> (&str, &str) {
+    (prep, object)
+}
+
+fn by_object((prep, object): &(String, String)) -> (&str, &str) {
+    (object, prep)
+}
+
+/// Whether two groupings agree on every key both of them have.
+fn agree(a: &Grouped<'_>, b: &Grouped<'_>) -> bool {
+    a.iter().all(|(k, v)| b.get(k).is_none_or(|w| w == v))
 }
 
 /// The signature of `text`. Linear in its length.
@@ -338,6 +362,11 @@ mod tests {
                 "How do I parse JSON in Rust without serde?",
             ),
             ("Is it safe?", "Isn't it safe?"),
+            ("How do I copy files from S3?", "How do I copy files to S3?"),
+            (
+                "Summarize the emails sent to Alice",
+                "Summarize the emails sent from Alice",
+            ),
         ] {
             assert!(!same(a, b), "{a} | {b}");
         }

@@ -58,6 +58,29 @@ fn entries_expire_on_the_injected_clock() {
     assert!(cache.get(&key(1)).is_none(), "and removed");
 }
 
+/// Two requests interleaved step by step: one reads an expired answer, the other stores a
+/// fresh one, then the first drops what it read. Before, it dropped whatever was under the key,
+/// the fresh answer included.
+#[test]
+fn dropping_an_expired_answer_keeps_a_fresh_one_stored_meanwhile() {
+    let clock = AuthClock::manual(0);
+    let cache = ResponseCache::new(&settings(10, 1 << 20), clock.clone(), None).unwrap();
+    cache.insert(key(1), answer("old"));
+    clock.advance(Duration::from_secs(60));
+    let stale = cache.entries.get(&key(1)).unwrap();
+    let mut fresh = answer("new");
+    fresh.source_request_id = "req_2".to_owned();
+    cache.insert(key(1), fresh);
+    cache.evict(&key(1), &stale);
+    let kept = cache.get(&key(1)).expect("the fresh answer stays");
+    assert_eq!(kept.answer.source_request_id, "req_2");
+
+    // The expired answer itself is dropped by the read that finds it.
+    clock.advance(Duration::from_secs(60));
+    assert!(cache.get(&key(1)).is_none());
+    assert!(cache.entries.get(&key(1)).is_none(), "removed from memory");
+}
+
 #[test]
 fn both_bounds_hold() {
     // 4 entries at most: each weighs at least 1024 / 4 bytes.

@@ -49,6 +49,21 @@ async fn start_with(
     replicas: usize,
     more: impl Fn(&mut gateway::config::GatewayConfig),
 ) -> Replicas {
+    // One manual clock for all, as if their NTP clocks agreed exactly.
+    let clocks = vec![AuthClock::manual(T0_MS); replicas];
+    start_clocked(redis, new, on_unavailable, clocks, more).await
+}
+
+/// [`start_with`], one replica per clock: a replica started later has a clock whose wall time
+/// is later and whose monotonic time starts at zero.
+async fn start_clocked(
+    redis: &RedisServer,
+    new: NewKey,
+    on_unavailable: OnUnavailable,
+    clocks: Vec<AuthClock>,
+    more: impl Fn(&mut gateway::config::GatewayConfig),
+) -> Replicas {
+    let replicas = clocks.len();
     let first = tempfile::tempdir().unwrap();
     let db = first.path().join("outcomes.sqlite");
     let (key_id, key) = {
@@ -63,10 +78,8 @@ async fn start_with(
         dirs.push(dir);
     }
     let fake = FakeProvider::start().await;
-    // One manual clock for both, as if their NTP clocks agreed exactly.
-    let clock = AuthClock::manual(T0_MS);
     let mut gws = Vec::new();
-    for dir in &dirs {
+    for (dir, clock) in dirs.iter().zip(clocks) {
         let cfg = config(
             dir.path(),
             vec![provider(
@@ -85,7 +98,7 @@ async fn start_with(
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         gws.push(
-            gateway::spawn_with_clock(cfg, listener, None, clock.clone())
+            gateway::spawn_with_clock(cfg, listener, None, clock)
                 .await
                 .unwrap(),
         );
@@ -381,6 +394,52 @@ async fn issue_13_a_cached_answer_is_served_by_every_replica() {
             assert_eq!(h.fake.calls("gpt-4o-mini"), 2);
         }
     }
+}
+
+/// An answer a replica reads from Redis lives only for what is left of its TTL, even on a
+/// replica started after it was stored. Before, its age was taken off the replica's time since
+/// start, which saturated at zero: replica B, started with the answer 59 min 50 s old (TTL
+/// 1 h), kept serving it from memory for almost another hour.
+#[tokio::test]
+async fn a_shared_answer_read_by_a_replica_started_later_expires_on_time() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ttl = Duration::from_secs(3600);
+    let late = ttl - Duration::from_secs(10);
+    let (a, b) = (
+        AuthClock::manual(T0_MS),
+        AuthClock::manual(T0_MS + u64::try_from(late.as_millis()).unwrap()),
+    );
+    let h = start_clocked(
+        &redis,
+        rpm(1000),
+        OnUnavailable::Local,
+        vec![a, b.clone()],
+        |c| {
+            c.cache.enabled = true;
+            c.cache.deterministic_only = false;
+            c.cache.shared = true;
+            c.cache.ttl = ttl;
+        },
+    )
+    .await;
+    let mut served = Vec::new();
+    for (replica, advance_b) in [(0, 0), (1, 0), (1, 5), (1, 30)] {
+        b.advance(Duration::from_secs(advance_b));
+        let resp = h.chat(replica).await;
+        assert_eq!(resp.status(), 200);
+        served.push(
+            resp.headers()["x-switchyard-cache"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+        h.gws[replica].wait_idle().await;
+    }
+    // From Redis with 10 s left, from memory 5 s later, and gone 30 s later.
+    assert_eq!(served, ["miss", "hit", "hit", "miss"]);
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 2);
 }
 
 /// A cached answer that a stop sequence ended still names it when another replica serves it

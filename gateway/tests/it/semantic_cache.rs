@@ -2,8 +2,8 @@
 //! deterministic request is answered from the stored answer (one upstream call, the cosine in
 //! the outcome row, `semantic_hit` in the header and the metrics), for a pinned model and for
 //! `auto` (which then routes on the same embedding); near misses (a changed number, a reversed
-//! conversion), another scope (system prompt) and `no-cache` go upstream; a router reload
-//! empties the cache. Skipped, loudly, without the encoder weights (`switchyard model fetch`).
+//! conversion, a copy to a place instead of from it), another scope (system prompt) and
+//! `no-cache` go upstream; a router reload empties the cache. Skipped, loudly, without the encoder weights (`switchyard model fetch`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -188,6 +188,8 @@ async fn near_misses_other_scopes_and_no_cache_go_upstream() {
             "What are the advantages of remote work?",
             "What are the disadvantages of remote work?",
         ),
+        // The same words but for the preposition, which is no content word.
+        ("How do I copy files from S3?", "How do I copy files to S3?"),
     ] {
         let calls = h.fake.calls(MODEL);
         let a = h.ask(MODEL, None, stored).await;
