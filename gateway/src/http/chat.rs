@@ -466,8 +466,17 @@ pub(crate) async fn serve(
     let served = match walk.result {
         Ok(served) => served,
         Err(error) => {
+            // A candidate skipped for its open breaker was never called: the row names the
+            // last one that was, when there was one.
+            let open = crate::upstream::UpstreamErrorKind::CircuitOpen.label();
+            let failed = walk
+                .attempts
+                .iter()
+                .rev()
+                .find(|a| a.error.as_deref() != Some(open))
+                .or_else(|| walk.attempts.last());
             let ending = Ending {
-                model: walk.attempts.last().map(|a| a.model.clone()),
+                model: failed.map(|a| a.model.clone()),
                 attempts: walk.attempts,
                 ..Ending::default()
             };

@@ -3,8 +3,9 @@
 //! Connect errors, timeouts (time to first token and per attempt), 429 and 5xx move to the next
 //! candidate; a request the upstream refuses as malformed (other 4xx) stops at once. A 429 from
 //! the last remaining candidate is retried once after its `Retry-After` when that fits in the
-//! request deadline. Every wait is bounded by the request deadline and the number of attempts
-//! by `retries.max_attempts`. A target whose circuit breaker is open is skipped.
+//! request deadline and `retries.max_attempts` leaves an attempt for it. Every wait is bounded
+//! by the request deadline and the number of attempts by `retries.max_attempts`. A target whose
+//! circuit breaker is open is skipped; it does not replace the error of a candidate tried before.
 //!
 //! A model with several deployments (`crate::upstream::deployments`) is several targets, in
 //! their balanced order, all tried before the next model.
@@ -173,6 +174,7 @@ pub fn next_step(
     retried_this_model: bool,
     remaining: Duration,
     honour_retry_after: bool,
+    attempts_left: bool,
 ) -> Step {
     if err.bytes_sent || !err.retryable {
         return Step::Stop;
@@ -182,7 +184,8 @@ pub fn next_step(
     }
     match (err.kind, err.retry_after) {
         (UpstreamErrorKind::RateLimited, Some(wait))
-            if honour_retry_after && !retried_this_model && wait < remaining =>
+            // Without an attempt left the wait could only end in the same 429.
+            if honour_retry_after && attempts_left && !retried_this_model && wait < remaining =>
         {
             Step::RetryAfter(wait)
         }
@@ -267,7 +270,11 @@ impl<'a> Failover<'a> {
                 });
                 self.metrics
                     .deployment_attempt(model.as_str(), up.id.as_str(), "circuit_open");
-                last = Some((UpstreamError::circuit_open(), up.id.clone()));
+                // A skip is no failure of its own: the client must get the real error of a
+                // candidate tried before (its status, Retry-After, auth hint), if there was one.
+                if last.is_none() {
+                    last = Some((UpstreamError::circuit_open(), up.id.clone()));
+                }
                 i += 1;
                 continue;
             };
@@ -372,6 +379,7 @@ impl<'a> Failover<'a> {
                         retried_this_model,
                         deadline.saturating_duration_since(now),
                         self.retries.honour_retry_after,
+                        tries < self.retries.max_attempts,
                     );
                     last = Some((err, up.id.clone()));
                     match step {
@@ -382,7 +390,12 @@ impl<'a> Failover<'a> {
                             i += 1;
                         }
                         Step::RetryAfter(wait) => {
-                            tokio::time::sleep(wait).await;
+                            // On shutdown the client gets the 429 now rather than after the
+                            // wait: the retry would not be attempted anyway.
+                            tokio::select! {
+                                () = tokio::time::sleep(wait) => {}
+                                () = self.hard_stop.cancelled() => break,
+                            }
                             retried_this_model = true;
                         }
                     }
@@ -593,12 +606,12 @@ mod tests {
     #[test]
     fn server_errors_move_on_and_bad_requests_stop() {
         let e503 = UpstreamError::from_status(503, None, "");
-        assert_eq!(next_step(&e503, true, false, LOTS, true), Step::Next);
-        assert_eq!(next_step(&e503, false, false, LOTS, true), Step::Stop);
+        assert_eq!(next_step(&e503, true, false, LOTS, true, true), Step::Next);
+        assert_eq!(next_step(&e503, false, false, LOTS, true, true), Step::Stop);
         let e400 = UpstreamError::from_status(400, None, "");
-        assert_eq!(next_step(&e400, true, false, LOTS, true), Step::Stop);
+        assert_eq!(next_step(&e400, true, false, LOTS, true, true), Step::Stop);
         assert_eq!(
-            next_step(&UpstreamError::timeout(true), true, false, LOTS, true),
+            next_step(&UpstreamError::timeout(true), true, false, LOTS, true, true),
             Step::Next
         );
     }
@@ -607,22 +620,29 @@ mod tests {
     fn bytes_sent_stops_failover() {
         let mut e = UpstreamError::stream_truncated("cut");
         e.bytes_sent = true;
-        assert_eq!(next_step(&e, true, false, LOTS, true), Step::Stop);
+        assert_eq!(next_step(&e, true, false, LOTS, true, true), Step::Stop);
     }
 
     #[test]
     fn retry_after_is_honoured_only_on_the_last_candidate_within_the_deadline() {
         let e = UpstreamError::from_status(429, Some(Duration::from_secs(2)), "");
-        assert_eq!(next_step(&e, true, false, LOTS, true), Step::Next);
+        assert_eq!(next_step(&e, true, false, LOTS, true, true), Step::Next);
         assert_eq!(
-            next_step(&e, false, false, LOTS, true),
+            next_step(&e, false, false, LOTS, true, true),
             Step::RetryAfter(Duration::from_secs(2))
         );
-        assert_eq!(next_step(&e, false, true, LOTS, true), Step::Stop);
+        assert_eq!(next_step(&e, false, true, LOTS, true, true), Step::Stop);
         assert_eq!(
-            next_step(&e, false, false, Duration::from_secs(1), true),
+            next_step(&e, false, false, Duration::from_secs(1), true, true),
             Step::Stop
         );
-        assert_eq!(next_step(&e, false, false, LOTS, false), Step::Stop);
+        assert_eq!(next_step(&e, false, false, LOTS, false, true), Step::Stop);
+    }
+
+    #[test]
+    fn retry_after_is_not_waited_for_without_an_attempt_left() {
+        let e = UpstreamError::from_status(429, Some(Duration::from_secs(2)), "");
+        assert_eq!(next_step(&e, false, false, LOTS, true, false), Step::Stop);
+        assert_eq!(next_step(&e, true, false, LOTS, true, false), Step::Next);
     }
 }

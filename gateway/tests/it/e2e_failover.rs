@@ -241,3 +241,62 @@ async fn attempts_stop_at_max_attempts() {
     assert_eq!(row.attempts.len(), 2);
     h.stop().await;
 }
+
+/// With no attempt left, a Retry-After that fits the deadline is not waited for: the wait
+/// could only end in the same 429.
+#[tokio::test]
+async fn retry_after_is_not_waited_for_when_no_attempt_is_left() {
+    let h = Harness::with(&["gpt-4o-mini"], |c| {
+        c.retries.max_attempts = 1;
+        c.retries.honour_retry_after = true;
+    })
+    .await;
+    h.fake.script(
+        "gpt-4o-mini",
+        [Scenario::rate_limited(Duration::from_secs(3))],
+    );
+    let started = std::time::Instant::now();
+    let resp = h.chat(&chat_body("gpt-4o-mini", false, "hi")).await;
+    let waited = started.elapsed();
+    assert_eq!(resp.status(), 429);
+    // Well under the 3 s Retry-After, with room for a loaded machine.
+    assert!(waited < Duration::from_millis(1500), "{waited:?}");
+    let _ = openai_error(resp, 429).await;
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
+    h.stop().await;
+}
+
+/// A candidate skipped for its open breaker was never called: the client gets the failure of
+/// the candidate that was, and the row names that one.
+#[tokio::test]
+async fn skipped_open_breaker_keeps_the_real_failure() {
+    let h = Harness::with(&["gpt-4o", "claude-haiku-4.5"], |c| {
+        c.circuit_breaker.failures_to_open = 1;
+        c.circuit_breaker.open_for = Duration::from_secs(3600);
+    })
+    .await;
+    // Opens the anthropic breaker; gpt-4o answers in its place.
+    h.fake.script("claude-haiku-4-5", [Scenario::status(500)]);
+    let resp = h.chat(&chat_body("claude-haiku-4.5", false, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o");
+    let _ = resp.bytes().await.unwrap();
+
+    h.fake.script("gpt-4o", [Scenario::status(500)]);
+    let resp = h.chat(&chat_body("gpt-4o", false, "hi")).await;
+    let err = openai_error(resp, 502).await;
+    assert_eq!(err["code"], "upstream_failed", "{err}");
+    assert_eq!(h.fake.calls("claude-haiku-4-5"), 1, "skipped, not called");
+    let rows = h.rows().await;
+    let failed: Vec<_> = rows
+        .iter()
+        .filter(|r| r.status == OutcomeStatus::UpstreamError)
+        .collect();
+    assert_eq!(failed.len(), 1, "{rows:#?}");
+    let row = failed[0];
+    assert_eq!(row.model, Some(ModelId::new("gpt-4o")), "{row:#?}");
+    assert_eq!(row.attempts.len(), 2, "{:?}", row.attempts);
+    assert_eq!(row.attempts[0].status_code, Some(500));
+    assert_eq!(row.attempts[1].error.as_deref(), Some("circuit_open"));
+    h.stop().await;
+}
