@@ -47,8 +47,9 @@ pub(crate) fn count_miss(state: &AppState, served: Option<Served>) {
 
 /// After an exact miss: the first of identical requests in flight leads (the returned guard
 /// is held until its answer is stored or has failed); a later one waits for the leader, at
-/// most until `deadline`, and returns the answer it stored, if any (else it goes upstream
-/// itself, and does not lead: a failure is not retried in lockstep).
+/// most until [`wait_limit`] (well before the request's `deadline`), and returns the answer it
+/// stored, if any (else it goes upstream itself, and does not lead: a failure is not retried
+/// in lockstep).
 pub(crate) async fn coalesce(
     state: &AppState,
     plan: &Plan,
@@ -61,11 +62,35 @@ pub(crate) async fn coalesce(
         Coalesce::Lead(leader) => (Some(leader), None),
         Coalesce::Follow(mut done) => {
             state.metrics.response_cache_wait();
+            let until = wait_limit(
+                tokio::time::Instant::now(),
+                deadline,
+                state.config.timeouts.attempt,
+            );
             // `changed` fails when the leader's guard is dropped: that is the signal.
-            let _ = tokio::time::timeout_at(deadline, done.changed()).await;
+            let _ = tokio::time::timeout_at(until, done.changed()).await;
             (None, cache.get(&key))
         }
     }
+}
+
+/// How long a follower that arrived at `now` waits for its leader: until `deadline` less a
+/// reserve for its own upstream call, `attempt` (one attempt's budget) or half of what is
+/// left, whichever is smaller.
+///
+/// Waiting until `deadline` itself would leave nothing: a streaming leader holds its guard
+/// for its whole stream (`[timeouts] total`, longer than `request` by default), and a follower
+/// whose wait ran out at its deadline got a 504 without a single attempt. One `attempt` is
+/// what a call needs (a stream's first token, bounded by `ttft`, comes sooner); the half
+/// keeps some waiting when `request` is shorter than `attempt`, so coalescing still happens.
+fn wait_limit(
+    now: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+    attempt: std::time::Duration,
+) -> tokio::time::Instant {
+    let left = deadline.saturating_duration_since(now);
+    let reserve = attempt.min(left / 2);
+    now + (left - reserve)
 }
 
 /// The semantic lookup after an exact miss: the stored answer of the closest rewording of a
@@ -194,5 +219,24 @@ fn replayed_stream(stored: &Stored, req: &ChatCompletionRequest, dialect: Dialec
 pub(crate) fn store(state: &AppState, plan: &Plan, answer: impl FnOnce() -> Stored) {
     if let (Some(cache), Some(key)) = (&state.cache, plan.store_key()) {
         cache.insert(key, answer());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::wait_limit;
+
+    #[test]
+    fn a_follower_keeps_an_attempt_or_half_its_budget_for_its_own_call() {
+        let now = tokio::time::Instant::now();
+        let s = Duration::from_secs;
+        // The defaults: 300 s left, 120 s kept for the follower's own attempt.
+        assert_eq!(wait_limit(now, now + s(300), s(120)), now + s(180));
+        // A request deadline shorter than two attempts: half of it is still waited.
+        assert_eq!(wait_limit(now, now + s(30), s(120)), now + s(15));
+        // A deadline already passed: no wait.
+        assert_eq!(wait_limit(now + s(5), now, s(120)), now + s(5));
     }
 }

@@ -6,6 +6,11 @@
 //! event (`data: {"error":{...}}`), never with `[DONE]`, so clients cannot mistake a cut
 //! answer for a complete one.
 //!
+//! Every send to the client is bounded too: a client that keeps its connection open but stops
+//! reading ends the stream at its deadline (`[timeouts] total`), at the shutdown's hard stop, or
+//! after `[server] idle_timeout` without room (as a client gone), so it can hold neither the
+//! upstream connection, nor identical requests waiting for this answer, nor a shutdown.
+//!
 //! What goes on the wire is the [`Encoder`]'s: OpenAI chunks for `/v1/chat/completions`,
 //! Anthropic's event sequence for `/v1/messages` (`crate::http::messages::StreamEncoder`),
 //! Responses' typed events for `/v1/responses` (`crate::http::responses::StreamEncoder`).
@@ -19,6 +24,7 @@ use futures::StreamExt;
 use router_core::{Attempt, ModelId, OutcomeStatus};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::cache::assemble::Assembler;
 use crate::cache::{CacheKey, Stored};
@@ -265,6 +271,15 @@ struct Outlet {
     /// `[server] stream_keepalive`: the longest the client goes without a byte while the
     /// upstream is alive (zero: never a comment).
     keepalive: Duration,
+    /// The stream's end of budget (`[timeouts] total` from its attempt's start).
+    deadline: Instant,
+    /// `[server] idle_timeout`: the longest one send may wait for the client to make room.
+    stall: Duration,
+    /// The shutdown's end of grace (`AppState::hard_stop`).
+    hard_stop: CancellationToken,
+    /// Set when a send gave up on a client that made no room: the last event is then not
+    /// waited for either.
+    blocked: bool,
 }
 
 impl Outlet {
@@ -283,13 +298,66 @@ impl Outlet {
                 if self.relayed > self.limit {
                     return Some(End::Failed(UpstreamError::too_large(self.limit)));
                 }
-                if self.tx.send(bytes).await.is_err() {
-                    return Some(End::ClientGone);
+                if let Some(end) = self.deliver(bytes).await {
+                    return Some(end);
                 }
-                self.last_sent = Instant::now();
             }
         }
         None
+    }
+
+    /// Hands `bytes` to the client's body; the stream's end when it could not. A client that
+    /// keeps its connection open but stops reading fills the channel, and an unbounded send
+    /// would then hold the pump (the upstream connection, the coalescing leader that identical
+    /// requests wait behind, and a graceful shutdown waiting for the body) forever. So the wait
+    /// ends at the hard stop (as a shutdown, like the upstream read's), at the stream's
+    /// deadline (as a timeout, the client's fault rather than the upstream's, so no breaker
+    /// counts it), or after `stall` without room (as a client gone: the connection's idle
+    /// timeout says how long a client may leave the socket silent).
+    async fn deliver(&mut self, bytes: Bytes) -> Option<End> {
+        let stalled_at = Instant::now() + self.stall;
+        let result = tokio::select! {
+            // Room in the channel wins over a deadline that passed meanwhile.
+            biased;
+            sent = self.tx.send(bytes) => sent.map_err(|_| End::ClientGone),
+            _ = self.hard_stop.cancelled() => Err(End::Failed(UpstreamError::shutting_down())),
+            _ = tokio::time::sleep_until(self.deadline.min(stalled_at)) => {
+                Err(if Instant::now() >= self.deadline {
+                    let mut err = UpstreamError::timeout(false);
+                    err.source = ErrorSource::Downstream;
+                    End::Failed(err)
+                } else {
+                    End::ClientGone
+                })
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.last_sent = Instant::now();
+                None
+            }
+            Err(end) => {
+                self.blocked = true;
+                Some(end)
+            }
+        }
+    }
+
+    /// The stream's last event, best effort: the client may be gone or not reading, and the
+    /// deadline or the hard stop may have passed already, so the wait is bounded by `stall`
+    /// and the hard stop only (an event that finds room is still sent after either), and
+    /// there is none when a send already gave up on this client. Whether it was sent.
+    async fn deliver_last(&mut self, bytes: Bytes) -> bool {
+        if self.blocked {
+            return self.tx.try_send(bytes).is_ok();
+        }
+        let stalled_at = Instant::now() + self.stall;
+        tokio::select! {
+            biased;
+            sent = self.tx.send(bytes) => sent.is_ok(),
+            _ = self.hard_stop.cancelled() => false,
+            _ = tokio::time::sleep_until(stalled_at) => false,
+        }
     }
 }
 
@@ -302,16 +370,7 @@ impl Outlet {
         if self.keepalive.is_zero() || self.last_sent.elapsed() < self.keepalive {
             return None;
         }
-        if self
-            .tx
-            .send(Bytes::from_static(b": keep-alive\n\n"))
-            .await
-            .is_err()
-        {
-            return Some(End::ClientGone);
-        }
-        self.last_sent = Instant::now();
-        None
+        self.deliver(Bytes::from_static(b": keep-alive\n\n")).await
     }
 }
 
@@ -349,8 +408,8 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         thinking_tokens,
         cache,
         mut stop,
-        // Named so that it lives to the end of the pump, after the answer is stored.
-        leader: _leader,
+        // Held until the answer is stored (or the stream failed), then dropped below.
+        leader,
         encoder,
     } = s;
     let deadline = attempt_start + state.config.timeouts.total;
@@ -365,6 +424,10 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         limit: state.config.server.upstream_response_limit_bytes,
         last_sent: Instant::now(),
         keepalive: state.config.server.stream_keepalive,
+        deadline,
+        stall: state.config.server.idle_timeout,
+        hard_stop: state.hard_stop.clone(),
+        blocked: false,
     };
     let upstream_model = lead
         .iter()
@@ -471,7 +534,10 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
         tokens: Some(tokens),
         // The relayed text (tool-call arguments included), kept only when a judge may grade it.
-        answer_text: state.judge.is_some().then_some(out.acc.output_chars),
+        answer_text: state
+            .judge
+            .is_some()
+            .then(|| std::mem::take(&mut out.acc.output_chars)),
         cache_hit: None,
     };
     // The row is committed before the last event, so a client that saw `[DONE]` has its row
@@ -479,9 +545,13 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
     let finished = record.finish(&state, status, ending).await;
     // Stored only when the stream ended normally (not cut, not left by its client) and its
     // row is committed, like a non-streamed answer.
-    if let (OutcomeStatus::Ok, true, Some(cache), Some(key), Some(assembler)) =
-        (status, finished.logged, &state.cache, cache, out.assembler)
-    {
+    if let (OutcomeStatus::Ok, true, Some(cache), Some(key), Some(assembler)) = (
+        status,
+        finished.logged,
+        &state.cache,
+        cache,
+        out.assembler.take(),
+    ) {
         if let Some(completion) = assembler.finish(tokens) {
             cache.insert(
                 key,
@@ -496,15 +566,20 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
             );
         }
     }
+    // Identical requests waiting for this one find the answer stored (or go upstream
+    // themselves) now, not after the last event reached a slow client.
+    drop(leader);
     // Best effort from here on: the client may already be gone.
     match failure {
         Some(err) => {
-            let _ = out.tx.send(out.encoder.error(&err)).await;
+            let event = out.encoder.error(&err);
+            out.deliver_last(event).await;
         }
         None if status == OutcomeStatus::Ok => {
+            let mut delivered = true;
             if finished.logged && out.acc.usage.is_none() {
                 if let Some(usage) = out.encoder.missing_usage(tokens, &template) {
-                    let _ = out.tx.send(usage).await;
+                    delivered = out.deliver_last(usage).await;
                 }
             }
             let last = if finished.logged {
@@ -512,7 +587,11 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
             } else {
                 out.encoder.log_unavailable()
             };
-            let _ = out.tx.send(last).await;
+            // Never `[DONE]` after a usage chunk that did not go: the client would take the
+            // stream as complete without it.
+            if delivered {
+                out.deliver_last(last).await;
+            }
         }
         None => {}
     }

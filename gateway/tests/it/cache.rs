@@ -560,3 +560,149 @@ async fn followers_of_a_failed_leader_call_upstream_themselves() {
     release.open();
     std::sync::Arc::try_unwrap(h).ok().unwrap().stop().await;
 }
+
+/// Opens a raw connection, sends a streamed request for `prompt` and never reads the answer:
+/// a client that keeps its connection open but stopped reading. The socket is returned so that
+/// it stays open.
+async fn stalled_stream(h: &Cached, prompt: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut b = body(prompt, 0.0);
+    b["stream"] = json!(true);
+    let b = b.to_string();
+    // A small receive window: the gateway's side fills up sooner.
+    let raw = tokio::net::TcpSocket::new_v4().unwrap();
+    raw.set_recv_buffer_size(4096).unwrap();
+    let mut socket = raw.connect(h.gw.local_addr()).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        b.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(b.as_bytes()).await.unwrap();
+    until("the stalled stream's upstream call", || {
+        h.fake.calls(MODEL) == 1
+    })
+    .await;
+    socket
+}
+
+/// Far more than the socket buffers and the relay's channel hold, under a raised size limit:
+/// the relay ends up waiting for a client that does not read.
+fn huge_stream(raw: &mut GatewayConfig) {
+    raw.server.upstream_response_limit_bytes = 1 << 30;
+}
+const HUGE: Scenario = Scenario::Huge { bytes: 512 << 20 };
+
+#[tokio::test]
+async fn shutdown_ends_a_stream_whose_client_stopped_reading() {
+    let grace = Duration::from_millis(300);
+    let h = start(&[], |raw| {
+        huge_stream(raw);
+        raw.server.shutdown_grace = grace;
+        raw.server.idle_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    h.fake.script(MODEL, [HUGE]);
+    let _socket = stalled_stream(&h, "Recite everything.").await;
+    // Time for the socket buffers and the relay's channel to fill: the relay is then waiting
+    // for the client, not for the upstream, when the shutdown begins.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let path = h.gw.outcome_log().location().to_owned();
+    // The connections get 2 s after the grace to send their last bytes.
+    tokio::time::timeout(grace + Duration::from_secs(5), h.gw.shutdown())
+        .await
+        .expect("shutdown is bounded by the grace period")
+        .unwrap();
+    let rows = gateway::read_outcomes(&path).unwrap();
+    assert_eq!(rows.len(), 1);
+    // Ended by the shutdown (not by the connection's drop, which reads as a client gone).
+    assert_eq!(rows[0].status, OutcomeStatus::StreamInterrupted);
+    assert_eq!(
+        rows[0].attempts.last().unwrap().error.as_deref(),
+        Some("shutdown")
+    );
+    h.fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stream_whose_client_stopped_reading_ends_at_its_deadline() {
+    let h = start(&[], |raw| {
+        huge_stream(raw);
+        raw.timeouts.total = Duration::from_secs(2);
+        raw.circuit_breaker.failures_to_open = 1;
+        raw.server.shutdown_grace = Duration::from_millis(300);
+        raw.server.idle_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    h.fake
+        .script(MODEL, [HUGE, Scenario::reply("an answer of its own")]);
+    let _socket = stalled_stream(&h, "Recite it all.").await;
+    // The stream's row is written once its deadline passed, though its client still holds
+    // the connection open.
+    let rows = tokio::time::timeout(Duration::from_secs(10), h.rows())
+        .await
+        .expect("the stalled stream ended at its deadline");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, OutcomeStatus::StreamInterrupted);
+    assert_eq!(
+        rows[0].attempts.last().unwrap().error.as_deref(),
+        Some("timeout")
+    );
+    // The stalled client's fault: the serving provider's breaker (opened by one failure
+    // here) did not count it.
+    assert_eq!(
+        h.counter("switchyard_circuit_opened_total", &[("provider", "openai")]),
+        0.0
+    );
+    // An identical request no longer waits behind it, and its model is still served.
+    let resp = tokio::time::timeout(
+        Duration::from_secs(10),
+        h.chat(&body("Recite it all.", 0.0), &[]),
+    )
+    .await
+    .expect("not parked behind the stalled stream");
+    assert_eq!(content(resp).await, "an answer of its own");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_follower_of_a_long_stream_keeps_time_for_its_own_call() {
+    // The leader's stream outlives the follower's whole request deadline.
+    let h = start(&[], |raw| {
+        raw.timeouts.request = Duration::from_secs(3);
+        raw.timeouts.attempt = Duration::from_secs(1);
+        raw.timeouts.ttft = Duration::from_secs(1);
+        raw.timeouts.total = Duration::from_secs(60);
+        raw.timeouts.idle = Duration::from_secs(60);
+        raw.server.shutdown_grace = Duration::from_millis(300);
+    })
+    .await;
+    h.fake.script(
+        MODEL,
+        [
+            Scenario::StallAfterFirstChunk,
+            Scenario::reply("own answer"),
+        ],
+    );
+    let mut streamed = body("What is the longest river?", 0.0);
+    streamed["stream"] = json!(true);
+    // Committed (200, first token sent), then silent; the response is kept so that its
+    // client does not go.
+    let leader = h.chat(&streamed, &[]).await;
+    assert_eq!(leader.status(), 200);
+    let started = std::time::Instant::now();
+    let follower = h.chat(&body("What is the longest river?", 0.0), &[]).await;
+    assert_eq!(h.counter("switchyard_response_cache_waits_total", &[]), 1.0);
+    assert_eq!(
+        follower.status(),
+        200,
+        "the follower had time for its own call"
+    );
+    assert_eq!(cache_header(&follower), "miss");
+    assert_eq!(content(follower).await, "own answer");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(h.fake.calls(MODEL), 2);
+    drop(leader);
+    h.stop().await;
+}
