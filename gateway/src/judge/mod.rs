@@ -259,7 +259,8 @@ async fn run(state: &AppState, job: Job, handed_over: Instant) {
                 Err(_) => return,
             },
         };
-        let Some(hold) = hold::reserve(state, judge, estimate_usd(state, c, &job)).await else {
+        let estimate = estimate_usd(state, c, &job);
+        let Some(hold) = hold::reserve(state, judge, estimate).await else {
             state.metrics.judge_dropped("budget");
             return;
         };
@@ -267,12 +268,28 @@ async fn run(state: &AppState, job: Job, handed_over: Instant) {
             _ = judge.stop.cancelled() => None,
             g = grade(state, c, &job, judge) => Some(g),
         };
-        let cost = graded.as_ref().map_or(0.0, |g| g.cost_usd);
-        hold.settle(judge, cost);
         let Some(graded) = graded else {
+            // Cut by shutdown mid-call: what was sent may be billed and nothing says how
+            // much, so the reservation counts, and is logged, so that the day's spend read
+            // back after a restart is not too low.
+            hold.settle(judge, estimate);
             state.metrics.judge_dropped("shutdown");
+            let call = JudgeCall {
+                request_id: job.request_id,
+                timestamp_ms: crate::clock::unix_ms(),
+                judge_model: Some(c.model.clone()),
+                method: c.rubric.as_str(),
+                result: JudgeResult::Error,
+                score: None,
+                cost_usd: estimate,
+                input_tokens: 0,
+                output_tokens: 0,
+                latency_ms: handed_over.elapsed().as_secs_f64() * 1000.0,
+            };
+            state.log.judged(call, None).await;
             return;
         };
+        hold.settle(judge, graded.cost_usd);
         graded
     };
     let label = graded

@@ -291,9 +291,10 @@ async fn issue_14_shutdown_does_not_wait_for_a_held_judge() {
         "model = \"gpt-4o\"\nsample_rate = 1.0\ndaily_budget_usd = 1.0\nconcurrency = 1\n",
     )
     .await;
-    ask(&gw, "One?", false, None).await;
+    let first = ask(&gw, "One?", false, None).await;
     ask(&gw, "Two?", false, None).await;
     let metrics = gw.metrics().clone();
+    let location = gw.outcome_log().location().clone();
     // Returns although the judge call never answers: the running call is aborted and the
     // waiting request abandoned, both counted.
     gw.shutdown().await.unwrap();
@@ -301,6 +302,22 @@ async fn issue_14_shutdown_does_not_wait_for_a_held_judge() {
         metrics.counter_value("switchyard_judge_dropped_total", &[("reason", "shutdown")]),
         2.0
     );
+    // The aborted call was sent and may be billed: its reservation is logged as spent, so a
+    // restart does not hand the day's budget back. The waiting one sent nothing.
+    let calls = read_judge_calls(location).unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].request_id, first);
+    assert_eq!(calls[0].result.as_str(), "error");
+    assert!(calls[0].cost_usd > 0.0, "{calls:?}");
+    let gw = start(
+        &fake,
+        dir.path(),
+        "model = \"gpt-4o\"\nsample_rate = 0.0\ndaily_budget_usd = 1.0\n",
+    )
+    .await;
+    let spent = gw.state().judge.as_ref().unwrap().spent_today();
+    assert!((spent - calls[0].cost_usd).abs() < 1e-12, "{spent}");
+    gw.shutdown().await.unwrap();
 }
 
 #[tokio::test]
