@@ -174,7 +174,12 @@ pub(crate) fn sse_response(body: Body) -> Response {
 #[derive(Default)]
 struct Accounting {
     usage: Option<Usage>,
+    /// The first choice's text (content, refusal, tool calls): what a judge grades, as for a
+    /// non-streamed answer. Choices arrive interleaved, so with `n > 1` one buffer for all
+    /// would be a mix of them.
     output_chars: String,
+    /// The other choices' text, for the token estimate only.
+    other_chars: String,
     call_ids: Vec<String>,
 }
 
@@ -184,21 +189,24 @@ impl Accounting {
             self.usage = Some(u.clone());
         }
         for c in &chunk.choices {
+            let text = if c.index == 0 {
+                &mut self.output_chars
+            } else {
+                &mut self.other_chars
+            };
             if let Some(t) = &c.delta.content {
-                self.output_chars.push_str(t);
+                text.push_str(t);
             }
             if let Some(t) = &c.delta.refusal {
-                self.output_chars.push_str(t);
+                text.push_str(t);
             }
             for call in c.delta.tool_calls.iter().flatten() {
                 if let Some(id) = &call.id {
                     self.call_ids.push(id.clone());
                 }
                 if let Some(f) = &call.function {
-                    self.output_chars
-                        .push_str(f.name.as_deref().unwrap_or_default());
-                    self.output_chars
-                        .push_str(f.arguments.as_deref().unwrap_or_default());
+                    text.push_str(f.name.as_deref().unwrap_or_default());
+                    text.push_str(f.arguments.as_deref().unwrap_or_default());
                 }
             }
         }
@@ -209,7 +217,9 @@ impl Accounting {
             Some(u) => (u.prompt_tokens, u.completion_tokens),
             None => (
                 input_estimate,
-                tokens::estimate(&self.output_chars).saturating_add(thinking_estimate),
+                tokens::estimate(&self.output_chars)
+                    .saturating_add(tokens::estimate(&self.other_chars))
+                    .saturating_add(thinking_estimate),
             ),
         }
     }
@@ -533,7 +543,8 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         attempts,
         ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
         tokens: Some(tokens),
-        // The relayed text (tool-call arguments included), kept only when a judge may grade it.
+        // The first choice's relayed text (tool-call arguments included), kept only when a
+        // judge may grade it.
         answer_text: state
             .judge
             .is_some()
@@ -664,5 +675,22 @@ mod tests {
         assert_eq!(acc.tokens(10, 500), (10, 502));
         acc.observe(&chunk(None, Some(Usage::new(7, 9))));
         assert_eq!(acc.tokens(10, 500), (7, 9));
+    }
+
+    /// With `n = 2` the choices' deltas interleave: the judged text is the first choice's
+    /// alone (as for a non-streamed answer), and the estimate still counts both.
+    #[test]
+    fn the_judged_text_is_the_first_choices_and_the_estimate_counts_all() {
+        let mut acc = Accounting::default();
+        for (index, text) in [(0, "#### "), (1, "#### "), (1, "41"), (0, "42")] {
+            let mut c = chunk(Some(text), None);
+            c.choices[0].index = index;
+            acc.observe(&c);
+        }
+        assert_eq!(acc.output_chars, "#### 42");
+        assert_eq!(
+            acc.tokens(10, 0).1,
+            tokens::estimate("#### 42") + tokens::estimate("#### 41")
+        );
     }
 }
