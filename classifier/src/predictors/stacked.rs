@@ -102,6 +102,17 @@ impl StackedPredictor {
                     "a stack's base cannot itself be a stack".into(),
                 ));
             }
+            if !predicts_per_prompt(bm.kind) {
+                return Err(invalid(
+                    &base_dir_name(b),
+                    format!(
+                        "is of kind `{}`, which makes no per-prompt estimates for the stack to \
+                         combine; refit the stack with per-prompt bases (knn, linear, mlp, mf, \
+                         irt, task_mix) or serve that artifact on its own",
+                        bm.kind.as_str()
+                    ),
+                ));
+            }
             if bm.models != manifest.models || bm.embedding_dim != manifest.embedding_dim {
                 return Err(invalid(
                     &base_dir_name(b),
@@ -156,6 +167,18 @@ impl StackedPredictor {
             .map(|b| b.try_predict(embedding))
             .collect::<Result<Vec<_>, _>>()?;
         let (m, nb) = (self.priors.len(), self.weights.bases);
+        // Loading refuses the bases known to answer otherwise; this keeps one that slips
+        // through an error for the caller instead of an out-of-bounds panic on every prompt.
+        if let Some((b, est)) = per_base.iter().enumerate().find(|(_, e)| e.len() != m) {
+            return Err(PredictorError::WeightsTensor {
+                path: super::WEIGHTS_FILE.into(),
+                tensor: base_dir_name(b),
+                reason: format!(
+                    "returned {} estimates for the stack's {m} models",
+                    est.len()
+                ),
+            });
+        }
         Ok((0..m)
             .map(|j| {
                 let mut z = f64::from(self.weights.bias[j]);
@@ -236,6 +259,22 @@ impl StackedPredictor {
     }
 }
 
+/// Whether artifacts of `kind` estimate each model per prompt, which is what a stack combines.
+/// Exhaustive so that a new kind has to decide.
+fn predicts_per_prompt(kind: PredictorKind) -> bool {
+    match kind {
+        PredictorKind::Knn
+        | PredictorKind::Linear
+        | PredictorKind::Mlp
+        | PredictorKind::Mf
+        | PredictorKind::Irt
+        | PredictorKind::TaskMix
+        | PredictorKind::Stacked => true,
+        // Its estimates are per task, read through `onboarded`; per prompt it returns none.
+        PredictorKind::TaskPriors => false,
+    }
+}
+
 /// `logit(q)` with `q` kept [`LOGIT_CLAMP`] away from 0 and 1 (and 0.5 for a non-finite `q`).
 pub fn clamped_logit(q: f64) -> f64 {
     let q = if q.is_finite() { q } else { 0.5 };
@@ -244,3 +283,55 @@ pub fn clamped_logit(q: f64) -> f64 {
 }
 
 super::quality_predictor_from_try_predict!(StackedPredictor);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use router_core::ModelId;
+    use serde_json::json;
+
+    use super::*;
+    use crate::predictors::TaskPriorsPredictor;
+
+    /// Loading refuses a base that answers with no estimates, so this builds the stack past
+    /// that check: should another such base slip through, the stack fails, it does not panic.
+    #[test]
+    fn a_base_with_the_wrong_number_of_estimates_is_an_error() {
+        let models = vec![ModelId::new("a"), ModelId::new("b")];
+        let manifest = |kind| Manifest::new(kind, models.clone(), 3, String::new(), json!({}));
+        let priors = ModelPriors {
+            quality: vec![0.5, 0.5],
+            log_tokens: vec![3.0, 3.0],
+            quality_labelled: vec![true, true],
+            tokens_labelled: vec![true, true],
+        };
+        let base = Artifact::from(TaskPriorsPredictor::new(manifest(
+            PredictorKind::TaskPriors,
+        )));
+        let weights = StackWeights {
+            bases: 1,
+            coef: vec![1.0; 2],
+            bias: vec![0.0; 2],
+            tokens: None,
+        };
+        assert!(StackedPredictor::from_parts_checked(
+            manifest(PredictorKind::Stacked),
+            priors.clone(),
+            vec![base.clone()],
+            weights.clone(),
+        )
+        .is_err());
+        let stack = StackedPredictor {
+            manifest: manifest(PredictorKind::Stacked),
+            priors,
+            bases: vec![base],
+            weights,
+        };
+        let err = stack.try_predict(&[1.0, 0.0, 0.0]).unwrap_err().to_string();
+        assert!(
+            err.contains("base-0") && err.contains("0 estimates"),
+            "{err}"
+        );
+    }
+}

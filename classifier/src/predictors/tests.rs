@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use router_core::{ModelId, QualityPredictor};
+use serde_json::json;
 
 use super::*;
 
@@ -211,5 +212,64 @@ fn knn_finds_sparse_labels_beyond_the_sorted_prefix() {
     assert!(
         (est[1].quality - f64::from(expected)).abs() < 1e-6,
         "{est:?} vs {expected}"
+    );
+}
+
+/// A one-base stack over [`tiny`]'s models and dimension, its base a small ridge model.
+fn tiny_stack() -> StackedPredictor {
+    let set = tiny();
+    let (m, d) = (set.models.len(), set.x[0].len());
+    let manifest = |kind| Manifest::new(kind, set.models.clone(), d, String::new(), json!({}));
+    let priors = ModelPriors::from_training_set(&set);
+    let linear = LinearPredictor::from_weights(
+        manifest(PredictorKind::Linear),
+        priors.clone(),
+        LinearWeights {
+            quality_w: vec![0.1; m * d],
+            quality_b: vec![0.5; m],
+            tokens_w: vec![0.0; m * d],
+            tokens_b: vec![3.0; m],
+        },
+    )
+    .unwrap();
+    StackedPredictor::from_parts_checked(
+        manifest(PredictorKind::Stacked),
+        priors,
+        vec![Artifact::from(linear)],
+        StackWeights {
+            bases: 1,
+            coef: vec![1.0; m],
+            bias: vec![0.0; m],
+            tokens: None,
+        },
+    )
+    .unwrap()
+}
+
+/// A `task_priors` base predicts nothing per prompt; before, such a stack loaded and then
+/// panicked indexing its empty estimates on every prompt.
+#[test]
+fn a_stack_refuses_a_base_without_per_prompt_estimates_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = tiny_stack();
+    Artifact::from(stack.clone()).save(dir.path()).unwrap();
+    let loaded = Artifact::load(dir.path()).unwrap();
+    assert_eq!(loaded.predict(&tiny().x[0]), stack.predict(&tiny().x[0]));
+
+    let base = dir.path().join(base_dir_name(0));
+    let path = base.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let swapped = text.replace("\"kind\": \"linear\"", "\"kind\": \"task_priors\"");
+    assert_ne!(swapped, text);
+    std::fs::write(&path, swapped).unwrap();
+    // The base alone is a valid artifact; only as a stack's base is it wrong.
+    assert_eq!(
+        Artifact::load(&base).unwrap().manifest().kind,
+        PredictorKind::TaskPriors
+    );
+    let err = Artifact::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("base-0") && err.contains("task_priors"),
+        "{err}"
     );
 }

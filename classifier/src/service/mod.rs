@@ -239,7 +239,8 @@ pub struct ServiceStats {
     pub queue_wait_us: u64,
     /// Sum of forward-pass times, microseconds.
     pub forward_us: u64,
-    /// Batches whose pass panicked (their prompts were answered with an error).
+    /// Batches whose encoder pass panicked, plus prompts whose prediction heads panicked
+    /// (those prompts were answered with an error).
     pub panicked: u64,
     /// Embedding cache hits.
     pub cache_hits: u64,
@@ -311,6 +312,26 @@ impl Inner {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// [`Inner::heads`], with a panic in a head (a predictor or classifier bug, a malformed
+    /// artifact) answered as this prompt's error and counted in `panicked`: it would otherwise
+    /// unwind the worker thread, or the caller's task on a cache hit.
+    fn try_heads(
+        &self,
+        embedding: Vec<f32>,
+        choice: &PredictorChoice,
+    ) -> Result<Scored, ServiceError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.heads(embedding, choice)
+        }))
+        .map_err(|_| {
+            self.counters.panicked.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("A prediction head panicked; the prompt takes the static fallback");
+            ServiceError::Embed(
+                "the predictor failed on this prompt (it panicked; see the log)".to_owned(),
+            )
+        })
     }
 
     /// Runs every head on an embedding, with the predictor `choice` names.
@@ -562,7 +583,7 @@ impl Service {
         let key = inner.cache.as_ref().map(|c| c.key(&text));
         if let (Some(cache), Some(key)) = (&inner.cache, key) {
             if let Some(embedding) = cache.get(key) {
-                let mut scored = inner.heads(embedding, &choice);
+                let mut scored = inner.try_heads(embedding, &choice)?;
                 scored.cached = true;
                 return Ok(Submitted::Done(Box::new(scored)));
             }

@@ -552,3 +552,51 @@ async fn each_worker_has_a_pool_of_its_own() {
     .unwrap();
     assert!(one.inner.pools.iter().all(|p| p.current_num_threads() == 1));
 }
+
+/// Panics on the embedding of a six-letter text; scores anything else like [`LengthPredictor`].
+struct PanickyPredictor(Vec<ModelId>);
+
+impl QualityPredictor for PanickyPredictor {
+    fn models(&self) -> &[ModelId] {
+        &self.0
+    }
+    fn predict(&self, embedding: &[f32]) -> Vec<ModelEstimate> {
+        assert!(embedding[0] != 6.0, "the predictor broke");
+        LengthPredictor(self.0.clone()).predict(embedding)
+    }
+}
+
+/// A head that panics fails its prompt and leaves the worker serving, from the queue and from
+/// the cache alike: before, the worker thread died with it (its callers unanswered, its slot
+/// busy for ever), and on a cache hit the panic unwound the caller's task.
+#[tokio::test]
+async fn a_head_that_panics_fails_its_prompt_and_the_worker_goes_on() {
+    let embedder = Arc::new(PanickyEmbedder {
+        pool_sizes: Mutex::new(Vec::new()),
+    });
+    let predictor: Arc<dyn QualityPredictor> = Arc::new(PanickyPredictor(vec![ModelId::new("m")]));
+    let config = ServiceConfig {
+        workers: 1,
+        cache_entries: 16,
+        ..Default::default()
+    };
+    let service = Service::start(embedder, Some(predictor), config).unwrap();
+    let soon = || Instant::now() + Duration::from_secs(5);
+    let failed = service.score("kaboom".into(), soon()).await;
+    assert!(
+        matches!(failed, Err(ServiceError::Embed(_))),
+        "{:?}",
+        failed.err()
+    );
+    assert_eq!(service.stats().panicked, 1);
+    for _ in 0..3 {
+        let scored = service.score("fine".into(), soon()).await.unwrap();
+        let (_, estimates) = scored.estimates.unwrap();
+        assert_eq!(estimates[0].quality, 0.4);
+    }
+    // The embedding was cached before the head ran: the retry is a cache hit.
+    let again = service.score("kaboom".into(), soon()).await;
+    assert!(matches!(again, Err(ServiceError::Embed(_))));
+    assert_eq!(service.stats().panicked, 2);
+    assert!(service.score("other".into(), soon()).await.is_ok());
+}

@@ -135,12 +135,16 @@ impl Worker {
                     if let (Some(cache), Some(key)) = (&self.inner.cache, job.key) {
                         cache.insert(key, embedding.clone());
                     }
-                    let mut scored = self.inner.heads(embedding, &job.choice);
-                    scored.queue_wait = queue_wait;
-                    scored.forward = forward;
-                    scored.batch_size = batch_size;
+                    // The heads run outside the pass's guard above; a panic in one fails only
+                    // its prompt, for the same reasons.
+                    let scored = self.inner.try_heads(embedding, &job.choice).map(|mut s| {
+                        s.queue_wait = queue_wait;
+                        s.forward = forward;
+                        s.batch_size = batch_size;
+                        s
+                    });
                     // The caller may have given up meanwhile; nothing to do then.
-                    let _ = job.reply.send(Ok(scored));
+                    let _ = job.reply.send(scored);
                 }
             }
             Ok(vectors) => {
