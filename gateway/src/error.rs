@@ -78,6 +78,12 @@ pub enum Error {
         /// The predictor error.
         source: Box<classifier::predictors::PredictorError>,
     },
+    /// The predictor artifact loads but can never predict with the running encoder.
+    #[error("{source}; retrain it with this encoder (`switchyard train`) or configure the artifact it was trained for")]
+    ArtifactUnusable {
+        /// Why (a dimension mismatch).
+        source: Box<crate::routing::reload::ReloadError>,
+    },
     /// The encoder could not be loaded.
     #[error("cannot load the encoder from {}: {source}", path.display())]
     EncoderLoad {

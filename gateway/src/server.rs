@@ -363,15 +363,23 @@ pub fn load_encoder_service(
     }
     if let (Some(dir), Some(artifact)) = (&config.router.artifact, &artifact) {
         // Same checks as a hot reload, but only a warning here so that existing deployments
-        // keep starting; the fix is in the message.
+        // keep starting; the fix is in the message. Except embeddings of another length: such
+        // a predictor never gives an estimate, and every request would quietly route on its
+        // training means as if it had.
         let running = crate::routing::reload::RunningEncoder::of_encoder(&encoder);
-        if let Err(e) = crate::routing::reload::check_manifest(
+        match crate::routing::reload::check_manifest(
             artifact.manifest(),
             dir,
             &running,
             &config.catalog,
         ) {
-            tracing::warn!(error = %e, "Router artifact would be refused on reload.");
+            Ok(()) => {}
+            Err(e @ crate::routing::reload::ReloadError::DimensionMismatch { .. }) => {
+                return Err(Error::ArtifactUnusable {
+                    source: Box::new(e),
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "Router artifact would be refused on reload."),
         }
     }
     let predictor = artifact.map(|a| a as Arc<dyn router_core::QualityPredictor>);

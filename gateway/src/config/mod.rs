@@ -819,6 +819,20 @@ pub fn env_default_providers(env: &dyn Fn(&str) -> Option<String>) -> Vec<Provid
     ]
 }
 
+/// The longest `router.routing_deadline`: the encoder's wait sits on every `auto` request.
+const MAX_ROUTING_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The longest any other timeout may be: far beyond any use, and far below the values
+/// (hundreds of billions of years) at which adding it to the current instant panics.
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn check_not_absurd(field: &str, d: Duration) -> Result<(), Error> {
+    if d > MAX_TIMEOUT {
+        return Err(invalid(field, "must be at most 7 days"));
+    }
+    Ok(())
+}
+
 fn invalid(field: &str, message: impl Into<String>) -> Error {
     Error::ConfigInvalid {
         field: field.to_owned(),
@@ -855,6 +869,17 @@ impl Config {
             if d.is_zero() {
                 return Err(invalid(field, "must be greater than zero"));
             }
+            check_not_absurd(field, d)?;
+        }
+        let deadline = raw.router.routing_deadline;
+        if deadline.is_zero() || deadline > MAX_ROUTING_DEADLINE {
+            // Zero would send every `auto` request to the static fallback without a word.
+            return Err(invalid(
+                "router.routing_deadline",
+                format!(
+                    "must be greater than zero and at most {MAX_ROUTING_DEADLINE:?} (the default is 50ms): the encoder's wait before the static fallback"
+                ),
+            ));
         }
         if t.attempt > t.request {
             return Err(invalid(
@@ -973,7 +998,10 @@ impl Config {
             if d.is_zero() {
                 return Err(invalid(field, "must be greater than zero"));
             }
+            check_not_absurd(field, d)?;
         }
+        check_not_absurd("server.shutdown_grace", raw.server.shutdown_grace)?;
+        check_not_absurd("server.stream_keepalive", raw.server.stream_keepalive)?;
         if srv.max_connections == 0 {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }

@@ -540,3 +540,43 @@ fn hosts_with_a_port_and_origins_browsers_never_send_are_refused() {
     let ok = "[server]\nallowed_hosts = [\"gw.internal\", \"[::1]\"]\ncors_origins = [\"http://localhost:3000\"]\n";
     assert!(Config::resolve(parse(ok).unwrap(), &no_env).is_ok(), "{ok}");
 }
+
+/// A zero routing deadline sent every `auto` request to the static fallback without a word,
+/// and a huge one (or any huge timeout) panicked when added to the current instant.
+#[test]
+fn routing_deadline_and_timeouts_are_bounded() {
+    for (src, field) in [
+        (
+            "[router]\nrouting_deadline = \"0s\"\n",
+            "router.routing_deadline",
+        ),
+        (
+            "[router]\nrouting_deadline = \"61s\"\n",
+            "router.routing_deadline",
+        ),
+        (
+            "[router]\nrouting_deadline = \"10000000000000000000s\"\n",
+            "router.routing_deadline",
+        ),
+        (
+            "[timeouts]\nrequest = \"10000000000000000000s\"\ntotal = \"10000000000000000000s\"\n",
+            "timeouts.request",
+        ),
+        (
+            "[server]\nidle_timeout = \"8days\"\n",
+            "server.idle_timeout",
+        ),
+        (
+            "[server]\nshutdown_grace = \"8days\"\n",
+            "server.shutdown_grace",
+        ),
+    ] {
+        let err = Config::resolve(parse(src).unwrap(), &no_env).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConfigInvalid { field: f, .. } if f == field),
+            "{src}: {err}"
+        );
+    }
+    let ok = parse("[router]\nrouting_deadline = \"60s\"\n").unwrap();
+    assert!(Config::resolve(ok, &no_env).is_ok());
+}

@@ -497,6 +497,47 @@ async fn the_encoder_runs_with_the_starting_artifacts_settings() {
     gw.shutdown().await.unwrap();
 }
 
+/// An artifact whose embeddings are longer than the encoder's (768 values, no pooled layers
+/// recorded to make them) can never give an estimate: the gateway refuses to start on it,
+/// naming the dimensions, instead of routing every request on its training means as if it
+/// had estimated them.
+#[tokio::test]
+async fn an_artifact_of_another_embedding_length_is_refused_at_start() {
+    let encoder_dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.switchyard/encoder/all-MiniLM-L6-v2");
+    if !encoder_dir.join("model.safetensors").exists() {
+        eprintln!("skipped: no encoder weights in {}", encoder_dir.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let set = TrainingSet {
+        models: CANDIDATES.iter().map(|m| ModelId::new(*m)).collect(),
+        x: vec![vec![1.0 / (2.0 * DIM as f32).sqrt(); 2 * DIM]],
+        quality: vec![vec![Some(0.0), Some(1.0)]],
+        output_tokens: vec![vec![Some(100.0); 2]],
+        tasks: Vec::new(),
+    };
+    let mut knn = KnnPredictor::new(&set, 1).unwrap();
+    knn.manifest_mut().encoder_sha256 = classifier::weights::MODEL_SHA256.to_owned();
+    let path = dir.path().join("wide");
+    Artifact::from(knn).save(&path).unwrap();
+    let mut raw = GatewayConfig::default();
+    raw.log.sqlite = dir.path().join("outcomes.sqlite");
+    raw.router.candidates = Some(CANDIDATES.iter().map(|m| ModelId::new(*m)).collect());
+    raw.router.artifact = Some(path);
+    let config = admin_config(raw);
+    let err = gateway::server::load_classifier(
+        &config,
+        &encoder_dir,
+        classifier::ServiceConfig::default(),
+        classifier::EncoderConfig::default(),
+    )
+    .err()
+    .expect("refused");
+    let msg = err.to_string();
+    assert!(msg.contains("768") && msg.contains("384"), "{msg}");
+}
+
 /// `raw` with the admin endpoint on (token from [`TOKEN_ENV`]).
 fn admin_config(mut raw: GatewayConfig) -> Config {
     raw.admin.token_env = Some(TOKEN_ENV.to_owned());
