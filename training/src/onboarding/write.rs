@@ -85,6 +85,10 @@ pub fn write_onboarded(
         reason: format!("serialising the manifest: {e}"),
     };
     manifest["onboarded"] = serde_json::to_value(&onboarded).map_err(serialised)?;
+    // A new artifact, so a new creation time: a gateway tells routers apart by it (its
+    // answer cache keys `auto` answers by it), and with the old one kept, answers the previous
+    // router chose stayed reachable after a reload.
+    manifest["created_at"] = serde_json::Value::String(classifier::predictors::now_rfc3339());
     let text = serde_json::to_string_pretty(&manifest).map_err(serialised)?;
     std::fs::write(&manifest_path, text + "\n").map_err(io(&manifest_path))?;
     put_in_place(&staging, out)
@@ -130,6 +134,18 @@ mod tests {
         let estimate = |m: &str| second.onboarded(&ModelId::new(m)).unwrap().tasks[0].estimate;
         assert_eq!((estimate("a"), estimate("b")), (0.2, 0.4));
         assert_eq!(second.manifest().onboarded.len(), 2);
+        // Written again, it is a new router: a new creation time, so a gateway's cache does not
+        // take it for the old one after a reload.
+        let manifest = out.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let created = &second.manifest().created_at;
+        std::fs::write(
+            &manifest,
+            text.replace(created.as_str(), "2026-01-01T00:00:00Z"),
+        )
+        .unwrap();
+        let third = write_onboarded(Some(&out), &out, &[fit("b", 0.5)]).unwrap();
+        assert_ne!(third.manifest().created_at, "2026-01-01T00:00:00Z");
         // Nothing staged is left behind.
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
