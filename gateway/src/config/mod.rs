@@ -819,8 +819,9 @@ pub fn env_default_providers(env: &dyn Fn(&str) -> Option<String>) -> Vec<Provid
     ]
 }
 
-/// The longest `router.routing_deadline`: the encoder's wait sits on every `auto` request.
-const MAX_ROUTING_DEADLINE: Duration = Duration::from_secs(60);
+/// The longest `router.routing_deadline`: the encoder's wait sits on every `auto` request, so
+/// anything near this is for tests and benchmarks that must never fall back.
+const MAX_ROUTING_DEADLINE: Duration = Duration::from_secs(600);
 
 /// The longest any other timeout may be: far beyond any use, and far below the values
 /// (hundreds of billions of years) at which adding it to the current instant panics.

@@ -577,6 +577,6 @@ fn routing_deadline_and_timeouts_are_bounded() {
             "{src}: {err}"
         );
     }
-    let ok = parse("[router]\nrouting_deadline = \"60s\"\n").unwrap();
+    let ok = parse("[router]\nrouting_deadline = \"600s\"\n").unwrap();
     assert!(Config::resolve(ok, &no_env).is_ok());
 }
