@@ -66,10 +66,29 @@ impl Objective {
         (usd_per_quality_point.is_finite() && usd_per_quality_point > 0.0 && lambda.is_finite())
             .then_some(Objective::Utility { lambda })
     }
+
+    /// The objective a request's knobs ask for: its willingness to pay when it states one;
+    /// else, with only a `min_quality`, the cheapest model predicted to reach it (the documented
+    /// meaning of the floor alone); else `default` (the configured trade-off). `None` when the
+    /// willingness to pay is not a positive number ([`Objective::from_willingness_to_pay`]).
+    ///
+    /// The gateway (chat and `/v1/route`) and `switchyard route` all call this, so that the
+    /// same knobs cannot route differently online and offline.
+    pub fn requested(
+        willingness_to_pay: Option<f64>,
+        min_quality: Option<f64>,
+        default: Objective,
+    ) -> Option<Self> {
+        match (willingness_to_pay, min_quality) {
+            (Some(w), _) => Objective::from_willingness_to_pay(w),
+            (None, Some(_)) => Some(Objective::Cheapest),
+            (None, None) => Some(default),
+        }
+    }
 }
 
 /// Limits a routed request must respect. Every field is optional.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Constraints {
     /// Most the request may cost, in USD (predicted).
@@ -90,6 +109,39 @@ pub struct Constraints {
     /// Models never considered.
     #[serde(default)]
     pub exclude: Vec<ModelId>,
+    /// The request's output token limit (`max_completion_tokens` or `max_tokens`): no answer
+    /// is longer, so predicted output is capped at it for cost and latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_limit: Option<u32>,
+    /// How many answers the request asks for (`n`): each is written and billed, so the
+    /// predicted output cost counts this many times (the prompt once). Default 1.
+    // Left out of a logged row at 1 so that rows of requests without `n` read as before.
+    #[serde(default = "one_choice", skip_serializing_if = "is_one_choice")]
+    pub choices: u32,
+}
+
+impl Default for Constraints {
+    fn default() -> Self {
+        Constraints {
+            max_cost_usd: None,
+            min_quality: None,
+            max_latency_ms: None,
+            required_capabilities: BTreeSet::new(),
+            candidates: None,
+            exclude: Vec::new(),
+            output_limit: None,
+            choices: 1,
+        }
+    }
+}
+
+fn one_choice() -> u32 {
+    1
+}
+
+// serde's `skip_serializing_if` passes a reference.
+fn is_one_choice(choices: &u32) -> bool {
+    *choices == 1
 }
 
 impl Constraints {
@@ -134,5 +186,43 @@ mod tests {
         assert_eq!(Objective::from_willingness_to_pay(f64::NAN), None);
         // Issue 11: λ never overflows to infinity.
         assert_eq!(Objective::from_willingness_to_pay(5e-324), None);
+    }
+
+    #[test]
+    fn a_quality_floor_alone_asks_for_the_cheapest_model() {
+        let default = Objective::default();
+        assert_eq!(
+            Objective::requested(None, Some(0.5), default),
+            Some(Objective::Cheapest)
+        );
+        assert_eq!(Objective::requested(None, None, default), Some(default));
+        // A stated willingness to pay wins over the floor.
+        assert_eq!(
+            Objective::requested(Some(0.5), Some(0.5), default),
+            Some(Objective::Utility { lambda: 2.0 })
+        );
+        assert_eq!(Objective::requested(Some(0.0), None, default), None);
+    }
+
+    #[test]
+    fn a_row_without_output_limit_or_choices_reads_as_one_unlimited_answer() {
+        let c: Constraints = serde_json::from_str("{}").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c, Constraints::default());
+        assert_eq!(c.choices, 1);
+        // And the defaults are left out of what is logged.
+        let json = serde_json::to_string(&Constraints::default()).unwrap_or_default();
+        assert!(
+            !json.contains("choices") && !json.contains("output_limit"),
+            "{json}"
+        );
+        let c = Constraints {
+            output_limit: Some(16),
+            choices: 5,
+            ..Default::default()
+        };
+        let back: Constraints =
+            serde_json::from_str(&serde_json::to_string(&c).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, c);
     }
 }

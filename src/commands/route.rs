@@ -96,12 +96,10 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     for model in &pool {
         config.catalog.get(model)?;
     }
-    let objective = match (args.willingness_to_pay, args.min_quality) {
-        (Some(w), _) => Objective::from_willingness_to_pay(w)
-            .context("--willingness-to-pay must be a positive number of USD")?,
-        (None, Some(_)) => Objective::Cheapest,
-        (None, None) => config.objective,
-    };
+    // The gateway's rule (`routing_input`), so that the offline decision is the served one.
+    let objective =
+        Objective::requested(args.willingness_to_pay, args.min_quality, config.objective)
+            .context("--willingness-to-pay must be a positive number of USD")?;
     let input = gateway::routing::RoutingInput {
         input_tokens: gateway::tokens::estimate(&args.text),
         text: args.text,

@@ -190,12 +190,16 @@ pub fn routing_input(
             "router.min_quality must be in [0, 1]".to_owned(),
         ));
     }
-    let objective = match options.willingness_to_pay {
-        None => default_objective,
-        Some(w) => Objective::from_willingness_to_pay(w).ok_or_else(|| {
-            ApiError::InvalidRequest("router.willingness_to_pay must be a positive number".into())
-        })?,
-    };
+    // The same rule as `switchyard route`: `min_quality` alone asks for the cheapest model
+    // predicted to reach it.
+    let objective = Objective::requested(
+        options.willingness_to_pay,
+        options.min_quality,
+        default_objective,
+    )
+    .ok_or_else(|| {
+        ApiError::InvalidRequest("router.willingness_to_pay must be a positive number".into())
+    })?;
     let constraints = Constraints {
         max_cost_usd: options.max_cost_usd,
         min_quality: options.min_quality,
@@ -210,6 +214,10 @@ pub fn routing_input(
             exclude.extend(refusing(catalog, &request_shapes(req_for_caps)));
             exclude
         },
+        // The request's own limits on what it is billed for: the cost and latency limits
+        // judge the whole request, every answer of it.
+        output_limit: req_for_caps.output_limit(),
+        choices: req_for_caps.n.unwrap_or(1).max(1),
     };
     Ok(RoutingInput {
         text: prompt_text(messages),
@@ -300,5 +308,46 @@ mod tests {
         let err = routing_input(&catalog, &r.messages, &r, bad, Objective::default()).unwrap_err();
         assert_eq!(err.status().as_u16(), 404);
         assert!(err.to_string().contains("gpt-4o-mini"), "{err}");
+    }
+
+    #[test]
+    fn input_carries_the_objective_output_limit_and_choices() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let mut r = req();
+        let floor = RouterOptions {
+            min_quality: Some(0.5),
+            ..Default::default()
+        };
+        let input = routing_input(
+            &catalog,
+            &r.messages,
+            &r,
+            floor.clone(),
+            Objective::default(),
+        )
+        .unwrap();
+        assert_eq!(input.objective, Objective::Cheapest);
+        assert_eq!(input.constraints.output_limit, None);
+        assert_eq!(input.constraints.choices, 1);
+        let paying = RouterOptions {
+            willingness_to_pay: Some(0.5),
+            ..floor
+        };
+        let input = routing_input(&catalog, &r.messages, &r, paying, Objective::default()).unwrap();
+        assert_eq!(input.objective, Objective::Utility { lambda: 2.0 });
+        r.n = Some(5);
+        r.max_tokens = Some(64);
+        r.max_completion_tokens = Some(16);
+        let input = routing_input(
+            &catalog,
+            &r.messages,
+            &r,
+            RouterOptions::default(),
+            Objective::default(),
+        )
+        .unwrap();
+        assert_eq!(input.objective, Objective::default());
+        assert_eq!(input.constraints.output_limit, Some(16));
+        assert_eq!(input.constraints.choices, 5);
     }
 }

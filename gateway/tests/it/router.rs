@@ -238,3 +238,139 @@ async fn unreachable_upstream_is_a_generic_502_and_logged() {
         "{text}"
     );
 }
+
+async fn route_with(app: axum::Router, req: Value) -> Value {
+    let (status, body, _) = call(app, "POST", "/v1/route", Body::from(req.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn candidate<'a>(body: &'a Value, model: &str) -> &'a Value {
+    body["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == model)
+        .unwrap_or_else(|| panic!("no {model} in {body}"))
+}
+
+/// `min_quality` alone picks the cheapest model predicted to reach it, as the docs and
+/// `switchyard route` say: gpt-4o-mini (flat prior 0.677) over gpt-4o (0.702), which the
+/// default trade-off prefers.
+#[tokio::test]
+async fn min_quality_alone_picks_the_cheapest_model_that_reaches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = common::state(common::config(
+        dir.path(),
+        vec![provider("openai", &dead_base_url())],
+        |_| {},
+    ));
+    let app = gateway::app(state.clone());
+    let body = route_with(app.clone(), json!({"prompt": "hi"})).await;
+    assert_eq!(body["chosen"], "gpt-4o", "{body}");
+    let body = route_with(
+        app.clone(),
+        json!({"prompt": "hi", "router": {"min_quality": 0.5}}),
+    )
+    .await;
+    assert_eq!(body["chosen"], "gpt-4o-mini", "{body}");
+    assert_eq!(body["reason"], "best_feasible");
+    // The header knob, and a stated willingness to pay still wins over the floor.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/route")
+        .header("content-type", "application/json")
+        .header("x-switchyard-min-quality", "0.5")
+        .body(Body::from(json!({"prompt": "hi"}).to_string()))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let body: Value = serde_json::from_slice(
+        &axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["chosen"], "gpt-4o-mini", "{body}");
+    let body = route_with(
+        app.clone(),
+        json!({"prompt": "hi", "router": {"min_quality": 0.5, "willingness_to_pay": 1000.0}}),
+    )
+    .await;
+    assert_eq!(body["chosen"], "gpt-4o", "{body}");
+    // Chat routes the same way: its first attempt goes to the cheap model, and the row logs
+    // the objective it applied.
+    let req = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}],
+        "router": {"min_quality": 0.5}});
+    let (status, _, _) = call(
+        app,
+        "POST",
+        "/v1/chat/completions",
+        Body::from(req.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    state.log.flush().await;
+    let rows = gateway::read_outcomes(state.log.location()).unwrap();
+    assert_eq!(rows[0].attempts[0].model.as_str(), "gpt-4o-mini");
+    assert_eq!(rows[0].objective, Some(router_core::Objective::Cheapest));
+}
+
+/// The cost limit judges the whole request: `n` answers each billed, none longer than
+/// `max_tokens`.
+#[tokio::test]
+async fn cost_limit_counts_n_and_max_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = common::state(common::config(
+        dir.path(),
+        vec![provider("openai", &dead_base_url())],
+        |_| {},
+    ));
+    let app = gateway::app(state.clone());
+    // One answer of gpt-4o-mini (400 tokens at $0.6/M, about $0.00024) fits $0.001.
+    let one = route_with(
+        app.clone(),
+        json!({"prompt": "hi", "router": {"max_cost_usd": 0.001}}),
+    )
+    .await;
+    assert_eq!(one["chosen"], "gpt-4o-mini");
+    assert_eq!(one["reason"], "best_feasible");
+    let mini_one = candidate(&one, "gpt-4o-mini").clone();
+    assert_eq!(mini_one["feasible"], true);
+    // Five do not: the output is billed five times (the prompt once).
+    let five = route_with(
+        app.clone(),
+        json!({"prompt": "hi", "n": 5, "router": {"max_cost_usd": 0.001}}),
+    )
+    .await;
+    let mini_five = candidate(&five, "gpt-4o-mini");
+    let extra = mini_five["cost_usd"].as_f64().unwrap() - mini_one["cost_usd"].as_f64().unwrap();
+    assert!((extra - 4.0 * 400.0 * 0.6 / 1e6).abs() < 1e-9, "{five}");
+    assert_eq!(mini_five["violations"], json!(["over_budget"]), "{five}");
+    assert_eq!(mini_five["feasible"], false);
+    assert_eq!(five["reason"], "limits_relaxed");
+    // With `max_tokens: 16` even gpt-4o (at most 16 tokens at $10/M) fits, and it wins.
+    let short = route_with(
+        app.clone(),
+        json!({"prompt": "hi", "max_tokens": 16, "router": {"max_cost_usd": 0.001}}),
+    )
+    .await;
+    assert_eq!(short["chosen"], "gpt-4o", "{short}");
+    assert_eq!(candidate(&short, "gpt-4o")["output_tokens"], 16.0);
+    assert_eq!(short["reason"], "best_feasible");
+    // A chat row logs both, so that off-policy evaluation replays the same decision.
+    let req = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}],
+        "n": 5, "max_completion_tokens": 16});
+    let (status, _, _) = call(
+        app,
+        "POST",
+        "/v1/chat/completions",
+        Body::from(req.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    state.log.flush().await;
+    let rows = gateway::read_outcomes(state.log.location()).unwrap();
+    let constraints = rows[0].constraints.as_ref().unwrap();
+    assert_eq!(constraints.choices, 5);
+    assert_eq!(constraints.output_limit, Some(16));
+}

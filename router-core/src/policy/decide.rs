@@ -231,6 +231,7 @@ pub fn greedy(input: &DecisionInput<'_>) -> Result<RouteDecision, PolicyError> {
             &mut decision,
             input.models,
             input.input_tokens,
+            input.constraints,
             input.objective,
         );
     }

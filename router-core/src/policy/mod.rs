@@ -164,10 +164,9 @@ fn evaluate(
     objective: Objective,
 ) -> Candidate {
     let quality = sanitize(p.quality).clamp(0.0, 1.0);
-    let output_tokens = sanitize(p.output_tokens).max(0.0);
-    let cost_usd = p
-        .spec
-        .predicted_cost_usd(f64::from(input_tokens), output_tokens);
+    let output_tokens = answer_tokens(p.output_tokens, p.spec, constraints);
+    let cost_usd = request_cost_usd(p.spec, input_tokens, output_tokens, constraints);
+    // The answers are written side by side: latency is one answer's.
     let latency_ms = p.latency.latency_ms(output_tokens);
     let utility = match objective {
         Objective::Utility { lambda } => quality - sanitize(lambda).max(0.0) * cost_usd,
@@ -213,6 +212,44 @@ fn sanitize(x: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// The most output tokens one answer is believed to need when the model's context window
+/// cannot say (a window of 0, which the catalog refuses).
+const MAX_OUTPUT_TOKENS: f64 = 1_000_000.0;
+
+/// One answer's predicted output tokens as the policy prices and times them: never more than
+/// the model could write (its context window) nor than the request allows (`output_limit`),
+/// never negative. An overflowing prediction (+inf, e.g. `exp_m1` of a large log-count in
+/// f32) is the cap, not 0: a model predicted to write without end must not look free and
+/// instant. NaN (no information) stays 0, as before.
+pub(crate) fn answer_tokens(predicted: f64, spec: &ModelSpec, constraints: &Constraints) -> f64 {
+    let window = if spec.context_window > 0 {
+        f64::from(spec.context_window)
+    } else {
+        MAX_OUTPUT_TOKENS
+    };
+    let cap = constraints
+        .output_limit
+        .map_or(window, |limit| window.min(f64::from(limit)));
+    if predicted.is_nan() {
+        0.0
+    } else {
+        predicted.clamp(0.0, cap)
+    }
+}
+
+/// The request's predicted cost: the prompt once, and `output_tokens` (one answer's,
+/// [`answer_tokens`]) for each of the `choices` answers, all billed.
+pub(crate) fn request_cost_usd(
+    spec: &ModelSpec,
+    input_tokens: u32,
+    output_tokens: f64,
+    constraints: &Constraints,
+) -> f64 {
+    // `n: 0` is refused before routing; count it as one answer rather than price it free.
+    let choices = f64::from(constraints.choices.max(1));
+    spec.predicted_cost_usd(f64::from(input_tokens), output_tokens * choices)
 }
 
 #[cfg(test)]

@@ -286,3 +286,142 @@ fn a_token_ratio_prices_and_fits_the_prompt_in_the_models_own_tokens() {
         .unwrap();
     assert!(wordy.violations.contains(&Violation::ContextTooSmall));
 }
+
+/// One model, $1/M prompt and $10/M output tokens, predicted to write `output_tokens`.
+fn one_model(spec: &ModelSpec, output_tokens: f64) -> Vec<Prediction<'_>> {
+    vec![Prediction {
+        spec,
+        quality: 0.8,
+        output_tokens,
+        source: EstimateSource::Trained,
+        latency: spec.latency,
+        spread: None,
+    }]
+}
+
+#[test]
+fn every_requested_answer_counts_against_the_budget() {
+    let specs = [spec("m", 1.0, 10.0, &[])];
+    let p = one_model(&specs[0], 100.0);
+    let objective = Objective::default();
+    // 100 prompt tokens ($0.0001) and 100 output tokens ($0.001) per answer.
+    let one = Constraints {
+        max_cost_usd: Some(0.002),
+        ..Default::default()
+    };
+    let d = route(&p, 100, &one, objective).unwrap();
+    let c = &d.ranked[0];
+    assert!(c.is_feasible(), "{c:?}");
+    assert!((c.cost_usd - 0.0011).abs() < 1e-12, "{}", c.cost_usd);
+    // Five answers: the prompt once, the output five times.
+    let five = Constraints { choices: 5, ..one };
+    let d = route(&p, 100, &five, objective).unwrap();
+    let c = &d.ranked[0];
+    assert!((c.cost_usd - 0.0051).abs() < 1e-12, "{}", c.cost_usd);
+    assert_eq!(c.violations, [Violation::OverBudget]);
+    assert_eq!(d.reason, DecisionReason::LimitsRelaxed);
+    // The answers are written side by side: latency and per-answer tokens do not change.
+    assert_eq!(c.output_tokens, 100.0);
+    assert_eq!(c.latency_ms, specs[0].latency.latency_ms(100.0));
+}
+
+#[test]
+fn an_output_limit_caps_predicted_cost_and_latency() {
+    let specs = [spec("long", 1.0, 10.0, &[]), spec("short", 1.0, 1.0, &[])];
+    let mut p = one_model(&specs[0], 1000.0);
+    p.extend(one_model(&specs[1], 100.0));
+    p[1].quality = 0.5;
+    let limits = Constraints {
+        max_cost_usd: Some(0.001),
+        max_latency_ms: Some(1000.0),
+        ..Default::default()
+    };
+    let objective = Objective::Utility { lambda: 1.0 };
+    // 1,000 tokens at $10/M is $0.01 and 20 s at 50 tokens/s: over both limits.
+    let d = route(&p, 100, &limits, objective).unwrap();
+    let long = d
+        .ranked
+        .iter()
+        .find(|c| c.model.as_str() == "long")
+        .unwrap();
+    assert_eq!(
+        long.violations,
+        [Violation::OverBudget, Violation::TooSlow],
+        "{long:?}"
+    );
+    assert_eq!(d.chosen.as_str(), "short");
+    // With `max_tokens: 16` it can cost at most $0.00026 and take 520 ms: feasible, and
+    // the better model wins.
+    let capped = Constraints {
+        output_limit: Some(16),
+        ..limits
+    };
+    let d = route(&p, 100, &capped, objective).unwrap();
+    let long = d
+        .ranked
+        .iter()
+        .find(|c| c.model.as_str() == "long")
+        .unwrap();
+    assert!(long.is_feasible(), "{long:?}");
+    assert_eq!(long.output_tokens, 16.0);
+    assert!((long.cost_usd - 0.00026).abs() < 1e-12, "{}", long.cost_usd);
+    assert!(
+        (long.latency_ms - 520.0).abs() < 1e-9,
+        "{}",
+        long.latency_ms
+    );
+    assert_eq!(d.chosen.as_str(), "long");
+    assert_eq!(d.reason, DecisionReason::BestFeasible);
+    // A prediction under the limit is left alone.
+    let roomy = Constraints {
+        output_limit: Some(4096),
+        ..Default::default()
+    };
+    let d = route(&p, 100, &roomy, objective).unwrap();
+    let short = d
+        .ranked
+        .iter()
+        .find(|c| c.model.as_str() == "short")
+        .unwrap();
+    assert_eq!(short.output_tokens, 100.0);
+}
+
+#[test]
+fn an_infinite_output_prediction_is_the_context_window_not_free() {
+    let specs = [spec("m", 1.0, 10.0, &[])];
+    let limits = Constraints {
+        max_cost_usd: Some(0.001),
+        ..Default::default()
+    };
+    let d = route(
+        &one_model(&specs[0], f64::INFINITY),
+        100,
+        &limits,
+        Objective::Cheapest,
+    )
+    .unwrap();
+    let c = &d.ranked[0];
+    // The whole 8,192-token window, not 0 tokens and the prompt's $0.0001.
+    assert_eq!(c.output_tokens, 8192.0);
+    assert!((c.cost_usd - (100.0 + 8192.0 * 10.0) / 1e6).abs() < 1e-12);
+    assert_eq!(c.violations, [Violation::OverBudget]);
+    assert!(c.latency_ms.is_finite() && c.latency_ms > 100_000.0);
+    // A finite prediction past the window is capped the same way; NaN still counts as 0.
+    let d = route(
+        &one_model(&specs[0], 1e30),
+        100,
+        &limits,
+        Objective::Cheapest,
+    )
+    .unwrap();
+    assert_eq!(d.ranked[0].output_tokens, 8192.0);
+    let d = route(
+        &one_model(&specs[0], f64::NAN),
+        100,
+        &limits,
+        Objective::Cheapest,
+    )
+    .unwrap();
+    assert_eq!(d.ranked[0].output_tokens, 0.0);
+    assert!(d.ranked[0].is_feasible());
+}

@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::PolicyModel;
-use crate::{DecisionReason, ModelId, Objective, RouteDecision};
+use crate::{Constraints, DecisionReason, ModelId, Objective, RouteDecision};
 
 /// A model's training means: what the fixed policy estimates for every prompt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +100,7 @@ impl TieBreak {
         decision: &mut RouteDecision,
         models: &[PolicyModel<'_>],
         input_tokens: u32,
+        constraints: &Constraints,
         objective: Objective,
     ) {
         let Objective::Utility { lambda } = objective else {
@@ -113,7 +114,10 @@ impl TieBreak {
         let fixed_utility = |model: &ModelId| -> Option<f64> {
             let mean = self.mean(model)?;
             let spec = models.iter().find(|m| m.spec.id == *model)?.spec;
-            let cost = spec.predicted_cost_usd(f64::from(input_tokens), mean.output_tokens);
+            // Priced as the ranking prices candidates (output limit, choices), so that the
+            // two utilities compared are in the same units.
+            let tokens = super::answer_tokens(mean.output_tokens, spec, constraints);
+            let cost = super::request_cost_usd(spec, input_tokens, tokens, constraints);
             Some(mean.quality - lambda * cost)
         };
         // The fixed choice among the feasible candidates the means cover; ties go to the one
