@@ -551,7 +551,7 @@ fn routing_deadline_and_timeouts_are_bounded() {
             "router.routing_deadline",
         ),
         (
-            "[router]\nrouting_deadline = \"61s\"\n",
+            "[router]\nrouting_deadline = \"601s\"\n",
             "router.routing_deadline",
         ),
         (

@@ -293,6 +293,12 @@ async fn issue_14_shutdown_does_not_wait_for_a_held_judge() {
     .await;
     let first = ask(&gw, "One?", false, None).await;
     ask(&gw, "Two?", false, None).await;
+    // The first judge call is on its way (held at the fake) before shutdown starts.
+    let sent = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fake.calls(JUDGE) == 0 && tokio::time::Instant::now() < sent {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(fake.calls(JUDGE), 1);
     let metrics = gw.metrics().clone();
     let location = gw.outcome_log().location().clone();
     // Returns although the judge call never answers: the running call is aborted and the
