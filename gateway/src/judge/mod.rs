@@ -259,11 +259,21 @@ async fn run(state: &AppState, job: Job, handed_over: Instant) {
                 Err(_) => return,
             },
         };
+        // A slot freed by shutdown's own cancellation: nothing was sent, nothing to count.
+        if judge.stop.is_cancelled() {
+            state.metrics.judge_dropped("shutdown");
+            return;
+        }
         let estimate = estimate_usd(state, c, &job);
         let Some(hold) = hold::reserve(state, judge, estimate).await else {
             state.metrics.judge_dropped("budget");
             return;
         };
+        if judge.stop.is_cancelled() {
+            hold.settle(judge, 0.0);
+            state.metrics.judge_dropped("shutdown");
+            return;
+        }
         let graded = tokio::select! {
             _ = judge.stop.cancelled() => None,
             g = grade(state, c, &job, judge) => Some(g),
