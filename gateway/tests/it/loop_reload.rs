@@ -426,12 +426,9 @@ async fn cold_start_with_admin_loads_the_encoder_so_a_router_can_be_reloaded() {
 /// pooled layers), and a reload must then match them.
 #[tokio::test]
 async fn the_encoder_runs_with_the_starting_artifacts_settings() {
-    let encoder_dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.switchyard/encoder/all-MiniLM-L6-v2");
-    if !encoder_dir.join("model.safetensors").exists() {
-        eprintln!("skipped: no encoder weights in {}", encoder_dir.display());
+    let Some(encoder_dir) = fetched_encoder() else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let pooled = classifier::EncoderConfig {
         max_tokens: 64,
@@ -440,13 +437,7 @@ async fn the_encoder_runs_with_the_starting_artifacts_settings() {
     };
     let fingerprint = classifier::fingerprint_of(pooled.extra_layers);
     // A one-prompt kNN over 768-d embeddings (the last layer's 384, then layer 3's).
-    let set = TrainingSet {
-        models: CANDIDATES.iter().map(|m| ModelId::new(*m)).collect(),
-        x: vec![vec![1.0 / (2.0 * DIM as f32).sqrt(); 2 * DIM]],
-        quality: vec![vec![Some(0.0), Some(1.0)]],
-        output_tokens: vec![vec![Some(100.0); 2]],
-        tasks: Vec::new(),
-    };
+    let set = wide_set();
     let mut knn = KnnPredictor::new(&set, 1).unwrap();
     knn.manifest_mut().encoder_sha256 = fingerprint.clone();
     knn.manifest_mut().encoder = Some(EncoderSettings::of(&pooled));
@@ -503,20 +494,11 @@ async fn the_encoder_runs_with_the_starting_artifacts_settings() {
 /// had estimated them.
 #[tokio::test]
 async fn an_artifact_of_another_embedding_length_is_refused_at_start() {
-    let encoder_dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.switchyard/encoder/all-MiniLM-L6-v2");
-    if !encoder_dir.join("model.safetensors").exists() {
-        eprintln!("skipped: no encoder weights in {}", encoder_dir.display());
+    let Some(encoder_dir) = fetched_encoder() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let set = TrainingSet {
-        models: CANDIDATES.iter().map(|m| ModelId::new(*m)).collect(),
-        x: vec![vec![1.0 / (2.0 * DIM as f32).sqrt(); 2 * DIM]],
-        quality: vec![vec![Some(0.0), Some(1.0)]],
-        output_tokens: vec![vec![Some(100.0); 2]],
-        tasks: Vec::new(),
     };
+    let dir = tempfile::tempdir().unwrap();
+    let set = wide_set();
     let mut knn = KnnPredictor::new(&set, 1).unwrap();
     knn.manifest_mut().encoder_sha256 = classifier::weights::MODEL_SHA256.to_owned();
     let path = dir.path().join("wide");
@@ -536,6 +518,28 @@ async fn an_artifact_of_another_embedding_length_is_refused_at_start() {
     .expect("refused");
     let msg = err.to_string();
     assert!(msg.contains("768") && msg.contains("384"), "{msg}");
+}
+
+/// The fetched encoder weights' folder, or `None` (with a note) when they are not there.
+fn fetched_encoder() -> Option<PathBuf> {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.switchyard/encoder/all-MiniLM-L6-v2");
+    if dir.join("model.safetensors").exists() {
+        return Some(dir);
+    }
+    eprintln!("skipped: no encoder weights in {}", dir.display());
+    None
+}
+
+/// One prompt over 768-value embeddings, where gpt-4o answers and gpt-4o-mini does not.
+fn wide_set() -> TrainingSet {
+    TrainingSet {
+        models: CANDIDATES.iter().map(|m| ModelId::new(*m)).collect(),
+        x: vec![vec![1.0 / (2.0 * DIM as f32).sqrt(); 2 * DIM]],
+        quality: vec![vec![Some(0.0), Some(1.0)]],
+        output_tokens: vec![vec![Some(100.0); 2]],
+        tasks: Vec::new(),
+    }
 }
 
 /// `raw` with the admin endpoint on (token from [`TOKEN_ENV`]).
