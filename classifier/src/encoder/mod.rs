@@ -443,6 +443,37 @@ pub fn fingerprint_of(extra: ExtraLayers) -> String {
     }
 }
 
+/// Checks that `config.json` describes all-MiniLM-L6-v2, the one architecture the hashed
+/// weights are. The file itself is not hashed (copies differ in formatting), yet some fields
+/// change the embeddings without failing to load: fewer layers run only the first ones, a
+/// different head count splits attention otherwise, another `layer_norm_eps` (or a negative
+/// one, NaN) moves every value, all under the same fingerprint, so the artifacts, the cache and
+/// the task classifier would accept the wrong features.
+fn check_architecture(c: &BertConfig) -> Result<(), String> {
+    let expected = [
+        ("hidden_size", c.hidden_size, EMBEDDING_DIM),
+        ("num_hidden_layers", c.num_hidden_layers, 6),
+        ("num_attention_heads", c.num_attention_heads, 12),
+        ("intermediate_size", c.intermediate_size, 1536),
+        ("max_position_embeddings", c.max_position_embeddings, 512),
+        ("vocab_size", c.vocab_size, 30522),
+    ];
+    for (field, found, want) in expected {
+        if found != want {
+            return Err(format!(
+                "{field} is {found}, but all-MiniLM-L6-v2 has {want}: fetch the model again (`switchyard model fetch`)"
+            ));
+        }
+    }
+    if c.layer_norm_eps != 1e-12 {
+        return Err(format!(
+            "layer_norm_eps is {}, but all-MiniLM-L6-v2 has 1e-12: fetch the model again (`switchyard model fetch`)",
+            c.layer_norm_eps
+        ));
+    }
+    Ok(())
+}
+
 /// Reads `config.json` and `model.safetensors` from `dir`, checks the weights' SHA-256 and
 /// returns the config and a var builder over the verified bytes.
 fn read_verified(dir: &Path) -> Result<(BertConfig, VarBuilder<'static>), Error> {
@@ -463,20 +494,10 @@ fn read_verified(dir: &Path) -> Result<(BertConfig, VarBuilder<'static>), Error>
             message: e.to_string(),
         })?
     };
-    if bert_config.hidden_size != EMBEDDING_DIM {
+    if let Err(message) = check_architecture(&bert_config) {
         return Err(Error::Config {
             path: config_path,
-            message: format!(
-                "hidden_size {} is not {EMBEDDING_DIM}",
-                bert_config.hidden_size
-            ),
-        });
-    }
-    let heads = bert_config.num_attention_heads;
-    if heads == 0 || !bert_config.hidden_size.is_multiple_of(heads) {
-        return Err(Error::Config {
-            path: config_path,
-            message: format!("num_attention_heads {heads} does not divide hidden_size"),
+            message,
         });
     }
 
@@ -509,5 +530,44 @@ impl Embedder for Encoder {
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, BoxError> {
         Ok(self.encode(texts)?)
+    }
+}
+
+#[cfg(test)]
+mod architecture_tests {
+    use super::*;
+
+    /// The fetched model's `config.json`, as both the hub and the wheel ship it.
+    const CONFIG: &str = r#"{"architectures": ["BertModel"], "attention_probs_dropout_prob": 0.1,
+        "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 384,
+        "initializer_range": 0.02, "intermediate_size": 1536, "layer_norm_eps": 1e-12,
+        "max_position_embeddings": 512, "model_type": "bert", "num_attention_heads": 12,
+        "num_hidden_layers": 6, "pad_token_id": 0, "position_embedding_type": "absolute",
+        "type_vocab_size": 2, "vocab_size": 30522}"#;
+
+    fn with(field: &str, value: serde_json::Value) -> Result<(), String> {
+        let mut v: serde_json::Value = serde_json::from_str(CONFIG).map_err(|e| e.to_string())?;
+        v[field] = value;
+        let c: BertConfig = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        check_architecture(&c)
+    }
+
+    #[test]
+    fn a_config_that_changes_the_embeddings_is_refused_naming_the_field() {
+        assert_eq!(with("num_hidden_layers", 6.into()), Ok(()));
+        for (field, value) in [
+            ("num_hidden_layers", serde_json::json!(3)),
+            ("num_attention_heads", serde_json::json!(6)),
+            ("layer_norm_eps", serde_json::json!(-1.0)),
+            ("layer_norm_eps", serde_json::json!(1e-5)),
+            ("hidden_size", serde_json::json!(768)),
+        ] {
+            let err = with(field, value.clone()).err();
+            assert!(
+                err.as_deref()
+                    .is_some_and(|e| e.contains(field) && e.contains("model fetch")),
+                "{field} = {value}: {err:?}"
+            );
+        }
     }
 }
