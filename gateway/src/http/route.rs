@@ -104,7 +104,7 @@ pub(super) async fn route_only(
         });
         let (loaded, assignment) = assigned.unzip();
         arm = assignment;
-        state.router.route(&input, pool, loaded).await
+        state.router.preview(&input, pool, loaded).await
     } else {
         let model = resolve_model(&state.catalog, requested)?;
         if let Some(k) = key_use.as_ref().filter(|k| !k.allows(&model)) {

@@ -95,6 +95,9 @@ pub struct Router {
     /// One generator for every request: draws are cheap and the lock is held for one `gen`,
     /// and a seeded run is reproducible request by request.
     rng: Mutex<StdRng>,
+    /// `/v1/route`'s own generator: a preview must not take draws from the serving stream, or
+    /// a seeded run's chat decisions would shift whenever someone asks what `auto` would do.
+    preview_rng: Mutex<StdRng>,
     /// The A/B split of `auto` requests between router artifacts, when `[experiment]` is set.
     split: Option<Split>,
 }
@@ -132,6 +135,7 @@ impl Router {
             metrics,
             exploration: Exploration::Off,
             rng: Mutex::new(StdRng::from_entropy()),
+            preview_rng: Mutex::new(StdRng::from_entropy()),
             split: None,
         }
     }
@@ -178,6 +182,7 @@ impl Router {
         self.exploration = exploration;
         if let Some(seed) = seed {
             self.rng = Mutex::new(StdRng::seed_from_u64(seed));
+            self.preview_rng = Mutex::new(StdRng::seed_from_u64(seed ^ PREVIEW_STREAM));
         }
         self
     }
@@ -257,6 +262,19 @@ impl Router {
         self.route_scored(input, pool, scored, start)
     }
 
+    /// [`Router::route`] for `/v1/route`: the same decision, explored with draws from a
+    /// generator of its own, so that previews leave the serving decisions' stream alone.
+    pub async fn preview(
+        &self,
+        input: &RoutingInput,
+        pool: &[ModelId],
+        arm: Option<&LoadedArm>,
+    ) -> Result<Routed, PolicyError> {
+        let start = Instant::now();
+        let scored = self.score(&input.text, start, false, arm).await;
+        self.decide_with(input, pool, scored, start, &self.preview_rng)
+    }
+
     /// What the encoder says about `text` within the routing deadline counted from `start`:
     /// the estimates [`Router::route_scored`] decides on and the prompt's embedding. With
     /// `embed_anyway` the prompt is embedded even when no predictor would read the embedding
@@ -282,6 +300,18 @@ impl Router {
         scored: PromptScores,
         start: Instant,
     ) -> Result<Routed, PolicyError> {
+        self.decide_with(input, pool, scored, start, &self.rng)
+    }
+
+    /// [`Router::route_scored`] drawing from `rng`.
+    fn decide_with(
+        &self,
+        input: &RoutingInput,
+        pool: &[ModelId],
+        scored: PromptScores,
+        start: Instant,
+        rng: &Mutex<StdRng>,
+    ) -> Result<Routed, PolicyError> {
         let serving = match scored.fallback {
             Some(_) => Serving::StaticFallback {
                 model: &self.fallback,
@@ -293,7 +323,7 @@ impl Router {
                 draw: if self.exploration == Exploration::Off {
                     0.0
                 } else {
-                    self.draw()
+                    draw(rng)
                 },
             },
         };
@@ -374,14 +404,6 @@ impl Router {
             source: PredictionSource::Priors,
             elapsed: start.elapsed(),
         })
-    }
-
-    /// A uniform draw in `[0, 1)`.
-    fn draw(&self) -> f64 {
-        self.rng
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .gen::<f64>()
     }
 
     /// Trained estimates by model (empty when no predictor ran), the task distribution (when
@@ -581,6 +603,17 @@ pub mod reload;
 pub mod rules;
 pub mod shared_calls;
 pub mod tool_loops;
+
+/// Mixed into the exploration seed for `/v1/route`'s generator: a seeded gateway previews
+/// reproducibly too, on a stream apart from the serving one.
+const PREVIEW_STREAM: u64 = 0x7072_6576_6965_7721;
+
+/// A uniform draw in `[0, 1)` from `rng` (the lock is held for one `gen`).
+fn draw(rng: &Mutex<StdRng>) -> f64 {
+    rng.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .gen::<f64>()
+}
 
 #[cfg(test)]
 mod tests;

@@ -254,3 +254,29 @@ fn an_announced_shutdown_takes_the_model_out_of_auto_at_its_time() {
     );
     assert!(!r.candidates_at(5_000).contains(&ModelId::new("gpt-4o")));
 }
+
+/// With a seed, the same sequence of requests gets the same choices, whatever `/v1/route`
+/// previews in between: the previews draw from a generator of their own.
+#[tokio::test]
+async fn previews_leave_the_seeded_serving_stream_alone() {
+    let explore = Exploration::EpsilonGreedy {
+        epsilon: 0.9,
+        top_k: 3,
+    };
+    let chosen = |with_previews: bool| async move {
+        let r = router(None, Arc::new(Metrics::new())).with_exploration(explore, Some(7));
+        let mut served = Vec::new();
+        for _ in 0..40 {
+            if with_previews {
+                r.preview(&input(), &r.candidates(), None).await.unwrap();
+            }
+            let routed = r.route(&input(), &r.candidates(), None).await.unwrap();
+            served.push(routed.decision.chosen);
+        }
+        served
+    };
+    let alone = chosen(false).await;
+    assert_eq!(alone, chosen(true).await);
+    // The draws did explore: more than one model was served.
+    assert!(alone.iter().any(|m| *m != alone[0]), "{alone:?}");
+}
