@@ -223,7 +223,7 @@ const MAX_OUTPUT_TOKENS: f64 = 1_000_000.0;
 /// never negative. An overflowing prediction (+inf, e.g. `exp_m1` of a large log-count in
 /// f32) is the cap, not 0: a model predicted to write without end must not look free and
 /// instant. NaN (no information) stays 0, as before.
-pub(crate) fn answer_tokens(predicted: f64, spec: &ModelSpec, constraints: &Constraints) -> f64 {
+pub fn answer_tokens(predicted: f64, spec: &ModelSpec, constraints: &Constraints) -> f64 {
     let window = if spec.context_window > 0 {
         f64::from(spec.context_window)
     } else {
@@ -241,7 +241,7 @@ pub(crate) fn answer_tokens(predicted: f64, spec: &ModelSpec, constraints: &Cons
 
 /// The request's predicted cost: the prompt once, and `output_tokens` (one answer's,
 /// [`answer_tokens`]) for each of the `choices` answers, all billed.
-pub(crate) fn request_cost_usd(
+pub fn request_cost_usd(
     spec: &ModelSpec,
     input_tokens: u32,
     output_tokens: f64,

@@ -269,17 +269,17 @@ pub fn ope_steps(
             .collect();
         // Every action priced from the gateway's estimate of the prompt (each model's own
         // count through its token ratio), as the router prices them: the logged count is the
-        // serving model's tokenizer's.
-        let estimated = f64::from(input_u32);
+        // serving model's tokenizer's. The policy's own pricing: output capped at the request's
+        // limit and the model's window, every one of its `n` answers billed, as the logged
+        // cost of the served action was.
         let cost_model: Vec<f64> = setup
             .catalog
             .iter()
             .zip(&modelled)
             .map(|(entry, est)| {
                 let out = est.map_or(f64::from(DEFAULT_OUTPUT_TOKENS), |est| est.output_tokens);
-                entry
-                    .spec
-                    .predicted_cost_usd(estimated, if out.is_finite() { out } else { 0.0 })
+                let out = router_core::policy::answer_tokens(out, &entry.spec, constraints);
+                router_core::policy::request_cost_usd(&entry.spec, input_u32, out, constraints)
             })
             .collect();
         if matches!(setup.reward_model, RewardModel::CrossFitted(_)) {

@@ -811,3 +811,57 @@ fn a_cross_fitted_reward_model_learns_from_the_log_not_from_the_candidate() {
         "{fitted:?} vs {true_value}"
     );
 }
+
+/// The modelled cost of every action is the policy's own pricing of the logged request:
+/// each of its `n` answers billed, output capped at its limit. Before, a five-answer request's
+/// alternatives were priced as one answer while its logged cost counted five.
+#[test]
+fn modelled_costs_count_the_logged_answers_and_output_limit() {
+    let specs = entries();
+    let (train_log, _) = routed_log(300, 11);
+    let (train, _) = bandit_samples(&train_log, &SampleConfig::default());
+    let bandit = bandit_training_set(&train, &HashEmbedder, None, None).unwrap();
+    let candidate = fit_knn(&bandit.set, &KnnConfig { k: 20 }, None).unwrap();
+    let exploration = Exploration::Off;
+    let costs = |constraints: Option<Constraints>| {
+        let (mut outcomes, _) = routed_log(40, 12);
+        for o in &mut outcomes {
+            o.constraints = constraints.clone();
+        }
+        let (samples, _) = bandit_samples(&outcomes, &SampleConfig::default());
+        let setup = OpeSetup {
+            catalog: &specs,
+            candidate: &candidate,
+            tasks: None,
+            reward_model: RewardModel::Candidate,
+            constraints: &Constraints::default(),
+            objective: Objective::Utility { lambda: 2.0 },
+            exploration: &exploration,
+            anchor_catalog: None,
+        };
+        let log = ope_steps(&samples, &HashEmbedder, &setup).unwrap();
+        log.steps
+            .iter()
+            .map(|s| s.cost_model.clone())
+            .collect::<Vec<_>>()
+    };
+    let one = costs(Some(Constraints::default()));
+    let five = costs(Some(Constraints {
+        choices: 5,
+        ..Constraints::default()
+    }));
+    let capped = costs(Some(Constraints {
+        output_limit: Some(1),
+        ..Constraints::default()
+    }));
+    assert!(!one.is_empty());
+    for ((a, b), c) in one
+        .iter()
+        .flatten()
+        .zip(five.iter().flatten())
+        .zip(capped.iter().flatten())
+    {
+        assert!(b > a, "five answers cost more than one: {b} vs {a}");
+        assert!(c < a, "one output token costs less: {c} vs {a}");
+    }
+}
