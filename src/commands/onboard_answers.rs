@@ -35,7 +35,13 @@ impl Answers {
             ..Self::default()
         };
         let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-        let last = lines.iter().rposition(|l| !l.trim_ascii().is_empty());
+        // Only a record cut short can be torn: the last line, not ended by a newline (a record
+        // and its newline go out in one write), opening a JSON object. Anything else is not an
+        // answers file, and cutting its line off would destroy what it is.
+        let last = lines
+            .iter()
+            .rposition(|l| !l.trim_ascii().is_empty())
+            .filter(|&i| i + 1 == lines.len() && lines[i].trim_ascii_start().starts_with(b"{"));
         let mut start = 0;
         for (i, line) in lines.iter().enumerate() {
             if !line.trim_ascii().is_empty() {
@@ -168,5 +174,26 @@ mod tests {
         .unwrap();
         let err = format!("{:#}", Answers::read(&path).unwrap_err());
         assert!(err.contains("line 2: not an answer record"), "{err}");
+    }
+
+    /// `--answers` pointed at some other file by mistake: its last line is refused by line
+    /// number, not taken for a torn record and cut off (which truncated the file).
+    #[test]
+    fn a_foreign_files_last_line_is_refused_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("notes.txt", "my notes, one line\n"),
+            ("no-newline.txt", "my notes"),
+            ("config.json", "{\"a\": 1}\n"),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", Answers::read(&path).unwrap_err());
+            assert!(
+                err.contains("line 1: not an answer record"),
+                "{name}: {err}"
+            );
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        }
     }
 }
