@@ -257,9 +257,7 @@ impl Router {
         pool: &[ModelId],
         arm: Option<&LoadedArm>,
     ) -> Result<Routed, PolicyError> {
-        let start = Instant::now();
-        let scored = self.score(&input.text, start, false, arm).await;
-        self.route_scored(input, pool, scored, start)
+        self.score_and_decide(input, pool, arm, &self.rng).await
     }
 
     /// [`Router::route`] for `/v1/route`: the same decision, explored with draws from a
@@ -270,9 +268,21 @@ impl Router {
         pool: &[ModelId],
         arm: Option<&LoadedArm>,
     ) -> Result<Routed, PolicyError> {
+        self.score_and_decide(input, pool, arm, &self.preview_rng)
+            .await
+    }
+
+    /// Scores the prompt within the routing deadline, then decides drawing from `rng`.
+    async fn score_and_decide(
+        &self,
+        input: &RoutingInput,
+        pool: &[ModelId],
+        arm: Option<&LoadedArm>,
+        rng: &Mutex<StdRng>,
+    ) -> Result<Routed, PolicyError> {
         let start = Instant::now();
         let scored = self.score(&input.text, start, false, arm).await;
-        self.decide_with(input, pool, scored, start, &self.preview_rng)
+        self.decide_with(input, pool, scored, start, rng)
     }
 
     /// What the encoder says about `text` within the routing deadline counted from `start`:
