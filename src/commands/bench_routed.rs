@@ -92,6 +92,11 @@ pub struct RoutedArgs {
     /// Path of the `testkit` binary, when it is not next to this executable.
     #[arg(long)]
     fake_bin: Option<PathBuf>,
+    /// Ask for the encoder's int8 weights (`[router] encoder_weights = "int8"`), settled as
+    /// `serve` settles them: served only on a CPU with AVX-512 VNNI and through the accuracy
+    /// gate; the report says which weights served.
+    #[arg(long)]
+    int8: bool,
     /// Print JSON instead of a markdown table.
     #[arg(long)]
     json: bool,
@@ -478,6 +483,9 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
     raw.router.candidates = Some(CANDIDATES.iter().map(|m| ModelId::new(*m)).collect());
     raw.router.fallback_model = ModelId::new(FALLBACK);
     raw.router.routing_deadline = Duration::from_millis(args.deadline_ms);
+    if args.int8 {
+        raw.router.encoder_weights = gateway::config::EncoderWeights::Int8;
+    }
     let config = gateway::Config::resolve(raw, &|k| (k == KEY_ENV).then(|| KEY.to_owned()))?;
 
     // The matmul rate and the FLOP bound it implies, measured before any load.
@@ -494,13 +502,18 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
     }
     service_config.priority_gap = args.priority_gap;
     args.encoder.ensure_weights()?;
-    let classifier = gateway::server::load_classifier(
+    let (encoder, classifier) = gateway::server::load_encoder_service(
         &config,
         &args.encoder.encoder_dir,
         service_config,
         args.encoder.config(classifier::ExtraLayers::NONE),
     )?
     .context("the encoder service did not start: is the encoder folder there?")?;
+    let weights = if gateway::server::settle_int8(&config, &encoder, &classifier) {
+        "int8"
+    } else {
+        "f32"
+    };
 
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let http_threads = args
@@ -650,6 +663,7 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         "tokens_per_prompt": args.tokens,
         "routing_deadline_ms": args.deadline_ms,
         "encoder_workers": service_config.workers,
+        "encoder_weights": weights,
         "matmul_gflops": matmul,
         "gflop_per_prompt": flops / 1e9,
         "flop_bound_prompts_per_s": bound,
@@ -669,12 +683,13 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{} tokens per prompt, routing deadline {} ms, {} encoder worker(s); matmul {:.0} GFLOP/s, \
+        "{} tokens per prompt, routing deadline {} ms, {} encoder worker(s), {} weights; matmul {:.0} GFLOP/s, \
          {:.2} GFLOP per prompt: FLOP bound {:.0} prompts/s (60 %: {:.0}/s). Encoder fit at the end: \
          {:.0} GFLOP/s + {:.1} ms per batch; {} batches, {:.1} prompts per batch on average.\n",
         args.tokens,
         args.deadline_ms,
         service_config.workers,
+        weights,
         matmul,
         flops / 1e9,
         bound,

@@ -227,7 +227,7 @@ impl Encoder {
         self.prompt_features
     }
 
-    /// Multiplies by int8 copies of the attention-output and feed-forward weights from now on (quantised here,
+    /// Multiplies by int8 copies of the attention-output and first feed-forward weights from now on (quantised here,
     /// about 0.1 s; see `encoder::int8`). The fingerprint stays the f32 one: int8 is meant to
     /// serve the same features, which [`crate::int8_gate`] checks before a server accepts it.
     /// [`Encoder::encode_f32`] still runs the f32 pass.

@@ -296,7 +296,7 @@ pub enum EncoderWeights {
     /// The model's own f32 weights.
     #[default]
     F32,
-    /// int8 copies of the linear layers, served when the gate (`classifier::int8_gate`)
+    /// int8 copies of the attention-output and first feed-forward layers, served when the gate (`classifier::int8_gate`)
     /// passes on the bundled sample; f32 otherwise.
     Int8,
 }
