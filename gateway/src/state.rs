@@ -90,6 +90,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) fn build_upstreams(config: &Config) -> Result<Upstreams, Error> {
     let client = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
+        // A provider's 3xx is an error naming the new address, never followed: on a hop to
+        // another host reqwest keeps `x-api-key` / `x-goog-api-key` and, for 307/308, re-sends
+        // the prompt (`UpstreamError::redirect`).
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|source| Error::HttpClient { source })?;
     let mut upstreams = Upstreams::default();

@@ -399,6 +399,7 @@ impl From<WalkError> for ApiError {
             ),
             UpstreamErrorKind::Connect
             | UpstreamErrorKind::NotFound
+            | UpstreamErrorKind::Redirect
             | UpstreamErrorKind::ServerError
             | UpstreamErrorKind::Decode
             | UpstreamErrorKind::StreamTruncated

@@ -48,6 +48,9 @@ pub enum UpstreamErrorKind {
     Shutdown,
     /// The answer is larger than `server.upstream_response_limit_bytes`.
     TooLarge,
+    /// 3xx: the provider redirected the call, which the gateway does not follow (a
+    /// configuration problem, like a 404: another candidate may work).
+    Redirect,
 }
 
 impl UpstreamErrorKind {
@@ -68,6 +71,7 @@ impl UpstreamErrorKind {
             UpstreamErrorKind::Transport => "transport",
             UpstreamErrorKind::Shutdown => "shutdown",
             UpstreamErrorKind::TooLarge => "too_large",
+            UpstreamErrorKind::Redirect => "redirect",
         }
     }
 }
@@ -166,6 +170,7 @@ impl UpstreamError {
             401 | 403 => (UpstreamErrorKind::Auth, ErrorSource::Upstream, true),
             408 => (UpstreamErrorKind::Timeout, ErrorSource::Upstream, true),
             404 => (UpstreamErrorKind::NotFound, ErrorSource::Upstream, true),
+            300..=399 => (UpstreamErrorKind::Redirect, ErrorSource::Upstream, true),
             500..=599 => (UpstreamErrorKind::ServerError, ErrorSource::Upstream, true),
             _ => (
                 UpstreamErrorKind::BadRequest,
@@ -176,6 +181,30 @@ impl UpstreamError {
         let mut e = Self::new(kind, source, retryable, extract_message(body));
         e.status = Some(status);
         e.retry_after = retry_after;
+        e
+    }
+
+    /// A 3xx answer, not followed: a redirect would carry the provider's key (`x-api-key`,
+    /// `x-goog-api-key`: reqwest drops only `Authorization` and cookies on a cross-host hop)
+    /// and the prompt to the address it names. `location` is that address, for the operator.
+    pub fn redirect(status: u16, location: Option<&str>) -> Self {
+        let to = location.map_or_else(String::new, |l| {
+            format!(
+                " to {}",
+                l.chars().take(MAX_MESSAGE_CHARS).collect::<String>()
+            )
+        });
+        let mut e = Self::new(
+            UpstreamErrorKind::Redirect,
+            ErrorSource::Upstream,
+            true,
+            format!(
+                "the provider redirected the call ({status}){to}; redirects are not followed \
+                 (they would take the API key and the prompt elsewhere): set the provider's \
+                 base_url to the address it redirects to"
+            ),
+        );
+        e.status = Some(status);
         e
     }
 

@@ -506,3 +506,60 @@ async fn reasoning_after_the_first_token_reaches_the_client() {
     assert_eq!(streamed_text(&chunks), "Let me check.");
     h.stop().await;
 }
+
+// ---- A provider's redirect is not followed: the key and the prompt stay put. ----
+
+#[tokio::test]
+async fn a_provider_redirect_is_not_followed_and_fails_over() {
+    let h = Harness::openai().await;
+    let elsewhere = testkit::FakeProvider::start().await;
+    let to = format!("{}/v1/chat/completions", elsewhere.base_url());
+    for code in [301, 307, 308] {
+        h.fake.script(
+            "gpt-4o-mini",
+            [Scenario::Raw {
+                code,
+                headers: vec![("location".to_owned(), to.clone())],
+                body: String::new(),
+            }],
+        );
+        let resp = h
+            .chat(&chat_body("gpt-4o-mini", false, "a secret prompt"))
+            .await;
+        assert_eq!(resp.status(), 200, "{code}");
+        assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o", "{code}");
+        let _ = resp.text().await.unwrap();
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the redirect was followed: {:?}",
+        elsewhere.requests().len()
+    );
+    let rows = h.rows().await;
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        assert_eq!(row.attempts[0].model, ModelId::new("gpt-4o-mini"));
+        assert_eq!(row.attempts[0].error.as_deref(), Some("redirect"));
+        assert_eq!(row.model, Some(ModelId::new("gpt-4o")));
+    }
+
+    // With nothing left to fail over to, the client gets a 502 and the row names the redirect
+    // (its detail, with the target, goes to the gateway's log; 5xx bodies stay generic).
+    let solo = Harness::with(&["gpt-4o-mini"], |_| {}).await;
+    solo.fake.script(
+        "gpt-4o-mini",
+        [Scenario::Raw {
+            code: 307,
+            headers: vec![("location".to_owned(), to.clone())],
+            body: String::new(),
+        }],
+    );
+    let resp = solo.chat(&chat_body("gpt-4o-mini", false, "hi")).await;
+    let err = openai_error(resp, 502).await;
+    assert_eq!(err["code"], "upstream_failed", "{err}");
+    let row = solo.only_row().await;
+    assert_eq!(row.attempts[0].error.as_deref(), Some("redirect"));
+    assert!(elsewhere.requests().is_empty());
+    solo.stop().await;
+    h.stop().await;
+}

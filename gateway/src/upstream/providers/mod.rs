@@ -216,6 +216,13 @@ pub(crate) async fn send_checked(
     if status.is_success() {
         return Ok(response);
     }
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok());
+        return Err(UpstreamError::redirect(status.as_u16(), location));
+    }
     let retry_after = retry_after_from_headers(response.headers());
     // Only the error body's message is kept; failing to read it (or a huge one) only loses
     // the message.
