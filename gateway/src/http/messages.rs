@@ -287,6 +287,19 @@ pub fn stop_reason(finish: Option<&FinishReason>, sequence: Option<&str>) -> &'s
     }
 }
 
+/// `reason` for an answer that did (`called_tools`) or did not call tools: an answer holding a
+/// `tool_use` block ends with `tool_use` unless something else cut it (length, a filter, a stop
+/// sequence). OpenAI answers a *named* `tool_choice` with `finish_reason: "stop"`, and an
+/// Anthropic client loops on `stop_reason == "tool_use"`: as `end_turn` it would never run the
+/// tool.
+fn with_tool_use(reason: &'static str, called_tools: bool) -> &'static str {
+    if called_tools && reason == "end_turn" {
+        "tool_use"
+    } else {
+        reason
+    }
+}
+
 /// A message id in Anthropic's style (`msg_...`).
 fn message_id(id: &str) -> String {
     if id.starts_with("msg_") {
@@ -336,9 +349,12 @@ pub fn message_body(completion: &ChatCompletionResponse, (input, output): (u32, 
         "role": "assistant",
         "model": completion.model,
         "content": content,
-        "stop_reason": stop_reason(
-            choice.and_then(|c| c.finish_reason.as_ref()),
-            sequence.as_deref(),
+        "stop_reason": with_tool_use(
+            stop_reason(
+                choice.and_then(|c| c.finish_reason.as_ref()),
+                sequence.as_deref(),
+            ),
+            content.iter().any(|block| block["type"] == "tool_use"),
         ),
         "stop_sequence": sequence,
         "usage": {"input_tokens": input, "output_tokens": output},
@@ -384,6 +400,8 @@ pub struct StreamEncoder {
     open: Option<Open>,
     stop_reason: &'static str,
     stop_sequence: Option<String>,
+    /// Whether a `tool_use` block was opened (see [`with_tool_use`]).
+    called_tools: bool,
 }
 
 impl StreamEncoder {
@@ -397,6 +415,7 @@ impl StreamEncoder {
             open: None,
             stop_reason: "end_turn",
             stop_sequence: None,
+            called_tools: false,
         }
     }
 
@@ -473,6 +492,7 @@ impl StreamEncoder {
                 );
             }
             for call in delta.tool_calls.iter().flatten() {
+                self.called_tools = true;
                 let function = call.function.as_ref();
                 let index = self.open(&mut out, Open::Tool(call.index), || {
                     json!({
@@ -514,7 +534,8 @@ impl StreamEncoder {
             &mut out,
             "message_delta",
             &json!({"type": "message_delta",
-                    "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence},
+                    "delta": {"stop_reason": with_tool_use(self.stop_reason, self.called_tools),
+                              "stop_sequence": self.stop_sequence},
                     "usage": {"input_tokens": input, "output_tokens": output}}),
         );
         event(&mut out, "message_stop", &json!({"type": "message_stop"}));

@@ -14,7 +14,10 @@
 //! OpenAI's models that do not reason refuse `reasoning_effort` and `verbosity`; and
 //! Mistral's, Anthropic's and OpenAI's APIs each refuse tool-call ids some other vendor makes;
 //! OpenAI's, Mistral's and Groq's refuse the `reasoning_content` DeepSeek's clients send back;
-//! and Anthropic's refuses a blank stop sequence, which the gateway then keeps itself.
+//! and Anthropic's refuses a blank stop sequence, which the gateway then keeps itself, as it
+//! keeps a list longer than OpenAI's 4 or Gemini's 5, or an empty one. Servers speaking
+//! OpenAI's dialect that are not OpenAI's get the output limit as `max_tokens` and `developer`
+//! messages as `system`, the names they take.
 //! Other models get the request unchanged, without a copy. Models the catalog marks
 //! `responses_api` are called through OpenAI's Responses API ([`via_responses`]).
 
@@ -22,7 +25,7 @@ use std::borrow::Cow;
 
 use models::{CatalogEntry, Effort};
 
-use crate::openai::wire::ChatCompletionRequest;
+use crate::openai::wire::{ChatCompletionRequest, Role};
 use crate::upstream::ProviderKind;
 
 /// Body fields (kept in the request's `extra` map) that OpenAI's reasoning models refuse.
@@ -49,9 +52,17 @@ pub fn request_for<'a>(
             out = Cow::Owned(fitted);
         }
     }
+    if let Some(fitted) = within_stop_cap(&out, stop_cap(entry, kind)) {
+        out = Cow::Owned(fitted);
+    }
     let Some(entry) = entry else {
         return out;
     };
+    if kind == ProviderKind::Openai && !openai_own(entry, kind) {
+        if let Some(fitted) = for_compatible_server(&out) {
+            out = Cow::Owned(fitted);
+        }
+    }
     if let Some(fitted) = id_rule(entry, kind).and_then(|fits| with_call_ids(&out, fits)) {
         out = Cow::Owned(fitted);
     }
@@ -223,6 +234,58 @@ fn without_blank_stops(req: &ChatCompletionRequest) -> Option<ChatCompletionRequ
     Some(fitted)
 }
 
+/// How many stop sequences the API of `entry`'s model takes, where it caps them: OpenAI's Chat
+/// Completions 4, Gemini 5. Anthropic's Messages API has no small cap, so a `/v1/messages`
+/// client may send more (the gateway takes up to 16), and `auto` may send them to either.
+fn stop_cap(entry: Option<&CatalogEntry>, kind: ProviderKind) -> Option<usize> {
+    match kind {
+        ProviderKind::Gemini => Some(5),
+        ProviderKind::Openai if entry.is_some_and(|e| openai_own(e, kind)) => Some(4),
+        _ => None,
+    }
+}
+
+/// `req` without its stop sequences when they are an empty list (which OpenAI's schema
+/// refuses) or more than `cap`: the gateway then cuts the answer at the client's whole list
+/// itself (`failover::Served::stop_dropped`), as for a blank Anthropic sequence. `None` when
+/// the list fits.
+fn within_stop_cap(
+    req: &ChatCompletionRequest,
+    cap: Option<usize>,
+) -> Option<ChatCompletionRequest> {
+    let count = req.stop.as_ref()?.to_vec().len();
+    if count > 0 && cap.is_none_or(|cap| count <= cap) {
+        return None;
+    }
+    let mut fitted = req.clone();
+    fitted.stop = None;
+    Some(fitted)
+}
+
+/// A request for a server speaking OpenAI's dialect that is not OpenAI's (Mistral, DeepSeek,
+/// Groq, Together…), in the older names those servers take: the output limit as `max_tokens`
+/// (Mistral answers 422 `extra_forbidden` to `max_completion_tokens`, which `/v1/responses` and
+/// newer OpenAI clients send) and `developer` messages as `system` (DeepSeek refuses the
+/// role, the Responses API's usual one for instructions). OpenAI treats the two roles alike
+/// on its chat models. `None` when nothing changes.
+fn for_compatible_server(req: &ChatCompletionRequest) -> Option<ChatCompletionRequest> {
+    let limit = req.max_completion_tokens.is_some() && req.max_tokens.is_none();
+    let developer = req.messages.iter().any(|m| m.role == Role::Developer);
+    if !limit && !developer {
+        return None;
+    }
+    let mut fitted = req.clone();
+    if limit {
+        fitted.max_tokens = fitted.max_completion_tokens.take();
+    }
+    for m in &mut fitted.messages {
+        if m.role == Role::Developer {
+            m.role = Role::System;
+        }
+    }
+    Some(fitted)
+}
+
 /// Whether `entry`'s API, through a provider speaking `kind`, refuses an assistant message's
 /// `reasoning_content`. The gateway hands DeepSeek's reasoning to clients, which send it back
 /// with the history as DeepSeek requires; `auto` may send that history to another vendor.
@@ -346,6 +409,80 @@ mod tests {
             body["reasoning_effort"] = e.into();
         }
         serde_json::from_value(body).unwrap()
+    }
+
+    fn with(
+        req: &ChatCompletionRequest,
+        change: impl FnOnce(&mut serde_json::Value),
+    ) -> ChatCompletionRequest {
+        let mut body = serde_json::to_value(req).unwrap();
+        change(&mut body);
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// Mistral refuses `max_completion_tokens` and DeepSeek the `developer` role, both of
+    /// which `/v1/responses` sends; OpenAI's own models keep them.
+    #[test]
+    fn compatible_servers_get_the_limit_and_the_role_in_their_names() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let req = with(&request(None), |b| {
+            b["max_completion_tokens"] = 100.into();
+            b["messages"] = serde_json::json!([
+                {"role": "developer", "content": "Be brief."},
+                {"role": "user", "content": "hi"}]);
+        });
+        for model in ["deepseek-chat", "mistral-small-3.2"] {
+            let entry = catalog.find(model).unwrap();
+            let out = request_for(&req, Some(entry), ProviderKind::Openai);
+            assert_eq!(out.max_tokens, Some(100), "{model}");
+            assert_eq!(out.max_completion_tokens, None, "{model}");
+            assert_eq!(out.messages[0].role, Role::System, "{model}");
+        }
+        let entry = catalog.find("gpt-4o").unwrap();
+        let out = request_for(&req, Some(entry), ProviderKind::Openai);
+        assert!(
+            matches!(out, Cow::Borrowed(_)),
+            "OpenAI's own model: unchanged"
+        );
+    }
+
+    /// More stop sequences than the API takes, or an empty list, are the gateway's to cut.
+    #[test]
+    fn stop_lists_past_the_api_cap_are_left_to_the_gateway() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let stops = |n: usize| {
+            with(&request(None), |b| {
+                b["stop"] = (0..n).map(|i| format!("s{i}")).collect::<Vec<_>>().into();
+            })
+        };
+        let gpt = catalog.find("gpt-4o-mini").unwrap();
+        assert!(request_for(&stops(4), Some(gpt), ProviderKind::Openai)
+            .stop
+            .is_some());
+        assert!(request_for(&stops(5), Some(gpt), ProviderKind::Openai)
+            .stop
+            .is_none());
+        assert!(request_for(&stops(0), Some(gpt), ProviderKind::Openai)
+            .stop
+            .is_none());
+        let gemini = catalog.find("gemini-2.5-flash").unwrap();
+        assert!(request_for(&stops(5), Some(gemini), ProviderKind::Gemini)
+            .stop
+            .is_some());
+        assert!(request_for(&stops(6), Some(gemini), ProviderKind::Gemini)
+            .stop
+            .is_none());
+        let claude = catalog.find("claude-haiku-4.5").unwrap();
+        assert!(
+            request_for(&stops(16), Some(claude), ProviderKind::Anthropic)
+                .stop
+                .is_some()
+        );
+        // Other OpenAI-dialect servers (vLLM, DeepSeek) take longer lists.
+        let deepseek = catalog.find("deepseek-chat").unwrap();
+        assert!(request_for(&stops(8), Some(deepseek), ProviderKind::Openai)
+            .stop
+            .is_some());
     }
 
     #[test]

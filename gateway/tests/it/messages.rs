@@ -216,6 +216,81 @@ async fn tool_use_round_trips() {
     }
 }
 
+/// OpenAI answers a *named* `tool_choice` with `finish_reason: "stop"`; the Anthropic client
+/// must still read `tool_use`, or its agent loop ends without running the tool.
+#[tokio::test]
+async fn a_named_tool_choice_answered_with_stop_still_ends_with_tool_use() {
+    let h = Harness::with(&["gpt-4o-mini"], |_| {}).await;
+    let call = json!({"id": "call_abc", "type": "function",
+                      "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}});
+    let answer = json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": null, "tool_calls": [call]}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}});
+    let chunk = |delta: Value, finish: Option<&str>| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                   "model": "gpt-4o-mini",
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let stream = [
+        chunk(json!({"role": "assistant", "content": null}), None),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_abc", "type": "function",
+                                   "function": {"name": "get_weather", "arguments": ""}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":\"Paris\"}"}}]}),
+            None,
+        ),
+        chunk(json!({}), Some("stop")),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    h.fake.script(
+        "gpt-4o-mini",
+        [
+            Scenario::Raw {
+                code: 200,
+                headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                body: answer.to_string(),
+            },
+            Scenario::Raw {
+                code: 200,
+                headers: vec![("content-type".to_owned(), "text/event-stream".to_owned())],
+                body: stream,
+            },
+        ],
+    );
+    let mut body = json!({
+        "model": "gpt-4o-mini",
+        "max_tokens": 64,
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "tool", "name": "get_weather"},
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+    });
+    let resp = post(&h, &body).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["stop_reason"], "tool_use", "{v}");
+    assert_eq!(v["content"][0]["type"], "tool_use", "{v}");
+
+    body["stream"] = json!(true);
+    let resp = post(&h, &body).await;
+    assert_eq!(resp.status(), 200);
+    let evs = events(&resp.text().await.unwrap());
+    let delta = evs
+        .iter()
+        .find(|(name, _)| name == "message_delta")
+        .unwrap_or_else(|| panic!("no message_delta in {evs:?}"));
+    assert_eq!(delta.1["delta"]["stop_reason"], "tool_use", "{evs:?}");
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn errors_come_in_anthropics_shape() {
     let h = Harness::openai().await;
