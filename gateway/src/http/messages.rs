@@ -29,7 +29,7 @@ use crate::http::error::ApiError;
 use crate::openai::wire::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage, ContentPart,
     FinishReason, FunctionCall, FunctionDef, ImageUrl, MessageContent, Role, RouterOptions, Stop,
-    StreamOptions, Tool, ToolCall,
+    StreamOptions, TokenDetails, Tool, ToolCall, Usage,
 };
 use crate::state::AppState;
 use crate::upstream::providers::anthropic::wire::{
@@ -357,7 +357,22 @@ pub fn message_body(completion: &ChatCompletionResponse, (input, output): (u32, 
             content.iter().any(|block| block["type"] == "tool_use"),
         ),
         "stop_sequence": sequence,
-        "usage": {"input_tokens": input, "output_tokens": output},
+        "usage": anthropic_usage(
+            (input, output),
+            completion.usage.as_ref().map(Usage::details).unwrap_or_default(),
+        ),
+    })
+}
+
+/// Anthropic's usage for `(input, output)` tokens of which `details.cached` input tokens were
+/// read from the prompt cache: Anthropic counts those apart (`cache_read_input_tokens`), and
+/// `input_tokens` is the rest, so that a client costing the call from these fields prices
+/// cached tokens as cached.
+fn anthropic_usage((input, output): (u32, u32), details: TokenDetails) -> Value {
+    json!({
+        "input_tokens": input.saturating_sub(details.cached),
+        "cache_read_input_tokens": details.cached,
+        "output_tokens": output,
     })
 }
 
@@ -402,6 +417,8 @@ pub struct StreamEncoder {
     stop_sequence: Option<String>,
     /// Whether a `tool_use` block was opened (see [`with_tool_use`]).
     called_tools: bool,
+    /// The cached and reasoning counts of the upstream's usage chunk.
+    details: TokenDetails,
 }
 
 impl StreamEncoder {
@@ -416,6 +433,7 @@ impl StreamEncoder {
             stop_reason: "end_turn",
             stop_sequence: None,
             called_tools: false,
+            details: TokenDetails::default(),
         }
     }
 
@@ -476,6 +494,9 @@ impl StreamEncoder {
     pub fn chunk(&mut self, chunk: &ChatCompletionChunk) -> Option<Bytes> {
         let mut out = String::new();
         self.start(&mut out, &chunk.id, &chunk.model);
+        if let Some(u) = &chunk.usage {
+            self.details = u.details();
+        }
         // One answer: the first choice.
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             let delta = &choice.delta;
@@ -536,7 +557,7 @@ impl StreamEncoder {
             &json!({"type": "message_delta",
                     "delta": {"stop_reason": with_tool_use(self.stop_reason, self.called_tools),
                               "stop_sequence": self.stop_sequence},
-                    "usage": {"input_tokens": input, "output_tokens": output}}),
+                    "usage": anthropic_usage((input, output), self.details)}),
         );
         event(&mut out, "message_stop", &json!({"type": "message_stop"}));
         Bytes::from(out)

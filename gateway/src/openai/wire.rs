@@ -402,7 +402,34 @@ pub struct Usage {
     pub extra: Map<String, Value>,
 }
 
+/// What OpenAI's usage details say of a count: the input tokens read from the prompt cache
+/// (`prompt_tokens_details.cached_tokens`) and the output tokens spent reasoning
+/// (`completion_tokens_details.reasoning_tokens`); 0 where the upstream does not say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenDetails {
+    /// Cached input tokens (part of `prompt_tokens`).
+    pub cached: u32,
+    /// Reasoning output tokens (part of `completion_tokens`).
+    pub reasoning: u32,
+}
+
 impl Usage {
+    /// The cached input and reasoning output counts among the details.
+    pub fn details(&self) -> TokenDetails {
+        let count = |outer: &str, inner: &str| {
+            self.extra
+                .get(outer)
+                .and_then(|d| d.get(inner))
+                .and_then(Value::as_u64)
+                .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        TokenDetails {
+            cached: count("prompt_tokens_details", "cached_tokens").min(self.prompt_tokens),
+            reasoning: count("completion_tokens_details", "reasoning_tokens")
+                .min(self.completion_tokens),
+        }
+    }
+
     /// Usage with the total filled in.
     pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Self {
         Usage {

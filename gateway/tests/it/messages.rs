@@ -84,7 +84,10 @@ async fn non_stream_answers_in_anthropics_shape_from_either_dialect() {
         assert!(v["id"].as_str().unwrap().starts_with("msg_"), "{v}");
         assert_eq!(v["content"], json!([{"type": "text", "text": "6."}]), "{v}");
         assert_eq!(v["stop_reason"], "end_turn", "{model}: {v}");
-        assert_eq!(v["usage"], json!({"input_tokens": 21, "output_tokens": 2}));
+        assert_eq!(
+            v["usage"],
+            json!({"input_tokens": 21, "cache_read_input_tokens": 0, "output_tokens": 2})
+        );
 
         // System and all three turns reached the upstream, in its dialect.
         let sent = &h.fake.requests()[0];

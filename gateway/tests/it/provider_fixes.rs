@@ -563,3 +563,92 @@ async fn a_provider_redirect_is_not_followed_and_fails_over() {
     solo.stop().await;
     h.stop().await;
 }
+
+// ---- Usage details reach `/v1/responses` and `/v1/messages` clients too. ----
+
+#[tokio::test]
+async fn usage_details_reach_responses_and_messages_clients() {
+    let h = Harness::with(&["gpt-4o-mini"], |_| {}).await;
+    let usage = json!({"prompt_tokens": 1000, "completion_tokens": 300, "total_tokens": 1300,
+                       "prompt_tokens_details": {"cached_tokens": 800},
+                       "completion_tokens_details": {"reasoning_tokens": 200}});
+    let answer = json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": "hi"}}],
+        "usage": usage});
+    let stream = || {
+        raw_sse(&[
+            chunk(json!({"role": "assistant", "content": "hi"}), None).to_string(),
+            chunk(json!({}), Some("stop")).to_string(),
+            json!({"id": "gen-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                   "choices": [], "usage": usage})
+            .to_string(),
+            "[DONE]".to_owned(),
+        ])
+    };
+    let responses = json!({"model": "gpt-4o-mini", "input": "hi"});
+    let messages = json!({"model": "gpt-4o-mini", "max_tokens": 64,
+                          "messages": [{"role": "user", "content": "hi"}]});
+    for stream_it in [false, true] {
+        let scenario = || {
+            if stream_it {
+                stream()
+            } else {
+                raw_json(answer.clone())
+            }
+        };
+        h.fake.script("gpt-4o-mini", [scenario(), scenario()]);
+        let mut body = responses.clone();
+        body["stream"] = json!(stream_it);
+        let text = h
+            .post_json("/v1/responses", &body)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let usage = if stream_it {
+            let last = sse_data(&text)
+                .into_iter()
+                .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+                .find(|e| e["type"] == "response.completed")
+                .unwrap_or_else(|| panic!("no response.completed in {text}"));
+            last["response"]["usage"].clone()
+        } else {
+            serde_json::from_str::<Value>(&text).unwrap()["usage"].clone()
+        };
+        assert_eq!(
+            usage["input_tokens_details"]["cached_tokens"], 800,
+            "{text}"
+        );
+        assert_eq!(
+            usage["output_tokens_details"]["reasoning_tokens"], 200,
+            "{text}"
+        );
+        assert_eq!(usage["input_tokens"], 1000, "{text}");
+
+        let mut body = messages.clone();
+        body["stream"] = json!(stream_it);
+        let text = h
+            .post_json("/v1/messages", &body)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let usage = if stream_it {
+            let delta = sse_data(&text)
+                .into_iter()
+                .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+                .find(|e| e["type"] == "message_delta")
+                .unwrap_or_else(|| panic!("no message_delta in {text}"));
+            delta["usage"].clone()
+        } else {
+            serde_json::from_str::<Value>(&text).unwrap()["usage"].clone()
+        };
+        // Anthropic counts cached input apart from `input_tokens`.
+        assert_eq!(usage["cache_read_input_tokens"], 800, "{text}");
+        assert_eq!(usage["input_tokens"], 200, "{text}");
+        assert_eq!(usage["output_tokens"], 300, "{text}");
+    }
+    h.stop().await;
+}

@@ -8,7 +8,8 @@ use axum::body::Bytes;
 use serde_json::{json, Map, Value};
 
 use crate::openai::wire::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, FinishReason,
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, FinishReason, TokenDetails,
+    Usage,
 };
 
 /// A fresh id with `prefix` (`resp_`, `msg_`, `fc_`).
@@ -107,13 +108,14 @@ impl Echo {
     }
 }
 
-/// Responses' usage object for `(input, output)` tokens.
-fn usage((input, output): (u32, u32)) -> Value {
+/// Responses' usage object for `(input, output)` tokens, of which `details` were cached input
+/// and reasoning output.
+fn usage(((input, output), details): ((u32, u32), TokenDetails)) -> Value {
     json!({
         "input_tokens": input,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": details.cached},
         "output_tokens": output,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": details.reasoning},
         "total_tokens": input.saturating_add(output),
     })
 }
@@ -124,7 +126,7 @@ fn response_object(
     status: &str,
     incomplete: Option<&str>,
     output: Vec<Value>,
-    tokens: Option<(u32, u32)>,
+    tokens: Option<((u32, u32), TokenDetails)>,
     echo: &Echo,
 ) -> Value {
     let mut object = echo.0.clone();
@@ -242,7 +244,14 @@ pub fn response_body(
         status,
         incomplete,
         output,
-        Some(tokens),
+        Some((
+            tokens,
+            completion
+                .usage
+                .as_ref()
+                .map(Usage::details)
+                .unwrap_or_default(),
+        )),
         &Echo::of(req),
     )
 }
@@ -276,6 +285,8 @@ pub struct StreamEncoder {
     items: Vec<Value>,
     open: Option<Open>,
     finish: Option<FinishReason>,
+    /// The cached and reasoning counts of the upstream's usage chunk.
+    details: TokenDetails,
 }
 
 impl StreamEncoder {
@@ -288,6 +299,7 @@ impl StreamEncoder {
             items: Vec::new(),
             open: None,
             finish: None,
+            details: TokenDetails::default(),
         }
     }
 
@@ -493,6 +505,9 @@ impl StreamEncoder {
     pub fn chunk(&mut self, chunk: &ChatCompletionChunk) -> Option<Bytes> {
         let mut out = String::new();
         self.start(&mut out, Some(chunk));
+        if let Some(u) = &chunk.usage {
+            self.details = u.details();
+        }
         // One answer: the first choice.
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             let delta = &choice.delta;
@@ -534,7 +549,7 @@ impl StreamEncoder {
             status,
             incomplete,
             self.items.clone(),
-            Some(tokens),
+            Some((tokens, self.details)),
             &self.echo,
         );
         self.event(&mut out, kind, json!({ "response": response }));
