@@ -1,8 +1,8 @@
 //! Flag values no run can use are refused at argument parsing, naming the flag, before any
 //! import, download, traffic or panic: `bench log`, the encoder's `--max-tokens` and
-//! `--extra-layers`, `loop --label-share`, `eval`'s off-policy and guard flags, and `route`'s
-//! constraints. Most cases point `--data` at a folder that does not exist, so that a flag
-//! which is not checked up front shows up as a data error instead of a slow run.
+//! `--extra-layers`, `loop --label-share`, `eval`'s off-policy, guard and split flags, and
+//! `route`'s constraints. Most cases point `--data` at a folder that does not exist, so that a
+//! flag which is not checked up front shows up as a data error instead of a slow run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -105,6 +105,22 @@ fn eval_refuses_off_policy_flags_without_a_log_and_bad_counts() {
                 clip,
             ],
             &["--clip", "at least 1"],
+        );
+    }
+}
+
+#[test]
+fn eval_refuses_a_test_fraction_or_decontaminate_threshold_out_of_range() {
+    for value in ["0", "1", "NaN", "-0.2", "1.5", "inf"] {
+        refused(
+            &["eval", "--data", NO_DATA, "--test-fraction", value],
+            &["--test-fraction", "above 0 and below 1"],
+        );
+    }
+    for value in ["NaN", "2", "-1.5", "inf"] {
+        refused(
+            &["eval", "--data", NO_DATA, "--decontaminate", value],
+            &["--decontaminate", "from -1 to 1"],
         );
     }
 }

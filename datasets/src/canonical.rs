@@ -113,6 +113,9 @@ pub fn read_jsonl(path: &Path) -> Result<OutcomeTable, Error> {
             return Ok(());
         }
         first = false;
+        if let Some(problem) = negative_token_count(&v) {
+            return Err(Error::malformed(path, at, problem));
+        }
         let row: RowIn = serde_json::from_value(v)
             .map_err(|e| Error::malformed(path, at, format!("invalid row: {e}")))?;
         let mut cells = vec![None; table.models.len()];
@@ -123,6 +126,21 @@ pub fn read_jsonl(path: &Path) -> Result<OutcomeTable, Error> {
                     at,
                     format!("score of `{model}` is {}, expected [0, 1]", cell.score),
                 ));
+            }
+            for (field, value, what) in [
+                ("cost_usd", cell.cost_usd, "a cost in USD"),
+                ("latency_ms", cell.latency_ms, "a latency in ms"),
+            ] {
+                if let Some(x) = value.filter(|x| !(x.is_finite() && *x >= 0.0)) {
+                    return Err(Error::malformed(
+                        path,
+                        at,
+                        format!(
+                            "cells.`{model}`.{field}: `{x}` is not {what} (expected a finite \
+                             number >= 0); fix the value or leave the field out"
+                        ),
+                    ));
+                }
             }
             let j = *index.entry(model.clone()).or_insert_with(|| {
                 table.models.push(model);
@@ -147,4 +165,21 @@ pub fn read_jsonl(path: &Path) -> Result<OutcomeTable, Error> {
         row.cells.resize(width, None);
     }
     Ok(table)
+}
+
+/// A negative `input_tokens` / `output_tokens` in a row's cells, as an error message naming
+/// the field: serde's own "expected u32" would not say which model or field it was.
+fn negative_token_count(row: &serde_json::Value) -> Option<String> {
+    let cells = row.get("cells")?.as_object()?;
+    cells.iter().find_map(|(model, cell)| {
+        ["input_tokens", "output_tokens"]
+            .into_iter()
+            .find_map(|field| {
+                let x = cell.get(field)?.as_f64().filter(|x| *x < 0.0)?;
+                Some(format!(
+                    "cells.`{model}`.{field}: `{x}` is not a token count (expected an integer \
+                     >= 0); fix the value or leave the field out"
+                ))
+            })
+    })
 }

@@ -70,10 +70,17 @@ pub(crate) fn for_each_jsonl(
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let n = i as u64 + 1;
         let line = line.map_err(|e| Error::io(path, e))?;
+        // A file saved by Windows tools may start with a UTF-8 byte-order mark; the CSV
+        // readers skip it too.
+        let line = if n == 1 {
+            line.strip_prefix('\u{feff}').unwrap_or(&line)
+        } else {
+            &line
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let value = serde_json::from_str(&line)
+        let value = serde_json::from_str(line)
             .map_err(|e| Error::malformed(path, Location::Line(n), format!("invalid JSON: {e}")))?;
         f(n, value)?;
     }

@@ -23,7 +23,8 @@ pub struct DataArgs {
     /// looked up in ../shared/datasets. Repeat to merge several.
     #[arg(long = "data", required_unless_present_any = ["from_log", "live"])]
     pub data: Vec<String>,
-    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`.
+    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`. A task that
+    /// no --data source has is refused (a typo would keep the rows).
     #[arg(long = "exclude-task")]
     pub exclude_task: Vec<String>,
     /// Keep at most this many prompts of each --data source, drawn at random with
@@ -35,7 +36,8 @@ pub struct DataArgs {
     pub sample_seed: u64,
     /// Two ids of one model in different sources, `ALIAS=CANONICAL` (repeatable): ALIAS's
     /// column is renamed CANONICAL before sources are merged, so that they share it, e.g.
-    /// `--same-model mistralai/mixtral-8x7b-chat=mistralai/Mixtral-8x7B-Instruct-v0.1`.
+    /// `--same-model mistralai/mixtral-8x7b-chat=mistralai/Mixtral-8x7B-Instruct-v0.1`. An
+    /// ALIAS that no --data source has is refused.
     #[arg(long = "same-model", value_parser = parse_same_model)]
     pub same_models: Vec<(String, String)>,
     /// Replace recorded costs with catalog prices × tokens (recorded or estimated from the

@@ -88,11 +88,12 @@ pub struct EvalArgs {
     /// With --split loto (or source), hold out only this task family (or --data source).
     #[arg(long)]
     holdout_task: Option<String>,
-    /// Share of prompts tested with --split random.
-    #[arg(long, default_value_t = 0.2)]
+    /// Share of prompts tested with --split random (above 0, below 1).
+    #[arg(long, default_value_t = 0.2, value_parser = parse_test_fraction, allow_hyphen_values = true)]
     test_fraction: f64,
-    /// Drop test prompts whose cosine similarity to a training prompt is at least this.
-    #[arg(long, default_value_t = 0.95)]
+    /// Drop test prompts whose cosine similarity to a training prompt is at least this (a
+    /// cosine, from -1 to 1).
+    #[arg(long, default_value_t = 0.95, value_parser = parse_decontaminate, allow_hyphen_values = true)]
     decontaminate: f64,
     /// Keep near-duplicate test prompts.
     #[arg(long)]
@@ -209,6 +210,28 @@ fn parse_clip(s: &str) -> Result<f64, String> {
         Ok(c) if c.is_finite() && c >= 1.0 => Ok(c),
         _ => Err(format!(
             "`{s}`: expected a finite number of at least 1 (a weight 1/propensity is never below 1)"
+        )),
+    }
+}
+
+/// `--test-fraction`: a share strictly between 0 and 1 (0 or 1 left one side of the split
+/// empty, NaN both, and the error did not name the flag).
+fn parse_test_fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}`: the share of prompts tested is a number above 0 and below 1 (e.g. 0.2)"
+        )),
+    }
+}
+
+/// `--decontaminate`: a cosine threshold, finite, from -1 to 1 (NaN or above 1 used to turn
+/// decontamination silently off; --no-decontaminate does that on purpose).
+fn parse_decontaminate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (-1.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}`: the threshold is a cosine similarity, a number from -1 to 1 (e.g. 0.95); to keep near-duplicates pass --no-decontaminate"
         )),
     }
 }

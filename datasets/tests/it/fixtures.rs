@@ -180,6 +180,20 @@ fn canonical_jsonl_round_trips_exactly() {
 }
 
 #[test]
+fn canonical_jsonl_with_a_byte_order_mark_reads_like_without() {
+    let t = import_routerbench(&fixture("routerbench")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    write_jsonl(&t, &path).unwrap();
+    let mut bytes = "\u{feff}".as_bytes().to_vec();
+    bytes.extend(std::fs::read(&path).unwrap());
+    let bom = dir.path().join("bom.jsonl");
+    std::fs::write(&bom, bytes).unwrap();
+    assert_eq!(read_jsonl(&bom).unwrap(), t);
+    assert_eq!(import_auto(&bom).unwrap(), t);
+}
+
+#[test]
 fn merge_unions_models_and_realigns_cells() {
     let mut a = import_routerdc(&fixture("routerdc/other.json")).unwrap();
     let b = import_routerdc(&fixture("routerdc/toy-test.json")).unwrap();

@@ -147,6 +147,33 @@ fn canonical_bad_row_names_line() {
 }
 
 #[test]
+fn canonical_negative_cost_latency_or_tokens_name_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "{\"switchyard_outcomes\":1,\"source\":\"s\",\"models\":[\"m\"]}\n";
+    let good = "{\"id\":\"1\",\"text\":\"x\",\"cells\":{\"m\":{\"score\":1.0,\"cost_usd\":0.5}}}\n";
+    for (field, value, needle) in [
+        ("cost_usd", "-0.005", "cost in USD"),
+        ("latency_ms", "-3", "latency"),
+        ("input_tokens", "-10", "token count"),
+        ("output_tokens", "-1", "token count"),
+    ] {
+        let bad = format!(
+            "{{\"id\":\"2\",\"text\":\"x\",\"cells\":{{\"m\":{{\"score\":1.0,\"{field}\":{value}}}}}}}\n"
+        );
+        let f = write(dir.path(), "t.jsonl", &format!("{header}{good}{bad}"));
+        let err = read_jsonl(&f).unwrap_err();
+        assert_at(&err, &f, Location::Line(3), &format!("cells.`m`.{field}"));
+        let msg = err.to_string();
+        assert!(msg.contains(value), "{msg}");
+        assert!(msg.contains(needle), "{msg}");
+        assert!(
+            msg.contains("fix the value or leave the field out"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
 fn missing_and_unknown_paths() {
     let dir = tempfile::tempdir().unwrap();
     let err = import_auto(&dir.path().join("nope.csv")).unwrap_err();

@@ -323,7 +323,9 @@ fn output_tokens_of(c: &datasets::Cell, input: f64, prices: Option<(f64, f64)>) 
     if let Some(resp) = c.response.as_deref() {
         return Some(estimate_tokens(resp));
     }
-    let (cost, (p_in, p_out)) = (c.cost_usd?, prices?);
+    // The same filter as the cost target: a negative or non-finite cost implies nothing.
+    let cost = c.cost_usd.filter(|v| v.is_finite() && *v >= 0.0)?;
+    let (p_in, p_out) = prices?;
     let implied = (cost * 1e6 - input * p_in) / p_out;
     (p_out > 0.0 && implied.is_finite()).then(|| implied.clamp(0.0, 1e6))
 }
@@ -339,6 +341,10 @@ mod tests {
         assert_eq!(output_tokens_of(&c, 100.0, Some((1.0, 2.0))), Some(500.0));
         assert_eq!(output_tokens_of(&c, 100.0, None), None);
         assert_eq!(output_tokens_of(&c, 100.0, Some((1.0, 0.0))), None);
+        // A negative cost is no cost: it must not be read as "0 output tokens".
+        let mut neg = datasets::Cell::from_score(1.0);
+        neg.cost_usd = Some(-0.005);
+        assert_eq!(output_tokens_of(&neg, 100.0, Some((1.0, 2.0))), None);
         c.response = Some("x".repeat(40));
         assert_eq!(output_tokens_of(&c, 100.0, Some((1.0, 2.0))), Some(10.0));
         c.output_tokens = Some(7);

@@ -105,6 +105,13 @@ pub fn import_sources(
 ) -> Result<(OutcomeTable, Vec<String>), Error> {
     let mut table = OutcomeTable::default();
     let mut sources: Vec<String> = Vec::new();
+    // What every source held before filtering, and which filters matched anything: a
+    // `--exclude-task` or `--same-model` that matches nothing is most likely a typo, and a
+    // typo in `--exclude-task gpqa` would keep rows that must never be published.
+    let mut all_tasks: Vec<String> = Vec::new();
+    let mut all_models: Vec<String> = Vec::new();
+    let mut task_matched = vec![false; spec.exclude_tasks.len()];
+    let mut alias_matched = vec![false; spec.same_models.len()];
     for source in &spec.sources {
         let mut part = datasets::import_auto(&source.path).map_err(|e| Error::Experiment {
             reason: format!("importing {}: {e}", source.path.display()),
@@ -115,20 +122,32 @@ pub fn import_sources(
             part.models.len(),
             source.path.display()
         ));
-        for task in &spec.exclude_tasks {
+        for family in part.rows.iter().filter_map(|r| r.task_family()) {
+            if !all_tasks.iter().any(|t| t == family) {
+                all_tasks.push(family.to_owned());
+            }
+        }
+        for model in &part.models {
+            if !all_models.contains(model) {
+                all_models.push(model.clone());
+            }
+        }
+        for (task, matched) in spec.exclude_tasks.iter().zip(&mut task_matched) {
             let before = part.len();
             part.drop_task(task);
             if part.len() < before {
+                *matched = true;
                 note(format!(
                     "excluded {} prompts of task {task}",
                     before - part.len()
                 ));
             }
         }
-        for (alias, canonical) in &spec.same_models {
+        for ((alias, canonical), matched) in spec.same_models.iter().zip(&mut alias_matched) {
             let Some(j) = part.models.iter().position(|m| m == alias) else {
                 continue;
             };
+            *matched = true;
             if part.models.iter().any(|m| m == canonical) {
                 return Err(Error::Experiment {
                     reason: format!(
@@ -150,12 +169,51 @@ pub fn import_sources(
         sources.extend(std::iter::repeat_n(source.name.clone(), part.len()));
         table.merge(part);
     }
+    if let Some((task, _)) = spec
+        .exclude_tasks
+        .iter()
+        .zip(&task_matched)
+        .find(|(_, m)| !**m)
+    {
+        return Err(Error::Experiment {
+            reason: format!(
+                "--exclude-task {task} matched no prompt in any --data source (a typo?); the task families are: {}",
+                listing(&all_tasks, "none: the data has no task labels")
+            ),
+        });
+    }
+    if let Some(((alias, canonical), _)) = spec
+        .same_models
+        .iter()
+        .zip(&alias_matched)
+        .find(|(_, m)| !**m)
+    {
+        return Err(Error::Experiment {
+            reason: format!(
+                "--same-model {alias}={canonical}: no --data source has a model `{alias}` (a typo?); the models are: {}",
+                listing(&all_models, "none")
+            ),
+        });
+    }
     if table.is_empty() {
         return Err(Error::Experiment {
             reason: "no prompts left after filtering; check --data and --exclude-task".into(),
         });
     }
     Ok((table, sources))
+}
+
+/// `names` comma-separated (at most 40, then a count), or `empty` when there are none.
+fn listing(names: &[String], empty: &str) -> String {
+    const SHOWN: usize = 40;
+    if names.is_empty() {
+        return empty.to_owned();
+    }
+    let shown: Vec<&str> = names.iter().take(SHOWN).map(String::as_str).collect();
+    match names.len().checked_sub(SHOWN).filter(|&more| more > 0) {
+        Some(more) => format!("{} and {more} more", shown.join(", ")),
+        None => shown.join(", "),
+    }
 }
 
 /// How costs are settled after the import.

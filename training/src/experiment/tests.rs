@@ -398,7 +398,7 @@ fn import_sources_samples_per_source_and_names_what_fails() {
     };
     let spec = ImportSpec {
         sources: vec![source("gsm8k", fixture.clone())],
-        exclude_tasks: vec!["no-such-task".into()],
+        exclude_tasks: Vec::new(),
         max_prompts: Some(50),
         sample_seed: 1,
         same_models: Vec::new(),
@@ -420,6 +420,18 @@ fn import_sources_samples_per_source_and_names_what_fails() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("nope.csv"), "{err}");
+    // An --exclude-task that matches nothing (a typo of `gpqa` would keep rows that must not
+    // be published) is refused, naming it and the tasks there are.
+    let typo = ImportSpec {
+        exclude_tasks: vec!["gsm8k".into(), "no-such-task".into()],
+        ..spec.clone()
+    };
+    let err = import_sources(&typo, &mut |_| {}).unwrap_err().to_string();
+    assert!(
+        err.contains("--exclude-task no-such-task matched no prompt"),
+        "{err}"
+    );
+    assert!(err.contains("task families are: gsm8k"), "{err}");
     let nothing = ImportSpec {
         exclude_tasks: vec!["gsm8k".into()],
         ..spec
@@ -487,6 +499,24 @@ fn same_model_mapping_merges_two_names_of_one_model_into_one_column() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("both as separate models"), "{err}");
+    // An alias that no source has (a typo) is refused, naming it and the models there are.
+    let typo = vec![(
+        "mistralai/mixtral-8x7b-chatt".to_owned(),
+        mixtral.to_owned(),
+    )];
+    let err = import_sources(&two(typo), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--same-model mistralai/mixtral-8x7b-chatt="),
+        "{err}"
+    );
+    assert!(err.contains("the models are: "), "{err}");
+    assert!(
+        err.contains("mistralai/mixtral-8x7b-chat,")
+            || err.ends_with("mistralai/mixtral-8x7b-chat"),
+        "{err}"
+    );
 }
 
 #[test]
