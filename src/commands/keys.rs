@@ -65,8 +65,8 @@ enum Action {
         /// Tokens (prompt + completion) per minute; more get 429 with Retry-After.
         #[arg(long)]
         tpm: Option<u32>,
-        /// Comma-separated catalog models the key may use (default: all); `auto` routes among
-        /// them, others get 403.
+        /// Comma-separated catalog models (or `[[embeddings]]` models) the key may use (default:
+        /// all); `auto` routes among them, others get 403.
         #[arg(long, value_delimiter = ',')]
         models: Option<Vec<String>>,
         /// Screen the key's requests with this `[guardrails.profiles.NAME]` of the config

@@ -68,8 +68,8 @@ pub fn is_profile_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-/// Checks `[guardrails]` and its profiles: every deny pattern must compile, profile names
-/// must be valid and profiles not nested.
+/// Checks `[guardrails]` and its profiles: every deny pattern must compile and not match the
+/// empty string, profile names must be valid and profiles not nested.
 pub fn resolve(raw: Option<GuardrailsConfig>) -> Result<Guardrails, Error> {
     let Some(mut raw) = raw else {
         return Ok(Guardrails::default());
@@ -109,6 +109,17 @@ fn policy(raw: GuardrailsConfig, field: &str) -> Result<Option<Policy>, Error> {
         }
         let re = regex::Regex::new(pattern)
             .map_err(|e| invalid(&format!("{field}.deny[{i}]"), e.to_string()))?;
+        // A pattern that matches the empty string (`FOO|`, `(x)?`, `x*`) matches every text,
+        // so it would refuse every request.
+        if re.is_match("") {
+            return Err(invalid(
+                &format!("{field}.deny[{i}]"),
+                format!(
+                    "pattern `{pattern}` matches the empty string, so it matches every request \
+                     (a stray `|`, `?` or `*`?)"
+                ),
+            ));
+        }
         deny.push(re);
     }
     if !raw.enabled {

@@ -2,7 +2,8 @@
 //! an IBAN or an API-key-like secret.
 //!
 //! A regex proposes each candidate; cards must then pass the Luhn check and IBANs the ISO 13616
-//! mod-97 check, phone numbers must have 7 to 15 digits, and a value after `api_key=` or
+//! mod-97 check (a candidate that fails is searched for a shorter one that passes, so a card
+//! followed by its expiry date or an IBAN followed by its BIC is still found), phone numbers must have 7 to 15 digits, and a value after `api_key=` or
 //! `Bearer ` must look random (letters and digits, high entropy). Overlapping candidates keep
 //! the longest, so a card number is never also counted as a phone number.
 
@@ -118,24 +119,10 @@ pub fn find(text: &str, enabled: impl Fn(Kind) -> bool) -> Vec<Found> {
         }
     }
     if enabled(Kind::Card) {
-        for m in CARD.find_iter(text) {
-            let digits: Vec<u8> = m
-                .as_str()
-                .bytes()
-                .filter(u8::is_ascii_digit)
-                .map(|b| b - b'0')
-                .collect();
-            if (13..=19).contains(&digits.len()) && luhn_valid(&digits) {
-                add(m.start(), m.end(), Kind::Card);
-            }
-        }
+        find_cards(text, |start, end| add(start, end, Kind::Card));
     }
     if enabled(Kind::Iban) {
-        for m in IBAN.find_iter(text) {
-            if iban_valid(m.as_str()) {
-                add(m.start(), m.end(), Kind::Iban);
-            }
-        }
+        find_ibans(text, |start, end| add(start, end, Kind::Iban));
     }
     if enabled(Kind::Secret) {
         for m in SECRET.find_iter(text) {
@@ -157,6 +144,95 @@ pub fn find(text: &str, enabled: impl Fn(Kind) -> bool) -> Vec<Found> {
     }
     kept.sort_by_key(|f| f.start);
     kept
+}
+
+/// Card numbers: each candidate [`CARD`] proposes (the longest run of up to 19 digits in groups)
+/// that passes the checks. When one fails, because an expiry date, a CVV or another number
+/// written next to the card joined it (`4111 1111 1111 1111 12/25`, `acct 12 4111 …`), the
+/// shorter candidates inside it are tried: first those starting where it starts and ending at
+/// an earlier group's end (longest first), then, resuming the search at its next group, those
+/// starting there. A candidate other than the one the regex first proposed must look like a
+/// written card number ([`card_shaped`]), so tables of small numbers do not turn into cards.
+/// The work is bounded: at most 7 group ends per start, and every start is a group of a
+/// candidate of at most 19 digits.
+fn find_cards(text: &str, mut add: impl FnMut(usize, usize)) {
+    let mut pos = 0;
+    // The end of the furthest rejected candidate: candidates starting before it are shorter
+    // candidates inside one, held to `card_shaped`.
+    let mut rejected_end = 0;
+    while let Some(m) = CARD.find_at(text, pos) {
+        let (start, end) = (m.start(), m.end());
+        let inside = start < rejected_end;
+        let separators = m
+            .as_str()
+            .char_indices()
+            .filter(|(_, c)| matches!(c, ' ' | '-'))
+            .map(|(i, _)| start + i);
+        let group_ends: Vec<usize> = separators.collect();
+        let hit = std::iter::once(end)
+            .chain(group_ends.iter().rev().copied())
+            .enumerate()
+            .find(|&(i, e)| {
+                let candidate = &text[start..e];
+                ((i == 0 && !inside) || card_shaped(candidate)) && card_valid(candidate)
+            });
+        match hit {
+            Some((_, e)) => {
+                add(start, e);
+                pos = e;
+            }
+            None => {
+                rejected_end = rejected_end.max(end);
+                // The next group of the candidate (a separator is one byte), else past it.
+                pos = group_ends.first().map_or(end, |s| s + 1);
+            }
+        }
+    }
+}
+
+/// Whether a card candidate (digits, single ` ` or `-` between groups) has 13 to 19 digits
+/// and passes the Luhn check.
+fn card_valid(candidate: &str) -> bool {
+    let chars = candidate
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .count();
+    let digits: Vec<u8> = candidate
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    (13..=19).contains(&chars) && (13..=19).contains(&digits.len()) && luhn_valid(&digits)
+}
+
+/// Whether a card candidate is grouped as card numbers are written (`4111 1111 1111 1111`,
+/// `3782 822463 10005`, `4111111111111111`): a first group of at least 4 digits and no group
+/// under 3.
+fn card_shaped(candidate: &str) -> bool {
+    let mut groups = candidate.split([' ', '-']).map(|g| g.chars().count());
+    groups.next().is_some_and(|first| first >= 4) && groups.all(|n| n >= 3)
+}
+
+/// IBANs: each candidate [`IBAN`] proposes that passes the mod-97 check or, when it fails
+/// because a following all-caps word or number joined it (`… 0130 00 BIC COBADEFFXXX`,
+/// `… 7654 32 GBP`), its longest prefix ending at a space that does; the search goes on after
+/// what was found. At most one check per space of a candidate of at most 34 characters.
+fn find_ibans(text: &str, mut add: impl FnMut(usize, usize)) {
+    let mut pos = 0;
+    while let Some(m) = IBAN.find_at(text, pos) {
+        let candidate = m.as_str();
+        let spaces = candidate.match_indices(' ').map(|(i, _)| i);
+        let valid = std::iter::once(candidate.len())
+            .chain(spaces.collect::<Vec<_>>().into_iter().rev())
+            .find(|&e| iban_valid(&candidate[..e]));
+        match valid {
+            Some(e) => {
+                add(m.start(), m.start() + e);
+                pos = m.start() + e;
+            }
+            None => pos = m.end(),
+        }
+    }
 }
 
 /// The Luhn checksum (ISO/IEC 7812-1) over decimal digits, most significant first.

@@ -249,7 +249,8 @@ fn apply_to(
 
 /// With `responses = true`, masks a non-streamed answer's text and tool-call arguments (every
 /// detected kind that is not `off`; an answer is never refused), noting the counts in the
-/// request's report.
+/// request's report. Each choice's `logprobs` is dropped: its tokens, their bytes and the top
+/// alternatives spell the unmasked text.
 pub fn screen_answer(
     state: &AppState,
     completion: &mut ChatCompletionResponse,
@@ -266,6 +267,7 @@ pub fn screen_answer(
     };
     let mut counts = [0u32; 5];
     for choice in &mut completion.choices {
+        choice.logprobs = None;
         let message = &mut choice.message;
         let texts = message
             .content

@@ -77,6 +77,58 @@ fn finds_each_kind() {
     );
 }
 
+/// A card or an IBAN written next to another number or capitals (an expiry date, a CVV, a BIC,
+/// a currency) is still found: the joined candidate fails its checksum, so a shorter one
+/// inside it is tried. Before, the joined candidate was dropped and the value went out whole.
+#[test]
+fn finds_cards_and_ibans_next_to_other_numbers_and_capitals() {
+    for (text, value) in [
+        ("card 4111 1111 1111 1111 12/25", "4111 1111 1111 1111"),
+        ("card 4111 1111 1111 1111 123", "4111 1111 1111 1111"),
+        ("4111 1111 1111 1111 12/25 123", "4111 1111 1111 1111"),
+        ("acct 12 4111 1111 1111 1111", "4111 1111 1111 1111"),
+        (
+            "ref 2024 4111 1111 1111 1111 exp 0925",
+            "4111 1111 1111 1111",
+        ),
+        ("1234 4111 1111 1111 1111 5678", "4111 1111 1111 1111"),
+        ("amex 3782 822463 10005 1234", "3782 822463 10005"),
+        ("4111111111111111 123", "4111111111111111"),
+        ("4111-1111-1111-1111-12", "4111-1111-1111-1111"),
+    ] {
+        assert_eq!(kinds(text), vec![(Kind::Card, value)], "{text}");
+    }
+    for (text, value) in [
+        (
+            "IBAN DE89 3704 0044 0532 0130 00 BIC COBADEFFXXX",
+            "DE89 3704 0044 0532 0130 00",
+        ),
+        (
+            "GB82 WEST 1234 5698 7654 32 GBP",
+            "GB82 WEST 1234 5698 7654 32",
+        ),
+        ("DE89370400440532013000 EUR OK", "DE89370400440532013000"),
+    ] {
+        assert_eq!(kinds(text), vec![(Kind::Iban, value)], "{text}");
+    }
+    // Two values joined into one candidate are both found.
+    assert_eq!(
+        kinds("GB82 WEST 1234 5698 7654 32 DE89 3704 0044 0532 0130 00"),
+        vec![
+            (Kind::Iban, "GB82 WEST 1234 5698 7654 32"),
+            (Kind::Iban, "DE89 3704 0044 0532 0130 00"),
+        ]
+    );
+    // Shorter candidates must be grouped like a card: small numbers next to each other are not
+    // searched for one that happens to pass Luhn.
+    assert!(kinds("scores 12 15 18 22 19 30 11 14 17 3").is_empty());
+    // A long run of digits: bounded work, and still linear.
+    let run = "1234 ".repeat(20_000);
+    let started = std::time::Instant::now();
+    let _ = kinds(&run);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
 #[test]
 fn finds_vendor_tokens_and_assigned_secrets() {
     let ghp = format!("ghp_{}", "a1B2c3D4e5".repeat(4));
@@ -219,6 +271,19 @@ fn config_checks_deny_patterns_and_defaults() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("guardrails.deny[1]"), "{err}");
+    // Patterns that compile but match the empty string would refuse every request.
+    for pattern in ["PROJECT-ORION|", "(secret)?", "x*", "^", "(?i)"] {
+        let raw: GuardrailsConfig =
+            toml::from_str(&format!("enabled = true\ndeny = ['ok', '{pattern}']")).unwrap();
+        let err = crate::config::resolve_guardrails(Some(raw))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("guardrails.deny[1]"), "{pattern}: {err}");
+        assert!(err.contains(pattern), "{pattern}: {err}");
+    }
+    // Even when the section is off: its values are still checked.
+    let raw: GuardrailsConfig = toml::from_str("deny = ['a|']").unwrap();
+    assert!(crate::config::resolve_guardrails(Some(raw)).is_err());
     let off: GuardrailsConfig = toml::from_str("email = \"block\"").unwrap();
     assert!(crate::config::resolve_guardrails(Some(off))
         .unwrap()
@@ -263,6 +328,13 @@ fn profiles_are_whole_policies_checked_like_the_section() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("guardrails.profiles.strict.deny[0]"), "{err}");
+    let empty: GuardrailsConfig =
+        toml::from_str("[profiles.strict]\nenabled = true\ndeny = ['ok', 'x*']").unwrap();
+    let err = crate::config::resolve_guardrails(Some(empty))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("guardrails.profiles.strict.deny[1]"), "{err}");
+    assert!(err.contains("x*"), "{err}");
     let nested: GuardrailsConfig = toml::from_str("[profiles.a.profiles.b]").unwrap();
     let err = crate::config::resolve_guardrails(Some(nested))
         .unwrap_err()

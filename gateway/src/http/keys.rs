@@ -65,9 +65,9 @@ impl From<KeyStoreError> for ApiError {
     }
 }
 
-/// Builds the settings of a new key, resolving model names through `config`'s catalog and
-/// checking its guardrails profile exists there. Shared with `switchyard keys create`, so both
-/// refuse the same mistakes with the same messages.
+/// Builds the settings of a new key, resolving model names through `config`'s catalog (or its
+/// `[[embeddings]]` models) and checking its guardrails profile exists there. Shared with
+/// `switchyard keys create`, so both refuse the same mistakes with the same messages.
 pub fn new_key(config: &crate::Config, req: KeyRequest) -> Result<NewKey, KeyStoreError> {
     let KeyRequest {
         name,
@@ -134,15 +134,28 @@ pub fn new_key(config: &crate::Config, req: KeyRequest) -> Result<NewKey, KeySto
         Some(names) => {
             let mut ids = Vec::with_capacity(names.len());
             for name in names.iter().take(1001) {
-                let entry = catalog.get(&ModelId::new(name.trim())).map_err(|_| {
-                    let shown: String = name.chars().take(100).collect();
-                    invalid(
-                        "models",
-                        format!("`{shown}` is not a catalog model; `GET /v1/models` lists them"),
-                    )
-                })?;
-                if !ids.contains(&entry.spec.id) {
-                    ids.push(entry.spec.id.clone());
+                let name = name.trim();
+                // A catalog model (by id or alias), or an `[[embeddings]]` model, which is not
+                // in the catalog and is what `/v1/embeddings` checks the list against.
+                let id = match catalog.get(&ModelId::new(name)) {
+                    Ok(entry) => entry.spec.id.clone(),
+                    Err(_) => config
+                        .embeddings
+                        .iter()
+                        .find(|m| m.model.as_str() == name)
+                        .map(|m| m.model.clone())
+                        .ok_or_else(|| {
+                            let shown: String = name.chars().take(100).collect();
+                            invalid(
+                                "models",
+                                format!(
+                                    "`{shown}` is neither a catalog model (`GET /v1/models` lists them) nor an [[embeddings]] model"
+                                ),
+                            )
+                        })?,
+                };
+                if !ids.contains(&id) {
+                    ids.push(id);
                 }
             }
             Some(ids)

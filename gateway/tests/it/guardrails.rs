@@ -247,6 +247,92 @@ async fn answers_are_masked_with_responses_on() {
     h.stop().await;
 }
 
+/// OpenAI's `logprobs.content[]` for `text`, one token per word: each token, its bytes and its
+/// top alternatives spell the text.
+fn logprobs_of(text: &str) -> Value {
+    let tokens: Vec<Value> = text
+        .split_inclusive(' ')
+        .map(|t| {
+            json!({"token": t, "logprob": -0.1, "bytes": t.as_bytes(),
+                   "top_logprobs": [{"token": t, "logprob": -0.1, "bytes": t.as_bytes()}]})
+        })
+        .collect();
+    json!({"content": tokens, "refusal": null})
+}
+
+/// The unmasked answer must not come back in `logprobs` (tokens, bytes, top alternatives):
+/// with `responses = true` they are dropped, streamed and not.
+#[tokio::test]
+async fn logprobs_do_not_carry_the_unmasked_answer() {
+    let h = start(Some("enabled = true\nresponses = true")).await;
+    let answer = format!("Sure, write to {EMAIL} now.");
+    let completion = json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs_of(&answer),
+                     "message": {"role": "assistant", "content": answer}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
+    });
+    let chunk = |delta: Value, logprobs: Value, finish: Option<&str>| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1,
+                   "model": "gpt-4o-mini",
+                   "choices": [{"index": 0, "delta": delta, "logprobs": logprobs,
+                                "finish_reason": finish}]})
+        )
+    };
+    let mut stream = chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+        None,
+    );
+    for word in answer.split_inclusive(' ') {
+        stream.push_str(&chunk(json!({"content": word}), logprobs_of(word), None));
+    }
+    stream.push_str(&chunk(json!({}), Value::Null, Some("stop")));
+    stream.push_str("data: [DONE]\n\n");
+    h.fake.script(
+        "gpt-4o-mini",
+        [
+            Scenario::Raw {
+                code: 200,
+                headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                body: completion.to_string(),
+            },
+            Scenario::Raw {
+                code: 200,
+                headers: vec![("content-type".to_owned(), "text/event-stream".to_owned())],
+                body: stream,
+            },
+        ],
+    );
+    let mut request = chat_body("gpt-4o-mini", false, "who do I write to?");
+    request["logprobs"] = json!(true);
+    request["top_logprobs"] = json!(1);
+    let resp = h.chat(&request).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Sure, write to [EMAIL] now."
+    );
+    assert!(body["choices"][0]["logprobs"].is_null(), "{body}");
+    assert!(!body.to_string().contains("example"), "{body}");
+
+    request["stream"] = json!(true);
+    let resp = h.chat(&request).await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    let chunks = crate::e2e_harness::done_chunks(&body);
+    let text = crate::e2e_harness::streamed_text(&chunks);
+    assert_eq!(text, "Sure, write to [EMAIL] now.");
+    for chunk in &chunks {
+        assert!(chunk["choices"][0]["logprobs"].is_null(), "{chunk}");
+        assert!(!chunk.to_string().contains("example"), "{chunk}");
+    }
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn streamed_answers_are_masked_even_when_values_are_split_across_chunks() {
     let h = start(Some("enabled = true\nresponses = true")).await;

@@ -508,6 +508,71 @@ async fn issue_11_admin_api_creates_lists_and_revokes_keys_with_the_admin_key_on
     assert_eq!(h.chat_as(None, &chat("gpt-4o-mini")).await.status(), 401);
 }
 
+/// Embeddings models are not in the catalog, yet `/v1/embeddings` checks the key's model
+/// list: the list must be able to name them, or a key with a list could never embed.
+#[tokio::test]
+async fn a_key_model_list_can_grant_embeddings_models() {
+    let admin = "sy-admin-test-key";
+    let hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(admin.as_bytes()))
+    };
+    let (h, _) = start(&[], |c| c.admin.key_sha256 = Some(hash)).await;
+    let create = |body: Value| {
+        h.client
+            .post(h.url("/admin/keys"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+    };
+    let r = create(json!({"name": "app", "models": ["gpt-4o-mini", " text-embedding-3-small"]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let created: Value = r.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let embed = |model: &str| {
+        h.client
+            .post(h.url("/v1/embeddings"))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "input": "hello"}))
+            .send()
+    };
+    let r = embed("text-embedding-3-small").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, err) = error_of(embed("text-embedding-3-large").await.unwrap(), 403).await;
+    assert_eq!(err["code"], "model_not_allowed");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("gpt-4o-mini, text-embedding-3-small"),
+        "{err}"
+    );
+    // The chat models of the list still apply as before.
+    assert_eq!(
+        h.chat_as(Some(&key), &chat("gpt-4o-mini")).await.status(),
+        200
+    );
+    let (_, err) = error_of(h.chat_as(Some(&key), &chat("gpt-4o")).await, 403).await;
+    assert_eq!(err["code"], "model_not_allowed");
+    // A name that is neither a catalog nor an embeddings model is still refused.
+    let (_, err) = error_of(
+        create(json!({"name": "bad", "models": ["text-embedding-9"]}))
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("text-embedding-9"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn issue_11_a_non_loopback_bind_needs_keys_or_an_explicit_opt_out() {
     let dir = tempfile::tempdir().unwrap();

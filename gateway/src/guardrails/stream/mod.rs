@@ -40,6 +40,9 @@
 //! the arguments released so far (possibly `""`, as OpenAI itself sends); clients concatenate
 //! `arguments` per index.
 //!
+//! A chunk's `logprobs` are dropped: each token, its bytes and its top alternatives spell the
+//! unmasked text, as a non-streamed answer's are.
+//!
 //! The cost is latency on the held text: the run being held (usually the word being written,
 //! up to a few hundred bytes for numbers and capitals, a whole key or email) goes out once it
 //! ends, and a choice's held text with its final chunk.
@@ -322,8 +325,8 @@ fn pack(role: Option<crate::openai::wire::Role>, pieces: Vec<Piece>) -> Vec<Delt
 }
 
 /// The chunks for `chunk`'s choices laid out as `out`: the `k`-th carries each choice's `k`-th
-/// delta; logprobs ride with a choice's first delta, its finish reason and the usage with the
-/// last.
+/// delta; its finish reason and the usage ride with the last. Logprobs are dropped: their
+/// tokens spell the unmasked text (and arrive before the held text is released).
 fn assemble(chunk: &ChatCompletionChunk, out: &[ChoiceOut<'_>]) -> Vec<ChatCompletionChunk> {
     let count = out.iter().map(|c| c.deltas.len()).max().unwrap_or(1);
     (0..count)
@@ -340,7 +343,7 @@ fn assemble(chunk: &ChatCompletionChunk, out: &[ChoiceOut<'_>]) -> Vec<ChatCompl
                         index: c.choice.index,
                         delta: c.deltas.get(k)?.clone(),
                         finish_reason: c.choice.finish_reason.clone().filter(|_| k == last),
-                        logprobs: c.choice.logprobs.clone().filter(|_| k == 0),
+                        logprobs: None,
                         stop_sequence: c.choice.stop_sequence.clone().filter(|_| k == last),
                     })
                 })

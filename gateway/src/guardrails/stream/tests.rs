@@ -208,6 +208,42 @@ fn values_split_across_chunks_are_masked_at_every_chunk_size() {
     }
 }
 
+/// A card or IBAN next to another number or capitals (expiry, CVV, BIC, currency) is found by
+/// trying shorter candidates inside the joined one; streamed, it is masked exactly as whole,
+/// whatever the chunk size.
+#[test]
+fn values_next_to_other_numbers_are_masked_at_every_chunk_size() {
+    let text = "Pay with card 4111 1111 1111 1111 12/25 and CVV: 4111 1111 1111 1111 123 today; \
+                acct 12 4111 1111 1111 1111 or 1234 5555 5555 5555 4444 5678, amex \
+                3782 822463 10005 1234. IBAN DE89 3704 0044 0532 0130 00 BIC COBADEFFXXX, \
+                GB82 WEST 1234 5698 7654 32 GBP, GB82 WEST 1234 5698 7654 32 \
+                DE89 3704 0044 0532 0130 00 EUR. Scores 12 15 18 22 19 30 11 14 17 3 end";
+    let (whole, counts) = masked_whole(text);
+    assert_eq!(counts, [0, 0, 5, 4, 0], "{whole}");
+    for value in ["4111", "5555", "3782", "DE89", "GB82", "0044"] {
+        assert!(!whole.contains(value), "{value} in {whole}");
+    }
+    assert!(whole.contains("[CARD] 12/25"), "{whole}");
+    assert!(whole.contains("[IBAN] BIC COBADEFFXXX"), "{whole}");
+    for size in 1..=text.len() + 1 {
+        for finish in [true, false] {
+            let mut chunks: Vec<_> = pieces(text, size)
+                .into_iter()
+                .map(|p| text_chunk(p, false))
+                .collect();
+            if finish {
+                chunks.push(text_chunk("", true));
+            }
+            let (seen, got) = stream(chunks);
+            assert_eq!(
+                (&seen.content, got),
+                (&whole, counts),
+                "chunk size {size}, finish {finish}"
+            );
+        }
+    }
+}
+
 #[test]
 fn tool_call_arguments_are_masked_at_every_chunk_size() {
     let token = long_token();
