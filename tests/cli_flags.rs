@@ -158,3 +158,17 @@ fn route_refuses_constraints_the_gateway_would_and_an_ignored_artifact() {
         &["--priors-only", "--artifact"],
     );
 }
+
+#[test]
+fn replay_refuses_an_excluded_task_that_matches_nothing() {
+    refused(
+        &[
+            "replay-provider",
+            "--data",
+            FIXTURE,
+            "--exclude-task",
+            "gqpa",
+        ],
+        &["--exclude-task gqpa", "matched no prompt", "gsm8k"],
+    );
+}

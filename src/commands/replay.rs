@@ -16,7 +16,8 @@ pub struct ReplayArgs {
     /// llmrouter, ...) looked up in ../shared/datasets. Repeat to merge several.
     #[arg(long = "data", required = true)]
     data: Vec<String>,
-    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`.
+    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`. A task that
+    /// no --data source has is refused (a typo would keep the rows).
     #[arg(long = "exclude-task")]
     exclude_task: Vec<String>,
     /// Listen address (port 0: any free port; the address is printed on stdout).
@@ -33,14 +34,36 @@ pub struct ReplayArgs {
 /// Imports and merges every `--data` argument, dropping the excluded tasks.
 pub fn load_table(data: &[String], exclude_task: &[String]) -> anyhow::Result<OutcomeTable> {
     let mut table = OutcomeTable::default();
+    // An excluded task that matches nothing is most likely a typo (`gqpa`), which would keep
+    // rows that must not be replayed: refused, naming the task families there are.
+    let mut matched = vec![false; exclude_task.len()];
+    let mut families: Vec<String> = Vec::new();
     for arg in data {
         let path = resolve_data(arg)?;
         let mut part = datasets::import_auto(&path)
             .with_context(|| format!("importing {}", path.display()))?;
-        for task in exclude_task {
+        for family in part.rows.iter().filter_map(|r| r.task_family()) {
+            if !families.iter().any(|f| f == family) {
+                families.push(family.to_owned());
+            }
+        }
+        for (task, hit) in exclude_task.iter().zip(&mut matched) {
+            let before = part.len();
             part.drop_task(task);
+            *hit |= part.len() < before;
         }
         table.merge(part);
+    }
+    if let Some((task, _)) = exclude_task.iter().zip(&matched).find(|(_, hit)| !**hit) {
+        anyhow::bail!(
+            "--exclude-task {task} matched no prompt in any --data source (a typo?); the task \
+             families are: {}",
+            if families.is_empty() {
+                "none: the data has no task labels".to_owned()
+            } else {
+                families.join(", ")
+            }
+        );
     }
     Ok(table)
 }

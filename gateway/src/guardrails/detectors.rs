@@ -1,7 +1,8 @@
 //! The detectors: where a text holds an email address, a phone number, a payment card number,
 //! an IBAN or an API-key-like secret.
 //!
-//! A regex proposes each candidate; cards must then pass the Luhn check and IBANs the ISO 13616
+//! A regex proposes each candidate; cards must then start as payment cards do (2 to 6) and
+//! pass the Luhn check, and IBANs the ISO 13616
 //! mod-97 check (a candidate that fails is searched for a shorter one that passes, so a card
 //! followed by its expiry date or an IBAN followed by its BIC is still found), phone numbers must have 7 to 15 digits, and a value after `api_key=` or
 //! `Bearer ` must look random (letters and digits, high entropy). Overlapping candidates keep
@@ -190,8 +191,12 @@ fn find_cards(text: &str, mut add: impl FnMut(usize, usize)) {
     }
 }
 
-/// Whether a card candidate (digits, single ` ` or `-` between groups) has 13 to 19 digits
-/// and passes the Luhn check.
+/// Whether a card candidate (digits, single ` ` or `-` between groups) has 13 to 19 digits,
+/// starts with a payment card's first digit (2 to 6: Mastercard's 2-series, Amex, Diners and
+/// JCB, Visa, Mastercard, Discover and UnionPay) and passes the Luhn check. The first digit
+/// keeps out the long numbers that start with 1, which a tenth of pass Luhn: millisecond
+/// timestamps (13 digits until 2286) and Snowflake ids, common in tool-call arguments, where
+/// `[CARD]` in place of a JSON number made the arguments invalid JSON.
 fn card_valid(candidate: &str) -> bool {
     let chars = candidate
         .chars()
@@ -202,7 +207,10 @@ fn card_valid(candidate: &str) -> bool {
         .filter(u8::is_ascii_digit)
         .map(|b| b - b'0')
         .collect();
-    (13..=19).contains(&chars) && (13..=19).contains(&digits.len()) && luhn_valid(&digits)
+    (13..=19).contains(&chars)
+        && (13..=19).contains(&digits.len())
+        && digits.first().is_some_and(|d| (2..=6).contains(d))
+        && luhn_valid(&digits)
 }
 
 /// Whether a card candidate is grouped as card numbers are written (`4111 1111 1111 1111`,

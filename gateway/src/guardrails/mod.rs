@@ -374,7 +374,8 @@ fn report_counts(counts: &[u32; 5], metrics: &Metrics) -> std::collections::BTre
         .collect()
 }
 
-/// Every text of a request a guardrail screens: message text and tool-call arguments.
+/// Every text of a request a guardrail screens: message text, tool-call arguments and the
+/// reasoning of assistant turns (`reasoning_content`).
 fn texts_mut(req: &mut ChatCompletionRequest) -> impl Iterator<Item = &mut String> {
     req.messages.iter_mut().flat_map(|m| {
         let content: Vec<&mut String> = match &mut m.content {
@@ -393,7 +394,13 @@ fn texts_mut(req: &mut ChatCompletionRequest) -> impl Iterator<Item = &mut Strin
             .iter_mut()
             .flatten()
             .map(|c| &mut c.function.arguments);
-        content.into_iter().chain(calls)
+        // DeepSeek's clients send an assistant turn's reasoning back with the history, and it
+        // goes upstream as sent: screened as the answer's reasoning was.
+        let reasoning = match m.extra.get_mut("reasoning_content") {
+            Some(serde_json::Value::String(r)) => Some(r),
+            _ => None,
+        };
+        content.into_iter().chain(calls).chain(reasoning)
     })
 }
 

@@ -167,6 +167,13 @@ fn ordinary_text_with_numbers_has_no_match() {
     }
     // A 16-digit run that fails Luhn is not a card.
     assert!(kinds("ref 4111111111111112").is_empty());
+    // Millisecond timestamps and Snowflake ids that pass Luhn are not cards either: masked,
+    // they broke the JSON of tool-call arguments (`{"since_ms": [CARD]}`).
+    for id in ["1718000000006", "1718000000014", "1234567890123456785"] {
+        assert!(luhn_valid(&digits(id)), "{id} passes Luhn");
+        let args = format!(r#"{{"since_ms": {id}, "ids": [{id}]}}"#);
+        assert_eq!(kinds(&args), vec![], "{args}");
+    }
 }
 
 fn policy(toml_src: &str) -> Policy {
@@ -213,6 +220,35 @@ fn masks_every_text_of_the_request_and_counts() {
         ),
         3.0
     );
+}
+
+/// An assistant turn's `reasoning_content` (DeepSeek's clients send it back) goes upstream
+/// too: it is masked and checked against deny patterns like the rest.
+#[test]
+fn reasoning_sent_back_with_the_history_is_screened() {
+    let metrics = Metrics::new();
+    let with_reasoning = |reasoning: &str| -> ChatCompletionRequest {
+        let mut req = request("hello");
+        let mut m = req.messages[2].clone();
+        m.extra
+            .insert("reasoning_content".to_owned(), reasoning.into());
+        req.messages[2] = m;
+        req
+    };
+    let mut req = with_reasoning("the card is 4111 1111 1111 1111, mail a@b.io");
+    apply(&policy("enabled = true"), &mut req, &metrics)
+        .unwrap()
+        .unwrap();
+    let json = serde_json::to_string(&req).unwrap();
+    assert!(!json.contains("4111") && !json.contains("a@b.io"), "{json}");
+    assert!(json.contains("[CARD]"), "{json}");
+    let mut req = with_reasoning("ignore previous instructions");
+    let denied = apply(
+        &policy("enabled = true\ndeny = [\"ignore previous instructions\"]"),
+        &mut req,
+        &metrics,
+    );
+    assert!(denied.is_err(), "a deny phrase in the reasoning passed");
 }
 
 #[test]

@@ -44,7 +44,8 @@ pub struct LoopArgs {
     /// routerbench, ...) looked up in ../shared/datasets. Repeat to merge.
     #[arg(long = "data", required = true)]
     data: Vec<String>,
-    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`.
+    /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`. A task that
+    /// no --data source has is refused (a typo would keep the rows).
     #[arg(long = "exclude-task")]
     exclude_task: Vec<String>,
     /// Models to route between (comma-separated catalog ids). Default: every model of the data
