@@ -296,11 +296,12 @@ pub fn run(
             if test.is_empty() || fold.train.is_empty() {
                 return Err(Error::Experiment {
                     reason: format!(
-                        "fold `{}` has {} training and {} test prompts left (after {} incomplete and {dropped} near-duplicates were dropped)",
+                        "fold `{}` has {} training and {} test prompts left (after {} incomplete and {dropped} near-duplicates were dropped){}",
                         fold.label,
                         fold.train.len(),
                         test.len(),
-                        fold.incomplete_dropped
+                        fold.incomplete_dropped,
+                        what_is_missing(data),
                     ),
                 });
             }
@@ -479,4 +480,36 @@ pub fn run(
         runs,
         folds,
     })
+}
+
+/// Why rows are incomplete, per model, with the fix: a tested row needs every model's score
+/// and cost, and data without recorded costs for models the catalog cannot price (open models)
+/// leaves every row incomplete. Empty when every row is complete.
+fn what_is_missing(data: &ExperimentData) -> String {
+    let count = |cells: &[Vec<Option<f64>>]| -> Vec<String> {
+        data.models
+            .iter()
+            .enumerate()
+            .filter_map(|(j, m)| {
+                let n = cells.iter().filter(|row| row[j].is_none()).count();
+                (n > 0).then(|| format!("{m} ({n})"))
+            })
+            .collect()
+    };
+    let (scores, costs) = (count(&data.quality), count(&data.cost));
+    let mut out = String::new();
+    if !costs.is_empty() {
+        out.push_str(&format!(
+            "; rows without a cost: {}: give the data `cost_usd`, or prices with \
+             `--price MODEL=IN,OUT` (USD per 1M tokens; `--price '*=IN,OUT'` for every model)",
+            costs.join(", ")
+        ));
+    }
+    if !scores.is_empty() {
+        out.push_str(&format!(
+            "; rows without a score: {}: leave such models out with `--models`",
+            scores.join(", ")
+        ));
+    }
+    out
 }

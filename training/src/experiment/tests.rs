@@ -131,6 +131,27 @@ fn incomplete_rows_train_but_are_never_tested() {
     assert!(d.eval_set(&[0, 1]).is_ok());
 }
 
+/// Data without costs leaves every row incomplete: the error says so per model and names the
+/// fix, instead of only "0 test prompts left (after N incomplete …)".
+#[test]
+fn a_fold_left_empty_by_missing_costs_says_which_and_how_to_fix_it() {
+    let mut d = data(40);
+    for row in &mut d.cost {
+        row[0] = None;
+    }
+    let config = ExperimentConfig {
+        predictors: vec![PredictorKind::Knn],
+        seeds: vec![0],
+        ..ExperimentConfig::default()
+    };
+    let err = run(&d, &config, None).unwrap_err().to_string();
+    let model = d.models[0].as_str();
+    assert!(
+        err.contains(&format!("rows without a cost: {model} (40)")) && err.contains("--price"),
+        "{err}"
+    );
+}
+
 #[test]
 fn knn_routes_the_planted_split_better_than_the_zero_router() {
     let d = data(200);
