@@ -2,10 +2,10 @@
 //! an IBAN or an API-key-like secret.
 //!
 //! A regex proposes each candidate; cards must then start as payment cards do (2 to 6) and
-//! pass the Luhn check, and IBANs the ISO 13616
-//! mod-97 check (a candidate that fails is searched for a shorter one that passes, so a card
-//! followed by its expiry date or an IBAN followed by its BIC is still found), phone numbers must have 7 to 15 digits, and a value after `api_key=` or
-//! `Bearer ` must look random (letters and digits, high entropy). Overlapping candidates keep
+//! pass the Luhn check, and IBANs the ISO 13616 mod-97 check (a candidate that fails is
+//! searched for a shorter one that passes, so a card followed by its expiry date or an IBAN
+//! followed by its BIC is still found); phone numbers must have 7 to 15 digits, and a value
+//! after `api_key=` or `Bearer ` must look random (letters and digits, high entropy). Overlapping candidates keep
 //! the longest, so a card number is never also counted as a phone number.
 
 use std::sync::LazyLock;
