@@ -8,7 +8,7 @@ use anyhow::Context;
 use datasets::OutcomeTable;
 use training::replay::{serve, ReplayConfig, ReplayIndex};
 
-use training::experiment::resolve_data;
+use training::experiment::{import_sources, source_specs, ImportSpec};
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
@@ -31,40 +31,15 @@ pub struct ReplayArgs {
     seed: u64,
 }
 
-/// Imports and merges every `--data` argument, dropping the excluded tasks.
+/// Imports and merges every `--data` argument, dropping the excluded tasks (one that matches
+/// nothing is refused, as `train` and `eval` refuse it).
 pub fn load_table(data: &[String], exclude_task: &[String]) -> anyhow::Result<OutcomeTable> {
-    let mut table = OutcomeTable::default();
-    // An excluded task that matches nothing is most likely a typo (`gqpa`), which would keep
-    // rows that must not be replayed: refused, naming the task families there are.
-    let mut matched = vec![false; exclude_task.len()];
-    let mut families: Vec<String> = Vec::new();
-    for arg in data {
-        let path = resolve_data(arg)?;
-        let mut part = datasets::import_auto(&path)
-            .with_context(|| format!("importing {}", path.display()))?;
-        for family in part.rows.iter().filter_map(|r| r.task_family()) {
-            if !families.iter().any(|f| f == family) {
-                families.push(family.to_owned());
-            }
-        }
-        for (task, hit) in exclude_task.iter().zip(&mut matched) {
-            let before = part.len();
-            part.drop_task(task);
-            *hit |= part.len() < before;
-        }
-        table.merge(part);
-    }
-    if let Some((task, _)) = exclude_task.iter().zip(&matched).find(|(_, hit)| !**hit) {
-        anyhow::bail!(
-            "--exclude-task {task} matched no prompt in any --data source (a typo?); the task \
-             families are: {}",
-            if families.is_empty() {
-                "none: the data has no task labels".to_owned()
-            } else {
-                families.join(", ")
-            }
-        );
-    }
+    let spec = ImportSpec {
+        sources: source_specs(data)?,
+        exclude_tasks: exclude_task.to_vec(),
+        ..ImportSpec::default()
+    };
+    let (table, _) = import_sources(&spec, &mut |line| eprintln!("{line}"))?;
     Ok(table)
 }
 

@@ -599,24 +599,7 @@ async fn usage_details_reach_responses_and_messages_clients() {
             }
         };
         h.fake.script("gpt-4o-mini", [scenario(), scenario()]);
-        let mut body = responses.clone();
-        body["stream"] = json!(stream_it);
-        let text = h
-            .post_json("/v1/responses", &body)
-            .await
-            .text()
-            .await
-            .unwrap();
-        let usage = if stream_it {
-            let last = sse_data(&text)
-                .into_iter()
-                .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
-                .find(|e| e["type"] == "response.completed")
-                .unwrap_or_else(|| panic!("no response.completed in {text}"));
-            last["response"]["usage"].clone()
-        } else {
-            serde_json::from_str::<Value>(&text).unwrap()["usage"].clone()
-        };
+        let (usage, text) = usage_of(&h, "/v1/responses", &responses, stream_it).await;
         assert_eq!(
             usage["input_tokens_details"]["cached_tokens"], 800,
             "{text}"
@@ -627,28 +610,35 @@ async fn usage_details_reach_responses_and_messages_clients() {
         );
         assert_eq!(usage["input_tokens"], 1000, "{text}");
 
-        let mut body = messages.clone();
-        body["stream"] = json!(stream_it);
-        let text = h
-            .post_json("/v1/messages", &body)
-            .await
-            .text()
-            .await
-            .unwrap();
-        let usage = if stream_it {
-            let delta = sse_data(&text)
-                .into_iter()
-                .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
-                .find(|e| e["type"] == "message_delta")
-                .unwrap_or_else(|| panic!("no message_delta in {text}"));
-            delta["usage"].clone()
-        } else {
-            serde_json::from_str::<Value>(&text).unwrap()["usage"].clone()
-        };
+        let (usage, text) = usage_of(&h, "/v1/messages", &messages, stream_it).await;
         // Anthropic counts cached input apart from `input_tokens`.
         assert_eq!(usage["cache_read_input_tokens"], 800, "{text}");
         assert_eq!(usage["input_tokens"], 200, "{text}");
         assert_eq!(usage["output_tokens"], 300, "{text}");
     }
     h.stop().await;
+}
+
+/// The usage `path` answers `body` with (`stream` set as asked): the answer's own, or, streamed,
+/// the one its closing event carries (Responses' `response.completed`, Messages'
+/// `message_delta`), and the answer's text for assertion messages.
+async fn usage_of(h: &Harness, path: &str, body: &Value, stream: bool) -> (Value, String) {
+    let mut body = body.clone();
+    body["stream"] = json!(stream);
+    let text = h.post_json(path, &body).await.text().await.unwrap();
+    if !stream {
+        let usage = serde_json::from_str::<Value>(&text).unwrap()["usage"].clone();
+        return (usage, text);
+    }
+    let closing = sse_data(&text)
+        .into_iter()
+        .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+        .find(|e| e["type"] == "response.completed" || e["type"] == "message_delta")
+        .unwrap_or_else(|| panic!("no closing event in {text}"));
+    let usage = if closing["type"] == "response.completed" {
+        closing["response"]["usage"].clone()
+    } else {
+        closing["usage"].clone()
+    };
+    (usage, text)
 }
