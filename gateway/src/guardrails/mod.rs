@@ -11,6 +11,7 @@
 //! and into `switchyard_guardrail_total{kind,action}`.
 
 pub mod detectors;
+mod json_text;
 pub mod stream;
 
 use axum::response::{IntoResponse, Response};
@@ -127,6 +128,11 @@ impl Policy {
         let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
         self.actions[i]
     }
+
+    /// Whether requests are screened at all: a deny pattern, or a kind not `off`.
+    fn screens_anything(&self) -> bool {
+        !self.deny.is_empty() || self.actions.iter().any(|a| *a != Action::Off)
+    }
 }
 
 /// Why a request was refused; the report goes into its rejected row.
@@ -166,13 +172,42 @@ pub fn screen(
     req: &mut ChatCompletionRequest,
     caller: Option<&Caller>,
 ) -> Result<Option<GuardrailReport>, Box<Refusal>> {
-    screen_texts(state, &mut texts_mut(req).collect::<Vec<_>>(), caller)
+    screen_fields(
+        state,
+        &mut texts_mut(req).collect::<Vec<_>>(),
+        false,
+        caller,
+    )
 }
 
 /// [`screen`] over plain texts (the inputs of an embeddings request), masked in place.
+/// `token_ids`: the request also carries input as token ids, which no detector or deny pattern
+/// can read (they are the upstream model's tokenizer's), so a policy that screens anything
+/// refuses it rather than let it through unscreened.
 pub fn screen_texts(
     state: &AppState,
     texts: &mut [&mut String],
+    token_ids: bool,
+    caller: Option<&Caller>,
+) -> Result<Option<GuardrailReport>, Box<Refusal>> {
+    let mut fields: Vec<_> = texts.iter_mut().map(|t| (&mut **t, Form::Prose)).collect();
+    screen_fields(state, &mut fields, token_ids, caller)
+}
+
+/// What a screened text is written in: a placeholder in JSON text outside a string is written
+/// as a JSON string ([`json_text`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    Prose,
+    /// Tool-call arguments.
+    Json,
+}
+
+/// [`screen`] over texts with their forms.
+fn screen_fields(
+    state: &AppState,
+    texts: &mut [(&mut String, Form)],
+    token_ids: bool,
     caller: Option<&Caller>,
 ) -> Result<Option<GuardrailReport>, Box<Refusal>> {
     let profile = caller.and_then(|c| c.record().guardrails.as_deref());
@@ -186,6 +221,18 @@ pub fn screen_texts(
         })
     })?;
     match policy {
+        Some(policy) if token_ids && policy.screens_anything() => {
+            state.metrics.guardrail("token_ids", "block", 1);
+            Err(Box::new(Refusal {
+                report: GuardrailReport {
+                    blocked: Some("token_ids".to_owned()),
+                    ..GuardrailReport::default()
+                },
+                error: ApiError::GuardrailBlocked(
+                    "the input holds token ids, which the gateway's guardrails cannot screen; send the input as text (a string or an array of strings)".to_owned(),
+                ),
+            }))
+        }
         Some(policy) => apply_to(policy, texts, &state.metrics),
         None => Ok(None),
     }
@@ -203,11 +250,11 @@ pub fn apply(
 /// [`apply`] over the texts of a request.
 fn apply_to(
     policy: &Policy,
-    texts: &mut [&mut String],
+    texts: &mut [(&mut String, Form)],
     metrics: &Metrics,
 ) -> Result<Option<GuardrailReport>, Box<Refusal>> {
     // Refusals are decided on the whole request before anything is changed.
-    for text in texts.iter().map(|t| t.as_str()) {
+    for text in texts.iter().map(|(t, _)| t.as_str()) {
         if let Some(index) = policy.deny.iter().position(|re| re.is_match(text)) {
             metrics.guardrail("deny", "block", 1);
             return Err(Box::new(Refusal {
@@ -237,8 +284,13 @@ fn apply_to(
         }
     }
     let mut counts = [0u32; 5];
-    for text in texts.iter_mut() {
-        mask(policy, text, &mut counts);
+    for (text, form) in texts.iter_mut() {
+        replace(
+            text,
+            *form,
+            |k| policy.action(k) == Action::Mask,
+            &mut counts,
+        );
     }
     let masked = report_counts(&counts, metrics);
     Ok((!masked.is_empty()).then(|| GuardrailReport {
@@ -269,20 +321,19 @@ pub fn screen_answer(
     for choice in &mut completion.choices {
         choice.logprobs = None;
         let message = &mut choice.message;
-        let texts = message
+        let prose = message
             .content
             .iter_mut()
             .chain(message.refusal.iter_mut())
             .chain(message.reasoning_content.iter_mut())
-            .chain(
-                message
-                    .tool_calls
-                    .iter_mut()
-                    .flatten()
-                    .map(|c| &mut c.function.arguments),
-            );
-        for text in texts {
-            mask_all(policy, text, &mut counts);
+            .map(|t| (t, Form::Prose));
+        let arguments = message
+            .tool_calls
+            .iter_mut()
+            .flatten()
+            .map(|c| (&mut c.function.arguments, Form::Json));
+        for (text, form) in prose.chain(arguments) {
+            mask_all(policy, text, form, &mut counts);
         }
     }
     note_answer_masked(state, record, &counts);
@@ -334,24 +385,29 @@ pub async fn refuse(
     response
 }
 
-fn mask(policy: &Policy, text: &mut String, counts: &mut [u32; 5]) {
-    replace(text, |k| policy.action(k) == Action::Mask, counts);
+fn mask_all(policy: &Policy, text: &mut String, form: Form, counts: &mut [u32; 5]) {
+    replace(text, form, |k| policy.action(k) != Action::Off, counts);
 }
 
-fn mask_all(policy: &Policy, text: &mut String, counts: &mut [u32; 5]) {
-    replace(text, |k| policy.action(k) != Action::Off, counts);
-}
-
-fn replace(text: &mut String, enabled: impl Fn(Kind) -> bool, counts: &mut [u32; 5]) {
+fn replace(text: &mut String, form: Form, enabled: impl Fn(Kind) -> bool, counts: &mut [u32; 5]) {
     let found = detectors::find(text, enabled);
     if found.is_empty() {
         return;
     }
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
+    let mut scan = (form == Form::Json).then(json_text::JsonScan::default);
     for f in found {
-        out.push_str(&text[at..f.start]);
-        out.push_str(f.kind.placeholder());
+        let before = &text[at..f.start];
+        if let Some(scan) = &mut scan {
+            scan.advance(before);
+        }
+        let (placeholder, sign) = json_text::placeholder(f.kind, scan, before);
+        out.push_str(&before[..before.len() - sign]);
+        out.push_str(&placeholder);
+        if let Some(scan) = &mut scan {
+            scan.advance(&text[f.start..f.end]);
+        }
         at = f.end;
         if let Some(i) = Kind::ALL.iter().position(|k| *k == f.kind) {
             counts[i] += 1;
@@ -374,9 +430,9 @@ fn report_counts(counts: &[u32; 5], metrics: &Metrics) -> std::collections::BTre
         .collect()
 }
 
-/// Every text of a request a guardrail screens: message text, tool-call arguments and the
-/// reasoning of assistant turns (`reasoning_content`).
-fn texts_mut(req: &mut ChatCompletionRequest) -> impl Iterator<Item = &mut String> {
+/// Every text of a request a guardrail screens: message text, tool-call arguments (JSON) and
+/// the reasoning of assistant turns (`reasoning_content`).
+fn texts_mut(req: &mut ChatCompletionRequest) -> impl Iterator<Item = (&mut String, Form)> {
     req.messages.iter_mut().flat_map(|m| {
         let content: Vec<&mut String> = match &mut m.content {
             Some(MessageContent::Text(t)) => vec![t],
@@ -400,7 +456,10 @@ fn texts_mut(req: &mut ChatCompletionRequest) -> impl Iterator<Item = &mut Strin
             Some(serde_json::Value::String(r)) => Some(r),
             _ => None,
         };
-        content.into_iter().chain(calls).chain(reasoning)
+        let prose = content.into_iter().chain(reasoning);
+        prose
+            .map(|t| (t, Form::Prose))
+            .chain(calls.map(|t| (t, Form::Json)))
     })
 }
 

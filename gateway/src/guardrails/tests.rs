@@ -129,6 +129,105 @@ fn finds_cards_and_ibans_next_to_other_numbers_and_capitals() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
 
+/// Values that overlap are masked as one: before, the longer won and the shorter was dropped
+/// whole, so the part of it outside the longer went out in clear (12 digits of the card here).
+#[test]
+fn overlapping_values_are_masked_as_one() {
+    for (text, kind, value) in [
+        (
+            "Card 4111 1111 1111 1111.john@example.com ok",
+            Kind::Email,
+            "4111 1111 1111 1111.john@example.com",
+        ),
+        (
+            "tel +44 20 7946 0958-alice@example.org",
+            Kind::Email,
+            "+44 20 7946 0958-alice@example.org",
+        ),
+        (
+            "Call (555) 123-4567-maria@example.com_",
+            Kind::Email,
+            "(555) 123-4567-maria@example.com",
+        ),
+        // A phone-like run inside a card stays one card.
+        ("4111-1111-1111-1111", Kind::Card, "4111-1111-1111-1111"),
+    ] {
+        assert_eq!(kinds(text), vec![(kind, value)], "{text}");
+    }
+}
+
+/// Full-width forms (Japanese and Chinese input methods write them) are found as their ASCII
+/// forms are, and digits of other scripts count by their values; before, the regexes matched
+/// them but the checks counted no digit, so none was found.
+#[test]
+fn full_width_and_other_script_digits_are_found() {
+    for (text, kind, value) in [
+        (
+            "電話 ０９０-１２３４-５６７８ まで",
+            Kind::Phone,
+            "０９０-１２３４-５６７８",
+        ),
+        (
+            "電話０９０－１２３４－５６７８まで",
+            Kind::Phone,
+            "０９０－１２３４－５６７８",
+        ),
+        (
+            "カード ４１１１ １１１１ １１１１ １１１１ です",
+            Kind::Card,
+            "４１１１ １１１１ １１１１ １１１１",
+        ),
+        (
+            "カード４１１１　１１１１　１１１１　１１１１です",
+            Kind::Card,
+            "４１１１　１１１１　１１１１　１１１１",
+        ),
+        (
+            "بطاقة ٤١١١ ١١١١ ١١١١ ١١١١",
+            Kind::Card,
+            "٤١١١ ١١١١ ١١١١ ١١١١",
+        ),
+        (
+            "メール ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ まで",
+            Kind::Email,
+            "ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+        ),
+        (
+            "IBAN ＤＥ８９ ３７０４ ００４４ ０５３２ ０１３０ ００",
+            Kind::Iban,
+            "ＤＥ８９ ３７０４ ００４４ ０５３２ ０１３０ ００",
+        ),
+    ] {
+        assert_eq!(kinds(text), vec![(kind, value)], "{text}");
+    }
+    // A full-width number that fails Luhn is not a card.
+    assert!(kinds("番号 ４１１１ １１１１ １１１１ １１１２").is_empty());
+}
+
+/// Addresses with letters beyond ASCII are masked whole (before, `jöhn.doe@…` lost only
+/// `.doe@…`), and an address written straight after Chinese or Japanese words (no space) is
+/// found without taking the words in (before, it was not found at all).
+#[test]
+fn addresses_beyond_ascii_are_masked_whole() {
+    for (text, value) in [
+        (
+            "write to jöhn.doe@example.com today",
+            "jöhn.doe@example.com",
+        ),
+        ("Ünal@example.com", "Ünal@example.com"),
+        ("josé@correo.es", "josé@correo.es"),
+        ("почта иван@пример.рф", "иван@пример.рф"),
+        ("mail jane@münchen.de", "jane@münchen.de"),
+        ("我的邮箱是jean@example.com。", "jean@example.com"),
+        (
+            "連絡先はtaro.yamada@example.co.jpです",
+            "taro.yamada@example.co.jp",
+        ),
+    ] {
+        assert_eq!(kinds(text), vec![(Kind::Email, value)], "{text}");
+    }
+}
+
 #[test]
 fn finds_vendor_tokens_and_assigned_secrets() {
     let ghp = format!("ghp_{}", "a1B2c3D4e5".repeat(4));
@@ -219,6 +318,38 @@ fn masks_every_text_of_the_request_and_counts() {
             &[("kind", "card"), ("action", "mask")]
         ),
         3.0
+    );
+}
+
+/// A card written as a JSON number in a tool call's arguments in the history becomes a JSON
+/// string: before, a bare `[CARD]` made the arguments invalid JSON, and Anthropic and Gemini
+/// refused the request (400) that the client had sent correctly.
+#[test]
+fn a_card_number_in_tool_arguments_is_masked_as_a_json_string() {
+    let metrics = Metrics::new();
+    let mut req = request("hello");
+    let arguments = r#"{"account": 4111111111111111, "memo": "card 4111 1111 1111 1111"}"#;
+    req.messages[2].tool_calls.as_mut().unwrap()[0]
+        .function
+        .arguments = arguments.to_owned();
+    let report = apply(&policy("enabled = true"), &mut req, &metrics)
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.masked["card"], 2);
+    let masked = &req.messages[2].tool_calls.as_ref().unwrap()[0]
+        .function
+        .arguments;
+    let parsed: serde_json::Value = serde_json::from_str(masked).unwrap();
+    assert_eq!(
+        parsed,
+        serde_json::json!({"account": "[CARD]", "memo": "card [CARD]"})
+    );
+    // Message text stays prose: no quotes are added there.
+    let mut req = request("account: 4111111111111111");
+    apply(&policy("enabled = true"), &mut req, &metrics).unwrap();
+    assert_eq!(
+        serde_json::to_value(&req.messages[3]).unwrap()["content"],
+        "account: [CARD]"
     );
 }
 

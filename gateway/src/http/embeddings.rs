@@ -128,8 +128,9 @@ pub async fn embeddings(state: AppState, body: Bytes, caller: Option<Caller>) ->
     // masked inputs, and a refused request goes no further.
     let mut guarded = None;
     if let Ok((model, object)) = &mut parsed {
+        let token_ids = holds_token_ids(object.get("input"));
         let mut texts = input_strings(object.get_mut("input"));
-        match crate::guardrails::screen_texts(&state, &mut texts, caller.as_ref()) {
+        match crate::guardrails::screen_texts(&state, &mut texts, token_ids, caller.as_ref()) {
             Ok(report) => guarded = report,
             Err(refusal) => {
                 return crate::guardrails::refuse(&state, model, caller, ENDPOINT, refusal).await
@@ -150,6 +151,19 @@ pub async fn embeddings(state: AppState, body: Bytes, caller: Option<Caller>) ->
     };
     set_header(response.headers_mut(), HEADER_REQUEST_ID, &request_id);
     response
+}
+
+/// Whether an embeddings `input` holds token ids (an array of integers, or of such arrays),
+/// which guardrails cannot read.
+fn holds_token_ids(input: Option<&Value>) -> bool {
+    match input {
+        Some(Value::Array(items)) => items.iter().any(|v| match v {
+            Value::Number(_) => true,
+            Value::Array(inner) => inner.iter().any(Value::is_number),
+            _ => false,
+        }),
+        _ => false,
+    }
 }
 
 /// The texts of an embeddings `input` (a string or an array of them; token arrays carry none).

@@ -225,6 +225,69 @@ async fn embeddings_endpoint_is_guarded_too() {
     h.stop().await;
 }
 
+/// Token-id input can't be read by a detector or a deny pattern: under a policy that screens
+/// anything it is refused (before, it went upstream unscreened); with every kind off and no
+/// deny pattern it passes.
+#[tokio::test]
+async fn embeddings_token_ids_are_refused_when_screened() {
+    let h = start(Some("enabled = true")).await;
+    for input in [
+        json!([4111, 1111, 1111, 1111]),
+        json!(["text", [9906, 1917]]),
+    ] {
+        let body = json!({"model": "text-embedding-3-small", "input": input});
+        let resp = h.post_json("/v1/embeddings", &body).await;
+        assert_eq!(resp.status(), 400);
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.contains("guardrail_blocked") && text.contains("token ids"),
+            "{text}"
+        );
+    }
+    assert!(h.fake.requests().is_empty());
+    let rows = h.rows().await;
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert_eq!(row.status, OutcomeStatus::Rejected);
+        assert_eq!(
+            row.guardrails.unwrap().blocked.as_deref(),
+            Some("token_ids")
+        );
+    }
+    h.stop().await;
+
+    let off = "enabled = true\nemail = \"off\"\nphone = \"off\"\ncard = \"off\"\niban = \"off\"\nsecret = \"off\"";
+    let h = start(Some(off)).await;
+    let body = json!({"model": "text-embedding-3-small", "input": [[9906, 1917]]});
+    let resp = h.post_json("/v1/embeddings", &body).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    h.stop().await;
+}
+
+/// A card number the model writes as a JSON number in a tool call's arguments is masked as a
+/// JSON string, so the client can still parse the arguments (before: `{"account": [CARD]}`).
+#[tokio::test]
+async fn a_number_masked_in_answer_arguments_leaves_them_json() {
+    let h = start(Some("enabled = true\nresponses = true")).await;
+    h.fake.always(
+        "gpt-4o-mini",
+        Scenario::ToolCall {
+            name: "refund".into(),
+            arguments: json!({"account": 4_111_111_111_111_111_u64, "amount": 12}),
+        },
+    );
+    let resp = h.chat(&chat_body("gpt-4o-mini", false, "refund me")).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let arguments = body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parsed: Value = serde_json::from_str(&arguments).unwrap();
+    assert_eq!(parsed, json!({"account": "[CARD]", "amount": 12}));
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn answers_are_masked_with_responses_on() {
     let h = start(Some("enabled = true\nresponses = true")).await;

@@ -49,6 +49,7 @@
 
 use std::collections::BTreeMap;
 
+use super::json_text::{self, JsonScan};
 use super::{detectors, Action, Kind, Policy};
 use crate::openai::wire::{
     ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta,
@@ -93,6 +94,9 @@ struct Held {
     pending: String,
     /// The tail of what was released, unmasked, for context only.
     context: String,
+    /// For a tool call's arguments (JSON), where all released text leaves the scan: a
+    /// placeholder outside a JSON string is written as one (`super::json_text`).
+    json: JsonScan,
 }
 
 /// One choice's stream state.
@@ -176,7 +180,7 @@ impl StreamMasker {
                 if let Some(previous) = state.current.filter(|c| *c != field) {
                     // A new field: the previous one is complete.
                     let held = state.fields.entry(previous).or_default();
-                    let text = release(&self.policy, held, true, &mut self.counts);
+                    let text = release(&self.policy, previous, held, true, &mut self.counts);
                     pieces.push(Piece {
                         field: previous,
                         text,
@@ -203,7 +207,7 @@ impl StreamMasker {
             if let Some(field) = state.current {
                 let all = choice.finish_reason.is_some();
                 let held = state.fields.entry(field).or_default();
-                let text = release(&self.policy, held, all, &mut self.counts);
+                let text = release(&self.policy, field, held, all, &mut self.counts);
                 pieces.push(Piece {
                     field,
                     text,
@@ -227,7 +231,7 @@ impl StreamMasker {
                 continue;
             };
             let held = state.fields.entry(field).or_default();
-            let text = release(&self.policy, held, true, &mut self.counts);
+            let text = release(&self.policy, field, held, true, &mut self.counts);
             if !text.is_empty() {
                 let piece = Piece {
                     field,
@@ -382,7 +386,13 @@ fn hold_start(pending: &str) -> usize {
 }
 
 /// Releases the part of `held` nothing later can change (all of it with `all`), masked.
-fn release(policy: &Policy, held: &mut Held, all: bool, counts: &mut [u32; 5]) -> String {
+fn release(
+    policy: &Policy,
+    field: Field,
+    held: &mut Held,
+    all: bool,
+    counts: &mut [u32; 5],
+) -> String {
     let mut cut = if all {
         held.pending.len()
     } else {
@@ -391,9 +401,9 @@ fn release(policy: &Policy, held: &mut Held, all: bool, counts: &mut [u32; 5]) -
     if cut == 0 {
         return String::new();
     }
-    let scan = format!("{}{}", held.context, held.pending);
+    let text = format!("{}{}", held.context, held.pending);
     let offset = held.context.len();
-    let found = detectors::find(&scan, |k| policy.action(k) != Action::Off);
+    let found = detectors::find(&text, |k| policy.action(k) != Action::Off);
     if !all {
         // A value that reaches past the release point is released whole later.
         for f in &found {
@@ -408,14 +418,20 @@ fn release(policy: &Policy, held: &mut Held, all: bool, counts: &mut [u32; 5]) -
     }
     let mut out = String::with_capacity(cut);
     let mut at = 0;
+    let json = matches!(field, Field::Arguments(_));
+    let mut json_scan = held.json;
     for f in found.iter().filter(|f| f.end > offset) {
         let start = f.start.saturating_sub(offset);
         let end = f.end - offset;
         if end > cut {
             continue;
         }
-        out.push_str(&held.pending[at..start.max(at)]);
-        out.push_str(f.kind.placeholder());
+        let before = &held.pending[at..start.max(at)];
+        json_scan.advance(before);
+        let (placeholder, sign) = json_text::placeholder(f.kind, json.then_some(json_scan), before);
+        out.push_str(&before[..before.len() - sign]);
+        out.push_str(&placeholder);
+        json_scan.advance(&held.pending[start.max(at)..end.max(at)]);
         at = end.max(at);
         if let Some(i) = Kind::ALL.iter().position(|k| *k == f.kind) {
             counts[i] += 1;
@@ -423,6 +439,7 @@ fn release(policy: &Policy, held: &mut Held, all: bool, counts: &mut [u32; 5]) -
     }
     out.push_str(&held.pending[at..cut]);
     let released: String = held.pending.drain(..cut).collect();
+    held.json.advance(&released);
     held.context.push_str(&released);
     let keep = floor_boundary(&held.context, held.context.len().saturating_sub(CONTEXT));
     // `keep` is a boundary at most CONTEXT bytes from the end; drop what precedes it.

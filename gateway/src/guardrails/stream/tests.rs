@@ -16,9 +16,18 @@ fn policy() -> Policy {
 
 /// `text` masked whole, as a non-streamed answer's field is.
 fn masked_whole(text: &str) -> (String, [u32; 5]) {
+    masked_as(text, super::super::Form::Prose)
+}
+
+/// Masked whole as tool-call arguments (JSON) are.
+fn masked_arguments(text: &str) -> (String, [u32; 5]) {
+    masked_as(text, super::super::Form::Json)
+}
+
+fn masked_as(text: &str, form: super::super::Form) -> (String, [u32; 5]) {
     let mut t = text.to_owned();
     let mut counts = [0; 5];
-    super::super::mask_all(&policy(), &mut t, &mut counts);
+    super::super::mask_all(&policy(), &mut t, form, &mut counts);
     (t, counts)
 }
 
@@ -212,6 +221,80 @@ fn values_next_to_other_numbers_are_masked_at_every_chunk_size() {
     streamed_as_whole(text, &whole, counts);
 }
 
+/// Values written against each other are masked as one, full-width and other-script values
+/// and addresses beyond ASCII are found; streamed, each is masked exactly as whole at every
+/// chunk size (before, an email written against a phone let the phone's area code out when
+/// streamed byte by byte, though whole it was masked).
+#[test]
+fn adjacent_wide_and_non_ascii_values_are_masked_at_every_chunk_size() {
+    let text =
+        "Card 4111 1111 1111 1111.john@example.com ok; tel +44 20 7946 0958-alice@example.org \
+                Call (555) 123-4567-maria@example.com_ 電話０９０－１２３４－５６７８まで、\
+                カード４１１１　１１１１　１１１１　１１１１です。ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ \
+                write to jöhn.doe@example.com, 我的邮箱是jean@example.com。 \
+                連絡先はtaro.yamada@example.co.jpです ✓4111 1111 1111 1111✓";
+    let (whole, counts) = masked_whole(text);
+    assert_eq!(counts, [7, 1, 2, 0, 0], "{whole}");
+    for value in [
+        "4111",
+        "１１１１",
+        "0958",
+        "555",
+        "０９０",
+        "jöhn",
+        "jean",
+        "taro",
+        "ｊｏｈｎ",
+    ] {
+        assert!(!whole.contains(value), "{value} in {whole}");
+    }
+    streamed_as_whole(text, &whole, counts);
+}
+
+/// Texts made of values written straight against each other and against prose, in every
+/// order a fixed generator draws: streamed at every chunk size, each is masked as whole.
+#[test]
+fn generated_runs_of_adjacent_values_stream_as_whole() {
+    const PARTS: [&str; 22] = [
+        "john@example.com",
+        "+44 20 7946 0958",
+        "(555) 123-4567",
+        "555-123-4567",
+        "4111 1111 1111 1111",
+        "DE89 3704 0044 0532 0130 00",
+        "GB82WEST12345698765432",
+        "sk-abcdefghijklmnopqrstuvwx12",
+        "api_key=",
+        "password: ",
+        "Bearer Zx9Kq2Lm8Np4Rt6Vw1Yb",
+        "０９０－１２３４",
+        "ｊｏｈ＠ｅｘ．ｃｏ",
+        "電話",
+        "jöhn",
+        "é",
+        " the ",
+        "12",
+        "-",
+        ")",
+        ".",
+        "\n",
+    ];
+    let mut state: u64 = 0x5EED;
+    let mut next = |n: usize| {
+        // A 64-bit linear congruential generator (Knuth's MMIX constants): fixed and enough.
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from(state >> 33).unwrap() % n
+    };
+    for _ in 0..1_500 {
+        let count = 2 + next(4);
+        let text: String = (0..count).map(|_| PARTS[next(PARTS.len())]).collect();
+        let (whole, counts) = masked_whole(&text);
+        streamed_as_whole(&text, &whole, counts);
+    }
+}
+
 /// `text` streamed in pieces of every size, with and without a separate final chunk, is
 /// masked as `whole` with `counts`.
 fn streamed_as_whole(text: &str, whole: &str, counts: [u32; 5]) {
@@ -248,8 +331,8 @@ fn tool_call_arguments_are_masked_at_every_chunk_size() {
     let intro = "I will write to jane.doe@example.com now.";
     let wholes = [
         masked_whole(intro),
-        masked_whole(&first),
-        masked_whole(&second),
+        masked_arguments(&first),
+        masked_arguments(&second),
     ];
     let counts = wholes.iter().fold([0; 5], |acc, (_, c)| sum(acc, *c));
     assert_eq!(counts, [3, 1, 1, 1, 2]);
@@ -295,6 +378,42 @@ fn tool_call_arguments_are_masked_at_every_chunk_size() {
                 "{label}"
             );
         }
+    }
+}
+
+/// A card written as a JSON number in a tool call's arguments is replaced by a JSON string,
+/// its minus sign with it, so the arguments stay JSON; inside a string (escaped quotes too)
+/// the placeholder is written as in prose. Streamed, at every chunk size, as whole.
+#[test]
+fn a_number_masked_in_arguments_leaves_them_json() {
+    let arguments = r#"{"account": 4111111111111111, "refund": -5555555555554444, "ids": [4111111111111111,5555555555554444], "note": "say \"4111 1111 1111 1111\" and -4111111111111111", "at": 1718000000006}"#;
+    let (whole, counts) = masked_arguments(arguments);
+    assert_eq!(counts, [0, 0, 6, 0, 0], "{whole}");
+    let parsed: serde_json::Value = serde_json::from_str(&whole).unwrap();
+    assert_eq!(
+        parsed,
+        serde_json::json!({
+            "account": "[CARD]",
+            "refund": "[CARD]",
+            "ids": ["[CARD]", "[CARD]"],
+            "note": "say \"[CARD]\" and -[CARD]",
+            "at": 1_718_000_000_006_u64,
+        })
+    );
+    for size in 1..=arguments.len() + 1 {
+        let mut chunks = vec![call_chunk(0, true, "")];
+        chunks.extend(
+            pieces(arguments, size)
+                .into_iter()
+                .map(|p| call_chunk(0, false, p)),
+        );
+        chunks.push(finish_chunk());
+        let (seen, got) = stream(chunks);
+        assert_eq!(
+            (seen.calls[&0].2.as_str(), got),
+            (whole.as_str(), counts),
+            "chunk size {size}"
+        );
     }
 }
 
@@ -375,15 +494,19 @@ fn choices_are_held_apart() {
 #[test]
 fn text_is_released_as_the_stream_goes_and_multibyte_text_is_never_cut() {
     let mut masker = StreamMasker::new(policy());
-    let out = masker.chunk(text_chunk(&"é".repeat(400), false));
+    // Han characters can't be part of a value (Chinese and Japanese are written without
+    // spaces, so addresses don't take them in): all of it goes out at once.
+    let out = masker.chunk(text_chunk(&"漢".repeat(400), false));
     let first = out[0].choices[0].delta.content.clone().unwrap();
-    // No character of it can be part of a value: all of it goes out at once.
-    assert_eq!(first.len(), 800);
+    assert_eq!(first.len(), 1200);
+    // Accented letters can (`jöhn@…`): an accented word is held like any other word.
+    let out = masker.chunk(text_chunk("déjà vu", false));
+    assert_eq!(out[0].choices[0].delta.content.as_deref(), Some("déjà "));
     // Prose goes out but for the word being written.
-    let out = masker.chunk(text_chunk("Plain words are sent as they come", false));
+    let out = masker.chunk(text_chunk(" Plain words are sent as they come", false));
     assert_eq!(
         out[0].choices[0].delta.content.as_deref(),
-        Some("Plain words are sent as they ")
+        Some("vu Plain words are sent as they ")
     );
     let out = masker.chunk(text_chunk("", true));
     assert_eq!(out[0].choices[0].delta.content.as_deref(), Some("come"));
