@@ -267,11 +267,64 @@ fn tools(tools: Option<&Value>) -> Result<Option<Vec<Tool>>, ApiError> {
                 name: name.to_owned(),
                 description: tool["description"].as_str().map(str::to_owned),
                 parameters: tool.get("parameters").filter(|p| !p.is_null()).cloned(),
-                strict: tool["strict"].as_bool(),
+                strict: Some(
+                    tool["strict"]
+                        .as_bool()
+                        .unwrap_or_else(|| strict_compatible(&tool["parameters"])),
+                ),
             },
         });
     }
     Ok(Some(out))
+}
+
+/// Whether a function's parameter schema can be held to strict mode: an object whose every
+/// object (nested, in `items`, `anyOf`, `$defs`) sets `additionalProperties: false` and
+/// requires all its properties. In the Responses API an omitted `strict` means strict, so a
+/// Responses client that leaves it out gets it where the schema allows; where it doesn't,
+/// strict mode would refuse the schema, and the tool is sent non-strict as Chat Completions
+/// would take it.
+fn strict_compatible(schema: &Value) -> bool {
+    schema.get("type") == Some(&json!("object")) && strict_node(schema, 0)
+}
+
+fn strict_node(node: &Value, depth: usize) -> bool {
+    // Deeper than any schema a model is given; a cycle can't occur in parsed JSON.
+    if depth > 64 {
+        return false;
+    }
+    let Some(object) = node.as_object() else {
+        return true;
+    };
+    let is_object =
+        object.get("type") == Some(&json!("object")) || object.contains_key("properties");
+    if is_object {
+        let properties = object.get("properties").and_then(Value::as_object);
+        let required: Vec<&str> = object
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let all_required =
+            properties.is_none_or(|p| p.keys().all(|k| required.contains(&k.as_str())));
+        if object.get("additionalProperties") != Some(&json!(false)) || !all_required {
+            return false;
+        }
+    }
+    let children = ["properties", "$defs", "definitions"]
+        .iter()
+        .filter_map(|k| object.get(*k).and_then(Value::as_object))
+        .flat_map(|m| m.values())
+        .chain(object.get("items"))
+        .chain(
+            ["anyOf", "oneOf", "allOf"]
+                .iter()
+                .filter_map(|k| object.get(*k).and_then(Value::as_array))
+                .flatten(),
+        );
+    children
+        .into_iter()
+        .all(|child| strict_node(child, depth + 1))
 }
 
 /// `tool_choice`: a mode, or `{"type":"function","name":..}`.

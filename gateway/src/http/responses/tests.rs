@@ -36,6 +36,63 @@ fn string_input_and_instructions() {
     assert!(upstream.get("metadata").is_none() && upstream.get("client_echo").is_none());
 }
 
+/// The Responses API holds a function tool without `strict` to strict mode: the gateway sends
+/// `strict: true` where the schema allows it (before, an omitted `strict` became chat's
+/// non-strict default), non-strict where strict mode would refuse the schema, and the client's
+/// own choice as given.
+#[test]
+fn an_omitted_strict_is_strict_where_the_schema_allows() {
+    let strict_schema = json!({"type": "object", "additionalProperties": false,
+        "properties": {"city": {"type": "string"},
+                       "days": {"type": "array", "items": {"type": "object",
+                           "additionalProperties": false, "required": ["n"],
+                           "properties": {"n": {"type": "integer"}}}}},
+        "required": ["city", "days"]});
+    let open_schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+    let optional = json!({"type": "object", "additionalProperties": false,
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+        "required": ["city"]});
+    let nested_open = json!({"type": "object", "additionalProperties": false,
+        "properties": {"where": {"type": "object", "properties": {"city": {"type": "string"}}}},
+        "required": ["where"]});
+    for (tool, strict) in [
+        (
+            json!({"type": "function", "name": "f", "parameters": strict_schema}),
+            true,
+        ),
+        (
+            json!({"type": "function", "name": "f", "parameters": open_schema}),
+            false,
+        ),
+        (
+            json!({"type": "function", "name": "f", "parameters": optional}),
+            false,
+        ),
+        (
+            json!({"type": "function", "name": "f", "parameters": nested_open}),
+            false,
+        ),
+        (json!({"type": "function", "name": "f"}), false),
+        (
+            json!({"type": "function", "name": "f", "parameters": strict_schema, "strict": false}),
+            false,
+        ),
+    ] {
+        let req = parse_json(json!({"model": "gpt-4o", "input": "hi", "tools": [tool]})).unwrap();
+        assert_eq!(
+            req.tools.as_ref().unwrap()[0].function.strict,
+            Some(strict),
+            "{tool}"
+        );
+        // The response object echoes what was applied.
+        let echo = format!("{:?}", answer::Echo::of(&req));
+        assert!(
+            echo.contains(&format!("\"strict\": Bool({strict})")),
+            "{echo}"
+        );
+    }
+}
+
 #[test]
 fn items_tools_and_function_call_round_trip() {
     let req = parse_json(json!({
