@@ -9,7 +9,9 @@
 //! request itself runs unchanged in a task of its own (routing, failover, its outcome row),
 //! and what it answers is relayed: the stream it committed, or, when every candidate failed,
 //! its error as one error event in the client's dialect (an HTTP status can no longer be
-//! sent). A request that answers sooner keeps its status and headers.
+//! sent). A request that answers sooner keeps its status and headers; a late one gets
+//! `x-switchyard-request-id` (known before routing; the key `/v1/feedback` takes), not the
+//! headers that only routing and the answer decide (model, routing time).
 
 use std::time::Duration;
 
@@ -41,6 +43,7 @@ pub(crate) async fn serve(
     every: Duration,
 ) -> Response {
     let (tx, mut rx) = oneshot::channel::<Response>();
+    let request_id = record.request_id.clone();
     let task_state = state.clone();
     state.tracker.spawn(async move {
         // Run to the end even when the client is gone, as every request handler is
@@ -61,7 +64,14 @@ pub(crate) async fn serve(
         answered = &mut rx => return answered.unwrap_or_else(|_| lost()),
         () = tokio::time::sleep(every) => {}
     }
-    crate::http::relay::sse_response(Body::from_stream(late(rx, every, dialect)))
+    let mut response =
+        crate::http::relay::sse_response(Body::from_stream(late(rx, every, dialect)));
+    crate::http::chat::set_header(
+        response.headers_mut(),
+        crate::http::chat::HEADER_REQUEST_ID,
+        &request_id,
+    );
+    response
 }
 
 /// The body of a stream whose answer had not started after the first interval.

@@ -204,9 +204,15 @@ async fn a_long_wait_for_the_first_token_sends_keepalives_then_the_answer_or_an_
     h.fake.script("gpt-5", [thinks(think, None)]);
     let resp = h.chat(&chat_body("gpt-5", true, "prove it")).await;
     assert_eq!(resp.status(), 200);
+    // The request id went with the early headers (feedback needs it), and names the row.
+    let request_id = resp.headers()["x-switchyard-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body = resp.text().await.unwrap();
     assert!(body.starts_with(": keep-alive\n\n"), "{body}");
     assert!(streamed_text(&done_chunks(&body)).contains("prove it"));
+    assert_eq!(h.only_row().await.request_id, request_id);
     // Every candidate fails after the keep-alives began: no status is left to send.
     let dropped = || Scenario::Thinks {
         think,
