@@ -88,6 +88,8 @@ pub fn write_jsonl(table: &OutcomeTable, path: &Path) -> Result<(), Error> {
 pub fn read_jsonl(path: &Path) -> Result<OutcomeTable, Error> {
     let mut table = OutcomeTable::new(stem(path), Vec::new());
     let mut index: HashMap<String, usize> = HashMap::new();
+    // Row id -> the line that used it first.
+    let mut ids: HashMap<String, u64> = HashMap::new();
     let mut first = true;
     for_each_jsonl(path, |line, v| {
         let at = Location::Line(line);
@@ -107,6 +109,16 @@ pub fn read_jsonl(path: &Path) -> Result<OutcomeTable, Error> {
             }
             table.source = h.source;
             for m in h.models {
+                if index.contains_key(&m) {
+                    return Err(Error::malformed(
+                        path,
+                        at,
+                        format!(
+                            "header: model `{m}` is listed twice in `models`; list each model \
+                             once"
+                        ),
+                    ));
+                }
                 index.insert(m.clone(), table.models.len());
                 table.models.push(m);
             }
@@ -118,6 +130,16 @@ pub fn read_jsonl(path: &Path) -> Result<OutcomeTable, Error> {
         }
         let row: RowIn = serde_json::from_value(v)
             .map_err(|e| Error::malformed(path, at, format!("invalid row: {e}")))?;
+        if let Some(earlier) = ids.insert(row.id.clone(), line) {
+            return Err(Error::malformed(
+                path,
+                at,
+                format!(
+                    "id `{}` is already used on line {earlier}; every row needs its own id",
+                    row.id
+                ),
+            ));
+        }
         let mut cells = vec![None; table.models.len()];
         for (model, cell) in row.cells {
             if !(0.0..=1.0).contains(&cell.score) {

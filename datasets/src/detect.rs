@@ -56,6 +56,33 @@ pub(crate) fn open_csv(path: &Path) -> Result<csv::Reader<File>, Error> {
     Ok(csv::ReaderBuilder::new().from_reader(file))
 }
 
+/// A CSV reader's header record. A column name that appears twice is an error naming both
+/// (1-based) column numbers: the later column would otherwise silently replace the first.
+pub(crate) fn csv_header(
+    path: &Path,
+    rdr: &mut csv::Reader<File>,
+) -> Result<csv::StringRecord, Error> {
+    let header = rdr.headers().map_err(|e| Error::csv(path, &e))?.clone();
+    let mut seen = std::collections::HashMap::new();
+    for (i, name) in header.iter().enumerate() {
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.insert(name, i) {
+            return Err(Error::malformed(
+                path,
+                Location::Line(1),
+                format!(
+                    "column `{name}` appears twice (columns {} and {}); rename or drop one",
+                    first + 1,
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(header)
+}
+
 /// Reads a whole file to a string; I/O problems name the file.
 pub(crate) fn read_to_string(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::detect::{for_each_jsonl, list_files, open_csv, stem};
+use crate::detect::{csv_header, for_each_jsonl, list_files, open_csv, stem};
 use crate::error::{Error, Location};
 use crate::routerbench::parse_score;
 use crate::table::{Cell, OutcomeTable, TableBuilder};
@@ -113,7 +113,7 @@ fn read_file(
     b: &mut TableBuilder,
 ) -> Result<(), Error> {
     let mut rdr = open_csv(file)?;
-    let header = rdr.headers().map_err(|e| Error::csv(file, &e))?.clone();
+    let header = csv_header(file, &mut rdr)?;
     let prompt_col = header.iter().position(|h| h == "prompt").ok_or_else(|| {
         Error::malformed(file, Location::Line(1), "missing column `prompt`; a RouteLLM CSV has prompt then one True/False column per model")
     })?;

@@ -4,7 +4,9 @@
 //! `generated_answer`, `token_usage {input_tokens, output_tokens}` and
 //! `evaluation_result {score, inference_cost}`. The model is the file stem; rows of all
 //! model files are joined on `global_index`. Task = `global_index` without its trailing
-//! `_<number>`. Scores are clamped into `[0, 1]` (a few metrics emit small negatives).
+//! `_<number>`. Scores within [`SCORE_TOLERANCE`] of `[0, 1]` are clamped into it (a few
+//! metrics emit small negatives); a score further out (a 1–10 judge scale, say) is an error,
+//! as are a negative or non-finite `inference_cost` and a negative token count.
 //! Cost = the recorded `inference_cost`, else token counts × `model_cost/cost.json` prices;
 //! either way it derives from recorded token counts, so `cost_estimated = false`.
 
@@ -16,6 +18,9 @@ use serde_json::Value;
 use crate::detect::{for_each_jsonl, list_files, read_to_string, stem};
 use crate::error::{Error, Location};
 use crate::table::{Cell, OutcomeTable, TableBuilder};
+
+/// How far outside `[0, 1]` a score may fall and still be clamped into it.
+const SCORE_TOLERANCE: f64 = 0.05;
 
 /// A prompt's text, task and the cells found so far, keyed by `global_index` while joining.
 type PendingRow = (String, Option<String>, Vec<(usize, Cell)>);
@@ -97,12 +102,16 @@ fn task_of(global_index: &str) -> String {
 
 /// A number that may be written as a JSON number or a numeric string.
 fn number(v: Option<&Value>) -> Option<f64> {
+    any_number(v).filter(|x: &f64| x.is_finite())
+}
+
+/// Like [`number`], but keeps `inf` / `NaN` written as strings, so they can be refused.
+fn any_number(v: Option<&Value>) -> Option<f64> {
     match v? {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-    .filter(|x: &f64| x.is_finite())
 }
 
 fn parse_cell(
@@ -122,10 +131,36 @@ fn parse_cell(
             format!("`evaluation_result.score` is {raw_score}, expected a number"),
         )
     })?;
+    let bad = |problem: String| Error::malformed(file, Location::Line(line), problem);
+    if !(-SCORE_TOLERANCE..=1.0 + SCORE_TOLERANCE).contains(&score) {
+        return Err(bad(format!(
+            "evaluation_result.score: `{score}` is outside [0, 1] (only scores within \
+             {SCORE_TOLERANCE} of it are clamped); a 1-10 or 0-100 scale? rescale the scores \
+             to [0, 1] first"
+        )));
+    }
     let usage = v.get("token_usage");
-    let tokens = |k: &str| number(usage.and_then(|u| u.get(k))).map(|t| t.max(0.0).round() as u32);
-    let (input_tokens, output_tokens) = (tokens("input_tokens"), tokens("output_tokens"));
-    let recorded = number(eval.and_then(|e| e.get("inference_cost")));
+    let mut counts = [None, None];
+    for (slot, field) in counts.iter_mut().zip(["input_tokens", "output_tokens"]) {
+        let Some(t) = any_number(usage.and_then(|u| u.get(field))) else {
+            continue;
+        };
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(bad(format!(
+                "token_usage.{field}: `{t}` is not a token count (expected a finite number \
+                 >= 0); fix the value or leave the field out"
+            )));
+        }
+        *slot = Some(t.round().min(f64::from(u32::MAX)) as u32);
+    }
+    let [input_tokens, output_tokens] = counts;
+    let recorded = any_number(eval.and_then(|e| e.get("inference_cost")));
+    if let Some(x) = recorded.filter(|x| !(x.is_finite() && *x >= 0.0)) {
+        return Err(bad(format!(
+            "evaluation_result.inference_cost: `{x}` is not a cost in USD (expected a finite \
+             number >= 0); fix the value or leave the field out"
+        )));
+    }
     let from_tokens = match (price, input_tokens, output_tokens) {
         (Some((pi, po)), Some(i), Some(o)) => Some((f64::from(i) * pi + f64::from(o) * po) / 1e6),
         _ => None,

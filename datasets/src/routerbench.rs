@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use crate::detect::{list_files, open_csv, split_from_stem};
+use crate::detect::{csv_header, list_files, open_csv, split_from_stem};
 use crate::error::{Error, Location};
 use crate::pyliteral::parse_str_list;
 use crate::table::{Cell, OutcomeTable, TableBuilder};
@@ -97,7 +97,7 @@ fn columns(
 
 fn read_file(file: &Path, b: &mut TableBuilder) -> Result<(), Error> {
     let mut rdr = open_csv(file)?;
-    let header = rdr.headers().map_err(|e| Error::csv(file, &e))?.clone();
+    let header = csv_header(file, &mut rdr)?;
     let cols = columns(file, &header, b)?;
     let split = split_from_stem(file);
     let mut record = csv::StringRecord::new();

@@ -135,6 +135,133 @@ fn routerarena_bad_score_names_line() {
 }
 
 #[test]
+fn routerarena_out_of_scale_score_negative_cost_or_tokens_name_line_and_field() {
+    let row = |score: &str, cost: &str, input: &str| {
+        format!(
+            "{{\"global_index\":\"A_2\",\"question\":\"q\",\"token_usage\":{{\"input_tokens\":{input},\"output_tokens\":5}},\"evaluation_result\":{{\"score\":{score},\"inference_cost\":{cost}}}}}\n"
+        )
+    };
+    let good = row("1.0", "0.001", "10");
+    for (bad, needle, value, hint) in [
+        (
+            row("7.5", "0.001", "10"),
+            "evaluation_result.score",
+            "7.5",
+            "rescale",
+        ),
+        (
+            row("-3", "0.001", "10"),
+            "evaluation_result.score",
+            "-3",
+            "rescale",
+        ),
+        (
+            row("1.0", "-0.5", "10"),
+            "evaluation_result.inference_cost",
+            "-0.5",
+            "is not a cost in USD",
+        ),
+        (
+            row("1.0", "\"inf\"", "10"),
+            "evaluation_result.inference_cost",
+            "inf",
+            "is not a cost in USD",
+        ),
+        (
+            row("1.0", "0.001", "-10"),
+            "token_usage.input_tokens",
+            "-10",
+            "is not a token count",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("cached_results");
+        std::fs::create_dir_all(&results).unwrap();
+        let f = write(&results, "m.jsonl", &format!("{good}{bad}"));
+        let err = import_routerarena(dir.path()).unwrap_err();
+        assert_at(&err, &f, Location::Line(2), needle);
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("`{value}`")), "{msg}");
+        assert!(msg.contains(hint), "{msg}");
+    }
+    // Small overshoots (within 0.05) are still clamped into [0, 1].
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("cached_results");
+    std::fs::create_dir_all(&results).unwrap();
+    write(
+        &results,
+        "m.jsonl",
+        &format!(
+            "{}{}",
+            row("-0.02", "0.001", "10"),
+            row("1.04", "0", "0").replace("A_2", "A_3")
+        ),
+    );
+    let t = import_routerarena(dir.path()).unwrap();
+    let scores: Vec<f64> = t
+        .rows
+        .iter()
+        .map(|r| r.cells[0].as_ref().unwrap().score)
+        .collect();
+    assert_eq!(scores, [0.0, 1.0]);
+}
+
+#[test]
+fn canonical_repeated_id_or_header_model_names_the_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "{\"switchyard_outcomes\":1,\"source\":\"s\",\"models\":[\"m\"]}\n";
+    let row = |id: &str| {
+        format!("{{\"id\":\"{id}\",\"text\":\"x\",\"cells\":{{\"m\":{{\"score\":1.0}}}}}}\n")
+    };
+    let f = write(
+        dir.path(),
+        "t.jsonl",
+        &format!("{header}{}{}{}", row("same"), row("other"), row("same")),
+    );
+    let err = read_jsonl(&f).unwrap_err();
+    assert_at(
+        &err,
+        &f,
+        Location::Line(4),
+        "id `same` is already used on line 2",
+    );
+
+    let twice = "{\"switchyard_outcomes\":1,\"source\":\"s\",\"models\":[\"m\",\"n\",\"m\"]}\n";
+    let f = write(dir.path(), "t.jsonl", &format!("{twice}{}", row("1")));
+    let err = read_jsonl(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(1), "model `m` is listed twice");
+}
+
+#[test]
+fn csv_column_named_twice_names_both_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "mmlu_x.csv",
+        "prompt,a,b,a\nq1,True,False,False\n",
+    );
+    let err = import_routellm(&f).unwrap_err();
+    assert_at(
+        &err,
+        &f,
+        Location::Line(1),
+        "column `a` appears twice (columns 2 and 4)",
+    );
+    let f = write(
+        dir.path(),
+        "x.csv",
+        "sample_id,prompt,eval_name,m,m|total_cost,m\n1,p,t,1,0.1,0\n",
+    );
+    let err = import_routerbench(&f).unwrap_err();
+    assert_at(
+        &err,
+        &f,
+        Location::Line(1),
+        "column `m` appears twice (columns 4 and 6)",
+    );
+}
+
+#[test]
 fn canonical_bad_row_names_line() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(
