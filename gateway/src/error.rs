@@ -18,7 +18,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The config file is not valid TOML for the schema.
-    #[error("invalid config {path} at `{field}`: {message}")]
+    #[error("invalid config {}{}: {message}", path.display(), at_field(field))]
     ConfigParse {
         /// The file.
         path: PathBuf,
@@ -28,8 +28,10 @@ pub enum Error {
         message: String,
     },
     /// A field breaks a cross-check.
-    #[error("invalid config at `{field}`: {message}")]
+    #[error("invalid config{} at `{field}`: {message}", in_file(path.as_deref()))]
     ConfigInvalid {
+        /// The config file, when the config was read from one.
+        path: Option<PathBuf>,
         /// The field path.
         field: String,
         /// What is wrong and how to fix it.
@@ -113,4 +115,40 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// ` at `field`` for a TOML path that names a field; nothing for the document as a whole
+/// (`.`) or a position serde_path_to_error could not name (`?`).
+fn at_field(field: &str) -> String {
+    if field.is_empty() || field.split('.').all(|s| s == "?" || s.is_empty()) {
+        String::new()
+    } else {
+        format!(" at `{field}`")
+    }
+}
+
+/// ` <path>` for a config read from a file, else nothing.
+fn in_file(path: Option<&std::path::Path>) -> String {
+    path.map(|p| format!(" {}", p.display()))
+        .unwrap_or_default()
+}
+
+impl Error {
+    /// Names `path` in a [`Error::ConfigInvalid`] that names no file yet; other errors are
+    /// returned unchanged.
+    #[must_use]
+    pub fn in_config_file(self, path: Option<&std::path::Path>) -> Error {
+        match self {
+            Error::ConfigInvalid {
+                path: None,
+                field,
+                message,
+            } => Error::ConfigInvalid {
+                path: path.map(std::path::Path::to_path_buf),
+                field,
+                message,
+            },
+            other => other,
+        }
+    }
 }

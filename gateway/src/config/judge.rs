@@ -276,7 +276,9 @@ mod tests {
             ),
         ] {
             match resolve(extra).unwrap_err() {
-                Error::ConfigInvalid { field: f, message } => {
+                Error::ConfigInvalid {
+                    field: f, message, ..
+                } => {
                     assert_eq!(f, field, "{extra}");
                     assert!(message.contains(limit), "{extra}: {message}");
                 }

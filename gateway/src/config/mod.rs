@@ -19,6 +19,10 @@ use crate::upstream::ProviderKind;
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
+    /// The file this config was read from (set by [`GatewayConfig::load`] and
+    /// [`GatewayConfig::from_toml_str`]); [`Config::resolve`] names it in its errors.
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
     /// `[server]`.
     #[serde(default)]
     pub server: ServerConfig,
@@ -728,7 +732,7 @@ impl GatewayConfig {
     /// Parses TOML; `origin` names the source in errors, which carry the field path.
     pub fn from_toml_str(src: &str, origin: &Path) -> Result<GatewayConfig, Error> {
         let de = toml::Deserializer::new(src);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut raw: GatewayConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
             let inner = e.into_inner();
             let line = inner
@@ -742,7 +746,9 @@ impl GatewayConfig {
                     None => inner.message().to_owned(),
                 },
             }
-        })
+        })?;
+        raw.origin = Some(origin.to_owned());
+        Ok(raw)
     }
 }
 
@@ -836,6 +842,7 @@ fn check_not_absurd(field: &str, d: Duration) -> Result<(), Error> {
 
 fn invalid(field: &str, message: impl Into<String>) -> Error {
     Error::ConfigInvalid {
+        path: None,
         field: field.to_owned(),
         message: message.into(),
     }
@@ -853,8 +860,17 @@ impl Config {
         Config::resolve(raw, &|name| std::env::var(name).ok())
     }
 
-    /// Validates `raw`, reading keys through `env`.
+    /// Validates `raw`, reading keys through `env`. A failed cross-check names the file
+    /// `raw` was read from ([`GatewayConfig::origin`]).
     pub fn resolve(
+        mut raw: GatewayConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        let origin = raw.origin.take();
+        Config::resolve_checked(raw, env).map_err(|e| e.in_config_file(origin.as_deref()))
+    }
+
+    fn resolve_checked(
         mut raw: GatewayConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Error> {
@@ -1050,6 +1066,13 @@ impl Config {
         };
         let fallback_model = in_catalog("router.fallback_model", &raw.router.fallback_model)?;
         let allowed = match &raw.router.candidates {
+            Some(cands) if cands.is_empty() => {
+                return Err(invalid(
+                    "router.candidates",
+                    "is empty, so `auto` could choose no model; list the models `auto` may \
+                     choose, or omit the key to allow every catalog model with a live provider",
+                ));
+            }
             Some(cands) => {
                 let mut canon = Vec::with_capacity(cands.len());
                 for (i, id) in cands.iter().enumerate() {

@@ -44,12 +44,54 @@ fn unknown_field_names_its_path() {
 }
 
 #[test]
+fn a_toml_syntax_error_names_the_file_and_line_but_no_field() {
+    let msg = parse("[router\n").unwrap_err().to_string();
+    assert!(
+        msg.starts_with("invalid config test.toml: line 1: "),
+        "{msg}"
+    );
+}
+
+#[test]
 fn bad_duration_names_its_path() {
     let err = parse("[timeouts]\nttft = \"soon\"\n").unwrap_err();
     match err {
         Error::ConfigParse { field, .. } => assert_eq!(field, "timeouts.ttft"),
         other => panic!("unexpected {other}"),
     }
+}
+
+#[test]
+fn a_failed_cross_check_names_the_config_file_it_came_from() {
+    let raw = GatewayConfig::from_toml_str("[router]\nlambda = -5.0\n", Path::new("cfg_negl.toml"))
+        .unwrap();
+    let err = Config::resolve(raw, &no_env).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("invalid config cfg_negl.toml at `router.lambda`:"),
+        "{msg}"
+    );
+    // Built in code (no file): no path to name.
+    let mut raw = GatewayConfig::default();
+    raw.router.lambda = Some(-5.0);
+    let msg = Config::resolve(raw, &no_env).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("invalid config at `router.lambda`:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_empty_candidates_list_is_refused_with_the_hint_to_omit_it() {
+    let raw = parse("[router]\ncandidates = []\n").unwrap();
+    let err = Config::resolve(raw, &no_env).unwrap_err();
+    assert!(
+        matches!(&err, Error::ConfigInvalid { field, .. } if field == "router.candidates"),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("test.toml"), "{msg}");
+    assert!(msg.contains("omit the key"), "{msg}");
 }
 
 #[test]

@@ -146,6 +146,7 @@ fn load_arm(
     field: &str,
 ) -> Result<Arc<dyn QualityPredictor>, Error> {
     let refused = |message: String| Error::ConfigInvalid {
+        path: None,
         field: field.to_owned(),
         message,
     };
