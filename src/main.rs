@@ -17,8 +17,26 @@ fn main() -> std::process::ExitCode {
     match commands::dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", chain(&err));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `err` and its causes joined by `: `, each cause once: many error types already put their
+/// source's message in their own (`cannot read config file x: No such file ...`), so a cause
+/// whose text the line so far already holds is left out rather than printed again.
+fn chain(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

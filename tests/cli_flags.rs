@@ -1,7 +1,7 @@
 //! Flag values no run can use are refused at argument parsing, naming the flag, before any
 //! import, download, traffic or panic: `bench log`, the encoder's `--max-tokens` and
-//! `--extra-layers`, `loop --label-share`, `eval`'s off-policy, guard and split flags, and
-//! `route`'s constraints. Most cases point `--data` at a folder that does not exist, so that a
+//! `--extra-layers`, `loop --label-share`, `eval`'s off-policy, guard and split flags and its
+//! `--report` / `--plot` folders, `onboard --probes`, and `route`'s constraints. Most cases point `--data` at a folder that does not exist, so that a
 //! flag which is not checked up front shows up as a data error instead of a slow run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -121,6 +121,28 @@ fn eval_refuses_a_test_fraction_or_decontaminate_threshold_out_of_range() {
         refused(
             &["eval", "--data", NO_DATA, "--decontaminate", value],
             &["--decontaminate", "from -1 to 1"],
+        );
+    }
+}
+
+#[test]
+fn eval_refuses_a_report_or_plot_in_a_folder_that_does_not_exist() {
+    for flag in ["--report", "--plot"] {
+        refused(
+            &["eval", "--data", NO_DATA, flag, "no-such-folder/sub/out.md"],
+            &[flag, "no-such-folder/sub", "does not exist"],
+        );
+    }
+}
+
+#[test]
+fn onboard_refuses_a_probe_count_of_zero() {
+    for probes in ["0", "50,0", "-3"] {
+        refused(
+            &[
+                "onboard", "--data", NO_DATA, "--model", "m", "--probes", probes,
+            ],
+            &["--probes", "at least 1"],
         );
     }
 }

@@ -2,8 +2,10 @@
 //! whole through a staging sibling, `train --from-log --data --train-split-only` keeps the
 //! benchmark's test rows out, `log export --out` leaves the previous file whole when it
 //! fails, `eval --from-log` says which samples it left out (and refuses a log that leaves
-//! none), and a loop whose rounds would label nothing to refit on is refused before any
-//! traffic, naming the flags that decide it. The `train` and `loop` cases need the encoder
+//! none), a loop whose rounds would label nothing to refit on is refused before any
+//! traffic, naming the flags that decide it, `onboard` warns about probe counts above its pool,
+//! `score` refuses an artifact that shares no model with the data, and an error prints each
+//! cause once. The `train`, `loop`, `onboard` and `score` cases need the encoder
 //! weights (`switchyard model fetch`, which `scripts/test.sh` runs first).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -178,6 +180,135 @@ fn a_failed_log_export_leaves_the_previous_file_whole_and_names_it() {
         "the previous export\n"
     );
     assert_eq!(names(dir.path()), ["outcomes.sqlite", "train.jsonl"]);
+}
+
+#[test]
+fn onboard_warns_when_a_probe_count_is_above_the_pool_and_names_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = switchyard(&[
+        "onboard",
+        "--data",
+        FIXTURE,
+        "--max-tokens",
+        "64",
+        "--max-prompts",
+        "80",
+        "--cache-dir",
+        dir.path().to_str().unwrap(),
+        "--model",
+        "gpt-4-1106-preview",
+        "--probes",
+        "5,100000",
+    ]);
+    let stderr = text(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    // 80 prompts, 20% held out: a pool of 64.
+    assert!(
+        stderr.contains(
+            "warning: --probes 100000 is more than the probe pool: the 64 training prompts"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("K=64"), "{stderr}");
+    assert!(!stderr.contains("--probes 5"), "{stderr}");
+}
+
+#[test]
+fn score_refuses_an_artifact_that_shares_no_model_with_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let art = dir.path().join("router");
+    let cache_s = cache.to_str().unwrap();
+    let trained = train(&[
+        "--data",
+        FIXTURE,
+        "--cache-dir",
+        cache_s,
+        "--max-prompts",
+        "40",
+        "--out",
+        art.to_str().unwrap(),
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    // The same prompts, recorded for two models the artifact does not know.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let csv = std::fs::read_to_string(Path::new(FIXTURE).join("gsm8k_responses.csv")).unwrap();
+    std::fs::write(
+        other.join("gsm8k_responses.csv"),
+        csv.replace("mistralai/Mixtral-8x7B-Instruct-v0.1", "foo")
+            .replace("gpt-4-1106-preview", "bar"),
+    )
+    .unwrap();
+    let score = |data: &str| {
+        switchyard(&[
+            "score",
+            "--data",
+            data,
+            "--cache-dir",
+            cache_s,
+            "--max-prompts",
+            "10",
+            "--artifact",
+            art.to_str().unwrap(),
+            "--out",
+            dir.path().join("scores.jsonl").to_str().unwrap(),
+        ])
+    };
+    let run = score(other.to_str().unwrap());
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(stderr.contains("shares no model with the data"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the artifact's models are mistralai/Mixtral-8x7B-Instruct-v0.1, gpt-4-1106-preview"
+        ) || stderr.contains(
+            "the artifact's models are gpt-4-1106-preview, mistralai/Mixtral-8x7B-Instruct-v0.1"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the data's are foo, bar"), "{stderr}");
+    // Its own data scores, and says how many models it knows.
+    let run = score(FIXTURE);
+    let stderr = text(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the artifact knows 2 of the data's 2 models"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_error_prints_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let junk = p("junk.sqlite");
+    std::fs::write(&junk, b"not a SQLite database").unwrap();
+    let bad = p("a_badjson");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(dir.path().join("a_badjson/manifest.json"), "{\n").unwrap();
+    let (missing, no_config) = (p("missing"), p("nonexist.toml"));
+    for (args, cause) in [
+        (
+            vec!["route", "--artifact", &missing, "hi"],
+            "No such file or directory",
+        ),
+        (vec!["route", "--artifact", &bad, "hi"], "EOF while parsing"),
+        (
+            vec!["route", "--config", &no_config, "--priors-only", "hi"],
+            "No such file or directory",
+        ),
+        (
+            vec!["log", "export", "--db", &junk],
+            "file is not a database",
+        ),
+    ] {
+        let run = switchyard(&args);
+        let stderr = text(&run.stderr);
+        assert!(!run.status.success(), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches(cause).count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("field `?`"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

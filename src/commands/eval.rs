@@ -98,12 +98,13 @@ pub struct EvalArgs {
     /// Keep near-duplicate test prompts.
     #[arg(long)]
     no_decontaminate: bool,
-    /// Write the Markdown report here (with the command that produced it).
-    #[arg(long)]
+    /// Write the Markdown report here (with the command that produced it). Its folder must
+    /// exist.
+    #[arg(long, value_parser = parse_out_file)]
     report: Option<PathBuf>,
     /// Write the cost–quality plot of each fold's first seed here (SVG; a suffix per fold when
-    /// there are several).
-    #[arg(long)]
+    /// there are several). Its folder must exist.
+    #[arg(long, value_parser = parse_out_file)]
     plot: Option<PathBuf>,
     /// Print one JSON object (docs/eval-json.md) instead of the Markdown table.
     #[arg(long)]
@@ -211,6 +212,23 @@ fn parse_clip(s: &str) -> Result<f64, String> {
         _ => Err(format!(
             "`{s}`: expected a finite number of at least 1 (a weight 1/propensity is never below 1)"
         )),
+    }
+}
+
+/// `--report` / `--plot`: a file whose folder exists. Both are written only once the whole
+/// evaluation has run, so a missing folder is refused before it starts.
+fn parse_out_file(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(format!(
+            "the folder {} does not exist; create it first (the file is written only at the end \
+             of the run)",
+            dir.display()
+        )),
+        _ if s.is_empty() || path.file_name().is_none() => Err(format!(
+            "`{s}` names no file; pass a file path such as reports/eval.md"
+        )),
+        _ => Ok(path),
     }
 }
 

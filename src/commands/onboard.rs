@@ -23,8 +23,10 @@ pub struct OnboardArgs {
     /// The model to onboard (a model column of the data); offline experiment only.
     #[arg(long, required_unless_present = "live", conflicts_with = "live")]
     model: Option<String>,
-    /// Probe prompt counts to try, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "50,100,200")]
+    /// Probe prompt counts to try, comma-separated, each at least 1. A count above the new
+    /// model's labelled training prompts (the probe pool) runs as the whole pool, with a
+    /// warning.
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200", value_parser = parse_probe_count, allow_hyphen_values = true)]
     probes: Vec<usize>,
     /// Seed of the split, the probe draw and MF's initialisation (with --live: of the probe
     /// selection).
@@ -61,6 +63,20 @@ pub fn run(args: OnboardArgs) -> anyhow::Result<()> {
     };
     eprintln!("fitting MF twice (without and with {model})");
     let report = onboarding::run(&data, &model, &config)?;
+    let pool = report.labelled_train_rows;
+    let over: Vec<String> = args
+        .probes
+        .iter()
+        .filter(|&&k| k > pool)
+        .map(usize::to_string)
+        .collect();
+    if !over.is_empty() {
+        eprintln!(
+            "warning: --probes {} is more than the probe pool: the {pool} training prompts \
+             labelled for {model}; it ran as K={pool} (use more data, or a smaller --probes)",
+            over.join(",")
+        );
+    }
     if args.json {
         println!(
             "{}",
@@ -70,4 +86,14 @@ pub fn run(args: OnboardArgs) -> anyhow::Result<()> {
         println!("{}", report.to_markdown());
     }
     Ok(())
+}
+
+/// `--probes`: a count of probe prompts, at least 1 (0 used to run silently as 1).
+fn parse_probe_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(k) if k >= 1 => Ok(k),
+        _ => Err(format!(
+            "`{s}`: a probe count is a whole number of at least 1 (e.g. 50)"
+        )),
+    }
 }

@@ -60,6 +60,22 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         .iter()
         .map(|m| m.as_str().to_owned())
         .collect();
+    let shared = table.models.iter().filter(|m| models.contains(m)).count();
+    if shared == 0 {
+        anyhow::bail!(
+            "the artifact {} shares no model with the data, so no `predicted` could be checked \
+             against a `truth`: the artifact's models are {}; the data's are {}. Pass the \
+             artifact trained on this data (--artifact), or --data with its models (use \
+             --same-model ALIAS=NAME where the data names a model differently)",
+            dir.display(),
+            models.join(", "),
+            table.models.join(", ")
+        );
+    }
+    eprintln!(
+        "the artifact knows {shared} of the data's {} models",
+        table.models.len()
+    );
     let mut out: Box<dyn Write> = if args.out.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
@@ -68,6 +84,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", args.out.display()))?,
         ))
     };
+    let mut task_failures = 0usize;
     for (row, e) in table.rows.iter().zip(&x) {
         let estimates = artifact.try_predict(e)?;
         let mut predicted = Map::new();
@@ -75,9 +92,21 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             predicted.insert(m.clone(), json!(est.quality));
         }
         let mut p_task = Map::new();
-        if let Ok(dist) = tasks.try_predict(&e[..classifier::EMBEDDING_DIM.min(e.len())]) {
-            for t in Task::ALL {
-                p_task.insert(t.as_str().to_owned(), json!(dist.get(t)));
+        match tasks.try_predict(&e[..classifier::EMBEDDING_DIM.min(e.len())]) {
+            Ok(dist) => {
+                for t in Task::ALL {
+                    p_task.insert(t.as_str().to_owned(), json!(dist.get(t)));
+                }
+            }
+            Err(err) => {
+                task_failures += 1;
+                if task_failures == 1 {
+                    eprintln!(
+                        "warning: the task classifier failed on prompt {}: {err}; its `tasks` \
+                         are left empty",
+                        row.id
+                    );
+                }
             }
         }
         let mut truth = Map::new();
@@ -97,5 +126,12 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         writeln!(out, "{line}").context("writing the scores")?;
     }
     out.flush().context("writing the scores")?;
+    if task_failures > 1 {
+        eprintln!(
+            "warning: the task classifier failed on {task_failures} of {} prompts; their \
+             `tasks` are empty",
+            table.rows.len()
+        );
+    }
     Ok(())
 }

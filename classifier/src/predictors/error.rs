@@ -17,7 +17,8 @@ pub enum PredictorError {
     },
     /// `manifest.json` is not valid JSON or a field has the wrong type.
     #[error(
-        "{path}: field `{field}`: {source}; re-run `switchyard train` to rewrite the artifact"
+        "{path}: {}{source}; re-run `switchyard train` to rewrite the artifact",
+        field_part(field)
     )]
     ManifestJson {
         /// The manifest file.
@@ -99,6 +100,16 @@ pub enum PredictorError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// `field `x`: ` for a JSON path that names a field; nothing for the whole document (`.`)
+/// or a position serde_path_to_error could not name (`?`).
+fn field_part(field: &str) -> String {
+    if field.is_empty() || field.split('.').all(|s| s == "?" || s.is_empty()) {
+        String::new()
+    } else {
+        format!("field `{field}`: ")
+    }
 }
 
 impl PredictorError {

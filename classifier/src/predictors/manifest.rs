@@ -351,6 +351,31 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_json_error_names_a_field_only_when_there_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(MANIFEST_FILE);
+        for (text, needle, field) in [
+            ("{", "EOF while parsing", None),
+            ("", "EOF while parsing", None),
+            ("[1]", "invalid length", None),
+            (
+                "{\"format_version\": \"x\"}",
+                "invalid type",
+                Some("format_version"),
+            ),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let e = Manifest::read(dir.path()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+            assert!(e.contains("re-run `switchyard train`"), "{text}: {e}");
+            match field {
+                Some(f) => assert!(e.contains(&format!("field `{f}`: ")), "{text}: {e}"),
+                None => assert!(!e.contains("field `"), "{text}: {e}"),
+            }
+        }
+    }
+
+    #[test]
     fn the_encoder_config_comes_from_settings_then_recorded_budget_then_default() {
         let dir = Path::new("art");
         let mut m = manifest();

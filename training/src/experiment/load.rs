@@ -96,6 +96,26 @@ pub struct ImportSpec {
     pub same_models: Vec<(String, String)>,
 }
 
+/// Refuses a source given twice (compared by canonical path, so `data` and `./data/` are one):
+/// its rows would be merged twice, and an evaluation's copies would leak between train and test.
+fn refuse_repeated_sources(sources: &[SourceSpec]) -> Result<(), Error> {
+    let mut seen: Vec<(PathBuf, &str)> = Vec::with_capacity(sources.len());
+    for source in sources {
+        let path = std::fs::canonicalize(&source.path).unwrap_or_else(|_| source.path.clone());
+        if let Some((_, first)) = seen.iter().find(|(p, _)| *p == path) {
+            return Err(Error::Experiment {
+                reason: format!(
+                    "--data {} and --data {first} are the same data ({}); give each source once",
+                    source.name,
+                    path.display()
+                ),
+            });
+        }
+        seen.push((path, &source.name));
+    }
+    Ok(())
+}
+
 /// Imports, filters, samples (per source, so that a source's sample is the same whatever it is
 /// merged with) and merges. Returns the table and each row's source name; `note` gets one line
 /// per step worth telling the user.
@@ -112,6 +132,7 @@ pub fn import_sources(
     let mut all_models: Vec<String> = Vec::new();
     let mut task_matched = vec![false; spec.exclude_tasks.len()];
     let mut alias_matched = vec![false; spec.same_models.len()];
+    refuse_repeated_sources(&spec.sources)?;
     for source in &spec.sources {
         let mut part = datasets::import_auto(&source.path).map_err(|e| Error::Experiment {
             reason: format!("importing {}: {e}", source.path.display()),

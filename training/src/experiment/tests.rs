@@ -461,6 +461,23 @@ fn import_sources_samples_per_source_and_names_what_fails() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no prompts left"), "{err}");
+    // The same source twice (here once through `..`) would merge every row twice.
+    let twice = ImportSpec {
+        sources: vec![
+            source("gsm8k", fixture.clone()),
+            source("again", fixture.join("../routellm-gsm8k")),
+        ],
+        exclude_tasks: Vec::new(),
+        max_prompts: None,
+        sample_seed: 1,
+        same_models: Vec::new(),
+    };
+    let err = import_sources(&twice, &mut |_| {}).unwrap_err().to_string();
+    assert!(
+        err.contains("--data again and --data gsm8k are the same data"),
+        "{err}"
+    );
+    assert!(err.contains("routellm-gsm8k"), "{err}");
 }
 
 #[test]
