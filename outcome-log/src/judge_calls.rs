@@ -43,6 +43,19 @@ impl JudgeResult {
     }
 }
 
+impl JudgeResult {
+    /// What storing the judge's label gave, as the call's result.
+    pub fn of_label(verdict: crate::FeedbackVerdict) -> Self {
+        use crate::FeedbackVerdict as V;
+        match verdict {
+            V::Stored | V::ReplacedJudge { .. } => JudgeResult::Stored,
+            V::AlreadyLabelled { .. } => JudgeResult::Superseded,
+            V::UnknownRequest => JudgeResult::UnknownRequest,
+            V::Unavailable => JudgeResult::LogUnavailable,
+        }
+    }
+}
+
 /// One judged request, as the judge hands it to the log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JudgeCall {

@@ -145,6 +145,36 @@ pub fn add_feedback(
     timestamp_ms: u64,
 ) -> Result<FeedbackVerdict, rusqlite::Error> {
     let tx = conn.transaction()?;
+    let verdict = label_in(&tx, request_id, key_id, fb, timestamp_ms)?;
+    tx.commit()?;
+    Ok(verdict)
+}
+
+/// Stores a judged request's label (when it has one, setting the call's result from what
+/// storing it gave) and its `judge_calls` accounting row in one transaction, so that a crash
+/// cannot keep a label whose paid call the day's judge budget no longer counts.
+pub fn add_judged(
+    conn: &mut Connection,
+    call: &mut crate::JudgeCall,
+    label: Option<&Feedback>,
+) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    if let Some(fb) = label {
+        let verdict = label_in(&tx, &call.request_id, None, fb, call.timestamp_ms)?;
+        call.result = crate::JudgeResult::of_label(verdict);
+    }
+    crate::judge_calls::insert(&tx, call)?;
+    tx.commit()
+}
+
+/// [`add_feedback`] inside the caller's transaction.
+fn label_in(
+    tx: &rusqlite::Transaction<'_>,
+    request_id: &str,
+    key_id: Option<&str>,
+    fb: &Feedback,
+    timestamp_ms: u64,
+) -> Result<FeedbackVerdict, rusqlite::Error> {
     let known: bool = tx
         .prepare_cached(
             "SELECT EXISTS(SELECT 1 FROM outcomes WHERE request_id = ?1 AND (?2 IS NULL OR key_id = ?2))",
@@ -180,7 +210,6 @@ pub fn add_feedback(
         i64::try_from(timestamp_ms).unwrap_or(i64::MAX),
         fb.source.as_str(),
     ])?;
-    tx.commit()?;
     Ok(verdict)
 }
 

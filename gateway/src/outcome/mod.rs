@@ -616,28 +616,18 @@ impl Writer {
             Job::Judged { call, label, reply } => {
                 self.commit(conn);
                 let mut call = *call;
-                if let Some(label) = label {
-                    call.result = match conn.add_feedback(
-                        &call.request_id,
-                        None,
-                        &label,
-                        call.timestamp_ms,
-                    ) {
-                        Ok(FeedbackVerdict::Stored | FeedbackVerdict::ReplacedJudge { .. }) => {
-                            JudgeResult::Stored
-                        }
-                        Ok(FeedbackVerdict::AlreadyLabelled { .. }) => JudgeResult::Superseded,
-                        Ok(FeedbackVerdict::UnknownRequest) => JudgeResult::UnknownRequest,
-                        Ok(FeedbackVerdict::Unavailable) => JudgeResult::LogUnavailable,
-                        Err(e) => {
-                            tracing::error!(error = %e, "Judge label write failed.");
-                            JudgeResult::LogUnavailable
-                        }
-                    };
-                }
-                // The accounting row is kept whatever became of the label: the call was paid.
-                if let Err(e) = conn.insert_judge_call(&call) {
-                    tracing::error!(error = %e, "Judge call row write failed.");
+                // The label and the accounting row commit together: a crash between two
+                // commits kept a label whose paid call the day's budget then didn't count.
+                if let Err(e) = conn.add_judged(&mut call, label.as_ref()) {
+                    tracing::error!(error = %e, "Judge label write failed.");
+                    // The accounting row is kept whatever became of the label: the call was
+                    // paid.
+                    if label.is_some() {
+                        call.result = JudgeResult::LogUnavailable;
+                    }
+                    if let Err(e) = conn.insert_judge_call(&call) {
+                        tracing::error!(error = %e, "Judge call row write failed.");
+                    }
                 }
                 let _ = reply.send(call.result);
             }

@@ -127,76 +127,34 @@ impl PgWriter {
         self.reconnect_if_closed()?;
         let err = Error::pg(&self.url);
         let mut tx = self.client.transaction().map_err(&err)?;
-        let known = tx
-            .query_opt(
-                "SELECT 1 FROM outcomes WHERE request_id = $1 AND ($2::text IS NULL OR key_id = $2)
-                 FOR UPDATE",
-                &[&request_id, &key_id],
-            )
-            .map_err(&err)?
-            .is_some();
-        if !known {
-            return Ok(FeedbackVerdict::UnknownRequest);
-        }
-        let existing = tx
-            .query_opt(
-                "SELECT score, source FROM feedback WHERE request_id = $1 AND metric = $2
-                 ORDER BY id LIMIT 1",
-                &[&request_id, &fb.metric],
-            )
-            .map_err(&err)?
-            .map(|r| (r.get::<_, f64>(0), r.get::<_, String>(1)));
-        let verdict = label_verdict(existing, fb);
-        match verdict {
-            FeedbackVerdict::AlreadyLabelled { .. } => return Ok(verdict),
-            FeedbackVerdict::ReplacedJudge { .. } => {
-                tx.execute(
-                    "DELETE FROM feedback WHERE request_id = $1 AND metric = $2 AND source <> 'human'",
-                    &[&request_id, &fb.metric],
-                )
-                .map_err(&err)?;
-            }
-            _ => {}
-        }
-        tx.execute(
-            "INSERT INTO feedback (request_id, metric, score, timestamp_ms, source)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &request_id,
-                &fb.metric,
-                &fb.score,
-                &i64::try_from(timestamp_ms).unwrap_or(i64::MAX),
-                &fb.source.as_str(),
-            ],
-        )
-        .map_err(&err)?;
+        let verdict = label_in(&mut tx, &err, request_id, key_id, fb, timestamp_ms)?;
         tx.commit().map_err(&err)?;
         Ok(verdict)
+    }
+
+    /// Stores a judged request's label (setting the call's result from what storing it gave)
+    /// and its accounting row in one transaction, as `crate::write::add_judged` does.
+    pub fn add_judged(
+        &mut self,
+        call: &mut JudgeCall,
+        label: Option<&Feedback>,
+    ) -> Result<(), Error> {
+        self.reconnect_if_closed()?;
+        let err = Error::pg(&self.url);
+        let mut tx = self.client.transaction().map_err(&err)?;
+        if let Some(fb) = label {
+            let verdict = label_in(&mut tx, &err, &call.request_id, None, fb, call.timestamp_ms)?;
+            call.result = crate::JudgeResult::of_label(verdict);
+        }
+        insert_call(&mut tx, call).map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(())
     }
 
     /// Stores one judged request's accounting row.
     pub fn insert_judge_call(&mut self, call: &JudgeCall) -> Result<(), Error> {
         self.reconnect_if_closed()?;
-        let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
-        self.client
-            .execute(
-                "INSERT INTO judge_calls (request_id, timestamp_ms, judge_model, method, result,
-                 score, cost_usd, input_tokens, output_tokens, latency_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[
-                    &call.request_id,
-                    &i64::try_from(call.timestamp_ms).unwrap_or(i64::MAX),
-                    &call.judge_model.as_ref().map(|m| m.as_str()),
-                    &call.method,
-                    &call.result.as_str(),
-                    &call.score.filter(|s| s.is_finite()),
-                    &finite(call.cost_usd),
-                    &i64::from(call.input_tokens),
-                    &i64::from(call.output_tokens),
-                    &finite(call.latency_ms),
-                ],
-            )
-            .map_err(Error::pg(&self.url))?;
+        insert_call(&mut self.client, call).map_err(Error::pg(&self.url))?;
         Ok(())
     }
 
@@ -204,6 +162,88 @@ impl PgWriter {
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
     }
+}
+
+/// [`PgWriter::add_feedback`] inside the caller's transaction.
+fn label_in(
+    tx: &mut postgres::Transaction<'_>,
+    err: &impl Fn(postgres::Error) -> Error,
+    request_id: &str,
+    key_id: Option<&str>,
+    fb: &Feedback,
+    timestamp_ms: u64,
+) -> Result<FeedbackVerdict, Error> {
+    {
+        let known = tx
+            .query_opt(
+                "SELECT 1 FROM outcomes WHERE request_id = $1 AND ($2::text IS NULL OR key_id = $2)
+                 FOR UPDATE",
+                &[&request_id, &key_id],
+            )
+            .map_err(err)?
+            .is_some();
+        if !known {
+            return Ok(FeedbackVerdict::UnknownRequest);
+        }
+    }
+    let existing = tx
+        .query_opt(
+            "SELECT score, source FROM feedback WHERE request_id = $1 AND metric = $2
+             ORDER BY id LIMIT 1",
+            &[&request_id, &fb.metric],
+        )
+        .map_err(err)?
+        .map(|r| (r.get::<_, f64>(0), r.get::<_, String>(1)));
+    let verdict = label_verdict(existing, fb);
+    match verdict {
+        FeedbackVerdict::AlreadyLabelled { .. } => return Ok(verdict),
+        FeedbackVerdict::ReplacedJudge { .. } => {
+            tx.execute(
+                "DELETE FROM feedback WHERE request_id = $1 AND metric = $2 AND source <> 'human'",
+                &[&request_id, &fb.metric],
+            )
+            .map_err(err)?;
+        }
+        _ => {}
+    }
+    tx.execute(
+        "INSERT INTO feedback (request_id, metric, score, timestamp_ms, source)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &request_id,
+            &fb.metric,
+            &fb.score,
+            &i64::try_from(timestamp_ms).unwrap_or(i64::MAX),
+            &fb.source.as_str(),
+        ],
+    )
+    .map_err(err)?;
+    Ok(verdict)
+}
+
+/// Stores one judged request's accounting row on `client` (a connection or a transaction).
+fn insert_call(
+    client: &mut impl postgres::GenericClient,
+    call: &JudgeCall,
+) -> Result<u64, postgres::Error> {
+    let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
+    client.execute(
+        "INSERT INTO judge_calls (request_id, timestamp_ms, judge_model, method, result,
+         score, cost_usd, input_tokens, output_tokens, latency_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &call.request_id,
+            &i64::try_from(call.timestamp_ms).unwrap_or(i64::MAX),
+            &call.judge_model.as_ref().map(|m| m.as_str()),
+            &call.method,
+            &call.result.as_str(),
+            &call.score.filter(|s| s.is_finite()),
+            &finite(call.cost_usd),
+            &i64::from(call.input_tokens),
+            &i64::from(call.output_tokens),
+            &finite(call.latency_ms),
+        ],
+    )
 }
 
 /// The group's columns, as the arrays [`INSERT_OUTCOMES`] unnests.
