@@ -302,16 +302,19 @@ impl Auth {
     fn reload_from(&self, store: &KeyStore) -> Result<(), KeyStoreError> {
         let _serial = self.0.reload.lock();
         let version = store.data_version()?;
-        let rows = store.load()?;
+        let loaded = store.load()?;
+        let rows = loaded.keys;
         let old = self.table();
         let by_id: HashMap<&str, &Arc<LiveKey>> = old
             .by_hash
             .values()
             .map(|k| (k.record.id.as_str(), k))
             .collect();
+        // Any row makes keys required, one that does not read back too: counting only the
+        // readable ones turned authentication off when every row was unreadable.
         let mut table = Table {
             by_hash: HashMap::with_capacity(rows.len()),
-            configured: !rows.is_empty(),
+            configured: !rows.is_empty() || loaded.unreadable > 0,
         };
         for (record, hash) in rows {
             if record.revoked_ms.is_some() {

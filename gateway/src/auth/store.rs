@@ -282,6 +282,17 @@ fn new_id() -> String {
     format!("key_{}", hex::encode(bytes))
 }
 
+/// The key table as read: the rows that read back, with their key hashes, and how many did
+/// not.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Every row that reads back, revoked ones included.
+    pub keys: Vec<(KeyRecord, [u8; 32])>,
+    /// Rows left out because a field does not read back (a hand edit, a newer version's row):
+    /// they grant nothing, but they are keys, so the gateway still requires one.
+    pub unreadable: usize,
+}
+
 /// An open key table.
 #[derive(Debug)]
 pub struct KeyStore {
@@ -349,6 +360,20 @@ impl KeyStore {
         let mut guard = client
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A connection the server closed (a restart, a failover, a proxy's idle cut) stays
+        // closed: reconnect, or the key refresh would never see another change (a revoked key
+        // kept working until the gateway restarted).
+        if guard.0.is_closed() {
+            match outcome_log::pg::off_runtime(|| outcome_log::pg::connect(url)) {
+                Ok(fresh) => guard.0 = fresh,
+                Err(e) => {
+                    return Some(Err(KeyStoreError::Pg {
+                        url: url.clone(),
+                        message: e.to_string(),
+                    }))
+                }
+            }
+        }
         let client = &mut guard.0;
         Some(outcome_log::pg::off_runtime(|| f(client)).map_err(|e| pg_error(url, &e)))
     }
@@ -562,11 +587,11 @@ impl KeyStore {
 
     /// Every key, revoked ones included, oldest first.
     pub fn list(&self) -> Result<Vec<KeyRecord>, KeyStoreError> {
-        Ok(self.load()?.into_iter().map(|(r, _)| r).collect())
+        Ok(self.load()?.keys.into_iter().map(|(r, _)| r).collect())
     }
 
     /// Every key with its SHA-256, oldest first.
-    pub fn load(&self) -> Result<Vec<(KeyRecord, [u8; 32])>, KeyStoreError> {
+    pub fn load(&self) -> Result<Loaded, KeyStoreError> {
         let rows = match self.pg(|c| {
             c.query(LOAD, &[]).map(|rows| {
                 rows.iter()
@@ -622,12 +647,16 @@ impl KeyStore {
     /// newer version's row) is left out with a warning naming it and its field: it grants
     /// nothing, and the other rows, their revocations above all, still take effect. Failing
     /// the whole load instead kept the last table in a running gateway, revoked keys included.
-    fn decode(&self, rows: Vec<RawKey>) -> Result<Vec<(KeyRecord, [u8; 32])>, KeyStoreError> {
-        let mut out = Vec::with_capacity(rows.len());
+    fn decode(&self, rows: Vec<RawKey>) -> Result<Loaded, KeyStoreError> {
+        let mut out = Loaded {
+            keys: Vec::with_capacity(rows.len()),
+            unreadable: 0,
+        };
         for row in rows {
             match self.decode_row(row) {
-                Ok(key) => out.push(key),
+                Ok(key) => out.keys.push(key),
                 Err(e) => {
+                    out.unreadable += 1;
                     tracing::warn!(error = %e, "Skipping a client key row that does not read back; it authenticates nothing.")
                 }
             }
@@ -717,7 +746,7 @@ mod tests {
             .unwrap();
         let revoked = store.revoke("gone", 2).unwrap();
         assert_eq!(revoked.revoked_ms, Some(2));
-        let loaded = store.load().unwrap();
+        let loaded = store.load().unwrap().keys;
         let mut ids: Vec<(&str, Option<u64>)> = loaded
             .iter()
             .map(|(k, _)| (k.id.as_str(), k.revoked_ms))
@@ -776,7 +805,7 @@ mod tests {
         let key = key.expose().clone();
         assert!(key.starts_with(KEY_PREFIX) && key.len() == 3 + 43, "{key}");
         assert!(record.id.starts_with("key_"));
-        let loaded = store.load().unwrap();
+        let loaded = store.load().unwrap().keys;
         assert_eq!(loaded, vec![(record.clone(), digest(&key))]);
         let raw = std::fs::read(&path).unwrap();
         let wal = std::fs::read(path.with_extension("sqlite-wal")).unwrap_or_default();
@@ -875,7 +904,7 @@ mod tests {
         let (record, key) = store.create(&new, 1_000).unwrap();
         // Another replica's connection sees the key and the change.
         assert_eq!(
-            other.load().unwrap(),
+            other.load().unwrap().keys,
             vec![(record.clone(), digest(key.expose()))]
         );
         let v1 = other.data_version().unwrap();
@@ -894,5 +923,26 @@ mod tests {
         // The name is free again once revoked.
         store.create(&new, 5_000).unwrap();
         assert_eq!(other.list().unwrap().len(), 2);
+        // The server closes the watching replica's connection (a restart, a failover, a
+        // proxy's idle cut): it reconnects and sees the next revocation. Before, the closed
+        // connection stayed closed and a revoked key kept working until a restart.
+        store
+            .pg(|c| {
+                c.batch_execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE pid <> pg_backend_pid() AND datname = current_database()",
+                )
+            })
+            .unwrap()
+            .unwrap();
+        let before = (0..3).find_map(|_| other.data_version().ok()).unwrap();
+        store.revoke("team", 6_000).unwrap();
+        assert_ne!(other.data_version().unwrap(), before);
+        assert!(other
+            .load()
+            .unwrap()
+            .keys
+            .iter()
+            .all(|(k, _)| k.revoked_ms.is_some()));
     }
 }

@@ -181,6 +181,27 @@ async fn issue_11_without_a_valid_key_v1_answers_401_and_rows_carry_the_key_id()
     assert!(!raw.windows(app_key.len()).any(|w| w == app_key.as_bytes()));
 }
 
+/// A key row that does not read back (a hand edit: a budget removed but its period left)
+/// grants nothing, and still makes keys required: counting only the readable rows turned
+/// authentication off, so every request passed without a key.
+#[tokio::test]
+async fn an_unreadable_key_row_keeps_keys_required() {
+    let (h, keys) = start(&[named("solo")], |_| {}).await;
+    rusqlite::Connection::open(db(h.dir.path()))
+        .unwrap()
+        .execute(
+            "UPDATE client_keys SET budget_usd = NULL, period = 'week'",
+            [],
+        )
+        .unwrap();
+    h.gw.state().auth.reload().unwrap();
+    for key in [None, Some(keys[0].1.as_str())] {
+        let (_, err) = error_of(h.chat_as(key, &chat("gpt-4o-mini")).await, 401).await;
+        assert_eq!(err["code"], "invalid_api_key");
+    }
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 0);
+}
+
 #[tokio::test]
 async fn issue_11_requests_per_minute_answer_429_with_retry_after_on_the_injected_clock() {
     let key = NewKey {
