@@ -220,6 +220,7 @@ impl Ledger {
         Ok(Reservation {
             ledger: Arc::clone(self),
             key_id: key_id.to_owned(),
+            period: budget.period,
             amount,
             done: Mutex::new(false),
         })
@@ -238,13 +239,15 @@ impl Ledger {
         }
     }
 
-    fn release(&self, key_id: &str, reserved: f64, actual: f64) {
+    /// Ends a reservation: its cost counts in the period it ends in (as the shared budget
+    /// counts it). Adding it to the account as found lost it when the period turned while the
+    /// request ran: the next reservation started the new period from zero.
+    fn release(&self, key_id: &str, period: Period, reserved: f64, actual: f64) {
+        let start = period.start_ms(self.clock.unix_ms());
         let Ok(mut accounts) = self.accounts.lock() else {
             return;
         };
-        let Some(a) = accounts.get_mut(key_id) else {
-            return;
-        };
+        let a = current(&mut accounts, key_id, start);
         a.reserved_usd = (a.reserved_usd - reserved).max(0.0);
         if actual.is_finite() && actual > 0.0 {
             a.spent_usd += actual;
@@ -258,6 +261,8 @@ impl Ledger {
 pub struct Reservation {
     ledger: Arc<Ledger>,
     key_id: String,
+    /// The key's budget period, to count the cost in the period the request ends in.
+    period: Period,
     amount: f64,
     done: Mutex<bool>,
 }
@@ -275,7 +280,8 @@ impl Reservation {
         };
         if !*done {
             *done = true;
-            self.ledger.release(&self.key_id, self.amount, actual_usd);
+            self.ledger
+                .release(&self.key_id, self.period, self.amount, actual_usd);
         }
     }
 }
@@ -317,6 +323,24 @@ mod tests {
         assert_eq!(parse_utc_date("2026-12-01"), Some(1_796_083_200_000));
         assert_eq!(parse_utc_date("2026-02-31"), None);
         assert_eq!(parse_utc_date("yesterday"), None);
+    }
+
+    /// A request reserved before midnight and settled after it counts in the new day (as the
+    /// shared budget counts it); before, its cost went to the day that had ended and the new
+    /// day's first reservation started from zero, so it counted nowhere.
+    #[test]
+    fn a_request_that_spans_midnight_counts_in_the_day_it_ends() {
+        // 2026-12-03 23:59:50 UTC.
+        let clock = AuthClock::manual(1_796_342_390_000);
+        let ledger = Arc::new(Ledger::new(clock.clone()));
+        let long = ledger.reserve("k", DAY, 0.8).unwrap();
+        clock.advance(std::time::Duration::from_secs(20));
+        long.settle(0.5);
+        let next = ledger.reserve("k", DAY, 0.1).unwrap();
+        let (spent, reserved) = ledger.usage("k", DAY);
+        assert!((spent - 0.5).abs() < 1e-9, "{spent}");
+        assert!((reserved - 0.1).abs() < 1e-9, "{reserved}");
+        drop(next);
     }
 
     #[test]
