@@ -443,8 +443,10 @@ impl SharedCounters {
         Ok(())
     }
 
-    /// Sets `key_id`'s spend in the period starting at `period_start_ms` unless a replica
-    /// already did: a restarting replica must not overwrite what the others counted since.
+    /// Raises `key_id`'s spend in the period starting at `period_start_ms` to `spent_usd` (the
+    /// outcome log's, a floor of the true spend), never lowering it: a restarting replica must
+    /// not overwrite what the others counted since, and a settlement Redis missed (a stall, an
+    /// outage) comes back. Setting it only where Redis had none kept those lost for the period.
     pub async fn seed(
         &self,
         key_id: &str,
@@ -458,13 +460,10 @@ impl SharedCounters {
             0.0
         };
         let mut conn = self.conn.clone();
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.spent_key(key_id, period_start_ms))
-            .arg(spent)
-            .arg("NX")
-            .arg("PX")
+        let mut call = scripts::SEED.key(self.spent_key(key_id, period_start_ms));
+        call.arg(spent)
             .arg(spent_ttl_ms(period, period_start_ms, self.clock.unix_ms()));
-        let _: Option<String> = self.bounded(cmd.query_async(&mut conn)).await?;
+        let _: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
         Ok(())
     }
 

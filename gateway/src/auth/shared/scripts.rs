@@ -17,3 +17,5 @@ pub(super) static RESERVE: LazyLock<Script> =
 /// A hold replaced by the real cost.
 pub(super) static SETTLE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("settle.lua")));
+/// A period's spend raised to a starting replica's logged spend.
+pub(super) static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.lua")));

@@ -219,6 +219,20 @@ async fn seeding_never_overwrites_what_replicas_counted() {
         .unwrap_err();
     assert!((refused.spent_usd - 0.7).abs() < 1e-9);
     drop(over);
+    // A log that holds more than Redis (settlements Redis missed during a stall or an
+    // outage) raises it: before, the seed wrote only where Redis had nothing, so those costs
+    // stayed missing for the rest of the period.
+    shared.seed("k", Period::Day, start, 1.2).await.unwrap();
+    let refused = shared
+        .reserve("k", DAY, 0.0, 0.0)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        (refused.spent_usd - 1.2).abs() < 1e-9,
+        "{}",
+        refused.spent_usd
+    );
 }
 
 #[tokio::test]
