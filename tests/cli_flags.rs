@@ -116,6 +116,19 @@ fn eval_refuses_a_test_fraction_or_decontaminate_threshold_out_of_range() {
             &["eval", "--data", NO_DATA, "--test-fraction", value],
             &["--test-fraction", "above 0 and below 1"],
         );
+        // onboard holds prompts out the same way.
+        refused(
+            &[
+                "onboard",
+                "--data",
+                NO_DATA,
+                "--model",
+                "m",
+                "--test-fraction",
+                value,
+            ],
+            &["--test-fraction", "above 0 and below 1"],
+        );
     }
     for value in ["NaN", "2", "-1.5", "inf"] {
         refused(

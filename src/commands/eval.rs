@@ -234,7 +234,7 @@ fn parse_out_file(s: &str) -> Result<PathBuf, String> {
 
 /// `--test-fraction`: a share strictly between 0 and 1 (0 or 1 left one side of the split
 /// empty, NaN both, and the error did not name the flag).
-fn parse_test_fraction(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_test_fraction(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
         _ => Err(format!(

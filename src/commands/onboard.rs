@@ -32,8 +32,8 @@ pub struct OnboardArgs {
     /// selection).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Share of prompts held out.
-    #[arg(long, default_value_t = 0.2)]
+    /// Share of prompts held out (above 0 and below 1).
+    #[arg(long, default_value_t = 0.2, value_parser = super::eval::parse_test_fraction, allow_hyphen_values = true)]
     test_fraction: f64,
     /// L2 pull of the new model's vector towards the average model, in units of one probe's
     /// log-loss (classifier's NEW_MODEL_L2 by default).
