@@ -420,35 +420,20 @@ impl KeyStore {
         }
     }
 
-    /// A number that changes when a key is created or revoked (by any connection): the
-    /// gateway polls it to pick up the CLI's changes. It is the key table's own state (rows,
-    /// highest rowid, revoked rows), not `PRAGMA data_version`, because the table shares its
-    /// file with the outcome log, which commits on every request: the file's version would
-    /// change every poll and every key would be reloaded once a second under traffic.
+    /// A number that changes when the key table changes (by any connection: the CLI, another
+    /// replica, a hand edit): the gateway polls it to pick up those changes. It is a digest of
+    /// the table's rows, not `PRAGMA data_version`, because the table shares its file with the
+    /// outcome log, which commits on every request: the file's version would change every poll
+    /// and every key would be reloaded once a second under traffic. Counting rows and
+    /// revocations, as before, missed a hand-edited limit (a key's `rpm`, budget or models)
+    /// until the next create or revoke.
     pub fn data_version(&self) -> Result<i64, KeyStoreError> {
-        if let Some(counts) = self.pg(|c| {
-            c.query_one("SELECT count(*), count(revoked_ms) FROM client_keys", &[])
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
-        }) {
-            let (rows, revoked) = counts?;
-            return Ok(rows.wrapping_mul(1 << 20).wrapping_add(revoked));
-        }
-        let conn = self
-            .sqlite()
-            .ok_or(KeyStoreError::NotFound(String::new()))?;
-        let (rows, top, revoked): (i64, i64, i64) = conn
-            .query_row(
-                "SELECT count(*), coalesce(max(rowid), 0), count(revoked_ms) FROM client_keys",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .map_err(|e| self.db(e))?;
-        // Keys are only ever added and revoked, so each count only grows: their sum with the
-        // highest rowid changes on every change.
-        Ok(rows
-            .wrapping_mul(1 << 20)
-            .wrapping_add(top.wrapping_mul(1 << 40))
-            .wrapping_add(revoked))
+        use std::hash::{Hash, Hasher};
+        let rows = self.raw()?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        // Debug text covers every column, floats included (which `Hash` does not).
+        format!("{rows:?}").hash(&mut hasher);
+        Ok(i64::from_ne_bytes(hasher.finish().to_ne_bytes()))
     }
 
     /// Creates a key; returns its record and the key itself (shown once, never stored).
@@ -592,6 +577,12 @@ impl KeyStore {
 
     /// Every key with its SHA-256, oldest first.
     pub fn load(&self) -> Result<Loaded, KeyStoreError> {
+        let rows = self.raw()?;
+        self.decode(rows)
+    }
+
+    /// Every row as stored, oldest first.
+    fn raw(&self) -> Result<Vec<RawKey>, KeyStoreError> {
         let rows = match self.pg(|c| {
             c.query(LOAD, &[]).map(|rows| {
                 rows.iter()
@@ -616,7 +607,7 @@ impl KeyStore {
             Some(rows) => rows?,
             None => self.load_sqlite()?,
         };
-        self.decode(rows)
+        Ok(rows)
     }
 
     fn load_sqlite(&self) -> Result<Vec<RawKey>, KeyStoreError> {
@@ -782,7 +773,25 @@ mod tests {
         let v1 = store.data_version().unwrap();
         assert_ne!(v1, v0);
         store.revoke("a", 2).unwrap();
-        assert_ne!(store.data_version().unwrap(), v1);
+        let v2 = store.data_version().unwrap();
+        assert_ne!(v2, v1);
+        // A hand edit of a key's limits is a change too (before, only creates and revocations
+        // were, so a running gateway kept the old limit until the next one).
+        let (b, _) = store
+            .create(
+                &NewKey {
+                    name: "b".to_owned(),
+                    ..new
+                },
+                3,
+            )
+            .unwrap();
+        let v3 = store.data_version().unwrap();
+        other
+            .execute("UPDATE client_keys SET rpm = 5 WHERE id = ?1", [&b.id])
+            .unwrap();
+        assert_ne!(store.data_version().unwrap(), v3);
+        assert_ne!(v3, v2);
     }
 
     #[test]
