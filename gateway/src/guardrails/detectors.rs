@@ -72,6 +72,12 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// [`EMAIL`] for ASCII text, where its classes take only ASCII letters and digits: the same
+/// matches, found without the Unicode classes' larger automaton (with them the detectors took
+/// two thirds longer on ASCII prose).
+static EMAIL_ASCII: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"(?i-u)[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}"));
+
 /// One [`word_char!`].
 static WORD_CHAR: LazyLock<Regex> = LazyLock::new(|| pattern(concat!("^", word_char!(), "$")));
 
@@ -260,7 +266,12 @@ fn find_folded(text: &str, enabled: impl Fn(Kind) -> bool) -> Vec<Found> {
     let mut found = Vec::new();
     let mut add = |start, end, kind| found.push(Found { start, end, kind });
     if enabled(Kind::Email) {
-        for m in EMAIL.find_iter(text) {
+        let email = if text.is_ascii() {
+            &*EMAIL_ASCII
+        } else {
+            &*EMAIL
+        };
+        for m in email.find_iter(text) {
             add(m.start(), m.end(), Kind::Email);
         }
     }
@@ -533,6 +544,29 @@ mod tests {
             let m = re.find(&folded).unwrap();
             assert_eq!((at[m.start()], at[m.end()]), (0, text.len()));
             assert!(text.len() <= SEPARATED_MAX, "{} bytes", text.len());
+        }
+    }
+
+    /// On ASCII text the ASCII email pattern finds exactly what the full one does.
+    #[test]
+    fn the_ascii_email_pattern_agrees_on_ascii_text() {
+        let pieces = [
+            "a", "Z", "0", ".", "_", "%", "+", "-", "@", "co", "example", " ", "K", "s", ".jp",
+            "@@", "x.y", "..", "\n", "(", "!",
+        ];
+        let mut state: u64 = 7;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..12 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[usize::try_from(state >> 33).unwrap() % pieces.len()]);
+            }
+            let spans = |re: &Regex| -> Vec<(usize, usize)> {
+                re.find_iter(&text).map(|m| (m.start(), m.end())).collect()
+            };
+            assert_eq!(spans(&EMAIL_ASCII), spans(&EMAIL), "{text:?}");
         }
     }
 
