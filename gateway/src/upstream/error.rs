@@ -184,6 +184,23 @@ impl UpstreamError {
         e
     }
 
+    /// A refusal caused by the gateway's account with the provider rather than by the
+    /// request: a spent credit balance, a reached spend limit, billing not enabled, a region
+    /// the account may not use. Like a refused key ([`UpstreamErrorKind::Auth`]): another
+    /// provider (or key) may serve the request, the provider's circuit breaker counts it, and
+    /// the client is not shown the operator's billing state as its own bad request. `status`
+    /// is the upstream's (such as 400 or 402), kept for the logs.
+    pub(crate) fn account(status: u16, body: &str) -> Self {
+        let mut e = Self::new(
+            UpstreamErrorKind::Auth,
+            ErrorSource::Upstream,
+            true,
+            extract_message(body),
+        );
+        e.status = Some(status);
+        e
+    }
+
     /// A 3xx answer, not followed: a redirect would carry the provider's key (`x-api-key`,
     /// `x-goog-api-key`: reqwest drops only `Authorization` and cookies on a cross-host hop)
     /// and the prompt to the address it names. `location` is that address, for the operator.

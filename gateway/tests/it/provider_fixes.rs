@@ -642,3 +642,242 @@ async fn usage_of(h: &Harness, path: &str, body: &Value, stream: bool) -> (Value
     };
     (usage, text)
 }
+
+// ---- Second review of the provider adapters (/tmp/review_providers.md, findings 1 to 7). ----
+
+/// Anthropic's stream events, `data:` only (the adapter reads the type from the data).
+fn claude_stream(delta_usage: Value) -> Vec<String> {
+    [
+        json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
+            "role": "assistant", "content": [], "model": "claude-haiku-4-5",
+            "usage": {"input_tokens": 4, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "text", "text": ""}}),
+        json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": "Hello there"}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": delta_usage}),
+        json!({"type": "message_stop"}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect()
+}
+
+#[tokio::test]
+async fn a_claude_stream_with_null_usage_counts_finishes_normally() {
+    let h = Harness::with(&["claude-haiku-4.5"], |_| {}).await;
+    h.fake.script(
+        "claude-haiku-4-5",
+        [raw_sse(&claude_stream(json!({
+            "input_tokens": null, "output_tokens": 5,
+            "cache_read_input_tokens": null, "cache_creation_input_tokens": null
+        })))],
+    );
+    let mut body = chat_body("claude-haiku-4.5", true, "hi");
+    body["stream_options"] = json!({"include_usage": true});
+    let resp = h.chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    let chunks = done_chunks(&resp.text().await.unwrap());
+    assert_eq!(streamed_text(&chunks), "Hello there");
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "stop"),
+        "{chunks:?}"
+    );
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(usage["prompt_tokens"], 4, "{chunks:?}");
+    assert_eq!(usage["completion_tokens"], 5, "{chunks:?}");
+    assert_eq!(h.only_row().await.status, OutcomeStatus::Ok);
+    h.stop().await;
+}
+
+const CREDIT_BALANCE: &str = "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.";
+
+fn error_status(code: u16, body: Value) -> Scenario {
+    Scenario::Status {
+        code,
+        retry_after: None,
+        body: Some(body.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn claude_account_errors_fail_over_and_open_the_breaker() {
+    let h = Harness::with(&["claude-haiku-4.5", "gpt-4o-mini"], |c| {
+        c.circuit_breaker.failures_to_open = 2;
+        c.circuit_breaker.open_for = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    h.fake.script(
+        "claude-haiku-4-5",
+        [
+            error_status(
+                400,
+                json!({"type": "error", "error": {"type": "invalid_request_error",
+                    "message": CREDIT_BALANCE}}),
+            ),
+            error_status(
+                402,
+                json!({"type": "error", "error": {"type": "billing_error",
+                    "message": "Billing issue."}}),
+            ),
+        ],
+    );
+    for stream in [false, true, false] {
+        let resp = h.chat(&chat_body("claude-haiku-4.5", stream, "hi")).await;
+        assert_eq!(resp.status(), 200, "stream {stream}");
+        assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+        let _ = resp.text().await.unwrap();
+    }
+    assert_eq!(
+        h.fake.calls("claude-haiku-4-5"),
+        2,
+        "two account errors opened Anthropic's breaker"
+    );
+    let rows = h.rows().await;
+    let errors: Vec<_> = rows
+        .iter()
+        .map(|r| r.attempts[0].error.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        errors.iter().filter(|e| *e == "auth").count(),
+        2,
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|e| e == "circuit_open"), "{errors:?}");
+    h.stop().await;
+
+    // With nothing to fail over to, the client learns that the provider failed, not the
+    // operator's billing state as its own bad request.
+    let solo = Harness::with(&["claude-haiku-4.5"], |_| {}).await;
+    solo.fake.script(
+        "claude-haiku-4-5",
+        [error_status(
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error",
+                "message": CREDIT_BALANCE}}),
+        )],
+    );
+    let err = openai_error(
+        solo.chat(&chat_body("claude-haiku-4.5", false, "hi")).await,
+        502,
+    )
+    .await;
+    assert_eq!(err["code"], "upstream_auth", "{err}");
+    assert!(!err.to_string().contains("credit"), "{err}");
+    solo.stop().await;
+}
+
+#[tokio::test]
+async fn gemini_2_gets_no_json_mime_type_beside_function_declarations() {
+    let h = Harness::with(&["gemini-2.5-flash"], |_| {}).await;
+    let mut body = chat_body("gemini-2.5-flash", false, "weather in Oslo?");
+    body["response_format"] = json!({"type": "json_object"});
+    body["tools"] = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+    let resp = h.chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    let sent = h.fake.requests().last().unwrap().body.clone();
+    assert!(
+        sent["tools"][0]["functionDeclarations"].is_array(),
+        "{sent}"
+    );
+    assert!(
+        sent["generationConfig"]["responseMimeType"].is_null(),
+        "{sent}"
+    );
+    // Without tools, JSON mode stays.
+    body.as_object_mut().unwrap().remove("tools");
+    let resp = h.chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    let sent = h.fake.requests().last().unwrap().body.clone();
+    assert_eq!(
+        sent["generationConfig"]["responseMimeType"], "application/json",
+        "{sent}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn gemini_failed_precondition_fails_over() {
+    let h = Harness::with(&["gemini-2.5-flash", "gpt-4o-mini"], |_| {}).await;
+    h.fake.script(
+        "gemini-2.5-flash",
+        [error_status(
+            400,
+            json!({"error": {"code": 400, "status": "FAILED_PRECONDITION",
+                "message": "User location is not supported for the API use."}}),
+        )],
+    );
+    let resp = h.chat(&chat_body("gemini-2.5-flash", false, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let row = h.only_row().await;
+    assert_eq!(row.attempts[0].model, ModelId::new("gemini-2.5-flash"));
+    assert_eq!(row.attempts[0].error.as_deref(), Some("auth"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn claude_gets_a_digest_of_the_user_and_no_blank_text() {
+    let h = Harness::with(&["claude-haiku-4.5"], |_| {}).await;
+    let body = json!({
+        "model": "claude-haiku-4.5",
+        "user": "jane.doe@example.com",
+        "messages": [
+            {"role": "system", "content": " "},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "\n"},
+            {"role": "user", "content": "go on"}
+        ]
+    });
+    let resp = h.chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    let sent = h.fake.requests().last().unwrap().body.clone();
+    let user_id = sent["metadata"]["user_id"].as_str().unwrap();
+    assert_eq!(
+        user_id, "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d",
+        "{sent}"
+    );
+    assert!(sent.get("system").is_none(), "{sent}");
+    assert_eq!(
+        sent["messages"],
+        json!([{"role": "user", "content": [
+            {"type": "text", "text": "hi"},
+            {"type": "text", "text": "go on"}
+        ]}]),
+        "{sent}"
+    );
+    h.stop().await;
+}
+
+fn gemini_429(delay: &str) -> Scenario {
+    error_status(
+        429,
+        json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+            "message": "You exceeded your current quota.",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                         "retryDelay": delay}]}}),
+    )
+}
+
+#[tokio::test]
+async fn gemini_429_retry_delay_is_waited_for_and_reaches_the_client() {
+    let h = Harness::with(&["gemini-2.5-flash"], |_| {}).await;
+    // The last candidate is tried again after the body's delay.
+    h.fake
+        .script("gemini-2.5-flash", [gemini_429("0.2s"), Scenario::echo()]);
+    let resp = h.chat(&chat_body("gemini-2.5-flash", false, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(h.fake.calls("gemini-2.5-flash"), 2);
+    let _ = resp.text().await.unwrap();
+    // A delay past the deadline is not waited for; the client gets it, clamped.
+    h.fake.always("gemini-2.5-flash", gemini_429("5000.5s"));
+    let resp = h.chat(&chat_body("gemini-2.5-flash", false, "hi")).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(header(&resp, "retry-after"), "3600");
+    h.stop().await;
+}

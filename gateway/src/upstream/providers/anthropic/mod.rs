@@ -5,8 +5,14 @@
 //! merge, as Anthropic requires alternation; `max_tokens` defaults to
 //! [`DEFAULT_MAX_TOKENS`]; `temperature` is clamped to Anthropic's `[0, 1]`, and `top_p` is
 //! left out when `temperature` is set; tools and `tool_choice` map to Anthropic's; images
-//! become `image` blocks (base64 or URL). Refused: `n` above 1 (Anthropic gives one answer).
-//! Not translated: `response_format` (Anthropic has no JSON mode), logprobs.
+//! become `image` blocks (base64 or URL); blank (empty or whitespace-only) text is left out,
+//! as Anthropic refuses it; `user` goes as `metadata.user_id` in hashed form
+//! (`user_id`). Refused: `n` above 1 (Anthropic gives one answer). Not translated:
+//! `response_format` (Anthropic has no JSON mode), logprobs.
+//!
+//! Errors: a 402 `billing_error`, and a 400 that says the credit balance is too low or a
+//! spend or usage limit was reached, are the gateway's account's problem, not the request's
+//! (`status_error`): they fail over and count against the provider's circuit breaker.
 
 mod stream;
 mod thinking;
@@ -26,6 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::call_memo::CallMemo;
 use super::{ChunkStream, Provider, ProviderKind, UpstreamError};
@@ -97,8 +104,64 @@ impl AnthropicProvider {
         if let Some(key) = &self.api_key {
             builder = builder.header("x-api-key", key.expose());
         }
-        super::send_checked(builder, self.response_limit, UpstreamError::from_status).await
+        super::send_checked(builder, self.response_limit, status_error).await
     }
+}
+
+/// What a 400 `invalid_request_error` says when the fault is the account's: "Your credit
+/// balance is too low to access the Anthropic API", "You have reached your specified API
+/// usage limits", a workspace's spend limit. Compared in lower case.
+const ACCOUNT_MESSAGES: &[&str] = &[
+    "credit balance",
+    "spend limit",
+    "spending limit",
+    "usage limit",
+];
+
+/// Classifies a non-2xx answer, or a stream's `error` event under its type's status
+/// ([`wire::ErrorBody::status`]). A 402 (`billing_error`), and a 400 whose error is a
+/// `billing_error` or says the credit balance is too low or a spend or usage limit was
+/// reached, are the account's fault: retryable upstream errors
+/// ([`UpstreamError::account`]), not the client's bad request. Everything else as
+/// [`UpstreamError::from_status`].
+pub(crate) fn status_error(
+    status: u16,
+    retry_after: Option<std::time::Duration>,
+    body: &str,
+) -> UpstreamError {
+    if is_account_error(status, body) {
+        return UpstreamError::account(status, body);
+    }
+    UpstreamError::from_status(status, retry_after, body)
+}
+
+fn is_account_error(status: u16, body: &str) -> bool {
+    match status {
+        402 => true,
+        400 => {
+            let Ok(parsed) = serde_json::from_str::<Value>(body) else {
+                return false;
+            };
+            if parsed.pointer("/error/type").and_then(Value::as_str) == Some("billing_error") {
+                return true;
+            }
+            let message = parsed
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_lowercase();
+            ACCOUNT_MESSAGES.iter().any(|m| message.contains(m))
+        }
+        _ => false,
+    }
+}
+
+/// The `metadata.user_id` sent for an OpenAI `user`: its SHA-256 in hex. Anthropic refuses a
+/// `user_id` that looks like an email address or a phone number (400 "Please send a uuid or
+/// hash value"), and OpenAI clients often send the end user's email; the digest still names
+/// the same end user on every request. A blank `user` sends none.
+fn user_id(user: &str) -> Option<String> {
+    (!user.trim().is_empty()).then(|| hex::encode(Sha256::digest(user.as_bytes())))
 }
 
 impl Provider for AnthropicProvider {
@@ -173,7 +236,7 @@ pub fn messages_request(
         let (role, blocks) = match message.role {
             Role::System | Role::Developer => {
                 let text = message.text_content();
-                if !text.is_empty() {
+                if !is_blank(&text) {
                     system.push(text);
                 }
                 continue;
@@ -246,23 +309,32 @@ pub fn messages_request(
         stream: stream.then_some(true),
         tools,
         tool_choice: tool_choice_of(req),
-        metadata: req.user.clone().map(|user_id| Metadata {
-            user_id: Some(user_id),
-        }),
+        metadata: req
+            .user
+            .as_deref()
+            .and_then(user_id)
+            .map(|user_id| Metadata {
+                user_id: Some(user_id),
+            }),
     })
 }
 
-/// The user's text and image blocks. Empty text is dropped: Anthropic rejects empty text
-/// blocks.
+/// Whether a text is empty or whitespace only: Anthropic refuses such text blocks ("text
+/// content blocks must contain non-whitespace text"), so they are left out.
+fn is_blank(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
+/// The user's text and image blocks, without blank text ([`is_blank`]).
 fn user_blocks(message: &ChatMessage) -> Vec<ContentBlock> {
     match &message.content {
         None => Vec::new(),
-        Some(MessageContent::Text(text)) if text.is_empty() => Vec::new(),
+        Some(MessageContent::Text(text)) if is_blank(text) => Vec::new(),
         Some(MessageContent::Text(text)) => vec![ContentBlock::Text { text: text.clone() }],
         Some(MessageContent::Parts(parts)) => parts
             .iter()
             .filter_map(|part| match part {
-                ContentPart::Text { text } if text.is_empty() => None,
+                ContentPart::Text { text } if is_blank(text) => None,
                 ContentPart::Text { text } => Some(ContentBlock::Text { text: text.clone() }),
                 ContentPart::ImageUrl { image_url } => Some(ContentBlock::Image {
                     source: image_source(&image_url.url),
@@ -275,7 +347,7 @@ fn user_blocks(message: &ChatMessage) -> Vec<ContentBlock> {
 fn assistant_blocks(message: &ChatMessage) -> Result<Vec<ContentBlock>, UpstreamError> {
     let mut blocks = Vec::new();
     let text = message.text_content();
-    if !text.is_empty() {
+    if !is_blank(&text) {
         blocks.push(ContentBlock::Text { text });
     }
     for call in message.tool_calls.iter().flatten() {

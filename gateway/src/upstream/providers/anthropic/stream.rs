@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::thinking;
-use super::wire::{AnthropicUsage, BlockDelta, ContentBlock, ResponseBlock, StreamEvent};
+use super::wire::{
+    AnthropicUsage, BlockDelta, ContentBlock, MessageDeltaUsage, ResponseBlock, StreamEvent,
+};
 use super::{finish_reason, unix_now};
 use crate::openai::wire::{
     ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
@@ -184,8 +186,9 @@ impl Translator {
                 return Ok(Step::Done(vec![self.usage_chunk()]));
             }
             StreamEvent::Error { error } => {
-                // `data` is `{"type":"error","error":{...}}`, the shape `from_status` reads.
-                return Err(UpstreamError::from_status(error.status(), None, data));
+                // `data` is `{"type":"error","error":{...}}`, the shape `status_error` reads;
+                // it classifies a billing error as it does the same error over HTTP.
+                return Err(super::status_error(error.status(), None, data));
             }
             StreamEvent::ContentBlockStop { index } => self.whole_arguments(Some(index)),
             StreamEvent::Ping | StreamEvent::Unknown => Vec::new(),
@@ -194,11 +197,13 @@ impl Translator {
     }
 
     /// `message_delta` usage is cumulative; input counts appear there only in newer API
-    /// versions, so zeros do not overwrite what `message_start` said.
-    fn merge_usage(&mut self, usage: AnthropicUsage) {
-        self.usage.output_tokens = usage.output_tokens;
-        if usage.input_tokens > 0 {
-            self.usage.input_tokens = usage.input_tokens;
+    /// versions, so absent, `null` or zero counts do not overwrite what `message_start` said.
+    fn merge_usage(&mut self, usage: MessageDeltaUsage) {
+        if let Some(output) = usage.output_tokens {
+            self.usage.output_tokens = output;
+        }
+        if let Some(input) = usage.input_tokens.filter(|&n| n > 0) {
+            self.usage.input_tokens = input;
         }
         if usage.cache_creation_input_tokens.is_some() {
             self.usage.cache_creation_input_tokens = usage.cache_creation_input_tokens;

@@ -57,7 +57,11 @@ fn system_messages_become_system_and_defaults_apply() {
         wire["messages"],
         json!([{"role": "user", "content": [{"type": "text", "text": "hello"}]}])
     );
-    assert_eq!(wire["metadata"]["user_id"], "u-1");
+    // The end-user id goes hashed (SHA-256 of "u-1"), never as the client sent it.
+    assert_eq!(
+        wire["metadata"]["user_id"],
+        "a24a7f55f278dd49fb1f99c5507800cb198a5bfe10fe2126cd0b25672152b0da"
+    );
     assert!(wire.get("tools").is_none());
 
     req.max_completion_tokens = Some(77);
@@ -731,4 +735,232 @@ fn cached_prompt_tokens_are_reported_as_cached_tokens() {
     // Without cache reads there is no detail to report.
     let plain = super::usage(&wire::AnthropicUsage::default());
     assert!(plain.extra.is_empty());
+}
+
+// ---- Review findings of /tmp/review_providers.md. ----
+
+#[test]
+fn a_message_delta_with_null_counts_finishes_with_usage() {
+    let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
+    emitted(t.on_event(START).unwrap());
+    emitted(t.on_event(r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello there"}}"#).unwrap());
+    let finish = emitted(
+        t.on_event(r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":null,"output_tokens":5,"cache_read_input_tokens":null,"cache_creation_input_tokens":null}}"#)
+            .unwrap(),
+    );
+    assert_eq!(finish[0].choices[0].finish_reason, Some(FinishReason::Stop));
+    let last = emitted(t.on_event(r#"{"type":"message_stop"}"#).unwrap());
+    let usage = serde_json::to_value(last[0].usage.clone().unwrap()).unwrap();
+    // The input count of `message_start` stays; the output count is the delta's.
+    assert_eq!(usage["prompt_tokens"], 5);
+    assert_eq!(usage["completion_tokens"], 5);
+    assert!(usage.get("prompt_tokens_details").is_none(), "{usage}");
+
+    // A `null` output count (or none at all) keeps the count so far; `null` counts in
+    // `message_start` read as 0.
+    let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
+    emitted(t.on_event(r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","usage":{"input_tokens":7,"output_tokens":null,"cache_read_input_tokens":null}}}"#).unwrap());
+    emitted(t.on_event(r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":null,"output_tokens":null}}"#).unwrap());
+    let last = emitted(t.on_event(r#"{"type":"message_stop"}"#).unwrap());
+    let usage = serde_json::to_value(last[0].usage.clone().unwrap()).unwrap();
+    assert_eq!(usage["prompt_tokens"], 7);
+    assert_eq!(usage["completion_tokens"], 0);
+
+    // A non-streamed body with `null` counts decodes too.
+    let resp: MessagesResponse = serde_json::from_value(json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": null, "output_tokens": 3, "cache_read_input_tokens": null}
+    }))
+    .unwrap();
+    assert_eq!(resp.usage.output_tokens, 3);
+}
+
+const CREDIT: &str = r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}}"#;
+
+#[test]
+fn account_errors_are_the_providers_fault_and_retryable() {
+    let limits = r#"{"type":"error","error":{"type":"invalid_request_error","message":"You have reached your specified API usage limits. You will regain access on 2026-08-01 at 00:00 UTC."}}"#;
+    let billing = r#"{"type":"error","error":{"type":"billing_error","message":"Billing issue."}}"#;
+    for (status, body) in [
+        (400, CREDIT),
+        (400, limits),
+        (400, billing),
+        (402, billing),
+        (402, ""),
+    ] {
+        let err = status_error(status, None, body);
+        assert_eq!(err.kind, UpstreamErrorKind::Auth, "{status} {body}");
+        assert_eq!(err.source, ErrorSource::Upstream, "{status} {body}");
+        assert!(err.retryable, "{status} {body}");
+        assert_eq!(err.status, Some(status));
+    }
+    assert!(status_error(400, None, CREDIT)
+        .message
+        .starts_with("Your credit balance"));
+    // The request's own faults stay the client's.
+    for body in [
+        r#"{"type":"error","error":{"type":"invalid_request_error","message":"messages: text content blocks must be non-empty"}}"#,
+        "not json",
+        "",
+    ] {
+        let err = status_error(400, None, body);
+        assert_eq!(err.kind, UpstreamErrorKind::BadRequest, "{body}");
+        assert_eq!(err.source, ErrorSource::Downstream, "{body}");
+        assert!(!err.retryable, "{body}");
+    }
+    assert_eq!(
+        status_error(429, Some(Duration::from_secs(3)), "").retry_after,
+        Some(Duration::from_secs(3))
+    );
+
+    // The same errors inside a stream, after its 200.
+    let status_of = |kind: &str| {
+        wire::ErrorBody {
+            kind: kind.to_owned(),
+            message: String::new(),
+        }
+        .status()
+    };
+    assert_eq!(status_of("billing_error"), 402);
+    assert_eq!(status_of("timeout_error"), 504);
+    assert_eq!(status_of("overloaded_error"), 529);
+    let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
+    emitted(t.on_event(START).unwrap());
+    let err = t.on_event(billing).unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::Auth);
+    assert_eq!(err.source, ErrorSource::Upstream);
+    assert!(err.retryable);
+    assert_eq!(err.status, Some(402));
+    let err = t.on_event(CREDIT).unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::Auth);
+    let err = t
+        .on_event(
+            r#"{"type":"error","error":{"type":"timeout_error","message":"Request timed out."}}"#,
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::ServerError);
+    assert_eq!(err.status, Some(504));
+    assert!(err.retryable);
+}
+
+#[tokio::test]
+async fn account_errors_over_http_are_retryable_upstream_errors() {
+    let fake = FakeProvider::start().await;
+    fake.script(
+        "claude-x",
+        [
+            Scenario::Status {
+                code: 400,
+                retry_after: None,
+                body: Some(CREDIT.to_owned()),
+            },
+            Scenario::Status {
+                code: 402,
+                retry_after: None,
+                body: Some(
+                    r#"{"type":"error","error":{"type":"billing_error","message":"Billing issue."}}"#
+                        .to_owned(),
+                ),
+            },
+        ],
+    );
+    let p = provider(&fake);
+    let req = request(vec![user("hi")]);
+    let err = p.complete(&req, "claude-x").await.unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::Auth);
+    assert_eq!(err.source, ErrorSource::Upstream);
+    assert!(err.retryable);
+    let err = p.stream(&req, "claude-x").await.err().unwrap();
+    assert_eq!(err.kind, UpstreamErrorKind::Auth);
+    assert_eq!(err.status, Some(402));
+    assert!(err.retryable);
+    fake.shutdown().await;
+}
+
+#[test]
+fn the_end_user_goes_as_a_stable_digest() {
+    let mut req = request(vec![user("hi")]);
+    req.user = Some("jane.doe@example.com".into());
+    let sent = |req: &ChatCompletionRequest| {
+        serde_json::to_value(messages_request(req, "m", false, &CallMemo::default()).unwrap())
+            .unwrap()
+    };
+    let wire = sent(&req);
+    assert_eq!(
+        wire["metadata"]["user_id"],
+        "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"
+    );
+    assert_eq!(sent(&req)["metadata"], wire["metadata"], "stable");
+    req.user = Some("+1 555 0100".into());
+    let id = sent(&req)["metadata"]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 64);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    // A blank or absent `user` sends no metadata.
+    for user in [Some(""), Some("  "), None] {
+        req.user = user.map(str::to_owned);
+        assert!(sent(&req).get("metadata").is_none(), "{user:?}");
+    }
+}
+
+#[test]
+fn blank_text_is_left_out_and_turns_still_alternate() {
+    let mut calling = ChatMessage::text(Role::Assistant, " \n");
+    calling.tool_calls = Some(vec![tool_call("call_1", "now", "{}")]);
+    let mut result = ChatMessage::text(Role::Tool, "noon");
+    result.tool_call_id = Some("call_1".into());
+    let spaces = ChatMessage {
+        content: Some(MessageContent::Parts(vec![
+            ContentPart::Text { text: "\t".into() },
+            ContentPart::Text {
+                text: "and then?".into(),
+            },
+        ])),
+        ..user("")
+    };
+    let messages = vec![
+        ChatMessage::text(Role::System, "  "),
+        ChatMessage::text(Role::Developer, "be brief"),
+        user("hi"),
+        ChatMessage::text(Role::Assistant, "\n"),
+        user("go on"),
+        calling,
+        result,
+        user(" "),
+        spaces,
+    ];
+    let wire = serde_json::to_value(
+        messages_request(&request(messages), "m", false, &CallMemo::default()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(wire["system"], "be brief");
+    assert_eq!(
+        wire["messages"],
+        json!([
+            {"role": "user", "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "text", "text": "go on"}
+            ]},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "call_1", "name": "now", "input": {}}
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "call_1", "content": "noon"},
+                {"type": "text", "text": "and then?"}
+            ]}
+        ])
+    );
+    // A conversation left with nothing is refused, as an empty one is.
+    let err = messages_request(
+        &request(vec![ChatMessage::text(Role::System, "\n"), user(" \t ")]),
+        "m",
+        false,
+        &CallMemo::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
+    assert!(wire.get("metadata").is_none());
 }

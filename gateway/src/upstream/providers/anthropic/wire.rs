@@ -266,15 +266,35 @@ pub enum ResponseBlock {
 }
 
 /// Anthropic token counts. `input_tokens` excludes cached prompt tokens, which are reported
-/// separately.
+/// separately. A count that is `null` reads as 0, like one left out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct AnthropicUsage {
     /// Uncached input tokens.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count")]
     pub input_tokens: u32,
-    /// Output tokens (cumulative in `message_delta`).
-    #[serde(default)]
+    /// Output tokens.
+    #[serde(default, deserialize_with = "count")]
     pub output_tokens: u32,
+    /// Input tokens written to the prompt cache.
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<u32>,
+    /// Input tokens read from the prompt cache.
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<u32>,
+}
+
+/// `message_delta.usage` (`MessageDeltaUsage` in Anthropic's schema): cumulative counts,
+/// each of which may be left out or `null` (Anthropic's schema makes the input and cache
+/// counts nullable, and compatible proxies send `null` for counts they do not know). An
+/// absent or `null` count changes nothing of what `message_start` said.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct MessageDeltaUsage {
+    /// Uncached input tokens.
+    #[serde(default)]
+    pub input_tokens: Option<u32>,
+    /// Output tokens so far.
+    #[serde(default)]
+    pub output_tokens: Option<u32>,
     /// Input tokens written to the prompt cache.
     #[serde(default)]
     pub cache_creation_input_tokens: Option<u32>,
@@ -326,7 +346,7 @@ pub enum StreamEvent {
         delta: MessageDeltaBody,
         /// Cumulative usage.
         #[serde(default)]
-        usage: Option<AnthropicUsage>,
+        usage: Option<MessageDeltaUsage>,
     },
     /// The stream's terminal event.
     MessageStop,
@@ -414,8 +434,10 @@ impl ErrorBody {
             "authentication_error" => 401,
             "permission_error" => 403,
             "not_found_error" => 404,
+            "billing_error" => 402,
             "request_too_large" => 413,
             "rate_limit_error" => 429,
+            "timeout_error" => 504,
             "overloaded_error" => 529,
             _ => 500,
         }
@@ -443,6 +465,11 @@ fn text_or_blocks<E: serde::de::Error>(value: Value, field: &str) -> Result<Stri
                 .join("\n"))
         }
     }
+}
+
+/// A token count that may be `null`, read as 0.
+fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    Ok(Option::<u32>::deserialize(d)?.unwrap_or(0))
 }
 
 /// `system`: a string or text blocks, joined.

@@ -8,9 +8,10 @@
 //! consecutive turns of one role merge; images become `inlineData` (data URIs) or `fileData`
 //! (URLs); tools become `functionDeclarations` (their JSON Schema as `parametersJsonSchema`);
 //! `tool_choice` becomes `toolConfig` (only beside declarations); JSON `response_format` sets
-//! `responseMimeType: application/json`. Gemini has no tool-call ids, so answers get unique
-//! `call_…` ids, under which Gemini 3's thought signatures are kept for the next turn
-//! ([`signatures`]). Refused: `n` above 1. Not translated: logprobs, the response format's
+//! `responseMimeType: application/json`, except beside function declarations (mode not
+//! `NONE`) for models before Gemini 3, which refuse the pair (`json_mode`). Gemini has no
+//! tool-call ids, so answers get unique `call_…` ids, under which Gemini 3's thought
+//! signatures are kept for the next turn ([`signatures`]). Refused: `n` above 1. Not translated: logprobs, the response format's
 //! JSON schema itself.
 
 pub mod signatures;
@@ -115,18 +116,47 @@ impl GeminiProvider {
 }
 
 /// Classifies a non-2xx answer. Gemini reports a bad key as 400 `API_KEY_INVALID`, which is
-/// an auth failure, not a bad request.
+/// an auth failure, not a bad request; and a 400 `FAILED_PRECONDITION` ("User location is
+/// not supported for the API use", "Gemini API free tier is not available in your country.
+/// Please enable billing") is the account's problem, not the request's
+/// ([`UpstreamError::account`]). A 429 carries its wait in the body
+/// (`error.details[].retryDelay`, from `google.rpc.RetryInfo`) rather than in `Retry-After`;
+/// it is read when the header is absent.
 fn status_error(
     status: u16,
     retry_after: Option<std::time::Duration>,
     body: &str,
 ) -> UpstreamError {
-    let status = if status == 400 && body.contains("API_KEY_INVALID") {
-        401
-    } else {
-        status
+    if status == 400 && body.contains("API_KEY_INVALID") {
+        return UpstreamError::from_status(401, retry_after, body);
+    }
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    if status == 400
+        && error.and_then(|e| e.get("status")).and_then(Value::as_str)
+            == Some("FAILED_PRECONDITION")
+    {
+        return UpstreamError::account(status, body);
+    }
+    let retry_after = match retry_after {
+        None if status == 429 => error.and_then(retry_delay),
+        given => given,
     };
     UpstreamError::from_status(status, retry_after, body)
+}
+
+/// The first `retryDelay` of an error's `details` (a protobuf duration in JSON: seconds with
+/// an optional fraction and an `s`, such as `"45.837906927s"`), clamped as a `Retry-After`
+/// is ([`crate::upstream::error::parse_retry_after`]).
+fn retry_delay(error: &Value) -> Option<std::time::Duration> {
+    error
+        .get("details")?
+        .as_array()?
+        .iter()
+        .filter_map(|d| d.get("retryDelay")?.as_str())
+        .find_map(|delay| {
+            crate::upstream::error::parse_retry_after(delay.trim().strip_suffix('s')?)
+        })
 }
 
 impl Provider for GeminiProvider {
@@ -247,16 +277,25 @@ pub fn generate_request(
                 .collect(),
         }]
     });
+    // Gemini 2.5 and earlier answer 400 to a function-calling config without
+    // declarations ("Function calling config is set without function_declarations"),
+    // which the Responses and Messages dialects allow (`tools: []`, `tool_choice: auto`).
+    let calling = tools
+        .as_ref()
+        .and(req.tool_choice.as_ref())
+        .and_then(tool_config);
+    let calls_functions = tools.is_some()
+        && calling
+            .as_ref()
+            .is_none_or(|c| c.function_calling_config.mode != "NONE");
+    let wants_json = req.response_format.as_ref().is_some_and(|f| f.wants_json());
     let generation_config = GenerationConfig {
         temperature: req.temperature,
         top_p: req.top_p,
         max_output_tokens: req.output_limit(),
         stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
-        response_mime_type: req
-            .response_format
-            .as_ref()
-            .filter(|f| f.wants_json())
-            .map(|_| "application/json".to_owned()),
+        response_mime_type: (wants_json && json_mode(upstream_model, calls_functions))
+            .then(|| "application/json".to_owned()),
     };
     Ok(GenerateContentRequest {
         contents,
@@ -264,17 +303,21 @@ pub fn generate_request(
             role: None,
             parts: system,
         }),
-        // Gemini 2.5 and earlier answer 400 to a function-calling config without
-        // declarations ("Function calling config is set without function_declarations"),
-        // which the Responses and Messages dialects allow (`tools: []`, `tool_choice: auto`).
-        tool_config: tools
-            .as_ref()
-            .and(req.tool_choice.as_ref())
-            .and_then(tool_config),
+        tool_config: calling,
         tools,
         generation_config: (generation_config != GenerationConfig::default())
             .then_some(generation_config),
     })
+}
+
+/// Whether a request that asks for JSON gets `responseMimeType: application/json`. Beside
+/// function declarations it may call (`calls_functions`), Gemini 2.x answers 400 ("Function
+/// calling with a response mime type: 'application/json' is unsupported"), so there it is left
+/// out and the answer has no JSON guarantee (as on Anthropic, which has no JSON mode); Gemini
+/// 3 and later take the pair. The version is read as for thought signatures
+/// ([`signatures::validates`]).
+fn json_mode(upstream_model: &str, calls_functions: bool) -> bool {
+    !calls_functions || signatures::validates(upstream_model)
 }
 
 /// The user's text and image parts. Empty text is dropped: Gemini rejects empty parts.

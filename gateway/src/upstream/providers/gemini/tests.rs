@@ -645,3 +645,155 @@ fn cached_and_thinking_tokens_are_reported_as_details() {
     let last = t.on_end().unwrap().unwrap();
     assert_eq!(serde_json::to_value(last.usage.unwrap()).unwrap(), expected);
 }
+
+// ---- Review findings of /tmp/review_providers.md. ----
+
+#[test]
+fn json_mode_is_left_out_beside_function_declarations_before_gemini_3() {
+    let mut req = request(vec![user("weather in Oslo, as JSON")]);
+    req.response_format = Some(ResponseFormat {
+        kind: "json_object".into(),
+        json_schema: None,
+    });
+    req.tools = Some(vec![tool("get_weather", json!({"type": "object"}))]);
+    let mime_of = |req: &ChatCompletionRequest, model: &str| {
+        let wire =
+            serde_json::to_value(generate_request(req, model, &Signatures::default()).unwrap())
+                .unwrap();
+        wire["generationConfig"]["responseMimeType"].clone()
+    };
+    // Gemini 2.x refuses the pair ("Function calling with a response mime type:
+    // 'application/json' is unsupported").
+    for choice in [None, Some("auto"), Some("required")] {
+        req.tool_choice = choice.map(|c| json!(c));
+        for model in [
+            "gemini-2.5-flash",
+            "models/gemini-2.0-flash",
+            "gemini-1.5-pro",
+        ] {
+            assert_eq!(mime_of(&req, model), Value::Null, "{model} {choice:?}");
+        }
+        // Gemini 3 and later take it.
+        for model in ["gemini-3-flash-preview", "gemini-3.5-flash"] {
+            assert_eq!(
+                mime_of(&req, model),
+                "application/json",
+                "{model} {choice:?}"
+            );
+        }
+    }
+    // With tool calls turned off, or no declarations at all, JSON mode stays.
+    req.tool_choice = Some(json!("none"));
+    assert_eq!(mime_of(&req, "gemini-2.5-flash"), "application/json");
+    req.tool_choice = None;
+    req.tools = Some(Vec::new());
+    assert_eq!(mime_of(&req, "gemini-2.5-flash"), "application/json");
+    req.tools = None;
+    assert_eq!(mime_of(&req, "gemini-2.5-flash"), "application/json");
+}
+
+#[test]
+fn failed_precondition_is_the_accounts_problem() {
+    for message in [
+        "User location is not supported for the API use.",
+        "Gemini API free tier is not available in your country. Please enable billing on your project in Google AI Studio.",
+    ] {
+        let body = json!({"error": {"code": 400, "message": message, "status": "FAILED_PRECONDITION"}})
+            .to_string();
+        let err = status_error(400, None, &body);
+        assert_eq!(err.kind, UpstreamErrorKind::Auth, "{message}");
+        assert_eq!(err.source, crate::upstream::ErrorSource::Upstream);
+        assert!(err.retryable);
+        assert_eq!(err.status, Some(400));
+        assert_eq!(err.message, message);
+    }
+    // The status is read from the JSON, not searched for in the text.
+    let body = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+        "message": "Invalid value at 'contents': FAILED_PRECONDITION"}})
+    .to_string();
+    let err = status_error(400, None, &body);
+    assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
+    assert!(!err.retryable);
+}
+
+#[tokio::test]
+async fn failed_precondition_over_http_is_retryable() {
+    let fake = FakeProvider::start().await;
+    fake.script(
+        "gemini-x",
+        [Scenario::Status {
+            code: 400,
+            retry_after: None,
+            body: Some(
+                r#"{"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}}"#
+                    .to_owned(),
+            ),
+        }],
+    );
+    let err = provider(&fake)
+        .complete(&request(vec![user("hi")]), "gemini-x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::Auth);
+    assert!(err.retryable);
+    fake.shutdown().await;
+}
+
+fn exhausted(delay: &str) -> String {
+    json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+    "message": "You exceeded your current quota.",
+    "details": [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+    ]}})
+    .to_string()
+}
+
+#[test]
+fn the_retry_delay_of_a_429_body_is_its_retry_after() {
+    let err = status_error(429, None, &exhausted("45.837906927s"));
+    assert_eq!(err.kind, UpstreamErrorKind::RateLimited);
+    assert_eq!(err.retry_after, Some(Duration::from_nanos(45_837_906_927)));
+    assert_eq!(
+        status_error(429, None, &exhausted("58s")).retry_after,
+        Some(Duration::from_secs(58))
+    );
+    // Clamped like a `Retry-After`; hostile values never panic.
+    assert_eq!(
+        status_error(429, None, &exhausted("1e30s")).retry_after,
+        Some(crate::upstream::error::MAX_RETRY_AFTER)
+    );
+    for bad in ["-3s", "soon", "12", "", "NaNs"] {
+        assert_eq!(
+            status_error(429, None, &exhausted(bad)).retry_after,
+            None,
+            "{bad}"
+        );
+    }
+    assert_eq!(status_error(429, None, "not json").retry_after, None);
+    // The header wins when there is one.
+    assert_eq!(
+        status_error(429, Some(Duration::from_secs(2)), &exhausted("58s")).retry_after,
+        Some(Duration::from_secs(2))
+    );
+}
+
+#[tokio::test]
+async fn the_retry_delay_of_a_429_body_is_read_over_http() {
+    let fake = FakeProvider::start().await;
+    fake.script(
+        "gemini-x",
+        [Scenario::Status {
+            code: 429,
+            retry_after: None,
+            body: Some(exhausted("7s")),
+        }],
+    );
+    let err = provider(&fake)
+        .complete(&request(vec![user("hi")]), "gemini-x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, UpstreamErrorKind::RateLimited);
+    assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+    fake.shutdown().await;
+}
