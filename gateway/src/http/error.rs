@@ -135,6 +135,12 @@ pub enum ApiError {
     /// A missing or wrong admin bearer token.
     #[error("missing or wrong admin bearer token")]
     AdminUnauthorized,
+    /// `DELETE /admin/keys/{id}` for no live key of that id or name (404 `key_not_found`).
+    #[error("{0}")]
+    KeyNotFound(String),
+    /// `POST /admin/keys` with the name of a live key (409 `key_name_taken`).
+    #[error("{0}")]
+    KeyNameTaken(String),
     /// A missing, wrong or revoked client key.
     #[error("{0}")]
     InvalidApiKey(&'static str),
@@ -182,8 +188,8 @@ impl ApiError {
             | ApiError::GuardrailBlocked(_)
             | ApiError::Unservable { .. } => S::BAD_REQUEST,
             ApiError::BodyTimeout(_) => S::REQUEST_TIMEOUT,
-            ApiError::FeedbackUnknownRequest(_) => S::NOT_FOUND,
-            ApiError::FeedbackConflict { .. } => S::CONFLICT,
+            ApiError::FeedbackUnknownRequest(_) | ApiError::KeyNotFound(_) => S::NOT_FOUND,
+            ApiError::FeedbackConflict { .. } | ApiError::KeyNameTaken(_) => S::CONFLICT,
             ApiError::OutcomeLogUnavailable | ApiError::LimitsUnavailable => S::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTooLarge => S::BAD_GATEWAY,
             ApiError::UnknownModel { .. }
@@ -226,6 +232,8 @@ impl ApiError {
             | ApiError::BodyTimeout(_)
             | ApiError::FeedbackUnknownRequest(_)
             | ApiError::FeedbackConflict { .. }
+            | ApiError::KeyNotFound(_)
+            | ApiError::KeyNameTaken(_)
             | ApiError::AdminDisabled
             | ApiError::InvalidApiKey(_)
             | ApiError::ModelNotAllowed(_)
@@ -266,6 +274,8 @@ impl ApiError {
             ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::FeedbackUnknownRequest(_) => "request_not_found",
             ApiError::FeedbackConflict { .. } => "feedback_conflict",
+            ApiError::KeyNotFound(_) => "key_not_found",
+            ApiError::KeyNameTaken(_) => "key_name_taken",
             ApiError::OutcomeLogUnavailable => "outcome_log_unavailable",
             ApiError::LimitsUnavailable => "limits_unavailable",
             ApiError::UpstreamTooLarge => "upstream_too_large",
@@ -311,6 +321,8 @@ impl ApiError {
             | ApiError::BodyTimeout(_)
             | ApiError::FeedbackUnknownRequest(_)
             | ApiError::FeedbackConflict { .. }
+            | ApiError::KeyNotFound(_)
+            | ApiError::KeyNameTaken(_)
             | ApiError::OutcomeLogUnavailable
             | ApiError::LimitsUnavailable
             | ApiError::GuardrailProfileMissing(_)

@@ -57,9 +57,9 @@ pub struct KeyRequest {
 impl From<KeyStoreError> for ApiError {
     fn from(e: KeyStoreError) -> Self {
         match e {
-            KeyStoreError::NameTaken(_)
-            | KeyStoreError::NotFound(_)
-            | KeyStoreError::Invalid { .. } => ApiError::InvalidRequest(e.to_string()),
+            KeyStoreError::NotFound(_) => ApiError::KeyNotFound(e.to_string()),
+            KeyStoreError::NameTaken(_) => ApiError::KeyNameTaken(e.to_string()),
+            KeyStoreError::Invalid { .. } => ApiError::InvalidRequest(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -527,6 +527,29 @@ async fn issue_11_admin_api_creates_lists_and_revokes_keys_with_the_admin_key_on
     );
     // Revoking the last key does not open the gateway again.
     assert_eq!(h.chat_as(None, &chat("gpt-4o-mini")).await.status(), 401);
+    // A key that is not there is a 404 and a name in use a 409, as REST clients expect
+    // (both were 400 `invalid_request`).
+    let r = h
+        .client
+        .delete(h.url("/admin/keys/team-a"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    let (_, err) = error_of(r, 404).await;
+    assert_eq!(err["code"], "key_not_found");
+    let again = json!({"name": "team-b"});
+    for status in [201, 409] {
+        let r = h
+            .client
+            .post(h.url("/admin/keys"))
+            .bearer_auth(admin)
+            .json(&again)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status);
+    }
 }
 
 /// Embeddings models are not in the catalog, yet `/v1/embeddings` checks the key's model
