@@ -267,9 +267,11 @@ fn within_stop_cap(
 /// (Mistral answers 422 `extra_forbidden` to `max_completion_tokens`, which `/v1/responses` and
 /// newer OpenAI clients send) and `developer` messages as `system` (DeepSeek refuses the
 /// role, the Responses API's usual one for instructions). OpenAI treats the two roles alike
-/// on its chat models. `None` when nothing changes.
+/// on its chat models. With both limits set, `max_completion_tokens` is the one sent (as
+/// `max_tokens`): it is the one budgets and rate limits reserved for (`output_limit`), while
+/// such a server, given both, may honour the other. `None` when nothing changes.
 fn for_compatible_server(req: &ChatCompletionRequest) -> Option<ChatCompletionRequest> {
-    let limit = req.max_completion_tokens.is_some() && req.max_tokens.is_none();
+    let limit = req.max_completion_tokens.is_some();
     let developer = req.messages.iter().any(|m| m.role == Role::Developer);
     if !limit && !developer {
         return None;
@@ -443,6 +445,15 @@ mod tests {
         assert!(
             matches!(out, Cow::Borrowed(_)),
             "OpenAI's own model: unchanged"
+        );
+        // Both limits: the one reserved for is sent, alone (both went, and a server that
+        // honours `max_tokens` could write 50 times what the key's budget held).
+        let both = with(&req, |b| b["max_tokens"] = 5000.into());
+        let entry = catalog.find("deepseek-chat").unwrap();
+        let out = request_for(&both, Some(entry), ProviderKind::Openai);
+        assert_eq!(
+            (out.max_tokens, out.max_completion_tokens),
+            (Some(100), None)
         );
     }
 
