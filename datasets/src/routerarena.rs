@@ -59,12 +59,24 @@ pub fn import_routerarena(path: &Path) -> Result<OutcomeTable, Error> {
         let model = stem(file);
         let j = b.model(&model);
         let price = prices.get(&model).copied();
+        // global_index -> the line of this file that had it first: a repeat would replace the
+        // model's cell for that prompt without a word.
+        let mut seen: HashMap<String, u64> = HashMap::new();
         for_each_jsonl(file, |line, v| {
             let at = Location::Line(line);
             let gi = v
                 .get("global_index")
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::malformed(file, at, "missing string `global_index`"))?;
+            if let Some(first) = seen.insert(gi.to_owned(), line) {
+                return Err(Error::malformed(
+                    file,
+                    at,
+                    format!(
+                        "global_index `{gi}` is already on line {first}; each prompt appears once per model file"
+                    ),
+                ));
+            }
             let cell = parse_cell(file, line, &v, price)?;
             let entry = rows.entry(gi.to_owned()).or_insert_with(|| {
                 order.push(gi.to_owned());

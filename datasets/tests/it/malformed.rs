@@ -141,7 +141,7 @@ fn routerarena_out_of_scale_score_negative_cost_or_tokens_name_line_and_field() 
             "{{\"global_index\":\"A_2\",\"question\":\"q\",\"token_usage\":{{\"input_tokens\":{input},\"output_tokens\":5}},\"evaluation_result\":{{\"score\":{score},\"inference_cost\":{cost}}}}}\n"
         )
     };
-    let good = row("1.0", "0.001", "10");
+    let good = row("1.0", "0.001", "10").replace("A_2", "A_1");
     for (bad, needle, value, hint) in [
         (
             row("7.5", "0.001", "10"),
@@ -204,6 +204,15 @@ fn routerarena_out_of_scale_score_negative_cost_or_tokens_name_line_and_field() 
         .map(|r| r.cells[0].as_ref().unwrap().score)
         .collect();
     assert_eq!(scores, [0.0, 1.0]);
+    // A prompt twice in one model's file is an error naming both lines (the second replaced
+    // the model's cell without a word).
+    let f = write(
+        &results,
+        "m.jsonl",
+        &format!("{good}{}", row("0.0", "0.001", "10").replace("A_2", "A_1")),
+    );
+    let err = import_routerarena(dir.path()).unwrap_err();
+    assert_at(&err, &f, Location::Line(2), "`A_1` is already on line 1");
 }
 
 #[test]
