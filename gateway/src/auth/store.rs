@@ -202,6 +202,16 @@ impl NewKey {
                 message: "must be 1 to 64 printable characters".to_owned(),
             });
         }
+        // Revocation takes an id or a name: a name shaped like an id could make
+        // `keys revoke key_…` revoke another key than the one meant.
+        if name.starts_with("key_") {
+            return Err(KeyStoreError::Invalid {
+                field: "name",
+                message: format!(
+                    "`{name}` starts with `key_`, as key ids do; choose a name that doesn't"
+                ),
+            });
+        }
         if let Some(b) = self.budget {
             if !(b.limit_usd.is_finite() && b.limit_usd > 0.0 && b.limit_usd <= 1e9) {
                 return Err(KeyStoreError::Invalid {
@@ -746,6 +756,24 @@ mod tests {
         let mut want = [(kept.id.as_str(), None), (gone.id.as_str(), Some(2))];
         want.sort_unstable();
         assert_eq!(ids, want);
+    }
+
+    /// A name shaped like a key id is refused: `revoke` takes an id or a name, and `key_…`
+    /// could then name another key than the one meant.
+    #[test]
+    fn a_name_shaped_like_a_key_id_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = KeyStore::open(&dir.path().join("db.sqlite")).unwrap();
+        let named = |name: &str| NewKey {
+            name: name.to_owned(),
+            ..NewKey::default()
+        };
+        let err = store.create(&named(" key_1a2b"), 1).unwrap_err();
+        assert!(
+            matches!(err, KeyStoreError::Invalid { field: "name", .. }),
+            "{err}"
+        );
+        store.create(&named("monkey_1"), 1).unwrap();
     }
 
     #[test]
