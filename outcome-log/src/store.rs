@@ -118,7 +118,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use router_core::ModelId;
@@ -128,7 +128,8 @@ mod tests {
     use crate::judge_calls::JudgeResult;
     use crate::PgUrl;
 
-    fn call(id: &str) -> JudgeCall {
+    /// A paid absolute-score judge call for request `id`.
+    pub(crate) fn call(id: &str) -> JudgeCall {
         JudgeCall {
             request_id: id.to_owned(),
             timestamp_ms: 10,

@@ -301,8 +301,9 @@ impl Auth {
 
     fn reload_from(&self, store: &KeyStore) -> Result<(), KeyStoreError> {
         let _serial = self.0.reload.lock();
-        let version = store.data_version()?;
+        // One read: the version stored is the one of the rows loaded.
         let loaded = store.load()?;
+        let version = loaded.version;
         let rows = loaded.keys;
         let old = self.table();
         let by_id: HashMap<&str, &Arc<LiveKey>> = old

@@ -292,6 +292,15 @@ fn new_id() -> String {
     format!("key_{}", hex::encode(bytes))
 }
 
+/// [`KeyStore::data_version`] of `rows`.
+fn digest_of(rows: &[RawKey]) -> i64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // Debug text covers every column, floats included (which `Hash` does not).
+    format!("{rows:?}").hash(&mut hasher);
+    i64::from_ne_bytes(hasher.finish().to_ne_bytes())
+}
+
 /// The key table as read: the rows that read back, with their key hashes, and how many did
 /// not.
 #[derive(Debug)]
@@ -301,6 +310,8 @@ pub struct Loaded {
     /// Rows left out because a field does not read back (a hand edit, a newer version's row):
     /// they grant nothing, but they are keys, so the gateway still requires one.
     pub unreadable: usize,
+    /// [`KeyStore::data_version`] of exactly these rows.
+    pub version: i64,
 }
 
 /// An open key table.
@@ -438,12 +449,7 @@ impl KeyStore {
     /// revocations, as before, missed a hand-edited limit (a key's `rpm`, budget or models)
     /// until the next create or revoke.
     pub fn data_version(&self) -> Result<i64, KeyStoreError> {
-        use std::hash::{Hash, Hasher};
-        let rows = self.raw()?;
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        // Debug text covers every column, floats included (which `Hash` does not).
-        format!("{rows:?}").hash(&mut hasher);
-        Ok(i64::from_ne_bytes(hasher.finish().to_ne_bytes()))
+        Ok(digest_of(&self.raw()?))
     }
 
     /// Creates a key; returns its record and the key itself (shown once, never stored).
@@ -587,8 +593,7 @@ impl KeyStore {
 
     /// Every key with its SHA-256, oldest first.
     pub fn load(&self) -> Result<Loaded, KeyStoreError> {
-        let rows = self.raw()?;
-        self.decode(rows)
+        self.decode(self.raw()?)
     }
 
     /// Every row as stored, oldest first.
@@ -652,6 +657,7 @@ impl KeyStore {
         let mut out = Loaded {
             keys: Vec::with_capacity(rows.len()),
             unreadable: 0,
+            version: digest_of(&rows),
         };
         for row in rows {
             match self.decode_row(row) {

@@ -1,12 +1,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use router_core::{Feedback, ModelId};
+use router_core::Feedback;
 use testkit::postgres::PostgresServer;
 
 use super::*;
 use crate::location::Location;
 use crate::read::tests::outcome;
-use crate::{FeedbackVerdict, JudgeCall, JudgeResult, OnBadRecord, PgWriter, SpendBy};
+use crate::{FeedbackVerdict, JudgeCall, OnBadRecord, PgWriter, SpendBy};
 
 const SESSION: Session = Session {
     fsync: false,
@@ -150,16 +150,8 @@ fn spend_survives_pruning_and_the_archive_holds_the_rows() {
     w.add_feedback("old", None, &Feedback::human("correct", 1.0), now)
         .unwrap();
     w.insert_judge_call(&JudgeCall {
-        request_id: "old".to_owned(),
         timestamp_ms: now - 40 * day,
-        judge_model: Some(ModelId::new("gpt-4o-mini")),
-        method: "absolute",
-        result: JudgeResult::Stored,
-        score: Some(1.0),
-        cost_usd: 0.01,
-        input_tokens: 1,
-        output_tokens: 1,
-        latency_ms: 1.0,
+        ..crate::store::tests::call("old")
     })
     .unwrap();
     assert_eq!(crate::key_spend_since(&loc, "k1", 0).unwrap(), 1.25);

@@ -173,18 +173,16 @@ fn label_in(
     fb: &Feedback,
     timestamp_ms: u64,
 ) -> Result<FeedbackVerdict, Error> {
-    {
-        let known = tx
-            .query_opt(
-                "SELECT 1 FROM outcomes WHERE request_id = $1 AND ($2::text IS NULL OR key_id = $2)
-                 FOR UPDATE",
-                &[&request_id, &key_id],
-            )
-            .map_err(err)?
-            .is_some();
-        if !known {
-            return Ok(FeedbackVerdict::UnknownRequest);
-        }
+    let known = tx
+        .query_opt(
+            "SELECT 1 FROM outcomes WHERE request_id = $1 AND ($2::text IS NULL OR key_id = $2)
+             FOR UPDATE",
+            &[&request_id, &key_id],
+        )
+        .map_err(err)?
+        .is_some();
+    if !known {
+        return Ok(FeedbackVerdict::UnknownRequest);
     }
     let existing = tx
         .query_opt(
