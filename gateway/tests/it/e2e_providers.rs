@@ -128,3 +128,67 @@ async fn failover_crosses_dialects() {
     assert_eq!(row.model, Some(ModelId::new("gpt-4o-mini")));
     h.stop().await;
 }
+
+/// Gemini's `MALFORMED_FUNCTION_CALL` finish carries no tool call (only any text before it):
+/// the attempt fails over instead of answering 200 with an empty message, streamed or not.
+#[tokio::test]
+async fn a_malformed_gemini_function_call_fails_over() {
+    let finish = json!({"candidates": [{"finishReason": "MALFORMED_FUNCTION_CALL", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 12, "totalTokenCount": 12}});
+    for stream in [false, true] {
+        let h = Harness::with(&["gemini-2.5-flash", "gpt-4o-mini"], |_| {}).await;
+        let (content_type, body) = if stream {
+            ("text/event-stream", format!("data: {finish}\n\n"))
+        } else {
+            ("application/json", finish.to_string())
+        };
+        h.fake.script(
+            "gemini-2.5-flash",
+            [Scenario::Raw {
+                code: 200,
+                headers: vec![("content-type".to_owned(), content_type.to_owned())],
+                body,
+            }],
+        );
+        let mut req = chat_body("gemini-2.5-flash", stream, "look it up");
+        req["tools"] = json!([{"type": "function", "function": {"name": "search",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]);
+        let resp = h.chat(&req).await;
+        assert_eq!(resp.status(), 200, "stream {stream}");
+        assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+        let text = resp.text().await.unwrap();
+        if stream {
+            assert!(!done_chunks(&text).is_empty(), "{text}");
+        }
+        let row = h.only_row().await;
+        let first = &row.attempts[0];
+        assert_eq!(
+            (first.model.as_str(), first.error.as_deref()),
+            ("gemini-2.5-flash", Some("decode")),
+            "stream {stream}"
+        );
+        assert_eq!(row.model, Some(ModelId::new("gpt-4o-mini")));
+        h.stop().await;
+    }
+}
+
+/// A `json_schema` response format reaches Gemini as `responseJsonSchema`: the answer is
+/// constrained to the client's shape, not only to JSON.
+#[tokio::test]
+async fn a_json_schema_response_format_reaches_gemini() {
+    let h = Harness::with(&["gemini-2.5-flash"], |_| {}).await;
+    let schema = json!({"$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object", "properties": {"city": {"type": "string"}},
+        "required": ["city"], "additionalProperties": false});
+    let mut req = chat_body("gemini-2.5-flash", false, "Where is the Eiffel tower?");
+    req["response_format"] = json!({"type": "json_schema",
+        "json_schema": {"name": "place", "strict": true, "schema": schema}});
+    let resp = h.chat(&req).await;
+    assert_eq!(resp.status(), 200);
+    let sent = &h.fake.requests()[0].body["generationConfig"];
+    assert_eq!(sent["responseMimeType"], "application/json");
+    let mut expected = schema.clone();
+    expected.as_object_mut().unwrap().remove("$schema");
+    assert_eq!(sent["responseJsonSchema"], expected);
+    h.stop().await;
+}

@@ -11,8 +11,10 @@
 //! `responseMimeType: application/json`, except beside function declarations (mode not
 //! `NONE`) for models before Gemini 3, which refuse the pair (`json_mode`). Gemini has no
 //! tool-call ids, so answers get unique `call_…` ids, under which Gemini 3's thought
-//! signatures are kept for the next turn ([`signatures`]). Refused: `n` above 1. Not translated: logprobs, the response format's
-//! JSON schema itself.
+//! signatures are kept for the next turn ([`signatures`]). A `json_schema` response format's
+//! schema goes as `responseJsonSchema` (Gemini 2.5 and later, [`answer_schema`]). A malformed
+//! or unexpected function call fails the attempt ([`unusable_finish`]). Refused: `n` above 1.
+//! Not translated: logprobs.
 
 pub mod signatures;
 mod stream;
@@ -191,6 +193,13 @@ impl Provider for GeminiProvider {
             let bytes = super::read_capped(response, self.response_limit).await?;
             let parsed: GenerateContentResponse = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("gemini response body: {e}")))?;
+            let finish = parsed
+                .candidates
+                .first()
+                .and_then(|c| c.finish_reason.as_deref());
+            if let Some(err) = finish.and_then(unusable_finish) {
+                return Err(err);
+            }
             Ok(chat_response(parsed, upstream_model, &memo))
         }
         .boxed()
@@ -289,13 +298,14 @@ pub fn generate_request(
             .as_ref()
             .is_none_or(|c| c.function_calling_config.mode != "NONE");
     let wants_json = req.response_format.as_ref().is_some_and(|f| f.wants_json());
+    let json = wants_json && json_mode(upstream_model, calls_functions);
     let generation_config = GenerationConfig {
         temperature: req.temperature,
         top_p: req.top_p,
         max_output_tokens: req.output_limit(),
         stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
-        response_mime_type: (wants_json && json_mode(upstream_model, calls_functions))
-            .then(|| "application/json".to_owned()),
+        response_mime_type: json.then(|| "application/json".to_owned()),
+        response_json_schema: json.then(|| answer_schema(req, upstream_model)).flatten(),
     };
     Ok(GenerateContentRequest {
         contents,
@@ -318,6 +328,41 @@ pub fn generate_request(
 /// ([`signatures::validates`]).
 fn json_mode(upstream_model: &str, calls_functions: bool) -> bool {
     !calls_functions || signatures::validates(upstream_model)
+}
+
+/// The schema of a `json_schema` response format, as `responseJsonSchema` takes it. Without
+/// it the answer is only JSON, not JSON of the client's shape (which Structured Outputs
+/// clients parse into their types). The field takes JSON Schema from Gemini 2.5 on; older
+/// models know only `responseSchema`, an OpenAPI subset that refuses much of what clients send
+/// (as for tools, [`json_schema`]), so they keep JSON mode alone.
+fn answer_schema(req: &ChatCompletionRequest, upstream_model: &str) -> Option<Value> {
+    let format = req.response_format.as_ref()?;
+    let schema = format.json_schema.as_ref()?.get("schema")?;
+    (format.kind == "json_schema" && schema.is_object() && takes_json_schema(upstream_model))
+        .then(|| json_schema(schema.clone()))
+}
+
+/// Whether `upstream_model` takes `responseJsonSchema`: a Gemini name of version 2.5 or later,
+/// or one without a version (`gemini-flash-latest` names a current model).
+fn takes_json_schema(upstream_model: &str) -> bool {
+    let name = upstream_model
+        .strip_prefix("models/")
+        .unwrap_or(upstream_model);
+    let Some(version) = name.strip_prefix("gemini-") else {
+        return false;
+    };
+    let number = |s: &str| -> Option<u32> {
+        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let Some(major) = number(version) else {
+        return true;
+    };
+    let minor = version
+        .split_once('.')
+        .and_then(|(_, rest)| number(rest))
+        .unwrap_or(0);
+    (major, minor) >= (2, 5)
 }
 
 /// The user's text and image parts. Empty text is dropped: Gemini rejects empty parts.
@@ -477,11 +522,31 @@ pub fn finish_reason(reason: &str, called_tools: bool) -> FinishReason {
         "STOP" if called_tools => FinishReason::ToolCalls,
         "STOP" => FinishReason::Stop,
         "MAX_TOKENS" => FinishReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
-            FinishReason::ContentFilter
-        }
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => FinishReason::ContentFilter,
         other => FinishReason::Other(other.to_ascii_lowercase()),
     }
+}
+
+/// The error for a finish that leaves no usable answer: the model's function call did not
+/// parse (`MALFORMED_FUNCTION_CALL`, common with long string arguments) or named a function
+/// the request did not offer (`UNEXPECTED_TOOL_CALL`). Gemini then sends no tool call, only
+/// whatever text came before it, which a client would take for the whole answer. The same
+/// request usually succeeds when sent again, so this is a retryable upstream failure: the
+/// next candidate is tried, and with none left the client gets a 502 (which the OpenAI SDKs
+/// retry) instead of a 200 with a `finish_reason` outside OpenAI's set.
+pub(crate) fn unusable_finish(reason: &str) -> Option<UpstreamError> {
+    matches!(reason, "MALFORMED_FUNCTION_CALL" | "UNEXPECTED_TOOL_CALL").then(|| {
+        UpstreamError::decode(format!(
+            "gemini finished with {reason}: the model's function call was unusable"
+        ))
+    })
 }
 
 /// Translates a `generateContent` response into an OpenAI chat completion.

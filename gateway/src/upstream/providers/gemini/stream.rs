@@ -9,7 +9,7 @@
 use futures::stream::{self, StreamExt};
 
 use super::wire::{GenerateContentResponse, UsageMetadata};
-use super::{fallback_id, finish_reason, tool_call, unix_now, Signatures};
+use super::{fallback_id, finish_reason, tool_call, unix_now, unusable_finish, Signatures};
 use crate::openai::wire::{
     ChatCompletionChunk, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
 };
@@ -148,7 +148,10 @@ impl Translator {
         }
         let blocked = resp.prompt_feedback.and_then(|f| f.block_reason).is_some();
         let finish = match candidate.and_then(|c| c.finish_reason) {
-            Some(reason) => Some(finish_reason(&reason, self.tool_calls > 0)),
+            Some(reason) => match unusable_finish(&reason) {
+                Some(err) => return Err(err),
+                None => Some(finish_reason(&reason, self.tool_calls > 0)),
+            },
             None if blocked => Some(FinishReason::ContentFilter),
             None => None,
         };

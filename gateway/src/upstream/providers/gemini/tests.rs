@@ -9,7 +9,7 @@ use testkit::{FakeProvider, Scenario, Usage as FakeUsage, REDACTED};
 use super::stream::Translator;
 use super::*;
 use crate::openai::wire::{ChatCompletionChunk, FunctionDef, ImageUrl, ResponseFormat, Stop, Tool};
-use crate::upstream::UpstreamErrorKind;
+use crate::upstream::{ErrorSource, UpstreamErrorKind};
 
 fn user(text: &str) -> ChatMessage {
     ChatMessage::text(Role::User, text)
@@ -796,4 +796,90 @@ async fn the_retry_delay_of_a_429_body_is_read_over_http() {
     assert_eq!(err.kind, UpstreamErrorKind::RateLimited);
     assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
     fake.shutdown().await;
+}
+
+#[test]
+fn a_json_schema_format_sends_its_schema_from_gemini_2_5_on() {
+    let mut req = request(vec![user("where is Oslo?")]);
+    let schema = json!({"type": "object", "properties": {"lat": {"type": "number"}}});
+    req.response_format = Some(ResponseFormat {
+        kind: "json_schema".into(),
+        json_schema: Some(json!({"name": "place", "strict": true, "schema": schema})),
+    });
+    let config_of = |req: &ChatCompletionRequest, model: &str| {
+        let wire =
+            serde_json::to_value(generate_request(req, model, &Signatures::default()).unwrap())
+                .unwrap();
+        wire["generationConfig"].clone()
+    };
+    for model in [
+        "gemini-2.5-flash",
+        "models/gemini-2.5-pro",
+        "gemini-3.5-flash",
+        "gemini-flash-latest",
+        "gemini-10.0-ultra",
+    ] {
+        let config = config_of(&req, model);
+        assert_eq!(config["responseMimeType"], "application/json", "{model}");
+        assert_eq!(config["responseJsonSchema"], schema, "{model}");
+    }
+    // Before 2.5 only the OpenAPI `responseSchema` exists: JSON mode alone.
+    for model in ["gemini-2.0-flash", "gemini-1.5-pro", "gemma-3-27b-it"] {
+        let config = config_of(&req, model);
+        assert_eq!(config["responseMimeType"], "application/json", "{model}");
+        assert_eq!(config.get("responseJsonSchema"), None, "{model}");
+    }
+    // json_object has no schema; a json_schema format without one is JSON mode alone.
+    for format in [
+        ResponseFormat {
+            kind: "json_object".into(),
+            json_schema: None,
+        },
+        ResponseFormat {
+            kind: "json_schema".into(),
+            json_schema: Some(json!({"name": "x"})),
+        },
+    ] {
+        req.response_format = Some(format);
+        assert_eq!(
+            config_of(&req, "gemini-2.5-flash").get("responseJsonSchema"),
+            None
+        );
+    }
+    // Beside function declarations Gemini 2.x takes no JSON mode, so no schema either.
+    req.response_format = Some(ResponseFormat {
+        kind: "json_schema".into(),
+        json_schema: Some(json!({"name": "place", "schema": schema})),
+    });
+    req.tools = Some(vec![tool("get_weather", json!({"type": "object"}))]);
+    assert_eq!(
+        config_of(&req, "gemini-2.5-flash").get("responseJsonSchema"),
+        None
+    );
+    assert_eq!(
+        config_of(&req, "gemini-3.5-flash")["responseJsonSchema"],
+        schema
+    );
+}
+
+#[test]
+fn malformed_and_unexpected_function_calls_are_retryable_failures() {
+    for reason in ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"] {
+        let err = unusable_finish(reason).unwrap();
+        assert!(
+            err.retryable && err.source == ErrorSource::Upstream,
+            "{reason}"
+        );
+        let mut t = Translator::new("gemini-x".into(), Signatures::default());
+        let event = json!({"candidates": [{"content": {"role": "model",
+            "parts": [{"text": "Let me search"}]}, "finishReason": reason}]});
+        assert!(t.on_event(&event.to_string()).is_err(), "{reason}");
+    }
+    for reason in ["STOP", "MAX_TOKENS", "SAFETY", "OTHER"] {
+        assert!(unusable_finish(reason).is_none(), "{reason}");
+    }
+    assert_eq!(
+        finish_reason("IMAGE_PROHIBITED_CONTENT", false),
+        FinishReason::ContentFilter
+    );
 }

@@ -176,6 +176,9 @@ pub struct GenerationConfig {
     /// `application/json` for JSON mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_mime_type: Option<String>,
+    /// The JSON Schema the answer must follow (`response_format: json_schema`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_json_schema: Option<Value>,
 }
 
 /// A `generateContent` response, and each chunk of a stream.
