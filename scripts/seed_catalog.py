@@ -179,6 +179,15 @@ REFUSES = {
     "gemini-3.5-flash-lite": ["assistant_prefill"],
 }
 
+# Models that hold an answer to a JSON Schema but have no schema-free JSON mode
+# (`structured_outputs`; `json_mode` implies it): Claude from the 4.5 models on takes
+# `output_config.format` (platform.claude.com, "Structured outputs": generally available for
+# Haiku, Sonnet and Opus 4.5 and every later model; read 2026-12-06).
+STRUCTURED_OUTPUTS = {
+    "claude-opus-4.5", "claude-sonnet-4.5", "claude-haiku-4.5", "claude-opus-4.6",
+    "claude-sonnet-4.6", "claude-opus-5", "claude-sonnet-5", "claude-opus-5.5", "claude-sonnet-5.5",
+}
+
 # Tokens a model's tokenizer counts per token of the gateway's four-characters estimate, where
 # far from 1 (`token_ratio`): Anthropic's Claude 5 generation has a new tokenizer that counts
 # about 30 % more tokens than Claude 4.6's for the same text (Claude 5.5 release notes; read
@@ -503,6 +512,7 @@ def main():
             aliases = [src]
             note = f"curated; price from OpenRouter {src}; quality tier {tier}"
         caps = (["tools"] if tools else []) + (["vision"] if vision else []) + (["json_mode"] if json_mode else [])
+        caps += ["structured_outputs"] if cid in STRUCTURED_OUTPUTS else []
         claim(cid)
         for a in aliases:
             claim(a)
@@ -533,7 +543,8 @@ def main():
             note += "; quality prior = its mean score over the dataset"
         entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
               speed=speed, quality=q, out_tokens=out_tokens or stats.mean_tokens(cid), aliases=aliases,
-              note=note, scores=sc, derivation=derivation, cited=cited, tokens=tokens)
+              note=note, scores=sc, derivation=derivation, cited=cited, tokens=tokens,
+              refuses=REFUSES.get(cid, ()))
 
     # RouterBench models' priors must not come from RouterBench (a cold start on replayed
     # RouterBench would otherwise start from the answers): completion lengths come from the

@@ -3,8 +3,8 @@ use std::path::Path;
 
 use router_core::policy::DifficultyLink;
 use router_core::{
-    LatencyPrior, ModelId, ModelPrior, ModelSpec, ProviderId, RequestShape, Task, TaskDistribution,
-    TaskScores, TaskTokens,
+    Capability, LatencyPrior, ModelId, ModelPrior, ModelSpec, ProviderId, RequestShape, Task,
+    TaskDistribution, TaskScores, TaskTokens,
 };
 
 use crate::benchmarks::BenchmarkResult;
@@ -380,7 +380,7 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
         task_tokens,
         token_measurements,
     } = task_evidence(&m, &bad)?;
-    let capabilities = m.capabilities.iter().copied().collect();
+    let capabilities = Capability::with_implied(m.capabilities.iter().copied().collect());
     Ok(CatalogEntry {
         upstream_name: m.upstream_name.clone().unwrap_or_else(|| m.id.clone()),
         spec: ModelSpec {

@@ -13,13 +13,22 @@ pub enum Capability {
     Vision,
     /// Accepts tool (function) definitions and emits tool calls.
     Tools,
-    /// Can be forced to emit JSON (`response_format`).
+    /// Can be forced to emit JSON, of any shape (`response_format: json_object`) or of a given
+    /// JSON Schema (`json_schema`). Implies [`Capability::StructuredOutputs`].
     JsonMode,
+    /// Can be held to a given JSON Schema (`response_format: json_schema`) but has no
+    /// schema-free JSON mode, as Claude (`output_config.format`).
+    StructuredOutputs,
 }
 
 impl Capability {
     /// Every capability, for listings and property tests.
-    pub const ALL: [Capability; 3] = [Capability::Vision, Capability::Tools, Capability::JsonMode];
+    pub const ALL: [Capability; 4] = [
+        Capability::Vision,
+        Capability::Tools,
+        Capability::JsonMode,
+        Capability::StructuredOutputs,
+    ];
 
     /// The snake_case name used in config files and headers.
     pub fn as_str(self) -> &'static str {
@@ -27,7 +36,17 @@ impl Capability {
             Capability::Vision => "vision",
             Capability::Tools => "tools",
             Capability::JsonMode => "json_mode",
+            Capability::StructuredOutputs => "structured_outputs",
         }
+    }
+
+    /// A model's declared capabilities with what they imply: a JSON mode that takes a schema
+    /// serves `json_schema` requests too.
+    pub fn with_implied(mut declared: BTreeSet<Capability>) -> BTreeSet<Capability> {
+        if declared.contains(&Capability::JsonMode) {
+            declared.insert(Capability::StructuredOutputs);
+        }
+        declared
     }
 }
 

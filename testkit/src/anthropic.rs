@@ -70,6 +70,10 @@ impl Vendor for Anthropic {
                     .to_owned(),
             );
         }
+        let format = &body["output_config"]["format"];
+        if !format.is_null() {
+            output_format(format)?;
+        }
         let mut texts = Vec::new();
         content_texts(&body["system"], &mut texts);
         for message in messages {
@@ -211,6 +215,61 @@ impl Vendor for Anthropic {
 }
 
 /// Why a text answer ended: at one of the request's stop sequences or naturally.
+/// Refuses an `output_config.format` Claude's structured outputs would refuse: another type
+/// than `json_schema`, an object that does not say `additionalProperties: false`, and the
+/// numeric and length constraints its constrained decoding does not take.
+fn output_format(format: &Value) -> Result<(), String> {
+    if format["type"] != "json_schema" || !format["schema"].is_object() {
+        return Err(
+            "output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}"
+                .to_owned(),
+        );
+    }
+    schema_supported(&format["schema"], "output_config.format.schema")
+}
+
+fn schema_supported(node: &Value, at: &str) -> Result<(), String> {
+    let Value::Object(map) = node else {
+        return Ok(());
+    };
+    const REFUSED: [&str; 6] = [
+        "minimum",
+        "maximum",
+        "multipleOf",
+        "minLength",
+        "maxLength",
+        "maxItems",
+    ];
+    if let Some(key) = REFUSED.iter().find(|k| map.contains_key(**k)) {
+        return Err(format!(
+            "{at}: `{key}` is not supported in structured outputs"
+        ));
+    }
+    let object = map.get("type") == Some(&Value::from("object")) || map.contains_key("properties");
+    if object && map.get("additionalProperties") != Some(&Value::Bool(false)) {
+        return Err(format!(
+            "{at}: For 'object' type, 'additionalProperties' must be explicitly set to false"
+        ));
+    }
+    for (key, child) in map {
+        match child {
+            Value::Object(children) if key == "properties" || key == "$defs" => {
+                for (name, c) in children {
+                    schema_supported(c, &format!("{at}.{key}.{name}"))?;
+                }
+            }
+            Value::Array(children) if key == "anyOf" || key == "allOf" => {
+                for (i, c) in children.iter().enumerate() {
+                    schema_supported(c, &format!("{at}.{key}[{i}]"))?;
+                }
+            }
+            Value::Object(_) if key == "items" => schema_supported(child, &format!("{at}.items"))?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn stop_reason(answer: &Answer) -> &'static str {
     if answer.stop_sequence.is_some() {
         "stop_sequence"

@@ -28,12 +28,12 @@ use crate::http::chat::{self, Dialect};
 use crate::http::error::ApiError;
 use crate::openai::wire::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage, ContentPart,
-    FinishReason, FunctionCall, FunctionDef, ImageUrl, MessageContent, Role, RouterOptions, Stop,
-    StreamOptions, TokenDetails, Tool, ToolCall, Usage,
+    FinishReason, FunctionCall, FunctionDef, ImageUrl, MessageContent, ResponseFormat, Role,
+    RouterOptions, Stop, StreamOptions, TokenDetails, Tool, ToolCall, Usage,
 };
 use crate::state::AppState;
 use crate::upstream::providers::anthropic::wire::{
-    ContentBlock, ImageSource, MessageRole, MessagesRequest, ToolChoice,
+    ContentBlock, ImageSource, MessageRole, MessagesRequest, OutputConfig, ToolChoice,
 };
 
 /// The path this module serves (errors on it are reshaped by [`anthropic_errors`]).
@@ -96,6 +96,23 @@ pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
                 "{field}: not supported by this gateway's /v1/messages (remove it)"
             )));
         }
+    }
+    // The structured-outputs beta's top-level `output_format` is `output_config.format` now
+    // (Anthropic takes both for a transition period).
+    if let Some(format) = object.remove("output_format").filter(|v| !v.is_null()) {
+        if object
+            .get("output_config")
+            .is_some_and(|c| !c["format"].is_null())
+        {
+            return Err(ApiError::InvalidRequest(
+                "output_format: give the format once, as output_config.format".to_owned(),
+            ));
+        }
+        let config = object.entry("output_config").or_insert_with(|| json!({}));
+        if !config.is_object() {
+            *config = json!({});
+        }
+        config["format"] = format;
     }
     let router = match object.remove("router") {
         None | Some(Value::Null) => None,
@@ -175,10 +192,28 @@ pub fn chat_request(
             .metadata
             .and_then(|m| m.user_id)
             .filter(|user| !user.is_empty()),
+        response_format: response_format(req.output_config)?,
         router,
         extra,
         ..ChatCompletionRequest::default()
     })
+}
+
+/// `output_config.format` as the chat form's `json_schema` response format, which every
+/// provider that can hold an answer to a schema is given (and routing requires).
+fn response_format(config: Option<OutputConfig>) -> Result<Option<ResponseFormat>, ApiError> {
+    let Some(format) = config.and_then(|c| c.format) else {
+        return Ok(None);
+    };
+    if format.kind != "json_schema" || !format.schema.is_object() {
+        return Err(ApiError::InvalidRequest(
+            "output_config.format: must be {\"type\": \"json_schema\", \"schema\": {…}}".to_owned(),
+        ));
+    }
+    Ok(Some(ResponseFormat {
+        kind: "json_schema".to_owned(),
+        json_schema: Some(json!({"name": "output", "schema": format.schema, "strict": true})),
+    }))
 }
 
 fn message(role: Role, content: Option<MessageContent>) -> ChatMessage {

@@ -44,8 +44,12 @@ pub fn required_capabilities(req: &ChatCompletionRequest) -> BTreeSet<Capability
     if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
         caps.insert(Capability::Tools);
     }
-    if req.response_format.as_ref().is_some_and(|f| f.wants_json()) {
-        caps.insert(Capability::JsonMode);
+    if let Some(format) = req.response_format.as_ref() {
+        if format.schema().is_some() {
+            caps.insert(Capability::StructuredOutputs);
+        } else if format.wants_json() {
+            caps.insert(Capability::JsonMode);
+        }
     }
     caps
 }
@@ -301,6 +305,20 @@ mod tests {
             .constraints
             .required_capabilities
             .contains(&Capability::JsonMode));
+        // A schema needs a model that enforces one; without a schema it is JSON mode.
+        r.response_format = Some(ResponseFormat {
+            kind: "json_schema".into(),
+            json_schema: Some(serde_json::json!({"name": "x", "schema": {"type": "object"}})),
+        });
+        let caps = required_capabilities(&r);
+        assert!(
+            caps.contains(&Capability::StructuredOutputs) && !caps.contains(&Capability::JsonMode)
+        );
+        r.response_format = Some(ResponseFormat {
+            kind: "json_schema".into(),
+            json_schema: Some(serde_json::json!({"name": "x"})),
+        });
+        assert!(required_capabilities(&r).contains(&Capability::JsonMode));
         let bad = RouterOptions {
             exclude: Some(vec![ModelId::new("gpt-4o-mnii")]),
             ..Default::default()

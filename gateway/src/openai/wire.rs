@@ -282,6 +282,13 @@ impl ResponseFormat {
     pub fn wants_json(&self) -> bool {
         self.kind == "json_object" || self.kind == "json_schema"
     }
+
+    /// The JSON Schema a `json_schema` format holds the answer to (`json_schema.schema`, an
+    /// object); `None` for other formats or without a schema (then it is JSON mode alone).
+    pub fn schema(&self) -> Option<&Value> {
+        let schema = self.json_schema.as_ref()?.get("schema")?;
+        (self.kind == "json_schema" && schema.is_object()).then_some(schema)
+    }
 }
 
 /// A tool definition.

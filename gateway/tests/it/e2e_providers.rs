@@ -192,3 +192,100 @@ async fn a_json_schema_response_format_reaches_gemini() {
     assert_eq!(sent["responseJsonSchema"], expected);
     h.stop().await;
 }
+
+/// Claude 4.5 and later hold an answer to a JSON Schema (`output_config.format`): a
+/// `json_schema` response format reaches it rewritten to what Claude takes (the fake refuses
+/// what Claude refuses: an open object, `minimum`), from chat and from `/v1/messages` (its
+/// `output_config.format`, and the beta's top-level `output_format`), which also reaches
+/// Gemini as its schema.
+#[tokio::test]
+async fn structured_outputs_reach_claude_from_either_dialect() {
+    let h = Harness::with(&["claude-haiku-4.5", "gemini-2.5-flash"], |_| {}).await;
+    let schema = json!({"type": "object", "properties": {
+        "year": {"type": "integer", "minimum": 1900}}, "required": ["year"]});
+    let sent_schema = || {
+        let sent = h.fake.requests().pop().unwrap();
+        assert_eq!(sent.wire, Wire::Anthropic);
+        assert_eq!(sent.body["output_config"]["format"]["type"], "json_schema");
+        sent.body["output_config"]["format"]["schema"].clone()
+    };
+    let mut chat = chat_body("claude-haiku-4.5", false, "When did Apollo 11 land?");
+    chat["response_format"] = json!({"type": "json_schema",
+        "json_schema": {"name": "landing", "schema": schema}});
+    let resp = h.chat(&chat).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let sent = sent_schema();
+    assert_eq!(sent["additionalProperties"], false, "{sent}");
+    assert_eq!(sent["properties"]["year"]["description"], "(minimum: 1900)");
+
+    let messages = |model: &str, format_key: &str| {
+        let mut body = json!({"model": model, "max_tokens": 64,
+            "messages": [{"role": "user", "content": "When did Apollo 11 land?"}]});
+        let format = json!({"type": "json_schema", "schema": schema});
+        match format_key {
+            "output_format" => body["output_format"] = format,
+            _ => body["output_config"] = json!({"format": format}),
+        }
+        body
+    };
+    for key in ["output_config", "output_format"] {
+        let resp = h
+            .post_json("/v1/messages", &messages("claude-haiku-4.5", key))
+            .await;
+        assert_eq!(resp.status(), 200, "{key}: {}", resp.text().await.unwrap());
+        assert_eq!(sent_schema()["additionalProperties"], false, "{key}");
+    }
+    let resp = h
+        .post_json(
+            "/v1/messages",
+            &messages("gemini-2.5-flash", "output_config"),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let sent = h.fake.requests().pop().unwrap();
+    assert_eq!(sent.body["generationConfig"]["responseJsonSchema"], schema);
+
+    // A format that is not a schema is a 400 in Anthropic's shape, with no upstream call.
+    let mut bad = messages("claude-haiku-4.5", "output_config");
+    bad["output_config"]["format"] = json!({"type": "json_object"});
+    let calls = h.fake.requests().len();
+    let resp = h.post_json("/v1/messages", &bad).await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    assert_eq!(h.fake.requests().len(), calls);
+    h.stop().await;
+}
+
+/// `auto` sends a `json_schema` request to a Claude model that holds answers to a schema,
+/// never to one that does not; Claude has no schema-free JSON mode, so `json_object` is not
+/// routed to it.
+#[tokio::test]
+async fn auto_routes_json_schema_requests_only_to_models_that_enforce_a_schema() {
+    let h = Harness::with(&["claude-haiku-4.5", "claude-sonnet-4"], |_| {}).await;
+    let format = json!({"type": "json_schema", "json_schema": {"name": "x",
+        "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}});
+    for _ in 0..3 {
+        let mut req = chat_body("auto", false, "Give me an object");
+        req["response_format"] = format.clone();
+        let resp = h.chat(&req).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(header(&resp, "x-switchyard-model"), "claude-haiku-4.5");
+    }
+    let mut pinned = chat_body("claude-sonnet-4", false, "Give me an object");
+    pinned["response_format"] = format;
+    let err = crate::e2e_harness::openai_error(h.chat(&pinned).await, 400).await;
+    assert_eq!(err["code"], "capability_unavailable", "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("structured_outputs"),
+        "{err}"
+    );
+    let mut object = chat_body("auto", false, "Give me an object");
+    object["response_format"] = json!({"type": "json_object"});
+    let err = crate::e2e_harness::openai_error(h.chat(&object).await, 400).await;
+    assert_eq!(err["code"], "capability_unavailable", "{err}");
+    h.stop().await;
+}

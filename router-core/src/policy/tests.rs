@@ -132,7 +132,7 @@ fn nan_predictions_do_not_poison_the_ranking() {
 }
 
 fn arb_caps() -> impl Strategy<Value = BTreeSet<Capability>> {
-    proptest::sample::subsequence(Capability::ALL.to_vec(), 0..=3)
+    proptest::sample::subsequence(Capability::ALL.to_vec(), 0..=Capability::ALL.len())
         .prop_map(|v| v.into_iter().collect())
 }
 

@@ -7,14 +7,18 @@
 //! left out when `temperature` is set; tools and `tool_choice` map to Anthropic's; images
 //! become `image` blocks (base64 or URL); blank (empty or whitespace-only) text is left out,
 //! as Anthropic refuses it; `user` goes as `metadata.user_id` in hashed form
-//! (`user_id`). Refused: `n` above 1 (Anthropic gives one answer). Not translated:
-//! `response_format` (Anthropic has no JSON mode), logprobs.
+//! (`user_id`); a `json_schema` response format goes as `output_config.format` to Claude 4.5
+//! and later, its schema rewritten to what Claude takes ([`structured`]). Refused: `n` above
+//! 1 (Anthropic gives one answer). Not translated: `json_object` (Claude has no schema-free
+//! JSON mode: the catalog gives Claude `structured_outputs`, not `json_mode`, so such
+//! requests are not routed to it), logprobs.
 //!
 //! Errors: a 402 `billing_error`, and a 400 that says the credit balance is too low or a
 //! spend or usage limit was reached, are the gateway's account's problem, not the request's
 //! (`status_error`): they fail over and count against the provider's circuit breaker.
 
 mod stream;
+pub mod structured;
 mod thinking;
 pub mod wire;
 
@@ -38,12 +42,12 @@ use super::call_memo::CallMemo;
 use super::{ChunkStream, Provider, ProviderKind, UpstreamError};
 use crate::openai::wire::{
     ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice, ContentPart, FinishReason,
-    FunctionCall, MessageContent, ResponseMessage, Role, ToolCall, Usage,
+    FunctionCall, MessageContent, ResponseFormat, ResponseMessage, Role, ToolCall, Usage,
 };
 use crate::secret::Secret;
 use wire::{
     ContentBlock, ImageSource, Message, MessageRole, MessagesRequest, MessagesResponse, Metadata,
-    ResponseBlock, ToolChoice, ToolDef, API_VERSION,
+    OutputConfig, OutputFormat, ResponseBlock, ToolChoice, ToolDef, API_VERSION,
 };
 
 /// `max_tokens` sent when the client set no output limit (Anthropic requires one). An OpenAI
@@ -315,6 +319,17 @@ pub fn messages_request(
             .and_then(user_id)
             .map(|user_id| Metadata {
                 user_id: Some(user_id),
+            }),
+        output_config: req
+            .response_format
+            .as_ref()
+            .and_then(ResponseFormat::schema)
+            .filter(|_| structured::takes_output_format(upstream_model))
+            .map(|schema| OutputConfig {
+                format: Some(OutputFormat {
+                    kind: "json_schema".to_owned(),
+                    schema: structured::output_schema(schema),
+                }),
             }),
     })
 }

@@ -47,6 +47,27 @@ pub struct MessagesRequest {
     /// Request metadata (the end-user id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
+    /// Output settings: the JSON Schema the answer must follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig>,
+}
+
+/// `output_config` (only its `format` is modelled).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputConfig {
+    /// Structured outputs: `{"type": "json_schema", "schema": {…}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<OutputFormat>,
+}
+
+/// `output_config.format`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputFormat {
+    /// `json_schema`, the one kind.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The JSON Schema.
+    pub schema: Value,
 }
 
 /// `metadata`.

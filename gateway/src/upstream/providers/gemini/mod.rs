@@ -336,10 +336,8 @@ fn json_mode(upstream_model: &str, calls_functions: bool) -> bool {
 /// models know only `responseSchema`, an OpenAPI subset that refuses much of what clients send
 /// (as for tools, [`json_schema`]), so they keep JSON mode alone.
 fn answer_schema(req: &ChatCompletionRequest, upstream_model: &str) -> Option<Value> {
-    let format = req.response_format.as_ref()?;
-    let schema = format.json_schema.as_ref()?.get("schema")?;
-    (format.kind == "json_schema" && schema.is_object() && takes_json_schema(upstream_model))
-        .then(|| json_schema(schema.clone()))
+    let schema = req.response_format.as_ref()?.schema()?;
+    takes_json_schema(upstream_model).then(|| json_schema(schema.clone()))
 }
 
 /// Whether `upstream_model` takes `responseJsonSchema`: a Gemini name of version 2.5 or later,
