@@ -70,8 +70,11 @@ pub struct Redis {
     /// What a request gets while Redis is unreachable.
     pub on_unavailable: OnUnavailable,
     /// How long a budget hold outlives its request at most: the longest a request can run
-    /// (`timeouts.request`, or `timeouts.total` for a stream) plus a minute. A replica that
-    /// dies mid-request leaves holds that lapse after this.
+    /// plus a minute. A stream runs until `timeouts.total` after its attempt started, and
+    /// that attempt may start as late as `timeouts.request` after the request came (after
+    /// failed candidates), so the bound is their sum; a hold that lapsed before its stream
+    /// ended would let the key's other requests spend what the stream still may. A replica
+    /// that dies mid-request leaves holds that lapse after this.
     pub hold_for: Duration,
     /// Whether thinking text is shared with the tool calls' records.
     pub share_thinking: bool,
@@ -117,7 +120,7 @@ pub fn resolve(
         key_prefix: raw.key_prefix,
         timeout: raw.timeout,
         on_unavailable: raw.on_unavailable,
-        hold_for: timeouts.request.max(timeouts.total) + Duration::from_secs(60),
+        hold_for: timeouts.request + timeouts.total + Duration::from_secs(60),
         share_thinking: raw.share_thinking,
     }))
 }

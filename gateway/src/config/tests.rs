@@ -488,8 +488,9 @@ fn redis_section_defaults_and_checks_name_the_field() {
     assert_eq!(redis.key_prefix, "switchyard:");
     assert_eq!(redis.timeout, Duration::from_millis(50));
     assert_eq!(redis.on_unavailable, OnUnavailable::Local);
-    // The longest request (a 10-minute stream by default) plus a minute.
-    assert_eq!(redis.hold_for, Duration::from_secs(660));
+    // The longest request (a 10-minute stream whose attempt may start up to the 5-minute
+    // request deadline late) plus a minute.
+    assert_eq!(redis.hold_for, Duration::from_secs(960));
     assert_eq!(format!("{:?}", redis.url), "*****");
 
     for (src, field) in [

@@ -109,13 +109,15 @@ impl std::error::Error for UpstreamError {}
 const MAX_MESSAGE_CHARS: usize = 300;
 
 impl UpstreamError {
-    /// A request an adapter cannot translate to its vendor's API: the client's fault, not
-    /// worth another attempt.
+    /// A request an adapter cannot translate to its vendor's API (a conversation without a
+    /// user turn for Claude or Gemini, tool-call arguments that are not JSON, `n` above 1):
+    /// valid for other APIs, so the next candidate is tried (breaker-neutral); with none
+    /// left the client gets this 400.
     pub(crate) fn untranslatable(message: impl Into<String>) -> Self {
         Self::new(
             UpstreamErrorKind::BadRequest,
             ErrorSource::Downstream,
-            false,
+            true,
             message.into(),
         )
     }
@@ -169,7 +171,10 @@ impl UpstreamError {
             429 => (UpstreamErrorKind::RateLimited, ErrorSource::Upstream, true),
             401 | 403 => (UpstreamErrorKind::Auth, ErrorSource::Upstream, true),
             408 => (UpstreamErrorKind::Timeout, ErrorSource::Upstream, true),
-            404 => (UpstreamErrorKind::NotFound, ErrorSource::Upstream, true),
+            // One model's problem (renamed or withdrawn), not the provider's: another
+            // candidate may serve, and the provider's breaker must not open for the other
+            // models it serves (the gateway's catalog is what is wrong).
+            404 => (UpstreamErrorKind::NotFound, ErrorSource::Internal, true),
             300..=399 => (UpstreamErrorKind::Redirect, ErrorSource::Upstream, true),
             500..=599 => (UpstreamErrorKind::ServerError, ErrorSource::Upstream, true),
             _ => (
@@ -256,6 +261,15 @@ impl UpstreamError {
             (UpstreamErrorKind::Timeout, "the attempt ran out of time")
         };
         Self::new(kind, ErrorSource::Upstream, true, message.to_owned())
+    }
+
+    /// An attempt ended by the request's own deadline rather than by the attempt's time
+    /// limits: the upstream was not shown to be slow (a late candidate gets what earlier ones
+    /// left), so its circuit breaker does not count it.
+    pub fn past_deadline(mut self) -> Self {
+        self.source = ErrorSource::Internal;
+        self.message = "the request's deadline ended the attempt".to_owned();
+        self
     }
 
     /// The gateway is shutting down and ended the call.

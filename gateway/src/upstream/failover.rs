@@ -373,11 +373,20 @@ impl<'a> Failover<'a> {
                         provider: Some(up.id.clone()),
                         upstream_name: Some(upstream_name.clone()),
                     });
+                    // A retry after `Retry-After` needs time for at least its first token
+                    // (or, not streamed, its answer) after the wait: with less, the client is
+                    // better served by the 429 and its `Retry-After` now than by a timeout later.
+                    let retry_needs = match call {
+                        CallKind::Stream => self.timeouts.ttft,
+                        CallKind::Complete => self.timeouts.ttft.min(self.timeouts.attempt),
+                    };
                     let step = next_step(
                         &err,
                         i + 1 < targets.len(),
                         retried_this_model,
-                        deadline.saturating_duration_since(now),
+                        deadline
+                            .saturating_duration_since(now)
+                            .saturating_sub(retry_needs),
                         self.retries.honour_retry_after,
                         tries < self.retries.max_attempts,
                     );
@@ -439,8 +448,12 @@ impl<'a> Failover<'a> {
                 } else {
                     provider.complete(req, upstream_name)
                 };
-                match tokio::time::timeout_at(deadline.min(start + limit), call).await {
+                let own = start + limit;
+                match tokio::time::timeout_at(deadline.min(own), call).await {
                     Ok(r) => r.map(Answer::Complete),
+                    Err(_) if cut_short(start, limit, deadline) => {
+                        Err(UpstreamError::timeout(false).past_deadline())
+                    }
                     Err(_) => Err(UpstreamError::timeout(false)),
                 }
             }
@@ -453,7 +466,7 @@ impl<'a> Failover<'a> {
                 };
                 match tokio::time::timeout_at(limits.first_item, opened).await {
                     Ok(rest) => first_token(rest?, &limits).await,
-                    Err(_) => Err(UpstreamError::timeout(true)),
+                    Err(_) => Err(limits.timed_out(limits.first_item)),
                 }
             }
         }
@@ -471,6 +484,18 @@ struct FirstToken {
     /// model that thinks first (the Responses API accepts at once and then may send nothing
     /// for minutes while the model reasons).
     idle: Option<Duration>,
+    /// The request's deadline left the attempt well short of its own limit for its first item
+    /// ([`cut_short`]).
+    first_item_cut: bool,
+    /// The same for `cap`.
+    cap_cut: bool,
+}
+
+/// Whether the request's `deadline` leaves an attempt started at `start` well short (under
+/// 90 %) of its own `limit`: a late candidate's share of the request, not a sign that its
+/// upstream is slow. An attempt that had (nearly) its whole limit and used it counts.
+fn cut_short(start: Instant, limit: Duration, deadline: Instant) -> bool {
+    deadline + limit / 10 < start + limit
 }
 
 impl FirstToken {
@@ -480,19 +505,39 @@ impl FirstToken {
     /// `reasoning`, as long as no `idle` passes without one. Pings and comments do not count:
     /// a stalled upstream that keeps its connection alive still fails over after `ttft`.
     fn new(t: &TimeoutsConfig, thinks: bool, start: Instant, deadline: Instant) -> Self {
-        let cap = deadline.min(start + t.ttft.max(t.reasoning));
+        let cap_limit = t.ttft.max(t.reasoning);
+        let cap = deadline.min(start + cap_limit);
+        let cap_cut = cut_short(start, cap_limit, deadline);
         if thinks {
             FirstToken {
                 first_item: cap,
                 cap,
                 idle: None,
+                first_item_cut: cap_cut,
+                cap_cut,
             }
         } else {
+            let first_limit = t.ttft.min(t.attempt);
             FirstToken {
-                first_item: deadline.min(start + t.ttft.min(t.attempt)),
+                first_item: deadline.min(start + first_limit),
                 cap,
                 idle: Some(t.idle),
+                first_item_cut: cut_short(start, first_limit, deadline),
+                cap_cut,
             }
+        }
+    }
+
+    /// The error of a wait for the first token that ended at `until`: breaker-neutral
+    /// ([`UpstreamError::past_deadline`]) when the request's deadline had cut that wait short.
+    fn timed_out(&self, until: Instant) -> UpstreamError {
+        let err = UpstreamError::timeout(true);
+        let cut = (until == self.first_item && self.first_item_cut)
+            || (until == self.cap && self.cap_cut);
+        if cut {
+            err.past_deadline()
+        } else {
+            err
         }
     }
 }
@@ -566,7 +611,7 @@ async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answe
         };
         let next = tokio::time::timeout_at(until, rest.next())
             .await
-            .map_err(|_| UpstreamError::timeout(true))?;
+            .map_err(|_| limits.timed_out(until))?;
         match next {
             Some(Ok(chunk)) if chunk.carries_answer() => {
                 lead.extend(reasoning.chunk.take());

@@ -300,3 +300,113 @@ async fn skipped_open_breaker_keeps_the_real_failure() {
     assert_eq!(row.attempts[1].error.as_deref(), Some("circuit_open"));
     h.stop().await;
 }
+
+/// A request one adapter cannot express (Claude and Gemini need a user turn) is valid for the
+/// next candidate: the walk moves on instead of answering the client 400.
+#[tokio::test]
+async fn a_request_one_vendor_cannot_express_fails_over() {
+    let h = Harness::with(&["claude-haiku-4.5", "gpt-4o-mini"], |_| {}).await;
+    let mut body = chat_body("claude-haiku-4.5", false, "unused");
+    body["messages"] = serde_json::json!([{"role": "system", "content": "Say hi."}]);
+    let resp = h.chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let row = h.only_row().await;
+    assert_eq!(row.attempts[0].model, ModelId::new("claude-haiku-4.5"));
+    assert_eq!(row.attempts[0].error.as_deref(), Some("bad_request"));
+    assert_eq!(
+        h.fake.calls("claude-haiku-4-5"),
+        0,
+        "nothing was sent to Claude"
+    );
+    // With no other candidate the client gets the adapter's 400.
+    let h2 = Harness::with(&["claude-haiku-4.5"], |_| {}).await;
+    let err = openai_error(h2.chat(&body).await, 400).await;
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("no user or assistant message"),
+        "{err}"
+    );
+    h.stop().await;
+    h2.stop().await;
+}
+
+/// A `Retry-After` that leaves the retry less than its first-token budget is not waited for:
+/// the client gets the 429 at once instead of a timeout at the deadline.
+#[tokio::test]
+async fn retry_after_leaving_no_time_for_the_retry_is_a_429_at_once() {
+    let h = Harness::with(&["gpt-4o-mini"], |c| {
+        c.timeouts.request = Duration::from_secs(4);
+        c.timeouts.attempt = Duration::from_secs(4);
+        c.timeouts.ttft = Duration::from_secs(2);
+    })
+    .await;
+    h.fake.always(
+        "gpt-4o-mini",
+        Scenario::rate_limited(Duration::from_secs(3)),
+    );
+    let started = std::time::Instant::now();
+    let resp = h.chat(&chat_body("gpt-4o-mini", false, "hi")).await;
+    assert_eq!(resp.status(), 429);
+    assert!(started.elapsed() < Duration::from_secs(2), "no wait");
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
+    h.stop().await;
+}
+
+/// An attempt ended by the request's deadline (not by its own limit) does not count against
+/// the provider's breaker; nor does a model's 404 (renamed, withdrawn), which would shut the
+/// provider's other models out.
+#[tokio::test]
+async fn an_attempt_cut_by_the_request_deadline_leaves_the_breaker_closed() {
+    let breaker = |c: &mut gateway::config::GatewayConfig| {
+        c.circuit_breaker.failures_to_open = 1;
+        c.circuit_breaker.open_for = Duration::from_secs(3600);
+        c.timeouts.request = Duration::from_secs(3);
+        c.timeouts.attempt = Duration::from_secs(2);
+        c.timeouts.ttft = Duration::from_secs(2);
+        c.timeouts.reasoning = Duration::from_secs(2);
+        c.timeouts.total = Duration::from_secs(3);
+    };
+    let opened = |h: &Harness| {
+        h.gw.metrics()
+            .counter_value("switchyard_circuit_opened_total", &[("provider", "openai")])
+    };
+    // Claude uses its whole limit; gpt-4o is then left a third of its own by the deadline.
+    let h = Harness::with(&["claude-haiku-4.5", "gpt-4o"], breaker).await;
+    h.fake.script(
+        "claude-haiku-4-5",
+        [Scenario::Delay(Duration::from_secs(5))],
+    );
+    h.fake
+        .script("gpt-4o", [Scenario::Delay(Duration::from_secs(5))]);
+    let resp = h.chat(&chat_body("claude-haiku-4.5", false, "slow")).await;
+    assert_eq!(resp.status(), 504);
+    let _ = resp.bytes().await.unwrap();
+    assert_eq!(h.fake.calls("gpt-4o"), 1);
+    let resp = h.chat(&chat_body("gpt-4o", false, "back")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o");
+    assert_eq!(opened(&h), 0.0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn one_models_404_leaves_the_providers_breaker_closed() {
+    let h = Harness::with(&["gpt-4o", "gpt-4o-mini"], |c| {
+        c.circuit_breaker.failures_to_open = 1;
+        c.circuit_breaker.open_for = Duration::from_secs(3600);
+    })
+    .await;
+    h.fake.script("gpt-4o", [Scenario::status(404)]);
+    let resp = h.chat(&chat_body("gpt-4o", false, "gone")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+    let _ = resp.bytes().await.unwrap();
+    let opened =
+        h.gw.metrics()
+            .counter_value("switchyard_circuit_opened_total", &[("provider", "openai")]);
+    assert_eq!(opened, 0.0);
+    h.stop().await;
+}
