@@ -603,6 +603,10 @@ async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answe
     let mut reasoning = HeldReasoning::default();
     // When the model last showed progress: a reasoning delta.
     let mut progress: Option<Instant> = None;
+    // Choices whose role chunk came: Ollama (before mid-2026) repeats the role in every
+    // chunk, its reasoning deltas included, so only a choice's first role chunk is the
+    // upstream's acceptance; later ones are the model at work.
+    let mut roles: Vec<u32> = Vec::new();
     loop {
         let until = match (progress, limits.idle) {
             (None, _) => limits.first_item,
@@ -619,13 +623,23 @@ async fn first_token(mut rest: ChunkStream, limits: &FirstToken) -> Result<Answe
                 return Ok(Answer::Stream { lead, rest });
             }
             Some(Ok(chunk)) => {
-                // A reasoning delta (a choice without a role) shows the model at work; the
-                // role chunk only that the upstream accepted, a sign of life (an SSE comment,
-                // a ping) only that the connection is open.
-                if !chunk.choices.is_empty() && !chunk.has_role() {
+                // A reasoning delta (a choice without a role, or past its first role chunk)
+                // shows the model at work; the first role chunk only that the upstream
+                // accepted, a sign of life (an SSE comment, a ping) only that the connection
+                // is open.
+                let first_role = chunk
+                    .choices
+                    .iter()
+                    .any(|c| c.delta.role.is_some() && !roles.contains(&c.index));
+                if !chunk.choices.is_empty() && !first_role {
                     progress = Some(Instant::now());
                 }
-                if chunk.has_role() && lead.len() < MAX_LEAD {
+                if first_role && lead.len() < MAX_LEAD {
+                    for c in chunk.choices.iter().filter(|c| c.delta.role.is_some()) {
+                        if !roles.contains(&c.index) {
+                            roles.push(c.index);
+                        }
+                    }
                     lead.push(chunk);
                 } else if chunk.choices.iter().any(|c| c.carries_reasoning()) {
                     reasoning.absorb(chunk);
@@ -682,6 +696,72 @@ mod tests {
             Step::Stop
         );
         assert_eq!(next_step(&e, false, false, LOTS, false, true), Step::Stop);
+    }
+
+    /// Ollama's stream (before mid-2026) repeats the role in every chunk: its reasoning deltas
+    /// still count as progress, so a model that reasons past `ttft` is not cut off while it
+    /// streams them, and one that goes silent is, after `idle`.
+    #[tokio::test(start_paused = true)]
+    async fn repeated_role_chunks_of_reasoning_count_as_progress() {
+        use crate::openai::wire::{ChatCompletionChunk, ChunkChoice, Delta, Role};
+        let chunk = |reasoning: Option<&str>, content: Option<&str>| ChatCompletionChunk {
+            id: "c".into(),
+            object: "chat.completion.chunk".into(),
+            created: 0,
+            model: "m".into(),
+            usage: None,
+            system_fingerprint: None,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    role: Some(Role::Assistant),
+                    reasoning_content: reasoning.map(str::to_owned),
+                    content: content.map(str::to_owned),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+        };
+        let t = TimeoutsConfig {
+            ttft: Duration::from_secs(2),
+            idle: Duration::from_secs(3),
+            reasoning: Duration::from_secs(60),
+            ..TimeoutsConfig::default()
+        };
+        // A reasoning delta every second for 10 s, then the answer.
+        let mut items: Vec<(u64, ChatCompletionChunk)> = vec![(0, chunk(None, Some("")))];
+        items.extend((1..=10).map(|s| (s, chunk(Some("thinking"), Some("")))));
+        items.push((11, chunk(None, Some("42"))));
+        let paced = |items: Vec<(u64, ChatCompletionChunk)>| -> ChunkStream {
+            let start = tokio::time::Instant::now();
+            Box::pin(
+                futures::stream::iter(items).then(move |(at, c)| async move {
+                    tokio::time::sleep_until(start + Duration::from_secs(at)).await;
+                    Ok(c)
+                }),
+            )
+        };
+        let start = Instant::now();
+        let limits = FirstToken::new(&t, false, start, start + Duration::from_secs(300));
+        match first_token(paced(items), &limits).await {
+            Ok(Answer::Stream { lead, .. }) => {
+                assert_eq!(lead.len(), 3, "role chunk, held reasoning, first token");
+            }
+            Ok(_) => panic!("not a stream"),
+            Err(e) => panic!("cut off while reasoning: {e}"),
+        }
+        // Silent after two deltas: cut off `idle` after the last one.
+        let items = vec![
+            (0, chunk(None, Some(""))),
+            (1, chunk(Some("thinking"), None)),
+            (2, chunk(Some("thinking"), None)),
+            (30, chunk(None, Some("late"))),
+        ];
+        let start = Instant::now();
+        let limits = FirstToken::new(&t, false, start, start + Duration::from_secs(300));
+        let err = first_token(paced(items), &limits).await.err().unwrap();
+        assert_eq!(err.kind, UpstreamErrorKind::TtftTimeout);
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
     }
 
     #[test]
