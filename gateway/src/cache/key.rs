@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::openai::wire::{ChatCompletionRequest, Role, RouterOptions};
 
 /// Bumped whenever what goes into the key changes, so that old and new keys never collide.
-const KEY_VERSION: u32 = 1;
+const KEY_VERSION: u32 = 2;
 
 /// The SHA-256 key of a request's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,6 +60,37 @@ pub struct Namespace<'a> {
     /// sharing the cache, and a request routed before the reload stores where none after it
     /// looks.
     pub generation: Option<&'a str>,
+    /// The fingerprint of the configuration that decides answers
+    /// ([`config_fingerprint`]): a restart on another catalog, rules, guardrails or routing
+    /// settings, or a replica on another config sharing Redis, never serves an answer made
+    /// under the old one.
+    pub config: Option<&'a str>,
+}
+
+/// SHA-256 (hex) of what in `config` decides an answer besides the request: the catalog
+/// entries (ids, aliases, upstream names, prices, capabilities), the deployments (upstream
+/// names per provider), the `[[rules]]` in full, the guardrail policies (masking of prompts
+/// and answers), the objective, `auto`'s candidates, fallback and exploration, and the
+/// experiment. Deterministic across replicas with the same config: only ordered structures
+/// go in, by their `Debug` form (the catalog's lookup index, a hash map, is left out, as is
+/// what start-up discovery finds, which differs between replicas and over time).
+pub fn config_fingerprint(config: &crate::config::Config) -> String {
+    let entries: Vec<&models::CatalogEntry> = config.catalog.entries().collect();
+    let router = &config.router;
+    let form = format!(
+        "{entries:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        config.deployments,
+        config.rules,
+        config.guardrails,
+        config.objective,
+        config.candidates,
+        router.candidates,
+        router.fallback_model,
+        router.exploration,
+        router.exploration_seed,
+        config.experiment,
+    );
+    hex::encode(Sha256::digest(form.as_bytes()))
 }
 
 /// The key of `req` with the merged routing `options`, in namespace `ns`. `None` only if the
@@ -126,14 +157,15 @@ pub fn scope_of(
     Some((CacheKey(Sha256::digest(&canonical).into()), text))
 }
 
-/// Adds the A/B arm and the matched rule to a key's canonical form; without an experiment or
-/// a rule the form (and every key) stays what it was.
+/// Adds the A/B arm, the matched rule, the predictor generation and the config fingerprint to
+/// a key's canonical form; each one absent leaves the form as it was.
 fn with_namespace(keyed: &mut Value, ns: Namespace<'_>) {
     if let Value::Object(fields) = keyed {
         for (name, value) in [
             ("arm", ns.arm),
             ("rule", ns.rule),
             ("generation", ns.generation),
+            ("config", ns.config),
         ] {
             if let Some(value) = value {
                 fields.insert(name.to_owned(), Value::String(value.to_owned()));
@@ -257,6 +289,21 @@ mod tests {
         assert_eq!(key_of(&r, &opts, fit(None)).unwrap(), key(BASE, None));
         let scope = |ns| scope_of(&r, &opts, ns).unwrap().0;
         assert_ne!(scope(fit(Some("a"))), scope(fit(Some("b"))));
+    }
+
+    #[test]
+    fn each_config_fingerprint_has_its_own_keys() {
+        let opts = RouterOptions::default();
+        let r = req(BASE);
+        let cfg = |config| Namespace {
+            config,
+            ..Namespace::default()
+        };
+        let a = key_of(&r, &opts, cfg(Some("aaaa"))).unwrap();
+        assert_ne!(a, key_of(&r, &opts, cfg(Some("bbbb"))).unwrap());
+        assert_ne!(a, key(BASE, None));
+        let scope = |ns| scope_of(&r, &opts, ns).unwrap().0;
+        assert_ne!(scope(cfg(Some("aaaa"))), scope(cfg(Some("bbbb"))));
     }
 
     #[test]

@@ -124,9 +124,12 @@ impl Plan {
         ns: key::Namespace<'_>,
         directive: Directive,
     ) -> Plan {
+        // A stream with log probabilities is never stored (its chunks have no merged form):
+        // reading would only make it wait behind identical ones for nothing.
         let cacheable = settings.enabled
             && directive != Directive::NoStore
-            && (!settings.deterministic_only || key::is_deterministic(req));
+            && (!settings.deterministic_only || key::is_deterministic(req))
+            && !(req.is_stream() && wants_logprobs(req));
         let key = if cacheable {
             key::key_of(req, options, ns)
         } else {
@@ -144,6 +147,31 @@ impl Plan {
     pub fn store_key(&self) -> Option<CacheKey> {
         self.key.filter(|_| self.write)
     }
+}
+
+/// Whether the request asks for per-token log probabilities.
+fn wants_logprobs(req: &ChatCompletionRequest) -> bool {
+    req.extra
+        .get("logprobs")
+        .is_some_and(|v| v.as_bool() == Some(true))
+}
+
+/// Whether an answer is worth replaying: every choice ended normally (`stop`, `tool_calls`,
+/// or `length`) with text or tool calls. A provider's block (`content_filter`, Gemini's
+/// `RECITATION`), an unknown or missing reason, or an empty answer (a reasoning model that
+/// spent its limit thinking) is often transient: replayed, it would stick for the whole TTL.
+pub fn storable(completion: &ChatCompletionResponse) -> bool {
+    use crate::openai::wire::FinishReason;
+    !completion.choices.is_empty()
+        && completion.choices.iter().all(|c| {
+            let finished = matches!(
+                c.finish_reason,
+                Some(FinishReason::Stop | FinishReason::ToolCalls | FinishReason::Length)
+            );
+            let text = c.message.content.as_deref().is_some_and(|t| !t.is_empty());
+            let calls = c.message.tool_calls.as_ref().is_some_and(|t| !t.is_empty());
+            finished && (text || calls)
+        })
 }
 
 /// An answer to store, and what a hit needs to know about it.
@@ -194,6 +222,8 @@ pub struct ResponseCache {
     min_weight: u64,
     /// Redis, with `[cache] shared`.
     shared: Option<shared::SharedAnswers>,
+    /// The configuration's fingerprint ([`key::config_fingerprint`]), computed on first use.
+    fingerprint: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -230,6 +260,7 @@ impl ResponseCache {
         let semantic = settings.semantic.then(|| {
             semantic::SemanticIndex::new(
                 settings.max_entries,
+                settings.max_bytes,
                 settings.ttl,
                 settings.semantic_threshold,
             )
@@ -244,7 +275,15 @@ impl ResponseCache {
             shared: shared
                 .filter(|_| settings.shared)
                 .map(|counters| shared::SharedAnswers { counters }),
+            fingerprint: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The fingerprint of `config` that every key carries ([`key::Namespace::config`]); the
+    /// configuration is fixed for the process's life, so it is computed once.
+    pub fn fingerprint(&self, config: &crate::config::Config) -> &str {
+        self.fingerprint
+            .get_or_init(|| key::config_fingerprint(config))
     }
 
     /// The stored answer of `key`, unless it is missing or older than the TTL.
@@ -285,8 +324,8 @@ impl ResponseCache {
     }
 
     /// Stores an answer under `key` (replacing an older one), and with `[cache] shared` in
-    /// Redis too. An answer larger than the whole byte budget is not stored, and one without
-    /// choices is not an answer worth replaying.
+    /// Redis too. An answer larger than the whole byte budget is not stored, nor one that is
+    /// not worth replaying ([`storable`]).
     pub fn insert(&self, key: CacheKey, answer: Stored) {
         let Some(entry) = self.keep(key, answer, self.settings.ttl) else {
             return;
@@ -299,7 +338,7 @@ impl ResponseCache {
     /// Keeps `answer` in memory for the `remaining` part of its life; `None` when it is not
     /// worth keeping.
     fn keep(&self, key: CacheKey, mut answer: Stored, remaining: Duration) -> Option<Arc<Entry>> {
-        if answer.completion.choices.is_empty() {
+        if !storable(&answer.completion) {
             return None;
         }
         let bytes = serde_json::to_vec(&answer.completion).map_or(u64::MAX, |v| v.len() as u64);
@@ -353,6 +392,9 @@ impl ResponseCache {
     /// Joins the requests for `key`: the first one [`Coalesce::Lead`]s (it calls upstream and
     /// holds the [`Leader`] until its answer is stored or has failed); the others
     /// [`Coalesce::Follow`], waiting for the leader to finish and then reading the cache.
+    /// With no leader, the answer may have been stored since the caller's lookup (a leader
+    /// stores before it leaves): it is returned as [`Coalesce::Stored`] rather than called
+    /// for again.
     pub fn join(&self, key: CacheKey) -> Coalesce {
         let mut in_flight = self
             .in_flight
@@ -360,6 +402,9 @@ impl ResponseCache {
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(rx) = in_flight.get(&key) {
             return Coalesce::Follow(rx.clone());
+        }
+        if let Some(entry) = self.get(&key) {
+            return Coalesce::Stored(entry);
         }
         let (tx, rx) = watch::channel(());
         in_flight.insert(key, rx);
@@ -394,6 +439,8 @@ pub enum Coalesce {
     Lead(Leader),
     /// Wait until the leader is done (the receiver's `changed()` returns), then read the cache.
     Follow(watch::Receiver<()>),
+    /// No leader, and the answer is stored (a leader stored it since the caller looked).
+    Stored(Arc<Entry>),
 }
 
 /// The request answering a key upstream. Dropping it (answer stored, or failed) wakes the

@@ -8,6 +8,11 @@
 //! hits the closest one whose cosine reaches the threshold and whose directional words agree.
 //! The answer itself stays in the exact cache under its own key: an index entry whose answer
 //! has expired or been evicted is a miss, and is dropped.
+//!
+//! Memory: the index is bounded like the answers, separately: at most `max_entries` buckets
+//! and `max_bytes` bytes (a phrasing weighs its 1.5 KiB embedding and its bounded signature).
+//! Each new phrasing writes its bucket again, so a bucket lives for the TTL after its newest
+//! phrasing (older ones whose answers expired are dropped when read).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -38,7 +43,20 @@ pub struct SemanticMatch {
     pub similarity: f32,
 }
 
-/// The index, bounded by buckets and aged like the answers it points to.
+/// Bytes a bucket of `candidates` holds, for the index's weight.
+fn bucket_bytes(candidates: &[Candidate]) -> u64 {
+    let bytes: usize = candidates
+        .iter()
+        .map(|c| {
+            std::mem::size_of::<Candidate>()
+                + c.embedding.capacity() * std::mem::size_of::<f32>()
+                + c.signature.heap_bytes()
+        })
+        .sum();
+    (bytes + 64) as u64
+}
+
+/// The index, bounded by buckets and bytes, and aged like the answers it points to.
 pub struct SemanticIndex {
     buckets: moka::sync::Cache<[u8; 32], Arc<Mutex<Vec<Candidate>>>>,
     threshold: f32,
@@ -54,12 +72,22 @@ impl std::fmt::Debug for SemanticIndex {
 }
 
 impl SemanticIndex {
-    /// An index of at most `max_buckets` questions, each kept for `ttl`, matching at cosine
-    /// `threshold` or above.
-    pub fn new(max_buckets: u64, ttl: Duration, threshold: f32) -> Self {
+    /// An index of at most `max_buckets` questions and `max_bytes` bytes, each question kept
+    /// for `ttl` after its newest phrasing, matching at cosine `threshold` or above. As for
+    /// the answers, moka bounds one weight: a bucket weighs its bytes but at least
+    /// `max_bytes / max_buckets`.
+    pub fn new(max_buckets: u64, max_bytes: u64, ttl: Duration, threshold: f32) -> Self {
+        let min_weight = (max_bytes / max_buckets.max(1)).max(1);
         SemanticIndex {
             buckets: moka::sync::Cache::builder()
-                .max_capacity(max_buckets)
+                .max_capacity(max_bytes)
+                .weigher(
+                    move |_key: &[u8; 32], bucket: &Arc<Mutex<Vec<Candidate>>>| {
+                        let bytes =
+                            bucket_bytes(&bucket.lock().unwrap_or_else(PoisonError::into_inner));
+                        u32::try_from(bytes.max(min_weight)).unwrap_or(u32::MAX)
+                    },
+                )
                 .time_to_live(ttl)
                 .build(),
             threshold,
@@ -100,19 +128,29 @@ impl SemanticIndex {
         embedding: Vec<f32>,
         answer: CacheKey,
     ) {
-        let bucket = self
-            .buckets
-            .get_with(bucket_key(scope, &signature), Default::default);
-        let mut candidates = bucket.lock().unwrap_or_else(PoisonError::into_inner);
-        candidates.retain(|c| c.answer != answer);
-        if candidates.len() >= PER_BUCKET {
-            candidates.remove(0);
+        let key = bucket_key(scope, &signature);
+        let bucket = self.buckets.get_with(key, Default::default);
+        {
+            let mut candidates = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+            candidates.retain(|c| c.answer != answer);
+            if candidates.len() >= PER_BUCKET {
+                candidates.remove(0);
+            }
+            candidates.push(Candidate {
+                embedding,
+                signature,
+                answer,
+            });
         }
-        candidates.push(Candidate {
-            embedding,
-            signature,
-            answer,
-        });
+        // Written again (the lock released: the weigher takes it): its time to live restarts
+        // from this phrasing, and its weight counts it.
+        self.buckets.insert(key, bucket);
+    }
+
+    /// The index's weight in bytes, after moka's pending maintenance.
+    pub fn weighted_size(&self) -> u64 {
+        self.buckets.run_pending_tasks();
+        self.buckets.weighted_size()
     }
 
     /// Drops every entry (a router reload changes what `auto` would answer).
@@ -160,7 +198,7 @@ mod tests {
 
     #[test]
     fn the_closest_live_phrasing_above_the_threshold_matches() {
-        let index = SemanticIndex::new(100, Duration::from_secs(60), 0.9);
+        let index = SemanticIndex::new(100, 1 << 30, Duration::from_secs(60), 0.9);
         let scope = key(1);
         let sig = signature("How many legs does a spider have?");
         index.insert(&scope, sig.clone(), unit(&[1.0, 0.0]), key(10));
@@ -180,7 +218,7 @@ mod tests {
 
     #[test]
     fn another_scope_signature_or_direction_never_matches() {
-        let index = SemanticIndex::new(100, Duration::from_secs(60), 0.5);
+        let index = SemanticIndex::new(100, 1 << 30, Duration::from_secs(60), 0.5);
         let v = unit(&[1.0, 0.0]);
         index.insert(
             &key(1),
@@ -208,9 +246,39 @@ mod tests {
         assert!(reversed.is_none());
     }
 
+    /// Review F7: a phrasing added late to a bucket lives its whole TTL; the bucket's time
+    /// to live counts from its newest phrasing, not its first.
+    #[tokio::test]
+    async fn a_bucket_lives_for_the_ttl_after_its_newest_phrasing() {
+        let index = SemanticIndex::new(100, 1 << 30, Duration::from_millis(1000), 0.5);
+        let sig = signature("spider legs");
+        index.insert(&key(1), sig.clone(), unit(&[1.0, 0.0]), key(10));
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        index.insert(&key(1), sig.clone(), unit(&[0.0, 1.0]), key(11));
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let found = index.find(&key(1), &sig, &unit(&[0.0, 1.0]), |_| true);
+        assert_eq!(found.map(|m| m.answer), Some(key(11)));
+    }
+
+    /// Review F8: the index is bounded in bytes as the answers are, not only in buckets.
+    #[test]
+    fn the_index_is_bounded_in_bytes() {
+        let budget = 64 * 1024;
+        let index = SemanticIndex::new(1000, budget, Duration::from_secs(60), 0.5);
+        for n in 0..200u8 {
+            let sig = signature(&format!("question number {n}"));
+            index.insert(&key(n), sig, unit(&[1.0; 384]), key(n));
+        }
+        let bytes = index.weighted_size();
+        assert!(bytes <= budget, "{bytes} bytes");
+        // Each phrasing holds a 1.5 KiB embedding: far fewer than 200 fit.
+        let kept = index.buckets.entry_count();
+        assert!(kept > 0 && kept <= budget / 1536, "{kept} buckets kept");
+    }
+
     #[test]
     fn a_bucket_keeps_its_newest_phrasings() {
-        let index = SemanticIndex::new(100, Duration::from_secs(60), 0.0);
+        let index = SemanticIndex::new(100, 1 << 30, Duration::from_secs(60), 0.0);
         let sig = signature("spider legs");
         for n in 0..(PER_BUCKET as u8 + 3) {
             index.insert(&key(1), sig.clone(), unit(&[1.0, f32::from(n)]), key(n));

@@ -7,7 +7,10 @@
 //! remote work 0.92, while true paraphrases start at 0.85; and the encoder sees only a
 //! truncated view of a long prompt. So a semantic hit also needs, over the whole text:
 //!
-//! - the same numbers, as a multiset (`17 times 23` never answers `17 times 24`);
+//! - the same numbers and operator symbols, in the same order (`17 times 23` never answers
+//!   `17 times 24`, `10 - 3` never `3 - 10`, `x + 3` never `x - 3`, `C++` never `C`, `-5`
+//!   never `5`): a run of `+ - * / ^ % < > = # & | ~ !` is a token of its own, except a
+//!   hyphen inside a word (`well-known`) and exclamation marks alone;
 //! - the same content words: lowercased, apostrophes dropped, a light plural stem, minus a
 //!   fixed list of function words and request fillers ("what", "the", "please", "explain",
 //!   "write", …). Question words that change the answer ("who", "when", "where", "why"),
@@ -18,9 +21,13 @@
 //!   from S3" never answers "copy files to S3" (these prepositions are function words, so
 //!   the content words alone cannot tell them apart).
 //!
-//! Numbers and content words go into [`Signature::key`], so candidates are found by an exact
-//! lookup and only paraphrases that differ in function words, word order or inflection are
-//! compared by cosine at all. Measured on the pairs (docs/gateway.md, "Semantic cache").
+//! Numbers, symbols and content words go into [`Signature::key`], so candidates are found by an
+//! exact lookup and only paraphrases that differ in function words, word order or inflection
+//! are compared by cosine at all. Measured on the pairs (docs/gateway.md, "Semantic cache").
+//!
+//! A signature's size is bounded whatever the text: the directional pairs are kept as hashes,
+//! at most [`MAX_DIRECTED`] of them; a text with more has them folded into its key instead (it
+//! then matches only a text with exactly the same pairs).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -135,6 +142,14 @@ const FUNCTION_WORDS: &[&str] = &[
     "here",
 ];
 
+/// Most directional pairs a signature keeps; a text with more folds them into its key.
+pub const MAX_DIRECTED: usize = 256;
+
+/// Characters that make up operator tokens (`+`, `-=`, `**`, `!=`, `C#`'s `#`, …).
+const OPERATORS: &[char] = &[
+    '+', '-', '*', '/', '^', '%', '<', '>', '=', '#', '&', '|', '~', '!',
+];
+
 /// Prepositions whose object decides the answer's direction.
 const DIRECTIONAL: &[&str] = &[
     "to", "from", "into", "than", "vs", "versus", "before", "after",
@@ -143,15 +158,18 @@ const DIRECTIONAL: &[&str] = &[
 /// What a prompt must share with a cached one before their embeddings are compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
-    /// SHA-256 of the sorted numbers and the sorted content words.
+    /// SHA-256 of the numbers and symbols in order, the sorted content words, and (past
+    /// [`MAX_DIRECTED`]) the directional pairs.
     pub key: [u8; 32],
-    /// Each directional preposition with the next content word after it.
-    pub directed: BTreeSet<(String, String)>,
+    /// Each directional preposition (its index in the list) with a hash of the next content
+    /// word after it, sorted; at most [`MAX_DIRECTED`].
+    pub directed: Vec<(u8, u64)>,
 }
 
 impl Signature {
-    /// Whether two prompts may be each other's rewording: the same numbers and content words,
-    /// and the same direction (what the index checks before comparing embeddings).
+    /// Whether two prompts may be each other's rewording: the same numbers, symbols and
+    /// content words, and the same direction (what the index checks before comparing
+    /// embeddings).
     pub fn matches(&self, other: &Signature) -> bool {
         self.key == other.key && self.same_direction(other)
     }
@@ -168,67 +186,95 @@ impl Signature {
     }
 
     /// The directed pairs as a map from one side of each pair to the set of its other sides.
-    fn grouped(&self, split: fn(&(String, String)) -> (&str, &str)) -> Grouped<'_> {
-        let mut groups: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    fn grouped(&self, split: fn(&(u8, u64)) -> (u64, u64)) -> Grouped {
+        let mut groups: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
         for pair in &self.directed {
             let (k, v) = split(pair);
             groups.entry(k).or_default().insert(v);
         }
         groups
     }
+
+    /// Bytes this signature holds (for the index's memory bound).
+    pub fn heap_bytes(&self) -> usize {
+        self.directed.capacity() * std::mem::size_of::<(u8, u64)>()
+    }
 }
 
 /// Directed pairs grouped by one of their sides.
-type Grouped<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
+type Grouped = BTreeMap<u64, BTreeSet<u64>>;
 
-fn by_prep((prep, object): &(String, String)) -> (&str, &str) {
-    (prep, object)
+fn by_prep(&(prep, object): &(u8, u64)) -> (u64, u64) {
+    (u64::from(prep), object)
 }
 
-fn by_object((prep, object): &(String, String)) -> (&str, &str) {
-    (object, prep)
+fn by_object(&(prep, object): &(u8, u64)) -> (u64, u64) {
+    (object, u64::from(prep))
 }
 
 /// Whether two groupings agree on every key both of them have.
-fn agree(a: &Grouped<'_>, b: &Grouped<'_>) -> bool {
+fn agree(a: &Grouped, b: &Grouped) -> bool {
     a.iter().all(|(k, v)| b.get(k).is_none_or(|w| w == v))
+}
+
+/// FNV-1a: a word's stand-in in the directed pairs (in-process only, never stored).
+fn word_hash(word: &str) -> u64 {
+    word.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The signature of `text`. Linear in its length.
 pub fn signature(text: &str) -> Signature {
-    let mut numbers: Vec<&str> = Vec::new();
+    let mut hasher = Sha256::new();
     let mut content: BTreeSet<String> = BTreeSet::new();
-    let mut directed = BTreeSet::new();
-    let mut pending: Vec<&'static str> = Vec::new();
+    let mut directed: BTreeSet<(u8, u64)> = BTreeSet::new();
+    let mut pending: Vec<u8> = Vec::new();
     for token in tokens(text) {
         match token {
-            Token::Number(n) => numbers.push(n),
+            // In order, each tagged, so that `10 - 3` and `3 - 10` differ.
+            Token::Number(n) => {
+                hasher.update(b"n");
+                hasher.update(n.as_bytes());
+                hasher.update([0]);
+            }
+            Token::Symbol(op) => {
+                hasher.update(b"s");
+                hasher.update(op.as_bytes());
+                hasher.update([0]);
+            }
             Token::Word(word) => {
                 if !is_function_word(&word) {
                     let stem = stem(&word);
+                    let object = word_hash(&stem);
                     for prep in pending.drain(..) {
-                        directed.insert((prep.to_owned(), stem.clone()));
+                        directed.insert((prep, object));
                     }
                     content.insert(stem);
                 }
                 // After the word itself, so that "before" names the word after it, not itself.
-                if let Some(&prep) = DIRECTIONAL.iter().find(|p| **p == word) {
-                    pending.push(prep);
+                if let Some(prep) = DIRECTIONAL.iter().position(|p| **p == word) {
+                    pending.push(u8::try_from(prep).unwrap_or(u8::MAX));
                 }
             }
         }
-    }
-    numbers.sort_unstable();
-    let mut hasher = Sha256::new();
-    for n in &numbers {
-        hasher.update(n.as_bytes());
-        hasher.update([0]);
     }
     hasher.update([1]);
     for w in &content {
         hasher.update(w.as_bytes());
         hasher.update([0]);
     }
+    let directed = if directed.len() > MAX_DIRECTED {
+        // Too many to keep: the text matches only one with exactly these pairs.
+        hasher.update([2]);
+        for (prep, object) in &directed {
+            hasher.update([*prep]);
+            hasher.update(object.to_le_bytes());
+        }
+        Vec::new()
+    } else {
+        directed.into_iter().collect()
+    };
     Signature {
         key: hasher.finalize().into(),
         directed,
@@ -257,15 +303,40 @@ enum Token<'a> {
     Number(&'a str),
     /// Letters (and digits after a letter, `gpt4`), lowercased, apostrophes dropped.
     Word(String),
+    /// A run of operator characters ([`OPERATORS`]): `+`, `-`, `++`, `**`, `!=`, `#`.
+    Symbol(&'a str),
 }
 
-/// Splits on anything that is neither alphanumeric nor an apostrophe inside a word.
+fn is_operator(c: char) -> bool {
+    OPERATORS.contains(&c)
+}
+
+/// Splits into numbers, words and operator runs; everything else (spaces, `.,;:?()"…`)
+/// separates them. A hyphen between two letters (`well-known`) and exclamation marks alone
+/// (`Hi!`) are punctuation, not operators.
 fn tokens(text: &str) -> impl Iterator<Item = Token<'_>> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        let start = rest.find(|c: char| c.is_alphanumeric())?;
-        rest = &rest[start..];
-        let first = rest.chars().next()?;
+    let mut pos = 0;
+    std::iter::from_fn(move || loop {
+        let (offset, first) = text[pos..]
+            .char_indices()
+            .find(|&(_, c)| c.is_alphanumeric() || is_operator(c))?;
+        let start = pos + offset;
+        let rest = &text[start..];
+        if is_operator(first) {
+            let len = rest.find(|c: char| !is_operator(c)).unwrap_or(rest.len());
+            let run = &rest[..len];
+            pos = start + len;
+            let before = text[..start].chars().next_back();
+            let after = text[pos..].chars().next();
+            let exclamation = run.chars().all(|c| c == '!');
+            let word_hyphen = run == "-"
+                && before.is_some_and(char::is_alphabetic)
+                && after.is_some_and(char::is_alphabetic);
+            if exclamation || word_hyphen {
+                continue;
+            }
+            return Some(Token::Symbol(run));
+        }
         if first.is_ascii_digit() {
             let mut end = 0;
             let bytes = rest.as_bytes();
@@ -280,9 +351,8 @@ fn tokens(text: &str) -> impl Iterator<Item = Token<'_>> {
                     break;
                 }
             }
-            let (number, tail) = rest.split_at(end);
-            rest = tail;
-            return Some(Token::Number(number));
+            pos = start + end;
+            return Some(Token::Number(&rest[..end]));
         }
         let end = rest
             .char_indices()
@@ -295,14 +365,13 @@ fn tokens(text: &str) -> impl Iterator<Item = Token<'_>> {
                             .is_some_and(char::is_alphanumeric)))
             })
             .map_or(rest.len(), |(i, _)| i);
-        let (word, tail) = rest.split_at(end);
-        rest = tail;
-        let word: String = word
+        pos = start + end;
+        let word: String = rest[..end]
             .chars()
             .filter(|c| !matches!(c, '\'' | '’'))
             .flat_map(char::to_lowercase)
             .collect();
-        Some(Token::Word(word))
+        return Some(Token::Word(word));
     })
 }
 
@@ -378,9 +447,78 @@ mod tests {
             .map(|t| match t {
                 Token::Number(n) => format!("#{n}"),
                 Token::Word(w) => w,
+                Token::Symbol(s) => format!("op{s}"),
             })
             .collect();
         assert_eq!(words, ["cafés", "#3.5", "kg", "#1,000", "x2", "dont"]);
+    }
+
+    /// Review F1: operators, signs, punctuated names and the order of numbers decide the
+    /// answer; every one of these pairs passed the old guard and cosine 0.85.
+    #[test]
+    fn a_changed_operator_sign_or_number_order_never_matches() {
+        for (a, b) in [
+            ("What is 10 - 3?", "What is 3 - 10?"),
+            ("What is 100 / 4?", "What is 4 / 100?"),
+            ("Is 7 > 5?", "Is 7 < 5?"),
+            ("Solve x + 3 = 10", "Solve x - 3 = 10"),
+            ("Explain pointers in C++", "Explain pointers in C"),
+            (
+                "What is 2 to the power of 10?",
+                "What is 10 to the power of 2?",
+            ),
+            (
+                "If it is 09:00 in UTC+5, what time is it in UTC?",
+                "If it is 09:00 in UTC-5, what time is it in UTC?",
+            ),
+            ("Is 1/3 larger than 0.3?", "Is 3/1 larger than 0.3?"),
+            ("What is 12 + 7?", "What is 12 * 7?"),
+            ("What is 2^10?", "What is 2*10?"),
+            ("What is -5 squared?", "What is 5 squared?"),
+            ("Explain pointers in C#", "Explain pointers in C"),
+            (
+                "Does the regex a+b match aab?",
+                "Does the regex a*b match aab?",
+            ),
+            (
+                "What does 7 // 2 give in Python?",
+                "What does 7 ** 2 give in Python?",
+            ),
+            ("Is 3 != 4 true?", "Is 3 == 4 true?"),
+            ("What is 2 + 3 * 4?", "What is 2 * 3 + 4?"),
+        ] {
+            assert!(!same(a, b), "{a} | {b}");
+        }
+    }
+
+    #[test]
+    fn punctuation_and_word_hyphens_still_do_not_matter() {
+        assert!(same("What is 10 - 3?", "what is 10-3"));
+        assert!(same("Hello! How do I sort a list?", "How do I sort a list"));
+        assert!(same(
+            "Name a well-known sorting algorithm.",
+            "Name a well known sorting algorithm"
+        ));
+    }
+
+    /// Review F8: what a signature keeps of a long text is bounded, however many directional
+    /// words and however long words it has.
+    #[test]
+    fn directed_pairs_are_bounded() {
+        let mut text = String::new();
+        for i in 0..5000 {
+            text.push_str(&format!("from w{i}{} to v{i} ", "x".repeat(50)));
+        }
+        let long = signature(&text);
+        assert!(
+            long.directed.len() <= MAX_DIRECTED,
+            "{}",
+            long.directed.len()
+        );
+        assert!(long.matches(&signature(&text)));
+        // A long text whose direction differs past the cap still misses.
+        let flipped = text.replacen("from w4999", "to w4999", 1);
+        assert!(!long.matches(&signature(&flipped)));
     }
 
     #[test]

@@ -158,3 +158,89 @@ fn directive_header_is_strict() {
     let err = Directive::from_headers(&h).unwrap_err();
     assert!(err.to_string().contains("no-store"), "{err}");
 }
+
+/// Review F6: a request that missed, then found no leader because the leader had just stored
+/// its answer and left, must not lead a second upstream call for it.
+#[test]
+fn joining_a_key_whose_answer_was_just_stored_does_not_lead() {
+    let cache = ResponseCache::new(&settings(10, 1 << 20), AuthClock::manual(0), None).unwrap();
+    let Coalesce::Lead(leader) = cache.join(key(1)) else {
+        panic!("the first request leads");
+    };
+    cache.insert(key(1), answer("stored by the leader"));
+    drop(leader);
+    assert!(
+        !matches!(cache.join(key(1)), Coalesce::Lead(_)),
+        "the answer is stored: no second call"
+    );
+    // A key with nothing stored is still led.
+    assert!(matches!(cache.join(key(2)), Coalesce::Lead(_)));
+}
+
+/// Review F4: only answers that ended normally, with text or tool calls, are kept.
+#[test]
+fn blocked_empty_or_unfinished_answers_are_not_kept() {
+    use crate::openai::wire::FinishReason;
+    let cache = ResponseCache::new(&settings(10, 1 << 20), AuthClock::manual(0), None).unwrap();
+    let with = |finish: Option<FinishReason>, text: Option<&str>| {
+        let mut a = answer("x");
+        a.completion.choices[0].finish_reason = finish;
+        a.completion.choices[0].message.content = text.map(str::to_owned);
+        a
+    };
+    for (n, bad) in [
+        with(Some(FinishReason::ContentFilter), Some("blocked")),
+        with(
+            Some(FinishReason::Other("recitation".to_owned())),
+            Some("x"),
+        ),
+        with(None, Some("x")),
+        with(Some(FinishReason::Length), None),
+        with(Some(FinishReason::Stop), Some("")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = key(u8::try_from(n).unwrap());
+        cache.insert(k, bad);
+        assert!(cache.get(&k).is_none(), "case {n} kept");
+    }
+    for (n, good) in [
+        with(Some(FinishReason::Stop), Some("ok")),
+        with(Some(FinishReason::Length), Some("cut")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = key(50 + u8::try_from(n).unwrap());
+        cache.insert(k, good);
+        assert!(cache.get(&k).is_some(), "good case {n} dropped");
+    }
+}
+
+/// Review F5: a streamed request with `logprobs` is never stored (its chunks cannot be
+/// merged), so it neither reads nor writes; not streamed, it is cached as usual.
+#[test]
+fn streamed_logprobs_requests_are_not_cached() {
+    let req = |stream: bool| -> ChatCompletionRequest {
+        serde_json::from_value(serde_json::json!({
+            "model": "auto", "temperature": 0, "stream": stream, "logprobs": true,
+            "messages": [{"role": "user", "content": "q"}]
+        }))
+        .unwrap()
+    };
+    let on = settings(10, 1 << 20);
+    let opts = RouterOptions::default();
+    let plan = |stream| {
+        Plan::new(
+            &on,
+            &req(stream),
+            &opts,
+            key::Namespace::default(),
+            Directive::Default,
+        )
+    };
+    let streamed = plan(true);
+    assert!(!streamed.read && !streamed.write && streamed.key.is_none());
+    assert!(plan(false).read);
+}

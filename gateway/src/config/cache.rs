@@ -29,7 +29,9 @@ pub struct CacheConfig {
     pub deterministic_only: bool,
     /// Also answer a reworded request from a stored one: same request but for the last user
     /// message, whose routing embedding is within `semantic_threshold` cosine and whose text
-    /// has the same numbers and content words. Needs the encoder. Default false.
+    /// has the same numbers and operators (in order) and content words. Needs the encoder.
+    /// Its index is bounded like the answers, separately (`max_entries`, `max_bytes`).
+    /// Default false.
     #[serde(default)]
     pub semantic: bool,
     /// The least cosine between two prompts' routing embeddings for a semantic hit, in

@@ -14,7 +14,7 @@ use crate::cache::{replay, CacheKey, Coalesce, Entry, Leader, Plan, Served, Stor
 use crate::http::chat::{set_header, Dialect, HEADER_COST_USD, HEADER_MODEL};
 use crate::http::error::ApiError;
 use crate::http::relay;
-use crate::openai::wire::ChatCompletionRequest;
+use crate::openai::wire::{ChatCompletionRequest, ChatCompletionResponse};
 use crate::outcome::record::{Ending, RequestRecord};
 use crate::state::AppState;
 
@@ -50,16 +50,20 @@ pub(crate) fn count_miss(state: &AppState, served: Option<Served>) {
 /// most until [`wait_limit`] (well before the request's `deadline`), and returns the answer it
 /// stored, if any (else it goes upstream itself, and does not lead: a failure is not retried
 /// in lockstep).
+///
+/// The entry comes with how it was served: `Coalesced` after a wait, or `Hit` when the answer
+/// was stored between the caller's lookup and this join (its leader had just left).
 pub(crate) async fn coalesce(
     state: &AppState,
     plan: &Plan,
     deadline: tokio::time::Instant,
-) -> (Option<Leader>, Option<Arc<Entry>>) {
+) -> (Option<Leader>, Option<(Arc<Entry>, Served)>) {
     let (Some(cache), Some(key), true) = (&state.cache, plan.store_key(), plan.read) else {
         return (None, None);
     };
     match cache.join(key) {
         Coalesce::Lead(leader) => (Some(leader), None),
+        Coalesce::Stored(entry) => (None, Some((entry, Served::Hit))),
         Coalesce::Follow(mut done) => {
             state.metrics.response_cache_wait();
             let until = wait_limit(
@@ -69,7 +73,7 @@ pub(crate) async fn coalesce(
             );
             // `changed` fails when the leader's guard is dropped: that is the signal.
             let _ = tokio::time::timeout_at(until, done.changed()).await;
-            (None, cache.get(&key))
+            (None, cache.get(&key).map(|e| (e, Served::Coalesced)))
         }
     }
 }
@@ -148,6 +152,19 @@ pub(crate) async fn answer_hit(
     state
         .metrics
         .response_cache(served.as_str(), stored.cost_usd);
+    // Masked again under this request's policy when answers are masked at all: the key holds
+    // the config's fingerprint, so this only matters for an entry read under another policy,
+    // and it keeps "cached replays are masked" true whatever the store did.
+    let mut record = record.clone();
+    let masked;
+    let completion = if masks_answers(state) {
+        let mut copy = stored.completion.clone();
+        crate::guardrails::screen_answer(state, &mut copy, &mut record);
+        masked = copy;
+        &masked
+    } else {
+        &stored.completion
+    };
     let ending = Ending {
         model: Some(stored.model.clone()),
         upstream_model: stored.upstream_model.clone(),
@@ -159,25 +176,22 @@ pub(crate) async fn answer_hit(
         }),
         ..Ending::default()
     };
-    let finished = record
-        .clone()
-        .finish(state, OutcomeStatus::Ok, ending)
-        .await;
+    let finished = record.finish(state, OutcomeStatus::Ok, ending).await;
     if !finished.logged {
         return ApiError::OutcomeLogUnavailable.into_response();
     }
     let mut response = if req.is_stream() {
-        replayed_stream(stored, req, dialect)
+        replayed_stream(completion, stored.tokens, req, dialect)
     } else {
         match dialect {
-            Dialect::OpenAi => Json(&stored.completion).into_response(),
+            Dialect::OpenAi => Json(completion).into_response(),
             Dialect::Anthropic => Json(crate::http::messages::message_body(
-                &stored.completion,
+                completion,
                 stored.tokens,
             ))
             .into_response(),
             Dialect::Responses => Json(crate::http::responses::response_body(
-                &stored.completion,
+                completion,
                 stored.tokens,
                 req,
             ))
@@ -191,26 +205,40 @@ pub(crate) async fn answer_hit(
     response
 }
 
+/// Whether any guardrail policy (the default or a profile's) masks answers.
+fn masks_answers(state: &AppState) -> bool {
+    let g = &state.config.guardrails;
+    g.default
+        .iter()
+        .chain(g.profiles.values().flatten())
+        .any(|p| p.responses)
+}
+
 /// The whole stream of a stored answer, through the same encoders as a live stream.
-fn replayed_stream(stored: &Stored, req: &ChatCompletionRequest, dialect: Dialect) -> Response {
+fn replayed_stream(
+    completion: &ChatCompletionResponse,
+    tokens: (u32, u32),
+    req: &ChatCompletionRequest,
+    dialect: Dialect,
+) -> Response {
     let mut encoder = match dialect {
         Dialect::OpenAi => relay::Encoder::OpenAi {
             wants_usage: req.wants_stream_usage(),
         },
         Dialect::Anthropic => {
-            relay::Encoder::Anthropic(crate::http::messages::StreamEncoder::new(stored.tokens.0))
+            relay::Encoder::Anthropic(crate::http::messages::StreamEncoder::new(tokens.0))
         }
         Dialect::Responses => {
             relay::Encoder::Responses(crate::http::responses::StreamEncoder::new(req))
         }
     };
     let mut body = Vec::new();
-    for chunk in replay::chunks(&stored.completion, stored.tokens) {
+    for chunk in replay::chunks(completion, tokens) {
         if let Some(bytes) = encoder.chunk(chunk) {
             body.extend_from_slice(&bytes);
         }
     }
-    body.extend_from_slice(&encoder.done(stored.tokens));
+    body.extend_from_slice(&encoder.done(tokens));
     relay::sse_response(Body::from(Bytes::from(body)))
 }
 

@@ -245,11 +245,12 @@ pub(crate) async fn serve(
         arm: arm_name,
         rule: rule.name(),
         generation: generation.as_deref(),
+        config: state.cache.as_ref().map(|c| c.fingerprint(&state.config)),
     };
     // Before routing and before any key limit: a hit costs nothing and calls nothing. An entry
     // exists only under this key's id (and arm and rule), stored after the same request passed
     // every check.
-    let plan = Plan::new(&state.config.cache, req, &options, namespace, directive);
+    let mut plan = Plan::new(&state.config.cache, req, &options, namespace, directive);
     let (served_by_cache, hit) = cached::lookup(state, &plan).await;
     if let Some(entry) = hit {
         return Ok(
@@ -258,17 +259,8 @@ pub(crate) async fn serve(
     }
     let deadline = tokio::time::Instant::from_std(record.started) + state.config.timeouts.request;
     let (leader, coalesced) = cached::coalesce(state, &plan, deadline).await;
-    if let Some(entry) = coalesced {
-        return Ok(cached::answer_hit(
-            state,
-            record,
-            &entry,
-            req,
-            dialect,
-            CacheServed::Coalesced,
-            None,
-        )
-        .await);
+    if let Some((entry, served)) = coalesced {
+        return Ok(cached::answer_hit(state, record, &entry, req, dialect, served, None).await);
     }
     let semantic_scope = if plan.semantic {
         crate::cache::key::scope_of(req, &options, namespace)
@@ -484,6 +476,15 @@ pub(crate) async fn serve(
         }
     };
     let model = served.model.clone();
+    // Only the first choice's answer is stored: after a failover the answer is another
+    // model's (or, for `auto`, not the policy's choice), and replaying it for the whole TTL
+    // would outlast the outage that caused it.
+    if order.first() != Some(&model) {
+        plan.write = false;
+    }
+    // Identical requests wait for a stored answer: with none coming, they go now rather than
+    // after this answer (a whole stream).
+    let leader = leader.filter(|_| plan.write);
     if let Some(scope) = &semantic_scope {
         cached::semantic_index(state, &plan, scope, embedding.as_deref());
     }

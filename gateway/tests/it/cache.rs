@@ -706,3 +706,167 @@ async fn a_follower_of_a_long_stream_keeps_time_for_its_own_call() {
     drop(leader);
     h.stop().await;
 }
+
+/// Review F2: a pinned request that failed over to another model is answered, but that
+/// answer is not stored under the pinned model's key (after the outage the pinned model
+/// answers again); a streamed one neither.
+#[tokio::test]
+async fn a_failover_answer_is_not_stored_under_the_requested_model() {
+    let h = start(&[], |raw| {
+        raw.router.candidates = Some(vec![
+            router_core::ModelId::new(MODEL),
+            router_core::ModelId::new("gpt-4o"),
+        ]);
+        raw.retries.max_attempts = 2;
+    })
+    .await;
+    for stream in [false, true] {
+        h.fake.script(MODEL, [Scenario::status(500)]);
+        let mut q = body(&format!("Which model am I? stream={stream}"), 0.0);
+        q["stream"] = json!(stream);
+        let r = h.chat(&q, &[]).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "x-switchyard-model"), "gpt-4o", "failed over");
+        assert_eq!(cache_header(&r), "miss");
+        let _ = r.bytes().await.unwrap();
+        h.gw.wait_idle().await;
+        // The pinned model is back: it answers, not the stored fallback.
+        let r = h.chat(&q, &[]).await;
+        assert_eq!(header(&r, "x-switchyard-model"), MODEL, "stream={stream}");
+        assert_eq!(cache_header(&r), "miss", "stream={stream}");
+        let _ = r.bytes().await.unwrap();
+        h.gw.wait_idle().await;
+        // Its own answer is stored.
+        let r = h.chat(&q, &[]).await;
+        assert_eq!(cache_header(&r), "hit", "stream={stream}");
+        assert_eq!(header(&r, "x-switchyard-model"), MODEL);
+        let _ = r.bytes().await.unwrap();
+    }
+    h.stop().await;
+}
+
+/// Review F3: the shared (Redis) tier outlives a config change; an answer stored under one
+/// config (here without answer masking) is not served under another (with it), which masks
+/// its own answer.
+#[tokio::test]
+async fn answers_stored_under_another_config_are_not_served() {
+    let Some(redis) = testkit::redis::RedisServer::start() else {
+        return;
+    };
+    let shared = |masked: bool| {
+        let url = redis.url();
+        move |raw: &mut GatewayConfig| {
+            raw.redis = Some(crate::common::redis(url, "cachefp:"));
+            raw.cache.shared = true;
+            if masked {
+                raw.guardrails = Some(toml::from_str("enabled = true\nresponses = true").unwrap());
+            }
+        }
+    };
+    let email = "jane.doe@example.com";
+    let plain = start(&[], shared(false)).await;
+    plain
+        .fake
+        .script(MODEL, [Scenario::reply(format!("Write to {email}."))]);
+    let q = body("Who do I write to?", 0.0);
+    let r = plain.chat(&q, &[]).await;
+    assert_eq!(cache_header(&r), "miss");
+    assert_eq!(content(r).await, format!("Write to {email}."));
+    plain.gw.wait_idle().await;
+
+    // Another replica on the same config reads it from Redis.
+    let same = start(&[], shared(false)).await;
+    let r = same.chat(&q, &[]).await;
+    assert_eq!(cache_header(&r), "hit");
+    let _ = r.bytes().await.unwrap();
+
+    let masking = start(&[], shared(true)).await;
+    masking
+        .fake
+        .script(MODEL, [Scenario::reply(format!("Write to {email}."))]);
+    let r = masking.chat(&q, &[]).await;
+    assert_eq!(
+        cache_header(&r),
+        "miss",
+        "another config, another namespace"
+    );
+    assert_eq!(content(r).await, "Write to [EMAIL].");
+    for h in [plain, same, masking] {
+        h.stop().await;
+    }
+}
+
+/// A raw OpenAI completion whose one choice says `text` (or nothing) and ends with `finish`.
+fn raw_completion(text: Option<&str>, finish: Option<&str>) -> Scenario {
+    Scenario::Raw {
+        code: 200,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: json!({
+            "id": "chatcmpl-raw", "object": "chat.completion", "created": 1,
+            "model": MODEL,
+            "choices": [{"index": 0, "finish_reason": finish,
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+        })
+        .to_string(),
+    }
+}
+
+/// Review F4: a provider-blocked, abnormal, unfinished or empty answer is relayed but not
+/// stored, so the client's retry goes upstream again.
+#[tokio::test]
+async fn blocked_empty_or_abnormal_answers_are_not_stored() {
+    let h = start(&[], |_| {}).await;
+    for (i, scenario) in [
+        raw_completion(Some("I cannot recite that."), Some("content_filter")),
+        raw_completion(Some("partial"), Some("recitation")),
+        raw_completion(Some("no reason"), None),
+        raw_completion(None, Some("length")),
+        raw_completion(Some(""), Some("stop")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        h.fake.script(MODEL, [scenario.clone()]);
+        let q = body(&format!("Blocked {i}?"), 0.0);
+        let r = h.chat(&q, &[]).await;
+        assert_eq!(r.status(), 200, "{scenario:?}");
+        assert_eq!(cache_header(&r), "miss");
+        let _ = r.bytes().await.unwrap();
+        h.gw.wait_idle().await;
+        let r = h.chat(&q, &[]).await;
+        assert_eq!(cache_header(&r), "miss", "not stored: {scenario:?}");
+        let _ = r.bytes().await.unwrap();
+    }
+    // A normal answer cut at its length limit is still stored.
+    h.fake.script(
+        MODEL,
+        [raw_completion(Some("cut at the limit"), Some("length"))],
+    );
+    let q = body("Long answer?", 0.0);
+    assert_eq!(cache_header(&h.chat(&q, &[]).await), "miss");
+    h.gw.wait_idle().await;
+    assert_eq!(cache_header(&h.chat(&q, &[]).await), "hit");
+    h.stop().await;
+}
+
+/// Review F5: a streamed request with `logprobs` can never be stored, so it neither reads
+/// nor writes (and never waits behind an identical one).
+#[tokio::test]
+async fn streamed_logprobs_requests_bypass_the_cache() {
+    let h = start(&[], |_| {}).await;
+    let mut q = body("With logprobs.", 0.0);
+    q["stream"] = json!(true);
+    q["logprobs"] = json!(true);
+    for _ in 0..2 {
+        let r = h.chat(&q, &[]).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(cache_header(&r), "bypass");
+        done_chunks(&r.text().await.unwrap());
+    }
+    // Not streamed, the same request is cached (the completion carries its logprobs).
+    q["stream"] = json!(false);
+    assert_eq!(cache_header(&h.chat(&q, &[]).await), "miss");
+    assert_eq!(cache_header(&h.chat(&q, &[]).await), "hit");
+    h.stop().await;
+}

@@ -190,6 +190,11 @@ async fn near_misses_other_scopes_and_no_cache_go_upstream() {
         ),
         // The same words but for the preposition, which is no content word.
         ("How do I copy files from S3?", "How do I copy files to S3?"),
+        // Review F1: the same numbers and words, but another operator or order.
+        ("What is 10 - 3?", "What is 3 - 10?"),
+        ("Solve x + 3 = 10", "Solve x - 3 = 10"),
+        ("Explain pointers in C++", "Explain pointers in C"),
+        ("Is 7 > 5?", "Is 7 < 5?"),
     ] {
         let calls = h.fake.calls(MODEL);
         let a = h.ask(MODEL, None, stored).await;
