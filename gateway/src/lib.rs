@@ -28,6 +28,7 @@
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod departure;
 pub mod error;
 pub mod guardrails;
 pub mod http;

@@ -534,10 +534,13 @@ pub(crate) async fn serve(
                 cache_hit: None,
             };
             let request_id = record.request_id.clone();
-            let finished = record
-                .clone()
-                .finish(state, OutcomeStatus::Ok, ending)
-                .await;
+            // Paid for and logged as ever, but nobody read it (`departure`).
+            let status = if crate::departure::departed() {
+                OutcomeStatus::ClientDisconnected
+            } else {
+                OutcomeStatus::Ok
+            };
+            let finished = record.clone().finish(state, status, ending).await;
             if !finished.logged {
                 return Ok(ApiError::OutcomeLogUnavailable.into_response());
             }

@@ -223,12 +223,20 @@ async fn chat_completions(
 
 /// Runs a request's `work` in the tracker, so that a client disconnect (which drops the
 /// handler's future) neither cancels the upstream call half-way nor loses the outcome row,
-/// and shutdown waits for it.
+/// and shutdown waits for it. A disconnect before the response starts is signalled to the
+/// work ([`crate::departure`]): it tries no further candidate and says so in the row.
 pub(crate) async fn tracked(
     state: &AppState,
     work: impl std::future::Future<Output = Response> + Send + 'static,
 ) -> Response {
-    match state.tracker.spawn(work).await {
+    let token = tokio_util::sync::CancellationToken::new();
+    let guard = token.clone().drop_guard();
+    let result = state
+        .tracker
+        .spawn(crate::departure::watch(token, work))
+        .await;
+    guard.disarm();
+    match result {
         Ok(response) => response,
         Err(e) => ApiError::Internal(format!("request task failed: {e}")).into_response(),
     }

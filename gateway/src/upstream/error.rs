@@ -110,9 +110,9 @@ const MAX_MESSAGE_CHARS: usize = 300;
 
 impl UpstreamError {
     /// A request an adapter cannot translate to its vendor's API (a conversation without a
-    /// user turn for Claude or Gemini, tool-call arguments that are not JSON, `n` above 1):
-    /// valid for other APIs, so the next candidate is tried (breaker-neutral); with none
-    /// left the client gets this 400.
+    /// user turn for Claude or Gemini, tool-call arguments that are not JSON): valid for other
+    /// APIs, so the next candidate is tried (breaker-neutral); with none left the client gets
+    /// this 400.
     pub(crate) fn untranslatable(message: impl Into<String>) -> Self {
         Self::new(
             UpstreamErrorKind::BadRequest,
@@ -263,6 +263,18 @@ impl UpstreamError {
         Self::new(kind, ErrorSource::Upstream, true, message.to_owned())
     }
 
+    /// `n` above 1 to an API that gives one answer: a 400 at once, no failover. `auto` never
+    /// picks such a model for it (`RequestShape::MultipleChoices`), so only a client that
+    /// named the model gets here, and another model's answers are not what it asked for.
+    pub(crate) fn one_answer_only(message: impl Into<String>) -> Self {
+        Self::new(
+            UpstreamErrorKind::BadRequest,
+            ErrorSource::Downstream,
+            false,
+            message.into(),
+        )
+    }
+
     /// An attempt ended by the request's own deadline rather than by the attempt's time
     /// limits: the upstream was not shown to be slow (a late candidate gets what earlier ones
     /// left), so its circuit breaker does not count it.
@@ -364,9 +376,10 @@ mod tests {
         let e = UpstreamError::from_status(401, None, "");
         assert_eq!(e.kind, UpstreamErrorKind::Auth);
         // An upstream 404 is a wrong model name in the gateway's catalog: try another model.
+        // Not the provider's fault: its breaker must not shut its other models out.
         let e = UpstreamError::from_status(404, None, "");
         assert!(e.retryable);
-        assert_eq!(e.source, ErrorSource::Upstream);
+        assert_eq!(e.source, ErrorSource::Internal);
     }
 
     #[test]

@@ -259,6 +259,12 @@ impl<'a> Failover<'a> {
                 last = Some((UpstreamError::timeout(false), up.id.clone()));
                 break;
             }
+            // Nobody is waiting for another candidate's answer (the outcome row says the
+            // client left, `departure`); the first attempt still runs, as the request was paid
+            // for in rate limits and the row needs an outcome.
+            if tries > 0 && crate::departure::departed() {
+                break;
+            }
             let Some(permit) = breaker.try_acquire(start.into_std()) else {
                 attempts.push(Attempt {
                     model: model.clone(),
@@ -404,6 +410,7 @@ impl<'a> Failover<'a> {
                             tokio::select! {
                                 () = tokio::time::sleep(wait) => {}
                                 () = self.hard_stop.cancelled() => break,
+                                () = crate::departure::leaves() => break,
                             }
                             retried_this_model = true;
                         }

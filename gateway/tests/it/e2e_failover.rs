@@ -410,3 +410,90 @@ async fn one_models_404_leaves_the_providers_breaker_closed() {
     assert_eq!(opened, 0.0);
     h.stop().await;
 }
+
+/// Sends `body` and gives up after `after`, as a client that times out and closes its
+/// connection before the answer.
+async fn leave_early(h: &Harness, body: &Value, after: Duration) {
+    let client = reqwest::Client::builder().timeout(after).build().unwrap();
+    let sent = client
+        .post(h.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client gave up before the answer");
+}
+
+/// A client that left before its answer started gets no further candidate tried and no
+/// `Retry-After` waited out for it: nobody would read the answer, yet it would be paid for.
+#[tokio::test]
+async fn a_client_that_left_gets_no_further_attempts() {
+    // Failover: gpt-4o fails after the client left; gpt-4o-mini is not called.
+    let h = Harness::with(&["gpt-4o", "gpt-4o-mini"], |_| {}).await;
+    h.fake.script(
+        "gpt-4o",
+        [Scenario::Thinks {
+            think: Duration::from_millis(800),
+            after_first_token: false,
+            keepalive: None,
+            then_drop: true,
+        }],
+    );
+    leave_early(
+        &h,
+        &chat_body("gpt-4o", false, "hi"),
+        Duration::from_millis(200),
+    )
+    .await;
+    let row = h.only_row().await;
+    assert_eq!(h.fake.calls("gpt-4o"), 1);
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 0, "{:?}", row.attempts);
+    assert_eq!(row.attempts.len(), 1);
+    h.stop().await;
+
+    // Retry-After: the wait ends when the client leaves; no second call.
+    let h = Harness::with(&["gpt-4o-mini"], |_| {}).await;
+    h.fake.script(
+        "gpt-4o-mini",
+        [Scenario::rate_limited(Duration::from_secs(2))],
+    );
+    let started = std::time::Instant::now();
+    leave_early(
+        &h,
+        &chat_body("gpt-4o-mini", false, "hi"),
+        Duration::from_millis(300),
+    )
+    .await;
+    let row = h.only_row().await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the wait ended early"
+    );
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
+    assert_eq!(row.status, OutcomeStatus::UpstreamError);
+    h.stop().await;
+}
+
+/// A non-streamed answer that comes after its client left is logged (and charged) as ever,
+/// its row saying the client went away instead of `ok`.
+#[tokio::test]
+async fn an_answer_nobody_waited_for_is_logged_as_client_disconnected() {
+    let h = Harness::with(&["gpt-4o-mini"], |_| {}).await;
+    h.fake
+        .script("gpt-4o-mini", [Scenario::Delay(Duration::from_millis(600))]);
+    leave_early(
+        &h,
+        &chat_body("gpt-4o-mini", false, "hi"),
+        Duration::from_millis(200),
+    )
+    .await;
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::ClientDisconnected);
+    assert_eq!(row.model, Some(ModelId::new("gpt-4o-mini")));
+    assert!(row.cost_usd.unwrap() > 0.0, "the answer was paid for");
+    // A client that waits gets `ok`.
+    let resp = h.chat(&chat_body("gpt-4o-mini", false, "hi")).await;
+    assert_eq!(resp.status(), 200);
+    let rows = h.rows().await;
+    assert!(rows.iter().any(|r| r.status == OutcomeStatus::Ok));
+    h.stop().await;
+}

@@ -230,7 +230,7 @@ pub fn messages_request(
 ) -> Result<MessagesRequest, UpstreamError> {
     // Answering one choice to a request for several would break clients that read the others.
     if req.n.is_some_and(|n| n > 1) {
-        return Err(UpstreamError::untranslatable(
+        return Err(UpstreamError::one_answer_only(
             "n: Anthropic's Messages API gives one answer per request; send n = 1",
         ));
     }

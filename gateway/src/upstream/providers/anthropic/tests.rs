@@ -178,7 +178,7 @@ fn images_become_base64_or_url_blocks() {
 }
 
 #[test]
-fn untranslatable_requests_are_the_clients_fault() {
+fn untranslatable_requests_move_to_the_next_candidate() {
     let mut assistant = ChatMessage::text(Role::Assistant, "");
     assistant.tool_calls = Some(vec![tool_call("c", "f", "{not json")]);
     let err = messages_request(
@@ -189,7 +189,8 @@ fn untranslatable_requests_are_the_clients_fault() {
     )
     .unwrap_err();
     assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
-    assert!(!err.retryable);
+    // Another API takes it: the next candidate is tried, and no breaker counts it.
+    assert!(err.retryable);
     let err = messages_request(
         &request(vec![ChatMessage::text(Role::System, "s")]),
         "m",

@@ -231,7 +231,7 @@ pub fn generate_request(
     // candidates is not enabled for this model"); one answer to a request for several would
     // break clients that read the others.
     if req.n.is_some_and(|n| n > 1) {
-        return Err(UpstreamError::untranslatable(
+        return Err(UpstreamError::one_answer_only(
             "n: the gateway asks Gemini for one answer per request; send n = 1",
         ));
     }

@@ -46,7 +46,7 @@ pub(super) fn body(
     memo: &CallMemo,
 ) -> Result<Value, UpstreamError> {
     if req.n.is_some_and(|n| n > 1) {
-        return Err(UpstreamError::untranslatable(
+        return Err(UpstreamError::one_answer_only(
             "n: OpenAI's Responses API, which this model is called through, gives one answer; send n = 1",
         ));
     }
