@@ -188,6 +188,17 @@ STRUCTURED_OUTPUTS = {
     "claude-sonnet-4.6", "claude-opus-5", "claude-sonnet-5", "claude-opus-5.5", "claude-sonnet-5.5",
 }
 
+# JSON mode without a schema (`refuses = ["json_schema"]`): DeepSeek's API answers 400 "This
+# response_format type is unavailable now" to a `json_schema` format (its JSON-output guide
+# documents `json_object` only; llm-exe#662 and inspect_ai#4916 quote the error, 2026); OpenAI's
+# Structured Outputs start at gpt-4o-2024-08-06, so the 3.5 and 4-turbo snapshots refuse it;
+# Gemini 2.0 takes only the OpenAPI `responseSchema`, which the adapter does not send
+# (docs/gateway.md), so a schema would not hold there. `auto` leaves them out of such requests.
+for _m in ("deepseek-chat", "deepseek-reasoner", "gpt-3.5-turbo", "gpt-3.5-turbo-1106",
+           "gpt-4-1106-preview", "gemini-2.0-flash-001"):
+    REFUSES.setdefault(_m, [])
+    REFUSES[_m] = REFUSES[_m] + ["json_schema"]
+
 # Tokens a model's tokenizer counts per token of the gateway's four-characters estimate, where
 # far from 1 (`token_ratio`): Anthropic's Claude 5 generation has a new tokenizer that counts
 # about 30 % more tokens than Claude 4.6's for the same text (Claude 5.5 release notes; read

@@ -62,6 +62,10 @@ pub enum RequestShape {
     ForcedToolChoice,
     /// `n` above 1: several answers to one request.
     MultipleChoices,
+    /// A `json_schema` response format: its API has JSON mode but refuses a schema
+    /// (DeepSeek's "This response_format type is unavailable now"; OpenAI's models before
+    /// gpt-4o-2024-08-06) or cannot be held to one by its adapter.
+    JsonSchema,
 }
 
 impl RequestShape {
@@ -71,6 +75,7 @@ impl RequestShape {
             RequestShape::AssistantPrefill => "assistant_prefill",
             RequestShape::ForcedToolChoice => "forced_tool_choice",
             RequestShape::MultipleChoices => "multiple_choices",
+            RequestShape::JsonSchema => "json_schema",
         }
     }
 }

@@ -77,6 +77,13 @@ pub fn request_shapes(req: &ChatCompletionRequest) -> BTreeSet<RequestShape> {
     if req.n.is_some_and(|n| n > 1) {
         shapes.insert(RequestShape::MultipleChoices);
     }
+    if req
+        .response_format
+        .as_ref()
+        .is_some_and(|f| f.kind == "json_schema")
+    {
+        shapes.insert(RequestShape::JsonSchema);
+    }
     shapes
 }
 

@@ -289,3 +289,27 @@ async fn auto_routes_json_schema_requests_only_to_models_that_enforce_a_schema()
     assert_eq!(err["code"], "capability_unavailable", "{err}");
     h.stop().await;
 }
+
+/// A model whose API has JSON mode but refuses a schema (`refuses = ["json_schema"]`:
+/// DeepSeek, OpenAI's pre-gpt-4o snapshots) is left out of `auto` for `json_schema`
+/// requests, and still chosen for `json_object` ones.
+#[tokio::test]
+async fn auto_leaves_models_that_refuse_a_schema_out_of_json_schema_requests() {
+    let h = Harness::with(&["gpt-3.5-turbo-1106", "gpt-4o"], |_| {}).await;
+    // Price dominates: the cheaper gpt-3.5-turbo-1106 wins whatever it can serve.
+    let body = |format: Value| {
+        let mut b = chat_body("auto", false, "Give me an object");
+        b["response_format"] = format;
+        b["router"] = json!({"willingness_to_pay": 0.0001});
+        b
+    };
+    let resp = h.chat(&body(json!({"type": "json_object"}))).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-3.5-turbo-1106");
+    let schema = json!({"type": "json_schema", "json_schema": {"name": "x",
+        "schema": {"type": "object", "properties": {}, "additionalProperties": false}}});
+    let resp = h.chat(&body(schema)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o");
+    h.stop().await;
+}
