@@ -111,6 +111,7 @@ pub(crate) fn build_upstreams(config: &Config) -> Result<Upstreams, Error> {
                 responses_api: serves_responses_api(p.name.as_str(), &p.base_url),
                 provider,
                 breaker: CircuitBreaker::new(config.circuit_breaker),
+                cooldowns: crate::upstream::cooldown::Cooldowns::default(),
             }),
             Err(e) => {
                 tracing::warn!(provider = %p.name, error = %e, "Provider skipped.");

@@ -411,10 +411,17 @@ pub struct RetriesConfig {
     /// request deadline) and try it once more.
     #[serde(default = "default_true")]
     pub honour_retry_after: bool,
+    /// After a 429, the model (on that provider) is skipped for its `Retry-After` (1 s when
+    /// it names none), at most this long; `0s` turns it off (`upstream::cooldown`).
+    #[serde(default = "default_rate_limit_cooldown", with = "humantime_serde")]
+    pub rate_limit_cooldown: Duration,
 }
 
 fn default_max_attempts() -> u32 {
     3
+}
+fn default_rate_limit_cooldown() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_true() -> bool {
     true
@@ -425,6 +432,7 @@ impl Default for RetriesConfig {
         RetriesConfig {
             max_attempts: default_max_attempts(),
             honour_retry_after: true,
+            rate_limit_cooldown: default_rate_limit_cooldown(),
         }
     }
 }

@@ -275,6 +275,23 @@ impl UpstreamError {
         )
     }
 
+    /// A model skipped while it cools down after a 429 ([`crate::upstream::cooldown`]): the
+    /// client gets a 429 with the time left, as the upstream would have answered.
+    pub fn cooling_down(left: Duration) -> Self {
+        let mut e = Self::new(
+            UpstreamErrorKind::RateLimited,
+            ErrorSource::Internal,
+            true,
+            format!(
+                "rate limited: cooling down for another {:.1} s after the provider's 429",
+                left.as_secs_f64()
+            ),
+        );
+        e.status = Some(429);
+        e.retry_after = Some(left);
+        e
+    }
+
     /// An attempt ended by the request's own deadline rather than by the attempt's time
     /// limits: the upstream was not shown to be slow (a late candidate gets what earlier ones
     /// left), so its circuit breaker does not count it.

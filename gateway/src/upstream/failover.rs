@@ -42,6 +42,8 @@ pub struct Upstream {
     pub provider: Box<dyn Provider>,
     /// Its circuit breaker.
     pub breaker: CircuitBreaker,
+    /// Its models that answered 429, skipped until their wait is over.
+    pub cooldowns: crate::upstream::cooldown::Cooldowns,
     /// Whether it serves OpenAI's Responses API: OpenAI's own provider or Azure OpenAI, not
     /// other servers speaking the OpenAI dialect (OpenRouter, vLLM, proxies).
     pub responses_api: bool,
@@ -265,6 +267,25 @@ impl<'a> Failover<'a> {
             if tries > 0 && crate::departure::departed() {
                 break;
             }
+            if let Some(left) = up.cooldowns.remaining(upstream_name, start.into_std()) {
+                attempts.push(Attempt {
+                    model: model.clone(),
+                    status_code: None,
+                    error: Some("cooling_down".to_owned()),
+                    duration_ms: 0.0,
+                    provider: Some(up.id.clone()),
+                    upstream_name: Some(upstream_name.clone()),
+                });
+                self.metrics
+                    .deployment_attempt(model.as_str(), up.id.as_str(), "cooling_down");
+                // As for an open breaker: the real failure of a candidate tried before wins;
+                // with none, the client gets a 429 with the time left.
+                if last.is_none() {
+                    last = Some((UpstreamError::cooling_down(left), up.id.clone()));
+                }
+                i += 1;
+                continue;
+            }
             let Some(permit) = breaker.try_acquire(start.into_std()) else {
                 attempts.push(Attempt {
                     model: model.clone(),
@@ -342,7 +363,18 @@ impl<'a> Failover<'a> {
                 }
                 Err(err) => {
                     let now = Instant::now();
-                    if err.source == ErrorSource::Upstream {
+                    // A 429 is the model's (and key's) limit, not the provider failing: it
+                    // cools the model down instead of counting against the breaker.
+                    let limited = err.kind == UpstreamErrorKind::RateLimited;
+                    if limited {
+                        up.cooldowns.start(
+                            upstream_name,
+                            now.into_std(),
+                            err.retry_after,
+                            self.retries.rate_limit_cooldown,
+                        );
+                    }
+                    if err.source == ErrorSource::Upstream && !limited {
                         if breaker.on_failure(permit, now.into_std()) {
                             self.metrics.circuit_opened(up.id.as_str());
                             tracing::warn!(provider = %up.id, upstream_model = %upstream_name, "Circuit breaker opened.");

@@ -8,6 +8,7 @@
 
 pub mod circuit_breaker;
 pub mod complete;
+pub mod cooldown;
 pub mod deployments;
 pub mod discovery;
 pub mod error;

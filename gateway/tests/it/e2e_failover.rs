@@ -497,3 +497,72 @@ async fn an_answer_nobody_waited_for_is_logged_as_client_disconnected() {
     assert!(rows.iter().any(|r| r.status == OutcomeStatus::Ok));
     h.stop().await;
 }
+
+/// A 429 cools that model down (its `Retry-After`, at most `rate_limit_cooldown`) instead of
+/// counting against its provider's breaker: the next requests skip it without a call and the
+/// provider's other models keep serving, even with a breaker that opens on one failure.
+#[tokio::test]
+async fn a_rate_limited_model_cools_down_without_opening_its_providers_breaker() {
+    let h = Harness::with(&["gpt-4o", "gpt-4o-mini"], |c| {
+        c.circuit_breaker.failures_to_open = 1;
+        c.circuit_breaker.open_for = Duration::from_secs(3600);
+    })
+    .await;
+    h.fake
+        .script("gpt-4o", [Scenario::rate_limited(Duration::from_secs(30))]);
+    for i in 0..3 {
+        let resp = h.chat(&chat_body("gpt-4o", false, "hi")).await;
+        assert_eq!(resp.status(), 200, "request {i}");
+        assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o-mini");
+        let _ = resp.bytes().await.unwrap();
+    }
+    assert_eq!(h.fake.calls("gpt-4o"), 1, "skipped while it cools down");
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 3, "the provider stays open");
+    let rows = h.rows().await;
+    let skipped = rows
+        .iter()
+        .filter(|r| r.attempts[0].error.as_deref() == Some("cooling_down"))
+        .count();
+    assert_eq!(skipped, 2);
+    h.stop().await;
+
+    // Alone, the cooled-down model answers 429 at once, with the time left (without the
+    // retry after the wait, which would hold the first request for 30 s).
+    let h = Harness::with(&["gpt-4o-mini"], |c| c.retries.honour_retry_after = false).await;
+    h.fake.script(
+        "gpt-4o-mini",
+        [Scenario::rate_limited(Duration::from_secs(30))],
+    );
+    let first = h.chat(&chat_body("gpt-4o-mini", false, "hi")).await;
+    assert_eq!(first.status(), 429);
+    let second = h.chat(&chat_body("gpt-4o-mini", false, "hi")).await;
+    assert_eq!(second.status(), 429);
+    let left: f64 = header(&second, "retry-after").parse().unwrap();
+    assert!((1.0..=30.0).contains(&left), "{left}");
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
+    h.stop().await;
+
+    // `rate_limit_cooldown = 0s` turns it off: every request calls again.
+    let h = Harness::with(&["gpt-4o-mini"], |c| {
+        c.retries.rate_limit_cooldown = Duration::ZERO;
+        c.retries.honour_retry_after = false;
+    })
+    .await;
+    h.fake.script(
+        "gpt-4o-mini",
+        [Scenario::rate_limited(Duration::from_secs(30))],
+    );
+    assert_eq!(
+        h.chat(&chat_body("gpt-4o-mini", false, "hi"))
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        h.chat(&chat_body("gpt-4o-mini", false, "hi"))
+            .await
+            .status(),
+        200
+    );
+    h.stop().await;
+}
