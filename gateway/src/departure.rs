@@ -19,6 +19,14 @@ pub fn watch<F: Future>(token: CancellationToken, work: F) -> impl Future<Output
     DEPARTED.scope(token, work)
 }
 
+/// The current task's departure signal, to hand to a task it spawns (task-locals are not
+/// inherited); a fresh one, never cancelled, outside [`watch`].
+pub fn current() -> CancellationToken {
+    DEPARTED
+        .try_with(CancellationToken::clone)
+        .unwrap_or_default()
+}
+
 /// Whether the client of the current task's request has left (false outside [`watch`]).
 pub fn departed() -> bool {
     DEPARTED

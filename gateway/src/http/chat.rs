@@ -467,12 +467,20 @@ pub(crate) async fn serve(
                 .rev()
                 .find(|a| a.error.as_deref() != Some(open))
                 .or_else(|| walk.attempts.last());
-            let ending = Ending {
+            let mut ending = Ending {
                 model: failed.map(|a| a.model.clone()),
                 attempts: walk.attempts,
                 ..Ending::default()
             };
-            return Err((error.into(), ending, OutcomeStatus::UpstreamError));
+            // The walk may have stopped because nobody was waiting any more (`departure`):
+            // the row says so; no answer came, so the key's token estimate goes back.
+            let status = if crate::departure::departed() {
+                ending.tokens = Some((0, 0));
+                OutcomeStatus::ClientDisconnected
+            } else {
+                OutcomeStatus::UpstreamError
+            };
+            return Err((error.into(), ending, status));
         }
     };
     let model = served.model.clone();

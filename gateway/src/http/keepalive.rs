@@ -21,6 +21,7 @@ use axum::response::Response;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
+use tokio_util::sync::DropGuard;
 
 use crate::http::chat::Dialect;
 use crate::openai::wire::ChatCompletionRequest;
@@ -45,7 +46,11 @@ pub(crate) async fn serve(
     let (tx, mut rx) = oneshot::channel::<Response>();
     let request_id = record.request_id.clone();
     let task_state = state.clone();
-    state.tracker.spawn(async move {
+    // The request's departure signal (`crate::departure`) goes with it into its own task;
+    // once the keep-alives have started, the late body below fires it if the client leaves
+    // before the answer does.
+    let departed = crate::departure::current();
+    let work = crate::departure::watch(departed.clone(), async move {
         // Run to the end even when the client is gone, as every request handler is
         // (`http::tracked`): its outcome row, its budget charge and its cached answer.
         let mut record = record;
@@ -60,12 +65,14 @@ pub(crate) async fn serve(
             };
         let _ = tx.send(response);
     });
+    state.tracker.spawn(work);
     tokio::select! {
         answered = &mut rx => return answered.unwrap_or_else(|_| lost()),
         () = tokio::time::sleep(every) => {}
     }
+    let gone = departed.drop_guard();
     let mut response =
-        crate::http::relay::sse_response(Body::from_stream(late(rx, every, dialect)));
+        crate::http::relay::sse_response(Body::from_stream(late(rx, every, dialect, gone)));
     crate::http::chat::set_header(
         response.headers_mut(),
         crate::http::chat::HEADER_REQUEST_ID,
@@ -74,29 +81,36 @@ pub(crate) async fn serve(
     response
 }
 
-/// The body of a stream whose answer had not started after the first interval.
+/// The body of a stream whose answer had not started after the first interval. `gone` fires
+/// the request's departure signal when this body is dropped (the client left) before the
+/// answer came.
 fn late(
     rx: oneshot::Receiver<Response>,
     every: Duration,
     dialect: Dialect,
+    gone: DropGuard,
 ) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> {
     enum State {
         /// The headers just went: a first comment at once, so that a proxy sees a byte.
-        Switched(oneshot::Receiver<Response>),
-        Waiting(oneshot::Receiver<Response>),
+        Switched(oneshot::Receiver<Response>, DropGuard),
+        Waiting(oneshot::Receiver<Response>, DropGuard),
         Relaying(axum::body::BodyDataStream),
         Done,
     }
-    futures::stream::unfold(State::Switched(rx), move |state| async move {
+    futures::stream::unfold(State::Switched(rx, gone), move |state| async move {
         match state {
-            State::Switched(rx) => Some((Ok(Bytes::from_static(KEEPALIVE)), State::Waiting(rx))),
-            State::Waiting(mut rx) => {
+            State::Switched(rx, gone) => {
+                Some((Ok(Bytes::from_static(KEEPALIVE)), State::Waiting(rx, gone)))
+            }
+            State::Waiting(mut rx, gone) => {
                 let answered = tokio::select! {
                     answered = &mut rx => answered,
                     () = tokio::time::sleep(every) => {
-                        return Some((Ok(Bytes::from_static(KEEPALIVE)), State::Waiting(rx)));
+                        return Some((Ok(Bytes::from_static(KEEPALIVE)), State::Waiting(rx, gone)));
                     }
                 };
+                // The answer (or its error) is here: from now on the relay sees the client go.
+                let _ = gone.disarm();
                 match answered {
                     Ok(response) if response.status().is_success() => {
                         let mut body = response.into_body().into_data_stream();

@@ -210,9 +210,13 @@ fn response_format(config: Option<OutputConfig>) -> Result<Option<ResponseFormat
             "output_config.format: must be {\"type\": \"json_schema\", \"schema\": {…}}".to_owned(),
         ));
     }
+    // Strict where OpenAI's strict mode takes the schema (every property required, objects
+    // closed); a schema Claude takes may leave properties optional, which strict mode would
+    // answer 400 to, so it goes non-strict there.
+    let strict = crate::http::responses::request::strict_compatible(&format.schema);
     Ok(Some(ResponseFormat {
         kind: "json_schema".to_owned(),
-        json_schema: Some(json!({"name": "output", "schema": format.schema, "strict": true})),
+        json_schema: Some(json!({"name": "output", "schema": format.schema, "strict": strict})),
     }))
 }
 
@@ -655,6 +659,24 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::openai::wire::{ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
+
+    #[test]
+    fn an_output_format_is_strict_only_where_openais_strict_mode_takes_it() {
+        let strict_of = |schema: Value| {
+            let body = json!({"model": "auto", "max_tokens": 8,
+                "messages": [{"role": "user", "content": "hi"}],
+                "output_config": {"format": {"type": "json_schema", "schema": schema}}});
+            let req = parse(body.to_string().as_bytes()).unwrap();
+            req.response_format.unwrap().json_schema.unwrap()["strict"].clone()
+        };
+        // Claude takes an optional property; OpenAI's strict mode would answer 400.
+        let optional = json!({"type": "object", "properties": {"a": {"type": "string"}},
+            "additionalProperties": false});
+        assert_eq!(strict_of(optional), json!(false));
+        let closed = json!({"type": "object", "properties": {"a": {"type": "string"}},
+            "required": ["a"], "additionalProperties": false});
+        assert_eq!(strict_of(closed), json!(true));
+    }
 
     #[test]
     fn parses_system_blocks_multi_turn_tools_and_images() {

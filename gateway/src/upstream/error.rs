@@ -263,6 +263,14 @@ impl UpstreamError {
         Self::new(kind, ErrorSource::Upstream, true, message.to_owned())
     }
 
+    /// The same refusal, made worth another candidate: the request is valid for other APIs
+    /// (see [`UpstreamError::untranslatable`]); breaker-neutral as before.
+    pub(crate) fn elsewhere(mut self) -> Self {
+        self.retryable = true;
+        self.source = ErrorSource::Downstream;
+        self
+    }
+
     /// `n` above 1 to an API that gives one answer: a 400 at once, no failover. `auto` never
     /// picks such a model for it (`RequestShape::MultipleChoices`), so only a client that
     /// named the model gets here, and another model's answers are not what it asked for.

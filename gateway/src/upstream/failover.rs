@@ -490,7 +490,7 @@ impl<'a> Failover<'a> {
                 let own = start + limit;
                 match tokio::time::timeout_at(deadline.min(own), call).await {
                     Ok(r) => r.map(Answer::Complete),
-                    Err(_) if cut_short(start, limit, deadline) => {
+                    Err(_) if cut_short(start, limit.min(t.request), deadline) => {
                         Err(UpstreamError::timeout(false).past_deadline())
                     }
                     Err(_) => Err(UpstreamError::timeout(false)),
@@ -531,8 +531,9 @@ struct FirstToken {
 }
 
 /// Whether the request's `deadline` leaves an attempt started at `start` well short (under
-/// 90 %) of its own `limit`: a late candidate's share of the request, not a sign that its
-/// upstream is slow. An attempt that had (nearly) its whole limit and used it counts.
+/// 90 %) of its own `limit` (at most the whole request's): a late candidate's share of the
+/// request, not a sign that its upstream is slow. An attempt that had (nearly) its whole
+/// limit and used it counts, so a provider that hangs still opens its breaker.
 fn cut_short(start: Instant, limit: Duration, deadline: Instant) -> bool {
     deadline + limit / 10 < start + limit
 }
@@ -544,9 +545,11 @@ impl FirstToken {
     /// `reasoning`, as long as no `idle` passes without one. Pings and comments do not count:
     /// a stalled upstream that keeps its connection alive still fails over after `ttft`.
     fn new(t: &TimeoutsConfig, thinks: bool, start: Instant, deadline: Instant) -> Self {
+        // Limits longer than the whole request (a 4-minute `reasoning` under a 2-minute
+        // `request`) are the request's: only an attempt that started late is cut short.
         let cap_limit = t.ttft.max(t.reasoning);
         let cap = deadline.min(start + cap_limit);
-        let cap_cut = cut_short(start, cap_limit, deadline);
+        let cap_cut = cut_short(start, cap_limit.min(t.request), deadline);
         if thinks {
             FirstToken {
                 first_item: cap,
@@ -561,7 +564,7 @@ impl FirstToken {
                 first_item: deadline.min(start + first_limit),
                 cap,
                 idle: Some(t.idle),
-                first_item_cut: cut_short(start, first_limit, deadline),
+                first_item_cut: cut_short(start, first_limit.min(t.request), deadline),
                 cap_cut,
             }
         }
@@ -801,6 +804,24 @@ mod tests {
         let err = first_token(paced(items), &limits).await.err().unwrap();
         assert_eq!(err.kind, UpstreamErrorKind::TtftTimeout);
         assert_eq!(start.elapsed(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn only_an_attempt_that_started_late_is_cut_short_by_the_deadline() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        // A second candidate left 60 s of its 240 s.
+        assert!(cut_short(t0 + s(240), s(240), t0 + s(300)));
+        // The first attempt at a thinking model whose 240 s exceed a 120 s request: its limit
+        // is the request's, which it had whole.
+        assert!(!cut_short(t0, s(240).min(s(120)), t0 + s(120)));
+        assert!(!cut_short(
+            t0 + Duration::from_millis(5),
+            s(120),
+            t0 + s(120)
+        ));
+        // Left 80 % of it: cut.
+        assert!(cut_short(t0 + s(24), s(120), t0 + s(120)));
     }
 
     #[test]

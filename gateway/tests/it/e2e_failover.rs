@@ -448,6 +448,7 @@ async fn a_client_that_left_gets_no_further_attempts() {
     assert_eq!(h.fake.calls("gpt-4o"), 1);
     assert_eq!(h.fake.calls("gpt-4o-mini"), 0, "{:?}", row.attempts);
     assert_eq!(row.attempts.len(), 1);
+    assert_eq!(row.status, OutcomeStatus::ClientDisconnected);
     h.stop().await;
 
     // Retry-After: the wait ends when the client leaves; no second call.
@@ -469,7 +470,43 @@ async fn a_client_that_left_gets_no_further_attempts() {
         "the wait ended early"
     );
     assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
-    assert_eq!(row.status, OutcomeStatus::UpstreamError);
+    assert_eq!(row.status, OutcomeStatus::ClientDisconnected);
+    assert_eq!(row.cost_usd, Some(0.0), "nothing was answered");
+    h.stop().await;
+}
+
+/// The same for a stream that already gets keep-alives (`[server] stream_keepalive`): the
+/// client leaving while the model thinks stops the walk there.
+#[tokio::test]
+async fn a_streaming_client_that_left_during_keepalives_gets_no_further_attempts() {
+    let h = Harness::with(&["gpt-4o", "gpt-4o-mini"], |c| {
+        c.server.stream_keepalive = Duration::from_millis(100);
+    })
+    .await;
+    h.fake.script(
+        "gpt-4o",
+        [Scenario::Thinks {
+            think: Duration::from_millis(1000),
+            after_first_token: false,
+            keepalive: None,
+            then_drop: true,
+        }],
+    );
+    let client = reqwest::Client::new();
+    let mut resp = client
+        .post(h.url("/v1/chat/completions"))
+        .json(&chat_body("gpt-4o", true, "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "keep-alives started");
+    let first = resp.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b": keep-alive"), "{first:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(resp);
+    let row = h.only_row().await;
+    assert_eq!(h.fake.calls("gpt-4o"), 1);
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 0, "{:?}", row.attempts);
     h.stop().await;
 }
 
@@ -564,5 +601,31 @@ async fn a_rate_limited_model_cools_down_without_opening_its_providers_breaker()
             .status(),
         200
     );
+    h.stop().await;
+}
+
+/// A thinking model's 4-minute `reasoning` limit under a shorter request deadline is the
+/// request's: its first attempt had it whole, so a provider that hangs still opens its breaker
+/// (only a late candidate's share of the deadline is breaker-neutral).
+#[tokio::test]
+async fn a_hung_thinking_model_still_opens_its_breaker_under_a_short_request_deadline() {
+    let h = Harness::with(&["gpt-5"], |c| {
+        c.circuit_breaker.failures_to_open = 1;
+        c.circuit_breaker.open_for = Duration::from_secs(3600);
+        c.timeouts.request = Duration::from_secs(2);
+        c.timeouts.attempt = Duration::from_secs(2);
+        c.timeouts.ttft = Duration::from_secs(1);
+        c.timeouts.total = Duration::from_secs(2);
+    })
+    .await;
+    h.fake
+        .script("gpt-5", [Scenario::Delay(Duration::from_secs(5))]);
+    let resp = h.chat(&chat_body("gpt-5", false, "think")).await;
+    assert_eq!(resp.status(), 504);
+    let _ = resp.bytes().await.unwrap();
+    let opened =
+        h.gw.metrics()
+            .counter_value("switchyard_circuit_opened_total", &[("provider", "openai")]);
+    assert_eq!(opened, 1.0);
     h.stop().await;
 }

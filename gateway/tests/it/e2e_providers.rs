@@ -313,3 +313,21 @@ async fn auto_leaves_models_that_refuse_a_schema_out_of_json_schema_requests() {
     assert_eq!(header(&resp, "x-switchyard-model"), "gpt-4o");
     h.stop().await;
 }
+
+/// A schema Claude refuses (here a map-typed object, which cannot be closed without
+/// forbidding every entry) gets Claude's 400, and the request moves on to a model that takes
+/// it rather than failing for a model the client may not have chosen.
+#[tokio::test]
+async fn a_schema_claude_refuses_moves_on_to_the_next_candidate() {
+    let h = Harness::with(&["claude-haiku-4.5", "gpt-4o-mini"], |_| {}).await;
+    let mut req = chat_body("claude-haiku-4.5", false, "Count the words");
+    req["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "counts",
+        "schema": {"type": "object", "properties": {"counts": {"type": "object",
+            "additionalProperties": {"type": "integer"}}}, "required": ["counts"]}}});
+    let resp = h.chat(&req).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let row = h.only_row().await;
+    assert_eq!(row.model, Some(ModelId::new("gpt-4o-mini")));
+    assert_eq!(row.attempts[0].status_code, Some(400), "{:?}", row.attempts);
+    h.stop().await;
+}

@@ -283,8 +283,8 @@ fn tools(tools: Option<&Value>) -> Result<Option<Vec<Tool>>, ApiError> {
 /// requires all its properties. In the Responses API an omitted `strict` means strict, so a
 /// Responses client that leaves it out gets it where the schema allows; where it doesn't,
 /// strict mode would refuse the schema, and the tool is sent non-strict as Chat Completions
-/// would take it.
-fn strict_compatible(schema: &Value) -> bool {
+/// would take it. `/v1/messages` asks the same of an `output_config.format` schema.
+pub(crate) fn strict_compatible(schema: &Value) -> bool {
     schema.get("type") == Some(&json!("object")) && strict_node(schema, 0)
 }
 

@@ -45,6 +45,7 @@ use crate::openai::wire::{
     FunctionCall, MessageContent, ResponseFormat, ResponseMessage, Role, ToolCall, Usage,
 };
 use crate::secret::Secret;
+use crate::upstream::UpstreamErrorKind;
 use wire::{
     ContentBlock, ImageSource, Message, MessageRole, MessagesRequest, MessagesResponse, Metadata,
     OutputConfig, OutputFormat, ResponseBlock, ToolChoice, ToolDef, API_VERSION,
@@ -196,7 +197,10 @@ impl Provider for AnthropicProvider {
         async move {
             let memo = self.thinking.scoped(req.memo_scope.as_deref());
             let body = messages_request(req, upstream_model, false, &memo)?;
-            let response = self.send(&body).await?;
+            let response = self
+                .send(&body)
+                .await
+                .map_err(|e| schema_refused(&body, e))?;
             let bytes = super::read_capped(response, self.response_limit).await?;
             let parsed: MessagesResponse = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("anthropic message body: {e}")))?;
@@ -213,10 +217,26 @@ impl Provider for AnthropicProvider {
         async move {
             let memo = self.thinking.scoped(req.memo_scope.as_deref());
             let body = messages_request(req, upstream_model, true, &memo)?;
-            let response = self.send(&body).await?;
+            let response = self
+                .send(&body)
+                .await
+                .map_err(|e| schema_refused(&body, e))?;
             Ok(stream::chunks(response, upstream_model.to_owned(), memo))
         }
         .boxed()
+    }
+}
+
+/// A 400 to a request that carried an answer schema is most likely Claude refusing the schema
+/// (a recursive one, `allOf` with `$ref`, a map-typed object: structured outputs take a
+/// subset of JSON Schema that the rewrite in [`structured`] cannot always reach): a model of
+/// another provider may take it, so the next candidate is tried (breaker-neutral) instead of
+/// the client getting Claude's 400 for a model it may not have chosen.
+fn schema_refused(body: &MessagesRequest, err: UpstreamError) -> UpstreamError {
+    if body.output_config.is_some() && err.kind == UpstreamErrorKind::BadRequest {
+        err.elsewhere()
+    } else {
+        err
     }
 }
 
@@ -298,6 +318,27 @@ pub fn messages_request(
             })
             .collect()
     });
+    // A schema goes to the models that hold an answer to one; an older Claude asked for one
+    // (a catalog that says it can) fails the attempt rather than answer free text.
+    let output_config = match req
+        .response_format
+        .as_ref()
+        .and_then(ResponseFormat::schema)
+    {
+        Some(_) if !structured::takes_output_format(upstream_model) => {
+            return Err(UpstreamError::untranslatable(format!(
+                "response_format json_schema: `{upstream_model}` cannot be held to a schema \
+                 (structured outputs start with Claude 4.5)"
+            )));
+        }
+        Some(schema) => Some(OutputConfig {
+            format: Some(OutputFormat {
+                kind: "json_schema".to_owned(),
+                schema: structured::output_schema(schema),
+            }),
+        }),
+        None => None,
+    };
     Ok(MessagesRequest {
         model: upstream_model.to_owned(),
         max_tokens: req.output_limit().unwrap_or(DEFAULT_MAX_TOKENS),
@@ -320,17 +361,7 @@ pub fn messages_request(
             .map(|user_id| Metadata {
                 user_id: Some(user_id),
             }),
-        output_config: req
-            .response_format
-            .as_ref()
-            .and_then(ResponseFormat::schema)
-            .filter(|_| structured::takes_output_format(upstream_model))
-            .map(|schema| OutputConfig {
-                format: Some(OutputFormat {
-                    kind: "json_schema".to_owned(),
-                    schema: structured::output_schema(schema),
-                }),
-            }),
+        output_config,
     })
 }
 

@@ -36,11 +36,13 @@ const SCHEMA_LISTS: [&str; 4] = ["anyOf", "allOf", "oneOf", "prefixItems"];
 const SCHEMA_MAPS: [&str; 4] = ["properties", "$defs", "definitions", "patternProperties"];
 
 /// Whether `upstream_model` (a Claude API name such as `claude-haiku-4-5`,
-/// `claude-sonnet-4-5-20250929`, `claude-opus-5`, or the 3.x form `claude-3-7-sonnet-…`)
-/// takes `output_config.format`: version 4.5 or later. Other names (not Claude, or no
-/// version) do not get it: a model that refuses the field would answer 400.
+/// `claude-sonnet-4-5-20250929`, `claude-opus-5`, the 3.x form `claude-3-7-sonnet-…`, Bedrock's
+/// `anthropic.claude-sonnet-4-5-20250929-v1:0` or Vertex's `claude-opus-4-5@20251101`) takes
+/// `output_config.format`: version 4.5 or later, or no version at all (an alias of a current
+/// model). Names without `claude-` do not.
 pub fn takes_output_format(upstream_model: &str) -> bool {
-    let Some(rest) = upstream_model.strip_prefix("claude-") else {
+    // Bedrock prefixes the vendor (`anthropic.claude-…-v1:0`), Vertex adds `@date`.
+    let Some((_, rest)) = upstream_model.split_once("claude-") else {
         return false;
     };
     // Version numbers are the short numeric parts; a snapshot date (8 digits) is not one.
@@ -50,7 +52,8 @@ pub fn takes_output_format(upstream_model: &str) -> bool {
         .filter_map(|p| p.parse().ok())
         .collect();
     match numbers.as_slice() {
-        [] => false,
+        // An alias without a version (`claude-sonnet-latest`) names a current model.
+        [] => true,
         [major] => *major >= 5,
         [major, minor, ..] => (*major, *minor) >= (4, 5),
     }
@@ -89,7 +92,15 @@ fn rewrite(node: &mut Value) {
     }
     let is_object =
         map.get("type").is_some_and(|t| names(t, "object")) || map.contains_key("properties");
-    if is_object {
+    // Closed where that keeps the schema's meaning for the answer (absent or `true`: extra
+    // keys were allowed, not needed). A map-typed object (`additionalProperties` a schema)
+    // cannot be closed without forbidding every entry, so it goes as it is and Claude's 400
+    // sends the request on to another candidate.
+    if is_object
+        && !map
+            .get("additionalProperties")
+            .is_some_and(Value::is_object)
+    {
         map.insert("additionalProperties".to_owned(), Value::Bool(false));
     }
     // `minItems` is taken only as 0 or 1.
@@ -146,6 +157,9 @@ mod tests {
             "claude-sonnet-5-5",
             "claude-opus-5",
             "claude-sonnet-5@20261001",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "claude-opus-4-5@20251101",
+            "claude-sonnet-latest",
         ] {
             assert!(takes_output_format(name), "{name}");
         }
@@ -158,7 +172,7 @@ mod tests {
             "claude-3-haiku-20240307",
             "claude-2.1",
             "claude-instant-1.2",
-            "claude-latest",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
             "gpt-4o",
         ] {
             assert!(!takes_output_format(name), "{name}");
@@ -206,5 +220,8 @@ mod tests {
         );
         // Not a schema object: passed on as it is.
         assert_eq!(output_schema(&json!(true)), json!(true));
+        // A map-typed object keeps its value schema (closing it would forbid every entry).
+        let map = json!({"type": "object", "additionalProperties": {"type": "integer"}});
+        assert_eq!(output_schema(&map), map);
     }
 }

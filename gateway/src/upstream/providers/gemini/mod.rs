@@ -538,12 +538,15 @@ pub fn finish_reason(reason: &str, called_tools: bool) -> FinishReason {
 /// whatever text came before it, which a client would take for the whole answer. The same
 /// request usually succeeds when sent again, so this is a retryable upstream failure: the
 /// next candidate is tried, and with none left the client gets a 502 (which the OpenAI SDKs
-/// retry) instead of a 200 with a `finish_reason` outside OpenAI's set.
+/// retry) instead of a 200 with a `finish_reason` outside OpenAI's set. It says nothing of
+/// the provider's health (one client's tools and prompt), so no breaker counts it.
 pub(crate) fn unusable_finish(reason: &str) -> Option<UpstreamError> {
     matches!(reason, "MALFORMED_FUNCTION_CALL" | "UNEXPECTED_TOOL_CALL").then(|| {
-        UpstreamError::decode(format!(
+        let mut err = UpstreamError::decode(format!(
             "gemini finished with {reason}: the model's function call was unusable"
-        ))
+        ));
+        err.source = crate::upstream::ErrorSource::Internal;
+        err
     })
 }
 

@@ -867,7 +867,7 @@ fn malformed_and_unexpected_function_calls_are_retryable_failures() {
     for reason in ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"] {
         let err = unusable_finish(reason).unwrap();
         assert!(
-            err.retryable && err.source == ErrorSource::Upstream,
+            err.retryable && err.source != ErrorSource::Upstream,
             "{reason}"
         );
         let mut t = Translator::new("gemini-x".into(), Signatures::default());
