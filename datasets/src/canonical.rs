@@ -125,7 +125,7 @@ pub fn read_jsonl(path: &Path) -> Result<OutcomeTable, Error> {
             return Ok(());
         }
         first = false;
-        if let Some(problem) = negative_token_count(&v) {
+        if let Some(problem) = negative_token_count(&v).or_else(|| bad_cell(&v)) {
             return Err(Error::malformed(path, at, problem));
         }
         let row: RowIn = serde_json::from_value(v)
@@ -176,7 +176,8 @@ pub fn read_jsonl(path: &Path) -> Result<OutcomeTable, Error> {
         table.rows.push(PromptRow {
             id: row.id,
             text: row.text,
-            task: row.task,
+            // A blank label is no task (it would be a task family of its own).
+            task: row.task.filter(|t| !t.trim().is_empty()),
             split: row.split,
             cells,
         });
@@ -203,5 +204,29 @@ fn negative_token_count(row: &serde_json::Value) -> Option<String> {
                      >= 0); fix the value or leave the field out"
                 ))
             })
+    })
+}
+
+/// A cell of a row that is not a [`Cell`], as an error message naming the model and, where
+/// one field is to blame, the field: serde's own "invalid type: null, expected f64" names
+/// neither.
+fn bad_cell(row: &serde_json::Value) -> Option<String> {
+    let cells = row.get("cells")?.as_object()?;
+    cells.iter().find_map(|(model, cell)| {
+        let err = serde_json::from_value::<Cell>(cell.clone()).err()?;
+        let field = cell.as_object().and_then(|fields| {
+            fields.iter().find_map(|(name, value)| {
+                let mut alone = serde_json::Map::new();
+                alone.insert("score".into(), serde_json::Value::from(0.0));
+                alone.insert(name.clone(), value.clone());
+                serde_json::from_value::<Cell>(serde_json::Value::Object(alone))
+                    .err()
+                    .map(|e| (name, e))
+            })
+        });
+        Some(match field {
+            Some((name, e)) => format!("cells.`{model}`.{name}: {e}"),
+            None => format!("cells.`{model}`: {err}"),
+        })
     })
 }

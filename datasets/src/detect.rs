@@ -83,6 +83,66 @@ pub(crate) fn csv_header(
     Ok(header)
 }
 
+/// The 1-based line of `file` at which a CSV record starts, counted from its byte offset.
+/// The csv crate's own line count misses a `\r\n` in files with CRLF line endings (every file
+/// Python's csv module writes), which put every error one line too early. Only called on
+/// errors: it reads the file again.
+pub(crate) fn csv_line(file: &Path, pos: Option<&csv::Position>) -> u64 {
+    let Some(pos) = pos else {
+        return 0;
+    };
+    let Ok(bytes) = std::fs::read(file) else {
+        return pos.line();
+    };
+    let mut end = usize::try_from(pos.byte()).map_or(bytes.len(), |b| b.min(bytes.len()));
+    // With `\r\n` the reader stops at the `\r` and the record "starts" at the `\n` before it:
+    // a record never starts with a line break (blank lines are skipped), so step past them.
+    while bytes.get(end).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+        end += 1;
+    }
+    1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Whether a CSV column is an index rather than data: unnamed (pandas' `to_csv` index), or
+/// pandas' `Unnamed: 0` for an index column read back and written again.
+pub(crate) fn is_index_column(name: &str) -> bool {
+    let name = name.trim();
+    name.is_empty()
+        || name
+            .strip_prefix("Unnamed: ")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A hint for a wide CSV's column whose cell is not a score: every column the importer does
+/// not know is read as a model.
+pub(crate) fn not_a_model_hint(column: &str, known: &str) -> String {
+    format!(
+        "every column besides {known} is read as one model's scores; if `{column}` is not a \
+         model, drop the column (or convert the file to canonical JSONL, datasets/README.md)"
+    )
+}
+
+/// Refuses a long table (one row per prompt × model, with `model` and `score` columns): the
+/// wide importers would read `model` as a model's scores and fail on its first name.
+pub(crate) fn refuse_long_table(file: &Path, header: &csv::StringRecord) -> Result<(), Error> {
+    let has = |names: &[&str]| {
+        header
+            .iter()
+            .any(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
+    };
+    if has(&["model", "model_name", "llm"]) && has(&["score", "correct", "label", "is_correct"]) {
+        return Err(Error::malformed(
+            file,
+            Location::Line(1),
+            "this looks like a long table, one row per prompt and model (it has `model` and \
+             `score` columns); --data reads wide CSVs (one row per prompt, one score column \
+             per model: RouterBench or RouteLLM layout) or canonical JSONL: convert it, e.g. \
+             to canonical JSONL with one `cells` entry per model (datasets/README.md)",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a whole file to a string; I/O problems name the file.
 pub(crate) fn read_to_string(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))

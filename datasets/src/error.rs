@@ -96,11 +96,22 @@ impl Error {
         Error::malformed(path, location, format!("invalid JSON: {err}"))
     }
 
-    /// A csv crate error, located by the record's line when it knows it.
+    /// A csv crate error, located by the record's line when it knows it (counted from its
+    /// byte offset: see [`crate::detect::csv_line`]).
     pub(crate) fn csv(path: impl Into<PathBuf>, err: &csv::Error) -> Error {
-        let location = err
-            .position()
-            .map_or(Location::File, |p| Location::Line(p.line()));
-        Error::malformed(path, location, format!("invalid CSV: {err}"))
+        let path = path.into();
+        let location = err.position().map_or(Location::File, |p| {
+            Location::Line(crate::detect::csv_line(&path, Some(p)))
+        });
+        let problem = match err.kind() {
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => format!(
+                "invalid CSV: this row has {len} fields, the row before it {expected_len}; \
+                 quote fields that hold commas, quotes or line breaks"
+            ),
+            _ => format!("invalid CSV: {err}"),
+        };
+        Error::malformed(path, location, problem)
     }
 }

@@ -11,7 +11,10 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::detect::{csv_header, for_each_jsonl, list_files, open_csv, stem};
+use crate::detect::{
+    csv_header, csv_line, for_each_jsonl, is_index_column, list_files, not_a_model_hint, open_csv,
+    refuse_long_table, stem,
+};
 use crate::error::{Error, Location};
 use crate::routerbench::parse_score;
 use crate::table::{Cell, OutcomeTable, TableBuilder};
@@ -114,12 +117,13 @@ fn read_file(
 ) -> Result<(), Error> {
     let mut rdr = open_csv(file)?;
     let header = csv_header(file, &mut rdr)?;
+    refuse_long_table(file, &header)?;
     let prompt_col = header.iter().position(|h| h == "prompt").ok_or_else(|| {
         Error::malformed(file, Location::Line(1), "missing column `prompt`; a RouteLLM CSV has prompt then one True/False column per model")
     })?;
     let mut models = Vec::new();
     for (i, h) in header.iter().enumerate() {
-        if i == prompt_col || h.ends_with("_response") || h.is_empty() {
+        if i == prompt_col || h.ends_with("_response") || is_index_column(h) {
             continue;
         }
         let response = header.iter().position(|r| r == format!("{h}_response"));
@@ -134,7 +138,9 @@ fn read_file(
     {
         let index = n;
         n += 1;
-        let at = Location::Line(record.position().map_or(0, |p| p.line()));
+        // Only errors need the line (counted from the byte offset, which reads the file).
+        let pos = record.position().cloned();
+        let at = || Location::Line(csv_line(file, pos.as_ref()));
         let prompt = record.get(prompt_col).unwrap_or("");
         if contaminated.contains(prompt) {
             continue;
@@ -142,8 +148,10 @@ fn read_file(
         let mut cells = Vec::with_capacity(models.len());
         for &(j, col, response_col) in &models {
             let model = header.get(col).unwrap_or("");
-            let score = parse_score(record.get(col).unwrap_or(""))
-                .map_err(|p| Error::malformed(file, at, format!("column `{model}`: {p}")))?;
+            let score = parse_score(record.get(col).unwrap_or("")).map_err(|p| {
+                let hint = not_a_model_hint(model, "prompt and `<model>_response`");
+                Error::malformed(file, at(), format!("column `{model}`: {p}; {hint}"))
+            })?;
             if let Some(score) = score {
                 let response = response_col
                     .and_then(|c| record.get(c))

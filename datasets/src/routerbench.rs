@@ -14,7 +14,9 @@
 
 use std::path::Path;
 
-use crate::detect::{csv_header, list_files, open_csv, split_from_stem};
+use crate::detect::{
+    csv_header, csv_line, is_index_column, list_files, not_a_model_hint, open_csv, split_from_stem,
+};
 use crate::error::{Error, Location};
 use crate::pyliteral::parse_str_list;
 use crate::table::{Cell, OutcomeTable, TableBuilder};
@@ -73,7 +75,7 @@ fn columns(
     let (sample_id, prompt, eval_name) = (need("sample_id")?, need("prompt")?, need("eval_name")?);
     let mut models = Vec::new();
     for (i, h) in header.iter().enumerate() {
-        if h.contains('|') || KEY_COLUMNS.contains(&h) {
+        if h.contains('|') || KEY_COLUMNS.contains(&h) || is_index_column(h) {
             continue;
         }
         let response = find(&format!("{h}|model_response"));
@@ -105,19 +107,26 @@ fn read_file(file: &Path, b: &mut TableBuilder) -> Result<(), Error> {
         .read_record(&mut record)
         .map_err(|e| Error::csv(file, &e))?
     {
-        let line = record.position().map_or(0, |p| p.line());
-        let at = Location::Line(line);
+        // Only errors need the line (counted from the byte offset, which reads the file).
+        let pos = record.position().cloned();
+        let at = || Location::Line(csv_line(file, pos.as_ref()));
         let get = |i: usize| record.get(i).unwrap_or("");
         let mut cells = Vec::with_capacity(cols.models.len());
         for &(j, score_col, response_col, cost_col) in &cols.models {
             let model = header.get(score_col).unwrap_or("");
-            let Some(score) = parse_score(get(score_col))
-                .map_err(|p| Error::malformed(file, at, format!("column `{model}`: {p}")))?
+            let Some(score) = parse_score(get(score_col)).map_err(|p| {
+                let hint = not_a_model_hint(
+                    model,
+                    "sample_id, prompt, eval_name, oracle_model_to_route_to and `<model>|...`",
+                );
+                Error::malformed(file, at(), format!("column `{model}`: {p}; {hint}"))
+            })?
             else {
                 continue;
             };
             let cost = match cost_col.map(get).map(str::trim) {
-                None | Some("") => None,
+                None => None,
+                Some(v) if is_missing(v) => None,
                 Some(v) => Some(
                     v.parse::<f64>()
                         .ok()
@@ -125,8 +134,12 @@ fn read_file(file: &Path, b: &mut TableBuilder) -> Result<(), Error> {
                         .ok_or_else(|| {
                             Error::malformed(
                                 file,
-                                at,
-                                format!("column `{model}|total_cost`: `{v}` is not a cost in USD"),
+                                at(),
+                                format!(
+                                    "column `{model}|total_cost`: `{v}` is not a cost in USD \
+                                     (expected a finite number >= 0, or empty where not \
+                                     recorded)"
+                                ),
                             )
                         })?,
                 ),
@@ -148,7 +161,11 @@ fn read_file(file: &Path, b: &mut TableBuilder) -> Result<(), Error> {
         let text = parse_str_list(raw).map_or_else(|| raw.to_owned(), |parts| parts.join("\n\n"));
         let sample_id = get(cols.sample_id);
         if sample_id.is_empty() {
-            return Err(Error::malformed(file, at, "empty `sample_id`"));
+            return Err(Error::malformed(
+                file,
+                at(),
+                "empty `sample_id`; every row needs an id",
+            ));
         }
         let id = b.unique_id(sample_id.to_owned());
         let task = Some(task_label(get(cols.eval_name))).filter(|t| !t.is_empty());
@@ -168,16 +185,31 @@ fn task_label(eval_name: &str) -> String {
     }
 }
 
-/// A 0/1 (or fractional) score; empty means "not run".
+/// Whether a CSV cell says "no value": empty, or how pandas, R, Excel and Python spell a
+/// missing value (`nan`, `NA`, `N/A`, `None`, `null`, in any case).
+pub(crate) fn is_missing(v: &str) -> bool {
+    let v = v.trim();
+    v.is_empty()
+        || ["nan", "na", "n/a", "none", "null", "#n/a"]
+            .iter()
+            .any(|m| v.eq_ignore_ascii_case(m))
+}
+
+/// A 0/1 (or fractional) score; empty (or `nan`, `NA`, …) means "not run". True/False in
+/// any case (Excel writes `TRUE`).
 pub(crate) fn parse_score(v: &str) -> Result<Option<f64>, String> {
     let v = v.trim();
-    match v {
-        "" | "nan" | "NaN" | "None" => Ok(None),
-        "True" | "true" => Ok(Some(1.0)),
-        "False" | "false" => Ok(Some(0.0)),
-        _ => match v.parse::<f64>() {
-            Ok(s) if (0.0..=1.0).contains(&s) => Ok(Some(s)),
-            _ => Err(format!("`{v}` is not a score in [0, 1] (or True/False)")),
-        },
+    if is_missing(v) {
+        return Ok(None);
+    }
+    if v.eq_ignore_ascii_case("true") {
+        return Ok(Some(1.0));
+    }
+    if v.eq_ignore_ascii_case("false") {
+        return Ok(Some(0.0));
+    }
+    match v.parse::<f64>() {
+        Ok(s) if (0.0..=1.0).contains(&s) => Ok(Some(s)),
+        _ => Err(format!("`{v}` is not a score in [0, 1] (or True/False)")),
     }
 }

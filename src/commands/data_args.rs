@@ -114,6 +114,29 @@ fn price_lookup<'a>(
     }
 }
 
+/// A `--price` for a model no --data source has is most likely a typo: the model it meant
+/// stays unpriced, or silently takes the `*` price. A warning, not an error, so that one list
+/// of prices can serve several datasets.
+fn unknown_prices_warning(given: &[(String, (f64, f64))], models: &[String]) -> Option<String> {
+    let unknown: Vec<&str> = given
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .filter(|m| *m != EVERY_OTHER_MODEL && !models.iter().any(|d| d == m))
+        .collect();
+    (!unknown.is_empty()).then(|| {
+        format!(
+            "warning: --price {}: no --data source has {} (a typo?); the data's models are: {}",
+            unknown.join(", --price "),
+            if unknown.len() == 1 {
+                "that model"
+            } else {
+                "those models"
+            },
+            models.join(", ")
+        )
+    })
+}
+
 /// `ALIAS=CANONICAL`: two different, non-empty model ids.
 fn parse_same_model(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -182,6 +205,9 @@ pub fn load_with_sources(args: &DataArgs) -> anyhow::Result<Loaded> {
         prices: &prices,
     };
     let (table, sources) = import_priced(&spec, &costs, &mut |line| eprintln!("{line}"))?;
+    if let Some(warning) = unknown_prices_warning(&args.prices, &table.models) {
+        eprintln!("{warning}");
+    }
     let mut encoder = args.encoder.load_pooling(args.extra_layers)?;
     if let Some(adapter) = &args.adapter {
         encoder = encoder.with_adapter(adapter.clone());
@@ -239,7 +265,23 @@ mod layer_tests {
 
 #[cfg(test)]
 mod price_tests {
-    use super::{parse_price, price_lookup};
+    use super::{parse_price, price_lookup, unknown_prices_warning};
+
+    #[test]
+    fn a_price_for_a_model_the_data_lacks_is_named() {
+        let models = vec!["acme/llama-3-8b".to_owned(), "gpt-4o".to_owned()];
+        let ok = vec![
+            ("acme/llama-3-8b".to_owned(), (0.1, 0.2)),
+            ("*".to_owned(), (1.0, 1.0)),
+        ];
+        assert_eq!(unknown_prices_warning(&ok, &models), None);
+        let typo = vec![("acme/llama3-8b".to_owned(), (0.1, 0.2))];
+        let err = unknown_prices_warning(&typo, &models).unwrap_or_default();
+        assert!(
+            err.contains("--price acme/llama3-8b") && err.contains("acme/llama-3-8b, gpt-4o"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_star_price_covers_only_what_nothing_else_prices() {

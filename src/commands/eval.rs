@@ -343,6 +343,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "--adapter cannot be combined with --prompt-features yet (a served artifact appends the adapter first); drop one of them"
     );
     let (table, x, _, sources) = load_with_sources(&args.data)?;
+    if args.split == SplitKind::Own {
+        if let Some(note) = unsplit_rows_note(&table) {
+            eprintln!("{note}");
+        }
+    }
     let mut data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
     data.sources = sources.into_iter().map(Some).collect();
     if args.adapter {
@@ -409,8 +414,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if args.split == SplitKind::Source && !report.unpriced_models.is_empty() {
         let names: Vec<&str> = report.unpriced_models.iter().map(|m| m.as_str()).collect();
         eprintln!(
-            "warning: the folds that keep {} predicted cost from each model's mean training cost (no catalog price). Add them to the catalog to predict cost from prices × tokens.",
-            names.join(", ")
+            "warning: the folds that keep {} predicted cost from each model's mean training cost (no catalog price). {}",
+            names.join(", "),
+            PRICE_HINT
         );
     }
 
@@ -459,11 +465,31 @@ pub fn warn_unpriced(data: &ExperimentData) {
     let unpriced = data.unpriced_models();
     if !unpriced.is_empty() {
         let names: Vec<&str> = unpriced.iter().map(|m| m.as_str()).collect();
-        eprintln!(
-            "warning: the catalog has no price for {}; predicted cost falls back to each model's mean training cost (no per-prompt cost variation) for every model. Add them to the catalog to predict cost from prices × tokens.",
-            names.join(", ")
-        );
+        eprintln!("{}", unpriced_warning(&names));
     }
+}
+
+/// How to price a model the catalog lacks.
+const PRICE_HINT: &str = "Price them with --price MODEL=IN,OUT (USD per 1M input and output tokens; --price '*=IN,OUT' for every unpriced model) or add them to the catalog to predict cost from prices × tokens.";
+
+/// The warning for models without a price, naming them and the flag that prices them.
+fn unpriced_warning(names: &[&str]) -> String {
+    format!(
+        "warning: the catalog has no price for {}; predicted cost falls back to each model's mean training cost (no per-prompt cost variation) for every model. {PRICE_HINT}",
+        names.join(", ")
+    )
+}
+
+/// With `--split own`: rows that carry no `train`/`test` split are in neither side, so they
+/// are left out of the evaluation. Says how many, so that it is not silent.
+fn unsplit_rows_note(table: &datasets::OutcomeTable) -> Option<String> {
+    let unsplit = table.rows.iter().filter(|r| r.split.is_none()).count();
+    (unsplit > 0).then(|| {
+        format!(
+            "warning: --split own: {unsplit} of {} prompts have no `train`/`test` split and are left out (neither fitted on nor tested); give them a split, or use --split random",
+            table.len()
+        )
+    })
 }
 
 /// Where each fold's plot goes: `path` itself for one fold, else `path` with the fold's name
@@ -522,6 +548,41 @@ pub fn parse_margin(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_split_names_the_rows_it_leaves_out() {
+        let mut table = datasets::OutcomeTable::new("t", vec!["m".into()]);
+        for (i, split) in [
+            Some(datasets::Split::Train),
+            None,
+            Some(datasets::Split::Test),
+            None,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            table.rows.push(datasets::PromptRow {
+                id: i.to_string(),
+                text: "x".into(),
+                task: None,
+                split,
+                cells: vec![Some(datasets::Cell::from_score(1.0))],
+            });
+        }
+        let note = unsplit_rows_note(&table).unwrap();
+        assert!(note.contains("2 of 4 prompts"), "{note}");
+        table.rows.retain(|r| r.split.is_some());
+        assert_eq!(unsplit_rows_note(&table), None);
+    }
+
+    #[test]
+    fn the_unpriced_warning_names_the_flag_that_prices() {
+        let w = unpriced_warning(&["acme/x", "y"]);
+        assert!(
+            w.contains("acme/x, y") && w.contains("--price MODEL=IN,OUT"),
+            "{w}"
+        );
+    }
 
     #[test]
     fn every_fold_gets_its_own_plot_file() {

@@ -480,19 +480,32 @@ fn fit_and_save(
         None => String::new(),
     };
     eprintln!(
-        "wrote {} ({} predictor{}, {} models, {} prompts, training data sha256 {}{continued})",
+        "wrote {} ({}, {} models, {} prompts, training data sha256 {}{continued})",
         args.out.display(),
-        m.kind.as_str(),
-        match (&m.tie_break, m.routing) {
-            (_, RoutingMode::FixedPolicy) => " routing as the fixed policy".to_owned(),
-            (Some(t), _) => format!(" with a tie-break margin of {}", t.margin),
-            (None, _) => String::new(),
-        },
+        artifact_kind_label(
+            m.kind.as_str(),
+            m.routing,
+            m.tie_break.as_ref().map(|t| t.margin)
+        ),
         m.models.len(),
         set.len(),
         &m.training_data_sha256[..12.min(m.training_data_sha256.len())]
     );
     Ok(())
+}
+
+/// What the written artifact routes with. The fixed policy is stored in a `linear` artifact
+/// whatever --predictor asked for; naming that kind alone ("linear predictor routing as the
+/// fixed policy" after `--predictor knn`) read as if the wrong predictor had been fitted.
+fn artifact_kind_label(kind: &str, routing: RoutingMode, tie_margin: Option<f64>) -> String {
+    match (routing, tie_margin) {
+        (RoutingMode::FixedPolicy, _) => format!(
+            "the fixed policy: the guard kept no learned predictor (stored as a {kind} artifact \
+             with the training means)"
+        ),
+        (_, Some(margin)) => format!("{kind} predictor with a tie-break margin of {margin}"),
+        (_, None) => format!("{kind} predictor"),
+    }
 }
 
 /// `knn`, `linear`, `mlp`, `mf`, `irt`, `stacked` (also `stack`), `task-mix` or `task-priors`.
@@ -536,4 +549,18 @@ pub fn parse_stack_base(s: &str) -> Result<StackBase, String> {
         (_, Some(_)) => return Err(format!("`{s}`: only knn takes `:K`")),
     };
     Ok(StackBase { kind, k })
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_policy_artifact_is_not_called_a_predictor() {
+        let fixed = artifact_kind_label("linear", RoutingMode::FixedPolicy, None);
+        assert!(fixed.starts_with("the fixed policy"), "{fixed}");
+        assert!(!fixed.contains("linear predictor"), "{fixed}");
+        let learned = artifact_kind_label("knn", RoutingMode::Learned, Some(0.02));
+        assert_eq!(learned, "knn predictor with a tie-break margin of 0.02");
+    }
 }

@@ -239,3 +239,51 @@ fn routerbench_mmlu_subjects_roll_up_to_one_family_and_tasks_match_in_any_case()
     t.drop_task("mmlu");
     assert_eq!(t.len(), 1);
 }
+
+#[test]
+fn spreadsheet_spellings_of_scores_costs_and_index_columns_are_read() {
+    // Excel writes TRUE/FALSE, R writes NA, pandas writes `nan` for a missing cost and an
+    // `Unnamed: 0` column for an index it read back: none of them is a model or an error.
+    let dir = tempfile::tempdir().unwrap();
+    let rb = dir.path().join("x.csv");
+    std::fs::write(
+        &rb,
+        "Unnamed: 0,sample_id,prompt,eval_name,m,n,m|total_cost,n|total_cost\n\
+         0,a,p,t,TRUE,NA,nan,0.1\n1,b,q,t,FALSE,N/A,0.2,NaN\n2,c,r,t,null,1,,0.3\n",
+    )
+    .unwrap();
+    let t = datasets::import_routerbench(&rb).unwrap();
+    assert_eq!(t.models, ["m", "n"]);
+    assert_eq!(
+        cell(&t, "a", "m").map(|c| (c.score, c.cost_usd)),
+        Some((1.0, None))
+    );
+    assert_eq!(
+        cell(&t, "b", "m").map(|c| (c.score, c.cost_usd)),
+        Some((0.0, Some(0.2)))
+    );
+    assert!(cell(&t, "a", "n").is_none() && cell(&t, "c", "m").is_none());
+    assert_eq!(cell(&t, "b", "n"), None);
+    let rl = dir.path().join("mmlu_x.csv");
+    std::fs::write(&rl, "Unnamed: 0,prompt,m\n0,q1,True\n1,q2,FALSE\n").unwrap();
+    let t = datasets::import_routellm(&rl).unwrap();
+    assert_eq!(t.models, ["m"]);
+    assert_eq!(t.rows[1].cells[0].as_ref().map(|c| c.score), Some(0.0));
+}
+
+#[test]
+fn canonical_blank_task_is_no_task() {
+    // A blank task label would become a task family of its own (a fold named `` under loto).
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x.jsonl");
+    std::fs::write(
+        &f,
+        "{\"id\":\"1\",\"text\":\"a\",\"task\":\"\",\"cells\":{\"m\":{\"score\":1}}}\n\
+         {\"id\":\"2\",\"text\":\"b\",\"task\":\"  \",\"cells\":{\"m\":{\"score\":1}}}\n\
+         {\"id\":\"3\",\"text\":\"c\",\"task\":\"t\",\"cells\":{\"m\":{\"score\":1}}}\n",
+    )
+    .unwrap();
+    let t = datasets::read_jsonl(&f).unwrap();
+    let tasks: Vec<Option<&str>> = t.rows.iter().map(|r| r.task.as_deref()).collect();
+    assert_eq!(tasks, [None, None, Some("t")]);
+}

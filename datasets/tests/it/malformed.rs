@@ -325,3 +325,94 @@ fn missing_and_unknown_paths() {
         Error::UnknownFormat { .. }
     ));
 }
+
+#[test]
+fn csv_errors_name_the_right_line_with_crlf_endings_and_a_byte_order_mark() {
+    // Python's csv module writes `\r\n`; Windows tools add a BOM. The csv crate's own line
+    // count missed the header's `\r\n`, so every record was reported one line too early.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, nl, bom) in [
+        ("lf_test.csv", "\n", ""),
+        ("crlf_test.csv", "\r\n", ""),
+        ("bom_crlf_test.csv", "\r\n", "\u{feff}"),
+        ("bom_lf_test.csv", "\n", "\u{feff}"),
+    ] {
+        let content = format!(
+            "{bom}sample_id,prompt,eval_name,m{nl}a,p,t,1{nl}b,\"two{nl}lines\",t,0{nl}c,p,t,1{nl}d,p,t,2{nl}"
+        );
+        let f = write(dir.path(), name, &content);
+        let err = import_routerbench(&f).unwrap_err();
+        assert_at(&err, &f, Location::Line(6), "column `m`");
+        let rl = write(
+            dir.path(),
+            &format!("rl_{name}"),
+            &format!("{bom}prompt,m{nl}p,1{nl}\"two{nl}lines\",0{nl}p,1{nl}p,2{nl}"),
+        );
+        let err = import_routellm(&rl).unwrap_err();
+        assert_at(&err, &rl, Location::Line(6), "column `m`");
+        let ragged = write(
+            dir.path(),
+            &format!("ragged_{name}"),
+            &format!("{bom}sample_id,prompt,eval_name,m{nl}a,p,t,1{nl}b,p,t{nl}"),
+        );
+        let err = import_routerbench(&ragged).unwrap_err();
+        assert_at(&err, &ragged, Location::Line(3), "fields");
+    }
+}
+
+#[test]
+fn a_column_that_is_not_a_score_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // An extra column (notes, an id) is read as a model: say so, and how to drop it.
+    let f = write(
+        dir.path(),
+        "x.csv",
+        "sample_id,prompt,eval_name,m,notes\na,p,t,1,\"x, y\"\n",
+    );
+    let err = import_routerbench(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(2), "column `notes`");
+    assert!(
+        err.to_string().contains("if `notes` is not a model"),
+        "{err}"
+    );
+    // A long table (one row per prompt × model) is named as such.
+    let long = write(
+        dir.path(),
+        "long.csv",
+        "prompt_id,prompt,model,score\n1,q,gpt-4o,1\n1,q,gpt-4o-mini,0\n",
+    );
+    let err = import_auto(&long).unwrap_err();
+    assert_at(
+        &err,
+        &long,
+        Location::Line(1),
+        "one row per prompt and model",
+    );
+    assert!(err.to_string().contains("canonical JSONL"), "{err}");
+}
+
+#[test]
+fn canonical_cell_of_the_wrong_type_names_model_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (cell, field) in [
+        (r#"{"score":"1"}"#, "cells.`m`.score"),
+        (r#"{"score":null}"#, "cells.`m`.score"),
+        (
+            r#"{"score":1,"output_tokens":3.5}"#,
+            "cells.`m`.output_tokens",
+        ),
+        (r#"{"score":1,"cost_usd":"0.1"}"#, "cells.`m`.cost_usd"),
+        (r#"{"cost_usd":0.1}"#, "cells.`m`"),
+    ] {
+        let f = write(
+            dir.path(),
+            "x.jsonl",
+            &format!(
+                "{{\"id\":\"1\",\"text\":\"a\",\"cells\":{{\"m\":{{\"score\":1}}}}}}\n\
+                 {{\"id\":\"2\",\"text\":\"b\",\"cells\":{{\"m\":{cell}}}}}\n"
+            ),
+        );
+        let err = read_jsonl(&f).unwrap_err();
+        assert_at(&err, &f, Location::Line(2), field);
+    }
+}
