@@ -458,14 +458,17 @@ pub(crate) async fn serve(
     let served = match walk.result {
         Ok(served) => served,
         Err(error) => {
-            // A candidate skipped for its open breaker was never called: the row names the
-            // last one that was, when there was one.
-            let open = crate::upstream::UpstreamErrorKind::CircuitOpen.label();
+            // A candidate skipped for its open breaker or its cool-down was never called: the
+            // row names the last one that was, when there was one.
+            let skipped = [
+                crate::upstream::UpstreamErrorKind::CircuitOpen.label(),
+                crate::upstream::failover::COOLING_DOWN,
+            ];
             let failed = walk
                 .attempts
                 .iter()
                 .rev()
-                .find(|a| a.error.as_deref() != Some(open))
+                .find(|a| !a.error.as_deref().is_some_and(|e| skipped.contains(&e)))
                 .or_else(|| walk.attempts.last());
             let mut ending = Ending {
                 model: failed.map(|a| a.model.clone()),

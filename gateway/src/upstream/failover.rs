@@ -34,6 +34,9 @@ use crate::upstream::circuit_breaker::CircuitBreaker;
 use crate::upstream::deployments::{Deployments, Target};
 use crate::upstream::{ChunkStream, ErrorSource, Provider, UpstreamError, UpstreamErrorKind};
 
+/// The attempt label of a model skipped while it cools down after a 429.
+pub const COOLING_DOWN: &str = "cooling_down";
+
 /// One configured, live provider with its breaker.
 pub struct Upstream {
     /// The provider id.
@@ -267,40 +270,35 @@ impl<'a> Failover<'a> {
             if tries > 0 && crate::departure::departed() {
                 break;
             }
-            if let Some(left) = up.cooldowns.remaining(upstream_name, start.into_std()) {
+            // A model cooling down after a 429, or a target whose breaker is open, is skipped
+            // without a call. A skip is no failure of its own: the client must get the real
+            // error of a candidate tried before (its status, Retry-After, auth hint), if there
+            // was one; with none, what the skip says (a 429 with the time left, a 503).
+            let cooling = up.cooldowns.remaining(upstream_name, start.into_std());
+            let permit = match cooling {
+                Some(_) => None,
+                None => breaker.try_acquire(start.into_std()),
+            };
+            let Some(permit) = permit else {
+                let (label, skip) = match cooling {
+                    Some(left) => (COOLING_DOWN, UpstreamError::cooling_down(left)),
+                    None => (
+                        UpstreamErrorKind::CircuitOpen.label(),
+                        UpstreamError::circuit_open(),
+                    ),
+                };
                 attempts.push(Attempt {
                     model: model.clone(),
                     status_code: None,
-                    error: Some("cooling_down".to_owned()),
+                    error: Some(label.to_owned()),
                     duration_ms: 0.0,
                     provider: Some(up.id.clone()),
                     upstream_name: Some(upstream_name.clone()),
                 });
                 self.metrics
-                    .deployment_attempt(model.as_str(), up.id.as_str(), "cooling_down");
-                // As for an open breaker: the real failure of a candidate tried before wins;
-                // with none, the client gets a 429 with the time left.
+                    .deployment_attempt(model.as_str(), up.id.as_str(), label);
                 if last.is_none() {
-                    last = Some((UpstreamError::cooling_down(left), up.id.clone()));
-                }
-                i += 1;
-                continue;
-            }
-            let Some(permit) = breaker.try_acquire(start.into_std()) else {
-                attempts.push(Attempt {
-                    model: model.clone(),
-                    status_code: None,
-                    error: Some(UpstreamErrorKind::CircuitOpen.label().to_owned()),
-                    duration_ms: 0.0,
-                    provider: Some(up.id.clone()),
-                    upstream_name: Some(upstream_name.clone()),
-                });
-                self.metrics
-                    .deployment_attempt(model.as_str(), up.id.as_str(), "circuit_open");
-                // A skip is no failure of its own: the client must get the real error of a
-                // candidate tried before (its status, Retry-After, auth hint), if there was one.
-                if last.is_none() {
-                    last = Some((UpstreamError::circuit_open(), up.id.clone()));
+                    last = Some((skip, up.id.clone()));
                 }
                 i += 1;
                 continue;

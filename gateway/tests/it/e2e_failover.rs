@@ -561,6 +561,20 @@ async fn a_rate_limited_model_cools_down_without_opening_its_providers_breaker()
         .filter(|r| r.attempts[0].error.as_deref() == Some("cooling_down"))
         .count();
     assert_eq!(skipped, 2);
+    // A failure before the skip: the client gets that failure, and the row names the model
+    // that was called, not the one skipped.
+    h.fake.script("gpt-4o-mini", [Scenario::status(500)]);
+    let resp = h.chat(&chat_body("gpt-4o-mini", false, "hi")).await;
+    assert_eq!(resp.status(), 502);
+    let _ = resp.bytes().await.unwrap();
+    let mut rows = h.rows().await;
+    rows.sort_by_key(|r| r.timestamp_ms);
+    let last = rows.last().unwrap();
+    assert_eq!(
+        last.attempts.last().unwrap().error.as_deref(),
+        Some("cooling_down")
+    );
+    assert_eq!(last.model, Some(ModelId::new("gpt-4o-mini")));
     h.stop().await;
 
     // Alone, the cooled-down model answers 429 at once, with the time left (without the
