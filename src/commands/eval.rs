@@ -420,6 +420,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
 
+    for note in small_fold_notes(report.runs.iter().map(|r| (r.fold.as_str(), r.test_rows))) {
+        eprintln!("{note}");
+    }
     let markdown = report.to_markdown();
     if args.json {
         println!("{}", report.to_json()?);
@@ -478,6 +481,27 @@ fn unpriced_warning(names: &[&str]) -> String {
         "warning: the catalog has no price for {}; predicted cost falls back to each model's mean training cost (no per-prompt cost variation) for every model. {PRICE_HINT}",
         names.join(", ")
     )
+}
+
+/// Fewest test prompts a fold's comparison can rest on: below it, one prompt moves AIQ by
+/// several hundredths and the bootstrap interval over so few resamples the same handful.
+const MIN_FOLD_TEST_PROMPTS: usize = 30;
+
+/// A warning per fold (once, whatever the seeds) whose test set is too small to compare
+/// routers on: leave-one-task-out over a task with a few prompts, a small held-out source.
+/// `runs` gives each run's fold and test prompts.
+fn small_fold_notes<'a>(runs: impl IntoIterator<Item = (&'a str, usize)>) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (fold, test_rows) in runs {
+        if test_rows < MIN_FOLD_TEST_PROMPTS && !seen.contains(&fold) {
+            seen.push(fold);
+            notes.push(format!(
+                "warning: fold `{fold}` tests on {test_rows} prompts (fewer than {MIN_FOLD_TEST_PROMPTS}): its AIQ and intervals rest on too few prompts to tell routers apart; read it with care or merge the task into another"
+            ));
+        }
+    }
+    notes
 }
 
 /// With `--split own`: rows that carry no `train`/`test` split are in neither side, so they
@@ -548,6 +572,24 @@ pub fn parse_margin(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fold_with_too_few_test_prompts_is_named_once() {
+        let runs = [
+            ("mmlu", 300),
+            ("singleton", 1),
+            ("singleton", 1),
+            ("code", 29),
+        ];
+        let notes = small_fold_notes(runs);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].contains("`singleton` tests on 1 prompts"),
+            "{notes:?}"
+        );
+        assert!(notes[1].contains("`code` tests on 29"), "{notes:?}");
+        assert!(small_fold_notes([("mmlu", 30)]).is_empty());
+    }
 
     #[test]
     fn own_split_names_the_rows_it_leaves_out() {

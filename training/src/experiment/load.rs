@@ -264,7 +264,7 @@ pub fn import_priced(
     let filled = table.fill_estimated_costs(costs.prices, datasets::DEFAULT_OUTPUT_TOKENS);
     if filled > 0 {
         note(format!(
-            "estimated {filled} missing costs from catalog prices"
+            "estimated {filled} missing costs from prices × tokens (the catalog's, and --price where given)"
         ));
     }
     Ok((table, sources))
