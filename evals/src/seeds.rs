@@ -188,10 +188,7 @@ impl SeedSummary {
 
     /// A Markdown table of `mean ± sd` per metric.
     pub fn to_markdown(&self) -> String {
-        let f = |m: Option<MeanSd>, unit: &str| match m {
-            Some(m) => format!("{:.4} ± {:.4}{unit}", m.mean, m.sd),
-            None => "–".to_owned(),
-        };
+        let f = |m: Option<MeanSd>, unit: &str| cell(m, unit, self.runs);
         let mut out = format!(
             "{} runs (mean ± sd). ΔAIQ is paired with the zero router in the same run; \"95 % CI > 0\" counts runs whose bootstrap interval over test prompts lies above 0. \"Reached best single\" counts runs that matched its quality at ≤ 100 % of its cost without calling it for every prompt.\n\n| router | AIQ | ΔAIQ vs zero router | 95 % CI > 0 | reached best single | cost to reach best (% of its cost) | quality at best single's cost | ECE | APGR | CPT(50%) | CPT(80%) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
             self.runs
@@ -222,10 +219,31 @@ impl SeedSummary {
     }
 }
 
+/// One table cell: `mean ± sd`, or, where one of several runs defined the metric, its value
+/// and how many runs it rests on (a lone value has no spread: "± 0.0000" read as an exact
+/// agreement between runs).
+fn cell(m: Option<MeanSd>, unit: &str, runs: usize) -> String {
+    match m {
+        Some(m) if m.n < 2 && runs > 1 => format!("{:.4}{unit} (1 of {runs} runs)", m.mean),
+        Some(m) if m.n < 2 => format!("{:.4}{unit}", m.mean),
+        Some(m) => format!("{:.4} ± {:.4}{unit}", m.mean, m.sd),
+        None => "–".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_value_from_one_run_shows_no_spread() {
+        let one = MeanSd::of(&[0.5]);
+        assert_eq!(cell(one, "%", 3), "0.5000% (1 of 3 runs)");
+        assert_eq!(cell(one, "", 1), "0.5000");
+        assert_eq!(cell(MeanSd::of(&[1.0, 3.0]), "", 3), "2.0000 ± 1.4142");
+        assert_eq!(cell(None, "", 3), "–");
+    }
 
     #[test]
     fn mean_sd_by_hand() {
