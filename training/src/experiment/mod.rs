@@ -294,14 +294,26 @@ pub fn run(
                 None => (fold.test.clone(), 0),
             };
             if test.is_empty() || fold.train.is_empty() {
+                // Name the cause that emptied it: missing cells only where incomplete rows
+                // were dropped, and near-copies where those were (sources sharing prompts).
+                let missing = if fold.incomplete_dropped > 0 || fold.train.is_empty() {
+                    what_is_missing(data)
+                } else {
+                    String::new()
+                };
+                let copies = match config.decontaminate {
+                    Some(t) if dropped > 0 => format!(
+                        "; the {dropped} near-duplicates are test prompts with a copy (cosine ≥ {t}) among the training prompts, as when sources share prompts: pass --no-decontaminate to test on them anyway"
+                    ),
+                    _ => String::new(),
+                };
                 return Err(Error::Experiment {
                     reason: format!(
-                        "fold `{}` has {} training and {} test prompts left (after {} incomplete and {dropped} near-duplicates were dropped){}",
+                        "fold `{}` has {} training and {} test prompts left (after {} incomplete and {dropped} near-duplicates were dropped){missing}{copies}",
                         fold.label,
                         fold.train.len(),
                         test.len(),
                         fold.incomplete_dropped,
-                        what_is_missing(data),
                     ),
                 });
             }

@@ -152,6 +152,34 @@ fn a_fold_left_empty_by_missing_costs_says_which_and_how_to_fix_it() {
     );
 }
 
+/// Test prompts that all have a copy among the training prompts (sources that share
+/// prompts) are all dropped as near-duplicates: the error names that cause and the flag, not
+/// missing cells the test never lacked.
+#[test]
+fn a_fold_left_empty_by_near_copies_says_so() {
+    let mut d = data(40);
+    let first = d.x[0].clone();
+    for row in &mut d.x {
+        row.clone_from(&first);
+    }
+    // Every cell known: nothing is missing but distinct prompts.
+    for cell in d.quality.iter_mut().chain(d.cost.iter_mut()).flatten() {
+        cell.get_or_insert(0.5);
+    }
+    let config = ExperimentConfig {
+        predictors: vec![PredictorKind::Knn],
+        seeds: vec![0],
+        ..ExperimentConfig::default()
+    };
+    let err = run(&d, &config, None).unwrap_err().to_string();
+    assert!(
+        err.contains("near-duplicates are test prompts with a copy")
+            && err.contains("--no-decontaminate")
+            && !err.contains("rows without"),
+        "{err}"
+    );
+}
+
 #[test]
 fn knn_routes_the_planted_split_better_than_the_zero_router() {
     let d = data(200);
