@@ -89,6 +89,32 @@ fn columns(
             "no model score columns in the header",
         ));
     }
+    // Every column besides the key columns is read as a model. Where the models carry their
+    // `|model_response` or `|total_cost` columns, one without either is most likely not a
+    // model (a `difficulty` or `length` column of scores in [0, 1] would import silently as
+    // one, and be routed to).
+    let companions = |&(_, _, response, cost): &(usize, usize, Option<usize>, Option<usize>)| {
+        response.is_some() || cost.is_some()
+    };
+    if models.iter().any(companions) {
+        let bare: Vec<&str> = models
+            .iter()
+            .filter(|m| !companions(m))
+            .filter_map(|&(_, i, _, _)| header.get(i))
+            .collect();
+        if !bare.is_empty() {
+            return Err(Error::malformed(
+                file,
+                Location::Line(1),
+                format!(
+                    "column {} has no `|model_response` or `|total_cost` column, as the models here have: \
+                     every column besides sample_id, prompt and eval_name is read as a model; drop it if it \
+                     is not one, or add its `|total_cost` column (empty cells are missing costs) if it is",
+                    bare.iter().map(|b| format!("`{b}`")).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
     Ok(Columns {
         sample_id,
         prompt,

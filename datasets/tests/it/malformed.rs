@@ -416,3 +416,26 @@ fn canonical_cell_of_the_wrong_type_names_model_and_field() {
         assert_at(&err, &f, Location::Line(2), field);
     }
 }
+
+/// A column of scores in [0, 1] beside models that carry their cost columns is most likely not
+/// a model (it would import silently as one): refused, naming it and the fix. Files whose
+/// models carry no companion columns at all still read every column as a model.
+#[test]
+fn routerbench_a_column_without_the_models_companions_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "extra_test.csv",
+        "sample_id,prompt,eval_name,m,m|total_cost,difficulty\na.1,\"['x']\",t,1.0,0.1,0.3\n",
+    );
+    let err = import_routerbench(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(1), "column `difficulty` has no");
+    assert!(err.to_string().contains("drop it"), "{err}");
+    let bare = write(
+        dir.path(),
+        "bare_test.csv",
+        "sample_id,prompt,eval_name,m,n\na.1,\"['x']\",t,1.0,0.0\n",
+    );
+    let table = import_routerbench(&bare).unwrap();
+    assert_eq!(table.models.len(), 2);
+}
