@@ -135,9 +135,9 @@ pub(crate) fn refuse_long_table(file: &Path, header: &csv::StringRecord) -> Resu
             file,
             Location::Line(1),
             "this looks like a long table, one row per prompt and model (it has `model` and \
-             `score` columns); --data reads wide CSVs (one row per prompt, one score column \
-             per model: RouterBench or RouteLLM layout) or canonical JSONL: convert it, e.g. \
-             to canonical JSONL with one `cells` entry per model (datasets/README.md)",
+             `score` columns): --data reads one when it also has a `prompt` column (long CSV, \
+             datasets/README.md); this importer reads wide CSVs (one row per prompt, one score \
+             column per model)",
         ));
     }
     Ok(())
@@ -226,7 +226,9 @@ pub fn import_auto(path: &Path) -> Result<OutcomeTable, Error> {
         }
         let csvs = list_files(path, "csv")?;
         if let Some(first) = csvs.first() {
-            return if is_routerbench_header(first) {
+            return if is_long_csv(first) {
+                crate::long_csv::import_long_csv(path)
+            } else if is_routerbench_header(first) {
                 crate::routerbench::import_routerbench(path)
             } else {
                 crate::routellm::import_routellm(path)
@@ -248,6 +250,7 @@ pub fn import_auto(path: &Path) -> Result<OutcomeTable, Error> {
         });
     }
     match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") if is_long_csv(path) => crate::long_csv::import_long_csv(path),
         Some("csv") if is_routerbench_header(path) => crate::routerbench::import_routerbench(path),
         Some("csv") => crate::routellm::import_routellm(path),
         Some("jsonl") if parent_name == "cached_results" => {
@@ -266,6 +269,14 @@ pub fn import_auto(path: &Path) -> Result<OutcomeTable, Error> {
             path: path.to_owned(),
         }),
     }
+}
+
+/// Whether a CSV's header is a long table's (one row per prompt and model).
+fn is_long_csv(path: &Path) -> bool {
+    open_csv(path)
+        .ok()
+        .and_then(|mut rdr| rdr.headers().ok().cloned())
+        .is_some_and(|h| crate::long_csv::is_long_header(&h))
 }
 
 fn is_routerbench_header(path: &Path) -> bool {

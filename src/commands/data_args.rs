@@ -18,9 +18,11 @@ use super::EncoderArgs;
 /// Where the outcome data comes from and how it is embedded (shared with `eval`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DataArgs {
-    /// Outcome data: a file or folder in any supported format, or a dataset name
-    /// (routerbench, routellm, routellm-gsm8k, routellm-mmlu, llmrouter, routerarena, routerdc)
-    /// looked up in ../shared/datasets. Repeat to merge several.
+    /// Outcome data: a file or folder in any supported format (canonical JSONL; a long CSV
+    /// with `prompt`, `model` and `score` columns, one row per prompt and model; the
+    /// RouterBench, RouteLLM, LLMRouter, RouterDC and RouterArena layouts: datasets/README.md),
+    /// or a dataset name (routerbench, routellm, routellm-gsm8k, routellm-mmlu, llmrouter,
+    /// routerarena, routerdc) looked up in ../shared/datasets. Repeat to merge several.
     #[arg(long = "data", required_unless_present_any = ["from_log", "live"])]
     pub data: Vec<String>,
     /// Drop every prompt of this task or task family (repeatable), e.g. `gpqa`. A task that

@@ -287,3 +287,47 @@ fn canonical_blank_task_is_no_task() {
     let tasks: Vec<Option<&str>> = t.rows.iter().map(|r| r.task.as_deref()).collect();
     assert_eq!(tasks, [None, None, Some("t")]);
 }
+
+/// A long CSV (one row per prompt and model, as dataframes export), with what real files
+/// carry: a BOM, CRLF line endings, a pandas index column, Excel's TRUE/FALSE, `NA` for a run
+/// that did not happen, quoted commas and line breaks. Rows of one prompt gather into one
+/// row of the table; without an `id` column the prompt's text is its key.
+#[test]
+fn long_csv_gathers_one_row_per_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_ids = dir.path().join("results.csv");
+    std::fs::write(
+        &with_ids,
+        "\u{feff},ID,Prompt,Task,Split,Model,Score,Cost_USD,Response\r\n\
+         0,q1,\"Add 2, 3\",math,train,gpt-4o,TRUE,0.002,5\r\n\
+         1,q1,\"Add 2, 3\",math,train,gpt-4o-mini,FALSE,0.0001,6\r\n\
+         2,q2,\"Write a\nhaiku\",writing,test,gpt-4o,0.5,,\r\n\
+         3,q2,\"Write a\nhaiku\",writing,test,gpt-4o-mini,NA,,\r\n",
+    )
+    .unwrap();
+    let t = import_auto(&with_ids).unwrap();
+    assert_eq!(t.models, ["gpt-4o", "gpt-4o-mini"]);
+    assert_eq!(t.len(), 2);
+    let q1 = t.rows.iter().find(|r| r.id == "q1").unwrap();
+    assert_eq!(
+        (q1.text.as_str(), q1.task.as_deref(), q1.split),
+        ("Add 2, 3", Some("math"), Some(Split::Train))
+    );
+    let big = cell(&t, "q1", "gpt-4o").unwrap();
+    assert_eq!(
+        (big.score, big.cost_usd, big.response.as_deref()),
+        (1.0, Some(0.002), Some("5"))
+    );
+    assert_eq!(cell(&t, "q1", "gpt-4o-mini").unwrap().score, 0.0);
+    let q2 = t.rows.iter().find(|r| r.id == "q2").unwrap();
+    assert_eq!(q2.text, "Write a\nhaiku");
+    assert_eq!(cell(&t, "q2", "gpt-4o").unwrap().score, 0.5);
+    assert!(cell(&t, "q2", "gpt-4o-mini").is_none(), "NA: not run");
+
+    let no_ids = dir.path().join("plain.csv");
+    std::fs::write(&no_ids, "prompt,model,correct\nhi,a,1\nhi,b,0\nbye,a,0\n").unwrap();
+    let t = import_auto(&no_ids).unwrap();
+    assert_eq!(t.len(), 2);
+    assert_eq!(t.rows[0].text, "hi");
+    assert!(t.rows[1].cells[1].is_none(), "b never saw `bye`");
+}

@@ -375,11 +375,11 @@ fn a_column_that_is_not_a_score_says_how_to_fix_it() {
         err.to_string().contains("if `notes` is not a model"),
         "{err}"
     );
-    // A long table (one row per prompt × model) is named as such.
+    // A long table (one row per prompt × model) without its prompts is named as such.
     let long = write(
         dir.path(),
         "long.csv",
-        "prompt_id,prompt,model,score\n1,q,gpt-4o,1\n1,q,gpt-4o-mini,0\n",
+        "prompt_id,model,score\n1,gpt-4o,1\n1,gpt-4o-mini,0\n",
     );
     let err = import_auto(&long).unwrap_err();
     assert_at(
@@ -388,7 +388,48 @@ fn a_column_that_is_not_a_score_says_how_to_fix_it() {
         Location::Line(1),
         "one row per prompt and model",
     );
-    assert!(err.to_string().contains("canonical JSONL"), "{err}");
+    assert!(err.to_string().contains("`prompt` column"), "{err}");
+}
+
+/// A long CSV's mistakes name the line and the fix: a model twice on one prompt (both lines),
+/// an id with two texts, an unknown column, a split that is neither train nor test.
+#[test]
+fn long_csv_errors_name_line_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "id,prompt,model,score\n1,q,a,1\n1,q,b,0\n1,q,a,0\n",
+            4,
+            "`a` on prompt `1` again (first on line 2)",
+        ),
+        (
+            "id,prompt,model,score\n1,q,a,1\n1,other,b,0\n",
+            3,
+            "another text",
+        ),
+        (
+            "id,prompt,model,score,split\n1,q,a,1,dev\n",
+            2,
+            "`dev` is not `train` or `test`",
+        ),
+        (
+            "id,prompt,model,score\n1,q,a,maybe\n",
+            2,
+            "score: `maybe` is not a score",
+        ),
+    ];
+    for (i, (content, line, needle)) in cases.into_iter().enumerate() {
+        let f = write(dir.path(), &format!("long{i}.csv"), content);
+        let err = import_auto(&f).unwrap_err();
+        assert_at(&err, &f, Location::Line(line), needle);
+    }
+    let f = write(
+        dir.path(),
+        "unknown.csv",
+        "id,prompt,model,score,difficulty\n1,q,a,1,0.3\n",
+    );
+    let err = import_auto(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(1), "column `difficulty`");
 }
 
 #[test]
