@@ -6,7 +6,8 @@
 //! - `prompt` (or `text`, `question`, `input`): required;
 //! - `id` (or `prompt_id`, `sample_id`, `question_id`): the prompt's key; without it, rows with
 //!   the same prompt text are one prompt;
-//! - `task` (or `category`, `eval_name`, `dataset`), `split` (`train` / `test`), `cost_usd`
+//! - `task` (or `category`, `eval_name`, `dataset`), `split` (`train` / `test`; without the
+//!   column, a `*_train.csv` / `*_test.csv` file name says it), `cost_usd`
 //!   (or `cost`, `total_cost`), `input_tokens`, `output_tokens`, `latency_ms`, `response`:
 //!   optional.
 //!
@@ -18,7 +19,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::detect::{csv_header, csv_line, is_index_column, list_files, open_csv};
+use crate::detect::{csv_header, csv_line, is_index_column, list_files, open_csv, split_from_stem};
 use crate::error::{Error, Location};
 use crate::routerbench::{is_missing, parse_score};
 use crate::table::{Cell, OutcomeTable, Split, TableBuilder};
@@ -199,7 +200,8 @@ fn read_file(file: &Path, b: &mut TableBuilder, prompts: &mut Prompts) -> Result
             .transpose()
         };
         let split = match opt(cols.split) {
-            None => None,
+            // As in the other layouts, `*_train.csv` / `*_test.csv` name it otherwise.
+            None => split_from_stem(file),
             Some(v) if v.eq_ignore_ascii_case("train") => Some(Split::Train),
             Some(v) if v.eq_ignore_ascii_case("test") => Some(Split::Test),
             Some(v) => {

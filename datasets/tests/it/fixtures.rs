@@ -330,4 +330,20 @@ fn long_csv_gathers_one_row_per_prompt() {
     assert_eq!(t.len(), 2);
     assert_eq!(t.rows[0].text, "hi");
     assert!(t.rows[1].cells[1].is_none(), "b never saw `bye`");
+
+    // A folder of them, the split named by the file names.
+    let folder = dir.path().join("split");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("bench_train.csv"),
+        "prompt,model,score\nx,a,1\n",
+    )
+    .unwrap();
+    std::fs::write(folder.join("bench_test.csv"), "prompt,model,score\ny,a,0\n").unwrap();
+    let t = import_auto(&folder).unwrap();
+    let split_of = |text: &str| t.rows.iter().find(|r| r.text == text).unwrap().split;
+    assert_eq!(
+        (split_of("x"), split_of("y")),
+        (Some(Split::Train), Some(Split::Test))
+    );
 }
