@@ -229,6 +229,13 @@ async fn play<V: Vendor>(
             }
             succeed::<V>(shared, &parsed, echo_answer(&parsed, id))
         }
+        Scenario::Late { delay, then } => {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shared.shutdown.cancelled() => return shutting_down::<V>(),
+            }
+            Box::pin(play::<V>(shared, *then, parsed, id)).await
+        }
         Scenario::Held { release, reply } => {
             tokio::select! {
                 () = release.opened() => {}

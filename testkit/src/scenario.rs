@@ -142,6 +142,14 @@ pub enum Scenario {
         /// The reply to any other prompt.
         otherwise: String,
     },
+    /// Waits `delay`, then answers as `then` does: a slow error, a 429 that comes late (so
+    /// that several requests can be in flight when it does).
+    Late {
+        /// How long before answering.
+        delay: Duration,
+        /// The answer.
+        then: Box<Scenario>,
+    },
     /// Waits until `release` is opened (or the fake shuts down), then answers `reply`.
     Held {
         /// The gate.
@@ -219,6 +227,7 @@ impl Scenario {
             Scenario::Ok { .. } | Scenario::Keyed { .. } => ScenarioKind::Ok,
             Scenario::ToolCall { .. } => ScenarioKind::ToolCall,
             Scenario::Delay(_) => ScenarioKind::Delay,
+            Scenario::Late { .. } => ScenarioKind::Late,
             Scenario::Status { .. } => ScenarioKind::Status,
             Scenario::StallAfterFirstChunk => ScenarioKind::StallAfterFirstChunk,
             Scenario::MalformedChunk => ScenarioKind::MalformedChunk,
@@ -242,6 +251,8 @@ pub enum ScenarioKind {
     ToolCall,
     /// [`Scenario::Delay`].
     Delay,
+    /// [`Scenario::Late`].
+    Late,
     /// [`Scenario::Status`].
     Status,
     /// [`Scenario::StallAfterFirstChunk`].

@@ -46,6 +46,10 @@ impl Cooldowns {
         let mut until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
         if until.len() >= MAX_ENTRIES {
             until.retain(|_, end| *end > now);
+            if until.len() >= MAX_ENTRIES && !until.contains_key(model) {
+                // Full of live cool-downs: this model is called as if none were kept.
+                return;
+            }
         }
         let end = now + wait;
         let entry = until.entry(model.to_owned()).or_insert(end);

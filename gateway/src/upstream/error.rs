@@ -105,6 +105,17 @@ impl std::fmt::Display for UpstreamError {
 // Implemented by hand: thiserror would treat the `source` field as the error's cause.
 impl std::error::Error for UpstreamError {}
 
+/// Whether a 429's body says the account's quota is spent (OpenAI's `insufficient_quota`, as
+/// `error.code` or `error.type`) rather than a rate exceeded.
+fn spent_quota(body: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    ["/error/code", "/error/type"]
+        .iter()
+        .any(|p| v.pointer(p).and_then(serde_json::Value::as_str) == Some("insufficient_quota"))
+}
+
 /// Longest upstream message kept; longer bodies are cut to keep logs and errors small.
 const MAX_MESSAGE_CHARS: usize = 300;
 
@@ -167,6 +178,13 @@ impl UpstreamError {
 
     /// A non-2xx answer. `body` is the raw response body; only its error message is kept.
     pub fn from_status(status: u16, retry_after: Option<Duration>, body: &str) -> Self {
+        // The gateway's account, not the request nor a rate: a 402 (OpenRouter's credits,
+        // DeepSeek's "Insufficient Balance") and OpenAI's 429 `insufficient_quota` (a spent
+        // balance, which no wait cures). As a 429 it would only cool the model down for a
+        // second at a time, and the dead key would be called forever.
+        if status == 402 || (status == 429 && spent_quota(body)) {
+            return Self::account(status, body);
+        }
         let (kind, source, retryable) = match status {
             429 => (UpstreamErrorKind::RateLimited, ErrorSource::Upstream, true),
             401 | 403 => (UpstreamErrorKind::Auth, ErrorSource::Upstream, true),
@@ -405,6 +423,18 @@ mod tests {
         let e = UpstreamError::from_status(404, None, "");
         assert!(e.retryable);
         assert_eq!(e.source, ErrorSource::Internal);
+        // A spent balance is the account's, whatever the status: no cool-down cures it.
+        let quota = r#"{"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}"#;
+        for (status, body) in [(429, quota), (402, "{}")] {
+            let e = UpstreamError::from_status(status, None, body);
+            assert_eq!(e.kind, UpstreamErrorKind::Auth, "{status}");
+            assert!(e.retryable && e.source == ErrorSource::Upstream, "{status}");
+        }
+        let rate = r#"{"error": {"type": "requests", "code": "rate_limit_exceeded"}}"#;
+        assert_eq!(
+            UpstreamError::from_status(429, None, rate).kind,
+            UpstreamErrorKind::RateLimited
+        );
     }
 
     #[test]

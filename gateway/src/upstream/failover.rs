@@ -274,7 +274,13 @@ impl<'a> Failover<'a> {
             // without a call. A skip is no failure of its own: the client must get the real
             // error of a candidate tried before (its status, Retry-After, auth hint), if there
             // was one; with none, what the skip says (a 429 with the time left, a 503).
-            let cooling = up.cooldowns.remaining(upstream_name, start.into_std());
+            // The retry after a `Retry-After` wait is what the cool-down waited for: it goes
+            // ahead even where another request's later 429 moved the cool-down's end.
+            let cooling = if retried_this_model {
+                None
+            } else {
+                up.cooldowns.remaining(upstream_name, start.into_std())
+            };
             let permit = match cooling {
                 Some(_) => None,
                 None => breaker.try_acquire(start.into_std()),

@@ -643,3 +643,42 @@ async fn a_hung_thinking_model_still_opens_its_breaker_under_a_short_request_dea
     assert_eq!(opened, 1.0);
     h.stop().await;
 }
+
+/// The retry after a `Retry-After` wait goes ahead even when another request's later 429
+/// moved the model's cool-down past it (it would be skipped, and its wait wasted on the old
+/// 429). Both requests are in flight when their 429s come.
+#[tokio::test]
+async fn a_retry_after_its_wait_is_not_skipped_by_a_later_cool_down() {
+    let h = Harness::with(&["gpt-4o-mini"], |_| {}).await;
+    let late_429 = |after_ms: u64, wait_s: u64| Scenario::Late {
+        delay: Duration::from_millis(after_ms),
+        then: Box::new(Scenario::rate_limited(Duration::from_secs(wait_s))),
+    };
+    h.fake.script(
+        "gpt-4o-mini",
+        [late_429(200, 1), late_429(500, 2), Scenario::echo()],
+    );
+    let first = {
+        let client = h.client.clone();
+        let url = h.url("/v1/chat/completions");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&chat_body("gpt-4o-mini", false, "first"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = h.chat(&chat_body("gpt-4o-mini", false, "second")).await;
+    assert_eq!(
+        first.await.unwrap(),
+        200,
+        "the first retried after its wait"
+    );
+    assert_eq!(second.status(), 200);
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 4);
+    h.stop().await;
+}
