@@ -658,27 +658,20 @@ async fn a_retry_after_its_wait_is_not_skipped_by_a_later_cool_down() {
         "gpt-4o-mini",
         [late_429(200, 1), late_429(500, 2), Scenario::echo()],
     );
-    let first = {
-        let client = h.client.clone();
-        let url = h.url("/v1/chat/completions");
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .json(&chat_body("gpt-4o-mini", false, "first"))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
+    let first = async {
+        h.chat(&chat_body("gpt-4o-mini", false, "first"))
+            .await
+            .status()
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let second = h.chat(&chat_body("gpt-4o-mini", false, "second")).await;
-    assert_eq!(
-        first.await.unwrap(),
-        200,
-        "the first retried after its wait"
-    );
-    assert_eq!(second.status(), 200);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        h.chat(&chat_body("gpt-4o-mini", false, "second"))
+            .await
+            .status()
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first, 200, "the first retried after its wait");
+    assert_eq!(second, 200);
     assert_eq!(h.fake.calls("gpt-4o-mini"), 4);
     h.stop().await;
 }
