@@ -343,6 +343,13 @@ fn answer_schema(req: &ChatCompletionRequest, upstream_model: &str) -> Option<Va
 /// Whether `upstream_model` takes `responseJsonSchema`: a Gemini name of version 2.5 or later,
 /// or one without a version (`gemini-flash-latest` names a current model).
 fn takes_json_schema(upstream_model: &str) -> bool {
+    version_at_least(upstream_model, (2, 5))
+}
+
+/// Whether `upstream_model` is a Gemini name (`gemini-…`, with or without `models/`) of at
+/// least version `min` (major, minor), or of no version (an alias of a current model). Other
+/// names (Gemma, tuned models) are not.
+pub(crate) fn version_at_least(upstream_model: &str, min: (u32, u32)) -> bool {
     let name = upstream_model
         .strip_prefix("models/")
         .unwrap_or(upstream_model);
@@ -360,7 +367,7 @@ fn takes_json_schema(upstream_model: &str) -> bool {
         .split_once('.')
         .and_then(|(_, rest)| number(rest))
         .unwrap_or(0);
-    (major, minor) >= (2, 5)
+    (major, minor) >= min
 }
 
 /// The user's text and image parts. Empty text is dropped: Gemini rejects empty parts.

@@ -18,17 +18,10 @@ pub type Signatures = crate::upstream::providers::call_memo::CallMemo;
 
 /// Whether `upstream_model` checks signatures: Gemini 3 and later (1.x and 2.x do not, and
 /// might not take a signature they did not make).
+/// A name that is not Gemini's (Gemma, a tuned model) does not: nothing says it checks, and it
+/// might refuse a signature it did not make.
 pub fn validates(upstream_model: &str) -> bool {
-    let name = upstream_model
-        .strip_prefix("models/")
-        .unwrap_or(upstream_model);
-    let Some(version) = name.strip_prefix("gemini-") else {
-        // Not a Gemini name (Gemma, a tuned model): nothing says it checks, and it might
-        // refuse a signature it did not make.
-        return false;
-    };
-    let major: String = version.chars().take_while(char::is_ascii_digit).collect();
-    major.parse::<u32>().map_or(true, |m| m >= 3)
+    super::version_at_least(upstream_model, (3, 0))
 }
 
 #[cfg(test)]
