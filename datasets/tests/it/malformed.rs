@@ -493,3 +493,131 @@ fn routerbench_a_column_without_the_models_companions_is_refused() {
     let table = import_routerbench(&bare).unwrap();
     assert_eq!(table.models.len(), 2);
 }
+
+/// RouteLLM writes its model columns as True/False. Beside them, a column of 0s and 1s (an
+/// `is_hard` flag) is not a model: refused at the line of its first number, naming it and the
+/// fix, rather than imported as one more model. Files of numbers only are read as before.
+#[test]
+fn routellm_a_numeric_column_beside_true_false_models_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "mmlu_x.csv",
+        "prompt,a,b,is_hard\nq1,True,False,\nq2,False,True,1\nq3,True,True,0\n",
+    );
+    let err = import_routellm(&f).unwrap_err();
+    assert_at(
+        &err,
+        &f,
+        Location::Line(3),
+        "column `is_hard` holds the number `1`",
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("(`a`, `b`) hold True/False"), "{msg}");
+    assert!(msg.contains("drop the column"), "{msg}");
+    assert!(msg.contains("write its scores as True/False"), "{msg}");
+    assert!(
+        msg.contains("canonical JSONL or the long CSV layout"),
+        "{msg}"
+    );
+    // import_auto reads the file the same way.
+    let err = import_auto(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(3), "column `is_hard`");
+    // A file whose model columns all hold numbers (a user's own 0/1 or fractional scores) is
+    // read as before, every column a model; so is RouteLLM's True/False with empty cells.
+    let f = write(
+        dir.path(),
+        "mine.csv",
+        "prompt,a,b,is_hard\nq1,1,0.5,\nq2,0,1.0,1\nq3,,0.37,0\n",
+    );
+    let t = import_routellm(&f).unwrap();
+    assert_eq!(t.models, ["a", "b", "is_hard"]);
+    assert_eq!(t.len(), 3);
+    assert_eq!(t.rows[2].cells[0], None);
+    assert_eq!(t.rows[2].cells[1].as_ref().map(|c| c.score), Some(0.37));
+    let f = write(
+        dir.path(),
+        "gsm8k_responses.csv",
+        "prompt,a,b,a_response\nq1,True,,x\nq2,False,TRUE,\n",
+    );
+    let t = import_routellm(&f).unwrap();
+    assert_eq!((t.len(), t.models.len()), (2, 2));
+}
+
+/// A fractional column beside True/False models (a difficulty under another name) is refused
+/// too; with CRLF endings the line is still the one of its first number.
+#[test]
+fn routellm_a_fractional_column_beside_true_false_models_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "mmlu_x.csv",
+        "prompt,a,b,hardness\r\nq1,True,False,\r\nq2,TRUE,false,NA\r\nq3,False,True,0.75\r\nq4,True,True,0.2\r\n",
+    );
+    let err = import_routellm(&f).unwrap_err();
+    assert_at(
+        &err,
+        &f,
+        Location::Line(4),
+        "column `hardness` holds the number `0.75`",
+    );
+    // Two such columns: the one whose first number comes first is named, the other listed.
+    let f = write(
+        dir.path(),
+        "mmlu_y.csv",
+        "prompt,a,late,early\nq1,True,,0.5\nq2,False,1,0.25\n",
+    );
+    let err = import_routellm(&f).unwrap_err();
+    assert_at(
+        &err,
+        &f,
+        Location::Line(2),
+        "column `early` holds the number `0.5` (so do `late`)",
+    );
+}
+
+/// A column named like metadata (an id, a task, a split) is refused by name at the header,
+/// whatever it holds: a `category` of text (which before failed on its first cell with the
+/// generic hint), an `eval_idx` of 0s and 1s (which before imported as a model), in any case.
+/// A text column with another name still gets the generic hint.
+#[test]
+fn routellm_a_metadata_named_column_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in [
+        (
+            "category",
+            "prompt,a,category\nq1,True,math\nq2,False,law\n",
+        ),
+        (
+            "difficulty",
+            "prompt,a,b,difficulty\nq1,True,False,0.2\nq2,False,True,0.75\n",
+        ),
+        ("eval_idx", "prompt,a,b,eval_idx\nq1,1,0,0\nq2,0,1,1\n"),
+        ("eval_idx", "prompt,a,eval_idx\nq1,True,0\nq2,False,1\n"),
+        ("Difficulty", "prompt,a,Difficulty\nq1,1,0.2\nq2,0,0.75\n"),
+        ("ID", "prompt,a,ID\nq1,True,0\nq2,False,1\n"),
+    ] {
+        let f = write(dir.path(), "mmlu_x.csv", content);
+        let err = import_routellm(&f).unwrap_err();
+        assert_at(
+            &err,
+            &f,
+            Location::Line(1),
+            &format!("column `{name}` is named like metadata"),
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("drop the column"), "{msg}");
+        assert!(msg.contains("rename it if it really is a model"), "{msg}");
+        assert!(
+            msg.contains("canonical JSONL or the long CSV layout"),
+            "{msg}"
+        );
+    }
+    let f = write(dir.path(), "mmlu_x.csv", "prompt,a,notes\nq1,True,fine\n");
+    let err = import_routellm(&f).unwrap_err();
+    assert_at(&err, &f, Location::Line(2), "column `notes`");
+    assert!(
+        err.to_string().contains("if `notes` is not a model"),
+        "{err}"
+    );
+}
