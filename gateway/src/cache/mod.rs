@@ -191,11 +191,13 @@ pub struct Stored {
     pub source_request_id: String,
 }
 
-/// A stored answer with its expiry and weight.
+/// A stored answer with its key, expiry and weight.
 #[derive(Debug)]
 pub struct Entry {
     /// The answer.
     pub answer: Stored,
+    /// The key it is stored under (a semantic hit finds it through another request's).
+    key: CacheKey,
     /// When it expires, on the cache's clock. An absolute deadline rather than a storage
     /// time: an answer read from Redis may be older than this process, and a storage time
     /// before the clock's zero cannot be written down without saturating (and living longer).
@@ -224,7 +226,31 @@ pub struct ResponseCache {
     shared: Option<shared::SharedAnswers>,
     /// The configuration's fingerprint ([`key::config_fingerprint`]), computed on first use.
     fingerprint: std::sync::OnceLock<String>,
+    /// Which stored answer each recent request made or was given, by request id, so that a
+    /// bad label on either takes the answer out ([`ResponseCache::evict_answer_of`]).
+    answered: moka::sync::Cache<String, Answered>,
+    /// Requests labelled badly before their answer was stored (a stream's client can label
+    /// it as soon as it has read the end, before the gateway stores it; the judge starts
+    /// when the row is committed): their answers are not stored. Kept for [`CONDEMNED_FOR`].
+    condemned: moka::sync::Cache<String, ()>,
 }
+
+/// How long a request labelled badly before its answer was stored stays refused: far longer
+/// than the moments between an answer's end and its storing.
+const CONDEMNED_FOR: Duration = Duration::from_secs(60);
+
+/// The answer a request made or was replayed ([`ResponseCache::answered`]).
+#[derive(Clone, Debug)]
+struct Answered {
+    key: CacheKey,
+    /// The request whose answer it is: a newer answer under the same key is not evicted.
+    source_request_id: Arc<str>,
+}
+
+/// How many request ids are remembered per stored answer: the request that made it and its
+/// latest replays. Older replays' labels no longer evict (their answer has usually been
+/// relabelled through a newer one, or has expired).
+const ANSWERED_PER_ENTRY: u64 = 4;
 
 impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -276,6 +302,14 @@ impl ResponseCache {
                 .filter(|_| settings.shared)
                 .map(|counters| shared::SharedAnswers { counters }),
             fingerprint: std::sync::OnceLock::new(),
+            answered: moka::sync::Cache::builder()
+                .max_capacity(settings.max_entries.saturating_mul(ANSWERED_PER_ENTRY))
+                .time_to_live(settings.ttl)
+                .build(),
+            condemned: moka::sync::Cache::builder()
+                .max_capacity(settings.max_entries)
+                .time_to_live(CONDEMNED_FOR)
+                .build(),
         })
     }
 
@@ -327,6 +361,10 @@ impl ResponseCache {
     /// Redis too. An answer larger than the whole byte budget is not stored, nor one that is
     /// not worth replaying ([`storable`]).
     pub fn insert(&self, key: CacheKey, answer: Stored) {
+        if self.condemned.contains_key(&answer.source_request_id) {
+            tracing::debug!(key = %key.hex(), "Answer labelled badly before it was stored; not cached.");
+            return;
+        }
         let Some(entry) = self.keep(key, answer, self.settings.ttl) else {
             return;
         };
@@ -352,11 +390,73 @@ impl ResponseCache {
         tracing::debug!(key = %key.hex(), bytes, "Answer cached.");
         let entry = Arc::new(Entry {
             answer,
+            key,
             expires_at: self.clock.elapsed().saturating_add(remaining),
             weight,
         });
         self.entries.insert(key, Arc::clone(&entry));
+        self.served(&entry.answer.source_request_id, &entry);
         Some(entry)
+    }
+
+    /// Remembers that request `request_id` was answered with `entry` (its own answer, or a
+    /// replay), so that a bad label on it evicts the answer.
+    pub fn served(&self, request_id: &str, entry: &Entry) {
+        if self.settings.evict_below <= 0.0 {
+            return;
+        }
+        self.answered.insert(
+            request_id.to_owned(),
+            Answered {
+                key: entry.key,
+                source_request_id: Arc::from(entry.answer.source_request_id.as_str()),
+            },
+        );
+    }
+
+    /// Takes out the answer request `request_id` made or was replayed, after a label scored
+    /// it `score`, when that is below `[cache] evict_below`: from memory (with every
+    /// rewording that would reach it, since the semantic index only points at the key) and,
+    /// with `[cache] shared`, from Redis, so that no replica fetches it again. Only that
+    /// answer: one stored under the same key since (a fresh call) stays. Returns whether an
+    /// answer was taken out here or in Redis.
+    ///
+    /// A request this replica neither answered nor replayed is unknown to it (another replica
+    /// served it), and other replicas keep the copies already in their memory until their
+    /// TTL: docs/gateway.md, "Response cache".
+    pub async fn evict_answer_of(&self, request_id: &str, score: f64) -> bool {
+        if score >= self.settings.evict_below {
+            return false;
+        }
+        let Some(answered) = self.answered.get(request_id) else {
+            // Not stored (yet): if it is stored later, it is not kept.
+            self.condemned.insert(request_id.to_owned(), ());
+            return false;
+        };
+        let source = &*answered.source_request_id;
+        let mut removed = false;
+        self.entries
+            .entry(answered.key)
+            .and_compute_with(|current| match current {
+                Some(current) if current.value().answer.source_request_id == source => {
+                    removed = true;
+                    moka::ops::compute::Op::Remove
+                }
+                _ => moka::ops::compute::Op::Nop,
+            });
+        if let Some(shared) = &self.shared {
+            removed |= shared.remove(&answered.key, source).await;
+        }
+        if removed {
+            tracing::info!(
+                key = %answered.key.hex(),
+                request_id,
+                source_request_id = source,
+                score,
+                "Cached answer evicted after a bad label."
+            );
+        }
+        removed
     }
 
     /// The stored answer of the closest rewording of a request with semantic `scope`, last

@@ -92,4 +92,16 @@ impl SharedAnswers {
         let work = async move { counters.store_answer(&name, bytes, ttl).await };
         self.counters.detach(work);
     }
+
+    /// Deletes the answer under `key` if it is still the one request `source_request_id`
+    /// made ([`super::ResponseCache::evict_answer_of`]); whether one was deleted.
+    pub(super) async fn remove(&self, key: &CacheKey, source_request_id: &str) -> bool {
+        // The stored JSON writes the id exactly so (serde_json, no spaces); an answer's text
+        // cannot forge it, since its quotes are escaped there.
+        let Ok(id) = serde_json::to_string(source_request_id) else {
+            return false;
+        };
+        let needle = format!("\"source_request_id\":{id}");
+        self.counters.forget_answer(&key.hex(), &needle).await
+    }
 }

@@ -17,6 +17,7 @@ fn settings(max_entries: u64, max_bytes: u64) -> CacheSettings {
         semantic: false,
         semantic_threshold: 0.85,
         shared: false,
+        evict_below: 0.5,
     }
 }
 
@@ -243,4 +244,66 @@ fn streamed_logprobs_requests_are_not_cached() {
     let streamed = plan(true);
     assert!(!streamed.read && !streamed.write && streamed.key.is_none());
     assert!(plan(false).read);
+}
+
+fn answer_of(source: &str, text: &str) -> Stored {
+    Stored {
+        source_request_id: source.to_owned(),
+        ..answer(text)
+    }
+}
+
+#[tokio::test]
+async fn a_bad_label_on_the_source_or_a_replay_evicts_that_answer_only() {
+    let cache = ResponseCache::new(&settings(10, 1 << 20), AuthClock::manual(0), None).unwrap();
+    cache.insert(key(1), answer_of("req_1", "a"));
+    let entry = cache.get(&key(1)).unwrap();
+    cache.served("hit_1", &entry);
+
+    // A label at or above the bar, or on a request the cache never saw, evicts nothing.
+    assert!(!cache.evict_answer_of("hit_1", 0.5).await);
+    assert!(!cache.evict_answer_of("elsewhere", 0.0).await);
+    assert!(cache.get(&key(1)).is_some());
+
+    // A bad label on the replay takes the answer out.
+    assert!(cache.evict_answer_of("hit_1", 0.2).await);
+    assert!(cache.get(&key(1)).is_none());
+
+    // A fresh answer stored under the same key since is not the labelled one: it stays,
+    // whether the late label is on the old source or on its replay.
+    cache.insert(key(1), answer_of("req_2", "b"));
+    assert!(!cache.evict_answer_of("req_1", 0.0).await);
+    assert!(!cache.evict_answer_of("hit_1", 0.0).await);
+    assert_eq!(
+        cache.get(&key(1)).unwrap().answer.source_request_id,
+        "req_2"
+    );
+    // A bad label on the request that made it takes it out.
+    assert!(cache.evict_answer_of("req_2", 0.0).await);
+    assert!(cache.get(&key(1)).is_none());
+}
+
+#[tokio::test]
+async fn an_answer_labelled_badly_before_it_is_stored_is_not_kept() {
+    let cache = ResponseCache::new(&settings(10, 1 << 20), AuthClock::manual(0), None).unwrap();
+    assert!(!cache.evict_answer_of("req_1", 0.0).await);
+    cache.insert(key(1), answer_of("req_1", "a"));
+    assert!(
+        cache.get(&key(1)).is_none(),
+        "condemned before it was stored"
+    );
+    cache.insert(key(2), answer_of("req_2", "b"));
+    assert!(cache.get(&key(2)).is_some(), "others are kept");
+}
+
+#[tokio::test]
+async fn eviction_by_label_can_be_turned_off() {
+    let off = CacheSettings {
+        evict_below: 0.0,
+        ..settings(10, 1 << 20)
+    };
+    let cache = ResponseCache::new(&off, AuthClock::manual(0), None).unwrap();
+    cache.insert(key(1), answer_of("req_1", "a"));
+    assert!(!cache.evict_answer_of("req_1", 0.0).await);
+    assert!(cache.get(&key(1)).is_some());
 }

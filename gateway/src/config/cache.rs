@@ -42,6 +42,16 @@ pub struct CacheConfig {
     /// by every other (each still keeps its own copies in memory). Needs `[redis]`.
     #[serde(default)]
     pub shared: bool,
+    /// A feedback label (a client's `/v1/feedback` or the judge's) scoring a cached answer
+    /// below this, on the request that made it or on any request it was replayed to, takes
+    /// it out of the cache: the next such request is answered afresh. In [0, 1]; 0 turns it
+    /// off (no score is below 0). Default 0.5.
+    #[serde(default = "default_evict_below")]
+    pub evict_below: f64,
+}
+
+fn default_evict_below() -> f64 {
+    0.5
 }
 
 fn default_semantic_threshold() -> f32 {
@@ -72,6 +82,7 @@ impl Default for CacheConfig {
             semantic: false,
             semantic_threshold: default_semantic_threshold(),
             shared: false,
+            evict_below: default_evict_below(),
         }
     }
 }
@@ -95,6 +106,8 @@ pub struct Cache {
     pub semantic_threshold: f32,
     /// Whether exact answers are kept in Redis too (checked against `[redis]` by the caller).
     pub shared: bool,
+    /// Labels scoring a cached answer below this evict it (0: never).
+    pub evict_below: f64,
 }
 
 /// The longest accepted `ttl`. moka refuses (panics on) a time-to-live over 1000 years; a year
@@ -140,6 +153,16 @@ pub fn resolve(raw: CacheConfig) -> Result<Cache, Error> {
             ),
         ));
     }
+    if !(0.0..=1.0).contains(&raw.evict_below) {
+        return Err(invalid(
+            "cache.evict_below",
+            format!(
+                "{} is not a feedback score in [0, 1]; the default is {} (0 turns eviction by feedback off)",
+                raw.evict_below,
+                default_evict_below()
+            ),
+        ));
+    }
     if raw.shared && !raw.enabled {
         return Err(invalid(
             "cache.shared",
@@ -161,5 +184,6 @@ pub fn resolve(raw: CacheConfig) -> Result<Cache, Error> {
         semantic: raw.semantic,
         semantic_threshold: raw.semantic_threshold,
         shared: raw.shared,
+        evict_below: raw.evict_below,
     })
 }

@@ -344,6 +344,7 @@ fn cache_section_parses_and_refuses_bad_values_by_field() {
         .cache;
     assert!(!defaults.enabled && defaults.deterministic_only && !defaults.semantic);
     assert_eq!(defaults.semantic_threshold, 0.85);
+    assert_eq!(defaults.evict_below, 0.5);
     let semantic = Config::resolve(
         parse("[cache]\nenabled = true\nsemantic = true\nsemantic_threshold = 0.9\n").unwrap(),
         &no_env,
@@ -373,6 +374,9 @@ fn cache_section_parses_and_refuses_bad_values_by_field() {
             "[cache]\nenabled = true\nsemantic_threshold = nan\n",
             "cache.semantic_threshold",
         ),
+        ("[cache]\nevict_below = 1.5\n", "cache.evict_below"),
+        ("[cache]\nevict_below = -0.1\n", "cache.evict_below"),
+        ("[cache]\nevict_below = nan\n", "cache.evict_below"),
     ] {
         let err = Config::resolve(parse(src).unwrap(), &no_env).unwrap_err();
         assert!(

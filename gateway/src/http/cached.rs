@@ -176,9 +176,14 @@ pub(crate) async fn answer_hit(
         }),
         ..Ending::default()
     };
+    let request_id = record.request_id.clone();
     let finished = record.finish(state, OutcomeStatus::Ok, ending).await;
     if !finished.logged {
         return ApiError::OutcomeLogUnavailable.into_response();
+    }
+    if let Some(cache) = &state.cache {
+        // A bad label on this replay takes the answer out, as one on its source request does.
+        cache.served(&request_id, entry);
     }
     let mut response = if req.is_stream() {
         replayed_stream(completion, stored.tokens, req, dialect)

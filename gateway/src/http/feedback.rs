@@ -70,6 +70,15 @@ async fn store(
         .log
         .feedback_as(label.request_id.clone(), owner, label.feedback.clone())
         .await;
+    if let (FeedbackVerdict::Stored | FeedbackVerdict::ReplacedJudge { .. }, Some(cache)) =
+        (&verdict, &state.cache)
+    {
+        // A bad label takes the answer out of the cache, whether it was on the request that
+        // made it or on a replay of it ([`crate::cache::ResponseCache::evict_answer_of`]).
+        cache
+            .evict_answer_of(&label.request_id, label.feedback.score)
+            .await;
+    }
     match verdict {
         FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),
         // A human label replaces the judge's: the answer says so, so that a client can tell.

@@ -307,8 +307,9 @@ async fn run(state: &AppState, job: Job, handed_over: Instant) {
         .as_ref()
         .ok()
         .map(|s| Feedback::judge(c.metric.clone(), *s));
+    let request_id = job.request_id;
     let call = JudgeCall {
-        request_id: job.request_id,
+        request_id: request_id.clone(),
         timestamp_ms: crate::clock::unix_ms(),
         judge_model: graded.judge_model,
         method: graded.method,
@@ -322,7 +323,12 @@ async fn run(state: &AppState, job: Job, handed_over: Instant) {
         output_tokens: graded.output_tokens,
         latency_ms: handed_over.elapsed().as_secs_f64() * 1000.0,
     };
+    let score = label.as_ref().map(|l| l.score);
     let result = state.log.judged(call, label).await;
+    if let (JudgeResult::Stored, Some(score), Some(cache)) = (result, score, &state.cache) {
+        // A cached copy of an answer the judge scores badly is not replayed.
+        cache.evict_answer_of(&request_id, score).await;
+    }
     state
         .metrics
         .judge_verdict(graded.method, result.as_str(), handed_over.elapsed());

@@ -21,11 +21,11 @@ use crate::e2e_harness::{config, done_chunks, header, provider, sse_data, stream
 const T0_MS: u64 = 1_796_299_200_000;
 const MODEL: &str = "gpt-4o-mini";
 
-struct Cached {
-    fake: FakeProvider,
-    gw: RunningGateway,
+pub(crate) struct Cached {
+    pub(crate) fake: FakeProvider,
+    pub(crate) gw: RunningGateway,
     clock: AuthClock,
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     /// `(id, secret)` of each created key.
     keys: Vec<(String, String)>,
     _dir: tempfile::TempDir,
@@ -33,7 +33,7 @@ struct Cached {
 
 /// A gateway with `[cache] enabled = true` (then `tweak`), the OpenAI and Anthropic dialects
 /// on one fake, `keys` created first, on a manual clock.
-async fn start(keys: &[NewKey], tweak: impl FnOnce(&mut GatewayConfig)) -> Cached {
+pub(crate) async fn start(keys: &[NewKey], tweak: impl FnOnce(&mut GatewayConfig)) -> Cached {
     let dir = tempfile::tempdir().unwrap();
     let mut created = Vec::new();
     {
@@ -68,7 +68,7 @@ async fn start(keys: &[NewKey], tweak: impl FnOnce(&mut GatewayConfig)) -> Cache
 }
 
 impl Cached {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.gw.local_addr())
     }
 
@@ -85,7 +85,7 @@ impl Cached {
         req.send().await.unwrap()
     }
 
-    async fn chat(&self, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn chat(&self, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
         self.post("/v1/chat/completions", &body.to_string(), headers)
             .await
     }
@@ -100,13 +100,13 @@ impl Cached {
         self.gw.metrics().counter_value(name, labels)
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.gw.shutdown().await.unwrap();
         self.fake.shutdown().await;
     }
 }
 
-fn body(prompt: &str, temperature: f64) -> Value {
+pub(crate) fn body(prompt: &str, temperature: f64) -> Value {
     json!({
         "model": MODEL,
         "temperature": temperature,
@@ -114,11 +114,11 @@ fn body(prompt: &str, temperature: f64) -> Value {
     })
 }
 
-fn cache_header(resp: &reqwest::Response) -> String {
+pub(crate) fn cache_header(resp: &reqwest::Response) -> String {
     header(resp, "x-switchyard-cache").to_owned()
 }
 
-async fn content(resp: reqwest::Response) -> String {
+pub(crate) async fn content(resp: reqwest::Response) -> String {
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
     v["choices"][0]["message"]["content"]

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cache;
+mod cache_feedback;
 mod common;
 mod dashboard;
 mod deployments;

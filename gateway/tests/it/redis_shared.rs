@@ -533,3 +533,75 @@ async fn a_spent_budget_stays_spent_when_redis_goes_away_or_comes_back_empty() {
     let (spent, _) = h.gws[0].state().auth.usage(&h.key_id, budget).await;
     assert!((spent - 0.00132).abs() < 1e-9, "re-seeded: {spent}");
 }
+
+/// `[cache] shared` and a bad label: the replica that replayed the answer deletes it from
+/// Redis too, so that no replica fetches it again; a late bad label on the answer it replaced
+/// does not delete the fresh one stored since.
+#[tokio::test]
+async fn a_bad_label_takes_a_shared_answer_out_of_redis_but_not_its_successor() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let h = start_with(&redis, rpm(1000), OnUnavailable::Local, 3, |c| {
+        c.cache.enabled = true;
+        c.cache.deterministic_only = false;
+        c.cache.shared = true;
+    })
+    .await;
+    h.fake.script(
+        "gpt-4o-mini",
+        [Scenario::reply("Sydney"), Scenario::reply("Canberra")],
+    );
+    let h = &h;
+    let ask = |replica: usize| async move {
+        let resp = h.chat(replica).await;
+        assert_eq!(resp.status(), 200);
+        let served = resp.headers()["x-switchyard-cache"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let id = resp.headers()["x-switchyard-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let answer: Value = resp.json().await.unwrap();
+        let text = answer["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        h.gws[replica].wait_idle().await;
+        (served, id, text)
+    };
+    let label = |replica: usize, request_id: String| async move {
+        let resp = h
+            .client
+            .post(format!(
+                "http://{}/v1/feedback",
+                h.gws[replica].local_addr()
+            ))
+            .bearer_auth(&h.key)
+            .json(&json!({"request_id": request_id, "metric": "correct", "score": 0.0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+    };
+    let (served, source, text) = ask(0).await;
+    assert_eq!((served.as_str(), text.as_str()), ("miss", "Sydney"));
+    let (served, replay, text) = ask(1).await;
+    assert_eq!((served.as_str(), text.as_str()), ("hit", "Sydney"));
+
+    // Labelled on the replica that replayed it: gone from Redis, so a third replica calls.
+    label(1, replay).await;
+    let (served, _, text) = ask(2).await;
+    assert_eq!((served.as_str(), text.as_str()), ("miss", "Canberra"));
+    let (served, _, text) = ask(1).await;
+    assert_eq!((served.as_str(), text.as_str()), ("hit", "Canberra"));
+
+    // A late bad label on the first answer, on the replica that made it: its memory copy
+    // goes, and the fresh answer in Redis stays.
+    label(0, source).await;
+    let (served, _, text) = ask(0).await;
+    assert_eq!((served.as_str(), text.as_str()), ("hit", "Canberra"));
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 2);
+}

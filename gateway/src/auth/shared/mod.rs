@@ -394,6 +394,23 @@ impl SharedCounters {
         }
     }
 
+    /// Deletes the cached answer under `name` if its stored JSON holds `needle` (the answer's
+    /// source request id as serialised), so that a fresher answer stored there since stays.
+    /// Returns whether one was deleted; a failed call is counted and logged, and the answer
+    /// then lives out its TTL in Redis.
+    pub async fn forget_answer(&self, name: &str, needle: &str) -> bool {
+        let mut conn = self.conn.clone();
+        let mut call = scripts::FORGET_ANSWER.key(format!("{}answer:{name}", self.prefix));
+        call.arg(needle);
+        match self.bounded(call.invoke_async::<i64>(&mut conn)).await {
+            Ok(deleted) => deleted > 0,
+            Err(e) => {
+                self.note("cache", "not_evicted", &e);
+                false
+            }
+        }
+    }
+
     /// `(spent, reserved)` of `key_id` in the current period of `budget`, for listings (two
     /// reads, not one atomic view).
     pub async fn usage(&self, key_id: &str, budget: Budget) -> Result<(f64, f64), SharedError> {

@@ -19,3 +19,6 @@ pub(super) static SETTLE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("settle.lua")));
 /// A period's spend raised to a starting replica's logged spend.
 pub(super) static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.lua")));
+/// A cached answer deleted if it is still the one a bad label was about.
+pub(super) static FORGET_ANSWER: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("forget_answer.lua")));
