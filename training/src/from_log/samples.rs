@@ -1,5 +1,6 @@
 //! Logged outcomes to bandit samples, and bandit samples to a masked training set.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -69,7 +70,8 @@ pub struct Skipped {
     /// Outcomes read.
     pub total: usize,
     /// Answered from the gateway's response cache: no model was called for them, so their
-    /// cost (0) and propensity say nothing about the policy's choice.
+    /// cost (0) and propensity say nothing about the policy's choice. An exact replay's label
+    /// counts for the request that made the answer, when that one has none.
     pub cached: usize,
     /// Not answered (status other than `ok`) or no serving model recorded.
     pub not_served: usize,
@@ -88,6 +90,9 @@ pub struct Skipped {
     /// the metric), reported beside the skips so that a refit says how much it learns from
     /// the judge.
     pub judge_labelled: usize,
+    /// Not a skip: samples kept whose reward is a label given to an exact replay of their
+    /// answer from the response cache (the request itself has none for the metric).
+    pub replay_labelled: usize,
 }
 
 impl fmt::Display for Skipped {
@@ -103,6 +108,13 @@ impl fmt::Display for Skipped {
         if self.judge_labelled > 0 {
             write!(f, "; {} samples labelled by the judge", self.judge_labelled)?;
         }
+        if self.replay_labelled > 0 {
+            write!(
+                f,
+                "; {} samples labelled through a cached replay of their answer",
+                self.replay_labelled
+            )?;
+        }
         Ok(())
     }
 }
@@ -110,18 +122,47 @@ impl fmt::Display for Skipped {
 /// The label `config` reads as `o`'s reward: its metric's latest score, a human label's
 /// before the judge's; `None` when the row has no label of that metric.
 pub fn reward_label<'a>(o: &'a Outcome, config: &SampleConfig) -> Option<&'a Feedback> {
-    let human = |f: &&Feedback| f.source == FeedbackSource::Human;
+    label_among(&o.feedback, config).and_then(|i| o.feedback.get(i))
+}
+
+/// [`reward_label`] over a list of labels: the index of the one that counts.
+fn label_among(feedback: &[Feedback], config: &SampleConfig) -> Option<usize> {
+    let human = |f: &Feedback| f.source == FeedbackSource::Human;
     let metric = config.metric.as_deref().or_else(|| {
-        o.feedback
+        feedback
             .iter()
-            .find(human)
-            .or_else(|| o.feedback.first())
+            .find(|f| human(f))
+            .or_else(|| feedback.first())
             .map(|f| f.metric.as_str())
-    });
-    metric.and_then(|m| {
-        let mut of_metric = o.feedback.iter().rev().filter(|f| f.metric == m);
-        of_metric.clone().find(human).or_else(|| of_metric.next())
-    })
+    })?;
+    let of_metric = || {
+        feedback
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, f)| f.metric == metric)
+    };
+    of_metric()
+        .find(|(_, f)| human(f))
+        .or_else(|| of_metric().next())
+        .map(|(i, _)| i)
+}
+
+/// The labels clients gave exact replays of each stored answer (cache hits that were not a
+/// rewording), by the request that made the answer: the same answer to the same request, so
+/// a label on a replay is a label of that request's answer. A semantic hit's label is not:
+/// its question was another one.
+fn replay_labels(outcomes: &[Outcome]) -> HashMap<&str, Vec<Feedback>> {
+    let mut labels: HashMap<&str, Vec<Feedback>> = HashMap::new();
+    for o in outcomes {
+        if let Some(hit) = o.cache_hit.as_ref().filter(|h| h.similarity.is_none()) {
+            labels
+                .entry(hit.source_request_id.as_str())
+                .or_default()
+                .extend(o.feedback.iter().cloned());
+        }
+    }
+    labels
 }
 
 /// Whether the routing policy decided `o`: an `auto` request that no rule pinned.
@@ -149,6 +190,7 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
         ..Skipped::default()
     };
     let mut samples = Vec::new();
+    let replays = replay_labels(outcomes);
     for o in outcomes {
         if o.cache_hit.is_some() {
             skipped.cached += 1;
@@ -168,10 +210,21 @@ pub fn bandit_samples(outcomes: &[Outcome], config: &SampleConfig) -> (Vec<Bandi
             skipped.tool_loop += 1;
             continue;
         }
-        let Some(label) = reward_label(o, config) else {
+        // The request's labels and those given to exact replays of its answer, chosen among
+        // by the same rule (a human's before the judge's, the latest).
+        let labels: Cow<'_, [Feedback]> = match replays.get(o.request_id.as_str()) {
+            Some(replayed) => Cow::Owned([o.feedback.as_slice(), replayed].concat()),
+            None => Cow::Borrowed(&o.feedback),
+        };
+        let Some((at, label)) =
+            label_among(&labels, config).and_then(|i| Some((i, labels.get(i)?)))
+        else {
             skipped.no_feedback += 1;
             continue;
         };
+        if at >= o.feedback.len() {
+            skipped.replay_labelled += 1;
+        }
         let score = label.score;
         let PromptRecord::Full { text } = &o.prompt else {
             skipped.no_prompt_text += 1;

@@ -684,6 +684,61 @@ fn answers_from_the_response_cache_are_not_training_samples() {
     );
 }
 
+fn replay_of(i: usize, source: &Outcome, score: f64, similarity: Option<f64>) -> Outcome {
+    let mut hit = outcome(i, "what is 2 + 2?", "gpt-4o-mini", Some(score));
+    hit.cost_usd = Some(0.0);
+    hit.cache_hit = Some(router_core::CacheHit {
+        source_request_id: source.request_id.clone(),
+        saved_usd: 0.002,
+        similarity,
+        coalesced: false,
+    });
+    hit
+}
+
+#[test]
+fn a_label_on_an_exact_replay_counts_for_the_request_that_made_the_answer() {
+    // The request that made the answer has no label; a client marked an exact replay wrong.
+    let source = outcome(0, "what is 2 + 2?", "gpt-4o-mini", None);
+    let replay = replay_of(1, &source, 0.0, None);
+    let (samples, skipped) = bandit_samples(&[source.clone(), replay], &SampleConfig::default());
+    assert_eq!(samples.len(), 1);
+    assert_eq!(
+        (samples[0].request_id.as_str(), samples[0].reward),
+        (source.request_id.as_str(), 0.0)
+    );
+    assert_eq!((skipped.cached, skipped.replay_labelled), (1, 1));
+    assert!(skipped
+        .to_string()
+        .contains("1 samples labelled through a cached replay"));
+
+    // A reworded request's label is about another question: not inherited.
+    let semantic = replay_of(1, &source, 0.0, Some(0.93));
+    let (samples, skipped) = bandit_samples(&[source.clone(), semantic], &SampleConfig::default());
+    assert!(samples.is_empty());
+    assert_eq!(skipped.no_feedback, 1);
+
+    // A client's label on the replay wins over the judge's on the request, as on one row.
+    let mut judged = source.clone();
+    judged.feedback = vec![Feedback::judge("correct", 0.9)];
+    let replay = replay_of(1, &judged, 0.2, None);
+    let (samples, skipped) = bandit_samples(&[judged.clone(), replay], &SampleConfig::default());
+    assert_eq!(samples[0].reward, 0.2);
+    assert_eq!((skipped.replay_labelled, skipped.judge_labelled), (1, 0));
+    // Two clients' labels on the same answer: the later one (a replay's comes after the
+    // request that made the answer), as for a label posted twice.
+    let mut labelled = source;
+    labelled.feedback = vec![Feedback::human("correct", 1.0)];
+    let replay = replay_of(1, &labelled, 0.0, None);
+    let (samples, _) = bandit_samples(&[labelled.clone(), replay], &SampleConfig::default());
+    assert_eq!(samples[0].reward, 0.0);
+    // A replay without a label leaves the request's own.
+    let mut bare = replay_of(1, &labelled, 0.0, None);
+    bare.feedback.clear();
+    let (samples, skipped) = bandit_samples(&[labelled, bare], &SampleConfig::default());
+    assert_eq!((samples[0].reward, skipped.replay_labelled), (1.0, 0));
+}
+
 fn in_arm(mut o: Outcome, experiment: &str, arm: &str) -> Outcome {
     o.arm = Some(router_core::ArmAssignment {
         experiment: experiment.into(),
