@@ -164,10 +164,29 @@ EFFORTS = {
     "gpt-6.1-sol": (["low", "medium", "high", "xhigh", "max"], "medium"),
 }
 
+# `output_config.effort` levels each Claude model takes, and its default, from Anthropic's
+# effort page (platform.claude.com/docs/en/build-with-claude/effort, read 2026-12-07: Opus 4.5
+# low to high; `max` on Opus and Sonnet 4.6 and later; `xhigh` on Opus 4.7 and later and the
+# 5.x models; Opus 5.5 and Haiku 5.5 default to medium, the others to high) and the models
+# overview (platform.claude.com/docs/en/models: Haiku 4.5 takes no effort; Sonnet 4.5 and
+# older are not among the effort page's supported models). The gateway sends a client's
+# `reasoning_effort` (or a `/v1/messages` effort) to these as the nearest level they take;
+# the other Claude models get none. Kept apart from EFFORTS: Claude 4.5 and 4.6 are not
+# `reasoning` (they take sampling parameters).
+_CLAUDE_TO_HIGH = ["low", "medium", "high"]
+_CLAUDE_TO_MAX = ["low", "medium", "high", "max"]
+_CLAUDE_ALL = ["low", "medium", "high", "xhigh", "max"]
+CLAUDE_EFFORTS = {
+    "claude-opus-4.5": (_CLAUDE_TO_HIGH, "high"),
+    "claude-opus-4.6": (_CLAUDE_TO_MAX, "high"), "claude-sonnet-4.6": (_CLAUDE_TO_MAX, "high"),
+    "claude-opus-5": (_CLAUDE_ALL, "high"), "claude-sonnet-5": (_CLAUDE_ALL, "high"),
+    "claude-opus-5.5": (_CLAUDE_ALL, "medium"), "claude-sonnet-5.5": (_CLAUDE_ALL, "high"),
+}
+
 # Reasoning models whose API refuses non-default sampling parameters (and, on OpenAI's,
 # `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
-# OpenAI's are the models with an effort list above; Anthropic's 5.x ones take no
-# `reasoning_effort` but refuse non-default sampling too.
+# OpenAI's are the models with an effort list above; Anthropic's 5.x ones, whose effort goes
+# as `output_config.effort` (CLAUDE_EFFORTS), refuse non-default sampling too.
 REASONING_API = set(EFFORTS) | {"claude-opus-5.5", "claude-sonnet-5.5", "claude-opus-5", "claude-sonnet-5"}
 
 # Request shapes a model's API refuses with a 400 (Anthropic's Claude 5.5 migration guide:
@@ -536,7 +555,7 @@ def main():
         entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
               scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API,
-              refuses=REFUSES.get(cid, ()), efforts=EFFORTS.get(cid),
+              refuses=REFUSES.get(cid, ()), efforts=EFFORTS.get(cid) or CLAUDE_EFFORTS.get(cid),
               responses_api=cid in RESPONSES_API, token_ratio=TOKEN_RATIO.get(cid))
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):

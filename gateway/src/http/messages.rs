@@ -12,7 +12,8 @@
 //! `text`, `image` (base64 or URL), `tool_use`, `tool_result` with string or text content; `is_error` prefixes it with
 //! `Error: `),
 //! `max_tokens` (required), `stop_sequences`, `temperature`, `top_p`, `metadata.user_id`,
-//! `tools`, `tool_choice`, `stream`, and Switchyard's `router` options. Refused with a 400
+//! `tools`, `tool_choice`, `stream`, `output_config` (`format` as a `json_schema` response
+//! format, `effort` as `reasoning_effort`), and Switchyard's `router` options. Refused with a 400
 //! naming the field: `top_k` and `thinking` (the internal form has neither), other block types
 //! (`document`, ...), non-text `tool_result` content.
 
@@ -32,8 +33,9 @@ use crate::openai::wire::{
     RouterOptions, Stop, StreamOptions, TokenDetails, Tool, ToolCall, Usage,
 };
 use crate::state::AppState;
+use crate::upstream::providers::anthropic::effort;
 use crate::upstream::providers::anthropic::wire::{
-    ContentBlock, ImageSource, MessageRole, MessagesRequest, OutputConfig, ToolChoice,
+    ContentBlock, ImageSource, MessageRole, MessagesRequest, OutputConfig, OutputFormat, ToolChoice,
 };
 
 /// The path this module serves (errors on it are reshaped by [`anthropic_errors`]).
@@ -153,6 +155,13 @@ pub fn chat_request(
     {
         extra.insert("parallel_tool_calls".to_owned(), Value::Bool(false));
     }
+    let OutputConfig { format, effort } = req.output_config.unwrap_or_default();
+    // The effort is the chat form's `reasoning_effort`: each attempt gets it as its model
+    // takes it (`upstream::fit`; OpenAI's reasoning models as `reasoning_effort`, Claude as
+    // `output_config.effort`).
+    if let Some(effort) = effort_level(effort)? {
+        extra.insert("reasoning_effort".to_owned(), Value::String(effort));
+    }
     Ok(ChatCompletionRequest {
         model: req.model,
         messages,
@@ -192,17 +201,29 @@ pub fn chat_request(
             .metadata
             .and_then(|m| m.user_id)
             .filter(|user| !user.is_empty()),
-        response_format: response_format(req.output_config)?,
+        response_format: response_format(format)?,
         router,
         extra,
         ..ChatCompletionRequest::default()
     })
 }
 
+/// `output_config.effort` when it is one of Anthropic's levels (`effort::LEVELS`); any other
+/// value is a 400 naming them, as Anthropic's API answers.
+fn effort_level(effort: Option<String>) -> Result<Option<String>, ApiError> {
+    match effort {
+        Some(e) if !effort::LEVELS.contains(&e.as_str()) => Err(ApiError::InvalidRequest(format!(
+            "output_config.effort: must be one of {}",
+            effort::LEVELS.join(", ")
+        ))),
+        other => Ok(other),
+    }
+}
+
 /// `output_config.format` as the chat form's `json_schema` response format, which every
 /// provider that can hold an answer to a schema is given (and routing requires).
-fn response_format(config: Option<OutputConfig>) -> Result<Option<ResponseFormat>, ApiError> {
-    let Some(format) = config.and_then(|c| c.format) else {
+fn response_format(format: Option<OutputFormat>) -> Result<Option<ResponseFormat>, ApiError> {
+    let Some(format) = format else {
         return Ok(None);
     };
     if format.kind != "json_schema" || !format.schema.is_object() {
@@ -676,6 +697,40 @@ mod tests {
         let closed = json!({"type": "object", "properties": {"a": {"type": "string"}},
             "required": ["a"], "additionalProperties": false});
         assert_eq!(strict_of(closed), json!(true));
+    }
+
+    /// `output_config.effort` is the chat form's `reasoning_effort`, beside a format; a level
+    /// Anthropic does not have is refused naming the ones it has.
+    #[test]
+    fn an_effort_becomes_reasoning_effort_and_unknown_levels_are_refused() {
+        let parsed = |config: Value| {
+            let body = json!({"model": "auto", "max_tokens": 8, "output_config": config,
+                "messages": [{"role": "user", "content": "hi"}]});
+            parse(body.to_string().as_bytes())
+        };
+        for level in effort::LEVELS {
+            let req = parsed(json!({"effort": level})).unwrap();
+            assert_eq!(req.extra["reasoning_effort"], level);
+            assert!(req.response_format.is_none());
+        }
+        let req = parsed(json!({"effort": "low", "format": {"type": "json_schema",
+            "schema": {"type": "object"}}}))
+        .unwrap();
+        assert_eq!(req.extra["reasoning_effort"], "low");
+        assert!(req.response_format.is_some());
+        for none in [json!({}), json!({"effort": null})] {
+            assert!(!parsed(none).unwrap().extra.contains_key("reasoning_effort"));
+        }
+        for bad in ["extreme", "minimal", "none", "High"] {
+            let e = parsed(json!({"effort": bad})).unwrap_err();
+            assert!(matches!(e, ApiError::InvalidRequest(_)), "{bad}: {e}");
+            assert!(
+                e.to_string()
+                    .contains("output_config.effort: must be one of low, medium, high, xhigh, max"),
+                "{e}"
+            );
+        }
+        assert!(parsed(json!({"effort": 3})).is_err());
     }
 
     #[test]

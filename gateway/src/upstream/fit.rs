@@ -9,10 +9,12 @@
 //! gateway sends each model what its API takes: the output limit under the name it accepts,
 //! and no sampling parameters or stop sequences a model marked `reasoning` in the catalog would
 //! refuse (what OpenRouter and LiteLLM do too), its `reasoning_effort` as the nearest value it
-//! takes (GPT-6.1 Sol has no `none`, GPT-5 `minimal` instead), and, where that effort is
-//! `none`, the sampling parameters and stop sequences OpenAI then accepts. The other way round,
-//! OpenAI's models that do not reason refuse `reasoning_effort` and `verbosity`; and
-//! Mistral's, Anthropic's and OpenAI's APIs each refuse tool-call ids some other vendor makes;
+//! takes (GPT-6.1 Sol has no `none`, GPT-5 `minimal` instead; a Claude model's likewise, which
+//! its adapter sends as `output_config.effort`, and none to a Claude model that takes no
+//! effort), and, where that effort is `none`, the sampling parameters and stop sequences
+//! OpenAI then accepts. The other way round, OpenAI's models that do not reason refuse
+//! `reasoning_effort` and `verbosity`; and Mistral's, Anthropic's and OpenAI's APIs each
+//! refuse tool-call ids some other vendor makes;
 //! OpenAI's, Mistral's and Groq's refuse the `reasoning_content` DeepSeek's clients send back;
 //! and Anthropic's refuses a blank stop sequence, which the gateway then keeps itself, as it
 //! keeps a list longer than OpenAI's 4 or Gemini's 5, or an empty one. Servers speaking
@@ -49,6 +51,9 @@ pub fn request_for<'a>(
     let mut out = Cow::Borrowed(req);
     if kind == ProviderKind::Anthropic {
         if let Some(fitted) = without_blank_stops(&out) {
+            out = Cow::Owned(fitted);
+        }
+        if let Some(fitted) = with_claude_effort(&out, entry) {
             out = Cow::Owned(fitted);
         }
     }
@@ -104,6 +109,11 @@ const THINKING_TTFT_MS: f64 = 2000.0;
 /// other than `none` (the GPT-5.4 family asked for `high`, Claude 5.x, which think by
 /// default), or a model whose latency prior is the thinking class (Gemini 3.x, which take no
 /// effort field and think by default). A model the catalog does not know answers at once.
+/// Claude's efforts have no `none`: Claude 5.x keep adaptive thinking on at every level (a
+/// low effort thinks less, or not at all on an easy prompt, but may still think, and Opus 5.5
+/// always does), so they keep the reasoning timeout at `low` too; Claude 4.5 and 4.6 take an
+/// effort but think only when the request turns thinking on, which the gateway never sends,
+/// so no effort makes them think first.
 pub fn thinks_first(entry: Option<&CatalogEntry>, req: &ChatCompletionRequest) -> bool {
     entry.is_some_and(|e| {
         (e.reasoning && effort_for(req, e) != Some(Effort::None))
@@ -194,8 +204,9 @@ fn without_refused_sampling(
 /// A request carrying `reasoning_effort` (or `verbosity`), as clients of GPT-5 send, fitted to
 /// one of OpenAI's models that does not reason (gpt-4o, gpt-4.1…), which refuses them: `auto`
 /// may choose such a model for it. Other providers' models are left to their adapters (the
-/// Anthropic and Gemini ones do not send these fields; OpenAI-compatible servers that reason
-/// take them). `None` when nothing changes.
+/// Gemini one does not send these fields, the Anthropic one sends only the effort that
+/// [`with_claude_effort`] leaves; OpenAI-compatible servers that reason take them). `None`
+/// when nothing changes.
 fn without_reasoning_fields(
     req: &ChatCompletionRequest,
     entry: &CatalogEntry,
@@ -213,6 +224,36 @@ fn without_reasoning_fields(
         fitted.extra.remove(key);
     }
     Some(fitted)
+}
+
+/// A request for a Claude model with its `reasoning_effort` (which the Anthropic adapter sends
+/// as `output_config.effort`) as the nearest level the catalog says the model takes: OpenAI's
+/// `none` and `minimal` become `low`, `xhigh` and `max` the highest it takes (`max` on Claude
+/// 4.6, which has no `xhigh`; `high` on Opus 4.5). A model that takes no effort (Haiku 4.5,
+/// Sonnet 4.5 and older: no `efforts` in the catalog), one the catalog does not know, and a
+/// value no API knows lose the field: Anthropic answers 400 to an effort a model does not
+/// take, and a Chat Completions client asking Claude for an effort it cannot have gets the
+/// model's default, as it did before. `None` when nothing changes.
+fn with_claude_effort(
+    req: &ChatCompletionRequest,
+    entry: Option<&CatalogEntry>,
+) -> Option<ChatCompletionRequest> {
+    let asked = req.extra.get("reasoning_effort")?;
+    let fitted = asked
+        .as_str()
+        .and_then(Effort::parse)
+        .and_then(|a| a.nearest(&entry?.efforts));
+    if fitted.is_some() && fitted.map(Effort::as_str) == asked.as_str() {
+        return None;
+    }
+    let mut out = req.clone();
+    match fitted {
+        Some(e) => out
+            .extra
+            .insert("reasoning_effort".to_owned(), e.as_str().into()),
+        None => out.extra.remove("reasoning_effort"),
+    };
+    Some(out)
 }
 
 /// A request for Anthropic without its stop sequences when one of them is blank: Anthropic
@@ -515,5 +556,67 @@ mod tests {
         assert!(!thinks("gpt-4o-mini", None));
         assert!(!thinks("claude-sonnet-4.6", None));
         assert!(!thinks_first(None, &request(Some("high"))));
+        // Claude 5.x keep adaptive thinking on at every effort; Claude 4.6 takes an effort
+        // but thinks only when the request turns thinking on, which the gateway never does.
+        assert!(thinks("claude-sonnet-5", Some("low")));
+        assert!(thinks("claude-opus-5.5", Some("none")));
+        assert!(!thinks("claude-sonnet-4.6", Some("max")));
+    }
+
+    /// A Claude model gets the nearest effort it takes; one that takes none, or that the
+    /// catalog does not know, gets no effort at all.
+    #[test]
+    fn claude_gets_the_nearest_effort_it_takes_or_none() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let sent = |model: Option<&str>, effort: &str| {
+            let entry = model.map(|m| catalog.find(m).unwrap());
+            let req = request(Some(effort));
+            let out = request_for(&req, entry, ProviderKind::Anthropic);
+            out.extra
+                .get("reasoning_effort")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        for (model, asked, expected) in [
+            ("claude-opus-5.5", "low", Some("low")),
+            ("claude-opus-5.5", "max", Some("max")),
+            ("claude-opus-5.5", "minimal", Some("low")),
+            ("claude-sonnet-4.6", "none", Some("low")),
+            ("claude-sonnet-4.6", "xhigh", Some("max")),
+            ("claude-opus-4.5", "xhigh", Some("high")),
+            ("claude-opus-4.5", "max", Some("high")),
+            ("claude-haiku-4.5", "low", None),
+            ("claude-sonnet-4.5", "high", None),
+            ("claude-3.7-sonnet", "high", None),
+            ("claude-sonnet-5", "extreme", None),
+        ] {
+            assert_eq!(
+                sent(Some(model), asked).as_deref(),
+                expected,
+                "{model} {asked}"
+            );
+        }
+        assert_eq!(sent(None, "low"), None, "a model the catalog does not know");
+        // A level the model takes leaves the request as it is, without a copy.
+        let req = request(Some("high"));
+        let entry = catalog.find("claude-sonnet-5").unwrap();
+        assert!(matches!(
+            request_for(&req, Some(entry), ProviderKind::Anthropic),
+            Cow::Borrowed(_)
+        ));
+        // The catalog's levels and defaults (Anthropic's effort page, read 2026-12-07).
+        let levels = |m: &str| {
+            let e = catalog.find(m).unwrap();
+            let names: Vec<&str> = e.efforts.iter().map(|e| e.as_str()).collect();
+            (names.join(","), e.default_effort.map(Effort::as_str))
+        };
+        let all = "low,medium,high,xhigh,max".to_owned();
+        assert_eq!(levels("claude-opus-5.5"), (all.clone(), Some("medium")));
+        assert_eq!(levels("claude-sonnet-5"), (all, Some("high")));
+        assert_eq!(
+            levels("claude-opus-4.6"),
+            ("low,medium,high,max".to_owned(), Some("high"))
+        );
+        assert_eq!(levels("claude-haiku-4.5"), (String::new(), None));
     }
 }

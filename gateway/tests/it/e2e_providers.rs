@@ -331,3 +331,154 @@ async fn a_schema_claude_refuses_moves_on_to_the_next_candidate() {
     assert_eq!(row.attempts[0].status_code, Some(400), "{:?}", row.attempts);
     h.stop().await;
 }
+
+/// A Chat Completions client's `reasoning_effort` reaches Claude as `output_config.effort`, as
+/// the nearest level the model takes (`upstream::fit`, the catalog's `efforts`), and does not
+/// reach a Claude model that takes no effort (Anthropic answers 400 to it there).
+#[tokio::test]
+async fn reasoning_effort_reaches_claude_as_output_config_effort() {
+    let models = [
+        "claude-sonnet-5",
+        "claude-opus-4.6",
+        "claude-opus-4.5",
+        "claude-haiku-4.5",
+        "claude-sonnet-4.5",
+    ];
+    let h = Harness::with(&models, |_| {}).await;
+    let last_sent = || {
+        let sent = h.fake.requests().pop().unwrap();
+        assert_eq!(sent.wire, Wire::Anthropic);
+        sent.body
+    };
+    for (model, asked, expected) in [
+        ("claude-sonnet-5", "low", Some("low")),
+        ("claude-sonnet-5", "xhigh", Some("xhigh")),
+        // OpenAI's values Claude has not: the least, and the most the model takes.
+        ("claude-sonnet-5", "minimal", Some("low")),
+        ("claude-sonnet-5", "none", Some("low")),
+        ("claude-opus-4.6", "xhigh", Some("max")),
+        ("claude-opus-4.5", "max", Some("high")),
+        ("claude-opus-4.5", "medium", Some("medium")),
+        // Models that take no effort, and a value no API knows: none is sent.
+        ("claude-haiku-4.5", "low", None),
+        ("claude-sonnet-4.5", "high", None),
+        ("claude-sonnet-5", "extreme", None),
+    ] {
+        let mut body = chat_body(model, false, "Say something");
+        body["reasoning_effort"] = json!(asked);
+        let resp = h.chat(&body).await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "{model} {asked}: {}",
+            resp.text().await.unwrap()
+        );
+        let sent = last_sent();
+        assert_eq!(
+            sent["output_config"]["effort"].as_str(),
+            expected,
+            "{model} {asked}: {sent}"
+        );
+        assert!(sent.get("reasoning_effort").is_none(), "{sent}");
+        if expected.is_none() {
+            assert!(sent.get("output_config").is_none(), "{model}: {sent}");
+        }
+    }
+    // No effort asked: none sent, the model runs at its default.
+    let resp = h
+        .chat(&chat_body("claude-sonnet-5", false, "Say something"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(last_sent().get("output_config").is_none());
+    h.stop().await;
+}
+
+/// A schema and an effort together reach Claude in one `output_config`, from either dialect.
+#[tokio::test]
+async fn a_schema_and_an_effort_reach_claude_together() {
+    let h = Harness::with(&["claude-sonnet-5"], |_| {}).await;
+    let schema = json!({"type": "object", "properties": {"year": {"type": "integer"}},
+        "required": ["year"]});
+    let mut chat = chat_body("claude-sonnet-5", false, "When did Apollo 11 land?");
+    chat["response_format"] = json!({"type": "json_schema",
+        "json_schema": {"name": "landing", "schema": schema}});
+    chat["reasoning_effort"] = json!("medium");
+    let resp = h.chat(&chat).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let messages = json!({"model": "claude-sonnet-5", "max_tokens": 64,
+        "messages": [{"role": "user", "content": "When did Apollo 11 land?"}],
+        "output_config": {"effort": "medium",
+            "format": {"type": "json_schema", "schema": schema}}});
+    let resp = h.post_json("/v1/messages", &messages).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let sent = h.fake.requests();
+    assert_eq!(sent.len(), 2);
+    for s in sent {
+        let config = &s.body["output_config"];
+        assert_eq!(config["effort"], "medium", "{config}");
+        assert_eq!(config["format"]["type"], "json_schema", "{config}");
+        assert_eq!(
+            config["format"]["schema"]["properties"]["year"]["type"],
+            "integer"
+        );
+    }
+    h.stop().await;
+}
+
+/// A `/v1/messages` client's `output_config.effort` is the internal `reasoning_effort`: an
+/// OpenAI reasoning model gets it as `reasoning_effort` (the nearest value it takes), Claude as
+/// `output_config.effort`; a level Anthropic does not have is a 400 in Anthropic's shape
+/// naming the levels, with no upstream call.
+#[tokio::test]
+async fn a_messages_effort_reaches_every_dialect_and_unknown_levels_are_refused() {
+    let h = Harness::with(&["gpt-5", "claude-opus-4.6"], |_| {}).await;
+    let messages = |model: &str, effort: &str| {
+        json!({"model": model, "max_tokens": 64, "output_config": {"effort": effort},
+            "messages": [{"role": "user", "content": "Prove that sqrt(2) is irrational."}]})
+    };
+    for (model, asked, expected) in [
+        ("gpt-5", "low", "low"),
+        // GPT-5 takes minimal to high.
+        ("gpt-5", "max", "high"),
+        ("claude-opus-4.6", "medium", "medium"),
+        ("claude-opus-4.6", "xhigh", "max"),
+    ] {
+        let resp = h.post_json("/v1/messages", &messages(model, asked)).await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "{model}: {}",
+            resp.text().await.unwrap()
+        );
+        let sent = h.fake.requests().pop().unwrap();
+        if model.starts_with("gpt") {
+            assert_eq!(sent.wire, Wire::OpenAi);
+            assert_eq!(sent.body["reasoning_effort"], expected, "{}", sent.body);
+            assert!(sent.body.get("output_config").is_none(), "{}", sent.body);
+        } else {
+            assert_eq!(sent.wire, Wire::Anthropic);
+            assert_eq!(
+                sent.body["output_config"]["effort"], expected,
+                "{}",
+                sent.body
+            );
+        }
+    }
+
+    let calls = h.fake.requests().len();
+    for bad in ["extreme", "minimal", "HIGH", ""] {
+        let resp = h.post_json("/v1/messages", &messages("gpt-5", bad)).await;
+        assert_eq!(resp.status(), 400, "{bad}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("output_config.effort")
+                && message.contains("low, medium, high, xhigh, max"),
+            "{message}"
+        );
+    }
+    assert_eq!(h.fake.requests().len(), calls, "no upstream call");
+    h.stop().await;
+}

@@ -8,15 +8,17 @@
 //! become `image` blocks (base64 or URL); blank (empty or whitespace-only) text is left out,
 //! as Anthropic refuses it; `user` goes as `metadata.user_id` in hashed form
 //! (`user_id`); a `json_schema` response format goes as `output_config.format` to Claude 4.5
-//! and later, its schema rewritten to what Claude takes ([`structured`]). Refused: `n` above
-//! 1 (Anthropic gives one answer). Not translated: `json_object` (Claude has no schema-free
-//! JSON mode: the catalog gives Claude `structured_outputs`, not `json_mode`, so such
-//! requests are not routed to it), logprobs.
+//! and later, its schema rewritten to what Claude takes ([`structured`]); `reasoning_effort`
+//! (fitted to the model by `upstream::fit`) as `output_config.effort` beside it ([`effort`]).
+//! Refused: `n` above 1 (Anthropic gives one answer). Not translated: `json_object` (Claude
+//! has no schema-free JSON mode: the catalog gives Claude `structured_outputs`, not
+//! `json_mode`, so such requests are not routed to it), logprobs.
 //!
 //! Errors: a 402 `billing_error`, and a 400 that says the credit balance is too low or a
 //! spend or usage limit was reached, are the gateway's account's problem, not the request's
 //! (`status_error`): they fail over and count against the provider's circuit breaker.
 
+pub mod effort;
 mod stream;
 pub mod structured;
 mod thinking;
@@ -231,9 +233,14 @@ impl Provider for AnthropicProvider {
 /// (a recursive one, `allOf` with `$ref`, a map-typed object: structured outputs take a
 /// subset of JSON Schema that the rewrite in [`structured`] cannot always reach): a model of
 /// another provider may take it, so the next candidate is tried (breaker-neutral) instead of
-/// the client getting Claude's 400 for a model it may not have chosen.
+/// the client getting Claude's 400 for a model it may not have chosen. An `output_config`
+/// holding only an effort does not count: that is no schema to refuse.
 fn schema_refused(body: &MessagesRequest, err: UpstreamError) -> UpstreamError {
-    if body.output_config.is_some() && err.kind == UpstreamErrorKind::BadRequest {
+    let schema = body
+        .output_config
+        .as_ref()
+        .is_some_and(|c| c.format.is_some());
+    if schema && err.kind == UpstreamErrorKind::BadRequest {
         err.elsewhere()
     } else {
         err
@@ -320,7 +327,7 @@ pub fn messages_request(
     });
     // A schema goes to the models that hold an answer to one; an older Claude asked for one
     // (a catalog that says it can) fails the attempt rather than answer free text.
-    let output_config = match req
+    let format = match req
         .response_format
         .as_ref()
         .and_then(ResponseFormat::schema)
@@ -331,14 +338,22 @@ pub fn messages_request(
                  (structured outputs start with Claude 4.5)"
             )));
         }
-        Some(schema) => Some(OutputConfig {
-            format: Some(OutputFormat {
-                kind: "json_schema".to_owned(),
-                schema: structured::output_schema(schema),
-            }),
+        Some(schema) => Some(OutputFormat {
+            kind: "json_schema".to_owned(),
+            schema: structured::output_schema(schema),
         }),
         None => None,
     };
+    // `upstream::fit` has left `reasoning_effort` only where the model takes an effort, as
+    // the nearest level it takes ([`effort`]).
+    let effort = req
+        .extra
+        .get("reasoning_effort")
+        .and_then(Value::as_str)
+        .and_then(effort::level)
+        .map(str::to_owned);
+    let output_config =
+        (format.is_some() || effort.is_some()).then_some(OutputConfig { format, effort });
     Ok(MessagesRequest {
         model: upstream_model.to_owned(),
         max_tokens: req.output_limit().unwrap_or(DEFAULT_MAX_TOKENS),

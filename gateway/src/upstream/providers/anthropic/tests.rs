@@ -965,3 +965,51 @@ fn blank_text_is_left_out_and_turns_still_alternate() {
     assert_eq!(err.kind, UpstreamErrorKind::BadRequest);
     assert!(wire.get("metadata").is_none());
 }
+
+/// `reasoning_effort` (as `upstream::fit` left it) goes as `output_config.effort`, beside a
+/// schema when there is one; OpenAI's `none` and `minimal` as `low`, unknown values not at
+/// all. A 400 to a request carrying only an effort is not a schema refusal.
+#[test]
+fn reasoning_effort_goes_as_output_config_effort() {
+    let with_effort = |effort: &str| {
+        let mut req = request(vec![user("hi")]);
+        req.extra.insert("reasoning_effort".into(), effort.into());
+        req
+    };
+    let sent = |req: &ChatCompletionRequest| {
+        let body = messages_request(req, "claude-sonnet-5", false, &CallMemo::default()).unwrap();
+        serde_json::to_value(&body).unwrap()
+    };
+    for (asked, expected) in [
+        ("low", "low"),
+        ("max", "max"),
+        ("minimal", "low"),
+        ("none", "low"),
+    ] {
+        assert_eq!(
+            sent(&with_effort(asked))["output_config"],
+            json!({"effort": expected}),
+            "{asked}"
+        );
+    }
+    assert!(sent(&with_effort("extreme")).get("output_config").is_none());
+    assert!(sent(&request(vec![user("hi")]))
+        .get("output_config")
+        .is_none());
+
+    let mut both = with_effort("medium");
+    both.response_format = Some(crate::openai::wire::ResponseFormat {
+        kind: "json_schema".into(),
+        json_schema: Some(json!({"name": "x", "schema": {"type": "object", "properties": {}}})),
+    });
+    let wire = sent(&both);
+    assert_eq!(wire["output_config"]["effort"], "medium");
+    assert_eq!(wire["output_config"]["format"]["type"], "json_schema");
+
+    let refused = || UpstreamError::from_status(400, None, "{}");
+    let body = |req: &ChatCompletionRequest| {
+        messages_request(req, "claude-sonnet-5", false, &CallMemo::default()).unwrap()
+    };
+    assert!(!schema_refused(&body(&with_effort("low")), refused()).retryable);
+    assert!(schema_refused(&body(&both), refused()).retryable);
+}

@@ -47,17 +47,22 @@ pub struct MessagesRequest {
     /// Request metadata (the end-user id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
-    /// Output settings: the JSON Schema the answer must follow.
+    /// Output settings: the JSON Schema the answer must follow, the effort level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_config: Option<OutputConfig>,
 }
 
-/// `output_config` (only its `format` is modelled).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `output_config` (its `format` and `effort`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutputConfig {
     /// Structured outputs: `{"type": "json_schema", "schema": {…}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<OutputFormat>,
+    /// How many tokens the model may spend: `low`, `medium`, `high`, `xhigh` or `max`
+    /// (`super::effort`). Kept as text: the `/v1/messages` ingress names the levels it
+    /// takes in its own 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<String>,
 }
 
 /// `output_config.format`.
