@@ -530,6 +530,9 @@ fn status<V: Vendor>(code: u16, retry_after: Option<Duration>, body: Option<Stri
 fn default_message(status: StatusCode) -> &'static str {
     match status.as_u16() {
         429 => "Rate limit reached (scripted by testkit).",
+        // As the vendors word it: a scripted 404 is a model's (a wrong path gets the
+        // server's own bare 404).
+        404 => "The model does not exist or you do not have access to it (scripted by testkit).",
         529 => "Overloaded (scripted by testkit).",
         500..=599 => "The server had an error (scripted by testkit).",
         _ => "Request failed (scripted by testkit).",

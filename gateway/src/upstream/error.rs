@@ -116,6 +116,15 @@ fn spent_quota(body: &str) -> bool {
         .any(|p| v.pointer(p).and_then(serde_json::Value::as_str) == Some("insufficient_quota"))
 }
 
+/// Whether a 404's body is about a model (OpenAI's `model_not_found`, Anthropic's
+/// `not_found_error` "model: …", Gemini's "models/… is not found", Azure's
+/// `DeploymentNotFound`, Ollama's "model … not found", vLLM's "The model … does not exist")
+/// rather than about the path.
+fn names_a_model(body: &str) -> bool {
+    let lower = body.to_ascii_lowercase();
+    lower.contains("model") || lower.contains("deployment")
+}
+
 /// Longest upstream message kept; longer bodies are cut to keep logs and errors small.
 const MAX_MESSAGE_CHARS: usize = 300;
 
@@ -192,7 +201,30 @@ impl UpstreamError {
             // One model's problem (renamed or withdrawn), not the provider's: another
             // candidate may serve, and the provider's breaker must not open for the other
             // models it serves (the gateway's catalog is what is wrong).
-            404 => (UpstreamErrorKind::NotFound, ErrorSource::Internal, true),
+            404 if names_a_model(body) => {
+                (UpstreamErrorKind::NotFound, ErrorSource::Internal, true)
+            }
+            // A 404 that names no model is about the path: a wrong `base_url` (a web server's
+            // bare "Not Found", OpenAI's "Invalid URL (POST /v1/v1/chat/completions)"), which
+            // fails every model of the provider. Counted by its breaker, so that each request
+            // does not pay a round trip to it.
+            404 => {
+                let mut e = Self::new(
+                    UpstreamErrorKind::NotFound,
+                    ErrorSource::Upstream,
+                    true,
+                    format!(
+                        "{} (a 404 naming no model: the path is likely wrong; check the \
+                         provider's base_url)",
+                        Some(extract_message(body))
+                            .filter(|m| !m.trim().is_empty())
+                            .unwrap_or_else(|| "Not Found".to_owned())
+                    ),
+                );
+                e.status = Some(status);
+                e.retry_after = retry_after;
+                return e;
+            }
             300..=399 => (UpstreamErrorKind::Redirect, ErrorSource::Upstream, true),
             500..=599 => (UpstreamErrorKind::ServerError, ErrorSource::Upstream, true),
             _ => (
@@ -420,9 +452,36 @@ mod tests {
         assert_eq!(e.kind, UpstreamErrorKind::Auth);
         // An upstream 404 is a wrong model name in the gateway's catalog: try another model.
         // Not the provider's fault: its breaker must not shut its other models out.
-        let e = UpstreamError::from_status(404, None, "");
-        assert!(e.retryable);
-        assert_eq!(e.source, ErrorSource::Internal);
+        for model_gone in [
+            r#"{"error": {"message": "The model `gpt-9` does not exist or you do not have access to it.", "type": "invalid_request_error", "code": "model_not_found"}}"#,
+            r#"{"type": "error", "error": {"type": "not_found_error", "message": "model: claude-9"}}"#,
+            r#"{"error": {"code": 404, "message": "models/gemini-9 is not found for API version v1beta", "status": "NOT_FOUND"}}"#,
+            r#"{"error": {"code": "DeploymentNotFound", "message": "The API deployment for this resource does not exist."}}"#,
+            r#"{"error": "model \"llama9\" not found, try pulling it first"}"#,
+        ] {
+            let e = UpstreamError::from_status(404, None, model_gone);
+            assert!(e.retryable, "{model_gone}");
+            assert_eq!(e.source, ErrorSource::Internal, "{model_gone}");
+        }
+        // A 404 about the path is the provider's (a wrong base_url fails all its models):
+        // its breaker counts it.
+        for wrong_path in [
+            "",
+            "404 page not found",
+            "<html><body><h1>404 Not Found</h1></body></html>",
+            r#"{"detail": "Not Found"}"#,
+            r#"{"error": {"message": "Invalid URL (POST /v1/v1/chat/completions)", "type": "invalid_request_error", "code": null}}"#,
+        ] {
+            let e = UpstreamError::from_status(404, None, wrong_path);
+            assert!(e.retryable, "{wrong_path}");
+            assert_eq!(e.source, ErrorSource::Upstream, "{wrong_path}");
+            assert_eq!(e.kind, UpstreamErrorKind::NotFound);
+            assert!(
+                e.message.contains("check the provider's base_url"),
+                "{}",
+                e.message
+            );
+        }
         // A spent balance is the account's, whatever the status: no cool-down cures it.
         let quota = r#"{"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}"#;
         for (status, body) in [(429, quota), (402, "{}")] {

@@ -411,6 +411,45 @@ async fn one_models_404_leaves_the_providers_breaker_closed() {
     h.stop().await;
 }
 
+/// A provider whose `base_url` is wrong answers every path with a bare 404: that one opens its
+/// breaker (each request would otherwise pay a round trip to it), where a model's 404 does not.
+#[tokio::test]
+async fn a_404_for_a_wrong_base_url_opens_the_providers_breaker() {
+    let fake = FakeProvider::start().await;
+    let providers = vec![
+        provider(
+            "openai",
+            ProviderKind::Openai,
+            &format!("{}/not-the-api", fake.openai_base_url()),
+        ),
+        provider("anthropic", ProviderKind::Anthropic, &fake.base_url()),
+    ];
+    let h = Harness::custom(fake, providers, &["gpt-4o", "claude-haiku-4.5"], |c| {
+        c.circuit_breaker.failures_to_open = 1;
+        c.circuit_breaker.open_for = Duration::from_secs(3600);
+    })
+    .await;
+    for _ in 0..2 {
+        let resp = h.chat(&chat_body("gpt-4o", false, "hi")).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(header(&resp, "x-switchyard-model"), "claude-haiku-4.5");
+        let _ = resp.bytes().await.unwrap();
+    }
+    let opened =
+        h.gw.metrics()
+            .counter_value("switchyard_circuit_opened_total", &[("provider", "openai")]);
+    assert_eq!(opened, 1.0);
+    h.gw.wait_idle().await;
+    h.gw.outcome_log().flush().await;
+    let rows = gateway::read_outcomes(h.gw.outcome_log().location()).unwrap();
+    let first = &rows[0].attempts[0];
+    assert_eq!(first.status_code, Some(404));
+    assert_eq!(first.error.as_deref(), Some("not_found"));
+    // The second request did not call the wrong address again.
+    assert!(rows[1].attempts.iter().all(|a| a.status_code != Some(404)));
+    h.stop().await;
+}
+
 /// Sends `body` and gives up after `after`, as a client that times out and closes its
 /// connection before the answer.
 async fn leave_early(h: &Harness, body: &Value, after: Duration) {
