@@ -24,9 +24,10 @@
 mod calls;
 mod scripts;
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -89,6 +90,10 @@ pub struct SharedCounters {
     call_reads_skip_until_us: AtomicU64,
     call_writes_skip_until_us: AtomicU64,
     since: std::time::Instant,
+    /// Settlements Redis did not take, oldest first ([`SharedCounters::defer`]).
+    deferred: Mutex<VecDeque<Settlement>>,
+    /// Whether a task is sending them again now.
+    flushing: AtomicBool,
 }
 
 impl std::fmt::Debug for SharedCounters {
@@ -138,6 +143,8 @@ impl SharedCounters {
             call_reads_skip_until_us: AtomicU64::new(0),
             call_writes_skip_until_us: AtomicU64::new(0),
             since: std::time::Instant::now(),
+            deferred: Mutex::default(),
+            flushing: AtomicBool::new(false),
         };
         // The first command also waits for the first connection, hence the longer bound.
         let mut conn = counters.conn.clone();
@@ -433,31 +440,80 @@ impl SharedCounters {
         Ok((spent.unwrap_or(0.0), reserved))
     }
 
-    async fn settle_hold(
-        &self,
-        key_id: &str,
-        period: Period,
-        member: &str,
-        amount: f64,
-        actual_usd: f64,
-    ) -> Result<(), SharedError> {
-        let actual = if actual_usd.is_finite() && actual_usd > 0.0 {
-            actual_usd
-        } else {
-            0.0
-        };
-        // Spend counts in the period the request ended in, as the outcome log dates it.
-        let start = period.start_ms(self.clock.unix_ms());
+    async fn settle_hold(&self, settlement: &Settlement) -> Result<(), SharedError> {
+        let Settlement {
+            key_id,
+            period,
+            period_start_ms: start,
+            member,
+            amount,
+            actual_usd: actual,
+            ..
+        } = settlement;
         let mut conn = self.conn.clone();
-        let mut call = scripts::SETTLE.key(self.spent_key(key_id, start));
+        let mut call = scripts::SETTLE.key(self.spent_key(key_id, *start));
         call.key(self.key("holds", key_id))
             .key(self.key("held", key_id))
+            .key(format!("{}settled:{{{key_id}}}:{member}", self.prefix))
             .arg(member)
             .arg(amount)
             .arg(actual)
-            .arg(spent_ttl_ms(period, start, self.clock.unix_ms()));
+            .arg(spent_ttl_ms(*period, *start, self.clock.unix_ms()))
+            .arg(u64::try_from(SETTLED_MARKER_TTL.as_millis()).unwrap_or(u64::MAX));
         let _: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
         Ok(())
+    }
+
+    /// Keeps a settlement Redis did not take, to be sent again once it answers
+    /// ([`Self::settle_deferred`]): the real cost would otherwise be missing from the shared
+    /// spend until a replica restarts and seeds it from the outcome log, so every replica
+    /// would admit past the budget meanwhile. Bounded: past [`MAX_DEFERRED`] the oldest goes.
+    fn defer(&self, settlement: Settlement) {
+        let mut deferred = self.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+        if deferred.len() >= MAX_DEFERRED {
+            deferred.pop_front();
+            self.metrics.redis_unavailable("settle", "dropped");
+        }
+        deferred.push_back(settlement);
+    }
+
+    /// Sends the deferred settlements again, oldest first, until Redis fails again (the rest
+    /// wait for the next success). One flush at a time. A settlement older than
+    /// [`MAX_DEFERRED_AGE`] is dropped: its marker may have expired, so a retry could count it
+    /// twice if its first try reached Redis after all.
+    async fn settle_deferred(&self) {
+        if self.flushing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        loop {
+            let next = self
+                .deferred
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front();
+            let Some(settlement) = next else { break };
+            if settlement.deferred_at.elapsed() > MAX_DEFERRED_AGE {
+                self.metrics.redis_unavailable("settle", "dropped");
+                continue;
+            }
+            if let Err(e) = self.settle_hold(&settlement).await {
+                self.deferred
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push_front(settlement);
+                self.note("settle", "deferred", &e);
+                break;
+            }
+        }
+        self.flushing.store(false, Ordering::Release);
+    }
+
+    /// Settlements waiting for Redis (tests, metrics).
+    pub fn deferred_settlements(&self) -> usize {
+        self.deferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Raises `key_id`'s spend in the period starting at `period_start_ms` to `spent_usd` (the
@@ -556,21 +612,22 @@ pub struct Hold {
 
 impl Hold {
     /// Replaces the hold with `actual_usd`, in the background; only the first call counts.
+    /// If Redis does not take it, it is kept and sent again after Redis's next success
+    /// ([`SharedCounters::defer`]).
     pub fn settle(&mut self, actual_usd: f64) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
         let counters = Arc::clone(&self.counters);
-        let (key_id, period, member) = (self.key_id.clone(), self.period, self.member.clone());
-        let amount = self.amount;
+        let settlement = self.settlement(actual_usd);
         self.counters.detach(async move {
-            if let Err(e) = counters
-                .settle_hold(&key_id, period, &member, amount, actual_usd)
-                .await
-            {
-                // The hold lapses by itself; the real cost is missing from the shared spend
-                // until the next restart seeds it from the outcome log.
-                counters.note("settle", "dropped", &e);
+            match counters.settle_hold(&settlement).await {
+                Ok(()) => counters.settle_deferred().await,
+                Err(e) => {
+                    // The hold lapses by itself meanwhile; its cost is counted on the retry.
+                    counters.note("settle", "deferred", &e);
+                    counters.defer(settlement);
+                }
             }
         });
     }
@@ -578,17 +635,50 @@ impl Hold {
     /// Replaces the hold with `actual_usd` and waits for Redis (tests, benchmarks).
     pub async fn settle_now(mut self, actual_usd: f64) -> Result<(), SharedError> {
         self.done = true;
-        self.counters
-            .settle_hold(
-                &self.key_id,
-                self.period,
-                &self.member,
-                self.amount,
-                actual_usd,
-            )
-            .await
+        let settlement = self.settlement(actual_usd);
+        self.counters.settle_hold(&settlement).await
+    }
+
+    /// This hold's settlement for `actual_usd`, dated now: spend counts in the period the
+    /// request ended in, as the outcome log dates it, whenever Redis takes it.
+    fn settlement(&self, actual_usd: f64) -> Settlement {
+        Settlement {
+            key_id: self.key_id.clone(),
+            period: self.period,
+            period_start_ms: self.period.start_ms(self.counters.clock.unix_ms()),
+            member: self.member.clone(),
+            amount: self.amount,
+            actual_usd: if actual_usd.is_finite() && actual_usd > 0.0 {
+                actual_usd
+            } else {
+                0.0
+            },
+            deferred_at: std::time::Instant::now(),
+        }
     }
 }
+
+/// A hold replaced by its real cost, as sent to Redis (and kept while Redis does not take it).
+#[derive(Debug)]
+struct Settlement {
+    key_id: String,
+    period: Period,
+    /// The budget period the request ended in.
+    period_start_ms: u64,
+    member: String,
+    amount: f64,
+    actual_usd: f64,
+    /// When it was made (real time): deferred ones past [`MAX_DEFERRED_AGE`] are dropped.
+    deferred_at: std::time::Instant,
+}
+
+/// Most settlements kept while Redis is away (a few hundred bytes each).
+const MAX_DEFERRED: usize = 10_000;
+/// How long a settlement's marker stays in Redis, so that a retry counts it once.
+const SETTLED_MARKER_TTL: Duration = Duration::from_secs(3600);
+/// The oldest deferred settlement still sent: its marker, set when a lost try did reach
+/// Redis, must outlive the retry, with a margin.
+const MAX_DEFERRED_AGE: Duration = Duration::from_secs(50 * 60);
 
 impl Drop for Hold {
     fn drop(&mut self) {
