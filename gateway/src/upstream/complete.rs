@@ -2,14 +2,25 @@
 //! candidate: what the judge and `switchyard onboard --live` send. Same providers, upstream
 //! names, retries, timeouts and circuit breakers as client traffic, but never another model:
 //! a verdict must come from the judge model, a probe's answer from the model it measures.
+//! Unlike client traffic it waits for a rate-limited model (its `Retry-After`, or the cool-down
+//! client traffic set, up to three times within its timeout): nobody waits on it, and failing
+//! would lose a verdict or a probe.
 
 use std::time::Duration;
 
 use router_core::ModelId;
 
+use super::error::UpstreamErrorKind;
 use super::failover::{Answer, CallKind, Failover, WalkError};
 use crate::openai::wire::ChatCompletionRequest;
 use crate::tokens;
+
+/// Most waits for a rate-limited model per call.
+const MAX_RATE_LIMIT_WAITS: u32 = 3;
+/// The wait when a 429 names none.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+/// What a wait must leave of the call's time for the call itself.
+const MIN_CALL_TIME: Duration = Duration::from_secs(1);
 
 /// One answered call: its text, usage, cost and time.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,14 +48,34 @@ pub async fn complete(
     req.model = model.as_str().to_owned();
     req.stream = None;
     let start = tokio::time::Instant::now();
-    let walk = failover
-        .run(
-            &req,
-            std::slice::from_ref(model),
-            CallKind::Complete,
-            start + timeout,
-        )
-        .await;
+    let deadline = start + timeout;
+    let mut waits = 0;
+    let walk = loop {
+        let walk = failover
+            .run(
+                &req,
+                std::slice::from_ref(model),
+                CallKind::Complete,
+                deadline,
+            )
+            .await;
+        // A model rate limited (by this call or, cooling down, by client traffic just before)
+        // is waited for: this work is off every request's path, and failing it would lose a
+        // paid-for verdict or probe. Only while the wait leaves time for the call.
+        match &walk.result {
+            Err(WalkError::Failed { error, .. })
+                if waits < MAX_RATE_LIMIT_WAITS && error.kind == UpstreamErrorKind::RateLimited =>
+            {
+                let wait = error.retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+                if tokio::time::Instant::now() + wait + MIN_CALL_TIME >= deadline {
+                    break walk;
+                }
+                waits += 1;
+                tokio::time::sleep(wait).await;
+            }
+            _ => break walk,
+        }
+    };
     let served = walk.result.map_err(|e| match e {
         WalkError::NoAttempt { no_targets: true } => {
             format!("`{model}` has no live provider (check its provider's key in the config)")

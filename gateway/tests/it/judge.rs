@@ -584,3 +584,56 @@ async fn replicas_share_the_judges_daily_budget() {
         gw.shutdown().await.unwrap();
     }
 }
+
+/// The judge waits out its model's rate-limit cool-down (set by client traffic a moment
+/// before) instead of losing the verdict: it runs off every request's path.
+#[tokio::test]
+async fn the_judge_waits_for_its_model_to_cool_down() {
+    let fake = FakeProvider::start().await;
+    fake.always(ROUTED, Scenario::reply("Paris."));
+    fake.script(
+        JUDGE,
+        [
+            Scenario::rate_limited(std::time::Duration::from_secs(2)),
+            Scenario::reply("{\"score\": 0.9}"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let judge = GatewayConfig::from_toml_str(
+        "[judge]\nmodel = \"gpt-4o\"\nsample_rate = 1.0\ndaily_budget_usd = 1.0\n",
+        std::path::Path::new("judge.toml"),
+    )
+    .unwrap()
+    .judge;
+    let cfg = common::config(
+        dir.path(),
+        vec![provider("openai", &fake.openai_base_url())],
+        |raw| {
+            raw.judge = judge;
+            // The client gets the 429 at once; the model then cools down for its 2 s.
+            raw.retries.honour_retry_after = false;
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = gateway::spawn(cfg, listener, None).await.unwrap();
+    // gpt-4o answers 429 and cools down; the request fails over to gpt-4o-mini, whose answer
+    // the judge (gpt-4o) then grades once the cool-down is over.
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/chat/completions", gw.local_addr()))
+        .json(&json!({"model": JUDGE, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-switchyard-model"], ROUTED);
+    let judged = resp.headers()["x-switchyard-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        feedback_of(&gw, &judged).await,
+        vec![Feedback::judge("correct", 0.9)]
+    );
+    assert_eq!(fake.calls(JUDGE), 2);
+    gw.shutdown().await.unwrap();
+}
