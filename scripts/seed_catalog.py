@@ -183,6 +183,32 @@ CLAUDE_EFFORTS = {
     "claude-opus-5.5": (_CLAUDE_ALL, "medium"), "claude-sonnet-5.5": (_CLAUDE_ALL, "high"),
 }
 
+# Thinking levels each Gemini model takes, and its default, as the gateway's effort values
+# (`reasoning_effort`, which the Gemini adapter sends as `generationConfig.thinkingConfig`).
+# Gemini 3.x take a `thinkingLevel`: Google's thinking page and Gemini 3.5 Flash guide
+# (docs.cloud.google.com/gemini-enterprise-agent-platform/models/thinking and
+# .../models/guides/gemini-3-5-flash, read 2026-12-07) give 3.1 Pro `low` to `high` (default
+# `high`), 3.5 Flash `minimal` to `high` (default `medium`), 3.1 and 3.5 Flash-Lite `minimal`
+# to `high` (default `minimal`), and Gemini 3 models `high` when a request names none (3 Flash
+# takes all four levels: .../vertex-ai/generative-ai/docs/models/gemini/3-flash). Gemini 2.5
+# takes a `thinkingBudget`, which the adapter spends as Google's OpenAI-compatible endpoint
+# does (ai.google.dev/gemini-api/docs/openai: low / medium / high as 1,024 / 8,192 / 24,576
+# tokens, `none` as 0); 2.5 Pro cannot turn thinking off (its least budget, 128, is its
+# `minimal`, and `none` is sent as that), 2.5 Flash-Lite does not think by default, and 2.5
+# Flash thinks a dynamic amount by default, which no level names: no default
+# (ai.google.dev/gemini-api/docs/thinking, "Set the thinking budget"). Gemini 2.0 has no
+# thinking control: no efforts, and the gateway sends it none. Kept apart from EFFORTS:
+# Gemini models are not `reasoning` (they take sampling parameters).
+_GEMINI_3_FLASH = ["minimal", "low", "medium", "high"]
+_GEMINI_25_OFF = ["none", "low", "medium", "high"]
+GEMINI_EFFORTS = {
+    "gemini-2.5-pro": (["minimal", "low", "medium", "high"], None),
+    "gemini-2.5-flash": (_GEMINI_25_OFF, None), "gemini-2.5-flash-lite": (_GEMINI_25_OFF, "none"),
+    "gemini-3.1-pro-preview": (["low", "medium", "high"], "high"),
+    "gemini-3.5-flash": (_GEMINI_3_FLASH, "medium"), "gemini-3-flash-preview": (_GEMINI_3_FLASH, "high"),
+    "gemini-3.5-flash-lite": (_GEMINI_3_FLASH, "minimal"), "gemini-3.1-flash-lite": (_GEMINI_3_FLASH, "minimal"),
+}
+
 # Reasoning models whose API refuses non-default sampling parameters (and, on OpenAI's,
 # `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
 # OpenAI's are the models with an effort list above; Anthropic's 5.x ones, whose effort goes
@@ -392,7 +418,8 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
     if efforts:
         values, default = efforts
         out.append("efforts = [" + ", ".join(toml_str(e) for e in values) + "]")
-        out.append(f"default_effort = {toml_str(default)}")
+        if default is not None:
+            out.append(f"default_effort = {toml_str(default)}")
     if responses_api:
         out.append("responses_api = true")
     if token_ratio:
@@ -555,7 +582,8 @@ def main():
         entry(out, id=cid, provider=provider, upstream=upstream, inp=inp, outp=outp, ctx=ctx, caps=caps,
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
               scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API,
-              refuses=REFUSES.get(cid, ()), efforts=EFFORTS.get(cid) or CLAUDE_EFFORTS.get(cid),
+              refuses=REFUSES.get(cid, ()),
+              efforts=EFFORTS.get(cid) or CLAUDE_EFFORTS.get(cid) or GEMINI_EFFORTS.get(cid),
               responses_api=cid in RESPONSES_API, token_ratio=TOKEN_RATIO.get(cid))
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):

@@ -38,10 +38,16 @@ pub struct CatalogEntry {
     /// OpenAI's, `max_tokens` (it takes `max_completion_tokens`): the gateway leaves them out
     /// of what it sends this model (`gateway::upstream::fit`).
     pub reasoning: bool,
-    /// The `reasoning_effort` values the model takes, in order (empty: not known); a client's
-    /// other value is sent as the nearest of these (`gateway::upstream::fit`).
+    /// The effort levels the model takes, in order, as `reasoning_effort` values: OpenAI's
+    /// reasoning models take them as `reasoning_effort`, Claude as `output_config.effort`,
+    /// Gemini as its `thinkingConfig` (a thinking level on 3.x, a token budget on 2.5). A
+    /// client's other value is sent as the nearest of these (`gateway::upstream::fit`). Empty:
+    /// the model takes no effort (Claude and Gemini models then get none, as do OpenAI's
+    /// models that do not reason) or its levels are not known (a model behind another server
+    /// speaking OpenAI's dialect gets the client's value as sent).
     pub efforts: Vec<crate::Effort>,
-    /// The effort the model runs at when the request names none.
+    /// The effort the model runs at when the request names none (`None`: not known, or a
+    /// default no level names, such as Gemini 2.5 Flash's dynamic thinking budget).
     pub default_effort: Option<crate::Effort>,
     /// Called through OpenAI's Responses API (`POST /responses`) instead of Chat Completions:
     /// OpenAI's GPT-5.6 and GPT-6 models take function tools over Chat Completions only

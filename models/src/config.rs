@@ -38,7 +38,10 @@ pub(crate) struct ModelConfig {
     /// OpenAI's, `max_tokens`).
     #[serde(default)]
     pub(crate) reasoning: bool,
-    /// The `reasoning_effort` values the model takes (empty: not known, sent as given).
+    /// The `reasoning_effort` values the model takes: sent as the nearest of them (OpenAI's
+    /// field, Claude's `output_config.effort`, Gemini's `thinkingConfig`). Empty: for OpenAI
+    /// and OpenAI-compatible models not known, sent as given; Claude and Gemini models get no
+    /// effort.
     #[serde(default)]
     pub(crate) efforts: Vec<crate::Effort>,
     /// The effort the model runs at when none is sent.

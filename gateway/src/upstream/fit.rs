@@ -9,12 +9,12 @@
 //! gateway sends each model what its API takes: the output limit under the name it accepts,
 //! and no sampling parameters or stop sequences a model marked `reasoning` in the catalog would
 //! refuse (what OpenRouter and LiteLLM do too), its `reasoning_effort` as the nearest value it
-//! takes (GPT-6.1 Sol has no `none`, GPT-5 `minimal` instead; a Claude model's likewise, which
-//! its adapter sends as `output_config.effort`, and none to a Claude model that takes no
-//! effort), and, where that effort is `none`, the sampling parameters and stop sequences
-//! OpenAI then accepts. The other way round, OpenAI's models that do not reason refuse
-//! `reasoning_effort` and `verbosity`; and Mistral's, Anthropic's and OpenAI's APIs each
-//! refuse tool-call ids some other vendor makes;
+//! takes (GPT-6.1 Sol has no `none`, GPT-5 `minimal` instead; a Claude or Gemini model's
+//! likewise, which its adapter sends as `output_config.effort` or `thinkingConfig`, and none
+//! to one that takes no effort), and, where that effort is `none`, the sampling parameters
+//! and stop sequences OpenAI then accepts. The other way round, OpenAI's models that do not
+//! reason refuse `reasoning_effort` and `verbosity`; and Mistral's, Anthropic's and OpenAI's
+//! APIs each refuse tool-call ids some other vendor makes;
 //! OpenAI's, Mistral's and Groq's refuse the `reasoning_content` DeepSeek's clients send back;
 //! and Anthropic's refuses a blank stop sequence, which the gateway then keeps itself, as it
 //! keeps a list longer than OpenAI's 4 or Gemini's 5, or an empty one. Servers speaking
@@ -53,7 +53,9 @@ pub fn request_for<'a>(
         if let Some(fitted) = without_blank_stops(&out) {
             out = Cow::Owned(fitted);
         }
-        if let Some(fitted) = with_claude_effort(&out, entry) {
+    }
+    if matches!(kind, ProviderKind::Anthropic | ProviderKind::Gemini) {
+        if let Some(fitted) = with_native_effort(&out, entry) {
             out = Cow::Owned(fitted);
         }
     }
@@ -107,8 +109,10 @@ const THINKING_TTFT_MS: f64 = 2000.0;
 /// Whether an attempt at `entry`'s model with `req` thinks before its first token, so that it
 /// gets `timeouts.reasoning` rather than `ttft` / `attempt`: a reasoning model at an effort
 /// other than `none` (the GPT-5.4 family asked for `high`, Claude 5.x, which think by
-/// default), or a model whose latency prior is the thinking class (Gemini 3.x, which take no
-/// effort field and think by default). A model the catalog does not know answers at once.
+/// default), a model whose latency prior is the thinking class (Gemini 3.x Pro and Flash and
+/// 2.5 Pro, which think by default, at any effort: their least still thinks on a hard
+/// prompt), or a Gemini model run at `low` or more ([`gemini_thinks`]). A model the catalog
+/// does not know answers at once.
 /// Claude's efforts have no `none`: Claude 5.x keep adaptive thinking on at every level (a
 /// low effort thinks less, or not at all on an easy prompt, but may still think, and Opus 5.5
 /// always does), so they keep the reasoning timeout at `low` too; Claude 4.5 and 4.6 take an
@@ -118,7 +122,21 @@ pub fn thinks_first(entry: Option<&CatalogEntry>, req: &ChatCompletionRequest) -
     entry.is_some_and(|e| {
         (e.reasoning && effort_for(req, e) != Some(Effort::None))
             || e.spec.latency.ttft_ms >= THINKING_TTFT_MS
+            || gemini_thinks(e, req)
     })
+}
+
+/// Whether a Gemini model whose effort the catalog lists thinks first at the effort it runs
+/// `req` at: from `low` on (a budget of 1,024 tokens or more on 2.5, `low` or more on 3.x),
+/// as the Flash and Flash-Lite models, whose latency prior is the answer-at-once class, do
+/// when asked; not at `none` (2.5 Flash and Flash-Lite off) or `minimal` (3.x Flash-Lite's
+/// default, which Google describes as close to no thinking). 2.5 Flash, which the catalog
+/// gives no default (Google's is a dynamic budget that no level names), keeps its latency
+/// class when no effort is asked.
+fn gemini_thinks(entry: &CatalogEntry, req: &ChatCompletionRequest) -> bool {
+    entry.spec.provider.as_str() == "google"
+        && !entry.efforts.is_empty()
+        && effort_for(req, entry).is_some_and(|e| e >= Effort::Low)
 }
 
 /// The effort the client asked for, if it names one this gateway knows.
@@ -204,9 +222,9 @@ fn without_refused_sampling(
 /// A request carrying `reasoning_effort` (or `verbosity`), as clients of GPT-5 send, fitted to
 /// one of OpenAI's models that does not reason (gpt-4o, gpt-4.1…), which refuses them: `auto`
 /// may choose such a model for it. Other providers' models are left to their adapters (the
-/// Gemini one does not send these fields, the Anthropic one sends only the effort that
-/// [`with_claude_effort`] leaves; OpenAI-compatible servers that reason take them). `None`
-/// when nothing changes.
+/// Anthropic and Gemini ones send only the effort that [`with_native_effort`] leaves, as
+/// `output_config.effort` and `thinkingConfig`; OpenAI-compatible servers that reason take
+/// them). `None` when nothing changes.
 fn without_reasoning_fields(
     req: &ChatCompletionRequest,
     entry: &CatalogEntry,
@@ -226,15 +244,19 @@ fn without_reasoning_fields(
     Some(fitted)
 }
 
-/// A request for a Claude model with its `reasoning_effort` (which the Anthropic adapter sends
-/// as `output_config.effort`) as the nearest level the catalog says the model takes: OpenAI's
-/// `none` and `minimal` become `low`, `xhigh` and `max` the highest it takes (`max` on Claude
-/// 4.6, which has no `xhigh`; `high` on Opus 4.5). A model that takes no effort (Haiku 4.5,
-/// Sonnet 4.5 and older: no `efforts` in the catalog), one the catalog does not know, and a
-/// value no API knows lose the field: Anthropic answers 400 to an effort a model does not
-/// take, and a Chat Completions client asking Claude for an effort it cannot have gets the
+/// A request for a model of a vendor with its own effort field (Claude's
+/// `output_config.effort`, Gemini's `thinkingConfig`, which their adapters send) with its
+/// `reasoning_effort` as the nearest level the catalog says the model takes. On Claude,
+/// OpenAI's `none` and `minimal` become `low`, `xhigh` and `max` the highest it takes (`max`
+/// on Claude 4.6, which has no `xhigh`; `high` on Opus 4.5). On Gemini, `none` stays `none`
+/// where thinking turns off (2.5 Flash and Flash-Lite) and becomes the least level elsewhere
+/// (`minimal` on 3.x Flash and Flash-Lite, `low` on 3.1 Pro, `minimal`, the least budget, on
+/// 2.5 Pro); `xhigh` and `max` become `high`. A model that takes no effort (Haiku 4.5, Sonnet
+/// 4.5 and older Claude, Gemini 2.0 and older: no `efforts` in the catalog), one the catalog
+/// does not know, and a value no API knows lose the field: both vendors answer 400 to a level
+/// a model does not take, and a client asking for an effort the model cannot have gets the
 /// model's default, as it did before. `None` when nothing changes.
-fn with_claude_effort(
+fn with_native_effort(
     req: &ChatCompletionRequest,
     entry: Option<&CatalogEntry>,
 ) -> Option<ChatCompletionRequest> {
@@ -568,35 +590,23 @@ mod tests {
     #[test]
     fn claude_gets_the_nearest_effort_it_takes_or_none() {
         let catalog = models::Catalog::embedded().unwrap();
-        let sent = |model: Option<&str>, effort: &str| {
-            let entry = model.map(|m| catalog.find(m).unwrap());
-            let req = request(Some(effort));
-            let out = request_for(&req, entry, ProviderKind::Anthropic);
-            out.extra
-                .get("reasoning_effort")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        for (model, asked, expected) in [
-            ("claude-opus-5.5", "low", Some("low")),
-            ("claude-opus-5.5", "max", Some("max")),
-            ("claude-opus-5.5", "minimal", Some("low")),
-            ("claude-sonnet-4.6", "none", Some("low")),
-            ("claude-sonnet-4.6", "xhigh", Some("max")),
-            ("claude-opus-4.5", "xhigh", Some("high")),
-            ("claude-opus-4.5", "max", Some("high")),
-            ("claude-haiku-4.5", "low", None),
-            ("claude-sonnet-4.5", "high", None),
-            ("claude-3.7-sonnet", "high", None),
-            ("claude-sonnet-5", "extreme", None),
-        ] {
-            assert_eq!(
-                sent(Some(model), asked).as_deref(),
-                expected,
-                "{model} {asked}"
-            );
-        }
-        assert_eq!(sent(None, "low"), None, "a model the catalog does not know");
+        assert_fitted_efforts(
+            &catalog,
+            ProviderKind::Anthropic,
+            &[
+                ("claude-opus-5.5", "low", Some("low")),
+                ("claude-opus-5.5", "max", Some("max")),
+                ("claude-opus-5.5", "minimal", Some("low")),
+                ("claude-sonnet-4.6", "none", Some("low")),
+                ("claude-sonnet-4.6", "xhigh", Some("max")),
+                ("claude-opus-4.5", "xhigh", Some("high")),
+                ("claude-opus-4.5", "max", Some("high")),
+                ("claude-haiku-4.5", "low", None),
+                ("claude-sonnet-4.5", "high", None),
+                ("claude-3.7-sonnet", "high", None),
+                ("claude-sonnet-5", "extreme", None),
+            ],
+        );
         // A level the model takes leaves the request as it is, without a copy.
         let req = request(Some("high"));
         let entry = catalog.find("claude-sonnet-5").unwrap();
@@ -618,5 +628,91 @@ mod tests {
             ("low,medium,high,max".to_owned(), Some("high"))
         );
         assert_eq!(levels("claude-haiku-4.5"), (String::new(), None));
+    }
+
+    /// A Gemini model gets the nearest thinking level it takes (its adapter spells it as a
+    /// level or a budget); Gemini 2.0, or a model the catalog does not know, gets none.
+    #[test]
+    fn gemini_gets_the_nearest_thinking_level_it_takes_or_none() {
+        let catalog = models::Catalog::embedded().unwrap();
+        assert_fitted_efforts(
+            &catalog,
+            ProviderKind::Gemini,
+            &[
+                ("gemini-3-flash-preview", "none", Some("minimal")),
+                ("gemini-3.5-flash", "low", Some("low")),
+                ("gemini-3.5-flash", "xhigh", Some("high")),
+                ("gemini-3.1-pro-preview", "minimal", Some("low")),
+                ("gemini-3.1-pro-preview", "none", Some("low")),
+                ("gemini-3.1-flash-lite", "max", Some("high")),
+                ("gemini-2.5-flash", "none", Some("none")),
+                ("gemini-2.5-flash-lite", "medium", Some("medium")),
+                ("gemini-2.5-pro", "none", Some("minimal")),
+                ("gemini-2.5-pro", "max", Some("high")),
+                ("gemini-2.0-flash-001", "low", None),
+                ("gemini-3.5-flash", "extreme", None),
+            ],
+        );
+        // The catalog's defaults (Google's thinking pages, read 2026-12-07); 2.5 Flash's is a
+        // dynamic budget, which no level names.
+        let default = |m: &str| catalog.find(m).unwrap().default_effort.map(Effort::as_str);
+        assert_eq!(default("gemini-3.1-pro-preview"), Some("high"));
+        assert_eq!(default("gemini-3.5-flash"), Some("medium"));
+        assert_eq!(default("gemini-3.1-flash-lite"), Some("minimal"));
+        assert_eq!(default("gemini-2.5-flash-lite"), Some("none"));
+        assert_eq!(default("gemini-2.5-flash"), None);
+    }
+
+    /// Asserts, for each (model, asked, expected), the `reasoning_effort` that `request_for`
+    /// leaves for the catalog's `model` through a provider speaking `kind`; and that a model
+    /// the catalog does not know gets none.
+    fn assert_fitted_efforts(
+        catalog: &models::Catalog,
+        kind: ProviderKind,
+        cases: &[(&str, &str, Option<&str>)],
+    ) {
+        let fitted = |entry: Option<&CatalogEntry>, asked: &str| {
+            let req = request(Some(asked));
+            let out = request_for(&req, entry, kind);
+            out.extra
+                .get("reasoning_effort")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        for (model, asked, expected) in cases {
+            let entry = catalog.find(model).unwrap();
+            let out = fitted(Some(entry), asked);
+            assert_eq!(out.as_deref(), *expected, "{model} {asked}");
+        }
+        assert_eq!(
+            fitted(None, "low"),
+            None,
+            "a model the catalog does not know"
+        );
+    }
+
+    /// Gemini's effort decides whether it thinks first where its latency class does not: the
+    /// Flash and Flash-Lite models asked for `low` or more do; at `none` or `minimal`, and at
+    /// their defaults, they answer at once; the thinking class thinks at every effort.
+    #[test]
+    fn gemini_thinks_first_from_a_low_effort_on() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let thinks = |model: &str, effort: Option<&str>| {
+            let entry = catalog.find(model);
+            let req = request(effort);
+            thinks_first(entry, &request_for(&req, entry, ProviderKind::Gemini))
+        };
+        assert!(thinks("gemini-2.5-flash", Some("low")));
+        assert!(thinks("gemini-2.5-flash-lite", Some("high")));
+        assert!(thinks("gemini-3.1-flash-lite", Some("medium")));
+        assert!(!thinks("gemini-2.5-flash", Some("none")));
+        assert!(!thinks("gemini-3.5-flash-lite", Some("minimal")));
+        assert!(!thinks("gemini-2.5-flash", None));
+        assert!(!thinks("gemini-2.5-flash-lite", None));
+        assert!(!thinks("gemini-3.1-flash-lite", None));
+        assert!(!thinks("gemini-2.0-flash-001", Some("high")));
+        assert!(thinks("gemini-3-flash-preview", Some("minimal")));
+        assert!(thinks("gemini-2.5-pro", Some("none")));
+        assert!(thinks("gemini-3.1-pro-preview", None));
     }
 }

@@ -482,3 +482,98 @@ async fn a_messages_effort_reaches_every_dialect_and_unknown_levels_are_refused(
     assert_eq!(h.fake.requests().len(), calls, "no upstream call");
     h.stop().await;
 }
+
+/// A Chat Completions client's `reasoning_effort` reaches Gemini as
+/// `generationConfig.thinkingConfig`: a `thinkingLevel` on Gemini 3 (the nearest the model
+/// takes), a `thinkingBudget` on 2.5 (Google's budgets; `none` off on Flash, the least budget
+/// on Pro, which cannot turn thinking off), never both; nothing on Gemini 2.0, which has no
+/// thinking control, nor without an effort.
+#[tokio::test]
+async fn reasoning_effort_reaches_gemini_as_a_thinking_level_or_budget() {
+    let models = [
+        "gemini-3.1-pro-preview",
+        "gemini-3-flash-preview",
+        "gemini-2.5-flash",
+        "gemini-2.5-pro",
+        "gemini-2.0-flash-001",
+    ];
+    let h = Harness::with(&models, |_| {}).await;
+    let level = |l: &str| Some(json!({"thinkingLevel": l}));
+    let budget = |b: u32| Some(json!({"thinkingBudget": b}));
+    let cases = [
+        ("gemini-3.1-pro-preview", Some("low"), level("low")),
+        // 3.1 Pro has no `minimal`: its least level.
+        ("gemini-3.1-pro-preview", Some("none"), level("low")),
+        ("gemini-3-flash-preview", Some("low"), level("low")),
+        ("gemini-3-flash-preview", Some("none"), level("minimal")),
+        ("gemini-3-flash-preview", Some("xhigh"), level("high")),
+        ("gemini-2.5-flash", Some("low"), budget(1024)),
+        ("gemini-2.5-flash", Some("high"), budget(24576)),
+        ("gemini-2.5-flash", Some("none"), budget(0)),
+        // 2.5 Pro cannot turn thinking off: its least budget.
+        ("gemini-2.5-pro", Some("none"), budget(128)),
+        ("gemini-2.5-pro", Some("medium"), budget(8192)),
+        // No thinking control, a value no API knows, no effort asked: nothing is sent, the
+        // model thinks at its default.
+        ("gemini-2.0-flash-001", Some("low"), None),
+        ("gemini-2.5-flash", Some("extreme"), None),
+        ("gemini-3-flash-preview", None, None),
+        ("gemini-2.5-flash", None, None),
+    ];
+    for (model, asked, _) in &cases {
+        let mut body = chat_body(model, false, "Say something");
+        if let Some(asked) = asked {
+            body["reasoning_effort"] = json!(asked);
+        }
+        let status = h.chat(&body).await.status();
+        assert_eq!(status, 200, "{model} {asked:?}");
+    }
+    let sent = h.fake.requests();
+    assert_eq!(sent.len(), cases.len());
+    for ((model, asked, expected), sent) in cases.iter().zip(sent) {
+        assert_eq!(sent.wire, Wire::Gemini);
+        let config = sent.body.get("generationConfig");
+        let thinking = config.and_then(|c| c.get("thinkingConfig"));
+        let body = &sent.body;
+        assert_eq!(thinking, expected.as_ref(), "{model} {asked:?}: {body}");
+        assert!(body.get("reasoning_effort").is_none(), "{body}");
+        assert!(expected.is_some() || config.is_none(), "{model}: {body}");
+    }
+    h.stop().await;
+}
+
+/// A `/v1/messages` client's `output_config.effort` reaches Gemini as its thinking setting,
+/// streamed or not: Anthropic's `max` as Gemini 3's highest level, `low` as 2.5's budget.
+#[tokio::test]
+async fn a_messages_effort_reaches_gemini() {
+    let h = Harness::with(&["gemini-3.5-flash", "gemini-2.5-flash-lite"], |_| {}).await;
+    let level = |l: &str| json!({"thinkingLevel": l});
+    let budget = |b: u32| json!({"thinkingBudget": b});
+    for (model, effort, stream, expected) in [
+        ("gemini-3.5-flash", "max", false, level("high")),
+        ("gemini-3.5-flash", "low", true, level("low")),
+        ("gemini-2.5-flash-lite", "low", false, budget(1024)),
+    ] {
+        let body = json!({"model": model, "max_tokens": 64, "stream": stream,
+            "output_config": {"effort": effort},
+            "messages": [{"role": "user", "content": "Prove that sqrt(2) is irrational."}]});
+        let resp = h.post_json("/v1/messages", &body).await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "{model}: {}",
+            resp.text().await.unwrap()
+        );
+        let _ = resp.bytes().await;
+        let sent = h.fake.requests().pop().unwrap();
+        assert_eq!(sent.wire, Wire::Gemini);
+        assert_eq!(sent.stream, stream);
+        let config = &sent.body["generationConfig"];
+        assert_eq!(
+            config["thinkingConfig"], expected,
+            "{model} {effort}: {config}"
+        );
+        assert_eq!(config["maxOutputTokens"], 64, "{config}");
+    }
+    h.stop().await;
+}

@@ -12,12 +12,15 @@
 //! `NONE`) for models before Gemini 3, which refuse the pair (`json_mode`). Gemini has no
 //! tool-call ids, so answers get unique `call_…` ids, under which Gemini 3's thought
 //! signatures are kept for the next turn ([`signatures`]). A `json_schema` response format's
-//! schema goes as `responseJsonSchema` (Gemini 2.5 and later, [`answer_schema`]). A malformed
+//! schema goes as `responseJsonSchema` (Gemini 2.5 and later, [`answer_schema`]);
+//! `reasoning_effort` (fitted to the model by `upstream::fit`) as `thinkingConfig`, a
+//! `thinkingLevel` on Gemini 3 and a `thinkingBudget` on 2.5 ([`thinking`]). A malformed
 //! or unexpected function call fails the attempt ([`unusable_finish`]). Refused: `n` above 1.
 //! Not translated: logprobs.
 
 pub mod signatures;
 mod stream;
+pub mod thinking;
 pub mod wire;
 
 /// The stream translation over an SSE body, for the property tests (`crate::proptests`).
@@ -306,6 +309,13 @@ pub fn generate_request(
         stop_sequences: req.stop.as_ref().map(|s| s.to_vec()),
         response_mime_type: json.then(|| "application/json".to_owned()),
         response_json_schema: json.then(|| answer_schema(req, upstream_model)).flatten(),
+        // `upstream::fit` has left `reasoning_effort` only where the model takes one, as the
+        // nearest level it takes ([`thinking`]).
+        thinking_config: req
+            .extra
+            .get("reasoning_effort")
+            .and_then(Value::as_str)
+            .and_then(|effort| thinking::config(upstream_model, effort)),
     };
     Ok(GenerateContentRequest {
         contents,

@@ -883,3 +883,35 @@ fn malformed_and_unexpected_function_calls_are_retryable_failures() {
         FinishReason::ContentFilter
     );
 }
+
+/// `reasoning_effort` (as `upstream::fit` left it) goes as `generationConfig.thinkingConfig`:
+/// a level on Gemini 3, a budget on 2.5, never both, beside the other settings; nothing on
+/// Gemini 2.0, and no `generationConfig` at all for a request without one.
+#[test]
+fn reasoning_effort_goes_as_a_thinking_level_or_budget() {
+    let wire = |req: &ChatCompletionRequest, model: &str| {
+        serde_json::to_value(generate_request(req, model, &Signatures::default()).unwrap()).unwrap()
+    };
+    let mut req = request(vec![user("hi")]);
+    req.extra.insert("reasoning_effort".into(), "low".into());
+    let config =
+        |req: &ChatCompletionRequest, model: &str| wire(req, model)["generationConfig"].clone();
+    assert_eq!(
+        config(&req, "gemini-3.1-pro-preview")["thinkingConfig"],
+        json!({"thinkingLevel": "low"})
+    );
+    assert_eq!(
+        config(&req, "gemini-2.5-flash")["thinkingConfig"],
+        json!({"thinkingBudget": 1024})
+    );
+    req.max_tokens = Some(64);
+    let both = config(&req, "gemini-3-flash-preview");
+    assert_eq!(both["maxOutputTokens"], 64);
+    assert_eq!(both["thinkingConfig"], json!({"thinkingLevel": "low"}));
+    assert_eq!(
+        config(&req, "gemini-2.0-flash-001"),
+        json!({"maxOutputTokens": 64})
+    );
+    let plain = wire(&request(vec![user("hi")]), "gemini-3.5-flash");
+    assert!(plain.get("generationConfig").is_none(), "{plain}");
+}

@@ -179,6 +179,28 @@ pub struct GenerationConfig {
     /// The JSON Schema the answer must follow (`response_format: json_schema`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_json_schema: Option<Value>,
+    /// How much the model thinks (`reasoning_effort`, [`super::thinking`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_config: Option<ThinkingConfig>,
+}
+
+/// `thinkingConfig`: a level (Gemini 3 and later) or a budget (Gemini 2.5), never both, as
+/// Google answers 400 to the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ThinkingConfig {
+    /// `{"thinkingLevel": "low"}`.
+    Level {
+        /// `minimal`, `low`, `medium` or `high`.
+        #[serde(rename = "thinkingLevel")]
+        thinking_level: &'static str,
+    },
+    /// `{"thinkingBudget": 1024}`: thinking tokens, 0 for none.
+    Budget {
+        /// Tokens.
+        #[serde(rename = "thinkingBudget")]
+        thinking_budget: i32,
+    },
 }
 
 /// A `generateContent` response, and each chunk of a stream.
