@@ -175,6 +175,31 @@ class ResponsesTests(unittest.TestCase):
             client.responses.create(model="auto", input="hi", previous_response_id="resp_1")
         self.assertIn("previous_response_id", str(caught.exception))
 
+    def test_stored_responses_are_a_404_saying_nothing_is_stored(self):
+        # Nothing is stored (`store: false`): retrieving, deleting or cancelling a response is
+        # a NotFoundError whose message says so, not an empty 404.
+        for call in (
+            lambda: client.responses.retrieve("resp_1"),
+            lambda: client.responses.delete("resp_1"),
+            lambda: client.responses.cancel("resp_1"),
+            lambda: client.responses.input_items.list("resp_1"),
+        ):
+            with self.assertRaises(openai.NotFoundError) as caught:
+                call()
+            self.assertIn("stores no responses", str(caught.exception))
+
+    def test_reasoning_effort_and_prompt_cache_hints_are_taken(self):
+        response = client.responses.create(
+            model="auto",
+            input="Say hello in French.",
+            reasoning={"effort": "low"},
+            prompt_cache_key="conversation-1",
+            prompt_cache_retention="24h",
+        )
+        self.assertEqual(response.status, "completed")
+        self.assertEqual(response.reasoning.effort, "low")
+        self.assertTrue(response.output_text)
+
 
 class EmbeddingsTests(unittest.TestCase):
     def test_passthrough(self):

@@ -9,9 +9,11 @@
 //! request itself runs unchanged in a task of its own (routing, failover, its outcome row),
 //! and what it answers is relayed: the stream it committed, or, when every candidate failed,
 //! its error as one error event in the client's dialect (an HTTP status can no longer be
-//! sent). A request that answers sooner keeps its status and headers; a late one gets
-//! `x-switchyard-request-id` (known before routing; the key `/v1/feedback` takes), not the
-//! headers that only routing and the answer decide (model, routing time).
+//! sent; for `/v1/responses` the whole sequence of a failed response, which OpenAI's SDKs
+//! require to start with `response.created`). A request that answers sooner keeps its status
+//! and headers; a late one gets `x-switchyard-request-id` (known before routing; the key
+//! `/v1/feedback` takes), not the headers that only routing and the answer decide (model,
+//! routing time).
 
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::DropGuard;
 
 use crate::http::chat::Dialect;
+use crate::http::responses::StreamEncoder;
 use crate::openai::wire::ChatCompletionRequest;
 use crate::outcome::record::RequestRecord;
 use crate::state::AppState;
@@ -45,6 +48,12 @@ pub(crate) async fn serve(
 ) -> Response {
     let (tx, mut rx) = oneshot::channel::<Response>();
     let request_id = record.request_id.clone();
+    // A Responses stream that fails before its answer starts echoes the request's parameters
+    // in its `response.created` and `response.failed`.
+    let shape = match dialect {
+        Dialect::Responses => ErrorShape::Responses(Box::new(StreamEncoder::new(&req))),
+        other => ErrorShape::Dialect(other),
+    };
     let task_state = state.clone();
     // The request's departure signal (`crate::departure`) goes with it into its own task;
     // once the keep-alives have started, the late body below fires it if the client leaves
@@ -72,7 +81,7 @@ pub(crate) async fn serve(
     }
     let gone = departed.drop_guard();
     let mut response =
-        crate::http::relay::sse_response(Body::from_stream(late(rx, every, dialect, gone)));
+        crate::http::relay::sse_response(Body::from_stream(late(rx, every, shape, gone)));
     crate::http::chat::set_header(
         response.headers_mut(),
         crate::http::chat::HEADER_REQUEST_ID,
@@ -81,32 +90,44 @@ pub(crate) async fn serve(
     response
 }
 
+/// How the error event of a stream that failed before its answer started is written.
+enum ErrorShape {
+    /// One error event of this dialect (chat completions, Messages).
+    Dialect(Dialect),
+    /// A failed response's event sequence, from the encoder of the request's stream.
+    Responses(Box<StreamEncoder>),
+}
+
 /// The body of a stream whose answer had not started after the first interval. `gone` fires
 /// the request's departure signal when this body is dropped (the client left) before the
 /// answer came.
 fn late(
     rx: oneshot::Receiver<Response>,
     every: Duration,
-    dialect: Dialect,
+    shape: ErrorShape,
     gone: DropGuard,
 ) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> {
     enum State {
         /// The headers just went: a first comment at once, so that a proxy sees a byte.
-        Switched(oneshot::Receiver<Response>, DropGuard),
-        Waiting(oneshot::Receiver<Response>, DropGuard),
+        Switched(oneshot::Receiver<Response>, DropGuard, ErrorShape),
+        Waiting(oneshot::Receiver<Response>, DropGuard, ErrorShape),
         Relaying(axum::body::BodyDataStream),
         Done,
     }
-    futures::stream::unfold(State::Switched(rx, gone), move |state| async move {
+    futures::stream::unfold(State::Switched(rx, gone, shape), move |state| async move {
         match state {
-            State::Switched(rx, gone) => {
-                Some((Ok(Bytes::from_static(KEEPALIVE)), State::Waiting(rx, gone)))
-            }
-            State::Waiting(mut rx, gone) => {
+            State::Switched(rx, gone, shape) => Some((
+                Ok(Bytes::from_static(KEEPALIVE)),
+                State::Waiting(rx, gone, shape),
+            )),
+            State::Waiting(mut rx, gone, shape) => {
                 let answered = tokio::select! {
                     answered = &mut rx => answered,
                     () = tokio::time::sleep(every) => {
-                        return Some((Ok(Bytes::from_static(KEEPALIVE)), State::Waiting(rx, gone)));
+                        return Some((
+                            Ok(Bytes::from_static(KEEPALIVE)),
+                            State::Waiting(rx, gone, shape),
+                        ));
                     }
                 };
                 // The answer (or its error) is here: from now on the relay sees the client go.
@@ -116,8 +137,8 @@ fn late(
                         let mut body = response.into_body().into_data_stream();
                         body.next().await.map(|item| (item, State::Relaying(body)))
                     }
-                    Ok(response) => Some((Ok(error_event(response, dialect).await), State::Done)),
-                    Err(_) => Some((Ok(event_of(dialect, 500, &Value::Null)), State::Done)),
+                    Ok(response) => Some((Ok(error_event(response, shape).await), State::Done)),
+                    Err(_) => Some((Ok(event_of(shape, 500, &Value::Null)), State::Done)),
                 }
             }
             State::Relaying(mut body) => {
@@ -130,7 +151,7 @@ fn late(
 
 /// The error response of a request that failed, as one error event of `dialect`. Its server
 /// error detail is logged here: the middleware that logs it sees only the stream's 200.
-async fn error_event(response: Response, dialect: Dialect) -> Bytes {
+async fn error_event(response: Response, shape: ErrorShape) -> Bytes {
     let status = response.status().as_u16();
     if let Some(crate::http::error::ErrorDetail(detail)) = response.extensions().get() {
         tracing::warn!(status, detail = %detail, "Request failed after its stream began.");
@@ -139,15 +160,20 @@ async fn error_event(response: Response, dialect: Dialect) -> Bytes {
         .await
         .unwrap_or_default();
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    event_of(dialect, status, &value["error"])
+    event_of(shape, status, &value["error"])
 }
 
-/// An error event of `dialect` for an OpenAI-shaped `error` object answered with `status`.
-fn event_of(dialect: Dialect, status: u16, error: &Value) -> Bytes {
+/// The error event of `shape` for an OpenAI-shaped `error` object answered with `status`.
+fn event_of(shape: ErrorShape, status: u16, error: &Value) -> Bytes {
     let message = error["message"]
         .as_str()
         .unwrap_or("the request failed before its answer started");
     let code = error["code"].as_str().unwrap_or("upstream_error");
+    let dialect = match shape {
+        // Nothing was sent before it: `response.created` first, then the error.
+        ErrorShape::Responses(mut encoder) => return encoder.failed(status, code, message),
+        ErrorShape::Dialect(dialect) => dialect,
+    };
     match dialect {
         Dialect::OpenAi => {
             let kind = error["type"].as_str().unwrap_or("server_error");
@@ -160,8 +186,10 @@ fn event_of(dialect: Dialect, status: u16, error: &Value) -> Bytes {
                 .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
             crate::http::messages::error_event(crate::http::messages::error_type(status), message)
         }
-        // Nothing was sent before it: the stream's first event.
-        Dialect::Responses => crate::http::responses::answer::error_event(0, code, message),
+        // Not reached (`ErrorShape::Responses` above); the same sequence, without the echo.
+        Dialect::Responses => {
+            StreamEncoder::new(&ChatCompletionRequest::default()).failed(status, code, message)
+        }
     }
 }
 

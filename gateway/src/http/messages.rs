@@ -394,10 +394,10 @@ pub fn message_body(completion: &ChatCompletionResponse, (input, output): (u32, 
         if let Some(text) = text {
             content.push(json!({"type": "text", "text": text}));
         }
-        for call in c.message.tool_calls.iter().flatten() {
+        for (i, call) in c.message.tool_calls.iter().flatten().enumerate() {
             content.push(json!({
                 "type": "tool_use",
-                "id": call.id,
+                "id": tool_use_id(i, &call.id),
                 "name": call.function.name,
                 "input": tool_input(&call.function.arguments),
             }));
@@ -456,23 +456,49 @@ pub fn error_event(kind: &str, message: &str) -> Bytes {
     Bytes::from(out)
 }
 
-/// The content block being streamed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Open {
-    Text,
-    /// A tool call, by its OpenAI tool-call index.
-    Tool(u32),
+/// A `tool_use` block being streamed, by its OpenAI tool-call index.
+///
+/// Chat Completions streams a call as fragments keyed by `index`, and an upstream may
+/// interleave the fragments of parallel calls or send the name after the first fragment. So
+/// each index keeps its own state, put together as `cache::assemble` puts a stored answer
+/// together (the last `id` given, the concatenated name and arguments), so that a live stream
+/// and the cached replay of the same answer agree. The block starts once its name is known
+/// (`content_block_start` carries the name), with the arguments held until then.
+#[derive(Debug, Default)]
+struct ToolBlock {
+    /// The block's index, once started.
+    block: Option<u32>,
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// A `tool_use` block's id: the upstream's call id, or `toolu_{index}` when it gave none.
+fn tool_use_id(index: usize, id: &str) -> String {
+    if id.is_empty() {
+        format!("toolu_{index}")
+    } else {
+        id.to_owned()
+    }
 }
 
 /// Turns OpenAI chunks (from any provider) into Anthropic's event sequence: `message_start`,
 /// per block `content_block_start` / `content_block_delta` / `content_block_stop`, then
 /// `message_delta` (stop reason, usage) and `message_stop` once the outcome row is committed.
+///
+/// A `tool_use` block ends the text block before it, as Anthropic streams blocks one after
+/// another, but `tool_use` blocks stay open until the end of the answer, each by its tool-call
+/// index: an upstream that interleaves parallel calls gets one block per call, their deltas
+/// interleaved by block `index` (which the SDKs' stream helpers key on).
 #[derive(Debug)]
 pub struct StreamEncoder {
     input_estimate: u32,
     started: bool,
     next_index: u32,
-    open: Option<Open>,
+    /// The open text block's index.
+    text: Option<u32>,
+    /// Open `tool_use` blocks, by tool-call index.
+    tools: std::collections::BTreeMap<u32, ToolBlock>,
     stop_reason: &'static str,
     stop_sequence: Option<String>,
     /// Whether a `tool_use` block was opened (see [`with_tool_use`]).
@@ -489,7 +515,8 @@ impl StreamEncoder {
             input_estimate,
             started: false,
             next_index: 0,
-            open: None,
+            text: None,
+            tools: std::collections::BTreeMap::new(),
             stop_reason: "end_turn",
             stop_sequence: None,
             called_tools: false,
@@ -518,36 +545,114 @@ impl StreamEncoder {
         );
     }
 
-    fn close(&mut self, out: &mut String) {
-        if self.open.take().is_some() {
-            let index = self.next_index.saturating_sub(1);
-            event(
-                out,
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": index}),
-            );
+    /// Starts a block: `content_block_start` with `content_block`; returns its index.
+    fn open_block(&mut self, out: &mut String, content_block: &Value) -> u32 {
+        let index = self.next_index;
+        self.next_index = self.next_index.saturating_add(1);
+        event(
+            out,
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index, "content_block": content_block}),
+        );
+        index
+    }
+
+    fn close_block(out: &mut String, index: u32) {
+        event(
+            out,
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        );
+    }
+
+    fn close_text(&mut self, out: &mut String) {
+        if let Some(index) = self.text.take() {
+            Self::close_block(out, index);
         }
     }
 
-    /// Opens `block` unless it is the open one; returns its index.
-    fn open(
-        &mut self,
-        out: &mut String,
-        block: Open,
-        content_block: impl FnOnce() -> Value,
-    ) -> u32 {
-        if self.open != Some(block) {
-            self.close(out);
-            let index = self.next_index;
-            self.next_index = self.next_index.saturating_add(1);
-            self.open = Some(block);
-            event(
-                out,
-                "content_block_start",
-                &json!({"type": "content_block_start", "index": index, "content_block": content_block()}),
-            );
+    fn json_delta(out: &mut String, index: u32, partial: &str) {
+        event(
+            out,
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": partial}}),
+        );
+    }
+
+    /// Starts the `tool_use` block of the call at `index` (once), with the arguments received
+    /// before it as one delta.
+    fn start_tool(&mut self, out: &mut String, index: u32) {
+        let Some(tool) = self.tools.get(&index).filter(|t| t.block.is_none()) else {
+            return;
+        };
+        let content_block = json!({
+            "type": "tool_use",
+            "id": tool_use_id(index as usize, &tool.id),
+            "name": tool.name,
+            "input": {},
+        });
+        let arguments = tool.arguments.clone();
+        let block = self.open_block(out, &content_block);
+        if let Some(tool) = self.tools.get_mut(&index) {
+            tool.block = Some(block);
         }
-        self.next_index.saturating_sub(1)
+        if !arguments.is_empty() {
+            Self::json_delta(out, block, &arguments);
+        }
+    }
+
+    /// Closes every open block in block order, then (started and closed at once) calls whose
+    /// name never came, by index.
+    fn close_all(&mut self, out: &mut String) {
+        let mut open: Vec<u32> = self.tools.values().filter_map(|t| t.block).collect();
+        open.extend(self.text.take());
+        open.sort_unstable();
+        for index in open {
+            Self::close_block(out, index);
+        }
+        let unstarted: Vec<u32> = self
+            .tools
+            .iter()
+            .filter(|(_, t)| t.block.is_none())
+            .map(|(index, _)| *index)
+            .collect();
+        for index in unstarted {
+            self.start_tool(out, index);
+            if let Some(block) = self.tools.get(&index).and_then(|t| t.block) {
+                Self::close_block(out, block);
+            }
+        }
+        self.tools.clear();
+    }
+
+    /// One tool-call fragment, added to its index's `tool_use` block.
+    fn tool_call(&mut self, out: &mut String, call: &crate::openai::wire::ToolCallDelta) {
+        self.called_tools = true;
+        self.close_text(out);
+        let tool = self.tools.entry(call.index).or_default();
+        if let Some(id) = &call.id {
+            tool.id.clone_from(id);
+        }
+        let function = call.function.as_ref();
+        if let Some(name) = function.and_then(|f| f.name.as_deref()) {
+            tool.name.push_str(name);
+        }
+        let fragment = function
+            .and_then(|f| f.arguments.as_deref())
+            .filter(|a| !a.is_empty());
+        if let Some(fragment) = fragment {
+            tool.arguments.push_str(fragment);
+        }
+        match tool.block {
+            Some(block) => {
+                if let Some(fragment) = fragment {
+                    Self::json_delta(out, block, fragment);
+                }
+            }
+            None if !tool.name.is_empty() => self.start_tool(out, call.index),
+            None => {}
+        }
     }
 
     /// The events for one chunk (`None` when it adds nothing the client sees).
@@ -564,7 +669,14 @@ impl StreamEncoder {
                 if text.is_empty() {
                     continue;
                 }
-                let index = self.open(&mut out, Open::Text, || json!({"type": "text", "text": ""}));
+                let index = match self.text {
+                    Some(index) => index,
+                    None => {
+                        let index = self.open_block(&mut out, &json!({"type": "text", "text": ""}));
+                        self.text = Some(index);
+                        index
+                    }
+                };
                 event(
                     &mut out,
                     "content_block_delta",
@@ -573,27 +685,7 @@ impl StreamEncoder {
                 );
             }
             for call in delta.tool_calls.iter().flatten() {
-                self.called_tools = true;
-                let function = call.function.as_ref();
-                let index = self.open(&mut out, Open::Tool(call.index), || {
-                    json!({
-                        "type": "tool_use",
-                        "id": call.id.clone().unwrap_or_else(|| format!("toolu_{}", call.index)),
-                        "name": function.and_then(|f| f.name.clone()).unwrap_or_default(),
-                        "input": {},
-                    })
-                });
-                if let Some(args) = function
-                    .and_then(|f| f.arguments.as_deref())
-                    .filter(|a| !a.is_empty())
-                {
-                    event(
-                        &mut out,
-                        "content_block_delta",
-                        &json!({"type": "content_block_delta", "index": index,
-                                "delta": {"type": "input_json_delta", "partial_json": args}}),
-                    );
-                }
+                self.tool_call(&mut out, call);
             }
             if let Some(finish) = &choice.finish_reason {
                 self.stop_sequence = choice
@@ -610,7 +702,7 @@ impl StreamEncoder {
     pub fn done(&mut self, (input, output): (u32, u32)) -> Bytes {
         let mut out = String::new();
         self.start(&mut out, "", "");
-        self.close(&mut out);
+        self.close_all(&mut out);
         event(
             &mut out,
             "message_delta",
@@ -880,5 +972,129 @@ mod tests {
         assert!(all.contains(r#""stop_reason":"tool_use""#), "{all}");
         assert!(all.contains(r#""output_tokens":3"#), "{all}");
         assert!(all.contains(r#""index":1"#), "{all}");
+    }
+
+    fn call_chunk(
+        index: u32,
+        id: Option<&str>,
+        name: Option<&str>,
+        args: Option<&str>,
+    ) -> ChatCompletionChunk {
+        chunk(
+            Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index,
+                    id: id.map(Into::into),
+                    kind: id.map(|_| "function".into()),
+                    function: Some(FunctionCallDelta {
+                        name: name.map(Into::into),
+                        arguments: args.map(Into::into),
+                    }),
+                }]),
+                ..Default::default()
+            },
+            None,
+        )
+    }
+
+    /// The `tool_use` blocks a stream makes, as the SDKs' stream helpers put them together
+    /// (each block by its `index`: `content_block_start`, then its `input_json_delta`s), after
+    /// checking that every delta and stop names a started block.
+    fn tool_uses(all: &str) -> Vec<Value> {
+        let mut blocks: Vec<(Value, String)> = Vec::new();
+        for data in all.lines().filter_map(|l| l.strip_prefix("data: ")) {
+            let v: Value = serde_json::from_str(data).unwrap();
+            let index = v["index"].as_u64().map(|i| i as usize);
+            match v["type"].as_str().unwrap() {
+                "content_block_start" => {
+                    assert_eq!(index, Some(blocks.len()), "{v}");
+                    blocks.push((v["content_block"].clone(), String::new()));
+                }
+                "content_block_delta" => {
+                    let (_, json) = &mut blocks[index.unwrap()];
+                    if let Some(partial) = v["delta"]["partial_json"].as_str() {
+                        json.push_str(partial);
+                    }
+                }
+                "content_block_stop" => assert!(index.unwrap() < blocks.len(), "{v}"),
+                _ => {}
+            }
+        }
+        blocks
+            .into_iter()
+            .filter(|(b, _)| b["type"] == "tool_use")
+            .map(|(mut block, json)| {
+                block["input"] = serde_json::from_str(&json).unwrap();
+                block
+            })
+            .collect()
+    }
+
+    /// Fragments of parallel calls interleaved across indexes (and a name that comes after the
+    /// first fragment) make one `tool_use` block per call with its own id, name and input, as
+    /// `cache::assemble` puts the answer together: the live stream, the cached replay of it
+    /// and the non-streamed answer agree. Before, every change of index opened a new block:
+    /// blocks with empty names and `toolu_0`-style ids.
+    #[test]
+    fn interleaved_tool_call_fragments_make_one_block_per_call() {
+        let chunks = [
+            call_chunk(0, Some("call_A"), Some("fa"), Some("")),
+            call_chunk(1, Some("call_B"), Some("fb"), None),
+            call_chunk(0, None, None, Some("{\"a\":")),
+            call_chunk(1, None, None, Some("{\"b\":2}")),
+            call_chunk(0, None, None, Some("1}")),
+            call_chunk(2, Some("call_C"), None, Some("{\"c\":")),
+            call_chunk(2, None, Some("fc"), Some("3}")),
+            chunk(Delta::default(), Some(FinishReason::ToolCalls)),
+        ];
+        let encode = |chunks: &[ChatCompletionChunk]| {
+            let mut e = StreamEncoder::new(5);
+            let mut all = String::new();
+            for c in chunks {
+                if let Some(b) = e.chunk(c) {
+                    all.push_str(std::str::from_utf8(&b).unwrap());
+                }
+            }
+            all.push_str(std::str::from_utf8(&e.done((7, 3))).unwrap());
+            all
+        };
+        let live = encode(&chunks);
+        let expected = vec![
+            json!({"type": "tool_use", "id": "call_A", "name": "fa", "input": {"a": 1}}),
+            json!({"type": "tool_use", "id": "call_B", "name": "fb", "input": {"b": 2}}),
+            json!({"type": "tool_use", "id": "call_C", "name": "fc", "input": {"c": 3}}),
+        ];
+        assert_eq!(tool_uses(&live), expected, "{live}");
+        assert!(live.contains(r#""stop_reason":"tool_use""#), "{live}");
+        let starts = live.matches("content_block_start").count();
+        let stops = live.matches("\"content_block_stop\"").count();
+        assert_eq!((starts / 2, stops), (3, 3), "{live}");
+
+        let mut assembler = crate::cache::assemble::Assembler::default();
+        for c in &chunks {
+            assembler.observe(c);
+        }
+        let stored = assembler.finish((7, 3)).unwrap();
+        let replay = encode(&crate::cache::replay::chunks(&stored, (7, 3)));
+        assert_eq!(tool_uses(&replay), expected, "{replay}");
+        let body = message_body(&stored, (7, 3));
+        assert_eq!(body["content"], Value::Array(expected));
+        // A call without an id is `toolu_{index}` live and replayed.
+        let chunks = [
+            call_chunk(0, None, Some("f"), Some("{}")),
+            chunk(Delta::default(), Some(FinishReason::ToolCalls)),
+        ];
+        let mut assembler = crate::cache::assemble::Assembler::default();
+        for c in &chunks {
+            assembler.observe(c);
+        }
+        let stored = assembler.finish((7, 3)).unwrap();
+        for all in [
+            encode(&chunks),
+            encode(&crate::cache::replay::chunks(&stored, (7, 3))),
+        ] {
+            assert_eq!(tool_uses(&all)[0]["id"], "toolu_0", "{all}");
+        }
+        assert_eq!(message_body(&stored, (7, 3))["content"][0]["id"], "toolu_0");
     }
 }

@@ -69,6 +69,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route(messages::PATH, post(messages::handler))
         .route(responses::PATH, post(responses::handler))
+        .route(
+            responses::STORED_PATHS,
+            axum::routing::any(responses::not_stored),
+        )
         .route(embeddings::PATH, post(embeddings::handler))
         .route("/v1/models", get(ops::list_models))
         .route("/v1/route", post(route::route_only))

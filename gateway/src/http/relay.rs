@@ -119,7 +119,7 @@ impl Encoder {
         }
     }
 
-    fn error(&self, err: &UpstreamError) -> Bytes {
+    fn error(&mut self, err: &UpstreamError) -> Bytes {
         match self {
             Encoder::OpenAi { .. } => error_event(err),
             Encoder::Anthropic(_) => {
@@ -129,7 +129,7 @@ impl Encoder {
         }
     }
 
-    fn log_unavailable(&self) -> Bytes {
+    fn log_unavailable(&mut self) -> Bytes {
         match self {
             Encoder::OpenAi { .. } => log_unavailable_event(),
             Encoder::Anthropic(_) => crate::http::messages::error_event(

@@ -41,6 +41,8 @@ const OPENAI_REASONING_REFUSES: [&str; 5] = [
 
 /// Body fields only OpenAI's reasoning models take: its other models answer 400 to them.
 const OPENAI_REASONING_ONLY: [&str; 2] = ["reasoning_effort", "verbosity"];
+/// OpenAI's prompt-cache routing fields, which other servers speaking its dialect refuse.
+const OPENAI_PROMPT_CACHE: [&str; 2] = ["prompt_cache_key", "prompt_cache_retention"];
 
 /// `req` as `entry`'s model, reached through a provider speaking `kind`, accepts it.
 pub fn request_for<'a>(
@@ -332,14 +334,24 @@ fn within_stop_cap(
 /// role, the Responses API's usual one for instructions). OpenAI treats the two roles alike
 /// on its chat models. With both limits set, `max_completion_tokens` is the one sent (as
 /// `max_tokens`): it is the one budgets and rate limits reserved for (`output_limit`), while
-/// such a server, given both, may honour the other. `None` when nothing changes.
+/// such a server, given both, may honour the other. OpenAI's prompt-cache fields
+/// (`prompt_cache_key`, `prompt_cache_retention`: Codex and other Responses clients send them
+/// on every request) are left out: Mistral answers 422 and Groq 400 to fields they do not
+/// know, and a routing hint for OpenAI's cache means nothing to them. `None` when nothing
+/// changes.
 fn for_compatible_server(req: &ChatCompletionRequest) -> Option<ChatCompletionRequest> {
     let limit = req.max_completion_tokens.is_some();
     let developer = req.messages.iter().any(|m| m.role == Role::Developer);
-    if !limit && !developer {
+    let cache_fields = OPENAI_PROMPT_CACHE
+        .iter()
+        .any(|k| req.extra.contains_key(*k));
+    if !limit && !developer && !cache_fields {
         return None;
     }
     let mut fitted = req.clone();
+    for key in OPENAI_PROMPT_CACHE {
+        fitted.extra.remove(key);
+    }
     if limit {
         fitted.max_tokens = fitted.max_completion_tokens.take();
     }
@@ -518,6 +530,27 @@ mod tests {
             (out.max_tokens, out.max_completion_tokens),
             (Some(100), None)
         );
+    }
+
+    /// OpenAI's prompt-cache fields reach OpenAI's models only: Mistral (422) and Groq (400)
+    /// refuse fields they do not know.
+    #[test]
+    fn prompt_cache_fields_reach_openai_only() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let req = with(&request(None), |b| {
+            b["prompt_cache_key"] = "session-1".into();
+            b["prompt_cache_retention"] = "24h".into();
+        });
+        let gpt = catalog.find("gpt-4o").unwrap();
+        let out = request_for(&req, Some(gpt), ProviderKind::Openai);
+        assert_eq!(out.extra["prompt_cache_key"], "session-1");
+        assert_eq!(out.extra["prompt_cache_retention"], "24h");
+        for model in ["mistral-small-3.2", "deepseek-chat"] {
+            let entry = catalog.find(model).unwrap();
+            let out = request_for(&req, Some(entry), ProviderKind::Openai);
+            assert!(!out.extra.contains_key("prompt_cache_key"), "{model}");
+            assert!(!out.extra.contains_key("prompt_cache_retention"), "{model}");
+        }
     }
 
     /// More stop sequences than the API takes, or an empty list, are the gateway's to cut.

@@ -725,3 +725,71 @@ async fn a_stop_sequence_is_named_where_the_upstream_or_the_gateway_knows_it() {
         h.stop().await;
     }
 }
+
+/// An upstream streaming parallel calls with interleaved fragments: one `tool_use` block per
+/// call with its upstream id, name and whole input, as the cached replay of the same answer
+/// (streamed or not) gives. Before, a block per change of index: the real calls with empty
+/// input, then blocks with empty names and `toolu_0`/`toolu_1` ids.
+#[tokio::test]
+async fn interleaved_tool_call_fragments_stream_one_block_per_call_as_the_replay_does() {
+    let h = Harness::openai_with(|raw| raw.cache.enabled = true).await;
+    h.fake
+        .always("gpt-4o-mini", crate::responses::interleaved_calls());
+    let body = json!({"model": "gpt-4o-mini", "max_tokens": 64, "stream": true,
+        "temperature": 0, "messages": [{"role": "user", "content": "INTERLEAVE x"}],
+        "tools": [{"name": "fa", "input_schema": {"type": "object"}},
+                  {"name": "fb", "input_schema": {"type": "object"}}]});
+    let expected = vec![
+        json!({"type": "tool_use", "id": "call_A", "name": "fa", "input": {"a": 1}}),
+        json!({"type": "tool_use", "id": "call_B", "name": "fb", "input": {"b": 2}}),
+    ];
+    // The blocks as the SDKs put them together: by `index`, the input from the JSON deltas.
+    let blocks = |evs: &[(String, Value)]| {
+        let mut blocks: Vec<(Value, String)> = Vec::new();
+        for (name, v) in evs {
+            let index = v["index"].as_u64().map(|i| i as usize);
+            match name.as_str() {
+                "content_block_start" => {
+                    assert_eq!(index, Some(blocks.len()), "{v}");
+                    blocks.push((v["content_block"].clone(), String::new()));
+                }
+                "content_block_delta" => {
+                    if let Some(partial) = v["delta"]["partial_json"].as_str() {
+                        blocks[index.unwrap()].1.push_str(partial);
+                    }
+                }
+                _ => {}
+            }
+        }
+        blocks
+            .into_iter()
+            .map(|(mut block, json)| {
+                block["input"] = serde_json::from_str(&json).unwrap();
+                block
+            })
+            .collect::<Vec<Value>>()
+    };
+    let live = post(&h, &body).await;
+    assert_eq!(header(&live, "x-switchyard-cache"), "miss");
+    let evs = events(&live.text().await.unwrap());
+    assert_eq!(blocks(&evs), expected);
+    let stops = evs
+        .iter()
+        .filter(|(n, _)| n == "content_block_stop")
+        .count();
+    assert_eq!(stops, 2);
+    let delta = &evs.iter().find(|(n, _)| n == "message_delta").unwrap().1;
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+
+    let replay = post(&h, &body).await;
+    assert_eq!(header(&replay, "x-switchyard-cache"), "hit");
+    assert_eq!(blocks(&events(&replay.text().await.unwrap())), expected);
+    let mut plain = body.clone();
+    plain["stream"] = json!(false);
+    let hit = post(&h, &plain).await;
+    assert_eq!(header(&hit, "x-switchyard-cache"), "hit");
+    let v: Value = hit.json().await.unwrap();
+    assert_eq!(v["content"], Value::Array(expected));
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
+    h.stop().await;
+}

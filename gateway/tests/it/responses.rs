@@ -538,3 +538,301 @@ async fn parallel_tool_calls_without_tools_reach_a_chat_completions_upstream() {
     );
     h.stop().await;
 }
+
+/// The chunks of an OpenAI Chat Completions stream (model `gpt-4o-mini`), as raw SSE, ending
+/// with `[DONE]` when `done`.
+fn chat_stream(chunks: &[Value], done: bool) -> Scenario {
+    let mut body = String::new();
+    for c in chunks {
+        let mut chunk = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                               "created": 1_700_000_000, "model": "gpt-4o-mini"});
+        for (k, v) in c.as_object().unwrap() {
+            chunk[k] = v.clone();
+        }
+        body.push_str(&format!("data: {chunk}\n\n"));
+    }
+    if done {
+        body.push_str("data: [DONE]\n\n");
+    }
+    Scenario::Raw {
+        code: 200,
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        body,
+    }
+}
+
+/// A chunk whose first choice's delta is `delta` (and `finish`).
+fn delta(delta: Value, finish: Option<&str>) -> Value {
+    json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+}
+
+fn call_fragment(index: u32, id: Option<&str>, name: Option<&str>, args: &str) -> Value {
+    let mut call = json!({"index": index, "function": {"arguments": args}});
+    if let Some(id) = id {
+        call["id"] = json!(id);
+        call["type"] = json!("function");
+    }
+    if let Some(name) = name {
+        call["function"]["name"] = json!(name);
+    }
+    delta(json!({"tool_calls": [call]}), None)
+}
+
+/// Parallel calls whose fragments interleave across `index`es, then the finish and usage.
+pub(crate) fn interleaved_calls() -> Scenario {
+    chat_stream(
+        &[
+            delta(json!({"role": "assistant", "content": null}), None),
+            call_fragment(0, Some("call_A"), Some("fa"), ""),
+            call_fragment(1, Some("call_B"), Some("fb"), ""),
+            call_fragment(0, None, None, "{\"a\":1}"),
+            call_fragment(1, None, None, "{\"b\":2}"),
+            delta(json!({}), Some("tool_calls")),
+            json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7,
+                                            "total_tokens": 12}}),
+        ],
+        true,
+    )
+}
+
+/// The `function_call` items of a response, without their item ids (fresh per answer).
+fn function_calls(response: &Value) -> Vec<Value> {
+    response["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "function_call")
+        .map(|i| {
+            let mut i = i.clone();
+            i.as_object_mut().unwrap().remove("id");
+            i
+        })
+        .collect()
+}
+
+/// An upstream streaming parallel calls with interleaved fragments: the client gets one
+/// `function_call` item per call with its upstream id, name and whole arguments, and the
+/// cached replay of the same answer (streamed or not) the same calls. Before, four items: the
+/// two real calls with empty arguments, and `call_0`/`call_1` with empty names.
+#[tokio::test]
+async fn interleaved_tool_call_fragments_stream_one_item_per_call_as_the_replay_does() {
+    let h = Harness::openai_with(|raw| raw.cache.enabled = true).await;
+    h.fake.always("gpt-4o-mini", interleaved_calls());
+    let tools = json!([
+        {"type": "function", "name": "fa", "parameters": {"type": "object", "properties": {}}},
+        {"type": "function", "name": "fb", "parameters": {"type": "object", "properties": {}}}
+    ]);
+    let body = json!({"model": "gpt-4o-mini", "input": "INTERLEAVE x", "stream": true,
+                      "temperature": 0, "tools": tools});
+    let expected = vec![
+        json!({"type": "function_call", "status": "completed", "call_id": "call_A",
+               "name": "fa", "arguments": "{\"a\":1}"}),
+        json!({"type": "function_call", "status": "completed", "call_id": "call_B",
+               "name": "fb", "arguments": "{\"b\":2}"}),
+    ];
+    let live = post(&h, &body).await;
+    assert_eq!(header(&live, "x-switchyard-cache"), "miss");
+    let evs = events(&live.text().await.unwrap());
+    for (i, (_, v)) in evs.iter().enumerate() {
+        assert_eq!(v["sequence_number"], i, "{v}");
+    }
+    let added: Vec<(u64, &str)> = evs
+        .iter()
+        .filter(|(n, _)| n == "response.output_item.added")
+        .map(|(_, v)| {
+            (
+                v["output_index"].as_u64().unwrap(),
+                v["item"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(added, [(0, "fa"), (1, "fb")]);
+    let (last, completed) = evs.last().unwrap();
+    assert_eq!(last, "response.completed");
+    assert_eq!(function_calls(&completed["response"]), expected);
+
+    let replay = post(&h, &body).await;
+    assert_eq!(header(&replay, "x-switchyard-cache"), "hit");
+    let evs = events(&replay.text().await.unwrap());
+    assert_eq!(function_calls(&evs.last().unwrap().1["response"]), expected);
+    let mut plain = body.clone();
+    plain["stream"] = json!(false);
+    let hit = post(&h, &plain).await;
+    assert_eq!(header(&hit, "x-switchyard-cache"), "hit");
+    assert_eq!(function_calls(&hit.json().await.unwrap()), expected);
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
+    h.stop().await;
+}
+
+/// A stream still waiting for its first token after `[server] stream_keepalive` whose every
+/// candidate then fails: what OpenAI sends for a failed response (`response.created`,
+/// `response.in_progress`, `error`, `response.failed`), with the gateway's code and message.
+/// Before, one lone `error` event, which the SDKs' stream helpers refuse ("Expected to have
+/// received `response.created` before `error`"), losing the message.
+#[tokio::test]
+async fn a_stream_failing_after_its_keepalives_is_a_failed_response() {
+    let h = Harness::with(&["gpt-4o-mini"], |c| {
+        c.server.stream_keepalive = std::time::Duration::from_millis(100);
+    })
+    .await;
+    h.fake.always(
+        "gpt-4o-mini",
+        Scenario::Late {
+            delay: std::time::Duration::from_millis(400),
+            then: Box::new(Scenario::status(500)),
+        },
+    );
+    let body = json!({"model": "gpt-4o-mini", "input": "hi", "stream": true,
+                      "instructions": "Be brief."});
+    let resp = post(&h, &body).await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.starts_with(": keep-alive\n\n"), "{text}");
+    let evs = events(&text.replace(": keep-alive\n\n", ""));
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "response.created",
+            "response.in_progress",
+            "error",
+            "response.failed"
+        ],
+        "{text}"
+    );
+    for (i, (_, v)) in evs.iter().enumerate() {
+        assert_eq!(v["sequence_number"], i, "{v}");
+    }
+    let created = &evs[0].1["response"];
+    assert_eq!(created["status"], "in_progress");
+    assert_eq!(created["instructions"], "Be brief.");
+    let error = &evs[2].1;
+    assert_eq!(error["code"], "upstream_failed", "{error}");
+    assert!(error["message"]
+        .as_str()
+        .unwrap()
+        .contains("all upstream attempts failed"));
+    let failed = &evs[3].1["response"];
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["id"], created["id"]);
+    assert_eq!(failed["error"]["code"], "server_error");
+    assert_eq!(failed["error"]["message"], error["message"]);
+    let row = h.only_row().await;
+    assert_eq!(row.status, OutcomeStatus::UpstreamError);
+    h.stop().await;
+}
+
+/// A stream whose first text the answer masker holds back (`[guardrails] responses = true`: a
+/// word may be the start of an e-mail address) and whose upstream then fails: the `error`
+/// event still comes after `response.created`, which the SDKs' stream helpers require. (The
+/// masker passes a chunk on even when it holds all its text, so the encoder has started; its
+/// `error` also starts the response itself when nothing has.)
+#[tokio::test]
+async fn a_stream_failing_while_the_masker_holds_its_first_text_starts_with_response_created() {
+    let h = Harness::openai_with(|raw| {
+        raw.guardrails = Some(toml::from_str("enabled = true\nresponses = true").unwrap());
+    })
+    .await;
+    // The first token, then the connection ends without `[DONE]`.
+    h.fake.always(
+        "gpt-4o-mini",
+        chat_stream(&[delta(json!({"content": "hello"}), None)], false),
+    );
+    let body = json!({"model": "gpt-4o-mini", "input": "hi", "stream": true});
+    let text = post(&h, &body).await.text().await.unwrap();
+    let evs = events(&text);
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"response.created"), "{text}");
+    assert_eq!(names.last(), Some(&"error"), "{text}");
+    for (i, (_, v)) in evs.iter().enumerate() {
+        assert_eq!(v["sequence_number"], i, "{v}");
+    }
+    h.stop().await;
+}
+
+/// Retrieving, deleting, cancelling or listing a stored response: a 404 in OpenAI's shape that
+/// says nothing is stored (the SDKs show the message), not an empty 404.
+#[tokio::test]
+async fn stored_response_routes_answer_a_404_saying_nothing_is_stored() {
+    let h = Harness::openai().await;
+    let requests = [
+        h.client.get(h.url("/v1/responses/resp_123")),
+        h.client.delete(h.url("/v1/responses/resp_123")),
+        h.client
+            .post(h.url("/v1/responses/resp_123/cancel"))
+            .json(&json!({})),
+        h.client.get(h.url("/v1/responses/resp_123/input_items")),
+        h.client
+            .post(h.url("/v1/responses/input_tokens"))
+            .json(&json!({"model": "gpt-4o-mini", "input": "hi"})),
+    ];
+    for request in requests {
+        let e = openai_error(request.send().await.unwrap(), 404).await;
+        assert_eq!(e["code"], "not_found", "{e}");
+        assert_eq!(e["type"], "invalid_request_error", "{e}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("stores no responses"),
+            "{e}"
+        );
+    }
+    assert_eq!(h.fake.requests().len(), 0);
+    h.stop().await;
+}
+
+/// `reasoning.effort` reaches the model as the chat form's `reasoning_effort` (was a 400) and
+/// is echoed; OpenAI's prompt-caching hints reach an OpenAI upstream under their names (the
+/// retention was a 400, the key dropped) and not a Claude one; a `text` that is not an object
+/// is a 400 naming it (was taken as plain text).
+#[tokio::test]
+async fn reasoning_effort_and_prompt_cache_hints_are_carried_and_text_is_checked() {
+    let h = Harness::with(&["gpt-5", "claude-haiku-4.5"], |_| {}).await;
+    let body = json!({"model": "gpt-5", "input": "hi", "reasoning": {"effort": "low"},
+                      "prompt_cache_key": "conv-1", "prompt_cache_retention": "24h"});
+    let resp = post(&h, &body).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["reasoning"]["effort"], "low", "{v}");
+    let sent = &h.fake.requests()[0];
+    assert_eq!(sent.wire, Wire::OpenAi);
+    assert_eq!(sent.body["reasoning_effort"], "low", "{}", sent.body);
+    assert_eq!(sent.body["prompt_cache_key"], "conv-1", "{}", sent.body);
+    assert_eq!(sent.body["prompt_cache_retention"], "24h", "{}", sent.body);
+
+    let mut claude = body.clone();
+    claude["model"] = json!("claude-haiku-4.5");
+    assert_eq!(post(&h, &claude).await.status(), 200);
+    let sent = &h.fake.requests()[1];
+    assert_eq!(sent.wire, Wire::Anthropic);
+    let text = sent.body.to_string();
+    assert!(
+        !text.contains("prompt_cache") && !text.contains("conv-1"),
+        "{text}"
+    );
+
+    for (reasoning, field) in [
+        (json!({"effort": "extreme"}), "reasoning.effort"),
+        (json!({"summary": "auto"}), "reasoning.summary"),
+    ] {
+        let bad = json!({"model": "gpt-5", "input": "hi", "reasoning": reasoning});
+        let e = openai_error(post(&h, &bad).await, 400).await;
+        assert!(e["message"].as_str().unwrap().starts_with(field), "{e}");
+    }
+    let e = openai_error(
+        post(&h, &json!({"model": "gpt-5", "input": "hi", "text": "zzz"})).await,
+        400,
+    )
+    .await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("text: must be an object"),
+        "{e}"
+    );
+    assert_eq!(e["type"], "invalid_request_error");
+    assert_eq!(h.fake.requests().len(), 2, "nothing refused went upstream");
+    h.stop().await;
+}

@@ -4,6 +4,8 @@
 //! Request parameters echoed in the `response` object come from the internal chat request, so
 //! a cache replay shapes its answer exactly like a live one.
 
+use std::collections::BTreeMap;
+
 use axum::body::Bytes;
 use serde_json::{json, Map, Value};
 
@@ -29,6 +31,20 @@ fn incomplete_reason(finish: Option<&FinishReason>) -> Option<&'static str> {
             | FinishReason::Other(_),
         )
         | None => None,
+    }
+}
+
+/// An output item's status in an answer that was (`incomplete`) or was not cut short: what
+/// the cut reached is `incomplete` (the answer's last item, and a call whose arguments are not
+/// whole JSON, which calls streamed side by side can leave), as OpenAI marks it; what was
+/// finished before it is `completed`. A client runs the calls of an answer, and one whose
+/// arguments were cut off must not look complete.
+fn item_status(incomplete: bool, last: bool, arguments: Option<&str>) -> &'static str {
+    let cut = last || arguments.is_some_and(|a| serde_json::from_str::<Value>(a).is_err());
+    if incomplete && cut {
+        "incomplete"
+    } else {
+        "completed"
     }
 }
 
@@ -87,7 +103,7 @@ impl Echo {
             "metadata": {},
             "parallel_tool_calls": parallel,
             "previous_response_id": null,
-            "reasoning": {"effort": null, "summary": null},
+            "reasoning": {"effort": req.extra.get("reasoning_effort"), "summary": null},
             "store": false,
             "background": false,
             "temperature": req.temperature.unwrap_or(1.0),
@@ -198,13 +214,9 @@ pub fn response_body(
     let choice = completion.choices.first();
     let finish = choice.and_then(|c| c.finish_reason.as_ref());
     let incomplete = incomplete_reason(finish);
-    let item_status = if incomplete.is_some() {
-        "incomplete"
-    } else {
-        "completed"
-    };
     let mut output = Vec::new();
     if let Some(c) = choice {
+        let calls = c.message.tool_calls.as_deref().unwrap_or_default();
         let mut content = Vec::new();
         if let Some(text) = c.message.content.as_deref().filter(|t| !t.is_empty()) {
             content.push(output_text(text));
@@ -213,15 +225,18 @@ pub fn response_body(
             content.push(json!({"type": "refusal", "refusal": refusal}));
         }
         if !content.is_empty() {
-            output.push(message_item(&new_id("msg_"), item_status, content));
+            let status = item_status(incomplete.is_some(), calls.is_empty(), None);
+            output.push(message_item(&new_id("msg_"), status, content));
         }
-        for call in c.message.tool_calls.iter().flatten() {
+        for (i, call) in calls.iter().enumerate() {
+            let arguments = &call.function.arguments;
+            let last = i + 1 == calls.len();
             output.push(call_item(
                 &new_id("fc_"),
-                "completed",
-                &call.id,
+                item_status(incomplete.is_some(), last, Some(arguments)),
+                &call_id(i, &call.id),
                 &call.function.name,
-                &call.function.arguments,
+                arguments,
             ));
         }
     }
@@ -256,19 +271,51 @@ pub fn response_body(
     )
 }
 
-/// The output item being streamed.
+/// The assistant message being streamed: its content parts so far, the last one open.
 #[derive(Debug)]
-enum Open {
-    /// The assistant message: its content parts so far, the last one open.
-    Message { id: String, parts: Vec<Part> },
-    /// A function call, by its chat tool-call index.
-    Call {
-        index: u32,
-        id: String,
-        call_id: String,
-        name: String,
-        arguments: String,
-    },
+struct OpenMessage {
+    id: String,
+    output_index: usize,
+    parts: Vec<Part>,
+}
+
+/// A function call being streamed, by its chat tool-call index.
+///
+/// Chat Completions streams a call as fragments keyed by `index`, and an upstream may
+/// interleave the fragments of parallel calls or send the name after the first fragment. So
+/// each index keeps its own state, put together as `cache::assemble` puts a stored answer
+/// together (the last `id` given, the concatenated name and arguments), so that a live stream
+/// and the cached replay of the same answer agree. The item is announced
+/// (`response.output_item.added`) once its name is known, with the arguments held until then;
+/// its `.done` events carry the final values.
+#[derive(Debug, Default)]
+struct OpenCall {
+    /// The item's id and output index, once announced.
+    item: Option<(String, usize)>,
+    call_id: String,
+    name: String,
+    arguments: String,
+}
+
+/// A call's `call_id`: the upstream's, or `call_{index}` when it gave none.
+fn call_id(index: usize, id: &str) -> String {
+    if id.is_empty() {
+        format!("call_{index}")
+    } else {
+        id.to_owned()
+    }
+}
+
+/// OpenAI's `response.error.code` for a failure answered with `status`: `ResponseError.code`
+/// is a fixed list in OpenAI's API (`server_error`, `rate_limit_exceeded`, `invalid_prompt`
+/// and image errors), which typed clients check, so the gateway's own code goes in the `error`
+/// event before it (whose `code` is any string).
+fn response_error_code(status: u16) -> &'static str {
+    if status == 429 {
+        "rate_limit_exceeded"
+    } else {
+        "server_error"
+    }
 }
 
 /// Turns chat chunks (from any provider) into Responses' typed events: `response.created`,
@@ -276,14 +323,25 @@ enum Open {
 /// argument deltas and `.done` events, `response.output_item.done`, and finally
 /// `response.completed` (or `response.incomplete`) once the outcome row is committed. Every
 /// event carries its `sequence_number`.
+///
+/// Items follow one another as OpenAI streams them (a call ends the message before it), but
+/// function calls stay open until the end of the answer, each by its tool-call index: an
+/// upstream that interleaves parallel calls gets one item per call, their events interleaved
+/// by `output_index` (which the SDKs' stream helpers key on).
 #[derive(Debug)]
 pub struct StreamEncoder {
     echo: Echo,
+    /// The model asked for, until a chunk names the one answering.
+    model: String,
     head: Option<Head>,
     sequence: u64,
-    /// Finished output items, in order.
-    items: Vec<Value>,
-    open: Option<Open>,
+    /// Finished output items, by output index.
+    items: BTreeMap<usize, Value>,
+    /// The output index of the next item.
+    next_output: usize,
+    message: Option<OpenMessage>,
+    /// Open function calls, by tool-call index.
+    calls: BTreeMap<u32, OpenCall>,
     finish: Option<FinishReason>,
     /// The cached and reasoning counts of the upstream's usage chunk.
     details: TokenDetails,
@@ -294,10 +352,13 @@ impl StreamEncoder {
     pub fn new(req: &ChatCompletionRequest) -> Self {
         StreamEncoder {
             echo: Echo::of(req),
+            model: req.model.clone(),
             head: None,
             sequence: 0,
-            items: Vec::new(),
-            open: None,
+            items: BTreeMap::new(),
+            next_output: 0,
+            message: None,
+            calls: BTreeMap::new(),
             finish: None,
             details: TokenDetails::default(),
         }
@@ -327,7 +388,10 @@ impl StreamEncoder {
                 .map(|c| c.created)
                 .filter(|c| *c > 0)
                 .unwrap_or_else(|| crate::clock::unix_ms() / 1000),
-            model: chunk.map(|c| c.model.clone()).unwrap_or_default(),
+            model: chunk
+                .map(|c| c.model.clone())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| self.model.clone()),
         };
         let response = response_object(&head, "in_progress", None, Vec::new(), None, &self.echo);
         self.head = Some(head);
@@ -335,50 +399,129 @@ impl StreamEncoder {
         self.event(out, "response.in_progress", json!({ "response": response }));
     }
 
-    fn output_index(&self) -> usize {
-        self.items.len()
+    /// A new item's output index.
+    fn next_output_index(&mut self) -> usize {
+        let index = self.next_output;
+        self.next_output += 1;
+        index
     }
 
-    /// Closes the open item: its `.done` events, then it joins the finished items.
-    fn close(&mut self, out: &mut String) {
-        let Some(open) = self.open.take() else {
+    /// The status of the item at `output_index` closed now ([`item_status`]): items closed
+    /// before the answer's end are `completed`.
+    fn status_of(&self, output_index: usize, arguments: Option<&str>) -> &'static str {
+        let incomplete = incomplete_reason(self.finish.as_ref()).is_some();
+        item_status(incomplete, output_index + 1 == self.next_output, arguments)
+    }
+
+    /// Closes the open message: its last part's and its own `.done` events.
+    fn close_message(&mut self, out: &mut String) {
+        let Some(OpenMessage {
+            id,
+            output_index,
+            parts,
+        }) = self.message.take()
+        else {
             return;
         };
-        let index = self.output_index();
-        let item = match open {
-            Open::Message { id, parts } => {
-                let status = if incomplete_reason(self.finish.as_ref()).is_some() {
-                    "incomplete"
-                } else {
-                    "completed"
-                };
-                if let Some(last) = parts.last() {
-                    self.close_part(out, &id, index, parts.len() - 1, last);
-                }
-                message_item(&id, status, parts.iter().map(Part::json).collect())
-            }
-            Open::Call {
-                id,
-                call_id,
-                name,
-                arguments,
-                ..
-            } => {
-                self.event(
-                    out,
-                    "response.function_call_arguments.done",
-                    json!({"item_id": id, "output_index": index, "name": name,
-                           "arguments": arguments}),
-                );
-                call_item(&id, "completed", &call_id, &name, &arguments)
-            }
-        };
+        if let Some(last) = parts.last() {
+            self.close_part(out, &id, output_index, parts.len() - 1, last);
+        }
+        let status = self.status_of(output_index, None);
+        let item = message_item(&id, status, parts.iter().map(Part::json).collect());
         self.event(
             out,
             "response.output_item.done",
-            json!({"output_index": index, "item": item}),
+            json!({"output_index": output_index, "item": item}),
         );
-        self.items.push(item);
+        self.items.insert(output_index, item);
+    }
+
+    /// Announces the call at `index` (once): `response.output_item.added`, then the arguments
+    /// received before it as one delta.
+    fn announce(&mut self, out: &mut String, index: u32) {
+        let Some(call) = self.calls.get(&index).filter(|c| c.item.is_none()) else {
+            return;
+        };
+        let call_id = call_id(index as usize, &call.call_id);
+        let name = call.name.clone();
+        let arguments = call.arguments.clone();
+        let id = new_id("fc_");
+        let output_index = self.next_output_index();
+        if let Some(call) = self.calls.get_mut(&index) {
+            call.item = Some((id.clone(), output_index));
+        }
+        self.event(
+            out,
+            "response.output_item.added",
+            json!({"output_index": output_index,
+                   "item": call_item(&id, "in_progress", &call_id, &name, "")}),
+        );
+        if !arguments.is_empty() {
+            self.event(
+                out,
+                "response.function_call_arguments.delta",
+                json!({"item_id": id, "output_index": output_index, "delta": arguments}),
+            );
+        }
+    }
+
+    /// Closes the call at `index` (announced first if its name never came).
+    fn close_call(&mut self, out: &mut String, index: u32) {
+        self.announce(out, index);
+        let Some(call) = self.calls.remove(&index) else {
+            return;
+        };
+        let Some((id, output_index)) = call.item else {
+            return;
+        };
+        self.event(
+            out,
+            "response.function_call_arguments.done",
+            json!({"item_id": id, "output_index": output_index, "name": call.name,
+                   "arguments": call.arguments}),
+        );
+        let item = call_item(
+            &id,
+            self.status_of(output_index, Some(&call.arguments)),
+            &call_id(index as usize, &call.call_id),
+            &call.name,
+            &call.arguments,
+        );
+        self.event(
+            out,
+            "response.output_item.done",
+            json!({"output_index": output_index, "item": item}),
+        );
+        self.items.insert(output_index, item);
+    }
+
+    /// Closes every open item in output order, calls whose name never came announced first
+    /// (by index).
+    fn close_all(&mut self, out: &mut String) {
+        let unannounced: Vec<u32> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| call.item.is_none())
+            .map(|(index, _)| *index)
+            .collect();
+        for index in unannounced {
+            self.announce(out, index);
+        }
+        let mut open: Vec<(usize, Option<u32>)> = self
+            .calls
+            .iter()
+            .filter_map(|(index, call)| call.item.as_ref().map(|(_, at)| (*at, Some(*index))))
+            .collect();
+        if let Some(message) = &self.message {
+            open.push((message.output_index, None));
+        }
+        open.sort_unstable();
+        for (_, call) in open {
+            match call {
+                Some(index) => self.close_call(out, index),
+                None => self.close_message(out),
+            }
+        }
     }
 
     /// The `.done` events of the message's part at `content_index`.
@@ -411,22 +554,27 @@ impl StreamEncoder {
     /// Appends `delta` to the message's open part of `kind`, opening the message or a new part
     /// (after closing one of the other kind) as needed.
     fn part_delta(&mut self, out: &mut String, kind: PartKind, delta: &str) {
-        if !matches!(self.open, Some(Open::Message { .. })) {
-            self.close(out);
+        if self.message.is_none() {
             let id = new_id("msg_");
-            let index = self.output_index();
+            let output_index = self.next_output_index();
             self.event(
                 out,
                 "response.output_item.added",
-                json!({"output_index": index, "item": message_item(&id, "in_progress", vec![])}),
+                json!({"output_index": output_index,
+                       "item": message_item(&id, "in_progress", vec![])}),
             );
-            self.open = Some(Open::Message {
+            self.message = Some(OpenMessage {
                 id,
+                output_index,
                 parts: Vec::new(),
             });
         }
-        let index = self.output_index();
-        let Some(Open::Message { id, mut parts }) = self.open.take() else {
+        let Some(OpenMessage {
+            id,
+            output_index: index,
+            mut parts,
+        }) = self.message.take()
+        else {
             return;
         };
         if parts.last().is_none_or(|p| p.kind != kind) {
@@ -458,47 +606,44 @@ impl StreamEncoder {
             PartKind::Refusal => "response.refusal.delta",
         };
         self.event(out, kind_event, data);
-        self.open = Some(Open::Message { id, parts });
+        self.message = Some(OpenMessage {
+            id,
+            output_index: index,
+            parts,
+        });
     }
 
-    fn call(&mut self, out: &mut String, call: &crate::openai::wire::ToolCallDelta) {
-        let function = call.function.as_ref();
-        if !matches!(self.open, Some(Open::Call { index, .. }) if index == call.index) {
-            self.close(out);
-            let id = new_id("fc_");
-            let call_id = call
-                .id
-                .clone()
-                .unwrap_or_else(|| format!("call_{}", call.index));
-            let name = function.and_then(|f| f.name.clone()).unwrap_or_default();
-            let index = self.output_index();
-            self.event(
-                out,
-                "response.output_item.added",
-                json!({"output_index": index,
-                       "item": call_item(&id, "in_progress", &call_id, &name, "")}),
-            );
-            self.open = Some(Open::Call {
-                index: call.index,
-                id,
-                call_id,
-                name,
-                arguments: String::new(),
-            });
+    /// One tool-call fragment, added to its index's call.
+    fn call(&mut self, out: &mut String, delta: &crate::openai::wire::ToolCallDelta) {
+        // A call ends the message before it, as OpenAI streams items one after another.
+        self.close_message(out);
+        let call = self.calls.entry(delta.index).or_default();
+        if let Some(id) = &delta.id {
+            call.call_id.clone_from(id);
         }
-        let Some(delta) = function
+        let function = delta.function.as_ref();
+        if let Some(name) = function.and_then(|f| f.name.as_deref()) {
+            call.name.push_str(name);
+        }
+        let fragment = function
             .and_then(|f| f.arguments.as_deref())
-            .filter(|a| !a.is_empty())
-        else {
-            return;
-        };
-        let index = self.output_index();
-        let Some(Open::Call { id, arguments, .. }) = &mut self.open else {
-            return;
-        };
-        arguments.push_str(delta);
-        let data = json!({"item_id": id, "output_index": index, "delta": delta});
-        self.event(out, "response.function_call_arguments.delta", data);
+            .filter(|a| !a.is_empty());
+        if let Some(fragment) = fragment {
+            call.arguments.push_str(fragment);
+        }
+        match call.item.clone() {
+            Some((id, output_index)) => {
+                if let Some(fragment) = fragment {
+                    self.event(
+                        out,
+                        "response.function_call_arguments.delta",
+                        json!({"item_id": id, "output_index": output_index, "delta": fragment}),
+                    );
+                }
+            }
+            None if !call.name.is_empty() => self.announce(out, delta.index),
+            None => {}
+        }
     }
 
     /// The events for one chunk (`None` when it adds nothing the client sees).
@@ -529,42 +674,75 @@ impl StreamEncoder {
         (!out.is_empty()).then(|| Bytes::from(out))
     }
 
+    /// The response as it stands, with `status`.
+    fn response(&self, status: &str, tokens: Option<((u32, u32), TokenDetails)>) -> Value {
+        let head = self.head.clone().unwrap_or(Head {
+            id: new_id("resp_"),
+            created_at: 0,
+            model: self.model.clone(),
+        });
+        let incomplete = incomplete_reason(self.finish.as_ref()).filter(|_| status == "incomplete");
+        response_object(
+            &head,
+            status,
+            incomplete,
+            self.items.values().cloned().collect(),
+            tokens,
+            &self.echo,
+        )
+    }
+
     /// The closing events of a complete stream; `tokens` are its `(input, output)` counts.
     pub fn done(&mut self, tokens: (u32, u32)) -> Bytes {
         let mut out = String::new();
         self.start(&mut out, None);
-        self.close(&mut out);
-        let incomplete = incomplete_reason(self.finish.as_ref());
-        let (kind, status) = match incomplete {
+        self.close_all(&mut out);
+        let (kind, status) = match incomplete_reason(self.finish.as_ref()) {
             Some(_) => ("response.incomplete", "incomplete"),
             None => ("response.completed", "completed"),
         };
-        let head = self.head.clone().unwrap_or(Head {
-            id: new_id("resp_"),
-            created_at: 0,
-            model: String::new(),
-        });
-        let response = response_object(
-            &head,
-            status,
-            incomplete,
-            self.items.clone(),
-            Some((tokens, self.details)),
-            &self.echo,
-        );
+        let response = self.response(status, Some((tokens, self.details)));
         self.event(&mut out, kind, json!({ "response": response }));
         Bytes::from(out)
     }
 
-    /// The terminal `error` event of a stream that failed after its first byte.
-    pub fn error(&self, code: &str, message: &str) -> Bytes {
-        error_event(self.sequence, code, message)
+    /// The `error` event that ends a stream failing after its first byte. The SDKs' stream
+    /// helpers refuse any event before `response.created`, so a stream whose first chunk never
+    /// reached the encoder (held back by the answer masker or the stop cutter) gets
+    /// `response.created` and `response.in_progress` first.
+    pub fn error(&mut self, code: &str, message: &str) -> Bytes {
+        let mut out = String::new();
+        self.start(&mut out, None);
+        self.error_event(&mut out, code, message);
+        Bytes::from(out)
     }
-}
 
-/// An `error` event numbered `sequence` (0 for a stream that sent nothing before it).
-pub fn error_event(sequence: u64, code: &str, message: &str) -> Bytes {
-    let data = json!({"type": "error", "code": code, "message": message, "param": null,
-                      "sequence_number": sequence});
-    Bytes::from(format!("event: error\ndata: {data}\n\n"))
+    fn error_event(&mut self, out: &mut String, code: &str, message: &str) {
+        self.event(
+            out,
+            "error",
+            json!({"code": code, "message": message, "param": null}),
+        );
+    }
+
+    /// The whole stream of a request that failed (answered `status`, with the gateway's `code`
+    /// and `message`) before its answer started, after its keep-alives began: what OpenAI
+    /// sends for a response that fails, `response.created` and `response.in_progress`, the
+    /// `error` event, then `response.failed` whose `response.error` says why (OpenAI API
+    /// reference, "Streaming events", developers.openai.com/api/reference/resources/beta/
+    /// subresources/responses/streaming-events, read 2026-12-07: `response.created` first,
+    /// `error` with `code`, `message`, `param`, `sequence_number`, and `response.failed`
+    /// carrying the failed response, whose `error` is `{code, message}`). The SDKs' stream
+    /// helpers refuse a stream whose first event is not `response.created` (openai-python's
+    /// `responses.stream()` raises "Expected to have received `response.created` before
+    /// `error`").
+    pub fn failed(&mut self, status: u16, code: &str, message: &str) -> Bytes {
+        let mut out = String::new();
+        self.start(&mut out, None);
+        self.error_event(&mut out, code, message);
+        let mut response = self.response("failed", None);
+        response["error"] = json!({"code": response_error_code(status), "message": message});
+        self.event(&mut out, "response.failed", json!({ "response": response }));
+        Bytes::from(out)
+    }
 }

@@ -12,10 +12,13 @@
 //! `function_call` and `function_call_output` items), `instructions` (a system message),
 //! `function` tools, `tool_choice`, `temperature`, `top_p`, `max_output_tokens`, `metadata`
 //! (validated, not stored), `user`, `parallel_tool_calls`, `stream`, `text.format`
-//! (text/json_object/json_schema), `store` (accepted, nothing is stored) and Switchyard's
-//! `router` options. Refused with a 400 naming the field: `previous_response_id`,
-//! `conversation`, `background: true`, `reasoning` settings, `include`, `truncation: "auto"`,
-//! built-in tools, other item and part types, unknown fields.
+//! (text/json_object/json_schema), `reasoning.effort` (as `reasoning_effort`),
+//! `prompt_cache_key` and `prompt_cache_retention` (passed on), `store` (accepted, nothing is
+//! stored) and Switchyard's `router` options. Refused with a 400 naming the field:
+//! `previous_response_id`, `conversation`, `background: true`, `reasoning.summary`,
+//! `include`, `truncation: "auto"`, built-in tools, other item and part types, unknown fields.
+//! The other `/v1/responses/*` routes (retrieve, delete, cancel, input items) answer a 404 in
+//! OpenAI's shape saying that nothing is stored ([`not_stored`]).
 
 pub mod answer;
 pub mod request;
@@ -23,8 +26,8 @@ pub mod request;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
 
 use crate::auth::Caller;
 use crate::http::chat::{self, Dialect};
@@ -35,6 +38,26 @@ pub use request::parse;
 
 /// The path this module serves.
 pub const PATH: &str = "/v1/responses";
+
+/// Every path under [`PATH`]: OpenAI's routes for stored responses (`GET` and `DELETE
+/// /v1/responses/{id}`, `POST /v1/responses/{id}/cancel`, `GET
+/// /v1/responses/{id}/input_items`, `POST /v1/responses/input_tokens`), answered by
+/// [`not_stored`].
+pub const STORED_PATHS: &str = "/v1/responses/{*rest}";
+
+/// The answer to every route of [`STORED_PATHS`]: this gateway stores no response (an answer
+/// says `store: false`), so none can be retrieved, deleted, cancelled or listed. A 404
+/// `not_found` in OpenAI's error shape, as the gateway answers a route that is not there
+/// (`ApiError::AdminDisabled`), with a message that says why, which the SDKs show
+/// (`NotFoundError`).
+pub async fn not_stored() -> Response {
+    let message = "this gateway stores no responses (every answer says `store: false`): \
+                   /v1/responses/{id} and the routes under it (retrieve, delete, cancel, \
+                   input items) are not available; send the whole conversation in `input`";
+    let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error",
+                                            "param": null, "code": "not_found"}});
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
 
 /// The axum handler: reads the body, then runs [`responses`] in the tracker (a client
 /// disconnect neither cancels the upstream call nor loses the outcome row).

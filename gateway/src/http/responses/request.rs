@@ -3,6 +3,7 @@
 //! Input items are read from JSON values (not a serde enum) so that a refusal names the exact
 //! place, `input[2].content[0].type`, and the item type it cannot carry.
 
+use models::Effort;
 use serde_json::{json, Map, Value};
 
 use crate::http::error::ApiError;
@@ -12,7 +13,7 @@ use crate::openai::wire::{
 };
 
 /// Fields the internal form cannot carry, refused whenever they are set (not null).
-const REFUSED: [(&str, &str); 6] = [
+const REFUSED: [(&str, &str); 5] = [
     (
         "previous_response_id",
         "this gateway stores no responses; send the whole conversation in `input`",
@@ -24,19 +25,17 @@ const REFUSED: [(&str, &str); 6] = [
     ("prompt", "stored prompt templates are not available here"),
     ("max_tool_calls", "the chat form has no tool-call limit"),
     ("top_logprobs", "log probabilities are not relayed"),
-    ("prompt_cache_retention", "prompt caching is the upstream's"),
 ];
 
 /// Accepted and ignored: hints without an equivalent (documented in docs/gateway.md).
-const IGNORED: [&str; 4] = [
-    "service_tier",
-    "prompt_cache_key",
-    "stream_options",
-    "safety_identifier",
-];
+const IGNORED: [&str; 3] = ["service_tier", "stream_options", "safety_identifier"];
+
+/// OpenAI's prompt-caching hints, which Chat Completions takes under the same names: passed on
+/// in the chat form (the Anthropic and Gemini adapters send no such field).
+const PROMPT_CACHE: [&str; 2] = ["prompt_cache_key", "prompt_cache_retention"];
 
 /// Every other field this endpoint reads; anything not listed here is refused by name.
-const KNOWN: [&str; 19] = [
+const KNOWN: [&str; 21] = [
     "model",
     "input",
     "instructions",
@@ -56,6 +55,8 @@ const KNOWN: [&str; 19] = [
     "reasoning",
     "include",
     "truncation",
+    "prompt_cache_key",
+    "prompt_cache_retention",
 ];
 
 fn refuse(field: &str, why: &str) -> ApiError {
@@ -97,15 +98,7 @@ pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
         ));
     }
     if let Some(reasoning) = object.get("reasoning") {
-        let set = reasoning
-            .as_object()
-            .is_none_or(|r| r.values().any(|v| !v.is_null()));
-        if set {
-            return Err(refuse(
-                "reasoning",
-                "the chat form carries no reasoning settings to every provider",
-            ));
-        }
+        reasoning_effort(reasoning)?;
     }
     if object
         .get("include")
@@ -127,6 +120,38 @@ pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
         ),
     };
     chat_request(&object, router)
+}
+
+/// `reasoning.effort`, the one reasoning setting every provider is given (the chat form's
+/// `reasoning_effort`, which `upstream::fit` sends each model as the nearest level it takes):
+/// OpenAI's levels (`none`, `minimal`, `low`, `medium`, `high`, `xhigh`; OpenAI API reference,
+/// `Reasoning.effort`) and `max`, the top level of Claude and GPT-6.1 Sol. The other settings
+/// (`summary`, `generate_summary`) are refused: no reasoning summary is relayed.
+fn reasoning_effort(reasoning: &Value) -> Result<Option<&str>, ApiError> {
+    let Some(settings) = reasoning.as_object() else {
+        return Err(invalid("reasoning", "must be an object"));
+    };
+    if let Some(field) = settings
+        .iter()
+        .find(|(k, v)| k.as_str() != "effort" && !v.is_null())
+        .map(|(k, _)| k)
+    {
+        return Err(refuse(
+            &format!("reasoning.{field}"),
+            "no reasoning summary is relayed; only `reasoning.effort` is carried to every provider",
+        ));
+    }
+    match settings.get("effort") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(e)) if Effort::ALL.iter().any(|l| l.as_str() == e) => Ok(Some(e)),
+        Some(_) => Err(invalid(
+            "reasoning.effort",
+            &format!(
+                "must be one of {}",
+                Effort::ALL.map(Effort::as_str).join(", ")
+            ),
+        )),
+    }
 }
 
 fn string(object: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
@@ -213,6 +238,17 @@ fn chat_request(
     let mut extra = Map::new();
     if let Some(parallel) = boolean(object, "parallel_tool_calls")? {
         extra.insert("parallel_tool_calls".to_owned(), Value::Bool(parallel));
+    }
+    // The effort is the chat form's `reasoning_effort`, as `/v1/messages`' `output_config.effort`
+    // is: each attempt gets it as its model takes it (`upstream::fit`).
+    let effort = object.get("reasoning").map(reasoning_effort).transpose()?;
+    if let Some(effort) = effort.flatten() {
+        extra.insert("reasoning_effort".to_owned(), json!(effort));
+    }
+    for field in PROMPT_CACHE {
+        if let Some(value) = string(object, field)? {
+            extra.insert(field.to_owned(), Value::String(value));
+        }
     }
     let user = match string(object, "user")? {
         Some(user) => Some(user),
@@ -349,6 +385,9 @@ fn tool_choice(choice: &Value) -> Result<Value, ApiError> {
 
 /// `text.format` as the chat form's `response_format` (`None` for plain text).
 fn text_format(text: &Value) -> Result<Option<ResponseFormat>, ApiError> {
+    if !text.is_object() {
+        return Err(invalid("text", "must be an object"));
+    }
     if text.get("verbosity").is_some_and(|v| !v.is_null()) {
         return Err(refuse("text.verbosity", "the chat form has no verbosity"));
     }

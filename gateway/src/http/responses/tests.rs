@@ -145,7 +145,7 @@ fn refuses_what_it_cannot_carry_by_name() {
         ("previous_response_id", json!("resp_1")),
         ("conversation", json!("conv_1")),
         ("background", json!(true)),
-        ("reasoning", json!({"effort": "high"})),
+        ("reasoning", json!({"summary": "auto"})),
         ("include", json!(["reasoning.encrypted_content"])),
         ("truncation", json!("auto")),
         ("frobnicate", json!(1)),
@@ -323,5 +323,469 @@ fn a_streamed_refusal_is_its_own_part_with_refusal_events() {
     assert_eq!(
         content[1],
         json!({"type": "refusal", "refusal": "I can't help with that."})
+    );
+}
+
+/// `(type, data)` of every event in `body`; each event's data names its own type.
+fn typed_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let name = e.lines().find_map(|l| l.strip_prefix("event: ")).unwrap();
+            let data: Value =
+                serde_json::from_str(e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap())
+                    .unwrap();
+            assert_eq!(data["type"], name, "{e}");
+            (name.to_owned(), data)
+        })
+        .collect()
+}
+
+/// The whole stream `chunks` make through a fresh encoder for `req`.
+fn encode(
+    req: &crate::openai::wire::ChatCompletionRequest,
+    chunks: &[ChatCompletionChunk],
+) -> String {
+    let mut e = StreamEncoder::new(req);
+    let mut all = String::new();
+    for c in chunks {
+        if let Some(b) = e.chunk(c) {
+            all.push_str(std::str::from_utf8(&b).unwrap());
+        }
+    }
+    all.push_str(std::str::from_utf8(&e.done((5, 5))).unwrap());
+    all
+}
+
+fn call_delta(index: u32, id: Option<&str>, name: Option<&str>, args: Option<&str>) -> Delta {
+    Delta {
+        tool_calls: Some(vec![ToolCallDelta {
+            index,
+            id: id.map(Into::into),
+            kind: id.map(|_| "function".into()),
+            function: Some(FunctionCallDelta {
+                name: name.map(Into::into),
+                arguments: args.map(Into::into),
+            }),
+        }]),
+        ..Default::default()
+    }
+}
+
+/// The `function_call` items of a response with their item ids left out (fresh per answer).
+fn calls_of(response: &Value) -> Vec<Value> {
+    response["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "function_call")
+        .map(|i| {
+            let mut i = i.clone();
+            i.as_object_mut().unwrap().remove("id");
+            i
+        })
+        .collect()
+}
+
+/// Checks what an SDK's stream helper relies on: contiguous sequence numbers, output indexes
+/// given in order by `output_item.added`, every delta and `.done` event naming the item at its
+/// index, and each item's arguments the concatenation of its deltas.
+fn assert_coherent(events: &[(String, Value)]) {
+    let mut items: Vec<(String, String)> = Vec::new();
+    for (i, (name, v)) in events.iter().enumerate() {
+        assert_eq!(v["sequence_number"], i, "{v}");
+        let at = v["output_index"].as_u64().map(|n| n as usize);
+        match name.as_str() {
+            "response.output_item.added" => {
+                assert_eq!(at, Some(items.len()), "{v}");
+                items.push((v["item"]["id"].as_str().unwrap().to_owned(), String::new()));
+            }
+            "response.function_call_arguments.delta" => {
+                let (id, args) = &mut items[at.unwrap()];
+                assert_eq!(v["item_id"], id.as_str(), "{v}");
+                args.push_str(v["delta"].as_str().unwrap());
+            }
+            "response.function_call_arguments.done" => {
+                let (id, args) = &items[at.unwrap()];
+                assert_eq!(v["item_id"], id.as_str(), "{v}");
+                assert_eq!(v["arguments"], args.as_str(), "{v}");
+            }
+            "response.output_item.done" => {
+                assert_eq!(v["item"]["id"], items[at.unwrap()].0.as_str(), "{v}");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Fragments of parallel calls interleaved across indexes (and a name that comes after the
+/// first fragment) make one `function_call` item per index with its own id, name and
+/// arguments, as `cache::assemble` puts the answer together: the live stream and the cached
+/// replay of it give the same calls. Before, every change of index opened a new item: four
+/// items, two with empty names and invented `call_0`/`call_1` ids.
+#[test]
+fn interleaved_tool_call_fragments_make_one_item_per_call() {
+    let req = parse_json(json!({"model": "auto", "input": "hi", "stream": true})).unwrap();
+    let chunks = [
+        chunk(call_delta(0, Some("call_A"), Some("fa"), Some("")), None),
+        chunk(call_delta(1, Some("call_B"), Some("fb"), None), None),
+        chunk(call_delta(0, None, None, Some("{\"a\":")), None),
+        chunk(call_delta(1, None, None, Some("{\"b\":2}")), None),
+        chunk(call_delta(0, None, None, Some("1}")), None),
+        // A third call whose name comes after its first fragment.
+        chunk(call_delta(2, Some("call_C"), None, Some("{\"c\":")), None),
+        chunk(call_delta(2, None, Some("fc"), Some("3}")), None),
+        chunk(Delta::default(), Some(FinishReason::ToolCalls)),
+    ];
+    let events = typed_events(&encode(&req, &chunks));
+    assert_coherent(&events);
+    let added: Vec<&Value> = events
+        .iter()
+        .filter(|(n, _)| n == "response.output_item.added")
+        .map(|(_, v)| &v["item"])
+        .collect();
+    let names: Vec<&str> = added.iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fa", "fb", "fc"], "announced with their names");
+    let (last, completed) = events.last().unwrap();
+    assert_eq!(last, "response.completed");
+    let expected = vec![
+        json!({"type": "function_call", "status": "completed", "call_id": "call_A",
+               "name": "fa", "arguments": "{\"a\":1}"}),
+        json!({"type": "function_call", "status": "completed", "call_id": "call_B",
+               "name": "fb", "arguments": "{\"b\":2}"}),
+        json!({"type": "function_call", "status": "completed", "call_id": "call_C",
+               "name": "fc", "arguments": "{\"c\":3}"}),
+    ];
+    assert_eq!(calls_of(&completed["response"]), expected);
+
+    // The cached replay of the same answer (assembled, stored, replayed as chunks) agrees,
+    // streamed and not.
+    let mut assembler = crate::cache::assemble::Assembler::default();
+    for c in &chunks {
+        assembler.observe(c);
+    }
+    let stored = assembler.finish((5, 5)).unwrap();
+    let replay = typed_events(&encode(
+        &req,
+        &crate::cache::replay::chunks(&stored, (5, 5)),
+    ));
+    assert_coherent(&replay);
+    assert_eq!(calls_of(&replay.last().unwrap().1["response"]), expected);
+    assert_eq!(calls_of(&response_body(&stored, (5, 5), &req)), expected);
+}
+
+/// A call whose upstream gave no id gets `call_{index}` live, in the replay and in a
+/// non-streamed answer alike.
+#[test]
+fn a_call_without_an_id_gets_the_same_id_live_and_replayed() {
+    let req = parse_json(json!({"model": "auto", "input": "hi", "stream": true})).unwrap();
+    let chunks = [
+        chunk(call_delta(0, None, Some("f"), Some("{}")), None),
+        chunk(Delta::default(), Some(FinishReason::ToolCalls)),
+    ];
+    let live = typed_events(&encode(&req, &chunks));
+    assert_eq!(
+        calls_of(&live.last().unwrap().1["response"])[0]["call_id"],
+        "call_0"
+    );
+    let mut assembler = crate::cache::assemble::Assembler::default();
+    for c in &chunks {
+        assembler.observe(c);
+    }
+    let stored = assembler.finish((5, 5)).unwrap();
+    let replay = typed_events(&encode(
+        &req,
+        &crate::cache::replay::chunks(&stored, (5, 5)),
+    ));
+    assert_eq!(
+        calls_of(&replay.last().unwrap().1["response"])[0]["call_id"],
+        "call_0"
+    );
+    assert_eq!(
+        calls_of(&response_body(&stored, (5, 5), &req))[0]["call_id"],
+        "call_0"
+    );
+}
+
+/// An answer cut at the output limit inside a call's arguments: the call is `incomplete`, as
+/// the response is, streamed and not (its arguments are cut-off JSON); the message finished
+/// before it is `completed`.
+#[test]
+fn calls_of_a_truncated_answer_are_incomplete() {
+    let req = parse_json(json!({"model": "auto", "input": "hi", "stream": true})).unwrap();
+    let chunks = [
+        chunk(
+            Delta {
+                content: Some("Calling.".into()),
+                ..Default::default()
+            },
+            None,
+        ),
+        chunk(
+            call_delta(0, Some("call_1"), Some("f"), Some("{\"a\":")),
+            None,
+        ),
+        chunk(Delta::default(), Some(FinishReason::Length)),
+    ];
+    let events = typed_events(&encode(&req, &chunks));
+    let (last, v) = events.last().unwrap();
+    assert_eq!(last, "response.incomplete");
+    let response = &v["response"];
+    assert_eq!(response["status"], "incomplete");
+    assert_eq!(
+        response["incomplete_details"]["reason"],
+        "max_output_tokens"
+    );
+    let statuses: Vec<&str> = response["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["completed", "incomplete"], "{response}");
+    let done: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "response.output_item.done")
+        .map(|(_, v)| v["item"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(done, ["completed", "incomplete"]);
+
+    let mut assembler = crate::cache::assemble::Assembler::default();
+    for c in &chunks {
+        assembler.observe(c);
+    }
+    let body = response_body(&assembler.finish((5, 5)).unwrap(), (5, 5), &req);
+    assert_eq!(body["status"], "incomplete");
+    let statuses: Vec<&str> = body["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["completed", "incomplete"], "{body}");
+
+    // Of two calls, the one finished before the cut stays `completed`; a message cut short
+    // with no call after it is `incomplete`.
+    let chunks = [
+        chunk(
+            call_delta(0, Some("call_1"), Some("f"), Some("{\"a\":1}")),
+            None,
+        ),
+        chunk(
+            call_delta(1, Some("call_2"), Some("f"), Some("{\"a\":")),
+            None,
+        ),
+        chunk(Delta::default(), Some(FinishReason::Length)),
+    ];
+    let mut assembler = crate::cache::assemble::Assembler::default();
+    for c in &chunks {
+        assembler.observe(c);
+    }
+    let stored = assembler.finish((5, 5)).unwrap();
+    let live = typed_events(&encode(&req, &chunks));
+    for response in [
+        live.last().unwrap().1["response"].clone(),
+        response_body(&stored, (5, 5), &req),
+    ] {
+        let statuses: Vec<&str> = response["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["completed", "incomplete"], "{response}");
+    }
+    let cut_text = [chunk(
+        Delta {
+            content: Some("Once upon".into()),
+            ..Default::default()
+        },
+        Some(FinishReason::Length),
+    )];
+    let live = typed_events(&encode(&req, &cut_text));
+    assert_eq!(
+        live.last().unwrap().1["response"]["output"][0]["status"],
+        "incomplete"
+    );
+}
+
+/// A stream failing before any chunk reached the encoder (the answer masker or the stop
+/// cutter held the first one back) still starts with `response.created`, which the SDKs'
+/// stream helpers require before any other event.
+#[test]
+fn an_error_before_any_chunk_comes_after_response_created() {
+    let req = parse_json(json!({"model": "auto", "input": "hi", "stream": true})).unwrap();
+    let mut e = StreamEncoder::new(&req);
+    let events = typed_events(std::str::from_utf8(&e.error("timeout", "cut")).unwrap());
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["response.created", "response.in_progress", "error"]);
+    assert_coherent(&events);
+    assert_eq!(events[2].1["code"], "timeout");
+    assert_eq!(events[2].1["message"], "cut");
+    // After a chunk, the error follows what was sent, numbered on.
+    let mut e = StreamEncoder::new(&req);
+    let sent = e
+        .chunk(&chunk(
+            Delta {
+                content: Some("Hi".into()),
+                ..Default::default()
+            },
+            None,
+        ))
+        .unwrap();
+    let error = e.error("timeout", "cut");
+    let all = format!(
+        "{}{}",
+        std::str::from_utf8(&sent).unwrap(),
+        std::str::from_utf8(&error).unwrap()
+    );
+    let events = typed_events(&all);
+    assert_coherent(&events);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(n, _)| n == "response.created")
+            .count(),
+        1
+    );
+    assert_eq!(events.last().unwrap().0, "error");
+}
+
+/// The stream of a request that failed before its answer started: `response.created`,
+/// `response.in_progress`, the `error` event with the gateway's code and message, then
+/// `response.failed` whose `response.error` says why.
+#[test]
+fn a_failed_stream_is_created_errored_and_failed() {
+    let req = parse_json(
+        json!({"model": "gpt-4o-mini", "input": "hi", "stream": true,
+                                "instructions": "Be brief."}),
+    )
+    .unwrap();
+    let mut e = StreamEncoder::new(&req);
+    let body = e.failed(502, "upstream_failed", "all upstream attempts failed");
+    let events = typed_events(std::str::from_utf8(&body).unwrap());
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "response.created",
+            "response.in_progress",
+            "error",
+            "response.failed"
+        ]
+    );
+    assert_coherent(&events);
+    let created = &events[0].1["response"];
+    assert_eq!(created["status"], "in_progress");
+    assert_eq!(created["model"], "gpt-4o-mini");
+    assert_eq!(created["instructions"], "Be brief.");
+    assert_eq!(events[2].1["code"], "upstream_failed");
+    assert_eq!(events[2].1["message"], "all upstream attempts failed");
+    let failed = &events[3].1["response"];
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["id"], created["id"]);
+    assert_eq!(
+        failed["error"],
+        json!({"code": "server_error", "message": "all upstream attempts failed"})
+    );
+    assert_eq!(failed["output"], json!([]));
+    let mut e = StreamEncoder::new(&req);
+    let events =
+        typed_events(std::str::from_utf8(&e.failed(429, "rate_limited", "slow down")).unwrap());
+    assert_eq!(
+        events[3].1["response"]["error"]["code"],
+        "rate_limit_exceeded"
+    );
+}
+
+/// `text` must be an object (`{"format": …}`): a string or a number was taken as plain text,
+/// silently losing the format the client meant.
+#[test]
+fn a_text_that_is_not_an_object_is_refused_naming_it() {
+    for text in [json!("zzz"), json!(5), json!(["json"]), json!(true)] {
+        let e = parse_json(json!({"model": "auto", "input": "hi", "text": text})).unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(
+            e.to_string().starts_with("text: must be an object"),
+            "{text}: {e}"
+        );
+    }
+    for text in [json!({}), json!({"format": {"type": "text"}})] {
+        let req = parse_json(json!({"model": "auto", "input": "hi", "text": text})).unwrap();
+        assert!(req.response_format.is_none());
+    }
+}
+
+/// OpenAI's prompt-caching hints are accepted and passed on under their names (Chat
+/// Completions takes both); before, `prompt_cache_retention` was a 400 and `prompt_cache_key`
+/// was dropped.
+#[test]
+fn prompt_cache_hints_are_carried() {
+    let req = parse_json(json!({"model": "auto", "input": "hi",
+        "prompt_cache_key": "conv-1", "prompt_cache_retention": "24h"}))
+    .unwrap();
+    assert_eq!(req.extra["prompt_cache_key"], "conv-1");
+    assert_eq!(req.extra["prompt_cache_retention"], "24h");
+    let upstream = serde_json::to_value(&req).unwrap();
+    assert_eq!(upstream["prompt_cache_key"], "conv-1");
+    assert_eq!(upstream["prompt_cache_retention"], "24h");
+    for field in ["prompt_cache_key", "prompt_cache_retention"] {
+        let mut body = json!({"model": "auto", "input": "hi"});
+        body[field] = json!(5);
+        let e = parse_json(body).unwrap_err().to_string();
+        assert!(e.starts_with(field), "{e}");
+    }
+}
+
+/// `reasoning.effort` is the chat form's `reasoning_effort` (as `/v1/messages`'
+/// `output_config.effort` is), echoed in the answer; an unknown level and a reasoning summary
+/// are refused naming the field.
+#[test]
+fn reasoning_effort_becomes_reasoning_effort() {
+    for level in ["none", "minimal", "low", "medium", "high", "xhigh", "max"] {
+        let req = parse_json(json!({"model": "auto", "input": "hi",
+                                    "reasoning": {"effort": level, "summary": null}}))
+        .unwrap();
+        assert_eq!(req.extra["reasoning_effort"], level);
+        let body = response_body(
+            &serde_json::from_value(json!({"id": "c", "object": "chat.completion", "created": 1,
+                "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "ok"}}]}))
+            .unwrap(),
+            (1, 1),
+            &req,
+        );
+        assert_eq!(body["reasoning"], json!({"effort": level, "summary": null}));
+    }
+    for reasoning in [json!({}), json!({"effort": null})] {
+        let req =
+            parse_json(json!({"model": "auto", "input": "hi", "reasoning": reasoning})).unwrap();
+        assert!(!req.extra.contains_key("reasoning_effort"));
+    }
+    for (reasoning, field) in [
+        (json!({"effort": "extreme"}), "reasoning.effort"),
+        (json!({"effort": "High"}), "reasoning.effort"),
+        (json!({"effort": 3}), "reasoning.effort"),
+        (
+            json!({"effort": "low", "summary": "auto"}),
+            "reasoning.summary",
+        ),
+        (
+            json!({"generate_summary": "concise"}),
+            "reasoning.generate_summary",
+        ),
+        (json!("low"), "reasoning"),
+    ] {
+        let e = parse_json(json!({"model": "auto", "input": "hi", "reasoning": reasoning}))
+            .unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(e.to_string().starts_with(field), "{field}: {e}");
+    }
+    let e = parse_json(json!({"model": "auto", "input": "hi", "reasoning": {"effort": "x"}}))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("none, minimal, low, medium, high, xhigh, max"),
+        "{e}"
     );
 }

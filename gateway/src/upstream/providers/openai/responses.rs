@@ -25,12 +25,13 @@ use crate::upstream::providers::call_memo::CallMemo;
 use crate::upstream::UpstreamError;
 
 /// Chat fields kept under the same name (from the request's `extra` map).
-const PASSED: [&str; 6] = [
+const PASSED: [&str; 7] = [
     "parallel_tool_calls",
     "store",
     "metadata",
     "service_tier",
     "prompt_cache_key",
+    "prompt_cache_retention",
     "safety_identifier",
 ];
 
