@@ -444,7 +444,21 @@ fn input_item(i: usize, item: &Value, out: &mut Vec<ChatMessage>) -> Result<(), 
                 }
             };
             let content = content(&at("content"), role, &item["content"])?;
-            out.push(message(role, Some(content)));
+            match out.last_mut() {
+                // An answer whose text came after its calls (Gemini's can) is replayed as
+                // `function_call, message`: one assistant turn, as Chat Completions requires
+                // (its `tool_calls` must be followed by the tool messages, or OpenAI answers
+                // 400), with the text as its content.
+                Some(last)
+                    if role == Role::Assistant
+                        && last.role == Role::Assistant
+                        && last.content.is_none()
+                        && last.tool_calls.is_some() =>
+                {
+                    last.content = Some(content);
+                }
+                _ => out.push(message(role, Some(content))),
+            }
         }
         "function_call" => {
             let field = |name: &str| {

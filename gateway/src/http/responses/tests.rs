@@ -93,6 +93,35 @@ fn an_omitted_strict_is_strict_where_the_schema_allows() {
     }
 }
 
+/// An answer whose text came after its call (`function_call, message`), replayed by the
+/// client, stays one assistant turn before the tool's output: two assistant messages with the
+/// calls first are a 400 at OpenAI's Chat Completions.
+#[test]
+fn text_after_a_call_joins_the_calls_turn() {
+    let req = parse_json(json!({
+        "model": "gpt-4o-mini",
+        "input": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+             "arguments": "{}"},
+            {"type": "message", "role": "assistant",
+             "content": [{"type": "output_text", "text": "Checking."}]},
+            {"type": "function_call_output", "call_id": "call_1", "output": "18C"},
+            {"type": "message", "role": "assistant",
+             "content": [{"type": "output_text", "text": "18C in Paris."}]}
+        ]
+    }))
+    .unwrap();
+    let roles: Vec<Role> = req.messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::User, Role::Assistant, Role::Tool, Role::Assistant]
+    );
+    assert_eq!(req.messages[1].text_content(), "Checking.");
+    assert_eq!(req.messages[1].tool_calls.as_ref().unwrap()[0].id, "call_1");
+    assert_eq!(req.messages[3].text_content(), "18C in Paris.");
+}
+
 #[test]
 fn items_tools_and_function_call_round_trip() {
     let req = parse_json(json!({
