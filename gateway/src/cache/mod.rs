@@ -229,15 +229,17 @@ pub struct ResponseCache {
     /// Which stored answer each recent request made or was given, by request id, so that a
     /// bad label on either takes the answer out ([`ResponseCache::evict_answer_of`]).
     answered: moka::sync::Cache<String, Answered>,
-    /// Requests labelled badly before their answer was stored (a stream's client can label
-    /// it as soon as it has read the end, before the gateway stores it; the judge starts
-    /// when the row is committed): their answers are not stored. Kept for [`CONDEMNED_FOR`].
+    /// Requests labelled badly, by request id, for the cache's TTL: an answer such a request
+    /// made is not kept again, whether it is stored after the label (a stream's client can
+    /// label it as soon as it has read the end, before the gateway stores it; the judge
+    /// starts when the row is committed) or read back from Redis, where a failed or early
+    /// delete may have left it.
     condemned: moka::sync::Cache<String, ()>,
 }
 
-/// How long a request labelled badly before its answer was stored stays refused: far longer
-/// than the moments between an answer's end and its storing.
-const CONDEMNED_FOR: Duration = Duration::from_secs(60);
+/// How long after a bad label the Redis delete is sent again: the answer's own background
+/// write to Redis may have landed after the first delete.
+const REDIS_DELETE_AGAIN_AFTER: Duration = Duration::from_secs(2);
 
 /// The answer a request made or was replayed ([`ResponseCache::answered`]).
 #[derive(Clone, Debug)]
@@ -247,9 +249,9 @@ struct Answered {
     source_request_id: Arc<str>,
 }
 
-/// How many request ids are remembered per stored answer: the request that made it and its
-/// latest replays. Older replays' labels no longer evict (their answer has usually been
-/// relabelled through a newer one, or has expired).
+/// How many request ids are remembered, per answer the cache can hold: the requests that made
+/// answers and their replays, the most recent first (least recently used out). A label on an
+/// older one no longer evicts.
 const ANSWERED_PER_ENTRY: u64 = 4;
 
 impl std::fmt::Debug for ResponseCache {
@@ -302,13 +304,18 @@ impl ResponseCache {
                 .filter(|_| settings.shared)
                 .map(|counters| shared::SharedAnswers { counters }),
             fingerprint: std::sync::OnceLock::new(),
+            // Least recently used out, not moka's default TinyLFU: an id is never read before
+            // its label comes, so TinyLFU would refuse every new one once full and keep the
+            // oldest, and labels on new answers would evict nothing.
             answered: moka::sync::Cache::builder()
                 .max_capacity(settings.max_entries.saturating_mul(ANSWERED_PER_ENTRY))
                 .time_to_live(settings.ttl)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
             condemned: moka::sync::Cache::builder()
                 .max_capacity(settings.max_entries)
-                .time_to_live(CONDEMNED_FOR)
+                .time_to_live(settings.ttl)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
         })
     }
@@ -361,10 +368,6 @@ impl ResponseCache {
     /// Redis too. An answer larger than the whole byte budget is not stored, nor one that is
     /// not worth replaying ([`storable`]).
     pub fn insert(&self, key: CacheKey, answer: Stored) {
-        if self.condemned.contains_key(&answer.source_request_id) {
-            tracing::debug!(key = %key.hex(), "Answer labelled badly before it was stored; not cached.");
-            return;
-        }
         let Some(entry) = self.keep(key, answer, self.settings.ttl) else {
             return;
         };
@@ -376,7 +379,7 @@ impl ResponseCache {
     /// Keeps `answer` in memory for the `remaining` part of its life; `None` when it is not
     /// worth keeping.
     fn keep(&self, key: CacheKey, mut answer: Stored, remaining: Duration) -> Option<Arc<Entry>> {
-        if !storable(&answer.completion) {
+        if !storable(&answer.completion) || self.condemned(&answer.source_request_id) {
             return None;
         }
         let bytes = serde_json::to_vec(&answer.completion).map_or(u64::MAX, |v| v.len() as u64);
@@ -396,7 +399,20 @@ impl ResponseCache {
         });
         self.entries.insert(key, Arc::clone(&entry));
         self.served(&entry.answer.source_request_id, &entry);
+        // A bad label that came between the check above and the lines before found no
+        // answer to evict and condemned the request: take the answer out again. (The label
+        // condemns before it looks the request up, and this looks after recording it, so one
+        // of the two sees the other.)
+        if self.condemned(&entry.answer.source_request_id) {
+            self.evict(&key, &entry);
+            return None;
+        }
         Some(entry)
+    }
+
+    /// Whether request `request_id` was labelled badly within the TTL.
+    fn condemned(&self, request_id: &str) -> bool {
+        self.settings.evict_below > 0.0 && self.condemned.contains_key(request_id)
     }
 
     /// Remembers that request `request_id` was answered with `entry` (its own answer, or a
@@ -428,12 +444,13 @@ impl ResponseCache {
         if score >= self.settings.evict_below {
             return false;
         }
+        // Before the lookup (see `keep`): an answer stored from now on is not kept.
+        self.condemned.insert(request_id.to_owned(), ());
         let Some(answered) = self.answered.get(request_id) else {
-            // Not stored (yet): if it is stored later, it is not kept.
-            self.condemned.insert(request_id.to_owned(), ());
             return false;
         };
         let source = &*answered.source_request_id;
+        self.condemned.insert(source.to_owned(), ());
         let mut removed = false;
         self.entries
             .entry(answered.key)
@@ -446,6 +463,9 @@ impl ResponseCache {
             });
         if let Some(shared) = &self.shared {
             removed |= shared.remove(&answered.key, source).await;
+            // Once more a little later: the answer's own write to Redis runs in the background
+            // and may land after this delete (a label right after a stream's end).
+            shared.remove_later(answered.key, source.to_owned(), REDIS_DELETE_AGAIN_AFTER);
         }
         if removed {
             tracing::info!(

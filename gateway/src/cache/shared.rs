@@ -93,6 +93,17 @@ impl SharedAnswers {
         self.counters.detach(work);
     }
 
+    /// [`Self::remove`] after `delay`, in the background.
+    pub(super) fn remove_later(&self, key: CacheKey, source_request_id: String, delay: Duration) {
+        let answers = SharedAnswers {
+            counters: Arc::clone(&self.counters),
+        };
+        self.counters.detach(async move {
+            tokio::time::sleep(delay).await;
+            answers.remove(&key, &source_request_id).await;
+        });
+    }
+
     /// Deletes the answer under `key` if it is still the one request `source_request_id`
     /// made ([`super::ResponseCache::evict_answer_of`]); whether one was deleted.
     pub(super) async fn remove(&self, key: &CacheKey, source_request_id: &str) -> bool {

@@ -307,3 +307,34 @@ async fn eviction_by_label_can_be_turned_off() {
     assert!(!cache.evict_answer_of("req_1", 0.0).await);
     assert!(cache.get(&key(1)).is_some());
 }
+
+/// Past its bound, the record of which request got which answer keeps the newest requests:
+/// a label comes after its request, and ids are never read before, so moka's default
+/// admission (TinyLFU) kept the oldest and refused every new one, and bad labels on new
+/// answers evicted nothing once the gateway had been busy for a while.
+#[tokio::test]
+async fn labels_on_the_newest_requests_still_evict_once_the_record_is_full() {
+    let cache = ResponseCache::new(&settings(10, 1 << 20), AuthClock::manual(0), None).unwrap();
+    cache.insert(key(1), answer_of("req_1", "a"));
+    let entry = cache.get(&key(1)).unwrap();
+    for i in 0..1_000 {
+        cache.served(&format!("hit_{i}"), &entry);
+        if i % 50 == 0 {
+            cache.answered.run_pending_tasks();
+        }
+    }
+    cache.answered.run_pending_tasks();
+    assert!(cache.evict_answer_of("hit_999", 0.0).await);
+    assert!(cache.get(&key(1)).is_none());
+}
+
+/// An answer labelled badly is not kept again from Redis or a late store, within the TTL.
+#[tokio::test]
+async fn a_condemned_answer_is_not_kept_again() {
+    let cache = ResponseCache::new(&settings(10, 1 << 20), AuthClock::manual(0), None).unwrap();
+    cache.insert(key(1), answer_of("req_1", "a"));
+    assert!(cache.evict_answer_of("req_1", 0.0).await);
+    // The same answer again (as a replica reads it back from Redis, or a late write).
+    cache.insert(key(1), answer_of("req_1", "a"));
+    assert!(cache.get(&key(1)).is_none());
+}

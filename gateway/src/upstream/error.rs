@@ -116,13 +116,30 @@ fn spent_quota(body: &str) -> bool {
         .any(|p| v.pointer(p).and_then(serde_json::Value::as_str) == Some("insufficient_quota"))
 }
 
-/// Whether a 404's body is about a model (OpenAI's `model_not_found`, Anthropic's
-/// `not_found_error` "model: …", Gemini's "models/… is not found", Azure's
-/// `DeploymentNotFound`, Ollama's "model … not found", vLLM's "The model … does not exist")
-/// rather than about the path.
-fn names_a_model(body: &str) -> bool {
-    let lower = body.to_ascii_lowercase();
-    lower.contains("model") || lower.contains("deployment")
+/// Whether a 404's body says the path is wrong (a wrong `base_url`) rather than that the
+/// model, a deployment or what the request asked for is missing: an empty body, an HTML page,
+/// a web framework's bare "Not Found" (Go's "404 page not found", FastAPI's `{"detail": "Not
+/// Found"}`, Express's "Cannot POST /…"), or OpenAI's "Invalid URL (POST /v1/v1/…)". Anything
+/// else is not the provider's fault: every vendor's model-not-found names the model or
+/// deployment, and OpenRouter answers 404 "No endpoints found that support tool use" to a
+/// request its routes cannot serve.
+fn wrong_path(body: &str) -> bool {
+    let trimmed = body.trim();
+    if trimmed.is_empty() || trimmed.starts_with('<') {
+        return true;
+    }
+    let detail = serde_json::from_str::<serde_json::Value>(trimmed)
+        .ok()
+        .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned));
+    let message = detail.unwrap_or_else(|| extract_message(trimmed));
+    let m = message.trim().trim_end_matches('.').to_ascii_lowercase();
+    m.contains("invalid url")
+        || m.starts_with("cannot post")
+        || m.starts_with("cannot get")
+        || matches!(
+            m.as_str(),
+            "not found" | "404 not found" | "404 page not found" | "404: not found"
+        )
 }
 
 /// Longest upstream message kept; longer bodies are cut to keep logs and errors small.
@@ -201,21 +218,17 @@ impl UpstreamError {
             // One model's problem (renamed or withdrawn), not the provider's: another
             // candidate may serve, and the provider's breaker must not open for the other
             // models it serves (the gateway's catalog is what is wrong).
-            404 if names_a_model(body) => {
-                (UpstreamErrorKind::NotFound, ErrorSource::Internal, true)
-            }
-            // A 404 that names no model is about the path: a wrong `base_url` (a web server's
-            // bare "Not Found", OpenAI's "Invalid URL (POST /v1/v1/chat/completions)"), which
-            // fails every model of the provider. Counted by its breaker, so that each request
-            // does not pay a round trip to it.
+            404 if !wrong_path(body) => (UpstreamErrorKind::NotFound, ErrorSource::Internal, true),
+            // A 404 about the path: a wrong `base_url`, which fails every model of the
+            // provider. Counted by its breaker, so that each request does not pay a round
+            // trip to it.
             404 => {
                 let mut e = Self::new(
                     UpstreamErrorKind::NotFound,
                     ErrorSource::Upstream,
                     true,
                     format!(
-                        "{} (a 404 naming no model: the path is likely wrong; check the \
-                         provider's base_url)",
+                        "{} (a 404 for the path: check the provider's base_url)",
                         Some(extract_message(body))
                             .filter(|m| !m.trim().is_empty())
                             .unwrap_or_else(|| "Not Found".to_owned())
@@ -453,6 +466,7 @@ mod tests {
         // An upstream 404 is a wrong model name in the gateway's catalog: try another model.
         // Not the provider's fault: its breaker must not shut its other models out.
         for model_gone in [
+            r#"{"error": {"message": "No endpoints found that support tool use. To learn more about provider routing, visit: https://openrouter.ai/docs/provider-routing", "code": 404}}"#,
             r#"{"error": {"message": "The model `gpt-9` does not exist or you do not have access to it.", "type": "invalid_request_error", "code": "model_not_found"}}"#,
             r#"{"type": "error", "error": {"type": "not_found_error", "message": "model: claude-9"}}"#,
             r#"{"error": {"code": 404, "message": "models/gemini-9 is not found for API version v1beta", "status": "NOT_FOUND"}}"#,
@@ -470,6 +484,7 @@ mod tests {
             "404 page not found",
             "<html><body><h1>404 Not Found</h1></body></html>",
             r#"{"detail": "Not Found"}"#,
+            "Cannot POST /wrong/chat/completions",
             r#"{"error": {"message": "Invalid URL (POST /v1/v1/chat/completions)", "type": "invalid_request_error", "code": null}}"#,
         ] {
             let e = UpstreamError::from_status(404, None, wrong_path);
