@@ -3,6 +3,8 @@
 
 mod commands;
 
+use std::io::Write as _;
+
 use clap::Parser;
 
 /// mimalloc instead of glibc's malloc: the gateway's hot path allocates many small, short-lived
@@ -16,8 +18,14 @@ fn main() -> std::process::ExitCode {
     commands::init_tracing(cli.verbose);
     match commands::dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // Stdout's reader stopped reading (`switchyard keys list | head -1`): the one place a
+        // broken pipe is handled. Exit quietly with status 0, as ripgrep does, rather than the
+        // 141 of a process killed by SIGPIPE: the reader chose to stop, nothing failed here,
+        // and a 141 would fail `set -o pipefail` scripts and cron jobs for taking one line.
+        Err(_) if commands::stdout_closed() => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", chain(&err));
+            // Not `eprintln!`, which panics when stderr is a closed pipe too.
+            let _ = writeln!(std::io::stderr(), "error: {}", chain(&err));
             std::process::ExitCode::FAILURE
         }
     }

@@ -207,3 +207,80 @@ fn replay_refuses_an_excluded_task_that_matches_nothing() {
         &["--exclude-task gqpa", "matched no prompt", "gsm8k"],
     );
 }
+
+/// `--latency-scale` must be a finite number from 0 to 1000 (`inf` and `1e300` panicked in the
+/// replay server's request handler, NaN was taken as 0 without a word, and a negative value
+/// got clap's "unexpected argument").
+#[test]
+fn replay_refuses_a_latency_scale_that_is_not_finite_or_out_of_range() {
+    for value in ["inf", "1e300", "NaN", "-3", "1001", "fast"] {
+        let stderr = refused(
+            &[
+                "replay-provider",
+                "--data",
+                NO_DATA,
+                "--latency-scale",
+                value,
+            ],
+            &["--latency-scale", "finite number from 0 to 1000"],
+        );
+        assert!(!stderr.contains("no-such-dataset"), "{value}: {stderr}");
+    }
+}
+
+/// Messages name the flag (or the variable) the value came from.
+#[test]
+fn errors_name_the_flag_or_variable_the_value_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.sqlite");
+    let db = db.to_str().unwrap();
+    let made = switchyard(&["keys", "create", "--db", db, "--name", "first"]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    refused(
+        &[
+            "keys", "create", "--db", db, "--name", "x", "--period", "day",
+        ],
+        &["--period", "--budget-usd"],
+    );
+    // A negative value reaches the range check instead of clap's "unexpected argument".
+    let stderr = refused(
+        &[
+            "keys",
+            "create",
+            "--db",
+            db,
+            "--name",
+            "x",
+            "--budget-usd",
+            "-5",
+        ],
+        &["--budget-usd", "positive"],
+    );
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+    let stderr = refused(
+        &["spend", "--db", db, "--since", "-1d"],
+        &["--since", "24h"],
+    );
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+    refused(
+        &[
+            "route",
+            "hi",
+            "--priors-only",
+            "--candidates",
+            "nonexistent-model",
+        ],
+        &["--candidates", "nonexistent-model", "catalog"],
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--priors-only"])
+        .env("SWITCHYARD_BIND", "garbage")
+        .env("RUST_LOG", "warn")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("SWITCHYARD_BIND"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:8080"), "{stderr}");
+}

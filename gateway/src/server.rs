@@ -185,6 +185,11 @@ pub async fn spawn_with_clock(
             "[cache] semantic = true, but no encoder runs (no router artifact and no encoder weights): only exact repeats are answered from the cache."
         );
     }
+    // One line per configured provider whose key variable is unset or empty (a typo in the
+    // variable or in the environment file would otherwise drop its models without a word).
+    for provider in state.config.providers_without_key() {
+        tracing::warn!("{provider}");
+    }
     if candidates.is_empty() {
         tracing::warn!(
             "No live candidate model: set a provider API key (OPENAI_API_KEY, ...) or configure [[providers]]."

@@ -136,9 +136,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
             let report = pool.install(|| classifier::bench::run(&engines, &plan, threads))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?)?;
             } else {
-                print!("{}", report.to_markdown());
+                out!("{}", report.to_markdown())?;
             }
         }
     }

@@ -132,8 +132,8 @@ pub fn run(args: CacheBenchArgs) -> anyhow::Result<()> {
             anyhow::Ok((start.elapsed(), served, ok))
         }
     };
-    println!("| row | requests | served as expected | p50 ms | p90 ms | p99 ms |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    outln!("| row | requests | served as expected | p50 ms | p90 ms | p99 ms |")?;
+    outln!("|---|---:|---:|---:|---:|---:|")?;
     client_rt.block_on(async {
         // Stores the prompt the hit rows read, and warms connections and the encoder.
         for i in 0..20 {
@@ -151,12 +151,12 @@ pub fn run(args: CacheBenchArgs) -> anyhow::Result<()> {
                 times.push(took.as_secs_f64() * 1000.0);
             }
             times.sort_by(f64::total_cmp);
-            println!(
+            outln!(
                 "| {name} | {n} | {as_expected} | {:.3} | {:.3} | {:.3} |",
                 percentile(&times, 50.0),
                 percentile(&times, 90.0),
                 percentile(&times, 99.0)
-            );
+            )?;
         }
         anyhow::Ok(())
     })?;

@@ -81,10 +81,10 @@ pub fn run(args: Int8Args) -> anyhow::Result<()> {
     if args.json {
         let mut value = serde_json::to_value(&gate)?;
         value["refusal"] = serde_json::json!(gate.refusal());
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "prompts {}: cosine to f32 mean {:.6}, lowest {:.6} (gate ≥ {}); same decision {}/{} ({:.2} %, gate ≥ {:.0} %)",
         gate.prompts,
         gate.mean_cosine,
@@ -94,19 +94,19 @@ pub fn run(args: Int8Args) -> anyhow::Result<()> {
         gate.decided,
         100.0 * gate.agreement(),
         100.0 * classifier::int8_gate::MIN_AGREEMENT
-    );
-    println!(
+    )?;
+    outln!(
         "encoding time over the sample: f32 {:.2} s, int8 {:.2} s ({:.2}×)",
         gate.f32_seconds,
         gate.int8_seconds,
         gate.f32_seconds / gate.int8_seconds.max(1e-9)
-    );
+    )?;
     for (a, b, words) in &gate.changed {
-        println!("  changed: {a} → {b}: {words} …");
+        outln!("  changed: {a} → {b}: {words} …")?;
     }
     match gate.refusal() {
-        None => println!("passed: int8 would serve"),
-        Some(reason) => println!("refused: {reason}"),
+        None => outln!("passed: int8 would serve")?,
+        Some(reason) => outln!("refused: {reason}")?,
     }
     Ok(())
 }

@@ -123,18 +123,23 @@ pub fn run(args: LogBenchArgs) -> anyhow::Result<()> {
         rows.push(row);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
-    println!(
-        "| backend | rows/s | rows | stored | commit wait p50 ms | p90 ms | p99 ms | max ms |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
+    outln!("| backend | rows/s | rows | stored | commit wait p50 ms | p90 ms | p99 ms | max ms |")?;
+    outln!("|---|---|---|---|---|---|---|---|")?;
     for r in &rows {
-        println!(
+        outln!(
             "| {} | {:.0} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            r.backend, r.rate, r.rows, r.stored, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
-        );
+            r.backend,
+            r.rate,
+            r.rows,
+            r.stored,
+            r.p50_ms,
+            r.p90_ms,
+            r.p99_ms,
+            r.max_ms
+        )?;
     }
     Ok(())
 }

@@ -679,10 +679,10 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         "rows": rows,
     });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&header)?);
+        outln!("{}", serde_json::to_string_pretty(&header)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{} tokens per prompt, routing deadline {} ms, {} encoder worker(s), {} weights; matmul {:.0} GFLOP/s, \
          {:.2} GFLOP per prompt: FLOP bound {:.0} prompts/s (60 %: {:.0}/s). Encoder fit at the end: \
          {:.0} GFLOP/s + {:.1} ms per batch; {} batches, {:.1} prompts per batch on average.\n",
@@ -698,15 +698,15 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
         stats.fitted_overhead.as_secs_f64() * 1e3,
         stats.batches,
         stats.dequeued as f64 / stats.batches.max(1) as f64,
-    );
-    println!("| model | load | requests | req/s | routed/s | p50 ms | p99 ms | added p50 / p99 ms | commit wait ms | fallback | waited out | route p50 / p99 ms | prompts / batch | gateway CPU µs/req |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    )?;
+    outln!("| model | load | requests | req/s | routed/s | p50 ms | p99 ms | added p50 / p99 ms | commit wait ms | fallback | waited out | route p50 / p99 ms | prompts / batch | gateway CPU µs/req |")?;
+    outln!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for r in header["rows"].as_array().into_iter().flatten() {
         let share = r["fallback_share"].as_f64().unwrap_or(0.0);
         let waited = r["fallback_reasons"]["deadline"].as_f64().unwrap_or(0.0)
             / r["requests"].as_f64().unwrap_or(1.0).max(1.0);
         let errors = r["errors"].as_u64().unwrap_or(0);
-        println!(
+        outln!(
             "| {} | {} | {}{} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2} % | {:.2} % | {} / {} | {} | {:.0} |",
             r["mode"].as_str().unwrap_or(""),
             r["load"].as_str().unwrap_or(""),
@@ -740,7 +740,7 @@ pub fn run(args: RoutedArgs) -> anyhow::Result<()> {
                 "–".to_owned()
             },
             r["gateway_cpu_us_per_request"].as_f64().unwrap_or(0.0),
-        );
+        )?;
     }
     Ok(())
 }

@@ -33,7 +33,8 @@ struct CalibrateArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "0.8,0.85,0.88,0.9,0.92,0.95"
+        default_value = "0.8,0.85,0.88,0.9,0.92,0.95",
+        allow_hyphen_values = true
     )]
     thresholds: Vec<f32>,
     #[command(flatten)]
@@ -123,16 +124,16 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<()> {
     kinds.dedup();
     let paraphrases = scored.iter().filter(|s| s.2 == "paraphrase").count();
     let near = scored.len() - paraphrases;
-    println!(
+    outln!(
         "{} pairs: {paraphrases} paraphrases, {near} near misses ({})",
         scored.len(),
         kinds.join(", ")
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "| threshold | paraphrases hit, cosine only | near misses hit, cosine only | paraphrases hit, guarded | near misses hit, guarded (95 % upper bound) | guarded hits by kind |"
-    );
-    println!("|---:|---:|---:|---:|---:|---|");
+    )?;
+    outln!("|---:|---:|---:|---:|---:|---|")?;
     for &t in &args.thresholds {
         let count = |para: bool, guarded: bool| {
             scored
@@ -151,14 +152,14 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<()> {
             })
             .collect();
         let false_hits = count(false, true);
-        println!(
+        outln!(
             "| {t:.2} | {}/{paraphrases} | {}/{near} | {}/{paraphrases} | {false_hits}/{near} (≤ {:.1} %) | {} |",
             count(true, false),
             count(false, false),
             count(true, true),
             100.0 * wilson_upper(false_hits, near),
             by_kind.join(", ")
-        );
+        )?;
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
     let vectors = encoder.encode(&texts)?;
     let took = start.elapsed();
-    let mut out = std::io::stdout().lock();
+    let mut out = super::output::Stdout::lock();
     for v in &vectors {
         serde_json::to_writer(&mut out, v)?;
         writeln!(out)?;

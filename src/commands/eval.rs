@@ -425,9 +425,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let markdown = report.to_markdown();
     if args.json {
-        println!("{}", report.to_json()?);
+        outln!("{}", report.to_json()?)?;
     } else {
-        println!("{markdown}");
+        outln!("{markdown}")?;
     }
     if let Some(path) = &args.report {
         let command: Vec<String> = std::env::args().collect();

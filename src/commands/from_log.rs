@@ -329,14 +329,14 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
         )?),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_table(router, ope.steps.len(), &report);
-        println!("\nDR's reward model: {}", reward_model.name());
-        println!(
+        print_table(router, ope.steps.len(), &report)?;
+        outln!("\nDR's reward model: {}", reward_model.name())?;
+        outln!(
             "The candidate is estimated with exploration {}.",
             super::learn_loop::describe_exploration(&exploration)
-        );
+        )?;
     }
     if let Some(g) = verdict {
         let line = format!(
@@ -353,32 +353,39 @@ pub fn evaluate(log: &Path, args: &OpeArgs<'_>, encoder: &EncoderArgs) -> anyhow
 }
 
 /// The estimates as a markdown table.
-fn print_table(router: &Path, n: usize, report: &evals::ope::OpeReport) {
-    println!(
+fn print_table(router: &Path, n: usize, report: &evals::ope::OpeReport) -> anyhow::Result<()> {
+    outln!(
         "Off-policy estimate of {} on {} logged requests\n",
         router.display(),
         n
-    );
-    println!(
+    )?;
+    outln!(
         "| quantity | estimator | value | 95% interval | effective n |\n|---|---|---:|---|---:|"
-    );
+    )?;
     for (what, est) in [("quality", &report.reward), ("cost (USD)", &report.cost)] {
         for (name, e) in [("IPS", &est.ips), ("SNIPS", &est.snips), ("DR", &est.dr)] {
-            println!(
+            outln!(
                 "| {what} | {name} | {:.4} | [{:.4}, {:.4}] | {:.0} |",
-                e.value, e.ci_low, e.ci_high, e.effective_sample_size
-            );
+                e.value,
+                e.ci_low,
+                e.ci_high,
+                e.effective_sample_size
+            )?;
         }
     }
     for (what, e) in [
         ("quality", &report.logged_reward),
         ("cost (USD)", &report.logged_cost),
     ] {
-        println!(
+        outln!(
             "| {what} | logged policy | {:.4} | [{:.4}, {:.4}] | {} |",
-            e.value, e.ci_low, e.ci_high, e.n
-        );
+            e.value,
+            e.ci_low,
+            e.ci_high,
+            e.n
+        )?;
     }
+    Ok(())
 }
 
 /// What `eval --from-log --arms` was asked.
@@ -465,9 +472,9 @@ pub fn compare_arms(log: &Path, args: &ArmsArgs<'_>) -> anyhow::Result<()> {
     };
     let report = evals::ab::compare(&rows.observations, &control, lambda)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_arms(&rows.experiment, &report);
+        print_arms(&rows.experiment, &report)?;
     }
     let Some(gated) = args.gate_arm else {
         return Ok(());
@@ -500,7 +507,7 @@ pub fn compare_arms(log: &Path, args: &ArmsArgs<'_>) -> anyhow::Result<()> {
 }
 
 /// The arm comparison as markdown tables.
-fn print_arms(experiment: &str, report: &evals::ab::AbReport) {
+fn print_arms(experiment: &str, report: &evals::ab::AbReport) -> anyhow::Result<()> {
     let ci = |m: &evals::ab::MeanCi, digits: usize| {
         if m.low.is_nan() {
             format!("{:.digits$} (n < 2)", m.mean)
@@ -511,12 +518,12 @@ fn print_arms(experiment: &str, report: &evals::ab::AbReport) {
             )
         }
     };
-    println!("A/B experiment `{experiment}` (λ = {})\n", report.lambda);
-    println!(
+    outln!("A/B experiment `{experiment}` (λ = {})\n", report.lambda)?;
+    outln!(
         "| arm | requests | labelled | quality | cost USD | utility | p50 ms | p95 ms | fallback | errors |\n|---|---:|---:|---|---|---|---:|---:|---:|---:|"
-    );
+    )?;
     for a in &report.arms {
-        println!(
+        outln!(
             "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} % | {:.1} % |",
             a.arm,
             a.requests,
@@ -528,20 +535,21 @@ fn print_arms(experiment: &str, report: &evals::ab::AbReport) {
             a.latency_p95_ms,
             100.0 * a.fallback_share,
             100.0 * a.error_share
-        );
+        )?;
     }
-    println!(
+    outln!(
         "\nAgainst `{}` (difference of means, Welch 95 % interval)\n",
         report.control
-    );
-    println!("| arm | Δ quality | Δ cost USD | Δ utility |\n|---|---|---|---|");
+    )?;
+    outln!("| arm | Δ quality | Δ cost USD | Δ utility |\n|---|---|---|---|")?;
     for d in &report.deltas {
-        println!(
+        outln!(
             "| {} | {} | {} | {} |",
             d.arm,
             ci(&d.quality, 4),
             ci(&d.cost_usd, 6),
             ci(&d.utility, 4)
-        );
+        )?;
     }
+    Ok(())
 }

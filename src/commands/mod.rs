@@ -1,5 +1,9 @@
 //! Subcommands and their arguments.
 
+// First: its `outln!` and `out!` macros are used by the modules below.
+#[macro_use]
+mod output;
+
 mod bench;
 mod bench_cache;
 mod bench_int8;
@@ -30,6 +34,8 @@ mod train_tasks;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+pub use output::stdout_closed;
 
 /// Switchyard: a self-hosted learned LLM router and OpenAI-compatible gateway.
 #[derive(Debug, Parser)]

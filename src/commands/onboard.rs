@@ -78,12 +78,12 @@ pub fn run(args: OnboardArgs) -> anyhow::Result<()> {
         );
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).context("serialising the report")?
-        );
+        )?;
     } else {
-        println!("{}", report.to_markdown());
+        outln!("{}", report.to_markdown())?;
     }
     Ok(())
 }

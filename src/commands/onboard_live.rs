@@ -426,14 +426,14 @@ pub fn run(args: LiveArgs, seed: u64, json: bool) -> anyhow::Result<()> {
     )?;
     training::onboarding::write::write_onboarded(source.as_deref(), &out, &fitted)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&fitted)?);
+        outln!("{}", serde_json::to_string_pretty(&fitted)?)?;
     } else {
-        print!("{}", report(&fitted, &to_fit));
-        println!(
+        out!("{}", report(&fitted, &to_fit))?;
+        outln!(
             "\nWritten to {} (serve it with `switchyard serve --artifact {}`, or reload a running gateway with POST /admin/reload).",
             out.display(),
             out.display()
-        );
+        )?;
     }
     let unknown: Vec<&ModelId> = config
         .candidates

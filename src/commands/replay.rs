@@ -23,12 +23,27 @@ pub struct ReplayArgs {
     /// Listen address (port 0: any free port; the address is printed on stdout).
     #[arg(long, default_value = "127.0.0.1:0")]
     bind: SocketAddr,
-    /// Multiplies every replayed latency (0: answer at once).
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiplies every replayed latency (0: answer at once; at most 1000).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_latency_scale, allow_hyphen_values = true)]
     latency_scale: f64,
     /// Seed of the ±10 % latency jitter.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+/// The most `--latency-scale`: a thousand times the recorded latencies is minutes per answer
+/// already; beyond, the waits only end at the replay server's cap.
+const MAX_LATENCY_SCALE: f64 = 1000.0;
+
+/// `--latency-scale`: a finite number from 0 to [`MAX_LATENCY_SCALE`] (NaN was taken as 0
+/// without a word, `inf` and `1e300` panicked in the request handler).
+fn parse_latency_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=MAX_LATENCY_SCALE).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{s}`: expected a finite number from 0 to {MAX_LATENCY_SCALE} (0 answers at once, 1 replays the recorded latencies)"
+        )),
+    }
 }
 
 /// Imports and merges every `--data` argument, dropping the excluded tasks (one that matches
@@ -76,7 +91,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let catalog = models::Catalog::embedded().context("loading the embedded catalog")?;
     let index = replay_index(table, &catalog);
     let config = ReplayConfig {
-        latency_scale: args.latency_scale.max(0.0),
+        latency_scale: args.latency_scale,
         seed: args.seed,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -88,8 +103,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", args.bind))?;
         let addr = listener.local_addr()?;
-        println!("replay provider listening on http://{addr}");
-        std::io::stdout().flush()?;
+        // As `serve`'s line: a closed stdout is no reason not to serve (nor to panic).
+        let _ = writeln!(
+            std::io::stdout(),
+            "replay provider listening on http://{addr}"
+        )
+        .and_then(|()| std::io::stdout().flush());
         serve(listener, index, config, async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -94,7 +94,11 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
             .collect()
     };
     for model in &pool {
-        config.catalog.get(model)?;
+        config.catalog.get(model).with_context(|| {
+            format!(
+                "--candidates `{model}`: not a catalog model id or alias (the catalog is models/catalog.toml, overlaid by the config's `[catalog] path`)"
+            )
+        })?;
     }
     // The gateway's rule (`routing_input`), so that the offline decision is the served one.
     let objective =
@@ -139,6 +143,6 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
         "input_tokens": input.input_tokens,
         "ranked": routed.decision.ranked,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    outln!("{}", serde_json::to_string_pretty(&out)?)?;
     Ok(())
 }

@@ -77,7 +77,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         table.models.len()
     );
     let mut out: Box<dyn Write> = if args.out.as_os_str() == "-" {
-        Box::new(std::io::stdout().lock())
+        Box::new(super::output::Stdout::lock())
     } else {
         Box::new(std::io::BufWriter::new(
             std::fs::File::create(&args.out)

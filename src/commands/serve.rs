@@ -1,16 +1,19 @@
 use anyhow::Context;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::EncoderArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Gateway config (TOML; see config/example.toml). Without it: 127.0.0.1:8080, the
-    /// embedded catalog, providers from environment variables.
+    /// Gateway config (TOML; every field with its default is in gateway/config/example.toml).
+    /// Without it: 127.0.0.1:8080, the embedded catalog, providers from environment variables.
+    /// Relative paths in it (`[log] sqlite`, `[router] artifact`, ...) resolve against the
+    /// working directory.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Listen address, overriding `[server] bind` (use 127.0.0.1:0 for any free port).
-    #[arg(long, env = "SWITCHYARD_BIND")]
+    #[arg(long, env = "SWITCHYARD_BIND", value_parser = parse_bind)]
     bind: Option<std::net::SocketAddr>,
     /// Router artifact, overriding `[router] artifact` (default: the bundled one).
     #[arg(long)]
@@ -20,6 +23,14 @@ pub struct ServeArgs {
     priors_only: bool,
     #[command(flatten)]
     encoder: EncoderArgs,
+}
+
+/// `--bind`, which may come from `$SWITCHYARD_BIND`: the error names both, since clap names
+/// only the flag.
+fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!("`{s}`: expected IP:PORT such as 127.0.0.1:8080 or [::1]:8080 (from --bind, or $SWITCHYARD_BIND when the flag is not given)")
+    })
 }
 
 /// Command-line values that override the config file.
@@ -106,8 +117,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {bind} (is another server on that port? use --bind)"))?;
         let running = gateway::spawn(config, listener, classifier).await?;
-        // One line on stdout that scripts can read to find the port.
-        println!("switchyard listening on http://{}", running.local_addr());
+        // One line on stdout that scripts can read to find the port. Nobody reading it (stdout
+        // closed) is no reason not to serve: the error is ignored rather than a panic.
+        let _ = writeln!(
+            std::io::stdout(),
+            "switchyard listening on http://{}",
+            running.local_addr()
+        );
         let token = running.shutdown_token();
         let state = running.state().clone();
         tokio::select! {

@@ -17,7 +17,7 @@ pub struct SpendArgs {
     by: String,
     /// Only requests from then on: `today`, `month` (UTC starts), a date `YYYY-MM-DD`, or an
     /// age such as `24h`, `7d`, `30m`. Default: the whole log.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     since: Option<String>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
@@ -61,15 +61,7 @@ fn parse_since(s: &str, now: u64) -> anyhow::Result<u64> {
 
 pub fn run(args: SpendArgs) -> anyhow::Result<()> {
     let config = args.db.gateway_config()?;
-    let db = args.db.log(&config);
-    if let outcome_log::Location::Sqlite(path) = &db {
-        if !path.is_file() {
-            anyhow::bail!(
-                "{}: no outcome log there; pass --db or --config with the gateway's `[log] sqlite` (or `[log] postgres` URL)",
-                path.display()
-            );
-        }
-    }
+    let db = args.db.existing_log(&config)?;
     let since = args
         .since
         .as_deref()
@@ -83,7 +75,7 @@ pub fn run(args: SpendArgs) -> anyhow::Result<()> {
     let rows = spend_report(&db, by, since).with_context(|| format!("reading {db}"))?;
     if args.json {
         for r in &rows {
-            println!("{}", serde_json::to_string(r)?);
+            outln!("{}", serde_json::to_string(r)?)?;
         }
         return Ok(());
     }
@@ -91,7 +83,7 @@ pub fn run(args: SpendArgs) -> anyhow::Result<()> {
         SpendBy::Key => "(no key)",
         SpendBy::Model | SpendBy::Day => "(none)",
     };
-    println!(
+    outln!(
         "{:<22} {:<16} {:>9} {:>9} {:>12} {:>12} {:>12}",
         args.by.to_uppercase(),
         if by == SpendBy::Key { "NAME" } else { "" },
@@ -100,10 +92,10 @@ pub fn run(args: SpendArgs) -> anyhow::Result<()> {
         "INPUT TOK",
         "OUTPUT TOK",
         "COST USD"
-    );
+    )?;
     let mut total = (0u64, 0u64, 0u64, 0u64, 0.0f64);
     for r in &rows {
-        println!(
+        outln!(
             "{:<22} {:<16} {:>9} {:>9} {:>12} {:>12} {:>12.6}",
             r.group.as_deref().unwrap_or(none),
             r.name.as_deref().unwrap_or(""),
@@ -112,7 +104,7 @@ pub fn run(args: SpendArgs) -> anyhow::Result<()> {
             r.input_tokens,
             r.output_tokens,
             r.cost_usd
-        );
+        )?;
         total = (
             total.0 + r.requests,
             total.1 + r.ok,
@@ -121,10 +113,16 @@ pub fn run(args: SpendArgs) -> anyhow::Result<()> {
             total.4 + r.cost_usd,
         );
     }
-    println!(
+    outln!(
         "{:<22} {:<16} {:>9} {:>9} {:>12} {:>12} {:>12.6}",
-        "total", "", total.0, total.1, total.2, total.3, total.4
-    );
+        "total",
+        "",
+        total.0,
+        total.1,
+        total.2,
+        total.3,
+        total.4
+    )?;
     Ok(())
 }
 

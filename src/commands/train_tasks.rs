@@ -119,14 +119,14 @@ pub fn run(args: TrainTasksArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     let r = &fitted.report;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(r)?);
+        outln!("{}", serde_json::to_string_pretty(r)?)?;
     } else {
-        println!(
+        outln!(
             "Task classifier: L2 {}, temperature {:.3}; held-out test split:\n\n{}",
             r.l2,
             r.temperature,
             r.test.to_markdown()
-        );
+        )?;
     }
     eprintln!("wrote {}", args.out.display());
     Ok(())

@@ -444,11 +444,12 @@ pub fn fingerprint_of(extra: ExtraLayers) -> String {
 }
 
 /// Checks that `config.json` describes all-MiniLM-L6-v2, the one architecture the hashed
-/// weights are. The file itself is not hashed (copies differ in formatting), yet some fields
-/// change the embeddings without failing to load: fewer layers run only the first ones, a
-/// different head count splits attention otherwise, another `layer_norm_eps` (or a negative
-/// one, NaN) moves every value, all under the same fingerprint, so the artifacts, the cache and
-/// the task classifier would accept the wrong features.
+/// weights are. The file is hashed too ([`weights::CONFIG_SHA256`]) before this runs; the
+/// check stays as the reason a different file would be wrong: some fields change the
+/// embeddings without failing to load (fewer layers run only the first ones, a different head
+/// count splits attention otherwise, another `layer_norm_eps` moves every value), all under the
+/// same fingerprint, so the artifacts, the cache and the task classifier would accept the
+/// wrong features. The caller's [`Error::Config`] says how to restore the file.
 fn check_architecture(c: &BertConfig) -> Result<(), String> {
     let expected = [
         ("hidden_size", c.hidden_size, EMBEDDING_DIM),
@@ -461,13 +462,13 @@ fn check_architecture(c: &BertConfig) -> Result<(), String> {
     for (field, found, want) in expected {
         if found != want {
             return Err(format!(
-                "{field} is {found}, but all-MiniLM-L6-v2 has {want}: fetch the model again (`switchyard model fetch`)"
+                "{field} is {found}, but all-MiniLM-L6-v2 has {want}"
             ));
         }
     }
     if c.layer_norm_eps != 1e-12 {
         return Err(format!(
-            "layer_norm_eps is {}, but all-MiniLM-L6-v2 has 1e-12: fetch the model again (`switchyard model fetch`)",
+            "layer_norm_eps is {}, but all-MiniLM-L6-v2 has 1e-12",
             c.layer_norm_eps
         ));
     }
@@ -486,6 +487,7 @@ fn read_verified(dir: &Path) -> Result<(BertConfig, VarBuilder<'static>), Error>
         }
     }
     weights::check_hash(&tokenizer_path, weights::TOKENIZER_SHA256)?;
+    weights::check_hash(&config_path, weights::CONFIG_SHA256)?;
 
     let bert_config: BertConfig = {
         let text = std::fs::read_to_string(&config_path).map_err(Error::io(&config_path))?;
@@ -562,10 +564,18 @@ mod architecture_tests {
             ("layer_norm_eps", serde_json::json!(1e-5)),
             ("hidden_size", serde_json::json!(768)),
         ] {
-            let err = with(field, value.clone()).err();
+            let err = with(field, value.clone()).err().map(|message| {
+                Error::Config {
+                    path: Path::new(weights::DEFAULT_ENCODER_DIR).join("config.json"),
+                    message,
+                }
+                .to_string()
+            });
+            // The field, and the fix once (it used to be said twice).
             assert!(
-                err.as_deref()
-                    .is_some_and(|e| e.contains(field) && e.contains("model fetch")),
+                err.as_deref().is_some_and(
+                    |e| e.contains(field) && e.matches("switchyard model fetch").count() == 1
+                ),
                 "{field} = {value}: {err:?}"
             );
         }

@@ -196,10 +196,23 @@ impl NewKey {
     /// Checks the fields a client or the CLI gave.
     pub fn validate(&self) -> Result<(), KeyStoreError> {
         let name = self.name.trim();
-        if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        if name.is_empty() || name.len() > 64 {
             return Err(KeyStoreError::Invalid {
                 field: "name",
                 message: "must be 1 to 64 printable characters".to_owned(),
+            });
+        }
+        // Names are shown in `keys list`, the dashboard and logs: a character one cannot see
+        // (zero-width, a bidirectional override that reorders the text after it) would let two
+        // active keys look alike, or a name pass for another.
+        if let Some(c) = name.chars().find(|&c| unseen(c)) {
+            return Err(KeyStoreError::Invalid {
+                field: "name",
+                message: format!(
+                    "`{}` contains U+{:04X}, a control, invisible or bidirectional-control character; use 1 to 64 visible characters (letters, digits, punctuation, spaces)",
+                    name.escape_debug(),
+                    u32::from(c)
+                ),
             });
         }
         // Revocation takes an id or a name: a name shaped like an id could make
@@ -244,6 +257,44 @@ impl NewKey {
         }
         Ok(())
     }
+}
+
+/// Whether a key name may not hold `c`: control characters (Unicode Cc), format characters
+/// (Cf: zero-width spaces and joiners, bidirectional marks, embeddings, overrides and isolates,
+/// the byte order mark, tag characters), line and paragraph separators (Zl, Zp), whitespace
+/// other than the ASCII space (a no-break space looks like one), and the fillers that render
+/// as nothing (the combining grapheme joiner, the Hangul fillers).
+fn unseen(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(
+            u32::from(c),
+            0x00AD
+                | 0x034F
+                | 0x0600..=0x0605
+                | 0x061C
+                | 0x06DD
+                | 0x070F
+                | 0x0890..=0x0891
+                | 0x08E2
+                | 0x115F..=0x1160
+                | 0x180E
+                | 0x200B..=0x200F
+                | 0x2028..=0x202E
+                | 0x2060..=0x2064
+                | 0x2066..=0x206F
+                | 0x3164
+                | 0xFEFF
+                | 0xFFA0
+                | 0xFFF9..=0xFFFB
+                | 0x110BD
+                | 0x110CD
+                | 0x13430..=0x1343F
+                | 0x1BCA0..=0x1BCA3
+                | 0x1D173..=0x1D17A
+                | 0xE0001
+                | 0xE0020..=0xE007F
+        )
 }
 
 /// The server's own message (the driver's `Display` says only "db error").
@@ -319,6 +370,9 @@ pub struct Loaded {
 pub struct KeyStore {
     conn: Conn,
     at: Location,
+    /// Whether the `client_keys` table exists: false only for a SQLite file opened by
+    /// [`KeyStore::open_existing`] without one (it reads as no keys; `create` makes it).
+    table: bool,
 }
 
 #[derive(Debug)]
@@ -359,6 +413,7 @@ impl KeyStore {
                 Ok(KeyStore {
                     conn: Conn::Postgres(Box::new(Mutex::new(PgClient(client)))),
                     at: at.clone(),
+                    table: true,
                 })
             }
         }
@@ -428,6 +483,46 @@ impl KeyStore {
         Ok(KeyStore {
             conn: Conn::Sqlite(conn),
             at: Location::Sqlite(path.to_owned()),
+            table: true,
+        })
+    }
+
+    /// Opens the key table of a database that already exists, creating nothing: no file, no
+    /// folder, no table, no change of journal mode. For the commands that only read or revoke
+    /// (`switchyard keys list`, `keys revoke`): run at a mistaken path they must not leave an
+    /// empty database behind (which `switchyard spend` would then read as a log without
+    /// spend), nor change another application's SQLite file. A file without the table reads
+    /// as no keys. On PostgreSQL this is [`KeyStore::open_at`] (the database is the server's;
+    /// nothing is created but the table).
+    pub fn open_existing(at: &Location) -> Result<KeyStore, KeyStoreError> {
+        let Location::Sqlite(path) = at else {
+            return KeyStore::open_at(at);
+        };
+        let db = |source| KeyStoreError::Db {
+            path: path.to_owned(),
+            source,
+        };
+        // Without SQLITE_OPEN_CREATE: a missing file is an error, not a new database.
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(db)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        let table: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'client_keys'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )
+            .map_err(db)?;
+        if table {
+            // The table's own migration, as the gateway runs it at start-up.
+            add_guardrails_column(&conn).map_err(db)?;
+        }
+        Ok(KeyStore {
+            conn: Conn::Sqlite(conn),
+            at: at.clone(),
+            table,
         })
     }
 
@@ -520,6 +615,13 @@ impl KeyStore {
                 Err(()) => Err(KeyStoreError::NameTaken(name)),
             };
         }
+        if !self.table {
+            let conn = self
+                .sqlite()
+                .ok_or(KeyStoreError::NotFound(String::new()))?;
+            conn.execute_batch(SCHEMA).map_err(|e| self.db(e))?;
+            self.table = true;
+        }
         let conn = self
             .sqlite()
             .ok_or(KeyStoreError::NotFound(String::new()))?;
@@ -562,6 +664,7 @@ impl KeyStore {
             Ok(id)
         }) {
             Some(id) => id?,
+            None if !self.table => None,
             None => {
                 let conn = self
                     .sqlite()
@@ -626,6 +729,9 @@ impl KeyStore {
     }
 
     fn load_sqlite(&self) -> Result<Vec<RawKey>, KeyStoreError> {
+        if !self.table {
+            return Ok(Vec::new());
+        }
         let conn = self
             .sqlite()
             .ok_or(KeyStoreError::NotFound(String::new()))?;
@@ -921,6 +1027,70 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("budget_usd"));
+    }
+
+    /// Names that look like another (a zero-width space inside, a right-to-left override, a
+    /// no-break space) are refused naming the field and the character; visible Unicode is not.
+    #[test]
+    fn a_name_with_invisible_or_bidi_characters_is_refused() {
+        let named = |name: &str| NewKey {
+            name: name.to_owned(),
+            ..NewKey::default()
+        };
+        for (name, code) in [
+            ("a\u{200B}b", "U+200B"),
+            ("a\u{202E}b", "U+202E"),
+            ("a\u{2066}b", "U+2066"),
+            ("a\u{FEFF}b", "U+FEFF"),
+            ("a\u{00A0}b", "U+00A0"),
+            ("a\u{2028}b", "U+2028"),
+            ("a\u{E0041}b", "U+E0041"),
+            ("a\tb", "U+0009"),
+        ] {
+            let err = named(name).validate().unwrap_err().to_string();
+            assert!(err.starts_with("name: "), "{name:?}: {err}");
+            assert!(err.contains(code), "{name:?}: {err}");
+        }
+        for ok in ["team a", "équipe-ß", "チーム", "ops 🚀", "ops ❤\u{FE0F}"] {
+            assert!(named(ok).validate().is_ok(), "{ok:?}");
+        }
+    }
+
+    /// `open_existing` (what `keys list` and `keys revoke` use) creates nothing: a missing file
+    /// is an error and stays missing, and another application's SQLite file keeps its tables
+    /// and journal mode while reading as no keys.
+    #[test]
+    fn open_existing_creates_no_file_table_or_journal_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("sub").join("none.sqlite");
+        assert!(KeyStore::open_existing(&Location::Sqlite(missing.clone())).is_err());
+        assert!(!missing.exists() && !dir.path().join("sub").exists());
+
+        let other = dir.path().join("other_app.sqlite");
+        let conn = rusqlite::Connection::open(&other).unwrap();
+        conn.execute_batch("CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('x');")
+            .unwrap();
+        drop(conn);
+        let mut store = KeyStore::open_existing(&Location::Sqlite(other.clone())).unwrap();
+        assert!(store.list().unwrap().is_empty());
+        assert!(matches!(
+            store.revoke("team", 1),
+            Err(KeyStoreError::NotFound(_))
+        ));
+        drop(store);
+        let conn = rusqlite::Connection::open(&other).unwrap();
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(tables, ["notes"]);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
     }
 
     /// The same table in PostgreSQL: shared by every replica, the same rules.

@@ -136,7 +136,8 @@ pub struct ServerConfig {
     /// Threads of the async runtime that serves HTTP (`switchyard serve`). Absent or 0: one on
     /// machines with one or two cores, one per core above. On two cores a second HTTP thread
     /// mostly wakes up to find nothing to steal: measured, one thread costs a quarter less
-    /// CPU per request with no loss of throughput (docs/performance.md, "HTTP threads").
+    /// CPU per request with no loss of throughput (docs/performance.md, "HTTP threads"). At
+    /// most [`MAX_WORKER_THREADS`].
     #[serde(default)]
     pub worker_threads: Option<usize>,
     /// A streamed request still waiting for its first token after this long gets its `200`
@@ -147,6 +148,11 @@ pub struct ServerConfig {
     #[serde(default = "default_stream_keepalive", with = "humantime_serde")]
     pub stream_keepalive: Duration,
 }
+
+/// The most `[server] worker_threads`: far more than the cores of any machine the gateway runs
+/// on (one per core is the most that helps), and far below the counts whose thread stacks
+/// cannot be set up (100,000 aborted the process while starting the runtime).
+pub const MAX_WORKER_THREADS: usize = 1024;
 
 impl ServerConfig {
     /// The HTTP runtime's thread count on a machine with `cores` cores (see
@@ -489,7 +495,9 @@ pub enum Privacy {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// The SQLite outcome database (created if missing). Also holds the client keys.
+    /// The SQLite outcome database (created if missing). Also holds the client keys. A
+    /// relative path resolves against the working directory (as every relative path here),
+    /// for `serve` and for the CLI commands that take `--config` alike.
     #[serde(default = "default_sqlite")]
     pub sqlite: PathBuf,
     /// Log to this PostgreSQL database instead of the SQLite file
@@ -632,6 +640,55 @@ pub struct ResolvedProvider {
     pub api_key_env: Option<String>,
     /// Whether the provider can be called (a required key is present).
     pub live: bool,
+}
+
+/// A configured provider left out because its API key variable is unset or empty
+/// ([`Config::providers_without_key`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderWithoutKey<'a> {
+    /// Its index in `[[providers]]`.
+    pub index: usize,
+    /// Its name.
+    pub name: &'a ProviderId,
+    /// The variable its `api_key_env` names.
+    pub var: &'a str,
+    /// The catalog models no live provider serves because of it, in catalog order.
+    pub models: Vec<ModelId>,
+}
+
+impl std::fmt::Display for ProviderWithoutKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "providers[{}] ({}): ${} is not set or empty, so the provider is not used; ",
+            self.index, self.name, self.var
+        )?;
+        const SHOWN: usize = 10;
+        match self.models.len() {
+            0 => f.write_str("its catalog models are served by other providers")?,
+            n => {
+                let names: Vec<&str> = self
+                    .models
+                    .iter()
+                    .take(SHOWN)
+                    .map(ModelId::as_str)
+                    .collect();
+                write!(
+                    f,
+                    "left out of `auto` and refused when requested: {}",
+                    names.join(", ")
+                )?;
+                if n > SHOWN {
+                    write!(f, " and {} more", n - SHOWN)?;
+                }
+            }
+        }
+        write!(
+            f,
+            ". Set {} in the gateway's environment (systemd: EnvironmentFile=), or fix providers[{}].api_key_env",
+            self.var, self.index
+        )
+    }
 }
 
 /// `[router]` after validation: model names resolved to catalog ids, the objective folded
@@ -1030,6 +1087,14 @@ impl Config {
         if srv.max_connections == 0 {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }
+        if let Some(n) = srv.worker_threads.filter(|&n| n > MAX_WORKER_THREADS) {
+            return Err(invalid(
+                "server.worker_threads",
+                format!(
+                    "{n} is more than {MAX_WORKER_THREADS}: each thread needs its own stack, and one per core is the most that helps; leave it out (or 0) for one per core"
+                ),
+            ));
+        }
         if srv.http2_max_concurrent_streams == 0 {
             return Err(invalid(
                 "server.http2_max_concurrent_streams",
@@ -1217,6 +1282,44 @@ impl Config {
             .providers_of(model, &entry.spec.provider)
             .into_iter()
             .find_map(|name| self.providers.iter().find(|p| p.live && &p.name == name))
+    }
+
+    /// The `[[providers]]` entries of the config file that are not live because the variable
+    /// their `api_key_env` names is unset or empty (a typo in it, or in systemd's
+    /// `EnvironmentFile`), each with the catalog models that it leaves without any live
+    /// provider: out of `auto`, and refused when a request names them. What start-up warns
+    /// about, one line per provider. The environment's default providers are not listed: with
+    /// no `[[providers]]`, a vendor whose key is not set is simply not used.
+    pub fn providers_without_key(&self) -> Vec<ProviderWithoutKey<'_>> {
+        if !self.providers_from_file {
+            return Vec::new();
+        }
+        self.providers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.live)
+            .filter_map(|(index, p)| {
+                let var = p.api_key_env.as_deref()?;
+                let models = self
+                    .catalog
+                    .entries()
+                    .filter(|e| {
+                        let serving = self.deployments.providers_of(&e.spec.id, &e.spec.provider);
+                        serving.contains(&&p.name)
+                            && !serving.iter().any(|name| {
+                                self.providers.iter().any(|q| q.live && &q.name == *name)
+                            })
+                    })
+                    .map(|e| e.spec.id.clone())
+                    .collect();
+                Some(ProviderWithoutKey {
+                    index,
+                    name: &p.name,
+                    var,
+                    models,
+                })
+            })
+            .collect()
     }
 
     /// The provider to name when `model` has no live one: its first deployment's, or its

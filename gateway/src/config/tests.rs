@@ -453,6 +453,89 @@ fn http_threads_default_to_one_on_small_machines_and_follow_the_setting() {
     assert_eq!(parsed.server.worker_threads, Some(2));
 }
 
+/// A thread count no machine needs is a config error naming the field (100,000 aborted the
+/// process while the runtime started its threads); the bound itself is accepted.
+#[test]
+fn worker_threads_beyond_the_bound_name_the_field() {
+    let max = format!("[server]\nworker_threads = {MAX_WORKER_THREADS}\n");
+    assert!(Config::resolve(parse(&max).unwrap(), &no_env).is_ok());
+    for n in [MAX_WORKER_THREADS + 1, 100_000] {
+        let src = format!("[server]\nworker_threads = {n}\n");
+        let err = Config::resolve(parse(&src).unwrap(), &no_env).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConfigInvalid { field, .. } if field == "server.worker_threads"),
+            "{n}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&n.to_string()) && msg.contains("1024"),
+            "{msg}"
+        );
+    }
+}
+
+/// A `[[providers]]` entry whose key variable is unset or empty is listed with the variable
+/// and the models it leaves without a live provider; a live one, a keyless one and the
+/// environment's default providers are not.
+#[test]
+fn providers_whose_key_variable_is_unset_are_listed_with_their_models() {
+    let src = r#"
+[[providers]]
+name = "openai"
+kind = "openai"
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+
+[[providers]]
+name = "anthropic"
+kind = "anthropic"
+base_url = "https://api.anthropic.com"
+api_key_env = "ANTHROPIC_API_KEYY"
+
+[[providers]]
+name = "google"
+kind = "gemini"
+base_url = "https://generativelanguage.googleapis.com"
+api_key_env = "GEMINI_API_KEY"
+"#;
+    let env = |k: &str| match k {
+        "OPENAI_API_KEY" => Some("sk-test".to_owned()),
+        "GEMINI_API_KEY" => Some(String::new()),
+        _ => None,
+    };
+    let cfg = Config::resolve(parse(src).unwrap(), &env).unwrap();
+    let listed = cfg.providers_without_key();
+    let names: Vec<(usize, &str, &str)> = listed
+        .iter()
+        .map(|p| (p.index, p.name.as_str(), p.var))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (1, "anthropic", "ANTHROPIC_API_KEYY"),
+            (2, "google", "GEMINI_API_KEY")
+        ]
+    );
+    let claude = cfg
+        .catalog
+        .entries()
+        .filter(|e| e.spec.provider.as_str() == "anthropic")
+        .map(|e| e.spec.id.clone())
+        .collect::<Vec<_>>();
+    assert!(!claude.is_empty());
+    assert_eq!(listed[0].models, claude);
+    let line = listed[0].to_string();
+    assert!(
+        line.starts_with("providers[1] (anthropic): $ANTHROPIC_API_KEYY is not set or empty"),
+        "{line}"
+    );
+    assert!(line.contains(claude[0].as_str()), "{line}");
+
+    // Without [[providers]], the vendors whose keys are unset are not warned about.
+    let defaults = Config::resolve(GatewayConfig::default(), &env).unwrap();
+    assert!(defaults.providers_without_key().is_empty());
+}
+
 #[test]
 fn the_postgres_log_comes_from_the_file_or_the_environment_never_printed() {
     let from_env =

@@ -366,9 +366,9 @@ pub fn run(args: LoopArgs) -> anyhow::Result<()> {
 
     report::write_report(&report, &out)?;
     if args.json {
-        println!("{}", report.to_json()?);
+        outln!("{}", report.to_json()?)?;
     } else {
-        println!("{}", report.to_markdown());
+        outln!("{}", report.to_markdown())?;
     }
     Ok(())
 }

@@ -217,7 +217,7 @@ async fn chat_completions(
         return stream(&id, model, &recorded, usage, include_usage, total_ms);
     }
     if total_ms > 0.0 {
-        tokio::time::sleep(Duration::from_secs_f64(total_ms / 1000.0)).await;
+        tokio::time::sleep(delay(total_ms)).await;
     }
     Ok(Json(json!({
         "id": id,
@@ -233,6 +233,22 @@ async fn chat_completions(
         "usage": usage,
     }))
     .into_response())
+}
+
+/// The longest replayed wait: far beyond any recorded latency, and a wait a client can still
+/// see end.
+pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+
+/// `ms` milliseconds as a wait, saturating: an infinite or huge product of a latency and a
+/// large `latency_scale` waits [`MAX_DELAY`] (`Duration::from_secs_f64` panicked on it, in the
+/// request handler, and the client got an empty reply); NaN or a negative value waits nothing.
+pub fn delay(ms: f64) -> Duration {
+    if ms.is_nan() || ms <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(ms / 1000.0)
+        .unwrap_or(MAX_DELAY)
+        .min(MAX_DELAY)
 }
 
 /// The recorded response as server-sent events: a role chunk after the time to first token,
@@ -289,7 +305,7 @@ fn stream(
     frames.push((0.0, "data: [DONE]\n\n".to_owned()));
     let body = futures::stream::iter(frames).then(|(delay_ms, frame)| async move {
         if delay_ms > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(delay_ms / 1000.0)).await;
+            tokio::time::sleep(delay(delay_ms)).await;
         }
         Ok::<String, Infallible>(frame)
     });

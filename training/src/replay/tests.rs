@@ -281,3 +281,54 @@ fn recorded_scores_and_latency() {
     assert!((1080.0..=1320.0).contains(&a), "{a}");
     assert_eq!(a, scaled_latency_ms(&real, "big", "arith.1", 1200.0));
 }
+
+/// Waits are saturated: an infinite or huge latency waits [`server::MAX_DELAY`], NaN or a
+/// negative one nothing, and an ordinary one what it says.
+#[test]
+fn delays_saturate_instead_of_panicking() {
+    use super::server::{delay, MAX_DELAY};
+    assert_eq!(delay(1500.0), std::time::Duration::from_millis(1500));
+    for huge in [1.2e303, f64::INFINITY, f64::MAX] {
+        assert_eq!(delay(huge), MAX_DELAY, "{huge}");
+    }
+    for nothing in [f64::NAN, -1.0, f64::NEG_INFINITY, 0.0] {
+        assert_eq!(delay(nothing), std::time::Duration::ZERO, "{nothing}");
+    }
+}
+
+/// With a huge `latency_scale` (1e300 × a recorded 1.2 s) the handler waits, saturated,
+/// instead of panicking on the conversion and closing the connection with no reply.
+#[tokio::test]
+async fn a_huge_latency_scale_keeps_the_request_waiting_not_dropped() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = ReplayConfig {
+        latency_scale: 1e300,
+        seed: 0,
+    };
+    let server = serve(
+        listener,
+        ReplayIndex::new(table(), &|_| None),
+        config,
+        std::future::pending::<()>(),
+    );
+    let request = async {
+        tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            reqwest::Client::new()
+                .post(format!("{base}/v1/chat/completions"))
+                .json(&json!({"model": "big", "messages": [
+                    {"role": "user", "content": "What is 2+2?"}]}))
+                .send(),
+        )
+        .await
+    };
+    let outcome = tokio::select! {
+        outcome = request => outcome,
+        ended = server => panic!("the replay server stopped: {ended:?}"),
+    };
+    assert!(
+        outcome.is_err(),
+        "the request should still be waiting, got {outcome:?}"
+    );
+}
