@@ -209,6 +209,17 @@ GEMINI_EFFORTS = {
     "gemini-3.5-flash-lite": (_GEMINI_3_FLASH, "minimal"), "gemini-3.1-flash-lite": (_GEMINI_3_FLASH, "minimal"),
 }
 
+# `reasoning_effort` values of open reasoning models served by OpenAI-compatible servers:
+# gpt-oss takes low, medium and high (default medium), as Groq serves it
+# (console.groq.com/docs/reasoning, read 2026-12-07). The gateway sends these the nearest
+# level they take; other models on such servers that are not `reasoning` get no effort
+# (Groq answers 400 to it on models without reasoning). Not `reasoning`: they take sampling
+# parameters.
+COMPAT_EFFORTS = {
+    "gpt-oss-120b": (["low", "medium", "high"], "medium"),
+    "gpt-oss-20b": (["low", "medium", "high"], "medium"),
+}
+
 # Reasoning models whose API refuses non-default sampling parameters (and, on OpenAI's,
 # `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
 # OpenAI's are the models with an effort list above; Anthropic's 5.x ones, whose effort goes
@@ -583,7 +594,8 @@ def main():
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
               scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API,
               refuses=REFUSES.get(cid, ()),
-              efforts=EFFORTS.get(cid) or CLAUDE_EFFORTS.get(cid) or GEMINI_EFFORTS.get(cid),
+              efforts=(EFFORTS.get(cid) or CLAUDE_EFFORTS.get(cid) or GEMINI_EFFORTS.get(cid)
+                       or COMPAT_EFFORTS.get(cid)),
               responses_api=cid in RESPONSES_API, token_ratio=TOKEN_RATIO.get(cid))
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):

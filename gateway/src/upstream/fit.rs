@@ -71,6 +71,9 @@ pub fn request_for<'a>(
         if let Some(fitted) = for_compatible_server(&out) {
             out = Cow::Owned(fitted);
         }
+        if let Some(fitted) = compatible_effort(&out, entry) {
+            out = Cow::Owned(fitted);
+        }
     }
     if let Some(fitted) = id_rule(entry, kind).and_then(|fits| with_call_ids(&out, fits)) {
         out = Cow::Owned(fitted);
@@ -363,6 +366,27 @@ fn for_compatible_server(req: &ChatCompletionRequest) -> Option<ChatCompletionRe
     Some(fitted)
 }
 
+/// A request's `reasoning_effort` for a model served by a server speaking OpenAI's dialect that
+/// is not OpenAI's: the nearest level the catalog says it takes (gpt-oss on Groq: `low` to
+/// `high`), none for a model that neither takes one nor reasons (Groq answers 400 to the field
+/// on its other models, and `auto` may send a Claude Code client's effort to Llama), and as
+/// given to a reasoning model whose levels the catalog does not list. `None` when nothing
+/// changes.
+fn compatible_effort(
+    req: &ChatCompletionRequest,
+    entry: &CatalogEntry,
+) -> Option<ChatCompletionRequest> {
+    if !entry.efforts.is_empty() {
+        return with_native_effort(req, Some(entry));
+    }
+    if entry.reasoning || !req.extra.contains_key("reasoning_effort") {
+        return None;
+    }
+    let mut fitted = req.clone();
+    fitted.extra.remove("reasoning_effort");
+    Some(fitted)
+}
+
 /// Whether `entry`'s API, through a provider speaking `kind`, refuses an assistant message's
 /// `reasoning_content`. The gateway hands DeepSeek's reasoning to clients, which send it back
 /// with the history as DeepSeek requires; `auto` may send that history to another vendor.
@@ -530,6 +554,25 @@ mod tests {
             (out.max_tokens, out.max_completion_tokens),
             (Some(100), None)
         );
+    }
+
+    /// On servers speaking OpenAI's dialect that are not OpenAI's, an effort reaches only the
+    /// models that take one, as the nearest level they take.
+    #[test]
+    fn compatible_servers_get_an_effort_only_where_the_model_takes_one() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let sent = |model: &str, effort: &str| {
+            let entry = catalog.find(model).unwrap();
+            request_for(&request(Some(effort)), Some(entry), ProviderKind::Openai)
+                .extra
+                .get("reasoning_effort")
+                .and_then(|v| v.as_str().map(str::to_owned))
+        };
+        assert_eq!(sent("gpt-oss-120b", "low").as_deref(), Some("low"));
+        assert_eq!(sent("gpt-oss-120b", "xhigh").as_deref(), Some("high"));
+        assert_eq!(sent("gpt-oss-20b", "minimal").as_deref(), Some("low"));
+        assert_eq!(sent("llama-3.3-70b-instruct", "high"), None);
+        assert_eq!(sent("mistral-small-3.2", "low"), None);
     }
 
     /// OpenAI's prompt-cache fields reach OpenAI's models only: Mistral (422) and Groq (400)

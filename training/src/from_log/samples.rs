@@ -70,8 +70,9 @@ pub struct Skipped {
     /// Outcomes read.
     pub total: usize,
     /// Answered from the gateway's response cache: no model was called for them, so their
-    /// cost (0) and propensity say nothing about the policy's choice. An exact replay's label
-    /// counts for the request that made the answer, when that one has none.
+    /// cost (0) and propensity say nothing about the policy's choice. An exact replay's labels
+    /// count for the request that made the answer, chosen among with that request's own by
+    /// the rule of one row (a human's before the judge's, the latest).
     pub cached: usize,
     /// Not answered (status other than `ok`) or no serving model recorded.
     pub not_served: usize,
