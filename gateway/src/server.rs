@@ -94,6 +94,9 @@ impl RunningGateway {
         }
         self.state.tracker.close();
         self.state.tracker.wait().await;
+        if let Some(shared) = self.state.auth.shared() {
+            shared.abandon_deferred();
+        }
         self.state.log.close().await;
         match served {
             Ok(Ok(())) => Ok(()),

@@ -93,15 +93,19 @@ impl SharedAnswers {
         self.counters.detach(work);
     }
 
-    /// [`Self::remove`] after `delay`, in the background.
+    /// [`Self::remove`] after `delay`, in the background. Not on the request tracker: waiting
+    /// for idle or shutting down does not wait for it (a shutdown abandons it, and the answer
+    /// then lives out its TTL in Redis).
     pub(super) fn remove_later(&self, key: CacheKey, source_request_id: String, delay: Duration) {
         let answers = SharedAnswers {
             counters: Arc::clone(&self.counters),
         };
-        self.counters.detach(async move {
-            tokio::time::sleep(delay).await;
-            answers.remove(&key, &source_request_id).await;
-        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                tokio::time::sleep(delay).await;
+                answers.remove(&key, &source_request_id).await;
+            });
+        }
     }
 
     /// Deletes the answer under `key` if it is still the one request `source_request_id`

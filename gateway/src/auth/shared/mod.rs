@@ -482,16 +482,32 @@ impl SharedCounters {
     /// [`MAX_DEFERRED_AGE`] is dropped: its marker may have expired, so a retry could count it
     /// twice if its first try reached Redis after all.
     async fn settle_deferred(&self) {
-        if self.flushing.swap(true, Ordering::AcqRel) {
-            return;
+        loop {
+            if self.flushing.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            let sent_all = self.send_deferred().await;
+            self.flushing.store(false, Ordering::Release);
+            // One deferred while this flush was ending (after its last look, before the flag
+            // went down) would otherwise wait for the next success, which a quiet replica may
+            // not have for long.
+            if !sent_all || self.deferred_settlements() == 0 {
+                return;
+            }
         }
+    }
+
+    /// Sends the deferred settlements until the queue is empty (`true`) or Redis fails.
+    async fn send_deferred(&self) -> bool {
         loop {
             let next = self
                 .deferred
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop_front();
-            let Some(settlement) = next else { break };
+            let Some(settlement) = next else {
+                return true;
+            };
             if settlement.deferred_at.elapsed() > MAX_DEFERRED_AGE {
                 self.metrics.redis_unavailable("settle", "dropped");
                 continue;
@@ -502,10 +518,29 @@ impl SharedCounters {
                     .unwrap_or_else(PoisonError::into_inner)
                     .push_front(settlement);
                 self.note("settle", "deferred", &e);
-                break;
+                return false;
             }
         }
-        self.flushing.store(false, Ordering::Release);
+    }
+
+    /// At shutdown, after the last settlements ran: the ones still waiting for Redis are lost
+    /// with the process (their cost is in the outcome log, for the next start's seed), so
+    /// they are counted as dropped and logged.
+    pub fn abandon_deferred(&self) {
+        let left =
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
+        if left.is_empty() {
+            return;
+        }
+        for _ in &left {
+            self.metrics.redis_unavailable("settle", "dropped");
+        }
+        let usd: f64 = left.iter().map(|s| s.actual_usd).sum();
+        tracing::warn!(
+            settlements = left.len(),
+            usd,
+            "Shutting down with budget settlements Redis never took; the next start's seed from the outcome log restores them."
+        );
     }
 
     /// Settlements waiting for Redis (tests, metrics).
@@ -674,11 +709,12 @@ struct Settlement {
 
 /// Most settlements kept while Redis is away (a few hundred bytes each).
 const MAX_DEFERRED: usize = 10_000;
-/// How long a settlement's marker stays in Redis, so that a retry counts it once.
-const SETTLED_MARKER_TTL: Duration = Duration::from_secs(3600);
+/// How long a paid settlement's marker stays in Redis, so that a retry counts it once: one key
+/// of about 100 bytes per paid request of a budgeted key, for this long.
+const SETTLED_MARKER_TTL: Duration = Duration::from_secs(15 * 60);
 /// The oldest deferred settlement still sent: its marker, set when a lost try did reach
 /// Redis, must outlive the retry, with a margin.
-const MAX_DEFERRED_AGE: Duration = Duration::from_secs(50 * 60);
+const MAX_DEFERRED_AGE: Duration = Duration::from_secs(10 * 60);
 
 impl Drop for Hold {
     fn drop(&mut self) {

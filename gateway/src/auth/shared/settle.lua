@@ -6,7 +6,8 @@
 -- ARGV: member (the hold), its amount, actual cost (USD), how long (ms) the period's spend
 -- must stay from now, how long (ms) the marker stays.
 -- Returns 1, or 0 when this hold was settled before.
-if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5]) then
+-- Only a settlement that adds spend needs one: a release sent twice changes nothing.
+if (tonumber(ARGV[3]) or 0) > 0 and not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5]) then
   return 0
 end
 -- A hold that already lapsed was taken off the sum when it lapsed: only a removed one is.

@@ -657,11 +657,15 @@ async fn settlements_redis_missed_are_sent_again_once_and_only_once() {
     first.settle(0.1);
     tokio::time::sleep(Duration::from_millis(400)).await;
     second.settle(0.2);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Both fail while Redis is paused (the second skipped during the back-off, or timed out
+    // itself on a slow machine): wait for both, well before the pause ends.
+    while shared.deferred_settlements() < 2 && paused.elapsed() < Duration::from_millis(1400) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(shared.deferred_settlements(), 2);
 
     // After the pause and the back-off: the third succeeds and the other two go again.
-    tokio::time::sleep(Duration::from_millis(1800).saturating_sub(paused.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(2200).saturating_sub(paused.elapsed())).await;
     third.settle(0.4);
     settled(&shared).await;
     assert_eq!(shared.deferred_settlements(), 0);
