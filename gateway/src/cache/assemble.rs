@@ -89,7 +89,7 @@ impl Assembler {
                 }
                 if let Some(f) = &d.function {
                     if let Some(name) = &f.name {
-                        call.name.push_str(name);
+                        crate::openai::wire::join_name_fragment(&mut call.name, name);
                     }
                     if let Some(args) = &f.arguments {
                         call.arguments.push_str(args);

@@ -636,7 +636,7 @@ impl StreamEncoder {
         }
         let function = call.function.as_ref();
         if let Some(name) = function.and_then(|f| f.name.as_deref()) {
-            tool.name.push_str(name);
+            crate::openai::wire::join_name_fragment(&mut tool.name, name);
         }
         let fragment = function
             .and_then(|f| f.arguments.as_deref())

@@ -690,6 +690,16 @@ pub struct ToolCallDelta {
     pub function: Option<FunctionCallDelta>,
 }
 
+/// Adds a streamed call's `name` fragment to the name gathered so far. OpenAI sends the name
+/// once, in the call's first fragment, and a split name is joined; some OpenAI-compatible
+/// servers repeat the whole name in every fragment, which joining would double
+/// (`get_weatherget_weather`): a fragment equal to the whole name so far is that repeat.
+pub fn join_name_fragment(name: &mut String, fragment: &str) {
+    if name != fragment {
+        name.push_str(fragment);
+    }
+}
+
 /// A fragment of a function call.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCallDelta {
@@ -705,6 +715,20 @@ pub struct FunctionCallDelta {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_repeated_whole_name_is_not_doubled_and_a_split_one_is_joined() {
+        let mut name = String::new();
+        for f in ["get_weather", "get_weather", "get_weather"] {
+            super::join_name_fragment(&mut name, f);
+        }
+        assert_eq!(name, "get_weather");
+        let mut split = String::new();
+        for f in ["get_", "weather"] {
+            super::join_name_fragment(&mut split, f);
+        }
+        assert_eq!(split, "get_weather");
+    }
 
     #[test]
     fn request_round_trips_parts_and_extra_fields() {

@@ -623,7 +623,7 @@ impl StreamEncoder {
         }
         let function = delta.function.as_ref();
         if let Some(name) = function.and_then(|f| f.name.as_deref()) {
-            call.name.push_str(name);
+            crate::openai::wire::join_name_fragment(&mut call.name, name);
         }
         let fragment = function
             .and_then(|f| f.arguments.as_deref())
