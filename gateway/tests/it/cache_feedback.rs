@@ -3,12 +3,10 @@
 //! that made the answer, and the judge's score; a good label keeps it. Before, a thumbs-down
 //! was stored for training while the same wrong answer kept being replayed for the whole TTL.
 
-use gateway::config::GatewayConfig;
 use serde_json::{json, Value};
 use testkit::{FakeProvider, Scenario};
 
 use crate::cache::{body, cache_header, content, start, Cached};
-use crate::common::{self, provider};
 use crate::e2e_harness::header;
 
 const MODEL: &str = "gpt-4o-mini";
@@ -96,22 +94,13 @@ async fn a_bad_score_from_the_judge_evicts_the_answer() {
     );
     fake.always("gpt-4o", Scenario::reply("{\"score\": 0.1}"));
     let dir = tempfile::tempdir().unwrap();
-    let judge = GatewayConfig::from_toml_str(
-        "[judge]\nmodel = \"gpt-4o\"\nsample_rate = 1.0\ndaily_budget_usd = 1.0\n",
-        std::path::Path::new("judge.toml"),
-    )
-    .unwrap()
-    .judge;
-    let cfg = common::config(
+    let gw = crate::judge::start_with(
+        &fake,
         dir.path(),
-        vec![provider("openai", &fake.openai_base_url())],
-        |raw| {
-            raw.judge = judge;
-            raw.cache.enabled = true;
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = gateway::spawn(cfg, listener, None).await.unwrap();
+        "model = \"gpt-4o\"\nsample_rate = 1.0\ndaily_budget_usd = 1.0\n",
+        |raw| raw.cache.enabled = true,
+    )
+    .await;
     let client = reqwest::Client::new();
     let ask = || async {
         let resp = client

@@ -16,6 +16,16 @@ const ROUTED: &str = "gpt-4o-mini";
 
 /// A gateway whose `[judge]` section is `judge` (TOML lines after `[judge]`).
 async fn start(fake: &FakeProvider, dir: &std::path::Path, judge: &str) -> RunningGateway {
+    start_with(fake, dir, judge, |_| {}).await
+}
+
+/// [`start`] with more settings (`tweak`) applied to the config.
+pub(crate) async fn start_with(
+    fake: &FakeProvider,
+    dir: &std::path::Path,
+    judge: &str,
+    tweak: impl FnOnce(&mut GatewayConfig),
+) -> RunningGateway {
     let section = GatewayConfig::from_toml_str(
         &format!("[judge]\n{judge}"),
         std::path::Path::new("judge.toml"),
@@ -24,7 +34,10 @@ async fn start(fake: &FakeProvider, dir: &std::path::Path, judge: &str) -> Runni
     let cfg = common::config(
         dir,
         vec![provider("openai", &fake.openai_base_url())],
-        |raw| raw.judge = section.judge,
+        |raw| {
+            raw.judge = section.judge;
+            tweak(raw);
+        },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     gateway::spawn(cfg, listener, None).await.unwrap()
@@ -599,23 +612,14 @@ async fn the_judge_waits_for_its_model_to_cool_down() {
         ],
     );
     let dir = tempfile::tempdir().unwrap();
-    let judge = GatewayConfig::from_toml_str(
-        "[judge]\nmodel = \"gpt-4o\"\nsample_rate = 1.0\ndaily_budget_usd = 1.0\n",
-        std::path::Path::new("judge.toml"),
-    )
-    .unwrap()
-    .judge;
-    let cfg = common::config(
+    let gw = start_with(
+        &fake,
         dir.path(),
-        vec![provider("openai", &fake.openai_base_url())],
-        |raw| {
-            raw.judge = judge;
-            // The client gets the 429 at once; the model then cools down for its 2 s.
-            raw.retries.honour_retry_after = false;
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = gateway::spawn(cfg, listener, None).await.unwrap();
+        "model = \"gpt-4o\"\nsample_rate = 1.0\ndaily_budget_usd = 1.0\n",
+        // The client gets the 429 at once; the model then cools down for its 2 s.
+        |raw| raw.retries.honour_retry_after = false,
+    )
+    .await;
     // gpt-4o answers 429 and cools down; the request fails over to gpt-4o-mini, whose answer
     // the judge (gpt-4o) then grades once the cool-down is over.
     let resp = reqwest::Client::new()
