@@ -52,7 +52,7 @@ sqlite = "{}"
         .env("SY_TEST_GEMINI_KEY", "")
         .env_remove("SY_TEST_ANTHROPIC_KEYY")
         .env("RUST_LOG", "warn")
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -87,6 +87,8 @@ sqlite = "{}"
     );
     assert!(warned[1].contains("gemini-"), "its models: {err}");
     assert!(warned.iter().all(|l| l.contains("WARN")), "{err}");
+    // Stderr is a pipe here, as under journald or `kubectl logs`: no colour escapes.
+    assert!(!err.contains('\u{1b}'), "escape codes in piped logs: {err:?}");
     assert!(
         !err.contains("SY_TEST_OPENAI_KEY"),
         "a live provider: {err}"
