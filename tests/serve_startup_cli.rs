@@ -88,7 +88,10 @@ sqlite = "{}"
     assert!(warned[1].contains("gemini-"), "its models: {err}");
     assert!(warned.iter().all(|l| l.contains("WARN")), "{err}");
     // Stderr is a pipe here, as under journald or `kubectl logs`: no colour escapes.
-    assert!(!err.contains('\u{1b}'), "escape codes in piped logs: {err:?}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "escape codes in piped logs: {err:?}"
+    );
     assert!(
         !err.contains("SY_TEST_OPENAI_KEY"),
         "a live provider: {err}"

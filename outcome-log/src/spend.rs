@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
 use crate::location::Location;
@@ -100,6 +100,54 @@ pub fn key_spend_since(db: impl Into<Location>, key_id: &str, since_ms: u64) -> 
     Ok(logged + pruned)
 }
 
+/// Requests and cost of the pruned day that `since_ms` falls inside (it started before
+/// `since_ms`), which [`spend_report`] leaves out: pruned rows are kept only as per-day sums,
+/// and a size cap prunes recent rows too, so "the last hour" can miss most of its spend.
+/// `None` when no pruned day straddles `since_ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrunedStraddle {
+    /// The UTC day's start, Unix ms.
+    pub day_ms: u64,
+    /// Requests pruned from that day.
+    pub requests: u64,
+    /// Their cost, USD.
+    pub cost_usd: f64,
+}
+
+/// See [`PrunedStraddle`].
+pub fn pruned_straddling(
+    db: impl Into<Location>,
+    since_ms: u64,
+) -> Result<Option<PrunedStraddle>, Error> {
+    let db = match db.into() {
+        Location::Sqlite(path) => path,
+        Location::Postgres(url) => return crate::pg::read::pruned_straddling(&url, since_ms),
+    };
+    let db = db.as_path();
+    let conn = open_read(db)?;
+    if !has_table(&conn, "pruned_spend").map_err(Error::sqlite(db))? {
+        return Ok(None);
+    }
+    let since = i64::try_from(since_ms).unwrap_or(i64::MAX);
+    conn.query_row(
+        "SELECT day_ms, SUM(requests), SUM(cost_usd) FROM pruned_spend
+         WHERE day_ms < ?1 AND day_ms > ?1 - ?2 GROUP BY day_ms",
+        rusqlite::params![since, DAY_MS],
+        |r| {
+            Ok(PrunedStraddle {
+                day_ms: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                requests: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                cost_usd: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(Error::sqlite(db))
+}
+
+/// A UTC day in ms (the `pruned_spend` bucket).
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
 /// Requests, tokens and cost grouped `by`, from `since_ms` on (all rows when `None`), largest
 /// cost first. Rows pruned by retention count through their per-day sums (`pruned_spend`):
 /// a pruned day is included when it starts at or after `since_ms`.
@@ -174,4 +222,41 @@ pub fn spend_report(
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// A pruned day that `--since` starts inside is reported (the report leaves it out); one
+    /// that starts at or after `--since` is in the report, and an older one is not in the window.
+    #[test]
+    fn the_pruned_day_since_starts_inside_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("log.sqlite");
+        let conn = crate::write::open(&db, false).unwrap();
+        let day = 20_000 * DAY_MS;
+        for (key, model, requests, cost) in [("k1", "m1", 3, 0.5), ("k2", "m2", 2, 0.25)] {
+            conn.execute(
+                "INSERT INTO pruned_spend VALUES (?1, ?2, ?3, ?4, ?4, 0, 0, ?5)",
+                rusqlite::params![day, key, model, requests, cost],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let at = |ms: i64| pruned_straddling(db.as_path(), u64::try_from(ms).unwrap()).unwrap();
+        assert_eq!(
+            at(day + 3 * 3_600_000),
+            Some(PrunedStraddle {
+                day_ms: u64::try_from(day).unwrap(),
+                requests: 5,
+                cost_usd: 0.75
+            })
+        );
+        assert_eq!(at(day), None, "a day starting at --since is in the report");
+        assert_eq!(at(day + DAY_MS), None, "the next day");
+        assert_eq!(at(day - 1), None, "before the day");
+    }
 }

@@ -2,9 +2,9 @@
 //! outcome log.
 
 use anyhow::Context;
-use gateway::auth::budget::parse_utc_date;
+use gateway::auth::budget::{parse_utc_date, utc_minute};
 use gateway::auth::Period;
-use outcome_log::spend::{spend_report, SpendBy};
+use outcome_log::spend::{pruned_straddling, spend_report, SpendBy};
 
 use super::keys::DbArgs;
 
@@ -73,6 +73,20 @@ pub fn run(args: SpendArgs) -> anyhow::Result<()> {
         _ => SpendBy::Key,
     };
     let rows = spend_report(&db, by, since).with_context(|| format!("reading {db}"))?;
+    if let Some(since) = since {
+        // Pruned rows are kept as per-day sums: a day that began before --since is left out
+        // whole, and a size cap prunes recent rows too. Said on stderr, so --json stays clean.
+        if let Some(p) = pruned_straddling(&db, since).with_context(|| format!("reading {db}"))? {
+            eprintln!(
+                "note: {} request(s), {:.6} USD, were pruned from the UTC day of {} that --since \
+                 starts inside; pruned rows are kept only as whole days, so they are not counted \
+                 (--since today includes them)",
+                p.requests,
+                p.cost_usd,
+                utc_minute(p.day_ms).get(..10).unwrap_or_default()
+            );
+        }
+    }
     if args.json {
         for r in &rows {
             outln!("{}", serde_json::to_string(r)?)?;

@@ -187,6 +187,37 @@ fn read_judge_calls_here(url: &PgUrl) -> Result<Vec<JudgeCallRow>, Error> {
         .collect())
 }
 
+/// [`crate::spend::pruned_straddling`] on PostgreSQL.
+pub fn pruned_straddling(
+    url: &PgUrl,
+    since_ms: u64,
+) -> Result<Option<crate::spend::PrunedStraddle>, Error> {
+    super::off_runtime(|| pruned_straddling_here(url, since_ms))
+}
+
+fn pruned_straddling_here(
+    url: &PgUrl,
+    since_ms: u64,
+) -> Result<Option<crate::spend::PrunedStraddle>, Error> {
+    let mut client = super::connect(url)?;
+    if !has_log(&mut client, url)? {
+        return Ok(None);
+    }
+    let since = i64::try_from(since_ms).unwrap_or(i64::MAX);
+    let row = client
+        .query_opt(
+            "SELECT day_ms, SUM(requests)::int8, SUM(cost_usd)::float8 FROM pruned_spend
+             WHERE day_ms < $1 AND day_ms > $1 - $2 GROUP BY day_ms",
+            &[&since, &crate::spend::DAY_MS],
+        )
+        .map_err(Error::pg(url))?;
+    Ok(row.map(|r| crate::spend::PrunedStraddle {
+        day_ms: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+        requests: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+        cost_usd: r.get(2),
+    }))
+}
+
 /// [`crate::spend_report`] on PostgreSQL: requests, tokens and cost grouped `by`, pruned days
 /// included, largest cost first.
 fn spend_report_here(

@@ -178,6 +178,19 @@ fn spend_survives_pruning_and_the_archive_holds_the_rows() {
     assert_eq!(by_day.iter().map(|r| r.requests).sum::<u64>(), 3);
     assert!(by_day[0].group.as_deref().unwrap().len() == 10);
     assert_eq!(crate::judge_spend_since(&loc, 0).unwrap(), 0.0);
+    // The pruned row's day, when --since starts inside it, is reported as left out.
+    let old_day = (now - 40 * day) / day * day;
+    let straddle = crate::spend::pruned_straddling(&loc, old_day + 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (straddle.day_ms, straddle.requests, straddle.cost_usd),
+        (old_day, 1, 1.0)
+    );
+    assert_eq!(
+        crate::spend::pruned_straddling(&loc, old_day).unwrap(),
+        None
+    );
 }
 
 /// A reader pointed at a database without the log says so; a writer reconnects after the
