@@ -7,8 +7,9 @@ use anyhow::{bail, Context};
 use classifier::predictors::{Artifact, PredictorKind};
 use classifier::RoutingAdapter;
 use router_core::RoutingMode;
-use training::adapter::AdapterReport;
-use training::experiment::{self, ExperimentData, GuardConfig, GuardReport, PredictorConfigs};
+use training::adapter::{AdapterConfig, AdapterReport};
+use training::experiment::{ExperimentData, GuardConfig, GuardReport, PredictorConfigs};
+use training::train::benchmarks::{fit_benchmarks, BenchmarkFit, Observer, Stage};
 use training::train::{Provenance, TrainPlan};
 use training::{Progress, StackBase};
 
@@ -169,26 +170,7 @@ fn plan(args: &TrainArgs) -> anyhow::Result<TrainPlan> {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut plan = plan(&args)?;
     if let Some(log) = &args.from_log {
-        anyhow::ensure!(
-            args.tie_margin == 0.0,
-            "--tie-margin cannot be combined with --from-log: a logged model's mean covers only the prompts routed to it, not a fixed choice's; fit the tie-break on benchmark outcomes (--data)"
-        );
-        anyhow::ensure!(
-            !args.adapter,
-            "--adapter cannot be combined with --from-log: an adapter is fitted on benchmark outcomes (--data) and the log is embedded without one"
-        );
-        anyhow::ensure!(
-            args.data.extra_layers == classifier::ExtraLayers::NONE,
-            "--extra-layers cannot be combined with --from-log: the log is embedded with the standard encoder"
-        );
-        anyhow::ensure!(
-            !args.data.prompt_features,
-            "--prompt-features cannot be combined with --from-log: the log is embedded with the standard encoder"
-        );
-        anyhow::ensure!(
-            !args.train_split_only || !args.data.data.is_empty(),
-            "--train-split-only filters --data rows, and logged traffic has no split: add --data to mix benchmark rows in, or drop --train-split-only"
-        );
+        check_log_flags(&args)?;
         let (mut set, ips, fingerprint) = super::from_log::training_set(
             log,
             args.metric.as_deref(),
@@ -219,7 +201,26 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "weighting": format!("{:?}", args.weighting).to_lowercase(),
             "ips_clip": args.ips_clip,
         });
-        return fit_and_save(&args, &plan, &set, fingerprint, source, None, None);
+        let bar = bar(0, "fitting");
+        let mut on_progress = |p: &Progress| draw(&bar, p);
+        let fitted = training::train::fit_stamped(
+            &plan,
+            &set,
+            &predictor_configs(&args),
+            args.seed,
+            RoutingMode::Learned,
+            Provenance {
+                encoder_sha256: fingerprint,
+                encoder: encoder_settings(&args),
+                records: Vec::new(),
+                tie_margin: args.tie_margin,
+            },
+            source,
+            Some(&mut on_progress),
+        );
+        bar.finish_and_clear();
+        let continued_from = plan.warm_start.as_ref().map(|(p, _)| p.as_path());
+        return save(&args, continued_from, &fitted?, None, set.len());
     }
     // The served encoder appends the adapter before the prompt statistics, while here the
     // adapter would be fitted on embeddings that already end with them.
@@ -227,93 +228,85 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         !(args.adapter && args.data.prompt_features),
         "--adapter cannot be combined with --prompt-features yet; drop one of them"
     );
+    let guard = guard_config(&args, &plan)?;
     let (mut table, x, fingerprint) = load(&args.data)?;
     let x = if args.train_split_only {
         drop_test_split(&mut table, x)
     } else {
         x
     };
-    let mut data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
-    let rows: Vec<usize> = (0..data.len()).collect();
-    let mut fingerprint = fingerprint;
-    let adapter_config = args.adapter.then(|| training::adapter::AdapterConfig {
+    let data = ExperimentData::from_table(&table, x, &args.data.prices()?)?;
+    if guard.is_some() {
+        super::eval::warn_unpriced(&data);
+    }
+    let adapter = args.adapter.then(|| training::adapter::AdapterConfig {
         rank: args.adapter_rank,
         min_gain: args.adapter_min_gain,
         ..training::adapter::AdapterConfig::default()
     });
-    if adapter_config.is_some() {
-        let encoder = args.data.encoder.load()?;
-        let bar = bar(table.len() as u64, "token states");
-        let mut on_progress = |p: &Progress| draw(&bar, p);
-        data.token_states =
-            training::experiment::token_states(&table, &encoder, Some(&mut on_progress))?;
-        bar.finish_and_clear();
-    }
-    // The guard runs first, on the plain embeddings and token states: it fits an adapter
-    // inside each of its folds, so no validation prompt helps fit the adapter it validates.
-    let guard = if args.no_guard || plan.warm_start.is_some() {
-        None
-    } else {
-        super::eval::warn_unpriced(&data);
-        let report = run_guard(&args, &data, adapter_config.as_ref())?;
-        if let Some(kind) = report.chosen {
-            plan.kind = kind;
-        }
-        Some(report)
-    };
-    let adapter = match &adapter_config {
-        Some(config) => {
-            let bar = bar(0, "routing adapter");
-            let mut on_progress = |p: &Progress| draw(&bar, p);
-            let (adapted, adapter, fit) = training::adapter::adapt(
-                &data,
-                &rows,
-                config,
-                args.seed,
-                &mut Some(&mut on_progress),
-            )?;
-            bar.finish_and_clear();
-            data = adapted;
-            data.token_states = Vec::new();
-            match adapter {
-                Some(adapter) => {
-                    eprintln!(
-                        "routing adapter (rank {}): validation log loss {:.4} with the standard embedding, {:.4} adapted (epoch {} of {})",
-                        adapter.rank, fit.start_val_loss, fit.best_val_loss, fit.best_epoch, fit.epochs
-                    );
-                    fingerprint = classifier::adapted_fingerprint(&fingerprint, &adapter.digest());
-                    Some((adapter, fit))
-                }
-                None => {
-                    eprintln!(
-                        "routing adapter not kept: validation log loss {:.4} with the standard embedding, {:.4} adapted (it must be {:.1} % lower, --adapter-min-gain); the artifact uses the standard embedding",
-                        fit.start_val_loss,
-                        fit.best_val_loss,
-                        args.adapter_min_gain * 100.0
-                    );
-                    None
-                }
-            }
-        }
+    let encoder = match adapter {
+        Some(_) => Some(args.data.encoder.load()?),
         None => None,
     };
-    let set = data.training_set(&rows);
-    let source = serde_json::json!({
-        "source": table.source,
-        "arguments": args.data.data,
-        "excluded_tasks": args.data.exclude_task,
-        "max_prompts": args.data.max_prompts,
-        "train_split_only": args.train_split_only,
-    });
-    fit_and_save(
-        &args,
-        &plan,
-        &set,
+    let job = BenchmarkFit {
+        plan,
+        configs: predictor_configs(&args),
+        seed: args.seed,
+        guard,
+        adapter,
+        tie_margin: args.tie_margin,
+        encoder: encoder_settings(&args),
         fingerprint,
-        source,
-        guard.as_ref(),
-        adapter.as_ref(),
+        source: serde_json::json!({
+            "source": table.source,
+            "arguments": args.data.data,
+            "excluded_tasks": args.data.exclude_task,
+            "max_prompts": args.data.max_prompts,
+            "train_split_only": args.train_split_only,
+        }),
+    };
+    let continued_from = job.plan.warm_start.as_ref().map(|(p, _)| p.clone());
+    let mut printer = Printer::default();
+    let trained =
+        fit_benchmarks(job, data, &table, encoder.as_ref(), &mut printer).map_err(|e| {
+            match e.stage {
+                Stage::Validating => anyhow::Error::new(*e.error)
+                    .context("the guard's nested validation (pass --no-guard to skip it)"),
+                _ => anyhow::Error::new(*e.error),
+            }
+        })?;
+    save(
+        &args,
+        continued_from.as_deref(),
+        &trained.artifact,
+        trained.adapter.as_ref(),
+        trained.prompts,
     )
+}
+
+/// The benchmark-only flags `--from-log` cannot take.
+fn check_log_flags(args: &TrainArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.tie_margin == 0.0,
+        "--tie-margin cannot be combined with --from-log: a logged model's mean covers only the prompts routed to it, not a fixed choice's; fit the tie-break on benchmark outcomes (--data)"
+    );
+    anyhow::ensure!(
+        !args.adapter,
+        "--adapter cannot be combined with --from-log: an adapter is fitted on benchmark outcomes (--data) and the log is embedded without one"
+    );
+    anyhow::ensure!(
+        args.data.extra_layers == classifier::ExtraLayers::NONE,
+        "--extra-layers cannot be combined with --from-log: the log is embedded with the standard encoder"
+    );
+    anyhow::ensure!(
+        !args.data.prompt_features,
+        "--prompt-features cannot be combined with --from-log: the log is embedded with the standard encoder"
+    );
+    anyhow::ensure!(
+        !args.train_split_only || !args.data.data.is_empty(),
+        "--train-split-only filters --data rows, and logged traffic has no split: add --data to mix benchmark rows in, or drop --train-split-only"
+    );
+    Ok(())
 }
 
 /// `--train-split-only`: drops the rows their source marks as its test split (rows without a
@@ -330,39 +323,83 @@ fn drop_test_split(table: &mut datasets::OutcomeTable, x: Vec<Vec<f32>>) -> Vec<
     x
 }
 
-/// Nested validation over the candidates (`--predictor`, or all six), printed to stderr.
-/// With `adapter`, each validation fold fits its own routing adapter on its training rows.
-fn run_guard(
-    args: &TrainArgs,
-    data: &ExperimentData,
-    adapter: Option<&training::adapter::AdapterConfig>,
-) -> anyhow::Result<GuardReport> {
+/// The guard's nested validation over the candidates (`--predictor`, or all six); none with
+/// `--no-guard` or a warm start (which continues an artifact rather than choosing one).
+fn guard_config(args: &TrainArgs, plan: &TrainPlan) -> anyhow::Result<Option<GuardConfig>> {
+    if args.no_guard || plan.warm_start.is_some() {
+        return Ok(None);
+    }
+    if args.guard_folds < 2 {
+        bail!("--guard-folds {}: use 2 or more", args.guard_folds);
+    }
     let candidates = match args.predictor {
         Some(kind) => vec![kind],
         None => GuardConfig::default().candidates,
     };
-    if args.guard_folds < 2 {
-        bail!("--guard-folds {}: use 2 or more", args.guard_folds);
-    }
-    let config = GuardConfig {
+    Ok(Some(GuardConfig {
         candidates,
         folds: args.guard_folds,
         by_task: args.guard_by_task,
-        adapter: adapter.cloned(),
         min_gain: args.guard_min_gain,
         ..GuardConfig::default()
-    };
-    let bar = bar(0, "validating");
-    let mut on_progress = |p: &Progress| draw(&bar, p);
-    let report = experiment::guard(
-        data,
-        &config,
-        &predictor_configs(args),
-        args.seed,
-        Some(&mut on_progress),
-    )
-    .context("the guard's nested validation (pass --no-guard to skip it)")?;
-    bar.finish_and_clear();
+    }))
+}
+
+/// Draws a bar per stage of a benchmark fit and prints the guard's and the adapter's verdicts.
+#[derive(Default)]
+struct Printer {
+    bar: Option<(Stage, indicatif::ProgressBar)>,
+}
+
+impl Observer for Printer {
+    fn progress(&mut self, stage: Stage, progress: &Progress) {
+        if self.bar.as_ref().map(|(s, _)| *s) != Some(stage) {
+            let label = match stage {
+                Stage::TokenStates => "token states",
+                Stage::Validating => "validating",
+                Stage::Adapter => "routing adapter",
+                Stage::Fitting => "fitting",
+            };
+            self.bar = Some((stage, bar(progress.total, label)));
+        }
+        if let Some((_, bar)) = &self.bar {
+            draw(bar, progress);
+        }
+    }
+
+    fn finished(&mut self, _: Stage) {
+        if let Some((_, bar)) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn guard(&mut self, report: &GuardReport) {
+        print_guard(report);
+    }
+
+    fn adapter(
+        &mut self,
+        kept: Option<&RoutingAdapter>,
+        fit: &AdapterReport,
+        config: &AdapterConfig,
+    ) {
+        match kept {
+            Some(adapter) => eprintln!(
+                "routing adapter (rank {}): validation log loss {:.4} with the standard embedding, {:.4} adapted (epoch {} of {})",
+                adapter.rank, fit.start_val_loss, fit.best_val_loss, fit.best_epoch, fit.epochs
+            ),
+            None => eprintln!(
+                "routing adapter not kept: validation log loss {:.4} with the standard embedding, {:.4} adapted (it must be {:.1} % lower, --adapter-min-gain); the artifact uses the standard embedding",
+                fit.start_val_loss,
+                fit.best_val_loss,
+                config.min_gain * 100.0
+            ),
+        }
+    }
+}
+
+/// The guard's nested validation, as stderr lines.
+fn print_guard(report: &GuardReport) {
     eprintln!(
         "guard: {} validation prompts in {} folds ({} left out as near-copies of their fold's training rows); AIQ fixed policy {:.4}, per-task rule {:.4}, zero router {:.4}",
         report.validation_prompts,
@@ -389,7 +426,6 @@ fn run_guard(
         );
     }
     eprintln!("guard: {}", report.reason);
-    Ok(report)
 }
 
 /// Fitting settings from the command line.
@@ -406,81 +442,34 @@ fn predictor_configs(args: &TrainArgs) -> PredictorConfigs {
     configs
 }
 
-/// Fits the planned predictor on `set` (or the guard's fixed policy), stamps the artifact with
-/// its provenance and writes it.
-fn fit_and_save(
-    args: &TrainArgs,
-    plan: &TrainPlan,
-    set: &classifier::predictors::TrainingSet,
-    fingerprint: String,
-    source: serde_json::Value,
-    guard: Option<&GuardReport>,
-    adapter: Option<&(RoutingAdapter, AdapterReport)>,
-) -> anyhow::Result<()> {
-    if let Some((path, start)) = &plan.warm_start {
-        start
-            .manifest()
-            .check_encoder(&fingerprint)
-            .with_context(|| {
-                format!(
-                    "--warm-start {}: trained with another encoder; pass the --encoder-dir it \
-                 was trained with, or start from scratch",
-                    path.display()
-                )
-            })?;
-    }
-    let bar = bar(0, "fitting");
-    let mut on_progress = |p: &Progress| draw(&bar, p);
-    let routing = guard.map_or(RoutingMode::Learned, |g| g.routing);
-    let fitted = training::train::fit_artifact(
-        plan,
-        set,
-        &predictor_configs(args),
-        args.seed,
-        routing,
-        &fingerprint,
-        Some(&mut on_progress),
-    );
-    bar.finish_and_clear();
-    let mut artifact = fitted?;
+/// The encoder settings the gateway must embed with (a kept adapter's digest is added by the
+/// fit).
+fn encoder_settings(args: &TrainArgs) -> classifier::predictors::EncoderSettings {
     let mut settings = classifier::predictors::EncoderSettings::of(
         &args.data.encoder.config(args.data.extra_layers),
     );
-    settings.adapter = adapter.map(|(a, _)| a.digest());
     settings.prompt_features = args.data.prompt_features;
-    let data = serde_json::json!({
-        "source": source,
-        "prompts": set.len(),
-        "labelled_cells": set.quality.iter().flatten().filter(|c| c.is_some()).count(),
-        "seed": args.seed,
-        "encoder_max_tokens": args.data.encoder.max_tokens,
-        "warm_start": plan.warm_start.as_ref().map(|(p, _)| p.display().to_string()),
-    });
-    let mut records = vec![("data", data)];
-    if let Some(g) = guard {
-        records.push(("guard", serde_json::to_value(g)?));
-    }
-    if let Some((_, fit)) = adapter {
-        records.push(("adapter", serde_json::to_value(fit)?));
-    }
-    let provenance = Provenance {
-        encoder_sha256: fingerprint,
-        encoder: settings,
-        records,
-        tie_margin: args.tie_margin,
-    };
-    training::train::stamp(&mut artifact, set, provenance);
+    settings
+}
+
+/// Writes `artifact` (and its adapter) to `--out` and says what was written.
+fn save(
+    args: &TrainArgs,
+    continued_from: Option<&std::path::Path>,
+    artifact: &Artifact,
+    adapter: Option<&RoutingAdapter>,
+    prompts: usize,
+) -> anyhow::Result<()> {
     // Staged beside --out and renamed into place once it loads back: an interrupted save
     // never leaves a served folder half old, half new.
-    training::artifact_files::save_replacing(&artifact, &args.out, adapter.map(|(a, _)| a))
+    training::artifact_files::save_replacing(artifact, &args.out, adapter)
         .with_context(|| format!("writing the artifact to --out {}", args.out.display()))?;
     let m = artifact.manifest();
-    let continued = match &plan.warm_start {
-        Some((path, _)) => format!(", continued from {}", path.display()),
-        None => String::new(),
-    };
+    let continued = continued_from.map_or(String::new(), |path| {
+        format!(", continued from {}", path.display())
+    });
     eprintln!(
-        "wrote {} ({}, {} models, {} prompts, training data sha256 {}{continued})",
+        "wrote {} ({}, {} models, {prompts} prompts, training data sha256 {}{continued})",
         args.out.display(),
         artifact_kind_label(
             m.kind.as_str(),
@@ -488,7 +477,6 @@ fn fit_and_save(
             m.tie_break.as_ref().map(|t| t.margin)
         ),
         m.models.len(),
-        set.len(),
         &m.training_data_sha256[..12.min(m.training_data_sha256.len())]
     );
     Ok(())

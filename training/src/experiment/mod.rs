@@ -23,7 +23,7 @@ mod load;
 mod split;
 mod summary;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::borrow::Cow;
 use std::time::Instant;

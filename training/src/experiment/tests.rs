@@ -8,7 +8,7 @@ use super::*;
 /// Two task families on two directions of the plane (plus noise in 6 more dimensions): the
 /// cheap model is right on `easy`, the expensive one on both. Every fifth row lacks the cheap
 /// model's cell; a quarter of the pairs of rows are the source's test split.
-fn table_and_embeddings(n: usize) -> (OutcomeTable, Vec<Vec<f32>>) {
+pub(crate) fn table_and_embeddings(n: usize) -> (OutcomeTable, Vec<Vec<f32>>) {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut table = OutcomeTable::new("synthetic", vec!["cheap".into(), "strong".into()]);
     let mut x = Vec::new();

@@ -1,7 +1,10 @@
 //! `switchyard train`'s work as a library: mix logged traffic with benchmark rows, fit the
 //! planned artifact (a predictor, the fixed policy the guard chose, or task priors), and stamp
 //! it with its provenance. The CLI parses and checks the flags, draws progress and prints; the
-//! steps in between live here so that they can be called and tested without it.
+//! steps in between live here (the benchmark branch in [`benchmarks`]) so that they can be
+//! called and tested without it.
+
+pub mod benchmarks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -129,6 +132,54 @@ pub struct Provenance {
     pub records: Vec<(&'static str, serde_json::Value)>,
     /// The uncertainty-aware tie-break margin; 0 leaves it off.
     pub tie_margin: f64,
+}
+
+/// Fits `plan` on `set` as [`fit_artifact`] does and stamps the result with `provenance` and a
+/// `data` record (`source`, rows, labelled cells, seed, warm start). A warm start must come from
+/// the same encoder as `provenance`.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_stamped(
+    plan: &TrainPlan,
+    set: &TrainingSet,
+    configs: &PredictorConfigs,
+    seed: u64,
+    routing: RoutingMode,
+    mut provenance: Provenance,
+    source: serde_json::Value,
+    progress: ProgressFn<'_>,
+) -> Result<Artifact, Error> {
+    if let Some((path, start)) = &plan.warm_start {
+        start
+            .manifest()
+            .check_encoder(&provenance.encoder_sha256)
+            .map_err(|e| Error::WarmStart {
+                reason: format!(
+                    "{}: trained with another encoder ({e}); pass the --encoder-dir it was \
+                     trained with, or start from scratch",
+                    path.display()
+                ),
+            })?;
+    }
+    let mut artifact = fit_artifact(
+        plan,
+        set,
+        configs,
+        seed,
+        routing,
+        &provenance.encoder_sha256,
+        progress,
+    )?;
+    let data = serde_json::json!({
+        "source": source,
+        "prompts": set.len(),
+        "labelled_cells": set.quality.iter().flatten().filter(|c| c.is_some()).count(),
+        "seed": seed,
+        "encoder_max_tokens": provenance.encoder.max_tokens,
+        "warm_start": plan.warm_start.as_ref().map(|(p, _)| p.display().to_string()),
+    });
+    provenance.records.insert(0, ("data", data));
+    stamp(&mut artifact, set, provenance);
+    Ok(artifact)
 }
 
 /// Stamps `artifact` with `provenance` and, for a learned router with a margin, adds the
