@@ -97,6 +97,7 @@ impl Vendor for Gemini {
         if !body["toolConfig"]["functionCallingConfig"].is_null() && !declared {
             return Err("Function calling config is set without function_declarations.".to_owned());
         }
+        check_thinking(&model, &body["generationConfig"]["thinkingConfig"])?;
         let mut texts = Vec::new();
         content_texts(&body["systemInstruction"]["parts"], &mut texts);
         for content in contents {
@@ -174,6 +175,25 @@ impl Vendor for Gemini {
             data: "{\"candidates\": [".to_owned(),
         }
     }
+}
+
+/// Google refuses a thinking level beside a thinking budget on every model, and a thinking
+/// level on the models before Gemini 3 (which take only a budget); the fake does too, so a
+/// gateway that sends either fails here as it would there.
+fn check_thinking(model: &str, thinking: &Value) -> Result<(), String> {
+    let level = !thinking["thinkingLevel"].is_null();
+    if level && !thinking["thinkingBudget"].is_null() {
+        return Err("You can only set only one of thinking budget and thinking level.".to_owned());
+    }
+    let before_3 = ["gemini-1", "gemini-2"]
+        .iter()
+        .any(|p| model.trim_start_matches("models/").starts_with(p));
+    if level && before_3 {
+        return Err(format!(
+            "Invalid JSON payload: thinking level is not supported by {model}; use thinking budget."
+        ));
+    }
+    Ok(())
 }
 
 fn parts(answer: &Answer) -> Value {

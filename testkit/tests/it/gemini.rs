@@ -145,3 +145,53 @@ async fn tool_config_without_declarations_is_refused() {
     assert_eq!(res.status(), 200);
     fake.shutdown().await;
 }
+
+/// Google answers 400 to a thinking level beside a budget, and to a level on Gemini 2.5; the
+/// fake does too, and takes each alone where the model has it.
+#[tokio::test]
+async fn a_thinking_level_beside_a_budget_or_before_gemini_3_is_refused() {
+    let fake = FakeProvider::start().await;
+    let send = |model: &str, thinking: Value| {
+        let url = format!("{}/v1beta/models/{model}:generateContent", fake.base_url());
+        let mut b = body();
+        b["generationConfig"] = json!({ "thinkingConfig": thinking });
+        client()
+            .post(url)
+            .header("x-goog-api-key", "g-key")
+            .json(&b)
+            .send()
+    };
+    let both = json!({"thinkingLevel": "low", "thinkingBudget": 1024});
+    for (model, thinking, status, says) in [
+        (
+            "gemini-3-pro-preview",
+            both.clone(),
+            400,
+            "only one of thinking budget",
+        ),
+        ("gemini-2.5-flash", both, 400, "only one of thinking budget"),
+        (
+            "gemini-2.5-flash",
+            json!({"thinkingLevel": "low"}),
+            400,
+            "use thinking budget",
+        ),
+        ("gemini-2.5-flash", json!({"thinkingBudget": 0}), 200, ""),
+        (
+            "gemini-3-pro-preview",
+            json!({"thinkingLevel": "high"}),
+            200,
+            "",
+        ),
+    ] {
+        let res = send(model, thinking.clone()).await.unwrap();
+        assert_eq!(res.status(), status, "{model} {thinking}");
+        let answer: Value = res.json().await.unwrap();
+        if status == 400 {
+            assert_eq!(answer["error"]["status"], "INVALID_ARGUMENT");
+            let message = answer["error"]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{model} {thinking}: {message}");
+        }
+    }
+    fake.shutdown().await;
+}
