@@ -123,7 +123,7 @@ const KEY_REJECTIONS: Family = Family {
 
 const REDIS_UNAVAILABLE: Family = Family {
     name: "switchyard_redis_unavailable_total",
-    help: "Shared-limit Redis commands that failed or timed out, by operation (requests, tokens, budget, settle, seed, cache, calls) and what followed (local: counted in this replica; refused: 503; dropped: a settlement or shared record lost, its hold lapses; miss: a shared read treated as absent).",
+    help: "Shared-limit Redis commands that failed or timed out, by operation (requests, tokens, budget, settle, seed, cache, calls) and what followed (local: counted in this replica; refused: 503; dropped: a settlement or shared record lost, its hold lapses; miss: a shared read treated as absent; not_evicted / not_announced: a bad label's delete or announcement to the other replicas lost).",
     kind: Kind::Counter,
 };
 
@@ -174,6 +174,11 @@ const RESPONSE_CACHE_WAITS: Family = Family {
     help: "Requests that waited for an identical request being answered upstream (request coalescing).",
     kind: Kind::Counter,
 };
+const RESPONSE_CACHE_EVICTED: Family = Family {
+    name: "switchyard_response_cache_evicted_total",
+    help: "Cached answers taken out after a bad label, by where the label came from (label: given to this replica; replica: published by another, [cache] shared).",
+    kind: Kind::Counter,
+};
 const RESPONSE_CACHE_ENTRIES: Family = Family {
     name: "switchyard_response_cache_entries",
     help: "Answers in the response cache.",
@@ -213,7 +218,7 @@ const RULE_MATCHES: Family = Family {
     kind: Kind::Counter,
 };
 
-const FAMILIES: [&Family; 35] = [
+const FAMILIES: [&Family; 36] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -242,6 +247,7 @@ const FAMILIES: [&Family; 35] = [
     &RESPONSE_CACHE_SAVED,
     &RESPONSE_CACHE_BYTES,
     &RESPONSE_CACHE_ENTRIES,
+    &RESPONSE_CACHE_EVICTED,
     &RESPONSE_CACHE_WAITS,
     &GUARDRAIL,
     &EXPERIMENT,
@@ -554,6 +560,12 @@ impl Metrics {
     /// A request started waiting for an identical one in flight.
     pub fn response_cache_wait(&self) {
         self.add(&RESPONSE_CACHE_WAITS, Vec::new(), 1.0);
+    }
+
+    /// A cached answer was taken out after a bad label, given here (`label`) or published by
+    /// another replica (`replica`).
+    pub fn response_cache_evicted(&self, via: &'static str) {
+        self.add(&RESPONSE_CACHE_EVICTED, vec![("via", via.to_owned())], 1.0);
     }
 
     /// The response cache's current size.

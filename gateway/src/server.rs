@@ -226,6 +226,7 @@ pub async fn spawn_with_clock(
     ) {
         crate::upstream::rediscovery::spawn(&state, every, timeout, token.clone());
     }
+    crate::cache::follow_evictions(&state, token.clone());
     let router = app(state.clone());
     let limits = crate::connections::Limits {
         header_read_timeout: state.config.server.header_read_timeout,

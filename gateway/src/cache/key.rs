@@ -36,10 +36,9 @@ impl CacheKey {
         &self.0
     }
 
-    /// A key from a digest (tests of the index).
-    #[cfg(test)]
-    pub(crate) fn from_bytes(bytes: [u8; 32]) -> CacheKey {
-        CacheKey(bytes)
+    /// The key of a digest read back (another replica's eviction message; tests).
+    pub(crate) fn from_bytes(digest: [u8; 32]) -> CacheKey {
+        CacheKey(digest)
     }
 }
 

@@ -17,6 +17,7 @@
 //! `cache_hit`), is never charged to a client key's budget or token limit, and is not judged.
 
 pub mod assemble;
+mod broadcast;
 pub mod key;
 pub mod replay;
 pub mod semantic;
@@ -235,7 +236,11 @@ pub struct ResponseCache {
     /// starts when the row is committed) or read back from Redis, where a failed or early
     /// delete may have left it.
     condemned: moka::sync::Cache<String, ()>,
+    /// This cache's name on the evictions channel ([`broadcast`]), to skip its own messages.
+    origin: String,
 }
+
+pub(crate) use broadcast::spawn as follow_evictions;
 
 /// How long after a bad label the Redis delete is sent again: the answer's own background
 /// write to Redis may have landed after the first delete.
@@ -317,7 +322,13 @@ impl ResponseCache {
                 .time_to_live(settings.ttl)
                 .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
+            origin: uuid::Uuid::new_v4().simple().to_string(),
         })
+    }
+
+    /// The Redis connection answers are shared through, with `[cache] shared`.
+    pub(crate) fn shared_counters(&self) -> Option<Arc<crate::auth::SharedCounters>> {
+        self.shared.as_ref().map(|s| Arc::clone(&s.counters))
     }
 
     /// The fingerprint of `config` that every key carries ([`key::Namespace::config`]); the
@@ -437,23 +448,85 @@ impl ResponseCache {
     /// answer: one stored under the same key since (a fresh call) stays. Returns whether an
     /// answer was taken out here or in Redis.
     ///
-    /// A request this replica neither answered nor replayed is unknown to it (another replica
-    /// served it), and other replicas keep the copies already in their memory until their
-    /// TTL: docs/gateway.md, "Response cache".
+    /// With `[cache] shared` the label is also published to the other replicas
+    /// ([`broadcast`]): the one that served the request (if not this one) takes the answer
+    /// out, and every replica holding a copy drops it.
     pub async fn evict_answer_of(&self, request_id: &str, score: f64) -> bool {
         if score >= self.settings.evict_below {
             return false;
         }
+        let (removed, answered) = self.evict_served(request_id).await;
+        if let Some(shared) = &self.shared {
+            let eviction = broadcast::Eviction {
+                origin: self.origin.clone(),
+                request_id: request_id.to_owned(),
+                answer: answered.map(|a| (a.key.hex(), a.source_request_id.to_string())),
+            };
+            broadcast::announce(&shared.counters, &eviction);
+        }
+        if removed {
+            tracing::info!(
+                request_id,
+                score,
+                "Cached answer evicted after a bad label."
+            );
+        }
+        removed
+    }
+
+    /// The eviction another replica published: the answer it names is dropped from memory;
+    /// where it names none (that replica did not serve the request) and this one served it,
+    /// the answer goes as after a label here, and which answer it was is published in turn.
+    /// Whether an answer was taken out.
+    pub(super) async fn evict_published(&self, eviction: &broadcast::Eviction) -> bool {
+        if eviction.origin == self.origin || self.settings.evict_below <= 0.0 {
+            return false;
+        }
+        if let Some((key, source)) = eviction.answer() {
+            // Condemned first, as in `evict_served`: a copy being read back from Redis now
+            // is not kept either.
+            self.condemned.insert(eviction.request_id.clone(), ());
+            self.condemned.insert(source.to_owned(), ());
+            return self.evict_memory(key, source);
+        }
+        let (removed, answered) = self.evict_served(&eviction.request_id).await;
+        if let (Some(answered), Some(shared)) = (answered, &self.shared) {
+            let resolved = broadcast::Eviction {
+                origin: self.origin.clone(),
+                request_id: eviction.request_id.clone(),
+                answer: Some((answered.key.hex(), answered.source_request_id.to_string())),
+            };
+            broadcast::announce(&shared.counters, &resolved);
+        }
+        removed
+    }
+
+    /// Condemns `request_id` and takes out the answer it made or was given here, from memory
+    /// and Redis; whether one was taken out, and which answer this replica gave it (none when
+    /// another replica served it).
+    async fn evict_served(&self, request_id: &str) -> (bool, Option<Answered>) {
         // Before the lookup (see `keep`): an answer stored from now on is not kept.
         self.condemned.insert(request_id.to_owned(), ());
         let Some(answered) = self.answered.get(request_id) else {
-            return false;
+            return (false, None);
         };
         let source = &*answered.source_request_id;
         self.condemned.insert(source.to_owned(), ());
+        let mut removed = self.evict_memory(answered.key, source);
+        if let Some(shared) = &self.shared {
+            removed |= shared.remove(&answered.key, source).await;
+            // Once more a little later: the answer's own write to Redis runs in the background
+            // and may land after this delete (a label right after a stream's end).
+            shared.remove_later(answered.key, source.to_owned(), REDIS_DELETE_AGAIN_AFTER);
+        }
+        (removed, Some(answered))
+    }
+
+    /// Drops the answer under `key` from memory if request `source` made it; whether it did.
+    fn evict_memory(&self, key: CacheKey, source: &str) -> bool {
         let mut removed = false;
         self.entries
-            .entry(answered.key)
+            .entry(key)
             .and_compute_with(|current| match current {
                 Some(current) if current.value().answer.source_request_id == source => {
                     removed = true;
@@ -461,20 +534,8 @@ impl ResponseCache {
                 }
                 _ => moka::ops::compute::Op::Nop,
             });
-        if let Some(shared) = &self.shared {
-            removed |= shared.remove(&answered.key, source).await;
-            // Once more a little later: the answer's own write to Redis runs in the background
-            // and may land after this delete (a label right after a stream's end).
-            shared.remove_later(answered.key, source.to_owned(), REDIS_DELETE_AGAIN_AFTER);
-        }
         if removed {
-            tracing::info!(
-                key = %answered.key.hex(),
-                request_id,
-                source_request_id = source,
-                score,
-                "Cached answer evicted after a bad label."
-            );
+            tracing::debug!(key = %key.hex(), source_request_id = source, "Cached answer dropped.");
         }
         removed
     }

@@ -37,7 +37,7 @@ struct In {
 }
 
 /// The Redis side of the cache.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct SharedAnswers {
     pub(super) counters: Arc<SharedCounters>,
 }
@@ -97,9 +97,7 @@ impl SharedAnswers {
     /// for idle or shutting down does not wait for it (a shutdown abandons it, and the answer
     /// then lives out its TTL in Redis).
     pub(super) fn remove_later(&self, key: CacheKey, source_request_id: String, delay: Duration) {
-        let answers = SharedAnswers {
-            counters: Arc::clone(&self.counters),
-        };
+        let answers = self.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 tokio::time::sleep(delay).await;

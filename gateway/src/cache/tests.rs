@@ -338,3 +338,48 @@ async fn a_condemned_answer_is_not_kept_again() {
     cache.insert(key(1), answer_of("req_1", "a"));
     assert!(cache.get(&key(1)).is_none());
 }
+
+#[tokio::test]
+async fn another_replicas_eviction_drops_the_named_answer_or_resolves_the_request_served_here() {
+    let new = || ResponseCache::new(&settings(10, 1 << 20), AuthClock::manual(0), None).unwrap();
+    let published = |cache: &ResponseCache, request_id: &str, answer: Option<(CacheKey, &str)>| {
+        broadcast::Eviction {
+            origin: format!("not {}", cache.origin),
+            request_id: request_id.to_owned(),
+            answer: answer.map(|(k, s)| (k.hex(), s.to_owned())),
+        }
+    };
+
+    // Named: the copy goes only while it is that request's answer, and the source is
+    // condemned (a copy read back from Redis later is not kept).
+    let copy = new();
+    copy.insert(key(1), answer_of("req_2", "fresh"));
+    copy.insert(key(2), answer_of("req_1", "old"));
+    let stale = published(&copy, "hit_9", Some((key(1), "req_1")));
+    assert!(!copy.evict_published(&stale).await);
+    assert!(copy.get(&key(1)).is_some());
+    let named = published(&copy, "hit_9", Some((key(2), "req_1")));
+    assert!(copy.evict_published(&named).await);
+    assert!(copy.get(&key(2)).is_none());
+    copy.insert(key(2), answer_of("req_1", "old"));
+    assert!(copy.get(&key(2)).is_none(), "the source is condemned");
+
+    // Unnamed (the labelled replica did not serve it): the replica that served the request
+    // takes its answer out; one that did not changes nothing it holds.
+    let maker = new();
+    maker.insert(key(3), answer_of("req_3", "a"));
+    let unnamed = published(&maker, "req_3", None);
+    assert!(!copy.evict_published(&unnamed).await);
+    assert!(maker.evict_published(&unnamed).await);
+    assert!(maker.get(&key(3)).is_none());
+
+    // Its own messages come back to a replica: it has acted already.
+    maker.insert(key(4), answer_of("req_4", "b"));
+    let own = broadcast::Eviction {
+        origin: maker.origin.clone(),
+        request_id: "req_4".to_owned(),
+        answer: None,
+    };
+    assert!(!maker.evict_published(&own).await);
+    assert!(maker.get(&key(4)).is_some());
+}

@@ -75,9 +75,12 @@ async fn store(
     {
         // A bad label takes the answer out of the cache, whether it was on the request that
         // made it or on a replay of it ([`crate::cache::ResponseCache::evict_answer_of`]).
-        cache
+        if cache
             .evict_answer_of(&label.request_id, label.feedback.score)
-            .await;
+            .await
+        {
+            state.metrics.response_cache_evicted("label");
+        }
     }
     match verdict {
         FeedbackVerdict::Stored => Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"})))),

@@ -327,7 +327,9 @@ async fn run(state: &AppState, job: Job, handed_over: Instant) {
     let result = state.log.judged(call, label).await;
     if let (JudgeResult::Stored, Some(score), Some(cache)) = (result, score, &state.cache) {
         // A cached copy of an answer the judge scores badly is not replayed.
-        cache.evict_answer_of(&request_id, score).await;
+        if cache.evict_answer_of(&request_id, score).await {
+            state.metrics.response_cache_evicted("label");
+        }
     }
     state
         .metrics

@@ -605,3 +605,114 @@ async fn a_bad_label_takes_a_shared_answer_out_of_redis_but_not_its_successor() 
     assert_eq!((served.as_str(), text.as_str()), ("hit", "Canberra"));
     assert_eq!(h.fake.calls("gpt-4o-mini"), 2);
 }
+
+/// How many replicas follow the cache's evictions channel (the gateway subscribes in the
+/// background after it starts).
+async fn eviction_followers(redis: &RedisServer) -> i64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let channels: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .arg("*cache:evictions")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let Some(channel) = channels.first() else {
+        return 0;
+    };
+    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    counts.first().map_or(0, |(_, n)| *n)
+}
+
+/// `[cache] shared` and a bad label on the replica that replayed an answer: the other replicas
+/// holding a copy in memory (the one that made it, one that read it from Redis) drop it too,
+/// instead of serving it for the rest of its TTL.
+#[tokio::test]
+async fn a_bad_label_takes_the_copies_other_replicas_hold_out() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let h = start_with(&redis, rpm(1000), OnUnavailable::Local, 3, |c| {
+        c.cache.enabled = true;
+        c.cache.deterministic_only = false;
+        c.cache.shared = true;
+    })
+    .await;
+    h.fake.script(
+        "gpt-4o-mini",
+        [Scenario::reply("Sydney"), Scenario::reply("Canberra")],
+    );
+    for _ in 0..250 {
+        if eviction_followers(&redis).await >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(eviction_followers(&redis).await, 3);
+    let h = &h;
+    let ask = |replica: usize| async move {
+        let resp = h.chat(replica).await;
+        assert_eq!(resp.status(), 200);
+        let served = resp.headers()["x-switchyard-cache"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let id = resp.headers()["x-switchyard-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let answer: Value = resp.json().await.unwrap();
+        let text = answer["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        h.gws[replica].wait_idle().await;
+        (served, id, text)
+    };
+    let (served, _, text) = ask(0).await;
+    assert_eq!((served.as_str(), text.as_str()), ("miss", "Sydney"));
+    let (served, replay, text) = ask(1).await;
+    assert_eq!((served.as_str(), text.as_str()), ("hit", "Sydney"));
+    let (served, _, text) = ask(2).await;
+    assert_eq!((served.as_str(), text.as_str()), ("hit", "Sydney"));
+
+    let resp = h
+        .client
+        .post(format!("http://{}/v1/feedback", h.gws[1].local_addr()))
+        .bearer_auth(&h.key)
+        .json(&json!({"request_id": replay, "metric": "correct", "score": 0.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let dropped = "switchyard_response_cache_evicted_total{via=\"replica\"} 1";
+    for replica in [0, 2] {
+        let mut seen = String::new();
+        for _ in 0..250 {
+            seen = h.metrics(replica).await;
+            if seen.contains(dropped) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(seen.contains(dropped), "replica {replica}: {seen}");
+    }
+    let labelled = h.metrics(1).await;
+    assert!(
+        labelled.contains("switchyard_response_cache_evicted_total{via=\"label\"} 1"),
+        "{labelled}"
+    );
+
+    // Gone everywhere: the replica that made it calls upstream again, and the others get the
+    // new answer through Redis.
+    let (served, _, text) = ask(0).await;
+    assert_eq!((served.as_str(), text.as_str()), ("miss", "Canberra"));
+    let (served, _, text) = ask(2).await;
+    assert_eq!((served.as_str(), text.as_str()), ("hit", "Canberra"));
+    assert_eq!(h.fake.calls("gpt-4o-mini"), 2);
+}

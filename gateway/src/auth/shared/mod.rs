@@ -69,6 +69,8 @@ impl From<redis::RedisError> for SharedError {
 /// The connection to the shared counters; cheap to share behind an `Arc`.
 pub struct SharedCounters {
     conn: ConnectionManager,
+    /// For the subscription to cache evictions, which needs a connection of its own.
+    client: redis::Client,
     prefix: String,
     timeout: Duration,
     on_unavailable: OnUnavailable,
@@ -127,9 +129,10 @@ impl SharedCounters {
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)?;
         let counters = SharedCounters {
             conn,
+            client,
             prefix: config.key_prefix.clone(),
             timeout: config.timeout,
             on_unavailable: config.on_unavailable,
@@ -415,6 +418,38 @@ impl SharedCounters {
                 self.note("cache", "not_evicted", &e);
                 false
             }
+        }
+    }
+
+    /// The channel replicas announce bad labels on (`[cache] shared`).
+    fn evictions_channel(&self) -> String {
+        format!("{}cache:evictions", self.prefix)
+    }
+
+    /// Publishes `message` to every replica following the evictions channel. A failed call
+    /// is counted and logged: the replicas that served the labelled request then keep their
+    /// copies until the TTL.
+    pub async fn publish_eviction(&self, message: Vec<u8>) {
+        let mut conn = self.conn.clone();
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(self.evictions_channel()).arg(message);
+        if let Err(e) = self.bounded(publish.query_async::<i64>(&mut conn)).await {
+            self.note("cache", "not_announced", &e);
+        }
+    }
+
+    /// A connection of its own subscribed to the evictions channel, within the timeout
+    /// `[redis]` gives a first connection.
+    pub async fn follow_evictions(&self) -> Result<redis::aio::PubSub, SharedError> {
+        let within = self.timeout.max(Duration::from_millis(500)) + self.timeout;
+        let subscribe = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(self.evictions_channel()).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(within, subscribe).await {
+            Ok(subscribed) => subscribed.map_err(SharedError::from),
+            Err(_) => Err(SharedError::Timeout(within)),
         }
     }
 
