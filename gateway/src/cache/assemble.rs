@@ -7,9 +7,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::openai::tool_calls::{GatheredCall, ToolCallAccumulator};
 use crate::openai::wire::{
-    ChatCompletionChunk, ChatCompletionResponse, Choice, FinishReason, FunctionCall,
-    ResponseMessage, Role, ToolCall, Usage,
+    ChatCompletionChunk, ChatCompletionResponse, Choice, FinishReason, ResponseMessage, Role,
+    ToolCall, Usage,
 };
 
 /// Collects a stream's chunks.
@@ -34,17 +35,9 @@ struct Partial {
     content: Option<String>,
     refusal: Option<String>,
     reasoning_content: Option<String>,
-    calls: BTreeMap<u32, PartialCall>,
+    calls: ToolCallAccumulator,
     finish_reason: Option<FinishReason>,
     stop_sequence: Option<String>,
-}
-
-#[derive(Debug, Default)]
-struct PartialCall {
-    id: String,
-    kind: Option<String>,
-    name: String,
-    arguments: String,
 }
 
 fn append(slot: &mut Option<String>, text: &str) {
@@ -80,27 +73,27 @@ impl Assembler {
                 append(&mut partial.reasoning_content, t);
             }
             for d in c.delta.tool_calls.iter().flatten() {
-                let call = partial.calls.entry(d.index).or_default();
-                if let Some(id) = &d.id {
-                    call.id.clone_from(id);
-                }
-                if d.kind.is_some() {
-                    call.kind.clone_from(&d.kind);
-                }
-                if let Some(f) = &d.function {
-                    if let Some(name) = &f.name {
-                        crate::openai::wire::join_name_fragment(&mut call.name, name);
-                    }
-                    if let Some(args) = &f.arguments {
-                        call.arguments.push_str(args);
-                    }
-                }
+                partial.calls.feed(d);
             }
             if c.finish_reason.is_some() {
                 partial.finish_reason.clone_from(&c.finish_reason);
                 partial.stop_sequence.clone_from(&c.stop_sequence);
             }
         }
+    }
+
+    /// The answer `chunks` make ([`Self::finish`] with `tokens`), for tests that compare a
+    /// stream with its stored form.
+    #[cfg(test)]
+    pub(crate) fn of_chunks(
+        chunks: &[ChatCompletionChunk],
+        tokens: (u32, u32),
+    ) -> Option<ChatCompletionResponse> {
+        let mut a = Assembler::default();
+        for c in chunks {
+            a.observe(c);
+        }
+        a.finish(tokens)
     }
 
     /// The whole answer, or `None` when it must not be stored: no chunk, no choice, a choice
@@ -120,15 +113,8 @@ impl Assembler {
             .map(|(index, p)| {
                 let tool_calls: Vec<ToolCall> = p
                     .calls
-                    .into_values()
-                    .map(|c| ToolCall {
-                        id: c.id,
-                        kind: c.kind.unwrap_or_else(|| "function".to_owned()),
-                        function: FunctionCall {
-                            name: c.name,
-                            arguments: c.arguments,
-                        },
-                    })
+                    .into_calls()
+                    .map(GatheredCall::into_tool_call)
                     .collect();
                 Choice {
                     index,
@@ -198,6 +184,47 @@ mod tests {
             ("call_1", "{\"a\":1}")
         );
         assert_eq!(done.usage, Some(Usage::new(5, 6)));
+    }
+
+    /// Fragments of interleaved calls gather by index, and a later fragment's `"id": ""`
+    /// (DashScope's continuation) keeps the call's id: before, the stored call had id `""`.
+    #[test]
+    fn interleaved_calls_keep_their_ids_through_empty_continuation_ids() {
+        let mut a = Assembler::default();
+        for calls in [
+            serde_json::json!([{"index": 1, "id": "call_B", "type": "function",
+                                "function": {"name": "fb", "arguments": ""}}]),
+            serde_json::json!([{"index": 0, "id": "call_A", "type": "function",
+                                "function": {"name": "fa", "arguments": "{\"a\""}}]),
+            serde_json::json!([{"index": 1, "id": "", "type": "",
+                                "function": {"arguments": "{}"}}]),
+            serde_json::json!([{"index": 0, "id": "", "function": {"arguments": ":1}"}}]),
+        ] {
+            a.observe(&chunk(serde_json::json!({"id": "c", "model": "m",
+                "choices": [{"index": 0, "delta": {"tool_calls": calls}}]})));
+        }
+        a.observe(&chunk(serde_json::json!({"id": "c", "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})));
+        let done = a.finish((1, 1)).unwrap();
+        let calls = done.choices[0].message.tool_calls.clone().unwrap();
+        let got: Vec<(&str, &str, &str, &str)> = calls
+            .iter()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    c.kind.as_str(),
+                    c.function.name.as_str(),
+                    c.function.arguments.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("call_A", "function", "fa", "{\"a\":1}"),
+                ("call_B", "function", "fb", "{}")
+            ]
+        );
     }
 
     #[test]

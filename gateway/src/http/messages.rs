@@ -27,10 +27,11 @@ use serde_json::{json, Map, Value};
 use crate::auth::Caller;
 use crate::http::chat::{self, Dialect};
 use crate::http::error::ApiError;
+use crate::openai::tool_calls::{Fed, ToolCallAccumulator};
 use crate::openai::wire::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage, ContentPart,
     FinishReason, FunctionCall, FunctionDef, ImageUrl, MessageContent, ResponseFormat, Role,
-    RouterOptions, Stop, StreamOptions, TokenDetails, Tool, ToolCall, Usage,
+    RouterOptions, Stop, StreamOptions, TokenDetails, Tool, ToolCall, ToolCallDelta, Usage,
 };
 use crate::state::AppState;
 use crate::upstream::providers::anthropic::effort;
@@ -456,23 +457,6 @@ pub fn error_event(kind: &str, message: &str) -> Bytes {
     Bytes::from(out)
 }
 
-/// A `tool_use` block being streamed, by its OpenAI tool-call index.
-///
-/// Chat Completions streams a call as fragments keyed by `index`, and an upstream may
-/// interleave the fragments of parallel calls or send the name after the first fragment. So
-/// each index keeps its own state, put together as `cache::assemble` puts a stored answer
-/// together (the last `id` given, the concatenated name and arguments), so that a live stream
-/// and the cached replay of the same answer agree. The block starts once its name is known
-/// (`content_block_start` carries the name), with the arguments held until then.
-#[derive(Debug, Default)]
-struct ToolBlock {
-    /// The block's index, once started.
-    block: Option<u32>,
-    id: String,
-    name: String,
-    arguments: String,
-}
-
 /// A `tool_use` block's id: the upstream's call id, or `toolu_{index}` when it gave none.
 fn tool_use_id(index: usize, id: &str) -> String {
     if id.is_empty() {
@@ -497,8 +481,10 @@ pub struct StreamEncoder {
     next_index: u32,
     /// The open text block's index.
     text: Option<u32>,
-    /// Open `tool_use` blocks, by tool-call index.
-    tools: std::collections::BTreeMap<u32, ToolBlock>,
+    /// The calls streamed so far, by tool-call index, each marked with its `tool_use` block's
+    /// index once started: a block starts once its call's name is known
+    /// (`content_block_start` carries the name), with the arguments held until then.
+    tools: ToolCallAccumulator<u32>,
     stop_reason: &'static str,
     stop_sequence: Option<String>,
     /// Whether a `tool_use` block was opened (see [`with_tool_use`]).
@@ -516,7 +502,7 @@ impl StreamEncoder {
             started: false,
             next_index: 0,
             text: None,
-            tools: std::collections::BTreeMap::new(),
+            tools: ToolCallAccumulator::default(),
             stop_reason: "end_turn",
             stop_sequence: None,
             called_tools: false,
@@ -583,7 +569,7 @@ impl StreamEncoder {
     /// Starts the `tool_use` block of the call at `index` (once), with the arguments received
     /// before it as one delta.
     fn start_tool(&mut self, out: &mut String, index: u32) {
-        let Some(tool) = self.tools.get(&index).filter(|t| t.block.is_none()) else {
+        let Some(tool) = self.tools.unannounced(index) else {
             return;
         };
         let content_block = json!({
@@ -594,9 +580,7 @@ impl StreamEncoder {
         });
         let arguments = tool.arguments.clone();
         let block = self.open_block(out, &content_block);
-        if let Some(tool) = self.tools.get_mut(&index) {
-            tool.block = Some(block);
-        }
+        self.tools.announce(index, block);
         if !arguments.is_empty() {
             Self::json_delta(out, block, &arguments);
         }
@@ -605,53 +589,32 @@ impl StreamEncoder {
     /// Closes every open block in block order, then (started and closed at once) calls whose
     /// name never came, by index.
     fn close_all(&mut self, out: &mut String) {
-        let mut open: Vec<u32> = self.tools.values().filter_map(|t| t.block).collect();
+        let mut open: Vec<u32> = self.tools.marks().map(|(_, block)| *block).collect();
         open.extend(self.text.take());
         open.sort_unstable();
         for index in open {
             Self::close_block(out, index);
         }
-        let unstarted: Vec<u32> = self
-            .tools
-            .iter()
-            .filter(|(_, t)| t.block.is_none())
-            .map(|(index, _)| *index)
-            .collect();
-        for index in unstarted {
+        for index in self.tools.unannounced_indexes() {
             self.start_tool(out, index);
-            if let Some(block) = self.tools.get(&index).and_then(|t| t.block) {
-                Self::close_block(out, block);
+            if let Some(block) = self.tools.mark(index) {
+                Self::close_block(out, *block);
             }
         }
-        self.tools.clear();
+        self.tools = ToolCallAccumulator::default();
     }
 
     /// One tool-call fragment, added to its index's `tool_use` block.
-    fn tool_call(&mut self, out: &mut String, call: &crate::openai::wire::ToolCallDelta) {
+    fn tool_call(&mut self, out: &mut String, call: &ToolCallDelta) {
         self.called_tools = true;
         self.close_text(out);
-        let tool = self.tools.entry(call.index).or_default();
-        if let Some(id) = &call.id {
-            tool.id.clone_from(id);
-        }
-        let function = call.function.as_ref();
-        if let Some(name) = function.and_then(|f| f.name.as_deref()) {
-            crate::openai::wire::join_name_fragment(&mut tool.name, name);
-        }
-        let fragment = function
-            .and_then(|f| f.arguments.as_deref())
-            .filter(|a| !a.is_empty());
-        if let Some(fragment) = fragment {
-            tool.arguments.push_str(fragment);
-        }
-        match tool.block {
-            Some(block) => {
-                if let Some(fragment) = fragment {
-                    Self::json_delta(out, block, fragment);
-                }
-            }
-            None if !tool.name.is_empty() => self.start_tool(out, call.index),
-            None => {}
+        match self.tools.feed(call) {
+            Fed::Announce => self.start_tool(out, call.index),
+            Fed::Arguments {
+                mark: block,
+                fragment,
+            } => Self::json_delta(out, block, fragment),
+            Fed::Held => {}
         }
     }
 
@@ -771,7 +734,8 @@ pub async fn anthropic_errors(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::openai::wire::{ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
+    use crate::cache::assemble::Assembler;
+    use crate::openai::wire::{ChunkChoice, Delta};
 
     #[test]
     fn an_output_format_is_strict_only_where_openais_strict_mode_takes_it() {
@@ -932,21 +896,7 @@ mod tests {
         for c in [
             chunk(text("Hel"), None),
             chunk(text("lo"), None),
-            chunk(
-                Delta {
-                    tool_calls: Some(vec![ToolCallDelta {
-                        index: 0,
-                        id: Some("call_1".into()),
-                        kind: Some("function".into()),
-                        function: Some(FunctionCallDelta {
-                            name: Some("f".into()),
-                            arguments: Some("{\"a\":".into()),
-                        }),
-                    }]),
-                    ..Default::default()
-                },
-                None,
-            ),
+            call_chunk(0, Some("call_1"), Some("f"), Some("{\"a\":")),
             chunk(Delta::default(), Some(FinishReason::ToolCalls)),
         ] {
             if let Some(b) = e.chunk(&c) {
@@ -982,15 +932,7 @@ mod tests {
     ) -> ChatCompletionChunk {
         chunk(
             Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index,
-                    id: id.map(Into::into),
-                    kind: id.map(|_| "function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: name.map(Into::into),
-                        arguments: args.map(Into::into),
-                    }),
-                }]),
+                tool_calls: Some(vec![ToolCallDelta::for_test(index, id, name, args)]),
                 ..Default::default()
             },
             None,
@@ -1028,6 +970,34 @@ mod tests {
                 block
             })
             .collect()
+    }
+
+    /// A call whose name comes in a later fragment that repeats `"id": ""` (DashScope's
+    /// continuation) starts its block with the first fragment's id. Before, the empty id won
+    /// and the block was `toolu_0`, while the stored answer said `""`.
+    #[test]
+    fn an_empty_id_before_the_name_keeps_the_calls_id() {
+        let chunks = [
+            call_chunk(0, Some("call_1"), None, Some("{\"a\":")),
+            call_chunk(0, Some(""), Some("f"), Some("1}")),
+            chunk(Delta::default(), Some(FinishReason::ToolCalls)),
+        ];
+        let mut e = StreamEncoder::new(5);
+        let mut all = String::new();
+        for c in &chunks {
+            if let Some(b) = e.chunk(c) {
+                all.push_str(std::str::from_utf8(&b).unwrap());
+            }
+        }
+        all.push_str(std::str::from_utf8(&e.done((7, 3))).unwrap());
+        let expected =
+            vec![json!({"type": "tool_use", "id": "call_1", "name": "f", "input": {"a": 1}})];
+        assert_eq!(tool_uses(&all), expected, "{all}");
+        let stored = Assembler::of_chunks(&chunks, (7, 3)).unwrap();
+        assert_eq!(
+            message_body(&stored, (7, 3))["content"],
+            Value::Array(expected)
+        );
     }
 
     /// Fragments of parallel calls interleaved across indexes (and a name that comes after the
@@ -1070,11 +1040,7 @@ mod tests {
         let stops = live.matches("\"content_block_stop\"").count();
         assert_eq!((starts / 2, stops), (3, 3), "{live}");
 
-        let mut assembler = crate::cache::assemble::Assembler::default();
-        for c in &chunks {
-            assembler.observe(c);
-        }
-        let stored = assembler.finish((7, 3)).unwrap();
+        let stored = Assembler::of_chunks(&chunks, (7, 3)).unwrap();
         let replay = encode(&crate::cache::replay::chunks(&stored, (7, 3)));
         assert_eq!(tool_uses(&replay), expected, "{replay}");
         let body = message_body(&stored, (7, 3));
@@ -1084,11 +1050,7 @@ mod tests {
             call_chunk(0, None, Some("f"), Some("{}")),
             chunk(Delta::default(), Some(FinishReason::ToolCalls)),
         ];
-        let mut assembler = crate::cache::assemble::Assembler::default();
-        for c in &chunks {
-            assembler.observe(c);
-        }
-        let stored = assembler.finish((7, 3)).unwrap();
+        let stored = Assembler::of_chunks(&chunks, (7, 3)).unwrap();
         for all in [
             encode(&chunks),
             encode(&crate::cache::replay::chunks(&stored, (7, 3))),

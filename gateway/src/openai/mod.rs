@@ -1,3 +1,4 @@
 //! OpenAI's chat completions API as the gateway speaks it to clients.
 
+pub mod tool_calls;
 pub mod wire;

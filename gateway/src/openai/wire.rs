@@ -690,6 +690,27 @@ pub struct ToolCallDelta {
     pub function: Option<FunctionCallDelta>,
 }
 
+#[cfg(test)]
+impl ToolCallDelta {
+    /// A fragment of call `index` (typed `function` where it has an id), for tests.
+    pub(crate) fn for_test(
+        index: u32,
+        id: Option<&str>,
+        name: Option<&str>,
+        arguments: Option<&str>,
+    ) -> Self {
+        ToolCallDelta {
+            index,
+            id: id.map(Into::into),
+            kind: id.map(|_| "function".into()),
+            function: Some(FunctionCallDelta {
+                name: name.map(Into::into),
+                arguments: arguments.map(Into::into),
+            }),
+        }
+    }
+}
+
 /// Adds a streamed call's `name` fragment to the name gathered so far. OpenAI sends the name
 /// once, in the call's first fragment, and a split name is joined; some OpenAI-compatible
 /// servers repeat the whole name in every fragment, which joining would double

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use serde_json::{json, Map, Value};
 
+use crate::openai::tool_calls::{Fed, ToolCallAccumulator};
 use crate::openai::wire::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, FinishReason, TokenDetails,
-    Usage,
+    ToolCallDelta, Usage,
 };
 
 /// A fresh id with `prefix` (`resp_`, `msg_`, `fc_`).
@@ -279,24 +280,6 @@ struct OpenMessage {
     parts: Vec<Part>,
 }
 
-/// A function call being streamed, by its chat tool-call index.
-///
-/// Chat Completions streams a call as fragments keyed by `index`, and an upstream may
-/// interleave the fragments of parallel calls or send the name after the first fragment. So
-/// each index keeps its own state, put together as `cache::assemble` puts a stored answer
-/// together (the last `id` given, the concatenated name and arguments), so that a live stream
-/// and the cached replay of the same answer agree. The item is announced
-/// (`response.output_item.added`) once its name is known, with the arguments held until then;
-/// its `.done` events carry the final values.
-#[derive(Debug, Default)]
-struct OpenCall {
-    /// The item's id and output index, once announced.
-    item: Option<(String, usize)>,
-    call_id: String,
-    name: String,
-    arguments: String,
-}
-
 /// A call's `call_id`: the upstream's, or `call_{index}` when it gave none.
 fn call_id(index: usize, id: &str) -> String {
     if id.is_empty() {
@@ -340,8 +323,10 @@ pub struct StreamEncoder {
     /// The output index of the next item.
     next_output: usize,
     message: Option<OpenMessage>,
-    /// Open function calls, by tool-call index.
-    calls: BTreeMap<u32, OpenCall>,
+    /// Open function calls, by tool-call index, each marked with its item's id and output
+    /// index once announced (`response.output_item.added`): once its name is known, with the
+    /// arguments held until then. Its `.done` events carry the final values.
+    calls: ToolCallAccumulator<(String, usize)>,
     finish: Option<FinishReason>,
     /// The cached and reasoning counts of the upstream's usage chunk.
     details: TokenDetails,
@@ -358,7 +343,7 @@ impl StreamEncoder {
             items: BTreeMap::new(),
             next_output: 0,
             message: None,
-            calls: BTreeMap::new(),
+            calls: ToolCallAccumulator::default(),
             finish: None,
             details: TokenDetails::default(),
         }
@@ -439,17 +424,15 @@ impl StreamEncoder {
     /// Announces the call at `index` (once): `response.output_item.added`, then the arguments
     /// received before it as one delta.
     fn announce(&mut self, out: &mut String, index: u32) {
-        let Some(call) = self.calls.get(&index).filter(|c| c.item.is_none()) else {
+        let Some(call) = self.calls.unannounced(index) else {
             return;
         };
-        let call_id = call_id(index as usize, &call.call_id);
+        let call_id = call_id(index as usize, &call.id);
         let name = call.name.clone();
         let arguments = call.arguments.clone();
         let id = new_id("fc_");
         let output_index = self.next_output_index();
-        if let Some(call) = self.calls.get_mut(&index) {
-            call.item = Some((id.clone(), output_index));
-        }
+        self.calls.announce(index, (id.clone(), output_index));
         self.event(
             out,
             "response.output_item.added",
@@ -468,10 +451,7 @@ impl StreamEncoder {
     /// Closes the call at `index` (announced first if its name never came).
     fn close_call(&mut self, out: &mut String, index: u32) {
         self.announce(out, index);
-        let Some(call) = self.calls.remove(&index) else {
-            return;
-        };
-        let Some((id, output_index)) = call.item else {
+        let Some((call, Some((id, output_index)))) = self.calls.remove(index) else {
             return;
         };
         self.event(
@@ -483,7 +463,7 @@ impl StreamEncoder {
         let item = call_item(
             &id,
             self.status_of(output_index, Some(&call.arguments)),
-            &call_id(index as usize, &call.call_id),
+            &call_id(index as usize, &call.id),
             &call.name,
             &call.arguments,
         );
@@ -498,19 +478,13 @@ impl StreamEncoder {
     /// Closes every open item in output order, calls whose name never came announced first
     /// (by index).
     fn close_all(&mut self, out: &mut String) {
-        let unannounced: Vec<u32> = self
-            .calls
-            .iter()
-            .filter(|(_, call)| call.item.is_none())
-            .map(|(index, _)| *index)
-            .collect();
-        for index in unannounced {
+        for index in self.calls.unannounced_indexes() {
             self.announce(out, index);
         }
         let mut open: Vec<(usize, Option<u32>)> = self
             .calls
-            .iter()
-            .filter_map(|(index, call)| call.item.as_ref().map(|(_, at)| (*at, Some(*index))))
+            .marks()
+            .map(|(index, (_, at))| (*at, Some(index)))
             .collect();
         if let Some(message) = &self.message {
             open.push((message.output_index, None));
@@ -614,35 +588,20 @@ impl StreamEncoder {
     }
 
     /// One tool-call fragment, added to its index's call.
-    fn call(&mut self, out: &mut String, delta: &crate::openai::wire::ToolCallDelta) {
+    fn call(&mut self, out: &mut String, delta: &ToolCallDelta) {
         // A call ends the message before it, as OpenAI streams items one after another.
         self.close_message(out);
-        let call = self.calls.entry(delta.index).or_default();
-        if let Some(id) = &delta.id {
-            call.call_id.clone_from(id);
-        }
-        let function = delta.function.as_ref();
-        if let Some(name) = function.and_then(|f| f.name.as_deref()) {
-            crate::openai::wire::join_name_fragment(&mut call.name, name);
-        }
-        let fragment = function
-            .and_then(|f| f.arguments.as_deref())
-            .filter(|a| !a.is_empty());
-        if let Some(fragment) = fragment {
-            call.arguments.push_str(fragment);
-        }
-        match call.item.clone() {
-            Some((id, output_index)) => {
-                if let Some(fragment) = fragment {
-                    self.event(
-                        out,
-                        "response.function_call_arguments.delta",
-                        json!({"item_id": id, "output_index": output_index, "delta": fragment}),
-                    );
-                }
-            }
-            None if !call.name.is_empty() => self.announce(out, delta.index),
-            None => {}
+        match self.calls.feed(delta) {
+            Fed::Announce => self.announce(out, delta.index),
+            Fed::Arguments {
+                mark: (id, output_index),
+                fragment,
+            } => self.event(
+                out,
+                "response.function_call_arguments.delta",
+                json!({"item_id": id, "output_index": output_index, "delta": fragment}),
+            ),
+            Fed::Held => {}
         }
     }
 

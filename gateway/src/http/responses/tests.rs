@@ -2,9 +2,10 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::cache::assemble::Assembler;
 use crate::http::error::ApiError;
 use crate::openai::wire::{
-    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, FunctionCallDelta, Role, ToolCallDelta,
+    ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Role, ToolCallDelta,
 };
 
 fn parse_json(v: Value) -> Result<crate::openai::wire::ChatCompletionRequest, ApiError> {
@@ -235,18 +236,7 @@ fn stream_events_follow_responses_sequence() {
         chunk(text("Hel"), None),
         chunk(text("lo"), None),
         chunk(
-            Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index: 0,
-                    id: Some("call_1".into()),
-                    kind: Some("function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: Some("f".into()),
-                        arguments: Some("{\"a\":1}".into()),
-                    }),
-                }]),
-                ..Default::default()
-            },
+            call_delta(0, Some("call_1"), Some("f"), Some("{\"a\":1}")),
             None,
         ),
         chunk(Delta::default(), Some(FinishReason::ToolCalls)),
@@ -388,15 +378,7 @@ fn encode(
 
 fn call_delta(index: u32, id: Option<&str>, name: Option<&str>, args: Option<&str>) -> Delta {
     Delta {
-        tool_calls: Some(vec![ToolCallDelta {
-            index,
-            id: id.map(Into::into),
-            kind: id.map(|_| "function".into()),
-            function: Some(FunctionCallDelta {
-                name: name.map(Into::into),
-                arguments: args.map(Into::into),
-            }),
-        }]),
+        tool_calls: Some(vec![ToolCallDelta::for_test(index, id, name, args)]),
         ..Default::default()
     }
 }
@@ -489,11 +471,7 @@ fn interleaved_tool_call_fragments_make_one_item_per_call() {
 
     // The cached replay of the same answer (assembled, stored, replayed as chunks) agrees,
     // streamed and not.
-    let mut assembler = crate::cache::assemble::Assembler::default();
-    for c in &chunks {
-        assembler.observe(c);
-    }
-    let stored = assembler.finish((5, 5)).unwrap();
+    let stored = Assembler::of_chunks(&chunks, (5, 5)).unwrap();
     let replay = typed_events(&encode(
         &req,
         &crate::cache::replay::chunks(&stored, (5, 5)),
@@ -517,11 +495,7 @@ fn a_call_without_an_id_gets_the_same_id_live_and_replayed() {
         calls_of(&live.last().unwrap().1["response"])[0]["call_id"],
         "call_0"
     );
-    let mut assembler = crate::cache::assemble::Assembler::default();
-    for c in &chunks {
-        assembler.observe(c);
-    }
-    let stored = assembler.finish((5, 5)).unwrap();
+    let stored = Assembler::of_chunks(&chunks, (5, 5)).unwrap();
     let replay = typed_events(&encode(
         &req,
         &crate::cache::replay::chunks(&stored, (5, 5)),
@@ -534,6 +508,40 @@ fn a_call_without_an_id_gets_the_same_id_live_and_replayed() {
         calls_of(&response_body(&stored, (5, 5), &req))[0]["call_id"],
         "call_0"
     );
+}
+
+/// DashScope (Qwen) repeats `"id": ""` in every fragment after a call's first: the call keeps
+/// the first fragment's id in its `.done` events, in the stored answer and in the replay.
+/// Before, the empty id won: `output_item.added` said `call_1`, `output_item.done` `call_0`.
+#[test]
+fn an_empty_id_in_later_fragments_keeps_the_calls_id() {
+    let req = parse_json(json!({"model": "auto", "input": "hi", "stream": true})).unwrap();
+    let chunks = [
+        chunk(
+            call_delta(0, Some("call_1"), Some("f"), Some("{\"a\"")),
+            None,
+        ),
+        chunk(call_delta(0, Some(""), None, Some(":1}")), None),
+        chunk(Delta::default(), Some(FinishReason::ToolCalls)),
+    ];
+    let live = typed_events(&encode(&req, &chunks));
+    assert_coherent(&live);
+    let call_ids: Vec<&Value> = live
+        .iter()
+        .filter(|(n, _)| n.starts_with("response.output_item."))
+        .map(|(_, v)| &v["item"]["call_id"])
+        .collect();
+    assert_eq!(call_ids, [&json!("call_1"), &json!("call_1")]);
+    let expected = vec![json!({"type": "function_call", "status": "completed",
+        "call_id": "call_1", "name": "f", "arguments": "{\"a\":1}"})];
+    assert_eq!(calls_of(&live.last().unwrap().1["response"]), expected);
+    let stored = Assembler::of_chunks(&chunks, (5, 5)).unwrap();
+    let replay = typed_events(&encode(
+        &req,
+        &crate::cache::replay::chunks(&stored, (5, 5)),
+    ));
+    assert_eq!(calls_of(&replay.last().unwrap().1["response"]), expected);
+    assert_eq!(calls_of(&response_body(&stored, (5, 5), &req)), expected);
 }
 
 /// An answer cut at the output limit inside a call's arguments: the call is `incomplete`, as
@@ -579,11 +587,11 @@ fn calls_of_a_truncated_answer_are_incomplete() {
         .collect();
     assert_eq!(done, ["completed", "incomplete"]);
 
-    let mut assembler = crate::cache::assemble::Assembler::default();
-    for c in &chunks {
-        assembler.observe(c);
-    }
-    let body = response_body(&assembler.finish((5, 5)).unwrap(), (5, 5), &req);
+    let body = response_body(
+        &Assembler::of_chunks(&chunks, (5, 5)).unwrap(),
+        (5, 5),
+        &req,
+    );
     assert_eq!(body["status"], "incomplete");
     let statuses: Vec<&str> = body["output"]
         .as_array()
@@ -606,11 +614,7 @@ fn calls_of_a_truncated_answer_are_incomplete() {
         ),
         chunk(Delta::default(), Some(FinishReason::Length)),
     ];
-    let mut assembler = crate::cache::assemble::Assembler::default();
-    for c in &chunks {
-        assembler.observe(c);
-    }
-    let stored = assembler.finish((5, 5)).unwrap();
+    let stored = Assembler::of_chunks(&chunks, (5, 5)).unwrap();
     let live = typed_events(&encode(&req, &chunks));
     for response in [
         live.last().unwrap().1["response"].clone(),
