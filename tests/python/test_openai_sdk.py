@@ -200,6 +200,41 @@ class ResponsesTests(unittest.TestCase):
         self.assertEqual(response.reasoning.effort, "low")
         self.assertTrue(response.output_text)
 
+    def test_a_codex_shaped_turn_streams(self):
+        # What Codex sends on every turn: a reasoning summary, encrypted reasoning in
+        # `include`, verbosity, `store: false`, and the earlier turn's reasoning item replayed.
+        stream = client.responses.create(
+            model="auto",
+            instructions="You are a coding agent.",
+            input=[
+                {"type": "message", "role": "user",
+                 "content": [{"type": "input_text", "text": "Fix the build."}]},
+                {"type": "reasoning", "id": "rs_1", "summary": [],
+                 "encrypted_content": "opaque"},
+                {"type": "function_call", "call_id": "call_1", "name": "shell",
+                 "arguments": '{"cmd": "cargo build"}'},
+                {"type": "function_call_output", "call_id": "call_1", "output": "ok"},
+            ],
+            tools=[{"type": "function", "name": "shell",
+                    "parameters": {"type": "object",
+                                   "properties": {"cmd": {"type": "string"}}}}],
+            tool_choice="auto",
+            parallel_tool_calls=False,
+            reasoning={"effort": "medium", "summary": "auto"},
+            include=["reasoning.encrypted_content"],
+            text={"verbosity": "low"},
+            store=False,
+            stream=True,
+        )
+        final = None
+        for event in stream:
+            if event.type == "response.completed":
+                final = event.response
+        self.assertIsNotNone(final)
+        self.assertEqual(final.status, "completed")
+        self.assertTrue(final.output_text)
+        self.assertEqual(final.reasoning.effort, "medium")
+
 
 class EmbeddingsTests(unittest.TestCase):
     def test_passthrough(self):

@@ -12,11 +12,14 @@
 //! `function_call` and `function_call_output` items), `instructions` (a system message),
 //! `function` tools, `tool_choice`, `temperature`, `top_p`, `max_output_tokens`, `metadata`
 //! (validated, not stored), `user`, `parallel_tool_calls`, `stream`, `text.format`
-//! (text/json_object/json_schema), `reasoning.effort` (as `reasoning_effort`),
-//! `prompt_cache_key` and `prompt_cache_retention` (passed on), `store` (accepted, nothing is
-//! stored) and Switchyard's `router` options. Refused with a 400 naming the field:
-//! `previous_response_id`, `conversation`, `background: true`, `reasoning.summary`,
-//! `include`, `truncation: "auto"`, built-in tools, other item and part types, unknown fields.
+//! (text/json_object/json_schema), `text.verbosity` and `reasoning.effort` (as `verbosity` and
+//! `reasoning_effort`), `prompt_cache_key` and `prompt_cache_retention` (passed on), `store`
+//! (accepted, nothing is stored) and Switchyard's `router` options. Accepted with nothing to
+//! produce: `reasoning.summary`, `include: ["reasoning.encrypted_content"]` and `reasoning`
+//! input items (the gateway keeps reasoning under tool calls itself), as Codex sends them.
+//! Refused with a 400 naming the field: `previous_response_id`, `conversation`,
+//! `background: true`, other `include` values, `truncation: "auto"`, built-in tools, other
+//! item and part types, unknown fields.
 //! The other `/v1/responses/*` routes (retrieve, delete, cancel, input items) answer a 404 in
 //! OpenAI's shape saying that nothing is stored ([`not_stored`]).
 

@@ -100,11 +100,8 @@ pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
     if let Some(reasoning) = object.get("reasoning") {
         reasoning_effort(reasoning)?;
     }
-    if object
-        .get("include")
-        .is_some_and(|i| i.as_array().is_none_or(|a| !a.is_empty()))
-    {
-        return Err(refuse("include", "no extra output data is produced"));
+    if let Some(include) = object.get("include") {
+        check_include(include)?;
     }
     if let Some(t) = object.get("truncation").filter(|t| *t != "disabled") {
         return Err(refuse(
@@ -122,24 +119,39 @@ pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
     chat_request(&object, router)
 }
 
+/// The reasoning summaries a client may ask for (OpenAI API reference, `Reasoning.summary`).
+const SUMMARIES: [&str; 3] = ["auto", "concise", "detailed"];
+
 /// `reasoning.effort`, the one reasoning setting every provider is given (the chat form's
 /// `reasoning_effort`, which `upstream::fit` sends each model as the nearest level it takes):
 /// OpenAI's levels (`none`, `minimal`, `low`, `medium`, `high`, `xhigh`; OpenAI API reference,
-/// `Reasoning.effort`) and `max`, the top level of Claude and GPT-6.1 Sol. The other settings
-/// (`summary`, `generate_summary`) are refused: no reasoning summary is relayed.
+/// `Reasoning.effort`) and `max`, the top level of Claude and GPT-6.1 Sol.
+///
+/// A summary (`summary`, or the older `generate_summary`) is accepted and none is produced:
+/// the answer has no reasoning items, as OpenAI's own has none when a model did not reason.
+/// Codex and other agents ask for one on every turn; refusing it refused them outright.
 fn reasoning_effort(reasoning: &Value) -> Result<Option<&str>, ApiError> {
     let Some(settings) = reasoning.as_object() else {
         return Err(invalid("reasoning", "must be an object"));
     };
-    if let Some(field) = settings
-        .iter()
-        .find(|(k, v)| k.as_str() != "effort" && !v.is_null())
-        .map(|(k, _)| k)
-    {
-        return Err(refuse(
-            &format!("reasoning.{field}"),
-            "no reasoning summary is relayed; only `reasoning.effort` is carried to every provider",
-        ));
+    for (field, value) in settings.iter().filter(|(_, v)| !v.is_null()) {
+        match field.as_str() {
+            "effort" => {}
+            "summary" | "generate_summary" => {
+                if !value.as_str().is_some_and(|v| SUMMARIES.contains(&v)) {
+                    return Err(invalid(
+                        &format!("reasoning.{field}"),
+                        &format!("must be one of {}", SUMMARIES.join(", ")),
+                    ));
+                }
+            }
+            other => {
+                return Err(refuse(
+                    &format!("reasoning.{other}"),
+                    "only `effort` and `summary` are read",
+                ))
+            }
+        }
     }
     match settings.get("effort") {
         None | Some(Value::Null) => Ok(None),
@@ -152,6 +164,37 @@ fn reasoning_effort(reasoning: &Value) -> Result<Option<&str>, ApiError> {
             ),
         )),
     }
+}
+
+/// `include`: `reasoning.encrypted_content` is accepted, with nothing to include. The answer
+/// has no reasoning items: the reasoning a model gives before its function calls is kept by the
+/// gateway under the calls' ids and sent back with them on the next turn (docs/gateway.md,
+/// "Parameters and request shapes some models refuse"), so a stateless client has nothing to
+/// carry. Anything else asks for data
+/// this endpoint does not produce, and is refused naming it.
+fn check_include(include: &Value) -> Result<(), ApiError> {
+    let Some(list) = include.as_array() else {
+        return Err(invalid("include", "must be a list"));
+    };
+    for (i, item) in list.iter().enumerate() {
+        match item.as_str() {
+            Some("reasoning.encrypted_content") => {}
+            Some("message.output_text.logprobs") => {
+                return Err(refuse(
+                    &format!("include[{i}]"),
+                    "log probabilities are not relayed",
+                ))
+            }
+            Some(other) => {
+                return Err(refuse(
+                    &format!("include[{i}]"),
+                    &format!("`{other}` is output of a tool or item type not carried here"),
+                ))
+            }
+            None => return Err(invalid(&format!("include[{i}]"), "must be a string")),
+        }
+    }
+    Ok(())
 }
 
 fn string(object: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
@@ -244,6 +287,13 @@ fn chat_request(
     let effort = object.get("reasoning").map(reasoning_effort).transpose()?;
     if let Some(effort) = effort.flatten() {
         extra.insert("reasoning_effort".to_owned(), json!(effort));
+    }
+    if let Some(verbosity) = object
+        .get("text")
+        .and_then(|t| t.get("verbosity"))
+        .filter(|v| !v.is_null())
+    {
+        extra.insert("verbosity".to_owned(), verbosity_level(verbosity)?);
     }
     for field in PROMPT_CACHE {
         if let Some(value) = string(object, field)? {
@@ -383,13 +433,24 @@ fn tool_choice(choice: &Value) -> Result<Value, ApiError> {
     }
 }
 
+/// `text.verbosity` as the chat form's `verbosity` (GPT-5's `low`, `medium`, `high`), which
+/// `upstream::fit` gives the OpenAI models that reason and drops for the rest, as for a Chat
+/// Completions client: a length hint, not a contract.
+fn verbosity_level(verbosity: &Value) -> Result<Value, ApiError> {
+    const LEVELS: [&str; 3] = ["low", "medium", "high"];
+    match verbosity.as_str() {
+        Some(level) if LEVELS.contains(&level) => Ok(verbosity.clone()),
+        _ => Err(invalid(
+            "text.verbosity",
+            &format!("must be one of {}", LEVELS.join(", ")),
+        )),
+    }
+}
+
 /// `text.format` as the chat form's `response_format` (`None` for plain text).
 fn text_format(text: &Value) -> Result<Option<ResponseFormat>, ApiError> {
     if !text.is_object() {
         return Err(invalid("text", "must be an object"));
-    }
-    if text.get("verbosity").is_some_and(|v| !v.is_null()) {
-        return Err(refuse("text.verbosity", "the chat form has no verbosity"));
     }
     let Some(format) = text.get("format").filter(|f| !f.is_null()) else {
         return Ok(None);
@@ -513,6 +574,10 @@ fn input_item(i: usize, item: &Value, out: &mut Vec<ChatMessage>) -> Result<(), 
                 ..message(Role::Tool, Some(MessageContent::Text(output)))
             });
         }
+        // A reasoning item of an earlier turn (Codex replays every item it got, from
+        // OpenAI or elsewhere): the chat form has no place for it, and the reasoning this
+        // gateway's answers came with is kept here and sent back with their calls.
+        "reasoning" => {}
         other => {
             return Err(refuse(
                 &at("type"),

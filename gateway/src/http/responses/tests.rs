@@ -175,8 +175,10 @@ fn refuses_what_it_cannot_carry_by_name() {
         ("previous_response_id", json!("resp_1")),
         ("conversation", json!("conv_1")),
         ("background", json!(true)),
-        ("reasoning", json!({"summary": "auto"})),
-        ("include", json!(["reasoning.encrypted_content"])),
+        ("reasoning", json!({"summary": "everything"})),
+        ("include", json!(["message.output_text.logprobs"])),
+        ("include", json!(["file_search_call.results"])),
+        ("include", json!("reasoning.encrypted_content")),
         ("truncation", json!("auto")),
         ("frobnicate", json!(1)),
     ] {
@@ -202,7 +204,7 @@ fn refuses_what_it_cannot_carry_by_name() {
         "{e}"
     );
     let mut b = base;
-    b["input"] = json!([{"type": "reasoning", "summary": []}]);
+    b["input"] = json!([{"type": "item_reference", "id": "msg_1"}]);
     let e = parse_json(b).unwrap_err().to_string();
     assert!(e.contains("input[0].type"), "{e}");
 }
@@ -800,13 +802,14 @@ fn reasoning_effort_becomes_reasoning_effort() {
         (json!({"effort": "High"}), "reasoning.effort"),
         (json!({"effort": 3}), "reasoning.effort"),
         (
-            json!({"effort": "low", "summary": "auto"}),
+            json!({"effort": "low", "summary": "brief"}),
             "reasoning.summary",
         ),
         (
-            json!({"generate_summary": "concise"}),
+            json!({"generate_summary": true}),
             "reasoning.generate_summary",
         ),
+        (json!({"effort": "low", "budget": 100}), "reasoning.budget"),
         (json!("low"), "reasoning"),
     ] {
         let e = parse_json(json!({"model": "auto", "input": "hi", "reasoning": reasoning}))
@@ -821,4 +824,59 @@ fn reasoning_effort_becomes_reasoning_effort() {
             .contains("none, minimal, low, medium, high, xhigh, max"),
         "{e}"
     );
+}
+
+/// What Codex sends on every turn (`reasoning.summary`, `include:
+/// ["reasoning.encrypted_content"]`, `text.verbosity`, `store: false`, and the earlier turns'
+/// reasoning items replayed in `input`) is taken: the effort and verbosity are carried, the
+/// reasoning items skipped, and nothing else changes the conversation.
+#[test]
+fn a_codex_shaped_request_is_taken() {
+    let req = parse_json(json!({
+        "model": "auto",
+        "instructions": "You are a coding agent.",
+        "input": [
+            {"type": "message", "role": "user",
+             "content": [{"type": "input_text", "text": "fix the build"}]},
+            {"type": "reasoning", "id": "rs_1", "summary": [],
+             "encrypted_content": "gAAAAB..."},
+            {"type": "function_call", "call_id": "call_1", "name": "shell",
+             "arguments": "{\"cmd\":\"cargo build\"}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "ok"}
+        ],
+        "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object"}}],
+        "tool_choice": "auto",
+        "parallel_tool_calls": false,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": false,
+        "stream": true,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "session-1",
+        "text": {"verbosity": "low"}
+    }))
+    .unwrap();
+    assert_eq!(req.extra["reasoning_effort"], "medium");
+    assert_eq!(req.extra["verbosity"], "low");
+    let roles: Vec<_> = req.messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::System, Role::User, Role::Assistant, Role::Tool],
+        "the reasoning item adds no turn"
+    );
+    assert_eq!(
+        req.messages[2].tool_calls.as_ref().unwrap()[0]
+            .function
+            .name,
+        "shell"
+    );
+    for verbosity in [json!("loud"), json!(1)] {
+        let e = parse_json(json!({"model": "auto", "input": "hi",
+                                  "text": {"verbosity": verbosity}}))
+        .unwrap_err();
+        assert!(e.to_string().starts_with("text.verbosity"), "{e}");
+    }
+    let plain = parse_json(json!({"model": "auto", "input": "hi",
+                                  "text": {"verbosity": null}}))
+    .unwrap();
+    assert!(!plain.extra.contains_key("verbosity"));
 }
