@@ -121,6 +121,12 @@ const KEY_REJECTIONS: Family = Family {
     kind: Kind::Counter,
 };
 
+const KEY_TABLE_READS: Family = Family {
+    name: "switchyard_key_table_reads_total",
+    help: "Reads of the client-key table by the serving gateway, by trigger (poll: every second; unknown_key: a request presented a key it did not know, at most five a second).",
+    kind: Kind::Counter,
+};
+
 const REDIS_UNAVAILABLE: Family = Family {
     name: "switchyard_redis_unavailable_total",
     help: "Shared-limit Redis commands that failed or timed out, by operation (requests, tokens, budget, settle, seed, cache, calls) and what followed (local: counted in this replica; refused: 503; dropped: a settlement or shared record lost, its hold lapses; miss: a shared read treated as absent; not_evicted / not_announced: a bad label's delete or announcement to the other replicas lost).",
@@ -218,7 +224,7 @@ const RULE_MATCHES: Family = Family {
     kind: Kind::Counter,
 };
 
-const FAMILIES: [&Family; 36] = [
+const FAMILIES: [&Family; 37] = [
     &REQUESTS,
     &ERRORS,
     &UPSTREAM_LATENCY,
@@ -237,6 +243,7 @@ const FAMILIES: [&Family; 36] = [
     &REJECTED,
     &OUTCOME_COMMIT_WAIT,
     &KEY_REJECTIONS,
+    &KEY_TABLE_READS,
     &REDIS_UNAVAILABLE,
     &JUDGE_SAMPLED,
     &JUDGE_DROPPED,
@@ -511,6 +518,11 @@ impl Metrics {
     /// A request was refused by a client-key rule (`reason` is one of a fixed set).
     pub fn key_rejected(&self, reason: &'static str) {
         self.add(&KEY_REJECTIONS, vec![("reason", reason.to_owned())], 1.0);
+    }
+
+    /// The gateway read the client-key table because of `trigger` (`poll` or `unknown_key`).
+    pub fn key_table_read(&self, trigger: &'static str) {
+        self.add(&KEY_TABLE_READS, vec![("trigger", trigger.to_owned())], 1.0);
     }
 
     /// A shared-limit Redis command failed during `op`; `action` is what followed.

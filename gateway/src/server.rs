@@ -155,7 +155,7 @@ pub async fn spawn_with_clock(
         None => None,
     };
     let log = OutcomeLog::open(&config.log, Arc::clone(&metrics))?;
-    let auth = Auth::open_with(config.log.location(), clock, shared)?;
+    let auth = Auth::open_with(config.log.location(), clock, shared, Arc::clone(&metrics))?;
     auth.seed_shared().await;
     if !local_addr.ip().is_loopback() && !auth.configured() {
         if !config.server.allow_unauthenticated {

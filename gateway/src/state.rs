@@ -147,7 +147,12 @@ impl AppState {
         log: OutcomeLog,
         metrics: Arc<Metrics>,
     ) -> Result<AppState, Error> {
-        let auth = Auth::open(config.log.location(), AuthClock::system())?;
+        let auth = Auth::open_with(
+            config.log.location(),
+            AuthClock::system(),
+            None,
+            Arc::clone(&metrics),
+        )?;
         AppState::with_auth(config, classifier, log, metrics, auth)
     }
 

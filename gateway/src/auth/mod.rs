@@ -3,7 +3,8 @@
 //! - [`store`]: the `client_keys` table (SHA-256 of each key, never the key) next to the
 //!   outcome log; `switchyard keys` and `/admin/keys` write it.
 //! - [`Auth`]: the running gateway's view of it: a map from key hash to [`LiveKey`], refreshed
-//!   when another process (the CLI) commits to the table, plus the spend [`budget::Ledger`].
+//!   when another process (the CLI) commits to the table (`refresh`: every second, and at
+//!   once when a request presents a key it does not know), plus the spend [`budget::Ledger`].
 //! - [`require_key`]: the middleware in front of `/v1/*`. With any key configured (revoked ones
 //!   count, so revoking the last key does not open the gateway) a request needs
 //!   `Authorization: Bearer <key>` or `x-api-key: <key>`; the request-per-minute limit is
@@ -17,14 +18,14 @@
 pub mod budget;
 mod key_use;
 pub mod limits;
+mod refresh;
 pub mod shared;
 pub mod store;
 
 use outcome_log::Location;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
@@ -39,11 +40,10 @@ pub use shared::{SharedCounters, SharedError};
 pub use store::{KeyRecord, KeyStore, KeyStoreError, NewKey};
 
 use crate::http::error::ApiError;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use limits::{RequestLimit, TokenLimit};
-
-/// How often the gateway looks for keys created or revoked by another process.
-const REFRESH_EVERY: Duration = Duration::from_secs(1);
+use refresh::Refresh;
 
 /// A key the gateway accepts, with its rate-limit state.
 #[derive(Debug)]
@@ -98,6 +98,11 @@ struct Inner {
     shared: Option<Arc<SharedCounters>>,
     /// Work a request leaves behind (shared settlements); the gateway waits for it.
     tracker: TaskTracker,
+    /// Asks the refresh thread to re-read the table for an unknown key; `None` without a
+    /// database.
+    refresh: Option<Refresh>,
+    /// Counts the refresh thread's reads of the table.
+    metrics: Arc<Metrics>,
 }
 
 impl Auth {
@@ -112,6 +117,8 @@ impl Auth {
             reload: Mutex::new(()),
             shared: None,
             tracker: TaskTracker::new(),
+            refresh: None,
+            metrics: Arc::new(Metrics::new()),
         }))
     }
 
@@ -120,21 +127,24 @@ impl Auth {
     /// that picks up changes made by other processes (the CLI, other replicas). Blocking:
     /// call at start-up.
     pub fn open(db: impl Into<Location>, clock: AuthClock) -> Result<Auth, KeyStoreError> {
-        Auth::open_with(db, clock, None)
+        Auth::open_with(db, clock, None, Arc::new(Metrics::new()))
     }
 
     /// [`Auth::open`] with the limits and budgets kept in Redis by `shared` (the in-process
-    /// ones remain the fallback). Call [`Auth::seed_shared`] next.
+    /// ones remain the fallback), counting its reads of the key table in `metrics`. Call
+    /// [`Auth::seed_shared`] next.
     pub fn open_with(
         db: impl Into<Location>,
         clock: AuthClock,
         shared: Option<Arc<SharedCounters>>,
+        metrics: Arc<Metrics>,
     ) -> Result<Auth, KeyStoreError> {
         let db: Location = db.into();
         let store = KeyStore::open_at(&db)?;
         let tracker = shared
             .as_ref()
             .map_or_else(TaskTracker::new, |s| s.tracker().clone());
+        let (refresh, worker) = Refresh::new();
         let auth = Auth(Arc::new(Inner {
             db: Some(db.clone()),
             table: RwLock::new(Arc::new(Table::default())),
@@ -144,6 +154,8 @@ impl Auth {
             reload: Mutex::new(()),
             shared,
             tracker,
+            refresh: Some(refresh),
+            metrics,
         }));
         auth.reload_from(&store)?;
         for key in auth.keys() {
@@ -160,9 +172,11 @@ impl Auth {
             }
         }
         let weak = Arc::downgrade(&auth.0);
+        // Should the thread not start, the worker is dropped with the closure and requests
+        // with unknown keys stop waiting for it at once.
         let spawned = std::thread::Builder::new()
             .name("switchyard-keys".to_owned())
-            .spawn(move || refresh_loop(weak, store));
+            .spawn(move || worker.run(weak, store));
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "Key refresh thread did not start; key changes need a restart.");
         }
@@ -258,10 +272,19 @@ impl Auth {
     }
 
     /// The middleware's check of a presented key: hash and lookup, then the key's
-    /// requests-per-minute limit.
+    /// requests-per-minute limit. A key not found is looked up once more after a fresh read
+    /// of the table (shared with every other request waiting for one, and rate-limited), so
+    /// that a key created a moment ago by `switchyard keys create` works at once.
     pub async fn authenticate(&self, secret: &str) -> Result<Caller, ApiError> {
-        let Some(key) = self.lookup(secret) else {
-            return Err(ApiError::InvalidApiKey("invalid or revoked API key"));
+        let key = match self.lookup(secret) {
+            Some(key) => key,
+            None => {
+                if let Some(refresh) = &self.0.refresh {
+                    refresh.reread().await;
+                }
+                self.lookup(secret)
+                    .ok_or(ApiError::InvalidApiKey("invalid or revoked API key"))?
+            }
         };
         if let (Some(rpm), Some(n)) = (&key.rpm, key.record.rpm) {
             let verdict = match &self.0.shared {
@@ -340,33 +363,6 @@ impl Auth {
             .seen_version
             .store(u64::try_from(version).unwrap_or(0), Ordering::SeqCst);
         Ok(())
-    }
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "a dedicated std thread, not a runtime worker, waits between polls"
-)]
-fn refresh_loop(auth: Weak<Inner>, store: KeyStore) {
-    loop {
-        std::thread::sleep(REFRESH_EVERY);
-        let Some(inner) = auth.upgrade() else {
-            return;
-        };
-        let auth = Auth(inner);
-        let changed = match store.data_version() {
-            Ok(v) => u64::try_from(v).unwrap_or(0) != auth.0.seen_version.load(Ordering::SeqCst),
-            Err(e) => {
-                tracing::warn!(error = %e, "Key table unreadable; keeping the keys loaded.");
-                false
-            }
-        };
-        if changed {
-            match auth.reload_from(&store) {
-                Ok(()) => tracing::info!(keys = auth.keys().len(), "Client keys reloaded."),
-                Err(e) => tracing::warn!(error = %e, "Key reload failed; keeping the keys loaded."),
-            }
-        }
     }
 }
 

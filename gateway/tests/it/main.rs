@@ -25,6 +25,7 @@ mod issue_11;
 mod issue_11_leftovers;
 mod judge;
 mod keys;
+mod keys_reload;
 mod loop_exploration;
 mod loop_reload;
 mod messages;
