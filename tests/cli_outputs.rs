@@ -291,7 +291,7 @@ fn an_error_prints_each_cause_once() {
     for (args, cause) in [
         (
             vec!["route", "--artifact", &missing, "hi"],
-            "No such file or directory",
+            "no such folder",
         ),
         (vec!["route", "--artifact", &bad, "hi"], "EOF while parsing"),
         (

@@ -52,6 +52,24 @@ pub enum Error {
     /// The outcome log could not be opened, migrated, written or read.
     #[error(transparent)]
     OutcomeLog(#[from] outcome_log::Error),
+    /// Another gateway holds the SQLite outcome log ([`crate::outcome::writer_lock`]).
+    #[error("outcome log {} is in use by another `switchyard serve`{}: two gateways on one SQLite file would each keep their own key budgets and both prune the same file. Run one gateway per SQLite file (stop the other one, or point `[log] sqlite` at another file); for several replicas use PostgreSQL (`[log] postgres`, docs/gateway.md, \"Outcome log\"). Lock file: {}", path.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), lock.display())]
+    OutcomeLogInUse {
+        /// The SQLite file.
+        path: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+        /// The holder's pid, when it wrote one.
+        pid: Option<u32>,
+    },
+    /// The outcome log's lock file could not be created or opened.
+    #[error("cannot open the outcome log's lock file {}: {source}", path.display())]
+    OutcomeLogLock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The outcome log writer thread could not start.
     #[error("cannot start the outcome log writer thread: {source}")]
     OutcomeLogThread {

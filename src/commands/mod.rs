@@ -4,6 +4,7 @@
 #[macro_use]
 mod output;
 
+mod artifact_setting;
 mod bench;
 mod bench_cache;
 mod bench_int8;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use router_core::{Constraints, ModelId, Objective};
 
-use super::serve::{load_classifier, load_config, Overrides};
+use super::serve::{load_classifier, load_config_and_artifact, Overrides};
 use super::EncoderArgs;
 
 #[derive(Debug, clap::Args)]
@@ -66,7 +66,7 @@ fn parse_max_latency(s: &str) -> Result<f64, String> {
 }
 
 pub fn run(args: RouteArgs) -> anyhow::Result<()> {
-    let config = load_config(
+    let (config, artifact) = load_config_and_artifact(
         args.config.as_deref(),
         Overrides {
             bind: None,
@@ -77,7 +77,10 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     let classifier = if args.priors_only {
         None
     } else {
-        load_classifier(&config, &args.encoder)?
+        load_classifier(&config, &args.encoder).map_err(|e| match &artifact {
+            Some(setting) => setting.explain(e),
+            None => e,
+        })?
     };
     let predictor_models: Vec<ModelId> = classifier
         .as_ref()

@@ -2,6 +2,7 @@ use anyhow::Context;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::artifact_setting::{ArtifactSetting, NamedBy};
 use super::EncoderArgs;
 
 #[derive(Debug, clap::Args)]
@@ -46,22 +47,49 @@ pub struct Overrides {
 
 /// Loads the gateway config, applies the overrides to the raw file values (so that they are
 /// validated like the file's own), and picks the artifact: the flag, else the config's, else
-/// the bundled default (the checkout's, else the copy embedded in the binary).
+/// the bundled default (the checkout's, else the copy embedded in the binary). A missing
+/// artifact folder is refused here, naming the setting that gave it.
 pub fn load_config(config: Option<&Path>, overrides: Overrides) -> anyhow::Result<gateway::Config> {
+    load_config_and_artifact(config, overrides).map(|(config, _)| config)
+}
+
+/// [`load_config`], also returning the artifact and which setting named it, to restate a
+/// later loading error as that setting's ([`ArtifactSetting::explain`]).
+pub fn load_config_and_artifact(
+    config: Option<&Path>,
+    overrides: Overrides,
+) -> anyhow::Result<(gateway::Config, Option<ArtifactSetting>)> {
     let mut raw = gateway::config::GatewayConfig::load(config)?;
     if let Some(bind) = overrides.bind {
         raw.server.bind = bind;
     }
-    if overrides.priors_only {
+    let named_by = if overrides.priors_only {
         raw.router.artifact = None;
+        None
     } else if let Some(dir) = overrides.artifact {
         raw.router.artifact = Some(dir);
-    } else if raw.router.artifact.is_none() {
+        Some(NamedBy::Flag)
+    } else if raw.router.artifact.is_some() {
+        Some(NamedBy::Config(config.map(Path::to_owned)))
+    } else {
         let dir = super::bundled_artifact::resolve()?;
         tracing::info!(path = %dir.display(), "No router artifact configured: using the bundled one.");
         raw.router.artifact = Some(dir);
-    }
-    Ok(gateway::Config::resolve_from_env(raw)?)
+        Some(NamedBy::Bundled)
+    };
+    let config = gateway::Config::resolve_from_env(raw)?;
+    let artifact = match (named_by, &config.router.artifact) {
+        (Some(named_by), Some(dir)) => {
+            let setting = ArtifactSetting {
+                dir: dir.clone(),
+                named_by,
+            };
+            setting.check()?;
+            Some(setting)
+        }
+        _ => None,
+    };
+    Ok((config, artifact))
 }
 
 /// Starts the encoder service with the configured artifact (without one it still runs the
@@ -81,7 +109,7 @@ pub fn load_classifier(
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = load_config(
+    let (config, artifact) = load_config_and_artifact(
         args.config.as_deref(),
         Overrides {
             bind: args.bind,
@@ -92,7 +120,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let classifier = if args.priors_only {
         None
     } else {
-        load_classifier(&config, &args.encoder)?
+        load_classifier(&config, &args.encoder).map_err(|e| match &artifact {
+            Some(setting) => setting.explain(e),
+            None => e,
+        })?
     };
     // Where the encoder threads may not be raised above the HTTP threads, the HTTP threads
     // step down instead, so that requests the encoder refuses cannot starve it.

@@ -29,6 +29,7 @@ pub mod judge_calls;
 pub mod record;
 mod retention;
 pub mod spend;
+pub mod writer_lock;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub use judge_calls::{judge_spend_since, read_judge_calls, JudgeCall, JudgeCallR
 pub use outcome_log::{export_jsonl, read_outcomes, FeedbackVerdict};
 
 use self::checkpoint::Checkpoints;
+use self::writer_lock::WriterLock;
 use crate::config::{LogConfig, Privacy};
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -262,9 +264,17 @@ impl std::fmt::Debug for Job {
 }
 
 impl OutcomeLog {
-    /// Opens the database (creating and migrating it) and starts the writer thread.
+    /// Opens the database (creating and migrating it) and starts the writer thread. A SQLite
+    /// file is locked first, for as long as the writer runs: a second log handle on the same
+    /// file, in this process or another, is refused with [`Error::OutcomeLogInUse`].
     pub fn open(config: &LogConfig, metrics: Arc<Metrics>) -> Result<OutcomeLog, Error> {
         let location = config.location();
+        // Before the file is touched (migrations, retention), so that the refused gateway
+        // changes nothing.
+        let lock = match &location {
+            Location::Sqlite(path) => WriterLock::acquire(path)?,
+            Location::Postgres(_) => None,
+        };
         let mut store = Store::open(&location, config.fsync, config.commit_timeout)?;
         // SQLite waits this long for another connection's write lock (rusqlite's default is
         // 5 s). It must not outlast `commit_timeout`: past it the answer no longer waits, so
@@ -298,6 +308,7 @@ impl OutcomeLog {
             metrics: metrics.clone(),
             location: location.clone(),
             checkpoints: checkpoints.clone(),
+            lock,
         };
         std::thread::Builder::new()
             .name("switchyard-outcome-log".to_owned())
@@ -528,6 +539,8 @@ struct Writer {
     location: Location,
     checkpoints: Option<Arc<Checkpoints>>,
     closed: Arc<std::sync::atomic::AtomicBool>,
+    /// The SQLite file's lock, held while this writer runs (dropped with it, or at close).
+    lock: Option<WriterLock>,
 }
 
 impl Writer {
@@ -571,6 +584,9 @@ impl Writer {
                             self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
                             guard.take();
                             drop(guard);
+                            // Released before answering, so that a gateway started on the
+                            // same file once `close` returns is not refused.
+                            self.lock.take();
                             let _ = reply.send(());
                             return;
                         }

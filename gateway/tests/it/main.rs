@@ -29,6 +29,7 @@ mod keys_reload;
 mod loop_exploration;
 mod loop_reload;
 mod messages;
+mod one_gateway_per_log;
 mod provider_fixes;
 mod reasoning_params;
 mod redis_shared;
