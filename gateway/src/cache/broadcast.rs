@@ -7,7 +7,9 @@
 //!
 //! Pub/sub delivers only to connected subscribers: a replica whose subscription is down (Redis
 //! restarting) misses the evictions of that time, and its copies live out their TTL as before.
-//! The subscription is re-established with a capped back-off.
+//! The subscription is checked with a ping every 30 s and re-established with a capped
+//! back-off. Publishing has a back-off of its own: a failed publish (a Redis user without
+//! channel permissions answers NOPERM) never pauses the shared limits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +49,9 @@ impl Eviction {
 /// The shortest and longest wait before subscribing again after a failure.
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often a quiet subscription is checked with a ping, and the least wait for its answer.
+const PING_EVERY: Duration = Duration::from_secs(30);
+const PING_TIMEOUT_MIN: Duration = Duration::from_secs(1);
 
 /// Publishes `eviction` in the background (a label's response never waits on Redis).
 pub(super) fn announce(counters: &Arc<SharedCounters>, eviction: &Eviction) {
@@ -79,11 +84,27 @@ pub(crate) fn spawn(state: &AppState, stop: CancellationToken) {
                         tracing::info!("Following cache evictions on Redis again.");
                     }
                     retry = RETRY_MIN;
-                    let mut messages = pubsub.into_on_message();
+                    let (mut sink, mut messages) = pubsub.split();
+                    let mut ping = tokio::time::interval(PING_EVERY);
+                    ping.reset();
                     loop {
                         let message = tokio::select! {
                             _ = stop.cancelled() => return,
                             m = messages.next() => m,
+                            _ = ping.tick() => {
+                                // A connection that died without closing (a Redis host gone,
+                                // a NAT's idle cut) delivers nothing and ends nothing: only
+                                // an unanswered ping shows it.
+                                let answered = tokio::time::timeout(
+                                    counters.timeout().max(PING_TIMEOUT_MIN),
+                                    sink.ping::<String>(),
+                                )
+                                .await;
+                                if matches!(answered, Ok(Ok(_))) {
+                                    continue;
+                                }
+                                None
+                            }
                         };
                         let Some(message) = message else {
                             break;

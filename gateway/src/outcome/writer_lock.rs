@@ -39,22 +39,32 @@ impl WriterLock {
     /// another process (or another log handle in this one) holds it. A file system that
     /// cannot lock is warned about and serves unlocked, as before the lock existed.
     pub(crate) fn acquire(db: &Path) -> Result<Option<WriterLock>, Error> {
-        let path = lock_path(db);
-        let io_error = |source| Error::OutcomeLogLock {
-            path: path.clone(),
+        let io_error = |path: &Path, source| Error::OutcomeLogLock {
+            path: path.to_owned(),
             source,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_error)?;
+        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
         }
+        // Named after the file the path resolves to: a symlink to the log and the log itself
+        // (or `./a` and `a`) must take the same lock.
+        let path = lock_path(&resolved(db));
         // Not truncated on open: the holder's pid must stay readable by whoever is refused.
-        let mut file = OpenOptions::new()
+        let opened = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)
-            .map_err(io_error)?;
+            .open(&path);
+        let (mut file, writable) = match opened {
+            Ok(file) => (file, true),
+            // Left by another user (a one-off `sudo switchyard serve`): a lock needs no write
+            // access, only the pid does.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                (File::open(&path).map_err(|_| io_error(&path, e))?, false)
+            }
+            Err(e) => return Err(io_error(&path, e)),
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -73,6 +83,9 @@ impl WriterLock {
                 return Ok(None);
             }
         }
+        if !writable {
+            return Ok(Some(WriterLock { _file: file }));
+        }
         // The pid is for the message only: failing to write it is no reason not to serve.
         let pid = format!("{}\n", std::process::id());
         let written = file
@@ -83,6 +96,25 @@ impl WriterLock {
             tracing::warn!(lock = %path.display(), error = %e, "Cannot write the pid into the outcome log's lock file.");
         }
         Ok(Some(WriterLock { _file: file }))
+    }
+}
+
+/// `db` with its folder and, when it exists, the file itself resolved (symlinks, `.`, `..`);
+/// as given where that fails.
+fn resolved(db: &Path) -> PathBuf {
+    if let Ok(path) = std::fs::canonicalize(db) {
+        return path;
+    }
+    match (db.parent(), db.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            std::fs::canonicalize(dir).map_or_else(|_| db.to_owned(), |d| d.join(name))
+        }
+        _ => db.to_owned(),
     }
 }
 
@@ -119,5 +151,24 @@ mod tests {
         // The file is still there (as after a crash): only a held lock counts.
         assert!(lock_path(&db).exists());
         let _again = WriterLock::acquire(&db).unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_symlink_to_the_log_takes_the_same_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("outcomes.sqlite");
+        std::fs::write(&db, b"").unwrap();
+        let link = dir.path().join("link.sqlite");
+        std::os::unix::fs::symlink(&db, &link).unwrap();
+        let _held = WriterLock::acquire(&db).unwrap().unwrap();
+        assert!(matches!(
+            WriterLock::acquire(&link),
+            Err(Error::OutcomeLogInUse { .. })
+        ));
+        let relative = dir.path().join(".").join("outcomes.sqlite");
+        assert!(matches!(
+            WriterLock::acquire(&relative),
+            Err(Error::OutcomeLogInUse { .. })
+        ));
     }
 }

@@ -41,8 +41,9 @@ const OPENAI_REASONING_REFUSES: [&str; 5] = [
 
 /// Body fields only OpenAI's reasoning models take: its other models answer 400 to them.
 const OPENAI_REASONING_ONLY: [&str; 2] = ["reasoning_effort", "verbosity"];
-/// OpenAI's prompt-cache routing fields, which other servers speaking its dialect refuse.
-const OPENAI_PROMPT_CACHE: [&str; 2] = ["prompt_cache_key", "prompt_cache_retention"];
+/// Fields of OpenAI's own API that other servers speaking its dialect refuse: the prompt-cache
+/// routing hints and GPT-5's `verbosity` (which `/v1/responses` carries from `text.verbosity`).
+const OPENAI_API_ONLY: [&str; 3] = ["prompt_cache_key", "prompt_cache_retention", "verbosity"];
 
 /// `req` as `entry`'s model, reached through a provider speaking `kind`, accepts it.
 pub fn request_for<'a>(
@@ -339,20 +340,18 @@ fn within_stop_cap(
 /// `max_tokens`): it is the one budgets and rate limits reserved for (`output_limit`), while
 /// such a server, given both, may honour the other. OpenAI's prompt-cache fields
 /// (`prompt_cache_key`, `prompt_cache_retention`: Codex and other Responses clients send them
-/// on every request) are left out: Mistral answers 422 and Groq 400 to fields they do not
-/// know, and a routing hint for OpenAI's cache means nothing to them. `None` when nothing
-/// changes.
+/// on every request) and GPT-5's `verbosity` are left out: Mistral answers 422 and Groq 400 to
+/// fields they do not know, a routing hint for OpenAI's cache means nothing to them, and
+/// verbosity is a length hint, not a contract. `None` when nothing changes.
 fn for_compatible_server(req: &ChatCompletionRequest) -> Option<ChatCompletionRequest> {
     let limit = req.max_completion_tokens.is_some();
     let developer = req.messages.iter().any(|m| m.role == Role::Developer);
-    let cache_fields = OPENAI_PROMPT_CACHE
-        .iter()
-        .any(|k| req.extra.contains_key(*k));
-    if !limit && !developer && !cache_fields {
+    let openai_fields = OPENAI_API_ONLY.iter().any(|k| req.extra.contains_key(*k));
+    if !limit && !developer && !openai_fields {
         return None;
     }
     let mut fitted = req.clone();
-    for key in OPENAI_PROMPT_CACHE {
+    for key in OPENAI_API_ONLY {
         fitted.extra.remove(key);
     }
     if limit {
@@ -575,15 +574,19 @@ mod tests {
         assert_eq!(sent("mistral-small-3.2", "low"), None);
     }
 
-    /// OpenAI's prompt-cache fields reach OpenAI's models only: Mistral (422) and Groq (400)
-    /// refuse fields they do not know.
+    /// OpenAI's prompt-cache fields and GPT-5's verbosity reach OpenAI's models only: Mistral
+    /// (422) and Groq (400) refuse fields they do not know.
     #[test]
     fn prompt_cache_fields_reach_openai_only() {
         let catalog = models::Catalog::embedded().unwrap();
         let req = with(&request(None), |b| {
             b["prompt_cache_key"] = "session-1".into();
             b["prompt_cache_retention"] = "24h".into();
+            b["verbosity"] = "low".into();
         });
+        let gpt5 = catalog.find("gpt-5").unwrap();
+        let out = request_for(&req, Some(gpt5), ProviderKind::Openai);
+        assert_eq!(out.extra["verbosity"], "low");
         let gpt = catalog.find("gpt-4o").unwrap();
         let out = request_for(&req, Some(gpt), ProviderKind::Openai);
         assert_eq!(out.extra["prompt_cache_key"], "session-1");
@@ -593,7 +596,11 @@ mod tests {
             let out = request_for(&req, Some(entry), ProviderKind::Openai);
             assert!(!out.extra.contains_key("prompt_cache_key"), "{model}");
             assert!(!out.extra.contains_key("prompt_cache_retention"), "{model}");
+            assert!(!out.extra.contains_key("verbosity"), "{model}");
         }
+        // OpenAI's models that do not reason refuse verbosity too.
+        let out = request_for(&req, Some(gpt), ProviderKind::Openai);
+        assert!(!out.extra.contains_key("verbosity"));
     }
 
     /// More stop sequences than the API takes, or an empty list, are the gateway's to cut.

@@ -814,7 +814,7 @@ async fn reasoning_effort_and_prompt_cache_hints_are_carried_and_text_is_checked
 
     for (reasoning, field) in [
         (json!({"effort": "extreme"}), "reasoning.effort"),
-        (json!({"summary": "auto"}), "reasoning.summary"),
+        (json!({"summary": "everything"}), "reasoning.summary"),
     ] {
         let bad = json!({"model": "gpt-5", "input": "hi", "reasoning": reasoning});
         let e = openai_error(post(&h, &bad).await, 400).await;

@@ -154,8 +154,8 @@ pub fn fit_stamped(
             .check_encoder(&provenance.encoder_sha256)
             .map_err(|e| Error::WarmStart {
                 reason: format!(
-                    "{}: trained with another encoder ({e}); pass the --encoder-dir it was \
-                     trained with, or start from scratch",
+                    "--warm-start {}: trained with another encoder ({e}); pass the \
+                     --encoder-dir it was trained with, or start from scratch",
                     path.display()
                 ),
             })?;

@@ -91,6 +91,9 @@ pub struct SharedCounters {
     /// Redis that is down must not cost every tool turn its timeout.
     call_reads_skip_until_us: AtomicU64,
     call_writes_skip_until_us: AtomicU64,
+    /// The same for announcing bad labels to the other replicas: a publish Redis refuses
+    /// (a user without channel permissions) must not pause the limits.
+    evictions_skip_until_us: AtomicU64,
     since: std::time::Instant,
     /// Settlements Redis did not take, oldest first ([`SharedCounters::defer`]).
     deferred: Mutex<VecDeque<Settlement>>,
@@ -145,6 +148,7 @@ impl SharedCounters {
             skip_until_us: AtomicU64::new(0),
             call_reads_skip_until_us: AtomicU64::new(0),
             call_writes_skip_until_us: AtomicU64::new(0),
+            evictions_skip_until_us: AtomicU64::new(0),
             since: std::time::Instant::now(),
             deferred: Mutex::default(),
             flushing: AtomicBool::new(false),
@@ -170,6 +174,11 @@ impl SharedCounters {
             ),
         }
         Ok(counters)
+    }
+
+    /// `[redis] timeout`: the longest wait for one command.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The tracker of the settlements in flight.
@@ -433,7 +442,11 @@ impl SharedCounters {
         let mut conn = self.conn.clone();
         let mut publish = redis::cmd("PUBLISH");
         publish.arg(self.evictions_channel()).arg(message);
-        if let Err(e) = self.bounded(publish.query_async::<i64>(&mut conn)).await {
+        let published = self.bounded_with(
+            publish.query_async::<i64>(&mut conn),
+            &self.evictions_skip_until_us,
+        );
+        if let Err(e) = published.await {
             self.note("cache", "not_announced", &e);
         }
     }
