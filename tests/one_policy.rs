@@ -201,6 +201,7 @@ async fn same_decisions(exploration: Exploration) {
         kind: ProviderKind::Openai,
         base_url: fake.openai_base_url(),
         api_key_env: Some(KEY_ENV.to_owned()),
+        prompt_cache: None,
     }];
     raw.router.candidates = Some(POOL.iter().map(|m| ModelId::new(*m)).collect());
     raw.router.exploration = exploration;

@@ -74,6 +74,7 @@ async fn only_requests_the_router_decided_are_its_draws() {
         kind: ProviderKind::Openai,
         base_url: fake.openai_base_url(),
         api_key_env: Some(KEY_ENV.to_owned()),
+        prompt_cache: None,
     }];
     raw.router.candidates = Some(POOL.iter().map(|m| ModelId::new(*m)).collect());
     raw.rules = vec![

@@ -61,6 +61,7 @@ async fn start_gateway(
         base_url: fake_openai_url.to_owned(),
         // The fake checks that a key is sent, as the real APIs do.
         api_key_env: Some(KEY_ENV.to_owned()),
+        prompt_cache: None,
     }];
     raw.router.candidates = Some(vec![ModelId::new("gpt-4o-mini"), ModelId::new("gpt-4o")]);
     // The benchmark measures the encoder, not the fallback: give it time on a busy machine.

@@ -39,12 +39,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             base_url: format!("{fake}/v1"),
             // The fake checks that a key is sent, as the real APIs do.
             api_key_env: Some(KEY_ENV.to_owned()),
+            prompt_cache: None,
         },
         ProviderConfig {
             name: ProviderId::new("anthropic"),
             kind: ProviderKind::Anthropic,
             base_url: fake,
             api_key_env: Some(KEY_ENV.to_owned()),
+            prompt_cache: None,
         },
     ];
     raw.router.candidates = Some(

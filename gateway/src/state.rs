@@ -105,6 +105,7 @@ pub(crate) fn build_upstreams(config: &Config) -> Result<Upstreams, Error> {
             p.api_key.clone(),
             config.server.upstream_response_limit_bytes,
             &upstreams.memos,
+            p.prompt_cache,
         ) {
             Ok(provider) => upstreams.insert(Upstream {
                 id: p.name.clone(),

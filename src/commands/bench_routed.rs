@@ -222,6 +222,7 @@ pub(super) fn bench_config(fake: &Fake, bench: &str) -> anyhow::Result<(GatewayC
         kind: ProviderKind::Openai,
         base_url: format!("{}/v1", fake.url),
         api_key_env: Some(KEY_ENV.to_owned()),
+        prompt_cache: None,
     }];
     Ok((raw, log_dir))
 }

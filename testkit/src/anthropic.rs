@@ -74,6 +74,7 @@ impl Vendor for Anthropic {
         if !format.is_null() {
             output_format(format)?;
         }
+        cache_marks(body)?;
         let mut texts = Vec::new();
         content_texts(&body["system"], &mut texts);
         for message in messages {
@@ -331,6 +332,45 @@ fn thinking_given_back(messages: &[Value]) -> Result<(), String> {
             return Err(format!(
                 "messages.{i}.content.0: Invalid `signature` in `thinking` block"
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Anthropic's rules for prompt-cache marks (`cache_control`): at most four in a request, none
+/// on a thinking block or an empty text block. The fake answers 400 as Anthropic does, so a
+/// gateway that places marks wrongly fails here.
+fn cache_marks(body: &Value) -> Result<(), String> {
+    let mut blocks: Vec<&Value> = Vec::new();
+    for key in ["system", "tools"] {
+        if let Some(list) = body[key].as_array() {
+            blocks.extend(list);
+        }
+    }
+    for message in body["messages"].as_array().into_iter().flatten() {
+        if let Some(content) = message["content"].as_array() {
+            blocks.extend(content);
+        }
+    }
+    let marked: Vec<&Value> = blocks
+        .into_iter()
+        .filter(|b| b.get("cache_control").is_some())
+        .collect();
+    if marked.len() > 4 {
+        return Err(format!(
+            "A maximum of 4 blocks with cache_control may be provided. Found {}.",
+            marked.len()
+        ));
+    }
+    for block in marked {
+        match block["type"].as_str() {
+            Some("thinking" | "redacted_thinking") => {
+                return Err("messages: cache_control cannot be set on thinking blocks".to_owned())
+            }
+            Some("text") if block["text"].as_str().is_none_or(str::is_empty) => {
+                return Err("cache_control cannot be set for empty text blocks".to_owned())
+            }
+            _ => {}
         }
     }
     Ok(())

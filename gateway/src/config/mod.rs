@@ -234,6 +234,12 @@ pub struct ProviderConfig {
     /// the variable is empty or missing, the provider is not live.
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// Anthropic only: whether the gateway marks prompt-cache breakpoints on requests (the
+    /// tools and system prefix, and the conversation so far in multi-turn requests), so that
+    /// a repeated prefix is billed at the cache-read price (default: on). OpenAI and Gemini
+    /// cache prefixes by themselves; setting this on another kind is an error.
+    #[serde(default)]
+    pub prompt_cache: Option<bool>,
 }
 
 /// `[router]`.
@@ -640,6 +646,8 @@ pub struct ResolvedProvider {
     pub api_key_env: Option<String>,
     /// Whether the provider can be called (a required key is present).
     pub live: bool,
+    /// Whether the gateway marks prompt-cache breakpoints (Anthropic; default on there).
+    pub prompt_cache: bool,
 }
 
 /// A configured provider left out because its API key variable is unset or empty
@@ -826,6 +834,7 @@ pub fn env_default_providers(env: &dyn Fn(&str) -> Option<String>) -> Vec<Provid
         kind,
         base_url: base.to_owned(),
         api_key_env: Some(key.to_owned()),
+        prompt_cache: None,
     };
     let openai = match env("SWITCHYARD_OPENAI_BASE_URL").filter(|u| !u.is_empty()) {
         Some(base_url) => ProviderConfig {
@@ -835,6 +844,7 @@ pub fn env_default_providers(env: &dyn Fn(&str) -> Option<String>) -> Vec<Provid
             api_key_env: env("SWITCHYARD_OPENAI_API_KEY")
                 .filter(|k| !k.is_empty())
                 .map(|_| "SWITCHYARD_OPENAI_API_KEY".to_owned()),
+            prompt_cache: None,
         },
         None => p(
             "openai",
@@ -1174,6 +1184,15 @@ impl Config {
                     format!("`{}` must start with http:// or https://", p.base_url),
                 ));
             }
+            if p.prompt_cache.is_some() && p.kind != ProviderKind::Anthropic {
+                return Err(invalid(
+                    &format!("providers[{i}].prompt_cache"),
+                    format!(
+                        "applies to kind = \"anthropic\" only: `{}` caches prompt prefixes by itself; remove the line",
+                        p.name
+                    ),
+                ));
+            }
             let api_key = p
                 .api_key_env
                 .as_deref()
@@ -1188,6 +1207,7 @@ impl Config {
                 api_key,
                 api_key_env: p.api_key_env.clone(),
                 live,
+                prompt_cache: p.prompt_cache.unwrap_or(p.kind == ProviderKind::Anthropic),
             });
         }
 

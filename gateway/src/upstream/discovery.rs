@@ -242,6 +242,7 @@ mod tests {
             kind,
             base_url,
             api_key_env: Some("K".into()),
+            prompt_cache: None,
         };
         raw.providers = vec![
             provider("openai", ProviderKind::Openai, fake.openai_base_url()),

@@ -20,6 +20,7 @@ pub fn provider(name: &str, base_url: &str) -> ProviderConfig {
         kind: ProviderKind::Openai,
         base_url: base_url.to_owned(),
         api_key_env: Some(KEY_ENV.to_owned()),
+        prompt_cache: None,
     }
 }
 

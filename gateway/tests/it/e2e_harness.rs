@@ -22,6 +22,7 @@ pub fn provider(name: &str, kind: ProviderKind, base_url: &str) -> ProviderConfi
         kind,
         base_url: base_url.to_owned(),
         api_key_env: Some(KEY_ENV.to_owned()),
+        prompt_cache: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn config_with(
         kind: ProviderKind::Openai,
         base_url: base_url.to_owned(),
         api_key_env: Some(KEY_ENV.to_owned()),
+        prompt_cache: None,
     }];
     raw.router.candidates = Some(MODELS.iter().map(|m| ModelId::new(*m)).collect());
     raw.router.exploration = exploration;

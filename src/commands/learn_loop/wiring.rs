@@ -78,6 +78,7 @@ pub(super) fn gateway_config(
                 kind: ProviderKind::Openai,
                 base_url: format!("{replay_url}/v1"),
                 api_key_env: None,
+                prompt_cache: None,
             })
             .collect(),
         ..GatewayConfig::default()

@@ -173,7 +173,8 @@ pub(crate) async fn read_capped(
 
 /// Builds the adapter for `kind`, keeping what models attach to their tool calls in `memos`
 /// (the gateway's); non-streamed answers larger than `response_limit` bytes are refused
-/// ([`UpstreamError::too_large`]).
+/// ([`UpstreamError::too_large`]). `prompt_cache`: whether an Anthropic adapter marks
+/// prompt-cache breakpoints (the others ignore it: their APIs cache by themselves).
 pub fn build_provider(
     kind: ProviderKind,
     client: reqwest::Client,
@@ -181,6 +182,7 @@ pub fn build_provider(
     api_key: Option<Secret<String>>,
     response_limit: usize,
     memos: &call_memo::Memos,
+    prompt_cache: bool,
 ) -> Result<Box<dyn Provider>, crate::Error> {
     match kind {
         ProviderKind::Openai => Ok(Box::new(
@@ -191,7 +193,8 @@ pub fn build_provider(
         ProviderKind::Anthropic => Ok(Box::new(
             anthropic::AnthropicProvider::new(client, base_url, api_key)
                 .with_response_limit(response_limit)
-                .with_memos(memos),
+                .with_memos(memos)
+                .with_prompt_cache(prompt_cache),
         )),
         ProviderKind::Gemini => Ok(Box::new(
             gemini::GeminiProvider::new(client, base_url, api_key)

@@ -19,6 +19,7 @@
 //! (`status_error`): they fail over and count against the provider's circuit breaker.
 
 pub mod effort;
+mod prompt_cache;
 mod stream;
 pub mod structured;
 mod thinking;
@@ -71,6 +72,8 @@ pub struct AnthropicProvider {
     response_limit: usize,
     /// Thinking blocks by the tool calls they preceded ([`thinking`]).
     thinking: CallMemo,
+    /// Whether requests get prompt-cache breakpoints ([`prompt_cache`]).
+    prompt_cache: bool,
 }
 
 impl AnthropicProvider {
@@ -86,7 +89,15 @@ impl AnthropicProvider {
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
             thinking: CallMemo::default(),
+            prompt_cache: true,
         }
+    }
+
+    /// Whether requests get prompt-cache breakpoints (`[[providers]] prompt_cache`; on
+    /// unless turned off).
+    pub fn with_prompt_cache(mut self, on: bool) -> Self {
+        self.prompt_cache = on;
+        self
     }
 
     /// Keeps thinking blocks in the gateway's memo (shared by its providers and, with
@@ -106,8 +117,16 @@ impl AnthropicProvider {
         let mut builder = self
             .client
             .post(&self.url)
-            .header("anthropic-version", API_VERSION)
-            .json(body);
+            .header("anthropic-version", API_VERSION);
+        builder = if self.prompt_cache {
+            let mut marked = serde_json::to_value(body).map_err(|e| {
+                UpstreamError::decode(format!("serialising the anthropic request: {e}"))
+            })?;
+            prompt_cache::mark(&mut marked);
+            builder.json(&marked)
+        } else {
+            builder.json(body)
+        };
         if let Some(key) = &self.api_key {
             builder = builder.header("x-api-key", key.expose());
         }
