@@ -3,7 +3,6 @@
 //! and the provenance stamp. The CLI parses flags, loads and embeds the data, draws what an
 //! [`Observer`] is told and writes the artifact; every decision in between is made here.
 
-
 use classifier::predictors::{Artifact, EncoderSettings};
 use classifier::RoutingAdapter;
 use router_core::RoutingMode;
