@@ -9,7 +9,9 @@ Two groups of models are written:
 
 1. A curated list of popular current models (CURATED below). Prices, context lengths and tool
    support come from the OpenRouter price snapshot in `<datasets>/prices/*.json` (or, for the
-   few models missing from it, from RouterArena's `model_cost/cost.json`). Vision and JSON-mode
+   few models missing from it, from RouterArena's `model_cost/cost.json`), and so do the
+   prompt-cache price multipliers (`cache_read`, `cache_write`: the snapshot's 5-minute write)
+   of the models priced from the snapshot; the others get none. Vision and JSON-mode
    flags, latency priors and quality priors are hand-assigned per family here, because the price
    list does not carry them.
 2. Every model that appears in a benchmark dataset, under the dataset's own column name, so that
@@ -404,7 +406,7 @@ def toml_str(s):
 
 def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note,
           scores=None, derivation=None, cited=(), tokens=(), reasoning=False, refuses=(), efforts=None,
-          responses_api=False, token_ratio=None):
+          responses_api=False, token_ratio=None, cache=None):
     ttft, tps = SPEED[speed]
     out.append(f"# {note}")
     out.append("[[model]]")
@@ -414,6 +416,11 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
         out.append(f"upstream_name = {toml_str(upstream)}")
     out.append(f"input_usd_per_mtok = {float(inp)!r}")
     out.append(f"output_usd_per_mtok = {float(outp)!r}")
+    # Prompt-cache prices as multiples of the input price, where the price source gives them.
+    if cache and cache.get("read_multiplier") is not None:
+        out.append(f"cache_read = {float(cache['read_multiplier'])!r}")
+    if cache and cache.get("write_multiplier") is not None:
+        out.append(f"cache_write = {float(cache['write_multiplier'])!r}")
     out.append(f"context_window = {int(ctx)}")
     out.append("capabilities = [" + ", ".join(toml_str(c) for c in sorted(caps)) + "]")
     out.append(f"ttft_ms = {ttft!r}")
@@ -564,6 +571,7 @@ def main():
         seen.add(name)
 
     for cid, src, provider, upstream, tier, speed, vision, json_mode, out_tokens in CURATED:
+        cache = None
         if src.startswith("price:"):
             inp, outp, ctx, tools, price_source, price_as_of = CITED_PRICES[src[6:]]
             aliases = [f"openai/{cid}"] if provider == "openai" else []
@@ -577,6 +585,7 @@ def main():
         else:
             p = prices[src]
             inp, outp, ctx, tools = p["input_per_mtok"], p["output_per_mtok"], p["context_length"], p["supports_tools"]
+            cache = p.get("cache")
             aliases = [src]
             note = f"curated; price from OpenRouter {src}; quality tier {tier}"
         caps = (["tools"] if tools else []) + (["vision"] if vision else []) + (["json_mode"] if json_mode else [])
@@ -596,7 +605,7 @@ def main():
               refuses=REFUSES.get(cid, ()),
               efforts=(EFFORTS.get(cid) or CLAUDE_EFFORTS.get(cid) or GEMINI_EFFORTS.get(cid)
                        or COMPAT_EFFORTS.get(cid)),
-              responses_api=cid in RESPONSES_API, token_ratio=TOKEN_RATIO.get(cid))
+              responses_api=cid in RESPONSES_API, token_ratio=TOKEN_RATIO.get(cid), cache=cache)
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):
         claim(cid)

@@ -358,6 +358,14 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
             ));
         }
     }
+    for (field, value) in [("cache_read", m.cache_read), ("cache_write", m.cache_write)] {
+        if let Some(x) = value.filter(|x| !x.is_finite() || *x < 0.0) {
+            return Err(bad(
+                field,
+                format!("must be a finite multiple >= 0 of the input price, got {x}"),
+            ));
+        }
+    }
     if let Some(d) = m.default_effort {
         if !m.efforts.is_empty() && !m.efforts.contains(&d) {
             return Err(bad(
@@ -401,6 +409,8 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
                 tokens_per_s: m.tokens_per_s,
             },
             token_ratio: m.token_ratio.unwrap_or(1.0),
+            cache_read: m.cache_read,
+            cache_write: m.cache_write,
         },
         quality_prior: m.quality_prior,
         output_tokens_prior: m.output_tokens_prior,
@@ -471,6 +481,40 @@ output_tokens_prior = 200.0
             "{err}"
         );
         assert!(Catalog::from_toml_str(&format!("{ONE}token_ratio = nan\n"), "r.toml").is_err());
+    }
+
+    #[test]
+    fn cache_multipliers_price_cached_input_and_are_checked() {
+        let plain = Catalog::from_toml_str(ONE, "c.toml").unwrap();
+        let spec = &plain.get(&ModelId::new("a")).unwrap().spec;
+        assert_eq!((spec.cache_read, spec.cache_write), (None, None));
+        let c = Catalog::from_toml_str(
+            &format!("{ONE}cache_read = 0.1\ncache_write = 1.25\n"),
+            "c.toml",
+        )
+        .unwrap();
+        let spec = &c.get(&ModelId::new("a")).unwrap().spec;
+        assert_eq!((spec.cache_read, spec.cache_write), (Some(0.1), Some(1.25)));
+        // 1M input of which 600k read and 200k written, at $1/M: 0.2 + 0.06 + 0.25.
+        let tokens = router_core::TokenCounts {
+            input: 1e6,
+            cache_read: 6e5,
+            cache_write: 2e5,
+            output: 0.0,
+        };
+        assert!((spec.cost_usd_of(&tokens) - 0.51).abs() < 1e-12);
+        for (line, field) in [
+            ("cache_read = -0.1", "model[0].cache_read"),
+            ("cache_read = nan", "model[0].cache_read"),
+            ("cache_write = inf", "model[0].cache_write"),
+        ] {
+            let err = Catalog::from_toml_str(&format!("{ONE}{line}\n"), "c.toml").unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidField { field: ref f, ref id, .. } if f == field && id == "a"),
+                "{line}: {err}"
+            );
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub(crate) struct ModelConfig {
     /// Tokens the model counts per token of the gateway's four-characters estimate.
     #[serde(default)]
     pub(crate) token_ratio: Option<f64>,
+    /// Price of a prompt-cache read, as a multiple of the input price.
+    #[serde(default)]
+    pub(crate) cache_read: Option<f64>,
+    /// Price of a prompt-cache write, as a multiple of the input price.
+    #[serde(default)]
+    pub(crate) cache_write: Option<f64>,
     /// Called through OpenAI's Responses API instead of Chat Completions.
     #[serde(default)]
     pub(crate) responses_api: bool,

@@ -126,6 +126,40 @@ pub struct ModelSpec {
     /// usage.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub token_ratio: f64,
+    /// Price of an input token read from the provider's prompt cache, as a multiple of the
+    /// input price (OpenAI 0.1 to 0.5, Anthropic 0.1, Gemini 0.1 to 0.25). `None`: billed as
+    /// ordinary input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read: Option<f64>,
+    /// Price of an input token written to the provider's prompt cache, as a multiple of the
+    /// input price (Anthropic 1.25, for its 5-minute cache). `None`: billed as ordinary input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<f64>,
+}
+
+/// The token counts of one answered call as its upstream reported them, for
+/// [`ModelSpec::cost_usd_of`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TokenCounts {
+    /// Every input (prompt) token, cached or not.
+    pub input: f64,
+    /// Of `input`, the tokens read from the provider's prompt cache.
+    pub cache_read: f64,
+    /// Of `input`, the tokens written to the provider's prompt cache.
+    pub cache_write: f64,
+    /// Output (completion) tokens.
+    pub output: f64,
+}
+
+impl TokenCounts {
+    /// `input` and `output` tokens, none of them cached.
+    pub fn new(input: f64, output: f64) -> Self {
+        TokenCounts {
+            input,
+            output,
+            ..TokenCounts::default()
+        }
+    }
 }
 
 fn one() -> f64 {
@@ -148,20 +182,120 @@ impl ModelSpec {
     }
 
     /// Predicted cost in USD of a call whose prompt the gateway estimates at
-    /// `estimated_prompt_tokens` (scaled by [`ModelSpec::token_ratio`]) and `output_tokens`.
+    /// `estimated_prompt_tokens` (scaled by [`ModelSpec::token_ratio`]) and `output_tokens`,
+    /// every prompt token at the full input price: whether the provider's prompt cache will
+    /// hold the prompt is not known before the call, so routing's cost trade-off, cost limits
+    /// and budget holds price none of it cached.
     pub fn predicted_cost_usd(&self, estimated_prompt_tokens: f64, output_tokens: f64) -> f64 {
         self.cost_usd(self.prompt_tokens(estimated_prompt_tokens), output_tokens)
     }
 
-    /// Cost in USD of a call with these token counts, from catalog prices.
+    /// Cost in USD of a call with these token counts, from catalog prices, none of the input
+    /// cached: list prices, for predictions and counterfactuals. What an answered call cost is
+    /// [`ModelSpec::cost_usd_of`] its reported usage.
     pub fn cost_usd(&self, input_tokens: f64, output_tokens: f64) -> f64 {
-        (input_tokens.max(0.0) * self.input_usd_per_mtok
-            + output_tokens.max(0.0) * self.output_usd_per_mtok)
+        self.cost_usd_of(&TokenCounts::new(input_tokens, output_tokens))
+    }
+
+    /// Cost in USD of a call whose upstream reported `tokens`: uncached input at the input
+    /// price, prompt-cache reads and writes at it times [`ModelSpec::cache_read`] and
+    /// [`ModelSpec::cache_write`] (1 where the catalog gives none), output at the output price.
+    /// Cached counts are part of `input` and are cut to it: reads first, then writes.
+    pub fn cost_usd_of(&self, tokens: &TokenCounts) -> f64 {
+        let count = |n: f64| if n.is_finite() { n.max(0.0) } else { 0.0 };
+        let rate = |m: Option<f64>| m.filter(|m| m.is_finite() && *m >= 0.0).unwrap_or(1.0);
+        let input = tokens.input.max(0.0);
+        let read = count(tokens.cache_read).min(input);
+        let write = count(tokens.cache_write).min(input - read);
+        let uncached = input - read - write;
+        let input_units = uncached + read * rate(self.cache_read) + write * rate(self.cache_write);
+        (input_units * self.input_usd_per_mtok + tokens.output.max(0.0) * self.output_usd_per_mtok)
             / 1_000_000.0
     }
 
     /// Whether the model has every capability in `required`.
     pub fn supports(&self, required: &BTreeSet<Capability>) -> bool {
         required.is_subset(&self.capabilities)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(cache_read: Option<f64>, cache_write: Option<f64>) -> ModelSpec {
+        ModelSpec {
+            id: ModelId::new("m"),
+            provider: ProviderId::new("p"),
+            input_usd_per_mtok: 2.0,
+            output_usd_per_mtok: 10.0,
+            context_window: 1_000_000,
+            capabilities: BTreeSet::new(),
+            latency: LatencyPrior {
+                ttft_ms: 100.0,
+                tokens_per_s: 50.0,
+            },
+            token_ratio: 1.0,
+            cache_read,
+            cache_write,
+        }
+    }
+
+    #[test]
+    fn cached_input_is_priced_at_its_multipliers() {
+        let anthropic = spec(Some(0.1), Some(1.25));
+        let openai = spec(Some(0.5), None);
+        let unpriced = spec(None, None);
+        let free = spec(Some(0.0), Some(0.0));
+        let t = |input: f64, cache_read: f64, cache_write: f64, output: f64| TokenCounts {
+            input,
+            cache_read,
+            cache_write,
+            output,
+        };
+        // (model, tokens, USD): $2/M input, $10/M output.
+        let cases = [
+            // Nothing cached: list prices, as `cost_usd`.
+            (&anthropic, t(1e6, 0.0, 0.0, 1e5), 2.0 + 1.0),
+            (&unpriced, t(1e6, 0.0, 0.0, 1e5), 3.0),
+            // 900k of 1M read from the cache: 100k at $2/M, 900k at $0.2/M.
+            (&anthropic, t(1e6, 9e5, 0.0, 0.0), 0.2 + 0.18),
+            (&openai, t(1e6, 9e5, 0.0, 0.0), 0.2 + 0.9),
+            // Without multipliers cached tokens cost what they did: full input price.
+            (&unpriced, t(1e6, 9e5, 1e5, 0.0), 2.0),
+            // 400k written at 1.25×, 500k read at 0.1×, 100k fresh.
+            (&anthropic, t(1e6, 5e5, 4e5, 1e5), 0.2 + 0.1 + 1.0 + 1.0),
+            // No write price: writes are ordinary input.
+            (&openai, t(1e6, 0.0, 4e5, 0.0), 2.0),
+            (&free, t(1e6, 5e5, 5e5, 0.0), 0.0),
+            // Counts beyond the input are cut to it: reads first, then writes.
+            (&anthropic, t(1e6, 2e6, 1e6, 0.0), 0.2),
+            (&anthropic, t(1e6, 6e5, 1e6, 0.0), 0.12 + 1.0),
+            // Negative or non-finite counts count as none.
+            (&anthropic, t(-5.0, 0.0, 0.0, -1.0), 0.0),
+            (&anthropic, t(1e6, f64::NAN, f64::INFINITY, 0.0), 2.0),
+        ];
+        for (i, (spec, tokens, usd)) in cases.into_iter().enumerate() {
+            let got = spec.cost_usd_of(&tokens);
+            assert!((got - usd).abs() < 1e-9, "case {i}: {got} != {usd}");
+        }
+        assert_eq!(
+            anthropic.cost_usd(1e6, 1e5),
+            anthropic.cost_usd_of(&TokenCounts::new(1e6, 1e5))
+        );
+        // Bad multipliers (a spec built in code, unchecked) price as ordinary input.
+        let bad = spec(Some(f64::NAN), Some(-1.0));
+        assert!((bad.cost_usd_of(&t(1e6, 5e5, 5e5, 0.0)) - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cache_multipliers_are_optional_in_serde() {
+        let plain = serde_json::to_value(spec(None, None)).unwrap();
+        assert!(plain.get("cache_read").is_none() && plain.get("cache_write").is_none());
+        let back: ModelSpec = serde_json::from_value(plain).unwrap();
+        assert_eq!(back, spec(None, None));
+        let priced = serde_json::to_value(spec(Some(0.1), Some(1.25))).unwrap();
+        assert_eq!(priced["cache_read"], 0.1);
+        assert_eq!(priced["cache_write"], 1.25);
     }
 }

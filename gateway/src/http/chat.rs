@@ -540,6 +540,11 @@ pub(crate) async fn serve(
                 attempts: walk.attempts,
                 ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
                 tokens: Some(usage),
+                details: completion
+                    .usage
+                    .as_ref()
+                    .map(crate::openai::wire::Usage::details)
+                    .unwrap_or_default(),
                 // Copied only when a judge may grade it.
                 answer_text: state.judge.is_some().then(|| answer_text(&completion)),
                 cache_hit: None,
@@ -695,7 +700,9 @@ fn choices(req: &ChatCompletionRequest) -> u32 {
 
 /// The most the request can cost on any model of its failover order: the prompt estimate plus
 /// `max_tokens` (or, without it, the rest of the model's context window) for each of its
-/// `choices`, at catalog prices.
+/// `choices`, at catalog prices. Every prompt token at the full input price: what the
+/// provider's prompt cache holds is not known before the call (a cache write, at Anthropic's
+/// 1.25 times, can settle a little above this hold); the settled cost prices it.
 fn max_cost_usd(
     state: &AppState,
     order: &[ModelId],

@@ -543,6 +543,12 @@ async fn pump(state: AppState, mut record: RequestRecord, s: Committed, tx: mpsc
         attempts,
         ttft_ms: Some(ttft.as_secs_f64() * 1000.0),
         tokens: Some(tokens),
+        details: out
+            .acc
+            .usage
+            .as_ref()
+            .map(Usage::details)
+            .unwrap_or_default(),
         // The first choice's relayed text (tool-call arguments included), kept only when a
         // judge may grade it.
         answer_text: state

@@ -410,14 +410,30 @@ pub struct Usage {
 }
 
 /// What OpenAI's usage details say of a count: the input tokens read from the prompt cache
-/// (`prompt_tokens_details.cached_tokens`) and the output tokens spent reasoning
+/// (`prompt_tokens_details.cached_tokens`) and written to it
+/// (`prompt_tokens_details.cache_write_tokens`, OpenRouter's name, which the Anthropic adapter
+/// gives Anthropic's `cache_creation_input_tokens`), and the output tokens spent reasoning
 /// (`completion_tokens_details.reasoning_tokens`); 0 where the upstream does not say.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TokenDetails {
     /// Cached input tokens (part of `prompt_tokens`).
     pub cached: u32,
+    /// Input tokens written to the prompt cache (part of `prompt_tokens`, not of `cached`).
+    pub cache_write: u32,
     /// Reasoning output tokens (part of `completion_tokens`).
     pub reasoning: u32,
+}
+
+impl TokenDetails {
+    /// What a call with `(input, output)` tokens and these details counts for its cost.
+    pub fn counts(&self, (input, output): (u32, u32)) -> router_core::TokenCounts {
+        router_core::TokenCounts {
+            input: f64::from(input),
+            cache_read: f64::from(self.cached),
+            cache_write: f64::from(self.cache_write),
+            output: f64::from(output),
+        }
+    }
 }
 
 impl Usage {
@@ -430,8 +446,11 @@ impl Usage {
                 .and_then(Value::as_u64)
                 .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
         };
+        let cached = count("prompt_tokens_details", "cached_tokens").min(self.prompt_tokens);
         TokenDetails {
-            cached: count("prompt_tokens_details", "cached_tokens").min(self.prompt_tokens),
+            cached,
+            cache_write: count("prompt_tokens_details", "cache_write_tokens")
+                .min(self.prompt_tokens.saturating_sub(cached)),
             reasoning: count("completion_tokens_details", "reasoning_tokens")
                 .min(self.completion_tokens),
         }

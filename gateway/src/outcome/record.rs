@@ -9,6 +9,7 @@ use router_core::{
 
 use crate::auth::KeyUse;
 use crate::config::LogUnavailable;
+use crate::openai::wire::TokenDetails;
 use crate::state::AppState;
 
 /// A fresh request id (`req_` + 32 hex digits).
@@ -61,6 +62,10 @@ pub struct Ending {
     pub ttft_ms: Option<f64>,
     /// Input and output tokens.
     pub tokens: Option<(u32, u32)>,
+    /// The prompt-cache reads and writes among the input tokens (and the reasoning among the
+    /// output), as the upstream's usage said: priced at the model's `cache_read` and
+    /// `cache_write` multipliers. Zero when it said nothing.
+    pub details: TokenDetails,
     /// The answer's text, kept only when a judge may grade it.
     pub answer_text: Option<String>,
     /// Set when the answer came from the response cache: the row's cost is then 0.
@@ -137,11 +142,12 @@ impl RequestRecord {
                     (f64::from(input) * per_input + f64::from(output) * per_output) / 1_000_000.0
                 })
             }
-            (Some(model), Some((input, output))) => state
+            // What the call cost: its reported usage, cache reads and writes at their prices.
+            (Some(model), Some(tokens)) => state
                 .catalog
                 .get(model)
                 .ok()
-                .map(|e| e.spec.cost_usd(f64::from(input), f64::from(output))),
+                .map(|e| e.spec.cost_usd_of(&end.details.counts(tokens))),
             _ => None,
         };
         if let Some(key) = &self.key {

@@ -12,7 +12,7 @@ use router_core::ModelId;
 
 use super::error::UpstreamErrorKind;
 use super::failover::{Answer, CallKind, Failover, WalkError};
-use crate::openai::wire::ChatCompletionRequest;
+use crate::openai::wire::{ChatCompletionRequest, TokenDetails};
 use crate::tokens;
 
 /// Most waits for a rate-limited model per call.
@@ -95,13 +95,17 @@ pub async fn complete(
         .first()
         .and_then(|c| c.message.content.clone())
         .unwrap_or_default();
-    let (input_tokens, output_tokens) = match &completion.usage {
-        Some(u) => (u.prompt_tokens, u.completion_tokens),
-        None => (tokens::estimate_prompt(&req), tokens::estimate(&text)),
+    let ((input_tokens, output_tokens), details) = match &completion.usage {
+        Some(u) => ((u.prompt_tokens, u.completion_tokens), u.details()),
+        None => (
+            (tokens::estimate_prompt(&req), tokens::estimate(&text)),
+            TokenDetails::default(),
+        ),
     };
+    // Prompt-cache reads and writes at their prices, as the gateway's requests are costed.
     let cost_usd = failover.catalog.get(model).map_or(0.0, |e| {
         e.spec
-            .cost_usd(f64::from(input_tokens), f64::from(output_tokens))
+            .cost_usd_of(&details.counts((input_tokens, output_tokens)))
     });
     Ok(Completed {
         text,

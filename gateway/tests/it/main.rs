@@ -31,6 +31,7 @@ mod loop_exploration;
 mod loop_reload;
 mod messages;
 mod one_gateway_per_log;
+mod prompt_cache_cost;
 mod provider_fixes;
 mod reasoning_params;
 mod redis_shared;

@@ -17,6 +17,8 @@ fn spec(id: &str, price_out: f64) -> ModelSpec {
             tokens_per_s: 50.0,
         },
         token_ratio: 1.0,
+        cache_read: None,
+        cache_write: None,
     }
 }
 

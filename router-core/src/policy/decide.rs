@@ -288,6 +288,8 @@ mod tests {
                 tokens_per_s: 50.0,
             },
             token_ratio: 1.0,
+            cache_read: None,
+            cache_write: None,
         }
     }
 

@@ -18,6 +18,8 @@ fn spec(id: &str, price_in: f64, price_out: f64, caps: &[Capability]) -> ModelSp
             tokens_per_s: 50.0,
         },
         token_ratio: 1.0,
+        cache_read: None,
+        cache_write: None,
     }
 }
 
@@ -163,6 +165,8 @@ fn arb_specs() -> impl Strategy<Value = Vec<ModelSpec>> {
                     tokens_per_s: tps,
                 },
                 token_ratio: 1.0,
+                cache_read: None,
+                cache_write: None,
             })
             .collect()
     })

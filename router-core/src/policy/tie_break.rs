@@ -183,6 +183,8 @@ mod tests {
                 tokens_per_s: 100.0,
             },
             token_ratio: 1.0,
+            cache_read: None,
+            cache_write: None,
         }
     }
 

@@ -73,6 +73,8 @@ fn catalog() -> Vec<ModelSpec> {
                 tokens_per_s: 100.0,
             },
             token_ratio: 1.0,
+            cache_read: None,
+            cache_write: None,
         })
         .collect()
 }

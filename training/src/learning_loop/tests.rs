@@ -58,6 +58,8 @@ fn spec(id: &str, usd: f64) -> ModelSpec {
             tokens_per_s: 100.0,
         },
         token_ratio: 1.0,
+        cache_read: None,
+        cache_write: None,
     }
 }
 

@@ -111,6 +111,9 @@ struct Counterfactual<'a> {
 }
 
 impl Counterfactual<'_> {
+    /// List prices: rows keep no prompt-cache counts, and another model's cache would have
+    /// hit differently. The actual line (the rows' `cost_usd`) has cache reads and writes at
+    /// their prices, so for cached traffic it sits lower than a list-price line would.
     fn cost(&self, p: &Priced) -> f64 {
         self.entry
             .spec

@@ -574,14 +574,20 @@ pub fn chat_response(
 }
 
 /// Chat's usage from Anthropic's, with the prompt tokens read from the cache (which
-/// `prompt_tokens` includes) in OpenAI's `prompt_tokens_details.cached_tokens`.
+/// `prompt_tokens` includes) in OpenAI's `prompt_tokens_details.cached_tokens`, and those
+/// written to it (`cache_creation_input_tokens`, also included, billed at a premium) in
+/// `prompt_tokens_details.cache_write_tokens` (OpenRouter's name) when there are any.
 pub(crate) fn usage(u: &wire::AnthropicUsage) -> Usage {
     let mut usage = Usage::new(u.prompt_tokens(), u.output_tokens);
-    if let Some(cached) = u.cache_read_input_tokens {
-        usage.extra.insert(
-            "prompt_tokens_details".into(),
-            serde_json::json!({"cached_tokens": cached}),
-        );
+    let written = u.cache_creation_input_tokens.unwrap_or(0);
+    if u.cache_read_input_tokens.is_some() || written > 0 {
+        let mut details = serde_json::json!({
+            "cached_tokens": u.cache_read_input_tokens.unwrap_or(0),
+        });
+        if written > 0 {
+            details["cache_write_tokens"] = written.into();
+        }
+        usage.extra.insert("prompt_tokens_details".into(), details);
     }
     usage
 }

@@ -442,7 +442,11 @@ async fn complete_against_fake() {
     assert_eq!(sent.header("x-api-key"), Some(REDACTED));
     assert_eq!(sent.header("anthropic-version"), Some(API_VERSION));
     assert_eq!(sent.body["max_tokens"], DEFAULT_MAX_TOKENS);
-    assert_eq!(sent.body["system"], "be brief");
+    // The system prompt goes as one text block marked for the prompt cache (`prompt_cache`).
+    assert_eq!(
+        sent.body["system"],
+        json!([{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}])
+    );
     assert!(sent.body.get("stream").is_none());
     fake.shutdown().await;
 }
@@ -718,10 +722,13 @@ fn cached_prompt_tokens_are_reported_as_cached_tokens() {
     let out = chat_response(resp, "claude-x", &CallMemo::default());
     let usage = serde_json::to_value(out.usage.unwrap()).unwrap();
     assert_eq!(usage["prompt_tokens"], 5030);
+    // Cache writes, billed at a premium, are carried under OpenRouter's name.
     assert_eq!(
         usage["prompt_tokens_details"],
-        json!({"cached_tokens": 5000})
+        json!({"cached_tokens": 5000, "cache_write_tokens": 20})
     );
+    let details = out_usage_details(&usage);
+    assert_eq!((details.cached, details.cache_write), (5000, 20));
 
     let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
     emitted(t.on_event(r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","usage":{"input_tokens":10,"cache_read_input_tokens":700,"output_tokens":1}}}"#).unwrap());
@@ -733,9 +740,29 @@ fn cached_prompt_tokens_are_reported_as_cached_tokens() {
         usage["prompt_tokens_details"],
         json!({"cached_tokens": 700})
     );
-    // Without cache reads there is no detail to report.
+    // Without cache reads or writes there is no detail to report.
     let plain = super::usage(&wire::AnthropicUsage::default());
     assert!(plain.extra.is_empty());
+
+    // A streamed cache write: `message_start` says it, a later `message_delta` repeats it.
+    let mut t = Translator::new("claude-x".to_owned(), CallMemo::default());
+    emitted(t.on_event(r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","usage":{"input_tokens":10,"cache_creation_input_tokens":4000,"output_tokens":1}}}"#).unwrap());
+    emitted(t.on_event(r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":4,"cache_creation_input_tokens":4000}}"#).unwrap());
+    let last = emitted(t.on_event(r#"{"type":"message_stop"}"#).unwrap());
+    let usage = last[0].usage.clone().unwrap();
+    assert_eq!(usage.prompt_tokens, 4010);
+    assert_eq!(
+        serde_json::to_value(&usage).unwrap()["prompt_tokens_details"],
+        json!({"cached_tokens": 0, "cache_write_tokens": 4000})
+    );
+    assert_eq!(usage.details().cache_write, 4000);
+}
+
+/// The details a client (and the gateway's accounting) reads from a serialized usage.
+fn out_usage_details(usage: &serde_json::Value) -> crate::openai::wire::TokenDetails {
+    serde_json::from_value::<Usage>(usage.clone())
+        .unwrap()
+        .details()
 }
 
 // ---- Review findings of /tmp/review_providers.md. ----
