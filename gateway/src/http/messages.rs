@@ -13,8 +13,9 @@
 //! `Error: `),
 //! `max_tokens` (required), `stop_sequences`, `temperature`, `top_p`, `metadata.user_id`,
 //! `tools`, `tool_choice`, `stream`, `output_config` (`format` as a `json_schema` response
-//! format, `effort` as `reasoning_effort`), and Switchyard's `router` options. Refused with a 400
-//! naming the field: `top_k` and `thinking` (the internal form has neither), other block types
+//! format, `effort` as `reasoning_effort`), `thinking` (kept for Claude, the nearest effort for
+//! other vendors' models: `upstream::fit`), and Switchyard's `router` options. Refused with a
+//! 400 naming the field: `top_k` (the internal form has no place for it), other block types
 //! (`document`, ...), non-text `tool_result` content.
 
 use axum::body::{Body, Bytes};
@@ -36,14 +37,16 @@ use crate::openai::wire::{
 use crate::state::AppState;
 use crate::upstream::providers::anthropic::effort;
 use crate::upstream::providers::anthropic::wire::{
-    ContentBlock, ImageSource, MessageRole, MessagesRequest, OutputConfig, OutputFormat, ToolChoice,
+    ContentBlock, ImageSource, MessageRole, MessagesRequest, OutputConfig, OutputFormat, Thinking,
+    ToolChoice,
 };
+use crate::upstream::THINKING;
 
 /// The path this module serves (errors on it are reshaped by [`anthropic_errors`]).
 pub const PATH: &str = "/v1/messages";
 
 /// Fields of Anthropic's request the internal form cannot carry: refused, not dropped.
-const UNSUPPORTED: [&str; 2] = ["top_k", "thinking"];
+const UNSUPPORTED: [&str; 1] = ["top_k"];
 
 /// The axum handler: reads the body, then runs [`messages`] in the tracker (a client
 /// disconnect neither cancels the upstream call nor loses the outcome row).
@@ -162,6 +165,21 @@ pub fn chat_request(
     // `output_config.effort`).
     if let Some(effort) = effort_level(effort)? {
         extra.insert("reasoning_effort".to_owned(), Value::String(effort));
+    }
+    // Extended thinking (Claude Code sends it) goes to Claude as asked, and to other vendors'
+    // models as the nearest effort (`upstream::fit`).
+    if let Some(thinking) = req.thinking {
+        if let Thinking::Enabled { budget_tokens } = thinking {
+            if budget_tokens < 1024 || budget_tokens >= req.max_tokens {
+                return Err(ApiError::InvalidRequest(format!(
+                    "thinking.budget_tokens: must be at least 1024 and less than max_tokens ({})",
+                    req.max_tokens
+                )));
+            }
+        }
+        let value = serde_json::to_value(thinking)
+            .map_err(|e| ApiError::InvalidRequest(format!("thinking: {e}")))?;
+        extra.insert(THINKING.to_owned(), value);
     }
     Ok(ChatCompletionRequest {
         model: req.model,
@@ -426,13 +444,16 @@ pub fn message_body(completion: &ChatCompletionResponse, (input, output): (u32, 
 }
 
 /// Anthropic's usage for `(input, output)` tokens of which `details.cached` input tokens were
-/// read from the prompt cache: Anthropic counts those apart (`cache_read_input_tokens`), and
-/// `input_tokens` is the rest, so that a client costing the call from these fields prices
-/// cached tokens as cached.
+/// read from the prompt cache and `details.cache_write` written to it: Anthropic counts both
+/// apart (`cache_read_input_tokens`, `cache_creation_input_tokens`), and `input_tokens` is the
+/// rest, so that a client costing the call from these fields prices each part as billed.
 fn anthropic_usage((input, output): (u32, u32), details: TokenDetails) -> Value {
+    let read = details.cached.min(input);
+    let written = details.cache_write.min(input - read);
     json!({
-        "input_tokens": input.saturating_sub(details.cached),
-        "cache_read_input_tokens": details.cached,
+        "input_tokens": input - read - written,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
         "output_tokens": output,
     })
 }
@@ -736,6 +757,27 @@ mod tests {
     use super::*;
     use crate::cache::assemble::Assembler;
     use crate::openai::wire::{ChunkChoice, Delta};
+
+    /// A `/v1/messages` client gets the cache reads and writes apart from `input_tokens`, as
+    /// Anthropic reports them, whichever upstream answered; counts above the input are cut.
+    #[test]
+    fn usage_counts_cache_reads_and_writes_apart() {
+        let details = |cached, cache_write| TokenDetails {
+            cached,
+            cache_write,
+            reasoning: 0,
+        };
+        assert_eq!(
+            anthropic_usage((10_000, 5), details(6_000, 3_000)),
+            json!({"input_tokens": 1_000, "cache_creation_input_tokens": 3_000,
+                   "cache_read_input_tokens": 6_000, "output_tokens": 5})
+        );
+        assert_eq!(
+            anthropic_usage((100, 5), details(80, 50)),
+            json!({"input_tokens": 0, "cache_creation_input_tokens": 20,
+                   "cache_read_input_tokens": 80, "output_tokens": 5})
+        );
+    }
 
     #[test]
     fn an_output_format_is_strict_only_where_openais_strict_mode_takes_it() {

@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use models::{CatalogEntry, Effort};
 
 use crate::openai::wire::{ChatCompletionRequest, Role};
+use crate::upstream::providers::anthropic::wire::Thinking;
 use crate::upstream::ProviderKind;
 
 /// Body fields (kept in the request's `extra` map) that OpenAI's reasoning models refuse.
@@ -45,6 +46,10 @@ const OPENAI_REASONING_ONLY: [&str; 2] = ["reasoning_effort", "verbosity"];
 /// routing hints and GPT-5's `verbosity` (which `/v1/responses` carries from `text.verbosity`).
 const OPENAI_API_ONLY: [&str; 3] = ["prompt_cache_key", "prompt_cache_retention", "verbosity"];
 
+/// The request field (in `extra`) holding Anthropic's `thinking` setting, as the
+/// `/v1/messages` ingress (or a Chat Completions client) gave it.
+pub const THINKING: &str = "thinking";
+
 /// `req` as `entry`'s model, reached through a provider speaking `kind`, accepts it.
 pub fn request_for<'a>(
     req: &'a ChatCompletionRequest,
@@ -52,6 +57,11 @@ pub fn request_for<'a>(
     kind: ProviderKind,
 ) -> Cow<'a, ChatCompletionRequest> {
     let mut out = Cow::Borrowed(req);
+    // First: another vendor's model gets the thinking setting as an effort, which the steps
+    // below fit to the levels it takes.
+    if let Some(fitted) = with_thinking_fitted(&out, entry, kind) {
+        out = Cow::Owned(fitted);
+    }
     if kind == ProviderKind::Anthropic {
         if let Some(fitted) = without_blank_stops(&out) {
             out = Cow::Owned(fitted);
@@ -93,6 +103,48 @@ pub fn request_for<'a>(
         out = Cow::Owned(fitted);
     }
     out
+}
+
+/// A request holding Anthropic's `thinking` setting, fitted to the model: kept for a Claude
+/// model that thinks on request (Claude 3.7 Sonnet and the Claude 4 models on; Anthropic
+/// answers 400 to it on older ones, which lose it), and for a model the catalog does not
+/// know; for any other vendor's model taken out, and its nearest effort given as
+/// `reasoning_effort` where the request names none (OpenAI and compatible servers answer 400
+/// to a `thinking` field). A value that is not a thinking setting is taken out. `None` when
+/// nothing changes.
+fn with_thinking_fitted(
+    req: &ChatCompletionRequest,
+    entry: Option<&CatalogEntry>,
+    kind: ProviderKind,
+) -> Option<ChatCompletionRequest> {
+    let value = req.extra.get(THINKING)?;
+    let thinking: Option<Thinking> = serde_json::from_value(value.clone()).ok();
+    let keep = thinking.is_some()
+        && kind == ProviderKind::Anthropic
+        && entry.is_none_or(|e| claude_thinks_on_request(&e.upstream_name));
+    if keep {
+        return None;
+    }
+    let mut fitted = req.clone();
+    fitted.extra.remove(THINKING);
+    if kind != ProviderKind::Anthropic && !fitted.extra.contains_key("reasoning_effort") {
+        if let Some(effort) = thinking.and_then(Thinking::effort) {
+            fitted
+                .extra
+                .insert("reasoning_effort".to_owned(), effort.into());
+        }
+    }
+    Some(fitted)
+}
+
+/// Whether a Claude model (by its API name) takes `thinking`: every one since Claude 3.7
+/// Sonnet; not Claude 3, 3.5, 2 or Instant.
+fn claude_thinks_on_request(upstream_name: &str) -> bool {
+    let old = ["claude-2", "claude-instant"]
+        .iter()
+        .any(|p| upstream_name.starts_with(p))
+        || (upstream_name.starts_with("claude-3-") && !upstream_name.starts_with("claude-3-7"));
+    !old
 }
 
 /// Whether an attempt at `entry`'s model through a provider speaking `kind` goes through
@@ -572,6 +624,58 @@ mod tests {
         assert_eq!(sent("gpt-oss-20b", "minimal").as_deref(), Some("low"));
         assert_eq!(sent("llama-3.3-70b-instruct", "high"), None);
         assert_eq!(sent("mistral-small-3.2", "low"), None);
+    }
+
+    /// `/v1/messages`' thinking setting stays for Claude models that think on request, goes
+    /// from older Claude, and becomes the nearest effort elsewhere unless one is given.
+    #[test]
+    fn thinking_stays_for_claude_and_becomes_an_effort_elsewhere() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let thinking = |value: serde_json::Value, effort: Option<&str>| {
+            with(&request(None), |b| {
+                b["thinking"] = value.clone();
+                if let Some(e) = effort {
+                    b["reasoning_effort"] = e.into();
+                }
+            })
+        };
+        let budget = |n: u32| serde_json::json!({"type": "enabled", "budget_tokens": n});
+        let sent = |req: &ChatCompletionRequest, model: &str, kind| {
+            request_for(req, Some(catalog.find(model).unwrap()), kind).into_owned()
+        };
+        let asked = thinking(budget(2000), None);
+        let out = sent(&asked, "claude-sonnet-4.5", ProviderKind::Anthropic);
+        assert_eq!(out.extra["thinking"]["budget_tokens"], 2000);
+        let out = sent(&asked, "claude-3.7-sonnet", ProviderKind::Anthropic);
+        assert_eq!(out.extra["thinking"]["budget_tokens"], 2000);
+        let out = sent(&asked, "claude-3.5-sonnet", ProviderKind::Anthropic);
+        assert!(!out.extra.contains_key("thinking"));
+        for (value, effort) in [
+            (budget(2000), Some("low")),
+            (budget(8000), Some("medium")),
+            (budget(30000), Some("high")),
+            (serde_json::json!({"type": "adaptive"}), None),
+            (serde_json::json!("on"), None),
+        ] {
+            let out = sent(
+                &thinking(value.clone(), None),
+                "gpt-5",
+                ProviderKind::Openai,
+            );
+            assert!(!out.extra.contains_key("thinking"), "{value}");
+            assert_eq!(
+                out.extra.get("reasoning_effort").and_then(|v| v.as_str()),
+                effort,
+                "{value}"
+            );
+        }
+        // A given effort wins over the budget's.
+        let out = sent(
+            &thinking(budget(30000), Some("low")),
+            "gpt-5",
+            ProviderKind::Openai,
+        );
+        assert_eq!(out.extra["reasoning_effort"], "low");
     }
 
     /// OpenAI's prompt-cache fields and GPT-5's verbosity reach OpenAI's models only: Mistral

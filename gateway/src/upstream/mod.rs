@@ -19,4 +19,5 @@ pub(crate) mod rediscovery;
 pub mod sse;
 
 pub use error::{retry_after_from_headers, ErrorSource, UpstreamError, UpstreamErrorKind};
+pub use fit::THINKING;
 pub use providers::{build_provider, ChunkStream, Provider, ProviderKind};

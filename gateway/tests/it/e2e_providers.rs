@@ -483,6 +483,81 @@ async fn a_messages_effort_reaches_every_dialect_and_unknown_levels_are_refused(
     h.stop().await;
 }
 
+/// A `/v1/messages` client's extended thinking (Claude Code sends it): Claude gets `thinking`
+/// as asked; GPT-5 and Gemini get the nearest effort; a model that does not reason gets
+/// neither; a budget Anthropic would refuse is a 400 before any call.
+#[tokio::test]
+async fn a_messages_thinking_budget_reaches_claude_as_asked_and_others_as_an_effort() {
+    let h = Harness::with(
+        &["claude-sonnet-4.5", "gpt-5", "gpt-4o", "gemini-2.5-flash"],
+        |_| {},
+    )
+    .await;
+    let messages = |model: &str, thinking: Value| {
+        json!({"model": model, "max_tokens": 20000, "thinking": thinking,
+            "messages": [{"role": "user", "content": "Plan a lock-free queue."}]})
+    };
+    let enabled = json!({"type": "enabled", "budget_tokens": 8000});
+    for (model, thinking) in [
+        ("claude-sonnet-4.5", enabled.clone()),
+        ("claude-sonnet-4.5", json!({"type": "disabled"})),
+        ("gpt-5", enabled.clone()),
+        ("gpt-4o", enabled.clone()),
+        ("gemini-2.5-flash", enabled.clone()),
+    ] {
+        let resp = h
+            .post_json("/v1/messages", &messages(model, thinking.clone()))
+            .await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "{model}: {}",
+            resp.text().await.unwrap()
+        );
+        let sent = h.fake.requests().pop().unwrap().body;
+        match model {
+            "claude-sonnet-4.5" => assert_eq!(sent["thinking"], thinking, "{sent}"),
+            "gpt-5" => {
+                assert_eq!(sent["reasoning_effort"], "medium", "{sent}");
+                assert!(sent.get("thinking").is_none(), "{sent}");
+            }
+            "gpt-4o" => {
+                assert!(sent.get("thinking").is_none(), "{sent}");
+                assert!(sent.get("reasoning_effort").is_none(), "{sent}");
+            }
+            _ => {
+                let config = &sent["generationConfig"]["thinkingConfig"];
+                assert_eq!(config["thinkingBudget"], 8192, "{sent}");
+                assert!(sent.get("thinking").is_none(), "{sent}");
+            }
+        }
+    }
+
+    let calls = h.fake.requests().len();
+    for bad in [
+        json!({"type": "enabled", "budget_tokens": 512}),
+        json!({"type": "enabled", "budget_tokens": 20000}),
+        json!({"type": "sometimes"}),
+    ] {
+        let resp = h
+            .post_json("/v1/messages", &messages("claude-sonnet-4.5", bad.clone()))
+            .await;
+        assert_eq!(resp.status(), 400, "{bad}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("thinking")
+                || v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("sometimes"),
+            "{v}"
+        );
+    }
+    assert_eq!(h.fake.requests().len(), calls, "no upstream call");
+    h.stop().await;
+}
+
 /// A Chat Completions client's `reasoning_effort` reaches Gemini as
 /// `generationConfig.thinkingConfig`: a `thinkingLevel` on Gemini 3 (the nearest the model
 /// takes), a `thinkingBudget` on 2.5 (Google's budgets; `none` off on Flash, the least budget

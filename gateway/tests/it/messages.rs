@@ -86,7 +86,8 @@ async fn non_stream_answers_in_anthropics_shape_from_either_dialect() {
         assert_eq!(v["stop_reason"], "end_turn", "{model}: {v}");
         assert_eq!(
             v["usage"],
-            json!({"input_tokens": 21, "cache_read_input_tokens": 0, "output_tokens": 2})
+            json!({"input_tokens": 21, "cache_creation_input_tokens": 0,
+                   "cache_read_input_tokens": 0, "output_tokens": 2})
         );
 
         // System and all three turns reached the upstream, in its dialect.

@@ -396,6 +396,12 @@ pub fn messages_request(
                 user_id: Some(user_id),
             }),
         output_config,
+        // As the client asked (`/v1/messages`' `thinking`); `upstream::fit` leaves it only for
+        // models that think on request.
+        thinking: req
+            .extra
+            .get(crate::upstream::THINKING)
+            .and_then(|v| serde_json::from_value(v.clone()).ok()),
     })
 }
 

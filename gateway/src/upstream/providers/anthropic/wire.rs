@@ -50,6 +50,40 @@ pub struct MessagesRequest {
     /// Output settings: the JSON Schema the answer must follow, the effort level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_config: Option<OutputConfig>,
+    /// Extended thinking, as a client of the `/v1/messages` ingress (Claude Code) asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Thinking>,
+}
+
+/// `thinking`: extended thinking on with a token budget, off, or left to the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Thinking {
+    /// Think, with at most this many tokens (at least 1,024, below `max_tokens`).
+    Enabled {
+        /// The thinking budget.
+        budget_tokens: u32,
+    },
+    /// No extended thinking.
+    Disabled,
+    /// The model decides how much to think (Claude 4.6 and later).
+    Adaptive,
+}
+
+impl Thinking {
+    /// The nearest OpenAI-style effort, for models of other vendors (the chat form's
+    /// `reasoning_effort`): a budget under 4,096 tokens is `low`, under 16,384 `medium`, more
+    /// `high` (Gemini 2.5's budgets for those levels are 1,024, 8,192 and 24,576); off is
+    /// `none`; adaptive is the model's default (none sent).
+    pub fn effort(self) -> Option<&'static str> {
+        match self {
+            Thinking::Enabled { budget_tokens } if budget_tokens < 4096 => Some("low"),
+            Thinking::Enabled { budget_tokens } if budget_tokens < 16_384 => Some("medium"),
+            Thinking::Enabled { .. } => Some("high"),
+            Thinking::Disabled => Some("none"),
+            Thinking::Adaptive => None,
+        }
+    }
 }
 
 /// `output_config` (its `format` and `effort`).
