@@ -28,8 +28,10 @@ pub(super) const POLL_EVERY: Duration = Duration::from_secs(1);
 pub(super) const UNKNOWN_KEY_EVERY: Duration = Duration::from_millis(200);
 
 /// Longest a request with an unknown key waits for its re-read before it is refused anyway
-/// (a stalled database must not hold requests longer than the poll used to take).
-const UNKNOWN_KEY_WAIT: Duration = Duration::from_secs(1);
+/// (a stalled database must not hold such requests for long). 2 s: on a loaded machine the
+/// read thread can take over a second to be scheduled (seen under a parallel test run with a
+/// build beside it), and a new key refused then would be the very bug this re-read fixes.
+const UNKNOWN_KEY_WAIT: Duration = Duration::from_secs(2);
 
 /// The request side of the refresh thread: asks for a read and waits for one to finish.
 #[derive(Debug)]

@@ -105,13 +105,16 @@ pub fn request_for<'a>(
     out
 }
 
-/// A request holding Anthropic's `thinking` setting, fitted to the model: kept for a Claude
-/// model that thinks on request (Claude 3.7 Sonnet and the Claude 4 models on; Anthropic
-/// answers 400 to it on older ones, which lose it), and for a model the catalog does not
-/// know; for any other vendor's model taken out, and its nearest effort given as
-/// `reasoning_effort` where the request names none (OpenAI and compatible servers answer 400
-/// to a `thinking` field). A value that is not a thinking setting is taken out. `None` when
-/// nothing changes.
+/// A request holding Anthropic's `thinking` setting, fitted to the model. For another vendor's
+/// model it is taken out, and its nearest effort given as `reasoning_effort` where the request
+/// names none (OpenAI and compatible servers answer 400 to a `thinking` field). For a Claude
+/// model it is kept where Anthropic takes it ([`claude_takes`]) and then the sampling settings
+/// extended thinking refuses go (`temperature`, a `top_p` below 0.95: Anthropic answers 400
+/// to them with thinking on, as OpenAI's reasoning models do to theirs, which this module
+/// also drops); where Anthropic would refuse it (a model older than Claude 3.7, `adaptive`
+/// before Claude 4.6, a budget not below the request's output limit, a forced tool call), it
+/// is taken out and the model answers without extended thinking. A value that is not a
+/// thinking setting is taken out. `None` when nothing changes.
 fn with_thinking_fitted(
     req: &ChatCompletionRequest,
     entry: Option<&CatalogEntry>,
@@ -119,13 +122,17 @@ fn with_thinking_fitted(
 ) -> Option<ChatCompletionRequest> {
     let value = req.extra.get(THINKING)?;
     let thinking: Option<Thinking> = serde_json::from_value(value.clone()).ok();
-    let keep = thinking.is_some()
-        && kind == ProviderKind::Anthropic
-        && entry.is_none_or(|e| claude_thinks_on_request(&e.upstream_name));
-    if keep {
-        return None;
-    }
     let mut fitted = req.clone();
+    if let (Some(thinking), ProviderKind::Anthropic) = (thinking, kind) {
+        if claude_takes(thinking, entry.map(|e| e.upstream_name.as_str()), req) {
+            if thinking == Thinking::Disabled {
+                return None;
+            }
+            fitted.temperature = None;
+            fitted.top_p = fitted.top_p.filter(|p| *p >= 0.95);
+            return (fitted != *req).then_some(fitted);
+        }
+    }
     fitted.extra.remove(THINKING);
     if kind != ProviderKind::Anthropic && !fitted.extra.contains_key("reasoning_effort") {
         if let Some(effort) = thinking.and_then(Thinking::effort) {
@@ -137,14 +144,51 @@ fn with_thinking_fitted(
     Some(fitted)
 }
 
-/// Whether a Claude model (by its API name) takes `thinking`: every one since Claude 3.7
-/// Sonnet; not Claude 3, 3.5, 2 or Instant.
-fn claude_thinks_on_request(upstream_name: &str) -> bool {
-    let old = ["claude-2", "claude-instant"]
-        .iter()
-        .any(|p| upstream_name.starts_with(p))
-        || (upstream_name.starts_with("claude-3-") && !upstream_name.starts_with("claude-3-7"));
-    !old
+/// Whether Anthropic takes `thinking` on the Claude model called `upstream` (`None`: one the
+/// catalog does not know, given the benefit of the doubt) for `req`: extended thinking exists
+/// from Claude 3.7 Sonnet on, `adaptive` from Claude 4.6 on; an enabled budget must lie below
+/// the request's output limit (at least 1,024, as `/v1/messages` checks); and a forced tool
+/// call (`tool_choice` `any` or a named tool) cannot think first.
+fn claude_takes(thinking: Thinking, upstream: Option<&str>, req: &ChatCompletionRequest) -> bool {
+    let version = upstream.map(claude_version);
+    let thinks = version.is_none_or(|v| v.is_none_or(|v| v >= (3, 7)));
+    let adaptive = version.is_none_or(|v| v.is_none_or(|v| v >= (4, 6)));
+    let limit = req
+        .output_limit()
+        .unwrap_or(super::providers::anthropic::DEFAULT_MAX_TOKENS);
+    let forced = req
+        .tool_choice
+        .as_ref()
+        .is_some_and(|c| c == "required" || c.get("function").is_some());
+    match thinking {
+        Thinking::Disabled => thinks,
+        Thinking::Adaptive => thinks && adaptive && !forced,
+        Thinking::Enabled { budget_tokens } => {
+            thinks && !forced && (1024..limit).contains(&budget_tokens)
+        }
+    }
+}
+
+/// A Claude model's (major, minor) version from its API name (`claude-sonnet-4-5`,
+/// `claude-3-7-sonnet-20250219`, `claude-opus-5`, `claude-v1`); `None` when the name holds
+/// none (a model the gateway cannot place, treated as current).
+fn claude_version(upstream: &str) -> Option<(u32, u32)> {
+    let rest = upstream.strip_prefix("claude-")?;
+    if rest.starts_with("instant") || rest.starts_with('v') || rest.starts_with("2") {
+        return Some((2, 0));
+    }
+    // The first run of numbers split by `-` is the version; a date (8 digits) is not.
+    let numbers: Vec<u32> = rest
+        .split('-')
+        .skip_while(|p| p.parse::<u32>().is_err())
+        .take_while(|p| p.len() < 8)
+        .map_while(|p| p.parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [major, minor, ..] => Some((*major, *minor)),
+        [major] => Some((*major, 0)),
+        [] => None,
+    }
 }
 
 /// Whether an attempt at `entry`'s model through a provider speaking `kind` goes through
@@ -175,13 +219,24 @@ const THINKING_TTFT_MS: f64 = 2000.0;
 /// low effort thinks less, or not at all on an easy prompt, but may still think, and Opus 5.5
 /// always does), so they keep the reasoning timeout at `low` too; Claude 4.5 and 4.6 take an
 /// effort but think only when the request turns thinking on, which the gateway never sends,
-/// so no effort makes them think first.
+/// so no effort makes them think first, unless the request turns extended thinking on
+/// (`/v1/messages`' `thinking`, kept for them by [`request_for`]).
 pub fn thinks_first(entry: Option<&CatalogEntry>, req: &ChatCompletionRequest) -> bool {
     entry.is_some_and(|e| {
         (e.reasoning && effort_for(req, e) != Some(Effort::None))
             || e.spec.latency.ttft_ms >= THINKING_TTFT_MS
             || gemini_thinks(e, req)
+            || claude_thinking_on(req)
     })
+}
+
+/// Whether a request (as fitted for its attempt) turns Claude's extended thinking on, which
+/// streams nothing the client sees until it is done: a budget of 32k tokens takes minutes.
+fn claude_thinking_on(req: &ChatCompletionRequest) -> bool {
+    req.extra
+        .get(THINKING)
+        .and_then(|v| serde_json::from_value::<Thinking>(v.clone()).ok())
+        .is_some_and(|t| t != Thinking::Disabled)
 }
 
 /// Whether a Gemini model whose effort the catalog lists thinks first at the effort it runs
@@ -629,6 +684,22 @@ mod tests {
     /// `/v1/messages`' thinking setting stays for Claude models that think on request, goes
     /// from older Claude, and becomes the nearest effort elsewhere unless one is given.
     #[test]
+    fn claude_versions_are_read_from_api_names() {
+        for (name, version) in [
+            ("claude-3-7-sonnet-20250219", Some((3, 7))),
+            ("claude-3-haiku-20240307", Some((3, 0))),
+            ("claude-sonnet-4-5-20250929", Some((4, 5))),
+            ("claude-opus-4-6", Some((4, 6))),
+            ("claude-opus-5", Some((5, 0))),
+            ("claude-v1", Some((2, 0))),
+            ("claude-instant-v1", Some((2, 0))),
+            ("claude-next", None),
+        ] {
+            assert_eq!(claude_version(name), version, "{name}");
+        }
+    }
+
+    #[test]
     fn thinking_stays_for_claude_and_becomes_an_effort_elsewhere() {
         let catalog = models::Catalog::embedded().unwrap();
         let thinking = |value: serde_json::Value, effort: Option<&str>| {
@@ -650,6 +721,35 @@ mod tests {
         assert_eq!(out.extra["thinking"]["budget_tokens"], 2000);
         let out = sent(&asked, "claude-3.5-sonnet", ProviderKind::Anthropic);
         assert!(!out.extra.contains_key("thinking"));
+        // `adaptive` from Claude 4.6 on; a budget must lie below the output limit (4,096 by
+        // default); a forced tool call cannot think first.
+        let adaptive = thinking(serde_json::json!({"type": "adaptive"}), None);
+        let out = sent(&adaptive, "claude-opus-4.6", ProviderKind::Anthropic);
+        assert_eq!(out.extra["thinking"]["type"], "adaptive");
+        let out = sent(&adaptive, "claude-sonnet-4.5", ProviderKind::Anthropic);
+        assert!(!out.extra.contains_key("thinking"));
+        let out = sent(
+            &thinking(budget(4096), None),
+            "claude-sonnet-4.5",
+            ProviderKind::Anthropic,
+        );
+        assert!(!out.extra.contains_key("thinking"));
+        let mut forced = thinking(budget(2000), None);
+        forced.tool_choice = Some(serde_json::json!("required"));
+        let out = sent(&forced, "claude-sonnet-4.5", ProviderKind::Anthropic);
+        assert!(!out.extra.contains_key("thinking"));
+        // Kept: the sampling settings extended thinking refuses go.
+        let mut sampled = thinking(budget(2000), None);
+        sampled.temperature = Some(0.2);
+        sampled.top_p = Some(0.5);
+        let out = sent(&sampled, "claude-sonnet-4.5", ProviderKind::Anthropic);
+        assert_eq!(out.extra["thinking"]["budget_tokens"], 2000);
+        assert_eq!((out.temperature, out.top_p), (None, None));
+        assert!(thinks_first(catalog.find("claude-sonnet-4.5"), &out));
+        assert!(!thinks_first(
+            catalog.find("claude-sonnet-4.5"),
+            &request(None)
+        ));
         for (value, effort) in [
             (budget(2000), Some("low")),
             (budget(8000), Some("medium")),

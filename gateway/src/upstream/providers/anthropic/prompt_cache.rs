@@ -10,8 +10,8 @@
 //! and writes one at 1.25×).
 //!
 //! Where the marks go, on the JSON sent:
-//! - the shared prefix: the system prompt, else the last tool definition (tools come first in
-//!   Anthropic's prefix order), the same for every request of an application;
+//! - the shared prefix: the last tool definition (tools come first in Anthropic's prefix
+//!   order) and the system prompt, the same for every request of an application;
 //! - in a conversation of several messages, the last cacheable block of the last message (the
 //!   next turn reads everything up to it) and of the message two before it (the previous turn
 //!   of the same role: its mark is what this turn reads, which keeps a read within Anthropic's
@@ -57,35 +57,39 @@ fn ephemeral() -> Value {
     json!({"type": "ephemeral"})
 }
 
+/// Whether a system block, a tool definition or a message block already carries a mark. Only
+/// where Anthropic reads one: a `cache_control` key inside a tool's schema or a call's
+/// arguments is the client's data, not a mark.
 fn has_mark(request: &Map<String, Value>) -> bool {
-    fn any(value: &Value) -> bool {
-        match value {
-            Value::Object(o) => o.contains_key("cache_control") || o.values().any(any),
-            Value::Array(a) => a.iter().any(any),
-            _ => false,
-        }
-    }
-    ["system", "tools", "messages"]
-        .iter()
-        .any(|k| request.get(*k).is_some_and(any))
+    let marked = |blocks: Option<&Value>| {
+        blocks
+            .and_then(Value::as_array)
+            .is_some_and(|b| b.iter().any(|b| b.get("cache_control").is_some()))
+    };
+    marked(request.get("system"))
+        || marked(request.get("tools"))
+        || request
+            .get("messages")
+            .and_then(Value::as_array)
+            .is_some_and(|m| m.iter().any(|m| marked(m.get("content"))))
 }
 
-/// The system prompt as one marked text block, or else the last tool definition marked.
+/// The last tool definition and the system prompt (as one text block) marked: both, since a
+/// system prompt that varies per request (a date, a user's name) would otherwise leave a large
+/// fixed tool list uncached.
 fn mark_prefix(request: &mut Map<String, Value>) {
-    match request.get("system") {
-        Some(Value::String(text)) if !text.is_empty() => {
+    let last_tool = request
+        .get_mut("tools")
+        .and_then(Value::as_array_mut)
+        .and_then(|tools| tools.last_mut())
+        .and_then(Value::as_object_mut);
+    if let Some(tool) = last_tool {
+        tool.insert("cache_control".to_owned(), ephemeral());
+    }
+    if let Some(Value::String(text)) = request.get("system") {
+        if !text.is_empty() {
             let block = json!([{"type": "text", "text": text, "cache_control": ephemeral()}]);
             request.insert("system".to_owned(), block);
-        }
-        _ => {
-            let last_tool = request
-                .get_mut("tools")
-                .and_then(Value::as_array_mut)
-                .and_then(|tools| tools.last_mut())
-                .and_then(Value::as_object_mut);
-            if let Some(tool) = last_tool {
-                tool.insert("cache_control".to_owned(), ephemeral());
-            }
         }
     }
 }
@@ -124,7 +128,9 @@ mod tests {
         fn walk(value: &Value, path: String, out: &mut Vec<String>) {
             match value {
                 Value::Object(o) => {
-                    if o.contains_key("cache_control") {
+                    if o.get("cache_control").and_then(|c| c.get("type"))
+                        == Some(&json!("ephemeral"))
+                    {
                         out.push(path.clone());
                     }
                     for (k, v) in o {
@@ -191,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn a_string_turn_becomes_a_marked_block_and_marks_never_exceed_three() {
+    fn a_string_turn_becomes_a_marked_block_and_marks_never_exceed_four() {
         let mut body = json!({"model": "claude", "max_tokens": 10,
             "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
                          {"role": "user", "content": "c"}]});
@@ -217,5 +223,25 @@ mod tests {
             mark(&mut odd);
             assert_eq!(odd, before);
         }
+    }
+
+    #[test]
+    fn tools_and_system_both_marked_and_a_schema_key_is_no_mark() {
+        let mut body = json!({"model": "claude", "max_tokens": 10, "system": "S",
+            "tools": [{"name": "a", "input_schema": {"type": "object",
+                "properties": {"cache_control": {"type": "string"}}}}],
+            "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "t", "name": "a", "input": {"cache_control": "x"}}]},
+                {"role": "user", "content": "c"}]});
+        mark(&mut body);
+        assert_eq!(
+            marks(&body),
+            [
+                ".messages[0].content[0]",
+                ".messages[2].content[0]",
+                ".system[0]",
+                ".tools[0]"
+            ]
+        );
     }
 }
