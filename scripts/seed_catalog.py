@@ -9,9 +9,10 @@ Two groups of models are written:
 
 1. A curated list of popular current models (CURATED below). Prices, context lengths and tool
    support come from the OpenRouter price snapshot in `<datasets>/prices/*.json` (or, for the
-   few models missing from it, from RouterArena's `model_cost/cost.json`), and so do the
-   prompt-cache price multipliers (`cache_read`, `cache_write`: the snapshot's 5-minute write)
-   of the models priced from the snapshot; the others get none. Vision and JSON-mode
+   few models missing from it, from RouterArena's `model_cost/cost.json`). Prompt-cache price
+   multipliers (`cache_read`, `cache_write`): Anthropic's published 0.1 / 1.25 for every Claude
+   model, the snapshot's read multiple for OpenAI and Google models priced from it, none
+   otherwise (`cache_prices`). Vision and JSON-mode
    flags, latency priors and quality priors are hand-assigned per family here, because the price
    list does not carry them.
 2. Every model that appears in a benchmark dataset, under the dataset's own column name, so that
@@ -404,6 +405,28 @@ def toml_str(s):
     return json.dumps(s, ensure_ascii=False)
 
 
+# Anthropic's published rule for every Claude model: a cache read costs 0.1 times the input
+# price and a 5-minute cache write 1.25 times (platform.claude.com, "Prompt caching", pricing;
+# read 2026-12-07). The gateway marks breakpoints on every Claude request, RouterArena-priced
+# Claude 3.x included, so these apply whatever the price source.
+ANTHROPIC_CACHE = (0.1, 1.25)
+
+
+def cache_prices(provider, cache):
+    """(cache_read, cache_write) multiples for a model of `provider` priced with the snapshot's
+    `cache` entry (None: not from the snapshot). Anthropic: its published rule. OpenAI and
+    Google: the snapshot's read multiple, and no write price (their caching is implicit and
+    bills no writes; the snapshot's Gemini `write_multiplier` is its storage price). Other
+    providers: none, since the snapshot's figure is OpenRouter's mix of hosts, not what the
+    vendor's own API bills; their cached tokens are priced as ordinary input (an overestimate).
+    """
+    if provider == "anthropic":
+        return ANTHROPIC_CACHE
+    if provider in ("openai", "google") and cache and cache.get("read_multiplier") is not None:
+        return float(cache["read_multiplier"]), None
+    return None, None
+
+
 def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note,
           scores=None, derivation=None, cited=(), tokens=(), reasoning=False, refuses=(), efforts=None,
           responses_api=False, token_ratio=None, cache=None):
@@ -416,11 +439,12 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
         out.append(f"upstream_name = {toml_str(upstream)}")
     out.append(f"input_usd_per_mtok = {float(inp)!r}")
     out.append(f"output_usd_per_mtok = {float(outp)!r}")
-    # Prompt-cache prices as multiples of the input price, where the price source gives them.
-    if cache and cache.get("read_multiplier") is not None:
-        out.append(f"cache_read = {float(cache['read_multiplier'])!r}")
-    if cache and cache.get("write_multiplier") is not None:
-        out.append(f"cache_write = {float(cache['write_multiplier'])!r}")
+    # Prompt-cache prices as multiples of the input price (see cache_prices).
+    read, write = cache_prices(provider, cache)
+    if read is not None:
+        out.append(f"cache_read = {read!r}")
+    if write is not None:
+        out.append(f"cache_write = {write!r}")
     out.append(f"context_window = {int(ctx)}")
     out.append("capabilities = [" + ", ".join(toml_str(c) for c in sorted(caps)) + "]")
     out.append(f"ttft_ms = {ttft!r}")
