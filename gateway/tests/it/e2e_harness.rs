@@ -51,6 +51,21 @@ pub fn config(
     Config::resolve(raw, &|k| (k == KEY_ENV).then(|| KEY.to_owned())).expect("valid config")
 }
 
+/// One `openai` provider on `fake` and `gpt-4o-mini` as the one candidate, logging under `dir`:
+/// the set-up of tests about keys and the log rather than routing.
+pub fn mini_config(dir: &Path, fake: &FakeProvider) -> Config {
+    config(
+        dir,
+        vec![provider(
+            "openai",
+            ProviderKind::Openai,
+            &fake.openai_base_url(),
+        )],
+        &["gpt-4o-mini"],
+        |_| {},
+    )
+}
+
 /// A running gateway with its fake upstream and its log folder (kept alive with it).
 pub struct Harness {
     pub fake: FakeProvider,

@@ -17,7 +17,7 @@ use router_core::ModelId;
 use serde_json::{json, Value};
 use testkit::{FakeProvider, Scenario, Usage};
 
-use crate::e2e_harness::{config, provider};
+use crate::e2e_harness::{config, mini_config, provider};
 
 /// 2026-12-03 12:00 UTC: budget periods are computed from it.
 const T0_MS: u64 = 1_796_299_200_000;
@@ -341,16 +341,7 @@ async fn issue_11_budgets_survive_a_restart_from_the_logged_spend() {
     let Keyed { fake, gw, dir, .. } = h;
     gw.shutdown().await.unwrap();
     // Same database, new process state: the month's spend is read back from the log.
-    let cfg = config(
-        dir.path(),
-        vec![provider(
-            "openai",
-            ProviderKind::Openai,
-            &fake.openai_base_url(),
-        )],
-        &["gpt-4o-mini"],
-        |_| {},
-    );
+    let cfg = mini_config(dir.path(), &fake);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gw = gateway::spawn_with_clock(cfg, listener, None, AuthClock::manual(T0_MS + 60_000))
         .await

@@ -7,12 +7,11 @@
 use std::time::{Duration, Instant};
 
 use gateway::auth::{KeyStore, NewKey};
-use gateway::upstream::ProviderKind;
 use gateway::RunningGateway;
 use serde_json::{json, Value};
 use testkit::FakeProvider;
 
-use crate::e2e_harness::{config, provider};
+use crate::e2e_harness::mini_config;
 
 const READS: &str = "switchyard_key_table_reads_total";
 
@@ -29,16 +28,7 @@ async fn start(dir: &std::path::Path, fake: &FakeProvider) -> RunningGateway {
         .unwrap()
         .create(&named("existing"), 1)
         .unwrap();
-    let cfg = config(
-        dir,
-        vec![provider(
-            "openai",
-            ProviderKind::Openai,
-            &fake.openai_base_url(),
-        )],
-        &["gpt-4o-mini"],
-        |_| {},
-    );
+    let cfg = mini_config(dir, fake);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     gateway::spawn(cfg, listener, None).await.unwrap()
 }

@@ -5,25 +5,15 @@
 //! budgets and pruned the same file.
 
 use gateway::auth::{KeyStore, NewKey};
-use gateway::upstream::ProviderKind;
 use testkit::FakeProvider;
 
-use crate::e2e_harness::{config, provider};
+use crate::e2e_harness::mini_config;
 
 async fn start(
     dir: &std::path::Path,
     fake: &FakeProvider,
 ) -> Result<gateway::RunningGateway, gateway::Error> {
-    let cfg = config(
-        dir,
-        vec![provider(
-            "openai",
-            ProviderKind::Openai,
-            &fake.openai_base_url(),
-        )],
-        &["gpt-4o-mini"],
-        |_| {},
-    );
+    let cfg = mini_config(dir, fake);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     gateway::spawn(cfg, listener, None).await
 }

@@ -142,6 +142,25 @@ impl Replicas {
             .unwrap()
     }
 
+    /// One chat on `replica` once it is idle again: how the cache served it, its request id
+    /// and the answer's text.
+    async fn ask(&self, replica: usize) -> (String, String, String) {
+        let resp = self.chat(replica).await;
+        assert_eq!(resp.status(), 200);
+        let header = |name: &str| resp.headers()[name].to_str().unwrap().to_owned();
+        let (served, id) = (
+            header("x-switchyard-cache"),
+            header("x-switchyard-request-id"),
+        );
+        let answer: Value = resp.json().await.unwrap();
+        let text = answer["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.gws[replica].wait_idle().await;
+        (served, id, text)
+    }
+
     async fn metrics(&self, replica: usize) -> String {
         self.client
             .get(format!("http://{}/metrics", self.gws[replica].local_addr()))
@@ -553,25 +572,7 @@ async fn a_bad_label_takes_a_shared_answer_out_of_redis_but_not_its_successor() 
         [Scenario::reply("Sydney"), Scenario::reply("Canberra")],
     );
     let h = &h;
-    let ask = |replica: usize| async move {
-        let resp = h.chat(replica).await;
-        assert_eq!(resp.status(), 200);
-        let served = resp.headers()["x-switchyard-cache"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let id = resp.headers()["x-switchyard-request-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let answer: Value = resp.json().await.unwrap();
-        let text = answer["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        h.gws[replica].wait_idle().await;
-        (served, id, text)
-    };
+    let ask = |replica: usize| h.ask(replica);
     let label = |replica: usize, request_id: String| async move {
         let resp = h
             .client
@@ -655,25 +656,7 @@ async fn a_bad_label_takes_the_copies_other_replicas_hold_out() {
     }
     assert_eq!(eviction_followers(&redis).await, 3);
     let h = &h;
-    let ask = |replica: usize| async move {
-        let resp = h.chat(replica).await;
-        assert_eq!(resp.status(), 200);
-        let served = resp.headers()["x-switchyard-cache"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let id = resp.headers()["x-switchyard-request-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let answer: Value = resp.json().await.unwrap();
-        let text = answer["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        h.gws[replica].wait_idle().await;
-        (served, id, text)
-    };
+    let ask = |replica: usize| h.ask(replica);
     let (served, _, text) = ask(0).await;
     assert_eq!((served.as_str(), text.as_str()), ("miss", "Sydney"));
     let (served, replay, text) = ask(1).await;
