@@ -107,7 +107,8 @@ pub fn request_for<'a>(
 
 /// A request holding Anthropic's `thinking` setting, fitted to the model. For another vendor's
 /// model it is taken out, and its nearest effort given as `reasoning_effort` where the request
-/// names none (OpenAI and compatible servers answer 400 to a `thinking` field). For a Claude
+/// names none and the catalog knows the model (OpenAI and compatible servers answer 400 to a
+/// `thinking` field). For a Claude
 /// model it is kept where Anthropic takes it ([`claude_takes`]) and then the sampling settings
 /// extended thinking refuses go (`temperature`, a `top_p` below 0.95: Anthropic answers 400
 /// to them with thinking on, as OpenAI's reasoning models do to theirs, which this module
@@ -134,7 +135,12 @@ fn with_thinking_fitted(
         }
     }
     fitted.extra.remove(THINKING);
-    if kind != ProviderKind::Anthropic && !fitted.extra.contains_key("reasoning_effort") {
+    // Only for a model the catalog knows: the steps below fit an effort to its levels, while
+    // a model it does not know (on Groq, say) may answer 400 to any.
+    if kind != ProviderKind::Anthropic
+        && entry.is_some()
+        && !fitted.extra.contains_key("reasoning_effort")
+    {
         if let Some(effort) = thinking.and_then(Thinking::effort) {
             fitted
                 .extra
@@ -769,6 +775,11 @@ mod tests {
                 "{value}"
             );
         }
+        // A model the catalog does not know gets no effort it may refuse.
+        let unknown = thinking(budget(8000), None);
+        let out = request_for(&unknown, None, ProviderKind::Openai);
+        assert!(!out.extra.contains_key("thinking"));
+        assert!(!out.extra.contains_key("reasoning_effort"));
         // A given effort wins over the budget's.
         let out = sent(
             &thinking(budget(30000), Some("low")),
