@@ -375,3 +375,31 @@ fn cache_marks(body: &Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Where a Messages request body carries prompt-cache marks (`cache_control` of type
+/// `ephemeral`), as sorted JSON paths (`.system[0]`, `.messages[2].content[1]`): what tests of
+/// a gateway's mark placement compare.
+pub fn cache_mark_paths(body: &Value) -> Vec<String> {
+    fn walk(value: &Value, path: String, out: &mut Vec<String>) {
+        match value {
+            Value::Object(o) => {
+                if o.get("cache_control").and_then(|c| c.get("type")) == Some(&json!("ephemeral")) {
+                    out.push(path.clone());
+                }
+                for (k, v) in o {
+                    walk(v, format!("{path}.{k}"), out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(body, String::new(), &mut out);
+    out.sort();
+    out
+}

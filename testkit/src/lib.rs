@@ -52,6 +52,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use anthropic::cache_mark_paths;
 pub use error::Error;
 pub use record::{RecordedRequest, Wire, REDACTED};
 pub use scenario::{Release, Scenario, ScenarioKind, Usage};

@@ -5,7 +5,7 @@
 use gateway::config::GatewayConfig;
 use gateway::upstream::ProviderKind;
 use serde_json::{json, Value};
-use testkit::Wire;
+use testkit::{cache_mark_paths as marks, Wire};
 
 use crate::e2e_harness::{all_providers, Harness, KEY, KEY_ENV};
 
@@ -16,32 +16,6 @@ fn conversation() -> Value {
         {"role": "assistant", "content": "4."},
         {"role": "user", "content": [{"type": "text", "text": "And 3 + 3?"}]}
     ]})
-}
-
-/// Every path to a `cache_control` in `body`, sorted.
-fn marks(body: &Value) -> Vec<String> {
-    fn walk(value: &Value, path: String, out: &mut Vec<String>) {
-        match value {
-            Value::Object(o) => {
-                if o.contains_key("cache_control") {
-                    out.push(path.clone());
-                }
-                for (k, v) in o {
-                    walk(v, format!("{path}.{k}"), out);
-                }
-            }
-            Value::Array(a) => {
-                for (i, v) in a.iter().enumerate() {
-                    walk(v, format!("{path}[{i}]"), out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(body, String::new(), &mut out);
-    out.sort();
-    out
 }
 
 async fn sent_for(h: &Harness, body: &Value) -> Value {

@@ -124,32 +124,7 @@ fn mark_last_block(message: &mut Value) {
 mod tests {
     use super::*;
 
-    fn marks(body: &Value) -> Vec<String> {
-        fn walk(value: &Value, path: String, out: &mut Vec<String>) {
-            match value {
-                Value::Object(o) => {
-                    if o.get("cache_control").and_then(|c| c.get("type"))
-                        == Some(&json!("ephemeral"))
-                    {
-                        out.push(path.clone());
-                    }
-                    for (k, v) in o {
-                        walk(v, format!("{path}.{k}"), out);
-                    }
-                }
-                Value::Array(a) => {
-                    for (i, v) in a.iter().enumerate() {
-                        walk(v, format!("{path}[{i}]"), out);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut out = Vec::new();
-        walk(body, String::new(), &mut out);
-        out.sort();
-        out
-    }
+    use testkit::cache_mark_paths as marks;
 
     #[test]
     fn one_question_marks_only_the_shared_prefix() {
