@@ -122,6 +122,16 @@ class MessagesTests(unittest.TestCase):
                         body={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
         self.assertIn("max_tokens", str(ctx.exception))
 
+    def test_count_tokens(self):
+        # Claude Code calls this on start-up and every turn; the SDK's own method.
+        short = client.messages.count_tokens(
+            model="claude-haiku-4.5", messages=[{"role": "user", "content": "hi"}])
+        long = client.messages.count_tokens(
+            model="claude-haiku-4.5", system="Be brief.",
+            messages=[{"role": "user", "content": "word " * 400}])
+        self.assertGreater(short.input_tokens, 0)
+        self.assertGreater(long.input_tokens, short.input_tokens + 400)
+
 
 if __name__ == "__main__":
     unittest.main()

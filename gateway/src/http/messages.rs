@@ -722,7 +722,8 @@ pub async fn anthropic_errors(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let ours = request.uri().path() == PATH;
+    let path = request.uri().path();
+    let ours = path == PATH || path == super::count_tokens::PATH;
     let response = next.run(request).await;
     let status = response.status();
     if !ours || !(status.is_client_error() || status.is_server_error()) {

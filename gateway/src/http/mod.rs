@@ -26,6 +26,7 @@
 pub mod admin;
 mod cached;
 pub mod chat;
+pub mod count_tokens;
 mod dashboard;
 pub mod embeddings;
 pub mod error;
@@ -68,6 +69,7 @@ pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route(messages::PATH, post(messages::handler))
+        .route(count_tokens::PATH, post(count_tokens::handler))
         .route(responses::PATH, post(responses::handler))
         .route(
             responses::STORED_PATHS,

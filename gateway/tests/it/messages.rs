@@ -794,3 +794,43 @@ async fn interleaved_tool_call_fragments_stream_one_block_per_call_as_the_replay
     assert_eq!(h.fake.calls("gpt-4o-mini"), 1);
     h.stop().await;
 }
+
+/// `POST /v1/messages/count_tokens` (Claude Code calls it every turn): the gateway's estimate,
+/// growing with the request, at the model's token ratio, with no upstream call; a bad body is
+/// a 400 in Anthropic's shape.
+#[tokio::test]
+async fn count_tokens_estimates_without_calling_upstream() {
+    let harness = Harness::with(&["claude-haiku-4.5", "gpt-4o-mini"], |_| {}).await;
+    let h = &harness;
+    let count = |body: Value| async move {
+        let resp = h.post_json("/v1/messages/count_tokens", &body).await;
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.unwrap();
+        v["input_tokens"].as_u64().unwrap()
+    };
+    let short = count(json!({"model": "claude-haiku-4.5",
+        "messages": [{"role": "user", "content": "hi"}]}))
+    .await;
+    let long = count(json!({"model": "claude-haiku-4.5", "system": "Be brief.",
+        "messages": [{"role": "user", "content": "word ".repeat(400)}],
+        "tools": [{"name": "get_weather", "description": "Weather now",
+                   "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+        "thinking": {"type": "enabled", "budget_tokens": 2048}}))
+    .await;
+    assert!(short >= 1 && long > short + 400, "{short} {long}");
+    let auto = count(json!({"model": "auto",
+        "messages": [{"role": "user", "content": "word ".repeat(400)}]}))
+    .await;
+    assert!(auto > 400, "{auto}");
+    assert!(h.fake.requests().is_empty(), "no upstream call");
+
+    let e = anthropic_error(
+        h.post_json("/v1/messages/count_tokens", &json!({"model": "auto"}))
+            .await,
+        400,
+        "invalid_request_error",
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("messages"), "{e}");
+    harness.stop().await;
+}
