@@ -553,15 +553,10 @@ async fn a_spent_budget_stays_spent_when_redis_goes_away_or_comes_back_empty() {
     assert!((spent - 0.00132).abs() < 1e-9, "re-seeded: {spent}");
 }
 
-/// `[cache] shared` and a bad label: the replica that replayed the answer deletes it from
-/// Redis too, so that no replica fetches it again; a late bad label on the answer it replaced
-/// does not delete the fresh one stored since.
-#[tokio::test]
-async fn a_bad_label_takes_a_shared_answer_out_of_redis_but_not_its_successor() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let h = start_with(&redis, rpm(1000), OnUnavailable::Local, 3, |c| {
+/// Three replicas sharing answers through Redis (`[cache] shared`), whose model answers
+/// "Sydney", then "Canberra".
+async fn shared_cache_replicas(redis: &RedisServer) -> Replicas {
+    let h = start_with(redis, rpm(1000), OnUnavailable::Local, 3, |c| {
         c.cache.enabled = true;
         c.cache.deterministic_only = false;
         c.cache.shared = true;
@@ -571,6 +566,18 @@ async fn a_bad_label_takes_a_shared_answer_out_of_redis_but_not_its_successor() 
         "gpt-4o-mini",
         [Scenario::reply("Sydney"), Scenario::reply("Canberra")],
     );
+    h
+}
+
+/// `[cache] shared` and a bad label: the replica that replayed the answer deletes it from
+/// Redis too, so that no replica fetches it again; a late bad label on the answer it replaced
+/// does not delete the fresh one stored since.
+#[tokio::test]
+async fn a_bad_label_takes_a_shared_answer_out_of_redis_but_not_its_successor() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let h = shared_cache_replicas(&redis).await;
     let h = &h;
     let ask = |replica: usize| h.ask(replica);
     let label = |replica: usize, request_id: String| async move {
@@ -638,16 +645,7 @@ async fn a_bad_label_takes_the_copies_other_replicas_hold_out() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let h = start_with(&redis, rpm(1000), OnUnavailable::Local, 3, |c| {
-        c.cache.enabled = true;
-        c.cache.deterministic_only = false;
-        c.cache.shared = true;
-    })
-    .await;
-    h.fake.script(
-        "gpt-4o-mini",
-        [Scenario::reply("Sydney"), Scenario::reply("Canberra")],
-    );
+    let h = shared_cache_replicas(&redis).await;
     for _ in 0..250 {
         if eviction_followers(&redis).await >= 3 {
             break;
