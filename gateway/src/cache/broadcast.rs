@@ -94,10 +94,12 @@ pub(crate) fn spawn(state: &AppState, stop: CancellationToken) {
                             _ = ping.tick() => {
                                 // A connection that died without closing (a Redis host gone,
                                 // a NAT's idle cut) delivers nothing and ends nothing: only
-                                // an unanswered ping shows it.
+                                // an unanswered ping shows it. Any reply will do: a
+                                // subscribed RESP2 connection answers `["pong", ""]`, not
+                                // `PONG`.
                                 let answered = tokio::time::timeout(
                                     counters.timeout().max(PING_TIMEOUT_MIN),
-                                    sink.ping::<String>(),
+                                    sink.ping::<redis::Value>(),
                                 )
                                 .await;
                                 if matches!(answered, Ok(Ok(_))) {

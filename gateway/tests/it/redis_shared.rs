@@ -697,3 +697,34 @@ async fn a_bad_label_takes_the_copies_other_replicas_hold_out() {
     assert_eq!((served.as_str(), text.as_str()), ("hit", "Canberra"));
     assert_eq!(h.fake.calls("gpt-4o-mini"), 2);
 }
+
+/// The eviction subscription's liveness check (`cache::broadcast`) pings a subscribed
+/// connection and takes any reply as alive: a real Redis answers it, on the connection the
+/// messages also arrive on.
+#[tokio::test]
+async fn a_subscribed_connection_answers_the_liveness_ping() {
+    use futures::StreamExt;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.subscribe("it:cache:evictions").await.unwrap();
+    let (mut sink, mut messages) = pubsub.split();
+    let reply = tokio::time::timeout(Duration::from_secs(2), sink.ping::<redis::Value>())
+        .await
+        .unwrap();
+    assert!(reply.is_ok(), "{reply:?}");
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("it:cache:evictions")
+        .arg("hello")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(2), messages.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.get_payload_bytes(), b"hello");
+}
