@@ -105,17 +105,20 @@ pub fn request_for<'a>(
     out
 }
 
-/// A request holding Anthropic's `thinking` setting, fitted to the model. For another vendor's
-/// model it is taken out, and its nearest effort given as `reasoning_effort` where the request
-/// names none and the catalog knows the model (OpenAI and compatible servers answer 400 to a
-/// `thinking` field). For a Claude
-/// model it is kept where Anthropic takes it ([`claude_takes`]) and then the sampling settings
-/// extended thinking refuses go (`temperature`, a `top_p` below 0.95: Anthropic answers 400
-/// to them with thinking on, as OpenAI's reasoning models do to theirs, which this module
-/// also drops); where Anthropic would refuse it (a model older than Claude 3.7, `adaptive`
-/// before Claude 4.6, a budget not below the request's output limit, a forced tool call), it
-/// is taken out and the model answers without extended thinking. A value that is not a
-/// thinking setting is taken out. `None` when nothing changes.
+/// A request holding Anthropic's `thinking` setting, fitted to the model.
+///
+/// For another vendor's model it is taken out, and its nearest effort given as
+/// `reasoning_effort` where the request names none and the catalog knows the model (OpenAI
+/// and compatible servers answer 400 to a `thinking` field).
+///
+/// For a Claude model it is kept where Anthropic takes it ([`claude_takes`]), and then the
+/// sampling settings extended thinking refuses go (`temperature`, a `top_p` below 0.95:
+/// Anthropic answers 400 to them with thinking on, as OpenAI's reasoning models do to theirs,
+/// which this module also drops). Where Anthropic would refuse it (a model older than Claude
+/// 3.7, `adaptive` before Claude 4.6, a budget not below the request's output limit, a forced
+/// tool call) it is taken out, and the model answers without extended thinking.
+///
+/// A value that is not a thinking setting is taken out. `None` when nothing changes.
 fn with_thinking_fitted(
     req: &ChatCompletionRequest,
     entry: Option<&CatalogEntry>,
