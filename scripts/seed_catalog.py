@@ -10,8 +10,8 @@ Two groups of models are written:
 1. A curated list of popular current models (CURATED below). Prices, context lengths and tool
    support come from the OpenRouter price snapshot in `<datasets>/prices/*.json` (or, for the
    few models missing from it, from RouterArena's `model_cost/cost.json`). Prompt-cache price
-   multipliers (`cache_read`, `cache_write`): Anthropic's published 0.1 / 1.25 for every Claude
-   model, the snapshot's read multiple for OpenAI and Google models priced from it, none
+   multipliers (`cache_read`, `cache_write`): 0.1 / 1.25 for every Claude model (the
+   snapshot's figures for every Claude model it lists), the snapshot's read multiple for OpenAI and Google models priced from it, none
    otherwise (`cache_prices`). Vision and JSON-mode
    flags, latency priors and quality priors are hand-assigned per family here, because the price
    list does not carry them.
@@ -405,16 +405,17 @@ def toml_str(s):
     return json.dumps(s, ensure_ascii=False)
 
 
-# Anthropic's published rule for every Claude model: a cache read costs 0.1 times the input
-# price and a 5-minute cache write 1.25 times (platform.claude.com, "Prompt caching", pricing;
-# read 2026-12-07). The gateway marks breakpoints on every Claude request, RouterArena-priced
-# Claude 3.x included, so these apply whatever the price source.
+# One rule for every Claude model: a cache read costs 0.1 times the input price and a
+# 5-minute cache write 1.25 times. This is what the price snapshot gives for each Claude model
+# it lists (Anthropic prices caching per multiple, not per model). The gateway marks
+# breakpoints on every Claude request, RouterArena-priced Claude 3.x included, so these apply
+# whatever the model's price source.
 ANTHROPIC_CACHE = (0.1, 1.25)
 
 
 def cache_prices(provider, cache):
     """(cache_read, cache_write) multiples for a model of `provider` priced with the snapshot's
-    `cache` entry (None: not from the snapshot). Anthropic: its published rule. OpenAI and
+    `cache` entry (None: not from the snapshot). Anthropic: the one rule above. OpenAI and
     Google: the snapshot's read multiple, and no write price (their caching is implicit and
     bills no writes; the snapshot's Gemini `write_multiplier` is its storage price). Other
     providers: none, since the snapshot's figure is OpenRouter's mix of hosts, not what the
