@@ -771,16 +771,7 @@ async fn issue_11_logs_written_before_keys_still_read_and_report() {
         let fake = FakeProvider::start().await;
         let mut store = KeyStore::open(&path).unwrap();
         let (record, key) = store.create(&named("new"), T0_MS).unwrap();
-        let cfg = config(
-            dir.path(),
-            vec![provider(
-                "openai",
-                ProviderKind::Openai,
-                &fake.openai_base_url(),
-            )],
-            &["gpt-4o-mini"],
-            |_| {},
-        );
+        let cfg = mini_config(dir.path(), &fake);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw = gateway::spawn(cfg, listener, None).await.unwrap();
         ((fake, gw), (record.id, key.expose().clone()))

@@ -378,6 +378,20 @@ fn encode(
     all
 }
 
+/// `chunks` assembled as the response cache stores an answer, and that answer's replay as
+/// this endpoint streams it (typed events).
+fn stored_and_replayed(
+    req: &crate::openai::wire::ChatCompletionRequest,
+    chunks: &[ChatCompletionChunk],
+) -> (
+    crate::openai::wire::ChatCompletionResponse,
+    Vec<(String, Value)>,
+) {
+    let stored = Assembler::of_chunks(chunks, (5, 5)).unwrap();
+    let replay = typed_events(&encode(req, &crate::cache::replay::chunks(&stored, (5, 5))));
+    (stored, replay)
+}
+
 fn call_delta(index: u32, id: Option<&str>, name: Option<&str>, args: Option<&str>) -> Delta {
     Delta {
         tool_calls: Some(vec![ToolCallDelta::for_test(index, id, name, args)]),
@@ -473,11 +487,7 @@ fn interleaved_tool_call_fragments_make_one_item_per_call() {
 
     // The cached replay of the same answer (assembled, stored, replayed as chunks) agrees,
     // streamed and not.
-    let stored = Assembler::of_chunks(&chunks, (5, 5)).unwrap();
-    let replay = typed_events(&encode(
-        &req,
-        &crate::cache::replay::chunks(&stored, (5, 5)),
-    ));
+    let (stored, replay) = stored_and_replayed(&req, &chunks);
     assert_coherent(&replay);
     assert_eq!(calls_of(&replay.last().unwrap().1["response"]), expected);
     assert_eq!(calls_of(&response_body(&stored, (5, 5), &req)), expected);
@@ -497,11 +507,7 @@ fn a_call_without_an_id_gets_the_same_id_live_and_replayed() {
         calls_of(&live.last().unwrap().1["response"])[0]["call_id"],
         "call_0"
     );
-    let stored = Assembler::of_chunks(&chunks, (5, 5)).unwrap();
-    let replay = typed_events(&encode(
-        &req,
-        &crate::cache::replay::chunks(&stored, (5, 5)),
-    ));
+    let (stored, replay) = stored_and_replayed(&req, &chunks);
     assert_eq!(
         calls_of(&replay.last().unwrap().1["response"])[0]["call_id"],
         "call_0"
@@ -537,11 +543,7 @@ fn an_empty_id_in_later_fragments_keeps_the_calls_id() {
     let expected = vec![json!({"type": "function_call", "status": "completed",
         "call_id": "call_1", "name": "f", "arguments": "{\"a\":1}"})];
     assert_eq!(calls_of(&live.last().unwrap().1["response"]), expected);
-    let stored = Assembler::of_chunks(&chunks, (5, 5)).unwrap();
-    let replay = typed_events(&encode(
-        &req,
-        &crate::cache::replay::chunks(&stored, (5, 5)),
-    ));
+    let (stored, replay) = stored_and_replayed(&req, &chunks);
     assert_eq!(calls_of(&replay.last().unwrap().1["response"]), expected);
     assert_eq!(calls_of(&response_body(&stored, (5, 5), &req)), expected);
 }
