@@ -53,8 +53,7 @@ fn count(state: &AppState, body: &[u8]) -> Result<u64, ApiError> {
     for field in ["stream", "top_k"] {
         object.remove(field);
     }
-    let bytes = serde_json::to_vec(&value).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-    let req = super::messages::parse(&bytes)?;
+    let req = super::messages::parse_value(value)?;
     let estimate = f64::from(crate::tokens::estimate_prompt(&req));
     let tokens = match state.catalog.find(&req.model) {
         Some(entry) => entry.spec.prompt_tokens(estimate),

@@ -84,8 +84,13 @@ pub async fn messages(
 
 /// The body as the internal chat request.
 pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
-    let mut value: Value =
+    let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    parse_value(value)
+}
+
+/// [`parse`] of a body already read as JSON (`count_tokens` edits it first).
+pub fn parse_value(mut value: Value) -> Result<ChatCompletionRequest, ApiError> {
     let Some(object) = value.as_object_mut() else {
         return Err(ApiError::InvalidRequest(
             "the body must be a JSON object".to_owned(),
