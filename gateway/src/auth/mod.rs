@@ -24,7 +24,7 @@ pub mod store;
 
 use outcome_log::Location;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{Request, State};
@@ -91,7 +91,7 @@ struct Inner {
     ledger: Arc<Ledger>,
     clock: AuthClock,
     /// [`KeyStore::data_version`] at the last load.
-    seen_version: AtomicU64,
+    seen_version: AtomicI64,
     /// Serialises reloads.
     reload: Mutex<()>,
     /// The Redis counters (`[redis]`); `None`: everything counts in process.
@@ -113,7 +113,7 @@ impl Auth {
             table: RwLock::new(Arc::new(Table::default())),
             ledger: Arc::new(Ledger::new(clock.clone())),
             clock,
-            seen_version: AtomicU64::new(0),
+            seen_version: AtomicI64::new(0),
             reload: Mutex::new(()),
             shared: None,
             tracker: TaskTracker::new(),
@@ -150,7 +150,7 @@ impl Auth {
             table: RwLock::new(Arc::new(Table::default())),
             ledger: Arc::new(Ledger::new(clock.clone())),
             clock,
-            seen_version: AtomicU64::new(0),
+            seen_version: AtomicI64::new(0),
             reload: Mutex::new(()),
             shared,
             tracker,
@@ -359,9 +359,10 @@ impl Auth {
         if let Ok(mut t) = self.0.table.write() {
             *t = Arc::new(table);
         }
-        self.0
-            .seen_version
-            .store(u64::try_from(version).unwrap_or(0), Ordering::SeqCst);
+        // The digest as it is: a conversion to unsigned had sent every negative digest (half
+        // of them) to 0, so two different tables could look unchanged and a key created or
+        // revoked was missed until a later change.
+        self.0.seen_version.store(version, Ordering::SeqCst);
         Ok(())
     }
 }

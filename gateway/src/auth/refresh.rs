@@ -146,7 +146,7 @@ impl Worker {
 fn read(auth: &Auth, store: &KeyStore, trigger: Trigger) {
     auth.0.metrics.key_table_read(trigger.label());
     let changed = match store.data_version() {
-        Ok(v) => u64::try_from(v).unwrap_or(0) != auth.0.seen_version.load(Ordering::SeqCst),
+        Ok(v) => v != auth.0.seen_version.load(Ordering::SeqCst),
         Err(e) => {
             tracing::warn!(error = %e, "Key table unreadable; keeping the keys loaded.");
             false
