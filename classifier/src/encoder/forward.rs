@@ -30,20 +30,32 @@ pub(super) fn embed(
     adapter: Option<&RoutingAdapter>,
     precision: Precision,
 ) -> Result<Vec<Vec<f32>>, Error> {
+    per_text(ids, threads, |ids, threads| {
+        embed_together(model, ids, threads, extra, adapter, precision)
+    })
+}
+
+/// `run` (one result per text, in order, on at most the threads given) over the batch: whole
+/// texts per thread where [`split_batch`] shares it out, else the whole batch at once.
+fn per_text<T: Clone + Default + Send>(
+    ids: &[Vec<u32>],
+    threads: usize,
+    run: impl Fn(&[Vec<u32>], usize) -> Result<Vec<T>, Error> + Sync,
+) -> Result<Vec<T>, Error> {
     let Some(groups) = split_batch(ids, threads) else {
-        return embed_together(model, ids, threads, extra, adapter, precision);
+        return run(ids, threads);
     };
     let parts = groups
         .par_iter()
         .map(|group| {
             let sub: Vec<Vec<u32>> = group.iter().map(|&i| ids[i].clone()).collect();
-            embed_together(model, &sub, 1, extra, adapter, precision)
+            run(&sub, 1)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out = vec![Vec::new(); ids.len()];
-    for (group, vectors) in groups.iter().zip(parts) {
-        for (&i, v) in group.iter().zip(vectors) {
-            out[i] = v;
+    let mut out = vec![T::default(); ids.len()];
+    for (group, results) in groups.iter().zip(parts) {
+        for (&i, r) in group.iter().zip(results) {
+            out[i] = r;
         }
     }
     Ok(out)
@@ -112,6 +124,18 @@ fn embed_together(
 /// The last layer's output per text, `tokens × hidden` row-major, unpooled (what a routing
 /// adapter is trained on).
 pub(super) fn last_hidden(
+    model: &PackedBert,
+    ids: &[Vec<u32>],
+    threads: usize,
+    precision: Precision,
+) -> Result<Vec<Vec<f32>>, Error> {
+    per_text(ids, threads, |ids, threads| {
+        last_hidden_together(model, ids, threads, precision)
+    })
+}
+
+/// [`last_hidden`] with the whole batch in one stacked matrix.
+fn last_hidden_together(
     model: &PackedBert,
     ids: &[Vec<u32>],
     threads: usize,

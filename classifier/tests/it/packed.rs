@@ -79,7 +79,40 @@ fn thread_count_does_not_change_the_embedding() {
 }
 
 #[test]
+fn token_states_are_the_same_on_one_thread_and_two() {
+    let one = classifier::Encoder::load(&encoder_dir(), classifier::EncoderConfig::default())
+        .unwrap()
+        .with_threads(1);
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let two = pool.install(|| encoder().token_states(&refs).unwrap());
+    let single = one.token_states(&refs).unwrap();
+    assert_eq!(two.len(), refs.len());
+    for (a, b) in two.iter().zip(&single) {
+        assert_eq!(a.len(), b.len());
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(diff <= 1e-4, "threads changed the token states by {diff}");
+    }
+}
+
+#[test]
 fn bad_ids_are_errors_not_panics() {
+    let enc = encoder();
+    // An id out of range fails the batch whether it runs whole texts per thread or not.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let shared = pool.install(|| enc.forward(&[vec![101, 2000, 102], vec![101, 999_999, 102]]));
+    assert!(shared.is_err());
     let enc = encoder();
     assert!(enc.forward(&[vec![101, 999_999, 102]]).is_err());
     assert!(enc.forward(&[vec![101; 513]]).is_err());
