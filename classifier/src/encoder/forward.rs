@@ -36,7 +36,8 @@ pub(super) fn embed(
 }
 
 /// `run` (one result per text, in order, on at most the threads given) over the batch: whole
-/// texts per thread where [`split_batch`] shares it out, else the whole batch at once.
+/// texts per thread where [`split_batch`] shares it out (one group per thread, or per share of
+/// the threads when there are fewer texts), else the whole batch at once.
 fn per_text<T: Clone + Default + Send>(
     ids: &[Vec<u32>],
     threads: usize,
@@ -45,11 +46,15 @@ fn per_text<T: Clone + Default + Send>(
     let Some(groups) = split_batch(ids, threads) else {
         return run(ids, threads);
     };
+    // Fewer texts than threads (three texts on a pool of eight): the spare threads go to the
+    // groups' own products, as evenly as they share out.
+    let k = groups.len();
     let parts = groups
         .par_iter()
-        .map(|group| {
+        .enumerate()
+        .map(|(g, group)| {
             let sub: Vec<Vec<u32>> = group.iter().map(|&i| ids[i].clone()).collect();
-            run(&sub, 1)
+            run(&sub, threads / k + usize::from(g < threads % k))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = vec![T::default(); ids.len()];

@@ -54,20 +54,27 @@ fn thread_count_does_not_change_the_embedding() {
     let one = classifier::Encoder::load(&encoder_dir(), classifier::EncoderConfig::default())
         .unwrap()
         .with_threads(1);
+    // As many threads as the pool it runs in has (at most three).
+    let wide = classifier::Encoder::load(&encoder_dir(), classifier::EncoderConfig::default())
+        .unwrap()
+        .with_threads(3);
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
-    // The whole list is shared out as whole texts per thread; the three short texts and the
-    // long one cannot be, so they run together with each product split between the threads.
+    // On two threads the whole list is shared out as whole texts per thread; the three short
+    // texts and the long one cannot be, so they run together with each product split between
+    // the threads. On three, two texts of one length go one per group, the spare thread to
+    // the first group's products.
     let uneven = [refs[1], refs[2], refs[3], refs[7]];
-    for batch in [&refs[..], &uneven[..]] {
-        let two = pool.install(|| encoder().encode(batch).unwrap());
+    let pair = [refs[6], refs[6]];
+    for (threads, batch) in [(2, &refs[..]), (2, &uneven[..]), (3, &pair[..])] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let many = pool.install(|| wide.encode(batch).unwrap());
         let single = one.encode(batch).unwrap();
-        assert_eq!(two.len(), batch.len());
-        for (a, b) in two.iter().zip(&single) {
+        assert_eq!(many.len(), batch.len());
+        for (a, b) in many.iter().zip(&single) {
             let diff = a
                 .iter()
                 .zip(b)
