@@ -46,15 +46,23 @@ fn per_text<T: Clone + Default + Send>(
     let Some(groups) = split_batch(ids, threads) else {
         return run(ids, threads);
     };
-    // Fewer texts than threads (three texts on a pool of eight): the spare threads go to the
-    // groups' own products, as evenly as they share out.
-    let k = groups.len();
+    // Fewer texts than threads (three texts on a pool of six): each group gets the same share
+    // of the threads for its own products (`split_batch` makes only as many groups as share
+    // the threads evenly).
+    let share = threads / groups.len();
     let parts = groups
         .par_iter()
-        .enumerate()
-        .map(|(g, group)| {
+        .map(|group| {
             let sub: Vec<Vec<u32>> = group.iter().map(|&i| ids[i].clone()).collect();
-            run(&sub, threads / k + usize::from(g < threads % k))
+            let results = run(&sub, share)?;
+            if results.len() != sub.len() {
+                return Err(Error::Shape(format!(
+                    "a pass over {} texts gave {} results",
+                    sub.len(),
+                    results.len()
+                )));
+            }
+            Ok(results)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = vec![T::default(); ids.len()];
@@ -66,22 +74,26 @@ fn per_text<T: Clone + Default + Send>(
     Ok(out)
 }
 
-/// The most a group may hold of a split batch's tokens, as a multiple of an even share: past
-/// it the largest group, on one thread, would take longer than the whole batch on all of them.
-const GROUP_SHARE_LIMIT: f64 = 1.2;
+/// The most a group may hold of a split batch's tokens, as a multiple of an even share. Split
+/// evenly, whole texts per thread ran about 0.9 of the time of split products (f32); past this
+/// the largest group would take about as long as the whole batch did together.
+const GROUP_SHARE_LIMIT: f64 = 1.1;
 
-/// How a batch is shared between `threads` threads when each should run whole texts on its own
-/// (indices into `ids`, one group per thread), or `None` when the batch runs together with
-/// every product split between the threads. Whole texts per thread need no hand-over between
-/// threads inside the pass, where split products meet up to eight times a layer; passes of 2 to
-/// 16 texts ran 7–19 % faster this way (docs/performance.md, "Whole texts per thread"). A lone
-/// text, or a batch that cannot be shared out evenly (one long text among short ones), keeps
-/// the split products, so its latency is unchanged.
+/// How a batch is shared between `threads` threads when each group of whole texts should run
+/// on its own share of them (indices into `ids`; as many groups as divide the threads evenly,
+/// at most one per text), or `None` when the batch runs together with every product split
+/// between the threads. Whole texts per thread need no hand-over between threads inside the
+/// pass, where split products meet up to eight times a layer: with two threads, passes of 4 to
+/// 16 texts ran 7–14 % faster this way in f32 and 13–19 % in int8 from 2 texts
+/// (docs/performance.md, "Whole texts per thread"). A lone text, a batch with fewer texts than
+/// any even share of the threads needs (two texts on three threads), or one that cannot be
+/// shared out evenly (one long text among short ones, three texts on two threads) keeps the
+/// split products, so its latency is unchanged.
 fn split_batch(ids: &[Vec<u32>], threads: usize) -> Option<Vec<Vec<usize>>> {
-    let k = threads.min(ids.len());
-    if k < 2 {
-        return None;
-    }
+    // Unequal shares would leave the group with fewer threads behind the others.
+    let k = (2..=threads.min(ids.len()))
+        .rev()
+        .find(|k| threads.is_multiple_of(*k))?;
     // Longest first, each to the group with the fewest tokens so far.
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
@@ -478,8 +490,11 @@ mod tests {
                 .sum::<usize>()
         };
         assert_eq!((load(&groups[0]), load(&groups[1])), (96, 80));
-        // Never more groups than texts.
+        // Never more groups than texts, and only as many as share the threads evenly.
         assert_eq!(split_batch(&texts(&[16, 16]), 4).unwrap().len(), 2);
+        assert_eq!(split_batch(&texts(&[16, 16, 16]), 6).unwrap().len(), 3);
+        assert!(split_batch(&texts(&[16, 16]), 3).is_none());
+        assert_eq!(split_batch(&texts(&[16; 9]), 3).unwrap().len(), 3);
     }
 
     #[test]
@@ -488,6 +503,10 @@ mod tests {
         assert!(split_batch(&texts(&[128, 16, 16, 16]), 2).is_none());
         // Two texts of unequal length: the longer one alone is over the limit.
         assert!(split_batch(&texts(&[40, 20]), 2).is_none());
-        assert!(split_batch(&texts(&[22, 20]), 2).is_some());
+        assert!(split_batch(&texts(&[21, 20]), 2).is_some());
+        // Three equal texts on two threads: two of them on one thread is a third over an even
+        // share; eleven are close enough.
+        assert!(split_batch(&texts(&[16; 3]), 2).is_none());
+        assert!(split_batch(&texts(&[16; 11]), 2).is_some());
     }
 }

@@ -49,24 +49,27 @@ fn packed_matches_candle_on_varied_texts() {
     eprintln!("worst single-text cosine to candle: {worst:.9}");
 }
 
+/// An encoder that uses as many threads as the pool it runs in has, up to `threads` (the shared
+/// fixture takes the machine's count, which would test nothing on one core).
+fn threaded(threads: usize) -> classifier::Encoder {
+    classifier::Encoder::load(&encoder_dir(), classifier::EncoderConfig::default())
+        .unwrap()
+        .with_threads(threads)
+}
+
 #[test]
 fn thread_count_does_not_change_the_embedding() {
-    let one = classifier::Encoder::load(&encoder_dir(), classifier::EncoderConfig::default())
-        .unwrap()
-        .with_threads(1);
-    // As many threads as the pool it runs in has (at most three).
-    let wide = classifier::Encoder::load(&encoder_dir(), classifier::EncoderConfig::default())
-        .unwrap()
-        .with_threads(3);
+    let one = threaded(1);
+    let wide = threaded(4);
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     // On two threads the whole list is shared out as whole texts per thread; the three short
     // texts and the long one cannot be, so they run together with each product split between
-    // the threads. On three, two texts of one length go one per group, the spare thread to
-    // the first group's products.
+    // the threads. On four, two texts of one length go one per group, each group's products
+    // on two threads.
     let uneven = [refs[1], refs[2], refs[3], refs[7]];
     let pair = [refs[6], refs[6]];
-    for (threads, batch) in [(2, &refs[..]), (2, &uneven[..]), (3, &pair[..])] {
+    for (threads, batch) in [(2, &refs[..]), (2, &uneven[..]), (4, &pair[..])] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -87,16 +90,14 @@ fn thread_count_does_not_change_the_embedding() {
 
 #[test]
 fn token_states_are_the_same_on_one_thread_and_two() {
-    let one = classifier::Encoder::load(&encoder_dir(), classifier::EncoderConfig::default())
-        .unwrap()
-        .with_threads(1);
+    let one = threaded(1);
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap();
-    let two = pool.install(|| encoder().token_states(&refs).unwrap());
+    let two = pool.install(|| threaded(2).token_states(&refs).unwrap());
     let single = one.token_states(&refs).unwrap();
     assert_eq!(two.len(), refs.len());
     for (a, b) in two.iter().zip(&single) {
@@ -112,13 +113,13 @@ fn token_states_are_the_same_on_one_thread_and_two() {
 
 #[test]
 fn bad_ids_are_errors_not_panics() {
-    let enc = encoder();
     // An id out of range fails the batch whether it runs whole texts per thread or not.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap();
-    let shared = pool.install(|| enc.forward(&[vec![101, 2000, 102], vec![101, 999_999, 102]]));
+    let two = threaded(2);
+    let shared = pool.install(|| two.forward(&[vec![101, 2000, 102], vec![101, 999_999, 102]]));
     assert!(shared.is_err());
     let enc = encoder();
     assert!(enc.forward(&[vec![101, 999_999, 102]]).is_err());
