@@ -57,6 +57,20 @@ fn threaded(threads: usize) -> classifier::Encoder {
         .with_threads(threads)
 }
 
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn thread_count_does_not_change_the_embedding() {
     let one = threaded(1);
@@ -70,19 +84,12 @@ fn thread_count_does_not_change_the_embedding() {
     let uneven = [refs[1], refs[2], refs[3], refs[7]];
     let pair = [refs[6], refs[6]];
     for (threads, batch) in [(2, &refs[..]), (2, &uneven[..]), (4, &pair[..])] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = pool(threads);
         let many = pool.install(|| wide.encode(batch).unwrap());
         let single = one.encode(batch).unwrap();
         assert_eq!(many.len(), batch.len());
         for (a, b) in many.iter().zip(&single) {
-            let diff = a
-                .iter()
-                .zip(b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max);
+            let diff = max_abs_diff(a, b);
             assert!(diff <= 1e-5, "threads changed the embedding by {diff}");
         }
     }
@@ -93,20 +100,13 @@ fn token_states_are_the_same_on_one_thread_and_two() {
     let one = threaded(1);
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
+    let pool = pool(2);
     let two = pool.install(|| threaded(2).token_states(&refs).unwrap());
     let single = one.token_states(&refs).unwrap();
     assert_eq!(two.len(), refs.len());
     for (a, b) in two.iter().zip(&single) {
         assert_eq!(a.len(), b.len());
-        let diff = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
+        let diff = max_abs_diff(a, b);
         assert!(diff <= 1e-4, "threads changed the token states by {diff}");
     }
 }
@@ -114,10 +114,7 @@ fn token_states_are_the_same_on_one_thread_and_two() {
 #[test]
 fn bad_ids_are_errors_not_panics() {
     // An id out of range fails the batch whether it runs whole texts per thread or not.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
+    let pool = pool(2);
     let two = threaded(2);
     let shared = pool.install(|| two.forward(&[vec![101, 2000, 102], vec![101, 999_999, 102]]));
     assert!(shared.is_err());
