@@ -1184,6 +1184,12 @@ impl Config {
                     format!("`{}` must start with http:// or https://", p.base_url),
                 ));
             }
+            if let Err(e) = reqwest::Url::parse(&p.base_url) {
+                return Err(invalid(
+                    &format!("providers[{i}].base_url"),
+                    format!("`{}` is not a URL ({e})", p.base_url),
+                ));
+            }
             if p.prompt_cache.is_some() && p.kind != ProviderKind::Anthropic {
                 return Err(invalid(
                     &format!("providers[{i}].prompt_cache"),

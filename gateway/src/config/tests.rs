@@ -710,3 +710,14 @@ fn routing_deadline_and_timeouts_are_bounded() {
     let ok = parse("[router]\nrouting_deadline = \"600s\"\n").unwrap();
     assert!(Config::resolve(ok, &no_env).is_ok());
 }
+
+#[test]
+fn a_base_url_that_is_not_a_url_names_the_field() {
+    let raw = parse(
+        "[[providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"http://exa mple.com/v1\"\n",
+    )
+    .unwrap();
+    let err = Config::resolve(raw, &no_env).unwrap_err();
+    assert_eq!(field_of(&err), "providers[0].base_url");
+    assert!(err.to_string().contains("is not a URL"), "{err}");
+}
