@@ -312,7 +312,15 @@ fn layer_forward(
 ) -> Result<(), Error> {
     let h = model.hidden;
     let rows = x.len() / h;
-    linear(&mut s.qkv, x, rows, &layer.qkv, threads, precision)?;
+    let chunk = row_chunk(rows, threads);
+    match chunk {
+        Some(c) => s
+            .qkv
+            .par_chunks_mut(c * 3 * h)
+            .zip(x.par_chunks(c * h))
+            .try_for_each(|(q, x)| linear(q, x, x.len() / h, &layer.qkv, 1, precision))?,
+        None => linear(&mut s.qkv, x, rows, &layer.qkv, threads, precision)?,
+    }
     attention(&s.qkv, spans, h, model.heads, &mut s.heads, threads)?;
     // Heads are computed head-major (each head's rows contiguous, so heads run in parallel on
     // disjoint slices); the output projection wants them side by side per token.
@@ -321,6 +329,17 @@ fn layer_forward(
         for (t, src) in block.chunks_exact(d).enumerate() {
             s.ctx[t * h + head * d..t * h + (head + 1) * d].copy_from_slice(src);
         }
+    }
+    if let Some(c) = chunk {
+        let inter = layer.ffn_in.outputs;
+        return x
+            .par_chunks_mut(c * h)
+            .zip(s.ctx.par_chunks(c * h))
+            .zip(s.y.par_chunks_mut(c * h))
+            .zip(s.ffn.par_chunks_mut(c * inter))
+            .try_for_each(|(((x, ctx), y), ffn)| {
+                after_attention(model, layer, x, ctx, y, ffn, precision)
+            });
     }
     linear(&mut s.y, &s.ctx, rows, &layer.attn_out, threads, precision)?;
     rows_par(&mut s.y, x, h, threads, |y, res| {
@@ -356,6 +375,49 @@ fn layer_forward(
         );
     });
     std::mem::swap(x, &mut s.y);
+    Ok(())
+}
+
+/// Rows per thread when a layer's row-local steps (the QKV product, then everything after
+/// attention) run as whole row blocks per thread, each on one thread; `None`: each product
+/// split between the threads instead. Row blocks meet once before attention and once after it,
+/// where split products meet after every step; but each thread then reads all the weights, and
+/// a block of few rows uses the micro-kernel's tiles poorly. Single texts ran 2–9 % faster
+/// from 48 tokens on two threads, and 6–14 % slower at 24–32 (docs/performance.md, "Row blocks
+/// per thread").
+fn row_chunk(rows: usize, threads: usize) -> Option<usize> {
+    let chunk = rows.div_ceil(threads.max(1));
+    (threads > 1 && chunk >= ROWS_PER_BLOCK).then_some(chunk)
+}
+
+/// The fewest rows a thread's block may have ([`row_chunk`]).
+const ROWS_PER_BLOCK: usize = 24;
+
+/// The output projection, its residual and norm, and the feed-forward block of one block of
+/// rows, on one thread: `x` (the layer's input rows) becomes the layer's output rows; `y` and
+/// `ffn` are scratch for the same rows.
+fn after_attention(
+    model: &PackedBert,
+    layer: &Layer,
+    x: &mut [f32],
+    ctx: &[f32],
+    y: &mut [f32],
+    ffn: &mut [f32],
+    precision: Precision,
+) -> Result<(), Error> {
+    let rows = x.len() / model.hidden;
+    linear(y, ctx, rows, &layer.attn_out, 1, precision)?;
+    kernels::add_layer_norm(
+        y,
+        x,
+        &layer.attn_norm.gamma,
+        &layer.attn_norm.beta,
+        model.eps,
+    );
+    linear(ffn, y, rows, &layer.ffn_in, 1, precision)?;
+    kernels::gelu(ffn);
+    linear(x, ffn, rows, &layer.ffn_out, 1, precision)?;
+    kernels::add_layer_norm(x, y, &layer.ffn_norm.gamma, &layer.ffn_norm.beta, model.eps);
     Ok(())
 }
 

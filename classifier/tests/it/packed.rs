@@ -78,9 +78,8 @@ fn thread_count_does_not_change_the_embedding() {
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     // On two threads the whole list is shared out as whole texts per thread; the three short
-    // texts and the long one cannot be, so they run together with each product split between
-    // the threads. On four, two texts of one length go one per group, each group's products
-    // on two threads.
+    // texts and the long one cannot be, so they run together, in row blocks per thread. On
+    // four, two texts of one length go one per group, each group on two threads.
     let uneven = [refs[1], refs[2], refs[3], refs[7]];
     let pair = [refs[6], refs[6]];
     for (threads, batch) in [(2, &refs[..]), (2, &uneven[..]), (4, &pair[..])] {
@@ -91,6 +90,27 @@ fn thread_count_does_not_change_the_embedding() {
         for (a, b) in many.iter().zip(&single) {
             let diff = max_abs_diff(a, b);
             assert!(diff <= 1e-5, "threads changed the embedding by {diff}");
+        }
+    }
+}
+
+#[test]
+fn int8_passes_are_the_same_on_one_thread_and_two() {
+    // A long text alone runs in row blocks per thread; the uneven batch together; the pair of
+    // equal texts as whole texts per thread.
+    let one = threaded(1).with_int8_weights();
+    let two = threaded(2).with_int8_weights();
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let pool = pool(2);
+    let uneven = [refs[1], refs[2], refs[3], refs[7]];
+    for batch in [&refs[6..7], &uneven[..], &[refs[6], refs[6]][..]] {
+        let many = pool.install(|| two.encode_int8(batch).unwrap());
+        let single = one.encode_int8(batch).unwrap();
+        assert_eq!(many.len(), batch.len());
+        for (a, b) in many.iter().zip(&single) {
+            let diff = max_abs_diff(a, b);
+            assert!(diff <= 1e-5, "threads changed the int8 embedding by {diff}");
         }
     }
 }
