@@ -87,8 +87,8 @@ const GROUP_SHARE_LIMIT: f64 = 1.1;
 /// 16 texts ran 7–14 % faster this way in f32 and 13–19 % in int8 from 2 texts
 /// (docs/performance.md, "Whole texts per thread"). A lone text, a batch with fewer texts than
 /// any even share of the threads needs (two texts on three threads), or one that cannot be
-/// shared out evenly (one long text among short ones, three texts on two threads) keeps the
-/// split products, so its latency is unchanged.
+/// shared out evenly (one long text among short ones, three texts on two threads) runs
+/// together on all the threads ([`embed_together`]).
 fn split_batch(ids: &[Vec<u32>], threads: usize) -> Option<Vec<Vec<usize>>> {
     // Unequal shares would leave the group with fewer threads behind the others.
     let k = (2..=threads.min(ids.len()))
@@ -110,7 +110,8 @@ fn split_batch(ids: &[Vec<u32>], threads: usize) -> Option<Vec<Vec<usize>>> {
     (total > 0 && largest as f64 <= GROUP_SHARE_LIMIT * even).then_some(groups)
 }
 
-/// [`embed`] with the whole batch in one stacked matrix, each product split between `threads`.
+/// [`embed`] with the whole batch in one stacked matrix on `threads` threads (each product
+/// split between them, or row blocks per thread: [`row_chunk`]).
 fn embed_together(
     model: &PackedBert,
     ids: &[Vec<u32>],
@@ -380,17 +381,17 @@ fn layer_forward(
 
 /// Rows per thread when a layer's row-local steps (the QKV product, then everything after
 /// attention) run as whole row blocks per thread, each on one thread; `None`: each product
-/// split between the threads instead. Row blocks meet once before attention and once after it,
-/// where split products meet after every step; but each thread then reads all the weights, and
-/// a block of few rows uses the micro-kernel's tiles poorly. Single texts ran 2–9 % faster
-/// from 48 tokens on two threads, and 6–14 % slower at 24–32 (docs/performance.md, "Row blocks
-/// per thread").
+/// split between the threads instead. With row blocks the threads meet three times a layer
+/// (after the QKV blocks, after attention, after the rest) where split products meet after
+/// each of its eight steps; but each thread then reads all the weights, and a block of few
+/// rows fills the micro-kernel's tiles poorly. Single texts on two threads ran 2–9 % faster
+/// from 48 tokens and slower at 24–32 (docs/performance.md, "Row blocks per thread"); other
+/// thread counts were not timed and take the same rule per thread.
 fn row_chunk(rows: usize, threads: usize) -> Option<usize> {
-    let chunk = rows.div_ceil(threads.max(1));
-    (threads > 1 && chunk >= ROWS_PER_BLOCK).then_some(chunk)
+    (threads > 1 && rows >= ROWS_PER_BLOCK * threads).then(|| rows.div_ceil(threads))
 }
 
-/// The fewest rows a thread's block may have ([`row_chunk`]).
+/// The fewest rows per thread for [`row_chunk`]'s row blocks.
 const ROWS_PER_BLOCK: usize = 24;
 
 /// The output projection, its residual and norm, and the feed-forward block of one block of
@@ -529,6 +530,17 @@ mod tests {
 
     fn texts(lengths: &[usize]) -> Vec<Vec<u32>> {
         lengths.iter().map(|&n| vec![101; n]).collect()
+    }
+
+    #[test]
+    fn row_blocks_start_at_24_rows_a_thread() {
+        use super::row_chunk;
+        assert_eq!(row_chunk(47, 2), None);
+        assert_eq!(row_chunk(48, 2), Some(24));
+        assert_eq!(row_chunk(257, 2), Some(129));
+        assert_eq!(row_chunk(256, 1), None);
+        assert_eq!(row_chunk(71, 3), None);
+        assert_eq!(row_chunk(72, 3), Some(24));
     }
 
     #[test]

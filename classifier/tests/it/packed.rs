@@ -78,11 +78,18 @@ fn thread_count_does_not_change_the_embedding() {
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     // On two threads the whole list is shared out as whole texts per thread; the three short
-    // texts and the long one cannot be, so they run together, in row blocks per thread. On
-    // four, two texts of one length go one per group, each group on two threads.
+    // texts and the long one cannot be, so they run together, in row blocks per thread, as
+    // does one long text alone; one short text alone splits each product. On four, two texts
+    // of one length go one per group, each group on two threads in row blocks.
     let uneven = [refs[1], refs[2], refs[3], refs[7]];
     let pair = [refs[6], refs[6]];
-    for (threads, batch) in [(2, &refs[..]), (2, &uneven[..]), (4, &pair[..])] {
+    for (threads, batch) in [
+        (2, &refs[..]),
+        (2, &uneven[..]),
+        (2, &refs[6..7]),
+        (2, &refs[2..3]),
+        (4, &pair[..]),
+    ] {
         let pool = pool(threads);
         let many = pool.install(|| wide.encode(batch).unwrap());
         let single = one.encode(batch).unwrap();
@@ -121,9 +128,16 @@ fn token_states_are_the_same_on_one_thread_and_two() {
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let pool = pool(2);
-    let two = pool.install(|| threaded(2).token_states(&refs).unwrap());
-    let single = one.token_states(&refs).unwrap();
-    assert_eq!(two.len(), refs.len());
+    // The whole list as whole texts per thread; one long text alone in row blocks.
+    let two = pool.install(|| {
+        let enc = threaded(2);
+        let mut states = enc.token_states(&refs).unwrap();
+        states.extend(enc.token_states(&refs[6..7]).unwrap());
+        states
+    });
+    let mut single = one.token_states(&refs).unwrap();
+    single.extend(one.token_states(&refs[6..7]).unwrap());
+    assert_eq!(two.len(), refs.len() + 1);
     for (a, b) in two.iter().zip(&single) {
         assert_eq!(a.len(), b.len());
         let diff = max_abs_diff(a, b);
