@@ -81,10 +81,10 @@ const GROUP_SHARE_LIMIT: f64 = 1.1;
 
 /// How a batch is shared between `threads` threads when each group of whole texts should run
 /// on its own share of them (indices into `ids`; as many groups as divide the threads evenly,
-/// at most one per text), or `None` when the batch runs together with every product split
-/// between the threads. Whole texts per thread need no hand-over between threads inside the
-/// pass, where split products meet up to eight times a layer: with two threads, passes of 4 to
-/// 16 texts ran 7–14 % faster this way in f32 and 13–19 % in int8 from 2 texts
+/// at most one per text), or `None` when the batch runs together on all the threads. Whole
+/// texts per thread need no hand-over between threads inside the pass, where a pass run
+/// together meets up to eight times a layer: with two threads, passes of 2 to 16 texts ran
+/// 7–14 % faster this way in f32 (a pair of 16-token texts tied) and 13–19 % in int8
 /// (docs/performance.md, "Whole texts per thread"). A lone text, a batch with fewer texts than
 /// any even share of the threads needs (two texts on three threads), or one that cannot be
 /// shared out evenly (one long text among short ones, three texts on two threads) runs
