@@ -47,6 +47,46 @@ impl Default for CostPrior {
     }
 }
 
+/// The cost line measured on this machine: a short and a long prompt (16 tokens, and the
+/// token budget up to 128), each run twice on `pool` with the second run timed. The fit's
+/// prior stands for what has not been measured yet and weighs on it for dozens of batches; a
+/// guessed prior far from the machine (the default assumes 60 GFLOP/s; an AVX-512 host runs a
+/// 128-token pass at about 190) made the service refuse long prompts it could serve for the
+/// first seconds after a start (docs/performance.md, "The cost fit measured at start").
+/// `None` when the encoder fails.
+pub(crate) fn calibrate(
+    pool: &rayon::ThreadPool,
+    embedder: &dyn router_core::Embedder,
+    max_tokens: usize,
+) -> Option<CostPrior> {
+    let long = max_tokens.clamp(SHORT_TOKENS + 1, 128);
+    let time = |tokens: usize| -> Option<f64> {
+        // The service estimates four bytes a token plus the two special tokens.
+        let text: String = "calibrating the encoder "
+            .chars()
+            .cycle()
+            .take(4 * (tokens - 2))
+            .collect();
+        pool.install(|| embedder.embed(&[text.as_str()])).ok()?;
+        let started = std::time::Instant::now();
+        pool.install(|| embedder.embed(&[text.as_str()])).ok()?;
+        Some(started.elapsed().as_secs_f64())
+    };
+    let (short, long_s) = (time(SHORT_TOKENS)?, time(long)?);
+    let (x0, x1) = (batch_flops(SHORT_TOKENS, 1), batch_flops(long, 1));
+    // The slope between the two; timing noise can make it tiny (or negative), so it is
+    // never taken below half the long prompt's own average rate.
+    let per_flop = ((long_s - short) / (x1 - x0)).max(0.5 * long_s / x1);
+    let overhead = (short - x0 * per_flop).max(0.0);
+    Some(CostPrior {
+        overhead: Duration::from_secs_f64(overhead),
+        gflops: 1.0 / (per_flop * 1e9),
+    })
+}
+
+/// The short prompt [`calibrate`] times, in tokens.
+const SHORT_TOKENS: usize = 16;
+
 /// Exponentially weighted least squares of batch time on batch FLOPs.
 #[derive(Clone, Debug)]
 pub(crate) struct CostModel {

@@ -63,6 +63,10 @@ pub struct ServiceConfig {
     pub max_tokens: usize,
     /// The cost estimate before any batch has been measured.
     pub prior: CostPrior,
+    /// Whether [`Service::start`] times a short and a long prompt on the encoder first and
+    /// starts the cost estimate from them instead of [`ServiceConfig::prior`] (on in
+    /// [`ServiceConfig::for_machine`]).
+    pub calibrate: bool,
 }
 
 impl Default for ServiceConfig {
@@ -76,6 +80,7 @@ impl Default for ServiceConfig {
             cache_entries: 10_000,
             max_tokens: 256,
             prior: CostPrior::default(),
+            calibrate: false,
         }
     }
 }
@@ -103,6 +108,7 @@ impl ServiceConfig {
         Self {
             workers: (cores / 4).max(1),
             encoder_threads: encoder_threads_for(cores),
+            calibrate: true,
             ..Self::default()
         }
     }
@@ -424,10 +430,15 @@ impl Service {
             ),
             EncoderPriority::Unchanged => {}
         }
+        let prior = if config.calibrate {
+            cost::calibrate(&pools[0], embedder.as_ref(), config.max_tokens).unwrap_or(config.prior)
+        } else {
+            config.prior
+        };
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 queue: Queue::new(config.queue_capacity, config.max_batch, workers),
-                model: CostModel::new(config.prior),
+                model: CostModel::new(prior),
             }),
             ready: Condvar::new(),
             predictor: RwLock::new(predictor),
