@@ -64,6 +64,16 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0f32, f32::max)
 }
 
+/// Each vector of `many` (several threads) within `tolerance` of its counterpart in `single`.
+fn assert_close(many: &[Vec<f32>], single: &[Vec<f32>], tolerance: f32, what: &str) {
+    assert_eq!(many.len(), single.len());
+    for (a, b) in many.iter().zip(single) {
+        assert_eq!(a.len(), b.len());
+        let diff = max_abs_diff(a, b);
+        assert!(diff <= tolerance, "threads changed {what} by {diff}");
+    }
+}
+
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -92,12 +102,7 @@ fn thread_count_does_not_change_the_embedding() {
     ] {
         let pool = pool(threads);
         let many = pool.install(|| wide.encode(batch).unwrap());
-        let single = one.encode(batch).unwrap();
-        assert_eq!(many.len(), batch.len());
-        for (a, b) in many.iter().zip(&single) {
-            let diff = max_abs_diff(a, b);
-            assert!(diff <= 1e-5, "threads changed the embedding by {diff}");
-        }
+        assert_close(&many, &one.encode(batch).unwrap(), 1e-5, "the embedding");
     }
 }
 
@@ -113,12 +118,12 @@ fn int8_passes_are_the_same_on_one_thread_and_two() {
     let uneven = [refs[1], refs[2], refs[3], refs[7]];
     for batch in [&refs[6..7], &uneven[..], &[refs[6], refs[6]][..]] {
         let many = pool.install(|| two.encode_int8(batch).unwrap());
-        let single = one.encode_int8(batch).unwrap();
-        assert_eq!(many.len(), batch.len());
-        for (a, b) in many.iter().zip(&single) {
-            let diff = max_abs_diff(a, b);
-            assert!(diff <= 1e-5, "threads changed the int8 embedding by {diff}");
-        }
+        assert_close(
+            &many,
+            &one.encode_int8(batch).unwrap(),
+            1e-5,
+            "the int8 embedding",
+        );
     }
 }
 
@@ -138,11 +143,7 @@ fn token_states_are_the_same_on_one_thread_and_two() {
     let mut single = one.token_states(&refs).unwrap();
     single.extend(one.token_states(&refs[6..7]).unwrap());
     assert_eq!(two.len(), refs.len() + 1);
-    for (a, b) in two.iter().zip(&single) {
-        assert_eq!(a.len(), b.len());
-        let diff = max_abs_diff(a, b);
-        assert!(diff <= 1e-4, "threads changed the token states by {diff}");
-    }
+    assert_close(&two, &single, 1e-4, "the token states");
 }
 
 #[test]
