@@ -48,16 +48,20 @@ impl Default for CostPrior {
 }
 
 /// The cost line measured on this machine: a short and a long prompt (16 tokens, and the
-/// token budget up to 128), each run twice on `pool` with the second run timed. The fit's
-/// prior stands for what has not been measured yet and weighs on it for dozens of batches; a
-/// guessed prior far from the machine (the default assumes 60 GFLOP/s; an AVX-512 host runs a
-/// 128-token pass at about 190) made the service refuse long prompts it could serve for the
-/// first seconds after a start (docs/performance.md, "The cost fit measured at start").
-/// `None` when the encoder fails.
+/// token budget up to 128), each run once to warm up and then twice, the faster of the two
+/// counting. The fit's prior stands for what has not been measured yet and weighs on it for
+/// dozens of batches; a guessed prior far from the machine (the default assumes 60 GFLOP/s; an
+/// AVX-512 host runs a 128-token pass at 150–190) made the service refuse long prompts it could
+/// serve for the first seconds after a start (docs/performance.md, "The cost fit measured at
+/// start"). The result is never slower than `guess` in either parameter: a prior too fast is
+/// corrected by the first batches it lets through, one too slow refuses the prompts that would
+/// correct it (a hiccup during the timing, or int8 weights timed on a CPU whose int8 gate then
+/// serves f32). `None` when the encoder fails or panics.
 pub(crate) fn calibrate(
     pool: &rayon::ThreadPool,
     embedder: &dyn router_core::Embedder,
     max_tokens: usize,
+    guess: CostPrior,
 ) -> Option<CostPrior> {
     let long = max_tokens.clamp(SHORT_TOKENS + 1, 128);
     let time = |tokens: usize| -> Option<f64> {
@@ -67,20 +71,27 @@ pub(crate) fn calibrate(
             .cycle()
             .take(4 * (tokens - 2))
             .collect();
-        pool.install(|| embedder.embed(&[text.as_str()])).ok()?;
-        let started = std::time::Instant::now();
-        pool.install(|| embedder.embed(&[text.as_str()])).ok()?;
-        Some(started.elapsed().as_secs_f64())
+        let run = || {
+            let started = std::time::Instant::now();
+            pool.install(|| embedder.embed(&[text.as_str()]))
+                .ok()
+                .map(|_| started.elapsed().as_secs_f64())
+        };
+        run()?;
+        Some(run()?.min(run()?))
     };
-    let (short, long_s) = (time(SHORT_TOKENS)?, time(long)?);
+    let timed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Some((time(SHORT_TOKENS)?, time(long)?))
+    }));
+    let (short, long_s) = timed.ok().flatten()?;
     let (x0, x1) = (batch_flops(SHORT_TOKENS, 1), batch_flops(long, 1));
     // The slope between the two; timing noise can make it tiny (or negative), so it is
     // never taken below half the long prompt's own average rate.
     let per_flop = ((long_s - short) / (x1 - x0)).max(0.5 * long_s / x1);
     let overhead = (short - x0 * per_flop).max(0.0);
     Some(CostPrior {
-        overhead: Duration::from_secs_f64(overhead),
-        gflops: 1.0 / (per_flop * 1e9),
+        overhead: Duration::from_secs_f64(overhead).min(guess.overhead),
+        gflops: (1.0 / (per_flop * 1e9)).max(guess.gflops),
     })
 }
 

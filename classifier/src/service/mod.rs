@@ -64,7 +64,7 @@ pub struct ServiceConfig {
     /// The cost estimate before any batch has been measured.
     pub prior: CostPrior,
     /// Whether [`Service::start`] times a short and a long prompt on the encoder first and
-    /// starts the cost estimate from them instead of [`ServiceConfig::prior`] (on in
+    /// starts the cost estimate from them, never slower than [`ServiceConfig::prior`] (on in
     /// [`ServiceConfig::for_machine`]).
     pub calibrate: bool,
 }
@@ -131,6 +131,32 @@ fn pools(threads: usize, workers: usize) -> Result<Vec<rayon::ThreadPool>, Servi
                 .map_err(|e| ServiceError::Embed(format!("cannot start the encoder pool: {e}")))
         })
         .collect()
+}
+
+/// The cost prior timed on `pool` ([`cost::calibrate`]), or the configured one where the
+/// encoder could not be timed.
+fn calibrated(
+    pool: &rayon::ThreadPool,
+    embedder: &dyn Embedder,
+    config: &ServiceConfig,
+) -> CostPrior {
+    match cost::calibrate(pool, embedder, config.max_tokens, config.prior) {
+        Some(measured) => {
+            tracing::debug!(
+                gflops = measured.gflops,
+                overhead_ms = measured.overhead.as_secs_f64() * 1e3,
+                "Encoder cost calibrated."
+            );
+            measured
+        }
+        None => {
+            tracing::warn!(
+                "Could not time the encoder at start; its cost estimate starts from the \
+                 default and learns from the first batches."
+            );
+            config.prior
+        }
+    }
 }
 
 /// The compute threads [`ServiceConfig::for_machine`] gives `cores` cores.
@@ -431,7 +457,7 @@ impl Service {
             EncoderPriority::Unchanged => {}
         }
         let prior = if config.calibrate {
-            cost::calibrate(&pools[0], embedder.as_ref(), config.max_tokens).unwrap_or(config.prior)
+            calibrated(&pools[0], embedder.as_ref(), &config)
         } else {
             config.prior
         };
