@@ -197,6 +197,7 @@ pub(crate) async fn serve(
         ))));
     }
     validate::sampling(req, dialect).map_err(rejected)?;
+    validate::tool_choice(req, dialect).map_err(rejected)?;
     let options = merged_options(req.router.as_ref(), headers).map_err(rejected)?;
     let directive = Directive::from_headers(headers).map_err(rejected)?;
     // The A/B arm whose router decides an `auto` request (`[experiment]`); a pinned request

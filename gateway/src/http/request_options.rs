@@ -64,13 +64,10 @@ pub fn request_shapes(req: &ChatCompletionRequest) -> BTreeSet<RequestShape> {
     {
         shapes.insert(RequestShape::AssistantPrefill);
     }
-    let forced = match &req.tool_choice {
-        Some(serde_json::Value::String(s)) => s == "required",
-        Some(serde_json::Value::Object(o)) => {
-            o.get("type").and_then(|t| t.as_str()) == Some("function")
-        }
-        _ => false,
-    };
+    let forced = req
+        .tool_choice
+        .as_ref()
+        .is_some_and(crate::openai::tool_choice::forces_a_call);
     if forced && req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
         shapes.insert(RequestShape::ForcedToolChoice);
     }

@@ -150,6 +150,34 @@ pub fn sampling(req: &ChatCompletionRequest, dialect: Dialect) -> Result<(), Api
     Ok(())
 }
 
+/// Checks an `allowed_tools` choice (`openai::tool_choice`): its mode, its shape, and that each
+/// function it allows is one of the request's `tools`. An unknown name would otherwise vanish
+/// where the gateway cuts `tools` to the allowed ones (for every upstream but OpenAI's own), and
+/// a model required to call a tool could be left with none.
+pub fn tool_choice(req: &ChatCompletionRequest, dialect: Dialect) -> Result<(), ApiError> {
+    let Some(choice) = &req.tool_choice else {
+        return Ok(());
+    };
+    let allowed = crate::openai::tool_choice::allowed_tools(choice)
+        .map_err(|(field, what)| ApiError::InvalidRequest(format!("{field} {what}")))?;
+    let Some(allowed) = allowed else {
+        return Ok(());
+    };
+    let defined = |name: &String| req.tools.iter().flatten().any(|t| &t.function.name == name);
+    if let Some((i, name)) = allowed.names.iter().enumerate().find(|(_, n)| !defined(n)) {
+        // `/v1/responses` lists the allowed tools right under `tool_choice`.
+        let list = match dialect {
+            Dialect::Responses => "tool_choice.tools",
+            _ => "tool_choice.allowed_tools.tools",
+        };
+        return Err(ApiError::InvalidRequest(format!(
+            "{list}[{i}]: `{}` is not one of the request's tools",
+            echo(name)
+        )));
+    }
+    Ok(())
+}
+
 /// A model the client named must have every capability the request needs (images need
 /// `vision`, `tools` need `tools`, a JSON `response_format` needs `json_mode`): a 400 naming
 /// what is missing, instead of an upstream call that its provider refuses.

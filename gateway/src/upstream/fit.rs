@@ -27,6 +27,7 @@ use std::borrow::Cow;
 
 use models::{CatalogEntry, Effort};
 
+use crate::openai::tool_choice::{allowed_tools, forces_a_call};
 use crate::openai::wire::{ChatCompletionRequest, Role};
 use crate::upstream::providers::anthropic::wire::Thinking;
 use crate::upstream::ProviderKind;
@@ -71,6 +72,9 @@ pub fn request_for<'a>(
         if let Some(fitted) = with_native_effort(&out, entry) {
             out = Cow::Owned(fitted);
         }
+        if let Some(fitted) = with_allowed_tools_listed(&out) {
+            out = Cow::Owned(fitted);
+        }
     }
     if let Some(fitted) = within_stop_cap(&out, stop_cap(entry, kind)) {
         out = Cow::Owned(fitted);
@@ -83,6 +87,9 @@ pub fn request_for<'a>(
             out = Cow::Owned(fitted);
         }
         if let Some(fitted) = compatible_effort(&out, entry) {
+            out = Cow::Owned(fitted);
+        }
+        if let Some(fitted) = with_allowed_tools_listed(&out) {
             out = Cow::Owned(fitted);
         }
     }
@@ -165,10 +172,7 @@ fn claude_takes(thinking: Thinking, upstream: Option<&str>, req: &ChatCompletion
     let limit = req
         .output_limit()
         .unwrap_or(super::providers::anthropic::DEFAULT_MAX_TOKENS);
-    let forced = req
-        .tool_choice
-        .as_ref()
-        .is_some_and(|c| c == "required" || c.get("function").is_some());
+    let forced = req.tool_choice.as_ref().is_some_and(forces_a_call);
     match thinking {
         Thinking::Disabled => thinks,
         Thinking::Adaptive => thinks && adaptive && !forced,
@@ -478,6 +482,22 @@ fn for_compatible_server(req: &ChatCompletionRequest) -> Option<ChatCompletionRe
             m.role = Role::System;
         }
     }
+    Some(fitted)
+}
+
+/// A request whose `tool_choice` is `allowed_tools`, for an upstream that does not take that
+/// form (Anthropic, Gemini, servers speaking OpenAI's dialect that are not OpenAI's): `tools`
+/// cut to the allowed functions and the choice's mode as a plain `auto` or `required`. Their
+/// adapters would otherwise read the object as no choice at all and let the model call any
+/// tool, or none where it must call one. `None` for any other choice. Ingress has checked
+/// the form (`http::validate::tool_choice`); a malformed one is left for the upstream.
+fn with_allowed_tools_listed(req: &ChatCompletionRequest) -> Option<ChatCompletionRequest> {
+    let allowed = allowed_tools(req.tool_choice.as_ref()?).ok()??;
+    let mut fitted = req.clone();
+    if let Some(tools) = &mut fitted.tools {
+        tools.retain(|t| allowed.names.contains(&t.function.name));
+    }
+    fitted.tool_choice = Some(allowed.mode());
     Some(fitted)
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod allowed_tools;
 mod anthropic_prompt_cache;
 mod cache;
 mod cache_feedback;

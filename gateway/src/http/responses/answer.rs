@@ -70,13 +70,10 @@ impl Echo {
                 })
             })
             .collect();
-        let tool_choice = match &req.tool_choice {
-            None => json!("auto"),
-            Some(Value::Object(o)) => {
-                json!({"type": "function", "name": o.get("function").and_then(|f| f.get("name"))})
-            }
-            Some(mode) => mode.clone(),
-        };
+        let tool_choice = req.tool_choice.as_ref().map_or_else(
+            || json!("auto"),
+            crate::openai::tool_choice::in_responses_shape,
+        );
         let format = match &req.response_format {
             None => json!({"type": "text"}),
             Some(f) => {

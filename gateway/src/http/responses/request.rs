@@ -413,7 +413,10 @@ fn strict_node(node: &Value, depth: usize) -> bool {
         .all(|child| strict_node(child, depth + 1))
 }
 
-/// `tool_choice`: a mode, or `{"type":"function","name":..}`.
+/// `tool_choice`: a mode, `{"type":"function","name":..}`, or `{"type":"allowed_tools",
+/// "mode":..,"tools":[{"type":"function","name":..}]}` (in the chat form, the mode and tools
+/// nest under `allowed_tools` and each name under `function`; `http::validate::tool_choice`
+/// then checks the mode and that each name is one of the request's tools).
 fn tool_choice(choice: &Value) -> Result<Value, ApiError> {
     match choice {
         Value::String(mode) if ["none", "auto", "required"].contains(&mode.as_str()) => {
@@ -426,9 +429,33 @@ fn tool_choice(choice: &Value) -> Result<Value, ApiError> {
                 .ok_or_else(|| invalid("tool_choice.name", "Field required"))?;
             Ok(json!({"type": "function", "function": {"name": name}}))
         }
+        Value::Object(o) if o.get("type") == Some(&json!("allowed_tools")) => {
+            let tools = o
+                .get("tools")
+                .and_then(Value::as_array)
+                .ok_or_else(|| invalid("tool_choice.tools", "Field required"))?;
+            let tools = tools
+                .iter()
+                .enumerate()
+                .map(|(i, t)| match (t.get("type"), t.get("name")) {
+                    (Some(kind), Some(Value::String(name))) if kind == "function" => {
+                        Ok(json!({"type": "function", "function": {"name": name}}))
+                    }
+                    _ => Err(refuse(
+                        &format!("tool_choice.tools[{i}]"),
+                        "only functions by name ({\"type\": \"function\", \"name\": …})",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mode = o
+                .get("mode")
+                .filter(|m| *m == "auto" || *m == "required")
+                .ok_or_else(|| invalid("tool_choice.mode", "must be \"auto\" or \"required\""))?;
+            Ok(json!({"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": tools}}))
+        }
         _ => Err(refuse(
             "tool_choice",
-            "only none, auto, required or a function by name",
+            "only none, auto, required, a function by name or allowed_tools",
         )),
     }
 }

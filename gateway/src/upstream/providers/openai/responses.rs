@@ -87,7 +87,10 @@ pub(super) fn body(
         body.insert("tools".into(), tools.into());
     }
     if let Some(choice) = &req.tool_choice {
-        body.insert("tool_choice".into(), tool_choice(choice));
+        body.insert(
+            "tool_choice".into(),
+            crate::openai::tool_choice::in_responses_shape(choice),
+        );
     }
     if let Some(t) = req.temperature {
         body.insert("temperature".into(), t.into());
@@ -139,29 +142,6 @@ pub(super) fn body(
         body.insert("stream".into(), true.into());
     }
     Ok(Value::Object(body))
-}
-
-/// Chat's `tool_choice` in Responses' shape: a forced function is named beside `type`, not
-/// under `function`, and an `allowed_tools` list is flat (`mode` and `{type, name}` tools
-/// beside `type`). `none`, `auto` and `required` are the same words.
-fn tool_choice(choice: &Value) -> Value {
-    if choice["type"] == "allowed_tools" {
-        let allowed = &choice["allowed_tools"];
-        let tools: Vec<Value> = allowed["tools"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|t| match t["function"]["name"].as_str() {
-                Some(name) => json!({"type": "function", "name": name}),
-                None => t.clone(),
-            })
-            .collect();
-        return json!({"type": "allowed_tools", "mode": allowed["mode"], "tools": tools});
-    }
-    match choice["function"]["name"].as_str() {
-        Some(name) => json!({"type": "function", "name": name}),
-        None => choice.clone(),
-    }
 }
 
 /// `m` as Responses input items: the reasoning `upstream_model` did before its tool calls
