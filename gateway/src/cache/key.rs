@@ -18,8 +18,11 @@ use sha2::{Digest, Sha256};
 
 use crate::openai::wire::{ChatCompletionRequest, Role, RouterOptions};
 
-/// Bumped whenever what goes into the key changes, so that old and new keys never collide.
-const KEY_VERSION: u32 = 2;
+/// Bumped whenever what goes into the key changes, so that old and new keys never collide,
+/// or when answers stored under the old keys must not be replayed (3: before it, a request
+/// with `tool_choice: allowed_tools` reached Claude, Gemini and compatible servers without the
+/// limit, so a stored answer could call a tool that was not allowed).
+const KEY_VERSION: u32 = 3;
 
 /// The SHA-256 key of a request's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

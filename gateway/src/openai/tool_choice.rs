@@ -40,10 +40,10 @@ pub fn allowed_tools(choice: &Value) -> Result<Option<AllowedTools>, (String, &'
             ))
         }
     };
-    let Some(tools) = allowed["tools"].as_array() else {
+    let Some(tools) = allowed["tools"].as_array().filter(|t| !t.is_empty()) else {
         return Err((
             "tool_choice.allowed_tools.tools".to_owned(),
-            "must be a list of {\"type\": \"function\", \"function\": {\"name\": …}}",
+            "must be a non-empty list of {\"type\": \"function\", \"function\": {\"name\": …}}",
         ));
     };
     let names = tools
@@ -124,8 +124,8 @@ mod tests {
         assert!(read.required);
         assert_eq!(read.names, ["look", "list"]);
         assert_eq!(read.mode(), json!("required"));
-        let read = allowed_tools(&choice("auto", &[])).unwrap().unwrap();
-        assert!(!read.required && read.names.is_empty());
+        let read = allowed_tools(&choice("auto", &["look"])).unwrap().unwrap();
+        assert!(!read.required);
         assert_eq!(read.mode(), json!("auto"));
         for other in [
             json!("auto"),
@@ -144,6 +144,11 @@ mod tests {
         );
         assert_eq!(
             field(json!({"type": "allowed_tools", "allowed_tools": {"mode": "auto"}})),
+            "tool_choice.allowed_tools.tools"
+        );
+        // None allowed: a required call would reach the upstream with no tool to call.
+        assert_eq!(
+            field(choice("required", &[])),
             "tool_choice.allowed_tools.tools"
         );
         let mut bad = choice("auto", &["x", "y"]);

@@ -312,6 +312,12 @@ impl<'a> Failover<'a> {
             tries += 1;
             let entry = self.catalog.find(model.as_str());
             let fitted = super::fit::request_for(req, entry, up.provider.kind());
+            let fitted = super::fit::with_allowed_tools_fitted(
+                fitted,
+                entry,
+                up.provider.kind(),
+                up.responses_api,
+            );
             let responses = super::fit::via_responses(entry, up.provider.kind(), up.responses_api);
             let thinks = super::fit::thinks_first(entry, &fitted);
             let stop_dropped = req.stop.is_some() && (fitted.stop.is_none() || responses);

@@ -72,9 +72,6 @@ pub fn request_for<'a>(
         if let Some(fitted) = with_native_effort(&out, entry) {
             out = Cow::Owned(fitted);
         }
-        if let Some(fitted) = with_allowed_tools_listed(&out) {
-            out = Cow::Owned(fitted);
-        }
     }
     if let Some(fitted) = within_stop_cap(&out, stop_cap(entry, kind)) {
         out = Cow::Owned(fitted);
@@ -87,9 +84,6 @@ pub fn request_for<'a>(
             out = Cow::Owned(fitted);
         }
         if let Some(fitted) = compatible_effort(&out, entry) {
-            out = Cow::Owned(fitted);
-        }
-        if let Some(fitted) = with_allowed_tools_listed(&out) {
             out = Cow::Owned(fitted);
         }
     }
@@ -485,12 +479,35 @@ fn for_compatible_server(req: &ChatCompletionRequest) -> Option<ChatCompletionRe
     Some(fitted)
 }
 
-/// A request whose `tool_choice` is `allowed_tools`, for an upstream that does not take that
-/// form (Anthropic, Gemini, servers speaking OpenAI's dialect that are not OpenAI's): `tools`
-/// cut to the allowed functions and the choice's mode as a plain `auto` or `required`. Their
-/// adapters would otherwise read the object as no choice at all and let the model call any
-/// tool, or none where it must call one. `None` for any other choice. Ingress has checked
-/// the form (`http::validate::tool_choice`); a malformed one is left for the upstream.
+/// `req` for an attempt at `entry`'s model through a provider speaking `kind`, where its
+/// `tool_choice` is `allowed_tools` and the upstream does not take that form: only OpenAI's own
+/// API does (`openai_api`: the provider is OpenAI's or Azure's, as for [`via_responses`]; an
+/// OpenAI model deployed on OpenRouter or vLLM is not), for OpenAI's models or one the catalog
+/// does not know. Every other upstream gets `tools` cut to the allowed functions and the
+/// choice's mode as a plain `auto` or `required` ([`with_allowed_tools_listed`]).
+pub fn with_allowed_tools_fitted<'a>(
+    req: Cow<'a, ChatCompletionRequest>,
+    entry: Option<&CatalogEntry>,
+    kind: ProviderKind,
+    openai_api: bool,
+) -> Cow<'a, ChatCompletionRequest> {
+    let takes_it =
+        kind == ProviderKind::Openai && openai_api && entry.is_none_or(|e| openai_own(e, kind));
+    if takes_it {
+        return req;
+    }
+    match with_allowed_tools_listed(&req) {
+        Some(fitted) => Cow::Owned(fitted),
+        None => req,
+    }
+}
+
+/// A request whose `tool_choice` is `allowed_tools` with `tools` cut to the allowed functions
+/// and the choice's mode as a plain `auto` or `required`: Anthropic's and Gemini's adapters
+/// (and servers speaking OpenAI's dialect that are not OpenAI's) would otherwise read the
+/// object as no choice at all and let the model call any tool, or none where it must call
+/// one. `None` for any other choice. Ingress has checked the form
+/// (`http::validate::tool_choice`); a malformed one is left for the upstream.
 fn with_allowed_tools_listed(req: &ChatCompletionRequest) -> Option<ChatCompletionRequest> {
     let allowed = allowed_tools(req.tool_choice.as_ref()?).ok()??;
     let mut fitted = req.clone();
@@ -654,6 +671,64 @@ mod tests {
         let mut body = serde_json::to_value(req).unwrap();
         change(&mut body);
         serde_json::from_value(body).unwrap()
+    }
+
+    /// `allowed_tools` goes as sent only to OpenAI's own API (for OpenAI's models, or one the
+    /// catalog does not know); an OpenAI model on another server (OpenRouter, vLLM), another
+    /// vendor's model, and Claude or Gemini get the allowed tools and the plain mode.
+    #[test]
+    fn allowed_tools_go_as_sent_only_to_openais_own_api() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let req = with(&request(None), |b| {
+            b["tools"] = serde_json::json!([
+                {"type": "function", "function": {"name": "look"}},
+                {"type": "function", "function": {"name": "write"}}]);
+            b["tool_choice"] = serde_json::json!({"type": "allowed_tools", "allowed_tools":
+                {"mode": "required", "tools": [{"type": "function", "function": {"name": "look"}}]}});
+        });
+        let gpt = catalog.find("gpt-4o").unwrap();
+        let mistral = catalog.find("mistral-small-3.2").unwrap();
+        let claude = catalog.find("claude-haiku-4.5").unwrap();
+        let cases = [
+            (Some(gpt), ProviderKind::Openai, true, true),
+            (None, ProviderKind::Openai, true, true),
+            (Some(gpt), ProviderKind::Openai, false, false),
+            (None, ProviderKind::Openai, false, false),
+            (Some(mistral), ProviderKind::Openai, true, false),
+            (Some(claude), ProviderKind::Anthropic, false, false),
+            (None, ProviderKind::Gemini, false, false),
+        ];
+        for (entry, kind, openai_api, as_sent) in cases {
+            let out = with_allowed_tools_fitted(Cow::Borrowed(&req), entry, kind, openai_api);
+            let case = format!("{:?} {kind:?} {openai_api}", entry.map(|e| &e.spec.id));
+            if as_sent {
+                assert!(matches!(out, Cow::Borrowed(_)), "{case}");
+                continue;
+            }
+            assert_eq!(
+                out.tool_choice,
+                Some(serde_json::json!("required")),
+                "{case}"
+            );
+            let names: Vec<&str> = out
+                .tools
+                .iter()
+                .flatten()
+                .map(|t| t.function.name.as_str())
+                .collect();
+            assert_eq!(names, ["look"], "{case}");
+        }
+        let plain = with(&req, |b| b["tool_choice"] = "auto".into());
+        let out = with_allowed_tools_fitted(
+            Cow::Borrowed(&plain),
+            Some(claude),
+            ProviderKind::Anthropic,
+            false,
+        );
+        assert!(
+            matches!(out, Cow::Borrowed(_)),
+            "any other choice: unchanged"
+        );
     }
 
     /// Mistral refuses `max_completion_tokens` and DeepSeek the `developer` role, both of

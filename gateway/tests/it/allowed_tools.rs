@@ -128,6 +128,16 @@ async fn a_malformed_allowed_tools_or_an_unknown_name_is_a_400_naming_the_field(
         message.contains("tool_choice.allowed_tools.tools[1]") && message.contains("delete"),
         "{err}"
     );
+    // None allowed: a required call would reach the upstream with no tool to call.
+    bad_mode["tool_choice"]["allowed_tools"]["tools"] = json!([]);
+    let err = openai_error(h.chat(&bad_mode).await, 400).await;
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("tool_choice.allowed_tools.tools"),
+        "{err}"
+    );
     assert!(h.fake.requests().is_empty(), "nothing reached a vendor");
     h.stop().await;
 }

@@ -433,7 +433,8 @@ fn tool_choice(choice: &Value) -> Result<Value, ApiError> {
             let tools = o
                 .get("tools")
                 .and_then(Value::as_array)
-                .ok_or_else(|| invalid("tool_choice.tools", "Field required"))?;
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| invalid("tool_choice.tools", "must be a non-empty list"))?;
             let tools = tools
                 .iter()
                 .enumerate()
