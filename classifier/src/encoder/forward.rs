@@ -313,7 +313,7 @@ fn layer_forward(
 ) -> Result<(), Error> {
     let h = model.hidden;
     let rows = x.len() / h;
-    let chunk = row_chunk(rows, threads);
+    let chunk = row_chunk(rows, threads, layer.qkv.width);
     match chunk {
         Some(c) => s
             .qkv
@@ -384,15 +384,26 @@ fn layer_forward(
 /// split between the threads instead. With row blocks the threads meet three times a layer
 /// (after the QKV blocks, after attention, after the rest) where split products meet after
 /// each of its eight steps; but each thread then reads all the weights, and a block of few
-/// rows fills the micro-kernel's tiles poorly. Single texts on two threads ran 2–9 % faster
-/// from 48 tokens and slower at 24–32 (docs/performance.md, "Row blocks per thread"); other
-/// thread counts were not timed and take the same rule per thread.
-fn row_chunk(rows: usize, threads: usize) -> Option<usize> {
-    (threads > 1 && rows >= ROWS_PER_BLOCK * threads).then(|| rows.div_ceil(threads))
+/// rows fills the micro-kernel's tiles poorly. How few is few depends on the kernel, so on the
+/// weights' panel `width` ([`rows_per_block`]). Other thread counts than two were not timed and
+/// take the same rule per thread.
+fn row_chunk(rows: usize, threads: usize, width: usize) -> Option<usize> {
+    (threads > 1 && rows >= rows_per_block(width) * threads).then(|| rows.div_ceil(threads))
 }
 
-/// The fewest rows per thread for [`row_chunk`]'s row blocks.
-const ROWS_PER_BLOCK: usize = 24;
+/// The fewest rows per thread for [`row_chunk`]'s row blocks, by panel width. Single texts on
+/// two threads, row blocks against split products (docs/performance.md, "Row blocks per
+/// thread"): with AVX-512's 64-wide panels (`gemm`'s kernel) 2–9 % faster from 48 tokens,
+/// slower at 24–32; with AVX2's 16-wide panels (our own kernel, an AMD EPYC) 5–10 % slower at
+/// 48 and 64 tokens, level to 5 % faster at 72–96 and 2–12 % faster at 128 and 256, so there
+/// they start at 40 rows a thread.
+fn rows_per_block(width: usize) -> usize {
+    if width >= 64 {
+        24
+    } else {
+        40
+    }
+}
 
 /// The output projection, its residual and norm, and the feed-forward block of one block of
 /// rows, on one thread: `x` (the layer's input rows) becomes the layer's output rows; `y` and
@@ -533,14 +544,17 @@ mod tests {
     }
 
     #[test]
-    fn row_blocks_start_at_24_rows_a_thread() {
+    fn row_blocks_start_at_24_rows_a_thread_on_wide_panels_and_40_on_narrow_ones() {
         use super::row_chunk;
-        assert_eq!(row_chunk(47, 2), None);
-        assert_eq!(row_chunk(48, 2), Some(24));
-        assert_eq!(row_chunk(257, 2), Some(129));
-        assert_eq!(row_chunk(256, 1), None);
-        assert_eq!(row_chunk(71, 3), None);
-        assert_eq!(row_chunk(72, 3), Some(24));
+        assert_eq!(row_chunk(47, 2, 64), None);
+        assert_eq!(row_chunk(48, 2, 64), Some(24));
+        assert_eq!(row_chunk(257, 2, 64), Some(129));
+        assert_eq!(row_chunk(256, 1, 64), None);
+        assert_eq!(row_chunk(71, 3, 64), None);
+        assert_eq!(row_chunk(72, 3, 64), Some(24));
+        assert_eq!(row_chunk(79, 2, 16), None);
+        assert_eq!(row_chunk(80, 2, 16), Some(40));
+        assert_eq!(row_chunk(256, 1, 16), None);
     }
 
     #[test]
