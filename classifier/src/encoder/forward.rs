@@ -395,8 +395,9 @@ fn row_chunk(rows: usize, threads: usize, width: usize) -> Option<usize> {
 /// two threads, row blocks against split products (docs/performance.md, "Row blocks per
 /// thread"): with AVX-512's 64-wide panels (`gemm`'s kernel) 2–9 % faster from 48 tokens,
 /// slower at 24–32; with AVX2's 16-wide panels (our own kernel, an AMD EPYC) 5–10 % slower at
-/// 48 and 64 tokens, level to 5 % faster at 72–96 and 2–12 % faster at 128 and 256, so there
-/// they start at 40 rows a thread.
+/// 48 and 64 tokens, ±5 % at 72, level to 9 % faster at 80–96 and 2–12 % faster at 128 and
+/// 256, so there they start at 40 rows a thread. int8 runs its own 64-wide kernel but follows
+/// the f32 panels' width here; NEON's 16-wide panels take the AVX2 rule untimed.
 fn rows_per_block(width: usize) -> usize {
     if width >= 64 {
         24
