@@ -71,10 +71,8 @@ pub fn forces_a_call(choice: &Value) -> bool {
         Value::String(mode) => mode == "required",
         Value::Object(o) => match o.get("type").and_then(Value::as_str) {
             Some("allowed_tools") => choice["allowed_tools"]["mode"] == "required",
-            _ => {
-                o.get("type").and_then(Value::as_str) == Some("function")
-                    || o.contains_key("function")
-            }
+            Some("function") => true,
+            _ => o.contains_key("function"),
         },
         _ => false,
     }
