@@ -113,7 +113,11 @@ CURATED = [
     # its deprecations page retires on 2026-12-11 and 2027-01-14, Anthropic's 5.x and 4.6,
     # Google's Gemini 3.x, DeepSeek V3.2 (through OpenRouter: DeepSeek's own API names now
     # serve V4).
+    ("gpt-6.2-astra", "price:gpt-6.2-astra", "openai", "gpt-6.2-astra", "frontier", "reasoning", True, True, 1200),
+    ("gpt-6.2-sol", "price:gpt-6.2-sol", "openai", "gpt-6.2-sol", "frontier", "reasoning", True, True, 1200),
+    ("gpt-6-astra", "price:gpt-6-astra", "openai", "gpt-6-astra", "frontier", "reasoning", True, True, 1200),
     ("gpt-6.1-sol", "price:gpt-6.1-sol", "openai", "gpt-6.1-sol", "frontier", "reasoning", True, True, 1200),
+    ("gpt-6.1-terra", "price:gpt-6.1-terra", "openai", "gpt-6.1-terra", "strong", "reasoning", True, True, 1000),
     ("gpt-6-luna", "price:gpt-6-luna", "openai", "gpt-6-luna", "strong", "reasoning", True, True, 1000),
     ("gpt-5.6-sol", "price:gpt-5.6-sol", "openai", "gpt-5.6-sol", "frontier", "reasoning", True, True, 1200),
     ("gpt-5.6-terra", "openai/gpt-5.6-terra", "openai", "gpt-5.6-terra", "frontier", "reasoning", True, True, 1100),
@@ -143,10 +147,33 @@ CITED_PRICES = {
     "gpt-6.1-sol": (2.0, 10.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.1-sol "
                     "(read via docs.litellm.ai/blog/gpt_6_1_sol and docs.laozhang.ai, 2026-10-13)", "2026-12-05"),
     "gpt-6-luna": (0.10, 0.50, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6-luna", "2026-12-05"),
+    # Released after the price snapshot (GPT-6 Astra 2026-09-03, GPT-6.1 Terra 2026-10-26,
+    # GPT-6.2 Astra and Sol 2026-11-17).
+    "gpt-6.2-sol": (2.0, 10.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.2-sol", "2026-12-07"),
+    "gpt-6.2-astra": (8.0, 40.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.2-astra "
+                      "(read via docs.laozhang.ai/en/announcements/gpt-6-2-2026-11 and apidog.com's "
+                      "GPT-6.2 Astra API guide, both quoting OpenAI's page on 2026-11-18)", "2026-12-07"),
+    "gpt-6-astra": (10.0, 50.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6-astra "
+                    "(read via vercel.com/ai-gateway/models/gpt-6-astra and apidog.com's GPT-6 Astra API guide)",
+                    "2026-12-07"),
+    "gpt-6.1-terra": (1.0, 5.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.1-terra "
+                      "(its zh-Hans page)", "2026-12-07"),
     # The snapshot lists $2/$10; OpenAI launched Sol at $5/$30 and its page showed a $4/$20
     # promotion "at least until 2026-11-21": the list price is the safe assumption.
     "gpt-5.6-sol": (5.0, 30.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-5.6-sol "
                     "(launch list price; a $4/$20 promotion ran at least until 2026-11-21)", "2026-12-05"),
+}
+
+# Prompt-cache multiples of models priced from their vendor's page above (the snapshot's
+# `cache` entry is missing for them): (cache_read, cache_write). OpenAI bills GPT-6.x cache
+# writes, for 30 minutes of retention, at 1.25 times the input price (GPT-6.2 Sol: $0.10 read,
+# $2.50 written against $2 input; GPT-6.1 Terra: $0.05 and $1.25 against $1; GPT-6 Astra: $1
+# and $12.50 against $10, as apidog.com quotes its page); a write counts only where the usage
+# reports `prompt_tokens_details.cache_write_tokens`, else it is priced as ordinary input.
+CITED_CACHE = {
+    "gpt-6.2-sol": (0.05, 1.25),
+    "gpt-6.1-terra": (0.05, 1.25),
+    "gpt-6-astra": (0.1, 1.25),
 }
 
 # `reasoning_effort` values each OpenAI reasoning model takes over Chat Completions, and its
@@ -157,14 +184,19 @@ _GPT5 = ["minimal", "low", "medium", "high"]
 _O = ["low", "medium", "high"]
 _TO_XHIGH = ["none", "low", "medium", "high", "xhigh"]
 _TO_MAX = ["none", "low", "medium", "high", "xhigh", "max"]
+_LOW_TO_MAX = ["low", "medium", "high", "xhigh", "max"]
 EFFORTS = {
     "gpt-5": (_GPT5, "medium"), "gpt-5-mini": (_GPT5, "medium"), "gpt-5-nano": (_GPT5, "medium"),
     "o3": (_O, "medium"), "o3-mini": (_O, "medium"), "o4-mini": (_O, "medium"),
     "gpt-5.4": (_TO_XHIGH, "none"), "gpt-5.4-mini": (_TO_XHIGH, "none"), "gpt-5.4-nano": (_TO_XHIGH, "none"),
     "gpt-5.5": (_TO_XHIGH, "medium"),
     "gpt-5.6-sol": (_TO_MAX, "medium"), "gpt-5.6-terra": (_TO_MAX, "medium"), "gpt-5.6-luna": (_TO_MAX, "medium"),
-    "gpt-6-luna": (_TO_MAX, "medium"),
-    "gpt-6.1-sol": (["low", "medium", "high", "xhigh", "max"], "medium"),
+    "gpt-6-luna": (_TO_MAX, "medium"), "gpt-6.1-terra": (_TO_MAX, "medium"),
+    # OpenAI's GPT-6 guide: Astra takes no `none` (nor `minimal`), and neither do the GPT-6.2
+    # models (their pages: "The API rejects requests that set reasoning effort to none"); no
+    # page read gives their default, so the gateway sends them none unless the client asks.
+    "gpt-6.1-sol": (_LOW_TO_MAX, "medium"),
+    "gpt-6-astra": (_LOW_TO_MAX, None), "gpt-6.2-astra": (_LOW_TO_MAX, None), "gpt-6.2-sol": (_LOW_TO_MAX, None),
 }
 
 # `output_config.effort` levels each Claude model takes, and its default, from Anthropic's
@@ -268,7 +300,10 @@ TOKEN_RATIO = {m: 1.3 for m in ("claude-opus-5.5", "claude-sonnet-5.5", "claude-
 # OpenAI's GPT-5.6 and GPT-6 pages take function tools over Chat Completions only at effort
 # `none` (GPT-6.1 Sol, which has no `none` there, not at all), and at their default effort
 # only through Responses; GPT-6.1 Sol's `max` effort is there only too.
-RESPONSES_API = {"gpt-6.1-sol", "gpt-6-luna", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna"}
+RESPONSES_API = {"gpt-6.1-sol", "gpt-6-luna", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna",
+                 # Tool calls only through Responses: GPT-6.1 Terra's page, GPT-6 Astra's (as
+                 # apidog.com quotes it) and OpenAI's GPT-6.2 guide (as dev.to/aihubmix quotes it).
+                 "gpt-6-astra", "gpt-6.1-terra", "gpt-6.2-astra", "gpt-6.2-sol"}
 # Responses gives one answer per request: `auto` leaves them out of requests asking for several.
 for _m in RESPONSES_API:
     REFUSES.setdefault(_m, [])
@@ -415,12 +450,15 @@ ANTHROPIC_CACHE = (0.1, 1.25)
 
 def cache_prices(provider, cache):
     """(cache_read, cache_write) multiples for a model of `provider` priced with the snapshot's
-    `cache` entry (None: not from the snapshot). Anthropic: the one rule above. OpenAI and
+    `cache` entry (None: not from the snapshot; `{"cited": (read, write)}`: from the vendor's
+    page, CITED_CACHE). Anthropic: the one rule above. OpenAI and
     Google: the snapshot's read multiple, and no write price (their caching is implicit and
     bills no writes; the snapshot's Gemini `write_multiplier` is its storage price). Other
     providers: none, since the snapshot's figure is OpenRouter's mix of hosts, not what the
     vendor's own API bills; their cached tokens are priced as ordinary input (an overestimate).
     """
+    if cache and "cited" in cache:
+        return cache["cited"]
     if provider == "anthropic":
         return ANTHROPIC_CACHE
     if provider in ("openai", "google") and cache and cache.get("read_multiplier") is not None:
@@ -599,6 +637,8 @@ def main():
         cache = None
         if src.startswith("price:"):
             inp, outp, ctx, tools, price_source, price_as_of = CITED_PRICES[src[6:]]
+            if src[6:] in CITED_CACHE:
+                cache = {"cited": CITED_CACHE[src[6:]]}
             aliases = [f"openai/{cid}"] if provider == "openai" else []
             note = f"curated; price from {price_source} as of {price_as_of}; quality tier {tier}"
         elif src.startswith("cost:"):

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use models::{Catalog, Error};
-use router_core::{Capability, ModelId};
+use router_core::{Capability, ModelId, RequestShape};
 
 mod task_scores;
 
@@ -312,4 +312,47 @@ fn load_reads_a_file_and_names_it_in_errors() {
     let err = Catalog::load(&missing).unwrap_err();
     assert!(matches!(err, Error::Read { .. }), "{err}");
     assert!(err.to_string().contains("missing.toml"), "{err}");
+}
+
+/// OpenAI's models released after the price snapshot carry their pages' prices, cache prices
+/// and API rules (scripts/seed_catalog.py, `CITED_PRICES`, `CITED_CACHE`, `RESPONSES_API`).
+#[test]
+fn openais_late_2026_models_are_priced_and_called_as_their_pages_say() {
+    let c = Catalog::embedded().unwrap();
+    let entry = |id: &str| c.get(&ModelId::new(id)).unwrap();
+    let levels = |id: &str| -> Vec<&str> { entry(id).efforts.iter().map(|e| e.as_str()).collect() };
+    for (id, input, output, cache_read) in [
+        ("gpt-6.2-sol", 2.0, 10.0, Some(0.05)),
+        ("gpt-6.2-astra", 8.0, 40.0, None),
+        ("gpt-6-astra", 10.0, 50.0, Some(0.1)),
+        ("gpt-6.1-terra", 1.0, 5.0, Some(0.05)),
+    ] {
+        let e = entry(id);
+        assert_eq!(
+            (e.spec.input_usd_per_mtok, e.spec.output_usd_per_mtok),
+            (input, output),
+            "{id}"
+        );
+        assert_eq!(e.spec.cache_read, cache_read, "{id}");
+        assert_eq!(e.spec.cache_write, cache_read.map(|_| 1.25), "{id}");
+        // Tool calls only through Responses; no sampling parameters; one answer per request.
+        assert!(e.responses_api && e.reasoning, "{id}");
+        assert!(e.refuses.contains(&RequestShape::MultipleChoices), "{id}");
+        assert!(c.get(&ModelId::new(format!("openai/{id}"))).is_ok(), "{id}");
+    }
+    // `none` is refused by the Astra and GPT-6.2 models; GPT-6.1 Terra takes it and defaults
+    // to `medium`.
+    for id in ["gpt-6.2-sol", "gpt-6.2-astra", "gpt-6-astra"] {
+        assert_eq!(
+            levels(id),
+            ["low", "medium", "high", "xhigh", "max"],
+            "{id}"
+        );
+        assert_eq!(entry(id).default_effort, None, "{id}");
+    }
+    assert_eq!(levels("gpt-6.1-terra")[0], "none");
+    assert_eq!(
+        entry("gpt-6.1-terra").default_effort.map(|e| e.as_str()),
+        Some("medium")
+    );
 }
