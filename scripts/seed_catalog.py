@@ -128,6 +128,7 @@ CURATED = [
     ("gpt-5.4-nano", "openai/gpt-5.4-nano", "openai", "gpt-5.4-nano", "small", "fast", True, True, 450),
     ("claude-opus-5.5", "anthropic/claude-opus-5.5", "anthropic", "claude-opus-5-5", "frontier", "reasoning", True, False, 1200),
     ("claude-sonnet-5.5", "anthropic/claude-sonnet-5.5", "anthropic", "claude-sonnet-5-5", "frontier", "reasoning", True, False, 1100),
+    ("claude-haiku-5.5", "price:claude-haiku-5.5", "anthropic", "claude-haiku-5-5", "strong", "fast", True, False, 800),
     ("claude-opus-5", "anthropic/claude-opus-5", "anthropic", "claude-opus-5", "frontier", "reasoning", True, False, 1200),
     ("claude-sonnet-5", "anthropic/claude-sonnet-5", "anthropic", "claude-sonnet-5", "frontier", "reasoning", True, False, 1100),
     ("claude-opus-4.6", "anthropic/claude-opus-4.6", "anthropic", "claude-opus-4-6", "frontier", "frontier", True, False, 500),
@@ -158,6 +159,10 @@ CITED_PRICES = {
                     "2026-12-07"),
     "gpt-6.1-terra": (1.0, 5.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.1-terra "
                       "(its zh-Hans page)", "2026-12-07"),
+    # Anthropic's overview (released 2026-10-07): $0.10 / $0.50 for prompts up to 100,000
+    # tokens (five times that above, which the catalog does not model).
+    "claude-haiku-5.5": (0.10, 0.50, 1000000, True, "https://platform.claude.com/docs/en/models/haiku-5-5/overview",
+                         "2026-12-07"),
     # The snapshot lists $2/$10; OpenAI launched Sol at $5/$30 and its page showed a $4/$20
     # promotion "at least until 2026-11-21": the list price is the safe assumption.
     "gpt-5.6-sol": (5.0, 30.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-5.6-sol "
@@ -216,6 +221,7 @@ CLAUDE_EFFORTS = {
     "claude-opus-4.6": (_CLAUDE_TO_MAX, "high"), "claude-sonnet-4.6": (_CLAUDE_TO_MAX, "high"),
     "claude-opus-5": (_CLAUDE_ALL, "high"), "claude-sonnet-5": (_CLAUDE_ALL, "high"),
     "claude-opus-5.5": (_CLAUDE_ALL, "medium"), "claude-sonnet-5.5": (_CLAUDE_ALL, "high"),
+    "claude-haiku-5.5": (_CLAUDE_ALL, "medium"),
 }
 
 # Thinking levels each Gemini model takes, and its default, as the gateway's effort values
@@ -259,7 +265,8 @@ COMPAT_EFFORTS = {
 # `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
 # OpenAI's are the models with an effort list above; Anthropic's 5.x ones, whose effort goes
 # as `output_config.effort` (CLAUDE_EFFORTS), refuse non-default sampling too.
-REASONING_API = set(EFFORTS) | {"claude-opus-5.5", "claude-sonnet-5.5", "claude-opus-5", "claude-sonnet-5"}
+REASONING_API = set(EFFORTS) | {"claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5", "claude-opus-5",
+                                 "claude-sonnet-5"}
 
 # Request shapes a model's API refuses with a 400 (Anthropic's Claude 5.5 migration guide:
 # assistant prefill and forced tool choice; Google's Gemini 3.5 Flash-Lite: a final turn in
@@ -268,6 +275,10 @@ REFUSES = {
     "claude-opus-5.5": ["assistant_prefill", "forced_tool_choice"],
     "claude-sonnet-5.5": ["assistant_prefill", "forced_tool_choice"],
     "gemini-3.5-flash-lite": ["assistant_prefill"],
+    # Claude Haiku 5.5's migration guide: no prefill, no sampling parameters; forced tool use
+    # stays (adaptive thinking takes it on every model but Opus and Sonnet 5.5 and the
+    # Fable and Mythos models, per Anthropic's thinking-with-tools page).
+    "claude-haiku-5.5": ["assistant_prefill"],
 }
 
 # Models that hold an answer to a JSON Schema but have no schema-free JSON mode
@@ -276,7 +287,7 @@ REFUSES = {
 # Haiku, Sonnet and Opus 4.5 and every later model; read 2026-12-06).
 STRUCTURED_OUTPUTS = {
     "claude-opus-4.5", "claude-sonnet-4.5", "claude-haiku-4.5", "claude-opus-4.6",
-    "claude-sonnet-4.6", "claude-opus-5", "claude-sonnet-5", "claude-opus-5.5", "claude-sonnet-5.5",
+    "claude-sonnet-4.6", "claude-opus-5", "claude-sonnet-5", "claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5",
 }
 
 # JSON mode without a schema (`refuses = ["json_schema"]`): DeepSeek's API answers 400 "This
@@ -294,7 +305,8 @@ for _m in ("deepseek-chat", "deepseek-reasoner", "gpt-3.5-turbo", "gpt-3.5-turbo
 # far from 1 (`token_ratio`): Anthropic's Claude 5 generation has a new tokenizer that counts
 # about 30 % more tokens than Claude 4.6's for the same text (Claude 5.5 release notes; read
 # 2026-12-05), so its predicted prompt cost would be 30 % low without it.
-TOKEN_RATIO = {m: 1.3 for m in ("claude-opus-5.5", "claude-sonnet-5.5", "claude-opus-5", "claude-sonnet-5")}
+TOKEN_RATIO = {m: 1.3 for m in ("claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5", "claude-opus-5",
+                                 "claude-sonnet-5")}
 
 # Models called through OpenAI's Responses API instead of Chat Completions (`responses_api`):
 # OpenAI's GPT-5.6 and GPT-6 pages take function tools over Chat Completions only at effort
@@ -639,7 +651,7 @@ def main():
             inp, outp, ctx, tools, price_source, price_as_of = CITED_PRICES[src[6:]]
             if src[6:] in CITED_CACHE:
                 cache = {"cited": CITED_CACHE[src[6:]]}
-            aliases = [f"openai/{cid}"] if provider == "openai" else []
+            aliases = [f"{provider}/{cid}"] if provider in ("openai", "anthropic") else []
             note = f"curated; price from {price_source} as of {price_as_of}; quality tier {tier}"
         elif src.startswith("cost:"):
             c = arena_cost[src[5:]]

@@ -314,10 +314,10 @@ fn load_reads_a_file_and_names_it_in_errors() {
     assert!(err.to_string().contains("missing.toml"), "{err}");
 }
 
-/// OpenAI's models released after the price snapshot carry their pages' prices, cache prices
+/// Models released after the price snapshot (OpenAI's GPT-6.x, Claude Haiku 5.5) carry their pages' prices, cache prices
 /// and API rules (scripts/seed_catalog.py, `CITED_PRICES`, `CITED_CACHE`, `RESPONSES_API`).
 #[test]
-fn openais_late_2026_models_are_priced_and_called_as_their_pages_say() {
+fn late_2026_models_are_priced_and_called_as_their_pages_say() {
     let c = Catalog::embedded().unwrap();
     let entry = |id: &str| c.get(&ModelId::new(id)).unwrap();
     let levels = |id: &str| -> Vec<&str> { entry(id).efforts.iter().map(|e| e.as_str()).collect() };
@@ -351,6 +351,25 @@ fn openais_late_2026_models_are_priced_and_called_as_their_pages_say() {
         assert_eq!(entry(id).default_effort, None, "{id}");
     }
     assert_eq!(levels("gpt-6.1-terra")[0], "none");
+    // Claude Haiku 5.5 (Anthropic's overview and migration guide): Claude's cache prices, the
+    // newer tokenizer, no prefill, no sampling parameters, effort `medium` by default.
+    let haiku = entry("claude-haiku-5.5");
+    assert_eq!(haiku.upstream_name, "claude-haiku-5-5");
+    assert_eq!(
+        (
+            haiku.spec.input_usd_per_mtok,
+            haiku.spec.output_usd_per_mtok
+        ),
+        (0.1, 0.5)
+    );
+    assert_eq!(
+        (haiku.spec.cache_read, haiku.spec.cache_write),
+        (Some(0.1), Some(1.25))
+    );
+    assert_eq!(haiku.spec.token_ratio, 1.3);
+    assert!(haiku.reasoning && haiku.refuses.contains(&RequestShape::AssistantPrefill));
+    assert_eq!(haiku.default_effort.map(|e| e.as_str()), Some("medium"));
+    assert!(c.get(&ModelId::new("anthropic/claude-haiku-5.5")).is_ok());
     assert_eq!(
         entry("gpt-6.1-terra").default_effort.map(|e| e.as_str()),
         Some("medium")
