@@ -128,14 +128,34 @@ fn with_thinking_fitted(
     let value = req.extra.get(THINKING)?;
     let thinking: Option<Thinking> = serde_json::from_value(value.clone()).ok();
     let mut fitted = req.clone();
-    if let (Some(thinking), ProviderKind::Anthropic) = (thinking, kind) {
-        if claude_takes(thinking, entry.map(|e| e.upstream_name.as_str()), req) {
-            if thinking == Thinking::Disabled {
-                return None;
+    if let (Some(asked), ProviderKind::Anthropic) = (thinking, kind) {
+        let upstream = entry.map(|e| e.upstream_name.as_str());
+        let (form, effort) = claude_form(asked, upstream);
+        if let Some(effort) = effort {
+            fitted
+                .extra
+                .entry("reasoning_effort".to_owned())
+                .or_insert_with(|| effort.into());
+        }
+        match form {
+            // Left to the model, which then thinks adaptively at that effort.
+            None => {
+                fitted.extra.remove(THINKING);
+                return Some(fitted);
             }
-            fitted.temperature = None;
-            fitted.top_p = fitted.top_p.filter(|p| *p >= 0.95);
-            return (fitted != *req).then_some(fitted);
+            Some(thinking) if claude_takes(thinking, upstream, req) => {
+                if thinking != asked {
+                    if let Ok(v) = serde_json::to_value(thinking) {
+                        fitted.extra.insert(THINKING.to_owned(), v);
+                    }
+                }
+                if thinking != Thinking::Disabled {
+                    fitted.temperature = None;
+                    fitted.top_p = fitted.top_p.filter(|p| *p >= 0.95);
+                }
+                return (fitted != *req).then_some(fitted);
+            }
+            Some(_) => {}
         }
     }
     fitted.extra.remove(THINKING);
@@ -152,6 +172,27 @@ fn with_thinking_fitted(
         }
     }
     Some(fitted)
+}
+
+/// The form in which the Claude model called `upstream` takes a client's `thinking`, and an
+/// effort to send with it where the client named none. From Claude 4.7 a thinking budget is
+/// refused (adaptive thinking only: Opus 4.7 removed `budget_tokens`, and Anthropic's Claude
+/// Haiku 5.5 migration guide says to send `adaptive` instead), so `enabled` becomes
+/// `adaptive` with the budget's nearest effort ([`Thinking::effort`]). From Claude 5.5
+/// thinking cannot be turned off (Opus 5.5 answers 400 to `disabled` at every effort), so
+/// `disabled` leaves the field out (the model's own adaptive thinking) at the lowest effort.
+/// Older models, and models the gateway cannot place, take the setting as given.
+fn claude_form(
+    thinking: Thinking,
+    upstream: Option<&str>,
+) -> (Option<Thinking>, Option<&'static str>) {
+    let version = upstream.and_then(claude_version);
+    let from = |v: (u32, u32)| version.is_some_and(|have| have >= v);
+    match thinking {
+        Thinking::Enabled { .. } if from((4, 7)) => (Some(Thinking::Adaptive), thinking.effort()),
+        Thinking::Disabled if from((5, 5)) => (None, Some("low")),
+        _ => (Some(thinking), None),
+    }
 }
 
 /// Whether Anthropic takes `thinking` on the Claude model called `upstream` (`None`: one the
@@ -873,6 +914,48 @@ mod tests {
                 "{value}"
             );
         }
+        // From Claude 4.7 a budget is refused: `adaptive` at the budget's effort, unless the
+        // client named one. From Claude 5.5 thinking cannot be turned off: the field goes and
+        // the effort is the lowest. Claude 4.6 still takes both as given.
+        let effort = |out: &ChatCompletionRequest| {
+            out.extra
+                .get("reasoning_effort")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        for model in ["claude-haiku-5.5", "claude-opus-5.5", "claude-sonnet-5"] {
+            let out = sent(
+                &thinking(budget(8000), None),
+                model,
+                ProviderKind::Anthropic,
+            );
+            assert_eq!(
+                out.extra["thinking"],
+                serde_json::json!({"type": "adaptive"})
+            );
+            assert_eq!(effort(&out).as_deref(), Some("medium"), "{model}");
+            let out = sent(
+                &thinking(budget(8000), Some("high")),
+                model,
+                ProviderKind::Anthropic,
+            );
+            assert_eq!(effort(&out).as_deref(), Some("high"), "{model}");
+        }
+        let off = thinking(serde_json::json!({"type": "disabled"}), None);
+        for model in ["claude-opus-5.5", "claude-haiku-5.5"] {
+            let out = sent(&off, model, ProviderKind::Anthropic);
+            assert!(!out.extra.contains_key("thinking"), "{model}");
+            assert_eq!(effort(&out).as_deref(), Some("low"), "{model}");
+        }
+        let out = sent(&off, "claude-sonnet-5", ProviderKind::Anthropic);
+        assert_eq!(out.extra["thinking"]["type"], "disabled");
+        let out = sent(
+            &thinking(budget(2000), None),
+            "claude-opus-4.6",
+            ProviderKind::Anthropic,
+        );
+        assert_eq!(out.extra["thinking"]["budget_tokens"], 2000);
+        assert_eq!(effort(&out), None);
         // A model the catalog does not know gets no effort it may refuse.
         let unknown = thinking(budget(8000), None);
         let out = request_for(&unknown, None, ProviderKind::Openai);

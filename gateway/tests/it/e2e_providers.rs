@@ -558,6 +558,54 @@ async fn a_messages_thinking_budget_reaches_claude_as_asked_and_others_as_an_eff
     h.stop().await;
 }
 
+/// Claude from 4.7 takes no thinking budget and Claude 5.5 cannot turn thinking off (Anthropic
+/// answers 400 to both): a Claude Code client's `enabled` budget reaches them as `adaptive` at
+/// the budget's effort, its `disabled` as no `thinking` at the lowest effort.
+#[tokio::test]
+async fn a_messages_thinking_setting_reaches_current_claude_in_the_form_it_takes() {
+    let h = Harness::with(&["claude-haiku-5.5", "claude-opus-5.5"], |_| {}).await;
+    let messages = |model: &str, thinking: Value| {
+        json!({"model": model, "max_tokens": 20000, "thinking": thinking,
+            "messages": [{"role": "user", "content": "Plan a lock-free queue."}]})
+    };
+    for (model, thinking, sent_thinking, effort) in [
+        (
+            "claude-haiku-5.5",
+            json!({"type": "enabled", "budget_tokens": 8000}),
+            Some(json!({"type": "adaptive"})),
+            "medium",
+        ),
+        (
+            "claude-opus-5.5",
+            json!({"type": "enabled", "budget_tokens": 2000}),
+            Some(json!({"type": "adaptive"})),
+            "low",
+        ),
+        ("claude-opus-5.5", json!({"type": "disabled"}), None, "low"),
+    ] {
+        let resp = h
+            .post_json("/v1/messages", &messages(model, thinking.clone()))
+            .await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "{model}: {}",
+            resp.text().await.unwrap()
+        );
+        let sent = h.fake.requests().pop().unwrap().body;
+        assert_eq!(
+            sent.get("thinking"),
+            sent_thinking.as_ref(),
+            "{model} {thinking}: {sent}"
+        );
+        assert_eq!(
+            sent["output_config"]["effort"], effort,
+            "{model} {thinking}: {sent}"
+        );
+    }
+    h.stop().await;
+}
+
 /// A Chat Completions client's `reasoning_effort` reaches Gemini as
 /// `generationConfig.thinkingConfig`: a `thinkingLevel` on Gemini 3 (the nearest the model
 /// takes), a `thinkingBudget` on 2.5 (Google's budgets; `none` off on Flash, the least budget
