@@ -128,6 +128,7 @@ CURATED = [
     ("gpt-5.4-nano", "openai/gpt-5.4-nano", "openai", "gpt-5.4-nano", "small", "fast", True, True, 450),
     ("claude-opus-5.5", "anthropic/claude-opus-5.5", "anthropic", "claude-opus-5-5", "frontier", "reasoning", True, False, 1200),
     ("claude-sonnet-5.5", "anthropic/claude-sonnet-5.5", "anthropic", "claude-sonnet-5-5", "frontier", "reasoning", True, False, 1100),
+    ("claude-fable-5.1", "price:claude-fable-5.1", "anthropic", "claude-fable-5-1", "frontier", "reasoning", True, False, 1200),
     ("claude-haiku-5.5", "price:claude-haiku-5.5", "anthropic", "claude-haiku-5-5", "strong", "fast", True, False, 800),
     ("claude-opus-5", "anthropic/claude-opus-5", "anthropic", "claude-opus-5", "frontier", "reasoning", True, False, 1200),
     ("claude-sonnet-5", "anthropic/claude-sonnet-5", "anthropic", "claude-sonnet-5", "frontier", "reasoning", True, False, 1100),
@@ -163,6 +164,9 @@ CITED_PRICES = {
     # tokens (five times that above, which the catalog does not model).
     "claude-haiku-5.5": (0.10, 0.50, 1000000, True, "https://platform.claude.com/docs/en/models/haiku-5-5/overview",
                          "2026-12-07"),
+    # Anthropic's overview (released 2026-09-01).
+    "claude-fable-5.1": (10.0, 50.0, 1000000, True, "https://platform.claude.com/docs/en/models/fable-5-1/overview",
+                         "2026-12-07"),
     # The snapshot lists $2/$10; OpenAI launched Sol at $5/$30 and its page showed a $4/$20
     # promotion "at least until 2026-11-21": the list price is the safe assumption.
     "gpt-5.6-sol": (5.0, 30.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-5.6-sol "
@@ -179,6 +183,9 @@ CITED_CACHE = {
     "gpt-6.2-sol": (0.05, 1.25),
     "gpt-6.1-terra": (0.05, 1.25),
     "gpt-6-astra": (0.1, 1.25),
+    # Claude Fable 5.1's overview: cache reads at a quarter of Fable 5's (0.1 times input), as
+    # apiyi.com's $0.25 per million shows; writes at Anthropic's 1.25.
+    "claude-fable-5.1": (0.025, 1.25),
 }
 
 # `reasoning_effort` values each OpenAI reasoning model takes over Chat Completions, and its
@@ -221,7 +228,7 @@ CLAUDE_EFFORTS = {
     "claude-opus-4.6": (_CLAUDE_TO_MAX, "high"), "claude-sonnet-4.6": (_CLAUDE_TO_MAX, "high"),
     "claude-opus-5": (_CLAUDE_ALL, "high"), "claude-sonnet-5": (_CLAUDE_ALL, "high"),
     "claude-opus-5.5": (_CLAUDE_ALL, "medium"), "claude-sonnet-5.5": (_CLAUDE_ALL, "high"),
-    "claude-haiku-5.5": (_CLAUDE_ALL, "medium"),
+    "claude-haiku-5.5": (_CLAUDE_ALL, "medium"), "claude-fable-5.1": (_CLAUDE_ALL, "high"),
 }
 
 # Thinking levels each Gemini model takes, and its default, as the gateway's effort values
@@ -265,8 +272,8 @@ COMPAT_EFFORTS = {
 # `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
 # OpenAI's are the models with an effort list above; Anthropic's 5.x ones, whose effort goes
 # as `output_config.effort` (CLAUDE_EFFORTS), refuse non-default sampling too.
-REASONING_API = set(EFFORTS) | {"claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5", "claude-opus-5",
-                                 "claude-sonnet-5"}
+REASONING_API = set(EFFORTS) | {"claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5", "claude-fable-5.1",
+                                 "claude-opus-5", "claude-sonnet-5"}
 
 # Request shapes a model's API refuses with a 400 (Anthropic's Claude 5.5 migration guide:
 # assistant prefill and forced tool choice; Google's Gemini 3.5 Flash-Lite: a final turn in
@@ -279,6 +286,8 @@ REFUSES = {
     # stays (adaptive thinking takes it on every model but Opus and Sonnet 5.5 and the
     # Fable and Mythos models, per Anthropic's thinking-with-tools page).
     "claude-haiku-5.5": ["assistant_prefill"],
+    # Claude Fable 5.1's overview: forced tool use returns an error.
+    "claude-fable-5.1": ["forced_tool_choice"],
 }
 
 # Models that hold an answer to a JSON Schema but have no schema-free JSON mode
@@ -288,6 +297,7 @@ REFUSES = {
 STRUCTURED_OUTPUTS = {
     "claude-opus-4.5", "claude-sonnet-4.5", "claude-haiku-4.5", "claude-opus-4.6",
     "claude-sonnet-4.6", "claude-opus-5", "claude-sonnet-5", "claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5",
+    "claude-fable-5.1",
 }
 
 # JSON mode without a schema (`refuses = ["json_schema"]`): DeepSeek's API answers 400 "This
@@ -305,8 +315,8 @@ for _m in ("deepseek-chat", "deepseek-reasoner", "gpt-3.5-turbo", "gpt-3.5-turbo
 # far from 1 (`token_ratio`): Anthropic's Claude 5 generation has a new tokenizer that counts
 # about 30 % more tokens than Claude 4.6's for the same text (Claude 5.5 release notes; read
 # 2026-12-05), so its predicted prompt cost would be 30 % low without it.
-TOKEN_RATIO = {m: 1.3 for m in ("claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5", "claude-opus-5",
-                                 "claude-sonnet-5")}
+TOKEN_RATIO = {m: 1.3 for m in ("claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5", "claude-fable-5.1",
+                                 "claude-opus-5", "claude-sonnet-5")}
 
 # Models called through OpenAI's Responses API instead of Chat Completions (`responses_api`):
 # OpenAI's GPT-5.6 and GPT-6 pages take function tools over Chat Completions only at effort

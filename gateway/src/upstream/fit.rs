@@ -178,19 +178,22 @@ fn with_thinking_fitted(
 /// effort to send with it where the client named none. From Claude 4.7 a thinking budget is
 /// refused (adaptive thinking only: Opus 4.7 removed `budget_tokens`, and Anthropic's Claude
 /// Haiku 5.5 migration guide says to send `adaptive` instead), so `enabled` becomes
-/// `adaptive` with the budget's nearest effort ([`Thinking::effort`]). From Claude 5.5
-/// thinking cannot be turned off (Opus 5.5 answers 400 to `disabled` at every effort), so
-/// `disabled` leaves the field out (the model's own adaptive thinking) at the lowest effort.
-/// Older models, and models the gateway cannot place, take the setting as given.
+/// `adaptive` with the budget's nearest effort ([`Thinking::effort`]). From Claude 5.5, and
+/// on Fable and Mythos from 5.1, thinking cannot be turned off (Opus 5.5 answers 400 to
+/// `disabled` at every effort; Fable 5.1's overview lists the same change), so `disabled`
+/// leaves the field out (the model's own adaptive thinking) at the lowest effort. Older
+/// models, and models the gateway cannot place, take the setting as given.
 fn claude_form(
     thinking: Thinking,
     upstream: Option<&str>,
 ) -> (Option<Thinking>, Option<&'static str>) {
     let version = upstream.and_then(claude_version);
     let from = |v: (u32, u32)| version.is_some_and(|have| have >= v);
+    let fable =
+        upstream.is_some_and(|u| u.starts_with("claude-fable") || u.starts_with("claude-mythos"));
     match thinking {
         Thinking::Enabled { .. } if from((4, 7)) => (Some(Thinking::Adaptive), thinking.effort()),
-        Thinking::Disabled if from((5, 5)) => (None, Some("low")),
+        Thinking::Disabled if from((5, 5)) || (fable && from((5, 1))) => (None, Some("low")),
         _ => (Some(thinking), None),
     }
 }
@@ -942,7 +945,7 @@ mod tests {
             assert_eq!(effort(&out).as_deref(), Some("high"), "{model}");
         }
         let off = thinking(serde_json::json!({"type": "disabled"}), None);
-        for model in ["claude-opus-5.5", "claude-haiku-5.5"] {
+        for model in ["claude-opus-5.5", "claude-haiku-5.5", "claude-fable-5.1"] {
             let out = sent(&off, model, ProviderKind::Anthropic);
             assert!(!out.extra.contains_key("thinking"), "{model}");
             assert_eq!(effort(&out).as_deref(), Some("low"), "{model}");

@@ -370,6 +370,11 @@ fn late_2026_models_are_priced_and_called_as_their_pages_say() {
     assert!(haiku.reasoning && haiku.refuses.contains(&RequestShape::AssistantPrefill));
     assert_eq!(haiku.default_effort.map(|e| e.as_str()), Some("medium"));
     assert!(c.get(&ModelId::new("anthropic/claude-haiku-5.5")).is_ok());
+    // Claude Fable 5.1: reads at a quarter of Fable 5's, no forced tool use, `high` by default.
+    let fable = entry("claude-fable-5.1");
+    assert_eq!(fable.spec.cache_read, Some(0.025));
+    assert!(fable.refuses.contains(&RequestShape::ForcedToolChoice));
+    assert_eq!(fable.default_effort.map(|e| e.as_str()), Some("high"));
     assert_eq!(
         entry("gpt-6.1-terra").default_effort.map(|e| e.as_str()),
         Some("medium")
