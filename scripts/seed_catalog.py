@@ -115,7 +115,7 @@ CURATED = [
     # serve V4).
     ("gpt-6.2-astra", "price:gpt-6.2-astra", "openai", "gpt-6.2-astra", "frontier", "reasoning", True, True, 1200),
     ("gpt-6.2-sol", "price:gpt-6.2-sol", "openai", "gpt-6.2-sol", "frontier", "reasoning", True, True, 1200),
-    ("gpt-6-astra", "price:gpt-6-astra", "openai", "gpt-6-astra", "frontier", "reasoning", True, True, 1200),
+    ("gpt-6-astra", "openai/gpt-6-astra", "openai", "gpt-6-astra", "frontier", "reasoning", True, True, 1200),
     ("gpt-6.1-sol", "price:gpt-6.1-sol", "openai", "gpt-6.1-sol", "frontier", "reasoning", True, True, 1200),
     ("gpt-6.1-terra", "price:gpt-6.1-terra", "openai", "gpt-6.1-terra", "strong", "reasoning", True, True, 1000),
     ("gpt-6-luna", "price:gpt-6-luna", "openai", "gpt-6-luna", "strong", "reasoning", True, True, 1000),
@@ -128,7 +128,7 @@ CURATED = [
     ("gpt-5.4-nano", "openai/gpt-5.4-nano", "openai", "gpt-5.4-nano", "small", "fast", True, True, 450),
     ("claude-opus-5.5", "anthropic/claude-opus-5.5", "anthropic", "claude-opus-5-5", "frontier", "reasoning", True, False, 1200),
     ("claude-sonnet-5.5", "anthropic/claude-sonnet-5.5", "anthropic", "claude-sonnet-5-5", "frontier", "reasoning", True, False, 1100),
-    ("claude-fable-5.1", "price:claude-fable-5.1", "anthropic", "claude-fable-5-1", "frontier", "reasoning", True, False, 1200),
+    ("claude-fable-5.1", "anthropic/claude-fable-5.1", "anthropic", "claude-fable-5-1", "frontier", "reasoning", True, False, 1200),
     ("claude-haiku-5.5", "price:claude-haiku-5.5", "anthropic", "claude-haiku-5-5", "strong", "fast", True, False, 800),
     ("claude-opus-5", "anthropic/claude-opus-5", "anthropic", "claude-opus-5", "frontier", "reasoning", True, False, 1200),
     ("claude-sonnet-5", "anthropic/claude-sonnet-5", "anthropic", "claude-sonnet-5", "frontier", "reasoning", True, False, 1100),
@@ -149,23 +149,17 @@ CITED_PRICES = {
     "gpt-6.1-sol": (2.0, 10.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.1-sol "
                     "(read via docs.litellm.ai/blog/gpt_6_1_sol and docs.laozhang.ai, 2026-10-13)", "2026-12-05"),
     "gpt-6-luna": (0.10, 0.50, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6-luna", "2026-12-05"),
-    # Released after the price snapshot (GPT-6 Astra 2026-09-03, GPT-6.1 Terra 2026-10-26,
-    # GPT-6.2 Astra and Sol 2026-11-17).
+    # Released after the price snapshot (GPT-6.1 Terra 2026-10-26, GPT-6.2 Astra and Sol
+    # 2026-11-17).
     "gpt-6.2-sol": (2.0, 10.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.2-sol", "2026-12-07"),
     "gpt-6.2-astra": (8.0, 40.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.2-astra "
                       "(read via docs.laozhang.ai/en/announcements/gpt-6-2-2026-11 and apidog.com's "
                       "GPT-6.2 Astra API guide, both quoting OpenAI's page on 2026-11-18)", "2026-12-07"),
-    "gpt-6-astra": (10.0, 50.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6-astra "
-                    "(read via vercel.com/ai-gateway/models/gpt-6-astra and apidog.com's GPT-6 Astra API guide)",
-                    "2026-12-07"),
     "gpt-6.1-terra": (1.0, 5.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.1-terra "
                       "(its zh-Hans page)", "2026-12-07"),
     # Anthropic's overview (released 2026-10-07): $0.10 / $0.50 for prompts up to 100,000
     # tokens (five times that above, which the catalog does not model).
     "claude-haiku-5.5": (0.10, 0.50, 1000000, True, "https://platform.claude.com/docs/en/models/haiku-5-5/overview",
-                         "2026-12-07"),
-    # Anthropic's overview (released 2026-09-01).
-    "claude-fable-5.1": (10.0, 50.0, 1000000, True, "https://platform.claude.com/docs/en/models/fable-5-1/overview",
                          "2026-12-07"),
     # The snapshot lists $2/$10; OpenAI launched Sol at $5/$30 and its page showed a $4/$20
     # promotion "at least until 2026-11-21": the list price is the safe assumption.
@@ -173,19 +167,14 @@ CITED_PRICES = {
                     "(launch list price; a $4/$20 promotion ran at least until 2026-11-21)", "2026-12-05"),
 }
 
-# Prompt-cache multiples of models priced from their vendor's page above (the snapshot's
-# `cache` entry is missing for them): (cache_read, cache_write). OpenAI bills GPT-6.x cache
-# writes, for 30 minutes of retention, at 1.25 times the input price (GPT-6.2 Sol: $0.10 read,
-# $2.50 written against $2 input; GPT-6.1 Terra: $0.05 and $1.25 against $1; GPT-6 Astra: $1
-# and $12.50 against $10, as apidog.com quotes its page); a write counts only where the usage
-# reports `prompt_tokens_details.cache_write_tokens`, else it is priced as ordinary input.
+# Prompt-cache read multiples of OpenAI models priced from their pages above, which the
+# snapshot lacks (GPT-6.2 Sol: $0.10 cached input against $2; GPT-6.1 Terra: $0.05 against
+# $1). Their pages also price cache writes (1.25 times input for 30 minutes of retention), but
+# OpenAI's usage reports no written count the gateway reads, so, as for the OpenAI models priced
+# from the snapshot, no write price is set and writes count as ordinary input.
 CITED_CACHE = {
-    "gpt-6.2-sol": (0.05, 1.25),
-    "gpt-6.1-terra": (0.05, 1.25),
-    "gpt-6-astra": (0.1, 1.25),
-    # Claude Fable 5.1's overview: cache reads at a quarter of Fable 5's (0.1 times input), as
-    # apiyi.com's $0.25 per million shows; writes at Anthropic's 1.25.
-    "claude-fable-5.1": (0.025, 1.25),
+    "gpt-6.2-sol": (0.05, None),
+    "gpt-6.1-terra": (0.05, None),
 }
 
 # `reasoning_effort` values each OpenAI reasoning model takes over Chat Completions, and its
@@ -462,18 +451,18 @@ def toml_str(s):
     return json.dumps(s, ensure_ascii=False)
 
 
-# One rule for every Claude model: a cache read costs 0.1 times the input price and a
-# 5-minute cache write 1.25 times. This is what the price snapshot gives for each Claude model
-# it lists (Anthropic prices caching per multiple, not per model). The gateway marks
-# breakpoints on every Claude request, RouterArena-priced Claude 3.x included, so these apply
-# whatever the model's price source.
+# Claude's cache prices: a 5-minute cache write costs 1.25 times the input price on every
+# Claude model, and a read 0.1 times, except where the price snapshot gives another read
+# multiple (Opus 5.5: 0.05, its overview's $0.20 against $4; Fable 5.1: 0.025, a quarter of
+# Fable 5's). The gateway marks breakpoints on every Claude request, RouterArena-priced Claude
+# 3.x included, so these apply whatever the model's price source.
 ANTHROPIC_CACHE = (0.1, 1.25)
 
 
 def cache_prices(provider, cache):
     """(cache_read, cache_write) multiples for a model of `provider` priced with the snapshot's
     `cache` entry (None: not from the snapshot; `{"cited": (read, write)}`: from the vendor's
-    page, CITED_CACHE). Anthropic: the one rule above. OpenAI and
+    page, CITED_CACHE). Anthropic: the rule above. OpenAI and
     Google: the snapshot's read multiple, and no write price (their caching is implicit and
     bills no writes; the snapshot's Gemini `write_multiplier` is its storage price). Other
     providers: none, since the snapshot's figure is OpenRouter's mix of hosts, not what the
@@ -482,7 +471,8 @@ def cache_prices(provider, cache):
     if cache and "cited" in cache:
         return cache["cited"]
     if provider == "anthropic":
-        return ANTHROPIC_CACHE
+        read = cache.get("read_multiplier") if cache else None
+        return (float(read) if read is not None else ANTHROPIC_CACHE[0]), ANTHROPIC_CACHE[1]
     if provider in ("openai", "google") and cache and cache.get("read_multiplier") is not None:
         return float(cache["read_multiplier"]), None
     return None, None

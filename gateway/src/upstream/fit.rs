@@ -112,7 +112,10 @@ pub fn request_for<'a>(
 /// `reasoning_effort` where the request names none and the catalog knows the model (OpenAI
 /// and compatible servers answer 400 to a `thinking` field).
 ///
-/// For a Claude model it is kept where Anthropic takes it ([`claude_takes`]), and then the
+/// For a Claude model it is first put in the form the model takes ([`claude_form`]: from
+/// Claude 4.7 a budget becomes adaptive thinking at the budget's effort; from Claude 5.5
+/// `disabled` becomes the lowest effort, the field left out), then kept where Anthropic takes
+/// it ([`claude_takes`]), and then the
 /// sampling settings extended thinking refuses go (`temperature`, a `top_p` below 0.95:
 /// Anthropic answers 400 to them with thinking on, as OpenAI's reasoning models do to theirs,
 /// which this module also drops). Where Anthropic would refuse it (a model older than Claude
@@ -131,19 +134,25 @@ fn with_thinking_fitted(
     if let (Some(asked), ProviderKind::Anthropic) = (thinking, kind) {
         let upstream = entry.map(|e| e.upstream_name.as_str());
         let (form, effort) = claude_form(asked, upstream);
-        if let Some(effort) = effort {
-            fitted
-                .extra
-                .entry("reasoning_effort".to_owned())
-                .or_insert_with(|| effort.into());
-        }
+        // The effort goes only with thinking the model then does: where it is taken out (a
+        // forced tool call) the request stays as the client sent it otherwise.
+        let with_effort = |fitted: &mut ChatCompletionRequest| {
+            if let Some(effort) = effort {
+                fitted
+                    .extra
+                    .entry("reasoning_effort".to_owned())
+                    .or_insert_with(|| effort.into());
+            }
+        };
         match form {
             // Left to the model, which then thinks adaptively at that effort.
             None => {
                 fitted.extra.remove(THINKING);
+                with_effort(&mut fitted);
                 return Some(fitted);
             }
             Some(thinking) if claude_takes(thinking, upstream, req) => {
+                with_effort(&mut fitted);
                 if thinking != asked {
                     if let Ok(v) = serde_json::to_value(thinking) {
                         fitted.extra.insert(THINKING.to_owned(), v);
@@ -839,6 +848,10 @@ mod tests {
             ("claude-sonnet-4-5-20250929", Some((4, 5))),
             ("claude-opus-4-6", Some((4, 6))),
             ("claude-opus-5", Some((5, 0))),
+            ("claude-opus-4-7", Some((4, 7))),
+            ("claude-haiku-5-5", Some((5, 5))),
+            ("claude-fable-5-1", Some((5, 1))),
+            ("claude-mythos-5-1", Some((5, 1))),
             ("claude-v1", Some((2, 0))),
             ("claude-instant-v1", Some((2, 0))),
             ("claude-next", None),
@@ -952,6 +965,12 @@ mod tests {
         }
         let out = sent(&off, "claude-sonnet-5", ProviderKind::Anthropic);
         assert_eq!(out.extra["thinking"]["type"], "disabled");
+        // A forced tool call cannot think first: the budget goes, and no effort comes with it.
+        let mut forced = thinking(budget(30000), None);
+        forced.tool_choice = Some(serde_json::json!("required"));
+        let out = sent(&forced, "claude-sonnet-5", ProviderKind::Anthropic);
+        assert!(!out.extra.contains_key("thinking"));
+        assert_eq!(effort(&out), None);
         let out = sent(
             &thinking(budget(2000), None),
             "claude-opus-4.6",

@@ -314,7 +314,7 @@ fn load_reads_a_file_and_names_it_in_errors() {
     assert!(err.to_string().contains("missing.toml"), "{err}");
 }
 
-/// Models released after the price snapshot (OpenAI's GPT-6.x, Claude Haiku 5.5) carry their pages' prices, cache prices
+/// OpenAI's GPT-6.x and Claude's Fable 5.1 and Haiku 5.5 carry their pages' prices, cache prices
 /// and API rules (scripts/seed_catalog.py, `CITED_PRICES`, `CITED_CACHE`, `RESPONSES_API`).
 #[test]
 fn late_2026_models_are_priced_and_called_as_their_pages_say() {
@@ -334,7 +334,8 @@ fn late_2026_models_are_priced_and_called_as_their_pages_say() {
             "{id}"
         );
         assert_eq!(e.spec.cache_read, cache_read, "{id}");
-        assert_eq!(e.spec.cache_write, cache_read.map(|_| 1.25), "{id}");
+        // OpenAI's usage reports no written count, so no write price (writes count as input).
+        assert_eq!(e.spec.cache_write, None, "{id}");
         // Tool calls only through Responses; no sampling parameters; one answer per request.
         assert!(e.responses_api && e.reasoning, "{id}");
         assert!(e.refuses.contains(&RequestShape::MultipleChoices), "{id}");
@@ -373,6 +374,9 @@ fn late_2026_models_are_priced_and_called_as_their_pages_say() {
     // Claude Fable 5.1: reads at a quarter of Fable 5's, no forced tool use, `high` by default.
     let fable = entry("claude-fable-5.1");
     assert_eq!(fable.spec.cache_read, Some(0.025));
+    // Opus 5.5's reads are 0.05 times input (its overview: $0.20 against $4), not Claude's 0.1.
+    assert_eq!(entry("claude-opus-5.5").spec.cache_read, Some(0.05));
+    assert!(!haiku.refuses.contains(&RequestShape::ForcedToolChoice));
     assert!(fable.refuses.contains(&RequestShape::ForcedToolChoice));
     assert_eq!(fable.default_effort.map(|e| e.as_str()), Some("high"));
     assert_eq!(
