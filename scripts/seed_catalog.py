@@ -135,6 +135,7 @@ CURATED = [
     ("claude-opus-4.6", "anthropic/claude-opus-4.6", "anthropic", "claude-opus-4-6", "frontier", "frontier", True, False, 500),
     ("claude-sonnet-4.6", "anthropic/claude-sonnet-4.6", "anthropic", "claude-sonnet-4-6", "frontier", "frontier", True, False, 500),
     ("gemini-3.1-pro-preview", "google/gemini-3.1-pro-preview", "google", "gemini-3.1-pro-preview", "frontier", "reasoning", True, True, 1200),
+    ("gemini-3.8-flash", "google/gemini-3.8-flash", "google", "gemini-3.8-flash", "strong", "reasoning", True, True, 900),
     ("gemini-3.5-flash", "google/gemini-3.5-flash", "google", "gemini-3.5-flash", "strong", "reasoning", True, True, 900),
     ("gemini-3-flash-preview", "google/gemini-3-flash-preview", "google", "gemini-3-flash-preview", "strong", "reasoning", True, True, 900),
     ("gemini-3.5-flash-lite", "google/gemini-3.5-flash-lite", "google", "gemini-3.5-flash-lite", "mid", "fast", True, True, 500),
@@ -175,6 +176,9 @@ CITED_PRICES = {
 CITED_CACHE = {
     "gpt-6.2-sol": (0.05, None),
     "gpt-6.1-terra": (0.05, None),
+    # Priced from their pages, which agree with the snapshot; its read multiples.
+    "gpt-6.1-sol": (0.05, None),
+    "gpt-6-luna": (0.1, None),
 }
 
 # `reasoning_effort` values each OpenAI reasoning model takes over Chat Completions, and its
@@ -244,6 +248,10 @@ GEMINI_EFFORTS = {
     "gemini-3.1-pro-preview": (["low", "medium", "high"], "high"),
     "gemini-3.5-flash": (_GEMINI_3_FLASH, "medium"), "gemini-3-flash-preview": (_GEMINI_3_FLASH, "high"),
     "gemini-3.5-flash-lite": (_GEMINI_3_FLASH, "minimal"), "gemini-3.1-flash-lite": (_GEMINI_3_FLASH, "minimal"),
+    # Gemini 3.8 Flash (2026-09-02): `low` to `high`, `minimal` gone, thinking on by default
+    # (docs.apiyi.com's page for it; Google had published no specification when it was
+    # written); its default level is not stated.
+    "gemini-3.8-flash": (["low", "medium", "high"], None),
 }
 
 # `reasoning_effort` values of open reasoning models served by OpenAI-compatible servers:

@@ -483,6 +483,26 @@ async fn a_messages_effort_reaches_every_dialect_and_unknown_levels_are_refused(
     h.stop().await;
 }
 
+/// A `/v1/messages` request for `model` with the client's `thinking` setting.
+fn thinking_request(model: &str, thinking: &Value) -> Value {
+    json!({"model": model, "max_tokens": 20000, "thinking": thinking,
+        "messages": [{"role": "user", "content": "Plan a lock-free queue."}]})
+}
+
+/// What the fake received for [`thinking_request`], which must have been answered.
+async fn sent_with_thinking(h: &Harness, model: &str, thinking: &Value) -> Value {
+    let resp = h
+        .post_json("/v1/messages", &thinking_request(model, thinking))
+        .await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "{model}: {}",
+        resp.text().await.unwrap()
+    );
+    h.fake.requests().pop().unwrap().body
+}
+
 /// A `/v1/messages` client's extended thinking (Claude Code sends it): Claude gets `thinking`
 /// as asked; GPT-5 and Gemini get the nearest effort; a model that does not reason gets
 /// neither; a budget Anthropic would refuse is a 400 before any call.
@@ -493,10 +513,6 @@ async fn a_messages_thinking_budget_reaches_claude_as_asked_and_others_as_an_eff
         |_| {},
     )
     .await;
-    let messages = |model: &str, thinking: Value| {
-        json!({"model": model, "max_tokens": 20000, "thinking": thinking,
-            "messages": [{"role": "user", "content": "Plan a lock-free queue."}]})
-    };
     let enabled = json!({"type": "enabled", "budget_tokens": 8000});
     for (model, thinking) in [
         ("claude-sonnet-4.5", enabled.clone()),
@@ -505,16 +521,7 @@ async fn a_messages_thinking_budget_reaches_claude_as_asked_and_others_as_an_eff
         ("gpt-4o", enabled.clone()),
         ("gemini-2.5-flash", enabled.clone()),
     ] {
-        let resp = h
-            .post_json("/v1/messages", &messages(model, thinking.clone()))
-            .await;
-        assert_eq!(
-            resp.status(),
-            200,
-            "{model}: {}",
-            resp.text().await.unwrap()
-        );
-        let sent = h.fake.requests().pop().unwrap().body;
+        let sent = sent_with_thinking(&h, model, &thinking).await;
         match model {
             "claude-sonnet-4.5" => assert_eq!(sent["thinking"], thinking, "{sent}"),
             "gpt-5" => {
@@ -540,7 +547,7 @@ async fn a_messages_thinking_budget_reaches_claude_as_asked_and_others_as_an_eff
         json!({"type": "sometimes"}),
     ] {
         let resp = h
-            .post_json("/v1/messages", &messages("claude-sonnet-4.5", bad.clone()))
+            .post_json("/v1/messages", &thinking_request("claude-sonnet-4.5", &bad))
             .await;
         assert_eq!(resp.status(), 400, "{bad}");
         let v: Value = resp.json().await.unwrap();
@@ -564,10 +571,6 @@ async fn a_messages_thinking_budget_reaches_claude_as_asked_and_others_as_an_eff
 #[tokio::test]
 async fn a_messages_thinking_setting_reaches_current_claude_in_the_form_it_takes() {
     let h = Harness::with(&["claude-haiku-5.5", "claude-opus-5.5"], |_| {}).await;
-    let messages = |model: &str, thinking: Value| {
-        json!({"model": model, "max_tokens": 20000, "thinking": thinking,
-            "messages": [{"role": "user", "content": "Plan a lock-free queue."}]})
-    };
     for (model, thinking, sent_thinking, effort) in [
         (
             "claude-haiku-5.5",
@@ -583,16 +586,7 @@ async fn a_messages_thinking_setting_reaches_current_claude_in_the_form_it_takes
         ),
         ("claude-opus-5.5", json!({"type": "disabled"}), None, "low"),
     ] {
-        let resp = h
-            .post_json("/v1/messages", &messages(model, thinking.clone()))
-            .await;
-        assert_eq!(
-            resp.status(),
-            200,
-            "{model}: {}",
-            resp.text().await.unwrap()
-        );
-        let sent = h.fake.requests().pop().unwrap().body;
+        let sent = sent_with_thinking(&h, model, &thinking).await;
         assert_eq!(
             sent.get("thinking"),
             sent_thinking.as_ref(),

@@ -314,7 +314,7 @@ fn load_reads_a_file_and_names_it_in_errors() {
     assert!(err.to_string().contains("missing.toml"), "{err}");
 }
 
-/// OpenAI's GPT-6.x and Claude's Fable 5.1 and Haiku 5.5 carry their pages' prices, cache prices
+/// OpenAI's GPT-6.x, Claude's Fable 5.1 and Haiku 5.5 and Gemini 3.8 Flash carry their pages' prices, cache prices
 /// and API rules (scripts/seed_catalog.py, `CITED_PRICES`, `CITED_CACHE`, `RESPONSES_API`).
 #[test]
 fn late_2026_models_are_priced_and_called_as_their_pages_say() {
@@ -377,6 +377,18 @@ fn late_2026_models_are_priced_and_called_as_their_pages_say() {
     // Opus 5.5's reads are 0.05 times input (its overview: $0.20 against $4), not Claude's 0.1.
     assert_eq!(entry("claude-opus-5.5").spec.cache_read, Some(0.05));
     assert!(!haiku.refuses.contains(&RequestShape::ForcedToolChoice));
+    // Cached input on OpenAI's earlier GPT-6 models, from the snapshot; Gemini 3.8 Flash.
+    assert_eq!(entry("gpt-6.1-sol").spec.cache_read, Some(0.05));
+    assert_eq!(entry("gpt-6-luna").spec.cache_read, Some(0.1));
+    let flash = entry("gemini-3.8-flash");
+    assert_eq!(
+        (
+            flash.spec.input_usd_per_mtok,
+            flash.spec.output_usd_per_mtok
+        ),
+        (0.75, 3.75)
+    );
+    assert_eq!(levels("gemini-3.8-flash"), ["low", "medium", "high"]);
     assert!(fable.refuses.contains(&RequestShape::ForcedToolChoice));
     assert_eq!(fable.default_effort.map(|e| e.as_str()), Some("high"));
     assert_eq!(
