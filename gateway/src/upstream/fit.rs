@@ -113,10 +113,10 @@ pub fn request_for<'a>(
 /// and compatible servers answer 400 to a `thinking` field).
 ///
 /// For a Claude model it is first put in the form the model takes ([`claude_form`]: from
-/// Claude 4.7 a budget becomes adaptive thinking at the budget's effort; from Claude 5.5
-/// `disabled` becomes the lowest effort, the field left out), then kept where Anthropic takes
-/// it ([`claude_takes`]), and then the
-/// sampling settings extended thinking refuses go (`temperature`, a `top_p` below 0.95:
+/// Claude 4.7 a budget becomes adaptive thinking at the budget's effort; from Claude 5.5, and
+/// Fable and Mythos 5.1, `disabled` becomes the lowest effort, the field left out), then kept
+/// where Anthropic takes it ([`claude_takes`]), and then the sampling settings extended
+/// thinking refuses go (`temperature`, a `top_p` below 0.95:
 /// Anthropic answers 400 to them with thinking on, as OpenAI's reasoning models do to theirs,
 /// which this module also drops). Where Anthropic would refuse it (a model older than Claude
 /// 3.7, `adaptive` before Claude 4.6, a budget not below the request's output limit, a forced
