@@ -10,9 +10,10 @@ Two groups of models are written:
 1. A curated list of popular current models (CURATED below). Prices, context lengths and tool
    support come from the OpenRouter price snapshot in `<datasets>/prices/*.json` (or, for the
    few models missing from it, from RouterArena's `model_cost/cost.json`). Prompt-cache price
-   multipliers (`cache_read`, `cache_write`): 0.1 / 1.25 for every Claude model (the
-   snapshot's figures for every Claude model it lists), the snapshot's read multiple for OpenAI and Google models priced from it, none
-   otherwise (`cache_prices`). Vision and JSON-mode
+   multipliers (`cache_read`, `cache_write`): for every Claude model writes at 1.25 and reads
+   at the snapshot's multiple (0.1 where it lacks the model); for OpenAI and Google models the
+   snapshot's read multiple, or the vendor page's for models newer than it (`CITED_CACHE`);
+   none otherwise (`cache_prices`). Vision and JSON-mode
    flags, latency priors and quality priors are hand-assigned per family here, because the price
    list does not carry them.
 2. Every model that appears in a benchmark dataset, under the dataset's own column name, so that
@@ -471,8 +472,9 @@ def cache_prices(provider, cache):
     """(cache_read, cache_write) multiples for a model of `provider` priced with the snapshot's
     `cache` entry (None: not from the snapshot; `{"cited": (read, write)}`: from the vendor's
     page, CITED_CACHE). Anthropic: the rule above. OpenAI and
-    Google: the snapshot's read multiple, and no write price (their caching is implicit and
-    bills no writes; the snapshot's Gemini `write_multiplier` is its storage price). Other
+    Google: the snapshot's read multiple, and no write price (Gemini's implicit caching bills no
+    writes, and the snapshot's Gemini `write_multiplier` is its storage price; OpenAI prices
+    GPT-6.x cache writes, but its usage reports no written count the gateway reads). Other
     providers: none, since the snapshot's figure is OpenRouter's mix of hosts, not what the
     vendor's own API bills; their cached tokens are priced as ordinary input (an overestimate).
     """
