@@ -230,16 +230,20 @@ fn claude_takes(thinking: Thinking, upstream: Option<&str>, req: &ChatCompletion
 }
 
 /// A Claude model's (major, minor) version from its API name (`claude-sonnet-4-5`,
-/// `claude-3-7-sonnet-20250219`, `claude-opus-5`, `claude-v1`); `None` when the name holds
-/// none (a model the gateway cannot place, treated as current).
+/// `claude-3-7-sonnet-20250219`, `claude-opus-5`, `claude-v1`, `claude-1.3`, Bedrock's
+/// `anthropic.claude-sonnet-4-5-20250929-v1:0`, Vertex's `claude-opus-4-5@20251101`, a
+/// deployment's dotted `claude-opus-4.7`); `None` when the name holds none (a model the
+/// gateway cannot place, treated as current).
 fn claude_version(upstream: &str) -> Option<(u32, u32)> {
-    let rest = upstream.strip_prefix("claude-")?;
+    // Bedrock prefixes the vendor, Vertex adds `@date`.
+    let (_, rest) = upstream.split_once("claude-")?;
+    let rest = rest.split('@').next().unwrap_or(rest);
     if rest.starts_with("instant") || rest.starts_with('v') || rest.starts_with("2") {
         return Some((2, 0));
     }
-    // The first run of numbers split by `-` is the version; a date (8 digits) is not.
+    // The first run of numbers split by `-` or `.` is the version; a date (8 digits) is not.
     let numbers: Vec<u32> = rest
-        .split('-')
+        .split(['-', '.'])
         .skip_while(|p| p.parse::<u32>().is_err())
         .take_while(|p| p.len() < 8)
         .map_while(|p| p.parse().ok())
@@ -852,6 +856,12 @@ mod tests {
             ("claude-haiku-5-5", Some((5, 5))),
             ("claude-fable-5-1", Some((5, 1))),
             ("claude-mythos-5-1", Some((5, 1))),
+            ("anthropic.claude-sonnet-4-5-20250929-v1:0", Some((4, 5))),
+            ("anthropic.claude-v2:1", Some((2, 0))),
+            ("claude-opus-5-5@20260922", Some((5, 5))),
+            ("claude-3-7-sonnet@20250219", Some((3, 7))),
+            ("claude-opus-4.7", Some((4, 7))),
+            ("claude-1.3", Some((1, 3))),
             ("claude-v1", Some((2, 0))),
             ("claude-instant-v1", Some((2, 0))),
             ("claude-next", None),
