@@ -29,6 +29,7 @@ use models::{CatalogEntry, Effort};
 
 use crate::openai::tool_choice::{allowed_tools, forces_a_call};
 use crate::openai::wire::{ChatCompletionRequest, Role};
+use crate::upstream::providers::anthropic::claude_version;
 use crate::upstream::providers::anthropic::wire::Thinking;
 use crate::upstream::ProviderKind;
 
@@ -226,32 +227,6 @@ fn claude_takes(thinking: Thinking, upstream: Option<&str>, req: &ChatCompletion
         Thinking::Enabled { budget_tokens } => {
             thinks && !forced && (1024..limit).contains(&budget_tokens)
         }
-    }
-}
-
-/// A Claude model's (major, minor) version from its API name (`claude-sonnet-4-5`,
-/// `claude-3-7-sonnet-20250219`, `claude-opus-5`, `claude-v1`, `claude-1.3`, Bedrock's
-/// `anthropic.claude-sonnet-4-5-20250929-v1:0`, Vertex's `claude-opus-4-5@20251101`, a
-/// deployment's dotted `claude-opus-4.7`); `None` when the name holds none (a model the
-/// gateway cannot place, treated as current).
-fn claude_version(upstream: &str) -> Option<(u32, u32)> {
-    // Bedrock prefixes the vendor, Vertex adds `@date`.
-    let (_, rest) = upstream.split_once("claude-")?;
-    let rest = rest.split('@').next().unwrap_or(rest);
-    if rest.starts_with("instant") || rest.starts_with('v') || rest.starts_with("2") {
-        return Some((2, 0));
-    }
-    // The first run of numbers split by `-` or `.` is the version; a date (8 digits) is not.
-    let numbers: Vec<u32> = rest
-        .split(['-', '.'])
-        .skip_while(|p| p.parse::<u32>().is_err())
-        .take_while(|p| p.len() < 8)
-        .map_while(|p| p.parse().ok())
-        .collect();
-    match numbers.as_slice() {
-        [major, minor, ..] => Some((*major, *minor)),
-        [major] => Some((*major, 0)),
-        [] => None,
     }
 }
 

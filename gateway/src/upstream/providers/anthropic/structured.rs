@@ -41,22 +41,8 @@ const SCHEMA_MAPS: [&str; 4] = ["properties", "$defs", "definitions", "patternPr
 /// `output_config.format`: version 4.5 or later, or no version at all (an alias of a current
 /// model). Names without `claude-` do not.
 pub fn takes_output_format(upstream_model: &str) -> bool {
-    // Bedrock prefixes the vendor (`anthropic.claude-…-v1:0`), Vertex adds `@date`.
-    let Some((_, rest)) = upstream_model.split_once("claude-") else {
-        return false;
-    };
-    // Version numbers are the short numeric parts; a snapshot date (8 digits) is not one.
-    let numbers: Vec<u32> = rest
-        .split(['-', '.', '@'])
-        .filter(|p| !p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    match numbers.as_slice() {
-        // An alias without a version (`claude-sonnet-latest`) names a current model.
-        [] => true,
-        [major] => *major >= 5,
-        [major, minor, ..] => (*major, *minor) >= (4, 5),
-    }
+    upstream_model.contains("claude-")
+        && super::claude_version(upstream_model).is_none_or(|v| v >= (4, 5))
 }
 
 /// `schema` as Claude takes it: `$schema` left out, every object closed, refused constraints
