@@ -93,7 +93,9 @@ CURATED = [
     ("gemini-2.5-flash-lite", "google/gemini-2.5-flash-lite", "google", "gemini-2.5-flash-lite", "mid", "fast", True, True, 500),
     ("deepseek-chat", "deepseek/deepseek-chat-v3.1", "deepseek", "deepseek-chat", "strong", "open", False, True, 500),
     ("deepseek-reasoner", "deepseek/deepseek-r1-0528", "deepseek", "deepseek-reasoner", "strong", "reasoning", False, True, 2000),
-    ("mistral-large", "mistralai/mistral-large", "mistral", "mistral-large-latest", "strong", "frontier", False, True, 450),
+    # mistral-large-latest serves Mistral Large 3 (2512): Large 2.1 was retired on 2026-05-31,
+    # so the Large 2 price (OpenRouter's mistralai/mistral-large, $2 / $6) no longer applies.
+    ("mistral-large", "mistralai/mistral-large-2512", "mistral", "mistral-large-latest", "strong", "frontier", False, True, 450),
     ("mistral-medium-3.1", "mistralai/mistral-medium-3.1", "mistral", "mistral-medium-latest", "mid", "fast", True, True, 450),
     ("mistral-small-3.2", "mistralai/mistral-small-3.2-24b-instruct", "mistral", "mistral-small-latest", "small", "fast", True, True, 400),
     ("codestral", "mistralai/codestral-2508", "mistral", "codestral-latest", "mid", "fast", False, True, 500),
@@ -265,6 +267,14 @@ COMPAT_EFFORTS = {
     "gpt-oss-120b": (["low", "medium", "high"], "medium"),
     "gpt-oss-20b": (["low", "medium", "high"], "medium"),
 }
+
+def effort_tables():
+    """{model: (effort levels it takes, its default or None)} over every effort table."""
+    out = {}
+    for table in (EFFORTS, CLAUDE_EFFORTS, GEMINI_EFFORTS, COMPAT_EFFORTS):
+        out.update(table)
+    return out
+
 
 # Reasoning models whose API refuses non-default sampling parameters (and, on OpenAI's,
 # `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
@@ -581,7 +591,11 @@ def main():
     results, token_results = task_scores.load(os.path.join(repo, "models", "evidence.toml"))
     cells = task_scores.dataset_cells(root)
     fit = task_scores.fit_all(results, cells)
-    scores, cohort_theta = task_scores.scores(fit, results)
+    scores, cohort_theta, linked = task_scores.scores(fit, results)
+    brackets = {}
+    for m, (sc, b) in task_scores.effort_scores(fit, results, effort_tables()).items():
+        if m not in scores:
+            scores[m], brackets[m] = sc, b
 
     def evidence(cid):
         """The model's task scores {task: (score, cited)}, how the derived ones were derived,
@@ -595,10 +609,20 @@ def main():
         n_default = sum(1 for r in cited if r["setting"] == task_scores.DEFAULT_SETTING)
         if not sc:
             return sc, None, cited, tokens
-        if n_default:
-            theta = fit.theta[task_scores.latent(cid)]
+        if cid in brackets:
+            theta, lo, t_lo, hi, t_hi = brackets[cid]
+            derivation = (f"no default-setting result: ability {theta:.2f} interpolated between its "
+                          f"cited {lo}-effort ({t_lo:.2f}) and {hi}-effort ({t_hi:.2f}) results' "
+                          f"abilities, linear in effort level, for its default effort "
+                          f"(docs/task-priors.md, \"Models measured only at other efforts\"); each "
+                          "task's score is that ability against the task's item difficulties and "
+                          "ceilings")
+        elif n_default:
+            theta = linked.get(cid, fit.theta.get(task_scores.latent(cid)))
             derivation = (f"item response fit (docs/task-priors.md): ability {theta:.2f} from the "
                           f"{n_default} default-setting results cited below"
+                          + (", placed on the item scale fitted without them (a linked model)"
+                             if cid in linked else "")
                           + (" and licence-clean recorded outcomes" if task_scores.latent(cid) in
                              {task_scores.latent(m) for m, *_ in cells} else "")
                           + "; a derived task's score is that ability against the task's item "

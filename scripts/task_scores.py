@@ -20,6 +20,11 @@ Method (docs/task-priors.md has the numbers):
   It is *cited* when the model has a default-setting published result of that task, else
   *derived* (from its ability and the task's difficulty, which recorded outcomes of anchor
   models with published scores pin down). Easy items saturate through their ceilings.
+* A model with no default-setting result but results at effort levels on both sides of its
+  default effort (gpt-oss: AA lists low and high, the default is medium) gets an ability
+  interpolated between those levels' abilities (each fitted from its own results with the
+  items held fixed), linear in the level's rank; all its scores are then *derived*.
+  `--validate-bracket` checks that on the models that do have a default-setting result.
 * `--validate` refits with each published result left out (and with each model's whole task
   left out, which is what a derived score is) and reports the prediction error against two
   baselines.
@@ -77,6 +82,17 @@ ROUTERBENCH_MODELS = [
 ]
 
 DEFAULT_SETTING = "default"
+
+# Models placed on the fitted item scale without entering its calibration: their results fix
+# only their own ability (`setting_ability`), so adding them moved no other model's scores.
+# Fitted jointly instead (2026-12-07), their results moved the older models' scores by 0.011
+# (median; up to 0.046) and left RouterBench's cold priors worse calibrated on RouterBench
+# (docs/task-priors.md, "Linked models").
+LINKED = {
+    "claude-3.5-sonnet", "claude-fable-5.1", "gemma-3-27b-it", "gpt-3.5-turbo", "ministral-8b",
+    "mistral-large", "mistral-medium-3.1", "mistral-small-3.2", "qwen-2.5-72b-instruct",
+    "qwen3-coder",
+}
 W_PUBLISHED = 50.0  # effective trials of one published result
 W_DATASET_CAP = 50.0  # a recorded cell counts its prompts, at most this many
 MIN_CELL = 10  # cells with fewer prompts are noise
@@ -217,7 +233,7 @@ def item_task(item):
 
 def observations(results, cells):
     obs = [(latent(r["model"]), r["benchmark"], r["score"], W_PUBLISHED)
-           for r in results if r["setting"] == DEFAULT_SETTING]
+           for r in results if r["setting"] == DEFAULT_SETTING and r["model"] not in LINKED]
     obs += [(latent(m), i, y, min(float(n), W_DATASET_CAP)) for m, i, y, n in cells]
     return obs
 
@@ -241,8 +257,8 @@ def task_score(fit, model, task, ability=None):
 
 def scores(fit, results):
     """{catalog model: {task: (score, cited)}} for every model with a default-setting result,
-    plus RouterBench models without any (at their cohort's mean ability, nothing cited), and
-    the abilities used."""
+    plus RouterBench models without any (at their cohort's mean ability, nothing cited); the
+    cohort's mean ability; and {linked model: its ability} (`LINKED`)."""
     cited_tasks = {}
     for r in results:
         if r["setting"] == DEFAULT_SETTING:
@@ -252,15 +268,113 @@ def scores(fit, results):
         merged = cited_tasks.get(alias, set()) | cited_tasks.get(target, set())
         if merged:
             cited_tasks[alias] = cited_tasks[target] = merged
-    out = {}
+    out, linked = {}, {}
     for model, tasks in cited_tasks.items():
-        out[model] = {t: (round(task_score(fit, latent(model), t), 3), t in tasks) for t in TASKS}
+        if model in LINKED:
+            rows = [r for r in results if r["model"] == model and r["setting"] == DEFAULT_SETTING]
+            linked[model] = setting_ability(fit, rows)
+        ability = linked.get(model)
+        out[model] = {t: (round(task_score(fit, latent(model), t, ability=ability), 3), t in tasks)
+                      for t in TASKS}
     cohort = [fit.theta[latent(m)] for m in ROUTERBENCH_MODELS if m in out]
     mean_theta = statistics.fmean(cohort) if cohort else 0.0
     for m in ROUTERBENCH_MODELS:
         if m not in out:
             out[m] = {t: (round(task_score(fit, None, t, ability=mean_theta), 3), False) for t in TASKS}
-    return out, mean_theta
+    return out, mean_theta, linked
+
+
+# Effort levels in the order the providers name them; a setting that names one of these is a
+# point on this scale (reasoning_effort_low, thinking_level_high, effort_medium, ...).
+EFFORT_ORDER = ["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+_LEVEL_PREFIXES = ("reasoning_effort_", "thinking_level_", "adaptive_thinking_effort_", "effort_")
+
+
+def setting_level(setting):
+    """The effort level a setting names, or None (extended_thinking, ..._unstated)."""
+    for prefix in _LEVEL_PREFIXES:
+        if setting.startswith(prefix) and setting[len(prefix):] in EFFORT_ORDER:
+            return setting[len(prefix):]
+    return None
+
+
+def setting_ability(fit, rows):
+    """MAP ability from `rows` (results of one model at one setting) with every item held at
+    its fitted parameters and no task deviation: golden-section search of the log posterior
+    (binomial, W_PUBLISHED trials a result; the fit's N(0, THETA_SD) prior), concave in theta."""
+    rows = [r for r in rows if r["benchmark"] in fit.item_task]
+
+    def log_post(theta):
+        lp = -0.5 * (theta / irt.THETA_SD) ** 2
+        for r in rows:
+            p = min(max(fit.predict_ability(theta, r["benchmark"]), 1e-9), 1 - 1e-9)
+            lp += W_PUBLISHED * (r["score"] * math.log(p) + (1 - r["score"]) * math.log(1 - p))
+        return lp
+
+    lo, hi = -10.0, 10.0
+    g = (math.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = log_post(a), log_post(b)
+    for _ in range(80):
+        if fa < fb:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = log_post(b)
+        else:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = log_post(a)
+    return (lo + hi) / 2
+
+
+def _by_level(rows):
+    by_level = {}
+    for r in rows:
+        level = setting_level(r["setting"])
+        if level is not None and r["setting"] != DEFAULT_SETTING:
+            by_level.setdefault(level, []).append(r)
+    return by_level
+
+
+def bracket(fit, rows, default):
+    """(ability at `default`, lower level, its ability, upper level, its ability) from `rows`
+    (one model's results at settings other than its default) where levels on both sides of
+    `default` have results: linear in level rank between the nearest level on each side.
+    None where one side is missing."""
+    by_level = _by_level(rows)
+    if default not in EFFORT_ORDER:
+        return None
+    d = EFFORT_ORDER.index(default)
+    below = [lv for lv in by_level if EFFORT_ORDER.index(lv) < d]
+    above = [lv for lv in by_level if EFFORT_ORDER.index(lv) > d]
+    if not below or not above:
+        return None
+    lo = max(below, key=EFFORT_ORDER.index)
+    hi = min(above, key=EFFORT_ORDER.index)
+    t_lo, t_hi = setting_ability(fit, by_level[lo]), setting_ability(fit, by_level[hi])
+    r_lo, r_hi = EFFORT_ORDER.index(lo), EFFORT_ORDER.index(hi)
+    theta = t_lo + (t_hi - t_lo) * (d - r_lo) / (r_hi - r_lo)
+    return theta, lo, t_lo, hi, t_hi
+
+
+def effort_scores(fit, results, efforts):
+    """{model: ({task: (score, False)}, bracket)} for the models of `efforts` ({model: (levels
+    it takes, default effort or None)}) with no default-setting result but a bracket of levels
+    around a published default (see `bracket`). A model whose default is not published keeps
+    its tier prior: its least effort's ability, tried as a floor, was further from the models'
+    own scores than the tier mean (docs/task-priors.md)."""
+    rows = {}
+    for r in results:
+        rows.setdefault(r["model"], []).append(r)
+    out = {}
+    for model, (levels, default) in efforts.items():
+        mine = rows.get(model, [])
+        if not mine or any(r["setting"] == DEFAULT_SETTING for r in mine):
+            continue
+        b = bracket(fit, mine, default) if default is not None else None
+        if b is not None:
+            out[model] = ({t: (round(task_score(fit, None, t, ability=b[0]), 3), False) for t in TASKS}, b)
+    return out
 
 
 def flat_prior(task_scores):
@@ -326,6 +440,50 @@ def validate(results, cells, tau, ceil_sd=irt.CEIL_SD, iters=400):
             {k: mae(v) for k, v in terr.items()}, len(terr["irt"]))
 
 
+def validate_bracket(fit, results, efforts, tiers):
+    """For each model with a default-setting result *and* a bracket of other levels: its task
+    scores from the interpolated ability, from the nearer level alone, from its least effort's
+    ability (a floor, tried for models whose default is not published), and the mean task
+    scores of its tier's other scored models (what a model without scores otherwise gets, per
+    task), each against the scores its own default-setting results give. Also the interpolated
+    ability's error on those published results themselves. `tiers`: {model: tier}."""
+    rows = {}
+    for r in results:
+        rows.setdefault(r["model"], []).append(r)
+    own, _, _ = scores(fit, results)
+    tier_mean = {}
+    for m, tier in tiers.items():
+        if m in own:
+            for t in TASKS:
+                tier_mean.setdefault((tier, t), []).append((m, own[m][t][0]))
+    report = []
+    for model, (levels, default) in sorted(efforts.items()):
+        if default is None:
+            continue
+        mine = rows.get(model, [])
+        published = [r for r in mine if r["setting"] == DEFAULT_SETTING]
+        b = bracket(fit, mine, default) if published else None
+        if b is None or model not in own:
+            continue
+        theta, lo, t_lo, hi, t_hi = b
+        near = t_lo if EFFORT_ORDER.index(default) - EFFORT_ORDER.index(lo) <= \
+            EFFORT_ORDER.index(hi) - EFFORT_ORDER.index(default) else t_hi
+        truth = {t: own[model][t][0] for t in TASKS}
+
+        def err(ability):
+            return statistics.fmean(abs(task_score(fit, None, t, ability=ability) - truth[t]) for t in TASKS)
+        peers = {t: [s for m, s in tier_mean.get((tiers.get(model), t), []) if m != model] for t in TASKS}
+        tier_err = (statistics.fmean(abs(statistics.fmean(peers[t]) - truth[t]) for t in TASKS)
+                    if all(peers.values()) else None)
+        least = _by_level(mine).get(levels[0]) if levels else None
+        floor = (setting_ability(fit, least),) if least else None
+        items = [r for r in published if r["benchmark"] in fit.item_task]
+        item_err = statistics.fmean(abs(fit.predict_ability(theta, r["benchmark"]) - r["score"]) for r in items)
+        report.append((model, default, lo, hi, fit.theta[latent(model)], theta, err(theta), err(near),
+                       tier_err, item_err, len(items), err(floor[0]) if floor else None))
+    return report
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     repo = os.path.dirname(here)
@@ -333,6 +491,8 @@ def main():
     ap.add_argument("--evidence", default=os.path.join(repo, "models", "evidence.toml"))
     ap.add_argument("--datasets", default=os.path.join(repo, "..", "shared", "datasets"))
     ap.add_argument("--validate", action="store_true", help="leave-one-out prediction error")
+    ap.add_argument("--validate-bracket", action="store_true",
+                    help="interpolated abilities against models' own default-setting results")
     ap.add_argument("--tau", type=float, nargs="*", default=[irt.DEFAULT_TAU])
     ap.add_argument("--ceil-sd", type=float, nargs="*", default=[irt.CEIL_SD])
     args = ap.parse_args()
@@ -346,7 +506,24 @@ def main():
                       f"leave-task-out MAE {task} (n={n2})", flush=True)
         return
     fit = fit_all(results, cells)
-    sc, cohort = scores(fit, results)
+    if args.validate_bracket:
+        import seed_catalog  # the catalog's default efforts and tiers; imports this module
+        report = validate_bracket(fit, results, seed_catalog.effort_tables(),
+                                  {c[0]: c[4] for c in seed_catalog.CURATED})
+        print("model".ljust(16) + "default".rjust(8) + "from".rjust(15) + "theta".rjust(7)
+              + "interp".rjust(7) + "  task-score MAE: interp / nearer level / floor / tier mean"
+              + "   published MAE (n)")
+        show = lambda v: f"{v:.3f}" if v is not None else "-"
+        for m, d, lo, hi, th, ti, e_i, e_n, e_t, e_p, n, e_f in report:
+            print(m[:16].ljust(16) + d.rjust(8) + f"{lo}..{hi}".rjust(15) + f"{th:7.2f}{ti:7.2f}"
+                  + f"  {e_i:.3f} / {e_n:.3f} / {show(e_f)} / {show(e_t)}".ljust(56) + f"{e_p:.3f} ({n})")
+        if report:
+            mean = lambda k: statistics.fmean(r[k] for r in report if r[k] is not None)
+            print(f"mean over {len(report)} models: interp {mean(6):.3f}, nearer level {mean(7):.3f}, "
+                  f"floor {mean(11):.3f} (n={sum(r[11] is not None for r in report)}), "
+                  f"tier mean {mean(8):.3f}; published MAE {mean(9):.3f}")
+        return
+    sc, cohort, linked = scores(fit, results)
     print(f"# items: {len(fit.items)}; models: {len(fit.models)}; "
           f"RouterBench cohort mean ability {cohort:.2f}")
     print("item".ljust(28) + "task".rjust(15) + "a".rjust(7) + "b".rjust(7) + "ceiling".rjust(9))
@@ -357,7 +534,7 @@ def main():
     print("model".ljust(36) + "theta".rjust(6) + "".join(t[:11].rjust(12) for t in TASKS) + "flat".rjust(7))
     for m in sorted(sc):
         row = "".join((f"{s:.3f}" + ("" if c else "*")).rjust(12) for s, c in (sc[m][t] for t in TASKS))
-        th = fit.theta.get(latent(m))
+        th = linked.get(m, fit.theta.get(latent(m)))
         print(m[:36].ljust(36) + (f"{th:6.2f}" if th is not None else "     -") + row
               + f"{flat_prior(sc[m]):7.3f}")
     print("\n* derived: no default-setting published result of that task")
