@@ -162,7 +162,7 @@ CITED_PRICES = {
     "gpt-6.1-terra": (1.0, 5.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-6.1-terra "
                       "(its zh-Hans page)", "2026-12-07"),
     # Anthropic's overview (released 2026-10-07): $0.10 / $0.50 for prompts up to 100,000
-    # tokens (five times that above, which the catalog does not model).
+    # tokens, five times that above (CITED_TIERS).
     "claude-haiku-5.5": (0.10, 0.50, 1000000, True, "https://platform.claude.com/docs/en/models/haiku-5-5/overview",
                          "2026-12-07"),
     # The snapshot lists $2/$10; OpenAI launched Sol at $5/$30 and its page showed a $4/$20
@@ -170,6 +170,28 @@ CITED_PRICES = {
     "gpt-5.6-sol": (5.0, 30.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-5.6-sol "
                     "(launch list price; a $4/$20 promotion ran at least until 2026-11-21)", "2026-12-05"),
 }
+
+# Long-prompt prices the snapshot does not carry, from the vendor's page: (above input tokens,
+# input, output USD per 1M tokens), billed for the whole call once the prompt is longer.
+# Models priced from the snapshot take its `context_tiers`; those priced from their pages take
+# the snapshot's tiers only where its list price agrees with the page (GPT-6.1 Sol and GPT-6
+# Luna do; GPT-5.6 Sol's does not, so its tiers are unknown). The GPT-6.2 and GPT-6.1 Terra
+# pages were not read for long-prompt prices: none is set.
+CITED_TIERS = {
+    "claude-haiku-5.5": [(100000, 0.5, 2.5)],
+}
+
+
+def snapshot_tiers(p, inp, outp):
+    """price_tiers from a snapshot entry's `context_tiers` (each tier priced up to its
+    `up_to_tokens`), when its first tier is the list price: [(above, input, output)]."""
+    tiers = (p or {}).get("context_tiers") or []
+    if len(tiers) < 2 or abs(tiers[0]["input_per_mtok"] - inp) > 1e-9 \
+            or abs(tiers[0]["output_per_mtok"] - outp) > 1e-9:
+        return []
+    return [(prev["up_to_tokens"], round(t["input_per_mtok"], 6), round(t["output_per_mtok"], 6))
+            for prev, t in zip(tiers, tiers[1:])]
+
 
 # Prompt-cache read multiples of OpenAI models priced from their pages above, which the
 # snapshot lacks (GPT-6.2 Sol: $0.10 cached input against $2; GPT-6.1 Terra: $0.05 against
@@ -500,7 +522,7 @@ def cache_prices(provider, cache):
 
 def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, out_tokens, aliases, note,
           scores=None, derivation=None, cited=(), tokens=(), reasoning=False, refuses=(), efforts=None,
-          responses_api=False, token_ratio=None, cache=None):
+          responses_api=False, token_ratio=None, cache=None, tiers=()):
     ttft, tps = SPEED[speed]
     out.append(f"# {note}")
     out.append("[[model]]")
@@ -516,6 +538,10 @@ def entry(out, *, id, provider, upstream, inp, outp, ctx, caps, speed, quality, 
         out.append(f"cache_read = {read!r}")
     if write is not None:
         out.append(f"cache_write = {write!r}")
+    if tiers:
+        out.append("price_tiers = [" + ", ".join(
+            f"{{ above_input_tokens = {int(a)}, input_usd_per_mtok = {float(i)!r}, output_usd_per_mtok = {float(o)!r} }}"
+            for a, i, o in tiers) + "]")
     out.append(f"context_window = {int(ctx)}")
     out.append("capabilities = [" + ", ".join(toml_str(c) for c in sorted(caps)) + "]")
     out.append(f"ttft_ms = {ttft!r}")
@@ -681,11 +707,13 @@ def main():
 
     for cid, src, provider, upstream, tier, speed, vision, json_mode, out_tokens in CURATED:
         cache = None
+        tiers = []
         if src.startswith("price:"):
             inp, outp, ctx, tools, price_source, price_as_of = CITED_PRICES[src[6:]]
             if src[6:] in CITED_CACHE:
                 cache = {"cited": CITED_CACHE[src[6:]]}
             aliases = [f"{provider}/{cid}"] if provider in ("openai", "anthropic") else []
+            tiers = CITED_TIERS.get(cid) or snapshot_tiers(prices.get(f"{provider}/{cid}"), inp, outp)
             note = f"curated; price from {price_source} as of {price_as_of}; quality tier {tier}"
         elif src.startswith("cost:"):
             c = arena_cost[src[5:]]
@@ -697,6 +725,7 @@ def main():
             p = prices[src]
             inp, outp, ctx, tools = p["input_per_mtok"], p["output_per_mtok"], p["context_length"], p["supports_tools"]
             cache = p.get("cache")
+            tiers = snapshot_tiers(p, inp, outp)
             aliases = [src]
             note = f"curated; price from OpenRouter {src}; quality tier {tier}"
         caps = (["tools"] if tools else []) + (["vision"] if vision else []) + (["json_mode"] if json_mode else [])
@@ -716,7 +745,8 @@ def main():
               refuses=REFUSES.get(cid, ()),
               efforts=(EFFORTS.get(cid) or CLAUDE_EFFORTS.get(cid) or GEMINI_EFFORTS.get(cid)
                        or COMPAT_EFFORTS.get(cid)),
-              responses_api=cid in RESPONSES_API, token_ratio=TOKEN_RATIO.get(cid), cache=cache)
+              responses_api=cid in RESPONSES_API, token_ratio=TOKEN_RATIO.get(cid), cache=cache,
+              tiers=tiers)
 
     def bench(cid, provider, upstream, inp, outp, ctx, caps, speed, aliases, note, out_tokens=None):
         claim(cid)

@@ -3,8 +3,8 @@ use std::path::Path;
 
 use router_core::policy::DifficultyLink;
 use router_core::{
-    Capability, LatencyPrior, ModelId, ModelPrior, ModelSpec, ProviderId, RequestShape, Task,
-    TaskDistribution, TaskScores, TaskTokens,
+    Capability, LatencyPrior, ModelId, ModelPrior, ModelSpec, PriceTier, ProviderId, RequestShape,
+    Task, TaskDistribution, TaskScores, TaskTokens,
 };
 
 use crate::benchmarks::BenchmarkResult;
@@ -366,6 +366,7 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
             ));
         }
     }
+    let price_tiers = price_tiers(&m, &bad)?;
     if let Some(d) = m.default_effort {
         if !m.efforts.is_empty() && !m.efforts.contains(&d) {
             return Err(bad(
@@ -411,6 +412,7 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
             token_ratio: m.token_ratio.unwrap_or(1.0),
             cache_read: m.cache_read,
             cache_write: m.cache_write,
+            price_tiers,
         },
         quality_prior: m.quality_prior,
         output_tokens_prior: m.output_tokens_prior,
@@ -432,6 +434,44 @@ fn validate(m: ModelConfig, index: usize, origin: &str) -> Result<CatalogEntry, 
         task_tokens,
         token_measurements,
     })
+}
+
+/// The model's long-prompt prices: thresholds above 0 and increasing, prices finite and >= 0.
+fn price_tiers(
+    m: &ModelConfig,
+    bad: &impl Fn(&str, String) -> Error,
+) -> Result<Vec<PriceTier>, Error> {
+    let mut tiers = Vec::with_capacity(m.price_tiers.len());
+    let mut last = 0;
+    for (k, t) in m.price_tiers.iter().enumerate() {
+        if t.above_input_tokens <= last {
+            return Err(bad(
+                &format!("price_tiers[{k}].above_input_tokens"),
+                format!(
+                    "must be above 0 and above the previous tier's, got {}; list tiers from the shortest prompt up",
+                    t.above_input_tokens
+                ),
+            ));
+        }
+        last = t.above_input_tokens;
+        for (field, value) in [
+            ("input_usd_per_mtok", t.input_usd_per_mtok),
+            ("output_usd_per_mtok", t.output_usd_per_mtok),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(bad(
+                    &format!("price_tiers[{k}].{field}"),
+                    format!("price must be a finite number >= 0, got {value}"),
+                ));
+            }
+        }
+        tiers.push(PriceTier {
+            above_input_tokens: t.above_input_tokens,
+            input_usd_per_mtok: t.input_usd_per_mtok,
+            output_usd_per_mtok: t.output_usd_per_mtok,
+        });
+    }
+    Ok(tiers)
 }
 
 #[cfg(test)]
@@ -481,6 +521,44 @@ output_tokens_prior = 200.0
             "{err}"
         );
         assert!(Catalog::from_toml_str(&format!("{ONE}token_ratio = nan\n"), "r.toml").is_err());
+    }
+
+    #[test]
+    fn price_tiers_load_price_long_prompts_and_are_checked() {
+        let tiers = "price_tiers = [{ above_input_tokens = 200, input_usd_per_mtok = 2.0, output_usd_per_mtok = 3.0 }]\n";
+        let c = Catalog::from_toml_str(&format!("{ONE}{tiers}"), "t.toml").unwrap();
+        let spec = &c.get(&ModelId::new("a")).unwrap().spec;
+        assert_eq!(spec.price_tiers.len(), 1);
+        // 200 prompt tokens: $1/M and $2/M; 300: the tier's $2/M and $3/M.
+        assert!((spec.cost_usd(200.0, 100.0) - 0.0004).abs() < 1e-12);
+        assert!((spec.cost_usd(300.0, 100.0) - 0.0009).abs() < 1e-12);
+        for (line, field) in [
+            (
+                "price_tiers = [{ above_input_tokens = 0, input_usd_per_mtok = 2.0, output_usd_per_mtok = 3.0 }]",
+                "model[0].price_tiers[0].above_input_tokens",
+            ),
+            (
+                "price_tiers = [{ above_input_tokens = 9, input_usd_per_mtok = 2.0, output_usd_per_mtok = 3.0 }, { above_input_tokens = 9, input_usd_per_mtok = 4.0, output_usd_per_mtok = 5.0 }]",
+                "model[0].price_tiers[1].above_input_tokens",
+            ),
+            (
+                "price_tiers = [{ above_input_tokens = 9, input_usd_per_mtok = -2.0, output_usd_per_mtok = 3.0 }]",
+                "model[0].price_tiers[0].input_usd_per_mtok",
+            ),
+            (
+                "price_tiers = [{ above_input_tokens = 9, input_usd_per_mtok = 2.0, output_usd_per_mtok = nan }]",
+                "model[0].price_tiers[0].output_usd_per_mtok",
+            ),
+        ] {
+            let err = Catalog::from_toml_str(&format!("{ONE}{line}\n"), "t.toml").unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidField { field: ref f, .. } if f == field),
+                "{line}: {err}"
+            );
+        }
+        // A misspelt key is refused, not ignored.
+        let typo = "price_tiers = [{ above_tokens = 9, input_usd_per_mtok = 2.0, output_usd_per_mtok = 3.0 }]\n";
+        assert!(Catalog::from_toml_str(&format!("{ONE}{typo}"), "t.toml").is_err());
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub(crate) struct ModelConfig {
     /// Price of a prompt-cache write, as a multiple of the input price.
     #[serde(default)]
     pub(crate) cache_write: Option<f64>,
+    /// Higher prices for long prompts (`router_core::PriceTier`), in increasing threshold
+    /// order.
+    #[serde(default)]
+    pub(crate) price_tiers: Vec<PriceTierConfig>,
     /// Called through OpenAI's Responses API instead of Chat Completions.
     #[serde(default)]
     pub(crate) responses_api: bool,
@@ -79,6 +83,16 @@ pub(crate) struct ModelConfig {
     /// Measured completion tokens per task (reasoning models).
     #[serde(default)]
     pub(crate) task_tokens: Vec<TaskTokensConfig>,
+}
+
+/// One `price_tiers` entry: the prices of a call whose prompt is longer than
+/// `above_input_tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PriceTierConfig {
+    pub(crate) above_input_tokens: u32,
+    pub(crate) input_usd_per_mtok: f64,
+    pub(crate) output_usd_per_mtok: f64,
 }
 
 /// One `[[model.task_tokens]]` table: a cited measurement of completion length on one task.

@@ -135,6 +135,23 @@ pub struct ModelSpec {
     /// input price (Anthropic 1.25, for its 5-minute cache). `None`: billed as ordinary input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write: Option<f64>,
+    /// Higher prices for long prompts, in increasing `above_input_tokens` order: a call whose
+    /// prompt (cached tokens included) is longer than a tier's threshold is billed at that
+    /// tier's prices, input and output alike (OpenAI above 272K, Anthropic and Google above
+    /// 200K). Empty: one price at every length.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub price_tiers: Vec<PriceTier>,
+}
+
+/// Prices that apply to a whole call once its prompt is longer than `above_input_tokens`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PriceTier {
+    /// The prompt length (input tokens) above which this tier applies.
+    pub above_input_tokens: u32,
+    /// USD per one million input tokens in this tier.
+    pub input_usd_per_mtok: f64,
+    /// USD per one million output tokens in this tier.
+    pub output_usd_per_mtok: f64,
 }
 
 /// The token counts of one answered call as its upstream reported them, for
@@ -197,9 +214,23 @@ impl ModelSpec {
         self.cost_usd_of(&TokenCounts::new(input_tokens, output_tokens))
     }
 
+    /// USD per million input and output tokens for a call of `input_tokens` prompt tokens: the
+    /// last of [`ModelSpec::price_tiers`] whose threshold the prompt exceeds, else the list
+    /// prices.
+    pub fn prices_for(&self, input_tokens: f64) -> (f64, f64) {
+        self.price_tiers
+            .iter()
+            .rev()
+            .find(|t| input_tokens > f64::from(t.above_input_tokens))
+            .map_or((self.input_usd_per_mtok, self.output_usd_per_mtok), |t| {
+                (t.input_usd_per_mtok, t.output_usd_per_mtok)
+            })
+    }
+
     /// Cost in USD of a call whose upstream reported `tokens`: uncached input at the input
     /// price, prompt-cache reads and writes at it times [`ModelSpec::cache_read`] and
-    /// [`ModelSpec::cache_write`] (1 where the catalog gives none), output at the output price.
+    /// [`ModelSpec::cache_write`] (1 where the catalog gives none), output at the output price,
+    /// both prices those of the prompt's length ([`ModelSpec::prices_for`]).
     /// Cached counts are part of `input` and are cut to it: reads first, then writes.
     pub fn cost_usd_of(&self, tokens: &TokenCounts) -> f64 {
         let count = |n: f64| if n.is_finite() { n.max(0.0) } else { 0.0 };
@@ -209,8 +240,8 @@ impl ModelSpec {
         let write = count(tokens.cache_write).min(input - read);
         let uncached = input - read - write;
         let input_units = uncached + read * rate(self.cache_read) + write * rate(self.cache_write);
-        (input_units * self.input_usd_per_mtok + tokens.output.max(0.0) * self.output_usd_per_mtok)
-            / 1_000_000.0
+        let (per_input, per_output) = self.prices_for(input);
+        (input_units * per_input + tokens.output.max(0.0) * per_output) / 1_000_000.0
     }
 
     /// Whether the model has every capability in `required`.
@@ -238,6 +269,7 @@ mod tests {
             token_ratio: 1.0,
             cache_read,
             cache_write,
+            price_tiers: Vec::new(),
         }
     }
 
@@ -289,9 +321,52 @@ mod tests {
     }
 
     #[test]
+    fn a_long_prompt_is_billed_at_its_tier_input_and_output_alike() {
+        let mut m = spec(Some(0.1), None);
+        m.price_tiers = vec![
+            PriceTier {
+                above_input_tokens: 200_000,
+                input_usd_per_mtok: 4.0,
+                output_usd_per_mtok: 15.0,
+            },
+            PriceTier {
+                above_input_tokens: 500_000,
+                input_usd_per_mtok: 6.0,
+                output_usd_per_mtok: 20.0,
+            },
+        ];
+        // (input, cached reads, output) -> USD; list prices $2 / $10.
+        for (input, read, output, usd) in [
+            // At the threshold itself: list prices.
+            (200_000.0, 0.0, 1e5, 0.4 + 1.0),
+            // One token above: the whole call at the tier's prices.
+            (200_001.0, 0.0, 1e5, 200_001.0 * 4e-6 + 1.5),
+            // Cached tokens count toward the length and are read at the tier's input price.
+            (300_000.0, 250_000.0, 0.0, (50_000.0 + 25_000.0) * 4e-6),
+            (600_000.0, 0.0, 1e4, 3.6 + 0.2),
+        ] {
+            let tokens = TokenCounts {
+                input,
+                cache_read: read,
+                output,
+                ..TokenCounts::default()
+            };
+            let got = m.cost_usd_of(&tokens);
+            assert!((got - usd).abs() < 1e-9, "{input}: {got} != {usd}");
+        }
+        // Predictions go through the same prices: 250k estimated prompt tokens.
+        assert!((m.predicted_cost_usd(250_000.0, 0.0) - 1.0).abs() < 1e-9);
+        assert_eq!(m.prices_for(10.0), (2.0, 10.0));
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["price_tiers"][1]["above_input_tokens"], 500_000);
+        assert_eq!(serde_json::from_value::<ModelSpec>(json).unwrap(), m);
+    }
+
+    #[test]
     fn cache_multipliers_are_optional_in_serde() {
         let plain = serde_json::to_value(spec(None, None)).unwrap();
         assert!(plain.get("cache_read").is_none() && plain.get("cache_write").is_none());
+        assert!(plain.get("price_tiers").is_none(), "{plain}");
         let back: ModelSpec = serde_json::from_value(plain).unwrap();
         assert_eq!(back, spec(None, None));
         let priced = serde_json::to_value(spec(Some(0.1), Some(1.25))).unwrap();

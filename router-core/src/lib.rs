@@ -29,7 +29,7 @@ mod request;
 pub mod task;
 mod traits;
 
-pub use catalog::{Capability, LatencyPrior, ModelSpec, RequestShape, TokenCounts};
+pub use catalog::{Capability, LatencyPrior, ModelSpec, PriceTier, RequestShape, TokenCounts};
 pub use decision::{
     Candidate, DecisionReason, EstimateMix, EstimateSource, RouteDecision, RoutingMode, Spread,
     Violation,

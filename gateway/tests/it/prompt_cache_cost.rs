@@ -2,7 +2,7 @@
 //! read from its prompt cache cost the model's catalog `cache_read` multiple of the input price
 //! (in the outcome row, the `x-switchyard-cost-usd` header and a budgeted key's spend), and
 //! Anthropic's cache writes (`cache_creation_input_tokens`) its `cache_write` multiple, streamed
-//! or not.
+//! or not; a prompt longer than a model's long-context threshold is billed at its tier's prices.
 
 use gateway::auth::{AuthClock, Budget, KeyStore, NewKey, Period};
 use gateway::RunningGateway;
@@ -117,6 +117,19 @@ fn usd(spec: &ModelSpec, uncached: f64, read: f64, written: f64, output: f64) ->
 
 fn close(got: f64, want: f64, what: &str) {
     assert!((got - want).abs() < 1e-12, "{what}: {got} != {want}");
+}
+
+/// The rows' costs are `want`, in any order: rows of requests that start within the same
+/// millisecond are read back in request-id order, not in the order they were sent.
+fn row_costs(rows: &[Outcome], want: &[f64]) {
+    let mut got: Vec<f64> = rows.iter().map(|r| r.cost_usd.unwrap()).collect();
+    let mut want = want.to_vec();
+    got.sort_by(f64::total_cmp);
+    want.sort_by(f64::total_cmp);
+    assert_eq!(got.len(), want.len(), "{rows:#?}");
+    for (g, w) in got.into_iter().zip(want) {
+        close(g, w, "a row's cost");
+    }
 }
 
 fn json_200(body: Value) -> Scenario {
@@ -235,11 +248,7 @@ async fn cached_prompt_tokens_log_a_lower_cost_and_settle_a_lower_spend() {
     );
 
     let rows = g.rows().await;
-    let costs: Vec<f64> = rows.iter().map(|r| r.cost_usd.unwrap()).collect();
-    assert_eq!(costs.len(), 3, "{rows:#?}");
-    close(costs[0], full, "uncached row");
-    close(costs[1], cached, "cached row");
-    close(costs[2], cached, "cached stream's row");
+    row_costs(&rows, &[full, cached, cached]);
     assert!(rows.iter().all(|r| r.input_tokens == Some(10_000)));
 }
 
@@ -348,12 +357,60 @@ async fn anthropic_cache_writes_are_logged_at_their_premium() {
     );
 
     let rows = g.rows().await;
-    let costs: Vec<f64> = rows.iter().map(|r| r.cost_usd.unwrap()).collect();
-    assert_eq!(costs.len(), 3, "{rows:#?}");
-    close(costs[0], writing, "cache write row");
-    close(costs[1], reading, "cache read row");
-    close(costs[2], writing, "streamed cache write row");
+    row_costs(&rows, &[writing, reading, writing]);
     assert!(rows.iter().all(|r| r.input_tokens == Some(9_000)));
+}
+
+/// A Claude message of `input` uncached input tokens and 100 output tokens.
+fn claude_long(model: &str, input: u32) -> Scenario {
+    json_200(json!({
+        "id": "msg_l", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": "fine"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": input, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0, "output_tokens": 100}
+    }))
+}
+
+/// Claude Haiku 5.5 costs five times as much once a prompt passes 100,000 tokens (its
+/// overview; the catalog's `price_tiers`): the whole call is billed at that price, in the row,
+/// the cost header and the key's spend.
+#[tokio::test]
+async fn a_prompt_past_the_long_context_threshold_is_billed_at_the_tier_price() {
+    let g = Gw::start().await;
+    let spec = g.spec("claude-haiku-5.5");
+    let tier = *spec
+        .price_tiers
+        .first()
+        .expect("the catalog prices Haiku 5.5's long prompts");
+    assert_eq!(tier.above_input_tokens, 100_000);
+    g.fake.script(
+        "claude-haiku-5-5",
+        [
+            claude_long("claude-haiku-5-5", 100_000),
+            claude_long("claude-haiku-5-5", 100_001),
+        ],
+    );
+    let at_list = usd(&spec, 100_000.0, 0.0, 0.0, 100.0);
+    let long = (100_001.0 * tier.input_usd_per_mtok + 100.0 * tier.output_usd_per_mtok) / 1e6;
+    assert!(long > 4.9 * at_list, "{long} vs {at_list}");
+
+    let mut headers = Vec::new();
+    for _ in 0..2 {
+        let resp = g.chat("claude-haiku-5.5", false).await;
+        let cost: f64 = resp.headers()["x-switchyard-cost-usd"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        headers.push(cost);
+    }
+    assert!(
+        (headers[0] - at_list).abs() < 1e-8,
+        "at the threshold: {headers:?}"
+    );
+    assert!((headers[1] - long).abs() < 1e-8, "past it: {headers:?}");
+    close(g.spent().await, at_list + long, "spend");
+    row_costs(&g.rows().await, &[at_list, long]);
 }
 
 /// The judge's calls (`upstream::complete`, as `onboard --live`'s) are priced the same way.

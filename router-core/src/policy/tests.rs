@@ -20,6 +20,7 @@ fn spec(id: &str, price_in: f64, price_out: f64, caps: &[Capability]) -> ModelSp
         token_ratio: 1.0,
         cache_read: None,
         cache_write: None,
+        price_tiers: Vec::new(),
     }
 }
 
@@ -167,6 +168,7 @@ fn arb_specs() -> impl Strategy<Value = Vec<ModelSpec>> {
                 token_ratio: 1.0,
                 cache_read: None,
                 cache_write: None,
+                price_tiers: Vec::new(),
             })
             .collect()
     })

@@ -185,6 +185,7 @@ mod tests {
             token_ratio: 1.0,
             cache_read: None,
             cache_write: None,
+            price_tiers: Vec::new(),
         }
     }
 

@@ -75,6 +75,7 @@ fn catalog() -> Vec<ModelSpec> {
             token_ratio: 1.0,
             cache_read: None,
             cache_write: None,
+            price_tiers: Vec::new(),
         })
         .collect()
 }

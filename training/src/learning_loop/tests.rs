@@ -60,6 +60,7 @@ fn spec(id: &str, usd: f64) -> ModelSpec {
         token_ratio: 1.0,
         cache_read: None,
         cache_write: None,
+        price_tiers: Vec::new(),
     }
 }
 
