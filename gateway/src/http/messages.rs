@@ -409,6 +409,14 @@ pub fn message_body(completion: &ChatCompletionResponse, (input, output): (u32, 
         .and_then(|c| c.stop_sequence.clone());
     let mut content = Vec::new();
     if let Some(c) = choice {
+        if let Some(thinking) = c
+            .message
+            .reasoning_content
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
+            content.push(thinking_block(thinking));
+        }
         let text = c
             .message
             .content
@@ -446,6 +454,14 @@ pub fn message_body(completion: &ChatCompletionResponse, (input, output): (u32, 
             completion.usage.as_ref().map(Usage::details).unwrap_or_default(),
         ),
     })
+}
+
+/// A `thinking` block of the model's reasoning (Claude's thinking text, DeepSeek's
+/// `reasoning_content`). Its `signature` is empty: the gateway keeps Claude's signed blocks and
+/// gives them back to the model that made them itself, and ignores the thinking blocks a
+/// client sends back (see `assistant_turn`).
+fn thinking_block(thinking: &str) -> Value {
+    json!({"type": "thinking", "thinking": thinking, "signature": ""})
 }
 
 /// Anthropic's usage for `(input, output)` tokens of which `details.cached` input tokens were
@@ -495,6 +511,7 @@ fn tool_use_id(index: usize, id: &str) -> String {
 /// Turns OpenAI chunks (from any provider) into Anthropic's event sequence: `message_start`,
 /// per block `content_block_start` / `content_block_delta` / `content_block_stop`, then
 /// `message_delta` (stop reason, usage) and `message_stop` once the outcome row is committed.
+/// Reasoning (`reasoning_content`) streams as `thinking` blocks ([`thinking_block`]).
 ///
 /// A `tool_use` block ends the text block before it, as Anthropic streams blocks one after
 /// another, but `tool_use` blocks stay open until the end of the answer, each by its tool-call
@@ -507,6 +524,8 @@ pub struct StreamEncoder {
     next_index: u32,
     /// The open text block's index.
     text: Option<u32>,
+    /// The open thinking block's index.
+    thinking: Option<u32>,
     /// The calls streamed so far, by tool-call index, each marked with its `tool_use` block's
     /// index once started: a block starts once its call's name is known
     /// (`content_block_start` carries the name), with the arguments held until then.
@@ -528,6 +547,7 @@ impl StreamEncoder {
             started: false,
             next_index: 0,
             text: None,
+            thinking: None,
             tools: ToolCallAccumulator::default(),
             stop_reason: "end_turn",
             stop_sequence: None,
@@ -583,6 +603,32 @@ impl StreamEncoder {
         }
     }
 
+    fn close_thinking(&mut self, out: &mut String) {
+        if let Some(index) = self.thinking.take() {
+            Self::close_block(out, index);
+        }
+    }
+
+    /// Reasoning text, in the open thinking block or a new one (after a text block, which it
+    /// closes, as Anthropic streams one block after another).
+    fn thinking_delta(&mut self, out: &mut String, text: &str) {
+        self.close_text(out);
+        let index = match self.thinking {
+            Some(index) => index,
+            None => {
+                let index = self.open_block(out, &thinking_block(""));
+                self.thinking = Some(index);
+                index
+            }
+        };
+        event(
+            out,
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "thinking_delta", "thinking": text}}),
+        );
+    }
+
     fn json_delta(out: &mut String, index: u32, partial: &str) {
         event(
             out,
@@ -617,6 +663,7 @@ impl StreamEncoder {
     fn close_all(&mut self, out: &mut String) {
         let mut open: Vec<u32> = self.tools.marks().map(|(_, block)| *block).collect();
         open.extend(self.text.take());
+        open.extend(self.thinking.take());
         open.sort_unstable();
         for index in open {
             Self::close_block(out, index);
@@ -634,6 +681,7 @@ impl StreamEncoder {
     fn tool_call(&mut self, out: &mut String, call: &ToolCallDelta) {
         self.called_tools = true;
         self.close_text(out);
+        self.close_thinking(out);
         match self.tools.feed(call) {
             Fed::Announce => self.start_tool(out, call.index),
             Fed::Arguments {
@@ -654,10 +702,14 @@ impl StreamEncoder {
         // One answer: the first choice.
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             let delta = &choice.delta;
+            if let Some(thinking) = delta.reasoning_content.as_deref().filter(|t| !t.is_empty()) {
+                self.thinking_delta(&mut out, thinking);
+            }
             for text in [&delta.content, &delta.refusal].into_iter().flatten() {
                 if text.is_empty() {
                     continue;
                 }
+                self.close_thinking(&mut out);
                 let index = match self.text {
                     Some(index) => index,
                     None => {
@@ -931,6 +983,89 @@ mod tests {
         s.lines()
             .filter_map(|l| l.strip_prefix("event: "))
             .collect()
+    }
+
+    /// Reasoning (Claude's thinking, DeepSeek's `reasoning_content`) becomes a `thinking`
+    /// block before the text, streamed or not, and a later one after it.
+    #[test]
+    fn reasoning_becomes_thinking_blocks() {
+        let mut e = StreamEncoder::new(5);
+        let mut all = String::new();
+        let think = |t: &str| Delta {
+            reasoning_content: Some(t.into()),
+            ..Default::default()
+        };
+        let text = |t: &str| Delta {
+            content: Some(t.into()),
+            ..Default::default()
+        };
+        for c in [
+            chunk(think("Check "), None),
+            chunk(think("the map."), None),
+            chunk(text("Oslo"), None),
+            chunk(think("Sure."), None),
+            call_chunk(0, Some("call_1"), Some("f"), Some("{}")),
+            chunk(Delta::default(), Some(FinishReason::ToolCalls)),
+        ] {
+            if let Some(b) = e.chunk(&c) {
+                all.push_str(std::str::from_utf8(&b).unwrap());
+            }
+        }
+        all.push_str(std::str::from_utf8(&e.done((7, 3))).unwrap());
+        let data: Vec<Value> = all
+            .split("\n\n")
+            .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let blocks: Vec<(u64, String)> = data
+            .iter()
+            .filter(|d| d["type"] == "content_block_start")
+            .map(|d| {
+                (
+                    d["index"].as_u64().unwrap(),
+                    d["content_block"]["type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            blocks,
+            [
+                (0, "thinking".to_owned()),
+                (1, "text".to_owned()),
+                (2, "thinking".to_owned()),
+                (3, "tool_use".to_owned())
+            ]
+        );
+        let thinking: String = data
+            .iter()
+            .filter(|d| d["delta"]["type"] == "thinking_delta" && d["index"] == 0)
+            .map(|d| d["delta"]["thinking"].as_str().unwrap())
+            .collect();
+        assert_eq!(thinking, "Check the map.");
+        // Each block closes before the next opens (the tool call's at the end).
+        let stops: Vec<u64> = data
+            .iter()
+            .filter(|d| d["type"] == "content_block_stop")
+            .map(|d| d["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(stops, [0, 1, 2, 3]);
+        assert_eq!(data[1]["content_block"]["signature"], "");
+
+        let mut completion: ChatCompletionResponse = serde_json::from_value(json!({
+            "id": "c2", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                "role": "assistant", "content": "Oslo", "reasoning_content": "Check the map."}}]
+        }))
+        .unwrap();
+        let body = message_body(&completion, (7, 3));
+        assert_eq!(
+            body["content"],
+            json!([{"type": "thinking", "thinking": "Check the map.", "signature": ""},
+                   {"type": "text", "text": "Oslo"}])
+        );
+        completion.choices[0].message.reasoning_content = None;
+        let body = message_body(&completion, (7, 3));
+        assert_eq!(body["content"], json!([{"type": "text", "text": "Oslo"}]));
     }
 
     #[test]

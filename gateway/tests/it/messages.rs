@@ -834,3 +834,104 @@ async fn count_tokens_estimates_without_calling_upstream() {
     assert!(e["message"].as_str().unwrap().contains("messages"), "{e}");
     harness.stop().await;
 }
+
+/// Claude's answer with its thinking shown (Anthropic's default on Claude 4 and later), as SSE.
+fn claude_thinks_then_answers() -> Scenario {
+    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let delta = |index: u32, delta: Value| {
+        event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        )
+    };
+    Scenario::Raw {
+        code: 200,
+        headers: vec![("content-type".to_owned(), "text/event-stream".to_owned())],
+        body: [
+            event(
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "msg_t", "type": "message",
+                    "role": "assistant", "model": "claude-sonnet-5", "content": [],
+                    "usage": {"input_tokens": 9, "output_tokens": 1}}}),
+            ),
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            ),
+            delta(0, json!({"type": "thinking_delta", "thinking": "Two and "})),
+            delta(0, json!({"type": "thinking_delta", "thinking": "two."})),
+            delta(
+                0,
+                json!({"type": "signature_delta", "signature": "sig_upstream"}),
+            ),
+            event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1,
+                    "content_block": {"type": "text", "text": ""}}),
+            ),
+            delta(1, json!({"type": "text_delta", "text": "4."})),
+            event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 1}),
+            ),
+            event(
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 12}}),
+            ),
+            event("message_stop", json!({"type": "message_stop"})),
+        ]
+        .concat(),
+    }
+}
+
+/// Claude's thinking text reaches a `/v1/messages` client (Claude Code) as a `thinking` block
+/// before the answer, and a Chat Completions client as `reasoning_content`; the signature
+/// stays with the gateway.
+#[tokio::test]
+async fn claudes_thinking_reaches_messages_and_chat_clients() {
+    let h = Harness::with(&["claude-sonnet-5"], |_| {}).await;
+    h.fake.script(
+        "claude-sonnet-5",
+        [claude_thinks_then_answers(), claude_thinks_then_answers()],
+    );
+    let resp = post(&h, &messages_body("claude-sonnet-5", true)).await;
+    assert_eq!(resp.status(), 200);
+    let all = events(&resp.text().await.unwrap());
+    let starts: Vec<&Value> = all
+        .iter()
+        .filter(|(name, _)| name == "content_block_start")
+        .map(|(_, v)| &v["content_block"])
+        .collect();
+    assert_eq!(starts[0]["type"], "thinking", "{all:?}");
+    assert_eq!(starts[0]["signature"], "", "{all:?}");
+    assert_eq!(starts[1]["type"], "text", "{all:?}");
+    let thinking: String = all
+        .iter()
+        .filter(|(_, v)| v["delta"]["type"] == "thinking_delta")
+        .map(|(_, v)| v["delta"]["thinking"].as_str().unwrap())
+        .collect();
+    assert_eq!(thinking, "Two and two.");
+    assert!(!format!("{all:?}").contains("sig_upstream"));
+
+    let chat = json!({"model": "claude-sonnet-5", "stream": true,
+                      "messages": [{"role": "user", "content": "What is 2+2?"}]});
+    let body = h.chat(&chat).await.text().await.unwrap();
+    let chunks = crate::e2e_harness::done_chunks(&body);
+    let reasoning: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str())
+        .collect();
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(reasoning, "Two and two.");
+    assert_eq!(content, "4.");
+    h.stop().await;
+}

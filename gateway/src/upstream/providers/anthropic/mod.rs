@@ -522,6 +522,9 @@ pub fn chat_response(
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     let mut thought = Vec::new();
+    // The thinking text, as Anthropic shows it to its own clients (summarised on Claude 4 and
+    // later); signatures and redacted thinking stay in `memo` only.
+    let mut reasoning = String::new();
     for block in resp.content {
         match block {
             ResponseBlock::Text { text: t } => text.push_str(&t),
@@ -541,10 +544,18 @@ pub fn chat_response(
             ResponseBlock::Thinking {
                 thinking,
                 signature,
-            } => thought.push(ContentBlock::Thinking {
-                thinking,
-                signature,
-            }),
+            } => {
+                if !thinking.is_empty() {
+                    if !reasoning.is_empty() {
+                        reasoning.push_str("\n\n");
+                    }
+                    reasoning.push_str(&thinking);
+                }
+                thought.push(ContentBlock::Thinking {
+                    thinking,
+                    signature,
+                });
+            }
             ResponseBlock::RedactedThinking { data } => {
                 thought.push(ContentBlock::RedactedThinking { data });
             }
@@ -566,7 +577,7 @@ pub fn chat_response(
                 content,
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 refusal: None,
-                reasoning_content: None,
+                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
             },
             stop_sequence: resp
                 .stop_sequence

@@ -2,6 +2,8 @@
 //! `message_stop`, translated into OpenAI chunks by [`Translator`].
 //!
 //! The translation emits a role chunk at `message_start`, a content chunk per `text_delta`,
+//! a `reasoning_content` chunk per `thinking_delta` (the thinking text Anthropic shows its own
+//! clients; its signature and redacted thinking stay with the gateway, see [`thinking`]),
 //! tool-call chunks for `tool_use` blocks and their `input_json_delta`s, a finish chunk at
 //! `message_delta`, and a final usage chunk (empty `choices`) at `message_stop`, so the
 //! gateway always learns the token counts. A body that ends before `message_stop` yields a
@@ -50,6 +52,10 @@ pub(super) struct Translator {
     call_ids: Vec<String>,
     /// Thinking blocks by content-block index, as their deltas arrive.
     thought: BTreeMap<u32, ContentBlock>,
+    /// Whether thinking text went out, and whether a new thinking block began since: its text
+    /// is set apart from the last block's by a blank line, as the non-streamed answer's is.
+    shown_thinking: bool,
+    thinking_gap: bool,
     /// The model asked, under whose name the thinking is kept.
     upstream_model: String,
     /// Where thinking before tool calls is kept.
@@ -109,12 +115,14 @@ impl Translator {
                     thinking,
                     signature,
                 } => {
+                    self.thinking_gap = self.shown_thinking;
+                    let shown = (!thinking.is_empty()).then(|| self.reasoning(thinking.clone()));
                     let block = ContentBlock::Thinking {
                         thinking,
                         signature,
                     };
                     self.thought.insert(index, block);
-                    Vec::new()
+                    shown.into_iter().collect()
                 }
                 ResponseBlock::RedactedThinking { data } => {
                     let block = ContentBlock::RedactedThinking { data };
@@ -147,7 +155,11 @@ impl Translator {
                     {
                         thinking.push_str(&more);
                     }
-                    Vec::new()
+                    if more.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![self.reasoning(more)]
+                    }
                 }
                 BlockDelta::SignatureDelta { signature: sig } => {
                     if let Some(ContentBlock::Thinking { signature, .. }) =
@@ -248,6 +260,23 @@ impl Translator {
         self.chunk(
             Delta {
                 content: Some(text),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
+    /// A `reasoning_content` chunk of thinking text.
+    fn reasoning(&mut self, text: String) -> ChatCompletionChunk {
+        let text = if std::mem::take(&mut self.thinking_gap) {
+            format!("\n\n{text}")
+        } else {
+            text
+        };
+        self.shown_thinking = true;
+        self.chunk(
+            Delta {
+                reasoning_content: Some(text),
                 ..Delta::default()
             },
             None,

@@ -311,7 +311,7 @@ fn a_streamed_answer_keeps_its_thinking_from_the_deltas() {
         r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#,
     ] {
         let chunks = emitted(t.on_event(event).unwrap());
-        // Thinking is never forwarded to the client.
+        // Thinking is never forwarded as answer text (it goes out as `reasoning_content`).
         assert!(chunks.iter().all(|c| c.choices.iter().all(|ch| ch
             .delta
             .content
@@ -343,6 +343,69 @@ fn emitted(step: Step) -> Vec<ChatCompletionChunk> {
     match step {
         Step::Emit(chunks) | Step::Done(chunks) => chunks,
     }
+}
+
+/// The thinking text reaches the client as `reasoning_content` (deltas streamed, one field
+/// not), each block set apart from the last by a blank line; signatures and redacted thinking
+/// do not.
+#[test]
+fn claudes_thinking_text_reaches_the_client_as_reasoning() {
+    let mut t = Translator::new("claude-sonnet-5".to_owned(), CallMemo::default());
+    let mut reasoning = String::new();
+    for event in [
+        r#"{"type":"message_start","message":{"id":"msg_3","model":"claude-sonnet-5","usage":{"input_tokens":3}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Check "}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"the map."}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig-3"}}"#,
+        r#"{"type":"content_block_stop","index":0}"#,
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"enc"}}"#,
+        r#"{"type":"content_block_stop","index":1}"#,
+        r#"{"type":"content_block_start","index":2,"content_block":{"type":"thinking","thinking":"","signature":""}}"#,
+        r#"{"type":"content_block_delta","index":2,"delta":{"type":"thinking_delta","thinking":"Oslo."}}"#,
+        r#"{"type":"content_block_stop","index":2}"#,
+        r#"{"type":"content_block_start","index":3,"content_block":{"type":"text","text":""}}"#,
+        r#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"Oslo"}}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}"#,
+    ] {
+        for c in emitted(t.on_event(event).unwrap()) {
+            let delta = &c.choices[0].delta;
+            if let Some(r) = &delta.reasoning_content {
+                assert!(delta.content.is_none(), "{c:?}");
+                reasoning.push_str(r);
+            }
+        }
+    }
+    assert_eq!(reasoning, "Check the map.\n\nOslo.");
+
+    let resp: MessagesResponse = serde_json::from_value(json!({
+        "id": "msg_4", "type": "message", "role": "assistant", "model": "claude-sonnet-5",
+        "content": [
+            {"type": "thinking", "thinking": "Check the map.", "signature": "sig-4"},
+            {"type": "redacted_thinking", "data": "enc"},
+            {"type": "thinking", "thinking": "Oslo.", "signature": "sig-5"},
+            {"type": "text", "text": "Oslo"}
+        ],
+        "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 5}
+    }))
+    .unwrap();
+    let out = chat_response(resp, "claude-sonnet-5", &CallMemo::default());
+    let message = &out.choices[0].message;
+    assert_eq!(message.content.as_deref(), Some("Oslo"));
+    assert_eq!(
+        message.reasoning_content.as_deref(),
+        Some("Check the map.\n\nOslo.")
+    );
+    // No thinking text (omitted or redacted only): no field.
+    let resp: MessagesResponse = serde_json::from_value(json!({
+        "id": "msg_5", "type": "message", "role": "assistant", "model": "claude-sonnet-5",
+        "content": [{"type": "thinking", "thinking": "", "signature": "sig-6"},
+                    {"type": "text", "text": "Oslo"}],
+        "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 5}
+    }))
+    .unwrap();
+    let out = chat_response(resp, "claude-sonnet-5", &CallMemo::default());
+    assert!(out.choices[0].message.reasoning_content.is_none());
 }
 
 #[test]
