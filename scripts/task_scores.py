@@ -87,7 +87,7 @@ DEFAULT_SETTING = "default"
 # only their own ability (`setting_ability`), so adding them moved no other model's scores.
 # Fitted jointly instead (2026-12-07), their results moved the older models' scores by 0.011
 # (median; up to 0.046) and left RouterBench's cold priors worse calibrated on RouterBench
-# (docs/task-priors.md, "Linked models").
+# (docs/task-priors.md, "Models measured only at other efforts, and linked models").
 LINKED = {
     "claude-3.5-sonnet", "claude-fable-5.1", "gemma-3-27b-it", "gpt-3.5-turbo", "ministral-8b",
     "mistral-large", "mistral-medium-3.1", "mistral-small-3.2", "qwen-2.5-72b-instruct",
@@ -450,7 +450,7 @@ def validate_bracket(fit, results, efforts, tiers):
     rows = {}
     for r in results:
         rows.setdefault(r["model"], []).append(r)
-    own, _, _ = scores(fit, results)
+    own, _, linked = scores(fit, results)
     tier_mean = {}
     for m, tier in tiers.items():
         if m in own:
@@ -479,7 +479,8 @@ def validate_bracket(fit, results, efforts, tiers):
         floor = (setting_ability(fit, least),) if least else None
         items = [r for r in published if r["benchmark"] in fit.item_task]
         item_err = statistics.fmean(abs(fit.predict_ability(theta, r["benchmark"]) - r["score"]) for r in items)
-        report.append((model, default, lo, hi, fit.theta[latent(model)], theta, err(theta), err(near),
+        report.append((model, default, lo, hi, linked.get(model, fit.theta.get(latent(model))), theta,
+                       err(theta), err(near),
                        tier_err, item_err, len(items), err(floor[0]) if floor else None))
     return report
 
