@@ -712,6 +712,10 @@ def main():
             inp, outp, ctx, tools, price_source, price_as_of = CITED_PRICES[src[6:]]
             if src[6:] in CITED_CACHE:
                 cache = {"cited": CITED_CACHE[src[6:]]}
+            else:
+                # The snapshot's read multiple where it lists the model, even at another list
+                # price (GPT-5.6 Sol): a multiple of the input price, whichever that is.
+                cache = (prices.get(f"{provider}/{cid}") or {}).get("cache")
             aliases = [f"{provider}/{cid}"] if provider in ("openai", "anthropic") else []
             tiers = CITED_TIERS.get(cid) or snapshot_tiers(prices.get(f"{provider}/{cid}"), inp, outp)
             note = f"curated; price from {price_source} as of {price_as_of}; quality tier {tier}"
