@@ -652,7 +652,8 @@ def main():
                           + (" and licence-clean recorded outcomes" if task_scores.latent(cid) in
                              {task_scores.latent(m) for m, *_ in cells} else "")
                           + "; a derived task's score is that ability against the task's item "
-                          "difficulties and ceilings, fitted on every model's results")
+                          "difficulties and ceilings, fitted on "
+                          + ("the other models' results" if cid in linked else "every model's results"))
         else:
             derivation = (f"no published result found: the RouterBench cohort's mean ability "
                           f"({cohort_theta:.2f}) against each task's item difficulties "

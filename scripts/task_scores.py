@@ -273,6 +273,8 @@ def scores(fit, results):
         if model in LINKED:
             rows = [r for r in results if r["model"] == model and r["setting"] == DEFAULT_SETTING]
             linked[model] = setting_ability(fit, rows)
+            if linked[model] is None:
+                sys.exit(f"linked model {model}: none of its default-setting results is of a fitted item")
         ability = linked.get(model)
         out[model] = {t: (round(task_score(fit, latent(model), t, ability=ability), 3), t in tasks)
                       for t in TASKS}
@@ -301,8 +303,11 @@ def setting_level(setting):
 def setting_ability(fit, rows):
     """MAP ability from `rows` (results of one model at one setting) with every item held at
     its fitted parameters and no task deviation: golden-section search of the log posterior
-    (binomial, W_PUBLISHED trials a result; the fit's N(0, THETA_SD) prior), concave in theta."""
+    (binomial, W_PUBLISHED trials a result; the fit's N(0, THETA_SD) prior), concave in theta.
+    None when no row is of an item the fit has (the prior alone says nothing)."""
     rows = [r for r in rows if r["benchmark"] in fit.item_task]
+    if not rows:
+        return None
 
     def log_post(theta):
         lp = -0.5 * (theta / irt.THETA_SD) ** 2
@@ -352,6 +357,8 @@ def bracket(fit, rows, default):
     lo = max(below, key=EFFORT_ORDER.index)
     hi = min(above, key=EFFORT_ORDER.index)
     t_lo, t_hi = setting_ability(fit, by_level[lo]), setting_ability(fit, by_level[hi])
+    if t_lo is None or t_hi is None:
+        return None
     r_lo, r_hi = EFFORT_ORDER.index(lo), EFFORT_ORDER.index(hi)
     theta = t_lo + (t_hi - t_lo) * (d - r_lo) / (r_hi - r_lo)
     return theta, lo, t_lo, hi, t_hi
@@ -477,6 +484,7 @@ def validate_bracket(fit, results, efforts, tiers):
                     if all(peers.values()) else None)
         least = _by_level(mine).get(levels[0]) if levels else None
         floor = (setting_ability(fit, least),) if least else None
+        floor = floor if floor and floor[0] is not None else None
         items = [r for r in published if r["benchmark"] in fit.item_task]
         item_err = statistics.fmean(abs(fit.predict_ability(theta, r["benchmark"]) - r["score"]) for r in items)
         report.append((model, default, lo, hi, linked.get(model, fit.theta.get(latent(model))), theta,

@@ -214,6 +214,15 @@ impl ModelSpec {
         self.cost_usd_of(&TokenCounts::new(input_tokens, output_tokens))
     }
 
+    /// Cost in USD of `input_tokens` and `output_tokens` at the list prices, whatever the
+    /// prompt's length: for sums over many calls (a dashboard window), whose single calls'
+    /// lengths, and so their [`ModelSpec::price_tiers`], are not known.
+    pub fn list_cost_usd(&self, input_tokens: f64, output_tokens: f64) -> f64 {
+        (input_tokens.max(0.0) * self.input_usd_per_mtok
+            + output_tokens.max(0.0) * self.output_usd_per_mtok)
+            / 1_000_000.0
+    }
+
     /// USD per million input and output tokens for a call of `input_tokens` prompt tokens: the
     /// last of [`ModelSpec::price_tiers`] whose threshold the prompt exceeds, else the list
     /// prices.
@@ -356,6 +365,8 @@ mod tests {
         }
         // Predictions go through the same prices: 250k estimated prompt tokens.
         assert!((m.predicted_cost_usd(250_000.0, 0.0) - 1.0).abs() < 1e-9);
+        // Sums over many calls stay at list prices.
+        assert!((m.list_cost_usd(600_000.0, 1e4) - 1.3).abs() < 1e-9);
         assert_eq!(m.prices_for(10.0), (2.0, 10.0));
         let json = serde_json::to_value(&m).unwrap();
         assert_eq!(json["price_tiers"][1]["above_input_tokens"], 500_000);

@@ -132,8 +132,16 @@ pub fn parse_value(mut value: Value) -> Result<ChatCompletionRequest, ApiError> 
                 .map_err(|e| ApiError::InvalidJson(format!("router: {e}")))?,
         ),
     };
-    let req: MessagesRequest =
-        serde_json::from_value(value).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    // The error names the field where serde can tell (`thinking.display: unknown variant`).
+    let req: MessagesRequest = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        ApiError::InvalidJson(if path.split('.').all(|s| s.is_empty() || s == "?") {
+            message
+        } else {
+            format!("{path}: {message}")
+        })
+    })?;
     chat_request(req, router)
 }
 
@@ -174,7 +182,7 @@ pub fn chat_request(
     // Extended thinking (Claude Code sends it) goes to Claude as asked, and to other vendors'
     // models as the nearest effort (`upstream::fit`).
     if let Some(thinking) = req.thinking {
-        if let Thinking::Enabled { budget_tokens } = thinking {
+        if let Thinking::Enabled { budget_tokens, .. } = thinking {
             if budget_tokens < 1024 || budget_tokens >= req.max_tokens {
                 return Err(ApiError::InvalidRequest(format!(
                     "thinking.budget_tokens: must be at least 1024 and less than max_tokens ({})",
@@ -325,10 +333,12 @@ fn user_turn(
     Ok(())
 }
 
-/// An assistant turn: text and `tool_use` blocks.
+/// An assistant turn: text and `tool_use` blocks, and the text of its thinking blocks as
+/// `reasoning_content`.
 fn assistant_turn(i: usize, blocks: Vec<ContentBlock>) -> Result<ChatMessage, ApiError> {
     let mut text = String::new();
     let mut calls = Vec::new();
+    let mut reasoning = String::new();
     for block in blocks {
         match block {
             ContentBlock::Text { text: t } => text.push_str(&t),
@@ -340,9 +350,19 @@ fn assistant_turn(i: usize, blocks: Vec<ContentBlock>) -> Result<ChatMessage, Ap
                     arguments: input.to_string(),
                 },
             }),
-            // The chat form has no place for thinking: the upstream adapter gives a Claude
-            // model back its own thinking blocks, kept when it made the tool calls here.
-            ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {}
+            // The chat form keeps only the text, as `reasoning_content`: DeepSeek needs its
+            // reasoning back with its tool calls (it reached this client as thinking blocks),
+            // and `upstream::fit` drops it for the APIs that refuse it. A Claude model gets its
+            // own signed blocks back from the adapter, kept when it made the calls here.
+            ContentBlock::Thinking { thinking, .. } => {
+                if !thinking.is_empty() {
+                    if !reasoning.is_empty() {
+                        reasoning.push_str("\n\n");
+                    }
+                    reasoning.push_str(&thinking);
+                }
+            }
+            ContentBlock::RedactedThinking { .. } => {}
             ContentBlock::Image { .. } | ContentBlock::ToolResult { .. } => {
                 return Err(ApiError::InvalidRequest(format!(
                     "messages.{i}.content: an assistant message holds only `text`, `tool_use` and thinking blocks"
@@ -351,10 +371,15 @@ fn assistant_turn(i: usize, blocks: Vec<ContentBlock>) -> Result<ChatMessage, Ap
         }
     }
     let content = (!text.is_empty() || calls.is_empty()).then_some(MessageContent::Text(text));
-    Ok(ChatMessage {
+    let mut turn = ChatMessage {
         tool_calls: (!calls.is_empty()).then_some(calls),
         ..message(Role::Assistant, content)
-    })
+    };
+    if !reasoning.is_empty() {
+        turn.extra
+            .insert("reasoning_content".to_owned(), Value::String(reasoning));
+    }
+    Ok(turn)
 }
 
 /// Anthropic's `stop_reason` for an OpenAI finish reason and, where known, the stop sequence
@@ -942,6 +967,27 @@ mod tests {
         assert!(req.messages[4].has_image());
         assert_eq!(req.tool_choice.unwrap()["function"]["name"], "get_weather");
         assert_eq!(req.tools.unwrap()[0].function.name, "get_weather");
+    }
+
+    /// A thinking block's text comes back as the turn's `reasoning_content` (DeepSeek needs
+    /// it); redacted and empty thinking add nothing.
+    #[test]
+    fn an_assistant_turns_thinking_text_becomes_its_reasoning() {
+        let body = json!({"model": "auto", "max_tokens": 64, "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Call the tool.", "signature": ""},
+                {"type": "redacted_thinking", "data": "enc"},
+                {"type": "thinking", "thinking": "", "signature": "s"},
+                {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "rain"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "Rain."}]},
+            {"role": "user", "content": "Thanks"}
+        ]});
+        let req = parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(req.messages[1].extra["reasoning_content"], "Call the tool.");
+        assert!(!req.messages[3].extra.contains_key("reasoning_content"));
     }
 
     #[test]

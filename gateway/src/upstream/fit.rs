@@ -201,10 +201,17 @@ fn claude_form(
     let from = |v: (u32, u32)| version.is_some_and(|have| have >= v);
     let fable =
         upstream.is_some_and(|u| u.starts_with("claude-fable") || u.starts_with("claude-mythos"));
+    // `display` from Claude 4 on (3.7 Sonnet returns its whole thinking and has no such
+    // field), and for a model the gateway cannot place.
+    let display = thinking
+        .display()
+        .filter(|_| version.is_none() || from((4, 0)));
     match thinking {
-        Thinking::Enabled { .. } if from((4, 7)) => (Some(Thinking::Adaptive), thinking.effort()),
+        Thinking::Enabled { .. } if from((4, 7)) => {
+            (Some(Thinking::Adaptive { display }), thinking.effort())
+        }
         Thinking::Disabled if from((5, 5)) || (fable && from((5, 1))) => (None, Some("low")),
-        _ => (Some(thinking), None),
+        _ => (Some(thinking.with_display(display)), None),
     }
 }
 
@@ -223,8 +230,8 @@ fn claude_takes(thinking: Thinking, upstream: Option<&str>, req: &ChatCompletion
     let forced = req.tool_choice.as_ref().is_some_and(forces_a_call);
     match thinking {
         Thinking::Disabled => thinks,
-        Thinking::Adaptive => thinks && adaptive && !forced,
-        Thinking::Enabled { budget_tokens } => {
+        Thinking::Adaptive { .. } => thinks && adaptive && !forced,
+        Thinking::Enabled { budget_tokens, .. } => {
             thinks && !forced && (1024..limit).contains(&budget_tokens)
         }
     }
@@ -942,6 +949,47 @@ mod tests {
             );
             assert_eq!(effort(&out).as_deref(), Some("high"), "{model}");
         }
+        // `display` (Claude Code asks for `summarized`, which Opus 4.7 and later omit by
+        // default) goes on with the setting from Claude 4, also where a budget becomes
+        // `adaptive`; Claude 3.7 Sonnet has no such field.
+        let shown = |value: serde_json::Value| {
+            let mut v = value;
+            v["display"] = "summarized".into();
+            thinking(v, None)
+        };
+        let out = sent(
+            &shown(serde_json::json!({"type": "adaptive"})),
+            "claude-opus-5.5",
+            ProviderKind::Anthropic,
+        );
+        assert_eq!(
+            out.extra["thinking"],
+            serde_json::json!({"type": "adaptive", "display": "summarized"})
+        );
+        let out = sent(
+            &shown(budget(8000)),
+            "claude-sonnet-5",
+            ProviderKind::Anthropic,
+        );
+        assert_eq!(
+            out.extra["thinking"],
+            serde_json::json!({"type": "adaptive", "display": "summarized"})
+        );
+        let out = sent(
+            &shown(budget(2000)),
+            "claude-sonnet-4.5",
+            ProviderKind::Anthropic,
+        );
+        assert_eq!(out.extra["thinking"]["display"], "summarized");
+        let out = sent(
+            &shown(budget(2000)),
+            "claude-3.7-sonnet",
+            ProviderKind::Anthropic,
+        );
+        assert_eq!(
+            out.extra["thinking"],
+            serde_json::json!({"type": "enabled", "budget_tokens": 2000})
+        );
         let off = thinking(serde_json::json!({"type": "disabled"}), None);
         for model in ["claude-opus-5.5", "claude-haiku-5.5", "claude-fable-5.1"] {
             let out = sent(&off, model, ProviderKind::Anthropic);

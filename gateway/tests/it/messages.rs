@@ -900,8 +900,16 @@ async fn claudes_thinking_reaches_messages_and_chat_clients() {
         "claude-sonnet-5",
         [claude_thinks_then_answers(), claude_thinks_then_answers()],
     );
-    let resp = post(&h, &messages_body("claude-sonnet-5", true)).await;
+    // Claude Code asks for the text (Opus 4.7 and later omit it by default): the ask reaches
+    // Claude.
+    let mut ask = messages_body("claude-sonnet-5", true);
+    ask["thinking"] = json!({"type": "adaptive", "display": "summarized"});
+    let resp = post(&h, &ask).await;
     assert_eq!(resp.status(), 200);
+    assert_eq!(
+        h.fake.requests().last().unwrap().body["thinking"],
+        json!({"type": "adaptive", "display": "summarized"})
+    );
     let all = events(&resp.text().await.unwrap());
     let starts: Vec<&Value> = all
         .iter()
@@ -933,5 +941,12 @@ async fn claudes_thinking_reaches_messages_and_chat_clients() {
         .collect();
     assert_eq!(reasoning, "Two and two.");
     assert_eq!(content, "4.");
+    // A display Anthropic does not have is refused, naming the field.
+    ask["thinking"]["display"] = json!("verbose");
+    let err = anthropic_error(post(&h, &ask).await, 400, "invalid_request_error").await;
+    assert!(
+        err["message"].as_str().unwrap().contains("thinking"),
+        "{err}"
+    );
     h.stop().await;
 }

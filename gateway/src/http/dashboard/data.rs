@@ -113,11 +113,12 @@ struct Counterfactual<'a> {
 impl Counterfactual<'_> {
     /// List prices: rows keep no prompt-cache counts, and another model's cache would have
     /// hit differently. The actual line (the rows' `cost_usd`) has cache reads and writes at
-    /// their prices, so for cached traffic it sits lower than a list-price line would.
+    /// their prices, so for cached traffic it sits lower than a list-price line would. No
+    /// long-prompt price either: `p` sums many requests, whose single lengths are not kept.
     fn cost(&self, p: &Priced) -> f64 {
         self.entry
             .spec
-            .cost_usd(p.input_tokens as f64, p.output_tokens as f64)
+            .list_cost_usd(p.input_tokens as f64, p.output_tokens as f64)
     }
 
     fn json(&self, p: &Priced) -> Value {
@@ -152,8 +153,8 @@ fn best<'a>(candidates: &[&'a CatalogEntry]) -> Option<Counterfactual<'a>> {
     best.map(|entry| Counterfactual { entry })
 }
 
-/// The candidate that would have cost least on the window's tokens. Cost is linear in the
-/// token counts, so one model is cheapest for the window as a whole.
+/// The candidate that would have cost least on the window's tokens. At list prices cost is
+/// linear in the token counts, so one model is cheapest for the window as a whole.
 fn cheapest<'a>(candidates: &[&'a CatalogEntry], total: &Priced) -> Option<Counterfactual<'a>> {
     // Without tokens yet, rank by list price of a token in and a token out.
     let tokens = if total.input_tokens + total.output_tokens == 0 {
@@ -163,7 +164,7 @@ fn cheapest<'a>(candidates: &[&'a CatalogEntry], total: &Priced) -> Option<Count
     };
     let mut cheapest: Option<(&CatalogEntry, f64)> = None;
     for &c in candidates {
-        let cost = c.spec.cost_usd(tokens.0, tokens.1);
+        let cost = c.spec.list_cost_usd(tokens.0, tokens.1);
         if cheapest.is_none_or(|(_, least)| cost < least) {
             cheapest = Some((c, cost));
         }

@@ -63,11 +63,31 @@ pub enum Thinking {
     Enabled {
         /// The thinking budget.
         budget_tokens: u32,
+        /// Whether the thinking text comes back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display: Option<ThinkingDisplay>,
     },
     /// No extended thinking.
     Disabled,
     /// The model decides how much to think (Claude 4.6 and later).
-    Adaptive,
+    Adaptive {
+        /// Whether the thinking text comes back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display: Option<ThinkingDisplay>,
+    },
+}
+
+/// `thinking.display`: whether Claude returns its thinking text (summarised) or only the
+/// signed blocks with the text left empty. Claude 4.6 and earlier default to `summarized`,
+/// Opus 4.7 and later (the 5.x models, Fable) to `omitted`, for a faster first token; Claude
+/// Code asks for `summarized` to show the thinking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThinkingDisplay {
+    /// The thinking text, summarised.
+    Summarized,
+    /// Empty thinking text; the signature still comes.
+    Omitted,
 }
 
 impl Thinking {
@@ -77,11 +97,31 @@ impl Thinking {
     /// `none`; adaptive is the model's default (none sent).
     pub fn effort(self) -> Option<&'static str> {
         match self {
-            Thinking::Enabled { budget_tokens } if budget_tokens < 4096 => Some("low"),
-            Thinking::Enabled { budget_tokens } if budget_tokens < 16_384 => Some("medium"),
+            Thinking::Enabled { budget_tokens, .. } if budget_tokens < 4096 => Some("low"),
+            Thinking::Enabled { budget_tokens, .. } if budget_tokens < 16_384 => Some("medium"),
             Thinking::Enabled { .. } => Some("high"),
             Thinking::Disabled => Some("none"),
-            Thinking::Adaptive => None,
+            Thinking::Adaptive { .. } => None,
+        }
+    }
+
+    /// The `display` the client asked for.
+    pub fn display(self) -> Option<ThinkingDisplay> {
+        match self {
+            Thinking::Enabled { display, .. } | Thinking::Adaptive { display } => display,
+            Thinking::Disabled => None,
+        }
+    }
+
+    /// The same setting with `display` instead.
+    pub fn with_display(self, display: Option<ThinkingDisplay>) -> Thinking {
+        match self {
+            Thinking::Enabled { budget_tokens, .. } => Thinking::Enabled {
+                budget_tokens,
+                display,
+            },
+            Thinking::Adaptive { .. } => Thinking::Adaptive { display },
+            Thinking::Disabled => Thinking::Disabled,
         }
     }
 }
