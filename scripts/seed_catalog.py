@@ -132,9 +132,15 @@ CURATED = [
     ("claude-opus-5.5", "anthropic/claude-opus-5.5", "anthropic", "claude-opus-5-5", "frontier", "reasoning", True, False, 1200),
     ("claude-sonnet-5.5", "anthropic/claude-sonnet-5.5", "anthropic", "claude-sonnet-5-5", "frontier", "reasoning", True, False, 1100),
     ("claude-fable-5.1", "anthropic/claude-fable-5.1", "anthropic", "claude-fable-5-1", "frontier", "reasoning", True, False, 1200),
-    ("claude-haiku-5.5", "price:claude-haiku-5.5", "anthropic", "claude-haiku-5-5", "strong", "fast", True, False, 800),
+    # Thinks by default (adaptive, effort medium: its overview), so the thinking latency class.
+    ("claude-haiku-5.5", "price:claude-haiku-5.5", "anthropic", "claude-haiku-5-5", "strong", "reasoning", True, False, 800),
     ("claude-opus-5", "anthropic/claude-opus-5", "anthropic", "claude-opus-5", "frontier", "reasoning", True, False, 1200),
     ("claude-sonnet-5", "anthropic/claude-sonnet-5", "anthropic", "claude-sonnet-5", "frontier", "reasoning", True, False, 1100),
+    # Claude Fable 5 (2026-06-09) thinks on every request (adaptive only); Opus 4.7
+    # (2026-04-16) and 4.8 (2026-05-28) think only when asked, as the 4.x models before them.
+    ("claude-fable-5", "anthropic/claude-fable-5", "anthropic", "claude-fable-5", "frontier", "reasoning", True, False, 1200),
+    ("claude-opus-4.8", "anthropic/claude-opus-4.8", "anthropic", "claude-opus-4-8", "frontier", "frontier", True, False, 500),
+    ("claude-opus-4.7", "anthropic/claude-opus-4.7", "anthropic", "claude-opus-4-7", "frontier", "frontier", True, False, 500),
     ("claude-opus-4.6", "anthropic/claude-opus-4.6", "anthropic", "claude-opus-4-6", "frontier", "frontier", True, False, 500),
     ("claude-sonnet-4.6", "anthropic/claude-sonnet-4.6", "anthropic", "claude-sonnet-4-6", "frontier", "frontier", True, False, 500),
     ("gemini-3.1-pro-preview", "google/gemini-3.1-pro-preview", "google", "gemini-3.1-pro-preview", "frontier", "reasoning", True, True, 1200),
@@ -245,6 +251,8 @@ CLAUDE_EFFORTS = {
     "claude-opus-4.5": (_CLAUDE_TO_HIGH, "high"),
     "claude-opus-4.6": (_CLAUDE_TO_MAX, "high"), "claude-sonnet-4.6": (_CLAUDE_TO_MAX, "high"),
     "claude-opus-5": (_CLAUDE_ALL, "high"), "claude-sonnet-5": (_CLAUDE_ALL, "high"),
+    "claude-opus-4.7": (_CLAUDE_ALL, "high"), "claude-opus-4.8": (_CLAUDE_ALL, "high"),
+    "claude-fable-5": (_CLAUDE_ALL, "high"),
     "claude-opus-5.5": (_CLAUDE_ALL, "medium"), "claude-sonnet-5.5": (_CLAUDE_ALL, "high"),
     "claude-haiku-5.5": (_CLAUDE_ALL, "medium"), "claude-fable-5.1": (_CLAUDE_ALL, "high"),
 }
@@ -300,10 +308,12 @@ def effort_tables():
 
 # Reasoning models whose API refuses non-default sampling parameters (and, on OpenAI's,
 # `max_tokens`): the gateway leaves those out of what it sends them (`reasoning = true`).
-# OpenAI's are the models with an effort list above; Anthropic's 5.x ones, whose effort goes
-# as `output_config.effort` (CLAUDE_EFFORTS), refuse non-default sampling too.
+# OpenAI's are the models with an effort list above; Anthropic's from Opus 4.7 on, whose effort
+# goes as `output_config.effort` (CLAUDE_EFFORTS), refuse non-default sampling too (Opus 4.7's
+# migration notes: temperature, top_p and top_k removed; Fable 5's, per LiteLLM's day-0 notes).
 REASONING_API = set(EFFORTS) | {"claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5", "claude-fable-5.1",
-                                 "claude-opus-5", "claude-sonnet-5"}
+                                 "claude-opus-5", "claude-sonnet-5", "claude-opus-4.7", "claude-opus-4.8",
+                                 "claude-fable-5"}
 
 # Request shapes a model's API refuses with a 400 (Anthropic's Claude 5.5 migration guide:
 # assistant prefill and forced tool choice; Google's Gemini 3.5 Flash-Lite: a final turn in
@@ -318,6 +328,9 @@ REFUSES = {
     "claude-haiku-5.5": ["assistant_prefill"],
     # Claude Fable 5.1's overview: forced tool use returns an error.
     "claude-fable-5.1": ["forced_tool_choice"],
+    # Claude Fable 5: no assistant prefill (LiteLLM's day-0 notes on it, docs.litellm.ai/blog/
+    # claude_fable_5, read 2026-12-07).
+    "claude-fable-5": ["assistant_prefill"],
 }
 
 # Models that hold an answer to a JSON Schema but have no schema-free JSON mode
@@ -326,7 +339,8 @@ REFUSES = {
 # Haiku, Sonnet and Opus 4.5 and every later model; read 2026-12-06).
 STRUCTURED_OUTPUTS = {
     "claude-opus-4.5", "claude-sonnet-4.5", "claude-haiku-4.5", "claude-opus-4.6",
-    "claude-sonnet-4.6", "claude-opus-5", "claude-sonnet-5", "claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5",
+    "claude-sonnet-4.6", "claude-opus-4.7", "claude-opus-4.8", "claude-fable-5",
+    "claude-opus-5", "claude-sonnet-5", "claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5",
     "claude-fable-5.1",
 }
 
@@ -342,11 +356,13 @@ for _m in ("deepseek-chat", "deepseek-reasoner", "gpt-3.5-turbo", "gpt-3.5-turbo
     REFUSES[_m] = REFUSES[_m] + ["json_schema"]
 
 # Tokens a model's tokenizer counts per token of the gateway's four-characters estimate, where
-# far from 1 (`token_ratio`): Anthropic's Claude 5 generation has a new tokenizer that counts
-# about 30 % more tokens than Claude 4.6's for the same text (Claude 5.5 release notes; read
-# 2026-12-05), so its predicted prompt cost would be 30 % low without it.
+# far from 1 (`token_ratio`): Anthropic's tokenizer from Opus 4.7 on counts about 30 % more
+# tokens than Claude 4.6's for the same text (Claude 5.5 release notes, read 2026-12-05; Opus
+# 4.7's migration notes give 1.0 to 1.35 times by content), so its predicted prompt cost would
+# be 30 % low without it.
 TOKEN_RATIO = {m: 1.3 for m in ("claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5", "claude-fable-5.1",
-                                 "claude-opus-5", "claude-sonnet-5")}
+                                 "claude-opus-5", "claude-sonnet-5", "claude-opus-4.7", "claude-opus-4.8",
+                                 "claude-fable-5")}
 
 # Models called through OpenAI's Responses API instead of Chat Completions (`responses_api`):
 # OpenAI's GPT-5.6 and GPT-6 pages take function tools over Chat Completions only at effort

@@ -115,7 +115,7 @@ pub fn request_for<'a>(
 ///
 /// For a Claude model it is first put in the form the model takes ([`claude_form`]: from
 /// Claude 4.7 a budget becomes adaptive thinking at the budget's effort; from Claude 5.5, and
-/// Fable and Mythos 5.1, `disabled` becomes the lowest effort, the field left out), then kept
+/// Fable and Mythos from 5, `disabled` becomes the lowest effort, the field left out), then kept
 /// where Anthropic takes it ([`claude_takes`]), and then the sampling settings extended
 /// thinking refuses go (`temperature`, a `top_p` below 0.95:
 /// Anthropic answers 400 to them with thinking on, as OpenAI's reasoning models do to theirs,
@@ -189,9 +189,10 @@ fn with_thinking_fitted(
 /// refused (adaptive thinking only: Opus 4.7 removed `budget_tokens`, and Anthropic's Claude
 /// Haiku 5.5 migration guide says to send `adaptive` instead), so `enabled` becomes
 /// `adaptive` with the budget's nearest effort ([`Thinking::effort`]). From Claude 5.5, and
-/// on Fable and Mythos from 5.1, thinking cannot be turned off (Opus 5.5 answers 400 to
+/// on Fable and Mythos from 5, thinking cannot be turned off (Opus 5.5 answers 400 to
 /// `disabled` at every effort; Fable 5.1's overview lists the same change), so `disabled`
-/// leaves the field out (the model's own adaptive thinking) at the lowest effort. Older
+/// leaves the field out (the model's own adaptive thinking) at the lowest effort (Fable 5
+/// already thinks on every request: LiteLLM's day-0 notes call it adaptive-only). Older
 /// models, and models the gateway cannot place, take the setting as given.
 fn claude_form(
     thinking: Thinking,
@@ -210,7 +211,7 @@ fn claude_form(
         Thinking::Enabled { .. } if from((4, 7)) => {
             (Some(Thinking::Adaptive { display }), thinking.effort())
         }
-        Thinking::Disabled if from((5, 5)) || (fable && from((5, 1))) => (None, Some("low")),
+        Thinking::Disabled if from((5, 5)) || (fable && from((5, 0))) => (None, Some("low")),
         _ => (Some(thinking.with_display(display)), None),
     }
 }
@@ -266,10 +267,15 @@ const THINKING_TTFT_MS: f64 = 2000.0;
 /// always does), so they keep the reasoning timeout at `low` too; Claude 4.5 and 4.6 take an
 /// effort but think only when the request turns thinking on, which the gateway never sends,
 /// so no effort makes them think first, unless the request turns extended thinking on
-/// (`/v1/messages`' `thinking`, kept for them by [`request_for`]).
+/// (`/v1/messages`' `thinking`, kept for them by [`request_for`]). Opus 4.7 and 4.8 are
+/// `reasoning` (they refuse sampling parameters) yet think only when asked, like 4.6: a
+/// Claude model thinks first by its latency class (the 5.x models, Fable, Haiku 5.5) or by
+/// the request, never by its `reasoning` flag alone.
 pub fn thinks_first(entry: Option<&CatalogEntry>, req: &ChatCompletionRequest) -> bool {
     entry.is_some_and(|e| {
-        (e.reasoning && effort_for(req, e) != Some(Effort::None))
+        (e.reasoning
+            && e.spec.provider.as_str() != "anthropic"
+            && effort_for(req, e) != Some(Effort::None))
             || e.spec.latency.ttft_ms >= THINKING_TTFT_MS
             || gemini_thinks(e, req)
             || claude_thinking_on(req)
@@ -991,7 +997,12 @@ mod tests {
             serde_json::json!({"type": "enabled", "budget_tokens": 2000})
         );
         let off = thinking(serde_json::json!({"type": "disabled"}), None);
-        for model in ["claude-opus-5.5", "claude-haiku-5.5", "claude-fable-5.1"] {
+        for model in [
+            "claude-opus-5.5",
+            "claude-haiku-5.5",
+            "claude-fable-5.1",
+            "claude-fable-5",
+        ] {
             let out = sent(&off, model, ProviderKind::Anthropic);
             assert!(!out.extra.contains_key("thinking"), "{model}");
             assert_eq!(effort(&out).as_deref(), Some("low"), "{model}");
@@ -1112,6 +1123,11 @@ mod tests {
         assert!(!thinks("gpt-4o-mini", None));
         assert!(!thinks("claude-sonnet-4.6", None));
         assert!(!thinks_first(None, &request(Some("high"))));
+        // Opus 4.7 and 4.8 refuse sampling parameters (`reasoning`) but think only when asked.
+        assert!(!thinks("claude-opus-4.7", None));
+        assert!(!thinks("claude-opus-4.8", Some("high")));
+        assert!(thinks("claude-haiku-5.5", None), "thinks by default");
+        assert!(thinks("claude-fable-5", Some("low")));
         // Claude 5.x keep adaptive thinking on at every effort; Claude 4.6 takes an effort
         // but thinks only when the request turns thinking on, which the gateway never does.
         assert!(thinks("claude-sonnet-5", Some("low")));

@@ -115,6 +115,15 @@ fn usd(spec: &ModelSpec, uncached: f64, read: f64, written: f64, output: f64) ->
     (input * spec.input_usd_per_mtok + output * spec.output_usd_per_mtok) / 1e6
 }
 
+/// The answer's `x-switchyard-cost-usd`.
+fn cost_header(resp: &reqwest::Response) -> f64 {
+    resp.headers()["x-switchyard-cost-usd"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn close(got: f64, want: f64, what: &str) {
     assert!((got - want).abs() < 1e-12, "{what}: {got} != {want}");
 }
@@ -212,20 +221,12 @@ async fn cached_prompt_tokens_log_a_lower_cost_and_settle_a_lower_spend() {
     assert!(cached < full);
 
     let resp = g.chat("gpt-4o-mini", false).await;
-    let header: f64 = resp.headers()["x-switchyard-cost-usd"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let header = cost_header(&resp);
     assert!((header - full).abs() < 1e-8, "uncached header: {header}");
     close(g.spent().await, full, "spend after the uncached answer");
 
     let resp = g.chat("gpt-4o-mini", false).await;
-    let header: f64 = resp.headers()["x-switchyard-cost-usd"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let header = cost_header(&resp);
     assert!((header - cached).abs() < 1e-8, "cached header: {header}");
     let body: Value = resp.json().await.unwrap();
     // The client sees the details as the upstream sent them.
@@ -397,12 +398,7 @@ async fn a_prompt_past_the_long_context_threshold_is_billed_at_the_tier_price() 
     let mut headers = Vec::new();
     for _ in 0..2 {
         let resp = g.chat("claude-haiku-5.5", false).await;
-        let cost: f64 = resp.headers()["x-switchyard-cost-usd"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        headers.push(cost);
+        headers.push(cost_header(&resp));
     }
     assert!(
         (headers[0] - at_list).abs() < 1e-8,
