@@ -318,7 +318,14 @@ REASONING_API = set(EFFORTS) | {"claude-opus-5.5", "claude-sonnet-5.5", "claude-
 # Request shapes a model's API refuses with a 400 (Anthropic's Claude 5.5 migration guide:
 # assistant prefill and forced tool choice; Google's Gemini 3.5 Flash-Lite: a final turn in
 # the model's role): `auto` leaves the model out of such requests (`refuses = [...]`).
+# Anthropic's migration guide removed assistant prefill from the Claude 4.6 models on
+# ("Prefilling assistant messages returns a 400 error on Sonnet 4.6", as agno-agi/agno#7015
+# and others quote it; "This model does not support assistant message prefill").
+_NO_PREFILL = ["assistant_prefill"]
 REFUSES = {
+    "claude-opus-4.6": _NO_PREFILL, "claude-sonnet-4.6": _NO_PREFILL,
+    "claude-opus-4.7": _NO_PREFILL, "claude-opus-4.8": _NO_PREFILL,
+    "claude-opus-5": _NO_PREFILL, "claude-sonnet-5": _NO_PREFILL,
     "claude-opus-5.5": ["assistant_prefill", "forced_tool_choice"],
     "claude-sonnet-5.5": ["assistant_prefill", "forced_tool_choice"],
     "gemini-3.5-flash-lite": ["assistant_prefill"],
@@ -327,10 +334,11 @@ REFUSES = {
     # Fable and Mythos models, per Anthropic's thinking-with-tools page).
     "claude-haiku-5.5": ["assistant_prefill"],
     # Claude Fable 5.1's overview: forced tool use returns an error.
-    "claude-fable-5.1": ["forced_tool_choice"],
+    "claude-fable-5.1": ["assistant_prefill", "forced_tool_choice"],
     # Claude Fable 5: no assistant prefill (LiteLLM's day-0 notes on it, docs.litellm.ai/blog/
-    # claude_fable_5, read 2026-12-07).
-    "claude-fable-5": ["assistant_prefill"],
+    # claude_fable_5, read 2026-12-07); always thinking, so no forced tool use either (the
+    # thinking-with-tools rule above for the Fable and Mythos models).
+    "claude-fable-5": ["assistant_prefill", "forced_tool_choice"],
 }
 
 # Models that hold an answer to a JSON Schema but have no schema-free JSON mode

@@ -207,9 +207,10 @@ impl ModelSpec {
         self.cost_usd(self.prompt_tokens(estimated_prompt_tokens), output_tokens)
     }
 
-    /// Cost in USD of a call with these token counts, from catalog prices, none of the input
-    /// cached: list prices, for predictions and counterfactuals. What an answered call cost is
-    /// [`ModelSpec::cost_usd_of`] its reported usage.
+    /// Cost in USD of one call with these token counts, from catalog prices (the long-prompt
+    /// tier where the prompt passes one), none of the input cached: for predictions and one
+    /// request's counterfactuals. What an answered call cost is [`ModelSpec::cost_usd_of`] its
+    /// reported usage; sums over many calls are [`ModelSpec::list_cost_usd`].
     pub fn cost_usd(&self, input_tokens: f64, output_tokens: f64) -> f64 {
         self.cost_usd_of(&TokenCounts::new(input_tokens, output_tokens))
     }

@@ -132,7 +132,8 @@ pub fn parse_value(mut value: Value) -> Result<ChatCompletionRequest, ApiError> 
                 .map_err(|e| ApiError::InvalidJson(format!("router: {e}")))?,
         ),
     };
-    // The error names the field where serde can tell (`thinking.display: unknown variant`).
+    // The error names the field where serde can tell (`thinking: unknown variant …`: the
+    // tagged `thinking` is read whole, so the path stops there).
     let req: MessagesRequest = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();

@@ -256,12 +256,12 @@ pub fn via_responses(
 const THINKING_TTFT_MS: f64 = 2000.0;
 
 /// Whether an attempt at `entry`'s model with `req` thinks before its first token, so that it
-/// gets `timeouts.reasoning` rather than `ttft` / `attempt`: a reasoning model at an effort
-/// other than `none` (the GPT-5.4 family asked for `high`, Claude 5.x, which think by
-/// default), a model whose latency prior is the thinking class (Gemini 3.x Pro and Flash and
-/// 2.5 Pro, which think by default, at any effort: their least still thinks on a hard
-/// prompt), or a Gemini model run at `low` or more ([`gemini_thinks`]). A model the catalog
-/// does not know answers at once.
+/// gets `timeouts.reasoning` rather than `ttft` / `attempt`: a reasoning model other than
+/// Claude at an effort other than `none` (the GPT-5.4 family asked for `high`), a model whose
+/// latency prior is the thinking class (Claude 5.x, Fable and Haiku 5.5, and Gemini 3.x Pro
+/// and Flash and 2.5 Pro, which think by default, at any effort: their least still thinks on a
+/// hard prompt), or a Gemini model run at `low` or more ([`gemini_thinks`]). A model the
+/// catalog does not know answers at once.
 /// Claude's efforts have no `none`: Claude 5.x keep adaptive thinking on at every level (a
 /// low effort thinks less, or not at all on an easy prompt, but may still think, and Opus 5.5
 /// always does), so they keep the reasoning timeout at `low` too; Claude 4.5 and 4.6 take an
@@ -1110,7 +1110,7 @@ mod tests {
         let thinks = |model: &str, effort: Option<&str>| {
             thinks_first(Some(catalog.find(model).unwrap()), &request(effort))
         };
-        // Reasoning by default, whatever their latency class.
+        // Reasoning by default: OpenAI's by their effort, Claude 5.x by their latency class.
         assert!(thinks("gpt-5", None));
         assert!(thinks("claude-opus-5", None));
         assert!(thinks("gpt-6.1-sol", Some("none")), "it has no `none`: low");

@@ -396,3 +396,52 @@ fn late_2026_models_are_priced_and_called_as_their_pages_say() {
         Some("medium")
     );
 }
+
+/// Claude Opus 4.7 and 4.8 and Fable 5 (the snapshot's prices; their migration notes): the
+/// newer tokenizer, no sampling parameters, efforts up to `max` with `xhigh`, no prefill (from
+/// Claude 4.6 on), and Fable 5 no forced tool use; long prompts on the older Sonnets cost more.
+#[test]
+fn claude_4_7_to_fable_5_are_priced_and_called_as_their_notes_say() {
+    let c = Catalog::embedded().unwrap();
+    let entry = |id: &str| c.get(&ModelId::new(id)).unwrap();
+    for (id, upstream, input, output) in [
+        ("claude-opus-4.7", "claude-opus-4-7", 5.0, 25.0),
+        ("claude-opus-4.8", "claude-opus-4-8", 5.0, 25.0),
+        ("claude-fable-5", "claude-fable-5", 10.0, 50.0),
+    ] {
+        let e = entry(id);
+        assert_eq!(e.upstream_name, upstream);
+        assert_eq!(
+            (e.spec.input_usd_per_mtok, e.spec.output_usd_per_mtok),
+            (input, output),
+            "{id}"
+        );
+        assert_eq!(e.spec.token_ratio, 1.3, "{id}");
+        assert!(e.reasoning, "{id}");
+        let levels: Vec<&str> = e.efforts.iter().map(|l| l.as_str()).collect();
+        assert_eq!(levels, ["low", "medium", "high", "xhigh", "max"], "{id}");
+        assert_eq!(e.default_effort.map(|l| l.as_str()), Some("high"), "{id}");
+        assert!(e.refuses.contains(&RequestShape::AssistantPrefill), "{id}");
+    }
+    assert!(entry("claude-fable-5")
+        .refuses
+        .contains(&RequestShape::ForcedToolChoice));
+    assert!(!entry("claude-opus-4.7")
+        .refuses
+        .contains(&RequestShape::ForcedToolChoice));
+    for id in ["claude-opus-4.6", "claude-sonnet-4.6", "claude-opus-5"] {
+        assert!(
+            entry(id).refuses.contains(&RequestShape::AssistantPrefill),
+            "{id}"
+        );
+    }
+    assert!(!entry("claude-sonnet-4.5")
+        .refuses
+        .contains(&RequestShape::AssistantPrefill));
+    // Opus 4.7's default (no thinking, effort high) has a cited result; it is a task prior.
+    assert!(!entry("claude-opus-4.7").task_scores.is_empty());
+    // A long prompt on Sonnet 4.5 (above 200K) is billed at $6 / $22.50.
+    let sonnet = &entry("claude-sonnet-4.5").spec;
+    assert_eq!(sonnet.prices_for(250_000.0), (6.0, 22.5));
+    assert_eq!(sonnet.prices_for(150_000.0), (3.0, 15.0));
+}
