@@ -84,7 +84,8 @@ ROUTERBENCH_MODELS = [
 DEFAULT_SETTING = "default"
 
 # Models placed on the fitted item scale without entering its calibration: their results fix
-# only their own ability (`setting_ability`), so adding them moved no other model's scores.
+# only their own ability and task deviations (`linked_ability`), so adding them moved no other
+# model's scores.
 # Fitted jointly instead (2026-12-07), their results moved the older models' scores by 0.011
 # (median; up to 0.046) and left RouterBench's cold priors worse calibrated on RouterBench
 # (docs/task-priors.md, "Models measured only at other efforts, and linked models").
@@ -272,12 +273,15 @@ def scores(fit, results):
     for model, tasks in cited_tasks.items():
         if model in LINKED:
             rows = [r for r in results if r["model"] == model and r["setting"] == DEFAULT_SETTING]
-            linked[model] = setting_ability(fit, rows)
-            if linked[model] is None:
+            fitted = linked_ability(fit, rows)
+            if fitted is None:
                 sys.exit(f"linked model {model}: none of its default-setting results is of a fitted item")
-        ability = linked.get(model)
-        out[model] = {t: (round(task_score(fit, latent(model), t, ability=ability), 3), t in tasks)
-                      for t in TASKS}
+            theta, delta = fitted
+            linked[model] = theta
+            out[model] = {t: (round(task_score(fit, None, t, ability=theta + delta.get(t, 0.0)), 3),
+                              t in tasks) for t in TASKS}
+            continue
+        out[model] = {t: (round(task_score(fit, latent(model), t), 3), t in tasks) for t in TASKS}
     cohort = [fit.theta[latent(m)] for m in ROUTERBENCH_MODELS if m in out]
     mean_theta = statistics.fmean(cohort) if cohort else 0.0
     for m in ROUTERBENCH_MODELS:
@@ -316,20 +320,7 @@ def setting_ability(fit, rows):
             lp += W_PUBLISHED * (r["score"] * math.log(p) + (1 - r["score"]) * math.log(1 - p))
         return lp
 
-    lo, hi = -10.0, 10.0
-    g = (math.sqrt(5) - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa, fb = log_post(a), log_post(b)
-    for _ in range(80):
-        if fa < fb:
-            lo, a, fa = a, b, fb
-            b = lo + g * (hi - lo)
-            fb = log_post(b)
-        else:
-            hi, b, fb = b, a, fa
-            a = hi - g * (hi - lo)
-            fa = log_post(a)
-    return (lo + hi) / 2
+    return _golden(log_post, -10.0, 10.0)
 
 
 def _by_level(rows):
@@ -339,6 +330,49 @@ def _by_level(rows):
         if level is not None and r["setting"] != DEFAULT_SETTING:
             by_level.setdefault(level, []).append(r)
     return by_level
+
+
+def linked_ability(fit, rows, rounds=30):
+    """(theta, {task: delta}) for a linked model from its default-setting `rows`, items held
+    at their fitted parameters: the same MAP as the joint fit's for one model (theta ~
+    N(0, THETA_SD), each task deviation ~ N(0, the fit's tau)), by coordinate ascent, each step
+    a golden-section search of a concave log posterior. None without a row of a fitted item."""
+    rows = [r for r in rows if r["benchmark"] in fit.item_task]
+    if not rows:
+        return None
+    tasks = sorted({fit.item_task[r["benchmark"]] for r in rows})
+
+    def log_post(theta, delta):
+        lp = -0.5 * (theta / irt.THETA_SD) ** 2 - sum(0.5 * (d / fit.tau) ** 2 for d in delta.values())
+        for r in rows:
+            ability = theta + delta.get(fit.item_task[r["benchmark"]], 0.0)
+            p = min(max(fit.predict_ability(ability, r["benchmark"]), 1e-9), 1 - 1e-9)
+            lp += W_PUBLISHED * (r["score"] * math.log(p) + (1 - r["score"]) * math.log(1 - p))
+        return lp
+
+    theta, delta = 0.0, {}
+    for _ in range(rounds):
+        theta = _golden(lambda x: log_post(x, delta), -10.0, 10.0)
+        for t in tasks:
+            delta[t] = _golden(lambda d, t=t: log_post(theta, {**delta, t: d}), -3.0, 3.0)
+    return theta, delta
+
+
+def _golden(f, lo, hi, steps=80):
+    """The maximum of a concave `f` on [lo, hi] by golden-section search."""
+    g = (math.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = f(a), f(b)
+    for _ in range(steps):
+        if fa < fb:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = f(b)
+        else:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = f(a)
+    return (lo + hi) / 2
 
 
 def bracket(fit, rows, default):
