@@ -643,7 +643,8 @@ def main():
     fit = task_scores.fit_all(results, cells)
     scores, cohort_theta, linked = task_scores.scores(fit, results)
     brackets = {}
-    for m, (sc, b) in task_scores.effort_scores(fit, results, effort_tables()).items():
+    efforts_by_model = effort_tables()
+    for m, (sc, b) in task_scores.effort_scores(fit, results, efforts_by_model).items():
         if m not in scores:
             scores[m], brackets[m] = sc, b
 
@@ -772,8 +773,7 @@ def main():
               speed=speed, quality=quality, out_tokens=out_tokens, aliases=aliases, note=note,
               scores=sc, derivation=derivation, cited=cited, tokens=tokens, reasoning=cid in REASONING_API,
               refuses=REFUSES.get(cid, ()),
-              efforts=(EFFORTS.get(cid) or CLAUDE_EFFORTS.get(cid) or GEMINI_EFFORTS.get(cid)
-                       or COMPAT_EFFORTS.get(cid)),
+              efforts=efforts_by_model.get(cid),
               responses_api=cid in RESPONSES_API, token_ratio=TOKEN_RATIO.get(cid), cache=cache,
               tiers=tiers)
 

@@ -312,15 +312,18 @@ def setting_ability(fit, rows):
     rows = [r for r in rows if r["benchmark"] in fit.item_task]
     if not rows:
         return None
+    return _golden(lambda theta: _log_post(fit, rows, theta, {}), -10.0, 10.0)
 
-    def log_post(theta):
-        lp = -0.5 * (theta / irt.THETA_SD) ** 2
-        for r in rows:
-            p = min(max(fit.predict_ability(theta, r["benchmark"]), 1e-9), 1 - 1e-9)
-            lp += W_PUBLISHED * (r["score"] * math.log(p) + (1 - r["score"]) * math.log(1 - p))
-        return lp
 
-    return _golden(log_post, -10.0, 10.0)
+def _log_post(fit, rows, theta, delta):
+    """Log posterior of one model's `rows` (items fitted, W_PUBLISHED trials a result) at
+    ability `theta` plus its task deviations `delta`, under the fit's priors."""
+    lp = -0.5 * (theta / irt.THETA_SD) ** 2 - sum(0.5 * (d / fit.tau) ** 2 for d in delta.values())
+    for r in rows:
+        ability = theta + delta.get(fit.item_task[r["benchmark"]], 0.0)
+        p = min(max(fit.predict_ability(ability, r["benchmark"]), 1e-9), 1 - 1e-9)
+        lp += W_PUBLISHED * (r["score"] * math.log(p) + (1 - r["score"]) * math.log(1 - p))
+    return lp
 
 
 def _by_level(rows):
@@ -341,20 +344,11 @@ def linked_ability(fit, rows, rounds=30):
     if not rows:
         return None
     tasks = sorted({fit.item_task[r["benchmark"]] for r in rows})
-
-    def log_post(theta, delta):
-        lp = -0.5 * (theta / irt.THETA_SD) ** 2 - sum(0.5 * (d / fit.tau) ** 2 for d in delta.values())
-        for r in rows:
-            ability = theta + delta.get(fit.item_task[r["benchmark"]], 0.0)
-            p = min(max(fit.predict_ability(ability, r["benchmark"]), 1e-9), 1 - 1e-9)
-            lp += W_PUBLISHED * (r["score"] * math.log(p) + (1 - r["score"]) * math.log(1 - p))
-        return lp
-
     theta, delta = 0.0, {}
     for _ in range(rounds):
-        theta = _golden(lambda x: log_post(x, delta), -10.0, 10.0)
+        theta = _golden(lambda x: _log_post(fit, rows, x, delta), -10.0, 10.0)
         for t in tasks:
-            delta[t] = _golden(lambda d, t=t: log_post(theta, {**delta, t: d}), -3.0, 3.0)
+            delta[t] = _golden(lambda d, t=t: _log_post(fit, rows, theta, {**delta, t: d}), -3.0, 3.0)
     return theta, delta
 
 

@@ -534,6 +534,13 @@ fn tool_use_id(index: usize, id: &str) -> String {
     }
 }
 
+/// The kind of a streamed text-like block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prose {
+    Text,
+    Thinking,
+}
+
 /// Turns OpenAI chunks (from any provider) into Anthropic's event sequence: `message_start`,
 /// per block `content_block_start` / `content_block_delta` / `content_block_stop`, then
 /// `message_delta` (stop reason, usage) and `message_stop` once the outcome row is committed.
@@ -548,10 +555,9 @@ pub struct StreamEncoder {
     input_estimate: u32,
     started: bool,
     next_index: u32,
-    /// The open text block's index.
-    text: Option<u32>,
-    /// The open thinking block's index.
-    thinking: Option<u32>,
+    /// The open text or thinking block (at most one is open: either closes the other), by
+    /// index.
+    prose: Option<(u32, Prose)>,
     /// The calls streamed so far, by tool-call index, each marked with its `tool_use` block's
     /// index once started: a block starts once its call's name is known
     /// (`content_block_start` carries the name), with the arguments held until then.
@@ -572,8 +578,7 @@ impl StreamEncoder {
             input_estimate,
             started: false,
             next_index: 0,
-            text: None,
-            thinking: None,
+            prose: None,
             tools: ToolCallAccumulator::default(),
             stop_reason: "end_turn",
             stop_sequence: None,
@@ -623,35 +628,36 @@ impl StreamEncoder {
         );
     }
 
-    fn close_text(&mut self, out: &mut String) {
-        if let Some(index) = self.text.take() {
+    fn close_prose(&mut self, out: &mut String) {
+        if let Some((index, _)) = self.prose.take() {
             Self::close_block(out, index);
         }
     }
 
-    fn close_thinking(&mut self, out: &mut String) {
-        if let Some(index) = self.thinking.take() {
-            Self::close_block(out, index);
-        }
-    }
-
-    /// Reasoning text, in the open thinking block or a new one (after a text block, which it
-    /// closes, as Anthropic streams one block after another).
-    fn thinking_delta(&mut self, out: &mut String, text: &str) {
-        self.close_text(out);
-        let index = match self.thinking {
-            Some(index) => index,
-            None => {
-                let index = self.open_block(out, &thinking_block(""));
-                self.thinking = Some(index);
+    /// Text or reasoning, in the open block of its kind or a new one (closing the other kind's,
+    /// as Anthropic streams one block after another).
+    fn prose_delta(&mut self, out: &mut String, kind: Prose, text: &str) {
+        let index = match self.prose {
+            Some((index, open)) if open == kind => index,
+            _ => {
+                self.close_prose(out);
+                let block = match kind {
+                    Prose::Text => json!({"type": "text", "text": ""}),
+                    Prose::Thinking => thinking_block(""),
+                };
+                let index = self.open_block(out, &block);
+                self.prose = Some((index, kind));
                 index
             }
+        };
+        let delta = match kind {
+            Prose::Text => json!({"type": "text_delta", "text": text}),
+            Prose::Thinking => json!({"type": "thinking_delta", "thinking": text}),
         };
         event(
             out,
             "content_block_delta",
-            &json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "thinking_delta", "thinking": text}}),
+            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
         );
     }
 
@@ -688,8 +694,7 @@ impl StreamEncoder {
     /// name never came, by index.
     fn close_all(&mut self, out: &mut String) {
         let mut open: Vec<u32> = self.tools.marks().map(|(_, block)| *block).collect();
-        open.extend(self.text.take());
-        open.extend(self.thinking.take());
+        open.extend(self.prose.take().map(|(index, _)| index));
         open.sort_unstable();
         for index in open {
             Self::close_block(out, index);
@@ -706,8 +711,7 @@ impl StreamEncoder {
     /// One tool-call fragment, added to its index's `tool_use` block.
     fn tool_call(&mut self, out: &mut String, call: &ToolCallDelta) {
         self.called_tools = true;
-        self.close_text(out);
-        self.close_thinking(out);
+        self.close_prose(out);
         match self.tools.feed(call) {
             Fed::Announce => self.start_tool(out, call.index),
             Fed::Arguments {
@@ -729,27 +733,12 @@ impl StreamEncoder {
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             let delta = &choice.delta;
             if let Some(thinking) = delta.reasoning_content.as_deref().filter(|t| !t.is_empty()) {
-                self.thinking_delta(&mut out, thinking);
+                self.prose_delta(&mut out, Prose::Thinking, thinking);
             }
             for text in [&delta.content, &delta.refusal].into_iter().flatten() {
-                if text.is_empty() {
-                    continue;
+                if !text.is_empty() {
+                    self.prose_delta(&mut out, Prose::Text, text);
                 }
-                self.close_thinking(&mut out);
-                let index = match self.text {
-                    Some(index) => index,
-                    None => {
-                        let index = self.open_block(&mut out, &json!({"type": "text", "text": ""}));
-                        self.text = Some(index);
-                        index
-                    }
-                };
-                event(
-                    &mut out,
-                    "content_block_delta",
-                    &json!({"type": "content_block_delta", "index": index,
-                            "delta": {"type": "text_delta", "text": text}}),
-                );
             }
             for call in delta.tool_calls.iter().flatten() {
                 self.tool_call(&mut out, call);
