@@ -145,6 +145,7 @@ CURATED = [
     ("claude-sonnet-4.6", "anthropic/claude-sonnet-4.6", "anthropic", "claude-sonnet-4-6", "frontier", "frontier", True, False, 500),
     ("gemini-3.1-pro-preview", "google/gemini-3.1-pro-preview", "google", "gemini-3.1-pro-preview", "frontier", "reasoning", True, True, 1200),
     ("gemini-3.8-flash", "google/gemini-3.8-flash", "google", "gemini-3.8-flash", "strong", "reasoning", True, True, 900),
+    ("gemini-3.7-flash", "google/gemini-3.7-flash", "google", "gemini-3.7-flash", "strong", "reasoning", True, True, 900),
     ("gemini-3.5-flash", "google/gemini-3.5-flash", "google", "gemini-3.5-flash", "strong", "reasoning", True, True, 900),
     ("gemini-3-flash-preview", "google/gemini-3-flash-preview", "google", "gemini-3-flash-preview", "strong", "reasoning", True, True, 900),
     ("gemini-3.5-flash-lite", "google/gemini-3.5-flash-lite", "google", "gemini-3.5-flash-lite", "mid", "fast", True, True, 500),
@@ -281,10 +282,12 @@ GEMINI_EFFORTS = {
     "gemini-3.1-pro-preview": (["low", "medium", "high"], "high"),
     "gemini-3.5-flash": (_GEMINI_3_FLASH, "medium"), "gemini-3-flash-preview": (_GEMINI_3_FLASH, "high"),
     "gemini-3.5-flash-lite": (_GEMINI_3_FLASH, "minimal"), "gemini-3.1-flash-lite": (_GEMINI_3_FLASH, "minimal"),
-    # Gemini 3.8 Flash (2026-09-02): `low` to `high`, `minimal` gone, thinking on by default
-    # (docs.apiyi.com's page for it; Google had published no specification when it was
-    # written); its default level is not stated.
-    "gemini-3.8-flash": (["low", "medium", "high"], None),
+    # Gemini 3.8 Flash (2026-09-02) and 3.7 Flash (2026-08-13): `low` to `high`, `minimal`
+    # gone, `medium` by default (Google's developer guide to 3.8 Flash, its specification
+    # table: .../models/guides/gemini-3-8-flash, read 2026-12-07 in its Japanese and Chinese
+    # versions; adk-model 3.0.0's `ThinkingLevel` docs say the same of 3.8 Flash).
+    "gemini-3.8-flash": (["low", "medium", "high"], "medium"),
+    "gemini-3.7-flash": (["low", "medium", "high"], "medium"),
 }
 
 # `reasoning_effort` values of open reasoning models served by OpenAI-compatible servers:

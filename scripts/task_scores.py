@@ -90,7 +90,8 @@ DEFAULT_SETTING = "default"
 # (median; up to 0.046) and left RouterBench's cold priors worse calibrated on RouterBench
 # (docs/task-priors.md, "Models measured only at other efforts, and linked models").
 LINKED = {
-    "claude-3.5-sonnet", "claude-fable-5.1", "claude-opus-4.7", "gemma-3-27b-it", "gpt-3.5-turbo", "ministral-8b",
+    "claude-3.5-sonnet", "claude-fable-5.1", "claude-opus-4.7", "gemini-3.7-flash", "gemini-3.8-flash",
+    "gemma-3-27b-it", "gpt-3.5-turbo", "ministral-8b",
     "mistral-large", "mistral-medium-3.1", "mistral-small-3.2", "qwen-2.5-72b-instruct",
     "qwen3-coder",
 }

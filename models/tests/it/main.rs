@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use models::{Catalog, Error};
-use router_core::{Capability, ModelId, RequestShape};
+use router_core::{Capability, ModelId, RequestShape, Task};
 
 mod task_scores;
 
@@ -388,7 +388,21 @@ fn late_2026_models_are_priced_and_called_as_their_pages_say() {
         ),
         (0.75, 3.75)
     );
-    assert_eq!(levels("gemini-3.8-flash"), ["low", "medium", "high"]);
+    // Gemini 3.8 and 3.7 Flash think at `medium` unless asked (Google's 3.8 Flash guide), so
+    // their AA rows at medium are their defaults and they carry task scores.
+    for id in ["gemini-3.8-flash", "gemini-3.7-flash"] {
+        let gemini = entry(id);
+        assert_eq!(levels(id), ["low", "medium", "high"]);
+        assert_eq!(gemini.default_effort.map(|e| e.as_str()), Some("medium"));
+        assert!(gemini.task_scores.get(Task::Knowledge).is_some(), "{id}");
+        assert_eq!(
+            (
+                gemini.spec.input_usd_per_mtok,
+                gemini.spec.output_usd_per_mtok
+            ),
+            (0.75, 3.75)
+        );
+    }
     assert!(fable.refuses.contains(&RequestShape::ForcedToolChoice));
     assert_eq!(fable.default_effort.map(|e| e.as_str()), Some("high"));
     assert_eq!(
