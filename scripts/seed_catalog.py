@@ -93,11 +93,19 @@ CURATED = [
     ("gemini-2.5-flash-lite", "google/gemini-2.5-flash-lite", "google", "gemini-2.5-flash-lite", "mid", "fast", True, True, 500),
     ("deepseek-chat", "deepseek/deepseek-chat-v3.1", "deepseek", "deepseek-chat", "strong", "open", False, True, 500),
     ("deepseek-reasoner", "deepseek/deepseek-r1-0528", "deepseek", "deepseek-reasoner", "strong", "reasoning", False, True, 2000),
-    # mistral-large-latest serves Mistral Large 3 (2512): Large 2.1 was retired on 2026-05-31,
-    # so the Large 2 price (OpenRouter's mistralai/mistral-large, $2 / $6) no longer applies.
-    ("mistral-large", "mistralai/mistral-large-2512", "mistral", "mistral-large-latest", "strong", "frontier", False, True, 450),
-    ("mistral-medium-3.1", "mistralai/mistral-medium-3.1", "mistral", "mistral-medium-latest", "mid", "fast", True, True, 450),
-    ("mistral-small-3.2", "mistralai/mistral-small-3.2-24b-instruct", "mistral", "mistral-small-latest", "small", "fast", True, True, 400),
+    # Mistral's `-latest` names move to each new model, at its price: `mistral-medium-latest`
+    # left Medium 3.1 ($0.40 / $2) for Medium 3.5 ($1.50 / $7.50) when Mistral deprecated
+    # Medium 3 and 3.1 on 2026-05-22, `mistral-small-latest` left Small 3.2 for Small 4 (2603),
+    # and `mistral-large-latest` left Large 3 for Large 4 (2026-11), whose price the sources
+    # do not agree on. So each entry calls the snapshot it is priced and scored as (Mistral's
+    # reasoning page names `mistral-small-2603` and `mistral-medium-3-5`; the others are the
+    # dated ids of Mistral's model list); a retired snapshot answers 404, which fails over like
+    # any other. Large 2.1 was retired on 2026-05-31, hence Large 3's price for `mistral-large`.
+    ("mistral-large", "mistralai/mistral-large-2512", "mistral", "mistral-large-2512", "strong", "frontier", False, True, 450),
+    ("mistral-medium-3.5", "mistralai/mistral-medium-3-5", "mistral", "mistral-medium-3-5", "strong", "fast", True, True, 450),
+    ("mistral-medium-3.1", "mistralai/mistral-medium-3.1", "mistral", "mistral-medium-2508", "mid", "fast", True, True, 450),
+    ("mistral-small-4", "mistralai/mistral-small-2603", "mistral", "mistral-small-2603", "mid", "fast", True, True, 400),
+    ("mistral-small-3.2", "mistralai/mistral-small-3.2-24b-instruct", "mistral", "mistral-small-2506", "small", "fast", True, True, 400),
     ("codestral", "mistralai/codestral-2508", "mistral", "codestral-latest", "mid", "fast", False, True, 500),
     ("mistral-nemo", "mistralai/mistral-nemo", "mistral", "open-mistral-nemo", "tiny", "fast", False, True, 350),
     ("ministral-8b", "mistralai/ministral-8b-2512", "mistral", "ministral-8b-latest", "tiny", "fast", False, True, 350),

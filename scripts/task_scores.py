@@ -92,7 +92,8 @@ DEFAULT_SETTING = "default"
 LINKED = {
     "claude-3.5-sonnet", "claude-fable-5.1", "claude-opus-4.7", "gemini-3.7-flash", "gemini-3.8-flash",
     "gemma-3-27b-it", "gpt-3.5-turbo", "ministral-8b",
-    "mistral-large", "mistral-medium-3.1", "mistral-small-3.2", "qwen-2.5-72b-instruct",
+    "mistral-large", "mistral-medium-3.1", "mistral-medium-3.5", "mistral-small-3.2", "mistral-small-4",
+    "qwen-2.5-72b-instruct",
     "qwen3-coder",
 }
 W_PUBLISHED = 50.0  # effective trials of one published result

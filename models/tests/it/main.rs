@@ -459,3 +459,35 @@ fn claude_4_7_to_fable_5_are_priced_and_called_as_their_notes_say() {
     assert_eq!(sonnet.prices_for(250_000.0), (6.0, 22.5));
     assert_eq!(sonnet.prices_for(150_000.0), (3.0, 15.0));
 }
+
+/// Mistral's `-latest` names move to each new model at its price (Medium 3.1 at $0.40 / $2
+/// became Medium 3.5 at $1.50 / $7.50), so every Mistral entry calls the snapshot it is priced
+/// and scored as, and the current Medium and Small are entries of their own.
+#[test]
+fn mistral_entries_call_the_snapshot_they_are_priced_as() {
+    let c = Catalog::embedded().unwrap();
+    let entry = |id: &str| c.get(&ModelId::new(id)).unwrap();
+    for (id, upstream, input, output) in [
+        ("mistral-large", "mistral-large-2512", 0.5, 1.5),
+        ("mistral-medium-3.5", "mistral-medium-3-5", 1.5, 7.5),
+        ("mistral-medium-3.1", "mistral-medium-2508", 0.4, 2.0),
+        ("mistral-small-4", "mistral-small-2603", 0.15, 0.6),
+        ("mistral-small-3.2", "mistral-small-2506", 0.09375, 0.25),
+    ] {
+        let e = entry(id);
+        assert_eq!(e.upstream_name, upstream, "{id}");
+        assert!(!e.upstream_name.ends_with("-latest"), "{id}");
+        assert_eq!(
+            (e.spec.input_usd_per_mtok, e.spec.output_usd_per_mtok),
+            (input, output),
+            "{id}"
+        );
+    }
+    // Small 4 is scored from AA's row at the API's default (no reasoning); Medium 3.5's only
+    // row reasoned, so it keeps its tier's flat prior.
+    assert!(entry("mistral-small-4")
+        .task_scores
+        .get(Task::Knowledge)
+        .is_some());
+    assert!(entry("mistral-medium-3.5").task_scores.is_empty());
+}
