@@ -234,6 +234,8 @@ class ResponsesTests(unittest.TestCase):
         self.assertEqual(final.status, "completed")
         self.assertTrue(final.output_text)
         self.assertEqual(final.reasoning.effort, "medium")
+        # The summary asked for is echoed (it decides where reasoning text goes).
+        self.assertEqual(final.reasoning.summary, "auto")
 
 
 class EmbeddingsTests(unittest.TestCase):

@@ -30,7 +30,7 @@ use models::{CatalogEntry, Effort};
 use crate::openai::tool_choice::{allowed_tools, forces_a_call};
 use crate::openai::wire::{ChatCompletionRequest, Role};
 use crate::upstream::providers::anthropic::claude_version;
-use crate::upstream::providers::anthropic::wire::Thinking;
+use crate::upstream::providers::anthropic::wire::{Thinking, ThinkingDisplay};
 use crate::upstream::ProviderKind;
 
 /// Body fields (kept in the request's `extra` map) that OpenAI's reasoning models refuse.
@@ -52,6 +52,12 @@ const OPENAI_API_ONLY: [&str; 3] = ["prompt_cache_key", "prompt_cache_retention"
 /// `/v1/messages` ingress (or a Chat Completions client) gave it.
 pub const THINKING: &str = "thinking";
 
+/// The request field (in `extra`) by which an ingress asks to see the thinking text of a model
+/// that thinks anyway, without turning thinking on: `/v1/responses`' `reasoning.summary` sets
+/// it to `"summarized"` (Anthropic's `thinking.display`). No API takes it: [`request_for`]
+/// takes it out for every model, and gives it to Claude as [`with_display_asked`] says.
+pub const THINKING_DISPLAY: &str = "thinking_display";
+
 /// `req` as `entry`'s model, reached through a provider speaking `kind`, accepts it.
 pub fn request_for<'a>(
     req: &'a ChatCompletionRequest,
@@ -59,6 +65,10 @@ pub fn request_for<'a>(
     kind: ProviderKind,
 ) -> Cow<'a, ChatCompletionRequest> {
     let mut out = Cow::Borrowed(req);
+    // Before the thinking setting is fitted: a display asked alone may become one.
+    if let Some(fitted) = with_display_asked(&out, entry, kind) {
+        out = Cow::Owned(fitted);
+    }
     // First: another vendor's model gets the thinking setting as an effort, which the steps
     // below fit to the levels it takes.
     if let Some(fitted) = with_thinking_fitted(&out, entry, kind) {
@@ -105,6 +115,41 @@ pub fn request_for<'a>(
         out = Cow::Owned(fitted);
     }
     out
+}
+
+/// `req` with [`THINKING_DISPLAY`] taken out (`None` when it has none). On a Claude
+/// model that thinks without being asked (Claude 5 and later, Fable and Mythos included), whose
+/// default from Opus 4.7 on omits the thinking text, the display goes as `{"type": "adaptive",
+/// "display": …}`: the model's own default made explicit, as Claude Code sends it, so the text
+/// comes back. Nowhere does it turn thinking on: Claude 4.6 to 4.8 think only when a request
+/// says so (which OpenAI's `reasoning.summary` does not), and the display is Anthropic's own
+/// default on Claude 4.6 and earlier. A `thinking` setting the client sent stays as it is.
+/// The setting then goes through [`with_thinking_fitted`] like a client's (left out for a
+/// forced tool call, which cannot think first).
+fn with_display_asked(
+    req: &ChatCompletionRequest,
+    entry: Option<&CatalogEntry>,
+    kind: ProviderKind,
+) -> Option<ChatCompletionRequest> {
+    let value = req.extra.get(THINKING_DISPLAY)?;
+    let display: Option<ThinkingDisplay> = serde_json::from_value(value.clone()).ok();
+    let mut fitted = req.clone();
+    fitted.extra.remove(THINKING_DISPLAY);
+    let thinks_unasked = entry
+        .and_then(|e| claude_version(&e.upstream_name))
+        .is_some_and(|v| v >= (5, 0));
+    let shown = display.filter(|_| {
+        kind == ProviderKind::Anthropic && thinks_unasked && !fitted.extra.contains_key(THINKING)
+    });
+    if let Some(display) = shown {
+        let thinking = Thinking::Adaptive {
+            display: Some(display),
+        };
+        if let Ok(v) = serde_json::to_value(thinking) {
+            fitted.extra.insert(THINKING.to_owned(), v);
+        }
+    }
+    Some(fitted)
 }
 
 /// A request holding Anthropic's `thinking` setting, fitted to the model.
@@ -856,6 +901,58 @@ mod tests {
         ] {
             assert_eq!(claude_version(name), version, "{name}");
         }
+    }
+
+    /// A display asked alone (`/v1/responses`' `reasoning.summary`) reaches the Claude models
+    /// that think unasked, whose default omits the text from Opus 4.7 on, as their adaptive
+    /// thinking shown; it turns thinking on nowhere, leaves a client's own setting and a forced
+    /// tool call as they were, and no API gets the field itself.
+    #[test]
+    fn a_display_asked_alone_shows_the_thinking_of_claude_that_thinks_anyway() {
+        let catalog = models::Catalog::embedded().unwrap();
+        let asked = with(&request(Some("high")), |b| {
+            b["thinking_display"] = "summarized".into();
+        });
+        let sent = |req: &ChatCompletionRequest, model: &str, kind| {
+            request_for(req, Some(catalog.find(model).unwrap()), kind).into_owned()
+        };
+        let shown = serde_json::json!({"type": "adaptive", "display": "summarized"});
+        for model in [
+            "claude-sonnet-5",
+            "claude-opus-5.5",
+            "claude-haiku-5.5",
+            "claude-fable-5.1",
+        ] {
+            let out = sent(&asked, model, ProviderKind::Anthropic);
+            assert_eq!(out.extra["thinking"], shown, "{model}");
+            assert!(!out.extra.contains_key(THINKING_DISPLAY), "{model}");
+            assert!(out.extra.contains_key("reasoning_effort"), "{model}");
+        }
+        for (model, kind) in [
+            ("claude-opus-4.7", ProviderKind::Anthropic),
+            ("claude-opus-4.6", ProviderKind::Anthropic),
+            ("claude-haiku-4.5", ProviderKind::Anthropic),
+            ("gpt-5", ProviderKind::Openai),
+            ("deepseek-chat", ProviderKind::Openai),
+            ("gemini-2.5-pro", ProviderKind::Gemini),
+        ] {
+            let out = sent(&asked, model, kind);
+            let fields: Vec<&String> = out.extra.keys().collect();
+            assert!(
+                !out.extra.contains_key(THINKING) && !out.extra.contains_key(THINKING_DISPLAY),
+                "{model}: {fields:?}"
+            );
+        }
+        let out = request_for(&asked, None, ProviderKind::Anthropic);
+        assert!(!out.extra.contains_key(THINKING) && !out.extra.contains_key(THINKING_DISPLAY));
+        let off = serde_json::json!({"type": "disabled"});
+        let own = with(&asked, |b| b["thinking"] = off.clone());
+        let out = sent(&own, "claude-sonnet-5", ProviderKind::Anthropic);
+        assert_eq!(out.extra["thinking"], off);
+        let mut forced = asked.clone();
+        forced.tool_choice = Some(serde_json::json!("required"));
+        let out = sent(&forced, "claude-sonnet-5", ProviderKind::Anthropic);
+        assert!(!out.extra.contains_key(THINKING) && !out.extra.contains_key(THINKING_DISPLAY));
     }
 
     #[test]

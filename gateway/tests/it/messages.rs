@@ -836,7 +836,7 @@ async fn count_tokens_estimates_without_calling_upstream() {
 }
 
 /// Claude's answer with its thinking shown (Anthropic's default on Claude 4 and later), as SSE.
-fn claude_thinks_then_answers() -> Scenario {
+pub(crate) fn claude_thinks_then_answers() -> Scenario {
     let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
     let delta = |index: u32, delta: Value| {
         event(

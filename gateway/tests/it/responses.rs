@@ -836,3 +836,198 @@ async fn reasoning_effort_and_prompt_cache_hints_are_carried_and_text_is_checked
     assert_eq!(h.fake.requests().len(), 2, "nothing refused went upstream");
     h.stop().await;
 }
+
+/// Claude's non-streamed answer with its thinking shown: the text a `thinking` block holds
+/// when the request asked for it (`thinking.display: "summarized"`).
+fn claude_thinks_then_answers_at_once() -> Scenario {
+    let body = json!({"id": "msg_t", "type": "message", "role": "assistant",
+        "model": "claude-sonnet-5", "stop_reason": "end_turn",
+        "content": [{"type": "thinking", "thinking": "Two and two.",
+                     "signature": "sig_upstream"},
+                    {"type": "text", "text": "4."}],
+        "usage": {"input_tokens": 9, "output_tokens": 12}});
+    Scenario::Raw {
+        code: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_string(),
+    }
+}
+
+/// The `reasoning` items of a response.
+fn reasoning_items(response: &Value) -> Vec<&Value> {
+    response["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["type"] == "reasoning")
+        .collect()
+}
+
+/// A model's reasoning reaches a Responses client as a `reasoning` item before the message,
+/// streamed and not (there was none). With `reasoning.summary` the request asks Claude for its
+/// thinking text (`thinking.display: "summarized"`, which Claude 5 omits by default), and the
+/// text is the item's `summary_text`; without it nothing more is asked and the reasoning (here
+/// an OpenAI-dialect upstream's `reasoning_content`, as DeepSeek gives it) is the item's
+/// `reasoning_text` content. Claude's signature never leaves the gateway.
+#[tokio::test]
+async fn reasoning_reaches_responses_clients_streamed_and_not() {
+    let h = Harness::with(&["claude-sonnet-5", "gpt-4o-mini"], |_| {}).await;
+    h.fake.script(
+        "claude-sonnet-5",
+        [
+            crate::messages::claude_thinks_then_answers(),
+            claude_thinks_then_answers_at_once(),
+        ],
+    );
+    let shown = json!({"type": "adaptive", "display": "summarized"});
+    let mut body = json!({"model": "claude-sonnet-5", "input": "What is 2+2?", "stream": true,
+                          "reasoning": {"effort": "high", "summary": "auto"}});
+    let resp = post(&h, &body).await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("sig_upstream"), "{text}");
+    let sent = &h.fake.requests()[0];
+    assert_eq!(sent.wire, Wire::Anthropic);
+    assert_eq!(sent.body["thinking"], shown, "{}", sent.body);
+    assert!(sent.body.get("thinking_display").is_none(), "{}", sent.body);
+    let evs = events(&text);
+    for (i, (_, v)) in evs.iter().enumerate() {
+        assert_eq!(v["sequence_number"], i, "{v}");
+    }
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    let message_at = evs
+        .iter()
+        .position(|(n, v)| n == "response.output_item.added" && v["item"]["type"] == "message")
+        .unwrap();
+    assert_eq!(
+        names[..4],
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.reasoning_summary_part.added"
+        ],
+        "{names:?}"
+    );
+    assert!(
+        names[4..message_at - 3]
+            .iter()
+            .all(|n| *n == "response.reasoning_summary_text.delta"),
+        "{names:?}"
+    );
+    assert_eq!(
+        names[message_at - 3..message_at],
+        [
+            "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done",
+            "response.output_item.done",
+        ],
+        "{names:?}"
+    );
+    let thinking: String = evs
+        .iter()
+        .filter(|(n, _)| n == "response.reasoning_summary_text.delta")
+        .map(|(_, v)| {
+            assert_eq!(v["output_index"], 0, "{v}");
+            v["delta"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(thinking, "Two and two.");
+    assert_eq!(evs[message_at].1["output_index"], 1);
+    let done = &evs.last().unwrap().1["response"];
+    assert_eq!(evs.last().unwrap().0, "response.completed");
+    assert_eq!(done["output"][0]["type"], "reasoning", "{done}");
+    assert_eq!(
+        done["output"][0]["summary"],
+        json!([{"type": "summary_text", "text": "Two and two."}])
+    );
+    assert_eq!(output_text(done), "4.");
+    assert_eq!(
+        done["reasoning"],
+        json!({"effort": "high", "summary": "auto"})
+    );
+
+    // Not streamed: the same item first, then the message.
+    body["stream"] = json!(false);
+    let resp = post(&h, &body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(h.fake.requests()[1].body["thinking"], shown);
+    let v: Value = resp.json().await.unwrap();
+    assert!(!v.to_string().contains("sig_upstream"), "{v}");
+    assert_eq!(v["output"][0]["type"], "reasoning", "{v}");
+    assert!(v["output"][0]["id"].as_str().unwrap().starts_with("rs_"));
+    assert_eq!(
+        v["output"][0]["summary"],
+        json!([{"type": "summary_text", "text": "Two and two."}])
+    );
+    assert_eq!(v["output"][1]["type"], "message", "{v}");
+    assert_eq!(output_text(&v), "4.");
+
+    // No summary asked: nothing more goes upstream, and the reasoning is content, streamed
+    // as `response.reasoning_text.*` and not.
+    h.fake.script(
+        "gpt-4o-mini",
+        [chat_stream(
+            &[
+                delta(
+                    json!({"role": "assistant", "reasoning_content": "Think"}),
+                    None,
+                ),
+                delta(json!({"reasoning_content": "ing."}), None),
+                delta(json!({"content": "Done."}), None),
+                delta(json!({}), Some("stop")),
+            ],
+            true,
+        )],
+    );
+    let plain = json!({"model": "gpt-4o-mini", "input": "hi", "stream": true});
+    let evs = events(&post(&h, &plain).await.text().await.unwrap());
+    let sent = &h.fake.requests()[2];
+    assert_eq!(sent.wire, Wire::OpenAi);
+    assert!(
+        sent.body.get("thinking").is_none() && sent.body.get("thinking_display").is_none(),
+        "{}",
+        sent.body
+    );
+    let reasoning: String = evs
+        .iter()
+        .filter(|(n, _)| n == "response.reasoning_text.delta")
+        .map(|(_, v)| v["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasoning, "Thinking.");
+    let done = &evs.last().unwrap().1["response"];
+    let items = reasoning_items(done);
+    assert_eq!(items.len(), 1, "{done}");
+    assert_eq!(items[0]["summary"], json!([]));
+    assert_eq!(
+        items[0]["content"],
+        json!([{"type": "reasoning_text", "text": "Thinking."}])
+    );
+    assert_eq!(done["output"][1]["type"], "message", "{done}");
+
+    let answer = json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+        "model": "gpt-4o-mini", "choices": [{"index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "Done.",
+                    "reasoning_content": "Thinking."}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}});
+    h.fake.script(
+        "gpt-4o-mini",
+        [Scenario::Raw {
+            code: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: answer.to_string(),
+        }],
+    );
+    let v: Value = post(&h, &json!({"model": "gpt-4o-mini", "input": "hi"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["output"][0]["type"], "reasoning", "{v}");
+    assert_eq!(
+        v["output"][0]["content"],
+        json!([{"type": "reasoning_text", "text": "Thinking."}])
+    );
+    assert_eq!(output_text(&v), "Done.");
+    h.stop().await;
+}

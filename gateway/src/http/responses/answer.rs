@@ -1,6 +1,10 @@
 //! Answers in the Responses API's shapes: the `response` object ([`response_body`]) and the
 //! typed event sequence of a stream ([`StreamEncoder`]).
 //!
+//! A model's reasoning text (the chat form's `reasoning_content`: Claude's thinking, DeepSeek's
+//! reasoning) is a `reasoning` item before the message and calls it came before, as OpenAI's
+//! reasoning models answer ([`reasoning_item`]).
+//!
 //! Request parameters echoed in the `response` object come from the internal chat request, so
 //! a cache replay shapes its answer exactly like a live one.
 
@@ -15,7 +19,7 @@ use crate::openai::wire::{
     ToolCallDelta, Usage,
 };
 
-/// A fresh id with `prefix` (`resp_`, `msg_`, `fc_`).
+/// A fresh id with `prefix` (`resp_`, `rs_`, `msg_`, `fc_`).
 fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
@@ -54,6 +58,16 @@ fn item_status(incomplete: bool, last: bool, arguments: Option<&str>) -> &'stati
 pub struct Echo(Map<String, Value>);
 
 impl Echo {
+    /// Whether the client asked for a reasoning summary (`reasoning.summary`, echoed as
+    /// asked): the reasoning text then goes in a reasoning item's `summary`, else in its
+    /// `content` ([`reasoning_item`]).
+    fn summarizes(&self) -> bool {
+        self.0
+            .get("reasoning")
+            .and_then(|r| r.get("summary"))
+            .is_some_and(Value::is_string)
+    }
+
     /// The echo of `req` (the chat form the Responses request was converted into).
     pub fn of(req: &ChatCompletionRequest) -> Self {
         let tools: Vec<Value> = req
@@ -194,6 +208,74 @@ impl Part {
     }
 }
 
+/// Where a reasoning item holds its text, and the events that stream it: one part of either.
+#[derive(Debug)]
+struct ReasoningPart {
+    /// The item's field, and the part's type in it.
+    field: &'static str,
+    kind: &'static str,
+    /// The field that numbers the part in its events (always 0: one part).
+    index: &'static str,
+    added: &'static str,
+    delta: &'static str,
+    text_done: &'static str,
+    done: &'static str,
+}
+
+/// A summary, as OpenAI's reasoning models give one when asked (`reasoning.summary`).
+const SUMMARY: ReasoningPart = ReasoningPart {
+    field: "summary",
+    kind: "summary_text",
+    index: "summary_index",
+    added: "response.reasoning_summary_part.added",
+    delta: "response.reasoning_summary_text.delta",
+    text_done: "response.reasoning_summary_text.done",
+    done: "response.reasoning_summary_part.done",
+};
+
+/// The reasoning itself, as OpenAI's open-weight models (gpt-oss) give it.
+const CONTENT: ReasoningPart = ReasoningPart {
+    field: "content",
+    kind: "reasoning_text",
+    index: "content_index",
+    added: "response.content_part.added",
+    delta: "response.reasoning_text.delta",
+    text_done: "response.reasoning_text.done",
+    done: "response.content_part.done",
+};
+
+/// The part reasoning text goes in: a `summary_text` in `summary` when the client asked for a
+/// summary, else a `reasoning_text` in `content` (with `summary` empty). OpenAI returns
+/// summaries only to a client that asks, and a client that asks shows them (Codex asks on
+/// every turn and shows summaries by default, raw reasoning only when configured to); the
+/// text upstreams give is Claude's thinking, which Anthropic itself summarises, or another
+/// model's raw reasoning, which open-model Responses servers (gpt-oss, vLLM) return as
+/// `reasoning_text` content. So a client that asks gets the text as what it asked for, and
+/// one that does not gets it where OpenAI puts reasoning that is not a summary.
+fn reasoning_part(summary: bool) -> &'static ReasoningPart {
+    if summary {
+        &SUMMARY
+    } else {
+        &CONTENT
+    }
+}
+
+/// A `reasoning` item holding `text` (none yet when empty) as [`reasoning_part`] says. Its
+/// `encrypted_content` is null: what a model signs or encrypts stays with the gateway, which
+/// gives it back to that model with the calls it came before.
+fn reasoning_item(id: &str, status: &str, text: &str, summary: bool) -> Value {
+    let part = reasoning_part(summary);
+    let parts: Vec<Value> = if text.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({"type": part.kind, "text": text})]
+    };
+    let mut item = json!({"type": "reasoning", "id": id, "status": status, "summary": [],
+                          "encrypted_content": null});
+    item[part.field] = Value::Array(parts);
+    item
+}
+
 fn message_item(id: &str, status: &str, content: Vec<Value>) -> Value {
     json!({"type": "message", "id": id, "status": status, "role": "assistant", "content": content})
 }
@@ -212,6 +294,7 @@ pub fn response_body(
     let choice = completion.choices.first();
     let finish = choice.and_then(|c| c.finish_reason.as_ref());
     let incomplete = incomplete_reason(finish);
+    let echo = Echo::of(req);
     let mut output = Vec::new();
     if let Some(c) = choice {
         let calls = c.message.tool_calls.as_deref().unwrap_or_default();
@@ -221,6 +304,21 @@ pub fn response_body(
         }
         if let Some(refusal) = c.message.refusal.as_deref().filter(|t| !t.is_empty()) {
             content.push(json!({"type": "refusal", "refusal": refusal}));
+        }
+        // The reasoning came before the answer: first, as OpenAI orders its items.
+        if let Some(reasoning) = c
+            .message
+            .reasoning_content
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
+            let last = content.is_empty() && calls.is_empty();
+            output.push(reasoning_item(
+                &new_id("rs_"),
+                item_status(incomplete.is_some(), last, None),
+                reasoning,
+                echo.summarizes(),
+            ));
         }
         if !content.is_empty() {
             let status = item_status(incomplete.is_some(), calls.is_empty(), None);
@@ -265,7 +363,7 @@ pub fn response_body(
                 .map(Usage::details)
                 .unwrap_or_default(),
         )),
-        &Echo::of(req),
+        &echo,
     )
 }
 
@@ -275,6 +373,31 @@ struct OpenMessage {
     id: String,
     output_index: usize,
     parts: Vec<Part>,
+}
+
+/// The reasoning item being streamed: its one part's text so far.
+#[derive(Debug)]
+struct OpenReasoning {
+    id: String,
+    output_index: usize,
+    text: String,
+}
+
+/// The reasoning item or the message being streamed: at most one is open, either closes the
+/// other (as OpenAI streams them, one after the other).
+#[derive(Debug)]
+enum Prose {
+    Reasoning(OpenReasoning),
+    Message(OpenMessage),
+}
+
+impl Prose {
+    fn output_index(&self) -> usize {
+        match self {
+            Prose::Reasoning(r) => r.output_index,
+            Prose::Message(m) => m.output_index,
+        }
+    }
 }
 
 /// A call's `call_id`: the upstream's, or `call_{index}` when it gave none.
@@ -308,6 +431,12 @@ fn response_error_code(status: u16) -> &'static str {
 /// function calls stay open until the end of the answer, each by its tool-call index: an
 /// upstream that interleaves parallel calls gets one item per call, their events interleaved
 /// by `output_index` (which the SDKs' stream helpers key on).
+///
+/// Reasoning (`reasoning_content`) is a `reasoning` item ([`reasoning_item`]), its text in one
+/// summary or content part, closed when text or a call begins. Reasoning that comes after
+/// text (an upstream that interleaves them, or Claude thinking between tool calls) closes the
+/// message and opens a new reasoning item at the next output index; text after it opens a new
+/// message.
 #[derive(Debug)]
 pub struct StreamEncoder {
     echo: Echo,
@@ -319,7 +448,10 @@ pub struct StreamEncoder {
     items: BTreeMap<usize, Value>,
     /// The output index of the next item.
     next_output: usize,
-    message: Option<OpenMessage>,
+    /// Whether reasoning goes in a summary part (the client asked for one) or a content part.
+    summarize: bool,
+    /// The open reasoning item or message, if any.
+    prose: Option<Prose>,
     /// Open function calls, by tool-call index, each marked with its item's id and output
     /// index once announced (`response.output_item.added`): once its name is known, with the
     /// arguments held until then. Its `.done` events carry the final values.
@@ -332,14 +464,16 @@ pub struct StreamEncoder {
 impl StreamEncoder {
     /// A fresh encoder for a stream answering `req`.
     pub fn new(req: &ChatCompletionRequest) -> Self {
+        let echo = Echo::of(req);
         StreamEncoder {
-            echo: Echo::of(req),
+            summarize: echo.summarizes(),
+            echo,
             model: req.model.clone(),
             head: None,
             sequence: 0,
             items: BTreeMap::new(),
             next_output: 0,
-            message: None,
+            prose: None,
             calls: ToolCallAccumulator::default(),
             finish: None,
             details: TokenDetails::default(),
@@ -395,21 +529,96 @@ impl StreamEncoder {
         item_status(incomplete, output_index + 1 == self.next_output, arguments)
     }
 
-    /// Closes the open message: its last part's and its own `.done` events.
-    fn close_message(&mut self, out: &mut String) {
-        let Some(OpenMessage {
+    /// Closes the open reasoning item or message.
+    fn close_prose(&mut self, out: &mut String) {
+        match self.prose.take() {
+            Some(Prose::Reasoning(reasoning)) => self.close_reasoning(out, reasoning),
+            Some(Prose::Message(message)) => self.close_message(out, message),
+            None => {}
+        }
+    }
+
+    /// Closes `message`: its last part's and its own `.done` events.
+    fn close_message(&mut self, out: &mut String, message: OpenMessage) {
+        let OpenMessage {
             id,
             output_index,
             parts,
-        }) = self.message.take()
-        else {
-            return;
-        };
+        } = message;
         if let Some(last) = parts.last() {
             self.close_part(out, &id, output_index, parts.len() - 1, last);
         }
         let status = self.status_of(output_index, None);
         let item = message_item(&id, status, parts.iter().map(Part::json).collect());
+        self.event(
+            out,
+            "response.output_item.done",
+            json!({"output_index": output_index, "item": item}),
+        );
+        self.items.insert(output_index, item);
+    }
+
+    /// Appends `delta` to the open reasoning item, closing the message first (reasoning after
+    /// text starts a new item) and opening the item as needed.
+    fn reasoning_delta(&mut self, out: &mut String, delta: &str) {
+        let mut open = match self.prose.take() {
+            Some(Prose::Reasoning(open)) => open,
+            other => {
+                if let Some(Prose::Message(message)) = other {
+                    self.close_message(out, message);
+                }
+                self.open_reasoning(out)
+            }
+        };
+        let part = reasoning_part(self.summarize);
+        let mut data = json!({"item_id": open.id, "output_index": open.output_index,
+                              "delta": delta});
+        data[part.index] = json!(0);
+        self.event(out, part.delta, data);
+        open.text.push_str(delta);
+        self.prose = Some(Prose::Reasoning(open));
+    }
+
+    /// A new reasoning item at the next output index, and its one part: their `.added` events.
+    fn open_reasoning(&mut self, out: &mut String) -> OpenReasoning {
+        let part = reasoning_part(self.summarize);
+        let id = new_id("rs_");
+        let output_index = self.next_output_index();
+        let item = reasoning_item(&id, "in_progress", "", self.summarize);
+        self.event(
+            out,
+            "response.output_item.added",
+            json!({"output_index": output_index, "item": item}),
+        );
+        let mut added = json!({"item_id": id, "output_index": output_index,
+                               "part": {"type": part.kind, "text": ""}});
+        added[part.index] = json!(0);
+        self.event(out, part.added, added);
+        OpenReasoning {
+            id,
+            output_index,
+            text: String::new(),
+        }
+    }
+
+    /// Closes `reasoning`: its part's and its own `.done` events.
+    fn close_reasoning(&mut self, out: &mut String, reasoning: OpenReasoning) {
+        let OpenReasoning {
+            id,
+            output_index,
+            text,
+        } = reasoning;
+        let part = reasoning_part(self.summarize);
+        let mut at = json!({"item_id": id, "output_index": output_index});
+        at[part.index] = json!(0);
+        let mut text_done = at.clone();
+        text_done["text"] = json!(text);
+        self.event(out, part.text_done, text_done);
+        let mut done = at;
+        done["part"] = json!({"type": part.kind, "text": text});
+        self.event(out, part.done, done);
+        let status = self.status_of(output_index, None);
+        let item = reasoning_item(&id, status, &text, self.summarize);
         self.event(
             out,
             "response.output_item.done",
@@ -483,14 +692,14 @@ impl StreamEncoder {
             .marks()
             .map(|(index, (_, at))| (*at, Some(index)))
             .collect();
-        if let Some(message) = &self.message {
-            open.push((message.output_index, None));
+        if let Some(prose) = &self.prose {
+            open.push((prose.output_index(), None));
         }
         open.sort_unstable();
         for (_, call) in open {
             match call {
                 Some(index) => self.close_call(out, index),
-                None => self.close_message(out),
+                None => self.close_prose(out),
             }
         }
     }
@@ -525,28 +734,31 @@ impl StreamEncoder {
     /// Appends `delta` to the message's open part of `kind`, opening the message or a new part
     /// (after closing one of the other kind) as needed.
     fn part_delta(&mut self, out: &mut String, kind: PartKind, delta: &str) {
-        if self.message.is_none() {
-            let id = new_id("msg_");
-            let output_index = self.next_output_index();
-            self.event(
-                out,
-                "response.output_item.added",
-                json!({"output_index": output_index,
-                       "item": message_item(&id, "in_progress", vec![])}),
-            );
-            self.message = Some(OpenMessage {
-                id,
-                output_index,
-                parts: Vec::new(),
-            });
-        }
-        let Some(OpenMessage {
+        let OpenMessage {
             id,
             output_index: index,
             mut parts,
-        }) = self.message.take()
-        else {
-            return;
+        } = match self.prose.take() {
+            Some(Prose::Message(message)) => message,
+            other => {
+                // The answer follows the reasoning: its item is done.
+                if let Some(Prose::Reasoning(reasoning)) = other {
+                    self.close_reasoning(out, reasoning);
+                }
+                let id = new_id("msg_");
+                let output_index = self.next_output_index();
+                self.event(
+                    out,
+                    "response.output_item.added",
+                    json!({"output_index": output_index,
+                           "item": message_item(&id, "in_progress", vec![])}),
+                );
+                OpenMessage {
+                    id,
+                    output_index,
+                    parts: Vec::new(),
+                }
+            }
         };
         if parts.last().is_none_or(|p| p.kind != kind) {
             if let Some(last) = parts.last() {
@@ -577,17 +789,18 @@ impl StreamEncoder {
             PartKind::Refusal => "response.refusal.delta",
         };
         self.event(out, kind_event, data);
-        self.message = Some(OpenMessage {
+        self.prose = Some(Prose::Message(OpenMessage {
             id,
             output_index: index,
             parts,
-        });
+        }));
     }
 
     /// One tool-call fragment, added to its index's call.
     fn call(&mut self, out: &mut String, delta: &ToolCallDelta) {
-        // A call ends the message before it, as OpenAI streams items one after another.
-        self.close_message(out);
+        // A call ends the message (or reasoning) before it, as OpenAI streams items one after
+        // another.
+        self.close_prose(out);
         match self.calls.feed(delta) {
             Fed::Announce => self.announce(out, delta.index),
             Fed::Arguments {
@@ -612,6 +825,10 @@ impl StreamEncoder {
         // One answer: the first choice.
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             let delta = &choice.delta;
+            // First: reasoning held before the first token comes in that token's chunk.
+            if let Some(reasoning) = delta.reasoning_content.as_deref().filter(|t| !t.is_empty()) {
+                self.reasoning_delta(&mut out, reasoning);
+            }
             for (kind, text) in [
                 (PartKind::Text, &delta.content),
                 (PartKind::Refusal, &delta.refusal),

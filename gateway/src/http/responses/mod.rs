@@ -14,9 +14,14 @@
 //! (validated, not stored), `user`, `parallel_tool_calls`, `stream`, `text.format`
 //! (text/json_object/json_schema), `text.verbosity` and `reasoning.effort` (as `verbosity` and
 //! `reasoning_effort`), `prompt_cache_key` and `prompt_cache_retention` (passed on), `store`
-//! (accepted, nothing is stored) and Switchyard's `router` options. Accepted with nothing to
-//! produce: `reasoning.summary`, `include: ["reasoning.encrypted_content"]` and `reasoning`
-//! input items (the gateway keeps reasoning under tool calls itself), as Codex sends them.
+//! (accepted, nothing is stored) and Switchyard's `router` options. A model's reasoning text
+//! (the chat form's `reasoning_content`) is a `reasoning` output item before the answer: its
+//! `summary` when the request sets `reasoning.summary` (echoed, and asking Claude for the
+//! thinking text it otherwise omits: `upstream::fit::THINKING_DISPLAY`), else its `content`
+//! ([`answer::StreamEncoder`] streams either). Accepted with nothing to produce:
+//! `include: ["reasoning.encrypted_content"]` (the item's `encrypted_content` is null) and
+//! `reasoning` input items (the gateway keeps reasoning under tool calls itself), as Codex
+//! sends them.
 //! Refused with a 400 naming the field: `previous_response_id`, `conversation`,
 //! `background: true`, other `include` values, `truncation: "auto"`, built-in tools, other
 //! item and part types, unknown fields.

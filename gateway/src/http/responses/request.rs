@@ -98,7 +98,7 @@ pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
         ));
     }
     if let Some(reasoning) = object.get("reasoning") {
-        reasoning_effort(reasoning)?;
+        reasoning_settings(reasoning)?;
     }
     if let Some(include) = object.get("include") {
         check_include(include)?;
@@ -122,15 +122,18 @@ pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest, ApiError> {
 /// The reasoning summaries a client may ask for (OpenAI API reference, `Reasoning.summary`).
 const SUMMARIES: [&str; 3] = ["auto", "concise", "detailed"];
 
-/// `reasoning.effort`, the one reasoning setting every provider is given (the chat form's
+/// `reasoning`: its `effort` and the summary asked for.
+///
+/// The effort is the one reasoning setting every provider is given (the chat form's
 /// `reasoning_effort`, which `upstream::fit` sends each model as the nearest level it takes):
 /// OpenAI's levels (`none`, `minimal`, `low`, `medium`, `high`, `xhigh`; OpenAI API reference,
 /// `Reasoning.effort`) and `max`, the top level of Claude and GPT-6.1 Sol.
 ///
-/// A summary (`summary`, or the older `generate_summary`) is accepted and none is produced:
-/// the answer has no reasoning items, as OpenAI's own has none when a model did not reason.
-/// Codex and other agents ask for one on every turn; refusing it refused them outright.
-fn reasoning_effort(reasoning: &Value) -> Result<Option<&str>, ApiError> {
+/// The summary (`summary`, or the older `generate_summary`; `summary` wins) decides where the
+/// answer puts the model's reasoning text: in its reasoning item's `summary` when one is asked
+/// for, else in its `content` (`answer::reasoning_item`). Codex and other agents ask for one on
+/// every turn.
+fn reasoning_settings(reasoning: &Value) -> Result<(Option<&str>, Option<&str>), ApiError> {
     let Some(settings) = reasoning.as_object() else {
         return Err(invalid("reasoning", "must be an object"));
     };
@@ -153,9 +156,14 @@ fn reasoning_effort(reasoning: &Value) -> Result<Option<&str>, ApiError> {
             }
         }
     }
+    let summary = ["summary", "generate_summary"]
+        .iter()
+        .find_map(|field| settings.get(*field).and_then(Value::as_str));
     match settings.get("effort") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(e)) if Effort::ALL.iter().any(|l| l.as_str() == e) => Ok(Some(e)),
+        None | Some(Value::Null) => Ok((None, summary)),
+        Some(Value::String(e)) if Effort::ALL.iter().any(|l| l.as_str() == e) => {
+            Ok((Some(e), summary))
+        }
         Some(_) => Err(invalid(
             "reasoning.effort",
             &format!(
@@ -166,12 +174,12 @@ fn reasoning_effort(reasoning: &Value) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// `include`: `reasoning.encrypted_content` is accepted, with nothing to include. The answer
-/// has no reasoning items: the reasoning a model gives before its function calls is kept by the
-/// gateway under the calls' ids and sent back with them on the next turn (docs/gateway.md,
-/// "Parameters and request shapes some models refuse"), so a stateless client has nothing to
-/// carry. Anything else asks for data
-/// this endpoint does not produce, and is refused naming it.
+/// `include`: `reasoning.encrypted_content` is accepted, with nothing to include (a reasoning
+/// item's `encrypted_content` is null): the reasoning a model gives before its function calls
+/// (Claude's signed thinking, OpenAI's encrypted reasoning) is kept by the gateway under the
+/// calls' ids and sent back with them on the next turn (docs/gateway.md, "Parameters and
+/// request shapes some models refuse"), so a stateless client has nothing to carry. Anything
+/// else asks for data this endpoint does not produce, and is refused naming it.
 fn check_include(include: &Value) -> Result<(), ApiError> {
     let Some(list) = include.as_array() else {
         return Err(invalid("include", "must be a list"));
@@ -284,9 +292,26 @@ fn chat_request(
     }
     // The effort is the chat form's `reasoning_effort`, as `/v1/messages`' `output_config.effort`
     // is: each attempt gets it as its model takes it (`upstream::fit`).
-    let effort = object.get("reasoning").map(reasoning_effort).transpose()?;
-    if let Some(effort) = effort.flatten() {
+    let (effort, summary) = match object.get("reasoning") {
+        Some(reasoning) => reasoning_settings(reasoning)?,
+        None => (None, None),
+    };
+    if let Some(effort) = effort {
         extra.insert("reasoning_effort".to_owned(), json!(effort));
+    }
+    if let Some(summary) = summary {
+        // Echoed as asked; the answer reads it there to put the reasoning in a summary.
+        echo.insert(
+            "reasoning".to_owned(),
+            json!({"effort": effort, "summary": summary}),
+        );
+        // A client asking for a summary wants to see the reasoning: Claude from Opus 4.7 on
+        // omits its thinking text unless asked for it (`upstream::fit` asks where the model
+        // thinks anyway, and sends the field to no API).
+        extra.insert(
+            crate::upstream::fit::THINKING_DISPLAY.to_owned(),
+            json!("summarized"),
+        );
     }
     if let Some(verbosity) = object
         .get("text")
@@ -603,8 +628,9 @@ fn input_item(i: usize, item: &Value, out: &mut Vec<ChatMessage>) -> Result<(), 
             });
         }
         // A reasoning item of an earlier turn (Codex replays every item it got, from
-        // OpenAI or elsewhere): the chat form has no place for it, and the reasoning this
-        // gateway's answers came with is kept here and sent back with their calls.
+        // OpenAI or elsewhere, this endpoint's own included): the chat form has no place for
+        // it, and the reasoning this gateway's answers came with is kept here and sent back
+        // with their calls.
         "reasoning" => {}
         other => {
             return Err(refuse(

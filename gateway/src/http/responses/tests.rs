@@ -416,16 +416,26 @@ fn calls_of(response: &Value) -> Vec<Value> {
 
 /// Checks what an SDK's stream helper relies on: contiguous sequence numbers, output indexes
 /// given in order by `output_item.added`, every delta and `.done` event naming the item at its
-/// index, and each item's arguments the concatenation of its deltas.
+/// index while it is open, each item's arguments the concatenation of its deltas, and every
+/// item done before the response is.
 fn assert_coherent(events: &[(String, Value)]) {
     let mut items: Vec<(String, String)> = Vec::new();
+    let mut closed: Vec<bool> = Vec::new();
     for (i, (name, v)) in events.iter().enumerate() {
         assert_eq!(v["sequence_number"], i, "{v}");
         let at = v["output_index"].as_u64().map(|n| n as usize);
+        if let (Some(at), Some(id)) = (at, v["item_id"].as_str()) {
+            assert_eq!(items[at].0, id, "{v}");
+            assert!(!closed[at], "an event after its item's done: {v}");
+        }
+        if name == "response.completed" || name == "response.incomplete" {
+            assert!(closed.iter().all(|c| *c), "an item left open: {events:?}");
+        }
         match name.as_str() {
             "response.output_item.added" => {
                 assert_eq!(at, Some(items.len()), "{v}");
                 items.push((v["item"]["id"].as_str().unwrap().to_owned(), String::new()));
+                closed.push(false);
             }
             "response.function_call_arguments.delta" => {
                 let (id, args) = &mut items[at.unwrap()];
@@ -439,6 +449,7 @@ fn assert_coherent(events: &[(String, Value)]) {
             }
             "response.output_item.done" => {
                 assert_eq!(v["item"]["id"], items[at.unwrap()].0.as_str(), "{v}");
+                assert!(!std::mem::replace(&mut closed[at.unwrap()], true), "{v}");
             }
             _ => {}
         }
@@ -881,4 +892,308 @@ fn a_codex_shaped_request_is_taken() {
                                   "text": {"verbosity": null}}))
     .unwrap();
     assert!(!plain.extra.contains_key("verbosity"));
+}
+
+fn reasoning(text: &str) -> Delta {
+    Delta {
+        reasoning_content: Some(text.into()),
+        ..Default::default()
+    }
+}
+
+/// A completion with `reasoning`, `text` and one call, as the chat path gives it.
+fn reasoned_completion(finish: &str) -> crate::openai::wire::ChatCompletionResponse {
+    serde_json::from_value(json!({"id": "c", "object": "chat.completion", "created": 1,
+        "model": "m", "choices": [{"index": 0, "finish_reason": finish,
+        "message": {"role": "assistant", "content": "Checking.",
+                    "reasoning_content": "Two and two.",
+                    "tool_calls": [{"id": "call_1", "type": "function",
+                                    "function": {"name": "f", "arguments": "{}"}}]}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14,
+                  "completion_tokens_details": {"reasoning_tokens": 4}}}))
+    .unwrap()
+}
+
+/// `reasoning.summary` is echoed as asked (was always null), asks the upstream for the thinking
+/// text (`upstream::fit` gives it to the Claude models that omit it), and puts the reasoning
+/// in a `summary_text`; without it the reasoning is `reasoning_text` content and nothing more
+/// is asked upstream.
+#[test]
+fn a_reasoning_summary_is_echoed_and_asks_for_the_thinking_text() {
+    for (reasoning, effort, summary) in [
+        (
+            json!({"effort": "high", "summary": "auto"}),
+            json!("high"),
+            json!("auto"),
+        ),
+        (
+            json!({"summary": "detailed"}),
+            json!(null),
+            json!("detailed"),
+        ),
+        (
+            json!({"generate_summary": "concise"}),
+            json!(null),
+            json!("concise"),
+        ),
+        (json!({"effort": "low"}), json!("low"), json!(null)),
+        (
+            json!({"effort": "low", "summary": null}),
+            json!("low"),
+            json!(null),
+        ),
+    ] {
+        let req =
+            parse_json(json!({"model": "auto", "input": "hi", "reasoning": reasoning})).unwrap();
+        let asked = summary.is_string();
+        assert_eq!(
+            req.extra.get(crate::upstream::fit::THINKING_DISPLAY),
+            asked.then(|| json!("summarized")).as_ref(),
+            "{reasoning}"
+        );
+        let body = response_body(&reasoned_completion("tool_calls"), (5, 9), &req);
+        assert_eq!(
+            body["reasoning"],
+            json!({"effort": effort, "summary": summary}),
+            "{reasoning}"
+        );
+        let item = &body["output"][0];
+        let text = json!([{"type": if asked { "summary_text" } else { "reasoning_text" },
+                           "text": "Two and two."}]);
+        if asked {
+            assert_eq!(item["summary"], text, "{item}");
+            assert!(item.get("content").is_none(), "{item}");
+        } else {
+            assert_eq!(item["summary"], json!([]), "{item}");
+            assert_eq!(item["content"], text, "{item}");
+        }
+    }
+}
+
+/// The reasoning of a non-streamed answer is the first output item, before the message and
+/// the calls, with an `rs_` id; reasoning tokens stay in the usage; an answer cut while the
+/// model still reasoned has that item `incomplete`; an answer without reasoning has no item.
+#[test]
+fn reasoning_leads_a_non_streamed_answer() {
+    let req = parse_json(json!({"model": "auto", "input": "hi"})).unwrap();
+    let body = response_body(&reasoned_completion("tool_calls"), (5, 9), &req);
+    let kinds: Vec<&str> = body["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["reasoning", "message", "function_call"], "{body}");
+    let item = &body["output"][0];
+    assert!(item["id"].as_str().unwrap().starts_with("rs_"), "{item}");
+    assert_eq!(item["status"], "completed");
+    assert_eq!(item["encrypted_content"], Value::Null);
+    assert_eq!(
+        body["usage"]["output_tokens_details"]["reasoning_tokens"],
+        4
+    );
+
+    let cut: crate::openai::wire::ChatCompletionResponse = serde_json::from_value(json!({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "length",
+                     "message": {"role": "assistant", "content": null,
+                                 "reasoning_content": "Let me"}}]}))
+    .unwrap();
+    let body = response_body(&cut, (5, 9), &req);
+    assert_eq!(body["status"], "incomplete");
+    assert_eq!(body["output"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["output"][0]["status"], "incomplete");
+
+    let mut plain = reasoned_completion("stop");
+    plain.choices[0].message.reasoning_content = Some(String::new());
+    let body = response_body(&plain, (5, 9), &req);
+    assert_eq!(body["output"][0]["type"], "message", "{body}");
+}
+
+/// The events of a streamed answer that reasons, then answers and calls, for a request with
+/// and without `reasoning.summary`: the reasoning item is announced at output index 0, its one
+/// part added, its text streamed and done, before the message opens at index 1; the final
+/// response lists it first. The cached replay of the answer streams the same.
+#[test]
+fn streamed_reasoning_is_an_item_before_the_message() {
+    let chunks = [
+        chunk(reasoning("Two and "), None),
+        // Reasoning held before the first token comes in that token's chunk.
+        chunk(
+            Delta {
+                reasoning_content: Some("two.".into()),
+                content: Some("4".into()),
+                ..Default::default()
+            },
+            None,
+        ),
+        chunk(
+            Delta {
+                content: Some(".".into()),
+                ..Default::default()
+            },
+            None,
+        ),
+        chunk(
+            call_delta(0, Some("call_1"), Some("f"), Some("{}")),
+            Some(FinishReason::ToolCalls),
+        ),
+    ];
+    for (summary, part, delta, text_done, part_done, index_field) in [
+        (
+            true,
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done",
+            "summary_index",
+        ),
+        (
+            false,
+            "response.content_part.added",
+            "response.reasoning_text.delta",
+            "response.reasoning_text.done",
+            "response.content_part.done",
+            "content_index",
+        ),
+    ] {
+        let mut body = json!({"model": "auto", "input": "hi", "stream": true});
+        if summary {
+            body["reasoning"] = json!({"summary": "auto"});
+        }
+        let req = parse_json(body).unwrap();
+        let events = typed_events(&encode(&req, &chunks));
+        assert_coherent(&events);
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                part,
+                delta,
+                delta,
+                text_done,
+                part_done,
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.completed",
+            ],
+            "summary: {summary}"
+        );
+        let indexes: Vec<u64> = events[2..20]
+            .iter()
+            .map(|(_, v)| v["output_index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(indexes, [[0; 7].as_slice(), &[1; 7], &[2; 4]].concat());
+        let kind = if summary {
+            "summary_text"
+        } else {
+            "reasoning_text"
+        };
+        let (_, added) = &events[2];
+        assert_eq!(added["item"]["type"], "reasoning");
+        assert_eq!(added["item"]["status"], "in_progress");
+        assert_eq!(events[3].1["part"], json!({"type": kind, "text": ""}));
+        for (_, v) in &events[3..8] {
+            assert_eq!(v[index_field], 0, "{v}");
+        }
+        assert_eq!(events[4].1["delta"], "Two and ");
+        assert_eq!(events[5].1["delta"], "two.");
+        assert_eq!(events[6].1["text"], "Two and two.");
+        assert_eq!(
+            events[7].1["part"],
+            json!({"type": kind, "text": "Two and two."})
+        );
+        let item = &events[8].1["item"];
+        let field = if summary { "summary" } else { "content" };
+        assert_eq!(item["status"], "completed");
+        assert_eq!(item[field], json!([{"type": kind, "text": "Two and two."}]));
+        let done = &events[20].1["response"];
+        assert_eq!(&done["output"][0], item);
+        assert_eq!(done["output"][1]["content"][0]["text"], "4.");
+        assert_eq!(done["output"][2]["call_id"], "call_1");
+        assert_eq!(
+            done["reasoning"]["summary"],
+            if summary { json!("auto") } else { json!(null) }
+        );
+
+        let (stored, replay) = stored_and_replayed(&req, &chunks);
+        assert_coherent(&replay);
+        let replayed = &replay.last().unwrap().1["response"];
+        assert_eq!(replayed["output"][0][field], item[field]);
+        assert_eq!(
+            response_body(&stored, (5, 5), &req)["output"][0][field],
+            item[field]
+        );
+    }
+}
+
+/// Reasoning interleaved with text and calls (which an upstream should not send, but may:
+/// Claude thinks between tool calls) keeps the event order whole: reasoning after text closes
+/// the message and opens a new reasoning item at the next index; text after it a new message;
+/// reasoning after a call a new item while the call stays open. Every item is closed once, in
+/// output order, and the final response lists them all.
+#[test]
+fn reasoning_after_text_closes_the_message_first() {
+    let req = parse_json(json!({"model": "auto", "input": "hi", "stream": true,
+                                "reasoning": {"summary": "auto"}}))
+    .unwrap();
+    let text = |t: &str| Delta {
+        content: Some(t.into()),
+        ..Default::default()
+    };
+    let chunks = [
+        chunk(text("First."), None),
+        chunk(reasoning("Hmm."), None),
+        chunk(reasoning(" More."), None),
+        chunk(text("Second."), None),
+        chunk(
+            call_delta(0, Some("call_1"), Some("f"), Some("{\"a\":")),
+            None,
+        ),
+        chunk(reasoning("After the call."), None),
+        chunk(call_delta(0, None, None, Some("1}")), None),
+        chunk(reasoning("Last."), Some(FinishReason::Length)),
+    ];
+    let events = typed_events(&encode(&req, &chunks));
+    assert_coherent(&events);
+    let (last, v) = events.last().unwrap();
+    assert_eq!(last, "response.incomplete");
+    let output = v["response"]["output"].as_array().unwrap();
+    let shape: Vec<(&str, &str)> = output
+        .iter()
+        .map(|i| (i["type"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("message", "completed"),
+            ("reasoning", "completed"),
+            ("message", "completed"),
+            ("function_call", "completed"),
+            ("reasoning", "completed"),
+            ("reasoning", "incomplete"),
+        ]
+    );
+    assert_eq!(output[1]["summary"][0]["text"], "Hmm. More.");
+    assert_eq!(output[3]["arguments"], "{\"a\":1}");
+    assert_eq!(output[5]["summary"][0]["text"], "Last.");
+    // Nothing at all, and reasoning alone, end as whole streams too.
+    for chunks in [vec![], vec![chunk(reasoning("Only."), None)]] {
+        let events = typed_events(&encode(&req, &chunks));
+        assert_coherent(&events);
+        assert_eq!(events.last().unwrap().0, "response.completed");
+    }
 }
