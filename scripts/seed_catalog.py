@@ -303,10 +303,14 @@ GEMINI_EFFORTS = {
 # (console.groq.com/docs/reasoning, read 2026-12-07). The gateway sends these the nearest
 # level they take; other models on such servers that are not `reasoning` get no effort
 # (Groq answers 400 to it on models without reasoning). Not `reasoning`: they take sampling
-# parameters.
+# parameters. Mistral Small 4 and Medium 3.5 take `none` and `high` and reason only when
+# asked (docs.mistral.ai/capabilities/reasoning/adjustable); their thinking comes as
+# content parts, which the gateway reads as `reasoning_content` (gateway::openai::content_parts).
 COMPAT_EFFORTS = {
     "gpt-oss-120b": (["low", "medium", "high"], "medium"),
     "gpt-oss-20b": (["low", "medium", "high"], "medium"),
+    "mistral-small-4": (["none", "high"], "none"),
+    "mistral-medium-3.5": (["none", "high"], "none"),
 }
 
 def effort_tables():

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 
 use router_core::ModelId;
 
+use crate::openai::content_parts::{join_reasoning, AnswerContent};
+
 /// A chat completion request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletionRequest {
@@ -519,8 +521,10 @@ pub struct Choice {
     pub stop_sequence: Option<String>,
 }
 
-/// The assistant message of a choice.
+/// The assistant message of a choice. Read through [`ResponseMessageIn`]: `content` may come
+/// as typed parts (Mistral's reasoning models), whose thinking is `reasoning_content`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ResponseMessageIn")]
 pub struct ResponseMessage {
     /// Always `assistant`.
     pub role: Role,
@@ -538,6 +542,33 @@ pub struct ResponseMessage {
     /// message lacks it: the client can only send back what it was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+}
+
+/// [`ResponseMessage`] as an upstream sends it ([`crate::openai::content_parts`]).
+#[derive(Deserialize)]
+struct ResponseMessageIn {
+    role: Role,
+    #[serde(default)]
+    content: Option<AnswerContent>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+}
+
+impl From<ResponseMessageIn> for ResponseMessage {
+    fn from(m: ResponseMessageIn) -> Self {
+        let split = m.content.map(AnswerContent::split).unwrap_or_default();
+        ResponseMessage {
+            role: m.role,
+            content: split.text,
+            tool_calls: m.tool_calls,
+            refusal: m.refusal,
+            reasoning_content: join_reasoning(m.reasoning_content, split.thinking),
+        }
+    }
 }
 
 /// One server-sent event of a streamed completion.
@@ -671,8 +702,9 @@ pub struct ChunkChoice {
     pub stop_sequence: Option<String>,
 }
 
-/// The increment of a streamed message.
+/// The increment of a streamed message. Read through [`DeltaIn`], as [`ResponseMessage`] is.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "DeltaIn")]
 pub struct Delta {
     /// Set in the first chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -691,6 +723,34 @@ pub struct Delta {
     /// ([`ChunkChoice::carries_answer`]), but it does reach the client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+}
+
+/// [`Delta`] as an upstream sends it.
+#[derive(Deserialize)]
+struct DeltaIn {
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    content: Option<AnswerContent>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+}
+
+impl From<DeltaIn> for Delta {
+    fn from(d: DeltaIn) -> Self {
+        let split = d.content.map(AnswerContent::split).unwrap_or_default();
+        Delta {
+            role: d.role,
+            content: split.text,
+            tool_calls: d.tool_calls,
+            refusal: d.refusal,
+            reasoning_content: join_reasoning(d.reasoning_content, split.thinking),
+        }
+    }
 }
 
 /// A fragment of a streamed tool call.

@@ -305,8 +305,10 @@ const THINKING_TTFT_MS: f64 = 2000.0;
 /// Claude at an effort other than `none` (the GPT-5.4 family asked for `high`), a model whose
 /// latency prior is the thinking class (Claude 5.x, Fable and Haiku 5.5, and Gemini 3.x Pro
 /// and Flash and 2.5 Pro, which think by default, at any effort: their least still thinks on a
-/// hard prompt), or a Gemini model run at `low` or more ([`gemini_thinks`]). A model the
-/// catalog does not know answers at once.
+/// hard prompt), a Gemini model run at `low` or more ([`gemini_thinks`]), or a model that
+/// reasons only when asked, whose efforts start at `none`, run above it (Mistral Small 4 and
+/// Medium 3.5 at `high`: a non-streamed answer comes only when the thinking is done). A model
+/// the catalog does not know answers at once.
 /// Claude's efforts have no `none`: Claude 5.x keep adaptive thinking on at every level (a
 /// low effort thinks less, or not at all on an easy prompt, but may still think, and Opus 5.5
 /// always does), so they keep the reasoning timeout at `low` too; Claude 4.5 and 4.6 take an
@@ -324,6 +326,8 @@ pub fn thinks_first(entry: Option<&CatalogEntry>, req: &ChatCompletionRequest) -
             || e.spec.latency.ttft_ms >= THINKING_TTFT_MS
             || gemini_thinks(e, req)
             || claude_thinking_on(req)
+            || (e.efforts.first() == Some(&Effort::None)
+                && effort_for(req, e).is_some_and(|x| x > Effort::None))
     })
 }
 
@@ -873,6 +877,11 @@ mod tests {
         assert_eq!(sent("gpt-oss-20b", "minimal").as_deref(), Some("low"));
         assert_eq!(sent("llama-3.3-70b-instruct", "high"), None);
         assert_eq!(sent("mistral-small-3.2", "low"), None);
+        assert_eq!(sent("mistral-small-4", "low").as_deref(), Some("high"));
+        assert_eq!(
+            sent("mistral-medium-3.5", "minimal").as_deref(),
+            Some("none")
+        );
     }
 
     /// `/v1/messages`' thinking setting stays for Claude models that think on request, goes
@@ -1224,6 +1233,15 @@ mod tests {
         assert!(!thinks("claude-opus-4.7", None));
         assert!(!thinks("claude-opus-4.8", Some("high")));
         assert!(thinks("claude-haiku-5.5", None), "thinks by default");
+        // Mistral Small 4 and Medium 3.5 reason only when asked (`none` or `high`).
+        assert!(!thinks("mistral-small-4", None));
+        assert!(!thinks("mistral-small-4", Some("none")));
+        assert!(thinks("mistral-small-4", Some("low")), "nearest: high");
+        assert!(thinks("mistral-medium-3.5", Some("high")));
+        assert!(
+            !thinks("mistral-small-3.2", Some("high")),
+            "takes no effort"
+        );
         assert!(thinks("claude-fable-5", Some("low")));
         // Claude 5.x keep adaptive thinking on at every effort; Claude 4.6 takes an effort
         // but thinks only when the request turns thinking on, which the gateway never does.

@@ -31,6 +31,7 @@ mod keys_reload;
 mod loop_exploration;
 mod loop_reload;
 mod messages;
+mod mistral_reasoning;
 mod one_gateway_per_log;
 mod prompt_cache_cost;
 mod provider_fixes;
