@@ -125,12 +125,16 @@ pub fn request_for<'a>(
 /// says so (which OpenAI's `reasoning.summary` does not), and the display is Anthropic's own
 /// default on Claude 4.6 and earlier. A `thinking` setting the client sent stays as it is.
 /// The setting then goes through [`with_thinking_fitted`] like a client's (left out for a
-/// forced tool call, which cannot think first).
+/// forced tool call, which cannot think first). Gemini's adapter keeps the field: it asks the
+/// model for its thoughts' summaries (`includeThoughts`).
 fn with_display_asked(
     req: &ChatCompletionRequest,
     entry: Option<&CatalogEntry>,
     kind: ProviderKind,
 ) -> Option<ChatCompletionRequest> {
+    if kind == ProviderKind::Gemini {
+        return None;
+    }
     let value = req.extra.get(THINKING_DISPLAY)?;
     let display: Option<ThinkingDisplay> = serde_json::from_value(value.clone()).ok();
     let mut fitted = req.clone();
@@ -214,6 +218,14 @@ fn with_thinking_fitted(
         }
     }
     fitted.extra.remove(THINKING);
+    // A client that asks to see Claude's thinking (Claude Code does) sees Gemini's thoughts.
+    if kind == ProviderKind::Gemini
+        && thinking.and_then(Thinking::display) == Some(ThinkingDisplay::Summarized)
+    {
+        fitted
+            .extra
+            .insert(THINKING_DISPLAY.to_owned(), serde_json::json!("summarized"));
+    }
     // Only for a model the catalog knows: the steps below fit an effort to its levels, while
     // a model it does not know (on Groq, say) may answer 400 to any.
     if kind != ProviderKind::Anthropic
@@ -943,7 +955,6 @@ mod tests {
             ("claude-haiku-4.5", ProviderKind::Anthropic),
             ("gpt-5", ProviderKind::Openai),
             ("deepseek-chat", ProviderKind::Openai),
-            ("gemini-2.5-pro", ProviderKind::Gemini),
         ] {
             let out = sent(&asked, model, kind);
             let fields: Vec<&String> = out.extra.keys().collect();
@@ -962,6 +973,23 @@ mod tests {
         forced.tool_choice = Some(serde_json::json!("required"));
         let out = sent(&forced, "claude-sonnet-5", ProviderKind::Anthropic);
         assert!(!out.extra.contains_key(THINKING) && !out.extra.contains_key(THINKING_DISPLAY));
+        // Gemini's adapter reads the field itself (it asks for the thoughts' summaries), and
+        // so does it when a `/v1/messages` client asks to see Claude's thinking.
+        let out = sent(&asked, "gemini-2.5-pro", ProviderKind::Gemini);
+        assert_eq!(out.extra[THINKING_DISPLAY], "summarized");
+        let claude_code = with(&request(None), |b| {
+            b["thinking"] = serde_json::json!({"type": "enabled", "budget_tokens": 2048,
+                                               "display": "summarized"});
+        });
+        let out = sent(&claude_code, "gemini-3.5-flash", ProviderKind::Gemini);
+        assert_eq!(out.extra[THINKING_DISPLAY], "summarized");
+        assert_eq!(out.extra["reasoning_effort"], "low");
+        assert!(!out.extra.contains_key(THINKING));
+        let quiet = with(&request(None), |b| {
+            b["thinking"] = serde_json::json!({"type": "enabled", "budget_tokens": 2048});
+        });
+        let out = sent(&quiet, "gemini-3.5-flash", ProviderKind::Gemini);
+        assert!(!out.extra.contains_key(THINKING_DISPLAY));
     }
 
     #[test]

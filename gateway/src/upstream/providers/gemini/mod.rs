@@ -310,12 +310,14 @@ pub fn generate_request(
         response_mime_type: json.then(|| "application/json".to_owned()),
         response_json_schema: json.then(|| answer_schema(req, upstream_model)).flatten(),
         // `upstream::fit` has left `reasoning_effort` only where the model takes one, as the
-        // nearest level it takes ([`thinking`]).
-        thinking_config: req
-            .extra
-            .get("reasoning_effort")
-            .and_then(Value::as_str)
-            .and_then(|effort| thinking::config(upstream_model, effort)),
+        // nearest level it takes ([`thinking`]), and `thinking_display` where the client asked
+        // to see the thinking.
+        thinking_config: thinking::config(
+            upstream_model,
+            req.extra.get("reasoning_effort").and_then(Value::as_str),
+            req.extra
+                .contains_key(crate::upstream::fit::THINKING_DISPLAY),
+        ),
     };
     Ok(GenerateContentRequest {
         contents,
@@ -580,9 +582,12 @@ pub fn chat_response(
         .map(|c| c.parts.as_slice())
         .unwrap_or_default();
     let mut text = String::new();
+    let mut thoughts = String::new();
     let mut tool_calls = Vec::new();
     for part in parts {
+        // Summaries of the model's thoughts, there when the request asked (`includeThoughts`).
         if part.thought == Some(true) {
+            thoughts.push_str(part.text.as_deref().unwrap_or_default());
             continue;
         }
         if let Some(t) = &part.text {
@@ -621,7 +626,7 @@ pub fn chat_response(
                 content,
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 refusal: None,
-                reasoning_content: None,
+                reasoning_content: (!thoughts.is_empty()).then_some(thoughts),
             },
             stop_sequence: None,
             finish_reason: finish,

@@ -109,7 +109,17 @@ impl Translator {
             .map(|c| c.parts.clone())
             .unwrap_or_default();
         for part in parts {
+            // A thought's summary (with `includeThoughts`): reasoning, not answer.
             if part.thought == Some(true) {
+                if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                    out.push(self.chunk(
+                        Delta {
+                            reasoning_content: Some(text),
+                            ..Delta::default()
+                        },
+                        None,
+                    ));
+                }
                 continue;
             }
             if let Some(text) = part.text.filter(|t| !t.is_empty()) {

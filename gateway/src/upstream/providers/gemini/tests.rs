@@ -168,6 +168,11 @@ fn response_maps_tools_finish_thoughts_and_usage() {
     assert_eq!(out.model, "gemini-x-001");
     let choice = &out.choices[0];
     assert_eq!(choice.message.content.as_deref(), Some("Let me check."));
+    // A thought's summary (there when `includeThoughts` asked for it) is the reasoning.
+    assert_eq!(
+        choice.message.reasoning_content.as_deref(),
+        Some("thinking...")
+    );
     let calls = choice.message.tool_calls.as_ref().unwrap();
     assert!(calls[0].id.starts_with("call_") && calls[0].id.len() > 20);
     assert_eq!(calls[0].function.arguments, r#"{"city":"Oslo"}"#);
@@ -914,4 +919,29 @@ fn reasoning_effort_goes_as_a_thinking_level_or_budget() {
     );
     let plain = wire(&request(vec![user("hi")]), "gemini-3.5-flash");
     assert!(plain.get("generationConfig").is_none(), "{plain}");
+}
+
+/// Streamed thoughts' summaries are reasoning deltas, the answer's text content deltas.
+#[test]
+fn streamed_thoughts_are_reasoning_deltas() {
+    let mut t = Translator::new("gemini-3.5-flash".into(), Signatures::default());
+    let chunks = t
+        .on_event(
+            r#"{"candidates":[{"content":{"role":"model","parts":[
+                {"text":"**Weighing it**","thought":true},{"text":"Yes."}]}}]}"#,
+        )
+        .unwrap();
+    // After the role chunk that opens the stream.
+    let deltas: Vec<_> = chunks
+        .iter()
+        .map(|c| &c.choices[0].delta)
+        .filter(|d| d.role.is_none())
+        .collect();
+    assert_eq!(deltas.len(), 2, "{chunks:?}");
+    assert_eq!(
+        deltas[0].reasoning_content.as_deref(),
+        Some("**Weighing it**")
+    );
+    assert_eq!(deltas[0].content, None);
+    assert_eq!(deltas[1].content.as_deref(), Some("Yes."));
 }

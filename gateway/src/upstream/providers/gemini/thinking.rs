@@ -48,19 +48,25 @@ const BUDGETS: [(&str, i32); 3] = [("low", 1024), ("medium", 8192), ("high", 24_
 /// The `thinkingConfig` sent to `upstream_model` for a (fitted) `reasoning_effort`: a
 /// `thinkingLevel` to Gemini 3 and later (and to a Gemini name without a version, which
 /// names a current model), a `thinkingBudget` to Gemini 2.5, nothing to older or
-/// non-Gemini models, nor for a value no API knows.
-pub fn config(upstream_model: &str, reasoning_effort: &str) -> Option<ThinkingConfig> {
+/// non-Gemini models, nor for a value no API knows. With `show_thoughts` (the client asked to
+/// see the model's thinking) a model that thinks also gets `includeThoughts`, so that the
+/// answer carries summaries of its thoughts, which the adapter passes on as
+/// `reasoning_content`; Gemini 2.0 and older, which do not think, get nothing.
+pub fn config(
+    upstream_model: &str,
+    reasoning_effort: Option<&str>,
+    show_thoughts: bool,
+) -> Option<ThinkingConfig> {
+    let mut config = ThinkingConfig::default();
     if signatures::validates(upstream_model) {
-        level(reasoning_effort).map(|level| ThinkingConfig::Level {
-            thinking_level: level,
-        })
+        config.thinking_level = reasoning_effort.and_then(level);
     } else if super::version_at_least(upstream_model, (2, 5)) {
-        budget(upstream_model, reasoning_effort).map(|budget| ThinkingConfig::Budget {
-            thinking_budget: budget,
-        })
+        config.thinking_budget = reasoning_effort.and_then(|e| budget(upstream_model, e));
     } else {
-        None
+        return None;
     }
+    config.include_thoughts = show_thoughts;
+    (config != ThinkingConfig::default()).then_some(config)
 }
 
 /// The `thinkingLevel` for a fitted effort: Gemini's own levels as they are; `none`, which
@@ -97,7 +103,25 @@ mod tests {
     use super::*;
 
     fn sent(model: &str, effort: &str) -> Option<serde_json::Value> {
-        config(model, effort).map(|c| serde_json::to_value(c).unwrap_or_default())
+        config(model, Some(effort), false).map(|c| serde_json::to_value(c).unwrap_or_default())
+    }
+
+    /// Thoughts are asked for alone or beside an effort, only of models that think.
+    #[test]
+    fn thoughts_are_asked_of_models_that_think() {
+        let shown = |model: &str, effort: Option<&str>| {
+            config(model, effort, true).map(|c| serde_json::to_value(c).unwrap_or_default())
+        };
+        assert_eq!(
+            shown("gemini-3.5-flash", Some("low")),
+            Some(serde_json::json!({"thinkingLevel": "low", "includeThoughts": true}))
+        );
+        assert_eq!(
+            shown("gemini-2.5-flash", None),
+            Some(serde_json::json!({"includeThoughts": true}))
+        );
+        assert_eq!(shown("gemini-2.0-flash-001", Some("low")), None);
+        assert_eq!(config("gemini-3.5-flash", None, false), None);
     }
 
     #[test]

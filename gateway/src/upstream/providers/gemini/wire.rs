@@ -185,22 +185,20 @@ pub struct GenerationConfig {
 }
 
 /// `thinkingConfig`: a level (Gemini 3 and later) or a budget (Gemini 2.5), never both, as
-/// Google answers 400 to the pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum ThinkingConfig {
-    /// `{"thinkingLevel": "low"}`.
-    Level {
-        /// `minimal`, `low`, `medium` or `high`.
-        #[serde(rename = "thinkingLevel")]
-        thinking_level: &'static str,
-    },
-    /// `{"thinkingBudget": 1024}`: thinking tokens, 0 for none.
-    Budget {
-        /// Tokens.
-        #[serde(rename = "thinkingBudget")]
-        thinking_budget: i32,
-    },
+/// Google answers 400 to the pair ([`super::thinking::config`] builds it), and whether the
+/// answer includes the thoughts' summaries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThinkingConfig {
+    /// `minimal`, `low`, `medium` or `high`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_level: Option<&'static str>,
+    /// Thinking tokens, 0 for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_budget: Option<i32>,
+    /// Summaries of the thoughts come back as parts marked `thought`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub include_thoughts: bool,
 }
 
 /// A `generateContent` response, and each chunk of a stream.
