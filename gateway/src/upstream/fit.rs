@@ -125,14 +125,14 @@ pub fn request_for<'a>(
 /// says so (which OpenAI's `reasoning.summary` does not), and the display is Anthropic's own
 /// default on Claude 4.6 and earlier. A `thinking` setting the client sent stays as it is.
 /// The setting then goes through [`with_thinking_fitted`] like a client's (left out for a
-/// forced tool call, which cannot think first). Gemini's adapter keeps the field: it asks the
-/// model for its thoughts' summaries (`includeThoughts`).
+/// forced tool call, which cannot think first). The field stays where an adapter reads it
+/// ([`shows_thinking_itself`]).
 fn with_display_asked(
     req: &ChatCompletionRequest,
     entry: Option<&CatalogEntry>,
     kind: ProviderKind,
 ) -> Option<ChatCompletionRequest> {
-    if kind == ProviderKind::Gemini {
+    if shows_thinking_itself(entry, kind) {
         return None;
     }
     let value = req.extra.get(THINKING_DISPLAY)?;
@@ -154,6 +154,14 @@ fn with_display_asked(
         }
     }
     Some(fitted)
+}
+
+/// Whether the adapter for `entry` through `kind` reads [`THINKING_DISPLAY`] itself: Gemini's
+/// (it asks for the thoughts' summaries, `includeThoughts`) and OpenAI's Responses API route
+/// for OpenAI's own models (a reasoning summary; `openai::responses`, which keeps the field
+/// out of Chat Completions bodies where the provider serves no Responses API).
+fn shows_thinking_itself(entry: Option<&CatalogEntry>, kind: ProviderKind) -> bool {
+    kind == ProviderKind::Gemini || entry.is_some_and(|e| e.responses_api && openai_own(e, kind))
 }
 
 /// A request holding Anthropic's `thinking` setting, fitted to the model.
@@ -218,8 +226,9 @@ fn with_thinking_fitted(
         }
     }
     fitted.extra.remove(THINKING);
-    // A client that asks to see Claude's thinking (Claude Code does) sees Gemini's thoughts.
-    if kind == ProviderKind::Gemini
+    // A client that asks to see Claude's thinking (Claude Code does) sees Gemini's thoughts and
+    // OpenAI's reasoning summaries.
+    if shows_thinking_itself(entry, kind)
         && thinking.and_then(Thinking::display) == Some(ThinkingDisplay::Summarized)
     {
         fitted

@@ -203,3 +203,69 @@ async fn a_streamed_tool_call_keeps_its_index_and_its_reasoning() {
     assert_eq!(reasoning, 1, "{input:?}");
     h.stop().await;
 }
+
+/// A Responses client asking for a reasoning summary (Codex does on every turn) routed to a
+/// GPT-6 model gets OpenAI's summary as its reasoning item. An organisation OpenAI has not
+/// verified is refused summaries with a 400: the call is made again without one, the client
+/// gets its answer, and the gateway asks for no more summaries on that provider.
+#[tokio::test]
+async fn reasoning_summaries_are_asked_for_and_dropped_where_openai_refuses_them() {
+    let h = Harness::with(&["gpt-6-luna"], |_| {}).await;
+    let summarized = json!({"id": "resp_1", "object": "response", "status": "completed",
+        "model": "gpt-6-luna", "created_at": 1,
+        "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": [
+                {"type": "summary_text", "text": "**Adding** two and two"}]},
+            {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+             "content": [{"type": "output_text", "text": "4", "annotations": []}]}],
+        "usage": {"input_tokens": 5, "output_tokens": 9,
+                  "output_tokens_details": {"reasoning_tokens": 8}}});
+    let refused = json!({"error": {"message": "Your organization must be verified to generate \
+        reasoning summaries. Please go to: https://platform.openai.com/settings/organization/general \
+        and click on Verify Organization.", "type": "invalid_request_error",
+        "param": "reasoning.summary", "code": "unsupported_value"}});
+    let raw = |code: u16, body: &Value| Scenario::Raw {
+        code,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: body.to_string(),
+    };
+    h.fake.script(
+        "gpt-6-luna",
+        [raw(200, &summarized), raw(400, &refused), Scenario::echo()],
+    );
+    let codex = json!({"model": "gpt-6-luna", "input": "2+2?",
+                       "reasoning": {"effort": "low", "summary": "auto"}});
+    let resp = h.post_json("/v1/responses", &codex).await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["output"][0]["type"], "reasoning", "{answer}");
+    assert_eq!(
+        answer["output"][0]["summary"][0]["text"],
+        "**Adding** two and two"
+    );
+    let sent = h.fake.requests();
+    assert_eq!(
+        sent[0].body["reasoning"],
+        json!({"effort": "low", "summary": "auto"})
+    );
+    assert!(sent[0].body.get("thinking_display").is_none());
+
+    // Refused: asked once more without the summary, and answered.
+    let resp = h.post_json("/v1/responses", &codex).await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["status"], "completed", "{answer}");
+    assert_eq!(answer["output"][0]["type"], "message", "{answer}");
+    let sent = h.fake.requests();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[1].body["reasoning"]["summary"], "auto");
+    assert_eq!(sent[2].body["reasoning"], json!({"effort": "low"}));
+
+    // And not asked again.
+    assert_eq!(h.post_json("/v1/responses", &codex).await.status(), 200);
+    assert_eq!(
+        h.fake.requests()[3].body["reasoning"],
+        json!({"effort": "low"})
+    );
+    h.stop().await;
+}

@@ -17,6 +17,9 @@ pub(crate) fn translate_sse(events: crate::upstream::sse::SseStream) -> ChunkStr
     stream::events_to_chunks(events)
 }
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
@@ -37,6 +40,11 @@ pub struct OpenAiProvider {
     response_limit: usize,
     /// Reasoning items by the function calls they preceded (Responses API models).
     reasoning: CallMemo,
+    /// Whether this provider's account was refused a reasoning summary: OpenAI answers 400
+    /// ("Your organization must be verified to generate reasoning summaries", `param:
+    /// reasoning.summary`) to an organisation it has not verified. Then no request asks again
+    /// until a restart, which re-probes (an organisation may get verified meanwhile).
+    summaries_refused: Arc<AtomicBool>,
 }
 
 impl OpenAiProvider {
@@ -55,6 +63,7 @@ impl OpenAiProvider {
             api_key,
             response_limit: super::DEFAULT_RESPONSE_LIMIT_BYTES,
             reasoning: super::call_memo::CallMemo::default(),
+            summaries_refused: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -81,6 +90,8 @@ impl OpenAiProvider {
         let mut body = req.clone();
         body.model = upstream_model.to_owned();
         body.router = None;
+        // Read by the Responses route only; no Chat Completions server takes it.
+        body.extra.remove(crate::upstream::fit::THINKING_DISPLAY);
         // Chat Completions refuses an empty `tools` list, and `parallel_tool_calls` or a
         // `tool_choice` of "none"/"auto" without tools, which the Responses and Messages
         // dialects (and so requests translated from them) allow. A forced choice without
@@ -109,6 +120,37 @@ impl OpenAiProvider {
             body.stream_options = None::<StreamOptions>;
         }
         body
+    }
+
+    /// Posts `req` to the Responses API, asking for a reasoning summary where the client asked
+    /// to see the thinking ([`responses::wants_summary`]) and the account has not been
+    /// refused one; a 400 about the summary is answered by one more call without it (the
+    /// client then gets the answer without reasoning, not an error), and the refusal is kept.
+    async fn post_responses(
+        &self,
+        req: &ChatCompletionRequest,
+        upstream_model: &str,
+        stream: bool,
+        memo: &CallMemo,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let summary =
+            responses::wants_summary(req) && !self.summaries_refused.load(Ordering::Relaxed);
+        let body = responses::body(req, upstream_model, stream, memo, summary)?;
+        match self.post(&self.responses_url, &body).await {
+            Err(e) if summary && summary_refused(&e) => {
+                tracing::warn!(
+                    model = upstream_model,
+                    "OpenAI refused a reasoning summary ({}); the gateway asks for none from \
+                     now on, so Responses and Messages clients see no OpenAI reasoning until \
+                     the organisation is verified and the gateway restarted",
+                    e.message
+                );
+                self.summaries_refused.store(true, Ordering::Relaxed);
+                let body = responses::body(req, upstream_model, stream, memo, false)?;
+                self.post(&self.responses_url, &body).await
+            }
+            other => other,
+        }
     }
 
     async fn send(&self, body: &ChatCompletionRequest) -> Result<reqwest::Response, UpstreamError> {
@@ -168,8 +210,9 @@ impl Provider for OpenAiProvider {
     ) -> BoxFuture<'a, Result<ChatCompletionResponse, UpstreamError>> {
         async move {
             let memo = self.reasoning.scoped(req.memo_scope.as_deref());
-            let body = responses::body(req, upstream_model, false, &memo)?;
-            let response = self.post(&self.responses_url, &body).await?;
+            let response = self
+                .post_responses(req, upstream_model, false, &memo)
+                .await?;
             let bytes = super::read_capped(response, self.response_limit).await?;
             let value: serde_json::Value = serde_json::from_slice(&bytes)
                 .map_err(|e| UpstreamError::decode(format!("responses body: {e}")))?;
@@ -187,8 +230,9 @@ impl Provider for OpenAiProvider {
     ) -> BoxFuture<'a, Result<ChunkStream, UpstreamError>> {
         async move {
             let memo = self.reasoning.scoped(req.memo_scope.as_deref());
-            let body = responses::body(req, upstream_model, true, &memo)?;
-            let response = self.post(&self.responses_url, &body).await?;
+            let response = self
+                .post_responses(req, upstream_model, true, &memo)
+                .await?;
             Ok(responses_stream::chunks(
                 response,
                 upstream_model.to_owned(),
@@ -225,6 +269,13 @@ impl Provider for OpenAiProvider {
         }
         .boxed()
     }
+}
+
+/// Whether `e` is OpenAI refusing the reasoning summary a request asked for (a 400 whose
+/// message is about summaries: "Your organization must be verified to generate reasoning
+/// summaries"), rather than refusing the request.
+fn summary_refused(e: &UpstreamError) -> bool {
+    e.status == Some(400) && e.message.to_ascii_lowercase().contains("summar")
 }
 
 #[cfg(test)]

@@ -38,13 +38,25 @@ const PASSED: [&str; 7] = [
 /// The smallest `max_output_tokens` the Responses API takes.
 const MIN_OUTPUT_TOKENS: u32 = 16;
 
+/// Between the parts of a reasoning summary (OpenAI gives one part per thought), as Claude's
+/// thinking blocks are joined.
+pub(super) const SUMMARY_SEPARATOR: &str = "\n\n";
+
+/// Whether `req` asks to see the model's thinking (`upstream::fit::THINKING_DISPLAY`, kept for
+/// this API only), which OpenAI gives as a reasoning summary.
+pub(super) fn wants_summary(req: &ChatCompletionRequest) -> bool {
+    req.extra
+        .contains_key(crate::upstream::fit::THINKING_DISPLAY)
+}
+
 /// The Responses body for `req`, sent to `upstream_model`, with the reasoning `memo` kept
-/// before the tool calls this model made.
+/// before the tool calls this model made, asking for a reasoning summary with `summary`.
 pub(super) fn body(
     req: &ChatCompletionRequest,
     upstream_model: &str,
     stream: bool,
     memo: &CallMemo,
+    summary: bool,
 ) -> Result<Value, UpstreamError> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(UpstreamError::one_answer_only(
@@ -105,8 +117,15 @@ pub(super) fn body(
             limit.max(MIN_OUTPUT_TOKENS).into(),
         );
     }
+    let mut reasoning = Map::new();
     if let Some(effort) = req.extra.get("reasoning_effort") {
-        body.insert("reasoning".into(), json!({"effort": effort}));
+        reasoning.insert("effort".into(), effort.clone());
+    }
+    if summary {
+        reasoning.insert("summary".into(), "auto".into());
+    }
+    if !reasoning.is_empty() {
+        body.insert("reasoning".into(), Value::Object(reasoning));
     }
     let mut text = Map::new();
     if let Some(format) = &req.response_format {
@@ -266,9 +285,20 @@ fn message(response: &Value) -> Result<(ResponseMessage, FinishReason), Upstream
         .ok_or_else(|| UpstreamError::decode("responses body: no `output` array"))?;
     let mut text = String::new();
     let mut refusal = String::new();
+    let mut summary: Vec<&str> = Vec::new();
     let mut calls = Vec::new();
     for item in output {
         match item["type"].as_str() {
+            // Its summary, there when asked for ([`wants_summary`]); the encrypted reasoning
+            // stays in the gateway ([`remember_reasoning`]).
+            Some("reasoning") => summary.extend(
+                item["summary"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["type"] == "summary_text")
+                    .filter_map(|p| p["text"].as_str()),
+            ),
             Some("message") => {
                 for part in item["content"].as_array().into_iter().flatten() {
                     match part["type"].as_str() {
@@ -288,7 +318,7 @@ fn message(response: &Value) -> Result<(ResponseMessage, FinishReason), Upstream
                     arguments: item["arguments"].as_str().unwrap_or_default().to_owned(),
                 },
             }),
-            // Reasoning items and built-in tool calls have no place in a chat message.
+            // Built-in tool calls have no place in a chat message.
             _ => {}
         }
     }
@@ -298,7 +328,7 @@ fn message(response: &Value) -> Result<(ResponseMessage, FinishReason), Upstream
         content: (!text.is_empty() || calls.is_empty()).then_some(text),
         tool_calls: (!calls.is_empty()).then_some(calls),
         refusal: (!refusal.is_empty()).then_some(refusal),
-        reasoning_content: None,
+        reasoning_content: (!summary.is_empty()).then(|| summary.join(SUMMARY_SEPARATOR)),
     };
     Ok((message, finish))
 }

@@ -41,6 +41,9 @@ struct Translator {
     upstream_model: String,
     /// Where reasoning before function calls is kept.
     memo: CallMemo,
+    /// Whether a reasoning summary's text has come: the next summary part starts after a
+    /// blank line, as the parts of a whole answer are joined ([`super::responses`]).
+    summarized: bool,
 }
 
 impl Translate for Translator {
@@ -69,6 +72,14 @@ impl Translate for Translator {
                 },
                 None,
             )],
+            // Reasoning summaries (asked for where the client asked to see the thinking).
+            "response.reasoning_summary_part.added" if self.summarized => {
+                vec![self.reasoning_delta(super::responses::SUMMARY_SEPARATOR.to_owned())]
+            }
+            "response.reasoning_summary_text.delta" => {
+                self.summarized = true;
+                vec![self.reasoning_delta(str_of(&event["delta"]))]
+            }
             "response.refusal.delta" => vec![self.chunk(
                 Delta {
                     refusal: Some(str_of(&event["delta"])),
@@ -138,6 +149,17 @@ impl Translate for Translator {
 }
 
 impl Translator {
+    /// A chunk of reasoning text.
+    fn reasoning_delta(&self, text: String) -> ChatCompletionChunk {
+        self.chunk(
+            Delta {
+                reasoning_content: Some(text),
+                ..Delta::default()
+            },
+            None,
+        )
+    }
+
     fn tool_delta(&self, call: ToolCallDelta) -> ChatCompletionChunk {
         self.chunk(stream_steps::tool_delta(call), None)
     }
@@ -236,6 +258,50 @@ mod tests {
             3
         );
         assert_eq!(chunks.len(), 6);
+    }
+
+    /// A reasoning summary (asked for where the client asked to see the thinking) streams as
+    /// reasoning deltas, its parts a blank line apart, before the answer's text.
+    #[tokio::test]
+    async fn reasoning_summaries_stream_as_reasoning_deltas() {
+        let part = |i: u64| {
+            ev(
+                serde_json::json!({"type": "response.reasoning_summary_part.added",
+                "output_index": 0, "summary_index": i, "part": {"type": "summary_text", "text": ""}}),
+            )
+        };
+        let text = |d: &str| {
+            ev(
+                serde_json::json!({"type": "response.reasoning_summary_text.delta",
+                "output_index": 0, "delta": d}),
+            )
+        };
+        let events = vec![
+            created(),
+            part(0),
+            text("**Planning**"),
+            text(" the sum"),
+            part(1),
+            text("**Checking**"),
+            ev(serde_json::json!({"type": "response.output_text.delta", "delta": "4"})),
+            ev(
+                serde_json::json!({"type": "response.completed", "response": {"status": "completed"}}),
+            ),
+        ];
+        let chunks: Vec<_> = translate(stream::iter(events), "m".into(), CallMemo::default())
+            .collect()
+            .await;
+        let chunks: Vec<ChatCompletionChunk> = chunks.into_iter().map(Result::unwrap).collect();
+        let reasoning: String = chunks
+            .iter()
+            .filter_map(|c| c.choices.first()?.delta.reasoning_content.clone())
+            .collect();
+        assert_eq!(reasoning, "**Planning** the sum\n\n**Checking**");
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c.choices.first()?.delta.content.clone())
+            .collect();
+        assert_eq!(text, "4");
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::*;
 
 fn body_of(req: &ChatCompletionRequest) -> serde_json::Value {
-    body(req, "m", false, &CallMemo::default()).unwrap()
+    body(req, "m", false, &CallMemo::default(), false).unwrap()
 }
 
 fn request(body: serde_json::Value) -> ChatCompletionRequest {
@@ -35,7 +35,7 @@ fn a_tool_conversation_becomes_input_items_in_order() {
         "stop": ["\n"],
         "router": {"min_quality": 0.5},
     }));
-    let body = body(&req, "gpt-6.1-sol", false, &CallMemo::default()).unwrap();
+    let body = body(&req, "gpt-6.1-sol", false, &CallMemo::default(), false).unwrap();
     assert_eq!(
         body["input"],
         json!([
@@ -78,7 +78,7 @@ fn a_json_schema_format_moves_beside_its_type_and_n_above_one_is_refused() {
         "response_format": {"type": "json_schema",
             "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": true}},
     }));
-    let body = body(&req, "m", true, &CallMemo::default()).unwrap();
+    let body = body(&req, "m", true, &CallMemo::default(), false).unwrap();
     assert_eq!(
         body["text"]["format"],
         json!({"type": "json_schema", "name": "answer", "schema": {"type": "object"}, "strict": true})
@@ -105,7 +105,7 @@ fn a_json_schema_format_moves_beside_its_type_and_n_above_one_is_refused() {
 
     let two =
         request(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2}));
-    let err = super::body(&two, "m", false, &CallMemo::default()).unwrap_err();
+    let err = super::body(&two, "m", false, &CallMemo::default(), false).unwrap_err();
     assert!(err.message.contains("n:"), "{}", err.message);
 }
 
@@ -165,4 +165,34 @@ fn an_answer_with_reasoning_text_and_a_call_reads_as_one_chat_message() {
         "error": {"code": "server_error", "message": "try again"}});
     let err = completion(&failed).unwrap_err();
     assert_eq!(err.message, "try again");
+}
+
+/// A request that asks to see the thinking asks for a reasoning summary beside its effort; the
+/// summary comes back as the answer's reasoning, its parts a blank line apart.
+#[test]
+fn a_reasoning_summary_is_asked_for_and_read_back() {
+    let req = request(json!({"model": "auto", "reasoning_effort": "low",
+                             "thinking_display": "summarized",
+                             "messages": [{"role": "user", "content": "2+2?"}]}));
+    assert!(wants_summary(&req));
+    let asked = body(&req, "gpt-6-luna", false, &CallMemo::default(), true).unwrap();
+    assert_eq!(
+        asked["reasoning"],
+        json!({"effort": "low", "summary": "auto"})
+    );
+    assert!(asked.get("thinking_display").is_none());
+    let plain = body(&req, "gpt-6-luna", false, &CallMemo::default(), false).unwrap();
+    assert_eq!(plain["reasoning"], json!({"effort": "low"}));
+
+    let answer = json!({"id": "r", "status": "completed", "model": "gpt-6-luna", "output": [
+        {"type": "reasoning", "id": "rs_1", "encrypted_content": "enc", "summary": [
+            {"type": "summary_text", "text": "**Adding**"},
+            {"type": "summary_text", "text": "**Done**"}]},
+        {"type": "message", "content": [{"type": "output_text", "text": "4"}]}]});
+    let c = completion(&answer).unwrap();
+    assert_eq!(c.choices[0].message.content.as_deref(), Some("4"));
+    assert_eq!(
+        c.choices[0].message.reasoning_content.as_deref(),
+        Some("**Adding**\n\n**Done**")
+    );
 }
