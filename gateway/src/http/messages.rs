@@ -356,12 +356,7 @@ fn assistant_turn(i: usize, blocks: Vec<ContentBlock>) -> Result<ChatMessage, Ap
             // and `upstream::fit` drops it for the APIs that refuse it. A Claude model gets its
             // own signed blocks back from the adapter, kept when it made the calls here.
             ContentBlock::Thinking { thinking, .. } => {
-                if !thinking.is_empty() {
-                    if !reasoning.is_empty() {
-                        reasoning.push_str("\n\n");
-                    }
-                    reasoning.push_str(&thinking);
-                }
+                crate::openai::wire::push_reasoning(&mut reasoning, &thinking);
             }
             ContentBlock::RedactedThinking { .. } => {}
             ContentBlock::Image { .. } | ContentBlock::ToolResult { .. } => {

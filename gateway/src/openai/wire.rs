@@ -544,6 +544,21 @@ pub struct ResponseMessage {
     pub reasoning_content: Option<String>,
 }
 
+/// Between two pieces of a model's reasoning text that came apart (Claude's thinking blocks,
+/// the parts of OpenAI's reasoning summary) in one `reasoning_content`: a blank line.
+pub const REASONING_SEPARATOR: &str = "\n\n";
+
+/// Appends `text` to `reasoning`, [`REASONING_SEPARATOR`] after what it holds already.
+pub fn push_reasoning(reasoning: &mut String, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    if !reasoning.is_empty() {
+        reasoning.push_str(REASONING_SEPARATOR);
+    }
+    reasoning.push_str(text);
+}
+
 /// [`ResponseMessage`] as an upstream sends it ([`crate::openai::content_parts`]).
 #[derive(Deserialize)]
 struct ResponseMessageIn {

@@ -545,12 +545,7 @@ pub fn chat_response(
                 thinking,
                 signature,
             } => {
-                if !thinking.is_empty() {
-                    if !reasoning.is_empty() {
-                        reasoning.push_str("\n\n");
-                    }
-                    reasoning.push_str(&thinking);
-                }
+                crate::openai::wire::push_reasoning(&mut reasoning, &thinking);
                 thought.push(ContentBlock::Thinking {
                     thinking,
                     signature,

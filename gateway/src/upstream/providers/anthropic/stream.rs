@@ -269,7 +269,7 @@ impl Translator {
     /// A `reasoning_content` chunk of thinking text.
     fn reasoning(&mut self, text: String) -> ChatCompletionChunk {
         let text = if std::mem::take(&mut self.thinking_gap) {
-            format!("\n\n{text}")
+            format!("{}{text}", crate::openai::wire::REASONING_SEPARATOR)
         } else {
             text
         };

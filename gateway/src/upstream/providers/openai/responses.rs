@@ -38,10 +38,6 @@ const PASSED: [&str; 7] = [
 /// The smallest `max_output_tokens` the Responses API takes.
 const MIN_OUTPUT_TOKENS: u32 = 16;
 
-/// Between the parts of a reasoning summary (OpenAI gives one part per thought), as Claude's
-/// thinking blocks are joined.
-pub(super) const SUMMARY_SEPARATOR: &str = "\n\n";
-
 /// Whether `req` asks to see the model's thinking (`upstream::fit::THINKING_DISPLAY`, kept for
 /// this API only), which OpenAI gives as a reasoning summary.
 pub(super) fn wants_summary(req: &ChatCompletionRequest) -> bool {
@@ -328,7 +324,9 @@ fn message(response: &Value) -> Result<(ResponseMessage, FinishReason), Upstream
         content: (!text.is_empty() || calls.is_empty()).then_some(text),
         tool_calls: (!calls.is_empty()).then_some(calls),
         refusal: (!refusal.is_empty()).then_some(refusal),
-        reasoning_content: (!summary.is_empty()).then(|| summary.join(SUMMARY_SEPARATOR)),
+        // One part per thought, joined as Claude's thinking blocks are.
+        reasoning_content: (!summary.is_empty())
+            .then(|| summary.join(crate::openai::wire::REASONING_SEPARATOR)),
     };
     Ok((message, finish))
 }

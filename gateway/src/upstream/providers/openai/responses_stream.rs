@@ -74,7 +74,7 @@ impl Translate for Translator {
             )],
             // Reasoning summaries (asked for where the client asked to see the thinking).
             "response.reasoning_summary_part.added" if self.summarized => {
-                vec![self.reasoning_delta(super::responses::SUMMARY_SEPARATOR.to_owned())]
+                vec![self.reasoning_delta(crate::openai::wire::REASONING_SEPARATOR.to_owned())]
             }
             "response.reasoning_summary_text.delta" => {
                 self.summarized = true;
