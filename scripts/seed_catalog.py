@@ -97,18 +97,24 @@ CURATED = [
     # left Medium 3.1 ($0.40 / $2) for Medium 3.5 ($1.50 / $7.50) when Mistral deprecated
     # Medium 3 and 3.1 on 2026-05-22, `mistral-small-latest` left Small 3.2 for Small 4 (2603),
     # and `mistral-large-latest` left Large 3 for Large 4 (2026-11), whose price the sources
-    # do not agree on. So each entry calls the snapshot it is priced and scored as (Mistral's
-    # reasoning page names `mistral-small-2603` and `mistral-medium-3-5`; the others are the
-    # dated ids of Mistral's model list); a retired snapshot answers 404, which fails over like
-    # any other. Large 2.1 was retired on 2026-05-31, hence Large 3's price for `mistral-large`.
+    # do not agree on. So each Mistral entry calls the snapshot it is priced and scored as
+    # (Mistral's reasoning page names `mistral-small-2603` and `mistral-medium-3-5`; the
+    # others are the dated ids of Mistral's model list). Retired on Mistral's API (its
+    # deprecation batch of May 2026, mistralai/platform-docs-public#496, and its models
+    # table): Medium 3.1 (`mistral-medium-2508`) on 2026-08-31, Small 3.2 and Nemo
+    # (`open-mistral-nemo-2407`) on 2026-07-31. Their entries stay for their prices and
+    # evidence, and Small 3.2's and Nemo's for open weights served elsewhere
+    # (`[[deployments]]`); on Mistral's API model discovery leaves them out of `auto` and a
+    # request naming one fails over.
+    # Large 2.1 was retired on 2026-05-31, hence Large 3's price for `mistral-large`.
     ("mistral-large", "mistralai/mistral-large-2512", "mistral", "mistral-large-2512", "strong", "frontier", False, True, 450),
     ("mistral-medium-3.5", "mistralai/mistral-medium-3-5", "mistral", "mistral-medium-3-5", "strong", "fast", True, True, 450),
     ("mistral-medium-3.1", "mistralai/mistral-medium-3.1", "mistral", "mistral-medium-2508", "mid", "fast", True, True, 450),
     ("mistral-small-4", "mistralai/mistral-small-2603", "mistral", "mistral-small-2603", "mid", "fast", True, True, 400),
     ("mistral-small-3.2", "mistralai/mistral-small-3.2-24b-instruct", "mistral", "mistral-small-2506", "small", "fast", True, True, 400),
-    ("codestral", "mistralai/codestral-2508", "mistral", "codestral-latest", "mid", "fast", False, True, 500),
-    ("mistral-nemo", "mistralai/mistral-nemo", "mistral", "open-mistral-nemo", "tiny", "fast", False, True, 350),
-    ("ministral-8b", "mistralai/ministral-8b-2512", "mistral", "ministral-8b-latest", "tiny", "fast", False, True, 350),
+    ("codestral", "mistralai/codestral-2508", "mistral", "codestral-2508", "mid", "fast", False, True, 500),
+    ("mistral-nemo", "mistralai/mistral-nemo", "mistral", "open-mistral-nemo-2407", "tiny", "fast", False, True, 350),
+    ("ministral-8b", "mistralai/ministral-8b-2512", "mistral", "ministral-8b-2512", "tiny", "fast", False, True, 350),
     ("llama-3.3-70b-instruct", "meta-llama/llama-3.3-70b-instruct", "groq", "llama-3.3-70b-versatile", "mid", "groq", False, True, 400),
     ("gpt-oss-120b", "openai/gpt-oss-120b", "groq", "openai/gpt-oss-120b", "strong", "groq", False, True, 900),
     ("gpt-oss-20b", "openai/gpt-oss-20b", "groq", "openai/gpt-oss-20b", "mid", "groq", False, True, 900),

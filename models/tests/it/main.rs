@@ -473,6 +473,8 @@ fn mistral_entries_call_the_snapshot_they_are_priced_as() {
         ("mistral-medium-3.1", "mistral-medium-2508", 0.4, 2.0),
         ("mistral-small-4", "mistral-small-2603", 0.15, 0.6),
         ("mistral-small-3.2", "mistral-small-2506", 0.09375, 0.25),
+        ("codestral", "codestral-2508", 0.3, 0.9),
+        ("ministral-8b", "ministral-8b-2512", 0.15, 0.15),
     ] {
         let e = entry(id);
         assert_eq!(e.upstream_name, upstream, "{id}");

@@ -42,8 +42,9 @@ pub struct OpenAiProvider {
     reasoning: CallMemo,
     /// Whether this provider's account was refused a reasoning summary: OpenAI answers 400
     /// ("Your organization must be verified to generate reasoning summaries", `param:
-    /// reasoning.summary`) to an organisation it has not verified. Then no request asks again
-    /// until a restart, which re-probes (an organisation may get verified meanwhile).
+    /// reasoning.summary`) to an organisation it has not verified. Once a call without the
+    /// summary has then been answered, no request asks again until a restart, which
+    /// re-probes (an organisation may get verified meanwhile).
     summaries_refused: Arc<AtomicBool>,
 }
 
@@ -138,16 +139,20 @@ impl OpenAiProvider {
         let body = responses::body(req, upstream_model, stream, memo, summary)?;
         match self.post(&self.responses_url, &body).await {
             Err(e) if summary && summary_refused(&e) => {
-                tracing::warn!(
-                    model = upstream_model,
-                    "OpenAI refused a reasoning summary ({}); the gateway asks for none from \
-                     now on, so Responses and Messages clients see no OpenAI reasoning until \
-                     the organisation is verified and the gateway restarted",
-                    e.message
-                );
-                self.summaries_refused.store(true, Ordering::Relaxed);
                 let body = responses::body(req, upstream_model, stream, memo, false)?;
-                self.post(&self.responses_url, &body).await
+                let retried = self.post(&self.responses_url, &body).await;
+                // Only an answer without the summary shows that the summary was the cause.
+                if retried.is_ok() {
+                    tracing::warn!(
+                        model = upstream_model,
+                        "OpenAI refused a reasoning summary ({}); the gateway asks for none \
+                         from now on, so Responses and Messages clients see no OpenAI \
+                         reasoning until the organisation is verified and the gateway restarted",
+                        e.message
+                    );
+                    self.summaries_refused.store(true, Ordering::Relaxed);
+                }
+                retried
             }
             other => other,
         }
@@ -271,11 +276,13 @@ impl Provider for OpenAiProvider {
     }
 }
 
-/// Whether `e` is OpenAI refusing the reasoning summary a request asked for (a 400 whose
-/// message is about summaries: "Your organization must be verified to generate reasoning
-/// summaries"), rather than refusing the request.
+/// Whether `e` is OpenAI refusing the reasoning summary a request asked for to an organisation
+/// it has not verified (a 400: "Your organization must be verified to generate reasoning
+/// summaries"), rather than refusing the request: both words, so that a 400 about a tool
+/// called `summarize` or a replayed item's `summary` field does not count.
 fn summary_refused(e: &UpstreamError) -> bool {
-    e.status == Some(400) && e.message.to_ascii_lowercase().contains("summar")
+    let message = e.message.to_ascii_lowercase();
+    e.status == Some(400) && message.contains("verified") && message.contains("reasoning summar")
 }
 
 #[cfg(test)]
@@ -300,5 +307,27 @@ mod tests {
         let body = OpenAiProvider::body(&req, "m", false);
         assert_eq!(body.stream, None);
         assert!(body.stream_options.is_none());
+    }
+
+    /// Only OpenAI's refusal of summaries to an unverified organisation counts, not any 400
+    /// that mentions a summary.
+    #[test]
+    fn a_refused_summary_is_told_from_other_bad_requests() {
+        let error = |status: u16, message: &str| {
+            let body = serde_json::json!({"error": {"message": message}}).to_string();
+            UpstreamError::from_status(status, None, &body)
+        };
+        let refused = "Your organization must be verified to generate reasoning summaries. \
+                       Please go to: https://platform.openai.com/settings/organization/general";
+        assert!(summary_refused(&error(400, refused)));
+        assert!(!summary_refused(&error(403, refused)));
+        assert!(!summary_refused(&error(
+            400,
+            "Invalid schema for function 'summarize_doc': 'properties' is required"
+        )));
+        assert!(!summary_refused(&error(
+            400,
+            "Missing required parameter: 'input[2].summary'."
+        )));
     }
 }
