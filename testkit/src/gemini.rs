@@ -98,6 +98,9 @@ impl Vendor for Gemini {
             return Err("Function calling config is set without function_declarations.".to_owned());
         }
         check_thinking(&model, &body["generationConfig"]["thinkingConfig"])?;
+        if gives_call_ids(&model) {
+            check_call_ids(contents)?;
+        }
         let mut texts = Vec::new();
         content_texts(&body["systemInstruction"]["parts"], &mut texts);
         for content in contents {
@@ -196,9 +199,59 @@ fn check_thinking(model: &str, thinking: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `model` gives its function calls ids and wants them back: Gemini 3.5 and later
+/// (and a name without a version, which names a current model).
+fn gives_call_ids(model: &str) -> bool {
+    let name = model.trim_start_matches("models/");
+    let Some(version) = name.strip_prefix("gemini-") else {
+        return false;
+    };
+    let number = |s: &str| -> Option<u32> {
+        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let Some(major) = number(version) else {
+        return true;
+    };
+    let minor = version
+        .split_once('.')
+        .and_then(|(_, rest)| number(rest))
+        .unwrap_or(0);
+    (major, minor) >= (3, 5)
+}
+
+/// Gemini 3.5 and later refuse a history whose function response does not carry the id of a
+/// function call before it ("functionResponse.id does not match functionCall.id").
+fn check_call_ids(contents: &[Value]) -> Result<(), String> {
+    let mut called: Vec<&str> = Vec::new();
+    for part in contents
+        .iter()
+        .filter_map(|c| c["parts"].as_array())
+        .flatten()
+    {
+        if let Some(id) = part["functionCall"]["id"].as_str() {
+            called.push(id);
+        }
+        if part["functionResponse"].is_object() {
+            let id = part["functionResponse"]["id"].as_str();
+            if !id.is_some_and(|id| called.contains(&id)) {
+                return Err(format!(
+                    "functionResponse.id does not match functionCall.id: {}",
+                    id.unwrap_or("(none)")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn parts(answer: &Answer) -> Value {
     match &answer.content {
         Content::Text(text) => json!([{"text": text}]),
+        Content::ToolCall { name, arguments } if gives_call_ids(&answer.model) => {
+            let id = format!("fc-{}", answer.id);
+            json!([{"functionCall": {"id": id, "name": name, "args": arguments}}])
+        }
         Content::ToolCall { name, arguments } => {
             json!([{"functionCall": {"name": name, "args": arguments}}])
         }

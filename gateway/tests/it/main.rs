@@ -21,6 +21,7 @@ mod e2e_unavailable;
 mod experiment;
 mod feedback_keys;
 mod fuzz_http;
+mod gemini_call_ids;
 mod gemini_thoughts;
 mod guardrails;
 mod guardrails_keys;

@@ -18,6 +18,7 @@
 //! or unexpected function call fails the attempt ([`unusable_finish`]). Refused: `n` above 1.
 //! Not translated: logprobs.
 
+mod call_ids;
 pub mod signatures;
 mod stream;
 pub mod thinking;
@@ -259,7 +260,10 @@ pub fn generate_request(
             }
             Role::User => ("user", user_parts(message)),
             Role::Assistant => ("model", model_parts(message, &mut call_names, &signed)?),
-            Role::Tool => ("user", vec![function_response(message, &call_names)]),
+            Role::Tool => (
+                "user",
+                vec![function_response(message, &call_names, signed.required)],
+            ),
         };
         if parts.is_empty() {
             continue;
@@ -422,6 +426,7 @@ fn model_parts(
         call_names.insert(call.id.clone(), call.function.name.clone());
         parts.push(Part {
             function_call: Some(FunctionCall {
+                id: signed.required.then(|| call_ids::gemini_id(&call.id)),
                 name: call.function.name.clone(),
                 args,
             }),
@@ -440,10 +445,16 @@ fn model_parts(
     Ok(parts)
 }
 
-/// A tool message as a `functionResponse`. Gemini wants an object: JSON objects pass as they
-/// are, anything else is wrapped as `{"content": ...}`.
-fn function_response(message: &ChatMessage, call_names: &HashMap<String, String>) -> Part {
+/// A tool message as a `functionResponse`, with the id of the call it answers where `ids`
+/// (Gemini 3 and later: [`call_ids`]). Gemini wants an object: JSON objects pass as they are,
+/// anything else is wrapped as `{"content": ...}`.
+fn function_response(
+    message: &ChatMessage,
+    call_names: &HashMap<String, String>,
+    ids: bool,
+) -> Part {
     let id = message.tool_call_id.clone().unwrap_or_default();
+    let call_id = Some(call_ids::gemini_id(&id)).filter(|i| ids && !i.is_empty());
     let name = call_names.get(&id).cloned().unwrap_or(id);
     let text = message.text_content();
     let response = match serde_json::from_str::<Value>(&text) {
@@ -452,7 +463,11 @@ fn function_response(message: &ChatMessage, call_names: &HashMap<String, String>
         Err(_) => json!({"content": text}),
     };
     Part {
-        function_response: Some(FunctionResponse { name, response }),
+        function_response: Some(FunctionResponse {
+            id: call_id,
+            name,
+            response,
+        }),
         ..Part::default()
     }
 }
@@ -661,7 +676,7 @@ pub(crate) fn usage(u: &wire::UsageMetadata) -> Usage {
 /// history whose ids repeat), and its thought signature is kept under it.
 fn tool_call(call: &FunctionCall) -> ToolCall {
     ToolCall {
-        id: format!("call_{}", uuid::Uuid::new_v4().simple()),
+        id: call_ids::client_id(call.id.as_deref()),
         kind: "function".to_owned(),
         function: OpenAiFunctionCall {
             name: call.name.clone(),

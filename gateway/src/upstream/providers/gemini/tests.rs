@@ -945,3 +945,60 @@ fn streamed_thoughts_are_reasoning_deltas() {
     assert_eq!(deltas[0].content, None);
     assert_eq!(deltas[1].content.as_deref(), Some("Yes."));
 }
+
+/// Gemini 3.5 and later refuse a turn whose function response does not carry its call's id:
+/// the calls Gemini made go back with their own ids, every response with its call's, and
+/// Gemini before 3 gets none.
+#[test]
+fn function_call_ids_go_back_with_calls_and_responses() {
+    let signatures = Signatures::default();
+    let answer: GenerateContentResponse = serde_json::from_value(json!({
+        "candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"id": "fc7a1b2c3d", "name": "weather", "args": {"city": "Oslo"}},
+             "thoughtSignature": "c2ln"},
+            {"functionCall": {"id": "fc9e8d7c6b", "name": "weather", "args": {"city": "Bergen"}}}
+        ]}, "finishReason": "STOP"}]
+    }))
+    .unwrap();
+    let out = chat_response(answer, "gemini-3.7-flash", &signatures);
+    let calls = out.choices[0].message.tool_calls.clone().unwrap();
+    let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["call_fc7a1b2c3d", "call_fc9e8d7c6b"]);
+
+    let mut req = request(vec![user("Weather in Oslo and Bergen?")]);
+    let mut turn = ChatMessage::text(Role::Assistant, "");
+    let mut other = calls.clone();
+    other.push(ToolCall {
+        id: "toolu_01A09q90qw90lq917835lq9".into(),
+        ..calls[0].clone()
+    });
+    turn.tool_calls = Some(other.clone());
+    req.messages.push(turn);
+    for call in &other {
+        let mut result = ChatMessage::text(Role::Tool, "rainy");
+        result.tool_call_id = Some(call.id.clone());
+        req.messages.push(result);
+    }
+    let sent = |model: &str, key: &str| -> Vec<Value> {
+        let body =
+            serde_json::to_value(generate_request(&req, model, &signatures).unwrap()).unwrap();
+        body["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["parts"].as_array().unwrap().clone())
+            .filter_map(|p| p.get(key).map(|f| f["id"].clone()))
+            .collect()
+    };
+    let expected = [
+        json!("fc7a1b2c3d"),
+        json!("fc9e8d7c6b"),
+        json!("toolu_01A09q90qw90lq917835lq9"),
+    ];
+    assert_eq!(sent("gemini-3.7-flash", "functionCall"), expected);
+    assert_eq!(sent("gemini-3.7-flash", "functionResponse"), expected);
+    assert_eq!(
+        sent("gemini-2.5-flash", "functionResponse"),
+        [Value::Null, Value::Null, Value::Null]
+    );
+}

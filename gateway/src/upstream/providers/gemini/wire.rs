@@ -98,6 +98,9 @@ pub struct FileData {
 /// A function call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {
+    /// The call's id, where the model gives one (Gemini 3.5 and later; `super::call_ids`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The function name.
     pub name: String,
     /// The arguments object.
@@ -108,6 +111,9 @@ pub struct FunctionCall {
 /// A function's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FunctionResponse {
+    /// The id of the call it answers (`super::call_ids`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The function name.
     pub name: String,
     /// The result object.
