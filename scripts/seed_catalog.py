@@ -158,6 +158,10 @@ CURATED = [
     ("claude-opus-4.6", "anthropic/claude-opus-4.6", "anthropic", "claude-opus-4-6", "frontier", "frontier", True, False, 500),
     ("claude-sonnet-4.6", "anthropic/claude-sonnet-4.6", "anthropic", "claude-sonnet-4-6", "frontier", "frontier", True, False, 500),
     ("gemini-3.1-pro-preview", "google/gemini-3.1-pro-preview", "google", "gemini-3.1-pro-preview", "frontier", "reasoning", True, True, 1200),
+    # Gemini 4 (2026-09-30 to 2026-11-12), after the price snapshot: CITED_PRICES.
+    ("gemini-4-argon", "price:gemini-4-argon", "google", "gemini-4-argon", "frontier", "reasoning", True, True, 1200),
+    ("gemini-4-carbon", "price:gemini-4-carbon", "google", "gemini-4-carbon", "frontier", "reasoning", True, True, 1200),
+    ("gemini-4-hydrogen", "price:gemini-4-hydrogen", "google", "gemini-4-hydrogen", "strong", "reasoning", True, True, 900),
     ("gemini-3.8-flash", "google/gemini-3.8-flash", "google", "gemini-3.8-flash", "strong", "reasoning", True, True, 900),
     ("gemini-3.7-flash", "google/gemini-3.7-flash", "google", "gemini-3.7-flash", "strong", "reasoning", True, True, 900),
     ("gemini-3.5-flash", "google/gemini-3.5-flash", "google", "gemini-3.5-flash", "strong", "reasoning", True, True, 900),
@@ -190,6 +194,18 @@ CITED_PRICES = {
     # promotion "at least until 2026-11-21": the list price is the safe assumption.
     "gpt-5.6-sol": (5.0, 30.0, 1050000, True, "https://developers.openai.com/api/docs/models/gpt-5.6-sol "
                     "(launch list price; a $4/$20 promotion ran at least until 2026-11-21)", "2026-12-05"),
+    # Gemini 4: Argon's and Carbon's launch prices ($2 / $10) ran until 2026-11-30, and both
+    # cost $4 / $20 from 2026-12-01 (Google's "latest model" page for Argon; LiteLLM's and
+    # cedr's notes for both); Hydrogen $1.50 / $7.50. One price over the whole 1M window.
+    "gemini-4-argon": (4.0, 20.0, 1048576, True, "https://ai.google.dev/gemini-api/docs/generate-content/latest-model "
+                       "(its zh-CN version: $2 / $10 until 2026-11-30, $4 / $20 after; and "
+                       "github.com/BerriAI/litellm/discussions/46238)", "2026-12-07"),
+    "gemini-4-carbon": (4.0, 20.0, 1048576, True, "Google's Gemini API pricing for gemini-4-carbon, as "
+                        "apidog.com's Carbon guide, docs.laozhang.ai's launch note and cedr v0.11.2's "
+                        "release note quote it: $2 / $10 until 2026-11-30, $4 / $20 after", "2026-12-07"),
+    "gemini-4-hydrogen": (1.5, 7.5, 1048576, True, "Google's Gemini API pricing for gemini-4-hydrogen, as "
+                          "github.com/BerriAI/litellm/discussions/51436 and docs.laozhang.ai quote it",
+                          "2026-12-07"),
 }
 
 # Long-prompt prices the snapshot does not carry, from the vendor's page: (above input tokens,
@@ -225,6 +241,10 @@ CITED_CACHE = {
     # Priced from their pages, which agree with the snapshot; its read multiples.
     "gpt-6.1-sol": (0.05, None),
     "gpt-6-luna": (0.1, None),
+    # Gemini 4's cached input: $0.20 against $4 (Argon, Carbon), $0.075 against $1.50.
+    "gemini-4-argon": (0.05, None),
+    "gemini-4-carbon": (0.05, None),
+    "gemini-4-hydrogen": (0.05, None),
 }
 
 # `reasoning_effort` values each OpenAI reasoning model takes over Chat Completions, and its
@@ -302,6 +322,13 @@ GEMINI_EFFORTS = {
     # versions; adk-model 3.0.0's `ThinkingLevel` docs say the same of 3.8 Flash).
     "gemini-3.8-flash": (["low", "medium", "high"], "medium"),
     "gemini-3.7-flash": (["low", "medium", "high"], "medium"),
+    # Gemini 4 takes no `minimal`. Argon and Carbon `low` to `high`, `medium` by default
+    # (Google's "latest model" page for Argon; adk-model 3.0.0's `ThinkingLevel` docs for
+    # both); Hydrogen `low` to `xhigh`, `high` by default (Google's developer guide to it:
+    # .../models/guides/gemini-4-hydrogen, read in its Italian and Portuguese versions).
+    "gemini-4-argon": (["low", "medium", "high"], "medium"),
+    "gemini-4-carbon": (["low", "medium", "high"], "medium"),
+    "gemini-4-hydrogen": (["low", "medium", "high", "xhigh"], "high"),
 }
 
 # `reasoning_effort` values of open reasoning models served by OpenAI-compatible servers:

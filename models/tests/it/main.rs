@@ -493,3 +493,46 @@ fn mistral_entries_call_the_snapshot_they_are_priced_as() {
         .is_some());
     assert!(entry("mistral-medium-3.5").task_scores.is_empty());
 }
+
+/// Gemini 4 (after the price snapshot): Argon and Carbon at $4 / $20 since 2026-12-01,
+/// Hydrogen at $1.50 / $7.50, cached input at 0.05 times; no `minimal`, Hydrogen up to
+/// `xhigh`.
+#[test]
+fn gemini_4_is_priced_and_thinks_as_googles_pages_say() {
+    let c = Catalog::embedded().unwrap();
+    for (id, input, output, levels, default) in [
+        (
+            "gemini-4-argon",
+            4.0,
+            20.0,
+            &["low", "medium", "high"][..],
+            "medium",
+        ),
+        (
+            "gemini-4-carbon",
+            4.0,
+            20.0,
+            &["low", "medium", "high"][..],
+            "medium",
+        ),
+        (
+            "gemini-4-hydrogen",
+            1.5,
+            7.5,
+            &["low", "medium", "high", "xhigh"][..],
+            "high",
+        ),
+    ] {
+        let e = c.get(&ModelId::new(id)).unwrap();
+        assert_eq!(
+            (e.spec.input_usd_per_mtok, e.spec.output_usd_per_mtok),
+            (input, output),
+            "{id}"
+        );
+        assert_eq!(e.spec.cache_read, Some(0.05), "{id}");
+        let taken: Vec<&str> = e.efforts.iter().map(|l| l.as_str()).collect();
+        assert_eq!(taken, levels, "{id}");
+        assert_eq!(e.default_effort.map(|l| l.as_str()), Some(default), "{id}");
+        assert!(e.refuses.contains(&RequestShape::MultipleChoices), "{id}");
+    }
+}

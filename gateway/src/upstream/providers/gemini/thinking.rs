@@ -70,12 +70,14 @@ pub fn config(
 }
 
 /// The `thinkingLevel` for a fitted effort: Gemini's own levels as they are; `none`, which
-/// Gemini 3 has not (it cannot turn thinking off), as its least; OpenAI's `xhigh` and
-/// `max` as its most.
+/// Gemini 3 has not (it cannot turn thinking off), as its least; `max` as `high`. `xhigh`
+/// reaches only the models whose efforts list it (Gemini 4 Hydrogen and Neon): `upstream::fit`
+/// sends the others their nearest level.
 fn level(reasoning_effort: &str) -> Option<&'static str> {
     match reasoning_effort {
         "none" => Some("minimal"),
-        "xhigh" | "max" => Some("high"),
+        "max" => Some("high"),
+        "xhigh" => Some("xhigh"),
         other => LEVELS.into_iter().find(|l| *l == other),
     }
 }
@@ -134,6 +136,7 @@ mod tests {
         assert_eq!(sent("gemini-3.1-pro-preview", "low"), level("low"));
         assert_eq!(sent("models/gemini-3.5-flash", "none"), level("minimal"));
         assert_eq!(sent("gemini-3.5-flash", "max"), level("high"));
+        assert_eq!(sent("gemini-4-hydrogen", "xhigh"), level("xhigh"));
         assert_eq!(sent("gemini-flash-latest", "medium"), level("medium"));
 
         assert_eq!(sent("gemini-2.5-flash", "low"), budget(1024));
