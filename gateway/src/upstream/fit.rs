@@ -683,7 +683,9 @@ fn without_reasoning_content(req: &ChatCompletionRequest) -> Option<ChatCompleti
 
 /// The tool-call ids a provider accepts, when it is strict about them: Mistral's API takes
 /// only nine letters or digits, Anthropic's only letters, digits, `_` and `-` (Kimi's ids,
-/// `functions.name:0`, are refused), OpenAI's at most 40 characters. `auto` may send a
+/// `functions.name:0`, are refused), OpenAI's at most 40 characters. Gemini gets the same as
+/// Anthropic: its adapter sends the ids on to Gemini 3 (`gemini::call_ids`), which gives
+/// plain ones itself. `auto` may send a
 /// conversation whose earlier tool calls another vendor's model made to any of them, and
 /// that would fail with a 400.
 fn id_rule(entry: &CatalogEntry, kind: ProviderKind) -> Option<fn(&str) -> bool> {
@@ -703,7 +705,7 @@ fn id_rule(entry: &CatalogEntry, kind: ProviderKind) -> Option<fn(&str) -> bool>
     match (kind, entry.spec.provider.as_str()) {
         (ProviderKind::Openai, "mistral") => Some(nine),
         (ProviderKind::Openai, "openai") => Some(openai),
-        (ProviderKind::Anthropic, _) => Some(anthropic),
+        (ProviderKind::Anthropic | ProviderKind::Gemini, _) => Some(anthropic),
         _ => None,
     }
 }

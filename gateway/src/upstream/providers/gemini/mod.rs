@@ -426,7 +426,8 @@ fn model_parts(
         call_names.insert(call.id.clone(), call.function.name.clone());
         parts.push(Part {
             function_call: Some(FunctionCall {
-                id: signed.required.then(|| call_ids::gemini_id(&call.id)),
+                id: Some(call_ids::gemini_id(&call.id))
+                    .filter(|id| signed.required && !id.is_empty()),
                 name: call.function.name.clone(),
                 args,
             }),
@@ -454,7 +455,9 @@ fn function_response(
     ids: bool,
 ) -> Part {
     let id = message.tool_call_id.clone().unwrap_or_default();
-    let call_id = Some(call_ids::gemini_id(&id)).filter(|i| ids && !i.is_empty());
+    // Only for a call of the history: an id that matches none would match nothing there.
+    let call_id = Some(call_ids::gemini_id(&id))
+        .filter(|i| ids && !i.is_empty() && call_names.contains_key(&id));
     let name = call_names.get(&id).cloned().unwrap_or(id);
     let text = message.text_content();
     let response = match serde_json::from_str::<Value>(&text) {
@@ -671,9 +674,10 @@ pub(crate) fn usage(u: &wire::UsageMetadata) -> Usage {
     usage
 }
 
-/// An OpenAI tool call for a function call of an answer, under an id unique to it: clients
-/// match results to calls by id across the whole conversation (and Anthropic refuses a
-/// history whose ids repeat), and its thought signature is kept under it.
+/// An OpenAI tool call for a function call of an answer, under an id unique to it that
+/// carries Gemini's own ([`call_ids::client_id`]): clients match results to calls by id across
+/// the whole conversation (and Anthropic refuses a history whose ids repeat), and its thought
+/// signature is kept under it.
 fn tool_call(call: &FunctionCall) -> ToolCall {
     ToolCall {
         id: call_ids::client_id(call.id.as_deref()),

@@ -962,8 +962,14 @@ fn function_call_ids_go_back_with_calls_and_responses() {
     .unwrap();
     let out = chat_response(answer, "gemini-3.7-flash", &signatures);
     let calls = out.choices[0].message.tool_calls.clone().unwrap();
-    let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(ids, ["call_fc7a1b2c3d", "call_fc9e8d7c6b"]);
+    // Unique names that carry Gemini's ids.
+    for (call, id) in calls.iter().zip(["fc7a1b2c3d", "fc9e8d7c6b"]) {
+        assert!(
+            call.id.starts_with("call_g") && call.id.ends_with(id),
+            "{}",
+            call.id
+        );
+    }
 
     let mut req = request(vec![user("Weather in Oslo and Bergen?")]);
     let mut turn = ChatMessage::text(Role::Assistant, "");
@@ -979,9 +985,9 @@ fn function_call_ids_go_back_with_calls_and_responses() {
         result.tool_call_id = Some(call.id.clone());
         req.messages.push(result);
     }
-    let sent = |model: &str, key: &str| -> Vec<Value> {
+    let sent_for = |req: &ChatCompletionRequest, model: &str, key: &str| -> Vec<Value> {
         let body =
-            serde_json::to_value(generate_request(&req, model, &signatures).unwrap()).unwrap();
+            serde_json::to_value(generate_request(req, model, &signatures).unwrap()).unwrap();
         body["contents"]
             .as_array()
             .unwrap()
@@ -995,10 +1001,21 @@ fn function_call_ids_go_back_with_calls_and_responses() {
         json!("fc9e8d7c6b"),
         json!("toolu_01A09q90qw90lq917835lq9"),
     ];
-    assert_eq!(sent("gemini-3.7-flash", "functionCall"), expected);
-    assert_eq!(sent("gemini-3.7-flash", "functionResponse"), expected);
+    assert_eq!(sent_for(&req, "gemini-3.7-flash", "functionCall"), expected);
     assert_eq!(
-        sent("gemini-2.5-flash", "functionResponse"),
+        sent_for(&req, "gemini-3.7-flash", "functionResponse"),
+        expected
+    );
+    assert_eq!(
+        sent_for(&req, "gemini-2.5-flash", "functionResponse"),
         [Value::Null, Value::Null, Value::Null]
+    );
+    // A result that answers no call of the history gets no id.
+    let mut stray = ChatMessage::text(Role::Tool, "late");
+    stray.tool_call_id = Some("call_gone".into());
+    req.messages.push(stray);
+    assert_eq!(
+        sent_for(&req, "gemini-3.7-flash", "functionResponse")[3],
+        Value::Null
     );
 }

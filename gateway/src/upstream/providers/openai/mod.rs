@@ -126,7 +126,8 @@ impl OpenAiProvider {
     /// Posts `req` to the Responses API, asking for a reasoning summary where the client asked
     /// to see the thinking ([`responses::wants_summary`]) and the account has not been
     /// refused one; a 400 about the summary is answered by one more call without it (the
-    /// client then gets the answer without reasoning, not an error), and the refusal is kept.
+    /// client then gets the answer without reasoning, not an error), and once that call is
+    /// answered the refusal is kept.
     async fn post_responses(
         &self,
         req: &ChatCompletionRequest,
@@ -141,8 +142,9 @@ impl OpenAiProvider {
             Err(e) if summary && summary_refused(&e) => {
                 let body = responses::body(req, upstream_model, stream, memo, false)?;
                 let retried = self.post(&self.responses_url, &body).await;
-                // Only an answer without the summary shows that the summary was the cause.
-                if retried.is_ok() {
+                // Only an answer without the summary shows that the summary was the cause;
+                // of concurrent refusals, one warns.
+                if retried.is_ok() && !self.summaries_refused.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         model = upstream_model,
                         "OpenAI refused a reasoning summary ({}); the gateway asks for none \
@@ -150,7 +152,13 @@ impl OpenAiProvider {
                          reasoning until the organisation is verified and the gateway restarted",
                         e.message
                     );
-                    self.summaries_refused.store(true, Ordering::Relaxed);
+                } else if let Err(again) = &retried {
+                    tracing::debug!(
+                        model = upstream_model,
+                        "a call without the reasoning summary OpenAI refused failed too ({}); \
+                         summaries stay asked for",
+                        again.message
+                    );
                 }
                 retried
             }
