@@ -104,9 +104,19 @@ impl AnswerContent {
     }
 }
 
+/// A message's or delta's answer text and reasoning from its `content` and its
+/// `reasoning_content` field as an upstream sent them.
+pub(crate) fn read(
+    content: Option<AnswerContent>,
+    reasoning_field: Option<String>,
+) -> (Option<String>, Option<String>) {
+    let split = content.map(AnswerContent::split).unwrap_or_default();
+    (split.text, join_reasoning(reasoning_field, split.thinking))
+}
+
 /// `reasoning_content` as sent beside `content`, joined with the thinking parts of `content`
 /// (an upstream sends one or the other; with both, the field's text comes first).
-pub(crate) fn join_reasoning(field: Option<String>, parts: Option<String>) -> Option<String> {
+fn join_reasoning(field: Option<String>, parts: Option<String>) -> Option<String> {
     match (field, parts) {
         (Some(mut field), Some(parts)) => {
             field.push_str(&parts);

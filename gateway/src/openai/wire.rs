@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use router_core::ModelId;
 
-use crate::openai::content_parts::{join_reasoning, AnswerContent};
+use crate::openai::content_parts::{self, AnswerContent};
 
 /// A chat completion request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -575,13 +575,13 @@ struct ResponseMessageIn {
 
 impl From<ResponseMessageIn> for ResponseMessage {
     fn from(m: ResponseMessageIn) -> Self {
-        let split = m.content.map(AnswerContent::split).unwrap_or_default();
+        let (content, reasoning_content) = content_parts::read(m.content, m.reasoning_content);
         ResponseMessage {
             role: m.role,
-            content: split.text,
+            content,
             tool_calls: m.tool_calls,
             refusal: m.refusal,
-            reasoning_content: join_reasoning(m.reasoning_content, split.thinking),
+            reasoning_content,
         }
     }
 }
@@ -757,13 +757,13 @@ struct DeltaIn {
 
 impl From<DeltaIn> for Delta {
     fn from(d: DeltaIn) -> Self {
-        let split = d.content.map(AnswerContent::split).unwrap_or_default();
+        let (content, reasoning_content) = content_parts::read(d.content, d.reasoning_content);
         Delta {
             role: d.role,
-            content: split.text,
+            content,
             tool_calls: d.tool_calls,
             refusal: d.refusal,
-            reasoning_content: join_reasoning(d.reasoning_content, split.thinking),
+            reasoning_content,
         }
     }
 }

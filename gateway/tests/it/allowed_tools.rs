@@ -5,8 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::e2e_harness::{all_providers, openai_error, provider, Harness};
-use gateway::upstream::ProviderKind;
+use crate::e2e_harness::{openai_error, Harness};
 
 const MODELS: [&str; 4] = [
     "gpt-4o-mini",
@@ -17,14 +16,7 @@ const MODELS: [&str; 4] = [
 
 /// Every dialect on one fake, and Mistral as a server speaking OpenAI's dialect.
 async fn harness() -> Harness {
-    let fake = testkit::FakeProvider::start().await;
-    let mut providers = all_providers(&fake);
-    providers.push(provider(
-        "mistral",
-        ProviderKind::Openai,
-        &fake.openai_base_url(),
-    ));
-    Harness::custom(fake, providers, &MODELS, |_| {}).await
+    Harness::with_mistral(&MODELS).await
 }
 
 fn tool(name: &str) -> Value {

@@ -92,6 +92,18 @@ impl Harness {
         Harness::custom(fake, providers, candidates, tweak).await
     }
 
+    /// [`all_providers`] and Mistral, a server speaking OpenAI's dialect, on one fake.
+    pub async fn with_mistral(candidates: &[&str]) -> Harness {
+        let fake = FakeProvider::start().await;
+        let mut providers = all_providers(&fake);
+        providers.push(provider(
+            "mistral",
+            ProviderKind::Openai,
+            &fake.openai_base_url(),
+        ));
+        Harness::custom(fake, providers, candidates, |_| {}).await
+    }
+
     /// Full control over the providers.
     pub async fn custom(
         fake: FakeProvider,

@@ -3,11 +3,10 @@
 //! as content parts, whole or streamed. The gateway reads those as Chat Completions'
 //! `content` and `reasoning_content`; before, every such answer failed to parse.
 
-use gateway::upstream::ProviderKind;
 use serde_json::{json, Value};
 use testkit::Scenario;
 
-use crate::e2e_harness::{all_providers, done_chunks, provider, streamed_text, Harness};
+use crate::e2e_harness::{done_chunks, streamed_text, Harness};
 
 /// Small 4's upstream name (the catalog pins the snapshot it is priced as).
 const SMALL_4: &str = "mistral-small-2603";
@@ -34,14 +33,7 @@ fn thinking(text: &str) -> Value {
 
 #[tokio::test]
 async fn mistral_thinking_parts_reach_clients_as_reasoning() {
-    let fake = testkit::FakeProvider::start().await;
-    let mut providers = all_providers(&fake);
-    providers.push(provider(
-        "mistral",
-        ProviderKind::Openai,
-        &fake.openai_base_url(),
-    ));
-    let h = Harness::custom(fake, providers, &["mistral-small-4"], |_| {}).await;
+    let h = Harness::with_mistral(&["mistral-small-4"]).await;
 
     let whole = json!({"id": "m0", "object": "chat.completion", "created": 1, "model": SMALL_4,
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",

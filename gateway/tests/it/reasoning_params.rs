@@ -159,21 +159,7 @@ async fn auto_never_chooses_a_model_that_refuses_the_request_shape() {
 /// each with the ids it refuses replaced consistently, and the others as written.
 #[tokio::test]
 async fn every_vendor_gets_tool_call_ids_it_accepts() {
-    use gateway::upstream::ProviderKind;
-    let fake = testkit::FakeProvider::start().await;
-    let mut providers = crate::e2e_harness::all_providers(&fake);
-    providers.push(crate::e2e_harness::provider(
-        "mistral",
-        ProviderKind::Openai,
-        &fake.openai_base_url(),
-    ));
-    let h = Harness::custom(
-        fake,
-        providers,
-        &["mistral-small-3.2", "gpt-4o-mini"],
-        |_| {},
-    )
-    .await;
+    let h = Harness::with_mistral(&["mistral-small-3.2", "gpt-4o-mini"]).await;
     let tool = json!({"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}});
     let body = json!({
         "model": "mistral-small-3.2",
